@@ -1,0 +1,1 @@
+//! Report rendering (filled in by the CLI/reports work).

@@ -1,0 +1,282 @@
+//! The model author's view: an [`Actor`] per node, a [`Ctx`] as its only door to the world.
+//!
+//! Handlers never touch the world. They record effects (send, timers, persist, complete an operation,
+//! metrics) into the context, and the kernel applies them after the handler returns, so a handler can
+//! be unit-tested with [`Ctx::detached`] and no world at all.
+
+use crate::rng::Prng;
+use crate::time::{Duration, Time};
+use std::fmt::Debug;
+
+/// A node of the simulated cluster (servers and clients alike).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+/// A timer set by an actor; cancel it with [`Ctx::cancel_timer`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct TimerId(pub u64);
+
+/// A durable write issued with [`Ctx::persist`]; the actor is told in [`Actor::on_persisted`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct WriteId(pub u64);
+
+/// One client operation of the workload (one attempt of it, when the workload retries).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct OpId(pub u64);
+
+/// A message of a model: one enum per model.
+pub trait Message: Clone + Debug + 'static {
+    /// The kind of message, e.g. `"put"` or `"put_ack"`: selects its network leg (latency per kind)
+    /// and labels counters and traces.
+    fn kind(&self) -> &'static str;
+    /// Size on the wire; with a link bandwidth set, large messages take transfer time.
+    fn size_bytes(&self) -> u64 {
+        128
+    }
+}
+
+/// An operation the workload asks a client node to perform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Op {
+    pub id: OpId,
+    /// Index into the model's `OP_KINDS`.
+    pub kind: u16,
+    /// The key chosen by the workload's key chooser.
+    pub key: u64,
+    /// A value unique to this operation (writes use it as the written value).
+    pub value: u64,
+    /// 1 for a first attempt, 2.. for retries of the same logical operation.
+    pub attempt: u32,
+}
+
+/// How an operation ended (Jepsen's ok / fail / info).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Outcome {
+    /// Done, and the result is known.
+    Ok,
+    /// Definitely not done.
+    Fail,
+    /// Unknown: the client gave up waiting. It may or may not have taken effect.
+    Timeout,
+    /// Refused by admission control (e.g. HTTP 429); definitely not done.
+    Rejected,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [Outcome::Ok, Outcome::Fail, Outcome::Timeout, Outcome::Rejected];
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Timeout => "timeout",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// What a completed operation returned, for checkers (e.g. the sibling values a read saw).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Reply {
+    #[default]
+    None,
+    Value(u64),
+    Values(Vec<u64>),
+}
+
+/// A node's behaviour: one state machine per node, over the model's own message enum.
+///
+/// A crash drops the actor with its timers; a restart builds a fresh one (the model's factory) and
+/// calls `on_start` again, where [`Ctx::durable`] holds what the node persisted before.
+pub trait Actor: 'static {
+    type Msg: Message;
+    /// What the actor's timers carry.
+    type Timer: Clone + Debug + 'static;
+    /// What the actor writes to its disk.
+    type Record: Clone + Debug + 'static;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>);
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: Self::Timer) {}
+    /// A workload operation arrives at this (client) node. Complete it with [`Ctx::complete`].
+    fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: Op) {
+        ctx.complete(op.id, Outcome::Rejected, Reply::None);
+    }
+    /// A write issued with [`Ctx::persist`] is on disk.
+    fn on_persisted(&mut self, _ctx: &mut Ctx<'_, Self>, _write: WriteId) {}
+}
+
+/// An effect recorded by a handler, applied by the kernel when the handler returns.
+#[derive(Debug)]
+pub enum Effect<A: Actor + ?Sized> {
+    Send {
+        to: NodeId,
+        msg: A::Msg,
+    },
+    SetTimer {
+        id: TimerId,
+        after: Duration,
+        timer: A::Timer,
+    },
+    CancelTimer {
+        id: TimerId,
+    },
+    /// `sync`: durable when acknowledged (write + fsync); otherwise buffered in the page cache until
+    /// the disk's next flush.
+    Persist {
+        id: WriteId,
+        record: A::Record,
+        sync: bool,
+    },
+    Complete {
+        op: OpId,
+        outcome: Outcome,
+        reply: Reply,
+    },
+    Count {
+        name: &'static str,
+        delta: u64,
+    },
+    Gauge {
+        name: &'static str,
+        value: f64,
+    },
+}
+
+/// Ids an actor allocates (timers, writes), kept by the kernel across handler calls.
+#[derive(Debug, Default, Clone)]
+pub struct IdSource {
+    next_timer: u64,
+    next_write: u64,
+}
+
+/// The actor's only door to the world.
+pub struct Ctx<'a, A: Actor + ?Sized> {
+    node: NodeId,
+    local_now: Time,
+    restarted: bool,
+    rng: &'a mut Prng,
+    ids: &'a mut IdSource,
+    durable: &'a [A::Record],
+    corrupt_records: u64,
+    effects: &'a mut Vec<Effect<A>>,
+}
+
+impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
+    pub(crate) fn new(
+        node: NodeId,
+        local_now: Time,
+        restarted: bool,
+        rng: &'a mut Prng,
+        ids: &'a mut IdSource,
+        durable: &'a [A::Record],
+        effects: &'a mut Vec<Effect<A>>,
+    ) -> Self {
+        Ctx { node, local_now, restarted, rng, ids, durable, corrupt_records: 0, effects }
+    }
+
+    pub(crate) fn with_corrupt_records(mut self, n: u64) -> Self {
+        self.corrupt_records = n;
+        self
+    }
+
+    /// A context with no world behind it, for unit tests of one handler: inspect `effects` after.
+    pub fn detached(
+        node: NodeId,
+        local_now: Time,
+        rng: &'a mut Prng,
+        ids: &'a mut IdSource,
+        durable: &'a [A::Record],
+        effects: &'a mut Vec<Effect<A>>,
+    ) -> Self {
+        Ctx::new(node, local_now, false, rng, ids, durable, effects)
+    }
+
+    /// This node.
+    pub fn id(&self) -> NodeId {
+        self.node
+    }
+    /// This node's *local* clock: skewed, drifting, possibly stepped backwards. Never the true time.
+    pub fn now(&self) -> Time {
+        self.local_now
+    }
+    /// True when this start follows a crash (the actor was rebuilt; `durable()` holds what survived).
+    pub fn is_restart(&self) -> bool {
+        self.restarted
+    }
+    /// This node's own random stream.
+    pub fn rng(&mut self) -> &mut Prng {
+        self.rng
+    }
+    /// Records this node persisted and that survived (synced, or flushed from the page cache).
+    pub fn durable(&self) -> &[A::Record] {
+        self.durable
+    }
+
+    /// Records that failed their checksum on recovery (torn by a power loss): they are not in
+    /// `durable()`, but the actor knows that something it wrote is gone.
+    pub fn corrupt_records(&self) -> u64 {
+        self.corrupt_records
+    }
+
+    pub fn send(&mut self, to: NodeId, msg: A::Msg) {
+        self.effects.push(Effect::Send { to, msg });
+    }
+    pub fn broadcast(&mut self, to: impl IntoIterator<Item = NodeId>, msg: A::Msg) {
+        for n in to {
+            if n != self.node {
+                self.send(n, msg.clone());
+            }
+        }
+    }
+    /// Fires `timer` after `after` of this node's local time (drift applies).
+    pub fn set_timer(&mut self, after: Duration, timer: A::Timer) -> TimerId {
+        let id = TimerId(self.ids.next_timer);
+        self.ids.next_timer += 1;
+        self.effects.push(Effect::SetTimer { id, after, timer });
+        id
+    }
+    /// A cancelled timer never fires (cancelling a fired or unknown timer is a no-op).
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.effects.push(Effect::CancelTimer { id });
+    }
+    /// Writes `record` and syncs it: [`Actor::on_persisted`] follows after the disk's latency, and
+    /// only then is it durable. A crash before that loses it.
+    pub fn persist(&mut self, record: A::Record) -> WriteId {
+        self.write(record, true)
+    }
+    /// Writes `record` to the page cache: durable at the disk's next periodic flush (or the next
+    /// synced write); a power loss before that loses it. `on_persisted` follows at once.
+    pub fn persist_buffered(&mut self, record: A::Record) -> WriteId {
+        self.write(record, false)
+    }
+    fn write(&mut self, record: A::Record, sync: bool) -> WriteId {
+        let id = WriteId(self.ids.next_write);
+        self.ids.next_write += 1;
+        self.effects.push(Effect::Persist { id, record, sync });
+        id
+    }
+    /// Ends a workload operation. Latency is measured by the kernel from the operation's intended
+    /// start on the true clock.
+    pub fn complete(&mut self, op: OpId, outcome: Outcome, reply: Reply) {
+        self.effects.push(Effect::Complete { op, outcome, reply });
+    }
+    /// Adds to a named counter (reported per run).
+    pub fn count(&mut self, name: &'static str, delta: u64) {
+        self.effects.push(Effect::Count { name, delta });
+    }
+    /// Records a gauge sample (reported per interval: last value, and overall maximum).
+    pub fn gauge(&mut self, name: &'static str, value: f64) {
+        self.effects.push(Effect::Gauge { name, value });
+    }
+}

@@ -1,0 +1,465 @@
+//! Faults as plain data: a deterministic schedule ("at T do F, for D") and a random nemesis whose
+//! events are drawn from the seed's fault stream *before* the run starts, so every nemesis run has
+//! a concrete schedule that can be printed, replayed and shrunk. Models never see fault types.
+
+use crate::net::PartitionSpec;
+use crate::rng::Prng;
+use crate::time::{Duration, Time};
+use crate::topology::Topology;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A signed duration for clock steps and offsets: `"-2s"`, `"+150ms"`, `"30ms"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct SignedDuration(pub i64);
+
+impl Serialize for SignedDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mag = Duration(self.0.unsigned_abs());
+        s.serialize_str(&if self.0 < 0 { format!("-{mag}") } else { mag.to_string() })
+    }
+}
+impl<'de> Deserialize<'de> for SignedDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let t = s.trim();
+        let (neg, rest) = match t.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, t.strip_prefix('+').unwrap_or(t)),
+        };
+        let mag = crate::time::parse_duration(rest).map_err(serde::de::Error::custom)?;
+        let v = i64::try_from(mag.0).map_err(|_| serde::de::Error::custom("duration too large"))?;
+        Ok(SignedDuration(if neg { -v } else { v }))
+    }
+}
+
+/// One fault. Node numbers are node ids (servers `0..servers`, then clients).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Fault {
+    Partition(PartitionSpec),
+    /// Heals every partition.
+    Heal,
+    /// The process dies: volatile state and timers are lost; messages to it are dropped. With
+    /// `power_loss`, writes not yet synced (in flight to the disk, or in the page cache) are lost
+    /// too, and with `corrupt_unsynced` a share of them survive torn (detected on restart).
+    Crash {
+        node: u32,
+        #[serde(default)]
+        power_loss: bool,
+        #[serde(default)]
+        corrupt_unsynced: f64,
+    },
+    Restart(u32),
+    /// The node freezes (a stop-the-world GC, a VM migration): nothing it would handle is handled
+    /// until it resumes, and then it handles all of it late, with a stale view of the world.
+    Pause(u32),
+    Resume(u32),
+    /// The node's clock jumps by `by` (negative: backwards).
+    ClockStep {
+        node: u32,
+        by: SignedDuration,
+    },
+    /// The node's clock runs fast (positive) or slow (negative) by `ppm` parts per million.
+    ClockDrift {
+        node: u32,
+        ppm: f64,
+    },
+    /// Every link loses messages with this probability, on top of its own loss.
+    Loss(f64),
+}
+
+impl Fault {
+    pub fn label(&self) -> String {
+        match self {
+            Fault::Partition(p) => match p {
+                PartitionSpec::Isolate(n) => format!("isolate n{n}"),
+                PartitionSpec::Split(g) => format!("split {g:?}"),
+                PartitionSpec::OneWay { from, to } => format!("one-way {from:?} -/-> {to:?}"),
+                PartitionSpec::Bridge { left, bridge, right } => format!("bridge {left:?}-n{bridge}-{right:?}"),
+                PartitionSpec::MajoritiesRing => "majorities ring".into(),
+            },
+            Fault::Heal => "heal".into(),
+            Fault::Crash { node, power_loss: true, .. } => format!("power loss n{node}"),
+            Fault::Crash { node, .. } => format!("crash n{node}"),
+            Fault::Restart(n) => format!("restart n{n}"),
+            Fault::Pause(n) => format!("pause n{n}"),
+            Fault::Resume(n) => format!("resume n{n}"),
+            Fault::ClockStep { node, by } => format!("clock step n{node} {}", fmt_signed(*by)),
+            Fault::ClockDrift { node, ppm } => format!("clock drift n{node} {ppm}ppm"),
+            Fault::Loss(p) => format!("loss {p}"),
+        }
+    }
+}
+
+fn fmt_signed(d: SignedDuration) -> String {
+    let mag = Duration(d.0.unsigned_abs());
+    if d.0 < 0 { format!("-{mag}") } else { format!("+{mag}") }
+}
+
+/// "At `at`, do `fault`; undo it after `duration`" (heal the partition, restart the node, resume it,
+/// step the clock back, stop the loss). Without a duration the fault lasts until undone by another
+/// entry or until the run's liveness phase heals everything.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledFault {
+    pub at: Duration,
+    #[serde(default)]
+    pub duration: Option<Duration>,
+    pub fault: Fault,
+}
+
+/// Random faults at the given rates (events per minute, over the whole cluster's servers), drawn
+/// from the seed before the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NemesisSpec {
+    #[serde(default)]
+    pub crashes_per_min: f64,
+    #[serde(default = "default_down")]
+    pub crash_downtime: Duration,
+    /// Share of crashes that are power losses (unsynced writes lost).
+    #[serde(default)]
+    pub power_loss_share: f64,
+    #[serde(default)]
+    pub partitions_per_min: f64,
+    #[serde(default = "default_down")]
+    pub partition_duration: Duration,
+    #[serde(default)]
+    pub pauses_per_min: f64,
+    #[serde(default = "default_pause")]
+    pub pause_duration: Duration,
+    #[serde(default)]
+    pub clock_steps_per_min: f64,
+    #[serde(default = "default_step")]
+    pub clock_step_max: Duration,
+    /// Faults start no earlier than this.
+    #[serde(default)]
+    pub start: Duration,
+}
+
+fn default_down() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_pause() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_step() -> Duration {
+    Duration::from_millis(500)
+}
+
+impl Default for NemesisSpec {
+    fn default() -> Self {
+        NemesisSpec {
+            crashes_per_min: 0.0,
+            crash_downtime: default_down(),
+            power_loss_share: 0.0,
+            partitions_per_min: 0.0,
+            partition_duration: default_down(),
+            pauses_per_min: 0.0,
+            pause_duration: default_pause(),
+            clock_steps_per_min: 0.0,
+            clock_step_max: default_step(),
+            start: Duration::ZERO,
+        }
+    }
+}
+
+/// The faults section of a scenario.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsSpec {
+    #[serde(default)]
+    pub schedule: Vec<ScheduledFault>,
+    #[serde(default)]
+    pub nemesis: Option<NemesisSpec>,
+}
+
+fn check_node(errors: &mut Vec<(String, String)>, path: String, id: u32, topo: &Topology) {
+    if !topo.contains(crate::actor::NodeId(id)) {
+        errors.push((
+            path,
+            format!("unknown node {id} (the cluster has nodes 0..{})", topo.node_count().saturating_sub(1)),
+        ));
+    }
+}
+
+impl FaultsSpec {
+    /// Checks node ids, probabilities, and the order of crashes and restarts, pauses and resumes.
+    pub fn validate(&self, topo: &Topology, run_for: Duration) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        let mut order: Vec<(Time, usize)> = self.schedule.iter().enumerate().map(|(i, f)| (Time(f.at.0), i)).collect();
+        order.sort();
+        // Per node: down / paused, walked in time order.
+        let mut down = std::collections::BTreeMap::<u32, bool>::new();
+        let mut paused = std::collections::BTreeMap::<u32, bool>::new();
+        for (i, f) in self.schedule.iter().enumerate() {
+            let path = format!("faults.schedule[{i}]");
+            if f.at > run_for {
+                errors.push((format!("{path}.at"), format!("{} is after the end of the run ({run_for})", f.at)));
+            }
+            match &f.fault {
+                Fault::Partition(p) => p.validate(&format!("{path}.fault.Partition"), topo, &mut errors),
+                Fault::Crash { node, corrupt_unsynced, .. } => {
+                    check_node(&mut errors, format!("{path}.fault.Crash.node"), *node, topo);
+                    if !(0.0..=1.0).contains(corrupt_unsynced) {
+                        errors.push((
+                            format!("{path}.fault.Crash.corrupt_unsynced"),
+                            format!("a probability must be within [0, 1], got {corrupt_unsynced}"),
+                        ));
+                    }
+                }
+                Fault::Restart(n) => check_node(&mut errors, format!("{path}.fault.Restart"), *n, topo),
+                Fault::Pause(n) => check_node(&mut errors, format!("{path}.fault.Pause"), *n, topo),
+                Fault::Resume(n) => check_node(&mut errors, format!("{path}.fault.Resume"), *n, topo),
+                Fault::ClockStep { node, .. } => {
+                    check_node(&mut errors, format!("{path}.fault.ClockStep.node"), *node, topo)
+                }
+                Fault::ClockDrift { node, ppm } => {
+                    check_node(&mut errors, format!("{path}.fault.ClockDrift.node"), *node, topo);
+                    if !(ppm.is_finite() && ppm.abs() < 1e6) {
+                        errors.push((
+                            format!("{path}.fault.ClockDrift.ppm"),
+                            format!("must be finite and within (-1e6, 1e6), got {ppm}"),
+                        ));
+                    }
+                }
+                Fault::Loss(p) => {
+                    if !(0.0..=1.0).contains(p) {
+                        errors.push((
+                            format!("{path}.fault.Loss"),
+                            format!("a probability must be within [0, 1], got {p}"),
+                        ));
+                    }
+                }
+                Fault::Heal => {}
+            }
+        }
+        for (_, i) in order {
+            let f = &self.schedule[i];
+            let path = format!("faults.schedule[{i}].fault");
+            match f.fault {
+                Fault::Crash { node, .. } => {
+                    if down.insert(node, f.duration.is_none()) == Some(true) {
+                        errors.push((path, format!("node {node} is crashed again before it was restarted")));
+                    }
+                }
+                Fault::Restart(node) => {
+                    if down.insert(node, false) != Some(true) {
+                        errors.push((path, format!("restart of node {node}, which is not crashed at {}", f.at)));
+                    }
+                }
+                Fault::Pause(node) => {
+                    paused.insert(node, f.duration.is_none());
+                }
+                Fault::Resume(node) => {
+                    if paused.insert(node, false) != Some(true) {
+                        errors.push((path, format!("resume of node {node}, which is not paused at {}", f.at)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(n) = &self.nemesis {
+            let rates = [
+                ("crashes_per_min", n.crashes_per_min),
+                ("partitions_per_min", n.partitions_per_min),
+                ("pauses_per_min", n.pauses_per_min),
+                ("clock_steps_per_min", n.clock_steps_per_min),
+            ];
+            for (field, r) in rates {
+                if !(r.is_finite() && r >= 0.0) {
+                    errors.push((format!("faults.nemesis.{field}"), format!("must be a finite rate >= 0, got {r}")));
+                }
+            }
+            if !(0.0..=1.0).contains(&n.power_loss_share) {
+                errors.push((
+                    "faults.nemesis.power_loss_share".into(),
+                    format!("a probability must be within [0, 1], got {}", n.power_loss_share),
+                ));
+            }
+            if topo.servers.is_empty() {
+                errors.push(("faults.nemesis".into(), "the nemesis needs servers to hit".into()));
+            }
+        }
+        errors
+    }
+}
+
+impl NemesisSpec {
+    /// Draws a concrete schedule over `[start, until)` from the fault stream. A node gets at most one
+    /// crash or pause at a time; partitions are isolations or random halves of the servers.
+    pub fn expand(&self, topo: &Topology, until: Duration, rng: &mut Prng) -> Vec<ScheduledFault> {
+        let mut out = Vec::new();
+        let servers = topo.servers.len() as u32;
+        if servers == 0 {
+            return out;
+        }
+        let mut busy_until = vec![Duration::ZERO; servers as usize];
+        let mut partition_until = Duration::ZERO;
+        let kinds = [self.crashes_per_min, self.partitions_per_min, self.pauses_per_min, self.clock_steps_per_min];
+        let total_per_min: f64 = kinds.iter().sum();
+        if total_per_min <= 0.0 {
+            return out;
+        }
+        let mean_gap_ns = 60e9 / total_per_min;
+        let mut t = self.start.0 as f64;
+        loop {
+            t += rng.exp(mean_gap_ns);
+            if t >= until.0 as f64 {
+                break;
+            }
+            let at = Duration(t as u64);
+            let node = rng.below(servers as u64) as u32;
+            match rng.weighted(&kinds) {
+                0 => {
+                    if busy_until[node as usize] > at {
+                        continue;
+                    }
+                    let power_loss = rng.chance(self.power_loss_share);
+                    busy_until[node as usize] = at + self.crash_downtime;
+                    out.push(ScheduledFault {
+                        at,
+                        duration: Some(self.crash_downtime),
+                        fault: Fault::Crash { node, power_loss, corrupt_unsynced: 0.0 },
+                    });
+                }
+                1 => {
+                    if partition_until > at {
+                        continue;
+                    }
+                    partition_until = at + self.partition_duration;
+                    let spec = if rng.chance(0.5) || servers < 4 {
+                        PartitionSpec::Isolate(node)
+                    } else {
+                        let mut left = Vec::new();
+                        let mut right = Vec::new();
+                        for s in 0..servers {
+                            if rng.chance(0.5) { left.push(s) } else { right.push(s) }
+                        }
+                        PartitionSpec::Split(vec![left, right])
+                    };
+                    out.push(ScheduledFault {
+                        at,
+                        duration: Some(self.partition_duration),
+                        fault: Fault::Partition(spec),
+                    });
+                }
+                2 => {
+                    if busy_until[node as usize] > at {
+                        continue;
+                    }
+                    busy_until[node as usize] = at + self.pause_duration;
+                    out.push(ScheduledFault { at, duration: Some(self.pause_duration), fault: Fault::Pause(node) });
+                }
+                _ => {
+                    let mag = rng.below(self.clock_step_max.0.max(1)) as i64;
+                    let by = if rng.chance(0.5) { -mag } else { mag };
+                    out.push(ScheduledFault {
+                        at,
+                        duration: None,
+                        fault: Fault::ClockStep { node, by: SignedDuration(by) },
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A node's local clock: `local = true + offset + drift * (true - drift_since)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Clock {
+    offset_ns: i64,
+    drift_ppm: f64,
+    drift_since: u64,
+}
+
+impl Clock {
+    pub fn local(&self, t: Time) -> Time {
+        let drift =
+            if self.drift_ppm == 0.0 { 0 } else { ((t.0 - self.drift_since) as f64 * self.drift_ppm / 1e6) as i64 };
+        Time((t.0 as i64).saturating_add(self.offset_ns).saturating_add(drift).max(0) as u64)
+    }
+    pub fn step(&mut self, by: i64) {
+        self.offset_ns = self.offset_ns.saturating_add(by);
+    }
+    pub fn set_drift(&mut self, now: Time, ppm: f64) {
+        // Fold the drift so far into the offset, then drift at the new rate from now on.
+        let so_far = self.local(now).0 as i64 - now.0 as i64;
+        self.offset_ns = so_far;
+        self.drift_since = now.0;
+        self.drift_ppm = ppm;
+    }
+    /// The true-time span that `local` of this clock's time takes.
+    pub fn true_span(&self, local: Duration) -> Duration {
+        if self.drift_ppm == 0.0 {
+            local
+        } else {
+            Duration::from_secs_f64(local.as_secs_f64() / (1.0 + self.drift_ppm / 1e6))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_steps_and_drifts() {
+        let mut c = Clock::default();
+        assert_eq!(c.local(Time(1_000)), Time(1_000));
+        c.step(-500);
+        assert_eq!(c.local(Time(1_000)), Time(500));
+        c.set_drift(Time(1_000), 1000.0); // 0.1% fast
+        assert_eq!(c.local(Time(1_001_000)), Time(1_001_000 - 500 + 1_000));
+        assert_eq!(c.true_span(Duration(1_001_000)), Duration(1_000_000));
+    }
+
+    #[test]
+    fn signed_durations_parse() {
+        let d: SignedDuration = ron::from_str("\"-2s\"").unwrap();
+        assert_eq!(d, SignedDuration(-2_000_000_000));
+        let d: SignedDuration = ron::from_str("\"+150ms\"").unwrap();
+        assert_eq!(d, SignedDuration(150_000_000));
+    }
+
+    #[test]
+    fn restart_before_crash_is_rejected() {
+        let topo = Topology::simple(3, 1);
+        let spec = FaultsSpec {
+            schedule: vec![
+                ScheduledFault { at: Duration::from_secs(1), duration: None, fault: Fault::Restart(1) },
+                ScheduledFault {
+                    at: Duration::from_secs(2),
+                    duration: None,
+                    fault: Fault::Crash { node: 1, power_loss: false, corrupt_unsynced: 0.0 },
+                },
+                ScheduledFault {
+                    at: Duration::from_secs(3),
+                    duration: None,
+                    fault: Fault::Partition(PartitionSpec::Isolate(9)),
+                },
+            ],
+            nemesis: None,
+        };
+        let errors = spec.validate(&topo, Duration::from_secs(10));
+        assert!(errors.iter().any(|(p, m)| p == "faults.schedule[0].fault" && m.contains("not crashed")), "{errors:?}");
+        assert!(
+            errors
+                .iter()
+                .any(|(p, m)| p.starts_with("faults.schedule[2].fault.Partition") && m.contains("unknown node 9")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn nemesis_is_deterministic_and_respects_rates() {
+        let topo = Topology::simple(5, 1);
+        let n = NemesisSpec { crashes_per_min: 6.0, partitions_per_min: 3.0, ..Default::default() };
+        let a = n.expand(&topo, Duration::from_secs(600), &mut Prng::new(1, crate::rng::Stream::Faults));
+        let b = n.expand(&topo, Duration::from_secs(600), &mut Prng::new(1, crate::rng::Stream::Faults));
+        assert_eq!(a, b);
+        let crashes = a.iter().filter(|f| matches!(f.fault, Fault::Crash { .. })).count();
+        // 60 expected, fewer when a node is already down.
+        assert!((30..=75).contains(&crashes), "{crashes}");
+    }
+}

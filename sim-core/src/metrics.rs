@@ -1,0 +1,151 @@
+//! Measurement: the operation history, latency histograms per operation kind (hdrhistogram), outcome
+//! counts, per-interval series, named counters and gauges, and what each fault actually did.
+
+use crate::actor::{NodeId, OpId, Outcome, Reply};
+use crate::time::{Duration, Time};
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+
+/// One operation attempt, Jepsen-style: invoked at `invoke`, completed (or not) later.
+#[derive(Clone, Debug)]
+pub struct HistoryEntry {
+    pub op: OpId,
+    /// The first attempt's id when this is a retry.
+    pub logical: OpId,
+    pub client: NodeId,
+    pub kind: u16,
+    pub key: u64,
+    pub value: u64,
+    pub attempt: u32,
+    /// The intended start on the true clock (open loop: the scheduled arrival).
+    pub invoke: Time,
+    pub complete: Option<Time>,
+    /// `None`: still pending when the run ended (an "info" in Jepsen's terms).
+    pub outcome: Option<Outcome>,
+    pub reply: Reply,
+}
+
+impl HistoryEntry {
+    pub fn latency(&self) -> Option<Duration> {
+        self.complete.map(|c| c - self.invoke)
+    }
+}
+
+/// The highest latency a histogram records; larger values are clamped.
+const LATENCY_MAX_NS: u64 = 3_600_000_000_000;
+
+pub(crate) fn new_histogram(sigfig: u8) -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_MAX_NS, sigfig).expect("histogram bounds")
+}
+
+/// Per interval and op kind: counts by outcome and a latency histogram.
+#[derive(Clone, Debug)]
+pub struct IntervalStats {
+    pub counts: [u64; 4],
+    pub latency: Histogram<u64>,
+}
+
+/// What one fault did (so a fault that did nothing is visible).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultEffect {
+    pub label: String,
+    pub start: Time,
+    /// `None`: never ended before the liveness phase.
+    pub end: Option<Time>,
+    /// Messages dropped because of this fault (cut link, crashed or unknown node).
+    pub messages_dropped: u64,
+    /// Events held back while a node was paused.
+    pub events_delayed: u64,
+    /// Timers and pending writes lost in a crash.
+    pub timers_lost: u64,
+    pub writes_lost: u64,
+    /// Operations invoked inside the fault window that did not end `Ok`.
+    pub ops_hit: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    pub op_kinds: Vec<String>,
+    pub interval: Duration,
+    /// Per op kind: whole-run latency (ns) of operations that ended `Ok`.
+    pub latency_ok: Vec<Histogram<u64>>,
+    /// Per op kind: counts by outcome (`Outcome::ALL` order).
+    pub outcomes: Vec<[u64; 4]>,
+    /// Per interval (by completion time), per op kind.
+    pub series: Vec<Vec<IntervalStats>>,
+    pub counters: BTreeMap<&'static str, u64>,
+    /// Per gauge: (last value per interval, overall max).
+    pub gauges: BTreeMap<&'static str, (Vec<Option<f64>>, f64)>,
+    /// Messages sent / delivered / dropped per message kind.
+    pub messages: BTreeMap<&'static str, MessageCounts>,
+    pub faults: Vec<FaultEffect>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MessageCounts {
+    pub sent: u64,
+    pub delivered: u64,
+    pub dropped_partition: u64,
+    pub dropped_loss: u64,
+    pub dropped_down: u64,
+    pub dropped_overflow: u64,
+    pub duplicated: u64,
+}
+
+impl Metrics {
+    pub fn new(op_kinds: &[&str], interval: Duration) -> Metrics {
+        Metrics {
+            op_kinds: op_kinds.iter().map(|s| s.to_string()).collect(),
+            interval,
+            latency_ok: op_kinds.iter().map(|_| new_histogram(3)).collect(),
+            outcomes: vec![[0; 4]; op_kinds.len()],
+            series: Vec::new(),
+            counters: BTreeMap::new(),
+            gauges: BTreeMap::new(),
+            messages: BTreeMap::new(),
+            faults: Vec::new(),
+        }
+    }
+
+    fn interval_index(&self, t: Time) -> usize {
+        (t.0 / self.interval.0.max(1)) as usize
+    }
+
+    pub(crate) fn record_completion(&mut self, kind: u16, outcome: Outcome, latency: Duration, at: Time) {
+        let k = kind as usize;
+        let o = outcome as usize;
+        self.outcomes[k][o] += 1;
+        let ns = latency.0.clamp(1, LATENCY_MAX_NS);
+        if outcome == Outcome::Ok {
+            self.latency_ok[k].record(ns).expect("clamped");
+        }
+        let i = self.interval_index(at);
+        while self.series.len() <= i {
+            let kinds = self.op_kinds.len();
+            self.series.push((0..kinds).map(|_| IntervalStats { counts: [0; 4], latency: new_histogram(2) }).collect());
+        }
+        let cell = &mut self.series[i][k];
+        cell.counts[o] += 1;
+        if outcome == Outcome::Ok {
+            cell.latency.record(ns).expect("clamped");
+        }
+    }
+
+    pub(crate) fn record_gauge(&mut self, name: &'static str, value: f64, at: Time) {
+        let i = self.interval_index(at);
+        let entry = self.gauges.entry(name).or_insert_with(|| (Vec::new(), f64::MIN));
+        if entry.0.len() <= i {
+            entry.0.resize(i + 1, None);
+        }
+        entry.0[i] = Some(value);
+        entry.1 = entry.1.max(value);
+    }
+
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+
+    pub fn op_kind_index(&self, name: &str) -> Option<usize> {
+        self.op_kinds.iter().position(|k| k == name)
+    }
+}

@@ -1,0 +1,408 @@
+//! The network: per-link latency (per message kind), loss, duplication, bandwidth, a bound on messages
+//! in flight, and partitions.
+//!
+//! **Partitions and messages in flight.** A message is dropped if its link is cut when it is sent *or*
+//! when it would arrive: a partition behaves like a pulled cable, so what is on the wire when the cut
+//! starts is lost, and nothing sent during the cut arrives after the heal.
+
+use crate::actor::NodeId;
+use crate::dist::Dist;
+use crate::topology::Topology;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The network section of a scenario.
+///
+/// ```ron
+/// network: (
+///     link: (latency: LogNormal(median: "1ms", sigma: 0.4), loss: 0.001),
+///     between_zones: Some((latency: Normal(mean: "40ms", stddev: "5ms"))),
+///     zone_links: [(from: "us-east", to: "eu", link: (latency: Constant("80ms")))],
+/// ),
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Every pair of nodes, unless overridden.
+    #[serde(default)]
+    pub link: LinkSpec,
+    /// Pairs in different zones.
+    #[serde(default)]
+    pub between_zones: Option<LinkSpec>,
+    /// One direction between two named zones (most specific; wins over the two above).
+    #[serde(default)]
+    pub zone_links: Vec<ZoneLink>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneLink {
+    pub from: String,
+    pub to: String,
+    pub link: LinkSpec,
+}
+
+/// One direction of a link.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    #[serde(default = "default_latency")]
+    pub latency: Dist,
+    /// Latency per message kind (`Message::kind`), e.g. `{"put_ack": Constant("200us")}`.
+    #[serde(default)]
+    pub legs: BTreeMap<String, Dist>,
+    /// Probability that a message is lost.
+    #[serde(default)]
+    pub loss: f64,
+    /// Probability that a message is delivered twice (the copy takes its own latency).
+    #[serde(default)]
+    pub duplicate: f64,
+    /// Link bandwidth: a message occupies the link for `size / bandwidth` before its latency starts.
+    #[serde(default)]
+    pub bandwidth_mbps: Option<f64>,
+    /// At most this many messages in flight on the link; more are dropped (a full queue).
+    #[serde(default)]
+    pub max_in_flight: Option<u32>,
+}
+
+fn default_latency() -> Dist {
+    Dist::Constant(crate::time::Duration::from_micros(500))
+}
+
+impl Default for LinkSpec {
+    fn default() -> Self {
+        LinkSpec {
+            latency: default_latency(),
+            legs: BTreeMap::new(),
+            loss: 0.0,
+            duplicate: 0.0,
+            bandwidth_mbps: None,
+            max_in_flight: None,
+        }
+    }
+}
+
+fn check_probability(errors: &mut Vec<(String, String)>, path: String, p: f64) {
+    if !(0.0..=1.0).contains(&p) {
+        errors.push((path, format!("a probability must be within [0, 1], got {p}")));
+    }
+}
+
+impl LinkSpec {
+    fn validate(&self, path: &str, errors: &mut Vec<(String, String)>) {
+        if let Err(e) = self.latency.validate() {
+            errors.push((format!("{path}.latency"), e));
+        }
+        for (kind, d) in &self.legs {
+            if let Err(e) = d.validate() {
+                errors.push((format!("{path}.legs[\"{kind}\"]"), e));
+            }
+        }
+        check_probability(errors, format!("{path}.loss"), self.loss);
+        check_probability(errors, format!("{path}.duplicate"), self.duplicate);
+        if let Some(b) = self.bandwidth_mbps
+            && !(b.is_finite() && b > 0.0)
+        {
+            errors.push((format!("{path}.bandwidth_mbps"), format!("must be a positive number, got {b}")));
+        }
+        if self.max_in_flight == Some(0) {
+            errors.push((format!("{path}.max_in_flight"), "must be at least 1".into()));
+        }
+    }
+}
+
+impl NetworkSpec {
+    pub fn validate(&self, topo: &Topology) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        self.link.validate("network.link", &mut errors);
+        if let Some(l) = &self.between_zones {
+            l.validate("network.between_zones", &mut errors);
+        }
+        for (i, zl) in self.zone_links.iter().enumerate() {
+            let path = format!("network.zone_links[{i}]");
+            for (field, zone) in [("from", &zl.from), ("to", &zl.to)] {
+                if topo.zone_index(zone).is_none() {
+                    errors.push((
+                        format!("{path}.{field}"),
+                        format!("unknown zone `{zone}` (zones: {})", topo.zone_names.join(", ")),
+                    ));
+                }
+            }
+            zl.link.validate(&format!("{path}.link"), &mut errors);
+        }
+        errors
+    }
+}
+
+/// A link's resolved parameters.
+#[derive(Clone, Debug)]
+pub(crate) struct Link {
+    pub latency: Dist,
+    pub legs: Vec<(String, Dist)>,
+    pub loss: f64,
+    pub duplicate: f64,
+    /// Nanoseconds per byte on the wire.
+    pub ns_per_byte: Option<f64>,
+    pub max_in_flight: Option<u32>,
+}
+
+impl Link {
+    fn from_spec(s: &LinkSpec) -> Link {
+        Link {
+            latency: s.latency.clone(),
+            legs: s.legs.iter().map(|(k, d)| (k.clone(), d.clone())).collect(),
+            loss: s.loss,
+            duplicate: s.duplicate,
+            ns_per_byte: s.bandwidth_mbps.map(|mbps| 8_000.0 / mbps),
+            max_in_flight: s.max_in_flight,
+        }
+    }
+
+    #[inline]
+    pub fn latency_for(&self, kind: &str) -> &Dist {
+        if !self.legs.is_empty() {
+            for (k, d) in &self.legs {
+                if k == kind {
+                    return d;
+                }
+            }
+        }
+        &self.latency
+    }
+}
+
+/// Links between every pair of zones (a zones x zones table).
+#[derive(Clone, Debug)]
+pub(crate) struct LinkTable {
+    zones: usize,
+    links: Vec<Link>,
+    /// Whether any link needs per-pair state (bandwidth or an in-flight bound).
+    pub stateful: bool,
+}
+
+impl LinkTable {
+    pub fn new(spec: &NetworkSpec, topo: &Topology) -> LinkTable {
+        let z = topo.zone_names.len();
+        let mut links = Vec::with_capacity(z * z);
+        for a in 0..z {
+            for b in 0..z {
+                let mut s = &spec.link;
+                if a != b
+                    && let Some(bz) = &spec.between_zones
+                {
+                    s = bz;
+                }
+                for zl in &spec.zone_links {
+                    if topo.zone_index(&zl.from) == Some(a as u16) && topo.zone_index(&zl.to) == Some(b as u16) {
+                        s = &zl.link;
+                    }
+                }
+                links.push(Link::from_spec(s));
+            }
+        }
+        let stateful = links.iter().any(|l| l.ns_per_byte.is_some() || l.max_in_flight.is_some());
+        LinkTable { zones: z, links, stateful }
+    }
+
+    #[inline]
+    pub fn get(&self, from_zone: u16, to_zone: u16) -> &Link {
+        &self.links[from_zone as usize * self.zones + to_zone as usize]
+    }
+}
+
+/// The shape of a partition, as written in a fault schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PartitionSpec {
+    /// The node hears nobody and nobody hears it.
+    Isolate(u32),
+    /// Nodes listed in different groups cannot talk. Nodes not listed (clients, usually) reach all.
+    Split(Vec<Vec<u32>>),
+    /// Messages from `from` to `to` are lost; the other direction works ("`to` does not hear `from`").
+    OneWay { from: Vec<u32>, to: Vec<u32> },
+    /// `left` and `right` cannot talk, but both talk to `bridge`.
+    Bridge { left: Vec<u32>, bridge: u32, right: Vec<u32> },
+    /// Servers on a ring each see a majority of servers, and no two see the same majority (Jepsen).
+    MajoritiesRing,
+}
+
+/// An active partition, resolved for fast checks.
+#[derive(Clone, Debug)]
+pub(crate) enum Cut {
+    Isolate(NodeId),
+    /// Group label per node (0 = not listed).
+    Groups(Vec<u32>),
+    OneWay {
+        from: Vec<bool>,
+        to: Vec<bool>,
+    },
+    Ring {
+        servers: u32,
+        reach: u32,
+    },
+}
+
+impl Cut {
+    pub fn resolve(spec: &PartitionSpec, topo: &Topology) -> Cut {
+        let n = topo.node_count();
+        let mark = |ids: &[u32]| {
+            let mut v = vec![false; n];
+            for &i in ids {
+                v[i as usize] = true;
+            }
+            v
+        };
+        match spec {
+            PartitionSpec::Isolate(node) => Cut::Isolate(NodeId(*node)),
+            PartitionSpec::Split(groups) => {
+                let mut label = vec![0u32; n];
+                for (g, members) in groups.iter().enumerate() {
+                    for &m in members {
+                        label[m as usize] = g as u32 + 1;
+                    }
+                }
+                Cut::Groups(label)
+            }
+            PartitionSpec::OneWay { from, to } => Cut::OneWay { from: mark(from), to: mark(to) },
+            PartitionSpec::Bridge { left, bridge: _, right } => {
+                let mut label = vec![0u32; n];
+                for &m in left {
+                    label[m as usize] = 1;
+                }
+                for &m in right {
+                    label[m as usize] = 2;
+                }
+                Cut::Groups(label)
+            }
+            PartitionSpec::MajoritiesRing => {
+                let s = topo.servers.len() as u32;
+                let majority = s / 2 + 1;
+                Cut::Ring { servers: s, reach: (majority - 1).div_ceil(2) }
+            }
+        }
+    }
+
+    /// Whether this cut drops a message from `a` to `b`.
+    #[inline]
+    pub fn blocks(&self, a: NodeId, b: NodeId) -> bool {
+        if a == b {
+            return false;
+        }
+        match self {
+            Cut::Isolate(n) => a == *n || b == *n,
+            Cut::Groups(label) => {
+                let (la, lb) = (label[a.index()], label[b.index()]);
+                la != 0 && lb != 0 && la != lb
+            }
+            Cut::OneWay { from, to } => from[a.index()] && to[b.index()],
+            Cut::Ring { servers, reach } => {
+                if a.0 >= *servers || b.0 >= *servers {
+                    return false;
+                }
+                let d = a.0.abs_diff(b.0);
+                d.min(servers - d) > *reach
+            }
+        }
+    }
+}
+
+impl PartitionSpec {
+    pub fn validate(&self, path: &str, topo: &Topology, errors: &mut Vec<(String, String)>) {
+        let n = topo.node_count() as u32;
+        let mut check = |field: String, id: u32| {
+            if id >= n {
+                errors.push((field, format!("unknown node {id} (the cluster has nodes 0..{})", n.saturating_sub(1))));
+            }
+        };
+        match self {
+            PartitionSpec::Isolate(id) => check(format!("{path}.Isolate"), *id),
+            PartitionSpec::Split(groups) => {
+                for (g, members) in groups.iter().enumerate() {
+                    for (k, &id) in members.iter().enumerate() {
+                        check(format!("{path}.Split[{g}][{k}]"), id);
+                    }
+                }
+            }
+            PartitionSpec::OneWay { from, to } => {
+                for (k, &id) in from.iter().enumerate() {
+                    check(format!("{path}.from[{k}]"), id);
+                }
+                for (k, &id) in to.iter().enumerate() {
+                    check(format!("{path}.to[{k}]"), id);
+                }
+            }
+            PartitionSpec::Bridge { left, bridge, right } => {
+                for (k, &id) in left.iter().enumerate() {
+                    check(format!("{path}.left[{k}]"), id);
+                }
+                check(format!("{path}.bridge"), *bridge);
+                for (k, &id) in right.iter().enumerate() {
+                    check(format!("{path}.right[{k}]"), id);
+                }
+            }
+            PartitionSpec::MajoritiesRing => {
+                if topo.servers.len() < 3 {
+                    errors.push((path.to_string(), "MajoritiesRing needs at least 3 servers".into()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocked_pairs(spec: PartitionSpec, topo: &Topology) -> Vec<(u32, u32)> {
+        let cut = Cut::resolve(&spec, topo);
+        let mut v = Vec::new();
+        for a in topo.nodes() {
+            for b in topo.nodes() {
+                if cut.blocks(a, b) {
+                    v.push((a.0, b.0));
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn isolate_cuts_both_directions() {
+        let t = Topology::simple(3, 0);
+        assert_eq!(blocked_pairs(PartitionSpec::Isolate(1), &t), [(0, 1), (1, 0), (1, 2), (2, 1)]);
+    }
+
+    #[test]
+    fn split_leaves_unlisted_nodes_connected() {
+        let t = Topology::simple(4, 1);
+        let b = blocked_pairs(PartitionSpec::Split(vec![vec![0, 1], vec![2, 3]]), &t);
+        assert_eq!(b, [(0, 2), (0, 3), (1, 2), (1, 3), (2, 0), (2, 1), (3, 0), (3, 1)]);
+    }
+
+    #[test]
+    fn one_way_cuts_one_direction() {
+        let t = Topology::simple(3, 0);
+        assert_eq!(blocked_pairs(PartitionSpec::OneWay { from: vec![0], to: vec![1, 2] }, &t), [(0, 1), (0, 2)]);
+    }
+
+    #[test]
+    fn bridge_talks_to_both_sides() {
+        let t = Topology::simple(5, 0);
+        let b = blocked_pairs(PartitionSpec::Bridge { left: vec![0, 1], bridge: 2, right: vec![3, 4] }, &t);
+        assert!(!b.iter().any(|&(x, y)| x == 2 || y == 2));
+        assert!(b.contains(&(0, 3)) && b.contains(&(4, 1)));
+        assert_eq!(b.len(), 8);
+    }
+
+    #[test]
+    fn majorities_ring_gives_each_node_a_different_majority() {
+        let t = Topology::simple(5, 0);
+        let cut = Cut::resolve(&PartitionSpec::MajoritiesRing, &t);
+        let mut seen = Vec::new();
+        for a in t.nodes() {
+            let visible: Vec<u32> = t.nodes().filter(|&b| !cut.blocks(a, b)).map(|b| b.0).collect();
+            assert_eq!(visible.len(), 3, "node {a} sees {visible:?}");
+            assert!(!seen.contains(&visible));
+            seen.push(visible);
+        }
+    }
+}

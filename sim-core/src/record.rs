@@ -1,0 +1,278 @@
+//! `RunRecord`: everything a run measured, as plain data for verdicts and reports.
+
+use crate::actor::Outcome;
+use crate::metrics::{FaultEffect, Metrics};
+use crate::model::ModelReport;
+use crate::time::{Duration, Time};
+use crate::world::StopReason;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OpSummary {
+    pub kind: String,
+    pub total: u64,
+    pub ok: u64,
+    pub fail: u64,
+    pub timeout: u64,
+    pub rejected: u64,
+    /// Operations still pending when the run ended.
+    pub pending: u64,
+    /// Successful operations per second of the main phase.
+    pub throughput_ok_per_s: f64,
+    /// Share of completed operations that ended `Ok` (1.0 when none completed).
+    pub availability: f64,
+    /// Availability of operations invoked inside / outside fault windows (`None`: no such op).
+    pub availability_in_faults: Option<f64>,
+    pub availability_outside_faults: Option<f64>,
+    /// Latency of `Ok` operations, milliseconds.
+    pub latency_ms: Percentiles,
+    /// `(percentile, ms)` points of the latency distribution, for a CDF plot.
+    pub latency_curve: Vec<(f64, f64)>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Percentiles {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// One reporting interval of one op kind.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeriesPoint {
+    /// Start of the interval, seconds.
+    pub t_s: f64,
+    pub kind: String,
+    pub ok: u64,
+    pub fail: u64,
+    pub timeout: u64,
+    pub rejected: u64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultRecord {
+    pub label: String,
+    pub start_s: f64,
+    pub end_s: Option<f64>,
+    pub messages_dropped: u64,
+    pub events_delayed: u64,
+    pub timers_lost: u64,
+    pub writes_lost: u64,
+    pub ops_hit: u64,
+    /// True when the fault visibly did something (dropped, delayed or lost anything, or hit ops).
+    pub had_effect: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageRecord {
+    pub kind: String,
+    pub sent: u64,
+    pub delivered: u64,
+    pub dropped_partition: u64,
+    pub dropped_loss: u64,
+    pub dropped_down: u64,
+    pub dropped_overflow: u64,
+    pub duplicated: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GaugeRecord {
+    pub name: String,
+    pub max: f64,
+    /// `(t_s, value)` of the last sample in each interval that had one.
+    pub series: Vec<(f64, f64)>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunRecord {
+    pub scenario: String,
+    pub model: String,
+    pub seed: u64,
+    /// Hex of the trace hash: equal hashes, equal runs.
+    pub trace_hash: String,
+    pub events: u64,
+    pub stop: StopReason,
+    pub main_phase_s: f64,
+    pub end_s: f64,
+    pub interval_s: f64,
+    pub ops: Vec<OpSummary>,
+    pub series: Vec<SeriesPoint>,
+    pub faults: Vec<FaultRecord>,
+    pub messages: Vec<MessageRecord>,
+    pub counters: BTreeMap<String, u64>,
+    pub gauges: Vec<GaugeRecord>,
+    pub model_report: ModelReport,
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+impl RunRecord {
+    pub fn op(&self, kind: &str) -> Option<&OpSummary> {
+        self.ops.iter().find(|o| o.kind == kind)
+    }
+
+    /// Builds the record from the run's measurements.
+    pub(crate) fn build(
+        scenario: &str,
+        model: &str,
+        seed: u64,
+        sim_hash: u64,
+        events: u64,
+        stop: StopReason,
+        main_end: Time,
+        end: Time,
+        metrics: &Metrics,
+        history: &[crate::metrics::HistoryEntry],
+        model_report: ModelReport,
+    ) -> RunRecord {
+        let windows: Vec<(Time, Time)> =
+            metrics.faults.iter().map(|f| (f.start, f.end.unwrap_or(end))).filter(|w| w.1 > w.0).collect();
+        let in_fault = |t: Time| windows.iter().any(|&(a, b)| t >= a && t < b);
+        let main_s = main_end.as_secs_f64().max(1e-9);
+        let mut ops = Vec::new();
+        for (k, name) in metrics.op_kinds.iter().enumerate() {
+            let c = metrics.outcomes[k];
+            let h = &metrics.latency_ok[k];
+            let (mut in_ok, mut in_all, mut out_ok, mut out_all, mut pending, mut ok_main) =
+                (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+            for e in history.iter().filter(|e| e.kind as usize == k) {
+                match e.outcome {
+                    None => pending += 1,
+                    Some(o) => {
+                        let ok = (o == Outcome::Ok) as u64;
+                        if in_fault(e.invoke) {
+                            in_all += 1;
+                            in_ok += ok;
+                        } else {
+                            out_all += 1;
+                            out_ok += ok;
+                        }
+                        if ok == 1 && e.complete.is_some_and(|t| t <= main_end) {
+                            ok_main += 1;
+                        }
+                    }
+                }
+            }
+            let completed: u64 = c.iter().sum();
+            let pct = |q: f64| if h.is_empty() { 0.0 } else { ms(h.value_at_quantile(q)) };
+            let curve = if h.is_empty() {
+                Vec::new()
+            } else {
+                [0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.99, 100.0]
+                    .iter()
+                    .map(|&p| (p, ms(h.value_at_quantile(p / 100.0))))
+                    .collect()
+            };
+            ops.push(OpSummary {
+                kind: name.clone(),
+                total: completed + pending,
+                ok: c[Outcome::Ok as usize],
+                fail: c[Outcome::Fail as usize],
+                timeout: c[Outcome::Timeout as usize],
+                rejected: c[Outcome::Rejected as usize],
+                pending,
+                throughput_ok_per_s: ok_main as f64 / main_s,
+                availability: if completed == 0 { 1.0 } else { c[0] as f64 / completed as f64 },
+                availability_in_faults: (in_all > 0).then(|| in_ok as f64 / in_all as f64),
+                availability_outside_faults: (out_all > 0).then(|| out_ok as f64 / out_all as f64),
+                latency_ms: Percentiles {
+                    mean: if h.is_empty() { 0.0 } else { h.mean() / 1e6 },
+                    p50: pct(0.5),
+                    p90: pct(0.9),
+                    p99: pct(0.99),
+                    p999: pct(0.999),
+                    max: if h.is_empty() { 0.0 } else { ms(h.max()) },
+                },
+                latency_curve: curve,
+            });
+        }
+        let interval_s = metrics.interval.as_secs_f64();
+        let mut series = Vec::new();
+        for (i, row) in metrics.series.iter().enumerate() {
+            for (k, cell) in row.iter().enumerate() {
+                let q = |q: f64| (!cell.latency.is_empty()).then(|| ms(cell.latency.value_at_quantile(q)));
+                series.push(SeriesPoint {
+                    t_s: i as f64 * interval_s,
+                    kind: metrics.op_kinds[k].clone(),
+                    ok: cell.counts[0],
+                    fail: cell.counts[1],
+                    timeout: cell.counts[2],
+                    rejected: cell.counts[3],
+                    p50_ms: q(0.5),
+                    p99_ms: q(0.99),
+                    p999_ms: q(0.999),
+                });
+            }
+        }
+        let faults = metrics.faults.iter().map(fault_record).collect();
+        let messages = metrics
+            .messages
+            .iter()
+            .map(|(k, c)| MessageRecord {
+                kind: k.to_string(),
+                sent: c.sent,
+                delivered: c.delivered,
+                dropped_partition: c.dropped_partition,
+                dropped_loss: c.dropped_loss,
+                dropped_down: c.dropped_down,
+                dropped_overflow: c.dropped_overflow,
+                duplicated: c.duplicated,
+            })
+            .collect();
+        let gauges = metrics
+            .gauges
+            .iter()
+            .map(|(name, (vals, max))| GaugeRecord {
+                name: name.to_string(),
+                max: *max,
+                series: vals.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i as f64 * interval_s, v))).collect(),
+            })
+            .collect();
+        RunRecord {
+            scenario: scenario.to_string(),
+            model: model.to_string(),
+            seed,
+            trace_hash: format!("{sim_hash:016x}"),
+            events,
+            stop,
+            main_phase_s: main_end.as_secs_f64(),
+            end_s: end.as_secs_f64(),
+            interval_s,
+            ops,
+            series,
+            faults,
+            messages,
+            counters: metrics.counters.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            gauges,
+            model_report,
+        }
+    }
+}
+
+fn fault_record(f: &FaultEffect) -> FaultRecord {
+    FaultRecord {
+        label: f.label.clone(),
+        start_s: f.start.as_secs_f64(),
+        end_s: f.end.map(|t| t.as_secs_f64()),
+        messages_dropped: f.messages_dropped,
+        events_delayed: f.events_delayed,
+        timers_lost: f.timers_lost,
+        writes_lost: f.writes_lost,
+        ops_hit: f.ops_hit,
+        had_effect: f.messages_dropped + f.events_delayed + f.timers_lost + f.writes_lost + f.ops_hit > 0,
+    }
+}
+
+/// A duration as seconds, for report fields.
+pub fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}

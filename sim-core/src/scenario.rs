@@ -1,0 +1,194 @@
+//! The scenario: everything about a run in one file (model, configuration, seed, duration,
+//! topology, network, disks, workload, faults, invariants, SLAs, estimates), and the generic driver
+//! that runs any [`Model`] from it: a main phase with faults and load, then a liveness phase in
+//! which every fault is healed and the load stops, then the model's checkers.
+
+use crate::disk::DiskSpec;
+use crate::fault::FaultsSpec;
+use crate::model::{Model, RunView};
+use crate::net::NetworkSpec;
+use crate::record::RunRecord;
+use crate::rng::{Prng, Stream};
+use crate::time::{Duration, Time};
+use crate::topology::{Topology, TopologySpec};
+use crate::verdict::{Estimate, Expect, Sla};
+use crate::workload::WorkloadSpec;
+use crate::world::{Sim, SimConfig, StopReason, TraceEvent};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario<C> {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub model: String,
+    #[serde(default)]
+    pub config: C,
+    #[serde(default)]
+    pub seed: u64,
+    /// The main phase: workload and faults.
+    pub duration: Duration,
+    /// The liveness phase after it: faults healed, no new load (convergence checks read its end).
+    #[serde(default)]
+    pub settle: Duration,
+    #[serde(default)]
+    pub topology: TopologySpec,
+    #[serde(default)]
+    pub network: NetworkSpec,
+    #[serde(default)]
+    pub disk: DiskSpec,
+    #[serde(default)]
+    pub workload: Option<WorkloadSpec>,
+    #[serde(default)]
+    pub faults: FaultsSpec,
+    /// The model's checks that count in the verdict (empty: all of them).
+    #[serde(default)]
+    pub invariants: Vec<String>,
+    #[serde(default)]
+    pub slas: Vec<Sla>,
+    #[serde(default)]
+    pub estimates: Vec<Estimate>,
+    #[serde(default)]
+    pub expect: Expect,
+    /// Width of the report's time buckets (default: 1s, or duration / 100 for short runs).
+    #[serde(default)]
+    pub report_interval: Option<Duration>,
+    /// Stop after this many events (a runaway guard; default 2 billion).
+    #[serde(default)]
+    pub max_events: Option<u64>,
+}
+
+/// A problem in a scenario: the field path (`faults.schedule[2].at`) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl<C> Scenario<C> {
+    /// Every problem in the scenario, not just the first. The model's config is checked by `M`.
+    pub fn validate<M: Model<Config = C>>(&self) -> Vec<Problem> {
+        let mut errors: Vec<(String, String)> = Vec::new();
+        if self.model != M::NAME {
+            errors.push(("model".into(), format!("expected `{}`, got `{}`", M::NAME, self.model)));
+        }
+        if self.duration.0 == 0 {
+            errors.push(("duration".into(), "must be positive".into()));
+        }
+        if self.duration.0.saturating_add(self.settle.0) > Duration::from_secs(365 * 86_400).0 {
+            errors.push(("duration".into(), "duration + settle must be at most a year of simulated time".into()));
+        }
+        if self.report_interval == Some(Duration::ZERO) {
+            errors.push(("report_interval".into(), "must be positive".into()));
+        }
+        match Topology::from_spec(&self.topology) {
+            Err(e) => errors.extend(e),
+            Ok(topo) => {
+                errors.extend(self.network.validate(&topo));
+                errors.extend(self.disk.validate(topo.node_count()));
+                errors.extend(self.faults.validate(&topo, self.duration));
+                if let Some(w) = &self.workload {
+                    errors.extend(w.validate(M::OP_KINDS));
+                    if topo.clients.is_empty() {
+                        errors.push(("topology.clients".into(), "a workload needs at least one client node".into()));
+                    }
+                }
+                errors.extend(M::validate(&self.config, &topo));
+            }
+        }
+        errors.into_iter().map(|(path, message)| Problem { path, message }).collect()
+    }
+}
+
+/// Knobs of one run that are not part of the scenario.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Keep the full event trace.
+    pub trace: bool,
+    /// Called now and then with (simulated time, events so far, end time).
+    pub progress: Option<&'a mut dyn FnMut(Time, u64, Time)>,
+}
+
+pub struct RunOutput {
+    pub record: RunRecord,
+    pub trace: Option<Vec<TraceEvent>>,
+}
+
+/// Runs a validated scenario of model `M`. Deterministic: the same scenario and seed give the same
+/// record and trace hash.
+pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunOutput {
+    let seed = opts.seed.unwrap_or(sc.seed);
+    let topo = Topology::from_spec(&sc.topology).expect("scenario validated before run");
+    let mut faults = sc.faults.schedule.clone();
+    if let Some(n) = &sc.faults.nemesis {
+        faults.extend(n.expand(&topo, sc.duration, &mut Prng::new(seed, Stream::Nemesis)));
+    }
+    faults.sort_by_key(|f| f.at);
+    let interval = sc.report_interval.unwrap_or({
+        if sc.duration >= Duration::from_secs(100) {
+            Duration::from_secs(1)
+        } else {
+            Duration((sc.duration.0 / 100).max(1_000_000))
+        }
+    });
+    let config = SimConfig {
+        seed,
+        network: sc.network.clone(),
+        disk: sc.disk.clone(),
+        faults,
+        workload: sc.workload.clone(),
+        op_kinds: M::OP_KINDS.to_vec(),
+        workload_until: sc.duration,
+        max_events: sc.max_events.unwrap_or(2_000_000_000),
+        interval,
+        trace: opts.trace,
+    };
+    let mut setup = Prng::new(seed, Stream::Setup);
+    let factory = M::factory(&sc.config, &topo, &mut setup);
+    let mut sim: Sim<M::Actor> = Sim::new(topo, config, factory);
+    let main_end = Time(sc.duration.0);
+    let end = main_end + sc.settle;
+    let mut stop = run_phase(&mut sim, main_end, end, &mut opts);
+    if stop == StopReason::TimeLimit || stop == StopReason::Quiescent {
+        sim.heal_all();
+        stop = run_phase(&mut sim, end, end, &mut opts);
+    }
+    sim.tally_fault_hits();
+    let view = RunView { sim: &sim, main_end, end };
+    let report = M::report(&sc.config, &view);
+    let record = RunRecord::build(
+        &sc.name,
+        M::NAME,
+        seed,
+        sim.trace_hash(),
+        sim.events_processed(),
+        stop,
+        main_end,
+        end,
+        sim.metrics(),
+        sim.history(),
+        report,
+    );
+    RunOutput { record, trace: sim.trace().map(|t| t.to_vec()) }
+}
+
+fn run_phase<A: crate::actor::Actor>(
+    sim: &mut Sim<A>,
+    until: Time,
+    end: Time,
+    opts: &mut RunOptions<'_>,
+) -> StopReason {
+    let Some(progress) = opts.progress.as_mut() else { return sim.run_until(until) };
+    let chunk = Duration((until.0 / 200).max(1_000_000));
+    loop {
+        let next = (sim.now() + chunk).min(until);
+        let stop = sim.run_until(next);
+        progress(sim.now(), sim.events_processed(), end);
+        if stop != StopReason::TimeLimit || next >= until {
+            return stop;
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Virtual time: integer nanoseconds in newtypes. Never `f64`, never `std::time`.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::ops::{Add, AddAssign, Sub};
+
+/// An instant on the simulation's true timeline, in nanoseconds since the run began.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Time(pub u64);
+
+/// A span of virtual time, in nanoseconds.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Duration(pub u64);
+
+impl Time {
+    pub const ZERO: Time = Time(0);
+    pub const MAX: Time = Time(u64::MAX);
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+    /// The span since `earlier`, zero if `earlier` is later.
+    pub fn since(self, earlier: Time) -> Duration {
+        Duration(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Duration {
+    pub const ZERO: Duration = Duration(0);
+    pub const MAX: Duration = Duration(u64::MAX);
+    pub const fn from_nanos(ns: u64) -> Self {
+        Duration(ns)
+    }
+    pub const fn from_micros(us: u64) -> Self {
+        Duration(us * 1_000)
+    }
+    pub const fn from_millis(ms: u64) -> Self {
+        Duration(ms * 1_000_000)
+    }
+    pub const fn from_secs(s: u64) -> Self {
+        Duration(s * 1_000_000_000)
+    }
+    /// Rounds a non-negative, finite number of seconds to nanoseconds (saturating).
+    pub fn from_secs_f64(s: f64) -> Self {
+        if s.is_nan() || s <= 0.0 {
+            Duration(0)
+        } else if s >= u64::MAX as f64 / 1e9 {
+            Duration::MAX
+        } else {
+            Duration((s * 1e9).round() as u64)
+        }
+    }
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+    pub fn as_millis_f64(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+    pub fn saturating_mul(self, k: u64) -> Duration {
+        Duration(self.0.saturating_mul(k))
+    }
+}
+
+impl Add<Duration> for Time {
+    type Output = Time;
+    fn add(self, d: Duration) -> Time {
+        Time(self.0.saturating_add(d.0))
+    }
+}
+impl AddAssign<Duration> for Time {
+    fn add_assign(&mut self, d: Duration) {
+        self.0 = self.0.saturating_add(d.0);
+    }
+}
+impl Sub<Time> for Time {
+    type Output = Duration;
+    fn sub(self, rhs: Time) -> Duration {
+        self.since(rhs)
+    }
+}
+impl Add for Duration {
+    type Output = Duration;
+    fn add(self, d: Duration) -> Duration {
+        Duration(self.0.saturating_add(d.0))
+    }
+}
+impl Sub for Duration {
+    type Output = Duration;
+    fn sub(self, d: Duration) -> Duration {
+        Duration(self.0.saturating_sub(d.0))
+    }
+}
+
+impl fmt::Debug for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "t={}", Duration(self.0))
+    }
+}
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", Duration(self.0))
+    }
+}
+impl fmt::Debug for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+impl fmt::Display for Duration {
+    /// The largest unit that keeps the value exact, e.g. `250ms`, `1500us`, `2m`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0;
+        for (unit, size) in
+            [("h", 3_600_000_000_000u64), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)]
+        {
+            if ns >= size && ns % size == 0 {
+                return write!(f, "{}{}", ns / size, unit);
+            }
+        }
+        if ns >= 1_000_000 {
+            return write!(f, "{:.3}ms", ns as f64 / 1e6);
+        }
+        write!(f, "{ns}ns")
+    }
+}
+
+/// Parses a duration written with a unit: `"250ms"`, `"2m"`, `"1.5s"`, `"100us"`, `"10ns"`, `"1h"`, `"2d"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(|| {
+        format!(
+            "duration `{text}` has no unit; write it like \"250ms\", \"2s\" or \"5m\" (units: ns, us, ms, s, m, h, d)"
+        )
+    })?;
+    let (num, unit) = s.split_at(split);
+    let scale: f64 = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        "d" => 86400e9,
+        _ => return Err(format!("duration `{text}` has unknown unit `{unit}` (units: ns, us, ms, s, m, h, d)")),
+    };
+    let value: f64 = num.trim().parse().map_err(|_| format!("duration `{text}`: `{}` is not a number", num.trim()))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("duration `{text}` must be a finite, non-negative number"));
+    }
+    let ns = value * scale;
+    if ns > u64::MAX as f64 {
+        return Err(format!("duration `{text}` is too large"));
+    }
+    Ok(Duration(ns.round() as u64))
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, expected_ns: u64) {
+        assert_eq!(parse_duration(text), Ok(Duration(expected_ns)), "{text}");
+    }
+
+    #[test]
+    fn parses_units() {
+        check("250ms", 250_000_000);
+        check("2m", 120_000_000_000);
+        check("1.5s", 1_500_000_000);
+        check("100us", 100_000);
+        check("7ns", 7);
+        check("1h", 3_600_000_000_000);
+        check("0s", 0);
+    }
+
+    #[test]
+    fn rejects_bad_durations() {
+        assert!(parse_duration("250").unwrap_err().contains("no unit"));
+        assert!(parse_duration("5 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("-3s").unwrap_err().contains("non-negative"));
+        assert!(parse_duration("abcms").is_err());
+    }
+
+    #[test]
+    fn displays_round_trip() {
+        for d in [Duration::from_millis(250), Duration::from_secs(120), Duration(1234), Duration::from_micros(1500)] {
+            assert_eq!(parse_duration(&d.to_string()), Ok(d));
+        }
+    }
+}

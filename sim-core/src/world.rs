@@ -1,0 +1,932 @@
+//! `Sim` drives; it holds the whole world: nodes and their actors, the network, disks, clocks, the
+//! workload, the fault schedule, measurement. All iterated state is in `Vec`s by id or `BTreeMap`s.
+
+use crate::actor::{Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, TimerId, WriteId};
+use crate::disk::DiskSpec;
+use crate::fault::{Clock, Fault, ScheduledFault};
+use crate::metrics::{FaultEffect, HistoryEntry, MessageCounts, Metrics};
+use crate::net::{Cut, LinkTable, NetworkSpec};
+use crate::queue::EventQueue;
+use crate::rng::{Prng, Stream};
+use crate::time::{Duration, Time};
+use crate::topology::Topology;
+use crate::workload::{Arrival, Generator, WorkloadSpec};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Why a run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum StopReason {
+    /// No events left.
+    Quiescent,
+    /// The simulated-time limit was reached.
+    TimeLimit,
+    /// The event-count limit was reached.
+    EventLimit,
+}
+
+/// Everything the kernel needs besides the actors.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub network: NetworkSpec,
+    pub disk: DiskSpec,
+    /// Concrete faults (a nemesis is expanded into these before the run).
+    pub faults: Vec<ScheduledFault>,
+    pub workload: Option<WorkloadSpec>,
+    /// The model's operation kinds, in the order `Op::kind` indexes them.
+    pub op_kinds: Vec<&'static str>,
+    /// The workload issues no operation after this.
+    pub workload_until: Duration,
+    pub max_events: u64,
+    /// Width of the reporting intervals (throughput and latency over time).
+    pub interval: Duration,
+    /// Keep a full event trace (for replay); costs memory.
+    pub trace: bool,
+}
+
+impl SimConfig {
+    pub fn new(seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            network: NetworkSpec::default(),
+            disk: DiskSpec::default(),
+            faults: Vec::new(),
+            workload: None,
+            op_kinds: Vec::new(),
+            workload_until: Duration::MAX,
+            max_events: u64::MAX,
+            interval: Duration::from_secs(1),
+            trace: false,
+        }
+    }
+}
+
+/// One processed event, kept when `SimConfig::trace` is on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceEvent {
+    pub time: Time,
+    pub node: NodeId,
+    pub kind: TraceKind,
+    /// The message kind, timer, or operation.
+    pub label: String,
+    /// `Debug` of the payload.
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceKind {
+    Start,
+    Deliver { from: NodeId },
+    Timer,
+    Persisted,
+    Op,
+    Fault,
+}
+
+enum Event<A: Actor> {
+    Deliver { from: NodeId, to: NodeId, msg: A::Msg, tracked: bool },
+    Timer { node: NodeId, incarnation: u32, id: TimerId, timer: A::Timer },
+    DiskDone { node: NodeId, incarnation: u32, write: WriteId },
+    Flush { node: NodeId },
+    Op { node: NodeId, op: Op },
+    Arrival,
+    UserNext { user: u32 },
+    Retry { of: OpId },
+    Fault { index: usize, undo: bool },
+}
+
+impl<A: Actor> Event<A> {
+    fn tag(&self) -> (u64, u32) {
+        match self {
+            Event::Deliver { to, .. } => (1, to.0),
+            Event::Timer { node, .. } => (2, node.0),
+            Event::DiskDone { node, .. } => (3, node.0),
+            Event::Flush { node } => (4, node.0),
+            Event::Op { node, .. } => (5, node.0),
+            Event::Arrival => (6, 0),
+            Event::UserNext { user } => (7, *user),
+            Event::Retry { of } => (8, of.0 as u32),
+            Event::Fault { index, .. } => (9, *index as u32),
+        }
+    }
+    /// The node an event is handled by, if it is held back while that node is paused.
+    fn pausable_node(&self) -> Option<NodeId> {
+        match self {
+            Event::Deliver { to, .. } => Some(*to),
+            Event::Timer { node, .. } | Event::DiskDone { node, .. } | Event::Op { node, .. } => Some(*node),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Up,
+    Down,
+    Paused,
+}
+
+struct PendingWrite<R> {
+    id: WriteId,
+    record: R,
+    sync: bool,
+    /// Synced writes: the disk has not finished yet.
+    in_flight: bool,
+}
+
+/// The rarely used per-node state, kept apart so a million idle nodes stay small.
+struct NodeExtra<A: Actor> {
+    parked: Vec<(Time, Event<A>)>,
+    cancelled: BTreeSet<TimerId>,
+    writes: VecDeque<PendingWrite<A::Record>>,
+    disk_free: Time,
+    flush_scheduled: bool,
+    corrupt_records: u64,
+    down_by: Option<usize>,
+    paused_by: Option<usize>,
+}
+
+impl<A: Actor> Default for NodeExtra<A> {
+    fn default() -> Self {
+        NodeExtra {
+            parked: Vec::new(),
+            cancelled: BTreeSet::new(),
+            writes: VecDeque::new(),
+            disk_free: Time::ZERO,
+            flush_scheduled: false,
+            corrupt_records: 0,
+            down_by: None,
+            paused_by: None,
+        }
+    }
+}
+
+struct Nodes<A: Actor> {
+    actors: Vec<Option<A>>,
+    status: Vec<Status>,
+    incarnation: Vec<u32>,
+    rngs: Vec<Prng>,
+    ids: Vec<IdSource>,
+    durable: Vec<Vec<A::Record>>,
+    live_timers: Vec<u32>,
+    /// Empty until a clock fault touches a node.
+    clocks: Vec<Clock>,
+    extra: BTreeMap<NodeId, NodeExtra<A>>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct LinkState {
+    free_at: Time,
+    in_flight: u32,
+}
+
+/// A closed-loop user: which client it runs on, and its logical operation in progress.
+struct User {
+    client: NodeId,
+}
+
+/// The simulation: the world and the loop that drives it.
+pub struct Sim<A: Actor> {
+    topo: Topology,
+    config: SimConfig,
+    now: Time,
+    queue: EventQueue<Event<A>>,
+    factory: Box<dyn FnMut(NodeId) -> A>,
+    nodes: Nodes<A>,
+    links: LinkTable,
+    link_state: BTreeMap<(u32, u32), LinkState>,
+    cuts: Vec<(usize, Cut)>,
+    extra_loss: Vec<(usize, f64)>,
+    net_rng: Prng,
+    disk_rng: Prng,
+    fault_rng: Prng,
+    workload: Option<Generator>,
+    wl_rng: Prng,
+    users: Vec<User>,
+    /// Per history entry: the closed-loop user that issued it.
+    op_user: BTreeMap<OpId, u32>,
+    history: Vec<HistoryEntry>,
+    metrics: Metrics,
+    effects: Vec<Effect<A>>,
+    trace_hash: u64,
+    events: u64,
+    trace: Option<Vec<TraceEvent>>,
+    started: bool,
+}
+
+const HASH_PRIME: u64 = 0x0000_0100_0000_01B3;
+
+#[inline]
+fn mix(h: u64, x: u64) -> u64 {
+    (h ^ x).wrapping_mul(HASH_PRIME).rotate_left(29)
+}
+
+impl<A: Actor> Sim<A> {
+    /// A world of `topo`'s nodes, each running `factory(node)` (also used to rebuild a node after a
+    /// crash).
+    pub fn new(topo: Topology, config: SimConfig, factory: impl FnMut(NodeId) -> A + 'static) -> Sim<A> {
+        let n = topo.node_count();
+        let seed = config.seed;
+        let links = LinkTable::new(&config.network, &topo);
+        let mut wl_rng = Prng::new(seed, Stream::Workload);
+        let workload = config
+            .workload
+            .as_ref()
+            .map(|w| Generator::new(w, &config.op_kinds, Time(config.workload_until.0), &mut wl_rng));
+        let metrics = Metrics::new(&config.op_kinds, config.interval);
+        Sim {
+            now: Time::ZERO,
+            queue: EventQueue::with_capacity(n),
+            factory: Box::new(factory),
+            nodes: Nodes {
+                actors: (0..n).map(|_| None).collect(),
+                status: vec![Status::Down; n],
+                incarnation: vec![0; n],
+                rngs: (0..n as u32).map(|i| Prng::new(seed, Stream::Node(i))).collect(),
+                ids: vec![IdSource::default(); n],
+                durable: (0..n).map(|_| Vec::new()).collect(),
+                live_timers: vec![0; n],
+                clocks: Vec::new(),
+                extra: BTreeMap::new(),
+            },
+            links,
+            link_state: BTreeMap::new(),
+            cuts: Vec::new(),
+            extra_loss: Vec::new(),
+            net_rng: Prng::new(seed, Stream::Network),
+            disk_rng: Prng::new(seed, Stream::Disk),
+            fault_rng: Prng::new(seed, Stream::Faults),
+            workload,
+            wl_rng,
+            users: Vec::new(),
+            op_user: BTreeMap::new(),
+            history: Vec::new(),
+            metrics,
+            effects: Vec::new(),
+            trace_hash: 0xcbf2_9ce4_8422_2325 ^ seed,
+            events: 0,
+            trace: if config.trace { Some(Vec::new()) } else { None },
+            topo,
+            config,
+            started: false,
+        }
+    }
+
+    // ----- the loop -----
+
+    /// Starts every node, schedules the faults and the workload. Called by `run_until` if needed.
+    pub fn start(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        for (i, f) in self.config.faults.clone().iter().enumerate() {
+            self.metrics.faults.push(FaultEffect { label: f.fault.label(), start: Time(f.at.0), ..Default::default() });
+            self.queue.push(Time(f.at.0), Event::Fault { index: i, undo: false });
+            if let Some(d) = f.duration {
+                self.queue.push(Time(f.at.0) + d, Event::Fault { index: i, undo: true });
+            }
+        }
+        for node in 0..self.topo.node_count() as u32 {
+            self.boot(NodeId(node));
+        }
+        if let Some(g) = &self.workload {
+            match &g.spec.arrival {
+                Arrival::OpenLoop { .. } => {
+                    if let Some(t) = g.next_arrival(Time::ZERO, &mut self.wl_rng) {
+                        self.queue.push(t, Event::Arrival);
+                    }
+                }
+                Arrival::ClosedLoop { users, think } => {
+                    assert!(!self.topo.clients.is_empty(), "a closed-loop workload needs client nodes");
+                    for u in 0..*users {
+                        let client = self.topo.clients[u as usize % self.topo.clients.len()];
+                        self.users.push(User { client });
+                        let first = think.as_ref().map(|d| d.sample(&mut self.wl_rng)).unwrap_or_default();
+                        self.queue.push(Time(first.0), Event::UserNext { user: u });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs until simulated time `end`, the event limit, or no events are left.
+    pub fn run_until(&mut self, end: Time) -> StopReason {
+        self.start();
+        loop {
+            let Some(t) = self.queue.peek_time() else { return StopReason::Quiescent };
+            if t > end {
+                self.now = end;
+                return StopReason::TimeLimit;
+            }
+            if self.events >= self.config.max_events {
+                return StopReason::EventLimit;
+            }
+            self.step();
+        }
+    }
+
+    /// Processes one event. Returns false when none is left.
+    pub fn step(&mut self) -> bool {
+        self.start();
+        let Some((t, seq, ev)) = self.queue.pop() else { return false };
+        debug_assert!(t >= self.now, "time went backwards");
+        self.now = t;
+        self.events += 1;
+        let (tag, node) = ev.tag();
+        self.trace_hash = mix(mix(mix(self.trace_hash, t.0), seq), (tag << 32) | node as u64);
+        self.dispatch(ev);
+        true
+    }
+
+    fn dispatch(&mut self, ev: Event<A>) {
+        if let Some(node) = ev.pausable_node()
+            && self.nodes.status[node.index()] == Status::Paused
+        {
+            let x = self.extra(node);
+            x.parked.push((Time::ZERO, ev));
+            if let Some(f) = x.paused_by {
+                self.metrics.faults[f].events_delayed += 1;
+            }
+            return;
+        }
+        match ev {
+            Event::Deliver { from, to, msg, tracked } => self.on_deliver(from, to, msg, tracked),
+            Event::Timer { node, incarnation, id, timer } => {
+                let i = node.index();
+                if self.nodes.incarnation[i] != incarnation || self.nodes.status[i] != Status::Up {
+                    return;
+                }
+                if let Some(x) = self.nodes.extra.get_mut(&node)
+                    && x.cancelled.remove(&id)
+                {
+                    return;
+                }
+                self.nodes.live_timers[i] -= 1;
+                self.record_trace(node, TraceKind::Timer, "timer", &timer);
+                self.call(node, |a, ctx| a.on_timer(ctx, timer));
+            }
+            Event::DiskDone { node, incarnation, write } => self.on_disk_done(node, incarnation, write),
+            Event::Flush { node } => {
+                let x = self.extra(node);
+                x.flush_scheduled = false;
+                self.flush(node, None);
+            }
+            Event::Op { node, op } => {
+                if self.nodes.status[node.index()] != Status::Up {
+                    self.finish_op(op.id, Outcome::Fail, Reply::None);
+                    return;
+                }
+                self.record_trace(node, TraceKind::Op, self.config.op_kinds[op.kind as usize], &op);
+                self.call(node, |a, ctx| a.on_op(ctx, op));
+            }
+            Event::Arrival => {
+                let client = self.pick_client();
+                self.issue(client, None, None);
+                let g = self.workload.as_ref().expect("arrival without a workload");
+                if let Some(t) = g.next_arrival(self.now, &mut self.wl_rng) {
+                    self.queue.push(t, Event::Arrival);
+                }
+            }
+            Event::UserNext { user } => {
+                if self.now < self.workload.as_ref().map(|g| g.stop_at).unwrap_or(Time::ZERO) {
+                    let client = self.users[user as usize].client;
+                    self.issue(client, Some(user), None);
+                }
+            }
+            Event::Retry { of } => {
+                let client = self.history[of.0 as usize].client;
+                let user = self.op_user.get(&of).copied();
+                self.issue(client, user, Some(of));
+            }
+            Event::Fault { index, undo } => self.on_fault(index, undo),
+        }
+    }
+
+    // ----- actors -----
+
+    fn extra(&mut self, node: NodeId) -> &mut NodeExtra<A> {
+        self.nodes.extra.entry(node).or_default()
+    }
+
+    pub(crate) fn local_time(&self, node: NodeId) -> Time {
+        match self.nodes.clocks.get(node.index()) {
+            Some(c) => c.local(self.now),
+            None => self.now,
+        }
+    }
+
+    fn boot(&mut self, node: NodeId) {
+        let i = node.index();
+        self.nodes.actors[i] = Some((self.factory)(node));
+        self.nodes.status[i] = Status::Up;
+        let incarnation = self.nodes.incarnation[i];
+        self.record_trace(node, TraceKind::Start, "start", &incarnation);
+        self.call(node, |a, ctx| a.on_start(ctx));
+    }
+
+    /// Runs one handler of `node`'s actor, then applies what it recorded.
+    #[inline]
+    fn call(&mut self, node: NodeId, f: impl FnOnce(&mut A, &mut Ctx<'_, A>)) {
+        let i = node.index();
+        let local = self.local_time(node);
+        let restarted = self.nodes.incarnation[i] > 0;
+        let Some(actor) = self.nodes.actors[i].as_mut() else { return };
+        let corrupt = self.nodes.extra.get(&node).map_or(0, |x| x.corrupt_records);
+        let mut ctx = Ctx::new(
+            node,
+            local,
+            restarted,
+            &mut self.nodes.rngs[i],
+            &mut self.nodes.ids[i],
+            &self.nodes.durable[i],
+            &mut self.effects,
+        )
+        .with_corrupt_records(corrupt);
+        f(actor, &mut ctx);
+        self.apply_effects(node);
+    }
+
+    fn apply_effects(&mut self, node: NodeId) {
+        let mut fx = std::mem::take(&mut self.effects);
+        for e in fx.drain(..) {
+            match e {
+                Effect::Send { to, msg } => self.send(node, to, msg),
+                Effect::SetTimer { id, after, timer } => {
+                    let span = match self.nodes.clocks.get(node.index()) {
+                        Some(c) => c.true_span(after),
+                        None => after,
+                    };
+                    let i = node.index();
+                    self.nodes.live_timers[i] += 1;
+                    let incarnation = self.nodes.incarnation[i];
+                    self.queue.push(self.now + span, Event::Timer { node, incarnation, id, timer });
+                }
+                Effect::CancelTimer { id } => {
+                    if self.extra(node).cancelled.insert(id) {
+                        let t = &mut self.nodes.live_timers[node.index()];
+                        *t = t.saturating_sub(1);
+                    }
+                }
+                Effect::Persist { id, record, sync } => self.write(node, id, record, sync),
+                Effect::Complete { op, outcome, reply } => self.finish_op(op, outcome, reply),
+                Effect::Count { name, delta } => *self.metrics.counters.entry(name).or_default() += delta,
+                Effect::Gauge { name, value } => self.metrics.record_gauge(name, value, self.now),
+            }
+        }
+        self.effects = fx;
+    }
+
+    // ----- network -----
+
+    fn counts(&mut self, kind: &'static str) -> &mut MessageCounts {
+        self.metrics.messages.entry(kind).or_default()
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, msg: A::Msg) {
+        let kind = msg.kind();
+        self.counts(kind).sent += 1;
+        if !self.topo.contains(to) {
+            self.counts(kind).dropped_down += 1;
+            return;
+        }
+        if let Some(f) = self.cut_between(from, to) {
+            self.counts(kind).dropped_partition += 1;
+            self.metrics.faults[f].messages_dropped += 1;
+            return;
+        }
+        let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
+        if link.loss > 0.0 && self.net_rng.chance(link.loss) {
+            self.counts(kind).dropped_loss += 1;
+            return;
+        }
+        for k in 0..self.extra_loss.len() {
+            let (f, p) = self.extra_loss[k];
+            if self.net_rng.chance(p) {
+                self.counts(kind).dropped_loss += 1;
+                self.metrics.faults[f].messages_dropped += 1;
+                return;
+            }
+        }
+        let copies = if link.duplicate > 0.0 && self.net_rng.chance(link.duplicate) { 2 } else { 1 };
+        for _ in 0..copies {
+            let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
+            let latency = link.latency_for(kind).sample(&mut self.net_rng);
+            let mut depart = self.now;
+            let mut tracked = false;
+            if self.links.stateful {
+                let (ns_per_byte, max) = (link.ns_per_byte, link.max_in_flight);
+                let st = self.link_state.entry((from.0, to.0)).or_default();
+                if let Some(max) = max {
+                    if st.in_flight >= max {
+                        self.counts(kind).dropped_overflow += 1;
+                        return;
+                    }
+                    st.in_flight += 1;
+                    tracked = true;
+                }
+                if let Some(nspb) = ns_per_byte {
+                    let start = depart.max(st.free_at);
+                    depart = start + Duration((msg.size_bytes() as f64 * nspb).ceil() as u64);
+                    st.free_at = depart;
+                }
+            }
+            if copies == 2 {
+                self.counts(kind).duplicated += 1;
+            }
+            self.queue.push(depart + latency, Event::Deliver { from, to, msg: msg.clone(), tracked });
+        }
+    }
+
+    fn cut_between(&self, a: NodeId, b: NodeId) -> Option<usize> {
+        self.cuts.iter().find(|(_, c)| c.blocks(a, b)).map(|(f, _)| *f)
+    }
+
+    fn on_deliver(&mut self, from: NodeId, to: NodeId, msg: A::Msg, tracked: bool) {
+        let kind = msg.kind();
+        if tracked && let Some(st) = self.link_state.get_mut(&(from.0, to.0)) {
+            st.in_flight -= 1;
+        }
+        if let Some(f) = self.cut_between(from, to) {
+            self.counts(kind).dropped_partition += 1;
+            self.metrics.faults[f].messages_dropped += 1;
+            return;
+        }
+        if self.nodes.status[to.index()] != Status::Up {
+            self.counts(kind).dropped_down += 1;
+            if let Some(f) = self.nodes.extra.get(&to).and_then(|x| x.down_by) {
+                self.metrics.faults[f].messages_dropped += 1;
+            }
+            return;
+        }
+        self.counts(kind).delivered += 1;
+        if self.trace.is_some() {
+            self.record_trace(to, TraceKind::Deliver { from }, kind, &msg);
+        }
+        self.call(to, |a, ctx| a.on_msg(ctx, from, msg));
+    }
+
+    // ----- disks -----
+
+    fn write(&mut self, node: NodeId, id: WriteId, record: A::Record, sync: bool) {
+        let now = self.now;
+        let latency =
+            if sync { self.config.disk.latency_of(node.0).sample(&mut self.disk_rng) } else { Duration::ZERO };
+        let flush_interval = self.config.disk.flush_interval;
+        let incarnation = self.nodes.incarnation[node.index()];
+        let x = self.extra(node);
+        x.writes.push_back(PendingWrite { id, record, sync, in_flight: sync });
+        let done = if sync {
+            x.disk_free = x.disk_free.max(now) + latency;
+            x.disk_free
+        } else {
+            now
+        };
+        let schedule_flush = !sync && !x.flush_scheduled;
+        if schedule_flush {
+            x.flush_scheduled = true;
+        }
+        self.queue.push(done, Event::DiskDone { node, incarnation, write: id });
+        if schedule_flush {
+            self.queue.push(now + flush_interval, Event::Flush { node });
+        }
+    }
+
+    fn on_disk_done(&mut self, node: NodeId, incarnation: u32, write: WriteId) {
+        if self.nodes.incarnation[node.index()] != incarnation {
+            return; // the write died with the process
+        }
+        let x = self.extra(node);
+        let sync = match x.writes.iter_mut().find(|w| w.id == write) {
+            Some(w) => {
+                w.in_flight = false;
+                w.sync
+            }
+            None => return,
+        };
+        if sync {
+            // An fsync makes everything written before it durable too.
+            self.flush(node, Some(write));
+        }
+        self.record_trace(node, TraceKind::Persisted, "persisted", &write);
+        self.call(node, |a, ctx| a.on_persisted(ctx, write));
+    }
+
+    /// Moves writes to the durable log, in order: up to and including `upto`, or (a periodic flush)
+    /// every buffered write before the first synced write still in flight.
+    fn flush(&mut self, node: NodeId, upto: Option<WriteId>) {
+        let i = node.index();
+        let Some(x) = self.nodes.extra.get_mut(&node) else { return };
+        while let Some(w) = x.writes.front() {
+            if upto.is_none() && w.in_flight {
+                break;
+            }
+            if let Some(u) = upto
+                && w.id > u
+            {
+                break;
+            }
+            let w = x.writes.pop_front().expect("front exists");
+            self.nodes.durable[i].push(w.record);
+        }
+    }
+
+    // ----- workload -----
+
+    fn pick_client(&mut self) -> NodeId {
+        let c = &self.topo.clients;
+        assert!(!c.is_empty(), "an open-loop workload needs client nodes");
+        if c.len() == 1 { c[0] } else { c[self.wl_rng.below(c.len() as u64) as usize] }
+    }
+
+    /// A new operation (or a retry of `retry_of`) at `client`, now.
+    fn issue(&mut self, client: NodeId, user: Option<u32>, retry_of: Option<OpId>) {
+        let id = OpId(self.history.len() as u64);
+        let (kind, key, value, attempt, logical) = match retry_of {
+            Some(prev) => {
+                let p = &self.history[prev.0 as usize];
+                (p.kind, p.key, p.value, p.attempt + 1, p.logical)
+            }
+            None => {
+                let g = self.workload.as_ref().expect("issue without a workload");
+                let (kind, key) = g.draw(self.now, &mut self.wl_rng);
+                (kind, key, id.0 + 1, 1, id)
+            }
+        };
+        self.history.push(HistoryEntry {
+            op: id,
+            logical,
+            client,
+            kind,
+            key,
+            value,
+            attempt,
+            invoke: self.now,
+            complete: None,
+            outcome: None,
+            reply: Reply::None,
+        });
+        if let Some(u) = user {
+            self.op_user.insert(id, u);
+        }
+        let op = Op { id, kind, key, value, attempt };
+        self.dispatch(Event::Op { node: client, op });
+    }
+
+    fn finish_op(&mut self, id: OpId, outcome: Outcome, reply: Reply) {
+        let now = self.now;
+        let entry =
+            self.history.get_mut(id.0 as usize).unwrap_or_else(|| panic!("complete of unknown operation {id:?}"));
+        assert!(entry.outcome.is_none(), "operation {id:?} completed twice (model bug)");
+        entry.complete = Some(now);
+        entry.outcome = Some(outcome);
+        entry.reply = reply;
+        let (kind, invoke, attempt) = (entry.kind, entry.invoke, entry.attempt);
+        self.metrics.record_completion(kind, outcome, now - invoke, now);
+        let g = self.workload.as_ref();
+        let retry = g.and_then(|g| g.spec.retry.clone());
+        if let Some(r) = retry
+            && attempt < r.max_attempts
+            && (outcome == Outcome::Timeout || (r.on_fail && outcome == Outcome::Fail))
+        {
+            let backoff = r.backoff.saturating_mul(1 << (attempt - 1).min(20));
+            self.queue.push(now + backoff, Event::Retry { of: id });
+            return;
+        }
+        if let Some(&user) = self.op_user.get(&id)
+            && let Some(Arrival::ClosedLoop { think, .. }) = g.map(|g| &g.spec.arrival)
+        {
+            let think = think.as_ref().map(|d| d.sample(&mut self.wl_rng)).unwrap_or_default();
+            self.queue.push(now + think, Event::UserNext { user });
+        }
+    }
+
+    // ----- faults -----
+
+    fn on_fault(&mut self, index: usize, undo: bool) {
+        let fault = self.config.faults[index].fault.clone();
+        if undo {
+            self.metrics.faults[index].end = Some(self.now);
+        } else if self.config.faults[index].duration.is_none() {
+            self.metrics.faults[index].end = Some(self.now);
+        }
+        if let Some(t) = &mut self.trace {
+            t.push(TraceEvent {
+                time: self.now,
+                node: NodeId(u32::MAX),
+                kind: TraceKind::Fault,
+                label: if undo { format!("end {}", fault.label()) } else { fault.label() },
+                detail: String::new(),
+            });
+        }
+        match (fault, undo) {
+            (Fault::Partition(spec), false) => {
+                let cut = Cut::resolve(&spec, &self.topo);
+                self.cuts.push((index, cut));
+                self.metrics.faults[index].end = None;
+            }
+            (Fault::Partition(_), true) => self.cuts.retain(|(f, _)| *f != index),
+            (Fault::Heal, false) => {
+                for (f, _) in std::mem::take(&mut self.cuts) {
+                    self.metrics.faults[f].end.get_or_insert(self.now);
+                }
+            }
+            (Fault::Crash { node, power_loss, corrupt_unsynced }, false) => {
+                self.crash(NodeId(node), index, power_loss, corrupt_unsynced);
+                self.metrics.faults[index].end = None;
+            }
+            (Fault::Crash { node, .. }, true) | (Fault::Restart(node), false) => self.restart(NodeId(node)),
+            (Fault::Pause(node), false) => {
+                self.pause(NodeId(node), index);
+                self.metrics.faults[index].end = None;
+            }
+            (Fault::Pause(node), true) | (Fault::Resume(node), false) => self.resume(NodeId(node)),
+            (Fault::ClockStep { node, by }, undo) => {
+                self.ensure_clocks();
+                self.nodes.clocks[node as usize].step(if undo { -by.0 } else { by.0 });
+            }
+            (Fault::ClockDrift { node, ppm }, undo) => {
+                self.ensure_clocks();
+                let now = self.now;
+                self.nodes.clocks[node as usize].set_drift(now, if undo { 0.0 } else { ppm });
+            }
+            (Fault::Loss(p), false) => {
+                self.extra_loss.push((index, p));
+                self.metrics.faults[index].end = None;
+            }
+            (Fault::Loss(_), true) => self.extra_loss.retain(|(f, _)| *f != index),
+            (Fault::Heal | Fault::Restart(_) | Fault::Resume(_), true) => {}
+        }
+    }
+
+    fn ensure_clocks(&mut self) {
+        if self.nodes.clocks.is_empty() {
+            self.nodes.clocks = vec![Clock::default(); self.topo.node_count()];
+        }
+    }
+
+    fn crash(&mut self, node: NodeId, fault: usize, power_loss: bool, corrupt: f64) {
+        let i = node.index();
+        if self.nodes.status[i] == Status::Down {
+            return;
+        }
+        self.nodes.actors[i] = None;
+        self.nodes.status[i] = Status::Down;
+        self.nodes.incarnation[i] += 1;
+        let timers = std::mem::take(&mut self.nodes.live_timers[i]);
+        let mut lost = 0u64;
+        let mut corrupted = 0u64;
+        let x = self.nodes.extra.entry(node).or_default();
+        x.parked.clear();
+        x.cancelled.clear();
+        x.down_by = Some(fault);
+        x.paused_by = None;
+        x.flush_scheduled = false;
+        let mut survivors = Vec::new();
+        for w in std::mem::take(&mut x.writes) {
+            if w.in_flight {
+                lost += 1; // the disk never finished it
+            } else if power_loss {
+                if corrupt > 0.0 && self.fault_rng.chance(corrupt) {
+                    corrupted += 1; // survives torn: detected by checksum on restart
+                } else {
+                    lost += 1;
+                }
+            } else {
+                survivors.push(w.record); // the page cache outlives the process
+            }
+        }
+        x.corrupt_records += corrupted;
+        self.nodes.durable[i].extend(survivors);
+        let e = &mut self.metrics.faults[fault];
+        e.timers_lost += timers as u64;
+        e.writes_lost += lost + corrupted;
+    }
+
+    fn restart(&mut self, node: NodeId) {
+        if self.nodes.status[node.index()] != Status::Down {
+            return;
+        }
+        if let Some(x) = self.nodes.extra.get_mut(&node) {
+            x.down_by = None;
+        }
+        self.boot(node);
+    }
+
+    fn pause(&mut self, node: NodeId, fault: usize) {
+        if self.nodes.status[node.index()] != Status::Up {
+            return;
+        }
+        self.nodes.status[node.index()] = Status::Paused;
+        self.extra(node).paused_by = Some(fault);
+    }
+
+    fn resume(&mut self, node: NodeId) {
+        if self.nodes.status[node.index()] != Status::Paused {
+            return;
+        }
+        self.nodes.status[node.index()] = Status::Up;
+        let x = self.extra(node);
+        x.paused_by = None;
+        let parked = std::mem::take(&mut x.parked);
+        for (_, ev) in parked {
+            self.queue.push(self.now, ev);
+        }
+    }
+
+    /// The liveness phase begins: every partition heals, extra loss stops, paused nodes resume and
+    /// crashed nodes restart. Clock offsets stay (a clock does not un-skew by itself).
+    pub fn heal_all(&mut self) {
+        for (f, _) in std::mem::take(&mut self.cuts) {
+            self.metrics.faults[f].end.get_or_insert(self.now);
+        }
+        for (f, _) in std::mem::take(&mut self.extra_loss) {
+            self.metrics.faults[f].end.get_or_insert(self.now);
+        }
+        for n in 0..self.topo.node_count() as u32 {
+            let node = NodeId(n);
+            let by = self.nodes.extra.get(&node).and_then(|x| x.down_by.or(x.paused_by));
+            if let Some(f) = by {
+                self.metrics.faults[f].end.get_or_insert(self.now);
+            }
+            match self.nodes.status[n as usize] {
+                Status::Paused => self.resume(node),
+                Status::Down => self.restart(node),
+                Status::Up => {}
+            }
+        }
+        // Undo events still in the queue are now no-ops (resume of a running node, and so on).
+    }
+
+    /// Counts, per fault, the operations invoked inside its window that did not end `Ok`.
+    pub fn tally_fault_hits(&mut self) {
+        for f in &mut self.metrics.faults {
+            let end = f.end.unwrap_or(self.now);
+            f.ops_hit = self
+                .history
+                .iter()
+                .filter(|h| h.invoke >= f.start && h.invoke < end && h.outcome != Some(Outcome::Ok))
+                .count() as u64;
+        }
+    }
+
+    fn record_trace<T: std::fmt::Debug>(&mut self, node: NodeId, kind: TraceKind, label: &str, detail: &T) {
+        if let Some(t) = &mut self.trace {
+            t.push(TraceEvent { time: self.now, node, kind, label: label.to_string(), detail: format!("{detail:?}") });
+        }
+    }
+
+    // ----- what checkers and reports read -----
+
+    pub fn now(&self) -> Time {
+        self.now
+    }
+    pub fn topology(&self) -> &Topology {
+        &self.topo
+    }
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+    /// A hash over every processed event (time, sequence number, kind, node): equal hashes mean
+    /// equal runs.
+    pub fn trace_hash(&self) -> u64 {
+        self.trace_hash
+    }
+    pub fn events_processed(&self) -> u64 {
+        self.events
+    }
+    pub fn pending_events(&self) -> usize {
+        self.queue.len()
+    }
+    pub fn history(&self) -> &[HistoryEntry] {
+        &self.history
+    }
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+    pub fn into_metrics(self) -> Metrics {
+        self.metrics
+    }
+    pub fn trace(&self) -> Option<&[TraceEvent]> {
+        self.trace.as_deref()
+    }
+    /// The actor on `node`, if the node is running (or paused).
+    pub fn actor(&self, node: NodeId) -> Option<&A> {
+        self.nodes.actors.get(node.index())?.as_ref()
+    }
+    pub fn is_up(&self, node: NodeId) -> bool {
+        self.nodes.status.get(node.index()) == Some(&Status::Up)
+    }
+    pub fn durable(&self, node: NodeId) -> &[A::Record] {
+        &self.nodes.durable[node.index()]
+    }
+    /// The local clock reading of `node` now.
+    pub fn local_clock(&self, node: NodeId) -> Time {
+        self.local_time(node)
+    }
+    /// Delivers `msg` from outside the cluster (tests, and drivers that inject load).
+    pub fn inject(&mut self, from: NodeId, to: NodeId, msg: A::Msg) {
+        self.start();
+        self.send(from, to, msg);
+    }
+}
