@@ -110,7 +110,7 @@ impl Dist {
                     return Err("Empirical: quantiles must start at 0.0 and end at 1.0".into());
                 }
                 for (i, w) in points.windows(2).enumerate() {
-                    if !(w[0].0 < w[1].0) || w[1].0.is_nan() {
+                    if w[0].0.partial_cmp(&w[1].0) != Some(std::cmp::Ordering::Less) {
                         return Err(format!("Empirical[{}]: quantiles must rise strictly", i + 1));
                     }
                     if w[0].1 > w[1].1 {

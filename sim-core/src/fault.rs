@@ -237,23 +237,17 @@ impl FaultsSpec {
             let f = &self.schedule[i];
             let path = format!("faults.schedule[{i}].fault");
             match f.fault {
-                Fault::Crash { node, .. } => {
-                    if down.insert(node, f.duration.is_none()) == Some(true) {
-                        errors.push((path, format!("node {node} is crashed again before it was restarted")));
-                    }
+                Fault::Crash { node, .. } if down.insert(node, f.duration.is_none()) == Some(true) => {
+                    errors.push((path, format!("node {node} is crashed again before it was restarted")));
                 }
-                Fault::Restart(node) => {
-                    if down.insert(node, false) != Some(true) {
-                        errors.push((path, format!("restart of node {node}, which is not crashed at {}", f.at)));
-                    }
+                Fault::Restart(node) if down.insert(node, false) != Some(true) => {
+                    errors.push((path, format!("restart of node {node}, which is not crashed at {}", f.at)));
                 }
                 Fault::Pause(node) => {
                     paused.insert(node, f.duration.is_none());
                 }
-                Fault::Resume(node) => {
-                    if paused.insert(node, false) != Some(true) {
-                        errors.push((path, format!("resume of node {node}, which is not paused at {}", f.at)));
-                    }
+                Fault::Resume(node) if paused.insert(node, false) != Some(true) => {
+                    errors.push((path, format!("resume of node {node}, which is not paused at {}", f.at)));
                 }
                 _ => {}
             }

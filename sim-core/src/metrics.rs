@@ -77,8 +77,61 @@ pub struct Metrics {
     /// Per gauge: (last value per interval, overall max).
     pub gauges: BTreeMap<&'static str, (Vec<Option<f64>>, f64)>,
     /// Messages sent / delivered / dropped per message kind.
-    pub messages: BTreeMap<&'static str, MessageCounts>,
+    pub messages: MessageTable,
     pub faults: Vec<FaultEffect>,
+}
+
+/// Counts per message kind. A short `Vec` searched by pointer first: message kinds are
+/// `&'static str`s and few, and this sits on the hot path of every send and delivery (a `BTreeMap`
+/// of string keys cost ~10% of PHOLD throughput).
+#[derive(Clone, Debug, Default)]
+pub struct MessageTable {
+    rows: Vec<(&'static str, MessageCounts)>,
+}
+
+impl MessageTable {
+    #[inline]
+    pub(crate) fn get_mut(&mut self, kind: &'static str) -> &mut MessageCounts {
+        let i = match self.rows.iter().position(|(k, _)| std::ptr::eq(*k, kind)) {
+            Some(i) => i,
+            None => match self.rows.iter().position(|(k, _)| *k == kind) {
+                Some(i) => i,
+                None => {
+                    self.rows.push((kind, MessageCounts::default()));
+                    self.rows.len() - 1
+                }
+            },
+        };
+        &mut self.rows[i].1
+    }
+
+    pub fn get(&self, kind: &str) -> Option<&MessageCounts> {
+        self.rows.iter().find(|(k, _)| *k == kind).map(|(_, c)| c)
+    }
+
+    /// By kind name, in name order. The same kind name used by two different `&'static str`s is
+    /// summed.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, MessageCounts)> {
+        let mut merged: BTreeMap<&'static str, MessageCounts> = BTreeMap::new();
+        for (k, c) in &self.rows {
+            let m = merged.entry(k).or_default();
+            m.sent += c.sent;
+            m.delivered += c.delivered;
+            m.dropped_partition += c.dropped_partition;
+            m.dropped_loss += c.dropped_loss;
+            m.dropped_down += c.dropped_down;
+            m.dropped_overflow += c.dropped_overflow;
+            m.duplicated += c.duplicated;
+        }
+        merged.into_iter()
+    }
+}
+
+impl std::ops::Index<&str> for MessageTable {
+    type Output = MessageCounts;
+    fn index(&self, kind: &str) -> &MessageCounts {
+        self.get(kind).unwrap_or_else(|| panic!("no messages of kind `{kind}`"))
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -102,7 +155,7 @@ impl Metrics {
             series: Vec::new(),
             counters: BTreeMap::new(),
             gauges: BTreeMap::new(),
-            messages: BTreeMap::new(),
+            messages: MessageTable::default(),
             faults: Vec::new(),
         }
     }

@@ -4,17 +4,38 @@
 //! sift operations move 16 bytes, not whole events.
 
 use crate::time::Time;
-use std::cmp::Reverse;
+use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
+/// A heap entry: ordered by `(time, seq)` reversed, so the max-heap pops the earliest first. The
+/// slot never takes part in the order (sequence numbers are unique).
+#[derive(Clone, Copy)]
+struct Entry {
     time: u64,
     seq: u64,
+    slot: u32,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
 }
 
 pub struct EventQueue<T> {
-    heap: BinaryHeap<Reverse<(Key, u32)>>,
+    heap: BinaryHeap<Entry>,
     slab: Vec<Option<T>>,
     free: Vec<u32>,
     next_seq: u64,
@@ -46,21 +67,21 @@ impl<T> EventQueue<T> {
                 u32::try_from(self.slab.len() - 1).expect("more than 2^32 pending events")
             }
         };
-        self.heap.push(Reverse((Key { time: time.0, seq }, slot)));
+        self.heap.push(Entry { time: time.0, seq, slot });
         seq
     }
 
     /// The earliest event, with its time and sequence number.
     #[inline]
     pub fn pop(&mut self) -> Option<(Time, u64, T)> {
-        let Reverse((key, slot)) = self.heap.pop()?;
+        let Entry { time, seq, slot } = self.heap.pop()?;
         let event = self.slab[slot as usize].take().expect("queue slot empty");
         self.free.push(slot);
-        Some((Time(key.time), key.seq, event))
+        Some((Time(time), seq, event))
     }
 
     pub fn peek_time(&self) -> Option<Time> {
-        self.heap.peek().map(|Reverse((k, _))| Time(k.time))
+        self.heap.peek().map(|e| Time(e.time))
     }
 
     pub fn len(&self) -> usize {

@@ -118,7 +118,7 @@ impl fmt::Display for Duration {
         for (unit, size) in
             [("h", 3_600_000_000_000u64), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)]
         {
-            if ns >= size && ns % size == 0 {
+            if ns >= size && ns.is_multiple_of(size) {
                 return write!(f, "{}{}", ns / size, unit);
             }
         }

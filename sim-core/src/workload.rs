@@ -311,7 +311,7 @@ impl Generator {
         let mut now = t;
         loop {
             let gap = rng.exp(1e9 / max_rate);
-            now = now + Duration(gap.round().max(1.0) as u64);
+            now += Duration(gap.round().max(1.0) as u64);
             if now >= self.stop_at {
                 return None;
             }

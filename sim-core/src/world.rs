@@ -328,13 +328,15 @@ impl<A: Actor> Sim<A> {
 
     /// Processes one event. Returns false when none is left.
     pub fn step(&mut self) -> bool {
-        self.start();
+        if !self.started {
+            self.start();
+        }
         let Some((t, seq, ev)) = self.queue.pop() else { return false };
         debug_assert!(t >= self.now, "time went backwards");
         self.now = t;
         self.events += 1;
         let (tag, node) = ev.tag();
-        self.trace_hash = mix(mix(mix(self.trace_hash, t.0), seq), (tag << 32) | node as u64);
+        self.trace_hash = mix(mix(self.trace_hash, t.0), seq ^ (tag << 56) ^ ((node as u64) << 24));
         self.dispatch(ev);
         true
     }
@@ -480,7 +482,7 @@ impl<A: Actor> Sim<A> {
     // ----- network -----
 
     fn counts(&mut self, kind: &'static str) -> &mut MessageCounts {
-        self.metrics.messages.entry(kind).or_default()
+        self.metrics.messages.get_mut(kind)
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, msg: A::Msg) {
@@ -509,6 +511,9 @@ impl<A: Actor> Sim<A> {
             }
         }
         let copies = if link.duplicate > 0.0 && self.net_rng.chance(link.duplicate) { 2 } else { 1 };
+        if copies == 2 {
+            self.counts(kind).duplicated += 1;
+        }
         for _ in 0..copies {
             let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
             let latency = link.latency_for(kind).sample(&mut self.net_rng);
@@ -531,14 +536,15 @@ impl<A: Actor> Sim<A> {
                     st.free_at = depart;
                 }
             }
-            if copies == 2 {
-                self.counts(kind).duplicated += 1;
-            }
             self.queue.push(depart + latency, Event::Deliver { from, to, msg: msg.clone(), tracked });
         }
     }
 
+    #[inline]
     fn cut_between(&self, a: NodeId, b: NodeId) -> Option<usize> {
+        if self.cuts.is_empty() {
+            return None;
+        }
         self.cuts.iter().find(|(_, c)| c.blocks(a, b)).map(|(f, _)| *f)
     }
 
@@ -705,9 +711,8 @@ impl<A: Actor> Sim<A> {
 
     fn on_fault(&mut self, index: usize, undo: bool) {
         let fault = self.config.faults[index].fault.clone();
-        if undo {
-            self.metrics.faults[index].end = Some(self.now);
-        } else if self.config.faults[index].duration.is_none() {
+        // Instant faults (a heal, a clock step) end where they start; lasting ones below reopen.
+        if undo || self.config.faults[index].duration.is_none() {
             self.metrics.faults[index].end = Some(self.now);
         }
         if let Some(t) = &mut self.trace {

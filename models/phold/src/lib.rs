@@ -12,6 +12,8 @@
 //! effects, the network model, per-node streams and the trace hash. One time unit = 1 ms.
 //! The initial population is `E` self-sends per LP at start (each also takes `la + Exp(mean)`).
 
+pub mod bench;
+
 use serde::{Deserialize, Serialize};
 use sim_core::net::{LinkSpec, NetworkSpec};
 use sim_core::{Actor, Check, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Prng, RunView, Topology};

@@ -1,0 +1,387 @@
+//! Kernel behaviour a model author relies on, checked through tiny test models.
+
+use sim_core::fault::{Fault, ScheduledFault, SignedDuration};
+use sim_core::net::{LinkSpec, NetworkSpec, PartitionSpec};
+use sim_core::workload::{Arrival, Keys, WorkloadSpec};
+use sim_core::{Actor, Ctx, Dist, Duration, Message, NodeId, Op, OpId, Outcome, Reply, Sim, SimConfig, Time, Topology};
+
+fn ms(x: u64) -> Duration {
+    Duration::from_millis(x)
+}
+fn at(x: Duration) -> Time {
+    Time(x.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// A pinger: every node sends a numbered ping to every other node every 10ms and records what it
+// receives; it persists every 10th ping number it sends; timers can be cancelled.
+
+#[derive(Clone, Debug)]
+enum Msg {
+    Ping(u64),
+}
+impl Message for Msg {
+    fn kind(&self) -> &'static str {
+        "ping"
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Tick {
+    Send,
+    Doomed,
+}
+
+#[derive(Default)]
+struct Pinger {
+    peers: u32,
+    sent: u64,
+    received: Vec<(NodeId, u64)>,
+    restored: Vec<u64>,
+    persisted_acks: u64,
+    doomed_fired: u32,
+    local_times: Vec<Time>,
+}
+
+impl Actor for Pinger {
+    type Msg = Msg;
+    type Timer = Tick;
+    type Record = u64;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.restored = ctx.durable().to_vec();
+        ctx.set_timer(ms(10), Tick::Send);
+        let doomed = ctx.set_timer(ms(5), Tick::Doomed);
+        ctx.cancel_timer(doomed);
+    }
+    fn on_msg(&mut self, _ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        let Msg::Ping(n) = msg;
+        self.received.push((from, n));
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Tick) {
+        match timer {
+            Tick::Doomed => self.doomed_fired += 1,
+            Tick::Send => {
+                self.sent += 1;
+                self.local_times.push(ctx.now());
+                for p in 0..self.peers {
+                    if p != ctx.id().0 {
+                        ctx.send(NodeId(p), Msg::Ping(self.sent));
+                    }
+                }
+                if self.sent % 10 == 0 {
+                    ctx.persist(self.sent);
+                }
+                ctx.set_timer(ms(10), Tick::Send);
+            }
+        }
+    }
+    fn on_persisted(&mut self, _ctx: &mut Ctx<'_, Self>, _w: sim_core::WriteId) {
+        self.persisted_acks += 1;
+    }
+}
+
+fn pinger_sim(nodes: u32, seed: u64, faults: Vec<ScheduledFault>, network: NetworkSpec) -> Sim<Pinger> {
+    let mut cfg = SimConfig::new(seed);
+    cfg.faults = faults;
+    cfg.network = network;
+    Sim::new(Topology::simple(nodes, 0), cfg, move |_| Pinger { peers: nodes, ..Default::default() })
+}
+
+fn jittery() -> NetworkSpec {
+    NetworkSpec {
+        link: LinkSpec { latency: Dist::LogNormal { median: ms(2), sigma: 0.5 }, loss: 0.01, ..Default::default() },
+        ..Default::default()
+    }
+}
+
+fn fault(at_ms: u64, duration_ms: Option<u64>, fault: Fault) -> ScheduledFault {
+    ScheduledFault { at: ms(at_ms), duration: duration_ms.map(ms), fault }
+}
+
+#[test]
+fn same_seed_same_trace_hash_different_seed_differs() {
+    let run = |seed| {
+        let mut s =
+            pinger_sim(5, seed, vec![fault(300, Some(200), Fault::Partition(PartitionSpec::Isolate(2)))], jittery());
+        s.run_until(at(ms(1000)));
+        (s.trace_hash(), s.events_processed())
+    };
+    assert_eq!(run(1), run(1));
+    assert_ne!(run(1).0, run(2).0);
+}
+
+/// Golden hashes: a change to the kernel, a dependency upgrade (rand, rand_chacha) or the event
+/// order changes these. If that is intended, update them and say why in the commit.
+#[test]
+fn golden_trace_hashes() {
+    let mut s = pinger_sim(5, 42, vec![fault(300, Some(200), Fault::Partition(PartitionSpec::Isolate(2)))], jittery());
+    s.run_until(at(ms(1000)));
+    assert_eq!((format!("{:016x}", s.trace_hash()), s.events_processed()), ("140f890e6539cfd7".to_string(), 2344));
+}
+
+#[test]
+fn isolate_drops_exactly_the_cut_links() {
+    let mut s =
+        pinger_sim(3, 1, vec![fault(0, None, Fault::Partition(PartitionSpec::Isolate(1)))], NetworkSpec::default());
+    s.run_until(at(ms(1000)));
+    for n in 0..3 {
+        let a = s.actor(NodeId(n)).unwrap();
+        let from_others: Vec<u32> = a.received.iter().map(|r| r.0.0).collect();
+        match n {
+            1 => assert!(from_others.is_empty(), "isolated node heard {from_others:?}"),
+            _ => assert!(!from_others.is_empty() && from_others.iter().all(|&f| f != 1)),
+        }
+    }
+    let m = s.metrics();
+    // Nodes 0 and 2 each send to 1; node 1 sends to 0 and 2: 4 of 6 messages per round are cut.
+    let c = m.messages["ping"];
+    assert_eq!(c.dropped_partition * 6, c.sent * 4, "{c:?}");
+    assert_eq!(m.faults[0].messages_dropped, c.dropped_partition);
+}
+
+#[test]
+fn one_way_partition_cuts_one_direction_only() {
+    let mut s = pinger_sim(
+        2,
+        1,
+        vec![fault(0, None, Fault::Partition(PartitionSpec::OneWay { from: vec![0], to: vec![1] }))],
+        NetworkSpec::default(),
+    );
+    s.run_until(at(ms(500)));
+    assert!(s.actor(NodeId(1)).unwrap().received.is_empty(), "node 1 must not hear node 0");
+    assert!(!s.actor(NodeId(0)).unwrap().received.is_empty(), "node 0 still hears node 1");
+}
+
+#[test]
+fn messages_in_flight_when_a_partition_starts_are_dropped_and_heal_restores() {
+    // Constant 5ms latency; the cut at 12ms catches the pings sent at 10ms mid-air.
+    let net =
+        NetworkSpec { link: LinkSpec { latency: Dist::Constant(ms(5)), ..Default::default() }, ..Default::default() };
+    let mut s = pinger_sim(2, 1, vec![fault(12, Some(20), Fault::Partition(PartitionSpec::Isolate(0)))], net);
+    s.run_until(at(ms(100)));
+    let got: Vec<u64> = s.actor(NodeId(1)).unwrap().received.iter().map(|r| r.1).collect();
+    // Sent at 10 (in flight at 12: lost), 20, 30 (cut), 40.. after heal at 32: delivered.
+    assert_eq!(got, [4, 5, 6, 7, 8, 9]);
+}
+
+#[test]
+fn crash_loses_volatile_state_and_timers_keeps_durable_state() {
+    let mut s = pinger_sim(
+        2,
+        1,
+        vec![
+            fault(255, None, Fault::Crash { node: 0, power_loss: false, corrupt_unsynced: 0.0 }),
+            fault(400, None, Fault::Restart(0)),
+        ],
+        NetworkSpec::default(),
+    );
+    s.run_until(at(ms(300)));
+    assert!(s.actor(NodeId(0)).is_none());
+    assert!(!s.is_up(NodeId(0)));
+    // 25 pings sent; synced writes at 10 and 20 completed (1ms disk): durable.
+    assert_eq!(s.durable(NodeId(0)), &[10, 20]);
+    s.run_until(at(ms(405)));
+    let a = s.actor(NodeId(0)).unwrap();
+    assert_eq!(a.sent, 0, "volatile state is gone");
+    assert_eq!(a.restored, [10, 20], "durable state came back");
+    assert_eq!(s.metrics().faults[0].timers_lost, 1);
+    // Messages sent to the crashed node were dropped and counted against the crash.
+    assert!(s.metrics().faults[0].messages_dropped >= 14, "{:?}", s.metrics().faults[0]);
+}
+
+#[test]
+fn crash_before_a_synced_write_completes_loses_it() {
+    let mut cfg = SimConfig::new(1);
+    cfg.disk.latency = Dist::Constant(ms(50));
+    cfg.faults = vec![fault(120, None, Fault::Crash { node: 0, power_loss: false, corrupt_unsynced: 0.0 })];
+    let mut s = Sim::new(Topology::simple(1, 0), cfg, |_| Pinger { peers: 1, ..Default::default() });
+    s.run_until(at(ms(200)));
+    // Write issued at 100ms, due at 150ms: the crash at 120ms lost it.
+    assert!(s.durable(NodeId(0)).is_empty());
+    assert_eq!(s.metrics().faults[0].writes_lost, 1);
+}
+
+#[test]
+fn cancelled_timers_never_fire() {
+    let mut s = pinger_sim(2, 3, vec![], NetworkSpec::default());
+    s.run_until(at(ms(200)));
+    assert_eq!(s.actor(NodeId(0)).unwrap().doomed_fired, 0);
+    assert_eq!(s.actor(NodeId(0)).unwrap().sent, 20);
+}
+
+#[test]
+fn clock_skew_steps_and_drift_show_in_the_local_clock() {
+    let faults = vec![
+        fault(50, None, Fault::ClockStep { node: 1, by: SignedDuration(-30_000_000) }),
+        fault(100, None, Fault::ClockDrift { node: 2, ppm: 100_000.0 }),
+    ];
+    let mut s = pinger_sim(3, 1, faults, NetworkSpec::default());
+    s.run_until(at(ms(200)));
+    assert_eq!(s.local_clock(NodeId(0)), at(ms(200)));
+    assert_eq!(s.local_clock(NodeId(1)), at(ms(170)));
+    assert_eq!(s.local_clock(NodeId(2)), at(ms(210)), "10% fast for 100ms");
+    // Node 1 saw its clock go backwards between two timer firings.
+    let t = &s.actor(NodeId(1)).unwrap().local_times;
+    assert!(t.windows(2).any(|w| w[1] < w[0]), "{t:?}");
+    // A fast clock fires its (local) 10ms timers more often in true time.
+    assert!(s.actor(NodeId(2)).unwrap().sent > s.actor(NodeId(0)).unwrap().sent);
+}
+
+#[test]
+fn pause_holds_events_and_delivers_them_late() {
+    let mut s = pinger_sim(2, 1, vec![fault(100, Some(300), Fault::Pause(1))], NetworkSpec::default());
+    s.run_until(at(ms(350)));
+    let a = s.actor(NodeId(1)).unwrap();
+    let before = a.received.len();
+    assert!((9..=11).contains(&before), "{before}");
+    assert_eq!(a.sent, 9, "a paused node's timers do not fire");
+    s.run_until(at(ms(401)));
+    let a = s.actor(NodeId(1)).unwrap();
+    assert!(a.received.len() >= before + 29, "held messages arrive at resume: {}", a.received.len());
+    assert!(s.metrics().faults[0].events_delayed > 0);
+}
+
+#[test]
+fn sends_to_unknown_nodes_are_dropped_and_counted() {
+    let mut s = pinger_sim(2, 1, vec![], NetworkSpec::default());
+    s.inject(NodeId(0), NodeId(77), Msg::Ping(0));
+    s.run_until(at(ms(5)));
+    assert_eq!(s.metrics().messages["ping"].dropped_down, 1);
+}
+
+#[test]
+fn loss_and_duplication_rates_match_their_probabilities() {
+    let net = NetworkSpec { link: LinkSpec { loss: 0.2, duplicate: 0.1, ..Default::default() }, ..Default::default() };
+    let mut s = pinger_sim(2, 4, vec![], net);
+    s.run_until(at(Duration::from_secs(200)));
+    let c = s.metrics().messages["ping"];
+    let loss = c.dropped_loss as f64 / c.sent as f64;
+    let dup = c.duplicated as f64 / (c.sent - c.dropped_loss) as f64;
+    assert!((loss - 0.2).abs() < 0.02, "{loss}");
+    assert!((dup - 0.1).abs() < 0.02, "{dup}");
+    let expected = c.sent - c.dropped_loss + c.duplicated;
+    assert!(
+        c.delivered <= expected && expected - c.delivered <= 4,
+        "only the last pings may still be in flight: {c:?}"
+    );
+}
+
+#[test]
+fn bandwidth_makes_large_messages_take_transfer_time() {
+    #[derive(Clone, Debug)]
+    struct Big;
+    impl Message for Big {
+        fn kind(&self) -> &'static str {
+            "big"
+        }
+        fn size_bytes(&self) -> u64 {
+            125_000 // 1 Mbit
+        }
+    }
+    struct Node(Vec<Time>);
+    impl Actor for Node {
+        type Msg = Big;
+        type Timer = ();
+        type Record = ();
+        fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+            if ctx.id() == NodeId(0) {
+                ctx.send(NodeId(1), Big);
+                ctx.send(NodeId(1), Big);
+            }
+        }
+        fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, _from: NodeId, _m: Big) {
+            self.0.push(ctx.now());
+        }
+    }
+    let mut cfg = SimConfig::new(1);
+    cfg.network.link = LinkSpec { latency: Dist::Constant(ms(1)), bandwidth_mbps: Some(100.0), ..Default::default() };
+    let mut s = Sim::new(Topology::simple(2, 0), cfg, |_| Node(Vec::new()));
+    s.run_until(at(ms(100)));
+    // 1 Mbit at 100 Mbit/s = 10ms each, back to back, then 1ms latency.
+    assert_eq!(s.actor(NodeId(1)).unwrap().0, [at(ms(11)), at(ms(21))]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A single-server queue: service time 1ms, FIFO. Clients forward ops and complete on reply.
+
+#[derive(Clone, Debug)]
+enum QMsg {
+    Req(OpId),
+    Done(OpId),
+}
+impl Message for QMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            QMsg::Req(_) => "req",
+            QMsg::Done(_) => "done",
+        }
+    }
+}
+
+struct QNode {
+    busy_until: Time,
+}
+impl Actor for QNode {
+    type Msg = QMsg;
+    type Timer = (NodeId, OpId);
+    type Record = ();
+    fn on_start(&mut self, _ctx: &mut Ctx<'_, Self>) {}
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: QMsg) {
+        match msg {
+            QMsg::Req(op) => {
+                let start = self.busy_until.max(ctx.now());
+                self.busy_until = start + ms(1);
+                ctx.set_timer(self.busy_until - ctx.now(), (from, op));
+            }
+            QMsg::Done(op) => ctx.complete(op, Outcome::Ok, Reply::None),
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, (to, op): (NodeId, OpId)) {
+        ctx.send(to, QMsg::Done(op));
+    }
+    fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: Op) {
+        ctx.send(NodeId(0), QMsg::Req(op.id));
+    }
+}
+
+fn queue_sim(arrival: Arrival) -> Sim<QNode> {
+    let mut cfg = SimConfig::new(5);
+    cfg.network.link.latency = Dist::Constant(Duration::ZERO);
+    cfg.op_kinds = vec!["req"];
+    cfg.workload_until = Duration::from_secs(10);
+    cfg.workload = Some(WorkloadSpec {
+        ops: vec![("req".into(), 1.0)],
+        arrival,
+        keys: Keys::Uniform { count: 1 },
+        shape: vec![],
+        retry: None,
+        stop_at: None,
+    });
+    Sim::new(Topology::simple(1, 1), cfg, |_| QNode { busy_until: Time::ZERO })
+}
+
+/// Offered 2000/s to a server that does 1000/s for 10 s. Open loop keeps sending; an op that arrives
+/// at t waits about t seconds (the backlog grows by 1000 ops/s), so the median latency is about 5 s
+/// and p99 about 9.9 s. A generator that waited for answers (coordinated omission) would report ~1 ms.
+#[test]
+fn open_loop_latency_includes_queueing_under_overload() {
+    let mut s = queue_sim(Arrival::OpenLoop { rate_per_s: 2000.0 });
+    s.run_until(at(Duration::from_secs(30)));
+    let h = &s.metrics().latency_ok[0];
+    let p50 = h.value_at_quantile(0.5) as f64 / 1e6;
+    let p99 = h.value_at_quantile(0.99) as f64 / 1e6;
+    assert_eq!(h.len(), s.history().len() as u64, "every offered op completes eventually");
+    assert!((19_000..21_000).contains(&h.len()), "{}", h.len());
+    assert!((4500.0..5500.0).contains(&p50), "median wait ~ half the 10s window: {p50} ms");
+    assert!((9500.0..10500.0).contains(&p99), "{p99} ms");
+}
+
+#[test]
+fn closed_loop_is_bounded_by_its_users() {
+    let mut s = queue_sim(Arrival::ClosedLoop { users: 1, think: None });
+    s.run_until(at(Duration::from_secs(30)));
+    let h = &s.metrics().latency_ok[0];
+    assert!(h.equivalent(h.value_at_quantile(0.99), 1_000_000), "one user never queues");
+    assert!((9_990..=10_000).contains(&h.len()), "{}", h.len());
+}
