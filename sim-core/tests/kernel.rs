@@ -69,7 +69,7 @@ impl Actor for Pinger {
                         ctx.send(NodeId(p), Msg::Ping(self.sent));
                     }
                 }
-                if self.sent % 10 == 0 {
+                if self.sent.is_multiple_of(10) {
                     ctx.persist(self.sent);
                 }
                 ctx.set_timer(ms(10), Tick::Send);
