@@ -183,7 +183,7 @@ impl<T> RadixQueue<T> {
         all.extend(self.buckets[0].drain(..).skip(self.head0));
         self.head0 = 0;
         for b in 1..BUCKETS {
-            all.extend(self.buckets[b].drain(..));
+            all.append(&mut self.buckets[b]);
         }
         // Re-filing by key only keeps FIFO among equal keys if they go back in sequence order.
         all.sort_by_key(|e| (e.time, e.seq));
