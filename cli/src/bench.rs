@@ -1,0 +1,122 @@
+//! `simctl bench phold`: the engine benchmark of shared/bench/PHOLD.md. The bare `BinaryHeap` loop
+//! and the real kernel run one after the other in one process, and the ratio kernel/bare is the
+//! figure that counts (the machines are noisy; a ratio from one run holds up).
+#![allow(clippy::disallowed_methods)] // the benchmark times itself with the wall clock
+
+use phold::bench::{Bare, Kernel, SIZES};
+use std::time::Instant;
+
+/// One benchmark configuration.
+#[derive(Clone, Debug)]
+pub struct PholdParams {
+    pub name: String,
+    pub lps: u32,
+    pub population: u32,
+    pub end: f64,
+    pub seed: u64,
+}
+
+impl PholdParams {
+    pub fn size(name: &str) -> Option<PholdParams> {
+        SIZES.iter().find(|s| s.0 == name).map(|&(n, l, e, t)| PholdParams {
+            name: n.to_string(),
+            lps: l,
+            population: e,
+            end: t,
+            seed: 42,
+        })
+    }
+    pub fn size_names() -> Vec<&'static str> {
+        SIZES.iter().map(|s| s.0).collect()
+    }
+}
+
+/// One implementation's measurement.
+#[derive(Clone, Debug)]
+pub struct PholdResult {
+    pub implementation: &'static str,
+    pub events: u64,
+    pub setup_s: f64,
+    pub run_s: f64,
+    pub peak_rss_kb: Option<u64>,
+}
+
+impl PholdResult {
+    pub fn events_per_s(&self) -> f64 {
+        self.events as f64 / self.run_s.max(1e-12)
+    }
+    pub fn line(&self, p: &PholdParams) -> String {
+        format!(
+            "RESULT impl={} L={} E={} T={} events={} setup_s={:.4} run_s={:.4} events_per_s={:.0} peak_rss_kb={}",
+            self.implementation,
+            p.lps,
+            p.population,
+            p.end,
+            self.events,
+            self.setup_s,
+            self.run_s,
+            self.events_per_s(),
+            self.peak_rss_kb.map_or("unknown".to_string(), |k| k.to_string())
+        )
+    }
+}
+
+/// Resets the kernel's peak-RSS mark for this process (Linux); false where unsupported.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn run_bare(p: &PholdParams) -> PholdResult {
+    let rss_ok = reset_peak_rss();
+    let t0 = Instant::now();
+    let mut bare = Bare::setup(p.lps, p.population, p.seed);
+    let setup_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let out = bare.run(p.end);
+    let run_s = t1.elapsed().as_secs_f64();
+    assert_eq!(out.pending, (p.lps as usize) * (p.population as usize), "PHOLD population not conserved");
+    PholdResult { implementation: "bare", events: out.events, setup_s, run_s, peak_rss_kb: rss_ok.then(peak_rss_kb).flatten() }
+}
+
+pub fn run_kernel(p: &PholdParams) -> PholdResult {
+    let rss_ok = reset_peak_rss();
+    let t0 = Instant::now();
+    let mut kernel = Kernel::setup(p.lps, p.population, p.seed);
+    let setup_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let out = kernel.run(p.end);
+    let run_s = t1.elapsed().as_secs_f64();
+    assert_eq!(out.pending, (p.lps as usize) * (p.population as usize), "PHOLD population not conserved");
+    PholdResult {
+        implementation: "simctl-kernel",
+        events: out.events,
+        setup_s,
+        run_s,
+        peak_rss_kb: rss_ok.then(peak_rss_kb).flatten(),
+    }
+}
+
+/// Runs bare and kernel `repeat` times, alternating; returns the per-run ratios (kernel/bare).
+pub fn phold(p: &PholdParams, repeat: u32, mut out: impl FnMut(String)) -> Vec<f64> {
+    let mut ratios = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let b = run_bare(p);
+        out(b.line(p));
+        let k = run_kernel(p);
+        out(k.line(p));
+        ratios.push(k.events_per_s() / b.events_per_s());
+    }
+    ratios
+}
+
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s[s.len() / 2]
+}
