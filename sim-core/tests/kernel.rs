@@ -385,3 +385,87 @@ fn closed_loop_is_bounded_by_its_users() {
     assert!(h.equivalent(h.value_at_quantile(0.99), 1_000_000), "one user never queues");
     assert!((9_990..=10_000).contains(&h.len()), "{}", h.len());
 }
+
+#[test]
+fn a_full_link_drops_what_exceeds_its_in_flight_bound() {
+    let net = NetworkSpec {
+        link: LinkSpec { latency: Dist::Constant(ms(100)), max_in_flight: Some(1), ..Default::default() },
+        ..Default::default()
+    };
+    // Each node sends one ping per 10ms over a 100ms link that holds one message at a time.
+    let mut s = pinger_sim(2, 1, vec![], net);
+    s.run_until(at(ms(1000)));
+    let c = s.metrics().messages["ping"];
+    assert!(c.dropped_overflow > 0 && c.delivered > 0, "{c:?}");
+    // At most one message per direction in flight at any moment: ~one delivery per 100ms.
+    assert!(c.delivered <= 2 * 10, "{c:?}");
+}
+
+#[test]
+fn power_loss_loses_the_page_cache_and_a_process_crash_keeps_it() {
+    struct Writer;
+    impl Actor for Writer {
+        type Msg = Msg;
+        type Timer = ();
+        type Record = u32;
+        fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+            if !ctx.is_restart() {
+                ctx.persist(1);
+                ctx.set_timer(ms(10), ());
+            }
+        }
+        fn on_msg(&mut self, _ctx: &mut Ctx<'_, Self>, _from: NodeId, _msg: Msg) {}
+        fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _t: ()) {
+            ctx.persist_buffered(2);
+            ctx.persist_buffered(3);
+        }
+    }
+    let run = |power_loss: bool| {
+        let mut cfg = SimConfig::new(1);
+        cfg.faults = vec![fault(20, Some(10), Fault::Crash { node: 0, power_loss, corrupt_unsynced: 0.0 })];
+        let mut s = Sim::new(Topology::simple(1, 0), cfg, |_| Writer);
+        s.run_until(at(ms(100)));
+        (s.durable(NodeId(0)).to_vec(), s.metrics().faults[0].writes_lost)
+    };
+    assert_eq!(run(false), (vec![1, 2, 3], 0), "the page cache outlives the process");
+    assert_eq!(run(true), (vec![1], 2), "a power loss takes the page cache with it");
+}
+
+#[test]
+fn retries_multiply_load_when_the_server_times_out() {
+    // A server that never answers; the client times out after 50ms, the workload retries 3 times.
+    struct Client;
+    impl Actor for Client {
+        type Msg = Msg;
+        type Timer = OpId;
+        type Record = ();
+        fn on_start(&mut self, _ctx: &mut Ctx<'_, Self>) {}
+        fn on_msg(&mut self, _ctx: &mut Ctx<'_, Self>, _from: NodeId, _msg: Msg) {}
+        fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: Op) {
+            ctx.send(NodeId(0), Msg::Ping(op.id.0));
+            ctx.set_timer(ms(50), op.id);
+        }
+        fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, op: OpId) {
+            ctx.complete(op, Outcome::Timeout, Reply::None);
+        }
+    }
+    let mut cfg = SimConfig::new(3);
+    cfg.op_kinds = vec!["req"];
+    cfg.workload_until = Duration::from_secs(10);
+    cfg.workload = Some(WorkloadSpec {
+        ops: vec![("req".into(), 1.0)],
+        arrival: Arrival::OpenLoop { rate_per_s: 100.0 },
+        keys: Keys::Uniform { count: 10 },
+        shape: vec![],
+        retry: Some(sim_core::workload::Retry { max_attempts: 3, backoff: ms(100), on_fail: false }),
+        stop_at: None,
+    });
+    let mut s = Sim::new(Topology::simple(1, 1), cfg, |_| Client);
+    s.run_until(at(Duration::from_secs(20)));
+    let h = s.history();
+    let first = h.iter().filter(|e| e.attempt == 1).count();
+    assert_eq!(h.len(), 3 * first, "every op tried three times");
+    assert!(h.iter().all(|e| e.outcome == Some(Outcome::Timeout)));
+    let sent = s.metrics().messages["ping"].sent as usize;
+    assert_eq!(sent, h.len(), "the retry storm triples the load on the server");
+}
