@@ -1,1 +1,3 @@
-//! Report rendering (filled in by the CLI/reports work).
+//! # reports
+//!
+//! Renders a RunRecord (placeholder until the reports work lands).
