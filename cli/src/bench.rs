@@ -72,34 +72,30 @@ fn peak_rss_kb() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-pub fn run_bare(p: &PholdParams) -> PholdResult {
+/// Times `setup` and `run` apart, with the peak RSS of this implementation alone.
+fn measure<S>(
+    implementation: &'static str,
+    p: &PholdParams,
+    setup: impl FnOnce() -> S,
+    run: impl FnOnce(&mut S) -> phold::bench::Outcome,
+) -> PholdResult {
     let rss_ok = reset_peak_rss();
     let t0 = Instant::now();
-    let mut bare = Bare::setup(p.lps, p.population, p.seed);
+    let mut state = setup();
     let setup_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let out = bare.run(p.end);
+    let out = run(&mut state);
     let run_s = t1.elapsed().as_secs_f64();
     assert_eq!(out.pending, (p.lps as usize) * (p.population as usize), "PHOLD population not conserved");
-    PholdResult { implementation: "bare", events: out.events, setup_s, run_s, peak_rss_kb: rss_ok.then(peak_rss_kb).flatten() }
+    PholdResult { implementation, events: out.events, setup_s, run_s, peak_rss_kb: rss_ok.then(peak_rss_kb).flatten() }
+}
+
+pub fn run_bare(p: &PholdParams) -> PholdResult {
+    measure("bare", p, || Bare::setup(p.lps, p.population, p.seed), |b| b.run(p.end))
 }
 
 pub fn run_kernel(p: &PholdParams) -> PholdResult {
-    let rss_ok = reset_peak_rss();
-    let t0 = Instant::now();
-    let mut kernel = Kernel::setup(p.lps, p.population, p.seed);
-    let setup_s = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    let out = kernel.run(p.end);
-    let run_s = t1.elapsed().as_secs_f64();
-    assert_eq!(out.pending, (p.lps as usize) * (p.population as usize), "PHOLD population not conserved");
-    PholdResult {
-        implementation: "simctl-kernel",
-        events: out.events,
-        setup_s,
-        run_s,
-        peak_rss_kb: rss_ok.then(peak_rss_kb).flatten(),
-    }
+    measure("simctl-kernel", p, || Kernel::setup(p.lps, p.population, p.seed), |k| k.run(p.end))
 }
 
 /// Runs bare and kernel `repeat` times, alternating; returns the per-run ratios (kernel/bare).
