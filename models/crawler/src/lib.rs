@@ -137,6 +137,9 @@ pub struct Config {
     pub link_retransmit: Duration,
     /// After a restart, the crawler contacts no host for this long.
     pub restart_quiet: Duration,
+    /// A restarted crawler rebuilds its frontier and seen-set from its log. `false` is the known-bad
+    /// variant: it starts over from its seeds, forgetting what it had queued and fetched.
+    pub persist_frontier: bool,
     /// Gauge interval.
     pub tick: Duration,
     /// The `coverage` check passes when at most this share of reachable pages was never fetched.
@@ -166,6 +169,7 @@ impl Default for Config {
             parse_queue_max: 32,
             link_retransmit: Duration::from_millis(500),
             restart_quiet: Duration::from_secs(4),
+            persist_frontier: true,
             tick: Duration::from_secs(1),
             coverage_loss_max: 0.01,
         }

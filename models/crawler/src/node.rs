@@ -442,9 +442,13 @@ impl Crawler {
     fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
         self.epoch = ctx.durable().iter().filter(|r| matches!(r, Record::Start)).count() as u32;
         ctx.persist_buffered(Record::Start);
-        if ctx.is_restart() {
+        if ctx.is_restart() && self.cfg.persist_frontier {
             self.recover(ctx);
         } else {
+            if ctx.is_restart() {
+                ctx.count("crawler_restarts", 1);
+                self.not_before = ctx.now() + self.cfg.restart_quiet;
+            }
             for &s in &self.web.clone().seeds {
                 if Web::owner(self.web.host_of(s), self.cfg.crawlers) == self.me {
                     self.add_url(ctx, s, 0);

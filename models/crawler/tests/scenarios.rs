@@ -169,3 +169,15 @@ fn validate_names_the_field() {
         assert!(paths.iter().any(|x| x == p), "{p} not in {paths:?}");
     }
 }
+
+#[test]
+fn crashes_without_a_persisted_frontier_lose_urls_and_refetch_pages() {
+    let sc = load("crawler_no_persistence");
+    let r = report(&sc);
+    assert_eq!(failing(&sc, &r), expected(&sc), "{}", details(&r));
+    assert!(!check(&r, "no_duplicate_fetches") && !check(&r, "coverage"), "{}", details(&r));
+    assert!(check(&r, "politeness"));
+    assert_eq!(measure(&r, "crawler_restarts"), 3.0);
+    assert!(measure(&r, "duplicate_fetches") > 100.0);
+    assert!(measure(&r, "pages_never_reached") > 0.0);
+}
