@@ -105,15 +105,17 @@ fn fifo_frontier_fails_politeness() {
 
 #[test]
 fn no_dns_cache_collapses_throughput() {
-    let good = report(&load("crawler_politeness"));
     let sc = load("crawler_no_dns_cache");
     let r = report(&sc);
     assert_eq!(failing(&sc, &r), expected(&sc), "{}", details(&r));
     assert!(check(&r, "politeness"));
     assert_eq!(measure(&r, "dns_cache_hit_rate"), 0.0);
-    let (bad_peak, good_peak) = (measure(&r, "pages_per_s_peak"), measure(&good, "pages_per_s_peak"));
-    assert!(bad_peak < 0.3 * good_peak, "peak {bad_peak} pages/s without the cache, {good_peak} with it");
-    assert!(measure(&r, "pages_per_s") < 0.5 * measure(&good, "pages_per_s"));
+    // The crawlers could do 20 x 100 pages/s, and politeness allows `pages_per_s_bound` over the
+    // crawl; without the cache even the peak stays far below both.
+    let (peak, bound) = (measure(&r, "pages_per_s_peak"), measure(&r, "pages_per_s_bound"));
+    assert!(peak < 0.4 * bound, "peak {peak} pages/s without the cache, bound {bound}");
+    assert!(measure(&r, "crawl_efficiency_p99") < 0.5);
+    assert!(measure(&r, "fetch_latency_p50_ms") > 300.0, "fetchers wait on the resolver");
 }
 
 #[test]
