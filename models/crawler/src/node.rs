@@ -790,3 +790,59 @@ impl Crawler {
         self.frontier.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::actor::Effect;
+    use sim_core::rng::Stream;
+    use sim_core::{IdSource, Prng};
+
+    fn crawler() -> (Crawler, Rc<Web>) {
+        let cfg = Config { crawlers: 1, hosts: 20, ..Config::default() };
+        let web = Rc::new(Web::generate(&cfg.web, cfg.hosts, &mut Prng::new(1, Stream::Setup)));
+        (Crawler::new(Rc::new(cfg), web.clone(), 0), web)
+    }
+
+    #[test]
+    fn recovery_rebuilds_frontier_parse_queue_and_outbox_from_the_log() {
+        let (mut c, web) = crawler();
+        let host_page = |h: usize, i: u32| web.hosts[h].first_page + i;
+        let (a, b, d, e) = (host_page(0, 0), host_page(1, 0), host_page(2, 0), host_page(3, 0));
+        let log = vec![
+            Record::Start,
+            Record::Seen { url: a, depth: 0 },
+            Record::Seen { url: b, depth: 1 },
+            Record::Seen { url: d, depth: 1 },
+            Record::Seen { url: e, depth: 2 },
+            Record::Fetched { url: a },
+            Record::Done { url: a, checksum: Some(42) },
+            Record::Fetched { url: b },
+            Record::Outbox { batch: 7, to: 5, urls: vec![(9, 1)] },
+            Record::Outbox { batch: 8, to: 6, urls: vec![(10, 1)] },
+            Record::Acked { batch: 7 },
+        ];
+        let (mut rng, mut ids, mut fx) = (Prng::new(1, Stream::Node(0)), IdSource::default(), Vec::new());
+        let mut ctx = Ctx::detached(NodeId(0), Time(5_000_000_000), &mut rng, &mut ids, &log, &mut fx);
+        c.recover(&mut ctx);
+        // d and e were queued and never fetched: back in the frontier. b was fetched, not parsed.
+        assert_eq!(c.frontier.len(), 2);
+        assert_eq!(c.parse_queue.len() + c.parsing as usize, 1);
+        assert!(c.content_seen.contains(&42));
+        // Every logged URL is still "seen": finding a link to it again queues nothing.
+        for url in [a, b, d, e] {
+            assert!(!c.seen.insert(url), "url {url} forgotten");
+        }
+        // The unacknowledged batch is sent again, the acknowledged one is not.
+        let resent: Vec<u64> = fx
+            .iter()
+            .filter_map(|x| match x {
+                Effect::Send { msg: Msg::Links { batch, .. }, .. } => Some(*batch),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(resent, vec![8]);
+        // No host is contacted during the quiet period after a restart.
+        assert_eq!(c.not_before, Time(5_000_000_000) + c.cfg.restart_quiet);
+    }
+}
