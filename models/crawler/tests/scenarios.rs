@@ -183,3 +183,17 @@ fn crashes_without_a_persisted_frontier_lose_urls_and_refetch_pages() {
     assert!(measure(&r, "duplicate_fetches") > 100.0);
     assert!(measure(&r, "pages_never_reached") > 0.0);
 }
+
+#[test]
+fn the_notes_rate_claim_is_stated_and_wrong() {
+    let sc = load("crawler_politeness");
+    let est = |name: &str| sc.estimates.iter().find(|e| e.name == name).unwrap_or_else(|| panic!("no estimate {name}"));
+    let rate = est("pages_per_s_for_10B_in_5_days");
+    let i = |k: &str| rate.inputs[k];
+    let actual = i("pages") / (i("days") * i("seconds_per_day"));
+    assert!((actual - 23_148.1).abs() < 1.0);
+    assert_eq!(rate.claimed, 2000.0, "the notes' figure is stated as claimed");
+    assert!((rate.claimed - actual).abs() / actual > 0.05, "so the verdict flags it");
+    let crawlers = est("crawlers_needed_for_10B_in_5_days");
+    assert!((actual / crawlers.inputs["pages_per_s_per_crawler"] / crawlers.claimed) > 10.0);
+}
