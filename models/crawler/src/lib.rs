@@ -40,12 +40,13 @@
 //! **Measures.** Pages/s over the whole crawl and to 99% of the reachable web, overall, per crawler
 //! and at the peak (tables `pages_per_s` per interval and per crawler, `frontier_size`); a lower
 //! bound on the crawl time from politeness (per host: requests x (round trip + service + crawl
-//! delay)) and capacity (the busiest crawler's pages / its parse rate), and the efficiency against
-//! it; DNS cache hit rate, fetch latency, frontier size, stored text bytes, Bloom filter loss beside
+//! delay)) and capacity (the busiest crawler's pages / its parse rate), for all pages and for 99%
+//! of them, and the efficiency against it (`crawl_efficiency_p99` = bound / time for 99%); DNS cache hit rate, fetch latency, frontier size, stored text bytes, Bloom filter loss beside
 //! the textbook false-positive rate. The workload is unused: a crawl is driven by the seeds.
 //!
 //! **What it shows** (`scenarios/crawler_*.ron`, 20 crawlers at 100 pages/s, 1,500 hosts): the
-//! Mercator frontier crawls 99% of the web within a few percent of the bound with zero politeness
+//! Mercator frontier crawls 99% of the web in 1.16x the lower bound for it (the rest is the
+//! discovery ramp from 20 seeds, a DNS lookup and a robots.txt per host) with zero politeness
 //! violations; the bound is set by the busiest crawler, since hashing heavy-tailed hosts leaves it
 //! ~1.5x the mean share, so "20 x 100 = 2,000 pages/s" holds at the peak, not over the crawl. A FIFO
 //! frontier hits hosts concurrently thousands of times; without a DNS cache the fetchers queue at the
@@ -303,6 +304,22 @@ impl Model for Crawl {
     }
 }
 
+/// The least time `t` in which servers working in parallel, each with `count` items at `ns_per_item`,
+/// can finish `target` items in all: `sum(min(count, t / ns_per_item)) >= target` (bisection).
+fn time_to_finish(servers: &[(u64, f64)], target: f64) -> f64 {
+    let done = |t: f64| servers.iter().map(|&(n, per)| (n as f64).min(t / per.max(1e-9))).sum::<f64>();
+    let mut hi = servers.iter().map(|&(n, per)| n as f64 * per).fold(0.0, f64::max);
+    if done(hi) < target {
+        return hi;
+    }
+    let mut lo = 0.0;
+    for _ in 0..100 {
+        let mid = (lo + hi) / 2.0;
+        if done(mid) >= target { hi = mid } else { lo = mid }
+    }
+    hi
+}
+
 fn percentile(sorted: &[u64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -494,6 +511,15 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let busiest = per_crawler.iter().copied().max().unwrap_or(0);
     let capacity_bound_ns = busiest as f64 / crawler_rate * 1e9;
     let bound_s = host_bound_ns.max(capacity_bound_ns) / 1e9;
+    // The same bound for 99% of the pages: hosts and crawlers each work through their own share
+    // in parallel (robots.txt requests left out, so still a lower bound).
+    let target99 = (reachable_n as f64 * 0.99).ceil();
+    let host_servers: Vec<(u64, f64)> = per_host
+        .iter()
+        .map(|(&h, &n)| (n, rtt_ns + web.service_mean(h) + web.hosts[h as usize].crawl_delay.0 as f64))
+        .collect();
+    let crawler_servers: Vec<(u64, f64)> = per_crawler.iter().map(|&n| (n, 1e9 / crawler_rate)).collect();
+    let bound99_s = time_to_finish(&host_servers, target99).max(time_to_finish(&crawler_servers, target99)) / 1e9;
     let bound_rate = if bound_s > 0.0 { reachable_n as f64 / bound_s } else { 0.0 };
 
     // Pages per interval, overall and per crawler, from the hosts' logs.
@@ -568,7 +594,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let t99 = crawl_time_p99_s.unwrap_or(run.end.as_secs_f64()).max(1e-9);
     m.insert("crawl_time_p99_s".into(), t99);
     m.insert("pages_per_s_p99".into(), firsts.len().min(p99_index + 1) as f64 / t99);
-    m.insert("crawl_efficiency_p99".into(), bound_s / t99);
+    m.insert("crawl_time_p99_bound_s".into(), bound99_s);
+    m.insert("crawl_efficiency_p99".into(), bound99_s / t99);
     m.insert("pages_per_s_per_crawler".into(), pages_per_s / c.crawlers.max(1) as f64);
     m.insert("pages_per_s_peak".into(), peak);
     m.insert("pages_per_s_per_crawler_peak".into(), peak_per_crawler);
