@@ -1,0 +1,199 @@
+//! Every crawler scenario file, run through `sim_core::scenario::run`, with assertions on the
+//! checks and measures that make each one good or bad for its stated reason.
+
+use crawler::{Config, Crawl, UrlDedup};
+use sim_core::ModelReport;
+use sim_core::scenario::{RunOptions, Scenario, run};
+use sim_core::verdict::{Expect, Sla};
+
+fn load(name: &str) -> Scenario<Config> {
+    let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let sc: Scenario<Config> = ron::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let problems = sc.validate::<Crawl>();
+    assert!(problems.is_empty(), "{path}: {problems:?}");
+    sc
+}
+
+fn report(sc: &Scenario<Config>) -> ModelReport {
+    run::<Crawl>(sc, RunOptions::default()).record.model_report
+}
+
+fn check(r: &ModelReport, name: &str) -> bool {
+    r.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no check {name}")).passed
+}
+
+fn measure(r: &ModelReport, name: &str) -> f64 {
+    *r.measures.get(name).unwrap_or_else(|| panic!("no measure {name}"))
+}
+
+/// What fails among the scenario's counted invariants and its `Measure` SLAs (the only kind these
+/// scenarios use), named as the verdict names them; compared with the scenario's `expect`.
+fn failing(sc: &Scenario<Config>, r: &ModelReport) -> Vec<String> {
+    let mut out: Vec<String> = r
+        .checks
+        .iter()
+        .filter(|c| sc.invariants.is_empty() || sc.invariants.contains(&c.name))
+        .filter(|c| !c.passed)
+        .map(|c| c.name.clone())
+        .collect();
+    for sla in &sc.slas {
+        let Sla::Measure { name, min, max } = sla else { panic!("unexpected SLA kind {sla:?}") };
+        let v = measure(r, name);
+        if min.is_some_and(|m| v < m) || max.is_some_and(|m| v > m) {
+            out.push(format!("measure.{name}"));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn expected(sc: &Scenario<Config>) -> Vec<String> {
+    let mut e = match &sc.expect {
+        Expect::Pass => Vec::new(),
+        Expect::Fail(v) => v.clone(),
+    };
+    e.sort();
+    e
+}
+
+fn details(r: &ModelReport) -> String {
+    r.checks.iter().map(|c| format!("{} {}: {}\n", c.name, c.passed, c.detail)).collect()
+}
+
+#[test]
+fn politeness_scenario_passes_near_the_bound() {
+    let sc = load("crawler_politeness");
+    let r = report(&sc);
+    assert_eq!(failing(&sc, &r), expected(&sc), "{}", details(&r));
+    assert!(expected(&sc).is_empty());
+    assert!(r.checks.iter().all(|c| c.passed), "{}", details(&r));
+    assert_eq!(measure(&r, "politeness_violations"), 0.0);
+    assert_eq!(measure(&r, "pages_never_reached"), 0.0);
+    // 99% of the reachable web within 1.25x of the politeness/capacity lower bound.
+    assert!(measure(&r, "crawl_efficiency_p99") >= 0.8, "{:?}", r.measures);
+    assert!(measure(&r, "dns_cache_hit_rate") > 0.8);
+    // The per-crawler rate of the notes (100 pages/s) is what a crawler does at its peak.
+    let peak = measure(&r, "pages_per_s_per_crawler_peak");
+    assert!((90.0..=160.0).contains(&peak), "peak per crawler {peak}");
+    assert!(measure(&r, "text_bytes_stored") > 0.0);
+    assert!(measure(&r, "duplicate_content") > 0.0, "content dedup saw the web's duplicate pages");
+}
+
+#[test]
+fn crashed_crawlers_lose_no_url_and_fetch_none_twice() {
+    let sc = load("crawler_crash_restart");
+    let r = report(&sc);
+    assert_eq!(failing(&sc, &r), expected(&sc), "{}", details(&r));
+    assert!(r.checks.iter().all(|c| c.passed), "{}", details(&r));
+    assert_eq!(measure(&r, "crawler_restarts"), 3.0);
+    assert_eq!(measure(&r, "pages_never_reached"), 0.0);
+    assert_eq!(measure(&r, "duplicate_fetches"), 0.0);
+    // The excuse path of the duplicate checker was exercised: requests in flight at a crash.
+    assert!(measure(&r, "crash_refetches") > 0.0);
+}
+
+#[test]
+fn fifo_frontier_fails_politeness() {
+    let sc = load("crawler_fifo_frontier");
+    let r = report(&sc);
+    assert_eq!(failing(&sc, &r), expected(&sc), "{}", details(&r));
+    assert!(!check(&r, "politeness"));
+    assert!(check(&r, "no_duplicate_fetches") && check(&r, "coverage"), "{}", details(&r));
+    assert!(measure(&r, "politeness_violations") > 1000.0);
+}
+
+#[test]
+fn no_dns_cache_collapses_throughput() {
+    let sc = load("crawler_no_dns_cache");
+    let r = report(&sc);
+    assert_eq!(failing(&sc, &r), expected(&sc), "{}", details(&r));
+    assert!(check(&r, "politeness"));
+    assert_eq!(measure(&r, "dns_cache_hit_rate"), 0.0);
+    // The crawlers could do 20 x 100 pages/s, and politeness allows `pages_per_s_bound` over the
+    // crawl; without the cache even the peak stays far below both.
+    let (peak, bound) = (measure(&r, "pages_per_s_peak"), measure(&r, "pages_per_s_bound"));
+    assert!(peak < 0.4 * bound, "peak {peak} pages/s without the cache, bound {bound}");
+    assert!(measure(&r, "crawl_efficiency_p99") < 0.5);
+    assert!(measure(&r, "fetch_latency_p50_ms") > 300.0, "fetchers wait on the resolver");
+}
+
+#[test]
+fn no_url_dedup_fetches_pages_twice() {
+    let sc = load("crawler_no_dedup");
+    let r = report(&sc);
+    assert_eq!(failing(&sc, &r), expected(&sc), "{}", details(&r));
+    assert!(!check(&r, "no_duplicate_fetches"));
+    assert!(check(&r, "politeness"));
+    assert!(measure(&r, "duplicate_fetches") > measure(&r, "pages_reached"), "{:?}", r.measures);
+    assert_eq!(measure(&r, "crash_refetches"), 0.0);
+}
+
+#[test]
+fn undersized_bloom_filter_loses_pages() {
+    let sc = load("crawler_bloom_filter");
+    let r = report(&sc);
+    assert_eq!(failing(&sc, &r), expected(&sc), "{}", details(&r));
+    assert!(!check(&r, "coverage"));
+    let UrlDedup::Bloom { .. } = sc.config.url_dedup else { panic!("the scenario uses a Bloom filter") };
+    let lost = measure(&r, "pages_never_reached") / measure(&r, "pages_reachable");
+    let mean_fp = measure(&r, "bloom_fp_rate_formula_mean");
+    let final_fp = measure(&r, "bloom_fp_rate_formula_final");
+    // A URL is lost at its discovery's false-positive rate (plus pages only it linked to).
+    assert!(lost > 0.5 * mean_fp && lost < 2.0 * final_fp, "lost {lost}, formula mean {mean_fp}, final {final_fp}");
+    // A filter large enough for the crawl loses (next to) nothing.
+    let mut big = sc.clone();
+    big.config.url_dedup = UrlDedup::Bloom { bits: 1 << 16, hashes: 5 };
+    let r = report(&big);
+    assert!(check(&r, "coverage"), "{}", details(&r));
+}
+
+#[test]
+fn a_run_is_a_function_of_its_seed() {
+    let sc = load("crawler_crash_restart");
+    let a = run::<Crawl>(&sc, RunOptions::default()).record;
+    let b = run::<Crawl>(&sc, RunOptions::default()).record;
+    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(a.events, b.events);
+    assert_eq!(a.model_report, b.model_report);
+    let c = run::<Crawl>(&sc, RunOptions { seed: Some(sc.seed + 1), ..RunOptions::default() }).record;
+    assert_ne!(a.trace_hash, c.trace_hash);
+}
+
+#[test]
+fn validate_names_the_field() {
+    let mut sc = load("crawler_politeness");
+    sc.topology.servers = 100;
+    sc.config.web.latency_max = sc.config.fetch_timeout;
+    sc.config.fetchers = 0;
+    let paths: Vec<String> = sc.validate::<Crawl>().into_iter().map(|p| p.path).collect();
+    for p in ["topology.servers", "config.web.latency_max", "config.fetchers"] {
+        assert!(paths.iter().any(|x| x == p), "{p} not in {paths:?}");
+    }
+}
+
+#[test]
+fn crashes_without_a_persisted_frontier_lose_urls_and_refetch_pages() {
+    let sc = load("crawler_no_persistence");
+    let r = report(&sc);
+    assert_eq!(failing(&sc, &r), expected(&sc), "{}", details(&r));
+    assert!(!check(&r, "no_duplicate_fetches") && !check(&r, "coverage"), "{}", details(&r));
+    assert!(check(&r, "politeness"));
+    assert_eq!(measure(&r, "crawler_restarts"), 3.0);
+    assert!(measure(&r, "duplicate_fetches") > 100.0);
+    assert!(measure(&r, "pages_never_reached") > 0.0);
+}
+
+#[test]
+fn the_notes_rate_claim_is_stated_and_wrong() {
+    let sc = load("crawler_politeness");
+    let est = |name: &str| sc.estimates.iter().find(|e| e.name == name).unwrap_or_else(|| panic!("no estimate {name}"));
+    let rate = est("pages_per_s_for_10B_in_5_days");
+    let i = |k: &str| rate.inputs[k];
+    let actual = i("pages") / (i("days") * i("seconds_per_day"));
+    assert!((actual - 23_148.1).abs() < 1.0);
+    assert_eq!(rate.claimed, 2000.0, "the notes' figure is stated as claimed");
+    assert!((rate.claimed - actual).abs() / actual > 0.05, "so the verdict flags it");
+    let crawlers = est("crawlers_needed_for_10B_in_5_days");
+    assert!((actual / crawlers.inputs["pages_per_s_per_crawler"] / crawlers.claimed) > 10.0);
+}
