@@ -28,6 +28,7 @@ pub mod queue;
 pub mod record;
 pub mod rng;
 pub mod scenario;
+pub mod shrink;
 pub mod time;
 pub mod topology;
 pub mod verdict;
