@@ -20,6 +20,7 @@
 pub mod actor;
 pub mod disk;
 pub mod dist;
+pub mod divergence;
 pub mod fault;
 pub mod metrics;
 pub mod model;
@@ -29,6 +30,7 @@ pub mod record;
 pub mod rng;
 pub mod scenario;
 pub mod shrink;
+pub mod sweep;
 pub mod time;
 pub mod topology;
 pub mod verdict;
