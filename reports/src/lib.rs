@@ -1,1 +1,2 @@
 //! Report rendering (filled in by the CLI/reports work).
+pub mod trace;
