@@ -3,6 +3,8 @@
 //! "at t=1.234s on n3 the first run delivered `put` from n1, the second fired timer `tick`", not as
 //! two different hashes.
 
+use crate::model::Model;
+use crate::scenario::{RunOptions, Scenario, run};
 use crate::world::{TraceEvent, TraceKind};
 use std::fmt;
 
@@ -54,11 +56,61 @@ impl fmt::Display for Divergence {
     }
 }
 
+/// The verdict of running one scenario and seed twice.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Determinism {
+    /// Both runs processed the same events in the same order.
+    Identical { trace_hash: String, events: usize },
+    /// The first event where the runs differ.
+    Diverged { divergence: Divergence, trace_hashes: (String, String) },
+    /// Identical traces, different trace hashes: the runs differ in something the trace does not
+    /// show (the kernel's event sequence numbers, say).
+    HashesDiffer { trace_hashes: (String, String) },
+}
+
+impl fmt::Display for Determinism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Determinism::Identical { trace_hash, events } => {
+                write!(f, "deterministic: two runs processed the same {events} events (trace hash {trace_hash})")
+            }
+            Determinism::Diverged { divergence, trace_hashes: (a, b) } => {
+                write!(f, "NOT deterministic (trace hashes {a} and {b}): {divergence}")
+            }
+            Determinism::HashesDiffer { trace_hashes: (a, b) } => write!(
+                f,
+                "NOT deterministic: identical traces but different trace hashes ({a} and {b}); the runs differ in \
+                 event sequence numbers"
+            ),
+        }
+    }
+}
+
+/// Runs `sc` with `seed` twice with the full trace on (`simctl run --check-determinism`) and
+/// compares. Memory grows with the run: every event is kept twice.
+pub fn check_determinism<M: Model>(sc: &Scenario<M::Config>, seed: u64) -> Determinism {
+    let go = || {
+        let out = run::<M>(sc, RunOptions { seed: Some(seed), trace: true, ..Default::default() });
+        (out.record.trace_hash, out.trace.unwrap_or_default())
+    };
+    let (hash_a, trace_a) = go();
+    let (hash_b, trace_b) = go();
+    match first_divergence(&trace_a, &trace_b) {
+        Some(divergence) => Determinism::Diverged { divergence, trace_hashes: (hash_a, hash_b) },
+        None if hash_a != hash_b => Determinism::HashesDiffer { trace_hashes: (hash_a, hash_b) },
+        None => Determinism::Identical { trace_hash: hash_a, events: trace_a.len() },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actor::NodeId;
-    use crate::time::Time;
+    use crate::actor::{Actor, Ctx, Message, NodeId};
+    use crate::model::{Check, ModelReport, RunView};
+    use crate::rng::Prng;
+    use crate::time::{Duration, Time};
+    use crate::topology::Topology;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     fn ev(t: u64, node: u32, kind: TraceKind, label: &str) -> TraceEvent {
         TraceEvent { time: Time(t), node: NodeId(node), kind, label: label.into(), detail: String::new() }
@@ -103,5 +155,98 @@ mod tests {
         let mut fault = ev(7, u32::MAX, TraceKind::Fault, "crash n1");
         fault.detail = String::new();
         assert_eq!(describe(&fault), "t=7ns world fault crash n1");
+    }
+
+    // A ping-pong model; the `Leaky` variant reads a process-wide counter (the kind of hidden
+    // global a real nondeterminism bug is), so its second run picks a different peer.
+    #[derive(Clone, Debug)]
+    struct Ping;
+    impl Message for Ping {
+        fn kind(&self) -> &'static str {
+            "ping"
+        }
+    }
+    struct Node {
+        peers: u32,
+        salt: u32,
+    }
+    impl Actor for Node {
+        type Msg = Ping;
+        type Timer = ();
+        type Record = ();
+        fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+            if ctx.id() == NodeId(0) {
+                ctx.send(NodeId(1 + self.salt % (self.peers - 1)), Ping);
+            }
+        }
+        fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Ping) {
+            if ctx.now() < Time(Duration::from_millis(50).0) {
+                ctx.send(from, msg);
+            }
+        }
+    }
+    static RUNS: AtomicU32 = AtomicU32::new(0);
+    struct Clean;
+    struct Leaky;
+    fn model_factory(salt: u32, topo: &Topology) -> Box<dyn FnMut(NodeId) -> Node> {
+        let peers = topo.node_count() as u32;
+        Box::new(move |_| Node { peers, salt })
+    }
+    fn model_report(run: &RunView<'_, Node>) -> ModelReport {
+        let mut r = ModelReport::default();
+        r.checks.push(Check::new("ran", run.sim.events_processed() > 0, "events processed"));
+        r
+    }
+    impl Model for Clean {
+        const NAME: &'static str = "ping";
+        const ABOUT: &'static str = "ping-pong";
+        const OP_KINDS: &'static [&'static str] = &[];
+        type Config = ();
+        type Actor = Node;
+        fn factory(_: &(), topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
+            model_factory(setup.below(1000) as u32, topo)
+        }
+        fn report(_: &(), run: &RunView<'_, Node>) -> ModelReport {
+            model_report(run)
+        }
+    }
+    impl Model for Leaky {
+        const NAME: &'static str = "ping";
+        const ABOUT: &'static str = "ping-pong with a hidden global";
+        const OP_KINDS: &'static [&'static str] = &[];
+        type Config = ();
+        type Actor = Node;
+        fn factory(_: &(), topo: &Topology, _: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
+            model_factory(RUNS.fetch_add(1, Ordering::SeqCst), topo)
+        }
+        fn report(_: &(), run: &RunView<'_, Node>) -> ModelReport {
+            model_report(run)
+        }
+    }
+
+    fn ping_scenario() -> Scenario<()> {
+        ron::from_str(r#"(name: "ping", model: "ping", duration: "100ms", topology: (servers: 4, clients: 0))"#)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_deterministic_model_runs_identically_twice() {
+        match check_determinism::<Clean>(&ping_scenario(), 9) {
+            Determinism::Identical { events, .. } => assert!(events > 20, "{events}"),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_hidden_global_is_caught_at_the_first_differing_event() {
+        let d = check_determinism::<Leaky>(&ping_scenario(), 9);
+        let Determinism::Diverged { divergence, trace_hashes } = &d else { panic!("{d}") };
+        assert_ne!(trace_hashes.0, trace_hashes.1);
+        // Both runs start the four nodes alike; the first delivery goes to a different peer.
+        assert_eq!(divergence.index, 4, "{d}");
+        let (a, b) = (divergence.first.as_ref().unwrap(), divergence.second.as_ref().unwrap());
+        assert!(matches!(a.kind, TraceKind::Deliver { from: NodeId(0) }));
+        assert_ne!(a.node, b.node);
+        assert!(d.to_string().starts_with("NOT deterministic"), "{d}");
     }
 }
