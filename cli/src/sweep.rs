@@ -45,6 +45,23 @@ pub struct SeedResult {
     /// The fault climate a swarm-mode seed drew.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub climate: Option<sim_core::sweep::Climate>,
+    /// What was run (see [`fingerprint`]); set by the runner.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+/// A stable fingerprint of what a sweep runs (FNV-1a 64 over the parts, e.g. the scenario file's
+/// text, the swarm spec and the simctl version), as 16 hex digits. Results recorded under another
+/// fingerprint are stale: a resumed sweep runs those seeds again, and `merge` refuses to mix them.
+pub fn fingerprint(parts: &[&[u8]]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in part.iter().chain(&[0xff]) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
 }
 
 impl SeedResult {
@@ -60,6 +77,7 @@ impl SeedResult {
             trace_hash: String::new(),
             error: Some(message),
             climate: None,
+            fingerprint: String::new(),
         }
     }
 
@@ -138,14 +156,31 @@ fn insert_unique(by_seed: &mut BTreeMap<u64, (String, SeedResult)>, origin: &str
 }
 
 /// Combines the results files of shards into one list ordered by seed. The same seed in two files
-/// is fine if the results are identical, and an error if they differ.
+/// is fine if the results are identical, and an error if they differ; so are results recorded
+/// under different fingerprints (shards of different scenario versions).
 pub fn merge(files: &[PathBuf]) -> io::Result<Vec<SeedResult>> {
     let mut by_seed = BTreeMap::new();
+    let mut first_print: Option<(String, String)> = None;
     for f in files {
         if !f.exists() {
             return Err(io::Error::new(io::ErrorKind::NotFound, format!("{}: no such results file", f.display())));
         }
         for r in read_results(f)? {
+            match &first_print {
+                None => first_print = Some((r.fingerprint.clone(), f.display().to_string())),
+                Some((print, origin)) if *print != r.fingerprint => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{} holds results of another scenario version than {origin} (fingerprint {} vs {print}); \
+                             re-run the stale shard",
+                            f.display(),
+                            r.fingerprint
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
             insert_unique(&mut by_seed, &f.display().to_string(), r)
                 .map_err(|m| io::Error::new(io::ErrorKind::InvalidData, m))?;
         }
@@ -163,6 +198,18 @@ pub struct Progress {
     pub unexpected: usize,
 }
 
+/// How a sweep runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SweepConfig<'a> {
+    /// Worker threads (0 counts as 1).
+    pub jobs: usize,
+    /// Append each result here as it finishes; resume from what it holds.
+    pub results_file: Option<&'a Path>,
+    /// What is being run (see [`fingerprint`]): recorded in every result; results in the file
+    /// with another fingerprint are stale, run again, and dropped from the file.
+    pub fingerprint: &'a str,
+}
+
 #[derive(Clone, Debug)]
 pub struct SweepOutcome {
     /// One result per requested seed, ordered by seed.
@@ -171,6 +218,8 @@ pub struct SweepOutcome {
     pub resumed: usize,
     /// Seeds run now.
     pub ran: usize,
+    /// Results dropped from the file because their fingerprint differed.
+    pub stale: usize,
 }
 
 fn unexpected(r: &SeedResult) -> bool {
@@ -187,14 +236,14 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Runs `run_one` for every seed in `seeds` on `jobs` threads (0 counts as 1). With a results file,
-/// seeds already in it are not run again, each new result is appended (and flushed) as it
-/// finishes, and the file is rewritten in seed order at the end. `on_done` is called after each seed
-/// (from the worker thread that ran it; resumed seeds are reported first, from the caller's thread).
+/// Runs `run_one` for every seed in `seeds` on `config.jobs` threads. With a results file, seeds
+/// already in it (under the same fingerprint) are not run again, each new result is appended (and
+/// flushed) as it finishes, and the file is rewritten in seed order at the end. `on_done` is called
+/// after each seed (from the worker thread that ran it; resumed seeds are reported first, from the
+/// caller's thread).
 pub fn run_seeds<F>(
     seeds: &[u64],
-    jobs: usize,
-    results_file: Option<&Path>,
+    config: &SweepConfig<'_>,
     run_one: F,
     on_done: &(dyn Fn(&SeedResult, Progress) + Sync),
 ) -> io::Result<SweepOutcome>
@@ -205,6 +254,8 @@ where
     seeds.sort_unstable();
     seeds.dedup();
     let total = seeds.len();
+    let (jobs, results_file) = (config.jobs, config.results_file);
+    let mut stale = 0;
 
     // Resume: what the file already holds.
     let mut known: BTreeMap<u64, (String, SeedResult)> = BTreeMap::new();
@@ -221,6 +272,10 @@ where
         file.read_to_string(&mut text)?;
         let (old, complete) = parse_results(path, &text)?;
         for r in old {
+            if r.fingerprint != config.fingerprint {
+                stale += 1;
+                continue;
+            }
             insert_unique(&mut known, &path.display().to_string(), r)
                 .map_err(|m| io::Error::new(io::ErrorKind::InvalidData, m))?;
         }
@@ -253,10 +308,11 @@ where
                 while !stop.load(Ordering::SeqCst) {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&seed) = todo.get(i) else { break };
-                    let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(seed))) {
+                    let mut r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(seed))) {
                         Ok(r) => r,
                         Err(p) => SeedResult::errored(seed, panic_message(p.as_ref())),
                     };
+                    r.fingerprint = config.fingerprint.to_string();
                     assert_eq!(r.seed, seed, "run_one({seed}) returned the result of seed {}", r.seed);
                     if let Some(f) = journal.lock().expect("journal lock").as_mut() {
                         let line = r.to_line();
@@ -287,7 +343,7 @@ where
         rewrite_sorted(path, known.values().map(|(_, r)| r))?;
     }
     let results = seeds.iter().filter_map(|s| known.remove(s).map(|(_, r)| r)).collect();
-    Ok(SweepOutcome { results, resumed, ran })
+    Ok(SweepOutcome { results, resumed, ran, stale })
 }
 
 /// Writes results as JSON lines, atomically (a temporary file renamed over `path`).
@@ -383,6 +439,84 @@ pub fn junit_xml(suites: &[JunitSuite<'_>]) -> String {
     x
 }
 
+/// At most this many rows in the summary's table of unexpected seeds.
+pub const SUMMARY_SEEDS_MAX: usize = 50;
+
+fn num(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v:.4}") }
+}
+
+/// The sweep summary in Markdown: how often each verdict item held (with a Wilson 95% interval),
+/// each metric's distribution across seeds, and the seeds that did not meet the scenario's
+/// expectation with their failed items and the command that reproduces each.
+pub fn summary_markdown(name: &str, results: &[SeedResult], reproduce: &dyn Fn(u64) -> String) -> String {
+    use std::fmt::Write as _;
+    let agg = sim_core::sweep::aggregate(results.iter().map(SeedResult::sample));
+    let bad: Vec<&SeedResult> = results.iter().filter(|r| unexpected(r)).collect();
+    let mut m = String::new();
+    let _ = writeln!(m, "# Sweep: {name}\n");
+    let _ = writeln!(
+        m,
+        "{} seeds: {} as expected, {} not{}.\n",
+        results.len(),
+        results.len() - bad.len(),
+        bad.len(),
+        if agg.errors > 0 { format!(" ({} did not finish: a panic)", agg.errors) } else { String::new() }
+    );
+    if !agg.items.is_empty() {
+        let _ = writeln!(m, "## Verdict items across seeds\n");
+        let _ = writeln!(m, "| item | held | seeds | probability | 95% CI |\n|---|---:|---:|---:|---|");
+        for i in &agg.items {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {:.1}% | {:.1}%..{:.1}% |",
+                i.name,
+                i.passed,
+                i.seeds,
+                i.probability * 100.0,
+                i.ci_low * 100.0,
+                i.ci_high * 100.0
+            );
+        }
+        m.push('\n');
+    }
+    if !agg.metrics.is_empty() {
+        let _ = writeln!(m, "## Metrics across seeds\n");
+        let _ = writeln!(m, "| metric | seeds | min | p50 | p90 | max | mean |\n|---|---:|---:|---:|---:|---:|---:|");
+        for x in &agg.metrics {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                x.name,
+                x.count,
+                num(x.min),
+                num(x.p50),
+                num(x.p90),
+                num(x.max),
+                num(x.mean)
+            );
+        }
+        m.push('\n');
+    }
+    if !bad.is_empty() {
+        let _ = writeln!(m, "## Seeds that did not meet the expectation\n");
+        let _ = writeln!(m, "| seed | what happened | fault climate | reproduce |\n|---:|---|---|---|");
+        for r in bad.iter().take(SUMMARY_SEEDS_MAX) {
+            let what = match (&r.error, r.passed) {
+                (Some(e), _) => format!("panic: {}", e.lines().next().unwrap_or("").replace('|', "\\|")),
+                (None, true) => "passed, but the scenario expects failures".to_string(),
+                (None, false) => format!("failed: {}", r.failed.join(", ")),
+            };
+            let climate = r.climate.as_ref().map(|c| c.to_string()).unwrap_or_default();
+            let _ = writeln!(m, "| {} | {what} | {climate} | `{}` |", r.seed, reproduce(r.seed));
+        }
+        if bad.len() > SUMMARY_SEEDS_MAX {
+            let _ = writeln!(m, "\n... and {} more (all are in the results file).", bad.len() - SUMMARY_SEEDS_MAX);
+        }
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,7 +544,12 @@ mod tests {
             trace_hash: format!("{:016x}", seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
             error: None,
             climate: None,
+            fingerprint: String::new(),
         }
+    }
+
+    fn cfg(jobs: usize, file: Option<&Path>) -> SweepConfig<'_> {
+        SweepConfig { jobs, results_file: file, fingerprint: "" }
     }
 
     fn temp(name: &str) -> PathBuf {
@@ -435,7 +574,7 @@ mod tests {
         let mut outputs = Vec::new();
         for jobs in [1, 2, 8] {
             let file = dir.join(format!("results-{jobs}.jsonl"));
-            let out = run_seeds(&seeds, jobs, Some(&file), fake, quiet()).unwrap();
+            let out = run_seeds(&seeds, &cfg(jobs, Some(&file)), fake, quiet()).unwrap();
             assert_eq!((out.ran, out.resumed), (39, 0));
             let order: Vec<u64> = out.results.iter().map(|r| r.seed).collect();
             assert_eq!(order, seeds);
@@ -463,8 +602,7 @@ mod tests {
         let on_done = |r: &SeedResult, p: Progress| progress.lock().unwrap().push((r.seed, p));
         let out = run_seeds(
             &(0..20).collect::<Vec<_>>(),
-            3,
-            Some(&file),
+            &cfg(3, Some(&file)),
             |s| {
                 calls.lock().unwrap().push(s);
                 fake(s)
@@ -487,14 +625,39 @@ mod tests {
         assert_eq!(progress.iter().map(|p| p.1.unexpected).max(), Some(4));
         // The file now holds all 20, in order, and a third sweep runs nothing.
         assert_eq!(lines(&read_results(&file).unwrap()), lines(&out.results));
-        let again = run_seeds(&(0..20).collect::<Vec<_>>(), 2, Some(&file), |_| unreachable!(), quiet()).unwrap();
+        let again = run_seeds(&(0..20).collect::<Vec<_>>(), &cfg(2, Some(&file)), |_| unreachable!(), quiet()).unwrap();
         assert_eq!((again.resumed, again.ran), (20, 0));
+        // The scenario changed: every recorded result is stale and runs again.
+        let changed = SweepConfig { jobs: 2, results_file: Some(&file), fingerprint: "v2" };
+        let count = AtomicUsize::new(0);
+        let out = run_seeds(
+            &(0..5).collect::<Vec<_>>(),
+            &changed,
+            |s| {
+                count.fetch_add(1, Ordering::SeqCst);
+                fake(s)
+            },
+            quiet(),
+        )
+        .unwrap();
+        assert_eq!((out.stale, out.resumed, out.ran, count.into_inner()), (20, 0, 5, 5));
+        let kept = read_results(&file).unwrap();
+        assert_eq!(kept.len(), 5);
+        assert!(kept.iter().all(|r| r.fingerprint == "v2"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
+    fn fingerprints_are_stable_and_separate_parts() {
+        assert_eq!(fingerprint(&[b"a"]), fingerprint(&[b"a"]));
+        assert_ne!(fingerprint(&[b"ab", b"c"]), fingerprint(&[b"a", b"bc"]));
+        assert_eq!(fingerprint(&[]), "cbf29ce484222325");
+        assert_eq!(fingerprint(&[b"a"]).len(), 16);
+    }
+
+    #[test]
     fn a_panicking_seed_is_recorded_and_the_sweep_goes_on() {
-        let out = run_seeds(&[12, 13, 14], 2, None, fake, quiet()).unwrap();
+        let out = run_seeds(&[12, 13, 14], &cfg(2, None), fake, quiet()).unwrap();
         assert_eq!(out.results.len(), 3);
         let r = &out.results[1];
         assert_eq!(r.seed, 13);
@@ -520,11 +683,11 @@ mod tests {
         for index in 0..3 {
             let shard = sim_core::sweep::Shard { index, count: 3 };
             let file = dir.join(format!("shard-{index}.jsonl"));
-            run_seeds(&shard.select(&seeds), 2, Some(&file), fake, quiet()).unwrap();
+            run_seeds(&shard.select(&seeds), &cfg(2, Some(&file)), fake, quiet()).unwrap();
             files.push(file);
         }
         let merged = merge(&files).unwrap();
-        let whole = run_seeds(&seeds, 4, None, fake, quiet()).unwrap();
+        let whole = run_seeds(&seeds, &cfg(4, None), fake, quiet()).unwrap();
         assert_eq!(lines(&merged), lines(&whole.results));
         // The same shard twice is fine.
         files.push(files[0].clone());
@@ -537,6 +700,12 @@ mod tests {
         files.push(odd);
         let err = merge(&files).unwrap_err().to_string();
         assert!(err.contains("seed 4") && err.contains("deadbeef"), "{err}");
+        // Shards of two scenario versions do not merge.
+        let v2 = dir.join("v2.jsonl");
+        let stale_cfg = SweepConfig { jobs: 1, results_file: Some(&v2), fingerprint: "v2" };
+        run_seeds(&[100], &stale_cfg, fake, quiet()).unwrap();
+        let err = merge(&[files[0].clone(), v2]).unwrap_err().to_string();
+        assert!(err.contains("another scenario version"), "{err}");
         assert!(merge(&[dir.join("missing.jsonl")]).unwrap_err().to_string().contains("no such results file"));
         std::fs::write(dir.join("bad.jsonl"), "{\"seed\": 1}\n").unwrap();
         let err = merge(&[dir.join("bad.jsonl")]).unwrap_err().to_string();
@@ -547,6 +716,21 @@ mod tests {
     /// Results compared through their JSON lines (NaN metrics are not equal to themselves).
     fn lines(rs: &[SeedResult]) -> Vec<String> {
         rs.iter().map(SeedResult::to_line).collect()
+    }
+
+    #[test]
+    fn the_summary_gives_probabilities_distributions_and_repro_lines() {
+        let results: Vec<SeedResult> = (0..20u64)
+            .map(|s| std::panic::catch_unwind(|| fake(s)).unwrap_or_else(|_| SeedResult::errored(s, "boom".into())))
+            .collect();
+        let md = summary_markdown("kv", &results, &|s| format!("simctl run kv.ron --seed {s}"));
+        assert!(md.contains("20 seeds: 16 as expected, 4 not (1 did not finish: a panic)."), "{md}");
+        // durability fails on 0, 7, 14: 16 of 19 finished seeds.
+        assert!(md.contains("| durability | 16 | 19 | 84.2% |"), "{md}");
+        assert!(md.contains("| latency.get.p99 | 19 | 19 | 100.0% |"), "{md}");
+        assert!(md.contains("| p99_ms | 19 | 0 | 5 | 9 | 9 | 4.5789 |"), "{md}");
+        assert!(md.contains("| 7 | failed: durability |  | `simctl run kv.ron --seed 7` |"), "{md}");
+        assert!(md.contains("| 13 | panic: boom |"), "{md}");
     }
 
     #[test]
