@@ -15,6 +15,8 @@
 //! 4. **clients**, then **servers**: a bisection on the count. Node ids are dense (servers, then
 //!    clients), so removing servers removes the highest server ids and renumbers the clients; a
 //!    candidate whose faults or disk overrides name a removed node is skipped without a run.
+//! 5. **fault durations**: a bisection on each remaining fault's duration (a 5 s partition that
+//!    fails as a 40 ms one is shown as the 40 ms one).
 //!
 //! Every bisection assumes that the failure is monotone in the knob (a longer run, more load,
 //! more nodes fail at least as often); where that is false the result is still a failing scenario,
@@ -50,7 +52,7 @@ impl Default for ShrinkOptions {
 /// One accepted reduction, or a note (`accepted: false`) about a pass that found nothing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ShrinkStep {
-    /// `faults`, `duration`, `load`, `clients`, `servers`, `nemesis`.
+    /// `nemesis`, `faults`, `duration`, `load`, `clients`, `servers`, `fault durations`.
     pub pass: &'static str,
     /// What changed, e.g. `faults: 14 -> 2` or `duration: 30s -> 3.1s`.
     pub change: String,
@@ -166,7 +168,7 @@ pub fn shrink<C: Clone>(
     let mut exhausted = false;
     'rounds: loop {
         let before = steps.len();
-        for pass in [pass_faults, pass_duration, pass_load, pass_clients, pass_servers] {
+        for pass in [pass_faults, pass_duration, pass_load, pass_clients, pass_servers, pass_fault_durations] {
             match pass(&mut cur, &mut oracle, opts.precision) {
                 Ok(Some(change)) => steps.push(change_step(change, &oracle)),
                 Ok(None) => {}
@@ -363,6 +365,37 @@ fn pass_load<C: Clone>(cur: &mut Scenario<C>, oracle: &mut Oracle<'_, C>, precis
     }
 }
 
+fn pass_fault_durations<C: Clone>(cur: &mut Scenario<C>, oracle: &mut Oracle<'_, C>, precision: f64) -> PassResult {
+    const MS: u64 = 1_000_000;
+    let mut changes = Vec::new();
+    let mut complete = true;
+    for i in 0..cur.faults.schedule.len() {
+        let Some(d) = cur.faults.schedule[i].duration else { continue };
+        let hi_ms = d.0 / MS;
+        if hi_ms <= 1 {
+            continue;
+        }
+        let base = cur.clone();
+        let mut test = |ms: u64| {
+            let mut c = base.clone();
+            c.faults.schedule[i].duration = Some(Duration(ms * MS));
+            oracle.test(&c)
+        };
+        let (best_ms, done) = bisect(1, hi_ms, precision, &mut test);
+        let best = Duration(best_ms * MS);
+        if best < d {
+            cur.faults.schedule[i].duration = Some(best);
+            changes.push(format!("{} {d} -> {best}", cur.faults.schedule[i].fault.label()));
+        }
+        if !done {
+            complete = false;
+            break;
+        }
+    }
+    let change = (!changes.is_empty()).then(|| ("fault durations", format!("fault durations: {}", changes.join(", "))));
+    if complete { Ok(change) } else { Err(change) }
+}
+
 fn pass_clients<C: Clone>(cur: &mut Scenario<C>, oracle: &mut Oracle<'_, C>, _: f64) -> PassResult {
     let hi = cur.topology.clients as u64;
     let lo = if cur.workload.is_some() || cur.topology.servers == 0 { 1 } else { 0 };
@@ -506,7 +539,7 @@ mod tests {
         let sc = scenario();
         assert!(sc.faults.schedule.iter().filter(|f| is_x(f)).count() == 1);
         let fails = |s: &Scenario<Cfg>| {
-            s.faults.schedule.iter().any(is_x)
+            s.faults.schedule.iter().any(|f| is_x(f) && f.duration >= Some(Duration::from_millis(300)))
                 && s.duration >= Duration::from_secs(9)
                 && matches!(s.workload.as_ref().unwrap().arrival, Arrival::OpenLoop { rate_per_s } if rate_per_s >= 50.0)
                 && s.topology.clients >= 2
@@ -523,10 +556,12 @@ mod tests {
         // Isolate(2) needs node 2: three servers is the least that keeps it.
         assert_eq!(m.topology.servers, 3);
         assert_eq!(m.seed, 7);
+        let d = m.faults.schedule[0].duration.unwrap();
+        assert!(d >= Duration::from_millis(300) && d <= Duration::from_millis(303), "{d}");
         assert!(fails(m));
         assert!(out.runs <= 300);
         let passes: Vec<&str> = out.steps.iter().map(|s| s.pass).collect();
-        for p in ["faults", "duration", "load", "clients", "servers"] {
+        for p in ["faults", "duration", "load", "clients", "servers", "fault durations"] {
             assert!(passes.contains(&p), "{passes:?}");
         }
     }
