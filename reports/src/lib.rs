@@ -1,3 +1,5 @@
 //! # reports
 //!
 //! Renders a RunRecord (placeholder until the reports work lands).
+
+pub mod trace;

@@ -20,6 +20,7 @@
 pub mod actor;
 pub mod disk;
 pub mod dist;
+pub mod divergence;
 pub mod fault;
 pub mod metrics;
 pub mod model;
@@ -28,6 +29,8 @@ pub mod queue;
 pub mod record;
 pub mod rng;
 pub mod scenario;
+pub mod shrink;
+pub mod sweep;
 pub mod time;
 pub mod topology;
 pub mod verdict;

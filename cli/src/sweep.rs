@@ -1,0 +1,756 @@
+//! The parallel seed runner behind `simctl sweep` and `simctl merge`, and the JUnit XML writer.
+//!
+//! - Seeds run on `jobs` worker threads (each run single-threaded); a worker takes the next seed
+//!   from an atomic counter, so a slow seed never holds up the others.
+//! - Each finished seed is appended to the results file as one JSON line and flushed, so an
+//!   interrupted sweep loses at most the seeds in flight. A restarted sweep reads the file, drops a
+//!   torn last line, and runs only the seeds it lacks.
+//! - The returned results are ordered by seed, and when the sweep completes the results file is
+//!   rewritten in seed order: both are byte-identical for any `--jobs` (the runs themselves are
+//!   deterministic; only the order in which they finish is not).
+//! - A panic in a run (a model bug) is caught and recorded as that seed's `error`; the sweep goes on.
+//!
+//! Dependency-light on purpose (std, serde, serde_json, sim-core): the CLI wires it to clap,
+//! indicatif and the model registry.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// One seed's outcome: one line of a results file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedResult {
+    pub seed: u64,
+    /// Every verdict item passed.
+    pub passed: bool,
+    /// The verdict is what the scenario's `expect` says (a known-bad scenario failing as expected).
+    pub met_expectation: bool,
+    /// Names of the failed verdict items (`durability`, `latency.get.p99`, ...).
+    pub failed: Vec<String>,
+    /// Names of every verdict item evaluated, passed or failed (for the per-item probability).
+    #[serde(default)]
+    pub checked: Vec<String>,
+    /// Named numbers for the distribution across seeds. Non-finite values are written as `null`
+    /// and read back as NaN (JSON has no NaN).
+    #[serde(default, with = "nan_as_null")]
+    pub metrics: BTreeMap<String, f64>,
+    pub trace_hash: String,
+    /// The run did not finish: the panic message.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The fault climate a swarm-mode seed drew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub climate: Option<sim_core::sweep::Climate>,
+    /// What was run (see [`fingerprint`]); set by the runner.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+/// A stable fingerprint of what a sweep runs (FNV-1a 64 over the parts, e.g. the scenario file's
+/// text, the swarm spec and the simctl version), as 16 hex digits. Results recorded under another
+/// fingerprint are stale: a resumed sweep runs those seeds again, and `merge` refuses to mix them.
+pub fn fingerprint(parts: &[&[u8]]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in part.iter().chain(&[0xff]) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+impl SeedResult {
+    /// A result for a run that panicked.
+    pub fn errored(seed: u64, message: String) -> SeedResult {
+        SeedResult {
+            seed,
+            passed: false,
+            met_expectation: false,
+            failed: Vec::new(),
+            checked: Vec::new(),
+            metrics: BTreeMap::new(),
+            trace_hash: String::new(),
+            error: Some(message),
+            climate: None,
+            fingerprint: String::new(),
+        }
+    }
+
+    /// The seed as the aggregation in `sim_core::sweep` reads it.
+    pub fn sample(&self) -> sim_core::sweep::SeedSample<'_> {
+        sim_core::sweep::SeedSample {
+            checked: &self.checked,
+            failed: &self.failed,
+            metrics: &self.metrics,
+            error: self.error.is_some(),
+        }
+    }
+
+    fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("a SeedResult always serializes")
+    }
+}
+
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+        let m: BTreeMap<&String, Option<f64>> = m.iter().map(|(k, v)| (k, v.is_finite().then_some(*v))).collect();
+        m.serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        let m = BTreeMap::<String, Option<f64>>::deserialize(d)?;
+        Ok(m.into_iter().map(|(k, v)| (k, v.unwrap_or(f64::NAN))).collect())
+    }
+}
+
+fn invalid(path: &Path, line: usize, message: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("{}:{line}: {message}", path.display()))
+}
+
+/// Parses a results file's text. A last line without its newline is a write torn by an interrupt:
+/// it is ignored, and its byte offset returned so a resuming writer can cut it off.
+fn parse_results(path: &Path, text: &str) -> io::Result<(Vec<SeedResult>, usize)> {
+    let complete = text.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let mut out = Vec::new();
+    for (i, line) in text[..complete].lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r: SeedResult = serde_json::from_str(line).map_err(|e| invalid(path, i + 1, e))?;
+        out.push(r);
+    }
+    Ok((out, complete))
+}
+
+/// Reads a results file (one JSON line per seed). A missing file reads as empty; a torn last line
+/// is ignored; any other bad line is an error naming the file and line.
+pub fn read_results(path: &Path) -> io::Result<Vec<SeedResult>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(parse_results(path, &text)?.0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    }
+}
+
+/// Adds `(origin, result)` pairs to a by-seed map; the same seed twice must mean the same result.
+fn insert_unique(by_seed: &mut BTreeMap<u64, (String, SeedResult)>, origin: &str, r: SeedResult) -> Result<(), String> {
+    match by_seed.get(&r.seed) {
+        None => {
+            by_seed.insert(r.seed, (origin.to_string(), r));
+            Ok(())
+        }
+        Some((_, old)) if old.to_line() == r.to_line() => Ok(()),
+        Some((first, old)) => Err(format!(
+            "seed {} has two different results: {first} (trace hash {}, failed {:?}) and {origin} (trace hash {}, \
+             failed {:?}); were the shards run from different scenarios or simctl versions?",
+            r.seed, old.trace_hash, old.failed, r.trace_hash, r.failed
+        )),
+    }
+}
+
+/// Combines the results files of shards into one list ordered by seed. The same seed in two files
+/// is fine if the results are identical, and an error if they differ; so are results recorded
+/// under different fingerprints (shards of different scenario versions).
+pub fn merge(files: &[PathBuf]) -> io::Result<Vec<SeedResult>> {
+    let mut by_seed = BTreeMap::new();
+    let mut first_print: Option<(String, String)> = None;
+    for f in files {
+        if !f.exists() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{}: no such results file", f.display())));
+        }
+        for r in read_results(f)? {
+            match &first_print {
+                None => first_print = Some((r.fingerprint.clone(), f.display().to_string())),
+                Some((print, origin)) if *print != r.fingerprint => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{} holds results of another scenario version than {origin} (fingerprint {} vs {print}); \
+                             re-run the stale shard",
+                            f.display(),
+                            r.fingerprint
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+            insert_unique(&mut by_seed, &f.display().to_string(), r)
+                .map_err(|m| io::Error::new(io::ErrorKind::InvalidData, m))?;
+        }
+    }
+    Ok(by_seed.into_values().map(|(_, r)| r).collect())
+}
+
+/// Where a sweep stands, passed to the progress callback after each seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Seeds finished, resumed ones included.
+    pub done: usize,
+    pub total: usize,
+    /// Finished seeds that did not meet the scenario's expectation (or errored).
+    pub unexpected: usize,
+}
+
+/// How a sweep runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SweepConfig<'a> {
+    /// Worker threads (0 counts as 1).
+    pub jobs: usize,
+    /// Append each result here as it finishes; resume from what it holds.
+    pub results_file: Option<&'a Path>,
+    /// What is being run (see [`fingerprint`]): recorded in every result; results in the file
+    /// with another fingerprint are stale, run again, and dropped from the file.
+    pub fingerprint: &'a str,
+}
+
+#[derive(Clone, Debug)]
+pub struct SweepOutcome {
+    /// One result per requested seed, ordered by seed.
+    pub results: Vec<SeedResult>,
+    /// Seeds taken from the results file instead of being run.
+    pub resumed: usize,
+    /// Seeds run now.
+    pub ran: usize,
+    /// Results dropped from the file because their fingerprint differed.
+    pub stale: usize,
+}
+
+fn unexpected(r: &SeedResult) -> bool {
+    !r.met_expectation || r.error.is_some()
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+/// Runs `run_one` for every seed in `seeds` on `config.jobs` threads. With a results file, seeds
+/// already in it (under the same fingerprint) are not run again, each new result is appended (and
+/// flushed) as it finishes, and the file is rewritten in seed order at the end. `on_done` is called
+/// after each seed (from the worker thread that ran it; resumed seeds are reported first, from the
+/// caller's thread).
+pub fn run_seeds<F>(
+    seeds: &[u64],
+    config: &SweepConfig<'_>,
+    run_one: F,
+    on_done: &(dyn Fn(&SeedResult, Progress) + Sync),
+) -> io::Result<SweepOutcome>
+where
+    F: Fn(u64) -> SeedResult + Sync,
+{
+    let mut seeds = seeds.to_vec();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let total = seeds.len();
+    let (jobs, results_file) = (config.jobs, config.results_file);
+    let mut stale = 0;
+
+    // Resume: what the file already holds.
+    let mut known: BTreeMap<u64, (String, SeedResult)> = BTreeMap::new();
+    let mut journal: Option<File> = None;
+    if let Some(path) = results_file {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)?;
+        let (old, complete) = parse_results(path, &text)?;
+        for r in old {
+            if r.fingerprint != config.fingerprint {
+                stale += 1;
+                continue;
+            }
+            insert_unique(&mut known, &path.display().to_string(), r)
+                .map_err(|m| io::Error::new(io::ErrorKind::InvalidData, m))?;
+        }
+        // Cut a torn last line, then append after the complete ones.
+        file.set_len(complete as u64)?;
+        file.seek(io::SeekFrom::End(0))?;
+        journal = Some(file);
+    }
+
+    let wanted: Vec<&SeedResult> = seeds.iter().filter_map(|s| known.get(s).map(|(_, r)| r)).collect();
+    let resumed = wanted.len();
+    let todo: Vec<u64> = seeds.iter().copied().filter(|s| !known.contains_key(s)).collect();
+    let done = AtomicUsize::new(0);
+    let unexpected_count = AtomicUsize::new(0);
+    for r in wanted {
+        let d = done.fetch_add(1, Ordering::SeqCst) + 1;
+        let u = unexpected_count.fetch_add(unexpected(r) as usize, Ordering::SeqCst) + unexpected(r) as usize;
+        on_done(r, Progress { done: d, total, unexpected: u });
+    }
+
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let journal = Mutex::new(journal);
+    let fresh: Mutex<Vec<SeedResult>> = Mutex::new(Vec::with_capacity(todo.len()));
+    let write_error: Mutex<Option<io::Error>> = Mutex::new(None);
+    let workers = jobs.max(1).min(todo.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while !stop.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&seed) = todo.get(i) else { break };
+                    let mut r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_one(seed))) {
+                        Ok(r) => r,
+                        Err(p) => SeedResult::errored(seed, panic_message(p.as_ref())),
+                    };
+                    r.fingerprint = config.fingerprint.to_string();
+                    assert_eq!(r.seed, seed, "run_one({seed}) returned the result of seed {}", r.seed);
+                    if let Some(f) = journal.lock().expect("journal lock").as_mut() {
+                        let line = r.to_line();
+                        if let Err(e) = writeln!(f, "{line}").and_then(|_| f.flush()) {
+                            write_error.lock().expect("error lock").get_or_insert(e);
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    let d = done.fetch_add(1, Ordering::SeqCst) + 1;
+                    let u =
+                        unexpected_count.fetch_add(unexpected(&r) as usize, Ordering::SeqCst) + unexpected(&r) as usize;
+                    on_done(&r, Progress { done: d, total, unexpected: u });
+                    fresh.lock().expect("results lock").push(r);
+                }
+            });
+        }
+    });
+    if let Some(e) = write_error.into_inner().expect("error lock") {
+        return Err(e);
+    }
+    let fresh = fresh.into_inner().expect("results lock");
+    let ran = fresh.len();
+    for r in fresh {
+        known.insert(r.seed, ("this run".to_string(), r));
+    }
+    if let Some(path) = results_file {
+        drop(journal);
+        rewrite_sorted(path, known.values().map(|(_, r)| r))?;
+    }
+    let results = seeds.iter().filter_map(|s| known.remove(s).map(|(_, r)| r)).collect();
+    Ok(SweepOutcome { results, resumed, ran, stale })
+}
+
+/// Writes results as JSON lines, atomically (a temporary file renamed over `path`).
+pub fn rewrite_sorted<'a>(path: &Path, results: impl IntoIterator<Item = &'a SeedResult>) -> io::Result<()> {
+    let mut text = String::new();
+    for r in results {
+        text.push_str(&r.to_line());
+        text.push('\n');
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+/// One scenario's seeds for the JUnit report.
+pub struct JunitSuite<'a> {
+    /// The scenario's name (or file); JUnit's test suite and class name.
+    pub name: &'a str,
+    pub results: &'a [SeedResult],
+    /// The command that reproduces a seed, e.g. `simctl run scenarios/x.ron --seed 17`.
+    pub reproduce: &'a dyn Fn(u64) -> String,
+}
+
+/// Escapes text for XML content and attribute values; drops characters XML 1.0 cannot hold.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML: one test suite per scenario, one test case per seed. A seed that did not meet its
+/// scenario's expectation is a `<failure>` naming the failed verdict items and the reproduce
+/// command; a run that panicked is an `<error>`.
+pub fn junit_xml(suites: &[JunitSuite<'_>]) -> String {
+    let count = |rs: &[SeedResult], f: fn(&SeedResult) -> bool| rs.iter().filter(|r| f(r)).count();
+    let is_failure = |r: &SeedResult| r.error.is_none() && !r.met_expectation;
+    let is_error = |r: &SeedResult| r.error.is_some();
+    let tests: usize = suites.iter().map(|s| s.results.len()).sum();
+    let failures: usize = suites.iter().map(|s| count(s.results, is_failure)).sum();
+    let errors: usize = suites.iter().map(|s| count(s.results, is_error)).sum();
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    x.push_str(&format!(
+        "<testsuites name=\"simctl\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">\n"
+    ));
+    for s in suites {
+        let name = xml_escape(s.name);
+        x.push_str(&format!(
+            "  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">\n",
+            s.results.len(),
+            count(s.results, is_failure),
+            count(s.results, is_error)
+        ));
+        for r in s.results {
+            x.push_str(&format!("    <testcase classname=\"{name}\" name=\"seed {}\"", r.seed));
+            let repro = xml_escape(&(s.reproduce)(r.seed));
+            if let Some(e) = &r.error {
+                x.push_str(&format!(
+                    ">\n      <error message=\"the run panicked\" type=\"panic\">{}\nreproduce: {repro}</error>\n    </testcase>\n",
+                    xml_escape(e)
+                ));
+            } else if !r.met_expectation {
+                let message = if r.passed {
+                    "the run passed, but the scenario expects it to fail".to_string()
+                } else {
+                    format!("failed: {}", r.failed.join(", "))
+                };
+                x.push_str(&format!(
+                    ">\n      <failure message=\"{}\" type=\"verdict\">{}\ntrace hash: {}\nreproduce: {repro}</failure>\n    </testcase>\n",
+                    xml_escape(&message),
+                    xml_escape(&message),
+                    xml_escape(&r.trace_hash)
+                ));
+            } else {
+                x.push_str("/>\n");
+            }
+        }
+        x.push_str("  </testsuite>\n");
+    }
+    x.push_str("</testsuites>\n");
+    x
+}
+
+/// At most this many rows in the summary's table of unexpected seeds.
+pub const SUMMARY_SEEDS_MAX: usize = 50;
+
+fn num(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v:.4}") }
+}
+
+/// The sweep summary in Markdown: how often each verdict item held (with a Wilson 95% interval),
+/// each metric's distribution across seeds, and the seeds that did not meet the scenario's
+/// expectation with their failed items and the command that reproduces each.
+pub fn summary_markdown(name: &str, results: &[SeedResult], reproduce: &dyn Fn(u64) -> String) -> String {
+    use std::fmt::Write as _;
+    let agg = sim_core::sweep::aggregate(results.iter().map(SeedResult::sample));
+    let bad: Vec<&SeedResult> = results.iter().filter(|r| unexpected(r)).collect();
+    let mut m = String::new();
+    let _ = writeln!(m, "# Sweep: {name}\n");
+    let _ = writeln!(
+        m,
+        "{} seeds: {} as expected, {} not{}.\n",
+        results.len(),
+        results.len() - bad.len(),
+        bad.len(),
+        if agg.errors > 0 { format!(" ({} did not finish: a panic)", agg.errors) } else { String::new() }
+    );
+    if !agg.items.is_empty() {
+        let _ = writeln!(m, "## Verdict items across seeds\n");
+        let _ = writeln!(m, "| item | held | seeds | probability | 95% CI |\n|---|---:|---:|---:|---|");
+        for i in &agg.items {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {:.1}% | {:.1}%..{:.1}% |",
+                i.name,
+                i.passed,
+                i.seeds,
+                i.probability * 100.0,
+                i.ci_low * 100.0,
+                i.ci_high * 100.0
+            );
+        }
+        m.push('\n');
+    }
+    if !agg.metrics.is_empty() {
+        let _ = writeln!(m, "## Metrics across seeds\n");
+        let _ = writeln!(m, "| metric | seeds | min | p50 | p90 | max | mean |\n|---|---:|---:|---:|---:|---:|---:|");
+        for x in &agg.metrics {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                x.name,
+                x.count,
+                num(x.min),
+                num(x.p50),
+                num(x.p90),
+                num(x.max),
+                num(x.mean)
+            );
+        }
+        m.push('\n');
+    }
+    if !bad.is_empty() {
+        let _ = writeln!(m, "## Seeds that did not meet the expectation\n");
+        let _ = writeln!(m, "| seed | what happened | fault climate | reproduce |\n|---:|---|---|---|");
+        for r in bad.iter().take(SUMMARY_SEEDS_MAX) {
+            let what = match (&r.error, r.passed) {
+                (Some(e), _) => format!("panic: {}", e.lines().next().unwrap_or("").replace('|', "\\|")),
+                (None, true) => "passed, but the scenario expects failures".to_string(),
+                (None, false) => format!("failed: {}", r.failed.join(", ")),
+            };
+            let climate = r.climate.as_ref().map(|c| c.to_string()).unwrap_or_default();
+            let _ = writeln!(m, "| {} | {what} | {climate} | `{}` |", r.seed, reproduce(r.seed));
+        }
+        if bad.len() > SUMMARY_SEEDS_MAX {
+            let _ = writeln!(m, "\n... and {} more (all are in the results file).", bad.len() - SUMMARY_SEEDS_MAX);
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    /// A fake run: deterministic in the seed, fails `durability` for multiples of 7, panics on 13.
+    fn fake(seed: u64) -> SeedResult {
+        if seed == 13 {
+            panic!("model bug on seed {seed}");
+        }
+        let bad = seed.is_multiple_of(7);
+        let failed = if bad { vec!["durability".to_string()] } else { Vec::new() };
+        // Uneven run times, so finishing order differs from seed order.
+        std::thread::sleep(std::time::Duration::from_micros((seed * 37) % 500));
+        SeedResult {
+            seed,
+            passed: !bad,
+            met_expectation: !bad,
+            failed,
+            checked: vec!["durability".into(), "latency.get.p99".into()],
+            metrics: BTreeMap::from([
+                ("p99_ms".to_string(), (seed % 10) as f64),
+                ("empty".to_string(), if seed == 3 { f64::NAN } else { 1.0 }),
+            ]),
+            trace_hash: format!("{:016x}", seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            error: None,
+            climate: None,
+            fingerprint: String::new(),
+        }
+    }
+
+    fn cfg(jobs: usize, file: Option<&Path>) -> SweepConfig<'_> {
+        SweepConfig { jobs, results_file: file, fingerprint: "" }
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "simctl-sweep-test-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn quiet() -> &'static (dyn Fn(&SeedResult, Progress) + Sync) {
+        &|_, _| {}
+    }
+
+    #[test]
+    fn results_and_files_are_identical_for_any_jobs() {
+        let dir = temp("jobs");
+        let seeds: Vec<u64> = (0..40).filter(|s| *s != 13).collect();
+        let mut outputs = Vec::new();
+        for jobs in [1, 2, 8] {
+            let file = dir.join(format!("results-{jobs}.jsonl"));
+            let out = run_seeds(&seeds, &cfg(jobs, Some(&file)), fake, quiet()).unwrap();
+            assert_eq!((out.ran, out.resumed), (39, 0));
+            let order: Vec<u64> = out.results.iter().map(|r| r.seed).collect();
+            assert_eq!(order, seeds);
+            outputs.push((
+                out.results.iter().map(SeedResult::to_line).collect::<Vec<_>>(),
+                std::fs::read_to_string(&file).unwrap(),
+            ));
+        }
+        assert_eq!(outputs[0], outputs[1]);
+        assert_eq!(outputs[0], outputs[2]);
+        assert_eq!(outputs[0].1.lines().count(), 39);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_interrupted_sweep_resumes_without_rerunning() {
+        let dir = temp("resume");
+        let file = dir.join("results.jsonl");
+        // A first sweep that "stopped" after seeds 0..10, in the middle of writing seed 10.
+        let mut text: String = (0..10).map(|s| fake(s).to_line() + "\n").collect();
+        text.push_str(&fake(10).to_line()[..20]);
+        std::fs::write(&file, text).unwrap();
+        let calls = Mutex::new(Vec::new());
+        let progress = Mutex::new(Vec::new());
+        let on_done = |r: &SeedResult, p: Progress| progress.lock().unwrap().push((r.seed, p));
+        let out = run_seeds(
+            &(0..20).collect::<Vec<_>>(),
+            &cfg(3, Some(&file)),
+            |s| {
+                calls.lock().unwrap().push(s);
+                fake(s)
+            },
+            &on_done,
+        )
+        .unwrap();
+        let mut calls = calls.into_inner().unwrap();
+        calls.sort();
+        assert_eq!(calls, (10..20).collect::<Vec<_>>(), "only the missing seeds run");
+        assert_eq!((out.resumed, out.ran), (10, 10));
+        assert_eq!(out.results.len(), 20);
+        let fresh: Vec<SeedResult> = (0..20).filter(|s| *s != 13).map(fake).collect();
+        let got: Vec<&SeedResult> = out.results.iter().filter(|r| r.seed != 13).collect();
+        assert_eq!(got.iter().map(|r| r.to_line()).collect::<Vec<_>>(), lines(&fresh));
+        let progress = progress.into_inner().unwrap();
+        assert_eq!(progress.len(), 20);
+        assert_eq!(progress.iter().map(|p| p.1.done).max(), Some(20));
+        // 0, 7, 14 fail their verdict; 13 panics.
+        assert_eq!(progress.iter().map(|p| p.1.unexpected).max(), Some(4));
+        // The file now holds all 20, in order, and a third sweep runs nothing.
+        assert_eq!(lines(&read_results(&file).unwrap()), lines(&out.results));
+        let again = run_seeds(&(0..20).collect::<Vec<_>>(), &cfg(2, Some(&file)), |_| unreachable!(), quiet()).unwrap();
+        assert_eq!((again.resumed, again.ran), (20, 0));
+        // The scenario changed: every recorded result is stale and runs again.
+        let changed = SweepConfig { jobs: 2, results_file: Some(&file), fingerprint: "v2" };
+        let count = AtomicUsize::new(0);
+        let out = run_seeds(
+            &(0..5).collect::<Vec<_>>(),
+            &changed,
+            |s| {
+                count.fetch_add(1, Ordering::SeqCst);
+                fake(s)
+            },
+            quiet(),
+        )
+        .unwrap();
+        assert_eq!((out.stale, out.resumed, out.ran, count.into_inner()), (20, 0, 5, 5));
+        let kept = read_results(&file).unwrap();
+        assert_eq!(kept.len(), 5);
+        assert!(kept.iter().all(|r| r.fingerprint == "v2"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_separate_parts() {
+        assert_eq!(fingerprint(&[b"a"]), fingerprint(&[b"a"]));
+        assert_ne!(fingerprint(&[b"ab", b"c"]), fingerprint(&[b"a", b"bc"]));
+        assert_eq!(fingerprint(&[]), "cbf29ce484222325");
+        assert_eq!(fingerprint(&[b"a"]).len(), 16);
+    }
+
+    #[test]
+    fn a_panicking_seed_is_recorded_and_the_sweep_goes_on() {
+        let out = run_seeds(&[12, 13, 14], &cfg(2, None), fake, quiet()).unwrap();
+        assert_eq!(out.results.len(), 3);
+        let r = &out.results[1];
+        assert_eq!(r.seed, 13);
+        assert!(r.error.as_deref().unwrap().contains("model bug on seed 13"));
+        assert!(!r.met_expectation);
+    }
+
+    #[test]
+    fn nan_metrics_survive_a_round_trip() {
+        let r = fake(3);
+        let line = r.to_line();
+        assert!(line.contains("\"empty\":null"), "{line}");
+        let back: SeedResult = serde_json::from_str(&line).unwrap();
+        assert!(back.metrics["empty"].is_nan());
+        assert_eq!(back.metrics["p99_ms"], 3.0);
+    }
+
+    #[test]
+    fn shards_merge_and_conflicts_are_errors() {
+        let dir = temp("merge");
+        let seeds: Vec<u64> = (0..30).collect();
+        let mut files = Vec::new();
+        for index in 0..3 {
+            let shard = sim_core::sweep::Shard { index, count: 3 };
+            let file = dir.join(format!("shard-{index}.jsonl"));
+            run_seeds(&shard.select(&seeds), &cfg(2, Some(&file)), fake, quiet()).unwrap();
+            files.push(file);
+        }
+        let merged = merge(&files).unwrap();
+        let whole = run_seeds(&seeds, &cfg(4, None), fake, quiet()).unwrap();
+        assert_eq!(lines(&merged), lines(&whole.results));
+        // The same shard twice is fine.
+        files.push(files[0].clone());
+        assert_eq!(merge(&files).unwrap().len(), 30);
+        // A different result for a seed is not.
+        let mut other = fake(4);
+        other.trace_hash = "deadbeef".into();
+        let odd = dir.join("odd.jsonl");
+        std::fs::write(&odd, other.to_line() + "\n").unwrap();
+        files.push(odd);
+        let err = merge(&files).unwrap_err().to_string();
+        assert!(err.contains("seed 4") && err.contains("deadbeef"), "{err}");
+        // Shards of two scenario versions do not merge.
+        let v2 = dir.join("v2.jsonl");
+        let stale_cfg = SweepConfig { jobs: 1, results_file: Some(&v2), fingerprint: "v2" };
+        run_seeds(&[100], &stale_cfg, fake, quiet()).unwrap();
+        let err = merge(&[files[0].clone(), v2]).unwrap_err().to_string();
+        assert!(err.contains("another scenario version"), "{err}");
+        assert!(merge(&[dir.join("missing.jsonl")]).unwrap_err().to_string().contains("no such results file"));
+        std::fs::write(dir.join("bad.jsonl"), "{\"seed\": 1}\n").unwrap();
+        let err = merge(&[dir.join("bad.jsonl")]).unwrap_err().to_string();
+        assert!(err.contains("bad.jsonl:1:"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Results compared through their JSON lines (NaN metrics are not equal to themselves).
+    fn lines(rs: &[SeedResult]) -> Vec<String> {
+        rs.iter().map(SeedResult::to_line).collect()
+    }
+
+    #[test]
+    fn the_summary_gives_probabilities_distributions_and_repro_lines() {
+        let results: Vec<SeedResult> = (0..20u64)
+            .map(|s| std::panic::catch_unwind(|| fake(s)).unwrap_or_else(|_| SeedResult::errored(s, "boom".into())))
+            .collect();
+        let md = summary_markdown("kv", &results, &|s| format!("simctl run kv.ron --seed {s}"));
+        assert!(md.contains("20 seeds: 16 as expected, 4 not (1 did not finish: a panic)."), "{md}");
+        // durability fails on 0, 7, 14: 16 of 19 finished seeds.
+        assert!(md.contains("| durability | 16 | 19 | 84.2% |"), "{md}");
+        assert!(md.contains("| latency.get.p99 | 19 | 19 | 100.0% |"), "{md}");
+        assert!(md.contains("| p99_ms | 19 | 0 | 5 | 9 | 9 | 4.5789 |"), "{md}");
+        assert!(md.contains("| 7 | failed: durability |  | `simctl run kv.ron --seed 7` |"), "{md}");
+        assert!(md.contains("| 13 | panic: boom |"), "{md}");
+    }
+
+    #[test]
+    fn junit_names_failures_and_the_reproduce_command() {
+        let results: Vec<SeedResult> = [6, 7, 13]
+            .iter()
+            .map(|&s| {
+                std::panic::catch_unwind(|| fake(s)).unwrap_or_else(|_| SeedResult::errored(s, "boom <&>".into()))
+            })
+            .collect();
+        let repro = |s: u64| format!("simctl run scenarios/a&b.ron --seed {s}");
+        let xml = junit_xml(&[JunitSuite { name: "kv \"fast\"", results: &results, reproduce: &repro }]);
+        assert!(xml.starts_with("<?xml"));
+        assert!(xml.contains("<testsuites name=\"simctl\" tests=\"3\" failures=\"1\" errors=\"1\">"), "{xml}");
+        assert!(xml.contains("<testcase classname=\"kv &quot;fast&quot;\" name=\"seed 6\"/>"), "{xml}");
+        assert!(xml.contains("<failure message=\"failed: durability\""), "{xml}");
+        assert!(xml.contains("reproduce: simctl run scenarios/a&amp;b.ron --seed 7"), "{xml}");
+        assert!(xml.contains("<error message=\"the run panicked\" type=\"panic\">boom &lt;&amp;&gt;"), "{xml}");
+        assert_eq!(xml.matches("<testcase").count(), 3);
+        assert_eq!(xml.matches("</testcase>").count(), 2);
+        assert_eq!(xml_escape("a\u{1}b\tc"), "ab\tc");
+    }
+}

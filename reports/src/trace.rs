@@ -1,0 +1,539 @@
+//! A run's event trace (`RunOptions { trace: true }`) rendered three ways for `simctl replay`:
+//! JSON lines (one event per line, for `jq` and scripts), the Chrome trace-event format (opens in
+//! Perfetto or `chrome://tracing`, one track per node), and a Lamport (sequence) diagram as SVG of
+//! the events around a moment, e.g. the failing operation.
+//!
+//! Limitation: the kernel traces *processed* events, so a message appears once, when it is
+//! delivered (`TraceKind::Deliver { from }`); its send time is not in the trace. The diagram draws
+//! each message as a horizontal arrow from the sender's column to the receiver's, in the row of
+//! its delivery. Rows are events in processing order (not a linear time scale), so events at the
+//! same instant stay readable; the left margin gives each row's simulated time.
+//!
+//! Pure: every function returns a `String`; the CLI writes the files.
+
+use serde::Serialize;
+use sim_core::topology::Topology;
+use sim_core::world::{TraceEvent, TraceKind};
+use sim_core::{Duration, NodeId, Time};
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+/// The node id the kernel uses for world events (faults).
+const WORLD: u32 = u32::MAX;
+
+fn kind_name(k: TraceKind) -> &'static str {
+    match k {
+        TraceKind::Start => "start",
+        TraceKind::Deliver { .. } => "deliver",
+        TraceKind::Timer => "timer",
+        TraceKind::Persisted => "persisted",
+        TraceKind::Op => "op",
+        TraceKind::Fault => "fault",
+    }
+}
+
+fn from_of(e: &TraceEvent) -> Option<u32> {
+    match e.kind {
+        TraceKind::Deliver { from } => Some(from.0),
+        _ => None,
+    }
+}
+
+fn node_of(e: &TraceEvent) -> Option<u32> {
+    (e.node.0 != WORLD).then_some(e.node.0)
+}
+
+#[derive(Serialize)]
+struct JsonEvent<'a> {
+    i: usize,
+    t_ns: u64,
+    t: String,
+    /// `null` for world events (faults).
+    node: Option<u32>,
+    event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<u32>,
+    label: &'a str,
+    detail: &'a str,
+}
+
+/// One JSON object per line: `{"i":0,"t_ns":1000,"t":"1us","node":1,"event":"deliver","from":0,
+/// "label":"ping","detail":"Ping(3)"}`.
+pub fn json_lines(events: &[TraceEvent]) -> String {
+    let mut out = String::new();
+    for (i, e) in events.iter().enumerate() {
+        let j = JsonEvent {
+            i,
+            t_ns: e.time.0,
+            t: e.time.to_string(),
+            node: node_of(e),
+            event: kind_name(e.kind),
+            from: from_of(e),
+            label: &e.label,
+            detail: &e.detail,
+        };
+        out.push_str(&serde_json::to_string(&j).expect("trace events serialize"));
+        out.push('\n');
+    }
+    out
+}
+
+fn micros(t: Time) -> serde_json::Value {
+    // Whole microseconds as integers; finer times keep their nanoseconds as a fraction.
+    if t.0.is_multiple_of(1_000) { serde_json::json!(t.0 / 1_000) } else { serde_json::json!(t.0 as f64 / 1_000.0) }
+}
+
+/// The Chrome trace-event format (JSON object form): process 0 is the cluster, thread `n` is node
+/// `n` (named `n3 server` / `n5 client` when a topology is given). Handlers are thread-scoped
+/// instant events (`ph: "i"`) named after their message, timer or operation; a delivery's `args`
+/// name the sender. Faults are global instant events, drawn across every track. Timestamps are in
+/// microseconds.
+pub fn chrome_trace(events: &[TraceEvent], topo: Option<&Topology>) -> String {
+    use serde_json::{Value, json};
+    let mut nodes: BTreeSet<u32> = events.iter().filter_map(node_of).collect();
+    nodes.extend(events.iter().filter_map(from_of));
+    if let Some(t) = topo {
+        nodes.extend(t.nodes().map(|n| n.0));
+    }
+    let mut out: Vec<Value> = vec![json!({"name": "process_name", "ph": "M", "pid": 0, "tid": 0,
+        "args": {"name": "simctl cluster"}})];
+    for &n in &nodes {
+        let role = match topo {
+            Some(t) if t.is_server(NodeId(n)) => " server",
+            Some(t) if t.is_client(NodeId(n)) => " client",
+            _ => "",
+        };
+        out.push(
+            json!({"name": "thread_name", "ph": "M", "pid": 0, "tid": n, "args": {"name": format!("n{n}{role}")}}),
+        );
+        out.push(json!({"name": "thread_sort_index", "ph": "M", "pid": 0, "tid": n, "args": {"sort_index": n}}));
+    }
+    for (i, e) in events.iter().enumerate() {
+        let mut args = serde_json::Map::new();
+        args.insert("i".into(), json!(i));
+        if !e.detail.is_empty() {
+            args.insert("detail".into(), json!(e.detail));
+        }
+        let ev = match node_of(e) {
+            None => json!({"name": e.label, "cat": "fault", "ph": "i", "s": "g", "ts": micros(e.time),
+                "pid": 0, "tid": 0, "args": args}),
+            Some(n) => {
+                let name = match e.kind {
+                    TraceKind::Deliver { from } => {
+                        args.insert("from".into(), json!(format!("n{}", from.0)));
+                        format!("{} <- n{}", e.label, from.0)
+                    }
+                    TraceKind::Timer => format!("timer {}", e.label),
+                    TraceKind::Op => format!("op {}", e.label),
+                    _ => e.label.clone(),
+                };
+                json!({"name": name, "cat": kind_name(e.kind), "ph": "i", "s": "t", "ts": micros(e.time),
+                    "pid": 0, "tid": n, "args": args})
+            }
+        };
+        out.push(ev);
+    }
+    let doc = json!({"traceEvents": out, "displayTimeUnit": "ns", "otherData": {"generator": "simctl replay"}});
+    serde_json::to_string(&doc).expect("chrome trace serializes")
+}
+
+/// The events with `center - window/2 <= time <= center + window/2` (traces are in time order).
+pub fn window_around(events: &[TraceEvent], center: Time, window: Duration) -> &[TraceEvent] {
+    &events[window_range(events, center, window)]
+}
+
+fn window_range(events: &[TraceEvent], center: Time, window: Duration) -> std::ops::Range<usize> {
+    let lo = Time(center.0.saturating_sub(window.0 / 2));
+    let hi = Time(center.0.saturating_add(window.0 / 2));
+    let start = events.partition_point(|e| e.time < lo);
+    let end = events.partition_point(|e| e.time <= hi);
+    start..end.max(start)
+}
+
+/// What the sequence diagram shows.
+#[derive(Clone, Debug)]
+pub struct DiagramOptions {
+    pub title: String,
+    /// The moment of interest (the failing operation's invoke time): its rows are highlighted.
+    pub center: Time,
+    /// Events within `window / 2` of `center` are drawn.
+    pub window: Duration,
+    /// Columns to draw (default: every node in the window); other nodes' events are left out,
+    /// and messages from them start at a stub that names the sender.
+    pub nodes: Option<Vec<NodeId>>,
+    /// At most this many rows; beyond it, the events nearest `center` are kept.
+    pub max_events: usize,
+}
+
+impl Default for DiagramOptions {
+    fn default() -> Self {
+        DiagramOptions {
+            title: String::new(),
+            center: Time::ZERO,
+            window: Duration::from_millis(100),
+            nodes: None,
+            max_events: 400,
+        }
+    }
+}
+
+/// Escapes text for XML content and attribute values, dropping characters XML 1.0 cannot hold.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn shorten(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max_chars.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+const COL_W: f64 = 130.0;
+const ROW_H: f64 = 20.0;
+const LEFT: f64 = 110.0;
+const TOP: f64 = 70.0;
+
+/// A Lamport (sequence) diagram of the events around `opts.center`: one vertical line per node,
+/// one row per event, messages as arrows from sender to receiver (see the module docs for why they
+/// are horizontal), faults as red dashed lines across the cluster. Hovering an element shows the
+/// event's payload (`<title>`).
+pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
+    let range = window_range(events, opts.center, opts.window);
+    let chosen: Option<BTreeSet<u32>> = opts.nodes.as_ref().map(|ns| ns.iter().map(|n| n.0).collect());
+    // Events of nodes not drawn take no row; faults always do.
+    let mut rows: Vec<(usize, &TraceEvent)> = range
+        .clone()
+        .zip(&events[range])
+        .filter(|(_, e)| match (&chosen, node_of(e)) {
+            (Some(set), Some(n)) => set.contains(&n),
+            _ => true,
+        })
+        .collect();
+    let dropped = rows.len().saturating_sub(opts.max_events);
+    if dropped > 0 {
+        rows.sort_by_key(|(i, e)| (e.time.0.abs_diff(opts.center.0), *i));
+        rows.truncate(opts.max_events);
+        rows.sort_by_key(|(i, _)| *i);
+    }
+    let columns: Vec<u32> = match chosen {
+        Some(set) => set.into_iter().collect(),
+        None => {
+            let mut set: BTreeSet<u32> = rows.iter().filter_map(|(_, e)| node_of(e)).collect();
+            set.extend(rows.iter().filter_map(|(_, e)| from_of(e)));
+            set.into_iter().collect()
+        }
+    };
+    let col = |n: u32| columns.iter().position(|&c| c == n);
+    let x_of = |i: usize| LEFT + COL_W * (i as f64 + 0.5);
+    let width = LEFT + COL_W * columns.len().max(1) as f64 + 20.0;
+    let height = TOP + ROW_H * (rows.len() as f64 + 1.0) + 40.0;
+    let bottom = TOP + ROW_H * (rows.len() as f64 + 0.5);
+
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="monospace" font-size="11">
+<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#1f4e99"/></marker></defs>
+<rect x="0" y="0" width="{width:.0}" height="{height:.0}" fill="white"/>
+"##
+    );
+    let lo = Time(opts.center.0.saturating_sub(opts.window.0 / 2));
+    let hi = Time(opts.center.0.saturating_add(opts.window.0 / 2));
+    let mut caption = format!("events from t={lo} to t={hi}, around t={}", opts.center);
+    if dropped > 0 {
+        let _ = write!(caption, " ({dropped} events farther from t={} not shown)", opts.center);
+    }
+    let _ = writeln!(s, r#"<text x="8" y="18" font-size="14" font-weight="bold">{}</text>"#, xml_escape(&opts.title));
+    let _ = writeln!(s, r##"<text x="8" y="34" fill="#555">{}</text>"##, xml_escape(&caption));
+    for (i, &n) in columns.iter().enumerate() {
+        let x = x_of(i);
+        let _ = writeln!(
+            s,
+            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-weight="bold">n{n}</text>"#,
+            TOP - 12.0
+        );
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="#999" stroke-width="1"/>"##,
+            TOP - 6.0
+        );
+    }
+    for (row, (index, e)) in rows.iter().enumerate() {
+        let y = TOP + ROW_H * (row as f64 + 0.5);
+        let tip = xml_escape(&shorten(&format!("#{index} {}", sim_core::divergence::describe(e)), 400));
+        if e.time == opts.center {
+            let _ = writeln!(
+                s,
+                r##"<rect x="0" y="{:.1}" width="{width:.0}" height="{ROW_H}" fill="#fff3b0"/>"##,
+                y - ROW_H / 2.0
+            );
+        }
+        let _ =
+            writeln!(s, r##"<text x="8" y="{:.1}" fill="#555">{}</text>"##, y + 4.0, xml_escape(&e.time.to_string()));
+        let label = xml_escape(&shorten(&e.label, 28));
+        match (e.kind, node_of(e).and_then(col)) {
+            (TraceKind::Fault, _) => {
+                let _ = writeln!(
+                    s,
+                    r##"<g><title>{tip}</title><line x1="{LEFT:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#c62828" stroke-dasharray="6 3" stroke-width="1.5"/><text x="{:.1}" y="{:.1}" fill="#c62828">{label}</text></g>"##,
+                    width - 20.0,
+                    LEFT + 4.0,
+                    y - 3.0
+                );
+            }
+            (TraceKind::Deliver { from }, Some(to)) => {
+                let x2 = x_of(to);
+                let (x1, label) = match col(from.0) {
+                    Some(c) if c != to => (x_of(c), label),
+                    Some(_) => {
+                        // A message to itself: a small loop to the right of the column.
+                        let _ = writeln!(
+                            s,
+                            r##"<g><title>{tip}</title><path d="M {x2:.1} {:.1} h 22 v 10 h -22" fill="none" stroke="#1f4e99" stroke-width="1.2" marker-end="url(#arrow)"/><text x="{:.1}" y="{:.1}" fill="#1f4e99">{label}</text></g>"##,
+                            y - 5.0,
+                            x2 + 26.0,
+                            y + 4.0
+                        );
+                        continue;
+                    }
+                    // The sender is not among the columns: a stub that names it.
+                    None => (x2 - COL_W * 0.45, format!("{label} from n{}", from.0)),
+                };
+                let text_x = (x1 + x2) / 2.0;
+                let _ = writeln!(
+                    s,
+                    r##"<g><title>{tip}</title><line x1="{x1:.1}" y1="{y:.1}" x2="{x2:.1}" y2="{y:.1}" stroke="#1f4e99" stroke-width="1.2" marker-end="url(#arrow)"/><text x="{text_x:.1}" y="{:.1}" text-anchor="middle" fill="#1f4e99">{label}</text></g>"##,
+                    y - 3.0
+                );
+            }
+            (kind, Some(c)) => {
+                let x = x_of(c);
+                let (shape, text) = match kind {
+                    TraceKind::Timer => (
+                        format!(r##"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="#6a1b9a"/>"##),
+                        format!("timer {label}"),
+                    ),
+                    TraceKind::Op => (
+                        format!(
+                            r##"<rect x="{:.1}" y="{:.1}" width="8" height="8" fill="#2e7d32"/>"##,
+                            x - 4.0,
+                            y - 4.0
+                        ),
+                        format!("op {label}"),
+                    ),
+                    TraceKind::Persisted => (
+                        format!(
+                            r##"<path d="M {x:.1} {:.1} L {:.1} {y:.1} L {x:.1} {:.1} L {:.1} {y:.1} z" fill="#ef6c00"/>"##,
+                            y - 5.0,
+                            x + 5.0,
+                            y + 5.0,
+                            x - 5.0
+                        ),
+                        "persisted".to_string(),
+                    ),
+                    _ => (
+                        format!(r##"<circle cx="{x:.1}" cy="{y:.1}" r="5" fill="none" stroke="#000"/>"##),
+                        label.clone(),
+                    ),
+                };
+                let _ = writeln!(
+                    s,
+                    r#"<g><title>{tip}</title>{shape}<text x="{:.1}" y="{:.1}">{text}</text></g>"#,
+                    x + 8.0,
+                    y + 4.0
+                );
+            }
+            // A node not among the chosen columns.
+            (_, None) => {}
+        }
+    }
+    let _ = writeln!(
+        s,
+        r##"<text x="8" y="{:.1}" fill="#555">Arrows are drawn at delivery: the trace does not record send times.</text>"##,
+        height - 12.0
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(t: u64, node: u32, kind: TraceKind, label: &str, detail: &str) -> TraceEvent {
+        TraceEvent { time: Time(t), node: NodeId(node), kind, label: label.into(), detail: detail.into() }
+    }
+
+    fn trace() -> Vec<TraceEvent> {
+        vec![
+            ev(0, 0, TraceKind::Start, "start", "0"),
+            ev(0, 1, TraceKind::Start, "start", "0"),
+            ev(0, 3, TraceKind::Start, "start", "0"),
+            ev(1_500, 3, TraceKind::Op, "put", "Op { key: 7, value: \"<a&b>\" }"),
+            ev(2_000, 0, TraceKind::Deliver { from: NodeId(3) }, "put", "Put { key: 7 }"),
+            ev(2_000, WORLD, TraceKind::Fault, "crash n1", ""),
+            ev(3_000, 1, TraceKind::Deliver { from: NodeId(0) }, "replicate", "Replicate\u{1} { key: 7 }"),
+            ev(4_000, 0, TraceKind::Persisted, "persisted", "WriteId(1)"),
+            ev(5_000, 0, TraceKind::Timer, "retry", "Retry"),
+            ev(5_500, 0, TraceKind::Deliver { from: NodeId(0) }, "self_check", "SelfCheck"),
+            ev(9_000_000, 3, TraceKind::Deliver { from: NodeId(0) }, "put_ack", "PutAck"),
+        ]
+    }
+
+    #[test]
+    fn json_lines_are_one_object_per_event() {
+        let text = json_lines(&trace());
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 11);
+        assert_eq!(lines[4]["event"], "deliver");
+        assert_eq!(lines[4]["from"], 3);
+        assert_eq!(lines[4]["node"], 0);
+        assert_eq!(lines[4]["t_ns"], 2_000);
+        assert_eq!(lines[5]["node"], serde_json::Value::Null);
+        assert_eq!(lines[3]["detail"], "Op { key: 7, value: \"<a&b>\" }");
+        assert!(lines[3].get("from").is_none());
+    }
+
+    #[test]
+    fn chrome_trace_is_valid_json_with_a_track_per_node() {
+        let topo = Topology::simple(3, 1);
+        let doc: serde_json::Value = serde_json::from_str(&chrome_trace(&trace(), Some(&topo))).unwrap();
+        let evs = doc["traceEvents"].as_array().unwrap();
+        let names: Vec<(u64, &str)> = evs
+            .iter()
+            .filter(|e| e["name"] == "thread_name")
+            .map(|e| (e["tid"].as_u64().unwrap(), e["args"]["name"].as_str().unwrap()))
+            .collect();
+        assert_eq!(names, [(0, "n0 server"), (1, "n1 server"), (2, "n2 server"), (3, "n3 client")]);
+        let instants: Vec<&serde_json::Value> = evs.iter().filter(|e| e["ph"] == "i").collect();
+        assert_eq!(instants.len(), 11);
+        for e in &instants {
+            assert_eq!(e["pid"], 0);
+            assert!(e["ts"].is_number());
+        }
+        let put = instants.iter().find(|e| e["name"] == "put <- n3").unwrap();
+        assert_eq!((put["tid"].as_u64(), put["ts"].as_u64(), put["s"].as_str()), (Some(0), Some(2), Some("t")));
+        assert_eq!(put["args"]["from"], "n3");
+        let op = instants.iter().find(|e| e["name"] == "op put").unwrap();
+        assert_eq!(op["ts"].as_f64(), Some(1.5));
+        let crash = instants.iter().find(|e| e["cat"] == "fault").unwrap();
+        assert_eq!(crash["s"], "g");
+    }
+
+    /// A small XML well-formedness check: balanced tags, quoted attributes, escaped text.
+    fn assert_well_formed(xml: &str) {
+        let mut stack: Vec<String> = Vec::new();
+        let mut rest = xml;
+        let check_text = |t: &str| {
+            assert!(!t.contains('>'), "raw > in text: {t}");
+            let mut parts = t.split('&');
+            parts.next();
+            for p in parts {
+                let ent = p.split(';').next().unwrap();
+                assert!(["amp", "lt", "gt", "quot", "apos"].contains(&ent) && p.contains(';'), "bad entity in {t}");
+            }
+            assert!(!t.chars().any(|c| (c as u32) < 0x20 && !"\t\n\r".contains(c)), "control char in {t:?}");
+        };
+        while let Some(open) = rest.find('<') {
+            check_text(&rest[..open]);
+            let close = rest[open..].find('>').expect("unclosed tag") + open;
+            let tag = &rest[open + 1..close];
+            assert!(!tag.contains('<'), "< inside a tag: {tag}");
+            if let Some(name) = tag.strip_prefix('/') {
+                assert_eq!(stack.pop().as_deref(), Some(name.trim()), "mismatched </{name}>");
+            } else if !tag.starts_with('?') {
+                let self_closing = tag.ends_with('/');
+                let body = tag.trim_end_matches('/');
+                let name = body.split_whitespace().next().unwrap().to_string();
+                // Attributes: name="value" pairs, values escaped.
+                let mut attrs = body[name.len()..].trim();
+                while !attrs.is_empty() {
+                    let eq = attrs.find("=\"").unwrap_or_else(|| panic!("unquoted attribute in <{tag}>"));
+                    let end = attrs[eq + 2..].find('"').unwrap() + eq + 2;
+                    check_text(&attrs[eq + 2..end]);
+                    attrs = attrs[end + 1..].trim_start();
+                }
+                if !self_closing {
+                    stack.push(name);
+                }
+            }
+            rest = &rest[close + 1..];
+        }
+        check_text(rest);
+        assert!(stack.is_empty(), "unclosed: {stack:?}");
+    }
+
+    #[test]
+    fn the_sequence_diagram_is_well_formed_svg() {
+        let opts = DiagramOptions {
+            title: "put <lost> & found".into(),
+            center: Time(2_000),
+            window: Duration::from_micros(20),
+            ..Default::default()
+        };
+        let svg = sequence_svg(&trace(), &opts);
+        assert_well_formed(&svg);
+        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        // Ten events in the window (the ack at 9ms is outside), columns n0, n1, n3.
+        assert_eq!(svg.matches("<title>").count(), 10);
+        for n in ["n0", "n1", "n3"] {
+            assert!(svg.contains(&format!(">{n}</text>")), "{n}");
+        }
+        assert!(!svg.contains(">n2</text>"));
+        assert_eq!(svg.matches("marker-end=\"url(#arrow)\"").count(), 3);
+        assert!(svg.contains("h 22 v 10 h -22"), "a message to itself loops");
+        // With only n0 and n1 as columns, the put from n3 names its sender.
+        let only = DiagramOptions { nodes: Some(vec![NodeId(1), NodeId(0)]), ..opts.clone() };
+        let svg = sequence_svg(&trace(), &only);
+        assert_well_formed(&svg);
+        assert!(svg.contains(">put from n3</text>") && !svg.contains(">n3</text>"));
+        assert_eq!(svg.matches("<title>").count(), 8, "the start and the op on n3 take no row");
+        assert!(svg.contains("stroke-dasharray"), "the crash is drawn");
+        assert!(svg.contains("put &lt;lost&gt; &amp; found"));
+        assert_eq!(svg.matches("fill=\"#fff3b0\"").count(), 2, "both events at t=2us are highlighted");
+    }
+
+    #[test]
+    fn a_crowded_window_keeps_the_events_nearest_the_center() {
+        let events: Vec<TraceEvent> =
+            (0..100u64).map(|i| ev(i * 1_000, (i % 3) as u32, TraceKind::Timer, "tick", "")).collect();
+        let opts = DiagramOptions {
+            center: Time(50_000),
+            window: Duration::from_millis(1),
+            max_events: 11,
+            ..Default::default()
+        };
+        let svg = sequence_svg(&events, &opts);
+        assert_well_formed(&svg);
+        assert_eq!(svg.matches("<title>").count(), 11);
+        assert!(svg.contains("#45 ") && svg.contains("#55 ") && !svg.contains("#44 ") && !svg.contains("#56 "));
+        assert!(svg.contains("89 events farther"));
+        assert_eq!(window_around(&events, Time(50_000), Duration::from_micros(4)).len(), 5);
+        assert!(window_around(&events, Time(500_000), Duration::from_micros(4)).is_empty());
+    }
+
+    #[test]
+    fn the_checker_catches_broken_xml() {
+        for bad in ["<a><b></a></b>", "<a x=1/>", "<a>1 < 2</a>", "<a>&nope;</a>", "<a>"] {
+            assert!(std::panic::catch_unwind(|| assert_well_formed(bad)).is_err(), "{bad}");
+        }
+        assert_well_formed("<a x=\"1 &amp; 2\"><b/>text</a>");
+    }
+}
