@@ -42,6 +42,10 @@ pub struct Scenario<C> {
     pub workload: Option<WorkloadSpec>,
     #[serde(default)]
     pub faults: FaultsSpec,
+    /// Swarm mode: ranges instead of values for fault intensities; each seed draws its own fault
+    /// climate (see `sweep::Swarm`), applied before the nemesis is expanded.
+    #[serde(default)]
+    pub swarm: Option<crate::sweep::Swarm>,
     /// The model's checks that count in the verdict (empty: all of them).
     #[serde(default)]
     pub invariants: Vec<String>,
@@ -88,6 +92,9 @@ impl<C> Scenario<C> {
                 errors.extend(self.network.validate(&topo));
                 errors.extend(self.disk.validate(topo.node_count()));
                 errors.extend(self.faults.validate(&topo, self.duration));
+                if let Some(s) = &self.swarm {
+                    errors.extend(s.validate("swarm"));
+                }
                 if let Some(w) = &self.workload {
                     errors.extend(w.validate(M::OP_KINDS));
                     if topo.clients.is_empty() {
@@ -121,6 +128,17 @@ pub struct RunOutput {
 /// record and trace hash.
 pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunOutput {
     let seed = opts.seed.unwrap_or(sc.seed);
+    let swarmed;
+    let sc = match &sc.swarm {
+        None => sc,
+        Some(swarm) => {
+            let mut c = sc.clone();
+            crate::sweep::apply(swarm, seed, &mut c);
+            c.swarm = None;
+            swarmed = c;
+            &swarmed
+        }
+    };
     let topo = Topology::from_spec(&sc.topology).expect("scenario validated before run");
     let mut faults = sc.faults.schedule.clone();
     if let Some(n) = &sc.faults.nemesis {
