@@ -21,6 +21,8 @@
 //! - `limit_respected`: for every configured key, admitted requests in any window of the limit's
 //!   length (less `check_tolerance` for network jitter, less one bucket for the sliding counter)
 //!   stay within what the algorithm promises: the limit (token bucket: a full bucket plus refill).
+//!   With `soft_excess_share` (soft throttling) the limiter enforces that much more, and the check
+//!   allows it; the excess still counts as wrongly admitted against the stated limit.
 //! - `fairness`: users who never exceed their own limit (by an exact oracle) are not refused more
 //!   than `fairness_max_rejected_share` of their calls.
 //!
@@ -90,6 +92,17 @@ pub struct Config {
     pub check_tolerance: Duration,
     /// `fairness` fails when well-behaved users are refused more than this share of their calls.
     pub fairness_max_rejected_share: f64,
+    /// Soft throttling: admit up to this share above the stated limit (0: hard throttling). The
+    /// excess counts as wrongly admitted against the stated limit, and as allowed slack in
+    /// `limit_respected`.
+    pub soft_excess_share: f64,
+}
+
+impl Config {
+    /// What the limiter enforces for a stated limit of `max` (more than `max` when throttling is soft).
+    pub fn enforced(&self, max: u32) -> u32 {
+        max + (max as f64 * self.soft_excess_share).floor() as u32
+    }
 }
 
 impl Default for Config {
@@ -110,6 +123,7 @@ impl Default for Config {
             compare_algorithms: false,
             check_tolerance: Duration::from_millis(10),
             fairness_max_rejected_share: 0.01,
+            soft_excess_share: 0.0,
         }
     }
 }
@@ -165,6 +179,9 @@ impl Model for RateLimiter {
         }
         if c.check_tolerance >= c.window {
             e.push(("config.check_tolerance".into(), "must be shorter than the window".into()));
+        }
+        if !(0.0..=10.0).contains(&c.soft_excess_share) {
+            e.push(("config.soft_excess_share".into(), format!("must be within [0, 10], got {}", c.soft_excess_share)));
         }
         if !(0.0..=1.0).contains(&c.fairness_max_rejected_share) {
             e.push((
@@ -270,8 +287,13 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             _ => None,
         })
         .collect();
+    // The oracle holds the stated limits (without any soft excess).
+    let stated = |k: LimitKey| match k {
+        LimitKey::User { .. } => c.limit_per_window,
+        LimitKey::Ip { .. } => c.ip_limit_per_window,
+    };
     let configured = |call: &Call| -> Vec<(LimitKey, u32)> {
-        shared.keys(call.user, call.api).into_iter().map(|k| (k, shared.params(k).max)).collect()
+        shared.keys(call.user, call.api).into_iter().map(|k| (k, stated(k))).collect()
     };
     let oracle = exact_oracle(&calls, configured, c.window.0);
     let mut wrongly_admitted = 0u64;

@@ -138,8 +138,8 @@ pub struct Shared {
 
 impl Shared {
     pub fn from_config(c: &Config, api_servers: Vec<NodeId>, ring: Ring) -> Shared {
-        let user = Params { max: c.limit_per_window, window_ns: c.window.0, buckets: c.buckets_per_window };
-        let ip = Params { max: c.ip_limit_per_window, ..user };
+        let user = Params { max: c.enforced(c.limit_per_window), window_ns: c.window.0, buckets: c.buckets_per_window };
+        let ip = Params { max: c.enforced(c.ip_limit_per_window), ..user };
         Shared {
             algorithm: c.algorithm,
             user,

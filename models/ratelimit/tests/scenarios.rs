@@ -98,6 +98,24 @@ fn hourly_state_sizes_match_the_notes_layout() {
 }
 
 #[test]
+fn soft_throttling_admits_its_share_more_and_per_api_limits_count_apart() {
+    let hard = run_file("ratelimit");
+    let mut sc = load("ratelimit");
+    sc.config.soft_excess_share = 0.2;
+    let soft = run::<RateLimiter>(&sc, RunOptions::default()).record;
+    assert!(failed(&soft).is_empty(), "{:#?}", soft.model_report.checks);
+    assert!(detail(&soft, "limit_respected").contains("allowed 18"), "{}", detail(&soft, "limit_respected"));
+    assert!(measure(&soft, "admitted") > measure(&hard, "admitted"));
+    assert!(measure(&soft, "wrongly_admitted") > 50.0, "the excess is over the stated 15/s");
+    let mut sc = load("ratelimit");
+    sc.config.per_api = true;
+    let per_api = run::<RateLimiter>(&sc, RunOptions::default()).record;
+    assert!(failed(&per_api).is_empty(), "{:#?}", per_api.model_report.checks);
+    // get and post each get 15/s per user.
+    assert!(measure(&per_api, "admitted") > measure(&hard, "admitted"));
+}
+
+#[test]
 fn runs_are_deterministic() {
     let a = run_file("ratelimit_race");
     let b = run_file("ratelimit_race");
@@ -116,4 +134,33 @@ fn bad_config_is_reported_with_its_path() {
     let paths: Vec<String> = sc.validate::<RateLimiter>().into_iter().map(|p| p.path).collect();
     assert!(paths.contains(&"config.api_servers".to_string()), "{paths:?}");
     assert!(paths.contains(&"config.limit_per_window".to_string()), "{paths:?}");
+}
+
+/// Every ratelimit scenario keeps its expected verdict over more seeds (3 by default; set
+/// `SIMCTL_SWEEP_SEEDS` for a longer sweep).
+#[test]
+fn expected_verdicts_hold_over_a_seed_sweep() {
+    let seeds: u64 = std::env::var("SIMCTL_SWEEP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let dir = format!("{}/../../scenarios", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("scenarios folder")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("ratelimit") && n.ends_with(".ron"))
+        .map(|n| n.trim_end_matches(".ron").to_string())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in names {
+        let sc = load(&name);
+        let want: Vec<String> = match &sc.expect {
+            Expect::Pass => Vec::new(),
+            Expect::Fail(names) => names.clone(),
+        };
+        for seed in 2..2 + seeds {
+            let r = run::<RateLimiter>(&sc, RunOptions { seed: Some(seed), ..Default::default() }).record;
+            let failed: Vec<String> =
+                r.model_report.checks.iter().filter(|c| !c.passed).map(|c| c.name.clone()).collect();
+            assert_eq!(failed, want, "{name} seed {seed}: {:#?}", r.model_report.checks);
+        }
+    }
 }

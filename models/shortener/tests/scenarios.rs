@@ -94,3 +94,32 @@ fn bad_config_is_reported_with_its_path() {
     assert!(paths.contains(&"config.web_servers".to_string()), "{paths:?}");
     assert!(paths.contains(&"config.hash_chars".to_string()), "{paths:?}");
 }
+
+/// Every shortener scenario keeps its expected verdict over more seeds (3 by default; set
+/// `SIMCTL_SWEEP_SEEDS` for a longer sweep).
+#[test]
+fn expected_verdicts_hold_over_a_seed_sweep() {
+    let seeds: u64 = std::env::var("SIMCTL_SWEEP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let dir = format!("{}/../../scenarios", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("scenarios folder")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("shortener") && n.ends_with(".ron"))
+        .map(|n| n.trim_end_matches(".ron").to_string())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in names {
+        let sc = load(&name);
+        let want: Vec<String> = match &sc.expect {
+            Expect::Pass => Vec::new(),
+            Expect::Fail(names) => names.clone(),
+        };
+        for seed in 2..2 + seeds {
+            let r = run::<Shortener>(&sc, RunOptions { seed: Some(seed), ..Default::default() }).record;
+            let failed: Vec<String> =
+                r.model_report.checks.iter().filter(|c| !c.passed).map(|c| c.name.clone()).collect();
+            assert_eq!(failed, want, "{name} seed {seed}: {:#?}", r.model_report.checks);
+        }
+    }
+}
