@@ -23,7 +23,8 @@
 //! the longest true-time span by which an ID returned later is smaller than one returned earlier.
 //!
 //! The failures it exists to show: a backwards clock step without a guard yields duplicate and
-//! decreasing IDs; two machines configured with the same machine id collide.
+//! decreasing IDs; two machines configured with the same machine id collide; auto-increment whose
+//! step no longer matches the number of datacenters (one was added) collides.
 
 use serde::{Deserialize, Serialize};
 use sim_core::{

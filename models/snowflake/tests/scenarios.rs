@@ -84,6 +84,12 @@ fn auto_increment_is_unique_but_not_time_ordered() {
 }
 
 #[test]
+fn auto_increment_with_a_stale_step_collides() {
+    let r = check("snowflake_autoincrement_step");
+    assert!(measure(&r, "duplicates") > 100.0, "{:?}", r.model_report.measures);
+}
+
+#[test]
 fn runs_are_deterministic() {
     let sc = load("snowflake_clock_back");
     let a = run::<Snowflake>(&sc, RunOptions::default()).record;
