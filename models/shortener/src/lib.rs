@@ -20,6 +20,9 @@
 //! the report's hit-ratio-versus-size table. A 301 is cached by the browser (the client node), so
 //! repeat visits never reach the service (and its analytics); a 302 always does.
 //!
+//! With `shorten_limit_per_window` the rate limiter of model 4 (a sliding log per user, at the web
+//! server each user is routed to) answers 429 to users who create too fast.
+//!
 //! The workload: `redirect` reads key `k` of `preloaded_urls` mappings made before the run (Zipf
 //! popularity: key 0 most popular); `shorten` writes a new long URL per operation.
 //!
@@ -87,6 +90,11 @@ pub struct Config {
     /// How long the ID scheme's snowflake epoch lies before the run (IDs, and so their base-62
     /// length, grow with it: a year in makes 10 symbols, not the notes' 7).
     pub id_epoch_offset: Duration,
+    /// The rate limiter (model 4) in front of `shorten`: calls per user (the workload key) per
+    /// `shorten_limit_window`, a sliding log at the web server the user is routed to; 0 turns it
+    /// off. Over the limit: 429 (`Rejected`).
+    pub shorten_limit_per_window: u32,
+    pub shorten_limit_window: Duration,
 }
 
 impl Default for Config {
@@ -107,6 +115,8 @@ impl Default for Config {
             db_read: Duration::from_millis(2),
             request_timeout: Duration::from_secs(1),
             id_epoch_offset: Duration::from_secs(365 * 86_400),
+            shorten_limit_per_window: 0,
+            shorten_limit_window: Duration::from_secs(1),
         }
     }
 }
@@ -153,6 +163,7 @@ pub enum Msg {
     Shorten {
         op: OpId,
         long: u64,
+        user: u64,
     },
     Redirect {
         op: OpId,
@@ -169,6 +180,10 @@ pub enum Msg {
         permanent: bool,
     },
     Failed {
+        op: OpId,
+    },
+    /// HTTP 429 from the rate limiter.
+    Throttled {
         op: OpId,
     },
     /// Blind write (IDs are unique; the known-bad hash scheme overwrites).
@@ -214,6 +229,7 @@ impl Message for Msg {
             Msg::Shortened { .. } => "shortened",
             Msg::Redirected { .. } => "redirected",
             Msg::Failed { .. } => "failed",
+            Msg::Throttled { .. } => "throttled",
             Msg::Put { .. } => "put",
             Msg::PutIfAbsent { .. } => "put_if_absent",
             Msg::Get { .. } => "get",
@@ -285,6 +301,8 @@ pub struct Web {
     pub shadow_caches: Vec<Lru>,
     pub rehashes: u64,
     pub redirects_served: u64,
+    limiter: BTreeMap<u64, ratelimit::State>,
+    pub throttled: u64,
 }
 
 pub struct Shard {
@@ -327,8 +345,9 @@ impl Actor for Node {
         let sh = &c.shared;
         let web = &sh.web;
         if op.kind == 0 {
-            let to = web[ctx.rng().below(web.len() as u64) as usize];
-            ctx.send(to, Msg::Shorten { op: op.id, long: written_long(op.value) });
+            // Users are routed to one web server each, so its local limiter sees all their calls.
+            let to = web[(ratelimit::node::mix64(op.key ^ 0x05E7) % web.len() as u64) as usize];
+            ctx.send(to, Msg::Shorten { op: op.id, long: written_long(op.value), user: op.key });
         } else {
             let code = sh.preloaded[(op.key % sh.preloaded.len() as u64) as usize];
             if let Some(&long) = c.browser.get(&code) {
@@ -383,6 +402,7 @@ impl Client {
                 (op, Outcome::Ok, Reply::Value(long))
             }
             Msg::Redirected { op, long: None, .. } | Msg::Failed { op } => (op, Outcome::Fail, Reply::None),
+            Msg::Throttled { op } => (op, Outcome::Rejected, Reply::None),
             _ => return,
         };
         if let Some(t) = self.pending.remove(&op) {
@@ -395,12 +415,31 @@ impl Client {
 impl Web {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Shorten { op, long } => self.on_msg_shorten(ctx, from, op, long),
+            Msg::Shorten { op, long, user } => {
+                if self.admit(ctx, user) {
+                    self.on_msg_shorten(ctx, from, op, long);
+                } else {
+                    self.throttled += 1;
+                    ctx.send(from, Msg::Throttled { op });
+                }
+            }
             Msg::Redirect { op, code } => self.on_msg_redirect(ctx, from, op, code),
             Msg::PutDone { req, result } => self.on_msg_put_done(ctx, req, result),
             Msg::GetReply { req, long } => self.on_msg_get_reply(ctx, req, long),
             _ => {}
         }
+    }
+
+    /// The rate limiter's decision for one `shorten` by `user`.
+    fn admit(&mut self, ctx: &Ctx<'_, Node>, user: u64) -> bool {
+        let c = &self.shared.config;
+        if c.shorten_limit_per_window == 0 {
+            return true;
+        }
+        let p = ratelimit::Params { max: c.shorten_limit_per_window, window_ns: c.shorten_limit_window.0, buckets: 1 };
+        let state =
+            self.limiter.entry(user).or_insert_with(|| ratelimit::State::new(ratelimit::Algorithm::SlidingLog, &p));
+        state.admit(&p, ctx.now().0)
     }
 
     fn shard(&self, code: u64) -> NodeId {
@@ -616,6 +655,9 @@ impl Model for Shortener {
         if c.request_timeout.0 == 0 {
             e.push(("config.request_timeout".into(), "must be positive".into()));
         }
+        if c.shorten_limit_per_window > 0 && c.shorten_limit_window.0 == 0 {
+            e.push(("config.shorten_limit_window".into(), "must be positive".into()));
+        }
         if c.id_epoch_offset.0 / 1_000_000 >= 1 << 40 {
             e.push(("config.id_epoch_offset".into(), "leaves no room in 41 bits of milliseconds".into()));
         }
@@ -655,6 +697,8 @@ impl Model for Shortener {
                     shadow_caches: c.compare_cache_entries.iter().map(|&s| Lru::new(s as usize)).collect(),
                     rehashes: 0,
                     redirects_served: 0,
+                    limiter: BTreeMap::new(),
+                    throttled: 0,
                 }));
             }
             // A shard starts with its share of the preloaded mappings (in key order: without
@@ -752,7 +796,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     };
     r.checks.push(Check::new("mapping_correct", wrong == 0 && not_found == 0, wrong_detail));
 
-    let (mut hits, mut misses, mut rehashes, mut served) = (0u64, 0u64, 0u64, 0u64);
+    let (mut hits, mut misses, mut rehashes, mut served, mut throttled) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut shadow: Vec<(u64, u64)> = vec![(0, 0); c.compare_cache_entries.len()];
     let (mut absent, mut fp, mut fp_pred, mut reads, mut saved, mut records) = (0u64, 0u64, 0.0f64, 0u64, 0u64, 0u64);
     for (_, n) in run.servers() {
@@ -762,6 +806,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 misses += w.cache.misses;
                 rehashes += w.rehashes;
                 served += w.redirects_served;
+                throttled += w.throttled;
                 for (i, s) in w.shadow_caches.iter().enumerate() {
                     shadow[i].0 += s.hits;
                     shadow[i].1 += s.misses;
@@ -782,6 +827,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let m = &mut r.measures;
     m.insert("shortened".into(), shortened as f64);
+    m.insert("shorten_throttled".into(), throttled as f64);
     m.insert("redirects".into(), redirects as f64);
     m.insert("wrong_redirects".into(), wrong as f64);
     m.insert("redirects_not_found".into(), not_found as f64);

@@ -77,6 +77,19 @@ fn permanent_redirects_hide_repeat_visits_from_the_service() {
 }
 
 #[test]
+fn rate_limiter_throttles_heavy_creators_and_not_reads() {
+    let r = check("shortener_rate_limited");
+    let free = check("shortener");
+    let w = r.op("shorten").unwrap();
+    let throttled = measure(&r, "shorten_throttled");
+    assert_eq!(w.rejected as f64, throttled);
+    // Zipf's heaviest user alone makes ~8% of ~1,160 calls/s against a limit of 5/s.
+    assert!(throttled > 50.0 && throttled < 0.5 * w.total as f64, "{throttled} of {}", w.total);
+    assert_eq!(free.op("shorten").unwrap().rejected, 0);
+    assert_eq!(r.op("redirect").unwrap().rejected, 0, "reads are not limited");
+}
+
+#[test]
 fn runs_are_deterministic() {
     let sc = load("shortener_hash");
     let a = run::<Shortener>(&sc, RunOptions::default()).record;
