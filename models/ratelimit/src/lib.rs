@@ -457,3 +457,33 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(t_ms: u64, user: u64) -> Call {
+        Call { op: 0, t: t_ms * 1_000_000, user, api: 0, admitted: true }
+    }
+
+    #[test]
+    fn oracle_admits_exactly_the_limit_per_sliding_window() {
+        let calls: Vec<Call> = [0, 100, 200, 300, 999, 1000, 1100, 1101].iter().map(|&t| call(t, 1)).collect();
+        let key = |c: &Call| vec![(LimitKey::User { user: c.user, api: 0 }, 3)];
+        let got = exact_oracle(&calls, key, 1_000_000_000);
+        // 3 per second: 300 and 999 wait; at 1000 the call at 0 has left the window, at 1100 the one at 100.
+        assert_eq!(got, [true, true, true, false, false, true, true, false]);
+        // Users are counted apart.
+        let two: Vec<Call> = (0..4).map(|i| call(0, i % 2)).collect();
+        assert_eq!(exact_oracle(&two, key, 1_000_000_000), [true; 4]);
+    }
+
+    #[test]
+    fn busiest_window() {
+        let ms = |v: &[u64]| v.iter().map(|x| x * 1_000_000).collect::<Vec<u64>>();
+        // [990, 1990) holds 990, 1000, 1500 and 1980; a window is half-open, so [0, 1000) holds three.
+        assert_eq!(max_in_window(&ms(&[0, 500, 990, 1000, 1500, 1980]), 1_000_000_000), (4, 990_000_000));
+        assert_eq!(max_in_window(&ms(&[0, 500, 999, 1000]), 1_000_000_000), (3, 0));
+        assert_eq!(max_in_window(&[], 10), (0, 0));
+    }
+}

@@ -411,3 +411,64 @@ impl Store {
         self.shadow_decisions.push((op, decisions));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use sim_core::{Effect, IdSource, Prng, Stream, Time};
+    use std::sync::Arc;
+
+    fn shared(access: StoreAccess) -> Arc<Shared> {
+        let c = Config { limit_per_window: 1, access, ..Config::default() };
+        Arc::new(Shared::from_config(&c, vec![NodeId(0)], Ring::new(&[NodeId(1)], 8)))
+    }
+
+    /// Delivers `msg` to `node` at local time `t` with no world behind it; returns what it sent.
+    fn deliver(node: &mut Node, t: u64, from: NodeId, msg: Msg) -> Vec<(NodeId, Msg)> {
+        let mut rng = Prng::new(1, Stream::Node(1));
+        let mut ids = IdSource::default();
+        let mut effects = Vec::new();
+        let mut ctx = Ctx::detached(NodeId(1), Time(t), &mut rng, &mut ids, &[], &mut effects);
+        node.on_msg(&mut ctx, from, msg);
+        effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Send { to, msg } => Some((to, msg)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn atomic_check_serialises_two_servers() {
+        let mut store = Node::store(shared(StoreAccess::Atomic));
+        let key = LimitKey::User { user: 7, api: 0 };
+        let a = deliver(&mut store, 5, NodeId(0), Msg::Check { req: 1, key, op: OpId(1), first: true });
+        let b = deliver(&mut store, 5, NodeId(2), Msg::Check { req: 1, key, op: OpId(2), first: true });
+        assert!(matches!(a[..], [(NodeId(0), Msg::CheckReply { admitted: true, .. })]));
+        assert!(matches!(b[..], [(NodeId(2), Msg::CheckReply { admitted: false, .. })]));
+    }
+
+    #[test]
+    fn read_then_write_loses_an_update() {
+        let mut store = Node::store(shared(StoreAccess::ReadThenWrite));
+        let key = LimitKey::User { user: 7, api: 0 };
+        // Two API servers read the empty state before either writes: both will admit.
+        let r1 = deliver(&mut store, 5, NodeId(0), Msg::Read { req: 1, key, op: OpId(1), first: true });
+        let r2 = deliver(&mut store, 5, NodeId(2), Msg::Read { req: 1, key, op: OpId(2), first: true });
+        let params = Params { max: 1, window_ns: 1_000_000_000, buckets: 60 };
+        let mut admitted = 0;
+        for r in [r1, r2] {
+            let [(_, Msg::ReadReply { state, .. })] = &r[..] else { panic!("{r:?}") };
+            let mut s = state.clone();
+            if s.admit(&params, 5) {
+                admitted += 1;
+                deliver(&mut store, 6, NodeId(0), Msg::Write { req: 1, key, state: s });
+            }
+        }
+        assert_eq!(admitted, 2, "a limit of 1, and two calls admitted");
+        let Node::Store(s) = &store else { unreachable!() };
+        assert_eq!(s.states[&key], State::Log([5].into()), "the second SET overwrote the first");
+    }
+}
