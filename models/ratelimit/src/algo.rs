@@ -1,0 +1,247 @@
+//! The four limiting algorithms as plain state machines over a timestamp (nanoseconds on the deciding
+//! node's local clock), and the byte count of each state in the layout the notes use for Redis.
+
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// Which algorithm decides.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Algorithm {
+    /// The notes' algo1: `{user: (count, window_start)}`, reset when `now - start >= window`.
+    FixedWindow,
+    /// The notes' algo2: a sorted set of the admitted requests' timestamps. Exact.
+    #[default]
+    SlidingLog,
+    /// The notes' algo3: per-bucket counters (per minute for an hour window), summed over the window.
+    SlidingCounter,
+    /// The common reference: tokens refilled at `limit / window`, a bucket of `limit` tokens.
+    TokenBucket,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 4] =
+        [Algorithm::FixedWindow, Algorithm::SlidingLog, Algorithm::SlidingCounter, Algorithm::TokenBucket];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::FixedWindow => "fixed_window",
+            Algorithm::SlidingLog => "sliding_log",
+            Algorithm::SlidingCounter => "sliding_counter",
+            Algorithm::TokenBucket => "token_bucket",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The notes' byte sizes of one Redis record's parts.
+pub mod layout {
+    /// The user id (the hash key).
+    pub const USER_ID: u64 = 8;
+    /// The fixed window's counter (at most 65,535).
+    pub const COUNTER: u64 = 2;
+    /// The fixed window's start ("only store minute and second").
+    pub const START_MIN_SEC: u64 = 2;
+    /// Per entry of the outer hash table.
+    pub const HASH_OVERHEAD: u64 = 20;
+    /// The lock (a number) the notes add for atomicity.
+    pub const LOCK: u64 = 4;
+    /// A timestamp in the sorted set, or a bucket's start time.
+    pub const TIMESTAMP: u64 = 4;
+    /// Per member of a sorted set.
+    pub const SORTED_SET_OVERHEAD: u64 = 20;
+    /// Per field of the per-user Redis hash of bucket counters.
+    pub const REDIS_HASH_OVERHEAD: u64 = 20;
+    /// The token bucket's token count (not in the notes: a 4-byte number, like its timestamp).
+    pub const TOKENS: u64 = 4;
+}
+
+/// Parameters of one limit (for one key: a user, or an IP address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Requests allowed per window.
+    pub max: u32,
+    pub window_ns: u64,
+    /// Buckets per window (sliding counter).
+    pub buckets: u32,
+}
+
+impl Params {
+    pub fn bucket_ns(&self) -> u64 {
+        (self.window_ns / self.buckets as u64).max(1)
+    }
+}
+
+/// One key's limiter state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    Fixed {
+        count: u32,
+        window_start: u64,
+    },
+    /// Admitted timestamps, oldest first.
+    Log(VecDeque<u64>),
+    /// `(bucket start, count)`, oldest first.
+    Buckets(VecDeque<(u64, u32)>),
+    /// Tokens in thousandths, and the time of the last refill.
+    Tokens {
+        milli: u64,
+        last: u64,
+    },
+}
+
+impl State {
+    pub fn new(algo: Algorithm, p: &Params) -> State {
+        match algo {
+            Algorithm::FixedWindow => State::Fixed { count: 0, window_start: 0 },
+            Algorithm::SlidingLog => State::Log(VecDeque::new()),
+            Algorithm::SlidingCounter => State::Buckets(VecDeque::new()),
+            Algorithm::TokenBucket => State::Tokens { milli: p.max as u64 * 1000, last: 0 },
+        }
+    }
+
+    /// Decides one request at `now`, and records it when admitted (check-and-increment).
+    pub fn admit(&mut self, p: &Params, now: u64) -> bool {
+        match self {
+            State::Fixed { count, window_start } => {
+                if *count == 0 || now.saturating_sub(*window_start) >= p.window_ns {
+                    *count = 0;
+                    *window_start = now;
+                }
+                if *count < p.max {
+                    *count += 1;
+                    true
+                } else {
+                    false
+                }
+            }
+            State::Log(log) => {
+                while log.front().is_some_and(|&t| t.saturating_add(p.window_ns) <= now) {
+                    log.pop_front();
+                }
+                if (log.len() as u64) < p.max as u64 {
+                    log.push_back(now);
+                    true
+                } else {
+                    false
+                }
+            }
+            State::Buckets(buckets) => {
+                let g = p.bucket_ns();
+                let start = now - now % g;
+                // Keep the buckets that start within the window ending with the current bucket.
+                while buckets.front().is_some_and(|&(s, _)| s.saturating_add(p.window_ns) <= start) {
+                    buckets.pop_front();
+                }
+                let sum: u64 = buckets.iter().map(|b| b.1 as u64).sum();
+                if sum >= p.max as u64 {
+                    return false;
+                }
+                match buckets.back_mut() {
+                    Some((s, c)) if *s == start => *c += 1,
+                    _ => buckets.push_back((start, 1)),
+                }
+                true
+            }
+            State::Tokens { milli, last } => {
+                let cap = p.max as u64 * 1000;
+                let elapsed = now.saturating_sub(*last) as u128;
+                let refill = elapsed * p.max as u128 * 1000 / p.window_ns as u128;
+                *milli = (*milli as u128 + refill).min(cap as u128) as u64;
+                *last = now.max(*last);
+                if *milli >= 1000 {
+                    *milli -= 1000;
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    /// Bytes of this state in the notes' layout (hash key, fields, per-entry overheads).
+    pub fn bytes(&self) -> u64 {
+        use layout::*;
+        match self {
+            State::Fixed { .. } => USER_ID + COUNTER + START_MIN_SEC + HASH_OVERHEAD + LOCK,
+            State::Log(log) => USER_ID + (TIMESTAMP + SORTED_SET_OVERHEAD) * log.len() as u64 + HASH_OVERHEAD,
+            State::Buckets(b) => USER_ID + (TIMESTAMP + COUNTER + REDIS_HASH_OVERHEAD) * b.len() as u64 + HASH_OVERHEAD,
+            State::Tokens { .. } => USER_ID + TOKENS + TIMESTAMP + HASH_OVERHEAD,
+        }
+    }
+
+    /// Size on the wire when the state is read or written whole.
+    pub fn wire_bytes(&self) -> u64 {
+        match self {
+            State::Fixed { .. } | State::Tokens { .. } => 16,
+            State::Log(l) => 8 + 8 * l.len() as u64,
+            State::Buckets(b) => 8 + 12 * b.len() as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn p() -> Params {
+        Params { max: 3, window_ns: 1000 * MS, buckets: 10 }
+    }
+
+    fn run(algo: Algorithm, times_ms: &[u64]) -> Vec<bool> {
+        let p = p();
+        let mut s = State::new(algo, &p);
+        times_ms.iter().map(|&t| s.admit(&p, t * MS)).collect()
+    }
+
+    #[test]
+    fn sliding_log_is_exact() {
+        // 3 per second: the 4th within a second waits until the first leaves the window.
+        let got = run(Algorithm::SlidingLog, &[0, 10, 20, 30, 999, 1000, 1001, 1010, 1011]);
+        assert_eq!(got, [true, true, true, false, false, true, false, true, false]);
+    }
+
+    #[test]
+    fn fixed_window_admits_twice_the_limit_across_a_boundary() {
+        // The window starts at 0; 3 at its end, 3 more right after it: 6 within 20 ms.
+        let got = run(Algorithm::FixedWindow, &[0, 990, 995, 998, 1000, 1001, 1002, 1003]);
+        assert_eq!(got, [true, true, true, false, true, true, true, false]);
+    }
+
+    #[test]
+    fn sliding_counter_math() {
+        // Buckets of 100 ms: a request at 1050 ms sits in bucket 1000, and the window holds the
+        // buckets starting after 0 (100..1000): the request at 50 ms has left, the two at 150-160
+        // stay until bucket 1100 begins.
+        let got = run(Algorithm::SlidingCounter, &[50, 150, 160, 170, 1050, 1099, 1100, 1150, 1160]);
+        assert_eq!(got, [true, true, true, false, true, false, true, true, false]);
+        let p = p();
+        let mut s = State::new(Algorithm::SlidingCounter, &p);
+        for t in [50, 150, 160] {
+            s.admit(&p, t * MS);
+        }
+        // Two buckets: 8 + (4 + 2 + 20) * 2 + 20.
+        assert_eq!(s.bytes(), 80);
+    }
+
+    #[test]
+    fn token_bucket_refills_at_the_rate() {
+        // 3 tokens, refilled at 3 per second: one every 333.3 ms.
+        let got = run(Algorithm::TokenBucket, &[0, 0, 0, 0, 300, 334, 500, 667]);
+        assert_eq!(got, [true, true, true, false, false, true, false, true]);
+    }
+
+    #[test]
+    fn notes_layout_sizes() {
+        let p = p();
+        assert_eq!(State::new(Algorithm::FixedWindow, &p).bytes(), 36);
+        let log = State::Log((0..500).collect());
+        assert_eq!(log.bytes(), 8 + 24 * 500 + 20);
+        let buckets = State::Buckets((0..60).map(|i| (i, 1)).collect());
+        assert_eq!(buckets.bytes(), 8 + 26 * 60 + 20);
+    }
+}

@@ -1,0 +1,474 @@
+//! The actors: clients (the workload's users), API servers (which ask the limiter before serving),
+//! and counter-store shards (Redis-like: one thread, one message at a time, so a check-and-increment
+//! in one message is atomic).
+
+use crate::algo::{Algorithm, Params, State};
+use crate::{Config, LimitBy, StoreAccess};
+use sim_core::{Actor, Ctx, Message, NodeId, OpId, Outcome, Reply, TimerId};
+use std::collections::BTreeMap;
+
+/// What a counter is kept for: a user or an IP address, optionally per API (operation kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LimitKey {
+    User { user: u64, api: u16 },
+    Ip { ip: u64, api: u16 },
+}
+
+impl LimitKey {
+    pub fn hash(self) -> u64 {
+        match self {
+            LimitKey::User { user, api } => mix64(user ^ ((api as u64) << 48)),
+            LimitKey::Ip { ip, api } => mix64(ip ^ ((api as u64) << 48) ^ 0x5bd1_e995_0000_0000),
+        }
+    }
+}
+
+pub fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Consistent hashing of keys onto store shards, with virtual nodes.
+#[derive(Clone, Debug)]
+pub struct Ring {
+    points: Vec<(u64, NodeId)>,
+}
+
+impl Ring {
+    pub fn new(shards: &[NodeId], vnodes: u32) -> Ring {
+        let mut points: Vec<(u64, NodeId)> = shards
+            .iter()
+            .flat_map(|&s| (0..vnodes).map(move |v| (mix64(((s.0 as u64) << 32) | v as u64), s)))
+            .collect();
+        points.sort();
+        Ring { points }
+    }
+
+    /// The shard owning `hash`: the first point clockwise.
+    pub fn owner(&self, hash: u64) -> NodeId {
+        let i = self.points.partition_point(|p| p.0 < hash);
+        self.points[i % self.points.len()].1
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Msg {
+    /// Client to API server: one API call by `user`.
+    Request {
+        op: OpId,
+        user: u64,
+        api: u16,
+    },
+    /// API server to client: served, or 429.
+    Response {
+        op: OpId,
+        admitted: bool,
+    },
+    /// Atomic check-and-increment of one key (the notes' Lua script / lock).
+    Check {
+        req: u64,
+        key: LimitKey,
+        op: OpId,
+        first: bool,
+    },
+    CheckReply {
+        req: u64,
+        admitted: bool,
+    },
+    /// Read-then-write: GET the key's state ...
+    Read {
+        req: u64,
+        key: LimitKey,
+        op: OpId,
+        first: bool,
+    },
+    ReadReply {
+        req: u64,
+        state: State,
+    },
+    /// ... then SET it, computed on the API server.
+    Write {
+        req: u64,
+        key: LimitKey,
+        state: State,
+    },
+    WriteAck {
+        req: u64,
+    },
+}
+
+impl Message for Msg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::Request { .. } => "request",
+            Msg::Response { .. } => "response",
+            Msg::Check { .. } => "check",
+            Msg::CheckReply { .. } => "check_reply",
+            Msg::Read { .. } => "read",
+            Msg::ReadReply { .. } => "read_reply",
+            Msg::Write { .. } => "write",
+            Msg::WriteAck { .. } => "write_ack",
+        }
+    }
+    fn size_bytes(&self) -> u64 {
+        match self {
+            Msg::ReadReply { state, .. } | Msg::Write { state, .. } => 32 + state.wire_bytes(),
+            _ => 64,
+        }
+    }
+}
+
+/// Everything every node needs to know, shared.
+#[derive(Clone, Debug)]
+pub struct Shared {
+    pub algorithm: Algorithm,
+    pub user: Params,
+    pub ip: Params,
+    pub limit_by: LimitBy,
+    pub users_per_ip: u64,
+    pub per_api: bool,
+    pub access: StoreAccess,
+    pub api_servers: Vec<NodeId>,
+    pub ring: Ring,
+    pub request_timeout: sim_core::Duration,
+    pub compare_algorithms: bool,
+}
+
+impl Shared {
+    pub fn from_config(c: &Config, api_servers: Vec<NodeId>, ring: Ring) -> Shared {
+        let user = Params { max: c.enforced(c.limit_per_window), window_ns: c.window.0, buckets: c.buckets_per_window };
+        let ip = Params { max: c.enforced(c.ip_limit_per_window), ..user };
+        Shared {
+            algorithm: c.algorithm,
+            user,
+            ip,
+            limit_by: c.limit_by,
+            users_per_ip: c.users_per_ip.max(1) as u64,
+            per_api: c.per_api,
+            access: c.access,
+            api_servers,
+            ring,
+            request_timeout: c.request_timeout,
+            compare_algorithms: c.compare_algorithms,
+        }
+    }
+
+    /// The keys a request is checked against, in order (user first: an over-limit user does not
+    /// spend its address's budget).
+    pub fn keys(&self, user: u64, api: u16) -> Vec<LimitKey> {
+        let api = if self.per_api { api } else { 0 };
+        let u = LimitKey::User { user, api };
+        let i = LimitKey::Ip { ip: user / self.users_per_ip, api };
+        match self.limit_by {
+            LimitBy::User => vec![u],
+            LimitBy::Ip => vec![i],
+            LimitBy::Both => vec![u, i],
+        }
+    }
+
+    pub fn params(&self, key: LimitKey) -> &Params {
+        match key {
+            LimitKey::User { .. } => &self.user,
+            LimitKey::Ip { .. } => &self.ip,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Timer {
+    /// The client gives up on an operation.
+    Timeout(OpId),
+}
+
+pub enum Node {
+    Client(Client),
+    Api(Api),
+    Store(Store),
+}
+
+pub struct Client {
+    pub shared: std::sync::Arc<Shared>,
+    pending: BTreeMap<OpId, TimerId>,
+}
+
+pub struct Api {
+    pub shared: std::sync::Arc<Shared>,
+    next_req: u64,
+    pending: BTreeMap<u64, Pending>,
+}
+
+struct Pending {
+    client: NodeId,
+    op: OpId,
+    keys: Vec<LimitKey>,
+    stage: usize,
+}
+
+/// A counter-store shard.
+pub struct Store {
+    pub shared: std::sync::Arc<Shared>,
+    pub states: BTreeMap<LimitKey, State>,
+    /// Per key: the largest its state has been, in the notes' byte layout.
+    pub peak_bytes: BTreeMap<LimitKey, u64>,
+    /// With `compare_algorithms`: every algorithm run side by side on the same requests.
+    pub shadows: BTreeMap<LimitKey, Vec<State>>,
+    pub shadow_peak_bytes: BTreeMap<LimitKey, [u64; 4]>,
+    /// `(operation, decision per algorithm)`, in the order the shard saw them.
+    pub shadow_decisions: Vec<(OpId, [bool; 4])>,
+}
+
+impl Node {
+    pub fn client(shared: std::sync::Arc<Shared>) -> Node {
+        Node::Client(Client { shared, pending: BTreeMap::new() })
+    }
+    pub fn api(shared: std::sync::Arc<Shared>) -> Node {
+        Node::Api(Api { shared, next_req: 0, pending: BTreeMap::new() })
+    }
+    pub fn store(shared: std::sync::Arc<Shared>) -> Node {
+        Node::Store(Store {
+            shared,
+            states: BTreeMap::new(),
+            peak_bytes: BTreeMap::new(),
+            shadows: BTreeMap::new(),
+            shadow_peak_bytes: BTreeMap::new(),
+            shadow_decisions: Vec::new(),
+        })
+    }
+}
+
+impl Actor for Node {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Record = ();
+
+    fn on_start(&mut self, _ctx: &mut Ctx<'_, Self>) {}
+
+    fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: sim_core::Op) {
+        let Node::Client(c) = self else {
+            ctx.complete(op.id, Outcome::Fail, Reply::None);
+            return;
+        };
+        let apis = &c.shared.api_servers;
+        let to = apis[ctx.rng().below(apis.len() as u64) as usize];
+        ctx.send(to, Msg::Request { op: op.id, user: op.key, api: op.kind });
+        let t = ctx.set_timer(c.shared.request_timeout, Timer::Timeout(op.id));
+        c.pending.insert(op.id, t);
+    }
+
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        match self {
+            Node::Client(c) => c.on_msg(ctx, msg),
+            Node::Api(a) => a.on_msg(ctx, from, msg),
+            Node::Store(s) => s.on_msg(ctx, from, msg),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        let Timer::Timeout(op) = timer;
+        if let Node::Client(c) = self
+            && c.pending.remove(&op).is_some()
+        {
+            ctx.complete(op, Outcome::Timeout, Reply::None);
+        }
+    }
+}
+
+impl Client {
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, msg: Msg) {
+        if let Msg::Response { op, admitted } = msg
+            && let Some(t) = self.pending.remove(&op)
+        {
+            ctx.cancel_timer(t);
+            ctx.complete(op, if admitted { Outcome::Ok } else { Outcome::Rejected }, Reply::None);
+        }
+    }
+}
+
+impl Api {
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Request { op, user, api } => self.on_msg_request(ctx, from, op, user, api),
+            Msg::CheckReply { req, admitted } => self.on_msg_check_reply(ctx, req, admitted),
+            Msg::ReadReply { req, state } => self.on_msg_read_reply(ctx, req, state),
+            Msg::WriteAck { req } => self.advance(ctx, req),
+            _ => {}
+        }
+    }
+
+    fn on_msg_request(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, op: OpId, user: u64, api: u16) {
+        let req = self.next_req;
+        self.next_req += 1;
+        let keys = self.shared.keys(user, api);
+        self.pending.insert(req, Pending { client, op, keys, stage: 0 });
+        self.ask(ctx, req);
+    }
+
+    /// Asks the store about the current stage's key.
+    fn ask(&mut self, ctx: &mut Ctx<'_, Node>, req: u64) {
+        let p = &self.pending[&req];
+        let key = p.keys[p.stage];
+        let first = p.stage == 0 && p.keys.len() == 1;
+        let shard = self.shared.ring.owner(key.hash());
+        let msg = match self.shared.access {
+            StoreAccess::Atomic => Msg::Check { req, key, op: p.op, first },
+            StoreAccess::ReadThenWrite => Msg::Read { req, key, op: p.op, first },
+        };
+        ctx.send(shard, msg);
+    }
+
+    fn on_msg_check_reply(&mut self, ctx: &mut Ctx<'_, Node>, req: u64, admitted: bool) {
+        if admitted {
+            self.advance(ctx, req);
+        } else {
+            self.finish(ctx, req, false);
+        }
+    }
+
+    /// Read-then-write: decide here, on the API server's clock, then SET the whole state.
+    fn on_msg_read_reply(&mut self, ctx: &mut Ctx<'_, Node>, req: u64, mut state: State) {
+        let Some(p) = self.pending.get(&req) else { return };
+        let key = p.keys[p.stage];
+        let params = *self.shared.params(key);
+        if state.admit(&params, ctx.now().0) {
+            let shard = self.shared.ring.owner(key.hash());
+            ctx.send(shard, Msg::Write { req, key, state });
+        } else {
+            self.finish(ctx, req, false);
+        }
+    }
+
+    /// The current key admitted the request: on to the next, or serve it.
+    fn advance(&mut self, ctx: &mut Ctx<'_, Node>, req: u64) {
+        let Some(p) = self.pending.get_mut(&req) else { return };
+        p.stage += 1;
+        if p.stage == p.keys.len() {
+            self.finish(ctx, req, true);
+        } else {
+            self.ask(ctx, req);
+        }
+    }
+
+    fn finish(&mut self, ctx: &mut Ctx<'_, Node>, req: u64, admitted: bool) {
+        if let Some(p) = self.pending.remove(&req) {
+            ctx.count(if admitted { "admitted" } else { "rejected_429" }, 1);
+            ctx.send(p.client, Msg::Response { op: p.op, admitted });
+        }
+    }
+}
+
+impl Store {
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
+        let now = ctx.now().0;
+        match msg {
+            Msg::Check { req, key, op, first } => {
+                self.shadow(key, op, first, now);
+                let params = *self.shared.params(key);
+                let algo = self.shared.algorithm;
+                let state = self.states.entry(key).or_insert_with(|| State::new(algo, &params));
+                let admitted = state.admit(&params, now);
+                let bytes = state.bytes();
+                self.note_size(key, bytes);
+                ctx.send(from, Msg::CheckReply { req, admitted });
+            }
+            Msg::Read { req, key, op, first } => {
+                self.shadow(key, op, first, now);
+                let params = *self.shared.params(key);
+                let algo = self.shared.algorithm;
+                let state = self.states.get(&key).cloned().unwrap_or_else(|| State::new(algo, &params));
+                ctx.send(from, Msg::ReadReply { req, state });
+            }
+            Msg::Write { req, key, state } => {
+                let bytes = state.bytes();
+                self.states.insert(key, state);
+                self.note_size(key, bytes);
+                ctx.send(from, Msg::WriteAck { req });
+            }
+            _ => {}
+        }
+    }
+
+    fn note_size(&mut self, key: LimitKey, bytes: u64) {
+        let peak = self.peak_bytes.entry(key).or_insert(0);
+        *peak = (*peak).max(bytes);
+    }
+
+    /// Runs every algorithm on this request, for the side-by-side comparison (single-key limits).
+    fn shadow(&mut self, key: LimitKey, op: OpId, first: bool, now: u64) {
+        if !self.shared.compare_algorithms || !first {
+            return;
+        }
+        let params = *self.shared.params(key);
+        let states =
+            self.shadows.entry(key).or_insert_with(|| Algorithm::ALL.iter().map(|&a| State::new(a, &params)).collect());
+        let peaks = self.shadow_peak_bytes.entry(key).or_insert([0; 4]);
+        let mut decisions = [false; 4];
+        for (i, s) in states.iter_mut().enumerate() {
+            decisions[i] = s.admit(&params, now);
+            peaks[i] = peaks[i].max(s.bytes());
+        }
+        self.shadow_decisions.push((op, decisions));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use sim_core::{Effect, IdSource, Prng, Stream, Time};
+    use std::sync::Arc;
+
+    fn shared(access: StoreAccess) -> Arc<Shared> {
+        let c = Config { limit_per_window: 1, access, ..Config::default() };
+        Arc::new(Shared::from_config(&c, vec![NodeId(0)], Ring::new(&[NodeId(1)], 8)))
+    }
+
+    /// Delivers `msg` to `node` at local time `t` with no world behind it; returns what it sent.
+    fn deliver(node: &mut Node, t: u64, from: NodeId, msg: Msg) -> Vec<(NodeId, Msg)> {
+        let mut rng = Prng::new(1, Stream::Node(1));
+        let mut ids = IdSource::default();
+        let mut effects = Vec::new();
+        let mut ctx = Ctx::detached(NodeId(1), Time(t), &mut rng, &mut ids, &[], &mut effects);
+        node.on_msg(&mut ctx, from, msg);
+        effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Send { to, msg } => Some((to, msg)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn atomic_check_serialises_two_servers() {
+        let mut store = Node::store(shared(StoreAccess::Atomic));
+        let key = LimitKey::User { user: 7, api: 0 };
+        let a = deliver(&mut store, 5, NodeId(0), Msg::Check { req: 1, key, op: OpId(1), first: true });
+        let b = deliver(&mut store, 5, NodeId(2), Msg::Check { req: 1, key, op: OpId(2), first: true });
+        assert!(matches!(a[..], [(NodeId(0), Msg::CheckReply { admitted: true, .. })]));
+        assert!(matches!(b[..], [(NodeId(2), Msg::CheckReply { admitted: false, .. })]));
+    }
+
+    #[test]
+    fn read_then_write_loses_an_update() {
+        let mut store = Node::store(shared(StoreAccess::ReadThenWrite));
+        let key = LimitKey::User { user: 7, api: 0 };
+        // Two API servers read the empty state before either writes: both will admit.
+        let r1 = deliver(&mut store, 5, NodeId(0), Msg::Read { req: 1, key, op: OpId(1), first: true });
+        let r2 = deliver(&mut store, 5, NodeId(2), Msg::Read { req: 1, key, op: OpId(2), first: true });
+        let params = Params { max: 1, window_ns: 1_000_000_000, buckets: 60 };
+        let mut admitted = 0;
+        for r in [r1, r2] {
+            let [(_, Msg::ReadReply { state, .. })] = &r[..] else { panic!("{r:?}") };
+            let mut s = state.clone();
+            if s.admit(&params, 5) {
+                admitted += 1;
+                deliver(&mut store, 6, NodeId(0), Msg::Write { req: 1, key, state: s });
+            }
+        }
+        assert_eq!(admitted, 2, "a limit of 1, and two calls admitted");
+        let Node::Store(s) = &store else { unreachable!() };
+        assert_eq!(s.states[&key], State::Log([5].into()), "the second SET overwrote the first");
+    }
+}

@@ -1,0 +1,168 @@
+//! Every rate-limiter scenario file, run through the generic driver: good ones pass all their
+//! checks, known-bad ones fail exactly the checks they name.
+
+use ratelimit::{Config, RateLimiter};
+use sim_core::record::RunRecord;
+use sim_core::scenario::{RunOptions, Scenario, run};
+use sim_core::verdict::Expect;
+
+fn load(name: &str) -> Scenario<Config> {
+    let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let sc: Scenario<Config> = ron::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let problems = sc.validate::<RateLimiter>();
+    assert!(problems.is_empty(), "{path}: {problems:?}");
+    sc
+}
+
+fn run_file(name: &str) -> RunRecord {
+    run::<RateLimiter>(&load(name), RunOptions::default()).record
+}
+
+fn failed(r: &RunRecord) -> Vec<String> {
+    r.model_report.checks.iter().filter(|c| !c.passed).map(|c| c.name.clone()).collect()
+}
+
+fn measure(r: &RunRecord, name: &str) -> f64 {
+    *r.model_report.measures.get(name).unwrap_or_else(|| panic!("no measure {name}"))
+}
+
+fn detail(r: &RunRecord, check: &str) -> String {
+    r.model_report.checks.iter().find(|c| c.name == check).map(|c| c.detail.clone()).unwrap_or_default()
+}
+
+/// Runs a scenario and asserts its checks match its `expect`.
+fn check(name: &str) -> RunRecord {
+    let sc = load(name);
+    let r = run::<RateLimiter>(&sc, RunOptions::default()).record;
+    let want: Vec<String> = match &sc.expect {
+        Expect::Pass => Vec::new(),
+        Expect::Fail(names) => names.clone(),
+    };
+    assert_eq!(failed(&r), want, "{name}: {:#?}", r.model_report.checks);
+    r
+}
+
+#[test]
+fn good_sliding_log_holds_the_limit_exactly() {
+    let r = check("ratelimit");
+    // Exact up to jitter: the shard decides in arrival order, the oracle in invoke order.
+    assert!(measure(&r, "wrongly_admitted_share") <= 0.01, "{:?}", r.model_report.measures);
+    assert!(measure(&r, "rejected") > 100.0, "Zipf load must push some users over: {:?}", r.model_report.measures);
+    // The shadow fixed window and token bucket, on the same calls, let far more through.
+    let log = measure(&r, "wrongly_admitted.sliding_log");
+    assert!(measure(&r, "wrongly_admitted.fixed_window") > 10.0 * log.max(1.0));
+    assert!(measure(&r, "wrongly_admitted.token_bucket") > 10.0 * log.max(1.0));
+    let p99 = r.op("get").unwrap().latency_ms.p99;
+    assert!(p99 > 1.0 && p99 < 5.0, "two network round trips: {p99} ms");
+}
+
+#[test]
+fn fixed_window_burst_fails_limit_respected() {
+    let r = check("ratelimit_fixed_window_burst");
+    assert!(measure(&r, "wrongly_admitted") > 10.0, "{:?}", r.model_report.measures);
+    // Close to twice the limit of 15 inside one window.
+    let d = detail(&r, "limit_respected");
+    assert!(d.contains("allowed 15"), "{d}");
+}
+
+#[test]
+fn read_then_write_over_admits_and_atomic_does_not() {
+    let racy = check("ratelimit_race");
+    let atomic = check("ratelimit_atomic");
+    let (bad, good) = (measure(&racy, "wrongly_admitted"), measure(&atomic, "wrongly_admitted"));
+    // The atomic shard decides in arrival order, which network jitter can reorder against the
+    // oracle's invoke order: a handful of calls, against a steady leak for the racy path.
+    assert!(bad > 20.0 && bad > 5.0 * good, "racy {bad}, atomic {good}");
+    assert!(good <= 0.05 * measure(&atomic, "admitted"), "{:?}", atomic.model_report.measures);
+    // The racy path costs two store round trips.
+    assert!(racy.op("get").unwrap().latency_ms.p50 > atomic.op("get").unwrap().latency_ms.p50);
+}
+
+#[test]
+fn ip_only_limit_starves_neighbours_and_user_plus_ip_does_not() {
+    let ip = check("ratelimit_shared_ip");
+    let both = check("ratelimit_user_and_ip");
+    assert!(measure(&ip, "well_behaved_rejected_share") > 0.05, "{:?}", ip.model_report.measures);
+    assert!(measure(&both, "well_behaved_rejected_share") <= 0.01);
+}
+
+#[test]
+fn hourly_state_sizes_match_the_notes_layout() {
+    let r = check("ratelimit_hourly");
+    // A full log of 500 timestamps: 8 + 24 * 500 + 20 bytes; 60 minute buckets: 8 + 26 * 60 + 20.
+    assert_eq!(measure(&r, "state_bytes_per_key_max.fixed_window"), 36.0);
+    assert_eq!(measure(&r, "state_bytes_per_key_max.sliding_log"), 12_028.0);
+    let buckets = measure(&r, "state_bytes_per_key_max.sliding_counter");
+    // At most 60 buckets (the notes' bound); a saturated user admits only when old buckets expire,
+    // so fewer minutes hold a counter.
+    assert!(buckets > 1_000.0 && buckets <= 1_588.0, "{buckets}");
+}
+
+#[test]
+fn soft_throttling_admits_its_share_more_and_per_api_limits_count_apart() {
+    let hard = run_file("ratelimit");
+    let mut sc = load("ratelimit");
+    sc.config.soft_excess_share = 0.2;
+    let soft = run::<RateLimiter>(&sc, RunOptions::default()).record;
+    assert!(failed(&soft).is_empty(), "{:#?}", soft.model_report.checks);
+    assert!(detail(&soft, "limit_respected").contains("allowed 18"), "{}", detail(&soft, "limit_respected"));
+    assert!(measure(&soft, "admitted") > measure(&hard, "admitted"));
+    assert!(measure(&soft, "wrongly_admitted") > 50.0, "the excess is over the stated 15/s");
+    let mut sc = load("ratelimit");
+    sc.config.per_api = true;
+    let per_api = run::<RateLimiter>(&sc, RunOptions::default()).record;
+    assert!(failed(&per_api).is_empty(), "{:#?}", per_api.model_report.checks);
+    // get and post each get 15/s per user.
+    assert!(measure(&per_api, "admitted") > measure(&hard, "admitted"));
+}
+
+#[test]
+fn runs_are_deterministic() {
+    let a = run_file("ratelimit_race");
+    let b = run_file("ratelimit_race");
+    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(a.model_report, b.model_report);
+    let sc = load("ratelimit_race");
+    let c = run::<RateLimiter>(&sc, RunOptions { seed: Some(2), ..Default::default() }).record;
+    assert_ne!(a.trace_hash, c.trace_hash);
+}
+
+#[test]
+fn bad_config_is_reported_with_its_path() {
+    let mut sc = load("ratelimit");
+    sc.config.api_servers = 4;
+    sc.config.limit_per_window = 0;
+    let paths: Vec<String> = sc.validate::<RateLimiter>().into_iter().map(|p| p.path).collect();
+    assert!(paths.contains(&"config.api_servers".to_string()), "{paths:?}");
+    assert!(paths.contains(&"config.limit_per_window".to_string()), "{paths:?}");
+}
+
+/// Every ratelimit scenario keeps its expected verdict over more seeds (3 by default; set
+/// `SIMCTL_SWEEP_SEEDS` for a longer sweep).
+#[test]
+fn expected_verdicts_hold_over_a_seed_sweep() {
+    let seeds: u64 = std::env::var("SIMCTL_SWEEP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let dir = format!("{}/../../scenarios", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("scenarios folder")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("ratelimit") && n.ends_with(".ron"))
+        .map(|n| n.trim_end_matches(".ron").to_string())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in names {
+        let sc = load(&name);
+        let want: Vec<String> = match &sc.expect {
+            Expect::Pass => Vec::new(),
+            Expect::Fail(names) => names.clone(),
+        };
+        for seed in 2..2 + seeds {
+            let r = run::<RateLimiter>(&sc, RunOptions { seed: Some(seed), ..Default::default() }).record;
+            let failed: Vec<String> =
+                r.model_report.checks.iter().filter(|c| !c.passed).map(|c| c.name.clone()).collect();
+            assert_eq!(failed, want, "{name} seed {seed}: {:#?}", r.model_report.checks);
+        }
+    }
+}

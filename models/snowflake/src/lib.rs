@@ -1,0 +1,622 @@
+//! # Unique ID generator: snowflake (system 7 of the notes)
+//!
+//! Each server is a generator that answers `next_id` (one ID) and `next_ids` (a batch) with 64-bit
+//! IDs laid out as Twitter's snowflake: 41 bits of milliseconds since a custom epoch, 5 bits of
+//! datacenter, 5 bits of machine, 12 bits of sequence (`compose`/`decompose`). The timestamp is the
+//! node's LOCAL clock (`Ctx::now`), which the scenario may skew, drift or step. Within one
+//! millisecond the sequence counts up; when all 4,096 are spent the generator waits for the next
+//! millisecond (a timer, no busy loop). When the clock reads earlier than the last timestamp used
+//! (a backwards step), `guard` decides: `Wait` until the clock catches up (refusing when that is
+//! longer than `max_wait`), `Refuse` at once, or `None`, the naive code that resets the sequence
+//! and reuses timestamps it has used before.
+//!
+//! The alternative the notes reject, multi-datacenter auto-increment (`AutoIncrement`): server `i`
+//! hands out `i + 1, i + 1 + step, ...` with `step` the number of datacenters. Unique while `step`
+//! is right, but not time-ordered across servers.
+//!
+//! Invariants, checked from the history and the generators' own issue logs:
+//! - `unique`: no ID reaches two operations (or twice in one);
+//! - `monotonic_per_node`: each generator's IDs strictly increase in the order it issued them.
+//!
+//! Measured: IDs per second, the most IDs one node stamped with one millisecond (at most 4,096),
+//! waits for the sequence and for the clock, refusals, and the worst inversion against true time:
+//! the longest true-time span by which an ID returned later is smaller than one returned earlier.
+//!
+//! The failures it exists to show: a backwards clock step without a guard yields duplicate and
+//! decreasing IDs; two machines configured with the same machine id collide; auto-increment whose
+//! step no longer matches the number of datacenters (one was added) collides.
+
+use serde::{Deserialize, Serialize};
+use sim_core::{
+    Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView, Table,
+    TimerId, Topology,
+};
+use std::collections::{BTreeMap, VecDeque};
+
+pub const TIMESTAMP_BITS: u32 = 41;
+pub const DATACENTER_BITS: u32 = 5;
+pub const MACHINE_BITS: u32 = 5;
+pub const SEQUENCE_BITS: u32 = 12;
+pub const SEQUENCE_MAX: u64 = (1 << SEQUENCE_BITS) - 1;
+pub const FIELD_MAX: u32 = (1 << DATACENTER_BITS) - 1;
+
+/// A snowflake ID from its four fields (each masked to its width).
+pub fn compose(ms: u64, datacenter: u64, machine: u64, sequence: u64) -> u64 {
+    let ts = ms & ((1 << TIMESTAMP_BITS) - 1);
+    (ts << (DATACENTER_BITS + MACHINE_BITS + SEQUENCE_BITS))
+        | ((datacenter & FIELD_MAX as u64) << (MACHINE_BITS + SEQUENCE_BITS))
+        | ((machine & FIELD_MAX as u64) << SEQUENCE_BITS)
+        | (sequence & SEQUENCE_MAX)
+}
+
+/// `(ms, datacenter, machine, sequence)` of an ID.
+pub fn decompose(id: u64) -> (u64, u64, u64, u64) {
+    (
+        id >> (DATACENTER_BITS + MACHINE_BITS + SEQUENCE_BITS),
+        (id >> (MACHINE_BITS + SEQUENCE_BITS)) & FIELD_MAX as u64,
+        (id >> SEQUENCE_BITS) & FIELD_MAX as u64,
+        id & SEQUENCE_MAX,
+    )
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scheme {
+    #[default]
+    Snowflake,
+    /// Per-datacenter auto-increment, stepping by the number of datacenters.
+    AutoIncrement,
+}
+
+/// What a generator does when its clock reads earlier than the last timestamp it used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClockGuard {
+    #[default]
+    Wait,
+    Refuse,
+    /// The naive code: reset the sequence and carry on with the earlier timestamp.
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub scheme: Scheme,
+    /// Servers are spread over datacenters in turn: server `i` is in `i % datacenters`, machine
+    /// `i / datacenters` (unless `machine_ids` says otherwise).
+    pub datacenters: u32,
+    /// `(datacenter, machine)` per server, overriding the automatic assignment.
+    pub machine_ids: Vec<(u32, u32)>,
+    pub guard: ClockGuard,
+    /// With `Wait`: a backwards jump longer than this is refused instead.
+    pub max_wait: Duration,
+    /// The custom epoch: a local clock reading of zero is this long after it.
+    pub epoch_offset: Duration,
+    /// IDs per `next_ids` operation.
+    pub batch_size: u32,
+    /// Auto-increment step (0: the number of servers, one per datacenter).
+    pub auto_step: u32,
+    pub request_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            scheme: Scheme::Snowflake,
+            datacenters: 2,
+            machine_ids: Vec::new(),
+            guard: ClockGuard::Wait,
+            max_wait: Duration::from_secs(1),
+            epoch_offset: Duration::from_secs(3600),
+            batch_size: 1000,
+            auto_step: 0,
+            request_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Next { op: OpId, count: u32 },
+    Ids { op: OpId, ids: Vec<u64> },
+    Refused { op: OpId },
+}
+
+impl Message for Msg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::Next { .. } => "next",
+            Msg::Ids { .. } => "ids",
+            Msg::Refused { .. } => "refused",
+        }
+    }
+    fn size_bytes(&self) -> u64 {
+        match self {
+            Msg::Ids { ids, .. } => 32 + 8 * ids.len() as u64,
+            _ => 32,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Timer {
+    /// The generator's clock should have reached the millisecond it waits for.
+    Resume,
+    Timeout(OpId),
+}
+
+struct Request {
+    from: NodeId,
+    op: OpId,
+    want: u32,
+    ids: Vec<u64>,
+}
+
+/// Why a generator cannot hand out an ID now.
+enum Block {
+    /// Until its clock reads this millisecond.
+    Until(u64),
+    Refuse,
+}
+
+pub struct Generator {
+    pub datacenter: u64,
+    pub machine: u64,
+    scheme: Scheme,
+    guard: ClockGuard,
+    max_wait_ms: u64,
+    epoch_offset_ms: u64,
+    last_ms: Option<u64>,
+    sequence: u64,
+    counter: u64,
+    step: u64,
+    queue: VecDeque<Request>,
+    resume: Option<TimerId>,
+    /// Every ID this generator issued, in order.
+    pub issued: Vec<u64>,
+    pub sequence_waits: u64,
+    pub clock_waits: u64,
+    pub refused: u64,
+}
+
+pub struct Client {
+    servers: u32,
+    batch_size: u32,
+    timeout: Duration,
+    pending: BTreeMap<OpId, TimerId>,
+}
+
+pub enum Node {
+    Generator(Box<Generator>),
+    Client(Client),
+}
+
+impl Generator {
+    fn now_ms(&self, ctx: &Ctx<'_, Node>) -> u64 {
+        ctx.now().0 / 1_000_000 + self.epoch_offset_ms
+    }
+
+    /// One ID, or why not now.
+    fn next(&mut self, now_ms: u64) -> Result<u64, Block> {
+        if self.scheme == Scheme::AutoIncrement {
+            let id = self.counter;
+            self.counter += self.step;
+            return Ok(id);
+        }
+        match self.last_ms {
+            Some(last) if now_ms < last => match self.guard {
+                ClockGuard::Wait if last - now_ms <= self.max_wait_ms => {
+                    self.clock_waits += 1;
+                    return Err(Block::Until(last));
+                }
+                ClockGuard::Wait | ClockGuard::Refuse => return Err(Block::Refuse),
+                ClockGuard::None => {
+                    self.sequence = 0;
+                    self.last_ms = Some(now_ms);
+                }
+            },
+            Some(last) if now_ms == last => {
+                if self.sequence >= SEQUENCE_MAX {
+                    self.sequence_waits += 1;
+                    return Err(Block::Until(last + 1));
+                }
+                self.sequence += 1;
+            }
+            _ => {
+                self.sequence = 0;
+                self.last_ms = Some(now_ms);
+            }
+        }
+        Ok(compose(now_ms, self.datacenter, self.machine, self.sequence))
+    }
+
+    /// Serves queued requests in order until one has to wait.
+    fn serve(&mut self, ctx: &mut Ctx<'_, Node>) {
+        let now_ms = self.now_ms(ctx);
+        while let Some(mut req) = self.queue.pop_front() {
+            let mut blocked = None;
+            while req.ids.len() < req.want as usize {
+                match self.next(now_ms) {
+                    Ok(id) => {
+                        req.ids.push(id);
+                        self.issued.push(id);
+                    }
+                    Err(b) => {
+                        blocked = Some(b);
+                        break;
+                    }
+                }
+            }
+            match blocked {
+                None => {
+                    ctx.count("ids_issued", req.ids.len() as u64);
+                    ctx.send(req.from, Msg::Ids { op: req.op, ids: req.ids });
+                }
+                Some(Block::Refuse) => {
+                    self.refused += 1;
+                    ctx.count("refused", 1);
+                    ctx.send(req.from, Msg::Refused { op: req.op });
+                }
+                Some(Block::Until(ms)) => {
+                    self.queue.push_front(req);
+                    // Sleep until the local clock reads `ms`.
+                    let target_ns = (ms - self.epoch_offset_ms) * 1_000_000;
+                    let after = Duration(target_ns.saturating_sub(ctx.now().0).max(1));
+                    self.resume = Some(ctx.set_timer(after, Timer::Resume));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Actor for Node {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Record = ();
+
+    fn on_start(&mut self, _ctx: &mut Ctx<'_, Self>) {}
+
+    fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: sim_core::Op) {
+        let Node::Client(c) = self else {
+            ctx.complete(op.id, Outcome::Fail, Reply::None);
+            return;
+        };
+        // The workload's key picks the generator (a load balancer hashing the caller).
+        let to = NodeId((op.key % c.servers as u64) as u32);
+        let count = if op.kind == 1 { c.batch_size } else { 1 };
+        ctx.send(to, Msg::Next { op: op.id, count });
+        let t = ctx.set_timer(c.timeout, Timer::Timeout(op.id));
+        c.pending.insert(op.id, t);
+    }
+
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        match (self, msg) {
+            (Node::Generator(g), Msg::Next { op, count }) => {
+                g.queue.push_back(Request { from, op, want: count, ids: Vec::with_capacity(count as usize) });
+                if g.resume.is_none() {
+                    g.serve(ctx);
+                }
+            }
+            (Node::Client(c), Msg::Ids { op, ids }) => {
+                if let Some(t) = c.pending.remove(&op) {
+                    ctx.cancel_timer(t);
+                    let reply = if ids.len() == 1 { Reply::Value(ids[0]) } else { Reply::Values(ids) };
+                    ctx.complete(op, Outcome::Ok, reply);
+                }
+            }
+            (Node::Client(c), Msg::Refused { op }) => {
+                if let Some(t) = c.pending.remove(&op) {
+                    ctx.cancel_timer(t);
+                    ctx.complete(op, Outcome::Fail, Reply::None);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        match (self, timer) {
+            (Node::Generator(g), Timer::Resume) => {
+                g.resume = None;
+                g.serve(ctx);
+            }
+            (Node::Client(c), Timer::Timeout(op)) => {
+                if c.pending.remove(&op).is_some() {
+                    ctx.complete(op, Outcome::Timeout, Reply::None);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `(datacenter, machine)` of server `i`.
+pub fn machine_id(c: &Config, i: u32) -> (u32, u32) {
+    match c.machine_ids.get(i as usize) {
+        Some(&m) => m,
+        None => (i % c.datacenters.max(1), i / c.datacenters.max(1)),
+    }
+}
+
+pub struct Snowflake;
+
+impl Model for Snowflake {
+    const NAME: &'static str = "snowflake";
+    const ABOUT: &'static str =
+        "Unique ID generator: snowflake 41/5/5/12 on local clocks, vs multi-datacenter auto-increment";
+    const OP_KINDS: &'static [&'static str] = &["next_id", "next_ids"];
+    type Config = Config;
+    type Actor = Node;
+
+    fn validate(c: &Config, topo: &Topology) -> Vec<(String, String)> {
+        let mut e = Vec::new();
+        let n = topo.servers.len() as u32;
+        if n == 0 {
+            e.push(("topology.servers".into(), "needs at least one generator".into()));
+        }
+        if c.datacenters == 0 || c.datacenters > FIELD_MAX + 1 {
+            e.push(("config.datacenters".into(), format!("must be within [1, 32], got {}", c.datacenters)));
+        }
+        if !c.machine_ids.is_empty() && c.machine_ids.len() != n as usize {
+            e.push((
+                "config.machine_ids".into(),
+                format!("lists {} servers, the topology has {n}", c.machine_ids.len()),
+            ));
+        }
+        if c.scheme == Scheme::Snowflake {
+            for i in 0..n {
+                let (dc, m) = machine_id(c, i);
+                if dc > FIELD_MAX || m > FIELD_MAX {
+                    let path = if c.machine_ids.is_empty() {
+                        "topology.servers".into()
+                    } else {
+                        format!("config.machine_ids[{i}]")
+                    };
+                    e.push((
+                        path,
+                        format!("server {i} gets datacenter {dc}, machine {m}: each must fit 5 bits (0..=31)"),
+                    ));
+                    break;
+                }
+            }
+        }
+        if c.batch_size == 0 || c.batch_size > 1_000_000 {
+            e.push(("config.batch_size".into(), format!("must be within [1, 1,000,000], got {}", c.batch_size)));
+        }
+        if c.epoch_offset.0 / 1_000_000 >= 1 << (TIMESTAMP_BITS - 1) {
+            e.push(("config.epoch_offset".into(), "leaves no room in 41 bits of milliseconds".into()));
+        }
+        if c.request_timeout.0 == 0 {
+            e.push(("config.request_timeout".into(), "must be positive".into()));
+        }
+        e
+    }
+
+    fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
+        let c = c.clone();
+        let servers = topo.servers.len() as u32;
+        let topo = topo.clone();
+        Box::new(move |n| {
+            if topo.is_client(n) {
+                return Node::Client(Client {
+                    servers,
+                    batch_size: c.batch_size,
+                    timeout: c.request_timeout,
+                    pending: BTreeMap::new(),
+                });
+            }
+            let (dc, m) = machine_id(&c, n.0);
+            let step = if c.auto_step == 0 { servers as u64 } else { c.auto_step as u64 };
+            Node::Generator(Box::new(Generator {
+                datacenter: dc as u64,
+                machine: m as u64,
+                scheme: c.scheme,
+                guard: c.guard,
+                max_wait_ms: c.max_wait.0 / 1_000_000,
+                epoch_offset_ms: c.epoch_offset.0 / 1_000_000,
+                last_ms: None,
+                sequence: 0,
+                counter: n.0 as u64 + 1,
+                step,
+                queue: VecDeque::new(),
+                resume: None,
+                issued: Vec::new(),
+                sequence_waits: 0,
+                clock_waits: 0,
+                refused: 0,
+            }))
+        })
+    }
+
+    fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
+        report(c, run)
+    }
+}
+
+fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
+    let mut r = ModelReport::default();
+    // Every ID a client received, with the operation and the true time it arrived.
+    let mut got: Vec<(u64, u64, u64)> = Vec::new(); // (id, op, complete ns)
+    let mut in_main = 0u64;
+    for h in run.history() {
+        if h.outcome != Some(Outcome::Ok) {
+            continue;
+        }
+        let t = h.complete.expect("completed").0;
+        let ids: &[u64] = match &h.reply {
+            Reply::Value(v) => std::slice::from_ref(v),
+            Reply::Values(v) => v,
+            Reply::None => &[],
+        };
+        if t <= run.main_end.0 {
+            in_main += ids.len() as u64;
+        }
+        got.extend(ids.iter().map(|&id| (id, h.op.0, t)));
+    }
+    got.sort_unstable();
+    let mut duplicates = 0u64;
+    let mut first_dup = None;
+    for w in got.windows(2) {
+        if w[0].0 == w[1].0 {
+            duplicates += 1;
+            first_dup.get_or_insert((w[0].0, w[0].1, w[1].1));
+        }
+    }
+    let dup_detail = match first_dup {
+        Some((id, a, b)) => {
+            let (ms, dc, m, seq) = decompose(id);
+            format!(
+                "{duplicates} duplicates among {} IDs; e.g. {id} (ms {ms}, datacenter {dc}, machine {m}, sequence \
+                 {seq}) went to operations {a} and {b}",
+                got.len()
+            )
+        }
+        None => format!("all {} IDs distinct", got.len()),
+    };
+    r.checks.push(Check::new("unique", duplicates == 0, dup_detail));
+
+    // Worst inversion: an ID returned at true time t that is smaller than one returned before t.
+    let mut worst_ns = 0u64;
+    let mut latest = 0u64;
+    for &(_, _, t) in &got {
+        latest = latest.max(t);
+        worst_ns = worst_ns.max(latest - t);
+    }
+
+    let mut decreases = 0u64;
+    let mut first_decrease = None;
+    let mut per_ms_max = 0u64;
+    let (mut seq_waits, mut clock_waits, mut refused) = (0u64, 0u64, 0u64);
+    let mut per_node_rows = Vec::new();
+    for (n, node) in run.servers() {
+        let Node::Generator(g) = node else { continue };
+        seq_waits += g.sequence_waits;
+        clock_waits += g.clock_waits;
+        refused += g.refused;
+        for (i, w) in g.issued.windows(2).enumerate() {
+            if w[1] <= w[0] {
+                decreases += 1;
+                first_decrease.get_or_insert((n, i + 1, w[0], w[1]));
+            }
+        }
+        if c.scheme == Scheme::Snowflake {
+            let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+            for id in &g.issued {
+                *counts.entry(decompose(*id).0).or_default() += 1;
+            }
+            per_ms_max = per_ms_max.max(counts.values().copied().max().unwrap_or(0));
+        }
+        per_node_rows.push(vec![
+            n.0 as f64,
+            g.datacenter as f64,
+            g.machine as f64,
+            g.issued.len() as f64,
+            g.sequence_waits as f64,
+            g.clock_waits as f64,
+            g.refused as f64,
+        ]);
+    }
+    let mono_detail = match first_decrease {
+        Some((n, i, a, b)) => format!(
+            "{decreases} decreases; first on {n} at its ID #{i}: {a} then {b} (ms {} then {})",
+            decompose(a).0,
+            decompose(b).0
+        ),
+        None => "every generator's IDs strictly increase in issue order".into(),
+    };
+    r.checks.push(Check::new("monotonic_per_node", decreases == 0, mono_detail));
+
+    let main_s = run.main_end.as_secs_f64().max(1e-9);
+    let m = &mut r.measures;
+    m.insert("ids".into(), got.len() as f64);
+    m.insert("ids_per_s".into(), in_main as f64 / main_s);
+    m.insert("duplicates".into(), duplicates as f64);
+    m.insert("decreases".into(), decreases as f64);
+    m.insert("max_ids_per_ms_per_node".into(), per_ms_max as f64);
+    m.insert("sequence_waits".into(), seq_waits as f64);
+    m.insert("clock_waits".into(), clock_waits as f64);
+    m.insert("refused".into(), refused as f64);
+    m.insert("worst_inversion_ms".into(), worst_ns as f64 / 1e6);
+    r.tables.push(Table {
+        name: "generators".into(),
+        columns: ["node", "datacenter", "machine", "ids", "sequence_waits", "clock_waits", "refused"]
+            .map(String::from)
+            .to_vec(),
+        rows: per_node_rows,
+    });
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_layout_is_41_5_5_12() {
+        assert_eq!(TIMESTAMP_BITS + DATACENTER_BITS + MACHINE_BITS + SEQUENCE_BITS, 63);
+        let id = compose(1, 0, 0, 0);
+        assert_eq!(id, 1 << 22);
+        assert_eq!(compose(0, 1, 0, 0), 1 << 17);
+        assert_eq!(compose(0, 0, 1, 0), 1 << 12);
+        assert_eq!(compose(0, 0, 0, 4095), 4095);
+        let max = compose((1 << 41) - 1, 31, 31, 4095);
+        assert_eq!(max, i64::MAX as u64, "the sign bit stays clear");
+        assert_eq!(decompose(compose(123_456_789, 17, 9, 4000)), (123_456_789, 17, 9, 4000));
+        // Later milliseconds sort after any sequence of an earlier one.
+        assert!(compose(10, 0, 0, 0) > compose(9, 31, 31, 4095));
+    }
+
+    fn generator(guard: ClockGuard) -> Generator {
+        Generator {
+            datacenter: 1,
+            machine: 2,
+            scheme: Scheme::Snowflake,
+            guard,
+            max_wait_ms: 100,
+            epoch_offset_ms: 0,
+            last_ms: None,
+            sequence: 0,
+            counter: 1,
+            step: 2,
+            queue: VecDeque::new(),
+            resume: None,
+            issued: Vec::new(),
+            sequence_waits: 0,
+            clock_waits: 0,
+            refused: 0,
+        }
+    }
+
+    #[test]
+    fn sequence_exhaustion_waits_for_the_next_millisecond() {
+        let mut g = generator(ClockGuard::Wait);
+        for s in 0..=SEQUENCE_MAX {
+            assert_eq!(g.next(5).ok(), Some(compose(5, 1, 2, s)));
+        }
+        assert!(matches!(g.next(5), Err(Block::Until(6))));
+        assert_eq!(g.next(6).ok(), Some(compose(6, 1, 2, 0)));
+    }
+
+    #[test]
+    fn backwards_clock_by_guard() {
+        let mut g = generator(ClockGuard::Wait);
+        g.next(500).ok();
+        assert!(matches!(g.next(450), Err(Block::Until(500))));
+        assert!(matches!(g.next(300), Err(Block::Refuse)), "beyond max_wait (100 ms)");
+        let mut g = generator(ClockGuard::Refuse);
+        g.next(50).ok();
+        assert!(matches!(g.next(49), Err(Block::Refuse)));
+        let mut g = generator(ClockGuard::None);
+        let first = g.next(50).ok();
+        g.next(51).ok();
+        assert_eq!(g.next(50).ok(), first, "the naive generator repeats an ID");
+    }
+
+    #[test]
+    fn auto_increment_steps_by_datacenters() {
+        let mut g = generator(ClockGuard::Wait);
+        g.scheme = Scheme::AutoIncrement;
+        let ids: Vec<u64> = (0..3).map(|_| g.next(0).ok().unwrap()).collect();
+        assert_eq!(ids, [1, 3, 5]);
+    }
+}

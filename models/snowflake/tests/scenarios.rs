@@ -1,0 +1,138 @@
+//! Every snowflake scenario file through the generic driver: good ones pass all their checks,
+//! known-bad ones fail exactly the checks they name.
+
+use sim_core::record::RunRecord;
+use sim_core::scenario::{RunOptions, Scenario, run};
+use sim_core::verdict::Expect;
+use snowflake::{Config, Snowflake};
+
+fn load(name: &str) -> Scenario<Config> {
+    let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let sc: Scenario<Config> = ron::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let problems = sc.validate::<Snowflake>();
+    assert!(problems.is_empty(), "{path}: {problems:?}");
+    sc
+}
+
+fn measure(r: &RunRecord, name: &str) -> f64 {
+    *r.model_report.measures.get(name).unwrap_or_else(|| panic!("no measure {name}"))
+}
+
+/// Runs a scenario and asserts its checks match its `expect`.
+fn check(name: &str) -> RunRecord {
+    let sc = load(name);
+    let r = run::<Snowflake>(&sc, RunOptions::default()).record;
+    let failed: Vec<String> = r.model_report.checks.iter().filter(|c| !c.passed).map(|c| c.name.clone()).collect();
+    let want: Vec<String> = match &sc.expect {
+        Expect::Pass => Vec::new(),
+        Expect::Fail(names) => names.clone(),
+    };
+    assert_eq!(failed, want, "{name}: {:#?}", r.model_report.checks);
+    r
+}
+
+#[test]
+fn good_snowflake_serves_10k_per_second_through_a_clock_step() {
+    let r = check("snowflake");
+    let rate = measure(&r, "ids_per_s");
+    assert!((9_700.0..10_300.0).contains(&rate), "{rate}");
+    assert!(measure(&r, "clock_waits") > 0.0, "the backwards step must have been waited out");
+    // One clock 30 ms ahead, another 20 ms behind after its step: IDs from the two are about
+    // 50 ms out of true-time order.
+    let inv = measure(&r, "worst_inversion_ms");
+    assert!((45.0..60.0).contains(&inv), "{inv}");
+    assert_eq!(r.op("next_id").unwrap().fail, 0);
+}
+
+#[test]
+fn unguarded_backwards_clock_duplicates() {
+    let r = check("snowflake_clock_back");
+    assert!(measure(&r, "duplicates") > 10.0, "{:?}", r.model_report.measures);
+}
+
+#[test]
+fn refusing_guard_trades_errors_for_uniqueness() {
+    let r = check("snowflake_clock_back_refuse");
+    assert_eq!(measure(&r, "duplicates"), 0.0);
+    assert!(measure(&r, "refused") > 0.0);
+    assert!(r.op("next_id").unwrap().fail > 0);
+}
+
+#[test]
+fn same_machine_id_collides() {
+    let r = check("snowflake_same_machine_id");
+    assert!(measure(&r, "duplicates") > 10.0, "{:?}", r.model_report.measures);
+}
+
+#[test]
+fn sequence_limit_caps_a_node_at_4096_per_ms() {
+    let r = check("snowflake_throughput");
+    assert_eq!(measure(&r, "max_ids_per_ms_per_node"), 4096.0);
+    assert!(measure(&r, "sequence_waits") > 100.0);
+    let rate = measure(&r, "ids_per_s");
+    // Offered 1.5x the ceiling: served at most the ceiling, and close to it.
+    assert!(rate <= 4_096_000.0 * 1.01 && rate > 3_000_000.0, "{rate}");
+}
+
+#[test]
+fn auto_increment_is_unique_but_not_time_ordered() {
+    let auto = check("snowflake_autoincrement");
+    let snow = check("snowflake");
+    let (a, s) = (measure(&auto, "worst_inversion_ms"), measure(&snow, "worst_inversion_ms"));
+    assert!(a > 10.0 * s, "auto-increment {a} ms vs snowflake {s} ms");
+}
+
+#[test]
+fn auto_increment_with_a_stale_step_collides() {
+    let r = check("snowflake_autoincrement_step");
+    assert!(measure(&r, "duplicates") > 100.0, "{:?}", r.model_report.measures);
+}
+
+#[test]
+fn runs_are_deterministic() {
+    let sc = load("snowflake_clock_back");
+    let a = run::<Snowflake>(&sc, RunOptions::default()).record;
+    let b = run::<Snowflake>(&sc, RunOptions::default()).record;
+    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(a.model_report, b.model_report);
+}
+
+#[test]
+fn bad_config_is_reported_with_its_path() {
+    let mut sc = load("snowflake");
+    sc.config.datacenters = 40;
+    sc.config.machine_ids = vec![(0, 0)];
+    let paths: Vec<String> = sc.validate::<Snowflake>().into_iter().map(|p| p.path).collect();
+    assert!(paths.contains(&"config.datacenters".to_string()), "{paths:?}");
+    assert!(paths.contains(&"config.machine_ids".to_string()), "{paths:?}");
+}
+
+/// Every snowflake scenario keeps its expected verdict over more seeds (3 by default; set
+/// `SIMCTL_SWEEP_SEEDS` for a longer sweep).
+#[test]
+fn expected_verdicts_hold_over_a_seed_sweep() {
+    let seeds: u64 = std::env::var("SIMCTL_SWEEP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let dir = format!("{}/../../scenarios", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("scenarios folder")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("snowflake") && n.ends_with(".ron"))
+        .map(|n| n.trim_end_matches(".ron").to_string())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in names {
+        let sc = load(&name);
+        let want: Vec<String> = match &sc.expect {
+            Expect::Pass => Vec::new(),
+            Expect::Fail(names) => names.clone(),
+        };
+        for seed in 2..2 + seeds {
+            let r = run::<Snowflake>(&sc, RunOptions { seed: Some(seed), ..Default::default() }).record;
+            let failed: Vec<String> =
+                r.model_report.checks.iter().filter(|c| !c.passed).map(|c| c.name.clone()).collect();
+            assert_eq!(failed, want, "{name} seed {seed}: {:#?}", r.model_report.checks);
+        }
+    }
+}
