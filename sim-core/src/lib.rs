@@ -23,6 +23,7 @@ pub mod dist;
 pub mod fault;
 pub mod metrics;
 pub mod model;
+pub mod parse;
 pub mod net;
 pub mod queue;
 pub mod record;
