@@ -133,7 +133,11 @@ fn load(file: &Path) -> Result<std::result::Result<(String, registry::Entry), Ve
 
 fn shell_quote(p: &Path) -> String {
     let s = p.display().to_string();
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) { s } else { format!("'{}'", s.replace('\'', "'\\''")) }
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bool) -> Result<ExitCode> {
@@ -190,7 +194,8 @@ fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bo
 }
 
 fn sanitize(name: &str) -> String {
-    let s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    let s: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
     if s.is_empty() || s.starts_with('.') { format!("scenario{s}") } else { s }
 }
 
@@ -247,7 +252,9 @@ fn cmd_list() -> Result<ExitCode> {
     }
     let dir = Path::new("scenarios");
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "ron")).collect(),
+        Ok(rd) => {
+            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "ron")).collect()
+        }
         Err(_) => Vec::new(),
     };
     files.sort();
@@ -259,7 +266,7 @@ fn cmd_list() -> Result<ExitCode> {
         let line = match load(&f)? {
             Err(d) => format!("INVALID ({})", d.first().map(|d| d.to_string()).unwrap_or_default()),
             Ok((source, entry)) => match (entry.check)(&source) {
-                Ok(info) => format!("[{}] {}", entry.name, info.description),
+                Ok(info) => format!("[{}, seed {}] {}", entry.name, info.seed, info.description),
                 Err(d) => format!("[{}] INVALID ({} problems; run simctl validate)", entry.name, d.len()),
             },
         };

@@ -100,3 +100,67 @@ fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunErro
         verdict,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::{Actor, Ctx, Message, ModelReport, NodeId, Prng, RunView, Topology};
+
+    /// A model whose node panics when it starts: a stand-in for a model bug.
+    struct Buggy;
+    #[derive(Clone, Debug)]
+    struct Nothing;
+    impl Message for Nothing {
+        fn kind(&self) -> &'static str {
+            "nothing"
+        }
+    }
+    struct Node;
+    impl Actor for Node {
+        type Msg = Nothing;
+        type Timer = ();
+        type Record = ();
+        fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+            panic!("node {} is buggy", ctx.id());
+        }
+        fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: Nothing) {}
+    }
+    impl Model for Buggy {
+        const NAME: &'static str = "buggy";
+        const ABOUT: &'static str = "panics";
+        const OP_KINDS: &'static [&'static str] = &[];
+        type Config = ();
+        type Actor = Node;
+        fn factory(_: &(), _: &Topology, _: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
+            Box::new(|_| Node)
+        }
+        fn report(_: &(), _: &RunView<'_, Node>) -> ModelReport {
+            ModelReport::default()
+        }
+    }
+
+    #[test]
+    fn a_model_panic_is_caught_and_reported_with_its_seed() {
+        let e = entry::<Buggy>();
+        let src = r#"(name: "b", model: "buggy", duration: "1s", seed: 9)"#;
+        assert!((e.check)(src).is_ok());
+        match (e.run)(src, RunRequest { seed: Some(21), progress: None }) {
+            Err(RunError::Panicked { seed, message }) => {
+                assert_eq!(seed, 21);
+                assert!(message.contains("is buggy"), "{message}");
+            }
+            _ => panic!("the panic was not caught"),
+        }
+    }
+
+    #[test]
+    fn every_registered_model_has_a_printable_default_config() {
+        let names: Vec<&str> = models().iter().map(|e| e.name).collect();
+        assert_eq!(names, ["register", "phold"]);
+        for e in models() {
+            let text = (e.default_config)();
+            assert!(text.starts_with('('), "{}: {text}", e.name);
+            assert!(find(e.name).is_some());
+        }
+    }
+}

@@ -78,7 +78,7 @@ pub(crate) fn num(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()
-    } else if a >= 1e7 || a < 1e-3 {
+    } else if !(1e-3..1e7).contains(&a) {
         format!("{v:.3e}")
     } else if a >= 100.0 || v.fract() == 0.0 {
         format!("{v:.0}")

@@ -66,7 +66,11 @@ fn segments(pts: &[(f64, f64)], gap: f64) -> Vec<Vec<(f64, f64)>> {
     out
 }
 
-type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
 
 /// Shades the fault windows over the whole plot height, each labelled at the top.
 fn shade_faults(chart: &mut Chart<'_, '_>, windows: &[(f64, f64, String)], y_max: f64) -> Result<(), String> {
@@ -74,7 +78,9 @@ fn shade_faults(chart: &mut Chart<'_, '_>, windows: &[(f64, f64, String)], y_max
     let edge = RGBColor(214, 39, 40).mix(0.6);
     for (i, (a, b, label)) in windows.iter().enumerate() {
         if b > a {
-            chart.draw_series(std::iter::once(Rectangle::new([(*a, 0.0), (*b, y_max)], fill))).map_err(|e| e.to_string())?;
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(*a, 0.0), (*b, y_max)], fill)))
+                .map_err(|e| e.to_string())?;
         } else {
             chart
                 .draw_series(std::iter::once(PathElement::new(vec![(*a, 0.0), (*a, y_max)], edge.stroke_width(1))))
@@ -106,7 +112,11 @@ pub fn latency_svg(record: &RunRecord) -> String {
         let get = |f: fn(&sim_core::record::SeriesPoint) -> Option<f64>| -> Vec<(f64, f64)> {
             pts.clone().filter_map(|p| f(p).map(|v| (p.t_s + half, v))).collect()
         };
-        let styles = [("p50", get(|p| p.p50_ms), 1, false), ("p99", get(|p| p.p99_ms), 2, false), ("p99.9", get(|p| p.p999_ms), 1, true)];
+        let styles = [
+            ("p50", get(|p| p.p50_ms), 1, false),
+            ("p99", get(|p| p.p99_ms), 2, false),
+            ("p99.9", get(|p| p.p999_ms), 1, true),
+        ];
         for (name, v, width, dashed) in styles {
             if !v.is_empty() {
                 lines.push(Line { name: format!("{} {name}", op.kind), pts: v, color: k, width, dashed });
@@ -123,7 +133,8 @@ pub fn latency_svg(record: &RunRecord) -> String {
 
 /// Completions per second in each interval, by outcome (all op kinds together).
 pub fn throughput_svg(record: &RunRecord) -> String {
-    let n = record.series.iter().map(|p| (p.t_s / record.interval_s.max(1e-12)).round() as usize + 1).max().unwrap_or(0);
+    let n =
+        record.series.iter().map(|p| (p.t_s / record.interval_s.max(1e-12)).round() as usize + 1).max().unwrap_or(0);
     if n == 0 {
         return empty_svg("Throughput", "no completed operations");
     }
@@ -152,13 +163,7 @@ pub fn throughput_svg(record: &RunRecord) -> String {
         .unwrap_or_else(|e| empty_svg("Throughput", &e))
 }
 
-fn time_plot(
-    title: &str,
-    y_label: &str,
-    record: &RunRecord,
-    lines: &[Line],
-    y_max: f64,
-) -> Result<String, String> {
+fn time_plot(title: &str, y_label: &str, record: &RunRecord, lines: &[Line], y_max: f64) -> Result<String, String> {
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, (W, H)).into_drawing_area();
@@ -183,7 +188,10 @@ fn time_plot(
         if record.end_s > record.main_phase_s {
             let m = record.main_phase_s;
             chart
-                .draw_series(std::iter::once(PathElement::new(vec![(m, 0.0), (m, y_max)], BLACK.mix(0.4).stroke_width(1))))
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(m, 0.0), (m, y_max)],
+                    BLACK.mix(0.4).stroke_width(1),
+                )))
                 .map_err(|e| e.to_string())?;
             chart
                 .draw_series(std::iter::once(Text::new("settle", (m, y_max * 0.6), ("sans-serif", 11).into_font())))
@@ -228,7 +236,12 @@ pub fn latency_cdf_svg(record: &RunRecord) -> String {
         .ops
         .iter()
         .filter(|o| !o.latency_curve.is_empty())
-        .map(|o| (o.kind.clone(), o.latency_curve.iter().filter(|(p, _)| *p < 100.0).map(|&(p, ms)| (nines(p), ms)).collect()))
+        .map(|o| {
+            (
+                o.kind.clone(),
+                o.latency_curve.iter().filter(|(p, _)| *p < 100.0).map(|&(p, ms)| (nines(p), ms)).collect(),
+            )
+        })
         .collect();
     if lines.is_empty() {
         return empty_svg("Latency by percentile", "no successful operations");

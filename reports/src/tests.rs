@@ -106,10 +106,27 @@ fn assert_xml(svg: &str) {
 fn renders_every_file_as_well_formed_documents() {
     let rec = record();
     let v = verdict(&rec);
-    let meta = Meta { scenario_file: "x.ron".into(), scenario_hash: "abcd".into(), simctl_version: "0.1.0".into(), reproduce: "simctl run x.ron --seed 42".into(), description: "d".into() };
+    let meta = Meta {
+        scenario_file: "x.ron".into(),
+        scenario_hash: "abcd".into(),
+        simctl_version: "0.1.0".into(),
+        reproduce: "simctl run x.ron --seed 42".into(),
+        description: "d".into(),
+    };
     let files = render(&rec, &v, &meta);
     let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
-    assert_eq!(names, ["summary.json", "summary.md", "index.html", "latency.svg", "throughput.svg", "latency_cdf.svg", "table_lag_over_time.svg"]);
+    assert_eq!(
+        names,
+        [
+            "summary.json",
+            "summary.md",
+            "index.html",
+            "latency.svg",
+            "throughput.svg",
+            "latency_cdf.svg",
+            "table_lag_over_time.svg"
+        ]
+    );
     for (name, body) in &files {
         if name.ends_with(".svg") {
             assert_xml(body);

@@ -16,8 +16,20 @@ fn pct(v: Option<f64>) -> String {
 /// Rows of the operations table (shared by the terminal, Markdown and HTML).
 fn op_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let head = vec![
-        "op", "total", "ok", "fail", "timeout", "rejected", "avail", "in faults", "outside", "ok/s", "p50 ms", "p99 ms",
-        "p99.9 ms", "max ms",
+        "op",
+        "total",
+        "ok",
+        "fail",
+        "timeout",
+        "rejected",
+        "avail",
+        "in faults",
+        "outside",
+        "ok/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
     ];
     let rows = record
         .ops
@@ -45,7 +57,17 @@ fn op_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
 }
 
 fn fault_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let head = vec!["fault", "from s", "to s", "msgs dropped", "events delayed", "timers lost", "writes lost", "ops hit", "effect"];
+    let head = vec![
+        "fault",
+        "from s",
+        "to s",
+        "msgs dropped",
+        "events delayed",
+        "timers lost",
+        "writes lost",
+        "ops hit",
+        "effect",
+    ];
     let rows = record
         .faults
         .iter()
@@ -192,7 +214,13 @@ pub fn text_summary(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Strin
             if i.passed {
                 let _ = writeln!(s, "  ok    {}: {}", i.name, i.detail);
             } else {
-                let _ = writeln!(s, "  !!!!! {}{}: {}", i.name, if i.counts { " (strict: fails the run)" } else { "" }, i.detail);
+                let _ = writeln!(
+                    s,
+                    "  !!!!! {}{}: {}",
+                    i.name,
+                    if i.counts { " (strict: fails the run)" } else { "" },
+                    i.detail
+                );
             }
         }
     }
@@ -226,12 +254,7 @@ pub fn summary_md(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> String 
     if !meta.description.is_empty() {
         let _ = writeln!(s, "{}\n", meta.description);
     }
-    let _ = writeln!(
-        s,
-        "**Verdict: {}** — {}\n",
-        if verdict.passed { "PASS" } else { "FAIL" },
-        verdict.expectation
-    );
+    let _ = writeln!(s, "**Verdict: {}** — {}\n", if verdict.passed { "PASS" } else { "FAIL" }, verdict.expectation);
     let _ = writeln!(s, "| | |\n| --- | --- |");
     for (k, v) in [
         ("model", record.model.clone()),
@@ -248,7 +271,15 @@ pub fn summary_md(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> String 
     }
     let wrong: Vec<_> = verdict.wrong_estimates().collect();
     if !wrong.is_empty() {
-        let _ = writeln!(s, "\n> **Wrong estimates:** {}", wrong.iter().map(|e| format!("`{}` claims {} but `{}` = {}", e.name, num(e.claimed), e.expr, num(e.computed))).collect::<Vec<_>>().join("; "));
+        let _ = writeln!(
+            s,
+            "\n> **Wrong estimates:** {}",
+            wrong
+                .iter()
+                .map(|e| format!("`{}` claims {} but `{}` = {}", e.name, num(e.claimed), e.expr, num(e.computed)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
     }
     let (h, r) = item_rows(verdict);
     let _ = write!(s, "\n## Verdict items\n\n{}", md_table(&h, &r));
@@ -269,7 +300,10 @@ pub fn summary_md(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> String 
             record.model_report.measures.iter().map(|(k, v)| vec![k.clone(), num(*v)]).collect();
         let _ = write!(s, "\n## Model measures\n\n{}", md_table(&["measure", "value"], &rows));
     }
-    let _ = writeln!(s, "\n## Plots\n\n![latency](latency.svg)\n![throughput](throughput.svg)\n![latency by percentile](latency_cdf.svg)");
+    let _ = writeln!(
+        s,
+        "\n## Plots\n\n![latency](latency.svg)\n![throughput](throughput.svg)\n![latency by percentile](latency_cdf.svg)"
+    );
     s
 }
 
@@ -348,7 +382,15 @@ code{{background:#f3f3f3;padding:1px 4px}} svg{{max-width:100%;height:auto}}\n</
     );
     let wrong: Vec<_> = verdict.wrong_estimates().collect();
     if !wrong.is_empty() {
-        let _ = writeln!(s, "<p class=\"warn\"><b>Wrong estimates:</b> {}</p>", wrong.iter().map(|e| esc(&format!("`{}` claims {} but {} = {}", e.name, num(e.claimed), e.expr, num(e.computed)))).collect::<Vec<_>>().join("; "));
+        let _ = writeln!(
+            s,
+            "<p class=\"warn\"><b>Wrong estimates:</b> {}</p>",
+            wrong
+                .iter()
+                .map(|e| esc(&format!("`{}` claims {} but {} = {}", e.name, num(e.claimed), e.expr, num(e.computed))))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
     }
     let meta_rows = vec![
         vec!["model".into(), record.model.clone()],
@@ -413,7 +455,16 @@ code{{background:#f3f3f3;padding:1px 4px}} svg{{max-width:100%;height:auto}}\n</
                 ]
             })
             .collect();
-        let head = ["message", "sent", "delivered", "dropped (partition)", "dropped (loss)", "dropped (down)", "dropped (overflow)", "duplicated"];
+        let head = [
+            "message",
+            "sent",
+            "delivered",
+            "dropped (partition)",
+            "dropped (loss)",
+            "dropped (down)",
+            "dropped (overflow)",
+            "duplicated",
+        ];
         let _ = write!(s, "<h2>Messages</h2>\n{}", html_table(&head, &rows, false));
     }
     s.push_str("</body></html>\n");

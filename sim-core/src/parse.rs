@@ -58,16 +58,24 @@ pub fn parse_scenario<C: DeserializeOwned + Default>(source: &str) -> Result<Sce
 pub fn load_scenario<M: Model>(source: &str) -> Result<Scenario<M::Config>, Vec<Diagnostic>> {
     let scenario = parse_scenario::<M::Config>(source)?;
     let mut problems = scenario.validate::<M>();
-    problems.extend(crate::verdict::validate_spec(
-        &scenario.invariants,
-        &scenario.slas,
-        &scenario.estimates,
-        &scenario.expect,
-        M::OP_KINDS,
-    )
-    .into_iter()
-    .map(|(path, message)| Problem { path, message }));
-    if problems.is_empty() { Ok(scenario) } else { Err(locate_problems(source, &problems)) }
+    problems.extend(
+        crate::verdict::validate_spec(
+            &scenario.invariants,
+            &scenario.slas,
+            &scenario.estimates,
+            &scenario.expect,
+            M::OP_KINDS,
+        )
+        .into_iter()
+        .map(|(path, message)| Problem { path, message }),
+    );
+    if problems.is_empty() {
+        return Ok(scenario);
+    }
+    let mut located = locate_problems(source, &problems);
+    // In file order; problems without a position last.
+    located.sort_by_key(|d| (d.line.is_none(), d.line, d.col));
+    Err(located)
 }
 
 /// Gives each validation problem the position of its path in `source` (or of the nearest enclosing
@@ -77,7 +85,12 @@ pub fn locate_problems(source: &str, problems: &[Problem]) -> Vec<Diagnostic> {
         .iter()
         .map(|p| {
             let pos = locate(source, &p.path);
-            Diagnostic { line: pos.map(|p| p.0), col: pos.map(|p| p.1), path: p.path.clone(), message: p.message.clone() }
+            Diagnostic {
+                line: pos.map(|p| p.0),
+                col: pos.map(|p| p.1),
+                path: p.path.clone(),
+                message: p.message.clone(),
+            }
         })
         .collect()
 }
@@ -114,9 +127,15 @@ fn clean_path(path: &str) -> String {
 #[derive(Debug)]
 enum Node {
     /// `Name(a: 1, b: 2)` or `(a: 1)`.
-    Struct { name: Option<String>, fields: Vec<(String, Pos, Node)> },
+    Struct {
+        name: Option<String>,
+        fields: Vec<(String, Pos, Node)>,
+    },
     /// `Name(1, 2)` or `(1, 2)`.
-    Tuple { name: Option<String>, items: Vec<(Pos, Node)> },
+    Tuple {
+        name: Option<String>,
+        items: Vec<(Pos, Node)>,
+    },
     List(Vec<(Pos, Node)>),
     Map(Vec<(String, Pos, Node)>),
     /// A scalar (number, string, identifier); the text of its key form.
@@ -444,6 +463,12 @@ fn step<'n>(node: &'n Node, pos: Pos, seg: &Segment) -> Option<(Pos, &'n Node)> 
             {
                 return Some((pos, node));
             }
+            // A newtype around a list (`Fail(["a", "b"])`): an index goes into the list.
+            if let Segment::Index(_) = seg
+                && let [(p, inner @ (Node::List(_) | Node::Map(_)))] = items.as_slice()
+            {
+                return step(inner, *p, seg);
+            }
             if let Segment::Index(i) = seg
                 && let Some((p, v)) = items.get(*i)
             {
@@ -504,6 +529,7 @@ Scenario(
     network: (link: (legs: {"put": Constant("1ms")})),
     disk: (nodes: {3: Constant("4ms")}),
     workload: Some((ops: [("get", 1.0)], arrival: OpenLoop(rate_per_s: 5.0))),
+    expect: Fail(["a", "b"]),
 )
 "#;
 
@@ -523,6 +549,7 @@ Scenario(
         check("disk.nodes[3]", Some((13, 23)));
         check("workload.arrival.rate_per_s", Some((14, 72)));
         check("workload.ops[0]", Some((14, 27)));
+        check("expect.Fail[1]", Some((15, 24)));
         // Not written out: the nearest enclosing value that is.
         check("faults.nemesis.start", Some((6, 13)));
         check("topology.servers", None);

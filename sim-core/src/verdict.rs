@@ -268,13 +268,19 @@ pub fn validate_spec(
                     if !est.inputs.contains_key(n) {
                         e.push((
                             format!("{path}.expr"),
-                            format!("`{n}` is not among the inputs ({})", est.inputs.keys().cloned().collect::<Vec<_>>().join(", ")),
+                            format!(
+                                "`{n}` is not among the inputs ({})",
+                                est.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
+                            ),
                         ));
                     }
                 }
                 for k in est.inputs.keys() {
                     if !used.contains(k) {
-                        e.push((format!("{path}.inputs[\"{k}\"]"), format!("input `{k}` is not used by the expression")));
+                        e.push((
+                            format!("{path}.inputs[\"{k}\"]"),
+                            format!("input `{k}` is not used by the expression"),
+                        ));
                     }
                 }
             }
@@ -318,9 +324,9 @@ pub fn validate_spec(
                 e.push((path, format!("`{n}` is listed twice")));
                 continue;
             }
-            if n.starts_with("estimate.") {
+            if let Some(est_name) = n.strip_prefix("estimate.") {
                 if !all_estimates.contains(n) {
-                    e.push((path, format!("no estimate is named `{}`", &n["estimate.".len()..])));
+                    e.push((path, format!("no estimate is named `{est_name}`")));
                 } else if !strict_estimates.contains(n) {
                     e.push((path, format!("`{n}` can only fail the run with `strict: true` on that estimate")));
                 }
@@ -330,7 +336,11 @@ pub fn validate_spec(
                         path,
                         format!(
                             "no SLA is named `{n}` (this scenario's SLAs: {})",
-                            if names.is_empty() { "none".into() } else { names.keys().cloned().collect::<Vec<_>>().join(", ") }
+                            if names.is_empty() {
+                                "none".into()
+                            } else {
+                                names.keys().cloned().collect::<Vec<_>>().join(", ")
+                            }
                         ),
                     ));
                 }
@@ -495,9 +505,17 @@ fn availability(record: &RunRecord, op: &Option<String>, window: Window) -> Opti
                 .collect();
             let worst = vals.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
             let detail = if vals.len() > 1 {
-                format!("worst operation kind: {} (per kind: {})", worst.0, vals.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join(", "))
+                format!(
+                    "worst operation kind: {} (per kind: {})",
+                    worst.0,
+                    vals.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join(", ")
+                )
             } else {
-                format!("{} ops invoked {} fault windows", worst.0, if window == Window::InFaults { "inside" } else { "outside" })
+                format!(
+                    "{} ops invoked {} fault windows",
+                    worst.0,
+                    if window == Window::InFaults { "inside" } else { "outside" }
+                )
             };
             Some((worst.1, detail))
         }
@@ -519,7 +537,13 @@ pub fn latency_ms(record: &RunRecord, op: &str, percentile: f64) -> Option<f64> 
         return None;
     }
     // Exact values the record keeps.
-    let exact = [(50.0, o.latency_ms.p50), (90.0, o.latency_ms.p90), (99.0, o.latency_ms.p99), (99.9, o.latency_ms.p999), (100.0, o.latency_ms.max)];
+    let exact = [
+        (50.0, o.latency_ms.p50),
+        (90.0, o.latency_ms.p90),
+        (99.0, o.latency_ms.p99),
+        (99.9, o.latency_ms.p999),
+        (100.0, o.latency_ms.max),
+    ];
     if let Some((_, v)) = exact.iter().find(|(p, _)| (*p - percentile).abs() < 1e-9) {
         return Some(*v);
     }
@@ -657,7 +681,12 @@ fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
                 None => item(None, bound, false, format!("no successful `{op}` operations to measure")),
                 Some(v) => {
                     let ok = v <= max.as_millis_f64();
-                    item(Some(v), bound, ok, format!("p{} of ok `{op}` ops: {} ms", percentile_label(*percentile), fmt_num(v)))
+                    item(
+                        Some(v),
+                        bound,
+                        ok,
+                        format!("p{} of ok `{op}` ops: {} ms", percentile_label(*percentile), fmt_num(v)),
+                    )
                 }
             }
         }
@@ -670,13 +699,23 @@ fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
         }
         Sla::Throughput { op, min_per_s } => {
             let v = throughput(record, op);
-            item(Some(v), format!(">= {}/s", fmt_num(*min_per_s)), v >= *min_per_s, "ok operations per second of the main phase".into())
+            item(
+                Some(v),
+                format!(">= {}/s", fmt_num(*min_per_s)),
+                v >= *min_per_s,
+                "ok operations per second of the main phase".into(),
+            )
         }
         Sla::ErrorRate { op, max } => {
             let bound = format!("<= {}", fmt_num(*max));
             match error_rate(record, op) {
                 None => item(None, bound, false, "no completed operations to measure".into()),
-                Some(v) => item(Some(v), bound, v <= *max, "share of completed ops that failed, timed out or were rejected".into()),
+                Some(v) => item(
+                    Some(v),
+                    bound,
+                    v <= *max,
+                    "share of completed ops that failed, timed out or were rejected".into(),
+                ),
             }
         }
         Sla::Measure { name: m, min, max } => {
@@ -689,7 +728,12 @@ fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
             match record.model_report.measures.get(m) {
                 None => {
                     let known: Vec<&str> = record.model_report.measures.keys().map(|s| s.as_str()).collect();
-                    item(None, bound, false, format!("model `{}` reports no measure `{m}` (it reports: {})", record.model, known.join(", ")))
+                    item(
+                        None,
+                        bound,
+                        false,
+                        format!("model `{}` reports no measure `{m}` (it reports: {})", record.model, known.join(", ")),
+                    )
                 }
                 Some(&v) => {
                     let ok = min.is_none_or(|a| v >= a) && max.is_none_or(|b| v <= b);
@@ -733,10 +777,17 @@ fn evaluate_estimate(record: &RunRecord, est: &Estimate) -> (Option<EstimateChec
     };
     let relative_error = relative_error(est.claimed, computed);
     let arithmetic_ok = relative_error <= tol;
-    let measured = est.measured.as_ref().and_then(|m| lookup_metric(record, m)).map(|v| v * est.measured_scale.unwrap_or(1.0));
+    let measured =
+        est.measured.as_ref().and_then(|m| lookup_metric(record, m)).map(|v| v * est.measured_scale.unwrap_or(1.0));
     let ratio = measured.filter(|_| est.claimed != 0.0).map(|m| m / est.claimed);
     let mut detail = if arithmetic_ok {
-        format!("`{}` = {}; claimed {} (off by {:.2}%)", est.expr, fmt_num(computed), fmt_num(est.claimed), relative_error * 100.0)
+        format!(
+            "`{}` = {}; claimed {} (off by {:.2}%)",
+            est.expr,
+            fmt_num(computed),
+            fmt_num(est.claimed),
+            relative_error * 100.0
+        )
     } else {
         format!(
             "WRONG ARITHMETIC: `{}` = {}, but the estimate claims {} (off by {:.1}%, tolerance {:.1}%)",
@@ -803,8 +854,17 @@ pub enum Expr {
     Call(String, Vec<Expr>),
 }
 
-const FUNCTIONS: &[(&str, usize)] =
-    &[("ceil", 1), ("floor", 1), ("round", 1), ("sqrt", 1), ("ln", 1), ("log2", 1), ("log10", 1), ("min", 2), ("max", 2)];
+const FUNCTIONS: &[(&str, usize)] = &[
+    ("ceil", 1),
+    ("floor", 1),
+    ("round", 1),
+    ("sqrt", 1),
+    ("ln", 1),
+    ("log2", 1),
+    ("log10", 1),
+    ("min", 2),
+    ("max", 2),
+];
 
 impl Expr {
     /// Every input name it uses.
@@ -1021,7 +1081,11 @@ impl ExprParser<'_> {
                     }
                     self.i += 1;
                     if args.len() != arity {
-                        return Err(format!("expression `{}`: `{name}` takes {arity} argument(s), got {}", self.text, args.len()));
+                        return Err(format!(
+                            "expression `{}`: `{name}` takes {arity} argument(s), got {}",
+                            self.text,
+                            args.len()
+                        ));
                     }
                     return Ok(Expr::Call(name, args));
                 }
@@ -1111,8 +1175,16 @@ mod tests {
     fn estimate_checker_accepts_right_and_flags_wrong_products() {
         let rec = empty_record();
         // "20 crawlers at 100 pages/s crawl 10B pages in 5 days": 20*100*86400*5 = 864M, not 10B.
-        let wrong = estimate("crawlers * pages_per_s * 86400 * days", &[("crawlers", 20.0), ("pages_per_s", 100.0), ("days", 5.0)], 10e9);
-        let right = estimate("crawlers * pages_per_s * 86400 * days", &[("crawlers", 20.0), ("pages_per_s", 100.0), ("days", 5.0)], 864e6);
+        let wrong = estimate(
+            "crawlers * pages_per_s * 86400 * days",
+            &[("crawlers", 20.0), ("pages_per_s", 100.0), ("days", 5.0)],
+            10e9,
+        );
+        let right = estimate(
+            "crawlers * pages_per_s * 86400 * days",
+            &[("crawlers", 20.0), ("pages_per_s", 100.0), ("days", 5.0)],
+            864e6,
+        );
         // "100M writes/day = 1,160 writes/s" is within 5% (1157.4).
         let rate = estimate("writes_per_day / 86400", &[("writes_per_day", 100e6)], 1160.0);
         let v = evaluate(&rec, &[], &[], &[wrong.clone(), right, rate], &Expect::Pass);

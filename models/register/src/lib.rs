@@ -28,8 +28,8 @@
 
 use serde::{Deserialize, Serialize};
 use sim_core::{
-    Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
-    Table, Time, Topology, WriteId,
+    Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table,
+    Time, Topology, WriteId,
 };
 use std::collections::BTreeMap;
 
@@ -382,7 +382,8 @@ impl Model for Register {
             let seen = regs.get(key).map(|r| r.1).unwrap_or(0);
             if let Some(missed) = stale(writes.get(key).unwrap_or(&empty_w), ack, seen, end) {
                 lost += 1;
-                first_lost.get_or_insert_with(|| format!("key {key}: final value {seen}, acknowledged write {missed} lost"));
+                first_lost
+                    .get_or_insert_with(|| format!("key {key}: final value {seen}, acknowledged write {missed} lost"));
             }
         }
         let mut r = ModelReport::default();
