@@ -1,6 +1,7 @@
 //! simctl's integration tests: one binary, run against the built `simctl` executable.
 
 mod bad_inputs;
+mod docs;
 mod estimates;
 mod report_files;
 mod scenarios;
