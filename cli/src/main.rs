@@ -277,7 +277,7 @@ fn cmd_list() -> Result<ExitCode> {
 
 mod progress {
     //! The progress bar: simulated time against the run's end, and events per (wall) second.
-    use indicatif::{ProgressBar, ProgressStyle};
+    use indicatif::{HumanCount, ProgressBar, ProgressStyle};
     use sim_core::Time;
 
     pub struct Bar {
@@ -304,11 +304,11 @@ mod progress {
             self.bar.set_position((frac.min(1.0) * 1000.0) as u64);
             let secs = self.started.elapsed().as_secs_f64().max(1e-6);
             self.bar.set_message(format!(
-                "sim {:.2}s / {:.2}s  {} events  {:.0} events/s",
+                "sim {:.2}s / {:.2}s  {} events  {} events/s",
                 now.as_secs_f64(),
                 end.as_secs_f64(),
-                events,
-                events as f64 / secs
+                HumanCount(events),
+                HumanCount((events as f64 / secs) as u64)
             ));
         }
 

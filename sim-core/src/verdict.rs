@@ -647,7 +647,11 @@ pub fn evaluate(
             if want == got {
                 (true, format!("known-bad design failed for exactly the expected reason: {}", failed.join(", ")))
             } else {
-                let missing: Vec<&str> = want.difference(&got).map(|s| s.as_str()).collect();
+                let checked: BTreeSet<&String> = items.iter().map(|i| &i.name).collect();
+                let missing: Vec<String> = want
+                    .difference(&got)
+                    .map(|s| if checked.contains(s) { s.to_string() } else { format!("{s} (not checked at all)") })
+                    .collect();
                 let extra: Vec<&str> = got.difference(&want).map(|s| s.as_str()).collect();
                 let mut parts = Vec::new();
                 if !missing.is_empty() {
@@ -1223,10 +1227,11 @@ mod tests {
         rec.model_report.checks.push(crate::model::Check::new("convergence", true, "ok"));
         let v = evaluate(&rec, &[], &[], &[], &Expect::Fail(vec!["durability".into()]));
         assert!(!v.passed && v.meets_expectation);
-        let v = evaluate(&rec, &[], &[], &[], &Expect::Fail(vec!["convergence".into()]));
+        let v = evaluate(&rec, &[], &[], &[], &Expect::Fail(vec!["convergence".into(), "typo".into()]));
         assert!(!v.meets_expectation);
+        assert!(v.expectation.contains("typo (not checked at all)"), "{}", v.expectation);
         assert!(v.expectation.contains("failed unexpectedly: durability"), "{}", v.expectation);
-        assert!(v.expectation.contains("expected to fail but passed: convergence"), "{}", v.expectation);
+        assert!(v.expectation.contains("expected to fail but passed: convergence, typo"), "{}", v.expectation);
         // The invariants list filters what counts; an unknown name fails.
         let v = evaluate(&rec, &["convergence".into()], &[], &[], &Expect::Pass);
         assert!(v.passed);
