@@ -102,7 +102,10 @@ fn deserialize<T: DeserializeOwned>(source: &str) -> Result<T, Vec<Diagnostic>> 
         path,
         message: e.code.to_string(),
     };
-    let mut de = ron::Deserializer::from_str(source).map_err(|e| vec![spanned(e, String::new())])?;
+    // `implicit_some`: an optional field may be written `workload: (...)` as well as `Some((...))`.
+    let options = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    let mut de =
+        ron::Deserializer::from_str_with_options(source, &options).map_err(|e| vec![spanned(e, String::new())])?;
     let value: T = match serde_path_to_error::deserialize(&mut de) {
         Ok(v) => v,
         Err(e) => {
@@ -580,6 +583,17 @@ Scenario(
     fn reads_the_model_alone() {
         assert_eq!(scenario_model(SRC).unwrap(), "register");
         assert_eq!(scenario_model("(name: \"a\", model: \"m\", config: (whatever: 1))").unwrap(), "m");
+    }
+
+    #[test]
+    fn optional_fields_take_some_or_the_bare_value() {
+        let a = "(name: \"a\", model: \"m\", duration: \"1s\", report_interval: Some(\"10ms\"))";
+        let b = "(name: \"a\", model: \"m\", duration: \"1s\", report_interval: \"10ms\")";
+        let c = "(name: \"a\", model: \"m\", duration: \"1s\", report_interval: None)";
+        let (a, b, c) = (parse_scenario::<Cfg>(a).unwrap(), parse_scenario::<Cfg>(b).unwrap(), parse_scenario::<Cfg>(c).unwrap());
+        assert_eq!(a.report_interval, Some(crate::Duration::from_millis(10)));
+        assert_eq!(a.report_interval, b.report_interval);
+        assert_eq!(c.report_interval, None);
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub fn register_scenario(extra: &str) -> String {
     duration: "2s",
     settle: "200ms",
     topology: (servers: 3, clients: 2),
-    workload: Some((ops: [("read", 0.8), ("write", 0.2)], arrival: OpenLoop(rate_per_s: 200.0))),
+    workload: (ops: [("read", 0.8), ("write", 0.2)], arrival: OpenLoop(rate_per_s: 200.0)),
 {extra}
 )"#
     )
