@@ -12,6 +12,7 @@
 //! | `throughput.svg` | completions per second per interval, by outcome |
 //! | `latency_cdf.svg` | latency by percentile per op, on a "nines" axis (p50, p90, p99, p99.9 ...) |
 //! | `table_<name>.svg` | each model table as a line plot |
+//! | `gauge_<name>.svg` | each gauge the model sampled, over time |
 //! | `index.html` | all of it on one page, SVG inline, opens from disk |
 //!
 //! Every time axis shades the fault windows and labels them, so an effect can be read against
@@ -54,15 +55,29 @@ pub fn render(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Vec<(String
         .iter()
         .filter_map(|t| table_svg(t, record).map(|svg| (format!("table_{}.svg", file_safe(&t.name)), svg)))
         .collect();
+    // Gauges (sampled model state over time) plot like a time table.
+    let gauges: Vec<(String, String)> = record
+        .gauges
+        .iter()
+        .filter_map(|g| {
+            let t = sim_core::model::Table {
+                name: format!("gauge {}", g.name),
+                columns: vec!["t_s".into(), g.name.clone()],
+                rows: g.series.iter().map(|&(t, v)| vec![t, v]).collect(),
+            };
+            table_svg(&t, record).map(|svg| (format!("gauge_{}.svg", file_safe(&g.name)), svg))
+        })
+        .collect();
     let mut files = vec![
         ("summary.json".to_string(), summary_json(record, verdict, meta)),
         ("summary.md".to_string(), summary_md(record, verdict, meta)),
-        ("index.html".to_string(), index_html(record, verdict, meta, &latency, &throughput, &cdf, &tables)),
+        ("index.html".to_string(), index_html(record, verdict, meta, &latency, &throughput, &cdf, &tables, &gauges)),
         ("latency.svg".to_string(), latency),
         ("throughput.svg".to_string(), throughput),
         ("latency_cdf.svg".to_string(), cdf),
     ];
     files.extend(tables);
+    files.extend(gauges);
     files
 }
 

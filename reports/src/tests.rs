@@ -66,7 +66,11 @@ fn record() -> RunRecord {
         }],
         messages: vec![],
         counters: BTreeMap::new(),
-        gauges: vec![],
+        gauges: vec![sim_core::record::GaugeRecord {
+            name: "queue depth".into(),
+            max: 9.0,
+            series: vec![(0.0, 1.0), (1.0, 9.0), (2.0, 3.0)],
+        }],
         model_report: ModelReport {
             checks: vec![Check::new("fresh_reads", true, "0 of 900 stale")],
             measures,
@@ -124,7 +128,8 @@ fn renders_every_file_as_well_formed_documents() {
             "latency.svg",
             "throughput.svg",
             "latency_cdf.svg",
-            "table_lag_over_time.svg"
+            "table_lag_over_time.svg",
+            "gauge_queue_depth.svg"
         ]
     );
     for (name, body) in &files {
@@ -140,6 +145,7 @@ fn renders_every_file_as_well_formed_documents() {
     assert!(html.contains("<svg") && !html.contains("<?xml"), "inline SVG");
     assert!(html.contains("demo &lt;&amp;&gt;"), "escaped title");
     assert!(html.contains("Wrong estimates"));
+    assert_eq!(html.matches("<svg").count(), 5, "every plot inline");
     let md = &files[1].1;
     assert!(md.contains("| fresh_reads |") || md.contains("fresh_reads"));
     assert!(md.contains("simctl run x.ron --seed 42"));

@@ -355,6 +355,7 @@ pub fn index_html(
     throughput: &str,
     cdf: &str,
     tables: &[(String, String)],
+    gauges: &[(String, String)],
 ) -> String {
     let mut s = String::new();
     let _ = write!(
@@ -437,6 +438,18 @@ code{{background:#f3f3f3;padding:1px 4px}} svg{{max-width:100%;height:auto}}\n</
             let rows: Vec<Vec<String>> = t.rows.iter().map(|r| r.iter().map(|v| num(*v)).collect()).collect();
             s.push_str(&html_table(&head, &rows, false));
         }
+    }
+    for (name, svg) in gauges {
+        let _ = writeln!(
+            s,
+            "<h2>Gauge: {}</h2>\n{}",
+            esc(name.trim_start_matches("gauge_").trim_end_matches(".svg")),
+            inline_svg(svg)
+        );
+    }
+    if !record.counters.is_empty() {
+        let rows: Vec<Vec<String>> = record.counters.iter().map(|(k, v)| vec![k.clone(), v.to_string()]).collect();
+        let _ = write!(s, "<h2>Counters</h2>\n{}", html_table(&["counter", "value"], &rows, false));
     }
     if !record.messages.is_empty() {
         let rows: Vec<Vec<String>> = record

@@ -590,7 +590,8 @@ Scenario(
         let a = "(name: \"a\", model: \"m\", duration: \"1s\", report_interval: Some(\"10ms\"))";
         let b = "(name: \"a\", model: \"m\", duration: \"1s\", report_interval: \"10ms\")";
         let c = "(name: \"a\", model: \"m\", duration: \"1s\", report_interval: None)";
-        let (a, b, c) = (parse_scenario::<Cfg>(a).unwrap(), parse_scenario::<Cfg>(b).unwrap(), parse_scenario::<Cfg>(c).unwrap());
+        let (a, b, c) =
+            (parse_scenario::<Cfg>(a).unwrap(), parse_scenario::<Cfg>(b).unwrap(), parse_scenario::<Cfg>(c).unwrap());
         assert_eq!(a.report_interval, Some(crate::Duration::from_millis(10)));
         assert_eq!(a.report_interval, b.report_interval);
         assert_eq!(c.report_interval, None);
