@@ -559,6 +559,13 @@ Scenario(
     }
 
     #[test]
+    fn locates_inside_nested_variants() {
+        let src = "(faults: (schedule: [\n (at: \"1s\", fault: Partition(Split([[0, 1], [2, 7]]))),\n (at: \"2s\", fault: Partition(OneWay(from: [0], to: [9]))),\n]))";
+        assert_eq!(locate(src, "faults.schedule[0].fault.Partition.Split[1][1]"), Some((2, 49)));
+        assert_eq!(locate(src, "faults.schedule[1].fault.Partition.to[0]"), Some((3, 53)));
+    }
+
+    #[test]
     fn splits_paths() {
         assert_eq!(
             split_path("a.b[2].c[\"k\"]"),

@@ -445,6 +445,9 @@ pub fn lookup_metric(record: &RunRecord, name: &str) -> Option<f64> {
     }
     for base in ["throughput", "availability", "error_rate"] {
         if let Some(rest) = name.strip_prefix(base) {
+            if !(rest.is_empty() || rest.starts_with('.')) {
+                continue; // another name (a measure called `throughput_total`, say)
+            }
             let rest = rest.strip_prefix('.').unwrap_or(rest);
             let (window, op_part) = if let Some(o) = rest.strip_suffix("in_faults") {
                 (Window::InFaults, o)
@@ -455,9 +458,6 @@ pub fn lookup_metric(record: &RunRecord, name: &str) -> Option<f64> {
             };
             let op_part = op_part.strip_suffix('.').unwrap_or(op_part);
             let op = (!op_part.is_empty()).then(|| op_part.to_string());
-            if !rest.is_empty() && rest.chars().next().is_some_and(|c| c == '_') {
-                break; // not this family (e.g. a measure named `throughput_total`)
-            }
             if let Some(o) = &op
                 && record.op(o).is_none()
             {
@@ -1218,6 +1218,82 @@ mod tests {
         let v = evaluate(&rec, &[], &[], &[e], &Expect::Pass);
         assert_eq!(v.estimates[0].measured, Some(1e7));
         assert!((v.estimates[0].ratio.unwrap() - 1e7 / 36e6).abs() < 1e-12);
+    }
+
+    fn op(kind: &str, ok: u64, fail: u64, in_faults: Option<f64>) -> crate::record::OpSummary {
+        crate::record::OpSummary {
+            kind: kind.into(),
+            total: ok + fail,
+            ok,
+            fail,
+            timeout: 0,
+            rejected: 0,
+            pending: 0,
+            throughput_ok_per_s: ok as f64 / 10.0,
+            availability: ok as f64 / (ok + fail) as f64,
+            availability_in_faults: in_faults,
+            availability_outside_faults: Some(1.0),
+            latency_ms: crate::record::Percentiles { mean: 2.0, p50: 2.0, p90: 4.0, p99: 9.0, p999: 20.0, max: 30.0 },
+            latency_curve: vec![
+                (0.0, 1.0),
+                (50.0, 2.0),
+                (90.0, 4.0),
+                (95.0, 6.0),
+                (99.0, 9.0),
+                (99.9, 20.0),
+                (100.0, 30.0),
+            ],
+        }
+    }
+
+    #[test]
+    fn metrics_by_name() {
+        let mut rec = empty_record();
+        rec.ops = vec![op("get", 90, 10, Some(0.5)), op("put", 100, 0, Some(0.8))];
+        rec.model_report.measures.insert("throughput_total".into(), 7.0);
+        let m = |n: &str| lookup_metric(&rec, n);
+        assert_eq!(m("throughput"), Some(19.0));
+        assert_eq!(m("throughput.put"), Some(10.0));
+        assert_eq!(m("throughput_total"), Some(7.0));
+        assert_eq!(m("measure.throughput_total"), Some(7.0));
+        assert_eq!(m("availability"), Some(190.0 / 200.0));
+        assert_eq!(m("availability.get"), Some(0.9));
+        assert_eq!(m("availability.in_faults"), Some(0.5));
+        assert_eq!(m("availability.put.in_faults"), Some(0.8));
+        assert_eq!(m("error_rate.get"), Some(0.1));
+        assert_eq!(m("latency.get.p99"), Some(9.0));
+        assert_eq!(m("latency.get.p97"), Some(7.5));
+        assert_eq!(m("throughput.nope"), None);
+        assert_eq!(m("nope"), None);
+    }
+
+    #[test]
+    fn slas_pass_and_fail_on_their_bounds() {
+        let mut rec = empty_record();
+        rec.ops = vec![op("get", 90, 10, None)];
+        let slas = vec![
+            Sla::Latency { op: "get".into(), percentile: 99.0, max: Duration::from_millis(10) },
+            Sla::Latency { op: "get".into(), percentile: 99.9, max: Duration::from_millis(10) },
+            Sla::Availability { op: None, min: 0.95, window: Window::All },
+            Sla::Availability { op: None, min: 0.5, window: Window::InFaults },
+            Sla::ErrorRate { op: None, max: 0.1 },
+            Sla::Throughput { op: Some("get".into()), min_per_s: 9.0 },
+        ];
+        let v = evaluate(&rec, &[], &slas, &[], &Expect::Pass);
+        let passed: Vec<(&str, bool)> = v.items.iter().map(|i| (i.name.as_str(), i.passed)).collect();
+        assert_eq!(
+            passed,
+            [
+                ("latency.get.p99", true),
+                ("latency.get.p99.9", false),
+                ("availability", false),
+                // No operation was invoked inside a fault window: a bound on nothing fails.
+                ("availability.in_faults", false),
+                ("error_rate", true),
+                ("throughput.get", true)
+            ]
+        );
+        assert!(v.items[3].detail.contains("no operations"), "{}", v.items[3].detail);
     }
 
     #[test]
