@@ -6,7 +6,9 @@
 //! **Write.** A client sends `Write` to the leader. The leader gives it the next version, applies
 //! it, persists it (synced) and sends `Replicate` to every follower. It answers `WriteAck` once the
 //! write is on its own disk and `write_quorum - 1` followers have acknowledged (the leader counts
-//! as one). A restarted leader reloads its registers from what it persisted.
+//! as one). A restarted leader reloads its registers from what it persisted. With `fsync: false`
+//! the leader acknowledges from the page cache: the second known-bad design, which a power loss on
+//! the leader turns into lost acknowledged writes.
 //!
 //! **Read.** With `read_from: Leader` a client asks the leader, which answers with its current
 //! value. With `read_from: AnyReplica` it asks a random server; a follower answers from its own
@@ -55,6 +57,14 @@ pub struct Config {
     /// A client gives up on an operation after this long.
     #[serde(default = "default_timeout")]
     pub client_timeout: Duration,
+    /// The leader syncs each write to disk before acknowledging it. `false` acknowledges from the
+    /// page cache (the known-bad design: a power loss on the leader loses acknowledged writes).
+    #[serde(default = "yes")]
+    pub fsync: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_timeout() -> Duration {
@@ -63,7 +73,7 @@ fn default_timeout() -> Duration {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { write_quorum: None, read_from: ReadFrom::Leader, client_timeout: default_timeout() }
+        Config { write_quorum: None, read_from: ReadFrom::Leader, client_timeout: default_timeout(), fsync: true }
     }
 }
 
@@ -126,6 +136,7 @@ pub enum Node {
         disk_writes: BTreeMap<WriteId, u64>,
         followers: Vec<NodeId>,
         quorum: usize,
+        fsync: bool,
     },
     Client {
         leader: NodeId,
@@ -187,13 +198,14 @@ impl Actor for Node {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
         match (self, msg) {
             (
-                Node::Server { registers, next_version, pending, disk_writes, followers, .. },
+                Node::Server { registers, next_version, pending, disk_writes, followers, fsync, .. },
                 Msg::Write { op, key, value },
             ) => {
                 let version = *next_version;
                 *next_version += 1;
                 registers.insert(key, (version, value));
-                let id = ctx.persist(Applied { key, version, value });
+                let record = Applied { key, version, value };
+                let id = if *fsync { ctx.persist(record) } else { ctx.persist_buffered(record) };
                 disk_writes.insert(id, version);
                 pending.insert(version, Pending { client: from, op, copies: 1, on_disk: false });
                 for &f in followers.iter() {
@@ -324,6 +336,7 @@ impl Model for Register {
                     disk_writes: BTreeMap::new(),
                     followers: if id == leader { servers[1..].to_vec() } else { Vec::new() },
                     quorum,
+                    fsync: config.fsync,
                 }
             } else {
                 Node::Client {
@@ -429,6 +442,35 @@ impl Model for Register {
 mod tests {
     use super::*;
     use sim_core::scenario::{RunOptions, Scenario, run};
+
+    fn scenario_with_leader_power_loss(fsync: bool) -> Scenario<Config> {
+        let mut sc = scenario(ReadFrom::Leader);
+        sc.config.fsync = fsync;
+        sc.faults = sim_core::parse::parse_scenario::<Config>(
+            r#"(name: "f", model: "register", duration: "2s",
+                faults: (schedule: [(at: "1s", duration: Some("200ms"), fault: Crash(node: 0, power_loss: true))]))"#,
+        )
+        .expect("parses")
+        .faults;
+        sc
+    }
+
+    #[test]
+    fn synced_writes_survive_a_leader_power_loss() {
+        let out = run::<Register>(&scenario_with_leader_power_loss(true), RunOptions::default());
+        let d = check(&out.record, "durable_writes");
+        assert!(d.passed, "{}", d.detail);
+        assert!(check(&out.record, "fresh_reads").passed);
+        assert!(out.record.faults[0].had_effect);
+    }
+
+    #[test]
+    fn page_cache_acks_lose_writes_in_a_leader_power_loss() {
+        let out = run::<Register>(&scenario_with_leader_power_loss(false), RunOptions::default());
+        let d = check(&out.record, "durable_writes");
+        assert!(!d.passed, "{}", d.detail);
+        assert!(d.detail.contains("lost"), "{}", d.detail);
+    }
 
     fn scenario(read_from: ReadFrom) -> Scenario<Config> {
         let src = r#"(
