@@ -1,5 +1,6 @@
 //! simctl's integration tests: one binary, run against the built `simctl` executable.
 
+mod architecture;
 mod bad_inputs;
 mod docs;
 mod estimates;
