@@ -47,6 +47,7 @@ pub enum Window {
 /// ],
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Sla {
     Latency {
         op: String,
@@ -1313,6 +1314,15 @@ mod tests {
         assert!(v.passed);
         let v = evaluate(&rec, &["nonsense".into()], &[], &[], &Expect::Pass);
         assert_eq!(v.failed, ["nonsense"]);
+    }
+
+    #[test]
+    fn sla_typos_are_refused() {
+        let e =
+            ron::from_str::<Sla>("Latency(op: \"get\", percentile: 99.0, max: \"5ms\", maxx: \"1ms\")").unwrap_err();
+        assert!(e.to_string().contains("maxx"), "{e}");
+        let e = ron::from_str::<Estimate>("(name: \"a\", expr: \"1\", claimed: 1.0, strickt: true)").unwrap_err();
+        assert!(e.to_string().contains("strickt"), "{e}");
     }
 
     #[test]
