@@ -147,17 +147,16 @@ enum Node {
 
 type Pos = (usize, usize);
 
-struct Lexer<'a> {
+struct Lexer {
     chars: Vec<char>,
     i: usize,
     line: usize,
     col: usize,
-    _src: &'a str,
 }
 
-impl<'a> Lexer<'a> {
-    fn new(src: &'a str) -> Self {
-        Lexer { chars: src.chars().collect(), i: 0, line: 1, col: 1, _src: src }
+impl Lexer {
+    fn new(src: &str) -> Self {
+        Lexer { chars: src.chars().collect(), i: 0, line: 1, col: 1 }
     }
     fn peek(&self) -> Option<char> {
         self.chars.get(self.i).copied()
