@@ -1,4 +1,319 @@
-#[allow(dead_code)]
-mod sweep;
+//! # simctl: the command line
+//!
+//! The only crate with IO: it reads scenario files, picks the model a file names from the
+//! [`registry`], runs it (with a progress bar on a terminal), prints the verdict and writes the
+//! report (rendered by the `reports` crate) atomically: every file is written to a temporary file
+//! in the same folder and renamed into place, so an interrupted run never leaves half a report.
+//!
+//! Exit codes: 0 every verdict passed; 1 a verdict failed (including a known-bad scenario failing
+//! as expected, and a model panic); 2 bad input or an IO error.
 
-fn main() {}
+mod registry;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use reports::Meta;
+use sim_core::parse::{self, Diagnostic};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const EXAMPLES_TOP: &str = "\
+Examples:
+  simctl run scenarios/register.ron
+  simctl run scenarios/register.ron --seed 42 --out /tmp/reg
+  simctl validate scenarios/*.ron
+  simctl list";
+
+const EXAMPLES_RUN: &str = "\
+Examples:
+  simctl run scenarios/register.ron                 # report in out/register/
+  simctl run scenarios/register.ron --seed 42       # another seed (reproduces a failure)
+  simctl run scenarios/register_stale_reads.ron     # a known-bad design: exits 1, as expected
+
+Exit codes: 0 every verdict passed, 1 a verdict failed, 2 bad input or IO error.";
+
+const EXAMPLES_VALIDATE: &str = "\
+Examples:
+  simctl validate scenarios/register.ron
+  simctl validate scenarios/*.ron
+
+Prints every problem as file:line:col: field.path: message; exits 2 if there is any.";
+
+#[derive(Parser)]
+#[command(name = "simctl", version, about = "Deterministic discrete-event simulation of distributed-system designs", after_help = EXAMPLES_TOP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario: print the verdict and write the report.
+    #[command(after_help = EXAMPLES_RUN)]
+    Run {
+        /// The scenario file (RON).
+        scenario: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the report (default: out/<scenario name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar (it is also hidden when stdout is not a terminal, or under CI).
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Check scenario files without running them; reports every problem.
+    #[command(after_help = EXAMPLES_VALIDATE)]
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the models (with their parameters and defaults) and the scenarios in ./scenarios.
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { scenario, seed, out, no_progress } => cmd_run(&scenario, seed, out, no_progress),
+        Command::Validate { files } => cmd_validate(&files),
+        Command::List => cmd_list(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// 64-bit FNV-1a of the scenario text: `summary.json` records it so a result can be traced to
+/// the exact file that produced it.
+pub fn fnv1a(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn print_diagnostics(file: &Path, problems: &[Diagnostic]) {
+    for p in problems {
+        let (l, c) = (p.line.unwrap_or(1), p.col.unwrap_or(1));
+        let path = if p.path.is_empty() { String::new() } else { format!("{}: ", p.path) };
+        eprintln!("{}:{l}:{c}: {path}{}", file.display(), p.message);
+    }
+}
+
+/// Reads a scenario and finds its model, or the problems that prevent it.
+fn load(file: &Path) -> Result<std::result::Result<(String, registry::Entry), Vec<Diagnostic>>> {
+    let source = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let model = match parse::scenario_model(&source) {
+        Ok(m) => m,
+        Err(d) => return Ok(Err(d)),
+    };
+    match registry::find(&model) {
+        Some(e) => Ok(Ok((source, e))),
+        None => {
+            let pos = parse::locate(&source, "model");
+            let names: Vec<&str> = registry::models().iter().map(|e| e.name).collect();
+            Ok(Err(vec![Diagnostic {
+                line: pos.map(|p| p.0),
+                col: pos.map(|p| p.1),
+                path: "model".into(),
+                message: format!("unknown model `{model}` (models: {})", names.join(", ")),
+            }]))
+        }
+    }
+}
+
+fn shell_quote(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bool) -> Result<ExitCode> {
+    let (source, entry) = match load(file)? {
+        Ok(x) => x,
+        Err(d) => {
+            print_diagnostics(file, &d);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let show_progress = !no_progress && std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
+    let mut bar = show_progress.then(progress::Bar::new);
+    let mut tick = |now: sim_core::Time, events: u64, end: sim_core::Time| {
+        if let Some(b) = bar.as_mut() {
+            b.update(now, events, end);
+        }
+    };
+    let req = registry::RunRequest { seed, progress: Some(&mut tick) };
+    let result = (entry.run)(&source, req);
+    if let Some(b) = bar.take() {
+        b.finish();
+    }
+    let result = match result {
+        Ok(r) => r,
+        Err(registry::RunError::Invalid(d)) => {
+            print_diagnostics(file, &d);
+            return Ok(ExitCode::from(2));
+        }
+        Err(registry::RunError::Panicked { seed, message }) => {
+            eprintln!("MODEL PANIC in model `{}` with seed {seed}: {message}", entry.name);
+            eprintln!("reproduce: simctl run {} --seed {seed}", shell_quote(file));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let reproduce = format!("simctl run {} --seed {}", shell_quote(file), result.seed);
+    let meta = Meta {
+        scenario_file: file.display().to_string(),
+        scenario_hash: fnv1a(&source),
+        description: result.info.description.clone(),
+        simctl_version: env!("CARGO_PKG_VERSION").to_string(),
+        reproduce: reproduce.clone(),
+    };
+    print!("{}", reports::text_summary(&result.record, &result.verdict, &meta));
+    let dir = out.unwrap_or_else(|| Path::new("out").join(sanitize(&result.info.name)));
+    let files = reports::render(&result.record, &result.verdict, &meta);
+    write_report(&dir, &files).with_context(|| format!("cannot write the report to {}", dir.display()))?;
+    println!("report: {}", dir.join("index.html").display());
+    let v = &result.verdict;
+    let ok = v.passed && v.meets_expectation;
+    if !ok {
+        println!("reproduce: {reproduce}");
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn sanitize(name: &str) -> String {
+    let s: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    if s.is_empty() || s.starts_with('.') { format!("scenario{s}") } else { s }
+}
+
+/// Writes each file to a temporary file in `dir`, then renames it into place.
+fn write_report(dir: &Path, files: &[(String, String)]) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, contents) in files {
+        let target = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &target).with_context(|| format!("renaming to {}", target.display()))?;
+    }
+    Ok(())
+}
+
+fn cmd_validate(files: &[PathBuf]) -> Result<ExitCode> {
+    let mut bad = false;
+    for file in files {
+        let loaded = match load(file) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("{}: error: {e:#}", file.display());
+                bad = true;
+                continue;
+            }
+        };
+        let problems = match loaded {
+            Err(d) => d,
+            Ok((source, entry)) => match (entry.check)(&source) {
+                Ok(_) => Vec::new(),
+                Err(d) => d,
+            },
+        };
+        if problems.is_empty() {
+            println!("{}: ok", file.display());
+        } else {
+            print_diagnostics(file, &problems);
+            bad = true;
+        }
+    }
+    Ok(if bad { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+fn cmd_list() -> Result<ExitCode> {
+    println!("Models:");
+    for e in registry::models() {
+        println!("\n  {} - {}", e.name, e.about);
+        let ops = if e.op_kinds.is_empty() { "(none)".to_string() } else { e.op_kinds.join(", ") };
+        println!("    operations: {ops}");
+        println!("    config (defaults):");
+        for line in (e.default_config)().lines() {
+            println!("      {line}");
+        }
+    }
+    let dir = Path::new("scenarios");
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => {
+            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "ron")).collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    println!("\nScenarios in ./scenarios:");
+    if files.is_empty() {
+        println!("  (none found)");
+    }
+    for f in files {
+        let line = match load(&f)? {
+            Err(d) => format!("INVALID ({})", d.first().map(|d| d.to_string()).unwrap_or_default()),
+            Ok((source, entry)) => match (entry.check)(&source) {
+                Ok(info) => format!("[{}, seed {}] {}", entry.name, info.seed, info.description),
+                Err(d) => format!("[{}] INVALID ({} problems; run simctl validate)", entry.name, d.len()),
+            },
+        };
+        println!("  {}  {line}", f.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+mod progress {
+    //! The progress bar: simulated time against the run's end, and events per (wall) second.
+    use indicatif::{HumanCount, ProgressBar, ProgressStyle};
+    use sim_core::Time;
+
+    pub struct Bar {
+        bar: ProgressBar,
+        // The wall clock belongs to the CLI's display only; it never reaches the simulation.
+        #[allow(clippy::disallowed_types)]
+        started: std::time::Instant,
+    }
+
+    impl Bar {
+        #[allow(clippy::disallowed_methods)]
+        pub fn new() -> Bar {
+            let bar = ProgressBar::new(1000);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{bar:30}] {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            Bar { bar, started: std::time::Instant::now() }
+        }
+
+        pub fn update(&mut self, now: Time, events: u64, end: Time) {
+            let frac = if end.0 == 0 { 1.0 } else { now.0 as f64 / end.0 as f64 };
+            self.bar.set_position((frac.min(1.0) * 1000.0) as u64);
+            let secs = self.started.elapsed().as_secs_f64().max(1e-6);
+            self.bar.set_message(format!(
+                "sim {:.2}s / {:.2}s  {} events  {} events/s",
+                now.as_secs_f64(),
+                end.as_secs_f64(),
+                HumanCount(events),
+                HumanCount((events as f64 / secs) as u64)
+            ));
+        }
+
+        pub fn finish(self) {
+            self.bar.finish_and_clear();
+        }
+    }
+}

@@ -1,5 +1,109 @@
-//! # reports
+//! # reports: a run's record and verdict, rendered
 //!
-//! Renders a RunRecord (placeholder until the reports work lands).
+//! Input: a [`RunRecord`] (what the simulation measured), a [`Verdict`] (what it means against the
+//! scenario's invariants, SLAs and estimates) and a little [`Meta`] (the scenario file, its hash,
+//! the simctl version, the reproduce command). Output: named text files, no IO. The CLI writes them.
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `summary.json` | machine-readable; field names are stable (see [`json`]) |
+//! | `summary.md` | the same for people: tables of ops, verdict items, estimates, faults |
+//! | `latency.svg` | p50 / p99 / p99.9 per op over time |
+//! | `throughput.svg` | completions per second per interval, by outcome |
+//! | `latency_cdf.svg` | latency by percentile per op, on a "nines" axis (p50, p90, p99, p99.9 ...) |
+//! | `table_<name>.svg` | each model table as a line plot |
+//! | `gauge_<name>.svg` | each gauge the model sampled, over time |
+//! | `index.html` | all of it on one page, SVG inline, opens from disk |
+//!
+//! Every time axis shades the fault windows and labels them, so an effect can be read against
+//! its cause. Plots use plotters' SVG backend (no fonts, no bitmaps needed).
+//!
+//! Architecture invariant: no IO here, and nothing about a particular model.
 
+pub mod json;
+mod plot;
+mod text;
 pub mod trace;
+
+use sim_core::record::RunRecord;
+use sim_core::verdict::Verdict;
+
+pub use json::summary_json;
+pub use plot::{latency_cdf_svg, latency_svg, table_svg, throughput_svg};
+pub use text::{index_html, summary_md, text_summary};
+
+/// What the report says about where a run came from.
+#[derive(Clone, Debug, Default)]
+pub struct Meta {
+    /// The scenario file as given on the command line.
+    pub scenario_file: String,
+    /// A hash of the scenario file's text (FNV-1a, hex).
+    pub scenario_hash: String,
+    pub description: String,
+    pub simctl_version: String,
+    /// The command that reproduces this run exactly.
+    pub reproduce: String,
+}
+
+/// Every report file: `(file name, contents)`.
+pub fn render(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Vec<(String, String)> {
+    let latency = latency_svg(record);
+    let throughput = throughput_svg(record);
+    let cdf = latency_cdf_svg(record);
+    let tables: Vec<(String, String)> = record
+        .model_report
+        .tables
+        .iter()
+        .filter_map(|t| table_svg(t, record).map(|svg| (format!("table_{}.svg", file_safe(&t.name)), svg)))
+        .collect();
+    // Gauges (sampled model state over time) plot like a time table.
+    let gauges: Vec<(String, String)> = record
+        .gauges
+        .iter()
+        .filter_map(|g| {
+            let t = sim_core::model::Table {
+                name: format!("gauge {}", g.name),
+                columns: vec!["t_s".into(), g.name.clone()],
+                rows: g.series.iter().map(|&(t, v)| vec![t, v]).collect(),
+            };
+            table_svg(&t, record).map(|svg| (format!("gauge_{}.svg", file_safe(&g.name)), svg))
+        })
+        .collect();
+    let mut files = vec![
+        ("summary.json".to_string(), summary_json(record, verdict, meta)),
+        ("summary.md".to_string(), summary_md(record, verdict, meta)),
+        ("index.html".to_string(), index_html(record, verdict, meta, &latency, &throughput, &cdf, &tables, &gauges)),
+        ("latency.svg".to_string(), latency),
+        ("throughput.svg".to_string(), throughput),
+        ("latency_cdf.svg".to_string(), cdf),
+    ];
+    files.extend(tables);
+    files.extend(gauges);
+    files
+}
+
+fn file_safe(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+}
+
+/// A number for people: few digits, no float noise.
+pub(crate) fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e7).contains(&a) {
+        format!("{v:.3e}")
+    } else if a >= 100.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -25,6 +25,7 @@ pub mod fault;
 pub mod metrics;
 pub mod model;
 pub mod net;
+pub mod parse;
 pub mod queue;
 pub mod record;
 pub mod rng;

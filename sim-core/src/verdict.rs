@@ -8,10 +8,22 @@
 //!   `availability.put.in_faults`;
 //! - `throughput`, `throughput.<op>`; `error_rate`, `error_rate.<op>`;
 //! - `measure.<name>` for a bound on a model measurement;
-//! - `estimate.<name>` for an estimate (a wrong one fails the run only with `strict_estimates`).
+//! - `estimate.<name>` for an estimate (a wrong one fails the run only when the estimate says
+//!   `strict: true`);
+//! - `run.event_limit` when the run hit its event limit (a truncated run cannot pass).
+//!
+//! [`evaluate`] turns a [`RunRecord`] and these specs into a [`Verdict`]: one [`VerdictItem`] per
+//! invariant, SLA and estimate with the measured value, the bound and pass/fail, and whether the
+//! run met its expectation (`Pass`, or a known-bad design failing for exactly the named reasons).
+//! [`validate_spec`] checks the specs before a run (op names, bounds, expressions, expectations).
+//! [`eval_expr`] is the estimate checker's arithmetic: `+ - * / ^`, parentheses, numbers like
+//! `1e6` or `1_000`, named inputs and a few functions (`ceil floor round min max sqrt ln log2 log10`).
 
+use crate::record::RunRecord;
 use crate::time::Duration;
+use crate::world::StopReason;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which operations an availability SLA counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +47,7 @@ pub enum Window {
 /// ],
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Sla {
     Latency {
         op: String,
@@ -97,6 +110,10 @@ pub struct Estimate {
     /// Scale from the measured value to the estimate's units (a scaled-down run).
     #[serde(default)]
     pub measured_scale: Option<f64>,
+    /// A wrong estimate fails the run (for teams that gate on their estimates); by default it is
+    /// a finding in the verdict only.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 /// What the scenario expects of its verdict.
@@ -106,4 +123,1243 @@ pub enum Expect {
     Pass,
     /// A known-bad design: exactly these checks (invariant names, SLA names) must fail.
     Fail(Vec<String>),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+/// A percentile as it appears in a name: `99.0` -> `99`, `99.9` -> `99.9`.
+pub fn percentile_label(p: f64) -> String {
+    let s = format!("{p}");
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+fn window_suffix(w: Window) -> &'static str {
+    match w {
+        Window::All => "",
+        Window::InFaults => ".in_faults",
+        Window::OutsideFaults => ".outside_faults",
+    }
+}
+
+fn dotted(base: &str, op: &Option<String>) -> String {
+    match op {
+        Some(op) => format!("{base}.{op}"),
+        None => base.to_string(),
+    }
+}
+
+impl Sla {
+    /// The SLA's name in a verdict and in `expect: Fail([...])`.
+    pub fn name(&self) -> String {
+        match self {
+            Sla::Latency { op, percentile, .. } => format!("latency.{op}.p{}", percentile_label(*percentile)),
+            Sla::Availability { op, window, .. } => format!("{}{}", dotted("availability", op), window_suffix(*window)),
+            Sla::Throughput { op, .. } => dotted("throughput", op),
+            Sla::ErrorRate { op, .. } => dotted("error_rate", op),
+            Sla::Measure { name, .. } => format!("measure.{name}"),
+        }
+    }
+}
+
+impl Estimate {
+    pub fn verdict_name(&self) -> String {
+        format!("estimate.{}", self.name)
+    }
+    pub fn tolerance_or_default(&self) -> f64 {
+        self.tolerance.unwrap_or(0.05)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation before a run
+
+/// Checks the verdict-related parts of a scenario: op names against the model's `op_kinds`,
+/// bounds, estimate expressions and inputs, duplicate names, and the names in `expect`.
+/// `(path, message)` per problem, like `Scenario::validate`.
+pub fn validate_spec(
+    invariants: &[String],
+    slas: &[Sla],
+    estimates: &[Estimate],
+    expect: &Expect,
+    op_kinds: &[&str],
+) -> Vec<(String, String)> {
+    let mut e: Vec<(String, String)> = Vec::new();
+    let ops_list = || if op_kinds.is_empty() { "none".to_string() } else { op_kinds.join(", ") };
+    let check_op = |e: &mut Vec<(String, String)>, path: String, op: &str| {
+        if !op_kinds.contains(&op) {
+            e.push((path, format!("unknown operation `{op}` (this model has: {})", ops_list())));
+        }
+    };
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, sla) in slas.iter().enumerate() {
+        let path = format!("slas[{i}]");
+        match sla {
+            Sla::Latency { op, percentile, max } => {
+                check_op(&mut e, format!("{path}.op"), op);
+                if !(percentile.is_finite() && *percentile > 0.0 && *percentile <= 100.0) {
+                    e.push((format!("{path}.percentile"), format!("must be within (0, 100], got {percentile}")));
+                }
+                if max.0 == 0 {
+                    e.push((format!("{path}.max"), "must be positive".into()));
+                }
+            }
+            Sla::Availability { op, min, .. } => {
+                if let Some(op) = op {
+                    check_op(&mut e, format!("{path}.op"), op);
+                }
+                if !(0.0..=1.0).contains(min) {
+                    e.push((format!("{path}.min"), format!("a share must be within [0, 1], got {min}")));
+                }
+            }
+            Sla::Throughput { op, min_per_s } => {
+                if let Some(op) = op {
+                    check_op(&mut e, format!("{path}.op"), op);
+                }
+                if !(min_per_s.is_finite() && *min_per_s >= 0.0) {
+                    e.push((format!("{path}.min_per_s"), format!("must be finite and >= 0, got {min_per_s}")));
+                }
+            }
+            Sla::ErrorRate { op, max } => {
+                if let Some(op) = op {
+                    check_op(&mut e, format!("{path}.op"), op);
+                }
+                if !(0.0..=1.0).contains(max) {
+                    e.push((format!("{path}.max"), format!("a share must be within [0, 1], got {max}")));
+                }
+            }
+            Sla::Measure { name, min, max } => {
+                if name.is_empty() {
+                    e.push((format!("{path}.name"), "must not be empty".into()));
+                }
+                if min.is_none() && max.is_none() {
+                    e.push((path.clone(), "a Measure SLA needs `min`, `max` or both".into()));
+                }
+                if let (Some(a), Some(b)) = (min, max)
+                    && a > b
+                {
+                    e.push((format!("{path}.min"), format!("min ({a}) is greater than max ({b})")));
+                }
+            }
+        }
+        let name = sla.name();
+        if let Some(j) = names.insert(name.clone(), i) {
+            e.push((path, format!("`{name}` is also slas[{j}]: one bound per name")));
+        }
+    }
+    let mut strict_estimates = BTreeSet::new();
+    let mut all_estimates = BTreeSet::new();
+    for (i, est) in estimates.iter().enumerate() {
+        let path = format!("estimates[{i}]");
+        if est.name.is_empty() {
+            e.push((format!("{path}.name"), "must not be empty".into()));
+        }
+        if !all_estimates.insert(est.verdict_name()) {
+            e.push((format!("{path}.name"), format!("estimate `{}` is listed twice", est.name)));
+        }
+        if est.strict {
+            strict_estimates.insert(est.verdict_name());
+        }
+        match parse_expr(&est.expr) {
+            Err(m) => e.push((format!("{path}.expr"), m)),
+            Ok(ast) => {
+                let mut used = BTreeSet::new();
+                ast.names(&mut used);
+                for n in &used {
+                    if !est.inputs.contains_key(n) {
+                        e.push((
+                            format!("{path}.expr"),
+                            format!(
+                                "`{n}` is not among the inputs ({})",
+                                est.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
+                            ),
+                        ));
+                    }
+                }
+                for k in est.inputs.keys() {
+                    if !used.contains(k) {
+                        e.push((
+                            format!("{path}.inputs[\"{k}\"]"),
+                            format!("input `{k}` is not used by the expression"),
+                        ));
+                    }
+                }
+            }
+        }
+        for (k, v) in &est.inputs {
+            if !v.is_finite() {
+                e.push((format!("{path}.inputs[\"{k}\"]"), format!("must be a finite number, got {v}")));
+            }
+        }
+        if !est.claimed.is_finite() {
+            e.push((format!("{path}.claimed"), format!("must be a finite number, got {}", est.claimed)));
+        }
+        if let Some(t) = est.tolerance
+            && !(t.is_finite() && t >= 0.0)
+        {
+            e.push((format!("{path}.tolerance"), format!("must be finite and >= 0, got {t}")));
+        }
+        if let Some(s) = est.measured_scale
+            && !(s.is_finite() && s > 0.0)
+        {
+            e.push((format!("{path}.measured_scale"), format!("must be a positive number, got {s}")));
+        }
+        if let Some(m) = &est.measured
+            && let Some(op) = metric_op(m)
+        {
+            check_op(&mut e, format!("{path}.measured"), op);
+        }
+    }
+    for (i, name) in invariants.iter().enumerate() {
+        if invariants[..i].contains(name) {
+            e.push((format!("invariants[{i}]"), format!("`{name}` is listed twice")));
+        }
+    }
+    if let Expect::Fail(list) = expect {
+        if list.is_empty() {
+            e.push(("expect".into(), "Fail([]) names nothing: list what must fail, or write Pass".into()));
+        }
+        for (i, n) in list.iter().enumerate() {
+            let path = format!("expect.Fail[{i}]");
+            if list[..i].contains(n) {
+                e.push((path, format!("`{n}` is listed twice")));
+                continue;
+            }
+            if let Some(est_name) = n.strip_prefix("estimate.") {
+                if !all_estimates.contains(n) {
+                    e.push((path, format!("no estimate is named `{est_name}`")));
+                } else if !strict_estimates.contains(n) {
+                    e.push((path, format!("`{n}` can only fail the run with `strict: true` on that estimate")));
+                }
+            } else if is_sla_name(n) {
+                if !names.contains_key(n) {
+                    e.push((
+                        path,
+                        format!(
+                            "no SLA is named `{n}` (this scenario's SLAs: {})",
+                            if names.is_empty() {
+                                "none".into()
+                            } else {
+                                names.keys().cloned().collect::<Vec<_>>().join(", ")
+                            }
+                        ),
+                    ));
+                }
+            } else if n != "run.event_limit" && !invariants.is_empty() && !invariants.contains(n) {
+                e.push((path, format!("`{n}` is not among the scenario's `invariants` ({})", invariants.join(", "))));
+            }
+        }
+    }
+    e
+}
+
+fn is_sla_name(n: &str) -> bool {
+    ["latency.", "availability", "throughput", "error_rate", "measure."].iter().any(|p| n.starts_with(p))
+}
+
+/// The operation a metric name refers to (`throughput.put` -> `put`), if any.
+fn metric_op(name: &str) -> Option<&str> {
+    let rest = ["throughput.", "availability.", "error_rate.", "latency."].iter().find_map(|p| name.strip_prefix(p))?;
+    let op = rest.split('.').next()?;
+    (!op.is_empty() && op != "in_faults" && op != "outside_faults").then_some(op)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation after a run
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    Invariant,
+    Sla,
+    Estimate,
+    Run,
+}
+
+/// One line of a verdict.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VerdictItem {
+    pub kind: ItemKind,
+    pub name: String,
+    /// The measured value (for an estimate: the recomputed arithmetic); `None` when nothing was
+    /// measured (no operations of that kind, say).
+    pub measured: Option<f64>,
+    /// The bound in words: `<= 50ms`, `>= 0.99`, `= 1160 +/- 5%`.
+    pub bound: String,
+    pub passed: bool,
+    /// Whether this item can fail the run (estimates count only when strict).
+    pub counts: bool,
+    /// What was measured, in words (the model check's detail, the unit, why it failed).
+    pub detail: String,
+}
+
+/// An estimate beside what the simulation measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EstimateCheck {
+    pub name: String,
+    pub expr: String,
+    pub claimed: f64,
+    /// The expression recomputed from the inputs.
+    pub computed: f64,
+    /// `|claimed - computed| / |computed|`.
+    pub relative_error: f64,
+    pub tolerance: f64,
+    pub arithmetic_ok: bool,
+    pub strict: bool,
+    /// What it is compared with in the simulation (`throughput.put`, a model measure).
+    pub measured_name: Option<String>,
+    /// The measured value times `measured_scale`.
+    pub measured: Option<f64>,
+    /// `measured / claimed`: 1.0 means the design note predicted the simulation exactly.
+    pub ratio: Option<f64>,
+}
+
+/// The outcome of a run: every item, and whether the run met its expectation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    pub items: Vec<VerdictItem>,
+    pub estimates: Vec<EstimateCheck>,
+    /// Names of the counting items that failed.
+    pub failed: Vec<String>,
+    /// Every counting item passed.
+    pub passed: bool,
+    pub expect: Expect,
+    /// `Pass` and everything passed, or `Fail(names)` and exactly those names failed.
+    pub meets_expectation: bool,
+    /// In words: why the expectation was or was not met.
+    pub expectation: String,
+}
+
+impl Verdict {
+    /// Estimates whose arithmetic is wrong (findings, whether or not they count).
+    pub fn wrong_estimates(&self) -> impl Iterator<Item = &EstimateCheck> {
+        self.estimates.iter().filter(|e| !e.arithmetic_ok)
+    }
+}
+
+/// A metric of a run by name: `throughput[.op]`, `availability[.op][.in_faults|.outside_faults]`,
+/// `error_rate[.op]`, `latency.<op>.p<N>` (ms), `measure.<name>` or a bare model measure name.
+pub fn lookup_metric(record: &RunRecord, name: &str) -> Option<f64> {
+    if let Some(rest) = name.strip_prefix("latency.") {
+        let (op, p) = rest.split_once(".p")?;
+        return latency_ms(record, op, p.parse().ok()?);
+    }
+    for base in ["throughput", "availability", "error_rate"] {
+        if let Some(rest) = name.strip_prefix(base) {
+            if !(rest.is_empty() || rest.starts_with('.')) {
+                continue; // another name (a measure called `throughput_total`, say)
+            }
+            let rest = rest.strip_prefix('.').unwrap_or(rest);
+            let (window, op_part) = if let Some(o) = rest.strip_suffix("in_faults") {
+                (Window::InFaults, o)
+            } else if let Some(o) = rest.strip_suffix("outside_faults") {
+                (Window::OutsideFaults, o)
+            } else {
+                (Window::All, rest)
+            };
+            let op_part = op_part.strip_suffix('.').unwrap_or(op_part);
+            let op = (!op_part.is_empty()).then(|| op_part.to_string());
+            if let Some(o) = &op
+                && record.op(o).is_none()
+            {
+                return None;
+            }
+            return match base {
+                "throughput" => Some(throughput(record, &op)),
+                "availability" => availability(record, &op, window).map(|a| a.0),
+                _ => error_rate(record, &op),
+            };
+        }
+    }
+    let m = name.strip_prefix("measure.").unwrap_or(name);
+    record.model_report.measures.get(m).copied()
+}
+
+fn selected<'r>(record: &'r RunRecord, op: &Option<String>) -> Vec<&'r crate::record::OpSummary> {
+    record.ops.iter().filter(|o| op.as_ref().is_none_or(|k| &o.kind == k)).collect()
+}
+
+fn throughput(record: &RunRecord, op: &Option<String>) -> f64 {
+    selected(record, op).iter().map(|o| o.throughput_ok_per_s).sum()
+}
+
+/// (availability, detail) or `None` when no operation was counted.
+fn availability(record: &RunRecord, op: &Option<String>, window: Window) -> Option<(f64, String)> {
+    let ops = selected(record, op);
+    match window {
+        Window::All => {
+            let completed: u64 = ops.iter().map(|o| o.ok + o.fail + o.timeout + o.rejected).sum();
+            let ok: u64 = ops.iter().map(|o| o.ok).sum();
+            (completed > 0).then(|| (ok as f64 / completed as f64, format!("{ok} of {completed} completed ops ok")))
+        }
+        Window::InFaults | Window::OutsideFaults => {
+            let vals: Vec<(&str, f64)> = ops
+                .iter()
+                .filter_map(|o| {
+                    let v = if window == Window::InFaults {
+                        o.availability_in_faults
+                    } else {
+                        o.availability_outside_faults
+                    };
+                    v.map(|v| (o.kind.as_str(), v))
+                })
+                .collect();
+            let worst = vals.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+            let detail = if vals.len() > 1 {
+                format!(
+                    "worst operation kind: {} (per kind: {})",
+                    worst.0,
+                    vals.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join(", ")
+                )
+            } else {
+                format!(
+                    "{} ops invoked {} fault windows",
+                    worst.0,
+                    if window == Window::InFaults { "inside" } else { "outside" }
+                )
+            };
+            Some((worst.1, detail))
+        }
+    }
+}
+
+fn error_rate(record: &RunRecord, op: &Option<String>) -> Option<f64> {
+    let ops = selected(record, op);
+    let completed: u64 = ops.iter().map(|o| o.ok + o.fail + o.timeout + o.rejected).sum();
+    let bad: u64 = ops.iter().map(|o| o.fail + o.timeout + o.rejected).sum();
+    (completed > 0).then(|| bad as f64 / completed as f64)
+}
+
+/// Latency at `percentile` (0..=100) of `op`, ms, interpolated in the record's latency curve.
+pub fn latency_ms(record: &RunRecord, op: &str, percentile: f64) -> Option<f64> {
+    let o = record.op(op)?;
+    let curve = &o.latency_curve;
+    if curve.is_empty() || o.ok == 0 {
+        return None;
+    }
+    // Exact values the record keeps.
+    let exact = [
+        (50.0, o.latency_ms.p50),
+        (90.0, o.latency_ms.p90),
+        (99.0, o.latency_ms.p99),
+        (99.9, o.latency_ms.p999),
+        (100.0, o.latency_ms.max),
+    ];
+    if let Some((_, v)) = exact.iter().find(|(p, _)| (*p - percentile).abs() < 1e-9) {
+        return Some(*v);
+    }
+    for w in curve.windows(2) {
+        let ((p0, v0), (p1, v1)) = (w[0], w[1]);
+        if percentile >= p0 && percentile <= p1 {
+            if p1 == p0 {
+                return Some(v1);
+            }
+            return Some(v0 + (v1 - v0) * (percentile - p0) / (p1 - p0));
+        }
+    }
+    curve.last().map(|c| c.1)
+}
+
+fn fmt_num(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 1e6 || v.abs() < 1e-3 {
+        format!("{v:.4e}")
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Evaluates a run against its scenario's invariants, SLAs, estimates and expectation.
+pub fn evaluate(
+    record: &RunRecord,
+    invariants: &[String],
+    slas: &[Sla],
+    estimates: &[Estimate],
+    expect: &Expect,
+) -> Verdict {
+    let mut items = Vec::new();
+    // Invariants: the model's checks, filtered by the scenario's list (empty: all).
+    let checks = &record.model_report.checks;
+    for c in checks {
+        if invariants.is_empty() || invariants.contains(&c.name) {
+            items.push(VerdictItem {
+                kind: ItemKind::Invariant,
+                name: c.name.clone(),
+                measured: None,
+                bound: "holds".into(),
+                passed: c.passed,
+                counts: true,
+                detail: c.detail.clone(),
+            });
+        }
+    }
+    for name in invariants {
+        if !checks.iter().any(|c| &c.name == name) {
+            let known: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+            items.push(VerdictItem {
+                kind: ItemKind::Invariant,
+                name: name.clone(),
+                measured: None,
+                bound: "holds".into(),
+                passed: false,
+                counts: true,
+                detail: format!("unknown invariant: model `{}` checks {}", record.model, known.join(", ")),
+            });
+        }
+    }
+    for sla in slas {
+        items.push(evaluate_sla(record, sla));
+    }
+    let mut checks_out = Vec::new();
+    for est in estimates {
+        let (check, item) = evaluate_estimate(record, est);
+        items.push(item);
+        if let Some(c) = check {
+            checks_out.push(c);
+        }
+    }
+    if record.stop == StopReason::EventLimit {
+        items.push(VerdictItem {
+            kind: ItemKind::Run,
+            name: "run.event_limit".into(),
+            measured: Some(record.events as f64),
+            bound: "run completes".into(),
+            passed: false,
+            counts: true,
+            detail: format!("the run stopped at its event limit after {} events: results are truncated", record.events),
+        });
+    }
+    let failed: Vec<String> = items.iter().filter(|i| i.counts && !i.passed).map(|i| i.name.clone()).collect();
+    let passed = failed.is_empty();
+    let (meets_expectation, expectation) = match expect {
+        Expect::Pass => {
+            if passed {
+                (true, "expected to pass, and every check passed".to_string())
+            } else {
+                (false, format!("expected to pass, but failed: {}", failed.join(", ")))
+            }
+        }
+        Expect::Fail(want) => {
+            let want: BTreeSet<&String> = want.iter().collect();
+            let got: BTreeSet<&String> = failed.iter().collect();
+            if want == got {
+                (true, format!("known-bad design failed for exactly the expected reason: {}", failed.join(", ")))
+            } else {
+                let checked: BTreeSet<&String> = items.iter().map(|i| &i.name).collect();
+                let missing: Vec<String> = want
+                    .difference(&got)
+                    .map(|s| if checked.contains(s) { s.to_string() } else { format!("{s} (not checked at all)") })
+                    .collect();
+                let extra: Vec<&str> = got.difference(&want).map(|s| s.as_str()).collect();
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!("expected to fail but passed: {}", missing.join(", ")));
+                }
+                if !extra.is_empty() {
+                    parts.push(format!("failed unexpectedly: {}", extra.join(", ")));
+                }
+                (false, format!("known-bad design did NOT fail as expected ({})", parts.join("; ")))
+            }
+        }
+    };
+    Verdict { items, estimates: checks_out, failed, passed, expect: expect.clone(), meets_expectation, expectation }
+}
+
+fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
+    let name = sla.name();
+    let item = |measured: Option<f64>, bound: String, passed: bool, detail: String| VerdictItem {
+        kind: ItemKind::Sla,
+        name: name.clone(),
+        measured,
+        bound,
+        passed,
+        counts: true,
+        detail,
+    };
+    match sla {
+        Sla::Latency { op, percentile, max } => {
+            let bound = format!("<= {max}");
+            match latency_ms(record, op, *percentile) {
+                None => item(None, bound, false, format!("no successful `{op}` operations to measure")),
+                Some(v) => {
+                    let ok = v <= max.as_millis_f64();
+                    item(
+                        Some(v),
+                        bound,
+                        ok,
+                        format!("p{} of ok `{op}` ops: {} ms", percentile_label(*percentile), fmt_num(v)),
+                    )
+                }
+            }
+        }
+        Sla::Availability { op, min, window } => {
+            let bound = format!(">= {}", fmt_num(*min));
+            match availability(record, op, *window) {
+                None => item(None, bound, false, "no operations in this window to measure".into()),
+                Some((v, detail)) => item(Some(v), bound, v >= *min, detail),
+            }
+        }
+        Sla::Throughput { op, min_per_s } => {
+            let v = throughput(record, op);
+            item(
+                Some(v),
+                format!(">= {}/s", fmt_num(*min_per_s)),
+                v >= *min_per_s,
+                "ok operations per second of the main phase".into(),
+            )
+        }
+        Sla::ErrorRate { op, max } => {
+            let bound = format!("<= {}", fmt_num(*max));
+            match error_rate(record, op) {
+                None => item(None, bound, false, "no completed operations to measure".into()),
+                Some(v) => item(
+                    Some(v),
+                    bound,
+                    v <= *max,
+                    "share of completed ops that failed, timed out or were rejected".into(),
+                ),
+            }
+        }
+        Sla::Measure { name: m, min, max } => {
+            let bound = match (min, max) {
+                (Some(a), Some(b)) => format!("in [{}, {}]", fmt_num(*a), fmt_num(*b)),
+                (Some(a), None) => format!(">= {}", fmt_num(*a)),
+                (None, Some(b)) => format!("<= {}", fmt_num(*b)),
+                (None, None) => "any".into(),
+            };
+            match record.model_report.measures.get(m) {
+                None => {
+                    let known: Vec<&str> = record.model_report.measures.keys().map(|s| s.as_str()).collect();
+                    item(
+                        None,
+                        bound,
+                        false,
+                        format!("model `{}` reports no measure `{m}` (it reports: {})", record.model, known.join(", ")),
+                    )
+                }
+                Some(&v) => {
+                    let ok = min.is_none_or(|a| v >= a) && max.is_none_or(|b| v <= b);
+                    item(Some(v), bound, ok, format!("model measure `{m}`"))
+                }
+            }
+        }
+    }
+}
+
+fn evaluate_estimate(record: &RunRecord, est: &Estimate) -> (Option<EstimateCheck>, VerdictItem) {
+    let tol = est.tolerance_or_default();
+    let name = est.verdict_name();
+    let computed = parse_expr(&est.expr).and_then(|ast| ast.eval(&est.inputs));
+    let computed = match computed {
+        Ok(v) if v.is_finite() => v,
+        Ok(v) => {
+            let item = VerdictItem {
+                kind: ItemKind::Estimate,
+                name,
+                measured: None,
+                bound: format!("= {}", fmt_num(est.claimed)),
+                passed: false,
+                counts: est.strict,
+                detail: format!("`{}` evaluates to {v}", est.expr),
+            };
+            return (None, item);
+        }
+        Err(m) => {
+            let item = VerdictItem {
+                kind: ItemKind::Estimate,
+                name,
+                measured: None,
+                bound: format!("= {}", fmt_num(est.claimed)),
+                passed: false,
+                counts: est.strict,
+                detail: m,
+            };
+            return (None, item);
+        }
+    };
+    let relative_error = relative_error(est.claimed, computed);
+    let arithmetic_ok = relative_error <= tol;
+    let measured =
+        est.measured.as_ref().and_then(|m| lookup_metric(record, m)).map(|v| v * est.measured_scale.unwrap_or(1.0));
+    let ratio = measured.filter(|_| est.claimed != 0.0).map(|m| m / est.claimed);
+    let mut detail = if arithmetic_ok {
+        format!(
+            "`{}` = {}; claimed {} (off by {:.2}%)",
+            est.expr,
+            fmt_num(computed),
+            fmt_num(est.claimed),
+            relative_error * 100.0
+        )
+    } else {
+        format!(
+            "WRONG ARITHMETIC: `{}` = {}, but the estimate claims {} (off by {:.1}%, tolerance {:.1}%)",
+            est.expr,
+            fmt_num(computed),
+            fmt_num(est.claimed),
+            relative_error * 100.0,
+            tol * 100.0
+        )
+    };
+    if let Some(m) = &est.measured {
+        match measured {
+            Some(v) => detail.push_str(&format!(
+                "; simulation measured {} = {}{} (measured/claimed = {})",
+                m,
+                fmt_num(v),
+                est.measured_scale.map(|s| format!(" (scaled x{})", fmt_num(s))).unwrap_or_default(),
+                ratio.map(|r| format!("{r:.3}")).unwrap_or_else(|| "n/a".into())
+            )),
+            None => detail.push_str(&format!("; the simulation has no metric `{m}`")),
+        }
+    }
+    let item = VerdictItem {
+        kind: ItemKind::Estimate,
+        name: name.clone(),
+        measured: Some(computed),
+        bound: format!("= {} +/- {}%", fmt_num(est.claimed), fmt_num(tol * 100.0)),
+        passed: arithmetic_ok,
+        counts: est.strict,
+        detail,
+    };
+    let check = EstimateCheck {
+        name: est.name.clone(),
+        expr: est.expr.clone(),
+        claimed: est.claimed,
+        computed,
+        relative_error,
+        tolerance: tol,
+        arithmetic_ok,
+        strict: est.strict,
+        measured_name: est.measured.clone(),
+        measured,
+        ratio,
+    };
+    (Some(check), item)
+}
+
+/// `|claimed - computed| / |computed|` (absolute difference when computed is 0).
+pub fn relative_error(claimed: f64, computed: f64) -> f64 {
+    let d = (claimed - computed).abs();
+    if computed == 0.0 { d } else { d / computed.abs() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The estimate checker's arithmetic
+
+/// A parsed arithmetic expression.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    Num(f64),
+    Name(String),
+    Neg(Box<Expr>),
+    Bin(char, Box<Expr>, Box<Expr>),
+    Call(String, Vec<Expr>),
+}
+
+const FUNCTIONS: &[(&str, usize)] = &[
+    ("ceil", 1),
+    ("floor", 1),
+    ("round", 1),
+    ("sqrt", 1),
+    ("ln", 1),
+    ("log2", 1),
+    ("log10", 1),
+    ("min", 2),
+    ("max", 2),
+];
+
+impl Expr {
+    /// Every input name it uses.
+    pub fn names(&self, out: &mut BTreeSet<String>) {
+        match self {
+            Expr::Num(_) => {}
+            Expr::Name(n) => {
+                out.insert(n.clone());
+            }
+            Expr::Neg(a) => a.names(out),
+            Expr::Bin(_, a, b) => {
+                a.names(out);
+                b.names(out);
+            }
+            Expr::Call(_, args) => args.iter().for_each(|a| a.names(out)),
+        }
+    }
+
+    pub fn eval(&self, inputs: &BTreeMap<String, f64>) -> Result<f64, String> {
+        Ok(match self {
+            Expr::Num(v) => *v,
+            Expr::Name(n) => *inputs.get(n).ok_or_else(|| format!("`{n}` is not among the inputs"))?,
+            Expr::Neg(a) => -a.eval(inputs)?,
+            Expr::Bin(op, a, b) => {
+                let (x, y) = (a.eval(inputs)?, b.eval(inputs)?);
+                match op {
+                    '+' => x + y,
+                    '-' => x - y,
+                    '*' => x * y,
+                    '/' => {
+                        if y == 0.0 {
+                            return Err(format!("division by zero in `{}`", self));
+                        }
+                        x / y
+                    }
+                    _ => x.powf(y),
+                }
+            }
+            Expr::Call(f, args) => {
+                let v: Vec<f64> = args.iter().map(|a| a.eval(inputs)).collect::<Result<_, _>>()?;
+                match f.as_str() {
+                    "ceil" => v[0].ceil(),
+                    "floor" => v[0].floor(),
+                    "round" => v[0].round(),
+                    "sqrt" => v[0].sqrt(),
+                    "ln" => v[0].ln(),
+                    "log2" => v[0].log2(),
+                    "log10" => v[0].log10(),
+                    "min" => v[0].min(v[1]),
+                    _ => v[0].max(v[1]),
+                }
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expr::Num(v) => write!(f, "{v}"),
+            Expr::Name(n) => f.write_str(n),
+            Expr::Neg(a) => write!(f, "-({a})"),
+            Expr::Bin(op, a, b) => write!(f, "({a} {op} {b})"),
+            Expr::Call(n, args) => {
+                write!(f, "{n}(")?;
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{a}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+/// Parses `expr`: `+ - * / ^` (`^` binds tightest and to the right, `-2^2 = -4`), parentheses,
+/// numbers (`1e6`, `1_000`, `.5`), names (`writes_per_day`), and `ceil floor round sqrt ln log2
+/// log10 min max`. Errors name the column.
+pub fn parse_expr(expr: &str) -> Result<Expr, String> {
+    let mut p = ExprParser { s: expr.as_bytes(), i: 0, text: expr };
+    let e = p.sum()?;
+    p.ws();
+    if p.i < p.s.len() {
+        return Err(p.err("unexpected text"));
+    }
+    Ok(e)
+}
+
+struct ExprParser<'a> {
+    s: &'a [u8],
+    i: usize,
+    text: &'a str,
+}
+
+impl ExprParser<'_> {
+    fn err(&self, what: &str) -> String {
+        let rest: String = self.text[self.i.min(self.text.len())..].chars().take(12).collect();
+        if rest.is_empty() {
+            format!("expression `{}`: {what} at the end", self.text)
+        } else {
+            format!("expression `{}`: {what} at column {} (`{rest}`)", self.text, self.i + 1)
+        }
+    }
+    fn ws(&mut self) {
+        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.s.get(self.i).copied()
+    }
+    fn sum(&mut self) -> Result<Expr, String> {
+        let mut a = self.product()?;
+        while let Some(c @ (b'+' | b'-')) = self.peek() {
+            self.i += 1;
+            let b = self.product()?;
+            a = Expr::Bin(c as char, Box::new(a), Box::new(b));
+        }
+        Ok(a)
+    }
+    fn product(&mut self) -> Result<Expr, String> {
+        let mut a = self.unary()?;
+        while let Some(c @ (b'*' | b'/')) = self.peek() {
+            self.i += 1;
+            let b = self.unary()?;
+            a = Expr::Bin(c as char, Box::new(a), Box::new(b));
+        }
+        Ok(a)
+    }
+    fn unary(&mut self) -> Result<Expr, String> {
+        match self.peek() {
+            Some(b'-') => {
+                self.i += 1;
+                Ok(Expr::Neg(Box::new(self.unary()?)))
+            }
+            Some(b'+') => {
+                self.i += 1;
+                self.unary()
+            }
+            _ => self.power(),
+        }
+    }
+    fn power(&mut self) -> Result<Expr, String> {
+        let base = self.atom()?;
+        if self.peek() == Some(b'^') {
+            self.i += 1;
+            let exp = self.unary()?; // right-associative; allows 2^-1
+            return Ok(Expr::Bin('^', Box::new(base), Box::new(exp)));
+        }
+        Ok(base)
+    }
+    fn atom(&mut self) -> Result<Expr, String> {
+        match self.peek() {
+            None => Err(self.err("expected a number, a name or `(`")),
+            Some(b'(') => {
+                self.i += 1;
+                let e = self.sum()?;
+                if self.peek() != Some(b')') {
+                    return Err(self.err("expected `)`"));
+                }
+                self.i += 1;
+                Ok(e)
+            }
+            Some(c) if c.is_ascii_digit() || c == b'.' => {
+                let start = self.i;
+                while self.i < self.s.len() && (self.s[self.i].is_ascii_digit() || b"._".contains(&self.s[self.i])) {
+                    self.i += 1;
+                }
+                if self.i < self.s.len() && (self.s[self.i] == b'e' || self.s[self.i] == b'E') {
+                    let save = self.i;
+                    self.i += 1;
+                    if self.i < self.s.len() && (self.s[self.i] == b'+' || self.s[self.i] == b'-') {
+                        self.i += 1;
+                    }
+                    let digits = self.i;
+                    while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
+                        self.i += 1;
+                    }
+                    if self.i == digits {
+                        self.i = save;
+                    }
+                }
+                let text: String = self.text[start..self.i].chars().filter(|&c| c != '_').collect();
+                text.parse::<f64>().map(Expr::Num).map_err(|_| {
+                    self.i = start;
+                    self.err("bad number")
+                })
+            }
+            Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = self.i;
+                while self.i < self.s.len() && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_') {
+                    self.i += 1;
+                }
+                let name = self.text[start..self.i].to_string();
+                if self.peek() == Some(b'(') {
+                    let Some(&(_, arity)) = FUNCTIONS.iter().find(|f| f.0 == name) else {
+                        self.i = start;
+                        return Err(self.err(&format!(
+                            "unknown function `{name}` (functions: {})",
+                            FUNCTIONS.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+                        )));
+                    };
+                    self.i += 1;
+                    let mut args = vec![self.sum()?];
+                    while self.peek() == Some(b',') {
+                        self.i += 1;
+                        args.push(self.sum()?);
+                    }
+                    if self.peek() != Some(b')') {
+                        return Err(self.err("expected `)`"));
+                    }
+                    self.i += 1;
+                    if args.len() != arity {
+                        return Err(format!(
+                            "expression `{}`: `{name}` takes {arity} argument(s), got {}",
+                            self.text,
+                            args.len()
+                        ));
+                    }
+                    return Ok(Expr::Call(name, args));
+                }
+                Ok(Expr::Name(name))
+            }
+            Some(_) => Err(self.err("expected a number, a name or `(`")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(expr: &str, inputs: &[(&str, f64)]) -> Result<f64, String> {
+        let inputs = inputs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        parse_expr(expr)?.eval(&inputs)
+    }
+
+    fn check(expr: &str, expected: f64) {
+        let v = eval(expr, &[("a", 2.0), ("b", 3.0)]).unwrap();
+        assert!((v - expected).abs() < 1e-9 * expected.abs().max(1.0), "{expr} = {v}, expected {expected}");
+    }
+
+    #[test]
+    fn arithmetic() {
+        check("1 + 2 * 3", 7.0);
+        check("(1 + 2) * 3", 9.0);
+        check("2 ^ 3 ^ 2", 512.0);
+        check("-2 ^ 2", -4.0);
+        check("2 ^ -1", 0.5);
+        check("10 - 4 - 3", 3.0);
+        check("100 / 10 / 5", 2.0);
+        check("1e6 / 1_000", 1000.0);
+        check("1.5e-3 * 2E3", 3.0);
+        check(".5 + a * b", 6.5);
+        check("ceil(7 / 2) + floor(2.9) + max(a, b) - min(a, b)", 7.0);
+        check("sqrt(16) + log2(8) + log10(1000) + round(2.5)", 13.0);
+    }
+
+    #[test]
+    fn errors_say_where() {
+        assert!(parse_expr("1 + ").unwrap_err().contains("at the end"));
+        assert!(parse_expr("(1 + 2").unwrap_err().contains("expected `)`"));
+        assert!(parse_expr("2 $ 3").unwrap_err().contains("column 3"));
+        assert!(parse_expr("foo(1)").unwrap_err().contains("unknown function"));
+        assert!(parse_expr("max(1)").unwrap_err().contains("takes 2"));
+        assert!(eval("a / 0", &[("a", 1.0)]).unwrap_err().contains("division by zero"));
+        assert!(eval("zz + 1", &[]).unwrap_err().contains("`zz`"));
+    }
+
+    fn estimate(expr: &str, inputs: &[(&str, f64)], claimed: f64) -> Estimate {
+        Estimate {
+            name: "e".into(),
+            expr: expr.into(),
+            inputs: inputs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            claimed,
+            tolerance: None,
+            measured: None,
+            measured_scale: None,
+            strict: false,
+        }
+    }
+
+    fn empty_record() -> RunRecord {
+        RunRecord {
+            scenario: "s".into(),
+            model: "m".into(),
+            seed: 1,
+            trace_hash: "0".into(),
+            events: 0,
+            stop: StopReason::Quiescent,
+            main_phase_s: 1.0,
+            end_s: 1.0,
+            interval_s: 0.1,
+            ops: vec![],
+            series: vec![],
+            faults: vec![],
+            messages: vec![],
+            counters: BTreeMap::new(),
+            gauges: vec![],
+            model_report: Default::default(),
+        }
+    }
+
+    #[test]
+    fn estimate_checker_accepts_right_and_flags_wrong_products() {
+        let rec = empty_record();
+        // "20 crawlers at 100 pages/s crawl 10B pages in 5 days": 20*100*86400*5 = 864M, not 10B.
+        let wrong = estimate(
+            "crawlers * pages_per_s * 86400 * days",
+            &[("crawlers", 20.0), ("pages_per_s", 100.0), ("days", 5.0)],
+            10e9,
+        );
+        let right = estimate(
+            "crawlers * pages_per_s * 86400 * days",
+            &[("crawlers", 20.0), ("pages_per_s", 100.0), ("days", 5.0)],
+            864e6,
+        );
+        // "100M writes/day = 1,160 writes/s" is within 5% (1157.4).
+        let rate = estimate("writes_per_day / 86400", &[("writes_per_day", 100e6)], 1160.0);
+        let v = evaluate(&rec, &[], &[], &[wrong.clone(), right, rate], &Expect::Pass);
+        assert!(!v.estimates[0].arithmetic_ok);
+        assert!((v.estimates[0].computed - 864e6).abs() < 1.0);
+        assert!(v.items[0].detail.contains("WRONG ARITHMETIC"), "{}", v.items[0].detail);
+        assert!(v.estimates[1].arithmetic_ok);
+        assert!(v.estimates[2].arithmetic_ok, "{:?}", v.estimates[2]);
+        // Not strict: a finding, but the run still passes.
+        assert!(v.passed && v.meets_expectation);
+        // Strict: the run fails, and a known-bad expectation can name it.
+        let strict = Estimate { strict: true, ..wrong };
+        let v = evaluate(&rec, &[], &[], std::slice::from_ref(&strict), &Expect::Pass);
+        assert!(!v.passed);
+        assert_eq!(v.failed, ["estimate.e"]);
+        let v = evaluate(&rec, &[], &[], &[strict], &Expect::Fail(vec!["estimate.e".into()]));
+        assert!(v.meets_expectation, "{}", v.expectation);
+    }
+
+    #[test]
+    fn measured_values_and_ratio() {
+        let mut rec = empty_record();
+        rec.model_report.measures.insert("state_bytes".into(), 1000.0);
+        let mut e = estimate("users * bytes", &[("users", 1e6), ("bytes", 36.0)], 36e6);
+        e.measured = Some("state_bytes".into());
+        e.measured_scale = Some(1e4);
+        let v = evaluate(&rec, &[], &[], &[e], &Expect::Pass);
+        assert_eq!(v.estimates[0].measured, Some(1e7));
+        assert!((v.estimates[0].ratio.unwrap() - 1e7 / 36e6).abs() < 1e-12);
+    }
+
+    fn op(kind: &str, ok: u64, fail: u64, in_faults: Option<f64>) -> crate::record::OpSummary {
+        crate::record::OpSummary {
+            kind: kind.into(),
+            total: ok + fail,
+            ok,
+            fail,
+            timeout: 0,
+            rejected: 0,
+            pending: 0,
+            throughput_ok_per_s: ok as f64 / 10.0,
+            availability: ok as f64 / (ok + fail) as f64,
+            availability_in_faults: in_faults,
+            availability_outside_faults: Some(1.0),
+            latency_ms: crate::record::Percentiles { mean: 2.0, p50: 2.0, p90: 4.0, p99: 9.0, p999: 20.0, max: 30.0 },
+            latency_curve: vec![
+                (0.0, 1.0),
+                (50.0, 2.0),
+                (90.0, 4.0),
+                (95.0, 6.0),
+                (99.0, 9.0),
+                (99.9, 20.0),
+                (100.0, 30.0),
+            ],
+        }
+    }
+
+    #[test]
+    fn metrics_by_name() {
+        let mut rec = empty_record();
+        rec.ops = vec![op("get", 90, 10, Some(0.5)), op("put", 100, 0, Some(0.8))];
+        rec.model_report.measures.insert("throughput_total".into(), 7.0);
+        let m = |n: &str| lookup_metric(&rec, n);
+        assert_eq!(m("throughput"), Some(19.0));
+        assert_eq!(m("throughput.put"), Some(10.0));
+        assert_eq!(m("throughput_total"), Some(7.0));
+        assert_eq!(m("measure.throughput_total"), Some(7.0));
+        assert_eq!(m("availability"), Some(190.0 / 200.0));
+        assert_eq!(m("availability.get"), Some(0.9));
+        assert_eq!(m("availability.in_faults"), Some(0.5));
+        assert_eq!(m("availability.put.in_faults"), Some(0.8));
+        assert_eq!(m("error_rate.get"), Some(0.1));
+        assert_eq!(m("latency.get.p99"), Some(9.0));
+        assert_eq!(m("latency.get.p97"), Some(7.5));
+        assert_eq!(m("throughput.nope"), None);
+        assert_eq!(m("nope"), None);
+    }
+
+    #[test]
+    fn slas_pass_and_fail_on_their_bounds() {
+        let mut rec = empty_record();
+        rec.ops = vec![op("get", 90, 10, None)];
+        let slas = vec![
+            Sla::Latency { op: "get".into(), percentile: 99.0, max: Duration::from_millis(10) },
+            Sla::Latency { op: "get".into(), percentile: 99.9, max: Duration::from_millis(10) },
+            Sla::Availability { op: None, min: 0.95, window: Window::All },
+            Sla::Availability { op: None, min: 0.5, window: Window::InFaults },
+            Sla::ErrorRate { op: None, max: 0.1 },
+            Sla::Throughput { op: Some("get".into()), min_per_s: 9.0 },
+        ];
+        let v = evaluate(&rec, &[], &slas, &[], &Expect::Pass);
+        let passed: Vec<(&str, bool)> = v.items.iter().map(|i| (i.name.as_str(), i.passed)).collect();
+        assert_eq!(
+            passed,
+            [
+                ("latency.get.p99", true),
+                ("latency.get.p99.9", false),
+                ("availability", false),
+                // No operation was invoked inside a fault window: a bound on nothing fails.
+                ("availability.in_faults", false),
+                ("error_rate", true),
+                ("throughput.get", true)
+            ]
+        );
+        assert!(v.items[3].detail.contains("no operations"), "{}", v.items[3].detail);
+    }
+
+    #[test]
+    fn expectation_is_exact() {
+        let mut rec = empty_record();
+        rec.model_report.checks.push(crate::model::Check::new("durability", false, "lost 3"));
+        rec.model_report.checks.push(crate::model::Check::new("convergence", true, "ok"));
+        let v = evaluate(&rec, &[], &[], &[], &Expect::Fail(vec!["durability".into()]));
+        assert!(!v.passed && v.meets_expectation);
+        let v = evaluate(&rec, &[], &[], &[], &Expect::Fail(vec!["convergence".into(), "typo".into()]));
+        assert!(!v.meets_expectation);
+        assert!(v.expectation.contains("typo (not checked at all)"), "{}", v.expectation);
+        assert!(v.expectation.contains("failed unexpectedly: durability"), "{}", v.expectation);
+        assert!(v.expectation.contains("expected to fail but passed: convergence, typo"), "{}", v.expectation);
+        // The invariants list filters what counts; an unknown name fails.
+        let v = evaluate(&rec, &["convergence".into()], &[], &[], &Expect::Pass);
+        assert!(v.passed);
+        let v = evaluate(&rec, &["nonsense".into()], &[], &[], &Expect::Pass);
+        assert_eq!(v.failed, ["nonsense"]);
+    }
+
+    #[test]
+    fn sla_typos_are_refused() {
+        let e =
+            ron::from_str::<Sla>("Latency(op: \"get\", percentile: 99.0, max: \"5ms\", maxx: \"1ms\")").unwrap_err();
+        assert!(e.to_string().contains("maxx"), "{e}");
+        let e = ron::from_str::<Estimate>("(name: \"a\", expr: \"1\", claimed: 1.0, strickt: true)").unwrap_err();
+        assert!(e.to_string().contains("strickt"), "{e}");
+    }
+
+    #[test]
+    fn names_follow_the_convention() {
+        let l = Sla::Latency { op: "get".into(), percentile: 99.9, max: Duration::from_millis(5) };
+        assert_eq!(l.name(), "latency.get.p99.9");
+        let l = Sla::Latency { op: "get".into(), percentile: 99.0, max: Duration::from_millis(5) };
+        assert_eq!(l.name(), "latency.get.p99");
+        let a = Sla::Availability { op: Some("put".into()), min: 0.9, window: Window::InFaults };
+        assert_eq!(a.name(), "availability.put.in_faults");
+        assert_eq!(Sla::ErrorRate { op: None, max: 0.1 }.name(), "error_rate");
+    }
+
+    #[test]
+    fn spec_validation_finds_every_problem() {
+        let slas = vec![
+            Sla::Latency { op: "gett".into(), percentile: 120.0, max: Duration::from_millis(5) },
+            Sla::Availability { op: None, min: 1.5, window: Window::All },
+            Sla::Measure { name: "x".into(), min: None, max: None },
+        ];
+        let ests = vec![estimate("a * c", &[("a", 1.0), ("b", 2.0)], 2.0)];
+        let expect = Expect::Fail(vec!["latency.put.p99".into(), "estimate.e".into()]);
+        let e = validate_spec(&[], &slas, &ests, &expect, &["get", "put"]);
+        let paths: Vec<&str> = e.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "slas[0].op",
+                "slas[0].percentile",
+                "slas[1].min",
+                "slas[2]",
+                "estimates[0].expr",
+                "estimates[0].inputs[\"b\"]",
+                "expect.Fail[0]",
+                "expect.Fail[1]"
+            ],
+            "{e:?}"
+        );
+    }
 }

@@ -1,0 +1,10 @@
+//! simctl's integration tests: one binary, run against the built `simctl` executable.
+
+mod architecture;
+mod bad_inputs;
+mod docs;
+mod estimates;
+mod report_files;
+mod scenarios;
+mod support;
+mod verdicts;

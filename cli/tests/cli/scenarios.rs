@@ -1,0 +1,91 @@
+//! Every shipped scenario parses, validates, runs, and meets its `expect`.
+
+use crate::support::{read_json, repo_root, scratch, simctl};
+
+fn shipped() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(repo_root().join("scenarios"))
+        .expect("scenarios/ exists")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .map(|p| format!("scenarios/{}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no scenarios shipped");
+    files
+}
+
+#[test]
+fn every_scenario_validates() {
+    let files = shipped();
+    let mut args = vec!["validate"];
+    args.extend(files.iter().map(|s| s.as_str()));
+    let r = simctl(&args);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for f in &files {
+        assert!(r.stdout.contains(&format!("{f}: ok")), "{}", r.stdout);
+    }
+}
+
+#[test]
+fn every_scenario_runs_and_meets_its_expectation() {
+    for file in shipped() {
+        let out = scratch(&format!("shipped-{}", file.replace('/', "_")));
+        let r = simctl(&["run", &file, "--out", out.to_str().unwrap()]);
+        let json = read_json(&out.join("summary.json"));
+        let verdict = &json["verdict"];
+        assert_eq!(verdict["meets_expectation"], true, "{file}: {}\n{}", verdict["expectation"], r.stdout);
+        if json["verdict"]["expect"] == "Pass" {
+            assert_eq!(r.code, 0, "{file}:\n{}{}", r.stdout, r.stderr);
+        } else {
+            // A known-bad design exits 1, says it failed for exactly the expected reason, and
+            // prints how to reproduce it.
+            assert_eq!(r.code, 1, "{file}:\n{}{}", r.stdout, r.stderr);
+            assert!(r.stdout.contains("failed for exactly the expected reason"), "{file}: {}", r.stdout);
+            assert!(r.stdout.contains(&format!("reproduce: simctl run {file} --seed ")), "{}", r.stdout);
+            let sorted = |v: &serde_json::Value| {
+                let mut names: Vec<String> =
+                    v.as_array().expect("a list").iter().map(|n| n.as_str().unwrap().to_string()).collect();
+                names.sort();
+                names
+            };
+            assert_eq!(sorted(&verdict["failed"]), sorted(&verdict["expect"]["Fail"]), "{file}");
+        }
+    }
+}
+
+#[test]
+fn runs_are_deterministic_and_the_seed_can_be_overridden() {
+    let (a, b, c) = (scratch("det-a"), scratch("det-b"), scratch("det-c"));
+    for (dir, seed) in [(&a, "5"), (&b, "5"), (&c, "6")] {
+        let r = simctl(&["run", "scenarios/register.ron", "--seed", seed, "--out", dir.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    }
+    let (ja, jb, jc) =
+        (read_json(&a.join("summary.json")), read_json(&b.join("summary.json")), read_json(&c.join("summary.json")));
+    assert_eq!(ja["seed"], 5);
+    assert_eq!(ja["trace_hash"], jb["trace_hash"]);
+    assert_eq!(ja["ops"], jb["ops"]);
+    assert_ne!(ja["trace_hash"], jc["trace_hash"]);
+    assert_eq!(ja["reproduce"], "simctl run scenarios/register.ron --seed 5");
+}
+
+#[test]
+fn list_shows_models_defaults_and_scenarios() {
+    let r = simctl(&["list"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("register - "), "{}", r.stdout);
+    assert!(r.stdout.contains("phold - "), "{}", r.stdout);
+    assert!(r.stdout.contains("client_timeout: \"500ms\""), "{}", r.stdout);
+    assert!(r.stdout.contains("operations: read, write"), "{}", r.stdout);
+    assert!(r.stdout.contains("scenarios/register.ron"), "{}", r.stdout);
+}
+
+#[test]
+fn help_has_examples() {
+    let r = simctl(&["run", "--help"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("Examples:") && r.stdout.contains("simctl run scenarios/register.ron"), "{}", r.stdout);
+    let r = simctl(&["--help"]);
+    assert!(r.stdout.contains("simctl validate scenarios/*.ron"), "{}", r.stdout);
+}

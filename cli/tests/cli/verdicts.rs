@@ -1,0 +1,63 @@
+//! SLAs and invariants decide the exit code.
+
+use crate::support::{read_json, register_scenario, scratch, simctl, write_scenario};
+
+#[test]
+fn a_failing_sla_exits_1_and_prints_the_reproduce_command() {
+    let dir = scratch("sla-fail");
+    // Reads take at least two network hops of 500us: a 100us p99 cannot hold.
+    let file = write_scenario(
+        &dir,
+        "tight.ron",
+        &register_scenario(r#"slas: [Latency(op: "read", percentile: 99.0, max: "100us")],"#),
+    );
+    let r = simctl(&["run", &file, "--out", dir.join("out").to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("FAIL latency.read.p99"), "{}", r.stdout);
+    assert!(r.stdout.contains("VERDICT: FAIL (latency.read.p99)"), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("reproduce: simctl run {file} --seed 3")), "{}", r.stdout);
+    let json = read_json(&dir.join("out/summary.json"));
+    let item =
+        json["verdict"]["items"].as_array().unwrap().iter().find(|i| i["name"] == "latency.read.p99").unwrap().clone();
+    assert_eq!(item["passed"], false);
+    assert!(item["measured"].as_f64().unwrap() >= 1.0, "{item}");
+}
+
+#[test]
+fn a_passing_sla_exits_0() {
+    let dir = scratch("sla-pass");
+    let file = write_scenario(
+        &dir,
+        "loose.ron",
+        &register_scenario(
+            r#"slas: [Latency(op: "read", percentile: 99.9, max: "1s"), ErrorRate(max: 0.01), Throughput(min_per_s: 100.0)],"#,
+        ),
+    );
+    let r = simctl(&["run", &file, "--out", dir.join("out").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("PASS latency.read.p99.9"), "{}", r.stdout);
+}
+
+#[test]
+fn a_known_bad_scenario_failing_for_another_reason_is_reported() {
+    let dir = scratch("wrong-reason");
+    // Leader reads are fresh, so `fresh_reads` passes: the expectation is not met.
+    let file = write_scenario(&dir, "wrong.ron", &register_scenario(r#"expect: Fail(["fresh_reads"]),"#));
+    let r = simctl(&["run", &file, "--out", dir.join("out").to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("did NOT fail as expected (expected to fail but passed: fresh_reads)"), "{}", r.stdout);
+    assert_eq!(read_json(&dir.join("out/summary.json"))["verdict"]["meets_expectation"], false);
+}
+
+#[test]
+fn an_invariant_the_model_does_not_check_fails_the_run() {
+    let dir = scratch("unknown-invariant");
+    let file = write_scenario(&dir, "inv.ron", &register_scenario(r#"invariants: ["fresh_reads", "linearizable"],"#));
+    let r = simctl(&["run", &file, "--out", dir.join("out").to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("unknown invariant: model `register` checks fresh_reads, durable_writes"),
+        "{}",
+        r.stdout
+    );
+}

@@ -1,0 +1,527 @@
+//! # register: a single-leader replicated register (simctl's example model)
+//!
+//! Server 0 is the leader, servers `1..` are followers; there is no election (a crashed leader
+//! makes writes time out until it restarts). Every key holds one register.
+//!
+//! **Write.** A client sends `Write` to the leader. The leader gives it the next version, applies
+//! it, persists it (synced) and sends `Replicate` to every follower. It answers `WriteAck` once the
+//! write is on its own disk and `write_quorum - 1` followers have acknowledged (the leader counts
+//! as one). A restarted leader reloads its registers from what it persisted. With `fsync: false`
+//! the leader acknowledges from the page cache: the second known-bad design, which a power loss on
+//! the leader turns into lost acknowledged writes.
+//!
+//! **Read.** With `read_from: Leader` a client asks the leader, which answers with its current
+//! value. With `read_from: AnyReplica` it asks a random server; a follower answers from its own
+//! copy, which may lag behind the leader: that is the known-bad design this model exists to show.
+//!
+//! **Invariant `fresh_reads`.** A read must not return a value older than a write that was
+//! acknowledged before the read was invoked. "Older" is judged from the history alone, by real-time
+//! order: if read R returns the value of write W1 (or the initial empty value), and some write W2
+//! to the same key completed `Ok` before R was invoked while W1 completed before W2 was invoked,
+//! then W2 must be ordered after W1 and R saw the past. Leader reads pass (the leader applies a
+//! write before acknowledging it, and writes of one key are applied in arrival order); follower
+//! reads fail it as soon as replication lags.
+//!
+//! **Invariant `durable_writes`.** The same test for the leader's final state at the end of the
+//! run: no acknowledged write may be lost (in the past of the final value).
+//!
+//! Measures: `reads_checked`, `stale_reads`, `acked_writes`, `state_keys`, `state_bytes` (16 bytes
+//! per key at the leader). Table: `stale_reads_over_time`.
+
+use serde::{Deserialize, Serialize};
+use sim_core::{
+    Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table,
+    Time, Topology, WriteId,
+};
+use std::collections::BTreeMap;
+
+/// Where clients send reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadFrom {
+    /// The leader answers every read (fresh).
+    #[default]
+    Leader,
+    /// A random server answers (followers may be stale).
+    AnyReplica,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Copies, including the leader's, that must hold a write before it is acknowledged
+    /// (default: a majority of the servers).
+    #[serde(default)]
+    pub write_quorum: Option<u32>,
+    #[serde(default)]
+    pub read_from: ReadFrom,
+    /// A client gives up on an operation after this long.
+    #[serde(default = "default_timeout")]
+    pub client_timeout: Duration,
+    /// The leader syncs each write to disk before acknowledging it. `false` acknowledges from the
+    /// page cache (the known-bad design: a power loss on the leader loses acknowledged writes).
+    #[serde(default = "yes")]
+    pub fsync: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { write_quorum: None, read_from: ReadFrom::Leader, client_timeout: default_timeout(), fsync: true }
+    }
+}
+
+impl Config {
+    fn quorum(&self, servers: usize) -> usize {
+        self.write_quorum.map(|q| q as usize).unwrap_or(servers / 2 + 1)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Write { op: OpId, key: u64, value: u64 },
+    WriteAck { op: OpId },
+    Replicate { key: u64, version: u64, value: u64, write: u64 },
+    ReplicateAck { write: u64 },
+    Read { op: OpId, key: u64 },
+    ReadReply { op: OpId, value: u64 },
+}
+
+impl Message for Msg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::Write { .. } => "write",
+            Msg::WriteAck { .. } => "write_ack",
+            Msg::Replicate { .. } => "replicate",
+            Msg::ReplicateAck { .. } => "replicate_ack",
+            Msg::Read { .. } => "read",
+            Msg::ReadReply { .. } => "read_reply",
+        }
+    }
+}
+
+/// A client's timeout for one operation.
+#[derive(Clone, Debug)]
+pub struct Timeout(OpId);
+
+/// What the leader persists: one applied write.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub key: u64,
+    pub version: u64,
+    pub value: u64,
+}
+
+/// A write the leader has applied but not yet acknowledged.
+#[derive(Debug)]
+pub struct Pending {
+    client: NodeId,
+    op: OpId,
+    copies: usize,
+    on_disk: bool,
+}
+
+pub enum Node {
+    Server {
+        /// key -> (version, value); value 0 is "never written".
+        registers: BTreeMap<u64, (u64, u64)>,
+        next_version: u64,
+        pending: BTreeMap<u64, Pending>,
+        disk_writes: BTreeMap<WriteId, u64>,
+        followers: Vec<NodeId>,
+        quorum: usize,
+        fsync: bool,
+    },
+    Client {
+        leader: NodeId,
+        servers: Vec<NodeId>,
+        read_from: ReadFrom,
+        timeout: Duration,
+        outstanding: BTreeMap<OpId, sim_core::TimerId>,
+    },
+}
+
+impl Node {
+    /// The leader's registers (key -> value), for checkers.
+    pub fn registers(&self) -> Option<&BTreeMap<u64, (u64, u64)>> {
+        match self {
+            Node::Server { registers, .. } => Some(registers),
+            Node::Client { .. } => None,
+        }
+    }
+
+    fn on_msg_write_done(ctx: &mut Ctx<'_, Node>, pending: &mut BTreeMap<u64, Pending>, write: u64, quorum: usize) {
+        if let Some(p) = pending.get(&write)
+            && p.on_disk
+            && p.copies >= quorum
+        {
+            let p = pending.remove(&write).expect("present");
+            ctx.send(p.client, Msg::WriteAck { op: p.op });
+        }
+    }
+
+    fn on_reply(&mut self, ctx: &mut Ctx<'_, Node>, op: OpId, reply: Reply) {
+        if let Node::Client { outstanding, .. } = self
+            && let Some(t) = outstanding.remove(&op)
+        {
+            ctx.cancel_timer(t);
+            ctx.complete(op, Outcome::Ok, reply);
+        }
+    }
+}
+
+impl Actor for Node {
+    type Msg = Msg;
+    type Timer = Timeout;
+    type Record = Applied;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if let Node::Server { registers, next_version, .. } = self
+            && ctx.is_restart()
+        {
+            for r in ctx.durable() {
+                let cur = registers.entry(r.key).or_insert((0, 0));
+                if r.version > cur.0 {
+                    *cur = (r.version, r.value);
+                }
+                *next_version = (*next_version).max(r.version + 1);
+            }
+        }
+    }
+
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        match (self, msg) {
+            (
+                Node::Server { registers, next_version, pending, disk_writes, followers, fsync, .. },
+                Msg::Write { op, key, value },
+            ) => {
+                let version = *next_version;
+                *next_version += 1;
+                registers.insert(key, (version, value));
+                let record = Applied { key, version, value };
+                let id = if *fsync { ctx.persist(record) } else { ctx.persist_buffered(record) };
+                disk_writes.insert(id, version);
+                pending.insert(version, Pending { client: from, op, copies: 1, on_disk: false });
+                for &f in followers.iter() {
+                    ctx.send(f, Msg::Replicate { key, version, value, write: version });
+                }
+            }
+            (Node::Server { pending, quorum, .. }, Msg::ReplicateAck { write }) => {
+                if let Some(p) = pending.get_mut(&write) {
+                    p.copies += 1;
+                }
+                let q = *quorum;
+                Node::on_msg_write_done(ctx, pending, write, q);
+            }
+            (Node::Server { registers, .. }, Msg::Replicate { key, version, value, write }) => {
+                let cur = registers.entry(key).or_insert((0, 0));
+                if version > cur.0 {
+                    *cur = (version, value);
+                }
+                ctx.send(from, Msg::ReplicateAck { write });
+            }
+            (Node::Server { registers, .. }, Msg::Read { op, key }) => {
+                let value = registers.get(&key).map(|r| r.1).unwrap_or(0);
+                ctx.send(from, Msg::ReadReply { op, value });
+            }
+            (node @ Node::Client { .. }, Msg::WriteAck { op }) => node.on_reply(ctx, op, Reply::None),
+            (node @ Node::Client { .. }, Msg::ReadReply { op, value }) => node.on_reply(ctx, op, Reply::Value(value)),
+            _ => {}
+        }
+    }
+
+    fn on_persisted(&mut self, ctx: &mut Ctx<'_, Self>, write: WriteId) {
+        if let Node::Server { pending, disk_writes, quorum, .. } = self
+            && let Some(version) = disk_writes.remove(&write)
+        {
+            if let Some(p) = pending.get_mut(&version) {
+                p.on_disk = true;
+            }
+            let q = *quorum;
+            Node::on_msg_write_done(ctx, pending, version, q);
+        }
+    }
+
+    fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: Op) {
+        let Node::Client { leader, servers, read_from, timeout, outstanding } = self else {
+            ctx.complete(op.id, Outcome::Rejected, Reply::None);
+            return;
+        };
+        let t = ctx.set_timer(*timeout, Timeout(op.id));
+        outstanding.insert(op.id, t);
+        if Register::OP_KINDS[op.kind as usize] == "write" {
+            ctx.send(*leader, Msg::Write { op: op.id, key: op.key, value: op.value });
+        } else {
+            let to = match read_from {
+                ReadFrom::Leader => *leader,
+                ReadFrom::AnyReplica => servers[ctx.rng().below(servers.len() as u64) as usize],
+            };
+            ctx.send(to, Msg::Read { op: op.id, key: op.key });
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timeout) {
+        if let Node::Client { outstanding, .. } = self
+            && outstanding.remove(&timer.0).is_some()
+        {
+            ctx.complete(timer.0, Outcome::Timeout, Reply::None);
+        }
+    }
+}
+
+pub struct Register;
+
+/// One write of the history: its value and real-time interval.
+#[derive(Clone, Copy, Debug)]
+struct WriteSpan {
+    invoke: Time,
+    complete: Option<Time>,
+    ok: bool,
+}
+
+/// Whether seeing `seen` (a written value, or 0 for the initial state) at `at` misses a write that
+/// was acknowledged before `at`: `Some(the missed value)` if so.
+fn stale(writes: &BTreeMap<u64, WriteSpan>, acked_before: &[(Time, u64)], seen: u64, at: Time) -> Option<u64> {
+    let seen_done = if seen == 0 { Some(Time::ZERO) } else { writes.get(&seen).and_then(|w| w.complete) };
+    let seen_done = seen_done?;
+    acked_before
+        .iter()
+        .filter(|(done, v)| *done < at && *v != seen)
+        .find(|(_, v)| writes.get(v).is_some_and(|w| w.invoke > seen_done || (seen == 0 && w.ok)))
+        .map(|(_, v)| *v)
+}
+
+impl Model for Register {
+    const NAME: &'static str = "register";
+    const ABOUT: &'static str =
+        "single-leader replicated register: quorum-acknowledged writes, leader or follower reads";
+    const OP_KINDS: &'static [&'static str] = &["read", "write"];
+    type Config = Config;
+    type Actor = Node;
+
+    fn validate(config: &Config, topo: &Topology) -> Vec<(String, String)> {
+        let mut e = Vec::new();
+        let servers = topo.servers.len();
+        if servers == 0 {
+            e.push(("topology.servers".into(), "the register needs at least one server (the leader)".into()));
+        }
+        if let Some(q) = config.write_quorum
+            && (q == 0 || q as usize > servers)
+        {
+            e.push(("config.write_quorum".into(), format!("must be within [1, {servers}] (the servers), got {q}")));
+        }
+        if config.client_timeout.0 == 0 {
+            e.push(("config.client_timeout".into(), "must be positive".into()));
+        }
+        e
+    }
+
+    fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
+        let servers = topo.servers.clone();
+        let quorum = config.quorum(servers.len());
+        let config = config.clone();
+        let leader = servers[0];
+        Box::new(move |id| {
+            if servers.contains(&id) {
+                Node::Server {
+                    registers: BTreeMap::new(),
+                    next_version: 1,
+                    pending: BTreeMap::new(),
+                    disk_writes: BTreeMap::new(),
+                    followers: if id == leader { servers[1..].to_vec() } else { Vec::new() },
+                    quorum,
+                    fsync: config.fsync,
+                }
+            } else {
+                Node::Client {
+                    leader,
+                    servers: servers.clone(),
+                    read_from: config.read_from,
+                    timeout: config.client_timeout,
+                    outstanding: BTreeMap::new(),
+                }
+            }
+        })
+    }
+
+    fn report(_config: &Config, run: &RunView<'_, Node>) -> ModelReport {
+        let history = run.history();
+        // Per key: every write by value, and the acknowledged ones by completion time.
+        let mut writes: BTreeMap<u64, BTreeMap<u64, WriteSpan>> = BTreeMap::new();
+        let mut acked: BTreeMap<u64, Vec<(Time, u64)>> = BTreeMap::new();
+        for e in history.iter().filter(|e| run.op_kind(e) == "write") {
+            let ok = e.outcome == Some(Outcome::Ok);
+            writes.entry(e.key).or_default().insert(e.value, WriteSpan { invoke: e.invoke, complete: e.complete, ok });
+            if ok && let Some(c) = e.complete {
+                acked.entry(e.key).or_default().push((c, e.value));
+            }
+        }
+        let empty_w = BTreeMap::new();
+        let (mut checked, mut stale_reads) = (0u64, 0u64);
+        let mut first: Option<String> = None;
+        let buckets = 20usize;
+        let span = run.main_end.0.max(1);
+        let mut stale_series = vec![0u64; buckets];
+        for e in history.iter().filter(|e| run.op_kind(e) == "read" && e.outcome == Some(Outcome::Ok)) {
+            let Reply::Value(seen) = e.reply else { continue };
+            checked += 1;
+            let ws = writes.get(&e.key).unwrap_or(&empty_w);
+            let ack = acked.get(&e.key).map(|v| v.as_slice()).unwrap_or(&[]);
+            if let Some(missed) = stale(ws, ack, seen, e.invoke) {
+                stale_reads += 1;
+                stale_series[((e.invoke.0 as u128 * buckets as u128 / span as u128) as usize).min(buckets - 1)] += 1;
+                first.get_or_insert_with(|| {
+                    format!(
+                        "first: read of key {} invoked at {} by {} returned {}, but write {} was acknowledged before it",
+                        e.key, e.invoke, e.client, seen, missed
+                    )
+                });
+            }
+        }
+        // Durability: the leader's final state against every acknowledged write.
+        let leader = run.servers().find(|(n, _)| *n == NodeId(0)).and_then(|(_, a)| a.registers());
+        let (mut lost, mut acked_total) = (0u64, 0u64);
+        let mut first_lost: Option<String> = None;
+        let end = Time::MAX;
+        for (key, ack) in &acked {
+            acked_total += ack.len() as u64;
+            let Some(regs) = leader else { continue };
+            let seen = regs.get(key).map(|r| r.1).unwrap_or(0);
+            if let Some(missed) = stale(writes.get(key).unwrap_or(&empty_w), ack, seen, end) {
+                lost += 1;
+                first_lost
+                    .get_or_insert_with(|| format!("key {key}: final value {seen}, acknowledged write {missed} lost"));
+            }
+        }
+        let mut r = ModelReport::default();
+        r.checks.push(Check::new(
+            "fresh_reads",
+            stale_reads == 0,
+            format!(
+                "{stale_reads} of {checked} ok reads returned a value older than an acknowledged write{}",
+                first.map(|f| format!("; {f}")).unwrap_or_default()
+            ),
+        ));
+        r.checks.push(Check::new(
+            "durable_writes",
+            leader.is_some() && lost == 0,
+            match leader {
+                None => "the leader was down at the end of the run".to_string(),
+                Some(_) => format!(
+                    "{lost} keys lost an acknowledged write ({acked_total} writes acknowledged){}",
+                    first_lost.map(|f| format!("; {f}")).unwrap_or_default()
+                ),
+            },
+        ));
+        let keys = leader.map(|l| l.len()).unwrap_or(0) as f64;
+        r.measures.insert("reads_checked".into(), checked as f64);
+        r.measures.insert("stale_reads".into(), stale_reads as f64);
+        r.measures.insert("acked_writes".into(), acked_total as f64);
+        r.measures.insert("state_keys".into(), keys);
+        r.measures.insert("state_bytes".into(), keys * 16.0);
+        r.tables.push(Table {
+            name: "stale_reads_over_time".into(),
+            columns: vec!["t_s".into(), "stale_reads".into()],
+            rows: stale_series
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| vec![i as f64 * span as f64 / buckets as f64 / 1e9, n as f64])
+                .collect(),
+        });
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::scenario::{RunOptions, Scenario, run};
+
+    fn scenario_with_leader_power_loss(fsync: bool) -> Scenario<Config> {
+        let mut sc = scenario(ReadFrom::Leader);
+        sc.config.fsync = fsync;
+        sc.faults = sim_core::parse::parse_scenario::<Config>(
+            r#"(name: "f", model: "register", duration: "2s",
+                faults: (schedule: [(at: "1s", duration: Some("200ms"), fault: Crash(node: 0, power_loss: true))]))"#,
+        )
+        .expect("parses")
+        .faults;
+        sc
+    }
+
+    #[test]
+    fn synced_writes_survive_a_leader_power_loss() {
+        let out = run::<Register>(&scenario_with_leader_power_loss(true), RunOptions::default());
+        let d = check(&out.record, "durable_writes");
+        assert!(d.passed, "{}", d.detail);
+        assert!(check(&out.record, "fresh_reads").passed);
+        assert!(out.record.faults[0].had_effect);
+    }
+
+    #[test]
+    fn page_cache_acks_lose_writes_in_a_leader_power_loss() {
+        let out = run::<Register>(&scenario_with_leader_power_loss(false), RunOptions::default());
+        let d = check(&out.record, "durable_writes");
+        assert!(!d.passed, "{}", d.detail);
+        assert!(d.detail.contains("lost"), "{}", d.detail);
+    }
+
+    fn scenario(read_from: ReadFrom) -> Scenario<Config> {
+        let src = r#"(
+            name: "t", model: "register", duration: "2s", settle: "500ms",
+            topology: (servers: 3, clients: 2),
+            network: (link: (latency: Exponential(mean: "2ms", min: "200us"),
+                             legs: {"replicate": Uniform(min: "1ms", max: "30ms")})),
+            workload: Some((ops: [("read", 0.7), ("write", 0.3)], arrival: OpenLoop(rate_per_s: 400.0),
+                            keys: Uniform(count: 20))),
+        )"#;
+        let mut sc: Scenario<Config> = sim_core::parse::parse_scenario(src).expect("parses");
+        sc.config.read_from = read_from;
+        assert_eq!(sc.validate::<Register>(), vec![]);
+        sc
+    }
+
+    fn check<'a>(rec: &'a sim_core::record::RunRecord, name: &str) -> &'a Check {
+        rec.model_report.checks.iter().find(|c| c.name == name).expect("check present")
+    }
+
+    #[test]
+    fn leader_reads_are_fresh() {
+        let out = run::<Register>(&scenario(ReadFrom::Leader), RunOptions::default());
+        let fresh = check(&out.record, "fresh_reads");
+        assert!(fresh.passed, "{}", fresh.detail);
+        assert!(check(&out.record, "durable_writes").passed);
+        assert!(out.record.model_report.measures["reads_checked"] > 300.0);
+        assert!(out.record.model_report.measures["acked_writes"] > 100.0);
+    }
+
+    #[test]
+    fn follower_reads_are_caught_stale() {
+        let out = run::<Register>(&scenario(ReadFrom::AnyReplica), RunOptions::default());
+        let fresh = check(&out.record, "fresh_reads");
+        assert!(!fresh.passed, "{}", fresh.detail);
+        assert!(out.record.model_report.measures["stale_reads"] > 0.0);
+        assert!(check(&out.record, "durable_writes").passed);
+    }
+
+    #[test]
+    fn stale_judges_by_real_time_order() {
+        let mut w = BTreeMap::new();
+        w.insert(1, WriteSpan { invoke: Time(0), complete: Some(Time(10)), ok: true });
+        w.insert(2, WriteSpan { invoke: Time(20), complete: Some(Time(30)), ok: true });
+        w.insert(3, WriteSpan { invoke: Time(25), complete: Some(Time(28)), ok: true });
+        let acked = [(Time(10), 1), (Time(28), 3), (Time(30), 2)];
+        assert_eq!(stale(&w, &acked, 1, Time(40)), Some(3)); // 1 is in the past of 3 (and 2)
+        assert_eq!(stale(&w, &acked, 2, Time(40)), None); // 2 and 3 are concurrent
+        assert_eq!(stale(&w, &acked, 3, Time(40)), None);
+        assert_eq!(stale(&w, &acked, 1, Time(15)), None); // nothing newer acknowledged yet
+        assert_eq!(stale(&w, &acked, 0, Time(15)), Some(1)); // the initial value after an ack
+        assert_eq!(stale(&w, &acked, 0, Time(5)), None);
+    }
+}

@@ -1,0 +1,193 @@
+//! Renders a small hand-made record (the CLI's tests render real runs).
+
+use super::*;
+use sim_core::model::{Check, ModelReport, Table};
+use sim_core::record::{FaultRecord, OpSummary, Percentiles, SeriesPoint};
+use sim_core::verdict::{Estimate, Expect, Sla, Window, evaluate};
+use sim_core::world::StopReason;
+use std::collections::BTreeMap;
+
+fn record() -> RunRecord {
+    let op = |kind: &str, ok: u64, p99: f64| OpSummary {
+        kind: kind.into(),
+        total: ok + 10,
+        ok,
+        fail: 2,
+        timeout: 8,
+        rejected: 0,
+        pending: 0,
+        throughput_ok_per_s: ok as f64 / 10.0,
+        availability: ok as f64 / (ok + 10) as f64,
+        availability_in_faults: Some(0.5),
+        availability_outside_faults: Some(1.0),
+        latency_ms: Percentiles { mean: 2.0, p50: 1.5, p90: 3.0, p99, p999: p99 * 2.0, max: p99 * 3.0 },
+        latency_curve: vec![(0.0, 0.2), (50.0, 1.5), (90.0, 3.0), (99.0, p99), (99.9, p99 * 2.0), (100.0, p99 * 3.0)],
+    };
+    let mut series = Vec::new();
+    for i in 0..10 {
+        for kind in ["read", "write"] {
+            series.push(SeriesPoint {
+                t_s: i as f64,
+                kind: kind.into(),
+                ok: 90 + i,
+                fail: (i == 4) as u64 * 5,
+                timeout: (i == 5) as u64 * 3,
+                rejected: 0,
+                p50_ms: Some(1.0 + i as f64 * 0.1),
+                p99_ms: Some(5.0),
+                p999_ms: if i == 3 { None } else { Some(9.0) },
+            });
+        }
+    }
+    let mut measures = BTreeMap::new();
+    measures.insert("state_bytes".to_string(), 3200.0);
+    RunRecord {
+        scenario: "demo <&>".into(),
+        model: "m".into(),
+        seed: 42,
+        trace_hash: "00ff".into(),
+        events: 12345,
+        stop: StopReason::Quiescent,
+        main_phase_s: 10.0,
+        end_s: 11.0,
+        interval_s: 1.0,
+        ops: vec![op("read", 900, 8.0), op("write", 300, 12.0)],
+        series,
+        faults: vec![FaultRecord {
+            label: "crash n2".into(),
+            start_s: 4.0,
+            end_s: Some(5.5),
+            messages_dropped: 12,
+            events_delayed: 0,
+            timers_lost: 1,
+            writes_lost: 0,
+            ops_hit: 8,
+            had_effect: true,
+        }],
+        messages: vec![],
+        counters: BTreeMap::new(),
+        gauges: vec![sim_core::record::GaugeRecord {
+            name: "queue depth".into(),
+            max: 9.0,
+            series: vec![(0.0, 1.0), (1.0, 9.0), (2.0, 3.0)],
+        }],
+        model_report: ModelReport {
+            checks: vec![Check::new("fresh_reads", true, "0 of 900 stale")],
+            measures,
+            tables: vec![Table {
+                name: "lag over time".into(),
+                columns: vec!["t_s".into(), "lag_ms".into()],
+                rows: (0..10).map(|i| vec![i as f64, (i * i) as f64]).collect(),
+            }],
+        },
+    }
+}
+
+fn verdict(rec: &RunRecord) -> Verdict {
+    let slas = vec![
+        Sla::Latency { op: "read".into(), percentile: 99.0, max: sim_core::Duration::from_millis(5) },
+        Sla::Availability { op: None, min: 0.9, window: Window::All },
+    ];
+    let est = Estimate {
+        name: "ops per day".into(),
+        expr: "rate * 86400".into(),
+        inputs: [("rate".to_string(), 500.0)].into_iter().collect(),
+        claimed: 4.32e6,
+        tolerance: None,
+        measured: Some("throughput".into()),
+        measured_scale: Some(86400.0),
+        strict: false,
+    };
+    evaluate(rec, &[], &slas, &[est], &Expect::Fail(vec!["latency.read.p99".into()]))
+}
+
+fn assert_xml(svg: &str) {
+    let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}\n{svg}"));
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+}
+
+#[test]
+fn renders_every_file_as_well_formed_documents() {
+    let rec = record();
+    let v = verdict(&rec);
+    let meta = Meta {
+        scenario_file: "x.ron".into(),
+        scenario_hash: "abcd".into(),
+        simctl_version: "0.1.0".into(),
+        reproduce: "simctl run x.ron --seed 42".into(),
+        description: "d".into(),
+    };
+    let files = render(&rec, &v, &meta);
+    let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "summary.json",
+            "summary.md",
+            "index.html",
+            "latency.svg",
+            "throughput.svg",
+            "latency_cdf.svg",
+            "table_lag_over_time.svg",
+            "gauge_queue_depth.svg"
+        ]
+    );
+    for (name, body) in &files {
+        if name.ends_with(".svg") {
+            assert_xml(body);
+            // Fault windows are labelled on the time axes.
+            if name != "latency_cdf.svg" {
+                assert!(body.contains("crash n2"), "{name} lacks the fault label");
+            }
+        }
+    }
+    let html = &files[2].1;
+    assert!(html.contains("<svg") && !html.contains("<?xml"), "inline SVG");
+    assert!(html.contains("demo &lt;&amp;&gt;"), "escaped title");
+    assert!(html.contains("Wrong estimates"));
+    assert_eq!(html.matches("<svg").count(), 5, "every plot inline");
+    let md = &files[1].1;
+    assert!(md.contains("| fresh_reads |") || md.contains("fresh_reads"));
+    assert!(md.contains("simctl run x.ron --seed 42"));
+}
+
+#[test]
+fn summary_json_has_the_documented_fields() {
+    let rec = record();
+    let v = verdict(&rec);
+    let meta = Meta { scenario_hash: "abcd".into(), ..Meta::default() };
+    let json: serde_json::Value = serde_json::from_str(&summary_json(&rec, &v, &meta)).expect("valid JSON");
+    for f in json::FIELDS {
+        assert!(json.get(f).is_some(), "summary.json lacks `{f}`");
+    }
+    assert_eq!(json["seed"], 42);
+    assert_eq!(json["verdict"]["failed"][0], "latency.read.p99");
+    assert_eq!(json["verdict"]["meets_expectation"], true);
+    assert_eq!(json["estimates"][0]["arithmetic_ok"], false);
+}
+
+#[test]
+fn terminal_summary_makes_wrong_estimates_and_failures_prominent() {
+    let rec = record();
+    let v = verdict(&rec);
+    let t = text_summary(&rec, &v, &Meta::default());
+    assert!(t.contains("VERDICT: FAIL (latency.read.p99)"), "{t}");
+    assert!(t.contains("WRONG ARITHMETIC"), "{t}");
+    assert!(t.contains("failed for exactly the expected reason"), "{t}");
+    assert!(t.contains("crash n2"), "{t}");
+    assert!(t.contains("p99.9 ms"), "{t}");
+}
+
+#[test]
+fn empty_runs_still_render() {
+    let mut rec = record();
+    rec.ops.clear();
+    rec.series.clear();
+    rec.model_report.tables.clear();
+    let v = evaluate(&rec, &[], &[], &[], &Expect::Pass);
+    for (name, body) in render(&rec, &v, &Meta::default()) {
+        if name.ends_with(".svg") {
+            assert_xml(&body);
+        }
+    }
+}

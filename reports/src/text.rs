@@ -1,0 +1,485 @@
+//! Text renderings: the terminal summary, `summary.md` and `index.html`.
+
+use crate::{Meta, num};
+use sim_core::record::RunRecord;
+use sim_core::verdict::{ItemKind, Verdict, VerdictItem};
+use std::fmt::Write;
+
+fn opt(v: Option<f64>) -> String {
+    v.map(num).unwrap_or_else(|| "-".into())
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|v| format!("{:.2}%", v * 100.0)).unwrap_or_else(|| "-".into())
+}
+
+/// Rows of the operations table (shared by the terminal, Markdown and HTML).
+fn op_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let head = vec![
+        "op",
+        "total",
+        "ok",
+        "fail",
+        "timeout",
+        "rejected",
+        "avail",
+        "in faults",
+        "outside",
+        "ok/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+    ];
+    let rows = record
+        .ops
+        .iter()
+        .map(|o| {
+            vec![
+                o.kind.clone(),
+                o.total.to_string(),
+                o.ok.to_string(),
+                o.fail.to_string(),
+                o.timeout.to_string(),
+                o.rejected.to_string(),
+                pct(Some(o.availability)),
+                pct(o.availability_in_faults),
+                pct(o.availability_outside_faults),
+                num(o.throughput_ok_per_s),
+                num(o.latency_ms.p50),
+                num(o.latency_ms.p99),
+                num(o.latency_ms.p999),
+                num(o.latency_ms.max),
+            ]
+        })
+        .collect();
+    (head, rows)
+}
+
+fn fault_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let head = vec![
+        "fault",
+        "from s",
+        "to s",
+        "msgs dropped",
+        "events delayed",
+        "timers lost",
+        "writes lost",
+        "ops hit",
+        "effect",
+    ];
+    let rows = record
+        .faults
+        .iter()
+        .map(|f| {
+            vec![
+                f.label.clone(),
+                num(f.start_s),
+                f.end_s.map(num).unwrap_or_else(|| "healed at end".into()),
+                f.messages_dropped.to_string(),
+                f.events_delayed.to_string(),
+                f.timers_lost.to_string(),
+                f.writes_lost.to_string(),
+                f.ops_hit.to_string(),
+                if f.had_effect { "yes".into() } else { "NONE".into() },
+            ]
+        })
+        .collect();
+    (head, rows)
+}
+
+fn status(i: &VerdictItem) -> &'static str {
+    match (i.passed, i.counts, i.kind) {
+        (true, _, _) => "PASS",
+        (false, _, ItemKind::Estimate) => "WRONG",
+        (false, true, _) => "FAIL",
+        (false, false, _) => "NOTE",
+    }
+}
+
+fn item_rows(verdict: &Verdict) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let head = vec!["", "kind", "name", "measured", "bound", "detail"];
+    let kind = |k: ItemKind| match k {
+        ItemKind::Invariant => "invariant",
+        ItemKind::Sla => "sla",
+        ItemKind::Estimate => "estimate",
+        ItemKind::Run => "run",
+    };
+    let rows = verdict
+        .items
+        .iter()
+        .map(|i| {
+            vec![
+                status(i).to_string(),
+                kind(i.kind).to_string(),
+                i.name.clone(),
+                opt(i.measured),
+                i.bound.clone(),
+                i.detail.clone(),
+            ]
+        })
+        .collect();
+    (head, rows)
+}
+
+fn estimate_rows(verdict: &Verdict) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let head = vec!["", "estimate", "expr", "claimed", "computed", "off by", "measured", "measured/claimed"];
+    let rows = verdict
+        .estimates
+        .iter()
+        .map(|e| {
+            vec![
+                if e.arithmetic_ok { "ok".into() } else { "WRONG".into() },
+                e.name.clone(),
+                e.expr.clone(),
+                num(e.claimed),
+                num(e.computed),
+                format!("{:.1}%", e.relative_error * 100.0),
+                match (&e.measured_name, e.measured) {
+                    (Some(n), Some(v)) => format!("{} ({n})", num(v)),
+                    (Some(n), None) => format!("- ({n} not measured)"),
+                    _ => "-".into(),
+                },
+                e.ratio.map(|r| format!("{r:.3}")).unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    (head, rows)
+}
+
+/// A plain aligned table for the terminal.
+fn aligned(head: &[&str], rows: &[Vec<String>], max_last: usize) -> String {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count().min(if i + 1 == head.len() { max_last } else { 60 }));
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>, out: &mut String| {
+        let mut s = String::from(" ");
+        for (i, c) in cells.iter().enumerate() {
+            let c: String = if i + 1 == cells.len() { c.clone() } else { c.chars().take(60).collect() };
+            let _ = write!(s, " {:w$}", c, w = widths[i]);
+        }
+        out.push_str(s.trim_end());
+        out.push('\n');
+    };
+    line(head.iter().map(|s| s.to_string()).collect(), &mut out);
+    for r in rows {
+        line(r.clone(), &mut out);
+    }
+    out
+}
+
+/// The summary `simctl run` prints.
+pub fn text_summary(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "simctl {} | scenario `{}` ({}) | model `{}` | seed {}",
+        meta.simctl_version, record.scenario, meta.scenario_file, record.model, record.seed
+    );
+    if !meta.description.is_empty() {
+        let _ = writeln!(s, "{}", meta.description);
+    }
+    let _ = writeln!(
+        s,
+        "simulated {}s (main phase {}s, then settling), {} events, trace hash {}, stop: {:?}",
+        num(record.end_s),
+        num(record.main_phase_s),
+        record.events,
+        record.trace_hash,
+        record.stop
+    );
+    if !record.ops.is_empty() {
+        let (h, r) = op_rows(record);
+        let _ = write!(s, "\nOperations\n{}", aligned(&h, &r, 20));
+    }
+    if !record.faults.is_empty() {
+        let (h, r) = fault_rows(record);
+        let _ = write!(s, "\nFaults and their effects\n{}", aligned(&h, &r, 20));
+    }
+    let checks: Vec<&VerdictItem> = verdict.items.iter().filter(|i| i.kind != ItemKind::Estimate).collect();
+    if !checks.is_empty() {
+        let _ = writeln!(s, "\nInvariants and SLAs");
+        for i in checks {
+            let measured = i.measured.map(|m| format!(" measured {}", num(m))).unwrap_or_default();
+            let _ = writeln!(s, "  {:4} {}{} (bound {}): {}", status(i), i.name, measured, i.bound, i.detail);
+        }
+    }
+    if !verdict.estimates.is_empty() || verdict.items.iter().any(|i| i.kind == ItemKind::Estimate) {
+        let _ = writeln!(s, "\nEstimates");
+        for i in verdict.items.iter().filter(|i| i.kind == ItemKind::Estimate) {
+            if i.passed {
+                let _ = writeln!(s, "  ok    {}: {}", i.name, i.detail);
+            } else {
+                let _ = writeln!(
+                    s,
+                    "  !!!!! {}{}: {}",
+                    i.name,
+                    if i.counts { " (strict: fails the run)" } else { "" },
+                    i.detail
+                );
+            }
+        }
+    }
+    let wrong = verdict.wrong_estimates().count();
+    if wrong > 0 {
+        let _ = writeln!(s, "\n!!! {wrong} estimate(s) with WRONG ARITHMETIC: see above !!!");
+    }
+    let _ = writeln!(s);
+    if verdict.passed {
+        let _ = writeln!(s, "VERDICT: PASS");
+    } else {
+        let _ = writeln!(s, "VERDICT: FAIL ({})", verdict.failed.join(", "));
+    }
+    let _ = writeln!(s, "{}", verdict.expectation);
+    s
+}
+
+fn md_table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let esc = |c: &str| c.replace('|', "\\|").replace('\n', " ");
+    let mut s = format!("| {} |\n|{}\n", head.join(" | "), " --- |".repeat(head.len()));
+    for r in rows {
+        let _ = writeln!(s, "| {} |", r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | "));
+    }
+    s
+}
+
+/// `summary.md`.
+pub fn summary_md(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# simctl run: {}\n", record.scenario);
+    if !meta.description.is_empty() {
+        let _ = writeln!(s, "{}\n", meta.description);
+    }
+    let _ = writeln!(s, "**Verdict: {}** — {}\n", if verdict.passed { "PASS" } else { "FAIL" }, verdict.expectation);
+    let _ = writeln!(s, "| | |\n| --- | --- |");
+    for (k, v) in [
+        ("model", record.model.clone()),
+        ("seed", record.seed.to_string()),
+        ("scenario file", meta.scenario_file.clone()),
+        ("scenario hash", meta.scenario_hash.clone()),
+        ("trace hash", record.trace_hash.clone()),
+        ("simctl", meta.simctl_version.clone()),
+        ("events", record.events.to_string()),
+        ("simulated", format!("{} s (main phase {} s)", num(record.end_s), num(record.main_phase_s))),
+        ("reproduce", format!("`{}`", meta.reproduce)),
+    ] {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+    let wrong: Vec<_> = verdict.wrong_estimates().collect();
+    if !wrong.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n> **Wrong estimates:** {}",
+            wrong
+                .iter()
+                .map(|e| format!("`{}` claims {} but `{}` = {}", e.name, num(e.claimed), e.expr, num(e.computed)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    let (h, r) = item_rows(verdict);
+    let _ = write!(s, "\n## Verdict items\n\n{}", md_table(&h, &r));
+    if !record.ops.is_empty() {
+        let (h, r) = op_rows(record);
+        let _ = write!(s, "\n## Operations\n\n{}", md_table(&h, &r));
+    }
+    if !verdict.estimates.is_empty() {
+        let (h, r) = estimate_rows(verdict);
+        let _ = write!(s, "\n## Estimates\n\n{}", md_table(&h, &r));
+    }
+    if !record.faults.is_empty() {
+        let (h, r) = fault_rows(record);
+        let _ = write!(s, "\n## Faults\n\n{}", md_table(&h, &r));
+    }
+    if !record.model_report.measures.is_empty() {
+        let rows: Vec<Vec<String>> =
+            record.model_report.measures.iter().map(|(k, v)| vec![k.clone(), num(*v)]).collect();
+        let _ = write!(s, "\n## Model measures\n\n{}", md_table(&["measure", "value"], &rows));
+    }
+    let _ = writeln!(
+        s,
+        "\n## Plots\n\n![latency](latency.svg)\n![throughput](throughput.svg)\n![latency by percentile](latency_cdf.svg)"
+    );
+    s
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn html_table(head: &[&str], rows: &[Vec<String>], status_col: bool) -> String {
+    let mut s = String::from("<table><thead><tr>");
+    for h in head {
+        let _ = write!(s, "<th>{}</th>", esc(h));
+    }
+    s.push_str("</tr></thead><tbody>\n");
+    for r in rows {
+        let class = if status_col {
+            match r[0].as_str() {
+                "FAIL" => " class=\"fail\"",
+                "WRONG" => " class=\"wrong\"",
+                "PASS" | "ok" => " class=\"pass\"",
+                _ => "",
+            }
+        } else {
+            ""
+        };
+        let _ = write!(s, "<tr{class}>");
+        for c in r {
+            let _ = write!(s, "<td>{}</td>", esc(c));
+        }
+        s.push_str("</tr>\n");
+    }
+    s.push_str("</tbody></table>\n");
+    s
+}
+
+/// Strips the XML declaration so an SVG can be inlined in HTML.
+fn inline_svg(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    }
+}
+
+/// `index.html`: one self-contained page (inline SVG and CSS, no scripts, no network).
+pub fn index_html(
+    record: &RunRecord,
+    verdict: &Verdict,
+    meta: &Meta,
+    latency: &str,
+    throughput: &str,
+    cdf: &str,
+    tables: &[(String, String)],
+    gauges: &[(String, String)],
+) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>simctl: {}</title>\n<style>\n\
+body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}}\n\
+table{{border-collapse:collapse;margin:.5em 0 1.5em;font-size:14px}}\n\
+th,td{{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}}\n\
+th{{background:#f3f3f3}} tr.fail td{{background:#fde2e2}} tr.wrong td{{background:#fff3cd}} tr.pass td:first-child{{color:#176117}}\n\
+.verdict{{font-size:1.4em;padding:.5em 1em;border-radius:6px;display:inline-block}}\n\
+.pass{{background:#dff5df}} .fail{{background:#fde2e2}} .warn{{background:#fff3cd;padding:.6em;border:2px solid #d39e00}}\n\
+code{{background:#f3f3f3;padding:1px 4px}} svg{{max-width:100%;height:auto}}\n</style></head><body>\n",
+        esc(&record.scenario)
+    );
+    let _ = writeln!(s, "<h1>{}</h1>", esc(&record.scenario));
+    if !meta.description.is_empty() {
+        let _ = writeln!(s, "<p>{}</p>", esc(&meta.description));
+    }
+    let _ = writeln!(
+        s,
+        "<p class=\"verdict {}\">Verdict: <b>{}</b> &mdash; {}</p>",
+        if verdict.passed { "pass" } else { "fail" },
+        if verdict.passed { "PASS" } else { "FAIL" },
+        esc(&verdict.expectation)
+    );
+    let wrong: Vec<_> = verdict.wrong_estimates().collect();
+    if !wrong.is_empty() {
+        let _ = writeln!(
+            s,
+            "<p class=\"warn\"><b>Wrong estimates:</b> {}</p>",
+            wrong
+                .iter()
+                .map(|e| esc(&format!("`{}` claims {} but {} = {}", e.name, num(e.claimed), e.expr, num(e.computed))))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    let meta_rows = vec![
+        vec!["model".into(), record.model.clone()],
+        vec!["seed".into(), record.seed.to_string()],
+        vec!["scenario file".into(), meta.scenario_file.clone()],
+        vec!["scenario hash".into(), meta.scenario_hash.clone()],
+        vec!["trace hash".into(), record.trace_hash.clone()],
+        vec!["simctl".into(), meta.simctl_version.clone()],
+        vec!["events".into(), record.events.to_string()],
+        vec!["simulated".into(), format!("{} s (main phase {} s)", num(record.end_s), num(record.main_phase_s))],
+        vec!["reproduce".into(), meta.reproduce.clone()],
+    ];
+    s.push_str(&html_table(&["", ""], &meta_rows, false));
+    let (h, r) = item_rows(verdict);
+    let _ = write!(s, "<h2>Verdict items</h2>\n{}", html_table(&h, &r, true));
+    if !record.ops.is_empty() {
+        let (h, r) = op_rows(record);
+        let _ = write!(s, "<h2>Operations</h2>\n{}", html_table(&h, &r, false));
+    }
+    if !verdict.estimates.is_empty() {
+        let (h, r) = estimate_rows(verdict);
+        let _ = write!(s, "<h2>Estimates</h2>\n{}", html_table(&h, &r, true));
+    }
+    let _ = write!(s, "<h2>Latency over time</h2>\n{}\n", inline_svg(latency));
+    let _ = write!(s, "<h2>Throughput</h2>\n{}\n", inline_svg(throughput));
+    let _ = write!(s, "<h2>Latency by percentile</h2>\n{}\n", inline_svg(cdf));
+    if !record.faults.is_empty() {
+        let (h, r) = fault_rows(record);
+        let _ = write!(s, "<h2>Faults and their effects</h2>\n{}", html_table(&h, &r, false));
+    }
+    if !record.model_report.measures.is_empty() {
+        let rows: Vec<Vec<String>> =
+            record.model_report.measures.iter().map(|(k, v)| vec![k.clone(), num(*v)]).collect();
+        let _ = write!(s, "<h2>Model measures</h2>\n{}", html_table(&["measure", "value"], &rows, false));
+    }
+    for t in &record.model_report.tables {
+        let _ = writeln!(s, "<h2>Model table: {}</h2>", esc(&t.name));
+        let fname = format!("table_{}.svg", crate::file_safe(&t.name));
+        if let Some((_, svg)) = tables.iter().find(|(n, _)| *n == fname) {
+            let _ = writeln!(s, "{}", inline_svg(svg));
+        }
+        if t.rows.len() <= 60 {
+            let head: Vec<&str> = t.columns.iter().map(|c| c.as_str()).collect();
+            let rows: Vec<Vec<String>> = t.rows.iter().map(|r| r.iter().map(|v| num(*v)).collect()).collect();
+            s.push_str(&html_table(&head, &rows, false));
+        }
+    }
+    for (name, svg) in gauges {
+        let _ = writeln!(
+            s,
+            "<h2>Gauge: {}</h2>\n{}",
+            esc(name.trim_start_matches("gauge_").trim_end_matches(".svg")),
+            inline_svg(svg)
+        );
+    }
+    if !record.counters.is_empty() {
+        let rows: Vec<Vec<String>> = record.counters.iter().map(|(k, v)| vec![k.clone(), v.to_string()]).collect();
+        let _ = write!(s, "<h2>Counters</h2>\n{}", html_table(&["counter", "value"], &rows, false));
+    }
+    if !record.messages.is_empty() {
+        let rows: Vec<Vec<String>> = record
+            .messages
+            .iter()
+            .map(|m| {
+                vec![
+                    m.kind.clone(),
+                    m.sent.to_string(),
+                    m.delivered.to_string(),
+                    m.dropped_partition.to_string(),
+                    m.dropped_loss.to_string(),
+                    m.dropped_down.to_string(),
+                    m.dropped_overflow.to_string(),
+                    m.duplicated.to_string(),
+                ]
+            })
+            .collect();
+        let head = [
+            "message",
+            "sent",
+            "delivered",
+            "dropped (partition)",
+            "dropped (loss)",
+            "dropped (down)",
+            "dropped (overflow)",
+            "duplicated",
+        ];
+        let _ = write!(s, "<h2>Messages</h2>\n{}", html_table(&head, &rows, false));
+    }
+    s.push_str("</body></html>\n");
+    s
+}
