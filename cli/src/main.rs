@@ -8,6 +8,7 @@
 //! Exit codes: 0 every verdict passed; 1 a verdict failed (including a known-bad scenario failing
 //! as expected, and a model panic); 2 bad input or an IO error.
 
+mod bench;
 mod registry;
 
 use anyhow::{Context, Result};
@@ -72,6 +73,45 @@ enum Command {
     },
     /// List the models (with their parameters and defaults) and the scenarios in ./scenarios.
     List,
+    /// Benchmarks. `phold`: the engine benchmark of shared/bench/PHOLD.md, the bare BinaryHeap loop
+    /// and the simctl kernel one after the other in this process, and the ratio kernel/bare.
+    #[command(after_help = EXAMPLES_BENCH)]
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+const EXAMPLES_BENCH: &str = "\
+Examples:
+  simctl bench phold --size medium
+  simctl bench phold --size huge --repeat 1
+  simctl bench phold --lps 1024 --population 16 --end 100
+
+Build with --release: cargo run --release -p simctl -- bench phold --size medium";
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// PHOLD: L logical processes, E initial events each, remote probability 0.9, delay 0.1 + Exp(0.9).
+    Phold {
+        /// small (L=64, E=16), medium (1024, 16), large (100000, 8), huge (1000000, 1); `all` runs each.
+        #[arg(long, default_value = "medium")]
+        size: String,
+        /// Override L, the number of LPs.
+        #[arg(long)]
+        lps: Option<u32>,
+        /// Override E, the initial events per LP.
+        #[arg(long)]
+        population: Option<u32>,
+        /// Override T, the end of simulated time (time units; 1 unit = 1 ms of simulated time).
+        #[arg(long)]
+        end: Option<f64>,
+        /// Alternating bare/kernel runs; the median ratio is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -80,6 +120,9 @@ fn main() -> ExitCode {
         Command::Run { scenario, seed, out, no_progress } => cmd_run(&scenario, seed, out, no_progress),
         Command::Validate { files } => cmd_validate(&files),
         Command::List => cmd_list(),
+        Command::Bench { which: BenchCommand::Phold { size, lps, population, end, repeat, seed } } => {
+            cmd_bench_phold(&size, lps, population, end, repeat, seed)
+        }
     };
     match result {
         Ok(code) => code,
@@ -271,6 +314,46 @@ fn cmd_list() -> Result<ExitCode> {
             },
         };
         println!("  {}  {line}", f.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_bench_phold(
+    size: &str,
+    lps: Option<u32>,
+    population: Option<u32>,
+    end: Option<f64>,
+    repeat: u32,
+    seed: u64,
+) -> Result<ExitCode> {
+    let names: Vec<&str> = if size == "all" { bench::PholdParams::size_names() } else { vec![size] };
+    for name in names {
+        let Some(mut p) = bench::PholdParams::size(name) else {
+            eprintln!("error: unknown size `{name}` (sizes: {}, all)", bench::PholdParams::size_names().join(", "));
+            return Ok(ExitCode::from(2));
+        };
+        p.lps = lps.unwrap_or(p.lps);
+        p.population = population.unwrap_or(p.population);
+        p.end = end.unwrap_or(p.end);
+        p.seed = seed;
+        if p.lps == 0 || p.population == 0 || !(p.end.is_finite() && p.end > 0.1) {
+            eprintln!("error: --lps and --population must be at least 1 and --end above 0.1");
+            return Ok(ExitCode::from(2));
+        }
+        if cfg!(debug_assertions) {
+            eprintln!("warning: a debug build; run with --release for meaningful figures");
+        }
+        let ratios = bench::phold(&p, repeat, |line| println!("{line}"));
+        let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "RATIO size={} L={} E={} kernel/bare={:.2} (median of {}: {})",
+            p.name,
+            p.lps,
+            p.population,
+            bench::median(&ratios),
+            ratios.len(),
+            listed.join(" ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -52,7 +52,14 @@ pub struct Entry {
 
 /// Every model simctl can run.
 pub fn models() -> Vec<Entry> {
-    vec![entry::<register::Register>(), entry::<phold::Phold>()]
+    vec![
+        entry::<register::Register>(),
+        entry::<crawler::Crawl>(),
+        entry::<ratelimit::RateLimiter>(),
+        entry::<snowflake::Snowflake>(),
+        entry::<shortener::Shortener>(),
+        entry::<phold::Phold>(),
+    ]
 }
 
 pub fn find(name: &str) -> Option<Entry> {
@@ -155,8 +162,24 @@ mod tests {
 
     #[test]
     fn every_registered_model_has_a_printable_default_config() {
-        let names: Vec<&str> = models().iter().map(|e| e.name).collect();
-        assert_eq!(names, ["register", "phold"]);
+        let mut names: Vec<&str> = models().iter().map(|e| e.name).collect();
+        names.sort();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count, "model names must be unique: {names:?}");
+        // Every model crate in models/ is registered (its package name is its model name, or it
+        // says otherwise here).
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models");
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let crate_name = entry.file_name().to_string_lossy().to_string();
+            let model_name = match crate_name.as_str() {
+                "common" => continue, // shared parts, not a model
+                other => other,
+            };
+            if entry.path().join("Cargo.toml").exists() {
+                assert!(names.contains(&model_name), "models/{crate_name} is not in the registry");
+            }
+        }
         for e in models() {
             let text = (e.default_config)();
             assert!(text.starts_with('('), "{}: {text}", e.name);

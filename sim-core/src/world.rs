@@ -137,7 +137,8 @@ struct PendingWrite<R> {
 /// The rarely used per-node state, kept apart so a million idle nodes stay small.
 struct NodeExtra<A: Actor> {
     parked: Vec<(Time, Event<A>)>,
-    cancelled: BTreeSet<TimerId>,
+    /// Timers set and neither fired nor cancelled.
+    pending_timers: BTreeSet<TimerId>,
     writes: VecDeque<PendingWrite<A::Record>>,
     disk_free: Time,
     flush_scheduled: bool,
@@ -150,7 +151,7 @@ impl<A: Actor> Default for NodeExtra<A> {
     fn default() -> Self {
         NodeExtra {
             parked: Vec::new(),
-            cancelled: BTreeSet::new(),
+            pending_timers: BTreeSet::new(),
             writes: VecDeque::new(),
             disk_free: Time::ZERO,
             flush_scheduled: false,
@@ -168,7 +169,6 @@ struct Nodes<A: Actor> {
     rngs: Vec<Prng>,
     ids: Vec<IdSource>,
     durable: Vec<Vec<A::Record>>,
-    live_timers: Vec<u32>,
     /// Empty until a clock fault touches a node.
     clocks: Vec<Clock>,
     extra: BTreeMap<NodeId, NodeExtra<A>>,
@@ -245,7 +245,6 @@ impl<A: Actor> Sim<A> {
                 rngs: (0..n as u32).map(|i| Prng::new(seed, Stream::Node(i))).collect(),
                 ids: vec![IdSource::default(); n],
                 durable: (0..n).map(|_| Vec::new()).collect(),
-                live_timers: vec![0; n],
                 clocks: Vec::new(),
                 extra: BTreeMap::new(),
             },
@@ -359,12 +358,10 @@ impl<A: Actor> Sim<A> {
                 if self.nodes.incarnation[i] != incarnation || self.nodes.status[i] != Status::Up {
                     return;
                 }
-                if let Some(x) = self.nodes.extra.get_mut(&node)
-                    && x.cancelled.remove(&id)
-                {
-                    return;
+                let Some(x) = self.nodes.extra.get_mut(&node) else { return };
+                if !x.pending_timers.remove(&id) {
+                    return; // cancelled
                 }
-                self.nodes.live_timers[i] -= 1;
                 self.record_trace(node, TraceKind::Timer, "timer", &timer);
                 self.call(node, |a, ctx| a.on_timer(ctx, timer));
             }
@@ -459,15 +456,14 @@ impl<A: Actor> Sim<A> {
                         Some(c) => c.true_span(after),
                         None => after,
                     };
-                    let i = node.index();
-                    self.nodes.live_timers[i] += 1;
-                    let incarnation = self.nodes.incarnation[i];
+                    let incarnation = self.nodes.incarnation[node.index()];
+                    self.extra(node).pending_timers.insert(id);
                     self.queue.push(self.now + span, Event::Timer { node, incarnation, id, timer });
                 }
                 Effect::CancelTimer { id } => {
-                    if self.extra(node).cancelled.insert(id) {
-                        let t = &mut self.nodes.live_timers[node.index()];
-                        *t = t.saturating_sub(1);
+                    // Cancelling a timer that fired, or was cancelled, is a no-op.
+                    if let Some(x) = self.nodes.extra.get_mut(&node) {
+                        x.pending_timers.remove(&id);
                     }
                 }
                 Effect::Persist { id, record, sync } => self.write(node, id, record, sync),
@@ -778,12 +774,11 @@ impl<A: Actor> Sim<A> {
         self.nodes.actors[i] = None;
         self.nodes.status[i] = Status::Down;
         self.nodes.incarnation[i] += 1;
-        let timers = std::mem::take(&mut self.nodes.live_timers[i]);
         let mut lost = 0u64;
         let mut corrupted = 0u64;
         let x = self.nodes.extra.entry(node).or_default();
         x.parked.clear();
-        x.cancelled.clear();
+        let timers = std::mem::take(&mut x.pending_timers).len();
         x.down_by = Some(fault);
         x.paused_by = None;
         x.flush_scheduled = false;

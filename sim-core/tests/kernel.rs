@@ -469,3 +469,39 @@ fn retries_multiply_load_when_the_server_times_out() {
     let sent = s.metrics().messages["ping"].sent as usize;
     assert_eq!(sent, h.len(), "the retry storm triples the load on the server");
 }
+
+#[test]
+fn cancelling_a_fired_timer_is_a_no_op() {
+    #[derive(Default)]
+    struct T {
+        ids: Vec<sim_core::TimerId>,
+        fired: Vec<u8>,
+    }
+    impl Actor for T {
+        type Msg = Msg;
+        type Timer = u8;
+        type Record = ();
+        fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+            self.ids.push(ctx.set_timer(ms(5), 0));
+            self.ids.push(ctx.set_timer(ms(10), 1));
+        }
+        fn on_msg(&mut self, _ctx: &mut Ctx<'_, Self>, _from: NodeId, _msg: Msg) {}
+        fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, t: u8) {
+            self.fired.push(t);
+            if t == 0 {
+                ctx.cancel_timer(self.ids[0]); // fired already: no-op
+                ctx.cancel_timer(self.ids[1]); // pending: never fires
+                ctx.cancel_timer(self.ids[1]); // twice: no-op
+                ctx.set_timer(ms(5), 2);
+                ctx.set_timer(ms(50), 3);
+            }
+        }
+    }
+    let mut cfg = SimConfig::new(1);
+    cfg.faults = vec![fault(30, None, Fault::Crash { node: 0, power_loss: false, corrupt_unsynced: 0.0 })];
+    let mut s = Sim::new(Topology::simple(1, 0), cfg, |_| T::default());
+    s.run_until(at(ms(29)));
+    assert_eq!(s.actor(NodeId(0)).unwrap().fired, [0, 2]);
+    s.run_until(at(ms(100)));
+    assert_eq!(s.metrics().faults[0].timers_lost, 1, "only timer 3 was pending at the crash");
+}

@@ -21,7 +21,7 @@ use sim_core::{Actor, Check, Ctx, Dist, Duration, Message, Model, ModelReport, N
 /// One time unit of the PHOLD definition.
 pub const UNIT: Duration = Duration::from_millis(1);
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Initial events per LP (`E`).
@@ -30,6 +30,12 @@ pub struct Config {
     /// Probability that a new event goes to a random LP (`p`).
     #[serde(default = "remote")]
     pub remote: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { population: one(), remote: remote() }
+    }
 }
 
 fn one() -> u32 {

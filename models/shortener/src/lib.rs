@@ -373,7 +373,8 @@ impl Actor for Node {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
         match (self, timer) {
             (Node::Client(c), Timer::Timeout(op)) => {
-                if c.pending.remove(&op).is_some() {
+                let was_pending = c.pending.remove(&op).is_some();
+                if was_pending {
                     ctx.complete(op, Outcome::Timeout, Reply::None);
                 }
             }

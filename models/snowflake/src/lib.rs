@@ -321,7 +321,8 @@ impl Actor for Node {
                 g.serve(ctx);
             }
             (Node::Client(c), Timer::Timeout(op)) => {
-                if c.pending.remove(&op).is_some() {
+                let was_pending = c.pending.remove(&op).is_some();
+                if was_pending {
                     ctx.complete(op, Outcome::Timeout, Reply::None);
                 }
             }
