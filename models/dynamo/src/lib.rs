@@ -1,0 +1,233 @@
+//! # A Dynamo-style key-value store
+//!
+//! **The algorithm** (DeCandia et al., 2007). Keys live on a consistent-hash ring: each server owns
+//! `weight * vnodes` tokens, and a key belongs to the first token at or after its hash. Its
+//! *preference list* is the first `N` distinct servers clockwise from there. A client sends each
+//! request to a coordinator (the first healthy node of the preference list, or a random node); the
+//! coordinator sends it to the first `N` *healthy* nodes of the key's ring walk and answers a `get`
+//! after `R` replies and a `put` after `W` acknowledgements (replicas acknowledge once the write is on
+//! disk). With a *sloppy quorum*, an unreachable owner is replaced by the next healthy node, which
+//! keeps the write apart with a *hint* naming the owner and *hands it off* when the owner is
+//! reachable again. Health comes from a failure detector: gossiped heartbeats (each server pushes its
+//! view to a random known peer or seed) plus direct suspicion of nodes that do not answer.
+//!
+//! **Versions.** Each write gets a unique id (a *dot*: coordinator, counter) and carries the set of
+//! writes it supersedes (its *context*: the ids the client read, transitively). A replica drops a
+//! version exactly when a newer one supersedes it; versions that do not supersede each other are
+//! *siblings*, all returned by `get` with the context. The client merges them (set union, as the
+//! shopping cart) and its next `put` supersedes them all. This is Dynamo's vector clock in its exact
+//! form (a vector clock per write id, as dotted version vectors do): the paper's coordinator-
+//! incremented clocks would order two concurrent writes through the same coordinator and silently
+//! drop one. The alternative policy is last-write-wins by the coordinator's *local* clock, where
+//! clock skew decides which acknowledged writes survive.
+//!
+//! **Repair.** Read repair sends the reconciled versions to owners that answered with less; Merkle
+//! anti-entropy compares, per key range and periodically, each range's tree with a random
+//! co-owner, then exchanges only the keys of differing leaves (counting keys repaired, and bytes
+//! sent against a full comparison). TTL: expired versions are invisible at once and swept
+//! periodically. Every mechanism can be switched off in the configuration.
+//!
+//! **Invariants checked** (see [`check`]): `durability` (every acknowledged write survives in its
+//! key's replicas after the liveness phase; under last-write-wins, no acknowledged write is beaten
+//! by one acknowledged before it began), `convergence` (all owners of every key hold the same
+//! versions, and no hint is left), `stale_reads` (with `R + W > N`, a read in a fault-free period
+//! sees the latest write acknowledged before it began).
+//!
+//! **The failures it shows.** `R + W <= N` gives stale reads; last-write-wins under clock skew loses
+//! acknowledged writes; without sloppy quorums and hinted handoff, writes fail during a partition;
+//! concurrent writes produce siblings that a merge resolves.
+//!
+//! Not modelled: nodes joining or leaving (the ring is static configuration, as Dynamo's explicit
+//! membership changes are); gossip carries liveness, not ring changes.
+
+pub mod check;
+pub mod node;
+pub mod store;
+
+use common::ring::{Member, Ring};
+use node::{Client, DynamoNode, Server, Shared};
+use serde::{Deserialize, Serialize};
+use sim_core::{Duration, Model, ModelReport, NodeId, Prng, RunView, Topology};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+pub use store::Reconcile;
+
+/// How a client picks the coordinator of a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Coordinator {
+    /// The first node of the key's preference list it does not suspect (a partition-aware client).
+    #[default]
+    PreferenceList,
+    /// Any node it does not suspect, at random (behind a load balancer).
+    Random,
+}
+
+/// The `config: (...)` section of a `dynamo` scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `N`: replicas per key.
+    pub replicas: u32,
+    /// `R`: replies a read waits for.
+    pub read_quorum: u32,
+    /// `W`: acknowledgements a write waits for.
+    pub write_quorum: u32,
+    /// Ring tokens per unit of weight.
+    pub vnodes: u32,
+    /// Server weights (default 1): a weight-2 server gets twice the tokens.
+    pub weights: BTreeMap<u32, u32>,
+    pub coordinator: Coordinator,
+    pub reconcile: Reconcile,
+    /// How long a coordinator waits for its replicas.
+    pub request_timeout: Duration,
+    /// How long a client waits for a coordinator before trying the next one.
+    pub attempt_timeout: Duration,
+    /// How long a client waits for an operation in all.
+    pub client_timeout: Duration,
+    pub sloppy_quorum: bool,
+    pub hinted_handoff: bool,
+    pub read_repair: bool,
+    pub anti_entropy: bool,
+    pub gossip: bool,
+    pub gossip_interval: Duration,
+    /// A server whose heartbeat has not risen for this long, or that did not answer, is down.
+    pub failure_timeout: Duration,
+    /// Gossip seeds: known to every node from the start.
+    pub seeds: Vec<u32>,
+    pub handoff_interval: Duration,
+    pub anti_entropy_interval: Duration,
+    /// Leaves of each range's Merkle tree (a power of two).
+    pub merkle_leaves: u32,
+    /// Time to live of a written version (none: forever).
+    pub ttl: Option<Duration>,
+    pub sweep_interval: Duration,
+    /// Replicas fsync before acknowledging (otherwise the page cache holds the write).
+    pub sync_writes: bool,
+    /// The `stale_reads` check ignores reads within this long after a fault ended (failure
+    /// detectors and hinted handoff need time to catch up; Dynamo promises no more).
+    pub quiet_after_faults: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            replicas: 3,
+            read_quorum: 2,
+            write_quorum: 2,
+            vnodes: 16,
+            weights: BTreeMap::new(),
+            coordinator: Coordinator::PreferenceList,
+            reconcile: Reconcile::ClientMerge,
+            request_timeout: Duration::from_millis(200),
+            attempt_timeout: Duration::from_millis(300),
+            client_timeout: Duration::from_secs(1),
+            sloppy_quorum: true,
+            hinted_handoff: true,
+            read_repair: true,
+            anti_entropy: true,
+            gossip: true,
+            gossip_interval: Duration::from_millis(100),
+            failure_timeout: Duration::from_secs(1),
+            seeds: vec![0, 1],
+            handoff_interval: Duration::from_millis(500),
+            anti_entropy_interval: Duration::from_secs(2),
+            merkle_leaves: 16,
+            ttl: None,
+            sweep_interval: Duration::from_secs(5),
+            sync_writes: true,
+            quiet_after_faults: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The ring of `servers` servers with the configured weights and `vnodes` tokens per weight.
+pub fn build_ring(config: &Config, servers: u32, vnodes: u32) -> Ring {
+    let members: Vec<Member> =
+        (0..servers).map(|s| Member { server: s, weight: config.weights.get(&s).copied().unwrap_or(1) }).collect();
+    Ring::new(&members, vnodes)
+}
+
+pub struct Dynamo;
+
+impl Model for Dynamo {
+    const NAME: &'static str = "dynamo";
+    const ABOUT: &'static str = "Dynamo key-value store: vnode ring, sloppy N/R/W quorums, hinted handoff, siblings, read repair, Merkle anti-entropy";
+    const OP_KINDS: &'static [&'static str] = &["get", "put"];
+    type Config = Config;
+    type Actor = DynamoNode;
+
+    fn validate(c: &Config, topo: &Topology) -> Vec<(String, String)> {
+        let mut e = Vec::new();
+        let servers = topo.servers.len() as u32;
+        let mut err = |field: &str, msg: String| e.push((format!("config.{field}"), msg));
+        if c.replicas == 0 {
+            err("replicas", "must be >= 1, got 0".into());
+        }
+        if c.replicas > servers {
+            err("replicas", format!("must be at most the number of servers ({servers}), got {}", c.replicas));
+        }
+        for (name, q) in [("read_quorum", c.read_quorum), ("write_quorum", c.write_quorum)] {
+            if q == 0 || q > c.replicas {
+                err(name, format!("must be within 1..=replicas ({}), got {q}", c.replicas));
+            }
+        }
+        if c.vnodes == 0 || c.vnodes > 4096 {
+            err("vnodes", format!("must be within 1..=4096, got {}", c.vnodes));
+        }
+        for (&s, &w) in &c.weights {
+            if s >= servers {
+                err(&format!("weights[{s}]"), format!("unknown server {s} (servers are 0..{servers})"));
+            }
+            if w == 0 || w > 64 {
+                err(&format!("weights[{s}]"), format!("must be within 1..=64, got {w}"));
+            }
+        }
+        for (i, &s) in c.seeds.iter().enumerate() {
+            if s >= servers {
+                err(&format!("seeds[{i}]"), format!("unknown server {s} (servers are 0..{servers})"));
+            }
+        }
+        if !c.merkle_leaves.is_power_of_two() || c.merkle_leaves > 1024 {
+            err("merkle_leaves", format!("must be a power of two up to 1024, got {}", c.merkle_leaves));
+        }
+        let positive = [
+            ("request_timeout", c.request_timeout),
+            ("attempt_timeout", c.attempt_timeout),
+            ("client_timeout", c.client_timeout),
+            ("gossip_interval", c.gossip_interval),
+            ("failure_timeout", c.failure_timeout),
+            ("handoff_interval", c.handoff_interval),
+            ("anti_entropy_interval", c.anti_entropy_interval),
+            ("sweep_interval", c.sweep_interval),
+        ];
+        for (name, d) in positive {
+            if d.0 == 0 {
+                err(name, "must be positive".into());
+            }
+        }
+        if c.ttl == Some(Duration::ZERO) {
+            err("ttl", "must be positive (or None)".into());
+        }
+        if topo.servers.is_empty() {
+            e.push(("topology.servers".into(), "a key-value store needs at least one server".into()));
+        }
+        e
+    }
+
+    fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> DynamoNode> {
+        let servers = topo.servers.len() as u32;
+        let shared = Rc::new(Shared::new(config.clone(), servers));
+        Box::new(move |n| {
+            if n.0 < servers {
+                DynamoNode::Server(Box::new(Server::new(shared.clone(), n.0)))
+            } else {
+                DynamoNode::Client(Client::new(shared.clone()))
+            }
+        })
+    }
+
+    fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
+        check::report(config, run)
+    }
+}
