@@ -103,9 +103,10 @@ pub enum Msg {
     HandoffAck {
         acks: Vec<(u64, u64)>,
     },
-    /// Heartbeat `(generation, counter)` per server.
+    /// Heartbeat `(generation, counter)` per server; `reply`: answer with your own (push-pull).
     Gossip {
         beats: Vec<(u64, u64)>,
+        reply: bool,
     },
     AeRoot {
         range: u32,
@@ -161,7 +162,7 @@ impl Message for Msg {
             Msg::Write { sibling, .. } => 24 + sibling.size_bytes(),
             Msg::Handoff { entries } => entries_bytes(entries),
             Msg::HandoffAck { acks } => 16 * acks.len() as u64,
-            Msg::Gossip { beats } => 16 * beats.len() as u64,
+            Msg::Gossip { beats, .. } => 1 + 16 * beats.len() as u64,
             Msg::AeRoot { .. } => 12,
             Msg::AeLeaves { leaves, .. } => 4 + 8 * leaves.len() as u64,
             Msg::AeData { leaves, entries, .. } => 5 + 4 * leaves.len() as u64 + entries_bytes(entries),
@@ -499,12 +500,15 @@ impl Server {
                     }
                 }
             }
-            Msg::Gossip { beats } => {
+            Msg::Gossip { beats, reply } => {
                 for (i, b) in beats.into_iter().enumerate() {
                     if i < self.beats.len() && b > self.beats[i] {
                         self.beats[i] = b;
                         self.beat_seen[i] = now;
                     }
+                }
+                if reply {
+                    ctx.send(from, Msg::Gossip { beats: self.beats.clone(), reply: false });
                 }
             }
             Msg::AeRoot { range, root } => {
@@ -836,7 +840,7 @@ impl Server {
                 peers.dedup();
                 if !peers.is_empty() {
                     let p = peers[ctx.rng().below(peers.len() as u64) as usize];
-                    ctx.send(NodeId(p), Msg::Gossip { beats: self.beats.clone() });
+                    ctx.send(NodeId(p), Msg::Gossip { beats: self.beats.clone(), reply: true });
                 }
                 ctx.set_timer(c.gossip_interval, Timer::Gossip);
             }
