@@ -5,6 +5,8 @@
 use dynamo::{Config, Dynamo};
 use sim_core::scenario::{RunOptions, Scenario, run};
 
+// Wall time is measured here, at the edge, never inside the simulation.
+#[allow(clippy::disallowed_methods)]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let path = args.get(1).expect("usage: run <scenario.ron> [seed]");

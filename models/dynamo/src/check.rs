@@ -241,8 +241,8 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let mut coordinator_requests = vec![0f64; servers as usize];
     for &c in &topo.clients {
         if let Some(cl) = run.sim.actor(c).and_then(|a| a.client()) {
-            for i in 0..4 {
-                by_versions[i] += cl.reads_by_versions[i];
+            for (total, k) in by_versions.iter_mut().zip(cl.reads_by_versions) {
+                *total += k;
             }
             versions_max = versions_max.max(cl.versions_max);
             for (s, &k) in cl.coordinator_requests.iter().enumerate() {

@@ -157,7 +157,8 @@ mod tests {
         assert_eq!(ctx, [Dot { node: 0, seq: 1 }, Dot { node: 0, seq: 2 }]);
         // A late copy of an old version changes nothing; nor does a duplicate.
         assert!(!add(&mut set, sib(0, 1, &[], &[10], 5), p));
-        assert!(!add(&mut set, set[0].clone(), p));
+        let again = set[0].clone();
+        assert!(!add(&mut set, again, p));
     }
 
     #[test]
