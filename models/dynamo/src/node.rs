@@ -204,6 +204,8 @@ pub enum Record {
         key: u64,
         hash: u64,
     },
+    /// A group commit: records that arrived while the previous sync was in flight.
+    Batch(Vec<Record>),
 }
 
 pub enum DynamoNode {
@@ -266,7 +268,12 @@ pub struct Server {
     owned_ranges: Vec<u32>,
     pending: BTreeMap<u64, Pending>,
     next_req: u64,
-    on_disk: BTreeMap<WriteId, AckAction>,
+    /// Acknowledgements waiting for a write (a group-commit batch) to be durable.
+    on_disk: BTreeMap<WriteId, Vec<AckAction>>,
+    /// The batch being synced now; records arriving meanwhile wait in `batch`.
+    syncing: Option<WriteId>,
+    batch: Vec<Record>,
+    batch_acks: Vec<AckAction>,
     seq: u64,
     seq_reserved: u64,
     generation: u64,
@@ -296,6 +303,9 @@ impl Server {
             pending: BTreeMap::new(),
             next_req: 0,
             on_disk: BTreeMap::new(),
+            syncing: None,
+            batch: Vec::new(),
+            batch_acks: Vec::new(),
             seq: 0,
             seq_reserved: 0,
             generation: 0,
@@ -388,8 +398,29 @@ impl Server {
         self.seq
     }
 
-    fn write_record(&mut self, ctx: &mut Ctx<'_, DynamoNode>, r: Record) -> WriteId {
-        if self.sh.config.sync_writes { ctx.persist(r) } else { ctx.persist_buffered(r) }
+    /// Writes `r`; `ack` is sent once it is durable. Synced writes are group-committed: while one
+    /// fsync is in flight, new records gather into the next batch (one disk write for all).
+    fn write_record(&mut self, ctx: &mut Ctx<'_, DynamoNode>, r: Record, ack: Option<AckAction>) {
+        if !self.sh.config.sync_writes {
+            let w = ctx.persist_buffered(r);
+            if let Some(a) = ack {
+                self.on_disk.entry(w).or_default().push(a);
+            }
+            return;
+        }
+        self.batch.push(r);
+        self.batch_acks.extend(ack);
+        if self.syncing.is_none() {
+            self.sync_batch(ctx);
+        }
+    }
+
+    fn sync_batch(&mut self, ctx: &mut Ctx<'_, DynamoNode>) {
+        let mut records = std::mem::take(&mut self.batch);
+        let r = if records.len() == 1 { records.pop().expect("one") } else { Record::Batch(records) };
+        let w = ctx.persist(r);
+        self.on_disk.insert(w, std::mem::take(&mut self.batch_acks));
+        self.syncing = Some(w);
     }
 
     /// Merges versions into the replica's own store; true when they changed it.
@@ -419,6 +450,7 @@ impl Server {
     fn replay(&mut self, records: &[Record]) {
         for r in records {
             match r {
+                Record::Batch(b) => self.replay(b),
                 Record::Generation(g) => self.generation = self.generation.max(*g),
                 Record::SeqReserve(s) => self.seq = self.seq.max(*s),
                 Record::Versions { key, siblings } => {
@@ -432,7 +464,7 @@ impl Server {
                 }
             }
         }
-        self.seq_reserved = self.seq;
+        self.seq_reserved = self.seq_reserved.max(self.seq);
     }
 
     fn hint_done(&mut self, owner: u32, key: u64, hash: u64) -> bool {
@@ -488,7 +520,7 @@ impl Server {
             Msg::Repair { key, siblings } => {
                 if self.apply(now, key, &siblings) {
                     ctx.count("read_repair_keys_fixed", 1);
-                    self.write_record(ctx, Record::Versions { key, siblings });
+                    self.write_record(ctx, Record::Versions { key, siblings }, None);
                 }
             }
             Msg::Handoff { entries } => self.on_handoff(ctx, from, entries),
@@ -540,7 +572,7 @@ impl Server {
                 for (key, siblings) in entries {
                     if self.apply(now, key, &siblings) {
                         ctx.count("ae_keys_repaired", 1);
-                        self.write_record(ctx, Record::Versions { key, siblings });
+                        self.write_record(ctx, Record::Versions { key, siblings }, None);
                     }
                 }
             }
@@ -631,7 +663,7 @@ impl Server {
                 let now = ctx.now().0;
                 if self.apply(now, p.key, &p.merged) {
                     ctx.count("read_repair_keys_fixed", 1);
-                    self.write_record(ctx, Record::Versions { key: p.key, siblings: p.merged.clone() });
+                    self.write_record(ctx, Record::Versions { key: p.key, siblings: p.merged.clone() }, None);
                 }
             } else {
                 ctx.send(NodeId(node), Msg::Repair { key: p.key, siblings: p.merged.clone() });
@@ -715,10 +747,7 @@ impl Server {
             _ => self.apply(now, key, &siblings).then_some(Record::Versions { key, siblings }),
         };
         match record {
-            Some(r) => {
-                let w = self.write_record(ctx, r);
-                self.on_disk.insert(w, AckAction::Write { to: from, req });
-            }
+            Some(r) => self.write_record(ctx, r, Some(AckAction::Write { to: from, req })),
             None => self.ack_write(ctx, from, req),
         }
     }
@@ -771,27 +800,33 @@ impl Server {
     fn on_handoff(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: NodeId, entries: Vec<Entry>) {
         let now = ctx.now().0;
         let mut acks = Vec::with_capacity(entries.len());
-        let mut last = None;
+        let mut changed = Vec::new();
         for (key, siblings) in entries {
             acks.push((key, store::set_hash(key, &siblings)));
             if self.apply(now, key, &siblings) {
-                last = Some(ctx.persist(Record::Versions { key, siblings }));
+                changed.push(Record::Versions { key, siblings });
             }
         }
-        // Acknowledge only once the handed-over versions are on disk (writes finish in order).
-        match last {
-            Some(w) => {
-                self.on_disk.insert(w, AckAction::Handoff { to: from, acks });
-            }
-            None => ctx.send(from, Msg::HandoffAck { acks }),
+        // Acknowledge only once the handed-over versions are on disk.
+        if changed.is_empty() {
+            ctx.send(from, Msg::HandoffAck { acks });
+        } else {
+            self.write_record(ctx, Record::Batch(changed), Some(AckAction::Handoff { to: from, acks }));
         }
     }
 
     fn on_persisted(&mut self, ctx: &mut Ctx<'_, DynamoNode>, w: WriteId) {
-        match self.on_disk.remove(&w) {
-            Some(AckAction::Write { to, req }) => self.ack_write(ctx, to, req),
-            Some(AckAction::Handoff { to, acks }) => ctx.send(to, Msg::HandoffAck { acks }),
-            None => {}
+        for a in self.on_disk.remove(&w).unwrap_or_default() {
+            match a {
+                AckAction::Write { to, req } => self.ack_write(ctx, to, req),
+                AckAction::Handoff { to, acks } => ctx.send(to, Msg::HandoffAck { acks }),
+            }
+        }
+        if self.syncing == Some(w) {
+            self.syncing = None;
+            if !self.batch.is_empty() {
+                self.sync_batch(ctx);
+            }
         }
     }
 
