@@ -264,7 +264,11 @@ pub struct Server {
     /// `(owner, key) -> versions` held for an unreachable owner.
     pub hints: BTreeMap<(u32, u64), Vec<Sibling>>,
     /// Per range: its Merkle tree and the bytes a full comparison would ship (cached until a write).
-    trees: Vec<Option<(MerkleTree, u64)>>,
+    /// Per range and leaf (`range * merkle_leaves + leaf`): the XOR of the hashes of its keys'
+    /// versions, kept up to date on every change, so a tree costs `2L - 1` hashes, not a scan.
+    leaf_xor: Vec<u64>,
+    /// Per range: the bytes a full comparison would ship (every key's versions).
+    range_bytes: Vec<u64>,
     owned_ranges: Vec<u32>,
     pending: BTreeMap<u64, Pending>,
     next_req: u64,
@@ -298,7 +302,8 @@ impl Server {
             me,
             store: BTreeMap::new(),
             hints: BTreeMap::new(),
-            trees: vec![None; ranges],
+            leaf_xor: vec![0; ranges * sh.config.merkle_leaves as usize],
+            range_bytes: vec![0; ranges],
             owned_ranges,
             pending: BTreeMap::new(),
             next_req: 0,
@@ -324,9 +329,11 @@ impl Server {
         if let Some(s) = self.store.get(&(range, key)) {
             store::merge(&mut out, s, policy);
         }
-        for owner in 0..self.sh.servers {
-            if let Some(s) = self.hints.get(&(owner, key)) {
-                store::merge(&mut out, s, policy);
+        if !self.hints.is_empty() {
+            for owner in 0..self.sh.servers {
+                if let Some(s) = self.hints.get(&(owner, key)) {
+                    store::merge(&mut out, s, policy);
+                }
             }
         }
         out.retain(|s| s.is_live(local_now_ns));
@@ -432,14 +439,39 @@ impl Server {
             return false;
         }
         let set = self.store.entry((range, key)).or_default();
+        let old = Server::digest(key, set);
         let mut changed = false;
         for s in live {
             changed |= store::add(set, s.clone(), policy);
         }
+        let new = Server::digest(key, set);
+        if set.is_empty() {
+            self.store.remove(&(range, key));
+        }
         if changed {
-            self.trees[range as usize] = None;
+            self.account(range, key, old, new);
         }
         changed
+    }
+
+    /// A key's versions as the Merkle tree sees them: (hash, bytes), or nothing when none.
+    fn digest(key: u64, set: &[Sibling]) -> Option<(u64, u64)> {
+        (!set.is_empty()).then(|| (store::set_hash(key, set), 8 + store::set_size_bytes(set)))
+    }
+
+    /// Moves a key's contribution to its range's leaf and byte count from `old` to `new`.
+    fn account(&mut self, range: u32, key: u64, old: Option<(u64, u64)>, new: Option<(u64, u64)>) {
+        let l = self.sh.config.merkle_leaves;
+        let leaf = (range * l + leaf_of(key, l)) as usize;
+        let bytes = &mut self.range_bytes[range as usize];
+        if let Some((h, b)) = old {
+            self.leaf_xor[leaf] ^= h;
+            *bytes -= b;
+        }
+        if let Some((h, b)) = new {
+            self.leaf_xor[leaf] ^= h;
+            *bytes += b;
+        }
     }
 
     fn apply_hint(&mut self, owner: u32, key: u64, incoming: &[Sibling]) -> bool {
@@ -544,7 +576,7 @@ impl Server {
                 }
             }
             Msg::AeRoot { range, root } => {
-                let (tree, _) = self.tree(now, range);
+                let (tree, _) = self.tree(range);
                 if tree.root() == root {
                     ctx.count("ae_ranges_in_sync", 1);
                 } else {
@@ -554,17 +586,17 @@ impl Server {
                 }
             }
             Msg::AeLeaves { range, leaves } => {
-                let (tree, _) = self.tree(now, range);
+                let (tree, _) = self.tree(range);
                 let (diff, _) = tree.diff(&MerkleTree::from_leaves(&leaves));
                 let diff: Vec<u32> = diff.into_iter().map(|l| l as u32).collect();
-                let entries = self.entries_in(now, range, &diff);
+                let entries = self.entries_in(range, &diff);
                 let m = Msg::AeData { range, leaves: diff, entries, reply: true };
                 ctx.count("ae_bytes", m.size_bytes());
                 ctx.send(from, m);
             }
             Msg::AeData { range, leaves, entries, reply } => {
                 if reply {
-                    let mine = self.entries_in(now, range, &leaves);
+                    let mine = self.entries_in(range, &leaves);
                     let m = Msg::AeData { range, leaves, entries: mine, reply: false };
                     ctx.count("ae_bytes", m.size_bytes());
                     ctx.send(from, m);
@@ -582,12 +614,27 @@ impl Server {
 
     fn read_local(&mut self, now: u64, key: u64) -> Vec<Sibling> {
         let range = self.sh.ring.range_of(key) as u32;
-        // Lazy delete: a key whose every version expired is invisible, and removed on sight.
-        if self.store.get(&(range, key)).is_some_and(|s| s.iter().all(|v| !v.is_live(now))) {
-            self.store.remove(&(range, key));
-            self.trees[range as usize] = None;
+        let mut out: Vec<Sibling> = match self.store.get(&(range, key)) {
+            None => Vec::new(),
+            Some(set) if set.iter().any(|v| v.is_live(now)) => set.iter().filter(|v| v.is_live(now)).cloned().collect(),
+            Some(_) => {
+                // Lazy delete: a key whose every version expired is invisible, and removed on sight.
+                let old = self.store.remove(&(range, key)).and_then(|s| Server::digest(key, &s));
+                self.account(range, key, old, None);
+                Vec::new()
+            }
+        };
+        if !self.hints.is_empty() {
+            let policy = self.sh.policy();
+            for owner in 0..self.sh.servers {
+                if let Some(h) = self.hints.get(&(owner, key)) {
+                    for v in h.iter().filter(|v| v.is_live(now)) {
+                        store::add(&mut out, v.clone(), policy);
+                    }
+                }
+            }
         }
-        self.versions(key, now)
+        out
     }
 
     fn on_client_get(&mut self, ctx: &mut Ctx<'_, DynamoNode>, client: NodeId, client_req: u64, key: u64) {
@@ -831,31 +878,17 @@ impl Server {
     }
 
     /// The Merkle tree of one range of the own store, and the bytes a full comparison would send.
-    fn tree(&mut self, now: u64, range: u32) -> (MerkleTree, u64) {
-        if let Some(t) = &self.trees[range as usize] {
-            return t.clone();
-        }
-        let leaves = self.sh.config.merkle_leaves;
-        let mut full = 0;
-        let items: Vec<(usize, u64)> = self
-            .store
-            .range((range, 0)..=(range, u64::MAX))
-            .filter(|(_, s)| s.iter().any(|v| v.is_live(now)))
-            .map(|(&(_, key), s)| {
-                full += 8 + store::set_size_bytes(s);
-                (leaf_of(key, leaves) as usize, store::set_hash(key, s))
-            })
-            .collect();
-        let t = (MerkleTree::build(leaves as usize, items), full);
-        self.trees[range as usize] = Some(t.clone());
-        t
+    fn tree(&self, range: u32) -> (MerkleTree, u64) {
+        let l = self.sh.config.merkle_leaves as usize;
+        let r = range as usize;
+        (MerkleTree::from_leaves(&self.leaf_xor[r * l..(r + 1) * l]), self.range_bytes[r])
     }
 
-    fn entries_in(&self, now: u64, range: u32, leaves: &[u32]) -> Vec<Entry> {
+    fn entries_in(&self, range: u32, leaves: &[u32]) -> Vec<Entry> {
         let l = self.sh.config.merkle_leaves;
         self.store
             .range((range, 0)..=(range, u64::MAX))
-            .filter(|((_, key), s)| leaves.binary_search(&leaf_of(*key, l)).is_ok() && s.iter().any(|v| v.is_live(now)))
+            .filter(|((_, key), _)| leaves.binary_search(&leaf_of(*key, l)).is_ok())
             .map(|(&(_, key), s)| (key, s.clone()))
             .collect()
     }
@@ -890,7 +923,7 @@ impl Server {
                         continue;
                     }
                     let peer = peers[ctx.rng().below(peers.len() as u64) as usize];
-                    let (tree, full) = self.tree(now, range);
+                    let (tree, full) = self.tree(range);
                     let m = Msg::AeRoot { range, root: tree.root() };
                     ctx.count("ae_bytes", m.size_bytes());
                     // A full comparison ships every key's versions in the range, both ways.
@@ -917,23 +950,24 @@ impl Server {
             }
             Timer::Sweep => {
                 let mut swept = 0;
-                let mut dirty = Vec::new();
-                self.store.retain(|&(range, _), s| {
+                let mut changes = Vec::new();
+                self.store.retain(|&(range, key), s| {
                     let before = s.len();
+                    let old = Server::digest(key, s);
                     s.retain(|v| v.is_live(now));
                     if s.len() != before {
-                        dirty.push(range);
+                        changes.push((range, key, old, Server::digest(key, s)));
                     }
                     swept += (before - s.len()) as u64;
                     !s.is_empty()
                 });
+                for (range, key, old, new) in changes {
+                    self.account(range, key, old, new);
+                }
                 self.hints.retain(|_, s| {
                     s.retain(|v| v.is_live(now));
                     !s.is_empty()
                 });
-                for r in dirty {
-                    self.trees[r as usize] = None;
-                }
                 ctx.count("ttl_swept_versions", swept);
                 ctx.set_timer(c.sweep_interval, Timer::Sweep);
             }
