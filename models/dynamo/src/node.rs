@@ -1211,3 +1211,76 @@ impl Actor for DynamoNode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::{Effect, IdSource, Prng, Stream, Time};
+
+    /// Runs one handler of `node` with no world, returning its effects.
+    fn handle(
+        node: &mut DynamoNode,
+        id: u32,
+        now: Time,
+        f: impl FnOnce(&mut DynamoNode, &mut Ctx<'_, DynamoNode>),
+    ) -> Vec<Effect<DynamoNode>> {
+        let (mut rng, mut ids, mut effects) = (Prng::new(1, Stream::Node(id)), IdSource::default(), Vec::new());
+        let mut ctx = Ctx::detached(NodeId(id), now, &mut rng, &mut ids, &[], &mut effects);
+        f(node, &mut ctx);
+        effects
+    }
+
+    fn sent(effects: &[Effect<DynamoNode>]) -> Vec<(u32, &Msg)> {
+        effects.iter().filter_map(|e| if let Effect::Send { to, msg } = e { Some((to.0, msg)) } else { None }).collect()
+    }
+
+    #[test]
+    fn a_put_goes_to_the_preference_list_and_a_down_owner_is_replaced_by_a_hinted_fallback() {
+        let sh = Rc::new(Shared::new(Config::default(), 8));
+        let key = 12345;
+        let walk = sh.ring.walk(sh.ring.range_of(key)).to_vec();
+        let coordinator = walk[0];
+        let mut node = DynamoNode::Server(Box::new(Server::new(sh.clone(), coordinator)));
+        let put = |node: &mut DynamoNode, req| {
+            handle(node, coordinator, Time(1_000_000_000), |n, ctx| {
+                n.on_msg(ctx, NodeId(8), Msg::ClientPut { req, key, context: vec![], items: vec![7] })
+            })
+        };
+        // Everyone up: the other two owners get the write, without hints; the coordinator persists its own copy.
+        let fx = put(&mut node, 1);
+        let writes: Vec<(u32, Option<u32>)> = sent(&fx)
+            .into_iter()
+            .filter_map(|(to, m)| if let Msg::Write { hint, .. } = m { Some((to, *hint)) } else { None })
+            .collect();
+        assert_eq!(writes, [(walk[1], None), (walk[2], None)]);
+        assert!(fx.iter().any(|e| matches!(e, Effect::Persist { sync: true, .. })));
+        // The second owner stops answering: the next write goes to the first fallback, hinted for it.
+        if let DynamoNode::Server(s) = &mut node {
+            s.suspect(1_000_000_000, walk[1]);
+        }
+        let fx = put(&mut node, 2);
+        let writes: Vec<(u32, Option<u32>)> = sent(&fx)
+            .into_iter()
+            .filter_map(|(to, m)| if let Msg::Write { hint, .. } = m { Some((to, *hint)) } else { None })
+            .collect();
+        assert_eq!(writes, [(walk[2], None), (walk[3], Some(walk[1]))]);
+    }
+
+    #[test]
+    fn without_sloppy_quorum_a_put_with_too_few_owners_fails_at_once() {
+        let config = Config { sloppy_quorum: false, hinted_handoff: false, ..Config::default() };
+        let sh = Rc::new(Shared::new(config, 8));
+        let key = 99;
+        let walk = sh.ring.walk(sh.ring.range_of(key)).to_vec();
+        let mut server = Server::new(sh.clone(), walk[0]);
+        server.suspect(0, walk[1]);
+        server.suspect(0, walk[2]);
+        let mut node = DynamoNode::Server(Box::new(server));
+        let fx = handle(&mut node, walk[0], Time(1), |n, ctx| {
+            n.on_msg(ctx, NodeId(8), Msg::ClientPut { req: 5, key, context: vec![], items: vec![1] })
+        });
+        let msgs = sent(&fx);
+        assert_eq!(msgs.len(), 1);
+        assert!(matches!(msgs[0], (8, Msg::PutReply { req: 5, status: Status::Fail })), "{msgs:?}");
+    }
+}

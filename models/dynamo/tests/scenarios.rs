@@ -214,3 +214,15 @@ fn bad_configurations_are_refused_with_their_paths() {
         assert!(paths.iter().any(|p| p == want), "{want} missing from {paths:?}");
     }
 }
+
+#[test]
+fn ttl_hides_and_sweeps_expired_versions() {
+    let mut sc = load(SIBLINGS);
+    sc.config.ttl = Some(sim_core::Duration::from_secs(2));
+    sc.config.sweep_interval = sim_core::Duration::from_secs(1);
+    let rec = go(&sc);
+    assert!(rec.counters.get("ttl_swept_versions").copied().unwrap_or(0) > 0, "{:?}", rec.counters);
+    // Writes older than the TTL are not owed to anyone; the rest survive, and replicas agree.
+    assert!(check(&rec, "durability").passed, "{:?}", check(&rec, "durability"));
+    assert!(check(&rec, "convergence").passed, "{:?}", check(&rec, "convergence"));
+}
