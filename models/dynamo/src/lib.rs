@@ -16,10 +16,12 @@
 //! version exactly when a newer one supersedes it; versions that do not supersede each other are
 //! *siblings*, all returned by `get` with the context. The client merges them (set union, as the
 //! shopping cart) and its next `put` supersedes them all. This is Dynamo's vector clock in its exact
-//! form (a vector clock per write id, as dotted version vectors do): the paper's coordinator-
-//! incremented clocks would order two concurrent writes through the same coordinator and silently
-//! drop one. The alternative policy is last-write-wins by the coordinator's *local* clock, where
-//! clock skew decides which acknowledged writes survive.
+//! form (as dotted version vectors fix it). `versioning: VectorClocks` switches to the paper's rule,
+//! where the coordinator increments its own entry of the context clock: two concurrent writes
+//! through one coordinator then get ordered clocks and one is silently dropped
+//! (`dynamo_vector_clocks.ron` shows acknowledged items lost, with no sibling ever seen). The other
+//! reconciliation policy is last-write-wins by the coordinator's *local* clock, where clock skew
+//! decides which acknowledged writes survive.
 //!
 //! **Repair.** Read repair sends the reconciled versions to owners that answered with less; Merkle
 //! anti-entropy compares, per key range and periodically, each range's tree with a random
@@ -35,7 +37,8 @@
 //!
 //! **The failures it shows.** `R + W <= N` gives stale reads; last-write-wins under clock skew loses
 //! acknowledged writes; without sloppy quorums and hinted handoff, writes fail during a partition;
-//! concurrent writes produce siblings that a merge resolves.
+//! without handoff, read repair and anti-entropy, replicas never converge; coordinator-incremented
+//! vector clocks lose concurrent writes; concurrent writes produce siblings that a merge resolves.
 //!
 //! Not modelled: nodes joining or leaving (the ring is static configuration, as Dynamo's explicit
 //! membership changes are); gossip carries liveness, not ring changes.
@@ -51,7 +54,7 @@ use sim_core::{Duration, Model, ModelReport, NodeId, Prng, RunView, Topology};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-pub use store::Reconcile;
+pub use store::{Reconcile, Versioning};
 
 /// How a client picks the coordinator of a request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +82,8 @@ pub struct Config {
     pub weights: BTreeMap<u32, u32>,
     pub coordinator: Coordinator,
     pub reconcile: Reconcile,
+    /// How versions are ordered: exact write ids (default) or the paper's vector clocks.
+    pub versioning: Versioning,
     /// How long a coordinator waits for its replicas.
     pub request_timeout: Duration,
     /// How long a client waits for a coordinator before trying the next one.
@@ -119,6 +124,7 @@ impl Default for Config {
             weights: BTreeMap::new(),
             coordinator: Coordinator::PreferenceList,
             reconcile: Reconcile::ClientMerge,
+            versioning: Versioning::Dotted,
             request_timeout: Duration::from_millis(200),
             attempt_timeout: Duration::from_millis(300),
             client_timeout: Duration::from_secs(1),

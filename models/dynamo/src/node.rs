@@ -1,11 +1,12 @@
 //! The actors: servers (coordinator, replica, gossip, hinted handoff, anti-entropy, TTL sweep) and
 //! clients (coordinator choice, read-modify-write, timeouts).
 
-use crate::store::{self, Dot, Reconcile, Sibling, Stamp};
+use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Versioning};
 use crate::{Config, Coordinator};
 use common::merkle::MerkleTree;
 use common::mix64;
 use common::ring::Ring;
+use common::vclock::VClock;
 use sim_core::{Actor, Ctx, Message, NodeId, Op, Outcome, Reply, TimerId, WriteId};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -32,8 +33,8 @@ impl Shared {
         }
         Shared { config, ring, servers, owns }
     }
-    fn policy(&self) -> Reconcile {
-        self.config.reconcile
+    fn policy(&self) -> Policy {
+        Policy { reconcile: self.config.reconcile, versioning: self.config.versioning }
     }
     fn owner(&self, range: usize, s: u32) -> bool {
         self.owns[range * self.servers as usize + s as usize]
@@ -735,9 +736,21 @@ impl Server {
             return;
         }
         let seq = self.next_seq(ctx);
+        let (clock, past) = match self.sh.config.versioning {
+            Versioning::Dotted => (VClock::new(), context),
+            Versioning::VectorClocks => {
+                // The paper's rule: the coordinator increments its own entry of the context clock,
+                // past anything it has stored for the key.
+                let mut clock = VClock(context.iter().map(|d| (d.node, d.seq)).collect());
+                let local = self.versions(key, now).iter().map(|s| s.clock.get(self.me)).max().unwrap_or(0);
+                clock.advance(self.me, clock.get(self.me).max(local) + 1);
+                (clock, Vec::new())
+            }
+        };
         let sibling = Sibling {
             dot: Dot { node: self.me, seq },
-            past: context,
+            clock,
+            past,
             items,
             stamp: Stamp { local_ns: now, node: self.me },
             expires_ns: self.sh.config.ttl.map(|t| now + t.0).unwrap_or(0),
@@ -1119,7 +1132,7 @@ impl Client {
                         // the context makes the write supersede exactly what it read. A failed read
                         // still lets the write through, as a new sibling (always writeable).
                         if status == Status::Ok {
-                            o.context = store::context(&siblings);
+                            o.context = store::context(&siblings, self.sh.config.versioning);
                             o.items = store::union(&siblings);
                         }
                         if let Err(i) = o.items.binary_search(&o.op.value) {

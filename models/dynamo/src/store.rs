@@ -1,5 +1,6 @@
 //! Versions and their reconciliation: what one replica holds for one key.
 
+use common::vclock::{Causality, VClock};
 use common::{hash_combine, mix64};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,8 @@ pub struct Stamp {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Sibling {
     pub dot: Dot,
+    /// The version's vector clock (`Versioning::VectorClocks` only; empty otherwise).
+    pub clock: VClock,
     /// Every write this version supersedes (sorted): the context the client read, transitively.
     pub past: Vec<Dot>,
     /// The value: a set of item ids (a shopping cart), sorted. Under last-write-wins one item.
@@ -40,12 +43,15 @@ impl Sibling {
         self.past.binary_search(&dot).is_ok()
     }
     pub fn size_bytes(&self) -> u64 {
-        40 + 12 * self.past.len() as u64 + 8 * self.items.len() as u64
+        40 + 12 * (self.past.len() + self.clock.len()) as u64 + 8 * self.items.len() as u64
     }
     fn hash(&self) -> u64 {
         let mut h = mix64(((self.dot.node as u64) << 40) ^ self.dot.seq);
         for d in &self.past {
             h = hash_combine(h, ((d.node as u64) << 40) ^ d.seq);
+        }
+        for &(n, c) in &self.clock.0 {
+            h = hash_combine(h, !(((n as u64) << 40) ^ c));
         }
         for &i in &self.items {
             h = hash_combine(h, i);
@@ -66,11 +72,38 @@ pub enum Reconcile {
     LastWriteWins,
 }
 
+/// How versions are ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Each write has a unique id and carries the exact set of writes it supersedes (dotted
+    /// version vectors in their simplest form). Concurrent writes always become siblings.
+    #[default]
+    Dotted,
+    /// The Dynamo paper's vector clocks: the coordinator increments its own entry of the context
+    /// clock. Two concurrent writes through one coordinator get ordered clocks, so one silently
+    /// supersedes the other: kept to show that failure.
+    VectorClocks,
+}
+
+/// The rules a replica reconciles by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub reconcile: Reconcile,
+    pub versioning: Versioning,
+}
+
+impl From<Reconcile> for Policy {
+    fn from(reconcile: Reconcile) -> Policy {
+        Policy { reconcile, versioning: Versioning::Dotted }
+    }
+}
+
 /// Adds `new` to the versions of one key; true when the set changed. Sets stay sorted, so equal
 /// contents are equal vectors (and hash equally) on every replica.
-pub fn add(set: &mut Vec<Sibling>, new: Sibling, policy: Reconcile) -> bool {
-    match policy {
-        Reconcile::LastWriteWins => {
+pub fn add(set: &mut Vec<Sibling>, new: Sibling, policy: impl Into<Policy>) -> bool {
+    let policy = policy.into();
+    match (policy.reconcile, policy.versioning) {
+        (Reconcile::LastWriteWins, _) => {
             let wins =
                 set.first().is_none_or(|old| (new.stamp, &new.items, new.dot) > (old.stamp, &old.items, old.dot));
             if wins {
@@ -79,7 +112,16 @@ pub fn add(set: &mut Vec<Sibling>, new: Sibling, policy: Reconcile) -> bool {
             }
             wins
         }
-        Reconcile::ClientMerge => {
+        (Reconcile::ClientMerge, Versioning::VectorClocks) => {
+            if set.iter().any(|s| matches!(new.clock.compare(&s.clock), Causality::Before | Causality::Equal)) {
+                return false;
+            }
+            set.retain(|s| s.clock.compare(&new.clock) != Causality::Before);
+            let at = set.partition_point(|s| s < &new);
+            set.insert(at, new);
+            true
+        }
+        (Reconcile::ClientMerge, Versioning::Dotted) => {
             if set.iter().any(|s| s.dot == new.dot || s.supersedes(new.dot)) {
                 return false;
             }
@@ -92,7 +134,8 @@ pub fn add(set: &mut Vec<Sibling>, new: Sibling, policy: Reconcile) -> bool {
 }
 
 /// Merges every version of `from` into `set`; true when `set` changed.
-pub fn merge(set: &mut Vec<Sibling>, from: &[Sibling], policy: Reconcile) -> bool {
+pub fn merge(set: &mut Vec<Sibling>, from: &[Sibling], policy: impl Into<Policy>) -> bool {
+    let policy = policy.into();
     let mut changed = false;
     for s in from {
         changed |= add(set, s.clone(), policy);
@@ -102,7 +145,12 @@ pub fn merge(set: &mut Vec<Sibling>, from: &[Sibling], policy: Reconcile) -> boo
 
 /// The context a client gets with a read: every write the versions it saw supersede, and the
 /// versions themselves.
-pub fn context(set: &[Sibling]) -> Vec<Dot> {
+pub fn context(set: &[Sibling], versioning: Versioning) -> Vec<Dot> {
+    if versioning == Versioning::VectorClocks {
+        // The join of the clocks, one `(node, counter)` entry per node.
+        let clock = set.iter().fold(VClock::new(), |c, s| c.join(&s.clock));
+        return clock.0.iter().map(|&(node, seq)| Dot { node, seq }).collect();
+    }
     let mut c: Vec<Dot> = set.iter().flat_map(|s| s.past.iter().copied().chain([s.dot])).collect();
     c.sort_unstable();
     c.dedup();
@@ -133,6 +181,7 @@ mod tests {
     fn sib(node: u32, seq: u64, past: &[(u32, u64)], items: &[u64], t: u64) -> Sibling {
         Sibling {
             dot: Dot { node, seq },
+            clock: VClock::new(),
             past: past.iter().map(|&(node, seq)| Dot { node, seq }).collect(),
             items: items.to_vec(),
             stamp: Stamp { local_ns: t, node },
@@ -150,7 +199,7 @@ mod tests {
         assert_eq!(set.len(), 2);
         assert_eq!(union(&set), [10, 20]);
         // A client that read both merges them; its write supersedes both.
-        let ctx = context(&set);
+        let ctx = context(&set, Versioning::Dotted);
         assert!(add(&mut set, sib(1, 1, &[(0, 1), (0, 2)], &[10, 20, 30], 7), p));
         assert_eq!(set.len(), 1);
         assert_eq!(set[0].items, [10, 20, 30]);
@@ -197,5 +246,29 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(set_hash(7, &a), set_hash(7, &b));
         assert_ne!(set_hash(7, &a), set_hash(8, &a));
+    }
+
+    #[test]
+    fn paper_vector_clocks_order_concurrent_writes_through_one_coordinator() {
+        let p = Policy { reconcile: Reconcile::ClientMerge, versioning: Versioning::VectorClocks };
+        let vc = |c: u64| {
+            let mut v = VClock::new();
+            v.advance(0, c);
+            v
+        };
+        let mut a = sib(0, 1, &[], &[1], 1);
+        a.clock = vc(1);
+        // A second client read nothing either, but the coordinator counts on: {A:2} "descends" {A:1}.
+        let mut b = sib(0, 2, &[], &[2], 2);
+        b.clock = vc(2);
+        let mut set = vec![];
+        add(&mut set, a.clone(), p);
+        add(&mut set, b.clone(), p);
+        assert_eq!(union(&set), [2], "item 1 was silently dropped");
+        // The dotted rules keep both.
+        let mut set = vec![];
+        add(&mut set, a, Reconcile::ClientMerge);
+        add(&mut set, b, Reconcile::ClientMerge);
+        assert_eq!(union(&set), [1, 2]);
     }
 }

@@ -19,6 +19,7 @@ const WEAK_QUORUM: &str = include_str!("../../../scenarios/dynamo_weak_quorum.ro
 const LWW_SKEW: &str = include_str!("../../../scenarios/dynamo_lww_skew.ron");
 const NO_HANDOFF: &str = include_str!("../../../scenarios/dynamo_no_handoff.ron");
 const NO_REPAIR: &str = include_str!("../../../scenarios/dynamo_no_repair.ron");
+const VECTOR_CLOCKS: &str = include_str!("../../../scenarios/dynamo_vector_clocks.ron");
 const SIBLINGS: &str = include_str!("../../../scenarios/dynamo_siblings.ron");
 const VNODES: &str = include_str!("../../../scenarios/dynamo_vnodes.ron");
 
@@ -225,4 +226,16 @@ fn ttl_hides_and_sweeps_expired_versions() {
     // Writes older than the TTL are not owed to anyone; the rest survive, and replicas agree.
     assert!(check(&rec, "durability").passed, "{:?}", check(&rec, "durability"));
     assert!(check(&rec, "convergence").passed, "{:?}", check(&rec, "convergence"));
+}
+
+#[test]
+fn paper_vector_clocks_lose_concurrent_writes_that_dotted_versions_keep() {
+    let (_, rec) = verdict_as_expected(VECTOR_CLOCKS);
+    let d = check(&rec, "durability");
+    assert!(!d.passed && measure(&rec, "lost_writes") > 10.0, "{d:?}");
+    // The false order hides the concurrency: no read ever saw siblings.
+    assert_eq!(measure(&rec, "versions_max"), 1.0);
+    // The same load with exact versions: siblings appear, and nothing is lost.
+    let (_, good) = verdict_as_expected(SIBLINGS);
+    assert!(check(&good, "durability").passed && measure(&good, "versions_max") >= 2.0);
 }
