@@ -63,8 +63,8 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let mut hints_left = 0usize;
     for s in 0..servers {
         if let Some(sv) = server(s) {
-            keys.extend(sv.store.keys().map(|k| k.1));
-            keys.extend(sv.hints.keys().map(|k| k.1));
+            keys.extend(sv.keys());
+            keys.extend(sv.hinted_keys());
             hints_left += sv.hint_count();
         }
     }
@@ -261,7 +261,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let mut keys_per_node = vec![0f64; servers as usize];
     for s in 0..servers {
         if let Some(sv) = server(s) {
-            keys_per_node[s as usize] = sv.store.len() as f64;
+            keys_per_node[s as usize] = sv.key_count() as f64;
         }
     }
     let mut ops_per_key: BTreeMap<u64, f64> = BTreeMap::new();

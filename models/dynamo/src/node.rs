@@ -261,9 +261,9 @@ pub struct Server {
     sh: Rc<Shared>,
     me: u32,
     /// `(range, key) -> versions`: ranges are contiguous, so a range's keys are one B-tree range.
-    pub store: BTreeMap<(u32, u64), Vec<Sibling>>,
+    store: Vec<BTreeMap<u64, Vec<Sibling>>>,
     /// `(owner, key) -> versions` held for an unreachable owner.
-    pub hints: BTreeMap<(u32, u64), Vec<Sibling>>,
+    hints: BTreeMap<(u32, u64), Vec<Sibling>>,
     /// Per range: its Merkle tree and the bytes a full comparison would ship (cached until a write).
     /// Per range and leaf (`range * merkle_leaves + leaf`): the XOR of the hashes of its keys'
     /// versions, kept up to date on every change, so a tree costs `2L - 1` hashes, not a scan.
@@ -301,7 +301,7 @@ impl Server {
         let owned_ranges = (0..ranges).filter(|&r| sh.owner(r, me)).map(|r| r as u32).collect();
         Server {
             me,
-            store: BTreeMap::new(),
+            store: vec![BTreeMap::new(); ranges],
             hints: BTreeMap::new(),
             leaf_xor: vec![0; ranges * sh.config.merkle_leaves as usize],
             range_bytes: vec![0; ranges],
@@ -327,7 +327,7 @@ impl Server {
         let policy = self.sh.policy();
         let range = self.sh.ring.range_of(key) as u32;
         let mut out: Vec<Sibling> = Vec::new();
-        if let Some(s) = self.store.get(&(range, key)) {
+        if let Some(s) = self.store[range as usize].get(&key) {
             store::merge(&mut out, s, policy);
         }
         if !self.hints.is_empty() {
@@ -344,9 +344,23 @@ impl Server {
     /// The versions this server holds as a replica (not hints) for `key`.
     pub fn own_versions(&self, key: u64, local_now_ns: u64) -> Vec<Sibling> {
         let range = self.sh.ring.range_of(key) as u32;
-        let mut v = self.store.get(&(range, key)).cloned().unwrap_or_default();
+        let mut v = self.store[range as usize].get(&key).cloned().unwrap_or_default();
         v.retain(|s| s.is_live(local_now_ns));
         v
+    }
+
+    /// Every key this server stores as a replica.
+    pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.store.iter().flat_map(|m| m.keys().copied())
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.store.iter().map(BTreeMap::len).sum()
+    }
+
+    /// Every key this server holds a hinted copy of.
+    pub fn hinted_keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.hints.keys().map(|k| k.1)
     }
 
     pub fn hint_count(&self) -> usize {
@@ -439,7 +453,7 @@ impl Server {
         if live.is_empty() {
             return false;
         }
-        let set = self.store.entry((range, key)).or_default();
+        let set = self.store[range as usize].entry(key).or_default();
         let old = Server::digest(key, set);
         let mut changed = false;
         for s in live {
@@ -447,7 +461,7 @@ impl Server {
         }
         let new = Server::digest(key, set);
         if set.is_empty() {
-            self.store.remove(&(range, key));
+            self.store[range as usize].remove(&key);
         }
         if changed {
             self.account(range, key, old, new);
@@ -615,12 +629,12 @@ impl Server {
 
     fn read_local(&mut self, now: u64, key: u64) -> Vec<Sibling> {
         let range = self.sh.ring.range_of(key) as u32;
-        let mut out: Vec<Sibling> = match self.store.get(&(range, key)) {
+        let mut out: Vec<Sibling> = match self.store[range as usize].get(&key) {
             None => Vec::new(),
             Some(set) if set.iter().any(|v| v.is_live(now)) => set.iter().filter(|v| v.is_live(now)).cloned().collect(),
             Some(_) => {
                 // Lazy delete: a key whose every version expired is invisible, and removed on sight.
-                let old = self.store.remove(&(range, key)).and_then(|s| Server::digest(key, &s));
+                let old = self.store[range as usize].remove(&key).and_then(|s| Server::digest(key, &s));
                 self.account(range, key, old, None);
                 Vec::new()
             }
@@ -899,10 +913,10 @@ impl Server {
 
     fn entries_in(&self, range: u32, leaves: &[u32]) -> Vec<Entry> {
         let l = self.sh.config.merkle_leaves;
-        self.store
-            .range((range, 0)..=(range, u64::MAX))
-            .filter(|((_, key), _)| leaves.binary_search(&leaf_of(*key, l)).is_ok())
-            .map(|(&(_, key), s)| (key, s.clone()))
+        self.store[range as usize]
+            .iter()
+            .filter(|(key, _)| leaves.binary_search(&leaf_of(**key, l)).is_ok())
+            .map(|(&key, s)| (key, s.clone()))
             .collect()
     }
 
@@ -964,16 +978,18 @@ impl Server {
             Timer::Sweep => {
                 let mut swept = 0;
                 let mut changes = Vec::new();
-                self.store.retain(|&(range, key), s| {
-                    let before = s.len();
-                    let old = Server::digest(key, s);
-                    s.retain(|v| v.is_live(now));
-                    if s.len() != before {
-                        changes.push((range, key, old, Server::digest(key, s)));
-                    }
-                    swept += (before - s.len()) as u64;
-                    !s.is_empty()
-                });
+                for (range, map) in self.store.iter_mut().enumerate() {
+                    map.retain(|&key, s| {
+                        let before = s.len();
+                        let old = Server::digest(key, s);
+                        s.retain(|v| v.is_live(now));
+                        if s.len() != before {
+                            changes.push((range as u32, key, old, Server::digest(key, s)));
+                        }
+                        swept += (before - s.len()) as u64;
+                        !s.is_empty()
+                    });
+                }
                 for (range, key, old, new) in changes {
                     self.account(range, key, old, new);
                 }
