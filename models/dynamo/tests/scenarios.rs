@@ -239,3 +239,25 @@ fn paper_vector_clocks_lose_concurrent_writes_that_dotted_versions_keep() {
     let (_, good) = verdict_as_expected(SIBLINGS);
     assert!(check(&good, "durability").passed && measure(&good, "versions_max") >= 2.0);
 }
+
+#[test]
+fn a_restarted_server_recovers_its_synced_writes_and_loses_unsynced_ones() {
+    use sim_core::fault::{Fault, ScheduledFault};
+    // One replica per key, so nothing but the disk can bring a key back after a power loss.
+    let mut sc = load(SIBLINGS);
+    sc.config.replicas = 1;
+    sc.config.read_quorum = 1;
+    sc.config.write_quorum = 1;
+    sc.faults.schedule = vec![ScheduledFault {
+        at: sim_core::Duration::from_secs(6),
+        duration: Some(sim_core::Duration::from_secs(2)),
+        fault: Fault::Crash { node: 0, power_loss: true, corrupt_unsynced: 0.0 },
+    }];
+    let rec = go(&sc);
+    assert!(check(&rec, "durability").passed, "{:?}", check(&rec, "durability"));
+    // Acknowledging from the page cache: the power loss takes acknowledged writes with it.
+    sc.config.sync_writes = false;
+    let rec = go(&sc);
+    let d = check(&rec, "durability");
+    assert!(!d.passed && d.detail.contains("acked at"), "{d:?}");
+}
