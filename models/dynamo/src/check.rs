@@ -8,8 +8,9 @@
 //!   handoff on, no hint is left undelivered).
 //! - `stale_reads`: a successful `get` is *stale* when it returned neither the latest write
 //!   acknowledged before it began nor any write concurrent with or after that one. The check
-//!   fails on any stale read in a *quiet* period (no fault from the latest write's start to the
-//!   read's end, nor within `quiet_after_faults` before): with `R + W > N` there are none.
+//!   fails on any stale read in a *quiet* period (no fault and no ring change from the latest
+//!   write's start to the read's end, nor within `quiet_after_faults` before): with `R + W > N`
+//!   there are none.
 //! - Measures: `stale_read_fraction` (all reads), `stale_read_fraction_quiet`, `lost_writes`,
 //!   `keys_diverged`, `hints_left`, `reads_with_siblings_fraction`, `versions_max`,
 //!   `keys_per_node_max_over_mean`, `requests_per_node_max_over_mean` (both per unit of weight),
@@ -19,7 +20,7 @@
 //!   requests on rings of 1 to 256 tokens per weight).
 
 use crate::node::DynamoNode;
-use crate::{Config, Reconcile, build_ring};
+use crate::{Config, Reconcile, build_ring, ring_members};
 use sim_core::metrics::HistoryEntry;
 use sim_core::{Check, ModelReport, NodeId, Outcome, Reply, RunView, Table, Time};
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,7 +44,7 @@ fn max_over_mean(load: &[f64], weight: &[f64]) -> f64 {
         return 1.0;
     }
     let mean = total / wsum;
-    load.iter().zip(weight).map(|(l, w)| l / w).fold(0.0, f64::max) / mean
+    load.iter().zip(weight).filter(|(_, w)| **w > 0.0).map(|(l, w)| l / w).fold(0.0, f64::max) / mean
 }
 
 pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
@@ -52,11 +53,16 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let topo = run.topology();
     let servers = topo.servers.len() as u32;
     let n = config.replicas as usize;
-    let ring = build_ring(config, servers, config.vnodes);
+    // The ring as it stands at the end (after every scheduled join and leave).
+    let members = ring_members(config, servers).pop().expect("epoch 0");
+    let ring = build_ring(config, &members, config.vnodes);
     let end = run.end;
     let server = |s: u32| run.sim.actor(NodeId(s)).and_then(|a| a.server());
     let local_now = |s: u32| run.sim.local_clock(NodeId(s)).0;
-    let weights: Vec<f64> = (0..servers).map(|s| *config.weights.get(&s).unwrap_or(&1) as f64).collect();
+    // Per server: its weight in the final ring (0: not a member, left out of balance measures).
+    let weights: Vec<f64> = (0..servers)
+        .map(|s| if members.contains(&s) { *config.weights.get(&s).unwrap_or(&1) as f64 } else { 0.0 })
+        .collect();
 
     // ---- the final state of every key on its owners
     let mut keys: BTreeSet<u64> = hist.iter().filter(|e| e.kind == PUT).map(|e| e.key).collect();
@@ -159,8 +165,16 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     ));
 
     // ---- staleness
-    let windows: Vec<(Time, Time)> =
-        run.sim.metrics().faults.iter().map(|f| (f.start, f.end.unwrap_or(end) + config.quiet_after_faults)).collect();
+    // Fault windows, and ring changes (ranges move by anti-entropy), each with its quiet margin.
+    let windows: Vec<(Time, Time)> = run
+        .sim
+        .metrics()
+        .faults
+        .iter()
+        .map(|f| (f.start, f.end.unwrap_or(end)))
+        .chain(config.membership.iter().map(|c| (Time(c.at.0), Time(c.at.0))))
+        .map(|(s, e)| (s, e + config.quiet_after_faults))
+        .collect();
     let overlaps_fault = |a: Time, b: Time| windows.iter().any(|&(s, e)| a < e && s < b);
     let mut puts_by_key: BTreeMap<u64, Vec<&HistoryEntry>> = BTreeMap::new();
     for e in &acked {
@@ -270,7 +284,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     }
     let mut sweep = Vec::new();
     for v in [1u32, 2, 4, 8, 16, 32, 64, 128, 256] {
-        let ring = build_ring(config, servers, v);
+        let ring = build_ring(config, &members, v);
         let (mut k, mut q) = (vec![0f64; servers as usize], vec![0f64; servers as usize]);
         for (&key, &ops) in &ops_per_key {
             let p = ring.preference_list(key, n);

@@ -40,8 +40,14 @@
 //! without handoff, read repair and anti-entropy, replicas never converge; coordinator-incremented
 //! vector clocks lose concurrent writes; concurrent writes produce siblings that a merge resolves.
 //!
-//! Not modelled: nodes joining or leaving (the ring is static configuration, as Dynamo's explicit
-//! membership changes are); gossip carries liveness, not ring changes.
+//! **Membership.** Ring changes (a server joins or leaves) are operator actions, as in Dynamo: the
+//! server concerned adopts the new ring version (epoch) at the scheduled time and gossip spreads
+//! it; each server re-files its keys under the new ranges, and anti-entropy streams moved ranges to
+//! their new owners (whose Merkle trees start empty). Gossip also carries heartbeats: a server
+//! whose heartbeat stops rising for `failure_timeout`, or that does not answer, is considered down.
+//! Not modelled: a joining node bootstrapping its ranges *before* it takes ownership (so reads can
+//! be stale for a moment after a ring change), and leaving nodes streaming their data out (their
+//! co-owners still hold it).
 
 pub mod check;
 pub mod node;
@@ -64,6 +70,24 @@ pub enum Coordinator {
     PreferenceList,
     /// Any node it does not suspect, at random (behind a load balancer).
     Random,
+}
+
+/// A ring change an operator makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    Join,
+    Leave,
+}
+
+/// `(at: "10s", server: 8, change: Join)`: the server concerned adopts the new ring at `at` on its
+/// local clock, and gossip spreads it (a node that starts later reads the ring history from its
+/// configuration). Data moves to new owners by anti-entropy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RingChange {
+    pub at: Duration,
+    pub server: u32,
+    pub change: Change,
 }
 
 /// The `config: (...)` section of a `dynamo` scenario.
@@ -109,7 +133,10 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Replicas fsync before acknowledging (otherwise the page cache holds the write).
     pub sync_writes: bool,
-    /// The `stale_reads` check ignores reads within this long after a fault ended (failure
+    /// Servers joining and leaving the ring, in time order. A server whose first change is a join
+    /// is outside the ring until then.
+    pub membership: Vec<RingChange>,
+    /// The `stale_reads` check ignores reads within this long after a fault ended (or a ring change) (failure
     /// detectors and hinted handoff need time to catch up; Dynamo promises no more).
     pub quiet_after_faults: Duration,
 }
@@ -143,14 +170,36 @@ impl Default for Config {
             sweep_interval: Duration::from_secs(5),
             sync_writes: true,
             quiet_after_faults: Duration::from_secs(5),
+            membership: Vec::new(),
         }
     }
 }
 
-/// The ring of `servers` servers with the configured weights and `vnodes` tokens per weight.
-pub fn build_ring(config: &Config, servers: u32, vnodes: u32) -> Ring {
+/// The ring's members per epoch: epoch 0 holds every server whose first change is not a join;
+/// epoch `k + 1` applies `membership[k]`.
+pub fn ring_members(config: &Config, servers: u32) -> Vec<Vec<u32>> {
+    let first_join =
+        |s: u32| config.membership.iter().find(|c| c.server == s).is_some_and(|c| c.change == Change::Join);
+    let mut members: Vec<u32> = (0..servers).filter(|&s| !first_join(s)).collect();
+    let mut out = vec![members.clone()];
+    for c in &config.membership {
+        match c.change {
+            Change::Join => {
+                if let Err(i) = members.binary_search(&c.server) {
+                    members.insert(i, c.server);
+                }
+            }
+            Change::Leave => members.retain(|&m| m != c.server),
+        }
+        out.push(members.clone());
+    }
+    out
+}
+
+/// The ring of `members` with the configured weights and `vnodes` tokens per weight.
+pub fn build_ring(config: &Config, members: &[u32], vnodes: u32) -> Ring {
     let members: Vec<Member> =
-        (0..servers).map(|s| Member { server: s, weight: config.weights.get(&s).copied().unwrap_or(1) }).collect();
+        members.iter().map(|&s| Member { server: s, weight: config.weights.get(&s).copied().unwrap_or(1) }).collect();
     Ring::new(&members, vnodes)
 }
 
@@ -214,6 +263,35 @@ impl Model for Dynamo {
         }
         if c.ttl == Some(Duration::ZERO) {
             err("ttl", "must be positive (or None)".into());
+        }
+        let mut members: Vec<bool> = vec![true; servers as usize];
+        for s in 0..servers {
+            let first = c.membership.iter().find(|m| m.server == s);
+            members[s as usize] = !first.is_some_and(|m| m.change == Change::Join);
+        }
+        let initial = members.iter().filter(|&&x| x).count() as u32;
+        if initial < c.replicas {
+            err("membership", format!("the initial ring has {initial} servers, fewer than replicas ({})", c.replicas));
+        }
+        for (i, m) in c.membership.iter().enumerate() {
+            let path = format!("membership[{i}]");
+            if i > 0 && m.at < c.membership[i - 1].at {
+                err(&path, "ring changes must be listed in time order".into());
+            }
+            if m.server >= servers {
+                err(&path, format!("unknown server {} (servers are 0..{servers})", m.server));
+                continue;
+            }
+            let member = &mut members[m.server as usize];
+            match (m.change, *member) {
+                (Change::Join, true) => err(&path, format!("server {} is already in the ring", m.server)),
+                (Change::Leave, false) => err(&path, format!("server {} is not in the ring", m.server)),
+                _ => *member = m.change == Change::Join,
+            }
+            let count = members.iter().filter(|&&x| x).count() as u32;
+            if count < c.replicas {
+                err(&path, format!("leaves {count} servers in the ring, fewer than replicas ({})", c.replicas));
+            }
         }
         if topo.servers.is_empty() {
             e.push(("topology.servers".into(), "a key-value store needs at least one server".into()));

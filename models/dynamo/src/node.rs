@@ -11,33 +11,55 @@ use sim_core::{Actor, Ctx, Message, NodeId, Op, Outcome, Reply, TimerId, WriteId
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-/// What every node shares: the configuration and the ring (the ring's membership is static
-/// configuration, as in Dynamo, where an operator adds and removes nodes explicitly).
+/// One version of the ring: its tokens, and which servers own each range.
+pub struct View {
+    pub ring: Ring,
+    bound: usize,
+    /// `range * bound + server`: is the server among the range's `N` owners.
+    owns: Vec<bool>,
+}
+
+impl View {
+    fn owner(&self, range: usize, s: u32) -> bool {
+        (s as usize) < self.bound && self.owns[range * self.bound + s as usize]
+    }
+}
+
+/// What every node shares: the configuration and the ring's versions (epochs). Ring membership is
+/// operator configuration, as in Dynamo, where nodes are added and removed explicitly.
 pub struct Shared {
     pub config: Config,
-    pub ring: Ring,
+    /// Epoch `k` applies the first `k` ring changes.
+    pub views: Vec<View>,
     pub servers: u32,
-    /// Per range (token index): is server `s` among its `N` owners. Flattened `range * servers + s`.
-    pub owns: Vec<bool>,
 }
 
 impl Shared {
     pub fn new(config: Config, servers: u32) -> Shared {
-        let ring = crate::build_ring(&config, servers, config.vnodes);
         let n = config.replicas as usize;
-        let mut owns = vec![false; ring.token_count() * servers as usize];
-        for r in 0..ring.token_count() {
-            for &s in &ring.walk(r)[..n.min(servers as usize)] {
-                owns[r * servers as usize + s as usize] = true;
-            }
-        }
-        Shared { config, ring, servers, owns }
+        let views = crate::ring_members(&config, servers)
+            .iter()
+            .map(|members| {
+                let ring = crate::build_ring(&config, members, config.vnodes);
+                let bound = servers as usize;
+                let mut owns = vec![false; ring.token_count() * bound];
+                for r in 0..ring.token_count() {
+                    let w = ring.walk(r);
+                    for &s in &w[..n.min(w.len())] {
+                        owns[r * bound + s as usize] = true;
+                    }
+                }
+                View { ring, bound, owns }
+            })
+            .collect();
+        Shared { config, views, servers }
     }
     fn policy(&self) -> Policy {
         Policy { reconcile: self.config.reconcile, versioning: self.config.versioning }
     }
-    fn owner(&self, range: usize, s: u32) -> bool {
-        self.owns[range * self.servers as usize + s as usize]
+    /// The epoch an operator's schedule gives at local time `now_ns`.
+    fn epoch_at(&self, now_ns: u64) -> usize {
+        self.config.membership.iter().take_while(|c| c.at.0 <= now_ns).count()
     }
 }
 
@@ -104,20 +126,26 @@ pub enum Msg {
     HandoffAck {
         acks: Vec<(u64, u64)>,
     },
-    /// Heartbeat `(generation, counter)` per server; `reply`: answer with your own (push-pull).
+    /// Heartbeat `(generation, counter)` per server and the ring epoch; `reply`: answer with your
+    /// own (push-pull).
     Gossip {
         beats: Vec<(u64, u64)>,
+        epoch: u32,
         reply: bool,
     },
+    /// Anti-entropy messages name a range of the ring of `epoch`; a node on another epoch ignores them.
     AeRoot {
+        epoch: u32,
         range: u32,
         root: u64,
     },
     AeLeaves {
+        epoch: u32,
         range: u32,
         leaves: Vec<u64>,
     },
     AeData {
+        epoch: u32,
         range: u32,
         leaves: Vec<u32>,
         entries: Vec<Entry>,
@@ -179,6 +207,8 @@ pub enum Timer {
     AntiEntropy,
     Handoff,
     Sweep,
+    /// Adopt ring epoch `n` (a scheduled ring change).
+    Epoch(usize),
     /// A client's attempt `n` of request `req` got no answer from its coordinator.
     Attempt(u64, u32),
     /// A client's operation is out of time.
@@ -271,6 +301,8 @@ pub struct Server {
     /// Per range: the bytes a full comparison would ship (every key's versions).
     range_bytes: Vec<u64>,
     owned_ranges: Vec<u32>,
+    /// The ring version this server uses.
+    epoch: usize,
     pending: BTreeMap<u64, Pending>,
     next_req: u64,
     /// Acknowledgements waiting for a write (a group-commit batch) to be durable.
@@ -297,8 +329,8 @@ fn leaf_of(key: u64, leaves: u32) -> u32 {
 impl Server {
     pub fn new(sh: Rc<Shared>, me: u32) -> Server {
         let n = sh.servers as usize;
-        let ranges = sh.ring.token_count();
-        let owned_ranges = (0..ranges).filter(|&r| sh.owner(r, me)).map(|r| r as u32).collect();
+        let ranges = sh.views[0].ring.token_count();
+        let owned_ranges = (0..ranges).filter(|&r| sh.views[0].owner(r, me)).map(|r| r as u32).collect();
         Server {
             me,
             store: vec![BTreeMap::new(); ranges],
@@ -306,6 +338,7 @@ impl Server {
             leaf_xor: vec![0; ranges * sh.config.merkle_leaves as usize],
             range_bytes: vec![0; ranges],
             owned_ranges,
+            epoch: 0,
             pending: BTreeMap::new(),
             next_req: 0,
             on_disk: BTreeMap::new(),
@@ -322,10 +355,35 @@ impl Server {
         }
     }
 
+    fn ring(&self) -> &Ring {
+        &self.sh.views[self.epoch].ring
+    }
+
+    /// Moves to ring epoch `e` (never back): re-files every key under the new ring's ranges.
+    fn set_epoch(&mut self, e: usize) {
+        if e <= self.epoch {
+            return;
+        }
+        self.epoch = e;
+        let sh = self.sh.clone();
+        let view = &sh.views[e];
+        let ranges = view.ring.token_count();
+        let old = std::mem::replace(&mut self.store, vec![BTreeMap::new(); ranges]);
+        self.leaf_xor = vec![0; ranges * sh.config.merkle_leaves as usize];
+        self.range_bytes = vec![0; ranges];
+        self.owned_ranges = (0..ranges).filter(|&r| view.owner(r, self.me)).map(|r| r as u32).collect();
+        for (key, set) in old.into_iter().flatten() {
+            let range = view.ring.range_of(key) as u32;
+            let d = Server::digest(key, &set);
+            self.store[range as usize].insert(key, set);
+            self.account(range, key, None, d);
+        }
+    }
+
     /// The live versions this server holds for `key` (its own and any hinted copies).
     pub fn versions(&self, key: u64, local_now_ns: u64) -> Vec<Sibling> {
         let policy = self.sh.policy();
-        let range = self.sh.ring.range_of(key) as u32;
+        let range = self.ring().range_of(key) as u32;
         let mut out: Vec<Sibling> = Vec::new();
         if let Some(s) = self.store[range as usize].get(&key) {
             store::merge(&mut out, s, policy);
@@ -343,7 +401,7 @@ impl Server {
 
     /// The versions this server holds as a replica (not hints) for `key`.
     pub fn own_versions(&self, key: u64, local_now_ns: u64) -> Vec<Sibling> {
-        let range = self.sh.ring.range_of(key) as u32;
+        let range = self.ring().range_of(key) as u32;
         let mut v = self.store[range as usize].get(&key).cloned().unwrap_or_default();
         v.retain(|s| s.is_live(local_now_ns));
         v
@@ -390,7 +448,7 @@ impl Server {
     fn targets(&self, now_ns: u64, key: u64) -> Vec<(u32, Option<u32>)> {
         let c = &self.sh.config;
         let n = (c.replicas as usize).min(self.sh.servers as usize);
-        let walk = self.sh.ring.walk(self.sh.ring.range_of(key));
+        let walk = self.ring().walk(self.ring().range_of(key));
         let mut t = Vec::with_capacity(n);
         let mut down = Vec::new();
         for &o in &walk[..n] {
@@ -448,7 +506,7 @@ impl Server {
     /// Merges versions into the replica's own store; true when they changed it.
     fn apply(&mut self, now_ns: u64, key: u64, incoming: &[Sibling]) -> bool {
         let policy = self.sh.policy();
-        let range = self.sh.ring.range_of(key) as u32;
+        let range = self.ring().range_of(key) as u32;
         let live: Vec<&Sibling> = incoming.iter().filter(|s| s.is_live(now_ns)).collect();
         if live.is_empty() {
             return false;
@@ -529,6 +587,17 @@ impl Server {
         }
         self.generation += 1;
         ctx.persist(Record::Generation(self.generation));
+        // The ring as the operator's schedule has it now; later changes are adopted when due by the
+        // server concerned (and by everyone when there is no gossip to spread them).
+        let now = ctx.now().0;
+        let due = self.sh.epoch_at(now);
+        self.set_epoch(due);
+        let gossip = self.sh.config.gossip;
+        for (k, c) in self.sh.config.membership.clone().iter().enumerate() {
+            if c.at.0 > now && (c.server == self.me || !gossip) {
+                ctx.set_timer(sim_core::Duration(c.at.0 - now), Timer::Epoch(k + 1));
+            }
+        }
         self.beats[self.me as usize] = (self.generation, 0);
         let c = self.sh.config.clone();
         let jitter = |ctx: &mut Ctx<'_, DynamoNode>, every: sim_core::Duration, t: Timer| {
@@ -579,7 +648,8 @@ impl Server {
                     }
                 }
             }
-            Msg::Gossip { beats, reply } => {
+            Msg::Gossip { beats, epoch, reply } => {
+                self.set_epoch(epoch as usize);
                 for (i, b) in beats.into_iter().enumerate() {
                     if i < self.beats.len() && b > self.beats[i] {
                         self.beats[i] = b;
@@ -587,32 +657,38 @@ impl Server {
                     }
                 }
                 if reply {
-                    ctx.send(from, Msg::Gossip { beats: self.beats.clone(), reply: false });
+                    let epoch = self.epoch as u32;
+                    ctx.send(from, Msg::Gossip { beats: self.beats.clone(), epoch, reply: false });
                 }
             }
-            Msg::AeRoot { range, root } => {
+            Msg::AeRoot { epoch, .. } | Msg::AeLeaves { epoch, .. } | Msg::AeData { epoch, .. }
+                if epoch as usize != self.epoch =>
+            {
+                ctx.count("ae_epoch_mismatch", 1);
+            }
+            Msg::AeRoot { epoch, range, root } => {
                 let (tree, _) = self.tree(range);
                 if tree.root() == root {
                     ctx.count("ae_ranges_in_sync", 1);
                 } else {
-                    let m = Msg::AeLeaves { range, leaves: tree.leaf_hashes().to_vec() };
+                    let m = Msg::AeLeaves { epoch, range, leaves: tree.leaf_hashes().to_vec() };
                     ctx.count("ae_bytes", m.size_bytes());
                     ctx.send(from, m);
                 }
             }
-            Msg::AeLeaves { range, leaves } => {
+            Msg::AeLeaves { epoch, range, leaves } => {
                 let (tree, _) = self.tree(range);
                 let (diff, _) = tree.diff(&MerkleTree::from_leaves(&leaves));
                 let diff: Vec<u32> = diff.into_iter().map(|l| l as u32).collect();
                 let entries = self.entries_in(range, &diff);
-                let m = Msg::AeData { range, leaves: diff, entries, reply: true };
+                let m = Msg::AeData { epoch, range, leaves: diff, entries, reply: true };
                 ctx.count("ae_bytes", m.size_bytes());
                 ctx.send(from, m);
             }
-            Msg::AeData { range, leaves, entries, reply } => {
+            Msg::AeData { epoch, range, leaves, entries, reply } => {
                 if reply {
                     let mine = self.entries_in(range, &leaves);
-                    let m = Msg::AeData { range, leaves, entries: mine, reply: false };
+                    let m = Msg::AeData { epoch, range, leaves, entries: mine, reply: false };
                     ctx.count("ae_bytes", m.size_bytes());
                     ctx.send(from, m);
                 }
@@ -628,7 +704,7 @@ impl Server {
     }
 
     fn read_local(&mut self, now: u64, key: u64) -> Vec<Sibling> {
-        let range = self.sh.ring.range_of(key) as u32;
+        let range = self.ring().range_of(key) as u32;
         let mut out: Vec<Sibling> = match self.store[range as usize].get(&key) {
             None => Vec::new(),
             Some(set) if set.iter().any(|v| v.is_live(now)) => set.iter().filter(|v| v.is_live(now)).cloned().collect(),
@@ -935,14 +1011,17 @@ impl Server {
                 peers.dedup();
                 if !peers.is_empty() {
                     let p = peers[ctx.rng().below(peers.len() as u64) as usize];
-                    ctx.send(NodeId(p), Msg::Gossip { beats: self.beats.clone(), reply: true });
+                    let epoch = self.epoch as u32;
+                    ctx.send(NodeId(p), Msg::Gossip { beats: self.beats.clone(), epoch, reply: true });
                 }
                 ctx.set_timer(c.gossip_interval, Timer::Gossip);
             }
             Timer::AntiEntropy => {
+                let sh = self.sh.clone();
+                let epoch = self.epoch as u32;
                 for i in 0..self.owned_ranges.len() {
                     let range = self.owned_ranges[i];
-                    let walk = self.sh.ring.walk(range as usize);
+                    let walk = sh.views[self.epoch].ring.walk(range as usize);
                     let n = (c.replicas as usize).min(walk.len());
                     let peers: Vec<u32> =
                         walk[..n].iter().copied().filter(|&s| s != self.me && self.is_up(now, s)).collect();
@@ -951,7 +1030,7 @@ impl Server {
                     }
                     let peer = peers[ctx.rng().below(peers.len() as u64) as usize];
                     let (tree, full) = self.tree(range);
-                    let m = Msg::AeRoot { range, root: tree.root() };
+                    let m = Msg::AeRoot { epoch, range, root: tree.root() };
                     ctx.count("ae_bytes", m.size_bytes());
                     // A full comparison ships every key's versions in the range, both ways.
                     ctx.count("ae_bytes_full", 2 * full);
@@ -1000,6 +1079,7 @@ impl Server {
                 ctx.count("ttl_swept_versions", swept);
                 ctx.set_timer(c.sweep_interval, Timer::Sweep);
             }
+            Timer::Epoch(e) => self.set_epoch(e),
             Timer::Attempt(..) | Timer::Deadline(_) => {}
         }
     }
@@ -1056,7 +1136,8 @@ impl Client {
 
     fn choose_coordinator(&self, ctx: &mut Ctx<'_, DynamoNode>, key: u64, avoid: Option<u32>) -> u32 {
         let now = ctx.now().0;
-        let walk = self.sh.ring.walk(self.sh.ring.range_of(key));
+        let ring = &self.sh.views[self.sh.epoch_at(now)].ring;
+        let walk = ring.walk(ring.range_of(key));
         let ok = |s: u32| now >= self.suspect_until[s as usize] && Some(s) != avoid;
         match self.sh.config.coordinator {
             Coordinator::PreferenceList => walk.iter().copied().find(|&s| ok(s)).unwrap_or(walk[0]),
@@ -1267,7 +1348,7 @@ mod tests {
     fn a_put_goes_to_the_preference_list_and_a_down_owner_is_replaced_by_a_hinted_fallback() {
         let sh = Rc::new(Shared::new(Config::default(), 8));
         let key = 12345;
-        let walk = sh.ring.walk(sh.ring.range_of(key)).to_vec();
+        let walk = sh.views[0].ring.walk(sh.views[0].ring.range_of(key)).to_vec();
         let coordinator = walk[0];
         let mut node = DynamoNode::Server(Box::new(Server::new(sh.clone(), coordinator)));
         let put = |node: &mut DynamoNode, req| {
@@ -1300,7 +1381,7 @@ mod tests {
         let config = Config { sloppy_quorum: false, hinted_handoff: false, ..Config::default() };
         let sh = Rc::new(Shared::new(config, 8));
         let key = 99;
-        let walk = sh.ring.walk(sh.ring.range_of(key)).to_vec();
+        let walk = sh.views[0].ring.walk(sh.views[0].ring.range_of(key)).to_vec();
         let mut server = Server::new(sh.clone(), walk[0]);
         server.suspect(0, walk[1]);
         server.suspect(0, walk[2]);

@@ -20,6 +20,7 @@ const LWW_SKEW: &str = include_str!("../../../scenarios/dynamo_lww_skew.ron");
 const NO_HANDOFF: &str = include_str!("../../../scenarios/dynamo_no_handoff.ron");
 const NO_REPAIR: &str = include_str!("../../../scenarios/dynamo_no_repair.ron");
 const VECTOR_CLOCKS: &str = include_str!("../../../scenarios/dynamo_vector_clocks.ron");
+const MEMBERSHIP: &str = include_str!("../../../scenarios/dynamo_membership.ron");
 const SIBLINGS: &str = include_str!("../../../scenarios/dynamo_siblings.ron");
 const VNODES: &str = include_str!("../../../scenarios/dynamo_vnodes.ron");
 
@@ -260,4 +261,36 @@ fn a_restarted_server_recovers_its_synced_writes_and_loses_unsynced_ones() {
     let rec = go(&sc);
     let d = check(&rec, "durability");
     assert!(!d.passed && d.detail.contains("acked at"), "{d:?}");
+}
+
+#[test]
+fn joins_and_leaves_move_ranges_by_anti_entropy() {
+    let (sc, rec) = verdict_as_expected(MEMBERSHIP);
+    assert!(measure(&rec, "ae_keys_repaired") > 0.0, "moved ranges reached their new owners");
+    // Without anti-entropy nothing streams the moved ranges: the new owners never catch up.
+    let mut no_ae = sc.clone();
+    no_ae.config.anti_entropy = false;
+    let rec = go(&no_ae);
+    let c = check(&rec, "convergence");
+    assert!(!c.passed && measure(&rec, "keys_diverged") > 0.0, "{c:?}");
+}
+
+#[test]
+fn bad_ring_changes_are_refused() {
+    let mut sc = load(MEMBERSHIP);
+    sc.config.membership[1].server = 8;
+    sc.config.membership[1].change = dynamo::Change::Join;
+    sc.config.membership.push(dynamo::RingChange {
+        at: sim_core::Duration::from_secs(1),
+        server: 40,
+        change: dynamo::Change::Leave,
+    });
+    let problems = sc.validate::<Dynamo>();
+    let msgs: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
+    assert!(
+        msgs.iter().any(|m| m.starts_with("config.membership[1]") && m.contains("already in the ring")),
+        "{msgs:?}"
+    );
+    assert!(msgs.iter().any(|m| m.starts_with("config.membership[2]") && m.contains("time order")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.starts_with("config.membership[2]") && m.contains("unknown server 40")), "{msgs:?}");
 }
