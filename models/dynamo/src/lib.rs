@@ -8,8 +8,9 @@
 //! after `R` replies and a `put` after `W` acknowledgements (replicas acknowledge once the write is on
 //! disk). With a *sloppy quorum*, an unreachable owner is replaced by the next healthy node, which
 //! keeps the write apart with a *hint* naming the owner and *hands it off* when the owner is
-//! reachable again. Health comes from a failure detector: gossiped heartbeats (each server pushes its
-//! view to a random known peer or seed) plus direct suspicion of nodes that do not answer.
+//! reachable again. Health comes from a failure detector: gossiped heartbeats (each server swaps
+//! its view with a random known peer or seed, push-pull) plus direct suspicion of nodes that do not
+//! answer. Replicas group-commit their writes (one fsync for all that arrived during the last).
 //!
 //! **Versions.** Each write gets a unique id (a *dot*: coordinator, counter) and carries the set of
 //! writes it supersedes (its *context*: the ids the client read, transitively). A replica drops a
