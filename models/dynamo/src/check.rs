@@ -16,7 +16,7 @@
 //!   `keys_per_node_max_over_mean`, `requests_per_node_max_over_mean` (both per unit of weight),
 //!   `ae_keys_repaired`, `ae_bytes`, `ae_bytes_full`, `ae_bytes_saved_fraction`.
 //! - Tables: `consistency_vs_lag` (probability of a consistent read against the time since the
-//!   latest acknowledged write), `versions_per_read`, `balance_vs_vnodes` (the same keys and
+//!   latest acknowledged write, in buckets `[lag_ms_from, lag_ms_to)`; `-1`: no upper bound), `versions_per_read`, `balance_vs_vnodes` (the same keys and
 //!   requests on rings of 1 to 256 tokens per weight).
 
 use crate::node::DynamoNode;
@@ -245,7 +245,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     }
     r.tables.push(Table {
         name: "consistency_vs_lag".into(),
-        columns: vec!["lag_ms_min".into(), "lag_ms_max (-1: no bound)".into(), "reads".into(), "p_consistent".into()],
+        columns: vec!["lag_ms_from".into(), "lag_ms_to".into(), "reads".into(), "p_consistent".into()],
         rows: lag_rows,
     });
 
