@@ -53,6 +53,7 @@ pub struct Entry {
 /// Every model simctl can run.
 pub fn models() -> Vec<Entry> {
     vec![
+        entry::<dynamo::Dynamo>(),
         entry::<register::Register>(),
         entry::<crawler::Crawl>(),
         entry::<ratelimit::RateLimiter>(),

@@ -1,0 +1,37 @@
+//! # common: domain parts shared by simctl models
+//!
+//! Three small, pure data structures with no simulation in them, so they can be unit-tested alone
+//! and reused by any model:
+//!
+//! - [`ring::Ring`]: consistent hashing with virtual nodes. Every server owns `weight * vnodes`
+//!   tokens on a 64-bit ring; a key belongs to the first token at or after its hash, and its
+//!   preference list is the first `n` *distinct* servers met walking clockwise from there.
+//!   Invariant: the walk from any token visits every server exactly once, so a preference list never
+//!   names a server twice, and the fallback order (sloppy quorum) is the rest of the same walk.
+//! - [`vclock::VClock`]: vector clocks. Invariant: `compare` is a partial order; two versions are
+//!   siblings exactly when neither clock descends from the other.
+//! - [`merkle::MerkleTree`]: a binary hash tree over a fixed number of leaf buckets. Invariant: two
+//!   trees built from the same contents have equal roots, and [`merkle::MerkleTree::diff`] returns
+//!   exactly the leaves whose hashes differ, visiting only subtrees whose hashes differ.
+//!
+//! All hashing is [`mix64`] (splitmix64): deterministic across platforms and runs, which is what a
+//! simulator needs (not cryptographic strength).
+
+pub mod merkle;
+pub mod ring;
+pub mod vclock;
+
+/// splitmix64's finaliser: a fast, well-mixed, deterministic 64-bit hash of a 64-bit value.
+#[inline]
+pub fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Folds `x` into the running hash `h` (order-sensitive).
+#[inline]
+pub fn hash_combine(h: u64, x: u64) -> u64 {
+    mix64(h ^ mix64(x))
+}

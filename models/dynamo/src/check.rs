@@ -1,0 +1,340 @@
+//! The checkers and measurements, computed from the history and the servers' final state.
+//!
+//! - `durability`: after the liveness phase, every acknowledged `put` survives in its key's
+//!   replicas. Client merge: its item is in the union of the versions the key's `N` owners hold.
+//!   Last-write-wins: no acknowledged write lost to one acknowledged *before it began* (the final
+//!   winner's write completed before the lost write was invoked); every lost write is listed.
+//! - `convergence`: at the end, all owners of every key hold the same versions (and, with hinted
+//!   handoff on, no hint is left undelivered).
+//! - `stale_reads`: a successful `get` is *stale* when it returned neither the latest write
+//!   acknowledged before it began nor any write concurrent with or after that one. The check
+//!   fails on any stale read in a *quiet* period (no fault and no ring change from the latest
+//!   write's start to the read's end, nor within `quiet_after_faults` before): with `R + W > N`
+//!   there are none.
+//! - Measures: `stale_read_fraction` (all reads), `stale_read_fraction_quiet`, `lost_writes`,
+//!   `keys_diverged`, `hints_left`, `reads_with_siblings_fraction`, `versions_max`,
+//!   `keys_per_node_max_over_mean`, `requests_per_node_max_over_mean` (both per unit of weight),
+//!   `ae_keys_repaired`, `ae_bytes`, `ae_bytes_full`, `ae_bytes_saved_fraction`.
+//! - Tables: `consistency_vs_lag` (probability of a consistent read against the time since the
+//!   latest acknowledged write, in buckets `[lag_ms_from, lag_ms_to)`; `-1`: no upper bound), `versions_per_read`, `balance_vs_vnodes` (the same keys and
+//!   requests on rings of 1 to 256 tokens per weight).
+
+use crate::node::DynamoNode;
+use crate::{Config, Reconcile, build_ring, ring_members};
+use sim_core::metrics::HistoryEntry;
+use sim_core::{Check, ModelReport, NodeId, Outcome, Reply, RunView, Table, Time};
+use std::collections::{BTreeMap, BTreeSet};
+
+const GET: u16 = 0;
+const PUT: u16 = 1;
+
+fn values(e: &HistoryEntry) -> &[u64] {
+    match &e.reply {
+        Reply::Values(v) => v,
+        Reply::Value(v) => std::slice::from_ref(v),
+        Reply::None => &[],
+    }
+}
+
+/// max over mean of `load[i] / weight[i]`.
+fn max_over_mean(load: &[f64], weight: &[f64]) -> f64 {
+    let total: f64 = load.iter().sum();
+    let wsum: f64 = weight.iter().sum();
+    if total <= 0.0 || wsum <= 0.0 {
+        return 1.0;
+    }
+    let mean = total / wsum;
+    load.iter().zip(weight).filter(|(_, w)| **w > 0.0).map(|(l, w)| l / w).fold(0.0, f64::max) / mean
+}
+
+pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
+    let mut r = ModelReport::default();
+    let hist = run.history();
+    let topo = run.topology();
+    let servers = topo.servers.len() as u32;
+    let n = config.replicas as usize;
+    // The ring as it stands at the end (after every scheduled join and leave).
+    let members = ring_members(config, servers).pop().expect("epoch 0");
+    let ring = build_ring(config, &members, config.vnodes);
+    let end = run.end;
+    let server = |s: u32| run.sim.actor(NodeId(s)).and_then(|a| a.server());
+    let local_now = |s: u32| run.sim.local_clock(NodeId(s)).0;
+    // Per server: its weight in the final ring (0: not a member, left out of balance measures).
+    let weights: Vec<f64> = (0..servers)
+        .map(|s| if members.contains(&s) { *config.weights.get(&s).unwrap_or(&1) as f64 } else { 0.0 })
+        .collect();
+
+    // ---- the final state of every key on its owners
+    let mut keys: BTreeSet<u64> = hist.iter().filter(|e| e.kind == PUT).map(|e| e.key).collect();
+    let mut hints_left = 0usize;
+    for s in 0..servers {
+        if let Some(sv) = server(s) {
+            keys.extend(sv.keys());
+            keys.extend(sv.hinted_keys());
+            hints_left += sv.hint_count();
+        }
+    }
+    let mut diverged: Vec<u64> = Vec::new();
+    let mut final_items: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    let mut winner: BTreeMap<u64, u64> = BTreeMap::new();
+    for &key in &keys {
+        let owners = ring.preference_list(key, n);
+        let sets: Vec<_> =
+            owners.iter().filter_map(|&o| server(o).map(|sv| sv.own_versions(key, local_now(o)))).collect();
+        if sets.windows(2).any(|w| w[0] != w[1]) {
+            diverged.push(key);
+        }
+        let all: BTreeSet<u64> = sets.iter().flatten().flat_map(|s| s.items.iter().copied()).collect();
+        final_items.insert(key, all);
+        if let Some(w) = sets.iter().flatten().max_by_key(|s| (s.stamp, s.items.clone(), s.dot)) {
+            winner.insert(key, w.items.first().copied().unwrap_or(0));
+        }
+    }
+
+    // ---- durability
+    let acked: Vec<&HistoryEntry> = hist.iter().filter(|e| e.kind == PUT && e.outcome == Some(Outcome::Ok)).collect();
+    let expired = |e: &HistoryEntry| config.ttl.is_some_and(|t| e.complete.is_some_and(|c| c + t <= end));
+    // Per written value: when its (last) attempt was invoked and, if it is known, completed.
+    let mut by_value: BTreeMap<u64, &HistoryEntry> = BTreeMap::new();
+    for e in hist.iter().filter(|e| e.kind == PUT) {
+        by_value.insert(e.value, e);
+    }
+    let mut lost: Vec<&HistoryEntry> = Vec::new();
+    for e in acked.iter().copied().filter(|e| !expired(e)) {
+        let is_lost = match config.reconcile {
+            Reconcile::ClientMerge => !final_items.get(&e.key).is_some_and(|s| s.contains(&e.value)),
+            Reconcile::LastWriteWins => match winner.get(&e.key) {
+                None => true,
+                Some(&v) if v == e.value => false,
+                Some(v) => {
+                    // Lost when the winning write was over (acknowledged or failed) before `e` began.
+                    let w = by_value.get(v);
+                    w.is_some_and(|w| w.outcome != Some(Outcome::Timeout) && w.complete.is_some_and(|c| c < e.invoke))
+                }
+            },
+        };
+        if is_lost {
+            lost.push(e);
+        }
+    }
+    let listed: Vec<String> = lost
+        .iter()
+        .take(12)
+        .map(|e| {
+            format!(
+                "key {} value {} acked at {:.3}s{}",
+                e.key,
+                e.value,
+                e.complete.unwrap_or(Time::ZERO).as_secs_f64(),
+                match config.reconcile {
+                    Reconcile::LastWriteWins => format!(" (final value {})", winner.get(&e.key).copied().unwrap_or(0)),
+                    Reconcile::ClientMerge => String::new(),
+                }
+            )
+        })
+        .collect();
+    r.checks.push(Check::new(
+        "durability",
+        lost.is_empty(),
+        format!(
+            "{} of {} acknowledged writes lost ({:?}){}{}",
+            lost.len(),
+            acked.len(),
+            config.reconcile,
+            if listed.is_empty() { String::new() } else { format!(": {}", listed.join("; ")) },
+            if lost.len() > listed.len() { ", ..." } else { "" }
+        ),
+    ));
+
+    // ---- convergence
+    let need_no_hints = config.hinted_handoff && config.sloppy_quorum;
+    r.checks.push(Check::new(
+        "convergence",
+        diverged.is_empty() && (!need_no_hints || hints_left == 0),
+        format!(
+            "{} of {} keys differ across their owners at the end{}; {} hinted copies left undelivered",
+            diverged.len(),
+            keys.len(),
+            if diverged.is_empty() {
+                String::new()
+            } else {
+                format!(" (first: {:?})", &diverged[..diverged.len().min(8)])
+            },
+            hints_left
+        ),
+    ));
+
+    // ---- staleness
+    // Fault windows, and ring changes (ranges move by anti-entropy), each with its quiet margin.
+    let windows: Vec<(Time, Time)> = run
+        .sim
+        .metrics()
+        .faults
+        .iter()
+        .map(|f| (f.start, f.end.unwrap_or(end)))
+        .chain(config.membership.iter().map(|c| (Time(c.at.0), Time(c.at.0))))
+        .map(|(s, e)| (s, e + config.quiet_after_faults))
+        .collect();
+    let overlaps_fault = |a: Time, b: Time| windows.iter().any(|&(s, e)| a < e && s < b);
+    let mut puts_by_key: BTreeMap<u64, Vec<&HistoryEntry>> = BTreeMap::new();
+    for e in &acked {
+        puts_by_key.entry(e.key).or_default().push(e);
+    }
+    for v in puts_by_key.values_mut() {
+        v.sort_by_key(|e| e.complete);
+    }
+    let lag_bounds_ms = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, f64::INFINITY];
+    let mut lag_counts = vec![(0u64, 0u64); lag_bounds_ms.len()];
+    let (mut checked, mut stale, mut quiet, mut stale_quiet) = (0u64, 0u64, 0u64, 0u64);
+    let mut stale_examples: Vec<String> = Vec::new();
+    for g in hist.iter().filter(|e| e.kind == GET && e.outcome == Some(Outcome::Ok)) {
+        let Some(ps) = puts_by_key.get(&g.key) else { continue };
+        let i = ps.partition_point(|p| p.complete.is_some_and(|c| c < g.invoke));
+        if i == 0 {
+            continue;
+        }
+        let latest = ps[i - 1];
+        let got = values(g);
+        let fresh = got.contains(&latest.value)
+            || got.iter().any(|v| {
+                by_value
+                    .get(v)
+                    .is_some_and(|w| w.invoke >= latest.invoke || w.complete.is_none_or(|c| c >= latest.invoke))
+            });
+        checked += 1;
+        let lag_ms = (g.invoke - latest.complete.expect("acked")).as_millis_f64();
+        let b = lag_bounds_ms.iter().position(|&u| lag_ms < u).unwrap_or(lag_bounds_ms.len() - 1);
+        lag_counts[b].0 += 1;
+        lag_counts[b].1 += fresh as u64;
+        stale += !fresh as u64;
+        let is_quiet = !overlaps_fault(latest.invoke, g.complete.unwrap_or(end));
+        quiet += is_quiet as u64;
+        if is_quiet && !fresh {
+            stale_quiet += 1;
+            if stale_examples.len() < 5 {
+                stale_examples.push(format!(
+                    "get key {} at {:.3}s missed value {} acked {:.1}ms before",
+                    g.key,
+                    g.invoke.as_secs_f64(),
+                    latest.value,
+                    lag_ms
+                ));
+            }
+        }
+    }
+    let frac = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    r.checks.push(Check::new(
+        "stale_reads",
+        stale_quiet == 0,
+        format!(
+            "{stale_quiet} of {quiet} reads in quiet periods were stale (R={}, W={}, N={}); {stale} of {checked} over the whole run{}",
+            config.read_quorum,
+            config.write_quorum,
+            config.replicas,
+            if stale_examples.is_empty() { String::new() } else { format!(": {}", stale_examples.join("; ")) }
+        ),
+    ));
+    let mut lag_rows = Vec::new();
+    let mut lo = 0.0;
+    for (i, &(reads, fresh)) in lag_counts.iter().enumerate() {
+        let hi = lag_bounds_ms[i];
+        if reads > 0 {
+            lag_rows.push(vec![lo, if hi.is_finite() { hi } else { -1.0 }, reads as f64, frac(fresh, reads)]);
+        }
+        lo = hi;
+    }
+    r.tables.push(Table {
+        name: "consistency_vs_lag".into(),
+        columns: vec!["lag_ms_from".into(), "lag_ms_to".into(), "reads".into(), "p_consistent".into()],
+        rows: lag_rows,
+    });
+
+    // ---- versions per read
+    let mut by_versions = [0u64; 4];
+    let mut versions_max = 0u64;
+    let mut coordinator_requests = vec![0f64; servers as usize];
+    for &c in &topo.clients {
+        if let Some(cl) = run.sim.actor(c).and_then(|a| a.client()) {
+            for (total, k) in by_versions.iter_mut().zip(cl.reads_by_versions) {
+                *total += k;
+            }
+            versions_max = versions_max.max(cl.versions_max);
+            for (s, &k) in cl.coordinator_requests.iter().enumerate() {
+                coordinator_requests[s] += k as f64;
+            }
+        }
+    }
+    let reads: u64 = by_versions.iter().sum();
+    r.tables.push(Table {
+        name: "versions_per_read".into(),
+        columns: vec!["versions (3: 3 or more)".into(), "reads".into(), "share".into()],
+        rows: (0..4).map(|i| vec![i as f64, by_versions[i] as f64, frac(by_versions[i], reads)]).collect(),
+    });
+
+    // ---- load balance
+    let mut keys_per_node = vec![0f64; servers as usize];
+    for s in 0..servers {
+        if let Some(sv) = server(s) {
+            keys_per_node[s as usize] = sv.key_count() as f64;
+        }
+    }
+    let mut ops_per_key: BTreeMap<u64, f64> = BTreeMap::new();
+    for e in hist {
+        *ops_per_key.entry(e.key).or_default() += 1.0;
+    }
+    let mut sweep = Vec::new();
+    for v in [1u32, 2, 4, 8, 16, 32, 64, 128, 256] {
+        let ring = build_ring(config, &members, v);
+        let (mut k, mut q) = (vec![0f64; servers as usize], vec![0f64; servers as usize]);
+        for (&key, &ops) in &ops_per_key {
+            let p = ring.preference_list(key, n);
+            for &o in p {
+                k[o as usize] += 1.0;
+            }
+            q[p[0] as usize] += ops;
+        }
+        let own = ring.ownership();
+        sweep.push(vec![
+            v as f64,
+            max_over_mean(&own, &weights),
+            max_over_mean(&k, &weights),
+            max_over_mean(&q, &weights),
+        ]);
+    }
+    r.tables.push(Table {
+        name: "balance_vs_vnodes".into(),
+        columns: vec![
+            "vnodes_per_weight".into(),
+            "ring_share_max_over_mean".into(),
+            "keys_max_over_mean".into(),
+            "requests_max_over_mean".into(),
+        ],
+        rows: sweep,
+    });
+
+    // ---- measures
+    let counters = &run.sim.metrics().counters;
+    let counter = |name: &str| counters.get(name).copied().unwrap_or(0) as f64;
+    let m = &mut r.measures;
+    m.insert("acked_writes".into(), acked.len() as f64);
+    m.insert("lost_writes".into(), lost.len() as f64);
+    m.insert("keys_diverged".into(), diverged.len() as f64);
+    m.insert("hints_left".into(), hints_left as f64);
+    m.insert("reads_checked".into(), checked as f64);
+    m.insert("stale_reads".into(), stale as f64);
+    m.insert("stale_read_fraction".into(), frac(stale, checked));
+    m.insert("stale_read_fraction_quiet".into(), frac(stale_quiet, quiet));
+    m.insert("reads_with_siblings_fraction".into(), frac(by_versions[2] + by_versions[3], reads));
+    m.insert("versions_max".into(), versions_max as f64);
+    m.insert("keys_per_node_max_over_mean".into(), max_over_mean(&keys_per_node, &weights));
+    m.insert("requests_per_node_max_over_mean".into(), max_over_mean(&coordinator_requests, &weights));
+    let (ae, full) = (counter("ae_bytes"), counter("ae_bytes_full"));
+    m.insert("ae_keys_repaired".into(), counter("ae_keys_repaired"));
+    m.insert("ae_bytes".into(), ae);
+    m.insert("ae_bytes_full".into(), full);
+    m.insert("ae_bytes_saved_fraction".into(), if full > 0.0 { 1.0 - ae / full } else { 0.0 });
+    m.insert("hinted_writes".into(), counter("hinted_writes"));
+    m.insert("handoff_keys".into(), counter("handoff_keys"));
+    m.insert("read_repair_keys_fixed".into(), counter("read_repair_keys_fixed"));
+    r
+}

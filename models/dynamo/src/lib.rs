@@ -1,0 +1,318 @@
+//! # A Dynamo-style key-value store
+//!
+//! **The algorithm** (DeCandia et al., 2007). Keys live on a consistent-hash ring: each server owns
+//! `weight * vnodes` tokens, and a key belongs to the first token at or after its hash. Its
+//! *preference list* is the first `N` distinct servers clockwise from there. A client sends each
+//! request to a coordinator (the first healthy node of the preference list, or a random node); the
+//! coordinator sends it to the first `N` *healthy* nodes of the key's ring walk and answers a `get`
+//! after `R` replies and a `put` after `W` acknowledgements (replicas acknowledge once the write is on
+//! disk). With a *sloppy quorum*, an unreachable owner is replaced by the next healthy node, which
+//! keeps the write apart with a *hint* naming the owner and *hands it off* when the owner is
+//! reachable again. Health comes from a failure detector: gossiped heartbeats (each server swaps
+//! its view with a random known peer or seed, push-pull) plus direct suspicion of nodes that do not
+//! answer. Replicas group-commit their writes (one fsync for all that arrived during the last).
+//!
+//! **Versions.** Each write gets a unique id (a *dot*: coordinator, counter) and carries the set of
+//! writes it supersedes (its *context*: the ids the client read, transitively). A replica drops a
+//! version exactly when a newer one supersedes it; versions that do not supersede each other are
+//! *siblings*, all returned by `get` with the context. The client merges them (set union, as the
+//! shopping cart) and its next `put` supersedes them all. This is Dynamo's vector clock in its exact
+//! form (as dotted version vectors fix it). `versioning: VectorClocks` switches to the paper's rule,
+//! where the coordinator increments its own entry of the context clock: two concurrent writes
+//! through one coordinator then get ordered clocks and one is silently dropped
+//! (`dynamo_vector_clocks.ron` shows acknowledged items lost, with no sibling ever seen). The other
+//! reconciliation policy is last-write-wins by the coordinator's *local* clock, where clock skew
+//! decides which acknowledged writes survive.
+//!
+//! **Repair.** Read repair sends the reconciled versions to owners that answered with less; Merkle
+//! anti-entropy compares, per key range and periodically, each range's tree with a random
+//! co-owner, then exchanges only the keys of differing leaves (counting keys repaired, and bytes
+//! sent against a full comparison). TTL: expired versions are invisible at once and swept
+//! periodically. Every mechanism can be switched off in the configuration.
+//!
+//! **Invariants checked** (see [`check`]): `durability` (every acknowledged write survives in its
+//! key's replicas after the liveness phase; under last-write-wins, no acknowledged write is beaten
+//! by one acknowledged before it began), `convergence` (all owners of every key hold the same
+//! versions, and no hint is left), `stale_reads` (with `R + W > N`, a read in a fault-free period
+//! sees the latest write acknowledged before it began).
+//!
+//! **The failures it shows.** `R + W <= N` gives stale reads; last-write-wins under clock skew loses
+//! acknowledged writes; without sloppy quorums and hinted handoff, writes fail during a partition;
+//! without handoff, read repair and anti-entropy, replicas never converge; coordinator-incremented
+//! vector clocks lose concurrent writes; concurrent writes produce siblings that a merge resolves.
+//!
+//! **Membership.** Ring changes (a server joins or leaves) are operator actions, as in Dynamo: the
+//! server concerned adopts the new ring version (epoch) at the scheduled time and gossip spreads
+//! it; each server re-files its keys under the new ranges, and anti-entropy streams moved ranges to
+//! their new owners (whose Merkle trees start empty). Gossip also carries heartbeats: a server
+//! whose heartbeat stops rising for `failure_timeout`, or that does not answer, is considered down.
+//! Not modelled: a joining node bootstrapping its ranges *before* it takes ownership (so reads can
+//! be stale for a moment after a ring change), and leaving nodes streaming their data out (their
+//! co-owners still hold it).
+
+pub mod check;
+pub mod node;
+pub mod store;
+
+use common::ring::{Member, Ring};
+use node::{Client, DynamoNode, Server, Shared};
+use serde::{Deserialize, Serialize};
+use sim_core::{Duration, Model, ModelReport, NodeId, Prng, RunView, Topology};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+pub use store::{Reconcile, Versioning};
+
+/// How a client picks the coordinator of a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Coordinator {
+    /// The first node of the key's preference list it does not suspect (a partition-aware client).
+    #[default]
+    PreferenceList,
+    /// Any node it does not suspect, at random (behind a load balancer).
+    Random,
+}
+
+/// A ring change an operator makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    Join,
+    Leave,
+}
+
+/// `(at: "10s", server: 8, change: Join)`: the server concerned adopts the new ring at `at` on its
+/// local clock, and gossip spreads it (a node that starts later reads the ring history from its
+/// configuration). Data moves to new owners by anti-entropy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RingChange {
+    pub at: Duration,
+    pub server: u32,
+    pub change: Change,
+}
+
+/// The `config: (...)` section of a `dynamo` scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `N`: replicas per key.
+    pub replicas: u32,
+    /// `R`: replies a read waits for.
+    pub read_quorum: u32,
+    /// `W`: acknowledgements a write waits for.
+    pub write_quorum: u32,
+    /// Ring tokens per unit of weight.
+    pub vnodes: u32,
+    /// Server weights (default 1): a weight-2 server gets twice the tokens.
+    pub weights: BTreeMap<u32, u32>,
+    pub coordinator: Coordinator,
+    pub reconcile: Reconcile,
+    /// How versions are ordered: exact write ids (default) or the paper's vector clocks.
+    pub versioning: Versioning,
+    /// How long a coordinator waits for its replicas.
+    pub request_timeout: Duration,
+    /// How long a client waits for a coordinator before trying the next one.
+    pub attempt_timeout: Duration,
+    /// How long a client waits for an operation in all.
+    pub client_timeout: Duration,
+    pub sloppy_quorum: bool,
+    pub hinted_handoff: bool,
+    pub read_repair: bool,
+    pub anti_entropy: bool,
+    pub gossip: bool,
+    pub gossip_interval: Duration,
+    /// A server whose heartbeat has not risen for this long, or that did not answer, is down.
+    pub failure_timeout: Duration,
+    /// Gossip seeds: known to every node from the start.
+    pub seeds: Vec<u32>,
+    pub handoff_interval: Duration,
+    pub anti_entropy_interval: Duration,
+    /// Leaves of each range's Merkle tree (a power of two).
+    pub merkle_leaves: u32,
+    /// Time to live of a written version (none: forever).
+    pub ttl: Option<Duration>,
+    pub sweep_interval: Duration,
+    /// Replicas fsync before acknowledging (otherwise the page cache holds the write).
+    pub sync_writes: bool,
+    /// Servers joining and leaving the ring, in time order. A server whose first change is a join
+    /// is outside the ring until then.
+    pub membership: Vec<RingChange>,
+    /// The `stale_reads` check ignores reads within this long after a fault ended (or a ring change) (failure
+    /// detectors and hinted handoff need time to catch up; Dynamo promises no more).
+    pub quiet_after_faults: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            replicas: 3,
+            read_quorum: 2,
+            write_quorum: 2,
+            vnodes: 16,
+            weights: BTreeMap::new(),
+            coordinator: Coordinator::PreferenceList,
+            reconcile: Reconcile::ClientMerge,
+            versioning: Versioning::Dotted,
+            request_timeout: Duration::from_millis(200),
+            attempt_timeout: Duration::from_millis(300),
+            client_timeout: Duration::from_secs(1),
+            sloppy_quorum: true,
+            hinted_handoff: true,
+            read_repair: true,
+            anti_entropy: true,
+            gossip: true,
+            gossip_interval: Duration::from_millis(100),
+            failure_timeout: Duration::from_secs(1),
+            seeds: vec![0, 1],
+            handoff_interval: Duration::from_millis(500),
+            anti_entropy_interval: Duration::from_secs(2),
+            merkle_leaves: 16,
+            ttl: None,
+            sweep_interval: Duration::from_secs(5),
+            sync_writes: true,
+            quiet_after_faults: Duration::from_secs(5),
+            membership: Vec::new(),
+        }
+    }
+}
+
+/// The ring's members per epoch: epoch 0 holds every server whose first change is not a join;
+/// epoch `k + 1` applies `membership[k]`.
+pub fn ring_members(config: &Config, servers: u32) -> Vec<Vec<u32>> {
+    let first_join =
+        |s: u32| config.membership.iter().find(|c| c.server == s).is_some_and(|c| c.change == Change::Join);
+    let mut members: Vec<u32> = (0..servers).filter(|&s| !first_join(s)).collect();
+    let mut out = vec![members.clone()];
+    for c in &config.membership {
+        match c.change {
+            Change::Join => {
+                if let Err(i) = members.binary_search(&c.server) {
+                    members.insert(i, c.server);
+                }
+            }
+            Change::Leave => members.retain(|&m| m != c.server),
+        }
+        out.push(members.clone());
+    }
+    out
+}
+
+/// The ring of `members` with the configured weights and `vnodes` tokens per weight.
+pub fn build_ring(config: &Config, members: &[u32], vnodes: u32) -> Ring {
+    let members: Vec<Member> =
+        members.iter().map(|&s| Member { server: s, weight: config.weights.get(&s).copied().unwrap_or(1) }).collect();
+    Ring::new(&members, vnodes)
+}
+
+pub struct Dynamo;
+
+impl Model for Dynamo {
+    const NAME: &'static str = "dynamo";
+    const ABOUT: &'static str = "Dynamo key-value store: vnode ring, sloppy N/R/W quorums, hinted handoff, siblings, read repair, Merkle anti-entropy";
+    const OP_KINDS: &'static [&'static str] = &["get", "put"];
+    type Config = Config;
+    type Actor = DynamoNode;
+
+    fn validate(c: &Config, topo: &Topology) -> Vec<(String, String)> {
+        let mut e = Vec::new();
+        let servers = topo.servers.len() as u32;
+        let mut err = |field: &str, msg: String| e.push((format!("config.{field}"), msg));
+        if c.replicas == 0 {
+            err("replicas", "must be >= 1, got 0".into());
+        }
+        if c.replicas > servers {
+            err("replicas", format!("must be at most the number of servers ({servers}), got {}", c.replicas));
+        }
+        for (name, q) in [("read_quorum", c.read_quorum), ("write_quorum", c.write_quorum)] {
+            if q == 0 || q > c.replicas {
+                err(name, format!("must be within 1..=replicas ({}), got {q}", c.replicas));
+            }
+        }
+        if c.vnodes == 0 || c.vnodes > 4096 {
+            err("vnodes", format!("must be within 1..=4096, got {}", c.vnodes));
+        }
+        for (&s, &w) in &c.weights {
+            if s >= servers {
+                err(&format!("weights[{s}]"), format!("unknown server {s} (servers are 0..{servers})"));
+            }
+            if w == 0 || w > 64 {
+                err(&format!("weights[{s}]"), format!("must be within 1..=64, got {w}"));
+            }
+        }
+        for (i, &s) in c.seeds.iter().enumerate() {
+            if s >= servers {
+                err(&format!("seeds[{i}]"), format!("unknown server {s} (servers are 0..{servers})"));
+            }
+        }
+        if !c.merkle_leaves.is_power_of_two() || c.merkle_leaves > 1024 {
+            err("merkle_leaves", format!("must be a power of two up to 1024, got {}", c.merkle_leaves));
+        }
+        let positive = [
+            ("request_timeout", c.request_timeout),
+            ("attempt_timeout", c.attempt_timeout),
+            ("client_timeout", c.client_timeout),
+            ("gossip_interval", c.gossip_interval),
+            ("failure_timeout", c.failure_timeout),
+            ("handoff_interval", c.handoff_interval),
+            ("anti_entropy_interval", c.anti_entropy_interval),
+            ("sweep_interval", c.sweep_interval),
+        ];
+        for (name, d) in positive {
+            if d.0 == 0 {
+                err(name, "must be positive".into());
+            }
+        }
+        if c.ttl == Some(Duration::ZERO) {
+            err("ttl", "must be positive (or None)".into());
+        }
+        let mut members: Vec<bool> = vec![true; servers as usize];
+        for s in 0..servers {
+            let first = c.membership.iter().find(|m| m.server == s);
+            members[s as usize] = !first.is_some_and(|m| m.change == Change::Join);
+        }
+        let initial = members.iter().filter(|&&x| x).count() as u32;
+        if initial < c.replicas {
+            err("membership", format!("the initial ring has {initial} servers, fewer than replicas ({})", c.replicas));
+        }
+        for (i, m) in c.membership.iter().enumerate() {
+            let path = format!("membership[{i}]");
+            if i > 0 && m.at < c.membership[i - 1].at {
+                err(&path, "ring changes must be listed in time order".into());
+            }
+            if m.server >= servers {
+                err(&path, format!("unknown server {} (servers are 0..{servers})", m.server));
+                continue;
+            }
+            let member = &mut members[m.server as usize];
+            match (m.change, *member) {
+                (Change::Join, true) => err(&path, format!("server {} is already in the ring", m.server)),
+                (Change::Leave, false) => err(&path, format!("server {} is not in the ring", m.server)),
+                _ => *member = m.change == Change::Join,
+            }
+            let count = members.iter().filter(|&&x| x).count() as u32;
+            if count < c.replicas {
+                err(&path, format!("leaves {count} servers in the ring, fewer than replicas ({})", c.replicas));
+            }
+        }
+        if topo.servers.is_empty() {
+            e.push(("topology.servers".into(), "a key-value store needs at least one server".into()));
+        }
+        e
+    }
+
+    fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> DynamoNode> {
+        let servers = topo.servers.len() as u32;
+        let shared = Rc::new(Shared::new(config.clone(), servers));
+        Box::new(move |n| {
+            if n.0 < servers {
+                DynamoNode::Server(Box::new(Server::new(shared.clone(), n.0)))
+            } else {
+                DynamoNode::Client(Client::new(shared.clone()))
+            }
+        })
+    }
+
+    fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
+        check::report(config, run)
+    }
+}

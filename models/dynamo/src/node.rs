@@ -1,0 +1,1396 @@
+//! The actors: servers (coordinator, replica, gossip, hinted handoff, anti-entropy, TTL sweep) and
+//! clients (coordinator choice, read-modify-write, timeouts).
+
+use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Versioning};
+use crate::{Config, Coordinator};
+use common::merkle::MerkleTree;
+use common::mix64;
+use common::ring::Ring;
+use common::vclock::VClock;
+use sim_core::{Actor, Ctx, Message, NodeId, Op, Outcome, Reply, TimerId, WriteId};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// One version of the ring: its tokens, and which servers own each range.
+pub struct View {
+    pub ring: Ring,
+    bound: usize,
+    /// `range * bound + server`: is the server among the range's `N` owners.
+    owns: Vec<bool>,
+}
+
+impl View {
+    fn owner(&self, range: usize, s: u32) -> bool {
+        (s as usize) < self.bound && self.owns[range * self.bound + s as usize]
+    }
+}
+
+/// What every node shares: the configuration and the ring's versions (epochs). Ring membership is
+/// operator configuration, as in Dynamo, where nodes are added and removed explicitly.
+pub struct Shared {
+    pub config: Config,
+    /// Epoch `k` applies the first `k` ring changes.
+    pub views: Vec<View>,
+    pub servers: u32,
+}
+
+impl Shared {
+    pub fn new(config: Config, servers: u32) -> Shared {
+        let n = config.replicas as usize;
+        let views = crate::ring_members(&config, servers)
+            .iter()
+            .map(|members| {
+                let ring = crate::build_ring(&config, members, config.vnodes);
+                let bound = servers as usize;
+                let mut owns = vec![false; ring.token_count() * bound];
+                for r in 0..ring.token_count() {
+                    let w = ring.walk(r);
+                    for &s in &w[..n.min(w.len())] {
+                        owns[r * bound + s as usize] = true;
+                    }
+                }
+                View { ring, bound, owns }
+            })
+            .collect();
+        Shared { config, views, servers }
+    }
+    fn policy(&self) -> Policy {
+        Policy { reconcile: self.config.reconcile, versioning: self.config.versioning }
+    }
+    /// The epoch an operator's schedule gives at local time `now_ns`.
+    fn epoch_at(&self, now_ns: u64) -> usize {
+        self.config.membership.iter().take_while(|c| c.at.0 <= now_ns).count()
+    }
+}
+
+/// A coordinator's or replica's answer about a client request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Definitely not done (too few replicas reachable; nothing was written).
+    Fail,
+    /// Not confirmed: some replicas may have applied the write.
+    Unknown,
+}
+
+/// A key's versions as a message carries them.
+pub type Entry = (u64, Vec<Sibling>);
+
+#[derive(Clone, Debug)]
+pub enum Msg {
+    ClientGet {
+        req: u64,
+        key: u64,
+    },
+    ClientPut {
+        req: u64,
+        key: u64,
+        context: Vec<Dot>,
+        items: Vec<u64>,
+    },
+    GetReply {
+        req: u64,
+        status: Status,
+        siblings: Vec<Sibling>,
+    },
+    PutReply {
+        req: u64,
+        status: Status,
+    },
+    Read {
+        req: u64,
+        key: u64,
+    },
+    ReadReply {
+        req: u64,
+        siblings: Vec<Sibling>,
+    },
+    /// `hint`: the owner this copy is held for (sloppy quorum).
+    Write {
+        req: u64,
+        key: u64,
+        sibling: Sibling,
+        hint: Option<u32>,
+    },
+    WriteAck {
+        req: u64,
+    },
+    Repair {
+        key: u64,
+        siblings: Vec<Sibling>,
+    },
+    Handoff {
+        entries: Vec<Entry>,
+    },
+    /// `(key, hash of the versions handed over)`.
+    HandoffAck {
+        acks: Vec<(u64, u64)>,
+    },
+    /// Heartbeat `(generation, counter)` per server and the ring epoch; `reply`: answer with your
+    /// own (push-pull).
+    Gossip {
+        beats: Vec<(u64, u64)>,
+        epoch: u32,
+        reply: bool,
+    },
+    /// Anti-entropy messages name a range of the ring of `epoch`; a node on another epoch ignores them.
+    AeRoot {
+        epoch: u32,
+        range: u32,
+        root: u64,
+    },
+    AeLeaves {
+        epoch: u32,
+        range: u32,
+        leaves: Vec<u64>,
+    },
+    AeData {
+        epoch: u32,
+        range: u32,
+        leaves: Vec<u32>,
+        entries: Vec<Entry>,
+        reply: bool,
+    },
+}
+
+fn sets_bytes(sets: &[Sibling]) -> u64 {
+    store::set_size_bytes(sets)
+}
+
+fn entries_bytes(e: &[Entry]) -> u64 {
+    e.iter().map(|(_, s)| 8 + sets_bytes(s)).sum()
+}
+
+impl Message for Msg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::ClientGet { .. } => "client_get",
+            Msg::ClientPut { .. } => "client_put",
+            Msg::GetReply { .. } => "get_reply",
+            Msg::PutReply { .. } => "put_reply",
+            Msg::Read { .. } => "read",
+            Msg::ReadReply { .. } => "read_reply",
+            Msg::Write { .. } => "write",
+            Msg::WriteAck { .. } => "write_ack",
+            Msg::Repair { .. } => "repair",
+            Msg::Handoff { .. } => "handoff",
+            Msg::HandoffAck { .. } => "handoff_ack",
+            Msg::Gossip { .. } => "gossip",
+            Msg::AeRoot { .. } => "ae_root",
+            Msg::AeLeaves { .. } => "ae_leaves",
+            Msg::AeData { .. } => "ae_data",
+        }
+    }
+    fn size_bytes(&self) -> u64 {
+        32 + match self {
+            Msg::ClientGet { .. } | Msg::Read { .. } | Msg::WriteAck { .. } | Msg::PutReply { .. } => 16,
+            Msg::ClientPut { context, items, .. } => 16 + 12 * context.len() as u64 + 8 * items.len() as u64,
+            Msg::GetReply { siblings, .. } | Msg::ReadReply { siblings, .. } | Msg::Repair { siblings, .. } => {
+                16 + sets_bytes(siblings)
+            }
+            Msg::Write { sibling, .. } => 24 + sibling.size_bytes(),
+            Msg::Handoff { entries } => entries_bytes(entries),
+            Msg::HandoffAck { acks } => 16 * acks.len() as u64,
+            Msg::Gossip { beats, .. } => 1 + 16 * beats.len() as u64,
+            Msg::AeRoot { .. } => 12,
+            Msg::AeLeaves { leaves, .. } => 4 + 8 * leaves.len() as u64,
+            Msg::AeData { leaves, entries, .. } => 5 + 4 * leaves.len() as u64 + entries_bytes(entries),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Timer {
+    /// A coordinator's request `req` is out of time.
+    Request(u64),
+    Gossip,
+    AntiEntropy,
+    Handoff,
+    Sweep,
+    /// Adopt ring epoch `n` (a scheduled ring change).
+    Epoch(usize),
+    /// A client's attempt `n` of request `req` got no answer from its coordinator.
+    Attempt(u64, u32),
+    /// A client's operation is out of time.
+    Deadline(u64),
+}
+
+/// What a server writes to its disk; replayed in order on restart.
+#[derive(Clone, Debug)]
+pub enum Record {
+    Generation(u64),
+    /// Write counters below this may have been used.
+    SeqReserve(u64),
+    Versions {
+        key: u64,
+        siblings: Vec<Sibling>,
+    },
+    Hint {
+        owner: u32,
+        key: u64,
+        siblings: Vec<Sibling>,
+    },
+    HintDone {
+        owner: u32,
+        key: u64,
+        hash: u64,
+    },
+    /// A group commit: records that arrived while the previous sync was in flight.
+    Batch(Vec<Record>),
+}
+
+pub enum DynamoNode {
+    Server(Box<Server>),
+    Client(Client),
+}
+
+impl DynamoNode {
+    pub fn server(&self) -> Option<&Server> {
+        match self {
+            DynamoNode::Server(s) => Some(s),
+            DynamoNode::Client(_) => None,
+        }
+    }
+    pub fn client(&self) -> Option<&Client> {
+        match self {
+            DynamoNode::Client(c) => Some(c),
+            DynamoNode::Server(_) => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+enum AckAction {
+    Write { to: NodeId, req: u64 },
+    Handoff { to: NodeId, acks: Vec<(u64, u64)> },
+}
+
+#[derive(PartialEq, Eq)]
+enum Kind {
+    Get,
+    Put,
+}
+
+struct Pending {
+    kind: Kind,
+    client: NodeId,
+    client_req: u64,
+    key: u64,
+    /// `(node, owner it holds a hint for)`.
+    targets: Vec<(u32, Option<u32>)>,
+    /// Who answered, and (gets) the hash of what each returned.
+    answered: Vec<(u32, u64)>,
+    merged: Vec<Sibling>,
+    responded: bool,
+    timer: TimerId,
+}
+
+pub struct Server {
+    sh: Rc<Shared>,
+    me: u32,
+    /// `(range, key) -> versions`: ranges are contiguous, so a range's keys are one B-tree range.
+    store: Vec<BTreeMap<u64, Vec<Sibling>>>,
+    /// `(owner, key) -> versions` held for an unreachable owner.
+    hints: BTreeMap<(u32, u64), Vec<Sibling>>,
+    /// Per range: its Merkle tree and the bytes a full comparison would ship (cached until a write).
+    /// Per range and leaf (`range * merkle_leaves + leaf`): the XOR of the hashes of its keys'
+    /// versions, kept up to date on every change, so a tree costs `2L - 1` hashes, not a scan.
+    leaf_xor: Vec<u64>,
+    /// Per range: the bytes a full comparison would ship (every key's versions).
+    range_bytes: Vec<u64>,
+    owned_ranges: Vec<u32>,
+    /// The ring version this server uses.
+    epoch: usize,
+    pending: BTreeMap<u64, Pending>,
+    next_req: u64,
+    /// Acknowledgements waiting for a write (a group-commit batch) to be durable.
+    on_disk: BTreeMap<WriteId, Vec<AckAction>>,
+    /// The batch being synced now; records arriving meanwhile wait in `batch`.
+    syncing: Option<WriteId>,
+    batch: Vec<Record>,
+    batch_acks: Vec<AckAction>,
+    seq: u64,
+    seq_reserved: u64,
+    generation: u64,
+    beats: Vec<(u64, u64)>,
+    /// Local time (ns) each server's heartbeat last rose.
+    beat_seen: Vec<u64>,
+    /// Local time (ns) until which a server that did not answer is considered down.
+    suspect_until: Vec<u64>,
+}
+
+/// Whether `key` is stored in leaf `leaf` of a range's Merkle tree.
+fn leaf_of(key: u64, leaves: u32) -> u32 {
+    (mix64(key ^ 0x1EAF) % leaves as u64) as u32
+}
+
+impl Server {
+    pub fn new(sh: Rc<Shared>, me: u32) -> Server {
+        let n = sh.servers as usize;
+        let ranges = sh.views[0].ring.token_count();
+        let owned_ranges = (0..ranges).filter(|&r| sh.views[0].owner(r, me)).map(|r| r as u32).collect();
+        Server {
+            me,
+            store: vec![BTreeMap::new(); ranges],
+            hints: BTreeMap::new(),
+            leaf_xor: vec![0; ranges * sh.config.merkle_leaves as usize],
+            range_bytes: vec![0; ranges],
+            owned_ranges,
+            epoch: 0,
+            pending: BTreeMap::new(),
+            next_req: 0,
+            on_disk: BTreeMap::new(),
+            syncing: None,
+            batch: Vec::new(),
+            batch_acks: Vec::new(),
+            seq: 0,
+            seq_reserved: 0,
+            generation: 0,
+            beats: vec![(0, 0); n],
+            beat_seen: vec![0; n],
+            suspect_until: vec![0; n],
+            sh,
+        }
+    }
+
+    fn ring(&self) -> &Ring {
+        &self.sh.views[self.epoch].ring
+    }
+
+    /// Moves to ring epoch `e` (never back): re-files every key under the new ring's ranges.
+    fn set_epoch(&mut self, e: usize) {
+        if e <= self.epoch {
+            return;
+        }
+        self.epoch = e;
+        let sh = self.sh.clone();
+        let view = &sh.views[e];
+        let ranges = view.ring.token_count();
+        let old = std::mem::replace(&mut self.store, vec![BTreeMap::new(); ranges]);
+        self.leaf_xor = vec![0; ranges * sh.config.merkle_leaves as usize];
+        self.range_bytes = vec![0; ranges];
+        self.owned_ranges = (0..ranges).filter(|&r| view.owner(r, self.me)).map(|r| r as u32).collect();
+        for (key, set) in old.into_iter().flatten() {
+            let range = view.ring.range_of(key) as u32;
+            let d = Server::digest(key, &set);
+            self.store[range as usize].insert(key, set);
+            self.account(range, key, None, d);
+        }
+    }
+
+    /// The live versions this server holds for `key` (its own and any hinted copies).
+    pub fn versions(&self, key: u64, local_now_ns: u64) -> Vec<Sibling> {
+        let policy = self.sh.policy();
+        let range = self.ring().range_of(key) as u32;
+        let mut out: Vec<Sibling> = Vec::new();
+        if let Some(s) = self.store[range as usize].get(&key) {
+            store::merge(&mut out, s, policy);
+        }
+        if !self.hints.is_empty() {
+            for owner in 0..self.sh.servers {
+                if let Some(s) = self.hints.get(&(owner, key)) {
+                    store::merge(&mut out, s, policy);
+                }
+            }
+        }
+        out.retain(|s| s.is_live(local_now_ns));
+        out
+    }
+
+    /// The versions this server holds as a replica (not hints) for `key`.
+    pub fn own_versions(&self, key: u64, local_now_ns: u64) -> Vec<Sibling> {
+        let range = self.ring().range_of(key) as u32;
+        let mut v = self.store[range as usize].get(&key).cloned().unwrap_or_default();
+        v.retain(|s| s.is_live(local_now_ns));
+        v
+    }
+
+    /// Every key this server stores as a replica.
+    pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.store.iter().flat_map(|m| m.keys().copied())
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.store.iter().map(BTreeMap::len).sum()
+    }
+
+    /// Every key this server holds a hinted copy of.
+    pub fn hinted_keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.hints.keys().map(|k| k.1)
+    }
+
+    pub fn hint_count(&self) -> usize {
+        self.hints.len()
+    }
+
+    fn is_up(&self, now_ns: u64, s: u32) -> bool {
+        if s == self.me {
+            return true;
+        }
+        let i = s as usize;
+        if now_ns < self.suspect_until[i] {
+            return false;
+        }
+        let c = &self.sh.config;
+        !c.gossip || self.beats[i].0 == 0 || now_ns.saturating_sub(self.beat_seen[i]) <= c.failure_timeout.0
+    }
+
+    fn suspect(&mut self, now_ns: u64, s: u32) {
+        if s != self.me {
+            self.suspect_until[s as usize] = now_ns + self.sh.config.failure_timeout.0;
+        }
+    }
+
+    /// The first `N` healthy nodes of the key's ring walk: healthy owners, then (sloppy quorum)
+    /// healthy fallbacks, each carrying a hint naming an owner it stands in for.
+    fn targets(&self, now_ns: u64, key: u64) -> Vec<(u32, Option<u32>)> {
+        let c = &self.sh.config;
+        let n = (c.replicas as usize).min(self.sh.servers as usize);
+        let walk = self.ring().walk(self.ring().range_of(key));
+        let mut t = Vec::with_capacity(n);
+        let mut down = Vec::new();
+        for &o in &walk[..n] {
+            if self.is_up(now_ns, o) { t.push((o, None)) } else { down.push(o) }
+        }
+        if c.sloppy_quorum && !down.is_empty() {
+            let mut d = down.into_iter();
+            for &f in &walk[n..] {
+                if !self.is_up(now_ns, f) {
+                    continue;
+                }
+                match d.next() {
+                    Some(o) => t.push((f, Some(o))),
+                    None => break,
+                }
+            }
+        }
+        t
+    }
+
+    fn next_seq(&mut self, ctx: &mut Ctx<'_, DynamoNode>) -> u64 {
+        self.seq += 1;
+        if self.seq + 500 >= self.seq_reserved {
+            self.seq_reserved = self.seq_reserved.max(self.seq) + 1000;
+            ctx.persist(Record::SeqReserve(self.seq_reserved));
+        }
+        self.seq
+    }
+
+    /// Writes `r`; `ack` is sent once it is durable. Synced writes are group-committed: while one
+    /// fsync is in flight, new records gather into the next batch (one disk write for all).
+    fn write_record(&mut self, ctx: &mut Ctx<'_, DynamoNode>, r: Record, ack: Option<AckAction>) {
+        if !self.sh.config.sync_writes {
+            let w = ctx.persist_buffered(r);
+            if let Some(a) = ack {
+                self.on_disk.entry(w).or_default().push(a);
+            }
+            return;
+        }
+        self.batch.push(r);
+        self.batch_acks.extend(ack);
+        if self.syncing.is_none() {
+            self.sync_batch(ctx);
+        }
+    }
+
+    fn sync_batch(&mut self, ctx: &mut Ctx<'_, DynamoNode>) {
+        let mut records = std::mem::take(&mut self.batch);
+        let r = if records.len() == 1 { records.pop().expect("one") } else { Record::Batch(records) };
+        let w = ctx.persist(r);
+        self.on_disk.insert(w, std::mem::take(&mut self.batch_acks));
+        self.syncing = Some(w);
+    }
+
+    /// Merges versions into the replica's own store; true when they changed it.
+    fn apply(&mut self, now_ns: u64, key: u64, incoming: &[Sibling]) -> bool {
+        let policy = self.sh.policy();
+        let range = self.ring().range_of(key) as u32;
+        let live: Vec<&Sibling> = incoming.iter().filter(|s| s.is_live(now_ns)).collect();
+        if live.is_empty() {
+            return false;
+        }
+        let set = self.store[range as usize].entry(key).or_default();
+        let old = Server::digest(key, set);
+        let mut changed = false;
+        for s in live {
+            changed |= store::add(set, s.clone(), policy);
+        }
+        let new = Server::digest(key, set);
+        if set.is_empty() {
+            self.store[range as usize].remove(&key);
+        }
+        if changed {
+            self.account(range, key, old, new);
+        }
+        changed
+    }
+
+    /// A key's versions as the Merkle tree sees them: (hash, bytes), or nothing when none.
+    fn digest(key: u64, set: &[Sibling]) -> Option<(u64, u64)> {
+        (!set.is_empty()).then(|| (store::set_hash(key, set), 8 + store::set_size_bytes(set)))
+    }
+
+    /// Moves a key's contribution to its range's leaf and byte count from `old` to `new`.
+    fn account(&mut self, range: u32, key: u64, old: Option<(u64, u64)>, new: Option<(u64, u64)>) {
+        let l = self.sh.config.merkle_leaves;
+        let leaf = (range * l + leaf_of(key, l)) as usize;
+        let bytes = &mut self.range_bytes[range as usize];
+        if let Some((h, b)) = old {
+            self.leaf_xor[leaf] ^= h;
+            *bytes -= b;
+        }
+        if let Some((h, b)) = new {
+            self.leaf_xor[leaf] ^= h;
+            *bytes += b;
+        }
+    }
+
+    fn apply_hint(&mut self, owner: u32, key: u64, incoming: &[Sibling]) -> bool {
+        let policy = self.sh.policy();
+        store::merge(self.hints.entry((owner, key)).or_default(), incoming, policy)
+    }
+
+    fn replay(&mut self, records: &[Record]) {
+        for r in records {
+            match r {
+                Record::Batch(b) => self.replay(b),
+                Record::Generation(g) => self.generation = self.generation.max(*g),
+                Record::SeqReserve(s) => self.seq = self.seq.max(*s),
+                Record::Versions { key, siblings } => {
+                    self.apply(0, *key, siblings);
+                }
+                Record::Hint { owner, key, siblings } => {
+                    self.apply_hint(*owner, *key, siblings);
+                }
+                Record::HintDone { owner, key, hash } => {
+                    self.hint_done(*owner, *key, *hash);
+                }
+            }
+        }
+        self.seq_reserved = self.seq_reserved.max(self.seq);
+    }
+
+    fn hint_done(&mut self, owner: u32, key: u64, hash: u64) -> bool {
+        let same = self.hints.get(&(owner, key)).is_some_and(|s| store::set_hash(key, s) == hash);
+        if same {
+            self.hints.remove(&(owner, key));
+        }
+        same
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, DynamoNode>) {
+        if ctx.is_restart() {
+            let records = ctx.durable().to_vec();
+            self.replay(&records);
+        }
+        self.generation += 1;
+        ctx.persist(Record::Generation(self.generation));
+        // The ring as the operator's schedule has it now; later changes are adopted when due by the
+        // server concerned (and by everyone when there is no gossip to spread them).
+        let now = ctx.now().0;
+        let due = self.sh.epoch_at(now);
+        self.set_epoch(due);
+        let gossip = self.sh.config.gossip;
+        for (k, c) in self.sh.config.membership.clone().iter().enumerate() {
+            if c.at.0 > now && (c.server == self.me || !gossip) {
+                ctx.set_timer(sim_core::Duration(c.at.0 - now), Timer::Epoch(k + 1));
+            }
+        }
+        self.beats[self.me as usize] = (self.generation, 0);
+        let c = self.sh.config.clone();
+        let jitter = |ctx: &mut Ctx<'_, DynamoNode>, every: sim_core::Duration, t: Timer| {
+            let first = sim_core::Duration(ctx.rng().below(every.0.max(1)) + 1);
+            ctx.set_timer(first, t);
+        };
+        if c.gossip {
+            jitter(ctx, c.gossip_interval, Timer::Gossip);
+        }
+        if c.anti_entropy {
+            jitter(ctx, c.anti_entropy_interval, Timer::AntiEntropy);
+        }
+        if c.hinted_handoff {
+            jitter(ctx, c.handoff_interval, Timer::Handoff);
+        }
+        if c.ttl.is_some() {
+            jitter(ctx, c.sweep_interval, Timer::Sweep);
+        }
+    }
+
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: NodeId, msg: Msg) {
+        let now = ctx.now().0;
+        if from.0 < self.sh.servers {
+            self.suspect_until[from.index()] = 0;
+        }
+        match msg {
+            Msg::ClientGet { req, key } => self.on_client_get(ctx, from, req, key),
+            Msg::ClientPut { req, key, context, items } => self.on_client_put(ctx, from, req, key, context, items),
+            Msg::Read { req, key } => {
+                let siblings = self.read_local(now, key);
+                ctx.send(from, Msg::ReadReply { req, siblings });
+            }
+            Msg::ReadReply { req, siblings } => self.on_read_reply(ctx, from.0, req, siblings),
+            Msg::Write { req, key, sibling, hint } => self.on_write(ctx, from, req, key, sibling, hint),
+            Msg::WriteAck { req } => self.on_write_ack(ctx, from.0, req),
+            Msg::Repair { key, siblings } => {
+                if self.apply(now, key, &siblings) {
+                    ctx.count("read_repair_keys_fixed", 1);
+                    self.write_record(ctx, Record::Versions { key, siblings }, None);
+                }
+            }
+            Msg::Handoff { entries } => self.on_handoff(ctx, from, entries),
+            Msg::HandoffAck { acks } => {
+                for (key, hash) in acks {
+                    if self.hint_done(from.0, key, hash) {
+                        ctx.count("handoff_keys", 1);
+                        ctx.persist_buffered(Record::HintDone { owner: from.0, key, hash });
+                    }
+                }
+            }
+            Msg::Gossip { beats, epoch, reply } => {
+                self.set_epoch(epoch as usize);
+                for (i, b) in beats.into_iter().enumerate() {
+                    if i < self.beats.len() && b > self.beats[i] {
+                        self.beats[i] = b;
+                        self.beat_seen[i] = now;
+                    }
+                }
+                if reply {
+                    let epoch = self.epoch as u32;
+                    ctx.send(from, Msg::Gossip { beats: self.beats.clone(), epoch, reply: false });
+                }
+            }
+            Msg::AeRoot { epoch, .. } | Msg::AeLeaves { epoch, .. } | Msg::AeData { epoch, .. }
+                if epoch as usize != self.epoch =>
+            {
+                ctx.count("ae_epoch_mismatch", 1);
+            }
+            Msg::AeRoot { epoch, range, root } => {
+                let (tree, _) = self.tree(range);
+                if tree.root() == root {
+                    ctx.count("ae_ranges_in_sync", 1);
+                } else {
+                    let m = Msg::AeLeaves { epoch, range, leaves: tree.leaf_hashes().to_vec() };
+                    ctx.count("ae_bytes", m.size_bytes());
+                    ctx.send(from, m);
+                }
+            }
+            Msg::AeLeaves { epoch, range, leaves } => {
+                let (tree, _) = self.tree(range);
+                let (diff, _) = tree.diff(&MerkleTree::from_leaves(&leaves));
+                let diff: Vec<u32> = diff.into_iter().map(|l| l as u32).collect();
+                let entries = self.entries_in(range, &diff);
+                let m = Msg::AeData { epoch, range, leaves: diff, entries, reply: true };
+                ctx.count("ae_bytes", m.size_bytes());
+                ctx.send(from, m);
+            }
+            Msg::AeData { epoch, range, leaves, entries, reply } => {
+                if reply {
+                    let mine = self.entries_in(range, &leaves);
+                    let m = Msg::AeData { epoch, range, leaves, entries: mine, reply: false };
+                    ctx.count("ae_bytes", m.size_bytes());
+                    ctx.send(from, m);
+                }
+                for (key, siblings) in entries {
+                    if self.apply(now, key, &siblings) {
+                        ctx.count("ae_keys_repaired", 1);
+                        self.write_record(ctx, Record::Versions { key, siblings }, None);
+                    }
+                }
+            }
+            Msg::GetReply { .. } | Msg::PutReply { .. } => {}
+        }
+    }
+
+    fn read_local(&mut self, now: u64, key: u64) -> Vec<Sibling> {
+        let range = self.ring().range_of(key) as u32;
+        let mut out: Vec<Sibling> = match self.store[range as usize].get(&key) {
+            None => Vec::new(),
+            Some(set) if set.iter().any(|v| v.is_live(now)) => set.iter().filter(|v| v.is_live(now)).cloned().collect(),
+            Some(_) => {
+                // Lazy delete: a key whose every version expired is invisible, and removed on sight.
+                let old = self.store[range as usize].remove(&key).and_then(|s| Server::digest(key, &s));
+                self.account(range, key, old, None);
+                Vec::new()
+            }
+        };
+        if !self.hints.is_empty() {
+            let policy = self.sh.policy();
+            for owner in 0..self.sh.servers {
+                if let Some(h) = self.hints.get(&(owner, key)) {
+                    for v in h.iter().filter(|v| v.is_live(now)) {
+                        store::add(&mut out, v.clone(), policy);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn on_client_get(&mut self, ctx: &mut Ctx<'_, DynamoNode>, client: NodeId, client_req: u64, key: u64) {
+        let now = ctx.now().0;
+        let targets = self.targets(now, key);
+        if targets.len() < self.sh.config.read_quorum as usize {
+            ctx.count("coordinator_too_few_replicas", 1);
+            ctx.send(client, Msg::GetReply { req: client_req, status: Status::Fail, siblings: Vec::new() });
+            return;
+        }
+        let req = self.next_req;
+        self.next_req += 1;
+        let timer = ctx.set_timer(self.sh.config.request_timeout, Timer::Request(req));
+        let local = targets.iter().any(|t| t.0 == self.me);
+        for &(t, _) in &targets {
+            if t != self.me {
+                ctx.send(NodeId(t), Msg::Read { req, key });
+            }
+        }
+        self.pending.insert(
+            req,
+            Pending {
+                kind: Kind::Get,
+                client,
+                client_req,
+                key,
+                targets,
+                answered: Vec::new(),
+                merged: Vec::new(),
+                responded: false,
+                timer,
+            },
+        );
+        if local {
+            let siblings = self.read_local(now, key);
+            self.on_read_reply(ctx, self.me, req, siblings);
+        }
+    }
+
+    fn on_read_reply(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: u32, req: u64, siblings: Vec<Sibling>) {
+        let policy = self.sh.policy();
+        let r = self.sh.config.read_quorum as usize;
+        let Some(p) = self.pending.get_mut(&req) else { return };
+        if p.kind != Kind::Get || p.answered.iter().any(|a| a.0 == from) {
+            return;
+        }
+        p.answered.push((from, store::set_hash(p.key, &siblings)));
+        store::merge(&mut p.merged, &siblings, policy);
+        if p.answered.len() >= r && !p.responded {
+            p.responded = true;
+            ctx.send(p.client, Msg::GetReply { req: p.client_req, status: Status::Ok, siblings: p.merged.clone() });
+        }
+        if p.answered.len() == p.targets.len() {
+            let p = self.pending.remove(&req).expect("pending");
+            ctx.cancel_timer(p.timer);
+            self.read_repair(ctx, &p);
+        }
+    }
+
+    /// Every owner that answered with less than the reconciled versions gets them.
+    fn read_repair(&mut self, ctx: &mut Ctx<'_, DynamoNode>, p: &Pending) {
+        if !self.sh.config.read_repair || p.merged.is_empty() {
+            return;
+        }
+        let want = store::set_hash(p.key, &p.merged);
+        for &(node, hash) in &p.answered {
+            let is_owner_copy = p.targets.iter().any(|t| t.0 == node && t.1.is_none());
+            if hash == want || !is_owner_copy {
+                continue;
+            }
+            ctx.count("read_repairs_sent", 1);
+            if node == self.me {
+                let now = ctx.now().0;
+                if self.apply(now, p.key, &p.merged) {
+                    ctx.count("read_repair_keys_fixed", 1);
+                    self.write_record(ctx, Record::Versions { key: p.key, siblings: p.merged.clone() }, None);
+                }
+            } else {
+                ctx.send(NodeId(node), Msg::Repair { key: p.key, siblings: p.merged.clone() });
+            }
+        }
+    }
+
+    fn on_client_put(
+        &mut self,
+        ctx: &mut Ctx<'_, DynamoNode>,
+        client: NodeId,
+        client_req: u64,
+        key: u64,
+        context: Vec<Dot>,
+        items: Vec<u64>,
+    ) {
+        let now = ctx.now().0;
+        let targets = self.targets(now, key);
+        if targets.len() < self.sh.config.write_quorum as usize {
+            ctx.count("coordinator_too_few_replicas", 1);
+            ctx.send(client, Msg::PutReply { req: client_req, status: Status::Fail });
+            return;
+        }
+        let seq = self.next_seq(ctx);
+        let (clock, past) = match self.sh.config.versioning {
+            Versioning::Dotted => (VClock::new(), context),
+            Versioning::VectorClocks => {
+                // The paper's rule: the coordinator increments its own entry of the context clock,
+                // past anything it has stored for the key.
+                let mut clock = VClock(context.iter().map(|d| (d.node, d.seq)).collect());
+                let local = self.versions(key, now).iter().map(|s| s.clock.get(self.me)).max().unwrap_or(0);
+                clock.advance(self.me, clock.get(self.me).max(local) + 1);
+                (clock, Vec::new())
+            }
+        };
+        let sibling = Sibling {
+            dot: Dot { node: self.me, seq },
+            clock,
+            past,
+            items,
+            stamp: Stamp { local_ns: now, node: self.me },
+            expires_ns: self.sh.config.ttl.map(|t| now + t.0).unwrap_or(0),
+        };
+        let req = self.next_req;
+        self.next_req += 1;
+        let timer = ctx.set_timer(self.sh.config.request_timeout, Timer::Request(req));
+        let mut local = None;
+        for &(t, hint) in &targets {
+            if hint.is_some() {
+                ctx.count("hinted_writes", 1);
+            }
+            if t == self.me {
+                local = Some(hint);
+            } else {
+                ctx.send(NodeId(t), Msg::Write { req, key, sibling: sibling.clone(), hint });
+            }
+        }
+        self.pending.insert(
+            req,
+            Pending {
+                kind: Kind::Put,
+                client,
+                client_req,
+                key,
+                targets,
+                answered: Vec::new(),
+                merged: Vec::new(),
+                responded: false,
+                timer,
+            },
+        );
+        if let Some(hint) = local {
+            let me = NodeId(self.me);
+            self.on_write(ctx, me, req, key, sibling, hint);
+        }
+    }
+
+    fn on_write(
+        &mut self,
+        ctx: &mut Ctx<'_, DynamoNode>,
+        from: NodeId,
+        req: u64,
+        key: u64,
+        sibling: Sibling,
+        hint: Option<u32>,
+    ) {
+        let now = ctx.now().0;
+        let siblings = vec![sibling];
+        let record = match hint {
+            Some(owner) if owner != self.me => {
+                self.apply_hint(owner, key, &siblings).then_some(Record::Hint { owner, key, siblings })
+            }
+            _ => self.apply(now, key, &siblings).then_some(Record::Versions { key, siblings }),
+        };
+        match record {
+            Some(r) => self.write_record(ctx, r, Some(AckAction::Write { to: from, req })),
+            None => self.ack_write(ctx, from, req),
+        }
+    }
+
+    fn ack_write(&mut self, ctx: &mut Ctx<'_, DynamoNode>, to: NodeId, req: u64) {
+        if to.0 == self.me {
+            self.on_write_ack(ctx, self.me, req);
+        } else {
+            ctx.send(to, Msg::WriteAck { req });
+        }
+    }
+
+    fn on_write_ack(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: u32, req: u64) {
+        let w = self.sh.config.write_quorum as usize;
+        let Some(p) = self.pending.get_mut(&req) else { return };
+        if p.kind != Kind::Put || p.answered.iter().any(|a| a.0 == from) {
+            return;
+        }
+        p.answered.push((from, 0));
+        if p.answered.len() >= w && !p.responded {
+            p.responded = true;
+            ctx.send(p.client, Msg::PutReply { req: p.client_req, status: Status::Ok });
+        }
+        if p.answered.len() == p.targets.len() {
+            let p = self.pending.remove(&req).expect("pending");
+            ctx.cancel_timer(p.timer);
+        }
+    }
+
+    fn on_request_timeout(&mut self, ctx: &mut Ctx<'_, DynamoNode>, req: u64) {
+        let Some(p) = self.pending.remove(&req) else { return };
+        let now = ctx.now().0;
+        for &(t, _) in &p.targets {
+            if !p.answered.iter().any(|a| a.0 == t) {
+                self.suspect(now, t);
+            }
+        }
+        ctx.count("coordinator_timeouts", 1);
+        if !p.responded {
+            let m = match p.kind {
+                Kind::Get => Msg::GetReply { req: p.client_req, status: Status::Fail, siblings: Vec::new() },
+                Kind::Put => Msg::PutReply { req: p.client_req, status: Status::Unknown },
+            };
+            ctx.send(p.client, m);
+        } else if p.kind == Kind::Get {
+            self.read_repair(ctx, &p);
+        }
+    }
+
+    fn on_handoff(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: NodeId, entries: Vec<Entry>) {
+        let now = ctx.now().0;
+        let mut acks = Vec::with_capacity(entries.len());
+        let mut changed = Vec::new();
+        for (key, siblings) in entries {
+            acks.push((key, store::set_hash(key, &siblings)));
+            if self.apply(now, key, &siblings) {
+                changed.push(Record::Versions { key, siblings });
+            }
+        }
+        // Acknowledge only once the handed-over versions are on disk.
+        if changed.is_empty() {
+            ctx.send(from, Msg::HandoffAck { acks });
+        } else {
+            self.write_record(ctx, Record::Batch(changed), Some(AckAction::Handoff { to: from, acks }));
+        }
+    }
+
+    fn on_persisted(&mut self, ctx: &mut Ctx<'_, DynamoNode>, w: WriteId) {
+        for a in self.on_disk.remove(&w).unwrap_or_default() {
+            match a {
+                AckAction::Write { to, req } => self.ack_write(ctx, to, req),
+                AckAction::Handoff { to, acks } => ctx.send(to, Msg::HandoffAck { acks }),
+            }
+        }
+        if self.syncing == Some(w) {
+            self.syncing = None;
+            if !self.batch.is_empty() {
+                self.sync_batch(ctx);
+            }
+        }
+    }
+
+    /// The Merkle tree of one range of the own store, and the bytes a full comparison would send.
+    fn tree(&self, range: u32) -> (MerkleTree, u64) {
+        let l = self.sh.config.merkle_leaves as usize;
+        let r = range as usize;
+        (MerkleTree::from_leaves(&self.leaf_xor[r * l..(r + 1) * l]), self.range_bytes[r])
+    }
+
+    fn entries_in(&self, range: u32, leaves: &[u32]) -> Vec<Entry> {
+        let l = self.sh.config.merkle_leaves;
+        self.store[range as usize]
+            .iter()
+            .filter(|(key, _)| leaves.binary_search(&leaf_of(**key, l)).is_ok())
+            .map(|(&key, s)| (key, s.clone()))
+            .collect()
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, DynamoNode>, timer: Timer) {
+        let now = ctx.now().0;
+        let c = self.sh.config.clone();
+        match timer {
+            Timer::Request(req) => self.on_request_timeout(ctx, req),
+            Timer::Gossip => {
+                let me = self.me as usize;
+                self.beats[me].1 += 1;
+                self.beat_seen[me] = now;
+                let mut peers: Vec<u32> = (0..self.sh.servers)
+                    .filter(|&s| s != self.me && (self.beats[s as usize].0 > 0 || c.seeds.contains(&s)))
+                    .collect();
+                peers.dedup();
+                if !peers.is_empty() {
+                    let p = peers[ctx.rng().below(peers.len() as u64) as usize];
+                    let epoch = self.epoch as u32;
+                    ctx.send(NodeId(p), Msg::Gossip { beats: self.beats.clone(), epoch, reply: true });
+                }
+                ctx.set_timer(c.gossip_interval, Timer::Gossip);
+            }
+            Timer::AntiEntropy => {
+                let sh = self.sh.clone();
+                let epoch = self.epoch as u32;
+                for i in 0..self.owned_ranges.len() {
+                    let range = self.owned_ranges[i];
+                    let walk = sh.views[self.epoch].ring.walk(range as usize);
+                    let n = (c.replicas as usize).min(walk.len());
+                    let peers: Vec<u32> =
+                        walk[..n].iter().copied().filter(|&s| s != self.me && self.is_up(now, s)).collect();
+                    if peers.is_empty() {
+                        continue;
+                    }
+                    let peer = peers[ctx.rng().below(peers.len() as u64) as usize];
+                    let (tree, full) = self.tree(range);
+                    let m = Msg::AeRoot { epoch, range, root: tree.root() };
+                    ctx.count("ae_bytes", m.size_bytes());
+                    // A full comparison ships every key's versions in the range, both ways.
+                    ctx.count("ae_bytes_full", 2 * full);
+                    ctx.send(NodeId(peer), m);
+                }
+                ctx.set_timer(c.anti_entropy_interval, Timer::AntiEntropy);
+            }
+            Timer::Handoff => {
+                let mut batches: BTreeMap<u32, Vec<Entry>> = BTreeMap::new();
+                for (&(owner, key), s) in &self.hints {
+                    if !self.is_up(now, owner) {
+                        continue;
+                    }
+                    let b = batches.entry(owner).or_default();
+                    if b.len() < 128 {
+                        b.push((key, s.clone()));
+                    }
+                }
+                for (owner, entries) in batches {
+                    ctx.send(NodeId(owner), Msg::Handoff { entries });
+                }
+                ctx.set_timer(c.handoff_interval, Timer::Handoff);
+            }
+            Timer::Sweep => {
+                let mut swept = 0;
+                let mut changes = Vec::new();
+                for (range, map) in self.store.iter_mut().enumerate() {
+                    map.retain(|&key, s| {
+                        let before = s.len();
+                        let old = Server::digest(key, s);
+                        s.retain(|v| v.is_live(now));
+                        if s.len() != before {
+                            changes.push((range as u32, key, old, Server::digest(key, s)));
+                        }
+                        swept += (before - s.len()) as u64;
+                        !s.is_empty()
+                    });
+                }
+                for (range, key, old, new) in changes {
+                    self.account(range, key, old, new);
+                }
+                self.hints.retain(|_, s| {
+                    s.retain(|v| v.is_live(now));
+                    !s.is_empty()
+                });
+                ctx.count("ttl_swept_versions", swept);
+                ctx.set_timer(c.sweep_interval, Timer::Sweep);
+            }
+            Timer::Epoch(e) => self.set_epoch(e),
+            Timer::Attempt(..) | Timer::Deadline(_) => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Get,
+    /// A put's first step: read the versions and their context.
+    ReadForPut,
+    Put,
+}
+
+struct ClientOp {
+    op: Op,
+    phase: Phase,
+    coordinator: u32,
+    attempt: u32,
+    /// Pending timers only: the kernel must never be asked to cancel a timer that has fired.
+    attempt_timer: Option<TimerId>,
+    deadline: Option<TimerId>,
+    context: Vec<Dot>,
+    items: Vec<u64>,
+}
+
+pub struct Client {
+    sh: Rc<Shared>,
+    ops: BTreeMap<u64, ClientOp>,
+    next_req: u64,
+    suspect_until: Vec<u64>,
+    /// Requests this client sent to each server as coordinator.
+    pub coordinator_requests: Vec<u64>,
+    /// Successful reads by number of versions returned: 0, 1, 2, 3 or more.
+    pub reads_by_versions: [u64; 4],
+    pub versions_max: u64,
+}
+
+impl Client {
+    pub fn new(sh: Rc<Shared>) -> Client {
+        let n = sh.servers as usize;
+        Client {
+            sh,
+            ops: BTreeMap::new(),
+            next_req: 0,
+            suspect_until: vec![0; n],
+            coordinator_requests: vec![0; n],
+            reads_by_versions: [0; 4],
+            versions_max: 0,
+        }
+    }
+
+    fn choose_coordinator(&self, ctx: &mut Ctx<'_, DynamoNode>, key: u64, avoid: Option<u32>) -> u32 {
+        let now = ctx.now().0;
+        let ring = &self.sh.views[self.sh.epoch_at(now)].ring;
+        let walk = ring.walk(ring.range_of(key));
+        let ok = |s: u32| now >= self.suspect_until[s as usize] && Some(s) != avoid;
+        match self.sh.config.coordinator {
+            Coordinator::PreferenceList => walk.iter().copied().find(|&s| ok(s)).unwrap_or(walk[0]),
+            Coordinator::Random => {
+                let up: Vec<u32> = walk.iter().copied().filter(|&s| ok(s)).collect();
+                let from = if up.is_empty() { walk } else { &up };
+                from[ctx.rng().below(from.len() as u64) as usize]
+            }
+        }
+    }
+
+    fn send(&mut self, ctx: &mut Ctx<'_, DynamoNode>, req: u64) {
+        let o = self.ops.get_mut(&req).expect("op");
+        self.coordinator_requests[o.coordinator as usize] += 1;
+        let m = match o.phase {
+            Phase::Get | Phase::ReadForPut => Msg::ClientGet { req, key: o.op.key },
+            Phase::Put => Msg::ClientPut { req, key: o.op.key, context: o.context.clone(), items: o.items.clone() },
+        };
+        ctx.send(NodeId(o.coordinator), m);
+        if let Some(t) = o.attempt_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        o.attempt_timer = Some(ctx.set_timer(self.sh.config.attempt_timeout, Timer::Attempt(req, o.attempt)));
+    }
+
+    fn on_op(&mut self, ctx: &mut Ctx<'_, DynamoNode>, op: Op) {
+        let req = self.next_req;
+        self.next_req += 1;
+        let is_put = op.kind == 1;
+        let lww = self.sh.config.reconcile == Reconcile::LastWriteWins;
+        let phase = match (is_put, lww) {
+            (false, _) => Phase::Get,
+            (true, false) => Phase::ReadForPut,
+            (true, true) => Phase::Put,
+        };
+        let coordinator = self.choose_coordinator(ctx, op.key, None);
+        let deadline = ctx.set_timer(self.sh.config.client_timeout, Timer::Deadline(req));
+        let items = if phase == Phase::Put { vec![op.value] } else { Vec::new() };
+        self.ops.insert(
+            req,
+            ClientOp {
+                op,
+                phase,
+                coordinator,
+                attempt: 1,
+                attempt_timer: None,
+                deadline: Some(deadline),
+                context: Vec::new(),
+                items,
+            },
+        );
+        self.send(ctx, req);
+    }
+
+    fn finish(&mut self, ctx: &mut Ctx<'_, DynamoNode>, req: u64, outcome: Outcome, reply: Reply) {
+        if let Some(o) = self.ops.remove(&req) {
+            for t in [o.attempt_timer, o.deadline].into_iter().flatten() {
+                ctx.cancel_timer(t);
+            }
+            ctx.complete(o.op.id, outcome, reply);
+        }
+    }
+
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: NodeId, msg: Msg) {
+        if from.0 < self.sh.servers {
+            self.suspect_until[from.index()] = 0;
+        }
+        match msg {
+            Msg::GetReply { req, status, siblings } => {
+                let Some(o) = self.ops.get_mut(&req) else { return };
+                match o.phase {
+                    Phase::Put => {}
+                    Phase::Get => {
+                        if status == Status::Ok {
+                            let n = siblings.len();
+                            self.reads_by_versions[n.min(3)] += 1;
+                            self.versions_max = self.versions_max.max(n as u64);
+                            ctx.count(
+                                ["get_versions_0", "get_versions_1", "get_versions_2", "get_versions_3plus"][n.min(3)],
+                                1,
+                            );
+                            self.finish(ctx, req, Outcome::Ok, Reply::Values(store::union(&siblings)));
+                        } else {
+                            self.finish(ctx, req, Outcome::Fail, Reply::None);
+                        }
+                    }
+                    Phase::ReadForPut => {
+                        // The client's merge: the union of every version it read, plus its own item;
+                        // the context makes the write supersede exactly what it read. A failed read
+                        // still lets the write through, as a new sibling (always writeable).
+                        if status == Status::Ok {
+                            o.context = store::context(&siblings, self.sh.config.versioning);
+                            o.items = store::union(&siblings);
+                        }
+                        if let Err(i) = o.items.binary_search(&o.op.value) {
+                            o.items.insert(i, o.op.value);
+                        }
+                        o.phase = Phase::Put;
+                        self.send(ctx, req);
+                    }
+                }
+            }
+            Msg::PutReply { req, status } => {
+                if self.ops.get(&req).is_none_or(|o| o.phase != Phase::Put) {
+                    return;
+                }
+                let outcome = match status {
+                    Status::Ok => Outcome::Ok,
+                    Status::Fail => Outcome::Fail,
+                    Status::Unknown => Outcome::Timeout,
+                };
+                self.finish(ctx, req, outcome, Reply::None);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, DynamoNode>, timer: Timer) {
+        match timer {
+            Timer::Deadline(req) => {
+                if let Some(o) = self.ops.get_mut(&req) {
+                    o.deadline = None;
+                }
+                self.finish(ctx, req, Outcome::Timeout, Reply::None)
+            }
+            Timer::Attempt(req, attempt) => {
+                let now = ctx.now().0;
+                let suspect_for = self.sh.config.failure_timeout.0;
+                let Some(o) = self.ops.get(&req) else { return };
+                if o.attempt != attempt {
+                    return;
+                }
+                let (key, old) = (o.op.key, o.coordinator);
+                self.suspect_until[old as usize] = now + suspect_for;
+                let next = self.choose_coordinator(ctx, key, Some(old));
+                let o = self.ops.get_mut(&req).expect("op");
+                o.attempt_timer = None;
+                o.coordinator = next;
+                o.attempt += 1;
+                ctx.count("client_coordinator_retries", 1);
+                self.send(ctx, req);
+            }
+            _ => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+impl Actor for DynamoNode {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Record = Record;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if let DynamoNode::Server(s) = self {
+            s.on_start(ctx);
+        }
+    }
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        match self {
+            DynamoNode::Server(s) => s.on_msg(ctx, from, msg),
+            DynamoNode::Client(c) => c.on_msg(ctx, from, msg),
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        match self {
+            DynamoNode::Server(s) => s.on_timer(ctx, timer),
+            DynamoNode::Client(c) => c.on_timer(ctx, timer),
+        }
+    }
+    fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: Op) {
+        match self {
+            DynamoNode::Client(c) => c.on_op(ctx, op),
+            DynamoNode::Server(_) => ctx.complete(op.id, Outcome::Rejected, Reply::None),
+        }
+    }
+    fn on_persisted(&mut self, ctx: &mut Ctx<'_, Self>, w: WriteId) {
+        if let DynamoNode::Server(s) = self {
+            s.on_persisted(ctx, w);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::{Effect, IdSource, Prng, Stream, Time};
+
+    /// Runs one handler of `node` with no world, returning its effects.
+    fn handle(
+        node: &mut DynamoNode,
+        id: u32,
+        now: Time,
+        f: impl FnOnce(&mut DynamoNode, &mut Ctx<'_, DynamoNode>),
+    ) -> Vec<Effect<DynamoNode>> {
+        let (mut rng, mut ids, mut effects) = (Prng::new(1, Stream::Node(id)), IdSource::default(), Vec::new());
+        let mut ctx = Ctx::detached(NodeId(id), now, &mut rng, &mut ids, &[], &mut effects);
+        f(node, &mut ctx);
+        effects
+    }
+
+    fn sent(effects: &[Effect<DynamoNode>]) -> Vec<(u32, &Msg)> {
+        effects.iter().filter_map(|e| if let Effect::Send { to, msg } = e { Some((to.0, msg)) } else { None }).collect()
+    }
+
+    #[test]
+    fn a_put_goes_to_the_preference_list_and_a_down_owner_is_replaced_by_a_hinted_fallback() {
+        let sh = Rc::new(Shared::new(Config::default(), 8));
+        let key = 12345;
+        let walk = sh.views[0].ring.walk(sh.views[0].ring.range_of(key)).to_vec();
+        let coordinator = walk[0];
+        let mut node = DynamoNode::Server(Box::new(Server::new(sh.clone(), coordinator)));
+        let put = |node: &mut DynamoNode, req| {
+            handle(node, coordinator, Time(1_000_000_000), |n, ctx| {
+                n.on_msg(ctx, NodeId(8), Msg::ClientPut { req, key, context: vec![], items: vec![7] })
+            })
+        };
+        // Everyone up: the other two owners get the write, without hints; the coordinator persists its own copy.
+        let fx = put(&mut node, 1);
+        let writes: Vec<(u32, Option<u32>)> = sent(&fx)
+            .into_iter()
+            .filter_map(|(to, m)| if let Msg::Write { hint, .. } = m { Some((to, *hint)) } else { None })
+            .collect();
+        assert_eq!(writes, [(walk[1], None), (walk[2], None)]);
+        assert!(fx.iter().any(|e| matches!(e, Effect::Persist { sync: true, .. })));
+        // The second owner stops answering: the next write goes to the first fallback, hinted for it.
+        if let DynamoNode::Server(s) = &mut node {
+            s.suspect(1_000_000_000, walk[1]);
+        }
+        let fx = put(&mut node, 2);
+        let writes: Vec<(u32, Option<u32>)> = sent(&fx)
+            .into_iter()
+            .filter_map(|(to, m)| if let Msg::Write { hint, .. } = m { Some((to, *hint)) } else { None })
+            .collect();
+        assert_eq!(writes, [(walk[2], None), (walk[3], Some(walk[1]))]);
+    }
+
+    #[test]
+    fn without_sloppy_quorum_a_put_with_too_few_owners_fails_at_once() {
+        let config = Config { sloppy_quorum: false, hinted_handoff: false, ..Config::default() };
+        let sh = Rc::new(Shared::new(config, 8));
+        let key = 99;
+        let walk = sh.views[0].ring.walk(sh.views[0].ring.range_of(key)).to_vec();
+        let mut server = Server::new(sh.clone(), walk[0]);
+        server.suspect(0, walk[1]);
+        server.suspect(0, walk[2]);
+        let mut node = DynamoNode::Server(Box::new(server));
+        let fx = handle(&mut node, walk[0], Time(1), |n, ctx| {
+            n.on_msg(ctx, NodeId(8), Msg::ClientPut { req: 5, key, context: vec![], items: vec![1] })
+        });
+        let msgs = sent(&fx);
+        assert_eq!(msgs.len(), 1);
+        assert!(matches!(msgs[0], (8, Msg::PutReply { req: 5, status: Status::Fail })), "{msgs:?}");
+    }
+}
