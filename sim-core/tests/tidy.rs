@@ -1,5 +1,5 @@
-//! Style enforced by a test, not by memory: the determinism rules of ARCHITECTURE.md, module essays,
-//! and the direction of dependencies between crates.
+//! Style enforced by a test, not by memory: the determinism rules of ARCHITECTURE.md and module
+//! essays.
 
 use std::path::{Path, PathBuf};
 
@@ -77,43 +77,4 @@ fn every_crate_opens_with_an_essay() {
     }
 }
 
-fn dependencies(manifest: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(manifest).unwrap();
-    let mut deps = Vec::new();
-    let mut in_deps = false;
-    for line in text.lines() {
-        let l = line.trim();
-        if l.starts_with('[') {
-            in_deps = l == "[dependencies]";
-            continue;
-        }
-        if in_deps && let Some((name, _)) = l.split_once('=') {
-            deps.push(name.trim().trim_matches('"').to_string());
-        }
-    }
-    deps
-}
-
-#[test]
-fn dependencies_point_one_way() {
-    let models: Vec<String> = std::fs::read_dir(root().join("models"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().join("Cargo.toml").exists())
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .collect();
-    let core = dependencies(&root().join("sim-core/Cargo.toml"));
-    for banned in models.iter().map(String::as_str).chain(["reports", "simctl", "clap", "indicatif", "plotters"]) {
-        assert!(!core.iter().any(|d| d == banned), "sim-core must not depend on `{banned}`");
-    }
-    let reports = dependencies(&root().join("reports/Cargo.toml"));
-    for m in &models {
-        assert!(!reports.contains(m), "reports must not know model `{m}`");
-    }
-    for m in &models {
-        let deps = dependencies(&root().join("models").join(m).join("Cargo.toml"));
-        for banned in ["reports", "simctl", "clap", "indicatif", "plotters"] {
-            assert!(!deps.iter().any(|d| d == banned), "model `{m}` must not depend on `{banned}`");
-        }
-    }
-}
+// The direction of dependencies between crates is checked in cli/tests/cli/architecture.rs.
