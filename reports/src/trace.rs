@@ -34,7 +34,7 @@ fn kind_name(k: TraceKind) -> &'static str {
 
 fn from_of(e: &TraceEvent) -> Option<u32> {
     match e.kind {
-        TraceKind::Deliver { from } => Some(from.0),
+        TraceKind::Deliver { from, .. } => Some(from.0),
         _ => None,
     }
 }
@@ -119,7 +119,7 @@ pub fn chrome_trace(events: &[TraceEvent], topo: Option<&Topology>) -> String {
                 "pid": 0, "tid": 0, "args": args}),
             Some(n) => {
                 let name = match e.kind {
-                    TraceKind::Deliver { from } => {
+                    TraceKind::Deliver { from, .. } => {
                         args.insert("from".into(), json!(format!("n{}", from.0)));
                         format!("{} <- n{}", e.label, from.0)
                     }
@@ -298,7 +298,7 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
                     y - 3.0
                 );
             }
-            (TraceKind::Deliver { from }, Some(to)) => {
+            (TraceKind::Deliver { from, .. }, Some(to)) => {
                 let x2 = x_of(to);
                 let (x1, label) = match col(from.0) {
                     Some(c) if c != to => (x_of(c), label),
@@ -387,13 +387,19 @@ mod tests {
             ev(0, 1, TraceKind::Start, "start", "0"),
             ev(0, 3, TraceKind::Start, "start", "0"),
             ev(1_500, 3, TraceKind::Op, "put", "Op { key: 7, value: \"<a&b>\" }"),
-            ev(2_000, 0, TraceKind::Deliver { from: NodeId(3) }, "put", "Put { key: 7 }"),
+            ev(2_000, 0, TraceKind::Deliver { from: NodeId(3), sent: Time(0) }, "put", "Put { key: 7 }"),
             ev(2_000, WORLD, TraceKind::Fault, "crash n1", ""),
-            ev(3_000, 1, TraceKind::Deliver { from: NodeId(0) }, "replicate", "Replicate\u{1} { key: 7 }"),
+            ev(
+                3_000,
+                1,
+                TraceKind::Deliver { from: NodeId(0), sent: Time(0) },
+                "replicate",
+                "Replicate\u{1} { key: 7 }",
+            ),
             ev(4_000, 0, TraceKind::Persisted, "persisted", "WriteId(1)"),
             ev(5_000, 0, TraceKind::Timer, "retry", "Retry"),
-            ev(5_500, 0, TraceKind::Deliver { from: NodeId(0) }, "self_check", "SelfCheck"),
-            ev(9_000_000, 3, TraceKind::Deliver { from: NodeId(0) }, "put_ack", "PutAck"),
+            ev(5_500, 0, TraceKind::Deliver { from: NodeId(0), sent: Time(0) }, "self_check", "SelfCheck"),
+            ev(9_000_000, 3, TraceKind::Deliver { from: NodeId(0), sent: Time(0) }, "put_ack", "PutAck"),
         ]
     }
 

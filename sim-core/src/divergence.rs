@@ -33,7 +33,7 @@ pub fn describe(e: &TraceEvent) -> String {
     let node = if e.node.0 == u32::MAX { "world".to_string() } else { e.node.to_string() };
     let kind = match e.kind {
         TraceKind::Start => "start".to_string(),
-        TraceKind::Deliver { from } => format!("deliver {} from {from}", e.label),
+        TraceKind::Deliver { from, .. } => format!("deliver {} from {from}", e.label),
         TraceKind::Timer => format!("timer {}", e.label),
         TraceKind::Persisted => "persisted".to_string(),
         TraceKind::Op => format!("op {}", e.label),
@@ -120,7 +120,7 @@ mod tests {
         vec![
             ev(0, 0, TraceKind::Start, "start"),
             ev(0, 1, TraceKind::Start, "start"),
-            ev(1_000, 1, TraceKind::Deliver { from: NodeId(0) }, "ping"),
+            ev(1_000, 1, TraceKind::Deliver { from: NodeId(0), sent: Time(0) }, "ping"),
             ev(2_000, 0, TraceKind::Timer, "tick"),
         ]
     }
@@ -135,7 +135,7 @@ mod tests {
     fn the_first_differing_event_is_named() {
         let a = trace();
         let mut b = trace();
-        b[2] = ev(1_000, 1, TraceKind::Deliver { from: NodeId(2) }, "ping");
+        b[2] = ev(1_000, 1, TraceKind::Deliver { from: NodeId(2), sent: Time(0) }, "ping");
         b[3] = ev(5, 5, TraceKind::Op, "get");
         let d = first_divergence(&a, &b).unwrap();
         assert_eq!(d.index, 2);
@@ -245,7 +245,7 @@ mod tests {
         // Both runs start the four nodes alike; the first delivery goes to a different peer.
         assert_eq!(divergence.index, 4, "{d}");
         let (a, b) = (divergence.first.as_ref().unwrap(), divergence.second.as_ref().unwrap());
-        assert!(matches!(a.kind, TraceKind::Deliver { from: NodeId(0) }));
+        assert!(matches!(a.kind, TraceKind::Deliver { from: NodeId(0), .. }));
         assert_ne!(a.node, b.node);
         assert!(d.to_string().starts_with("NOT deterministic"), "{d}");
     }

@@ -34,6 +34,7 @@ impl<'de> Deserialize<'de> for SignedDuration {
 
 /// One fault. Node numbers are node ids (servers `0..servers`, then clients).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Fault {
     Partition(PartitionSpec),
     /// Heals every partition.

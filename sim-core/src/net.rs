@@ -212,6 +212,7 @@ impl LinkTable {
 
 /// The shape of a partition, as written in a fault schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum PartitionSpec {
     /// The node hears nobody and nobody hears it.
     Isolate(u32),

@@ -53,6 +53,13 @@ pub struct Scenario<C> {
     pub slas: Vec<Sla>,
     #[serde(default)]
     pub estimates: Vec<Estimate>,
+    /// A wrong estimate fails the run (by default it is a finding that does not change the exit code).
+    #[serde(default)]
+    pub strict_estimates: bool,
+    /// Every fault must have had an effect (dropped, delayed or lost something, or hit operations),
+    /// so a chaos test cannot pass by accident.
+    #[serde(default)]
+    pub require_fault_effect: bool,
     #[serde(default)]
     pub expect: Expect,
     /// Width of the report's time buckets (default: 1s, or duration / 100 for short runs).

@@ -36,6 +36,7 @@ pub struct WorkloadSpec {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Arrival {
     OpenLoop {
         rate_per_s: f64,
@@ -49,6 +50,7 @@ pub enum Arrival {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Keys {
     Uniform {
         count: u64,
@@ -72,6 +74,7 @@ impl Default for Keys {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Shape {
     /// The rate times `factor` during `[at, at + duration)`.
     Burst { at: Duration, duration: Duration, factor: f64 },

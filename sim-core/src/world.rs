@@ -76,7 +76,11 @@ pub struct TraceEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TraceKind {
     Start,
-    Deliver { from: NodeId },
+    /// A message from `from`, sent at `sent` (true time).
+    Deliver {
+        from: NodeId,
+        sent: Time,
+    },
     Timer,
     Persisted,
     Op,
@@ -84,7 +88,7 @@ pub enum TraceKind {
 }
 
 enum Event<A: Actor> {
-    Deliver { from: NodeId, to: NodeId, msg: A::Msg, tracked: bool },
+    Deliver { from: NodeId, to: NodeId, msg: A::Msg, tracked: bool, sent: Time },
     Timer { node: NodeId, incarnation: u32, id: TimerId, timer: A::Timer },
     DiskDone { node: NodeId, incarnation: u32, write: WriteId },
     Flush { node: NodeId },
@@ -352,7 +356,7 @@ impl<A: Actor> Sim<A> {
             return;
         }
         match ev {
-            Event::Deliver { from, to, msg, tracked } => self.on_deliver(from, to, msg, tracked),
+            Event::Deliver { from, to, msg, tracked, sent } => self.on_deliver(from, to, msg, tracked, sent),
             Event::Timer { node, incarnation, id, timer } => {
                 let i = node.index();
                 if self.nodes.incarnation[i] != incarnation || self.nodes.status[i] != Status::Up {
@@ -532,7 +536,7 @@ impl<A: Actor> Sim<A> {
                     st.free_at = depart;
                 }
             }
-            self.queue.push(depart + latency, Event::Deliver { from, to, msg: msg.clone(), tracked });
+            self.queue.push(depart + latency, Event::Deliver { from, to, msg: msg.clone(), tracked, sent: self.now });
         }
     }
 
@@ -544,7 +548,7 @@ impl<A: Actor> Sim<A> {
         self.cuts.iter().find(|(_, c)| c.blocks(a, b)).map(|(f, _)| *f)
     }
 
-    fn on_deliver(&mut self, from: NodeId, to: NodeId, msg: A::Msg, tracked: bool) {
+    fn on_deliver(&mut self, from: NodeId, to: NodeId, msg: A::Msg, tracked: bool, sent: Time) {
         let kind = msg.kind();
         if tracked && let Some(st) = self.link_state.get_mut(&(from.0, to.0)) {
             st.in_flight -= 1;
@@ -563,7 +567,7 @@ impl<A: Actor> Sim<A> {
         }
         self.counts(kind).delivered += 1;
         if self.trace.is_some() {
-            self.record_trace(to, TraceKind::Deliver { from }, kind, &msg);
+            self.record_trace(to, TraceKind::Deliver { from, sent }, kind, &msg);
         }
         self.call(to, |a, ctx| a.on_msg(ctx, from, msg));
     }
