@@ -1,0 +1,1007 @@
+//! The broker: partition replicas (leader or follower), the disk queue (group commit), heartbeats,
+//! and, on the lowest-id live broker that hears a majority, the controller and group coordinator.
+
+use crate::log::{Entry, PartitionLog, Payload, SeqCheck, high_watermark};
+use crate::msg::*;
+use crate::{Node, Params};
+use sim_core::{Ctx, NodeId, Time, WriteId};
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+
+type C<'a, 'b> = &'a mut Ctx<'b, Node>;
+
+pub struct Broker {
+    p: Rc<Params>,
+    pub id: u32,
+    started: Time,
+    last_heard: Vec<Option<Time>>,
+    /// The highest controller epoch seen.
+    controller_epoch: u64,
+    /// The latest partition states heard from a controller.
+    pub known: Vec<Option<PartState>>,
+    pub replicas: BTreeMap<u32, Replica>,
+    pub ctl: Option<Controller>,
+    disk_pending: Vec<LogOp>,
+    disk_inflight: Option<(WriteId, Vec<(u32, u64)>)>,
+    /// Events this broker recorded (recovered from disk after a restart).
+    pub events: Vec<KEvent>,
+}
+
+pub struct Replica {
+    pub log: PartitionLog,
+    pub durable_leo: u64,
+    pub role: Role,
+    pub leader_epoch: u32,
+}
+
+pub enum Role {
+    /// Not told yet (after a restart), or the partition is offline.
+    None,
+    Leader(Box<LeaderState>),
+    Follower {
+        leader: u32,
+        fetch_sent: Option<Time>,
+    },
+}
+
+pub struct LeaderState {
+    pub isr: Vec<u32>,
+    version: u64,
+    alter_sent: Option<Time>,
+    progress: BTreeMap<u32, Progress>,
+    parked: Vec<(u32, u64, Time)>,
+    waiting: VecDeque<Waiter>,
+}
+
+struct Progress {
+    offset: u64,
+    caught_up_at: Time,
+    last_fetch_leo: u64,
+    last_fetch_at: Time,
+}
+
+struct Waiter {
+    /// Answered once the high-water mark is above this offset.
+    offset: u64,
+    to: NodeId,
+    kind: WaitKind,
+}
+
+enum WaitKind {
+    Produce { req: u64 },
+    Commit { req: u64, partition: u32 },
+}
+
+pub struct Controller {
+    pub epoch: u64,
+    states: Vec<PartState>,
+    ready_at: Time,
+    live: Vec<bool>,
+    members: BTreeMap<u32, Time>,
+    member_set: Vec<u32>,
+    generation: u64,
+    assignment: BTreeMap<u32, Vec<u32>>,
+    last_broadcast: Time,
+}
+
+impl Broker {
+    pub fn new(p: Rc<Params>, id: u32) -> Broker {
+        let b = p.broker_count as usize;
+        let mut replicas = BTreeMap::new();
+        for part in 0..p.config.partition_count {
+            if p.replicas_of(part).contains(&id) {
+                replicas.insert(
+                    part,
+                    Replica { log: PartitionLog::default(), durable_leo: 0, role: Role::None, leader_epoch: 0 },
+                );
+            }
+        }
+        Broker {
+            known: vec![None; p.config.partition_count as usize],
+            p,
+            id,
+            started: Time::ZERO,
+            last_heard: vec![None; b],
+            controller_epoch: 0,
+            replicas,
+            ctl: None,
+            disk_pending: Vec::new(),
+            disk_inflight: None,
+            events: Vec::new(),
+        }
+    }
+
+    fn fencing(&self) -> bool {
+        self.p.config.epoch_fencing
+    }
+
+    fn record(&mut self, ctx: C, partition: u32, kind: EventKind) {
+        let ev = KEvent { at: ctx.now(), partition, kind };
+        self.events.push(ev);
+        ctx.persist_buffered(Record::Event(ev));
+    }
+
+    pub fn on_start(&mut self, ctx: C) {
+        self.started = ctx.now();
+        if ctx.is_restart() {
+            let durable: Vec<Record> = ctx.durable().to_vec();
+            for r in durable {
+                match r {
+                    Record::Event(ev) => self.events.push(ev),
+                    Record::Log(ops) => {
+                        for op in ops {
+                            self.replay(op);
+                        }
+                    }
+                }
+            }
+            for r in self.replicas.values_mut() {
+                r.durable_leo = r.log.leo();
+                r.log.hwm = 0;
+            }
+        } else {
+            // Everyone boots with the same initial assignment: the first replica leads, epoch 1.
+            for part in 0..self.p.config.partition_count {
+                let replicas = self.p.replicas_of(part);
+                let s = PartState { leader: Some(replicas[0]), leader_epoch: 1, isr: replicas, version: 1 };
+                self.known[part as usize] = Some(s);
+                self.apply_role(ctx, part);
+            }
+        }
+        ctx.set_timer(self.p.config.broker_heartbeat, Timer::Tick);
+    }
+
+    fn replay(&mut self, op: LogOp) {
+        match op {
+            LogOp::Append { partition, base, entries } => {
+                let Some(r) = self.replicas.get_mut(&partition) else { return };
+                if base < r.log.leo() {
+                    r.log.truncate_to(base);
+                }
+                if base != r.log.leo() {
+                    return;
+                }
+                for e in entries {
+                    r.log.append(e);
+                }
+            }
+            LogOp::Truncate { partition, to } => {
+                if let Some(r) = self.replicas.get_mut(&partition) {
+                    r.log.truncate_to(to);
+                }
+            }
+        }
+    }
+
+    // ----- disk: group commit -----
+
+    fn queue_append(&mut self, partition: u32, base: u64, entries: &[Entry]) {
+        if let Some(LogOp::Append { partition: p, base: b, entries: es }) = self.disk_pending.last_mut()
+            && *p == partition
+            && *b + es.len() as u64 == base
+        {
+            es.extend_from_slice(entries);
+            return;
+        }
+        self.disk_pending.push(LogOp::Append { partition, base, entries: entries.to_vec() });
+    }
+
+    fn flush(&mut self, ctx: C) {
+        if self.disk_inflight.is_some() || self.disk_pending.is_empty() {
+            return;
+        }
+        let ops = std::mem::take(&mut self.disk_pending);
+        let mut leos: Vec<(u32, u64)> = Vec::new();
+        for op in &ops {
+            let p = match op {
+                LogOp::Append { partition, .. } | LogOp::Truncate { partition, .. } => *partition,
+            };
+            if !leos.iter().any(|x| x.0 == p)
+                && let Some(r) = self.replicas.get(&p)
+            {
+                leos.push((p, r.log.leo()));
+            }
+        }
+        let id = ctx.persist(Record::Log(ops));
+        self.disk_inflight = Some((id, leos));
+    }
+
+    pub fn on_persisted(&mut self, ctx: C, write: WriteId) {
+        let Some((id, leos)) = self.disk_inflight.take() else { return };
+        if id != write {
+            self.disk_inflight = Some((id, leos));
+            return;
+        }
+        for (p, leo) in leos {
+            let Some(r) = self.replicas.get_mut(&p) else { continue };
+            r.durable_leo = r.durable_leo.max(leo.min(r.log.leo()));
+            if matches!(r.role, Role::Leader(_)) {
+                self.advance_hwm(ctx, p);
+            } else {
+                self.maybe_fetch(ctx, p);
+            }
+        }
+        self.flush(ctx);
+    }
+
+    // ----- roles -----
+
+    /// Makes this broker's replica of `part` match the known state.
+    fn apply_role(&mut self, ctx: C, part: u32) {
+        let Some(s) = self.known[part as usize].clone() else { return };
+        let me = self.id;
+        let now = ctx.now();
+        let Some(r) = self.replicas.get_mut(&part) else { return };
+        match s.leader {
+            Some(l) if l == me => {
+                if let Role::Leader(ls) = &mut r.role
+                    && r.leader_epoch == s.leader_epoch
+                {
+                    if s.version > ls.version {
+                        ls.isr = s.isr.clone();
+                        ls.version = s.version;
+                        ls.alter_sent = None;
+                    }
+                    return;
+                }
+                self.step_down(ctx, part);
+                let r = self.replicas.get_mut(&part).expect("replica");
+                r.leader_epoch = s.leader_epoch;
+                r.log.begin_epoch(s.leader_epoch);
+                let progress = self
+                    .p
+                    .replicas_of(part)
+                    .into_iter()
+                    .filter(|&f| f != me)
+                    .map(|f| (f, Progress { offset: 0, caught_up_at: now, last_fetch_leo: 0, last_fetch_at: now }))
+                    .collect();
+                r.role = Role::Leader(Box::new(LeaderState {
+                    isr: s.isr.clone(),
+                    version: s.version,
+                    alter_sent: None,
+                    progress,
+                    parked: Vec::new(),
+                    waiting: VecDeque::new(),
+                }));
+                self.advance_hwm(ctx, part);
+            }
+            Some(l) => {
+                if let Role::Follower { leader, .. } = r.role
+                    && leader == l
+                    && r.leader_epoch == s.leader_epoch
+                {
+                    return;
+                }
+                self.step_down(ctx, part);
+                let r = self.replicas.get_mut(&part).expect("replica");
+                r.leader_epoch = s.leader_epoch;
+                r.log.drop_empty_epochs();
+                r.role = Role::Follower { leader: l, fetch_sent: None };
+                self.maybe_fetch(ctx, part);
+            }
+            None => {
+                self.step_down(ctx, part);
+                let r = self.replicas.get_mut(&part).expect("replica");
+                r.leader_epoch = s.leader_epoch;
+            }
+        }
+    }
+
+    /// Leaves the leader role: every waiting producer and committer hears "not leader".
+    fn step_down(&mut self, ctx: C, part: u32) {
+        let Some(r) = self.replicas.get_mut(&part) else { return };
+        let old = std::mem::replace(&mut r.role, Role::None);
+        if let Role::Leader(ls) = old {
+            for w in ls.waiting {
+                reply_waiter(ctx, w, false);
+            }
+        }
+    }
+
+    // ----- the tick -----
+
+    pub fn on_tick(&mut self, ctx: C) {
+        let now = ctx.now();
+        let cfg = &self.p.config;
+        let (hb, lag, wait) = (cfg.broker_heartbeat, cfg.replica_lag_time, cfg.fetch_max_wait);
+        let ctl_epoch = self.ctl.as_ref().map_or(self.controller_epoch, |c| c.epoch);
+        let is_ctl = self.ctl.is_some();
+        ctx.broadcast(self.p.brokers(), Msg::Heartbeat { controller_epoch: ctl_epoch, controller: is_ctl });
+        let me = self.id;
+        let parts: Vec<u32> = self.replicas.keys().copied().collect();
+        for part in parts {
+            let r = self.replicas.get_mut(&part).expect("replica");
+            match &mut r.role {
+                Role::Leader(ls) => {
+                    // Parked fetches that waited long enough get an empty answer (with the HWM).
+                    let hwm = r.log.hwm;
+                    let epoch = r.leader_epoch;
+                    let mut keep = Vec::new();
+                    for (f, offset, at) in std::mem::take(&mut ls.parked) {
+                        if now.since(at) >= wait {
+                            let result = FetchResult::Entries { base: offset, entries: Vec::new(), hwm };
+                            ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch: epoch, result });
+                        } else {
+                            keep.push((f, offset, at));
+                        }
+                    }
+                    ls.parked = keep;
+                    // ISR shrink: followers that have not caught up within the lag time.
+                    let lagging: Vec<u32> = ls
+                        .isr
+                        .iter()
+                        .copied()
+                        .filter(|&f| f != me && ls.progress.get(&f).is_some_and(|p| now.since(p.caught_up_at) > lag))
+                        .collect();
+                    if !lagging.is_empty() {
+                        let isr: Vec<u32> = ls.isr.iter().copied().filter(|f| !lagging.contains(f)).collect();
+                        self.propose_isr(ctx, part, isr);
+                    }
+                }
+                Role::Follower { fetch_sent, .. } => {
+                    if fetch_sent.is_some_and(|t| now.since(t) > wait.saturating_mul(3) + hb) {
+                        *fetch_sent = None;
+                    }
+                    self.maybe_fetch(ctx, part);
+                }
+                Role::None => {}
+            }
+        }
+        self.controller_tick(ctx);
+        ctx.set_timer(hb, Timer::Tick);
+    }
+
+    /// Leader: asks the controller for a new ISR (with fencing, the change applies only once the
+    /// controller confirms it; without, the leader applies it at once, as pre-KIP-497 leaders
+    /// writing to ZooKeeper without a version check could).
+    fn propose_isr(&mut self, ctx: C, part: u32, isr: Vec<u32>) {
+        let now = ctx.now();
+        let fencing = self.fencing();
+        let resend = self.p.config.broker_session_timeout;
+        let controller = self.controller_guess();
+        let Some(r) = self.replicas.get_mut(&part) else { return };
+        let epoch = r.leader_epoch;
+        let Role::Leader(ls) = &mut r.role else { return };
+        if ls.isr == isr {
+            return;
+        }
+        if fencing {
+            if ls.alter_sent.is_some_and(|t| now.since(t) < resend) {
+                return;
+            }
+            ls.alter_sent = Some(now);
+            if let Some(c) = controller {
+                ctx.send(NodeId(c), Msg::AlterIsr { partition: part, leader_epoch: epoch, version: ls.version, isr });
+            }
+        } else {
+            let (old, new) = (ls.isr.len(), isr.len());
+            ls.isr = isr.clone();
+            if let Some(c) = controller {
+                ctx.send(NodeId(c), Msg::AlterIsr { partition: part, leader_epoch: epoch, version: ls.version, isr });
+            }
+            self.record_isr(ctx, part, old, new);
+            self.advance_hwm(ctx, part);
+        }
+    }
+
+    fn record_isr(&mut self, ctx: C, part: u32, old: usize, new: usize) {
+        if new < old {
+            ctx.count("isr_shrinks", 1);
+            self.record(ctx, part, EventKind::IsrShrink { size: new as u32 });
+        } else if new > old {
+            ctx.count("isr_expands", 1);
+            self.record(ctx, part, EventKind::IsrExpand { size: new as u32 });
+        }
+    }
+
+    /// Whom this broker believes is the controller: the lowest-id broker it hears.
+    fn controller_guess(&self) -> Option<u32> {
+        (0..self.p.broker_count).find(|&b| b == self.id || self.alive(b))
+    }
+
+    fn alive(&self, b: u32) -> bool {
+        self.last_heard[b as usize].is_some()
+    }
+
+    // ----- follower side -----
+
+    fn maybe_fetch(&mut self, ctx: C, part: u32) {
+        let now = ctx.now();
+        let Some(r) = self.replicas.get_mut(&part) else { return };
+        let Role::Follower { leader, fetch_sent } = &mut r.role else { return };
+        if fetch_sent.is_some() || r.durable_leo < r.log.leo() {
+            return;
+        }
+        *fetch_sent = Some(now);
+        let msg = Msg::Fetch {
+            partition: part,
+            leader_epoch: r.leader_epoch,
+            offset: r.log.leo(),
+            last_epoch: r.log.last_epoch(),
+        };
+        ctx.send(NodeId(*leader), msg);
+    }
+
+    fn on_fetch_resp(&mut self, ctx: C, from: u32, part: u32, leader_epoch: u32, result: FetchResult) {
+        let fencing = self.fencing();
+        let Some(r) = self.replicas.get_mut(&part) else { return };
+        let Role::Follower { leader, fetch_sent } = &mut r.role else { return };
+        if *leader != from || (fencing && leader_epoch != r.leader_epoch) {
+            return;
+        }
+        *fetch_sent = None;
+        match result {
+            FetchResult::Entries { base, entries, hwm } => {
+                if base != r.log.leo() {
+                    return self.maybe_fetch(ctx, part);
+                }
+                for e in &entries {
+                    r.log.append(*e);
+                }
+                r.log.hwm = r.log.hwm.max(hwm.min(r.log.leo()));
+                if !entries.is_empty() {
+                    self.queue_append(part, base, &entries);
+                    self.flush(ctx);
+                }
+                self.maybe_fetch(ctx, part);
+            }
+            FetchResult::Diverging { epoch, end_offset } => {
+                let to = r.log.truncation_point(epoch, end_offset);
+                self.truncate(ctx, part, to);
+                self.maybe_fetch(ctx, part);
+            }
+            FetchResult::NotLeader => {
+                // Wait for the next tick (and, likely, a new state from the controller).
+                if let Some(Replica { role: Role::Follower { fetch_sent, .. }, .. }) = self.replicas.get_mut(&part) {
+                    *fetch_sent = Some(ctx.now());
+                }
+            }
+        }
+    }
+
+    fn truncate(&mut self, ctx: C, part: u32, to: u64) {
+        let me = self.id;
+        let Some(r) = self.replicas.get_mut(&part) else { return };
+        let removed = r.log.truncate_to(to);
+        if removed == 0 {
+            return;
+        }
+        r.durable_leo = r.durable_leo.min(to);
+        if let Some((_, leos)) = &mut self.disk_inflight {
+            for (p, leo) in leos.iter_mut() {
+                if *p == part {
+                    *leo = (*leo).min(to);
+                }
+            }
+        }
+        self.disk_pending.push(LogOp::Truncate { partition: part, to });
+        self.flush(ctx);
+        ctx.count("truncations", 1);
+        ctx.count("truncated_entries", removed);
+        self.record(ctx, part, EventKind::Truncation { broker: me, removed });
+    }
+
+    // ----- leader side -----
+
+    fn on_fetch(&mut self, ctx: C, f: u32, part: u32, leader_epoch: u32, offset: u64, last_epoch: u32) {
+        let now = ctx.now();
+        let fencing = self.fencing();
+        let max = self.p.config.replica_fetch_max as u64;
+        let Some(r) = self.replicas.get_mut(&part) else { return };
+        let my_epoch = r.leader_epoch;
+        let not_leader = !matches!(r.role, Role::Leader(_)) || (fencing && leader_epoch != my_epoch);
+        if not_leader {
+            ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch, result: FetchResult::NotLeader });
+            return;
+        }
+        if let Some((epoch, end_offset)) = r.log.divergence(offset, last_epoch) {
+            let result = FetchResult::Diverging { epoch, end_offset };
+            ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch: my_epoch, result });
+            return;
+        }
+        let leo = r.log.leo();
+        let hwm = r.log.hwm;
+        let Role::Leader(ls) = &mut r.role else { unreachable!() };
+        let Some(pr) = ls.progress.get_mut(&f) else { return };
+        // Kafka's rule: caught up if at our end now, or at our end as of its previous fetch.
+        if offset >= leo {
+            pr.caught_up_at = now;
+        } else if offset >= pr.last_fetch_leo {
+            pr.caught_up_at = pr.caught_up_at.max(pr.last_fetch_at);
+        }
+        pr.offset = offset.min(leo);
+        pr.last_fetch_leo = leo;
+        pr.last_fetch_at = now;
+        let expand = !ls.isr.contains(&f) && offset >= hwm;
+        if expand {
+            let mut isr = ls.isr.clone();
+            isr.push(f);
+            isr.sort_unstable();
+            self.propose_isr(ctx, part, isr);
+        }
+        self.advance_hwm(ctx, part);
+        let r = self.replicas.get_mut(&part).expect("replica");
+        let Role::Leader(ls) = &mut r.role else { return };
+        if offset < leo {
+            let end = leo.min(offset + max);
+            let entries = r.log.entries()[offset as usize..end as usize].to_vec();
+            let result = FetchResult::Entries { base: offset, entries, hwm: r.log.hwm };
+            ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch: my_epoch, result });
+        } else {
+            ls.parked.retain(|x| x.0 != f);
+            ls.parked.push((f, offset, now));
+        }
+    }
+
+    /// Answers parked follower fetches after an append.
+    fn wake_parked(&mut self, ctx: C, part: u32) {
+        let max = self.p.config.replica_fetch_max as u64;
+        let Some(r) = self.replicas.get_mut(&part) else { return };
+        let Role::Leader(ls) = &mut r.role else { return };
+        if ls.parked.is_empty() {
+            return;
+        }
+        let leo = r.log.leo();
+        let mut keep = Vec::new();
+        for (f, offset, at) in std::mem::take(&mut ls.parked) {
+            if offset < leo {
+                let end = leo.min(offset + max);
+                let entries = r.log.entries()[offset as usize..end as usize].to_vec();
+                let result = FetchResult::Entries { base: offset, entries, hwm: r.log.hwm };
+                ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch: r.leader_epoch, result });
+            } else {
+                keep.push((f, offset, at));
+            }
+        }
+        ls.parked = keep;
+    }
+
+    fn advance_hwm(&mut self, ctx: C, part: u32) {
+        let me = self.id;
+        let Some(r) = self.replicas.get_mut(&part) else { return };
+        let Role::Leader(ls) = &mut r.role else { return };
+        let followers = ls.isr.iter().filter(|&&f| f != me).map(|f| ls.progress.get(f).map_or(0, |p| p.offset));
+        let hwm = high_watermark(r.log.hwm, r.durable_leo, followers).min(r.log.leo());
+        r.log.hwm = hwm;
+        while ls.waiting.front().is_some_and(|w| w.offset < hwm) {
+            let w = ls.waiting.pop_front().expect("front");
+            reply_waiter(ctx, w, true);
+        }
+    }
+
+    fn leader_append(&mut self, ctx: C, part: u32, payload: Payload) -> Option<u64> {
+        let r = self.replicas.get_mut(&part)?;
+        let e = Entry { epoch: r.leader_epoch, payload };
+        let offset = r.log.append(e);
+        self.queue_append(part, offset, &[e]);
+        self.flush(ctx);
+        self.wake_parked(ctx, part);
+        Some(offset)
+    }
+
+    fn wait_for(&mut self, ctx: C, part: u32, offset: u64, to: NodeId, kind: WaitKind) {
+        let Some(r) = self.replicas.get_mut(&part) else { return };
+        let w = Waiter { offset, to, kind };
+        if offset < r.log.hwm {
+            return reply_waiter(ctx, w, true);
+        }
+        let Role::Leader(ls) = &mut r.role else { return reply_waiter(ctx, w, false) };
+        let at = ls.waiting.partition_point(|x| x.offset <= offset);
+        ls.waiting.insert(at, w);
+    }
+
+    fn on_produce(
+        &mut self,
+        ctx: C,
+        from: NodeId,
+        req: u64,
+        part: u32,
+        ids: Vec<u64>,
+        producer: u64,
+        base_seq: u32,
+        acks: Acks,
+    ) {
+        let min_isr = self.p.config.min_insync_replicas as usize;
+        let reply = |ctx: C, error| {
+            if acks != Acks::Zero {
+                ctx.send(from, Msg::ProduceResp { req, error });
+            }
+        };
+        let Some(r) = self.replicas.get(&part) else { return reply(ctx, Some(ProduceError::NotLeader)) };
+        let Role::Leader(ls) = &r.role else { return reply(ctx, Some(ProduceError::NotLeader)) };
+        if acks == Acks::All && ls.isr.len() < min_isr {
+            return reply(ctx, Some(ProduceError::NotEnoughReplicas));
+        }
+        if producer != 0 {
+            match r.log.check_sequence(producer, base_seq, ids.len() as u32) {
+                SeqCheck::Next => {}
+                SeqCheck::Duplicate(at) => {
+                    ctx.count("producer_duplicates_rejected", ids.len() as u64);
+                    return match (at, acks) {
+                        (Some(offset), Acks::All) => self.wait_for(ctx, part, offset, from, WaitKind::Produce { req }),
+                        _ => reply(ctx, None),
+                    };
+                }
+                SeqCheck::OutOfOrder => return reply(ctx, Some(ProduceError::OutOfOrderSequence)),
+            }
+        }
+        let r = self.replicas.get_mut(&part).expect("replica");
+        let epoch = r.leader_epoch;
+        let base = r.log.leo();
+        let entries: Vec<Entry> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| Entry { epoch, payload: Payload::Data { id, producer, seq: base_seq + i as u32 } })
+            .collect();
+        for e in &entries {
+            r.log.append(*e);
+        }
+        let last = r.log.leo() - 1;
+        self.queue_append(part, base, &entries);
+        self.flush(ctx);
+        self.wake_parked(ctx, part);
+        match acks {
+            Acks::Zero => {}
+            Acks::One => reply(ctx, None),
+            Acks::All => self.wait_for(ctx, part, last, from, WaitKind::Produce { req }),
+        }
+    }
+
+    // ----- consumers at the leader -----
+
+    fn on_consumer_fetch(&mut self, ctx: C, from: NodeId, req: u64, part: u32, offset: u64, max: u32) {
+        let result = match self.replicas.get(&part) {
+            Some(r) if matches!(r.role, Role::Leader(_)) => {
+                if offset > r.log.leo() {
+                    ConsumerFetchResult::OutOfRange
+                } else {
+                    let hwm = r.log.hwm;
+                    let mut records = Vec::new();
+                    let mut next = offset;
+                    while next < hwm && records.len() < max as usize {
+                        if let Some(Entry { payload: Payload::Data { id, .. }, .. }) = r.log.entry(next) {
+                            records.push((next, *id));
+                        }
+                        next += 1;
+                    }
+                    ConsumerFetchResult::Records { records, next, hwm }
+                }
+            }
+            _ => ConsumerFetchResult::NotLeader,
+        };
+        ctx.send(from, Msg::ConsumerFetchResp { req, partition: part, result });
+    }
+
+    fn on_offset_commit(
+        &mut self,
+        ctx: C,
+        from: NodeId,
+        req: u64,
+        part: u32,
+        expect: Option<u64>,
+        offset: u64,
+        generation: u64,
+        ack: bool,
+    ) {
+        let fail = |ctx: C| {
+            if ack {
+                ctx.send(from, Msg::OffsetCommitResp { req, partition: part, ok: false });
+            }
+        };
+        let Some(r) = self.replicas.get(&part) else { return fail(ctx) };
+        if !matches!(r.role, Role::Leader(_)) {
+            return fail(ctx);
+        }
+        let (last, last_gen) = r.log.latest_commit().unwrap_or((0, 0));
+        if generation < last_gen || expect.is_some_and(|e| e != last) {
+            ctx.count("offset_commits_fenced", 1);
+            return fail(ctx);
+        }
+        let Some(at) = self.leader_append(ctx, part, Payload::Commit { offset, generation }) else { return };
+        if ack {
+            self.wait_for(ctx, part, at, from, WaitKind::Commit { req, partition: part });
+        }
+    }
+
+    // ----- controller state from the controller -----
+
+    fn on_leader_and_isr(&mut self, ctx: C, controller_epoch: u64, states: Vec<(u32, PartState)>) {
+        if self.fencing() && controller_epoch < self.controller_epoch {
+            return;
+        }
+        self.controller_epoch = self.controller_epoch.max(controller_epoch);
+        for (part, s) in states {
+            let accept = match &self.known[part as usize] {
+                None => true,
+                Some(cur) if self.fencing() => (s.leader_epoch, s.version) > (cur.leader_epoch, cur.version),
+                Some(cur) => *cur != s,
+            };
+            if accept {
+                self.known[part as usize] = Some(s);
+                self.apply_role(ctx, part);
+            }
+        }
+    }
+
+    // ----- the controller -----
+
+    fn controller_tick(&mut self, ctx: C) {
+        let now = ctx.now();
+        let timeout = self.p.config.broker_session_timeout;
+        for b in 0..self.p.broker_count as usize {
+            if self.last_heard[b].is_some_and(|t| now.since(t) > timeout) {
+                self.last_heard[b] = None;
+            }
+        }
+        let live: Vec<bool> = (0..self.p.broker_count).map(|b| b == self.id || self.alive(b)).collect();
+        let live_count = live.iter().filter(|&&l| l).count() as u32;
+        let majority = live_count > self.p.broker_count / 2;
+        let lowest = (0..self.id).all(|b| !live[b as usize]);
+        let warmed_up = now.since(self.started) >= timeout;
+        let should = majority && lowest && warmed_up;
+        if !should {
+            self.ctl = None;
+            return;
+        }
+        if self.ctl.is_none() {
+            let epoch = (self.controller_epoch / 1024 + 1) * 1024 + self.id as u64;
+            self.controller_epoch = epoch;
+            let states = (0..self.p.config.partition_count)
+                .map(|p| {
+                    self.known[p as usize].clone().unwrap_or(PartState {
+                        leader: None,
+                        leader_epoch: 0,
+                        isr: self.p.replicas_of(p),
+                        version: 0,
+                    })
+                })
+                .collect();
+            self.ctl = Some(Controller {
+                epoch,
+                states,
+                ready_at: now + self.p.config.broker_heartbeat.saturating_mul(3),
+                live: vec![false; self.p.broker_count as usize],
+                members: BTreeMap::new(),
+                member_set: Vec::new(),
+                generation: epoch << 20,
+                assignment: BTreeMap::new(),
+                last_broadcast: Time::ZERO,
+            });
+            ctx.broadcast(self.p.brokers(), Msg::StateQuery { controller_epoch: epoch });
+            ctx.count("controller_changes", 1);
+            let me = self.id;
+            self.record(ctx, 0, EventKind::ControllerChange { broker: me });
+            return;
+        }
+        let unclean = self.p.config.unclean_leader_election;
+        let broadcast_every = self.p.config.controller_broadcast;
+        let member_timeout = self.p.config.consumer_session_timeout;
+        let c = self.ctl.as_mut().expect("controller");
+        if now < c.ready_at {
+            return;
+        }
+        let mut changed: Vec<u32> = Vec::new();
+        let mut events: Vec<(u32, EventKind)> = Vec::new();
+        for (part, s) in c.states.iter_mut().enumerate() {
+            let part = part as u32;
+            let leader_ok = s.leader.is_some_and(|l| live[l as usize]);
+            if leader_ok {
+                continue;
+            }
+            let replicas = self.p.replicas_of(part);
+            let isr: Vec<u32> = s.isr.iter().copied().filter(|&b| live[b as usize]).collect();
+            let clean = replicas.iter().copied().find(|b| isr.contains(b));
+            let (leader, new_isr) = match clean {
+                Some(l) => (Some(l), isr),
+                None if unclean => match replicas.iter().copied().find(|&b| live[b as usize]) {
+                    Some(l) => {
+                        events.push((part, EventKind::IsrShrink { size: 1 }));
+                        (Some(l), vec![l])
+                    }
+                    None => (None, s.isr.clone()),
+                },
+                // Offline: keep the last ISR so that one of its members can come back as leader.
+                None => (None, s.isr.clone()),
+            };
+            if leader.is_none() && s.leader.is_none() {
+                continue;
+            }
+            if leader.is_some() && clean.is_none() {
+                events.push((part, EventKind::LeaderChange { leader, epoch: s.leader_epoch + 1 }));
+            } else {
+                events.push((part, EventKind::LeaderChange { leader, epoch: s.leader_epoch + 1 }));
+            }
+            s.leader = leader;
+            s.leader_epoch += 1;
+            s.isr = new_isr;
+            s.version += 1;
+            changed.push(part);
+        }
+        let newly_live: Vec<u32> =
+            (0..self.p.broker_count).filter(|&b| live[b as usize] && !c.live[b as usize] && b != self.id).collect();
+        c.live = live;
+        let full = now.since(c.last_broadcast) >= broadcast_every;
+        let epoch = c.epoch;
+        let all: Vec<(u32, PartState)> = c.states.iter().cloned().enumerate().map(|(i, s)| (i as u32, s)).collect();
+        if full {
+            c.last_broadcast = now;
+        }
+        // Consumer group membership.
+        c.members.retain(|_, t| now.since(*t) <= member_timeout);
+        let members: Vec<u32> = c.members.keys().copied().collect();
+        let rebalance = members != c.member_set;
+        if rebalance {
+            c.member_set = members.clone();
+            c.generation += 1;
+            c.assignment.clear();
+            for (i, m) in members.iter().enumerate() {
+                let parts: Vec<u32> =
+                    (0..self.p.config.partition_count).filter(|p| *p as usize % members.len() == i).collect();
+                c.assignment.insert(*m, parts);
+            }
+        }
+        let generation = c.generation;
+        let assignment = c.assignment.clone();
+        for (part, kind) in events {
+            if matches!(kind, EventKind::LeaderChange { .. }) {
+                ctx.count("leader_changes", 1);
+            } else {
+                ctx.count("isr_shrinks", 1);
+            }
+            self.record(ctx, part, kind);
+        }
+        if rebalance {
+            ctx.count("rebalances", 1);
+            for (m, parts) in assignment {
+                ctx.send(NodeId(m), Msg::Assignment { generation, partitions: parts });
+            }
+        }
+        if full {
+            self.send_states(ctx, epoch, all, None);
+        } else {
+            if !changed.is_empty() {
+                let states: Vec<(u32, PartState)> = all.iter().filter(|(p, _)| changed.contains(p)).cloned().collect();
+                self.send_states(ctx, epoch, states, None);
+            }
+            for b in newly_live {
+                self.send_states(ctx, epoch, all.clone(), Some(b));
+            }
+        }
+    }
+
+    /// Sends states to every broker (including this one, through the same path) or to one.
+    fn send_states(&mut self, ctx: C, epoch: u64, states: Vec<(u32, PartState)>, to: Option<u32>) {
+        match to {
+            Some(b) => ctx.send(NodeId(b), Msg::LeaderAndIsr { controller_epoch: epoch, states }),
+            None => {
+                ctx.broadcast(self.p.brokers(), Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone() });
+                self.on_leader_and_isr(ctx, epoch, states);
+            }
+        }
+    }
+
+    fn on_alter_isr(&mut self, ctx: C, from: u32, part: u32, leader_epoch: u32, version: u64, isr: Vec<u32>) {
+        let fencing = self.fencing();
+        let Some(c) = self.ctl.as_mut() else { return };
+        if ctx.now() < c.ready_at {
+            return;
+        }
+        let epoch = c.epoch;
+        let s = &mut c.states[part as usize];
+        let valid = s.leader == Some(from) && s.leader_epoch == leader_epoch && s.version == version;
+        if fencing && !valid {
+            ctx.count("alter_isr_fenced", 1);
+            let st = s.clone();
+            ctx.send(NodeId(from), Msg::LeaderAndIsr { controller_epoch: epoch, states: vec![(part, st)] });
+            return;
+        }
+        let (old, new) = (s.isr.len(), isr.len());
+        s.isr = isr;
+        s.version += 1;
+        let st = s.clone();
+        if fencing {
+            self.record_isr(ctx, part, old, new);
+        }
+        self.send_states(ctx, epoch, vec![(part, st)], None);
+    }
+
+    fn on_state_query(&mut self, ctx: C, from: u32, controller_epoch: u64) {
+        if self.fencing() && controller_epoch < self.controller_epoch {
+            return;
+        }
+        self.controller_epoch = self.controller_epoch.max(controller_epoch);
+        let states: Vec<(u32, PartState)> =
+            self.known.iter().enumerate().filter_map(|(i, s)| s.clone().map(|s| (i as u32, s))).collect();
+        ctx.send(NodeId(from), Msg::StateReport { controller_epoch, states });
+    }
+
+    fn on_state_report(&mut self, controller_epoch: u64, states: Vec<(u32, PartState)>) {
+        let Some(c) = self.ctl.as_mut() else { return };
+        if controller_epoch != c.epoch {
+            return;
+        }
+        for (part, s) in states {
+            let cur = &mut c.states[part as usize];
+            if (s.leader_epoch, s.version) > (cur.leader_epoch, cur.version) {
+                *cur = s;
+            }
+        }
+    }
+
+    // ----- dispatch -----
+
+    pub fn on_msg(&mut self, ctx: C, from: NodeId, msg: Msg) {
+        let now = ctx.now();
+        if self.p.is_broker(from) {
+            self.last_heard[from.index()] = Some(now);
+        }
+        match msg {
+            Msg::Heartbeat { controller_epoch, .. } => {
+                if !self.fencing() || controller_epoch >= self.controller_epoch {
+                    self.controller_epoch = self.controller_epoch.max(controller_epoch);
+                }
+            }
+            Msg::LeaderAndIsr { controller_epoch, states } => self.on_leader_and_isr(ctx, controller_epoch, states),
+            Msg::StateQuery { controller_epoch } => self.on_state_query(ctx, from.0, controller_epoch),
+            Msg::StateReport { controller_epoch, states } => self.on_state_report(controller_epoch, states),
+            Msg::AlterIsr { partition, leader_epoch, version, isr } => {
+                self.on_alter_isr(ctx, from.0, partition, leader_epoch, version, isr)
+            }
+            Msg::Fetch { partition, leader_epoch, offset, last_epoch } => {
+                self.on_fetch(ctx, from.0, partition, leader_epoch, offset, last_epoch)
+            }
+            Msg::FetchResp { partition, leader_epoch, result } => {
+                self.on_fetch_resp(ctx, from.0, partition, leader_epoch, result)
+            }
+            Msg::Produce { req, partition, ids, producer, base_seq, acks } => {
+                self.on_produce(ctx, from, req, partition, ids, producer, base_seq, acks)
+            }
+            Msg::Metadata => {
+                let leaders =
+                    self.known.iter().map(|s| s.as_ref().map_or((None, 0), |s| (s.leader, s.leader_epoch))).collect();
+                ctx.send(from, Msg::MetadataResp { leaders });
+            }
+            Msg::Join { generation } => {
+                if let Some(c) = self.ctl.as_mut() {
+                    c.members.insert(from.0, now);
+                    if generation != c.generation
+                        && let Some(parts) = c.assignment.get(&from.0)
+                    {
+                        let msg = Msg::Assignment { generation: c.generation, partitions: parts.clone() };
+                        ctx.send(from, msg);
+                    }
+                }
+            }
+            Msg::ConsumerFetch { req, partition, offset, max } => {
+                self.on_consumer_fetch(ctx, from, req, partition, offset, max)
+            }
+            Msg::OffsetFetch { req, partition } => {
+                let offset = self
+                    .replicas
+                    .get(&partition)
+                    .filter(|r| matches!(r.role, Role::Leader(_)))
+                    .map(|r| r.log.committed_consumer_offset());
+                ctx.send(from, Msg::OffsetFetchResp { req, partition, offset });
+            }
+            Msg::OffsetCommit { req, partition, expect, offset, generation, ack } => {
+                self.on_offset_commit(ctx, from, req, partition, expect, offset, generation, ack)
+            }
+            Msg::ProduceResp { .. }
+            | Msg::MetadataResp { .. }
+            | Msg::Assignment { .. }
+            | Msg::ConsumerFetchResp { .. }
+            | Msg::OffsetFetchResp { .. }
+            | Msg::OffsetCommitResp { .. } => {}
+        }
+    }
+}
+
+fn reply_waiter(ctx: C, w: Waiter, ok: bool) {
+    match w.kind {
+        WaitKind::Produce { req } => {
+            let error = if ok { None } else { Some(ProduceError::NotLeader) };
+            ctx.send(w.to, Msg::ProduceResp { req, error });
+        }
+        WaitKind::Commit { req, partition } => ctx.send(w.to, Msg::OffsetCommitResp { req, partition, ok }),
+    }
+}

@@ -1,0 +1,410 @@
+//! The checkers: pure functions over the history (what producers were told, what consumers saw)
+//! and the final logs, so each can be tested on hand-made data as well as on runs.
+
+use crate::broker::Role;
+use crate::log::{Entry, Payload};
+use crate::msg::EventKind;
+use crate::{Config, Node};
+use sim_core::{Check, ModelReport, Outcome, Reply, RunView, Table, Time};
+use std::collections::BTreeMap;
+
+/// A produce op from the history.
+#[derive(Clone, Debug)]
+pub struct Produced {
+    pub id: u64,
+    pub partition: u32,
+    pub client: u32,
+    pub invoke: Time,
+    pub acked: bool,
+}
+
+/// One message a consumer delivered (a poll op's reply).
+#[derive(Clone, Debug)]
+pub struct Delivered {
+    pub partition: u32,
+    pub offset: u64,
+    pub id: u64,
+    pub client: u32,
+    /// The poll op (deliveries of one poll share it).
+    pub poll: u64,
+    pub at: Time,
+}
+
+/// One partition at the end: every replica's full log (`None`: the broker is down), and the
+/// committed prefix of the authoritative one (the leader with the highest epoch).
+#[derive(Clone, Debug, Default)]
+pub struct FinalPartition {
+    pub committed: Vec<Entry>,
+    pub replicas: Vec<(u32, Option<Vec<Entry>>)>,
+}
+
+fn data_id(e: &Entry) -> Option<u64> {
+    match e.payload {
+        Payload::Data { id, .. } => Some(id),
+        Payload::Commit { .. } => None,
+    }
+}
+
+/// id -> (partition, offset) of every data entry in the committed logs (first occurrence).
+fn committed_index(parts: &[FinalPartition]) -> BTreeMap<u64, (u32, u64)> {
+    let mut at = BTreeMap::new();
+    for (p, fp) in parts.iter().enumerate() {
+        for (o, e) in fp.committed.iter().enumerate() {
+            if let Some(id) = data_id(e) {
+                at.entry(id).or_insert((p as u32, o as u64));
+            }
+        }
+    }
+    at
+}
+
+pub fn no_acked_loss(produced: &[Produced], parts: &[FinalPartition]) -> Check {
+    let at = committed_index(parts);
+    let acked: Vec<&Produced> = produced.iter().filter(|p| p.acked).collect();
+    let lost: Vec<&&Produced> = acked.iter().filter(|p| at.get(&p.id).is_none_or(|&(q, _)| q != p.partition)).collect();
+    let example =
+        lost.first().map(|p| format!("; e.g. message {} of partition {}", p.id, p.partition)).unwrap_or_default();
+    Check::new(
+        "no_acked_loss",
+        lost.is_empty(),
+        format!(
+            "{} of {} acknowledged messages missing from the final committed logs{example}",
+            lost.len(),
+            acked.len()
+        ),
+    )
+}
+
+pub fn no_truncated_reads(delivered: &[Delivered], parts: &[FinalPartition]) -> Check {
+    let bad: Vec<&Delivered> = delivered
+        .iter()
+        .filter(|d| {
+            parts.get(d.partition as usize).and_then(|fp| fp.committed.get(d.offset as usize)).and_then(data_id)
+                != Some(d.id)
+        })
+        .collect();
+    let example = bad
+        .first()
+        .map(|d| format!("; e.g. message {} read at partition {} offset {}", d.id, d.partition, d.offset))
+        .unwrap_or_default();
+    Check::new(
+        "no_truncated_reads",
+        bad.is_empty(),
+        format!(
+            "{} of {} consumed messages are not in the final log where they were read{example}",
+            bad.len(),
+            delivered.len()
+        ),
+    )
+}
+
+/// A producer's acknowledged messages to one partition appear in the order it sent them, and each
+/// poll reads a partition's offsets in rising order.
+pub fn order(produced: &[Produced], delivered: &[Delivered], parts: &[FinalPartition]) -> Check {
+    let at = committed_index(parts);
+    let mut streams: BTreeMap<(u32, u32), Vec<(Time, u64, u64)>> = BTreeMap::new();
+    for p in produced.iter().filter(|p| p.acked) {
+        if let Some(&(q, off)) = at.get(&p.id)
+            && q == p.partition
+        {
+            streams.entry((p.client, p.partition)).or_default().push((p.invoke, p.id, off));
+        }
+    }
+    let mut inversions = 0u64;
+    let mut example = String::new();
+    for ((client, part), mut s) in streams {
+        s.sort();
+        for w in s.windows(2) {
+            if w[1].2 < w[0].2 {
+                inversions += 1;
+                if example.is_empty() {
+                    example = format!(
+                        "; e.g. client n{client}, partition {part}: message {} sent before {} but at offset {} > {}",
+                        w[0].1, w[1].1, w[0].2, w[1].2
+                    );
+                }
+            }
+        }
+    }
+    let mut poll_inversions = 0u64;
+    for w in delivered.windows(2) {
+        if w[0].poll == w[1].poll && w[0].partition == w[1].partition && w[1].offset <= w[0].offset {
+            poll_inversions += 1;
+        }
+    }
+    Check::new(
+        "order",
+        inversions == 0 && poll_inversions == 0,
+        format!(
+            "{inversions} acknowledged messages out of their producer's send order, {poll_inversions} out-of-order reads within a poll{example}"
+        ),
+    )
+}
+
+/// `(extra deliveries, extra copies in the committed logs)`.
+pub fn duplicates(delivered: &[Delivered], parts: &[FinalPartition]) -> (u64, u64) {
+    let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
+    for d in delivered {
+        *seen.entry(d.id).or_default() += 1;
+    }
+    let delivered_dupes = seen.values().map(|&n| n as u64 - 1).sum();
+    let mut copies: BTreeMap<u64, u32> = BTreeMap::new();
+    for fp in parts {
+        for id in fp.committed.iter().filter_map(data_id) {
+            *copies.entry(id).or_default() += 1;
+        }
+    }
+    let log_dupes = copies.values().map(|&n| n as u64 - 1).sum();
+    (delivered_dupes, log_dupes)
+}
+
+pub fn no_duplicates(delivery: crate::Delivery, delivered: &[Delivered], parts: &[FinalPartition]) -> Check {
+    let (d, l) = duplicates(delivered, parts);
+    Check::new(
+        "no_duplicates",
+        d == 0 && l == 0,
+        format!(
+            "{delivery:?} delivery: {d} duplicate deliveries of {} consumed, {l} duplicate messages in the committed logs",
+            delivered.len()
+        ),
+    )
+}
+
+pub fn convergence(parts: &[FinalPartition]) -> Check {
+    let mut bad = Vec::new();
+    for (p, fp) in parts.iter().enumerate() {
+        let logs: Vec<&Option<Vec<Entry>>> = fp.replicas.iter().map(|(_, l)| l).collect();
+        let ok = logs.iter().all(|l| l.is_some()) && logs.windows(2).all(|w| w[0] == w[1]);
+        if !ok {
+            let lens: Vec<String> = fp
+                .replicas
+                .iter()
+                .map(|(b, l)| l.as_ref().map_or(format!("n{b}: down"), |l| format!("n{b}: {}", l.len())))
+                .collect();
+            bad.push(format!("partition {p} [{}]", lens.join(", ")));
+        }
+    }
+    Check::new(
+        "convergence",
+        bad.is_empty(),
+        if bad.is_empty() {
+            format!("all replicas of {} partitions hold identical logs after the heal", parts.len())
+        } else {
+            format!("{} of {} partitions diverge after the heal: {}", bad.len(), parts.len(), bad.join("; "))
+        },
+    )
+}
+
+/// Reads the final partitions from the brokers still running.
+pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPartition> {
+    let brokers = run.topology().servers.len() as u32;
+    let mut out = Vec::new();
+    for part in 0..config.partition_count {
+        let mut fp = FinalPartition::default();
+        let mut best: Option<(bool, u32, u64, Vec<Entry>)> = None;
+        for i in 0..config.replication_factor {
+            let b = (part + i) % brokers;
+            let replica = match run.sim.actor(sim_core::NodeId(b)) {
+                Some(Node::Broker(br)) => br.replicas.get(&part),
+                _ => None,
+            };
+            fp.replicas.push((b, replica.map(|r| r.log.entries().to_vec())));
+            if let Some(r) = replica {
+                let leader = matches!(r.role, Role::Leader(_));
+                let key = (leader, r.leader_epoch, r.log.hwm);
+                if best.as_ref().is_none_or(|x| (x.0, x.1, x.2) < key) {
+                    best = Some((leader, r.leader_epoch, r.log.hwm, r.log.entries()[..r.log.hwm as usize].to_vec()));
+                }
+            }
+        }
+        fp.committed = best.map(|b| b.3).unwrap_or_default();
+        out.push(fp);
+    }
+    out
+}
+
+fn percentile(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i] as f64 / 1e6
+}
+
+pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
+    let parts = config.partition_count as u64;
+    let mut produced = Vec::new();
+    let mut delivered = Vec::new();
+    let mut invoked_at: BTreeMap<u64, Time> = BTreeMap::new();
+    for h in run.history() {
+        match h.kind {
+            0 => {
+                invoked_at.entry(h.value).or_insert(h.invoke);
+                produced.push(Produced {
+                    id: h.value,
+                    partition: (h.key % parts) as u32,
+                    client: h.client.0,
+                    invoke: h.invoke,
+                    acked: h.outcome == Some(Outcome::Ok),
+                });
+            }
+            _ => {
+                if let (Some(Outcome::Ok), Reply::Values(v), Some(at)) = (h.outcome, &h.reply, h.complete) {
+                    for t in v.chunks_exact(3) {
+                        delivered.push(Delivered {
+                            partition: t[0] as u32,
+                            offset: t[1],
+                            id: t[2],
+                            client: h.client.0,
+                            poll: h.op.0,
+                            at,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let fparts = final_partitions(config, run);
+    let mut r = ModelReport::default();
+    r.checks.push(no_acked_loss(&produced, &fparts));
+    r.checks.push(no_truncated_reads(&delivered, &fparts));
+    r.checks.push(order(&produced, &delivered, &fparts));
+    r.checks.push(no_duplicates(config.delivery, &delivered, &fparts));
+    r.checks.push(convergence(&fparts));
+
+    // End-to-end latency: produce invoked -> first delivery.
+    let mut first: BTreeMap<u64, Time> = BTreeMap::new();
+    for d in &delivered {
+        let e = first.entry(d.id).or_insert(d.at);
+        *e = (*e).min(d.at);
+    }
+    let mut e2e: Vec<u64> =
+        first.iter().filter_map(|(id, at)| invoked_at.get(id).map(|inv| at.since(*inv).0)).collect();
+    e2e.sort_unstable();
+    let (dup_delivered, dup_log) = duplicates(&delivered, &fparts);
+    let at = committed_index(&fparts);
+    let acked = produced.iter().filter(|p| p.acked).count();
+    let lost = produced.iter().filter(|p| p.acked && at.get(&p.id).is_none_or(|&(q, _)| q != p.partition)).count();
+    let metrics = run.sim.metrics();
+    let m = &mut r.measures;
+    m.insert("e2e_latency_p50_ms".into(), percentile(&e2e, 0.5));
+    m.insert("e2e_latency_p99_ms".into(), percentile(&e2e, 0.99));
+    m.insert("e2e_latency_max_ms".into(), percentile(&e2e, 1.0));
+    m.insert("messages_consumed".into(), first.len() as f64);
+    m.insert("messages_committed".into(), at.len() as f64);
+    m.insert("acked_messages".into(), acked as f64);
+    m.insert("acked_lost".into(), lost as f64);
+    m.insert("duplicates_delivered".into(), dup_delivered as f64);
+    m.insert("duplicates_in_log".into(), dup_log as f64);
+    m.insert("consumer_lag_max".into(), metrics.gauges.get("consumer_lag").map_or(0.0, |g| g.1.max(0.0)));
+    for c in [
+        "leader_changes",
+        "isr_shrinks",
+        "isr_expands",
+        "truncations",
+        "truncated_entries",
+        "controller_changes",
+        "rebalances",
+    ] {
+        m.insert(c.into(), metrics.counter(c) as f64);
+    }
+
+    // The time axis: every leader change, ISR change and truncation.
+    let mut events = Vec::new();
+    for (_, a) in run.servers() {
+        if let Node::Broker(b) = a {
+            events.extend(b.events.iter().copied());
+        }
+    }
+    events.sort_by_key(|e| (e.at, e.partition));
+    let mut leaders = Table {
+        name: "leader_changes".into(),
+        columns: cols(&["t_s", "partition", "leader", "leader_epoch"]),
+        rows: Vec::new(),
+    };
+    let mut isr = Table {
+        name: "isr_changes".into(),
+        columns: cols(&["t_s", "partition", "isr_size", "change"]),
+        rows: Vec::new(),
+    };
+    let mut truncs = Table {
+        name: "truncations".into(),
+        columns: cols(&["t_s", "partition", "broker", "entries_removed"]),
+        rows: Vec::new(),
+    };
+    let mut ctl = Table { name: "controller_changes".into(), columns: cols(&["t_s", "broker"]), rows: Vec::new() };
+    for e in events {
+        let t = e.at.as_secs_f64();
+        let p = e.partition as f64;
+        match e.kind {
+            EventKind::LeaderChange { leader, epoch } => {
+                leaders.rows.push(vec![t, p, leader.map_or(-1.0, |l| l as f64), epoch as f64])
+            }
+            EventKind::IsrShrink { size } => isr.rows.push(vec![t, p, size as f64, -1.0]),
+            EventKind::IsrExpand { size } => isr.rows.push(vec![t, p, size as f64, 1.0]),
+            EventKind::Truncation { broker, removed } => truncs.rows.push(vec![t, p, broker as f64, removed as f64]),
+            EventKind::ControllerChange { broker } => ctl.rows.push(vec![t, broker as f64]),
+        }
+    }
+    let cdf = Table {
+        name: "e2e_latency_cdf".into(),
+        columns: cols(&["percentile", "ms"]),
+        rows: [0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0]
+            .iter()
+            .map(|&q| vec![q * 100.0, percentile(&e2e, q)])
+            .collect(),
+    };
+    r.tables.extend([leaders, isr, truncs, ctl, cdf]);
+    r
+}
+
+fn cols(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(id: u64) -> Entry {
+        Entry { epoch: 1, payload: Payload::Data { id, producer: 0, seq: 0 } }
+    }
+    fn part(ids: &[u64]) -> FinalPartition {
+        let log: Vec<Entry> = ids.iter().map(|&i| data(i)).collect();
+        FinalPartition { committed: log.clone(), replicas: vec![(0, Some(log.clone())), (1, Some(log))] }
+    }
+    fn produced(id: u64, t: u64) -> Produced {
+        Produced { id, partition: 0, client: 9, invoke: Time(t), acked: true }
+    }
+
+    #[test]
+    fn order_fails_on_a_reordered_producer_stream() {
+        let ps = [produced(1, 10), produced(2, 20)];
+        assert!(order(&ps, &[], &[part(&[1, 2])]).passed);
+        let c = order(&ps, &[], &[part(&[2, 1])]);
+        assert!(!c.passed, "{}", c.detail);
+        assert!(c.detail.starts_with("1 acknowledged"), "{}", c.detail);
+    }
+
+    #[test]
+    fn order_fails_on_a_backwards_read_within_a_poll() {
+        let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: 4, at: Time(1) };
+        assert!(!order(&[], &[d(1, 2), d(0, 1)], &[part(&[1, 2])]).passed);
+    }
+
+    #[test]
+    fn convergence_fails_on_divergent_or_missing_replicas() {
+        assert!(convergence(&[part(&[1, 2])]).passed);
+        let mut fp = part(&[1, 2]);
+        fp.replicas[1].1 = Some(vec![data(1)]);
+        assert!(!convergence(&[fp.clone()]).passed);
+        fp.replicas[1].1 = None;
+        assert!(!convergence(&[fp]).passed);
+    }
+
+    #[test]
+    fn duplicates_count_extra_copies() {
+        let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: offset, at: Time(1) };
+        assert_eq!(duplicates(&[d(0, 1), d(0, 1), d(1, 2), d(0, 1)], &[part(&[1, 2, 1])]), (2, 1));
+    }
+}
