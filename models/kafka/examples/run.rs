@@ -11,6 +11,8 @@ fn main() {
     let sc: Scenario<Config> = ron::from_str(&text).expect("parse scenario");
     let problems = sc.validate::<Kafka>();
     assert!(problems.is_empty(), "{problems:?}");
+    // Wall time of the whole run, measured outside the simulation.
+    #[allow(clippy::disallowed_methods)]
     let wall = std::time::Instant::now();
     let out = run::<Kafka>(&sc, RunOptions { seed, ..Default::default() });
     let secs = wall.elapsed().as_secs_f64();

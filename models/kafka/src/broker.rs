@@ -782,6 +782,7 @@ impl Broker {
         }
         let mut changed: Vec<u32> = Vec::new();
         let mut events: Vec<(u32, EventKind)> = Vec::new();
+        let mut unclean_elections = 0;
         for (part, s) in c.states.iter_mut().enumerate() {
             let part = part as u32;
             let leader_ok = s.leader.is_some_and(|l| live[l as usize]);
@@ -807,10 +808,9 @@ impl Broker {
                 continue;
             }
             if leader.is_some() && clean.is_none() {
-                events.push((part, EventKind::LeaderChange { leader, epoch: s.leader_epoch + 1 }));
-            } else {
-                events.push((part, EventKind::LeaderChange { leader, epoch: s.leader_epoch + 1 }));
+                unclean_elections += 1;
             }
+            events.push((part, EventKind::LeaderChange { leader, epoch: s.leader_epoch + 1 }));
             s.leader = leader;
             s.leader_epoch += 1;
             s.isr = new_isr;
@@ -842,6 +842,9 @@ impl Broker {
         }
         let generation = c.generation;
         let assignment = c.assignment.clone();
+        if unclean_elections > 0 {
+            ctx.count("unclean_elections", unclean_elections);
+        }
         for (part, kind) in events {
             if matches!(kind, EventKind::LeaderChange { .. }) {
                 ctx.count("leader_changes", 1);

@@ -30,12 +30,42 @@ pub struct Delivered {
     pub at: Time,
 }
 
-/// One partition at the end: every replica's full log (`None`: the broker is down), and the
-/// committed prefix of the authoritative one (the leader with the highest epoch).
+/// One partition at the end: a digest of every replica's full log (`None`: the broker is down),
+/// and the committed prefix of the authoritative one (the leader with the highest epoch).
 #[derive(Clone, Debug, Default)]
 pub struct FinalPartition {
     pub committed: Vec<Entry>,
-    pub replicas: Vec<(u32, Option<Vec<Entry>>)>,
+    pub replicas: Vec<(u32, Option<Digest>)>,
+}
+
+/// A log's length and a hash over its entries: equal digests, equal logs (up to a 64-bit hash).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digest {
+    pub len: usize,
+    pub hash: u64,
+}
+
+impl Digest {
+    pub fn of(entries: &[Entry]) -> Digest {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |x: u64| h = (h ^ x).wrapping_mul(0x0000_0100_0000_01B3).rotate_left(23);
+        for e in entries {
+            mix(e.epoch as u64);
+            match e.payload {
+                Payload::Data { id, producer, seq } => {
+                    mix(id);
+                    mix(producer);
+                    mix(seq as u64);
+                }
+                Payload::Commit { offset, generation } => {
+                    mix(u64::MAX);
+                    mix(offset);
+                    mix(generation);
+                }
+            }
+        }
+        Digest { len: entries.len(), hash: h }
+    }
 }
 
 fn data_id(e: &Entry) -> Option<u64> {
@@ -45,23 +75,39 @@ fn data_id(e: &Entry) -> Option<u64> {
     }
 }
 
-/// id -> (partition, offset) of every data entry in the committed logs (first occurrence).
-fn committed_index(parts: &[FinalPartition]) -> BTreeMap<u64, (u32, u64)> {
-    let mut at = BTreeMap::new();
-    for (p, fp) in parts.iter().enumerate() {
-        for (o, e) in fp.committed.iter().enumerate() {
-            if let Some(id) = data_id(e) {
-                at.entry(id).or_insert((p as u32, o as u64));
+/// Where each message id sits in the committed logs: `(id, partition, offset)` sorted, one per id
+/// (its first copy). A sorted vector, not a map: runs hold millions of messages.
+pub struct Index(Vec<(u64, u32, u64)>);
+
+impl Index {
+    pub fn new(parts: &[FinalPartition]) -> Index {
+        let mut v = Vec::with_capacity(parts.iter().map(|p| p.committed.len()).sum());
+        for (p, fp) in parts.iter().enumerate() {
+            for (o, e) in fp.committed.iter().enumerate() {
+                if let Some(id) = data_id(e) {
+                    v.push((id, p as u32, o as u64));
+                }
             }
         }
+        v.sort_unstable();
+        v.dedup_by_key(|x| x.0);
+        Index(v)
     }
-    at
+    pub fn get(&self, id: u64) -> Option<(u32, u64)> {
+        let i = self.0.partition_point(|x| x.0 < id);
+        self.0.get(i).filter(|x| x.0 == id).map(|x| (x.1, x.2))
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
-pub fn no_acked_loss(produced: &[Produced], parts: &[FinalPartition]) -> Check {
-    let at = committed_index(parts);
+pub fn no_acked_loss(produced: &[Produced], at: &Index) -> Check {
     let acked: Vec<&Produced> = produced.iter().filter(|p| p.acked).collect();
-    let lost: Vec<&&Produced> = acked.iter().filter(|p| at.get(&p.id).is_none_or(|&(q, _)| q != p.partition)).collect();
+    let lost: Vec<&&Produced> = acked.iter().filter(|p| at.get(p.id).is_none_or(|(q, _)| q != p.partition)).collect();
     let example =
         lost.first().map(|p| format!("; e.g. message {} of partition {}", p.id, p.partition)).unwrap_or_default();
     Check::new(
@@ -100,11 +146,12 @@ pub fn no_truncated_reads(delivered: &[Delivered], parts: &[FinalPartition]) -> 
 
 /// A producer's acknowledged messages to one partition appear in the order it sent them, and each
 /// poll reads a partition's offsets in rising order.
-pub fn order(produced: &[Produced], delivered: &[Delivered], parts: &[FinalPartition]) -> Check {
-    let at = committed_index(parts);
-    let mut streams: BTreeMap<(u32, u32), Vec<(Time, u64, u64)>> = BTreeMap::new();
+pub fn order(produced: &[Produced], delivered: &[Delivered], at: &Index) -> Check {
+    // (client, partition) -> (sent at, id, offset) of its acknowledged messages.
+    type Streams = BTreeMap<(u32, u32), Vec<(Time, u64, u64)>>;
+    let mut streams: Streams = BTreeMap::new();
     for p in produced.iter().filter(|p| p.acked) {
-        if let Some(&(q, off)) = at.get(&p.id)
+        if let Some((q, off)) = at.get(p.id)
             && q == p.partition
         {
             streams.entry((p.client, p.partition)).or_default().push((p.invoke, p.id, off));
@@ -143,18 +190,12 @@ pub fn order(produced: &[Produced], delivered: &[Delivered], parts: &[FinalParti
 
 /// `(extra deliveries, extra copies in the committed logs)`.
 pub fn duplicates(delivered: &[Delivered], parts: &[FinalPartition]) -> (u64, u64) {
-    let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
-    for d in delivered {
-        *seen.entry(d.id).or_default() += 1;
+    fn extra(mut ids: Vec<u64>) -> u64 {
+        ids.sort_unstable();
+        ids.windows(2).filter(|w| w[0] == w[1]).count() as u64
     }
-    let delivered_dupes = seen.values().map(|&n| n as u64 - 1).sum();
-    let mut copies: BTreeMap<u64, u32> = BTreeMap::new();
-    for fp in parts {
-        for id in fp.committed.iter().filter_map(data_id) {
-            *copies.entry(id).or_default() += 1;
-        }
-    }
-    let log_dupes = copies.values().map(|&n| n as u64 - 1).sum();
+    let delivered_dupes = extra(delivered.iter().map(|d| d.id).collect());
+    let log_dupes = extra(parts.iter().flat_map(|fp| fp.committed.iter().filter_map(data_id)).collect());
     (delivered_dupes, log_dupes)
 }
 
@@ -173,13 +214,13 @@ pub fn no_duplicates(delivery: crate::Delivery, delivered: &[Delivered], parts: 
 pub fn convergence(parts: &[FinalPartition]) -> Check {
     let mut bad = Vec::new();
     for (p, fp) in parts.iter().enumerate() {
-        let logs: Vec<&Option<Vec<Entry>>> = fp.replicas.iter().map(|(_, l)| l).collect();
+        let logs: Vec<&Option<Digest>> = fp.replicas.iter().map(|(_, l)| l).collect();
         let ok = logs.iter().all(|l| l.is_some()) && logs.windows(2).all(|w| w[0] == w[1]);
         if !ok {
             let lens: Vec<String> = fp
                 .replicas
                 .iter()
-                .map(|(b, l)| l.as_ref().map_or(format!("n{b}: down"), |l| format!("n{b}: {}", l.len())))
+                .map(|(b, l)| l.as_ref().map_or(format!("n{b}: down"), |l| format!("n{b}: {} entries", l.len)))
                 .collect();
             bad.push(format!("partition {p} [{}]", lens.join(", ")));
         }
@@ -208,7 +249,7 @@ pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPa
                 Some(Node::Broker(br)) => br.replicas.get(&part),
                 _ => None,
             };
-            fp.replicas.push((b, replica.map(|r| r.log.entries().to_vec())));
+            fp.replicas.push((b, replica.map(|r| Digest::of(r.log.entries()))));
             if let Some(r) = replica {
                 let leader = matches!(r.role, Role::Leader(_));
                 let key = (leader, r.leader_epoch, r.log.hwm);
@@ -235,11 +276,11 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let parts = config.partition_count as u64;
     let mut produced = Vec::new();
     let mut delivered = Vec::new();
-    let mut invoked_at: BTreeMap<u64, Time> = BTreeMap::new();
+    let mut invoked_at: Vec<(u64, Time)> = Vec::new();
     for h in run.history() {
         match h.kind {
             0 => {
-                invoked_at.entry(h.value).or_insert(h.invoke);
+                invoked_at.push((h.value, h.invoke));
                 produced.push(Produced {
                     id: h.value,
                     partition: (h.key % parts) as u32,
@@ -265,26 +306,29 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
         }
     }
     let fparts = final_partitions(config, run);
+    let at = Index::new(&fparts);
     let mut r = ModelReport::default();
-    r.checks.push(no_acked_loss(&produced, &fparts));
+    r.checks.push(no_acked_loss(&produced, &at));
     r.checks.push(no_truncated_reads(&delivered, &fparts));
-    r.checks.push(order(&produced, &delivered, &fparts));
+    r.checks.push(order(&produced, &delivered, &at));
     r.checks.push(no_duplicates(config.delivery, &delivered, &fparts));
     r.checks.push(convergence(&fparts));
 
     // End-to-end latency: produce invoked -> first delivery.
-    let mut first: BTreeMap<u64, Time> = BTreeMap::new();
-    for d in &delivered {
-        let e = first.entry(d.id).or_insert(d.at);
-        *e = (*e).min(d.at);
-    }
-    let mut e2e: Vec<u64> =
-        first.iter().filter_map(|(id, at)| invoked_at.get(id).map(|inv| at.since(*inv).0)).collect();
+    let mut first: Vec<(u64, Time)> = delivered.iter().map(|d| (d.id, d.at)).collect();
+    first.sort_unstable();
+    first.dedup_by_key(|x| x.0);
+    invoked_at.sort_unstable();
+    invoked_at.dedup_by_key(|x| x.0);
+    let invoked = |id: u64| {
+        let i = invoked_at.partition_point(|x| x.0 < id);
+        invoked_at.get(i).filter(|x| x.0 == id).map(|x| x.1)
+    };
+    let mut e2e: Vec<u64> = first.iter().filter_map(|&(id, at)| invoked(id).map(|inv| at.since(inv).0)).collect();
     e2e.sort_unstable();
     let (dup_delivered, dup_log) = duplicates(&delivered, &fparts);
-    let at = committed_index(&fparts);
     let acked = produced.iter().filter(|p| p.acked).count();
-    let lost = produced.iter().filter(|p| p.acked && at.get(&p.id).is_none_or(|&(q, _)| q != p.partition)).count();
+    let lost = produced.iter().filter(|p| p.acked && at.get(p.id).is_none_or(|(q, _)| q != p.partition)).count();
     let metrics = run.sim.metrics();
     let m = &mut r.measures;
     m.insert("e2e_latency_p50_ms".into(), percentile(&e2e, 0.5));
@@ -371,7 +415,10 @@ mod tests {
     }
     fn part(ids: &[u64]) -> FinalPartition {
         let log: Vec<Entry> = ids.iter().map(|&i| data(i)).collect();
-        FinalPartition { committed: log.clone(), replicas: vec![(0, Some(log.clone())), (1, Some(log))] }
+        FinalPartition {
+            committed: log.clone(),
+            replicas: vec![(0, Some(Digest::of(&log))), (1, Some(Digest::of(&log)))],
+        }
     }
     fn produced(id: u64, t: u64) -> Produced {
         Produced { id, partition: 0, client: 9, invoke: Time(t), acked: true }
@@ -380,8 +427,8 @@ mod tests {
     #[test]
     fn order_fails_on_a_reordered_producer_stream() {
         let ps = [produced(1, 10), produced(2, 20)];
-        assert!(order(&ps, &[], &[part(&[1, 2])]).passed);
-        let c = order(&ps, &[], &[part(&[2, 1])]);
+        assert!(order(&ps, &[], &Index::new(&[part(&[1, 2])])).passed);
+        let c = order(&ps, &[], &Index::new(&[part(&[2, 1])]));
         assert!(!c.passed, "{}", c.detail);
         assert!(c.detail.starts_with("1 acknowledged"), "{}", c.detail);
     }
@@ -389,15 +436,17 @@ mod tests {
     #[test]
     fn order_fails_on_a_backwards_read_within_a_poll() {
         let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: 4, at: Time(1) };
-        assert!(!order(&[], &[d(1, 2), d(0, 1)], &[part(&[1, 2])]).passed);
+        assert!(!order(&[], &[d(1, 2), d(0, 1)], &Index::new(&[part(&[1, 2])])).passed);
     }
 
     #[test]
     fn convergence_fails_on_divergent_or_missing_replicas() {
         assert!(convergence(&[part(&[1, 2])]).passed);
         let mut fp = part(&[1, 2]);
-        fp.replicas[1].1 = Some(vec![data(1)]);
-        assert!(!convergence(&[fp.clone()]).passed);
+        fp.replicas[1].1 = Some(Digest::of(&[data(1)]));
+        assert!(!convergence(std::slice::from_ref(&fp)).passed);
+        fp.replicas[1].1 = Some(Digest::of(&[data(1), data(3)]));
+        assert!(!convergence(std::slice::from_ref(&fp)).passed, "same length, other entries");
         fp.replicas[1].1 = None;
         assert!(!convergence(&[fp]).passed);
     }

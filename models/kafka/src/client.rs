@@ -13,7 +13,7 @@ pub struct Client {
     p: Rc<Params>,
     /// Per partition: the idempotent producer's id (0: not idempotent; a new one per incarnation,
     /// and after a batch is given up, as Kafka bumps the producer epoch), the next sequence number,
-    /// the messages waiting, and the one batch in flight.
+    /// the messages waiting, and the batches in flight (at most `producer_max_in_flight`).
     producers: Vec<PartitionProducer>,
     leaders: Vec<(Option<u32>, u32)>,
     next_req: u64,
@@ -26,7 +26,7 @@ struct PartitionProducer {
     producer: u64,
     next_seq: u32,
     queue: VecDeque<Queued>,
-    batch: Option<Batch>,
+    batches: Vec<Batch>,
 }
 
 struct Queued {
@@ -37,6 +37,7 @@ struct Queued {
 
 struct Batch {
     req: u64,
+    producer: u64,
     base_seq: u32,
     items: Vec<Queued>,
     attempt: u32,
@@ -158,97 +159,107 @@ impl Client {
         self.send_next_batch(ctx, partition);
     }
 
-    /// One batch in flight per partition (Kafka's `max.in.flight` = 1): order is kept, and the
-    /// messages that queue meanwhile go out together.
+    /// Up to `producer_max_in_flight` batches in flight per partition (Kafka's
+    /// `max.in.flight.requests.per.connection`); the messages that queue meanwhile go out together.
+    /// With more than one in flight and no idempotence, a retried batch lands after a later one.
     fn send_next_batch(&mut self, ctx: C, partition: u32) {
         let now = ctx.now();
         let max = self.p.config.producer_batch_max as usize;
-        let pp = &mut self.producers[partition as usize];
-        if pp.batch.is_some() {
-            return;
+        let in_flight = self.p.config.producer_max_in_flight as usize;
+        loop {
+            let pp = &mut self.producers[partition as usize];
+            if pp.batches.len() >= in_flight {
+                return;
+            }
+            while pp.queue.front().is_some_and(|q| q.deadline <= now) {
+                let q = pp.queue.pop_front().expect("front");
+                ctx.complete(q.op, Outcome::Fail, Reply::None);
+            }
+            if pp.queue.is_empty() {
+                return;
+            }
+            let n = pp.queue.len().min(max);
+            let items: Vec<Queued> = pp.queue.drain(..n).collect();
+            let base_seq = pp.next_seq;
+            if pp.producer != 0 {
+                pp.next_seq += n as u32;
+            }
+            let producer = pp.producer;
+            self.next_req += 1;
+            let req = self.next_req;
+            let pp = &mut self.producers[partition as usize];
+            pp.batches.push(Batch { req, producer, base_seq, items, attempt: 0, timer: None, timed_out: false });
+            self.send_batch(ctx, partition, req);
         }
-        while pp.queue.front().is_some_and(|q| q.deadline <= now) {
-            let q = pp.queue.pop_front().expect("front");
-            ctx.complete(q.op, Outcome::Fail, Reply::None);
-        }
-        if pp.queue.is_empty() {
-            return;
-        }
-        let n = pp.queue.len().min(max);
-        let items: Vec<Queued> = pp.queue.drain(..n).collect();
-        let base_seq = pp.next_seq;
-        if pp.producer != 0 {
-            pp.next_seq += n as u32;
-        }
-        self.next_req += 1;
-        let req = self.next_req;
-        let pp = &mut self.producers[partition as usize];
-        pp.batch = Some(Batch { req, base_seq, items, attempt: 0, timer: None, timed_out: false });
-        self.send_batch(ctx, partition);
     }
 
-    fn send_batch(&mut self, ctx: C, partition: u32) {
+    fn batch_mut(&mut self, partition: u32, req: u64) -> Option<&mut Batch> {
+        self.producers[partition as usize].batches.iter_mut().find(|b| b.req == req)
+    }
+
+    fn send_batch(&mut self, ctx: C, partition: u32, req: u64) {
         let leader = self.leaders[partition as usize].0;
         let acks = self.p.config.acks;
         let timeout = self.p.config.request_timeout;
-        let pp = &mut self.producers[partition as usize];
-        let producer = pp.producer;
-        let Some(b) = &mut pp.batch else { return };
+        let Some(b) = self.batch_mut(partition, req) else { return };
         b.attempt += 1;
         let attempt = b.attempt;
         match leader {
             Some(l) => {
                 let ids = b.items.iter().map(|q| q.id).collect();
-                let msg = Msg::Produce { req: b.req, partition, ids, producer, base_seq: b.base_seq, acks };
+                let msg = Msg::Produce { req, partition, ids, producer: b.producer, base_seq: b.base_seq, acks };
                 ctx.send(NodeId(l), msg);
-                b.timer = Some(ctx.set_timer(timeout, Timer::ProduceTimeout { req: partition as u64, attempt }));
+                b.timer = Some(ctx.set_timer(timeout, Timer::ProduceTimeout { req, attempt }));
             }
             None => {
                 self.refresh_metadata(ctx);
-                self.retry_later(ctx, partition);
+                self.retry_later(ctx, partition, req);
             }
         }
     }
 
-    /// Retries the batch after a backoff, or gives it up (each op: `Timeout` if some attempt may
-    /// have landed, else `Fail`) and moves on with a new producer id, as the sequence has a gap.
-    fn retry_later(&mut self, ctx: C, partition: u32) {
+    /// Retries a batch after a backoff, or gives it up (each op: `Timeout` if some attempt may have
+    /// landed, else `Fail`); an idempotent producer then moves on with a new producer id, as its
+    /// sequence now has a gap.
+    fn retry_later(&mut self, ctx: C, partition: u32, req: u64) {
         let now = ctx.now();
         let (retries, backoff) = (self.p.config.retries, self.p.config.retry_backoff);
-        let idempotent = self.p.config.idempotent;
-        let pp = &mut self.producers[partition as usize];
-        let Some(b) = &mut pp.batch else { return };
+        let Some(b) = self.batch_mut(partition, req) else { return };
         let deadline = b.items.iter().map(|q| q.deadline).min().unwrap_or(now);
         if b.attempt > retries || now + backoff >= deadline {
-            let b = pp.batch.take().expect("batch");
+            let pp = &mut self.producers[partition as usize];
+            let i = pp.batches.iter().position(|b| b.req == req).expect("batch");
+            let b = pp.batches.remove(i);
             let outcome = if b.timed_out { Outcome::Timeout } else { Outcome::Fail };
             for q in b.items {
                 ctx.complete(q.op, outcome, Reply::None);
             }
-            if idempotent {
+            if pp.producer != 0 && pp.producer == b.producer {
                 pp.producer = ctx.rng().next_u64() | 1;
                 pp.next_seq = 0;
                 ctx.count("producer_resets", 1);
             }
             return self.send_next_batch(ctx, partition);
         }
-        b.timer = Some(ctx.set_timer(backoff, Timer::ProduceRetry { req: partition as u64 }));
+        b.timer = Some(ctx.set_timer(backoff, Timer::ProduceRetry { req }));
+    }
+
+    /// The partition whose in-flight batch is request `req`.
+    fn batch_partition(&self, req: u64) -> Option<u32> {
+        self.producers.iter().position(|pp| pp.batches.iter().any(|b| b.req == req)).map(|p| p as u32)
     }
 
     fn on_produce_resp(&mut self, ctx: C, req: u64, error: Option<ProduceError>) {
-        let Some(partition) = self.producers.iter().position(|pp| pp.batch.as_ref().is_some_and(|b| b.req == req))
-        else {
-            return;
-        };
-        let partition = partition as u32;
-        let pp = &mut self.producers[partition as usize];
-        let b = pp.batch.as_mut().expect("batch");
+        let Some(partition) = self.batch_partition(req) else { return };
+        let b = self.batch_mut(partition, req).expect("batch");
         if let Some(t) = b.timer.take() {
             ctx.cancel_timer(t);
         }
         match error {
             None => {
-                let b = pp.batch.take().expect("batch");
+                let pp = &mut self.producers[partition as usize];
+                let i = pp.batches.iter().position(|b| b.req == req).expect("batch");
+                let b = pp.batches.remove(i);
                 for q in b.items {
                     ctx.complete(q.op, Outcome::Ok, Reply::None);
                 }
@@ -266,28 +277,28 @@ impl Client {
                 if e == ProduceError::NotLeader {
                     self.refresh_metadata(ctx);
                 }
-                self.retry_later(ctx, partition);
+                self.retry_later(ctx, partition, req);
             }
         }
     }
 
     pub fn on_timer(&mut self, ctx: C, timer: Timer) {
         match timer {
-            Timer::ProduceTimeout { req: partition, attempt } => {
-                let Some(b) = &mut self.producers[partition as usize].batch else { return };
+            Timer::ProduceTimeout { req, attempt } => {
+                let Some(partition) = self.batch_partition(req) else { return };
+                let b = self.batch_mut(partition, req).expect("batch");
                 if b.attempt != attempt || b.timer.is_none() {
                     return;
                 }
                 b.timed_out = true;
                 b.timer = None;
                 self.refresh_metadata(ctx);
-                self.retry_later(ctx, partition as u32);
+                self.retry_later(ctx, partition, req);
             }
-            Timer::ProduceRetry { req: partition } => {
-                if let Some(b) = &mut self.producers[partition as usize].batch {
-                    b.timer = None;
-                }
-                self.send_batch(ctx, partition as u32);
+            Timer::ProduceRetry { req } => {
+                let Some(partition) = self.batch_partition(req) else { return };
+                self.batch_mut(partition, req).expect("batch").timer = None;
+                self.send_batch(ctx, partition, req);
             }
             Timer::MetadataRefresh => {
                 self.refresh_metadata(ctx);

@@ -86,8 +86,12 @@ pub struct Config {
     pub acks: Acks,
     /// Producer retries after a failed or timed-out attempt.
     pub retries: u32,
-    /// Messages per produce request (one request in flight per partition and producer).
+    /// Messages per produce request.
     pub producer_batch_max: u32,
+    /// Produce requests in flight per partition and producer (`max.in.flight.requests`). Above 1,
+    /// only the idempotent producer keeps order: a retried batch can land after a later one (and
+    /// the simulated network, unlike TCP, lets requests overtake each other).
+    pub producer_max_in_flight: u32,
     pub retry_backoff: Duration,
     pub request_timeout: Duration,
     /// A produce op gives up after this (Kafka's `delivery.timeout.ms`).
@@ -128,6 +132,7 @@ impl Default for Config {
             acks: Acks::All,
             retries: 5,
             producer_batch_max: 500,
+            producer_max_in_flight: 1,
             retry_backoff: Duration::from_millis(50),
             request_timeout: Duration::from_millis(500),
             delivery_timeout: Duration::from_secs(3),
@@ -283,6 +288,9 @@ impl Model for Kafka {
         }
         if c.replica_fetch_max == 0 {
             e.push(("config.replica_fetch_max".into(), "must be >= 1, got 0".into()));
+        }
+        if c.producer_max_in_flight == 0 {
+            e.push(("config.producer_max_in_flight".into(), "must be >= 1, got 0".into()));
         }
         if c.producer_batch_max == 0 {
             e.push(("config.producer_batch_max".into(), "must be >= 1, got 0".into()));

@@ -167,11 +167,15 @@ impl PartitionLog {
     }
 
     /// The idempotent-producer check for a batch of `count` messages numbered from `base_seq`.
-    /// A producer the log does not know (new, or its entries were truncated) starts anywhere.
+    /// A producer the log does not know must start at 0 (had a later batch been accepted first, an
+    /// earlier one arriving after it would pass for a duplicate and be acknowledged unwritten); a
+    /// producer whose entries were all truncated gets `OutOfOrder` until it gives up and restarts
+    /// with a new id.
     pub fn check_sequence(&self, producer: u64, base_seq: u32, count: u32) -> SeqCheck {
         let last = base_seq + count.max(1) - 1;
         match self.producers.get(&producer) {
-            None => SeqCheck::Next,
+            None if base_seq == 0 => SeqCheck::Next,
+            None => SeqCheck::OutOfOrder,
             Some(st) if base_seq == st.last_seq.wrapping_add(1) => SeqCheck::Next,
             Some(st) if last == st.last_seq => SeqCheck::Duplicate(Some(st.last_offset)),
             Some(st) if last < st.last_seq => SeqCheck::Duplicate(None),
@@ -295,6 +299,7 @@ mod tests {
     fn idempotent_batches() {
         let mut l = PartitionLog::default();
         assert_eq!(l.check_sequence(42, 0, 2), SeqCheck::Next);
+        assert_eq!(l.check_sequence(42, 2, 2), SeqCheck::OutOfOrder, "a later batch overtook the first");
         l.append(data(1, 7));
         l.append(Entry { epoch: 1, payload: Payload::Data { id: 1, producer: 42, seq: 0 } });
         l.append(Entry { epoch: 1, payload: Payload::Data { id: 2, producer: 42, seq: 1 } });
@@ -305,6 +310,7 @@ mod tests {
         l.truncate_to(2);
         assert_eq!(l.check_sequence(42, 1, 1), SeqCheck::Next, "truncation rolls the sequence back");
         l.truncate_to(1);
-        assert_eq!(l.check_sequence(42, 9, 1), SeqCheck::Next, "an unknown producer starts anywhere");
+        assert_eq!(l.check_sequence(42, 9, 1), SeqCheck::OutOfOrder, "an unknown producer starts at 0");
+        assert_eq!(l.check_sequence(42, 0, 1), SeqCheck::Next);
     }
 }

@@ -196,7 +196,6 @@ impl Message for Msg {
 pub enum Timer {
     /// Brokers: heartbeats, ISR checks, parked fetches, fetch retries, controller duties.
     Tick,
-    /// `req` is the partition whose batch it guards.
     ProduceTimeout {
         req: u64,
         attempt: u32,

@@ -129,6 +129,18 @@ fn exactly_once_has_no_duplicates_under_the_same_crashes() {
 }
 
 #[test]
+fn several_requests_in_flight_without_idempotence_reorder_and_duplicate() {
+    let r = verdict("kafka_in_flight_reorder");
+    assert!(check(&r, "order").detail.contains("client n"), "{}", check(&r, "order").detail);
+    assert!(measure(&r, "duplicates_in_log") >= 1.0);
+    // The idempotent producer keeps order with the same five requests in flight.
+    let mut sc = load("kafka_in_flight_reorder");
+    sc.config.idempotent = true;
+    let fixed = exec(&sc);
+    assert!(failed(&sc, &fixed).is_empty(), "{:?}", fixed.model_report.checks);
+}
+
+#[test]
 fn same_seed_same_run_and_another_seed_another_run() {
     let sc = load("kafka_failover");
     let a = exec(&sc);
