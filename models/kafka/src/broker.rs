@@ -1,7 +1,7 @@
 //! The broker: partition replicas (leader or follower), the disk queue (group commit), heartbeats,
 //! and, on the lowest-id live broker that hears a majority, the controller and group coordinator.
 
-use crate::log::{Entry, PartitionLog, Payload, SeqCheck, high_watermark};
+use crate::log::{Entry, NO_CAS, PartitionLog, Payload, SeqCheck, high_watermark};
 use crate::msg::*;
 use crate::{Node, Params};
 use sim_core::{Ctx, NodeId, Time, WriteId};
@@ -697,7 +697,9 @@ impl Broker {
             ctx.count("offset_commits_fenced", 1);
             return fail(ctx);
         }
-        let Some(at) = self.leader_append(ctx, part, Payload::Commit { offset, generation }) else { return };
+        let base = expect.unwrap_or(NO_CAS);
+        let payload = Payload::Commit { offset, generation, from: base };
+        let Some(at) = self.leader_append(ctx, part, payload) else { return };
         if ack {
             self.wait_for(ctx, part, at, from, WaitKind::Commit { req, partition: part });
         }

@@ -57,10 +57,11 @@ impl Digest {
                     mix(producer);
                     mix(seq as u64);
                 }
-                Payload::Commit { offset, generation } => {
+                Payload::Commit { offset, generation, from } => {
                     mix(u64::MAX);
                     mix(offset);
                     mix(generation);
+                    mix(from);
                 }
             }
         }
@@ -199,13 +200,65 @@ pub fn duplicates(delivered: &[Delivered], parts: &[FinalPartition]) -> (u64, u6
     (delivered_dupes, log_dupes)
 }
 
+/// Exactly-once output: a transactional commit's output is the data it moved past, `[from,
+/// offset)`, and it exists exactly when the commit entry is committed (a consumer that dies after
+/// its commit has still produced its output; one whose commit failed has produced nothing), as
+/// Kafka's read-process-write transactions commit the output with the offsets.
+pub fn transactional_outputs(parts: &[FinalPartition]) -> Vec<Delivered> {
+    let mut out = Vec::new();
+    for (p, fp) in parts.iter().enumerate() {
+        for (at, e) in fp.committed.iter().enumerate() {
+            let Payload::Commit { offset, from, .. } = e.payload else { continue };
+            if from == crate::log::NO_CAS {
+                continue;
+            }
+            for o in from..offset.min(fp.committed.len() as u64) {
+                if let Some(id) = data_id(&fp.committed[o as usize]) {
+                    out.push(Delivered {
+                        partition: p as u32,
+                        offset: o,
+                        id,
+                        client: 0,
+                        poll: at as u64,
+                        at: Time::ZERO,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Committed messages that no consumer delivered although a later offset of their partition was
+/// delivered: what at-most-once drops when a consumer crashes between its commit and its delivery.
+pub fn skipped(delivered: &[Delivered], parts: &[FinalPartition]) -> u64 {
+    let mut seen: Vec<(u32, u64)> = delivered.iter().map(|d| (d.partition, d.offset)).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    let mut n = 0;
+    for (p, fp) in parts.iter().enumerate() {
+        let p = p as u32;
+        let lo = seen.partition_point(|x| x.0 < p);
+        let hi = seen.partition_point(|x| x.0 <= p);
+        let Some(&(_, last)) = seen[lo..hi].last() else { continue };
+        for (o, e) in fp.committed.iter().enumerate().take(last as usize) {
+            if data_id(e).is_some() && seen[lo..hi].binary_search(&(p, o as u64)).is_err() {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// `delivered`: what reached the sink (for exactly-once, the transactional outputs).
 pub fn no_duplicates(delivery: crate::Delivery, delivered: &[Delivered], parts: &[FinalPartition]) -> Check {
     let (d, l) = duplicates(delivered, parts);
+    let what = if delivery == crate::Delivery::ExactlyOnce { "transactional outputs" } else { "deliveries" };
     Check::new(
         "no_duplicates",
         d == 0 && l == 0,
         format!(
-            "{delivery:?} delivery: {d} duplicate deliveries of {} consumed, {l} duplicate messages in the committed logs",
+            "{delivery:?} delivery: {d} duplicate {what} of {}, {l} duplicate messages in the committed logs",
             delivered.len()
         ),
     )
@@ -311,7 +364,13 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     r.checks.push(no_acked_loss(&produced, &at));
     r.checks.push(no_truncated_reads(&delivered, &fparts));
     r.checks.push(order(&produced, &delivered, &at));
-    r.checks.push(no_duplicates(config.delivery, &delivered, &fparts));
+    // What reached the sink: the consumers' deliveries, or for exactly-once the committed outputs.
+    let sink = if config.delivery == crate::Delivery::ExactlyOnce {
+        transactional_outputs(&fparts)
+    } else {
+        delivered.clone()
+    };
+    r.checks.push(no_duplicates(config.delivery, &sink, &fparts));
     r.checks.push(convergence(&fparts));
 
     // End-to-end latency: produce invoked -> first delivery.
@@ -326,7 +385,7 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     };
     let mut e2e: Vec<u64> = first.iter().filter_map(|&(id, at)| invoked(id).map(|inv| at.since(inv).0)).collect();
     e2e.sort_unstable();
-    let (dup_delivered, dup_log) = duplicates(&delivered, &fparts);
+    let (dup_delivered, dup_log) = duplicates(&sink, &fparts);
     let acked = produced.iter().filter(|p| p.acked).count();
     let lost = produced.iter().filter(|p| p.acked && at.get(p.id).is_none_or(|(q, _)| q != p.partition)).count();
     let metrics = run.sim.metrics();
@@ -340,6 +399,7 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("acked_lost".into(), lost as f64);
     m.insert("duplicates_delivered".into(), dup_delivered as f64);
     m.insert("duplicates_in_log".into(), dup_log as f64);
+    m.insert("messages_skipped".into(), skipped(&sink, &fparts) as f64);
     m.insert("consumer_lag_max".into(), metrics.gauges.get("consumer_lag").map_or(0.0, |g| g.1.max(0.0)));
     for c in [
         "leader_changes",
@@ -449,6 +509,13 @@ mod tests {
         assert!(!convergence(std::slice::from_ref(&fp)).passed, "same length, other entries");
         fp.replicas[1].1 = None;
         assert!(!convergence(&[fp]).passed);
+    }
+
+    #[test]
+    fn skipped_counts_holes_below_the_last_read() {
+        let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: offset, at: Time(1) };
+        assert_eq!(skipped(&[d(0, 1), d(3, 4)], &[part(&[1, 2, 3, 4, 5])]), 2);
+        assert_eq!(skipped(&[d(0, 1), d(1, 2)], &[part(&[1, 2, 3, 4, 5])]), 0, "not yet read is not skipped");
     }
 
     #[test]

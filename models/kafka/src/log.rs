@@ -6,20 +6,18 @@
 
 use std::collections::BTreeMap;
 
+/// `Payload::Commit::from` of a plain (not transactional) offset commit.
+pub const NO_CAS: u64 = u64::MAX;
+
 /// What an entry carries: a produced message, or a consumer group's offset commit (a control record,
 /// skipped by consumers, replicated and committed like data).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Payload {
     /// `id` is the workload's value (unique per logical produce); `producer` 0 means not idempotent.
-    Data {
-        id: u64,
-        producer: u64,
-        seq: u32,
-    },
-    Commit {
-        offset: u64,
-        generation: u64,
-    },
+    Data { id: u64, producer: u64, seq: u32 },
+    /// `from`: the offset a transactional (compare-and-set) commit moved from; its output is the
+    /// data in `[from, offset)`. `NO_CAS` for a plain commit.
+    Commit { offset: u64, generation: u64, from: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +98,7 @@ impl PartitionLog {
             Payload::Data { producer, seq, .. } if producer != 0 => {
                 self.producers.insert(producer, ProducerState { last_seq: seq, last_offset: offset });
             }
-            Payload::Commit { offset: to, generation } => self.commits.push((offset, to, generation)),
+            Payload::Commit { offset: to, generation, .. } => self.commits.push((offset, to, generation)),
             Payload::Data { .. } => {}
         }
     }
@@ -277,7 +275,7 @@ mod tests {
     #[test]
     fn truncation_lowers_the_hwm_and_forgets_commits() {
         let mut l = log_of(&[1, 1]);
-        l.append(Entry { epoch: 1, payload: Payload::Commit { offset: 2, generation: 7 } });
+        l.append(Entry { epoch: 1, payload: Payload::Commit { offset: 2, generation: 7, from: NO_CAS } });
         l.append(data(1, 9));
         l.hwm = 4;
         assert_eq!(l.committed_consumer_offset(), 2);

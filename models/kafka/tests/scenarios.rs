@@ -117,13 +117,27 @@ fn at_least_once_duplicates_after_a_consumer_crash() {
     let r = verdict("kafka_at_least_once_dupes");
     assert!(measure(&r, "duplicates_delivered") >= 1.0);
     assert_eq!(measure(&r, "duplicates_in_log"), 0.0, "the idempotent producer wrote no copies");
+    assert_eq!(measure(&r, "messages_skipped"), 0.0, "at-least-once loses nothing");
     assert!(measure(&r, "rebalances") >= 2.0);
+}
+
+/// At-most-once, same crashes: offsets are committed before processing, so what a crashed
+/// consumer was processing is never delivered by anyone (skipped), and nothing is delivered twice.
+#[test]
+fn at_most_once_skips_instead_of_duplicating() {
+    let mut sc = load("kafka_at_least_once_dupes");
+    sc.config.delivery = kafka::Delivery::AtMostOnce;
+    sc.config.processing_time = Duration::from_millis(20);
+    let r = exec(&sc);
+    assert!(check(&r, "no_duplicates").passed, "{}", check(&r, "no_duplicates").detail);
+    assert!(measure(&r, "messages_skipped") >= 1.0);
 }
 
 #[test]
 fn exactly_once_has_no_duplicates_under_the_same_crashes() {
     let r = verdict("kafka_exactly_once");
     assert_eq!(measure(&r, "duplicates_delivered"), 0.0);
+    assert_eq!(measure(&r, "messages_skipped"), 0.0);
     assert!(measure(&r, "rebalances") >= 2.0, "the consumer crashes did force rebalances");
     assert!(measure(&r, "messages_consumed") > 10_000.0);
 }
