@@ -148,29 +148,25 @@ pub fn no_truncated_reads(delivered: &[Delivered], parts: &[FinalPartition]) -> 
 /// A producer's acknowledged messages to one partition appear in the order it sent them, and each
 /// poll reads a partition's offsets in rising order.
 pub fn order(produced: &[Produced], delivered: &[Delivered], at: &Index) -> Check {
-    // (client, partition) -> (sent at, id, offset) of its acknowledged messages.
-    type Streams = BTreeMap<(u32, u32), Vec<(Time, u64, u64)>>;
-    let mut streams: Streams = BTreeMap::new();
-    for p in produced.iter().filter(|p| p.acked) {
-        if let Some((q, off)) = at.get(p.id)
-            && q == p.partition
-        {
-            streams.entry((p.client, p.partition)).or_default().push((p.invoke, p.id, off));
-        }
-    }
+    // (client, partition, sent at, id, offset) of every acknowledged message in the logs.
+    let mut sent: Vec<(u32, u32, Time, u64, u64)> = produced
+        .iter()
+        .filter(|p| p.acked)
+        .filter_map(|p| {
+            at.get(p.id).filter(|&(q, _)| q == p.partition).map(|(_, off)| (p.client, p.partition, p.invoke, p.id, off))
+        })
+        .collect();
+    sent.sort_unstable();
     let mut inversions = 0u64;
     let mut example = String::new();
-    for ((client, part), mut s) in streams {
-        s.sort();
-        for w in s.windows(2) {
-            if w[1].2 < w[0].2 {
-                inversions += 1;
-                if example.is_empty() {
-                    example = format!(
-                        "; e.g. client n{client}, partition {part}: message {} sent before {} but at offset {} > {}",
-                        w[0].1, w[1].1, w[0].2, w[1].2
-                    );
-                }
+    for w in sent.windows(2) {
+        if (w[0].0, w[0].1) == (w[1].0, w[1].1) && w[1].4 < w[0].4 {
+            inversions += 1;
+            if example.is_empty() {
+                example = format!(
+                    "; e.g. client n{}, partition {}: message {} sent before {} but at offset {} > {}",
+                    w[0].0, w[0].1, w[0].3, w[1].3, w[0].4, w[1].4
+                );
             }
         }
     }
@@ -236,13 +232,23 @@ pub fn skipped(delivered: &[Delivered], parts: &[FinalPartition]) -> u64 {
     seen.sort_unstable();
     seen.dedup();
     let mut n = 0;
+    let mut i = 0;
     for (p, fp) in parts.iter().enumerate() {
         let p = p as u32;
-        let lo = seen.partition_point(|x| x.0 < p);
-        let hi = seen.partition_point(|x| x.0 <= p);
-        let Some(&(_, last)) = seen[lo..hi].last() else { continue };
+        while i < seen.len() && seen[i].0 < p {
+            i += 1;
+        }
+        let hi = i + seen[i..].partition_point(|x| x.0 <= p);
+        let mine = &seen[i..hi];
+        i = hi;
+        let Some(&(_, last)) = mine.last() else { continue };
+        let mut k = 0;
         for (o, e) in fp.committed.iter().enumerate().take(last as usize) {
-            if data_id(e).is_some() && seen[lo..hi].binary_search(&(p, o as u64)).is_err() {
+            let o = o as u64;
+            while k < mine.len() && mine[k].1 < o {
+                k += 1;
+            }
+            if data_id(e).is_some() && mine.get(k).is_none_or(|x| x.1 != o) {
                 n += 1;
             }
         }

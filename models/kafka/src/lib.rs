@@ -28,30 +28,44 @@
 //! shrinks its ISR on its own: a leader cut off with one follower keeps acknowledging `acks=all`
 //! writes that the rest of the cluster never sees — split brain — and loses them on heal.
 //!
-//! **Idempotent producer**: a producer id per client incarnation and a sequence number per
-//! partition; the leader appends only the next sequence, answers a duplicate with the original's
-//! offset and refuses gaps, so retries neither duplicate nor reorder.
+//! **Producers** batch what queues per partition, with `producer_max_in_flight` requests in flight.
+//! The **idempotent producer** has an id per client incarnation and partition and numbers its
+//! messages; the leader appends a batch only if it continues the sequence (a new id must start at
+//! 0), answers a retried batch with the original's offset, and refuses gaps, so retries neither
+//! duplicate nor reorder. A batch given up leaves a gap: the producer takes a new id (Kafka bumps
+//! the producer epoch).
 //!
 //! **Consumer groups.** The controller doubles as group coordinator: consumers heartbeat (`Join`),
 //! and when the member set changes it bumps the generation and assigns partitions round-robin.
 //! Offsets are committed as control entries in the partition's own log (replicated and committed
-//! like data; consumers skip them). A `poll` op fetches from every assigned partition and completes
-//! with the delivered `[partition, offset, id]` triples: *at-most-once* commits before processing,
-//! *at-least-once* processes then auto-commits every `auto_commit_interval` (a crash replays the
-//! uncommitted tail: duplicates), *exactly-once* commits with a compare-and-set fenced by the group
-//! generation and delivers only what committed (a transactional offset commit); with the idempotent
-//! producer this gives no duplicates end to end.
+//! like data; consumers skip them). A `poll` op fetches from every assigned partition (below the
+//! HWM only) and completes with the delivered `[partition, offset, id]` triples. *At-most-once*
+//! commits before processing (a crash while processing skips those messages); *at-least-once*
+//! processes, delivers, and auto-commits every `auto_commit_interval` (a crash replays the
+//! uncommitted tail: duplicates); *exactly-once* commits with a compare-and-set on the committed
+//! offset, fenced by the group generation, and its output is the range `[from, to)` the committed
+//! commit entry moved past: the output exists exactly when the commit does, as in Kafka's
+//! read-process-write transactions (the consumer is told afterwards; one that dies in between has
+//! still produced its output). With the idempotent producer, nothing is duplicated end to end.
 //!
 //! **Invariants checked** (over the history and the final logs): `no_acked_loss` (every acknowledged
 //! message is in its partition's final committed log), `no_truncated_reads` (every consumed message
 //! is in the final log at the offset it was read from), `order` (a producer's acknowledged messages
 //! appear in a partition in the order it sent them, and every poll reads offsets in order),
-//! `no_duplicates` (no message delivered twice or written twice), `convergence` (after the heal all
-//! replicas of a partition hold the same log).
+//! `no_duplicates` (no message delivered twice, or output twice for exactly-once, or written twice),
+//! `convergence` (after the heal all replicas of a partition hold the same log). Measures: end-to-end
+//! latency (produce invoked to first delivery), consumer lag, duplicates, skipped messages, and
+//! counters and tables (with times) of leader changes, ISR shrinks and expands, truncations.
 //!
 //! **The failures it shows**: `acks=1` loses the leader's unreplicated tail when it crashes; unclean
 //! election loses committed messages; no epoch fencing lets a stale leader accept writes that are
-//! later truncated; at-least-once consumption duplicates after a consumer crash.
+//! later truncated; at-least-once consumption duplicates after a consumer crash; several produce
+//! requests in flight without idempotence reorder and duplicate on retry.
+//!
+//! **Simplifications.** The controller quorum is "lowest live broker that hears a majority" (no
+//! ZooKeeper/KRaft log); one consumer group; no log retention or compaction; follower fetches are
+//! per partition; a restarted broker recovers its log from disk and its HWM from its leader; the
+//! simulated network does not keep TCP's per-connection order.
 
 pub mod broker;
 pub mod check;
