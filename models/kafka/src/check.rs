@@ -6,7 +6,6 @@ use crate::log::{Entry, Payload};
 use crate::msg::EventKind;
 use crate::{Config, Node};
 use sim_core::{Check, ModelReport, Outcome, Reply, RunView, Table, Time};
-use std::collections::BTreeMap;
 
 /// A produce op from the history.
 #[derive(Clone, Debug)]
