@@ -14,6 +14,9 @@ pub struct Broker {
     p: Rc<Params>,
     pub id: u32,
     started: Time,
+    /// A restarted broker waits a session timeout (hearing the others) before it may claim the
+    /// controller; at the cluster's first boot the lowest broker claims at once.
+    restarted: bool,
     last_heard: Vec<Option<Time>>,
     /// The highest controller epoch seen.
     controller_epoch: u64,
@@ -101,6 +104,7 @@ impl Broker {
             p,
             id,
             started: Time::ZERO,
+            restarted: false,
             last_heard: vec![None; b],
             controller_epoch: 0,
             replicas,
@@ -123,6 +127,7 @@ impl Broker {
 
     pub fn on_start(&mut self, ctx: C) {
         self.started = ctx.now();
+        self.restarted = ctx.is_restart();
         if ctx.is_restart() {
             let durable: Vec<Record> = ctx.durable().to_vec();
             for r in durable {
@@ -739,7 +744,7 @@ impl Broker {
         let live_count = live.iter().filter(|&&l| l).count() as u32;
         let majority = live_count > self.p.broker_count / 2;
         let lowest = (0..self.id).all(|b| !live[b as usize]);
-        let warmed_up = now.since(self.started) >= timeout;
+        let warmed_up = !self.restarted || now.since(self.started) >= timeout;
         let should = majority && lowest && warmed_up;
         if !should {
             self.ctl = None;

@@ -27,6 +27,10 @@ struct PartitionProducer {
     next_seq: u32,
     queue: VecDeque<Queued>,
     batches: Vec<Batch>,
+    /// A batch was given up: send nothing new until the batches in flight are resolved, then take
+    /// a new producer id (Kafka's epoch bump waits the same way), so no old batch lands after a
+    /// new one.
+    resetting: bool,
 }
 
 struct Queued {
@@ -168,6 +172,15 @@ impl Client {
         let in_flight = self.p.config.producer_max_in_flight as usize;
         loop {
             let pp = &mut self.producers[partition as usize];
+            if pp.resetting {
+                if !pp.batches.is_empty() {
+                    return;
+                }
+                pp.resetting = false;
+                pp.producer = ctx.rng().next_u64() | 1;
+                pp.next_seq = 0;
+                ctx.count("producer_resets", 1);
+            }
             if pp.batches.len() >= in_flight {
                 return;
             }
@@ -235,9 +248,7 @@ impl Client {
                 ctx.complete(q.op, outcome, Reply::None);
             }
             if pp.producer != 0 && pp.producer == b.producer {
-                pp.producer = ctx.rng().next_u64() | 1;
-                pp.next_seq = 0;
-                ctx.count("producer_resets", 1);
+                pp.resetting = true;
             }
             return self.send_next_batch(ctx, partition);
         }
