@@ -140,10 +140,13 @@ impl Broker {
                     }
                 }
             }
+            let mut recovered = 0;
             for r in self.replicas.values_mut() {
                 r.durable_leo = r.log.leo();
                 r.log.hwm = 0;
+                recovered += r.log.leo();
             }
+            ctx.count("recovered_entries", recovered);
         } else {
             // Everyone boots with the same initial assignment: the first replica leads, epoch 1.
             for part in 0..self.p.config.partition_count {

@@ -414,6 +414,8 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
         "truncated_entries",
         "controller_changes",
         "rebalances",
+        "recovered_entries",
+        "unclean_elections",
     ] {
         m.insert(c.into(), metrics.counter(c) as f64);
     }

@@ -68,6 +68,7 @@ fn failover_loses_nothing_through_crashes_partition_and_controller_failover() {
     assert!(measure(&r, "controller_changes") >= 3.0);
     assert!(measure(&r, "isr_shrinks") >= 1.0 && measure(&r, "isr_expands") >= 1.0);
     assert!(measure(&r, "truncations") >= 1.0);
+    assert!(measure(&r, "recovered_entries") >= 1000.0, "restarted brokers read their logs back from disk");
     // The events are on the time axis, inside the run.
     for t in ["leader_changes", "isr_changes", "truncations", "controller_changes"] {
         let table = r.model_report.tables.iter().find(|x| x.name == t).expect("table");
