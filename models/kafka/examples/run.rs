@@ -18,6 +18,9 @@ fn main() {
     let secs = wall.elapsed().as_secs_f64();
     let r = &out.record;
     println!("{}: {} events in {secs:.2}s wall, trace {}", r.scenario, r.events, r.trace_hash);
+    for f in &r.faults {
+        println!("  fault {:.3}-{:?} {}", f.start_s, f.end_s, f.label);
+    }
     for c in &r.model_report.checks {
         println!("  {} {}: {}", if c.passed { "PASS" } else { "FAIL" }, c.name, c.detail);
     }
@@ -33,7 +36,7 @@ fn main() {
     println!("  counters {:?}", r.counters);
     for t in &r.model_report.tables {
         if t.name != "e2e_latency_cdf" {
-            println!("  table {} {:?}", t.name, t.rows.iter().take(12).collect::<Vec<_>>());
+            println!("  table {} {:?}", t.name, t.rows.iter().take(40).collect::<Vec<_>>());
         }
     }
 }

@@ -20,8 +20,10 @@ pub struct Broker {
     last_heard: Vec<Option<Time>>,
     /// The highest controller epoch seen.
     controller_epoch: u64,
-    /// The latest partition states heard from a controller.
+    /// The latest committed partition states heard from a controller (acted on).
     pub known: Vec<Option<PartState>>,
+    /// The latest states proposed or committed (stored, reported to a new controller).
+    proposed: Vec<Option<PartState>>,
     pub replicas: BTreeMap<u32, Replica>,
     pub ctl: Option<Controller>,
     disk_pending: Vec<LogOp>,
@@ -77,7 +79,13 @@ enum WaitKind {
 
 pub struct Controller {
     pub epoch: u64,
+    /// The latest decided state of every partition (committed, or pending in `pending`).
     states: Vec<PartState>,
+    /// Proposals waiting for a majority: version, brokers that stored it, events to record.
+    pending: BTreeMap<u32, (u64, Vec<u32>, Vec<EventKind>)>,
+    /// Brokers whose state report arrived; the controller acts once a majority reported.
+    reports: Vec<u32>,
+    ready: bool,
     ready_at: Time,
     live: Vec<bool>,
     members: BTreeMap<u32, Time>,
@@ -101,6 +109,7 @@ impl Broker {
         }
         Broker {
             known: vec![None; p.config.partition_count as usize],
+            proposed: vec![None; p.config.partition_count as usize],
             p,
             id,
             started: Time::ZERO,
@@ -151,7 +160,8 @@ impl Broker {
             // Everyone boots with the same initial assignment: the first replica leads, epoch 1.
             for part in 0..self.p.config.partition_count {
                 let replicas = self.p.replicas_of(part);
-                let s = PartState { leader: Some(replicas[0]), leader_epoch: 1, isr: replicas, version: 1 };
+                let s = PartState { leader: Some(replicas[0]), leader_epoch: 1, isr: replicas, version: 1, decided_by: 0 };
+                self.proposed[part as usize] = Some(s.clone());
                 self.known[part as usize] = Some(s);
                 self.apply_role(ctx, part);
             }
@@ -365,7 +375,7 @@ impl Broker {
     fn propose_isr(&mut self, ctx: C, part: u32, isr: Vec<u32>) {
         let now = ctx.now();
         let fencing = self.fencing();
-        let resend = self.p.config.broker_session_timeout;
+        let resend = self.p.config.broker_heartbeat.saturating_mul(3);
         let controller = self.controller_guess();
         let Some(r) = self.replicas.get_mut(&part) else { return };
         let epoch = r.leader_epoch;
@@ -378,6 +388,11 @@ impl Broker {
                 return;
             }
             ls.alter_sent = Some(now);
+            // An expansion counts at once (a larger ISR only makes the HWM wait longer); a shrink
+            // only once the controller committed it, so no ISR it may elect from is smaller.
+            if ls.isr.iter().all(|b| isr.contains(b)) {
+                ls.isr = isr.clone();
+            }
             if let Some(c) = controller {
                 ctx.send(NodeId(c), Msg::AlterIsr { partition: part, leader_epoch: epoch, version: ls.version, isr });
             }
@@ -715,25 +730,50 @@ impl Broker {
 
     // ----- controller state from the controller -----
 
-    fn on_leader_and_isr(&mut self, ctx: C, controller_epoch: u64, states: Vec<(u32, PartState)>) {
-        if self.fencing() && controller_epoch < self.controller_epoch {
+    fn on_leader_and_isr(&mut self, ctx: C, from: u32, controller_epoch: u64, states: Vec<(u32, PartState)>, commit: bool) {
+        let fencing = self.fencing();
+        if fencing && controller_epoch < self.controller_epoch {
             return;
         }
         self.controller_epoch = self.controller_epoch.max(controller_epoch);
+        let mut acks = Vec::new();
         for (part, s) in states {
-            let accept = match &self.known[part as usize] {
-                None => true,
-                Some(cur) if self.fencing() => (s.leader_epoch, s.version) > (cur.leader_epoch, cur.version),
-                Some(cur) => *cur != s,
-            };
-            if accept {
-                self.known[part as usize] = Some(s);
-                self.apply_role(ctx, part);
+            let i = part as usize;
+            let store = self.proposed[i].as_ref().is_none_or(|cur| !fencing || s.key() >= cur.key());
+            if store {
+                if !commit {
+                    acks.push((part, s.version));
+                }
+                if self.proposed[i].as_ref().is_none_or(|cur| s.key() > cur.key() || !fencing) {
+                    self.proposed[i] = Some(s.clone());
+                }
+            }
+            if commit {
+                let accept = match &self.known[i] {
+                    None => true,
+                    Some(cur) if fencing => s.key() > cur.key(),
+                    Some(cur) => *cur != s,
+                };
+                if accept {
+                    self.known[i] = Some(s);
+                    self.apply_role(ctx, part);
+                }
+            }
+        }
+        if !acks.is_empty() {
+            if from == self.id {
+                self.on_state_ack(ctx, from, controller_epoch, acks);
+            } else {
+                ctx.send(NodeId(from), Msg::StateAck { controller_epoch, acks });
             }
         }
     }
 
     // ----- the controller -----
+
+    fn majority(&self) -> usize {
+        self.p.broker_count as usize / 2 + 1
+    }
 
     fn controller_tick(&mut self, ctx: C) {
         let now = ctx.now();
@@ -744,11 +784,11 @@ impl Broker {
             }
         }
         let live: Vec<bool> = (0..self.p.broker_count).map(|b| b == self.id || self.alive(b)).collect();
-        let live_count = live.iter().filter(|&&l| l).count() as u32;
-        let majority = live_count > self.p.broker_count / 2;
+        let live_count = live.iter().filter(|&&l| l).count();
+        let majority = self.majority();
         let lowest = (0..self.id).all(|b| !live[b as usize]);
         let warmed_up = !self.restarted || now.since(self.started) >= timeout;
-        let should = majority && lowest && warmed_up;
+        let should = live_count >= majority && lowest && warmed_up;
         if !should {
             self.ctl = None;
             return;
@@ -758,18 +798,22 @@ impl Broker {
             self.controller_epoch = epoch;
             let states = (0..self.p.config.partition_count)
                 .map(|p| {
-                    self.known[p as usize].clone().unwrap_or(PartState {
+                    self.latest(p).unwrap_or(PartState {
                         leader: None,
                         leader_epoch: 0,
                         isr: self.p.replicas_of(p),
                         version: 0,
+                        decided_by: 0,
                     })
                 })
                 .collect();
             self.ctl = Some(Controller {
                 epoch,
                 states,
-                ready_at: now + self.p.config.broker_heartbeat.saturating_mul(3),
+                pending: BTreeMap::new(),
+                reports: vec![self.id],
+                ready: false,
+                ready_at: now + self.p.config.broker_heartbeat.saturating_mul(2),
                 live: vec![false; self.p.broker_count as usize],
                 members: BTreeMap::new(),
                 member_set: Vec::new(),
@@ -783,15 +827,27 @@ impl Broker {
             self.record(ctx, 0, EventKind::ControllerChange { broker: me });
             return;
         }
+        let c = self.ctl.as_mut().expect("controller");
+        if !c.ready {
+            if c.reports.len() < majority || now < c.ready_at {
+                let epoch = c.epoch;
+                ctx.broadcast(self.p.brokers(), Msg::StateQuery { controller_epoch: epoch });
+                return;
+            }
+            // A majority reported: their newest states include every committed one. Re-propose
+            // them all under this controller's epoch, so they outrank any deposed proposal.
+            c.ready = true;
+            for s in c.states.iter_mut() {
+                s.decided_by = c.epoch;
+            }
+            let all: Vec<u32> = (0..self.p.config.partition_count).collect();
+            self.propose(ctx, all.into_iter().map(|p| (p, Vec::new())).collect());
+            return;
+        }
         let unclean = self.p.config.unclean_leader_election;
         let broadcast_every = self.p.config.controller_broadcast;
         let member_timeout = self.p.config.consumer_session_timeout;
-        let c = self.ctl.as_mut().expect("controller");
-        if now < c.ready_at {
-            return;
-        }
-        let mut changed: Vec<u32> = Vec::new();
-        let mut events: Vec<(u32, EventKind)> = Vec::new();
+        let mut changed: Vec<(u32, Vec<EventKind>)> = Vec::new();
         let mut unclean_elections = 0;
         for (part, s) in c.states.iter_mut().enumerate() {
             let part = part as u32;
@@ -802,11 +858,12 @@ impl Broker {
             let replicas = self.p.replicas_of(part);
             let isr: Vec<u32> = s.isr.iter().copied().filter(|&b| live[b as usize]).collect();
             let clean = replicas.iter().copied().find(|b| isr.contains(b));
+            let mut events = Vec::new();
             let (leader, new_isr) = match clean {
                 Some(l) => (Some(l), isr),
                 None if unclean => match replicas.iter().copied().find(|&b| live[b as usize]) {
                     Some(l) => {
-                        events.push((part, EventKind::IsrShrink { size: 1 }));
+                        events.push(EventKind::IsrShrink { size: 1 });
                         (Some(l), vec![l])
                     }
                     None => (None, s.isr.clone()),
@@ -820,19 +877,18 @@ impl Broker {
             if leader.is_some() && clean.is_none() {
                 unclean_elections += 1;
             }
-            events.push((part, EventKind::LeaderChange { leader, epoch: s.leader_epoch + 1 }));
+            events.push(EventKind::LeaderChange { leader, epoch: s.leader_epoch + 1 });
             s.leader = leader;
             s.leader_epoch += 1;
             s.isr = new_isr;
             s.version += 1;
-            changed.push(part);
+            s.decided_by = c.epoch;
+            changed.push((part, events));
         }
         let newly_live: Vec<u32> =
             (0..self.p.broker_count).filter(|&b| live[b as usize] && !c.live[b as usize] && b != self.id).collect();
         c.live = live;
         let full = now.since(c.last_broadcast) >= broadcast_every;
-        let epoch = c.epoch;
-        let all: Vec<(u32, PartState)> = c.states.iter().cloned().enumerate().map(|(i, s)| (i as u32, s)).collect();
         if full {
             c.last_broadcast = now;
         }
@@ -855,40 +911,114 @@ impl Broker {
         if unclean_elections > 0 {
             ctx.count("unclean_elections", unclean_elections);
         }
-        for (part, kind) in events {
-            if matches!(kind, EventKind::LeaderChange { .. }) {
-                ctx.count("leader_changes", 1);
-            } else {
-                ctx.count("isr_shrinks", 1);
-            }
-            self.record(ctx, part, kind);
-        }
         if rebalance {
             ctx.count("rebalances", 1);
             for (m, parts) in assignment {
                 ctx.send(NodeId(m), Msg::Assignment { generation, partitions: parts });
             }
         }
+        if !changed.is_empty() {
+            self.propose(ctx, changed);
+        }
         if full {
-            self.send_states(ctx, epoch, all, None);
+            self.send_states(ctx, None);
         } else {
-            if !changed.is_empty() {
-                let states: Vec<(u32, PartState)> = all.iter().filter(|(p, _)| changed.contains(p)).cloned().collect();
-                self.send_states(ctx, epoch, states, None);
-            }
             for b in newly_live {
-                self.send_states(ctx, epoch, all.clone(), Some(b));
+                self.send_states(ctx, Some(b));
             }
         }
     }
 
-    /// Sends states to every broker (including this one, through the same path) or to one.
-    fn send_states(&mut self, ctx: C, epoch: u64, states: Vec<(u32, PartState)>, to: Option<u32>) {
-        match to {
-            Some(b) => ctx.send(NodeId(b), Msg::LeaderAndIsr { controller_epoch: epoch, states }),
-            None => {
-                ctx.broadcast(self.p.brokers(), Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone() });
-                self.on_leader_and_isr(ctx, epoch, states);
+    /// The newest state this broker stored for `part` (proposed or committed).
+    fn latest(&self, part: u32) -> Option<PartState> {
+        let i = part as usize;
+        match (&self.proposed[i], &self.known[i]) {
+            (Some(a), Some(b)) => Some(if a.key() >= b.key() { a.clone() } else { b.clone() }),
+            (a, b) => a.clone().or(b.clone()),
+        }
+    }
+
+    /// Proposes the controller's current state of `parts` to every broker (this one included).
+    fn propose(&mut self, ctx: C, parts: Vec<(u32, Vec<EventKind>)>) {
+        let me = self.id;
+        let Some(c) = self.ctl.as_mut() else { return };
+        let epoch = c.epoch;
+        let mut states = Vec::new();
+        for (p, events) in parts {
+            let s = c.states[p as usize].clone();
+            let mut evs = c.pending.remove(&p).map(|x| x.2).unwrap_or_default();
+            evs.extend(events);
+            c.pending.insert(p, (s.version, Vec::new(), evs));
+            states.push((p, s));
+        }
+        ctx.broadcast(self.p.brokers(), Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone(), commit: false });
+        self.on_leader_and_isr(ctx, me, epoch, states, false);
+    }
+
+    fn on_state_ack(&mut self, ctx: C, from: u32, controller_epoch: u64, acks: Vec<(u32, u64)>) {
+        let majority = self.majority();
+        let Some(c) = self.ctl.as_mut() else { return };
+        if controller_epoch != c.epoch {
+            return;
+        }
+        let mut done = Vec::new();
+        for (p, v) in acks {
+            if let Some((version, by, _)) = c.pending.get_mut(&p)
+                && *version == v
+            {
+                if !by.contains(&from) {
+                    by.push(from);
+                }
+                if by.len() >= majority {
+                    done.push(p);
+                }
+            }
+        }
+        for p in done {
+            self.commit(ctx, p);
+        }
+    }
+
+    /// A majority stored the proposal: tell everyone to act on it, and record what changed.
+    fn commit(&mut self, ctx: C, part: u32) {
+        let me = self.id;
+        let Some(c) = self.ctl.as_mut() else { return };
+        let Some((_, _, events)) = c.pending.remove(&part) else { return };
+        let epoch = c.epoch;
+        let states = vec![(part, c.states[part as usize].clone())];
+        ctx.broadcast(self.p.brokers(), Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone(), commit: true });
+        self.on_leader_and_isr(ctx, me, epoch, states, true);
+        for kind in events {
+            match kind {
+                EventKind::LeaderChange { .. } => ctx.count("leader_changes", 1),
+                EventKind::IsrShrink { .. } => ctx.count("isr_shrinks", 1),
+                EventKind::IsrExpand { .. } => ctx.count("isr_expands", 1),
+                _ => {}
+            }
+            self.record(ctx, part, kind);
+        }
+    }
+
+    /// Re-sends every state: committed ones as commits, pending ones as proposals.
+    fn send_states(&mut self, ctx: C, to: Option<u32>) {
+        let Some(c) = self.ctl.as_ref() else { return };
+        let epoch = c.epoch;
+        let (mut committed, mut proposed) = (Vec::new(), Vec::new());
+        for (p, s) in c.states.iter().enumerate() {
+            if c.pending.contains_key(&(p as u32)) {
+                proposed.push((p as u32, s.clone()));
+            } else {
+                committed.push((p as u32, s.clone()));
+            }
+        }
+        for (states, commit) in [(committed, true), (proposed, false)] {
+            if states.is_empty() {
+                continue;
+            }
+            let msg = Msg::LeaderAndIsr { controller_epoch: epoch, states, commit };
+            match to {
+                Some(b) => ctx.send(NodeId(b), msg),
+                None => ctx.broadcast(self.p.brokers(), msg),
             }
         }
     }
@@ -896,26 +1026,32 @@ impl Broker {
     fn on_alter_isr(&mut self, ctx: C, from: u32, part: u32, leader_epoch: u32, version: u64, isr: Vec<u32>) {
         let fencing = self.fencing();
         let Some(c) = self.ctl.as_mut() else { return };
-        if ctx.now() < c.ready_at {
+        if !c.ready {
             return;
         }
         let epoch = c.epoch;
+        let pending = c.pending.contains_key(&part);
         let s = &mut c.states[part as usize];
-        let valid = s.leader == Some(from) && s.leader_epoch == leader_epoch && s.version == version;
+        let valid = s.leader == Some(from) && s.leader_epoch == leader_epoch && s.version == version && !pending;
         if fencing && !valid {
             ctx.count("alter_isr_fenced", 1);
-            let st = s.clone();
-            ctx.send(NodeId(from), Msg::LeaderAndIsr { controller_epoch: epoch, states: vec![(part, st)] });
+            if !pending {
+                let states = vec![(part, s.clone())];
+                ctx.send(NodeId(from), Msg::LeaderAndIsr { controller_epoch: epoch, states, commit: true });
+            }
             return;
         }
         let (old, new) = (s.isr.len(), isr.len());
         s.isr = isr;
         s.version += 1;
-        let st = s.clone();
-        if fencing {
-            self.record_isr(ctx, part, old, new);
+        s.decided_by = epoch;
+        let mut events = Vec::new();
+        if fencing && new < old {
+            events.push(EventKind::IsrShrink { size: new as u32 });
+        } else if fencing && new > old {
+            events.push(EventKind::IsrExpand { size: new as u32 });
         }
-        self.send_states(ctx, epoch, vec![(part, st)], None);
+        self.propose(ctx, vec![(part, events)]);
     }
 
     fn on_state_query(&mut self, ctx: C, from: u32, controller_epoch: u64) {
@@ -924,18 +1060,21 @@ impl Broker {
         }
         self.controller_epoch = self.controller_epoch.max(controller_epoch);
         let states: Vec<(u32, PartState)> =
-            self.known.iter().enumerate().filter_map(|(i, s)| s.clone().map(|s| (i as u32, s))).collect();
+            (0..self.p.config.partition_count).filter_map(|p| self.latest(p).map(|s| (p, s))).collect();
         ctx.send(NodeId(from), Msg::StateReport { controller_epoch, states });
     }
 
-    fn on_state_report(&mut self, controller_epoch: u64, states: Vec<(u32, PartState)>) {
+    fn on_state_report(&mut self, from: u32, controller_epoch: u64, states: Vec<(u32, PartState)>) {
         let Some(c) = self.ctl.as_mut() else { return };
-        if controller_epoch != c.epoch {
+        if controller_epoch != c.epoch || c.ready {
             return;
+        }
+        if !c.reports.contains(&from) {
+            c.reports.push(from);
         }
         for (part, s) in states {
             let cur = &mut c.states[part as usize];
-            if (s.leader_epoch, s.version) > (cur.leader_epoch, cur.version) {
+            if s.key() > cur.key() {
                 *cur = s;
             }
         }
@@ -954,9 +1093,12 @@ impl Broker {
                     self.controller_epoch = self.controller_epoch.max(controller_epoch);
                 }
             }
-            Msg::LeaderAndIsr { controller_epoch, states } => self.on_leader_and_isr(ctx, controller_epoch, states),
+            Msg::LeaderAndIsr { controller_epoch, states, commit } => {
+                self.on_leader_and_isr(ctx, from.0, controller_epoch, states, commit)
+            }
+            Msg::StateAck { controller_epoch, acks } => self.on_state_ack(ctx, from.0, controller_epoch, acks),
             Msg::StateQuery { controller_epoch } => self.on_state_query(ctx, from.0, controller_epoch),
-            Msg::StateReport { controller_epoch, states } => self.on_state_report(controller_epoch, states),
+            Msg::StateReport { controller_epoch, states } => self.on_state_report(from.0, controller_epoch, states),
             Msg::AlterIsr { partition, leader_epoch, version, isr } => {
                 self.on_alter_isr(ctx, from.0, partition, leader_epoch, version, isr)
             }

@@ -9,8 +9,17 @@ pub struct PartState {
     pub leader: Option<u32>,
     pub leader_epoch: u32,
     pub isr: Vec<u32>,
-    /// Bumped on every change (leader or ISR), so the newest state wins.
+    /// Bumped on every change (leader or ISR).
     pub version: u64,
+    /// The epoch of the controller that decided (or re-proposed) it: with `version`, the order of
+    /// states (`key`), so a new controller's states beat a deposed one's uncommitted proposals.
+    pub decided_by: u64,
+}
+
+impl PartState {
+    pub fn key(&self) -> (u64, u64) {
+        (self.decided_by, self.version)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -64,9 +73,16 @@ pub enum Msg {
         controller_epoch: u64,
         controller: bool,
     },
+    /// `commit: false` proposes states (brokers store them and answer `StateAck`); once a majority
+    /// stored a state the controller sends it again with `commit: true`, and brokers act on it.
     LeaderAndIsr {
         controller_epoch: u64,
         states: Vec<(u32, PartState)>,
+        commit: bool,
+    },
+    StateAck {
+        controller_epoch: u64,
+        acks: Vec<(u32, u64)>,
     },
     StateQuery {
         controller_epoch: u64,
@@ -160,6 +176,7 @@ impl Message for Msg {
         match self {
             Msg::Heartbeat { .. } => "heartbeat",
             Msg::LeaderAndIsr { .. } => "leader_and_isr",
+            Msg::StateAck { .. } => "state_ack",
             Msg::StateQuery { .. } => "state_query",
             Msg::StateReport { .. } => "state_report",
             Msg::AlterIsr { .. } => "alter_isr",
