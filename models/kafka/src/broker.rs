@@ -17,6 +17,11 @@ pub struct Broker {
     /// A restarted broker waits a session timeout (hearing the others) before it may claim the
     /// controller; at the cluster's first boot the lowest broker claims at once.
     restarted: bool,
+    incarnation: u64,
+    /// The last incarnation heard from each broker, and whether it changed (a restart the
+    /// controller must treat as a failure: the broker lost its unsynced tail).
+    incarnations: Vec<u64>,
+    bounced: Vec<bool>,
     last_heard: Vec<Option<Time>>,
     /// The highest controller epoch seen.
     controller_epoch: u64,
@@ -114,6 +119,9 @@ impl Broker {
             id,
             started: Time::ZERO,
             restarted: false,
+            incarnation: 0,
+            incarnations: vec![0; b],
+            bounced: vec![false; b],
             last_heard: vec![None; b],
             controller_epoch: 0,
             replicas,
@@ -137,6 +145,7 @@ impl Broker {
     pub fn on_start(&mut self, ctx: C) {
         self.started = ctx.now();
         self.restarted = ctx.is_restart();
+        self.incarnation = ctx.rng().next_u64() | 1;
         if ctx.is_restart() {
             let durable: Vec<Record> = ctx.durable().to_vec();
             for r in durable {
@@ -160,7 +169,8 @@ impl Broker {
             // Everyone boots with the same initial assignment: the first replica leads, epoch 1.
             for part in 0..self.p.config.partition_count {
                 let replicas = self.p.replicas_of(part);
-                let s = PartState { leader: Some(replicas[0]), leader_epoch: 1, isr: replicas, version: 1, decided_by: 0 };
+                let s =
+                    PartState { leader: Some(replicas[0]), leader_epoch: 1, isr: replicas, version: 1, decided_by: 0 };
                 self.proposed[part as usize] = Some(s.clone());
                 self.known[part as usize] = Some(s);
                 self.apply_role(ctx, part);
@@ -324,7 +334,11 @@ impl Broker {
         let (hb, lag, wait) = (cfg.broker_heartbeat, cfg.replica_lag_time, cfg.fetch_max_wait);
         let ctl_epoch = self.ctl.as_ref().map_or(self.controller_epoch, |c| c.epoch);
         let is_ctl = self.ctl.is_some();
-        ctx.broadcast(self.p.brokers(), Msg::Heartbeat { controller_epoch: ctl_epoch, controller: is_ctl });
+        let incarnation = self.incarnation;
+        ctx.broadcast(
+            self.p.brokers(),
+            Msg::Heartbeat { controller_epoch: ctl_epoch, controller: is_ctl, incarnation },
+        );
         let me = self.id;
         let parts: Vec<u32> = self.replicas.keys().copied().collect();
         for part in parts {
@@ -730,7 +744,14 @@ impl Broker {
 
     // ----- controller state from the controller -----
 
-    fn on_leader_and_isr(&mut self, ctx: C, from: u32, controller_epoch: u64, states: Vec<(u32, PartState)>, commit: bool) {
+    fn on_leader_and_isr(
+        &mut self,
+        ctx: C,
+        from: u32,
+        controller_epoch: u64,
+        states: Vec<(u32, PartState)>,
+        commit: bool,
+    ) {
         let fencing = self.fencing();
         if fencing && controller_epoch < self.controller_epoch {
             return;
@@ -783,13 +804,26 @@ impl Broker {
                 self.last_heard[b] = None;
             }
         }
-        let live: Vec<bool> = (0..self.p.broker_count).map(|b| b == self.id || self.alive(b)).collect();
+        let mut live: Vec<bool> = (0..self.p.broker_count).map(|b| b == self.id || self.alive(b)).collect();
         let live_count = live.iter().filter(|&&l| l).count();
+        // A broker that restarted since the last tick counts as failed for this one: its
+        // partitions get new leaders, and it leaves their ISRs.
+        let acting = self.ctl.as_ref().is_some_and(|c| c.ready);
+        for (b, bounced) in self.bounced.iter_mut().enumerate() {
+            if *bounced && acting {
+                live[b] = false;
+            }
+            if acting || self.ctl.is_none() {
+                *bounced = false;
+            }
+        }
         let majority = self.majority();
         let lowest = (0..self.id).all(|b| !live[b as usize]);
         let warmed_up = !self.restarted || now.since(self.started) >= timeout;
         let should = live_count >= majority && lowest && warmed_up;
-        if !should {
+        // A controller that heard of a newer controller epoch is deposed: brokers now refuse its
+        // requests. It steps down, and claims again (with a higher epoch) if it still should.
+        if !should || self.ctl.as_ref().is_some_and(|c| c.epoch < self.controller_epoch) {
             self.ctl = None;
             return;
         }
@@ -853,6 +887,13 @@ impl Broker {
             let part = part as u32;
             let leader_ok = s.leader.is_some_and(|l| live[l as usize]);
             if leader_ok {
+                // A failed follower leaves the ISR at once (Kafka's controller does the same).
+                if s.isr.iter().any(|&b| !live[b as usize]) && !c.pending.contains_key(&part) {
+                    s.isr.retain(|&b| live[b as usize]);
+                    s.version += 1;
+                    s.decided_by = c.epoch;
+                    changed.push((part, vec![EventKind::IsrShrink { size: s.isr.len() as u32 }]));
+                }
                 continue;
             }
             let replicas = self.p.replicas_of(part);
@@ -951,7 +992,10 @@ impl Broker {
             c.pending.insert(p, (s.version, Vec::new(), evs));
             states.push((p, s));
         }
-        ctx.broadcast(self.p.brokers(), Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone(), commit: false });
+        ctx.broadcast(
+            self.p.brokers(),
+            Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone(), commit: false },
+        );
         self.on_leader_and_isr(ctx, me, epoch, states, false);
     }
 
@@ -986,7 +1030,10 @@ impl Broker {
         let Some((_, _, events)) = c.pending.remove(&part) else { return };
         let epoch = c.epoch;
         let states = vec![(part, c.states[part as usize].clone())];
-        ctx.broadcast(self.p.brokers(), Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone(), commit: true });
+        ctx.broadcast(
+            self.p.brokers(),
+            Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone(), commit: true },
+        );
         self.on_leader_and_isr(ctx, me, epoch, states, true);
         for kind in events {
             match kind {
@@ -1088,7 +1135,14 @@ impl Broker {
             self.last_heard[from.index()] = Some(now);
         }
         match msg {
-            Msg::Heartbeat { controller_epoch, .. } => {
+            Msg::Heartbeat { controller_epoch, incarnation, .. } => {
+                let seen = &mut self.incarnations[from.index()];
+                if *seen != incarnation {
+                    if *seen != 0 {
+                        self.bounced[from.index()] = true;
+                    }
+                    *seen = incarnation;
+                }
                 if !self.fencing() || controller_epoch >= self.controller_epoch {
                     self.controller_epoch = self.controller_epoch.max(controller_epoch);
                 }

@@ -35,6 +35,8 @@ pub struct Delivered {
 pub struct FinalPartition {
     pub committed: Vec<Entry>,
     pub replicas: Vec<(u32, Option<Digest>)>,
+    /// Each replica's role at the end, for the convergence check's detail.
+    pub roles: Vec<String>,
 }
 
 /// A log's length and a hash over its entries: equal digests, equal logs (up to a 64-bit hash).
@@ -278,7 +280,11 @@ pub fn convergence(parts: &[FinalPartition]) -> Check {
             let lens: Vec<String> = fp
                 .replicas
                 .iter()
-                .map(|(b, l)| l.as_ref().map_or(format!("n{b}: down"), |l| format!("n{b}: {} entries", l.len)))
+                .enumerate()
+                .map(|(i, (b, l))| {
+                    let role = fp.roles.get(i).map_or("", |r| r.as_str());
+                    l.as_ref().map_or(format!("n{b}: down"), |l| format!("n{b}: {} entries, {role}", l.len))
+                })
                 .collect();
             bad.push(format!("partition {p} [{}]", lens.join(", ")));
         }
@@ -308,6 +314,16 @@ pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPa
                 _ => None,
             };
             fp.replicas.push((b, replica.map(|r| Digest::of(r.log.entries()))));
+            fp.roles.push(match replica {
+                None => "down".into(),
+                Some(r) => match &r.role {
+                    Role::Leader(_) => format!("leader e{} hwm {}", r.leader_epoch, r.log.hwm),
+                    Role::Follower { leader, .. } => {
+                        format!("follower of n{leader} e{} hwm {}", r.leader_epoch, r.log.hwm)
+                    }
+                    Role::None => format!("no role e{}", r.leader_epoch),
+                },
+            });
             if let Some(r) = replica {
                 let leader = matches!(r.role, Role::Leader(_));
                 let key = (leader, r.leader_epoch, r.log.hwm);

@@ -69,9 +69,12 @@ pub enum ConsumerFetchResult {
 #[derive(Clone, Debug)]
 pub enum Msg {
     // ----- between brokers -----
+    /// `incarnation`: drawn at every start, so the controller notices a broker that restarted
+    /// between two heartbeats (Kafka's broker epoch).
     Heartbeat {
         controller_epoch: u64,
         controller: bool,
+        incarnation: u64,
     },
     /// `commit: false` proposes states (brokers store them and answer `StateAck`); once a majority
     /// stored a state the controller sends it again with `commit: true`, and brokers act on it.
