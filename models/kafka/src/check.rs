@@ -501,6 +501,7 @@ mod tests {
         FinalPartition {
             committed: log.clone(),
             replicas: vec![(0, Some(Digest::of(&log))), (1, Some(Digest::of(&log)))],
+            roles: Vec::new(),
         }
     }
     fn produced(id: u64, t: u64) -> Produced {
