@@ -32,7 +32,9 @@ pub struct Broker {
     pub replicas: BTreeMap<u32, Replica>,
     pub ctl: Option<Controller>,
     disk_pending: Vec<LogOp>,
-    disk_inflight: Option<(WriteId, Vec<(u32, u64)>)>,
+    /// Replies that may only leave once the pending changes are on disk.
+    replies_pending: Vec<(NodeId, Msg)>,
+    disk_inflight: Option<(WriteId, Vec<(u32, u64)>, Vec<(NodeId, Msg)>)>,
     /// Events this broker recorded (recovered from disk after a restart).
     pub events: Vec<KEvent>,
 }
@@ -64,6 +66,7 @@ pub struct LeaderState {
 }
 
 struct Progress {
+    incarnation: u64,
     offset: u64,
     caught_up_at: Time,
     last_fetch_leo: u64,
@@ -127,6 +130,7 @@ impl Broker {
             replicas,
             ctl: None,
             disk_pending: Vec::new(),
+            replies_pending: Vec::new(),
             disk_inflight: None,
             events: Vec::new(),
         }
@@ -145,7 +149,10 @@ impl Broker {
     pub fn on_start(&mut self, ctx: C) {
         self.started = ctx.now();
         self.restarted = ctx.is_restart();
-        self.incarnation = ctx.rng().next_u64() | 1;
+        // 0 is every broker's first life; a restart draws a new one.
+        self.incarnation = if ctx.is_restart() { ctx.rng().next_u64() | 1 } else { 0 };
+        let me = self.id as usize;
+        self.incarnations[me] = self.incarnation;
         if ctx.is_restart() {
             let durable: Vec<Record> = ctx.durable().to_vec();
             for r in durable {
@@ -169,8 +176,14 @@ impl Broker {
             // Everyone boots with the same initial assignment: the first replica leads, epoch 1.
             for part in 0..self.p.config.partition_count {
                 let replicas = self.p.replicas_of(part);
-                let s =
-                    PartState { leader: Some(replicas[0]), leader_epoch: 1, isr: replicas, version: 1, decided_by: 0 };
+                let s = PartState {
+                    leader: Some(replicas[0]),
+                    leader_epoch: 1,
+                    isr: replicas,
+                    version: 1,
+                    leader_incarnation: 0,
+                    decided_by: 0,
+                };
                 self.proposed[part as usize] = Some(s.clone());
                 self.known[part as usize] = Some(s);
                 self.apply_role(ctx, part);
@@ -198,7 +211,20 @@ impl Broker {
                     r.log.truncate_to(to);
                 }
             }
+            LogOp::State { partition, state } => {
+                let cur = &mut self.proposed[partition as usize];
+                if cur.as_ref().is_none_or(|c| state.key() >= c.key()) {
+                    *cur = Some(state);
+                }
+            }
+            LogOp::ControllerEpoch(e) => self.controller_epoch = self.controller_epoch.max(e),
         }
+    }
+
+    /// Sends `msg` once everything queued for the disk so far is durable.
+    fn reply_after_sync(&mut self, ctx: C, to: NodeId, msg: Msg) {
+        self.replies_pending.push((to, msg));
+        self.flush(ctx);
     }
 
     // ----- disk: group commit -----
@@ -215,14 +241,16 @@ impl Broker {
     }
 
     fn flush(&mut self, ctx: C) {
-        if self.disk_inflight.is_some() || self.disk_pending.is_empty() {
+        if self.disk_inflight.is_some() || (self.disk_pending.is_empty() && self.replies_pending.is_empty()) {
             return;
         }
         let ops = std::mem::take(&mut self.disk_pending);
+        let replies = std::mem::take(&mut self.replies_pending);
         let mut leos: Vec<(u32, u64)> = Vec::new();
         for op in &ops {
             let p = match op {
                 LogOp::Append { partition, .. } | LogOp::Truncate { partition, .. } => *partition,
+                LogOp::State { .. } | LogOp::ControllerEpoch(_) => continue,
             };
             if !leos.iter().any(|x| x.0 == p)
                 && let Some(r) = self.replicas.get(&p)
@@ -231,14 +259,22 @@ impl Broker {
             }
         }
         let id = ctx.persist(Record::Log(ops));
-        self.disk_inflight = Some((id, leos));
+        self.disk_inflight = Some((id, leos, replies));
     }
 
     pub fn on_persisted(&mut self, ctx: C, write: WriteId) {
-        let Some((id, leos)) = self.disk_inflight.take() else { return };
+        let Some((id, leos, replies)) = self.disk_inflight.take() else { return };
         if id != write {
-            self.disk_inflight = Some((id, leos));
+            self.disk_inflight = Some((id, leos, replies));
             return;
+        }
+        for (to, msg) in replies {
+            match msg {
+                Msg::StateAck { controller_epoch, acks } if to.0 == self.id => {
+                    self.on_state_ack(ctx, to.0, controller_epoch, acks)
+                }
+                msg => ctx.send(to, msg),
+            }
         }
         for (p, leo) in leos {
             let Some(r) = self.replicas.get_mut(&p) else { continue };
@@ -261,6 +297,8 @@ impl Broker {
         let now = ctx.now();
         let Some(r) = self.replicas.get_mut(&part) else { return };
         match s.leader {
+            // Elected in an earlier life: wait for the controller to notice and elect again.
+            Some(l) if l == me && s.leader_incarnation != self.incarnation => self.step_down(ctx, part),
             Some(l) if l == me => {
                 if let Role::Leader(ls) = &mut r.role
                     && r.leader_epoch == s.leader_epoch
@@ -281,7 +319,18 @@ impl Broker {
                     .replicas_of(part)
                     .into_iter()
                     .filter(|&f| f != me)
-                    .map(|f| (f, Progress { offset: 0, caught_up_at: now, last_fetch_leo: 0, last_fetch_at: now }))
+                    .map(|f| {
+                        (
+                            f,
+                            Progress {
+                                incarnation: 0,
+                                offset: 0,
+                                caught_up_at: now,
+                                last_fetch_leo: 0,
+                                last_fetch_at: now,
+                            },
+                        )
+                    })
                     .collect();
                 r.role = Role::Leader(Box::new(LeaderState {
                     isr: s.isr.clone(),
@@ -455,6 +504,7 @@ impl Broker {
             leader_epoch: r.leader_epoch,
             offset: r.log.leo(),
             last_epoch: r.log.last_epoch(),
+            incarnation: self.incarnation,
         };
         ctx.send(NodeId(*leader), msg);
     }
@@ -504,7 +554,7 @@ impl Broker {
             return;
         }
         r.durable_leo = r.durable_leo.min(to);
-        if let Some((_, leos)) = &mut self.disk_inflight {
+        if let Some((_, leos, _)) = &mut self.disk_inflight {
             for (p, leo) in leos.iter_mut() {
                 if *p == part {
                     *leo = (*leo).min(to);
@@ -520,7 +570,16 @@ impl Broker {
 
     // ----- leader side -----
 
-    fn on_fetch(&mut self, ctx: C, f: u32, part: u32, leader_epoch: u32, offset: u64, last_epoch: u32) {
+    fn on_fetch(
+        &mut self,
+        ctx: C,
+        f: u32,
+        part: u32,
+        leader_epoch: u32,
+        offset: u64,
+        last_epoch: u32,
+        incarnation: u64,
+    ) {
         let now = ctx.now();
         let fencing = self.fencing();
         let max = self.p.config.replica_fetch_max as u64;
@@ -549,8 +608,14 @@ impl Broker {
         pr.offset = offset.min(leo);
         pr.last_fetch_leo = leo;
         pr.last_fetch_at = now;
-        let expand = !ls.isr.contains(&f) && offset >= hwm;
-        if expand {
+        let restarted = pr.incarnation != incarnation;
+        pr.incarnation = incarnation;
+        let expand = !restarted && !ls.isr.contains(&f) && offset >= hwm;
+        if restarted && ls.isr.contains(&f) {
+            // It may have lost the unsynced tail it was counted for: out until it catches up.
+            let isr: Vec<u32> = ls.isr.iter().copied().filter(|&b| b != f).collect();
+            self.propose_isr(ctx, part, isr);
+        } else if expand {
             let mut isr = ls.isr.clone();
             isr.push(f);
             isr.sort_unstable();
@@ -767,6 +832,7 @@ impl Broker {
                 }
                 if self.proposed[i].as_ref().is_none_or(|cur| s.key() > cur.key() || !fencing) {
                     self.proposed[i] = Some(s.clone());
+                    self.disk_pending.push(LogOp::State { partition: part, state: s.clone() });
                 }
             }
             if commit {
@@ -782,11 +848,10 @@ impl Broker {
             }
         }
         if !acks.is_empty() {
-            if from == self.id {
-                self.on_state_ack(ctx, from, controller_epoch, acks);
-            } else {
-                ctx.send(NodeId(from), Msg::StateAck { controller_epoch, acks });
-            }
+            // Acknowledged once on disk (the controller's own vote too).
+            self.reply_after_sync(ctx, NodeId(from), Msg::StateAck { controller_epoch, acks });
+        } else {
+            self.flush(ctx);
         }
     }
 
@@ -830,6 +895,8 @@ impl Broker {
         if self.ctl.is_none() {
             let epoch = (self.controller_epoch / 1024 + 1) * 1024 + self.id as u64;
             self.controller_epoch = epoch;
+            self.disk_pending.push(LogOp::ControllerEpoch(epoch));
+            self.flush(ctx);
             let states = (0..self.p.config.partition_count)
                 .map(|p| {
                     self.latest(p).unwrap_or(PartState {
@@ -837,6 +904,7 @@ impl Broker {
                         leader_epoch: 0,
                         isr: self.p.replicas_of(p),
                         version: 0,
+                        leader_incarnation: 0,
                         decided_by: 0,
                     })
                 })
@@ -885,7 +953,8 @@ impl Broker {
         let mut unclean_elections = 0;
         for (part, s) in c.states.iter_mut().enumerate() {
             let part = part as u32;
-            let leader_ok = s.leader.is_some_and(|l| live[l as usize]);
+            let leader_ok =
+                s.leader.is_some_and(|l| live[l as usize] && s.leader_incarnation == self.incarnations[l as usize]);
             if leader_ok {
                 // A failed follower leaves the ISR at once (Kafka's controller does the same).
                 if s.isr.iter().any(|&b| !live[b as usize]) && !c.pending.contains_key(&part) {
@@ -921,6 +990,7 @@ impl Broker {
             events.push(EventKind::LeaderChange { leader, epoch: s.leader_epoch + 1 });
             s.leader = leader;
             s.leader_epoch += 1;
+            s.leader_incarnation = leader.map_or(0, |l| self.incarnations[l as usize]);
             s.isr = new_isr;
             s.version += 1;
             s.decided_by = c.epoch;
@@ -1105,10 +1175,12 @@ impl Broker {
         if self.fencing() && controller_epoch < self.controller_epoch {
             return;
         }
+        // A durable promise: after this report, older controllers are refused, also after a restart.
         self.controller_epoch = self.controller_epoch.max(controller_epoch);
+        self.disk_pending.push(LogOp::ControllerEpoch(self.controller_epoch));
         let states: Vec<(u32, PartState)> =
             (0..self.p.config.partition_count).filter_map(|p| self.latest(p).map(|s| (p, s))).collect();
-        ctx.send(NodeId(from), Msg::StateReport { controller_epoch, states });
+        self.reply_after_sync(ctx, NodeId(from), Msg::StateReport { controller_epoch, states });
     }
 
     fn on_state_report(&mut self, from: u32, controller_epoch: u64, states: Vec<(u32, PartState)>) {
@@ -1138,9 +1210,7 @@ impl Broker {
             Msg::Heartbeat { controller_epoch, incarnation, .. } => {
                 let seen = &mut self.incarnations[from.index()];
                 if *seen != incarnation {
-                    if *seen != 0 {
-                        self.bounced[from.index()] = true;
-                    }
+                    self.bounced[from.index()] = true;
                     *seen = incarnation;
                 }
                 if !self.fencing() || controller_epoch >= self.controller_epoch {
@@ -1156,8 +1226,8 @@ impl Broker {
             Msg::AlterIsr { partition, leader_epoch, version, isr } => {
                 self.on_alter_isr(ctx, from.0, partition, leader_epoch, version, isr)
             }
-            Msg::Fetch { partition, leader_epoch, offset, last_epoch } => {
-                self.on_fetch(ctx, from.0, partition, leader_epoch, offset, last_epoch)
+            Msg::Fetch { partition, leader_epoch, offset, last_epoch, incarnation } => {
+                self.on_fetch(ctx, from.0, partition, leader_epoch, offset, last_epoch, incarnation)
             }
             Msg::FetchResp { partition, leader_epoch, result } => {
                 self.on_fetch_resp(ctx, from.0, partition, leader_epoch, result)

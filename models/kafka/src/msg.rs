@@ -11,6 +11,9 @@ pub struct PartState {
     pub isr: Vec<u32>,
     /// Bumped on every change (leader or ISR).
     pub version: u64,
+    /// The leader's incarnation when it was elected: a leader that restarted since (and may have
+    /// lost the unsynced tail of its log) must not lead again under the same epoch.
+    pub leader_incarnation: u64,
     /// The epoch of the controller that decided (or re-proposed) it: with `version`, the order of
     /// states (`key`), so a new controller's states beat a deposed one's uncommitted proposals.
     pub decided_by: u64,
@@ -105,6 +108,8 @@ pub enum Msg {
         leader_epoch: u32,
         offset: u64,
         last_epoch: u32,
+        /// The follower's incarnation: after a restart it leaves the ISR until it catches up.
+        incarnation: u64,
     },
     FetchResp {
         partition: u32,
@@ -240,8 +245,24 @@ pub enum Timer {
 /// One change to a partition log, as written to disk.
 #[derive(Clone, Debug)]
 pub enum LogOp {
-    Append { partition: u32, base: u64, entries: Vec<Entry> },
-    Truncate { partition: u32, to: u64 },
+    Append {
+        partition: u32,
+        base: u64,
+        entries: Vec<Entry>,
+    },
+    Truncate {
+        partition: u32,
+        to: u64,
+    },
+    /// A partition state this broker stored for a controller (acknowledged only once on disk, so
+    /// a majority that stored a state still holds it after restarts).
+    State {
+        partition: u32,
+        state: PartState,
+    },
+    /// A controller epoch this broker promised to (it refuses older controllers, also after a
+    /// restart).
+    ControllerEpoch(u64),
 }
 
 /// What happened, for the report's time axis.
