@@ -34,10 +34,14 @@ pub struct Broker {
     disk_pending: Vec<LogOp>,
     /// Replies that may only leave once the pending changes are on disk.
     replies_pending: Vec<(NodeId, Msg)>,
-    disk_inflight: Option<(WriteId, Vec<(u32, u64)>, Vec<(NodeId, Msg)>)>,
+    disk_inflight: Option<InFlightWrite>,
     /// Events this broker recorded (recovered from disk after a restart).
     pub events: Vec<KEvent>,
 }
+
+/// The group commit on disk: its write, each partition's log end in it, and the replies waiting
+/// for it.
+type InFlightWrite = (WriteId, Vec<(u32, u64)>, Vec<(NodeId, Msg)>);
 
 pub struct Replica {
     pub log: PartitionLog,
