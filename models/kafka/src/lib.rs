@@ -13,11 +13,18 @@
 //!
 //! **The controller** is the lowest-id broker that hears heartbeats from a majority of brokers (a
 //! stand-in for ZooKeeper/KRaft). It owns every partition's state (leader, leader epoch, ISR,
-//! version). When a leader's broker goes silent, it elects the first replica still in the ISR and
-//! bumps the **leader epoch** (the notes' generation clock); with `unclean_leader_election` it takes
-//! any live replica when the ISR is gone. Leaders change their ISR only through the controller
-//! (`AlterIsr`, checked against leader epoch and version). A new controller takes a higher
-//! controller epoch and first collects every broker's view of the partition states.
+//! version). When a leader's broker goes silent, or restarts (heartbeats carry an incarnation,
+//! Kafka's broker epoch), it elects the first replica still in the ISR and bumps the **leader
+//! epoch** (the notes' generation clock); with `unclean_leader_election` it takes any live replica
+//! when the ISR is gone. Failed followers leave the ISR. Leaders change their ISR only through the
+//! controller (`AlterIsr`, checked against leader epoch and version; a shrink counts only once
+//! committed, an expansion at once). A state change is *proposed* to every broker, stored on disk
+//! and acknowledged, and *committed* (acted on) once a majority stored it; a new controller takes a
+//! higher controller epoch, collects the stored states of a majority (each promising, on disk, to
+//! refuse older controllers) and re-proposes the newest. So no committed ISR or leader epoch is
+//! lost across controller failovers (the Paxos argument, in miniature). A leader elected in an
+//! earlier life of its broker never leads again under that epoch, and a follower that restarted
+//! leaves the ISR until it catches up: either may have lost the unsynced tail of its log.
 //!
 //! **Fencing and truncation.** Every entry carries the leader epoch it was written in; the epoch
 //! cache maps epochs to start offsets. A follower fetches with the epoch of its last entry; when its
@@ -62,8 +69,9 @@
 //! later truncated; at-least-once consumption duplicates after a consumer crash; several produce
 //! requests in flight without idempotence reorder and duplicate on retry.
 //!
-//! **Simplifications.** The controller quorum is "lowest live broker that hears a majority" (no
-//! ZooKeeper/KRaft log); one consumer group; no log retention or compaction; follower fetches are
+//! **Simplifications.** The controller is "the lowest live broker that hears a majority", with
+//! majority-stored partition states instead of a metadata log; one consumer group (members leave
+//! by dying, not by a LeaveGroup request); no log retention or compaction; follower fetches are
 //! per partition; a restarted broker recovers its log from disk and its HWM from its leader; the
 //! simulated network does not keep TCP's per-connection order.
 

@@ -81,6 +81,22 @@ fn failover_loses_nothing_through_crashes_partition_and_controller_failover() {
     assert!(measure(&r, "e2e_latency_p99_ms") >= measure(&r, "e2e_latency_p50_ms"));
 }
 
+/// The safe configuration under a random nemesis, over several seeds: every check passes, and
+/// the faults did bite (leaders moved, brokers restarted, replicas truncated).
+#[test]
+fn nemesis_runs_lose_nothing() {
+    verdict("kafka_nemesis");
+    let sc = load("kafka_nemesis");
+    for seed in 2..6 {
+        let r = run::<Kafka>(&sc, RunOptions { seed: Some(seed), ..Default::default() }).record;
+        let bad: Vec<String> =
+            r.model_report.checks.iter().filter(|c| !c.passed).map(|c| format!("{}: {}", c.name, c.detail)).collect();
+        assert!(bad.is_empty(), "seed {seed}: {bad:?}");
+        assert!(measure(&r, "leader_changes") >= 3.0, "seed {seed}");
+        assert!(measure(&r, "recovered_entries") >= 1.0, "seed {seed}");
+    }
+}
+
 #[test]
 fn acks_one_loses_acknowledged_messages_on_leader_crash() {
     let r = verdict("kafka_acks1_loss");
