@@ -1288,3 +1288,68 @@ fn reply_waiter(ctx: C, w: Waiter, ok: bool) {
         WaitKind::Commit { req, partition } => ctx.send(w.to, Msg::OffsetCommitResp { req, partition, ok }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use sim_core::{Effect, IdSource, Prng, Stream};
+
+    /// Runs one handler of `b` with a detached context; returns the produce answers it sent.
+    fn call(b: &mut Broker, f: impl FnOnce(&mut Broker, C)) -> Vec<(NodeId, Option<ProduceError>)> {
+        let mut rng = Prng::new(1, Stream::Node(0));
+        let mut ids = IdSource::default();
+        let mut effects: Vec<Effect<Node>> = Vec::new();
+        let mut ctx = Ctx::detached(NodeId(b.id), Time(1_000), &mut rng, &mut ids, &[], &mut effects);
+        f(b, &mut ctx);
+        effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Send { to, msg: Msg::ProduceResp { error, .. } } => Some((to, error)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn fetch(offset: u64) -> Msg {
+        Msg::Fetch { partition: 0, leader_epoch: 1, offset, last_epoch: 1, incarnation: 0 }
+    }
+
+    /// acks=all: the leader answers only when the high-water mark passes the message, that is once
+    /// it is on the leader's disk and every in-sync follower has fetched past it.
+    #[test]
+    fn acks_all_waits_for_the_hwm_of_the_whole_isr() {
+        let config = Config { partition_count: 1, ..Config::default() };
+        let p = Rc::new(Params { config, broker_count: 3 });
+        let mut b = Broker::new(p, 0);
+        call(&mut b, |b, ctx| b.on_start(ctx));
+        assert!(matches!(b.replicas[&0].role, Role::Leader(_)), "broker 0 leads partition 0 at boot");
+        let client = NodeId(5);
+        let produce = Msg::Produce { req: 7, partition: 0, ids: vec![42], producer: 0, base_seq: 0, acks: Acks::All };
+        assert!(call(&mut b, |b, ctx| b.on_msg(ctx, client, produce)).is_empty());
+        let write = b.disk_inflight.as_ref().expect("a group commit is on its way").0;
+        assert!(call(&mut b, |b, ctx| b.on_persisted(ctx, write)).is_empty(), "on the leader's disk only");
+        assert_eq!(b.replicas[&0].log.hwm, 0);
+        assert!(call(&mut b, |b, ctx| b.on_msg(ctx, NodeId(1), fetch(1))).is_empty(), "one follower of two");
+        assert_eq!(b.replicas[&0].log.hwm, 0);
+        let answers = call(&mut b, |b, ctx| b.on_msg(ctx, NodeId(2), fetch(1)));
+        assert_eq!(b.replicas[&0].log.hwm, 1);
+        assert_eq!(answers, vec![(client, None)]);
+    }
+
+    /// min.insync.replicas: with the ISR below it, acks=all writes are refused, not appended.
+    #[test]
+    fn min_isr_refuses_acks_all_writes() {
+        let config = Config { partition_count: 1, min_insync_replicas: 3, ..Config::default() };
+        let p = Rc::new(Params { config, broker_count: 3 });
+        let mut b = Broker::new(p, 0);
+        call(&mut b, |b, ctx| b.on_start(ctx));
+        if let Role::Leader(ls) = &mut b.replicas.get_mut(&0).expect("replica").role {
+            ls.isr = vec![0, 1];
+        }
+        let produce = Msg::Produce { req: 7, partition: 0, ids: vec![42], producer: 0, base_seq: 0, acks: Acks::All };
+        let answers = call(&mut b, |b, ctx| b.on_msg(ctx, NodeId(5), produce));
+        assert_eq!(answers, vec![(NodeId(5), Some(ProduceError::NotEnoughReplicas))]);
+        assert_eq!(b.replicas[&0].log.leo(), 0);
+    }
+}
