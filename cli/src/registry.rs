@@ -54,6 +54,7 @@ pub struct Entry {
 pub fn models() -> Vec<Entry> {
     vec![
         entry::<dynamo::Dynamo>(),
+        entry::<kafka::Kafka>(),
         entry::<register::Register>(),
         entry::<crawler::Crawl>(),
         entry::<ratelimit::RateLimiter>(),

@@ -1,0 +1,550 @@
+//! The checkers: pure functions over the history (what producers were told, what consumers saw)
+//! and the final logs, so each can be tested on hand-made data as well as on runs.
+
+use crate::broker::Role;
+use crate::log::{Entry, Payload};
+use crate::msg::EventKind;
+use crate::{Config, Node};
+use sim_core::{Check, ModelReport, Outcome, Reply, RunView, Table, Time};
+
+/// A produce op from the history.
+#[derive(Clone, Debug)]
+pub struct Produced {
+    pub id: u64,
+    pub partition: u32,
+    pub client: u32,
+    pub invoke: Time,
+    pub acked: bool,
+}
+
+/// One message a consumer delivered (a poll op's reply).
+#[derive(Clone, Debug)]
+pub struct Delivered {
+    pub partition: u32,
+    pub offset: u64,
+    pub id: u64,
+    pub client: u32,
+    /// The poll op (deliveries of one poll share it).
+    pub poll: u64,
+    pub at: Time,
+}
+
+/// One partition at the end: a digest of every replica's full log (`None`: the broker is down),
+/// and the committed prefix of the authoritative one (the leader with the highest epoch).
+#[derive(Clone, Debug, Default)]
+pub struct FinalPartition {
+    pub committed: Vec<Entry>,
+    pub replicas: Vec<(u32, Option<Digest>)>,
+    /// Each replica's role at the end, for the convergence check's detail.
+    pub roles: Vec<String>,
+}
+
+/// A log's length and a hash over its entries: equal digests, equal logs (up to a 64-bit hash).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digest {
+    pub len: usize,
+    pub hash: u64,
+}
+
+impl Digest {
+    pub fn of(entries: &[Entry]) -> Digest {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |x: u64| h = (h ^ x).wrapping_mul(0x0000_0100_0000_01B3).rotate_left(23);
+        for e in entries {
+            mix(e.epoch as u64);
+            match e.payload {
+                Payload::Data { id, producer, seq } => {
+                    mix(id);
+                    mix(producer);
+                    mix(seq as u64);
+                }
+                Payload::Commit { offset, generation, from } => {
+                    mix(u64::MAX);
+                    mix(offset);
+                    mix(generation);
+                    mix(from);
+                }
+            }
+        }
+        Digest { len: entries.len(), hash: h }
+    }
+}
+
+fn data_id(e: &Entry) -> Option<u64> {
+    match e.payload {
+        Payload::Data { id, .. } => Some(id),
+        Payload::Commit { .. } => None,
+    }
+}
+
+/// Where each message id sits in the committed logs: `(id, partition, offset)` sorted, one per id
+/// (its first copy). A sorted vector, not a map: runs hold millions of messages.
+pub struct Index(Vec<(u64, u32, u64)>);
+
+impl Index {
+    pub fn new(parts: &[FinalPartition]) -> Index {
+        let mut v = Vec::with_capacity(parts.iter().map(|p| p.committed.len()).sum());
+        for (p, fp) in parts.iter().enumerate() {
+            for (o, e) in fp.committed.iter().enumerate() {
+                if let Some(id) = data_id(e) {
+                    v.push((id, p as u32, o as u64));
+                }
+            }
+        }
+        v.sort_unstable();
+        v.dedup_by_key(|x| x.0);
+        Index(v)
+    }
+    pub fn get(&self, id: u64) -> Option<(u32, u64)> {
+        let i = self.0.partition_point(|x| x.0 < id);
+        self.0.get(i).filter(|x| x.0 == id).map(|x| (x.1, x.2))
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+pub fn no_acked_loss(produced: &[Produced], at: &Index) -> Check {
+    let acked: Vec<&Produced> = produced.iter().filter(|p| p.acked).collect();
+    let lost: Vec<&&Produced> = acked.iter().filter(|p| at.get(p.id).is_none_or(|(q, _)| q != p.partition)).collect();
+    let example =
+        lost.first().map(|p| format!("; e.g. message {} of partition {}", p.id, p.partition)).unwrap_or_default();
+    Check::new(
+        "no_acked_loss",
+        lost.is_empty(),
+        format!(
+            "{} of {} acknowledged messages missing from the final committed logs{example}",
+            lost.len(),
+            acked.len()
+        ),
+    )
+}
+
+pub fn no_truncated_reads(delivered: &[Delivered], parts: &[FinalPartition]) -> Check {
+    let bad: Vec<&Delivered> = delivered
+        .iter()
+        .filter(|d| {
+            parts.get(d.partition as usize).and_then(|fp| fp.committed.get(d.offset as usize)).and_then(data_id)
+                != Some(d.id)
+        })
+        .collect();
+    let example = bad
+        .first()
+        .map(|d| format!("; e.g. message {} read at partition {} offset {}", d.id, d.partition, d.offset))
+        .unwrap_or_default();
+    Check::new(
+        "no_truncated_reads",
+        bad.is_empty(),
+        format!(
+            "{} of {} consumed messages are not in the final log where they were read{example}",
+            bad.len(),
+            delivered.len()
+        ),
+    )
+}
+
+/// A producer's acknowledged messages to one partition appear in the order it sent them, and each
+/// poll reads a partition's offsets in rising order.
+pub fn order(produced: &[Produced], delivered: &[Delivered], at: &Index) -> Check {
+    // (client, partition, sent at, id, offset) of every acknowledged message in the logs.
+    let mut sent: Vec<(u32, u32, Time, u64, u64)> = produced
+        .iter()
+        .filter(|p| p.acked)
+        .filter_map(|p| {
+            at.get(p.id).filter(|&(q, _)| q == p.partition).map(|(_, off)| (p.client, p.partition, p.invoke, p.id, off))
+        })
+        .collect();
+    sent.sort_unstable();
+    let mut inversions = 0u64;
+    let mut example = String::new();
+    for w in sent.windows(2) {
+        if (w[0].0, w[0].1) == (w[1].0, w[1].1) && w[1].4 < w[0].4 {
+            inversions += 1;
+            if example.is_empty() {
+                example = format!(
+                    "; e.g. client n{}, partition {}: message {} sent before {} but at offset {} > {}",
+                    w[0].0, w[0].1, w[0].3, w[1].3, w[0].4, w[1].4
+                );
+            }
+        }
+    }
+    let mut poll_inversions = 0u64;
+    for w in delivered.windows(2) {
+        if w[0].poll == w[1].poll && w[0].partition == w[1].partition && w[1].offset <= w[0].offset {
+            poll_inversions += 1;
+        }
+    }
+    Check::new(
+        "order",
+        inversions == 0 && poll_inversions == 0,
+        format!(
+            "{inversions} acknowledged messages out of their producer's send order, {poll_inversions} out-of-order reads within a poll{example}"
+        ),
+    )
+}
+
+/// `(extra deliveries, extra copies in the committed logs)`.
+pub fn duplicates(delivered: &[Delivered], parts: &[FinalPartition]) -> (u64, u64) {
+    fn extra(mut ids: Vec<u64>) -> u64 {
+        ids.sort_unstable();
+        ids.windows(2).filter(|w| w[0] == w[1]).count() as u64
+    }
+    let delivered_dupes = extra(delivered.iter().map(|d| d.id).collect());
+    let log_dupes = extra(parts.iter().flat_map(|fp| fp.committed.iter().filter_map(data_id)).collect());
+    (delivered_dupes, log_dupes)
+}
+
+/// Exactly-once output: a transactional commit's output is the data it moved past, `[from,
+/// offset)`, and it exists exactly when the commit entry is committed (a consumer that dies after
+/// its commit has still produced its output; one whose commit failed has produced nothing), as
+/// Kafka's read-process-write transactions commit the output with the offsets.
+pub fn transactional_outputs(parts: &[FinalPartition]) -> Vec<Delivered> {
+    let mut out = Vec::new();
+    for (p, fp) in parts.iter().enumerate() {
+        for (at, e) in fp.committed.iter().enumerate() {
+            let Payload::Commit { offset, from, .. } = e.payload else { continue };
+            if from == crate::log::NO_CAS {
+                continue;
+            }
+            for o in from..offset.min(fp.committed.len() as u64) {
+                if let Some(id) = data_id(&fp.committed[o as usize]) {
+                    out.push(Delivered {
+                        partition: p as u32,
+                        offset: o,
+                        id,
+                        client: 0,
+                        poll: at as u64,
+                        at: Time::ZERO,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Committed messages that no consumer delivered although a later offset of their partition was
+/// delivered: what at-most-once drops when a consumer crashes between its commit and its delivery.
+pub fn skipped(delivered: &[Delivered], parts: &[FinalPartition]) -> u64 {
+    let mut seen: Vec<(u32, u64)> = delivered.iter().map(|d| (d.partition, d.offset)).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    let mut n = 0;
+    let mut i = 0;
+    for (p, fp) in parts.iter().enumerate() {
+        let p = p as u32;
+        while i < seen.len() && seen[i].0 < p {
+            i += 1;
+        }
+        let hi = i + seen[i..].partition_point(|x| x.0 <= p);
+        let mine = &seen[i..hi];
+        i = hi;
+        let Some(&(_, last)) = mine.last() else { continue };
+        let mut k = 0;
+        for (o, e) in fp.committed.iter().enumerate().take(last as usize) {
+            let o = o as u64;
+            while k < mine.len() && mine[k].1 < o {
+                k += 1;
+            }
+            if data_id(e).is_some() && mine.get(k).is_none_or(|x| x.1 != o) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// `delivered`: what reached the sink (for exactly-once, the transactional outputs).
+pub fn no_duplicates(delivery: crate::Delivery, delivered: &[Delivered], parts: &[FinalPartition]) -> Check {
+    let (d, l) = duplicates(delivered, parts);
+    let what = if delivery == crate::Delivery::ExactlyOnce { "transactional outputs" } else { "deliveries" };
+    Check::new(
+        "no_duplicates",
+        d == 0 && l == 0,
+        format!(
+            "{delivery:?} delivery: {d} duplicate {what} of {}, {l} duplicate messages in the committed logs",
+            delivered.len()
+        ),
+    )
+}
+
+pub fn convergence(parts: &[FinalPartition]) -> Check {
+    let mut bad = Vec::new();
+    for (p, fp) in parts.iter().enumerate() {
+        let logs: Vec<&Option<Digest>> = fp.replicas.iter().map(|(_, l)| l).collect();
+        let ok = logs.iter().all(|l| l.is_some()) && logs.windows(2).all(|w| w[0] == w[1]);
+        if !ok {
+            let lens: Vec<String> = fp
+                .replicas
+                .iter()
+                .enumerate()
+                .map(|(i, (b, l))| {
+                    let role = fp.roles.get(i).map_or("", |r| r.as_str());
+                    l.as_ref().map_or(format!("n{b}: down"), |l| format!("n{b}: {} entries, {role}", l.len))
+                })
+                .collect();
+            bad.push(format!("partition {p} [{}]", lens.join(", ")));
+        }
+    }
+    Check::new(
+        "convergence",
+        bad.is_empty(),
+        if bad.is_empty() {
+            format!("all replicas of {} partitions hold identical logs after the heal", parts.len())
+        } else {
+            format!("{} of {} partitions diverge after the heal: {}", bad.len(), parts.len(), bad.join("; "))
+        },
+    )
+}
+
+/// Reads the final partitions from the brokers still running.
+pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPartition> {
+    let brokers = run.topology().servers.len() as u32;
+    let mut out = Vec::new();
+    for part in 0..config.partition_count {
+        let mut fp = FinalPartition::default();
+        let mut best: Option<(bool, u32, u64, Vec<Entry>)> = None;
+        for i in 0..config.replication_factor {
+            let b = (part + i) % brokers;
+            let replica = match run.sim.actor(sim_core::NodeId(b)) {
+                Some(Node::Broker(br)) => br.replicas.get(&part),
+                _ => None,
+            };
+            fp.replicas.push((b, replica.map(|r| Digest::of(r.log.entries()))));
+            fp.roles.push(match replica {
+                None => "down".into(),
+                Some(r) => match &r.role {
+                    Role::Leader(_) => format!("leader e{} hwm {}", r.leader_epoch, r.log.hwm),
+                    Role::Follower { leader, .. } => {
+                        format!("follower of n{leader} e{} hwm {}", r.leader_epoch, r.log.hwm)
+                    }
+                    Role::None => format!("no role e{}", r.leader_epoch),
+                },
+            });
+            if let Some(r) = replica {
+                let leader = matches!(r.role, Role::Leader(_));
+                let key = (leader, r.leader_epoch, r.log.hwm);
+                if best.as_ref().is_none_or(|x| (x.0, x.1, x.2) < key) {
+                    best = Some((leader, r.leader_epoch, r.log.hwm, r.log.entries()[..r.log.hwm as usize].to_vec()));
+                }
+            }
+        }
+        fp.committed = best.map(|b| b.3).unwrap_or_default();
+        out.push(fp);
+    }
+    out
+}
+
+fn percentile(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i] as f64 / 1e6
+}
+
+pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
+    let parts = config.partition_count as u64;
+    let mut produced = Vec::new();
+    let mut delivered = Vec::new();
+    let mut invoked_at: Vec<(u64, Time)> = Vec::new();
+    for h in run.history() {
+        match h.kind {
+            0 => {
+                invoked_at.push((h.value, h.invoke));
+                produced.push(Produced {
+                    id: h.value,
+                    partition: (h.key % parts) as u32,
+                    client: h.client.0,
+                    invoke: h.invoke,
+                    acked: h.outcome == Some(Outcome::Ok),
+                });
+            }
+            _ => {
+                if let (Some(Outcome::Ok), Reply::Values(v), Some(at)) = (h.outcome, &h.reply, h.complete) {
+                    for t in v.chunks_exact(3) {
+                        delivered.push(Delivered {
+                            partition: t[0] as u32,
+                            offset: t[1],
+                            id: t[2],
+                            client: h.client.0,
+                            poll: h.op.0,
+                            at,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let fparts = final_partitions(config, run);
+    let at = Index::new(&fparts);
+    let mut r = ModelReport::default();
+    r.checks.push(no_acked_loss(&produced, &at));
+    r.checks.push(no_truncated_reads(&delivered, &fparts));
+    r.checks.push(order(&produced, &delivered, &at));
+    // What reached the sink: the consumers' deliveries, or for exactly-once the committed outputs.
+    let sink = if config.delivery == crate::Delivery::ExactlyOnce {
+        transactional_outputs(&fparts)
+    } else {
+        delivered.clone()
+    };
+    r.checks.push(no_duplicates(config.delivery, &sink, &fparts));
+    r.checks.push(convergence(&fparts));
+
+    // End-to-end latency: produce invoked -> first delivery.
+    let mut first: Vec<(u64, Time)> = delivered.iter().map(|d| (d.id, d.at)).collect();
+    first.sort_unstable();
+    first.dedup_by_key(|x| x.0);
+    invoked_at.sort_unstable();
+    invoked_at.dedup_by_key(|x| x.0);
+    let invoked = |id: u64| {
+        let i = invoked_at.partition_point(|x| x.0 < id);
+        invoked_at.get(i).filter(|x| x.0 == id).map(|x| x.1)
+    };
+    let mut e2e: Vec<u64> = first.iter().filter_map(|&(id, at)| invoked(id).map(|inv| at.since(inv).0)).collect();
+    e2e.sort_unstable();
+    let (dup_delivered, dup_log) = duplicates(&sink, &fparts);
+    let acked = produced.iter().filter(|p| p.acked).count();
+    let lost = produced.iter().filter(|p| p.acked && at.get(p.id).is_none_or(|(q, _)| q != p.partition)).count();
+    let metrics = run.sim.metrics();
+    let m = &mut r.measures;
+    m.insert("e2e_latency_p50_ms".into(), percentile(&e2e, 0.5));
+    m.insert("e2e_latency_p99_ms".into(), percentile(&e2e, 0.99));
+    m.insert("e2e_latency_max_ms".into(), percentile(&e2e, 1.0));
+    m.insert("messages_consumed".into(), first.len() as f64);
+    m.insert("messages_committed".into(), at.len() as f64);
+    m.insert("acked_messages".into(), acked as f64);
+    m.insert("acked_lost".into(), lost as f64);
+    m.insert("duplicates_delivered".into(), dup_delivered as f64);
+    m.insert("duplicates_in_log".into(), dup_log as f64);
+    m.insert("messages_skipped".into(), skipped(&sink, &fparts) as f64);
+    m.insert("consumer_lag_max".into(), metrics.gauges.get("consumer_lag").map_or(0.0, |g| g.1.max(0.0)));
+    for c in [
+        "leader_changes",
+        "isr_shrinks",
+        "isr_expands",
+        "truncations",
+        "truncated_entries",
+        "controller_changes",
+        "rebalances",
+        "recovered_entries",
+        "unclean_elections",
+    ] {
+        m.insert(c.into(), metrics.counter(c) as f64);
+    }
+
+    // The time axis: every leader change, ISR change and truncation.
+    let mut events = Vec::new();
+    for (_, a) in run.servers() {
+        if let Node::Broker(b) = a {
+            events.extend(b.events.iter().copied());
+        }
+    }
+    events.sort_by_key(|e| (e.at, e.partition));
+    let mut leaders = Table {
+        name: "leader_changes".into(),
+        columns: cols(&["t_s", "partition", "leader", "leader_epoch"]),
+        rows: Vec::new(),
+    };
+    let mut isr = Table {
+        name: "isr_changes".into(),
+        columns: cols(&["t_s", "partition", "isr_size", "change"]),
+        rows: Vec::new(),
+    };
+    let mut truncs = Table {
+        name: "truncations".into(),
+        columns: cols(&["t_s", "partition", "broker", "entries_removed"]),
+        rows: Vec::new(),
+    };
+    let mut ctl = Table { name: "controller_changes".into(), columns: cols(&["t_s", "broker"]), rows: Vec::new() };
+    for e in events {
+        let t = e.at.as_secs_f64();
+        let p = e.partition as f64;
+        match e.kind {
+            EventKind::LeaderChange { leader, epoch } => {
+                leaders.rows.push(vec![t, p, leader.map_or(-1.0, |l| l as f64), epoch as f64])
+            }
+            EventKind::IsrShrink { size } => isr.rows.push(vec![t, p, size as f64, -1.0]),
+            EventKind::IsrExpand { size } => isr.rows.push(vec![t, p, size as f64, 1.0]),
+            EventKind::Truncation { broker, removed } => truncs.rows.push(vec![t, p, broker as f64, removed as f64]),
+            EventKind::ControllerChange { broker } => ctl.rows.push(vec![t, broker as f64]),
+        }
+    }
+    let cdf = Table {
+        name: "e2e_latency_cdf".into(),
+        columns: cols(&["percentile", "ms"]),
+        rows: [0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0]
+            .iter()
+            .map(|&q| vec![q * 100.0, percentile(&e2e, q)])
+            .collect(),
+    };
+    r.tables.extend([leaders, isr, truncs, ctl, cdf]);
+    r
+}
+
+fn cols(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(id: u64) -> Entry {
+        Entry { epoch: 1, payload: Payload::Data { id, producer: 0, seq: 0 } }
+    }
+    fn part(ids: &[u64]) -> FinalPartition {
+        let log: Vec<Entry> = ids.iter().map(|&i| data(i)).collect();
+        FinalPartition {
+            committed: log.clone(),
+            replicas: vec![(0, Some(Digest::of(&log))), (1, Some(Digest::of(&log)))],
+            roles: Vec::new(),
+        }
+    }
+    fn produced(id: u64, t: u64) -> Produced {
+        Produced { id, partition: 0, client: 9, invoke: Time(t), acked: true }
+    }
+
+    #[test]
+    fn order_fails_on_a_reordered_producer_stream() {
+        let ps = [produced(1, 10), produced(2, 20)];
+        assert!(order(&ps, &[], &Index::new(&[part(&[1, 2])])).passed);
+        let c = order(&ps, &[], &Index::new(&[part(&[2, 1])]));
+        assert!(!c.passed, "{}", c.detail);
+        assert!(c.detail.starts_with("1 acknowledged"), "{}", c.detail);
+    }
+
+    #[test]
+    fn order_fails_on_a_backwards_read_within_a_poll() {
+        let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: 4, at: Time(1) };
+        assert!(!order(&[], &[d(1, 2), d(0, 1)], &Index::new(&[part(&[1, 2])])).passed);
+    }
+
+    #[test]
+    fn convergence_fails_on_divergent_or_missing_replicas() {
+        assert!(convergence(&[part(&[1, 2])]).passed);
+        let mut fp = part(&[1, 2]);
+        fp.replicas[1].1 = Some(Digest::of(&[data(1)]));
+        assert!(!convergence(std::slice::from_ref(&fp)).passed);
+        fp.replicas[1].1 = Some(Digest::of(&[data(1), data(3)]));
+        assert!(!convergence(std::slice::from_ref(&fp)).passed, "same length, other entries");
+        fp.replicas[1].1 = None;
+        assert!(!convergence(&[fp]).passed);
+    }
+
+    #[test]
+    fn skipped_counts_holes_below_the_last_read() {
+        let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: offset, at: Time(1) };
+        assert_eq!(skipped(&[d(0, 1), d(3, 4)], &[part(&[1, 2, 3, 4, 5])]), 2);
+        assert_eq!(skipped(&[d(0, 1), d(1, 2)], &[part(&[1, 2, 3, 4, 5])]), 0, "not yet read is not skipped");
+    }
+
+    #[test]
+    fn duplicates_count_extra_copies() {
+        let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: offset, at: Time(1) };
+        assert_eq!(duplicates(&[d(0, 1), d(0, 1), d(1, 2), d(0, 1)], &[part(&[1, 2, 1])]), (2, 1));
+    }
+}

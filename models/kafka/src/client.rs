@@ -1,0 +1,668 @@
+//! A client node: a producer (the workload's `produce` ops) and a consumer-group member (the
+//! workload's `poll` ops), with its metadata cache of partition leaders.
+
+use crate::msg::*;
+use crate::{Delivery, Node, Params};
+use sim_core::{Ctx, NodeId, Op, OpId, Outcome, Reply, Time, TimerId};
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+
+type C<'a, 'b> = &'a mut Ctx<'b, Node>;
+
+pub struct Client {
+    p: Rc<Params>,
+    /// Per partition: the idempotent producer's id (0: not idempotent; a new one per incarnation,
+    /// and after a batch is given up, as Kafka bumps the producer epoch), the next sequence number,
+    /// the messages waiting, and the batches in flight (at most `producer_max_in_flight`).
+    producers: Vec<PartitionProducer>,
+    leaders: Vec<(Option<u32>, u32)>,
+    next_req: u64,
+    metadata_at: Option<Time>,
+    pub consumer: Option<Consumer>,
+}
+
+#[derive(Default)]
+struct PartitionProducer {
+    producer: u64,
+    next_seq: u32,
+    queue: VecDeque<Queued>,
+    batches: Vec<Batch>,
+    /// A batch was given up: send nothing new until the batches in flight are resolved, then take
+    /// a new producer id (Kafka's epoch bump waits the same way), so no old batch lands after a
+    /// new one.
+    resetting: bool,
+}
+
+struct Queued {
+    op: OpId,
+    id: u64,
+    deadline: Time,
+}
+
+struct Batch {
+    req: u64,
+    producer: u64,
+    base_seq: u32,
+    items: Vec<Queued>,
+    attempt: u32,
+    timer: Option<TimerId>,
+    timed_out: bool,
+}
+
+pub struct Consumer {
+    pub generation: u64,
+    pub assigned: Vec<u32>,
+    positions: BTreeMap<u32, Position>,
+    queue: VecDeque<OpId>,
+    poll: Option<Poll>,
+    next_poll: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Position {
+    /// Next offset to fetch (`None`: read the committed offset first).
+    next: Option<u64>,
+    /// The committed offset as this consumer knows it (the compare-and-set's expected value).
+    committed: u64,
+    /// What was last sent as a commit (auto-commit skips unchanged partitions).
+    commit_sent: u64,
+}
+
+struct Poll {
+    id: u64,
+    op: OpId,
+    waiting: BTreeMap<u64, u32>,
+    got: Vec<Got>,
+    timer: Option<TimerId>,
+    /// Still waiting for fetch answers.
+    fetching: bool,
+    committing: BTreeMap<u64, u32>,
+}
+
+struct Got {
+    partition: u32,
+    from: u64,
+    next: u64,
+    records: Vec<(u64, u64)>,
+    ok: bool,
+}
+
+impl Client {
+    pub fn new(p: Rc<Params>, consumes: bool) -> Client {
+        let parts = p.config.partition_count as usize;
+        let leaders = (0..p.config.partition_count).map(|q| (Some(p.replicas_of(q)[0]), 1)).collect();
+        Client {
+            p,
+            producers: (0..parts).map(|_| PartitionProducer::default()).collect(),
+            leaders,
+            next_req: 1,
+            metadata_at: None,
+            consumer: consumes.then(|| Consumer {
+                generation: 0,
+                assigned: Vec::new(),
+                positions: BTreeMap::new(),
+                queue: VecDeque::new(),
+                poll: None,
+                next_poll: 1,
+            }),
+        }
+    }
+
+    pub fn on_start(&mut self, ctx: C) {
+        if self.p.config.idempotent {
+            for pp in &mut self.producers {
+                pp.producer = ctx.rng().next_u64() | 1;
+            }
+        }
+        ctx.set_timer(self.p.config.metadata_refresh, Timer::MetadataRefresh);
+        if self.consumer.is_some() {
+            self.send_join(ctx);
+            ctx.set_timer(self.p.config.consumer_heartbeat, Timer::ConsumerHeartbeat);
+            if self.p.config.delivery == Delivery::AtLeastOnce {
+                ctx.set_timer(self.p.config.auto_commit_interval, Timer::AutoCommit);
+            }
+        }
+    }
+
+    fn req(&mut self) -> u64 {
+        self.next_req += 1;
+        self.next_req
+    }
+
+    fn refresh_metadata(&mut self, ctx: C) {
+        let now = ctx.now();
+        if self.metadata_at.is_some_and(|t| now.since(t) < self.p.config.retry_backoff) {
+            return;
+        }
+        self.metadata_at = Some(now);
+        ctx.broadcast(self.p.brokers(), Msg::Metadata);
+    }
+
+    pub fn on_op(&mut self, ctx: C, op: Op) {
+        match op.kind {
+            0 => self.on_produce_op(ctx, op),
+            _ => self.on_poll_op(ctx, op),
+        }
+    }
+
+    // ----- producer -----
+
+    fn on_produce_op(&mut self, ctx: C, op: Op) {
+        let partition = (op.key % self.p.config.partition_count as u64) as u32;
+        let acks = self.p.config.acks;
+        if acks == Acks::Zero {
+            if let Some(l) = self.leaders[partition as usize].0 {
+                let msg = Msg::Produce { req: 0, partition, ids: vec![op.value], producer: 0, base_seq: 0, acks };
+                ctx.send(NodeId(l), msg);
+            }
+            ctx.complete(op.id, Outcome::Ok, Reply::None);
+            return;
+        }
+        let deadline = ctx.now() + self.p.config.delivery_timeout;
+        self.producers[partition as usize].queue.push_back(Queued { op: op.id, id: op.value, deadline });
+        self.send_next_batch(ctx, partition);
+    }
+
+    /// Up to `producer_max_in_flight` batches in flight per partition (Kafka's
+    /// `max.in.flight.requests.per.connection`); the messages that queue meanwhile go out together.
+    /// With more than one in flight and no idempotence, a retried batch lands after a later one.
+    fn send_next_batch(&mut self, ctx: C, partition: u32) {
+        let now = ctx.now();
+        let max = self.p.config.producer_batch_max as usize;
+        let in_flight = self.p.config.producer_max_in_flight as usize;
+        loop {
+            let pp = &mut self.producers[partition as usize];
+            if pp.resetting {
+                if !pp.batches.is_empty() {
+                    return;
+                }
+                pp.resetting = false;
+                pp.producer = ctx.rng().next_u64() | 1;
+                pp.next_seq = 0;
+                ctx.count("producer_resets", 1);
+            }
+            if pp.batches.len() >= in_flight {
+                return;
+            }
+            while pp.queue.front().is_some_and(|q| q.deadline <= now) {
+                let q = pp.queue.pop_front().expect("front");
+                ctx.complete(q.op, Outcome::Fail, Reply::None);
+            }
+            if pp.queue.is_empty() {
+                return;
+            }
+            let n = pp.queue.len().min(max);
+            let items: Vec<Queued> = pp.queue.drain(..n).collect();
+            let base_seq = pp.next_seq;
+            if pp.producer != 0 {
+                pp.next_seq += n as u32;
+            }
+            let producer = pp.producer;
+            self.next_req += 1;
+            let req = self.next_req;
+            let pp = &mut self.producers[partition as usize];
+            pp.batches.push(Batch { req, producer, base_seq, items, attempt: 0, timer: None, timed_out: false });
+            self.send_batch(ctx, partition, req);
+        }
+    }
+
+    fn batch_mut(&mut self, partition: u32, req: u64) -> Option<&mut Batch> {
+        self.producers[partition as usize].batches.iter_mut().find(|b| b.req == req)
+    }
+
+    fn send_batch(&mut self, ctx: C, partition: u32, req: u64) {
+        let leader = self.leaders[partition as usize].0;
+        let acks = self.p.config.acks;
+        let timeout = self.p.config.request_timeout;
+        let Some(b) = self.batch_mut(partition, req) else { return };
+        b.attempt += 1;
+        let attempt = b.attempt;
+        match leader {
+            Some(l) => {
+                let ids = b.items.iter().map(|q| q.id).collect();
+                let msg = Msg::Produce { req, partition, ids, producer: b.producer, base_seq: b.base_seq, acks };
+                ctx.send(NodeId(l), msg);
+                b.timer = Some(ctx.set_timer(timeout, Timer::ProduceTimeout { req, attempt }));
+            }
+            None => {
+                self.refresh_metadata(ctx);
+                self.retry_later(ctx, partition, req);
+            }
+        }
+    }
+
+    /// Retries a batch after a backoff, or gives it up (each op: `Timeout` if some attempt may have
+    /// landed, else `Fail`); an idempotent producer then moves on with a new producer id, as its
+    /// sequence now has a gap.
+    fn retry_later(&mut self, ctx: C, partition: u32, req: u64) {
+        let now = ctx.now();
+        let (retries, backoff) = (self.p.config.retries, self.p.config.retry_backoff);
+        let Some(b) = self.batch_mut(partition, req) else { return };
+        let deadline = b.items.iter().map(|q| q.deadline).min().unwrap_or(now);
+        if b.attempt > retries || now + backoff >= deadline {
+            let pp = &mut self.producers[partition as usize];
+            let i = pp.batches.iter().position(|b| b.req == req).expect("batch");
+            let b = pp.batches.remove(i);
+            let outcome = if b.timed_out { Outcome::Timeout } else { Outcome::Fail };
+            for q in b.items {
+                ctx.complete(q.op, outcome, Reply::None);
+            }
+            if pp.producer != 0 && pp.producer == b.producer {
+                pp.resetting = true;
+            }
+            return self.send_next_batch(ctx, partition);
+        }
+        b.timer = Some(ctx.set_timer(backoff, Timer::ProduceRetry { req }));
+    }
+
+    /// The partition whose in-flight batch is request `req`.
+    fn batch_partition(&self, req: u64) -> Option<u32> {
+        self.producers.iter().position(|pp| pp.batches.iter().any(|b| b.req == req)).map(|p| p as u32)
+    }
+
+    fn on_produce_resp(&mut self, ctx: C, req: u64, error: Option<ProduceError>) {
+        let Some(partition) = self.batch_partition(req) else { return };
+        let b = self.batch_mut(partition, req).expect("batch");
+        if let Some(t) = b.timer.take() {
+            ctx.cancel_timer(t);
+        }
+        match error {
+            None => {
+                let pp = &mut self.producers[partition as usize];
+                let i = pp.batches.iter().position(|b| b.req == req).expect("batch");
+                let b = pp.batches.remove(i);
+                for q in b.items {
+                    ctx.complete(q.op, Outcome::Ok, Reply::None);
+                }
+                self.send_next_batch(ctx, partition);
+            }
+            Some(e) => {
+                ctx.count(
+                    match e {
+                        ProduceError::NotLeader => "produce_not_leader",
+                        ProduceError::NotEnoughReplicas => "produce_not_enough_replicas",
+                        ProduceError::OutOfOrderSequence => "produce_out_of_order",
+                    },
+                    1,
+                );
+                if e == ProduceError::NotLeader {
+                    self.refresh_metadata(ctx);
+                }
+                self.retry_later(ctx, partition, req);
+            }
+        }
+    }
+
+    pub fn on_timer(&mut self, ctx: C, timer: Timer) {
+        match timer {
+            Timer::ProduceTimeout { req, attempt } => {
+                let Some(partition) = self.batch_partition(req) else { return };
+                let b = self.batch_mut(partition, req).expect("batch");
+                if b.attempt != attempt || b.timer.is_none() {
+                    return;
+                }
+                b.timed_out = true;
+                b.timer = None;
+                self.refresh_metadata(ctx);
+                self.retry_later(ctx, partition, req);
+            }
+            Timer::ProduceRetry { req } => {
+                let Some(partition) = self.batch_partition(req) else { return };
+                self.batch_mut(partition, req).expect("batch").timer = None;
+                self.send_batch(ctx, partition, req);
+            }
+            Timer::MetadataRefresh => {
+                self.refresh_metadata(ctx);
+                ctx.set_timer(self.p.config.metadata_refresh, Timer::MetadataRefresh);
+            }
+            Timer::ConsumerHeartbeat => {
+                self.send_join(ctx);
+                ctx.set_timer(self.p.config.consumer_heartbeat, Timer::ConsumerHeartbeat);
+            }
+            Timer::AutoCommit => {
+                self.auto_commit(ctx);
+                ctx.set_timer(self.p.config.auto_commit_interval, Timer::AutoCommit);
+            }
+            Timer::PollTimeout { poll } | Timer::CommitTimeout { poll } => {
+                // The timer fired: never cancel it again.
+                if let Some(p) = self.consumer.as_mut().and_then(|c| c.poll.as_mut()).filter(|p| p.id == poll) {
+                    p.timer = None;
+                }
+                match timer {
+                    Timer::PollTimeout { .. } => self.end_fetching(ctx, poll),
+                    _ => self.finish_poll(ctx, poll),
+                }
+            }
+            Timer::Processed { poll } => self.on_processed(ctx, poll),
+            Timer::Tick => {}
+        }
+    }
+
+    // ----- consumer -----
+
+    fn send_join(&mut self, ctx: C) {
+        let Some(c) = &self.consumer else { return };
+        ctx.broadcast(self.p.brokers(), Msg::Join { generation: c.generation });
+    }
+
+    fn on_assignment(&mut self, ctx: C, generation: u64, partitions: Vec<u32>) {
+        let Some(c) = &mut self.consumer else { return };
+        if generation <= c.generation {
+            return;
+        }
+        c.generation = generation;
+        c.positions.retain(|p, _| partitions.contains(p));
+        for &p in &partitions {
+            c.positions.entry(p).or_default();
+        }
+        c.assigned = partitions;
+        ctx.count("consumer_assignments", 1);
+    }
+
+    fn auto_commit(&mut self, ctx: C) {
+        let Some(c) = &mut self.consumer else { return };
+        let generation = c.generation;
+        let mut sends = Vec::new();
+        for (&p, pos) in c.positions.iter_mut() {
+            if let Some(next) = pos.next
+                && next > pos.commit_sent
+            {
+                pos.commit_sent = next;
+                sends.push((p, next));
+            }
+        }
+        for (p, offset) in sends {
+            self.send_commit(ctx, p, None, offset, generation, false);
+        }
+    }
+
+    fn send_commit(
+        &mut self,
+        ctx: C,
+        partition: u32,
+        expect: Option<u64>,
+        offset: u64,
+        generation: u64,
+        ack: bool,
+    ) -> Option<u64> {
+        let req = self.req();
+        let leader = self.leaders[partition as usize].0?;
+        ctx.send(NodeId(leader), Msg::OffsetCommit { req, partition, expect, offset, generation, ack });
+        Some(req)
+    }
+
+    fn on_poll_op(&mut self, ctx: C, op: Op) {
+        let Some(c) = &mut self.consumer else {
+            ctx.complete(op.id, Outcome::Rejected, Reply::None);
+            return;
+        };
+        c.queue.push_back(op.id);
+        if c.poll.is_none() {
+            self.start_poll(ctx);
+        }
+    }
+
+    fn start_poll(&mut self, ctx: C) {
+        let timeout = self.p.config.poll_timeout;
+        let max = self.p.config.max_poll_records;
+        loop {
+            let c = self.consumer.as_mut().expect("consumer");
+            if c.poll.is_some() {
+                return;
+            }
+            let Some(op) = c.queue.pop_front() else { return };
+            if c.assigned.is_empty() {
+                ctx.complete(op, Outcome::Ok, Reply::Values(Vec::new()));
+                continue;
+            }
+            let id = c.next_poll;
+            c.next_poll += 1;
+            let mut poll = Poll {
+                id,
+                op,
+                waiting: BTreeMap::new(),
+                got: Vec::new(),
+                timer: None,
+                fetching: true,
+                committing: BTreeMap::new(),
+            };
+            let assigned = c.assigned.clone();
+            let mut unknown = false;
+            for p in assigned {
+                let Some(leader) = self.leaders[p as usize].0 else {
+                    unknown = true;
+                    continue;
+                };
+                self.next_req += 1;
+                let req = self.next_req;
+                let c = self.consumer.as_mut().expect("consumer");
+                let pos = c.positions.entry(p).or_default();
+                let msg = match pos.next {
+                    Some(offset) => Msg::ConsumerFetch { req, partition: p, offset, max },
+                    None => Msg::OffsetFetch { req, partition: p },
+                };
+                poll.waiting.insert(req, p);
+                ctx.send(NodeId(leader), msg);
+            }
+            if unknown {
+                self.refresh_metadata(ctx);
+            }
+            poll.timer = Some(ctx.set_timer(timeout, Timer::PollTimeout { poll: id }));
+            let c = self.consumer.as_mut().expect("consumer");
+            let empty = poll.waiting.is_empty();
+            c.poll = Some(poll);
+            if empty {
+                self.end_fetching(ctx, id);
+            }
+            return;
+        }
+    }
+
+    fn on_offset_fetch_resp(&mut self, ctx: C, req: u64, partition: u32, offset: Option<u64>) {
+        let max = self.p.config.max_poll_records;
+        let Some(c) = &mut self.consumer else { return };
+        let Some(poll) = &mut c.poll else { return };
+        if poll.waiting.remove(&req).is_none() {
+            return;
+        }
+        let Some(offset) = offset else {
+            self.refresh_metadata(ctx);
+            return self.maybe_end_fetching(ctx);
+        };
+        let pos = c.positions.entry(partition).or_default();
+        pos.next = Some(offset);
+        pos.committed = offset;
+        pos.commit_sent = offset;
+        let Some(leader) = self.leaders[partition as usize].0 else { return self.maybe_end_fetching(ctx) };
+        self.next_req += 1;
+        let req = self.next_req;
+        let c = self.consumer.as_mut().expect("consumer");
+        c.poll.as_mut().expect("poll").waiting.insert(req, partition);
+        ctx.send(NodeId(leader), Msg::ConsumerFetch { req, partition, offset, max });
+    }
+
+    fn on_consumer_fetch_resp(&mut self, ctx: C, req: u64, partition: u32, result: ConsumerFetchResult) {
+        let Some(c) = &mut self.consumer else { return };
+        let Some(poll) = &mut c.poll else { return };
+        if poll.waiting.remove(&req).is_none() {
+            return;
+        }
+        match result {
+            ConsumerFetchResult::Records { records, next, hwm } => {
+                let from = c.positions.get(&partition).and_then(|p| p.next).unwrap_or(0);
+                ctx.gauge("consumer_lag", hwm.saturating_sub(next) as f64);
+                poll.got.push(Got { partition, from, next, records, ok: true });
+            }
+            ConsumerFetchResult::NotLeader => self.refresh_metadata(ctx),
+            ConsumerFetchResult::OutOfRange => {
+                if let Some(pos) = c.positions.get_mut(&partition) {
+                    pos.next = None;
+                }
+            }
+        }
+        self.maybe_end_fetching(ctx);
+    }
+
+    fn maybe_end_fetching(&mut self, ctx: C) {
+        let Some(c) = &self.consumer else { return };
+        let Some(poll) = &c.poll else { return };
+        if poll.waiting.is_empty() && poll.fetching {
+            let id = poll.id;
+            self.end_fetching(ctx, id);
+        }
+    }
+
+    /// Every fetch answered (or the poll timed out): commit first (at-most-once), then process.
+    fn end_fetching(&mut self, ctx: C, poll_id: u64) {
+        let delivery = self.p.config.delivery;
+        let processing = self.p.config.processing_time;
+        let Some(c) = &mut self.consumer else { return };
+        let generation = c.generation;
+        let Some(poll) = &mut c.poll else { return };
+        if poll.id != poll_id || !poll.fetching {
+            return;
+        }
+        poll.fetching = false;
+        if let Some(t) = poll.timer.take() {
+            ctx.cancel_timer(t);
+        }
+        poll.waiting.clear();
+        let mut commits = Vec::new();
+        for g in &poll.got {
+            if let Some(pos) = c.positions.get_mut(&g.partition) {
+                if pos.next != Some(g.from) {
+                    continue;
+                }
+                if delivery == Delivery::AtMostOnce && g.next > pos.commit_sent {
+                    pos.commit_sent = g.next;
+                    commits.push((g.partition, g.next));
+                }
+            }
+        }
+        for (p, offset) in commits {
+            self.send_commit(ctx, p, None, offset, generation, false);
+        }
+        ctx.set_timer(processing, Timer::Processed { poll: poll_id });
+    }
+
+    /// Processing done: at-most-once and at-least-once deliver now; exactly-once commits the
+    /// consumed offsets with a compare-and-set first, and delivers what committed.
+    fn on_processed(&mut self, ctx: C, poll_id: u64) {
+        let delivery = self.p.config.delivery;
+        let timeout = self.p.config.request_timeout;
+        let Some(c) = &mut self.consumer else { return };
+        let generation = c.generation;
+        let Some(poll) = &mut c.poll else { return };
+        if poll.id != poll_id {
+            return;
+        }
+        if delivery != Delivery::ExactlyOnce {
+            return self.finish_poll(ctx, poll_id);
+        }
+        let mut cas = Vec::new();
+        for (i, g) in poll.got.iter_mut().enumerate() {
+            let assigned = c.assigned.contains(&g.partition);
+            let pos = c.positions.get(&g.partition).copied().unwrap_or_default();
+            if !assigned || pos.next != Some(g.from) {
+                g.ok = false;
+                continue;
+            }
+            if g.records.is_empty() {
+                continue;
+            }
+            g.ok = false;
+            cas.push((i, g.partition, pos.committed, g.next));
+        }
+        let mut committing = BTreeMap::new();
+        for (i, p, expect, to) in cas {
+            if let Some(req) = self.send_commit(ctx, p, Some(expect), to, generation, true) {
+                committing.insert(req, i as u32);
+            }
+        }
+        let c = self.consumer.as_mut().expect("consumer");
+        let poll = c.poll.as_mut().expect("poll");
+        poll.committing = committing;
+        if poll.committing.is_empty() {
+            return self.finish_poll(ctx, poll_id);
+        }
+        poll.timer = Some(ctx.set_timer(timeout, Timer::CommitTimeout { poll: poll_id }));
+    }
+
+    fn on_commit_resp(&mut self, ctx: C, req: u64, ok: bool) {
+        let Some(c) = &mut self.consumer else { return };
+        let Some(poll) = &mut c.poll else { return };
+        let Some(i) = poll.committing.remove(&req) else { return };
+        let g = &mut poll.got[i as usize];
+        g.ok = ok;
+        if !ok {
+            ctx.count("consumer_commits_rejected", 1);
+            if let Some(pos) = c.positions.get_mut(&g.partition) {
+                pos.next = None;
+            }
+        }
+        if poll.committing.is_empty() {
+            let id = poll.id;
+            if let Some(t) = poll.timer.take() {
+                ctx.cancel_timer(t);
+            }
+            self.finish_poll(ctx, id);
+        }
+    }
+
+    /// Delivers the poll's records (completes the op with `[partition, offset, id]` triples) and
+    /// moves the positions.
+    fn finish_poll(&mut self, ctx: C, poll_id: u64) {
+        let exactly = self.p.config.delivery == Delivery::ExactlyOnce;
+        let Some(c) = &mut self.consumer else { return };
+        if c.poll.as_ref().is_none_or(|p| p.id != poll_id) {
+            return;
+        }
+        let poll = c.poll.take().expect("poll");
+        let mut values = Vec::new();
+        for g in &poll.got {
+            let Some(pos) = c.positions.get_mut(&g.partition) else { continue };
+            if exactly {
+                if !g.ok {
+                    if !poll.committing.is_empty() && !g.records.is_empty() {
+                        // Unknown commit outcome: re-read the committed offset.
+                        pos.next = None;
+                    }
+                    continue;
+                }
+                if !g.records.is_empty() {
+                    pos.committed = g.next;
+                    pos.commit_sent = g.next;
+                }
+            } else if pos.next != Some(g.from) {
+                continue;
+            }
+            pos.next = Some(g.next);
+            for &(offset, id) in &g.records {
+                values.extend_from_slice(&[g.partition as u64, offset, id]);
+            }
+        }
+        ctx.complete(poll.op, Outcome::Ok, Reply::Values(values));
+        self.start_poll(ctx);
+    }
+
+    pub fn on_msg(&mut self, ctx: C, _from: NodeId, msg: Msg) {
+        match msg {
+            Msg::ProduceResp { req, error } => self.on_produce_resp(ctx, req, error),
+            Msg::MetadataResp { leaders } => {
+                for (i, (leader, epoch)) in leaders.into_iter().enumerate() {
+                    let cur = &mut self.leaders[i];
+                    if leader.is_some() && epoch >= cur.1 {
+                        *cur = (leader, epoch);
+                    }
+                }
+            }
+            Msg::Assignment { generation, partitions } => self.on_assignment(ctx, generation, partitions),
+            Msg::ConsumerFetchResp { req, partition, result } => {
+                self.on_consumer_fetch_resp(ctx, req, partition, result)
+            }
+            Msg::OffsetFetchResp { req, partition, offset } => self.on_offset_fetch_resp(ctx, req, partition, offset),
+            Msg::OffsetCommitResp { req, ok, .. } => self.on_commit_resp(ctx, req, ok),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! # kafka: a replicated, partitioned log (ISR, high-water mark, leader epochs, consumer groups)
+//!
+//! **The algorithm.** Brokers (the servers) hold partitions; partition `p` lives on replicas
+//! `p, p+1, .., p+RF-1 (mod brokers)`, the first of them leading at start. Producers (client nodes)
+//! send each message to the partition's leader, which appends it to its log and to its disk (one
+//! fsync per group commit). Followers fetch from the leader in a loop (a fetch at the end of the log
+//! is parked until data arrives), write what they get, and fetch again from their new log end: the
+//! fetch offset tells the leader how far each follower is. The in-sync replica set (ISR) holds the
+//! replicas that caught up within `replica_lag_time`; the **high-water mark** (HWM) is the lowest
+//! log end among them (the leader's counted once on disk). Consumers only read below it. `acks=0`
+//! returns at once, `acks=1` once the leader has appended, `acks=all` once the HWM passes the
+//! message; `min_insync_replicas` refuses `acks=all` writes when the ISR is too small.
+//!
+//! **The controller** is the lowest-id broker that hears heartbeats from a majority of brokers (a
+//! stand-in for ZooKeeper/KRaft). It owns every partition's state (leader, leader epoch, ISR,
+//! version). When a leader's broker goes silent, or restarts (heartbeats carry an incarnation,
+//! Kafka's broker epoch), it elects the first replica still in the ISR and bumps the **leader
+//! epoch** (the notes' generation clock); with `unclean_leader_election` it takes any live replica
+//! when the ISR is gone. Failed followers leave the ISR. Leaders change their ISR only through the
+//! controller (`AlterIsr`, checked against leader epoch and version; a shrink counts only once
+//! committed, an expansion at once). A state change is *proposed* to every broker, stored on disk
+//! and acknowledged, and *committed* (acted on) once a majority stored it; a new controller takes a
+//! higher controller epoch, collects the stored states of a majority (each promising, on disk, to
+//! refuse older controllers) and re-proposes the newest. So no committed ISR or leader epoch is
+//! lost across controller failovers (the Paxos argument, in miniature). A leader elected in an
+//! earlier life of its broker never leads again under that epoch, and a follower that restarted
+//! leaves the ISR until it catches up: either may have lost the unsynced tail of its log.
+//!
+//! **Fencing and truncation.** Every entry carries the leader epoch it was written in; the epoch
+//! cache maps epochs to start offsets. A follower fetches with the epoch of its last entry; when its
+//! log diverges from the leader's, the leader answers with the end offset of that epoch and the
+//! follower truncates to it (KIP-101/279). So a deposed leader that comes back after a pause or a
+//! partition learns the new epoch, becomes a follower and cuts its uncommitted tail. With
+//! `epoch_fencing: false` brokers ignore epochs (controller, leader and fetch epochs) and a leader
+//! shrinks its ISR on its own: a leader cut off with one follower keeps acknowledging `acks=all`
+//! writes that the rest of the cluster never sees — split brain — and loses them on heal.
+//!
+//! **Producers** batch what queues per partition, with `producer_max_in_flight` requests in flight.
+//! The **idempotent producer** has an id per client incarnation and partition and numbers its
+//! messages; the leader appends a batch only if it continues the sequence (a new id must start at
+//! 0), answers a retried batch with the original's offset, and refuses gaps, so retries neither
+//! duplicate nor reorder. A batch given up leaves a gap: the producer takes a new id (Kafka bumps
+//! the producer epoch).
+//!
+//! **Consumer groups.** The controller doubles as group coordinator: consumers heartbeat (`Join`),
+//! and when the member set changes it bumps the generation and assigns partitions round-robin.
+//! Offsets are committed as control entries in the partition's own log (replicated and committed
+//! like data; consumers skip them). A `poll` op fetches from every assigned partition (below the
+//! HWM only) and completes with the delivered `[partition, offset, id]` triples. *At-most-once*
+//! commits before processing (a crash while processing skips those messages); *at-least-once*
+//! processes, delivers, and auto-commits every `auto_commit_interval` (a crash replays the
+//! uncommitted tail: duplicates); *exactly-once* commits with a compare-and-set on the committed
+//! offset, fenced by the group generation, and its output is the range `[from, to)` the committed
+//! commit entry moved past: the output exists exactly when the commit does, as in Kafka's
+//! read-process-write transactions (the consumer is told afterwards; one that dies in between has
+//! still produced its output). With the idempotent producer, nothing is duplicated end to end.
+//!
+//! **Invariants checked** (over the history and the final logs): `no_acked_loss` (every acknowledged
+//! message is in its partition's final committed log), `no_truncated_reads` (every consumed message
+//! is in the final log at the offset it was read from), `order` (a producer's acknowledged messages
+//! appear in a partition in the order it sent them, and every poll reads offsets in order),
+//! `no_duplicates` (no message delivered twice, or output twice for exactly-once, or written twice),
+//! `convergence` (after the heal all replicas of a partition hold the same log). Measures: end-to-end
+//! latency (produce invoked to first delivery), consumer lag, duplicates, skipped messages, and
+//! counters and tables (with times) of leader changes, ISR shrinks and expands, truncations.
+//!
+//! **The failures it shows**: `acks=1` loses the leader's unreplicated tail when it crashes; unclean
+//! election loses committed messages; no epoch fencing lets a stale leader accept writes that are
+//! later truncated; at-least-once consumption duplicates after a consumer crash; several produce
+//! requests in flight without idempotence reorder and duplicate on retry.
+//!
+//! **Simplifications.** The controller is "the lowest live broker that hears a majority", with
+//! majority-stored partition states instead of a metadata log; one consumer group (members leave
+//! by dying, not by a LeaveGroup request); no log retention or compaction; follower fetches are
+//! per partition; a restarted broker recovers its log from disk and its HWM from its leader; the
+//! simulated network does not keep TCP's per-connection order.
+
+pub mod broker;
+pub mod check;
+pub mod client;
+pub mod log;
+pub mod msg;
+
+use broker::Broker;
+use client::Client;
+use msg::{Msg, Record, Timer};
+use serde::{Deserialize, Serialize};
+use sim_core::{Actor, Ctx, Duration, Model, ModelReport, NodeId, Op, Prng, RunView, Topology, WriteId};
+use std::rc::Rc;
+
+pub use msg::Acks;
+
+/// How consumers deliver.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Delivery {
+    AtMostOnce,
+    #[default]
+    AtLeastOnce,
+    ExactlyOnce,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub partition_count: u32,
+    pub replication_factor: u32,
+    pub min_insync_replicas: u32,
+    pub acks: Acks,
+    /// Producer retries after a failed or timed-out attempt.
+    pub retries: u32,
+    /// Messages per produce request.
+    pub producer_batch_max: u32,
+    /// Produce requests in flight per partition and producer (`max.in.flight.requests`). Above 1,
+    /// only the idempotent producer keeps order: a retried batch can land after a later one (and
+    /// the simulated network, unlike TCP, lets requests overtake each other).
+    pub producer_max_in_flight: u32,
+    pub retry_backoff: Duration,
+    pub request_timeout: Duration,
+    /// A produce op gives up after this (Kafka's `delivery.timeout.ms`).
+    pub delivery_timeout: Duration,
+    pub idempotent: bool,
+    pub unclean_leader_election: bool,
+    /// `false`: brokers ignore controller and leader epochs (the known-bad split brain).
+    pub epoch_fencing: bool,
+    pub replica_lag_time: Duration,
+    /// Entries per follower fetch response.
+    pub replica_fetch_max: u32,
+    /// How long a leader parks a follower fetch at the log end.
+    pub fetch_max_wait: Duration,
+    /// Broker tick: heartbeats, ISR checks, controller duties.
+    pub broker_heartbeat: Duration,
+    pub broker_session_timeout: Duration,
+    /// The controller re-sends every partition state this often.
+    pub controller_broadcast: Duration,
+    pub metadata_refresh: Duration,
+    pub delivery: Delivery,
+    /// How many client nodes join the consumer group (the first ones); `None`: all of them.
+    pub consumer_count: Option<u32>,
+    pub consumer_heartbeat: Duration,
+    pub consumer_session_timeout: Duration,
+    pub auto_commit_interval: Duration,
+    pub max_poll_records: u32,
+    /// Time a consumer spends processing a poll's records before it delivers them.
+    pub processing_time: Duration,
+    pub poll_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            partition_count: 6,
+            replication_factor: 3,
+            min_insync_replicas: 2,
+            acks: Acks::All,
+            retries: 5,
+            producer_batch_max: 500,
+            producer_max_in_flight: 1,
+            retry_backoff: Duration::from_millis(50),
+            request_timeout: Duration::from_millis(500),
+            delivery_timeout: Duration::from_secs(3),
+            idempotent: true,
+            unclean_leader_election: false,
+            epoch_fencing: true,
+            replica_lag_time: Duration::from_millis(500),
+            replica_fetch_max: 500,
+            fetch_max_wait: Duration::from_millis(100),
+            broker_heartbeat: Duration::from_millis(100),
+            broker_session_timeout: Duration::from_secs(1),
+            controller_broadcast: Duration::from_millis(500),
+            metadata_refresh: Duration::from_secs(1),
+            delivery: Delivery::AtLeastOnce,
+            consumer_count: None,
+            consumer_heartbeat: Duration::from_millis(100),
+            consumer_session_timeout: Duration::from_secs(1),
+            auto_commit_interval: Duration::from_secs(1),
+            max_poll_records: 500,
+            processing_time: Duration::from_millis(2),
+            poll_timeout: Duration::from_millis(200),
+        }
+    }
+}
+
+/// What every actor shares: the configuration and the cluster's shape.
+pub struct Params {
+    pub config: Config,
+    pub broker_count: u32,
+}
+
+impl Params {
+    /// The replicas of a partition, preferred leader first.
+    pub fn replicas_of(&self, partition: u32) -> Vec<u32> {
+        (0..self.config.replication_factor).map(|i| (partition + i) % self.broker_count).collect()
+    }
+    pub fn brokers(&self) -> impl Iterator<Item = NodeId> + use<> {
+        (0..self.broker_count).map(NodeId)
+    }
+    pub fn is_broker(&self, n: NodeId) -> bool {
+        n.0 < self.broker_count
+    }
+}
+
+/// A node: a broker (server) or a client (producer and consumer).
+pub enum Node {
+    Broker(Box<Broker>),
+    Client(Box<Client>),
+}
+
+impl Actor for Node {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Record = Record;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        match self {
+            Node::Broker(b) => b.on_start(ctx),
+            Node::Client(c) => c.on_start(ctx),
+        }
+    }
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        match self {
+            Node::Broker(b) => b.on_msg(ctx, from, msg),
+            Node::Client(c) => c.on_msg(ctx, from, msg),
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        match self {
+            Node::Broker(b) => b.on_tick(ctx),
+            Node::Client(c) => c.on_timer(ctx, timer),
+        }
+    }
+    fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: Op) {
+        match self {
+            Node::Broker(_) => ctx.complete(op.id, sim_core::Outcome::Rejected, sim_core::Reply::None),
+            Node::Client(c) => c.on_op(ctx, op),
+        }
+    }
+    fn on_persisted(&mut self, ctx: &mut Ctx<'_, Self>, write: WriteId) {
+        if let Node::Broker(b) = self {
+            b.on_persisted(ctx, write);
+        }
+    }
+}
+
+pub struct Kafka;
+
+impl Model for Kafka {
+    const NAME: &'static str = "kafka";
+    const ABOUT: &'static str =
+        "Kafka-style replicated log: ISR, high-water mark, leader epochs, controller failover, consumer groups";
+    const OP_KINDS: &'static [&'static str] = &["produce", "poll"];
+    type Config = Config;
+    type Actor = Node;
+
+    fn validate(c: &Config, topo: &Topology) -> Vec<(String, String)> {
+        let mut e = Vec::new();
+        let brokers = topo.servers.len() as u32;
+        if brokers == 0 {
+            e.push(("topology.servers".into(), "needs at least one broker".into()));
+        }
+        if c.partition_count == 0 {
+            e.push(("config.partition_count".into(), "must be >= 1, got 0".into()));
+        }
+        if c.replication_factor == 0 || c.replication_factor > brokers {
+            e.push((
+                "config.replication_factor".into(),
+                format!("must be within [1, {brokers}] (the broker count), got {}", c.replication_factor),
+            ));
+        }
+        if c.min_insync_replicas == 0 || c.min_insync_replicas > c.replication_factor {
+            e.push((
+                "config.min_insync_replicas".into(),
+                format!(
+                    "must be within [1, replication_factor = {}], got {}",
+                    c.replication_factor, c.min_insync_replicas
+                ),
+            ));
+        }
+        if let Some(n) = c.consumer_count
+            && n as usize > topo.clients.len()
+        {
+            e.push((
+                "config.consumer_count".into(),
+                format!("must be at most the client count {}, got {n}", topo.clients.len()),
+            ));
+        }
+        for (name, d) in [
+            ("retry_backoff", c.retry_backoff),
+            ("request_timeout", c.request_timeout),
+            ("delivery_timeout", c.delivery_timeout),
+            ("replica_lag_time", c.replica_lag_time),
+            ("fetch_max_wait", c.fetch_max_wait),
+            ("broker_heartbeat", c.broker_heartbeat),
+            ("broker_session_timeout", c.broker_session_timeout),
+            ("controller_broadcast", c.controller_broadcast),
+            ("metadata_refresh", c.metadata_refresh),
+            ("consumer_heartbeat", c.consumer_heartbeat),
+            ("consumer_session_timeout", c.consumer_session_timeout),
+            ("auto_commit_interval", c.auto_commit_interval),
+            ("poll_timeout", c.poll_timeout),
+        ] {
+            if d.0 == 0 {
+                e.push((format!("config.{name}"), "must be positive".into()));
+            }
+        }
+        if c.broker_session_timeout <= c.broker_heartbeat {
+            e.push((
+                "config.broker_session_timeout".into(),
+                format!("must exceed broker_heartbeat ({}), got {}", c.broker_heartbeat, c.broker_session_timeout),
+            ));
+        }
+        if c.replica_fetch_max == 0 {
+            e.push(("config.replica_fetch_max".into(), "must be >= 1, got 0".into()));
+        }
+        if c.producer_max_in_flight == 0 {
+            e.push(("config.producer_max_in_flight".into(), "must be >= 1, got 0".into()));
+        }
+        if c.producer_batch_max == 0 {
+            e.push(("config.producer_batch_max".into(), "must be >= 1, got 0".into()));
+        }
+        if c.idempotent && c.acks != Acks::All {
+            e.push(("config.idempotent".into(), format!("the idempotent producer needs acks: All, got {:?}", c.acks)));
+        }
+        if c.max_poll_records == 0 {
+            e.push(("config.max_poll_records".into(), "must be >= 1, got 0".into()));
+        }
+        e
+    }
+
+    fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
+        let p = Rc::new(Params { config: config.clone(), broker_count: topo.servers.len() as u32 });
+        let consumers = config.consumer_count.unwrap_or(topo.clients.len() as u32);
+        let first_client = topo.servers.len() as u32;
+        Box::new(move |n| {
+            if p.is_broker(n) {
+                Node::Broker(Box::new(Broker::new(p.clone(), n.0)))
+            } else {
+                Node::Client(Box::new(Client::new(p.clone(), n.0 - first_client < consumers)))
+            }
+        })
+    }
+
+    fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
+        check::report(config, run)
+    }
+}
