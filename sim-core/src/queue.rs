@@ -212,8 +212,12 @@ impl<T> RadixQueue<T> {
         for e in moving.drain(..) {
             self.buckets[bucket_of(e.time, min)].push(e);
         }
-        // Give the (now empty) bucket its allocation back.
-        self.buckets[b] = moving;
+        // Keep the emptied bucket's allocation only while it is small: a bucket that once held most of
+        // the queue would otherwise pin that much memory in every bucket it ever passed through
+        // (measured: 517 MB peak for PHOLD huge with every allocation kept).
+        if moving.capacity() <= 4096 {
+            self.buckets[b] = moving;
+        }
         true
     }
 
