@@ -1,5 +1,5 @@
 //! Runs one Kafka scenario file and prints its checks, measures and counters:
-//! `cargo run -p kafka --example run -- scenarios/kafka_failover.ron [seed]`.
+//! `cargo run -p kafka --example kafka_run -- scenarios/kafka_failover.ron [seed]`.
 
 use kafka::{Config, Kafka};
 use sim_core::scenario::{RunOptions, Scenario, run};

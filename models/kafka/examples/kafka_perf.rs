@@ -1,7 +1,7 @@
 //! Throughput of the Kafka model: one simulated minute of 5 brokers, 12 partitions (RF 3, acks=all,
 //! min ISR 2, idempotent producers), 50,000 messages/s from 4 producer clients, with consumers
 //! polling (exactly-once) at 1% of the op rate. Run in release:
-//! `cargo run -p kafka --release --example perf [seconds] [rate_per_s]`.
+//! `cargo run -p kafka --release --example kafka_perf [seconds] [rate_per_s]`.
 //! Prints the simulated-to-wall-time ratio and events per wall second.
 
 use kafka::{Config, Delivery, Kafka};

@@ -2,7 +2,7 @@
 //! 10,000 operations per second (default configuration: N=3, R=2, W=2, gossip, hinted handoff,
 //! read repair, anti-entropy all on), then a 5 s liveness phase.
 //!
-//! `cargo run --release -p dynamo --example perf` prints simulated time / wall time and events/s.
+//! `cargo run --release -p dynamo --example dynamo_perf` prints simulated time / wall time and events/s.
 
 use dynamo::{Config, Dynamo};
 use sim_core::scenario::{RunOptions, Scenario, run};

@@ -1,6 +1,6 @@
 //! Runs one `dynamo` scenario file and prints its operations, checks and measures.
 //!
-//! `cargo run -p dynamo --example run -- scenarios/dynamo_partition.ron [seed]`
+//! `cargo run -p dynamo --example dynamo_run -- scenarios/dynamo_partition.ron [seed]`
 
 use dynamo::{Config, Dynamo};
 use sim_core::scenario::{RunOptions, Scenario, run};
