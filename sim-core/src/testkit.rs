@@ -43,6 +43,14 @@ pub fn run_and_judge<M: Model>(sc: &Scenario<M::Config>, seed: Option<u64>) -> (
     (record, verdict)
 }
 
+/// Runs the scenario with its own seed, judges it and asserts the verdict meets the scenario's
+/// expectation; the record and the verdict, for further assertions.
+pub fn run_as_expected<M: Model>(sc: &Scenario<M::Config>) -> (RunRecord, Verdict) {
+    let (record, verdict) = run_and_judge::<M>(sc, None);
+    assert_meets_expectation(&sc.name, &verdict);
+    (record, verdict)
+}
+
 /// Panics unless the verdict meets its expectation (a good design passed, a known-bad one failed
 /// for exactly the named reasons). The message lists every failed item with its measured value,
 /// bound and detail.

@@ -14,25 +14,20 @@ fn load(name: &str) -> Scenario<Config> {
     testkit::parse_and_validate::<Crawl>(&path, &text)
 }
 
-fn report(sc: &Scenario<Config>) -> RunRecord {
-    testkit::run_record::<Crawl>(sc, None)
-}
-
-/// Runs the scenario file and asserts its verdict (invariants and `Measure` SLAs) is what the
-/// file expects.
-fn verdict_as_expected(name: &str) -> (Scenario<Config>, RunRecord, Verdict) {
-    let sc = load(name);
-    let (r, verdict) = testkit::run_and_judge::<Crawl>(&sc, None);
-    testkit::assert_meets_expectation(name, &verdict);
-    (sc, r, verdict)
-}
-
 fn check(r: &RunRecord, name: &str) -> bool {
     testkit::check(r, name).passed
 }
 
 fn details(r: &RunRecord) -> String {
     r.model_report.checks.iter().map(|c| format!("{} {}: {}\n", c.name, c.passed, c.detail)).collect()
+}
+
+/// Runs the scenario file and asserts its verdict (invariants and `Measure` SLAs) is what the
+/// file expects.
+fn verdict_as_expected(name: &str) -> (Scenario<Config>, RunRecord, Verdict) {
+    let sc = load(name);
+    let (record, verdict) = testkit::run_as_expected::<Crawl>(&sc);
+    (sc, record, verdict)
 }
 
 #[test]
@@ -111,15 +106,15 @@ fn undersized_bloom_filter_loses_pages() {
     // A filter large enough for the crawl loses (next to) nothing.
     let mut big = sc.clone();
     big.config.url_dedup = UrlDedup::Bloom { bits: 1 << 16, hashes: 5 };
-    let r = report(&big);
+    let r = testkit::run_record::<Crawl>(&big, None);
     assert!(check(&r, "coverage"), "{}", details(&r));
 }
 
 #[test]
 fn a_run_is_a_function_of_its_seed() {
     let sc = load("crawler_crash_restart");
-    let a = report(&sc);
-    testkit::assert_same_run(&a, &report(&sc));
+    let a = testkit::run_record::<Crawl>(&sc, None);
+    testkit::assert_same_run(&a, &testkit::run_record::<Crawl>(&sc, None));
     let c = testkit::run_record::<Crawl>(&sc, Some(sc.seed + 1));
     assert_ne!(a.trace_hash, c.trace_hash);
 }

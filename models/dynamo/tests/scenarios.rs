@@ -22,9 +22,8 @@ fn go(sc: &Scenario<Config>) -> RunRecord {
 /// Runs the scenario file and asserts its verdict is what the file expects.
 fn verdict_as_expected(name: &str) -> (Scenario<Config>, RunRecord, Verdict) {
     let sc = load(name);
-    let (rec, verdict) = testkit::run_and_judge::<Dynamo>(&sc, None);
-    testkit::assert_meets_expectation(name, &verdict);
-    (sc, rec, verdict)
+    let (record, verdict) = testkit::run_as_expected::<Dynamo>(&sc);
+    (sc, record, verdict)
 }
 
 #[test]

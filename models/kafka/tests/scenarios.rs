@@ -20,9 +20,7 @@ fn exec(sc: &Scenario<Config>) -> RunRecord {
 
 /// Runs a scenario file and asserts its `expect`; returns the record for further checks.
 fn verdict(name: &str) -> RunRecord {
-    let (r, verdict) = testkit::run_and_judge::<Kafka>(&load(name), None);
-    testkit::assert_meets_expectation(name, &verdict);
-    r
+    testkit::run_as_expected::<Kafka>(&load(name)).0
 }
 
 /// Runs a variant of a scenario (a knob changed) and asserts every check it counts passes.

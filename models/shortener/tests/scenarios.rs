@@ -14,9 +14,7 @@ fn load(name: &str) -> Scenario<Config> {
 
 /// Runs a scenario file and asserts its verdict is what the file expects.
 fn check(name: &str) -> RunRecord {
-    let (r, verdict) = testkit::run_and_judge::<Shortener>(&load(name), None);
-    testkit::assert_meets_expectation(name, &verdict);
-    r
+    testkit::run_as_expected::<Shortener>(&load(name)).0
 }
 
 #[test]
