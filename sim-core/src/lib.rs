@@ -32,6 +32,7 @@ pub mod rng;
 pub mod scenario;
 pub mod shrink;
 pub mod sweep;
+pub mod testkit;
 pub mod time;
 pub mod topology;
 pub mod verdict;

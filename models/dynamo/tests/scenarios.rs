@@ -1,121 +1,39 @@
-//! Every `scenarios/dynamo_*.ron` run through `sim_core::scenario::run::<Dynamo>`: the verdict must
-//! be what the file expects (each checker passes on the good runs and fails on its known-bad run,
-//! for the reason the notes give), runs are deterministic, and bad configurations are refused.
+//! Every `scenarios/dynamo_*.ron` run through `sim_core::scenario::run::<Dynamo>` and judged by
+//! `sim_core::verdict::evaluate`: the verdict must be what the file expects (each checker passes on
+//! the good runs and fails on its known-bad run, for the reason the notes give), runs are
+//! deterministic, and bad configurations are refused.
 
 use dynamo::{Config, Dynamo};
 use sim_core::record::RunRecord;
-use sim_core::scenario::{RunOptions, Scenario, run};
-use sim_core::verdict::{Expect, Sla, Window};
+use sim_core::scenario::Scenario;
+use sim_core::testkit::{self, check, measure};
+use sim_core::verdict::Verdict;
 
-fn load(text: &str) -> Scenario<Config> {
-    let sc: Scenario<Config> = ron::from_str(text).expect("scenario parses");
-    let problems = sc.validate::<Dynamo>();
-    assert!(problems.is_empty(), "{}: {problems:?}", sc.name);
-    sc
+fn load(name: &str) -> Scenario<Config> {
+    let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    testkit::parse_and_validate::<Dynamo>(&path, &text)
 }
-
-const PARTITION: &str = include_str!("../../../scenarios/dynamo_partition.ron");
-const WEAK_QUORUM: &str = include_str!("../../../scenarios/dynamo_weak_quorum.ron");
-const LWW_SKEW: &str = include_str!("../../../scenarios/dynamo_lww_skew.ron");
-const NO_HANDOFF: &str = include_str!("../../../scenarios/dynamo_no_handoff.ron");
-const NO_REPAIR: &str = include_str!("../../../scenarios/dynamo_no_repair.ron");
-const VECTOR_CLOCKS: &str = include_str!("../../../scenarios/dynamo_vector_clocks.ron");
-const MEMBERSHIP: &str = include_str!("../../../scenarios/dynamo_membership.ron");
-const SIBLINGS: &str = include_str!("../../../scenarios/dynamo_siblings.ron");
-const VNODES: &str = include_str!("../../../scenarios/dynamo_vnodes.ron");
 
 fn go(sc: &Scenario<Config>) -> RunRecord {
-    run::<Dynamo>(sc, RunOptions::default()).record
+    testkit::run_record::<Dynamo>(sc, None)
 }
 
-fn check<'a>(rec: &'a RunRecord, name: &str) -> &'a sim_core::Check {
-    rec.model_report.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no check {name}"))
-}
-
-fn measure(rec: &RunRecord, name: &str) -> f64 {
-    *rec.model_report.measures.get(name).unwrap_or_else(|| panic!("no measure {name}"))
-}
-
-/// The names that fail in this run: the scenario's invariants, then its SLAs (the subset of SLA
-/// kinds these scenarios use, named as `sim_core::verdict` names them).
-fn failures(sc: &Scenario<Config>, rec: &RunRecord) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in &rec.model_report.checks {
-        if (sc.invariants.is_empty() || sc.invariants.contains(&c.name)) && !c.passed {
-            out.push(c.name.clone());
-        }
-    }
-    for sla in &sc.slas {
-        match sla {
-            Sla::Latency { op, percentile, max } => {
-                let o = rec.op(op).expect("op");
-                let known = [(50.0, o.latency_ms.p50), (99.0, o.latency_ms.p99), (99.9, o.latency_ms.p999)];
-                let v = known.iter().find(|k| k.0 == *percentile).map(|k| k.1);
-                let v = v.unwrap_or_else(|| panic!("percentile {percentile} not evaluated here"));
-                if v > max.as_millis_f64() {
-                    out.push(format!("latency.{op}.p{percentile}"));
-                }
-            }
-            Sla::Availability { op, min, window } => {
-                let ops: Vec<_> = rec.ops.iter().filter(|o| op.as_ref().is_none_or(|k| &o.kind == k)).collect();
-                let (mut ok, mut all) = (0.0, 0.0);
-                for o in &ops {
-                    let completed = (o.ok + o.fail + o.timeout + o.rejected) as f64;
-                    let a = match window {
-                        Window::All => Some(o.availability),
-                        Window::InFaults => o.availability_in_faults,
-                        Window::OutsideFaults => o.availability_outside_faults,
-                    };
-                    if let Some(a) = a {
-                        ok += a * completed;
-                        all += completed;
-                    }
-                }
-                let suffix = match window {
-                    Window::All => "",
-                    Window::InFaults => ".in_faults",
-                    Window::OutsideFaults => ".outside_faults",
-                };
-                if all > 0.0 && ok / all < *min {
-                    out.push(match op {
-                        Some(k) => format!("availability.{k}{suffix}"),
-                        None => format!("availability{suffix}"),
-                    });
-                }
-            }
-            Sla::Measure { name, min, max } => {
-                let v = measure(rec, name);
-                if min.is_some_and(|m| v < m) || max.is_some_and(|m| v > m) {
-                    out.push(format!("measure.{name}"));
-                }
-            }
-            other => panic!("SLA {other:?} not evaluated here"),
-        }
-    }
-    out
-}
-
-/// Runs the scenario and asserts its verdict is what the file expects.
-fn verdict_as_expected(text: &str) -> (Scenario<Config>, RunRecord) {
-    let sc = load(text);
-    let rec = go(&sc);
-    let mut failed = failures(&sc, &rec);
-    failed.sort();
-    let mut want = match &sc.expect {
-        Expect::Pass => Vec::new(),
-        Expect::Fail(names) => names.clone(),
-    };
-    want.sort();
-    assert_eq!(failed, want, "{}: checks {:#?}", sc.name, rec.model_report.checks);
-    (sc, rec)
+/// Runs the scenario file and asserts its verdict is what the file expects.
+fn verdict_as_expected(name: &str) -> (Scenario<Config>, RunRecord, Verdict) {
+    let sc = load(name);
+    let (record, verdict) = testkit::run_as_expected::<Dynamo>(&sc);
+    (sc, record, verdict)
 }
 
 #[test]
 fn partition_headline_is_available_durable_and_convergent() {
-    let (_, rec) = verdict_as_expected(PARTITION);
+    let (_, rec, verdict) = verdict_as_expected("dynamo_partition");
     for name in ["durability", "convergence", "stale_reads"] {
         assert!(check(&rec, name).passed, "{:?}", check(&rec, name));
     }
+    // Every SLA of the headline was judged, and held (availability of puts inside the partition).
+    assert!(verdict.passed && verdict.items.iter().any(|i| i.name == "availability.put.in_faults"), "{verdict:?}");
     // The mechanisms did the work: writes went to fallbacks with hints and came home, anti-entropy
     // sent a small share of what a full comparison would have.
     assert!(measure(&rec, "hinted_writes") > 0.0);
@@ -129,7 +47,7 @@ fn partition_headline_is_available_durable_and_convergent() {
 
 #[test]
 fn weak_quorum_gives_stale_reads() {
-    let (sc, rec) = verdict_as_expected(WEAK_QUORUM);
+    let (sc, rec, _) = verdict_as_expected("dynamo_weak_quorum");
     assert!(sc.config.read_quorum + sc.config.write_quorum <= sc.config.replicas);
     let stale = check(&rec, "stale_reads");
     assert!(!stale.passed && stale.detail.contains("missed value"), "{stale:?}");
@@ -145,7 +63,7 @@ fn weak_quorum_gives_stale_reads() {
 
 #[test]
 fn last_write_wins_under_clock_skew_loses_acknowledged_writes() {
-    let (sc, rec) = verdict_as_expected(LWW_SKEW);
+    let (sc, rec, _) = verdict_as_expected("dynamo_lww_skew");
     let d = check(&rec, "durability");
     assert!(!d.passed && d.detail.contains("final value"), "lost writes are listed: {d:?}");
     assert!(measure(&rec, "lost_writes") >= 1.0);
@@ -159,24 +77,27 @@ fn last_write_wins_under_clock_skew_loses_acknowledged_writes() {
 
 #[test]
 fn without_sloppy_quorum_and_handoff_writes_fail_during_the_partition() {
-    let (_, rec) = verdict_as_expected(NO_HANDOFF);
+    let (_, rec, verdict) = verdict_as_expected("dynamo_no_handoff");
+    // The SLA fails, and it alone: every invariant holds.
+    assert_eq!(verdict.failed, ["availability.put.in_faults"], "{}", testkit::describe_failures(&verdict));
     let bad = rec.op("put").and_then(|o| o.availability_in_faults).expect("puts in the fault window");
-    let headline = go(&load(PARTITION));
+    let (headline, headline_verdict) = testkit::run_and_judge::<Dynamo>(&load("dynamo_partition"), None);
     let good = headline.op("put").and_then(|o| o.availability_in_faults).expect("puts in the fault window");
     assert!(bad < 0.9 && good > 0.98, "put availability in the partition: {bad} without, {good} with handoff");
+    assert!(!headline_verdict.failed.iter().any(|n| n.starts_with("availability")), "{headline_verdict:?}");
     assert!(check(&rec, "durability").passed);
 }
 
 #[test]
 fn without_any_repair_replicas_do_not_converge() {
-    let (_, rec) = verdict_as_expected(NO_REPAIR);
+    let (_, rec, _) = verdict_as_expected("dynamo_no_repair");
     let c = check(&rec, "convergence");
     assert!(!c.passed && measure(&rec, "keys_diverged") > 0.0, "{c:?}");
 }
 
 #[test]
 fn concurrent_writes_make_siblings_that_merges_resolve() {
-    let (_, rec) = verdict_as_expected(SIBLINGS);
+    let (_, rec, _) = verdict_as_expected("dynamo_siblings");
     assert!(measure(&rec, "versions_max") >= 2.0);
     let t = rec.model_report.tables.iter().find(|t| t.name == "versions_per_read").expect("table");
     assert!(t.rows[2][1] > 0.0, "reads that saw two versions: {:?}", t.rows);
@@ -185,7 +106,7 @@ fn concurrent_writes_make_siblings_that_merges_resolve() {
 
 #[test]
 fn more_vnodes_balance_the_load() {
-    let (_, rec) = verdict_as_expected(VNODES);
+    let (_, rec, _) = verdict_as_expected("dynamo_vnodes");
     let t = rec.model_report.tables.iter().find(|t| t.name == "balance_vs_vnodes").expect("table");
     let (first, last) = (&t.rows[0], t.rows.last().expect("rows"));
     assert_eq!((first[0], last[0]), (1.0, 256.0));
@@ -195,18 +116,16 @@ fn more_vnodes_balance_the_load() {
 
 #[test]
 fn same_seed_same_run() {
-    let sc = load(SIBLINGS);
+    let sc = load("dynamo_siblings");
     let a = go(&sc);
-    let b = go(&sc);
-    assert_eq!(a.trace_hash, b.trace_hash);
-    assert_eq!(a.events, b.events);
-    let c = run::<Dynamo>(&sc, RunOptions { seed: Some(sc.seed + 1), ..Default::default() }).record;
+    testkit::assert_same_run(&a, &go(&sc));
+    let c = testkit::run_record::<Dynamo>(&sc, Some(sc.seed + 1));
     assert_ne!(a.trace_hash, c.trace_hash);
 }
 
 #[test]
 fn bad_configurations_are_refused_with_their_paths() {
-    let mut sc = load(SIBLINGS);
+    let mut sc = load("dynamo_siblings");
     sc.config.replicas = 0;
     sc.config.read_quorum = 5;
     sc.config.merkle_leaves = 12;
@@ -219,7 +138,7 @@ fn bad_configurations_are_refused_with_their_paths() {
 
 #[test]
 fn ttl_hides_and_sweeps_expired_versions() {
-    let mut sc = load(SIBLINGS);
+    let mut sc = load("dynamo_siblings");
     sc.config.ttl = Some(sim_core::Duration::from_secs(2));
     sc.config.sweep_interval = sim_core::Duration::from_secs(1);
     let rec = go(&sc);
@@ -231,13 +150,13 @@ fn ttl_hides_and_sweeps_expired_versions() {
 
 #[test]
 fn paper_vector_clocks_lose_concurrent_writes_that_dotted_versions_keep() {
-    let (_, rec) = verdict_as_expected(VECTOR_CLOCKS);
+    let (_, rec, _) = verdict_as_expected("dynamo_vector_clocks");
     let d = check(&rec, "durability");
     assert!(!d.passed && measure(&rec, "lost_writes") > 10.0, "{d:?}");
     // The false order hides the concurrency: no read ever saw siblings.
     assert_eq!(measure(&rec, "versions_max"), 1.0);
     // The same load with exact versions: siblings appear, and nothing is lost.
-    let (_, good) = verdict_as_expected(SIBLINGS);
+    let (_, good, _) = verdict_as_expected("dynamo_siblings");
     assert!(check(&good, "durability").passed && measure(&good, "versions_max") >= 2.0);
 }
 
@@ -245,7 +164,7 @@ fn paper_vector_clocks_lose_concurrent_writes_that_dotted_versions_keep() {
 fn a_restarted_server_recovers_its_synced_writes_and_loses_unsynced_ones() {
     use sim_core::fault::{Fault, ScheduledFault};
     // One replica per key, so nothing but the disk can bring a key back after a power loss.
-    let mut sc = load(SIBLINGS);
+    let mut sc = load("dynamo_siblings");
     sc.config.replicas = 1;
     sc.config.read_quorum = 1;
     sc.config.write_quorum = 1;
@@ -265,7 +184,7 @@ fn a_restarted_server_recovers_its_synced_writes_and_loses_unsynced_ones() {
 
 #[test]
 fn joins_and_leaves_move_ranges_by_anti_entropy() {
-    let (sc, rec) = verdict_as_expected(MEMBERSHIP);
+    let (sc, rec, _) = verdict_as_expected("dynamo_membership");
     assert!(measure(&rec, "ae_keys_repaired") > 0.0, "moved ranges reached their new owners");
     // Without anti-entropy nothing streams the moved ranges: the new owners never catch up.
     let mut no_ae = sc.clone();
@@ -277,7 +196,7 @@ fn joins_and_leaves_move_ranges_by_anti_entropy() {
 
 #[test]
 fn bad_ring_changes_are_refused() {
-    let mut sc = load(MEMBERSHIP);
+    let mut sc = load("dynamo_membership");
     sc.config.membership[1].server = 8;
     sc.config.membership[1].change = dynamo::Change::Join;
     sc.config.membership.push(dynamo::RingChange {

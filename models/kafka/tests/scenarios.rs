@@ -1,59 +1,32 @@
-//! Every Kafka scenario file, run through the generic driver: the good ones pass, each known-bad
-//! one fails exactly the checks it names; plus the companions that show which knob fixes what.
+//! Every Kafka scenario file, run through the generic driver and judged by the real verdict: the
+//! good ones pass, each known-bad one fails exactly the checks it names; plus the companions that
+//! show which knob fixes what.
 
 use kafka::{Config, Kafka};
 use sim_core::record::RunRecord;
-use sim_core::scenario::{RunOptions, Scenario, run};
-use sim_core::verdict::Expect;
+use sim_core::scenario::Scenario;
+use sim_core::testkit::{self, check, measure};
 use sim_core::{Duration, Model, Topology};
 
 fn load(name: &str) -> Scenario<Config> {
     let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let sc: Scenario<Config> = ron::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let problems = sc.validate::<Kafka>();
-    assert!(problems.is_empty(), "{path}: {problems:?}");
-    sc
+    testkit::parse_and_validate::<Kafka>(&path, &text)
 }
 
 fn exec(sc: &Scenario<Config>) -> RunRecord {
-    run::<Kafka>(sc, RunOptions::default()).record
-}
-
-/// The names of the failed checks that count in the scenario's verdict, sorted.
-fn failed(sc: &Scenario<Config>, r: &RunRecord) -> Vec<String> {
-    let mut f: Vec<String> = r
-        .model_report
-        .checks
-        .iter()
-        .filter(|c| !c.passed && (sc.invariants.is_empty() || sc.invariants.contains(&c.name)))
-        .map(|c| c.name.clone())
-        .collect();
-    f.sort();
-    f
-}
-
-fn check<'a>(r: &'a RunRecord, name: &str) -> &'a sim_core::Check {
-    r.model_report.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no check {name}"))
-}
-
-fn measure(r: &RunRecord, name: &str) -> f64 {
-    *r.model_report.measures.get(name).unwrap_or_else(|| panic!("no measure {name}"))
+    testkit::run_record::<Kafka>(sc, None)
 }
 
 /// Runs a scenario file and asserts its `expect`; returns the record for further checks.
 fn verdict(name: &str) -> RunRecord {
-    let sc = load(name);
-    let r = exec(&sc);
-    let details: Vec<String> = r.model_report.checks.iter().map(|c| format!("{}: {}", c.name, c.detail)).collect();
-    match &sc.expect {
-        Expect::Pass => assert!(failed(&sc, &r).is_empty(), "{name} should pass:\n{}", details.join("\n")),
-        Expect::Fail(names) => {
-            let mut want = names.clone();
-            want.sort();
-            assert_eq!(failed(&sc, &r), want, "{name} must fail exactly {want:?}:\n{}", details.join("\n"));
-        }
-    }
+    testkit::run_as_expected::<Kafka>(&load(name)).0
+}
+
+/// Runs a variant of a scenario (a knob changed) and asserts every check it counts passes.
+fn passes(sc: &Scenario<Config>) -> RunRecord {
+    let (r, verdict) = testkit::run_and_judge::<Kafka>(sc, None);
+    testkit::assert_passes(&sc.name, &verdict);
     r
 }
 
@@ -88,10 +61,8 @@ fn nemesis_runs_lose_nothing() {
     verdict("kafka_nemesis");
     let sc = load("kafka_nemesis");
     for seed in 2..6 {
-        let r = run::<Kafka>(&sc, RunOptions { seed: Some(seed), ..Default::default() }).record;
-        let bad: Vec<String> =
-            r.model_report.checks.iter().filter(|c| !c.passed).map(|c| format!("{}: {}", c.name, c.detail)).collect();
-        assert!(bad.is_empty(), "seed {seed}: {bad:?}");
+        let r = testkit::run_record::<Kafka>(&sc, Some(seed));
+        assert!(testkit::failed_checks(&r).is_empty(), "seed {seed}: {:#?}", r.model_report.checks);
         assert!(measure(&r, "leader_changes") >= 3.0, "seed {seed}");
         assert!(measure(&r, "recovered_entries") >= 1.0, "seed {seed}");
     }
@@ -115,8 +86,7 @@ fn unclean_election_loses_committed_messages_and_clean_election_does_not() {
     assert!(measure(&r, "acked_lost") >= 100.0);
     let mut sc = load("kafka_unclean_election");
     sc.config.unclean_leader_election = false;
-    let clean = exec(&sc);
-    assert!(failed(&sc, &clean).is_empty(), "{:?}", clean.model_report.checks);
+    passes(&sc);
 }
 
 #[test]
@@ -125,8 +95,7 @@ fn split_brain_without_fencing_loses_acked_writes_and_fencing_prevents_it() {
     assert!(measure(&r, "acked_lost") >= 10.0);
     let mut sc = load("kafka_split_brain");
     sc.config.epoch_fencing = true;
-    let fenced = exec(&sc);
-    assert!(failed(&sc, &fenced).is_empty(), "{:?}", fenced.model_report.checks);
+    passes(&sc);
 }
 
 #[test]
@@ -167,19 +136,15 @@ fn several_requests_in_flight_without_idempotence_reorder_and_duplicate() {
     // The idempotent producer keeps order with the same five requests in flight.
     let mut sc = load("kafka_in_flight_reorder");
     sc.config.idempotent = true;
-    let fixed = exec(&sc);
-    assert!(failed(&sc, &fixed).is_empty(), "{:?}", fixed.model_report.checks);
+    passes(&sc);
 }
 
 #[test]
 fn same_seed_same_run_and_another_seed_another_run() {
     let sc = load("kafka_failover");
     let a = exec(&sc);
-    let b = exec(&sc);
-    assert_eq!(a.trace_hash, b.trace_hash);
-    assert_eq!(a.events, b.events);
-    assert_eq!(a.model_report, b.model_report);
-    let c = run::<Kafka>(&sc, RunOptions { seed: Some(sc.seed + 1), ..Default::default() }).record;
+    testkit::assert_same_run(&a, &exec(&sc));
+    let c = testkit::run_record::<Kafka>(&sc, Some(sc.seed + 1));
     assert_ne!(a.trace_hash, c.trace_hash);
 }
 

@@ -2,18 +2,18 @@
 //! function of the scenario and the seed.
 
 use phold::{Config, Phold};
-use sim_core::scenario::{RunOptions, Scenario, run};
+use sim_core::scenario::Scenario;
+use sim_core::testkit;
 
 fn scenario() -> Scenario<Config> {
-    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/phold.ron")).unwrap();
-    let sc: Scenario<Config> = ron::from_str(&src).unwrap();
-    assert_eq!(sc.validate::<Phold>(), vec![]);
-    sc
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/phold.ron");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    testkit::parse_and_validate::<Phold>(path, &text)
 }
 
 fn hash(seed: u64) -> (String, u64) {
-    let out = run::<Phold>(&scenario(), RunOptions { seed: Some(seed), ..Default::default() });
-    (out.record.trace_hash, out.record.events)
+    let record = testkit::run_record::<Phold>(&scenario(), Some(seed));
+    (record.trace_hash, record.events)
 }
 
 #[test]
@@ -30,11 +30,12 @@ fn golden_scenario_hash() {
 
 #[test]
 fn the_nemesis_faults_had_effect_and_the_population_survives() {
-    let out = run::<Phold>(&scenario(), RunOptions::default());
-    let r = &out.record;
+    let (r, verdict) = testkit::run_and_judge::<Phold>(&scenario(), None);
     assert!(r.faults.len() >= 5, "{:?}", r.faults);
     assert!(r.faults.iter().filter(|f| f.label.starts_with("crash")).any(|f| f.had_effect));
     // Crashes drop events in flight to the dead LP, so the population shrinks: the check says so.
-    let pop = r.model_report.checks.iter().find(|c| c.name == "population").unwrap();
+    let pop = testkit::check(&r, "population");
     assert!(!pop.passed, "{pop:?}");
+    // ... and the scenario expects exactly that failure.
+    testkit::assert_meets_expectation("phold", &verdict);
 }

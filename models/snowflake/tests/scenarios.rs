@@ -1,35 +1,20 @@
-//! Every snowflake scenario file through the generic driver: good ones pass all their checks,
+//! Every snowflake scenario file through the generic driver and judged by the real verdict: good ones pass all their checks,
 //! known-bad ones fail exactly the checks they name.
 
 use sim_core::record::RunRecord;
-use sim_core::scenario::{RunOptions, Scenario, run};
-use sim_core::verdict::Expect;
+use sim_core::scenario::Scenario;
+use sim_core::testkit::{self, measure};
 use snowflake::{Config, Snowflake};
 
 fn load(name: &str) -> Scenario<Config> {
     let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let sc: Scenario<Config> = ron::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let problems = sc.validate::<Snowflake>();
-    assert!(problems.is_empty(), "{path}: {problems:?}");
-    sc
+    testkit::parse_and_validate::<Snowflake>(&path, &text)
 }
 
-fn measure(r: &RunRecord, name: &str) -> f64 {
-    *r.model_report.measures.get(name).unwrap_or_else(|| panic!("no measure {name}"))
-}
-
-/// Runs a scenario and asserts its checks match its `expect`.
+/// Runs a scenario file and asserts its verdict is what the file expects.
 fn check(name: &str) -> RunRecord {
-    let sc = load(name);
-    let r = run::<Snowflake>(&sc, RunOptions::default()).record;
-    let failed: Vec<String> = r.model_report.checks.iter().filter(|c| !c.passed).map(|c| c.name.clone()).collect();
-    let want: Vec<String> = match &sc.expect {
-        Expect::Pass => Vec::new(),
-        Expect::Fail(names) => names.clone(),
-    };
-    assert_eq!(failed, want, "{name}: {:#?}", r.model_report.checks);
-    r
+    testkit::run_as_expected::<Snowflake>(&load(name)).0
 }
 
 #[test]
@@ -92,10 +77,8 @@ fn auto_increment_with_a_stale_step_collides() {
 #[test]
 fn runs_are_deterministic() {
     let sc = load("snowflake_clock_back");
-    let a = run::<Snowflake>(&sc, RunOptions::default()).record;
-    let b = run::<Snowflake>(&sc, RunOptions::default()).record;
-    assert_eq!(a.trace_hash, b.trace_hash);
-    assert_eq!(a.model_report, b.model_report);
+    let a = testkit::run_record::<Snowflake>(&sc, None);
+    testkit::assert_same_run(&a, &testkit::run_record::<Snowflake>(&sc, None));
 }
 
 #[test]
@@ -112,27 +95,9 @@ fn bad_config_is_reported_with_its_path() {
 /// `SIMCTL_SWEEP_SEEDS` for a longer sweep).
 #[test]
 fn expected_verdicts_hold_over_a_seed_sweep() {
-    let seeds: u64 = std::env::var("SIMCTL_SWEEP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
-    let dir = format!("{}/../../scenarios", env!("CARGO_MANIFEST_DIR"));
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .expect("scenarios folder")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("snowflake") && n.ends_with(".ron"))
-        .map(|n| n.trim_end_matches(".ron").to_string())
-        .collect();
-    names.sort();
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "snowflake");
     assert!(names.len() >= 4, "{names:?}");
-    for name in names {
-        let sc = load(&name);
-        let want: Vec<String> = match &sc.expect {
-            Expect::Pass => Vec::new(),
-            Expect::Fail(names) => names.clone(),
-        };
-        for seed in 2..2 + seeds {
-            let r = run::<Snowflake>(&sc, RunOptions { seed: Some(seed), ..Default::default() }).record;
-            let failed: Vec<String> =
-                r.model_report.checks.iter().filter(|c| !c.passed).map(|c| c.name.clone()).collect();
-            assert_eq!(failed, want, "{name} seed {seed}: {:#?}", r.model_report.checks);
-        }
-    }
+    let seeds = testkit::sweep_seeds(std::env::var("SIMCTL_SWEEP_SEEDS").ok().as_deref(), 3);
+    testkit::assert_expectations_over_seeds::<Snowflake>(&names.iter().map(|n| load(n)).collect::<Vec<_>>(), seeds);
 }
