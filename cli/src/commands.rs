@@ -139,9 +139,10 @@ fn run_seed(entry: &registry::Entry, source: &str, seed: u64) -> SeedResult {
     match (entry.run)(source, RunRequest { seed: Some(seed), ..Default::default() }) {
         Ok(r) => seed_result(&r),
         Err(RunError::Panicked { message, .. }) => SeedResult::errored(seed, message),
-        Err(RunError::Invalid(d)) => {
-            SeedResult::errored(seed, format!("invalid scenario: {}", d.first().map(|d| d.to_string()).unwrap_or_default()))
-        }
+        Err(RunError::Invalid(d)) => SeedResult::errored(
+            seed,
+            format!("invalid scenario: {}", d.first().map(|d| d.to_string()).unwrap_or_default()),
+        ),
     }
 }
 
@@ -306,7 +307,11 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             "{} scenarios x {} seeds: {}",
             loaded.len(),
             seeds.len(),
-            if bad.is_empty() { "every seed met its expectation".to_string() } else { format!("NOT as expected: {}", bad.join(", ")) }
+            if bad.is_empty() {
+                "every seed met its expectation".to_string()
+            } else {
+                format!("NOT as expected: {}", bad.join(", "))
+            }
         );
     }
     Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -475,10 +480,7 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     let (center, why) = match around {
         Some(d) => (sim_core::Time(d.0), "as asked".to_string()),
         None => match r.record.faults.first() {
-            Some(f) => (
-                sim_core::Time((f.start_s * 1e9).round() as u64),
-                format!("the first fault, {}", f.label),
-            ),
+            Some(f) => (sim_core::Time((f.start_s * 1e9).round() as u64), format!("the first fault, {}", f.label)),
             None => (sim_core::Time((r.record.main_phase_s * 1e9 / 2.0) as u64), "the middle of the main phase".into()),
         },
     };
@@ -489,7 +491,8 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
         ("trace.chrome.json".to_string(), reports::trace::chrome_trace(&trace, r.topology.as_ref())),
         ("sequence.svg".to_string(), reports::trace::sequence_svg(&trace, &opts)),
     ];
-    let dir = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("out/replay-{}-{}", sanitize(&r.info.name), r.seed)));
+    let dir =
+        a.out.clone().unwrap_or_else(|| PathBuf::from(format!("out/replay-{}-{}", sanitize(&r.info.name), r.seed)));
     write_report(&dir, &files).with_context(|| format!("cannot write {}", dir.display()))?;
     let v = &r.verdict;
     println!(

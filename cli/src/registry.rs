@@ -1,10 +1,10 @@
 //! The models simctl knows. Each entry is built generically from a [`Model`], so adding a model is
 //! one line in [`models`].
 
+use sim_core::divergence::{self, Determinism};
 use sim_core::parse::{self, Diagnostic};
 use sim_core::record::RunRecord;
 use sim_core::scenario::{self, RunOptions};
-use sim_core::divergence::{self, Determinism};
 use sim_core::shrink::{self, ShrinkOptions, ShrinkStep};
 use sim_core::sweep::Climate;
 use sim_core::topology::Topology;

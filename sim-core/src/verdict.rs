@@ -348,7 +348,11 @@ pub fn validate_spec(
                         ),
                     ));
                 }
-            } else if n != "run.event_limit" && n != FAULTS_EFFECTIVE && !invariants.is_empty() && !invariants.contains(n) {
+            } else if n != "run.event_limit"
+                && n != FAULTS_EFFECTIVE
+                && !invariants.is_empty()
+                && !invariants.contains(n)
+            {
                 e.push((path, format!("`{n}` is not among the scenario's `invariants` ({})", invariants.join(", "))));
             }
         }

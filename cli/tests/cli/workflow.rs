@@ -47,7 +47,14 @@ fn sweep_lists_the_seeds_that_broke_expectation_with_a_reproduce_command_and_exi
     let out = dir.join("out");
     let junit = dir.join("junit.xml");
     let r = simctl(&[
-        "sweep", &file, "--seeds", "0..3", "--out", out.to_str().unwrap(), "--junit", junit.to_str().unwrap(),
+        "sweep",
+        &file,
+        "--seeds",
+        "0..3",
+        "--out",
+        out.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("failed: fresh_reads"), "{}", r.stdout);
@@ -71,20 +78,28 @@ fn an_interrupted_sweep_resumes_and_shards_merge_into_the_full_sweep() {
     let mut shard_files = Vec::new();
     for i in 0..2 {
         let d = dir.join(format!("shard{i}"));
-        let r = simctl(&["sweep", &file, "--seeds", "0..5", "--shard", &format!("{i}/2"), "--out", d.to_str().unwrap()]);
+        let r =
+            simctl(&["sweep", &file, "--seeds", "0..5", "--shard", &format!("{i}/2"), "--out", d.to_str().unwrap()]);
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
         shard_files.push(d.join("results.jsonl").display().to_string());
     }
     assert_eq!(read(Path::new(&shard_files[0])).lines().count(), 3);
     let merged = dir.join("merged");
-    let r = simctl(&["merge", &shard_files[0], &shard_files[1], "--out", merged.to_str().unwrap(), "--scenario", &file]);
+    let r =
+        simctl(&["merge", &shard_files[0], &shard_files[1], "--out", merged.to_str().unwrap(), "--scenario", &file]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(read(&merged.join("results.jsonl")), read(&full.join("results.jsonl")));
     // A shard of another scenario version is refused.
     let other = write_scenario(&dir, "o.ron", &stale_reads(r#"Fail(["fresh_reads"])"#).replace("seed: 11", "seed: 12"));
     let d = dir.join("other");
     assert_eq!(simctl(&["sweep", &other, "--seeds", "0..1", "--out", d.to_str().unwrap()]).code, 0);
-    let r = simctl(&["merge", &shard_files[0], &d.join("results.jsonl").display().to_string(), "--out", merged.to_str().unwrap()]);
+    let r = simctl(&[
+        "merge",
+        &shard_files[0],
+        &d.join("results.jsonl").display().to_string(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("another scenario version"), "{}", r.stderr);
 }
@@ -110,7 +125,14 @@ fn shrink_writes_a_smaller_scenario_that_fails_the_same_way() {
     let original = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/kafka_acks1_loss.ron");
     let min = dir.join("min.ron");
     let r = simctl(&[
-        "shrink", original.to_str().unwrap(), "--seed", "3", "--out", min.to_str().unwrap(), "--max-runs", "40",
+        "shrink",
+        original.to_str().unwrap(),
+        "--seed",
+        "3",
+        "--out",
+        min.to_str().unwrap(),
+        "--max-runs",
+        "40",
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("failure signature (failed verdict items): no_acked_loss"), "{}", r.stdout);
@@ -166,7 +188,8 @@ fn check_determinism_confirms_identical_runs() {
     assert!(r.stdout.contains("deterministic: two runs processed the same"), "{}", r.stdout);
 }
 
-const WRONG_ESTIMATE: &str = r#"estimates: [(name: "ops", expr: "rate_per_s * 2", inputs: {"rate_per_s": 200.0}, claimed: 999.0)],"#;
+const WRONG_ESTIMATE: &str =
+    r#"estimates: [(name: "ops", expr: "rate_per_s * 2", inputs: {"rate_per_s": 200.0}, claimed: 999.0)],"#;
 
 #[test]
 fn strict_estimates_makes_a_wrong_estimate_fail_the_run() {
@@ -174,8 +197,11 @@ fn strict_estimates_makes_a_wrong_estimate_fail_the_run() {
     let lax = write_scenario(&dir, "lax.ron", &register_scenario(WRONG_ESTIMATE));
     let r = simctl(&["run", &lax, "--out", dir.join("lax").to_str().unwrap()]);
     assert_eq!(r.code, 0, "a wrong estimate is only a finding by default: {}", r.stdout);
-    let strict =
-        write_scenario(&dir, "strict.ron", &register_scenario(&format!("{WRONG_ESTIMATE}\n    strict_estimates: true,")));
+    let strict = write_scenario(
+        &dir,
+        "strict.ron",
+        &register_scenario(&format!("{WRONG_ESTIMATE}\n    strict_estimates: true,")),
+    );
     let r = simctl(&["run", &strict, "--out", dir.join("strict").to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("VERDICT: FAIL (estimate.ops)"), "{}", r.stdout);
@@ -183,7 +209,9 @@ fn strict_estimates_makes_a_wrong_estimate_fail_the_run() {
     let expected = write_scenario(
         &dir,
         "expected.ron",
-        &register_scenario(&format!("{WRONG_ESTIMATE}\n    strict_estimates: true,\n    expect: Fail([\"estimate.ops\"]),")),
+        &register_scenario(&format!(
+            "{WRONG_ESTIMATE}\n    strict_estimates: true,\n    expect: Fail([\"estimate.ops\"]),"
+        )),
     );
     let r = simctl(&["run", &expected, "--out", dir.join("expected").to_str().unwrap()]);
     assert!(r.stdout.contains("failed for exactly the expected reason: estimate.ops"), "{}{}", r.stdout, r.stderr);
@@ -206,4 +234,58 @@ fn require_fault_effect_fails_a_run_whose_fault_did_nothing() {
     let r = simctl(&["run", &file, "--out", dir.join("busy").to_str().unwrap()]);
     assert!(!r.stdout.contains("faults.effective)"), "{}", r.stdout);
     assert!(r.stdout.contains("faults.effective"), "{}", r.stdout);
+}
+
+/// The batch examples in cli/batch/ name a real scenario and only flags that `simctl sweep` and
+/// `simctl merge` accept.
+#[test]
+fn the_batch_examples_use_real_flags_and_a_real_scenario() {
+    let root = crate::support::repo_root();
+    let help = |cmd: &str| simctl(&[cmd, "--help"]).stdout;
+    let (sweep_help, merge_help) = (help("sweep"), help("merge"));
+    for name in ["k8s-indexed-job.yaml", "slurm-array.sh", "github-actions-matrix.yml", "README.md"] {
+        let text = read(&root.join("cli/batch").join(name));
+        let mut commands = 0;
+        for (cmd, help) in [("simctl sweep", &sweep_help), ("simctl merge", &merge_help)] {
+            for (at, _) in text.match_indices(cmd) {
+                commands += 1;
+                // The command's line, and the following lines that continue it with more flags.
+                let mut lines = text[at..].lines();
+                let mut rest = lines.next().unwrap_or("").to_string();
+                for more in lines.take_while(|l| l.trim_start().starts_with("--")) {
+                    rest.push(' ');
+                    rest.push_str(more);
+                }
+                let rest: String = rest.chars().take_while(|&c| c != '"' && c != '|' && c != '`').collect();
+                for word in rest.split_whitespace().filter(|w| w.starts_with("--")) {
+                    assert!(help.contains(&format!("{word} ")), "{name}: `{cmd}` has no flag {word}");
+                }
+                for word in rest.split_whitespace().filter(|w| w.starts_with("scenarios/")) {
+                    assert!(root.join(word).exists(), "{name}: no scenario {word}");
+                }
+            }
+        }
+        assert!(commands >= 2, "{name}: a sweep and a merge");
+    }
+}
+
+/// Every line of scenarios/regressions.txt names a scenario and a seed, and `simctl run` of it
+/// meets the scenario's expectation (what .ci/run checks).
+#[test]
+fn the_regression_list_replays() {
+    let root = crate::support::repo_root();
+    let list = read(&root.join("scenarios/regressions.txt"));
+    let mut entries = 0;
+    for line in list.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(parts.len(), 2, "`{line}`: expected `<scenario file> <seed>`");
+        assert!(root.join(parts[0]).exists(), "`{line}`: no such scenario");
+        let seed: u64 = parts[1].parse().unwrap_or_else(|_| panic!("`{line}`: the seed is not a number"));
+        let dir = scratch(&format!("regression-{entries}"));
+        let r = simctl(&["run", parts[0], "--seed", &seed.to_string(), "--out", dir.to_str().unwrap()]);
+        let met = r.code == 0 || (r.code == 1 && r.stdout.contains("failed for exactly the expected reason"));
+        assert!(met, "`{line}`:\n{}{}", r.stdout, r.stderr);
+        entries += 1;
+    }
+    assert!(entries > 0);
 }
