@@ -1221,6 +1221,41 @@ mod tests {
         }
     }
 
+    fn fault(label: &str, dropped: u64) -> crate::record::FaultRecord {
+        crate::record::FaultRecord {
+            label: label.into(),
+            start_s: 1.0,
+            end_s: Some(2.0),
+            messages_dropped: dropped,
+            events_delayed: 0,
+            timers_lost: 0,
+            writes_lost: 0,
+            ops_hit: 0,
+            had_effect: dropped > 0,
+        }
+    }
+
+    #[test]
+    fn faults_effective_fails_on_an_idle_fault_and_ignores_clock_faults() {
+        let mut rec = empty_record();
+        rec.faults = vec![fault("isolate n1", 12), fault("clock step n2 -2s", 0)];
+        let on = EvalOptions { require_fault_effect: true };
+        let v = evaluate_with(&rec, &[], &[], &[], &Expect::Pass, on);
+        assert!(v.passed, "{:?}", v.items);
+        let item = v.items.iter().find(|i| i.name == FAULTS_EFFECTIVE).unwrap();
+        assert!(item.detail.contains("1 clock faults not counted"), "{}", item.detail);
+        // Without the option there is no such item.
+        assert!(evaluate(&rec, &[], &[], &[], &Expect::Pass).items.is_empty());
+        rec.faults.push(fault("pause n0", 0));
+        let v = evaluate_with(&rec, &[], &[], &[], &Expect::Pass, on);
+        assert_eq!(v.failed, [FAULTS_EFFECTIVE]);
+        assert!(v.items[0].detail.contains("1 of 2 faults did nothing: pause n0 at 1s"), "{}", v.items[0].detail);
+        // A known-bad scenario may expect it, even with a list of invariants.
+        let expect = Expect::Fail(vec![FAULTS_EFFECTIVE.into()]);
+        assert!(validate_spec(&["x".into()], &[], &[], &expect, &[]).is_empty());
+        assert!(evaluate_with(&rec, &[], &[], &[], &expect, on).meets_expectation);
+    }
+
     fn empty_record() -> RunRecord {
         RunRecord {
             scenario: "s".into(),
