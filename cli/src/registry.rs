@@ -216,8 +216,7 @@ fn shrink_entry<M: Model>(source: &str, seed: u64, opts: ShrinkOptions) -> Resul
             budget_exhausted: false,
         });
     };
-    let pretty = ron::ser::PrettyConfig::new().struct_names(true);
-    let minimal_ron = ron::ser::to_string_pretty(&shrunk.scenario, pretty)
+    let minimal_ron = scenario_ron(&shrunk.scenario)
         .unwrap_or_else(|e| format!("// the minimal scenario could not be written as RON: {e}"));
     Ok(ShrinkOutcome {
         signature: want.into_iter().collect(),
@@ -229,6 +228,12 @@ fn shrink_entry<M: Model>(source: &str, seed: u64, opts: ShrinkOptions) -> Resul
         reproduced: shrunk.reproduced,
         budget_exhausted: shrunk.budget_exhausted,
     })
+}
+
+/// A scenario written back as a RON file (`simctl shrink`'s output); it parses to the same scenario
+/// (tested for every file in scenarios/).
+pub fn scenario_ron<C: serde::Serialize>(sc: &sim_core::scenario::Scenario<C>) -> Result<String, String> {
+    ron::ser::to_string_pretty(sc, ron::ser::PrettyConfig::new().struct_names(true)).map_err(|e| e.to_string())
 }
 
 fn determinism_entry<M: Model>(source: &str, seed: u64) -> Result<Determinism, RunError> {
@@ -287,6 +292,43 @@ mod tests {
             }
             _ => panic!("the panic was not caught"),
         }
+    }
+
+    fn roundtrip<M: Model>(source: &str) -> Result<(), String> {
+        let sc = parse::load_scenario::<M>(source).map_err(|d| format!("{d:?}"))?;
+        let text = scenario_ron(&sc)?;
+        let back = parse::load_scenario::<M>(&text).map_err(|d| format!("{d:?}\n{text}"))?;
+        let again = scenario_ron(&back)?;
+        if again == text { Ok(()) } else { Err(format!("changed on a second round trip:\n{text}\n{again}")) }
+    }
+
+    /// `simctl shrink` writes scenarios back as RON: every scenario file survives the round trip.
+    #[test]
+    fn every_scenario_file_survives_being_written_back_as_ron() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");
+        let mut count = 0;
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|x| x != "ron") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap();
+            let model = parse::scenario_model(&source).unwrap();
+            let result = match model.as_str() {
+                "dynamo" => roundtrip::<dynamo::Dynamo>(&source),
+                "kafka" => roundtrip::<kafka::Kafka>(&source),
+                "register" => roundtrip::<register::Register>(&source),
+                "crawler" => roundtrip::<crawler::Crawl>(&source),
+                "ratelimit" => roundtrip::<ratelimit::RateLimiter>(&source),
+                "snowflake" => roundtrip::<snowflake::Snowflake>(&source),
+                "shortener" => roundtrip::<shortener::Shortener>(&source),
+                "phold" => roundtrip::<phold::Phold>(&source),
+                other => Err(format!("model `{other}` is missing from this test")),
+            };
+            result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            count += 1;
+        }
+        assert!(count > 10);
     }
 
     #[test]
