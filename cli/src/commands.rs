@@ -28,7 +28,8 @@ Seeds: `0..100` (100 excluded), `0..=99`, `1,5,9`, or a mix `0..10,42`.
 Writes <out>/results.jsonl (one JSON line per seed, appended as seeds finish: an interrupted sweep
 re-run with the same arguments resumes) and <out>/summary.md (how often each invariant and SLA held,
 with a Wilson 95% interval, and each metric's distribution). For a folder, each scenario gets
-<out>/<file name>/. The results are identical for any --jobs.
+<out>/<file name>/. The results are identical for any --jobs. Resuming trusts results of the same
+scenario text and simctl version: after changing a model's code, use a fresh --out.
 Exit codes: 0 every seed met its scenario's expectation (a known-bad scenario must fail as
 expected), 1 some seed did not, 2 bad input or IO error.";
 

@@ -239,18 +239,20 @@ fn require_fault_effect_fails_a_run_whose_fault_did_nothing() {
     assert!(r.stdout.contains("faults.effective"), "{}", r.stdout);
 }
 
-/// The batch examples in cli/batch/ name a real scenario and only flags that `simctl sweep` and
-/// `simctl merge` accept.
+/// The batch examples in cli/batch/ and the commands in docs/workflow.md name real scenarios and
+/// only flags that the subcommand accepts.
 #[test]
-fn the_batch_examples_use_real_flags_and_a_real_scenario() {
+fn the_batch_examples_and_the_workflow_doc_use_real_flags_and_real_scenarios() {
     let root = crate::support::repo_root();
-    let help = |cmd: &str| simctl(&[cmd, "--help"]).stdout;
-    let (sweep_help, merge_help) = (help("sweep"), help("merge"));
-    for name in ["k8s-indexed-job.yaml", "slurm-array.sh", "github-actions-matrix.yml", "README.md"] {
-        let text = read(&root.join("cli/batch").join(name));
+    let subcommands = ["sweep", "merge", "shrink", "replay", "run"];
+    let helps: Vec<String> = subcommands.iter().map(|c| simctl(&[c, "--help"]).stdout).collect();
+    let files = ["cli/batch/k8s-indexed-job.yaml", "cli/batch/slurm-array.sh", "cli/batch/github-actions-matrix.yml"];
+    for name in files.iter().chain(&["cli/batch/README.md", "docs/workflow.md"]) {
+        let text = read(&root.join(name));
         let mut commands = 0;
-        for (cmd, help) in [("simctl sweep", &sweep_help), ("simctl merge", &merge_help)] {
-            for (at, _) in text.match_indices(cmd) {
+        for (sub, help) in subcommands.iter().zip(&helps) {
+            let cmd = format!("simctl {sub} ");
+            for (at, _) in text.match_indices(&cmd) {
                 commands += 1;
                 // The command's line, and the following lines that continue it with more flags.
                 let mut lines = text[at..].lines();
@@ -259,16 +261,19 @@ fn the_batch_examples_use_real_flags_and_a_real_scenario() {
                     rest.push(' ');
                     rest.push_str(more);
                 }
-                let rest: String = rest.chars().take_while(|&c| c != '"' && c != '|' && c != '`').collect();
+                let rest: String =
+                    rest.chars().take_while(|&c| c != '"' && c != '|' && c != '`' && c != '#' && c != ')').collect();
                 for word in rest.split_whitespace().filter(|w| w.starts_with("--")) {
-                    assert!(help.contains(&format!("{word} ")), "{name}: `{cmd}` has no flag {word}");
+                    let flag = word.split('=').next().unwrap_or(word);
+                    assert!(help.contains(&format!("{flag} ")), "{name}: `simctl {sub}` has no flag {flag}");
                 }
-                for word in rest.split_whitespace().filter(|w| w.starts_with("scenarios/")) {
+                for word in rest.split_whitespace().filter(|w| w.starts_with("scenarios/") && w.ends_with(".ron")) {
                     assert!(root.join(word).exists(), "{name}: no scenario {word}");
                 }
             }
         }
-        assert!(commands >= 2, "{name}: a sweep and a merge");
+        let least = if files.contains(name) { 2 } else { 3 };
+        assert!(commands >= least, "{name}: only {commands} simctl commands found");
     }
 }
 
