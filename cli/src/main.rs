@@ -7,6 +7,12 @@
 //!
 //! Exit codes: 0 every verdict passed; 1 a verdict failed (including a known-bad scenario failing
 //! as expected, and a model panic); 2 bad input or an IO error.
+//!
+//! The workflow around single runs lives in [`commands`]: `sweep` (many seeds in parallel, a
+//! resumable results file, a summary with Wilson intervals, JUnit XML; exit 0 iff every seed met
+//! its scenario's expectation), `merge` (shards), `shrink` (a minimal failing scenario), `replay`
+//! (the trace as JSON lines, Chrome trace and a sequence diagram) and `run --check-determinism`.
+//! See docs/workflow.md.
 
 mod bench;
 mod commands;

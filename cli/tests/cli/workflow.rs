@@ -297,3 +297,33 @@ fn the_regression_list_replays() {
     }
     assert!(entries > 0);
 }
+
+/// Swarm mode: each seed draws its own fault climate (recorded per seed), and a shrink of a swarm
+/// seed writes the drawn values and the expanded nemesis as plain fields.
+#[test]
+fn a_swarm_sweep_records_each_seeds_climate_and_a_swarm_seed_shrinks() {
+    let dir = scratch("swarm");
+    // Crashes make some operations fail, so the availability SLA fails on some seeds.
+    let swarm = r#"swarm: Some((loss: Some((0.0, 0.05)), crashes_per_min: Some((1.0, 6.0)))),
+    slas: [Availability(op: None, min: 0.999, window: All)],"#;
+    let file = write_scenario(&dir, "swarm.ron", &register_scenario(swarm));
+    let out = dir.join("out");
+    let r = simctl(&["sweep", &file, "--seeds", "0..3", "--out", out.to_str().unwrap()]);
+    assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
+    let lines: Vec<serde_json::Value> =
+        read(&out.join("results.jsonl")).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let losses: Vec<f64> = lines.iter().map(|l| l["climate"]["loss"].as_f64().expect("a climate per seed")).collect();
+    assert!(losses.iter().all(|l| (0.0..=0.05).contains(l)), "{losses:?}");
+    assert!(losses[0] != losses[1] && losses[1] != losses[2], "each seed draws its own: {losses:?}");
+    let bad = lines.iter().find(|l| l["passed"] == false).expect("some seed fails its availability SLA");
+    let seed = bad["seed"].as_u64().unwrap().to_string();
+    let min = dir.join("min.ron");
+    let r = simctl(&["shrink", &file, "--seed", &seed, "--out", min.to_str().unwrap(), "--max-runs", "30"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let text = read(&min);
+    assert!(text.contains("swarm: None") && text.contains("nemesis: None"), "{text}");
+    let run = simctl(&["run", min.to_str().unwrap(), "--out", dir.join("run").to_str().unwrap()]);
+    let failed: Vec<String> =
+        bad["failed"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
+    assert!(run.stdout.contains(&format!("VERDICT: FAIL ({})", failed.join(", "))), "{failed:?}\n{}", run.stdout);
+}
