@@ -60,7 +60,8 @@ Examples:
 
 Writes trace.jsonl (one event per line), trace.chrome.json (open in https://ui.perfetto.dev or
 chrome://tracing: one track per node, message arrows as flow events) and sequence.svg (a Lamport
-diagram of the events around --around; by default around the first fault, or the middle of the run).";
+diagram of the events around --around; by default around the invoke time of the first operation
+that did not complete Ok, else the first fault, else the middle of the run).";
 
 /// The scenario files a sweep path names: the file, or every `*.ron` in the folder (sorted).
 fn scenario_files(path: &Path) -> Result<Vec<PathBuf>> {
@@ -457,8 +458,8 @@ pub struct ReplayArgs {
     /// Output folder (default: out/replay-<scenario name>-<seed>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Centre of the sequence diagram, a simulated time such as `2.5s` (default: the first fault,
-    /// or the middle of the main phase).
+    /// Centre of the sequence diagram, a simulated time such as `2.5s` (default: the first
+    /// operation that did not complete Ok, else the first fault, else the middle of the main phase).
     #[arg(long)]
     pub around: Option<String>,
     /// Width of the sequence diagram's time window.
@@ -478,9 +479,12 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
         Err(e) => return Ok(run_error(&a.scenario, &entry, e)),
     };
     let trace = r.trace.clone().unwrap_or_default();
-    let (center, why) = match around {
-        Some(d) => (sim_core::Time(d.0), "as asked".to_string()),
-        None => match r.record.faults.first() {
+    let (center, why) = match (around, &r.first_failed_op) {
+        (Some(d), _) => (sim_core::Time(d.0), "as asked".to_string()),
+        (None, Some((t, kind, outcome))) => {
+            (*t, format!("the first failed operation, a `{kind}` that ended {outcome}"))
+        }
+        (None, None) => match r.record.faults.first() {
             Some(f) => (sim_core::Time((f.start_s * 1e9).round() as u64), format!("the first fault, {}", f.label)),
             None => (sim_core::Time((r.record.main_phase_s * 1e9 / 2.0) as u64), "the middle of the main phase".into()),
         },

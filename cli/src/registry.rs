@@ -41,6 +41,9 @@ pub struct RunResult {
     /// The event trace, when asked for.
     pub trace: Option<Vec<TraceEvent>>,
     pub topology: Option<Topology>,
+    /// With `trace`: the first operation (by invoke time) that completed other than `Ok`, as
+    /// (invoke time, operation kind, outcome); `replay` centres its diagram on it.
+    pub first_failed_op: Option<(Time, String, String)>,
 }
 
 /// What `simctl shrink` found.
@@ -158,8 +161,12 @@ fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunErro
     let sc = parse::load_scenario::<M>(source).map_err(RunError::Invalid)?;
     let seed = req.seed.unwrap_or(sc.seed);
     let opts = RunOptions { seed: Some(seed), trace: req.trace, progress: req.progress };
-    let out = catch_unwind(AssertUnwindSafe(|| scenario::run::<M>(&sc, opts)))
-        .map_err(|payload| RunError::Panicked { seed, message: panic_text(payload.as_ref()) })?;
+    let mut out = catch_unwind(AssertUnwindSafe(|| {
+        // A traced run (replay) also notes the first failed operation; the same run otherwise.
+        if req.trace { scenario::run::<Spy<M>>(&sc, opts) } else { scenario::run::<M>(&sc, opts) }
+    }))
+    .map_err(|payload| RunError::Panicked { seed, message: panic_text(payload.as_ref()) })?;
+    let first_failed_op = take_first_failed_op(&mut out.record);
     let verdict = judge(&sc, &out.record);
     let climate = sc.swarm.as_ref().map(|s| sim_core::sweep::apply(s, seed, &mut sc.clone()));
     Ok(RunResult {
@@ -170,7 +177,56 @@ fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunErro
         climate,
         trace: out.trace,
         topology: Topology::from_spec(&sc.topology).ok(),
+        first_failed_op,
     })
+}
+
+/// `M` with one addition to its report: the first operation that completed other than `Ok`, as
+/// a table row the CLI takes out of the record again before judging it ([`take_first_failed_op`]).
+struct Spy<M>(std::marker::PhantomData<M>);
+
+const FIRST_FAILED_OP: &str = "simctl.first_failed_op";
+
+impl<M: Model> Model for Spy<M> {
+    const NAME: &'static str = M::NAME;
+    const ABOUT: &'static str = M::ABOUT;
+    const OP_KINDS: &'static [&'static str] = M::OP_KINDS;
+    type Config = M::Config;
+    type Actor = M::Actor;
+    fn validate(config: &M::Config, topo: &Topology) -> Vec<(String, String)> {
+        M::validate(config, topo)
+    }
+    fn factory(
+        config: &M::Config,
+        topo: &Topology,
+        setup: &mut sim_core::Prng,
+    ) -> Box<dyn FnMut(sim_core::NodeId) -> M::Actor> {
+        M::factory(config, topo, setup)
+    }
+    fn report(config: &M::Config, run: &sim_core::RunView<'_, M::Actor>) -> sim_core::ModelReport {
+        let mut report = M::report(config, run);
+        let failed = run
+            .history()
+            .iter()
+            .filter(|e| e.outcome.is_some_and(|o| o != sim_core::Outcome::Ok))
+            .min_by_key(|e| (e.invoke, e.op));
+        if let Some(e) = failed {
+            let outcome = format!("{:?}", e.outcome.expect("filtered on Some"));
+            report.tables.push(sim_core::Table {
+                name: FIRST_FAILED_OP.into(),
+                columns: vec![e.invoke.0.to_string(), run.op_kind(e).to_string(), outcome],
+                rows: Vec::new(),
+            });
+        }
+        report
+    }
+}
+
+fn take_first_failed_op(record: &mut RunRecord) -> Option<(Time, String, String)> {
+    let tables = &mut record.model_report.tables;
+    let i = tables.iter().position(|t| t.name == FIRST_FAILED_OP)?;
+    let t = tables.remove(i);
+    Some((Time(t.columns.first()?.parse().ok()?), t.columns.get(1)?.clone(), t.columns.get(2)?.clone()))
 }
 
 /// The failed verdict names of one run of `sc` with `seed`; `None` if the model rejects the

@@ -327,3 +327,23 @@ fn a_swarm_sweep_records_each_seeds_climate_and_a_swarm_seed_shrinks() {
         bad["failed"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
     assert!(run.stdout.contains(&format!("VERDICT: FAIL ({})", failed.join(", "))), "{failed:?}\n{}", run.stdout);
 }
+
+/// Without --around, replay centres the diagram on the first operation that did not complete Ok,
+/// and its run is the same run as `simctl run` (same trace hash).
+#[test]
+fn replay_centres_on_the_first_failed_operation() {
+    let dir = scratch("replay-failed-op");
+    // The leader crashes for 400 ms: writes in flight time out.
+    let file = write_scenario(
+        &dir,
+        "r.ron",
+        &register_scenario(r#"faults: (schedule: [(at: "500ms", duration: Some("400ms"), fault: Crash(node: 0))]),"#),
+    );
+    let r = simctl(&["replay", &file, "--seed", "5", "--out", dir.join("replay").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("(the first failed operation, a `"), "{}", r.stdout);
+    let run = simctl(&["run", &file, "--seed", "5", "--out", dir.join("run").to_str().unwrap()]);
+    let json = crate::support::read_json(&dir.join("run/summary.json"));
+    let hash = json["trace_hash"].as_str().expect("a trace hash");
+    assert!(r.stdout.contains(&format!("trace hash {hash}")), "{}\n{}", r.stdout, run.stdout);
+}
