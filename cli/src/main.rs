@@ -7,9 +7,17 @@
 //!
 //! Exit codes: 0 every verdict passed; 1 a verdict failed (including a known-bad scenario failing
 //! as expected, and a model panic); 2 bad input or an IO error.
+//!
+//! The workflow around single runs lives in [`commands`]: `sweep` (many seeds in parallel, a
+//! resumable results file, a summary with Wilson intervals, JUnit XML; exit 0 iff every seed met
+//! its scenario's expectation), `merge` (shards), `shrink` (a minimal failing scenario), `replay`
+//! (the trace as JSON lines, Chrome trace and a sequence diagram) and `run --check-determinism`.
+//! See docs/workflow.md.
 
 mod bench;
+mod commands;
 mod registry;
+mod sweep;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -23,6 +31,10 @@ const EXAMPLES_TOP: &str = "\
 Examples:
   simctl run scenarios/register.ron
   simctl run scenarios/register.ron --seed 42 --out /tmp/reg
+  simctl run scenarios/register.ron --check-determinism
+  simctl sweep scenarios/dynamo_partition.ron --seeds 0..100 --jobs 2
+  simctl shrink scenarios/register_stale_reads.ron --seed 3 --out minimal.ron
+  simctl replay scenarios/register_stale_reads.ron --seed 3 --out out/replay
   simctl validate scenarios/*.ron
   simctl list";
 
@@ -31,6 +43,7 @@ Examples:
   simctl run scenarios/register.ron                 # report in out/register/
   simctl run scenarios/register.ron --seed 42       # another seed (reproduces a failure)
   simctl run scenarios/register_stale_reads.ron     # a known-bad design: exits 1, as expected
+  simctl run scenarios/register.ron --check-determinism   # two traced runs, compared event by event
 
 Exit codes: 0 every verdict passed, 1 a verdict failed, 2 bad input or IO error.";
 
@@ -64,7 +77,23 @@ enum Command {
         /// No progress bar (it is also hidden when stdout is not a terminal, or under CI).
         #[arg(long)]
         no_progress: bool,
+        /// Run twice with the full trace and report the first event where the runs differ (time,
+        /// node, event), or confirm identical trace hashes; exits 1 on a divergence. No report.
+        #[arg(long)]
+        check_determinism: bool,
     },
+    /// Run many seeds of a scenario (or of every scenario in a folder) in parallel.
+    #[command(after_help = commands::EXAMPLES_SWEEP)]
+    Sweep(commands::SweepArgs),
+    /// Combine the results files of sharded sweeps into one report.
+    #[command(after_help = commands::EXAMPLES_MERGE)]
+    Merge(commands::MergeArgs),
+    /// Reduce a failing seed to a minimal scenario that fails the same way (delta debugging).
+    #[command(after_help = commands::EXAMPLES_SHRINK)]
+    Shrink(commands::ShrinkArgs),
+    /// Re-run a seed with the full event trace: JSON lines, Chrome trace and a sequence diagram.
+    #[command(after_help = commands::EXAMPLES_REPLAY)]
+    Replay(commands::ReplayArgs),
     /// Check scenario files without running them; reports every problem.
     #[command(after_help = EXAMPLES_VALIDATE)]
     Validate {
@@ -117,7 +146,16 @@ enum BenchCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { scenario, seed, out, no_progress } => cmd_run(&scenario, seed, out, no_progress),
+        Command::Run { scenario, seed, check_determinism: true, .. } => {
+            commands::cmd_check_determinism(&scenario, seed)
+        }
+        Command::Run { scenario, seed, out, no_progress, check_determinism: false } => {
+            cmd_run(&scenario, seed, out, no_progress)
+        }
+        Command::Sweep(a) => commands::cmd_sweep(a),
+        Command::Merge(a) => commands::cmd_merge(a),
+        Command::Shrink(a) => commands::cmd_shrink(a),
+        Command::Replay(a) => commands::cmd_replay(a),
         Command::Validate { files } => cmd_validate(&files),
         Command::List => cmd_list(),
         Command::Bench { which: BenchCommand::Phold { size, lps, population, end, repeat, seed } } => {
@@ -144,7 +182,7 @@ pub fn fnv1a(text: &str) -> String {
     format!("{h:016x}")
 }
 
-fn print_diagnostics(file: &Path, problems: &[Diagnostic]) {
+pub(crate) fn print_diagnostics(file: &Path, problems: &[Diagnostic]) {
     for p in problems {
         let (l, c) = (p.line.unwrap_or(1), p.col.unwrap_or(1));
         let path = if p.path.is_empty() { String::new() } else { format!("{}: ", p.path) };
@@ -153,7 +191,7 @@ fn print_diagnostics(file: &Path, problems: &[Diagnostic]) {
 }
 
 /// Reads a scenario and finds its model, or the problems that prevent it.
-fn load(file: &Path) -> Result<std::result::Result<(String, registry::Entry), Vec<Diagnostic>>> {
+pub(crate) fn load(file: &Path) -> Result<std::result::Result<(String, registry::Entry), Vec<Diagnostic>>> {
     let source = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let model = match parse::scenario_model(&source) {
         Ok(m) => m,
@@ -174,7 +212,7 @@ fn load(file: &Path) -> Result<std::result::Result<(String, registry::Entry), Ve
     }
 }
 
-fn shell_quote(p: &Path) -> String {
+pub(crate) fn shell_quote(p: &Path) -> String {
     let s = p.display().to_string();
     if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) {
         s
@@ -198,7 +236,7 @@ fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bo
             b.update(now, events, end);
         }
     };
-    let req = registry::RunRequest { seed, progress: Some(&mut tick) };
+    let req = registry::RunRequest { seed, trace: false, progress: Some(&mut tick) };
     let result = (entry.run)(&source, req);
     if let Some(b) = bar.take() {
         b.finish();
@@ -236,14 +274,14 @@ fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bo
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-fn sanitize(name: &str) -> String {
+pub(crate) fn sanitize(name: &str) -> String {
     let s: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
     if s.is_empty() || s.starts_with('.') { format!("scenario{s}") } else { s }
 }
 
 /// Writes each file to a temporary file in `dir`, then renames it into place.
-fn write_report(dir: &Path, files: &[(String, String)]) -> Result<()> {
+pub(crate) fn write_report(dir: &Path, files: &[(String, String)]) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     for (name, contents) in files {
         let target = dir.join(name);

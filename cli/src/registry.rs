@@ -1,11 +1,17 @@
 //! The models simctl knows. Each entry is built generically from a [`Model`], so adding a model is
 //! one line in [`models`].
 
+use sim_core::divergence::{self, Determinism};
 use sim_core::parse::{self, Diagnostic};
 use sim_core::record::RunRecord;
 use sim_core::scenario::{self, RunOptions};
+use sim_core::shrink::{self, ShrinkOptions, ShrinkStep};
+use sim_core::sweep::Climate;
+use sim_core::topology::Topology;
 use sim_core::verdict::{self, Verdict};
+use sim_core::world::TraceEvent;
 use sim_core::{Model, Time};
+use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// What `validate` learns about a scenario.
@@ -20,6 +26,8 @@ pub struct ScenarioInfo {
 #[derive(Default)]
 pub struct RunRequest<'a> {
     pub seed: Option<u64>,
+    /// Keep the full event trace (for `replay`).
+    pub trace: bool,
     pub progress: Option<&'a mut dyn FnMut(Time, u64, Time)>,
 }
 
@@ -28,6 +36,30 @@ pub struct RunResult {
     pub seed: u64,
     pub record: RunRecord,
     pub verdict: Verdict,
+    /// The fault climate this seed drew (swarm-mode scenarios only).
+    pub climate: Option<Climate>,
+    /// The event trace, when asked for.
+    pub trace: Option<Vec<TraceEvent>>,
+    pub topology: Option<Topology>,
+    /// With `trace`: the first operation (by invoke time) that completed other than `Ok`, as
+    /// (invoke time, operation kind, outcome); `replay` centres its diagram on it.
+    pub first_failed_op: Option<(Time, String, String)>,
+}
+
+/// What `simctl shrink` found.
+pub struct ShrinkOutcome {
+    /// The failure signature: the failed verdict names of the original run.
+    pub signature: Vec<String>,
+    /// Scheduled faults of the original (nemesis expanded) and of the minimal scenario.
+    pub faults_before: usize,
+    pub faults_after: usize,
+    /// The minimal scenario as RON.
+    pub minimal_ron: String,
+    pub steps: Vec<ShrinkStep>,
+    pub runs: u32,
+    /// False: the original run did not fail, nothing to shrink.
+    pub reproduced: bool,
+    pub budget_exhausted: bool,
 }
 
 pub enum RunError {
@@ -48,6 +80,10 @@ pub struct Entry {
     pub check: fn(&str) -> Result<ScenarioInfo, Vec<Diagnostic>>,
     /// Parses, validates, runs and judges a scenario.
     pub run: fn(&str, RunRequest<'_>) -> Result<RunResult, RunError>,
+    /// Shrinks a failing seed to a minimal scenario that fails the same way.
+    pub shrink: fn(&str, u64, ShrinkOptions) -> Result<ShrinkOutcome, RunError>,
+    /// Runs a seed twice with the trace on and compares.
+    pub determinism: fn(&str, u64) -> Result<Determinism, RunError>,
 }
 
 /// Every model simctl can run.
@@ -76,6 +112,8 @@ pub fn entry<M: Model>() -> Entry {
         default_config: default_config::<M>,
         check: check::<M>,
         run: run::<M>,
+        shrink: shrink_entry::<M>,
+        determinism: determinism_entry::<M>,
     }
 }
 
@@ -89,25 +127,175 @@ fn check<M: Model>(source: &str) -> Result<ScenarioInfo, Vec<Diagnostic>> {
     Ok(ScenarioInfo { name: sc.name, description: sc.description, seed: sc.seed })
 }
 
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-text payload".into())
+}
+
+/// Judges a run of `sc`: the scenario's invariants, SLAs and estimates (every estimate strict when
+/// `strict_estimates` is set), and the fault-effect item when `require_fault_effect` is set.
+pub fn judge<C>(sc: &sim_core::scenario::Scenario<C>, record: &RunRecord) -> Verdict {
+    let estimates: Vec<verdict::Estimate> = sc
+        .estimates
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            e.strict |= sc.strict_estimates;
+            e
+        })
+        .collect();
+    verdict::evaluate_with(
+        record,
+        &sc.invariants,
+        &sc.slas,
+        &estimates,
+        &sc.expect,
+        verdict::EvalOptions { require_fault_effect: sc.require_fault_effect },
+    )
+}
+
 fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunError> {
     let sc = parse::load_scenario::<M>(source).map_err(RunError::Invalid)?;
     let seed = req.seed.unwrap_or(sc.seed);
-    let opts = RunOptions { seed: Some(seed), trace: false, progress: req.progress };
-    let out = catch_unwind(AssertUnwindSafe(|| scenario::run::<M>(&sc, opts))).map_err(|payload| {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic with a non-text payload".into());
-        RunError::Panicked { seed, message }
-    })?;
-    let verdict = verdict::evaluate(&out.record, &sc.invariants, &sc.slas, &sc.estimates, &sc.expect);
+    let opts = RunOptions { seed: Some(seed), trace: req.trace, progress: req.progress };
+    let mut out = catch_unwind(AssertUnwindSafe(|| {
+        // A traced run (replay) also notes the first failed operation; the same run otherwise.
+        if req.trace { scenario::run::<Spy<M>>(&sc, opts) } else { scenario::run::<M>(&sc, opts) }
+    }))
+    .map_err(|payload| RunError::Panicked { seed, message: panic_text(payload.as_ref()) })?;
+    let first_failed_op = take_first_failed_op(&mut out.record);
+    let verdict = judge(&sc, &out.record);
+    let climate = sc.swarm.as_ref().map(|s| sim_core::sweep::apply(s, seed, &mut sc.clone()));
     Ok(RunResult {
-        info: ScenarioInfo { name: sc.name, description: sc.description, seed: sc.seed },
+        info: ScenarioInfo { name: sc.name.clone(), description: sc.description.clone(), seed: sc.seed },
         seed,
         record: out.record,
         verdict,
+        climate,
+        trace: out.trace,
+        topology: Topology::from_spec(&sc.topology).ok(),
+        first_failed_op,
     })
+}
+
+/// `M` with one addition to its report: the first operation that completed other than `Ok`, as
+/// a table row the CLI takes out of the record again before judging it ([`take_first_failed_op`]).
+struct Spy<M>(std::marker::PhantomData<M>);
+
+const FIRST_FAILED_OP: &str = "simctl.first_failed_op";
+
+impl<M: Model> Model for Spy<M> {
+    const NAME: &'static str = M::NAME;
+    const ABOUT: &'static str = M::ABOUT;
+    const OP_KINDS: &'static [&'static str] = M::OP_KINDS;
+    type Config = M::Config;
+    type Actor = M::Actor;
+    fn validate(config: &M::Config, topo: &Topology) -> Vec<(String, String)> {
+        M::validate(config, topo)
+    }
+    fn factory(
+        config: &M::Config,
+        topo: &Topology,
+        setup: &mut sim_core::Prng,
+    ) -> Box<dyn FnMut(sim_core::NodeId) -> M::Actor> {
+        M::factory(config, topo, setup)
+    }
+    fn report(config: &M::Config, run: &sim_core::RunView<'_, M::Actor>) -> sim_core::ModelReport {
+        let mut report = M::report(config, run);
+        let failed = run
+            .history()
+            .iter()
+            .filter(|e| e.outcome.is_some_and(|o| o != sim_core::Outcome::Ok))
+            .min_by_key(|e| (e.invoke, e.op));
+        if let Some(e) = failed {
+            let outcome = format!("{:?}", e.outcome.expect("filtered on Some"));
+            report.tables.push(sim_core::Table {
+                name: FIRST_FAILED_OP.into(),
+                columns: vec![e.invoke.0.to_string(), run.op_kind(e).to_string(), outcome],
+                rows: Vec::new(),
+            });
+        }
+        report
+    }
+}
+
+fn take_first_failed_op(record: &mut RunRecord) -> Option<(Time, String, String)> {
+    let tables = &mut record.model_report.tables;
+    let i = tables.iter().position(|t| t.name == FIRST_FAILED_OP)?;
+    let t = tables.remove(i);
+    Some((Time(t.columns.first()?.parse().ok()?), t.columns.get(1)?.clone(), t.columns.get(2)?.clone()))
+}
+
+/// The failed verdict names of one run of `sc` with `seed`; `None` if the model rejects the
+/// scenario or panics.
+fn signature<M: Model>(sc: &sim_core::scenario::Scenario<M::Config>, seed: u64) -> Option<BTreeSet<String>> {
+    if !sc.validate::<M>().is_empty() {
+        return None;
+    }
+    let opts = RunOptions { seed: Some(seed), ..Default::default() };
+    let out = catch_unwind(AssertUnwindSafe(|| scenario::run::<M>(sc, opts))).ok()?;
+    Some(judge(sc, &out.record).failed.into_iter().collect())
+}
+
+fn shrink_entry<M: Model>(source: &str, seed: u64, opts: ShrinkOptions) -> Result<ShrinkOutcome, RunError> {
+    let mut sc = parse::load_scenario::<M>(source).map_err(RunError::Invalid)?;
+    // The swarm's climate for this seed becomes plain values, so the shrinker sees the faults the
+    // run had.
+    if let Some(swarm) = sc.swarm.take() {
+        sim_core::sweep::apply(&swarm, seed, &mut sc);
+    }
+    let original = {
+        let opts = RunOptions { seed: Some(seed), ..Default::default() };
+        let out = catch_unwind(AssertUnwindSafe(|| scenario::run::<M>(&sc, opts)))
+            .map_err(|payload| RunError::Panicked { seed, message: panic_text(payload.as_ref()) })?;
+        judge(&sc, &out.record)
+    };
+    let want: BTreeSet<String> = original.failed.iter().cloned().collect();
+    let faults_before = shrink::expand_nemesis(&sc, seed).faults.schedule.len();
+    let shrunk = if want.is_empty() {
+        None
+    } else {
+        Some(shrink::shrink(&sc, seed, opts, |cand| signature::<M>(cand, seed).as_ref() == Some(&want)))
+    };
+    let Some(shrunk) = shrunk else {
+        return Ok(ShrinkOutcome {
+            signature: Vec::new(),
+            faults_before,
+            faults_after: faults_before,
+            minimal_ron: String::new(),
+            steps: Vec::new(),
+            runs: 1,
+            reproduced: false,
+            budget_exhausted: false,
+        });
+    };
+    let minimal_ron = scenario_ron(&shrunk.scenario)
+        .unwrap_or_else(|e| format!("// the minimal scenario could not be written as RON: {e}"));
+    Ok(ShrinkOutcome {
+        signature: want.into_iter().collect(),
+        faults_before,
+        faults_after: shrunk.scenario.faults.schedule.len(),
+        minimal_ron,
+        steps: shrunk.steps,
+        runs: shrunk.runs + 1,
+        reproduced: shrunk.reproduced,
+        budget_exhausted: shrunk.budget_exhausted,
+    })
+}
+
+/// A scenario written back as a RON file (`simctl shrink`'s output); it parses to the same scenario
+/// (tested for every file in scenarios/).
+pub fn scenario_ron<C: serde::Serialize>(sc: &sim_core::scenario::Scenario<C>) -> Result<String, String> {
+    ron::ser::to_string_pretty(sc, ron::ser::PrettyConfig::new().struct_names(true)).map_err(|e| e.to_string())
+}
+
+fn determinism_entry<M: Model>(source: &str, seed: u64) -> Result<Determinism, RunError> {
+    let sc = parse::load_scenario::<M>(source).map_err(RunError::Invalid)?;
+    catch_unwind(AssertUnwindSafe(|| divergence::check_determinism::<M>(&sc, seed)))
+        .map_err(|payload| RunError::Panicked { seed, message: panic_text(payload.as_ref()) })
 }
 
 #[cfg(test)]
@@ -153,13 +341,50 @@ mod tests {
         let e = entry::<Buggy>();
         let src = r#"(name: "b", model: "buggy", duration: "1s", seed: 9)"#;
         assert!((e.check)(src).is_ok());
-        match (e.run)(src, RunRequest { seed: Some(21), progress: None }) {
+        match (e.run)(src, RunRequest { seed: Some(21), ..Default::default() }) {
             Err(RunError::Panicked { seed, message }) => {
                 assert_eq!(seed, 21);
                 assert!(message.contains("is buggy"), "{message}");
             }
             _ => panic!("the panic was not caught"),
         }
+    }
+
+    fn roundtrip<M: Model>(source: &str) -> Result<(), String> {
+        let sc = parse::load_scenario::<M>(source).map_err(|d| format!("{d:?}"))?;
+        let text = scenario_ron(&sc)?;
+        let back = parse::load_scenario::<M>(&text).map_err(|d| format!("{d:?}\n{text}"))?;
+        let again = scenario_ron(&back)?;
+        if again == text { Ok(()) } else { Err(format!("changed on a second round trip:\n{text}\n{again}")) }
+    }
+
+    /// `simctl shrink` writes scenarios back as RON: every scenario file survives the round trip.
+    #[test]
+    fn every_scenario_file_survives_being_written_back_as_ron() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");
+        let mut count = 0;
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|x| x != "ron") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap();
+            let model = parse::scenario_model(&source).unwrap();
+            let result = match model.as_str() {
+                "dynamo" => roundtrip::<dynamo::Dynamo>(&source),
+                "kafka" => roundtrip::<kafka::Kafka>(&source),
+                "register" => roundtrip::<register::Register>(&source),
+                "crawler" => roundtrip::<crawler::Crawl>(&source),
+                "ratelimit" => roundtrip::<ratelimit::RateLimiter>(&source),
+                "snowflake" => roundtrip::<snowflake::Snowflake>(&source),
+                "shortener" => roundtrip::<shortener::Shortener>(&source),
+                "phold" => roundtrip::<phold::Phold>(&source),
+                other => Err(format!("model `{other}` is missing from this test")),
+            };
+            result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            count += 1;
+        }
+        assert!(count > 10);
     }
 
     #[test]

@@ -465,17 +465,13 @@ pub fn summary_markdown(name: &str, results: &[SeedResult], reproduce: &dyn Fn(u
     );
     if !agg.items.is_empty() {
         let _ = writeln!(m, "## Verdict items across seeds\n");
-        let _ = writeln!(m, "| item | held | seeds | probability | 95% CI |\n|---|---:|---:|---:|---|");
+        let _ = writeln!(m, "| item | held | seeds | probability | 95% CI | in words |\n|---|---:|---:|---:|---|---|");
         for i in &agg.items {
+            let (p, lo, hi) = (i.probability * 100.0, i.ci_low * 100.0, i.ci_high * 100.0);
             let _ = writeln!(
                 m,
-                "| {} | {} | {} | {:.1}% | {:.1}%..{:.1}% |",
-                i.name,
-                i.passed,
-                i.seeds,
-                i.probability * 100.0,
-                i.ci_low * 100.0,
-                i.ci_high * 100.0
+                "| {} | {} | {} | {p:.1}% | {lo:.1}%..{hi:.1}% | holds in {p:.1}% [{lo:.1}, {hi:.1}] of seeds |",
+                i.name, i.passed, i.seeds,
             );
         }
         m.push('\n');

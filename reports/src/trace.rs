@@ -3,11 +3,15 @@
 //! Perfetto or `chrome://tracing`, one track per node), and a Lamport (sequence) diagram as SVG of
 //! the events around a moment, e.g. the failing operation.
 //!
-//! Limitation: the kernel traces *processed* events, so a message appears once, when it is
-//! delivered (`TraceKind::Deliver { from }`); its send time is not in the trace. The diagram draws
-//! each message as a horizontal arrow from the sender's column to the receiver's, in the row of
-//! its delivery. Rows are events in processing order (not a linear time scale), so events at the
-//! same instant stay readable; the left margin gives each row's simulated time.
+//! The kernel traces *processed* events; a message appears once, when it is delivered
+//! (`TraceKind::Deliver { from, sent }`), and carries the (true) time it was sent. So every
+//! message is drawn as a real arrow from the sender at its send time to the receiver at its
+//! delivery time: in the diagram from the sender's row that sent it (the last event of the sender
+//! at or before `sent`; when that row is outside the window, from the top edge, labelled with the
+//! send time), and in the Chrome trace as a flow event (`ph: "s"` on the sender's track at the
+//! send time, `ph: "f"` on the receiver's at delivery), which Perfetto draws as an arrow. Rows are
+//! events in processing order (not a linear time scale), so events at the same instant stay
+//! readable; the left margin gives each row's simulated time.
 //!
 //! Pure: every function returns a `String`; the CLI writes the files.
 
@@ -53,12 +57,15 @@ struct JsonEvent<'a> {
     event: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     from: Option<u32>,
+    /// A delivery's send time, nanoseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent_ns: Option<u64>,
     label: &'a str,
     detail: &'a str,
 }
 
 /// One JSON object per line: `{"i":0,"t_ns":1000,"t":"1us","node":1,"event":"deliver","from":0,
-/// "label":"ping","detail":"Ping(3)"}`.
+/// "sent_ns":0,"label":"ping","detail":"Ping(3)"}`.
 pub fn json_lines(events: &[TraceEvent]) -> String {
     let mut out = String::new();
     for (i, e) in events.iter().enumerate() {
@@ -69,6 +76,10 @@ pub fn json_lines(events: &[TraceEvent]) -> String {
             node: node_of(e),
             event: kind_name(e.kind),
             from: from_of(e),
+            sent_ns: match e.kind {
+                TraceKind::Deliver { sent, .. } => Some(sent.0),
+                _ => None,
+            },
             label: &e.label,
             detail: &e.detail,
         };
@@ -86,8 +97,10 @@ fn micros(t: Time) -> serde_json::Value {
 /// The Chrome trace-event format (JSON object form): process 0 is the cluster, thread `n` is node
 /// `n` (named `n3 server` / `n5 client` when a topology is given). Handlers are thread-scoped
 /// instant events (`ph: "i"`) named after their message, timer or operation; a delivery's `args`
-/// name the sender. Faults are global instant events, drawn across every track. Timestamps are in
-/// microseconds.
+/// name the sender and the send time, and a flow event pair (`ph: "s"` on the sender's track at
+/// the send time, `ph: "f"` with `bp: "e"` on the receiver's at delivery, `id` = the delivery's
+/// index) draws the message as an arrow. Faults are global instant events, drawn across every
+/// track. Timestamps are in microseconds.
 pub fn chrome_trace(events: &[TraceEvent], topo: Option<&Topology>) -> String {
     use serde_json::{Value, json};
     let mut nodes: BTreeSet<u32> = events.iter().filter_map(node_of).collect();
@@ -108,6 +121,7 @@ pub fn chrome_trace(events: &[TraceEvent], topo: Option<&Topology>) -> String {
         );
         out.push(json!({"name": "thread_sort_index", "ph": "M", "pid": 0, "tid": n, "args": {"sort_index": n}}));
     }
+    let mut flows: Vec<Value> = Vec::new();
     for (i, e) in events.iter().enumerate() {
         let mut args = serde_json::Map::new();
         args.insert("i".into(), json!(i));
@@ -119,8 +133,13 @@ pub fn chrome_trace(events: &[TraceEvent], topo: Option<&Topology>) -> String {
                 "pid": 0, "tid": 0, "args": args}),
             Some(n) => {
                 let name = match e.kind {
-                    TraceKind::Deliver { from, .. } => {
+                    TraceKind::Deliver { from, sent } => {
                         args.insert("from".into(), json!(format!("n{}", from.0)));
+                        args.insert("sent".into(), json!(sent.to_string()));
+                        flows.push(json!({"name": e.label, "cat": "message", "ph": "s", "id": i,
+                            "ts": micros(sent), "pid": 0, "tid": from.0}));
+                        flows.push(json!({"name": e.label, "cat": "message", "ph": "f", "bp": "e", "id": i,
+                            "ts": micros(e.time), "pid": 0, "tid": n}));
                         format!("{} <- n{}", e.label, from.0)
                     }
                     TraceKind::Timer => format!("timer {}", e.label),
@@ -133,6 +152,7 @@ pub fn chrome_trace(events: &[TraceEvent], topo: Option<&Topology>) -> String {
         };
         out.push(ev);
     }
+    out.extend(flows);
     let doc = json!({"traceEvents": out, "displayTimeUnit": "ns", "otherData": {"generator": "simctl replay"}});
     serde_json::to_string(&doc).expect("chrome trace serializes")
 }
@@ -211,8 +231,8 @@ const LEFT: f64 = 110.0;
 const TOP: f64 = 70.0;
 
 /// A Lamport (sequence) diagram of the events around `opts.center`: one vertical line per node,
-/// one row per event, messages as arrows from sender to receiver (see the module docs for why they
-/// are horizontal), faults as red dashed lines across the cluster. Hovering an element shows the
+/// one row per event, messages as arrows from the sender's row that sent them to the receiver's
+/// delivery row (see the module docs), faults as red dashed lines across the cluster. Hovering an element shows the
 /// event's payload (`<title>`).
 pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
     let range = window_range(events, opts.center, opts.window);
@@ -298,16 +318,24 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
                     y - 3.0
                 );
             }
-            (TraceKind::Deliver { from, .. }, Some(to)) => {
+            (TraceKind::Deliver { from, sent }, Some(to)) => {
                 let x2 = x_of(to);
+                // The row that sent it: the sender's last drawn event at the send time (a handler
+                // sends at the time it runs).
+                let send_row = rows[..row].iter().rposition(|(_, ev)| node_of(ev) == Some(from.0) && ev.time == sent);
+                let (y1, sent_note) = match send_row {
+                    Some(r) => (TOP + ROW_H * (r as f64 + 0.5), String::new()),
+                    None => (TOP, format!(" (sent t={sent})")),
+                };
                 let (x1, label) = match col(from.0) {
-                    Some(c) if c != to => (x_of(c), label),
+                    Some(c) if c != to => (x_of(c), format!("{label}{}", xml_escape(&sent_note))),
                     Some(_) => {
-                        // A message to itself: a small loop to the right of the column.
+                        // A message to itself: a loop to the right of the column, from the send
+                        // row down to the delivery row.
+                        let y0 = if y1 >= y { y - 10.0 } else { y1 };
                         let _ = writeln!(
                             s,
-                            r##"<g><title>{tip}</title><path d="M {x2:.1} {:.1} h 22 v 10 h -22" fill="none" stroke="#1f4e99" stroke-width="1.2" marker-end="url(#arrow)"/><text x="{:.1}" y="{:.1}" fill="#1f4e99">{label}</text></g>"##,
-                            y - 5.0,
+                            r##"<g><title>{tip}</title><path d="M {x2:.1} {y0:.1} h 22 V {y:.1} h -22" fill="none" stroke="#1f4e99" stroke-width="1.2" marker-end="url(#arrow)"/><text x="{:.1}" y="{:.1}" fill="#1f4e99">{label}</text></g>"##,
                             x2 + 26.0,
                             y + 4.0
                         );
@@ -316,10 +344,11 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
                     // The sender is not among the columns: a stub that names it.
                     None => (x2 - COL_W * 0.45, format!("{label} from n{}", from.0)),
                 };
+                let y1 = if col(from.0).is_some() { y1 } else { y };
                 let text_x = (x1 + x2) / 2.0;
                 let _ = writeln!(
                     s,
-                    r##"<g><title>{tip}</title><line x1="{x1:.1}" y1="{y:.1}" x2="{x2:.1}" y2="{y:.1}" stroke="#1f4e99" stroke-width="1.2" marker-end="url(#arrow)"/><text x="{text_x:.1}" y="{:.1}" text-anchor="middle" fill="#1f4e99">{label}</text></g>"##,
+                    r##"<g><title>{tip}</title><line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y:.1}" stroke="#1f4e99" stroke-width="1.2" marker-end="url(#arrow)"/><text x="{text_x:.1}" y="{:.1}" text-anchor="middle" fill="#1f4e99">{label}</text></g>"##,
                     y - 3.0
                 );
             }
@@ -366,7 +395,7 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
     }
     let _ = writeln!(
         s,
-        r##"<text x="8" y="{:.1}" fill="#555">Arrows are drawn at delivery: the trace does not record send times.</text>"##,
+        r##"<text x="8" y="{:.1}" fill="#555">Arrows run from the row that sent a message to its delivery; (sent t=...) marks a send before the window.</text>"##,
         height - 12.0
     );
     s.push_str("</svg>\n");
@@ -387,19 +416,19 @@ mod tests {
             ev(0, 1, TraceKind::Start, "start", "0"),
             ev(0, 3, TraceKind::Start, "start", "0"),
             ev(1_500, 3, TraceKind::Op, "put", "Op { key: 7, value: \"<a&b>\" }"),
-            ev(2_000, 0, TraceKind::Deliver { from: NodeId(3), sent: Time(0) }, "put", "Put { key: 7 }"),
+            ev(2_000, 0, TraceKind::Deliver { from: NodeId(3), sent: Time(1_500) }, "put", "Put { key: 7 }"),
             ev(2_000, WORLD, TraceKind::Fault, "crash n1", ""),
             ev(
                 3_000,
                 1,
-                TraceKind::Deliver { from: NodeId(0), sent: Time(0) },
+                TraceKind::Deliver { from: NodeId(0), sent: Time(2_000) },
                 "replicate",
                 "Replicate\u{1} { key: 7 }",
             ),
             ev(4_000, 0, TraceKind::Persisted, "persisted", "WriteId(1)"),
             ev(5_000, 0, TraceKind::Timer, "retry", "Retry"),
-            ev(5_500, 0, TraceKind::Deliver { from: NodeId(0), sent: Time(0) }, "self_check", "SelfCheck"),
-            ev(9_000_000, 3, TraceKind::Deliver { from: NodeId(0), sent: Time(0) }, "put_ack", "PutAck"),
+            ev(5_500, 0, TraceKind::Deliver { from: NodeId(0), sent: Time(5_000) }, "self_check", "SelfCheck"),
+            ev(9_000_000, 3, TraceKind::Deliver { from: NodeId(0), sent: Time(4_000) }, "put_ack", "PutAck"),
         ]
     }
 
@@ -441,6 +470,15 @@ mod tests {
         assert_eq!(op["ts"].as_f64(), Some(1.5));
         let crash = instants.iter().find(|e| e["cat"] == "fault").unwrap();
         assert_eq!(crash["s"], "g");
+        // Each delivery is a flow from the sender at its send time to the receiver at delivery.
+        let flow = |ph: &str| -> Vec<(u64, u64, f64)> {
+            evs.iter()
+                .filter(|e| e["ph"] == ph)
+                .map(|e| (e["id"].as_u64().unwrap(), e["tid"].as_u64().unwrap(), e["ts"].as_f64().unwrap()))
+                .collect()
+        };
+        assert_eq!(flow("s"), [(4, 3, 1.5), (6, 0, 2.0), (9, 0, 5.0), (10, 0, 4.0)]);
+        assert_eq!(flow("f"), [(4, 0, 2.0), (6, 1, 3.0), (9, 0, 5.5), (10, 3, 9000.0)]);
     }
 
     /// A small XML well-formedness check: balanced tags, quoted attributes, escaped text.
@@ -504,7 +542,12 @@ mod tests {
         }
         assert!(!svg.contains(">n2</text>"));
         assert_eq!(svg.matches("marker-end=\"url(#arrow)\"").count(), 3);
-        assert!(svg.contains("h 22 v 10 h -22"), "a message to itself loops");
+        // A message to itself loops from the timer row (5us) down to its delivery row (5.5us).
+        assert!(svg.contains("<path d=\"M 175.0 240.0 h 22 V 260.0 h -22\""), "{svg}");
+        // The put runs from n3's op row (row 3, y=140) down to n0's delivery row (row 4, y=160);
+        // the replicate from the put's delivery row (n0, y=160) to n1 (row 6, y=200).
+        assert!(svg.contains(r#"x1="435.0" y1="140.0" x2="175.0" y2="160.0""#), "{svg}");
+        assert!(svg.contains(r#"x1="175.0" y1="160.0" x2="305.0" y2="200.0""#), "{svg}");
         // With only n0 and n1 as columns, the put from n3 names its sender.
         let only = DiagramOptions { nodes: Some(vec![NodeId(1), NodeId(0)]), ..opts.clone() };
         let svg = sequence_svg(&trace(), &only);

@@ -62,7 +62,16 @@ pub fn load_scenario<M: Model>(source: &str) -> Result<Scenario<M::Config>, Vec<
         crate::verdict::validate_spec(
             &scenario.invariants,
             &scenario.slas,
-            &scenario.estimates,
+            // `strict_estimates: true` makes every estimate strict (so `expect` may name them).
+            &scenario
+                .estimates
+                .iter()
+                .cloned()
+                .map(|mut e| {
+                    e.strict |= scenario.strict_estimates;
+                    e
+                })
+                .collect::<Vec<_>>(),
             &scenario.expect,
             M::OP_KINDS,
         )

@@ -9,7 +9,10 @@
 //! - `throughput`, `throughput.<op>`; `error_rate`, `error_rate.<op>`;
 //! - `measure.<name>` for a bound on a model measurement;
 //! - `estimate.<name>` for an estimate (a wrong one fails the run only when the estimate says
-//!   `strict: true`);
+//!   `strict: true`, or the scenario sets `strict_estimates: true`, which the caller applies);
+//! - `faults.effective` when the scenario sets `require_fault_effect: true`: fails if a fault did
+//!   nothing (dropped, delayed or lost nothing and hit no operation); clock faults are not counted,
+//!   since the kernel's accounting cannot see a clock change's effect ([`evaluate_with`]);
 //! - `run.event_limit` when the run hit its event limit (a truncated run cannot pass).
 //!
 //! [`evaluate`] turns a [`RunRecord`] and these specs into a [`Verdict`]: one [`VerdictItem`] per
@@ -345,7 +348,11 @@ pub fn validate_spec(
                         ),
                     ));
                 }
-            } else if n != "run.event_limit" && !invariants.is_empty() && !invariants.contains(n) {
+            } else if n != "run.event_limit"
+                && n != FAULTS_EFFECTIVE
+                && !invariants.is_empty()
+                && !invariants.contains(n)
+            {
                 e.push((path, format!("`{n}` is not among the scenario's `invariants` ({})", invariants.join(", "))));
             }
         }
@@ -572,6 +579,50 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
+/// Verdict items beyond the scenario's lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvalOptions {
+    /// Add [`FAULTS_EFFECTIVE`]: every fault must have had an effect (`require_fault_effect`).
+    pub require_fault_effect: bool,
+}
+
+/// The verdict item of `require_fault_effect: true`.
+pub const FAULTS_EFFECTIVE: &str = "faults.effective";
+
+/// Whether a fault can show an effect in the kernel's accounting. Clock steps and drift change
+/// what nodes read from their clocks, which the kernel does not count as dropping, delaying or
+/// losing anything, so they never show an effect and are left out of [`FAULTS_EFFECTIVE`].
+pub fn fault_effect_counted(label: &str) -> bool {
+    !label.starts_with("clock")
+}
+
+/// The [`FAULTS_EFFECTIVE`] item: fails when a fault (clock faults excepted) had no effect.
+pub fn fault_effect_item(record: &RunRecord) -> VerdictItem {
+    let counted: Vec<_> = record.faults.iter().filter(|f| fault_effect_counted(&f.label)).collect();
+    let idle: Vec<String> =
+        counted.iter().filter(|f| !f.had_effect).map(|f| format!("{} at {}s", f.label, fmt_num(f.start_s))).collect();
+    let clock = record.faults.len() - counted.len();
+    let mut detail = if idle.is_empty() {
+        format!("all {} faults had an effect", counted.len())
+    } else {
+        format!("{} of {} faults did nothing: {}", idle.len(), counted.len(), idle.join(", "))
+    };
+    if clock > 0 {
+        detail.push_str(&format!(
+            " ({clock} clock faults not counted: the kernel cannot see whether a clock change had an effect)"
+        ));
+    }
+    VerdictItem {
+        kind: ItemKind::Run,
+        name: FAULTS_EFFECTIVE.into(),
+        measured: Some(idle.len() as f64),
+        bound: "every fault had an effect".into(),
+        passed: idle.is_empty(),
+        counts: true,
+        detail,
+    }
+}
+
 /// Evaluates a run against its scenario's invariants, SLAs, estimates and expectation.
 pub fn evaluate(
     record: &RunRecord,
@@ -579,6 +630,18 @@ pub fn evaluate(
     slas: &[Sla],
     estimates: &[Estimate],
     expect: &Expect,
+) -> Verdict {
+    evaluate_with(record, invariants, slas, estimates, expect, EvalOptions::default())
+}
+
+/// [`evaluate`] with the extra items of `opts`.
+pub fn evaluate_with(
+    record: &RunRecord,
+    invariants: &[String],
+    slas: &[Sla],
+    estimates: &[Estimate],
+    expect: &Expect,
+    opts: EvalOptions,
 ) -> Verdict {
     let mut items = Vec::new();
     // Invariants: the model's checks, filtered by the scenario's list (empty: all).
@@ -620,6 +683,9 @@ pub fn evaluate(
         if let Some(c) = check {
             checks_out.push(c);
         }
+    }
+    if opts.require_fault_effect {
+        items.push(fault_effect_item(record));
     }
     if record.stop == StopReason::EventLimit {
         items.push(VerdictItem {
@@ -1153,6 +1219,41 @@ mod tests {
             measured_scale: None,
             strict: false,
         }
+    }
+
+    fn fault(label: &str, dropped: u64) -> crate::record::FaultRecord {
+        crate::record::FaultRecord {
+            label: label.into(),
+            start_s: 1.0,
+            end_s: Some(2.0),
+            messages_dropped: dropped,
+            events_delayed: 0,
+            timers_lost: 0,
+            writes_lost: 0,
+            ops_hit: 0,
+            had_effect: dropped > 0,
+        }
+    }
+
+    #[test]
+    fn faults_effective_fails_on_an_idle_fault_and_ignores_clock_faults() {
+        let mut rec = empty_record();
+        rec.faults = vec![fault("isolate n1", 12), fault("clock step n2 -2s", 0)];
+        let on = EvalOptions { require_fault_effect: true };
+        let v = evaluate_with(&rec, &[], &[], &[], &Expect::Pass, on);
+        assert!(v.passed, "{:?}", v.items);
+        let item = v.items.iter().find(|i| i.name == FAULTS_EFFECTIVE).unwrap();
+        assert!(item.detail.contains("1 clock faults not counted"), "{}", item.detail);
+        // Without the option there is no such item.
+        assert!(evaluate(&rec, &[], &[], &[], &Expect::Pass).items.is_empty());
+        rec.faults.push(fault("pause n0", 0));
+        let v = evaluate_with(&rec, &[], &[], &[], &Expect::Pass, on);
+        assert_eq!(v.failed, [FAULTS_EFFECTIVE]);
+        assert!(v.items[0].detail.contains("1 of 2 faults did nothing: pause n0 at 1s"), "{}", v.items[0].detail);
+        // A known-bad scenario may expect it, even with a list of invariants.
+        let expect = Expect::Fail(vec![FAULTS_EFFECTIVE.into()]);
+        assert!(validate_spec(&["x".into()], &[], &[], &expect, &[]).is_empty());
+        assert!(evaluate_with(&rec, &[], &[], &[], &expect, on).meets_expectation);
     }
 
     fn empty_record() -> RunRecord {

@@ -8,3 +8,4 @@ mod report_files;
 mod scenarios;
 mod support;
 mod verdicts;
+mod workflow;

@@ -1,0 +1,535 @@
+//! `simctl sweep`, `merge`, `shrink`, `replay` and `run --check-determinism`: the workflow around
+//! single runs. Farm seeds, find a failure, shrink it, look at it, keep it as a regression.
+//!
+//! Every per-seed run goes through the model [`registry`](crate::registry), so these commands work
+//! for every model. The seed runner itself (threads, the resumable results file, JUnit XML, the
+//! Markdown summary) is [`crate::sweep`].
+
+use crate::registry::{self, RunError, RunRequest, RunResult};
+use crate::sweep::{self, JunitSuite, SeedResult, SweepConfig};
+use crate::{load, print_diagnostics, sanitize, shell_quote, write_report};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use sim_core::shrink::ShrinkOptions;
+use sim_core::sweep::{Shard, parse_seeds};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub const EXAMPLES_SWEEP: &str = "\
+Examples:
+  simctl sweep scenarios/dynamo_partition.ron --seeds 0..100
+  simctl sweep scenarios/dynamo_partition.ron --seeds 0..1000 --jobs 8 --out out/sweep-dp
+  simctl sweep scenarios/ --seeds 0..3 --junit out/ci/junit.xml      # every scenario in a folder
+  simctl sweep scenarios/kafka_nemesis.ron --seeds 0..8000 --shard 3/8 # one shard of eight
+
+Seeds: `0..100` (100 excluded), `0..=99`, `1,5,9`, or a mix `0..10,42`.
+Writes <out>/results.jsonl (one JSON line per seed, appended as seeds finish: an interrupted sweep
+re-run with the same arguments resumes) and <out>/summary.md (how often each invariant and SLA held,
+with a Wilson 95% interval, and each metric's distribution). For a folder, each scenario gets
+<out>/<file name>/. The results are identical for any --jobs. Resuming trusts results of the same
+scenario text and simctl version: after changing a model's code, use a fresh --out.
+Exit codes: 0 every seed met its scenario's expectation (a known-bad scenario must fail as
+expected), 1 some seed did not, 2 bad input or IO error.";
+
+pub const EXAMPLES_MERGE: &str = "\
+Examples:
+  simctl merge shard-*/results.jsonl --out out/merged
+  simctl merge a/results.jsonl b/results.jsonl --out out/merged --scenario scenarios/dynamo_partition.ron
+
+Writes <out>/results.jsonl (seed order) and <out>/summary.md. Refuses shards of different scenario
+versions. Exit codes as for sweep.";
+
+pub const EXAMPLES_SHRINK: &str = "\
+Examples:
+  simctl shrink scenarios/register_stale_reads.ron --seed 3 --out minimal.ron
+  simctl shrink scenarios/kafka_nemesis.ron --seed 17 --out /tmp/min.ron --max-runs 100
+  simctl run minimal.ron                       # the minimal scenario fails the same way
+
+The failure signature is the set of failed verdict names; every accepted step keeps it exactly.
+Removes faults (a nemesis is first expanded into its concrete schedule), shortens the run, lowers
+the load and the client and server counts, and shortens the remaining faults.
+Exit codes: 0 a minimal scenario was written, 1 the seed does not fail (nothing to shrink), 2 bad
+input or IO error.";
+
+pub const EXAMPLES_REPLAY: &str = "\
+Examples:
+  simctl replay scenarios/register_stale_reads.ron --seed 3
+  simctl replay scenarios/dynamo_partition.ron --seed 7 --out out/replay --around 2.5s --window 50ms
+
+Writes trace.jsonl (one event per line), trace.chrome.json (open in https://ui.perfetto.dev or
+chrome://tracing: one track per node, message arrows as flow events) and sequence.svg (a Lamport
+diagram of the events around --around; by default around the invoke time of the first operation
+that did not complete Ok, else the first fault, else the middle of the run).";
+
+/// The scenario files a sweep path names: the file, or every `*.ron` in the folder (sorted).
+fn scenario_files(path: &Path) -> Result<Vec<PathBuf>> {
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!("{} holds no .ron scenario files", path.display());
+        }
+        Ok(files)
+    } else {
+        Ok(vec![path.to_path_buf()])
+    }
+}
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// A scenario file, or a folder: every *.ron in it.
+    pub path: PathBuf,
+    /// The seeds: `0..100`, `0..=99`, `1,5,9` or a mix.
+    #[arg(long, default_value = "0..100")]
+    pub seeds: String,
+    /// Worker threads (each run is single-threaded); default: the number of cores.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Output folder (default: out/sweep-<scenario file name>, or out/sweep for a folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run only the I-th of N disjoint slices of the seeds (I counts from 0), e.g. `--shard 3/8`.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Also write JUnit XML here (one test suite per scenario, one test case per seed).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// No progress bar (it is also hidden when stderr is not a terminal, or under CI).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// The verdict of one run as a results-file line.
+pub fn seed_result(r: &RunResult) -> SeedResult {
+    let mut metrics = BTreeMap::new();
+    for o in &r.record.ops {
+        if o.ok > 0 {
+            metrics.insert(format!("latency.{}.p99_ms", o.kind), o.latency_ms.p99);
+        }
+        metrics.insert(format!("availability.{}", o.kind), o.availability);
+        metrics.insert(format!("throughput.{}_per_s", o.kind), o.throughput_ok_per_s);
+    }
+    for (name, v) in &r.record.model_report.measures {
+        metrics.insert(format!("measure.{name}"), *v);
+    }
+    let idle = r.record.faults.iter().filter(|f| !f.had_effect).count();
+    if !r.record.faults.is_empty() {
+        metrics.insert("faults.without_effect".into(), idle as f64);
+    }
+    let v = &r.verdict;
+    SeedResult {
+        seed: r.seed,
+        passed: v.passed,
+        met_expectation: v.meets_expectation,
+        failed: v.failed.clone(),
+        checked: v.items.iter().filter(|i| i.counts).map(|i| i.name.clone()).collect(),
+        metrics,
+        trace_hash: r.record.trace_hash.clone(),
+        error: None,
+        climate: r.climate.clone(),
+        fingerprint: String::new(),
+    }
+}
+
+fn run_seed(entry: &registry::Entry, source: &str, seed: u64) -> SeedResult {
+    match (entry.run)(source, RunRequest { seed: Some(seed), ..Default::default() }) {
+        Ok(r) => seed_result(&r),
+        Err(RunError::Panicked { message, .. }) => SeedResult::errored(seed, message),
+        Err(RunError::Invalid(d)) => SeedResult::errored(
+            seed,
+            format!("invalid scenario: {}", d.first().map(|d| d.to_string()).unwrap_or_default()),
+        ),
+    }
+}
+
+fn reproduce_cmd(file: &Path) -> impl Fn(u64) -> String + '_ {
+    move |seed| format!("simctl run {} --seed {seed}", shell_quote(file))
+}
+
+fn what_happened(r: &SeedResult) -> String {
+    match (&r.error, r.passed) {
+        (Some(e), _) => format!("panic: {}", e.lines().next().unwrap_or("")),
+        (None, true) => "passed, but the scenario expects failures".into(),
+        (None, false) => format!("failed: {}", r.failed.join(", ")),
+    }
+}
+
+/// Prints the seeds that did not meet the expectation (at most 20) with their reproduce commands.
+fn print_unexpected(file: &Path, results: &[SeedResult]) {
+    let bad: Vec<&SeedResult> = results.iter().filter(|r| !r.met_expectation || r.error.is_some()).collect();
+    if bad.is_empty() {
+        return;
+    }
+    println!("  seeds that did not meet the expectation:");
+    println!("  {:>8}  {:<50}  reproduce", "seed", "what happened");
+    for r in bad.iter().take(20) {
+        println!("  {:>8}  {:<50}  {}", r.seed, what_happened(r), reproduce_cmd(file)(r.seed));
+    }
+    if bad.len() > 20 {
+        println!("  ... and {} more (see summary.md and results.jsonl)", bad.len() - 20);
+    }
+}
+
+fn one_line_stats(results: &[SeedResult]) -> String {
+    let met = results.iter().filter(|r| r.met_expectation && r.error.is_none()).count();
+    let failed = results.iter().filter(|r| !r.passed).count();
+    format!("{} seeds: {met} as expected, {} not ({failed} failed some check)", results.len(), results.len() - met)
+}
+
+struct Loaded {
+    file: PathBuf,
+    source: String,
+    entry: registry::Entry,
+    name: String,
+}
+
+pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
+    let files = scenario_files(&a.path)?;
+    let folder = a.path.is_dir();
+    let mut seeds = match parse_seeds(&a.seeds) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --seeds: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let Some(shard) = a.shard {
+        seeds = shard.select(&seeds);
+    }
+    // Load and validate every scenario before running any.
+    let mut loaded = Vec::new();
+    let mut bad_input = false;
+    for file in &files {
+        match load(file)? {
+            Err(d) => {
+                print_diagnostics(file, &d);
+                bad_input = true;
+            }
+            Ok((source, entry)) => match (entry.check)(&source) {
+                Err(d) => {
+                    print_diagnostics(file, &d);
+                    bad_input = true;
+                }
+                Ok(info) => loaded.push(Loaded { file: file.clone(), source, entry, name: info.name }),
+            },
+        }
+    }
+    if bad_input {
+        return Ok(ExitCode::from(2));
+    }
+    let out = a.out.clone().unwrap_or_else(|| {
+        if folder {
+            PathBuf::from("out/sweep")
+        } else {
+            let stem = files[0].file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            PathBuf::from(format!("out/sweep-{}", sanitize(&stem)))
+        }
+    });
+    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    let show = !a.no_progress && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let bar = if show {
+        let b = indicatif::ProgressBar::new((seeds.len() * loaded.len()) as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} seeds  {msg}  eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut all_ok = true;
+    let mut per_scenario: Vec<(String, PathBuf, Vec<SeedResult>)> = Vec::new();
+    for l in &loaded {
+        let dir = if folder {
+            let stem = l.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            out.join(sanitize(&stem))
+        } else {
+            out.clone()
+        };
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let results_path = dir.join("results.jsonl");
+        let print = sweep::fingerprint(&[l.source.as_bytes(), env!("CARGO_PKG_VERSION").as_bytes()]);
+        let config = SweepConfig { jobs, results_file: Some(&results_path), fingerprint: &print };
+        let name = l.file.display().to_string();
+        let on_done = |_: &SeedResult, p: sweep::Progress| {
+            bar.inc(1);
+            bar.set_message(format!("{name}: {} unexpected", p.unexpected));
+        };
+        let outcome = sweep::run_seeds(&seeds, &config, |seed| run_seed(&l.entry, &l.source, seed), &on_done)
+            .with_context(|| format!("sweep of {}", l.file.display()))?;
+        let results = outcome.results;
+        let reproduce = reproduce_cmd(&l.file);
+        let md = sweep::summary_markdown(&l.name, &results, &reproduce);
+        write_report(&dir, &[("summary.md".to_string(), md)])
+            .with_context(|| format!("cannot write {}", dir.display()))?;
+        bar.suspend(|| {
+            let mut resumed = String::new();
+            if outcome.resumed > 0 {
+                resumed = format!(" ({} ran now, {} resumed from results.jsonl)", outcome.ran, outcome.resumed);
+            }
+            if outcome.stale > 0 {
+                resumed.push_str(&format!(
+                    " ({} stale results of another scenario version were dropped and re-run)",
+                    outcome.stale
+                ));
+            }
+            println!("{}: {}{resumed}", l.file.display(), one_line_stats(&results));
+            print_unexpected(&l.file, &results);
+            println!("  results: {}  summary: {}", results_path.display(), dir.join("summary.md").display());
+        });
+        all_ok &= results.iter().all(|r| r.met_expectation && r.error.is_none());
+        per_scenario.push((name, l.file.clone(), results));
+    }
+    bar.finish_and_clear();
+    if let Some(junit) = &a.junit {
+        let closures: Vec<Box<dyn Fn(u64) -> String + '_>> =
+            per_scenario.iter().map(|(_, f, _)| Box::new(reproduce_cmd(f)) as Box<dyn Fn(u64) -> String>).collect();
+        let suites: Vec<JunitSuite<'_>> = per_scenario
+            .iter()
+            .zip(&closures)
+            .map(|((name, _, results), rep)| JunitSuite { name, results, reproduce: rep.as_ref() })
+            .collect();
+        write_file(junit, &sweep::junit_xml(&suites))?;
+        println!("junit: {}", junit.display());
+    }
+    if loaded.len() > 1 {
+        let bad: Vec<&str> = per_scenario
+            .iter()
+            .filter(|(_, _, rs)| rs.iter().any(|r| !r.met_expectation || r.error.is_some()))
+            .map(|(n, _, _)| n.as_str())
+            .collect();
+        println!(
+            "{} scenarios x {} seeds: {}",
+            loaded.len(),
+            seeds.len(),
+            if bad.is_empty() {
+                "every seed met its expectation".to_string()
+            } else {
+                format!("NOT as expected: {}", bad.join(", "))
+            }
+        );
+    }
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The shards' results files.
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    /// Output folder for the merged results.jsonl and summary.md.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The scenario file the shards ran (for the reproduce commands and the summary's title).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Also write JUnit XML here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+}
+
+pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
+    let results = match sweep::merge(&a.results) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let scenario = a.scenario.clone().unwrap_or_else(|| PathBuf::from("<scenario.ron>"));
+    let name = scenario.display().to_string();
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    let results_path = a.out.join("results.jsonl");
+    sweep::rewrite_sorted(&results_path, &results)?;
+    let reproduce = reproduce_cmd(&scenario);
+    write_report(&a.out, &[("summary.md".to_string(), sweep::summary_markdown(&name, &results, &reproduce))])?;
+    if let Some(junit) = &a.junit {
+        write_file(junit, &sweep::junit_xml(&[JunitSuite { name: &name, results: &results, reproduce: &reproduce }]))?;
+    }
+    println!("merged {} files: {}", a.results.len(), one_line_stats(&results));
+    print_unexpected(&scenario, &results);
+    println!("results: {}  summary: {}", results_path.display(), a.out.join("summary.md").display());
+    let ok = results.iter().all(|r| r.met_expectation && r.error.is_none());
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+#[derive(Args)]
+pub struct ShrinkArgs {
+    /// The scenario file (RON).
+    pub scenario: PathBuf,
+    /// The failing seed.
+    #[arg(long)]
+    pub seed: u64,
+    /// Where to write the minimal scenario.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// At most this many simulation runs.
+    #[arg(long, default_value_t = 200)]
+    pub max_runs: u32,
+}
+
+fn load_or_report(file: &Path) -> Result<Option<(String, registry::Entry)>> {
+    match load(file)? {
+        Ok(x) => Ok(Some(x)),
+        Err(d) => {
+            print_diagnostics(file, &d);
+            Ok(None)
+        }
+    }
+}
+
+fn run_error(file: &Path, entry: &registry::Entry, e: RunError) -> ExitCode {
+    match e {
+        RunError::Invalid(d) => {
+            print_diagnostics(file, &d);
+            ExitCode::from(2)
+        }
+        RunError::Panicked { seed, message } => {
+            eprintln!("MODEL PANIC in model `{}` with seed {seed}: {message}", entry.name);
+            eprintln!("reproduce: simctl run {} --seed {seed}", shell_quote(file));
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub fn cmd_shrink(a: ShrinkArgs) -> Result<ExitCode> {
+    let Some((source, entry)) = load_or_report(&a.scenario)? else { return Ok(ExitCode::from(2)) };
+    let opts = ShrinkOptions { max_runs: a.max_runs.max(1), ..Default::default() };
+    let s = match (entry.shrink)(&source, a.seed, opts) {
+        Ok(s) => s,
+        Err(e) => return Ok(run_error(&a.scenario, &entry, e)),
+    };
+    if s.signature.is_empty() {
+        println!("seed {} of {} passes every check: nothing to shrink", a.seed, a.scenario.display());
+        return Ok(ExitCode::from(1));
+    }
+    println!("failure signature (failed verdict items): {}", s.signature.join(", "));
+    if !s.reproduced {
+        println!("the scenario with its nemesis expanded into a schedule no longer fails the same way: not shrunk");
+        return Ok(ExitCode::from(1));
+    }
+    for step in &s.steps {
+        println!("  [{:>4} runs] {:<16} {}", step.runs, step.pass, step.change);
+    }
+    let header = format!(
+        "// Shrunk by `simctl shrink {} --seed {}` ({} runs{}): fails with exactly {}.\n// faults: {} -> {}\n",
+        a.scenario.display(),
+        a.seed,
+        s.runs,
+        if s.budget_exhausted { ", run budget exhausted: may shrink further" } else { "" },
+        s.signature.join(", "),
+        s.faults_before,
+        s.faults_after
+    );
+    write_file(&a.out, &format!("{header}{}\n", s.minimal_ron))?;
+    println!(
+        "faults {} -> {}; {} runs{}",
+        s.faults_before,
+        s.faults_after,
+        s.runs,
+        if s.budget_exhausted { " (budget exhausted; --max-runs for more)" } else { "" }
+    );
+    println!("minimal scenario: {}", a.out.display());
+    println!("reproduce: simctl run {}", shell_quote(&a.out));
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// The scenario file (RON).
+    pub scenario: PathBuf,
+    /// The seed to replay (default: the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output folder (default: out/replay-<scenario name>-<seed>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Centre of the sequence diagram, a simulated time such as `2.5s` (default: the first
+    /// operation that did not complete Ok, else the first fault, else the middle of the main phase).
+    #[arg(long)]
+    pub around: Option<String>,
+    /// Width of the sequence diagram's time window.
+    #[arg(long, default_value = "100ms")]
+    pub window: String,
+}
+
+pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
+    let Some((source, entry)) = load_or_report(&a.scenario)? else { return Ok(ExitCode::from(2)) };
+    let parse_time = |flag: &str, text: &str| {
+        sim_core::time::parse_duration(text).map_err(|e| anyhow::anyhow!("{flag} `{text}`: {e}"))
+    };
+    let around = a.around.as_deref().map(|t| parse_time("--around", t)).transpose()?;
+    let window = parse_time("--window", &a.window)?;
+    let r = match (entry.run)(&source, RunRequest { seed: a.seed, trace: true, progress: None }) {
+        Ok(r) => r,
+        Err(e) => return Ok(run_error(&a.scenario, &entry, e)),
+    };
+    let trace = r.trace.clone().unwrap_or_default();
+    let (center, why) = match (around, &r.first_failed_op) {
+        (Some(d), _) => (sim_core::Time(d.0), "as asked".to_string()),
+        (None, Some((t, kind, outcome))) => {
+            (*t, format!("the first failed operation, a `{kind}` that ended {outcome}"))
+        }
+        (None, None) => match r.record.faults.first() {
+            Some(f) => (sim_core::Time((f.start_s * 1e9).round() as u64), format!("the first fault, {}", f.label)),
+            None => (sim_core::Time((r.record.main_phase_s * 1e9 / 2.0) as u64), "the middle of the main phase".into()),
+        },
+    };
+    let title = format!("{} seed {}", r.info.name, r.seed);
+    let opts = reports::trace::DiagramOptions { title: title.clone(), center, window, ..Default::default() };
+    let files = vec![
+        ("trace.jsonl".to_string(), reports::trace::json_lines(&trace)),
+        ("trace.chrome.json".to_string(), reports::trace::chrome_trace(&trace, r.topology.as_ref())),
+        ("sequence.svg".to_string(), reports::trace::sequence_svg(&trace, &opts)),
+    ];
+    let dir =
+        a.out.clone().unwrap_or_else(|| PathBuf::from(format!("out/replay-{}-{}", sanitize(&r.info.name), r.seed)));
+    write_report(&dir, &files).with_context(|| format!("cannot write {}", dir.display()))?;
+    let v = &r.verdict;
+    println!(
+        "{title}: {} events, trace hash {}; {}",
+        trace.len(),
+        r.record.trace_hash,
+        if v.passed { "every check passed".to_string() } else { format!("failed: {}", v.failed.join(", ")) }
+    );
+    println!("sequence diagram around t={center} ({why}), window {window}");
+    for (name, _) in &files {
+        println!("{}", dir.join(name).display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cmd_check_determinism(file: &Path, seed: Option<u64>) -> Result<ExitCode> {
+    let Some((source, entry)) = load_or_report(file)? else { return Ok(ExitCode::from(2)) };
+    let info = match (entry.check)(&source) {
+        Ok(i) => i,
+        Err(d) => {
+            print_diagnostics(file, &d);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let seed = seed.unwrap_or(info.seed);
+    let d = match (entry.determinism)(&source, seed) {
+        Ok(d) => d,
+        Err(e) => return Ok(run_error(file, &entry, e)),
+    };
+    println!("{} seed {seed}: {d}", file.display());
+    Ok(match d {
+        sim_core::divergence::Determinism::Identical { .. } => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}

@@ -1,0 +1,349 @@
+//! The workflow commands through the binary: sweep (jobs, resume, shards, JUnit), merge, shrink,
+//! replay, run --check-determinism, and the verdict items `strict_estimates` and
+//! `require_fault_effect`.
+
+use crate::support::{register_scenario, scratch, simctl, write_scenario};
+use std::path::Path;
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The known-bad register design of `scenarios/register_stale_reads.ron` (follower reads), which
+/// fails `fresh_reads` on every seed, shortened to 1 s, with `expect` replaced.
+fn stale_reads(expect: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/register_stale_reads.ron");
+    let text = read(&path).replace(r#"duration: "5s""#, r#"duration: "1s""#);
+    assert!(text.contains(r#"expect: Fail(["fresh_reads"]),"#));
+    text.replace(r#"expect: Fail(["fresh_reads"]),"#, &format!("expect: {expect},"))
+}
+
+#[test]
+fn sweep_results_are_byte_identical_for_any_jobs() {
+    let dir = scratch("sweep-jobs");
+    let file = write_scenario(&dir, "s.ron", &stale_reads(r#"Fail(["fresh_reads"])"#));
+    let one = dir.join("one");
+    let two = dir.join("two");
+    let a = simctl(&["sweep", &file, "--seeds", "0..6", "--jobs", "1", "--out", one.to_str().unwrap()]);
+    let b = simctl(&["sweep", &file, "--seeds", "0..6", "--jobs", "2", "--out", two.to_str().unwrap()]);
+    // A known-bad scenario failing as expected on every seed: exit 0.
+    assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    assert_eq!(b.code, 0, "{}{}", b.stdout, b.stderr);
+    let ra = read(&one.join("results.jsonl"));
+    assert_eq!(ra, read(&two.join("results.jsonl")));
+    assert_eq!(ra.lines().count(), 6);
+    assert_eq!(read(&one.join("summary.md")), read(&two.join("summary.md")));
+    let summary = read(&one.join("summary.md"));
+    // fresh_reads held on no seed; the Wilson interval of 0 of 6 is [0, 39.0]%.
+    assert!(
+        summary.contains("| fresh_reads | 0 | 6 | 0.0% | 0.0%..39.0% | holds in 0.0% [0.0, 39.0] of seeds |"),
+        "{summary}"
+    );
+    assert!(summary.contains("measure.stale_reads"), "{summary}");
+}
+
+#[test]
+fn sweep_lists_the_seeds_that_broke_expectation_with_a_reproduce_command_and_exits_1() {
+    let dir = scratch("sweep-unexpected");
+    // The same design expected to pass: every seed breaks the expectation.
+    let file = write_scenario(&dir, "s.ron", &stale_reads("Pass"));
+    let out = dir.join("out");
+    let junit = dir.join("junit.xml");
+    let r = simctl(&[
+        "sweep",
+        &file,
+        "--seeds",
+        "0..3",
+        "--out",
+        out.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("failed: fresh_reads"), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("simctl run {file} --seed 2")), "{}", r.stdout);
+    let xml = read(&junit);
+    let doc = roxmltree::Document::parse(&xml).expect("JUnit XML parses");
+    let failures = doc.descendants().filter(|n| n.has_tag_name("failure")).count();
+    assert_eq!(failures, 3, "{xml}");
+    assert_eq!(doc.descendants().filter(|n| n.has_tag_name("testcase")).count(), 3);
+}
+
+#[test]
+fn an_interrupted_sweep_resumes_and_shards_merge_into_the_full_sweep() {
+    let dir = scratch("sweep-shards");
+    let file = write_scenario(&dir, "s.ron", &stale_reads(r#"Fail(["fresh_reads"])"#));
+    let full = dir.join("full");
+    assert_eq!(simctl(&["sweep", &file, "--seeds", "0..2", "--out", full.to_str().unwrap()]).code, 0);
+    let r = simctl(&["sweep", &file, "--seeds", "0..5", "--out", full.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("3 ran now, 2 resumed"), "{}", r.stdout);
+    let mut shard_files = Vec::new();
+    for i in 0..2 {
+        let d = dir.join(format!("shard{i}"));
+        let r =
+            simctl(&["sweep", &file, "--seeds", "0..5", "--shard", &format!("{i}/2"), "--out", d.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        shard_files.push(d.join("results.jsonl").display().to_string());
+    }
+    assert_eq!(read(Path::new(&shard_files[0])).lines().count(), 3);
+    let merged = dir.join("merged");
+    let r =
+        simctl(&["merge", &shard_files[0], &shard_files[1], "--out", merged.to_str().unwrap(), "--scenario", &file]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(read(&merged.join("results.jsonl")), read(&full.join("results.jsonl")));
+    // A shard of another scenario version is refused.
+    let other = write_scenario(&dir, "o.ron", &stale_reads(r#"Fail(["fresh_reads"])"#).replace("seed: 11", "seed: 12"));
+    let d = dir.join("other");
+    assert_eq!(simctl(&["sweep", &other, "--seeds", "0..1", "--out", d.to_str().unwrap()]).code, 0);
+    let r = simctl(&[
+        "merge",
+        &shard_files[0],
+        &d.join("results.jsonl").display().to_string(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("another scenario version"), "{}", r.stderr);
+}
+
+#[test]
+fn a_folder_sweep_runs_every_scenario() {
+    let dir = scratch("sweep-folder");
+    let folder = dir.join("scenarios");
+    std::fs::create_dir_all(&folder).unwrap();
+    write_scenario(&folder, "a.ron", &stale_reads(r#"Fail(["fresh_reads"])"#));
+    write_scenario(&folder, "b.ron", &register_scenario(""));
+    let out = dir.join("out");
+    let r = simctl(&["sweep", folder.to_str().unwrap(), "--seeds", "0..2", "--out", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(out.join("a/results.jsonl").exists() && out.join("b/summary.md").exists());
+    assert!(r.stdout.contains("2 scenarios x 2 seeds: every seed met its expectation"), "{}", r.stdout);
+}
+
+#[test]
+fn shrink_writes_a_smaller_scenario_that_fails_the_same_way() {
+    let dir = scratch("shrink");
+    // A known-bad Kafka design (acks=1) whose loss needs a leader crash; two crashes scheduled.
+    let original = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/kafka_acks1_loss.ron");
+    let min = dir.join("min.ron");
+    let r = simctl(&[
+        "shrink",
+        original.to_str().unwrap(),
+        "--seed",
+        "3",
+        "--out",
+        min.to_str().unwrap(),
+        "--max-runs",
+        "40",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("failure signature (failed verdict items): no_acked_loss"), "{}", r.stdout);
+    let text = read(&min);
+    let before = read(&original).matches("Crash(").count();
+    let after = text.matches("Crash(").count();
+    assert!(after >= 1 && after <= before, "{before} -> {after}\n{text}");
+    // The written file re-runs and fails the same way (the known-bad expectation is met).
+    let run = simctl(&["run", min.to_str().unwrap(), "--out", dir.join("run").to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("failed for exactly the expected reason: no_acked_loss"), "{}", run.stdout);
+}
+
+#[test]
+fn shrink_refuses_a_seed_that_passes() {
+    let dir = scratch("shrink-pass");
+    let file = write_scenario(&dir, "ok.ron", &register_scenario(""));
+    let r = simctl(&["shrink", &file, "--seed", "1", "--out", dir.join("m.ron").to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("nothing to shrink"), "{}", r.stdout);
+    assert!(!dir.join("m.ron").exists());
+}
+
+#[test]
+fn replay_writes_the_trace_three_ways() {
+    let dir = scratch("replay");
+    let file = write_scenario(
+        &dir,
+        "r.ron",
+        &register_scenario(r#"faults: (schedule: [(at: "500ms", duration: Some("200ms"), fault: Crash(node: 1))]),"#)
+            .replace("duration: \"2s\"", "duration: \"1s\""),
+    );
+    let out = dir.join("out");
+    let r = simctl(&["replay", &file, "--seed", "5", "--out", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("around t=500ms (the first fault"), "{}", r.stdout);
+    let lines = read(&out.join("trace.jsonl"));
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["event"], "start");
+    let chrome: serde_json::Value = serde_json::from_str(&read(&out.join("trace.chrome.json"))).unwrap();
+    let events = chrome["traceEvents"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["ph"] == "s") && events.iter().any(|e| e["ph"] == "f"), "flow events");
+    let svg = read(&out.join("sequence.svg"));
+    assert!(svg.starts_with("<svg") && svg.contains("crash"), "{}", &svg[..200.min(svg.len())]);
+}
+
+#[test]
+fn check_determinism_confirms_identical_runs() {
+    let dir = scratch("determinism");
+    let file = write_scenario(&dir, "d.ron", &register_scenario("").replace("duration: \"2s\"", "duration: \"500ms\""));
+    let r = simctl(&["run", &file, "--check-determinism", "--seed", "7"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("deterministic: two runs processed the same"), "{}", r.stdout);
+}
+
+const WRONG_ESTIMATE: &str =
+    r#"estimates: [(name: "ops", expr: "rate_per_s * 2", inputs: {"rate_per_s": 200.0}, claimed: 999.0)],"#;
+
+#[test]
+fn strict_estimates_makes_a_wrong_estimate_fail_the_run() {
+    let dir = scratch("strict-estimates");
+    let lax = write_scenario(&dir, "lax.ron", &register_scenario(WRONG_ESTIMATE));
+    let r = simctl(&["run", &lax, "--out", dir.join("lax").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "a wrong estimate is only a finding by default: {}", r.stdout);
+    let strict = write_scenario(
+        &dir,
+        "strict.ron",
+        &register_scenario(&format!("{WRONG_ESTIMATE}\n    strict_estimates: true,")),
+    );
+    let r = simctl(&["run", &strict, "--out", dir.join("strict").to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("VERDICT: FAIL (estimate.ops)"), "{}", r.stdout);
+    // And a known-bad scenario may then name the estimate in its expectation.
+    let expected = write_scenario(
+        &dir,
+        "expected.ron",
+        &register_scenario(&format!(
+            "{WRONG_ESTIMATE}\n    strict_estimates: true,\n    expect: Fail([\"estimate.ops\"]),"
+        )),
+    );
+    let r = simctl(&["run", &expected, "--out", dir.join("expected").to_str().unwrap()]);
+    assert!(r.stdout.contains("failed for exactly the expected reason: estimate.ops"), "{}{}", r.stdout, r.stderr);
+}
+
+#[test]
+fn require_fault_effect_fails_a_run_whose_fault_did_nothing() {
+    let dir = scratch("fault-effect");
+    // A 1 µs pause of a server: nothing happens to it in that microsecond.
+    let idle = r#"faults: (schedule: [(at: "1s", duration: Some("1us"), fault: Pause(2))]),
+    require_fault_effect: true,"#;
+    let file = write_scenario(&dir, "idle.ron", &register_scenario(idle));
+    let r = simctl(&["run", &file, "--out", dir.join("idle").to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("VERDICT: FAIL (faults.effective)"), "{}", r.stdout);
+    assert!(r.stdout.contains("NONE"), "the fault table marks the idle fault: {}", r.stdout);
+    // A 500 ms crash of a server during the load does something: the item passes.
+    let busy = idle.replace("Some(\"1us\"), fault: Pause(2)", "Some(\"500ms\"), fault: Crash(node: 2)");
+    let file = write_scenario(&dir, "busy.ron", &register_scenario(&busy));
+    let r = simctl(&["run", &file, "--out", dir.join("busy").to_str().unwrap()]);
+    assert!(!r.stdout.contains("faults.effective)"), "{}", r.stdout);
+    assert!(r.stdout.contains("faults.effective"), "{}", r.stdout);
+}
+
+/// The batch examples in cli/batch/ and the commands in docs/workflow.md name real scenarios and
+/// only flags that the subcommand accepts.
+#[test]
+fn the_batch_examples_and_the_workflow_doc_use_real_flags_and_real_scenarios() {
+    let root = crate::support::repo_root();
+    let subcommands = ["sweep", "merge", "shrink", "replay", "run"];
+    let helps: Vec<String> = subcommands.iter().map(|c| simctl(&[c, "--help"]).stdout).collect();
+    let files = ["cli/batch/k8s-indexed-job.yaml", "cli/batch/slurm-array.sh", "cli/batch/github-actions-matrix.yml"];
+    for name in files.iter().chain(&["cli/batch/README.md", "docs/workflow.md"]) {
+        let text = read(&root.join(name));
+        let mut commands = 0;
+        for (sub, help) in subcommands.iter().zip(&helps) {
+            let cmd = format!("simctl {sub} ");
+            for (at, _) in text.match_indices(&cmd) {
+                commands += 1;
+                // The command's line, and the following lines that continue it with more flags.
+                let mut lines = text[at..].lines();
+                let mut rest = lines.next().unwrap_or("").to_string();
+                for more in lines.take_while(|l| l.trim_start().starts_with("--")) {
+                    rest.push(' ');
+                    rest.push_str(more);
+                }
+                let rest: String =
+                    rest.chars().take_while(|&c| c != '"' && c != '|' && c != '`' && c != '#' && c != ')').collect();
+                for word in rest.split_whitespace().filter(|w| w.starts_with("--")) {
+                    let flag = word.split('=').next().unwrap_or(word);
+                    assert!(help.contains(&format!("{flag} ")), "{name}: `simctl {sub}` has no flag {flag}");
+                }
+                for word in rest.split_whitespace().filter(|w| w.starts_with("scenarios/") && w.ends_with(".ron")) {
+                    assert!(root.join(word).exists(), "{name}: no scenario {word}");
+                }
+            }
+        }
+        let least = if files.contains(name) { 2 } else { 3 };
+        assert!(commands >= least, "{name}: only {commands} simctl commands found");
+    }
+}
+
+/// Every line of scenarios/regressions.txt names a scenario and a seed, and `simctl run` of it
+/// meets the scenario's expectation (what .ci/run checks).
+#[test]
+fn the_regression_list_replays() {
+    let root = crate::support::repo_root();
+    let list = read(&root.join("scenarios/regressions.txt"));
+    let mut entries = 0;
+    for line in list.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(parts.len(), 2, "`{line}`: expected `<scenario file> <seed>`");
+        assert!(root.join(parts[0]).exists(), "`{line}`: no such scenario");
+        let seed: u64 = parts[1].parse().unwrap_or_else(|_| panic!("`{line}`: the seed is not a number"));
+        let dir = scratch(&format!("regression-{entries}"));
+        let r = simctl(&["run", parts[0], "--seed", &seed.to_string(), "--out", dir.to_str().unwrap()]);
+        let met = r.code == 0 || (r.code == 1 && r.stdout.contains("failed for exactly the expected reason"));
+        assert!(met, "`{line}`:\n{}{}", r.stdout, r.stderr);
+        entries += 1;
+    }
+    assert!(entries > 0);
+}
+
+/// Swarm mode: each seed draws its own fault climate (recorded per seed), and a shrink of a swarm
+/// seed writes the drawn values and the expanded nemesis as plain fields.
+#[test]
+fn a_swarm_sweep_records_each_seeds_climate_and_a_swarm_seed_shrinks() {
+    let dir = scratch("swarm");
+    // Crashes make some operations fail, so the availability SLA fails on some seeds.
+    let swarm = r#"swarm: Some((loss: Some((0.0, 0.05)), crashes_per_min: Some((1.0, 6.0)))),
+    slas: [Availability(op: None, min: 0.999, window: All)],"#;
+    let file = write_scenario(&dir, "swarm.ron", &register_scenario(swarm));
+    let out = dir.join("out");
+    let r = simctl(&["sweep", &file, "--seeds", "0..3", "--out", out.to_str().unwrap()]);
+    assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
+    let lines: Vec<serde_json::Value> =
+        read(&out.join("results.jsonl")).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let losses: Vec<f64> = lines.iter().map(|l| l["climate"]["loss"].as_f64().expect("a climate per seed")).collect();
+    assert!(losses.iter().all(|l| (0.0..=0.05).contains(l)), "{losses:?}");
+    assert!(losses[0] != losses[1] && losses[1] != losses[2], "each seed draws its own: {losses:?}");
+    let bad = lines.iter().find(|l| l["passed"] == false).expect("some seed fails its availability SLA");
+    let seed = bad["seed"].as_u64().unwrap().to_string();
+    let min = dir.join("min.ron");
+    let r = simctl(&["shrink", &file, "--seed", &seed, "--out", min.to_str().unwrap(), "--max-runs", "30"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let text = read(&min);
+    assert!(text.contains("swarm: None") && text.contains("nemesis: None"), "{text}");
+    let run = simctl(&["run", min.to_str().unwrap(), "--out", dir.join("run").to_str().unwrap()]);
+    let failed: Vec<String> =
+        bad["failed"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
+    assert!(run.stdout.contains(&format!("VERDICT: FAIL ({})", failed.join(", "))), "{failed:?}\n{}", run.stdout);
+}
+
+/// Without --around, replay centres the diagram on the first operation that did not complete Ok,
+/// and its run is the same run as `simctl run` (same trace hash).
+#[test]
+fn replay_centres_on_the_first_failed_operation() {
+    let dir = scratch("replay-failed-op");
+    // The leader crashes for 400 ms: writes in flight time out.
+    let file = write_scenario(
+        &dir,
+        "r.ron",
+        &register_scenario(r#"faults: (schedule: [(at: "500ms", duration: Some("400ms"), fault: Crash(node: 0))]),"#),
+    );
+    let r = simctl(&["replay", &file, "--seed", "5", "--out", dir.join("replay").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("(the first failed operation, a `"), "{}", r.stdout);
+    let run = simctl(&["run", &file, "--seed", "5", "--out", dir.join("run").to_str().unwrap()]);
+    let json = crate::support::read_json(&dir.join("run/summary.json"));
+    let hash = json["trace_hash"].as_str().expect("a trace hash");
+    assert!(r.stdout.contains(&format!("trace hash {hash}")), "{}\n{}", r.stdout, run.stdout);
+}
