@@ -27,6 +27,13 @@ fn every_scenario_validates() {
     }
 }
 
+/// The benchmark scenarios (too long for a debug test run) must at least stay valid.
+#[test]
+fn perf_scenarios_validate() {
+    let r = simctl(&["validate", "scenarios/perf/dynamo_10k.ron", "scenarios/perf/kafka_50k.ron"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}
+
 #[test]
 fn every_scenario_runs_and_meets_its_expectation() {
     for file in shipped() {
