@@ -35,15 +35,16 @@ fn simulation_sources() -> Vec<PathBuf> {
 
 #[test]
 fn no_nondeterminism_in_simulation_code() {
+    // Spelled in pieces so that this file does not trip text searches for the very words it bans.
     let banned = [
-        ("HashMap", "iteration order is random: use BTreeMap or a Vec by id"),
-        ("HashSet", "iteration order is random: use BTreeSet"),
-        ("Instant::now", "no wall clock inside the simulation"),
-        ("SystemTime", "no wall clock inside the simulation"),
-        ("thread::spawn", "no threads inside the simulation"),
-        ("thread_rng", "all randomness comes from the seed"),
-        ("env::var", "no environment reads inside the simulation"),
-        ("static mut", "no globals"),
+        (concat!("Hash", "Map"), "iteration order is random: use BTreeMap or a Vec by id"),
+        (concat!("Hash", "Set"), "iteration order is random: use BTreeSet"),
+        (concat!("Instant", "::now"), "no wall clock inside the simulation"),
+        (concat!("System", "Time"), "no wall clock inside the simulation"),
+        (concat!("thread", "::spawn"), "no threads inside the simulation"),
+        (concat!("thread", "_rng"), "all randomness comes from the seed"),
+        (concat!("env", "::var"), "no environment reads inside the simulation"),
+        (concat!("static", " mut"), "no globals"),
     ];
     let mut problems = Vec::new();
     for f in simulation_sources() {
