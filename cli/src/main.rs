@@ -232,6 +232,27 @@ pub(crate) fn shell_quote(p: &Path) -> String {
     }
 }
 
+/// A run's result, or the exit code after reporting why there is none: 2 for a scenario that does
+/// not validate, 1 for a model panic (with the command that reproduces it).
+fn judged(
+    file: &Path,
+    entry: &registry::Entry,
+    result: std::result::Result<registry::RunResult, registry::RunError>,
+) -> std::result::Result<registry::RunResult, ExitCode> {
+    match result {
+        Ok(r) => Ok(r),
+        Err(registry::RunError::Invalid(d)) => {
+            print_diagnostics(file, &d);
+            Err(ExitCode::from(2))
+        }
+        Err(registry::RunError::Panicked { seed, message }) => {
+            eprintln!("MODEL PANIC in model `{}` with seed {seed}: {message}", entry.name);
+            eprintln!("reproduce: simctl run {} --seed {seed}", shell_quote(file));
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
 fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bool) -> Result<ExitCode> {
     let (source, entry) = match load(file)? {
         Ok(x) => x,
@@ -252,17 +273,9 @@ fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bo
     if let Some(b) = bar.take() {
         b.finish();
     }
-    let result = match result {
+    let result = match judged(file, &entry, result) {
         Ok(r) => r,
-        Err(registry::RunError::Invalid(d)) => {
-            print_diagnostics(file, &d);
-            return Ok(ExitCode::from(2));
-        }
-        Err(registry::RunError::Panicked { seed, message }) => {
-            eprintln!("MODEL PANIC in model `{}` with seed {seed}: {message}", entry.name);
-            eprintln!("reproduce: simctl run {} --seed {seed}", shell_quote(file));
-            return Ok(ExitCode::from(1));
-        }
+        Err(code) => return Ok(code),
     };
     let reproduce = format!("simctl run {} --seed {}", shell_quote(file), result.seed);
     let meta = Meta {
@@ -387,16 +400,9 @@ fn cmd_bench_scenario(file: &Path, seed: Option<u64>) -> Result<ExitCode> {
     let req = registry::RunRequest { seed, trace: false, progress: Some(&mut tick) };
     let result = (entry.run)(&source, req);
     let total_s = start.elapsed().as_secs_f64();
-    let r = match result {
+    let r = match judged(file, &entry, result) {
         Ok(r) => r,
-        Err(registry::RunError::Invalid(d)) => {
-            print_diagnostics(file, &d);
-            return Ok(ExitCode::from(2));
-        }
-        Err(registry::RunError::Panicked { seed, message }) => {
-            eprintln!("MODEL PANIC in model `{}` with seed {seed}: {message}", entry.name);
-            return Ok(ExitCode::from(1));
-        }
+        Err(code) => return Ok(code),
     };
     let rec = &r.record;
     let ops: u64 = rec.ops.iter().map(|o| o.total).sum();

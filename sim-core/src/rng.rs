@@ -115,6 +115,16 @@ impl Prng {
     }
 }
 
+/// A 64-bit mixer (splitmix64's finaliser): a fixed, portable hash that spreads nearby ids over the
+/// whole range. For hashing keys onto rings, shards and filters; not a random stream.
+#[inline]
+pub fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
 /// The per-node streams of a world. A ChaCha generator is about 300 bytes, so a million nodes each
 /// holding one cost 300 MB. Instead each node keeps only its stream position (16 bytes), and up
 /// to 4,096 live generators sit in a direct-mapped cache by node id; a node evicted from the cache

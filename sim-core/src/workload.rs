@@ -263,20 +263,13 @@ impl KeyChooser {
                 if rng.chance(*share) {
                     // The hot key of this period: a fixed function of the period number.
                     let period = t.0 / every;
-                    splitmix(hot_seed ^ period) % count
+                    crate::rng::mix64(hot_seed ^ period) % count
                 } else {
                     rng.below(*count)
                 }
             }
         }
     }
-}
-
-pub(crate) fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 /// The workload's running state: the next arrival, and the draws of kinds and keys.
