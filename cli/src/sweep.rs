@@ -369,23 +369,7 @@ pub struct JunitSuite<'a> {
     pub reproduce: &'a dyn Fn(u64) -> String,
 }
 
-/// Escapes text for XML content and attribute values; drops characters XML 1.0 cannot hold.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use reports::trace::xml_escape;
 
 /// JUnit XML: one test suite per scenario, one test case per seed. A seed that did not meet its
 /// scenario's expectation is a `<failure>` naming the failed verdict items and the reproduce

@@ -213,16 +213,24 @@ fn time_plot(title: &str, y_label: &str, record: &RunRecord, lines: &[Line], y_m
                 }
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         finish(root)?;
     }
     Ok(buf)
+}
+
+/// The legend box every plot uses, at `position`.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 /// The "nines" of a percentile: p90 -> 1, p99 -> 2, p99.9 -> 3.
@@ -297,13 +305,7 @@ pub fn latency_cdf_svg(record: &RunRecord) -> String {
                     .draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 3, c.filled())))
                     .map_err(|e| e.to_string())?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .draw()
-                .map_err(|e| e.to_string())?;
+            draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
             finish(root)?;
         }
         Ok(buf)
@@ -364,13 +366,7 @@ pub fn table_svg(table: &Table, record: &RunRecord) -> Option<String> {
                     .label(name.clone())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .draw()
-                .map_err(|e| e.to_string())?;
+            draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
             finish(root)?;
         }
         Ok(buf)

@@ -252,20 +252,18 @@ mod tests {
 
     #[test]
     fn orders_by_time_then_fifo() {
-        let mut q = HeapQueue::default();
-        q.push(Time(5), "c");
-        q.push(Time(1), "a");
-        q.push(Time(5), "d");
-        q.push(Time(1), "b");
-        let order: Vec<&str> = std::iter::from_fn(|| q.pop().map(|e| e.2)).collect();
-        assert_eq!(order, ["a", "b", "c", "d"]);
-        let mut q = RadixQueue::default();
-        q.push(Time(5), "c");
-        q.push(Time(1), "a");
-        q.push(Time(5), "d");
-        q.push(Time(1), "b");
-        let order: Vec<&str> = std::iter::from_fn(|| q.pop().map(|e| e.2)).collect();
-        assert_eq!(order, ["a", "b", "c", "d"]);
+        macro_rules! pops_in_order {
+            ($q:expr) => {{
+                let mut q = $q;
+                for (t, e) in [(5, "c"), (1, "a"), (5, "d"), (1, "b")] {
+                    q.push(Time(t), e);
+                }
+                let order: Vec<&str> = std::iter::from_fn(|| q.pop().map(|e| e.2)).collect();
+                assert_eq!(order, ["a", "b", "c", "d"]);
+            }};
+        }
+        pops_in_order!(HeapQueue::default());
+        pops_in_order!(RadixQueue::default());
     }
 }
 
