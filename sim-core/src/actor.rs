@@ -151,6 +151,21 @@ pub enum Effect<A: Actor + ?Sized> {
         name: &'static str,
         value: f64,
     },
+    /// A counter of one part instance: reported as `scope.name`.
+    CountIn {
+        scope: &'static str,
+        name: &'static str,
+        delta: u64,
+    },
+    /// A change of this node's share of a cluster-wide level (`scope.name`): queue lengths,
+    /// backlogs, workers, open connections. The kernel sums the shares of every node, plots the
+    /// level over time (per interval: time-weighted mean, and the maximum), and drops a node's
+    /// share when the node crashes (its queue died with it).
+    Level {
+        scope: &'static str,
+        name: &'static str,
+        delta: i64,
+    },
 }
 
 /// Ids an actor allocates (timers, writes), kept by the kernel across handler calls.
@@ -278,5 +293,18 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
     /// Records a gauge sample (reported per interval: last value, and overall maximum).
     pub fn gauge(&mut self, name: &'static str, value: f64) {
         self.effects.push(Effect::Gauge { name, value });
+    }
+    /// Adds to the counter `scope.name`: a part instance (`scope` = its role, e.g. `"api"`) counts
+    /// under its own scope, so two pools of one design never share a counter. Counters live in the
+    /// kernel, so a crash does not lose them.
+    pub fn count_in(&mut self, scope: &'static str, name: &'static str, delta: u64) {
+        self.effects.push(Effect::CountIn { scope, name, delta });
+    }
+    /// Moves this node's share of the cluster-wide level `scope.name` by `delta` (see
+    /// [`Effect::Level`]).
+    pub fn level(&mut self, scope: &'static str, name: &'static str, delta: i64) {
+        if delta != 0 {
+            self.effects.push(Effect::Level { scope, name, delta });
+        }
     }
 }

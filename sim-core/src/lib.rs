@@ -27,6 +27,7 @@ pub mod model;
 pub mod net;
 pub mod parse;
 pub mod queue;
+pub mod queueing;
 pub mod record;
 pub mod rng;
 pub mod scenario;

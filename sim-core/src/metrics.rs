@@ -74,6 +74,10 @@ pub struct Metrics {
     /// Per interval (by completion time), per op kind.
     pub series: Vec<Vec<IntervalStats>>,
     pub counters: BTreeMap<&'static str, u64>,
+    /// Counters of part instances, by `(scope, name)`; reported as `scope.name`.
+    pub scoped_counters: BTreeMap<(&'static str, &'static str), u64>,
+    /// Cluster-wide levels by `(scope, name)` (see [`crate::actor::Effect::Level`]).
+    pub levels: BTreeMap<(&'static str, &'static str), Level>,
     /// Per gauge: (last value per interval, overall max).
     pub gauges: BTreeMap<&'static str, (Vec<Option<f64>>, f64)>,
     /// Messages sent / delivered / dropped per message kind.
@@ -154,6 +158,8 @@ impl Metrics {
             outcomes: vec![[0; 4]; op_kinds.len()],
             series: Vec::new(),
             counters: BTreeMap::new(),
+            scoped_counters: BTreeMap::new(),
+            levels: BTreeMap::new(),
             gauges: BTreeMap::new(),
             messages: MessageTable::default(),
             faults: Vec::new(),
@@ -194,11 +200,100 @@ impl Metrics {
         entry.1 = entry.1.max(value);
     }
 
+    pub(crate) fn record_level(&mut self, scope: &'static str, name: &'static str, node: NodeId, delta: i64, at: Time) {
+        let interval = self.interval;
+        self.levels.entry((scope, name)).or_default().change(node, delta, at, interval);
+    }
+
+    /// A crashed node's queues and connections die with it: its share of every level goes.
+    pub(crate) fn drop_level_shares(&mut self, node: NodeId, at: Time) {
+        let interval = self.interval;
+        for level in self.levels.values_mut() {
+            if let Some(share) = level.shares.remove(&node) {
+                level.change(node, -share, at, interval);
+                level.shares.remove(&node);
+            }
+        }
+    }
+
+    /// Closes every level's last interval at `end`.
+    pub(crate) fn finish_levels(&mut self, end: Time) {
+        let interval = self.interval;
+        for level in self.levels.values_mut() {
+            level.advance(end, interval);
+        }
+    }
+
+    /// A counter of a part instance (`scope.name`).
+    pub fn scoped_counter(&self, scope: &str, name: &str) -> u64 {
+        self.scoped_counters.iter().find(|((s, n), _)| *s == scope && *n == name).map(|(_, v)| *v).unwrap_or(0)
+    }
+
     pub fn counter(&self, name: &str) -> u64 {
         self.counters.get(name).copied().unwrap_or(0)
     }
 
     pub fn op_kind_index(&self, name: &str) -> Option<usize> {
         self.op_kinds.iter().position(|k| k == name)
+    }
+}
+
+/// A cluster-wide level: the sum of every node's share, followed over time.
+#[derive(Clone, Debug, Default)]
+pub struct Level {
+    /// The current level (sum of the shares).
+    pub value: i64,
+    pub max: i64,
+    shares: BTreeMap<NodeId, i64>,
+    since: Time,
+    /// Per interval: the integral of the level over time (level x ns) and the interval's maximum.
+    pub intervals: Vec<(f64, i64)>,
+}
+
+impl Level {
+    fn change(&mut self, node: NodeId, delta: i64, at: Time, interval: Duration) {
+        self.advance(at, interval);
+        *self.shares.entry(node).or_default() += delta;
+        self.value += delta;
+        self.max = self.max.max(self.value);
+        let i = (at.0 / interval.0.max(1)) as usize;
+        self.cell(i).1 = self.cell(i).1.max(self.value);
+    }
+
+    fn cell(&mut self, i: usize) -> &mut (f64, i64) {
+        if self.intervals.len() <= i {
+            self.intervals.resize(i + 1, (0.0, 0));
+        }
+        &mut self.intervals[i]
+    }
+
+    /// Accumulates the level from `since` to `to` into the intervals it spans.
+    fn advance(&mut self, to: Time, interval: Duration) {
+        let w = interval.0.max(1);
+        let mut t = self.since.0;
+        debug_assert!(to.0 >= t, "a level moved back in time");
+        while t < to.0 {
+            let i = (t / w) as usize;
+            let edge = ((t / w) + 1).saturating_mul(w).min(to.0);
+            let value = self.value;
+            let cell = self.cell(i);
+            cell.0 += value as f64 * (edge - t) as f64;
+            cell.1 = cell.1.max(value);
+            t = edge;
+        }
+        self.since = self.since.max(to);
+    }
+
+    /// Time-weighted mean of the level over interval `i` of width `interval`.
+    pub fn mean_in(&self, i: usize, interval: Duration) -> f64 {
+        self.intervals.get(i).map(|c| c.0 / interval.0.max(1) as f64).unwrap_or(0.0)
+    }
+
+    /// Time-weighted mean over `[0, end)`.
+    pub fn mean(&self, end: Time) -> f64 {
+        if end.0 == 0 {
+            return 0.0;
+        }
+        self.intervals.iter().map(|c| c.0).sum::<f64>() / end.0 as f64
     }
 }

@@ -86,7 +86,8 @@ pub struct MessageRecord {
 pub struct GaugeRecord {
     pub name: String,
     pub max: f64,
-    /// `(t_s, value)` of the last sample in each interval that had one.
+    /// `(t_s, value)` of the last sample in each interval that had one (for a level: its
+    /// time-weighted mean over the interval).
     pub series: Vec<(f64, f64)>,
 }
 
@@ -236,7 +237,18 @@ impl RunRecord {
                 max: *max,
                 series: vals.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i as f64 * interval_s, v))).collect(),
             })
+            .chain(metrics.levels.iter().map(|((scope, name), level)| {
+                GaugeRecord {
+                    name: format!("{scope}.{name}"),
+                    max: level.max as f64,
+                    series: (0..level.intervals.len())
+                        .map(|i| (i as f64 * interval_s, level.mean_in(i, metrics.interval)))
+                        .collect(),
+                }
+            }))
             .collect();
+        let mut counters: BTreeMap<String, u64> = metrics.counters.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        counters.extend(metrics.scoped_counters.iter().map(|((s, n), v)| (format!("{s}.{n}"), *v)));
         RunRecord {
             scenario: scenario.to_string(),
             model: model.to_string(),
@@ -251,7 +263,7 @@ impl RunRecord {
             series,
             faults,
             messages,
-            counters: metrics.counters.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            counters,
             gauges,
             model_report,
         }

@@ -182,6 +182,7 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
         stop = run_phase(&mut sim, end, end, &mut opts);
     }
     sim.tally_fault_hits();
+    sim.finish_levels();
     let view = RunView { sim: &sim, main_end, end };
     let report = M::report(&sc.config, &view);
     let record = RunRecord::build(

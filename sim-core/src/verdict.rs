@@ -20,7 +20,8 @@
 //! run met its expectation (`Pass`, or a known-bad design failing for exactly the named reasons).
 //! [`validate_spec`] checks the specs before a run (op names, bounds, expressions, expectations).
 //! [`eval_expr`] is the estimate checker's arithmetic: `+ - * / ^`, parentheses, numbers like
-//! `1e6` or `1_000`, named inputs and a few functions (`ceil floor round min max sqrt ln log2 log10`).
+//! `1e6` or `1_000`, named inputs and a few functions (`ceil floor round min max sqrt ln log2 log10`, and from queueing
+//! theory `erlang_c(c, a)` and `mmc_wait(c, lambda, mu)`).
 
 use crate::record::RunRecord;
 use crate::time::Duration;
@@ -935,6 +936,10 @@ const FUNCTIONS: &[(&str, usize)] = &[
     ("log10", 1),
     ("min", 2),
     ("max", 2),
+    // Queueing theory (crate::queueing): P(wait) of M/M/c with c servers and a Erlangs, and the
+    // mean wait in queue of M/M/c (c, lambda, mu).
+    ("erlang_c", 2),
+    ("mmc_wait", 3),
 ];
 
 impl Expr {
@@ -985,10 +990,23 @@ impl Expr {
                     "log2" => v[0].log2(),
                     "log10" => v[0].log10(),
                     "min" => v[0].min(v[1]),
+                    "erlang_c" => crate::queueing::erlang_c(whole(v[0])?, v[1])
+                        .ok_or_else(|| format!("erlang_c({}, {}): needs a < c", v[0], v[1]))?,
+                    "mmc_wait" => crate::queueing::mmc_mean_wait(whole(v[0])?, v[1], v[2])
+                        .ok_or_else(|| format!("mmc_wait({}, {}, {}): needs lambda < c * mu", v[0], v[1], v[2]))?,
                     _ => v[0].max(v[1]),
                 }
             }
         })
+    }
+}
+
+/// A count of servers given as a number in an expression.
+fn whole(v: f64) -> Result<u32, String> {
+    if v.fract() == 0.0 && (1.0..=1e6).contains(&v) {
+        Ok(v as u32)
+    } else {
+        Err(format!("a number of servers must be a whole number in [1, 1e6], got {v}"))
     }
 }
 

@@ -474,6 +474,10 @@ impl<A: Actor> Sim<A> {
                 Effect::Complete { op, outcome, reply } => self.finish_op(op, outcome, reply),
                 Effect::Count { name, delta } => *self.metrics.counters.entry(name).or_default() += delta,
                 Effect::Gauge { name, value } => self.metrics.record_gauge(name, value, self.now),
+                Effect::CountIn { scope, name, delta } => {
+                    *self.metrics.scoped_counters.entry((scope, name)).or_default() += delta
+                }
+                Effect::Level { scope, name, delta } => self.metrics.record_level(scope, name, node, delta, self.now),
             }
         }
         self.effects = fx;
@@ -777,6 +781,7 @@ impl<A: Actor> Sim<A> {
         }
         self.nodes.actors[i] = None;
         self.nodes.status[i] = Status::Down;
+        self.metrics.drop_level_shares(node, self.now);
         self.nodes.incarnation[i] += 1;
         let mut lost = 0u64;
         let mut corrupted = 0u64;
@@ -863,6 +868,12 @@ impl<A: Actor> Sim<A> {
     }
 
     /// Counts, per fault, the operations invoked inside its window that did not end `Ok`.
+    /// Closes the run's time-weighted measurements (levels) at the current time.
+    pub fn finish_levels(&mut self) {
+        let now = self.now;
+        self.metrics.finish_levels(now);
+    }
+
     pub fn tally_fault_hits(&mut self) {
         for f in &mut self.metrics.faults {
             let end = f.end.unwrap_or(self.now);

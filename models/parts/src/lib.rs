@@ -1,0 +1,134 @@
+//! # parts: the standard parts of a system design
+//!
+//! Most system designs are the same dozen parts wired differently: clients behind a load
+//! balancer, a pool of stateless servers, a cache in front of a database, a partitioned queue
+//! between services, workers, a slow third-party API, a CDN, servers holding long-lived
+//! connections. This crate builds each part once, so that a design is its own protocol plus
+//! wiring, and a cache or a retry loop has one set of bugs, fixed once.
+//!
+//! ## How a design holds parts
+//!
+//! A part is a plain struct that lives *inside* a design's actor (a node can hold several: an API
+//! server holds a [`pool::Pool`] for its worker threads and a [`calls::Calls`] for its calls to
+//! the database). A part never owns a node and never sees the world: like any actor code it acts
+//! only through the [`Ctx`] its host hands it, so it draws randomness from the host's stream,
+//! reads only the host's local clock, and does no IO.
+//!
+//! A part that talks over the network has its own message enum (`kv::Msg`, ...) and a part that
+//! waits has its own timer type (`calls::CallTimer`, `pool::PoolTimer`). The design's message and
+//! timer enums wrap them, one variant per part ([`wire!`] writes the enum, the `From`
+//! conversions and the [`Message`] impl), and a part's handlers are generic over any host whose
+//! types can carry them ([`Host`]):
+//!
+//! ```ignore
+//! parts::wire! { pub enum Msg { Kv(parts::kv::Msg), App(AppMsg) } }
+//! parts::wire! { timers pub enum Timer { Call(parts::calls::CallTimer), Pool(parts::pool::PoolTimer) } }
+//! ```
+//!
+//! Handlers return what happened (a call finished, a job was served) as plain values; the design
+//! decides what that means for its protocol. Nothing calls back into the design.
+//!
+//! ## Measurement
+//!
+//! Every part instance has a *scope* (a `&'static str` the design gives it: `"api"`, `"db"`) and
+//! counts through the kernel ([`Ctx::count_in`], [`Ctx::level`]): counters such as `api.rejected`
+//! and levels such as `api.queue` (a cluster-wide queue length over time, plotted in the report)
+//! survive crashes because the kernel keeps them. Parts also keep their own running statistics
+//! (`Stats` structs) that a design sums over its nodes in `report` for its measures.
+//!
+//! ## The parts
+//!
+//! - [`calls`]: a caller's outbound requests: per-attempt timeout, retries with exponential
+//!   backoff and jitter, a circuit breaker, and a [`balance::Balancer`] choosing the backend.
+//! - [`balance`]: load-balancing policies (round robin, random, least outstanding, power of two
+//!   choices, consistent hashing on [`common::ring::Ring`], rendezvous hashing) and passive and
+//!   active health checking with a detection delay.
+//! - [`pool`]: a stateless service's servers: a concurrency limit, a bounded request queue with a
+//!   rejection or shedding policy, service times from a distribution.
+
+pub mod balance;
+pub mod calls;
+pub mod pool;
+
+pub use sim_core;
+use sim_core::{Actor, Ctx, Message};
+
+/// A host actor whose message and timer types carry a part's message `M` and timer `T`.
+///
+/// Implemented for every actor that can (through `From`), so a part handler is written once as
+/// `fn on_msg<A: Host<kv::Msg, kv::Timer>>(&mut self, ctx: &mut Ctx<'_, A>, ...)`.
+pub trait Host<M, T = NoTimer>: Actor<Msg: From<M>, Timer: From<T>> {}
+impl<A, M, T> Host<M, T> for A
+where
+    A: Actor,
+    A::Msg: From<M>,
+    A::Timer: From<T>,
+{
+}
+
+/// The timer type of a part that sets none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoTimer {}
+
+/// The message type of a part that sends none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoMsg {}
+
+impl Message for NoMsg {
+    fn kind(&self) -> &'static str {
+        match *self {}
+    }
+}
+
+/// Sends a part's message through its host.
+#[inline]
+pub fn send<A: Actor<Msg: From<M>>, M>(ctx: &mut Ctx<'_, A>, to: sim_core::NodeId, msg: M) {
+    ctx.send(to, A::Msg::from(msg));
+}
+
+/// Sets a part's timer through its host.
+#[inline]
+pub fn set_timer<A: Actor<Timer: From<T>>, T>(
+    ctx: &mut Ctx<'_, A>,
+    after: sim_core::Duration,
+    timer: T,
+) -> sim_core::TimerId {
+    ctx.set_timer(after, A::Timer::from(timer))
+}
+
+/// A design's message (or timer) enum over its parts' messages: the enum, a `From` per variant,
+/// and (for messages) [`Message`] delegating `kind` and `size_bytes` to the variant.
+///
+/// ```ignore
+/// parts::wire! {
+///     /// Everything a node of this design sends.
+///     pub enum Msg { Calls(AppMsg), Kv(parts::kv::Msg) }
+/// }
+/// parts::wire! { timers pub enum Timer { Call(parts::calls::CallTimer), Tick(AppTick) } }
+/// ```
+/// Two variants must not carry the same type (the `From` impls would collide).
+#[macro_export]
+macro_rules! wire {
+    (timers $(#[$meta:meta])* $vis:vis enum $name:ident { $($var:ident($ty:ty)),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug)]
+        $vis enum $name { $($var($ty)),+ }
+        $(impl From<$ty> for $name {
+            #[inline]
+            fn from(m: $ty) -> Self { $name::$var(m) }
+        })+
+    };
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($var:ident($ty:ty)),+ $(,)? }) => {
+        $crate::wire!(timers $(#[$meta])* $vis enum $name { $($var($ty)),+ });
+        impl $crate::sim_core::Message for $name {
+            #[inline]
+            fn kind(&self) -> &'static str {
+                match self { $($name::$var(m) => $crate::sim_core::Message::kind(m)),+ }
+            }
+            #[inline]
+            fn size_bytes(&self) -> u64 {
+                match self { $($name::$var(m) => $crate::sim_core::Message::size_bytes(m)),+ }
+            }
+        }
+    };
+}

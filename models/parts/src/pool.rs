@@ -1,0 +1,299 @@
+//! A service pool: `concurrency` servers (threads, workers, connections) in front of a bounded
+//! request queue, each request holding a server for a service time drawn from a distribution.
+//!
+//! This is the queueing station of queueing theory (M/M/c with Poisson arrivals and exponential
+//! service), and the part that makes queueing delay show up in a design's latency. A [`Pool`]
+//! lives in the node that serves; the design hands it each request as a job ([`Pool::submit`]),
+//! and gets it back from [`Pool::on_timer`] when its service is over, to do the request's work and
+//! answer. A job that is refused comes back at once.
+//!
+//! Knobs ([`PoolSpec`]):
+//! - `concurrency`: servers; `queue`: waiting room (0: none, a busy pool refuses);
+//! - `overflow`: when the queue is full, refuse the newcomer (`RejectNew`, HTTP 503) or drop the
+//!   oldest waiter (`DropOldest`, keeps latency of what is served low under overload);
+//! - `discipline`: `Fifo`, or `Lifo` (serves the newest first: under overload most requests
+//!   see a short wait and a few starve, a known trick against timeouts);
+//! - `queue_timeout`: a waiter that waited longer than this when its turn comes is shed instead
+//!   of served (its caller has likely given up: serving it is wasted work).
+//!
+//! Measured (in [`PoolStats`] and as kernel counters under the pool's scope): arrivals, started,
+//! completed, rejected, shed, dropped; total wait and service time, so mean wait, utilisation
+//! (`busy_ns / (concurrency * elapsed)`) and, by Little's law, the mean queue length follow; and
+//! the level `scope.queue` (the waiting requests over time, summed over nodes) and `scope.busy`.
+//!
+//! Invariants: at most `concurrency` jobs in service, at most `queue` waiting; a job is returned
+//! exactly once (served, refused, shed or dropped); a crash loses the queue and the jobs in
+//! service with the node.
+
+use serde::{Deserialize, Serialize};
+use sim_core::{Actor, Ctx, Dist, Duration, Time};
+use std::collections::{BTreeMap, VecDeque};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Overflow {
+    #[default]
+    RejectNew,
+    DropOldest,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Discipline {
+    #[default]
+    Fifo,
+    Lifo,
+}
+
+/// ```ron
+/// (concurrency: 8, queue: 100, service: Exponential(mean: "10ms"), overflow: RejectNew)
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolSpec {
+    pub concurrency: u32,
+    pub queue: u32,
+    pub service: Dist,
+    pub overflow: Overflow,
+    pub discipline: Discipline,
+    pub queue_timeout: Option<Duration>,
+}
+
+impl Default for PoolSpec {
+    fn default() -> Self {
+        PoolSpec {
+            concurrency: 8,
+            queue: 1000,
+            service: Dist::Constant(Duration::from_millis(5)),
+            overflow: Overflow::RejectNew,
+            discipline: Discipline::Fifo,
+            queue_timeout: None,
+        }
+    }
+}
+
+impl PoolSpec {
+    pub fn validate(&self, path: &str) -> Vec<(String, String)> {
+        let mut e = Vec::new();
+        if self.concurrency == 0 || self.concurrency > 1_000_000 {
+            e.push((format!("{path}.concurrency"), format!("must be within [1, 1,000,000], got {}", self.concurrency)));
+        }
+        if self.queue > 100_000_000 {
+            e.push((format!("{path}.queue"), format!("at most 100,000,000, got {}", self.queue)));
+        }
+        if let Err(m) = self.service.validate() {
+            e.push((format!("{path}.service"), m));
+        }
+        if self.queue_timeout == Some(Duration::ZERO) {
+            e.push((format!("{path}.queue_timeout"), "must be positive (or None)".into()));
+        }
+        e
+    }
+}
+
+/// The end of one job's service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolTimer(u64);
+
+/// What [`Pool::submit`] did with a job.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admit<J> {
+    /// A server took it; it comes back from `on_timer` when served.
+    Started,
+    /// It waits for a server.
+    Queued,
+    /// Refused (no server, no room): the job, to answer "busy".
+    Rejected(J),
+    /// Queued, and the oldest waiter was dropped to make room: that one comes back.
+    Dropped(J),
+}
+
+/// Counts of a pool, summed over a design's nodes in its report.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PoolStats {
+    pub arrivals: u64,
+    pub started: u64,
+    pub completed: u64,
+    pub rejected: u64,
+    pub dropped: u64,
+    pub shed: u64,
+    /// Sum of the waits of every started job (ns).
+    pub wait_ns: u128,
+    /// Sum of the service times of every completed job (ns): busy server time.
+    pub busy_ns: u128,
+    pub queue_max: u64,
+}
+
+impl PoolStats {
+    pub fn add(&mut self, o: &PoolStats) {
+        self.arrivals += o.arrivals;
+        self.started += o.started;
+        self.completed += o.completed;
+        self.rejected += o.rejected;
+        self.dropped += o.dropped;
+        self.shed += o.shed;
+        self.wait_ns += o.wait_ns;
+        self.busy_ns += o.busy_ns;
+        self.queue_max = self.queue_max.max(o.queue_max);
+    }
+
+    /// Mean wait in the queue of the jobs that started, in seconds.
+    pub fn mean_wait_s(&self) -> f64 {
+        if self.started == 0 { 0.0 } else { self.wait_ns as f64 / self.started as f64 / 1e9 }
+    }
+
+    /// Mean service time of the completed jobs, in seconds.
+    pub fn mean_service_s(&self) -> f64 {
+        if self.completed == 0 { 0.0 } else { self.busy_ns as f64 / self.completed as f64 / 1e9 }
+    }
+
+    /// Busy server time over available server time in `elapsed` with `servers` servers.
+    pub fn utilisation(&self, servers: u64, elapsed: Duration) -> f64 {
+        let avail = servers as f64 * elapsed.0 as f64;
+        if avail == 0.0 { 0.0 } else { self.busy_ns as f64 / avail }
+    }
+}
+
+/// A pool of servers with a queue; `J` is the design's job (the request to serve).
+#[derive(Debug)]
+pub struct Pool<J> {
+    scope: &'static str,
+    spec: PoolSpec,
+    queue: VecDeque<(J, Time, Duration)>,
+    in_service: BTreeMap<u64, (J, Duration)>,
+    next: u64,
+    /// Jobs shed by `queue_timeout` since the last [`Pool::take_shed`].
+    shed: Vec<J>,
+    pub stats: PoolStats,
+}
+
+impl<J> Pool<J> {
+    /// A pool counting under `scope` (`scope.rejected`, the level `scope.queue`, ...).
+    pub fn new(scope: &'static str, spec: PoolSpec) -> Pool<J> {
+        Pool {
+            scope,
+            spec,
+            queue: VecDeque::new(),
+            in_service: BTreeMap::new(),
+            next: 0,
+            shed: Vec::new(),
+            stats: PoolStats::default(),
+        }
+    }
+
+    pub fn spec(&self) -> &PoolSpec {
+        &self.spec
+    }
+
+    pub fn busy(&self) -> usize {
+        self.in_service.len()
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Changes the number of servers (an autoscaler's decision). Shrinking lets jobs in service
+    /// finish; growing starts waiting jobs at once.
+    pub fn set_concurrency<A: Actor<Timer: From<PoolTimer>>>(&mut self, ctx: &mut Ctx<'_, A>, servers: u32) {
+        self.spec.concurrency = servers;
+        self.start_waiting(ctx);
+    }
+
+    /// A request arrives. Its service time is drawn from the pool's distribution.
+    pub fn submit<A: Actor<Timer: From<PoolTimer>>>(&mut self, ctx: &mut Ctx<'_, A>, job: J) -> Admit<J> {
+        let service = self.spec.service.sample(ctx.rng());
+        self.submit_for(ctx, job, service)
+    }
+
+    /// A request arrives whose service takes `service` (the design knows its cost: rows scanned,
+    /// bytes encoded).
+    pub fn submit_for<A: Actor<Timer: From<PoolTimer>>>(
+        &mut self,
+        ctx: &mut Ctx<'_, A>,
+        job: J,
+        service: Duration,
+    ) -> Admit<J> {
+        self.stats.arrivals += 1;
+        if (self.in_service.len() as u32) < self.spec.concurrency && self.queue.is_empty() {
+            self.start(ctx, job, service, Duration::ZERO);
+            return Admit::Started;
+        }
+        if (self.queue.len() as u32) < self.spec.queue {
+            self.enqueue(ctx, job, service);
+            return Admit::Queued;
+        }
+        match self.spec.overflow {
+            Overflow::DropOldest if self.spec.queue > 0 => {
+                let (old, _, _) = self.queue.pop_front().expect("a full queue of positive size");
+                self.stats.dropped += 1;
+                ctx.count_in(self.scope, "dropped", 1);
+                ctx.level(self.scope, "queue", -1);
+                self.enqueue(ctx, job, service);
+                Admit::Dropped(old)
+            }
+            _ => {
+                self.stats.rejected += 1;
+                ctx.count_in(self.scope, "rejected", 1);
+                Admit::Rejected(job)
+            }
+        }
+    }
+
+    fn enqueue<A: Actor>(&mut self, ctx: &mut Ctx<'_, A>, job: J, service: Duration) {
+        self.queue.push_back((job, ctx.now(), service));
+        self.stats.queue_max = self.stats.queue_max.max(self.queue.len() as u64);
+        ctx.level(self.scope, "queue", 1);
+    }
+
+    fn start<A: Actor<Timer: From<PoolTimer>>>(
+        &mut self,
+        ctx: &mut Ctx<'_, A>,
+        job: J,
+        service: Duration,
+        waited: Duration,
+    ) {
+        let id = self.next;
+        self.next += 1;
+        self.stats.started += 1;
+        self.stats.wait_ns += waited.0 as u128;
+        ctx.level(self.scope, "busy", 1);
+        self.in_service.insert(id, (job, service));
+        debug_assert!(self.in_service.len() as u32 <= self.spec.concurrency, "more jobs in service than servers");
+        ctx.set_timer(service, A::Timer::from(PoolTimer(id)));
+    }
+
+    /// Starts waiting jobs while servers are free; sheds those that waited past `queue_timeout`.
+    fn start_waiting<A: Actor<Timer: From<PoolTimer>>>(&mut self, ctx: &mut Ctx<'_, A>) {
+        while (self.in_service.len() as u32) < self.spec.concurrency {
+            let next = match self.spec.discipline {
+                Discipline::Fifo => self.queue.pop_front(),
+                Discipline::Lifo => self.queue.pop_back(),
+            };
+            let Some((job, since, service)) = next else { break };
+            ctx.level(self.scope, "queue", -1);
+            let waited = ctx.now().since(since);
+            if self.spec.queue_timeout.is_some_and(|t| waited > t) {
+                self.stats.shed += 1;
+                ctx.count_in(self.scope, "shed", 1);
+                self.shed.push(job);
+                continue;
+            }
+            self.start(ctx, job, service, waited);
+        }
+    }
+
+    /// A service is over: the job, and the next waiters start.
+    pub fn on_timer<A: Actor<Timer: From<PoolTimer>>>(&mut self, ctx: &mut Ctx<'_, A>, t: PoolTimer) -> Option<J> {
+        let (job, service) = self.in_service.remove(&t.0)?;
+        self.stats.completed += 1;
+        self.stats.busy_ns += service.0 as u128;
+        ctx.level(self.scope, "busy", -1);
+        ctx.count_in(self.scope, "completed", 1);
+        self.start_waiting(ctx);
+        Some(job)
+    }
+
+    /// Jobs shed since the last call (answer them "overloaded").
+    pub fn take_shed(&mut self) -> Vec<J> {
+        std::mem::take(&mut self.shed)
+    }
+}
