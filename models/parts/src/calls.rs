@@ -548,6 +548,8 @@ mod tests {
         fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: TMsg) {}
     }
 
+    type Drained = (Vec<(NodeId, u64)>, Vec<(Duration, CallTimer)>);
+
     /// A detached world for handler tests: the clock, the stream and what the handlers did.
     struct Bench {
         now: Time,
@@ -565,7 +567,7 @@ mod tests {
             f(&mut ctx)
         }
         /// Sends (to, req) and timers (after, timer) recorded since the last drain.
-        fn drain(&mut self) -> (Vec<(NodeId, u64)>, Vec<(Duration, CallTimer)>) {
+        fn drain(&mut self) -> Drained {
             let (mut sent, mut timers) = (Vec::new(), Vec::new());
             for e in self.fx.drain(..) {
                 match e {
@@ -627,7 +629,7 @@ mod tests {
             if t.retry {
                 waits.push(after);
             }
-            b.now = b.now + after;
+            b.now += after;
             if let Some(d) = b.with(|ctx| c.on_timer(ctx, t)) {
                 done = Some(d);
                 break;
