@@ -49,6 +49,8 @@
 pub mod balance;
 pub mod calls;
 pub mod pool;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use sim_core;
 use sim_core::{Actor, Ctx, Message};
