@@ -391,7 +391,6 @@ fn cmd_list() -> Result<ExitCode> {
 
 /// Runs one scenario and reports its speed. The wall clock is read here, at the edge: the last
 /// progress call marks the end of the simulation, and the checkers run after it.
-#[allow(clippy::disallowed_methods)]
 /// `simctl bench scenario A [B ...]`: alternating rounds, then each file's median simulation
 /// speed against the first file's.
 fn cmd_bench_scenarios(files: &[PathBuf], seed: Option<u64>, repeat: u32) -> Result<ExitCode> {
@@ -421,6 +420,7 @@ fn cmd_bench_scenarios(files: &[PathBuf], seed: Option<u64>, repeat: u32) -> Res
 
 /// One timed run; `Ok(Ok(events/s of the simulation alone))`, or the exit code of a run that
 /// could not be judged.
+#[allow(clippy::disallowed_methods)]
 fn cmd_bench_scenario(file: &Path, seed: Option<u64>) -> Result<std::result::Result<f64, ExitCode>> {
     let (source, entry) = match load(file)? {
         Ok(x) => x,
