@@ -48,6 +48,7 @@
 
 pub mod balance;
 pub mod calls;
+pub mod conn;
 pub mod pool;
 #[cfg(test)]
 pub(crate) mod testing;
