@@ -701,6 +701,21 @@ mod tests {
     }
 
     #[test]
+    fn call_to_sends_every_attempt_to_the_chosen_backend() {
+        let mut b = Bench::new();
+        let (mut c, s) = calls(policy(1, None), 3);
+        b.with(|ctx| c.call_to(ctx, s, NodeId(2), |r| Req(r.0), "op")).unwrap();
+        let (sent, timers) = b.drain();
+        b.now += timers[0].0;
+        assert!(b.with(|ctx| c.on_timer(ctx, timers[0].1)).is_none());
+        let (_, timers) = b.drain();
+        b.now += timers[0].0;
+        assert!(b.with(|ctx| c.on_timer(ctx, timers[0].1)).is_none());
+        let (again, _) = b.drain();
+        assert_eq!([sent[0].0, again[0].0], [NodeId(2), NodeId(2)]);
+    }
+
+    #[test]
     fn fatal_errors_are_not_retried() {
         let mut b = Bench::new();
         let (mut c, s) = calls(policy(3, None), 1);
