@@ -55,6 +55,18 @@ pub fn connected_at(sessions: Option<&Vec<Session>>, at: Time) -> bool {
     sessions.is_some_and(|v| v.iter().any(|s| s.from <= at && s.to.is_none_or(|t| t > at)))
 }
 
+/// The users' outages: for each connection that ended and was followed by another, from the last
+/// time its device heard the server to the next connection (what the user lived without), in ms.
+pub fn outages_ms(sessions: &BTreeMap<UserId, Vec<Session>>) -> Vec<f64> {
+    let mut out = Vec::new();
+    for v in sessions.values() {
+        for w in v.windows(2) {
+            out.push(w[1].from.since(w[0].heard).0 as f64 / 1e6);
+        }
+    }
+    out
+}
+
 /// `delivered_when_connected`: every push whose user was connected throughout `window` after it
 /// (see [`connected_throughout`]) reached the user's device.
 pub fn delivered_when_connected(
@@ -177,6 +189,8 @@ mod tests {
         assert_eq!((j.judged, j.violations), (3, 1));
         assert!(j.first.unwrap().contains("OpId(1)"));
         assert!(connected_at(s.get(&2), t(3_000)) && !connected_at(s.get(&2), t(4_000)));
+        let s = sessions_by_user(&[session(2, 100, 1_200, Some(4_000)), session(2, 4_100, 9_000, None)]);
+        assert_eq!(outages_ms(&s), [2_900.0]);
     }
 
     #[test]

@@ -548,6 +548,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     };
     let mut reconnect: Vec<f64> = device.reconnect_ns.iter().map(|&ns| ns as f64 / 1e6).collect();
     reconnect.sort_by(f64::total_cmp);
+    let mut outages = check::outages_ms(&sessions);
+    outages.sort_by(f64::total_cmp);
     let m = &mut r.measures;
     m.insert("users".into(), c.users as f64);
     m.insert("connections_end".into(), held.len() as f64);
@@ -560,6 +562,10 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     if !reconnect.is_empty() {
         m.insert("reconnect_p50_ms".into(), sim_core::sweep::percentile(&reconnect, 0.5));
         m.insert("reconnect_max_ms".into(), *reconnect.last().expect("non-empty"));
+    }
+    if !outages.is_empty() {
+        m.insert("outage_p50_ms".into(), sim_core::sweep::percentile(&outages, 0.5));
+        m.insert("outage_max_ms".into(), *outages.last().expect("non-empty"));
     }
     m.insert("pushes".into(), pushes.len() as f64);
     m.insert("pushed".into(), counter("conn", "pushes"));
