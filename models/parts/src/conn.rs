@@ -24,8 +24,9 @@
 //! wherever it lands. Heartbeats are the WebSocket shape: the client pings every
 //! `heartbeat.interval`, the server answers each ping; **the server** drops a connection it has not
 //! heard from for `heartbeat.timeout` (its sweep runs every interval, so detection takes between
-//! `timeout` and `timeout + interval`); **the client** declares the connection lost when it has
-//! heard nothing (pong or pushed message) for `heartbeat.timeout`, and reconnects. A server that
+//! `timeout` and `timeout + interval`); **the client** declares the connection lost when, at one of
+//! its pings, it has heard nothing (pong or pushed message) for `heartbeat.timeout` (so, again,
+//! within `timeout + interval` of the server's last sign of life), and reconnects. A server that
 //! no longer knows a connection (it restarted, or dropped it) answers a ping with `Closed` (the
 //! TCP reset), so the client reconnects at once instead of waiting out the timeout.
 //!
@@ -170,16 +171,38 @@ impl ConnSpec {
 /// What devices and connection servers say to each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Msg {
-    Connect { user: UserId, epoch: u64 },
-    Accepted { user: UserId, epoch: u64 },
+    Connect {
+        user: UserId,
+        epoch: u64,
+    },
+    Accepted {
+        user: UserId,
+        epoch: u64,
+    },
     /// The server is full.
-    Refused { user: UserId, epoch: u64 },
-    Ping { user: UserId, epoch: u64 },
-    Pong { user: UserId, epoch: u64 },
+    Refused {
+        user: UserId,
+        epoch: u64,
+    },
+    Ping {
+        user: UserId,
+        epoch: u64,
+    },
+    Pong {
+        user: UserId,
+        epoch: u64,
+    },
     /// The client gives the connection up (or the server does not know it: a reset).
-    Closed { user: UserId, epoch: u64 },
+    Closed {
+        user: UserId,
+        epoch: u64,
+    },
     /// A message pushed down the connection; `msg` is the design's id for it.
-    Deliver { user: UserId, epoch: u64, msg: u64 },
+    Deliver {
+        user: UserId,
+        epoch: u64,
+        msg: u64,
+    },
 }
 
 impl sim_core::Message for Msg {
@@ -455,19 +478,35 @@ impl ConnClientStats {
 /// What happened to a device, for the design.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientEvent {
-    Connected { user: UserId, server: NodeId, epoch: u64 },
+    Connected {
+        user: UserId,
+        server: NodeId,
+        epoch: u64,
+    },
     /// The connection is gone (heartbeat timeout, or the server reset it); a reconnect follows.
-    Lost { user: UserId, server: NodeId },
+    Lost {
+        user: UserId,
+        server: NodeId,
+    },
     /// A message pushed to the user arrived.
-    Delivered { user: UserId, server: NodeId, msg: u64 },
+    Delivered {
+        user: UserId,
+        server: NodeId,
+        msg: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Waiting out a backoff (or the initial spread) before the next attempt.
     Idle,
-    Connecting { server: NodeId },
-    Connected { server: NodeId, session: usize },
+    Connecting {
+        server: NodeId,
+    },
+    Connected {
+        server: NodeId,
+        session: usize,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -126,11 +126,24 @@ pub enum Change {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Msg {
     /// A member opens (`fresh`) or renews its session.
-    Session { session: u64, fresh: bool },
-    Register { session: u64, user: UserId, epoch: u64 },
-    Unregister { session: u64, user: UserId, epoch: u64 },
+    Session {
+        session: u64,
+        fresh: bool,
+    },
+    Register {
+        session: u64,
+        user: UserId,
+        epoch: u64,
+    },
+    Unregister {
+        session: u64,
+        user: UserId,
+        epoch: u64,
+    },
     /// The registry does not know this session: open a new one and register again.
-    Expired { session: u64 },
+    Expired {
+        session: u64,
+    },
     /// A reader subscribes.
     Watch,
     /// Changes for watchers (the first answer to `Watch` is a snapshot).
@@ -284,12 +297,8 @@ impl Registry {
         self.sessions.remove(&(server, session));
         self.stats.sessions_expired += 1;
         ctx.count_in(self.scope, "sessions_expired", 1);
-        let gone: Vec<UserId> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.server == server && e.session == session)
-            .map(|(&u, _)| u)
-            .collect();
+        let gone: Vec<UserId> =
+            self.entries.iter().filter(|(_, e)| e.server == server && e.session == session).map(|(&u, _)| u).collect();
         for user in gone {
             self.entries.remove(&user);
             self.change(ctx, |zxid| Change::Remove { zxid, user });

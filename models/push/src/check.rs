@@ -103,14 +103,19 @@ pub fn outcomes_truthful(pushes: &[Push], delivered: &BTreeMap<u64, u32>) -> Jud
             Some(Outcome::Ok) => {
                 j.judged += 1;
                 if !arrived {
-                    j.violation(|| format!("push {:?} to user {} at {} ended Ok but never arrived", p.op, p.user, p.invoke));
+                    j.violation(|| {
+                        format!("push {:?} to user {} at {} ended Ok but never arrived", p.op, p.user, p.invoke)
+                    });
                 }
             }
             Some(Outcome::Fail) => {
                 j.judged += 1;
                 if arrived {
                     j.violation(|| {
-                        format!("push {:?} to user {} at {} ended Fail (undeliverable) but arrived", p.op, p.user, p.invoke)
+                        format!(
+                            "push {:?} to user {} at {} ended Fail (undeliverable) but arrived",
+                            p.op, p.user, p.invoke
+                        )
                     });
                 }
             }
@@ -120,6 +125,12 @@ pub fn outcomes_truthful(pushes: &[Push], delivered: &BTreeMap<u64, u32>) -> Jud
     j
 }
 
+/// Where a map places a user: its server and the connection's epoch.
+pub type Placement = Option<(NodeId, u64)>;
+
+/// A reader's map, as a lookup.
+pub type ViewFn<'a> = &'a dyn Fn(UserId) -> Placement;
+
 /// `registry_converged`, at the end of the run: every connection a server holds is registered at
 /// that server with its epoch, every registry entry is a connection its server holds, and every
 /// reader's view equals the registry. `held` is `(user, server, epoch)` over the servers;
@@ -127,8 +138,8 @@ pub fn outcomes_truthful(pushes: &[Push], delivered: &BTreeMap<u64, u32>) -> Jud
 pub fn registry_converged(
     users: u64,
     held: &[(UserId, NodeId, u64)],
-    registry: impl Fn(UserId) -> Option<(NodeId, u64)>,
-    views: &[(NodeId, &dyn Fn(UserId) -> Option<(NodeId, u64)>)],
+    registry: impl Fn(UserId) -> Placement,
+    views: &[(NodeId, ViewFn<'_>)],
 ) -> Judged {
     let mut j = Judged::default();
     let mut held_by: BTreeMap<UserId, Vec<(NodeId, u64)>> = BTreeMap::new();
@@ -218,16 +229,24 @@ mod tests {
             _ => None,
         };
         let same = |u: UserId| reg(u);
-        let views: [(NodeId, &dyn Fn(UserId) -> Option<(NodeId, u64)>); 1] = [(NodeId(9), &same)];
+        let views: [(NodeId, ViewFn<'_>); 1] = [(NodeId(9), &same)];
         assert_eq!(registry_converged(3, &held, reg, &views).violations, 0);
         // A reader that has not caught up with user 1's move.
         let stale = |u: UserId| if u == 1 { Some((a, 6)) } else { reg(u) };
-        let views: [(NodeId, &dyn Fn(UserId) -> Option<(NodeId, u64)>); 1] = [(NodeId(9), &stale)];
+        let views: [(NodeId, ViewFn<'_>); 1] = [(NodeId(9), &stale)];
         let j = registry_converged(3, &held, reg, &views);
         assert_eq!((j.judged, j.violations), (3, 1));
         assert!(j.first.unwrap().contains("reader n9"));
         // A ghost entry (user 2 registered, nobody holds it) and a connection never registered.
-        let reg2 = |u: UserId| if u == 2 { Some((a, 1)) } else if u == 1 { None } else { reg(u) };
+        let reg2 = |u: UserId| {
+            if u == 2 {
+                Some((a, 1))
+            } else if u == 1 {
+                None
+            } else {
+                reg(u)
+            }
+        };
         assert_eq!(registry_converged(3, &held, reg2, &[]).violations, 2);
     }
 }

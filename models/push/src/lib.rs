@@ -41,7 +41,9 @@
 //!   every entry is a held connection, and every sender's view equals the registry (needs a
 //!   `settle` longer than the heartbeat timeout, the session timeout and the lag).
 //!
-//! Measures: connects, reconnects, drops, losses noticed by devices, reconnect times, pushes,
+//! Measures: connects, reconnects, drops, losses noticed by devices, reconnect times (from a
+//! device noticing the loss to its next connection), outages (from its last word from the old
+//! server to the next connection: detection plus reconnect), pushes,
 //! pushes to a user with no connection, misrouted pushes, lookups that found no server, retries,
 //! undeliverable pushes, pushes judged and lost, duplicates, registry changes and sessions
 //! expired. The level `conn.connections` (open connections, plotted) drops by a crashed server's
@@ -130,9 +132,16 @@ impl Default for Config {
 /// The design's own messages: a sender asks a connection server to push.
 #[derive(Clone, Copy, Debug)]
 pub enum AppMsg {
-    Push { req: ReqId, user: UserId, msg: u64 },
+    Push {
+        req: ReqId,
+        user: UserId,
+        msg: u64,
+    },
     /// `delivered`: pushed down the user's connection; otherwise the server holds none.
-    PushResult { req: ReqId, delivered: bool },
+    PushResult {
+        req: ReqId,
+        delivered: bool,
+    },
 }
 
 impl Message for AppMsg {
@@ -392,7 +401,8 @@ impl Actor for Node {
 
 impl PushPolicy {
     pub fn validate(&self, path: &str) -> Vec<(String, String)> {
-        let calls = CallPolicy { timeout: self.timeout, retries: self.retries, backoff: self.backoff.clone(), breaker: None };
+        let calls =
+            CallPolicy { timeout: self.timeout, retries: self.retries, backoff: self.backoff.clone(), breaker: None };
         calls.validate(path)
     }
 }
@@ -401,8 +411,7 @@ pub struct PushModel;
 
 impl Model for PushModel {
     const NAME: &'static str = "push";
-    const ABOUT: &'static str =
-        "messages pushed to users over long-lived connections (heartbeats, reconnects), found through a lagging registry";
+    const ABOUT: &'static str = "messages pushed to users over long-lived connections (heartbeats, reconnects), found through a lagging registry";
     const OP_KINDS: &'static [&'static str] = &["push"];
     type Config = Config;
     type Actor = Node;
@@ -460,7 +469,9 @@ impl Model for PushModel {
                 }));
             }
             if n == registry {
-                return Node::Registry(Box::new(RegistryNode { registry: Registry::new("registry", c.registry.clone()) }));
+                return Node::Registry(Box::new(RegistryNode {
+                    registry: Registry::new("registry", c.registry.clone()),
+                }));
             }
             Node::Conn(Box::new(ConnNode {
                 server: ConnServer::new("conn", c.conn.clone()),
@@ -530,10 +541,10 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             Node::Client(_) => {}
         }
     }
-    let view_fns: Vec<(NodeId, Box<dyn Fn(UserId) -> Option<(NodeId, u64)> + '_>)> =
-        clients(run).map(|(n, cl)| (n, Box::new(move |u| cl.view.entry(u)) as Box<dyn Fn(UserId) -> _>)).collect();
-    let view_refs: Vec<(NodeId, &dyn Fn(UserId) -> Option<(NodeId, u64)>)> =
-        view_fns.iter().map(|(n, f)| (*n, f.as_ref())).collect();
+    let readers: Vec<(NodeId, &View)> = clients(run).map(|(n, cl)| (n, &cl.view)).collect();
+    let lookups: Vec<_> = readers.iter().map(|(n, v)| (*n, move |u: UserId| v.entry(u))).collect();
+    let view_refs: Vec<(NodeId, check::ViewFn<'_>)> =
+        lookups.iter().map(|(n, f)| (*n, f as check::ViewFn<'_>)).collect();
     let j = match registry {
         Some(reg) => check::registry_converged(c.users as u64, &held, |u| reg.entry(u), &view_refs),
         None => Judged { judged: 0, violations: 0, first: Some("the registry node is down at the end".into()) },
