@@ -758,33 +758,18 @@ impl ConnClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Bench;
+    use crate::testing::{Bench, PartHost};
     use sim_core::{Effect, NodeId};
 
-    crate::wire! { enum TMsg { Conn(Msg) } }
-    crate::wire! { timers enum TTimer { Conn(Timer) } }
-
-    #[derive(Debug)]
-    struct T;
-    impl Actor for T {
-        type Msg = TMsg;
-        type Timer = TTimer;
-        type Record = ();
-        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
-        fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: TMsg) {}
-    }
+    type T = PartHost<Msg, Timer>;
 
     fn sent(fx: &[Effect<T>]) -> Vec<(NodeId, Msg)> {
         fx.iter()
             .filter_map(|e| match e {
-                Effect::Send { to, msg: TMsg::Conn(m) } => Some((*to, *m)),
+                Effect::Send { to, msg } => Some((*to, *msg)),
                 _ => None,
             })
             .collect()
-    }
-
-    fn timers(t: &[(Duration, TTimer)]) -> Vec<(Duration, Timer)> {
-        t.iter().map(|(d, TTimer::Conn(x))| (*d, *x)).collect()
     }
 
     fn levels(fx: &[Effect<T>]) -> i64 {
@@ -875,12 +860,12 @@ mod tests {
         let mut c = ConnClient::new("dev", spec(), &[42], &servers);
         b.with(|ctx| c.start(ctx));
         let (t, _) = b.drain();
-        let (after, t0) = timers(&t)[0];
+        let (after, t0) = t[0];
         fire(&mut b, &mut c, t0, after);
         let (t, fx) = b.drain();
         let [(first, Msg::Connect { user: 42, epoch })] = sent(&fx)[..] else { panic!("{fx:?}") };
         assert_eq!(first, crate::balance::rendezvous(42, &servers).unwrap(), "the rendezvous choice");
-        assert_eq!(timers(&t)[0].0, spec().connect_timeout);
+        assert_eq!(t[0].0, spec().connect_timeout);
         let ev = b.with(|ctx| c.on_msg(ctx, first, Msg::Accepted { user: 42, epoch }));
         assert_eq!(ev, Some(ClientEvent::Connected { user: 42, server: first, epoch }));
         assert_eq!(c.connected_to(42), Some(first));
@@ -888,7 +873,7 @@ mod tests {
         let mut lost_at = None;
         for k in 0..6 {
             let (t, fx) = b.drain();
-            let hb: Vec<_> = timers(&t).into_iter().filter(|(_, x)| matches!(x, Timer::Device { .. })).collect();
+            let hb: Vec<_> = t.into_iter().filter(|(_, x)| matches!(x, Timer::Device { .. })).collect();
             let (after, t) = *hb.last().unwrap();
             if k > 0 {
                 assert!(sent(&fx).contains(&(first, Msg::Ping { user: 42, epoch })), "{fx:?}");
@@ -907,7 +892,7 @@ mod tests {
         // Back off, then connect to another server (the router ejected the silent one).
         let (t, fx) = b.drain();
         assert!(sent(&fx).is_empty());
-        let (after, t) = timers(&t)[0];
+        let (after, t) = t[0];
         assert_eq!(after, Duration::from_millis(100), "the first reconnect waits the base backoff");
         fire(&mut b, &mut c, t, after);
         let (_, fx) = b.drain();
@@ -928,7 +913,7 @@ mod tests {
     /// The device timer the last handler set.
     fn next(b: &mut Bench<T>) -> (Duration, Timer) {
         let (t, _) = b.drain();
-        *timers(&t).last().expect("a timer was set")
+        *t.last().expect("a timer was set")
     }
 
     #[test]
@@ -971,7 +956,7 @@ mod tests {
         let mut c = ConnClient::new("dev", spec(), &[3], &[NodeId(0)]);
         b.with(|ctx| c.start(ctx));
         let (t, _) = b.drain();
-        let (after, t) = timers(&t)[0];
+        let (after, t) = t[0];
         fire(&mut b, &mut c, t, after);
         let (_, fx) = b.drain();
         let [(s, Msg::Connect { epoch, .. })] = sent(&fx)[..] else { panic!() };

@@ -617,21 +617,10 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Bench;
+    use crate::testing::{Bench, PartHost};
     use sim_core::Effect;
 
-    crate::wire! { enum TMsg { Reg(Msg) } }
-    crate::wire! { timers enum TTimer { Reg(Timer) } }
-
-    #[derive(Debug)]
-    struct T;
-    impl Actor for T {
-        type Msg = TMsg;
-        type Timer = TTimer;
-        type Record = ();
-        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
-        fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: TMsg) {}
-    }
+    type T = PartHost<Msg, Timer>;
 
     const S1: NodeId = NodeId(1);
     const S2: NodeId = NodeId(2);
@@ -647,11 +636,11 @@ mod tests {
         let sent = fx
             .into_iter()
             .filter_map(|e| match e {
-                Effect::Send { to, msg: TMsg::Reg(m) } => Some((to, m)),
+                Effect::Send { to, msg } => Some((to, msg)),
                 _ => None,
             })
             .collect();
-        let publish = timers.into_iter().filter(|(_, TTimer::Reg(t))| *t == Timer::Publish).map(|(d, _)| d).collect();
+        let publish = timers.into_iter().filter(|(_, t)| *t == Timer::Publish).map(|(d, _)| d).collect();
         (sent, publish)
     }
 
