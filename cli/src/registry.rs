@@ -99,6 +99,7 @@ pub fn models() -> Vec<Entry> {
         entry::<phold::Phold>(),
         entry::<service::Service>(),
         entry::<service::inline::ServiceInline>(),
+        entry::<push::PushModel>(),
     ]
 }
 
@@ -381,6 +382,8 @@ mod tests {
                 "snowflake" => roundtrip::<snowflake::Snowflake>(&source),
                 "shortener" => roundtrip::<shortener::Shortener>(&source),
                 "phold" => roundtrip::<phold::Phold>(&source),
+                "service" => roundtrip::<service::Service>(&source),
+                "push" => roundtrip::<push::PushModel>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -402,7 +405,7 @@ mod tests {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let crate_name = entry.file_name().to_string_lossy().to_string();
             let model_name = match crate_name.as_str() {
-                "common" => continue, // shared parts, not a model
+                "common" | "parts" => continue, // shared parts, not models
                 other => other,
             };
             if entry.path().join("Cargo.toml").exists() {

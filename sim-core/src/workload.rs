@@ -311,7 +311,8 @@ impl Generator {
             if now >= self.stop_at {
                 return None;
             }
-            if self.max_factor == 1.0 || rng.unit() * self.max_factor < self.spec.rate_factor(now) {
+            // Thinning whenever there is a shape: a dip (factor < 1) alone has a maximum of 1.
+            if self.spec.shape.is_empty() || rng.unit() * self.max_factor < self.spec.rate_factor(now) {
                 return Some(now);
             }
         }
@@ -364,5 +365,22 @@ mod tests {
         }
         assert!((4700..5300).contains(&before), "{before}");
         assert!((14200..15800).contains(&during), "{during}");
+    }
+
+    /// A dip (factor below 1) thins the arrivals too, down to none at factor 0 (a warm-up).
+    #[test]
+    fn a_dip_alone_thins_the_rate() {
+        let spec = WorkloadSpec {
+            ops: vec![("x".into(), 1.0)],
+            arrival: Arrival::OpenLoop { rate_per_s: 1000.0 },
+            keys: Keys::default(),
+            shape: vec![Shape::Burst { at: Duration::ZERO, duration: Duration::from_secs(5), factor: 0.0 }],
+            retry: None,
+            stop_at: None,
+        };
+        let mut rng = Prng::new(5, Stream::Workload);
+        let g = Generator::new(&spec, &["x"], Time(Duration::from_secs(10).0), &mut rng);
+        let first = g.next_arrival(Time::ZERO, &mut rng).expect("arrivals after the dip");
+        assert!(first >= Time(Duration::from_secs(5).0), "{first}");
     }
 }

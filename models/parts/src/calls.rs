@@ -67,6 +67,16 @@ impl Backoff {
         let d = self.base.0 as f64 * exp;
         Duration(if d.is_finite() { (d as u64).min(self.max.0) } else { self.max.0 })
     }
+
+    /// The wait before attempt `attempt + 1`: [`Backoff::delay`] with the jitter drawn from `rng`.
+    pub fn wait(&self, attempt: u32, rng: &mut sim_core::Prng) -> Duration {
+        let base = self.delay(attempt);
+        match self.jitter {
+            Jitter::None => base,
+            Jitter::Full => Duration(rng.range_inclusive(0, base.0)),
+            Jitter::Equal => Duration(base.0 / 2 + rng.range_inclusive(0, base.0 - base.0 / 2)),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -278,6 +288,8 @@ struct Pending<M, T> {
     data: T,
     attempt: u32,
     to: Option<NodeId>,
+    /// Every attempt goes here (the caller chose the backend: [`Calls::call_to`]).
+    fixed: Option<NodeId>,
     timer: TimerId,
     /// Waiting out a backoff (no attempt in flight).
     backing_off: bool,
@@ -365,6 +377,37 @@ impl<M: Clone, T> Calls<M, T> {
     where
         A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
     {
+        self.start(ctx, svc, key, None, make, data)
+    }
+
+    /// Like [`Calls::call`], to a backend the caller chose itself (a directory lookup, a sticky
+    /// session) instead of the balancer's pick; retries go to the same backend.
+    pub fn call_to<A>(
+        &mut self,
+        ctx: &mut Ctx<'_, A>,
+        svc: ServiceId,
+        to: NodeId,
+        make: impl FnOnce(ReqId) -> M,
+        data: T,
+    ) -> Result<ReqId, Done<T>>
+    where
+        A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
+    {
+        self.start(ctx, svc, 0, Some(to), make, data)
+    }
+
+    fn start<A>(
+        &mut self,
+        ctx: &mut Ctx<'_, A>,
+        svc: ServiceId,
+        key: u64,
+        fixed: Option<NodeId>,
+        make: impl FnOnce(ReqId) -> M,
+        data: T,
+    ) -> Result<ReqId, Done<T>>
+    where
+        A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
+    {
         let now = ctx.now();
         let req = self.next_req;
         self.next_req += 1;
@@ -378,6 +421,7 @@ impl<M: Clone, T> Calls<M, T> {
             data,
             attempt: 0,
             to: None,
+            fixed,
             timer: TimerId(u64::MAX),
             backing_off: false,
             started: now,
@@ -402,7 +446,7 @@ impl<M: Clone, T> Calls<M, T> {
             ctx.count_in(d.scope, "breaker_rejected", 1);
             return self.end(ctx, req, CallOutcome::BreakerOpen);
         }
-        let Some(to) = d.balancer.pick(p.key, now, ctx.rng()) else {
+        let Some(to) = p.fixed.or_else(|| d.balancer.pick(p.key, now, ctx.rng())) else {
             d.stats.no_backend += 1;
             ctx.count_in(d.scope, "no_backend", 1);
             return self.end(ctx, req, CallOutcome::NoBackend);
@@ -451,12 +495,7 @@ impl<M: Clone, T> Calls<M, T> {
         if p.attempt > d.policy.retries {
             return self.end(ctx, req, outcome);
         }
-        let base = d.policy.backoff.delay(p.attempt);
-        let wait = match d.policy.backoff.jitter {
-            Jitter::None => base,
-            Jitter::Full => Duration(ctx.rng().range_inclusive(0, base.0)),
-            Jitter::Equal => Duration(base.0 / 2 + ctx.rng().range_inclusive(0, base.0 - base.0 / 2)),
-        };
+        let wait = d.policy.backoff.wait(p.attempt, ctx.rng());
         p.backing_off = true;
         p.timer = ctx.set_timer(wait, A::Timer::from(CallTimer { req, attempt: p.attempt, retry: true }));
         None
@@ -658,6 +697,21 @@ mod tests {
         // An answer after the end is counted, not delivered.
         assert!(b.with(|ctx| c.reply(ctx, req, Answer::Ok)).is_none());
         assert_eq!(c.stats(s).late_replies, 1);
+    }
+
+    #[test]
+    fn call_to_sends_every_attempt_to_the_chosen_backend() {
+        let mut b = Bench::new();
+        let (mut c, s) = calls(policy(1, None), 3);
+        b.with(|ctx| c.call_to(ctx, s, NodeId(2), |r| Req(r.0), "op")).unwrap();
+        let (sent, timers) = b.drain();
+        b.now += timers[0].0;
+        assert!(b.with(|ctx| c.on_timer(ctx, timers[0].1)).is_none());
+        let (_, timers) = b.drain();
+        b.now += timers[0].0;
+        assert!(b.with(|ctx| c.on_timer(ctx, timers[0].1)).is_none());
+        let (again, _) = b.drain();
+        assert_eq!([sent[0].0, again[0].0], [NodeId(2), NodeId(2)]);
     }
 
     #[test]

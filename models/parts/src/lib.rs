@@ -45,10 +45,18 @@
 //!   active health checking with a detection delay.
 //! - [`pool`]: a stateless service's servers: a concurrency limit, a bounded request queue with a
 //!   rejection or shedding policy, service times from a distribution.
+//! - [`conn`]: connection servers holding long-lived client connections (WebSocket/SSE) and the
+//!   devices on the other end: heartbeats both ways, reconnects with backoff and jitter, a router
+//!   choosing the server, open connections as a kernel level.
+//! - [`registry`]: a ZooKeeper-style registry of which server holds each user, with server
+//!   sessions (ephemeral entries) and readers whose view lags the registry by a configurable
+//!   propagation delay.
 
 pub mod balance;
 pub mod calls;
+pub mod conn;
 pub mod pool;
+pub mod registry;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -1,7 +1,21 @@
 //! A detached world for unit tests of parts: a clock, a random stream and the effects the
 //! handlers recorded, with no simulation behind them.
 
-use sim_core::{Actor, Ctx, Effect, IdSource, NodeId, Prng, Stream, Time};
+use sim_core::{Actor, Ctx, Effect, IdSource, Message, NodeId, Prng, Stream, Time};
+use std::marker::PhantomData;
+
+/// A host actor whose messages and timers are exactly one part's `M` and `T`, for handler tests
+/// of that part (its handlers run on a [`Bench`] and never on a world).
+#[derive(Debug)]
+pub struct PartHost<M, T>(PhantomData<(M, T)>);
+
+impl<M: Message, T: Clone + std::fmt::Debug + 'static> Actor for PartHost<M, T> {
+    type Msg = M;
+    type Timer = T;
+    type Record = ();
+    fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
+    fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: M) {}
+}
 
 /// Timers set `(after, timer)`, and the other effects.
 pub type Drained<A> = (Vec<(sim_core::Duration, <A as Actor>::Timer)>, Vec<Effect<A>>);

@@ -1,0 +1,756 @@
+//! A service-discovery registry in the ZooKeeper mould: which server holds each user's
+//! connection (user -> server), the list of live servers, and the lag with which readers learn
+//! of changes.
+//!
+//! A design whose messages must reach a user on whichever connection server holds the user
+//! (chat, live comments, notifications) looks the server up here. Three pieces:
+//!
+//! - [`Registry`] (one node, standing for a ZooKeeper/etcd ensemble): the authoritative map and
+//!   the membership. It applies a write when it arrives, assigns it a transaction id (`zxid`),
+//!   and publishes it to every watcher `lag` later.
+//! - [`Member`] (in each connection server): the server's *session*, renewed every
+//!   `session_interval`, under which it registers its users (ephemeral entries, as ZooKeeper's
+//!   ephemeral nodes).
+//! - [`View`] (in each reader: the senders that must find a user's server): a local copy fed by
+//!   the registry's notifications, which is what lookups read. It is **stale by design**: it
+//!   shows the registry as it was `lag` (plus the network) ago.
+//!
+//! ## The propagation model: watches with a lag
+//!
+//! A reader subscribes once (`Watch`) and gets a snapshot at once; after that, every change
+//! reaches it in a batch `lag` after the registry applied it (the registry holds a queue of
+//! unpublished changes, the level `scope.unpublished`, and flushes what is due). This stands for
+//! the real sources of delay: observers and followers catching up, watch delivery, a
+//! cross-datacenter replica, a client-side cache refreshed on notification. A reader applies a
+//! change only if its zxid is newer than what it holds for that user (or server), so batches
+//! reordered by the network never roll a view back.
+//!
+//! ## Sessions and ephemeral entries
+//!
+//! A member opens a session (a fresh random id) when it starts, renews it every
+//! `session_interval`, and registers `(user, epoch)` under it when a connection opens and
+//! unregisters it when the connection closes. A session not renewed for `session_timeout`
+//! expires: its server leaves the membership when it has no other live session, and every entry
+//! registered under it is removed (the crashed server's users vanish from the map). A write or a
+//! renewal under a session the registry does not know (it expired, or the registry lost its
+//! state) is refused with `Expired`; the member then opens a new session and registers everything
+//! it holds again (as a ZooKeeper client must after session expiry).
+//!
+//! Writes are guarded by the connection's epoch (see [`crate::conn`]): a registration with an
+//! older epoch than the entry's is stale and ignored; an unregistration removes the entry only
+//! if it is still exactly `(that server, that epoch)`, so the old server letting a connection go
+//! *after* the user reconnected elsewhere never erases the new entry.
+//!
+//! ```ron
+//! registry: (lag: "100ms", session_interval: "1s", session_timeout: "5s")
+//! ```
+//!
+//! ## What it measures
+//!
+//! Counters under the registry's scope: `registers`, `unregisters`, `stale_writes` (ignored by
+//! the epoch guard), `sessions_opened`, `sessions_expired`, `expired_replies`, `changes`,
+//! `notifications` (batches sent); the level `scope.unpublished`. Under a view's scope:
+//! `misrouted` (reported by the design when a lookup sent it to a server that no longer held the
+//! user) and `lookup_misses`. [`RegistryStats`] and [`ViewStats`] per node.
+//!
+//! ## Invariants
+//!
+//! The map holds at most one entry per user, and never an older epoch after a newer one; an
+//! entry's session is live (entries of an expired session are gone). A view converges to the
+//! registry within `lag` plus the network once writes stop.
+//!
+//! ## Failure modes it shows
+//!
+//! Stale reads: for `lag` after a user reconnects elsewhere, readers still route its messages to
+//! the old server (misrouted); after a crash, until the session expires and that is published,
+//! to a dead server. Whether a misrouted message is retried, and for how long, is the design's
+//! choice. The registry node itself is not replicated here: crashing it loses the map (members
+//! re-register when their renewals are refused), which a scenario can show but should not
+//! mistake for ZooKeeper's behaviour.
+
+use crate::conn::UserId;
+use serde::{Deserialize, Serialize};
+use sim_core::{Actor, Ctx, Duration, NodeId, Time};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// The registry's knobs (see the module docs for a RON example).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrySpec {
+    /// A change reaches watchers this long after the registry applied it.
+    pub lag: Duration,
+    /// Members renew their session this often.
+    pub session_interval: Duration,
+    /// A session not renewed for this long expires, with its entries.
+    pub session_timeout: Duration,
+}
+
+impl Default for RegistrySpec {
+    fn default() -> Self {
+        RegistrySpec {
+            lag: Duration::from_millis(100),
+            session_interval: Duration::from_secs(1),
+            session_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RegistrySpec {
+    pub fn validate(&self, path: &str) -> Vec<(String, String)> {
+        let mut e = Vec::new();
+        if self.session_interval.0 == 0 {
+            e.push((format!("{path}.session_interval"), "must be positive".into()));
+        }
+        if self.session_timeout <= self.session_interval {
+            e.push((
+                format!("{path}.session_timeout"),
+                format!("must exceed session_interval ({}), or live sessions expire", self.session_interval),
+            ));
+        }
+        if self.lag > Duration::from_secs(3600) {
+            e.push((format!("{path}.lag"), format!("at most 1h, got {}", self.lag)));
+        }
+        e
+    }
+}
+
+/// One published change, with the registry's transaction id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Set { zxid: u64, user: UserId, server: NodeId, epoch: u64 },
+    Remove { zxid: u64, user: UserId },
+    Member { zxid: u64, server: NodeId, live: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// A member opens (`fresh`) or renews its session.
+    Session {
+        session: u64,
+        fresh: bool,
+    },
+    Register {
+        session: u64,
+        user: UserId,
+        epoch: u64,
+    },
+    Unregister {
+        session: u64,
+        user: UserId,
+        epoch: u64,
+    },
+    /// The registry does not know this session: open a new one and register again.
+    Expired {
+        session: u64,
+    },
+    /// A reader subscribes.
+    Watch,
+    /// Changes for watchers (the first answer to `Watch` is a snapshot).
+    Changes(Arc<[Change]>),
+}
+
+impl sim_core::Message for Msg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::Session { .. } => "registry_session",
+            Msg::Register { .. } => "registry_register",
+            Msg::Unregister { .. } => "registry_unregister",
+            Msg::Expired { .. } => "registry_expired",
+            Msg::Watch => "registry_watch",
+            Msg::Changes(_) => "registry_changes",
+        }
+    }
+    fn size_bytes(&self) -> u64 {
+        match self {
+            Msg::Changes(c) => 64 + 32 * c.len() as u64,
+            _ => 64,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// The registry publishes the changes that are due.
+    Publish,
+    /// The registry expires sessions not renewed.
+    Expire,
+    /// A member renews its session.
+    Renew,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegistryStats {
+    pub registers: u64,
+    pub unregisters: u64,
+    pub stale_writes: u64,
+    pub sessions_opened: u64,
+    pub sessions_expired: u64,
+    pub expired_replies: u64,
+    pub changes: u64,
+    pub notifications: u64,
+}
+
+impl RegistryStats {
+    pub fn add(&mut self, o: &RegistryStats) {
+        self.registers += o.registers;
+        self.unregisters += o.unregisters;
+        self.stale_writes += o.stale_writes;
+        self.sessions_opened += o.sessions_opened;
+        self.sessions_expired += o.sessions_expired;
+        self.expired_replies += o.expired_replies;
+        self.changes += o.changes;
+        self.notifications += o.notifications;
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    server: NodeId,
+    epoch: u64,
+    session: u64,
+    zxid: u64,
+}
+
+/// The authoritative store (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Registry {
+    scope: &'static str,
+    spec: RegistrySpec,
+    entries: BTreeMap<UserId, Entry>,
+    /// Live sessions: (server, session) -> last renewal.
+    sessions: BTreeMap<(NodeId, u64), Time>,
+    /// Live servers: the number of live sessions each has, and the zxid of its last change.
+    members: BTreeMap<NodeId, (u32, u64)>,
+    watchers: Vec<NodeId>,
+    /// Changes not yet published, with the time they are due.
+    unpublished: VecDeque<(Time, Change)>,
+    publish_armed: bool,
+    zxid: u64,
+    pub stats: RegistryStats,
+}
+
+impl Registry {
+    pub fn new(scope: &'static str, spec: RegistrySpec) -> Registry {
+        Registry {
+            scope,
+            spec,
+            entries: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            members: BTreeMap::new(),
+            watchers: Vec::new(),
+            unpublished: VecDeque::new(),
+            publish_armed: false,
+            zxid: 0,
+            stats: RegistryStats::default(),
+        }
+    }
+
+    /// Starts the session expiry sweep (call from `on_start`).
+    pub fn start<A: Actor<Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>) {
+        crate::set_timer(ctx, self.spec.session_interval, Timer::Expire);
+    }
+
+    /// The server and epoch `user` is registered at.
+    pub fn entry(&self, user: UserId) -> Option<(NodeId, u64)> {
+        self.entries.get(&user).map(|e| (e.server, e.epoch))
+    }
+
+    /// Every entry, by user: `(user, server, epoch)`.
+    pub fn entries(&self) -> impl Iterator<Item = (UserId, NodeId, u64)> + '_ {
+        self.entries.iter().map(|(&u, e)| (u, e.server, e.epoch))
+    }
+
+    /// Servers with a live session.
+    pub fn live_servers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.members.keys().copied()
+    }
+
+    fn change<A: Actor<Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, make: impl FnOnce(u64) -> Change) -> u64 {
+        self.zxid += 1;
+        let c = make(self.zxid);
+        self.stats.changes += 1;
+        ctx.count_in(self.scope, "changes", 1);
+        ctx.level(self.scope, "unpublished", 1);
+        self.unpublished.push_back((ctx.now() + self.spec.lag, c));
+        if !self.publish_armed {
+            self.publish_armed = true;
+            crate::set_timer(ctx, self.spec.lag, Timer::Publish);
+        }
+        self.zxid
+    }
+
+    fn open<A: Actor<Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, server: NodeId, session: u64) {
+        self.sessions.insert((server, session), ctx.now());
+        self.stats.sessions_opened += 1;
+        ctx.count_in(self.scope, "sessions_opened", 1);
+        let m = self.members.entry(server).or_insert((0, 0)).0;
+        if m == 0 {
+            let z = self.change(ctx, |zxid| Change::Member { zxid, server, live: true });
+            self.members.insert(server, (1, z));
+        } else {
+            self.members.get_mut(&server).expect("member").0 += 1;
+        }
+    }
+
+    fn expire<A: Actor<Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, server: NodeId, session: u64) {
+        self.sessions.remove(&(server, session));
+        self.stats.sessions_expired += 1;
+        ctx.count_in(self.scope, "sessions_expired", 1);
+        let gone: Vec<UserId> =
+            self.entries.iter().filter(|(_, e)| e.server == server && e.session == session).map(|(&u, _)| u).collect();
+        for user in gone {
+            self.entries.remove(&user);
+            self.change(ctx, |zxid| Change::Remove { zxid, user });
+        }
+        let m = self.members.get_mut(&server).expect("a live session's server is a member");
+        m.0 -= 1;
+        if m.0 == 0 {
+            self.members.remove(&server);
+            self.change(ctx, |zxid| Change::Member { zxid, server, live: false });
+        }
+    }
+
+    /// Renews `(from, session)`; false (and `Expired` sent) when the registry does not know it.
+    fn renew<A>(&mut self, ctx: &mut Ctx<'_, A>, from: NodeId, session: u64) -> bool
+    where
+        A: Actor<Msg: From<Msg>>,
+    {
+        let now = ctx.now();
+        match self.sessions.get_mut(&(from, session)) {
+            Some(t) => {
+                *t = now;
+                true
+            }
+            None => {
+                self.stats.expired_replies += 1;
+                ctx.count_in(self.scope, "expired_replies", 1);
+                crate::send(ctx, from, Msg::Expired { session });
+                false
+            }
+        }
+    }
+
+    pub fn on_msg<A>(&mut self, ctx: &mut Ctx<'_, A>, from: NodeId, msg: Msg)
+    where
+        A: Actor<Msg: From<Msg>, Timer: From<Timer>>,
+    {
+        match msg {
+            Msg::Session { session, fresh: true } if !self.sessions.contains_key(&(from, session)) => {
+                self.open(ctx, from, session)
+            }
+            Msg::Session { session, .. } => {
+                self.renew(ctx, from, session);
+            }
+            Msg::Register { session, user, epoch } => {
+                if !self.renew(ctx, from, session) {
+                    return;
+                }
+                match self.entries.get(&user) {
+                    Some(e) if e.epoch > epoch || (e.epoch == epoch && e.server == from) => {
+                        self.stats.stale_writes += 1;
+                        ctx.count_in(self.scope, "stale_writes", 1);
+                    }
+                    _ => {
+                        self.stats.registers += 1;
+                        ctx.count_in(self.scope, "registers", 1);
+                        let zxid = self.change(ctx, |zxid| Change::Set { zxid, user, server: from, epoch });
+                        self.entries.insert(user, Entry { server: from, epoch, session, zxid });
+                    }
+                }
+            }
+            Msg::Unregister { session, user, epoch } => {
+                if !self.renew(ctx, from, session) {
+                    return;
+                }
+                if self.entries.get(&user).is_some_and(|e| e.server == from && e.epoch == epoch) {
+                    self.entries.remove(&user);
+                    self.stats.unregisters += 1;
+                    ctx.count_in(self.scope, "unregisters", 1);
+                    self.change(ctx, |zxid| Change::Remove { zxid, user });
+                } else {
+                    self.stats.stale_writes += 1;
+                    ctx.count_in(self.scope, "stale_writes", 1);
+                }
+            }
+            Msg::Watch => {
+                if !self.watchers.contains(&from) {
+                    self.watchers.push(from);
+                }
+                let mut snap: Vec<Change> = self
+                    .members
+                    .iter()
+                    .map(|(&server, &(_, zxid))| Change::Member { zxid, server, live: true })
+                    .collect();
+                snap.extend(self.entries.iter().map(|(&user, e)| Change::Set {
+                    zxid: e.zxid,
+                    user,
+                    server: e.server,
+                    epoch: e.epoch,
+                }));
+                crate::send(ctx, from, Msg::Changes(snap.into()));
+            }
+            Msg::Expired { .. } | Msg::Changes(_) => {}
+        }
+    }
+
+    pub fn on_timer<A>(&mut self, ctx: &mut Ctx<'_, A>, t: Timer)
+    where
+        A: Actor<Msg: From<Msg>, Timer: From<Timer>>,
+    {
+        let now = ctx.now();
+        match t {
+            Timer::Publish => {
+                let mut batch = Vec::new();
+                while let Some(&(due, c)) = self.unpublished.front()
+                    && due <= now
+                {
+                    self.unpublished.pop_front();
+                    batch.push(c);
+                }
+                ctx.level(self.scope, "unpublished", -(batch.len() as i64));
+                if !batch.is_empty() {
+                    let batch: Arc<[Change]> = batch.into();
+                    for &w in &self.watchers {
+                        self.stats.notifications += 1;
+                        ctx.count_in(self.scope, "notifications", 1);
+                        crate::send(ctx, w, Msg::Changes(batch.clone()));
+                    }
+                }
+                match self.unpublished.front() {
+                    Some(&(due, _)) => {
+                        crate::set_timer(ctx, due.since(now), Timer::Publish);
+                    }
+                    None => self.publish_armed = false,
+                }
+            }
+            Timer::Expire => {
+                let timeout = self.spec.session_timeout;
+                let dead: Vec<(NodeId, u64)> =
+                    self.sessions.iter().filter(|(_, t)| now.since(**t) >= timeout).map(|(&k, _)| k).collect();
+                for (server, session) in dead {
+                    self.expire(ctx, server, session);
+                }
+                crate::set_timer(ctx, self.spec.session_interval, Timer::Expire);
+            }
+            Timer::Renew => {}
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberStats {
+    pub registers: u64,
+    pub unregisters: u64,
+    /// Sessions reopened after the registry refused one.
+    pub resyncs: u64,
+}
+
+impl MemberStats {
+    pub fn add(&mut self, o: &MemberStats) {
+        self.registers += o.registers;
+        self.unregisters += o.unregisters;
+        self.resyncs += o.resyncs;
+    }
+}
+
+/// A server's session with the registry, and its registrations.
+#[derive(Clone, Debug)]
+pub struct Member {
+    registry: NodeId,
+    interval: Duration,
+    session: u64,
+    pub stats: MemberStats,
+}
+
+impl Member {
+    pub fn new(registry: NodeId, spec: &RegistrySpec) -> Member {
+        Member { registry, interval: spec.session_interval, session: 0, stats: MemberStats::default() }
+    }
+
+    /// Opens a session (a fresh random id) and starts renewing it (call from `on_start`).
+    pub fn start<A: Actor<Msg: From<Msg>, Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>) {
+        self.open(ctx);
+        crate::set_timer(ctx, self.interval, Timer::Renew);
+    }
+
+    fn open<A: Actor<Msg: From<Msg>>>(&mut self, ctx: &mut Ctx<'_, A>) {
+        self.session = ctx.rng().next_u64();
+        crate::send(ctx, self.registry, Msg::Session { session: self.session, fresh: true });
+    }
+
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    pub fn register<A: Actor<Msg: From<Msg>>>(&mut self, ctx: &mut Ctx<'_, A>, user: UserId, epoch: u64) {
+        self.stats.registers += 1;
+        crate::send(ctx, self.registry, Msg::Register { session: self.session, user, epoch });
+    }
+
+    pub fn unregister<A: Actor<Msg: From<Msg>>>(&mut self, ctx: &mut Ctx<'_, A>, user: UserId, epoch: u64) {
+        self.stats.unregisters += 1;
+        crate::send(ctx, self.registry, Msg::Unregister { session: self.session, user, epoch });
+    }
+
+    pub fn on_timer<A: Actor<Msg: From<Msg>, Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, t: Timer) {
+        if t == Timer::Renew {
+            crate::send(ctx, self.registry, Msg::Session { session: self.session, fresh: false });
+            crate::set_timer(ctx, self.interval, Timer::Renew);
+        }
+    }
+
+    /// The registry's message. True when the session was refused and a new one opened: the
+    /// design must then [`Member::register`] every connection it holds again.
+    pub fn on_msg<A: Actor<Msg: From<Msg>>>(&mut self, ctx: &mut Ctx<'_, A>, msg: &Msg) -> bool {
+        match *msg {
+            Msg::Expired { session } if session == self.session => {
+                self.stats.resyncs += 1;
+                self.open(ctx);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ViewStats {
+    /// Changes applied.
+    pub applied: u64,
+    /// Changes older than what the view held (reordered batches), ignored.
+    pub ignored: u64,
+    pub lookups: u64,
+    pub lookup_misses: u64,
+    pub misrouted: u64,
+}
+
+impl ViewStats {
+    pub fn add(&mut self, o: &ViewStats) {
+        self.applied += o.applied;
+        self.ignored += o.ignored;
+        self.lookups += o.lookups;
+        self.lookup_misses += o.lookup_misses;
+        self.misrouted += o.misrouted;
+    }
+}
+
+/// Inserts `v` at `key` if `zxid` is newer than the zxid held there.
+fn apply_newer<K: Ord, V>(map: &mut BTreeMap<K, (V, u64)>, key: K, v: V, zxid: u64) -> bool {
+    if map.get(&key).is_some_and(|held| held.1 >= zxid) {
+        return false;
+    }
+    map.insert(key, (v, zxid));
+    true
+}
+
+/// A reader's copy of the registry, as of the notifications it has received.
+#[derive(Clone, Debug)]
+pub struct View {
+    scope: &'static str,
+    registry: NodeId,
+    /// User -> (server and epoch, zxid); `None` is a removal remembered, so that an older `Set`
+    /// cannot bring the entry back.
+    entries: BTreeMap<UserId, (Option<(NodeId, u64)>, u64)>,
+    /// Server -> (live, zxid).
+    members: BTreeMap<NodeId, (bool, u64)>,
+    pub stats: ViewStats,
+}
+
+impl View {
+    pub fn new(scope: &'static str, registry: NodeId) -> View {
+        View { scope, registry, entries: BTreeMap::new(), members: BTreeMap::new(), stats: ViewStats::default() }
+    }
+
+    /// Subscribes (call from `on_start`).
+    pub fn start<A: Actor<Msg: From<Msg>>>(&mut self, ctx: &mut Ctx<'_, A>) {
+        crate::send(ctx, self.registry, Msg::Watch);
+    }
+
+    /// Applies the registry's notifications.
+    pub fn on_msg(&mut self, msg: &Msg) {
+        let Msg::Changes(changes) = msg else { return };
+        for c in changes.iter() {
+            let applied = match *c {
+                Change::Set { zxid, user, server, epoch } => {
+                    apply_newer(&mut self.entries, user, Some((server, epoch)), zxid)
+                }
+                Change::Remove { zxid, user } => apply_newer(&mut self.entries, user, None, zxid),
+                Change::Member { zxid, server, live } => apply_newer(&mut self.members, server, live, zxid),
+            };
+            if applied {
+                self.stats.applied += 1;
+            } else {
+                self.stats.ignored += 1;
+            }
+        }
+    }
+
+    /// The server and epoch this view holds for `user`, live member or not.
+    pub fn entry(&self, user: UserId) -> Option<(NodeId, u64)> {
+        self.entries.get(&user).and_then(|s| s.0)
+    }
+
+    /// Whether this view believes `server` has a live session.
+    pub fn is_live(&self, server: NodeId) -> bool {
+        self.members.get(&server).is_some_and(|m| m.0)
+    }
+
+    /// Where to send a message for `user`: its server, if the view has one that it believes live.
+    pub fn lookup<A: Actor>(&mut self, ctx: &mut Ctx<'_, A>, user: UserId) -> Option<NodeId> {
+        self.stats.lookups += 1;
+        let found = self.entry(user).map(|(s, _)| s).filter(|&s| self.is_live(s));
+        if found.is_none() {
+            self.stats.lookup_misses += 1;
+            ctx.count_in(self.scope, "lookup_misses", 1);
+        }
+        found
+    }
+
+    /// The design found out that a lookup's answer was wrong: `server` did not hold `user`.
+    pub fn misrouted<A: Actor>(&mut self, ctx: &mut Ctx<'_, A>) {
+        self.stats.misrouted += 1;
+        ctx.count_in(self.scope, "misrouted", 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Bench, PartHost};
+    use sim_core::Effect;
+
+    type T = PartHost<Msg, Timer>;
+
+    const S1: NodeId = NodeId(1);
+    const S2: NodeId = NodeId(2);
+    const READER: NodeId = NodeId(8);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// The registry's messages to `to` since the last drain, and its publish timers.
+    fn out(b: &mut Bench<T>) -> (Vec<(NodeId, Msg)>, Vec<Duration>) {
+        let (timers, fx) = b.drain();
+        let sent = fx
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Send { to, msg } => Some((to, msg)),
+                _ => None,
+            })
+            .collect();
+        let publish = timers.into_iter().filter(|(_, t)| *t == Timer::Publish).map(|(d, _)| d).collect();
+        (sent, publish)
+    }
+
+    fn registry() -> Registry {
+        Registry::new("registry", RegistrySpec { lag: ms(500), ..RegistrySpec::default() })
+    }
+
+    fn msg(b: &mut Bench<T>, r: &mut Registry, from: NodeId, m: Msg) {
+        b.with(|ctx| r.on_msg(ctx, from, m));
+    }
+
+    #[test]
+    fn readers_see_a_change_only_after_the_lag() {
+        let mut b: Bench<T> = Bench::new();
+        let mut r = registry();
+        let mut v = View::new("sender", NodeId(0));
+        msg(&mut b, &mut r, READER, Msg::Watch);
+        let (sent, _) = out(&mut b);
+        v.on_msg(&sent[0].1);
+        msg(&mut b, &mut r, S1, Msg::Session { session: 7, fresh: true });
+        msg(&mut b, &mut r, S1, Msg::Register { session: 7, user: 42, epoch: 1 });
+        assert_eq!(r.entry(42), Some((S1, 1)), "the registry applies at once");
+        let (sent, publish) = out(&mut b);
+        assert!(sent.is_empty(), "nothing published before the lag");
+        assert_eq!(publish, [ms(500)], "one flush for both changes");
+        b.with(|ctx| assert_eq!(v.lookup(ctx, 42), None));
+        b.now = Time(ms(500).0);
+        b.with(|ctx| r.on_timer(ctx, Timer::Publish));
+        let (sent, publish) = out(&mut b);
+        assert!(publish.is_empty());
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, READER);
+        v.on_msg(&sent[0].1);
+        b.with(|ctx| assert_eq!(v.lookup(ctx, 42), Some(S1)));
+        assert_eq!((v.stats.lookups, v.stats.lookup_misses), (2, 1));
+    }
+
+    #[test]
+    fn epochs_guard_writes_so_a_late_unregister_never_erases_a_reconnect() {
+        let mut b: Bench<T> = Bench::new();
+        let mut r = registry();
+        msg(&mut b, &mut r, S1, Msg::Session { session: 1, fresh: true });
+        msg(&mut b, &mut r, S2, Msg::Session { session: 2, fresh: true });
+        msg(&mut b, &mut r, S1, Msg::Register { session: 1, user: 5, epoch: 10 });
+        // The user reconnects to S2; S1 lets its old connection go afterwards.
+        msg(&mut b, &mut r, S2, Msg::Register { session: 2, user: 5, epoch: 11 });
+        msg(&mut b, &mut r, S1, Msg::Unregister { session: 1, user: 5, epoch: 10 });
+        assert_eq!(r.entry(5), Some((S2, 11)));
+        // A registration older than the entry (a late one from S1) is stale too.
+        msg(&mut b, &mut r, S1, Msg::Register { session: 1, user: 5, epoch: 10 });
+        assert_eq!(r.entry(5), Some((S2, 11)));
+        msg(&mut b, &mut r, S2, Msg::Unregister { session: 2, user: 5, epoch: 11 });
+        assert_eq!(r.entry(5), None);
+        assert_eq!((r.stats.registers, r.stats.unregisters, r.stats.stale_writes), (2, 1, 2));
+    }
+
+    #[test]
+    fn an_expired_session_takes_its_entries_and_its_member_away() {
+        let mut b: Bench<T> = Bench::new();
+        let mut r = registry();
+        b.with(|ctx| r.start(ctx));
+        msg(&mut b, &mut r, S1, Msg::Session { session: 1, fresh: true });
+        msg(&mut b, &mut r, S2, Msg::Session { session: 2, fresh: true });
+        msg(&mut b, &mut r, S1, Msg::Register { session: 1, user: 1, epoch: 1 });
+        msg(&mut b, &mut r, S2, Msg::Register { session: 2, user: 2, epoch: 1 });
+        // S2 renews, S1 has gone silent.
+        for s in 1..=5 {
+            b.now = Time(Duration::from_secs(s).0);
+            msg(&mut b, &mut r, S2, Msg::Session { session: 2, fresh: false });
+            b.with(|ctx| r.on_timer(ctx, Timer::Expire));
+        }
+        assert_eq!(r.entry(1), None);
+        assert_eq!(r.entry(2), Some((S2, 1)));
+        assert_eq!(r.live_servers().collect::<Vec<_>>(), [S2]);
+        assert_eq!(r.stats.sessions_expired, 1);
+        out(&mut b);
+        // S1 comes back to life: its renewal and its writes are refused until it opens a new session.
+        msg(&mut b, &mut r, S1, Msg::Register { session: 1, user: 1, epoch: 2 });
+        let (sent, _) = out(&mut b);
+        assert_eq!(sent, [(S1, Msg::Expired { session: 1 })]);
+        assert_eq!(r.entry(1), None);
+        let mut m = Member::new(NodeId(0), &RegistrySpec::default());
+        b.with(|ctx| m.start(ctx));
+        let old = m.session();
+        assert!(!b.with(|ctx| m.on_msg(ctx, &Msg::Expired { session: old.wrapping_add(1) })), "not its session");
+        assert!(b.with(|ctx| m.on_msg(ctx, &Msg::Expired { session: old })));
+        assert_ne!(m.session(), old);
+        let (sent, _) = out(&mut b);
+        assert_eq!(sent.last().unwrap().1, Msg::Session { session: m.session(), fresh: true });
+    }
+
+    #[test]
+    fn a_view_never_rolls_back_on_reordered_batches() {
+        let mut v = View::new("sender", NodeId(0));
+        let batch = |c: &[Change]| Msg::Changes(c.to_vec().into());
+        v.on_msg(&batch(&[Change::Member { zxid: 1, server: S1, live: true }]));
+        v.on_msg(&batch(&[Change::Member { zxid: 2, server: S2, live: true }]));
+        // The newer batch (the user moved to S2, zxid 5) arrives before the older one (zxid 3).
+        v.on_msg(&batch(&[Change::Set { zxid: 5, user: 9, server: S2, epoch: 2 }]));
+        v.on_msg(&batch(&[Change::Set { zxid: 3, user: 9, server: S1, epoch: 1 }]));
+        assert_eq!(v.entry(9), Some((S2, 2)));
+        // A removal is remembered, so an older set cannot resurrect the entry.
+        v.on_msg(&batch(&[Change::Remove { zxid: 7, user: 9 }]));
+        v.on_msg(&batch(&[Change::Set { zxid: 6, user: 9, server: S1, epoch: 1 }]));
+        assert_eq!(v.entry(9), None);
+        assert_eq!((v.stats.applied, v.stats.ignored), (4, 2));
+        // A server that left is not routed to even while an entry still names it.
+        v.on_msg(&batch(&[Change::Set { zxid: 8, user: 4, server: S1, epoch: 1 }]));
+        v.on_msg(&batch(&[Change::Member { zxid: 9, server: S1, live: false }]));
+        let mut b: Bench<T> = Bench::new();
+        b.with(|ctx| assert_eq!(v.lookup(ctx, 4), None));
+    }
+}
