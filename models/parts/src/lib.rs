@@ -45,8 +45,12 @@
 //!   active health checking with a detection delay.
 //! - [`pool`]: a stateless service's servers: a concurrency limit, a bounded request queue with a
 //!   rejection or shedding policy, service times from a distribution.
+//! - [`cache`]: an LRU or LFU cache with a capacity in entries or bytes, TTLs and negative caching,
+//!   and the read path around it (cache-aside, read-through, write-through, write-around, request
+//!   coalescing, probabilistic early refresh), with hit ratios over time.
 
 pub mod balance;
+pub mod cache;
 pub mod calls;
 pub mod pool;
 #[cfg(test)]
