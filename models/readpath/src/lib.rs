@@ -17,9 +17,11 @@
 //! `single_flight` the cache server sends one query per expiry and the other misses wait for it;
 //! with `early_refresh` one request refreshes the key shortly before it expires and nobody waits.
 //!
-//! Rows: each key's row has a version, 0 until its first write, and a write increments it; keys
-//! at or above `db.rows` do not exist until written (reads of them are "not found", negatively
-//! cached for `negative_ttl`). A read answers the version it saw (`Reply::Value`), or
+//! Rows: each key's row has a version, 0 until its first write, and a write increments it when
+//! its query completes; a read sees the row as it was when the read arrived at the database (its
+//! snapshot), so a read that overlaps a write can return the old row after the write was
+//! acknowledged: the window cache-aside's race needs. Keys at or above `db.rows` do not exist
+//! until written (reads of them are "not found", negatively cached for `negative_ttl`). A read answers the version it saw (`Reply::Value`), or
 //! `Reply::None` for "not found"; a write answers the new version.
 //!
 //! Ops: `read` and `write` (keys from the workload). Outcomes: `Ok`; `Fail` when a tier refused or
@@ -134,9 +136,19 @@ pub enum Hop {
 
 #[derive(Clone, Debug)]
 pub enum AppMsg {
-    Request { hop: Hop, req: ReqId, key: u64, write: bool },
+    Request {
+        hop: Hop,
+        req: ReqId,
+        key: u64,
+        write: bool,
+    },
     /// `version`: the row's version (a read's, or a write's new one); `None`: not found.
-    Response { hop: Hop, req: ReqId, answer: Answer, version: Option<u64> },
+    Response {
+        hop: Hop,
+        req: ReqId,
+        answer: Answer,
+        version: Option<u64>,
+    },
 }
 
 impl Message for AppMsg {
@@ -240,7 +252,9 @@ impl Api {
             Msg::App(AppMsg::Request { hop: Hop::Api, req, key, write }) => {
                 match self.pool.submit(ctx, Job { to: Waiter { from, req }, key, write }) {
                     Admit::Started | Admit::Queued => {}
-                    Admit::Rejected(job) | Admit::Dropped(job) => respond(ctx, Hop::Api, job.to, Answer::Retryable, None),
+                    Admit::Rejected(job) | Admit::Dropped(job) => {
+                        respond(ctx, Hop::Api, job.to, Answer::Retryable, None)
+                    }
                 }
             }
             Msg::App(AppMsg::Response { hop: Hop::Cache, req, answer, version }) => {
@@ -380,8 +394,16 @@ pub struct KeyLoad {
     pub bursts: u64,
 }
 
+/// A query held by a database server; a read carries the row's version as of its arrival (the
+/// snapshot it reads).
+#[derive(Clone, Copy, Debug)]
+pub struct Query {
+    job: Job,
+    snapshot: Option<u64>,
+}
+
 pub struct Db {
-    pool: Pool<Job>,
+    pool: Pool<Query>,
     rows: Option<u64>,
     /// Versions of the keys written.
     versions: BTreeMap<u64, u64>,
@@ -419,26 +441,27 @@ impl Db {
             l.reads += 1;
             l.max = l.max.max(l.in_flight);
         }
-        match self.pool.submit(ctx, Job { to: Waiter { from, req }, key, write }) {
+        let snapshot = if write { None } else { self.version(key) };
+        match self.pool.submit(ctx, Query { job: Job { to: Waiter { from, req }, key, write }, snapshot }) {
             Admit::Started | Admit::Queued => {}
-            Admit::Rejected(job) | Admit::Dropped(job) => self.answer(ctx, job, Answer::Retryable, None),
+            Admit::Rejected(q) | Admit::Dropped(q) => self.answer(ctx, q.job, Answer::Retryable, None),
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Node>, timer: Timer) {
         let Timer::Pool(t) = timer else { return };
-        if let Some(job) = self.pool.on_timer(ctx, t) {
+        if let Some(Query { job, snapshot }) = self.pool.on_timer(ctx, t) {
             let version = if job.write {
                 let v = self.version(job.key).map_or(0, |v| v + 1);
                 self.versions.insert(job.key, v);
                 Some(v)
             } else {
-                self.version(job.key)
+                snapshot
             };
             self.answer(ctx, job, Answer::Ok, version);
         }
-        for job in self.pool.take_shed() {
-            self.answer(ctx, job, Answer::Retryable, None);
+        for q in self.pool.take_shed() {
+            self.answer(ctx, q.job, Answer::Retryable, None);
         }
     }
 }
