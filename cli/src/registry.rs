@@ -99,6 +99,7 @@ pub fn models() -> Vec<Entry> {
         entry::<phold::Phold>(),
         entry::<service::Service>(),
         entry::<readpath::ReadPathModel>(),
+        entry::<cdn::Cdn>(),
     ]
 }
 
@@ -382,6 +383,7 @@ mod tests {
                 "shortener" => roundtrip::<shortener::Shortener>(&source),
                 "phold" => roundtrip::<phold::Phold>(&source),
                 "readpath" => roundtrip::<readpath::ReadPathModel>(&source),
+                "cdn" => roundtrip::<cdn::Cdn>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
