@@ -170,10 +170,10 @@ impl Model for Cdn {
 }
 
 /// `Ok` gets whose size is not their object's: `(judged, wrong, first wrong)`.
-pub fn wrong_objects<'h>(
-    history: &'h [HistoryEntry],
+pub fn wrong_objects(
+    history: &[HistoryEntry],
     size_of: impl Fn(u64) -> Option<u64>,
-) -> (u64, u64, Option<&'h HistoryEntry>) {
+) -> (u64, u64, Option<&HistoryEntry>) {
     let ok: Vec<&HistoryEntry> = history.iter().filter(|h| h.outcome == Some(Outcome::Ok)).collect();
     let wrong: Vec<&&HistoryEntry> = ok
         .iter()
