@@ -23,7 +23,7 @@
 //! of the viewers' requests the origin never saw); tables of the hit ratio per tier and of the
 //! origin's requests per second over time.
 
-use parts::calls::{CallOutcome, CallPolicy, CallTimer};
+use parts::calls::{CallPolicy, CallTimer};
 use parts::cdn::{CacheTier, CdnSpec, CdnStats, Got, Layout, Origin, Role, Viewer};
 use parts::pool::PoolTimer;
 use serde::{Deserialize, Serialize};
@@ -64,18 +64,9 @@ pub enum Node {
 }
 
 fn complete(ctx: &mut Ctx<'_, Node>, got: Option<Got<OpId>>) {
-    let Some((done, size)) = got else { return };
-    let outcome = match done.outcome {
-        CallOutcome::Ok => Outcome::Ok,
-        CallOutcome::Error => Outcome::Fail,
-        CallOutcome::Timeout => Outcome::Timeout,
-        CallOutcome::BreakerOpen | CallOutcome::NoBackend => Outcome::Rejected,
-    };
-    let reply = match (outcome, size) {
-        (Outcome::Ok, Some(s)) => Reply::Value(s),
-        _ => Reply::None,
-    };
-    ctx.complete(done.data, outcome, reply);
+    if let Some((done, size)) = got {
+        parts::calls::complete(ctx, done, size);
+    }
 }
 
 impl Actor for Node {

@@ -536,6 +536,8 @@ pub struct ReadPath<R, V> {
     leader: BTreeMap<u64, u64>,
     /// Key -> fetches of it in flight.
     per_key: BTreeMap<u64, u64>,
+    /// `(key, fetch)` of every fetch in flight, to find a key's fetches without a scan.
+    keyed: BTreeSet<(u64, u64)>,
     next: u64,
     /// The cache's evictions and expirations already counted in the kernel.
     counted: (u64, u64),
@@ -552,6 +554,7 @@ impl<R, V: Clone> ReadPath<R, V> {
             flights: BTreeMap::new(),
             leader: BTreeMap::new(),
             per_key: BTreeMap::new(),
+            keyed: BTreeSet::new(),
             next: 0,
             counted: (0, 0),
             stats: ReadStats::default(),
@@ -593,6 +596,7 @@ impl<R, V: Clone> ReadPath<R, V> {
         ctx.count_in(self.scope, "fetches", 1);
         ctx.level(self.scope, "fetching", 1);
         self.flights.insert(id, Flight { key, waiters, started: ctx.now(), overtaken: false });
+        self.keyed.insert((key, id));
         if self.spec.single_flight {
             self.leader.insert(key, id);
         }
@@ -647,6 +651,7 @@ impl<R, V: Clone> ReadPath<R, V> {
     /// (answer them with `result`). An unknown id returns none.
     pub fn fetched<A: Actor>(&mut self, ctx: &mut Ctx<'_, A>, id: FetchId, result: &Fetched<V>) -> Vec<R> {
         let Some(f) = self.flights.remove(&id.0) else { return Vec::new() };
+        self.keyed.remove(&(f.key, id.0));
         if self.leader.get(&f.key) == Some(&id.0) {
             self.leader.remove(&f.key);
         }
@@ -706,10 +711,8 @@ impl<R, V: Clone> ReadPath<R, V> {
                 self.cache.insert(now, key, Item { value: Some(value.clone()), size, ttl, fetch: Duration::ZERO });
             }
         }
-        if self.per_key.contains_key(&key) {
-            for f in self.flights.values_mut().filter(|f| f.key == key) {
-                f.overtaken = true;
-            }
+        for (_, id) in self.keyed.range((key, 0)..=(key, u64::MAX)) {
+            self.flights.get_mut(id).expect("keyed fetches are in flight").overtaken = true;
         }
         self.leader.remove(&key);
         self.sync(ctx);

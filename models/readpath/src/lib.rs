@@ -21,8 +21,9 @@
 //! its query completes; a read sees the row as it was when the read arrived at the database (its
 //! snapshot), so a read that overlaps a write can return the old row after the write was
 //! acknowledged: the window cache-aside's race needs. Keys at or above `db.rows` do not exist
-//! until written (reads of them are "not found", negatively cached for `negative_ttl`). A read answers the version it saw (`Reply::Value`), or
-//! `Reply::None` for "not found"; a write answers the new version.
+//! until written (reads of them are "not found", negatively cached for `negative_ttl`). A read
+//! answers the version it saw (`Reply::Value`), or `Reply::None` for "not found"; a write answers
+//! the new version.
 //!
 //! Ops: `read` and `write` (keys from the workload). Outcomes: `Ok`; `Fail` when a tier refused or
 //! a fetch failed; `Timeout` when the client's last attempt timed out; `Rejected` by the client's
@@ -201,25 +202,11 @@ pub struct Client {
 }
 
 impl Client {
-    fn complete(ctx: &mut Ctx<'_, Node>, done: Done<OpId>, version: Option<u64>) {
-        let outcome = match done.outcome {
-            CallOutcome::Ok => Outcome::Ok,
-            CallOutcome::Error => Outcome::Fail,
-            CallOutcome::Timeout => Outcome::Timeout,
-            CallOutcome::BreakerOpen | CallOutcome::NoBackend => Outcome::Rejected,
-        };
-        let reply = match (outcome, version) {
-            (Outcome::Ok, Some(v)) => Reply::Value(v),
-            _ => Reply::None,
-        };
-        ctx.complete(done.data, outcome, reply);
-    }
-
     fn on_op(&mut self, ctx: &mut Ctx<'_, Node>, op: Op) {
         let (key, write) = (op.key, op.kind == WRITE);
         let make = |req| AppMsg::Request { hop: Hop::Api, req, key, write };
         if let Err(done) = self.calls.call(ctx, self.api, key, make, op.id) {
-            Client::complete(ctx, done, None);
+            parts::calls::complete(ctx, done, None);
         }
     }
 
@@ -227,7 +214,7 @@ impl Client {
         if let Msg::App(AppMsg::Response { hop: Hop::Api, req, answer, version }) = msg
             && let Some(done) = self.calls.reply(ctx, req, answer)
         {
-            Client::complete(ctx, done, version);
+            parts::calls::complete(ctx, done, version);
         }
     }
 
@@ -235,7 +222,7 @@ impl Client {
         if let Timer::Call(t) = timer
             && let Some(done) = self.calls.on_timer(ctx, t)
         {
-            Client::complete(ctx, done, None);
+            parts::calls::complete(ctx, done, None);
         }
     }
 }
