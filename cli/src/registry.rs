@@ -100,6 +100,8 @@ pub fn models() -> Vec<Entry> {
         entry::<service::Service>(),
         entry::<service::inline::ServiceInline>(),
         entry::<push::PushModel>(),
+        entry::<readpath::ReadPathModel>(),
+        entry::<cdn::Cdn>(),
     ]
 }
 
@@ -384,6 +386,8 @@ mod tests {
                 "phold" => roundtrip::<phold::Phold>(&source),
                 "service" => roundtrip::<service::Service>(&source),
                 "push" => roundtrip::<push::PushModel>(&source),
+                "readpath" => roundtrip::<readpath::ReadPathModel>(&source),
+                "cdn" => roundtrip::<cdn::Cdn>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

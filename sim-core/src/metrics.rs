@@ -75,7 +75,7 @@ pub struct Metrics {
     pub series: Vec<Vec<IntervalStats>>,
     pub counters: BTreeMap<&'static str, u64>,
     /// Counters of part instances, by `(scope, name)`; reported as `scope.name`.
-    pub scoped_counters: Scoped<u64>,
+    pub scoped_counters: Scoped<ScopedCounter>,
     /// Cluster-wide levels by `(scope, name)` (see [`crate::actor::Effect::Level`]).
     pub levels: Scoped<Level>,
     /// Per gauge: (last value per interval, overall max).
@@ -200,6 +200,16 @@ impl Metrics {
         entry.1 = entry.1.max(value);
     }
 
+    pub(crate) fn record_count_in(&mut self, scope: &'static str, name: &'static str, delta: u64, at: Time) {
+        let i = self.interval_index(at);
+        let c = self.scoped_counters.get_mut(scope, name);
+        c.total += delta;
+        if c.per_interval.len() <= i {
+            c.per_interval.resize(i + 1, 0);
+        }
+        c.per_interval[i] += delta;
+    }
+
     pub(crate) fn record_level(&mut self, scope: &'static str, name: &'static str, node: NodeId, delta: i64, at: Time) {
         let interval = self.interval;
         self.levels.get_mut(scope, name).change(node, delta, at, interval);
@@ -226,7 +236,18 @@ impl Metrics {
 
     /// A counter of a part instance (`scope.name`).
     pub fn scoped_counter(&self, scope: &str, name: &str) -> u64 {
-        self.scoped_counters.iter().find(|((s, n), _)| *s == scope && *n == name).map(|(_, v)| *v).unwrap_or(0)
+        self.scoped(scope, name).map(|c| c.total).unwrap_or(0)
+    }
+
+    /// A counter of a part instance per reporting interval (index `i` covers
+    /// `[i * interval, (i + 1) * interval)`, by the time of the count); empty if it never counted.
+    /// A design's report divides two of these for a ratio over time (a cache's hits over lookups).
+    pub fn scoped_counter_series(&self, scope: &str, name: &str) -> &[u64] {
+        self.scoped(scope, name).map(|c| c.per_interval.as_slice()).unwrap_or(&[])
+    }
+
+    fn scoped(&self, scope: &str, name: &str) -> Option<&ScopedCounter> {
+        self.scoped_counters.iter().find(|((s, n), _)| *s == scope && *n == name).map(|(_, c)| c)
     }
 
     pub fn counter(&self, name: &str) -> u64 {
@@ -254,7 +275,7 @@ impl<V> Default for Scoped<V> {
 
 impl<V: Default> Scoped<V> {
     #[inline]
-    pub(crate) fn get_mut(&mut self, scope: &'static str, name: &'static str) -> &mut V {
+    pub fn get_mut(&mut self, scope: &'static str, name: &'static str) -> &mut V {
         let same = |k: &(&str, &str)| std::ptr::eq(k.0, scope) && std::ptr::eq(k.1, name);
         let i = match self.rows.iter().position(|(k, _)| same(k)) {
             Some(i) => i,
@@ -277,6 +298,13 @@ impl<V> Scoped<V> {
         rows.sort_by(|a, b| a.0.cmp(b.0));
         rows.into_iter()
     }
+}
+
+/// A counter of a part instance: its total, and its increments per reporting interval.
+#[derive(Clone, Debug, Default)]
+pub struct ScopedCounter {
+    pub total: u64,
+    pub per_interval: Vec<u64>,
 }
 
 /// A cluster-wide level: the sum of every node's share, followed over time.

@@ -248,7 +248,7 @@ impl RunRecord {
             }))
             .collect();
         let mut counters: BTreeMap<String, u64> = metrics.counters.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        counters.extend(metrics.scoped_counters.iter().map(|((s, n), v)| (format!("{s}.{n}"), *v)));
+        counters.extend(metrics.scoped_counters.iter().map(|((s, n), c)| (format!("{s}.{n}"), c.total)));
         RunRecord {
             scenario: scenario.to_string(),
             model: model.to_string(),

@@ -505,3 +505,31 @@ fn cancelling_a_fired_timer_is_a_no_op() {
     s.run_until(at(ms(100)));
     assert_eq!(s.metrics().faults[0].timers_lost, 1, "only timer 3 was pending at the crash");
 }
+
+/// Counts `t.ticks` every 100 ms.
+struct Ticker;
+impl Actor for Ticker {
+    type Msg = Msg;
+    type Timer = Tick;
+    type Record = ();
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.set_timer(ms(100), Tick::Send);
+    }
+    fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: Msg) {}
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _: Tick) {
+        ctx.count_in("t", "ticks", 1);
+        ctx.set_timer(ms(100), Tick::Send);
+    }
+}
+
+#[test]
+fn scoped_counters_keep_a_series_per_interval() {
+    let mut s = Sim::new(Topology::simple(2, 0), SimConfig::new(1), |_| Ticker);
+    s.run_until(at(ms(2_550)));
+    let m = s.metrics();
+    // Two nodes tick at 100 ... 900 ms in the first second, 1000 ... 1900 in the second, 2000 ... 2500
+    // in the third (the run ends at 2550 ms).
+    assert_eq!(m.scoped_counter_series("t", "ticks"), [18, 20, 12]);
+    assert_eq!(m.scoped_counter("t", "ticks"), 50);
+    assert!(m.scoped_counter_series("t", "nothing").is_empty());
+}

@@ -182,6 +182,30 @@ pub struct Done<T> {
     pub backend: Option<NodeId>,
 }
 
+impl CallOutcome {
+    /// The operation outcome a client reports for a call that ended so (Jepsen's ok / fail /
+    /// info / refused).
+    pub fn outcome(self) -> sim_core::Outcome {
+        match self {
+            CallOutcome::Ok => sim_core::Outcome::Ok,
+            CallOutcome::Error => sim_core::Outcome::Fail,
+            CallOutcome::Timeout => sim_core::Outcome::Timeout,
+            CallOutcome::BreakerOpen | CallOutcome::NoBackend => sim_core::Outcome::Rejected,
+        }
+    }
+}
+
+/// Completes the client operation a call served: its outcome, and `Reply::Value(value)` when it
+/// ended `Ok` with a value.
+pub fn complete<A: Actor>(ctx: &mut Ctx<'_, A>, done: Done<sim_core::OpId>, value: Option<u64>) {
+    let outcome = done.outcome.outcome();
+    let reply = match (outcome, value) {
+        (sim_core::Outcome::Ok, Some(v)) => sim_core::Reply::Value(v),
+        _ => sim_core::Reply::None,
+    };
+    ctx.complete(done.data, outcome, reply);
+}
+
 /// An answer from a backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {

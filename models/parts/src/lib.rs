@@ -51,10 +51,17 @@
 //! - [`registry`]: a ZooKeeper-style registry of which server holds each user, with server
 //!   sessions (ephemeral entries) and readers whose view lags the registry by a configurable
 //!   propagation delay.
+//! - [`cache`]: an LRU or LFU cache with a capacity in entries or bytes, TTLs and negative caching,
+//!   and the read path around it (cache-aside, read-through, write-through, write-around, request
+//!   coalescing, probabilistic early refresh), with hit ratios over time.
+//! - [`cdn`]: a content delivery network: PoPs by zone (caching tiers over the cache part), an
+//!   optional origin shield, origin servers; hit ratio per tier and origin load.
 
 pub mod balance;
+pub mod cache;
 pub mod calls;
 pub mod conn;
+pub mod cdn;
 pub mod pool;
 pub mod registry;
 #[cfg(test)]
