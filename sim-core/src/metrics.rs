@@ -61,6 +61,9 @@ pub struct FaultEffect {
     pub writes_lost: u64,
     /// Operations invoked inside the fault window that did not end `Ok`.
     pub ops_hit: u64,
+    /// Messages delivered to a node while this outage was on (its part answered them by the
+    /// outage's mode).
+    pub messages_in_outage: u64,
 }
 
 #[derive(Clone, Debug)]
