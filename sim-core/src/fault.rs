@@ -268,10 +268,9 @@ impl FaultsSpec {
                             format!("{path}.fault.Outage.mode.Errors.rate"),
                             format!("a probability must be within [0, 1], got {rate}"),
                         )),
-                        OutageMode::Slow { extra } if extra.0 == 0 => errors.push((
-                            format!("{path}.fault.Outage.mode.Slow.extra"),
-                            "must be positive".into(),
-                        )),
+                        OutageMode::Slow { extra } if extra.0 == 0 => {
+                            errors.push((format!("{path}.fault.Outage.mode.Slow.extra"), "must be positive".into()))
+                        }
                         _ => {}
                     }
                 }

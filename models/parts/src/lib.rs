@@ -45,10 +45,20 @@
 //!   active health checking with a detection delay.
 //! - [`pool`]: a stateless service's servers: a concurrency limit, a bounded request queue with a
 //!   rejection or shedding policy, service times from a distribution.
+//! - [`kv`]: a database / KV store: shards (hash or range) with a primary and followers,
+//!   asynchronous replication (follower reads may be stale), versioned rows with compare-and-set,
+//!   atomic conditional updates ("decrement if at least n", with a hold that expires), TTLs with
+//!   keyspace-expiry events, every acknowledged write synced to disk first; and its client side.
+//! - [`provider`]: a third-party dependency (payments, email, `isMalicious`): latency, error
+//!   rate, a token-bucket rate limit (429), and outages a scenario schedules like faults.
 
 pub mod balance;
 pub mod calls;
+pub mod kv;
 pub mod pool;
+pub mod provider;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use sim_core;
 use sim_core::{Actor, Ctx, Message};
