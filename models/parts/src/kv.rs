@@ -1258,7 +1258,7 @@ mod tests {
             let mut s = KvServer::new("kv", &spec, &map, NodeId(0), &[SUB]);
             s.preload(preload.iter().copied());
             let mut one = One {
-                b: Bench::new(NodeId(0), 1),
+                b: Bench::new(),
                 node: TNode::Server(Box::new(s)),
                 answers: Vec::new(),
                 events: Vec::new(),

@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn answers_after_its_latency() {
-        let mut b = Bench::new(NodeId(0), 1);
+        let mut b = Bench::new();
         let mut p = Provider::new("pay", spec());
         let (st, delays) = run(&mut b, &mut p, 3);
         assert_eq!(st, [Status::Ok; 3]);
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn the_token_bucket_answers_429_over_its_limit_and_refills() {
-        let mut b = Bench::new(NodeId(0), 1);
+        let mut b = Bench::new();
         let mut p =
             Provider::new("pay", ProviderSpec { rate_limit: Some(RateLimit { per_s: 10.0, burst: 5 }), ..spec() });
         let (st, delays) = run(&mut b, &mut p, 8);
@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn the_error_rate_fails_its_share_of_requests() {
-        let mut b = Bench::new(NodeId(0), 7);
+        let mut b = Bench::new();
         let mut p = Provider::new("pay", ProviderSpec { error_rate: 0.2, ..spec() });
         let (st, _) = run(&mut b, &mut p, 5000);
         let errors = count(&st, Status::Error);
@@ -385,7 +385,7 @@ mod tests {
 
     #[test]
     fn a_down_outage_answers_nothing() {
-        let mut b = Bench::new(NodeId(0), 1);
+        let mut b = Bench::new();
         let mut p = Provider::new("pay", spec());
         b.outage = Some(OutageMode::Down);
         let (st, delays) = run(&mut b, &mut p, 10);
@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn an_errors_outage_fails_its_rate_on_top_of_the_baseline() {
-        let mut b = Bench::new(NodeId(0), 3);
+        let mut b = Bench::new();
         let mut p = Provider::new("pay", spec());
         b.outage = Some(OutageMode::Errors { rate: 1.0 });
         assert_eq!(run(&mut b, &mut p, 20).0, [Status::Error; 20]);
@@ -412,7 +412,7 @@ mod tests {
 
     #[test]
     fn a_slow_outage_delays_every_answer_by_its_extra() {
-        let mut b = Bench::new(NodeId(0), 1);
+        let mut b = Bench::new();
         let mut p = Provider::new("pay", spec());
         b.outage = Some(OutageMode::Slow { extra: Duration::from_secs(2) });
         let (st, delays) = run(&mut b, &mut p, 3);

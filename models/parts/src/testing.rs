@@ -1,26 +1,30 @@
-//! Test helpers shared by the parts' unit tests: a detached world for one node's handlers.
+//! A detached world for unit tests of parts: a clock, a random stream, a durable log, an outage
+//! and the effects the handlers recorded, with no simulation behind them.
 
 use sim_core::fault::OutageMode;
 use sim_core::{Actor, Ctx, Effect, IdSource, NodeId, Prng, Stream, Time};
 
-/// A detached world for handler tests: one node's clock, random stream, id source, durable log
-/// and outage, and the effects its handlers recorded (drain them with `fx.drain(..)`).
+/// Timers set `(after, timer)`, and the other effects.
+pub type Drained<A> = (Vec<(sim_core::Duration, <A as Actor>::Timer)>, Vec<Effect<A>>);
+
 pub struct Bench<A: Actor> {
     pub node: NodeId,
     pub now: Time,
     pub rng: Prng,
     pub ids: IdSource,
+    /// What `ctx.durable()` returns (a restart's recovery reads it).
     pub durable: Vec<A::Record>,
+    /// What `ctx.outage()` returns.
     pub outage: Option<OutageMode>,
     pub fx: Vec<Effect<A>>,
 }
 
 impl<A: Actor> Bench<A> {
-    pub fn new(node: NodeId, seed: u64) -> Bench<A> {
+    pub fn new() -> Self {
         Bench {
-            node,
-            now: Time::ZERO,
-            rng: Prng::new(seed, Stream::Setup),
+            node: NodeId(9),
+            now: Time(0),
+            rng: Prng::new(3, Stream::Setup),
             ids: IdSource::default(),
             durable: Vec::new(),
             outage: None,
@@ -28,10 +32,22 @@ impl<A: Actor> Bench<A> {
         }
     }
 
-    /// Runs `f` with a context of this node at `now`.
+    /// Runs `f` with a context at the bench's current time.
     pub fn with<R>(&mut self, f: impl FnOnce(&mut Ctx<'_, A>) -> R) -> R {
         let mut ctx = Ctx::detached(self.node, self.now, &mut self.rng, &mut self.ids, &self.durable, &mut self.fx)
             .with_outage(self.outage);
         f(&mut ctx)
+    }
+
+    /// The timers set since the last drain, as `(after, timer)`, and every other effect.
+    pub fn drain(&mut self) -> Drained<A> {
+        let (mut timers, mut rest) = (Vec::new(), Vec::new());
+        for e in self.fx.drain(..) {
+            match e {
+                Effect::SetTimer { after, timer, .. } => timers.push((after, timer)),
+                other => rest.push(other),
+            }
+        }
+        (timers, rest)
     }
 }
