@@ -98,6 +98,7 @@ pub fn models() -> Vec<Entry> {
         entry::<shortener::Shortener>(),
         entry::<phold::Phold>(),
         entry::<service::Service>(),
+        entry::<checkout::Checkout>(),
     ]
 }
 
@@ -380,6 +381,7 @@ mod tests {
                 "snowflake" => roundtrip::<snowflake::Snowflake>(&source),
                 "shortener" => roundtrip::<shortener::Shortener>(&source),
                 "phold" => roundtrip::<phold::Phold>(&source),
+                "checkout" => roundtrip::<checkout::Checkout>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
