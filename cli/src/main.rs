@@ -118,6 +118,7 @@ Examples:
   simctl bench phold --lps 1024 --population 16 --end 100
   simctl bench scenario scenarios/perf/dynamo_10k.ron
   simctl bench scenario scenarios/perf/kafka_50k.ron
+  simctl bench scenario scenarios/perf/service_inline.ron scenarios/perf/service_parts.ron --repeat 3
 
 Build with --release: cargo run --release -p simctl -- bench phold --size medium";
 
@@ -143,13 +144,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Speed of one scenario run: simulated time / wall time and events per second, with the
-    /// simulation and the end-of-run checkers timed apart (no report is written).
+    /// Speed of scenario runs: simulated time / wall time and events per second, with the
+    /// simulation and the end-of-run checkers timed apart (no report is written). With several
+    /// files, the runs alternate (`--repeat` rounds) and each file's median events/s is reported
+    /// as a ratio to the first file's, measured in the same invocation (the baseline).
     Scenario {
-        /// The scenario file, e.g. scenarios/perf/dynamo_10k.ron.
-        scenario: PathBuf,
+        /// The scenario files, e.g. scenarios/perf/dynamo_10k.ron; the first is the baseline.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
         #[arg(long)]
         seed: Option<u64>,
+        /// Rounds over the files (each round runs every file once).
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
     },
 }
 
@@ -171,7 +178,9 @@ fn main() -> ExitCode {
         Command::Bench { which: BenchCommand::Phold { size, lps, population, end, repeat, seed } } => {
             cmd_bench_phold(&size, lps, population, end, repeat, seed)
         }
-        Command::Bench { which: BenchCommand::Scenario { scenario, seed } } => cmd_bench_scenario(&scenario, seed),
+        Command::Bench { which: BenchCommand::Scenario { scenarios, seed, repeat } } => {
+            cmd_bench_scenarios(&scenarios, seed, repeat)
+        }
     };
     match result {
         Ok(code) => code,
@@ -382,13 +391,42 @@ fn cmd_list() -> Result<ExitCode> {
 
 /// Runs one scenario and reports its speed. The wall clock is read here, at the edge: the last
 /// progress call marks the end of the simulation, and the checkers run after it.
+/// `simctl bench scenario A [B ...]`: alternating rounds, then each file's median simulation
+/// speed against the first file's.
+fn cmd_bench_scenarios(files: &[PathBuf], seed: Option<u64>, repeat: u32) -> Result<ExitCode> {
+    let mut speeds: Vec<Vec<f64>> = vec![Vec::new(); files.len()];
+    for _ in 0..repeat.max(1) {
+        for (i, f) in files.iter().enumerate() {
+            match cmd_bench_scenario(f, seed)? {
+                Ok(events_per_s) => speeds[i].push(events_per_s),
+                Err(code) => return Ok(code),
+            }
+        }
+    }
+    if files.len() > 1 {
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let base = median(&mut speeds[0].clone());
+        println!("SUMMARY (simulation alone, median of {} rounds; ratio to the first file)", repeat.max(1));
+        for (f, v) in files.iter().zip(speeds.iter_mut()) {
+            let m = median(v);
+            println!("  {:<50} {:>6.2} M events/s  ratio {:.3}", f.display(), m / 1e6, m / base);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One timed run; `Ok(Ok(events/s of the simulation alone))`, or the exit code of a run that
+/// could not be judged.
 #[allow(clippy::disallowed_methods)]
-fn cmd_bench_scenario(file: &Path, seed: Option<u64>) -> Result<ExitCode> {
+fn cmd_bench_scenario(file: &Path, seed: Option<u64>) -> Result<std::result::Result<f64, ExitCode>> {
     let (source, entry) = match load(file)? {
         Ok(x) => x,
         Err(d) => {
             print_diagnostics(file, &d);
-            return Ok(ExitCode::from(2));
+            return Ok(Err(ExitCode::from(2)));
         }
     };
     if cfg!(debug_assertions) {
@@ -402,7 +440,7 @@ fn cmd_bench_scenario(file: &Path, seed: Option<u64>) -> Result<ExitCode> {
     let total_s = start.elapsed().as_secs_f64();
     let r = match judged(file, &entry, result) {
         Ok(r) => r,
-        Err(code) => return Ok(code),
+        Err(code) => return Ok(Err(code)),
     };
     let rec = &r.record;
     let ops: u64 = rec.ops.iter().map(|o| o.total).sum();
@@ -426,7 +464,7 @@ fn cmd_bench_scenario(file: &Path, seed: Option<u64>) -> Result<ExitCode> {
     );
     let v = &r.verdict;
     println!("  verdict: {}", if v.passed { "PASS".to_string() } else { format!("FAIL ({})", v.failed.join(", ")) });
-    Ok(ExitCode::SUCCESS)
+    Ok(Ok(rec.events as f64 / simulated_s.max(1e-9)))
 }
 
 fn cmd_bench_phold(

@@ -98,6 +98,7 @@ pub fn models() -> Vec<Entry> {
         entry::<shortener::Shortener>(),
         entry::<phold::Phold>(),
         entry::<service::Service>(),
+        entry::<service::inline::ServiceInline>(),
         entry::<checkout::Checkout>(),
     ]
 }

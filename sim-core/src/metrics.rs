@@ -78,9 +78,9 @@ pub struct Metrics {
     pub series: Vec<Vec<IntervalStats>>,
     pub counters: BTreeMap<&'static str, u64>,
     /// Counters of part instances, by `(scope, name)`; reported as `scope.name`.
-    pub scoped_counters: BTreeMap<(&'static str, &'static str), u64>,
+    pub scoped_counters: Scoped<u64>,
     /// Cluster-wide levels by `(scope, name)` (see [`crate::actor::Effect::Level`]).
-    pub levels: BTreeMap<(&'static str, &'static str), Level>,
+    pub levels: Scoped<Level>,
     /// Per gauge: (last value per interval, overall max).
     pub gauges: BTreeMap<&'static str, (Vec<Option<f64>>, f64)>,
     /// Messages sent / delivered / dropped per message kind.
@@ -161,8 +161,8 @@ impl Metrics {
             outcomes: vec![[0; 4]; op_kinds.len()],
             series: Vec::new(),
             counters: BTreeMap::new(),
-            scoped_counters: BTreeMap::new(),
-            levels: BTreeMap::new(),
+            scoped_counters: Scoped::default(),
+            levels: Scoped::default(),
             gauges: BTreeMap::new(),
             messages: MessageTable::default(),
             faults: Vec::new(),
@@ -205,16 +205,16 @@ impl Metrics {
 
     pub(crate) fn record_level(&mut self, scope: &'static str, name: &'static str, node: NodeId, delta: i64, at: Time) {
         let interval = self.interval;
-        self.levels.entry((scope, name)).or_default().change(node, delta, at, interval);
+        self.levels.get_mut(scope, name).change(node, delta, at, interval);
     }
 
     /// A crashed node's queues and connections die with it: its share of every level goes.
     pub(crate) fn drop_level_shares(&mut self, node: NodeId, at: Time) {
         let interval = self.interval;
-        for level in self.levels.values_mut() {
-            if let Some(share) = level.shares.remove(&node) {
+        for (_, level) in self.levels.rows.iter_mut() {
+            let share = level.shares.get(node.index()).copied().unwrap_or(0);
+            if share != 0 {
                 level.change(node, -share, at, interval);
-                level.shares.remove(&node);
             }
         }
     }
@@ -222,7 +222,7 @@ impl Metrics {
     /// Closes every level's last interval at `end`.
     pub(crate) fn finish_levels(&mut self, end: Time) {
         let interval = self.interval;
-        for level in self.levels.values_mut() {
+        for (_, level) in self.levels.rows.iter_mut() {
             level.advance(end, interval);
         }
     }
@@ -241,13 +241,55 @@ impl Metrics {
     }
 }
 
+/// Values by `(scope, name)` of `&'static str`s: a short `Vec` searched by pointer first (the
+/// names are literals in part code, and this sits on the path of every counted event), by text
+/// when the pointers differ.
+#[derive(Clone, Debug)]
+pub struct Scoped<V> {
+    rows: Vec<((&'static str, &'static str), V)>,
+}
+
+impl<V> Default for Scoped<V> {
+    fn default() -> Self {
+        Scoped { rows: Vec::new() }
+    }
+}
+
+impl<V: Default> Scoped<V> {
+    #[inline]
+    pub(crate) fn get_mut(&mut self, scope: &'static str, name: &'static str) -> &mut V {
+        let same = |k: &(&str, &str)| std::ptr::eq(k.0, scope) && std::ptr::eq(k.1, name);
+        let i = match self.rows.iter().position(|(k, _)| same(k)) {
+            Some(i) => i,
+            None => match self.rows.iter().position(|(k, _)| k.0 == scope && k.1 == name) {
+                Some(i) => i,
+                None => {
+                    self.rows.push(((scope, name), V::default()));
+                    self.rows.len() - 1
+                }
+            },
+        };
+        &mut self.rows[i].1
+    }
+}
+
+impl<V> Scoped<V> {
+    /// By `(scope, name)`, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&(&'static str, &'static str), &V)> {
+        let mut rows: Vec<_> = self.rows.iter().map(|(k, v)| (k, v)).collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        rows.into_iter()
+    }
+}
+
 /// A cluster-wide level: the sum of every node's share, followed over time.
 #[derive(Clone, Debug, Default)]
 pub struct Level {
     /// The current level (sum of the shares).
     pub value: i64,
     pub max: i64,
-    shares: BTreeMap<NodeId, i64>,
+    /// Per node (by index): its share.
+    shares: Vec<i64>,
     since: Time,
     /// Per interval: the integral of the level over time (level x ns) and the interval's maximum.
     pub intervals: Vec<(f64, i64)>,
@@ -256,7 +298,10 @@ pub struct Level {
 impl Level {
     fn change(&mut self, node: NodeId, delta: i64, at: Time, interval: Duration) {
         self.advance(at, interval);
-        *self.shares.entry(node).or_default() += delta;
+        if self.shares.len() <= node.index() {
+            self.shares.resize(node.index() + 1, 0);
+        }
+        self.shares[node.index()] += delta;
         self.value += delta;
         self.max = self.max.max(self.value);
         let i = (at.0 / interval.0.max(1)) as usize;
@@ -275,6 +320,15 @@ impl Level {
         let w = interval.0.max(1);
         let mut t = self.since.0;
         debug_assert!(to.0 >= t, "a level moved back in time");
+        if t / w == to.0 / w {
+            // Within one interval: the common case.
+            let value = self.value;
+            let cell = self.cell((t / w) as usize);
+            cell.0 += value as f64 * (to.0 - t) as f64;
+            cell.1 = cell.1.max(value);
+            self.since = to;
+            return;
+        }
         while t < to.0 {
             let i = (t / w) as usize;
             let edge = ((t / w) + 1).saturating_mul(w).min(to.0);

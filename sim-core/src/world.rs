@@ -479,9 +479,7 @@ impl<A: Actor> Sim<A> {
                 Effect::Complete { op, outcome, reply } => self.finish_op(op, outcome, reply),
                 Effect::Count { name, delta } => *self.metrics.counters.entry(name).or_default() += delta,
                 Effect::Gauge { name, value } => self.metrics.record_gauge(name, value, self.now),
-                Effect::CountIn { scope, name, delta } => {
-                    *self.metrics.scoped_counters.entry((scope, name)).or_default() += delta
-                }
+                Effect::CountIn { scope, name, delta } => *self.metrics.scoped_counters.get_mut(scope, name) += delta,
                 Effect::Level { scope, name, delta } => self.metrics.record_level(scope, name, node, delta, self.now),
             }
         }

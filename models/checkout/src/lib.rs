@@ -835,7 +835,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let (left, held): (i64, i64) = (0..items).map(stock_of).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let gone = c.stock * items as i64 - left - held;
     // Confirmed sales from the kernel's counter: it survives API servers' crashes.
-    let confirmed = run.sim.metrics().scoped_counters.get(&("shop", "confirmed")).copied().unwrap_or(0);
+    let counters = &run.sim.metrics().scoped_counters;
+    let confirmed = counters.iter().find(|(k, _)| **k == ("shop", "confirmed")).map_or(0, |(_, v)| *v);
     let m = &mut r.measures;
     let mut put = |k: &str, v: f64| {
         m.insert(k.to_string(), v);

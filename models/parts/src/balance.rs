@@ -208,7 +208,9 @@ impl Balancer {
             return None;
         }
         self.stats.picks += 1;
-        let healthy = (0..n).filter(|&i| self.healthy(i, now)).count();
+        // Without health checking every backend is a candidate: skip the scan.
+        let tracked = self.health.eject_after > 0 || self.health.active.is_some();
+        let healthy = if tracked { (0..n).filter(|&i| self.healthy(i, now)).count() } else { n };
         let all_candidates = if healthy == 0 {
             self.stats.picks_none_healthy += 1;
             if !self.health.fail_open {

@@ -370,7 +370,6 @@ impl<M: Clone, T> Calls<M, T> {
         self.next_req += 1;
         let d = &mut self.services[svc.0];
         d.stats.calls += 1;
-        ctx.count_in(d.scope, "calls", 1);
         let msg = make(ReqId(req));
         let p = Pending {
             svc: svc.0,

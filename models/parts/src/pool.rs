@@ -16,10 +16,12 @@
 //! - `queue_timeout`: a waiter that waited longer than this when its turn comes is shed instead
 //!   of served (its caller has likely given up: serving it is wasted work).
 //!
-//! Measured (in [`PoolStats`] and as kernel counters under the pool's scope): arrivals, started,
-//! completed, rejected, shed, dropped; total wait and service time, so mean wait, utilisation
-//! (`busy_ns / (concurrency * elapsed)`) and, by Little's law, the mean queue length follow; and
-//! the level `scope.queue` (the waiting requests over time, summed over nodes) and `scope.busy`.
+//! Measured in [`PoolStats`]: arrivals, started, completed, rejected, shed, dropped; total wait and
+//! service time, so mean wait, utilisation (`busy_ns / (concurrency * elapsed)`) and, by Little's
+//! law, the mean queue length follow. Through the kernel (surviving crashes): the counters
+//! `scope.rejected`, `scope.dropped`, `scope.shed`, and the level `scope.queue` (waiting requests
+//! over time, summed over nodes, plotted). Per-request events stay out of the kernel's counters:
+//! they cost an effect each on the hottest path (measured: see README's parts benchmark).
 //!
 //! Invariants: at most `concurrency` jobs in service, at most `queue` waiting; a job is returned
 //! exactly once (served, refused, shed or dropped); a crash loses the queue and the jobs in
@@ -255,7 +257,6 @@ impl<J> Pool<J> {
         self.next += 1;
         self.stats.started += 1;
         self.stats.wait_ns += waited.0 as u128;
-        ctx.level(self.scope, "busy", 1);
         self.in_service.insert(id, (job, service));
         debug_assert!(self.in_service.len() as u32 <= self.spec.concurrency, "more jobs in service than servers");
         ctx.set_timer(service, A::Timer::from(PoolTimer(id)));
@@ -286,8 +287,6 @@ impl<J> Pool<J> {
         let (job, service) = self.in_service.remove(&t.0)?;
         self.stats.completed += 1;
         self.stats.busy_ns += service.0 as u128;
-        ctx.level(self.scope, "busy", -1);
-        ctx.count_in(self.scope, "completed", 1);
         self.start_waiting(ctx);
         Some(job)
     }

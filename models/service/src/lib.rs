@@ -33,6 +33,8 @@
 //! Statistics of a part live in its node and die with it in a crash (the kernel's counters
 //! `api.rejected`, `api.completed`, ... and the levels `api.queue`, `api.busy` survive).
 
+pub mod inline;
+
 use parts::balance::{Balancer, HealthSpec, Policy, ProbeMsg, ProbeTimer, Prober, answer_ping};
 use parts::calls::{Answer, CallOutcome, CallPolicy, CallStats, CallTimer, Calls, ReqId, ServiceId};
 use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};

@@ -80,3 +80,24 @@ fn passive_ejection_alone_also_notices() {
     assert!(measure(&r, "lb_ejections") >= 4.0, "{:?}", r.model_report.measures);
     assert!(v.failed.iter().all(|f| f == "measure.lb_marked_down"), "{:?}", v.failed);
 }
+
+/// The parts' overhead benchmark compares the same run two ways: the service over the parts and
+/// the same design written inline must make the same draws, timers and messages in the same order.
+#[test]
+fn the_inline_baseline_is_the_same_run_as_the_parts() {
+    let load_perf = |name: &str| {
+        let path = format!("{}/../../scenarios/perf/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let mut parts_sc = testkit::parse_and_validate::<Service>("service_parts.ron", &load_perf("service_parts"));
+    let mut inline_sc = testkit::parse_and_validate::<service::inline::ServiceInline>(
+        "service_inline.ron",
+        &load_perf("service_inline"),
+    );
+    parts_sc.duration = Duration::from_secs(3);
+    inline_sc.duration = Duration::from_secs(3);
+    let a = testkit::run_record::<Service>(&parts_sc, None);
+    let b = testkit::run_record::<service::inline::ServiceInline>(&inline_sc, None);
+    assert!(a.events > 100_000, "{} events", a.events);
+    assert_eq!((a.trace_hash.as_str(), a.events), (b.trace_hash.as_str(), b.events));
+}
