@@ -67,11 +67,13 @@
 //! )
 //! ```
 //!
-//! Measured ([`KvStats`], summed by a design over its nodes, and kernel counters under the
-//! scope): gets, writes, conflicts (CAS and refused decrements), expired rows, events sent,
-//! duplicate writes answered from the idempotency table, busy answers, follower reads; the pool's
-//! counters and levels (`scope.queue`, `scope.busy`); the level `scope.repl_backlog` (log entries
-//! the primaries know their followers still miss, over time).
+//! Measured, per request in [`KvStats`] (summed by a design over its nodes; a crash loses the
+//! node's share): gets, follower reads, writes, conflicts (CAS and refused decrements), busy
+//! answers, entries shipped; as kernel counters under the scope (rare events, surviving crashes):
+//! `expired`, `events` (keyspace events sent), `dedup_hits` (writes answered from the idempotency
+//! table), `resent` (log entries sent again); the pool's counters and levels (`scope.queue`,
+//! `scope.busy`, `scope.rejected`); the level `scope.repl_backlog` (log entries the primaries know
+//! their followers still miss, over time).
 //!
 //! Invariants: a row's version rises by one per write; a conditional decrement never takes a
 //! value below zero (it is applied whole or not at all); an acknowledged write is durable (with
@@ -743,7 +745,6 @@ impl KvServer {
         if !self.is_primary() {
             self.stats.gets += 1;
             self.stats.follower_reads += 1;
-            ctx.count_in(self.scope, "follower_reads", 1);
             let result = match self.rows.get(&op.key()) {
                 Some(r) => KvResult::Found { value: r.value, version: r.version },
                 None => KvResult::NotFound,
@@ -770,17 +771,14 @@ impl KvServer {
         match op {
             Op::Get { .. } => {
                 self.stats.gets += 1;
-                ctx.count_in(self.scope, "gets", 1);
             }
             _ if changes.is_empty() => {
                 if matches!(result, KvResult::Conflict { .. }) {
                     self.stats.conflicts += 1;
-                    ctx.count_in(self.scope, "conflicts", 1);
                 }
             }
             _ => {
                 self.stats.writes += 1;
-                ctx.count_in(self.scope, "writes", 1);
             }
         }
         let seq = if changes.is_empty() || op.is_read() {

@@ -31,8 +31,9 @@
 //! )
 //! ```
 //!
-//! Measured ([`ProviderStats`], and kernel counters under the provider's scope): requests, ok,
-//! errors (baseline and outage), rate limited (429), unanswered (down), slowed; the level
+//! Measured in [`ProviderStats`]: requests, ok, errors (baseline and outage), rate limited (429),
+//! unanswered (down), slowed; as kernel counters under the provider's scope (the failures, which
+//! survive a crash of its node): `errors`, `rate_limited`, `unanswered`; the level
 //! `scope.in_flight` (requests the provider is working on, over time).
 //!
 //! Invariants: every request is answered exactly once, except during a `Down` outage (never) or
@@ -233,7 +234,6 @@ impl Provider {
     ) {
         let Msg::Request { id, key } = msg else { return };
         self.stats.requests += 1;
-        ctx.count_in(self.scope, "requests", 1);
         let outage = ctx.outage();
         if outage == Some(OutageMode::Down) {
             self.stats.unanswered += 1;
