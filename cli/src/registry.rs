@@ -382,6 +382,8 @@ mod tests {
                 "snowflake" => roundtrip::<snowflake::Snowflake>(&source),
                 "shortener" => roundtrip::<shortener::Shortener>(&source),
                 "phold" => roundtrip::<phold::Phold>(&source),
+                "service" => roundtrip::<service::Service>(&source),
+                "service_inline" => roundtrip::<service::inline::ServiceInline>(&source),
                 "checkout" => roundtrip::<checkout::Checkout>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
@@ -404,7 +406,7 @@ mod tests {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let crate_name = entry.file_name().to_string_lossy().to_string();
             let model_name = match crate_name.as_str() {
-                "common" => continue, // shared parts, not a model
+                "common" | "parts" => continue, // shared parts, not models
                 other => other,
             };
             if entry.path().join("Cargo.toml").exists() {

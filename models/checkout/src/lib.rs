@@ -357,7 +357,6 @@ impl Api {
             None => {
                 self.stats.busy += 1;
                 ctx.send(from, Msg::from(AppMsg::Response { req, status: Status::Busy }));
-                return;
             }
             Some(started) => {
                 let job = Job { from, req, kind, key, value, stage: Stage::Waiting, hold: 0 };
@@ -621,8 +620,7 @@ pub struct Checkout;
 
 impl Model for Checkout {
     const NAME: &'static str = "checkout";
-    const ABOUT: &'static str =
-        "checkout: stock holds in a sharded KV store (conditional decrement + TTL), a payment provider behind a circuit breaker";
+    const ABOUT: &'static str = "checkout: stock holds in a sharded KV store (conditional decrement + TTL), a payment provider behind a circuit breaker";
     const OP_KINDS: &'static [&'static str] = &["buy", "stock", "cart_put", "cart_get"];
     type Config = Config;
     type Actor = Node;
@@ -773,8 +771,11 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             _ => {}
         }
     }
-    let down_note =
-        if down.is_empty() { String::new() } else { format!(" (the primaries of shards {down:?} were down at the end)") };
+    let down_note = if down.is_empty() {
+        String::new()
+    } else {
+        format!(" (the primaries of shards {down:?} were down at the end)")
+    };
     let last = |user: u64| rows.get(&cart_key(user)).map(|r| (r.value as u64, r.version));
     let durable = check::durable_writes(&acked, last);
     r.checks.push(Check::new(
@@ -816,8 +817,13 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     ));
 
     // The parts' statistics, summed over their nodes.
-    let (mut shop, mut kvs, mut prov, mut pay, mut reaper) =
-        (ShopStats::default(), KvStats::default(), ProviderStats::default(), CallStats::default(), ReaperStats::default());
+    let (mut shop, mut kvs, mut prov, mut pay, mut reaper) = (
+        ShopStats::default(),
+        KvStats::default(),
+        ProviderStats::default(),
+        CallStats::default(),
+        ReaperStats::default(),
+    );
     let mut waiting_max = 0u64;
     for (_, node) in run.servers() {
         match node {

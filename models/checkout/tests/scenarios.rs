@@ -3,10 +3,10 @@
 //! semantics shown end to end.
 
 use checkout::{Checkout, Config};
+use sim_core::Duration;
 use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
-use sim_core::Duration;
 
 fn load(name: &str) -> Scenario<Config> {
     let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
@@ -25,6 +25,10 @@ fn holds_confirm_refuse_and_expire_back_into_stock() {
     let expired = measure(&r, "kv_expired");
     assert!(expired >= 1.0, "{:?}", r.model_report.measures);
     assert_eq!((measure(&r, "kv_events"), measure(&r, "units_restocked")), (expired, expired));
+    // The provider's brownouts met requests, which its retries mostly absorbed.
+    let brownouts: Vec<u64> = r.faults[1..].iter().map(|f| f.messages_in_outage).collect();
+    assert!(brownouts.iter().all(|&n| n > 100), "{brownouts:?}");
+    assert!(measure(&r, "payment_failed") < 0.01 * measure(&r, "bought"), "{:?}", r.model_report.measures);
 }
 
 /// Redis keyspace notifications are fire-and-forget: with the reaper down when the orphaned

@@ -1255,12 +1255,8 @@ mod tests {
             let map = ShardMap::new(&spec, &[NodeId(0)]);
             let mut s = KvServer::new("kv", &spec, &map, NodeId(0), &[SUB]);
             s.preload(preload.iter().copied());
-            let mut one = One {
-                b: Bench::new(),
-                node: TNode::Server(Box::new(s)),
-                answers: Vec::new(),
-                events: Vec::new(),
-            };
+            let mut one =
+                One { b: Bench::new(), node: TNode::Server(Box::new(s)), answers: Vec::new(), events: Vec::new() };
             one.each(|s, ctx| s.on_start(ctx));
             one.b.fx.clear(); // the tick: fired by hand
             one
