@@ -102,6 +102,7 @@ pub fn models() -> Vec<Entry> {
         entry::<push::PushModel>(),
         entry::<readpath::ReadPathModel>(),
         entry::<cdn::Cdn>(),
+        entry::<checkout::Checkout>(),
     ]
 }
 
@@ -388,6 +389,8 @@ mod tests {
                 "push" => roundtrip::<push::PushModel>(&source),
                 "readpath" => roundtrip::<readpath::ReadPathModel>(&source),
                 "cdn" => roundtrip::<cdn::Cdn>(&source),
+                "service_inline" => roundtrip::<service::inline::ServiceInline>(&source),
+                "checkout" => roundtrip::<checkout::Checkout>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

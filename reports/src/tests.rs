@@ -62,6 +62,7 @@ fn record() -> RunRecord {
             timers_lost: 1,
             writes_lost: 0,
             ops_hit: 8,
+            messages_in_outage: 0,
             had_effect: true,
         }],
         messages: vec![],

@@ -66,6 +66,7 @@ fn fault_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
         "timers lost",
         "writes lost",
         "ops hit",
+        "in outage",
         "effect",
     ];
     let rows = record
@@ -81,6 +82,7 @@ fn fault_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 f.timers_lost.to_string(),
                 f.writes_lost.to_string(),
                 f.ops_hit.to_string(),
+                f.messages_in_outage.to_string(),
                 if f.had_effect { "yes".into() } else { "NONE".into() },
             ]
         })

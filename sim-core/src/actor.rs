@@ -4,6 +4,7 @@
 //! metrics) into the context, and the kernel applies them after the handler returns, so a handler can
 //! be unit-tested with [`Ctx::detached`] and no world at all.
 
+use crate::fault::OutageMode;
 use crate::rng::Prng;
 use crate::time::{Duration, Time};
 use std::fmt::Debug;
@@ -184,6 +185,7 @@ pub struct Ctx<'a, A: Actor + ?Sized> {
     ids: &'a mut IdSource,
     durable: &'a [A::Record],
     corrupt_records: u64,
+    outage: Option<OutageMode>,
     effects: &'a mut Vec<Effect<A>>,
 }
 
@@ -197,11 +199,18 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         durable: &'a [A::Record],
         effects: &'a mut Vec<Effect<A>>,
     ) -> Self {
-        Ctx { node, local_now, restarted, rng, ids, durable, corrupt_records: 0, effects }
+        Ctx { node, local_now, restarted, rng, ids, durable, corrupt_records: 0, outage: None, effects }
     }
 
     pub(crate) fn with_corrupt_records(mut self, n: u64) -> Self {
         self.corrupt_records = n;
+        self
+    }
+
+    /// The context of a node under an outage (the kernel sets it; tests of a dependency's part
+    /// set it on a detached context).
+    pub fn with_outage(mut self, outage: Option<OutageMode>) -> Self {
+        self.outage = outage;
         self
     }
 
@@ -242,6 +251,16 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
     /// `durable()`, but the actor knows that something it wrote is gone.
     pub fn corrupt_records(&self) -> u64 {
         self.corrupt_records
+    }
+
+    /// The outage this node is in now, if a scenario scheduled one ([`crate::fault::Fault::Outage`]).
+    ///
+    /// The one fault a model can see, and only for the part that *implements* an external
+    /// dependency (a payment or email provider): the provider's own failure is its behaviour (it
+    /// answers errors, or late, or not at all), which the kernel cannot fabricate for it. Every
+    /// other fault stays invisible; a caller of the dependency sees only the consequences.
+    pub fn outage(&self) -> Option<OutageMode> {
+        self.outage
     }
 
     pub fn send(&mut self, to: NodeId, msg: A::Msg) {

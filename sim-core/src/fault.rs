@@ -66,6 +66,35 @@ pub enum Fault {
     },
     /// Every link loses messages with this probability, on top of its own loss.
     Loss(f64),
+    /// An outage of the external dependency (a third-party API: payments, email, `isMalicious`)
+    /// running on `node`: the node keeps running, but while the outage lasts the part that
+    /// implements the dependency answers as `mode` says (it reads the mode through `Ctx::outage`).
+    /// Ends with the scheduled `duration`, or at the liveness phase.
+    Outage {
+        node: u32,
+        mode: OutageMode,
+    },
+}
+
+/// How an external dependency misbehaves during a [`Fault::Outage`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OutageMode {
+    /// No answers at all: every request vanishes, its caller times out.
+    Down,
+    /// Each request is answered with an error (HTTP 5xx) with probability `rate`.
+    Errors { rate: f64 },
+    /// Every answer comes `extra` late.
+    Slow { extra: Duration },
+}
+
+impl OutageMode {
+    fn label(&self) -> String {
+        match self {
+            OutageMode::Down => "down".into(),
+            OutageMode::Errors { rate } => format!("errors {rate}"),
+            OutageMode::Slow { extra } => format!("slow +{extra}"),
+        }
+    }
 }
 
 impl Fault {
@@ -87,6 +116,7 @@ impl Fault {
             Fault::ClockStep { node, by } => format!("clock step n{node} {}", fmt_signed(*by)),
             Fault::ClockDrift { node, ppm } => format!("clock drift n{node} {ppm}ppm"),
             Fault::Loss(p) => format!("loss {p}"),
+            Fault::Outage { node, mode } => format!("outage n{node} {}", mode.label()),
         }
     }
 }
@@ -229,6 +259,19 @@ impl FaultsSpec {
                             format!("{path}.fault.Loss"),
                             format!("a probability must be within [0, 1], got {p}"),
                         ));
+                    }
+                }
+                Fault::Outage { node, mode } => {
+                    check_node(&mut errors, format!("{path}.fault.Outage.node"), *node, topo);
+                    match mode {
+                        OutageMode::Errors { rate } if !(0.0..=1.0).contains(rate) => errors.push((
+                            format!("{path}.fault.Outage.mode.Errors.rate"),
+                            format!("a probability must be within [0, 1], got {rate}"),
+                        )),
+                        OutageMode::Slow { extra } if extra.0 == 0 => {
+                            errors.push((format!("{path}.fault.Outage.mode.Slow.extra"), "must be positive".into()))
+                        }
+                        _ => {}
                     }
                 }
                 Fault::Heal => {}
@@ -456,5 +499,37 @@ mod tests {
         let crashes = a.iter().filter(|f| matches!(f.fault, Fault::Crash { .. })).count();
         // 60 expected, fewer when a node is already down.
         assert!((30..=75).contains(&crashes), "{crashes}");
+    }
+
+    #[test]
+    fn outages_parse_label_and_validate() {
+        let f: Fault = ron::from_str("Outage(node: 3, mode: Errors(rate: 0.25))").unwrap();
+        assert_eq!(f, Fault::Outage { node: 3, mode: OutageMode::Errors { rate: 0.25 } });
+        assert_eq!(f.label(), "outage n3 errors 0.25");
+        let slow: Fault = ron::from_str("Outage(node: 1, mode: Slow(extra: \"2s\"))").unwrap();
+        assert_eq!(slow.label(), "outage n1 slow +2s");
+        assert_eq!(Fault::Outage { node: 0, mode: OutageMode::Down }.label(), "outage n0 down");
+        let topo = Topology::simple(3, 1);
+        let at = |fault| ScheduledFault { at: Duration::from_secs(1), duration: Some(Duration::from_secs(1)), fault };
+        let spec = FaultsSpec {
+            schedule: vec![
+                at(Fault::Outage { node: 7, mode: OutageMode::Down }),
+                at(Fault::Outage { node: 1, mode: OutageMode::Errors { rate: 1.5 } }),
+                at(Fault::Outage { node: 1, mode: OutageMode::Slow { extra: Duration::ZERO } }),
+                at(Fault::Outage { node: 2, mode: OutageMode::Slow { extra: Duration::from_millis(5) } }),
+            ],
+            nemesis: None,
+        };
+        let errors = spec.validate(&topo, Duration::from_secs(10));
+        let paths: Vec<&str> = errors.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "faults.schedule[0].fault.Outage.node",
+                "faults.schedule[1].fault.Outage.mode.Errors.rate",
+                "faults.schedule[2].fault.Outage.mode.Slow.extra"
+            ],
+            "{errors:?}"
+        );
     }
 }

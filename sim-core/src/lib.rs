@@ -12,7 +12,9 @@
 //! the world: its id, its *local* clock, its random stream, send, timers, durable writes, metrics
 //! and completing workload operations. Effects are recorded and applied by the kernel after the
 //! handler returns. Faults (partitions, loss, crashes, pauses, clock skew, disk loss) belong to the
-//! world: model code never sees them, it only sees their consequences.
+//! world: model code never sees them, it only sees their consequences. The one exception is the
+//! outage of an external dependency (`fault::Fault::Outage`), which the code implementing that
+//! dependency reads through `Ctx::outage`: a provider's failure is its own behaviour.
 //!
 //! Architecture invariant: no IO, no wall clock, no threads, no globals, no unordered-map iteration
 //! anywhere in this crate. Parallelism happens across seeds, outside.

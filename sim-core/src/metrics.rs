@@ -61,6 +61,9 @@ pub struct FaultEffect {
     pub writes_lost: u64,
     /// Operations invoked inside the fault window that did not end `Ok`.
     pub ops_hit: u64,
+    /// Messages delivered to a node while this outage was on (its part answered them by the
+    /// outage's mode).
+    pub messages_in_outage: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -247,7 +250,7 @@ impl Metrics {
     }
 
     fn scoped(&self, scope: &str, name: &str) -> Option<&ScopedCounter> {
-        self.scoped_counters.iter().find(|((s, n), _)| *s == scope && *n == name).map(|(_, c)| c)
+        self.scoped_counters.rows.iter().find(|((s, n), _)| *s == scope && *n == name).map(|(_, c)| c)
     }
 
     pub fn counter(&self, name: &str) -> u64 {

@@ -66,7 +66,10 @@ pub struct FaultRecord {
     pub timers_lost: u64,
     pub writes_lost: u64,
     pub ops_hit: u64,
-    /// True when the fault visibly did something (dropped, delayed or lost anything, or hit ops).
+    /// Messages delivered to the node of an outage while it was on.
+    pub messages_in_outage: u64,
+    /// True when the fault visibly did something (dropped, delayed or lost anything, hit ops, or
+    /// an outage met requests).
     pub had_effect: bool,
 }
 
@@ -280,7 +283,14 @@ fn fault_record(f: &FaultEffect) -> FaultRecord {
         timers_lost: f.timers_lost,
         writes_lost: f.writes_lost,
         ops_hit: f.ops_hit,
-        had_effect: f.messages_dropped + f.events_delayed + f.timers_lost + f.writes_lost + f.ops_hit > 0,
+        messages_in_outage: f.messages_in_outage,
+        had_effect: f.messages_dropped
+            + f.events_delayed
+            + f.timers_lost
+            + f.writes_lost
+            + f.ops_hit
+            + f.messages_in_outage
+            > 0,
     }
 }
 

@@ -484,6 +484,7 @@ pub fn with_servers<C: Clone>(sc: &Scenario<C>, servers: u32) -> Option<Scenario
             Fault::ClockStep { node, by } => Fault::ClockStep { node: map(*node)?, by: *by },
             Fault::ClockDrift { node, ppm } => Fault::ClockDrift { node: map(*node)?, ppm: *ppm },
             Fault::Loss(p) => Fault::Loss(*p),
+            Fault::Outage { node, mode } => Fault::Outage { node: map(*node)?, mode: *mode },
         };
     }
     out.disk.nodes = sc.disk.nodes.iter().map(|(n, d)| map(*n).map(|m| (m, d.clone()))).collect::<Option<_>>()?;

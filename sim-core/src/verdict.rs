@@ -1249,6 +1249,7 @@ mod tests {
             timers_lost: 0,
             writes_lost: 0,
             ops_hit: 0,
+            messages_in_outage: 0,
             had_effect: dropped > 0,
         }
     }

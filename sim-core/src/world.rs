@@ -3,7 +3,7 @@
 
 use crate::actor::{Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, TimerId, WriteId};
 use crate::disk::DiskSpec;
-use crate::fault::{Clock, Fault, ScheduledFault};
+use crate::fault::{Clock, Fault, OutageMode, ScheduledFault};
 use crate::metrics::{FaultEffect, HistoryEntry, MessageCounts, Metrics};
 use crate::net::{Cut, LinkTable, NetworkSpec};
 use crate::queue::EventQueue;
@@ -201,6 +201,8 @@ pub struct Sim<A: Actor> {
     link_state: BTreeMap<(u32, u32), LinkState>,
     cuts: Vec<(usize, Cut)>,
     extra_loss: Vec<(usize, f64)>,
+    /// Outages in force: (fault index, node, mode); the latest of a node's wins.
+    outages: Vec<(usize, NodeId, OutageMode)>,
     net_rng: Prng,
     disk_rng: Prng,
     fault_rng: Prng,
@@ -256,6 +258,7 @@ impl<A: Actor> Sim<A> {
             link_state: BTreeMap::new(),
             cuts: Vec::new(),
             extra_loss: Vec::new(),
+            outages: Vec::new(),
             net_rng: Prng::new(seed, Stream::Network),
             disk_rng: Prng::new(seed, Stream::Disk),
             fault_rng: Prng::new(seed, Stream::Faults),
@@ -434,6 +437,7 @@ impl<A: Actor> Sim<A> {
         let i = node.index();
         let local = self.local_time(node);
         let restarted = self.nodes.incarnation[i] > 0;
+        let outage = self.outage_of(node).map(|(_, m)| m);
         let Some(actor) = self.nodes.actors[i].as_mut() else { return };
         let corrupt = self.nodes.extra.get(&node).map_or(0, |x| x.corrupt_records);
         let mut ctx = Ctx::new(
@@ -445,7 +449,8 @@ impl<A: Actor> Sim<A> {
             &self.nodes.durable[i],
             &mut self.effects,
         )
-        .with_corrupt_records(corrupt);
+        .with_corrupt_records(corrupt)
+        .with_outage(outage);
         f(actor, &mut ctx);
         self.apply_effects(node);
     }
@@ -542,6 +547,15 @@ impl<A: Actor> Sim<A> {
         }
     }
 
+    /// The outage `node` is in (fault index and mode), if any.
+    #[inline]
+    fn outage_of(&self, node: NodeId) -> Option<(usize, OutageMode)> {
+        if self.outages.is_empty() {
+            return None;
+        }
+        self.outages.iter().rev().find(|o| o.1 == node).map(|o| (o.0, o.2))
+    }
+
     #[inline]
     fn cut_between(&self, a: NodeId, b: NodeId) -> Option<usize> {
         if self.cuts.is_empty() {
@@ -568,6 +582,9 @@ impl<A: Actor> Sim<A> {
             return;
         }
         self.counts(kind).delivered += 1;
+        if let Some((f, _)) = self.outage_of(to) {
+            self.metrics.faults[f].messages_in_outage += 1;
+        }
         if self.trace.is_some() {
             self.record_trace(to, TraceKind::Deliver { from, sent }, kind, &msg);
         }
@@ -762,6 +779,11 @@ impl<A: Actor> Sim<A> {
                 self.metrics.faults[index].end = None;
             }
             (Fault::Loss(_), true) => self.extra_loss.retain(|(f, _)| *f != index),
+            (Fault::Outage { node, mode }, false) => {
+                self.outages.push((index, NodeId(node), mode));
+                self.metrics.faults[index].end = None;
+            }
+            (Fault::Outage { .. }, true) => self.outages.retain(|(f, _, _)| *f != index),
             (Fault::Heal | Fault::Restart(_) | Fault::Resume(_), true) => {}
         }
     }
@@ -841,13 +863,16 @@ impl<A: Actor> Sim<A> {
         }
     }
 
-    /// The liveness phase begins: every partition heals, extra loss stops, paused nodes resume and
+    /// The liveness phase begins: every partition heals, extra loss and outages stop, paused nodes resume and
     /// crashed nodes restart. Clock offsets stay (a clock does not un-skew by itself).
     pub fn heal_all(&mut self) {
         for (f, _) in std::mem::take(&mut self.cuts) {
             self.metrics.faults[f].end.get_or_insert(self.now);
         }
         for (f, _) in std::mem::take(&mut self.extra_loss) {
+            self.metrics.faults[f].end.get_or_insert(self.now);
+        }
+        for (f, _, _) in std::mem::take(&mut self.outages) {
             self.metrics.faults[f].end.get_or_insert(self.now);
         }
         for n in 0..self.topo.node_count() as u32 {

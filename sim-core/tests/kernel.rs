@@ -1,6 +1,6 @@
 //! Kernel behaviour a model author relies on, checked through tiny test models.
 
-use sim_core::fault::{Fault, ScheduledFault, SignedDuration};
+use sim_core::fault::{Fault, OutageMode, ScheduledFault, SignedDuration};
 use sim_core::net::{LinkSpec, NetworkSpec, PartitionSpec};
 use sim_core::workload::{Arrival, Keys, WorkloadSpec};
 use sim_core::{Actor, Ctx, Dist, Duration, Message, NodeId, Op, OpId, Outcome, Reply, Sim, SimConfig, Time, Topology};
@@ -41,6 +41,8 @@ struct Pinger {
     persisted_acks: u64,
     doomed_fired: u32,
     local_times: Vec<Time>,
+    /// (local time, outage) at each send tick whose outage differs from the previous tick's.
+    outages: Vec<(Time, Option<OutageMode>)>,
 }
 
 impl Actor for Pinger {
@@ -64,6 +66,9 @@ impl Actor for Pinger {
             Tick::Send => {
                 self.sent += 1;
                 self.local_times.push(ctx.now());
+                if self.outages.last().map(|o| o.1) != Some(ctx.outage()) {
+                    self.outages.push((ctx.now(), ctx.outage()));
+                }
                 for p in 0..self.peers {
                     if p != ctx.id().0 {
                         ctx.send(NodeId(p), Msg::Ping(self.sent));
@@ -240,6 +245,33 @@ fn pause_holds_events_and_delivers_them_late() {
     let a = s.actor(NodeId(1)).unwrap();
     assert!(a.received.len() >= before + 29, "held messages arrive at resume: {}", a.received.len());
     assert!(s.metrics().faults[0].events_delayed > 0);
+}
+
+#[test]
+fn an_outage_is_seen_by_its_node_only_while_it_lasts_and_counts_what_it_met() {
+    let errors = OutageMode::Errors { rate: 0.5 };
+    let faults = vec![
+        fault(100, Some(200), Fault::Outage { node: 1, mode: errors }),
+        fault(500, None, Fault::Outage { node: 1, mode: OutageMode::Down }),
+    ];
+    let mut s = pinger_sim(3, 1, faults, NetworkSpec::default());
+    s.run_until(at(ms(700)));
+    s.heal_all();
+    s.run_until(at(ms(800)));
+    let seen = &s.actor(NodeId(1)).unwrap().outages;
+    let ticks: Vec<(u64, Option<OutageMode>)> = seen.iter().map(|(t, o)| (t.0 / 1_000_000, *o)).collect();
+    assert_eq!(
+        ticks,
+        [(10, None), (100, Some(errors)), (300, None), (500, Some(OutageMode::Down)), (710, None)],
+        "ticks fall on multiples of 10ms; the first outage starts and ends exactly at its window's \
+         ends; the second lasts until the liveness phase heals it (after the tick at 700ms)"
+    );
+    assert_eq!(s.actor(NodeId(0)).unwrap().outages.len(), 1, "other nodes never see it");
+    let f = &s.metrics().faults;
+    // Two peers ping node 1 every 10ms: 20 windows of 10ms in the first outage, 20 in the second.
+    assert!((38..=42).contains(&f[0].messages_in_outage), "{}", f[0].messages_in_outage);
+    assert!((38..=42).contains(&f[1].messages_in_outage), "{}", f[1].messages_in_outage);
+    assert_eq!((f[0].end, f[1].end), (Some(at(ms(300))), Some(at(ms(700)))));
 }
 
 #[test]

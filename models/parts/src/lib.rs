@@ -56,13 +56,21 @@
 //!   coalescing, probabilistic early refresh), with hit ratios over time.
 //! - [`cdn`]: a content delivery network: PoPs by zone (caching tiers over the cache part), an
 //!   optional origin shield, origin servers; hit ratio per tier and origin load.
+//! - [`kv`]: a database / KV store: shards (hash or range) with a primary and followers,
+//!   asynchronous replication (follower reads may be stale), versioned rows with compare-and-set,
+//!   atomic conditional updates ("decrement if at least n", with a hold that expires), TTLs with
+//!   keyspace-expiry events, every acknowledged write synced to disk first; and its client side.
+//! - [`provider`]: a third-party dependency (payments, email, `isMalicious`): latency, error
+//!   rate, a token-bucket rate limit (429), and outages a scenario schedules like faults.
 
 pub mod balance;
 pub mod cache;
 pub mod calls;
 pub mod conn;
 pub mod cdn;
+pub mod kv;
 pub mod pool;
+pub mod provider;
 pub mod registry;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -1,6 +1,7 @@
-//! A detached world for unit tests of parts: a clock, a random stream and the effects the
-//! handlers recorded, with no simulation behind them.
+//! A detached world for unit tests of parts: a clock, a random stream, a durable log, an outage
+//! and the effects the handlers recorded, with no simulation behind them.
 
+use sim_core::fault::OutageMode;
 use sim_core::{Actor, Ctx, Effect, IdSource, Message, NodeId, Prng, Stream, Time};
 use std::marker::PhantomData;
 
@@ -25,6 +26,10 @@ pub struct Bench<A: Actor> {
     pub now: Time,
     pub rng: Prng,
     pub ids: IdSource,
+    /// What `ctx.durable()` returns (a restart's recovery reads it).
+    pub durable: Vec<A::Record>,
+    /// What `ctx.outage()` returns.
+    pub outage: Option<OutageMode>,
     pub fx: Vec<Effect<A>>,
 }
 
@@ -35,13 +40,16 @@ impl<A: Actor> Bench<A> {
             now: Time(0),
             rng: Prng::new(3, Stream::Setup),
             ids: IdSource::default(),
+            durable: Vec::new(),
+            outage: None,
             fx: Vec::new(),
         }
     }
 
     /// Runs `f` with a context at the bench's current time.
     pub fn with<R>(&mut self, f: impl FnOnce(&mut Ctx<'_, A>) -> R) -> R {
-        let mut ctx = Ctx::detached(self.node, self.now, &mut self.rng, &mut self.ids, &[], &mut self.fx);
+        let mut ctx = Ctx::detached(self.node, self.now, &mut self.rng, &mut self.ids, &self.durable, &mut self.fx)
+            .with_outage(self.outage);
         f(&mut ctx)
     }
 

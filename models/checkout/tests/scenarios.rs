@@ -1,0 +1,96 @@
+//! Every `checkout` scenario file through the generic driver and the real verdict, the controls
+//! (each known-bad run again with its cause removed), and the keyspace events' delivery
+//! semantics shown end to end.
+
+use checkout::{Checkout, Config};
+use sim_core::Duration;
+use sim_core::fault::{Fault, ScheduledFault};
+use sim_core::scenario::Scenario;
+use sim_core::testkit::{self, measure};
+
+fn load(name: &str) -> Scenario<Config> {
+    let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    testkit::parse_and_validate::<Checkout>(&path, &text)
+}
+
+#[test]
+fn holds_confirm_refuse_and_expire_back_into_stock() {
+    let (r, _) = testkit::run_as_expected::<Checkout>(&load("checkout"));
+    // Popular items sell out: the conditional decrement refuses, and refuses only then.
+    assert!(measure(&r, "sold_out") > 10.0, "{:?}", r.model_report.measures);
+    assert_eq!(measure(&r, "sold_out"), measure(&r, "kv_conflicts"));
+    assert_eq!(measure(&r, "bought"), measure(&r, "confirmed"), "every sale a client saw was confirmed");
+    // The crashed API server's holds expired; each expiry's event gave its unit back.
+    let expired = measure(&r, "kv_expired");
+    assert!(expired >= 1.0, "{:?}", r.model_report.measures);
+    assert_eq!((measure(&r, "kv_events"), measure(&r, "units_restocked")), (expired, expired));
+    // The provider's brownouts met requests, which its retries mostly absorbed.
+    let brownouts: Vec<u64> = r.faults[1..].iter().map(|f| f.messages_in_outage).collect();
+    assert!(brownouts.iter().all(|&n| n > 100), "{brownouts:?}");
+    assert!(measure(&r, "payment_failed") < 0.01 * measure(&r, "bought"), "{:?}", r.model_report.measures);
+}
+
+/// Redis keyspace notifications are fire-and-forget: with the reaper down when the orphaned
+/// holds expire, their events are lost, nothing retries them, and the units leak (never sold
+/// twice: `sales_backed` holds).
+#[test]
+fn keyspace_events_are_fire_and_forget_and_a_down_subscriber_leaks_units() {
+    let mut sc = load("checkout");
+    sc.faults.schedule.push(ScheduledFault {
+        at: Duration::from_secs(15),
+        duration: None,
+        fault: Fault::Crash { node: 7, power_loss: false, corrupt_unsynced: 0.0 },
+    });
+    let (r, v) = testkit::run_and_judge::<Checkout>(&sc, None);
+    let lost = measure(&r, "kv_events");
+    assert!(lost >= 1.0, "{:?}", r.model_report.measures);
+    assert_eq!(measure(&r, "units_restocked"), 0.0);
+    assert_eq!(measure(&r, "units_leaked"), lost, "one unit per lost event");
+    assert_eq!(v.failed, ["measure.units_leaked"], "and nothing else");
+}
+
+#[test]
+fn a_breaker_keeps_a_provider_outage_to_the_buys() {
+    let (good, _) = testkit::run_as_expected::<Checkout>(&load("checkout_provider_outage"));
+    let (bad, _) = testkit::run_as_expected::<Checkout>(&load("checkout_provider_outage_no_breaker"));
+    assert!(measure(&good, "pay_breaker_rejected") > 100.0);
+    assert_eq!(measure(&good, "api_busy"), 0.0, "with the breaker no request is turned away");
+    // Without it, the workers fill with buys waiting out timeouts, the queue fills, and the rest
+    // of the traffic is turned away.
+    assert_eq!(measure(&bad, "pay_breaker_opened"), 0.0);
+    assert_eq!(measure(&bad, "api_waiting_max"), 200.0);
+    assert!(measure(&bad, "api_busy") > 100.0, "{:?}", bad.model_report.measures);
+    assert!(measure(&bad, "pay_attempts") > 1.5 * measure(&good, "pay_attempts"), "retries pile up");
+}
+
+/// Control for checkout_provider_outage_no_breaker: without the outage the same configuration
+/// passes every check; the failure needs both the outage and the missing breaker.
+#[test]
+fn control_no_breaker_passes_without_the_outage() {
+    let mut sc = load("checkout_provider_outage_no_breaker");
+    sc.faults.schedule.clear();
+    sc.require_fault_effect = false;
+    let (_, v) = testkit::run_and_judge::<Checkout>(&sc, None);
+    testkit::assert_passes(&sc.name, &v);
+}
+
+#[test]
+fn a_primary_power_loss_keeps_synced_writes_and_loses_page_cache_ones() {
+    let (good, _) = testkit::run_as_expected::<Checkout>(&load("checkout_kv_crash"));
+    let (bad, _) = testkit::run_as_expected::<Checkout>(&load("checkout_kv_page_cache"));
+    assert!(good.faults[0].writes_lost <= 2, "only writes in flight, never acknowledged: {:?}", good.faults[0]);
+    assert!(bad.faults[0].writes_lost > 100, "the page cache went with the power: {:?}", bad.faults[0]);
+    // Reads from the follower carried on while the primary was down.
+    assert_eq!(good.op("stock").unwrap().fail + good.op("stock").unwrap().timeout, 0);
+}
+
+/// Control for checkout_kv_page_cache: the same store without the power loss passes.
+#[test]
+fn control_page_cache_passes_without_the_power_loss() {
+    let mut sc = load("checkout_kv_page_cache");
+    sc.faults.schedule.clear();
+    sc.require_fault_effect = false;
+    let (_, v) = testkit::run_and_judge::<Checkout>(&sc, None);
+    testkit::assert_passes(&sc.name, &v);
+}
