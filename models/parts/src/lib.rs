@@ -48,6 +48,7 @@
 
 pub mod balance;
 pub mod calls;
+pub mod log;
 pub mod pool;
 
 pub use sim_core;
