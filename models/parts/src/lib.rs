@@ -50,6 +50,7 @@ pub mod balance;
 pub mod calls;
 pub mod log;
 pub mod pool;
+pub mod workers;
 
 pub use sim_core;
 use sim_core::{Actor, Ctx, Message};
