@@ -36,7 +36,7 @@ fn backlog(t: Time) -> u64 {
 
 enum TNode {
     Scaler { scaler: Scaler, seen: Vec<(Time, u32, u32, u32)> },
-    Worker(Worker<()>),
+    Worker(Box<Worker<()>>),
 }
 
 impl Actor for TNode {
@@ -100,7 +100,7 @@ fn run(faults: Vec<ScheduledFault>) -> Sim<TNode> {
         if n.0 == 0 {
             TNode::Scaler { scaler: Scaler::new("workers", spec.clone(), &workers), seen: Vec::new() }
         } else {
-            TNode::Worker(Worker::new("workers", WorkerSpec::default(), NodeId(0)))
+            TNode::Worker(Box::new(Worker::new("workers", WorkerSpec::default(), NodeId(0))))
         }
     });
     sim.run_until(Time(50_000_000_000));
