@@ -314,6 +314,93 @@ impl Balancer {
     }
 }
 
+/// Active health checking: the messages of a ping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeMsg {
+    Ping { seq: u64 },
+    Pong { seq: u64 },
+}
+
+impl sim_core::Message for ProbeMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            ProbeMsg::Ping { .. } => "health_ping",
+            ProbeMsg::Pong { .. } => "health_pong",
+        }
+    }
+    fn size_bytes(&self) -> u64 {
+        32
+    }
+}
+
+/// The prober's timers: the next round of pings, and one ping's deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeTimer {
+    Round,
+    Deadline { seq: u64 },
+}
+
+/// The caller's side of active health checks ([`HealthSpec::active`]): every `interval` it pings
+/// each backend of a [`Balancer`]; a ping unanswered within `timeout` is a miss. A backend answers
+/// with [`answer_ping`] (a crashed or partitioned one cannot, which is the point).
+#[derive(Clone, Debug, Default)]
+pub struct Prober {
+    next_seq: u64,
+    /// Pings in flight: seq -> backend.
+    waiting: std::collections::BTreeMap<u64, NodeId>,
+    pub pings: u64,
+    pub missed: u64,
+}
+
+impl Prober {
+    /// Starts the rounds (call from `on_start`); does nothing without `active` checks.
+    pub fn start<A: sim_core::Actor<Timer: From<ProbeTimer>>>(&mut self, ctx: &mut sim_core::Ctx<'_, A>, b: &Balancer) {
+        if let Some(a) = &b.health.active {
+            // Spread the first round over one interval so callers do not ping in lockstep.
+            let first = Duration(ctx.rng().below(a.interval.0.max(1)));
+            ctx.set_timer(first, A::Timer::from(ProbeTimer::Round));
+        }
+    }
+
+    pub fn on_timer<A>(&mut self, ctx: &mut sim_core::Ctx<'_, A>, t: ProbeTimer, b: &mut Balancer)
+    where
+        A: sim_core::Actor<Msg: From<ProbeMsg>, Timer: From<ProbeTimer>>,
+    {
+        let Some(a) = b.health.active.clone() else { return };
+        match t {
+            ProbeTimer::Round => {
+                for node in b.backends().collect::<Vec<_>>() {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    self.waiting.insert(seq, node);
+                    self.pings += 1;
+                    ctx.send(node, A::Msg::from(ProbeMsg::Ping { seq }));
+                    ctx.set_timer(a.timeout, A::Timer::from(ProbeTimer::Deadline { seq }));
+                }
+                ctx.set_timer(a.interval, A::Timer::from(ProbeTimer::Round));
+            }
+            ProbeTimer::Deadline { seq } => {
+                if let Some(node) = self.waiting.remove(&seq) {
+                    self.missed += 1;
+                    b.on_ping_missed(node);
+                }
+            }
+        }
+    }
+
+    /// A backend's pong (a pong after its deadline counts for nothing: the miss stands).
+    pub fn on_pong(&mut self, from: NodeId, seq: u64, b: &mut Balancer) {
+        if self.waiting.remove(&seq) == Some(from) {
+            b.on_ping_ok(from);
+        }
+    }
+}
+
+/// A backend's answer to a health ping.
+pub fn answer_ping<A: sim_core::Actor<Msg: From<ProbeMsg>>>(ctx: &mut sim_core::Ctx<'_, A>, from: NodeId, seq: u64) {
+    ctx.send(from, A::Msg::from(ProbeMsg::Pong { seq }));
+}
+
 /// Rendezvous (highest random weight) score of `backend` for `key`.
 #[inline]
 pub fn rendezvous_score(key: u64, backend: NodeId) -> u64 {

@@ -45,11 +45,19 @@
 //!   active health checking with a detection delay.
 //! - [`pool`]: a stateless service's servers: a concurrency limit, a bounded request queue with a
 //!   rejection or shedding policy, service times from a distribution.
+//! - [`log`]: a partitioned, replicated log between services: topics, partitions by key, offsets,
+//!   producers acknowledged after a quorum of disks, consumer groups with rebalance and committed
+//!   offsets (at-least-once), retention, failover by coordinator-run elections; consumer lag as a
+//!   level.
+//! - [`workers`]: a pool of worker nodes with an autoscaler: a backlog or utilisation target, a
+//!   decision interval, a cold start, min and max, draining scale-in; workers over time as levels.
 
 pub mod balance;
 pub mod calls;
 pub mod log;
 pub mod pool;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod workers;
 
 pub use sim_core;

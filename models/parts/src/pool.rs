@@ -297,3 +297,124 @@ impl<J> Pool<J> {
         std::mem::take(&mut self.shed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Bench;
+    use sim_core::{Message, NodeId};
+
+    #[derive(Clone, Debug)]
+    struct NoMsg;
+    impl Message for NoMsg {
+        fn kind(&self) -> &'static str {
+            "none"
+        }
+    }
+    crate::wire! { timers enum TTimer { Pool(PoolTimer) } }
+    struct T;
+    impl Actor for T {
+        type Msg = NoMsg;
+        type Timer = TTimer;
+        type Record = ();
+        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
+        fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: NoMsg) {}
+    }
+
+    fn spec(concurrency: u32, queue: u32) -> PoolSpec {
+        PoolSpec { concurrency, queue, service: Dist::Constant(Duration::from_millis(10)), ..PoolSpec::default() }
+    }
+
+    /// Timers set since the last drain, as (absolute fire time, timer).
+    fn fired_at(b: &mut Bench<T>) -> Vec<(Time, TTimer)> {
+        let now = b.now;
+        b.drain().0.into_iter().map(|(after, t)| (now + after, t)).collect()
+    }
+
+    /// Fires the earliest service timer: the job that finished.
+    fn finish(b: &mut Bench<T>, pool: &mut Pool<u32>, timers: &mut Vec<(Time, TTimer)>) -> Option<u32> {
+        timers.sort_by_key(|t| t.0);
+        let (at, TTimer::Pool(t)) = timers.remove(0);
+        b.now = at;
+        let done = b.with(|ctx| pool.on_timer(ctx, t));
+        timers.extend(fired_at(b));
+        done
+    }
+
+    #[test]
+    fn at_most_concurrency_in_service_and_queue_then_reject() {
+        let mut b = Bench::<T>::new();
+        let mut p = Pool::new("api", spec(2, 1));
+        let admits: Vec<Admit<u32>> = (0..4).map(|j| b.with(|ctx| p.submit(ctx, j))).collect();
+        assert_eq!(admits, [Admit::Started, Admit::Started, Admit::Queued, Admit::Rejected(3)]);
+        assert_eq!((p.busy(), p.waiting()), (2, 1));
+        let mut timers = fired_at(&mut b);
+        assert_eq!(timers.len(), 2);
+        assert_eq!(finish(&mut b, &mut p, &mut timers), Some(0));
+        // Job 2 started when 0 finished; it waited 10 ms.
+        assert_eq!((p.busy(), p.waiting()), (2, 0));
+        assert_eq!(p.stats.wait_ns, 10_000_000);
+        assert_eq!((p.stats.arrivals, p.stats.rejected, p.stats.completed), (4, 1, 1));
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_newest_waiters() {
+        let mut b = Bench::<T>::new();
+        let mut p = Pool::new("api", PoolSpec { overflow: Overflow::DropOldest, ..spec(1, 2) });
+        let admits: Vec<Admit<u32>> = (0..5).map(|j| b.with(|ctx| p.submit(ctx, j))).collect();
+        assert_eq!(admits, [Admit::Started, Admit::Queued, Admit::Queued, Admit::Dropped(1), Admit::Dropped(2)]);
+        let mut timers = fired_at(&mut b);
+        assert_eq!(finish(&mut b, &mut p, &mut timers), Some(0));
+        assert_eq!(finish(&mut b, &mut p, &mut timers), Some(3));
+        assert_eq!(finish(&mut b, &mut p, &mut timers), Some(4));
+    }
+
+    #[test]
+    fn lifo_serves_the_newest_first() {
+        let mut b = Bench::<T>::new();
+        let mut p = Pool::new("api", PoolSpec { discipline: Discipline::Lifo, ..spec(1, 10) });
+        for j in 0..4 {
+            b.with(|ctx| p.submit(ctx, j));
+        }
+        let mut timers = fired_at(&mut b);
+        let order: Vec<u32> = (0..4).filter_map(|_| finish(&mut b, &mut p, &mut timers)).collect();
+        assert_eq!(order, [0, 3, 2, 1]);
+    }
+
+    #[test]
+    fn waiters_past_the_queue_timeout_are_shed_not_served() {
+        let mut b = Bench::<T>::new();
+        let mut p = Pool::new("api", PoolSpec { queue_timeout: Some(Duration::from_millis(15)), ..spec(1, 10) });
+        for j in 0..3 {
+            b.with(|ctx| p.submit(ctx, j));
+        }
+        let mut timers = fired_at(&mut b);
+        assert_eq!(finish(&mut b, &mut p, &mut timers), Some(0)); // 1 starts after 10 ms: fine
+        assert_eq!(finish(&mut b, &mut p, &mut timers), Some(1)); // 2 waited 20 ms: shed
+        assert_eq!(p.take_shed(), vec![2]);
+        assert_eq!((p.stats.shed, p.busy()), (1, 0));
+    }
+
+    #[test]
+    fn growing_the_pool_starts_waiters_at_once() {
+        let mut b = Bench::<T>::new();
+        let mut p = Pool::new("api", spec(1, 10));
+        for j in 0..3 {
+            b.with(|ctx| p.submit(ctx, j));
+        }
+        b.with(|ctx| p.set_concurrency(ctx, 3));
+        assert_eq!((p.busy(), p.waiting()), (3, 0));
+        // The waits and levels were accounted: three starts, the queue level back to zero.
+        let levels: i64 = b
+            .drain()
+            .1
+            .iter()
+            .filter_map(|e| match e {
+                sim_core::Effect::Level { name: "queue", delta, .. } => Some(*delta),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(levels, 0);
+        assert_eq!(p.stats.started, 3);
+    }
+}

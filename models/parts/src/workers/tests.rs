@@ -34,6 +34,7 @@ fn backlog(t: Time) -> u64 {
     if (10_000_000_000..30_000_000_000).contains(&t.0) { 1_000 } else { 0 }
 }
 
+#[allow(clippy::large_enum_variant)]
 enum TNode {
     Scaler { scaler: Scaler, seen: Vec<(Time, u32, u32, u32)> },
     Worker(Box<Worker<()>>),

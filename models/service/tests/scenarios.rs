@@ -1,0 +1,82 @@
+//! Every `service` scenario file through the generic driver and the real verdict, and the
+//! controls: each known-bad run again with its cause removed.
+
+use parts::balance::{ActiveCheck, HealthSpec};
+use service::{Config, Service};
+use sim_core::scenario::Scenario;
+use sim_core::testkit::{self, measure};
+use sim_core::{Dist, Duration};
+
+fn load(name: &str) -> Scenario<Config> {
+    let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    testkit::parse_and_validate::<Service>(&path, &text)
+}
+
+#[test]
+fn mmc_queues_match_erlang_c_within_five_percent() {
+    for (name, utilisation) in [("service_mmc_50", 0.5), ("service_mmc_80", 0.8)] {
+        let (r, _) = testkit::run_as_expected::<Service>(&load(name));
+        let ratio = measure(&r, "api_wait_over_mmc");
+        assert!((ratio - 1.0).abs() <= 0.05, "{name}: measured / Erlang C = {ratio}");
+        let u = measure(&r, "api_utilisation");
+        assert!((u - utilisation).abs() < 0.02, "{name}: utilisation {u}");
+    }
+}
+
+/// The M/M/c cross-check is not a tautology: with deterministic service (M/D/4) the queue waits
+/// about half as long as Erlang C says, and the same bound fails.
+#[test]
+fn the_erlang_c_check_fails_when_service_is_not_exponential() {
+    let mut sc = load("service_mmc_80");
+    sc.config.api.service = Dist::Constant(Duration::from_millis(10));
+    sc.duration = Duration::from_secs(300);
+    let (r, v) = testkit::run_and_judge::<Service>(&sc, None);
+    let ratio = measure(&r, "api_wait_over_mmc");
+    assert!(ratio < 0.7, "M/D/4 against M/M/4: {ratio}");
+    assert!(v.failed.contains(&"measure.api_wait_over_mmc".to_string()), "{:?}", v.failed);
+}
+
+#[test]
+fn health_checks_take_a_dead_backend_out_of_rotation() {
+    let (good, _) = testkit::run_as_expected::<Service>(&load("service_lb_health"));
+    let (bad, _) = testkit::run_as_expected::<Service>(&load("service_lb_no_health"));
+    // Every client noticed the crash, and far fewer attempts were wasted on the dead server.
+    assert_eq!(measure(&good, "lb_marked_down"), 4.0);
+    assert_eq!(measure(&bad, "lb_marked_down"), 0.0);
+    let (g, b) = (measure(&good, "client_attempt_timeouts"), measure(&bad, "client_attempt_timeouts"));
+    assert!(b > 20.0 * g.max(1.0), "timed-out attempts: with health checks {g}, without {b}");
+}
+
+/// Control for service_lb_no_health: the same run with health checks added passes, and with the
+/// crash removed it passes too (the failure needs both the dead backend and the missing checks).
+#[test]
+fn control_no_health_passes_with_checks_or_without_the_crash() {
+    let mut with_checks = load("service_lb_no_health");
+    with_checks.config.health = HealthSpec {
+        eject_after: 3,
+        eject_for: Duration::from_secs(2),
+        active: Some(ActiveCheck {
+            interval: Duration::from_millis(500),
+            timeout: Duration::from_millis(100),
+            unhealthy_after: 2,
+        }),
+        ..HealthSpec::default()
+    };
+    let (_, v) = testkit::run_and_judge::<Service>(&with_checks, None);
+    assert!(v.passed, "{}", testkit::describe_failures(&v));
+    let mut no_crash = load("service_lb_no_health");
+    no_crash.faults.schedule.clear();
+    no_crash.require_fault_effect = false;
+    let (_, v) = testkit::run_and_judge::<Service>(&no_crash, None);
+    assert!(v.passed, "{}", testkit::describe_failures(&v));
+}
+
+#[test]
+fn passive_ejection_alone_also_notices() {
+    let mut sc = load("service_lb_health");
+    sc.config.health.active = None;
+    let (r, v) = testkit::run_and_judge::<Service>(&sc, None);
+    assert!(measure(&r, "lb_ejections") >= 4.0, "{:?}", r.model_report.measures);
+    assert!(v.failed.iter().all(|f| f == "measure.lb_marked_down"), "{:?}", v.failed);
+}
