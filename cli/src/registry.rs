@@ -97,6 +97,7 @@ pub fn models() -> Vec<Entry> {
         entry::<snowflake::Snowflake>(),
         entry::<shortener::Shortener>(),
         entry::<phold::Phold>(),
+        entry::<pipeline::Pipeline>(),
         entry::<service::Service>(),
     ]
 }

@@ -109,7 +109,7 @@
 //! `commit_rejected`, `deleted` (by retention), `lost_to_retention`, `offset_resets`, `truncated`
 //! (uncommitted entries dropped by a follower). Levels: `lag` (for every group, the sum over its
 //! partitions of HWM minus committed offset: Burrow's consumer lag, in records) and `offline`
-//! (partitions without a live leader). [`LogStats`] sums the roles' own counts over nodes.
+//! (partitions whose leader died and that have no new one yet). [`LogStats`] sums the roles' own counts over nodes.
 
 use serde::{Deserialize, Serialize};
 use sim_core::rng::mix64;
@@ -767,6 +767,11 @@ impl Broker {
         self.reps.get(&p).map(|r| &r.log)
     }
 
+    /// Every replica this broker holds, with its log.
+    pub fn logs(&self) -> impl Iterator<Item = (Pid, &PartLog)> {
+        self.reps.iter().map(|(&p, r)| (p, &r.log))
+    }
+
     /// The epoch and HWM of `p` if this broker leads it.
     pub fn leading(&self, p: Pid) -> Option<(u32, u64)> {
         self.reps.get(&p)?.lead.as_ref().map(|l| (l.epoch, l.hwm))
@@ -1257,7 +1262,10 @@ impl Coordinator {
                     self.brokers[b].seen.is_some() && self.alive(b, now)
                 })
                 .collect();
-            let need = if self.c.spec.unclean_election { 1 } else { self.c.election_quorum() };
+            // Unclean elections settle for fewer answers only once every replica had a session to
+            // be heard from (not at start-up, when the first broker to beat would win them all).
+            let settled = now.since(self.started) >= self.c.spec.session_timeout;
+            let need = if self.c.spec.unclean_election && settled { 1 } else { self.c.election_quorum() };
             if live.len() < need {
                 continue;
             }
@@ -1352,7 +1360,9 @@ impl Coordinator {
             .sum();
         ctx.level(self.scope, "lag", lag - self.lag);
         self.lag = lag;
-        let offline = (0..self.parts.len()).filter(|&p| self.leaderless(p, now)).count() as i64;
+        // Partitions that had a leader and lost it (not the ones awaiting their first election).
+        let offline =
+            (0..self.parts.len()).filter(|&p| self.parts[p].meta.epoch > 0 && self.leaderless(p, now)).count() as i64;
         ctx.level(self.scope, "offline", offline - self.offline);
         self.offline = offline;
     }

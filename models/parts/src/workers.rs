@@ -508,6 +508,8 @@ impl Scaler {
             self.command(ctx, i, State::Up, Duration::ZERO);
         }
         self.set_desired(ctx, self.spec.initial);
+        // The initial count stands as a recommendation, so no scale-in before a window has passed.
+        self.recent.push_back((ctx.now(), self.spec.initial));
         ctx.set_timer(self.spec.interval, A::Timer::from(Timer::Decide));
     }
 
