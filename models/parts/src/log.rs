@@ -1430,6 +1430,9 @@ impl Coordinator {
                         }
                     }
                     _ => {
+                        // A coordinator that restarted has lost its generations: continue above
+                        // the member's, so its next assignment is newer than the last it saw.
+                        g.generation = g.generation.max(*generation);
                         g.members.insert(from, (*inc, now));
                         self.rebalance(ctx, *group);
                     }
@@ -1437,13 +1440,12 @@ impl Coordinator {
             }
             Msg::Commit { group, generation, offsets, leave } => {
                 let Some(g) = self.groups.get_mut(group) else { return };
-                if *generation != g.generation {
+                let mut moved = Vec::new();
+                if *generation != g.generation && !offsets.is_empty() {
                     self.stats.commit_rejected += 1;
                     ctx.count_in(self.scope, "commit_rejected", 1);
-                    return;
                 }
-                let mut moved = Vec::new();
-                for &(p, o) in offsets {
+                for &(p, o) in offsets.iter().filter(|_| *generation == g.generation) {
                     if g.owner.get(&p) == Some(&from) {
                         let c = self.committed.entry((*group, p)).or_default();
                         if o > *c {

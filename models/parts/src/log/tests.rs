@@ -483,3 +483,33 @@ fn without_a_quorum_the_partition_waits_and_with_unclean_election_it_loses_ackno
     assert!(counter(&unclean, "unclean_elections") > 0);
     assert!(lost(&unclean) > 0, "the unclean election lost the leader's unreplicated tail");
 }
+
+#[test]
+fn a_coordinator_crash_pauses_elections_and_rebalances_but_loses_no_commit() {
+    // The coordinator dies at 2 s for 2 s: its committed offsets and leader choices are on its
+    // disk. Producers and the consumer carry on with the leaders they know; commits are refused
+    // (no coordinator) and retried; when it is back the member rejoins above its old generation.
+    let spec = LogSpec { commit_interval: Duration::from_millis(300), ..LogSpec::default() };
+    let sim = run(Setup {
+        spec,
+        joins: vec![None, Some(Duration::ZERO)],
+        rate: 300.0,
+        run: Duration::from_secs(6),
+        settle: Duration::from_secs(3),
+        faults: vec![crash(0, 2_000, 2_000)],
+        append_latency: None,
+    });
+    let (ok, failed) = acked(&sim);
+    assert_eq!(failed, 0, "leaders kept serving without the coordinator");
+    let Some(TNode::Client(c)) = sim.actor(NodeId(5)) else { panic!() };
+    let got: BTreeSet<u64> = c.got.iter().map(|d| d.rec.value).collect();
+    assert!(ok.keys().all(|v| got.contains(v)));
+    let Some(TNode::Coord(coord)) = sim.actor(NodeId(0)) else { panic!() };
+    let (generation, members) = coord.group(0).unwrap();
+    assert!(generation >= 2, "rejoined above the generation before the crash: {generation}");
+    assert_eq!(members, [NodeId(5)]);
+    for p in 0..6 {
+        assert_eq!(coord.committed(0, p), final_log(&sim, p).end(), "partition {p}: commits resumed");
+    }
+    assert_eq!(counter(&sim, "elections"), 6, "no leader changed");
+}
