@@ -3,6 +3,7 @@
 //! coordinator, three brokers, clients producing and consuming), with crashes scheduled as in a
 //! scenario.
 
+use super::consumer::Owned;
 use super::*;
 use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::workload::{Arrival, Keys, WorkloadSpec};
