@@ -97,6 +97,7 @@ pub fn models() -> Vec<Entry> {
         entry::<snowflake::Snowflake>(),
         entry::<shortener::Shortener>(),
         entry::<phold::Phold>(),
+        entry::<pipeline::Pipeline>(),
         entry::<service::Service>(),
         entry::<service::inline::ServiceInline>(),
         entry::<push::PushModel>(),
@@ -391,6 +392,7 @@ mod tests {
                 "cdn" => roundtrip::<cdn::Cdn>(&source),
                 "service_inline" => roundtrip::<service::inline::ServiceInline>(&source),
                 "checkout" => roundtrip::<checkout::Checkout>(&source),
+                "pipeline" => roundtrip::<pipeline::Pipeline>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -250,7 +250,7 @@ impl Metrics {
     }
 
     fn scoped(&self, scope: &str, name: &str) -> Option<&ScopedCounter> {
-        self.scoped_counters.rows.iter().find(|((s, n), _)| *s == scope && *n == name).map(|(_, c)| c)
+        self.scoped_counters.get(scope, name)
     }
 
     pub fn counter(&self, name: &str) -> u64 {
@@ -295,6 +295,11 @@ impl<V: Default> Scoped<V> {
 }
 
 impl<V> Scoped<V> {
+    /// The value at `(scope, name)`, if anything was recorded there.
+    pub fn get(&self, scope: &str, name: &str) -> Option<&V> {
+        self.rows.iter().find(|(k, _)| k.0 == scope && k.1 == name).map(|(_, v)| v)
+    }
+
     /// By `(scope, name)`, in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&(&'static str, &'static str), &V)> {
         let mut rows: Vec<_> = self.rows.iter().map(|(k, v)| (k, v)).collect();

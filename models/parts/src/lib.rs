@@ -62,18 +62,26 @@
 //!   keyspace-expiry events, every acknowledged write synced to disk first; and its client side.
 //! - [`provider`]: a third-party dependency (payments, email, `isMalicious`): latency, error
 //!   rate, a token-bucket rate limit (429), and outages a scenario schedules like faults.
+//! - [`log`]: a partitioned, replicated log between services: topics, partitions by key, offsets,
+//!   producers acknowledged after a quorum of disks, consumer groups with rebalance and committed
+//!   offsets (at-least-once), retention, failover by coordinator-run elections; consumer lag as a
+//!   level.
+//! - [`workers`]: a pool of worker nodes with an autoscaler: a backlog or utilisation target, a
+//!   decision interval, a cold start, min and max, draining scale-in; workers over time as levels.
 
 pub mod balance;
 pub mod cache;
 pub mod calls;
-pub mod conn;
 pub mod cdn;
+pub mod conn;
 pub mod kv;
+pub mod log;
 pub mod pool;
 pub mod provider;
 pub mod registry;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod workers;
 
 pub use sim_core;
 use sim_core::{Actor, Ctx, Message};
