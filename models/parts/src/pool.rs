@@ -20,7 +20,8 @@
 //! service time, so mean wait, utilisation (`busy_ns / (concurrency * elapsed)`) and, by Little's
 //! law, the mean queue length follow. Through the kernel (surviving crashes): the counters
 //! `scope.rejected`, `scope.dropped`, `scope.shed`, and the level `scope.queue` (waiting requests
-//! over time, summed over nodes, plotted). Per-request events stay out of the kernel's counters:
+//! over time, summed over nodes, plotted), and, when asked for ([`Pool::with_busy_level`]), the
+//! level `scope.busy` (servers in use). Per-request events stay out of the kernel's counters:
 //! they cost an effect each on the hottest path (measured: see README's parts benchmark).
 //!
 //! Invariants: at most `concurrency` jobs in service, at most `queue` waiting; a job is returned
@@ -164,6 +165,8 @@ pub struct Pool<J> {
     next: u64,
     /// Jobs shed by `queue_timeout` since the last [`Pool::take_shed`].
     shed: Vec<J>,
+    /// Whether servers in use are a kernel level (`scope.busy`): see [`Pool::with_busy_level`].
+    busy_level: bool,
     pub stats: PoolStats,
 }
 
@@ -177,8 +180,17 @@ impl<J> Pool<J> {
             in_service: BTreeMap::new(),
             next: 0,
             shed: Vec::new(),
+            busy_level: false,
             stats: PoolStats::default(),
         }
+    }
+
+    /// Also follow the servers in use as the kernel level `scope.busy` (summed over nodes,
+    /// surviving scale-in and crashes, so a design can measure utilisation over a changing set
+    /// of pools). Off by default: it costs two effects per request on the hottest path.
+    pub fn with_busy_level(mut self) -> Pool<J> {
+        self.busy_level = true;
+        self
     }
 
     pub fn spec(&self) -> &PoolSpec {
@@ -257,6 +269,9 @@ impl<J> Pool<J> {
         self.next += 1;
         self.stats.started += 1;
         self.stats.wait_ns += waited.0 as u128;
+        if self.busy_level {
+            ctx.level(self.scope, "busy", 1);
+        }
         self.in_service.insert(id, (job, service));
         debug_assert!(self.in_service.len() as u32 <= self.spec.concurrency, "more jobs in service than servers");
         ctx.set_timer(service, A::Timer::from(PoolTimer(id)));
@@ -287,6 +302,9 @@ impl<J> Pool<J> {
         let (job, service) = self.in_service.remove(&t.0)?;
         self.stats.completed += 1;
         self.stats.busy_ns += service.0 as u128;
+        if self.busy_level {
+            ctx.level(self.scope, "busy", -1);
+        }
         self.start_waiting(ctx);
         Some(job)
     }

@@ -300,7 +300,7 @@ impl<J> Worker<J> {
             inc: 0,
             state: State::Off,
             seq: 0,
-            pool: Pool::new(scope, pool),
+            pool: Pool::new(scope, pool).with_busy_level(),
             stats: WorkerStats::default(),
         }
     }
