@@ -434,11 +434,11 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             // false-positive rate at the moment of its discovery fires: on average, the mean of the
             // rate over the filling.
             let n = (urls_seen / c.crawlers.max(1) as f64).round() as u64;
-            let fin = bloom::Bloom::fp_rate_formula(bits, hashes, n);
+            let fin = parts::bloom::fp_rate(bits, hashes, n);
             let mean = if n == 0 {
                 0.0
             } else {
-                (0..n).map(|i| bloom::Bloom::fp_rate_formula(bits, hashes, i)).sum::<f64>() / n as f64
+                (0..n).map(|i| parts::bloom::fp_rate(bits, hashes, i)).sum::<f64>() / n as f64
             };
             bloom_fp_final = Some(fin);
             bloom_fp_mean = Some(mean);

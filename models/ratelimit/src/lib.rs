@@ -36,7 +36,8 @@
 //! boundary; read-then-write over-admits under concurrency while the atomic increment does not; an
 //! IP-only limit lets one abusive user behind a shared address starve the others.
 
-pub mod algo;
+/// The algorithms are a part (`parts::limiter`): other designs limit rates too.
+pub use parts::limiter as algo;
 pub mod node;
 
 pub use algo::{Algorithm, Params, State};

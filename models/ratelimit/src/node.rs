@@ -25,28 +25,8 @@ impl LimitKey {
 
 pub use sim_core::rng::mix64;
 
-/// Consistent hashing of keys onto store shards, with virtual nodes.
-#[derive(Clone, Debug)]
-pub struct Ring {
-    points: Vec<(u64, NodeId)>,
-}
-
-impl Ring {
-    pub fn new(shards: &[NodeId], vnodes: u32) -> Ring {
-        let mut points: Vec<(u64, NodeId)> = shards
-            .iter()
-            .flat_map(|&s| (0..vnodes).map(move |v| (mix64(((s.0 as u64) << 32) | v as u64), s)))
-            .collect();
-        points.sort();
-        Ring { points }
-    }
-
-    /// The shard owning `hash`: the first point clockwise.
-    pub fn owner(&self, hash: u64) -> NodeId {
-        let i = self.points.partition_point(|p| p.0 < hash);
-        self.points[i % self.points.len()].1
-    }
-}
+/// Keys onto store shards: the one consistent-hash ring (`parts::shards`).
+pub use parts::shards::Shards as Ring;
 
 #[derive(Clone, Debug)]
 pub enum Msg {

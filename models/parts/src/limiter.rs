@@ -1,5 +1,7 @@
-//! The four limiting algorithms as plain state machines over a timestamp (nanoseconds on the deciding
-//! node's local clock), and the byte count of each state in the layout the notes use for Redis.
+//! Rate limiting: the four algorithms as plain state machines over a timestamp (nanoseconds on the
+//! deciding node's local clock), and the byte count of each state in the layout the notes use for
+//! Redis. A design keeps one [`State`] per limited key (where it keeps them, and whether reads and
+//! writes of it are atomic, is the design's protocol: see the `ratelimit` model).
 
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
