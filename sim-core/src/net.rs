@@ -186,18 +186,17 @@ impl LinkTable {
         let mut links = Vec::with_capacity(z * z);
         for a in 0..z {
             for b in 0..z {
-                let mut s = &spec.link;
-                if a != b
-                    && let Some(bz) = &spec.between_zones
-                {
-                    s = bz;
-                }
-                for zl in &spec.zone_links {
-                    if topo.zone_index(&zl.from) == Some(a as u16) && topo.zone_index(&zl.to) == Some(b as u16) {
-                        s = &zl.link;
-                    }
-                }
+                let s = match &spec.between_zones {
+                    Some(bz) if a != b => bz,
+                    _ => &spec.link,
+                };
                 links.push(Link::from_spec(s));
+            }
+        }
+        // Zone links override their pair, the last one listed winning (one pass, not one per pair).
+        for zl in &spec.zone_links {
+            if let (Some(a), Some(b)) = (topo.zone_index(&zl.from), topo.zone_index(&zl.to)) {
+                links[a as usize * z + b as usize] = Link::from_spec(&zl.link);
             }
         }
         let stateful = links.iter().any(|l| l.ns_per_byte.is_some() || l.max_in_flight.is_some());
@@ -307,43 +306,60 @@ impl Cut {
 }
 
 impl PartitionSpec {
+    /// Unknown nodes, and nodes listed twice (in one group or in two: a node belongs to one side).
     pub fn validate(&self, path: &str, topo: &Topology, errors: &mut Vec<(String, String)>) {
-        let n = topo.node_count() as u32;
-        let mut check = |field: String, id: u32| {
-            if id >= n {
-                errors.push((field, format!("unknown node {id} (the cluster has nodes 0..{})", n.saturating_sub(1))));
-            }
+        // (field, node, side) in file order; a node may appear once per side.
+        let mut listed: Vec<(String, u32, u8)> = Vec::new();
+        let mut list = |side: u8, field: &dyn Fn(usize) -> String, ids: &[u32]| {
+            listed.extend(ids.iter().enumerate().map(|(k, &id)| (field(k), id, side)));
         };
         match self {
-            PartitionSpec::Isolate(id) => check(format!("{path}.Isolate"), *id),
+            PartitionSpec::Isolate(id) => list(0, &|_| format!("{path}.Isolate"), &[*id]),
             PartitionSpec::Split(groups) => {
                 for (g, members) in groups.iter().enumerate() {
-                    for (k, &id) in members.iter().enumerate() {
-                        check(format!("{path}.Split[{g}][{k}]"), id);
-                    }
+                    list(0, &|k| format!("{path}.Split[{g}][{k}]"), members);
                 }
             }
             PartitionSpec::OneWay { from, to } => {
-                for (k, &id) in from.iter().enumerate() {
-                    check(format!("{path}.from[{k}]"), id);
-                }
-                for (k, &id) in to.iter().enumerate() {
-                    check(format!("{path}.to[{k}]"), id);
-                }
+                list(0, &|k| format!("{path}.from[{k}]"), from);
+                list(1, &|k| format!("{path}.to[{k}]"), to);
             }
             PartitionSpec::Bridge { left, bridge, right } => {
-                for (k, &id) in left.iter().enumerate() {
-                    check(format!("{path}.left[{k}]"), id);
-                }
-                check(format!("{path}.bridge"), *bridge);
-                for (k, &id) in right.iter().enumerate() {
-                    check(format!("{path}.right[{k}]"), id);
-                }
+                list(0, &|k| format!("{path}.left[{k}]"), left);
+                list(0, &|_| format!("{path}.bridge"), &[*bridge]);
+                list(0, &|k| format!("{path}.right[{k}]"), right);
             }
             PartitionSpec::MajoritiesRing => {
                 if topo.servers.len() < 3 {
                     errors.push((path.to_string(), "MajoritiesRing needs at least 3 servers".into()));
                 }
+            }
+        }
+        let n = topo.node_count() as u32;
+        let max = crate::scenario::PROBLEMS_PER_LIST_MAX;
+        let (mut unknown, mut twice) = (0usize, 0usize);
+        let mut first: std::collections::BTreeMap<(u8, u32), usize> = std::collections::BTreeMap::new();
+        for (i, (field, id, side)) in listed.iter().enumerate() {
+            if *id >= n {
+                if unknown < max {
+                    errors.push((
+                        field.clone(),
+                        format!("unknown node {id} (the cluster has nodes 0..{})", n.saturating_sub(1)),
+                    ));
+                }
+                unknown += 1;
+            } else if let Some(&j) = first.get(&(*side, *id)) {
+                if twice < max {
+                    errors.push((field.clone(), format!("node {id} is listed twice (also at {})", listed[j].0)));
+                }
+                twice += 1;
+            } else {
+                first.insert((*side, *id), i);
+            }
+        }
+        for (count, what) in [(unknown, "unknown nodes"), (twice, "nodes listed twice")] {
+            if count > max {
+                errors.push((path.to_string(), format!("{count} {what} in all (the first {max} are listed)")));
             }
         }
     }
