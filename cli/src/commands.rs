@@ -7,7 +7,8 @@
 
 use crate::registry::{self, RunError, RunRequest, RunResult};
 use crate::sweep::{self, JunitSuite, SeedResult, SweepConfig};
-use crate::{load, print_diagnostics, sanitize, shell_quote, write_report};
+use crate::output;
+use crate::{MemoryArg, load, print_diagnostics, sanitize, shell_quote};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sim_core::shrink::ShrinkOptions;
@@ -103,6 +104,9 @@ pub struct SweepArgs {
     /// No progress bar (it is also hidden when stderr is not a terminal, or under CI).
     #[arg(long)]
     pub no_progress: bool,
+    /// Also bounds the jobs: as many runs at once as fit in this memory.
+    #[command(flatten)]
+    pub memory: MemoryArg,
 }
 
 /// The verdict of one run as a results-file line.
@@ -145,6 +149,10 @@ fn run_seed(entry: &registry::Entry, source: &str, seed: u64) -> SeedResult {
             seed,
             format!("invalid scenario: {}", d.first().map(|d| d.to_string()).unwrap_or_default()),
         ),
+        // The sweep checks the cost before it starts and runs without a limit per seed.
+        Err(RunError::TooBig { cost, .. }) => {
+            SeedResult::errored(seed, format!("not run: needs {}", sim_core::cost::bytes(cost.bytes())))
+        }
     }
 }
 
@@ -202,21 +210,30 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
     if let Some(shard) = a.shard {
         seeds = shard.select(&seeds);
     }
-    // Load and validate every scenario before running any.
+    let max_memory = a.memory.bytes()?;
+    // Load and validate every scenario, and estimate what a run of it costs, before running any.
     let mut loaded = Vec::new();
     let mut bad_input = false;
+    let mut cost_max: f64 = 0.0;
     for file in &files {
         match load(file)? {
             Err(d) => {
                 print_diagnostics(file, &d);
                 bad_input = true;
             }
-            Ok((source, entry)) => match (entry.check)(&source) {
-                Err(d) => {
+            Ok((source, entry)) => match ((entry.check)(&source), (entry.cost)(&source, false)) {
+                (Err(d), _) | (_, Err(d)) => {
                     print_diagnostics(file, &d);
                     bad_input = true;
                 }
-                Ok(info) => loaded.push(Loaded { file: file.clone(), source, entry, name: info.name }),
+                (Ok(info), Ok(cost)) => {
+                    if let Some(limit) = max_memory.filter(|&l| cost.bytes() > l) {
+                        print_too_big(file, &cost, limit);
+                        bad_input = true;
+                    }
+                    cost_max = cost_max.max(cost.bytes());
+                    loaded.push(Loaded { file: file.clone(), source, entry, name: info.name });
+                }
             },
         }
     }
@@ -231,7 +248,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             PathBuf::from(format!("out/sweep-{}", sanitize(&stem)))
         }
     });
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    let jobs = sweep_jobs(a.jobs, cost_max, max_memory);
     let show = !a.no_progress && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let bar = if show {
         let b = indicatif::ProgressBar::new((seeds.len() * loaded.len()) as u64);
@@ -267,7 +284,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
         let results = outcome.results;
         let reproduce = reproduce_cmd(&l.file);
         let md = sweep::summary_markdown(&l.name, &results, &reproduce);
-        write_report(&dir, &[("summary.md".to_string(), md)])
+        output::write_into(&dir, &[("summary.md".to_string(), md)])
             .with_context(|| format!("cannot write {}", dir.display()))?;
         bar.suspend(|| {
             let mut resumed = String::new();
@@ -319,6 +336,24 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
     Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// The worker threads of a sweep: as asked (default: the cores), but no more than the cores (a
+/// run is single-threaded and CPU-bound: more threads only add memory) and no more runs at once
+/// than fit in the memory limit. Says so when it lowers the number asked for.
+fn sweep_jobs(asked: Option<usize>, cost_bytes: f64, max_memory: Option<f64>) -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let fit = max_memory.map_or(usize::MAX, |m| ((m / cost_bytes.max(1.0)).floor() as usize).max(1));
+    let jobs = asked.unwrap_or(cores).clamp(1, cores.min(fit));
+    if let Some(asked) = asked.filter(|&a| a > jobs) {
+        let why = if jobs == cores.min(fit) && fit < cores {
+            format!("the runs that fit in {} of memory", sim_core::cost::bytes(max_memory.unwrap_or(0.0)))
+        } else {
+            "the cores".to_string()
+        };
+        eprintln!("note: --jobs {asked} lowered to {jobs} ({why})");
+    }
+    jobs
+}
+
 fn write_file(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -356,7 +391,7 @@ pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
     let results_path = a.out.join("results.jsonl");
     sweep::rewrite_sorted(&results_path, &results)?;
     let reproduce = reproduce_cmd(&scenario);
-    write_report(&a.out, &[("summary.md".to_string(), sweep::summary_markdown(&name, &results, &reproduce))])?;
+    output::write_into(&a.out, &[("summary.md".to_string(), sweep::summary_markdown(&name, &results, &reproduce))])?;
     if let Some(junit) = &a.junit {
         write_file(junit, &sweep::junit_xml(&[JunitSuite { name: &name, results: &results, reproduce: &reproduce }]))?;
     }
@@ -380,6 +415,32 @@ pub struct ShrinkArgs {
     /// At most this many simulation runs.
     #[arg(long, default_value_t = 200)]
     pub max_runs: u32,
+    #[command(flatten)]
+    pub memory: MemoryArg,
+}
+
+/// Exit 2 (and why) if a run of `source` (twice, with `traces`) would not fit in memory.
+fn refuse_if_too_big(file: &Path, entry: &registry::Entry, source: &str, memory: &MemoryArg, trace: bool, runs: f64) -> Result<Option<ExitCode>> {
+    let limit = memory.bytes()?;
+    let cost = match (entry.cost)(source, trace) {
+        Ok(c) => c,
+        Err(d) => {
+            print_diagnostics(file, &d);
+            return Ok(Some(ExitCode::from(2)));
+        }
+    };
+    crate::print_cost_notice(&cost);
+    match limit {
+        Some(l) if cost.bytes() * runs > l => {
+            let mut both = cost.clone();
+            for p in &mut both.parts {
+                p.1 *= runs;
+            }
+            print_too_big(file, &both, l);
+            Ok(Some(ExitCode::from(2)))
+        }
+        _ => Ok(None),
+    }
 }
 
 fn load_or_report(file: &Path) -> Result<Option<(String, registry::Entry)>> {
@@ -392,7 +453,9 @@ fn load_or_report(file: &Path) -> Result<Option<(String, registry::Entry)>> {
     }
 }
 
-fn run_error(file: &Path, entry: &registry::Entry, e: RunError) -> ExitCode {
+/// Reports why a run has no result and gives its exit code: 2 for a scenario that does not
+/// validate or would not fit in memory, 1 for a model panic (with the command that reproduces it).
+pub(crate) fn run_error(file: &Path, entry: &registry::Entry, e: RunError) -> ExitCode {
     match e {
         RunError::Invalid(d) => {
             print_diagnostics(file, &d);
@@ -403,11 +466,31 @@ fn run_error(file: &Path, entry: &registry::Entry, e: RunError) -> ExitCode {
             eprintln!("reproduce: simctl run {} --seed {seed}", shell_quote(file));
             ExitCode::from(1)
         }
+        RunError::TooBig { cost, limit } => {
+            print_too_big(file, &cost, limit);
+            ExitCode::from(2)
+        }
     }
+}
+
+/// A run refused before it started: its estimated cost, part by part.
+pub(crate) fn print_too_big(file: &Path, cost: &sim_core::cost::Cost, limit: f64) {
+    eprintln!(
+        "{}: not run: it needs an estimated {} of memory, more than the {} it may use (--max-memory; by default \
+         the memory available now)",
+        file.display(),
+        sim_core::cost::bytes(cost.bytes()),
+        sim_core::cost::bytes(limit)
+    );
+    eprintln!("estimate: {cost}");
+    eprintln!("Lower the topology, the load or the duration (or raise --max-memory if the estimate is wrong).");
 }
 
 pub fn cmd_shrink(a: ShrinkArgs) -> Result<ExitCode> {
     let Some((source, entry)) = load_or_report(&a.scenario)? else { return Ok(ExitCode::from(2)) };
+    if let Some(code) = refuse_if_too_big(&a.scenario, &entry, &source, &a.memory, false, 1.0)? {
+        return Ok(code);
+    }
     let opts = ShrinkOptions { max_runs: a.max_runs.max(1), ..Default::default() };
     let s = match (entry.shrink)(&source, a.seed, opts) {
         Ok(s) => s,
@@ -465,6 +548,8 @@ pub struct ReplayArgs {
     /// Width of the sequence diagram's time window.
     #[arg(long, default_value = "100ms")]
     pub window: String,
+    #[command(flatten)]
+    pub memory: MemoryArg,
 }
 
 pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
@@ -474,7 +559,10 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     };
     let around = a.around.as_deref().map(|t| parse_time("--around", t)).transpose()?;
     let window = parse_time("--window", &a.window)?;
-    let r = match (entry.run)(&source, RunRequest { seed: a.seed, trace: true, progress: None }) {
+    if let Some(code) = refuse_if_too_big(&a.scenario, &entry, &source, &a.memory, true, 1.0)? {
+        return Ok(code);
+    }
+    let r = match (entry.run)(&source, RunRequest { seed: a.seed, trace: true, progress: None, max_memory: None }) {
         Ok(r) => r,
         Err(e) => return Ok(run_error(&a.scenario, &entry, e)),
     };
@@ -498,7 +586,7 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     ];
     let dir =
         a.out.clone().unwrap_or_else(|| PathBuf::from(format!("out/replay-{}-{}", sanitize(&r.info.name), r.seed)));
-    write_report(&dir, &files).with_context(|| format!("cannot write {}", dir.display()))?;
+    output::write_folder(&dir, &files).with_context(|| format!("cannot write {}", dir.display()))?;
     let v = &r.verdict;
     println!(
         "{title}: {} events, trace hash {}; {}",
@@ -513,8 +601,12 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cmd_check_determinism(file: &Path, seed: Option<u64>) -> Result<ExitCode> {
+pub fn cmd_check_determinism(file: &Path, seed: Option<u64>, memory: &MemoryArg) -> Result<ExitCode> {
     let Some((source, entry)) = load_or_report(file)? else { return Ok(ExitCode::from(2)) };
+    // Two traced runs, both kept until they are compared.
+    if let Some(code) = refuse_if_too_big(file, &entry, &source, memory, true, 2.0)? {
+        return Ok(code);
+    }
     let info = match (entry.check)(&source) {
         Ok(i) => i,
         Err(d) => {

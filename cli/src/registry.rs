@@ -1,6 +1,7 @@
 //! The models simctl knows. Each entry is built generically from a [`Model`], so adding a model is
 //! one line in [`models`].
 
+use sim_core::cost::Cost;
 use sim_core::divergence::{self, Determinism};
 use sim_core::parse::{self, Diagnostic};
 use sim_core::record::RunRecord;
@@ -29,6 +30,9 @@ pub struct RunRequest<'a> {
     /// Keep the full event trace (for `replay`).
     pub trace: bool,
     pub progress: Option<&'a mut dyn FnMut(Time, u64, Time)>,
+    /// Refuse the run, before it allocates anything, when its estimated peak memory is above this
+    /// many bytes (`RunError::TooBig`).
+    pub max_memory: Option<f64>,
 }
 
 pub struct RunResult {
@@ -67,6 +71,8 @@ pub enum RunError {
     Invalid(Vec<Diagnostic>),
     /// The model panicked (a model bug): the message and the seed that reproduces it.
     Panicked { seed: u64, message: String },
+    /// The run's estimated memory is above the limit it was given; it did not start.
+    TooBig { cost: Cost, limit: f64 },
 }
 
 /// A model, type-erased for the CLI.
@@ -80,6 +86,9 @@ pub struct Entry {
     pub check: fn(&str) -> Result<ScenarioInfo, Vec<Diagnostic>>,
     /// Parses, validates, runs and judges a scenario.
     pub run: fn(&str, RunRequest<'_>) -> Result<RunResult, RunError>,
+    /// Parses and validates a scenario and estimates what a run of it costs (with the event trace
+    /// kept, when asked).
+    pub cost: fn(&str, bool) -> Result<Cost, Vec<Diagnostic>>,
     /// Shrinks a failing seed to a minimal scenario that fails the same way.
     pub shrink: fn(&str, u64, ShrinkOptions) -> Result<ShrinkOutcome, RunError>,
     /// Runs a seed twice with the trace on and compares.
@@ -112,6 +121,7 @@ pub fn entry<M: Model>() -> Entry {
         default_config: default_config::<M>,
         check: check::<M>,
         run: run::<M>,
+        cost: cost::<M>,
         shrink: shrink_entry::<M>,
         determinism: determinism_entry::<M>,
     }
@@ -125,6 +135,11 @@ fn default_config<M: Model>() -> String {
 fn check<M: Model>(source: &str) -> Result<ScenarioInfo, Vec<Diagnostic>> {
     let sc = parse::load_scenario::<M>(source)?;
     Ok(ScenarioInfo { name: sc.name, description: sc.description, seed: sc.seed })
+}
+
+fn cost<M: Model>(source: &str, trace: bool) -> Result<Cost, Vec<Diagnostic>> {
+    let sc = parse::load_scenario::<M>(source)?;
+    Ok(sim_core::cost::estimate::<M>(&sc, trace))
 }
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
@@ -159,6 +174,12 @@ pub fn judge<C>(sc: &sim_core::scenario::Scenario<C>, record: &RunRecord) -> Ver
 
 fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunError> {
     let sc = parse::load_scenario::<M>(source).map_err(RunError::Invalid)?;
+    let cost = sim_core::cost::estimate::<M>(&sc, req.trace);
+    if let Some(limit) = req.max_memory
+        && cost.bytes() > limit
+    {
+        return Err(RunError::TooBig { cost, limit });
+    }
     let seed = req.seed.unwrap_or(sc.seed);
     let opts = RunOptions { seed: Some(seed), trace: req.trace, progress: req.progress };
     let mut out = catch_unwind(AssertUnwindSafe(|| {
@@ -202,6 +223,9 @@ impl<M: Model> Model for Spy<M> {
         setup: &mut sim_core::Prng,
     ) -> Box<dyn FnMut(sim_core::NodeId) -> M::Actor> {
         M::factory(config, topo, setup)
+    }
+    fn footprint(config: &M::Config, topo: &Topology, load: &sim_core::cost::Load) -> sim_core::Footprint {
+        M::footprint(config, topo, load)
     }
     fn report(config: &M::Config, run: &sim_core::RunView<'_, M::Actor>) -> sim_core::ModelReport {
         let mut report = M::report(config, run);

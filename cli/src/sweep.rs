@@ -114,9 +114,10 @@ fn invalid(path: &Path, line: usize, message: impl std::fmt::Display) -> io::Err
     io::Error::new(io::ErrorKind::InvalidData, format!("{}:{line}: {message}", path.display()))
 }
 
-/// Parses a results file's text. A last line without its newline is a write torn by an interrupt:
-/// it is ignored, and its byte offset returned so a resuming writer can cut it off.
-fn parse_results(path: &Path, text: &str) -> io::Result<(Vec<SeedResult>, usize)> {
+/// Parses a results file's text into results and the lines they were read from. A last line
+/// without its newline is a write torn by an interrupt: it is ignored, and its byte offset returned
+/// so a resuming writer can cut it off.
+fn parse_results<'t>(path: &Path, text: &'t str) -> io::Result<(Vec<(SeedResult, &'t str)>, usize)> {
     let complete = text.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let mut out = Vec::new();
     for (i, line) in text[..complete].lines().enumerate() {
@@ -124,7 +125,7 @@ fn parse_results(path: &Path, text: &str) -> io::Result<(Vec<SeedResult>, usize)
             continue;
         }
         let r: SeedResult = serde_json::from_str(line).map_err(|e| invalid(path, i + 1, e))?;
-        out.push(r);
+        out.push((r, line));
     }
     Ok((out, complete))
 }
@@ -133,7 +134,7 @@ fn parse_results(path: &Path, text: &str) -> io::Result<(Vec<SeedResult>, usize)
 /// is ignored; any other bad line is an error naming the file and line.
 pub fn read_results(path: &Path) -> io::Result<Vec<SeedResult>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(parse_results(path, &text)?.0),
+        Ok(text) => Ok(parse_results(path, &text)?.0.into_iter().map(|(r, _)| r).collect()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
     }
@@ -198,10 +199,13 @@ pub struct Progress {
     pub unexpected: usize,
 }
 
+/// At most this many worker threads, whatever `jobs` says (the CLI also keeps to the cores).
+pub const WORKERS_MAX: usize = 512;
+
 /// How a sweep runs.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SweepConfig<'a> {
-    /// Worker threads (0 counts as 1).
+    /// Worker threads (0 counts as 1; at most [`WORKERS_MAX`]).
     pub jobs: usize,
     /// Append each result here as it finishes; resume from what it holds.
     pub results_file: Option<&'a Path>,
@@ -257,8 +261,10 @@ where
     let (jobs, results_file) = (config.jobs, config.results_file);
     let mut stale = 0;
 
-    // Resume: what the file already holds.
+    // Resume: what the file already holds, and each result's line exactly as it was written (a
+    // resumed sweep writes it back byte for byte, not parsed and printed again).
     let mut known: BTreeMap<u64, (String, SeedResult)> = BTreeMap::new();
+    let mut written: BTreeMap<u64, String> = BTreeMap::new();
     let mut journal: Option<File> = None;
     if let Some(path) = results_file {
         let mut file = OpenOptions::new()
@@ -271,11 +277,12 @@ where
         let mut text = String::new();
         file.read_to_string(&mut text)?;
         let (old, complete) = parse_results(path, &text)?;
-        for r in old {
+        for (r, line) in old {
             if r.fingerprint != config.fingerprint {
                 stale += 1;
                 continue;
             }
+            written.insert(r.seed, line.to_string());
             insert_unique(&mut known, &path.display().to_string(), r)
                 .map_err(|m| io::Error::new(io::ErrorKind::InvalidData, m))?;
         }
@@ -301,10 +308,11 @@ where
     let journal = Mutex::new(journal);
     let fresh: Mutex<Vec<SeedResult>> = Mutex::new(Vec::with_capacity(todo.len()));
     let write_error: Mutex<Option<io::Error>> = Mutex::new(None);
-    let workers = jobs.max(1).min(todo.len().max(1));
+    let workers = jobs.clamp(1, WORKERS_MAX).min(todo.len().max(1));
+    let spawn_error: Mutex<Option<io::Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
+        for w in 0..workers {
+            let worker = std::thread::Builder::new().name(format!("sweep-{w}")).spawn_scoped(scope, || {
                 while !stop.load(Ordering::SeqCst) {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&seed) = todo.get(i) else { break };
@@ -328,8 +336,19 @@ where
                     fresh.lock().expect("results lock").push(r);
                 }
             });
+            // The system refused another thread: the ones running take every seed; with none
+            // running, the sweep fails.
+            if let Err(e) = worker {
+                if w == 0 {
+                    spawn_error.lock().expect("error lock").get_or_insert(e);
+                }
+                break;
+            }
         }
     });
+    if let Some(e) = spawn_error.into_inner().expect("error lock") {
+        return Err(io::Error::new(e.kind(), format!("cannot start a worker thread: {e}")));
+    }
     if let Some(e) = write_error.into_inner().expect("error lock") {
         return Err(e);
     }
@@ -340,7 +359,8 @@ where
     }
     if let Some(path) = results_file {
         drop(journal);
-        rewrite_sorted(path, known.values().map(|(_, r)| r))?;
+        let lines = known.values().map(|(_, r)| written.get(&r.seed).cloned().unwrap_or_else(|| r.to_line()));
+        write_lines(path, lines)?;
     }
     let results = seeds.iter().filter_map(|s| known.remove(s).map(|(_, r)| r)).collect();
     Ok(SweepOutcome { results, resumed, ran, stale })
@@ -348,9 +368,14 @@ where
 
 /// Writes results as JSON lines, atomically (a temporary file renamed over `path`).
 pub fn rewrite_sorted<'a>(path: &Path, results: impl IntoIterator<Item = &'a SeedResult>) -> io::Result<()> {
+    write_lines(path, results.into_iter().map(SeedResult::to_line))
+}
+
+/// Writes lines, atomically (a temporary file renamed over `path`).
+fn write_lines(path: &Path, lines: impl IntoIterator<Item = String>) -> io::Result<()> {
     let mut text = String::new();
-    for r in results {
-        text.push_str(&r.to_line());
+    for line in lines {
+        text.push_str(&line);
         text.push('\n');
     }
     let mut tmp = path.as_os_str().to_owned();
@@ -625,6 +650,65 @@ mod tests {
         assert_eq!(kept.len(), 5);
         assert!(kept.iter().all(|r| r.fingerprint == "v2"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A seed whose metrics are hard floats: the one of the issue (0.98077260361417[64|65], read back
+    /// one unit in the last place off) and a thousand more.
+    fn floaty(seed: u64) -> SeedResult {
+        let mut r = fake(seed);
+        r.metrics.insert("ae_bytes_saved_fraction".into(), 0.9807726036141765);
+        r.metrics.insert("ae_bytes_saved_fraction_b".into(), 0.9807726036141764);
+        let mut x = seed.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        for i in 0..1000 {
+            x = next(x);
+            r.metrics.insert(format!("m{i:04}"), (x >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((i % 9) as i32 - 4));
+        }
+        r
+    }
+
+    fn next(x: u64) -> u64 {
+        x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407)
+    }
+
+    /// An interrupted sweep, resumed, leaves the same results file as an uninterrupted one, byte
+    /// for byte (resumed lines used to be parsed and printed again, a float one ulp off); merging
+    /// a file writes it back unchanged too.
+    #[test]
+    fn a_resumed_sweep_writes_the_same_bytes_as_an_uninterrupted_one() {
+        let dir = temp("resume-bytes");
+        let seeds: Vec<u64> = (0..30).filter(|s| *s != 13).collect();
+        let whole = dir.join("whole.jsonl");
+        run_seeds(&seeds, &cfg(1, Some(&whole)), floaty, quiet()).unwrap();
+        let whole_text = std::fs::read_to_string(&whole).unwrap();
+        // Killed after 16 seeds, in the middle of writing the 17th.
+        let cut = dir.join("cut.jsonl");
+        let lines: Vec<&str> = whole_text.lines().collect();
+        let mut text: String = lines[..16].iter().map(|l| format!("{l}\n")).collect();
+        text.push_str(&lines[16][..40]);
+        std::fs::write(&cut, text).unwrap();
+        let out = run_seeds(&seeds, &cfg(2, Some(&cut)), floaty, quiet()).unwrap();
+        assert_eq!((out.resumed, out.ran), (16, 13));
+        assert_eq!(std::fs::read_to_string(&cut).unwrap(), whole_text);
+        // Results read back parse to the exact floats: a merge writes the same bytes.
+        let merged = dir.join("merged.jsonl");
+        rewrite_sorted(&merged, &merge(std::slice::from_ref(&whole)).unwrap()).unwrap();
+        assert_eq!(std::fs::read_to_string(&merged).unwrap(), whole_text);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A huge job count is capped (100,000 threads used to be asked of the system, and the
+    /// sweep panicked when it said no).
+    #[test]
+    fn a_huge_job_count_is_capped() {
+        let seeds: Vec<u64> = (0..2_000).collect();
+        let threads = Mutex::new(std::collections::BTreeSet::new());
+        let run = |s: u64| {
+            threads.lock().unwrap().insert(format!("{:?}", std::thread::current().id()));
+            SeedResult::errored(s, String::new())
+        };
+        let out = run_seeds(&seeds, &cfg(100_000, None), run, quiet()).unwrap();
+        assert_eq!(out.results.len(), 2_000);
+        assert!(threads.into_inner().unwrap().len() <= WORKERS_MAX);
     }
 
     #[test]

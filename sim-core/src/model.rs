@@ -32,6 +32,13 @@ pub trait Model: 'static {
     /// the seed's setup stream, for data the model generates up front (a synthetic web, say).
     fn factory(config: &Self::Config, topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Self::Actor>;
 
+    /// What a run under `load` costs the model: its state at its fullest, part by part, and the
+    /// events it causes. The kernel adds its own costs and refuses a run that would not fit in
+    /// memory before it starts (see [`crate::cost`]).
+    fn footprint(_config: &Self::Config, _topo: &Topology, _load: &crate::cost::Load) -> crate::cost::Footprint {
+        crate::cost::Footprint::default()
+    }
+
     /// After the run: invariants, named measurements, tables. Called once.
     fn report(config: &Self::Config, run: &RunView<'_, Self::Actor>) -> ModelReport;
 }

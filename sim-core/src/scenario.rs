@@ -142,6 +142,9 @@ impl<C> Scenario<C> {
     }
 }
 
+/// A run stops after this many events unless its scenario says otherwise (`max_events`).
+pub const MAX_EVENTS_DEFAULT: u64 = 2_000_000_000;
+
 /// At most this many report intervals in a run (each holds a latency histogram per op kind).
 pub const REPORT_INTERVALS_MAX: u64 = 10_000;
 
@@ -217,7 +220,7 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
         workload: sc.workload.clone(),
         op_kinds: M::OP_KINDS.to_vec(),
         workload_until: sc.duration,
-        max_events: sc.max_events.unwrap_or(2_000_000_000),
+        max_events: sc.max_events.unwrap_or(MAX_EVENTS_DEFAULT),
         interval,
         trace: opts.trace,
     };

@@ -30,9 +30,10 @@
 
 use serde::{Deserialize, Serialize};
 use sim_core::{
-    Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table,
-    Time, Topology, WriteId,
+    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply,
+    RunView, Table, Time, Topology, WriteId,
 };
+use sim_core::cost::{Load, count};
 use std::collections::BTreeMap;
 
 /// Where clients send reads.
@@ -322,13 +323,33 @@ impl Model for Register {
         e
     }
 
+    /// The leader's list of followers and each client's list of servers; per key written, a
+    /// register on every server; per write, a record on the leader's disk and a message and an
+    /// acknowledgement per follower; per operation, the checker's index of writes and reads.
+    fn footprint(_config: &Config, topo: &Topology, load: &Load) -> Footprint {
+        let (servers, clients) = (topo.servers.len() as f64, topo.clients.len() as f64);
+        let (reads, writes) = (load.of("read", Self::OP_KINDS), load.of("write", Self::OP_KINDS));
+        let keys = load.keys.min(writes);
+        let fanout = 2.0 * (servers - 1.0);
+        Footprint {
+            events: reads * 3.0 + writes * (4.0 + fanout),
+            queued: load.in_flight * (1.0 + fanout),
+            ..Footprint::default()
+        }
+        .part("server lists", (servers + clients * servers) * 4.0)
+        .part(format!("registers: {} keys x {} servers x 40 B", count(keys), count(servers)), keys * servers * 40.0)
+        .part("the leader's log", writes * std::mem::size_of::<Applied>() as f64)
+        .part("the checker's index", (reads + writes) * 60.0)
+    }
+
     fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
         let servers = topo.servers.clone();
         let quorum = config.quorum(servers.len());
         let config = config.clone();
         let leader = servers[0];
         Box::new(move |id| {
-            if servers.contains(&id) {
+            // Servers are `0..servers` (a lookup in the list made building a big cluster quadratic).
+            if id.index() < servers.len() {
                 Node::Server {
                     registers: BTreeMap::new(),
                     next_version: 1,
