@@ -419,27 +419,29 @@ pub struct ShrinkArgs {
     pub memory: MemoryArg,
 }
 
-/// Exit 2 (and why) if a run of `source` (twice, with `traces`) would not fit in memory.
+/// Exit 2 (and why) if `runs` runs of `source` at once (with the trace kept when `trace`) would
+/// not fit in memory; otherwise a note of the cost when it is notable.
 fn refuse_if_too_big(file: &Path, entry: &registry::Entry, source: &str, memory: &MemoryArg, trace: bool, runs: f64) -> Result<Option<ExitCode>> {
     let limit = memory.bytes()?;
-    let cost = match (entry.cost)(source, trace) {
+    let mut cost = match (entry.cost)(source, trace) {
         Ok(c) => c,
         Err(d) => {
             print_diagnostics(file, &d);
             return Ok(Some(ExitCode::from(2)));
         }
     };
-    crate::print_cost_notice(&cost);
+    for p in &mut cost.parts {
+        p.1 *= runs;
+    }
     match limit {
-        Some(l) if cost.bytes() * runs > l => {
-            let mut both = cost.clone();
-            for p in &mut both.parts {
-                p.1 *= runs;
-            }
-            print_too_big(file, &both, l);
+        Some(l) if cost.bytes() > l => {
+            print_too_big(file, &cost, l);
             Ok(Some(ExitCode::from(2)))
         }
-        _ => Ok(None),
+        _ => {
+            crate::print_cost_notice(&cost);
+            Ok(None)
+        }
     }
 }
 

@@ -329,6 +329,10 @@ fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bo
         }
     };
     match (entry.cost)(&source, false) {
+        Ok(cost) if max_memory.is_some_and(|m| cost.bytes() > m) => {
+            commands::print_too_big(file, &cost, max_memory.unwrap_or_default());
+            return Ok(ExitCode::from(2));
+        }
         Ok(cost) => print_cost_notice(&cost),
         Err(d) => {
             print_diagnostics(file, &d);

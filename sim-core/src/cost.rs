@@ -26,10 +26,16 @@ pub struct Load {
     pub ops: Vec<f64>,
     /// Distinct keys the operations touch (at most the workload's key count).
     pub keys: f64,
+    /// How unevenly operations fall on keys: `keys x sum of p(key)^2` (1 when even; a Zipf
+    /// workload's hot keys make it larger). A key's share of `n` operations squared, summed over
+    /// keys, is `n^2 / keys x key_skew`: what grows with the square of a key's writes costs that.
+    pub key_skew: f64,
     /// Operations in flight at the busiest moment (at least 1 when there is a workload).
     pub in_flight: f64,
     /// The main phase and the liveness phase, in seconds.
     pub run_s: f64,
+    /// The mean latency of a message on the network's default link, in seconds.
+    pub latency_s: f64,
 }
 
 impl Load {
@@ -38,7 +44,7 @@ impl Load {
         kinds.iter().position(|k| *k == kind).and_then(|i| self.ops.get(i)).copied().unwrap_or(0.0)
     }
     pub fn total(&self) -> f64 {
-        self.ops.iter().sum()
+        self.ops.iter().fold(0.0, |a, b| a + b)
     }
 }
 
@@ -121,13 +127,47 @@ pub fn count(n: f64) -> String {
     }
 }
 
+/// `count x sum of p(key)^2` of a key distribution (see [`Load::key_skew`]).
+fn key_skew(keys: &Keys) -> f64 {
+    match *keys {
+        Keys::Uniform { .. } => 1.0,
+        Keys::HotKey { count, share, .. } => {
+            let n = count as f64;
+            n * (share * share + (1.0 - share) * (1.0 - share) / n)
+        }
+        Keys::Zipf { count, s } => {
+            // Sums of k^-s and k^-2s: the first terms exactly, the rest as integrals.
+            let exact = count.min(100_000);
+            let (mut h1, mut h2) = (0.0, 0.0);
+            for k in 1..=exact {
+                let w = (k as f64).powf(-s);
+                h1 += w;
+                h2 += w * w;
+            }
+            let tail = |p: f64| {
+                let (a, b) = (exact as f64 + 0.5, count as f64 + 0.5);
+                if count <= exact {
+                    0.0
+                } else if (p - 1.0).abs() < 1e-9 {
+                    (b / a).ln()
+                } else {
+                    (b.powf(1.0 - p) - a.powf(1.0 - p)) / (1.0 - p)
+                }
+            };
+            h1 += tail(s);
+            h2 += tail(2.0 * s);
+            count as f64 * h2 / (h1 * h1)
+        }
+    }
+}
+
 /// Per node, the kernel's arrays (actor slot, status, incarnation, stream position, id source,
 /// durable log header, clock) and the topology's.
 const KERNEL_BYTES_PER_NODE: f64 = 64.0;
 /// Per node that ever sets a timer or writes to disk: its entry of the kernel's rare-state map.
 const KERNEL_BYTES_PER_BUSY_NODE: f64 = 200.0;
 /// Per event in the queue: its key and its slot, beside the message or timer it carries.
-const EVENT_OVERHEAD_BYTES: f64 = 64.0;
+const EVENT_OVERHEAD_BYTES: f64 = 96.0;
 /// Per fault: the scheduled fault, its effect record and its label.
 const FAULT_BYTES: f64 = 300.0;
 /// Per traced event: the record and its label and detail strings.
@@ -151,7 +191,12 @@ pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
     let link_mean_ns = sc.network.link.latency.mean_ns().unwrap_or(1e6);
     let disk_mean_ns = sc.disk.latency.mean_ns().unwrap_or(1e6);
     let response_ns = (2.0 * link_mean_ns + disk_mean_ns).max(1_000.0);
-    let mut load = Load { ops: vec![0.0; M::OP_KINDS.len()], run_s: sc.run_span().as_secs_f64(), ..Load::default() };
+    let mut load = Load {
+        ops: vec![0.0; M::OP_KINDS.len()],
+        run_s: sc.run_span().as_secs_f64(),
+        latency_s: link_mean_ns / 1e9,
+        ..Load::default()
+    };
     let mut users = 0.0;
     if let Some(w) = &sc.workload {
         let end = w.stop_at.map_or(main_end, |s| Time(s.0).min(main_end));
@@ -180,6 +225,7 @@ pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
             Keys::Uniform { count } | Keys::Zipf { count, .. } | Keys::HotKey { count, .. } => count as f64,
         };
         load.keys = key_count.min(ops);
+        load.key_skew = key_skew(&w.keys);
         load.in_flight = (peak_rate * response_ns / 1e9).clamp(1.0, ops.max(1.0));
         if let Keys::Zipf { count, .. } = w.keys {
             part(format!("Zipf table: {} keys x 8 B", crate::cost::count(count as f64)), count as f64 * 8.0);
@@ -246,6 +292,17 @@ pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_skew_is_one_when_even_and_grows_with_zipf() {
+        assert_eq!(key_skew(&Keys::Uniform { count: 1000 }), 1.0);
+        assert!((key_skew(&Keys::Zipf { count: 1000, s: 0.0 }) - 1.0).abs() < 1e-9);
+        // s = 1, 1,000 keys: H2 / H1^2 = 1.6439 / 7.4855^2 -> x 1000 = 29.3.
+        assert!((key_skew(&Keys::Zipf { count: 1000, s: 1.0 }) - 29.34).abs() < 0.1);
+        // The tail integral carries on where the exact sum stops.
+        let big = key_skew(&Keys::Zipf { count: 10_000_000, s: 1.1 });
+        assert!(big > 1000.0, "{big}");
+    }
 
     #[test]
     fn sizes_and_counts_read_well() {

@@ -107,33 +107,34 @@ impl<C> Scenario<C> {
             )),
             _ => {}
         }
+        // What does not depend on the topology is checked even when the topology is wrong.
+        if let Some(w) = &self.workload {
+            errors.extend(w.validate(M::OP_KINDS, self.duration));
+        }
+        if let Some(s) = &self.swarm {
+            errors.extend(s.validate("swarm"));
+            // The fiercest climate the swarm can draw must stay within the nemesis limits.
+            let mut fiercest = self.faults.nemesis.clone().unwrap_or_default();
+            for (rate, range) in [
+                (&mut fiercest.crashes_per_min, s.crashes_per_min),
+                (&mut fiercest.partitions_per_min, s.partitions_per_min),
+                (&mut fiercest.pauses_per_min, s.pauses_per_min),
+                (&mut fiercest.clock_steps_per_min, s.clock_steps_per_min),
+            ] {
+                if let Some((lo, hi)) = range {
+                    *rate = lo.max(hi);
+                }
+            }
+            errors.extend(fiercest.check_fault_count("swarm", self.duration));
+        }
         match Topology::from_spec(&self.topology) {
             Err(e) => errors.extend(e),
             Ok(topo) => {
                 errors.extend(self.network.validate(&topo));
                 errors.extend(self.disk.validate(topo.node_count()));
                 errors.extend(self.faults.validate(&topo, self.duration));
-                if let Some(s) = &self.swarm {
-                    errors.extend(s.validate("swarm"));
-                    // The fiercest climate the swarm can draw must stay within the nemesis limits.
-                    let mut fiercest = self.faults.nemesis.clone().unwrap_or_default();
-                    for (rate, range) in [
-                        (&mut fiercest.crashes_per_min, s.crashes_per_min),
-                        (&mut fiercest.partitions_per_min, s.partitions_per_min),
-                        (&mut fiercest.pauses_per_min, s.pauses_per_min),
-                        (&mut fiercest.clock_steps_per_min, s.clock_steps_per_min),
-                    ] {
-                        if let Some((lo, hi)) = range {
-                            *rate = lo.max(hi);
-                        }
-                    }
-                    errors.extend(fiercest.check_fault_count("swarm", self.duration));
-                }
-                if let Some(w) = &self.workload {
-                    errors.extend(w.validate(M::OP_KINDS, self.duration));
-                    if topo.clients.is_empty() {
-                        errors.push(("topology.clients".into(), "a workload needs at least one client node".into()));
-                    }
+                if self.workload.is_some() && topo.clients.is_empty() {
+                    errors.push(("topology.clients".into(), "a workload needs at least one client node".into()));
                 }
                 errors.extend(M::validate(&self.config, &topo));
             }

@@ -182,8 +182,9 @@ impl WorkloadSpec {
                 format!("{} shapes is more than the limit of {SHAPES_MAX}", self.shape.len()),
             ));
         }
-        let shapes_ok = e.iter().all(|(p, _)| !p.starts_with("workload.shape"));
-        if let (true, Arrival::OpenLoop { rate_per_s }) = (shapes_ok, &self.arrival) {
+        // The peak, if the rate and the shapes are each right.
+        let parts_ok = e.iter().all(|(p, _)| !p.starts_with("workload.shape") && p != "workload.arrival.rate_per_s");
+        if let (true, Arrival::OpenLoop { rate_per_s }) = (parts_ok, &self.arrival) {
             let end = self.stop_at.map_or(until, |s| s.min(until));
             let peak = self.pieces(Time(end.0)).iter().map(|p| p.peak).fold(0.0, f64::max);
             if rate_per_s * peak > RATE_PEAK_MAX_PER_S {

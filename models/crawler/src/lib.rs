@@ -61,7 +61,8 @@ pub mod web;
 
 use node::{Crawler, Dns, Host, Node, Record};
 use serde::{Deserialize, Serialize};
-use sim_core::{Check, Dist, Duration, Model, ModelReport, NodeId, Prng, RunView, Table, Topology};
+use sim_core::cost::{Load, count};
+use sim_core::{Check, Dist, Duration, Footprint, Model, ModelReport, NodeId, Prng, RunView, Table, Topology};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use web::{Web, WebConfig};
@@ -188,6 +189,17 @@ impl Config {
 
 pub struct Crawl;
 
+/// The mean of `min(X, max)` for `X` Pareto with scale `min` and shape `shape` (pages per host,
+/// links per page).
+fn capped_pareto_mean(min: u32, shape: f64, max: u32) -> f64 {
+    let (m, top) = (min.max(1) as f64, max.max(min) as f64);
+    if (shape - 1.0).abs() < 1e-9 {
+        m + m * (top / m).ln()
+    } else {
+        m + m.powf(shape) * (top.powf(1.0 - shape) - m.powf(1.0 - shape)) / (1.0 - shape)
+    }
+}
+
 impl Model for Crawl {
     const NAME: &'static str = "crawler";
     const ABOUT: &'static str =
@@ -283,6 +295,30 @@ impl Model for Crawl {
         }
         c.web.validate(&mut e);
         e
+    }
+
+    /// The synthetic web (every page and its links, built before the run); per page crawled (at
+    /// most what the parsers get through in the run), the
+    /// crawlers' sets of URLs seen and contents fetched, their frontier entries, the history
+    /// entry of its fetch and the checkers' records; a DNS lookup, a request, a response, a parse
+    /// and the links handed to other crawlers per page.
+    fn footprint(c: &Config, _topo: &Topology, load: &Load) -> Footprint {
+        let w = &c.web;
+        let pages = c.hosts as f64 * capped_pareto_mean(w.pages_min, w.pages_shape, w.pages_max);
+        let links = capped_pareto_mean(w.links_min, w.links_shape, w.links_max);
+        let page = std::mem::size_of::<web::Page>() as f64 + 4.0 * links;
+        // At most what the parsers get through in the run.
+        let parse_s = c.parse_time.mean_ns().unwrap_or(1e7) / 1e9;
+        let crawled = pages.min((c.crawlers * c.parsers) as f64 / parse_s.max(1e-9) * load.run_s);
+        Footprint { events: crawled * (8.0 + links), queued: crawled * 0.05 + c.hosts as f64, ..Footprint::default() }
+            .part(format!("the web: {} pages x {page:.0} B", count(pages)), pages * page)
+            .part(
+                format!(
+                    "crawl state: {} pages x 400 B (seen sets, frontier, fetch history, checkers)",
+                    count(crawled)
+                ),
+                crawled * 400.0,
+            )
     }
 
     fn factory(config: &Config, _topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

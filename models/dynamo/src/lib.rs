@@ -57,7 +57,8 @@ pub mod store;
 use common::ring::{Member, Ring};
 use node::{Client, DynamoNode, Server, Shared};
 use serde::{Deserialize, Serialize};
-use sim_core::{Duration, Model, ModelReport, NodeId, Prng, RunView, Topology};
+use sim_core::cost::{Load, count};
+use sim_core::{Duration, Footprint, Model, ModelReport, NodeId, Prng, RunView, Topology};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -298,6 +299,57 @@ impl Model for Dynamo {
             e.push(("topology.servers".into(), "a key-value store needs at least one server".into()));
         }
         e
+    }
+
+    /// Quadratic in the servers: per ring epoch, every token's walk of every server and an
+    /// ownership table of tokens x servers; per server, its ranges (a B-tree, Merkle leaves and a
+    /// size each) and heartbeats of every server, which gossip copies into every message. Per key
+    /// written, its versions on `N` replicas; per put, a record of the key's versions on each
+    /// replica's disk (the cart grows by an item and a superseded write per put, so a key's log
+    /// grows with the square of its puts).
+    fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
+        let s = topo.servers.len() as f64;
+        let clients = topo.clients.len() as f64;
+        let n = c.replicas as f64;
+        let weight = |m: u32| c.weights.get(&m).copied().unwrap_or(1) as f64;
+        let epochs = ring_members(c, topo.servers.len() as u32);
+        let tokens = |members: &[u32]| members.iter().map(|&m| weight(m)).sum::<f64>() * c.vnodes as f64;
+        let t0 = tokens(&epochs[0]);
+        // Every epoch's ring, and the checkers' ring of the end.
+        let rings: f64 = epochs.iter().map(|m| tokens(m) * (16.0 + 24.0 + 4.0 * m.len() as f64 + s)).sum::<f64>()
+            + epochs.last().map_or(0.0, |m| tokens(m) * (40.0 + 4.0 * m.len() as f64));
+        let per_range = 24.0 + 8.0 * c.merkle_leaves as f64 + 8.0 + 4.0 * n / s.max(1.0);
+        let sibling = std::mem::size_of::<store::Sibling>() as f64;
+        let (gets, puts) = (load.of("get", Self::OP_KINDS), load.of("put", Self::OP_KINDS));
+        let keys = load.keys.min(puts);
+        // Under client merge a key's cart and superseded writes grow by one each per put.
+        let grows = if c.reconcile == Reconcile::ClientMerge { 24.0 } else { 0.0 };
+        let puts_per_key = puts / keys.max(1.0);
+        let value = sibling + 40.0 + grows * puts_per_key;
+        let log = keys * n * (puts_per_key * (sibling + 64.0) + grows * puts_per_key * puts_per_key * load.key_skew / 2.0);
+        let gossip_per_s = if c.gossip { s / c.gossip_interval.as_secs_f64() } else { 0.0 };
+        let ae_per_s = if c.anti_entropy { t0 * n / c.anti_entropy_interval.as_secs_f64() } else { 0.0 };
+        let timers_per_s = s * (1.0 / c.handoff_interval.as_secs_f64() + 1.0 / c.sweep_interval.as_secs_f64());
+        let per_get = 5.0 + 2.0 * n;
+        Footprint {
+            events: gets * per_get + puts * (2.0 * per_get + n) + load.run_s * (3.0 * gossip_per_s + 3.0 * ae_per_s + timers_per_s),
+            queued: load.in_flight * per_get * 2.0 + gossip_per_s * 0.01 + s * 4.0,
+            ..Footprint::default()
+        }
+        .part(
+            format!("rings: {} epochs, {} tokens x {} servers", epochs.len(), count(t0), count(s)),
+            rings,
+        )
+        .part(
+            format!("servers' ranges: {} servers x {} ranges x {per_range:.0} B", count(s), count(t0)),
+            s * t0 * per_range,
+        )
+        .part(
+            format!("heartbeats: {} servers squared (in each server and each gossip message)", count(s)),
+            s * s * (32.0 + 2.0 * 16.0 * (c.gossip as u8) as f64) + clients * s * 16.0,
+        )
+        .part(format!("versions: {} keys x {n} replicas x {value:.0} B", count(keys)), keys * n * value)
+        .part(format!("disk logs: {} puts on {n} replicas", count(puts)), log)
     }
 
     fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> DynamoNode> {

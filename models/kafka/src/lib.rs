@@ -85,7 +85,8 @@ use broker::Broker;
 use client::Client;
 use msg::{Msg, Record, Timer};
 use serde::{Deserialize, Serialize};
-use sim_core::{Actor, Ctx, Duration, Model, ModelReport, NodeId, Op, Prng, RunView, Topology, WriteId};
+use sim_core::cost::{Load, count};
+use sim_core::{Actor, Ctx, Duration, Footprint, Model, ModelReport, NodeId, Op, Prng, RunView, Topology, WriteId};
 use std::rc::Rc;
 
 pub use msg::Acks;
@@ -324,6 +325,39 @@ impl Model for Kafka {
             e.push(("config.max_poll_records".into(), "must be >= 1, got 0".into()));
         }
         e
+    }
+
+    /// Per broker and partition, the partition's state as each broker knows it and as the
+    /// controller's broadcasts carry it (about 700 bytes, measured at 100-200 brokers and 1,000-2,000
+    /// partitions); per message produced, an entry in the log of each of its partition's replicas
+    /// and on their disks, the consumers' and the checkers' records of it. Events: a couple per
+    /// message (batched requests and fetches), and the fetches, heartbeats and broadcasts that run
+    /// all the time (fitted to the same runs: per broker and second, 1,000 + 5 per broker + 0.5 per
+    /// partition at the default 100 ms fetch wait).
+    fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
+        let brokers = topo.servers.len() as f64;
+        let clients = topo.clients.len() as f64;
+        let partitions = c.partition_count as f64;
+        let rf = c.replication_factor as f64;
+        let (produced, polls) = (load.of("produce", Self::OP_KINDS), load.of("poll", Self::OP_KINDS));
+        let entry = std::mem::size_of::<log::Entry>() as f64;
+        let per_message = rf * (2.0 * entry + 48.0) + 150.0;
+        let fetch_scale = 0.1 / c.fetch_max_wait.as_secs_f64();
+        let background_per_s = brokers * (1000.0 + 5.0 * brokers + 0.5 * partitions) * fetch_scale
+            + clients * (1.0 / c.consumer_heartbeat.as_secs_f64() + 1.0 / c.poll_timeout.as_secs_f64());
+        Footprint {
+            events: produced * 2.0 + polls * 4.0 + background_per_s * load.run_s,
+            queued: load.in_flight * (2.0 + 2.0 * rf) + brokers * (partitions * rf / brokers.max(1.0) + brokers) + clients * 4.0,
+            ..Footprint::default()
+        }
+        .part(
+            format!("partition states: {} brokers x {} partitions x 700 B", count(brokers), count(partitions)),
+            brokers * partitions * 700.0 + brokers * brokers * 40.0,
+        )
+        .part(
+            format!("messages: {} x {per_message:.0} B (logs and disks of {rf} replicas, consumers, checkers)", count(produced)),
+            produced * per_message,
+        )
     }
 
     fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

@@ -16,7 +16,10 @@ pub mod bench;
 
 use serde::{Deserialize, Serialize};
 use sim_core::net::{LinkSpec, NetworkSpec};
-use sim_core::{Actor, Check, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Prng, RunView, Topology};
+use sim_core::cost::Load;
+use sim_core::{
+    Actor, Check, Ctx, Dist, Duration, Footprint, Message, Model, ModelReport, NodeId, Prng, RunView, Topology,
+};
 
 /// One time unit of the PHOLD definition.
 pub const UNIT: Duration = Duration::from_millis(1);
@@ -110,6 +113,16 @@ impl Model for Phold {
             e.push(("topology.servers".into(), "PHOLD needs at least one LP".into()));
         }
         e
+    }
+
+    /// `L * E` events in the queue at all times, each handled once per message latency.
+    fn footprint(config: &Config, topo: &Topology, load: &Load) -> Footprint {
+        let population = topo.node_count() as f64 * config.population as f64;
+        Footprint {
+            events: population + population * load.run_s / load.latency_s.max(1e-9),
+            queued: population,
+            ..Footprint::default()
+        }
     }
 
     fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Lp> {

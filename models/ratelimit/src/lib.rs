@@ -43,7 +43,8 @@ pub use algo::{Algorithm, Params, State};
 pub use node::{LimitKey, Node, Ring};
 
 use serde::{Deserialize, Serialize};
-use sim_core::{Check, Duration, Model, ModelReport, NodeId, Outcome, Prng, RunView, Table, Topology};
+use sim_core::cost::{Load, count};
+use sim_core::{Check, Duration, Footprint, Model, ModelReport, NodeId, Outcome, Prng, RunView, Table, Topology};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -190,6 +191,28 @@ impl Model for RateLimiter {
             ));
         }
         e
+    }
+
+    /// Per key (a user, an IP), the limiter's state in the counter store: a log of up to the limit
+    /// of timestamps, or a bucket per slice of the window (every algorithm when they are compared,
+    /// two limits when limiting by both); per call, the checker's and the exact oracle's records; a
+    /// request, the store's read and write and the replies per call.
+    fn footprint(c: &Config, _topo: &Topology, load: &Load) -> Footprint {
+        let calls = load.total();
+        let per_window = calls / load.keys.max(1.0) * (c.window.as_secs_f64() / load.run_s.max(1e-9)).min(1.0);
+        let log = 48.0 + 8.0 * per_window.min(c.limit_per_window as f64);
+        let buckets = 48.0 + 16.0 * (c.buckets_per_window as f64).min(per_window.max(1.0));
+        let state = match (c.compare_algorithms, c.algorithm) {
+            (true, _) => log + buckets + 2.0 * 48.0,
+            (false, Algorithm::SlidingLog) => log,
+            (false, Algorithm::SlidingCounter) => buckets,
+            (false, _) => 48.0,
+        } + 64.0;
+        let limits = if c.limit_by == LimitBy::Both { 2.0 } else { 1.0 };
+        let keys = load.keys * limits;
+        Footprint { events: calls * 8.0 * limits, queued: load.in_flight * 4.0 * limits, ..Footprint::default() }
+            .part(format!("limiter state: {} keys x {state:.0} B", count(keys)), keys * state)
+            .part(format!("the checkers' records: {} calls", count(calls)), calls * 120.0)
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

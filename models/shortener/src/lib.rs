@@ -38,9 +38,10 @@ pub use parts::{Bloom, Lru, base62, base62_len, code_space, fp_rate, truncated_h
 
 use ratelimit::Ring;
 use serde::{Deserialize, Serialize};
+use sim_core::cost::{Load, count};
 use sim_core::{
-    Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView, Table,
-    TimerId, Topology, WriteId,
+    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView,
+    Table, TimerId, Topology, WriteId,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -663,6 +664,29 @@ impl Model for Shortener {
             e.push(("config.id_epoch_offset".into(), "leaves no room in 41 bits of milliseconds".into()));
         }
         e
+    }
+
+    /// The preloaded mappings (a code list, each shard's table of its share, and the checker's
+    /// index of every promise), the Bloom
+    /// filters, each web server's cache and the shadow caches it is compared with; per shortened
+    /// URL a new mapping; per operation the checker's records and a request, a store lookup and
+    /// the replies.
+    fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
+        let web = c.web_servers as f64;
+        let shards = (topo.servers.len() as f64 - web).max(0.0);
+        let preloaded = c.preloaded_urls as f64;
+        let caches = web * (c.cache_entries as f64 + c.compare_cache_entries.iter().map(|&e| e as f64).sum::<f64>());
+        let shortened = load.of("shorten", Self::OP_KINDS);
+        let mut f = Footprint { events: load.total() * 7.0, queued: load.in_flight * 4.0, ..Footprint::default() }
+            // The code list and the shards' tables; the checker's copy of both, with a set each.
+            .part(format!("preloaded mappings: {}", count(preloaded)), preloaded * (8.0 + 48.0 + 8.0 + 150.0))
+            .part(format!("caches: {} entries", count(caches)), caches * 100.0)
+            .part(format!("new mappings: {}", count(shortened)), shortened * 48.0)
+            .part(format!("the checkers' records: {} operations", count(load.total())), load.total() * 100.0);
+        if c.bloom_filter {
+            f = f.part("Bloom filters", shards * c.bloom_bits_per_shard as f64 / 8.0);
+        }
+        f
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

@@ -27,9 +27,10 @@
 //! step no longer matches the number of datacenters (one was added) collides.
 
 use serde::{Deserialize, Serialize};
+use sim_core::cost::{Load, count};
 use sim_core::{
-    Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView, Table,
-    TimerId, Topology,
+    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView,
+    Table, TimerId, Topology,
 };
 use std::collections::{BTreeMap, VecDeque};
 
@@ -391,6 +392,17 @@ impl Model for Snowflake {
             e.push(("config.request_timeout".into(), "must be positive".into()));
         }
         e
+    }
+
+    /// Per ID handed out: its 8 bytes in the reply the history keeps and 24 in the uniqueness
+    /// checker's sorted list (a batch of `batch_size` per `next_ids`); a request, a reply and a
+    /// timer per operation.
+    fn footprint(c: &Config, _topo: &Topology, load: &Load) -> Footprint {
+        let ids = load.of("next_id", Self::OP_KINDS) + load.of("next_ids", Self::OP_KINDS) * c.batch_size as f64;
+        Footprint { events: 3.0 * load.total(), queued: 2.0 * load.in_flight, ..Footprint::default() }.part(
+            format!("IDs: {} x 32 B (the history's replies and the checker's list)", count(ids)),
+            ids * 32.0 * 1.5,
+        )
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
