@@ -5,9 +5,9 @@
 //! for every model. The seed runner itself (threads, the resumable results file, JUnit XML, the
 //! Markdown summary) is [`crate::sweep`].
 
+use crate::output;
 use crate::registry::{self, RunError, RunRequest, RunResult};
 use crate::sweep::{self, JunitSuite, SeedResult, SweepConfig};
-use crate::output;
 use crate::{MemoryArg, load, print_diagnostics, sanitize, shell_quote};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -421,7 +421,14 @@ pub struct ShrinkArgs {
 
 /// Exit 2 (and why) if `runs` runs of `source` at once (with the trace kept when `trace`) would
 /// not fit in memory; otherwise a note of the cost when it is notable.
-fn refuse_if_too_big(file: &Path, entry: &registry::Entry, source: &str, memory: &MemoryArg, trace: bool, runs: f64) -> Result<Option<ExitCode>> {
+fn refuse_if_too_big(
+    file: &Path,
+    entry: &registry::Entry,
+    source: &str,
+    memory: &MemoryArg,
+    trace: bool,
+    runs: f64,
+) -> Result<Option<ExitCode>> {
     let limit = memory.bytes()?;
     let mut cost = match (entry.cost)(source, trace) {
         Ok(c) => c,

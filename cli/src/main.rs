@@ -319,7 +319,13 @@ pub(crate) fn print_cost_notice(cost: &sim_core::cost::Cost) {
     }
 }
 
-fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bool, memory: &MemoryArg) -> Result<ExitCode> {
+fn cmd_run(
+    file: &Path,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    no_progress: bool,
+    memory: &MemoryArg,
+) -> Result<ExitCode> {
     let max_memory = memory.bytes()?;
     let (source, entry) = match load(file)? {
         Ok(x) => x,

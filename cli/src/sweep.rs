@@ -661,7 +661,7 @@ mod tests {
         let mut x = seed.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         for i in 0..1000 {
             x = next(x);
-            r.metrics.insert(format!("m{i:04}"), (x >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((i % 9) as i32 - 4));
+            r.metrics.insert(format!("m{i:04}"), (x >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi(i % 9 - 4));
         }
         r
     }

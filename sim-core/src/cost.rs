@@ -201,10 +201,9 @@ pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
     if let Some(w) = &sc.workload {
         let end = w.stop_at.map_or(main_end, |s| Time(s.0).min(main_end));
         let (ops, peak_rate) = match &w.arrival {
-            Arrival::OpenLoop { rate_per_s } => (
-                w.expected_arrivals(main_end),
-                rate_per_s * w.pieces(end).iter().map(|p| p.peak).fold(0.0, f64::max),
-            ),
+            Arrival::OpenLoop { rate_per_s } => {
+                (w.expected_arrivals(main_end), rate_per_s * w.pieces(end).iter().map(|p| p.peak).fold(0.0, f64::max))
+            }
             Arrival::ClosedLoop { users: u, think } => {
                 users = *u as f64;
                 let cycle_ns = think.as_ref().and_then(|t| t.mean_ns()).unwrap_or(0.0) + response_ns;

@@ -88,9 +88,10 @@ pub fn load_scenario<M: Model>(source: &str) -> Result<Scenario<M::Config>, Vec<
     // A stood-in value may be wrong in its own way (a duration of 0s is not positive): what
     // validation says at a path that did not parse is left out; the parse error stands for it.
     let stood_in = |path: &str| {
-        parsed.patched.iter().any(|p| {
-            path == p || path.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with(['.', '[']))
-        })
+        parsed
+            .patched
+            .iter()
+            .any(|p| path == p || path.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with(['.', '['])))
     };
     problems.retain(|p| !stood_in(&p.path));
     if problems.is_empty() && parsed.errors.is_empty() {
@@ -785,7 +786,8 @@ Scenario(
         let src = "(\n name: \"a\",\n model: \"m\",\n duration: \"1000000d\",\n settle: \"99999999999d\",\n \
                    topology: (servers: 99999999999, clients: -1),\n faults: (schedule: [(at: \"1 parsec\", fault: Heal)]),\n)";
         let e = parse_scenario::<Cfg>(src).unwrap_err();
-        let got: Vec<(Option<usize>, Option<usize>, &str)> = e.iter().map(|d| (d.line, d.col, d.path.as_str())).collect();
+        let got: Vec<(Option<usize>, Option<usize>, &str)> =
+            e.iter().map(|d| (d.line, d.col, d.path.as_str())).collect();
         assert_eq!(
             got,
             [

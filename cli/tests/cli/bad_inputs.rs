@@ -100,8 +100,16 @@ fn a_run_that_would_not_fit_in_memory_is_refused_with_its_estimate() {
                 .to_string(),
             "operation history",
         ),
-        ("phold", r#"duration: "2s", topology: (servers: 1000, clients: 0), config: (population: 1000000000)"#.into(), "event queue"),
-        ("register", format!(r#"duration: "364d", topology: (servers: 3, clients: 1), {load}"#), "operation history: 3.1 billion"),
+        (
+            "phold",
+            r#"duration: "2s", topology: (servers: 1000, clients: 0), config: (population: 1000000000)"#.into(),
+            "event queue",
+        ),
+        (
+            "register",
+            format!(r#"duration: "364d", topology: (servers: 3, clients: 1), {load}"#),
+            "operation history: 3.1 billion",
+        ),
     ];
     for (i, (model, body, part)) in cases.iter().enumerate() {
         let file = scenario(&dir, &format!("big{i}.ron"), model, body);

@@ -29,37 +29,74 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
     );
     let (_, base, _, _) = measure(&tiny);
     let cases = [
-        ("register", r#"duration: "5s", topology: (servers: 2000, clients: 4),
-            workload: (ops: [("read", 0.5), ("write", 0.5)], arrival: OpenLoop(rate_per_s: 200.0), keys: Uniform(count: 1000))"#),
-        ("register", r#"duration: "10s", topology: (servers: 3, clients: 4),
-            workload: (ops: [("read", 0.8), ("write", 0.2)], arrival: OpenLoop(rate_per_s: 20000.0), keys: Uniform(count: 100000))"#),
-        ("dynamo", r#"duration: "1s", topology: (servers: 200, clients: 2),
-            workload: (ops: [("get", 0.6), ("put", 0.4)], arrival: OpenLoop(rate_per_s: 100.0), keys: Uniform(count: 1000))"#),
-        ("dynamo", r#"duration: "20s", topology: (servers: 8, clients: 3),
-            workload: (ops: [("get", 0.6), ("put", 0.4)], arrival: OpenLoop(rate_per_s: 4000.0), keys: Zipf(count: 2000, s: 0.9))"#),
-        ("kafka", r#"duration: "10s", settle: "1s", topology: (servers: 5, clients: 6),
+        (
+            "register",
+            r#"duration: "5s", topology: (servers: 2000, clients: 4),
+            workload: (ops: [("read", 0.5), ("write", 0.5)], arrival: OpenLoop(rate_per_s: 200.0), keys: Uniform(count: 1000))"#,
+        ),
+        (
+            "register",
+            r#"duration: "10s", topology: (servers: 3, clients: 4),
+            workload: (ops: [("read", 0.8), ("write", 0.2)], arrival: OpenLoop(rate_per_s: 20000.0), keys: Uniform(count: 100000))"#,
+        ),
+        (
+            "dynamo",
+            r#"duration: "1s", topology: (servers: 200, clients: 2),
+            workload: (ops: [("get", 0.6), ("put", 0.4)], arrival: OpenLoop(rate_per_s: 100.0), keys: Uniform(count: 1000))"#,
+        ),
+        (
+            "dynamo",
+            r#"duration: "20s", topology: (servers: 8, clients: 3),
+            workload: (ops: [("get", 0.6), ("put", 0.4)], arrival: OpenLoop(rate_per_s: 4000.0), keys: Zipf(count: 2000, s: 0.9))"#,
+        ),
+        (
+            "kafka",
+            r#"duration: "10s", settle: "1s", topology: (servers: 5, clients: 6),
             config: (partition_count: 12, replication_factor: 3, acks: All),
-            workload: (ops: [("produce", 0.95), ("poll", 0.05)], arrival: OpenLoop(rate_per_s: 20000.0))"#),
-        ("kafka", r#"duration: "2s", settle: "1s", topology: (servers: 100, clients: 4),
+            workload: (ops: [("produce", 0.95), ("poll", 0.05)], arrival: OpenLoop(rate_per_s: 20000.0))"#,
+        ),
+        (
+            "kafka",
+            r#"duration: "2s", settle: "1s", topology: (servers: 100, clients: 4),
             config: (partition_count: 2000, replication_factor: 3, acks: All),
-            workload: (ops: [("produce", 0.95), ("poll", 0.05)], arrival: OpenLoop(rate_per_s: 200.0))"#),
-        ("crawler", r#"duration: "30s", settle: "2s", topology: (servers: 20021, clients: 0),
+            workload: (ops: [("produce", 0.95), ("poll", 0.05)], arrival: OpenLoop(rate_per_s: 200.0))"#,
+        ),
+        (
+            "crawler",
+            r#"duration: "30s", settle: "2s", topology: (servers: 20021, clients: 0),
             network: (link: (latency: LogNormal(median: "10ms", sigma: 0.3))),
-            config: (crawlers: 20, hosts: 20000, web: (pages_max: 100))"#),
-        ("ratelimit", r#"duration: "20s", topology: (servers: 4, clients: 2),
+            config: (crawlers: 20, hosts: 20000, web: (pages_max: 100))"#,
+        ),
+        (
+            "ratelimit",
+            r#"duration: "20s", topology: (servers: 4, clients: 2),
             config: (algorithm: SlidingLog, limit_per_window: 100, window: "10s", api_servers: 2),
-            workload: (ops: [("get", 1.0)], arrival: OpenLoop(rate_per_s: 5000.0), keys: Uniform(count: 100000))"#),
-        ("snowflake", r#"duration: "5s", topology: (servers: 4, clients: 2),
-            workload: (ops: [("next_id", 0.5), ("next_ids", 0.5)], arrival: OpenLoop(rate_per_s: 1000.0))"#),
-        ("shortener", r#"duration: "10s", topology: (servers: 6, clients: 2), config: (preloaded_urls: 1000000),
-            workload: (ops: [("shorten", 0.2), ("redirect", 0.8)], arrival: OpenLoop(rate_per_s: 3000.0), keys: Uniform(count: 1000000))"#),
-        ("phold", r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
-            network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#),
+            workload: (ops: [("get", 1.0)], arrival: OpenLoop(rate_per_s: 5000.0), keys: Uniform(count: 100000))"#,
+        ),
+        (
+            "snowflake",
+            r#"duration: "5s", topology: (servers: 4, clients: 2),
+            workload: (ops: [("next_id", 0.5), ("next_ids", 0.5)], arrival: OpenLoop(rate_per_s: 1000.0))"#,
+        ),
+        (
+            "shortener",
+            r#"duration: "10s", topology: (servers: 6, clients: 2), config: (preloaded_urls: 1000000),
+            workload: (ops: [("shorten", 0.2), ("redirect", 0.8)], arrival: OpenLoop(rate_per_s: 3000.0), keys: Uniform(count: 1000000))"#,
+        ),
+        (
+            "phold",
+            r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
+            network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,
+        ),
     ];
     let mut report = String::new();
     let mut bad = Vec::new();
     for (i, (model, body)) in cases.iter().enumerate() {
-        let file = write_scenario(&dir, &format!("{model}{i}.ron"), &format!("Scenario(name: \"{model}{i}\", model: \"{model}\", {body})"));
+        let file = write_scenario(
+            &dir,
+            &format!("{model}{i}.ron"),
+            &format!("Scenario(name: \"{model}{i}\", model: \"{model}\", {body})"),
+        );
         let (estimated, peak, estimated_events, events) = measure(&file);
         let used = peak - base;
         let (memory, event_ratio) = (estimated / used, estimated_events / events);

@@ -313,10 +313,7 @@ impl Model for Crawl {
         Footprint { events: crawled * (8.0 + links), queued: crawled * 0.05 + c.hosts as f64, ..Footprint::default() }
             .part(format!("the web: {} pages x {page:.0} B", count(pages)), pages * page)
             .part(
-                format!(
-                    "crawl state: {} pages x 400 B (seen sets, frontier, fetch history, checkers)",
-                    count(crawled)
-                ),
+                format!("crawl state: {} pages x 400 B (seen sets, frontier, fetch history, checkers)", count(crawled)),
                 crawled * 400.0,
             )
     }

@@ -326,20 +326,20 @@ impl Model for Dynamo {
         let grows = if c.reconcile == Reconcile::ClientMerge { 24.0 } else { 0.0 };
         let puts_per_key = puts / keys.max(1.0);
         let value = sibling + 40.0 + grows * puts_per_key;
-        let log = keys * n * (puts_per_key * (sibling + 64.0) + grows * puts_per_key * puts_per_key * load.key_skew / 2.0);
+        let log =
+            keys * n * (puts_per_key * (sibling + 64.0) + grows * puts_per_key * puts_per_key * load.key_skew / 2.0);
         let gossip_per_s = if c.gossip { s / c.gossip_interval.as_secs_f64() } else { 0.0 };
         let ae_per_s = if c.anti_entropy { t0 * n / c.anti_entropy_interval.as_secs_f64() } else { 0.0 };
         let timers_per_s = s * (1.0 / c.handoff_interval.as_secs_f64() + 1.0 / c.sweep_interval.as_secs_f64());
         let per_get = 5.0 + 2.0 * n;
         Footprint {
-            events: gets * per_get + puts * (2.0 * per_get + n) + load.run_s * (3.0 * gossip_per_s + 3.0 * ae_per_s + timers_per_s),
+            events: gets * per_get
+                + puts * (2.0 * per_get + n)
+                + load.run_s * (3.0 * gossip_per_s + 3.0 * ae_per_s + timers_per_s),
             queued: load.in_flight * per_get * 2.0 + gossip_per_s * 0.01 + s * 4.0,
             ..Footprint::default()
         }
-        .part(
-            format!("rings: {} epochs, {} tokens x {} servers", epochs.len(), count(t0), count(s)),
-            rings,
-        )
+        .part(format!("rings: {} epochs, {} tokens x {} servers", epochs.len(), count(t0), count(s)), rings)
         .part(
             format!("servers' ranges: {} servers x {} ranges x {per_range:.0} B", count(s), count(t0)),
             s * t0 * per_range,

@@ -347,7 +347,9 @@ impl Model for Kafka {
             + clients * (1.0 / c.consumer_heartbeat.as_secs_f64() + 1.0 / c.poll_timeout.as_secs_f64());
         Footprint {
             events: produced * 2.0 + polls * 4.0 + background_per_s * load.run_s,
-            queued: load.in_flight * (2.0 + 2.0 * rf) + brokers * (partitions * rf / brokers.max(1.0) + brokers) + clients * 4.0,
+            queued: load.in_flight * (2.0 + 2.0 * rf)
+                + brokers * (partitions * rf / brokers.max(1.0) + brokers)
+                + clients * 4.0,
             ..Footprint::default()
         }
         .part(
@@ -355,7 +357,10 @@ impl Model for Kafka {
             brokers * partitions * 700.0 + brokers * brokers * 40.0,
         )
         .part(
-            format!("messages: {} x {per_message:.0} B (logs and disks of {rf} replicas, consumers, checkers)", count(produced)),
+            format!(
+                "messages: {} x {per_message:.0} B (logs and disks of {rf} replicas, consumers, checkers)",
+                count(produced)
+            ),
             produced * per_message,
         )
     }

@@ -15,8 +15,8 @@
 pub mod bench;
 
 use serde::{Deserialize, Serialize};
-use sim_core::net::{LinkSpec, NetworkSpec};
 use sim_core::cost::Load;
+use sim_core::net::{LinkSpec, NetworkSpec};
 use sim_core::{
     Actor, Check, Ctx, Dist, Duration, Footprint, Message, Model, ModelReport, NodeId, Prng, RunView, Topology,
 };

@@ -29,11 +29,11 @@
 //! per key at the leader). Table: `stale_reads_over_time`.
 
 use serde::{Deserialize, Serialize};
+use sim_core::cost::{Load, count};
 use sim_core::{
     Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply,
     RunView, Table, Time, Topology, WriteId,
 };
-use sim_core::cost::{Load, count};
 use std::collections::BTreeMap;
 
 /// Where clients send reads.
