@@ -120,12 +120,117 @@ pub struct Estimate {
 }
 
 /// What the scenario expects of its verdict.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+///
+/// ```ron
+/// expect: Pass,
+/// expect: Fail(["durability"]),                               // on every seed
+/// expect: Fail(["no_duplicate_fetches", "coverage"], AtLeast(0.8)),  // on at least 80% of seeds
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Expect {
     #[default]
     Pass,
-    /// A known-bad design: exactly these checks (invariant names, SLA names) must fail.
+    /// A known-bad design: exactly these checks (invariant names, SLA names) must fail, on every
+    /// seed. RON: `Fail([...])`.
     Fail(Vec<String>),
+    /// A known-bad design that fails exactly these checks on at least this share of seeds (in
+    /// (0, 1)). RON: `Fail([...], AtLeast(0.8))`. One run that fails only some of the names, or
+    /// none, is within the promised rate; a run that fails anything else is not. `simctl sweep`
+    /// checks the rate against the Wilson interval of its seeds ([`crate::sweep::PromisedRate`]).
+    FailAtLeast(Vec<String>, f64),
+}
+
+/// The share of seeds a known-bad scenario promises to fail on: `Fail([...], AtLeast(0.8))`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Rate {
+    AtLeast(f64),
+}
+
+impl Expect {
+    /// For a known-bad scenario: the names that must fail, and the share of seeds on which they
+    /// must (1.0 for plain `Fail([...])`).
+    pub fn failing(&self) -> Option<(&[String], f64)> {
+        match self {
+            Expect::Pass => None,
+            Expect::Fail(names) => Some((names, 1.0)),
+            Expect::FailAtLeast(names, rate) => Some((names, *rate)),
+        }
+    }
+
+    /// The promised share of seeds of `Fail([...], AtLeast(r))`; `None` otherwise.
+    pub fn promised_rate(&self) -> Option<f64> {
+        match self {
+            Expect::FailAtLeast(_, rate) => Some(*rate),
+            _ => None,
+        }
+    }
+
+    /// Whether a run with these failed items failed exactly as a known-bad scenario declares.
+    pub fn failed_as_declared(&self, failed: &[String]) -> bool {
+        self.failing()
+            .is_some_and(|(names, _)| names.iter().collect::<BTreeSet<_>>() == failed.iter().collect::<BTreeSet<_>>())
+    }
+}
+
+impl Serialize for Expect {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTupleVariant;
+        match self {
+            Expect::Pass => s.serialize_unit_variant("Expect", 0, "Pass"),
+            Expect::Fail(names) => s.serialize_newtype_variant("Expect", 1, "Fail", names),
+            Expect::FailAtLeast(names, rate) => {
+                let mut t = s.serialize_tuple_variant("Expect", 1, "Fail", 2)?;
+                t.serialize_field(names)?;
+                t.serialize_field(&Rate::AtLeast(*rate))?;
+                t.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, EnumAccess, SeqAccess, VariantAccess, Visitor};
+        #[derive(Deserialize)]
+        enum Tag {
+            Pass,
+            Fail,
+        }
+        const WHAT: &str = "`Pass`, `Fail([names])` or `Fail([names], AtLeast(share))`";
+        struct FailArgs;
+        impl<'de> Visitor<'de> for FailArgs {
+            type Value = Expect;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(WHAT)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Expect, A::Error> {
+                let names: Vec<String> = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let rate: Option<Rate> = seq.next_element()?;
+                if seq.next_element::<de::IgnoredAny>()?.is_some() {
+                    return Err(de::Error::invalid_length(3, &self));
+                }
+                Ok(match rate {
+                    None => Expect::Fail(names),
+                    Some(Rate::AtLeast(r)) => Expect::FailAtLeast(names, r),
+                })
+            }
+        }
+        struct ExpectVisitor;
+        impl<'de> Visitor<'de> for ExpectVisitor {
+            type Value = Expect;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(WHAT)
+            }
+            fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Expect, A::Error> {
+                let (tag, variant) = data.variant::<Tag>()?;
+                match tag {
+                    Tag::Pass => variant.unit_variant().map(|_| Expect::Pass),
+                    Tag::Fail => variant.tuple_variant(2, FailArgs),
+                }
+            }
+        }
+        d.deserialize_enum("Expect", &["Pass", "Fail"], ExpectVisitor)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,12 +423,22 @@ pub fn validate_spec(
             e.push((format!("invariants[{i}]"), format!("`{name}` is listed twice")));
         }
     }
-    if let Expect::Fail(list) = expect {
+    if let Some((list, rate)) = expect.failing() {
         if list.is_empty() {
             e.push(("expect".into(), "Fail([]) names nothing: list what must fail, or write Pass".into()));
         }
+        let rated = expect.promised_rate().is_some();
+        if rated && !(rate.is_finite() && rate > 0.0 && rate < 1.0) {
+            e.push((
+                "expect.Fail[1]".into(),
+                format!(
+                    "AtLeast takes a share of seeds within (0, 1), got {rate} (a design that fails on every seed is \
+                     written `Fail([...])` alone)"
+                ),
+            ));
+        }
         for (i, n) in list.iter().enumerate() {
-            let path = format!("expect.Fail[{i}]");
+            let path = if rated { format!("expect.Fail[0][{i}]") } else { format!("expect.Fail[{i}]") };
             if list[..i].contains(n) {
                 e.push((path, format!("`{n}` is listed twice")));
                 continue;
@@ -708,11 +823,27 @@ pub fn evaluate_with(
                 (false, format!("expected to pass, but failed: {}", failed.join(", ")))
             }
         }
-        Expect::Fail(want) => {
+        Expect::Fail(want) | Expect::FailAtLeast(want, _) => {
+            let rate = expect.promised_rate();
             let want: BTreeSet<&String> = want.iter().collect();
             let got: BTreeSet<&String> = failed.iter().collect();
+            let promise = |r: f64| format!("at least {} of seeds", percent(r));
             if want == got {
-                (true, format!("known-bad design failed for exactly the expected reason: {}", failed.join(", ")))
+                let rated = rate.map(|r| format!(" (it promises this on {})", promise(r))).unwrap_or_default();
+                (true, format!("known-bad design failed for exactly the expected reason: {}{rated}", failed.join(", ")))
+            } else if let Some(r) = rate
+                && got.is_subset(&want)
+            {
+                let held: Vec<&str> = want.difference(&got).map(|s| s.as_str()).collect();
+                (
+                    true,
+                    format!(
+                        "known-bad design did not fail as declared on this seed ({} held), within its promised rate: \
+                         it promises to fail on {}, which `simctl sweep` checks across seeds",
+                        held.join(", "),
+                        promise(r)
+                    ),
+                )
             } else {
                 let checked: BTreeSet<&String> = items.iter().map(|i| &i.name).collect();
                 let missing: Vec<String> = want
@@ -904,6 +1035,11 @@ fn evaluate_estimate(record: &RunRecord, est: &Estimate) -> (Option<EstimateChec
         ratio,
     };
     (Some(check), item)
+}
+
+/// `0.8` -> `80%`, `0.875` -> `87.5%`.
+fn percent(share: f64) -> String {
+    format!("{}%", fmt_num(share * 100.0))
 }
 
 /// `|claimed - computed| / |computed|` (absolute difference when computed is 0).
@@ -1415,6 +1551,73 @@ mod tests {
         assert!(v.passed);
         let v = evaluate(&rec, &["nonsense".into()], &[], &[], &Expect::Pass);
         assert_eq!(v.failed, ["nonsense"]);
+    }
+
+    #[test]
+    fn expect_spellings_parse_and_round_trip() {
+        let parse = |s: &str| ron::from_str::<Expect>(s);
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(parse("Pass").unwrap(), Expect::Pass);
+        assert_eq!(parse(r#"Fail(["a", "b"])"#).unwrap(), Expect::Fail(names(&["a", "b"])));
+        assert_eq!(parse(r#"Fail(["a"], AtLeast(0.9))"#).unwrap(), Expect::FailAtLeast(names(&["a"]), 0.9));
+        assert!(parse(r#"Fail(["a"], AtLeast(0.9), 1)"#).is_err());
+        assert!(parse(r#"Fail(["a"], 0.9)"#).is_err(), "a bare share is refused: write AtLeast(0.9)");
+        assert!(parse("Fail()").is_err());
+        for e in [Expect::Pass, Expect::Fail(names(&["x"])), Expect::FailAtLeast(names(&["x", "y"]), 0.75)] {
+            let text = ron::to_string(&e).unwrap();
+            assert_eq!(parse(&text).unwrap(), e, "{text}");
+        }
+        assert_eq!(ron::to_string(&Expect::FailAtLeast(names(&["x"]), 0.75)).unwrap(), r#"Fail(["x"],AtLeast(0.75))"#);
+    }
+
+    #[test]
+    fn a_rated_known_bad_run_that_does_not_fail_is_within_its_promise() {
+        let mut rec = empty_record();
+        rec.model_report.checks.push(crate::model::Check::new("dupes", false, "3 extra fetches"));
+        rec.model_report.checks.push(crate::model::Check::new("coverage", true, "loss 0.05%"));
+        rec.model_report.checks.push(crate::model::Check::new("politeness", true, "0"));
+        let both = vec!["dupes".to_string(), "coverage".to_string()];
+        let rated = Expect::FailAtLeast(both.clone(), 0.8);
+        // Only `dupes` failed: a miss, which the promised rate allows.
+        let v = evaluate(&rec, &[], &[], &[], &rated);
+        assert!(v.meets_expectation && !v.passed, "{}", v.expectation);
+        assert!(!rated.failed_as_declared(&v.failed));
+        assert!(v.expectation.contains("within its promised rate"), "{}", v.expectation);
+        assert!(v.expectation.contains("coverage held"), "{}", v.expectation);
+        assert!(v.expectation.contains("at least 80% of seeds"), "{}", v.expectation);
+        // The same run against the every-seed spelling does not meet it.
+        assert!(!evaluate(&rec, &[], &[], &[], &Expect::Fail(both.clone())).meets_expectation);
+        // Both failed: a hit.
+        rec.model_report.checks[1].passed = false;
+        let v = evaluate(&rec, &[], &[], &[], &rated);
+        assert!(v.meets_expectation && rated.failed_as_declared(&v.failed), "{}", v.expectation);
+        assert!(v.expectation.contains("failed for exactly the expected reason"), "{}", v.expectation);
+        // Something the scenario does not name failed: never within the promise.
+        rec.model_report.checks[2].passed = false;
+        let v = evaluate(&rec, &[], &[], &[], &rated);
+        assert!(!v.meets_expectation, "{}", v.expectation);
+        assert!(v.expectation.contains("failed unexpectedly: politeness"), "{}", v.expectation);
+        // Nothing failed at all: within the promise too (and the run passed).
+        for c in &mut rec.model_report.checks {
+            c.passed = true;
+        }
+        let v = evaluate(&rec, &[], &[], &[], &rated);
+        assert!(v.meets_expectation && v.passed, "{}", v.expectation);
+    }
+
+    #[test]
+    fn a_promised_rate_must_be_a_share_strictly_between_0_and_1() {
+        let problems = |rate: f64| validate_spec(&[], &[], &[], &Expect::FailAtLeast(vec!["x".into()], rate), &[]);
+        assert!(problems(0.9).is_empty());
+        for bad in [0.0, 1.0, 1.5, -0.1, f64::NAN] {
+            let p = problems(bad);
+            assert_eq!(p.len(), 1, "{bad}: {p:?}");
+            assert_eq!(p[0].0, "expect.Fail[1]");
+        }
+        assert!(problems(1.0)[0].1.contains("written `Fail([...])` alone"));
+        // Names are located inside the list, which is the first element now.
+        let p = validate_spec(&["x".into()], &[], &[], &Expect::FailAtLeast(vec!["x".into(), "y".into()], 0.5), &[]);
+        assert_eq!(p.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), ["expect.Fail[0][1]"]);
     }
 
     #[test]
