@@ -101,3 +101,22 @@ fn expected_verdicts_hold_over_a_seed_sweep() {
     let seeds = testkit::sweep_seeds(std::env::var("SIMCTL_SWEEP_SEEDS").ok().as_deref(), 3);
     testkit::assert_expectations_over_seeds::<Snowflake>(&names.iter().map(|n| load(n)).collect::<Vec<_>>(), seeds);
 }
+
+#[test]
+fn a_clock_that_runs_past_41_bits_of_milliseconds_is_refused_not_wrapped() {
+    // The epoch 500 ms before the last millisecond 41 bits hold (2^41 - 1 ms, about 69.7 years):
+    // the generators issue IDs for 500 ms, then refuse. Wrapped IDs (ms 0 again) would repeat and
+    // decrease; none may be issued. (An offset of 2^40 ms or more used to be refused outright.)
+    let mut sc = load("snowflake");
+    sc.faults = Default::default();
+    sc.slas.clear();
+    sc.estimates.clear();
+    sc.config.epoch_offset = sim_core::Duration::from_millis(snowflake::TIMESTAMP_MAX - 500);
+    assert!(sc.validate::<Snowflake>().is_empty(), "{:?}", sc.validate::<Snowflake>());
+    let (r, verdict) = testkit::run_and_judge::<Snowflake>(&sc, None);
+    testkit::assert_passes("snowflake at the end of its epoch", &verdict);
+    assert!(testkit::check(&r, "unique").passed && testkit::check(&r, "monotonic_per_node").passed);
+    assert!(measure(&r, "refused_timestamp_exhausted") > 1000.0, "{:?}", r.model_report.measures);
+    let ops = r.op("next_id").unwrap();
+    assert!(ops.ok > 1000 && ops.fail > 1000, "IDs for 500 ms, then refusals: {} ok, {} failed", ops.ok, ops.fail);
+}
