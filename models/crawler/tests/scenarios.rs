@@ -146,11 +146,15 @@ fn the_notes_rate_claim_is_stated_and_wrong() {
     let sc = load("crawler_politeness");
     let est = |name: &str| sc.estimates.iter().find(|e| e.name == name).unwrap_or_else(|| panic!("no estimate {name}"));
     let rate = est("pages_per_s_for_10B_in_5_days");
-    let i = |k: &str| rate.inputs[k];
+    let i = |k: &str| rate.inputs[k].value().expect("a number");
     let actual = i("pages") / (i("days") * i("seconds_per_day"));
     assert!((actual - 23_148.1).abs() < 1.0);
     assert_eq!(rate.claimed, 2000.0, "the notes' figure is stated as claimed");
     assert!((rate.claimed - actual).abs() / actual > 0.05, "so the verdict flags it");
-    let crawlers = est("crawlers_needed_for_10B_in_5_days");
-    assert!((actual / crawlers.inputs["pages_per_s_per_crawler"] / crawlers.claimed) > 10.0);
+    // The crawler count takes the recomputed rate, not the claimed 2,000, so it is flagged too.
+    let (_, verdict) = testkit::run_and_judge::<Crawl>(&sc, None);
+    let crawlers = verdict.estimates.iter().find(|e| e.name == "crawlers_needed_for_10B_in_5_days").expect("judged");
+    assert!((crawlers.computed - actual / 100.0).abs() < 1e-6, "{crawlers:?}");
+    assert!(!crawlers.arithmetic_ok && crawlers.claimed == 20.0);
+    assert_eq!(crawlers.depends_on_flagged, ["pages_per_s_for_10B_in_5_days"]);
 }

@@ -70,15 +70,28 @@ fn ip_only_limit_starves_neighbours_and_user_plus_ip_does_not() {
 }
 
 #[test]
-fn hourly_state_sizes_match_the_notes_layout() {
+fn hourly_state_sizes_in_the_notes_layout_and_in_the_model() {
     let r = check("ratelimit_hourly");
-    // A full log of 500 timestamps: 8 + 24 * 500 + 20 bytes; 60 minute buckets: 8 + 26 * 60 + 20.
-    assert_eq!(measure(&r, "state_bytes_per_key_max.fixed_window"), 36.0);
-    assert_eq!(measure(&r, "state_bytes_per_key_max.sliding_log"), 12_028.0);
-    let buckets = measure(&r, "state_bytes_per_key_max.sliding_counter");
+    // The notes' layout for the counts the run reached: a full log of 500 timestamps is
+    // 8 + 24 * 500 + 20 bytes; 60 minute buckets 8 + 26 * 60 + 20.
+    assert_eq!(measure(&r, "notes_layout_bytes_per_key_max.fixed_window"), 36.0);
+    assert_eq!(measure(&r, "notes_layout_bytes_per_key_max.sliding_log"), 12_028.0);
+    let buckets = measure(&r, "notes_layout_bytes_per_key_max.sliding_counter");
     // At most 60 buckets (the notes' bound); a saturated user admits only when old buckets expire,
     // so fewer minutes hold a counter.
     assert!(buckets > 1_000.0 && buckets <= 1_588.0, "{buckets}");
+    // The model's own structures: the map key and the state enum, plus the deque's buffer. Not
+    // the notes' constants: the fixed window is not 36 bytes here.
+    let key_and_enum = (std::mem::size_of::<ratelimit::LimitKey>() + std::mem::size_of::<ratelimit::State>()) as f64;
+    assert_eq!(measure(&r, "state_bytes_per_key_max.fixed_window"), key_and_enum);
+    assert_ne!(key_and_enum, 36.0);
+    // 500 timestamps of 8 bytes in a buffer of at least 500.
+    let log = measure(&r, "state_bytes_per_key_max.sliding_log") - key_and_enum;
+    assert!((4_000.0..=8.0 * 1024.0).contains(&log), "{log}");
+    let verdict = testkit::judge(&load("ratelimit_hourly"), &r);
+    let fixed = &verdict.estimates[0];
+    assert_eq!(fixed.measured, Some(key_and_enum * 1e6));
+    assert_eq!(fixed.finding(), Some("MEASURED OFF"), "the notes' 36 MB is not this model's size: {fixed:?}");
 }
 
 #[test]

@@ -663,8 +663,9 @@ mod tests {
 
     #[test]
     fn an_epoch_offset_may_use_all_41_bits() {
-        let topo = Topology::from_spec(&sim_core::topology::TopologySpec { servers: 2, clients: 1, ..Default::default() })
-            .unwrap();
+        let topo =
+            Topology::from_spec(&sim_core::topology::TopologySpec { servers: 2, clients: 1, ..Default::default() })
+                .unwrap();
         let with = |ms: u64| Config { epoch_offset: Duration::from_millis(ms), ..Config::default() };
         let problems = |ms: u64| Snowflake::validate(&with(ms), &topo);
         // 2^40 ms (34.8 years) and the last millisecond 41 bits hold are fine.
