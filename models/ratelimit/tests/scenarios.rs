@@ -1,7 +1,7 @@
 //! Every rate-limiter scenario file, run through the generic driver and judged by the real verdict: good ones pass all their
 //! checks, known-bad ones fail exactly the checks they name.
 
-use ratelimit::{Config, RateLimiter};
+use ratelimit::{Algorithm, Config, LimitBy, RateLimiter, StoreAccess};
 use sim_core::record::RunRecord;
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
@@ -15,6 +15,11 @@ fn load(name: &str) -> Scenario<Config> {
 /// Runs a scenario file and asserts its verdict is what the file expects.
 fn check(name: &str) -> RunRecord {
     testkit::run_as_expected::<RateLimiter>(&load(name)).0
+}
+
+/// A known-bad scenario file as it is and with its cause removed ([`testkit::control`]).
+fn control(name: &str, remove_cause: impl FnOnce(&mut Scenario<Config>), still_failing: &[&str]) -> testkit::Control {
+    testkit::control::<RateLimiter>(&load(name), remove_cause, still_failing)
 }
 
 fn run_file(name: &str) -> RunRecord {
@@ -40,12 +45,25 @@ fn good_sliding_log_holds_the_limit_exactly() {
 }
 
 #[test]
-fn fixed_window_burst_fails_limit_respected() {
-    let r = check("ratelimit_fixed_window_burst");
-    assert!(measure(&r, "wrongly_admitted") > 10.0, "{:?}", r.model_report.measures);
+fn control_a_sliding_log_instead_of_a_fixed_window_respects_the_limit_at_the_boundary() {
+    let c = control("ratelimit_fixed_window_burst", |sc| sc.config.algorithm = Algorithm::SlidingLog, &[]);
+    let r = &c.original;
+    assert!(measure(r, "wrongly_admitted") > 10.0, "{:?}", r.model_report.measures);
     // Close to twice the limit of 15 inside one window.
-    let d = detail(&r, "limit_respected");
+    let d = detail(r, "limit_respected");
     assert!(d.contains("allowed 15"), "{d}");
+}
+
+#[test]
+fn control_atomic_check_and_increment_instead_of_read_then_write_respects_the_limit() {
+    control("ratelimit_race", |sc| sc.config.access = StoreAccess::Atomic, &[]);
+}
+
+#[test]
+fn control_a_per_user_limit_beside_the_per_ip_one_is_fair_to_neighbours() {
+    let c = control("ratelimit_shared_ip", |sc| sc.config.limit_by = LimitBy::Both, &[]);
+    assert!(measure(&c.original, "well_behaved_rejected_share") > 0.05);
+    assert!(measure(&c.fixed, "well_behaved_rejected_share") <= 0.01);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use sim_core::record::RunRecord;
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
-use snowflake::{Config, Snowflake};
+use snowflake::{ClockGuard, Config, Snowflake};
 
 fn load(name: &str) -> Scenario<Config> {
     let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
@@ -15,6 +15,11 @@ fn load(name: &str) -> Scenario<Config> {
 /// Runs a scenario file and asserts its verdict is what the file expects.
 fn check(name: &str) -> RunRecord {
     testkit::run_as_expected::<Snowflake>(&load(name)).0
+}
+
+/// A known-bad scenario file as it is and with its cause removed ([`testkit::control`]).
+fn control(name: &str, remove_cause: impl FnOnce(&mut Scenario<Config>), still_failing: &[&str]) -> testkit::Control {
+    testkit::control::<Snowflake>(&load(name), remove_cause, still_failing)
 }
 
 #[test]
@@ -31,9 +36,10 @@ fn good_snowflake_serves_10k_per_second_through_a_clock_step() {
 }
 
 #[test]
-fn unguarded_backwards_clock_duplicates() {
-    let r = check("snowflake_clock_back");
-    assert!(measure(&r, "duplicates") > 10.0, "{:?}", r.model_report.measures);
+fn control_waiting_out_a_backwards_clock_step_gives_no_duplicates() {
+    let c = control("snowflake_clock_back", |sc| sc.config.guard = ClockGuard::Wait, &[]);
+    assert!(measure(&c.original, "duplicates") > 10.0, "{:?}", c.original.model_report.measures);
+    assert!(measure(&c.fixed, "clock_waits") > 0.0, "the control met the same clock step");
 }
 
 #[test]
@@ -45,9 +51,9 @@ fn refusing_guard_trades_errors_for_uniqueness() {
 }
 
 #[test]
-fn same_machine_id_collides() {
-    let r = check("snowflake_same_machine_id");
-    assert!(measure(&r, "duplicates") > 10.0, "{:?}", r.model_report.measures);
+fn control_distinct_machine_ids_do_not_collide() {
+    let c = control("snowflake_same_machine_id", |sc| sc.config.machine_ids.clear(), &[]);
+    assert!(measure(&c.original, "duplicates") > 10.0, "{:?}", c.original.model_report.measures);
 }
 
 #[test]
@@ -69,9 +75,10 @@ fn auto_increment_is_unique_but_not_time_ordered() {
 }
 
 #[test]
-fn auto_increment_with_a_stale_step_collides() {
-    let r = check("snowflake_autoincrement_step");
-    assert!(measure(&r, "duplicates") > 100.0, "{:?}", r.model_report.measures);
+fn control_auto_increment_stepping_by_the_servers_it_has_does_not_collide() {
+    // `auto_step: 0` steps by the number of servers (4), not the stale 2.
+    let c = control("snowflake_autoincrement_step", |sc| sc.config.auto_step = 0, &[]);
+    assert!(measure(&c.original, "duplicates") > 100.0, "{:?}", c.original.model_report.measures);
 }
 
 #[test]
