@@ -84,7 +84,7 @@ fn control_a_dns_cache_restores_throughput() {
     assert!(measure(&c.fixed, "dns_cache_hit_rate") > 0.8);
     let r = &c.original;
     assert!(check(r, "politeness"));
-    assert_eq!(measure(&r, "dns_cache_hit_rate"), 0.0);
+    assert_eq!(measure(r, "dns_cache_hit_rate"), 0.0);
     // The crawlers could do 20 x 100 pages/s, and politeness allows `pages_per_s_bound` over the
     // crawl; without the cache even the peak stays far below both.
     let (peak, bound) = (measure(r, "pages_per_s_peak"), measure(r, "pages_per_s_bound"));
