@@ -12,7 +12,8 @@ use crate::{MemoryArg, load, print_diagnostics, sanitize, shell_quote};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sim_core::shrink::ShrinkOptions;
-use sim_core::sweep::{Shard, parse_seeds};
+use sim_core::sweep::{PromisedRate, Shard, parse_seeds};
+use sim_core::verdict::Expect;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ Examples:
   simctl sweep scenarios/dynamo_partition.ron --seeds 0..100
   simctl sweep scenarios/dynamo_partition.ron --seeds 0..1000 --jobs 8 --out out/sweep-dp
   simctl sweep scenarios/ --seeds 0..3 --junit out/ci/junit.xml      # every scenario in a folder
+  simctl sweep scenarios/ --seeds 0..3 --known-bad-seeds 0..20       # known-bad ones on 20 seeds
   simctl sweep scenarios/kafka_nemesis.ron --seeds 0..8000 --shard 3/8 # one shard of eight
 
 Seeds: `0..100` (100 excluded), `0..=99`, `1,5,9`, or a mix `0..10,42`.
@@ -31,8 +33,11 @@ re-run with the same arguments resumes) and <out>/summary.md (how often each inv
 with a Wilson 95% interval, and each metric's distribution). For a folder, each scenario gets
 <out>/<file name>/. The results are identical for any --jobs. Resuming trusts results of the same
 scenario text and simctl version: after changing a model's code, use a fresh --out.
+A known-bad scenario with `expect: Fail([...], AtLeast(r))` promises its failure on at least a
+share r of seeds: the sweep counts the seeds that failed exactly as declared and fails when r lies
+above their Wilson 95% interval.
 Exit codes: 0 every seed met its scenario's expectation (a known-bad scenario must fail as
-expected), 1 some seed did not, 2 bad input or IO error.";
+expected) and every promised rate was kept, 1 otherwise, 2 bad input or IO error.";
 
 pub const EXAMPLES_MERGE: &str = "\
 Examples:
@@ -89,6 +94,10 @@ pub struct SweepArgs {
     /// The seeds: `0..100`, `0..=99`, `1,5,9` or a mix.
     #[arg(long, default_value = "0..100")]
     pub seeds: String,
+    /// Other seeds for the known-bad scenarios (`expect: Fail(...)`), e.g. more of them than for
+    /// the good ones; default: `--seeds`.
+    #[arg(long)]
+    pub known_bad_seeds: Option<String>,
     /// Worker threads (each run is single-threaded); default: the number of cores.
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -184,6 +193,18 @@ fn print_unexpected(file: &Path, results: &[SeedResult]) {
     }
 }
 
+/// Every seed met its expectation, and a promised rate (if any) was kept.
+fn scenario_ok(results: &[SeedResult], promise: Option<&PromisedRate>) -> bool {
+    results.iter().all(|r| r.met_expectation && r.error.is_none()) && promise.is_none_or(|p| p.kept)
+}
+
+/// The promised-rate line of a known-bad scenario with `Fail([...], AtLeast(r))`.
+fn print_promise(promise: Option<&PromisedRate>) {
+    if let Some(p) = promise {
+        println!("  promised rate: {p}");
+    }
+}
+
 fn one_line_stats(results: &[SeedResult]) -> String {
     let met = results.iter().filter(|r| r.met_expectation && r.error.is_none()).count();
     let failed = results.iter().filter(|r| !r.passed).count();
@@ -195,21 +216,28 @@ struct Loaded {
     source: String,
     entry: registry::Entry,
     name: String,
+    expect: Expect,
 }
 
 pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
     let files = scenario_files(&a.path)?;
     let folder = a.path.is_dir();
-    let mut seeds = match parse_seeds(&a.seeds) {
-        Ok(s) => s,
+    let parse = |flag: &str, text: &str| match parse_seeds(text) {
+        Ok(s) => Ok(a.shard.map(|shard| shard.select(&s)).unwrap_or(s)),
         Err(e) => {
-            eprintln!("error: --seeds: {e}");
-            return Ok(ExitCode::from(2));
+            eprintln!("error: {flag}: {e}");
+            Err(ExitCode::from(2))
         }
     };
-    if let Some(shard) = a.shard {
-        seeds = shard.select(&seeds);
-    }
+    let seeds = match parse("--seeds", &a.seeds) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let known_bad_seeds = match a.known_bad_seeds.as_deref().map(|t| parse("--known-bad-seeds", t)) {
+        None => seeds.clone(),
+        Some(Ok(s)) => s,
+        Some(Err(code)) => return Ok(code),
+    };
     let max_memory = a.memory.bytes()?;
     // Load and validate every scenario, and estimate what a run of it costs, before running any.
     let mut loaded = Vec::new();
@@ -232,7 +260,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
                         bad_input = true;
                     }
                     cost_max = cost_max.max(cost.bytes());
-                    loaded.push(Loaded { file: file.clone(), source, entry, name: info.name });
+                    loaded.push(Loaded { file: file.clone(), source, entry, name: info.name, expect: info.expect });
                 }
             },
         }
@@ -248,10 +276,11 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             PathBuf::from(format!("out/sweep-{}", sanitize(&stem)))
         }
     });
+    let seeds_of = |l: &Loaded| if l.expect.failing().is_some() { &known_bad_seeds } else { &seeds };
     let jobs = sweep_jobs(a.jobs, cost_max, max_memory);
     let show = !a.no_progress && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let bar = if show {
-        let b = indicatif::ProgressBar::new((seeds.len() * loaded.len()) as u64);
+        let b = indicatif::ProgressBar::new(loaded.iter().map(|l| seeds_of(l).len() as u64).sum());
         b.set_style(
             indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} seeds  {msg}  eta {eta}")
                 .expect("valid template")
@@ -262,7 +291,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
         indicatif::ProgressBar::hidden()
     };
     let mut all_ok = true;
-    let mut per_scenario: Vec<(String, PathBuf, Vec<SeedResult>)> = Vec::new();
+    let mut per_scenario: Vec<(String, PathBuf, Vec<SeedResult>, Option<PromisedRate>)> = Vec::new();
     for l in &loaded {
         let dir = if folder {
             let stem = l.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
@@ -279,11 +308,15 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             bar.inc(1);
             bar.set_message(format!("{name}: {} unexpected", p.unexpected));
         };
-        let outcome = sweep::run_seeds(&seeds, &config, |seed| run_seed(&l.entry, &l.source, seed), &on_done)
+        let outcome = sweep::run_seeds(seeds_of(l), &config, |seed| run_seed(&l.entry, &l.source, seed), &on_done)
             .with_context(|| format!("sweep of {}", l.file.display()))?;
         let results = outcome.results;
         let reproduce = reproduce_cmd(&l.file);
-        let md = sweep::summary_markdown(&l.name, &results, &reproduce);
+        let promise = sweep::promised_rate(&l.expect, &results);
+        let mut md = sweep::summary_markdown(&l.name, &results, &reproduce);
+        if let Some(p) = &promise {
+            md.push_str(&sweep::promise_markdown(p));
+        }
         output::write_into(&dir, &[("summary.md".to_string(), md)])
             .with_context(|| format!("cannot write {}", dir.display()))?;
         bar.suspend(|| {
@@ -299,19 +332,25 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             }
             println!("{}: {}{resumed}", l.file.display(), one_line_stats(&results));
             print_unexpected(&l.file, &results);
+            print_promise(promise.as_ref());
             println!("  results: {}  summary: {}", results_path.display(), dir.join("summary.md").display());
         });
-        all_ok &= results.iter().all(|r| r.met_expectation && r.error.is_none());
-        per_scenario.push((name, l.file.clone(), results));
+        all_ok &= scenario_ok(&results, promise.as_ref());
+        per_scenario.push((name, l.file.clone(), results, promise));
     }
     bar.finish_and_clear();
     if let Some(junit) = &a.junit {
         let closures: Vec<Box<dyn Fn(u64) -> String + '_>> =
-            per_scenario.iter().map(|(_, f, _)| Box::new(reproduce_cmd(f)) as Box<dyn Fn(u64) -> String>).collect();
+            per_scenario.iter().map(|(_, f, _, _)| Box::new(reproduce_cmd(f)) as Box<dyn Fn(u64) -> String>).collect();
         let suites: Vec<JunitSuite<'_>> = per_scenario
             .iter()
             .zip(&closures)
-            .map(|((name, _, results), rep)| JunitSuite { name, results, reproduce: rep.as_ref() })
+            .map(|((name, _, results, promise), rep)| JunitSuite {
+                name,
+                results,
+                reproduce: rep.as_ref(),
+                promise: promise.as_ref(),
+            })
             .collect();
         write_file(junit, &sweep::junit_xml(&suites))?;
         println!("junit: {}", junit.display());
@@ -319,13 +358,13 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
     if loaded.len() > 1 {
         let bad: Vec<&str> = per_scenario
             .iter()
-            .filter(|(_, _, rs)| rs.iter().any(|r| !r.met_expectation || r.error.is_some()))
-            .map(|(n, _, _)| n.as_str())
+            .filter(|(_, _, rs, promise)| !scenario_ok(rs, promise.as_ref()))
+            .map(|(n, _, _, _)| n.as_str())
             .collect();
+        let runs: usize = per_scenario.iter().map(|(_, _, rs, _)| rs.len()).sum();
         println!(
-            "{} scenarios x {} seeds: {}",
+            "{} scenarios, {runs} seeded runs: {}",
             loaded.len(),
-            seeds.len(),
             if bad.is_empty() {
                 "every seed met its expectation".to_string()
             } else {
@@ -386,20 +425,40 @@ pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
         }
     };
     let scenario = a.scenario.clone().unwrap_or_else(|| PathBuf::from("<scenario.ron>"));
+    // With the scenario file, a promised rate (`Fail([...], AtLeast(r))`) is checked too.
+    let mut promise = None;
+    if let Some(file) = &a.scenario {
+        let info = match load(file)? {
+            Ok((source, entry)) => (entry.check)(&source),
+            Err(d) => Err(d),
+        };
+        match info {
+            Ok(info) => promise = sweep::promised_rate(&info.expect, &results),
+            Err(d) => {
+                print_diagnostics(file, &d);
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     let name = scenario.display().to_string();
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let results_path = a.out.join("results.jsonl");
     sweep::rewrite_sorted(&results_path, &results)?;
     let reproduce = reproduce_cmd(&scenario);
-    output::write_into(&a.out, &[("summary.md".to_string(), sweep::summary_markdown(&name, &results, &reproduce))])?;
+    let mut md = sweep::summary_markdown(&name, &results, &reproduce);
+    if let Some(p) = &promise {
+        md.push_str(&sweep::promise_markdown(p));
+    }
+    output::write_into(&a.out, &[("summary.md".to_string(), md)])?;
     if let Some(junit) = &a.junit {
-        write_file(junit, &sweep::junit_xml(&[JunitSuite { name: &name, results: &results, reproduce: &reproduce }]))?;
+        let suite = JunitSuite { name: &name, results: &results, reproduce: &reproduce, promise: promise.as_ref() };
+        write_file(junit, &sweep::junit_xml(&[suite]))?;
     }
     println!("merged {} files: {}", a.results.len(), one_line_stats(&results));
     print_unexpected(&scenario, &results);
+    print_promise(promise.as_ref());
     println!("results: {}  summary: {}", results_path.display(), a.out.join("summary.md").display());
-    let ok = results.iter().all(|r| r.met_expectation && r.error.is_none());
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if scenario_ok(&results, promise.as_ref()) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 #[derive(Args)]

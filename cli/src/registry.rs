@@ -21,6 +21,7 @@ pub struct ScenarioInfo {
     pub name: String,
     pub description: String,
     pub seed: u64,
+    pub expect: verdict::Expect,
 }
 
 /// Knobs of one run.
@@ -134,7 +135,7 @@ fn default_config<M: Model>() -> String {
 
 fn check<M: Model>(source: &str) -> Result<ScenarioInfo, Vec<Diagnostic>> {
     let sc = parse::load_scenario::<M>(source)?;
-    Ok(ScenarioInfo { name: sc.name, description: sc.description, seed: sc.seed })
+    Ok(ScenarioInfo { name: sc.name, description: sc.description, seed: sc.seed, expect: sc.expect })
 }
 
 fn cost<M: Model>(source: &str, trace: bool) -> Result<Cost, Vec<Diagnostic>> {
@@ -191,7 +192,12 @@ fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunErro
     let verdict = judge(&sc, &out.record);
     let climate = sc.swarm.as_ref().map(|s| sim_core::sweep::apply(s, seed, &mut sc.clone()));
     Ok(RunResult {
-        info: ScenarioInfo { name: sc.name.clone(), description: sc.description.clone(), seed: sc.seed },
+        info: ScenarioInfo {
+            name: sc.name.clone(),
+            description: sc.description.clone(),
+            seed: sc.seed,
+            expect: sc.expect.clone(),
+        },
         seed,
         record: out.record,
         verdict,

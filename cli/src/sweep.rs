@@ -14,6 +14,8 @@
 //! indicatif and the model registry.
 
 use serde::{Deserialize, Serialize};
+use sim_core::sweep::PromisedRate;
+use sim_core::verdict::Expect;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
@@ -392,6 +394,31 @@ pub struct JunitSuite<'a> {
     pub results: &'a [SeedResult],
     /// The command that reproduces a seed, e.g. `simctl run scenarios/x.ron --seed 17`.
     pub reproduce: &'a dyn Fn(u64) -> String,
+    /// A known-bad scenario's promised rate, checked: one more test case, `promised rate`.
+    pub promise: Option<&'a PromisedRate>,
+}
+
+/// The promise of `expect: Fail([...], AtLeast(r))` checked over these seeds: the seeds that
+/// failed exactly as declared against the promised rate ([`PromisedRate`]). `None` for any other
+/// expectation (`Fail([...])` alone must hold on every seed, which each seed's result says).
+pub fn promised_rate(expect: &Expect, results: &[SeedResult]) -> Option<PromisedRate> {
+    let rate = expect.promised_rate()?;
+    let finished: Vec<&SeedResult> = results.iter().filter(|r| r.error.is_none()).collect();
+    let hits = finished.iter().filter(|r| expect.failed_as_declared(&r.failed)).count();
+    Some(PromisedRate::check(rate, hits as u64, finished.len() as u64))
+}
+
+/// The summary's section on a promised rate.
+pub fn promise_markdown(p: &PromisedRate) -> String {
+    format!(
+        "## Promised rate
+
+The scenario expects its failure on at least {:.1}% of seeds (`AtLeast({})`): it {p}.
+
+",
+        p.promised * 100.0,
+        p.promised
+    )
 }
 
 pub use reports::trace::xml_escape;
@@ -403,8 +430,9 @@ pub fn junit_xml(suites: &[JunitSuite<'_>]) -> String {
     let count = |rs: &[SeedResult], f: fn(&SeedResult) -> bool| rs.iter().filter(|r| f(r)).count();
     let is_failure = |r: &SeedResult| r.error.is_none() && !r.met_expectation;
     let is_error = |r: &SeedResult| r.error.is_some();
-    let tests: usize = suites.iter().map(|s| s.results.len()).sum();
-    let failures: usize = suites.iter().map(|s| count(s.results, is_failure)).sum();
+    let broken = |s: &JunitSuite<'_>| s.promise.is_some_and(|p| !p.kept) as usize;
+    let tests: usize = suites.iter().map(|s| s.results.len() + s.promise.is_some() as usize).sum();
+    let failures: usize = suites.iter().map(|s| count(s.results, is_failure) + broken(s)).sum();
     let errors: usize = suites.iter().map(|s| count(s.results, is_error)).sum();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x.push_str(&format!(
@@ -414,10 +442,21 @@ pub fn junit_xml(suites: &[JunitSuite<'_>]) -> String {
         let name = xml_escape(s.name);
         x.push_str(&format!(
             "  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">\n",
-            s.results.len(),
-            count(s.results, is_failure),
+            s.results.len() + s.promise.is_some() as usize,
+            count(s.results, is_failure) + broken(s),
             count(s.results, is_error)
         ));
+        if let Some(p) = s.promise {
+            x.push_str(&format!("    <testcase classname=\"{name}\" name=\"promised rate\""));
+            if p.kept {
+                x.push_str("/>\n");
+            } else {
+                let message = xml_escape(&p.to_string());
+                x.push_str(&format!(
+                    ">\n      <failure message=\"{message}\" type=\"promised rate\">{message}</failure>\n    </testcase>\n"
+                ));
+            }
+        }
         for r in s.results {
             x.push_str(&format!("    <testcase classname=\"{name}\" name=\"seed {}\"", r.seed));
             let repro = xml_escape(&(s.reproduce)(r.seed));
@@ -806,7 +845,7 @@ mod tests {
             })
             .collect();
         let repro = |s: u64| format!("simctl run scenarios/a&b.ron --seed {s}");
-        let xml = junit_xml(&[JunitSuite { name: "kv \"fast\"", results: &results, reproduce: &repro }]);
+        let xml = junit_xml(&[JunitSuite { name: "kv \"fast\"", results: &results, reproduce: &repro, promise: None }]);
         assert!(xml.starts_with("<?xml"));
         assert!(xml.contains("<testsuites name=\"simctl\" tests=\"3\" failures=\"1\" errors=\"1\">"), "{xml}");
         assert!(xml.contains("<testcase classname=\"kv &quot;fast&quot;\" name=\"seed 6\"/>"), "{xml}");

@@ -91,11 +91,12 @@ fn verdict(rec: &RunRecord) -> Verdict {
     let est = Estimate {
         name: "ops per day".into(),
         expr: "rate * 86400".into(),
-        inputs: [("rate".to_string(), 500.0)].into_iter().collect(),
+        inputs: [("rate".to_string(), 500.0.into())].into_iter().collect(),
         claimed: 4.32e6,
         tolerance: None,
         measured: Some("throughput".into()),
         measured_scale: Some(86400.0),
+        measured_tolerance: None,
         strict: false,
     };
     evaluate(rec, &[], &slas, &[est], &Expect::Fail(vec!["latency.read.p99".into()]))
@@ -145,10 +146,14 @@ fn renders_every_file_as_well_formed_documents() {
     assert!(html.contains("<svg") && !html.contains("<?xml"), "inline SVG");
     assert!(html.contains("demo &lt;&amp;&gt;"), "escaped title");
     assert!(html.contains("Wrong estimates"));
+    // 120 ops/s x 86400 = 10.4M measured beside the claimed 4.32M.
+    assert!(html.contains("Estimates measured off:</b> `ops per day` claims 4320000"), "{html}");
     assert_eq!(html.matches("<svg").count(), 5, "every plot inline");
     let md = &files[1].1;
     assert!(md.contains("| fresh_reads |") || md.contains("fresh_reads"));
     assert!(md.contains("simctl run x.ron --seed 42"));
+    assert!(md.contains("> **Estimates measured off:**"), "{md}");
+    assert!(md.contains("| WRONG ARITHMETIC, MEASURED OFF | ops per day |"), "{md}");
 }
 
 #[test]
@@ -164,6 +169,7 @@ fn summary_json_has_the_documented_fields() {
     assert_eq!(json["verdict"]["failed"][0], "latency.read.p99");
     assert_eq!(json["verdict"]["meets_expectation"], true);
     assert_eq!(json["estimates"][0]["arithmetic_ok"], false);
+    assert_eq!(json["estimates"][0]["measured_ok"], false);
 }
 
 #[test]
@@ -173,6 +179,8 @@ fn terminal_summary_makes_wrong_estimates_and_failures_prominent() {
     let t = text_summary(&rec, &v, &Meta::default());
     assert!(t.contains("VERDICT: FAIL (latency.read.p99)"), "{t}");
     assert!(t.contains("WRONG ARITHMETIC"), "{t}");
+    assert!(t.contains("MEASURED OFF: the simulation measured throughput = 1.0368e7"), "{t}");
+    assert!(t.contains("1 estimate(s) MEASURED OFF from their claim"), "{t}");
     assert!(t.contains("failed for exactly the expected reason"), "{t}");
     assert!(t.contains("crash n2"), "{t}");
     assert!(t.contains("p99.9 ms"), "{t}");

@@ -7,6 +7,8 @@
 //! ([`assert_meets_expectation`]). [`assert_expectations_over_seeds`] does the same over a seed
 //! sweep. [`check`] and [`measure`] look up a model check or measure by name and panic with the
 //! names that exist when it is missing, so a typo in a test is a clear failure, not a `None`.
+//! [`control`] runs a known-bad scenario as it is and with its cause removed, and asserts the named
+//! failure is there and then gone: one line per known-bad scenario in each model's tests.
 //!
 //! Everything here is pure and deterministic; a failed assertion panics with the run's numbers.
 
@@ -133,6 +135,65 @@ pub fn assert_expectations_over_seeds<M: Model>(scenarios: &[Scenario<M::Config>
             assert_meets_expectation(&format!("{} seed {seed}", sc.name), &verdict);
         }
     }
+}
+
+/// A known-bad scenario run as it is and with its cause removed ([`control`]).
+pub struct Control {
+    pub original: RunRecord,
+    pub original_verdict: Verdict,
+    pub fixed: RunRecord,
+    pub fixed_verdict: Verdict,
+}
+
+/// A control for a known-bad scenario: the evidence that its failure comes from the mechanism it
+/// names. Runs `sc` on its own seed and asserts it fails exactly as its `expect` declares; then
+/// runs it again with the cause removed by `remove_cause` (the flag flipped, the clock step
+/// dropped, the quorum raised) and asserts that every name the scenario declared was judged and
+/// held, and that nothing else failed but `still_failing` (names the fixed run keeps failing for
+/// another, stated reason; usually none). A model test has one line per known-bad scenario:
+///
+/// ```ignore
+/// #[test]
+/// fn control_leader_reads_are_fresh() {
+///     control("register_stale_reads", |sc| sc.config.read_from = ReadFrom::Leader, &[]);
+/// }
+/// ```
+pub fn control<M: Model>(
+    sc: &Scenario<M::Config>,
+    remove_cause: impl FnOnce(&mut Scenario<M::Config>),
+    still_failing: &[&str],
+) -> Control {
+    let (declared, _) =
+        sc.expect.failing().unwrap_or_else(|| panic!("{}: a control needs a known-bad scenario", sc.name));
+    let (original, original_verdict) = run_and_judge::<M>(sc, None);
+    assert!(
+        sc.expect.failed_as_declared(&original_verdict.failed),
+        "{}: the known-bad run (seed {}) does not fail as declared ({}): {}\n{}",
+        sc.name,
+        sc.seed,
+        declared.join(", "),
+        original_verdict.expectation,
+        describe_failures(&original_verdict)
+    );
+    let mut fixed_sc = sc.clone();
+    remove_cause(&mut fixed_sc);
+    fixed_sc.expect = crate::verdict::Expect::Pass;
+    let (fixed, fixed_verdict) = run_and_judge::<M>(&fixed_sc, None);
+    let name = format!("{} with its cause removed", sc.name);
+    for d in declared {
+        let item = fixed_verdict.items.iter().find(|i| &i.name == d);
+        assert!(
+            item.is_some_and(|i| i.passed),
+            "{name}: `{d}` must be judged and hold, got {item:?}\n{}",
+            describe_failures(&fixed_verdict)
+        );
+    }
+    let mut failed: Vec<&str> = fixed_verdict.failed.iter().map(String::as_str).collect();
+    failed.sort_unstable();
+    let mut expected = still_failing.to_vec();
+    expected.sort_unstable();
+    assert_eq!(failed, expected, "{name}: what still fails\n{}", describe_failures(&fixed_verdict));
+    Control { original, original_verdict, fixed, fixed_verdict }
 }
 
 /// Panics unless two runs are the same run: trace hash, event count and model report.

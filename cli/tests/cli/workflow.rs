@@ -118,7 +118,69 @@ fn a_folder_sweep_runs_every_scenario() {
     let r = simctl(&["sweep", folder.to_str().unwrap(), "--seeds", "0..2", "--out", out.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(out.join("a/results.jsonl").exists() && out.join("b/summary.md").exists());
-    assert!(r.stdout.contains("2 scenarios x 2 seeds: every seed met its expectation"), "{}", r.stdout);
+    assert!(r.stdout.contains("2 scenarios, 4 seeded runs: every seed met its expectation"), "{}", r.stdout);
+    // Known-bad scenarios may get more seeds than the good ones (CI sweeps them over 20).
+    let more = dir.join("more");
+    let r = simctl(&[
+        "sweep",
+        folder.to_str().unwrap(),
+        "--seeds",
+        "0..2",
+        "--known-bad-seeds",
+        "0..5",
+        "--out",
+        more.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(read(&more.join("a/results.jsonl")).lines().count(), 5);
+    assert_eq!(read(&more.join("b/results.jsonl")).lines().count(), 2);
+    assert!(r.stdout.contains("2 scenarios, 7 seeded runs"), "{}", r.stdout);
+}
+
+#[test]
+fn sweep_checks_a_promised_rate_against_the_wilson_interval() {
+    let dir = scratch("sweep-rate");
+    // The good register promising to fail `fresh_reads` on at least 90% of seeds: every seed
+    // passes, which one run accepts (within the promised rate), but 0 of 4 seeds puts the rate
+    // at 0.0%..49.0%, far below the promise: the sweep fails.
+    let text = register_scenario(r#"    expect: Fail(["fresh_reads"], AtLeast(0.9)),"#);
+    let file = write_scenario(&dir, "promise.ron", &text);
+    let run = simctl(&["run", &file, "--out", dir.join("run").to_str().unwrap()]);
+    assert_eq!(run.code, 0, "one run that does not fail is within the promise: {}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("within its promised rate"), "{}", run.stdout);
+    assert!(run.stdout.contains("at least 90% of seeds"), "{}", run.stdout);
+    let out = dir.join("out");
+    let junit = dir.join("junit.xml");
+    let r = simctl(&[
+        "sweep",
+        &file,
+        "--seeds",
+        "0..4",
+        "--out",
+        out.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("4 seeds: 4 as expected"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "promised rate: failed as declared in 0 of 4 seeds (0.0%, 95% CI 0.0%..49.0%); promised at least 90.0%: \
+             BROKEN"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(read(&out.join("summary.md")).contains("## Promised rate"));
+    let xml = read(&junit);
+    assert!(xml.contains("name=\"promised rate\""), "{xml}");
+    assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+    // The design that does fail (follower reads) keeps the same promise on every seed.
+    let kept = write_scenario(&dir, "kept.ron", &stale_reads(r#"Fail(["fresh_reads"], AtLeast(0.9))"#));
+    let r = simctl(&["sweep", &kept, "--seeds", "0..4", "--out", dir.join("kept").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("failed as declared in 4 of 4 seeds"), "{}", r.stdout);
+    assert!(r.stdout.contains(": kept"), "{}", r.stdout);
 }
 
 #[test]

@@ -63,7 +63,7 @@ use node::{Crawler, Dns, Host, Node, Record};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
 use sim_core::{Check, Dist, Duration, Footprint, Model, ModelReport, NodeId, Prng, RunView, Table, Topology};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use web::{Web, WebConfig};
 
@@ -632,7 +632,10 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("pages_per_s_per_crawler".into(), pages_per_s / c.crawlers.max(1) as f64);
     m.insert("pages_per_s_peak".into(), peak);
     m.insert("pages_per_s_per_crawler_peak".into(), peak_per_crawler);
-    m.insert("crawlers".into(), c.crawlers as f64);
+    // Counted from the hosts' logs, not taken from the configuration: a crawler that owns no host
+    // or never got to fetch does not count.
+    let active: BTreeSet<NodeId> = hosts.iter().flat_map(|h| h.serves.iter().map(|s| s.crawler)).collect();
+    m.insert("crawlers_active".into(), active.len() as f64);
     m.insert("crawl_time_bound_s".into(), bound_s);
     m.insert("crawl_time_bound_hosts_s".into(), host_bound_ns / 1e9);
     m.insert("crawl_time_bound_capacity_s".into(), capacity_bound_ns / 1e9);

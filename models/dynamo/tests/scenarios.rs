@@ -19,6 +19,11 @@ fn go(sc: &Scenario<Config>) -> RunRecord {
     testkit::run_record::<Dynamo>(sc, None)
 }
 
+/// A known-bad scenario file as it is and with its cause removed ([`testkit::control`]).
+fn control(name: &str, remove_cause: impl FnOnce(&mut Scenario<Config>), still_failing: &[&str]) -> testkit::Control {
+    testkit::control::<Dynamo>(&load(name), remove_cause, still_failing)
+}
+
 /// Runs the scenario file and asserts its verdict is what the file expects.
 fn verdict_as_expected(name: &str) -> (Scenario<Config>, RunRecord, Verdict) {
     let sc = load(name);
@@ -46,53 +51,63 @@ fn partition_headline_is_available_durable_and_convergent() {
 }
 
 #[test]
-fn weak_quorum_gives_stale_reads() {
-    let (sc, rec, _) = verdict_as_expected("dynamo_weak_quorum");
+fn control_read_and_write_quorums_that_overlap_give_no_stale_reads() {
+    let c = control(
+        "dynamo_weak_quorum",
+        |sc| {
+            sc.config.read_quorum = 2;
+            sc.config.write_quorum = 2;
+        },
+        &[],
+    );
+    let sc = load("dynamo_weak_quorum");
     assert!(sc.config.read_quorum + sc.config.write_quorum <= sc.config.replicas);
-    let stale = check(&rec, "stale_reads");
-    assert!(!stale.passed && stale.detail.contains("missed value"), "{stale:?}");
-    assert!(measure(&rec, "stale_reads") >= 10.0, "{}", measure(&rec, "stale_reads"));
-    // Same network, R + W > N: no stale read.
-    let mut strong = sc.clone();
-    strong.config.read_quorum = 2;
-    strong.config.write_quorum = 2;
-    strong.duration = sim_core::Duration::from_secs(8);
-    let rec = go(&strong);
-    assert!(check(&rec, "stale_reads").passed, "{:?}", check(&rec, "stale_reads"));
+    let stale = check(&c.original, "stale_reads");
+    assert!(stale.detail.contains("missed value"), "{stale:?}");
+    assert!(measure(&c.original, "stale_reads") >= 10.0, "{}", measure(&c.original, "stale_reads"));
 }
 
 #[test]
-fn last_write_wins_under_clock_skew_loses_acknowledged_writes() {
-    let (sc, rec, _) = verdict_as_expected("dynamo_lww_skew");
-    let d = check(&rec, "durability");
-    assert!(!d.passed && d.detail.contains("final value"), "lost writes are listed: {d:?}");
-    assert!(measure(&rec, "lost_writes") >= 1.0);
-    assert!(check(&rec, "convergence").passed);
+fn control_last_write_wins_without_the_clock_step_loses_nothing() {
     // The same run without the clock step loses nothing: the skew is the cause.
-    let mut no_skew = sc.clone();
-    no_skew.faults.schedule.clear();
-    let rec = go(&no_skew);
-    assert!(check(&rec, "durability").passed, "{:?}", check(&rec, "durability"));
+    let c = control("dynamo_lww_skew", |sc| sc.faults.schedule.clear(), &[]);
+    let d = check(&c.original, "durability");
+    assert!(d.detail.contains("final value"), "lost writes are listed: {d:?}");
+    assert!(measure(&c.original, "lost_writes") >= 1.0);
+    assert!(check(&c.original, "convergence").passed);
 }
 
 #[test]
-fn without_sloppy_quorum_and_handoff_writes_fail_during_the_partition() {
-    let (_, rec, verdict) = verdict_as_expected("dynamo_no_handoff");
+fn control_sloppy_quorum_and_hinted_handoff_keep_writes_available_in_the_partition() {
+    let c = control(
+        "dynamo_no_handoff",
+        |sc| {
+            sc.config.sloppy_quorum = true;
+            sc.config.hinted_handoff = true;
+        },
+        &[],
+    );
     // The SLA fails, and it alone: every invariant holds.
-    assert_eq!(verdict.failed, ["availability.put.in_faults"], "{}", testkit::describe_failures(&verdict));
-    let bad = rec.op("put").and_then(|o| o.availability_in_faults).expect("puts in the fault window");
-    let (headline, headline_verdict) = testkit::run_and_judge::<Dynamo>(&load("dynamo_partition"), None);
-    let good = headline.op("put").and_then(|o| o.availability_in_faults).expect("puts in the fault window");
+    assert_eq!(c.original_verdict.failed, ["availability.put.in_faults"]);
+    let bad = c.original.op("put").and_then(|o| o.availability_in_faults).expect("puts in the fault window");
+    let good = c.fixed.op("put").and_then(|o| o.availability_in_faults).expect("puts in the fault window");
     assert!(bad < 0.9 && good > 0.98, "put availability in the partition: {bad} without, {good} with handoff");
-    assert!(!headline_verdict.failed.iter().any(|n| n.starts_with("availability")), "{headline_verdict:?}");
-    assert!(check(&rec, "durability").passed);
+    assert!(measure(&c.fixed, "hinted_writes") > 0.0);
 }
 
 #[test]
-fn without_any_repair_replicas_do_not_converge() {
-    let (_, rec, _) = verdict_as_expected("dynamo_no_repair");
-    let c = check(&rec, "convergence");
-    assert!(!c.passed && measure(&rec, "keys_diverged") > 0.0, "{c:?}");
+fn control_handoff_read_repair_and_anti_entropy_make_replicas_converge() {
+    let c = control(
+        "dynamo_no_repair",
+        |sc| {
+            sc.config.hinted_handoff = true;
+            sc.config.read_repair = true;
+            sc.config.anti_entropy = true;
+        },
+        &[],
+    );
+    assert!(measure(&c.original, "keys_diverged") > 0.0);
+    assert_eq!(measure(&c.fixed, "keys_diverged"), 0.0);
 }
 
 #[test]
@@ -149,15 +164,13 @@ fn ttl_hides_and_sweeps_expired_versions() {
 }
 
 #[test]
-fn paper_vector_clocks_lose_concurrent_writes_that_dotted_versions_keep() {
-    let (_, rec, _) = verdict_as_expected("dynamo_vector_clocks");
-    let d = check(&rec, "durability");
-    assert!(!d.passed && measure(&rec, "lost_writes") > 10.0, "{d:?}");
+fn control_dotted_versions_keep_the_concurrent_writes_paper_vector_clocks_lose() {
+    let c = control("dynamo_vector_clocks", |sc| sc.config.versioning = dynamo::Versioning::Dotted, &[]);
+    assert!(measure(&c.original, "lost_writes") > 10.0);
     // The false order hides the concurrency: no read ever saw siblings.
-    assert_eq!(measure(&rec, "versions_max"), 1.0);
+    assert_eq!(measure(&c.original, "versions_max"), 1.0);
     // The same load with exact versions: siblings appear, and nothing is lost.
-    let (_, good, _) = verdict_as_expected("dynamo_siblings");
-    assert!(check(&good, "durability").passed && measure(&good, "versions_max") >= 2.0);
+    assert!(measure(&c.fixed, "versions_max") >= 2.0);
 }
 
 #[test]

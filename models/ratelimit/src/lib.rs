@@ -27,8 +27,11 @@
 //!   than `fairness_max_rejected_share` of their calls.
 //!
 //! Measured: wrongly admitted and wrongly rejected calls against an exact sliding-window oracle of
-//! the configured limits; the state's size per key in the notes' byte layout (36 B, 8+24n+20 B,
-//! 8+26n+20 B), scaled to 1M users; with `compare_algorithms` every algorithm runs in shadow on the
+//! the configured limits; the state's size per key as this model holds it (`state_bytes_*`: the
+//! map key, the state enum and its deque's buffer at its capacity; the map's tree nodes are not
+//! counted), scaled to 1M users, and in the notes' Redis layout for the same counts
+//! (`notes_layout_bytes_*`: 36 B, 8+24n+20 B, 8+26n+20 B); with `compare_algorithms` every
+//! algorithm runs in shadow on the
 //! same requests at the shards and the report has one row per algorithm. Latency per call (the
 //! limiter's added hops) comes from the kernel.
 //!
@@ -408,9 +411,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         ),
     ));
 
-    // State size, in the notes' layout, from the shards' own data.
-    let mut peaks: Vec<u64> = Vec::new();
-    let mut shadow_peaks: [Vec<u64>; 4] = Default::default();
+    // State size from the shards' own structures (and in the notes' layout, from their counts).
+    let mut peaks: Vec<node::Sizes> = Vec::new();
+    let mut shadow_peaks: [Vec<node::Sizes>; 4] = Default::default();
     let mut shadow: BTreeMap<u64, [bool; 4]> = BTreeMap::new();
     for (_, n) in run.servers() {
         if let Node::Store(s) = n {
@@ -426,7 +429,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         }
     }
     let users: BTreeSet<u64> = calls.iter().map(|x| x.user).collect();
-    let total_bytes: u64 = peaks.iter().sum();
+    let total_bytes: u64 = peaks.iter().map(|p| p.mem).sum();
     let per_user = if users.is_empty() { 0.0 } else { total_bytes as f64 / users.len() as f64 };
     let m = &mut r.measures;
     m.insert("calls".into(), calls.len() as f64);
@@ -441,7 +444,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     );
     m.insert("well_behaved_rejected_share".into(), share);
     m.insert("state_bytes_per_user".into(), per_user);
-    m.insert("state_bytes_per_key_max".into(), peaks.iter().copied().max().unwrap_or(0) as f64);
+    m.insert("state_bytes_per_key_max".into(), peaks.iter().map(|p| p.mem).max().unwrap_or(0) as f64);
+    m.insert("notes_layout_bytes_per_key_max".into(), peaks.iter().map(|p| p.notes_layout).max().unwrap_or(0) as f64);
     m.insert("state_bytes_1m_users".into(), per_user * 1e6);
 
     if c.compare_algorithms && !shadow.is_empty() {
@@ -455,6 +459,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 "state_bytes_per_key_max".into(),
                 "state_bytes_per_key_mean".into(),
                 "state_bytes_1m_users".into(),
+                "notes_layout_bytes_per_key_max".into(),
             ],
             rows: Vec::new(),
         };
@@ -468,9 +473,11 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 wr += (!d[i] && ok) as u64;
             }
             let p = &shadow_peaks[i];
-            let max = p.iter().copied().max().unwrap_or(0) as f64;
-            let mean = if p.is_empty() { 0.0 } else { p.iter().sum::<u64>() as f64 / p.len() as f64 };
-            table.rows.push(vec![i as f64, adm as f64, wa as f64, wr as f64, max, mean, max * 1e6]);
+            let max = p.iter().map(|s| s.mem).max().unwrap_or(0) as f64;
+            let mean = if p.is_empty() { 0.0 } else { p.iter().map(|s| s.mem).sum::<u64>() as f64 / p.len() as f64 };
+            let notes = p.iter().map(|s| s.notes_layout).max().unwrap_or(0) as f64;
+            table.rows.push(vec![i as f64, adm as f64, wa as f64, wr as f64, max, mean, max * 1e6, notes]);
+            m.insert(format!("notes_layout_bytes_per_key_max.{}", a.name()), notes);
             m.insert(format!("wrongly_admitted.{}", a.name()), wa as f64);
             m.insert(format!("wrongly_rejected.{}", a.name()), wr as f64);
             m.insert(format!("state_bytes_per_key_max.{}", a.name()), max);
