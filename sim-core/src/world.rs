@@ -87,45 +87,17 @@ pub enum TraceKind {
     Fault,
 }
 
+/// `Deliver::ends`: on a connection, the incarnations of `(from, to)` when it was sent (else zeros).
 enum Event<A: Actor> {
-    /// `ends`: on a connection, the incarnations of `(from, to)` when it was sent (else zeros).
-    Deliver {
-        from: NodeId,
-        to: NodeId,
-        msg: A::Msg,
-        tracked: bool,
-        sent: Time,
-        ends: (u32, u32),
-    },
-    Timer {
-        node: NodeId,
-        incarnation: u32,
-        id: TimerId,
-        timer: A::Timer,
-    },
-    DiskDone {
-        node: NodeId,
-        incarnation: u32,
-        write: WriteId,
-    },
-    Flush {
-        node: NodeId,
-    },
-    Op {
-        node: NodeId,
-        op: Op,
-    },
+    Deliver { from: NodeId, to: NodeId, msg: A::Msg, tracked: bool, sent: Time, ends: (u32, u32) },
+    Timer { node: NodeId, incarnation: u32, id: TimerId, timer: A::Timer },
+    DiskDone { node: NodeId, incarnation: u32, write: WriteId },
+    Flush { node: NodeId },
+    Op { node: NodeId, op: Op },
     Arrival,
-    UserNext {
-        user: u32,
-    },
-    Retry {
-        of: OpId,
-    },
-    Fault {
-        index: usize,
-        undo: bool,
-    },
+    UserNext { user: u32 },
+    Retry { of: OpId },
+    Fault { index: usize, undo: bool },
 }
 
 impl<A: Actor> Event<A> {
