@@ -18,6 +18,10 @@ pub trait Model: 'static {
     const ABOUT: &'static str;
     /// The operations its clients perform, as the workload names them.
     const OP_KINDS: &'static [&'static str];
+    /// The transport of the real system, used unless the scenario's `network.transport` says
+    /// otherwise: `Connection` (TCP: in order per pair of nodes) or `Datagram`. Say which in the
+    /// model's docs.
+    const TRANSPORT: crate::net::Transport = crate::net::Transport::Datagram;
     /// The `config: (...)` section of a scenario; `#[serde(deny_unknown_fields)]` and defaults.
     type Config: DeserializeOwned + Serialize + Clone + Debug + Default + 'static;
     type Actor: Actor;

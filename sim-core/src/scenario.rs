@@ -215,7 +215,7 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
     let interval = sc.report_interval_or_default();
     let config = SimConfig {
         seed,
-        network: sc.network.clone(),
+        network: sc.network.with_default_transport(M::TRANSPORT),
         disk: sc.disk.clone(),
         faults,
         workload: sc.workload.clone(),

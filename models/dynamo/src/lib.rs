@@ -49,6 +49,9 @@
 //! Not modelled: a joining node bootstrapping its ranges *before* it takes ownership (so reads can
 //! be stale for a moment after a ring change), and leaving nodes streaming their data out (their
 //! co-owners still hold it).
+//!
+//! **Transport:** `Connection` by default (TCP, as Dynamo's messaging runs on): messages between two
+//! nodes arrive in send order; a scenario may set `network.transport: Datagram`.
 
 pub mod check;
 pub mod node;
@@ -211,6 +214,8 @@ impl Model for Dynamo {
     const NAME: &'static str = "dynamo";
     const ABOUT: &'static str = "Dynamo key-value store: vnode ring, sloppy N/R/W quorums, hinted handoff, siblings, read repair, Merkle anti-entropy";
     const OP_KINDS: &'static [&'static str] = &["get", "put"];
+    /// Dynamo's request coordination runs over TCP (Java NIO channels, the paper's section 6).
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
     type Config = Config;
     type Actor = DynamoNode;
 

@@ -146,9 +146,9 @@ pub fn no_truncated_reads(delivered: &[Delivered], parts: &[FinalPartition]) -> 
     )
 }
 
-/// A producer's acknowledged messages to one partition appear in the order it sent them, and each
-/// poll reads a partition's offsets in rising order.
-pub fn order(produced: &[Produced], delivered: &[Delivered], at: &Index) -> Check {
+/// `(acknowledged messages that sit below a message their producer sent before them in the same
+/// partition, an example)`.
+pub fn send_order_inversions(produced: &[Produced], at: &Index) -> (u64, String) {
     // (client, partition, sent at, id, offset) of every acknowledged message in the logs.
     let mut sent: Vec<(u32, u32, Time, u64, u64)> = produced
         .iter()
@@ -171,6 +171,17 @@ pub fn order(produced: &[Produced], delivered: &[Delivered], at: &Index) -> Chec
             }
         }
     }
+    (inversions, example)
+}
+
+/// A producer's acknowledged messages to one partition appear in the order it sent them, and each
+/// poll reads a partition's offsets in rising order.
+pub fn order(produced: &[Produced], delivered: &[Delivered], at: &Index) -> Check {
+    order_given(send_order_inversions(produced, at), delivered)
+}
+
+/// `order`, given the send-order inversions already counted.
+fn order_given((inversions, example): (u64, String), delivered: &[Delivered]) -> Check {
     let mut poll_inversions = 0u64;
     for w in delivered.windows(2) {
         if w[0].poll == w[1].poll && w[0].partition == w[1].partition && w[1].offset <= w[0].offset {
@@ -384,7 +395,9 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut r = ModelReport::default();
     r.checks.push(no_acked_loss(&produced, &at));
     r.checks.push(no_truncated_reads(&delivered, &fparts));
-    r.checks.push(order(&produced, &delivered, &at));
+    let inversions = send_order_inversions(&produced, &at);
+    let order_inversions = inversions.0;
+    r.checks.push(order_given(inversions, &delivered));
     // What reached the sink: the consumers' deliveries, or for exactly-once the committed outputs.
     let sink = if config.delivery == crate::Delivery::ExactlyOnce {
         transactional_outputs(&fparts)
@@ -420,6 +433,7 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("acked_lost".into(), lost as f64);
     m.insert("duplicates_delivered".into(), dup_delivered as f64);
     m.insert("duplicates_in_log".into(), dup_log as f64);
+    m.insert("order_inversions".into(), order_inversions as f64);
     m.insert("messages_skipped".into(), skipped(&sink, &fparts) as f64);
     m.insert("consumer_lag_max".into(), metrics.gauges.get("consumer_lag").map_or(0.0, |g| g.1.max(0.0)));
     for c in [

@@ -72,8 +72,11 @@
 //! **Simplifications.** The controller is "the lowest live broker that hears a majority", with
 //! majority-stored partition states instead of a metadata log; one consumer group (members leave
 //! by dying, not by a LeaveGroup request); no log retention or compaction; follower fetches are
-//! per partition; a restarted broker recovers its log from disk and its HWM from its leader; the
-//! simulated network does not keep TCP's per-connection order.
+//! per partition; a restarted broker recovers its log from disk and its HWM from its leader.
+//!
+//! **Transport:** `Connection` by default, as Kafka's clients and brokers talk over TCP: requests
+//! between two nodes arrive in the order they were sent, and a broker crash drops what was in flight
+//! to and from it. So produce requests overtake each other only through retries, as in Kafka.
 
 pub mod broker;
 pub mod check;
@@ -112,8 +115,7 @@ pub struct Config {
     /// Messages per produce request.
     pub producer_batch_max: u32,
     /// Produce requests in flight per partition and producer (`max.in.flight.requests`). Above 1,
-    /// only the idempotent producer keeps order: a retried batch can land after a later one (and
-    /// the simulated network, unlike TCP, lets requests overtake each other).
+    /// only the idempotent producer keeps order: a retried batch can land after a later one.
     pub producer_max_in_flight: u32,
     pub retry_backoff: Duration,
     pub request_timeout: Duration,
@@ -249,6 +251,8 @@ impl Model for Kafka {
     const ABOUT: &'static str =
         "Kafka-style replicated log: ISR, high-water mark, leader epochs, controller failover, consumer groups";
     const OP_KINDS: &'static [&'static str] = &["produce", "poll"];
+    /// Brokers, producers and consumers talk over TCP (Kafka's binary protocol, one connection per pair).
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
     type Config = Config;
     type Actor = Node;
 

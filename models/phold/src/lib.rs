@@ -11,6 +11,7 @@
 //! the LP's own stream (`Ctx::rng`), so the run exercises the kernel's real path: dispatch,
 //! effects, the network model, per-node streams and the trace hash. One time unit = 1 ms.
 //! The initial population is `E` self-sends per LP at start (each also takes `la + Exp(mean)`).
+//! **Transport:** `Datagram`: PHOLD's events are independent (no connection order).
 
 pub mod bench;
 
@@ -101,6 +102,9 @@ impl Model for Phold {
     const NAME: &'static str = "phold";
     const ABOUT: &'static str = "PHOLD engine benchmark: LPs passing time-stamped events (no system, just the kernel)";
     const OP_KINDS: &'static [&'static str] = &[];
+    /// PHOLD defines no transport: its events are independent, and the engine benchmark must not pay for connection
+    /// state.
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Datagram;
     type Config = Config;
     type Actor = Lp;
 

@@ -38,6 +38,9 @@
 //! The failures it exists to show: a fixed window lets twice the limit through across a window
 //! boundary; read-then-write over-admits under concurrency while the atomic increment does not; an
 //! IP-only limit lets one abusive user behind a shared address starve the others.
+//!
+//! **Transport:** `Connection` by default (HTTP to the limiter, TCP to the counter store): messages
+//! between two nodes arrive in send order.
 
 pub mod algo;
 pub mod node;
@@ -139,6 +142,8 @@ impl Model for RateLimiter {
     const ABOUT: &'static str =
         "Rate limiter: fixed window, sliding log, sliding counter, token bucket over a sharded counter store";
     const OP_KINDS: &'static [&'static str] = &["get", "post"];
+    /// Clients reach the limiter over HTTP, and the limiter its shared counter store (Redis) over TCP.
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
     type Config = Config;
     type Actor = Node;
 

@@ -28,6 +28,8 @@
 //! Measures: `reads_checked`, `stale_reads`, `acked_writes`, `state_keys`, `state_bytes` (the
 //! leader's map entries: key and (version, value), 24 bytes each, without the map's tree nodes).
 //! Table: `stale_reads_over_time`.
+//!
+//! **Transport:** `Connection` by default (TCP): messages between two nodes arrive in send order.
 
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
@@ -149,6 +151,25 @@ pub enum Node {
     },
 }
 
+/// Installs `(version, value)` in `key`'s register if it is newer; returns whether it was. A
+/// register's version only grows: an older or equal version (a late or repeated replica write)
+/// changes nothing.
+fn install(registers: &mut BTreeMap<u64, (u64, u64)>, key: u64, version: u64, value: u64) -> bool {
+    let cur = registers.entry(key).or_insert((0, 0));
+    if version <= cur.0 {
+        return false;
+    }
+    *cur = (version, value);
+    true
+}
+
+/// The leader's write: its next version is newer than anything it holds for the key (it numbers
+/// every write, and recovers the numbering from its log after a crash).
+fn install_leader_write(registers: &mut BTreeMap<u64, (u64, u64)>, key: u64, version: u64, value: u64) {
+    let fresh = install(registers, key, version, value);
+    debug_assert!(fresh, "leader version {version} of key {key} is not newer than {:?}", registers.get(&key));
+}
+
 impl Node {
     /// The leader's registers (key -> value), for checkers.
     pub fn registers(&self) -> Option<&BTreeMap<u64, (u64, u64)>> {
@@ -188,10 +209,7 @@ impl Actor for Node {
             && ctx.is_restart()
         {
             for r in ctx.durable() {
-                let cur = registers.entry(r.key).or_insert((0, 0));
-                if r.version > cur.0 {
-                    *cur = (r.version, r.value);
-                }
+                install(registers, r.key, r.version, r.value);
                 *next_version = (*next_version).max(r.version + 1);
             }
         }
@@ -205,7 +223,7 @@ impl Actor for Node {
             ) => {
                 let version = *next_version;
                 *next_version += 1;
-                registers.insert(key, (version, value));
+                install_leader_write(registers, key, version, value);
                 let record = Applied { key, version, value };
                 let id = if *fsync { ctx.persist(record) } else { ctx.persist_buffered(record) };
                 disk_writes.insert(id, version);
@@ -222,10 +240,7 @@ impl Actor for Node {
                 Node::on_msg_write_done(ctx, pending, write, q);
             }
             (Node::Server { registers, .. }, Msg::Replicate { key, version, value, write }) => {
-                let cur = registers.entry(key).or_insert((0, 0));
-                if version > cur.0 {
-                    *cur = (version, value);
-                }
+                install(registers, key, version, value);
                 ctx.send(from, Msg::ReplicateAck { write });
             }
             (Node::Server { registers, .. }, Msg::Read { op, key }) => {
@@ -304,6 +319,8 @@ impl Model for Register {
     const ABOUT: &'static str =
         "single-leader replicated register: quorum-acknowledged writes, leader or follower reads";
     const OP_KINDS: &'static [&'static str] = &["read", "write"];
+    /// Replication and client requests over TCP connections, as a replicated register's RPC layer would.
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
     type Config = Config;
     type Actor = Node;
 
@@ -532,6 +549,26 @@ mod tests {
         assert!(!fresh.passed, "{}", fresh.detail);
         assert!(out.record.model_report.measures["stale_reads"] > 0.0);
         assert!(check(&out.record, "durable_writes").passed);
+    }
+
+    #[test]
+    fn a_register_version_only_grows() {
+        let mut r = BTreeMap::new();
+        assert!(install(&mut r, 7, 2, 20));
+        assert!(!install(&mut r, 7, 1, 10), "a late replica write of an older version");
+        assert!(!install(&mut r, 7, 2, 99), "a repeated version");
+        assert_eq!(r[&7], (2, 20));
+        install_leader_write(&mut r, 7, 3, 30);
+        assert_eq!(r[&7], (3, 30));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "is not newer")]
+    fn a_leader_write_that_is_not_newer_trips_the_assertion() {
+        let mut r = BTreeMap::new();
+        install_leader_write(&mut r, 7, 3, 30);
+        install_leader_write(&mut r, 7, 3, 31);
     }
 
     #[test]

@@ -31,6 +31,9 @@
 //!
 //! The failure it exists to show: truncated hashing without collision handling maps two long URLs
 //! to one short code, and a redirect sends users to the wrong page.
+//!
+//! **Transport:** `Connection` by default (HTTP and store calls over TCP): messages between two nodes
+//! arrive in send order.
 
 pub mod parts;
 
@@ -618,6 +621,8 @@ impl Model for Shortener {
     const ABOUT: &'static str =
         "URL shortener: base62 snowflake IDs or truncated hashes + Bloom filter, LRU read cache";
     const OP_KINDS: &'static [&'static str] = &["shorten", "redirect"];
+    /// HTTP requests, and the services' calls to their stores, over TCP.
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
     type Config = Config;
     type Actor = Node;
 

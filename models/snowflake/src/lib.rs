@@ -29,6 +29,9 @@
 //! The failures it exists to show: a backwards clock step without a guard yields duplicate and
 //! decreasing IDs; two machines configured with the same machine id collide; auto-increment whose
 //! step no longer matches the number of datacenters (one was added) collides.
+//!
+//! **Transport:** `Connection` by default (clients call generators by RPC over TCP): messages between
+//! two nodes arrive in send order.
 
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
@@ -363,6 +366,8 @@ impl Model for Snowflake {
     const ABOUT: &'static str =
         "Unique ID generator: snowflake 41/5/5/12 on local clocks, vs multi-datacenter auto-increment";
     const OP_KINDS: &'static [&'static str] = &["next_id", "next_ids"];
+    /// Clients call the generators by RPC over TCP (Twitter's snowflake was a Thrift service).
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
     type Config = Config;
     type Actor = Node;
 
