@@ -1,16 +1,22 @@
 //! The checkers and measurements, computed from the history and the servers' final state.
 //!
 //! - `durability`: after the liveness phase, every acknowledged `put` survives in its key's
-//!   replicas. Client merge: its item is in the union of the versions the key's `N` owners hold.
+//!   replicas (the owners in the ring in force when the run ends). Client merge: its item is in the union of the versions the key's `N` owners hold.
 //!   Last-write-wins: no acknowledged write lost to one acknowledged *before it began* (the final
 //!   winner's write completed before the lost write was invoked); every lost write is listed.
 //! - `convergence`: at the end, all owners of every key hold the same versions (and, with hinted
 //!   handoff on, no hint is left undelivered).
 //! - `stale_reads`: a successful `get` is *stale* when it returned neither the latest write
 //!   acknowledged before it began nor any write concurrent with or after that one. The check
-//!   fails on any stale read in a *quiet* period (no fault and no ring change from the latest
-//!   write's start to the read's end, nor within `quiet_after_faults` before): with `R + W > N`
-//!   there are none.
+//!   fails on any stale read it judges: with `R + W > N` there are none. It judges every ok read
+//!   except (each counted, with its reason) reads of a key with no write acknowledged before the
+//!   read began, reads that overlap a *disturbance* (a fault window or a ring change up to the
+//!   end of the run, extended by `quiet_after_faults`), and reads whose latest write overlaps
+//!   one (a write accepted by a sloppy quorum sits on fallbacks until handoff; a write just
+//!   before a ring change may sit on a node that no longer owns its key until anti-entropy moves
+//!   it). A disturbance that began and healed between the write and the read does not excuse
+//!   the read: once the failure detectors have caught up, the write's `W` replicas and the
+//!   read's `R` replicas overlap again.
 //! - Measures: `stale_read_fraction` (all reads), `stale_read_fraction_quiet`, `lost_writes`,
 //!   `keys_diverged`, `hints_left`, `reads_with_siblings_fraction`, `versions_max`,
 //!   `keys_per_node_max_over_mean`, `requests_per_node_max_over_mean` (both per unit of weight),
@@ -20,7 +26,7 @@
 //!   requests on rings of 1 to 256 tokens per weight).
 
 use crate::node::DynamoNode;
-use crate::{Config, Reconcile, build_ring, ring_members};
+use crate::{Config, Reconcile, build_ring, epoch_at, ring_members};
 use sim_core::metrics::HistoryEntry;
 use sim_core::{Check, ModelReport, NodeId, Outcome, Reply, RunView, Table, Time};
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,10 +59,11 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let topo = run.topology();
     let servers = topo.servers.len() as u32;
     let n = config.replicas as usize;
-    // The ring as it stands at the end (after every scheduled join and leave).
-    let members = ring_members(config, servers).pop().expect("epoch 0");
-    let ring = build_ring(config, &members, config.vnodes);
     let end = run.end;
+    // The ring in force when the run ends: the joins and leaves scheduled up to then (validation
+    // refuses later ones; a run that has them anyway is judged on the ring it actually had).
+    let members = ring_members(config, servers).swap_remove(epoch_at(config, end.0));
+    let ring = build_ring(config, &members, config.vnodes);
     let server = |s: u32| run.sim.actor(NodeId(s)).and_then(|a| a.server());
     let local_now = |s: u32| run.sim.local_clock(NodeId(s)).0;
     // Per server: its weight in the final ring (0: not a member, left out of balance measures).
@@ -100,6 +107,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         by_value.insert(e.value, e);
     }
     let mut lost: Vec<&HistoryEntry> = Vec::new();
+    let expired_count = acked.iter().filter(|e| expired(e)).count();
     for e in acked.iter().copied().filter(|e| !expired(e)) {
         let is_lost = match config.reconcile {
             Reconcile::ClientMerge => !final_items.get(&e.key).is_some_and(|s| s.contains(&e.value)),
@@ -133,49 +141,50 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             )
         })
         .collect();
-    r.checks.push(Check::new(
-        "durability",
-        lost.is_empty(),
-        format!(
-            "{} of {} acknowledged writes lost ({:?}){}{}",
-            lost.len(),
-            acked.len(),
-            config.reconcile,
-            if listed.is_empty() { String::new() } else { format!(": {}", listed.join("; ")) },
-            if lost.len() > listed.len() { ", ..." } else { "" }
-        ),
-    ));
+    r.checks.push(
+        Check::judged("durability", acked.len() - expired_count, "acknowledged writes")
+            .skipped(expired_count, "expired under the TTL before the end")
+            .violations(lost.len(), "lost")
+            .detail(format!(
+                "{:?}{}{}",
+                config.reconcile,
+                if listed.is_empty() { String::new() } else { format!(": {}", listed.join("; ")) },
+                if lost.len() > listed.len() { ", ..." } else { "" }
+            )),
+    );
 
     // ---- convergence
     let need_no_hints = config.hinted_handoff && config.sloppy_quorum;
-    r.checks.push(Check::new(
-        "convergence",
-        diverged.is_empty() && (!need_no_hints || hints_left == 0),
-        format!(
-            "{} of {} keys differ across their owners at the end{}; {} hinted copies left undelivered",
-            diverged.len(),
-            keys.len(),
-            if diverged.is_empty() {
-                String::new()
-            } else {
-                format!(" (first: {:?})", &diverged[..diverged.len().min(8)])
-            },
-            hints_left
-        ),
-    ));
+    r.checks.push(
+        Check::judged("convergence", keys.len(), "keys")
+            .violations(diverged.len(), "differ across their owners at the end")
+            .passed_if(!need_no_hints || hints_left == 0)
+            .detail(format!(
+                "{hints_left} hinted copies left undelivered{}",
+                if diverged.is_empty() {
+                    String::new()
+                } else {
+                    format!("; first keys that differ: {:?}", &diverged[..diverged.len().min(8)])
+                }
+            )),
+    );
 
     // ---- staleness
-    // Fault windows, and ring changes (ranges move by anti-entropy), each with its quiet margin.
-    let windows: Vec<(Time, Time)> = run
+    // Disturbances: fault windows and ring changes (ranges move by anti-entropy) up to the end,
+    // each extended by `quiet_after_faults` (failure detectors, hinted handoff and range moves
+    // catch up). A read is judged unless it, or the latest write it must see, overlaps one: a
+    // fault that healed between the write and the read does not excuse the read.
+    let q = config.quiet_after_faults;
+    let disturbances: Vec<(Time, Time)> = run
         .sim
         .metrics()
         .faults
         .iter()
         .map(|f| (f.start, f.end.unwrap_or(end)))
-        .chain(config.membership.iter().map(|c| (Time(c.at.0), Time(c.at.0))))
-        .map(|(s, e)| (s, e + config.quiet_after_faults))
+        .chain(config.membership.iter().filter(|c| c.at.0 <= end.0).map(|c| (Time(c.at.0), Time(c.at.0))))
+        .map(|(s, e)| (s, e + q))
         .collect();
-    let overlaps_fault = |a: Time, b: Time| windows.iter().any(|&(s, e)| a < e && s < b);
+    let disturbed = |a: Time, b: Time| disturbances.iter().any(|&(s, e)| a < e && s < b);
     let mut puts_by_key: BTreeMap<u64, Vec<&HistoryEntry>> = BTreeMap::new();
     for e in &acked {
         puts_by_key.entry(e.key).or_default().push(e);
@@ -186,14 +195,17 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let lag_bounds_ms = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, f64::INFINITY];
     let mut lag_counts = vec![(0u64, 0u64); lag_bounds_ms.len()];
     let (mut checked, mut stale, mut quiet, mut stale_quiet) = (0u64, 0u64, 0u64, 0u64);
+    let (mut unwritten, mut read_disturbed, mut write_disturbed) = (0u64, 0u64, 0u64);
     let mut stale_examples: Vec<String> = Vec::new();
     for g in hist.iter().filter(|e| e.kind == GET && e.outcome == Some(Outcome::Ok)) {
-        let Some(ps) = puts_by_key.get(&g.key) else { continue };
-        let i = ps.partition_point(|p| p.complete.is_some_and(|c| c < g.invoke));
-        if i == 0 {
+        let latest = puts_by_key.get(&g.key).and_then(|ps| {
+            let i = ps.partition_point(|p| p.complete.is_some_and(|c| c < g.invoke));
+            i.checked_sub(1).map(|i| ps[i])
+        });
+        let Some(latest) = latest else {
+            unwritten += 1;
             continue;
-        }
-        let latest = ps[i - 1];
+        };
         let got = values(g);
         let fresh = got.contains(&latest.value)
             || got.iter().any(|v| {
@@ -207,9 +219,16 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         lag_counts[b].0 += 1;
         lag_counts[b].1 += fresh as u64;
         stale += !fresh as u64;
-        let is_quiet = !overlaps_fault(latest.invoke, g.complete.unwrap_or(end));
-        quiet += is_quiet as u64;
-        if is_quiet && !fresh {
+        if disturbed(g.invoke, g.complete.unwrap_or(end)) {
+            read_disturbed += 1;
+            continue;
+        }
+        if disturbed(latest.invoke, latest.complete.expect("acked")) {
+            write_disturbed += 1;
+            continue;
+        }
+        quiet += 1;
+        if !fresh {
             stale_quiet += 1;
             if stale_examples.len() < 5 {
                 stale_examples.push(format!(
@@ -223,17 +242,23 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         }
     }
     let frac = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    r.checks.push(Check::new(
-        "stale_reads",
-        stale_quiet == 0,
-        format!(
-            "{stale_quiet} of {quiet} reads in quiet periods were stale (R={}, W={}, N={}); {stale} of {checked} over the whole run{}",
-            config.read_quorum,
-            config.write_quorum,
-            config.replicas,
-            if stale_examples.is_empty() { String::new() } else { format!(": {}", stale_examples.join("; ")) }
-        ),
-    ));
+    r.checks.push(
+        Check::judged("stale_reads", quiet, "ok reads")
+            .skipped(unwritten, "of keys with no write acknowledged before the read began")
+            .skipped(read_disturbed, &format!("made during a fault or ring change, or within {q} after one"))
+            .skipped(
+                write_disturbed,
+                &format!("whose latest write was made during a fault or ring change, or within {q} after one"),
+            )
+            .violations(stale_quiet, "stale")
+            .detail(format!(
+                "R={}, W={}, N={}; {stale} of {checked} stale over the whole run{}",
+                config.read_quorum,
+                config.write_quorum,
+                config.replicas,
+                if stale_examples.is_empty() { String::new() } else { format!(": {}", stale_examples.join("; ")) }
+            )),
+    );
     let mut lag_rows = Vec::new();
     let mut lo = 0.0;
     for (i, &(reads, fresh)) in lag_counts.iter().enumerate() {
@@ -321,6 +346,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     m.insert("keys_diverged".into(), diverged.len() as f64);
     m.insert("hints_left".into(), hints_left as f64);
     m.insert("reads_checked".into(), checked as f64);
+    m.insert("reads_judged_quiet".into(), quiet as f64);
     m.insert("stale_reads".into(), stale as f64);
     m.insert("stale_read_fraction".into(), frac(stale, checked));
     m.insert("stale_read_fraction_quiet".into(), frac(stale_quiet, quiet));

@@ -48,6 +48,33 @@ fn fixed_window_burst_fails_limit_respected() {
     assert!(d.contains("allowed 15"), "{d}");
 }
 
+/// The sliding counter with one bucket per window is a fixed window on aligned boundaries: the
+/// same bursts get twice the limit through, and `limit_respected` (which judges the stated limit
+/// over the whole window, not a window shortened by a bucket) fails, as the exact oracle agrees.
+#[test]
+fn a_one_bucket_sliding_counter_fails_limit_respected_under_the_same_bursts() {
+    let mut sc = load("ratelimit_fixed_window_burst");
+    sc.config.algorithm = ratelimit::Algorithm::SlidingCounter;
+    sc.config.buckets_per_window = 1;
+    let r = testkit::run_record::<RateLimiter>(&sc, None);
+    let c = testkit::check(&r, "limit_respected");
+    assert!(!c.passed && c.detail.contains("allowed 15"), "{c:?}");
+    assert!(measure(&r, "wrongly_admitted") > 5.0, "{:?}", r.model_report.measures);
+}
+
+#[test]
+fn check_tolerance_is_jitter_not_a_share_of_the_window() {
+    let mut sc = load("ratelimit");
+    sc.config.check_tolerance = sim_core::Duration::from_millis(999);
+    let problems = sc.validate::<RateLimiter>();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.path == "config.check_tolerance" && p.message.contains("at most a tenth of the window")),
+        "{problems:?}"
+    );
+}
+
 #[test]
 fn read_then_write_over_admits_and_atomic_does_not() {
     let racy = check("ratelimit_race");
