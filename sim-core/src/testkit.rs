@@ -137,10 +137,11 @@ pub fn assert_expectations_over_seeds<M: Model>(scenarios: &[Scenario<M::Config>
     }
 }
 
-/// The scenario with every server crashed from the start of the run until the liveness phase (which
-/// restarts them), its other faults dropped: a run in which the system can make no progress.
+/// The scenario with every server crashed from the start of the run and no liveness phase (which
+/// would restart them), its other faults dropped: a run in which the system can make no progress.
 pub fn with_every_server_down<C: Clone>(sc: &Scenario<C>) -> Scenario<C> {
     let mut down = sc.clone();
+    down.settle = crate::time::Duration::ZERO;
     let topo = crate::topology::Topology::from_spec(&sc.topology).expect("a valid topology");
     down.faults.nemesis = None;
     down.swarm = None;
@@ -179,6 +180,17 @@ pub fn assert_progress_fails_with_servers_down<M: Model>(sc: &Scenario<M::Config
         );
     }
     verdict
+}
+
+/// [`assert_progress_fails_with_servers_down`] for every good scenario (`expect: Pass`) among
+/// `scenarios`; returns how many it checked.
+pub fn assert_good_scenarios_need_progress<M: Model>(scenarios: &[Scenario<M::Config>]) -> usize {
+    let good: Vec<&Scenario<M::Config>> =
+        scenarios.iter().filter(|s| s.expect == crate::verdict::Expect::Pass).collect();
+    for sc in &good {
+        assert_progress_fails_with_servers_down::<M>(sc);
+    }
+    good.len()
 }
 
 /// Panics unless two runs are the same run: trace hash, event count and model report.

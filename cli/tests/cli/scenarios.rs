@@ -25,6 +25,8 @@ fn every_scenario_validates() {
     for f in &files {
         assert!(r.stdout.contains(&format!("{f}: ok")), "{}", r.stdout);
     }
+    // Every good scenario has a progress condition: no warning.
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }
 
 /// The benchmark scenarios (too long for a debug test run) must at least stay valid.
@@ -32,6 +34,7 @@ fn every_scenario_validates() {
 fn perf_scenarios_validate() {
     let r = simctl(&["validate", "scenarios/perf/dynamo_10k.ron", "scenarios/perf/kafka_50k.ron"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }
 
 #[test]

@@ -10,13 +10,16 @@
 //!   acknowledged before it began nor any write concurrent with or after that one. The check
 //!   fails on any stale read it judges: with `R + W > N` there are none. It judges every ok read
 //!   except (each counted, with its reason) reads of a key with no write acknowledged before the
-//!   read began, reads that overlap a *disturbance* (a fault window or a ring change up to the
-//!   end of the run, extended by `quiet_after_faults`), and reads whose latest write overlaps
-//!   one (a write accepted by a sloppy quorum sits on fallbacks until handoff; a write just
-//!   before a ring change may sit on a node that no longer owns its key until anti-entropy moves
-//!   it). A disturbance that began and healed between the write and the read does not excuse
-//!   the read: once the failure detectors have caught up, the write's `W` replicas and the
-//!   read's `R` replicas overlap again.
+//!   read began, and reads that overlap, or whose latest write overlaps, a *disturbance of their
+//!   key*: a fault touching one of the key's owners (a crash, pause or isolation of an owner; a
+//!   split that separates its owners or its clients from them; any fault not tied to nodes, such
+//!   as loss or a clock step, touches every key) or a ring change that changes the key's
+//!   preference list, from its start until `quiet_after_faults` after it ends. Why those: a
+//!   sloppy quorum puts writes on fallbacks until handoff, a suspected owner is skipped until
+//!   the failure detector catches up, a moved range reaches its new owner by anti-entropy. A
+//!   disturbance that healed between the write and the read, or one that touched no owner of
+//!   the key, does not excuse the read: the write's `W` replicas and the read's `R` replicas
+//!   overlap.
 //! - Measures: `stale_read_fraction` (all reads), `stale_read_fraction_quiet`, `lost_writes`,
 //!   `keys_diverged`, `hints_left`, `reads_with_siblings_fraction`, `versions_max`,
 //!   `keys_per_node_max_over_mean`, `requests_per_node_max_over_mean` (both per unit of weight),
@@ -27,7 +30,9 @@
 
 use crate::node::DynamoNode;
 use crate::{Config, Reconcile, build_ring, epoch_at, ring_members};
+use sim_core::fault::Fault;
 use sim_core::metrics::HistoryEntry;
+use sim_core::net::PartitionSpec;
 use sim_core::{Check, ModelReport, NodeId, Outcome, Reply, RunView, Table, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -51,6 +56,52 @@ fn max_over_mean(load: &[f64], weight: &[f64]) -> f64 {
     }
     let mean = total / wsum;
     load.iter().zip(weight).filter(|(_, w)| **w > 0.0).map(|(l, w)| l / w).fold(0.0, f64::max) / mean
+}
+
+/// Which keys a disturbance of the `stale_reads` check can affect.
+enum Reach {
+    /// Every key: faults not tied to nodes (loss, clock faults, one-way and bridge partitions, the
+    /// majorities ring, a heal).
+    All,
+    /// Keys with one of these servers among their owners (a crash, pause or restart of it, or
+    /// its isolation).
+    Nodes(Vec<u32>),
+    /// A split: group per listed node (clients included). Keys whose owners, or the clients, sit
+    /// in different groups.
+    Split(BTreeMap<u32, usize>, Vec<u32>),
+    /// The ring change into this epoch: keys whose preference list it changes.
+    Moved(usize),
+}
+
+impl Reach {
+    fn of(f: &Fault, topo: &sim_core::Topology) -> Reach {
+        match f {
+            Fault::Crash { node, .. } | Fault::Pause(node) | Fault::Restart(node) | Fault::Resume(node) => {
+                Reach::Nodes(vec![*node])
+            }
+            Fault::Partition(PartitionSpec::Isolate(node)) => Reach::Nodes(vec![*node]),
+            Fault::Partition(PartitionSpec::Split(groups)) => {
+                let label = groups.iter().enumerate().flat_map(|(g, ns)| ns.iter().map(move |&n| (n, g))).collect();
+                Reach::Split(label, topo.clients.iter().map(|c| c.0).collect())
+            }
+            _ => Reach::All,
+        }
+    }
+
+    /// `owners`: the key's preference list in each ring epoch of the run.
+    fn disturbs(&self, owners: &[Vec<u32>]) -> bool {
+        let all = || owners.iter().flatten().copied();
+        match self {
+            Reach::All => true,
+            Reach::Nodes(ns) => all().any(|o| ns.contains(&o)),
+            Reach::Split(label, clients) => {
+                let mut groups = all().chain(clients.iter().copied()).filter_map(|x| label.get(&x));
+                let first = groups.next();
+                groups.any(|g| Some(g) != first)
+            }
+            Reach::Moved(epoch) => owners.get(*epoch) != owners.get(epoch - 1),
+        }
+    }
 }
 
 pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
@@ -170,21 +221,39 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     );
 
     // ---- staleness
-    // Disturbances: fault windows and ring changes (ranges move by anti-entropy) up to the end,
-    // each extended by `quiet_after_faults` (failure detectors, hinted handoff and range moves
-    // catch up). A read is judged unless it, or the latest write it must see, overlaps one: a
-    // fault that healed between the write and the read does not excuse the read.
+    // Disturbances: each fault (as scheduled, until it is undone or the liveness phase heals it)
+    // and each ring change up to the end, extended by `quiet_after_faults` (failure detectors,
+    // hinted handoff and range moves catch up), and the keys each one can disturb: a fault those
+    // of an owner it touches (or all keys, for faults not tied to nodes), a ring change the keys
+    // whose preference list it changes. A read is judged unless it, or the latest write it must
+    // see, overlaps a disturbance of its key: a fault that healed between the write and the read,
+    // or one elsewhere in the cluster, does not excuse the read.
     let q = config.quiet_after_faults;
-    let disturbances: Vec<(Time, Time)> = run
+    let epochs: Vec<_> = ring_members(config, servers)
+        .iter()
+        .take(epoch_at(config, end.0) + 1)
+        .map(|m| build_ring(config, m, config.vnodes))
+        .collect();
+    let mut disturbances: Vec<(Time, Time, Reach)> = run
         .sim
-        .metrics()
+        .config()
         .faults
         .iter()
-        .map(|f| (f.start, f.end.unwrap_or(end)))
-        .chain(config.membership.iter().filter(|c| c.at.0 <= end.0).map(|c| (Time(c.at.0), Time(c.at.0))))
-        .map(|(s, e)| (s, e + q))
+        .map(|f| (Time(f.at.0), f.duration.map_or(run.main_end, |d| Time(f.at.0) + d), Reach::of(&f.fault, topo)))
         .collect();
-    let disturbed = |a: Time, b: Time| disturbances.iter().any(|&(s, e)| a < e && s < b);
+    for (k, c) in config.membership.iter().enumerate().take(epochs.len() - 1) {
+        disturbances.push((Time(c.at.0), Time(c.at.0), Reach::Moved(k + 1)));
+    }
+    for d in &mut disturbances {
+        d.1 = d.1 + q;
+    }
+    let mut owners_of: BTreeMap<u64, Vec<Vec<u32>>> = BTreeMap::new();
+    let mut disturbed = |key: u64, a: Time, b: Time| {
+        let owners = owners_of
+            .entry(key)
+            .or_insert_with(|| epochs.iter().map(|r| r.preference_list(key, n).to_vec()).collect());
+        disturbances.iter().any(|(s, e, reach)| a < *e && *s < b && reach.disturbs(owners))
+    };
     let mut puts_by_key: BTreeMap<u64, Vec<&HistoryEntry>> = BTreeMap::new();
     for e in &acked {
         puts_by_key.entry(e.key).or_default().push(e);
@@ -219,11 +288,11 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         lag_counts[b].0 += 1;
         lag_counts[b].1 += fresh as u64;
         stale += !fresh as u64;
-        if disturbed(g.invoke, g.complete.unwrap_or(end)) {
+        if disturbed(g.key, g.invoke, g.complete.unwrap_or(end)) {
             read_disturbed += 1;
             continue;
         }
-        if disturbed(latest.invoke, latest.complete.expect("acked")) {
+        if disturbed(g.key, latest.invoke, latest.complete.expect("acked")) {
             write_disturbed += 1;
             continue;
         }
@@ -245,14 +314,15 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     r.checks.push(
         Check::judged("stale_reads", quiet, "ok reads")
             .skipped(unwritten, "of keys with no write acknowledged before the read began")
-            .skipped(read_disturbed, &format!("made during a fault or ring change, or within {q} after one"))
+            .skipped(read_disturbed, &format!("made during a disturbance of their key, or within {q} after one"))
             .skipped(
                 write_disturbed,
-                &format!("whose latest write was made during a fault or ring change, or within {q} after one"),
+                &format!("whose latest write was made during a disturbance of its key, or within {q} after one"),
             )
             .violations(stale_quiet, "stale")
             .detail(format!(
-                "R={}, W={}, N={}; {stale} of {checked} stale over the whole run{}",
+                "R={}, W={}, N={}; {stale} of {checked} stale over the whole run (a disturbance: a fault touching one \
+                 of the key's owners, or a ring change moving the key){}",
                 config.read_quorum,
                 config.write_quorum,
                 config.replicas,

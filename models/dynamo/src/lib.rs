@@ -34,8 +34,9 @@
 //! key's replicas after the liveness phase; under last-write-wins, no acknowledged write is beaten
 //! by one acknowledged before it began), `convergence` (all owners of every key hold the same
 //! versions, and no hint is left), `stale_reads` (with `R + W > N`, a read in a fault-free period
-//! sees the latest write acknowledged before it began, judged on every read except those made
-//! during a fault or ring change, or `quiet_after_faults` after one, or whose latest write was).
+//! sees the latest write acknowledged before it began; judged on every read except those that,
+//! or whose latest write, overlap a fault touching one of the key's owners or a ring change
+//! moving the key, or the `quiet_after_faults` after one).
 //!
 //! **The failures it shows.** `R + W <= N` gives stale reads; last-write-wins under clock skew loses
 //! acknowledged writes; without sloppy quorums and hinted handoff, writes fail during a partition;
@@ -138,9 +139,10 @@ pub struct Config {
     /// Servers joining and leaving the ring, in time order, at most at the run's end (`duration +
     /// settle`). A server whose first change is a join is outside the ring until then.
     pub membership: Vec<RingChange>,
-    /// The `stale_reads` check does not judge a read made during a fault or a ring change or within
-    /// this long after one ended, nor a read whose latest write was (failure detectors, hinted
-    /// handoff and range moves need time to catch up; Dynamo promises no more).
+    /// The `stale_reads` check does not judge a read made during a fault touching one of its key's
+    /// owners or a ring change moving its key, or within this long after one ended, nor a read
+    /// whose latest write was (failure detectors, hinted handoff and range moves need time to
+    /// catch up; Dynamo promises no more).
     pub quiet_after_faults: Duration,
 }
 

@@ -471,6 +471,19 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     };
     let mut e2e: Vec<u64> = first.iter().filter_map(|&(id, at)| invoked(id).map(|inv| at.since(inv).0)).collect();
     e2e.sort_unstable();
+    // Acknowledgement to first delivery, the delay `all_consumed` bounds with `consume_within`.
+    let mut acked_at: Vec<(u64, Time)> =
+        produced.iter().filter(|p| p.acked).filter_map(|p| p.complete.map(|c| (p.id, c))).collect();
+    acked_at.sort_unstable();
+    acked_at.dedup_by_key(|x| x.0);
+    let ack_to_consume_max_ns = first
+        .iter()
+        .filter_map(|&(id, at)| {
+            let i = acked_at.partition_point(|x| x.0 < id);
+            acked_at.get(i).filter(|x| x.0 == id).map(|x| at.0.saturating_sub(x.1.0))
+        })
+        .max()
+        .unwrap_or(0);
     let (dup_delivered, dup_log) = duplicates(&sink, &fparts);
     let acked = produced.iter().filter(|p| p.acked).count();
     let lost = produced.iter().filter(|p| p.acked && at.get(p.id).is_none_or(|(q, _)| q != p.partition)).count();
@@ -480,6 +493,7 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("e2e_latency_p99_ms".into(), percentile(&e2e, 0.99));
     m.insert("e2e_latency_max_ms".into(), percentile(&e2e, 1.0));
     m.insert("messages_consumed".into(), first.len() as f64);
+    m.insert("ack_to_consume_max_ms".into(), ack_to_consume_max_ns as f64 / 1e6);
     m.insert("messages_committed".into(), at.len() as f64);
     m.insert("acked_messages".into(), acked as f64);
     m.insert("acked_lost".into(), lost as f64);

@@ -509,6 +509,14 @@ mod tests {
     }
 
     #[test]
+    fn the_good_scenarios_progress_conditions_fail_with_every_server_down() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/register.ron");
+        let sc =
+            sim_core::testkit::parse_and_validate::<Register>(path, include_str!("../../../scenarios/register.ron"));
+        sim_core::testkit::assert_progress_fails_with_servers_down::<Register>(&sc);
+    }
+
+    #[test]
     fn stale_judges_by_real_time_order() {
         let mut w = BTreeMap::new();
         w.insert(1, WriteSpan { invoke: Time(0), complete: Some(Time(10)), ok: true });
