@@ -361,6 +361,9 @@ fn cmd_run(
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
+    for w in &result.info.warnings {
+        eprintln!("{}: warning: {w}", file.display());
+    }
     let reproduce = format!("simctl run {} --seed {}", shell_quote(file), result.seed);
     let meta = Meta {
         scenario_file: file.display().to_string(),
@@ -402,7 +405,12 @@ fn cmd_validate(files: &[PathBuf]) -> Result<ExitCode> {
         let problems = match loaded {
             Err(d) => d,
             Ok((source, entry)) => match (entry.check)(&source) {
-                Ok(_) => Vec::new(),
+                Ok(info) => {
+                    for w in &info.warnings {
+                        eprintln!("{}: warning: {w}", file.display());
+                    }
+                    Vec::new()
+                }
                 Err(d) => d,
             },
         };

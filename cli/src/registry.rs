@@ -22,6 +22,20 @@ pub struct ScenarioInfo {
     pub description: String,
     pub seed: u64,
     pub expect: verdict::Expect,
+    /// What is valid but probably not meant (a good scenario with no progress condition).
+    pub warnings: Vec<String>,
+}
+
+impl ScenarioInfo {
+    fn of<M: Model>(sc: &sim_core::scenario::Scenario<M::Config>) -> ScenarioInfo {
+        ScenarioInfo {
+            name: sc.name.clone(),
+            description: sc.description.clone(),
+            seed: sc.seed,
+            expect: sc.expect.clone(),
+            warnings: verdict::progress_warning(sc, M::PROGRESS_CHECKS).into_iter().collect(),
+        }
+    }
 }
 
 /// Knobs of one run.
@@ -135,7 +149,7 @@ fn default_config<M: Model>() -> String {
 
 fn check<M: Model>(source: &str) -> Result<ScenarioInfo, Vec<Diagnostic>> {
     let sc = parse::load_scenario::<M>(source)?;
-    Ok(ScenarioInfo { name: sc.name, description: sc.description, seed: sc.seed, expect: sc.expect })
+    Ok(ScenarioInfo::of::<M>(&sc))
 }
 
 fn cost<M: Model>(source: &str, trace: bool) -> Result<Cost, Vec<Diagnostic>> {
@@ -149,28 +163,6 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic with a non-text payload".into())
-}
-
-/// Judges a run of `sc`: the scenario's invariants, SLAs and estimates (every estimate strict when
-/// `strict_estimates` is set), and the fault-effect item when `require_fault_effect` is set.
-pub fn judge<C>(sc: &sim_core::scenario::Scenario<C>, record: &RunRecord) -> Verdict {
-    let estimates: Vec<verdict::Estimate> = sc
-        .estimates
-        .iter()
-        .cloned()
-        .map(|mut e| {
-            e.strict |= sc.strict_estimates;
-            e
-        })
-        .collect();
-    verdict::evaluate_with(
-        record,
-        &sc.invariants,
-        &sc.slas,
-        &estimates,
-        &sc.expect,
-        verdict::EvalOptions { require_fault_effect: sc.require_fault_effect },
-    )
 }
 
 fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunError> {
@@ -189,15 +181,10 @@ fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunErro
     }))
     .map_err(|payload| RunError::Panicked { seed, message: panic_text(payload.as_ref()) })?;
     let first_failed_op = take_first_failed_op(&mut out.record);
-    let verdict = judge(&sc, &out.record);
+    let verdict = verdict::judge(&sc, &out.record);
     let climate = sc.swarm.as_ref().map(|s| sim_core::sweep::apply(s, seed, &mut sc.clone()));
     Ok(RunResult {
-        info: ScenarioInfo {
-            name: sc.name.clone(),
-            description: sc.description.clone(),
-            seed: sc.seed,
-            expect: sc.expect.clone(),
-        },
+        info: ScenarioInfo::of::<M>(&sc),
         seed,
         record: out.record,
         verdict,
@@ -218,10 +205,15 @@ impl<M: Model> Model for Spy<M> {
     const NAME: &'static str = M::NAME;
     const ABOUT: &'static str = M::ABOUT;
     const OP_KINDS: &'static [&'static str] = M::OP_KINDS;
+    const CHECKS: &'static [&'static str] = M::CHECKS;
+    const PROGRESS_CHECKS: &'static [&'static str] = M::PROGRESS_CHECKS;
     type Config = M::Config;
     type Actor = M::Actor;
     fn validate(config: &M::Config, topo: &Topology) -> Vec<(String, String)> {
         M::validate(config, topo)
+    }
+    fn validate_schedule(config: &M::Config, run_end: sim_core::Duration) -> Vec<(String, String)> {
+        M::validate_schedule(config, run_end)
     }
     fn factory(
         config: &M::Config,
@@ -267,7 +259,7 @@ fn signature<M: Model>(sc: &sim_core::scenario::Scenario<M::Config>, seed: u64) 
     }
     let opts = RunOptions { seed: Some(seed), ..Default::default() };
     let out = catch_unwind(AssertUnwindSafe(|| scenario::run::<M>(sc, opts))).ok()?;
-    Some(judge(sc, &out.record).failed.into_iter().collect())
+    Some(verdict::judge(sc, &out.record).failed.into_iter().collect())
 }
 
 fn shrink_entry<M: Model>(source: &str, seed: u64, opts: ShrinkOptions) -> Result<ShrinkOutcome, RunError> {
@@ -281,7 +273,7 @@ fn shrink_entry<M: Model>(source: &str, seed: u64, opts: ShrinkOptions) -> Resul
         let opts = RunOptions { seed: Some(seed), ..Default::default() };
         let out = catch_unwind(AssertUnwindSafe(|| scenario::run::<M>(&sc, opts)))
             .map_err(|payload| RunError::Panicked { seed, message: panic_text(payload.as_ref()) })?;
-        judge(&sc, &out.record)
+        verdict::judge(&sc, &out.record)
     };
     let want: BTreeSet<String> = original.failed.iter().cloned().collect();
     let faults_before = shrink::expand_nemesis(&sc, seed).faults.schedule.len();
@@ -356,6 +348,7 @@ mod tests {
         const NAME: &'static str = "buggy";
         const ABOUT: &'static str = "panics";
         const OP_KINDS: &'static [&'static str] = &[];
+        const CHECKS: &'static [&'static str] = &[];
         type Config = ();
         type Actor = Node;
         fn factory(_: &(), _: &Topology, _: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

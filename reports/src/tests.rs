@@ -72,7 +72,7 @@ fn record() -> RunRecord {
             series: vec![(0.0, 1.0), (1.0, 9.0), (2.0, 3.0)],
         }],
         model_report: ModelReport {
-            checks: vec![Check::new("fresh_reads", true, "0 of 900 stale")],
+            checks: vec![Check::judged("fresh_reads", 900u64, "reads").violations(0u64, "stale")],
             measures,
             tables: vec![Table {
                 name: "lag over time".into(),
@@ -184,6 +184,29 @@ fn terminal_summary_makes_wrong_estimates_and_failures_prominent() {
     assert!(t.contains("failed for exactly the expected reason"), "{t}");
     assert!(t.contains("crash n2"), "{t}");
     assert!(t.contains("p99.9 ms"), "{t}");
+}
+
+#[test]
+fn every_rendering_shows_what_each_check_judged() {
+    let rec = record();
+    let v = verdict(&rec);
+    let t = text_summary(&rec, &v, &Meta::default());
+    assert!(t.contains("PASS fresh_reads: 0 of 900 reads stale"), "{t}");
+    let md = summary_md(&rec, &v, &Meta::default());
+    assert!(md.contains("0 of 900 reads stale"), "{md}");
+    let json: serde_json::Value = serde_json::from_str(&summary_json(&rec, &v, &Meta::default())).expect("JSON");
+    let item = json["verdict"]["items"].as_array().unwrap().iter().find(|i| i["name"] == "fresh_reads").unwrap();
+    assert_eq!(item["count"]["judged"], 900);
+    assert_eq!(item["count"]["unit"], "reads");
+    assert_eq!(item["count"]["violations"], 0);
+    assert_eq!(json["checks"][0]["judged"], 900);
+    // A check that judged nothing says so, and fails the run.
+    let mut empty = record();
+    empty.model_report.checks = vec![Check::judged("fresh_reads", 0u64, "reads").violations(0u64, "stale")];
+    let v = evaluate(&empty, &[], &[], &[], &Expect::Pass);
+    let t = text_summary(&empty, &v, &Meta::default());
+    assert!(t.contains("VACUOUS fresh_reads: VACUOUS: judged no reads"), "{t}");
+    assert!(t.contains("VERDICT: FAIL (fresh_reads)"), "{t}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use crate::{Meta, num};
 use sim_core::record::RunRecord;
-use sim_core::verdict::{ItemKind, Verdict, VerdictItem};
+use sim_core::verdict::{self, ItemKind, Verdict, VerdictItem};
 use std::fmt::Write;
 
 fn opt(v: Option<f64>) -> String {
@@ -91,6 +91,7 @@ fn fault_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
 fn status(i: &VerdictItem) -> &'static str {
     match (i.passed, i.counts, i.kind) {
         (true, _, _) => "PASS",
+        (false, _, ItemKind::Invariant) if verdict::is_vacuous(i) => verdict::VACUOUS,
         (false, _, ItemKind::Estimate) => "WRONG",
         (false, true, _) => "FAIL",
         (false, false, _) => "NOTE",
@@ -204,8 +205,13 @@ pub fn text_summary(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Strin
     if !checks.is_empty() {
         let _ = writeln!(s, "\nInvariants and SLAs");
         for i in checks {
-            let measured = i.measured.map(|m| format!(" measured {}", num(m))).unwrap_or_default();
-            let _ = writeln!(s, "  {:4} {}{} (bound {}): {}", status(i), i.name, measured, i.bound, i.detail);
+            if i.count.is_some() {
+                // A model check: its detail opens with its count ("0 of 41,200 reads stale").
+                let _ = writeln!(s, "  {:4} {}: {}", status(i), i.name, i.detail);
+            } else {
+                let measured = i.measured.map(|m| format!(" measured {}", num(m))).unwrap_or_default();
+                let _ = writeln!(s, "  {:4} {}{} (bound {}): {}", status(i), i.name, measured, i.bound, i.detail);
+            }
         }
     }
     if !verdict.estimates.is_empty() || verdict.items.iter().any(|i| i.kind == ItemKind::Estimate) {

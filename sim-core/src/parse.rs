@@ -68,6 +68,7 @@ pub fn load_scenario<M: Model>(source: &str) -> Result<Scenario<M::Config>, Vec<
     problems.extend(
         crate::verdict::validate_spec(
             &scenario.invariants,
+            &scenario.may_be_empty,
             &scenario.slas,
             // `strict_estimates: true` makes every estimate strict (so `expect` may name them).
             &scenario
@@ -80,7 +81,7 @@ pub fn load_scenario<M: Model>(source: &str) -> Result<Scenario<M::Config>, Vec<
                 })
                 .collect::<Vec<_>>(),
             &scenario.expect,
-            M::OP_KINDS,
+            crate::verdict::ModelNames { op_kinds: M::OP_KINDS, checks: M::CHECKS },
         )
         .into_iter()
         .map(|(path, message)| Problem { path, message }),

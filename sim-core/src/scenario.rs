@@ -49,6 +49,10 @@ pub struct Scenario<C> {
     /// The model's checks that count in the verdict (empty: all of them).
     #[serde(default)]
     pub invariants: Vec<String>,
+    /// Model checks that may judge nothing in this scenario (by default a check that judged no
+    /// item is `VACUOUS` and fails the run).
+    #[serde(default)]
+    pub may_be_empty: Vec<String>,
     #[serde(default)]
     pub slas: Vec<Sla>,
     #[serde(default)]
@@ -137,6 +141,7 @@ impl<C> Scenario<C> {
                     errors.push(("topology.clients".into(), "a workload needs at least one client node".into()));
                 }
                 errors.extend(M::validate(&self.config, &topo));
+                errors.extend(M::validate_schedule(&self.config, self.duration + self.settle));
             }
         }
         errors.into_iter().map(|(path, message)| Problem { path, message }).collect()
@@ -238,6 +243,14 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
     sim.tally_fault_hits();
     let view = RunView { sim: &sim, main_end, end };
     let report = M::report(&sc.config, &view);
+    for c in &report.checks {
+        assert!(
+            M::CHECKS.contains(&c.name.as_str()),
+            "model `{}` reported check `{}`, not in its CHECKS",
+            M::NAME,
+            c.name
+        );
+    }
     let record = RunRecord::build(
         &sc.name,
         M::NAME,

@@ -5,7 +5,8 @@
 //! ([`run_and_judge`], which is [`crate::scenario::run`] followed by [`crate::verdict::evaluate`],
 //! as `simctl run` does), and asserts the verdict is what the file's `expect` says
 //! ([`assert_meets_expectation`]). [`assert_expectations_over_seeds`] does the same over a seed
-//! sweep. [`check`] and [`measure`] look up a model check or measure by name and panic with the
+//! sweep. [`assert_progress_fails_with_servers_down`] shows a good scenario's progress
+//! conditions fail when nothing can succeed. [`check`] and [`measure`] look up a model check or measure by name and panic with the
 //! names that exist when it is missing, so a typo in a test is a clear failure, not a `None`.
 //! [`control`] runs a known-bad scenario as it is and with its cause removed, and asserts the named
 //! failure is there and then gone: one line per known-bad scenario in each model's tests.
@@ -15,7 +16,7 @@
 use crate::model::{Check, Model};
 use crate::record::RunRecord;
 use crate::scenario::{RunOptions, Scenario, run};
-use crate::verdict::{Verdict, VerdictItem, evaluate};
+use crate::verdict::{Verdict, VerdictItem};
 use std::ops::Range;
 
 /// Parses `source` as a scenario of model `M` and validates it (the scenario, the model's config,
@@ -33,9 +34,10 @@ pub fn run_record<M: Model>(sc: &Scenario<M::Config>, seed: Option<u64>) -> RunR
     run::<M>(sc, RunOptions { seed, ..RunOptions::default() }).record
 }
 
-/// The verdict of a run against its scenario's invariants, SLAs, estimates and expectation.
+/// The verdict of a run against its scenario's invariants, SLAs, estimates and expectation,
+/// exactly as `simctl run` judges it ([`crate::verdict::judge`]).
 pub fn judge<C>(sc: &Scenario<C>, record: &RunRecord) -> Verdict {
-    evaluate(record, &sc.invariants, &sc.slas, &sc.estimates, &sc.expect)
+    crate::verdict::judge(sc, record)
 }
 
 /// Runs the scenario (with `seed`, or its own) and judges the run: the record and its verdict.
@@ -194,6 +196,62 @@ pub fn control<M: Model>(
     expected.sort_unstable();
     assert_eq!(failed, expected, "{name}: what still fails\n{}", describe_failures(&fixed_verdict));
     Control { original, original_verdict, fixed, fixed_verdict }
+}
+
+/// The scenario with every server crashed from the start of the run and no liveness phase (which
+/// would restart them), its other faults dropped: a run in which the system can make no progress.
+pub fn with_every_server_down<C: Clone>(sc: &Scenario<C>) -> Scenario<C> {
+    let mut down = sc.clone();
+    down.settle = crate::time::Duration::ZERO;
+    let topo = crate::topology::Topology::from_spec(&sc.topology).expect("a valid topology");
+    down.faults.nemesis = None;
+    down.swarm = None;
+    down.faults.schedule = topo
+        .servers
+        .iter()
+        .map(|n| crate::fault::ScheduledFault {
+            at: crate::time::Duration::ZERO,
+            duration: None,
+            fault: crate::fault::Fault::Crash { node: n.0, power_loss: false, corrupt_unsynced: 0.0 },
+        })
+        .collect();
+    down
+}
+
+/// Runs the scenario with every server down ([`with_every_server_down`]) and asserts that it has
+/// progress conditions ([`crate::verdict::progress_conditions`], with the model's
+/// `PROGRESS_CHECKS`) and that every one of them fails: the proof that the scenario cannot pass
+/// when nothing succeeds. Returns the verdict.
+pub fn assert_progress_fails_with_servers_down<M: Model>(sc: &Scenario<M::Config>) -> Verdict {
+    let conditions =
+        crate::verdict::progress_conditions(&sc.invariants, &sc.may_be_empty, &sc.slas, M::PROGRESS_CHECKS);
+    assert!(
+        !conditions.is_empty(),
+        "{}: no progress condition (an availability or throughput SLA, or a progress check)",
+        sc.name
+    );
+    let down = with_every_server_down(sc);
+    let (_, verdict) = run_and_judge::<M>(&down, None);
+    for c in &conditions {
+        assert!(
+            verdict.failed.contains(c),
+            "{}: with every server down the progress condition `{c}` still passed\n{}",
+            sc.name,
+            describe_failures(&verdict)
+        );
+    }
+    verdict
+}
+
+/// [`assert_progress_fails_with_servers_down`] for every good scenario (`expect: Pass`) among
+/// `scenarios`; returns how many it checked.
+pub fn assert_good_scenarios_need_progress<M: Model>(scenarios: &[Scenario<M::Config>]) -> usize {
+    let good: Vec<&Scenario<M::Config>> =
+        scenarios.iter().filter(|s| s.expect == crate::verdict::Expect::Pass).collect();
+    for sc in &good {
+        assert_progress_fails_with_servers_down::<M>(sc);
+    }
+    good.len()
 }
 
 /// Panics unless two runs are the same run: trace hash, event count and model report.

@@ -373,17 +373,42 @@ impl Estimate {
 // ---------------------------------------------------------------------------------------------
 // Validation before a run
 
+/// What [`validate_spec`] checks names against: the model's operations and checks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ModelNames<'a> {
+    pub op_kinds: &'a [&'a str],
+    /// The model's check names (`Model::CHECKS`); empty: not known, names are not checked.
+    pub checks: &'a [&'a str],
+}
+
 /// Checks the verdict-related parts of a scenario: op names against the model's `op_kinds`,
-/// bounds, estimate expressions and inputs, duplicate names, and the names in `expect`.
+/// check names in `invariants` and `may_be_empty` against the model's checks, bounds, estimate
+/// expressions and inputs, duplicate names, and the names in `expect`.
 /// `(path, message)` per problem, like `Scenario::validate`.
 pub fn validate_spec(
     invariants: &[String],
+    may_be_empty: &[String],
     slas: &[Sla],
     estimates: &[Estimate],
     expect: &Expect,
-    op_kinds: &[&str],
+    model: ModelNames<'_>,
 ) -> Vec<(String, String)> {
+    let op_kinds = model.op_kinds;
     let mut e: Vec<(String, String)> = Vec::new();
+    let check_list = || model.checks.join(", ");
+    let known_check = |n: &str| model.checks.is_empty() || model.checks.contains(&n);
+    for (field, list) in [("invariants", invariants), ("may_be_empty", may_be_empty)] {
+        for (i, name) in list.iter().enumerate() {
+            if !known_check(name) {
+                e.push((
+                    format!("{field}[{i}]"),
+                    format!("unknown check `{name}` (the model checks: {})", check_list()),
+                ));
+            } else if list[..i].contains(name) {
+                e.push((format!("{field}[{i}]"), format!("`{name}` is listed twice")));
+            }
+        }
+    }
     let ops_list = || if op_kinds.is_empty() { "none".to_string() } else { op_kinds.join(", ") };
     let check_op = |e: &mut Vec<(String, String)>, path: String, op: &str| {
         if !op_kinds.contains(&op) {
@@ -539,11 +564,6 @@ pub fn validate_spec(
             ),
         ));
     }
-    for (i, name) in invariants.iter().enumerate() {
-        if invariants[..i].contains(name) {
-            e.push((format!("invariants[{i}]"), format!("`{name}` is listed twice")));
-        }
-    }
     if let Some((list, rate)) = expect.failing() {
         if list.is_empty() {
             e.push(("expect".into(), "Fail([]) names nothing: list what must fail, or write Pass".into()));
@@ -584,12 +604,15 @@ pub fn validate_spec(
                         ),
                     ));
                 }
-            } else if n != "run.event_limit"
-                && n != FAULTS_EFFECTIVE
-                && !invariants.is_empty()
-                && !invariants.contains(n)
-            {
-                e.push((path, format!("`{n}` is not among the scenario's `invariants` ({})", invariants.join(", "))));
+            } else if n != "run.event_limit" && n != FAULTS_EFFECTIVE {
+                if !invariants.is_empty() && !invariants.contains(n) {
+                    e.push((
+                        path,
+                        format!("`{n}` is not among the scenario's `invariants` ({})", invariants.join(", ")),
+                    ));
+                } else if !known_check(n) {
+                    e.push((path, format!("unknown check `{n}` (the model checks: {})", check_list())));
+                }
             }
         }
     }
@@ -634,6 +657,10 @@ pub struct VerdictItem {
     pub counts: bool,
     /// What was measured, in words (the model check's detail, the unit, why it failed).
     pub detail: String,
+    /// For an invariant: how many items the model check judged, of what kind, how many broke it,
+    /// and what it skipped and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<crate::model::Count>,
 }
 
 /// An estimate beside what the simulation measured.
@@ -839,11 +866,58 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// Verdict items beyond the scenario's lists.
+/// Verdict items beyond the scenario's lists, and how the invariants are judged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EvalOptions {
+pub struct EvalOptions<'a> {
     /// Add [`FAULTS_EFFECTIVE`]: every fault must have had an effect (`require_fault_effect`).
     pub require_fault_effect: bool,
+    /// Model checks that may judge nothing (the scenario's `may_be_empty`); any other check that
+    /// judged no item fails as `VACUOUS`.
+    pub may_be_empty: &'a [String],
+}
+
+/// The word a verdict shows for a check that judged nothing.
+pub const VACUOUS: &str = "VACUOUS";
+
+/// The verdict item of one model check: its own verdict, its count, and vacuity (a check that
+/// judged no item fails unless `may_be_empty`: "0 of 0 reads stale" is not a pass).
+pub fn invariant_item(c: &crate::model::Check, may_be_empty: bool) -> VerdictItem {
+    let summary = c.count.summary();
+    let mut detail =
+        if c.detail.is_empty() || c.detail == summary { summary } else { format!("{summary}: {}", c.detail) };
+    let vacuous = c.is_vacuous();
+    let passed = c.passed && (!vacuous || may_be_empty);
+    if vacuous {
+        detail = if may_be_empty {
+            format!("judged nothing, allowed by `may_be_empty`: {detail}")
+        } else {
+            format!(
+                "{VACUOUS}: judged no {}, so it shows nothing (list it in the scenario's `may_be_empty` if it may be \
+                 empty): {detail}",
+                c.count.unit
+            )
+        };
+    }
+    VerdictItem {
+        kind: ItemKind::Invariant,
+        name: c.name.clone(),
+        measured: c.count.violations.map(|v| v as f64),
+        bound: match (&c.count.violations, may_be_empty) {
+            (Some(_), false) => format!("0 {}, of at least 1 judged", c.count.violation),
+            (Some(_), true) => format!("0 {}", c.count.violation),
+            (None, false) => "holds, on at least 1 judged".into(),
+            (None, true) => "holds".into(),
+        },
+        passed,
+        counts: true,
+        detail,
+        count: Some(c.count.clone()),
+    }
+}
+
+/// Whether a verdict item is a model check that judged nothing.
+pub fn is_vacuous(item: &VerdictItem) -> bool {
+    item.count.as_ref().is_some_and(|c| c.judged == 0)
 }
 
 /// The verdict item of `require_fault_effect: true`.
@@ -880,6 +954,7 @@ pub fn fault_effect_item(record: &RunRecord) -> VerdictItem {
         passed: idle.is_empty(),
         counts: true,
         detail,
+        count: None,
     }
 }
 
@@ -908,15 +983,7 @@ pub fn evaluate_with(
     let checks = &record.model_report.checks;
     for c in checks {
         if invariants.is_empty() || invariants.contains(&c.name) {
-            items.push(VerdictItem {
-                kind: ItemKind::Invariant,
-                name: c.name.clone(),
-                measured: None,
-                bound: "holds".into(),
-                passed: c.passed,
-                counts: true,
-                detail: c.detail.clone(),
-            });
+            items.push(invariant_item(c, opts.may_be_empty.contains(&c.name)));
         }
     }
     for name in invariants {
@@ -930,6 +997,7 @@ pub fn evaluate_with(
                 passed: false,
                 counts: true,
                 detail: format!("unknown invariant: model `{}` checks {}", record.model, known.join(", ")),
+                count: None,
             });
         }
     }
@@ -955,6 +1023,7 @@ pub fn evaluate_with(
             passed: false,
             counts: true,
             detail: format!("the run stopped at its event limit after {} events: results are truncated", record.events),
+            count: None,
         });
     }
     let failed: Vec<String> = items.iter().filter(|i| i.counts && !i.passed).map(|i| i.name.clone()).collect();
@@ -1009,6 +1078,73 @@ pub fn evaluate_with(
     Verdict { items, estimates: checks_out, failed, passed, expect: expect.clone(), meets_expectation, expectation }
 }
 
+/// Judges a run of `sc` as `simctl run` does: the scenario's invariants (with its
+/// `may_be_empty`), SLAs and estimates (every estimate strict when `strict_estimates` is set), the
+/// fault-effect item when `require_fault_effect` is set, and its expectation.
+pub fn judge<C>(sc: &crate::scenario::Scenario<C>, record: &RunRecord) -> Verdict {
+    let estimates: Vec<Estimate> = sc
+        .estimates
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            e.strict |= sc.strict_estimates;
+            e
+        })
+        .collect();
+    let opts = EvalOptions { require_fault_effect: sc.require_fault_effect, may_be_empty: &sc.may_be_empty };
+    evaluate_with(record, &sc.invariants, &sc.slas, &estimates, &sc.expect, opts)
+}
+
+/// Whether an SLA fails when nothing makes progress: an availability or error-rate bound fails
+/// when no operation succeeds (or none completes), a throughput bound above zero when none
+/// succeeds. Latency bounds judge only what succeeded, and measure bounds are model-specific.
+pub fn sla_requires_progress(sla: &Sla) -> bool {
+    match sla {
+        Sla::Availability { min, .. } => *min > 0.0,
+        Sla::Throughput { min_per_s, .. } => *min_per_s > 0.0,
+        Sla::ErrorRate { max, .. } => *max < 1.0,
+        Sla::Latency { .. } | Sla::Measure { .. } => false,
+    }
+}
+
+/// The scenario's progress conditions, by verdict name: SLAs that fail when nothing succeeds
+/// ([`sla_requires_progress`]) and the model's progress checks (`progress_checks`, from
+/// `Model::PROGRESS_CHECKS`) among the invariants it counts, unless allowed to be empty.
+pub fn progress_conditions(
+    invariants: &[String],
+    may_be_empty: &[String],
+    slas: &[Sla],
+    progress_checks: &[&str],
+) -> Vec<String> {
+    let counted = |c: &str| invariants.is_empty() || invariants.iter().any(|i| i == c);
+    let mut out: Vec<String> = slas.iter().filter(|s| sla_requires_progress(s)).map(Sla::name).collect();
+    for &c in progress_checks {
+        if counted(c) && !may_be_empty.iter().any(|m| m == c) {
+            out.push(c.to_string());
+        }
+    }
+    out
+}
+
+/// A warning for a good scenario (`expect: Pass`) with no progress condition: it would pass if no
+/// operation ever succeeded, since safety checks hold vacuously on a system that does nothing.
+pub fn progress_warning<C>(sc: &crate::scenario::Scenario<C>, progress_checks: &[&str]) -> Option<String> {
+    if sc.expect != Expect::Pass
+        || !progress_conditions(&sc.invariants, &sc.may_be_empty, &sc.slas, progress_checks).is_empty()
+    {
+        return None;
+    }
+    let model_part = if progress_checks.is_empty() {
+        String::new()
+    } else {
+        format!(", or count one of the model's progress checks ({})", progress_checks.join(", "))
+    };
+    Some(format!(
+        "a good scenario (expect: Pass) with no progress condition passes even if nothing succeeds: add an \
+         Availability or Throughput SLA{model_part}"
+    ))
+}
+
 fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
     let name = sla.name();
     let item = |measured: Option<f64>, bound: String, passed: bool, detail: String| VerdictItem {
@@ -1019,6 +1155,7 @@ fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
         passed,
         counts: true,
         detail,
+        count: None,
     };
     match sla {
         Sla::Latency { op, percentile, max } => {
@@ -1145,16 +1282,10 @@ pub fn estimate_order(estimates: &[Estimate]) -> Result<Vec<usize>, Vec<usize>> 
 /// another estimate is evaluated after it, with its recomputed value.
 fn evaluate_estimates(record: &RunRecord, estimates: &[Estimate]) -> Vec<(Option<EstimateCheck>, VerdictItem)> {
     let Ok(order) = estimate_order(estimates) else {
-        let item = |e: &Estimate| VerdictItem {
-            kind: ItemKind::Estimate,
-            name: e.verdict_name(),
-            measured: None,
-            bound: format!("= {}", fmt_num(e.claimed)),
-            passed: false,
-            counts: e.strict,
-            detail: "estimates refer to each other in a circle".into(),
-        };
-        return estimates.iter().map(|e| (None, item(e))).collect();
+        return estimates
+            .iter()
+            .map(|e| (None, unevaluated_estimate(e, "estimates refer to each other in a circle".into())))
+            .collect();
     };
     let mut out: Vec<Option<(Option<EstimateCheck>, VerdictItem)>> = vec![None; estimates.len()];
     for i in order {
@@ -1182,19 +1313,24 @@ fn evaluate_estimates(record: &RunRecord, estimates: &[Estimate]) -> Vec<(Option
         out[i] = Some(if missing.is_empty() {
             evaluate_estimate(record, est, &values, &upstream)
         } else {
-            let item = VerdictItem {
-                kind: ItemKind::Estimate,
-                name: est.verdict_name(),
-                measured: None,
-                bound: format!("= {}", fmt_num(est.claimed)),
-                passed: false,
-                counts: est.strict,
-                detail: missing.join("; "),
-            };
-            (None, item)
+            (None, unevaluated_estimate(est, missing.join("; ")))
         });
     }
     out.into_iter().map(|x| x.expect("every estimate evaluated")).collect()
+}
+
+/// The failed verdict item of an estimate that could not be evaluated, and why.
+fn unevaluated_estimate(est: &Estimate, detail: String) -> VerdictItem {
+    VerdictItem {
+        kind: ItemKind::Estimate,
+        name: est.verdict_name(),
+        measured: None,
+        bound: format!("= {}", fmt_num(est.claimed)),
+        passed: false,
+        counts: est.strict,
+        detail,
+        count: None,
+    }
 }
 
 /// One estimate with its inputs resolved to numbers; `upstream` names the estimates it takes
@@ -1207,15 +1343,7 @@ fn evaluate_estimate(
 ) -> (Option<EstimateCheck>, VerdictItem) {
     let tol = est.tolerance_or_default();
     let name = est.verdict_name();
-    let failed_item = |detail: String| VerdictItem {
-        kind: ItemKind::Estimate,
-        name: name.clone(),
-        measured: None,
-        bound: format!("= {}", fmt_num(est.claimed)),
-        passed: false,
-        counts: est.strict,
-        detail,
-    };
+    let failed_item = |detail: String| unevaluated_estimate(est, detail);
     let computed = match parse_expr(&est.expr).and_then(|ast| ast.eval(inputs)) {
         Ok(v) if v.is_finite() => v,
         Ok(v) => return (None, failed_item(format!("`{}` evaluates to {v}", est.expr))),
@@ -1296,6 +1424,7 @@ fn evaluate_estimate(
         passed,
         counts: est.strict,
         detail,
+        count: None,
     };
     let check = EstimateCheck {
         name: est.name.clone(),
@@ -1585,6 +1714,7 @@ impl ExprParser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Check;
 
     fn eval(expr: &str, inputs: &[(&str, f64)]) -> Result<f64, String> {
         let inputs = inputs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
@@ -1655,7 +1785,7 @@ mod tests {
     fn faults_effective_fails_on_an_idle_fault_and_ignores_clock_faults() {
         let mut rec = empty_record();
         rec.faults = vec![fault("isolate n1", 12), fault("clock step n2 -2s", 0)];
-        let on = EvalOptions { require_fault_effect: true };
+        let on = EvalOptions { require_fault_effect: true, ..EvalOptions::default() };
         let v = evaluate_with(&rec, &[], &[], &[], &Expect::Pass, on);
         assert!(v.passed, "{:?}", v.items);
         let item = v.items.iter().find(|i| i.name == FAULTS_EFFECTIVE).unwrap();
@@ -1668,7 +1798,7 @@ mod tests {
         assert!(v.items[0].detail.contains("1 of 2 faults did nothing: pause n0 at 1s"), "{}", v.items[0].detail);
         // A known-bad scenario may expect it, even with a list of invariants.
         let expect = Expect::Fail(vec![FAULTS_EFFECTIVE.into()]);
-        assert!(validate_spec(&["x".into()], &[], &[], &expect, &[]).is_empty());
+        assert!(validate_spec(&["x".into()], &[], &[], &[], &expect, ModelNames::default()).is_empty());
         assert!(evaluate_with(&rec, &[], &[], &[], &expect, on).meets_expectation);
     }
 
@@ -1811,7 +1941,7 @@ mod tests {
             e.inputs.insert("x".into(), Input::Estimate(input.into()));
             e
         };
-        let paths = |ests: &[Estimate]| -> Vec<(String, String)> { validate_spec(&[], &[], ests, &Expect::Pass, &[]) };
+        let paths = |ests: &[Estimate]| -> Vec<(String, String)> { validate_spec(&[], &[], &[], ests, &Expect::Pass, ModelNames::default()) };
         let p = paths(&[with("a", "nope")]);
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].0, "estimates[0].inputs[\"x\"]");
@@ -1905,8 +2035,8 @@ mod tests {
     #[test]
     fn expectation_is_exact() {
         let mut rec = empty_record();
-        rec.model_report.checks.push(crate::model::Check::new("durability", false, "lost 3"));
-        rec.model_report.checks.push(crate::model::Check::new("convergence", true, "ok"));
+        rec.model_report.checks.push(Check::judged("durability", 10u64, "writes").violations(3u64, "lost"));
+        rec.model_report.checks.push(Check::judged("convergence", 5u64, "keys").violations(0u64, "diverged"));
         let v = evaluate(&rec, &[], &[], &[], &Expect::Fail(vec!["durability".into()]));
         assert!(!v.passed && v.meets_expectation);
         let v = evaluate(&rec, &[], &[], &[], &Expect::Fail(vec!["convergence".into(), "typo".into()]));
@@ -1941,9 +2071,9 @@ mod tests {
     #[test]
     fn a_rated_known_bad_run_that_does_not_fail_is_within_its_promise() {
         let mut rec = empty_record();
-        rec.model_report.checks.push(crate::model::Check::new("dupes", false, "3 extra fetches"));
-        rec.model_report.checks.push(crate::model::Check::new("coverage", true, "loss 0.05%"));
-        rec.model_report.checks.push(crate::model::Check::new("politeness", true, "0"));
+        rec.model_report.checks.push(Check::judged("dupes", 1u64, "items").passed_if(false));
+        rec.model_report.checks.push(Check::judged("coverage", 1u64, "items").passed_if(true));
+        rec.model_report.checks.push(Check::judged("politeness", 1u64, "items").passed_if(true));
         let both = vec!["dupes".to_string(), "coverage".to_string()];
         let rated = Expect::FailAtLeast(both.clone(), 0.8);
         // Only `dupes` failed: a miss, which the promised rate allows.
@@ -1975,7 +2105,7 @@ mod tests {
 
     #[test]
     fn a_promised_rate_must_be_a_share_strictly_between_0_and_1() {
-        let problems = |rate: f64| validate_spec(&[], &[], &[], &Expect::FailAtLeast(vec!["x".into()], rate), &[]);
+        let problems = |rate: f64| validate_spec(&[], &[], &[], &[], &Expect::FailAtLeast(vec!["x".into()], rate), ModelNames::default());
         assert!(problems(0.9).is_empty());
         for bad in [0.0, 1.0, 1.5, -0.1, f64::NAN] {
             let p = problems(bad);
@@ -1984,8 +2114,78 @@ mod tests {
         }
         assert!(problems(1.0)[0].1.contains("written `Fail([...])` alone"));
         // Names are located inside the list, which is the first element now.
-        let p = validate_spec(&["x".into()], &[], &[], &Expect::FailAtLeast(vec!["x".into(), "y".into()], 0.5), &[]);
+        let p = validate_spec(
+            &["x".into()],
+            &[],
+            &[],
+            &[],
+            &Expect::FailAtLeast(vec!["x".into(), "y".into()], 0.5),
+            ModelNames::default(),
+        );
         assert_eq!(p.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), ["expect.Fail[0][1]"]);
+    }
+
+    #[test]
+    fn a_check_that_judged_nothing_is_vacuous_and_fails_unless_allowed() {
+        let mut rec = empty_record();
+        rec.model_report.checks.push(Check::judged("stale_reads", 0u64, "reads").violations(0u64, "stale"));
+        rec.model_report
+            .checks
+            .push(Check::judged("durability", 41_200u64, "acknowledged writes").violations(0u64, "lost"));
+        let v = evaluate(&rec, &[], &[], &[], &Expect::Pass);
+        assert_eq!(v.failed, ["stale_reads"]);
+        let item = &v.items[0];
+        assert!(is_vacuous(item) && item.detail.starts_with("VACUOUS: judged no reads"), "{}", item.detail);
+        assert_eq!(item.count.as_ref().map(|c| c.judged), Some(0));
+        assert!(v.items[1].passed && v.items[1].detail.starts_with("0 of 41,200 acknowledged writes lost"));
+        // The scenario may say the check can be empty.
+        let allowed = ["stale_reads".to_string()];
+        let opts = EvalOptions { may_be_empty: &allowed, ..EvalOptions::default() };
+        let v = evaluate_with(&rec, &[], &[], &[], &Expect::Pass, opts);
+        assert!(v.passed, "{:?}", v.items);
+        assert!(v.items[0].detail.contains("allowed by `may_be_empty`"), "{}", v.items[0].detail);
+        // A vacuous check that also failed on its own stays failed.
+        rec.model_report.checks[0] = Check::judged("stale_reads", 0u64, "reads").passed_if(false);
+        assert!(!evaluate_with(&rec, &[], &[], &[], &Expect::Pass, opts).passed);
+    }
+
+    #[test]
+    fn check_names_are_validated_against_the_model() {
+        let names = ModelNames { op_kinds: &["get"], checks: &["durability", "stale_reads"] };
+        let e = validate_spec(
+            &["durability".into(), "linearizable".into()],
+            &["stale_read".into(), "stale_reads".into(), "stale_reads".into()],
+            &[],
+            &[],
+            &Expect::Pass,
+            names,
+        );
+        let paths: Vec<&str> = e.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(paths, ["invariants[1]", "may_be_empty[0]", "may_be_empty[2]"], "{e:?}");
+        assert!(e[0].1.contains("unknown check `linearizable` (the model checks: durability, stale_reads)"), "{e:?}");
+        // With every check counted, `expect` names must be checks too.
+        let e = validate_spec(&[], &[], &[], &[], &Expect::Fail(vec!["durabilty".into()]), names);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].1.contains("unknown check `durabilty`"), "{e:?}");
+    }
+
+    #[test]
+    fn progress_conditions_are_slas_that_fail_on_no_progress_or_counted_progress_checks() {
+        let safety_only = vec![
+            Sla::Latency { op: "get".into(), percentile: 99.0, max: Duration::from_millis(5) },
+            Sla::Measure { name: "x".into(), min: Some(1.0), max: None },
+            Sla::Throughput { op: None, min_per_s: 0.0 },
+            Sla::Availability { op: None, min: 0.0, window: Window::All },
+        ];
+        assert!(progress_conditions(&[], &[], &safety_only, &[]).is_empty());
+        let mut slas = safety_only.clone();
+        slas.push(Sla::Throughput { op: Some("get".into()), min_per_s: 10.0 });
+        slas.push(Sla::Availability { op: None, min: 0.9, window: Window::InFaults });
+        assert_eq!(progress_conditions(&[], &[], &slas, &[]), ["throughput.get", "availability.in_faults"]);
+        // A model's progress check counts when the scenario counts it, and is not allowed empty.
+        assert_eq!(progress_conditions(&[], &[], &safety_only, &["all_consumed"]), ["all_consumed"]);
+        assert!(progress_conditions(&["order".into()], &[], &safety_only, &["all_consumed"]).is_empty());
+        assert!(progress_conditions(&[], &["all_consumed".into()], &safety_only, &["all_consumed"]).is_empty());
     }
 
     #[test]
@@ -2017,7 +2217,8 @@ mod tests {
         ];
         let ests = vec![estimate("a * c", &[("a", 1.0), ("b", 2.0)], 2.0)];
         let expect = Expect::Fail(vec!["latency.put.p99".into(), "estimate.e".into()]);
-        let e = validate_spec(&[], &slas, &ests, &expect, &["get", "put"]);
+        let names = ModelNames { op_kinds: &["get", "put"], checks: &[] };
+        let e = validate_spec(&[], &[], &slas, &ests, &expect, names);
         let paths: Vec<&str> = e.iter().map(|p| p.0.as_str()).collect();
         assert_eq!(
             paths,

@@ -25,6 +25,8 @@ fn every_scenario_validates() {
     for f in &files {
         assert!(r.stdout.contains(&format!("{f}: ok")), "{}", r.stdout);
     }
+    // Every good scenario has a progress condition: no warning.
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }
 
 /// Known-bad scenarios still waiting for their control test, each with the reason.
@@ -63,6 +65,7 @@ fn every_known_bad_scenario_has_a_control_test() {
 fn perf_scenarios_validate() {
     let r = simctl(&["validate", "scenarios/perf/dynamo_10k.ron", "scenarios/perf/kafka_50k.ron"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }
 
 #[test]

@@ -212,6 +212,8 @@ impl Model for Crawl {
     /// DNS is UDP; a fetch is one HTTP request at a time per host (nothing to reorder on a connection); link batches
     /// between crawlers are acknowledged and retransmitted, which tolerates reordering.
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Datagram;
+    const CHECKS: &'static [&'static str] = &["politeness", "no_duplicate_fetches", "coverage"];
+    const PROGRESS_CHECKS: &'static [&'static str] = &["coverage"];
     type Config = Config;
     type Actor = Node;
 
@@ -375,7 +377,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let hosts: Vec<&Host> =
         run.servers().filter_map(|(_, n)| if let Node::Host(h) = n { Some(h) } else { None }).collect();
     let Some(web) = hosts.first().map(|h| h.web.clone()) else {
-        r.checks.push(Check::new("coverage", false, "no web host node is running"));
+        r.checks.push(
+            Check::judged("coverage", 0u64, "reachable pages").passed_if(false).detail("no web host node is running"),
+        );
         return r;
     };
 
@@ -384,16 +388,17 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let gap: u64 = hosts.iter().map(|h| h.violations_gap).sum();
     let robots: u64 = hosts.iter().map(|h| h.violations_robots).sum();
     let requests: u64 = hosts.iter().map(|h| h.requests).sum();
+    let impolite: u64 = hosts.iter().map(|h| h.impolite_requests).sum();
     let violations = concurrent + gap + robots;
     let hosts_hit = hosts.iter().filter(|h| h.violations() > 0).count();
-    r.checks.push(Check::new(
-        "politeness",
-        violations == 0,
-        format!(
-            "{violations} violations in {requests} requests on {hosts_hit} hosts: {concurrent} while another request \
-             was in service, {gap} sooner than the crawl delay, {robots} for disallowed pages"
+    r.checks.push(
+        Check::judged("politeness", requests, "requests the hosts served").violations(impolite, "impolite").detail(
+            format!(
+                "{concurrent} while another request was in service, {gap} sooner than the crawl delay, {robots} for \
+                 disallowed pages, on {hosts_hit} hosts"
+            ),
         ),
-    ));
+    );
 
     // Duplicate fetches: a page served twice is excused only when a crawler restart lies between the
     // two serves and the earlier incarnation never logged the page as fetched.
@@ -447,14 +452,12 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         }
     }
     let total_serves: u64 = serves.values().map(|v| v.len() as u64).sum();
-    r.checks.push(Check::new(
-        "no_duplicate_fetches",
-        duplicate_fetches == 0,
-        format!(
-            "{duplicate_fetches} extra fetches of {duplicate_pages} pages in {total_serves} page fetches \
-             ({crash_refetches} re-fetches of requests in flight at a crawler crash, excused)"
-        ),
-    ));
+    r.checks.push(
+        Check::judged("no_duplicate_fetches", total_serves - crash_refetches, "page fetches")
+            .skipped(crash_refetches, "re-fetches of requests in flight at a crawler crash, excused")
+            .violations(duplicate_fetches, "repeated an earlier fetch")
+            .detail(format!("{duplicate_pages} pages fetched more than once")),
+    );
 
     // Coverage against the reachable web.
     let reachable = web.reachable();
@@ -491,15 +494,15 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         }
         _ => String::new(),
     };
-    r.checks.push(Check::new(
-        "coverage",
-        loss <= c.coverage_loss_max,
-        format!(
-            "{never} of {reachable_n} reachable pages never fetched ({:.2}%, max {:.2}%){bloom}",
-            loss * 100.0,
-            c.coverage_loss_max * 100.0
+    r.checks.push(
+        Check::judged("coverage", reachable_n, "reachable pages").passed_if(loss <= c.coverage_loss_max).detail(
+            format!(
+                "{never} of {reachable_n} reachable pages never fetched ({:.2}%, max {:.2}%){bloom}",
+                loss * 100.0,
+                c.coverage_loss_max * 100.0
+            ),
         ),
-    ));
+    );
 
     // Throughput and crawl time.
     let crawl_end = reachable

@@ -171,3 +171,13 @@ fn the_notes_rate_claim_is_stated_and_wrong() {
     assert!(!crawlers.arithmetic_ok && crawlers.claimed == 20.0);
     assert_eq!(crawlers.depends_on_flagged, ["pages_per_s_for_10B_in_5_days"]);
 }
+
+/// Every good crawler scenario has a progress condition, and it fails when every server is down (a
+/// run that passes its safety checks by doing nothing must not pass).
+#[test]
+fn good_scenarios_fail_their_progress_conditions_with_every_server_down() {
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "crawler");
+    let scenarios: Vec<Scenario<Config>> = names.iter().map(|n| load(n)).collect();
+    assert!(testkit::assert_good_scenarios_need_progress::<Crawl>(&scenarios) >= 2);
+}

@@ -34,7 +34,9 @@
 //! key's replicas after the liveness phase; under last-write-wins, no acknowledged write is beaten
 //! by one acknowledged before it began), `convergence` (all owners of every key hold the same
 //! versions, and no hint is left), `stale_reads` (with `R + W > N`, a read in a fault-free period
-//! sees the latest write acknowledged before it began).
+//! sees the latest write acknowledged before it began; judged on every read except those that,
+//! or whose latest write, overlap a fault touching one of the key's owners or a ring change
+//! moving the key, or the `quiet_after_faults` after one).
 //!
 //! **The failures it shows.** `R + W <= N` gives stale reads; last-write-wins under clock skew loses
 //! acknowledged writes; without sloppy quorums and hinted handoff, writes fail during a partition;
@@ -138,11 +140,13 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Replicas fsync before acknowledging (otherwise the page cache holds the write).
     pub sync_writes: bool,
-    /// Servers joining and leaving the ring, in time order. A server whose first change is a join
-    /// is outside the ring until then.
+    /// Servers joining and leaving the ring, in time order, at most at the run's end (`duration +
+    /// settle`). A server whose first change is a join is outside the ring until then.
     pub membership: Vec<RingChange>,
-    /// The `stale_reads` check ignores reads within this long after a fault ended (or a ring change) (failure
-    /// detectors and hinted handoff need time to catch up; Dynamo promises no more).
+    /// The `stale_reads` check does not judge a read made during a fault touching one of its key's
+    /// owners or a ring change moving its key, or within this long after one ended, nor a read
+    /// whose latest write was (failure detectors, hinted handoff and range moves need time to
+    /// catch up; Dynamo promises no more).
     pub quiet_after_faults: Duration,
 }
 
@@ -201,6 +205,12 @@ pub fn ring_members(config: &Config, servers: u32) -> Vec<Vec<u32>> {
     out
 }
 
+/// The ring epoch the operator's schedule gives at time `t` (ns since the start): the number of
+/// ring changes scheduled at or before it.
+pub fn epoch_at(config: &Config, t_ns: u64) -> usize {
+    config.membership.iter().take_while(|c| c.at.0 <= t_ns).count()
+}
+
 /// The ring of `members` with the configured weights and `vnodes` tokens per weight.
 pub fn build_ring(config: &Config, members: &[u32], vnodes: u32) -> Ring {
     let members: Vec<Member> =
@@ -216,6 +226,7 @@ impl Model for Dynamo {
     const OP_KINDS: &'static [&'static str] = &["get", "put"];
     /// Dynamo's request coordination runs over TCP (Java NIO channels, the paper's section 6).
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["durability", "convergence", "stale_reads"];
     type Config = Config;
     type Actor = DynamoNode;
 
@@ -355,6 +366,24 @@ impl Model for Dynamo {
         )
         .part(format!("versions: {} keys x {n} replicas x {value:.0} B", count(keys)), keys * n * value)
         .part(format!("disk logs: {} puts on {n} replicas", count(puts)), log)
+    }
+
+    fn validate_schedule(c: &Config, run_end: Duration) -> Vec<(String, String)> {
+        c.membership
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.at > run_end)
+            .map(|(i, m)| {
+                (
+                    format!("config.membership[{i}].at"),
+                    format!(
+                        "the ring change at {} is scheduled after the run ends at {run_end} (duration + settle): it \
+                         would never happen, yet the ring would be judged as if it had",
+                        m.at
+                    ),
+                )
+            })
+            .collect()
     }
 
     fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> DynamoNode> {

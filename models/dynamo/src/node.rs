@@ -59,7 +59,7 @@ impl Shared {
     }
     /// The epoch an operator's schedule gives at local time `now_ns`.
     fn epoch_at(&self, now_ns: u64) -> usize {
-        self.config.membership.iter().take_while(|c| c.at.0 <= now_ns).count()
+        crate::epoch_at(&self.config, now_ns)
     }
 }
 

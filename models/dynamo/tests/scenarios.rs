@@ -207,6 +207,66 @@ fn joins_and_leaves_move_ranges_by_anti_entropy() {
     assert!(!c.passed && measure(&rec, "keys_diverged") > 0.0, "{c:?}");
 }
 
+/// A leave scheduled after the run's end never happens: the checks judge the ring in force at the
+/// end (before the fix they judged the ring after every scheduled change, and reported acknowledged
+/// writes "lost" from the leaving server's ranges and a max-over-mean balance below 1).
+#[test]
+fn the_ring_is_judged_as_it_stands_when_the_run_ends() {
+    let mut sc = load("dynamo_membership");
+    let end = sc.duration + sc.settle;
+    sc.config.membership.push(dynamo::RingChange {
+        at: end + sim_core::Duration::from_secs(10),
+        server: 5,
+        change: dynamo::Change::Leave,
+    });
+    // Validation refuses the change, naming the field.
+    let problems = sc.validate::<Dynamo>();
+    assert!(
+        problems.iter().any(|p| p.path == "config.membership[2].at" && p.message.contains("after the run ends at 34s")),
+        "{problems:?}"
+    );
+    // A run that has it anyway is judged on the ring it had.
+    let rec = go(&sc);
+    for name in ["durability", "convergence"] {
+        assert!(check(&rec, name).passed, "{:?}", check(&rec, name));
+    }
+    assert!(measure(&rec, "keys_per_node_max_over_mean") >= 1.0, "{}", measure(&rec, "keys_per_node_max_over_mean"));
+    // A change at the very end is within the run, and allowed.
+    sc.config.membership[2].at = end;
+    assert!(sc.validate::<Dynamo>().is_empty());
+}
+
+/// `stale_reads` judges every ok read but those its documentation names, and says how many it left
+/// out and why: a fault that healed between a write and a read, or one that touched none of the
+/// key's owners, does not excuse the read.
+#[test]
+fn stale_reads_judges_every_read_outside_disturbances_of_its_key_and_counts_the_rest() {
+    let (_, rec, _) = verdict_as_expected("dynamo_partition");
+    let c = check(&rec, "stale_reads");
+    let gets = rec.op("get").map(|o| o.ok).expect("gets");
+    let reasons: Vec<&str> = c.count.skipped.iter().map(|s| s.reason.as_str()).collect();
+    assert_eq!(c.count.judged + c.count.skipped_total(), gets, "every ok read judged or skipped: {:?}", c.count);
+    assert!(reasons.iter().any(|r| r.starts_with("made during a disturbance of their key")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.starts_with("whose latest write was made during a disturbance")), "{reasons:?}");
+    // Faults and their 5 s margins cover 20 of the 30 s of load (8-19 s, 19-28 s), but the crash
+    // of n5 touches only the keys n5 owns, and the split only keys with owners on both sides: about
+    // 40% of the reads are judged (before, a quarter: every read in those 20 s was left out).
+    assert!(c.count.judged * 100 >= gets * 35, "{} of {gets} judged", c.count.judged);
+    assert_eq!(measure(&rec, "reads_judged_quiet"), c.count.judged as f64);
+}
+
+/// The narrowed window still catches what it exists for: with `R + W <= N` the reads it judges in
+/// the same partition run are stale.
+#[test]
+fn the_narrowed_stale_read_window_still_fails_a_weak_quorum_through_the_partition() {
+    let mut sc = load("dynamo_partition");
+    sc.config.read_quorum = 1;
+    sc.config.write_quorum = 1;
+    let rec = go(&sc);
+    let c = check(&rec, "stale_reads");
+    assert!(!c.passed && c.count.violations.is_some_and(|v| v > 0), "{c:?}");
+}
+
 #[test]
 fn bad_ring_changes_are_refused() {
     let mut sc = load("dynamo_membership");
@@ -225,4 +285,14 @@ fn bad_ring_changes_are_refused() {
     );
     assert!(msgs.iter().any(|m| m.starts_with("config.membership[2]") && m.contains("time order")), "{msgs:?}");
     assert!(msgs.iter().any(|m| m.starts_with("config.membership[2]") && m.contains("unknown server 40")), "{msgs:?}");
+}
+
+/// Every good dynamo scenario has a progress condition, and it fails when every server is down (a
+/// run that passes its safety checks by doing nothing must not pass).
+#[test]
+fn good_scenarios_fail_their_progress_conditions_with_every_server_down() {
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "dynamo");
+    let scenarios: Vec<Scenario<Config>> = names.iter().map(|n| load(n)).collect();
+    assert!(testkit::assert_good_scenarios_need_progress::<Dynamo>(&scenarios) >= 4);
 }

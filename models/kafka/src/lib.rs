@@ -60,7 +60,9 @@
 //! is in the final log at the offset it was read from), `order` (a producer's acknowledged messages
 //! appear in a partition in the order it sent them, and every poll reads offsets in order),
 //! `no_duplicates` (no message delivered twice, or output twice for exactly-once, or written twice),
-//! `convergence` (after the heal all replicas of a partition hold the same log). Measures: end-to-end
+//! `convergence` (after the heal all replicas of a partition hold the same log), and the liveness
+//! check `all_consumed` (every acknowledged message in the final logs, acknowledged at least
+//! `consume_within` before the load stopped, was delivered to a consumer). Measures: end-to-end
 //! latency (produce invoked to first delivery), consumer lag, duplicates, skipped messages, and
 //! counters and tables (with times) of leader changes, ISR shrinks and expands, truncations.
 //!
@@ -146,6 +148,9 @@ pub struct Config {
     /// Time a consumer spends processing a poll's records before it delivers them.
     pub processing_time: Duration,
     pub poll_timeout: Duration,
+    /// The `all_consumed` liveness bound: a message acknowledged at least this long before the load
+    /// stops must have been delivered to a consumer by the end of the run.
+    pub consume_within: Duration,
 }
 
 impl Default for Config {
@@ -179,6 +184,7 @@ impl Default for Config {
             max_poll_records: 500,
             processing_time: Duration::from_millis(2),
             poll_timeout: Duration::from_millis(200),
+            consume_within: Duration::from_secs(5),
         }
     }
 }
@@ -253,6 +259,9 @@ impl Model for Kafka {
     const OP_KINDS: &'static [&'static str] = &["produce", "poll"];
     /// Brokers, producers and consumers talk over TCP (Kafka's binary protocol, one connection per pair).
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] =
+        &["no_acked_loss", "no_truncated_reads", "order", "no_duplicates", "convergence", "all_consumed"];
+    const PROGRESS_CHECKS: &'static [&'static str] = &["all_consumed"];
     type Config = Config;
     type Actor = Node;
 

@@ -222,3 +222,27 @@ fn bad_config_names_the_field() {
     assert!(Kafka::validate(&c, &topo).iter().any(|(p, _)| p == "config.idempotent"));
     assert!(Kafka::validate(&Config::default(), &topo).is_empty());
 }
+
+/// Every good kafka scenario has a progress condition, and it fails when every server is down (a
+/// run that passes its safety checks by doing nothing must not pass).
+#[test]
+fn good_scenarios_fail_their_progress_conditions_with_every_server_down() {
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "kafka");
+    let scenarios: Vec<Scenario<Config>> = names.iter().map(|n| load(n)).collect();
+    assert!(testkit::assert_good_scenarios_need_progress::<Kafka>(&scenarios) >= 3);
+}
+
+/// `all_consumed` fails on a run where consumers fall behind for good: one record per poll cannot
+/// keep up with the producers, so acknowledged messages are never consumed (not a vacuous failure).
+#[test]
+fn all_consumed_fails_when_consumers_fall_behind() {
+    let mut sc = load("kafka_exactly_once");
+    sc.config.max_poll_records = 1;
+    let r = exec(&sc);
+    let c = check(&r, "all_consumed");
+    assert!(!c.passed && c.count.judged > 1000 && c.count.violations > Some(1000), "{c:?}");
+    // The scenario as shipped consumes everything it owes.
+    let r = exec(&load("kafka_exactly_once"));
+    assert!(check(&r, "all_consumed").passed, "{:?}", check(&r, "all_consumed"));
+}

@@ -54,6 +54,33 @@ fn control_a_sliding_log_instead_of_a_fixed_window_respects_the_limit_at_the_bou
     assert!(d.contains("allowed 15"), "{d}");
 }
 
+/// The sliding counter with one bucket per window is a fixed window on aligned boundaries: the
+/// same bursts get twice the limit through, and `limit_respected` (which judges the stated limit
+/// over the whole window, not a window shortened by a bucket) fails, as the exact oracle agrees.
+#[test]
+fn a_one_bucket_sliding_counter_fails_limit_respected_under_the_same_bursts() {
+    let mut sc = load("ratelimit_fixed_window_burst");
+    sc.config.algorithm = ratelimit::Algorithm::SlidingCounter;
+    sc.config.buckets_per_window = 1;
+    let r = testkit::run_record::<RateLimiter>(&sc, None);
+    let c = testkit::check(&r, "limit_respected");
+    assert!(!c.passed && c.detail.contains("allowed 15"), "{c:?}");
+    assert!(measure(&r, "wrongly_admitted") > 5.0, "{:?}", r.model_report.measures);
+}
+
+#[test]
+fn check_tolerance_is_jitter_not_a_share_of_the_window() {
+    let mut sc = load("ratelimit");
+    sc.config.check_tolerance = sim_core::Duration::from_millis(999);
+    let problems = sc.validate::<RateLimiter>();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.path == "config.check_tolerance" && p.message.contains("at most a tenth of the window")),
+        "{problems:?}"
+    );
+}
+
 #[test]
 fn control_atomic_check_and_increment_instead_of_read_then_write_respects_the_limit() {
     control("ratelimit_race", |sc| sc.config.access = StoreAccess::Atomic, &[]);
@@ -161,4 +188,14 @@ fn expected_verdicts_hold_over_a_seed_sweep() {
     assert!(names.len() >= 4, "{names:?}");
     let seeds = testkit::sweep_seeds(std::env::var("SIMCTL_SWEEP_SEEDS").ok().as_deref(), 3);
     testkit::assert_expectations_over_seeds::<RateLimiter>(&names.iter().map(|n| load(n)).collect::<Vec<_>>(), seeds);
+}
+
+/// Every good ratelimit scenario has a progress condition, and it fails when every server is down (a
+/// run that passes its safety checks by doing nothing must not pass).
+#[test]
+fn good_scenarios_fail_their_progress_conditions_with_every_server_down() {
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "ratelimit");
+    let scenarios: Vec<Scenario<Config>> = names.iter().map(|n| load(n)).collect();
+    assert!(testkit::assert_good_scenarios_need_progress::<RateLimiter>(&scenarios) >= 4);
 }

@@ -623,6 +623,7 @@ impl Model for Shortener {
     const OP_KINDS: &'static [&'static str] = &["shorten", "redirect"];
     /// HTTP requests, and the services' calls to their stores, over TCP.
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["no_collisions", "mapping_correct"];
     type Config = Config;
     type Actor = Node;
 
@@ -771,6 +772,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         promised.entry(code).or_default().insert(preloaded_long(k as u64));
     }
     let (mut redirects, mut wrong, mut not_found, mut first_wrong) = (0u64, 0u64, 0u64, None);
+    let mut unanswered = 0u64;
     let mut len_max = 0u32;
     let mut len_sum = 0u64;
     let mut shortened = 0u64;
@@ -798,7 +800,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                         redirects += 1;
                         not_found += 1;
                     }
-                    _ => {}
+                    _ => unanswered += 1,
                 }
             }
             _ => {}
@@ -806,25 +808,28 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     let collided: Vec<(&u64, &BTreeSet<u64>)> = promised.iter().filter(|(_, longs)| longs.len() > 1).collect();
     let collision_detail = match collided.first() {
-        Some((code, longs)) => format!(
-            "{} of {} short codes were handed out for more than one long URL; e.g. \"{}\" for {:?}",
-            collided.len(),
-            promised.len(),
-            base62(**code),
-            longs
-        ),
-        None => format!("{} short codes, each for one long URL", promised.len()),
+        Some((code, longs)) => format!("e.g. \"{}\" for {:?}", base62(**code), longs),
+        None => "each for one long URL".into(),
     };
-    r.checks.push(Check::new("no_collisions", collided.is_empty(), collision_detail));
+    r.checks.push(
+        Check::judged("no_collisions", promised.len(), "short codes (preloaded and shortened)")
+            .violations(collided.len(), "handed out for more than one long URL")
+            .detail(collision_detail),
+    );
     let wrong_detail = match first_wrong {
         Some((k, code, got, want)) => format!(
-            "{wrong} of {redirects} redirects went to the wrong long URL and {not_found} found nothing; e.g. key {k} \
-             (\"{}\") went to {got}, made for {want}",
+            "{wrong} went to the wrong long URL and {not_found} found nothing; e.g. key {k} (\"{}\") went to {got}, \
+             made for {want}",
             base62(code)
         ),
-        None => format!("{redirects} redirects, {not_found} found nothing, none wrong"),
+        None => format!("{wrong} went to the wrong long URL and {not_found} found nothing"),
     };
-    r.checks.push(Check::new("mapping_correct", wrong == 0 && not_found == 0, wrong_detail));
+    r.checks.push(
+        Check::judged("mapping_correct", redirects, "answered redirects")
+            .skipped(unanswered, "redirects with no answer (timed out, throttled or pending)")
+            .violations(wrong + not_found, "wrong or not found")
+            .detail(wrong_detail),
+    );
 
     let (mut hits, mut misses, mut rehashes, mut served, mut throttled) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut shadow: Vec<(u64, u64)> = vec![(0, 0); c.compare_cache_entries.len()];

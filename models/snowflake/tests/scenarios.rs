@@ -127,3 +127,13 @@ fn a_clock_that_runs_past_41_bits_of_milliseconds_is_refused_not_wrapped() {
     let ops = r.op("next_id").unwrap();
     assert!(ops.ok > 1000 && ops.fail > 1000, "IDs for 500 ms, then refusals: {} ok, {} failed", ops.ok, ops.fail);
 }
+
+/// Every good snowflake scenario has a progress condition, and it fails when every server is down (a
+/// run that passes its safety checks by doing nothing must not pass).
+#[test]
+fn good_scenarios_fail_their_progress_conditions_with_every_server_down() {
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "snowflake");
+    let scenarios: Vec<Scenario<Config>> = names.iter().map(|n| load(n)).collect();
+    assert!(testkit::assert_good_scenarios_need_progress::<Snowflake>(&scenarios) >= 4);
+}
