@@ -237,6 +237,9 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
     let end = main_end + sc.settle;
     let mut stop = run_phase(&mut sim, main_end, end, &mut opts);
     if stop == StopReason::TimeLimit || stop == StopReason::Quiescent {
+        // A system gone idle before the main phase ends stays as its faults left it until then
+        // (nothing happens meanwhile): a crash without a duration is not healed early.
+        sim.idle_until(main_end);
         sim.heal_all();
         stop = run_phase(&mut sim, end, end, &mut opts);
     }

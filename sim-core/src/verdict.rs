@@ -1941,7 +1941,9 @@ mod tests {
             e.inputs.insert("x".into(), Input::Estimate(input.into()));
             e
         };
-        let paths = |ests: &[Estimate]| -> Vec<(String, String)> { validate_spec(&[], &[], &[], ests, &Expect::Pass, ModelNames::default()) };
+        let paths = |ests: &[Estimate]| -> Vec<(String, String)> {
+            validate_spec(&[], &[], &[], ests, &Expect::Pass, ModelNames::default())
+        };
         let p = paths(&[with("a", "nope")]);
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].0, "estimates[0].inputs[\"x\"]");
@@ -2105,7 +2107,9 @@ mod tests {
 
     #[test]
     fn a_promised_rate_must_be_a_share_strictly_between_0_and_1() {
-        let problems = |rate: f64| validate_spec(&[], &[], &[], &[], &Expect::FailAtLeast(vec!["x".into()], rate), ModelNames::default());
+        let problems = |rate: f64| {
+            validate_spec(&[], &[], &[], &[], &Expect::FailAtLeast(vec!["x".into()], rate), ModelNames::default())
+        };
         assert!(problems(0.9).is_empty());
         for bad in [0.0, 1.0, 1.5, -0.1, f64::NAN] {
             let p = problems(bad);

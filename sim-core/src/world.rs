@@ -358,6 +358,12 @@ impl<A: Actor> Sim<A> {
         }
     }
 
+    /// Moves the clock to `t` with no event in between (the queue must hold none before `t`).
+    pub fn idle_until(&mut self, t: Time) {
+        debug_assert!(self.queue.peek_time().is_none_or(|next| next >= t), "an event before {t:?} would be skipped");
+        self.now = self.now.max(t);
+    }
+
     /// Processes one event. Returns false when none is left.
     pub fn step(&mut self) -> bool {
         if !self.started {

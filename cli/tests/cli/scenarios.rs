@@ -29,10 +29,6 @@ fn every_scenario_validates() {
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }
 
-/// Known-bad scenarios still waiting for their control test, each with the reason.
-const WITHOUT_CONTROL: &[(&str, &str)] =
-    &[("kafka_in_flight_reorder", "being rewritten for FIFO links; its control comes with that rewrite")];
-
 /// Every known-bad scenario has a control: a test named `control_*` in its model's tests that runs
 /// it with its cause removed (`sim_core::testkit::control`), naming the file.
 #[test]
@@ -53,7 +49,7 @@ fn every_known_bad_scenario_has_a_control_test() {
         let text = std::fs::read_to_string(repo_root().join(&file)).expect("scenario");
         let known_bad = text.lines().any(|l| l.trim_start().starts_with("expect: Fail("));
         let stem = file.trim_start_matches("scenarios/").trim_end_matches(".ron");
-        if known_bad && !controls.contains(&format!("\"{stem}\"")) && !WITHOUT_CONTROL.iter().any(|w| w.0 == stem) {
+        if known_bad && !controls.contains(&format!("\"{stem}\"")) {
             missing.push(stem.to_string());
         }
     }

@@ -13,7 +13,9 @@
 //!   read began, and reads that overlap, or whose latest write overlaps, a *disturbance of their
 //!   key*: a fault touching one of the key's owners (a crash, pause or isolation of an owner; a
 //!   split that separates its owners or its clients from them; any fault not tied to nodes, such
-//!   as loss or a clock step, touches every key) or a ring change that changes the key's
+//!   as loss, touches every key; a clock step or drift touches none: it moves no replica and
+//!   delays no message, and what it does to last-write-wins is what the check exists to see) or
+//!   a ring change that changes the key's
 //!   preference list, from its start until `quiet_after_faults` after it ends. Why those: a
 //!   sloppy quorum puts writes on fallbacks until handoff, a suspected owner is skipped until
 //!   the failure detector catches up, a moved range reaches its new owner by anti-entropy. A
@@ -60,8 +62,8 @@ fn max_over_mean(load: &[f64], weight: &[f64]) -> f64 {
 
 /// Which keys a disturbance of the `stale_reads` check can affect.
 enum Reach {
-    /// Every key: faults not tied to nodes (loss, clock faults, one-way and bridge partitions, the
-    /// majorities ring, a heal).
+    /// Every key: faults not tied to nodes (loss, one-way and bridge partitions, the majorities
+    /// ring, a heal). Clock faults disturb no key (they are left out before this).
     All,
     /// Keys with one of these servers among their owners (a crash, pause or restart of it, or
     /// its isolation).
@@ -239,6 +241,9 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         .config()
         .faults
         .iter()
+        // A clock fault moves no replica and delays no message: what it does to last-write-wins
+        // is what the check exists to see.
+        .filter(|f| !matches!(f.fault, Fault::ClockStep { .. } | Fault::ClockDrift { .. }))
         .map(|f| (Time(f.at.0), f.duration.map_or(run.main_end, |d| Time(f.at.0) + d), Reach::of(&f.fault, topo)))
         .collect();
     for (k, c) in config.membership.iter().enumerate().take(epochs.len() - 1) {
@@ -249,9 +254,8 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     }
     let mut owners_of: BTreeMap<u64, Vec<Vec<u32>>> = BTreeMap::new();
     let mut disturbed = |key: u64, a: Time, b: Time| {
-        let owners = owners_of
-            .entry(key)
-            .or_insert_with(|| epochs.iter().map(|r| r.preference_list(key, n).to_vec()).collect());
+        let owners =
+            owners_of.entry(key).or_insert_with(|| epochs.iter().map(|r| r.preference_list(key, n).to_vec()).collect());
         disturbances.iter().any(|(s, e, reach)| a < *e && *s < b && reach.disturbs(owners))
     };
     let mut puts_by_key: BTreeMap<u64, Vec<&HistoryEntry>> = BTreeMap::new();

@@ -144,8 +144,8 @@ pub struct Config {
     /// settle`). A server whose first change is a join is outside the ring until then.
     pub membership: Vec<RingChange>,
     /// The `stale_reads` check does not judge a read made during a fault touching one of its key's
-    /// owners or a ring change moving its key, or within this long after one ended, nor a read
-    /// whose latest write was (failure detectors, hinted handoff and range moves need time to
+    /// owners (a clock fault touches none) or a ring change moving its key, or within this long
+    /// after one ended, nor a read whose latest write was (failure detectors, hinted handoff and range moves need time to
     /// catch up; Dynamo promises no more).
     pub quiet_after_faults: Duration,
 }
