@@ -250,7 +250,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         disturbances.push((Time(c.at.0), Time(c.at.0), Reach::Moved(k + 1)));
     }
     for d in &mut disturbances {
-        d.1 = d.1 + q;
+        d.1 += q;
     }
     let mut owners_of: BTreeMap<u64, Vec<Vec<u32>>> = BTreeMap::new();
     let mut disturbed = |key: u64, a: Time, b: Time| {
