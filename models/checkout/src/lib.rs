@@ -619,6 +619,8 @@ impl Actor for Node {
 pub struct Checkout;
 
 impl Model for Checkout {
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["durable_writes", "fresh_reads", "sales_backed"];
     const NAME: &'static str = "checkout";
     const ABOUT: &'static str = "checkout: stock holds in a sharded KV store (conditional decrement + TTL), a payment provider behind a circuit breaker";
     const OP_KINDS: &'static [&'static str] = &["buy", "stock", "cart_put", "cart_get"];
@@ -778,20 +780,19 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     };
     let last = |user: u64| rows.get(&cart_key(user)).map(|r| (r.value as u64, r.version));
     let durable = check::durable_writes(&acked, last);
-    r.checks.push(Check::new(
-        "durable_writes",
-        durable.bad == 0 && down.is_empty(),
-        format!(
-            "{} of {} acknowledged cart writes missing from the final state{}{down_note}",
-            durable.bad,
-            durable.checked,
-            durable.first.map(|f| format!("; first: {f}")).unwrap_or_default()
-        ),
-    ));
+    r.checks.push(
+        Check::judged("durable_writes", durable.checked, "acknowledged cart writes")
+            .violations(durable.bad, "missing")
+            .passed_if(down.is_empty())
+            .detail(format!(
+                "{} of {} acknowledged cart writes missing from the final state{}{down_note}",
+                durable.bad,
+                durable.checked,
+                durable.first.map(|f| format!("; first: {f}")).unwrap_or_default()
+            )),
+    );
     let fresh = check::fresh_reads(&acked, &reads);
-    r.checks.push(Check::new(
-        "fresh_reads",
-        fresh.bad == 0,
+    r.checks.push(Check::judged("fresh_reads", fresh.checked, "cart reads").violations(fresh.bad, "stale").detail(
         format!(
             "{} of {} cart reads older than an earlier acknowledged write{}",
             fresh.bad,
@@ -805,16 +806,17 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         (left, held)
     };
     let backed = check::sales_backed(c.stock, &sold, stock_of);
-    r.checks.push(Check::new(
-        "sales_backed",
-        backed.bad == 0 && down.is_empty(),
-        format!(
-            "{} of {} items sold more units than left the store{}{down_note}",
-            backed.bad,
-            backed.checked,
-            backed.first.map(|f| format!("; first: {f}")).unwrap_or_default()
-        ),
-    ));
+    r.checks.push(
+        Check::judged("sales_backed", backed.checked, "items")
+            .violations(backed.bad, "oversold")
+            .passed_if(down.is_empty())
+            .detail(format!(
+                "{} of {} items sold more units than left the store{}{down_note}",
+                backed.bad,
+                backed.checked,
+                backed.first.map(|f| format!("; first: {f}")).unwrap_or_default()
+            )),
+    );
 
     // The parts' statistics, summed over their nodes.
     let (mut shop, mut kvs, mut prov, mut pay, mut reaper) = (

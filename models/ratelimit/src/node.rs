@@ -181,15 +181,36 @@ struct Pending {
     stage: usize,
 }
 
+/// The size of one key's limiter state: in the model's memory (the map key and the state with its
+/// heap buffer: [`State::mem_bytes`]) and in the notes' Redis layout
+/// ([`State::notes_layout_bytes`]). Each field is the largest seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sizes {
+    pub mem: u64,
+    pub notes_layout: u64,
+}
+
+impl Sizes {
+    fn of(state: &State) -> Sizes {
+        Sizes {
+            mem: std::mem::size_of::<LimitKey>() as u64 + state.mem_bytes(),
+            notes_layout: state.notes_layout_bytes(),
+        }
+    }
+    fn max(self, o: Sizes) -> Sizes {
+        Sizes { mem: self.mem.max(o.mem), notes_layout: self.notes_layout.max(o.notes_layout) }
+    }
+}
+
 /// A counter-store shard.
 pub struct Store {
     pub shared: std::sync::Arc<Shared>,
     pub states: BTreeMap<LimitKey, State>,
-    /// Per key: the largest its state has been, in the notes' byte layout.
-    pub peak_bytes: BTreeMap<LimitKey, u64>,
+    /// Per key: the largest its state has been.
+    pub peak_bytes: BTreeMap<LimitKey, Sizes>,
     /// With `compare_algorithms`: every algorithm run side by side on the same requests.
     pub shadows: BTreeMap<LimitKey, Vec<State>>,
-    pub shadow_peak_bytes: BTreeMap<LimitKey, [u64; 4]>,
+    pub shadow_peak_bytes: BTreeMap<LimitKey, [Sizes; 4]>,
     /// `(operation, decision per algorithm)`, in the order the shard saw them.
     pub shadow_decisions: Vec<(OpId, [bool; 4])>,
 }
@@ -343,8 +364,8 @@ impl Store {
                 let algo = self.shared.algorithm;
                 let state = self.states.entry(key).or_insert_with(|| State::new(algo, &params));
                 let admitted = state.admit(&params, now);
-                let bytes = state.bytes();
-                self.note_size(key, bytes);
+                let size = Sizes::of(state);
+                self.note_size(key, size);
                 ctx.send(from, Msg::CheckReply { req, admitted });
             }
             Msg::Read { req, key, op, first } => {
@@ -355,18 +376,18 @@ impl Store {
                 ctx.send(from, Msg::ReadReply { req, state });
             }
             Msg::Write { req, key, state } => {
-                let bytes = state.bytes();
+                let size = Sizes::of(&state);
                 self.states.insert(key, state);
-                self.note_size(key, bytes);
+                self.note_size(key, size);
                 ctx.send(from, Msg::WriteAck { req });
             }
             _ => {}
         }
     }
 
-    fn note_size(&mut self, key: LimitKey, bytes: u64) {
-        let peak = self.peak_bytes.entry(key).or_insert(0);
-        *peak = (*peak).max(bytes);
+    fn note_size(&mut self, key: LimitKey, size: Sizes) {
+        let peak = self.peak_bytes.entry(key).or_default();
+        *peak = peak.max(size);
     }
 
     /// Runs every algorithm on this request, for the side-by-side comparison (single-key limits).
@@ -377,11 +398,11 @@ impl Store {
         let params = *self.shared.params(key);
         let states =
             self.shadows.entry(key).or_insert_with(|| Algorithm::ALL.iter().map(|&a| State::new(a, &params)).collect());
-        let peaks = self.shadow_peak_bytes.entry(key).or_insert([0; 4]);
+        let peaks = self.shadow_peak_bytes.entry(key).or_default();
         let mut decisions = [false; 4];
         for (i, s) in states.iter_mut().enumerate() {
             decisions[i] = s.admit(&params, now);
-            peaks[i] = peaks[i].max(s.bytes());
+            peaks[i] = peaks[i].max(Sizes::of(s));
         }
         self.shadow_decisions.push((op, decisions));
     }

@@ -31,6 +31,9 @@
 //!
 //! The failure it exists to show: truncated hashing without collision handling maps two long URLs
 //! to one short code, and a redirect sends users to the wrong page.
+//!
+//! **Transport:** `Connection` by default (HTTP and store calls over TCP): messages between two nodes
+//! arrive in send order.
 
 pub mod codes;
 
@@ -42,10 +45,11 @@ use parts::cache::{Cache, CacheSpec, Capacity};
 use parts::limiter;
 use parts::shards::Shards as Ring;
 use serde::{Deserialize, Serialize};
+use sim_core::cost::{Load, count};
 use sim_core::rng::mix64;
 use sim_core::{
-    Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView, Table,
-    TimerId, Topology, WriteId,
+    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView,
+    Table, TimerId, Topology, WriteId,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -622,6 +626,9 @@ impl Model for Shortener {
     const ABOUT: &'static str =
         "URL shortener: base62 snowflake IDs or truncated hashes + Bloom filter, LRU read cache";
     const OP_KINDS: &'static [&'static str] = &["shorten", "redirect"];
+    /// HTTP requests, and the services' calls to their stores, over TCP.
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["no_collisions", "mapping_correct"];
     type Config = Config;
     type Actor = Node;
 
@@ -668,6 +675,29 @@ impl Model for Shortener {
             e.push(("config.id_epoch_offset".into(), "leaves no room in 41 bits of milliseconds".into()));
         }
         e
+    }
+
+    /// The preloaded mappings (a code list, each shard's table of its share, and the checker's
+    /// index of every promise), the Bloom
+    /// filters, each web server's cache and the shadow caches it is compared with; per shortened
+    /// URL a new mapping; per operation the checker's records and a request, a store lookup and
+    /// the replies.
+    fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
+        let web = c.web_servers as f64;
+        let shards = (topo.servers.len() as f64 - web).max(0.0);
+        let preloaded = c.preloaded_urls as f64;
+        let caches = web * (c.cache_entries as f64 + c.compare_cache_entries.iter().map(|&e| e as f64).sum::<f64>());
+        let shortened = load.of("shorten", Self::OP_KINDS);
+        let mut f = Footprint { events: load.total() * 7.0, queued: load.in_flight * 4.0, ..Footprint::default() }
+            // The code list and the shards' tables; the checker's copy of both, with a set each.
+            .part(format!("preloaded mappings: {}", count(preloaded)), preloaded * (8.0 + 48.0 + 8.0 + 150.0))
+            .part(format!("caches: {} entries", count(caches)), caches * 100.0)
+            .part(format!("new mappings: {}", count(shortened)), shortened * 48.0)
+            .part(format!("the checkers' records: {} operations", count(load.total())), load.total() * 100.0);
+        if c.bloom_filter {
+            f = f.part("Bloom filters", shards * c.bloom_bits_per_shard as f64 / 8.0);
+        }
+        f
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
@@ -747,6 +777,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         promised.entry(code).or_default().insert(preloaded_long(k as u64));
     }
     let (mut redirects, mut wrong, mut not_found, mut first_wrong) = (0u64, 0u64, 0u64, None);
+    let mut unanswered = 0u64;
     let mut len_max = 0u32;
     let mut len_sum = 0u64;
     let mut shortened = 0u64;
@@ -774,7 +805,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                         redirects += 1;
                         not_found += 1;
                     }
-                    _ => {}
+                    _ => unanswered += 1,
                 }
             }
             _ => {}
@@ -782,25 +813,28 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     let collided: Vec<(&u64, &BTreeSet<u64>)> = promised.iter().filter(|(_, longs)| longs.len() > 1).collect();
     let collision_detail = match collided.first() {
-        Some((code, longs)) => format!(
-            "{} of {} short codes were handed out for more than one long URL; e.g. \"{}\" for {:?}",
-            collided.len(),
-            promised.len(),
-            base62(**code),
-            longs
-        ),
-        None => format!("{} short codes, each for one long URL", promised.len()),
+        Some((code, longs)) => format!("e.g. \"{}\" for {:?}", base62(**code), longs),
+        None => "each for one long URL".into(),
     };
-    r.checks.push(Check::new("no_collisions", collided.is_empty(), collision_detail));
+    r.checks.push(
+        Check::judged("no_collisions", promised.len(), "short codes (preloaded and shortened)")
+            .violations(collided.len(), "handed out for more than one long URL")
+            .detail(collision_detail),
+    );
     let wrong_detail = match first_wrong {
         Some((k, code, got, want)) => format!(
-            "{wrong} of {redirects} redirects went to the wrong long URL and {not_found} found nothing; e.g. key {k} \
-             (\"{}\") went to {got}, made for {want}",
+            "{wrong} went to the wrong long URL and {not_found} found nothing; e.g. key {k} (\"{}\") went to {got}, \
+             made for {want}",
             base62(code)
         ),
-        None => format!("{redirects} redirects, {not_found} found nothing, none wrong"),
+        None => format!("{wrong} went to the wrong long URL and {not_found} found nothing"),
     };
-    r.checks.push(Check::new("mapping_correct", wrong == 0 && not_found == 0, wrong_detail));
+    r.checks.push(
+        Check::judged("mapping_correct", redirects, "answered redirects")
+            .skipped(unanswered, "redirects with no answer (timed out, throttled or pending)")
+            .violations(wrong + not_found, "wrong or not found")
+            .detail(wrong_detail),
+    );
 
     let (mut hits, mut misses, mut rehashes, mut served, mut throttled) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut shadow: Vec<(u64, u64)> = vec![(0, 0); c.compare_cache_entries.len()];
