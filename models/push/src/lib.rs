@@ -412,6 +412,7 @@ pub struct PushModel;
 impl Model for PushModel {
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
     const CHECKS: &'static [&'static str] = &["delivered_when_connected", "outcomes_truthful", "registry_converged"];
+    const PROGRESS_CHECKS: &'static [&'static str] = &["delivered_when_connected"];
     const NAME: &'static str = "push";
     const ABOUT: &'static str = "messages pushed to users over long-lived connections (heartbeats, reconnects), found through a lagging registry";
     const OP_KINDS: &'static [&'static str] = &["push"];
