@@ -31,6 +31,19 @@ fn holds_confirm_refuse_and_expire_back_into_stock() {
     assert!(measure(&r, "payment_failed") < 0.01 * measure(&r, "bought"), "{:?}", r.model_report.measures);
 }
 
+/// Seed 2 of checkout.ron: API server n1 crashes after the store applied a confirm (the hold is
+/// deleted, the charge went through) but before its answer came back. That unit is sold, not
+/// leaked: the store's log counts the confirm although no API server lived to count it.
+#[test]
+fn a_confirm_whose_answer_died_with_its_server_is_a_sale_not_a_leak() {
+    let sc = load("checkout");
+    let (r, v) = testkit::run_and_judge::<Checkout>(&sc, Some(2));
+    assert!(measure(&r, "confirms_unanswered") >= 1.0, "{:?}", r.model_report.measures);
+    assert_eq!(measure(&r, "confirmed_in_store"), measure(&r, "confirmed") + measure(&r, "confirms_unanswered"));
+    assert_eq!(measure(&r, "units_leaked"), 0.0, "{:?}", r.model_report.measures);
+    testkit::assert_passes(&sc.name, &v);
+}
+
 /// Redis keyspace notifications are fire-and-forget: with the reaper down when the orphaned
 /// holds expire, their events are lost, nothing retries them, and the units leak (never sold
 /// twice: `sales_backed` holds).
