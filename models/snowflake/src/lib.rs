@@ -41,35 +41,11 @@ use sim_core::{
 };
 use std::collections::{BTreeMap, VecDeque};
 
-pub const TIMESTAMP_BITS: u32 = 41;
-pub const DATACENTER_BITS: u32 = 5;
-pub const MACHINE_BITS: u32 = 5;
-pub const SEQUENCE_BITS: u32 = 12;
-pub const SEQUENCE_MAX: u64 = (1 << SEQUENCE_BITS) - 1;
-pub const FIELD_MAX: u32 = (1 << DATACENTER_BITS) - 1;
-/// The last millisecond 41 bits hold (2^41 - 1, about 69.7 years after the epoch).
-pub const TIMESTAMP_MAX: u64 = (1 << TIMESTAMP_BITS) - 1;
-
-/// A snowflake ID from its four fields (the other fields masked to their widths). The timestamp
-/// must fit its 41 bits: a generator refuses past [`TIMESTAMP_MAX`] rather than wrap to 0.
-pub fn compose(ms: u64, datacenter: u64, machine: u64, sequence: u64) -> u64 {
-    assert!(ms <= TIMESTAMP_MAX, "timestamp {ms} ms does not fit {TIMESTAMP_BITS} bits");
-    let ts = ms;
-    (ts << (DATACENTER_BITS + MACHINE_BITS + SEQUENCE_BITS))
-        | ((datacenter & FIELD_MAX as u64) << (MACHINE_BITS + SEQUENCE_BITS))
-        | ((machine & FIELD_MAX as u64) << SEQUENCE_BITS)
-        | (sequence & SEQUENCE_MAX)
-}
-
-/// `(ms, datacenter, machine, sequence)` of an ID.
-pub fn decompose(id: u64) -> (u64, u64, u64, u64) {
-    (
-        id >> (DATACENTER_BITS + MACHINE_BITS + SEQUENCE_BITS),
-        (id >> (MACHINE_BITS + SEQUENCE_BITS)) & FIELD_MAX as u64,
-        (id >> SEQUENCE_BITS) & FIELD_MAX as u64,
-        id & SEQUENCE_MAX,
-    )
-}
+/// The ID layout (41/5/5/12 bits) is a part other designs stamp IDs with (`parts::ids`).
+pub use parts::ids::{
+    DATACENTER_BITS, FIELD_MAX, MACHINE_BITS, SEQUENCE_BITS, SEQUENCE_MAX, TIMESTAMP_BITS, TIMESTAMP_MAX, compose,
+    decompose,
+};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Scheme {
