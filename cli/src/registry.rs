@@ -122,6 +122,7 @@ pub fn models() -> Vec<Entry> {
         entry::<shortener::Shortener>(),
         entry::<phold::Phold>(),
         entry::<pipeline::Pipeline>(),
+        entry::<judge::Judge>(),
         entry::<service::Service>(),
         entry::<service::inline::ServiceInline>(),
         entry::<push::PushModel>(),
@@ -416,6 +417,7 @@ mod tests {
                 "service_inline" => roundtrip::<service::inline::ServiceInline>(&source),
                 "checkout" => roundtrip::<checkout::Checkout>(&source),
                 "pipeline" => roundtrip::<pipeline::Pipeline>(&source),
+                "judge" => roundtrip::<judge::Judge>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

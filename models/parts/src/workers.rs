@@ -408,10 +408,18 @@ impl<J> Worker<J> {
         }
     }
 
-    /// Runs `job` on a free slot (the design checked [`Worker::accepting`]).
+    /// Runs `job` on a free slot (the design checked [`Worker::accepting`]), for a service time
+    /// drawn from the spec's `service`.
     pub fn submit<A: WorkerHost>(&mut self, ctx: &mut Ctx<'_, A>, job: J) {
+        let service = self.spec.service.sample(ctx.rng());
+        self.submit_for(ctx, job, service);
+    }
+
+    /// Runs `job` on a free slot for `service` (the design knows the job's cost: a judge's run
+    /// time per language and problem, a transcode per bitrate).
+    pub fn submit_for<A: WorkerHost>(&mut self, ctx: &mut Ctx<'_, A>, job: J, service: Duration) {
         assert!(self.accepting(), "a job submitted to a worker that is not accepting");
-        let admitted = self.pool.submit(ctx, job);
+        let admitted = self.pool.submit_for(ctx, job, service);
         debug_assert!(matches!(admitted, crate::pool::Admit::Started), "a free slot takes the job at once");
     }
 
