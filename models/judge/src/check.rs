@@ -6,6 +6,7 @@ use crate::leaderboard::Row;
 use crate::{Api, Config, Contest, Node};
 use sim_core::metrics::HistoryEntry;
 use sim_core::sweep::percentile;
+use sim_core::model::Table;
 use sim_core::{Check, Duration, ModelReport, Outcome, Reply, RunView, Time, Topology};
 use std::collections::BTreeMap;
 
@@ -251,6 +252,47 @@ pub fn leaderboard_matches_oracle(oracle: &BTreeMap<u64, Row>, api: Option<&Api>
     Check::judged(name, users.len(), "users").violations(wrong.len(), "differ").passed_if(ranked).detail(detail)
 }
 
+/// A kernel level's time-weighted mean in each report interval up to `to`.
+fn level_series(run: &RunView<'_, Node>, scope: &'static str, name: &'static str, to: Time) -> Vec<f64> {
+    let m = run.sim.metrics();
+    let w = m.interval.0.max(1);
+    let cells = to.0.div_ceil(w) as usize;
+    let Some(l) = m.levels.get(scope, name) else { return vec![0.0; cells] };
+    (0..cells).map(|i| l.intervals.get(i).map_or(0.0, |c| c.0 / w as f64)).collect()
+}
+
+/// Runners over time (up, in their cold start, the scaler's target, sandboxes busy over the
+/// sandboxes per runner), and the backlog beside what the SLA allows.
+fn tables(c: &Config, run: &RunView<'_, Node>, samples: &[(Time, u64, f64)]) -> Vec<Table> {
+    let end = run.sim.now();
+    let w = run.sim.metrics().interval.as_secs_f64();
+    let up = level_series(run, "runners", "up", end);
+    let starting = level_series(run, "runners", "starting", end);
+    let desired = level_series(run, "runners", "desired", end);
+    let busy = level_series(run, "runners", "busy", end);
+    let per = c.runner.concurrency.max(1) as f64;
+    let rows = (0..up.len()).map(|i| vec![i as f64 * w, up[i], starting[i], desired[i], busy[i] / per]).collect();
+    let runners = Table {
+        name: "runners over time".into(),
+        columns: ["t_s", "up", "starting", "desired", "busy (runners' worth)"].map(String::from).to_vec(),
+        rows,
+    };
+    let lag = level_series(run, "log", "lag", end);
+    let rows = samples
+        .iter()
+        .map(|&(t, waiting, allowed)| {
+            let i = ((t.as_secs_f64() / w) as usize).min(lag.len().saturating_sub(1));
+            vec![t.as_secs_f64(), waiting as f64, allowed, lag.get(i).copied().unwrap_or(0.0)]
+        })
+        .collect();
+    let backlog = Table {
+        name: "backlog".into(),
+        columns: ["t_s", "waiting for a result", "allowed by the SLA", "queue lag"].map(String::from).to_vec(),
+        rows,
+    };
+    vec![runners, backlog]
+}
+
 /// Mean of a kernel level over `[from, to)` (whole intervals), and its maximum over the run.
 fn level(run: &RunView<'_, Node>, scope: &'static str, name: &'static str, from: Time, to: Time) -> (f64, f64) {
     let m = run.sim.metrics();
@@ -302,6 +344,8 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let samples = backlog(&subs, c.result_sla, run.main_end);
     m.insert("backlog_end_s".into(), backlog_end(&samples).map_or(0.0, |t| t.as_secs_f64()));
     m.insert("backlog_max".into(), samples.iter().map(|s| s.1).max().unwrap_or(0) as f64);
+    r.tables = tables(c, run, &samples);
+    let m = &mut r.measures;
     // The steady rate: submissions made after the spike, per second of the rest of the main phase.
     let span = run.main_end.since(spike_end).as_secs_f64();
     if span > 0.0 {

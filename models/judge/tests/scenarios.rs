@@ -1,0 +1,131 @@
+//! Every `judge` scenario file through the generic driver and the real verdict, with the numbers
+//! that make each one's point, and the controls: each known-bad run again with its cause removed.
+
+use judge::{Config, Judge};
+use sim_core::record::RunRecord;
+use sim_core::scenario::Scenario;
+use sim_core::testkit::{self, failed_checks, measure};
+
+fn load(name: &str) -> Scenario<Config> {
+    let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    testkit::parse_and_validate::<Judge>(&path, &text)
+}
+
+/// Runs a scenario file and asserts its verdict is what the file expects.
+fn check(name: &str) -> RunRecord {
+    testkit::run_as_expected::<Judge>(&load(name)).0
+}
+
+fn table<'a>(r: &'a RunRecord, name: &str) -> &'a sim_core::model::Table {
+    r.model_report.tables.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no table `{name}`"))
+}
+
+#[test]
+fn the_queue_and_the_autoscaler_absorb_the_contest_start_and_crashed_runs_are_judged_once() {
+    let r = check("judge");
+    assert_eq!(measure(&r, "lost"), 0.0);
+    assert_eq!(measure(&r, "verdicts"), measure(&r, "submissions"));
+    // The crashes lost runs in progress; they and the rebalances' redeliveries ran again, and the
+    // API ignored the repeated verdicts.
+    assert!(measure(&r, "runs_lost_in_crashes") >= 1.0);
+    assert!(measure(&r, "reruns") > 0.0);
+    assert!(measure(&r, "verdicts_repeated") > 0.0);
+    assert!(measure(&r, "runners_lost") >= 2.0, "both crashed runners noticed");
+    // The pool grew to its ceiling in the spike and came back down after it.
+    assert_eq!(measure(&r, "runners_max"), 20.0);
+    assert!(measure(&r, "runners_mean_after_spike") < 6.0, "{}", measure(&r, "runners_mean_after_spike"));
+    assert!(measure(&r, "result_p99_after_spike_s") <= 5.0);
+    // Runners over time, as the report plots them: 3 warm at the start, 20 at the peak.
+    let t = table(&r, "runners over time");
+    let up: Vec<f64> = t.rows.iter().map(|row| row[1]).collect();
+    assert_eq!(up[0], 3.0);
+    assert_eq!(up.iter().copied().fold(0.0, f64::max), 20.0);
+    assert!(*up.last().unwrap() < 5.0);
+    assert!(t.rows.iter().any(|row| row[2] > 0.0), "some runners in their cold start");
+    assert!(r.gauges.iter().any(|g| g.name == "runners.up" && g.max == 20.0));
+}
+
+#[test]
+fn a_fixed_pool_sized_for_the_average_falls_minutes_behind() {
+    let fixed = check("judge_fixed_pool");
+    assert_eq!(measure(&fixed, "lost"), 0.0, "late, not lost");
+    assert!(measure(&fixed, "result_p99_after_spike_s") > 20.0);
+    assert!(measure(&fixed, "backlog_end_s") > 120.0);
+    assert_eq!(measure(&fixed, "runners_max"), 3.0);
+}
+
+#[test]
+fn without_the_queue_the_spike_is_refused_and_lost() {
+    let r = check("judge_no_queue");
+    let lost = measure(&r, "lost");
+    assert!(lost > 100.0, "{lost}");
+    assert!(measure(&r, "api_refused") > 100.0);
+    // What got a runner was judged in time: the failure is loss, not lateness.
+    assert_eq!(failed_checks(&r), vec!["exactly_one_verdict".to_string()]);
+}
+
+#[test]
+fn applying_every_repeated_verdict_double_counts_and_the_oracle_sees_it() {
+    // The checks of one verdict per submission and of the leaderboard fail on a run whose API
+    // applies a re-run's verdict again.
+    let mut sc = load("judge");
+    sc.config.dedup_verdicts = false;
+    let (r, _) = testkit::run_and_judge::<Judge>(&sc, None);
+    let failed = failed_checks(&r);
+    assert!(failed.contains(&"exactly_one_verdict".to_string()), "{failed:?}");
+    assert!(failed.contains(&"leaderboard_matches_oracle".to_string()), "{failed:?}");
+}
+
+#[test]
+fn progress_fails_with_the_servers_down() {
+    testkit::assert_progress_fails_with_servers_down::<Judge>(&load("judge"));
+}
+
+#[test]
+fn runs_are_deterministic() {
+    let sc = load("judge_no_queue");
+    let a = testkit::run_record::<Judge>(&sc, None);
+    testkit::assert_same_run(&a, &testkit::run_record::<Judge>(&sc, None));
+}
+
+#[test]
+fn bad_config_is_reported_with_its_path() {
+    let mut sc = load("judge");
+    sc.config.scaler.max = 40;
+    sc.config.problems[1].accept = 1.5;
+    sc.config.languages[0].share = 0.0;
+    sc.config.poll_every = sim_core::Duration::ZERO;
+    let paths: Vec<String> = sc.validate::<Judge>().into_iter().map(|p| p.path).collect();
+    for p in ["config.scaler.max", "config.problems[1].accept", "config.languages[0].share", "config.poll_every"] {
+        assert!(paths.contains(&p.to_string()), "{p} in {paths:?}");
+    }
+    sc.topology.servers = 5;
+    let paths: Vec<String> = sc.validate::<Judge>().into_iter().map(|p| p.path).collect();
+    assert!(paths.contains(&"topology.servers".to_string()), "{paths:?}");
+}
+
+/// Every judge scenario keeps its expected verdict over more seeds (2 by default; set
+/// `SIMCTL_SWEEP_SEEDS` for a longer sweep).
+#[test]
+fn expected_verdicts_hold_over_a_seed_sweep() {
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "judge");
+    assert!(names.len() >= 3, "{names:?}");
+    let seeds = testkit::sweep_seeds(std::env::var("SIMCTL_SWEEP_SEEDS").ok().as_deref(), 2);
+    testkit::assert_expectations_over_seeds::<Judge>(&names.iter().map(|n| load(n)).collect::<Vec<_>>(), seeds);
+}
+
+// Controls (`testkit::control`): each known-bad file run again with only its cause removed; the
+// failures it declares must be judged and hold, and nothing else may fail.
+
+#[test]
+fn control_the_queue_holds_the_spike() {
+    testkit::control::<Judge>(&load("judge_no_queue"), |sc| sc.config.queue = true, &[]);
+}
+
+#[test]
+fn control_the_autoscaled_pool_meets_the_sla() {
+    let good = load("judge").config.scaler;
+    testkit::control::<Judge>(&load("judge_fixed_pool"), |sc| sc.config.scaler = good, &[]);
+}
