@@ -39,8 +39,9 @@ fn the_queue_and_the_autoscaler_absorb_the_contest_start_and_crashed_runs_are_ju
     // Runners over time, as the report plots them: 3 warm at the start, 20 at the peak.
     let t = table(&r, "runners over time");
     let up: Vec<f64> = t.rows.iter().map(|row| row[1]).collect();
-    assert_eq!(up[0], 3.0);
-    assert_eq!(up.iter().copied().fold(0.0, f64::max), 20.0);
+    // (Interval means: the warm start takes the first message's latency.)
+    assert!((up[0] - 3.0).abs() < 0.05, "{}", up[0]);
+    assert!(up.iter().copied().fold(0.0, f64::max) > 19.9);
     assert!(*up.last().unwrap() < 5.0);
     assert!(t.rows.iter().any(|row| row[2] > 0.0), "some runners in their cold start");
     assert!(r.gauges.iter().any(|g| g.name == "runners.up" && g.max == 20.0));
