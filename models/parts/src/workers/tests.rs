@@ -163,3 +163,26 @@ fn a_crashed_worker_is_noticed_and_replaced_after_a_cold_start() {
     let Some(TNode::Scaler { scaler, .. }) = sim.actor(NodeId(0)) else { panic!() };
     assert_eq!((scaler.stats.lost, scaler.stats.started), (1, 7));
 }
+
+crate::wire! { timers enum BenchTimer { Workers(Timer), Pool(PoolTimer) } }
+
+#[test]
+fn submit_for_runs_a_job_for_the_time_the_design_gives() {
+    use crate::testing::{Bench, PartHost};
+    let mut b = Bench::<PartHost<Msg, BenchTimer>>::new();
+    let spec = WorkerSpec { concurrency: 2, ..WorkerSpec::default() };
+    let mut w: Worker<u32> = Worker::new("runners", spec, NodeId(0));
+    let event = b.with(|ctx| w.on_msg(ctx, &Msg::Start { seq: 1, after: Duration::ZERO }));
+    assert_eq!(event, Some(WorkerEvent::Up));
+    b.drain();
+    b.with(|ctx| w.submit_for(ctx, 7, Duration::from_secs(7)));
+    b.with(|ctx| w.submit_for(ctx, 8, Duration::from_millis(300)));
+    assert!(!w.accepting(), "both slots busy");
+    let timers = b.drain().0;
+    let afters: Vec<Duration> = timers.iter().map(|t| t.0).collect();
+    assert_eq!(afters, [Duration::from_secs(7), Duration::from_millis(300)]);
+    let BenchTimer::Pool(t) = timers[0].1 else { panic!("a pool timer") };
+    b.now = Time(7_000_000_000);
+    assert_eq!(b.with(|ctx| w.on_pool_timer(ctx, t)), Some(7));
+    assert!(w.accepting());
+}
