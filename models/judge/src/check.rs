@@ -5,8 +5,8 @@
 use crate::leaderboard::Row;
 use crate::{Api, Config, Contest, Node};
 use sim_core::metrics::HistoryEntry;
-use sim_core::sweep::percentile;
 use sim_core::model::Table;
+use sim_core::sweep::percentile;
 use sim_core::{Check, Duration, ModelReport, Outcome, Reply, RunView, Time, Topology};
 use std::collections::BTreeMap;
 
@@ -42,7 +42,10 @@ pub fn validate(c: &Config, topo: &Topology) -> Vec<(String, String)> {
         e.extend(p.validate(&format!("config.{name}")));
     }
     if c.verdict_call.breaker.is_some() {
-        e.push(("config.verdict_call.breaker".into(), "a runner retries its verdict until it lands: no breaker".into()));
+        e.push((
+            "config.verdict_call.breaker".into(),
+            "a runner retries its verdict until it lands: no breaker".into(),
+        ));
     }
     if c.problems.is_empty() || c.problems.len() > 10_000 {
         e.push(("config.problems".into(), format!("needs between 1 and 10,000 problems, got {}", c.problems.len())));
@@ -93,7 +96,9 @@ pub fn submissions(history: &[HistoryEntry]) -> Vec<Seen> {
         .iter()
         .map(|h| {
             let verdict = match (h.outcome, &h.reply, h.complete) {
-                (Some(Outcome::Ok), Reply::Values(v), Some(done)) if v.len() == 2 => Some((v[0] == 1, Time(v[1]), done)),
+                (Some(Outcome::Ok), Reply::Values(v), Some(done)) if v.len() == 2 => {
+                    Some((v[0] == 1, Time(v[1]), done))
+                }
                 _ => None,
             };
             Seen { id: h.value, user: h.key, invoke: h.invoke, outcome: h.outcome, complete: h.complete, verdict }
@@ -126,7 +131,9 @@ pub fn exactly_one_verdict(subs: &[Seen], applied: Option<&BTreeMap<u64, u32>>) 
     if let Some(s) = twice.first() {
         detail += &format!("; first applied {} times: submission {}", applied[&s.id], s.id);
     }
-    Check::judged(name, subs.len(), "submissions").violations(lost.len() + twice.len(), "lost or doubled").detail(detail)
+    Check::judged(name, subs.len(), "submissions")
+        .violations(lost.len() + twice.len(), "lost or doubled")
+        .detail(detail)
 }
 
 /// Times to a result (seconds) of the submissions that got one, made at or after `from`.
@@ -392,7 +399,14 @@ mod tests {
     fn seen(id: u64, user: u64, invoke: u64, verdict: Option<(bool, u64, u64)>) -> Seen {
         let outcome = if verdict.is_some() { Some(Outcome::Ok) } else { Some(Outcome::Fail) };
         let complete = Some(verdict.map_or(s(invoke), |v| s(v.2)));
-        Seen { id, user, invoke: s(invoke), outcome, complete, verdict: verdict.map(|(a, at, done)| (a, s(at), s(done))) }
+        Seen {
+            id,
+            user,
+            invoke: s(invoke),
+            outcome,
+            complete,
+            verdict: verdict.map(|(a, at, done)| (a, s(at), s(done))),
+        }
     }
 
     #[test]
@@ -472,7 +486,8 @@ mod tests {
             languages: vec![Language { name: "c".into(), share: 1.0, factor: 1.0 }],
         };
         // One problem: user 1 wrong at 10 s, accepted at 20 s; user 2 refused (no verdict).
-        let subs = vec![seen(1, 1, 10, Some((false, 10, 11))), seen(2, 1, 20, Some((true, 20, 22))), seen(3, 2, 5, None)];
+        let subs =
+            vec![seen(1, 1, 10, Some((false, 10, 11))), seen(2, 1, 20, Some((true, 20, 22))), seen(3, 2, 5, None)];
         let o = oracle(&subs, &contest, Duration::from_secs(1200));
         assert_eq!(o.len(), 1);
         assert_eq!(o[&1], Row { solved: 1, penalty_s: 1220, verdicts: 2 });

@@ -87,7 +87,8 @@ mod tests {
 
     #[test]
     fn icpc_rows_do_not_depend_on_the_order_verdicts_arrive_in() {
-        let verdicts = [(1, 0, s(30), false), (1, 0, s(50), true), (1, 0, s(70), false), (1, 1, s(90), true), (2, 0, s(40), true)];
+        let verdicts =
+            [(1, 0, s(30), false), (1, 0, s(50), true), (1, 0, s(70), false), (1, 1, s(90), true), (2, 0, s(40), true)];
         let mut a = Leaderboard::new(Duration::from_secs(1200));
         for &(u, p, t, ok) in &verdicts {
             a.apply(u, p, t, ok);

@@ -846,7 +846,8 @@ impl Actor for Node {
 pub struct Judge;
 
 /// Every check the model reports.
-pub const CHECKS: &[&str] = &["exactly_one_verdict", "result_within_sla", "backlog_drained", "leaderboard_matches_oracle"];
+pub const CHECKS: &[&str] =
+    &["exactly_one_verdict", "result_within_sla", "backlog_drained", "leaderboard_matches_oracle"];
 
 impl Model for Judge {
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
@@ -872,7 +873,8 @@ impl Model for Judge {
             let health = HealthSpec { fail_open: true, ..HealthSpec::default() };
             if topo.is_client(n) {
                 let mut calls = Calls::new();
-                let submit = calls.add("submit_calls", &[l.api], c.submit_call.clone(), Policy::RoundRobin, health.clone());
+                let submit =
+                    calls.add("submit_calls", &[l.api], c.submit_call.clone(), Policy::RoundRobin, health.clone());
                 let check = calls.add("check_calls", &[l.api], c.check_call.clone(), Policy::RoundRobin, health);
                 Node::Client(Box::new(Client {
                     calls,
