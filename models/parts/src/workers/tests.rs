@@ -172,6 +172,8 @@ fn submit_for_runs_a_job_for_the_time_the_design_gives() {
     let mut b = Bench::<PartHost<Msg, BenchTimer>>::new();
     let spec = WorkerSpec { concurrency: 2, ..WorkerSpec::default() };
     let mut w: Worker<u32> = Worker::new("runners", spec, NodeId(0));
+    b.with(|ctx| w.start(ctx));
+    assert!(matches!(b.drain().0[..], [(_, BenchTimer::Workers(Timer::Status))]), "the status loop");
     let event = b.with(|ctx| w.on_msg(ctx, &Msg::Start { seq: 1, after: Duration::ZERO }));
     assert_eq!(event, Some(WorkerEvent::Up));
     b.drain();
