@@ -331,6 +331,8 @@ fn measures(c: &Config, run: &RunView<'_, Node>, b: &Board, stale_ns: u64, r: &m
     m.insert("updates_per_s".into(), in_main as f64 / main_s);
     let reads = history.iter().filter(|h| h.kind == TOP10 || h.kind == RANK).filter(|h| h.invoke < run.main_end).count();
     m.insert("reads_per_s".into(), reads as f64 / main_s);
+    let top10 = history.iter().filter(|h| h.kind == TOP10 && h.invoke < run.main_end).count();
+    m.insert("top10_reads_per_s".into(), top10 as f64 / main_s);
     m.insert("redeliveries_skipped".into(), b.skipped as f64);
     let mut apply = b.apply_ns.clone();
     apply.sort_unstable();
@@ -351,7 +353,7 @@ fn measures(c: &Config, run: &RunView<'_, Node>, b: &Board, stale_ns: u64, r: &m
     let bytes = b.bytes() as f64;
     m.insert("store_bytes".into(), bytes);
     m.insert("bytes_per_player".into(), bytes / players.max(1.0));
-    m.insert("store_mb_per_million_players".into(), bytes / players.max(1.0));
+    m.insert("store_mb_at_scale".into(), bytes / players.max(1.0) * c.scale_players as f64 / 1e6);
     let hits = b.cache.stats.hits as f64;
     let lookups = b.cache.stats.lookups() as f64;
     m.insert("top10_cache_hit_ratio".into(), if lookups > 0.0 { hits / lookups } else { 0.0 });
@@ -451,7 +453,7 @@ mod tests {
         let s = o.scores[3].unwrap();
         let r = o.rank(s);
         let read = |score: i64, rank: u64, prefix: u64, invoke: u64| {
-            vec![entry(9, RANK, 3, Reply::Values(vec![prefix, score as u64, rank]), invoke, invoke + 1)]
+            vec![entry(9, RANK, 3, Reply::Values(vec![prefix, crate::enc_score(score), rank]), invoke, invoke + 1)]
         };
         assert!(ranks_exact(&c, &read(s, r, 1, 20), &journal).passed);
         assert!(!ranks_exact(&c, &read(s, r + 1, 1, 20), &journal).passed, "wrong rank");
@@ -472,7 +474,7 @@ mod tests {
         let enc = |t: &[Key], prefix: u64| {
             let mut v = vec![prefix];
             for (neg, p) in t {
-                v.extend([*p, (-neg) as u64]);
+                v.extend([*p, crate::enc_score(-neg)]);
             }
             v
         };

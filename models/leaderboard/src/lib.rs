@@ -125,6 +125,9 @@ pub struct Config {
     pub rebalance: Rebalance,
     /// The bound `top10_staleness` checks.
     pub staleness_max: Duration,
+    /// The player count the measured bytes per player are scaled to (`store_mb_at_scale`), for
+    /// the estimate of the sorted set's memory at the notes' size.
+    pub scale_players: u64,
 }
 
 impl Default for Config {
@@ -141,6 +144,7 @@ impl Default for Config {
             cache: CacheSpec { capacity: Capacity::Entries(1), ttl: Some(Duration::from_secs(1)), ..Default::default() },
             rebalance: Rebalance::default(),
             staleness_max: Duration::from_millis(1500),
+            scale_players: 25_000_000,
         }
     }
 }
@@ -165,13 +169,14 @@ pub fn decode(v: u64) -> (u64, i64) {
     (v >> 1, if v & 1 == 1 { 1 } else { -1 })
 }
 
-/// Encodes a score for a reply.
+/// Encodes a score for a reply (the sign bit flipped, so that no score encodes as [`NO_PLAYER`]
+/// but `i64::MAX`).
 pub fn enc_score(s: i64) -> u64 {
-    s as u64
+    (s as u64) ^ (1 << 63)
 }
 
 pub fn dec_score(v: u64) -> i64 {
-    v as i64
+    (v ^ (1 << 63)) as i64
 }
 
 /// The reply value of a rank read of a player with no score.
@@ -303,6 +308,7 @@ impl Board {
                 if shards > 1 {
                     s.rebalance();
                 }
+                s.compact();
                 let pools = (0..shards).map(|_| Pool::new("shard", c.shard.clone())).collect();
                 (Store::Sorted(s), pools)
             }
@@ -469,6 +475,7 @@ impl Board {
             return;
         }
         let (moved, steps) = s.rebalance();
+        let steps = steps + s.compact();
         self.rebalances += 1;
         self.rebalance_moves += moved;
         ctx.count_in("board", "rebalances", 1);

@@ -180,6 +180,22 @@ impl Treap {
         steps
     }
 
+    /// The same keys in a fresh arena of exactly their number (after a bulk load or a rebalance
+    /// left free slots behind).
+    pub fn compact(&mut self) -> u64 {
+        let mut keys = Vec::with_capacity(self.len());
+        let mut steps = self.all(&mut keys);
+        // An eighth of headroom: players moving in from another shard take it before the arena
+        // has to grow (a `Vec` doubles).
+        let mut t = Treap { nodes: Vec::with_capacity(keys.len() + keys.len() / 8), ..Treap::new() };
+        t.next_prio = self.next_prio;
+        for k in keys {
+            steps += t.insert(k);
+        }
+        *self = t;
+        steps
+    }
+
     /// Every key in order (`n` steps).
     pub fn all(&self, out: &mut Vec<Key>) -> u64 {
         self.first(self.len(), out)
@@ -258,6 +274,11 @@ impl Sharded {
             steps += s.set.first(k - out.len(), &mut out) + 1;
         }
         (out, steps)
+    }
+
+    /// Compacts every shard's arena: `n` steps to read the keys out and the inserts' steps.
+    pub fn compact(&mut self) -> u64 {
+        self.shards.iter_mut().map(|s| s.set.compact()).sum()
     }
 
     /// The largest shard over the mean shard.
