@@ -117,7 +117,9 @@ pub fn applied_exactly_once(history: &[HistoryEntry], journal: &[Applied]) -> Ch
         } else {
             continue;
         };
-        first.get_or_insert_with(|| format!("{bad}: op {:?} (player {}, value {}) applied {n} times", h.op, h.key, h.value));
+        first.get_or_insert_with(|| {
+            format!("{bad}: op {:?} (player {}, value {}) applied {n} times", h.op, h.key, h.value)
+        });
     }
     let phantom = times.keys().filter(|v| !produced.contains(*v)).count() as u64;
     judged += journal.len() as u64;
@@ -173,15 +175,16 @@ pub fn final_ranks_exact(c: &Config, history: &[HistoryEntry], b: &Board) -> Che
         Some((place, w, g)) => format!(
             "judged {judged} players: {wrong} places differ, {points_wrong} user points differ; first at place {place}: oracle {w:?}, store {g:?} (keys are (-score, player))"
         ),
-        None => format!("judged {judged} players: order and user points equal the oracle's ({points_wrong} points differ)"),
+        None => {
+            format!("judged {judged} players: order and user points equal the oracle's ({points_wrong} points differ)")
+        }
     };
     Check::new("final_ranks_exact", ok, detail)
 }
 
 /// Reads in the order of the journal prefix they read.
 fn reads(history: &[HistoryEntry], kind: u16) -> Vec<(&HistoryEntry, &[u64])> {
-    let mut r: Vec<_> =
-        history.iter().filter(|h| h.kind == kind).filter_map(|h| values(h).map(|v| (h, v))).collect();
+    let mut r: Vec<_> = history.iter().filter(|h| h.kind == kind).filter_map(|h| values(h).map(|v| (h, v))).collect();
     r.sort_by_key(|(h, v)| (v[0], h.op));
     r
 }
@@ -198,7 +201,10 @@ pub fn ranks_exact(c: &Config, history: &[HistoryEntry], journal: &[Applied]) ->
         let before = journal.partition_point(|a| a.at < h.invoke);
         if prefix < before {
             stale += 1;
-            first.get_or_insert(format!("{:?} read prefix {prefix} but {before} updates were applied before it was sent", h.op));
+            first.get_or_insert(format!(
+                "{:?} read prefix {prefix} but {before} updates were applied before it was sent",
+                h.op
+            ));
         }
         o.advance(journal, prefix);
         let want = o.scores.get(h.key as usize).copied().flatten();
@@ -239,7 +245,10 @@ pub fn top10_exact(c: &Config, history: &[HistoryEntry], journal: &[Applied]) ->
         }
     }
     let ok = judged > 0 && wrong == 0;
-    let detail = format!("judged {judged} top-10 reads: {wrong} wrong{}", first.map(|f| format!("; first: {f}")).unwrap_or_default());
+    let detail = format!(
+        "judged {judged} top-10 reads: {wrong} wrong{}",
+        first.map(|f| format!("; first: {f}")).unwrap_or_default()
+    );
     Check::new("top10_exact", ok, detail)
 }
 
@@ -275,7 +284,8 @@ pub fn top10_staleness(c: &Config, history: &[HistoryEntry], journal: &[Applied]
             let s = done.since(t).0;
             if s > max {
                 max = s;
-                worst = Some(format!("{:?} answered at {done} with the top 10 of prefix {prefix}, outdated at {t}", h.op));
+                worst =
+                    Some(format!("{:?} answered at {done} with the top 10 of prefix {prefix}, outdated at {t}", h.op));
             }
         }
     }
@@ -329,7 +339,8 @@ fn measures(c: &Config, run: &RunView<'_, Node>, b: &Board, stale_ns: u64, r: &m
     m.insert("updates_acked".into(), acked as f64);
     m.insert("updates_applied".into(), b.journal.len() as f64);
     m.insert("updates_per_s".into(), in_main as f64 / main_s);
-    let reads = history.iter().filter(|h| h.kind == TOP10 || h.kind == RANK).filter(|h| h.invoke < run.main_end).count();
+    let reads =
+        history.iter().filter(|h| h.kind == TOP10 || h.kind == RANK).filter(|h| h.invoke < run.main_end).count();
     m.insert("reads_per_s".into(), reads as f64 / main_s);
     let top10 = history.iter().filter(|h| h.kind == TOP10 && h.invoke < run.main_end).count();
     m.insert("top10_reads_per_s".into(), top10 as f64 / main_s);
@@ -358,11 +369,7 @@ fn measures(c: &Config, run: &RunView<'_, Node>, b: &Board, stale_ns: u64, r: &m
     let lookups = b.cache.stats.lookups() as f64;
     m.insert("top10_cache_hit_ratio".into(), if lookups > 0.0 { hits / lookups } else { 0.0 });
     let elapsed = sim_core::Duration(run.main_end.0.max(1));
-    let util = b
-        .pools
-        .iter()
-        .map(|p| p.stats.utilisation(p.spec().concurrency as u64, elapsed))
-        .fold(0.0f64, f64::max);
+    let util = b.pools.iter().map(|p| p.stats.utilisation(p.spec().concurrency as u64, elapsed)).fold(0.0f64, f64::max);
     m.insert("shard_utilisation_max".into(), util);
     if let Structure::SortedSet { .. } = c.structure {
         m.insert("rebalances".into(), b.rebalances as f64);
@@ -431,10 +438,7 @@ mod tests {
 
     #[test]
     fn a_result_applied_twice_or_never_fails_and_each_once_passes() {
-        let h = vec![
-            entry(1, WIN, 3, Reply::None, 0, 5),
-            entry(2, LOSS, 4, Reply::None, 0, 5),
-        ];
+        let h = vec![entry(1, WIN, 3, Reply::None, 0, 5), entry(2, LOSS, 4, Reply::None, 0, 5)];
         let good = vec![applied(1, 3, 1, 6), applied(2, 4, -1, 7)];
         assert!(applied_exactly_once(&h, &good).passed);
         let twice = vec![applied(1, 3, 1, 6), applied(2, 4, -1, 7), applied(2, 4, -1, 8)];

@@ -57,8 +57,8 @@ use serde::{Deserialize, Serialize};
 use set::{Key, ScanTable, Sharded};
 use sim_core::rng::mix64;
 use sim_core::{
-    Actor, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time,
-    Topology, WriteId,
+    Actor, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time, Topology,
+    WriteId,
 };
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -141,7 +141,11 @@ impl Default for Config {
             shard: PoolSpec { concurrency: 1, queue: 100_000, ..PoolSpec::default() },
             step_cost: Duration::from_nanos(100),
             op_cost: Duration::from_micros(20),
-            cache: CacheSpec { capacity: Capacity::Entries(1), ttl: Some(Duration::from_secs(1)), ..Default::default() },
+            cache: CacheSpec {
+                capacity: Capacity::Entries(1),
+                ttl: Some(Duration::from_secs(1)),
+                ..Default::default()
+            },
             rebalance: Rebalance::default(),
             staleness_max: Duration::from_millis(1500),
             scale_players: 25_000_000,
@@ -644,7 +648,8 @@ pub struct Leaderboard;
 
 impl Model for Leaderboard {
     const NAME: &'static str = "leaderboard";
-    const ABOUT: &'static str = "game results through a log into a sorted set sharded by score range, a top-10 cache (or the ORDER BY scan)";
+    const ABOUT: &'static str =
+        "game results through a log into a sorted set sharded by score range, a top-10 cache (or the ORDER BY scan)";
     const OP_KINDS: &'static [&'static str] = &["win", "loss", "top10", "rank"];
     type Config = Config;
     type Actor = Node;
@@ -679,7 +684,10 @@ impl Model for Leaderboard {
             e.push(("config.players".into(), format!("at most 50,000,000 (got {})", c.players)));
         }
         if c.rebalance.tolerance < 1.0 {
-            e.push(("config.rebalance.tolerance".into(), format!("must be at least 1.0, got {}", c.rebalance.tolerance)));
+            e.push((
+                "config.rebalance.tolerance".into(),
+                format!("must be at least 1.0, got {}", c.rebalance.tolerance),
+            ));
         }
         if c.rebalance.interval == Duration::ZERO {
             e.push(("config.rebalance.interval".into(), "must be positive".into()));

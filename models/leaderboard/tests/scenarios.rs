@@ -6,8 +6,8 @@ use leaderboard::{Config, Leaderboard, Structure};
 use sim_core::Duration;
 use sim_core::record::RunRecord;
 use sim_core::scenario::Scenario;
-use sim_core::verdict::Expect;
 use sim_core::testkit::{self, failed_checks, measure};
+use sim_core::verdict::Expect;
 use sim_core::workload::Keys;
 
 fn load(name: &str) -> Scenario<Config> {
@@ -76,7 +76,9 @@ fn scan_cost_grows_with_the_players() {
         }
         rows.push((players, per[0], per[1]));
     }
-    eprintln!("| players | scan: steps per rank read | scan: rank p99 ms | sorted set: steps | sorted set: rank p99 ms |");
+    eprintln!(
+        "| players | scan: steps per rank read | scan: rank p99 ms | sorted set: steps | sorted set: rank p99 ms |"
+    );
     for (p, (ss, sp), (ts, tp)) in &rows {
         eprintln!("| {p} | {ss:.0} | {sp:.2} | {ts:.1} | {tp:.2} |");
     }
