@@ -104,6 +104,7 @@ pub fn models() -> Vec<Entry> {
         entry::<readpath::ReadPathModel>(),
         entry::<cdn::Cdn>(),
         entry::<checkout::Checkout>(),
+        entry::<notify::Notify>(),
     ]
 }
 
@@ -393,6 +394,7 @@ mod tests {
                 "service_inline" => roundtrip::<service::inline::ServiceInline>(&source),
                 "checkout" => roundtrip::<checkout::Checkout>(&source),
                 "pipeline" => roundtrip::<pipeline::Pipeline>(&source),
+                "notify" => roundtrip::<notify::Notify>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
