@@ -2,7 +2,7 @@
 //! accepted, what the status API answered), the providers' delivery records (what happened) and
 //! the status store's final rows. Each check counts the items it judged; judging nothing fails.
 
-use crate::{CHANNELS, Node, PENDING, SENT, is_failed, status_key};
+use crate::{CHANNELS, Node, PENDING, SENDING, SENT, is_failed, status_key};
 use sim_core::{Check, Duration, Outcome, Reply, RunView, Time};
 use std::collections::BTreeMap;
 
@@ -193,7 +193,7 @@ pub fn status_answers(f: &Facts) -> Finding {
             SENT => first.is_none_or(|t| t > a.complete),
             c if is_failed(c) => first.is_some(),
             0 => accepted,
-            PENDING => false,
+            PENDING | SENDING => false,
             _ => true,
         };
         if bad {

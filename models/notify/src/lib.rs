@@ -23,8 +23,11 @@
 //!
 //! **Delivering.** A worker takes a record while it has fewer than `in_flight` notifications in
 //! hand, renders it (the worker's service time), and with `dedup` on first checks its window of
-//! recently handled ids (same id, same partition, same worker) and the status store: a
-//! notification already *sent* or *failed* is skipped. It then calls its provider. When the call
+//! recently handled ids (same id, same partition, same worker) and then *claims* it in the status
+//! store: a compare-and-set from the version it read to *sending*, with a lease (`claim_lease`,
+//! the row's TTL). A notification already *sent* or *failed* is skipped; one another worker is
+//! sending (a rebalance gave its partition to this worker while the old owner still held it) is
+//! looked at again after `requeue`; of two racing claims only one succeeds. It then calls its provider. When the call
 //! gives up (timeouts, 5xx, an open breaker) the record is **not** acknowledged to the queue:
 //! the worker waits `requeue` and tries again, so a provider outage turns into a backlog in the
 //! queue (the `log.lag` level), not into failures; only a notification older than
@@ -87,6 +90,8 @@ pub const SENT: i64 = 2;
 pub const FAILED_EXPIRED: i64 = 3;
 /// Failed: the in-memory sender (`queue: false`) ran out of retries.
 pub const FAILED_RETRIES: i64 = 4;
+/// Claimed by a worker that is sending it (with `dedup`; the claim expires after `claim_lease`).
+pub const SENDING: i64 = 5;
 
 pub fn is_failed(code: i64) -> bool {
     code == FAILED_EXPIRED || code == FAILED_RETRIES
@@ -138,6 +143,8 @@ pub struct Config {
     pub queue: bool,
     /// Workers skip a notification already handled (known-bad: `false`).
     pub dedup: bool,
+    /// How long a worker's claim on a notification (status `sending`) holds.
+    pub claim_lease: Duration,
     /// Ids a worker remembers for dedup (an LRU window).
     pub dedup_window: u64,
     /// Users in the user table (the workload's keys must stay below).
@@ -177,6 +184,7 @@ impl Default for Config {
             log: LogSpec { topics, commit_interval: Duration::from_millis(500), ..LogSpec::default() },
             queue: true,
             dedup: true,
+            claim_lease: Duration::from_secs(30),
             dedup_window: 10_000,
             users: 10_000,
             user_cache: CacheSpec { capacity: Capacity::Entries(5_000), ..CacheSpec::default() },
@@ -557,8 +565,12 @@ impl Api {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum WStage {
     Check,
+    Claim,
     Send,
+    /// Waiting to send again.
     Wait,
+    /// Waiting to check again (another worker holds the claim).
+    WaitCheck,
     Record,
 }
 
@@ -600,6 +612,7 @@ pub struct WorkerNode {
     next: u64,
     seen: Cache<()>,
     dedup: bool,
+    claim_lease: Duration,
     in_flight: usize,
     requeue: Duration,
     give_up_after: Duration,
@@ -628,13 +641,37 @@ impl WorkerNode {
             return self.skip(ctx, j);
         }
         self.seen.put(ctx.now(), id, (), 1);
-        self.store(ctx, j, kv::Op::Get { key: status_key(id) });
+        self.check(ctx, j);
+    }
+
+    /// Reads the notification's status (the first half of a claim).
+    fn check(&mut self, ctx: &mut Ctx<'_, Node>, j: u64) {
+        let Some(job) = self.jobs.get_mut(&j) else { return };
+        job.stage = WStage::Check;
+        let key = status_key(job.d.rec.value);
+        self.store(ctx, j, kv::Op::Get { key });
+    }
+
+    /// Waits `requeue`, then `stage` again.
+    fn wait(&mut self, ctx: &mut Ctx<'_, Node>, j: u64, stage: WStage) {
+        let Some(job) = self.jobs.get_mut(&j) else { return };
+        self.stats.requeued += 1;
+        job.stage = stage;
+        ctx.set_timer(self.requeue, Timer::Requeue(Requeue(j)));
     }
 
     fn store(&mut self, ctx: &mut Ctx<'_, Node>, j: u64, op: kv::Op) {
         if let Err(d) = self.kv.call(&mut self.calls, ctx, op, ReadFrom::Primary, j) {
             self.step(ctx, d, None);
         }
+    }
+
+    fn claim(&mut self, ctx: &mut Ctx<'_, Node>, j: u64, version: u64) {
+        let Some(job) = self.jobs.get_mut(&j) else { return };
+        job.stage = WStage::Claim;
+        let key = status_key(job.d.rec.value);
+        let ttl = Some(self.claim_lease);
+        self.store(ctx, j, kv::Op::Cas { key, version, value: SENDING, ttl });
     }
 
     fn send(&mut self, ctx: &mut Ctx<'_, Node>, j: u64) {
@@ -673,8 +710,19 @@ impl WorkerNode {
                     self.stats.deduped += 1;
                     self.skip(ctx, j);
                 }
-                // Pending, missing, or the store did not answer: send (at-least-once).
-                _ => self.send(ctx, j),
+                // Another worker is sending it (a rebalance moved the partition): look again
+                // later; its claim expires if that worker died.
+                Some(KvResult::Found { value: SENDING, .. }) if ok => self.wait(ctx, j, WStage::WaitCheck),
+                // Pending or missing: claim it (compare-and-set on the version read).
+                Some(KvResult::Found { version, .. }) if ok => self.claim(ctx, j, version),
+                Some(KvResult::NotFound) if ok => self.claim(ctx, j, 0),
+                _ => self.wait(ctx, j, WStage::WaitCheck),
+            },
+            WStage::Claim => match result {
+                Some(KvResult::Written { .. }) if ok => self.send(ctx, j),
+                // Someone else moved it first, or no answer: look again.
+                Some(KvResult::Conflict { .. }) if ok => self.check(ctx, j),
+                _ => self.wait(ctx, j, WStage::WaitCheck),
             },
             WStage::Send if ok => {
                 self.stats.sent += 1;
@@ -686,12 +734,10 @@ impl WorkerNode {
                     self.stats.expired += 1;
                     self.record(ctx, j, FAILED_EXPIRED);
                 } else {
-                    self.stats.requeued += 1;
-                    job.stage = WStage::Wait;
-                    ctx.set_timer(self.requeue, Timer::Requeue(Requeue(j)));
+                    self.wait(ctx, j, WStage::Wait);
                 }
             }
-            WStage::Wait => {}
+            WStage::Wait | WStage::WaitCheck => {}
             WStage::Record if ok => self.skip(ctx, j),
             // The store did not take it: write again (the record must not count as done first).
             WStage::Record => {
@@ -749,7 +795,10 @@ impl WorkerNode {
                     self.step(ctx, d, None);
                 }
             }
-            Timer::Requeue(Requeue(j)) => self.send(ctx, j),
+            Timer::Requeue(Requeue(j)) => match self.jobs.get(&j).map(|x| x.stage) {
+                Some(WStage::WaitCheck) => self.check(ctx, j),
+                _ => self.send(ctx, j),
+            },
             _ => {}
         }
     }
@@ -1002,6 +1051,7 @@ impl Model for Notify {
                 next: 0,
                 seen: Cache::lru(c.dedup_window),
                 dedup: c.dedup,
+                claim_lease: c.claim_lease,
                 in_flight: c.in_flight as usize,
                 requeue: c.requeue,
                 give_up_after: c.give_up_after,
@@ -1098,7 +1148,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     put("duplicates", dup.bad as f64);
     let finals = |f: fn(i64) -> bool| facts.accepted.keys().filter(|id| f(facts.final_status(**id))).count() as f64;
     put("failed", finals(is_failed));
-    put("pending_at_end", finals(|v| v == PENDING || v == 0));
+    put("pending_at_end", finals(|v| v == PENDING || v == SENDING || v == 0));
     if let Some(d) = p99 {
         put("push_p99_ms", d.as_secs_f64() * 1e3);
     }

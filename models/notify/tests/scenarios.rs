@@ -1,0 +1,24 @@
+//! Every `notify` scenario file through the generic driver and the real verdict, with the
+//! controls: each known-bad run again with its cause removed.
+
+use notify::{Config, Notify};
+use sim_core::record::RunRecord;
+use sim_core::scenario::Scenario;
+use sim_core::testkit::{self, measure};
+
+fn load(name: &str) -> Scenario<Config> {
+    let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    testkit::parse_and_validate::<Notify>(&path, &text)
+}
+
+fn check(name: &str) -> RunRecord {
+    testkit::run_as_expected::<Notify>(&load(name)).0
+}
+
+#[test]
+fn the_notification_system_delivers_everything_once_through_outages_and_crashes() {
+    let r = check("notify");
+    assert_eq!(measure(&r, "lost"), 0.0);
+    assert_eq!(measure(&r, "duplicates"), 0.0);
+}
