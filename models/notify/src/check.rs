@@ -148,7 +148,12 @@ pub fn outage_windows(run: &RunView<'_, Node>, sla: Duration) -> Vec<(Time, Time
 /// The notifications of `channels` accepted outside `excluded` windows: each delivered within
 /// `sla` of its `send`'s invocation (one never delivered counts as late). Returns the finding and
 /// the p99 delay (`None` when nothing was judged; never-delivered ones rank last).
-pub fn delivery_sla(f: &Facts, channels: &[u8], excluded: &[(Time, Time)], sla: Duration) -> (Finding, Option<Duration>) {
+pub fn delivery_sla(
+    f: &Facts,
+    channels: &[u8],
+    excluded: &[(Time, Time)],
+    sla: Duration,
+) -> (Finding, Option<Duration>) {
     let mut out = Finding::default();
     let mut delays: Vec<u64> = Vec::new();
     for (&id, a) in &f.accepted {

@@ -174,10 +174,8 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let topics = CHANNELS
-            .iter()
-            .map(|c| TopicSpec { name: (*c).into(), partitions: 4, ..TopicSpec::default() })
-            .collect();
+        let topics =
+            CHANNELS.iter().map(|c| TopicSpec { name: (*c).into(), partitions: 4, ..TopicSpec::default() }).collect();
         Config {
             api_servers: 2,
             brokers: 3,
@@ -193,7 +191,11 @@ impl Default for Config {
             kv_call: CallPolicy { timeout: Duration::from_millis(300), retries: 3, ..CallPolicy::default() },
             providers: Providers::default(),
             send: CallPolicy { timeout: Duration::from_millis(500), retries: 2, ..CallPolicy::default() },
-            worker: WorkerSpec { concurrency: 4, service: Dist::Constant(Duration::from_millis(2)), ..Default::default() },
+            worker: WorkerSpec {
+                concurrency: 4,
+                service: Dist::Constant(Duration::from_millis(2)),
+                ..Default::default()
+            },
             in_flight: 32,
             requeue: Duration::from_millis(500),
             give_up_after: Duration::from_secs(600),
@@ -479,7 +481,9 @@ impl Api {
         let Some(job) = self.jobs.get_mut(&j) else { return };
         let ok = d.outcome == CallOutcome::Ok;
         match (job.stage, result) {
-            (Stage::Status, Some(KvResult::Found { value, .. })) if ok => self.respond(ctx, j, Resp::Status(value), false),
+            (Stage::Status, Some(KvResult::Found { value, .. })) if ok => {
+                self.respond(ctx, j, Resp::Status(value), false)
+            }
             (Stage::Status, Some(KvResult::NotFound)) if ok => self.respond(ctx, j, Resp::Status(0), false),
             (Stage::User, Some(KvResult::Found { .. })) if ok => {
                 self.users.put(ctx.now(), user_key(job.user), (), 1);
@@ -638,6 +642,7 @@ impl WorkerNode {
             return self.send(ctx, j);
         }
         if self.seen.contains(ctx.now(), id) {
+            self.stats.deduped += 1;
             return self.skip(ctx, j);
         }
         self.seen.put(ctx.now(), id, (), 1);
@@ -989,7 +994,8 @@ impl Model for Notify {
         Box::new(move |n| {
             if topo.is_client(n) {
                 let mut calls = Calls::new();
-                let api = calls.add("client_calls", &l.api, c.client.clone(), Policy::RoundRobin, HealthSpec::default());
+                let api =
+                    calls.add("client_calls", &l.api, c.client.clone(), Policy::RoundRobin, HealthSpec::default());
                 return Node::Client(Box::new(Client { calls, api, accepted: VecDeque::new() }));
             }
             if n == l.control {

@@ -22,3 +22,18 @@ fn the_notification_system_delivers_everything_once_through_outages_and_crashes(
     assert_eq!(measure(&r, "lost"), 0.0);
     assert_eq!(measure(&r, "duplicates"), 0.0);
 }
+
+#[test]
+fn without_dedup_a_client_retry_is_delivered_twice_and_with_it_once() {
+    let bad = check("notify_no_dedup");
+    let dups = measure(&bad, "duplicates");
+    assert!(dups > 10.0, "duplicates without dedup: {dups}");
+    assert!(measure(&bad, "api_repeats") > 10.0, "the retried requests reached the API tier twice");
+    // Control: the same run with dedup on.
+    let mut s = load("notify_no_dedup");
+    s.config.dedup = true;
+    s.expect = sim_core::verdict::Expect::Pass;
+    let good = testkit::run_as_expected::<Notify>(&s).0;
+    assert_eq!(measure(&good, "duplicates"), 0.0);
+    assert!(measure(&good, "worker_deduped") > 10.0, "the second copies were skipped by the workers");
+}
