@@ -94,11 +94,23 @@ impl Finding {
         }
     }
 
-    /// The verdict: nothing bad, and something judged.
-    pub fn check(&self, name: &str, what: &str) -> Check {
+    /// The verdict: none of the judged `unit` was `word` (judging nothing is vacuous).
+    pub fn check(&self, name: &str, unit: &str, word: &str) -> Check {
+        self.with_first(Check::judged(name, self.judged, unit).violations(self.bad, word))
+    }
+
+    /// The verdict of an objective on a percentile: at most `allowed` of the judged may be bad.
+    pub fn check_at_most(&self, name: &str, unit: &str, allowed: u64, detail: &str) -> Check {
+        let c = Check::judged(name, self.judged, unit).passed_if(self.bad <= allowed);
         let first = self.first.as_ref().map(|f| format!("; first: {f}")).unwrap_or_default();
-        let detail = format!("{} of {} judged: {what}{first}", self.bad, self.judged);
-        Check::new(name, self.bad == 0 && self.judged > 0, detail)
+        c.detail(format!("{} {detail} (at most {allowed} allowed){first}", self.bad))
+    }
+
+    fn with_first(&self, c: Check) -> Check {
+        match &self.first {
+            Some(f) => c.detail(format!("first: {f}")),
+            None => c,
+        }
     }
 }
 
@@ -171,12 +183,6 @@ pub fn delivery_sla(
         let rank = (0.99 * delays.len() as f64).ceil() as usize;
         Duration(delays[rank.clamp(1, delays.len()) - 1])
     });
-    // The objective is a percentile: up to 1% may be late.
-    let allowed = out.judged / 100;
-    if out.bad <= allowed {
-        out.first = None;
-        out.bad = 0;
-    }
     (out, p99)
 }
 
@@ -236,7 +242,7 @@ mod tests {
         let l = lost(&f);
         assert_eq!((l.judged, l.bad), (3, 1));
         assert!(l.first.unwrap().starts_with("notification 3 (email)"));
-        assert!(!Finding::default().check("x", "y").passed, "judging nothing fails");
+        assert!(Finding::default().check("x", "y", "z").is_vacuous(), "judging nothing is vacuous");
     }
 
     #[test]
