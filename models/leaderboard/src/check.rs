@@ -123,12 +123,13 @@ pub fn applied_exactly_once(history: &[HistoryEntry], journal: &[Applied]) -> Ch
     }
     let phantom = times.keys().filter(|v| !produced.contains(*v)).count() as u64;
     judged += journal.len() as u64;
-    let ok = judged > 0 && missing + twice + wrong + phantom == 0;
     let detail = format!(
-        "judged {judged} (acknowledged results and applied updates): {missing} missing, {twice} applied twice, {wrong} wrong sign, {phantom} never produced{}",
+        "{missing} missing, {twice} applied twice, {wrong} wrong sign, {phantom} never produced{}",
         first.map(|f| format!("; first: {f}")).unwrap_or_default()
     );
-    Check::new("applied_exactly_once", ok, detail)
+    Check::judged("applied_exactly_once", judged, "acknowledged results and applied updates")
+        .violations(missing + twice + wrong + phantom, "not applied exactly once")
+        .detail(detail)
 }
 
 /// The players in rank order as the store holds them.
@@ -170,16 +171,15 @@ pub fn final_ranks_exact(c: &Config, history: &[HistoryEntry], b: &Board) -> Che
     let points_wrong = (0..o.scores.len().max(b.points.len()))
         .filter(|&p| o.scores.get(p).copied().flatten() != b.points.get(p).copied().flatten())
         .count();
-    let ok = judged > 0 && wrong == 0 && points_wrong == 0;
     let detail = match first {
         Some((place, w, g)) => format!(
-            "judged {judged} players: {wrong} places differ, {points_wrong} user points differ; first at place {place}: oracle {w:?}, store {g:?} (keys are (-score, player))"
+            "{wrong} places differ, {points_wrong} user points differ; first at place {place}: oracle {w:?}, store {g:?} (keys are (-score, player))"
         ),
-        None => {
-            format!("judged {judged} players: order and user points equal the oracle's ({points_wrong} points differ)")
-        }
+        None => format!("order equals the oracle's; {points_wrong} user points differ"),
     };
-    Check::new("final_ranks_exact", ok, detail)
+    Check::judged("final_ranks_exact", judged, "players")
+        .violations(wrong + points_wrong as u64, "out of place or with the wrong points")
+        .detail(detail)
 }
 
 /// Reads in the order of the journal prefix they read.
@@ -218,12 +218,11 @@ pub fn ranks_exact(c: &Config, history: &[HistoryEntry], journal: &[Applied]) ->
             ));
         }
     }
-    let ok = judged > 0 && wrong + stale == 0;
     let detail = format!(
-        "judged {judged} rank reads: {wrong} wrong, {stale} older than the updates before them{}",
+        "{wrong} wrong, {stale} older than the updates before them{}",
         first.map(|f| format!("; first: {f}")).unwrap_or_default()
     );
-    Check::new("ranks_exact", ok, detail)
+    Check::judged("ranks_exact", judged, "rank reads").violations(wrong + stale, "wrong or stale").detail(detail)
 }
 
 fn decode_top(v: &[u64]) -> Vec<Key> {
@@ -244,12 +243,11 @@ pub fn top10_exact(c: &Config, history: &[HistoryEntry], journal: &[Applied]) ->
             first.get_or_insert(format!("{:?} at prefix {}: answered {got:?}, oracle {want:?}", h.op, v[0]));
         }
     }
-    let ok = judged > 0 && wrong == 0;
-    let detail = format!(
-        "judged {judged} top-10 reads: {wrong} wrong{}",
-        first.map(|f| format!("; first: {f}")).unwrap_or_default()
-    );
-    Check::new("top10_exact", ok, detail)
+    let c = Check::judged("top10_exact", judged, "top-10 reads").violations(wrong, "wrong");
+    match first {
+        Some(f) => c.detail(format!("first: {f}")),
+        None => c,
+    }
 }
 
 /// The times at which the true top 10 changed: `(journal prefix after the change, time)`.
@@ -306,7 +304,14 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         Node::Board(b) => Some(b),
         _ => None,
     }) else {
-        r.checks.push(Check::new("leaderboard_up", false, "the leaderboard service is down at the end of the run"));
+        // The service is down at the end: nothing can be judged, and every check says so.
+        for name in crate::CHECKS {
+            r.checks.push(
+                Check::judged(name, 0u64, "items")
+                    .passed_if(false)
+                    .detail("the leaderboard service is down at the end of the run"),
+            );
+        }
         return r;
     };
     let history = run.history();
@@ -315,16 +320,16 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     r.checks.push(ranks_exact(c, history, &b.journal));
     r.checks.push(top10_exact(c, history, &b.journal));
     let (judged, stale_ns, worst) = top10_staleness(c, history, &b.journal);
-    r.checks.push(Check::new(
-        "top10_staleness",
-        judged > 0 && stale_ns <= c.staleness_max.0,
-        format!(
-            "judged {judged} top-10 reads: stalest {:.1} ms (bound {:.1} ms){}",
-            stale_ns as f64 / 1e6,
-            c.staleness_max.0 as f64 / 1e6,
-            worst.map(|w| format!("; {w}")).unwrap_or_default()
+    r.checks.push(
+        Check::judged("top10_staleness", judged, "top-10 reads").passed_if(stale_ns <= c.staleness_max.0).detail(
+            format!(
+                "stalest {:.1} ms (bound {:.1} ms){}",
+                stale_ns as f64 / 1e6,
+                c.staleness_max.0 as f64 / 1e6,
+                worst.map(|w| format!("; {w}")).unwrap_or_default()
+            ),
         ),
-    ));
+    );
     measures(c, run, b, stale_ns, &mut r);
     r.tables.push(read_cost_table(c, b));
     r
@@ -445,7 +450,7 @@ mod tests {
         assert!(!applied_exactly_once(&h, &twice).passed);
         let lost = vec![applied(1, 3, 1, 6)];
         assert!(!applied_exactly_once(&h, &lost).passed);
-        assert!(!applied_exactly_once(&[], &[]).passed, "judging nothing fails");
+        assert!(applied_exactly_once(&[], &[]).is_vacuous(), "judging nothing is vacuous");
     }
 
     #[test]
@@ -467,7 +472,7 @@ mod tests {
         let r0 = Oracle::new(&c).rank(s0);
         assert!(ranks_exact(&c, &read(s0, r0, 0, 5), &journal).passed);
         assert!(!ranks_exact(&c, &read(s0, r0, 0, 20), &journal).passed, "stale");
-        assert!(!ranks_exact(&c, &[], &journal).passed, "judging nothing fails");
+        assert!(ranks_exact(&c, &[], &journal).is_vacuous(), "judging nothing is vacuous");
     }
 
     #[test]

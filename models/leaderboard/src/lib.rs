@@ -646,11 +646,17 @@ impl Actor for Node {
 
 pub struct Leaderboard;
 
+/// The checks the leaderboard reports (see [`check`]).
+pub const CHECKS: &[&str] =
+    &["applied_exactly_once", "final_ranks_exact", "ranks_exact", "top10_exact", "top10_staleness"];
+
 impl Model for Leaderboard {
     const NAME: &'static str = "leaderboard";
     const ABOUT: &'static str =
         "game results through a log into a sorted set sharded by score range, a top-10 cache (or the ORDER BY scan)";
     const OP_KINDS: &'static [&'static str] = &["win", "loss", "top10", "rank"];
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = CHECKS;
     type Config = Config;
     type Actor = Node;
 

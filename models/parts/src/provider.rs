@@ -269,7 +269,18 @@ impl Provider {
 
     /// A request's processing is over: its answer goes out.
     pub fn on_timer<A: Actor<Msg: From<Msg>, Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, t: Timer) {
-        let Some((to, id, key, status)) = self.pending.remove(&t.0) else { return };
+        self.answer(ctx, t);
+    }
+
+    /// Like [`Provider::on_timer`], and returns what was answered: the request's `key` and the
+    /// status sent (a design that must know what the provider *did*, e.g. which notifications a
+    /// gateway delivered, records the `Ok`s).
+    pub fn answer<A: Actor<Msg: From<Msg>, Timer: From<Timer>>>(
+        &mut self,
+        ctx: &mut Ctx<'_, A>,
+        t: Timer,
+    ) -> Option<(u64, Status)> {
+        let (to, id, key, status) = self.pending.remove(&t.0)?;
         ctx.level(self.scope, "in_flight", -1);
         match status {
             Status::Ok => self.stats.ok += 1,
@@ -279,6 +290,7 @@ impl Provider {
             }
         }
         crate::send(ctx, to, Msg::Response { id, key, status });
+        Some((key, status))
     }
 }
 
@@ -288,17 +300,7 @@ mod tests {
     use crate::testing::Bench;
     use sim_core::{Duration, Effect};
 
-    crate::wire! { enum TMsg { P(Msg) } }
-    crate::wire! { timers enum TTimer { P(Timer) } }
-
-    struct T;
-    impl Actor for T {
-        type Msg = TMsg;
-        type Timer = TTimer;
-        type Record = ();
-        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
-        fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: TMsg) {}
-    }
+    type T = crate::testing::PartHost<Msg, Timer>;
 
     const CALLER: NodeId = NodeId(1);
 
@@ -312,11 +314,11 @@ mod tests {
         let mut drain = |b: &mut Bench<T>, statuses: &mut Vec<Status>, timers: &mut Vec<Timer>| {
             for e in b.fx.drain(..) {
                 match e {
-                    Effect::Send { msg: TMsg::P(Msg::Response { status, .. }), to, .. } => {
+                    Effect::Send { msg: Msg::Response { status, .. }, to, .. } => {
                         assert_eq!(to, CALLER);
                         statuses.push(status);
                     }
-                    Effect::SetTimer { after, timer: TTimer::P(t), .. } => {
+                    Effect::SetTimer { after, timer: t, .. } => {
                         delays.push(after);
                         timers.push(t);
                     }
