@@ -104,6 +104,7 @@ pub fn models() -> Vec<Entry> {
         entry::<readpath::ReadPathModel>(),
         entry::<cdn::Cdn>(),
         entry::<checkout::Checkout>(),
+        entry::<ticket::Ticket>(),
     ]
 }
 
@@ -392,6 +393,7 @@ mod tests {
                 "cdn" => roundtrip::<cdn::Cdn>(&source),
                 "service_inline" => roundtrip::<service::inline::ServiceInline>(&source),
                 "checkout" => roundtrip::<checkout::Checkout>(&source),
+                "ticket" => roundtrip::<ticket::Ticket>(&source),
                 "pipeline" => roundtrip::<pipeline::Pipeline>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
