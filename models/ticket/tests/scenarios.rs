@@ -46,3 +46,38 @@ fn control_read_then_write_with_versions_does_not_oversell() {
     assert_eq!(measure(&r, "oversold"), 0.0);
     assert!(measure(&r, "occ_conflicts") > 0.0, "the same race, now caught by the version");
 }
+
+/// Holds without a TTL: the tickets of unknown charges and of the crashed server's purchases
+/// stay on hold for ever.
+#[test]
+fn holds_without_expiry_leave_tickets_stuck() {
+    let (r, _) = testkit::run_as_expected::<Ticket>(&load("ticket_no_expiry"));
+    assert!(measure(&r, "tickets_stuck") >= 1.0, "{:?}", r.model_report.measures);
+    assert_eq!(measure(&r, "holds_expired"), 0.0);
+    assert_eq!(measure(&r, "tickets_stuck"), measure(&r, "tickets_on_hold"), "stuck exactly on hold");
+}
+
+/// Control for ticket_no_expiry: the same run with the 10 s TTL returns every ticket.
+#[test]
+fn control_no_expiry_with_a_ttl_returns_every_ticket() {
+    let mut sc = load("ticket_no_expiry");
+    sc.config.hold_ttl = Some(sim_core::Duration::from_secs(10));
+    let (r, v) = testkit::run_and_judge::<Ticket>(&sc, None);
+    testkit::assert_passes(&sc.name, &v);
+    assert_eq!(measure(&r, "tickets_stuck"), 0.0);
+    assert!(measure(&r, "holds_expired") >= 1.0);
+}
+
+/// Under OCC the retry rate grows with the buyers of an event: the table's rows, by buyers.
+#[test]
+fn occ_conflicts_grow_with_contention() {
+    let (r, _) = testkit::run_as_expected::<Ticket>(&load("ticket_occ"));
+    let t = r.model_report.tables.iter().find(|t| t.name == "occ_contention").expect("the OCC table");
+    let col = |name: &str| t.columns.iter().position(|c| c == name).unwrap();
+    let (buyers, rate) = (col("buyers"), col("retry_rate"));
+    let (least, most) = (t.rows.first().unwrap(), t.rows.last().unwrap());
+    assert!(most[buyers] > 3.0 * least[buyers], "{:?}", t.rows);
+    assert!(most[rate] > 2.0 * least[rate], "more buyers, more conflicts: {:?}", t.rows);
+    assert!(measure(&r, "occ_conflicts") > 0.0);
+    assert_eq!(measure(&r, "oversold"), 0.0);
+}
