@@ -177,7 +177,16 @@ mod tests {
     /// Keys here: event * 100 + 0 (remaining), + 1..50 (holds), + 50.. (orders).
     fn slot(key: u64) -> Option<(u64, Slot)> {
         let (e, s) = (key / 100, key % 100);
-        Some((e, if s == 0 { Slot::Remaining } else if s < 50 { Slot::Hold } else { Slot::Order }))
+        Some((
+            e,
+            if s == 0 {
+                Slot::Remaining
+            } else if s < 50 {
+                Slot::Hold
+            } else {
+                Slot::Order
+            },
+        ))
     }
 
     #[test]

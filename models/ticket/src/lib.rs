@@ -205,7 +205,16 @@ pub fn event_key(event: u64) -> u64 {
 /// Which event and which kind of row a key is.
 pub fn slot_of(key: u64) -> Option<(u64, Slot)> {
     let (event, sub) = untag(key)?;
-    Some((event, if sub == 0 { Slot::Remaining } else if sub < ORDER_BASE { Slot::Hold } else { Slot::Order }))
+    Some((
+        event,
+        if sub == 0 {
+            Slot::Remaining
+        } else if sub < ORDER_BASE {
+            Slot::Hold
+        } else {
+            Slot::Order
+        },
+    ))
 }
 
 /// Tickets a purchase asks for (1..=max), from the operation's unique value.
@@ -223,7 +232,10 @@ pub enum Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     /// Bought `n` tickets, order key `order`.
-    Bought { n: u64, order: u64 },
+    Bought {
+        n: u64,
+        order: u64,
+    },
     /// View: the remaining count.
     Remaining(u64),
     SoldOut,
@@ -771,7 +783,8 @@ pub struct Ticket;
 
 impl Model for Ticket {
     const NAME: &'static str = "ticket";
-    const ABOUT: &'static str = "ticket booking: holds with a TTL (atomic decrement) or OCC, a slow failing payment provider, a waiting room";
+    const ABOUT: &'static str =
+        "ticket booking: holds with a TTL (atomic decrement) or OCC, a slow failing payment provider, a waiting room";
     const OP_KINDS: &'static [&'static str] = &["buy", "view"];
     type Config = Config;
     type Actor = Node;
@@ -917,7 +930,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut r = ModelReport::default();
     let (rows, down) = final_rows(run, c);
     let events = c.events as u64;
-    let down_note = if down.is_empty() { String::new() } else { format!(" (primaries of shards {down:?} down at the end)") };
+    let down_note =
+        if down.is_empty() { String::new() } else { format!(" (primaries of shards {down:?} down at the end)") };
 
     // The committed states: each shard primary's durable log, replayed.
     let layout = Layout::new(c, run.topology());
