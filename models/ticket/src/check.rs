@@ -35,6 +35,9 @@ impl Finding {
     }
 }
 
+/// A log entry's changes: each touched key and its value after the entry (`None`: deleted).
+pub type Changes = Vec<(u64, Option<i64>)>;
+
 /// Where a key of an event's tag belongs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Slot {

@@ -848,9 +848,9 @@ impl Model for Ticket {
         Box::new(move |n| {
             if topo.is_client(n) {
                 let mut calls = Calls::new();
-                let api = calls.add("client_calls", &layout.api, c.client.clone(), rr.clone(), Default::default());
+                let api = calls.add("client_calls", &layout.api, c.client.clone(), rr, Default::default());
                 let buy = match layout.room {
-                    Some(room) => calls.add("client_room", &[room], c.client.clone(), rr.clone(), Default::default()),
+                    Some(room) => calls.add("client_room", &[room], c.client.clone(), rr, Default::default()),
                     None => api,
                 };
                 let (events, max_per_order) = (c.events as u64, c.max_per_order);
@@ -860,7 +860,7 @@ impl Model for Ticket {
                 && n == room
             {
                 let mut calls = Calls::new();
-                let api = calls.add("room_calls", &layout.api, spec.forward.clone(), rr.clone(), Default::default());
+                let api = calls.add("room_calls", &layout.api, spec.forward.clone(), rr, Default::default());
                 return Node::Room(Box::new(Room {
                     slots: Slots::new("room", "admitted", spec.active, spec.capacity),
                     calls,
@@ -873,7 +873,7 @@ impl Model for Ticket {
             if let Some(index) = layout.api.iter().position(|&a| a == n) {
                 let mut calls = Calls::new();
                 let kv = KvClient::register(&mut calls, "kv_calls", &map, &c.kv_call);
-                let pay = calls.add("pay_calls", &[layout.provider], c.payment.clone(), rr.clone(), Default::default());
+                let pay = calls.add("pay_calls", &[layout.provider], c.payment.clone(), rr, Default::default());
                 return Node::Api(Box::new(Api {
                     index: index as u64,
                     servers: layout.api.len() as u64,
@@ -937,7 +937,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let layout = Layout::new(c, run.topology());
     let map = ShardMap::new(&c.kv, &layout.kv);
     let logs: Vec<&[kv::Entry]> = (0..map.shards()).map(|s| run.sim.durable(map.primary(s))).collect();
-    let changes: Vec<(u64, Vec<(u64, Option<i64>)>)> = logs
+    let changes: Vec<(u64, check::Changes)> = logs
         .iter()
         .flat_map(|l| l.iter())
         .map(|e| (e.seq, e.changes.iter().map(|(k, row)| (*k, row.map(|r| r.value))).collect()))

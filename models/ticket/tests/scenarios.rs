@@ -81,3 +81,14 @@ fn occ_conflicts_grow_with_contention() {
     assert!(measure(&r, "occ_conflicts") > 0.0);
     assert_eq!(measure(&r, "oversold"), 0.0);
 }
+
+/// Every ticket scenario keeps its expected verdict over more seeds (3 by default; set
+/// `SIMCTL_SWEEP_SEEDS` for a longer sweep).
+#[test]
+fn expected_verdicts_hold_over_a_seed_sweep() {
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "ticket");
+    assert!(names.len() >= 4, "{names:?}");
+    let seeds = testkit::sweep_seeds(std::env::var("SIMCTL_SWEEP_SEEDS").ok().as_deref(), 3);
+    testkit::assert_expectations_over_seeds::<Ticket>(&names.iter().map(|n| load(n)).collect::<Vec<_>>(), seeds);
+}
