@@ -62,11 +62,11 @@ impl PholdResult {
 }
 
 /// Resets the kernel's peak-RSS mark for this process (Linux); false where unsupported.
-fn reset_peak_rss() -> bool {
+pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-fn peak_rss_kb() -> Option<u64> {
+pub fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()

@@ -5,13 +5,15 @@
 //! for every model. The seed runner itself (threads, the resumable results file, JUnit XML, the
 //! Markdown summary) is [`crate::sweep`].
 
+use crate::output;
 use crate::registry::{self, RunError, RunRequest, RunResult};
 use crate::sweep::{self, JunitSuite, SeedResult, SweepConfig};
-use crate::{load, print_diagnostics, sanitize, shell_quote, write_report};
+use crate::{MemoryArg, load, print_diagnostics, sanitize, shell_quote};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use sim_core::shrink::ShrinkOptions;
-use sim_core::sweep::{Shard, parse_seeds};
+use sim_core::sweep::{PromisedRate, Shard, parse_seeds};
+use sim_core::verdict::Expect;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ Examples:
   simctl sweep scenarios/dynamo_partition.ron --seeds 0..100
   simctl sweep scenarios/dynamo_partition.ron --seeds 0..1000 --jobs 8 --out out/sweep-dp
   simctl sweep scenarios/ --seeds 0..3 --junit out/ci/junit.xml      # every scenario in a folder
+  simctl sweep scenarios/ --seeds 0..3 --known-bad-seeds 0..20       # known-bad ones on 20 seeds
   simctl sweep scenarios/kafka_nemesis.ron --seeds 0..8000 --shard 3/8 # one shard of eight
 
 Seeds: `0..100` (100 excluded), `0..=99`, `1,5,9`, or a mix `0..10,42`.
@@ -30,8 +33,11 @@ re-run with the same arguments resumes) and <out>/summary.md (how often each inv
 with a Wilson 95% interval, and each metric's distribution). For a folder, each scenario gets
 <out>/<file name>/. The results are identical for any --jobs. Resuming trusts results of the same
 scenario text and simctl version: after changing a model's code, use a fresh --out.
+A known-bad scenario with `expect: Fail([...], AtLeast(r))` promises its failure on at least a
+share r of seeds: the sweep counts the seeds that failed exactly as declared and fails when r lies
+above their Wilson 95% interval.
 Exit codes: 0 every seed met its scenario's expectation (a known-bad scenario must fail as
-expected), 1 some seed did not, 2 bad input or IO error.";
+expected) and every promised rate was kept, 1 otherwise, 2 bad input or IO error.";
 
 pub const EXAMPLES_MERGE: &str = "\
 Examples:
@@ -88,6 +94,10 @@ pub struct SweepArgs {
     /// The seeds: `0..100`, `0..=99`, `1,5,9` or a mix.
     #[arg(long, default_value = "0..100")]
     pub seeds: String,
+    /// Other seeds for the known-bad scenarios (`expect: Fail(...)`), e.g. more of them than for
+    /// the good ones; default: `--seeds`.
+    #[arg(long)]
+    pub known_bad_seeds: Option<String>,
     /// Worker threads (each run is single-threaded); default: the number of cores.
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -103,6 +113,9 @@ pub struct SweepArgs {
     /// No progress bar (it is also hidden when stderr is not a terminal, or under CI).
     #[arg(long)]
     pub no_progress: bool,
+    /// Also bounds the jobs: as many runs at once as fit in this memory.
+    #[command(flatten)]
+    pub memory: MemoryArg,
 }
 
 /// The verdict of one run as a results-file line.
@@ -145,6 +158,10 @@ fn run_seed(entry: &registry::Entry, source: &str, seed: u64) -> SeedResult {
             seed,
             format!("invalid scenario: {}", d.first().map(|d| d.to_string()).unwrap_or_default()),
         ),
+        // The sweep checks the cost before it starts and runs without a limit per seed.
+        Err(RunError::TooBig { cost, .. }) => {
+            SeedResult::errored(seed, format!("not run: needs {}", sim_core::cost::bytes(cost.bytes())))
+        }
     }
 }
 
@@ -176,6 +193,18 @@ fn print_unexpected(file: &Path, results: &[SeedResult]) {
     }
 }
 
+/// Every seed met its expectation, and a promised rate (if any) was kept.
+fn scenario_ok(results: &[SeedResult], promise: Option<&PromisedRate>) -> bool {
+    results.iter().all(|r| r.met_expectation && r.error.is_none()) && promise.is_none_or(|p| p.kept)
+}
+
+/// The promised-rate line of a known-bad scenario with `Fail([...], AtLeast(r))`.
+fn print_promise(promise: Option<&PromisedRate>) {
+    if let Some(p) = promise {
+        println!("  promised rate: {p}");
+    }
+}
+
 fn one_line_stats(results: &[SeedResult]) -> String {
     let met = results.iter().filter(|r| r.met_expectation && r.error.is_none()).count();
     let failed = results.iter().filter(|r| !r.passed).count();
@@ -187,36 +216,52 @@ struct Loaded {
     source: String,
     entry: registry::Entry,
     name: String,
+    expect: Expect,
 }
 
 pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
     let files = scenario_files(&a.path)?;
     let folder = a.path.is_dir();
-    let mut seeds = match parse_seeds(&a.seeds) {
-        Ok(s) => s,
+    let parse = |flag: &str, text: &str| match parse_seeds(text) {
+        Ok(s) => Ok(a.shard.map(|shard| shard.select(&s)).unwrap_or(s)),
         Err(e) => {
-            eprintln!("error: --seeds: {e}");
-            return Ok(ExitCode::from(2));
+            eprintln!("error: {flag}: {e}");
+            Err(ExitCode::from(2))
         }
     };
-    if let Some(shard) = a.shard {
-        seeds = shard.select(&seeds);
-    }
-    // Load and validate every scenario before running any.
+    let seeds = match parse("--seeds", &a.seeds) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let known_bad_seeds = match a.known_bad_seeds.as_deref().map(|t| parse("--known-bad-seeds", t)) {
+        None => seeds.clone(),
+        Some(Ok(s)) => s,
+        Some(Err(code)) => return Ok(code),
+    };
+    let max_memory = a.memory.bytes()?;
+    // Load and validate every scenario, and estimate what a run of it costs, before running any.
     let mut loaded = Vec::new();
     let mut bad_input = false;
+    let mut cost_max: f64 = 0.0;
     for file in &files {
         match load(file)? {
             Err(d) => {
                 print_diagnostics(file, &d);
                 bad_input = true;
             }
-            Ok((source, entry)) => match (entry.check)(&source) {
-                Err(d) => {
+            Ok((source, entry)) => match ((entry.check)(&source), (entry.cost)(&source, false)) {
+                (Err(d), _) | (_, Err(d)) => {
                     print_diagnostics(file, &d);
                     bad_input = true;
                 }
-                Ok(info) => loaded.push(Loaded { file: file.clone(), source, entry, name: info.name }),
+                (Ok(info), Ok(cost)) => {
+                    if let Some(limit) = max_memory.filter(|&l| cost.bytes() > l) {
+                        print_too_big(file, &cost, limit);
+                        bad_input = true;
+                    }
+                    cost_max = cost_max.max(cost.bytes());
+                    loaded.push(Loaded { file: file.clone(), source, entry, name: info.name, expect: info.expect });
+                }
             },
         }
     }
@@ -231,10 +276,11 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             PathBuf::from(format!("out/sweep-{}", sanitize(&stem)))
         }
     });
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    let seeds_of = |l: &Loaded| if l.expect.failing().is_some() { &known_bad_seeds } else { &seeds };
+    let jobs = sweep_jobs(a.jobs, cost_max, max_memory);
     let show = !a.no_progress && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let bar = if show {
-        let b = indicatif::ProgressBar::new((seeds.len() * loaded.len()) as u64);
+        let b = indicatif::ProgressBar::new(loaded.iter().map(|l| seeds_of(l).len() as u64).sum());
         b.set_style(
             indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} seeds  {msg}  eta {eta}")
                 .expect("valid template")
@@ -245,7 +291,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
         indicatif::ProgressBar::hidden()
     };
     let mut all_ok = true;
-    let mut per_scenario: Vec<(String, PathBuf, Vec<SeedResult>)> = Vec::new();
+    let mut per_scenario: Vec<(String, PathBuf, Vec<SeedResult>, Option<PromisedRate>)> = Vec::new();
     for l in &loaded {
         let dir = if folder {
             let stem = l.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
@@ -262,12 +308,16 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             bar.inc(1);
             bar.set_message(format!("{name}: {} unexpected", p.unexpected));
         };
-        let outcome = sweep::run_seeds(&seeds, &config, |seed| run_seed(&l.entry, &l.source, seed), &on_done)
+        let outcome = sweep::run_seeds(seeds_of(l), &config, |seed| run_seed(&l.entry, &l.source, seed), &on_done)
             .with_context(|| format!("sweep of {}", l.file.display()))?;
         let results = outcome.results;
         let reproduce = reproduce_cmd(&l.file);
-        let md = sweep::summary_markdown(&l.name, &results, &reproduce);
-        write_report(&dir, &[("summary.md".to_string(), md)])
+        let promise = sweep::promised_rate(&l.expect, &results);
+        let mut md = sweep::summary_markdown(&l.name, &results, &reproduce);
+        if let Some(p) = &promise {
+            md.push_str(&sweep::promise_markdown(p));
+        }
+        output::write_into(&dir, &[("summary.md".to_string(), md)])
             .with_context(|| format!("cannot write {}", dir.display()))?;
         bar.suspend(|| {
             let mut resumed = String::new();
@@ -282,19 +332,25 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             }
             println!("{}: {}{resumed}", l.file.display(), one_line_stats(&results));
             print_unexpected(&l.file, &results);
+            print_promise(promise.as_ref());
             println!("  results: {}  summary: {}", results_path.display(), dir.join("summary.md").display());
         });
-        all_ok &= results.iter().all(|r| r.met_expectation && r.error.is_none());
-        per_scenario.push((name, l.file.clone(), results));
+        all_ok &= scenario_ok(&results, promise.as_ref());
+        per_scenario.push((name, l.file.clone(), results, promise));
     }
     bar.finish_and_clear();
     if let Some(junit) = &a.junit {
         let closures: Vec<Box<dyn Fn(u64) -> String + '_>> =
-            per_scenario.iter().map(|(_, f, _)| Box::new(reproduce_cmd(f)) as Box<dyn Fn(u64) -> String>).collect();
+            per_scenario.iter().map(|(_, f, _, _)| Box::new(reproduce_cmd(f)) as Box<dyn Fn(u64) -> String>).collect();
         let suites: Vec<JunitSuite<'_>> = per_scenario
             .iter()
             .zip(&closures)
-            .map(|((name, _, results), rep)| JunitSuite { name, results, reproduce: rep.as_ref() })
+            .map(|((name, _, results, promise), rep)| JunitSuite {
+                name,
+                results,
+                reproduce: rep.as_ref(),
+                promise: promise.as_ref(),
+            })
             .collect();
         write_file(junit, &sweep::junit_xml(&suites))?;
         println!("junit: {}", junit.display());
@@ -302,13 +358,13 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
     if loaded.len() > 1 {
         let bad: Vec<&str> = per_scenario
             .iter()
-            .filter(|(_, _, rs)| rs.iter().any(|r| !r.met_expectation || r.error.is_some()))
-            .map(|(n, _, _)| n.as_str())
+            .filter(|(_, _, rs, promise)| !scenario_ok(rs, promise.as_ref()))
+            .map(|(n, _, _, _)| n.as_str())
             .collect();
+        let runs: usize = per_scenario.iter().map(|(_, _, rs, _)| rs.len()).sum();
         println!(
-            "{} scenarios x {} seeds: {}",
+            "{} scenarios, {runs} seeded runs: {}",
             loaded.len(),
-            seeds.len(),
             if bad.is_empty() {
                 "every seed met its expectation".to_string()
             } else {
@@ -317,6 +373,24 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
         );
     }
     Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The worker threads of a sweep: as asked (default: the cores), but no more than the cores (a
+/// run is single-threaded and CPU-bound: more threads only add memory) and no more runs at once
+/// than fit in the memory limit. Says so when it lowers the number asked for.
+fn sweep_jobs(asked: Option<usize>, cost_bytes: f64, max_memory: Option<f64>) -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let fit = max_memory.map_or(usize::MAX, |m| ((m / cost_bytes.max(1.0)).floor() as usize).max(1));
+    let jobs = asked.unwrap_or(cores).clamp(1, cores.min(fit));
+    if let Some(asked) = asked.filter(|&a| a > jobs) {
+        let why = if jobs == cores.min(fit) && fit < cores {
+            format!("the runs that fit in {} of memory", sim_core::cost::bytes(max_memory.unwrap_or(0.0)))
+        } else {
+            "the cores".to_string()
+        };
+        eprintln!("note: --jobs {asked} lowered to {jobs} ({why})");
+    }
+    jobs
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
@@ -351,20 +425,40 @@ pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
         }
     };
     let scenario = a.scenario.clone().unwrap_or_else(|| PathBuf::from("<scenario.ron>"));
+    // With the scenario file, a promised rate (`Fail([...], AtLeast(r))`) is checked too.
+    let mut promise = None;
+    if let Some(file) = &a.scenario {
+        let info = match load(file)? {
+            Ok((source, entry)) => (entry.check)(&source),
+            Err(d) => Err(d),
+        };
+        match info {
+            Ok(info) => promise = sweep::promised_rate(&info.expect, &results),
+            Err(d) => {
+                print_diagnostics(file, &d);
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     let name = scenario.display().to_string();
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let results_path = a.out.join("results.jsonl");
     sweep::rewrite_sorted(&results_path, &results)?;
     let reproduce = reproduce_cmd(&scenario);
-    write_report(&a.out, &[("summary.md".to_string(), sweep::summary_markdown(&name, &results, &reproduce))])?;
+    let mut md = sweep::summary_markdown(&name, &results, &reproduce);
+    if let Some(p) = &promise {
+        md.push_str(&sweep::promise_markdown(p));
+    }
+    output::write_into(&a.out, &[("summary.md".to_string(), md)])?;
     if let Some(junit) = &a.junit {
-        write_file(junit, &sweep::junit_xml(&[JunitSuite { name: &name, results: &results, reproduce: &reproduce }]))?;
+        let suite = JunitSuite { name: &name, results: &results, reproduce: &reproduce, promise: promise.as_ref() };
+        write_file(junit, &sweep::junit_xml(&[suite]))?;
     }
     println!("merged {} files: {}", a.results.len(), one_line_stats(&results));
     print_unexpected(&scenario, &results);
+    print_promise(promise.as_ref());
     println!("results: {}  summary: {}", results_path.display(), a.out.join("summary.md").display());
-    let ok = results.iter().all(|r| r.met_expectation && r.error.is_none());
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if scenario_ok(&results, promise.as_ref()) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 #[derive(Args)]
@@ -380,6 +474,41 @@ pub struct ShrinkArgs {
     /// At most this many simulation runs.
     #[arg(long, default_value_t = 200)]
     pub max_runs: u32,
+    #[command(flatten)]
+    pub memory: MemoryArg,
+}
+
+/// Exit 2 (and why) if `runs` runs of `source` at once (with the trace kept when `trace`) would
+/// not fit in memory; otherwise a note of the cost when it is notable.
+fn refuse_if_too_big(
+    file: &Path,
+    entry: &registry::Entry,
+    source: &str,
+    memory: &MemoryArg,
+    trace: bool,
+    runs: f64,
+) -> Result<Option<ExitCode>> {
+    let limit = memory.bytes()?;
+    let mut cost = match (entry.cost)(source, trace) {
+        Ok(c) => c,
+        Err(d) => {
+            print_diagnostics(file, &d);
+            return Ok(Some(ExitCode::from(2)));
+        }
+    };
+    for p in &mut cost.parts {
+        p.1 *= runs;
+    }
+    match limit {
+        Some(l) if cost.bytes() > l => {
+            print_too_big(file, &cost, l);
+            Ok(Some(ExitCode::from(2)))
+        }
+        _ => {
+            crate::print_cost_notice(&cost);
+            Ok(None)
+        }
+    }
 }
 
 fn load_or_report(file: &Path) -> Result<Option<(String, registry::Entry)>> {
@@ -392,7 +521,9 @@ fn load_or_report(file: &Path) -> Result<Option<(String, registry::Entry)>> {
     }
 }
 
-fn run_error(file: &Path, entry: &registry::Entry, e: RunError) -> ExitCode {
+/// Reports why a run has no result and gives its exit code: 2 for a scenario that does not
+/// validate or would not fit in memory, 1 for a model panic (with the command that reproduces it).
+pub(crate) fn run_error(file: &Path, entry: &registry::Entry, e: RunError) -> ExitCode {
     match e {
         RunError::Invalid(d) => {
             print_diagnostics(file, &d);
@@ -403,11 +534,31 @@ fn run_error(file: &Path, entry: &registry::Entry, e: RunError) -> ExitCode {
             eprintln!("reproduce: simctl run {} --seed {seed}", shell_quote(file));
             ExitCode::from(1)
         }
+        RunError::TooBig { cost, limit } => {
+            print_too_big(file, &cost, limit);
+            ExitCode::from(2)
+        }
     }
+}
+
+/// A run refused before it started: its estimated cost, part by part.
+pub(crate) fn print_too_big(file: &Path, cost: &sim_core::cost::Cost, limit: f64) {
+    eprintln!(
+        "{}: not run: it needs an estimated {} of memory, more than the {} it may use (--max-memory; by default \
+         the memory available now)",
+        file.display(),
+        sim_core::cost::bytes(cost.bytes()),
+        sim_core::cost::bytes(limit)
+    );
+    eprintln!("estimate: {cost}");
+    eprintln!("Lower the topology, the load or the duration (or raise --max-memory if the estimate is wrong).");
 }
 
 pub fn cmd_shrink(a: ShrinkArgs) -> Result<ExitCode> {
     let Some((source, entry)) = load_or_report(&a.scenario)? else { return Ok(ExitCode::from(2)) };
+    if let Some(code) = refuse_if_too_big(&a.scenario, &entry, &source, &a.memory, false, 1.0)? {
+        return Ok(code);
+    }
     let opts = ShrinkOptions { max_runs: a.max_runs.max(1), ..Default::default() };
     let s = match (entry.shrink)(&source, a.seed, opts) {
         Ok(s) => s,
@@ -465,6 +616,8 @@ pub struct ReplayArgs {
     /// Width of the sequence diagram's time window.
     #[arg(long, default_value = "100ms")]
     pub window: String,
+    #[command(flatten)]
+    pub memory: MemoryArg,
 }
 
 pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
@@ -474,7 +627,10 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     };
     let around = a.around.as_deref().map(|t| parse_time("--around", t)).transpose()?;
     let window = parse_time("--window", &a.window)?;
-    let r = match (entry.run)(&source, RunRequest { seed: a.seed, trace: true, progress: None }) {
+    if let Some(code) = refuse_if_too_big(&a.scenario, &entry, &source, &a.memory, true, 1.0)? {
+        return Ok(code);
+    }
+    let r = match (entry.run)(&source, RunRequest { seed: a.seed, trace: true, progress: None, max_memory: None }) {
         Ok(r) => r,
         Err(e) => return Ok(run_error(&a.scenario, &entry, e)),
     };
@@ -498,7 +654,7 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     ];
     let dir =
         a.out.clone().unwrap_or_else(|| PathBuf::from(format!("out/replay-{}-{}", sanitize(&r.info.name), r.seed)));
-    write_report(&dir, &files).with_context(|| format!("cannot write {}", dir.display()))?;
+    output::write_folder(&dir, &files).with_context(|| format!("cannot write {}", dir.display()))?;
     let v = &r.verdict;
     println!(
         "{title}: {} events, trace hash {}; {}",
@@ -513,8 +669,12 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cmd_check_determinism(file: &Path, seed: Option<u64>) -> Result<ExitCode> {
+pub fn cmd_check_determinism(file: &Path, seed: Option<u64>, memory: &MemoryArg) -> Result<ExitCode> {
     let Some((source, entry)) = load_or_report(file)? else { return Ok(ExitCode::from(2)) };
+    // Two traced runs, both kept until they are compared.
+    if let Some(code) = refuse_if_too_big(file, &entry, &source, memory, true, 2.0)? {
+        return Ok(code);
+    }
     let info = match (entry.check)(&source) {
         Ok(i) => i,
         Err(d) => {

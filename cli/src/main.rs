@@ -2,8 +2,10 @@
 //!
 //! The only crate with IO: it reads scenario files, picks the model a file names from the
 //! [`registry`], runs it (with a progress bar on a terminal), prints the verdict and writes the
-//! report (rendered by the `reports` crate) atomically: every file is written to a temporary file
-//! in the same folder and renamed into place, so an interrupted run never leaves half a report.
+//! report (rendered by the `reports` crate) atomically, as a whole folder ([`output`]): an
+//! interrupted run never leaves half a report, or a mix of two. Before a run starts, its cost is
+//! estimated (`sim_core::cost`) and a run that would not fit in `--max-memory` (by default the
+//! memory available) is refused with the estimate.
 //!
 //! Exit codes: 0 every verdict passed; 1 a verdict failed (including a known-bad scenario failing
 //! as expected, and a model panic); 2 bad input or an IO error.
@@ -16,6 +18,7 @@
 
 mod bench;
 mod commands;
+mod output;
 mod registry;
 mod sweep;
 
@@ -81,6 +84,8 @@ enum Command {
         /// node, event), or confirm identical trace hashes; exits 1 on a divergence. No report.
         #[arg(long)]
         check_determinism: bool,
+        #[command(flatten)]
+        memory: MemoryArg,
     },
     /// Run many seeds of a scenario (or of every scenario in a folder) in parallel.
     #[command(after_help = commands::EXAMPLES_SWEEP)]
@@ -157,17 +162,70 @@ enum BenchCommand {
         /// Rounds over the files (each round runs every file once).
         #[arg(long, default_value_t = 1)]
         repeat: u32,
+        #[command(flatten)]
+        memory: MemoryArg,
     },
+}
+
+/// `--max-memory`, shared by every command that runs a scenario.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct MemoryArg {
+    /// Refuse a run whose estimated peak memory is above this (`8GB`, `512MB`, `2GiB` or bytes),
+    /// before it starts. Default: the memory available now (MemAvailable in /proc/meminfo).
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
+}
+
+impl MemoryArg {
+    /// The limit in bytes (`None`: no limit known), or a usage error.
+    pub fn bytes(&self) -> Result<Option<f64>> {
+        match &self.max_memory {
+            Some(text) => parse_size(text).map(Some).map_err(|e| anyhow::anyhow!("--max-memory `{text}`: {e}")),
+            None => Ok(std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| mem_available(&m))),
+        }
+    }
+}
+
+/// A size in bytes: a number with an optional unit (B, kB, MB, GB, TB decimal; KiB, MiB, GiB,
+/// TiB binary; case does not matter).
+pub fn parse_size(text: &str) -> std::result::Result<f64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.trim().parse().map_err(|_| format!("`{}` is not a number", num.trim()))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        u => return Err(format!("unknown unit `{u}` (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)")),
+    };
+    if !(value.is_finite() && value > 0.0) {
+        return Err("must be a positive size".into());
+    }
+    Ok(value * scale)
+}
+
+/// `MemAvailable` of a /proc/meminfo text, in bytes.
+pub fn mem_available(meminfo: &str) -> Option<f64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { scenario, seed, check_determinism: true, .. } => {
-            commands::cmd_check_determinism(&scenario, seed)
+        Command::Run { scenario, seed, check_determinism: true, memory, .. } => {
+            commands::cmd_check_determinism(&scenario, seed, &memory)
         }
-        Command::Run { scenario, seed, out, no_progress, check_determinism: false } => {
-            cmd_run(&scenario, seed, out, no_progress)
+        Command::Run { scenario, seed, out, no_progress, check_determinism: false, memory } => {
+            cmd_run(&scenario, seed, out, no_progress, &memory)
         }
         Command::Sweep(a) => commands::cmd_sweep(a),
         Command::Merge(a) => commands::cmd_merge(a),
@@ -178,8 +236,8 @@ fn main() -> ExitCode {
         Command::Bench { which: BenchCommand::Phold { size, lps, population, end, repeat, seed } } => {
             cmd_bench_phold(&size, lps, population, end, repeat, seed)
         }
-        Command::Bench { which: BenchCommand::Scenario { scenarios, seed, repeat } } => {
-            cmd_bench_scenarios(&scenarios, seed, repeat)
+        Command::Bench { which: BenchCommand::Scenario { scenarios, seed, repeat, memory } } => {
+            cmd_bench_scenarios(&scenarios, seed, repeat, &memory)
         }
     };
     match result {
@@ -248,21 +306,34 @@ fn judged(
     entry: &registry::Entry,
     result: std::result::Result<registry::RunResult, registry::RunError>,
 ) -> std::result::Result<registry::RunResult, ExitCode> {
-    match result {
-        Ok(r) => Ok(r),
-        Err(registry::RunError::Invalid(d)) => {
-            print_diagnostics(file, &d);
-            Err(ExitCode::from(2))
-        }
-        Err(registry::RunError::Panicked { seed, message }) => {
-            eprintln!("MODEL PANIC in model `{}` with seed {seed}: {message}", entry.name);
-            eprintln!("reproduce: simctl run {} --seed {seed}", shell_quote(file));
-            Err(ExitCode::from(1))
-        }
+    result.map_err(|e| commands::run_error(file, entry, e))
+}
+
+/// Says what a run will cost when that is notable (a gigabyte, a billion events) or more than its
+/// event limit allows, before it starts.
+pub(crate) fn print_cost_notice(cost: &sim_core::cost::Cost) {
+    let max_events = cost.max_events;
+    if cost.bytes() >= 1e9 || cost.events >= 1e9 {
+        eprintln!("note: this run costs {cost}");
+    }
+    if cost.events > max_events as f64 {
+        eprintln!(
+            "note: about {} events are expected, beyond the run's event limit of {}: it will stop there and \
+             fail `run.event_limit`",
+            sim_core::cost::count(cost.events),
+            sim_core::cost::count(max_events as f64)
+        );
     }
 }
 
-fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bool) -> Result<ExitCode> {
+fn cmd_run(
+    file: &Path,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    no_progress: bool,
+    memory: &MemoryArg,
+) -> Result<ExitCode> {
+    let max_memory = memory.bytes()?;
     let (source, entry) = match load(file)? {
         Ok(x) => x,
         Err(d) => {
@@ -270,6 +341,17 @@ fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bo
             return Ok(ExitCode::from(2));
         }
     };
+    match (entry.cost)(&source, false) {
+        Ok(cost) if max_memory.is_some_and(|m| cost.bytes() > m) => {
+            commands::print_too_big(file, &cost, max_memory.unwrap_or_default());
+            return Ok(ExitCode::from(2));
+        }
+        Ok(cost) => print_cost_notice(&cost),
+        Err(d) => {
+            print_diagnostics(file, &d);
+            return Ok(ExitCode::from(2));
+        }
+    }
     let show_progress = !no_progress && std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
     let mut bar = show_progress.then(progress::Bar::new);
     let mut tick = |now: sim_core::Time, events: u64, end: sim_core::Time| {
@@ -277,7 +359,7 @@ fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bo
             b.update(now, events, end);
         }
     };
-    let req = registry::RunRequest { seed, trace: false, progress: Some(&mut tick) };
+    let req = registry::RunRequest { seed, trace: false, progress: Some(&mut tick), max_memory };
     let result = (entry.run)(&source, req);
     if let Some(b) = bar.take() {
         b.finish();
@@ -286,6 +368,9 @@ fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bo
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
+    for w in &result.info.warnings {
+        eprintln!("{}: warning: {w}", file.display());
+    }
     let reproduce = format!("simctl run {} --seed {}", shell_quote(file), result.seed);
     let meta = Meta {
         scenario_file: file.display().to_string(),
@@ -297,7 +382,7 @@ fn cmd_run(file: &Path, seed: Option<u64>, out: Option<PathBuf>, no_progress: bo
     print!("{}", reports::text_summary(&result.record, &result.verdict, &meta));
     let dir = out.unwrap_or_else(|| Path::new("out").join(sanitize(&result.info.name)));
     let files = reports::render(&result.record, &result.verdict, &meta);
-    write_report(&dir, &files).with_context(|| format!("cannot write the report to {}", dir.display()))?;
+    output::write_folder(&dir, &files).with_context(|| format!("cannot write the report to {}", dir.display()))?;
     println!("report: {}", dir.join("index.html").display());
     let v = &result.verdict;
     let ok = v.passed && v.meets_expectation;
@@ -311,18 +396,6 @@ pub(crate) fn sanitize(name: &str) -> String {
     let s: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
     if s.is_empty() || s.starts_with('.') { format!("scenario{s}") } else { s }
-}
-
-/// Writes each file to a temporary file in `dir`, then renames it into place.
-pub(crate) fn write_report(dir: &Path, files: &[(String, String)]) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for (name, contents) in files {
-        let target = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &target).with_context(|| format!("renaming to {}", target.display()))?;
-    }
-    Ok(())
 }
 
 fn cmd_validate(files: &[PathBuf]) -> Result<ExitCode> {
@@ -339,7 +412,12 @@ fn cmd_validate(files: &[PathBuf]) -> Result<ExitCode> {
         let problems = match loaded {
             Err(d) => d,
             Ok((source, entry)) => match (entry.check)(&source) {
-                Ok(_) => Vec::new(),
+                Ok(info) => {
+                    for w in &info.warnings {
+                        eprintln!("{}: warning: {w}", file.display());
+                    }
+                    Vec::new()
+                }
                 Err(d) => d,
             },
         };
@@ -393,11 +471,11 @@ fn cmd_list() -> Result<ExitCode> {
 /// progress call marks the end of the simulation, and the checkers run after it.
 /// `simctl bench scenario A [B ...]`: alternating rounds, then each file's median simulation
 /// speed against the first file's.
-fn cmd_bench_scenarios(files: &[PathBuf], seed: Option<u64>, repeat: u32) -> Result<ExitCode> {
+fn cmd_bench_scenarios(files: &[PathBuf], seed: Option<u64>, repeat: u32, memory: &MemoryArg) -> Result<ExitCode> {
     let mut speeds: Vec<Vec<f64>> = vec![Vec::new(); files.len()];
     for _ in 0..repeat.max(1) {
         for (i, f) in files.iter().enumerate() {
-            match cmd_bench_scenario(f, seed)? {
+            match cmd_bench_scenario(f, seed, memory)? {
                 Ok(events_per_s) => speeds[i].push(events_per_s),
                 Err(code) => return Ok(code),
             }
@@ -421,7 +499,12 @@ fn cmd_bench_scenarios(files: &[PathBuf], seed: Option<u64>, repeat: u32) -> Res
 /// One timed run; `Ok(Ok(events/s of the simulation alone))`, or the exit code of a run that
 /// could not be judged.
 #[allow(clippy::disallowed_methods)]
-fn cmd_bench_scenario(file: &Path, seed: Option<u64>) -> Result<std::result::Result<f64, ExitCode>> {
+fn cmd_bench_scenario(
+    file: &Path,
+    seed: Option<u64>,
+    memory: &MemoryArg,
+) -> Result<std::result::Result<f64, ExitCode>> {
+    let max_memory = memory.bytes()?;
     let (source, entry) = match load(file)? {
         Ok(x) => x,
         Err(d) => {
@@ -435,9 +518,11 @@ fn cmd_bench_scenario(file: &Path, seed: Option<u64>) -> Result<std::result::Res
     let start = std::time::Instant::now();
     let mut simulated_s = 0.0;
     let mut tick = |_: sim_core::Time, _: u64, _: sim_core::Time| simulated_s = start.elapsed().as_secs_f64();
-    let req = registry::RunRequest { seed, trace: false, progress: Some(&mut tick) };
+    let req = registry::RunRequest { seed, trace: false, progress: Some(&mut tick), max_memory };
+    let rss_reset = bench::reset_peak_rss();
     let result = (entry.run)(&source, req);
     let total_s = start.elapsed().as_secs_f64();
+    let peak_rss = if rss_reset { bench::peak_rss_kb() } else { None };
     let r = match judged(file, &entry, result) {
         Ok(r) => r,
         Err(code) => return Ok(Err(code)),
@@ -462,6 +547,25 @@ fn cmd_bench_scenario(file: &Path, seed: Option<u64>) -> Result<std::result::Res
         rec.end_s / simulated_s.max(1e-9),
         rec.events as f64 / simulated_s.max(1e-9) / 1e6
     );
+    // The cost estimate beside what the run used (peak resident memory of this process).
+    if let Ok(cost) = (entry.cost)(&source, false) {
+        println!(
+            "COST estimated_bytes={:.0} peak_rss_bytes={} estimated_events={:.0} events={} estimated_ops={:.0} ops={ops}",
+            cost.bytes(),
+            peak_rss.map_or("unknown".into(), |kb| (kb * 1024).to_string()),
+            cost.events,
+            rec.events,
+            cost.ops,
+        );
+        println!(
+            "  memory: estimated {}, peak RSS {}; events: estimated {}, processed {}",
+            sim_core::cost::bytes(cost.bytes()),
+            peak_rss.map_or("unknown".into(), |kb| sim_core::cost::bytes(kb as f64 * 1024.0)),
+            sim_core::cost::count(cost.events),
+            sim_core::cost::count(rec.events as f64)
+        );
+        println!("  estimate: {cost}");
+    }
     let v = &r.verdict;
     println!("  verdict: {}", if v.passed { "PASS".to_string() } else { format!("FAIL ({})", v.failed.join(", ")) });
     Ok(Ok(rec.events as f64 / simulated_s.max(1e-9)))

@@ -1,6 +1,7 @@
 //! The models simctl knows. Each entry is built generically from a [`Model`], so adding a model is
 //! one line in [`models`].
 
+use sim_core::cost::Cost;
 use sim_core::divergence::{self, Determinism};
 use sim_core::parse::{self, Diagnostic};
 use sim_core::record::RunRecord;
@@ -20,6 +21,21 @@ pub struct ScenarioInfo {
     pub name: String,
     pub description: String,
     pub seed: u64,
+    pub expect: verdict::Expect,
+    /// What is valid but probably not meant (a good scenario with no progress condition).
+    pub warnings: Vec<String>,
+}
+
+impl ScenarioInfo {
+    fn of<M: Model>(sc: &sim_core::scenario::Scenario<M::Config>) -> ScenarioInfo {
+        ScenarioInfo {
+            name: sc.name.clone(),
+            description: sc.description.clone(),
+            seed: sc.seed,
+            expect: sc.expect.clone(),
+            warnings: verdict::progress_warning(sc, M::PROGRESS_CHECKS).into_iter().collect(),
+        }
+    }
 }
 
 /// Knobs of one run.
@@ -29,6 +45,9 @@ pub struct RunRequest<'a> {
     /// Keep the full event trace (for `replay`).
     pub trace: bool,
     pub progress: Option<&'a mut dyn FnMut(Time, u64, Time)>,
+    /// Refuse the run, before it allocates anything, when its estimated peak memory is above this
+    /// many bytes (`RunError::TooBig`).
+    pub max_memory: Option<f64>,
 }
 
 pub struct RunResult {
@@ -67,6 +86,8 @@ pub enum RunError {
     Invalid(Vec<Diagnostic>),
     /// The model panicked (a model bug): the message and the seed that reproduces it.
     Panicked { seed: u64, message: String },
+    /// The run's estimated memory is above the limit it was given; it did not start.
+    TooBig { cost: Cost, limit: f64 },
 }
 
 /// A model, type-erased for the CLI.
@@ -80,6 +101,9 @@ pub struct Entry {
     pub check: fn(&str) -> Result<ScenarioInfo, Vec<Diagnostic>>,
     /// Parses, validates, runs and judges a scenario.
     pub run: fn(&str, RunRequest<'_>) -> Result<RunResult, RunError>,
+    /// Parses and validates a scenario and estimates what a run of it costs (with the event trace
+    /// kept, when asked).
+    pub cost: fn(&str, bool) -> Result<Cost, Vec<Diagnostic>>,
     /// Shrinks a failing seed to a minimal scenario that fails the same way.
     pub shrink: fn(&str, u64, ShrinkOptions) -> Result<ShrinkOutcome, RunError>,
     /// Runs a seed twice with the trace on and compares.
@@ -120,6 +144,7 @@ pub fn entry<M: Model>() -> Entry {
         default_config: default_config::<M>,
         check: check::<M>,
         run: run::<M>,
+        cost: cost::<M>,
         shrink: shrink_entry::<M>,
         determinism: determinism_entry::<M>,
     }
@@ -132,7 +157,12 @@ fn default_config<M: Model>() -> String {
 
 fn check<M: Model>(source: &str) -> Result<ScenarioInfo, Vec<Diagnostic>> {
     let sc = parse::load_scenario::<M>(source)?;
-    Ok(ScenarioInfo { name: sc.name, description: sc.description, seed: sc.seed })
+    Ok(ScenarioInfo::of::<M>(&sc))
+}
+
+fn cost<M: Model>(source: &str, trace: bool) -> Result<Cost, Vec<Diagnostic>> {
+    let sc = parse::load_scenario::<M>(source)?;
+    Ok(sim_core::cost::estimate::<M>(&sc, trace))
 }
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
@@ -143,30 +173,14 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic with a non-text payload".into())
 }
 
-/// Judges a run of `sc`: the scenario's invariants, SLAs and estimates (every estimate strict when
-/// `strict_estimates` is set), and the fault-effect item when `require_fault_effect` is set.
-pub fn judge<C>(sc: &sim_core::scenario::Scenario<C>, record: &RunRecord) -> Verdict {
-    let estimates: Vec<verdict::Estimate> = sc
-        .estimates
-        .iter()
-        .cloned()
-        .map(|mut e| {
-            e.strict |= sc.strict_estimates;
-            e
-        })
-        .collect();
-    verdict::evaluate_with(
-        record,
-        &sc.invariants,
-        &sc.slas,
-        &estimates,
-        &sc.expect,
-        verdict::EvalOptions { require_fault_effect: sc.require_fault_effect },
-    )
-}
-
 fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunError> {
     let sc = parse::load_scenario::<M>(source).map_err(RunError::Invalid)?;
+    let cost = sim_core::cost::estimate::<M>(&sc, req.trace);
+    if let Some(limit) = req.max_memory
+        && cost.bytes() > limit
+    {
+        return Err(RunError::TooBig { cost, limit });
+    }
     let seed = req.seed.unwrap_or(sc.seed);
     let opts = RunOptions { seed: Some(seed), trace: req.trace, progress: req.progress };
     let mut out = catch_unwind(AssertUnwindSafe(|| {
@@ -175,10 +189,10 @@ fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunErro
     }))
     .map_err(|payload| RunError::Panicked { seed, message: panic_text(payload.as_ref()) })?;
     let first_failed_op = take_first_failed_op(&mut out.record);
-    let verdict = judge(&sc, &out.record);
+    let verdict = verdict::judge(&sc, &out.record);
     let climate = sc.swarm.as_ref().map(|s| sim_core::sweep::apply(s, seed, &mut sc.clone()));
     Ok(RunResult {
-        info: ScenarioInfo { name: sc.name.clone(), description: sc.description.clone(), seed: sc.seed },
+        info: ScenarioInfo::of::<M>(&sc),
         seed,
         record: out.record,
         verdict,
@@ -199,10 +213,15 @@ impl<M: Model> Model for Spy<M> {
     const NAME: &'static str = M::NAME;
     const ABOUT: &'static str = M::ABOUT;
     const OP_KINDS: &'static [&'static str] = M::OP_KINDS;
+    const CHECKS: &'static [&'static str] = M::CHECKS;
+    const PROGRESS_CHECKS: &'static [&'static str] = M::PROGRESS_CHECKS;
     type Config = M::Config;
     type Actor = M::Actor;
     fn validate(config: &M::Config, topo: &Topology) -> Vec<(String, String)> {
         M::validate(config, topo)
+    }
+    fn validate_schedule(config: &M::Config, run_end: sim_core::Duration) -> Vec<(String, String)> {
+        M::validate_schedule(config, run_end)
     }
     fn factory(
         config: &M::Config,
@@ -210,6 +229,9 @@ impl<M: Model> Model for Spy<M> {
         setup: &mut sim_core::Prng,
     ) -> Box<dyn FnMut(sim_core::NodeId) -> M::Actor> {
         M::factory(config, topo, setup)
+    }
+    fn footprint(config: &M::Config, topo: &Topology, load: &sim_core::cost::Load) -> sim_core::Footprint {
+        M::footprint(config, topo, load)
     }
     fn report(config: &M::Config, run: &sim_core::RunView<'_, M::Actor>) -> sim_core::ModelReport {
         let mut report = M::report(config, run);
@@ -245,7 +267,7 @@ fn signature<M: Model>(sc: &sim_core::scenario::Scenario<M::Config>, seed: u64) 
     }
     let opts = RunOptions { seed: Some(seed), ..Default::default() };
     let out = catch_unwind(AssertUnwindSafe(|| scenario::run::<M>(sc, opts))).ok()?;
-    Some(judge(sc, &out.record).failed.into_iter().collect())
+    Some(verdict::judge(sc, &out.record).failed.into_iter().collect())
 }
 
 fn shrink_entry<M: Model>(source: &str, seed: u64, opts: ShrinkOptions) -> Result<ShrinkOutcome, RunError> {
@@ -259,7 +281,7 @@ fn shrink_entry<M: Model>(source: &str, seed: u64, opts: ShrinkOptions) -> Resul
         let opts = RunOptions { seed: Some(seed), ..Default::default() };
         let out = catch_unwind(AssertUnwindSafe(|| scenario::run::<M>(&sc, opts)))
             .map_err(|payload| RunError::Panicked { seed, message: panic_text(payload.as_ref()) })?;
-        judge(&sc, &out.record)
+        verdict::judge(&sc, &out.record)
     };
     let want: BTreeSet<String> = original.failed.iter().cloned().collect();
     let faults_before = shrink::expand_nemesis(&sc, seed).faults.schedule.len();
@@ -334,6 +356,7 @@ mod tests {
         const NAME: &'static str = "buggy";
         const ABOUT: &'static str = "panics";
         const OP_KINDS: &'static [&'static str] = &[];
+        const CHECKS: &'static [&'static str] = &[];
         type Config = ();
         type Actor = Node;
         fn factory(_: &(), _: &Topology, _: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

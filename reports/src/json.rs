@@ -15,11 +15,11 @@
 //! | `stop` | `Quiescent`, `TimeLimit` or `EventLimit` |
 //! | `main_phase_s`, `end_s` | end of the fault+load phase, end of the run (after settling) |
 //! | `reproduce` | the exact command that reproduces the run |
-//! | `verdict` | `passed`, `meets_expectation`, `expectation` (words), `expect`, `failed` (names), `items` (kind, name, measured, bound, passed, counts, detail) |
-//! | `estimates` | per estimate: name, expr, claimed, computed, relative_error, tolerance, arithmetic_ok, strict, measured_name, measured, ratio |
+//! | `verdict` | `passed`, `meets_expectation`, `expectation` (words), `expect` (`"Pass"`, `{"Fail": [names]}` or `{"Fail": [[names], {"AtLeast": r}]}`), `failed` (names), `items` (kind, name, measured, bound, passed, counts, detail; for an invariant also `count`: judged, unit, violations, violation, skipped [{count, reason}]) |
+//! | `estimates` | per estimate: name, expr, claimed, computed, relative_error, tolerance, arithmetic_ok, strict, measured_name, measured, ratio, measured_tolerance, measured_ok, depends_on_flagged |
 //! | `ops` | per op kind: total, ok, fail, timeout, rejected, pending, throughput_ok_per_s, availability, availability_in_faults, availability_outside_faults, latency_ms {mean, p50, p90, p99, p999, max}, latency_curve |
 //! | `faults` | per fault: label, start_s, end_s, messages_dropped, events_delayed, timers_lost, writes_lost, ops_hit, messages_in_outage, had_effect |
-//! | `checks`, `measures` | the model's invariant checks and named measurements |
+//! | `checks`, `measures` | the model's invariant checks (name, passed, detail, judged, unit, violations, violation, skipped) and named measurements |
 //! | `messages`, `counters` | per message kind counts; the model's counters |
 
 use crate::Meta;

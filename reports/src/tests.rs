@@ -73,7 +73,7 @@ fn record() -> RunRecord {
             series: vec![(0.0, 1.0), (1.0, 9.0), (2.0, 3.0)],
         }],
         model_report: ModelReport {
-            checks: vec![Check::new("fresh_reads", true, "0 of 900 stale")],
+            checks: vec![Check::judged("fresh_reads", 900u64, "reads").violations(0u64, "stale")],
             measures,
             tables: vec![Table {
                 name: "lag over time".into(),
@@ -92,11 +92,12 @@ fn verdict(rec: &RunRecord) -> Verdict {
     let est = Estimate {
         name: "ops per day".into(),
         expr: "rate * 86400".into(),
-        inputs: [("rate".to_string(), 500.0)].into_iter().collect(),
+        inputs: [("rate".to_string(), 500.0.into())].into_iter().collect(),
         claimed: 4.32e6,
         tolerance: None,
         measured: Some("throughput".into()),
         measured_scale: Some(86400.0),
+        measured_tolerance: None,
         strict: false,
     };
     evaluate(rec, &[], &slas, &[est], &Expect::Fail(vec!["latency.read.p99".into()]))
@@ -146,10 +147,14 @@ fn renders_every_file_as_well_formed_documents() {
     assert!(html.contains("<svg") && !html.contains("<?xml"), "inline SVG");
     assert!(html.contains("demo &lt;&amp;&gt;"), "escaped title");
     assert!(html.contains("Wrong estimates"));
+    // 120 ops/s x 86400 = 10.4M measured beside the claimed 4.32M.
+    assert!(html.contains("Estimates measured off:</b> `ops per day` claims 4320000"), "{html}");
     assert_eq!(html.matches("<svg").count(), 5, "every plot inline");
     let md = &files[1].1;
     assert!(md.contains("| fresh_reads |") || md.contains("fresh_reads"));
     assert!(md.contains("simctl run x.ron --seed 42"));
+    assert!(md.contains("> **Estimates measured off:**"), "{md}");
+    assert!(md.contains("| WRONG ARITHMETIC, MEASURED OFF | ops per day |"), "{md}");
 }
 
 #[test]
@@ -165,6 +170,7 @@ fn summary_json_has_the_documented_fields() {
     assert_eq!(json["verdict"]["failed"][0], "latency.read.p99");
     assert_eq!(json["verdict"]["meets_expectation"], true);
     assert_eq!(json["estimates"][0]["arithmetic_ok"], false);
+    assert_eq!(json["estimates"][0]["measured_ok"], false);
 }
 
 #[test]
@@ -174,9 +180,34 @@ fn terminal_summary_makes_wrong_estimates_and_failures_prominent() {
     let t = text_summary(&rec, &v, &Meta::default());
     assert!(t.contains("VERDICT: FAIL (latency.read.p99)"), "{t}");
     assert!(t.contains("WRONG ARITHMETIC"), "{t}");
+    assert!(t.contains("MEASURED OFF: the simulation measured throughput = 1.0368e7"), "{t}");
+    assert!(t.contains("1 estimate(s) MEASURED OFF from their claim"), "{t}");
     assert!(t.contains("failed for exactly the expected reason"), "{t}");
     assert!(t.contains("crash n2"), "{t}");
     assert!(t.contains("p99.9 ms"), "{t}");
+}
+
+#[test]
+fn every_rendering_shows_what_each_check_judged() {
+    let rec = record();
+    let v = verdict(&rec);
+    let t = text_summary(&rec, &v, &Meta::default());
+    assert!(t.contains("PASS fresh_reads: 0 of 900 reads stale"), "{t}");
+    let md = summary_md(&rec, &v, &Meta::default());
+    assert!(md.contains("0 of 900 reads stale"), "{md}");
+    let json: serde_json::Value = serde_json::from_str(&summary_json(&rec, &v, &Meta::default())).expect("JSON");
+    let item = json["verdict"]["items"].as_array().unwrap().iter().find(|i| i["name"] == "fresh_reads").unwrap();
+    assert_eq!(item["count"]["judged"], 900);
+    assert_eq!(item["count"]["unit"], "reads");
+    assert_eq!(item["count"]["violations"], 0);
+    assert_eq!(json["checks"][0]["judged"], 900);
+    // A check that judged nothing says so, and fails the run.
+    let mut empty = record();
+    empty.model_report.checks = vec![Check::judged("fresh_reads", 0u64, "reads").violations(0u64, "stale")];
+    let v = evaluate(&empty, &[], &[], &[], &Expect::Pass);
+    let t = text_summary(&empty, &v, &Meta::default());
+    assert!(t.contains("VACUOUS fresh_reads: VACUOUS: judged no reads"), "{t}");
+    assert!(t.contains("VERDICT: FAIL (fresh_reads)"), "{t}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use crate::{Meta, num};
 use sim_core::record::RunRecord;
-use sim_core::verdict::{ItemKind, Verdict, VerdictItem};
+use sim_core::verdict::{self, ItemKind, Verdict, VerdictItem};
 use std::fmt::Write;
 
 fn opt(v: Option<f64>) -> String {
@@ -93,6 +93,7 @@ fn fault_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
 fn status(i: &VerdictItem) -> &'static str {
     match (i.passed, i.counts, i.kind) {
         (true, _, _) => "PASS",
+        (false, _, ItemKind::Invariant) if verdict::is_vacuous(i) => verdict::VACUOUS,
         (false, _, ItemKind::Estimate) => "WRONG",
         (false, true, _) => "FAIL",
         (false, false, _) => "NOTE",
@@ -131,7 +132,7 @@ fn estimate_rows(verdict: &Verdict) -> (Vec<&'static str>, Vec<Vec<String>>) {
         .iter()
         .map(|e| {
             vec![
-                if e.arithmetic_ok { "ok".into() } else { "WRONG".into() },
+                e.finding().unwrap_or("ok").to_string(),
                 e.name.clone(),
                 e.expr.clone(),
                 num(e.claimed),
@@ -206,8 +207,13 @@ pub fn text_summary(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Strin
     if !checks.is_empty() {
         let _ = writeln!(s, "\nInvariants and SLAs");
         for i in checks {
-            let measured = i.measured.map(|m| format!(" measured {}", num(m))).unwrap_or_default();
-            let _ = writeln!(s, "  {:4} {}{} (bound {}): {}", status(i), i.name, measured, i.bound, i.detail);
+            if i.count.is_some() {
+                // A model check: its detail opens with its count ("0 of 41,200 reads stale").
+                let _ = writeln!(s, "  {:4} {}: {}", status(i), i.name, i.detail);
+            } else {
+                let measured = i.measured.map(|m| format!(" measured {}", num(m))).unwrap_or_default();
+                let _ = writeln!(s, "  {:4} {}{} (bound {}): {}", status(i), i.name, measured, i.bound, i.detail);
+            }
         }
     }
     if !verdict.estimates.is_empty() || verdict.items.iter().any(|i| i.kind == ItemKind::Estimate) {
@@ -230,6 +236,13 @@ pub fn text_summary(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Strin
     if wrong > 0 {
         let _ = writeln!(s, "\n!!! {wrong} estimate(s) with WRONG ARITHMETIC: see above !!!");
     }
+    let off = verdict.measured_off_estimates().count();
+    if off > 0 {
+        let _ = writeln!(
+            s,
+            "!!! {off} estimate(s) MEASURED OFF from their claim by more than their tolerance: see above !!!"
+        );
+    }
     let _ = writeln!(s);
     if verdict.passed {
         let _ = writeln!(s, "VERDICT: PASS");
@@ -238,6 +251,22 @@ pub fn text_summary(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Strin
     }
     let _ = writeln!(s, "{}", verdict.expectation);
     s
+}
+
+/// `` `name` claims 7 but the simulation measured 10 (short_url_len_max) ``, for each estimate.
+fn measured_off_text(off: &[&sim_core::verdict::EstimateCheck]) -> String {
+    off.iter()
+        .map(|e| {
+            format!(
+                "`{}` claims {} but the simulation measured {} ({})",
+                e.name,
+                num(e.claimed),
+                e.measured.map(num).unwrap_or_default(),
+                e.measured_name.as_deref().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn md_table(head: &[&str], rows: &[Vec<String>]) -> String {
@@ -282,6 +311,10 @@ pub fn summary_md(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> String 
                 .collect::<Vec<_>>()
                 .join("; ")
         );
+    }
+    let off: Vec<_> = verdict.measured_off_estimates().collect();
+    if !off.is_empty() {
+        let _ = writeln!(s, "\n> **Estimates measured off:** {}", measured_off_text(&off));
     }
     let (h, r) = item_rows(verdict);
     let _ = write!(s, "\n## Verdict items\n\n{}", md_table(&h, &r));
@@ -394,6 +427,10 @@ code{{background:#f3f3f3;padding:1px 4px}} svg{{max-width:100%;height:auto}}\n</
                 .collect::<Vec<_>>()
                 .join("; ")
         );
+    }
+    let off: Vec<_> = verdict.measured_off_estimates().collect();
+    if !off.is_empty() {
+        let _ = writeln!(s, "<p class=\"warn\"><b>Estimates measured off:</b> {}</p>", esc(&measured_off_text(&off)));
     }
     let meta_rows = vec![
         vec!["model".into(), record.model.clone()],

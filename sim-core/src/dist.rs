@@ -60,6 +60,9 @@ impl Dist {
 
     /// Checks the parameters; the error names the offending one.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(d) = self.spans().into_iter().find(|d| *d > Duration::YEAR) {
+            return Err(format!("{d} is longer than a year, the longest span a distribution may name"));
+        }
         match self {
             Dist::Constant(_) => Ok(()),
             Dist::Uniform { min, max } => {
@@ -122,6 +125,20 @@ impl Dist {
         }
     }
 
+    /// Every duration written in the parameters (of this distribution, not its components).
+    fn spans(&self) -> Vec<Duration> {
+        match self {
+            Dist::Constant(d) => vec![*d],
+            Dist::Uniform { min, max } => vec![*min, *max],
+            Dist::Normal { mean, stddev } => vec![*mean, *stddev],
+            Dist::LogNormal { median, .. } => vec![*median],
+            Dist::Exponential { mean, min } => vec![*mean, *min],
+            Dist::Pareto { scale, .. } => vec![*scale],
+            Dist::Mixture(_) => Vec::new(),
+            Dist::Empirical(points) => points.iter().map(|p| p.1).collect(),
+        }
+    }
+
     /// Draws one duration.
     #[inline]
     pub fn sample(&self, rng: &mut Prng) -> Duration {
@@ -134,7 +151,7 @@ impl Dist {
             Dist::LogNormal { median, sigma } => {
                 Duration::from_secs_f64(median.0 as f64 * (sigma * rng.std_normal()).exp() / 1e9)
             }
-            Dist::Exponential { mean, min } => Duration(min.0 + rng.exp(mean.0 as f64).round() as u64),
+            Dist::Exponential { mean, min } => *min + Duration(rng.exp(mean.0 as f64).round() as u64),
             Dist::Pareto { scale, shape } => {
                 let u = 1.0 - rng.unit();
                 Duration::from_secs_f64(scale.0 as f64 / u.powf(1.0 / shape) / 1e9)
@@ -291,10 +308,21 @@ mod tests {
             Dist::Mixture(vec![]),
             Dist::Empirical(vec![(0.0, ms(5)), (1.0, ms(1))]),
             Dist::Empirical(vec![(0.1, ms(1)), (1.0, ms(2))]),
+            // A latency beyond a year (it used to overflow and wrap to a few milliseconds).
+            Dist::Exponential { mean: ms(1), min: Duration(u64::MAX) },
+            Dist::Mixture(vec![(1.0, Dist::Constant(Duration::YEAR + Duration(1)))]),
         ];
         for d in bad {
             assert!(d.validate().is_err(), "{d:?} should be rejected");
         }
+    }
+
+    /// Sampling saturates instead of wrapping: the largest minimum gives the largest latency.
+    #[test]
+    fn samples_saturate() {
+        let d = Dist::Exponential { mean: ms(5), min: Duration(u64::MAX) };
+        let mut rng = Prng::new(1, Stream::Setup);
+        assert!((0..100).all(|_| d.sample(&mut rng) == Duration::MAX));
     }
 
     #[test]

@@ -194,13 +194,14 @@ mod tests {
     }
     fn model_report(run: &RunView<'_, Node>) -> ModelReport {
         let mut r = ModelReport::default();
-        r.checks.push(Check::new("ran", run.sim.events_processed() > 0, "events processed"));
+        r.checks.push(Check::judged("ran", run.sim.events_processed(), "events processed").passed_if(true));
         r
     }
     impl Model for Clean {
         const NAME: &'static str = "ping";
         const ABOUT: &'static str = "ping-pong";
         const OP_KINDS: &'static [&'static str] = &[];
+        const CHECKS: &'static [&'static str] = &["ran"];
         type Config = ();
         type Actor = Node;
         fn factory(_: &(), topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
@@ -214,6 +215,7 @@ mod tests {
         const NAME: &'static str = "ping";
         const ABOUT: &'static str = "ping-pong with a hidden global";
         const OP_KINDS: &'static [&'static str] = &[];
+        const CHECKS: &'static [&'static str] = &["ran"];
         type Config = ();
         type Actor = Node;
         fn factory(_: &(), topo: &Topology, _: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

@@ -317,12 +317,60 @@ impl FaultsSpec {
             if topo.servers.is_empty() {
                 errors.push(("faults.nemesis".into(), "the nemesis needs servers to hit".into()));
             }
+            let spans = [
+                ("crash_downtime", n.crash_downtime),
+                ("partition_duration", n.partition_duration),
+                ("pause_duration", n.pause_duration),
+            ];
+            for (field, d) in spans {
+                if d < NEMESIS_SPAN_MIN {
+                    errors.push((
+                        format!("faults.nemesis.{field}"),
+                        format!("must be at least {NEMESIS_SPAN_MIN}, got {d}"),
+                    ));
+                }
+            }
+            if n.start >= run_for {
+                errors.push((
+                    "faults.nemesis.start".into(),
+                    format!("{} is not before the end of the run ({run_for}): the nemesis would do nothing", n.start),
+                ));
+            }
+            errors.extend(n.check_fault_count("faults.nemesis", run_for));
         }
         errors
     }
 }
 
+/// A nemesis may draw at most this many faults over a run (on average): each one is an event, a
+/// row of the report and a shaded window on every plot, and drawing them takes time before the run.
+pub const NEMESIS_FAULTS_MAX: f64 = 100_000.0;
+
+/// The shortest crash, partition or pause a nemesis may draw.
+pub const NEMESIS_SPAN_MIN: Duration = Duration::from_micros(1);
+
 impl NemesisSpec {
+    /// The number of faults the nemesis draws over a run of `run_for`, on average (before the ones
+    /// skipped because their node or the network is already faulty).
+    pub fn expected_faults(&self, run_for: Duration) -> f64 {
+        let per_min = self.crashes_per_min + self.partitions_per_min + self.pauses_per_min + self.clock_steps_per_min;
+        per_min * (run_for - self.start).as_secs_f64() / 60.0
+    }
+
+    /// A problem at `path` if the rates draw more than [`NEMESIS_FAULTS_MAX`] faults over the run.
+    pub fn check_fault_count(&self, path: &str, run_for: Duration) -> Option<(String, String)> {
+        let expected = self.expected_faults(run_for);
+        (expected > NEMESIS_FAULTS_MAX).then(|| {
+            (
+                path.to_string(),
+                format!(
+                    "these rates draw about {expected:.3e} faults over the run, more than the limit of {NEMESIS_FAULTS_MAX:.0}; \
+                     lower the rates or shorten the run"
+                ),
+            )
+        })
+    }
+
     /// Draws a concrete schedule over `[start, until)` from the fault stream. A node gets at most one
     /// crash or pause at a time; partitions are isolations or random halves of the servers.
     pub fn expand(&self, topo: &Topology, until: Duration, rng: &mut Prng) -> Vec<ScheduledFault> {

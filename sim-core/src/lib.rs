@@ -20,6 +20,7 @@
 //! anywhere in this crate. Parallelism happens across seeds, outside.
 
 pub mod actor;
+pub mod cost;
 pub mod disk;
 pub mod dist;
 pub mod divergence;
@@ -43,6 +44,7 @@ pub mod workload;
 pub mod world;
 
 pub use actor::{Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, TimerId, WriteId};
+pub use cost::Footprint;
 pub use dist::Dist;
 pub use model::{Check, Model, ModelReport, RunView, Table};
 pub use rng::{Prng, Stream};

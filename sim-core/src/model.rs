@@ -3,7 +3,7 @@
 use crate::actor::{Actor, NodeId};
 use crate::metrics::HistoryEntry;
 use crate::rng::Prng;
-use crate::time::Time;
+use crate::time::{Duration, Time};
 use crate::topology::Topology;
 use crate::world::Sim;
 use serde::{Serialize, de::DeserializeOwned};
@@ -18,6 +18,17 @@ pub trait Model: 'static {
     const ABOUT: &'static str;
     /// The operations its clients perform, as the workload names them.
     const OP_KINDS: &'static [&'static str];
+    /// The transport of the real system, used unless the scenario's `network.transport` says
+    /// otherwise: `Connection` (TCP: in order per pair of nodes) or `Datagram`. Say which in the
+    /// model's docs.
+    const TRANSPORT: crate::net::Transport = crate::net::Transport::Datagram;
+    /// The names of the checks its `report` makes (a scenario's `invariants`, `may_be_empty` and
+    /// `expect` are validated against them; a report with another name is a model bug).
+    const CHECKS: &'static [&'static str];
+    /// The checks among [`Model::CHECKS`] that fail when the system makes no progress (a liveness
+    /// check such as "every message produced is eventually consumed", or a coverage bound): a good
+    /// scenario that counts one of them needs no availability or throughput SLA.
+    const PROGRESS_CHECKS: &'static [&'static str] = &[];
     /// The `config: (...)` section of a scenario; `#[serde(deny_unknown_fields)]` and defaults.
     type Config: DeserializeOwned + Serialize + Clone + Debug + Default + 'static;
     type Actor: Actor;
@@ -28,9 +39,22 @@ pub trait Model: 'static {
         Vec::new()
     }
 
+    /// Checks the parts of the configuration scheduled in time against the run's end (`duration +
+    /// settle`), e.g. an operator action scheduled after it; `(field path, message)` per problem.
+    fn validate_schedule(_config: &Self::Config, _run_end: Duration) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// Builds the node factory (called again for a node that restarts after a crash). `setup` is
     /// the seed's setup stream, for data the model generates up front (a synthetic web, say).
     fn factory(config: &Self::Config, topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Self::Actor>;
+
+    /// What a run under `load` costs the model: its state at its fullest, part by part, and the
+    /// events it causes. The kernel adds its own costs and refuses a run that would not fit in
+    /// memory before it starts (see [`crate::cost`]).
+    fn footprint(_config: &Self::Config, _topo: &Topology, _load: &crate::cost::Load) -> crate::cost::Footprint {
+        crate::cost::Footprint::default()
+    }
 
     /// After the run: invariants, named measurements, tables. Called once.
     fn report(config: &Self::Config, run: &RunView<'_, Self::Actor>) -> ModelReport;
@@ -61,19 +85,166 @@ impl<'a, A: Actor> RunView<'a, A> {
     }
 }
 
-/// An invariant's verdict.
+/// An invariant's verdict, with the count of what it judged.
+///
+/// Built in two steps, so a check always says how many items it looked at and always decides:
+///
+/// ```
+/// use sim_core::Check;
+/// let (acked, lost, expired) = (41_200u64, 0u64, 17u64);
+/// let c = Check::judged("durability", acked - expired, "acknowledged writes")
+///     .skipped(expired, "expired under the TTL")
+///     .violations(lost, "lost") // passes exactly when no judged item is a violation
+///     .detail("every write is in its key's replicas");
+/// assert!(c.passed);
+/// assert_eq!(c.count.summary(), "0 of 41,183 acknowledged writes lost; 17 skipped (expired under the TTL)");
+/// // A check that is not a count of bad items decides with `passed_if`:
+/// let c = Check::judged("coverage", 9_800u64, "reachable pages").passed_if(0.02 <= 0.05);
+/// assert!(c.passed && c.count.violations.is_none());
+/// ```
+///
+/// A check that judged nothing (`judged == 0`) is *vacuous*: the verdict fails it unless the
+/// scenario lists it in `may_be_empty` (see `verdict::evaluate_with`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Check {
     pub name: String,
     pub passed: bool,
     /// What was measured, in words and numbers ("3 of 41,200 acknowledged writes lost: ...").
     pub detail: String,
+    #[serde(flatten)]
+    pub count: Count,
+}
+
+/// How many items a check judged, of what kind, how many of them broke the invariant, and what
+/// it looked at but did not judge, with why.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Count {
+    /// Items the check judged (computed from what it looked at, never from the configuration).
+    pub judged: u64,
+    /// What the items are, plural: "acknowledged writes", "reads".
+    pub unit: String,
+    /// Of the judged items, how many broke the invariant (`None`: the check does not judge item
+    /// by item, e.g. a share against a bound).
+    pub violations: Option<u64>,
+    /// The word for a violating item: "lost", "stale".
+    pub violation: String,
+    /// Items looked at but not judged, by reason.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Items a check left out, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Skipped {
+    pub count: u64,
+    pub reason: String,
+}
+
+/// A check that has counted its items but not yet decided: finish it with
+/// [`Judging::violations`] or [`Judging::passed_if`].
+#[must_use = "a check must decide: call .violations(n, word) or .passed_if(cond)"]
+#[derive(Clone, Debug)]
+pub struct Judging {
+    name: String,
+    count: Count,
+}
+
+/// A count from any integer type (`usize`, `u32`, `u64`).
+fn count_of(n: impl TryInto<u64>) -> u64 {
+    n.try_into().ok().unwrap_or(u64::MAX)
 }
 
 impl Check {
-    pub fn new(name: &str, passed: bool, detail: impl Into<String>) -> Check {
-        Check { name: name.to_string(), passed, detail: detail.into() }
+    /// Starts a check that judged `judged` items of kind `unit` (plural: "reads").
+    pub fn judged(name: &str, judged: impl TryInto<u64>, unit: &str) -> Judging {
+        Judging {
+            name: name.to_string(),
+            count: Count { judged: count_of(judged), unit: unit.to_string(), ..Count::default() },
+        }
     }
+    /// Replaces the detail (by default, the count's [`Count::summary`]).
+    pub fn detail(mut self, detail: impl Into<String>) -> Check {
+        self.detail = detail.into();
+        self
+    }
+    /// A further condition: the check passes only if it also holds.
+    pub fn passed_if(mut self, also: bool) -> Check {
+        self.passed &= also;
+        self
+    }
+    /// Items left out of the judgment, and why (a reason with a zero count is not listed).
+    pub fn skipped(mut self, n: impl TryInto<u64>, reason: &str) -> Check {
+        self.count.skip(count_of(n), reason);
+        self
+    }
+    /// Judged nothing.
+    pub fn is_vacuous(&self) -> bool {
+        self.count.judged == 0
+    }
+}
+
+impl Judging {
+    /// Items left out of the judgment, and why (a reason with a zero count is not listed).
+    pub fn skipped(mut self, n: impl TryInto<u64>, reason: &str) -> Judging {
+        self.count.skip(count_of(n), reason);
+        self
+    }
+    /// `n` of the judged items broke the invariant (`word`: "lost", "stale"); passes when `n == 0`.
+    pub fn violations(mut self, n: impl TryInto<u64>, word: &str) -> Check {
+        let n = count_of(n);
+        self.count.violations = Some(n);
+        self.count.violation = word.to_string();
+        self.decide(n == 0)
+    }
+    /// Decides by a condition (a share against a bound, say).
+    pub fn passed_if(self, passed: bool) -> Check {
+        self.decide(passed)
+    }
+    fn decide(self, passed: bool) -> Check {
+        Check { detail: self.count.summary(), name: self.name, passed, count: self.count }
+    }
+}
+
+impl Count {
+    fn skip(&mut self, n: u64, reason: &str) {
+        if n > 0 {
+            self.skipped.push(Skipped { count: n, reason: reason.to_string() });
+        }
+    }
+    /// Items skipped for any reason.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.iter().map(|s| s.count).sum()
+    }
+    /// In words: `0 of 41,200 reads stale; 3,100 skipped (2,900 in a fault window, 200 of keys
+    /// never written)`, or `judged 41,200 reads` for a check without per-item violations.
+    pub fn summary(&self) -> String {
+        let mut s = match self.violations {
+            Some(v) => format!("{} of {} {} {}", thousands(v), thousands(self.judged), self.unit, self.violation),
+            None => format!("judged {} {}", thousands(self.judged), self.unit),
+        };
+        if !self.skipped.is_empty() {
+            let total = self.skipped_total();
+            let why: Vec<String> = if self.skipped.len() == 1 {
+                vec![self.skipped[0].reason.clone()]
+            } else {
+                self.skipped.iter().map(|k| format!("{} {}", thousands(k.count), k.reason)).collect()
+            };
+            s.push_str(&format!("; {} skipped ({})", thousands(total), why.join(", ")));
+        }
+        s
+    }
+}
+
+/// `41200` -> `41,200`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A table for the report (a curve, a distribution).

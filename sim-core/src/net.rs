@@ -1,12 +1,21 @@
 //! The network: per-link latency (per message kind), loss, duplication, bandwidth, a bound on messages
-//! in flight, and partitions.
+//! in flight, partitions, and the transport (datagrams, or connections that keep send order).
 //!
 //! **Partitions and messages in flight.** A message is dropped if its link is cut when it is sent *or*
 //! when it would arrive: a partition behaves like a pulled cable, so what is on the wire when the cut
 //! starts is lost, and nothing sent during the cut arrives after the heal.
+//!
+//! **Transports.** With `Datagram` every message takes its own latency sample, so a later message
+//! can overtake an earlier one between the same two nodes (UDP, or a network of independent
+//! requests). With `Connection` each ordered pair of nodes `(src, dst)` is one connection, as TCP
+//! gives: a message arrives at `max(its own sampled arrival, the previous arrival on the
+//! connection)`, so it never overtakes an earlier one, and the first message of a burst keeps the
+//! latency distribution's shape. A crash of either end closes the connection: what was in flight on
+//! it is dropped, and the next message opens a new one (which waits for nothing from the old).
 
 use crate::actor::NodeId;
 use crate::dist::Dist;
+use crate::time::Time;
 use crate::topology::Topology;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -15,6 +24,7 @@ use std::collections::BTreeMap;
 ///
 /// ```ron
 /// network: (
+///     transport: Connection,
 ///     link: (latency: LogNormal(median: "1ms", sigma: 0.4), loss: 0.001),
 ///     between_zones: Some((latency: Normal(mean: "40ms", stddev: "5ms"))),
 ///     zone_links: [(from: "us-east", to: "eu", link: (latency: Constant("80ms")))],
@@ -23,6 +33,10 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSpec {
+    /// `Connection` (in order per pair of nodes) or `Datagram`; `None`: the model's own
+    /// (`Model::TRANSPORT`, what its real system runs on).
+    #[serde(default)]
+    pub transport: Option<Transport>,
     /// Every pair of nodes, unless overridden.
     #[serde(default)]
     pub link: LinkSpec,
@@ -32,6 +46,24 @@ pub struct NetworkSpec {
     /// One direction between two named zones (most specific; wins over the two above).
     #[serde(default)]
     pub zone_links: Vec<ZoneLink>,
+}
+
+/// How messages travel between two nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Transport {
+    /// Every message on its own (UDP-like): a later message may overtake an earlier one.
+    #[default]
+    Datagram,
+    /// One connection per ordered pair of nodes (TCP-like): delivered in send order; a crash of
+    /// either end drops what was in flight and opens a new connection.
+    Connection,
+}
+
+impl NetworkSpec {
+    /// This spec with the transport filled in: its own, else `default` (the model's).
+    pub fn with_default_transport(&self, default: Transport) -> NetworkSpec {
+        NetworkSpec { transport: Some(self.transport.unwrap_or(default)), ..self.clone() }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,7 +86,8 @@ pub struct LinkSpec {
     /// Probability that a message is lost.
     #[serde(default)]
     pub loss: f64,
-    /// Probability that a message is delivered twice (the copy takes its own latency).
+    /// Probability that a message is delivered twice (the copy takes its own latency; on a
+    /// connection it arrives after the original, like an application-level resend).
     #[serde(default)]
     pub duplicate: f64,
     /// Link bandwidth: a message occupies the link for `size / bandwidth` before its latency starts.
@@ -176,8 +209,10 @@ impl Link {
 pub(crate) struct LinkTable {
     zones: usize,
     links: Vec<Link>,
-    /// Whether any link needs per-pair state (bandwidth or an in-flight bound).
+    /// Whether any link needs per-pair state (bandwidth, an in-flight bound, or a connection).
     pub stateful: bool,
+    /// Connections: messages between two nodes keep their send order.
+    pub fifo: bool,
 }
 
 impl LinkTable {
@@ -186,27 +221,71 @@ impl LinkTable {
         let mut links = Vec::with_capacity(z * z);
         for a in 0..z {
             for b in 0..z {
-                let mut s = &spec.link;
-                if a != b
-                    && let Some(bz) = &spec.between_zones
-                {
-                    s = bz;
-                }
-                for zl in &spec.zone_links {
-                    if topo.zone_index(&zl.from) == Some(a as u16) && topo.zone_index(&zl.to) == Some(b as u16) {
-                        s = &zl.link;
-                    }
-                }
+                let s = match &spec.between_zones {
+                    Some(bz) if a != b => bz,
+                    _ => &spec.link,
+                };
                 links.push(Link::from_spec(s));
             }
         }
-        let stateful = links.iter().any(|l| l.ns_per_byte.is_some() || l.max_in_flight.is_some());
-        LinkTable { zones: z, links, stateful }
+        // Zone links override their pair, the last one listed winning (one pass, not one per pair).
+        for zl in &spec.zone_links {
+            if let (Some(a), Some(b)) = (topo.zone_index(&zl.from), topo.zone_index(&zl.to)) {
+                links[a as usize * z + b as usize] = Link::from_spec(&zl.link);
+            }
+        }
+        let fifo = spec.transport == Some(Transport::Connection);
+        let stateful = fifo || links.iter().any(|l| l.ns_per_byte.is_some() || l.max_in_flight.is_some());
+        LinkTable { zones: z, links, stateful, fifo }
     }
 
     #[inline]
     pub fn get(&self, from_zone: u16, to_zone: u16) -> &Link {
         &self.links[from_zone as usize * self.zones + to_zone as usize]
+    }
+}
+
+/// What the kernel keeps per ordered pair of nodes `(src, dst)` that has talked (only when some link
+/// has a bandwidth or an in-flight bound, or the transport is `Connection`).
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct Pipe {
+    /// Bandwidth: the link is busy sending until then.
+    pub free_at: Time,
+    /// Messages in flight (with `max_in_flight`).
+    pub in_flight: u32,
+    /// Connection: the incarnations of `(src, dst)` when it opened; a crash of either end opens a
+    /// new one.
+    pub opened: (u32, u32),
+    /// Connection: the latest arrival scheduled on it.
+    pub last_arrival: Time,
+    /// Connection, debug builds: the send time of the last message delivered on it.
+    pub delivered_sent: Time,
+}
+
+impl Pipe {
+    /// When a message that would arrive at `sampled` on connection `ends` (the incarnations of both
+    /// ends now) arrives: never before the previous message on the same connection.
+    #[inline]
+    pub fn connection_arrival(&mut self, ends: (u32, u32), sampled: Time) -> Time {
+        if self.opened != ends {
+            self.opened = ends;
+            self.last_arrival = Time::ZERO;
+            self.delivered_sent = Time::ZERO;
+        }
+        let at = sampled.max(self.last_arrival);
+        self.last_arrival = at;
+        at
+    }
+
+    /// Asserts that a message sent at `sent` is delivered after every message delivered before it
+    /// on this connection was sent: a connection never reorders.
+    pub fn assert_in_order(&mut self, sent: Time) {
+        assert!(
+            sent >= self.delivered_sent,
+            "connection reordered: a message sent at {sent} delivered after one sent at {}",
+            self.delivered_sent
+        );
+        self.delivered_sent = sent;
     }
 }
 
@@ -307,43 +386,60 @@ impl Cut {
 }
 
 impl PartitionSpec {
+    /// Unknown nodes, and nodes listed twice (in one group or in two: a node belongs to one side).
     pub fn validate(&self, path: &str, topo: &Topology, errors: &mut Vec<(String, String)>) {
-        let n = topo.node_count() as u32;
-        let mut check = |field: String, id: u32| {
-            if id >= n {
-                errors.push((field, format!("unknown node {id} (the cluster has nodes 0..{})", n.saturating_sub(1))));
-            }
+        // (field, node, side) in file order; a node may appear once per side.
+        let mut listed: Vec<(String, u32, u8)> = Vec::new();
+        let mut list = |side: u8, field: &dyn Fn(usize) -> String, ids: &[u32]| {
+            listed.extend(ids.iter().enumerate().map(|(k, &id)| (field(k), id, side)));
         };
         match self {
-            PartitionSpec::Isolate(id) => check(format!("{path}.Isolate"), *id),
+            PartitionSpec::Isolate(id) => list(0, &|_| format!("{path}.Isolate"), &[*id]),
             PartitionSpec::Split(groups) => {
                 for (g, members) in groups.iter().enumerate() {
-                    for (k, &id) in members.iter().enumerate() {
-                        check(format!("{path}.Split[{g}][{k}]"), id);
-                    }
+                    list(0, &|k| format!("{path}.Split[{g}][{k}]"), members);
                 }
             }
             PartitionSpec::OneWay { from, to } => {
-                for (k, &id) in from.iter().enumerate() {
-                    check(format!("{path}.from[{k}]"), id);
-                }
-                for (k, &id) in to.iter().enumerate() {
-                    check(format!("{path}.to[{k}]"), id);
-                }
+                list(0, &|k| format!("{path}.from[{k}]"), from);
+                list(1, &|k| format!("{path}.to[{k}]"), to);
             }
             PartitionSpec::Bridge { left, bridge, right } => {
-                for (k, &id) in left.iter().enumerate() {
-                    check(format!("{path}.left[{k}]"), id);
-                }
-                check(format!("{path}.bridge"), *bridge);
-                for (k, &id) in right.iter().enumerate() {
-                    check(format!("{path}.right[{k}]"), id);
-                }
+                list(0, &|k| format!("{path}.left[{k}]"), left);
+                list(0, &|_| format!("{path}.bridge"), &[*bridge]);
+                list(0, &|k| format!("{path}.right[{k}]"), right);
             }
             PartitionSpec::MajoritiesRing => {
                 if topo.servers.len() < 3 {
                     errors.push((path.to_string(), "MajoritiesRing needs at least 3 servers".into()));
                 }
+            }
+        }
+        let n = topo.node_count() as u32;
+        let max = crate::scenario::PROBLEMS_PER_LIST_MAX;
+        let (mut unknown, mut twice) = (0usize, 0usize);
+        let mut first: std::collections::BTreeMap<(u8, u32), usize> = std::collections::BTreeMap::new();
+        for (i, (field, id, side)) in listed.iter().enumerate() {
+            if *id >= n {
+                if unknown < max {
+                    errors.push((
+                        field.clone(),
+                        format!("unknown node {id} (the cluster has nodes 0..{})", n.saturating_sub(1)),
+                    ));
+                }
+                unknown += 1;
+            } else if let Some(&j) = first.get(&(*side, *id)) {
+                if twice < max {
+                    errors.push((field.clone(), format!("node {id} is listed twice (also at {})", listed[j].0)));
+                }
+                twice += 1;
+            } else {
+                first.insert((*side, *id), i);
+            }
+        }
+        for (count, what) in [(unknown, "unknown nodes"), (twice, "nodes listed twice")] {
+            if count > max {
+                errors.push((path.to_string(), format!("{count} {what} in all (the first {max} are listed)")));
             }
         }
     }
@@ -392,6 +488,48 @@ mod tests {
         assert!(!b.iter().any(|&(x, y)| x == 2 || y == 2));
         assert!(b.contains(&(0, 3)) && b.contains(&(4, 1)));
         assert_eq!(b.len(), 8);
+    }
+
+    #[test]
+    fn a_connection_message_never_arrives_before_the_one_in_front() {
+        let mut pipe = Pipe::default();
+        let sampled = [5, 3, 8, 2, 20];
+        let got: Vec<u64> = sampled.iter().map(|&t| pipe.connection_arrival((0, 0), Time(t)).0).collect();
+        assert_eq!(got, [5, 5, 8, 8, 20], "a message waits only for the one in front");
+        // A crash of either end opens a new connection: nothing to wait for.
+        assert_eq!(pipe.connection_arrival((1, 0), Time(4)), Time(4));
+        assert_eq!(pipe.connection_arrival((1, 1), Time(1)), Time(1));
+    }
+
+    #[test]
+    fn in_order_deliveries_pass_the_assertion() {
+        let mut pipe = Pipe::default();
+        for sent in [1, 2, 2, 7] {
+            pipe.assert_in_order(Time(sent));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "connection reordered")]
+    fn a_reordered_delivery_trips_the_assertion() {
+        let mut pipe = Pipe::default();
+        pipe.assert_in_order(Time(5));
+        pipe.assert_in_order(Time(4));
+    }
+
+    #[test]
+    fn the_model_transport_is_the_default_and_the_scenario_wins() {
+        let spec = NetworkSpec::default();
+        assert_eq!(spec.with_default_transport(Transport::Connection).transport, Some(Transport::Connection));
+        let spec = NetworkSpec { transport: Some(Transport::Datagram), ..Default::default() };
+        assert_eq!(spec.with_default_transport(Transport::Connection).transport, Some(Transport::Datagram));
+        let table = LinkTable::new(&spec.with_default_transport(Transport::Connection), &Topology::simple(2, 0));
+        assert!(!table.fifo && !table.stateful, "datagrams without bandwidth keep no per-pair state");
+        let table = LinkTable::new(
+            &NetworkSpec::default().with_default_transport(Transport::Connection),
+            &Topology::simple(2, 0),
+        );
+        assert!(table.fifo && table.stateful);
     }
 
     #[test]

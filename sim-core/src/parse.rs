@@ -49,18 +49,26 @@ pub fn scenario_model(source: &str) -> Result<String, Vec<Diagnostic>> {
     deserialize::<Header>(source).map(|h| h.model)
 }
 
-/// Phase two: the whole scenario, with the model's configuration type `C`.
+/// Phase two: the whole scenario, with the model's configuration type `C`. Every bad value that
+/// can be stood in for is reported (see [`deserialize_all`]), not just the first.
 pub fn parse_scenario<C: DeserializeOwned + Default>(source: &str) -> Result<Scenario<C>, Vec<Diagnostic>> {
-    deserialize::<Scenario<C>>(source)
+    match deserialize_all::<Scenario<C>>(source) {
+        Parsed { value: Some(v), errors, .. } if errors.is_empty() => Ok(v),
+        Parsed { errors, .. } => Err(errors),
+    }
 }
 
-/// Parses and validates a scenario of model `M`: every problem, each located in the source.
+/// Parses and validates a scenario of model `M`: every problem, each located in the source. A
+/// value that does not parse (a duration too large, a number out of range) is reported and the
+/// rest of the file is still validated.
 pub fn load_scenario<M: Model>(source: &str) -> Result<Scenario<M::Config>, Vec<Diagnostic>> {
-    let scenario = parse_scenario::<M::Config>(source)?;
+    let parsed = deserialize_all::<Scenario<M::Config>>(source);
+    let Some(scenario) = parsed.value else { return Err(parsed.errors) };
     let mut problems = scenario.validate::<M>();
     problems.extend(
         crate::verdict::validate_spec(
             &scenario.invariants,
+            &scenario.may_be_empty,
             &scenario.slas,
             // `strict_estimates: true` makes every estimate strict (so `expect` may name them).
             &scenario
@@ -73,15 +81,25 @@ pub fn load_scenario<M: Model>(source: &str) -> Result<Scenario<M::Config>, Vec<
                 })
                 .collect::<Vec<_>>(),
             &scenario.expect,
-            M::OP_KINDS,
+            crate::verdict::ModelNames { op_kinds: M::OP_KINDS, checks: M::CHECKS },
         )
         .into_iter()
         .map(|(path, message)| Problem { path, message }),
     );
-    if problems.is_empty() {
+    // A stood-in value may be wrong in its own way (a duration of 0s is not positive): what
+    // validation says at a path that did not parse is left out; the parse error stands for it.
+    let stood_in = |path: &str| {
+        parsed
+            .patched
+            .iter()
+            .any(|p| path == p || path.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with(['.', '['])))
+    };
+    problems.retain(|p| !stood_in(&p.path));
+    if problems.is_empty() && parsed.errors.is_empty() {
         return Ok(scenario);
     }
-    let mut located = locate_problems(source, &problems);
+    let mut located = parsed.errors;
+    located.extend(locate_problems(source, &problems));
     // In file order; problems without a position last.
     located.sort_by_key(|d| (d.line.is_none(), d.line, d.col));
     Err(located)
@@ -128,6 +146,133 @@ fn deserialize<T: DeserializeOwned>(source: &str) -> Result<T, Vec<Diagnostic>> 
     Ok(value)
 }
 
+/// What [`deserialize_all`] found.
+struct Parsed<T> {
+    /// The value, parsed from the text with every bad scalar stood in for; `None` when an error
+    /// could not be stood in for (a syntax error, an unknown field).
+    value: Option<T>,
+    /// Every error, at its position in the original text.
+    errors: Vec<Diagnostic>,
+    /// Field paths whose values were stood in for.
+    patched: Vec<String>,
+}
+
+/// At most this many values are stood in for in one file.
+const PATCHES_MAX: usize = 32;
+
+/// Stand-ins for a bad string (a duration: the longest one first, so that checks of the form
+/// "before the end of the run" stay quiet) and for a bad number.
+const STRING_STAND_INS: [&str; 2] = ["\"18446744073709551615ns\"", "\"0s\""];
+const NUMBER_STAND_INS: [&str; 2] = ["1", "0"];
+
+/// Deserializes `source`; when the error lies in a scalar (a string or a number), the scalar is
+/// replaced by a stand-in and the text parsed again, so every such error is found.
+fn deserialize_all<T: DeserializeOwned>(source: &str) -> Parsed<T> {
+    let mut text = source.to_string();
+    let mut edits: Vec<Edit> = Vec::new();
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    let mut patched = Vec::new();
+    loop {
+        let mut diag = match deserialize::<T>(&text) {
+            Ok(v) => return Parsed { value: Some(v), errors, patched },
+            Err(mut d) => d.remove(0),
+        };
+        let (line, col) = (diag.line.unwrap_or(1), diag.col.unwrap_or(1));
+        let scalar = scalar_at(&text, line, col);
+        // Report the error at its place in the original text (once per place).
+        let (ol, oc) = original_position(&edits, line, col);
+        (diag.line, diag.col) = (Some(ol), Some(oc));
+        let again = edits.iter().rposition(|e| e.original == (ol, oc));
+        if again.is_none() {
+            errors.push(diag.clone());
+        }
+        let Some((start, end, is_string)) = scalar else { return Parsed { value: None, errors, patched } };
+        let stand_ins = if is_string { &STRING_STAND_INS } else { &NUMBER_STAND_INS };
+        let choice = again.map_or(0, |i| edits[i].choice + 1);
+        if choice >= stand_ins.len() || edits.len() >= PATCHES_MAX {
+            return Parsed { value: None, errors, patched };
+        }
+        let old: String = text.chars().skip(start).take(end - start).collect();
+        let (sl, sc) = position_of(&text, start);
+        let (ol, oc) = original_position(&edits, sl, sc);
+        let replacement = stand_ins[choice];
+        edits.push(Edit {
+            line: sl,
+            col: sc,
+            old_len: old.chars().count(),
+            new_len: replacement.len(),
+            choice,
+            original: (ol, oc),
+        });
+        if again.is_none() {
+            patched.push(diag.path.clone());
+        }
+        let byte = |i: usize| text.char_indices().nth(i).map_or(text.len(), |(b, _)| b);
+        let (bs, be) = (byte(start), byte(end));
+        text.replace_range(bs..be, replacement);
+    }
+}
+
+/// One replacement of a scalar by a stand-in.
+struct Edit {
+    /// Where the stand-in starts in the text it was put into (1-based line and column, in chars).
+    line: usize,
+    col: usize,
+    old_len: usize,
+    new_len: usize,
+    choice: usize,
+    /// Where the scalar it replaced starts in the original text.
+    original: (usize, usize),
+}
+
+/// Maps a position in the text after `edits` back to the original text (a position inside a
+/// stand-in maps to the start of the scalar it replaced).
+fn original_position(edits: &[Edit], line: usize, col: usize) -> (usize, usize) {
+    let (mut line, mut col) = (line, col);
+    for e in edits.iter().rev() {
+        if line != e.line || col < e.col {
+            continue;
+        }
+        if col < e.col + e.new_len {
+            (line, col) = e.original;
+            // Earlier edits are already accounted for in `original`.
+            return (line, col);
+        }
+        col = col + e.old_len - e.new_len;
+    }
+    (line, col)
+}
+
+/// The 1-based (line, column) of char index `i`.
+fn position_of(text: &str, i: usize) -> (usize, usize) {
+    let (mut line, mut col) = (1, 1);
+    for c in text.chars().take(i) {
+        if c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    (line, col)
+}
+
+/// The string or number literal at (or just after the opening quote of) a 1-based position:
+/// its char range and whether it is a string.
+fn scalar_at(text: &str, line: usize, col: usize) -> Option<(usize, usize, bool)> {
+    let mut lexer = Lexer::new(text);
+    // The literals read before a syntax error count too.
+    let _ = lexer.value();
+    let i = lexer.chars.iter().enumerate().try_fold((1, 1), |(l, c), (i, ch)| {
+        if (l, c) == (line, col) {
+            return Err(i);
+        }
+        Ok(if *ch == '\n' { (l + 1, 1) } else { (l, c + 1) })
+    });
+    let i = i.err()?;
+    lexer.scalars.iter().find(|s| s.0 <= i && i < s.1).copied()
+}
+
 /// serde_path_to_error writes `.` for the root and `?` for segments it cannot name.
 fn clean_path(path: &str) -> String {
     if path == "." { String::new() } else { path.replace(".?", "").replace("?.", "").replace('?', "") }
@@ -161,11 +306,13 @@ struct Lexer {
     i: usize,
     line: usize,
     col: usize,
+    /// String and number literals: (start, end) char indices and whether it is a string.
+    scalars: Vec<(usize, usize, bool)>,
 }
 
 impl Lexer {
     fn new(src: &str) -> Self {
-        Lexer { chars: src.chars().collect(), i: 0, line: 1, col: 1 }
+        Lexer { chars: src.chars().collect(), i: 0, line: 1, col: 1, scalars: Vec::new() }
     }
     fn peek(&self) -> Option<char> {
         self.chars.get(self.i).copied()
@@ -315,10 +462,17 @@ impl Lexer {
         self.skip();
         let pos = self.pos();
         let c = self.peek()?;
+        let start = self.i;
         let node = match c {
-            '"' | '\'' => Node::Scalar(self.string()?),
+            '"' | '\'' => {
+                let s = self.string()?;
+                self.scalars.push((start, self.i, true));
+                Node::Scalar(s)
+            }
             'r' if matches!(self.peek2(), Some('"') | Some('#')) && !self.raw_ident_ahead() => {
-                Node::Scalar(self.string()?)
+                let s = self.string()?;
+                self.scalars.push((start, self.i, true));
+                Node::Scalar(s)
             }
             '[' => {
                 self.bump();
@@ -366,6 +520,7 @@ impl Lexer {
                 if s.is_empty() {
                     return None;
                 }
+                self.scalars.push((start, self.i, false));
                 Node::Scalar(s)
             }
         };
@@ -623,6 +778,33 @@ Scenario(
         assert_eq!(e[0].path, "faults.schedule[0].at", "{e:?}");
         assert_eq!(e[0].line, Some(5), "{e:?}");
         assert!(e[0].message.contains("unknown unit"), "{e:?}");
+    }
+
+    /// Several absurd values: each is reported at its own place (a duration too large used to stop
+    /// the parse, hiding the rest).
+    #[test]
+    fn every_bad_value_is_reported_not_just_the_first() {
+        let src = "(\n name: \"a\",\n model: \"m\",\n duration: \"1000000d\",\n settle: \"99999999999d\",\n \
+                   topology: (servers: 99999999999, clients: -1),\n faults: (schedule: [(at: \"1 parsec\", fault: Heal)]),\n)";
+        let e = parse_scenario::<Cfg>(src).unwrap_err();
+        let got: Vec<(Option<usize>, Option<usize>, &str)> =
+            e.iter().map(|d| (d.line, d.col, d.path.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some(4), Some(13), "duration"),
+                (Some(5), Some(11), "settle"),
+                (Some(6), Some(22), "topology.servers"),
+                (Some(6), Some(45), "topology.clients"),
+                (Some(7), Some(28), "faults.schedule[0].at"),
+            ],
+            "{e:#?}"
+        );
+        assert!(e[0].message.contains("too large"), "{e:?}");
+        assert!(e[4].message.contains("unknown unit"), "{e:?}");
+        // A syntax error still stops the parse, after the errors before it.
+        let e = parse_scenario::<Cfg>("(name: \"a\", model: \"m\", duration: \"1000000d\", settle: (((").unwrap_err();
+        assert_eq!(e.len(), 2, "{e:?}");
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub struct Scenario<C> {
     /// The model's checks that count in the verdict (empty: all of them).
     #[serde(default)]
     pub invariants: Vec<String>,
+    /// Model checks that may judge nothing in this scenario (by default a check that judged no
+    /// item is `VACUOUS` and fails the run).
+    #[serde(default)]
+    pub may_be_empty: Vec<String>,
     #[serde(default)]
     pub slas: Vec<Sla>,
     #[serde(default)]
@@ -70,6 +74,10 @@ pub struct Scenario<C> {
     pub max_events: Option<u64>,
 }
 
+/// A list with many bad entries reports this many of them (a file with 200,000 copies of one
+/// mistake gets a screenful, not 200,000 lines).
+pub const PROBLEMS_PER_LIST_MAX: usize = 20;
+
 /// A problem in a scenario: the field path (`faults.schedule[2].at`) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -87,11 +95,41 @@ impl<C> Scenario<C> {
         if self.duration.0 == 0 {
             errors.push(("duration".into(), "must be positive".into()));
         }
-        if self.duration.0.saturating_add(self.settle.0) > Duration::from_secs(365 * 86_400).0 {
+        if self.run_span() > Duration::YEAR {
             errors.push(("duration".into(), "duration + settle must be at most a year of simulated time".into()));
         }
-        if self.report_interval == Some(Duration::ZERO) {
-            errors.push(("report_interval".into(), "must be positive".into()));
+        match self.report_interval {
+            Some(Duration::ZERO) => errors.push(("report_interval".into(), "must be positive".into())),
+            Some(i) if self.report_intervals(i) > REPORT_INTERVALS_MAX => errors.push((
+                "report_interval".into(),
+                format!(
+                    "{i} cuts the run into {} intervals, more than the limit of {REPORT_INTERVALS_MAX} (each holds \
+                     a latency histogram per operation kind); use at least {}",
+                    self.report_intervals(i),
+                    Duration(self.run_span().0.div_ceil(REPORT_INTERVALS_MAX))
+                ),
+            )),
+            _ => {}
+        }
+        // What does not depend on the topology is checked even when the topology is wrong.
+        if let Some(w) = &self.workload {
+            errors.extend(w.validate(M::OP_KINDS, self.duration));
+        }
+        if let Some(s) = &self.swarm {
+            errors.extend(s.validate("swarm"));
+            // The fiercest climate the swarm can draw must stay within the nemesis limits.
+            let mut fiercest = self.faults.nemesis.clone().unwrap_or_default();
+            for (rate, range) in [
+                (&mut fiercest.crashes_per_min, s.crashes_per_min),
+                (&mut fiercest.partitions_per_min, s.partitions_per_min),
+                (&mut fiercest.pauses_per_min, s.pauses_per_min),
+                (&mut fiercest.clock_steps_per_min, s.clock_steps_per_min),
+            ] {
+                if let Some((lo, hi)) = range {
+                    *rate = lo.max(hi);
+                }
+            }
+            errors.extend(fiercest.check_fault_count("swarm", self.duration));
         }
         match Topology::from_spec(&self.topology) {
             Err(e) => errors.extend(e),
@@ -99,19 +137,46 @@ impl<C> Scenario<C> {
                 errors.extend(self.network.validate(&topo));
                 errors.extend(self.disk.validate(topo.node_count()));
                 errors.extend(self.faults.validate(&topo, self.duration));
-                if let Some(s) = &self.swarm {
-                    errors.extend(s.validate("swarm"));
-                }
-                if let Some(w) = &self.workload {
-                    errors.extend(w.validate(M::OP_KINDS));
-                    if topo.clients.is_empty() {
-                        errors.push(("topology.clients".into(), "a workload needs at least one client node".into()));
-                    }
+                if self.workload.is_some() && topo.clients.is_empty() {
+                    errors.push(("topology.clients".into(), "a workload needs at least one client node".into()));
                 }
                 errors.extend(M::validate(&self.config, &topo));
+                errors.extend(M::validate_schedule(&self.config, self.duration + self.settle));
             }
         }
         errors.into_iter().map(|(path, message)| Problem { path, message }).collect()
+    }
+}
+
+/// A run stops after this many events unless its scenario says otherwise (`max_events`).
+pub const MAX_EVENTS_DEFAULT: u64 = 2_000_000_000;
+
+/// At most this many report intervals in a run (each holds a latency histogram per op kind).
+pub const REPORT_INTERVALS_MAX: u64 = 10_000;
+
+impl<C> Scenario<C> {
+    /// The main phase and the liveness phase.
+    pub fn run_span(&self) -> Duration {
+        self.duration + self.settle
+    }
+
+    fn report_intervals(&self, interval: Duration) -> u64 {
+        self.run_span().0.div_ceil(interval.0.max(1))
+    }
+
+    /// The width of the report's time buckets: as written, or 1 s (duration / 100 for runs under
+    /// 100 s, at least 1 ms), widened to whole seconds where that would make more than
+    /// [`REPORT_INTERVALS_MAX`] intervals.
+    pub fn report_interval_or_default(&self) -> Duration {
+        self.report_interval.unwrap_or_else(|| {
+            let usual = if self.duration >= Duration::from_secs(100) {
+                Duration::from_secs(1)
+            } else {
+                Duration((self.duration.0 / 100).max(1_000_000))
+            };
+            let fewest = self.run_span().0.div_ceil(REPORT_INTERVALS_MAX);
+            if fewest <= usual.0 { usual } else { Duration::from_secs(fewest.div_ceil(1_000_000_000)) }
+        })
     }
 }
 
@@ -152,22 +217,16 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
         faults.extend(n.expand(&topo, sc.duration, &mut Prng::new(seed, Stream::Nemesis)));
     }
     faults.sort_by_key(|f| f.at);
-    let interval = sc.report_interval.unwrap_or({
-        if sc.duration >= Duration::from_secs(100) {
-            Duration::from_secs(1)
-        } else {
-            Duration((sc.duration.0 / 100).max(1_000_000))
-        }
-    });
+    let interval = sc.report_interval_or_default();
     let config = SimConfig {
         seed,
-        network: sc.network.clone(),
+        network: sc.network.with_default_transport(M::TRANSPORT),
         disk: sc.disk.clone(),
         faults,
         workload: sc.workload.clone(),
         op_kinds: M::OP_KINDS.to_vec(),
         workload_until: sc.duration,
-        max_events: sc.max_events.unwrap_or(2_000_000_000),
+        max_events: sc.max_events.unwrap_or(MAX_EVENTS_DEFAULT),
         interval,
         trace: opts.trace,
     };
@@ -178,6 +237,9 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
     let end = main_end + sc.settle;
     let mut stop = run_phase(&mut sim, main_end, end, &mut opts);
     if stop == StopReason::TimeLimit || stop == StopReason::Quiescent {
+        // A system gone idle before the main phase ends stays as its faults left it until then
+        // (nothing happens meanwhile): a crash without a duration is not healed early.
+        sim.idle_until(main_end);
         sim.heal_all();
         stop = run_phase(&mut sim, end, end, &mut opts);
     }
@@ -185,6 +247,14 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
     sim.finish_levels();
     let view = RunView { sim: &sim, main_end, end };
     let report = M::report(&sc.config, &view);
+    for c in &report.checks {
+        assert!(
+            M::CHECKS.contains(&c.name.as_str()),
+            "model `{}` reported check `{}`, not in its CHECKS",
+            M::NAME,
+            c.name
+        );
+    }
     let record = RunRecord::build(
         &sc.name,
         M::NAME,

@@ -293,6 +293,48 @@ pub fn wilson(successes: u64, n: u64, z: f64) -> (f64, f64) {
 /// The normal quantile for a two-sided 95% interval.
 pub const Z_95: f64 = 1.959_963_984_540_054;
 
+/// A known-bad scenario's promise, `expect: Fail([...], AtLeast(rate))`, checked across seeds: the
+/// seeds that failed exactly as declared, with their Wilson 95% interval. The promise is broken
+/// when the promised rate lies above the interval's upper bound (the seeds make a rate that high
+/// implausible); a rate inside or below the interval is kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PromisedRate {
+    pub promised: f64,
+    /// Seeds that failed exactly as declared.
+    pub hits: u64,
+    /// Seeds that finished (a seed whose run panicked counts in neither).
+    pub seeds: u64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub kept: bool,
+}
+
+impl PromisedRate {
+    pub fn check(promised: f64, hits: u64, seeds: u64) -> PromisedRate {
+        let (ci_low, ci_high) = wilson(hits, seeds, Z_95);
+        PromisedRate { promised, hits, seeds, ci_low, ci_high, kept: seeds > 0 && promised <= ci_high }
+    }
+}
+
+impl fmt::Display for PromisedRate {
+    /// `failed as declared in 17 of 20 seeds (85.0%, 95% CI 64.0%..94.8%); promised at least
+    /// 80.0%: kept`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let share = if self.seeds == 0 { 0.0 } else { self.hits as f64 / self.seeds as f64 };
+        write!(
+            f,
+            "failed as declared in {} of {} seeds ({:.1}%, 95% CI {:.1}%..{:.1}%); promised at least {:.1}%: {}",
+            self.hits,
+            self.seeds,
+            share * 100.0,
+            self.ci_low * 100.0,
+            self.ci_high * 100.0,
+            self.promised * 100.0,
+            if self.kept { "kept" } else { "BROKEN (the promised rate is above the interval)" }
+        )
+    }
+}
+
 /// One seed's outcome as the aggregation reads it.
 #[derive(Clone, Copy, Debug)]
 pub struct SeedSample<'a> {
@@ -478,6 +520,24 @@ mod tests {
         check(972, 1000, 0.9598, 0.9806);
         check(1, 2, 0.0945, 0.9055);
         assert_eq!(wilson(0, 0, Z_95), (0.0, 1.0));
+    }
+
+    #[test]
+    fn a_promised_rate_is_kept_unless_it_lies_above_the_interval() {
+        // 17 of 20: the interval is 64.0%..94.8%.
+        let r = PromisedRate::check(0.8, 17, 20);
+        assert!(r.kept);
+        assert_eq!(
+            r.to_string(),
+            "failed as declared in 17 of 20 seeds (85.0%, 95% CI 64.0%..94.8%); promised at least 80.0%: kept"
+        );
+        assert!(PromisedRate::check(0.94, 17, 20).kept);
+        let broken = PromisedRate::check(0.95, 17, 20);
+        assert!(!broken.kept);
+        assert!(broken.to_string().ends_with("BROKEN (the promised rate is above the interval)"), "{broken}");
+        // A promise below what the seeds show is kept (it is a lower bound).
+        assert!(PromisedRate::check(0.5, 20, 20).kept);
+        assert!(!PromisedRate::check(0.5, 0, 0).kept, "no finished seed keeps no promise");
     }
 
     fn s(v: &[&str]) -> Vec<String> {

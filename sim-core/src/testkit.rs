@@ -5,15 +5,18 @@
 //! ([`run_and_judge`], which is [`crate::scenario::run`] followed by [`crate::verdict::evaluate`],
 //! as `simctl run` does), and asserts the verdict is what the file's `expect` says
 //! ([`assert_meets_expectation`]). [`assert_expectations_over_seeds`] does the same over a seed
-//! sweep. [`check`] and [`measure`] look up a model check or measure by name and panic with the
+//! sweep. [`assert_progress_fails_with_servers_down`] shows a good scenario's progress
+//! conditions fail when nothing can succeed. [`check`] and [`measure`] look up a model check or measure by name and panic with the
 //! names that exist when it is missing, so a typo in a test is a clear failure, not a `None`.
+//! [`control`] runs a known-bad scenario as it is and with its cause removed, and asserts the named
+//! failure is there and then gone: one line per known-bad scenario in each model's tests.
 //!
 //! Everything here is pure and deterministic; a failed assertion panics with the run's numbers.
 
 use crate::model::{Check, Model};
 use crate::record::RunRecord;
 use crate::scenario::{RunOptions, Scenario, run};
-use crate::verdict::{Verdict, VerdictItem, evaluate};
+use crate::verdict::{Verdict, VerdictItem};
 use std::ops::Range;
 
 /// Parses `source` as a scenario of model `M` and validates it (the scenario, the model's config,
@@ -31,9 +34,10 @@ pub fn run_record<M: Model>(sc: &Scenario<M::Config>, seed: Option<u64>) -> RunR
     run::<M>(sc, RunOptions { seed, ..RunOptions::default() }).record
 }
 
-/// The verdict of a run against its scenario's invariants, SLAs, estimates and expectation.
+/// The verdict of a run against its scenario's invariants, SLAs, estimates and expectation,
+/// exactly as `simctl run` judges it ([`crate::verdict::judge`]).
 pub fn judge<C>(sc: &Scenario<C>, record: &RunRecord) -> Verdict {
-    evaluate(record, &sc.invariants, &sc.slas, &sc.estimates, &sc.expect)
+    crate::verdict::judge(sc, record)
 }
 
 /// Runs the scenario (with `seed`, or its own) and judges the run: the record and its verdict.
@@ -133,6 +137,121 @@ pub fn assert_expectations_over_seeds<M: Model>(scenarios: &[Scenario<M::Config>
             assert_meets_expectation(&format!("{} seed {seed}", sc.name), &verdict);
         }
     }
+}
+
+/// A known-bad scenario run as it is and with its cause removed ([`control`]).
+pub struct Control {
+    pub original: RunRecord,
+    pub original_verdict: Verdict,
+    pub fixed: RunRecord,
+    pub fixed_verdict: Verdict,
+}
+
+/// A control for a known-bad scenario: the evidence that its failure comes from the mechanism it
+/// names. Runs `sc` on its own seed and asserts it fails exactly as its `expect` declares; then
+/// runs it again with the cause removed by `remove_cause` (the flag flipped, the clock step
+/// dropped, the quorum raised) and asserts that every name the scenario declared was judged and
+/// held, and that nothing else failed but `still_failing` (names the fixed run keeps failing for
+/// another, stated reason; usually none). A model test has one line per known-bad scenario:
+///
+/// ```ignore
+/// #[test]
+/// fn control_leader_reads_are_fresh() {
+///     control("register_stale_reads", |sc| sc.config.read_from = ReadFrom::Leader, &[]);
+/// }
+/// ```
+pub fn control<M: Model>(
+    sc: &Scenario<M::Config>,
+    remove_cause: impl FnOnce(&mut Scenario<M::Config>),
+    still_failing: &[&str],
+) -> Control {
+    let (declared, _) =
+        sc.expect.failing().unwrap_or_else(|| panic!("{}: a control needs a known-bad scenario", sc.name));
+    let (original, original_verdict) = run_and_judge::<M>(sc, None);
+    assert!(
+        sc.expect.failed_as_declared(&original_verdict.failed),
+        "{}: the known-bad run (seed {}) does not fail as declared ({}): {}\n{}",
+        sc.name,
+        sc.seed,
+        declared.join(", "),
+        original_verdict.expectation,
+        describe_failures(&original_verdict)
+    );
+    let mut fixed_sc = sc.clone();
+    remove_cause(&mut fixed_sc);
+    fixed_sc.expect = crate::verdict::Expect::Pass;
+    let (fixed, fixed_verdict) = run_and_judge::<M>(&fixed_sc, None);
+    let name = format!("{} with its cause removed", sc.name);
+    for d in declared {
+        let item = fixed_verdict.items.iter().find(|i| &i.name == d);
+        assert!(
+            item.is_some_and(|i| i.passed),
+            "{name}: `{d}` must be judged and hold, got {item:?}\n{}",
+            describe_failures(&fixed_verdict)
+        );
+    }
+    let mut failed: Vec<&str> = fixed_verdict.failed.iter().map(String::as_str).collect();
+    failed.sort_unstable();
+    let mut expected = still_failing.to_vec();
+    expected.sort_unstable();
+    assert_eq!(failed, expected, "{name}: what still fails\n{}", describe_failures(&fixed_verdict));
+    Control { original, original_verdict, fixed, fixed_verdict }
+}
+
+/// The scenario with every server crashed from the start of the run and no liveness phase (which
+/// would restart them), its other faults dropped: a run in which the system can make no progress.
+pub fn with_every_server_down<C: Clone>(sc: &Scenario<C>) -> Scenario<C> {
+    let mut down = sc.clone();
+    down.settle = crate::time::Duration::ZERO;
+    let topo = crate::topology::Topology::from_spec(&sc.topology).expect("a valid topology");
+    down.faults.nemesis = None;
+    down.swarm = None;
+    down.faults.schedule = topo
+        .servers
+        .iter()
+        .map(|n| crate::fault::ScheduledFault {
+            at: crate::time::Duration::ZERO,
+            duration: None,
+            fault: crate::fault::Fault::Crash { node: n.0, power_loss: false, corrupt_unsynced: 0.0 },
+        })
+        .collect();
+    down
+}
+
+/// Runs the scenario with every server down ([`with_every_server_down`]) and asserts that it has
+/// progress conditions ([`crate::verdict::progress_conditions`], with the model's
+/// `PROGRESS_CHECKS`) and that every one of them fails: the proof that the scenario cannot pass
+/// when nothing succeeds. Returns the verdict.
+pub fn assert_progress_fails_with_servers_down<M: Model>(sc: &Scenario<M::Config>) -> Verdict {
+    let conditions =
+        crate::verdict::progress_conditions(&sc.invariants, &sc.may_be_empty, &sc.slas, M::PROGRESS_CHECKS);
+    assert!(
+        !conditions.is_empty(),
+        "{}: no progress condition (an availability or throughput SLA, or a progress check)",
+        sc.name
+    );
+    let down = with_every_server_down(sc);
+    let (_, verdict) = run_and_judge::<M>(&down, None);
+    for c in &conditions {
+        assert!(
+            verdict.failed.contains(c),
+            "{}: with every server down the progress condition `{c}` still passed\n{}",
+            sc.name,
+            describe_failures(&verdict)
+        );
+    }
+    verdict
+}
+
+/// [`assert_progress_fails_with_servers_down`] for every good scenario (`expect: Pass`) among
+/// `scenarios`; returns how many it checked.
+pub fn assert_good_scenarios_need_progress<M: Model>(scenarios: &[Scenario<M::Config>]) -> usize {
+    let good: Vec<&Scenario<M::Config>> =
+        scenarios.iter().filter(|s| s.expect == crate::verdict::Expect::Pass).collect();
+    for sc in &good {
+        assert_progress_fails_with_servers_down::<M>(sc);
+    }
+    good.len()
 }
 
 /// Panics unless two runs are the same run: trace hash, event count and model report.

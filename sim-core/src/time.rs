@@ -30,6 +30,9 @@ impl Time {
 impl Duration {
     pub const ZERO: Duration = Duration(0);
     pub const MAX: Duration = Duration(u64::MAX);
+    /// 365 days: the longest run (main phase and liveness phase), and the longest span any
+    /// parameter of a distribution may name.
+    pub const YEAR: Duration = Duration::from_secs(365 * 86_400);
     pub const fn from_nanos(ns: u64) -> Self {
         Duration(ns)
     }
@@ -132,7 +135,8 @@ impl fmt::Display for Duration {
 /// Parses a duration written with a unit: `"250ms"`, `"2m"`, `"1.5s"`, `"100us"`, `"10ns"`, `"1h"`, `"2d"`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
-    let split = s.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(|| {
+    // The unit starts at the first letter (`µ` included: `"250µs"`).
+    let split = s.find(|c: char| c.is_alphabetic()).ok_or_else(|| {
         format!(
             "duration `{text}` has no unit; write it like \"250ms\", \"2s\" or \"5m\" (units: ns, us, ms, s, m, h, d)"
         )
@@ -146,7 +150,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" | "min" => 60e9,
         "h" => 3600e9,
         "d" => 86400e9,
-        _ => return Err(format!("duration `{text}` has unknown unit `{unit}` (units: ns, us, ms, s, m, h, d)")),
+        _ => return Err(format!("duration `{text}` has unknown unit `{unit}` (units: ns, us or µs, ms, s, m, h, d)")),
     };
     let value: f64 = num.trim().parse().map_err(|_| format!("duration `{text}`: `{}` is not a number", num.trim()))?;
     if !value.is_finite() || value < 0.0 {
@@ -188,6 +192,8 @@ mod tests {
         check("7ns", 7);
         check("1h", 3_600_000_000_000);
         check("0s", 0);
+        check("250000µs", 250_000_000);
+        check("3 µs", 3_000);
     }
 
     #[test]

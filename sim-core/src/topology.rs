@@ -18,6 +18,9 @@ pub struct TopologySpec {
     pub zones: Vec<(String, u32)>,
 }
 
+/// At most this many zones: links are a zones x zones table (65,536 links at the limit).
+pub const ZONES_MAX: usize = 256;
+
 fn one() -> u32 {
     1
 }
@@ -55,11 +58,21 @@ impl Topology {
                     format!("zones hold {sum} servers in all, but topology.servers is {}", spec.servers),
                 ));
             }
-            if spec.zones.len() > u16::MAX as usize {
-                errors.push(("topology.zones".into(), "too many zones".into()));
+            if spec.zones.len() > ZONES_MAX {
+                errors.push((
+                    "topology.zones".into(),
+                    format!(
+                        "{} zones is more than the limit of {ZONES_MAX} (the network keeps a link per pair of zones)",
+                        spec.zones.len()
+                    ),
+                ));
             }
+            // Every name once: a set, so a file with a huge zone list is checked in n log n.
+            let mut seen = std::collections::BTreeSet::new();
+            let mut reported = 0;
             for (i, (name, _)) in spec.zones.iter().enumerate() {
-                if spec.zones[..i].iter().any(|z| &z.0 == name) {
+                if !seen.insert(name.as_str()) && reported < crate::scenario::PROBLEMS_PER_LIST_MAX {
+                    reported += 1;
                     errors.push((format!("topology.zones[{i}]"), format!("zone `{name}` is listed twice")));
                 }
             }

@@ -89,44 +89,240 @@ pub enum Sla {
 /// inputs, the result the note claims, and (optionally) what in the simulation it predicts.
 ///
 /// ```ron
-/// estimates: [(
-///     name: "write rate",
-///     expr: "writes_per_day / seconds_per_day",
-///     inputs: {"writes_per_day": 100e6, "seconds_per_day": 86400.0},
-///     claimed: 1160.0,
-///     measured: Some("throughput.put"),
-/// )],
+/// estimates: [
+///     (
+///         name: "write rate",
+///         expr: "writes_per_day / seconds_per_day",
+///         inputs: {"writes_per_day": 100e6, "seconds_per_day": 86400.0},
+///         claimed: 1160.0,
+///         measured: Some("throughput.put"),
+///     ),
+///     (
+///         name: "servers",
+///         expr: "ceil(rate / per_server)",
+///         // Another estimate's recomputed value (not its claim), by name.
+///         inputs: {"rate": "estimate.write rate", "per_server": 500.0},
+///         claimed: 3.0,
+///     ),
+/// ],
 /// ```
+///
+/// Findings (printed prominently; they fail the run only when the estimate is `strict`): the
+/// arithmetic does not give the claim within `tolerance` (WRONG ARITHMETIC), or the simulation
+/// measured a value off from the claim by more than `measured_tolerance` (MEASURED OFF). An
+/// estimate whose input is another estimate uses that estimate's recomputed value, and says when
+/// that estimate is itself a finding.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Estimate {
     pub name: String,
     pub expr: String,
     #[serde(default)]
-    pub inputs: std::collections::BTreeMap<String, f64>,
+    pub inputs: std::collections::BTreeMap<String, Input>,
     pub claimed: f64,
     /// Relative tolerance of the arithmetic check (default 5%).
     #[serde(default)]
     pub tolerance: Option<f64>,
-    /// A measurement to put beside it: a model measure name, or `throughput.<op>`.
+    /// A measurement to put beside it: a model measure name, or `throughput.<op>`. It must come
+    /// from the run (operations counted, bytes of the model's state, rates achieved), never from
+    /// the configuration or from the estimate's own constants.
     #[serde(default)]
     pub measured: Option<String>,
     /// Scale from the measured value to the estimate's units (a scaled-down run).
     #[serde(default)]
     pub measured_scale: Option<f64>,
+    /// Relative tolerance between the measured value and the claim (default: `tolerance`).
+    #[serde(default)]
+    pub measured_tolerance: Option<f64>,
     /// A wrong estimate fails the run (for teams that gate on their estimates); by default it is
     /// a finding in the verdict only.
     #[serde(default)]
     pub strict: bool,
 }
 
+/// One input of an estimate: a number, or `"estimate.<name>"`, the recomputed value of another
+/// estimate of the scenario (so a chain of estimates carries a corrected value, not a wrong claim).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    Value(f64),
+    /// The name of another estimate (without the `estimate.` prefix).
+    Estimate(String),
+}
+
+impl Input {
+    /// The number, for a plain input.
+    pub fn value(&self) -> Option<f64> {
+        match self {
+            Input::Value(v) => Some(*v),
+            Input::Estimate(_) => None,
+        }
+    }
+}
+
+impl From<f64> for Input {
+    fn from(v: f64) -> Input {
+        Input::Value(v)
+    }
+}
+
+impl std::fmt::Display for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::Value(v) => write!(f, "{v}"),
+            Input::Estimate(n) => write!(f, "estimate.{n}"),
+        }
+    }
+}
+
+impl Serialize for Input {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Input::Value(v) => s.serialize_f64(*v),
+            Input::Estimate(_) => s.serialize_str(&self.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Input {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Input;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number, or \"estimate.<name>\" for another estimate's recomputed value")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Input, E> {
+                Ok(Input::Value(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Input, E> {
+                Ok(Input::Value(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Input, E> {
+                Ok(Input::Value(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Input, E> {
+                match v.strip_prefix("estimate.") {
+                    Some(name) if !name.is_empty() => Ok(Input::Estimate(name.to_string())),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// What the scenario expects of its verdict.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+///
+/// ```ron
+/// expect: Pass,
+/// expect: Fail(["durability"]),                               // on every seed
+/// expect: Fail(["no_duplicate_fetches", "coverage"], AtLeast(0.8)),  // on at least 80% of seeds
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Expect {
     #[default]
     Pass,
-    /// A known-bad design: exactly these checks (invariant names, SLA names) must fail.
+    /// A known-bad design: exactly these checks (invariant names, SLA names) must fail, on every
+    /// seed. RON: `Fail([...])`.
     Fail(Vec<String>),
+    /// A known-bad design that fails exactly these checks on at least this share of seeds (in
+    /// (0, 1)). RON: `Fail([...], AtLeast(0.8))`. One run that fails only some of the names, or
+    /// none, is within the promised rate; a run that fails anything else is not. `simctl sweep`
+    /// checks the rate against the Wilson interval of its seeds ([`crate::sweep::PromisedRate`]).
+    FailAtLeast(Vec<String>, f64),
+}
+
+/// The share of seeds a known-bad scenario promises to fail on: `Fail([...], AtLeast(0.8))`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Rate {
+    AtLeast(f64),
+}
+
+impl Expect {
+    /// For a known-bad scenario: the names that must fail, and the share of seeds on which they
+    /// must (1.0 for plain `Fail([...])`).
+    pub fn failing(&self) -> Option<(&[String], f64)> {
+        match self {
+            Expect::Pass => None,
+            Expect::Fail(names) => Some((names, 1.0)),
+            Expect::FailAtLeast(names, rate) => Some((names, *rate)),
+        }
+    }
+
+    /// The promised share of seeds of `Fail([...], AtLeast(r))`; `None` otherwise.
+    pub fn promised_rate(&self) -> Option<f64> {
+        match self {
+            Expect::FailAtLeast(_, rate) => Some(*rate),
+            _ => None,
+        }
+    }
+
+    /// Whether a run with these failed items failed exactly as a known-bad scenario declares.
+    pub fn failed_as_declared(&self, failed: &[String]) -> bool {
+        self.failing()
+            .is_some_and(|(names, _)| names.iter().collect::<BTreeSet<_>>() == failed.iter().collect::<BTreeSet<_>>())
+    }
+}
+
+impl Serialize for Expect {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTupleVariant;
+        match self {
+            Expect::Pass => s.serialize_unit_variant("Expect", 0, "Pass"),
+            Expect::Fail(names) => s.serialize_newtype_variant("Expect", 1, "Fail", names),
+            Expect::FailAtLeast(names, rate) => {
+                let mut t = s.serialize_tuple_variant("Expect", 1, "Fail", 2)?;
+                t.serialize_field(names)?;
+                t.serialize_field(&Rate::AtLeast(*rate))?;
+                t.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, EnumAccess, SeqAccess, VariantAccess, Visitor};
+        #[derive(Deserialize)]
+        enum Tag {
+            Pass,
+            Fail,
+        }
+        const WHAT: &str = "`Pass`, `Fail([names])` or `Fail([names], AtLeast(share))`";
+        struct FailArgs;
+        impl<'de> Visitor<'de> for FailArgs {
+            type Value = Expect;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(WHAT)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Expect, A::Error> {
+                let names: Vec<String> = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let rate: Option<Rate> = seq.next_element()?;
+                if seq.next_element::<de::IgnoredAny>()?.is_some() {
+                    return Err(de::Error::invalid_length(3, &self));
+                }
+                Ok(match rate {
+                    None => Expect::Fail(names),
+                    Some(Rate::AtLeast(r)) => Expect::FailAtLeast(names, r),
+                })
+            }
+        }
+        struct ExpectVisitor;
+        impl<'de> Visitor<'de> for ExpectVisitor {
+            type Value = Expect;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(WHAT)
+            }
+            fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Expect, A::Error> {
+                let (tag, variant) = data.variant::<Tag>()?;
+                match tag {
+                    Tag::Pass => variant.unit_variant().map(|_| Expect::Pass),
+                    Tag::Fail => variant.tuple_variant(2, FailArgs),
+                }
+            }
+        }
+        d.deserialize_enum("Expect", &["Pass", "Fail"], ExpectVisitor)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,17 +374,42 @@ impl Estimate {
 // ---------------------------------------------------------------------------------------------
 // Validation before a run
 
+/// What [`validate_spec`] checks names against: the model's operations and checks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ModelNames<'a> {
+    pub op_kinds: &'a [&'a str],
+    /// The model's check names (`Model::CHECKS`); empty: not known, names are not checked.
+    pub checks: &'a [&'a str],
+}
+
 /// Checks the verdict-related parts of a scenario: op names against the model's `op_kinds`,
-/// bounds, estimate expressions and inputs, duplicate names, and the names in `expect`.
+/// check names in `invariants` and `may_be_empty` against the model's checks, bounds, estimate
+/// expressions and inputs, duplicate names, and the names in `expect`.
 /// `(path, message)` per problem, like `Scenario::validate`.
 pub fn validate_spec(
     invariants: &[String],
+    may_be_empty: &[String],
     slas: &[Sla],
     estimates: &[Estimate],
     expect: &Expect,
-    op_kinds: &[&str],
+    model: ModelNames<'_>,
 ) -> Vec<(String, String)> {
+    let op_kinds = model.op_kinds;
     let mut e: Vec<(String, String)> = Vec::new();
+    let check_list = || model.checks.join(", ");
+    let known_check = |n: &str| model.checks.is_empty() || model.checks.contains(&n);
+    for (field, list) in [("invariants", invariants), ("may_be_empty", may_be_empty)] {
+        for (i, name) in list.iter().enumerate() {
+            if !known_check(name) {
+                e.push((
+                    format!("{field}[{i}]"),
+                    format!("unknown check `{name}` (the model checks: {})", check_list()),
+                ));
+            } else if list[..i].contains(name) {
+                e.push((format!("{field}[{i}]"), format!("`{name}` is listed twice")));
+            }
+        }
+    }
     let ops_list = || if op_kinds.is_empty() { "none".to_string() } else { op_kinds.join(", ") };
     let check_op = |e: &mut Vec<(String, String)>, path: String, op: &str| {
         if !op_kinds.contains(&op) {
@@ -291,8 +512,21 @@ pub fn validate_spec(
             }
         }
         for (k, v) in &est.inputs {
-            if !v.is_finite() {
-                e.push((format!("{path}.inputs[\"{k}\"]"), format!("must be a finite number, got {v}")));
+            let input_path = format!("{path}.inputs[\"{k}\"]");
+            match v {
+                Input::Value(v) if !v.is_finite() => e.push((input_path, format!("must be a finite number, got {v}"))),
+                Input::Value(_) => {}
+                Input::Estimate(n) if *n == est.name => {
+                    e.push((input_path, format!("`estimate.{n}` is this estimate itself")))
+                }
+                Input::Estimate(n) if !estimates.iter().any(|o| o.name == *n) => e.push((
+                    input_path,
+                    format!(
+                        "no estimate is named `{n}` (estimates: {})",
+                        estimates.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                )),
+                Input::Estimate(_) => {}
             }
         }
         if !est.claimed.is_finite() {
@@ -308,23 +542,45 @@ pub fn validate_spec(
         {
             e.push((format!("{path}.measured_scale"), format!("must be a positive number, got {s}")));
         }
+        if let Some(t) = est.measured_tolerance
+            && !(t.is_finite() && t >= 0.0)
+        {
+            e.push((format!("{path}.measured_tolerance"), format!("must be finite and >= 0, got {t}")));
+        }
+        if est.measured_tolerance.is_some() && est.measured.is_none() {
+            e.push((format!("{path}.measured_tolerance"), "there is no `measured` value to compare".into()));
+        }
         if let Some(m) = &est.measured
             && let Some(op) = metric_op(m)
         {
             check_op(&mut e, format!("{path}.measured"), op);
         }
     }
-    for (i, name) in invariants.iter().enumerate() {
-        if invariants[..i].contains(name) {
-            e.push((format!("invariants[{i}]"), format!("`{name}` is listed twice")));
-        }
+    if let Err(cycle) = estimate_order(estimates) {
+        e.push((
+            format!("estimates[{}].inputs", cycle[0]),
+            format!(
+                "estimates refer to each other in a circle: {}",
+                cycle.iter().chain(&cycle[..1]).map(|&i| estimates[i].name.as_str()).collect::<Vec<_>>().join(" -> ")
+            ),
+        ));
     }
-    if let Expect::Fail(list) = expect {
+    if let Some((list, rate)) = expect.failing() {
         if list.is_empty() {
             e.push(("expect".into(), "Fail([]) names nothing: list what must fail, or write Pass".into()));
         }
+        let rated = expect.promised_rate().is_some();
+        if rated && !(rate.is_finite() && rate > 0.0 && rate < 1.0) {
+            e.push((
+                "expect.Fail[1]".into(),
+                format!(
+                    "AtLeast takes a share of seeds within (0, 1), got {rate} (a design that fails on every seed is \
+                     written `Fail([...])` alone)"
+                ),
+            ));
+        }
         for (i, n) in list.iter().enumerate() {
-            let path = format!("expect.Fail[{i}]");
+            let path = if rated { format!("expect.Fail[0][{i}]") } else { format!("expect.Fail[{i}]") };
             if list[..i].contains(n) {
                 e.push((path, format!("`{n}` is listed twice")));
                 continue;
@@ -349,12 +605,15 @@ pub fn validate_spec(
                         ),
                     ));
                 }
-            } else if n != "run.event_limit"
-                && n != FAULTS_EFFECTIVE
-                && !invariants.is_empty()
-                && !invariants.contains(n)
-            {
-                e.push((path, format!("`{n}` is not among the scenario's `invariants` ({})", invariants.join(", "))));
+            } else if n != "run.event_limit" && n != FAULTS_EFFECTIVE {
+                if !invariants.is_empty() && !invariants.contains(n) {
+                    e.push((
+                        path,
+                        format!("`{n}` is not among the scenario's `invariants` ({})", invariants.join(", ")),
+                    ));
+                } else if !known_check(n) {
+                    e.push((path, format!("unknown check `{n}` (the model checks: {})", check_list())));
+                }
             }
         }
     }
@@ -399,6 +658,10 @@ pub struct VerdictItem {
     pub counts: bool,
     /// What was measured, in words (the model check's detail, the unit, why it failed).
     pub detail: String,
+    /// For an invariant: how many items the model check judged, of what kind, how many broke it,
+    /// and what it skipped and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<crate::model::Count>,
 }
 
 /// An estimate beside what the simulation measured.
@@ -420,6 +683,24 @@ pub struct EstimateCheck {
     pub measured: Option<f64>,
     /// `measured / claimed`: 1.0 means the design note predicted the simulation exactly.
     pub ratio: Option<f64>,
+    /// Relative tolerance between the measured value and the claim.
+    pub measured_tolerance: f64,
+    /// The measured value is within `measured_tolerance` of the claim (`None`: nothing measured).
+    pub measured_ok: Option<bool>,
+    /// Estimates this one takes a value from that are themselves findings.
+    pub depends_on_flagged: Vec<String>,
+}
+
+impl EstimateCheck {
+    /// What is wrong with the estimate, if anything: `WRONG ARITHMETIC`, `MEASURED OFF` or both.
+    pub fn finding(&self) -> Option<&'static str> {
+        match (self.arithmetic_ok, self.measured_ok == Some(false)) {
+            (true, false) => None,
+            (false, false) => Some("WRONG ARITHMETIC"),
+            (true, true) => Some("MEASURED OFF"),
+            (false, true) => Some("WRONG ARITHMETIC, MEASURED OFF"),
+        }
+    }
 }
 
 /// The outcome of a run: every item, and whether the run met its expectation.
@@ -442,6 +723,12 @@ impl Verdict {
     /// Estimates whose arithmetic is wrong (findings, whether or not they count).
     pub fn wrong_estimates(&self) -> impl Iterator<Item = &EstimateCheck> {
         self.estimates.iter().filter(|e| !e.arithmetic_ok)
+    }
+
+    /// Estimates whose measured value is off from the claim by more than their tolerance
+    /// (findings, whether or not they count).
+    pub fn measured_off_estimates(&self) -> impl Iterator<Item = &EstimateCheck> {
+        self.estimates.iter().filter(|e| e.measured_ok == Some(false))
     }
 }
 
@@ -580,11 +867,58 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// Verdict items beyond the scenario's lists.
+/// Verdict items beyond the scenario's lists, and how the invariants are judged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EvalOptions {
+pub struct EvalOptions<'a> {
     /// Add [`FAULTS_EFFECTIVE`]: every fault must have had an effect (`require_fault_effect`).
     pub require_fault_effect: bool,
+    /// Model checks that may judge nothing (the scenario's `may_be_empty`); any other check that
+    /// judged no item fails as `VACUOUS`.
+    pub may_be_empty: &'a [String],
+}
+
+/// The word a verdict shows for a check that judged nothing.
+pub const VACUOUS: &str = "VACUOUS";
+
+/// The verdict item of one model check: its own verdict, its count, and vacuity (a check that
+/// judged no item fails unless `may_be_empty`: "0 of 0 reads stale" is not a pass).
+pub fn invariant_item(c: &crate::model::Check, may_be_empty: bool) -> VerdictItem {
+    let summary = c.count.summary();
+    let mut detail =
+        if c.detail.is_empty() || c.detail == summary { summary } else { format!("{summary}: {}", c.detail) };
+    let vacuous = c.is_vacuous();
+    let passed = c.passed && (!vacuous || may_be_empty);
+    if vacuous {
+        detail = if may_be_empty {
+            format!("judged nothing, allowed by `may_be_empty`: {detail}")
+        } else {
+            format!(
+                "{VACUOUS}: judged no {}, so it shows nothing (list it in the scenario's `may_be_empty` if it may be \
+                 empty): {detail}",
+                c.count.unit
+            )
+        };
+    }
+    VerdictItem {
+        kind: ItemKind::Invariant,
+        name: c.name.clone(),
+        measured: c.count.violations.map(|v| v as f64),
+        bound: match (&c.count.violations, may_be_empty) {
+            (Some(_), false) => format!("0 {}, of at least 1 judged", c.count.violation),
+            (Some(_), true) => format!("0 {}", c.count.violation),
+            (None, false) => "holds, on at least 1 judged".into(),
+            (None, true) => "holds".into(),
+        },
+        passed,
+        counts: true,
+        detail,
+        count: Some(c.count.clone()),
+    }
+}
+
+/// Whether a verdict item is a model check that judged nothing.
+pub fn is_vacuous(item: &VerdictItem) -> bool {
+    item.count.as_ref().is_some_and(|c| c.judged == 0)
 }
 
 /// The verdict item of `require_fault_effect: true`.
@@ -621,6 +955,7 @@ pub fn fault_effect_item(record: &RunRecord) -> VerdictItem {
         passed: idle.is_empty(),
         counts: true,
         detail,
+        count: None,
     }
 }
 
@@ -649,15 +984,7 @@ pub fn evaluate_with(
     let checks = &record.model_report.checks;
     for c in checks {
         if invariants.is_empty() || invariants.contains(&c.name) {
-            items.push(VerdictItem {
-                kind: ItemKind::Invariant,
-                name: c.name.clone(),
-                measured: None,
-                bound: "holds".into(),
-                passed: c.passed,
-                counts: true,
-                detail: c.detail.clone(),
-            });
+            items.push(invariant_item(c, opts.may_be_empty.contains(&c.name)));
         }
     }
     for name in invariants {
@@ -671,6 +998,7 @@ pub fn evaluate_with(
                 passed: false,
                 counts: true,
                 detail: format!("unknown invariant: model `{}` checks {}", record.model, known.join(", ")),
+                count: None,
             });
         }
     }
@@ -678,8 +1006,7 @@ pub fn evaluate_with(
         items.push(evaluate_sla(record, sla));
     }
     let mut checks_out = Vec::new();
-    for est in estimates {
-        let (check, item) = evaluate_estimate(record, est);
+    for (check, item) in evaluate_estimates(record, estimates) {
         items.push(item);
         if let Some(c) = check {
             checks_out.push(c);
@@ -697,6 +1024,7 @@ pub fn evaluate_with(
             passed: false,
             counts: true,
             detail: format!("the run stopped at its event limit after {} events: results are truncated", record.events),
+            count: None,
         });
     }
     let failed: Vec<String> = items.iter().filter(|i| i.counts && !i.passed).map(|i| i.name.clone()).collect();
@@ -709,11 +1037,27 @@ pub fn evaluate_with(
                 (false, format!("expected to pass, but failed: {}", failed.join(", ")))
             }
         }
-        Expect::Fail(want) => {
+        Expect::Fail(want) | Expect::FailAtLeast(want, _) => {
+            let rate = expect.promised_rate();
             let want: BTreeSet<&String> = want.iter().collect();
             let got: BTreeSet<&String> = failed.iter().collect();
+            let promise = |r: f64| format!("at least {} of seeds", percent(r));
             if want == got {
-                (true, format!("known-bad design failed for exactly the expected reason: {}", failed.join(", ")))
+                let rated = rate.map(|r| format!(" (it promises this on {})", promise(r))).unwrap_or_default();
+                (true, format!("known-bad design failed for exactly the expected reason: {}{rated}", failed.join(", ")))
+            } else if let Some(r) = rate
+                && got.is_subset(&want)
+            {
+                let held: Vec<&str> = want.difference(&got).map(|s| s.as_str()).collect();
+                (
+                    true,
+                    format!(
+                        "known-bad design did not fail as declared on this seed ({} held), within its promised rate: \
+                         it promises to fail on {}, which `simctl sweep` checks across seeds",
+                        held.join(", "),
+                        promise(r)
+                    ),
+                )
             } else {
                 let checked: BTreeSet<&String> = items.iter().map(|i| &i.name).collect();
                 let missing: Vec<String> = want
@@ -735,6 +1079,73 @@ pub fn evaluate_with(
     Verdict { items, estimates: checks_out, failed, passed, expect: expect.clone(), meets_expectation, expectation }
 }
 
+/// Judges a run of `sc` as `simctl run` does: the scenario's invariants (with its
+/// `may_be_empty`), SLAs and estimates (every estimate strict when `strict_estimates` is set), the
+/// fault-effect item when `require_fault_effect` is set, and its expectation.
+pub fn judge<C>(sc: &crate::scenario::Scenario<C>, record: &RunRecord) -> Verdict {
+    let estimates: Vec<Estimate> = sc
+        .estimates
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            e.strict |= sc.strict_estimates;
+            e
+        })
+        .collect();
+    let opts = EvalOptions { require_fault_effect: sc.require_fault_effect, may_be_empty: &sc.may_be_empty };
+    evaluate_with(record, &sc.invariants, &sc.slas, &estimates, &sc.expect, opts)
+}
+
+/// Whether an SLA fails when nothing makes progress: an availability or error-rate bound fails
+/// when no operation succeeds (or none completes), a throughput bound above zero when none
+/// succeeds. Latency bounds judge only what succeeded, and measure bounds are model-specific.
+pub fn sla_requires_progress(sla: &Sla) -> bool {
+    match sla {
+        Sla::Availability { min, .. } => *min > 0.0,
+        Sla::Throughput { min_per_s, .. } => *min_per_s > 0.0,
+        Sla::ErrorRate { max, .. } => *max < 1.0,
+        Sla::Latency { .. } | Sla::Measure { .. } => false,
+    }
+}
+
+/// The scenario's progress conditions, by verdict name: SLAs that fail when nothing succeeds
+/// ([`sla_requires_progress`]) and the model's progress checks (`progress_checks`, from
+/// `Model::PROGRESS_CHECKS`) among the invariants it counts, unless allowed to be empty.
+pub fn progress_conditions(
+    invariants: &[String],
+    may_be_empty: &[String],
+    slas: &[Sla],
+    progress_checks: &[&str],
+) -> Vec<String> {
+    let counted = |c: &str| invariants.is_empty() || invariants.iter().any(|i| i == c);
+    let mut out: Vec<String> = slas.iter().filter(|s| sla_requires_progress(s)).map(Sla::name).collect();
+    for &c in progress_checks {
+        if counted(c) && !may_be_empty.iter().any(|m| m == c) {
+            out.push(c.to_string());
+        }
+    }
+    out
+}
+
+/// A warning for a good scenario (`expect: Pass`) with no progress condition: it would pass if no
+/// operation ever succeeded, since safety checks hold vacuously on a system that does nothing.
+pub fn progress_warning<C>(sc: &crate::scenario::Scenario<C>, progress_checks: &[&str]) -> Option<String> {
+    if sc.expect != Expect::Pass
+        || !progress_conditions(&sc.invariants, &sc.may_be_empty, &sc.slas, progress_checks).is_empty()
+    {
+        return None;
+    }
+    let model_part = if progress_checks.is_empty() {
+        String::new()
+    } else {
+        format!(", or count one of the model's progress checks ({})", progress_checks.join(", "))
+    };
+    Some(format!(
+        "a good scenario (expect: Pass) with no progress condition passes even if nothing succeeds: add an \
+         Availability or Throughput SLA{model_part}"
+    ))
+}
+
 fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
     let name = sla.name();
     let item = |measured: Option<f64>, bound: String, passed: bool, detail: String| VerdictItem {
@@ -745,6 +1156,7 @@ fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
         passed,
         counts: true,
         detail,
+        count: None,
     };
     match sla {
         Sla::Latency { op, percentile, max } => {
@@ -816,42 +1228,145 @@ fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
     }
 }
 
-fn evaluate_estimate(record: &RunRecord, est: &Estimate) -> (Option<EstimateCheck>, VerdictItem) {
+/// The order in which estimates can be evaluated, each after the estimates it takes inputs from
+/// (references to unknown names are ignored here: validation reports them). `Err` with the
+/// indices of a circle of estimates that refer to each other.
+pub fn estimate_order(estimates: &[Estimate]) -> Result<Vec<usize>, Vec<usize>> {
+    let index = |n: &str| estimates.iter().position(|e| e.name == n);
+    let deps: Vec<Vec<usize>> = estimates
+        .iter()
+        .map(|e| {
+            e.inputs
+                .values()
+                .filter_map(|i| match i {
+                    Input::Estimate(n) => index(n),
+                    Input::Value(_) => None,
+                })
+                .collect()
+        })
+        .collect();
+    // Depth-first, with the path kept to name a circle: 0 unvisited, 1 on the path, 2 done.
+    fn visit(
+        i: usize,
+        deps: &[Vec<usize>],
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+        order: &mut Vec<usize>,
+    ) -> Result<(), Vec<usize>> {
+        match state[i] {
+            2 => return Ok(()),
+            1 => {
+                let from = path.iter().position(|&p| p == i).expect("on the path");
+                return Err(path[from..].to_vec());
+            }
+            _ => {}
+        }
+        state[i] = 1;
+        path.push(i);
+        for &d in &deps[i] {
+            visit(d, deps, state, path, order)?;
+        }
+        path.pop();
+        state[i] = 2;
+        order.push(i);
+        Ok(())
+    }
+    let mut state = vec![0u8; estimates.len()];
+    let mut order = Vec::with_capacity(estimates.len());
+    for i in 0..estimates.len() {
+        visit(i, &deps, &mut state, &mut Vec::new(), &mut order)?;
+    }
+    Ok(order)
+}
+
+/// Every estimate's check and verdict item, in the scenario's order; an estimate whose input is
+/// another estimate is evaluated after it, with its recomputed value.
+fn evaluate_estimates(record: &RunRecord, estimates: &[Estimate]) -> Vec<(Option<EstimateCheck>, VerdictItem)> {
+    let Ok(order) = estimate_order(estimates) else {
+        return estimates
+            .iter()
+            .map(|e| (None, unevaluated_estimate(e, "estimates refer to each other in a circle".into())))
+            .collect();
+    };
+    let mut out: Vec<Option<(Option<EstimateCheck>, VerdictItem)>> = vec![None; estimates.len()];
+    for i in order {
+        let est = &estimates[i];
+        let mut values = BTreeMap::new();
+        let mut upstream = Vec::new();
+        let mut missing = Vec::new();
+        for (k, input) in &est.inputs {
+            match input {
+                Input::Value(v) => {
+                    values.insert(k.clone(), *v);
+                }
+                Input::Estimate(n) => {
+                    let done = estimates.iter().position(|e| e.name == *n).and_then(|j| out[j].as_ref());
+                    match done.and_then(|(c, _)| c.as_ref()) {
+                        Some(c) => {
+                            values.insert(k.clone(), c.computed);
+                            upstream.push((n.clone(), c.finding()));
+                        }
+                        None => missing.push(format!("input `{k}` refers to estimate.{n}, which has no value")),
+                    }
+                }
+            }
+        }
+        out[i] = Some(if missing.is_empty() {
+            evaluate_estimate(record, est, &values, &upstream)
+        } else {
+            (None, unevaluated_estimate(est, missing.join("; ")))
+        });
+    }
+    out.into_iter().map(|x| x.expect("every estimate evaluated")).collect()
+}
+
+/// The failed verdict item of an estimate that could not be evaluated, and why.
+fn unevaluated_estimate(est: &Estimate, detail: String) -> VerdictItem {
+    VerdictItem {
+        kind: ItemKind::Estimate,
+        name: est.verdict_name(),
+        measured: None,
+        bound: format!("= {}", fmt_num(est.claimed)),
+        passed: false,
+        counts: est.strict,
+        detail,
+        count: None,
+    }
+}
+
+/// One estimate with its inputs resolved to numbers; `upstream` names the estimates it takes
+/// values from, with their finding if any.
+fn evaluate_estimate(
+    record: &RunRecord,
+    est: &Estimate,
+    inputs: &BTreeMap<String, f64>,
+    upstream: &[(String, Option<&'static str>)],
+) -> (Option<EstimateCheck>, VerdictItem) {
     let tol = est.tolerance_or_default();
     let name = est.verdict_name();
-    let computed = parse_expr(&est.expr).and_then(|ast| ast.eval(&est.inputs));
-    let computed = match computed {
+    let failed_item = |detail: String| unevaluated_estimate(est, detail);
+    let computed = match parse_expr(&est.expr).and_then(|ast| ast.eval(inputs)) {
         Ok(v) if v.is_finite() => v,
-        Ok(v) => {
-            let item = VerdictItem {
-                kind: ItemKind::Estimate,
-                name,
-                measured: None,
-                bound: format!("= {}", fmt_num(est.claimed)),
-                passed: false,
-                counts: est.strict,
-                detail: format!("`{}` evaluates to {v}", est.expr),
-            };
-            return (None, item);
-        }
-        Err(m) => {
-            let item = VerdictItem {
-                kind: ItemKind::Estimate,
-                name,
-                measured: None,
-                bound: format!("= {}", fmt_num(est.claimed)),
-                passed: false,
-                counts: est.strict,
-                detail: m,
-            };
-            return (None, item);
-        }
+        Ok(v) => return (None, failed_item(format!("`{}` evaluates to {v}", est.expr))),
+        Err(m) => return (None, failed_item(m)),
     };
-    let relative_error = relative_error(est.claimed, computed);
-    let arithmetic_ok = relative_error <= tol;
     let measured =
         est.measured.as_ref().and_then(|m| lookup_metric(record, m)).map(|v| v * est.measured_scale.unwrap_or(1.0));
+    // `|measured - claimed| / |claimed|`.
+    let measured_error = measured.map(|m| relative_error(m, est.claimed));
+    let relative_error = relative_error(est.claimed, computed);
+    let arithmetic_ok = relative_error <= tol;
     let ratio = measured.filter(|_| est.claimed != 0.0).map(|m| m / est.claimed);
+    let measured_tolerance = est.measured_tolerance.unwrap_or(tol);
+    let measured_ok = measured_error.map(|e| e <= measured_tolerance);
+    let chained: Vec<String> = est
+        .inputs
+        .iter()
+        .filter_map(|(k, i)| match i {
+            Input::Estimate(n) => Some(format!("{k} = estimate.{n} = {}", fmt_num(inputs[k]))),
+            Input::Value(_) => None,
+        })
+        .collect();
     let mut detail = if arithmetic_ok {
         format!(
             "`{}` = {}; claimed {} (off by {:.2}%)",
@@ -870,26 +1385,47 @@ fn evaluate_estimate(record: &RunRecord, est: &Estimate) -> (Option<EstimateChec
             tol * 100.0
         )
     };
-    if let Some(m) = &est.measured {
-        match measured {
-            Some(v) => detail.push_str(&format!(
-                "; simulation measured {} = {}{} (measured/claimed = {})",
-                m,
-                fmt_num(v),
-                est.measured_scale.map(|s| format!(" (scaled x{})", fmt_num(s))).unwrap_or_default(),
-                ratio.map(|r| format!("{r:.3}")).unwrap_or_else(|| "n/a".into())
-            )),
-            None => detail.push_str(&format!("; the simulation has no metric `{m}`")),
+    if !chained.is_empty() {
+        detail.push_str(&format!(" (recomputed inputs: {})", chained.join(", ")));
+    }
+    for (n, finding) in upstream {
+        if let Some(f) = finding {
+            detail
+                .push_str(&format!("; depends on estimate.{n}, which is flagged ({f}): its recomputed value is used"));
         }
+    }
+    if let Some(m) = &est.measured {
+        let scale = est.measured_scale.map(|s| format!(" (scaled x{})", fmt_num(s))).unwrap_or_default();
+        let ratio_text = ratio.map(|r| format!("{r:.3}")).unwrap_or_else(|| "n/a".into());
+        match (measured, measured_error) {
+            (Some(v), Some(err)) if err > measured_tolerance => detail.push_str(&format!(
+                "; MEASURED OFF: the simulation measured {m} = {}{scale}, off from the claim by {:.1}% (tolerance \
+                 {:.1}%; measured/claimed = {ratio_text})",
+                fmt_num(v),
+                err * 100.0,
+                measured_tolerance * 100.0
+            )),
+            (Some(v), _) => detail.push_str(&format!(
+                "; simulation measured {m} = {}{scale} (measured/claimed = {ratio_text})",
+                fmt_num(v)
+            )),
+            (None, _) => detail.push_str(&format!("; the simulation has no metric `{m}`")),
+        }
+    }
+    let passed = arithmetic_ok && measured_ok != Some(false);
+    let mut bound = format!("= {} +/- {}%", fmt_num(est.claimed), fmt_num(tol * 100.0));
+    if measured.is_some() {
+        bound.push_str(&format!(", measured within {}%", fmt_num(measured_tolerance * 100.0)));
     }
     let item = VerdictItem {
         kind: ItemKind::Estimate,
         name: name.clone(),
         measured: Some(computed),
-        bound: format!("= {} +/- {}%", fmt_num(est.claimed), fmt_num(tol * 100.0)),
-        passed: arithmetic_ok,
+        bound,
+        passed,
         counts: est.strict,
         detail,
+        count: None,
     };
     let check = EstimateCheck {
         name: est.name.clone(),
@@ -903,8 +1439,16 @@ fn evaluate_estimate(record: &RunRecord, est: &Estimate) -> (Option<EstimateChec
         measured_name: est.measured.clone(),
         measured,
         ratio,
+        measured_tolerance,
+        measured_ok,
+        depends_on_flagged: upstream.iter().filter(|(_, f)| f.is_some()).map(|(n, _)| n.clone()).collect(),
     };
     (Some(check), item)
+}
+
+/// `0.8` -> `80%`, `0.875` -> `87.5%`.
+fn percent(share: f64) -> String {
+    format!("{}%", fmt_num(share * 100.0))
 }
 
 /// `|claimed - computed| / |computed|` (absolute difference when computed is 0).
@@ -1188,6 +1732,7 @@ impl ExprParser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Check;
 
     fn eval(expr: &str, inputs: &[(&str, f64)]) -> Result<f64, String> {
         let inputs = inputs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
@@ -1230,11 +1775,12 @@ mod tests {
         Estimate {
             name: "e".into(),
             expr: expr.into(),
-            inputs: inputs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            inputs: inputs.iter().map(|(k, v)| (k.to_string(), Input::Value(*v))).collect(),
             claimed,
             tolerance: None,
             measured: None,
             measured_scale: None,
+            measured_tolerance: None,
             strict: false,
         }
     }
@@ -1258,7 +1804,7 @@ mod tests {
     fn faults_effective_fails_on_an_idle_fault_and_ignores_clock_faults() {
         let mut rec = empty_record();
         rec.faults = vec![fault("isolate n1", 12), fault("clock step n2 -2s", 0)];
-        let on = EvalOptions { require_fault_effect: true };
+        let on = EvalOptions { require_fault_effect: true, ..EvalOptions::default() };
         let v = evaluate_with(&rec, &[], &[], &[], &Expect::Pass, on);
         assert!(v.passed, "{:?}", v.items);
         let item = v.items.iter().find(|i| i.name == FAULTS_EFFECTIVE).unwrap();
@@ -1271,7 +1817,7 @@ mod tests {
         assert!(v.items[0].detail.contains("1 of 2 faults did nothing: pause n0 at 1s"), "{}", v.items[0].detail);
         // A known-bad scenario may expect it, even with a list of invariants.
         let expect = Expect::Fail(vec![FAULTS_EFFECTIVE.into()]);
-        assert!(validate_spec(&["x".into()], &[], &[], &expect, &[]).is_empty());
+        assert!(validate_spec(&["x".into()], &[], &[], &[], &expect, ModelNames::default()).is_empty());
         assert!(evaluate_with(&rec, &[], &[], &[], &expect, on).meets_expectation);
     }
 
@@ -1339,6 +1885,96 @@ mod tests {
         let v = evaluate(&rec, &[], &[], &[e], &Expect::Pass);
         assert_eq!(v.estimates[0].measured, Some(1e7));
         assert!((v.estimates[0].ratio.unwrap() - 1e7 / 36e6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_measured_value_off_from_the_claim_is_a_finding() {
+        // The shortener's "7 base62 symbols" beside the 10 symbols the run's IDs really took.
+        let mut rec = empty_record();
+        rec.model_report.measures.insert("short_url_len_max".into(), 10.0);
+        let mut e = estimate("chars", &[("chars", 7.0)], 7.0);
+        e.measured = Some("short_url_len_max".into());
+        let v = evaluate(&rec, &[], &[], std::slice::from_ref(&e), &Expect::Pass);
+        let c = &v.estimates[0];
+        assert!(c.arithmetic_ok);
+        assert_eq!((c.measured, c.measured_ok, c.finding()), (Some(10.0), Some(false), Some("MEASURED OFF")));
+        assert!(!v.items[0].passed, "a finding is not `ok`");
+        assert!(v.items[0].detail.contains("MEASURED OFF: the simulation measured short_url_len_max = 10"));
+        assert!(v.items[0].detail.contains("off from the claim by 42.9% (tolerance 5.0%"), "{}", v.items[0].detail);
+        assert_eq!(v.measured_off_estimates().count(), 1);
+        assert_eq!(v.wrong_estimates().count(), 0);
+        assert!(v.passed, "not strict: a finding, not a failure");
+        // Strict, it fails the run; with a stated tolerance of 50% it is within.
+        let strict = Estimate { strict: true, ..e.clone() };
+        assert_eq!(evaluate(&rec, &[], &[], &[strict], &Expect::Pass).failed, ["estimate.e"]);
+        let loose = Estimate { measured_tolerance: Some(0.5), ..e };
+        let v = evaluate(&rec, &[], &[], &[loose], &Expect::Pass);
+        assert!(v.items[0].passed && v.estimates[0].finding().is_none(), "{}", v.items[0].detail);
+    }
+
+    #[test]
+    fn a_chained_estimate_uses_the_recomputed_value_and_names_a_flagged_source() {
+        let rec = empty_record();
+        // The crawler notes: "10B pages in 5 days = 2,000 pages/s" (it is 23,148), then "2,000 /
+        // 100 per crawler = 20 crawlers". The second is listed first: order does not matter.
+        let mut crawlers = estimate("rate / per_crawler", &[("per_crawler", 100.0)], 20.0);
+        crawlers.name = "crawlers".into();
+        crawlers.inputs.insert("rate".into(), Input::Estimate("rate".into()));
+        let mut rate = estimate("pages / (days * 86400)", &[("pages", 10e9), ("days", 5.0)], 2000.0);
+        rate.name = "rate".into();
+        let v = evaluate(&rec, &[], &[], &[crawlers.clone(), rate.clone()], &Expect::Pass);
+        let c = &v.estimates[0];
+        assert_eq!(c.name, "crawlers");
+        assert!((c.computed - 231.48).abs() < 0.01, "{}", c.computed);
+        assert!(!c.arithmetic_ok, "20 crawlers came from the wrong rate");
+        assert_eq!(c.depends_on_flagged, ["rate"]);
+        let d = &v.items[0].detail;
+        assert!(d.contains("recomputed inputs: rate = estimate.rate = 23148.1481"), "{d}");
+        assert!(d.contains("depends on estimate.rate, which is flagged (WRONG ARITHMETIC)"), "{d}");
+        // The right claim for the chain passes, and still says where its input came from.
+        let right = Estimate { claimed: 231.5, ..crawlers };
+        let v = evaluate(&rec, &[], &[], &[rate.clone(), right.clone()], &Expect::Pass);
+        assert!(v.estimates[1].arithmetic_ok && v.items[1].passed, "{}", v.items[1].detail);
+        // A right source: nothing to say about it.
+        let fixed = Estimate { claimed: 23148.0, ..rate };
+        let v = evaluate(&rec, &[], &[], &[fixed, right], &Expect::Pass);
+        assert!(v.estimates[1].depends_on_flagged.is_empty());
+        assert!(!v.items[1].detail.contains("flagged"), "{}", v.items[1].detail);
+    }
+
+    #[test]
+    fn estimate_references_parse_and_are_validated() {
+        let e: Estimate =
+            ron::from_str(r#"(name: "b", expr: "a * 2 + n", inputs: {"a": "estimate.a", "n": 3}, claimed: 7.0)"#)
+                .unwrap();
+        assert_eq!(e.inputs["a"], Input::Estimate("a".into()));
+        assert_eq!(e.inputs["n"], Input::Value(3.0));
+        assert_eq!(ron::to_string(&e.inputs).unwrap(), r#"{"a":"estimate.a","n":3.0}"#);
+        let err = ron::from_str::<Estimate>(r#"(name: "b", expr: "a", inputs: {"a": "a"}, claimed: 1.0)"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("estimate.<name>"), "{err}");
+        let with = |name: &str, input: &str| {
+            let mut e = estimate("x", &[], 1.0);
+            e.name = name.into();
+            e.inputs.insert("x".into(), Input::Estimate(input.into()));
+            e
+        };
+        let paths = |ests: &[Estimate]| -> Vec<(String, String)> {
+            validate_spec(&[], &[], &[], ests, &Expect::Pass, ModelNames::default())
+        };
+        let p = paths(&[with("a", "nope")]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "estimates[0].inputs[\"x\"]");
+        assert!(p[0].1.contains("no estimate is named `nope`"), "{p:?}");
+        assert!(paths(&[with("a", "a")])[0].1.contains("is this estimate itself"));
+        let p = paths(&[with("a", "b"), with("b", "c"), with("c", "a")]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].1, "estimates refer to each other in a circle: a -> b -> c -> a");
+        assert!(paths(&[with("a", "b"), estimate("1", &[], 1.0)]).len() == 1);
+        let mut b = estimate("1", &[], 1.0);
+        b.name = "b".into();
+        assert!(paths(&[with("a", "b"), b]).is_empty());
     }
 
     fn op(kind: &str, ok: u64, fail: u64, in_faults: Option<f64>) -> crate::record::OpSummary {
@@ -1420,8 +2056,8 @@ mod tests {
     #[test]
     fn expectation_is_exact() {
         let mut rec = empty_record();
-        rec.model_report.checks.push(crate::model::Check::new("durability", false, "lost 3"));
-        rec.model_report.checks.push(crate::model::Check::new("convergence", true, "ok"));
+        rec.model_report.checks.push(Check::judged("durability", 10u64, "writes").violations(3u64, "lost"));
+        rec.model_report.checks.push(Check::judged("convergence", 5u64, "keys").violations(0u64, "diverged"));
         let v = evaluate(&rec, &[], &[], &[], &Expect::Fail(vec!["durability".into()]));
         assert!(!v.passed && v.meets_expectation);
         let v = evaluate(&rec, &[], &[], &[], &Expect::Fail(vec!["convergence".into(), "typo".into()]));
@@ -1434,6 +2070,145 @@ mod tests {
         assert!(v.passed);
         let v = evaluate(&rec, &["nonsense".into()], &[], &[], &Expect::Pass);
         assert_eq!(v.failed, ["nonsense"]);
+    }
+
+    #[test]
+    fn expect_spellings_parse_and_round_trip() {
+        let parse = |s: &str| ron::from_str::<Expect>(s);
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(parse("Pass").unwrap(), Expect::Pass);
+        assert_eq!(parse(r#"Fail(["a", "b"])"#).unwrap(), Expect::Fail(names(&["a", "b"])));
+        assert_eq!(parse(r#"Fail(["a"], AtLeast(0.9))"#).unwrap(), Expect::FailAtLeast(names(&["a"]), 0.9));
+        assert!(parse(r#"Fail(["a"], AtLeast(0.9), 1)"#).is_err());
+        assert!(parse(r#"Fail(["a"], 0.9)"#).is_err(), "a bare share is refused: write AtLeast(0.9)");
+        assert!(parse("Fail()").is_err());
+        for e in [Expect::Pass, Expect::Fail(names(&["x"])), Expect::FailAtLeast(names(&["x", "y"]), 0.75)] {
+            let text = ron::to_string(&e).unwrap();
+            assert_eq!(parse(&text).unwrap(), e, "{text}");
+        }
+        assert_eq!(ron::to_string(&Expect::FailAtLeast(names(&["x"]), 0.75)).unwrap(), r#"Fail(["x"],AtLeast(0.75))"#);
+    }
+
+    #[test]
+    fn a_rated_known_bad_run_that_does_not_fail_is_within_its_promise() {
+        let mut rec = empty_record();
+        rec.model_report.checks.push(Check::judged("dupes", 1u64, "items").passed_if(false));
+        rec.model_report.checks.push(Check::judged("coverage", 1u64, "items").passed_if(true));
+        rec.model_report.checks.push(Check::judged("politeness", 1u64, "items").passed_if(true));
+        let both = vec!["dupes".to_string(), "coverage".to_string()];
+        let rated = Expect::FailAtLeast(both.clone(), 0.8);
+        // Only `dupes` failed: a miss, which the promised rate allows.
+        let v = evaluate(&rec, &[], &[], &[], &rated);
+        assert!(v.meets_expectation && !v.passed, "{}", v.expectation);
+        assert!(!rated.failed_as_declared(&v.failed));
+        assert!(v.expectation.contains("within its promised rate"), "{}", v.expectation);
+        assert!(v.expectation.contains("coverage held"), "{}", v.expectation);
+        assert!(v.expectation.contains("at least 80% of seeds"), "{}", v.expectation);
+        // The same run against the every-seed spelling does not meet it.
+        assert!(!evaluate(&rec, &[], &[], &[], &Expect::Fail(both.clone())).meets_expectation);
+        // Both failed: a hit.
+        rec.model_report.checks[1].passed = false;
+        let v = evaluate(&rec, &[], &[], &[], &rated);
+        assert!(v.meets_expectation && rated.failed_as_declared(&v.failed), "{}", v.expectation);
+        assert!(v.expectation.contains("failed for exactly the expected reason"), "{}", v.expectation);
+        // Something the scenario does not name failed: never within the promise.
+        rec.model_report.checks[2].passed = false;
+        let v = evaluate(&rec, &[], &[], &[], &rated);
+        assert!(!v.meets_expectation, "{}", v.expectation);
+        assert!(v.expectation.contains("failed unexpectedly: politeness"), "{}", v.expectation);
+        // Nothing failed at all: within the promise too (and the run passed).
+        for c in &mut rec.model_report.checks {
+            c.passed = true;
+        }
+        let v = evaluate(&rec, &[], &[], &[], &rated);
+        assert!(v.meets_expectation && v.passed, "{}", v.expectation);
+    }
+
+    #[test]
+    fn a_promised_rate_must_be_a_share_strictly_between_0_and_1() {
+        let problems = |rate: f64| {
+            validate_spec(&[], &[], &[], &[], &Expect::FailAtLeast(vec!["x".into()], rate), ModelNames::default())
+        };
+        assert!(problems(0.9).is_empty());
+        for bad in [0.0, 1.0, 1.5, -0.1, f64::NAN] {
+            let p = problems(bad);
+            assert_eq!(p.len(), 1, "{bad}: {p:?}");
+            assert_eq!(p[0].0, "expect.Fail[1]");
+        }
+        assert!(problems(1.0)[0].1.contains("written `Fail([...])` alone"));
+        // Names are located inside the list, which is the first element now.
+        let p = validate_spec(
+            &["x".into()],
+            &[],
+            &[],
+            &[],
+            &Expect::FailAtLeast(vec!["x".into(), "y".into()], 0.5),
+            ModelNames::default(),
+        );
+        assert_eq!(p.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), ["expect.Fail[0][1]"]);
+    }
+
+    #[test]
+    fn a_check_that_judged_nothing_is_vacuous_and_fails_unless_allowed() {
+        let mut rec = empty_record();
+        rec.model_report.checks.push(Check::judged("stale_reads", 0u64, "reads").violations(0u64, "stale"));
+        rec.model_report
+            .checks
+            .push(Check::judged("durability", 41_200u64, "acknowledged writes").violations(0u64, "lost"));
+        let v = evaluate(&rec, &[], &[], &[], &Expect::Pass);
+        assert_eq!(v.failed, ["stale_reads"]);
+        let item = &v.items[0];
+        assert!(is_vacuous(item) && item.detail.starts_with("VACUOUS: judged no reads"), "{}", item.detail);
+        assert_eq!(item.count.as_ref().map(|c| c.judged), Some(0));
+        assert!(v.items[1].passed && v.items[1].detail.starts_with("0 of 41,200 acknowledged writes lost"));
+        // The scenario may say the check can be empty.
+        let allowed = ["stale_reads".to_string()];
+        let opts = EvalOptions { may_be_empty: &allowed, ..EvalOptions::default() };
+        let v = evaluate_with(&rec, &[], &[], &[], &Expect::Pass, opts);
+        assert!(v.passed, "{:?}", v.items);
+        assert!(v.items[0].detail.contains("allowed by `may_be_empty`"), "{}", v.items[0].detail);
+        // A vacuous check that also failed on its own stays failed.
+        rec.model_report.checks[0] = Check::judged("stale_reads", 0u64, "reads").passed_if(false);
+        assert!(!evaluate_with(&rec, &[], &[], &[], &Expect::Pass, opts).passed);
+    }
+
+    #[test]
+    fn check_names_are_validated_against_the_model() {
+        let names = ModelNames { op_kinds: &["get"], checks: &["durability", "stale_reads"] };
+        let e = validate_spec(
+            &["durability".into(), "linearizable".into()],
+            &["stale_read".into(), "stale_reads".into(), "stale_reads".into()],
+            &[],
+            &[],
+            &Expect::Pass,
+            names,
+        );
+        let paths: Vec<&str> = e.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(paths, ["invariants[1]", "may_be_empty[0]", "may_be_empty[2]"], "{e:?}");
+        assert!(e[0].1.contains("unknown check `linearizable` (the model checks: durability, stale_reads)"), "{e:?}");
+        // With every check counted, `expect` names must be checks too.
+        let e = validate_spec(&[], &[], &[], &[], &Expect::Fail(vec!["durabilty".into()]), names);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].1.contains("unknown check `durabilty`"), "{e:?}");
+    }
+
+    #[test]
+    fn progress_conditions_are_slas_that_fail_on_no_progress_or_counted_progress_checks() {
+        let safety_only = vec![
+            Sla::Latency { op: "get".into(), percentile: 99.0, max: Duration::from_millis(5) },
+            Sla::Measure { name: "x".into(), min: Some(1.0), max: None },
+            Sla::Throughput { op: None, min_per_s: 0.0 },
+            Sla::Availability { op: None, min: 0.0, window: Window::All },
+        ];
+        assert!(progress_conditions(&[], &[], &safety_only, &[]).is_empty());
+        let mut slas = safety_only.clone();
+        slas.push(Sla::Throughput { op: Some("get".into()), min_per_s: 10.0 });
+        slas.push(Sla::Availability { op: None, min: 0.9, window: Window::InFaults });
+        assert_eq!(progress_conditions(&[], &[], &slas, &[]), ["throughput.get", "availability.in_faults"]);
+        // A model's progress check counts when the scenario counts it, and is not allowed empty.
+        assert_eq!(progress_conditions(&[], &[], &safety_only, &["all_consumed"]), ["all_consumed"]);
+        assert!(progress_conditions(&["order".into()], &[], &safety_only, &["all_consumed"]).is_empty());
+        assert!(progress_conditions(&[], &["all_consumed".into()], &safety_only, &["all_consumed"]).is_empty());
     }
 
     #[test]
@@ -1465,7 +2240,8 @@ mod tests {
         ];
         let ests = vec![estimate("a * c", &[("a", 1.0), ("b", 2.0)], 2.0)];
         let expect = Expect::Fail(vec!["latency.put.p99".into(), "estimate.e".into()]);
-        let e = validate_spec(&[], &slas, &ests, &expect, &["get", "put"]);
+        let names = ModelNames { op_kinds: &["get", "put"], checks: &[] };
+        let e = validate_spec(&[], &[], &slas, &ests, &expect, names);
         let paths: Vec<&str> = e.iter().map(|p| p.0.as_str()).collect();
         assert_eq!(
             paths,

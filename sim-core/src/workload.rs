@@ -95,7 +95,8 @@ pub struct Retry {
 }
 
 impl WorkloadSpec {
-    pub fn validate(&self, op_kinds: &[&str]) -> Vec<(String, String)> {
+    /// Every problem, for a run whose main phase lasts `until` (the rate's peak is judged over it).
+    pub fn validate(&self, op_kinds: &[&str], until: Duration) -> Vec<(String, String)> {
         let mut e = Vec::new();
         if self.ops.is_empty() {
             e.push((
@@ -175,6 +176,28 @@ impl WorkloadSpec {
                 e.push((format!("workload.shape[{i}].factor"), format!("must be finite and >= 0, got {f}")));
             }
         }
+        if self.shape.len() > SHAPES_MAX {
+            e.push((
+                "workload.shape".into(),
+                format!("{} shapes is more than the limit of {SHAPES_MAX}", self.shape.len()),
+            ));
+        }
+        // The peak, if the rate and the shapes are each right.
+        let parts_ok = e.iter().all(|(p, _)| !p.starts_with("workload.shape") && p != "workload.arrival.rate_per_s");
+        if let (true, Arrival::OpenLoop { rate_per_s }) = (parts_ok, &self.arrival) {
+            let end = self.stop_at.map_or(until, |s| s.min(until));
+            let peak = self.pieces(Time(end.0)).iter().map(|p| p.peak).fold(0.0, f64::max);
+            if rate_per_s * peak > RATE_PEAK_MAX_PER_S {
+                e.push((
+                    "workload.shape".into(),
+                    format!(
+                        "the rate peaks at {:.3e}/s (rate_per_s {rate_per_s} x a combined shape factor of {peak:.3e}), \
+                         more than the limit of 1e9/s",
+                        rate_per_s * peak
+                    ),
+                ));
+            }
+        }
         if let Some(r) = &self.retry
             && r.max_attempts == 0
         {
@@ -183,43 +206,142 @@ impl WorkloadSpec {
         e
     }
 
-    /// The rate multiplier at `t`, and an upper bound of it over the whole run (for thinning).
+    /// The rate multiplier at `t`: the product of every shape's factor.
     pub fn rate_factor(&self, t: Time) -> f64 {
-        let mut f = 1.0;
-        for s in &self.shape {
-            f *= match *s {
-                Shape::Burst { at, duration, factor } => {
-                    if t.0 >= at.0 && t.0 < at.0 + duration.0 {
-                        factor
-                    } else {
-                        1.0
-                    }
-                }
-                Shape::Diurnal { period, amplitude } => {
-                    1.0 + amplitude * (std::f64::consts::TAU * t.0 as f64 / period.0 as f64).sin()
-                }
-                Shape::FlashCrowd { at, ramp, hold, factor } => {
-                    if t.0 < at.0 || t.0 >= at.0 + ramp.0 + hold.0 {
-                        1.0
-                    } else if t.0 < at.0 + ramp.0 {
-                        1.0 + (factor - 1.0) * (t.0 - at.0) as f64 / ramp.0 as f64
-                    } else {
-                        factor
-                    }
-                }
-            };
-        }
-        f
+        self.shape.iter().map(|s| s.factor_at(t.0)).product()
     }
 
-    fn max_rate_factor(&self) -> f64 {
-        self.shape
-            .iter()
-            .map(|s| match *s {
-                Shape::Burst { factor, .. } | Shape::FlashCrowd { factor, .. } => factor.max(1.0),
-                Shape::Diurnal { amplitude, .. } => 1.0 + amplitude,
+    /// `[0, until)` cut where any shape changes phase, with the highest combined factor in each
+    /// piece: the thinning envelope, piece by piece. A shape that lowers the rate lowers it; shapes
+    /// that peak at different times do not multiply their peaks; a burst outside `[0, until)` has no
+    /// effect.
+    pub(crate) fn pieces(&self, until: Time) -> Vec<Piece> {
+        let mut cuts: Vec<u64> = vec![0, until.0];
+        for s in &self.shape {
+            match *s {
+                Shape::Burst { at, duration, .. } => cuts.extend([at.0, at.0.saturating_add(duration.0)]),
+                Shape::FlashCrowd { at, ramp, hold, .. } => {
+                    let ramped = at.0.saturating_add(ramp.0);
+                    cuts.extend([at.0, ramped, ramped.saturating_add(hold.0)]);
+                }
+                Shape::Diurnal { .. } => {}
+            }
+        }
+        cuts.retain(|&c| c <= until.0);
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts.windows(2)
+            .map(|w| {
+                let (start, end) = (w[0], w[1]);
+                let mut piece = Piece { start, end, peak: 1.0, flat: true, mean: 1.0 };
+                for s in &self.shape {
+                    let (peak, mean, flat) = s.over(start, end);
+                    piece.peak *= peak;
+                    piece.mean *= mean;
+                    piece.flat &= flat;
+                }
+                piece
             })
-            .product()
+            .collect()
+    }
+
+    /// Open-loop arrivals expected over `[0, until)` (the rate times the mean of the shapes).
+    pub fn expected_arrivals(&self, until: Time) -> f64 {
+        let Arrival::OpenLoop { rate_per_s } = self.arrival else { return 0.0 };
+        let end = self.stop_at.map_or(until, |s| Time(s.0).min(until));
+        self.pieces(end).iter().map(|p| rate_per_s * p.mean * (p.end - p.start) as f64 / 1e9).sum()
+    }
+}
+
+/// At most this many shapes in a workload.
+pub const SHAPES_MAX: usize = 1000;
+
+/// The highest open-loop rate, shapes included: a billion arrivals per simulated second.
+pub const RATE_PEAK_MAX_PER_S: f64 = 1e9;
+
+/// A stretch `[start, end)` in which no shape changes phase.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Piece {
+    pub start: u64,
+    pub end: u64,
+    /// The highest combined factor in the piece (an upper bound when two shapes vary in it).
+    pub peak: f64,
+    /// The mean combined factor (exact when at most one shape varies in it).
+    pub mean: f64,
+    /// Every shape is constant in the piece: the factor is `peak` throughout.
+    pub flat: bool,
+}
+
+impl Shape {
+    fn factor_at(&self, t: u64) -> f64 {
+        match *self {
+            Shape::Burst { at, duration, factor } => {
+                if t >= at.0 && t < at.0.saturating_add(duration.0) {
+                    factor
+                } else {
+                    1.0
+                }
+            }
+            Shape::Diurnal { period, amplitude } => {
+                1.0 + amplitude * (std::f64::consts::TAU * t as f64 / period.0 as f64).sin()
+            }
+            Shape::FlashCrowd { at, ramp, hold, factor } => {
+                let ramped = at.0.saturating_add(ramp.0);
+                if t < at.0 || t >= ramped.saturating_add(hold.0) {
+                    1.0
+                } else if t < ramped {
+                    1.0 + (factor - 1.0) * (t - at.0) as f64 / ramp.0 as f64
+                } else {
+                    factor
+                }
+            }
+        }
+    }
+
+    /// Over `[start, end)`, inside which this shape does not change phase: its highest factor, its
+    /// mean factor, and whether it is constant.
+    fn over(&self, start: u64, end: u64) -> (f64, f64, bool) {
+        match *self {
+            Shape::Burst { .. } => {
+                let f = self.factor_at(start);
+                (f, f, true)
+            }
+            Shape::FlashCrowd { at, ramp, factor, .. } => {
+                let ramping = start >= at.0 && start < at.0.saturating_add(ramp.0) && factor != 1.0;
+                if !ramping {
+                    let f = self.factor_at(start);
+                    return (f, f, true);
+                }
+                // Linear in the piece: the extremes are at its ends (the end value as a limit).
+                let (a, b) = (self.factor_at(start), 1.0 + (factor - 1.0) * (end - at.0) as f64 / ramp.0 as f64);
+                (a.max(b), (a + b) / 2.0, false)
+            }
+            Shape::Diurnal { period, amplitude } => {
+                if amplitude == 0.0 {
+                    return (1.0, 1.0, true);
+                }
+                let p = period.0 as f64;
+                let (a, b) = (start as f64, end as f64);
+                // A crest (sin = 1) at p/4 + k p inside the piece?
+                let k = ((a - p / 4.0) / p).ceil();
+                let crest = p / 4.0 + k * p;
+                let peak = if b - a >= p || (crest >= a && crest < b) {
+                    1.0 + amplitude
+                } else {
+                    self.factor_at(start).max(self.factor_at(end))
+                };
+                // Whole periods average 1; a shorter piece is averaged from 17 samples.
+                let mean = if b - a >= p {
+                    1.0
+                } else {
+                    (0..=16)
+                        .map(|i| self.factor_at(start + ((end - start) as f64 * i as f64 / 16.0) as u64))
+                        .sum::<f64>()
+                        / 17.0
+                };
+                (peak, mean, false)
+            }
+        }
     }
 }
 
@@ -278,7 +400,8 @@ pub(crate) struct Generator {
     op_index: Vec<u16>,
     op_weights: Vec<f64>,
     keys: KeyChooser,
-    max_factor: f64,
+    /// The thinning envelope over `[0, stop_at)`, piece by piece.
+    pieces: Vec<Piece>,
     hot_seed: u64,
     pub stop_at: Time,
 }
@@ -286,33 +409,45 @@ pub(crate) struct Generator {
 impl Generator {
     pub fn new(spec: &WorkloadSpec, op_kinds: &[&str], stop_at: Time, rng: &mut Prng) -> Generator {
         let op_index = spec.ops.iter().map(|(n, _)| op_kinds.iter().position(|k| k == n).unwrap_or(0) as u16).collect();
+        let stop_at = spec.stop_at.map(|d| Time(d.0)).unwrap_or(stop_at).min(stop_at);
         Generator {
             op_index,
             op_weights: spec.ops.iter().map(|o| o.1).collect(),
             keys: KeyChooser::new(&spec.keys),
-            max_factor: spec.max_rate_factor(),
+            pieces: spec.pieces(stop_at),
             hot_seed: rng.next_u64(),
-            stop_at: spec.stop_at.map(|d| Time(d.0)).unwrap_or(stop_at).min(stop_at),
+            stop_at,
             spec: spec.clone(),
         }
     }
 
-    /// The next open-loop arrival after `t` (thinning for time-varying rates), or `None` past the end.
+    /// The next open-loop arrival after `t`, or `None` past the end. Thinning, piece by piece: in
+    /// each piece candidates come at the rate times the piece's peak factor and are kept with
+    /// probability factor / peak (no draw in a piece where the factor is constant). A candidate
+    /// past its piece's end is dropped and the draw starts again at the boundary (exact for a
+    /// Poisson process, which has no memory). Gaps are rounded to whole nanoseconds, never floored:
+    /// two arrivals may share an instant, and the mean gap stays right up to the 1e9/s limit.
     pub fn next_arrival(&self, t: Time, rng: &mut Prng) -> Option<Time> {
         let Arrival::OpenLoop { rate_per_s } = self.spec.arrival else { return None };
-        let max_rate = rate_per_s * self.max_factor;
-        if max_rate <= 0.0 {
+        if rate_per_s <= 0.0 {
             return None;
         }
         let mut now = t;
+        let mut i = self.pieces.partition_point(|p| p.end <= now.0);
         loop {
-            let gap = rng.exp(1e9 / max_rate);
-            now += Duration(gap.round().max(1.0) as u64);
-            if now >= self.stop_at {
-                return None;
+            let p = self.pieces.get(i)?;
+            if p.peak <= 0.0 {
+                (now, i) = (Time(p.end), i + 1);
+                continue;
             }
-            // Thinning whenever there is a shape: a dip (factor < 1) alone has a maximum of 1.
-            if self.spec.shape.is_empty() || rng.unit() * self.max_factor < self.spec.rate_factor(now) {
+            let gap = rng.exp(1e9 / (rate_per_s * p.peak));
+            let next = now + Duration(gap.round() as u64);
+            if next.0 >= p.end {
+                (now, i) = (Time(p.end), i + 1);
+                continue;
+            }
+            now = next;
+            if p.flat || rng.unit() * p.peak < self.spec.rate_factor(now) {
                 return Some(now);
             }
         }
@@ -339,6 +474,98 @@ mod tests {
         let hits0 = (0..n).filter(|_| k.choose(Time(0), &mut rng, 0) == 0).count() as f64 / n as f64;
         // P(key 0) = 1 / H(1000) = 0.1336
         assert!((hits0 - 0.1336).abs() < 0.01, "{hits0}");
+    }
+
+    fn open_loop(rate_per_s: f64, shape: Vec<Shape>) -> WorkloadSpec {
+        WorkloadSpec {
+            ops: vec![("x".into(), 1.0)],
+            arrival: Arrival::OpenLoop { rate_per_s },
+            keys: Keys::default(),
+            shape,
+            retry: None,
+            stop_at: None,
+        }
+    }
+
+    fn burst(at_s: f64, duration_s: f64, factor: f64) -> Shape {
+        Shape::Burst { at: Duration::from_secs_f64(at_s), duration: Duration::from_secs_f64(duration_s), factor }
+    }
+
+    /// Every arrival of `spec` over `[0, until)` with seed 5.
+    fn arrivals(spec: &WorkloadSpec, until: Duration) -> Vec<Time> {
+        let mut rng = Prng::new(5, Stream::Workload);
+        let g = Generator::new(spec, &["x"], Time(until.0), &mut rng);
+        let mut out = Vec::new();
+        let mut t = Time::ZERO;
+        while let Some(n) = g.next_arrival(t, &mut rng) {
+            out.push(n);
+            t = n;
+        }
+        out
+    }
+
+    /// A lowering shape lowers the rate even when no shape raises it (it used to be skipped when
+    /// the largest factor was 1: `Burst(factor: 0.0)` alone changed nothing).
+    #[test]
+    fn a_shape_that_lowers_the_rate_alone_lowers_it() {
+        let none = arrivals(&open_loop(100.0, vec![burst(0.0, 2.0, 0.0)]), Duration::from_secs(2));
+        assert_eq!(none.len(), 0);
+        // 1,500/s for 125 s with the rate at zero over [5 s, 120 s): 10 s of load, 15,000 calls
+        // (187,123 before the fix).
+        let spec = open_loop(1500.0, vec![burst(5.0, 115.0, 0.0)]);
+        let got = arrivals(&spec, Duration::from_secs(125));
+        assert!((14_500..15_500).contains(&got.len()), "{}", got.len());
+        assert!(got.iter().all(|t| t.0 < 5_000_000_000 || t.0 >= 120_000_000_000));
+        // Halved: about half.
+        let half = arrivals(&open_loop(1000.0, vec![burst(0.0, 10.0, 0.5)]), Duration::from_secs(10));
+        assert!((4_800..5_200).contains(&half.len()), "{}", half.len());
+    }
+
+    /// The envelope is the highest combined factor at any instant, not the product of every
+    /// shape's peak: five bursts of 3e4..1.5e5 that never overlap peak at 1.5e5 (the product,
+    /// 3e24, made a run of them crawl).
+    #[test]
+    fn the_envelope_is_the_highest_combined_factor_not_the_product() {
+        let factors = [3e4, 6e4, 9e4, 1.2e5, 1.5e5];
+        let shape: Vec<Shape> =
+            factors.iter().enumerate().map(|(i, &f)| burst(10.0 + 20.0 * i as f64, 1.0, f)).collect();
+        let spec = open_loop(0.001, shape);
+        let pieces = spec.pieces(Time(Duration::from_secs(125).0));
+        let peak = pieces.iter().map(|p| p.peak).fold(0.0, f64::max);
+        assert_eq!(peak, 1.5e5);
+        // Overlapping shapes do multiply where they overlap.
+        let both = open_loop(1.0, vec![burst(0.0, 2.0, 3.0), burst(1.0, 2.0, 5.0)]);
+        let peaks: Vec<f64> = both.pieces(Time(Duration::from_secs(4).0)).iter().map(|p| p.peak).collect();
+        assert_eq!(peaks, [3.0, 15.0, 5.0, 1.0]);
+        // The run finishes, with about 0.001 x (4.5e5 + 120) = 450.12 arrivals, all in the bursts.
+        let got = arrivals(&spec, Duration::from_secs(125));
+        assert!((380..520).contains(&got.len()), "{}", got.len());
+        assert!(got.iter().all(|t| (t.0 / 1_000_000_000 - 10) % 20 == 0), "an arrival outside the bursts");
+        assert!((spec.expected_arrivals(Time(Duration::from_secs(125).0)) - 450.12).abs() < 1e-6);
+    }
+
+    /// A burst after the end of the run changes nothing (it used to raise the envelope past 1e9/s,
+    /// where gaps were floored at 1 ns, and cut the load from 9,956 to 4,669 operations).
+    #[test]
+    fn a_burst_after_the_end_changes_nothing() {
+        let plain = arrivals(&open_loop(10_000.0, vec![]), Duration::from_secs(1));
+        let late = open_loop(10_000.0, vec![burst(5.0, 1.0, 1e6)]);
+        assert!(late.validate(&["x"], Duration::from_secs(1)).is_empty());
+        assert_eq!(arrivals(&late, Duration::from_secs(1)), plain);
+        assert!((9_700..10_300).contains(&plain.len()), "{}", plain.len());
+        // Inside the run, the same burst is beyond 1e9/s: refused, as is a factor of 1e300.
+        let e = late.validate(&["x"], Duration::from_secs(10));
+        assert!(e.iter().any(|(p, m)| p == "workload.shape" && m.contains("more than the limit of 1e9/s")), "{e:?}");
+        let e = open_loop(1.0, vec![burst(0.0, 1.0, 1e300)]).validate(&["x"], Duration::from_secs(10));
+        assert!(e.iter().any(|(p, _)| p == "workload.shape"), "{e:?}");
+    }
+
+    /// Near the 1e9/s limit the mean gap stays right: gaps are rounded, not floored at 1 ns.
+    #[test]
+    fn the_rate_holds_up_to_the_limit() {
+        let got = arrivals(&open_loop(5e8, vec![]), Duration::from_millis(1));
+        // 500,000 expected; floored gaps gave about 30% fewer.
+        assert!((485_000..515_000).contains(&got.len()), "{}", got.len());
     }
 
     #[test]

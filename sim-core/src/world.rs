@@ -5,7 +5,7 @@ use crate::actor::{Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outc
 use crate::disk::DiskSpec;
 use crate::fault::{Clock, Fault, OutageMode, ScheduledFault};
 use crate::metrics::{FaultEffect, HistoryEntry, MessageCounts, Metrics};
-use crate::net::{Cut, LinkTable, NetworkSpec};
+use crate::net::{Cut, LinkTable, NetworkSpec, Pipe};
 use crate::queue::EventQueue;
 use crate::rng::{Prng, Stream};
 use crate::time::{Duration, Time};
@@ -87,8 +87,9 @@ pub enum TraceKind {
     Fault,
 }
 
+/// `Deliver::ends`: on a connection, the incarnations of `(from, to)` when it was sent (else zeros).
 enum Event<A: Actor> {
-    Deliver { from: NodeId, to: NodeId, msg: A::Msg, tracked: bool, sent: Time },
+    Deliver { from: NodeId, to: NodeId, msg: A::Msg, tracked: bool, sent: Time, ends: (u32, u32) },
     Timer { node: NodeId, incarnation: u32, id: TimerId, timer: A::Timer },
     DiskDone { node: NodeId, incarnation: u32, write: WriteId },
     Flush { node: NodeId },
@@ -141,27 +142,29 @@ struct PendingWrite<R> {
 /// The rarely used per-node state, kept apart so a million idle nodes stay small.
 struct NodeExtra<A: Actor> {
     parked: Vec<(Time, Event<A>)>,
-    /// Timers set and neither fired nor cancelled.
-    pending_timers: BTreeSet<TimerId>,
+    timers: Timers,
     writes: VecDeque<PendingWrite<A::Record>>,
     disk_free: Time,
     flush_scheduled: bool,
     corrupt_records: u64,
     down_by: Option<usize>,
     paused_by: Option<usize>,
+    /// The fault that crashed the node last (kept after the restart: it closed its connections).
+    last_crash: Option<usize>,
 }
 
 impl<A: Actor> Default for NodeExtra<A> {
     fn default() -> Self {
         NodeExtra {
             parked: Vec::new(),
-            pending_timers: BTreeSet::new(),
+            timers: Timers::default(),
             writes: VecDeque::new(),
             disk_free: Time::ZERO,
             flush_scheduled: false,
             corrupt_records: 0,
             down_by: None,
             paused_by: None,
+            last_crash: None,
         }
     }
 }
@@ -178,12 +181,6 @@ struct Nodes<A: Actor> {
     extra: BTreeMap<NodeId, NodeExtra<A>>,
 }
 
-#[derive(Default, Clone, Copy)]
-struct LinkState {
-    free_at: Time,
-    in_flight: u32,
-}
-
 /// A closed-loop user: which client it runs on, and its logical operation in progress.
 struct User {
     client: NodeId,
@@ -198,7 +195,8 @@ pub struct Sim<A: Actor> {
     factory: Box<dyn FnMut(NodeId) -> A>,
     nodes: Nodes<A>,
     links: LinkTable,
-    link_state: BTreeMap<(u32, u32), LinkState>,
+    /// Per ordered pair of nodes that has talked (only if `links.stateful`).
+    pipes: BTreeMap<(u32, u32), Pipe>,
     cuts: Vec<(usize, Cut)>,
     extra_loss: Vec<(usize, f64)>,
     /// Outages in force: (fault index, node, mode); the latest of a node's wins.
@@ -218,6 +216,37 @@ pub struct Sim<A: Actor> {
     events: u64,
     trace: Option<Vec<TraceEvent>>,
     started: bool,
+}
+
+/// Timers set and neither fired nor cancelled (one node's). A timer fires at most once, and never
+/// after it was cancelled: firing and cancelling both remove it.
+#[derive(Default)]
+struct Timers(BTreeSet<TimerId>);
+
+impl Timers {
+    fn arm(&mut self, id: TimerId) {
+        let fresh = self.0.insert(id);
+        debug_assert!(fresh, "timer {id:?} armed twice: timer ids must be unique per node");
+    }
+    /// Cancelling a timer that fired, or was cancelled, is a no-op.
+    fn cancel(&mut self, id: TimerId) {
+        self.0.remove(&id);
+    }
+    /// Whether the timer fires now (and so never again).
+    fn fire(&mut self, id: TimerId) -> bool {
+        self.0.remove(&id)
+    }
+    /// Drops every timer (a crash); returns how many there were.
+    fn clear(&mut self) -> usize {
+        std::mem::take(&mut self.0).len()
+    }
+}
+
+/// The loop's clock moves to `t`, the time of the event just popped: never backwards.
+#[inline]
+fn advance_time(now: Time, t: Time) -> Time {
+    debug_assert!(t >= now, "time went backwards: an event at {t} popped at {now}");
+    t
 }
 
 const HASH_PRIME: u64 = 0x0000_0100_0000_01B3;
@@ -255,7 +284,7 @@ impl<A: Actor> Sim<A> {
                 extra: BTreeMap::new(),
             },
             links,
-            link_state: BTreeMap::new(),
+            pipes: BTreeMap::new(),
             cuts: Vec::new(),
             extra_loss: Vec::new(),
             outages: Vec::new(),
@@ -332,14 +361,19 @@ impl<A: Actor> Sim<A> {
         }
     }
 
+    /// Moves the clock to `t` with no event in between (the queue must hold none before `t`).
+    pub fn idle_until(&mut self, t: Time) {
+        debug_assert!(self.queue.peek_time().is_none_or(|next| next >= t), "an event before {t:?} would be skipped");
+        self.now = self.now.max(t);
+    }
+
     /// Processes one event. Returns false when none is left.
     pub fn step(&mut self) -> bool {
         if !self.started {
             self.start();
         }
         let Some((t, seq, ev)) = self.queue.pop() else { return false };
-        debug_assert!(t >= self.now, "time went backwards");
-        self.now = t;
+        self.now = advance_time(self.now, t);
         self.events += 1;
         let (tag, node) = ev.tag();
         self.trace_hash = mix(mix(self.trace_hash, t.0), seq ^ (tag << 56) ^ ((node as u64) << 24));
@@ -359,14 +393,16 @@ impl<A: Actor> Sim<A> {
             return;
         }
         match ev {
-            Event::Deliver { from, to, msg, tracked, sent } => self.on_deliver(from, to, msg, tracked, sent),
+            Event::Deliver { from, to, msg, tracked, sent, ends } => {
+                self.on_deliver(from, to, msg, tracked, sent, ends)
+            }
             Event::Timer { node, incarnation, id, timer } => {
                 let i = node.index();
                 if self.nodes.incarnation[i] != incarnation || self.nodes.status[i] != Status::Up {
                     return;
                 }
                 let Some(x) = self.nodes.extra.get_mut(&node) else { return };
-                if !x.pending_timers.remove(&id) {
+                if !x.timers.fire(id) {
                     return; // cancelled
                 }
                 self.record_trace(node, TraceKind::Timer, "timer", &timer);
@@ -466,13 +502,13 @@ impl<A: Actor> Sim<A> {
                         None => after,
                     };
                     let incarnation = self.nodes.incarnation[node.index()];
-                    self.extra(node).pending_timers.insert(id);
+                    self.extra(node).timers.arm(id);
                     self.queue.push(self.now + span, Event::Timer { node, incarnation, id, timer });
                 }
                 Effect::CancelTimer { id } => {
                     // Cancelling a timer that fired, or was cancelled, is a no-op.
                     if let Some(x) = self.nodes.extra.get_mut(&node) {
-                        x.pending_timers.remove(&id);
+                        x.timers.cancel(id);
                     }
                 }
                 Effect::Persist { id, record, sync } => self.write(node, id, record, sync),
@@ -521,29 +557,36 @@ impl<A: Actor> Sim<A> {
         if copies == 2 {
             self.counts(kind).duplicated += 1;
         }
+        let ends = if self.links.fifo { (self.incarnation(from), self.incarnation(to)) } else { (0, 0) };
         for _ in 0..copies {
             let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
             let latency = link.latency_for(kind).sample(&mut self.net_rng);
-            let mut depart = self.now;
+            let mut arrival = self.now + latency;
             let mut tracked = false;
             if self.links.stateful {
                 let (ns_per_byte, max) = (link.ns_per_byte, link.max_in_flight);
-                let st = self.link_state.entry((from.0, to.0)).or_default();
+                let pipe = self.pipes.entry((from.0, to.0)).or_default();
                 if let Some(max) = max {
-                    if st.in_flight >= max {
+                    if pipe.in_flight >= max {
                         self.counts(kind).dropped_overflow += 1;
                         return;
                     }
-                    st.in_flight += 1;
+                    pipe.in_flight += 1;
                     tracked = true;
                 }
                 if let Some(nspb) = ns_per_byte {
-                    let start = depart.max(st.free_at);
-                    depart = start + Duration((msg.size_bytes() as f64 * nspb).ceil() as u64);
-                    st.free_at = depart;
+                    let start = self.now.max(pipe.free_at);
+                    let depart = start + Duration((msg.size_bytes() as f64 * nspb).ceil() as u64);
+                    pipe.free_at = depart;
+                    arrival = depart + latency;
+                }
+                if self.links.fifo {
+                    arrival = pipe.connection_arrival(ends, arrival);
                 }
             }
-            self.queue.push(depart + latency, Event::Deliver { from, to, msg: msg.clone(), tracked, sent: self.now });
+            debug_assert!(arrival >= self.now, "a message would arrive before it was sent");
+            let sent = self.now;
+            self.queue.push(arrival, Event::Deliver { from, to, msg: msg.clone(), tracked, sent, ends });
         }
     }
 
@@ -564,10 +607,28 @@ impl<A: Actor> Sim<A> {
         self.cuts.iter().find(|(_, c)| c.blocks(a, b)).map(|(f, _)| *f)
     }
 
-    fn on_deliver(&mut self, from: NodeId, to: NodeId, msg: A::Msg, tracked: bool, sent: Time) {
+    fn incarnation(&self, node: NodeId) -> u32 {
+        self.nodes.incarnation.get(node.index()).copied().unwrap_or(0)
+    }
+
+    /// On a connection: the crash of an end since the message was sent (it closed the connection
+    /// the message was on), if any.
+    fn closed_by(&self, from: NodeId, to: NodeId, ends: (u32, u32)) -> Option<Option<usize>> {
+        let crash = |n: NodeId| self.nodes.extra.get(&n).and_then(|x| x.last_crash);
+        if self.incarnation(from) != ends.0 {
+            Some(crash(from))
+        } else if self.incarnation(to) != ends.1 {
+            Some(crash(to))
+        } else {
+            None
+        }
+    }
+
+    fn on_deliver(&mut self, from: NodeId, to: NodeId, msg: A::Msg, tracked: bool, sent: Time, ends: (u32, u32)) {
         let kind = msg.kind();
-        if tracked && let Some(st) = self.link_state.get_mut(&(from.0, to.0)) {
-            st.in_flight -= 1;
+        debug_assert!(self.now >= sent, "a message delivered before it was sent");
+        if tracked && let Some(pipe) = self.pipes.get_mut(&(from.0, to.0)) {
+            pipe.in_flight -= 1;
         }
         if let Some(f) = self.cut_between(from, to) {
             self.counts(kind).dropped_partition += 1;
@@ -580,6 +641,20 @@ impl<A: Actor> Sim<A> {
                 self.metrics.faults[f].messages_dropped += 1;
             }
             return;
+        }
+        if self.links.fifo {
+            if let Some(by) = self.closed_by(from, to, ends) {
+                self.counts(kind).dropped_down += 1;
+                if let Some(f) = by {
+                    self.metrics.faults[f].messages_dropped += 1;
+                }
+                return;
+            }
+            if cfg!(debug_assertions)
+                && let Some(pipe) = self.pipes.get_mut(&(from.0, to.0))
+            {
+                pipe.assert_in_order(sent);
+            }
         }
         self.counts(kind).delivered += 1;
         if let Some((f, _)) = self.outage_of(to) {
@@ -807,8 +882,9 @@ impl<A: Actor> Sim<A> {
         let mut corrupted = 0u64;
         let x = self.nodes.extra.entry(node).or_default();
         x.parked.clear();
-        let timers = std::mem::take(&mut x.pending_timers).len();
+        let timers = x.timers.clear();
         x.down_by = Some(fault);
+        x.last_crash = Some(fault);
         x.paused_by = None;
         x.flush_scheduled = false;
         let mut survivors = Vec::new();
@@ -858,8 +934,16 @@ impl<A: Actor> Sim<A> {
         let x = self.extra(node);
         x.paused_by = None;
         let parked = std::mem::take(&mut x.parked);
-        for (_, ev) in parked {
-            self.queue.push(self.now, ev);
+        if self.links.fifo {
+            // Held messages first, in order, before anything else due now (re-queued, a message
+            // due at this very instant could overtake one held on the same connection).
+            for (_, ev) in parked {
+                self.dispatch(ev);
+            }
+        } else {
+            for (_, ev) in parked {
+                self.queue.push(self.now, ev);
+            }
         }
     }
 
@@ -966,5 +1050,41 @@ impl<A: Actor> Sim<A> {
     pub fn inject(&mut self, from: NodeId, to: NodeId, msg: A::Msg) {
         self.start();
         self.send(from, to, msg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_fires_at_most_once_and_never_after_cancel() {
+        let mut t = Timers::default();
+        t.arm(TimerId(1));
+        t.arm(TimerId(2));
+        assert!(t.fire(TimerId(1)));
+        assert!(!t.fire(TimerId(1)), "fired twice");
+        t.cancel(TimerId(2));
+        assert!(!t.fire(TimerId(2)), "fired after cancel");
+        t.arm(TimerId(3));
+        assert_eq!(t.clear(), 1);
+        assert!(!t.fire(TimerId(3)), "fired after a crash");
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "armed twice")]
+    fn a_timer_armed_twice_trips_the_assertion() {
+        let mut t = Timers::default();
+        t.arm(TimerId(7));
+        t.arm(TimerId(7));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "time went backwards")]
+    fn time_going_backwards_trips_the_assertion() {
+        let now = advance_time(Time(10), Time(10));
+        advance_time(now, Time(9));
     }
 }

@@ -1,7 +1,7 @@
 //! Kernel behaviour a model author relies on, checked through tiny test models.
 
 use sim_core::fault::{Fault, OutageMode, ScheduledFault, SignedDuration};
-use sim_core::net::{LinkSpec, NetworkSpec, PartitionSpec};
+use sim_core::net::{LinkSpec, NetworkSpec, PartitionSpec, Transport};
 use sim_core::workload::{Arrival, Keys, WorkloadSpec};
 use sim_core::{Actor, Ctx, Dist, Duration, Message, NodeId, Op, OpId, Outcome, Reply, Sim, SimConfig, Time, Topology};
 
@@ -160,14 +160,19 @@ fn one_way_partition_cuts_one_direction_only() {
 
 #[test]
 fn messages_in_flight_when_a_partition_starts_are_dropped_and_heal_restores() {
-    // Constant 5ms latency; the cut at 12ms catches the pings sent at 10ms mid-air.
-    let net =
-        NetworkSpec { link: LinkSpec { latency: Dist::Constant(ms(5)), ..Default::default() }, ..Default::default() };
-    let mut s = pinger_sim(2, 1, vec![fault(12, Some(20), Fault::Partition(PartitionSpec::Isolate(0)))], net);
-    s.run_until(at(ms(100)));
-    let got: Vec<u64> = s.actor(NodeId(1)).unwrap().received.iter().map(|r| r.1).collect();
-    // Sent at 10 (in flight at 12: lost), 20, 30 (cut), 40.. after heal at 32: delivered.
-    assert_eq!(got, [4, 5, 6, 7, 8, 9]);
+    for transport in [Transport::Datagram, Transport::Connection] {
+        // Constant 5ms latency; the cut at 12ms catches the pings sent at 10ms mid-air.
+        let net = NetworkSpec {
+            transport: Some(transport),
+            link: LinkSpec { latency: Dist::Constant(ms(5)), ..Default::default() },
+            ..Default::default()
+        };
+        let mut s = pinger_sim(2, 1, vec![fault(12, Some(20), Fault::Partition(PartitionSpec::Isolate(0)))], net);
+        s.run_until(at(ms(100)));
+        let got: Vec<u64> = s.actor(NodeId(1)).unwrap().received.iter().map(|r| r.1).collect();
+        // Sent at 10 (in flight at 12: lost), 20, 30 (cut), 40.. after heal at 32: delivered.
+        assert_eq!(got, [4, 5, 6, 7, 8, 9], "{transport:?}");
+    }
 }
 
 #[test]
@@ -564,4 +569,145 @@ fn scoped_counters_keep_a_series_per_interval() {
     assert_eq!(m.scoped_counter_series("t", "ticks"), [18, 20, 12]);
     assert_eq!(m.scoped_counter("t", "ticks"), 50);
     assert!(m.scoped_counter_series("t", "nothing").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transports: a connection delivers in send order, datagrams may overtake each other.
+
+/// Pings every 10ms over a link whose latency often exceeds 10ms: datagrams overtake each other.
+fn wide_jitter(transport: Transport, duplicate: f64) -> NetworkSpec {
+    NetworkSpec {
+        transport: Some(transport),
+        link: LinkSpec { latency: Dist::LogNormal { median: ms(5), sigma: 1.0 }, duplicate, ..Default::default() },
+        ..Default::default()
+    }
+}
+
+/// Pings each receiver heard out of their sender's order (a repeat of the same number, a
+/// duplicate, is not an inversion), and how many were repeats.
+fn inversions_and_repeats(s: &Sim<Pinger>, nodes: u32) -> (usize, usize) {
+    let (mut inversions, mut repeats) = (0, 0);
+    for to in 0..nodes {
+        let got = &s.actor(NodeId(to)).unwrap().received;
+        for from in 0..nodes {
+            let seq: Vec<u64> = got.iter().filter(|r| r.0 == NodeId(from)).map(|r| r.1).collect();
+            inversions += seq.windows(2).filter(|w| w[1] < w[0]).count();
+            repeats += seq.windows(2).filter(|w| w[1] == w[0]).count();
+        }
+    }
+    (inversions, repeats)
+}
+
+#[test]
+fn connections_deliver_in_send_order_under_jitter_and_datagrams_do_not() {
+    let run = |transport| {
+        let mut s = pinger_sim(4, 9, vec![], wide_jitter(transport, 0.0));
+        s.run_until(at(ms(2000)));
+        inversions_and_repeats(&s, 4)
+    };
+    let (datagram, _) = run(Transport::Datagram);
+    assert!(datagram > 100, "the jitter must reorder datagrams for this test to mean anything: {datagram}");
+    assert_eq!(run(Transport::Connection), (0, 0));
+}
+
+/// A connection draws the same latencies as datagrams would (same seed, same draws), and a message
+/// arrives at max(its own sampled arrival, the previous arrival on its connection): the first
+/// message of a burst keeps the distribution's shape, later ones wait for the one in front.
+#[test]
+fn a_connection_message_waits_only_for_the_one_in_front() {
+    let arrivals = |transport| {
+        let mut cfg = SimConfig::new(5);
+        cfg.network = wide_jitter(transport, 0.0);
+        cfg.trace = true;
+        let mut s = Sim::new(Topology::simple(3, 0), cfg, |_| Pinger { peers: 3, ..Default::default() });
+        s.run_until(at(ms(1000)));
+        // Per (from, to): (sent, arrival) in send order.
+        let mut per_pair: Vec<((u32, u32), Time, Time)> = s
+            .trace()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e.kind {
+                sim_core::world::TraceKind::Deliver { from, sent } => Some(((from.0, e.node.0), sent, e.time)),
+                _ => None,
+            })
+            .collect();
+        per_pair.sort();
+        per_pair
+    };
+    let datagram = arrivals(Transport::Datagram);
+    let connection = arrivals(Transport::Connection);
+    assert_eq!(datagram.len(), connection.len());
+    let (mut waited, mut kept) = (0, 0);
+    for (i, (d, c)) in datagram.iter().zip(&connection).enumerate() {
+        assert_eq!((d.0, d.1), (c.0, c.1), "the same messages, sent at the same times");
+        let in_front = if i > 0 && connection[i - 1].0 == c.0 { connection[i - 1].2 } else { Time::ZERO };
+        assert_eq!(c.2, d.2.max(in_front), "message {i}: {c:?} vs datagram {d:?}");
+        if c.2 == d.2 {
+            kept += 1;
+        } else {
+            waited += 1;
+        }
+    }
+    assert!(waited > 10 && kept > 3 * waited, "waited {waited}, kept their own latency {kept}");
+}
+
+#[test]
+fn duplicates_on_a_connection_arrive_behind_their_original() {
+    let mut s = pinger_sim(3, 2, vec![], wide_jitter(Transport::Connection, 0.2));
+    s.run_until(at(ms(2000)));
+    let (inversions, repeats) = inversions_and_repeats(&s, 3);
+    assert_eq!(inversions, 0);
+    let c = s.metrics().messages["ping"];
+    assert!(c.duplicated > 50, "{c:?}");
+    // Every copy arrives right behind its original (but for the last pings, still in flight).
+    let repeats = repeats as u64;
+    assert!(repeats <= c.duplicated && c.duplicated - repeats <= 6, "{repeats} repeats, {c:?}");
+}
+
+/// Constant 5ms links; node 1 crashes at 12ms and restarts at 13ms, while the pings sent at 10ms
+/// are on the wire. A datagram still arrives (at the new incarnation, or from the dead one); a
+/// connection closed with the crash and what was in flight on it is lost.
+#[test]
+fn a_crash_closes_its_connections_and_drops_what_was_in_flight() {
+    let run = |transport| {
+        let net = NetworkSpec {
+            transport: Some(transport),
+            link: LinkSpec { latency: Dist::Constant(ms(5)), ..Default::default() },
+            ..Default::default()
+        };
+        let crash = Fault::Crash { node: 1, power_loss: false, corrupt_unsynced: 0.0 };
+        let mut s = pinger_sim(3, 1, vec![fault(12, Some(1), crash)], net);
+        s.run_until(at(ms(100)));
+        let heard_by_0: Vec<u64> =
+            s.actor(NodeId(0)).unwrap().received.iter().filter(|r| r.0 == NodeId(1)).map(|r| r.1).collect();
+        let heard_by_1: Vec<u64> =
+            s.actor(NodeId(1)).unwrap().received.iter().filter(|r| r.0 == NodeId(0)).map(|r| r.1).collect();
+        (heard_by_0, heard_by_1, s.metrics().faults[0].messages_dropped)
+    };
+    // The restarted node 1 pings again from 1, at 23ms, 33ms, ...
+    let (to_0, to_1, dropped) = run(Transport::Datagram);
+    assert_eq!(&to_0[..3], [1, 1, 2], "the old incarnation's ping still arrived");
+    assert_eq!(&to_1[..2], [1, 2], "the ping sent to the old incarnation reached the new one");
+    assert_eq!(dropped, 0);
+    let (to_0, to_1, dropped) = run(Transport::Connection);
+    assert_eq!(&to_0[..2], [1, 2]);
+    assert_eq!(&to_1[..2], [2, 3]);
+    assert_eq!(dropped, 4, "the pings of 10ms from node 1 to its two peers, and from them to it");
+}
+
+/// A paused node receives what was held for it at resume, first and in order, even when a later
+/// message on the same connection is due at that very instant.
+#[test]
+fn pause_and_resume_keep_a_connection_in_order() {
+    let net = NetworkSpec {
+        transport: Some(Transport::Connection),
+        link: LinkSpec { latency: Dist::Constant(ms(1)), ..Default::default() },
+        ..Default::default()
+    };
+    // Ping 2 (sent at 20ms) is held; ping 3 (sent at 30ms) is due at 31ms, when the pause ends.
+    let mut s = pinger_sim(2, 1, vec![fault(15, Some(16), Fault::Pause(1))], net);
+    s.run_until(at(ms(100)));
+    let got: Vec<u64> = s.actor(NodeId(1)).unwrap().received.iter().map(|r| r.1).collect();
+    assert_eq!(&got[..4], [1, 2, 3, 4]);
+    assert!(s.metrics().faults[0].events_delayed >= 1);
 }

@@ -52,3 +52,25 @@ fn dependencies_point_one_way() {
         }
     }
 }
+
+/// A design is its protocol plus parts: what two designs share lives in `parts` (or `common`),
+/// never in one design another design imports.
+#[test]
+fn no_model_depends_on_another_model() {
+    let root = repo_root();
+    let models = models();
+    let shared = ["common", "parts"];
+    assert!(models.iter().any(|m| m == "parts") && models.len() > 10, "{models:?}");
+    for m in models.iter().filter(|m| !shared.contains(&m.as_str())) {
+        let deps = dependencies(&root.join("models").join(m).join("Cargo.toml"));
+        for d in &deps {
+            assert!(
+                !models.contains(d) || shared.contains(&d.as_str()),
+                "model {m} depends on model {d}: move what they share into models/parts"
+            );
+        }
+    }
+    // `parts` may build on `common`, never on a design.
+    let parts = dependencies(&root.join("models/parts/Cargo.toml"));
+    assert!(parts.iter().all(|d| !models.contains(d) || d == "common"), "{parts:?}");
+}

@@ -4,6 +4,7 @@ mod architecture;
 mod bad_inputs;
 mod docs;
 mod estimates;
+mod memory;
 mod report_files;
 mod scenarios;
 mod support;

@@ -73,3 +73,43 @@ fn the_default_report_folder_is_out_slash_scenario_name() {
     assert!(dir.join("out/register/summary.json").exists());
     assert!(String::from_utf8_lossy(&out.stdout).contains("report: out/register/index.html"));
 }
+
+/// A report replaces the old one whole: no file of the old run survives beside the new ones (a
+/// kill while overwriting used to leave the new summary.json beside the old index.html), and the
+/// leftovers of a write that was killed are removed.
+#[test]
+fn an_old_report_is_replaced_whole_and_leftovers_are_cleaned_up() {
+    let dir = scratch("report-replace");
+    let out = dir.join("r");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("index.html"), "OLD").unwrap();
+    std::fs::write(out.join("table_of_another_run.svg"), "<svg/>").unwrap();
+    std::fs::write(out.join(".summary.json.tmp-4000000000"), "half").unwrap();
+    // What a write killed half-way leaves beside the folder (the process is gone).
+    for leftover in [".r.tmp-4000000000", ".r.old-4000000001"] {
+        std::fs::create_dir_all(dir.join(leftover)).unwrap();
+        std::fs::write(dir.join(leftover).join("summary.json"), "{}").unwrap();
+    }
+    let r = simctl(&["run", "scenarios/register.ron", "--out", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let names = |d: &std::path::Path| {
+        let mut v: Vec<String> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    assert!(!names(&out).iter().any(|n| n.contains("another_run") || n.contains(".tmp")), "{:?}", names(&out));
+    assert!(std::fs::read_to_string(out.join("index.html")).unwrap().contains("<svg"));
+    assert_eq!(names(&dir), ["r"], "leftovers beside the report");
+}
+
+/// A folder that is not a report (it holds a file of another kind, or a folder) is never replaced.
+#[test]
+fn a_folder_that_is_not_a_report_is_left_alone() {
+    let dir = scratch("report-not-mine");
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    let r = simctl(&["run", "scenarios/register.ron", "--out", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("is not part of a simctl report"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
+}

@@ -25,6 +25,35 @@ fn every_scenario_validates() {
     for f in &files {
         assert!(r.stdout.contains(&format!("{f}: ok")), "{}", r.stdout);
     }
+    // Every good scenario has a progress condition: no warning.
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+}
+
+/// Every known-bad scenario has a control: a test named `control_*` in its model's tests that runs
+/// it with its cause removed (`sim_core::testkit::control`), naming the file.
+#[test]
+fn every_known_bad_scenario_has_a_control_test() {
+    let mut controls = String::new();
+    for model in std::fs::read_dir(repo_root().join("models")).expect("models/") {
+        let tests = model.expect("entry").path().join("tests");
+        for f in std::fs::read_dir(&tests).into_iter().flatten().filter_map(|e| e.ok()) {
+            let text = std::fs::read_to_string(f.path()).expect("a test file");
+            // The bodies of the `control_*` test functions.
+            for part in text.split("fn ").filter(|p| p.starts_with("control_")) {
+                controls.push_str(part);
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for file in shipped() {
+        let text = std::fs::read_to_string(repo_root().join(&file)).expect("scenario");
+        let known_bad = text.lines().any(|l| l.trim_start().starts_with("expect: Fail("));
+        let stem = file.trim_start_matches("scenarios/").trim_end_matches(".ron");
+        if known_bad && !controls.contains(&format!("\"{stem}\"")) {
+            missing.push(stem.to_string());
+        }
+    }
+    assert!(missing.is_empty(), "known-bad scenarios without a control_* test: {missing:?}");
 }
 
 /// The benchmark scenarios (too long for a debug test run) must at least stay valid.
@@ -32,6 +61,7 @@ fn every_scenario_validates() {
 fn perf_scenarios_validate() {
     let r = simctl(&["validate", "scenarios/perf/dynamo_10k.ron", "scenarios/perf/kafka_50k.ron"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }
 
 #[test]
@@ -56,7 +86,11 @@ fn every_scenario_runs_and_meets_its_expectation() {
                 names.sort();
                 names
             };
-            assert_eq!(sorted(&verdict["failed"]), sorted(&verdict["expect"]["Fail"]), "{file}");
+            // `Fail([names])` is `{"Fail": [names]}`; `Fail([names], AtLeast(r))` is
+            // `{"Fail": [[names], {"AtLeast": r}]}`.
+            let fail = &verdict["expect"]["Fail"];
+            let names = if fail[0].is_array() { &fail[0] } else { fail };
+            assert_eq!(sorted(&verdict["failed"]), sorted(names), "{file}");
         }
     }
 }

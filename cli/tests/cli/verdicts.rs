@@ -50,14 +50,59 @@ fn a_known_bad_scenario_failing_for_another_reason_is_reported() {
 }
 
 #[test]
-fn an_invariant_the_model_does_not_check_fails_the_run() {
+fn an_invariant_the_model_does_not_check_is_refused() {
     let dir = scratch("unknown-invariant");
     let file = write_scenario(&dir, "inv.ron", &register_scenario(r#"invariants: ["fresh_reads", "linearizable"],"#));
     let r = simctl(&["run", &file, "--out", dir.join("out").to_str().unwrap()]);
-    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stdout.contains("unknown invariant: model `register` checks fresh_reads, durable_writes"),
+        r.stderr
+            .contains("invariants[1]: unknown check `linearizable` (the model checks: fresh_reads, durable_writes)"),
         "{}",
-        r.stdout
+        r.stderr
     );
+}
+
+#[test]
+fn a_good_scenario_without_a_progress_condition_gets_a_warning() {
+    let dir = scratch("no-progress");
+    let file = write_scenario(&dir, "safety_only.ron", &register_scenario(""));
+    let r = simctl(&["validate", &file]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("warning: a good scenario (expect: Pass) with no progress condition"), "{}", r.stderr);
+    let r = simctl(&["run", &file, "--out", dir.join("out").to_str().unwrap()]);
+    assert!(r.stderr.contains("no progress condition"), "{}", r.stderr);
+    // An availability SLA is one; a known-bad scenario needs none.
+    let file = write_scenario(&dir, "ok.ron", &register_scenario("slas: [Availability(min: 0.9)],"));
+    let r = simctl(&["validate", &file]);
+    assert!(r.code == 0 && !r.stderr.contains("warning"), "{}{}", r.stdout, r.stderr);
+    let file = write_scenario(&dir, "bad.ron", &register_scenario(r#"expect: Fail(["fresh_reads"]),"#));
+    assert!(!simctl(&["validate", &file]).stderr.contains("warning"));
+}
+
+#[test]
+fn a_check_that_judged_nothing_fails_as_vacuous_unless_the_scenario_allows_it() {
+    let dir = scratch("vacuous");
+    // Only writes: `fresh_reads` has no read to judge.
+    let writes_only = |extra: &str| {
+        register_scenario(extra).replace(r#"ops: [("read", 0.8), ("write", 0.2)]"#, r#"ops: [("write", 1.0)]"#)
+    };
+    let file = write_scenario(&dir, "v.ron", &writes_only("slas: [Availability(min: 0.9)],"));
+    let r = simctl(&["run", &file, "--out", dir.join("out").to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("VACUOUS fresh_reads: VACUOUS: judged no ok reads"), "{}", r.stdout);
+    let json = read_json(&dir.join("out/summary.json"));
+    assert_eq!(json["verdict"]["failed"][0], "fresh_reads");
+    let file = write_scenario(
+        &dir,
+        "v2.ron",
+        &writes_only(r#"slas: [Availability(min: 0.9)], may_be_empty: ["fresh_reads"],"#),
+    );
+    let r = simctl(&["run", &file, "--out", dir.join("out2").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // The name is validated against the model's checks.
+    let file = write_scenario(&dir, "v3.ron", &writes_only(r#"may_be_empty: ["fresh_read"],"#));
+    let r = simctl(&["validate", &file]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("may_be_empty[0]: unknown check `fresh_read`"), "{}", r.stderr);
 }

@@ -118,7 +118,69 @@ fn a_folder_sweep_runs_every_scenario() {
     let r = simctl(&["sweep", folder.to_str().unwrap(), "--seeds", "0..2", "--out", out.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(out.join("a/results.jsonl").exists() && out.join("b/summary.md").exists());
-    assert!(r.stdout.contains("2 scenarios x 2 seeds: every seed met its expectation"), "{}", r.stdout);
+    assert!(r.stdout.contains("2 scenarios, 4 seeded runs: every seed met its expectation"), "{}", r.stdout);
+    // Known-bad scenarios may get more seeds than the good ones (CI sweeps them over 20).
+    let more = dir.join("more");
+    let r = simctl(&[
+        "sweep",
+        folder.to_str().unwrap(),
+        "--seeds",
+        "0..2",
+        "--known-bad-seeds",
+        "0..5",
+        "--out",
+        more.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(read(&more.join("a/results.jsonl")).lines().count(), 5);
+    assert_eq!(read(&more.join("b/results.jsonl")).lines().count(), 2);
+    assert!(r.stdout.contains("2 scenarios, 7 seeded runs"), "{}", r.stdout);
+}
+
+#[test]
+fn sweep_checks_a_promised_rate_against_the_wilson_interval() {
+    let dir = scratch("sweep-rate");
+    // The good register promising to fail `fresh_reads` on at least 90% of seeds: every seed
+    // passes, which one run accepts (within the promised rate), but 0 of 4 seeds puts the rate
+    // at 0.0%..49.0%, far below the promise: the sweep fails.
+    let text = register_scenario(r#"    expect: Fail(["fresh_reads"], AtLeast(0.9)),"#);
+    let file = write_scenario(&dir, "promise.ron", &text);
+    let run = simctl(&["run", &file, "--out", dir.join("run").to_str().unwrap()]);
+    assert_eq!(run.code, 0, "one run that does not fail is within the promise: {}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("within its promised rate"), "{}", run.stdout);
+    assert!(run.stdout.contains("at least 90% of seeds"), "{}", run.stdout);
+    let out = dir.join("out");
+    let junit = dir.join("junit.xml");
+    let r = simctl(&[
+        "sweep",
+        &file,
+        "--seeds",
+        "0..4",
+        "--out",
+        out.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("4 seeds: 4 as expected"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "promised rate: failed as declared in 0 of 4 seeds (0.0%, 95% CI 0.0%..49.0%); promised at least 90.0%: \
+             BROKEN"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(read(&out.join("summary.md")).contains("## Promised rate"));
+    let xml = read(&junit);
+    assert!(xml.contains("name=\"promised rate\""), "{xml}");
+    assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+    // The design that does fail (follower reads) keeps the same promise on every seed.
+    let kept = write_scenario(&dir, "kept.ron", &stale_reads(r#"Fail(["fresh_reads"], AtLeast(0.9))"#));
+    let r = simctl(&["sweep", &kept, "--seeds", "0..4", "--out", dir.join("kept").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("failed as declared in 4 of 4 seeds"), "{}", r.stdout);
+    assert!(r.stdout.contains(": kept"), "{}", r.stdout);
 }
 
 #[test]
@@ -346,4 +408,38 @@ fn replay_centres_on_the_first_failed_operation() {
     let json = crate::support::read_json(&dir.join("run/summary.json"));
     let hash = json["trace_hash"].as_str().expect("a trace hash");
     assert!(r.stdout.contains(&format!("trace hash {hash}")), "{}\n{}", r.stdout, run.stdout);
+}
+
+/// A sweep killed part-way and resumed writes the same results file as one that was never
+/// interrupted with `--jobs 1`, byte for byte (resumed lines used to be parsed and printed again,
+/// some floats one unit in the last place off).
+#[test]
+fn a_resumed_sweep_is_byte_identical_to_an_uninterrupted_one() {
+    let dir = scratch("sweep-resume-bytes");
+    let file = write_scenario(&dir, "s.ron", &stale_reads(r#"Fail(["fresh_reads"])"#));
+    let whole = dir.join("whole");
+    let r = simctl(&["sweep", &file, "--seeds", "0..8", "--jobs", "1", "--out", whole.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let expected = read(&whole.join("results.jsonl"));
+    // What a kill leaves: the first lines written, and half of the next.
+    let cut = dir.join("cut");
+    std::fs::create_dir_all(&cut).unwrap();
+    let lines: Vec<&str> = expected.lines().collect();
+    let mut text: String = lines[..5].iter().map(|l| format!("{l}\n")).collect();
+    text.push_str(&lines[5][..lines[5].len() / 2]);
+    std::fs::write(cut.join("results.jsonl"), text).unwrap();
+    let r = simctl(&["sweep", &file, "--seeds", "0..8", "--jobs", "2", "--out", cut.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("3 ran now, 5 resumed"), "{}", r.stdout);
+    assert_eq!(read(&cut.join("results.jsonl")), expected);
+}
+
+/// An absurd job count is capped (it used to ask the system for 100,000 threads and panic).
+#[test]
+fn an_absurd_job_count_is_capped() {
+    let dir = scratch("sweep-jobs-cap");
+    let file = write_scenario(&dir, "s.ron", &stale_reads(r#"Fail(["fresh_reads"])"#));
+    let r = simctl(&["sweep", &file, "--seeds", "0..2", "--jobs", "100000", "--out", dir.join("o").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("note: --jobs 100000 lowered to"), "{}", r.stderr);
 }

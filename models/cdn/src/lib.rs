@@ -114,6 +114,8 @@ impl Actor for Node {
 pub struct Cdn;
 
 impl Model for Cdn {
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["right_objects"];
     const NAME: &'static str = "cdn";
     const ABOUT: &'static str =
         "CDN: PoPs by zone over an optional origin shield over an origin; hit ratio per tier, origin load";
@@ -193,7 +195,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         ),
         None => format!("{judged} gets, each answered with its object"),
     };
-    r.checks.push(Check::new("right_objects", wrong == 0 && judged > 0, detail));
+    r.checks.push(Check::judged("right_objects", judged, "gets").violations(wrong, "wrong object").detail(detail));
 
     let mut all = CdnStats::default();
     let mut by_zone: BTreeMap<u16, CdnStats> = BTreeMap::new();

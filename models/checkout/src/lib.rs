@@ -33,7 +33,9 @@
 //!   (initial stock - final stock - units on hold): no unit is sold twice.
 //!
 //! Measures: the shop's (`bought`, `sold_out`, `payment_failed`, `late_confirms`, `units_leaked`,
-//! `units_restocked`), the store's (`kv_*`: writes, conflicts, expired, keyspace events, duplicate
+//! `units_restocked`; `confirmed`: confirms an API server saw answered, `confirmed_in_store`:
+//! confirms in the store's logs, `confirms_unanswered`: the difference, confirms whose answer died
+//! with a crashed API server or a timed-out call, sales all the same), the store's (`kv_*`: writes, conflicts, expired, keyspace events, duplicate
 //! writes answered from the idempotency table, busy answers, follower reads, resent log entries),
 //! the provider's (`provider_*`) and the payment calls' (`pay_*`: attempts, retries, timeouts, the
 //! breaker's openings and refusals), the API tier's (`api_busy`, `api_waiting_max`).
@@ -529,6 +531,8 @@ impl Actor for Node {
 pub struct Checkout;
 
 impl Model for Checkout {
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["durable_writes", "fresh_reads", "sales_backed"];
     const NAME: &'static str = "checkout";
     const ABOUT: &'static str = "checkout: stock holds in a sharded KV store (conditional decrement + TTL), a payment provider behind a circuit breaker";
     const OP_KINDS: &'static [&'static str] = &["buy", "stock", "cart_put", "cart_get"];
@@ -641,6 +645,13 @@ impl Model for Checkout {
     }
 }
 
+/// A log entry of a confirm: a caller's delete of one hold row (releases touch the stock row
+/// too, expiries are not callers' writes). Each hold holds one unit.
+fn is_confirm(e: &kv::Entry) -> bool {
+    matches!(e.cause, kv::Cause::Write { result: KvResult::Deleted { existed: true }, .. })
+        && matches!(e.changes.as_slice(), [(k, None)] if untag(*k).is_some_and(|(_, sub)| sub != 0))
+}
+
 /// The store's final state: every running primary's rows, and the shards whose primary is down.
 fn final_rows(run: &RunView<'_, Node>, c: &Config) -> (BTreeMap<u64, kv::Row>, Vec<usize>) {
     let mut rows = BTreeMap::new();
@@ -686,20 +697,19 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     };
     let last = |user: u64| rows.get(&cart_key(user)).map(|r| (r.value as u64, r.version));
     let durable = check::durable_writes(&acked, last);
-    r.checks.push(Check::new(
-        "durable_writes",
-        durable.bad == 0 && down.is_empty(),
-        format!(
-            "{} of {} acknowledged cart writes missing from the final state{}{down_note}",
-            durable.bad,
-            durable.checked,
-            durable.first.map(|f| format!("; first: {f}")).unwrap_or_default()
-        ),
-    ));
+    r.checks.push(
+        Check::judged("durable_writes", durable.checked, "acknowledged cart writes")
+            .violations(durable.bad, "missing")
+            .passed_if(down.is_empty())
+            .detail(format!(
+                "{} of {} acknowledged cart writes missing from the final state{}{down_note}",
+                durable.bad,
+                durable.checked,
+                durable.first.map(|f| format!("; first: {f}")).unwrap_or_default()
+            )),
+    );
     let fresh = check::fresh_reads(&acked, &reads);
-    r.checks.push(Check::new(
-        "fresh_reads",
-        fresh.bad == 0,
+    r.checks.push(Check::judged("fresh_reads", fresh.checked, "cart reads").violations(fresh.bad, "stale").detail(
         format!(
             "{} of {} cart reads older than an earlier acknowledged write{}",
             fresh.bad,
@@ -713,16 +723,17 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         (left, held)
     };
     let backed = check::sales_backed(c.stock, &sold, stock_of);
-    r.checks.push(Check::new(
-        "sales_backed",
-        backed.bad == 0 && down.is_empty(),
-        format!(
-            "{} of {} items sold more units than left the store{}{down_note}",
-            backed.bad,
-            backed.checked,
-            backed.first.map(|f| format!("; first: {f}")).unwrap_or_default()
-        ),
-    ));
+    r.checks.push(
+        Check::judged("sales_backed", backed.checked, "items")
+            .violations(backed.bad, "oversold")
+            .passed_if(down.is_empty())
+            .detail(format!(
+                "{} of {} items sold more units than left the store{}{down_note}",
+                backed.bad,
+                backed.checked,
+                backed.first.map(|f| format!("; first: {f}")).unwrap_or_default()
+            )),
+    );
 
     // The parts' statistics, summed over their nodes.
     let (mut shop, mut kvs, mut prov, mut pay, mut reaper) = (
@@ -733,7 +744,13 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         RestockStats::default(),
     );
     let mut waiting_max = 0u64;
+    let mut confirmed_in_store = 0u64;
     for (_, node) in run.servers() {
+        if let Node::Kv(s) = node
+            && s.is_primary()
+        {
+            confirmed_in_store += s.log().iter().filter(|e| is_confirm(e)).count() as u64;
+        }
         match node {
             Node::Api(a) => {
                 shop.add(&a.stats);
@@ -748,7 +765,10 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     let (left, held): (i64, i64) = (0..items).map(stock_of).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let gone = c.stock * items as i64 - left - held;
-    // Confirmed sales from the kernel's counter: it survives API servers' crashes.
+    // Confirms an API server saw answered, from the kernel's counter (it survives API servers'
+    // crashes). A confirm the store applied whose answer never came back (its API server crashed,
+    // the call timed out) is still a sale: the charge went through and the hold is gone. The
+    // store's logs count those too.
     let confirmed = run.sim.metrics().scoped_counter("shop", "confirmed");
     let m = &mut r.measures;
     let mut put = |k: &str, v: f64| {
@@ -762,10 +782,11 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     put("late_confirms", shop.late_confirms as f64);
     put("released", shop.released as f64);
     put("store_errors", shop.store_errors as f64);
+    put("confirmed_in_store", confirmed_in_store as f64);
+    put("confirms_unanswered", confirmed_in_store.saturating_sub(confirmed) as f64);
     put("units_on_hold", held as f64);
-    // Units gone from the store that no confirmed sale accounts for (lost restocks, confirms
-    // that timed out after deleting the hold).
-    put("units_leaked", (gone - confirmed as i64) as f64);
+    // Units gone from the store that no sale accounts for (lost restocks of expired holds).
+    put("units_leaked", (gone - confirmed_in_store as i64) as f64);
     put("units_restocked", reaper.restocked as f64);
     put("reaper_events", reaper.events as f64);
     put("api_busy", shop.busy as f64);

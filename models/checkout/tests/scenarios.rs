@@ -31,6 +31,28 @@ fn holds_confirm_refuse_and_expire_back_into_stock() {
     assert!(measure(&r, "payment_failed") < 0.01 * measure(&r, "bought"), "{:?}", r.model_report.measures);
 }
 
+/// checkout.ron crashes API server n1: on some seeds it dies after the store applied a confirm
+/// (the hold deleted, the charge through) but before its answer came back. That unit is sold, not
+/// leaked: the store's log counts the confirm although no API server lived to count it. The test
+/// searches seeds 0..200 for such a run (seed 2 had one when the test was written; the seed moves
+/// when anything upstream changes event order) and judges every run it makes.
+#[test]
+fn a_confirm_whose_answer_died_with_its_server_is_a_sale_not_a_leak() {
+    let sc = load("checkout");
+    let mut found = None;
+    for seed in 0..200 {
+        let (r, v) = testkit::run_and_judge::<Checkout>(&sc, Some(seed));
+        assert_eq!(measure(&r, "confirmed_in_store"), measure(&r, "confirmed") + measure(&r, "confirms_unanswered"));
+        assert_eq!(measure(&r, "units_leaked"), 0.0, "seed {seed}: {:?}", r.model_report.measures);
+        testkit::assert_passes(&format!("{} seed {seed}", sc.name), &v);
+        if measure(&r, "confirms_unanswered") >= 1.0 {
+            found = Some(seed);
+            break;
+        }
+    }
+    assert!(found.is_some(), "no seed of 0..200 crashed an API server between a confirm and its answer");
+}
+
 /// Redis keyspace notifications are fire-and-forget: with the reaper down when the orphaned
 /// holds expire, their events are lost, nothing retries them, and the units leak (never sold
 /// twice: `sales_backed` holds).

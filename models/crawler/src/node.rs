@@ -216,6 +216,8 @@ pub struct Host {
     pub violations_concurrent: u64,
     pub violations_gap: u64,
     pub violations_robots: u64,
+    /// Requests that broke at least one rule (a request can break two: counted once here).
+    pub impolite_requests: u64,
     pub requests: u64,
     pub serves: Vec<Serve>,
 }
@@ -231,6 +233,7 @@ impl Host {
             violations_concurrent: 0,
             violations_gap: 0,
             violations_robots: 0,
+            impolite_requests: 0,
             requests: 0,
             serves: Vec::new(),
         }
@@ -245,6 +248,7 @@ impl Host {
             return; // accepts the connection and never answers
         }
         self.requests += 1;
+        let before = self.violations();
         let now = ctx.now();
         if self.busy > 0 || !self.queue.is_empty() {
             self.violations_concurrent += 1;
@@ -258,6 +262,7 @@ impl Host {
         {
             self.violations_robots += 1;
         }
+        self.impolite_requests += (self.violations() > before) as u64;
         self.queue.push_back((from, req, page, epoch));
         self.start(ctx);
     }

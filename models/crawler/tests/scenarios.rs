@@ -2,7 +2,7 @@
 //! `sim_core::verdict::evaluate`, with assertions on the checks and measures that make each one
 //! good or bad for its stated reason.
 
-use crawler::{Config, Crawl, UrlDedup};
+use crawler::{Config, Crawl, FrontierKind, UrlDedup};
 use sim_core::record::RunRecord;
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
@@ -20,6 +20,11 @@ fn check(r: &RunRecord, name: &str) -> bool {
 
 fn details(r: &RunRecord) -> String {
     r.model_report.checks.iter().map(|c| format!("{} {}: {}\n", c.name, c.passed, c.detail)).collect()
+}
+
+/// A known-bad scenario file as it is and with its cause removed ([`testkit::control`]).
+fn control(name: &str, remove_cause: impl FnOnce(&mut Scenario<Config>), still_failing: &[&str]) -> testkit::Control {
+    testkit::control::<Crawl>(&load(name), remove_cause, still_failing)
 }
 
 /// Runs the scenario file and asserts its verdict (invariants and `Measure` SLAs) is what the
@@ -64,47 +69,52 @@ fn crashed_crawlers_lose_no_url_and_fetch_none_twice() {
 }
 
 #[test]
-fn fifo_frontier_fails_politeness() {
-    let (_, r, _) = verdict_as_expected("crawler_fifo_frontier");
-    assert!(!check(&r, "politeness"));
-    assert!(check(&r, "no_duplicate_fetches") && check(&r, "coverage"), "{}", details(&r));
-    assert!(measure(&r, "politeness_violations") > 1000.0);
+fn control_mercator_back_queues_instead_of_a_fifo_frontier_are_polite() {
+    let c = control("crawler_fifo_frontier", |sc| sc.config.frontier = FrontierKind::Mercator, &[]);
+    let r = &c.original;
+    assert!(!check(r, "politeness"));
+    assert!(check(r, "no_duplicate_fetches") && check(r, "coverage"), "{}", details(r));
+    assert!(measure(r, "politeness_violations") > 1000.0);
+    assert_eq!(measure(&c.fixed, "politeness_violations"), 0.0);
 }
 
 #[test]
-fn no_dns_cache_collapses_throughput() {
-    let (_, r, _) = verdict_as_expected("crawler_no_dns_cache");
-    assert!(check(&r, "politeness"));
-    assert_eq!(measure(&r, "dns_cache_hit_rate"), 0.0);
+fn control_a_dns_cache_restores_throughput() {
+    let c = control("crawler_no_dns_cache", |sc| sc.config.dns_cache = true, &[]);
+    assert!(measure(&c.fixed, "dns_cache_hit_rate") > 0.8);
+    let r = &c.original;
+    assert!(check(r, "politeness"));
+    assert_eq!(measure(r, "dns_cache_hit_rate"), 0.0);
     // The crawlers could do 20 x 100 pages/s, and politeness allows `pages_per_s_bound` over the
     // crawl; without the cache even the peak stays far below both.
-    let (peak, bound) = (measure(&r, "pages_per_s_peak"), measure(&r, "pages_per_s_bound"));
+    let (peak, bound) = (measure(r, "pages_per_s_peak"), measure(r, "pages_per_s_bound"));
     assert!(peak < 0.4 * bound, "peak {peak} pages/s without the cache, bound {bound}");
-    assert!(measure(&r, "crawl_efficiency_p99") < 0.5);
-    assert!(measure(&r, "fetch_latency_p50_ms") > 300.0, "fetchers wait on the resolver");
+    assert!(measure(r, "crawl_efficiency_p99") < 0.5);
+    assert!(measure(r, "fetch_latency_p50_ms") > 300.0, "fetchers wait on the resolver");
 }
 
 #[test]
-fn no_url_dedup_fetches_pages_twice() {
-    let (_, r, _) = verdict_as_expected("crawler_no_dedup");
-    assert!(!check(&r, "no_duplicate_fetches"));
-    assert!(check(&r, "politeness"));
-    assert!(measure(&r, "duplicate_fetches") > measure(&r, "pages_reached"), "{:?}", r.model_report.measures);
-    assert_eq!(measure(&r, "crash_refetches"), 0.0);
+fn control_url_dedup_fetches_no_page_twice() {
+    let c = control("crawler_no_dedup", |sc| sc.config.url_dedup = UrlDedup::Exact, &[]);
+    let r = &c.original;
+    assert!(!check(r, "no_duplicate_fetches"));
+    assert!(check(r, "politeness"));
+    assert!(measure(r, "duplicate_fetches") > measure(r, "pages_reached"), "{:?}", r.model_report.measures);
+    assert_eq!(measure(r, "crash_refetches"), 0.0);
 }
 
 #[test]
-fn undersized_bloom_filter_loses_pages() {
-    let (sc, r, _) = verdict_as_expected("crawler_bloom_filter");
-    assert!(!check(&r, "coverage"));
-    let UrlDedup::Bloom { .. } = sc.config.url_dedup else { panic!("the scenario uses a Bloom filter") };
-    let lost = measure(&r, "pages_never_reached") / measure(&r, "pages_reachable");
-    let mean_fp = measure(&r, "bloom_fp_rate_formula_mean");
-    let final_fp = measure(&r, "bloom_fp_rate_formula_final");
+fn control_exact_url_dedup_instead_of_an_undersized_bloom_filter_loses_no_page() {
+    let c = control("crawler_bloom_filter", |sc| sc.config.url_dedup = UrlDedup::Exact, &[]);
+    let r = &c.original;
+    assert!(!check(r, "coverage"));
+    let lost = measure(r, "pages_never_reached") / measure(r, "pages_reachable");
+    let mean_fp = measure(r, "bloom_fp_rate_formula_mean");
+    let final_fp = measure(r, "bloom_fp_rate_formula_final");
     // A URL is lost at its discovery's false-positive rate (plus pages only it linked to).
     assert!(lost > 0.5 * mean_fp && lost < 2.0 * final_fp, "lost {lost}, formula mean {mean_fp}, final {final_fp}");
-    // A filter large enough for the crawl loses (next to) nothing.
-    let mut big = sc.clone();
+    // A Bloom filter large enough for the crawl loses (next to) nothing either.
+    let mut big = load("crawler_bloom_filter");
     big.config.url_dedup = UrlDedup::Bloom { bits: 1 << 16, hashes: 5 };
     let r = testkit::run_record::<Crawl>(&big, None);
     assert!(check(&r, "coverage"), "{}", details(&r));
@@ -132,13 +142,16 @@ fn validate_names_the_field() {
 }
 
 #[test]
-fn crashes_without_a_persisted_frontier_lose_urls_and_refetch_pages() {
-    let (_, r, _) = verdict_as_expected("crawler_no_persistence");
-    assert!(!check(&r, "no_duplicate_fetches") && !check(&r, "coverage"), "{}", details(&r));
-    assert!(check(&r, "politeness"));
-    assert_eq!(measure(&r, "crawler_restarts"), 3.0);
-    assert!(measure(&r, "duplicate_fetches") > 100.0);
-    assert!(measure(&r, "pages_never_reached") > 0.0);
+fn control_a_persisted_frontier_loses_no_url_and_refetches_no_page_after_crashes() {
+    let c = control("crawler_no_persistence", |sc| sc.config.persist_frontier = true, &[]);
+    let r = &c.original;
+    assert!(check(r, "politeness"));
+    assert_eq!(measure(r, "crawler_restarts"), 3.0);
+    assert!(measure(r, "duplicate_fetches") > 100.0);
+    assert!(measure(r, "pages_never_reached") > 0.0);
+    // The same three crashes and restarts in the control.
+    assert_eq!(measure(&c.fixed, "crawler_restarts"), 3.0);
+    assert_eq!(measure(&c.fixed, "duplicate_fetches"), 0.0);
 }
 
 #[test]
@@ -146,11 +159,25 @@ fn the_notes_rate_claim_is_stated_and_wrong() {
     let sc = load("crawler_politeness");
     let est = |name: &str| sc.estimates.iter().find(|e| e.name == name).unwrap_or_else(|| panic!("no estimate {name}"));
     let rate = est("pages_per_s_for_10B_in_5_days");
-    let i = |k: &str| rate.inputs[k];
+    let i = |k: &str| rate.inputs[k].value().expect("a number");
     let actual = i("pages") / (i("days") * i("seconds_per_day"));
     assert!((actual - 23_148.1).abs() < 1.0);
     assert_eq!(rate.claimed, 2000.0, "the notes' figure is stated as claimed");
     assert!((rate.claimed - actual).abs() / actual > 0.05, "so the verdict flags it");
-    let crawlers = est("crawlers_needed_for_10B_in_5_days");
-    assert!((actual / crawlers.inputs["pages_per_s_per_crawler"] / crawlers.claimed) > 10.0);
+    // The crawler count takes the recomputed rate, not the claimed 2,000, so it is flagged too.
+    let (_, verdict) = testkit::run_and_judge::<Crawl>(&sc, None);
+    let crawlers = verdict.estimates.iter().find(|e| e.name == "crawlers_needed_for_10B_in_5_days").expect("judged");
+    assert!((crawlers.computed - actual / 100.0).abs() < 1e-6, "{crawlers:?}");
+    assert!(!crawlers.arithmetic_ok && crawlers.claimed == 20.0);
+    assert_eq!(crawlers.depends_on_flagged, ["pages_per_s_for_10B_in_5_days"]);
+}
+
+/// Every good crawler scenario has a progress condition, and it fails when every server is down (a
+/// run that passes its safety checks by doing nothing must not pass).
+#[test]
+fn good_scenarios_fail_their_progress_conditions_with_every_server_down() {
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "crawler");
+    let scenarios: Vec<Scenario<Config>> = names.iter().map(|n| load(n)).collect();
+    assert!(testkit::assert_good_scenarios_need_progress::<Crawl>(&scenarios) >= 2);
 }

@@ -1,16 +1,27 @@
 //! The checkers and measurements, computed from the history and the servers' final state.
 //!
 //! - `durability`: after the liveness phase, every acknowledged `put` survives in its key's
-//!   replicas. Client merge: its item is in the union of the versions the key's `N` owners hold.
+//!   replicas (the owners in the ring in force when the run ends). Client merge: its item is in the union of the versions the key's `N` owners hold.
 //!   Last-write-wins: no acknowledged write lost to one acknowledged *before it began* (the final
 //!   winner's write completed before the lost write was invoked); every lost write is listed.
 //! - `convergence`: at the end, all owners of every key hold the same versions (and, with hinted
 //!   handoff on, no hint is left undelivered).
 //! - `stale_reads`: a successful `get` is *stale* when it returned neither the latest write
 //!   acknowledged before it began nor any write concurrent with or after that one. The check
-//!   fails on any stale read in a *quiet* period (no fault and no ring change from the latest
-//!   write's start to the read's end, nor within `quiet_after_faults` before): with `R + W > N`
-//!   there are none.
+//!   fails on any stale read it judges: with `R + W > N` there are none. It judges every ok read
+//!   except (each counted, with its reason) reads of a key with no write acknowledged before the
+//!   read began, and reads that overlap, or whose latest write overlaps, a *disturbance of their
+//!   key*: a fault touching one of the key's owners (a crash, pause or isolation of an owner; a
+//!   split that separates its owners or its clients from them; any fault not tied to nodes, such
+//!   as loss, touches every key; a clock step or drift touches none: it moves no replica and
+//!   delays no message, and what it does to last-write-wins is what the check exists to see) or
+//!   a ring change that changes the key's
+//!   preference list, from its start until `quiet_after_faults` after it ends. Why those: a
+//!   sloppy quorum puts writes on fallbacks until handoff, a suspected owner is skipped until
+//!   the failure detector catches up, a moved range reaches its new owner by anti-entropy. A
+//!   disturbance that healed between the write and the read, or one that touched no owner of
+//!   the key, does not excuse the read: the write's `W` replicas and the read's `R` replicas
+//!   overlap.
 //! - Measures: `stale_read_fraction` (all reads), `stale_read_fraction_quiet`, `lost_writes`,
 //!   `keys_diverged`, `hints_left`, `reads_with_siblings_fraction`, `versions_max`,
 //!   `keys_per_node_max_over_mean`, `requests_per_node_max_over_mean` (both per unit of weight),
@@ -20,8 +31,10 @@
 //!   requests on rings of 1 to 256 tokens per weight).
 
 use crate::node::DynamoNode;
-use crate::{Config, Reconcile, build_ring, ring_members};
+use crate::{Config, Reconcile, build_ring, epoch_at, ring_members};
+use sim_core::fault::Fault;
 use sim_core::metrics::HistoryEntry;
+use sim_core::net::PartitionSpec;
 use sim_core::{Check, ModelReport, NodeId, Outcome, Reply, RunView, Table, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,16 +60,63 @@ fn max_over_mean(load: &[f64], weight: &[f64]) -> f64 {
     load.iter().zip(weight).filter(|(_, w)| **w > 0.0).map(|(l, w)| l / w).fold(0.0, f64::max) / mean
 }
 
+/// Which keys a disturbance of the `stale_reads` check can affect.
+enum Reach {
+    /// Every key: faults not tied to nodes (loss, one-way and bridge partitions, the majorities
+    /// ring, a heal). Clock faults disturb no key (they are left out before this).
+    All,
+    /// Keys with one of these servers among their owners (a crash, pause or restart of it, or
+    /// its isolation).
+    Nodes(Vec<u32>),
+    /// A split: group per listed node (clients included). Keys whose owners, or the clients, sit
+    /// in different groups.
+    Split(BTreeMap<u32, usize>, Vec<u32>),
+    /// The ring change into this epoch: keys whose preference list it changes.
+    Moved(usize),
+}
+
+impl Reach {
+    fn of(f: &Fault, topo: &sim_core::Topology) -> Reach {
+        match f {
+            Fault::Crash { node, .. } | Fault::Pause(node) | Fault::Restart(node) | Fault::Resume(node) => {
+                Reach::Nodes(vec![*node])
+            }
+            Fault::Partition(PartitionSpec::Isolate(node)) => Reach::Nodes(vec![*node]),
+            Fault::Partition(PartitionSpec::Split(groups)) => {
+                let label = groups.iter().enumerate().flat_map(|(g, ns)| ns.iter().map(move |&n| (n, g))).collect();
+                Reach::Split(label, topo.clients.iter().map(|c| c.0).collect())
+            }
+            _ => Reach::All,
+        }
+    }
+
+    /// `owners`: the key's preference list in each ring epoch of the run.
+    fn disturbs(&self, owners: &[Vec<u32>]) -> bool {
+        let all = || owners.iter().flatten().copied();
+        match self {
+            Reach::All => true,
+            Reach::Nodes(ns) => all().any(|o| ns.contains(&o)),
+            Reach::Split(label, clients) => {
+                let mut groups = all().chain(clients.iter().copied()).filter_map(|x| label.get(&x));
+                let first = groups.next();
+                groups.any(|g| Some(g) != first)
+            }
+            Reach::Moved(epoch) => owners.get(*epoch) != owners.get(epoch - 1),
+        }
+    }
+}
+
 pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let mut r = ModelReport::default();
     let hist = run.history();
     let topo = run.topology();
     let servers = topo.servers.len() as u32;
     let n = config.replicas as usize;
-    // The ring as it stands at the end (after every scheduled join and leave).
-    let members = ring_members(config, servers).pop().expect("epoch 0");
-    let ring = build_ring(config, &members, config.vnodes);
     let end = run.end;
+    // The ring in force when the run ends: the joins and leaves scheduled up to then (validation
+    // refuses later ones; a run that has them anyway is judged on the ring it actually had).
+    let members = ring_members(config, servers).swap_remove(epoch_at(config, end.0));
+    let ring = build_ring(config, &members, config.vnodes);
     let server = |s: u32| run.sim.actor(NodeId(s)).and_then(|a| a.server());
     let local_now = |s: u32| run.sim.local_clock(NodeId(s)).0;
     // Per server: its weight in the final ring (0: not a member, left out of balance measures).
@@ -100,6 +160,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         by_value.insert(e.value, e);
     }
     let mut lost: Vec<&HistoryEntry> = Vec::new();
+    let expired_count = acked.iter().filter(|e| expired(e)).count();
     for e in acked.iter().copied().filter(|e| !expired(e)) {
         let is_lost = match config.reconcile {
             Reconcile::ClientMerge => !final_items.get(&e.key).is_some_and(|s| s.contains(&e.value)),
@@ -133,49 +194,70 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             )
         })
         .collect();
-    r.checks.push(Check::new(
-        "durability",
-        lost.is_empty(),
-        format!(
-            "{} of {} acknowledged writes lost ({:?}){}{}",
-            lost.len(),
-            acked.len(),
-            config.reconcile,
-            if listed.is_empty() { String::new() } else { format!(": {}", listed.join("; ")) },
-            if lost.len() > listed.len() { ", ..." } else { "" }
-        ),
-    ));
+    r.checks.push(
+        Check::judged("durability", acked.len() - expired_count, "acknowledged writes")
+            .skipped(expired_count, "expired under the TTL before the end")
+            .violations(lost.len(), "lost")
+            .detail(format!(
+                "{:?}{}{}",
+                config.reconcile,
+                if listed.is_empty() { String::new() } else { format!(": {}", listed.join("; ")) },
+                if lost.len() > listed.len() { ", ..." } else { "" }
+            )),
+    );
 
     // ---- convergence
     let need_no_hints = config.hinted_handoff && config.sloppy_quorum;
-    r.checks.push(Check::new(
-        "convergence",
-        diverged.is_empty() && (!need_no_hints || hints_left == 0),
-        format!(
-            "{} of {} keys differ across their owners at the end{}; {} hinted copies left undelivered",
-            diverged.len(),
-            keys.len(),
-            if diverged.is_empty() {
-                String::new()
-            } else {
-                format!(" (first: {:?})", &diverged[..diverged.len().min(8)])
-            },
-            hints_left
-        ),
-    ));
+    r.checks.push(
+        Check::judged("convergence", keys.len(), "keys")
+            .violations(diverged.len(), "differ across their owners at the end")
+            .passed_if(!need_no_hints || hints_left == 0)
+            .detail(format!(
+                "{hints_left} hinted copies left undelivered{}",
+                if diverged.is_empty() {
+                    String::new()
+                } else {
+                    format!("; first keys that differ: {:?}", &diverged[..diverged.len().min(8)])
+                }
+            )),
+    );
 
     // ---- staleness
-    // Fault windows, and ring changes (ranges move by anti-entropy), each with its quiet margin.
-    let windows: Vec<(Time, Time)> = run
+    // Disturbances: each fault (as scheduled, until it is undone or the liveness phase heals it)
+    // and each ring change up to the end, extended by `quiet_after_faults` (failure detectors,
+    // hinted handoff and range moves catch up), and the keys each one can disturb: a fault those
+    // of an owner it touches (or all keys, for faults not tied to nodes), a ring change the keys
+    // whose preference list it changes. A read is judged unless it, or the latest write it must
+    // see, overlaps a disturbance of its key: a fault that healed between the write and the read,
+    // or one elsewhere in the cluster, does not excuse the read.
+    let q = config.quiet_after_faults;
+    let epochs: Vec<_> = ring_members(config, servers)
+        .iter()
+        .take(epoch_at(config, end.0) + 1)
+        .map(|m| build_ring(config, m, config.vnodes))
+        .collect();
+    let mut disturbances: Vec<(Time, Time, Reach)> = run
         .sim
-        .metrics()
+        .config()
         .faults
         .iter()
-        .map(|f| (f.start, f.end.unwrap_or(end)))
-        .chain(config.membership.iter().map(|c| (Time(c.at.0), Time(c.at.0))))
-        .map(|(s, e)| (s, e + config.quiet_after_faults))
+        // A clock fault moves no replica and delays no message: what it does to last-write-wins
+        // is what the check exists to see.
+        .filter(|f| !matches!(f.fault, Fault::ClockStep { .. } | Fault::ClockDrift { .. }))
+        .map(|f| (Time(f.at.0), f.duration.map_or(run.main_end, |d| Time(f.at.0) + d), Reach::of(&f.fault, topo)))
         .collect();
-    let overlaps_fault = |a: Time, b: Time| windows.iter().any(|&(s, e)| a < e && s < b);
+    for (k, c) in config.membership.iter().enumerate().take(epochs.len() - 1) {
+        disturbances.push((Time(c.at.0), Time(c.at.0), Reach::Moved(k + 1)));
+    }
+    for d in &mut disturbances {
+        d.1 += q;
+    }
+    let mut owners_of: BTreeMap<u64, Vec<Vec<u32>>> = BTreeMap::new();
+    let mut disturbed = |key: u64, a: Time, b: Time| {
+        let owners =
+            owners_of.entry(key).or_insert_with(|| epochs.iter().map(|r| r.preference_list(key, n).to_vec()).collect());
+        disturbances.iter().any(|(s, e, reach)| a < *e && *s < b && reach.disturbs(owners))
+    };
     let mut puts_by_key: BTreeMap<u64, Vec<&HistoryEntry>> = BTreeMap::new();
     for e in &acked {
         puts_by_key.entry(e.key).or_default().push(e);
@@ -186,14 +268,17 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let lag_bounds_ms = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, f64::INFINITY];
     let mut lag_counts = vec![(0u64, 0u64); lag_bounds_ms.len()];
     let (mut checked, mut stale, mut quiet, mut stale_quiet) = (0u64, 0u64, 0u64, 0u64);
+    let (mut unwritten, mut read_disturbed, mut write_disturbed) = (0u64, 0u64, 0u64);
     let mut stale_examples: Vec<String> = Vec::new();
     for g in hist.iter().filter(|e| e.kind == GET && e.outcome == Some(Outcome::Ok)) {
-        let Some(ps) = puts_by_key.get(&g.key) else { continue };
-        let i = ps.partition_point(|p| p.complete.is_some_and(|c| c < g.invoke));
-        if i == 0 {
+        let latest = puts_by_key.get(&g.key).and_then(|ps| {
+            let i = ps.partition_point(|p| p.complete.is_some_and(|c| c < g.invoke));
+            i.checked_sub(1).map(|i| ps[i])
+        });
+        let Some(latest) = latest else {
+            unwritten += 1;
             continue;
-        }
-        let latest = ps[i - 1];
+        };
         let got = values(g);
         let fresh = got.contains(&latest.value)
             || got.iter().any(|v| {
@@ -207,9 +292,16 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         lag_counts[b].0 += 1;
         lag_counts[b].1 += fresh as u64;
         stale += !fresh as u64;
-        let is_quiet = !overlaps_fault(latest.invoke, g.complete.unwrap_or(end));
-        quiet += is_quiet as u64;
-        if is_quiet && !fresh {
+        if disturbed(g.key, g.invoke, g.complete.unwrap_or(end)) {
+            read_disturbed += 1;
+            continue;
+        }
+        if disturbed(g.key, latest.invoke, latest.complete.expect("acked")) {
+            write_disturbed += 1;
+            continue;
+        }
+        quiet += 1;
+        if !fresh {
             stale_quiet += 1;
             if stale_examples.len() < 5 {
                 stale_examples.push(format!(
@@ -223,17 +315,24 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         }
     }
     let frac = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    r.checks.push(Check::new(
-        "stale_reads",
-        stale_quiet == 0,
-        format!(
-            "{stale_quiet} of {quiet} reads in quiet periods were stale (R={}, W={}, N={}); {stale} of {checked} over the whole run{}",
-            config.read_quorum,
-            config.write_quorum,
-            config.replicas,
-            if stale_examples.is_empty() { String::new() } else { format!(": {}", stale_examples.join("; ")) }
-        ),
-    ));
+    r.checks.push(
+        Check::judged("stale_reads", quiet, "ok reads")
+            .skipped(unwritten, "of keys with no write acknowledged before the read began")
+            .skipped(read_disturbed, &format!("made during a disturbance of their key, or within {q} after one"))
+            .skipped(
+                write_disturbed,
+                &format!("whose latest write was made during a disturbance of its key, or within {q} after one"),
+            )
+            .violations(stale_quiet, "stale")
+            .detail(format!(
+                "R={}, W={}, N={}; {stale} of {checked} stale over the whole run (a disturbance: a fault touching one \
+                 of the key's owners, or a ring change moving the key){}",
+                config.read_quorum,
+                config.write_quorum,
+                config.replicas,
+                if stale_examples.is_empty() { String::new() } else { format!(": {}", stale_examples.join("; ")) }
+            )),
+    );
     let mut lag_rows = Vec::new();
     let mut lo = 0.0;
     for (i, &(reads, fresh)) in lag_counts.iter().enumerate() {
@@ -321,6 +420,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     m.insert("keys_diverged".into(), diverged.len() as f64);
     m.insert("hints_left".into(), hints_left as f64);
     m.insert("reads_checked".into(), checked as f64);
+    m.insert("reads_judged_quiet".into(), quiet as f64);
     m.insert("stale_reads".into(), stale as f64);
     m.insert("stale_read_fraction".into(), frac(stale, checked));
     m.insert("stale_read_fraction_quiet".into(), frac(stale_quiet, quiet));

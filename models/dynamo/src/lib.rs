@@ -34,7 +34,9 @@
 //! key's replicas after the liveness phase; under last-write-wins, no acknowledged write is beaten
 //! by one acknowledged before it began), `convergence` (all owners of every key hold the same
 //! versions, and no hint is left), `stale_reads` (with `R + W > N`, a read in a fault-free period
-//! sees the latest write acknowledged before it began).
+//! sees the latest write acknowledged before it began; judged on every read except those that,
+//! or whose latest write, overlap a fault touching one of the key's owners or a ring change
+//! moving the key, or the `quiet_after_faults` after one).
 //!
 //! **The failures it shows.** `R + W <= N` gives stale reads; last-write-wins under clock skew loses
 //! acknowledged writes; without sloppy quorums and hinted handoff, writes fail during a partition;
@@ -49,6 +51,9 @@
 //! Not modelled: a joining node bootstrapping its ranges *before* it takes ownership (so reads can
 //! be stale for a moment after a ring change), and leaving nodes streaming their data out (their
 //! co-owners still hold it).
+//!
+//! **Transport:** `Connection` by default (TCP, as Dynamo's messaging runs on): messages between two
+//! nodes arrive in send order; a scenario may set `network.transport: Datagram`.
 
 pub mod check;
 pub mod node;
@@ -57,7 +62,8 @@ pub mod store;
 use common::ring::{Member, Ring};
 use node::{Client, DynamoNode, Server, Shared};
 use serde::{Deserialize, Serialize};
-use sim_core::{Duration, Model, ModelReport, NodeId, Prng, RunView, Topology};
+use sim_core::cost::{Load, count};
+use sim_core::{Duration, Footprint, Model, ModelReport, NodeId, Prng, RunView, Topology};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -134,11 +140,13 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Replicas fsync before acknowledging (otherwise the page cache holds the write).
     pub sync_writes: bool,
-    /// Servers joining and leaving the ring, in time order. A server whose first change is a join
-    /// is outside the ring until then.
+    /// Servers joining and leaving the ring, in time order, at most at the run's end (`duration +
+    /// settle`). A server whose first change is a join is outside the ring until then.
     pub membership: Vec<RingChange>,
-    /// The `stale_reads` check ignores reads within this long after a fault ended (or a ring change) (failure
-    /// detectors and hinted handoff need time to catch up; Dynamo promises no more).
+    /// The `stale_reads` check does not judge a read made during a fault touching one of its key's
+    /// owners (a clock fault touches none) or a ring change moving its key, or within this long
+    /// after one ended, nor a read whose latest write was (failure detectors, hinted handoff and range moves need time to
+    /// catch up; Dynamo promises no more).
     pub quiet_after_faults: Duration,
 }
 
@@ -197,6 +205,12 @@ pub fn ring_members(config: &Config, servers: u32) -> Vec<Vec<u32>> {
     out
 }
 
+/// The ring epoch the operator's schedule gives at time `t` (ns since the start): the number of
+/// ring changes scheduled at or before it.
+pub fn epoch_at(config: &Config, t_ns: u64) -> usize {
+    config.membership.iter().take_while(|c| c.at.0 <= t_ns).count()
+}
+
 /// The ring of `members` with the configured weights and `vnodes` tokens per weight.
 pub fn build_ring(config: &Config, members: &[u32], vnodes: u32) -> Ring {
     let members: Vec<Member> =
@@ -210,6 +224,9 @@ impl Model for Dynamo {
     const NAME: &'static str = "dynamo";
     const ABOUT: &'static str = "Dynamo key-value store: vnode ring, sloppy N/R/W quorums, hinted handoff, siblings, read repair, Merkle anti-entropy";
     const OP_KINDS: &'static [&'static str] = &["get", "put"];
+    /// Dynamo's request coordination runs over TCP (Java NIO channels, the paper's section 6).
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["durability", "convergence", "stale_reads"];
     type Config = Config;
     type Actor = DynamoNode;
 
@@ -298,6 +315,75 @@ impl Model for Dynamo {
             e.push(("topology.servers".into(), "a key-value store needs at least one server".into()));
         }
         e
+    }
+
+    /// Quadratic in the servers: per ring epoch, every token's walk of every server and an
+    /// ownership table of tokens x servers; per server, its ranges (a B-tree, Merkle leaves and a
+    /// size each) and heartbeats of every server, which gossip copies into every message. Per key
+    /// written, its versions on `N` replicas; per put, a record of the key's versions on each
+    /// replica's disk (the cart grows by an item and a superseded write per put, so a key's log
+    /// grows with the square of its puts).
+    fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
+        let s = topo.servers.len() as f64;
+        let clients = topo.clients.len() as f64;
+        let n = c.replicas as f64;
+        let weight = |m: u32| c.weights.get(&m).copied().unwrap_or(1) as f64;
+        let epochs = ring_members(c, topo.servers.len() as u32);
+        let tokens = |members: &[u32]| members.iter().map(|&m| weight(m)).sum::<f64>() * c.vnodes as f64;
+        let t0 = tokens(&epochs[0]);
+        // Every epoch's ring, and the checkers' ring of the end.
+        let rings: f64 = epochs.iter().map(|m| tokens(m) * (16.0 + 24.0 + 4.0 * m.len() as f64 + s)).sum::<f64>()
+            + epochs.last().map_or(0.0, |m| tokens(m) * (40.0 + 4.0 * m.len() as f64));
+        let per_range = 24.0 + 8.0 * c.merkle_leaves as f64 + 8.0 + 4.0 * n / s.max(1.0);
+        let sibling = std::mem::size_of::<store::Sibling>() as f64;
+        let (gets, puts) = (load.of("get", Self::OP_KINDS), load.of("put", Self::OP_KINDS));
+        let keys = load.keys.min(puts);
+        // Under client merge a key's cart and superseded writes grow by one each per put.
+        let grows = if c.reconcile == Reconcile::ClientMerge { 24.0 } else { 0.0 };
+        let puts_per_key = puts / keys.max(1.0);
+        let value = sibling + 40.0 + grows * puts_per_key;
+        let log =
+            keys * n * (puts_per_key * (sibling + 64.0) + grows * puts_per_key * puts_per_key * load.key_skew / 2.0);
+        let gossip_per_s = if c.gossip { s / c.gossip_interval.as_secs_f64() } else { 0.0 };
+        let ae_per_s = if c.anti_entropy { t0 * n / c.anti_entropy_interval.as_secs_f64() } else { 0.0 };
+        let timers_per_s = s * (1.0 / c.handoff_interval.as_secs_f64() + 1.0 / c.sweep_interval.as_secs_f64());
+        let per_get = 5.0 + 2.0 * n;
+        Footprint {
+            events: gets * per_get
+                + puts * (2.0 * per_get + n)
+                + load.run_s * (3.0 * gossip_per_s + 3.0 * ae_per_s + timers_per_s),
+            queued: load.in_flight * per_get * 2.0 + gossip_per_s * 0.01 + s * 4.0,
+            ..Footprint::default()
+        }
+        .part(format!("rings: {} epochs, {} tokens x {} servers", epochs.len(), count(t0), count(s)), rings)
+        .part(
+            format!("servers' ranges: {} servers x {} ranges x {per_range:.0} B", count(s), count(t0)),
+            s * t0 * per_range,
+        )
+        .part(
+            format!("heartbeats: {} servers squared (in each server and each gossip message)", count(s)),
+            s * s * (32.0 + 2.0 * 16.0 * (c.gossip as u8) as f64) + clients * s * 16.0,
+        )
+        .part(format!("versions: {} keys x {n} replicas x {value:.0} B", count(keys)), keys * n * value)
+        .part(format!("disk logs: {} puts on {n} replicas", count(puts)), log)
+    }
+
+    fn validate_schedule(c: &Config, run_end: Duration) -> Vec<(String, String)> {
+        c.membership
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.at > run_end)
+            .map(|(i, m)| {
+                (
+                    format!("config.membership[{i}].at"),
+                    format!(
+                        "the ring change at {} is scheduled after the run ends at {run_end} (duration + settle): it \
+                         would never happen, yet the ring would be judged as if it had",
+                        m.at
+                    ),
+                )
+            })
+            .collect()
     }
 
     fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> DynamoNode> {

@@ -59,7 +59,7 @@ impl Shared {
     }
     /// The epoch an operator's schedule gives at local time `now_ns`.
     fn epoch_at(&self, now_ns: u64) -> usize {
-        self.config.membership.iter().take_while(|c| c.at.0 <= now_ns).count()
+        crate::epoch_at(&self.config, now_ns)
     }
 }
 
@@ -271,6 +271,20 @@ enum AckAction {
 enum Kind {
     Get,
     Put,
+}
+
+/// Whether `answered` makes a quorum of `q`. A quorum counts distinct nodes, each one the request
+/// was sent to (a node answering twice, or one never asked, is a bug upstream).
+fn is_quorum(answered: &[(u32, u64)], targets: &[(u32, Option<u32>)], q: usize) -> bool {
+    debug_assert!(
+        answered.iter().enumerate().all(|(i, a)| answered[..i].iter().all(|b| b.0 != a.0)),
+        "a node counted twice toward a quorum: {answered:?}"
+    );
+    debug_assert!(
+        answered.iter().all(|a| targets.iter().any(|t| t.0 == a.0)),
+        "a node that was not asked counted toward a quorum: {answered:?} of {targets:?}"
+    );
+    answered.len() >= q
 }
 
 struct Pending {
@@ -774,7 +788,7 @@ impl Server {
         }
         p.answered.push((from, store::set_hash(p.key, &siblings)));
         store::merge(&mut p.merged, &siblings, policy);
-        if p.answered.len() >= r && !p.responded {
+        if is_quorum(&p.answered, &p.targets, r) && !p.responded {
             p.responded = true;
             ctx.send(p.client, Msg::GetReply { req: p.client_req, status: Status::Ok, siblings: p.merged.clone() });
         }
@@ -917,7 +931,7 @@ impl Server {
             return;
         }
         p.answered.push((from, 0));
-        if p.answered.len() >= w && !p.responded {
+        if is_quorum(&p.answered, &p.targets, w) && !p.responded {
             p.responded = true;
             ctx.send(p.client, Msg::PutReply { req: p.client_req, status: Status::Ok });
         }
@@ -1326,6 +1340,27 @@ impl Actor for DynamoNode {
 mod tests {
     use super::*;
     use sim_core::{Effect, IdSource, Prng, Stream, Time};
+
+    #[test]
+    fn a_quorum_counts_distinct_asked_nodes() {
+        let targets = [(1, None), (2, None), (3, Some(0))];
+        assert!(!is_quorum(&[(1, 0)], &targets, 2));
+        assert!(is_quorum(&[(1, 0), (3, 0)], &targets, 2));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "counted twice")]
+    fn a_node_counted_twice_toward_a_quorum_trips_the_assertion() {
+        is_quorum(&[(1, 0), (1, 0)], &[(1, None), (2, None)], 2);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "not asked")]
+    fn a_node_never_asked_counted_toward_a_quorum_trips_the_assertion() {
+        is_quorum(&[(1, 0), (5, 0)], &[(1, None), (2, None)], 2);
+    }
 
     /// Runs one handler of `node` with no world, returning its effects.
     fn handle(

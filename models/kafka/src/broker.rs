@@ -50,6 +50,19 @@ pub struct Replica {
     pub leader_epoch: u32,
 }
 
+impl Replica {
+    /// Takes the leader epoch of a newer committed partition state. With fencing, epochs only grow
+    /// (without it, brokers ignore epochs and a stale state may win: the known-bad split brain).
+    fn enter_epoch(&mut self, epoch: u32, fencing: bool) {
+        debug_assert!(
+            !fencing || epoch >= self.leader_epoch,
+            "leader epoch went back from {} to {epoch}",
+            self.leader_epoch
+        );
+        self.leader_epoch = epoch;
+    }
+}
+
 pub enum Role {
     /// Not told yet (after a restart), or the partition is offline.
     None,
@@ -298,6 +311,7 @@ impl Broker {
     fn apply_role(&mut self, ctx: C, part: u32) {
         let Some(s) = self.known[part as usize].clone() else { return };
         let me = self.id;
+        let fencing = self.fencing();
         let now = ctx.now();
         let Some(r) = self.replicas.get_mut(&part) else { return };
         match s.leader {
@@ -316,7 +330,7 @@ impl Broker {
                 }
                 self.step_down(ctx, part);
                 let r = self.replicas.get_mut(&part).expect("replica");
-                r.leader_epoch = s.leader_epoch;
+                r.enter_epoch(s.leader_epoch, fencing);
                 r.log.begin_epoch(s.leader_epoch);
                 let progress = self
                     .p
@@ -355,7 +369,7 @@ impl Broker {
                 }
                 self.step_down(ctx, part);
                 let r = self.replicas.get_mut(&part).expect("replica");
-                r.leader_epoch = s.leader_epoch;
+                r.enter_epoch(s.leader_epoch, fencing);
                 r.log.drop_empty_epochs();
                 r.role = Role::Follower { leader: l, fetch_sent: None };
                 self.maybe_fetch(ctx, part);
@@ -363,7 +377,7 @@ impl Broker {
             None => {
                 self.step_down(ctx, part);
                 let r = self.replicas.get_mut(&part).expect("replica");
-                r.leader_epoch = s.leader_epoch;
+                r.enter_epoch(s.leader_epoch, fencing);
             }
         }
     }
@@ -529,7 +543,8 @@ impl Broker {
                 for e in &entries {
                     r.log.append(*e);
                 }
-                r.log.hwm = r.log.hwm.max(hwm.min(r.log.leo()));
+                let hwm = r.log.hwm.max(hwm.min(r.log.leo()));
+                r.log.advance_hwm(hwm);
                 if !entries.is_empty() {
                     self.queue_append(part, base, &entries);
                     self.flush(ctx);
@@ -552,7 +567,15 @@ impl Broker {
 
     fn truncate(&mut self, ctx: C, part: u32, to: u64) {
         let me = self.id;
+        // Only an unclean election or a leader without fencing can make a replica cut committed
+        // entries (what the known-bad scenarios show); a safe configuration never does.
+        let safe = self.fencing() && !self.p.config.unclean_leader_election;
         let Some(r) = self.replicas.get_mut(&part) else { return };
+        debug_assert!(
+            !safe || to >= r.log.hwm,
+            "broker {me} truncates partition {part} to {to}, below its high-water mark {}",
+            r.log.hwm
+        );
         let removed = r.log.truncate_to(to);
         if removed == 0 {
             return;
@@ -668,7 +691,7 @@ impl Broker {
         let Role::Leader(ls) = &mut r.role else { return };
         let followers = ls.isr.iter().filter(|&&f| f != me).map(|f| ls.progress.get(f).map_or(0, |p| p.offset));
         let hwm = high_watermark(r.log.hwm, r.durable_leo, followers).min(r.log.leo());
-        r.log.hwm = hwm;
+        r.log.advance_hwm(hwm);
         while ls.waiting.front().is_some_and(|w| w.offset < hwm) {
             let w = ls.waiting.pop_front().expect("front");
             reply_waiter(ctx, w, true);

@@ -14,6 +14,8 @@ pub struct Produced {
     pub partition: u32,
     pub client: u32,
     pub invoke: Time,
+    /// When the producer was told the outcome (`None`: never).
+    pub complete: Option<Time>,
     pub acked: bool,
 }
 
@@ -112,15 +114,9 @@ pub fn no_acked_loss(produced: &[Produced], at: &Index) -> Check {
     let lost: Vec<&&Produced> = acked.iter().filter(|p| at.get(p.id).is_none_or(|(q, _)| q != p.partition)).collect();
     let example =
         lost.first().map(|p| format!("; e.g. message {} of partition {}", p.id, p.partition)).unwrap_or_default();
-    Check::new(
-        "no_acked_loss",
-        lost.is_empty(),
-        format!(
-            "{} of {} acknowledged messages missing from the final committed logs{example}",
-            lost.len(),
-            acked.len()
-        ),
-    )
+    Check::judged("no_acked_loss", acked.len(), "acknowledged messages")
+        .violations(lost.len(), "missing from the final committed logs")
+        .detail(example.trim_start_matches("; ").to_string())
 }
 
 pub fn no_truncated_reads(delivered: &[Delivered], parts: &[FinalPartition]) -> Check {
@@ -135,20 +131,14 @@ pub fn no_truncated_reads(delivered: &[Delivered], parts: &[FinalPartition]) -> 
         .first()
         .map(|d| format!("; e.g. message {} read at partition {} offset {}", d.id, d.partition, d.offset))
         .unwrap_or_default();
-    Check::new(
-        "no_truncated_reads",
-        bad.is_empty(),
-        format!(
-            "{} of {} consumed messages are not in the final log where they were read{example}",
-            bad.len(),
-            delivered.len()
-        ),
-    )
+    Check::judged("no_truncated_reads", delivered.len(), "consumed messages")
+        .violations(bad.len(), "not in the final log where they were read")
+        .detail(example.trim_start_matches("; ").to_string())
 }
 
-/// A producer's acknowledged messages to one partition appear in the order it sent them, and each
-/// poll reads a partition's offsets in rising order.
-pub fn order(produced: &[Produced], delivered: &[Delivered], at: &Index) -> Check {
+/// Acknowledged messages that sit below a message their producer sent before them in the same
+/// partition, of how many consecutive pairs, with an example.
+pub fn send_order_inversions(produced: &[Produced], at: &Index) -> SendOrder {
     // (client, partition, sent at, id, offset) of every acknowledged message in the logs.
     let mut sent: Vec<(u32, u32, Time, u64, u64)> = produced
         .iter()
@@ -171,19 +161,44 @@ pub fn order(produced: &[Produced], delivered: &[Delivered], at: &Index) -> Chec
             }
         }
     }
-    let mut poll_inversions = 0u64;
+    // Judged: each message after the first of its (producer, partition) stream, against the one
+    // before it.
+    let pairs = sent.windows(2).filter(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1)).count() as u64;
+    SendOrder { inversions, pairs, example }
+}
+
+/// What [`send_order_inversions`] found.
+pub struct SendOrder {
+    /// Acknowledged messages below one their producer sent before them in the same partition.
+    pub inversions: u64,
+    /// Consecutive pairs of a producer's acknowledged messages to one partition (what was judged).
+    pub pairs: u64,
+    /// `"; e.g. ..."`, or empty.
+    pub example: String,
+}
+
+/// A producer's acknowledged messages to one partition appear in the order it sent them, and each
+/// poll reads a partition's offsets in rising order.
+pub fn order(produced: &[Produced], delivered: &[Delivered], at: &Index) -> Check {
+    order_given(send_order_inversions(produced, at), delivered)
+}
+
+/// `order`, given the send-order inversions already counted.
+fn order_given(SendOrder { inversions, pairs, example }: SendOrder, delivered: &[Delivered]) -> Check {
+    let (mut poll_inversions, mut poll_pairs) = (0u64, 0u64);
     for w in delivered.windows(2) {
-        if w[0].poll == w[1].poll && w[0].partition == w[1].partition && w[1].offset <= w[0].offset {
-            poll_inversions += 1;
+        if w[0].poll == w[1].poll && w[0].partition == w[1].partition {
+            poll_pairs += 1;
+            poll_inversions += (w[1].offset <= w[0].offset) as u64;
         }
     }
-    Check::new(
-        "order",
-        inversions == 0 && poll_inversions == 0,
-        format!(
+    // Judged: each send pair, and each read after the first of its (poll, partition) batch
+    // against the one before it.
+    Check::judged("order", pairs + poll_pairs, "consecutive pairs (acknowledged sends, reads within a poll)")
+        .violations(inversions + poll_inversions, "out of order")
+        .detail(format!(
             "{inversions} acknowledged messages out of their producer's send order, {poll_inversions} out-of-order reads within a poll{example}"
-        ),
-    )
+        ))
 }
 
 /// `(extra deliveries, extra copies in the committed logs)`.
@@ -261,14 +276,13 @@ pub fn skipped(delivered: &[Delivered], parts: &[FinalPartition]) -> u64 {
 pub fn no_duplicates(delivery: crate::Delivery, delivered: &[Delivered], parts: &[FinalPartition]) -> Check {
     let (d, l) = duplicates(delivered, parts);
     let what = if delivery == crate::Delivery::ExactlyOnce { "transactional outputs" } else { "deliveries" };
-    Check::new(
-        "no_duplicates",
-        d == 0 && l == 0,
-        format!(
+    let logged: usize = parts.iter().map(|fp| fp.committed.iter().filter(|e| data_id(e).is_some()).count()).sum();
+    Check::judged("no_duplicates", delivered.len() + logged, &format!("{what} and committed messages"))
+        .violations(d + l, "duplicates")
+        .detail(format!(
             "{delivery:?} delivery: {d} duplicate {what} of {}, {l} duplicate messages in the committed logs",
             delivered.len()
-        ),
-    )
+        ))
 }
 
 pub fn convergence(parts: &[FinalPartition]) -> Check {
@@ -289,15 +303,86 @@ pub fn convergence(parts: &[FinalPartition]) -> Check {
             bad.push(format!("partition {p} [{}]", lens.join(", ")));
         }
     }
-    Check::new(
-        "convergence",
-        bad.is_empty(),
-        if bad.is_empty() {
-            format!("all replicas of {} partitions hold identical logs after the heal", parts.len())
+    Check::judged("convergence", parts.len(), "partitions")
+        .violations(bad.len(), "diverge after the heal")
+        .detail(bad.join("; "))
+}
+
+/// `all_consumed` (liveness): every acknowledged message in the final committed logs, acknowledged
+/// at least `within` before the load stopped at `load_end`, reached the sink (`sink`: what
+/// consumers delivered, or for exactly-once the transactional outputs, which exist once the
+/// commit is committed even if the consumer died before it was told). `polls`: what the polls
+/// returned. Left out, and counted: acknowledged messages missing from the final logs
+/// (`no_acked_loss` judges them), those acknowledged too late, those at an offset a consumer read
+/// while it held another message (`no_truncated_reads` judges those reads), and under
+/// at-most-once delivery the holes below a partition's last delivered offset (that mode drops
+/// what a consumer crash interrupts, by design).
+pub fn all_consumed(
+    delivery: crate::Delivery,
+    produced: &[Produced],
+    sink: &[Delivered],
+    polls: &[Delivered],
+    at: &Index,
+    parts: &[FinalPartition],
+    (load_end, within): (Time, sim_core::Duration),
+) -> Check {
+    let mut got: Vec<u64> = sink.iter().map(|d| d.id).collect();
+    got.sort_unstable();
+    got.dedup();
+    let consumed = |id: u64| got.binary_search(&id).is_ok();
+    // Offsets read while they held another message than the final log has.
+    let mut overwritten: Vec<(u32, u64)> = polls
+        .iter()
+        .filter(|d| {
+            parts.get(d.partition as usize).and_then(|fp| fp.committed.get(d.offset as usize)).and_then(data_id)
+                != Some(d.id)
+        })
+        .map(|d| (d.partition, d.offset))
+        .collect();
+    overwritten.sort_unstable();
+    let mut last_read: Vec<Option<u64>> = vec![None; parts.len()];
+    for d in sink {
+        if let Some(l) = last_read.get_mut(d.partition as usize) {
+            *l = Some(l.map_or(d.offset, |x| x.max(d.offset)));
+        }
+    }
+    let horizon = Time(load_end.0.saturating_sub(within.0));
+    let (mut judged, mut missing, mut lost, mut late, mut truncated, mut dropped) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut example = None;
+    let mut acked_ids: Vec<&Produced> = produced.iter().filter(|p| p.acked).collect();
+    acked_ids.sort_unstable_by_key(|p| p.id);
+    acked_ids.dedup_by_key(|p| p.id);
+    for p in acked_ids {
+        let Some((part, off)) = at.get(p.id).filter(|&(q, _)| q == p.partition) else {
+            lost += 1;
+            continue;
+        };
+        if p.complete.is_none_or(|c| c > horizon) {
+            late += 1;
+            continue;
+        }
+        if consumed(p.id) {
+            judged += 1;
+            continue;
+        }
+        if overwritten.binary_search(&(part, off)).is_ok() {
+            truncated += 1;
+        } else if delivery == crate::Delivery::AtMostOnce && last_read[part as usize].is_some_and(|l| off < l) {
+            dropped += 1;
         } else {
-            format!("{} of {} partitions diverge after the heal: {}", bad.len(), parts.len(), bad.join("; "))
-        },
-    )
+            judged += 1;
+            missing += 1;
+            example.get_or_insert((p.id, part, off));
+        }
+    }
+    Check::judged("all_consumed", judged, "acknowledged messages")
+        .skipped(lost, "missing from the final logs (no_acked_loss judges them)")
+        .skipped(late, &format!("acknowledged less than {within} before the load stopped"))
+        .skipped(truncated, "at an offset a consumer read while it held another message (no_truncated_reads)")
+        .skipped(dropped, "dropped by at-most-once delivery below a later delivered offset")
+        .violations(missing, "never consumed")
+        .detail(example.map(|(id, p, o)| format!("e.g. message {id} at partition {p} offset {o}")).unwrap_or_default())
 }
 
 /// Reads the final partitions from the brokers still running.
@@ -360,6 +445,7 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
                     partition: (h.key % parts) as u32,
                     client: h.client.0,
                     invoke: h.invoke,
+                    complete: h.complete,
                     acked: h.outcome == Some(Outcome::Ok),
                 });
             }
@@ -384,7 +470,9 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut r = ModelReport::default();
     r.checks.push(no_acked_loss(&produced, &at));
     r.checks.push(no_truncated_reads(&delivered, &fparts));
-    r.checks.push(order(&produced, &delivered, &at));
+    let inversions = send_order_inversions(&produced, &at);
+    let order_inversions = inversions.inversions;
+    r.checks.push(order_given(inversions, &delivered));
     // What reached the sink: the consumers' deliveries, or for exactly-once the committed outputs.
     let sink = if config.delivery == crate::Delivery::ExactlyOnce {
         transactional_outputs(&fparts)
@@ -393,6 +481,8 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     };
     r.checks.push(no_duplicates(config.delivery, &sink, &fparts));
     r.checks.push(convergence(&fparts));
+    let horizon = (run.main_end, config.consume_within);
+    r.checks.push(all_consumed(config.delivery, &produced, &sink, &delivered, &at, &fparts, horizon));
 
     // End-to-end latency: produce invoked -> first delivery.
     let mut first: Vec<(u64, Time)> = delivered.iter().map(|d| (d.id, d.at)).collect();
@@ -406,6 +496,19 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     };
     let mut e2e: Vec<u64> = first.iter().filter_map(|&(id, at)| invoked(id).map(|inv| at.since(inv).0)).collect();
     e2e.sort_unstable();
+    // Acknowledgement to first delivery, the delay `all_consumed` bounds with `consume_within`.
+    let mut acked_at: Vec<(u64, Time)> =
+        produced.iter().filter(|p| p.acked).filter_map(|p| p.complete.map(|c| (p.id, c))).collect();
+    acked_at.sort_unstable();
+    acked_at.dedup_by_key(|x| x.0);
+    let ack_to_consume_max_ns = first
+        .iter()
+        .filter_map(|&(id, at)| {
+            let i = acked_at.partition_point(|x| x.0 < id);
+            acked_at.get(i).filter(|x| x.0 == id).map(|x| at.0.saturating_sub(x.1.0))
+        })
+        .max()
+        .unwrap_or(0);
     let (dup_delivered, dup_log) = duplicates(&sink, &fparts);
     let acked = produced.iter().filter(|p| p.acked).count();
     let lost = produced.iter().filter(|p| p.acked && at.get(p.id).is_none_or(|(q, _)| q != p.partition)).count();
@@ -415,11 +518,13 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("e2e_latency_p99_ms".into(), percentile(&e2e, 0.99));
     m.insert("e2e_latency_max_ms".into(), percentile(&e2e, 1.0));
     m.insert("messages_consumed".into(), first.len() as f64);
+    m.insert("ack_to_consume_max_ms".into(), ack_to_consume_max_ns as f64 / 1e6);
     m.insert("messages_committed".into(), at.len() as f64);
     m.insert("acked_messages".into(), acked as f64);
     m.insert("acked_lost".into(), lost as f64);
     m.insert("duplicates_delivered".into(), dup_delivered as f64);
     m.insert("duplicates_in_log".into(), dup_log as f64);
+    m.insert("order_inversions".into(), order_inversions as f64);
     m.insert("messages_skipped".into(), skipped(&sink, &fparts) as f64);
     m.insert("consumer_lag_max".into(), metrics.gauges.get("consumer_lag").map_or(0.0, |g| g.1.max(0.0)));
     for c in [
@@ -505,7 +610,7 @@ mod tests {
         }
     }
     fn produced(id: u64, t: u64) -> Produced {
-        Produced { id, partition: 0, client: 9, invoke: Time(t), acked: true }
+        Produced { id, partition: 0, client: 9, invoke: Time(t), complete: Some(Time(t + 5)), acked: true }
     }
 
     #[test]
@@ -533,6 +638,33 @@ mod tests {
         assert!(!convergence(std::slice::from_ref(&fp)).passed, "same length, other entries");
         fp.replicas[1].1 = None;
         assert!(!convergence(&[fp]).passed);
+    }
+
+    #[test]
+    fn all_consumed_fails_on_an_acknowledged_message_no_consumer_read() {
+        use crate::Delivery;
+        let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: offset, at: Time(1) };
+        let ps = [produced(1, 10), produced(2, 20), produced(3, 30), produced(4, 1_000)];
+        let logs = [part(&[1, 2, 3, 4])];
+        let at = Index::new(&logs);
+        let horizon = (Time(500), sim_core::Duration(0));
+        // Message 4 was acknowledged after the horizon: not owed yet.
+        let all = all_consumed(Delivery::AtLeastOnce, &ps, &[d(0, 1), d(1, 2), d(2, 3)], &[], &at, &logs, horizon);
+        assert!(all.passed && all.count.judged == 3, "{all:?}");
+        assert_eq!(all.count.skipped_total(), 1);
+        // Message 2 never delivered: fails.
+        let c = all_consumed(Delivery::AtLeastOnce, &ps, &[d(0, 1), d(2, 3)], &[], &at, &logs, horizon);
+        assert!(!c.passed && c.count.violations == Some(1), "{c:?}");
+        assert!(c.detail.contains("message 2"), "{}", c.detail);
+        // ... which at-most-once delivery may drop by design (a hole below a later delivery).
+        let c = all_consumed(Delivery::AtMostOnce, &ps, &[d(0, 1), d(2, 3)], &[], &at, &logs, horizon);
+        assert!(c.passed && c.count.judged == 2, "{c:?}");
+        // A message lost from the logs is no_acked_loss's to judge; nothing consumed at all fails.
+        let empty = [part(&[])];
+        let c = all_consumed(Delivery::AtLeastOnce, &ps, &[], &[], &Index::new(&empty), &empty, horizon);
+        assert!(c.is_vacuous() && c.count.skipped_total() == 4, "{c:?}");
+        let c = all_consumed(Delivery::AtLeastOnce, &ps, &[], &[], &at, &logs, horizon);
+        assert!(!c.passed && c.count.violations == Some(3), "{c:?}");
     }
 
     #[test]

@@ -60,7 +60,9 @@
 //! is in the final log at the offset it was read from), `order` (a producer's acknowledged messages
 //! appear in a partition in the order it sent them, and every poll reads offsets in order),
 //! `no_duplicates` (no message delivered twice, or output twice for exactly-once, or written twice),
-//! `convergence` (after the heal all replicas of a partition hold the same log). Measures: end-to-end
+//! `convergence` (after the heal all replicas of a partition hold the same log), and the liveness
+//! check `all_consumed` (every acknowledged message in the final logs, acknowledged at least
+//! `consume_within` before the load stopped, was delivered to a consumer). Measures: end-to-end
 //! latency (produce invoked to first delivery), consumer lag, duplicates, skipped messages, and
 //! counters and tables (with times) of leader changes, ISR shrinks and expands, truncations.
 //!
@@ -72,8 +74,11 @@
 //! **Simplifications.** The controller is "the lowest live broker that hears a majority", with
 //! majority-stored partition states instead of a metadata log; one consumer group (members leave
 //! by dying, not by a LeaveGroup request); no log retention or compaction; follower fetches are
-//! per partition; a restarted broker recovers its log from disk and its HWM from its leader; the
-//! simulated network does not keep TCP's per-connection order.
+//! per partition; a restarted broker recovers its log from disk and its HWM from its leader.
+//!
+//! **Transport:** `Connection` by default, as Kafka's clients and brokers talk over TCP: requests
+//! between two nodes arrive in the order they were sent, and a broker crash drops what was in flight
+//! to and from it. So produce requests overtake each other only through retries, as in Kafka.
 
 pub mod broker;
 pub mod check;
@@ -85,7 +90,8 @@ use broker::Broker;
 use client::Client;
 use msg::{Msg, Record, Timer};
 use serde::{Deserialize, Serialize};
-use sim_core::{Actor, Ctx, Duration, Model, ModelReport, NodeId, Op, Prng, RunView, Topology, WriteId};
+use sim_core::cost::{Load, count};
+use sim_core::{Actor, Ctx, Duration, Footprint, Model, ModelReport, NodeId, Op, Prng, RunView, Topology, WriteId};
 use std::rc::Rc;
 
 pub use msg::Acks;
@@ -111,8 +117,7 @@ pub struct Config {
     /// Messages per produce request.
     pub producer_batch_max: u32,
     /// Produce requests in flight per partition and producer (`max.in.flight.requests`). Above 1,
-    /// only the idempotent producer keeps order: a retried batch can land after a later one (and
-    /// the simulated network, unlike TCP, lets requests overtake each other).
+    /// only the idempotent producer keeps order: a retried batch can land after a later one.
     pub producer_max_in_flight: u32,
     pub retry_backoff: Duration,
     pub request_timeout: Duration,
@@ -143,6 +148,9 @@ pub struct Config {
     /// Time a consumer spends processing a poll's records before it delivers them.
     pub processing_time: Duration,
     pub poll_timeout: Duration,
+    /// The `all_consumed` liveness bound: a message acknowledged at least this long before the load
+    /// stops must have been delivered to a consumer by the end of the run.
+    pub consume_within: Duration,
 }
 
 impl Default for Config {
@@ -176,6 +184,7 @@ impl Default for Config {
             max_poll_records: 500,
             processing_time: Duration::from_millis(2),
             poll_timeout: Duration::from_millis(200),
+            consume_within: Duration::from_secs(5),
         }
     }
 }
@@ -248,6 +257,11 @@ impl Model for Kafka {
     const ABOUT: &'static str =
         "Kafka-style replicated log: ISR, high-water mark, leader epochs, controller failover, consumer groups";
     const OP_KINDS: &'static [&'static str] = &["produce", "poll"];
+    /// Brokers, producers and consumers talk over TCP (Kafka's binary protocol, one connection per pair).
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] =
+        &["no_acked_loss", "no_truncated_reads", "order", "no_duplicates", "convergence", "all_consumed"];
+    const PROGRESS_CHECKS: &'static [&'static str] = &["all_consumed"];
     type Config = Config;
     type Actor = Node;
 
@@ -324,6 +338,44 @@ impl Model for Kafka {
             e.push(("config.max_poll_records".into(), "must be >= 1, got 0".into()));
         }
         e
+    }
+
+    /// Per broker and partition, the partition's state as each broker knows it and as the
+    /// controller's broadcasts carry it (about 700 bytes, measured at 100-200 brokers and 1,000-2,000
+    /// partitions); per message produced, an entry in the log of each of its partition's replicas
+    /// and on their disks, the consumers' and the checkers' records of it. Events: a couple per
+    /// message (batched requests and fetches), and the fetches, heartbeats and broadcasts that run
+    /// all the time (fitted to the same runs: per broker and second, 1,000 + 5 per broker + 0.5 per
+    /// partition at the default 100 ms fetch wait).
+    fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
+        let brokers = topo.servers.len() as f64;
+        let clients = topo.clients.len() as f64;
+        let partitions = c.partition_count as f64;
+        let rf = c.replication_factor as f64;
+        let (produced, polls) = (load.of("produce", Self::OP_KINDS), load.of("poll", Self::OP_KINDS));
+        let entry = std::mem::size_of::<log::Entry>() as f64;
+        let per_message = rf * (2.0 * entry + 48.0) + 150.0;
+        let fetch_scale = 0.1 / c.fetch_max_wait.as_secs_f64();
+        let background_per_s = brokers * (1000.0 + 5.0 * brokers + 0.5 * partitions) * fetch_scale
+            + clients * (1.0 / c.consumer_heartbeat.as_secs_f64() + 1.0 / c.poll_timeout.as_secs_f64());
+        Footprint {
+            events: produced * 2.0 + polls * 4.0 + background_per_s * load.run_s,
+            queued: load.in_flight * (2.0 + 2.0 * rf)
+                + brokers * (partitions * rf / brokers.max(1.0) + brokers)
+                + clients * 4.0,
+            ..Footprint::default()
+        }
+        .part(
+            format!("partition states: {} brokers x {} partitions x 700 B", count(brokers), count(partitions)),
+            brokers * partitions * 700.0 + brokers * brokers * 40.0,
+        )
+        .part(
+            format!(
+                "messages: {} x {per_message:.0} B (logs and disks of {rf} replicas, consumers, checkers)",
+                count(produced)
+            ),
+            produced * per_message,
+        )
     }
 
     fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

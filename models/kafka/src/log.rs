@@ -77,6 +77,14 @@ impl PartitionLog {
         &self.epochs
     }
 
+    /// Moves the high-water mark to `hwm`: never back (what is below it is committed), never past
+    /// the log end. Only a truncation (`truncate_to`) lowers it.
+    pub fn advance_hwm(&mut self, hwm: u64) {
+        debug_assert!(hwm >= self.hwm, "the high-water mark went back from {} to {hwm}", self.hwm);
+        debug_assert!(hwm <= self.leo(), "the high-water mark {hwm} passed the log end {}", self.leo());
+        self.hwm = hwm;
+    }
+
     /// A new leader records where its epoch starts, before it appends anything in it.
     pub fn begin_epoch(&mut self, epoch: u32) {
         if self.epochs.last().is_none_or(|&(e, _)| e < epoch) {
@@ -213,6 +221,23 @@ mod tests {
             l.append(data(e, i as u64 + 1));
         }
         l
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "the high-water mark went back")]
+    fn a_high_water_mark_going_back_trips_the_assertion() {
+        let mut l = log_of(&[1, 1, 1]);
+        l.advance_hwm(2);
+        l.advance_hwm(3);
+        l.advance_hwm(1);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "passed the log end")]
+    fn a_high_water_mark_past_the_log_end_trips_the_assertion() {
+        log_of(&[1]).advance_hwm(2);
     }
 
     #[test]

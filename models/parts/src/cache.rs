@@ -749,7 +749,7 @@ pub fn hit_ratio_table(metrics: &Metrics, name: &str, scopes: &[(&str, &str)]) -
 mod tests {
     use super::*;
     use crate::testing::Bench;
-    use sim_core::{Effect, Message, NodeId};
+    use sim_core::{Effect, Message};
 
     fn secs(s: u64) -> Time {
         Time(Duration::from_secs(s).0)
@@ -865,16 +865,7 @@ mod tests {
             "nothing"
         }
     }
-    crate::wire! { enum TMsg { N(Nothing) } }
-    crate::wire! { timers enum TTimer { N(crate::NoTimer) } }
-    struct T;
-    impl Actor for T {
-        type Msg = TMsg;
-        type Timer = TTimer;
-        type Record = ();
-        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
-        fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: TMsg) {}
-    }
+    type T = crate::testing::PartHost<Nothing, crate::NoTimer>;
 
     fn path(mode: Mode, single_flight: bool) -> ReadPath<u32, u64> {
         ReadPath::new(

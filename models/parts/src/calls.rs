@@ -598,17 +598,7 @@ mod tests {
         }
     }
 
-    crate::wire! { enum TMsg { Req(Req) } }
-    crate::wire! { timers enum TTimer { Call(CallTimer) } }
-
-    struct T;
-    impl Actor for T {
-        type Msg = TMsg;
-        type Timer = TTimer;
-        type Record = ();
-        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
-        fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: TMsg) {}
-    }
+    type T = crate::testing::PartHost<Req, CallTimer>;
 
     type Drained = (Vec<(NodeId, u64)>, Vec<(Duration, CallTimer)>);
 
@@ -633,8 +623,8 @@ mod tests {
             let (mut sent, mut timers) = (Vec::new(), Vec::new());
             for e in self.fx.drain(..) {
                 match e {
-                    Effect::Send { to, msg: TMsg::Req(Req(r)) } => sent.push((to, r)),
-                    Effect::SetTimer { after, timer: TTimer::Call(t), .. } => timers.push((after, t)),
+                    Effect::Send { to, msg: Req(r) } => sent.push((to, r)),
+                    Effect::SetTimer { after, timer: t, .. } => timers.push((after, t)),
                     _ => {}
                 }
             }

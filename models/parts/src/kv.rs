@@ -649,6 +649,14 @@ impl KvServer {
         &self.pool.stats
     }
 
+    /// A primary's log, every entry since the start (empty for a follower, which keeps none).
+    pub fn log(&self) -> &[Entry] {
+        match &self.role {
+            Role::Primary { log, .. } => log,
+            Role::Follower { .. } => &[],
+        }
+    }
+
     /// The highest log sequence number this server has (applied, for a follower).
     pub fn log_seq(&self) -> u64 {
         match &self.role {

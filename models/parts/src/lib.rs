@@ -70,17 +70,26 @@
 //!   level.
 //! - [`workers`]: a pool of worker nodes with an autoscaler: a backlog or utilisation target, a
 //!   decision interval, a cold start, min and max, draining scale-in; workers over time as levels.
+//! - [`limiter`]: rate-limiting algorithms as state machines over a timestamp (fixed window,
+//!   sliding log, sliding counter, token bucket) with their state's bytes.
+//! - [`bloom`]: a Bloom filter with its false-positive formula.
+//! - [`shards`]: keys onto shard nodes by consistent hashing on the one ring.
+//! - [`ids`]: the snowflake ID layout and base 62.
 
 pub mod balance;
+pub mod bloom;
 pub mod cache;
 pub mod calls;
 pub mod cdn;
 pub mod conn;
+pub mod ids;
 pub mod kv;
+pub mod limiter;
 pub mod log;
 pub mod pool;
 pub mod provider;
 pub mod registry;
+pub mod shards;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod workers;

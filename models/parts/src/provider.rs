@@ -288,17 +288,7 @@ mod tests {
     use crate::testing::Bench;
     use sim_core::{Duration, Effect};
 
-    crate::wire! { enum TMsg { P(Msg) } }
-    crate::wire! { timers enum TTimer { P(Timer) } }
-
-    struct T;
-    impl Actor for T {
-        type Msg = TMsg;
-        type Timer = TTimer;
-        type Record = ();
-        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
-        fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: TMsg) {}
-    }
+    type T = crate::testing::PartHost<Msg, Timer>;
 
     const CALLER: NodeId = NodeId(1);
 
@@ -312,11 +302,11 @@ mod tests {
         let mut drain = |b: &mut Bench<T>, statuses: &mut Vec<Status>, timers: &mut Vec<Timer>| {
             for e in b.fx.drain(..) {
                 match e {
-                    Effect::Send { msg: TMsg::P(Msg::Response { status, .. }), to, .. } => {
+                    Effect::Send { msg: Msg::Response { status, .. }, to, .. } => {
                         assert_eq!(to, CALLER);
                         statuses.push(status);
                     }
-                    Effect::SetTimer { after, timer: TTimer::P(t), .. } => {
+                    Effect::SetTimer { after, timer: t, .. } => {
                         delays.push(after);
                         timers.push(t);
                     }

@@ -5,10 +5,14 @@ use phold::{Config, Phold};
 use sim_core::scenario::Scenario;
 use sim_core::testkit;
 
+fn load(name: &str) -> Scenario<Config> {
+    let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    testkit::parse_and_validate::<Phold>(&path, &text)
+}
+
 fn scenario() -> Scenario<Config> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/phold.ron");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    testkit::parse_and_validate::<Phold>(path, &text)
+    load("phold")
 }
 
 fn hash(seed: u64) -> (String, u64) {
@@ -38,4 +42,21 @@ fn the_nemesis_faults_had_effect_and_the_population_survives() {
     assert!(!pop.passed, "{pop:?}");
     // ... and the scenario expects exactly that failure.
     testkit::assert_meets_expectation("phold", &verdict);
+}
+
+#[test]
+fn control_without_crashes_and_partitions_the_population_is_conserved() {
+    // Crashes drop the events in flight to a dead LP, and a partition the events on a cut link:
+    // both destroy events. Pauses only hold them, so they stay in the control.
+    let c = testkit::control::<Phold>(
+        &load("phold"),
+        |sc| {
+            let n = sc.faults.nemesis.as_mut().expect("a nemesis");
+            n.crashes_per_min = 0.0;
+            n.partitions_per_min = 0.0;
+        },
+        &[],
+    );
+    assert!(c.fixed.faults.iter().all(|f| f.label.starts_with("pause")), "{:?}", c.fixed.faults);
+    assert!(c.fixed.faults.iter().any(|f| f.had_effect), "the pauses held events: {:?}", c.fixed.faults);
 }

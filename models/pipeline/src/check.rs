@@ -24,7 +24,9 @@ pub fn acked(history: &[HistoryEntry]) -> BTreeMap<u64, (Pid, u64)> {
 pub fn delivered_at_least_once(acked: &BTreeMap<u64, (Pid, u64)>, store: Option<&Store>) -> Check {
     let name = "delivered_at_least_once";
     let Some(store) = store else {
-        return Check::new(name, false, "the results store is down at the end: nothing to judge");
+        return Check::judged(name, 0u64, "acknowledged records")
+            .passed_if(false)
+            .detail("the results store is down at the end: nothing to judge");
     };
     let missing: Vec<(&u64, &(Pid, u64))> = acked.iter().filter(|(v, _)| !store.processed.contains_key(v)).collect();
     let detail = match missing.first() {
@@ -35,7 +37,7 @@ pub fn delivered_at_least_once(acked: &BTreeMap<u64, (Pid, u64)>, store: Option<
             acked.len()
         ),
     };
-    Check::new(name, missing.is_empty() && !acked.is_empty(), detail)
+    Check::judged(name, acked.len(), "acknowledged records").violations(missing.len(), "never processed").detail(detail)
 }
 
 /// What became of the acknowledged records in the final logs.
@@ -88,7 +90,11 @@ pub fn no_acked_loss(acked: &BTreeMap<u64, (Pid, u64)>, logs: &BTreeMap<Pid, &Pa
     if let Some((v, p, o)) = first {
         detail += &format!("; first lost: value {v} at partition {p} offset {o}");
     }
-    Check::new("no_acked_loss", a.lost == 0 && a.unjudged == 0 && !acked.is_empty(), detail)
+    Check::judged("no_acked_loss", a.present + a.deleted + a.lost, "acknowledged records")
+        .skipped(a.unjudged, "in a partition without a leader at the end")
+        .violations(a.lost, "lost")
+        .passed_if(a.unjudged == 0)
+        .detail(detail)
 }
 
 /// Processing counts from the store: (distinct records, processings beyond the first, of which

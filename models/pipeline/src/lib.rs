@@ -448,6 +448,9 @@ impl Actor for Node {
 pub struct Pipeline;
 
 impl Model for Pipeline {
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["delivered_at_least_once", "no_acked_loss"];
+    const PROGRESS_CHECKS: &'static [&'static str] = &["delivered_at_least_once"];
     const NAME: &'static str = "pipeline";
     const ABOUT: &'static str =
         "producers -> partitioned replicated log -> autoscaled consumer-group workers -> results store (at-least-once)";

@@ -134,3 +134,39 @@ fn expected_verdicts_hold_over_a_seed_sweep() {
     let seeds = testkit::sweep_seeds(std::env::var("SIMCTL_SWEEP_SEEDS").ok().as_deref(), 3);
     testkit::assert_expectations_over_seeds::<Pipeline>(&names.iter().map(|n| load(n)).collect::<Vec<_>>(), seeds);
 }
+
+// Controls (`testkit::control`): each known-bad file run again with only its cause removed; the
+// failures it declares must be judged and hold, and nothing else may fail.
+
+#[test]
+fn control_the_autoscaler_absorbs_the_crowd_the_fixed_pool_could_not() {
+    let good = load("pipeline_flash_crowd").config.scaler;
+    testkit::control::<Pipeline>(&load("pipeline_flash_crowd_fixed"), |sc| sc.config.scaler = good, &[]);
+}
+
+#[test]
+fn control_ten_minutes_of_retention_lose_nothing() {
+    // The scenario's SLAs size the backlog for the loss; with nothing deleted they do not apply.
+    testkit::control::<Pipeline>(
+        &load("pipeline_retention_loss"),
+        |sc| {
+            sc.config.log.topics[0].retention.time = Some(Duration::from_secs(600));
+            sc.slas.clear();
+        },
+        &[],
+    );
+}
+
+#[test]
+fn control_a_clean_election_waits_and_loses_nothing() {
+    // Without unclean election the dead leader's partitions stay offline until it is back, so
+    // the SLAs on produce availability are dropped: the control is about loss, not availability.
+    testkit::control::<Pipeline>(
+        &load("pipeline_unclean_election"),
+        |sc| {
+            sc.config.log.unclean_election = false;
+            sc.slas.clear();
+        },
+        &[],
+    );
+}

@@ -410,6 +410,9 @@ impl PushPolicy {
 pub struct PushModel;
 
 impl Model for PushModel {
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["delivered_when_connected", "outcomes_truthful", "registry_converged"];
+    const PROGRESS_CHECKS: &'static [&'static str] = &["delivered_when_connected"];
     const NAME: &'static str = "push";
     const ABOUT: &'static str = "messages pushed to users over long-lived connections (heartbeats, reconnects), found through a lagging registry";
     const OP_KINDS: &'static [&'static str] = &["push"];
@@ -498,7 +501,7 @@ fn check(name: &str, j: &Judged, what: &str) -> Check {
         Some(first) => format!("{} of {} {what} violated; first: {first}", j.violations, j.judged),
         None => format!("{} {what}, none violated", j.judged),
     };
-    Check::new(name, j.violations == 0 && j.judged > 0, detail)
+    Check::judged(name, j.judged, what).violations(j.violations, "violated").detail(detail)
 }
 
 fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {

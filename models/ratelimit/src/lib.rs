@@ -18,32 +18,44 @@
 //! round trips, and two servers deciding on the same read both admit: a lost update).
 //!
 //! Invariants, checked against the history after the run (true invoke times, not any node's clock):
-//! - `limit_respected`: for every configured key, admitted requests in any window of the limit's
-//!   length (less `check_tolerance` for network jitter, less one bucket for the sliding counter)
-//!   stay within what the algorithm promises: the limit (token bucket: a full bucket plus refill).
-//!   With `soft_excess_share` (soft throttling) the limiter enforces that much more, and the check
-//!   allows it; the excess still counts as wrongly admitted against the stated limit.
+//! - `limit_respected`: for every key with admitted calls, admitted requests in any window of the
+//!   limit's length (less `check_tolerance`, at most a tenth of the window, for the network jitter
+//!   between a call's invoke time and its arrival at the shard) stay within what the algorithm
+//!   promises: the limit, plus the error its contract documents (`Algorithm::documented_excess`:
+//!   none, except the token bucket's refill on top of a full bucket). The sliding counter and the
+//!   fixed window can admit up to twice the limit in a window (a burst either side of a boundary)
+//!   and fail the check when they do. With `soft_excess_share` (soft throttling) the limiter
+//!   enforces that much more, and the check allows it; the excess still counts as wrongly
+//!   admitted against the stated limit.
 //! - `fairness`: users who never exceed their own limit (by an exact oracle) are not refused more
 //!   than `fairness_max_rejected_share` of their calls.
 //!
 //! Measured: wrongly admitted and wrongly rejected calls against an exact sliding-window oracle of
-//! the configured limits; the state's size per key in the notes' byte layout (36 B, 8+24n+20 B,
-//! 8+26n+20 B), scaled to 1M users; with `compare_algorithms` every algorithm runs in shadow on the
+//! the configured limits; the state's size per key as this model holds it (`state_bytes_*`: the
+//! map key, the state enum and its deque's buffer at its capacity; the map's tree nodes are not
+//! counted), scaled to 1M users, and in the notes' Redis layout for the same counts
+//! (`notes_layout_bytes_*`: 36 B, 8+24n+20 B, 8+26n+20 B); with `compare_algorithms` every
+//! algorithm runs in shadow on the
 //! same requests at the shards and the report has one row per algorithm. Latency per call (the
 //! limiter's added hops) comes from the kernel.
 //!
 //! The failures it exists to show: a fixed window lets twice the limit through across a window
 //! boundary; read-then-write over-admits under concurrency while the atomic increment does not; an
 //! IP-only limit lets one abusive user behind a shared address starve the others.
+//!
+//! **Transport:** `Connection` by default (HTTP to the limiter, TCP to the counter store): messages
+//! between two nodes arrive in send order.
 
-pub mod algo;
+/// The algorithms are a part (`parts::limiter`): other designs limit rates too.
+pub use parts::limiter as algo;
 pub mod node;
 
 pub use algo::{Algorithm, Params, State};
 pub use node::{LimitKey, Node, Ring};
 
 use serde::{Deserialize, Serialize};
-use sim_core::{Check, Duration, Model, ModelReport, NodeId, Outcome, Prng, RunView, Table, Topology};
+use sim_core::cost::{Load, count};
+use sim_core::{Check, Duration, Footprint, Model, ModelReport, NodeId, Outcome, Prng, RunView, Table, Topology};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -88,7 +100,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Run every algorithm in shadow at the shards, for the per-algorithm table.
     pub compare_algorithms: bool,
-    /// Network jitter the `limit_respected` check forgives (it shortens the window it counts in).
+    /// Network jitter the `limit_respected` check forgives (it shortens the window it counts in);
+    /// at most a tenth of the window.
     pub check_tolerance: Duration,
     /// `fairness` fails when well-behaved users are refused more than this share of their calls.
     pub fairness_max_rejected_share: f64,
@@ -135,6 +148,9 @@ impl Model for RateLimiter {
     const ABOUT: &'static str =
         "Rate limiter: fixed window, sliding log, sliding counter, token bucket over a sharded counter store";
     const OP_KINDS: &'static [&'static str] = &["get", "post"];
+    /// Clients reach the limiter over HTTP, and the limiter its shared counter store (Redis) over TCP.
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["limit_respected", "fairness"];
     type Config = Config;
     type Actor = Node;
 
@@ -177,8 +193,16 @@ impl Model for RateLimiter {
         if c.compare_algorithms && c.limit_by == LimitBy::Both {
             e.push(("config.compare_algorithms".into(), "needs a single limit (limit_by User or Ip)".into()));
         }
-        if c.check_tolerance >= c.window {
-            e.push(("config.check_tolerance".into(), "must be shorter than the window".into()));
+        if c.check_tolerance.0 > c.window.0 / 10 {
+            e.push((
+                "config.check_tolerance".into(),
+                format!(
+                    "must be at most a tenth of the window ({}), got {}: it forgives network jitter, and a longer \
+                     one would let `limit_respected` check a shorter window than the limit promises",
+                    Duration(c.window.0 / 10),
+                    c.check_tolerance
+                ),
+            ));
         }
         if !(0.0..=10.0).contains(&c.soft_excess_share) {
             e.push(("config.soft_excess_share".into(), format!("must be within [0, 10], got {}", c.soft_excess_share)));
@@ -190,6 +214,28 @@ impl Model for RateLimiter {
             ));
         }
         e
+    }
+
+    /// Per key (a user, an IP), the limiter's state in the counter store: a log of up to the limit
+    /// of timestamps, or a bucket per slice of the window (every algorithm when they are compared,
+    /// two limits when limiting by both); per call, the checker's and the exact oracle's records; a
+    /// request, the store's read and write and the replies per call.
+    fn footprint(c: &Config, _topo: &Topology, load: &Load) -> Footprint {
+        let calls = load.total();
+        let per_window = calls / load.keys.max(1.0) * (c.window.as_secs_f64() / load.run_s.max(1e-9)).min(1.0);
+        let log = 48.0 + 8.0 * per_window.min(c.limit_per_window as f64);
+        let buckets = 48.0 + 16.0 * (c.buckets_per_window as f64).min(per_window.max(1.0));
+        let state = match (c.compare_algorithms, c.algorithm) {
+            (true, _) => log + buckets + 2.0 * 48.0,
+            (false, Algorithm::SlidingLog) => log,
+            (false, Algorithm::SlidingCounter) => buckets,
+            (false, _) => 48.0,
+        } + 64.0;
+        let limits = if c.limit_by == LimitBy::Both { 2.0 } else { 1.0 };
+        let keys = load.keys * limits;
+        Footprint { events: calls * 8.0 * limits, queued: load.in_flight * 4.0 * limits, ..Footprint::default() }
+            .part(format!("limiter state: {} keys x {state:.0} B", count(keys)), keys * state)
+            .part(format!("the checkers' records: {} calls", count(calls)), calls * 120.0)
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
@@ -269,6 +315,58 @@ fn secs(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
+/// What `limit_respected` lets a key admit in any window of `span_ns` (the window less the network
+/// jitter tolerance) whose enforced limit is `max`: the promise the configuration states, plus the
+/// error the algorithm documents as part of it ([`Algorithm::documented_excess`]). Never a share
+/// of a bucket or a shorter window: a checker must not be looser than the promise it checks.
+pub fn allowed_in_window(c: &Config, max: u64, span_ns: u64) -> u64 {
+    max + c.algorithm.documented_excess(max, span_ns, c.window.0)
+}
+
+/// `limit_respected`: per key with admitted calls, the busiest window of the limit's length (less
+/// `check_tolerance`, the network jitter between a call's invoke time, which the check reads,
+/// and its arrival at the shard, which decided it) holds no more than [`allowed_in_window`].
+/// `keys_of` gives the keys a call counts against, `max_of` a key's enforced limit.
+pub fn limit_respected(
+    c: &Config,
+    calls: &[Call],
+    keys_of: impl Fn(&Call) -> Vec<LimitKey>,
+    max_of: impl Fn(LimitKey) -> u32,
+) -> Check {
+    let span = c.window.0.saturating_sub(c.check_tolerance.0).max(1);
+    let mut admitted_by_key: BTreeMap<LimitKey, Vec<u64>> = BTreeMap::new();
+    for call in calls.iter().filter(|x| x.admitted) {
+        for k in keys_of(call) {
+            admitted_by_key.entry(k).or_default().push(call.t);
+        }
+    }
+    let mut worst: Option<(LimitKey, usize, u64, u64)> = None; // key, count, start, allowed
+    let mut violating_keys = 0u64;
+    for (k, times) in &mut admitted_by_key {
+        times.sort_unstable();
+        let allowed = allowed_in_window(c, max_of(*k) as u64, span);
+        let (n, at) = max_in_window(times, span);
+        if n as u64 > allowed {
+            violating_keys += 1;
+        }
+        if worst.is_none_or(|w| n as f64 / allowed as f64 > w.1 as f64 / w.3 as f64) {
+            worst = Some((*k, n, at, allowed));
+        }
+    }
+    let detail = match worst {
+        Some((k, n, at, allowed)) => format!(
+            "busiest: {k:?} had {n} admitted in the {:.3}s window from {:.3}s (allowed {allowed} by {})",
+            secs(span),
+            secs(at),
+            c.algorithm.name()
+        ),
+        None => "no call was admitted".into(),
+    };
+    Check::judged("limit_respected", admitted_by_key.len(), "keys with admitted calls")
+        .violations(violating_keys, "over their limit")
+        .detail(detail)
+}
+
 fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let shared = node::Shared::from_config(c, Vec::new(), Ring::new(&[NodeId(0)], 1));
     let mut r = ModelReport::default();
@@ -304,44 +402,11 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     let admitted = calls.iter().filter(|x| x.admitted).count() as u64;
 
-    // limit_respected: per configured key, the busiest window of admitted calls.
-    let slack_ns = c.check_tolerance.0
-        + if c.algorithm == Algorithm::SlidingCounter { c.window.0 / c.buckets_per_window as u64 } else { 0 };
-    let w_eff = c.window.0.saturating_sub(slack_ns).max(1);
-    let mut admitted_by_key: BTreeMap<LimitKey, Vec<u64>> = BTreeMap::new();
-    for call in calls.iter().filter(|x| x.admitted) {
-        for k in shared.keys(call.user, call.api) {
-            admitted_by_key.entry(k).or_default().push(call.t);
-        }
+    let mut limit = limit_respected(c, &calls, |call| shared.keys(call.user, call.api), |k| shared.params(k).max);
+    if undecided > 0 {
+        limit.detail.push_str(&format!("; {undecided} calls undecided (timed out: not judged)"));
     }
-    let mut worst: Option<(LimitKey, usize, u64, u64)> = None; // key, count, start, allowed
-    let mut violating_keys = 0u64;
-    for (k, times) in &admitted_by_key {
-        let max = shared.params(*k).max as u64;
-        let allowed = match c.algorithm {
-            Algorithm::TokenBucket => max + max * w_eff / c.window.0,
-            _ => max,
-        };
-        let (n, at) = max_in_window(times, w_eff);
-        if n as u64 > allowed {
-            violating_keys += 1;
-        }
-        if worst.is_none_or(|w| n as f64 / allowed as f64 > w.1 as f64 / w.3 as f64) {
-            worst = Some((*k, n, at, allowed));
-        }
-    }
-    let limit_detail = match worst {
-        Some((k, n, at, allowed)) => format!(
-            "{violating_keys} of {} keys over their limit; busiest: {k:?} had {n} admitted in the {:.3}s window \
-             from {:.3}s (allowed {allowed} by {})",
-            admitted_by_key.len(),
-            secs(w_eff),
-            secs(at),
-            c.algorithm.name()
-        ),
-        None => "no call was admitted".into(),
-    };
-    r.checks.push(Check::new("limit_respected", violating_keys == 0, limit_detail));
+    r.checks.push(limit);
 
     // fairness: users within their own limit (exact oracle on the user limit alone).
     let user_only = |call: &Call| {
@@ -368,26 +433,28 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         .iter()
         .map(|(u, v)| (*u, v.1 as f64 / v.0 as f64))
         .fold((0u64, 0.0f64), |a, b| if b.1 > a.1 { b } else { a });
-    r.checks.push(Check::new(
-        "fairness",
-        share <= c.fairness_max_rejected_share,
-        format!(
-            "{} well-behaved users (never over {} per {}), {} abusive; {good_rejected} of {good_calls} calls of \
+    let abusive_calls = calls.len() as u64 - good_calls;
+    r.checks.push(
+        Check::judged("fairness", good_calls, "calls of well-behaved users")
+            .skipped(abusive_calls, "calls of users over their own limit")
+            .passed_if(share <= c.fairness_max_rejected_share)
+            .detail(format!(
+                "{} well-behaved users (never over {} per {}), {} abusive; {good_rejected} of {good_calls} calls of \
              well-behaved users refused ({:.2}%, allowed {:.2}%); worst: user {} refused {:.1}%",
-            per_user.len(),
-            c.limit_per_window,
-            c.window,
-            abusive.len(),
-            share * 100.0,
-            c.fairness_max_rejected_share * 100.0,
-            worst_user.0,
-            worst_user.1 * 100.0
-        ),
-    ));
+                per_user.len(),
+                c.limit_per_window,
+                c.window,
+                abusive.len(),
+                share * 100.0,
+                c.fairness_max_rejected_share * 100.0,
+                worst_user.0,
+                worst_user.1 * 100.0
+            )),
+    );
 
-    // State size, in the notes' layout, from the shards' own data.
-    let mut peaks: Vec<u64> = Vec::new();
-    let mut shadow_peaks: [Vec<u64>; 4] = Default::default();
+    // State size from the shards' own structures (and in the notes' layout, from their counts).
+    let mut peaks: Vec<node::Sizes> = Vec::new();
+    let mut shadow_peaks: [Vec<node::Sizes>; 4] = Default::default();
     let mut shadow: BTreeMap<u64, [bool; 4]> = BTreeMap::new();
     for (_, n) in run.servers() {
         if let Node::Store(s) = n {
@@ -403,7 +470,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         }
     }
     let users: BTreeSet<u64> = calls.iter().map(|x| x.user).collect();
-    let total_bytes: u64 = peaks.iter().sum();
+    let total_bytes: u64 = peaks.iter().map(|p| p.mem).sum();
     let per_user = if users.is_empty() { 0.0 } else { total_bytes as f64 / users.len() as f64 };
     let m = &mut r.measures;
     m.insert("calls".into(), calls.len() as f64);
@@ -418,7 +485,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     );
     m.insert("well_behaved_rejected_share".into(), share);
     m.insert("state_bytes_per_user".into(), per_user);
-    m.insert("state_bytes_per_key_max".into(), peaks.iter().copied().max().unwrap_or(0) as f64);
+    m.insert("state_bytes_per_key_max".into(), peaks.iter().map(|p| p.mem).max().unwrap_or(0) as f64);
+    m.insert("notes_layout_bytes_per_key_max".into(), peaks.iter().map(|p| p.notes_layout).max().unwrap_or(0) as f64);
     m.insert("state_bytes_1m_users".into(), per_user * 1e6);
 
     if c.compare_algorithms && !shadow.is_empty() {
@@ -432,6 +500,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 "state_bytes_per_key_max".into(),
                 "state_bytes_per_key_mean".into(),
                 "state_bytes_1m_users".into(),
+                "notes_layout_bytes_per_key_max".into(),
             ],
             rows: Vec::new(),
         };
@@ -445,9 +514,11 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 wr += (!d[i] && ok) as u64;
             }
             let p = &shadow_peaks[i];
-            let max = p.iter().copied().max().unwrap_or(0) as f64;
-            let mean = if p.is_empty() { 0.0 } else { p.iter().sum::<u64>() as f64 / p.len() as f64 };
-            table.rows.push(vec![i as f64, adm as f64, wa as f64, wr as f64, max, mean, max * 1e6]);
+            let max = p.iter().map(|s| s.mem).max().unwrap_or(0) as f64;
+            let mean = if p.is_empty() { 0.0 } else { p.iter().map(|s| s.mem).sum::<u64>() as f64 / p.len() as f64 };
+            let notes = p.iter().map(|s| s.notes_layout).max().unwrap_or(0) as f64;
+            table.rows.push(vec![i as f64, adm as f64, wa as f64, wr as f64, max, mean, max * 1e6, notes]);
+            m.insert(format!("notes_layout_bytes_per_key_max.{}", a.name()), notes);
             m.insert(format!("wrongly_admitted.{}", a.name()), wa as f64);
             m.insert(format!("wrongly_rejected.{}", a.name()), wr as f64);
             m.insert(format!("state_bytes_per_key_max.{}", a.name()), max);
@@ -476,6 +547,86 @@ mod tests {
         // Users are counted apart.
         let two: Vec<Call> = (0..4).map(|i| call(0, i % 2)).collect();
         assert_eq!(exact_oracle(&two, key, 1_000_000_000), [true; 4]);
+    }
+
+    /// Offers `times_ns` to one user through the algorithm itself and returns the decided calls.
+    fn decided(c: &Config, times_ns: &[u64]) -> Vec<Call> {
+        let p = Params { max: c.limit_per_window, window_ns: c.window.0, buckets: c.buckets_per_window };
+        let mut state = State::new(c.algorithm, &p);
+        times_ns.iter().map(|&t| Call { op: t, t, user: 1, api: 0, admitted: state.admit(&p, t) }).collect()
+    }
+
+    fn user_key(_: &Call) -> Vec<LimitKey> {
+        vec![LimitKey::User { user: 1, api: 0 }]
+    }
+
+    /// 100 calls 0.5 ms apart from `from_ms`, then 100 from `then_ms`.
+    fn two_bursts(from_ms: u64, then_ms: u64, step_us: u64) -> Vec<u64> {
+        let burst = |at_ms: u64| (0..100).map(move |i| at_ms * 1_000_000 + i * step_us * 1_000);
+        burst(from_ms).chain(burst(then_ms)).collect()
+    }
+
+    fn limit_check(c: &Config, calls: &[Call]) -> (Check, u64) {
+        let check = limit_respected(c, calls, user_key, |_| c.limit_per_window);
+        let key = |_: &Call| vec![(LimitKey::User { user: 1, api: 0 }, c.limit_per_window)];
+        let oracle = exact_oracle(calls, key, c.window.0);
+        let wrongly = calls.iter().zip(&oracle).filter(|(call, ok)| call.admitted && !**ok).count() as u64;
+        (check, wrongly)
+    }
+
+    #[test]
+    fn a_sliding_counter_with_one_bucket_admitting_twice_the_limit_in_a_tenth_of_a_second_fails() {
+        let c = Config {
+            algorithm: Algorithm::SlidingCounter,
+            limit_per_window: 100,
+            window: Duration::from_secs(1),
+            buckets_per_window: 1,
+            ..Config::default()
+        };
+        // 100 in the last 50 ms of the bucket [0 s, 1 s), 100 in the first 50 ms of the next.
+        let calls = decided(&c, &two_bursts(950, 1000, 500));
+        assert!(calls.iter().all(|x| x.admitted), "the algorithm admits all 200");
+        let (check, wrongly) = limit_check(&c, &calls);
+        assert_eq!(wrongly, 100, "the exact oracle");
+        assert!(!check.passed, "{check:?}");
+        assert!(check.detail.contains("had 200 admitted") && check.detail.contains("allowed 100"), "{}", check.detail);
+        // The same 200 spread over two seconds respect the limit.
+        let calls = decided(&c, &two_bursts(0, 1000, 9_000));
+        let (check, wrongly) = limit_check(&c, &calls);
+        assert!(check.passed && wrongly == 0, "{check:?}");
+    }
+
+    #[test]
+    fn a_sliding_counter_with_two_buckets_admitting_twice_the_limit_in_thirty_seconds_fails() {
+        let c = Config {
+            algorithm: Algorithm::SlidingCounter,
+            limit_per_window: 100,
+            window: Duration::from_secs(60),
+            buckets_per_window: 2,
+            ..Config::default()
+        };
+        // 100 at the end of the bucket [0 s, 30 s); at 60 s that bucket leaves the sum whole, and
+        // 100 more pass: 200 within 31 s against 100 per minute.
+        let calls = decided(&c, &two_bursts(29_500, 60_000, 4_000));
+        assert!(calls.iter().all(|x| x.admitted), "the algorithm admits all 200");
+        let (check, wrongly) = limit_check(&c, &calls);
+        assert_eq!(wrongly, 100, "the exact oracle");
+        assert!(!check.passed, "{check:?}");
+        assert!(check.detail.contains("had 200 admitted"), "{}", check.detail);
+    }
+
+    #[test]
+    fn the_token_bucket_is_allowed_its_bucket_plus_refill_and_no_more() {
+        let c = Config { algorithm: Algorithm::TokenBucket, limit_per_window: 100, ..Config::default() };
+        let span = c.window.0 - c.check_tolerance.0;
+        assert_eq!(allowed_in_window(&c, 100, span), 199);
+        // A full bucket at once, then the refill: within the promise.
+        let calls = decided(&c, &(0..400).map(|i| i * 2_500_000).collect::<Vec<u64>>());
+        let (check, _) = limit_check(&c, &calls);
+        assert!(check.passed, "{check:?}");
+        // Admitting everything offered (a broken limiter) is caught.
+        let all: Vec<Call> = calls.iter().map(|x| Call { admitted: true, ..*x }).collect();
+        assert!(!limit_check(&c, &all).0.passed);
     }
 
     #[test]

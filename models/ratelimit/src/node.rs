@@ -25,28 +25,8 @@ impl LimitKey {
 
 pub use sim_core::rng::mix64;
 
-/// Consistent hashing of keys onto store shards, with virtual nodes.
-#[derive(Clone, Debug)]
-pub struct Ring {
-    points: Vec<(u64, NodeId)>,
-}
-
-impl Ring {
-    pub fn new(shards: &[NodeId], vnodes: u32) -> Ring {
-        let mut points: Vec<(u64, NodeId)> = shards
-            .iter()
-            .flat_map(|&s| (0..vnodes).map(move |v| (mix64(((s.0 as u64) << 32) | v as u64), s)))
-            .collect();
-        points.sort();
-        Ring { points }
-    }
-
-    /// The shard owning `hash`: the first point clockwise.
-    pub fn owner(&self, hash: u64) -> NodeId {
-        let i = self.points.partition_point(|p| p.0 < hash);
-        self.points[i % self.points.len()].1
-    }
-}
+/// Keys onto store shards: the one consistent-hash ring (`parts::shards`).
+pub use parts::shards::Shards as Ring;
 
 #[derive(Clone, Debug)]
 pub enum Msg {
@@ -201,15 +181,36 @@ struct Pending {
     stage: usize,
 }
 
+/// The size of one key's limiter state: in the model's memory (the map key and the state with its
+/// heap buffer: [`State::mem_bytes`]) and in the notes' Redis layout
+/// ([`State::notes_layout_bytes`]). Each field is the largest seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sizes {
+    pub mem: u64,
+    pub notes_layout: u64,
+}
+
+impl Sizes {
+    fn of(state: &State) -> Sizes {
+        Sizes {
+            mem: std::mem::size_of::<LimitKey>() as u64 + state.mem_bytes(),
+            notes_layout: state.notes_layout_bytes(),
+        }
+    }
+    fn max(self, o: Sizes) -> Sizes {
+        Sizes { mem: self.mem.max(o.mem), notes_layout: self.notes_layout.max(o.notes_layout) }
+    }
+}
+
 /// A counter-store shard.
 pub struct Store {
     pub shared: std::sync::Arc<Shared>,
     pub states: BTreeMap<LimitKey, State>,
-    /// Per key: the largest its state has been, in the notes' byte layout.
-    pub peak_bytes: BTreeMap<LimitKey, u64>,
+    /// Per key: the largest its state has been.
+    pub peak_bytes: BTreeMap<LimitKey, Sizes>,
     /// With `compare_algorithms`: every algorithm run side by side on the same requests.
     pub shadows: BTreeMap<LimitKey, Vec<State>>,
-    pub shadow_peak_bytes: BTreeMap<LimitKey, [u64; 4]>,
+    pub shadow_peak_bytes: BTreeMap<LimitKey, [Sizes; 4]>,
     /// `(operation, decision per algorithm)`, in the order the shard saw them.
     pub shadow_decisions: Vec<(OpId, [bool; 4])>,
 }
@@ -363,8 +364,8 @@ impl Store {
                 let algo = self.shared.algorithm;
                 let state = self.states.entry(key).or_insert_with(|| State::new(algo, &params));
                 let admitted = state.admit(&params, now);
-                let bytes = state.bytes();
-                self.note_size(key, bytes);
+                let size = Sizes::of(state);
+                self.note_size(key, size);
                 ctx.send(from, Msg::CheckReply { req, admitted });
             }
             Msg::Read { req, key, op, first } => {
@@ -375,18 +376,18 @@ impl Store {
                 ctx.send(from, Msg::ReadReply { req, state });
             }
             Msg::Write { req, key, state } => {
-                let bytes = state.bytes();
+                let size = Sizes::of(&state);
                 self.states.insert(key, state);
-                self.note_size(key, bytes);
+                self.note_size(key, size);
                 ctx.send(from, Msg::WriteAck { req });
             }
             _ => {}
         }
     }
 
-    fn note_size(&mut self, key: LimitKey, bytes: u64) {
-        let peak = self.peak_bytes.entry(key).or_insert(0);
-        *peak = (*peak).max(bytes);
+    fn note_size(&mut self, key: LimitKey, size: Sizes) {
+        let peak = self.peak_bytes.entry(key).or_default();
+        *peak = peak.max(size);
     }
 
     /// Runs every algorithm on this request, for the side-by-side comparison (single-key limits).
@@ -397,11 +398,11 @@ impl Store {
         let params = *self.shared.params(key);
         let states =
             self.shadows.entry(key).or_insert_with(|| Algorithm::ALL.iter().map(|&a| State::new(a, &params)).collect());
-        let peaks = self.shadow_peak_bytes.entry(key).or_insert([0; 4]);
+        let peaks = self.shadow_peak_bytes.entry(key).or_default();
         let mut decisions = [false; 4];
         for (i, s) in states.iter_mut().enumerate() {
             decisions[i] = s.admit(&params, now);
-            peaks[i] = peaks[i].max(s.bytes());
+            peaks[i] = peaks[i].max(Sizes::of(s));
         }
         self.shadow_decisions.push((op, decisions));
     }

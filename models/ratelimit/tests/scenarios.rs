@@ -1,7 +1,7 @@
 //! Every rate-limiter scenario file, run through the generic driver and judged by the real verdict: good ones pass all their
 //! checks, known-bad ones fail exactly the checks they name.
 
-use ratelimit::{Config, RateLimiter};
+use ratelimit::{Algorithm, Config, LimitBy, RateLimiter, StoreAccess};
 use sim_core::record::RunRecord;
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
@@ -15,6 +15,11 @@ fn load(name: &str) -> Scenario<Config> {
 /// Runs a scenario file and asserts its verdict is what the file expects.
 fn check(name: &str) -> RunRecord {
     testkit::run_as_expected::<RateLimiter>(&load(name)).0
+}
+
+/// A known-bad scenario file as it is and with its cause removed ([`testkit::control`]).
+fn control(name: &str, remove_cause: impl FnOnce(&mut Scenario<Config>), still_failing: &[&str]) -> testkit::Control {
+    testkit::control::<RateLimiter>(&load(name), remove_cause, still_failing)
 }
 
 fn run_file(name: &str) -> RunRecord {
@@ -40,12 +45,52 @@ fn good_sliding_log_holds_the_limit_exactly() {
 }
 
 #[test]
-fn fixed_window_burst_fails_limit_respected() {
-    let r = check("ratelimit_fixed_window_burst");
-    assert!(measure(&r, "wrongly_admitted") > 10.0, "{:?}", r.model_report.measures);
+fn control_a_sliding_log_instead_of_a_fixed_window_respects_the_limit_at_the_boundary() {
+    let c = control("ratelimit_fixed_window_burst", |sc| sc.config.algorithm = Algorithm::SlidingLog, &[]);
+    let r = &c.original;
+    assert!(measure(r, "wrongly_admitted") > 10.0, "{:?}", r.model_report.measures);
     // Close to twice the limit of 15 inside one window.
-    let d = detail(&r, "limit_respected");
+    let d = detail(r, "limit_respected");
     assert!(d.contains("allowed 15"), "{d}");
+}
+
+/// The sliding counter with one bucket per window is a fixed window on aligned boundaries: the
+/// same bursts get twice the limit through, and `limit_respected` (which judges the stated limit
+/// over the whole window, not a window shortened by a bucket) fails, as the exact oracle agrees.
+#[test]
+fn a_one_bucket_sliding_counter_fails_limit_respected_under_the_same_bursts() {
+    let mut sc = load("ratelimit_fixed_window_burst");
+    sc.config.algorithm = ratelimit::Algorithm::SlidingCounter;
+    sc.config.buckets_per_window = 1;
+    let r = testkit::run_record::<RateLimiter>(&sc, None);
+    let c = testkit::check(&r, "limit_respected");
+    assert!(!c.passed && c.detail.contains("allowed 15"), "{c:?}");
+    assert!(measure(&r, "wrongly_admitted") > 5.0, "{:?}", r.model_report.measures);
+}
+
+#[test]
+fn check_tolerance_is_jitter_not_a_share_of_the_window() {
+    let mut sc = load("ratelimit");
+    sc.config.check_tolerance = sim_core::Duration::from_millis(999);
+    let problems = sc.validate::<RateLimiter>();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.path == "config.check_tolerance" && p.message.contains("at most a tenth of the window")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn control_atomic_check_and_increment_instead_of_read_then_write_respects_the_limit() {
+    control("ratelimit_race", |sc| sc.config.access = StoreAccess::Atomic, &[]);
+}
+
+#[test]
+fn control_a_per_user_limit_beside_the_per_ip_one_is_fair_to_neighbours() {
+    let c = control("ratelimit_shared_ip", |sc| sc.config.limit_by = LimitBy::Both, &[]);
+    assert!(measure(&c.original, "well_behaved_rejected_share") > 0.05);
+    assert!(measure(&c.fixed, "well_behaved_rejected_share") <= 0.01);
 }
 
 #[test]
@@ -70,15 +115,28 @@ fn ip_only_limit_starves_neighbours_and_user_plus_ip_does_not() {
 }
 
 #[test]
-fn hourly_state_sizes_match_the_notes_layout() {
+fn hourly_state_sizes_in_the_notes_layout_and_in_the_model() {
     let r = check("ratelimit_hourly");
-    // A full log of 500 timestamps: 8 + 24 * 500 + 20 bytes; 60 minute buckets: 8 + 26 * 60 + 20.
-    assert_eq!(measure(&r, "state_bytes_per_key_max.fixed_window"), 36.0);
-    assert_eq!(measure(&r, "state_bytes_per_key_max.sliding_log"), 12_028.0);
-    let buckets = measure(&r, "state_bytes_per_key_max.sliding_counter");
+    // The notes' layout for the counts the run reached: a full log of 500 timestamps is
+    // 8 + 24 * 500 + 20 bytes; 60 minute buckets 8 + 26 * 60 + 20.
+    assert_eq!(measure(&r, "notes_layout_bytes_per_key_max.fixed_window"), 36.0);
+    assert_eq!(measure(&r, "notes_layout_bytes_per_key_max.sliding_log"), 12_028.0);
+    let buckets = measure(&r, "notes_layout_bytes_per_key_max.sliding_counter");
     // At most 60 buckets (the notes' bound); a saturated user admits only when old buckets expire,
     // so fewer minutes hold a counter.
     assert!(buckets > 1_000.0 && buckets <= 1_588.0, "{buckets}");
+    // The model's own structures: the map key and the state enum, plus the deque's buffer. Not
+    // the notes' constants: the fixed window is not 36 bytes here.
+    let key_and_enum = (std::mem::size_of::<ratelimit::LimitKey>() + std::mem::size_of::<ratelimit::State>()) as f64;
+    assert_eq!(measure(&r, "state_bytes_per_key_max.fixed_window"), key_and_enum);
+    assert_ne!(key_and_enum, 36.0);
+    // 500 timestamps of 8 bytes in a buffer of at least 500.
+    let log = measure(&r, "state_bytes_per_key_max.sliding_log") - key_and_enum;
+    assert!((4_000.0..=8.0 * 1024.0).contains(&log), "{log}");
+    let verdict = testkit::judge(&load("ratelimit_hourly"), &r);
+    let fixed = &verdict.estimates[0];
+    assert_eq!(fixed.measured, Some(key_and_enum * 1e6));
+    assert_eq!(fixed.finding(), Some("MEASURED OFF"), "the notes' 36 MB is not this model's size: {fixed:?}");
 }
 
 #[test]
@@ -130,4 +188,14 @@ fn expected_verdicts_hold_over_a_seed_sweep() {
     assert!(names.len() >= 4, "{names:?}");
     let seeds = testkit::sweep_seeds(std::env::var("SIMCTL_SWEEP_SEEDS").ok().as_deref(), 3);
     testkit::assert_expectations_over_seeds::<RateLimiter>(&names.iter().map(|n| load(n)).collect::<Vec<_>>(), seeds);
+}
+
+/// Every good ratelimit scenario has a progress condition, and it fails when every server is down (a
+/// run that passes its safety checks by doing nothing must not pass).
+#[test]
+fn good_scenarios_fail_their_progress_conditions_with_every_server_down() {
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "ratelimit");
+    let scenarios: Vec<Scenario<Config>> = names.iter().map(|n| load(n)).collect();
+    assert!(testkit::assert_good_scenarios_need_progress::<RateLimiter>(&scenarios) >= 4);
 }

@@ -499,6 +499,8 @@ impl Actor for Node {
 pub struct ReadPathModel;
 
 impl Model for ReadPathModel {
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["staleness_bounded"];
     const NAME: &'static str = "readpath";
     const ABOUT: &'static str =
         "API servers over a cache tier over a database: cache modes, negative caching, the stampede and single-flight";
@@ -689,7 +691,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             st.stale, st.reads, st.age_max
         ),
     };
-    r.checks.push(Check::new("staleness_bounded", st.age_max <= bound && st.reads > 0, detail));
+    r.checks.push(Check::judged("staleness_bounded", st.reads, "reads").passed_if(st.age_max <= bound).detail(detail));
 
     // The hot key: the key read most often.
     let mut reads_by_key: BTreeMap<u64, u64> = BTreeMap::new();

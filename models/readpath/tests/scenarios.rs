@@ -84,3 +84,19 @@ fn staleness_is_bounded_by_the_ttl_or_by_the_mode() {
     assert!(measure(&r, "cache_racy_fills") > 0.0);
     assert_eq!(v.failed, ["staleness_bounded"], "{:?}", r.model_report.measures);
 }
+
+// Controls (`testkit::control`): each known-bad file run again with only its cause removed.
+
+#[test]
+fn control_single_flight_coalesces_the_stampede() {
+    testkit::control::<ReadPathModel>(&load("readpath_stampede"), |sc| sc.config.read_path.single_flight = true, &[]);
+}
+
+#[test]
+fn control_a_ttl_bounds_the_write_around_staleness() {
+    testkit::control::<ReadPathModel>(
+        &load("readpath_write_around"),
+        |sc| sc.config.read_path.cache.ttl = Some(Duration::from_secs(5)),
+        &[],
+    );
+}

@@ -127,6 +127,8 @@ impl Actor for Node {
 pub struct ServiceInline;
 
 impl Model for ServiceInline {
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["no_lost_requests"];
     const NAME: &'static str = "service_inline";
     const ABOUT: &'static str = "benchmark baseline: the service model's core hand-written without the parts";
     const OP_KINDS: &'static [&'static str] = Service::OP_KINDS;
@@ -184,11 +186,11 @@ impl Model for ServiceInline {
     fn report(_c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         let mut r = ModelReport::default();
         let (judged, lost, _) = crate::lost_requests(run.history(), run.main_end);
-        r.checks.push(sim_core::Check::new(
-            "no_lost_requests",
-            lost == 0 && judged > 0,
-            format!("{lost} of {judged} requests never ended"),
-        ));
+        r.checks.push(
+            sim_core::Check::judged("no_lost_requests", judged, "requests")
+                .violations(lost, "never ended")
+                .detail(format!("{lost} of {judged} requests never ended")),
+        );
         r
     }
 }

@@ -336,6 +336,8 @@ impl Actor for Node {
 pub struct Service;
 
 impl Model for Service {
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["no_lost_requests"];
     const NAME: &'static str = "service";
     const ABOUT: &'static str =
         "stateless API tier behind a load balancer (pools, calls, health checks), optionally over a database tier";
@@ -434,7 +436,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         ),
         None => format!("{judged} requests, every one ended (ok, failed, timed out or refused)"),
     };
-    r.checks.push(Check::new("no_lost_requests", lost == 0 && judged > 0, detail));
+    r.checks.push(Check::judged("no_lost_requests", judged, "requests").violations(lost, "never ended").detail(detail));
 
     let elapsed = Duration(run.main_end.0.max(1));
     let (mut api, mut db) = (PoolStats::default(), PoolStats::default());

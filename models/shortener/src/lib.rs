@@ -31,16 +31,25 @@
 //!
 //! The failure it exists to show: truncated hashing without collision handling maps two long URLs
 //! to one short code, and a redirect sends users to the wrong page.
+//!
+//! **Transport:** `Connection` by default (HTTP and store calls over TCP): messages between two nodes
+//! arrive in send order.
 
-pub mod parts;
+pub mod codes;
 
-pub use parts::{Bloom, Lru, base62, base62_len, code_space, fp_rate, truncated_hash};
+pub use codes::truncated_hash;
+pub use parts::bloom::{Bloom, fp_rate};
+pub use parts::ids::{base62, base62_len, code_space};
 
-use ratelimit::Ring;
+use parts::cache::{Cache, CacheSpec, Capacity};
+use parts::limiter;
+use parts::shards::Shards as Ring;
 use serde::{Deserialize, Serialize};
+use sim_core::cost::{Load, count};
+use sim_core::rng::mix64;
 use sim_core::{
-    Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView, Table,
-    TimerId, Topology, WriteId,
+    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView,
+    Table, TimerId, Topology, WriteId,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -297,11 +306,11 @@ pub struct Web {
     sequence: u64,
     next_req: u64,
     pending: BTreeMap<u64, WebPending>,
-    pub cache: Lru,
-    pub shadow_caches: Vec<Lru>,
+    pub cache: Cache<u64>,
+    pub shadow_caches: Vec<Cache<u64>>,
     pub rehashes: u64,
     pub redirects_served: u64,
-    limiter: BTreeMap<u64, ratelimit::State>,
+    limiter: BTreeMap<u64, limiter::State>,
     pub throttled: u64,
 }
 
@@ -346,7 +355,7 @@ impl Actor for Node {
         let web = &sh.web;
         if op.kind == 0 {
             // Users are routed to one web server each, so its local limiter sees all their calls.
-            let to = web[(ratelimit::node::mix64(op.key ^ 0x05E7) % web.len() as u64) as usize];
+            let to = web[(mix64(op.key ^ 0x05E7) % web.len() as u64) as usize];
             ctx.send(to, Msg::Shorten { op: op.id, long: written_long(op.value), user: op.key });
         } else {
             let code = sh.preloaded[(op.key % sh.preloaded.len() as u64) as usize];
@@ -355,7 +364,7 @@ impl Actor for Node {
                 ctx.complete(op.id, Outcome::Ok, Reply::Value(long));
                 return;
             }
-            let to = web[(ratelimit::node::mix64(code) % web.len() as u64) as usize];
+            let to = web[(mix64(code) % web.len() as u64) as usize];
             ctx.send(to, Msg::Redirect { op: op.id, code });
         }
         let t = ctx.set_timer(sh.config.request_timeout, Timer::Timeout(op.id));
@@ -437,14 +446,13 @@ impl Web {
         if c.shorten_limit_per_window == 0 {
             return true;
         }
-        let p = ratelimit::Params { max: c.shorten_limit_per_window, window_ns: c.shorten_limit_window.0, buckets: 1 };
-        let state =
-            self.limiter.entry(user).or_insert_with(|| ratelimit::State::new(ratelimit::Algorithm::SlidingLog, &p));
+        let p = limiter::Params { max: c.shorten_limit_per_window, window_ns: c.shorten_limit_window.0, buckets: 1 };
+        let state = self.limiter.entry(user).or_insert_with(|| limiter::State::new(limiter::Algorithm::SlidingLog, &p));
         state.admit(&p, ctx.now().0)
     }
 
     fn shard(&self, code: u64) -> NodeId {
-        self.shared.ring.owner(ratelimit::node::mix64(code ^ 0xC0DE_C0DE))
+        self.shared.ring.owner(mix64(code ^ 0xC0DE_C0DE))
     }
 
     /// A snowflake ID on this server's local clock (`None` when this millisecond is used up or the
@@ -454,12 +462,12 @@ impl Web {
         if now_ms > self.last_ms {
             self.last_ms = now_ms;
             self.sequence = 0;
-        } else if now_ms == self.last_ms && self.sequence < snowflake::SEQUENCE_MAX {
+        } else if now_ms == self.last_ms && self.sequence < parts::ids::SEQUENCE_MAX {
             self.sequence += 1;
         } else {
             return None;
         }
-        Some(snowflake::compose(now_ms, self.datacenter, self.machine, self.sequence))
+        Some(parts::ids::compose(now_ms, self.datacenter, self.machine, self.sequence))
     }
 
     fn on_msg_shorten(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, op: OpId, long: u64) {
@@ -510,13 +518,14 @@ impl Web {
 
     fn on_msg_redirect(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, op: OpId, code: u64) {
         self.redirects_served += 1;
+        let now = ctx.now();
         for s in &mut self.shadow_caches {
-            if s.get(code).is_none() {
-                s.put(code, 0);
+            if s.get(now, code).is_none() {
+                s.put(now, code, 0, 1);
             }
         }
         let permanent = self.shared.config.redirect == Redirect::Permanent;
-        if let Some(long) = self.cache.get(code) {
+        if let Some(long) = self.cache.get(now, code).and_then(|f| f.value.copied()) {
             ctx.send(client, Msg::Redirected { op, code, long: Some(long), permanent });
             return;
         }
@@ -530,7 +539,7 @@ impl Web {
         let Some(p) = self.pending.remove(&req) else { return };
         let Job::Redirect { code } = p.job else { return };
         if let Some(l) = long {
-            self.cache.put(code, l);
+            self.cache.put(ctx.now(), code, l, 1);
         }
         let permanent = self.shared.config.redirect == Redirect::Permanent;
         ctx.send(p.client, Msg::Redirected { op: p.op, code, long, permanent });
@@ -577,10 +586,10 @@ impl Shard {
     fn lookup_needs_read(&mut self, code: u64) -> bool {
         let present = self.table.contains_key(&code);
         let Some(b) = &self.bloom else { return true };
-        let maybe = b.maybe_contains(code);
+        let maybe = b.contains(code);
         if !present {
             self.absent_lookups += 1;
-            self.bloom_fp_predicted += b.fp_rate_formula();
+            self.bloom_fp_predicted += b.fp_rate_now();
             self.bloom_false_positives += maybe as u64;
         }
         if !maybe {
@@ -617,6 +626,9 @@ impl Model for Shortener {
     const ABOUT: &'static str =
         "URL shortener: base62 snowflake IDs or truncated hashes + Bloom filter, LRU read cache";
     const OP_KINDS: &'static [&'static str] = &["shorten", "redirect"];
+    /// HTTP requests, and the services' calls to their stores, over TCP.
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["no_collisions", "mapping_correct"];
     type Config = Config;
     type Actor = Node;
 
@@ -665,6 +677,29 @@ impl Model for Shortener {
         e
     }
 
+    /// The preloaded mappings (a code list, each shard's table of its share, and the checker's
+    /// index of every promise), the Bloom
+    /// filters, each web server's cache and the shadow caches it is compared with; per shortened
+    /// URL a new mapping; per operation the checker's records and a request, a store lookup and
+    /// the replies.
+    fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
+        let web = c.web_servers as f64;
+        let shards = (topo.servers.len() as f64 - web).max(0.0);
+        let preloaded = c.preloaded_urls as f64;
+        let caches = web * (c.cache_entries as f64 + c.compare_cache_entries.iter().map(|&e| e as f64).sum::<f64>());
+        let shortened = load.of("shorten", Self::OP_KINDS);
+        let mut f = Footprint { events: load.total() * 7.0, queued: load.in_flight * 4.0, ..Footprint::default() }
+            // The code list and the shards' tables; the checker's copy of both, with a set each.
+            .part(format!("preloaded mappings: {}", count(preloaded)), preloaded * (8.0 + 48.0 + 8.0 + 150.0))
+            .part(format!("caches: {} entries", count(caches)), caches * 100.0)
+            .part(format!("new mappings: {}", count(shortened)), shortened * 48.0)
+            .part(format!("the checkers' records: {} operations", count(load.total())), load.total() * 100.0);
+        if c.bloom_filter {
+            f = f.part("Bloom filters", shards * c.bloom_bits_per_shard as f64 / 8.0);
+        }
+        f
+    }
+
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
         let w = c.web_servers as usize;
         let shards: Vec<NodeId> = topo.servers[w..].to_vec();
@@ -694,8 +729,8 @@ impl Model for Shortener {
                     sequence: 0,
                     next_req: 0,
                     pending: BTreeMap::new(),
-                    cache: Lru::new(c.cache_entries as usize),
-                    shadow_caches: c.compare_cache_entries.iter().map(|&s| Lru::new(s as usize)).collect(),
+                    cache: lru(c.cache_entries),
+                    shadow_caches: c.compare_cache_entries.iter().map(|&s| lru(s)).collect(),
                     rehashes: 0,
                     redirects_served: 0,
                     limiter: BTreeMap::new(),
@@ -707,7 +742,7 @@ impl Model for Shortener {
             let mut table = BTreeMap::new();
             let mut bloom = c.bloom_filter.then(|| Bloom::new(c.bloom_bits_per_shard, c.bloom_hashes));
             for (k, &code) in shared.preloaded.iter().enumerate() {
-                if shared.ring.owner(ratelimit::node::mix64(code ^ 0xC0DE_C0DE)) == n {
+                if shared.ring.owner(mix64(code ^ 0xC0DE_C0DE)) == n {
                     table.insert(code, preloaded_long(k as u64));
                     if let Some(b) = &mut bloom {
                         b.insert(code);
@@ -742,6 +777,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         promised.entry(code).or_default().insert(preloaded_long(k as u64));
     }
     let (mut redirects, mut wrong, mut not_found, mut first_wrong) = (0u64, 0u64, 0u64, None);
+    let mut unanswered = 0u64;
     let mut len_max = 0u32;
     let mut len_sum = 0u64;
     let mut shortened = 0u64;
@@ -769,7 +805,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                         redirects += 1;
                         not_found += 1;
                     }
-                    _ => {}
+                    _ => unanswered += 1,
                 }
             }
             _ => {}
@@ -777,25 +813,28 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     let collided: Vec<(&u64, &BTreeSet<u64>)> = promised.iter().filter(|(_, longs)| longs.len() > 1).collect();
     let collision_detail = match collided.first() {
-        Some((code, longs)) => format!(
-            "{} of {} short codes were handed out for more than one long URL; e.g. \"{}\" for {:?}",
-            collided.len(),
-            promised.len(),
-            base62(**code),
-            longs
-        ),
-        None => format!("{} short codes, each for one long URL", promised.len()),
+        Some((code, longs)) => format!("e.g. \"{}\" for {:?}", base62(**code), longs),
+        None => "each for one long URL".into(),
     };
-    r.checks.push(Check::new("no_collisions", collided.is_empty(), collision_detail));
+    r.checks.push(
+        Check::judged("no_collisions", promised.len(), "short codes (preloaded and shortened)")
+            .violations(collided.len(), "handed out for more than one long URL")
+            .detail(collision_detail),
+    );
     let wrong_detail = match first_wrong {
         Some((k, code, got, want)) => format!(
-            "{wrong} of {redirects} redirects went to the wrong long URL and {not_found} found nothing; e.g. key {k} \
-             (\"{}\") went to {got}, made for {want}",
+            "{wrong} went to the wrong long URL and {not_found} found nothing; e.g. key {k} (\"{}\") went to {got}, \
+             made for {want}",
             base62(code)
         ),
-        None => format!("{redirects} redirects, {not_found} found nothing, none wrong"),
+        None => format!("{wrong} went to the wrong long URL and {not_found} found nothing"),
     };
-    r.checks.push(Check::new("mapping_correct", wrong == 0 && not_found == 0, wrong_detail));
+    r.checks.push(
+        Check::judged("mapping_correct", redirects, "answered redirects")
+            .skipped(unanswered, "redirects with no answer (timed out, throttled or pending)")
+            .violations(wrong + not_found, "wrong or not found")
+            .detail(wrong_detail),
+    );
 
     let (mut hits, mut misses, mut rehashes, mut served, mut throttled) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut shadow: Vec<(u64, u64)> = vec![(0, 0); c.compare_cache_entries.len()];
@@ -803,14 +842,14 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     for (_, n) in run.servers() {
         match n {
             Node::Web(w) => {
-                hits += w.cache.hits;
-                misses += w.cache.misses;
+                hits += w.cache.stats.hits;
+                misses += w.cache.stats.misses;
                 rehashes += w.rehashes;
                 served += w.redirects_served;
                 throttled += w.throttled;
                 for (i, s) in w.shadow_caches.iter().enumerate() {
-                    shadow[i].0 += s.hits;
-                    shadow[i].1 += s.misses;
+                    shadow[i].0 += s.stats.hits;
+                    shadow[i].1 += s.stats.misses;
                 }
             }
             Node::Shard(s) => {
@@ -860,4 +899,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         });
     }
     r
+}
+
+/// A web server's read cache: `entries` codes, least recently used out first, no expiry.
+fn lru(entries: u32) -> Cache<u64> {
+    Cache::new(CacheSpec { capacity: Capacity::Entries(entries as u64), ..CacheSpec::default() })
 }

@@ -12,6 +12,11 @@ fn load(name: &str) -> Scenario<Config> {
     testkit::parse_and_validate::<Shortener>(&path, &text)
 }
 
+/// A known-bad scenario file as it is and with its cause removed ([`testkit::control`]).
+fn control(name: &str, remove_cause: impl FnOnce(&mut Scenario<Config>), still_failing: &[&str]) -> testkit::Control {
+    testkit::control::<Shortener>(&load(name), remove_cause, still_failing)
+}
+
 /// Runs a scenario file and asserts its verdict is what the file expects.
 fn check(name: &str) -> RunRecord {
     testkit::run_as_expected::<Shortener>(&load(name)).0
@@ -47,10 +52,11 @@ fn hash_scheme_resolves_collisions_and_bloom_matches_its_formula() {
 }
 
 #[test]
-fn truncated_hash_without_handling_maps_two_urls_to_one_code() {
-    let r = check("shortener_hash_collision");
-    assert!(measure(&r, "short_codes_collided") > 100.0);
-    assert!(measure(&r, "wrong_redirects") > 100.0);
+fn control_collision_handling_keeps_truncated_hashes_one_url_per_code() {
+    let c = control("shortener_hash_collision", |sc| sc.config.collision_handling = true, &[]);
+    assert!(measure(&c.original, "short_codes_collided") > 100.0);
+    assert!(measure(&c.original, "wrong_redirects") > 100.0);
+    assert!(measure(&c.fixed, "hash_collisions_resolved") > 100.0, "the same collisions, resolved");
 }
 
 #[test]
@@ -100,4 +106,14 @@ fn expected_verdicts_hold_over_a_seed_sweep() {
     assert!(names.len() >= 4, "{names:?}");
     let seeds = testkit::sweep_seeds(std::env::var("SIMCTL_SWEEP_SEEDS").ok().as_deref(), 3);
     testkit::assert_expectations_over_seeds::<Shortener>(&names.iter().map(|n| load(n)).collect::<Vec<_>>(), seeds);
+}
+
+/// Every good shortener scenario has a progress condition, and it fails when every server is down (a
+/// run that passes its safety checks by doing nothing must not pass).
+#[test]
+fn good_scenarios_fail_their_progress_conditions_with_every_server_down() {
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "shortener");
+    let scenarios: Vec<Scenario<Config>> = names.iter().map(|n| load(n)).collect();
+    assert!(testkit::assert_good_scenarios_need_progress::<Shortener>(&scenarios) >= 4);
 }

@@ -18,46 +18,34 @@
 //! - `unique`: no ID reaches two operations (or twice in one);
 //! - `monotonic_per_node`: each generator's IDs strictly increase in the order it issued them.
 //!
+//! A clock reading past the 41 bits of milliseconds (2^41 - 1 ms after the epoch, about 69.7 years)
+//! is refused, never wrapped to the epoch (`epoch_offset` itself may be anything up to that).
+//!
 //! Measured: IDs per second, the most IDs one node stamped with one millisecond (at most 4,096),
-//! waits for the sequence and for the clock, refusals, and the worst inversion against true time:
+//! waits for the sequence and for the clock, refusals (`refused_timestamp_exhausted` of them for
+//! a spent timestamp), and the worst inversion against true time:
 //! the longest true-time span by which an ID returned later is smaller than one returned earlier.
 //!
 //! The failures it exists to show: a backwards clock step without a guard yields duplicate and
 //! decreasing IDs; two machines configured with the same machine id collide; auto-increment whose
 //! step no longer matches the number of datacenters (one was added) collides.
+//!
+//! **Transport:** `Connection` by default (clients call generators by RPC over TCP): messages between
+//! two nodes arrive in send order.
 
 use serde::{Deserialize, Serialize};
+use sim_core::cost::{Load, count};
 use sim_core::{
-    Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView, Table,
-    TimerId, Topology,
+    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView,
+    Table, TimerId, Topology,
 };
 use std::collections::{BTreeMap, VecDeque};
 
-pub const TIMESTAMP_BITS: u32 = 41;
-pub const DATACENTER_BITS: u32 = 5;
-pub const MACHINE_BITS: u32 = 5;
-pub const SEQUENCE_BITS: u32 = 12;
-pub const SEQUENCE_MAX: u64 = (1 << SEQUENCE_BITS) - 1;
-pub const FIELD_MAX: u32 = (1 << DATACENTER_BITS) - 1;
-
-/// A snowflake ID from its four fields (each masked to its width).
-pub fn compose(ms: u64, datacenter: u64, machine: u64, sequence: u64) -> u64 {
-    let ts = ms & ((1 << TIMESTAMP_BITS) - 1);
-    (ts << (DATACENTER_BITS + MACHINE_BITS + SEQUENCE_BITS))
-        | ((datacenter & FIELD_MAX as u64) << (MACHINE_BITS + SEQUENCE_BITS))
-        | ((machine & FIELD_MAX as u64) << SEQUENCE_BITS)
-        | (sequence & SEQUENCE_MAX)
-}
-
-/// `(ms, datacenter, machine, sequence)` of an ID.
-pub fn decompose(id: u64) -> (u64, u64, u64, u64) {
-    (
-        id >> (DATACENTER_BITS + MACHINE_BITS + SEQUENCE_BITS),
-        (id >> (MACHINE_BITS + SEQUENCE_BITS)) & FIELD_MAX as u64,
-        (id >> SEQUENCE_BITS) & FIELD_MAX as u64,
-        id & SEQUENCE_MAX,
-    )
-}
+/// The ID layout (41/5/5/12 bits) is a part other designs stamp IDs with (`parts::ids`).
+pub use parts::ids::{
+    DATACENTER_BITS, FIELD_MAX, MACHINE_BITS, SEQUENCE_BITS, SEQUENCE_MAX, TIMESTAMP_BITS, TIMESTAMP_MAX, compose,
+    decompose,
+};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Scheme {
@@ -176,6 +164,8 @@ pub struct Generator {
     pub sequence_waits: u64,
     pub clock_waits: u64,
     pub refused: u64,
+    /// Requests refused because the clock read past the 41 bits of milliseconds.
+    pub timestamp_exhausted: u64,
 }
 
 pub struct Client {
@@ -201,6 +191,12 @@ impl Generator {
             let id = self.counter;
             self.counter += self.step;
             return Ok(id);
+        }
+        if now_ms > TIMESTAMP_MAX {
+            // 41 bits of milliseconds are spent: an ID now would wrap to the epoch and sort before
+            // every ID issued so far (and repeat the first ones).
+            self.timestamp_exhausted += 1;
+            return Err(Block::Refuse);
         }
         match self.last_ms {
             Some(last) if now_ms < last => match self.guard {
@@ -346,6 +342,9 @@ impl Model for Snowflake {
     const ABOUT: &'static str =
         "Unique ID generator: snowflake 41/5/5/12 on local clocks, vs multi-datacenter auto-increment";
     const OP_KINDS: &'static [&'static str] = &["next_id", "next_ids"];
+    /// Clients call the generators by RPC over TCP (Twitter's snowflake was a Thrift service).
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] = &["unique", "monotonic_per_node"];
     type Config = Config;
     type Actor = Node;
 
@@ -384,13 +383,30 @@ impl Model for Snowflake {
         if c.batch_size == 0 || c.batch_size > 1_000_000 {
             e.push(("config.batch_size".into(), format!("must be within [1, 1,000,000], got {}", c.batch_size)));
         }
-        if c.epoch_offset.0 / 1_000_000 >= 1 << (TIMESTAMP_BITS - 1) {
-            e.push(("config.epoch_offset".into(), "leaves no room in 41 bits of milliseconds".into()));
+        if c.epoch_offset.0 / 1_000_000 > TIMESTAMP_MAX {
+            e.push((
+                "config.epoch_offset".into(),
+                format!(
+                    "{} ms does not fit 41 bits of milliseconds (at most {TIMESTAMP_MAX} ms, about 69.7 years)",
+                    c.epoch_offset.0 / 1_000_000
+                ),
+            ));
         }
         if c.request_timeout.0 == 0 {
             e.push(("config.request_timeout".into(), "must be positive".into()));
         }
         e
+    }
+
+    /// Per ID handed out: its 8 bytes in the reply the history keeps and 24 in the uniqueness
+    /// checker's sorted list (a batch of `batch_size` per `next_ids`); a request, a reply and a
+    /// timer per operation.
+    fn footprint(c: &Config, _topo: &Topology, load: &Load) -> Footprint {
+        let ids = load.of("next_id", Self::OP_KINDS) + load.of("next_ids", Self::OP_KINDS) * c.batch_size as f64;
+        Footprint { events: 3.0 * load.total(), queued: 2.0 * load.in_flight, ..Footprint::default() }.part(
+            format!("IDs: {} x 32 B (the history's replies and the checker's list)", count(ids)),
+            ids * 32.0 * 1.5,
+        )
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
@@ -425,6 +441,7 @@ impl Model for Snowflake {
                 sequence_waits: 0,
                 clock_waits: 0,
                 refused: 0,
+                timestamp_exhausted: 0,
             }))
         })
     }
@@ -466,15 +483,13 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let dup_detail = match first_dup {
         Some((id, a, b)) => {
             let (ms, dc, m, seq) = decompose(id);
-            format!(
-                "{duplicates} duplicates among {} IDs; e.g. {id} (ms {ms}, datacenter {dc}, machine {m}, sequence \
-                 {seq}) went to operations {a} and {b}",
-                got.len()
-            )
+            format!("e.g. {id} (ms {ms}, datacenter {dc}, machine {m}, sequence {seq}) went to operations {a} and {b}")
         }
-        None => format!("all {} IDs distinct", got.len()),
+        None => "all distinct".into(),
     };
-    r.checks.push(Check::new("unique", duplicates == 0, dup_detail));
+    r.checks.push(
+        Check::judged("unique", got.len(), "IDs received").violations(duplicates, "duplicates").detail(dup_detail),
+    );
 
     // Worst inversion: an ID returned at true time t that is smaller than one returned before t.
     let mut worst_ns = 0u64;
@@ -485,15 +500,18 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
 
     let mut decreases = 0u64;
+    let mut pairs = 0u64;
     let mut first_decrease = None;
     let mut per_ms_max = 0u64;
-    let (mut seq_waits, mut clock_waits, mut refused) = (0u64, 0u64, 0u64);
+    let (mut seq_waits, mut clock_waits, mut refused, mut exhausted) = (0u64, 0u64, 0u64, 0u64);
     let mut per_node_rows = Vec::new();
     for (n, node) in run.servers() {
         let Node::Generator(g) = node else { continue };
         seq_waits += g.sequence_waits;
         clock_waits += g.clock_waits;
         refused += g.refused;
+        exhausted += g.timestamp_exhausted;
+        pairs += g.issued.len().saturating_sub(1) as u64;
         for (i, w) in g.issued.windows(2).enumerate() {
             if w[1] <= w[0] {
                 decreases += 1;
@@ -518,14 +536,16 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         ]);
     }
     let mono_detail = match first_decrease {
-        Some((n, i, a, b)) => format!(
-            "{decreases} decreases; first on {n} at its ID #{i}: {a} then {b} (ms {} then {})",
-            decompose(a).0,
-            decompose(b).0
-        ),
+        Some((n, i, a, b)) => {
+            format!("first on {n} at its ID #{i}: {a} then {b} (ms {} then {})", decompose(a).0, decompose(b).0)
+        }
         None => "every generator's IDs strictly increase in issue order".into(),
     };
-    r.checks.push(Check::new("monotonic_per_node", decreases == 0, mono_detail));
+    r.checks.push(
+        Check::judged("monotonic_per_node", pairs, "consecutive ID pairs of one generator")
+            .violations(decreases, "not increasing")
+            .detail(mono_detail),
+    );
 
     let main_s = run.main_end.as_secs_f64().max(1e-9);
     let m = &mut r.measures;
@@ -537,6 +557,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("sequence_waits".into(), seq_waits as f64);
     m.insert("clock_waits".into(), clock_waits as f64);
     m.insert("refused".into(), refused as f64);
+    m.insert("refused_timestamp_exhausted".into(), exhausted as f64);
     m.insert("worst_inversion_ms".into(), worst_ns as f64 / 1e6);
     r.tables.push(Table {
         name: "generators".into(),
@@ -585,6 +606,7 @@ mod tests {
             sequence_waits: 0,
             clock_waits: 0,
             refused: 0,
+            timestamp_exhausted: 0,
         }
     }
 
@@ -611,6 +633,44 @@ mod tests {
         let first = g.next(50).ok();
         g.next(51).ok();
         assert_eq!(g.next(50).ok(), first, "the naive generator repeats an ID");
+    }
+
+    #[test]
+    fn a_timestamp_past_41_bits_is_refused_not_wrapped() {
+        let mut g = generator(ClockGuard::Wait);
+        assert_eq!(g.next(TIMESTAMP_MAX).ok(), Some(compose(TIMESTAMP_MAX, 1, 2, 0)));
+        // One millisecond later 41 bits no longer hold the time: an ID would wrap to ms 0.
+        assert!(matches!(g.next(TIMESTAMP_MAX + 1), Err(Block::Refuse)));
+        assert!(matches!(g.next(1 << 42), Err(Block::Refuse)));
+        assert_eq!((g.timestamp_exhausted, g.issued.len()), (2, 0));
+        // Sequence exhaustion in the last millisecond waits for one that does not fit: refused then.
+        for _ in 0..SEQUENCE_MAX {
+            g.next(TIMESTAMP_MAX).ok().unwrap();
+        }
+        assert!(matches!(g.next(TIMESTAMP_MAX), Err(Block::Until(t)) if t == TIMESTAMP_MAX + 1));
+        assert!(matches!(g.next(TIMESTAMP_MAX + 1), Err(Block::Refuse)));
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit 41 bits")]
+    fn compose_refuses_a_timestamp_wider_than_41_bits() {
+        compose(TIMESTAMP_MAX + 1, 0, 0, 0);
+    }
+
+    #[test]
+    fn an_epoch_offset_may_use_all_41_bits() {
+        let topo =
+            Topology::from_spec(&sim_core::topology::TopologySpec { servers: 2, clients: 1, ..Default::default() })
+                .unwrap();
+        let with = |ms: u64| Config { epoch_offset: Duration::from_millis(ms), ..Config::default() };
+        let problems = |ms: u64| Snowflake::validate(&with(ms), &topo);
+        // 2^40 ms (34.8 years) and the last millisecond 41 bits hold are fine.
+        assert!(problems(1 << 40).is_empty(), "{:?}", problems(1 << 40));
+        assert!(problems(TIMESTAMP_MAX).is_empty());
+        let p = problems(TIMESTAMP_MAX + 1);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "config.epoch_offset");
+        assert!(p[0].1.contains("does not fit 41 bits"), "{}", p[0].1);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use sim_core::record::RunRecord;
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
-use snowflake::{Config, Snowflake};
+use snowflake::{ClockGuard, Config, Snowflake};
 
 fn load(name: &str) -> Scenario<Config> {
     let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
@@ -15,6 +15,11 @@ fn load(name: &str) -> Scenario<Config> {
 /// Runs a scenario file and asserts its verdict is what the file expects.
 fn check(name: &str) -> RunRecord {
     testkit::run_as_expected::<Snowflake>(&load(name)).0
+}
+
+/// A known-bad scenario file as it is and with its cause removed ([`testkit::control`]).
+fn control(name: &str, remove_cause: impl FnOnce(&mut Scenario<Config>), still_failing: &[&str]) -> testkit::Control {
+    testkit::control::<Snowflake>(&load(name), remove_cause, still_failing)
 }
 
 #[test]
@@ -31,9 +36,10 @@ fn good_snowflake_serves_10k_per_second_through_a_clock_step() {
 }
 
 #[test]
-fn unguarded_backwards_clock_duplicates() {
-    let r = check("snowflake_clock_back");
-    assert!(measure(&r, "duplicates") > 10.0, "{:?}", r.model_report.measures);
+fn control_waiting_out_a_backwards_clock_step_gives_no_duplicates() {
+    let c = control("snowflake_clock_back", |sc| sc.config.guard = ClockGuard::Wait, &[]);
+    assert!(measure(&c.original, "duplicates") > 10.0, "{:?}", c.original.model_report.measures);
+    assert!(measure(&c.fixed, "clock_waits") > 0.0, "the control met the same clock step");
 }
 
 #[test]
@@ -45,9 +51,9 @@ fn refusing_guard_trades_errors_for_uniqueness() {
 }
 
 #[test]
-fn same_machine_id_collides() {
-    let r = check("snowflake_same_machine_id");
-    assert!(measure(&r, "duplicates") > 10.0, "{:?}", r.model_report.measures);
+fn control_distinct_machine_ids_do_not_collide() {
+    let c = control("snowflake_same_machine_id", |sc| sc.config.machine_ids.clear(), &[]);
+    assert!(measure(&c.original, "duplicates") > 10.0, "{:?}", c.original.model_report.measures);
 }
 
 #[test]
@@ -69,9 +75,10 @@ fn auto_increment_is_unique_but_not_time_ordered() {
 }
 
 #[test]
-fn auto_increment_with_a_stale_step_collides() {
-    let r = check("snowflake_autoincrement_step");
-    assert!(measure(&r, "duplicates") > 100.0, "{:?}", r.model_report.measures);
+fn control_auto_increment_stepping_by_the_servers_it_has_does_not_collide() {
+    // `auto_step: 0` steps by the number of servers (4), not the stale 2.
+    let c = control("snowflake_autoincrement_step", |sc| sc.config.auto_step = 0, &[]);
+    assert!(measure(&c.original, "duplicates") > 100.0, "{:?}", c.original.model_report.measures);
 }
 
 #[test]
@@ -100,4 +107,33 @@ fn expected_verdicts_hold_over_a_seed_sweep() {
     assert!(names.len() >= 4, "{names:?}");
     let seeds = testkit::sweep_seeds(std::env::var("SIMCTL_SWEEP_SEEDS").ok().as_deref(), 3);
     testkit::assert_expectations_over_seeds::<Snowflake>(&names.iter().map(|n| load(n)).collect::<Vec<_>>(), seeds);
+}
+
+#[test]
+fn a_clock_that_runs_past_41_bits_of_milliseconds_is_refused_not_wrapped() {
+    // The epoch 500 ms before the last millisecond 41 bits hold (2^41 - 1 ms, about 69.7 years):
+    // the generators issue IDs for 500 ms, then refuse. Wrapped IDs (ms 0 again) would repeat and
+    // decrease; none may be issued. (An offset of 2^40 ms or more used to be refused outright.)
+    let mut sc = load("snowflake");
+    sc.faults = Default::default();
+    sc.slas.clear();
+    sc.estimates.clear();
+    sc.config.epoch_offset = sim_core::Duration::from_millis(snowflake::TIMESTAMP_MAX - 500);
+    assert!(sc.validate::<Snowflake>().is_empty(), "{:?}", sc.validate::<Snowflake>());
+    let (r, verdict) = testkit::run_and_judge::<Snowflake>(&sc, None);
+    testkit::assert_passes("snowflake at the end of its epoch", &verdict);
+    assert!(testkit::check(&r, "unique").passed && testkit::check(&r, "monotonic_per_node").passed);
+    assert!(measure(&r, "refused_timestamp_exhausted") > 1000.0, "{:?}", r.model_report.measures);
+    let ops = r.op("next_id").unwrap();
+    assert!(ops.ok > 1000 && ops.fail > 1000, "IDs for 500 ms, then refusals: {} ok, {} failed", ops.ok, ops.fail);
+}
+
+/// Every good snowflake scenario has a progress condition, and it fails when every server is down (a
+/// run that passes its safety checks by doing nothing must not pass).
+#[test]
+fn good_scenarios_fail_their_progress_conditions_with_every_server_down() {
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "snowflake");
+    let scenarios: Vec<Scenario<Config>> = names.iter().map(|n| load(n)).collect();
+    assert!(testkit::assert_good_scenarios_need_progress::<Snowflake>(&scenarios) >= 4);
 }

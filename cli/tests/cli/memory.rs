@@ -1,0 +1,114 @@
+//! The cost estimates against what runs really use: for each model, a run sized so that its own
+//! state dominates, its estimated memory within a factor of two of the peak resident memory the
+//! run added to the process (peak RSS minus that of a tiny run), and its estimated events within
+//! a factor of three of the events processed. (Memory, not time: `simctl bench scenario` reports
+//! both figures; no timing is judged here.)
+
+use crate::support::{scratch, simctl, write_scenario};
+
+/// `(estimated bytes, peak RSS bytes, estimated events, events)` of a `bench scenario` run.
+fn measure(file: &str) -> (f64, f64, f64, f64) {
+    let r = simctl(&["bench", "scenario", file, "--max-memory", "64GB"]);
+    assert_eq!(r.code, 0, "{file}: {}{}", r.stdout, r.stderr);
+    let line = r.stdout.lines().find(|l| l.starts_with("COST ")).unwrap_or_else(|| panic!("{}", r.stdout));
+    let field = |name: &str| -> f64 {
+        let v = line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}="))).unwrap();
+        v.parse().unwrap_or_else(|_| panic!("{name}={v}: the peak RSS must be known on Linux"))
+    };
+    (field("estimated_bytes"), field("peak_rss_bytes"), field("estimated_events"), field("events"))
+}
+
+#[test]
+fn every_model_estimates_its_memory_within_a_factor_of_two() {
+    let dir = scratch("memory");
+    let tiny = write_scenario(
+        &dir,
+        "tiny.ron",
+        r#"Scenario(name: "tiny", model: "register", duration: "1s", topology: (servers: 3, clients: 1),
+            workload: (ops: [("read", 1.0)], arrival: OpenLoop(rate_per_s: 10.0)))"#,
+    );
+    let (_, base, _, _) = measure(&tiny);
+    let cases = [
+        (
+            "register",
+            r#"duration: "5s", topology: (servers: 2000, clients: 4),
+            workload: (ops: [("read", 0.5), ("write", 0.5)], arrival: OpenLoop(rate_per_s: 200.0), keys: Uniform(count: 1000))"#,
+        ),
+        (
+            "register",
+            r#"duration: "10s", topology: (servers: 3, clients: 4),
+            workload: (ops: [("read", 0.8), ("write", 0.2)], arrival: OpenLoop(rate_per_s: 20000.0), keys: Uniform(count: 100000))"#,
+        ),
+        (
+            "dynamo",
+            r#"duration: "1s", topology: (servers: 200, clients: 2),
+            workload: (ops: [("get", 0.6), ("put", 0.4)], arrival: OpenLoop(rate_per_s: 100.0), keys: Uniform(count: 1000))"#,
+        ),
+        (
+            "dynamo",
+            r#"duration: "20s", topology: (servers: 8, clients: 3),
+            workload: (ops: [("get", 0.6), ("put", 0.4)], arrival: OpenLoop(rate_per_s: 4000.0), keys: Zipf(count: 2000, s: 0.9))"#,
+        ),
+        (
+            "kafka",
+            r#"duration: "10s", settle: "1s", topology: (servers: 5, clients: 6),
+            config: (partition_count: 12, replication_factor: 3, acks: All),
+            workload: (ops: [("produce", 0.95), ("poll", 0.05)], arrival: OpenLoop(rate_per_s: 20000.0))"#,
+        ),
+        (
+            "kafka",
+            r#"duration: "2s", settle: "1s", topology: (servers: 100, clients: 4),
+            config: (partition_count: 2000, replication_factor: 3, acks: All),
+            workload: (ops: [("produce", 0.95), ("poll", 0.05)], arrival: OpenLoop(rate_per_s: 200.0))"#,
+        ),
+        (
+            "crawler",
+            r#"duration: "30s", settle: "2s", topology: (servers: 20021, clients: 0),
+            network: (link: (latency: LogNormal(median: "10ms", sigma: 0.3))),
+            config: (crawlers: 20, hosts: 20000, web: (pages_max: 100))"#,
+        ),
+        (
+            "ratelimit",
+            r#"duration: "20s", topology: (servers: 4, clients: 2),
+            config: (algorithm: SlidingLog, limit_per_window: 100, window: "10s", api_servers: 2),
+            workload: (ops: [("get", 1.0)], arrival: OpenLoop(rate_per_s: 5000.0), keys: Uniform(count: 100000))"#,
+        ),
+        (
+            "snowflake",
+            r#"duration: "5s", topology: (servers: 4, clients: 2),
+            workload: (ops: [("next_id", 0.5), ("next_ids", 0.5)], arrival: OpenLoop(rate_per_s: 1000.0))"#,
+        ),
+        (
+            "shortener",
+            r#"duration: "10s", topology: (servers: 6, clients: 2), config: (preloaded_urls: 1000000),
+            workload: (ops: [("shorten", 0.2), ("redirect", 0.8)], arrival: OpenLoop(rate_per_s: 3000.0), keys: Uniform(count: 1000000))"#,
+        ),
+        (
+            "phold",
+            r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
+            network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,
+        ),
+    ];
+    let mut report = String::new();
+    let mut bad = Vec::new();
+    for (i, (model, body)) in cases.iter().enumerate() {
+        let file = write_scenario(
+            &dir,
+            &format!("{model}{i}.ron"),
+            &format!("Scenario(name: \"{model}{i}\", model: \"{model}\", {body})"),
+        );
+        let (estimated, peak, estimated_events, events) = measure(&file);
+        let used = peak - base;
+        let (memory, event_ratio) = (estimated / used, estimated_events / events);
+        report.push_str(&format!(
+            "{model}{i}: estimated {:.1} MB, used {:.1} MB ({memory:.2}); events estimated {estimated_events:.0}, processed {events:.0} ({event_ratio:.2})\n",
+            estimated / 1e6,
+            used / 1e6
+        ));
+        if !(0.5..=2.0).contains(&memory) || !(1.0 / 3.0..=3.0).contains(&event_ratio) {
+            bad.push(format!("{model}{i}"));
+        }
+    }
+    eprint!("{report}");
+    assert!(bad.is_empty(), "off by more than the tolerance: {bad:?}\n{report}");
+}

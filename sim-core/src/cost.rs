@@ -1,0 +1,315 @@
+//! What a run will cost, estimated before it starts: memory and events.
+//!
+//! The kernel estimates the [`Load`] (operations per kind, keys, operations at once) from the
+//! workload; a model states its own part under that load as a [`Footprint`] (its state, part by
+//! part, and the events it causes); the kernel adds its own parts (per node, the operation
+//! history, the report's time series, the workload's tables, the event queue, the fault schedule,
+//! the trace), in [`estimate`]. The CLI refuses a run whose
+//! estimate exceeds the memory it may use, with the estimate part by part, so a scenario that
+//! would take the machine down says so before it allocates anything. The estimates are held to
+//! the heap a run really uses by a test (cli/tests/cli/memory.rs, a counting allocator).
+
+use crate::actor::Actor;
+use crate::metrics::HistoryEntry;
+use crate::model::Model;
+use crate::scenario::Scenario;
+use crate::time::Time;
+use crate::topology::Topology;
+use crate::workload::{Arrival, Keys};
+use std::fmt;
+
+/// What the workload will do, as the kernel estimates it before the run: the input of
+/// [`Model::footprint`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Load {
+    /// Operations per kind, in `Model::OP_KINDS` order.
+    pub ops: Vec<f64>,
+    /// Distinct keys the operations touch (at most the workload's key count).
+    pub keys: f64,
+    /// How unevenly operations fall on keys: `keys x sum of p(key)^2` (1 when even; a Zipf
+    /// workload's hot keys make it larger). A key's share of `n` operations squared, summed over
+    /// keys, is `n^2 / keys x key_skew`: what grows with the square of a key's writes costs that.
+    pub key_skew: f64,
+    /// Operations in flight at the busiest moment (at least 1 when there is a workload).
+    pub in_flight: f64,
+    /// The main phase and the liveness phase, in seconds.
+    pub run_s: f64,
+    /// The mean latency of a message on the network's default link, in seconds.
+    pub latency_s: f64,
+}
+
+impl Load {
+    /// Operations of kind `kind` (0 for a kind the model does not have).
+    pub fn of(&self, kind: &str, kinds: &[&str]) -> f64 {
+        kinds.iter().position(|k| *k == kind).and_then(|i| self.ops.get(i)).copied().unwrap_or(0.0)
+    }
+    pub fn total(&self) -> f64 {
+        self.ops.iter().fold(0.0, |a, b| a + b)
+    }
+}
+
+/// A model's own costs under a [`Load`], stated by [`Model::footprint`]. Bytes are heap bytes
+/// summed over every node (a key held by three replicas costs three copies).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Footprint {
+    /// Named parts of the model's memory at its fullest: `("ring walks: 80,000 tokens x 5,000
+    /// servers x 4 B", bytes)`.
+    pub parts: Vec<(String, f64)>,
+    /// Events the model causes over the run (messages, timers, disk writes, the initial
+    /// population), beyond the kernel's own two per operation.
+    pub events: f64,
+    /// Events waiting in the queue at the busiest moment.
+    pub queued: f64,
+}
+
+impl Footprint {
+    /// Adds a named part of the model's memory.
+    pub fn part(mut self, what: impl Into<String>, bytes: f64) -> Footprint {
+        self.parts.push((what.into(), bytes));
+        self
+    }
+}
+
+/// A run's estimated cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cost {
+    /// Named parts of the peak memory, in bytes.
+    pub parts: Vec<(String, f64)>,
+    /// Operations the workload will issue.
+    pub ops: f64,
+    /// Events the run will process.
+    pub events: f64,
+    /// The run's event limit (it stops there, failing `run.event_limit`).
+    pub max_events: u64,
+}
+
+impl Cost {
+    /// The estimated peak memory in bytes.
+    pub fn bytes(&self) -> f64 {
+        self.parts.iter().map(|p| p.1).sum()
+    }
+}
+
+impl fmt::Display for Cost {
+    /// One line with the totals, then the parts above 1% of the total, largest first.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total = self.bytes();
+        write!(f, "about {} of memory, {} events, {} operations", bytes(total), count(self.events), count(self.ops))?;
+        let mut parts: Vec<&(String, f64)> = self.parts.iter().filter(|p| p.1 >= total / 100.0).collect();
+        parts.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (what, b) in parts {
+            write!(f, "\n  {:>9}  {what}", bytes(*b))?;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes in decimal units: `512 B`, `3.4 MB`, `1.9 TB`.
+pub fn bytes(b: f64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = b.max(0.0);
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 { format!("{v:.0} B") } else { format!("{v:.1} {}", units[u]) }
+}
+
+/// A count in words: `950`, `3.4 thousand`, `1.2 million`, `4.0e12`.
+pub fn count(n: f64) -> String {
+    match n {
+        n if n < 1e4 => format!("{n:.0}"),
+        n if n < 1e6 => format!("{:.1} thousand", n / 1e3),
+        n if n < 1e9 => format!("{:.1} million", n / 1e6),
+        n if n < 1e12 => format!("{:.1} billion", n / 1e9),
+        n => format!("{n:.1e}"),
+    }
+}
+
+/// `count x sum of p(key)^2` of a key distribution (see [`Load::key_skew`]).
+fn key_skew(keys: &Keys) -> f64 {
+    match *keys {
+        Keys::Uniform { .. } => 1.0,
+        Keys::HotKey { count, share, .. } => {
+            let n = count as f64;
+            n * (share * share + (1.0 - share) * (1.0 - share) / n)
+        }
+        Keys::Zipf { count, s } => {
+            // Sums of k^-s and k^-2s: the first terms exactly, the rest as integrals.
+            let exact = count.min(100_000);
+            let (mut h1, mut h2) = (0.0, 0.0);
+            for k in 1..=exact {
+                let w = (k as f64).powf(-s);
+                h1 += w;
+                h2 += w * w;
+            }
+            let tail = |p: f64| {
+                let (a, b) = (exact as f64 + 0.5, count as f64 + 0.5);
+                if count <= exact {
+                    0.0
+                } else if (p - 1.0).abs() < 1e-9 {
+                    (b / a).ln()
+                } else {
+                    (b.powf(1.0 - p) - a.powf(1.0 - p)) / (1.0 - p)
+                }
+            };
+            h1 += tail(s);
+            h2 += tail(2.0 * s);
+            count as f64 * h2 / (h1 * h1)
+        }
+    }
+}
+
+/// Per node, the kernel's arrays (actor slot, status, incarnation, stream position, id source,
+/// durable log header, clock) and the topology's.
+const KERNEL_BYTES_PER_NODE: f64 = 64.0;
+/// Per node that ever sets a timer or writes to disk: its entry of the kernel's rare-state map.
+const KERNEL_BYTES_PER_BUSY_NODE: f64 = 200.0;
+/// Per event in the queue: its key and its slot, beside the message or timer it carries.
+const EVENT_OVERHEAD_BYTES: f64 = 96.0;
+/// Per fault: the scheduled fault, its effect record and its label.
+const FAULT_BYTES: f64 = 300.0;
+/// Per traced event: the record and its label and detail strings.
+const TRACE_EVENT_BYTES: f64 = 160.0;
+
+/// The cost of a run of `sc` (with the event trace kept when `trace`).
+pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
+    let Ok(topo) = Topology::from_spec(&sc.topology) else {
+        return Cost { parts: Vec::new(), ops: 0.0, events: 0.0, max_events: 0 };
+    };
+    let nodes = topo.node_count() as f64;
+    let main_end = Time(sc.duration.0);
+    let mut parts: Vec<(String, f64)> = Vec::new();
+    let mut part = |what: String, b: f64| {
+        if b > 0.0 {
+            parts.push((what, b));
+        }
+    };
+
+    // The workload: operations per kind, keys, how many at once.
+    let link_mean_ns = sc.network.link.latency.mean_ns().unwrap_or(1e6);
+    let disk_mean_ns = sc.disk.latency.mean_ns().unwrap_or(1e6);
+    let response_ns = (2.0 * link_mean_ns + disk_mean_ns).max(1_000.0);
+    let mut load = Load {
+        ops: vec![0.0; M::OP_KINDS.len()],
+        run_s: sc.run_span().as_secs_f64(),
+        latency_s: link_mean_ns / 1e9,
+        ..Load::default()
+    };
+    let mut users = 0.0;
+    if let Some(w) = &sc.workload {
+        let end = w.stop_at.map_or(main_end, |s| Time(s.0).min(main_end));
+        let (ops, peak_rate) = match &w.arrival {
+            Arrival::OpenLoop { rate_per_s } => {
+                (w.expected_arrivals(main_end), rate_per_s * w.pieces(end).iter().map(|p| p.peak).fold(0.0, f64::max))
+            }
+            Arrival::ClosedLoop { users: u, think } => {
+                users = *u as f64;
+                let cycle_ns = think.as_ref().and_then(|t| t.mean_ns()).unwrap_or(0.0) + response_ns;
+                let rate = users * 1e9 / cycle_ns;
+                part(format!("closed-loop users: {}", count(users)), users * 48.0);
+                (rate * end.as_secs_f64(), rate)
+            }
+        };
+        // Retries are bounded by the attempts; most operations need one.
+        let ops = if w.retry.is_some() { ops * 1.1 } else { ops };
+        let total: f64 = w.ops.iter().map(|o| o.1).sum::<f64>().max(f64::MIN_POSITIVE);
+        for (name, weight) in &w.ops {
+            if let Some(k) = M::OP_KINDS.iter().position(|k| k == name) {
+                load.ops[k] += ops * weight / total;
+            }
+        }
+        let key_count = match w.keys {
+            Keys::Uniform { count } | Keys::Zipf { count, .. } | Keys::HotKey { count, .. } => count as f64,
+        };
+        load.keys = key_count.min(ops);
+        load.key_skew = key_skew(&w.keys);
+        load.in_flight = (peak_rate * response_ns / 1e9).clamp(1.0, ops.max(1.0));
+        if let Keys::Zipf { count, .. } = w.keys {
+            part(format!("Zipf table: {} keys x 8 B", crate::cost::count(count as f64)), count as f64 * 8.0);
+        }
+    }
+    let ops = load.total();
+
+    // The model's own parts, and the kernel's per node.
+    let model = M::footprint(&sc.config, &topo, &load);
+    for (what, b) in &model.parts {
+        part(format!("{}: {what}", M::NAME), *b);
+    }
+    let actor = std::mem::size_of::<Option<M::Actor>>() as f64;
+    part(
+        format!("nodes: {} x {} B (kernel and actor slot)", count(nodes), (KERNEL_BYTES_PER_NODE + actor) as u64),
+        nodes * (KERNEL_BYTES_PER_NODE + actor),
+    );
+    part("nodes' timers and disks".into(), topo.servers.len() as f64 * KERNEL_BYTES_PER_BUSY_NODE);
+    let zones = topo.zone_names.len() as f64;
+    part(
+        format!("links: {} zones squared", count(zones)),
+        zones * zones * std::mem::size_of::<crate::net::Link>() as f64,
+    );
+    let entry = std::mem::size_of::<HistoryEntry>() as f64;
+    part(
+        format!("operation history: {} operations x {} B (and the record built from it)", count(ops), entry as u64),
+        ops * entry * 2.0,
+    );
+
+    // The report's time series: a latency histogram per interval and op kind.
+    let interval = sc.report_interval_or_default();
+    let intervals = sc.run_span().0.div_ceil(interval.0.max(1)) as f64;
+    let kinds = M::OP_KINDS.len() as f64;
+    let histogram = |sigfig| crate::metrics::new_histogram(sigfig).distinct_values() as f64 * 8.0 + 200.0;
+    if sc.workload.is_some() {
+        part(
+            format!("report series: {} intervals of {interval} x {} op kinds", count(intervals), kinds as u64),
+            intervals.min(ops) * kinds * histogram(2),
+        );
+    }
+    part("latency histograms".into(), kinds * histogram(3));
+
+    // The event queue at its fullest.
+    let event_bytes = EVENT_OVERHEAD_BYTES
+        + std::mem::size_of::<<M::Actor as Actor>::Msg>().max(std::mem::size_of::<<M::Actor as Actor>::Timer>()) as f64;
+    let queued = model.queued + users + load.in_flight;
+    part(format!("event queue: {} events at its fullest", count(queued)), queued * event_bytes);
+
+    // Faults.
+    let nemesis_faults = sc.faults.nemesis.as_ref().map_or(0.0, |n| n.expected_faults(sc.duration));
+    let faults = sc.faults.schedule.len() as f64 + nemesis_faults;
+    part(format!("faults: {}", count(faults)), faults * FAULT_BYTES);
+
+    let kernel_events_per_op = 2.0;
+    let events = model.events + ops * kernel_events_per_op + 2.0 * faults;
+    let max_events = sc.max_events.unwrap_or(crate::scenario::MAX_EVENTS_DEFAULT);
+    if trace {
+        let traced = events.min(max_events as f64);
+        part(format!("event trace: {} events", count(traced)), traced * TRACE_EVENT_BYTES);
+    }
+    Cost { parts, ops, events, max_events }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_skew_is_one_when_even_and_grows_with_zipf() {
+        assert_eq!(key_skew(&Keys::Uniform { count: 1000 }), 1.0);
+        assert!((key_skew(&Keys::Zipf { count: 1000, s: 0.0 }) - 1.0).abs() < 1e-9);
+        // s = 1, 1,000 keys: H2 / H1^2 = 1.6439 / 7.4855^2 -> x 1000 = 29.3.
+        assert!((key_skew(&Keys::Zipf { count: 1000, s: 1.0 }) - 29.34).abs() < 0.1);
+        // The tail integral carries on where the exact sum stops.
+        let big = key_skew(&Keys::Zipf { count: 10_000_000, s: 1.1 });
+        assert!(big > 1000.0, "{big}");
+    }
+
+    #[test]
+    fn sizes_and_counts_read_well() {
+        assert_eq!(bytes(512.0), "512 B");
+        assert_eq!(bytes(3.4e6), "3.4 MB");
+        assert_eq!(bytes(1.92e12), "1.9 TB");
+        assert_eq!(count(950.0), "950");
+        assert_eq!(count(1.25e6), "1.2 million");
+        assert_eq!(count(4e12), "4.0e12");
+    }
+}
