@@ -649,7 +649,7 @@ impl Model for Checkout {
 /// too, expiries are not callers' writes). Each hold holds one unit.
 fn is_confirm(e: &kv::Entry) -> bool {
     matches!(e.cause, kv::Cause::Write { result: KvResult::Deleted { existed: true }, .. })
-        && matches!(e.changes.as_slice(), [(k, None)] if untag(*k).is_some_and(|(_, sub)| sub != 0))
+        && matches!(e.changes.as_slice(), [(k, None)] if kv::untag(*k).is_some_and(|(_, sub)| sub != 0))
 }
 
 /// The store's final state: every running primary's rows, and the shards whose primary is down.

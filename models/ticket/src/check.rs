@@ -22,17 +22,6 @@ impl Finding {
             self.first = Some(what());
         }
     }
-
-    /// "`bad` of `judged` <what>; first: ..." for a check's detail.
-    pub fn detail(&self, what: &str) -> String {
-        format!(
-            "{} of {} {what} (judged: {}){}",
-            self.bad,
-            self.judged,
-            self.judged,
-            self.first.as_ref().map(|f| format!("; first: {f}")).unwrap_or_default()
-        )
-    }
 }
 
 /// A log entry's changes: each touched key and its value after the entry (`None`: deleted).

@@ -786,6 +786,9 @@ impl Model for Ticket {
     const ABOUT: &'static str =
         "ticket booking: holds with a TTL (atomic decrement) or OCC, a slow failing payment provider, a waiting room";
     const OP_KINDS: &'static [&'static str] = &["buy", "view"];
+    const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const CHECKS: &'static [&'static str] =
+        &["never_oversold", "orders_within_total", "no_stuck_tickets", "paid_orders_have_tickets"];
     type Config = Config;
     type Actor = Node;
 
@@ -922,8 +925,22 @@ fn final_rows(run: &RunView<'_, Node>, c: &Config) -> (BTreeMap<u64, kv::Row>, V
     (rows, up.iter().enumerate().filter(|(_, u)| !**u).map(|(i, _)| i).collect())
 }
 
-fn check(name: &str, f: &Finding, what: &str, extra: &str) -> Check {
-    Check::new(name, f.bad == 0 && f.judged > 0 && extra.is_empty(), format!("{}{extra}", f.detail(what)))
+/// A check from a finding: `f.bad` of the `f.judged` items (`unit`) were `word`. `extra`, when
+/// not empty, says why the final state could not be read in full (a primary down at the end),
+/// and fails the check: a store that cannot be read is not a store that holds.
+fn check(name: &str, f: &Finding, unit: &str, word: &str, extra: &str) -> Check {
+    let c = Check::judged(name, f.judged, unit).violations(f.bad, word).passed_if(extra.is_empty());
+    let mut notes: Vec<String> = Vec::new();
+    if f.bad > 0 {
+        notes.push(format!("worst by {}", f.worst));
+    }
+    if let Some(first) = &f.first {
+        notes.push(format!("first: {first}"));
+    }
+    if !extra.is_empty() {
+        notes.push(extra.trim().to_string());
+    }
+    if notes.is_empty() { c } else { c.detail(notes.join("; ")) }
 }
 
 fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
@@ -943,7 +960,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         .map(|e| (e.seq, e.changes.iter().map(|(k, row)| (*k, row.map(|r| r.value))).collect()))
         .collect();
     let oversold = check::never_oversold(c.tickets, events, changes.iter().map(|(s, v)| (*s, v.as_slice())), slot_of);
-    r.checks.push(check("never_oversold", &oversold, "committed (log entry, event) states oversold", ""));
+    r.checks.push(check("never_oversold", &oversold, "committed (log entry, event) states", "oversold", ""));
 
     // The history: acknowledged purchases per event, and their orders.
     let (mut acked, mut paid) = (BTreeMap::<u64, i64>::new(), Vec::new());
@@ -974,14 +991,15 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     let ordered: BTreeMap<u64, i64> = tallies.iter().enumerate().map(|(e, t)| (e as u64, t.ordered)).collect();
     let within = check::orders_within_total(c.tickets, &acked, &ordered);
-    r.checks.push(check("orders_within_total", &within, "events sold more tickets than they have", &down_note));
+    r.checks.push(check("orders_within_total", &within, "events", "sold more tickets than they have", &down_note));
     let stuck = check::no_stuck_tickets(c.tickets, &tallies);
-    r.checks.push(check("no_stuck_tickets", &stuck, "events with tickets stuck at the end", &down_note));
+    r.checks.push(check("no_stuck_tickets", &stuck, "events", "with tickets stuck at the end", &down_note));
     let have = check::paid_orders_have_tickets(&paid, |k| rows.get(&k).map(|r| r.value));
     r.checks.push(check(
         "paid_orders_have_tickets",
         &have,
-        "acknowledged purchases without their tickets in the store",
+        "acknowledged purchases",
+        "without their tickets in the store",
         &down_note,
     ));
 

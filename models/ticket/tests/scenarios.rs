@@ -39,12 +39,11 @@ fn read_then_write_oversells() {
 /// compare-and-set (the OCC strategy) never oversells.
 #[test]
 fn control_read_then_write_with_versions_does_not_oversell() {
-    let mut sc = load("ticket_read_then_write");
-    sc.config.strategy = Strategy::Occ;
-    let (r, v) = testkit::run_and_judge::<Ticket>(&sc, None);
-    testkit::assert_passes(&sc.name, &v);
-    assert_eq!(measure(&r, "oversold"), 0.0);
-    assert!(measure(&r, "occ_conflicts") > 0.0, "the same race, now caught by the version");
+    let c = testkit::control::<Ticket>(&load("ticket_read_then_write"), |sc| sc.config.strategy = Strategy::Occ, &[]);
+    let r = &c.fixed;
+    assert!(measure(&c.original, "oversold") >= 1.0);
+    assert_eq!(measure(r, "oversold"), 0.0);
+    assert!(measure(r, "occ_conflicts") > 0.0, "the same race, now caught by the version");
 }
 
 /// Holds without a TTL: the tickets of unknown charges and of the crashed server's purchases
@@ -60,12 +59,13 @@ fn holds_without_expiry_leave_tickets_stuck() {
 /// Control for ticket_no_expiry: the same run with the 10 s TTL returns every ticket.
 #[test]
 fn control_no_expiry_with_a_ttl_returns_every_ticket() {
-    let mut sc = load("ticket_no_expiry");
-    sc.config.hold_ttl = Some(sim_core::Duration::from_secs(10));
-    let (r, v) = testkit::run_and_judge::<Ticket>(&sc, None);
-    testkit::assert_passes(&sc.name, &v);
-    assert_eq!(measure(&r, "tickets_stuck"), 0.0);
-    assert!(measure(&r, "holds_expired") >= 1.0);
+    let c = testkit::control::<Ticket>(
+        &load("ticket_no_expiry"),
+        |sc| sc.config.hold_ttl = Some(sim_core::Duration::from_secs(10)),
+        &[],
+    );
+    assert_eq!(measure(&c.fixed, "tickets_stuck"), 0.0);
+    assert!(measure(&c.fixed, "holds_expired") >= 1.0);
 }
 
 /// Under OCC the retry rate grows with the buyers of an event: the table's rows, by buyers.
