@@ -129,6 +129,7 @@ pub fn models() -> Vec<Entry> {
         entry::<cdn::Cdn>(),
         entry::<checkout::Checkout>(),
         entry::<ticket::Ticket>(),
+        entry::<notify::Notify>(),
     ]
 }
 
@@ -418,6 +419,7 @@ mod tests {
                 "checkout" => roundtrip::<checkout::Checkout>(&source),
                 "ticket" => roundtrip::<ticket::Ticket>(&source),
                 "pipeline" => roundtrip::<pipeline::Pipeline>(&source),
+                "notify" => roundtrip::<notify::Notify>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
