@@ -129,6 +129,7 @@ pub fn models() -> Vec<Entry> {
         entry::<cdn::Cdn>(),
         entry::<checkout::Checkout>(),
         entry::<leaderboard::Leaderboard>(),
+        entry::<ticket::Ticket>(),
         entry::<notify::Notify>(),
     ]
 }
@@ -417,6 +418,7 @@ mod tests {
                 "cdn" => roundtrip::<cdn::Cdn>(&source),
                 "service_inline" => roundtrip::<service::inline::ServiceInline>(&source),
                 "checkout" => roundtrip::<checkout::Checkout>(&source),
+                "ticket" => roundtrip::<ticket::Ticket>(&source),
                 "pipeline" => roundtrip::<pipeline::Pipeline>(&source),
                 "leaderboard" => roundtrip::<leaderboard::Leaderboard>(&source),
                 "notify" => roundtrip::<notify::Notify>(&source),
