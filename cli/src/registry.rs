@@ -129,6 +129,9 @@ pub fn models() -> Vec<Entry> {
         entry::<readpath::ReadPathModel>(),
         entry::<cdn::Cdn>(),
         entry::<checkout::Checkout>(),
+        entry::<leaderboard::Leaderboard>(),
+        entry::<ticket::Ticket>(),
+        entry::<notify::Notify>(),
     ]
 }
 
@@ -416,8 +419,11 @@ mod tests {
                 "cdn" => roundtrip::<cdn::Cdn>(&source),
                 "service_inline" => roundtrip::<service::inline::ServiceInline>(&source),
                 "checkout" => roundtrip::<checkout::Checkout>(&source),
+                "ticket" => roundtrip::<ticket::Ticket>(&source),
                 "pipeline" => roundtrip::<pipeline::Pipeline>(&source),
                 "judge" => roundtrip::<judge::Judge>(&source),
+                "leaderboard" => roundtrip::<leaderboard::Leaderboard>(&source),
+                "notify" => roundtrip::<notify::Notify>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

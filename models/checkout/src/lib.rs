@@ -48,15 +48,17 @@
 pub mod check;
 
 use parts::calls::{Answer, CallOutcome, CallPolicy, CallStats, CallTimer, Calls, Done, ReqId, ServiceId};
-use parts::kv::{self, Hold, KvClient, KvResult, KvServer, KvSpec, KvStats, ReadFrom, ShardMap, tagged, untag};
-use parts::pool::PoolTimer;
+use parts::kv::{
+    self, Hold, KvClient, KvResult, KvServer, KvSpec, KvStats, ReadFrom, RestockStats, Restocker, ShardMap, tagged,
+};
+use parts::pool::{PoolTimer, Slots};
 use parts::provider::{self, Provider, ProviderSpec, ProviderStats};
 use serde::{Deserialize, Serialize};
 use sim_core::{
     Actor, Check, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
     Topology, WriteId,
 };
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// ```ron
 /// config: (
@@ -239,49 +241,6 @@ impl Client {
 
 // ----- API servers -----
 
-/// Workers held by requests until they are answered, and the requests waiting for one.
-#[derive(Debug, Default)]
-struct Workers {
-    cap: u32,
-    queue: u32,
-    busy: u32,
-    waiting: VecDeque<u64>,
-    waiting_max: u64,
-}
-
-impl Workers {
-    /// `Some(true)`: a worker took it; `Some(false)`: it waits; `None`: refused.
-    fn acquire(&mut self, ctx: &mut Ctx<'_, Node>, job: u64) -> Option<bool> {
-        if self.busy < self.cap {
-            self.busy += 1;
-            ctx.level("api", "workers_busy", 1);
-            Some(true)
-        } else if (self.waiting.len() as u32) < self.queue {
-            self.waiting.push_back(job);
-            self.waiting_max = self.waiting_max.max(self.waiting.len() as u64);
-            ctx.level("api", "waiting", 1);
-            Some(false)
-        } else {
-            None
-        }
-    }
-
-    /// A request answered: its worker takes the next waiting one, if any.
-    fn release(&mut self, ctx: &mut Ctx<'_, Node>) -> Option<u64> {
-        match self.waiting.pop_front() {
-            Some(j) => {
-                ctx.level("api", "waiting", -1);
-                Some(j)
-            }
-            None => {
-                self.busy -= 1;
-                ctx.level("api", "workers_busy", -1);
-                None
-            }
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
     Waiting,
@@ -337,7 +296,8 @@ pub struct Api {
     /// This server's place in the tier (hold keys of two servers never collide).
     index: u64,
     servers: u64,
-    workers: Workers,
+    /// Workers held by requests until they are answered, and the requests waiting for one.
+    workers: Slots<u64>,
     calls: Calls<Msg, u64>,
     kv: KvClient,
     pay: ServiceId,
@@ -384,7 +344,7 @@ impl Api {
             Kind::Buy => {
                 job.hold = tagged(item, 1 + (self.index + self.servers * self.orders) % ((1 << 24) - 1));
                 self.orders += 1;
-                let hold = Some(Hold { key: job.hold, ttl: self.hold_ttl });
+                let hold = Some(Hold { key: job.hold, ttl: Some(self.hold_ttl) });
                 (kv::Op::DecrIfAtLeast { key: stock_key(item), n: 1, hold }, ReadFrom::Primary, Stage::Reserve)
             }
             Kind::Stock => (kv::Op::Get { key: stock_key(item) }, self.stock_reads, Stage::Read),
@@ -505,53 +465,6 @@ impl Api {
     }
 }
 
-// ----- the reaper: gives back the units of expired holds -----
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ReaperStats {
-    pub events: u64,
-    pub restocked: u64,
-    pub failed: u64,
-}
-
-pub struct Reaper {
-    calls: Calls<Msg, i64>,
-    kv: KvClient,
-    pub stats: ReaperStats,
-}
-
-impl Reaper {
-    fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, msg: Msg) {
-        match msg {
-            Msg::Kv(kv::Msg::Expired { key, value }) => {
-                self.stats.events += 1;
-                let Some((item, sub)) = untag(key) else { return };
-                if sub == 0 {
-                    return; // a stock row never expires; nothing to give back
-                }
-                let op = kv::Op::Incr { key: stock_key(item), by: value };
-                if let Err(d) = self.kv.call(&mut self.calls, ctx, op, ReadFrom::Primary, value) {
-                    self.done(d);
-                }
-            }
-            Msg::Kv(kv::Msg::Resp { id, result }) => {
-                if let Some((d, _)) = KvClient::on_response(&mut self.calls, ctx, id, result) {
-                    self.done(d);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn done(&mut self, d: Done<i64>) {
-        if d.outcome == CallOutcome::Ok {
-            self.stats.restocked += d.data as u64;
-        } else {
-            self.stats.failed += d.data as u64;
-        }
-    }
-}
-
 // ----- the actor -----
 
 pub enum Node {
@@ -559,7 +472,8 @@ pub enum Node {
     Api(Box<Api>),
     Kv(Box<KvServer>),
     Provider(Box<Provider>),
-    Reaper(Box<Reaper>),
+    /// Gives back the units of expired holds, on the store's keyspace events.
+    Reaper(Box<Restocker<Msg>>),
 }
 
 impl Actor for Node {
@@ -579,7 +493,7 @@ impl Actor for Node {
             (Node::Api(a), m) => a.on_msg(ctx, from, m),
             (Node::Kv(s), Msg::Kv(m)) => s.on_msg(ctx, from, m),
             (Node::Provider(p), Msg::Pay(m)) => p.on_msg(ctx, from, m),
-            (Node::Reaper(r), m) => r.on_msg(ctx, m),
+            (Node::Reaper(r), Msg::Kv(m)) => r.on_msg(ctx, m),
             _ => {}
         }
     }
@@ -595,11 +509,7 @@ impl Actor for Node {
             (Node::Kv(s), Timer::Kv(t)) => s.on_timer(ctx, t),
             (Node::Kv(s), Timer::Pool(t)) => s.on_pool_timer(ctx, t),
             (Node::Provider(p), Timer::Pay(t)) => p.on_timer(ctx, t),
-            (Node::Reaper(r), Timer::Call(t)) => {
-                if let Some(d) = r.calls.on_timer(ctx, t) {
-                    r.done(d);
-                }
-            }
+            (Node::Reaper(r), Timer::Call(t)) => r.on_timer(ctx, t),
             _ => {}
         }
     }
@@ -704,7 +614,7 @@ impl Model for Checkout {
                 return Node::Api(Box::new(Api {
                     index: index as u64,
                     servers: layout.api.len() as u64,
-                    workers: Workers { cap: c.workers, queue: c.queue, ..Workers::default() },
+                    workers: Slots::new("api", "workers_busy", c.workers, c.queue),
                     calls,
                     kv,
                     pay,
@@ -726,9 +636,7 @@ impl Model for Checkout {
             if n == layout.provider {
                 return Node::Provider(Box::new(Provider::new("provider", c.provider.clone())));
             }
-            let mut calls = Calls::new();
-            let kv = KvClient::register(&mut calls, "reaper_calls", &map, &c.kv_call);
-            Node::Reaper(Box::new(Reaper { calls, kv, stats: ReaperStats::default() }))
+            Node::Reaper(Box::new(Restocker::new("reaper_calls", &map, &c.kv_call)))
         })
     }
 
@@ -741,7 +649,7 @@ impl Model for Checkout {
 /// too, expiries are not callers' writes). Each hold holds one unit.
 fn is_confirm(e: &kv::Entry) -> bool {
     matches!(e.cause, kv::Cause::Write { result: KvResult::Deleted { existed: true }, .. })
-        && matches!(e.changes.as_slice(), [(k, None)] if untag(*k).is_some_and(|(_, sub)| sub != 0))
+        && matches!(e.changes.as_slice(), [(k, None)] if kv::untag(*k).is_some_and(|(_, sub)| sub != 0))
 }
 
 /// The store's final state: every running primary's rows, and the shards whose primary is down.
@@ -833,7 +741,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         KvStats::default(),
         ProviderStats::default(),
         CallStats::default(),
-        ReaperStats::default(),
+        RestockStats::default(),
     );
     let mut waiting_max = 0u64;
     let mut confirmed_in_store = 0u64;

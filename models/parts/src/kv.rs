@@ -274,11 +274,12 @@ pub struct Row {
     pub expires: Option<Time>,
 }
 
-/// A hold created with a decrement: a row holding the amount taken, expiring after `ttl`.
+/// A hold created with a decrement: a row holding the amount taken, expiring after `ttl`
+/// (`None`: never; the known-bad setting whose holds a lost release leaves stuck).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hold {
     pub key: u64,
-    pub ttl: Duration,
+    pub ttl: Option<Duration>,
 }
 
 /// An operation on the store.
@@ -842,7 +843,7 @@ impl KvServer {
                 let r = written(key, have - n, old.and_then(|r| r.expires));
                 let mut changes = vec![(key, Some(r))];
                 if let Some(h) = hold {
-                    changes.push((h.key, Some(written(h.key, n, Some(now + h.ttl)))));
+                    changes.push((h.key, Some(written(h.key, n, h.ttl.map(|d| now + d)))));
                 }
                 (ok(r), changes)
             }
@@ -1136,6 +1137,72 @@ impl KvClient {
     }
 }
 
+/// What a [`Restocker`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RestockStats {
+    /// Keyspace events received.
+    pub events: u64,
+    /// Amounts given back (acknowledged increments).
+    pub restocked: u64,
+    /// Amounts whose increment failed (timed out: maybe applied, maybe not).
+    pub failed: u64,
+}
+
+/// The subscriber that gives back what expired holds held: on the keyspace event of a hold
+/// `tagged(t, s)` (`s != 0`) it adds the hold's amount back to its counter `tagged(t, 0)` (the
+/// counter shares the tag, so the shard). Lives in a node of its own, named as a subscriber of
+/// the store's servers. Events are fire-and-forget: one it never receives leaks its amount.
+pub struct Restocker<M> {
+    calls: Calls<M, i64>,
+    kv: KvClient,
+    pub stats: RestockStats,
+}
+
+impl<M: From<Msg> + Clone> Restocker<M> {
+    pub fn new(scope: &'static str, map: &ShardMap, policy: &CallPolicy) -> Restocker<M> {
+        let mut calls = Calls::new();
+        let kv = KvClient::register(&mut calls, scope, map, policy);
+        Restocker { calls, kv, stats: RestockStats::default() }
+    }
+
+    /// A message for the restocker: an event, or the store's answer to an increment.
+    pub fn on_msg<A: Actor<Msg: From<M>, Timer: From<CallTimer>>>(&mut self, ctx: &mut Ctx<'_, A>, msg: Msg) {
+        match msg {
+            Msg::Expired { key, value } => {
+                self.stats.events += 1;
+                let Some((tag, sub)) = untag(key) else { return };
+                if sub == 0 {
+                    return; // a counter, not a hold: nothing to give back
+                }
+                let op = Op::Incr { key: tagged(tag, 0), by: value };
+                if let Err(d) = self.kv.call(&mut self.calls, ctx, op, ReadFrom::Primary, value) {
+                    self.done(d);
+                }
+            }
+            Msg::Resp { id, result } => {
+                if let Some((d, _)) = KvClient::on_response(&mut self.calls, ctx, id, result) {
+                    self.done(d);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn on_timer<A: Actor<Msg: From<M>, Timer: From<CallTimer>>>(&mut self, ctx: &mut Ctx<'_, A>, t: CallTimer) {
+        if let Some(d) = self.calls.on_timer(ctx, t) {
+            self.done(d);
+        }
+    }
+
+    fn done(&mut self, d: Done<i64>) {
+        if d.outcome == crate::calls::CallOutcome::Ok {
+            self.stats.restocked += d.data as u64;
+        } else {
+            self.stats.failed += d.data as u64;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1348,7 +1415,7 @@ mod tests {
         // queues the rest; each decision sees every earlier one.
         let ops: Vec<(u64, Op)> = (0..60u64)
             .map(|i| {
-                let hold = Some(Hold { key: tagged(42, 1 + i), ttl: Duration::from_secs(60) });
+                let hold = Some(Hold { key: tagged(42, 1 + i), ttl: Some(Duration::from_secs(60)) });
                 (100 + i, Op::DecrIfAtLeast { key: stock, n: if i % 3 == 0 { 3 } else { 1 }, hold })
             })
             .collect();
@@ -1389,7 +1456,7 @@ mod tests {
         let mut one = One::new(spec(1), &[]);
         let ttl = Some(Duration::from_secs(1));
         one.run(&[(1, Op::Put { key: 3, value: 30, ttl }), (2, Op::Put { key: 4, value: 40, ttl })]);
-        let hold = Hold { key: tagged(9, 1), ttl: ms(1500) };
+        let hold = Hold { key: tagged(9, 1), ttl: Some(ms(1500)) };
         one.run(&[(3, put(tagged(9, 0), 5)), (4, Op::DecrIfAtLeast { key: tagged(9, 0), n: 2, hold: Some(hold) })]);
         one.tick(ms(900));
         assert!(one.events.is_empty());
@@ -1414,7 +1481,7 @@ mod tests {
     #[test]
     fn answers_wait_for_the_disk_and_release_a_hold_only_once() {
         let mut one = One::new(spec(1), &[(tagged(1, 0), 5)]);
-        let hold = Some(Hold { key: tagged(1, 7), ttl: Duration::from_secs(10) });
+        let hold = Some(Hold { key: tagged(1, 7), ttl: Some(Duration::from_secs(10)) });
         one.each(|s, ctx| {
             s.on_msg(
                 ctx,

@@ -44,7 +44,8 @@
 //!   choices, consistent hashing on [`common::ring::Ring`], rendezvous hashing) and passive and
 //!   active health checking with a detection delay.
 //! - [`pool`]: a stateless service's servers: a concurrency limit, a bounded request queue with a
-//!   rejection or shedding policy, service times from a distribution.
+//!   rejection or shedding policy, service times from a distribution; and [`pool::Slots`], slots
+//!   held until the design releases them (a thread per request, a waiting room's admissions).
 //! - [`conn`]: connection servers holding long-lived client connections (WebSocket/SSE) and the
 //!   devices on the other end: heartbeats both ways, reconnects with backoff and jitter, a router
 //!   choosing the server, open connections as a kernel level.
@@ -59,7 +60,8 @@
 //! - [`kv`]: a database / KV store: shards (hash or range) with a primary and followers,
 //!   asynchronous replication (follower reads may be stale), versioned rows with compare-and-set,
 //!   atomic conditional updates ("decrement if at least n", with a hold that expires), TTLs with
-//!   keyspace-expiry events, every acknowledged write synced to disk first; and its client side.
+//!   keyspace-expiry events, every acknowledged write synced to disk first; its client side; and
+//!   [`kv::Restocker`], the subscriber that gives expired holds back to their counters.
 //! - [`provider`]: a third-party dependency (payments, email, `isMalicious`): latency, error
 //!   rate, a token-bucket rate limit (429), and outages a scenario schedules like faults.
 //! - [`log`]: a partitioned, replicated log between services: topics, partitions by key, offsets,

@@ -315,6 +315,68 @@ impl<J> Pool<J> {
     }
 }
 
+/// Slots held by jobs until the design releases them (a thread per request waiting with it, a
+/// waiting room's admitted buyers), and the jobs waiting for one, in order. Unlike a [`Pool`],
+/// which ends a job's service itself after a drawn time, a slot is held until the design says
+/// the job is over ([`Slots::release`]). Levels: `scope.busy` (slots held) and `scope.waiting`.
+#[derive(Debug)]
+pub struct Slots<J> {
+    scope: &'static str,
+    busy_name: &'static str,
+    cap: u32,
+    queue: u32,
+    busy: u32,
+    waiting: VecDeque<J>,
+    /// The longest the waiting line has been.
+    pub waiting_max: u64,
+}
+
+impl<J> Slots<J> {
+    /// `cap` slots, `queue` places to wait; the level of slots held is `scope.busy_name`.
+    pub fn new(scope: &'static str, busy_name: &'static str, cap: u32, queue: u32) -> Slots<J> {
+        Slots { scope, busy_name, cap, queue, busy: 0, waiting: VecDeque::new(), waiting_max: 0 }
+    }
+
+    pub fn busy(&self) -> u32 {
+        self.busy
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// `Some(true)`: a slot took it; `Some(false)`: it waits; `None`: refused (no slot, no room).
+    pub fn acquire<A: Actor>(&mut self, ctx: &mut Ctx<'_, A>, job: J) -> Option<bool> {
+        if self.busy < self.cap {
+            self.busy += 1;
+            ctx.level(self.scope, self.busy_name, 1);
+            Some(true)
+        } else if (self.waiting.len() as u32) < self.queue {
+            self.waiting.push_back(job);
+            self.waiting_max = self.waiting_max.max(self.waiting.len() as u64);
+            ctx.level(self.scope, "waiting", 1);
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// A job is over: its slot takes the next waiting job, returned to start, if any.
+    pub fn release<A: Actor>(&mut self, ctx: &mut Ctx<'_, A>) -> Option<J> {
+        match self.waiting.pop_front() {
+            Some(j) => {
+                ctx.level(self.scope, "waiting", -1);
+                Some(j)
+            }
+            None => {
+                self.busy -= 1;
+                ctx.level(self.scope, self.busy_name, -1);
+                None
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -269,7 +269,18 @@ impl Provider {
 
     /// A request's processing is over: its answer goes out.
     pub fn on_timer<A: Actor<Msg: From<Msg>, Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, t: Timer) {
-        let Some((to, id, key, status)) = self.pending.remove(&t.0) else { return };
+        self.answer(ctx, t);
+    }
+
+    /// Like [`Provider::on_timer`], and returns what was answered: the request's `key` and the
+    /// status sent (a design that must know what the provider *did*, e.g. which notifications a
+    /// gateway delivered, records the `Ok`s).
+    pub fn answer<A: Actor<Msg: From<Msg>, Timer: From<Timer>>>(
+        &mut self,
+        ctx: &mut Ctx<'_, A>,
+        t: Timer,
+    ) -> Option<(u64, Status)> {
+        let (to, id, key, status) = self.pending.remove(&t.0)?;
         ctx.level(self.scope, "in_flight", -1);
         match status {
             Status::Ok => self.stats.ok += 1,
@@ -279,6 +290,7 @@ impl Provider {
             }
         }
         crate::send(ctx, to, Msg::Response { id, key, status });
+        Some((key, status))
     }
 }
 

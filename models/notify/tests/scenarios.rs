@@ -1,0 +1,46 @@
+//! Every `notify` scenario file through the generic driver and the real verdict, with the
+//! controls: each known-bad run again with its cause removed.
+
+use notify::{Config, Notify};
+use sim_core::record::RunRecord;
+use sim_core::scenario::Scenario;
+use sim_core::testkit::{self, measure};
+
+fn load(name: &str) -> Scenario<Config> {
+    let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    testkit::parse_and_validate::<Notify>(&path, &text)
+}
+
+fn check(name: &str) -> RunRecord {
+    testkit::run_as_expected::<Notify>(&load(name)).0
+}
+
+#[test]
+fn the_notification_system_delivers_everything_once_through_outages_and_crashes() {
+    let r = check("notify");
+    assert_eq!(measure(&r, "lost"), 0.0);
+    assert_eq!(measure(&r, "duplicates"), 0.0);
+}
+
+/// Control for notify_no_dedup: the same run with the workers' dedup on delivers each once.
+#[test]
+fn control_without_dedup_a_client_retry_is_delivered_twice_and_with_it_once() {
+    let c = testkit::control::<Notify>(&load("notify_no_dedup"), |sc| sc.config.dedup = true, &[]);
+    let (bad, good) = (&c.original, &c.fixed);
+    let dups = measure(bad, "duplicates");
+    assert!(dups > 10.0, "duplicates without dedup: {dups}");
+    assert!(measure(bad, "api_repeats") > 10.0, "the retried requests reached the API tier twice");
+    assert_eq!(measure(good, "duplicates"), 0.0);
+    assert!(measure(good, "worker_deduped") > 10.0, "the second copies were skipped by the workers");
+}
+
+/// Control for notify_no_queue: the same outage and API-server crash with the queue loses
+/// nothing (the notifications wait on the queue, not in the crashed server's memory).
+#[test]
+fn control_without_the_queue_a_crashed_api_server_loses_what_it_was_retrying() {
+    let c = testkit::control::<Notify>(&load("notify_no_queue"), |sc| sc.config.queue = true, &[]);
+    let lost = measure(&c.original, "lost");
+    assert!(lost >= 5.0, "lost without the queue: {lost}");
+    assert_eq!(measure(&c.fixed, "lost"), 0.0);
+}

@@ -1,0 +1,94 @@
+//! Every `ticket` scenario file through the generic driver and the real verdict, and the
+//! controls: each known-bad run again with its cause removed.
+
+use sim_core::scenario::Scenario;
+use sim_core::testkit::{self, measure};
+use ticket::{Config, Strategy, Ticket};
+
+fn load(name: &str) -> Scenario<Config> {
+    let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    testkit::parse_and_validate::<Ticket>(&path, &text)
+}
+
+#[test]
+fn holds_sell_out_every_event_and_orphaned_holds_expire_back() {
+    let (r, _) = testkit::run_as_expected::<Ticket>(&load("ticket"));
+    let m = |k| measure(&r, k);
+    assert_eq!(m("oversold"), 0.0);
+    assert_eq!(m("tickets_acknowledged"), m("tickets_sold"), "every ticket a buyer was told of is in an order");
+    // The crashed API server's holds and the unknown charges of the outage expired, and each
+    // expiry's event gave its tickets back.
+    assert!(m("holds_expired") >= 1.0, "{:?}", r.model_report.measures);
+    assert_eq!(m("reaper_events"), m("holds_expired"));
+    assert!(m("charge_unknown") >= 1.0, "the provider outage left charges unknown");
+    // The waiting room absorbed the spike: buyers waited in line, none turned away.
+    assert!(m("room_waiting_max") > 100.0, "{:?}", r.model_report.measures);
+    assert_eq!(m("room_turned_away"), 0.0);
+}
+
+/// Read-then-write sells more tickets than exist, and the checks count it.
+#[test]
+fn read_then_write_oversells() {
+    let (r, _) = testkit::run_as_expected::<Ticket>(&load("ticket_read_then_write"));
+    assert!(measure(&r, "oversold_committed") >= 1.0, "{:?}", r.model_report.measures);
+    assert!(measure(&r, "oversold_orders") >= 1.0, "{:?}", r.model_report.measures);
+}
+
+/// Control for ticket_read_then_write: the same load with the reservation made a versioned
+/// compare-and-set (the OCC strategy) never oversells.
+#[test]
+fn control_read_then_write_with_versions_does_not_oversell() {
+    let c = testkit::control::<Ticket>(&load("ticket_read_then_write"), |sc| sc.config.strategy = Strategy::Occ, &[]);
+    let r = &c.fixed;
+    assert!(measure(&c.original, "oversold") >= 1.0);
+    assert_eq!(measure(r, "oversold"), 0.0);
+    assert!(measure(r, "occ_conflicts") > 0.0, "the same race, now caught by the version");
+}
+
+/// Holds without a TTL: the tickets of unknown charges and of the crashed server's purchases
+/// stay on hold for ever.
+#[test]
+fn holds_without_expiry_leave_tickets_stuck() {
+    let (r, _) = testkit::run_as_expected::<Ticket>(&load("ticket_no_expiry"));
+    assert!(measure(&r, "tickets_stuck") >= 1.0, "{:?}", r.model_report.measures);
+    assert_eq!(measure(&r, "holds_expired"), 0.0);
+    assert_eq!(measure(&r, "tickets_stuck"), measure(&r, "tickets_on_hold"), "stuck exactly on hold");
+}
+
+/// Control for ticket_no_expiry: the same run with the 10 s TTL returns every ticket.
+#[test]
+fn control_no_expiry_with_a_ttl_returns_every_ticket() {
+    let c = testkit::control::<Ticket>(
+        &load("ticket_no_expiry"),
+        |sc| sc.config.hold_ttl = Some(sim_core::Duration::from_secs(10)),
+        &[],
+    );
+    assert_eq!(measure(&c.fixed, "tickets_stuck"), 0.0);
+    assert!(measure(&c.fixed, "holds_expired") >= 1.0);
+}
+
+/// Under OCC the retry rate grows with the buyers of an event: the table's rows, by buyers.
+#[test]
+fn occ_conflicts_grow_with_contention() {
+    let (r, _) = testkit::run_as_expected::<Ticket>(&load("ticket_occ"));
+    let t = r.model_report.tables.iter().find(|t| t.name == "occ_contention").expect("the OCC table");
+    let col = |name: &str| t.columns.iter().position(|c| c == name).unwrap();
+    let (buyers, rate) = (col("buyers"), col("retry_rate"));
+    let (least, most) = (t.rows.first().unwrap(), t.rows.last().unwrap());
+    assert!(most[buyers] > 3.0 * least[buyers], "{:?}", t.rows);
+    assert!(most[rate] > 2.0 * least[rate], "more buyers, more conflicts: {:?}", t.rows);
+    assert!(measure(&r, "occ_conflicts") > 0.0);
+    assert_eq!(measure(&r, "oversold"), 0.0);
+}
+
+/// Every ticket scenario keeps its expected verdict over more seeds (3 by default; set
+/// `SIMCTL_SWEEP_SEEDS` for a longer sweep).
+#[test]
+fn expected_verdicts_hold_over_a_seed_sweep() {
+    let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios")).expect("scenarios");
+    let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "ticket");
+    assert!(names.len() >= 4, "{names:?}");
+    let seeds = testkit::sweep_seeds(std::env::var("SIMCTL_SWEEP_SEEDS").ok().as_deref(), 3);
+    testkit::assert_expectations_over_seeds::<Ticket>(&names.iter().map(|n| load(n)).collect::<Vec<_>>(), seeds);
+}
