@@ -15,6 +15,7 @@
 
 use crate::rng::{Prng, Stream};
 use crate::scenario::Scenario;
+use crate::stats::percentile;
 use crate::time::Duration;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -396,15 +397,6 @@ pub struct Aggregate {
     pub metrics: Vec<MetricStat>,
 }
 
-/// Nearest-rank percentile (`q` in [0, 1]) of sorted values.
-pub fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// Statistics across seeds; items and metrics in name order.
 pub fn aggregate<'a>(samples: impl IntoIterator<Item = SeedSample<'a>>) -> Aggregate {
     let mut agg = Aggregate::default();
@@ -454,8 +446,8 @@ pub fn aggregate<'a>(samples: impl IntoIterator<Item = SeedSample<'a>>) -> Aggre
                 name: name.to_string(),
                 count: v.len() as u64,
                 min: v[0],
-                p50: percentile(&v, 0.5),
-                p90: percentile(&v, 0.9),
+                p50: percentile(&v, 0.5).expect("a finite value"),
+                p90: percentile(&v, 0.9).expect("a finite value"),
                 max: v[v.len() - 1],
                 mean: v.iter().sum::<f64>() / v.len() as f64,
             }
