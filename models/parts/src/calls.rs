@@ -11,6 +11,10 @@
 //! [`Done`] once it is over: answered, failed for good, timed out after its last attempt, or
 //! refused by an open breaker.
 //!
+//! A workload client whose every operation is one call (the client nodes of most designs) holds
+//! an [`OpCalls`]: the same loop with the operation as the call's data, ending the operation
+//! when its call ends.
+//!
 //! Semantics, stated because they matter for what a design can conclude:
 //! - A retry resends the *same* request with the *same* id, possibly to another backend. The
 //!   server may therefore see a request twice (its first attempt may have been slow, not lost):
@@ -585,6 +589,83 @@ impl<M: Clone, T> Calls<M, T> {
     }
 }
 
+/// A workload client's operations, each one call to one downstream service: [`Calls`] with the
+/// operation as the call's data, completing the operation when its call ends (answered, timed out
+/// after its last attempt, or refused at once). The client side of most designs.
+#[derive(Debug)]
+pub struct OpCalls<M> {
+    calls: Calls<M, sim_core::OpId>,
+    svc: ServiceId,
+}
+
+impl<M: Clone> OpCalls<M> {
+    /// Calls to `backends`, each picked by `balance` ([`OpCalls::call`]); with no backends, each
+    /// call names its target ([`OpCalls::call_to`]). `scope` names the counters.
+    pub fn new(scope: &'static str, backends: &[NodeId], policy: CallPolicy, balance: Policy) -> Self {
+        let mut calls = Calls::new();
+        let svc = calls.add(scope, backends, policy, balance, HealthSpec::default());
+        OpCalls { calls, svc }
+    }
+
+    /// One attempt per operation, given up after `timeout`, to the target each call names.
+    pub fn with_timeout(scope: &'static str, timeout: Duration) -> Self {
+        Self::new(scope, &[], CallPolicy { timeout, ..CallPolicy::default() }, Policy::default())
+    }
+
+    /// Starts operation `op` as a call to the backend the balancer picks for `key`; `make` builds
+    /// the request around its id.
+    pub fn call<A>(&mut self, ctx: &mut Ctx<'_, A>, key: u64, make: impl FnOnce(ReqId) -> M, op: sim_core::OpId)
+    where
+        A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
+    {
+        if let Err(done) = self.calls.call(ctx, self.svc, key, make, op) {
+            complete(ctx, done, None);
+        }
+    }
+
+    /// Starts operation `op` as a call to `to`.
+    pub fn call_to<A>(&mut self, ctx: &mut Ctx<'_, A>, to: NodeId, make: impl FnOnce(ReqId) -> M, op: sim_core::OpId)
+    where
+        A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
+    {
+        if let Err(done) = self.calls.call_to(ctx, self.svc, to, make, op) {
+            complete(ctx, done, None);
+        }
+    }
+
+    /// The backend answered `req`: the operation ends with `outcome` and `reply`, the design's
+    /// reading of the answer (a 429 is `Rejected`, a refusal `Fail`). An answer other than `Ok` is
+    /// final: it is not retried. An answer to a call that is over does nothing.
+    pub fn answered<A>(&mut self, ctx: &mut Ctx<'_, A>, req: ReqId, outcome: sim_core::Outcome, reply: sim_core::Reply)
+    where
+        A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
+    {
+        let answer = if outcome == sim_core::Outcome::Ok { Answer::Ok } else { Answer::Fatal };
+        if let Some(done) = self.calls.reply(ctx, req, answer) {
+            ctx.complete(done.data, outcome, reply);
+        }
+    }
+
+    /// A [`CallTimer`] fired: a retry goes out, or the operation times out.
+    pub fn on_timer<A>(&mut self, ctx: &mut Ctx<'_, A>, t: CallTimer)
+    where
+        A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
+    {
+        if let Some(done) = self.calls.on_timer(ctx, t) {
+            complete(ctx, done, None);
+        }
+    }
+
+    /// Operations whose call has not ended.
+    pub fn in_flight(&self) -> usize {
+        self.calls.in_flight()
+    }
+
+    pub fn stats(&self) -> &CallStats {
+        self.calls.stats(self.svc)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -778,6 +859,44 @@ mod tests {
             assert!((25_000_000..=50_000_000).contains(&wait.0), "{wait}");
             b.with(|ctx| c.reply(ctx, req, Answer::Ok)).unwrap();
         }
+    }
+
+    #[test]
+    fn op_calls_complete_each_operation_once_with_the_designs_outcome() {
+        use sim_core::{OpId, Outcome, Reply};
+        let mut b = Bench::new();
+        let mut ops = OpCalls::with_timeout("client", Duration::from_millis(100));
+        let completed = |b: &mut Bench| -> Vec<(OpId, Outcome, Reply)> {
+            b.fx.iter()
+                .filter_map(|e| match e {
+                    Effect::Complete { op, outcome, reply } => Some((*op, *outcome, reply.clone())),
+                    _ => None,
+                })
+                .collect()
+        };
+        // Answered: the reply and outcome are the design's (a 429 is Rejected, not Fail).
+        b.with(|ctx| ops.call_to(ctx, NodeId(4), |r| Req(r.0), OpId(1)));
+        b.with(|ctx| ops.call_to(ctx, NodeId(4), |r| Req(r.0), OpId(2)));
+        let (sent, _) = b.drain();
+        assert_eq!(sent, [(NodeId(4), 0), (NodeId(4), 1)]);
+        b.with(|ctx| ops.answered(ctx, ReqId(0), Outcome::Ok, Reply::Value(7)));
+        b.with(|ctx| ops.answered(ctx, ReqId(1), Outcome::Rejected, Reply::None));
+        assert_eq!(
+            completed(&mut b),
+            [(OpId(1), Outcome::Ok, Reply::Value(7)), (OpId(2), Outcome::Rejected, Reply::None)]
+        );
+        // A second answer to an ended call completes nothing.
+        b.fx.clear();
+        b.with(|ctx| ops.answered(ctx, ReqId(0), Outcome::Ok, Reply::Value(8)));
+        assert!(completed(&mut b).is_empty());
+        // Unanswered: the deadline times the operation out, and a late answer is ignored.
+        b.with(|ctx| ops.call_to(ctx, NodeId(4), |r| Req(r.0), OpId(3)));
+        let (_, timers) = b.drain();
+        b.now += timers[0].0;
+        b.with(|ctx| ops.on_timer(ctx, timers[0].1));
+        b.with(|ctx| ops.answered(ctx, ReqId(2), Outcome::Ok, Reply::None));
+        assert_eq!(completed(&mut b), [(OpId(3), Outcome::Timeout, Reply::None)]);
+        assert_eq!((ops.in_flight(), ops.stats().timeouts, ops.stats().late_replies), (0, 1, 2));
     }
 
     #[test]
