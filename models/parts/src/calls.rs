@@ -669,7 +669,7 @@ impl<M: Clone> OpCalls<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sim_core::{Effect, IdSource, Message, Prng, Stream};
+    use sim_core::{Effect, Message};
 
     #[derive(Clone, Debug)]
     struct Req(u64);
@@ -681,36 +681,21 @@ mod tests {
 
     type T = crate::testing::PartHost<Req, CallTimer>;
 
+    type Bench = crate::testing::Bench<T>;
+
     type Drained = (Vec<(NodeId, u64)>, Vec<(Duration, CallTimer)>);
 
-    /// A detached world for handler tests: the clock, the stream and what the handlers did.
-    struct Bench {
-        now: Time,
-        rng: Prng,
-        ids: IdSource,
-        fx: Vec<Effect<T>>,
-    }
-
-    impl Bench {
-        fn new() -> Bench {
-            Bench { now: Time(0), rng: Prng::new(3, Stream::Setup), ids: IdSource::default(), fx: Vec::new() }
-        }
-        fn with<R>(&mut self, f: impl FnOnce(&mut Ctx<'_, T>) -> R) -> R {
-            let mut ctx = Ctx::detached(NodeId(9), self.now, &mut self.rng, &mut self.ids, &[], &mut self.fx);
-            f(&mut ctx)
-        }
-        /// Sends (to, req) and timers (after, timer) recorded since the last drain.
-        fn drain(&mut self) -> Drained {
-            let (mut sent, mut timers) = (Vec::new(), Vec::new());
-            for e in self.fx.drain(..) {
-                match e {
-                    Effect::Send { to, msg: Req(r) } => sent.push((to, r)),
-                    Effect::SetTimer { after, timer: t, .. } => timers.push((after, t)),
-                    _ => {}
-                }
-            }
-            (sent, timers)
-        }
+    /// Sends `(to, req)` and timers `(after, timer)` recorded since the last look.
+    fn drain(b: &mut Bench) -> Drained {
+        let (timers, rest) = b.drain();
+        let sent = rest
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Send { to, msg: Req(r) } => Some((to, r)),
+                _ => None,
+            })
+            .collect();
+        (sent, timers)
     }
 
     fn policy(retries: u32, breaker: Option<BreakerSpec>) -> CallPolicy {
@@ -734,7 +719,7 @@ mod tests {
         let mut b = Bench::new();
         let (mut c, s) = calls(policy(2, None), 1);
         let req = b.with(|ctx| c.call(ctx, s, 0, |r| Req(r.0), "op1")).unwrap();
-        let (sent, timers) = b.drain();
+        let (sent, timers) = drain(&mut b);
         assert_eq!(sent, [(NodeId(0), req.0)]);
         assert_eq!(timers[0].0, Duration::from_millis(100));
         b.now = Time(5_000_000);
@@ -756,7 +741,7 @@ mod tests {
         let mut targets = Vec::new();
         let mut done = None;
         for _ in 0..10 {
-            let (sent, timers) = b.drain();
+            let (sent, timers) = drain(&mut b);
             targets.extend(sent.iter().map(|s| s.0));
             let Some(&(after, t)) = timers.first() else { break };
             if t.retry {
@@ -781,13 +766,13 @@ mod tests {
         let mut b = Bench::new();
         let (mut c, s) = calls(policy(3, None), 1);
         let req = b.with(|ctx| c.call(ctx, s, 0, |r| Req(r.0), "op")).unwrap();
-        let (_, timers) = b.drain();
+        let (_, timers) = drain(&mut b);
         b.now = Time(100_000_000);
         assert!(b.with(|ctx| c.on_timer(ctx, timers[0].1)).is_none()); // timeout: backing off
         let done = b.with(|ctx| c.reply(ctx, req, Answer::Ok)).unwrap();
         assert_eq!((done.outcome, done.attempts), (CallOutcome::Ok, 1));
         // The retry's timer is stale now.
-        let (_, timers) = b.drain();
+        let (_, timers) = drain(&mut b);
         assert!(timers.iter().all(|(_, t)| b.with(|ctx| c.on_timer(ctx, *t)).is_none()));
         // An answer after the end is counted, not delivered.
         assert!(b.with(|ctx| c.reply(ctx, req, Answer::Ok)).is_none());
@@ -799,13 +784,13 @@ mod tests {
         let mut b = Bench::new();
         let (mut c, s) = calls(policy(1, None), 3);
         b.with(|ctx| c.call_to(ctx, s, NodeId(2), |r| Req(r.0), "op")).unwrap();
-        let (sent, timers) = b.drain();
+        let (sent, timers) = drain(&mut b);
         b.now += timers[0].0;
         assert!(b.with(|ctx| c.on_timer(ctx, timers[0].1)).is_none());
-        let (_, timers) = b.drain();
+        let (_, timers) = drain(&mut b);
         b.now += timers[0].0;
         assert!(b.with(|ctx| c.on_timer(ctx, timers[0].1)).is_none());
-        let (again, _) = b.drain();
+        let (again, _) = drain(&mut b);
         assert_eq!([sent[0].0, again[0].0], [NodeId(2), NodeId(2)]);
     }
 
@@ -829,10 +814,10 @@ mod tests {
             assert_eq!(done.outcome, CallOutcome::Error);
         }
         assert!(c.breaker_open(s));
-        b.drain();
+        drain(&mut b);
         let refused = b.with(|ctx| c.call(ctx, s, 0, |r| Req(r.0), "op")).unwrap_err();
         assert_eq!((refused.outcome, refused.attempts), (CallOutcome::BreakerOpen, 0));
-        assert!(b.drain().0.is_empty(), "nothing sent while open");
+        assert!(drain(&mut b).0.is_empty(), "nothing sent while open");
         // After the cooldown one probe goes through; a second call meanwhile is refused.
         b.now = Time(Duration::from_secs(1).0);
         let probe = b.with(|ctx| c.call(ctx, s, 0, |r| Req(r.0), "probe")).unwrap();
@@ -852,9 +837,9 @@ mod tests {
         let (mut c, s) = calls(p, 1);
         for _ in 0..200 {
             let req = b.with(|ctx| c.call(ctx, s, 0, |r| Req(r.0), "op")).unwrap();
-            b.drain();
+            drain(&mut b);
             b.with(|ctx| c.reply(ctx, req, Answer::Retryable));
-            let (_, timers) = b.drain();
+            let (_, timers) = drain(&mut b);
             let wait = timers[0].0;
             assert!((25_000_000..=50_000_000).contains(&wait.0), "{wait}");
             b.with(|ctx| c.reply(ctx, req, Answer::Ok)).unwrap();
@@ -877,7 +862,7 @@ mod tests {
         // Answered: the reply and outcome are the design's (a 429 is Rejected, not Fail).
         b.with(|ctx| ops.call_to(ctx, NodeId(4), |r| Req(r.0), OpId(1)));
         b.with(|ctx| ops.call_to(ctx, NodeId(4), |r| Req(r.0), OpId(2)));
-        let (sent, _) = b.drain();
+        let (sent, _) = drain(&mut b);
         assert_eq!(sent, [(NodeId(4), 0), (NodeId(4), 1)]);
         b.with(|ctx| ops.answered(ctx, ReqId(0), Outcome::Ok, Reply::Value(7)));
         b.with(|ctx| ops.answered(ctx, ReqId(1), Outcome::Rejected, Reply::None));
@@ -891,7 +876,7 @@ mod tests {
         assert!(completed(&mut b).is_empty());
         // Unanswered: the deadline times the operation out, and a late answer is ignored.
         b.with(|ctx| ops.call_to(ctx, NodeId(4), |r| Req(r.0), OpId(3)));
-        let (_, timers) = b.drain();
+        let (_, timers) = drain(&mut b);
         b.now += timers[0].0;
         b.with(|ctx| ops.on_timer(ctx, timers[0].1));
         b.with(|ctx| ops.answered(ctx, ReqId(2), Outcome::Ok, Reply::None));
