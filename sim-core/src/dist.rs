@@ -224,10 +224,6 @@ mod tests {
         v
     }
 
-    fn quantile(sorted: &[f64], q: f64) -> f64 {
-        sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-    }
-
     /// Sample mean within `tol` (relative) of the analytic mean, and named quantiles close to their
     /// analytic values.
     fn check(d: Dist, tol: f64, quantiles: &[(f64, f64)]) {
@@ -237,7 +233,7 @@ mod tests {
         let want = d.mean_ns().unwrap();
         assert!((mean - want).abs() <= tol * want, "{d:?}: sample mean {mean} vs analytic {want}");
         for &(q, want) in quantiles {
-            let got = quantile(&s, q);
+            let got = crate::stats::percentile(&s, q).expect("samples");
             assert!((got - want).abs() <= tol * want, "{d:?}: q{q} = {got}, analytic {want}");
         }
     }

@@ -35,6 +35,7 @@ pub mod record;
 pub mod rng;
 pub mod scenario;
 pub mod shrink;
+pub mod stats;
 pub mod sweep;
 pub mod testkit;
 pub mod time;

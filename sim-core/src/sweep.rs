@@ -396,13 +396,10 @@ pub struct Aggregate {
     pub metrics: Vec<MetricStat>,
 }
 
-/// Nearest-rank percentile (`q` in [0, 1]) of sorted values.
+/// [`crate::stats::percentile`] over `f64`, NaN for no values: the spelling the push and pipeline
+/// models still call (the rule is the one in `stats`).
 pub fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    crate::stats::percentile(sorted, q).unwrap_or(f64::NAN)
 }
 
 /// Statistics across seeds; items and metrics in name order.

@@ -362,14 +362,6 @@ fn time_to_finish(servers: &[(u64, f64)], target: f64) -> f64 {
     hi
 }
 
-fn percentile(sorted: &[u64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i] as f64
-}
-
 fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut r = ModelReport::default();
     let metrics = run.sim.metrics();
@@ -656,8 +648,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("crawl_efficiency".into(), if crawl_time_s > 0.0 { bound_s / crawl_time_s } else { 0.0 });
     m.insert("dns_cache_hit_rate".into(), if hits + lookups > 0.0 { hits / (hits + lookups) } else { 0.0 });
     m.insert("dns_lookups".into(), lookups);
-    m.insert("fetch_latency_p50_ms".into(), percentile(&lat, 0.5) / 1e6);
-    m.insert("fetch_latency_p99_ms".into(), percentile(&lat, 0.99) / 1e6);
+    m.insert("fetch_latency_p50_ms".into(), sim_core::stats::percentile_ms(&lat, 0.5));
+    m.insert("fetch_latency_p99_ms".into(), sim_core::stats::percentile_ms(&lat, 0.99));
     m.insert("frontier_size_max".into(), frontier_max);
     m.insert("frontier_size_max_per_crawler".into(), frontier_per_crawler_max);
     m.insert("frontier_size_end".into(), frontier_end as f64);

@@ -423,14 +423,6 @@ pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPa
     out
 }
 
-fn percentile(sorted: &[u64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[i] as f64 / 1e6
-}
-
 pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let parts = config.partition_count as u64;
     let mut produced = Vec::new();
@@ -514,9 +506,9 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let lost = produced.iter().filter(|p| p.acked && at.get(p.id).is_none_or(|(q, _)| q != p.partition)).count();
     let metrics = run.sim.metrics();
     let m = &mut r.measures;
-    m.insert("e2e_latency_p50_ms".into(), percentile(&e2e, 0.5));
-    m.insert("e2e_latency_p99_ms".into(), percentile(&e2e, 0.99));
-    m.insert("e2e_latency_max_ms".into(), percentile(&e2e, 1.0));
+    m.insert("e2e_latency_p50_ms".into(), sim_core::stats::percentile_ms(&e2e, 0.5));
+    m.insert("e2e_latency_p99_ms".into(), sim_core::stats::percentile_ms(&e2e, 0.99));
+    m.insert("e2e_latency_max_ms".into(), sim_core::stats::percentile_ms(&e2e, 1.0));
     m.insert("messages_consumed".into(), first.len() as f64);
     m.insert("ack_to_consume_max_ms".into(), ack_to_consume_max_ns as f64 / 1e6);
     m.insert("messages_committed".into(), at.len() as f64);
@@ -583,7 +575,7 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
         columns: cols(&["percentile", "ms"]),
         rows: [0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0]
             .iter()
-            .map(|&q| vec![q * 100.0, percentile(&e2e, q)])
+            .map(|&q| vec![q * 100.0, sim_core::stats::percentile_ms(&e2e, q)])
             .collect(),
     };
     r.tables.extend([leaders, isr, truncs, ctl, cdf]);

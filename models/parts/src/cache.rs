@@ -749,7 +749,7 @@ pub fn hit_ratio_table(metrics: &Metrics, name: &str, scopes: &[(&str, &str)]) -
 mod tests {
     use super::*;
     use crate::testing::Bench;
-    use sim_core::{Effect, Message};
+    use sim_core::Effect;
 
     fn secs(s: u64) -> Time {
         Time(Duration::from_secs(s).0)
@@ -858,14 +858,7 @@ mod tests {
 
     // ----- the read path -----
 
-    #[derive(Clone, Debug)]
-    struct Nothing;
-    impl Message for Nothing {
-        fn kind(&self) -> &'static str {
-            "nothing"
-        }
-    }
-    type T = crate::testing::PartHost<Nothing, crate::NoTimer>;
+    type T = crate::testing::PartHost<crate::testing::NoMsg, crate::NoTimer>;
 
     fn path(mode: Mode, single_flight: bool) -> ReadPath<u32, u64> {
         ReadPath::new(

@@ -11,6 +11,10 @@
 //! [`Done`] once it is over: answered, failed for good, timed out after its last attempt, or
 //! refused by an open breaker.
 //!
+//! A workload client whose every operation is one call (the client nodes of most designs) holds
+//! an [`OpCalls`]: the same loop with the operation as the call's data, ending the operation
+//! when its call ends.
+//!
 //! Semantics, stated because they matter for what a design can conclude:
 //! - A retry resends the *same* request with the *same* id, possibly to another backend. The
 //!   server may therefore see a request twice (its first attempt may have been slow, not lost):
@@ -585,10 +589,87 @@ impl<M: Clone, T> Calls<M, T> {
     }
 }
 
+/// A workload client's operations, each one call to one downstream service: [`Calls`] with the
+/// operation as the call's data, completing the operation when its call ends (answered, timed out
+/// after its last attempt, or refused at once). The client side of most designs.
+#[derive(Debug)]
+pub struct OpCalls<M> {
+    calls: Calls<M, sim_core::OpId>,
+    svc: ServiceId,
+}
+
+impl<M: Clone> OpCalls<M> {
+    /// Calls to `backends`, each picked by `balance` ([`OpCalls::call`]); with no backends, each
+    /// call names its target ([`OpCalls::call_to`]). `scope` names the counters.
+    pub fn new(scope: &'static str, backends: &[NodeId], policy: CallPolicy, balance: Policy) -> Self {
+        let mut calls = Calls::new();
+        let svc = calls.add(scope, backends, policy, balance, HealthSpec::default());
+        OpCalls { calls, svc }
+    }
+
+    /// One attempt per operation, given up after `timeout`, to the target each call names.
+    pub fn with_timeout(scope: &'static str, timeout: Duration) -> Self {
+        Self::new(scope, &[], CallPolicy { timeout, ..CallPolicy::default() }, Policy::default())
+    }
+
+    /// Starts operation `op` as a call to the backend the balancer picks for `key`; `make` builds
+    /// the request around its id.
+    pub fn call<A>(&mut self, ctx: &mut Ctx<'_, A>, key: u64, make: impl FnOnce(ReqId) -> M, op: sim_core::OpId)
+    where
+        A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
+    {
+        if let Err(done) = self.calls.call(ctx, self.svc, key, make, op) {
+            complete(ctx, done, None);
+        }
+    }
+
+    /// Starts operation `op` as a call to `to`.
+    pub fn call_to<A>(&mut self, ctx: &mut Ctx<'_, A>, to: NodeId, make: impl FnOnce(ReqId) -> M, op: sim_core::OpId)
+    where
+        A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
+    {
+        if let Err(done) = self.calls.call_to(ctx, self.svc, to, make, op) {
+            complete(ctx, done, None);
+        }
+    }
+
+    /// The backend answered `req`: the operation ends with `outcome` and `reply`, the design's
+    /// reading of the answer (a 429 is `Rejected`, a refusal `Fail`). An answer other than `Ok` is
+    /// final: it is not retried. An answer to a call that is over does nothing.
+    pub fn answered<A>(&mut self, ctx: &mut Ctx<'_, A>, req: ReqId, outcome: sim_core::Outcome, reply: sim_core::Reply)
+    where
+        A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
+    {
+        let answer = if outcome == sim_core::Outcome::Ok { Answer::Ok } else { Answer::Fatal };
+        if let Some(done) = self.calls.reply(ctx, req, answer) {
+            ctx.complete(done.data, outcome, reply);
+        }
+    }
+
+    /// A [`CallTimer`] fired: a retry goes out, or the operation times out.
+    pub fn on_timer<A>(&mut self, ctx: &mut Ctx<'_, A>, t: CallTimer)
+    where
+        A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
+    {
+        if let Some(done) = self.calls.on_timer(ctx, t) {
+            complete(ctx, done, None);
+        }
+    }
+
+    /// Operations whose call has not ended.
+    pub fn in_flight(&self) -> usize {
+        self.calls.in_flight()
+    }
+
+    pub fn stats(&self) -> &CallStats {
+        self.calls.stats(self.svc)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sim_core::{Effect, IdSource, Message, Prng, Stream};
+    use sim_core::{Effect, Message};
 
     #[derive(Clone, Debug)]
     struct Req(u64);
@@ -600,36 +681,21 @@ mod tests {
 
     type T = crate::testing::PartHost<Req, CallTimer>;
 
+    type Bench = crate::testing::Bench<T>;
+
     type Drained = (Vec<(NodeId, u64)>, Vec<(Duration, CallTimer)>);
 
-    /// A detached world for handler tests: the clock, the stream and what the handlers did.
-    struct Bench {
-        now: Time,
-        rng: Prng,
-        ids: IdSource,
-        fx: Vec<Effect<T>>,
-    }
-
-    impl Bench {
-        fn new() -> Bench {
-            Bench { now: Time(0), rng: Prng::new(3, Stream::Setup), ids: IdSource::default(), fx: Vec::new() }
-        }
-        fn with<R>(&mut self, f: impl FnOnce(&mut Ctx<'_, T>) -> R) -> R {
-            let mut ctx = Ctx::detached(NodeId(9), self.now, &mut self.rng, &mut self.ids, &[], &mut self.fx);
-            f(&mut ctx)
-        }
-        /// Sends (to, req) and timers (after, timer) recorded since the last drain.
-        fn drain(&mut self) -> Drained {
-            let (mut sent, mut timers) = (Vec::new(), Vec::new());
-            for e in self.fx.drain(..) {
-                match e {
-                    Effect::Send { to, msg: Req(r) } => sent.push((to, r)),
-                    Effect::SetTimer { after, timer: t, .. } => timers.push((after, t)),
-                    _ => {}
-                }
-            }
-            (sent, timers)
-        }
+    /// Sends `(to, req)` and timers `(after, timer)` recorded since the last look.
+    fn drain(b: &mut Bench) -> Drained {
+        let (timers, rest) = b.drain();
+        let sent = rest
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Send { to, msg: Req(r) } => Some((to, r)),
+                _ => None,
+            })
+            .collect();
+        (sent, timers)
     }
 
     fn policy(retries: u32, breaker: Option<BreakerSpec>) -> CallPolicy {
@@ -653,7 +719,7 @@ mod tests {
         let mut b = Bench::new();
         let (mut c, s) = calls(policy(2, None), 1);
         let req = b.with(|ctx| c.call(ctx, s, 0, |r| Req(r.0), "op1")).unwrap();
-        let (sent, timers) = b.drain();
+        let (sent, timers) = drain(&mut b);
         assert_eq!(sent, [(NodeId(0), req.0)]);
         assert_eq!(timers[0].0, Duration::from_millis(100));
         b.now = Time(5_000_000);
@@ -675,7 +741,7 @@ mod tests {
         let mut targets = Vec::new();
         let mut done = None;
         for _ in 0..10 {
-            let (sent, timers) = b.drain();
+            let (sent, timers) = drain(&mut b);
             targets.extend(sent.iter().map(|s| s.0));
             let Some(&(after, t)) = timers.first() else { break };
             if t.retry {
@@ -700,13 +766,13 @@ mod tests {
         let mut b = Bench::new();
         let (mut c, s) = calls(policy(3, None), 1);
         let req = b.with(|ctx| c.call(ctx, s, 0, |r| Req(r.0), "op")).unwrap();
-        let (_, timers) = b.drain();
+        let (_, timers) = drain(&mut b);
         b.now = Time(100_000_000);
         assert!(b.with(|ctx| c.on_timer(ctx, timers[0].1)).is_none()); // timeout: backing off
         let done = b.with(|ctx| c.reply(ctx, req, Answer::Ok)).unwrap();
         assert_eq!((done.outcome, done.attempts), (CallOutcome::Ok, 1));
         // The retry's timer is stale now.
-        let (_, timers) = b.drain();
+        let (_, timers) = drain(&mut b);
         assert!(timers.iter().all(|(_, t)| b.with(|ctx| c.on_timer(ctx, *t)).is_none()));
         // An answer after the end is counted, not delivered.
         assert!(b.with(|ctx| c.reply(ctx, req, Answer::Ok)).is_none());
@@ -718,13 +784,13 @@ mod tests {
         let mut b = Bench::new();
         let (mut c, s) = calls(policy(1, None), 3);
         b.with(|ctx| c.call_to(ctx, s, NodeId(2), |r| Req(r.0), "op")).unwrap();
-        let (sent, timers) = b.drain();
+        let (sent, timers) = drain(&mut b);
         b.now += timers[0].0;
         assert!(b.with(|ctx| c.on_timer(ctx, timers[0].1)).is_none());
-        let (_, timers) = b.drain();
+        let (_, timers) = drain(&mut b);
         b.now += timers[0].0;
         assert!(b.with(|ctx| c.on_timer(ctx, timers[0].1)).is_none());
-        let (again, _) = b.drain();
+        let (again, _) = drain(&mut b);
         assert_eq!([sent[0].0, again[0].0], [NodeId(2), NodeId(2)]);
     }
 
@@ -748,10 +814,10 @@ mod tests {
             assert_eq!(done.outcome, CallOutcome::Error);
         }
         assert!(c.breaker_open(s));
-        b.drain();
+        drain(&mut b);
         let refused = b.with(|ctx| c.call(ctx, s, 0, |r| Req(r.0), "op")).unwrap_err();
         assert_eq!((refused.outcome, refused.attempts), (CallOutcome::BreakerOpen, 0));
-        assert!(b.drain().0.is_empty(), "nothing sent while open");
+        assert!(drain(&mut b).0.is_empty(), "nothing sent while open");
         // After the cooldown one probe goes through; a second call meanwhile is refused.
         b.now = Time(Duration::from_secs(1).0);
         let probe = b.with(|ctx| c.call(ctx, s, 0, |r| Req(r.0), "probe")).unwrap();
@@ -771,13 +837,51 @@ mod tests {
         let (mut c, s) = calls(p, 1);
         for _ in 0..200 {
             let req = b.with(|ctx| c.call(ctx, s, 0, |r| Req(r.0), "op")).unwrap();
-            b.drain();
+            drain(&mut b);
             b.with(|ctx| c.reply(ctx, req, Answer::Retryable));
-            let (_, timers) = b.drain();
+            let (_, timers) = drain(&mut b);
             let wait = timers[0].0;
             assert!((25_000_000..=50_000_000).contains(&wait.0), "{wait}");
             b.with(|ctx| c.reply(ctx, req, Answer::Ok)).unwrap();
         }
+    }
+
+    #[test]
+    fn op_calls_complete_each_operation_once_with_the_designs_outcome() {
+        use sim_core::{OpId, Outcome, Reply};
+        let mut b = Bench::new();
+        let mut ops = OpCalls::with_timeout("client", Duration::from_millis(100));
+        let completed = |b: &mut Bench| -> Vec<(OpId, Outcome, Reply)> {
+            b.fx.iter()
+                .filter_map(|e| match e {
+                    Effect::Complete { op, outcome, reply } => Some((*op, *outcome, reply.clone())),
+                    _ => None,
+                })
+                .collect()
+        };
+        // Answered: the reply and outcome are the design's (a 429 is Rejected, not Fail).
+        b.with(|ctx| ops.call_to(ctx, NodeId(4), |r| Req(r.0), OpId(1)));
+        b.with(|ctx| ops.call_to(ctx, NodeId(4), |r| Req(r.0), OpId(2)));
+        let (sent, _) = drain(&mut b);
+        assert_eq!(sent, [(NodeId(4), 0), (NodeId(4), 1)]);
+        b.with(|ctx| ops.answered(ctx, ReqId(0), Outcome::Ok, Reply::Value(7)));
+        b.with(|ctx| ops.answered(ctx, ReqId(1), Outcome::Rejected, Reply::None));
+        assert_eq!(
+            completed(&mut b),
+            [(OpId(1), Outcome::Ok, Reply::Value(7)), (OpId(2), Outcome::Rejected, Reply::None)]
+        );
+        // A second answer to an ended call completes nothing.
+        b.fx.clear();
+        b.with(|ctx| ops.answered(ctx, ReqId(0), Outcome::Ok, Reply::Value(8)));
+        assert!(completed(&mut b).is_empty());
+        // Unanswered: the deadline times the operation out, and a late answer is ignored.
+        b.with(|ctx| ops.call_to(ctx, NodeId(4), |r| Req(r.0), OpId(3)));
+        let (_, timers) = drain(&mut b);
+        b.now += timers[0].0;
+        b.with(|ctx| ops.on_timer(ctx, timers[0].1));
+        b.with(|ctx| ops.answered(ctx, ReqId(2), Outcome::Ok, Reply::None));
+        assert_eq!(completed(&mut b), [(OpId(3), Outcome::Timeout, Reply::None)]);
+        assert_eq!((ops.in_flight(), ops.stats().timeouts, ops.stats().late_replies), (0, 1, 2));
     }
 
     #[test]

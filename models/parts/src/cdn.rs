@@ -489,19 +489,12 @@ impl CdnStats {
 mod tests {
     use super::*;
     use crate::cache::{CacheSpec, Capacity};
-    use crate::testing::Bench;
+    use crate::testing::{Bench, PartHost};
     use sim_core::{Duration, Effect, Time, TopologySpec};
 
     crate::wire! { enum TMsg { Cdn(Msg) } }
     crate::wire! { timers enum TTimer { Call(CallTimer), Pool(PoolTimer) } }
-    struct T;
-    impl Actor for T {
-        type Msg = TMsg;
-        type Timer = TTimer;
-        type Record = ();
-        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
-        fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: TMsg) {}
-    }
+    type T = PartHost<TMsg, TTimer>;
 
     fn topo(zones: &[(&str, u32)]) -> Topology {
         let spec = TopologySpec {

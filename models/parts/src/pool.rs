@@ -380,25 +380,10 @@ impl<J> Slots<J> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Bench;
-    use sim_core::{Message, NodeId};
+    use crate::testing::{Bench, NoMsg, PartHost};
 
-    #[derive(Clone, Debug)]
-    struct NoMsg;
-    impl Message for NoMsg {
-        fn kind(&self) -> &'static str {
-            "none"
-        }
-    }
     crate::wire! { timers enum TTimer { Pool(PoolTimer) } }
-    struct T;
-    impl Actor for T {
-        type Msg = NoMsg;
-        type Timer = TTimer;
-        type Record = ();
-        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
-        fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: NoMsg) {}
-    }
+    type T = PartHost<NoMsg, TTimer>;
 
     fn spec(concurrency: u32, queue: u32) -> PoolSpec {
         PoolSpec { concurrency, queue, service: Dist::Constant(Duration::from_millis(10)), ..PoolSpec::default() }

@@ -18,6 +18,16 @@ impl<M: Message, T: Clone + std::fmt::Debug + 'static> Actor for PartHost<M, T> 
     fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: M) {}
 }
 
+/// The message type of a host whose part sends nothing.
+#[derive(Clone, Debug)]
+pub struct NoMsg;
+
+impl Message for NoMsg {
+    fn kind(&self) -> &'static str {
+        "none"
+    }
+}
+
 /// Timers set `(after, timer)`, and the other effects.
 pub type Drained<A> = (Vec<(sim_core::Duration, <A as Actor>::Timer)>, Vec<Effect<A>>);
 

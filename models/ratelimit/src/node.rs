@@ -1,10 +1,12 @@
-//! The actors: clients (the workload's users), API servers (which ask the limiter before serving),
-//! and counter-store shards (Redis-like: one thread, one message at a time, so a check-and-increment
-//! in one message is atomic).
+//! The actors: clients (the workload's users; each operation is one `parts::calls` call to a
+//! random API server), API servers (which ask the limiter before serving), and counter-store shards
+//! (Redis-like: one thread, one message at a time, so a check-and-increment in one message is atomic).
 
 use crate::algo::{Algorithm, Params, State};
 use crate::{Config, LimitBy, StoreAccess};
-use sim_core::{Actor, Ctx, Message, NodeId, OpId, Outcome, Reply, TimerId};
+use parts::balance::Policy;
+use parts::calls::{CallPolicy, CallTimer, OpCalls, ReqId};
+use sim_core::{Actor, Ctx, Message, NodeId, OpId, Outcome, Reply};
 use std::collections::BTreeMap;
 
 /// What a counter is kept for: a user or an IP address, optionally per API (operation kind).
@@ -32,13 +34,15 @@ pub use parts::shards::Shards as Ring;
 pub enum Msg {
     /// Client to API server: one API call by `user`.
     Request {
+        call: ReqId,
+        /// The operation, for the report's side-by-side comparison of algorithms only.
         op: OpId,
         user: u64,
         api: u16,
     },
     /// API server to client: served, or 429.
     Response {
-        op: OpId,
+        call: ReqId,
         admitted: bool,
     },
     /// Atomic check-and-increment of one key (the notes' Lua script / lock).
@@ -151,21 +155,15 @@ impl Shared {
     }
 }
 
-#[derive(Clone, Debug)]
-pub enum Timer {
-    /// The client gives up on an operation.
-    Timeout(OpId),
-}
-
 pub enum Node {
     Client(Client),
     Api(Api),
     Store(Store),
 }
 
+/// Each operation is one call to a random API server (a timeout, no retries; a 429 is an answer).
 pub struct Client {
-    pub shared: std::sync::Arc<Shared>,
-    pending: BTreeMap<OpId, TimerId>,
+    ops: OpCalls<Msg>,
 }
 
 pub struct Api {
@@ -176,6 +174,7 @@ pub struct Api {
 
 struct Pending {
     client: NodeId,
+    call: ReqId,
     op: OpId,
     keys: Vec<LimitKey>,
     stage: usize,
@@ -217,7 +216,8 @@ pub struct Store {
 
 impl Node {
     pub fn client(shared: std::sync::Arc<Shared>) -> Node {
-        Node::Client(Client { shared, pending: BTreeMap::new() })
+        let policy = CallPolicy { timeout: shared.request_timeout, ..CallPolicy::default() };
+        Node::Client(Client { ops: OpCalls::new("client", &shared.api_servers, policy, Policy::Random) })
     }
     pub fn api(shared: std::sync::Arc<Shared>) -> Node {
         Node::Api(Api { shared, next_req: 0, pending: BTreeMap::new() })
@@ -236,7 +236,7 @@ impl Node {
 
 impl Actor for Node {
     type Msg = Msg;
-    type Timer = Timer;
+    type Timer = CallTimer;
     type Record = ();
 
     fn on_start(&mut self, _ctx: &mut Ctx<'_, Self>) {}
@@ -246,11 +246,8 @@ impl Actor for Node {
             ctx.complete(op.id, Outcome::Fail, Reply::None);
             return;
         };
-        let apis = &c.shared.api_servers;
-        let to = apis[ctx.rng().below(apis.len() as u64) as usize];
-        ctx.send(to, Msg::Request { op: op.id, user: op.key, api: op.kind });
-        let t = ctx.set_timer(c.shared.request_timeout, Timer::Timeout(op.id));
-        c.pending.insert(op.id, t);
+        let (id, user, api) = (op.id, op.key, op.kind);
+        c.ops.call(ctx, 0, |call| Msg::Request { call, op: id, user, api }, id);
     }
 
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
@@ -261,23 +258,17 @@ impl Actor for Node {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
-        let Timer::Timeout(op) = timer;
-        if let Node::Client(c) = self
-            && c.pending.remove(&op).is_some()
-        {
-            ctx.complete(op, Outcome::Timeout, Reply::None);
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: CallTimer) {
+        if let Node::Client(c) = self {
+            c.ops.on_timer(ctx, timer);
         }
     }
 }
 
 impl Client {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, msg: Msg) {
-        if let Msg::Response { op, admitted } = msg
-            && let Some(t) = self.pending.remove(&op)
-        {
-            ctx.cancel_timer(t);
-            ctx.complete(op, if admitted { Outcome::Ok } else { Outcome::Rejected }, Reply::None);
+        if let Msg::Response { call, admitted } = msg {
+            self.ops.answered(ctx, call, if admitted { Outcome::Ok } else { Outcome::Rejected }, Reply::None);
         }
     }
 }
@@ -285,7 +276,7 @@ impl Client {
 impl Api {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Request { op, user, api } => self.on_msg_request(ctx, from, op, user, api),
+            Msg::Request { call, op, user, api } => self.on_msg_request(ctx, from, call, op, user, api),
             Msg::CheckReply { req, admitted } => self.on_msg_check_reply(ctx, req, admitted),
             Msg::ReadReply { req, state } => self.on_msg_read_reply(ctx, req, state),
             Msg::WriteAck { req } => self.advance(ctx, req),
@@ -293,11 +284,11 @@ impl Api {
         }
     }
 
-    fn on_msg_request(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, op: OpId, user: u64, api: u16) {
+    fn on_msg_request(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, call: ReqId, op: OpId, user: u64, api: u16) {
         let req = self.next_req;
         self.next_req += 1;
         let keys = self.shared.keys(user, api);
-        self.pending.insert(req, Pending { client, op, keys, stage: 0 });
+        self.pending.insert(req, Pending { client, call, op, keys, stage: 0 });
         self.ask(ctx, req);
     }
 
@@ -349,7 +340,7 @@ impl Api {
     fn finish(&mut self, ctx: &mut Ctx<'_, Node>, req: u64, admitted: bool) {
         if let Some(p) = self.pending.remove(&req) {
             ctx.count(if admitted { "admitted" } else { "rejected_429" }, 1);
-            ctx.send(p.client, Msg::Response { op: p.op, admitted });
+            ctx.send(p.client, Msg::Response { call: p.call, admitted });
         }
     }
 }

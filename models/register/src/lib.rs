@@ -29,13 +29,17 @@
 //! leader's map entries: key and (version, value), 24 bytes each, without the map's tree nodes).
 //! Table: `stale_reads_over_time`.
 //!
+//! **Clients** call through `parts::calls` (one call per operation: `client_timeout`, no retries;
+//! its counters are `client.*`).
+//!
 //! **Transport:** `Connection` by default (TCP): messages between two nodes arrive in send order.
 
+use parts::calls::{CallTimer, OpCalls, ReqId};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
 use sim_core::{
-    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply,
-    RunView, Table, Time, Topology, WriteId,
+    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Op, Outcome, Prng, Reply, RunView,
+    Table, Time, Topology, WriteId,
 };
 use std::collections::BTreeMap;
 
@@ -89,12 +93,12 @@ impl Config {
 
 #[derive(Clone, Debug)]
 pub enum Msg {
-    Write { op: OpId, key: u64, value: u64 },
-    WriteAck { op: OpId },
+    Write { req: ReqId, key: u64, value: u64 },
+    WriteAck { req: ReqId },
     Replicate { key: u64, version: u64, value: u64, write: u64 },
     ReplicateAck { write: u64 },
-    Read { op: OpId, key: u64 },
-    ReadReply { op: OpId, value: u64 },
+    Read { req: ReqId, key: u64 },
+    ReadReply { req: ReqId, value: u64 },
 }
 
 impl Message for Msg {
@@ -110,10 +114,6 @@ impl Message for Msg {
     }
 }
 
-/// A client's timeout for one operation.
-#[derive(Clone, Debug)]
-pub struct Timeout(OpId);
-
 /// What the leader persists: one applied write.
 #[derive(Clone, Debug)]
 pub struct Applied {
@@ -126,7 +126,7 @@ pub struct Applied {
 #[derive(Debug)]
 pub struct Pending {
     client: NodeId,
-    op: OpId,
+    req: ReqId,
     copies: usize,
     on_disk: bool,
 }
@@ -146,8 +146,8 @@ pub enum Node {
         leader: NodeId,
         servers: Vec<NodeId>,
         read_from: ReadFrom,
-        timeout: Duration,
-        outstanding: BTreeMap<OpId, sim_core::TimerId>,
+        /// Each operation is one call (a timeout, no retries).
+        ops: OpCalls<Msg>,
     },
 }
 
@@ -185,23 +185,14 @@ impl Node {
             && p.copies >= quorum
         {
             let p = pending.remove(&write).expect("present");
-            ctx.send(p.client, Msg::WriteAck { op: p.op });
-        }
-    }
-
-    fn on_reply(&mut self, ctx: &mut Ctx<'_, Node>, op: OpId, reply: Reply) {
-        if let Node::Client { outstanding, .. } = self
-            && let Some(t) = outstanding.remove(&op)
-        {
-            ctx.cancel_timer(t);
-            ctx.complete(op, Outcome::Ok, reply);
+            ctx.send(p.client, Msg::WriteAck { req: p.req });
         }
     }
 }
 
 impl Actor for Node {
     type Msg = Msg;
-    type Timer = Timeout;
+    type Timer = CallTimer;
     type Record = Applied;
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -219,7 +210,7 @@ impl Actor for Node {
         match (self, msg) {
             (
                 Node::Server { registers, next_version, pending, disk_writes, followers, fsync, .. },
-                Msg::Write { op, key, value },
+                Msg::Write { req, key, value },
             ) => {
                 let version = *next_version;
                 *next_version += 1;
@@ -227,7 +218,7 @@ impl Actor for Node {
                 let record = Applied { key, version, value };
                 let id = if *fsync { ctx.persist(record) } else { ctx.persist_buffered(record) };
                 disk_writes.insert(id, version);
-                pending.insert(version, Pending { client: from, op, copies: 1, on_disk: false });
+                pending.insert(version, Pending { client: from, req, copies: 1, on_disk: false });
                 for &f in followers.iter() {
                     ctx.send(f, Msg::Replicate { key, version, value, write: version });
                 }
@@ -243,12 +234,14 @@ impl Actor for Node {
                 install(registers, key, version, value);
                 ctx.send(from, Msg::ReplicateAck { write });
             }
-            (Node::Server { registers, .. }, Msg::Read { op, key }) => {
+            (Node::Server { registers, .. }, Msg::Read { req, key }) => {
                 let value = registers.get(&key).map(|r| r.1).unwrap_or(0);
-                ctx.send(from, Msg::ReadReply { op, value });
+                ctx.send(from, Msg::ReadReply { req, value });
             }
-            (node @ Node::Client { .. }, Msg::WriteAck { op }) => node.on_reply(ctx, op, Reply::None),
-            (node @ Node::Client { .. }, Msg::ReadReply { op, value }) => node.on_reply(ctx, op, Reply::Value(value)),
+            (Node::Client { ops, .. }, Msg::WriteAck { req }) => ops.answered(ctx, req, Outcome::Ok, Reply::None),
+            (Node::Client { ops, .. }, Msg::ReadReply { req, value }) => {
+                ops.answered(ctx, req, Outcome::Ok, Reply::Value(value))
+            }
             _ => {}
         }
     }
@@ -266,28 +259,25 @@ impl Actor for Node {
     }
 
     fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: Op) {
-        let Node::Client { leader, servers, read_from, timeout, outstanding } = self else {
+        let Node::Client { leader, servers, read_from, ops } = self else {
             ctx.complete(op.id, Outcome::Rejected, Reply::None);
             return;
         };
-        let t = ctx.set_timer(*timeout, Timeout(op.id));
-        outstanding.insert(op.id, t);
+        let (key, value) = (op.key, op.value);
         if Register::OP_KINDS[op.kind as usize] == "write" {
-            ctx.send(*leader, Msg::Write { op: op.id, key: op.key, value: op.value });
+            ops.call_to(ctx, *leader, |req| Msg::Write { req, key, value }, op.id);
         } else {
             let to = match read_from {
                 ReadFrom::Leader => *leader,
                 ReadFrom::AnyReplica => servers[ctx.rng().below(servers.len() as u64) as usize],
             };
-            ctx.send(to, Msg::Read { op: op.id, key: op.key });
+            ops.call_to(ctx, to, |req| Msg::Read { req, key }, op.id);
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timeout) {
-        if let Node::Client { outstanding, .. } = self
-            && outstanding.remove(&timer.0).is_some()
-        {
-            ctx.complete(timer.0, Outcome::Timeout, Reply::None);
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: CallTimer) {
+        if let Node::Client { ops, .. } = self {
+            ops.on_timer(ctx, timer);
         }
     }
 }
@@ -379,13 +369,8 @@ impl Model for Register {
                     fsync: config.fsync,
                 }
             } else {
-                Node::Client {
-                    leader,
-                    servers: servers.clone(),
-                    read_from: config.read_from,
-                    timeout: config.client_timeout,
-                    outstanding: BTreeMap::new(),
-                }
+                let ops = OpCalls::with_timeout("client", config.client_timeout);
+                Node::Client { leader, servers: servers.clone(), read_from: config.read_from, ops }
             }
         })
     }

@@ -23,6 +23,9 @@
 //! With `shorten_limit_per_window` the rate limiter of model 4 (a sliding log per user, at the web
 //! server each user is routed to) answers 429 to users who create too fast.
 //!
+//! Clients call the web servers through `parts::calls` (one call per operation: `request_timeout`,
+//! no retries; a failure or a 429 ends the call; the counters are `client.*`).
+//!
 //! The workload: `redirect` reads key `k` of `preloaded_urls` mappings made before the run (Zipf
 //! popularity: key 0 most popular); `shorten` writes a new long URL per operation.
 //!
@@ -42,14 +45,15 @@ pub use parts::bloom::{Bloom, fp_rate};
 pub use parts::ids::{base62, base62_len, code_space};
 
 use parts::cache::{Cache, CacheSpec, Capacity};
+use parts::calls::{CallTimer, OpCalls, ReqId};
 use parts::limiter;
 use parts::shards::Shards as Ring;
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
 use sim_core::rng::mix64;
 use sim_core::{
-    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView,
-    Table, TimerId, Topology, WriteId,
+    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Outcome, Prng, Reply, RunView, Table,
+    Topology, WriteId,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -170,30 +174,30 @@ pub fn preload_codes(c: &Config) -> Vec<u64> {
 #[derive(Clone, Debug)]
 pub enum Msg {
     Shorten {
-        op: OpId,
+        call: ReqId,
         long: u64,
         user: u64,
     },
     Redirect {
-        op: OpId,
+        call: ReqId,
         code: u64,
     },
     Shortened {
-        op: OpId,
+        call: ReqId,
         code: u64,
     },
     Redirected {
-        op: OpId,
+        call: ReqId,
         code: u64,
         long: Option<u64>,
         permanent: bool,
     },
     Failed {
-        op: OpId,
+        call: ReqId,
     },
     /// HTTP 429 from the rate limiter.
     Throttled {
-        op: OpId,
+        call: ReqId,
     },
     /// Blind write (IDs are unique; the known-bad hash scheme overwrites).
     Put {
@@ -257,13 +261,19 @@ impl Message for Msg {
 
 #[derive(Clone, Debug)]
 pub enum Timer {
-    Timeout(OpId),
+    Call(CallTimer),
     /// A shard's table read is done: answer `to`.
     DbRead {
         to: NodeId,
         msg: Msg,
         write: Option<(u64, u64)>,
     },
+}
+
+impl From<CallTimer> for Timer {
+    fn from(t: CallTimer) -> Timer {
+        Timer::Call(t)
+    }
 }
 
 struct Shared {
@@ -281,7 +291,8 @@ pub enum Node {
 
 pub struct Client {
     shared: Arc<Shared>,
-    pending: BTreeMap<OpId, TimerId>,
+    /// Each operation is one call to a web server (a timeout, no retries).
+    ops: OpCalls<Msg>,
     /// The browser's cache of 301 redirects.
     browser: BTreeMap<u64, u64>,
 }
@@ -293,7 +304,7 @@ enum Job {
 
 struct WebPending {
     client: NodeId,
-    op: OpId,
+    call: ReqId,
     code: u64,
     job: Job,
 }
@@ -356,7 +367,8 @@ impl Actor for Node {
         if op.kind == 0 {
             // Users are routed to one web server each, so its local limiter sees all their calls.
             let to = web[(mix64(op.key ^ 0x05E7) % web.len() as u64) as usize];
-            ctx.send(to, Msg::Shorten { op: op.id, long: written_long(op.value), user: op.key });
+            let (long, user) = (written_long(op.value), op.key);
+            c.ops.call_to(ctx, to, |call| Msg::Shorten { call, long, user }, op.id);
         } else {
             let code = sh.preloaded[(op.key % sh.preloaded.len() as u64) as usize];
             if let Some(&long) = c.browser.get(&code) {
@@ -365,10 +377,8 @@ impl Actor for Node {
                 return;
             }
             let to = web[(mix64(code) % web.len() as u64) as usize];
-            ctx.send(to, Msg::Redirect { op: op.id, code });
+            c.ops.call_to(ctx, to, |call| Msg::Redirect { call, code }, op.id);
         }
-        let t = ctx.set_timer(sh.config.request_timeout, Timer::Timeout(op.id));
-        c.pending.insert(op.id, t);
     }
 
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
@@ -381,12 +391,7 @@ impl Actor for Node {
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
         match (self, timer) {
-            (Node::Client(c), Timer::Timeout(op)) => {
-                let was_pending = c.pending.remove(&op).is_some();
-                if was_pending {
-                    ctx.complete(op, Outcome::Timeout, Reply::None);
-                }
-            }
+            (Node::Client(c), Timer::Call(t)) => c.ops.on_timer(ctx, t),
             (Node::Shard(s), Timer::DbRead { to, msg, write }) => s.reply(ctx, to, msg, write),
             _ => {}
         }
@@ -403,37 +408,34 @@ impl Actor for Node {
 
 impl Client {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, msg: Msg) {
-        let (op, outcome, reply) = match msg {
-            Msg::Shortened { op, code } => (op, Outcome::Ok, Reply::Value(code)),
-            Msg::Redirected { op, code, long: Some(long), permanent } => {
+        let (call, outcome, reply) = match msg {
+            Msg::Shortened { call, code } => (call, Outcome::Ok, Reply::Value(code)),
+            Msg::Redirected { call, code, long: Some(long), permanent } => {
                 if permanent {
                     self.browser.insert(code, long);
                 }
-                (op, Outcome::Ok, Reply::Value(long))
+                (call, Outcome::Ok, Reply::Value(long))
             }
-            Msg::Redirected { op, long: None, .. } | Msg::Failed { op } => (op, Outcome::Fail, Reply::None),
-            Msg::Throttled { op } => (op, Outcome::Rejected, Reply::None),
+            Msg::Redirected { call, long: None, .. } | Msg::Failed { call } => (call, Outcome::Fail, Reply::None),
+            Msg::Throttled { call } => (call, Outcome::Rejected, Reply::None),
             _ => return,
         };
-        if let Some(t) = self.pending.remove(&op) {
-            ctx.cancel_timer(t);
-            ctx.complete(op, outcome, reply);
-        }
+        self.ops.answered(ctx, call, outcome, reply);
     }
 }
 
 impl Web {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Shorten { op, long, user } => {
+            Msg::Shorten { call, long, user } => {
                 if self.admit(ctx, user) {
-                    self.on_msg_shorten(ctx, from, op, long);
+                    self.on_msg_shorten(ctx, from, call, long);
                 } else {
                     self.throttled += 1;
-                    ctx.send(from, Msg::Throttled { op });
+                    ctx.send(from, Msg::Throttled { call });
                 }
             }
-            Msg::Redirect { op, code } => self.on_msg_redirect(ctx, from, op, code),
+            Msg::Redirect { call, code } => self.on_msg_redirect(ctx, from, call, code),
             Msg::PutDone { req, result } => self.on_msg_put_done(ctx, req, result),
             Msg::GetReply { req, long } => self.on_msg_get_reply(ctx, req, long),
             _ => {}
@@ -470,13 +472,13 @@ impl Web {
         Some(parts::ids::compose(now_ms, self.datacenter, self.machine, self.sequence))
     }
 
-    fn on_msg_shorten(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, op: OpId, long: u64) {
+    fn on_msg_shorten(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, call: ReqId, long: u64) {
         let c = &self.shared.config;
         let (code, msg_kind_put) = match c.scheme {
             Scheme::Id => match self.next_id(ctx) {
                 Some(id) => (id, true),
                 None => {
-                    ctx.send(client, Msg::Failed { op });
+                    ctx.send(client, Msg::Failed { call });
                     return;
                 }
             },
@@ -484,7 +486,7 @@ impl Web {
         };
         let req = self.next_req;
         self.next_req += 1;
-        self.pending.insert(req, WebPending { client, op, code, job: Job::Shorten { long, salt: 0 } });
+        self.pending.insert(req, WebPending { client, call, code, job: Job::Shorten { long, salt: 0 } });
         let msg = if msg_kind_put { Msg::Put { req, code, long } } else { Msg::PutIfAbsent { req, code, long } };
         ctx.send(self.shard(code), msg);
     }
@@ -493,14 +495,14 @@ impl Web {
         let Some(mut p) = self.pending.remove(&req) else { return };
         match (result, &mut p.job) {
             (PutResult::Inserted | PutResult::Existing, _) => {
-                ctx.send(p.client, Msg::Shortened { op: p.op, code: p.code });
+                ctx.send(p.client, Msg::Shortened { call: p.call, code: p.code });
             }
             (PutResult::Collision, Job::Shorten { long, salt }) => {
                 self.rehashes += 1;
                 ctx.count("hash_collisions_resolved", 1);
                 let c = &self.shared.config;
                 if *salt >= c.max_rehash {
-                    ctx.send(p.client, Msg::Failed { op: p.op });
+                    ctx.send(p.client, Msg::Failed { call: p.call });
                     return;
                 }
                 *salt += 1;
@@ -516,7 +518,7 @@ impl Web {
         }
     }
 
-    fn on_msg_redirect(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, op: OpId, code: u64) {
+    fn on_msg_redirect(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, call: ReqId, code: u64) {
         self.redirects_served += 1;
         let now = ctx.now();
         for s in &mut self.shadow_caches {
@@ -526,12 +528,12 @@ impl Web {
         }
         let permanent = self.shared.config.redirect == Redirect::Permanent;
         if let Some(long) = self.cache.get(now, code).and_then(|f| f.value.copied()) {
-            ctx.send(client, Msg::Redirected { op, code, long: Some(long), permanent });
+            ctx.send(client, Msg::Redirected { call, code, long: Some(long), permanent });
             return;
         }
         let req = self.next_req;
         self.next_req += 1;
-        self.pending.insert(req, WebPending { client, op, code, job: Job::Redirect { code } });
+        self.pending.insert(req, WebPending { client, call, code, job: Job::Redirect { code } });
         ctx.send(self.shard(code), Msg::Get { req, code });
     }
 
@@ -542,7 +544,7 @@ impl Web {
             self.cache.put(ctx.now(), code, l, 1);
         }
         let permanent = self.shared.config.redirect == Redirect::Permanent;
-        ctx.send(p.client, Msg::Redirected { op: p.op, code, long, permanent });
+        ctx.send(p.client, Msg::Redirected { call: p.call, code, long, permanent });
     }
 }
 
@@ -714,11 +716,8 @@ impl Model for Shortener {
         Box::new(move |n| {
             let c = &shared.config;
             if topo.is_client(n) {
-                return Node::Client(Client {
-                    shared: shared.clone(),
-                    pending: BTreeMap::new(),
-                    browser: BTreeMap::new(),
-                });
+                let ops = OpCalls::with_timeout("client", c.request_timeout);
+                return Node::Client(Client { shared: shared.clone(), ops, browser: BTreeMap::new() });
             }
             if n.index() < w {
                 return Node::Web(Box::new(Web {

@@ -30,14 +30,18 @@
 //! decreasing IDs; two machines configured with the same machine id collide; auto-increment whose
 //! step no longer matches the number of datacenters (one was added) collides.
 //!
+//! Clients call through `parts::calls` (one call per operation: `request_timeout`, no retries; a
+//! refusal is a failed call; the counters are `client.*`).
+//!
 //! **Transport:** `Connection` by default (clients call generators by RPC over TCP): messages between
 //! two nodes arrive in send order.
 
+use parts::calls::{CallTimer, OpCalls, ReqId};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
 use sim_core::{
-    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, OpId, Outcome, Prng, Reply, RunView,
-    Table, TimerId, Topology,
+    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Outcome, Prng, Reply, RunView, Table,
+    TimerId, Topology,
 };
 use std::collections::{BTreeMap, VecDeque};
 
@@ -104,9 +108,9 @@ impl Default for Config {
 
 #[derive(Clone, Debug)]
 pub enum Msg {
-    Next { op: OpId, count: u32 },
-    Ids { op: OpId, ids: Vec<u64> },
-    Refused { op: OpId },
+    Next { req: ReqId, count: u32 },
+    Ids { req: ReqId, ids: Vec<u64> },
+    Refused { req: ReqId },
 }
 
 impl Message for Msg {
@@ -129,12 +133,18 @@ impl Message for Msg {
 pub enum Timer {
     /// The generator's clock should have reached the millisecond it waits for.
     Resume,
-    Timeout(OpId),
+    Call(CallTimer),
+}
+
+impl From<CallTimer> for Timer {
+    fn from(t: CallTimer) -> Timer {
+        Timer::Call(t)
+    }
 }
 
 struct Request {
     from: NodeId,
-    op: OpId,
+    req: ReqId,
     want: u32,
     ids: Vec<u64>,
 }
@@ -171,8 +181,8 @@ pub struct Generator {
 pub struct Client {
     servers: u32,
     batch_size: u32,
-    timeout: Duration,
-    pending: BTreeMap<OpId, TimerId>,
+    /// Each operation is one call to its generator (a timeout, no retries).
+    ops: OpCalls<Msg>,
 }
 
 pub enum Node {
@@ -245,12 +255,12 @@ impl Generator {
             match blocked {
                 None => {
                     ctx.count("ids_issued", req.ids.len() as u64);
-                    ctx.send(req.from, Msg::Ids { op: req.op, ids: req.ids });
+                    ctx.send(req.from, Msg::Ids { req: req.req, ids: req.ids });
                 }
                 Some(Block::Refuse) => {
                     self.refused += 1;
                     ctx.count("refused", 1);
-                    ctx.send(req.from, Msg::Refused { op: req.op });
+                    ctx.send(req.from, Msg::Refused { req: req.req });
                 }
                 Some(Block::Until(ms)) => {
                     self.queue.push_front(req);
@@ -280,32 +290,22 @@ impl Actor for Node {
         // The workload's key picks the generator (a load balancer hashing the caller).
         let to = NodeId((op.key % c.servers as u64) as u32);
         let count = if op.kind == 1 { c.batch_size } else { 1 };
-        ctx.send(to, Msg::Next { op: op.id, count });
-        let t = ctx.set_timer(c.timeout, Timer::Timeout(op.id));
-        c.pending.insert(op.id, t);
+        c.ops.call_to(ctx, to, |req| Msg::Next { req, count }, op.id);
     }
 
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
         match (self, msg) {
-            (Node::Generator(g), Msg::Next { op, count }) => {
-                g.queue.push_back(Request { from, op, want: count, ids: Vec::with_capacity(count as usize) });
+            (Node::Generator(g), Msg::Next { req, count }) => {
+                g.queue.push_back(Request { from, req, want: count, ids: Vec::with_capacity(count as usize) });
                 if g.resume.is_none() {
                     g.serve(ctx);
                 }
             }
-            (Node::Client(c), Msg::Ids { op, ids }) => {
-                if let Some(t) = c.pending.remove(&op) {
-                    ctx.cancel_timer(t);
-                    let reply = if ids.len() == 1 { Reply::Value(ids[0]) } else { Reply::Values(ids) };
-                    ctx.complete(op, Outcome::Ok, reply);
-                }
+            (Node::Client(c), Msg::Ids { req, ids }) => {
+                let reply = if ids.len() == 1 { Reply::Value(ids[0]) } else { Reply::Values(ids) };
+                c.ops.answered(ctx, req, Outcome::Ok, reply);
             }
-            (Node::Client(c), Msg::Refused { op }) => {
-                if let Some(t) = c.pending.remove(&op) {
-                    ctx.cancel_timer(t);
-                    ctx.complete(op, Outcome::Fail, Reply::None);
-                }
-            }
+            (Node::Client(c), Msg::Refused { req }) => c.ops.answered(ctx, req, Outcome::Fail, Reply::None),
             _ => {}
         }
     }
@@ -316,12 +316,7 @@ impl Actor for Node {
                 g.resume = None;
                 g.serve(ctx);
             }
-            (Node::Client(c), Timer::Timeout(op)) => {
-                let was_pending = c.pending.remove(&op).is_some();
-                if was_pending {
-                    ctx.complete(op, Outcome::Timeout, Reply::None);
-                }
-            }
+            (Node::Client(c), Timer::Call(t)) => c.ops.on_timer(ctx, t),
             _ => {}
         }
     }
@@ -415,12 +410,8 @@ impl Model for Snowflake {
         let topo = topo.clone();
         Box::new(move |n| {
             if topo.is_client(n) {
-                return Node::Client(Client {
-                    servers,
-                    batch_size: c.batch_size,
-                    timeout: c.request_timeout,
-                    pending: BTreeMap::new(),
-                });
+                let ops = OpCalls::with_timeout("client", c.request_timeout);
+                return Node::Client(Client { servers, batch_size: c.batch_size, ops });
             }
             let (dc, m) = machine_id(&c, n.0);
             let step = if c.auto_step == 0 { servers as u64 } else { c.auto_step as u64 };
