@@ -128,6 +128,7 @@ pub fn models() -> Vec<Entry> {
         entry::<readpath::ReadPathModel>(),
         entry::<cdn::Cdn>(),
         entry::<checkout::Checkout>(),
+        entry::<video::Video>(),
     ]
 }
 
@@ -415,6 +416,7 @@ mod tests {
                 "cdn" => roundtrip::<cdn::Cdn>(&source),
                 "service_inline" => roundtrip::<service::inline::ServiceInline>(&source),
                 "checkout" => roundtrip::<checkout::Checkout>(&source),
+                "video" => roundtrip::<video::Video>(&source),
                 "pipeline" => roundtrip::<pipeline::Pipeline>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
