@@ -6,7 +6,7 @@ use crate::client::{SessionSummary, UploadSummary};
 use crate::{Config, Node, READY};
 use parts::cdn::CdnStats;
 use sim_core::sweep::percentile;
-use sim_core::{Check, ModelReport, Outcome, RunView, Table};
+use sim_core::{Check, ModelReport, Outcome, RunView, Table, Time};
 use std::collections::BTreeMap;
 
 /// What the checks read from a run's nodes.
@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 pub struct Views {
     pub uploads: Vec<UploadSummary>,
     pub sessions: Vec<SessionSummary>,
-    /// Per uploaded video: (upload complete, chunks held, receipts of chunks held before).
-    pub chunk_maps: BTreeMap<u64, (bool, u32, u32)>,
+    /// Per uploaded video: (when the upload completed, chunks held, receipts of chunks held
+    /// before).
+    pub chunk_maps: BTreeMap<u64, (Option<Time>, u32, u32)>,
     /// `(video, bitrate) -> commits`.
     pub renditions: BTreeMap<(u64, u8), u32>,
     /// Metadata rows on the shards' primaries.
@@ -35,7 +36,7 @@ impl Views {
             match node {
                 Node::Store(s) => {
                     for (&video, m) in &s.uploads {
-                        v.chunk_maps.insert(video, (m.complete, m.have.count_ones(), m.dup_receipts));
+                        v.chunk_maps.insert(video, (m.completed_at, m.have.count_ones(), m.dup_receipts));
                     }
                     v.renditions.extend(s.renditions.iter().map(|(&k, &n)| (k, n)));
                 }
@@ -88,22 +89,23 @@ pub fn resume_sends_only_missing(v: &Views, chunk_bytes: u64) -> Check {
             ));
         }
     }
-    let file: u64 = interrupted.iter().map(|u| u.file_bytes).sum();
+    let file: u64 = interrupted.iter().map(|u| u.first_copy_bytes).sum();
     let drops: u64 = interrupted.iter().map(|u| u.drops as u64).sum();
     Check::judged("resume_sends_only_missing", interrupted.len(), "interrupted uploads")
         .skipped(v.uploads.len() - interrupted.len(), "never interrupted")
         .violations(bad, "resent more than the missing chunks")
         .detail(format!(
-            "{drops} drops; {resent} bytes resent over {file} bytes of files ({:.3}); {dups} chunks reached the store twice; {over} uploads over one chunk per drop{}",
+            "{drops} drops; {resent} bytes resent over {file} bytes of first copies ({:.3}); {dups} chunks reached the store twice; {over} uploads over one chunk per drop{}",
             resent as f64 / file.max(1) as f64,
             first.map(|f| format!("; e.g. {f}")).unwrap_or_default()
         ))
 }
 
-/// `processed_exactly_once`: every completed upload has each bitrate committed exactly once and
-/// its metadata row `READY`.
-pub fn processed_exactly_once(v: &Views, bitrates: usize) -> Check {
-    let uploaded: Vec<u64> = v.chunk_maps.iter().filter(|(_, m)| m.0).map(|(&k, _)| k).collect();
+/// `processed_exactly_once`: every upload completed by `by` has each bitrate committed exactly
+/// once and its metadata row `READY`.
+pub fn processed_exactly_once(v: &Views, bitrates: usize, by: Time) -> Check {
+    let uploaded: Vec<u64> = v.chunk_maps.iter().filter(|(_, m)| m.0.is_some_and(|t| t <= by)).map(|(&k, _)| k).collect();
+    let late = v.chunk_maps.values().filter(|m| m.0.is_some_and(|t| t > by)).count();
     let (mut missing, mut twice, mut not_ready, mut bad, mut first) = (0u64, 0u64, 0u64, 0u64, None);
     for &video in &uploaded {
         let commits: Vec<u32> = (0..bitrates as u8).map(|b| v.renditions.get(&(video, b)).copied().unwrap_or(0)).collect();
@@ -119,7 +121,8 @@ pub fn processed_exactly_once(v: &Views, bitrates: usize) -> Check {
         }
     }
     Check::judged("processed_exactly_once", uploaded.len(), "uploaded videos")
-        .skipped(v.chunk_maps.len() - uploaded.len(), "upload not completed")
+        .skipped(v.chunk_maps.len() - uploaded.len() - late, "upload not completed")
+        .skipped(late, "completed too close to the end to be processed")
         .violations(bad, "not processed exactly once into every bitrate")
         .detail(format!(
             "renditions missing {missing}, committed twice or more {twice}; metadata not READY {not_ready}{}",
@@ -151,7 +154,8 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let v = Views::of(run);
     r.checks.push(uploads_complete(run));
     r.checks.push(resume_sends_only_missing(&v, c.upload.chunk_bytes));
-    r.checks.push(processed_exactly_once(&v, c.video.bitrates_kbps.len()));
+    let by = Time(run.end.0.saturating_sub(c.process_within.0));
+    r.checks.push(processed_exactly_once(&v, c.video.bitrates_kbps.len(), by));
     let (check, ratios) = rebuffering(&v, c.stall_ratio_p99_max);
     r.checks.push(check);
 
@@ -181,11 +185,15 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mean = |f: &dyn Fn(&SessionSummary) -> f64| {
         if ok_sessions.is_empty() { 0.0 } else { ok_sessions.iter().map(|s| f(s)).sum::<f64>() / ok_sessions.len() as f64 }
     };
-    let uploads_main = run.history().iter().filter(|h| h.kind == 0 && h.invoke < run.main_end).count();
-    let views_main = run.history().iter().filter(|h| h.kind == 1 && h.invoke < run.main_end).count();
+    // Operations of the main phase that succeeded (an upload that completed, a session played to
+    // the end), per second of the main phase.
+    let ok_of = |kind: u16| {
+        run.history().iter().filter(|h| h.kind == kind && h.invoke < run.main_end && h.outcome == Some(Outcome::Ok)).count()
+    };
+    let (uploads_main, views_main) = (ok_of(0), ok_of(1));
     let commits: u64 = v.renditions.values().map(|&n| n as u64).sum();
     let resent: u64 = v.uploads.iter().map(UploadSummary::resent_bytes).sum();
-    let file: u64 = v.uploads.iter().map(|u| u.file_bytes).sum();
+    let file: u64 = v.uploads.iter().map(|u| u.first_copy_bytes).sum();
     let m = &mut r.measures;
     m.insert("uploads".into(), v.uploads.len() as f64);
     m.insert("uploads_ok".into(), v.uploads.iter().filter(|u| u.ok).count() as f64);

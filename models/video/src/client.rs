@@ -30,14 +30,14 @@ pub struct UploadSummary {
     pub restarts: u32,
     /// Bytes that left the uplink (partial chunks included).
     pub bytes_sent: u64,
-    /// One copy of each chunk.
-    pub file_bytes: u64,
+    /// One copy of each chunk that left the uplink whole (the file's size once every chunk did).
+    pub first_copy_bytes: u64,
 }
 
 impl UploadSummary {
-    /// Bytes sent beyond one copy of each chunk.
+    /// Bytes sent beyond one copy of each chunk: chunks sent again, and chunks cut off by a drop.
     pub fn resent_bytes(&self) -> u64 {
-        self.bytes_sent.saturating_sub(self.file_bytes)
+        self.bytes_sent.saturating_sub(self.first_copy_bytes)
     }
 }
 
@@ -71,6 +71,8 @@ struct Upload {
     link_up: bool,
     epoch: u32,
     bytes_per_s: f64,
+    /// Chunks that left the uplink whole at least once.
+    sent_once: u64,
     summary: UploadSummary,
 }
 
@@ -214,8 +216,7 @@ impl Client {
     fn start_upload(&mut self, ctx: &mut Ctx<'_, Node>, op: Op) {
         let video = proto::UPLOAD_BASE + op.value;
         let bytes_per_s = draw_class(&self.upload.uplink_mbps, ctx.rng());
-        let file_bytes = self.upload.chunks as u64 * self.upload.chunk_bytes;
-        let summary = UploadSummary { video, file_bytes, ..UploadSummary::default() };
+        let summary = UploadSummary { video, ..UploadSummary::default() };
         let u = Upload {
             op: op.id,
             session: 0,
@@ -226,6 +227,7 @@ impl Client {
             link_up: false,
             epoch: 0,
             bytes_per_s,
+            sent_once: 0,
             summary,
         };
         self.uploads.insert(video, u);
@@ -285,6 +287,7 @@ impl Client {
         }
         u.transfer = None;
         u.summary.bytes_sent += chunk_bytes;
+        u.sent_once |= 1 << idx;
         let (session, token) = (u.session, u.token.expect("a chunk is sent with a token"));
         let md5 = proto::chunk_md5(video, idx);
         let make = |req| Msg::from(AppMsg::Chunk { req, video, session, token, idx, md5, bytes: chunk_bytes });
@@ -386,6 +389,7 @@ impl Client {
         let Some(u) = self.uploads.remove(&video) else { return };
         let mut s = u.summary;
         s.ok = ok;
+        s.first_copy_bytes = u.sent_once.count_ones() as u64 * self.upload.chunk_bytes;
         if let Some((_, started)) = u.transfer {
             s.bytes_sent += (ctx.now().since(started).as_secs_f64() * u.bytes_per_s) as u64;
         }

@@ -256,6 +256,9 @@ pub struct Config {
     pub idempotent: bool,
     /// The `rebuffering` check's bound on the p99 stall ratio per session.
     pub stall_ratio_p99_max: f64,
+    /// `processed_exactly_once` judges uploads completed at least this long before the run's end
+    /// (later ones are skipped: too close to the end to be processed).
+    pub process_within: Duration,
 }
 
 impl Default for Config {
@@ -294,6 +297,7 @@ impl Default for Config {
             playback: PlaybackSpec::default(),
             idempotent: true,
             stall_ratio_p99_max: 0.05,
+            process_within: Duration::from_secs(15),
         }
     }
 }

@@ -49,6 +49,8 @@ pub struct ChunkMap {
     /// Receipts of a chunk the store had received before (in any session).
     pub dup_receipts: u32,
     pub complete: bool,
+    /// When the store first held every chunk (set by the store).
+    pub completed_at: Option<Time>,
 }
 
 /// What a chunk did to the map.

@@ -186,6 +186,7 @@ impl Store {
                 let answer = match map.put(session, idx, md5) {
                     ChunkIn::Stored(done) => {
                         if done {
+                            map.completed_at = Some(ctx.now());
                             self.uploaded(ctx, video);
                         }
                         Answer::Ok
