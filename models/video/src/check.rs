@@ -50,12 +50,8 @@ impl Views {
 
 /// `uploads_complete`: every upload invoked in the main phase completed.
 pub fn uploads_complete(run: &RunView<'_, Node>) -> Check {
-    let uploads: Vec<_> = run
-        .history()
-        .iter()
-        .filter(|h| h.kind == 0 && h.invoke < run.main_end)
-        .map(|h| h.outcome)
-        .collect();
+    let uploads: Vec<_> =
+        run.history().iter().filter(|h| h.kind == 0 && h.invoke < run.main_end).map(|h| h.outcome).collect();
     let failed = uploads.iter().filter(|o| **o == Some(Outcome::Fail)).count();
     let open = uploads.iter().filter(|o| o.is_none()).count();
     let bad = uploads.iter().filter(|o| **o != Some(Outcome::Ok)).count();
@@ -104,11 +100,13 @@ pub fn resume_sends_only_missing(v: &Views, chunk_bytes: u64) -> Check {
 /// `processed_exactly_once`: every upload completed by `by` has each bitrate committed exactly
 /// once and its metadata row `READY`.
 pub fn processed_exactly_once(v: &Views, bitrates: usize, by: Time) -> Check {
-    let uploaded: Vec<u64> = v.chunk_maps.iter().filter(|(_, m)| m.0.is_some_and(|t| t <= by)).map(|(&k, _)| k).collect();
+    let uploaded: Vec<u64> =
+        v.chunk_maps.iter().filter(|(_, m)| m.0.is_some_and(|t| t <= by)).map(|(&k, _)| k).collect();
     let late = v.chunk_maps.values().filter(|m| m.0.is_some_and(|t| t > by)).count();
     let (mut missing, mut twice, mut not_ready, mut bad, mut first) = (0u64, 0u64, 0u64, 0u64, None);
     for &video in &uploaded {
-        let commits: Vec<u32> = (0..bitrates as u8).map(|b| v.renditions.get(&(video, b)).copied().unwrap_or(0)).collect();
+        let commits: Vec<u32> =
+            (0..bitrates as u8).map(|b| v.renditions.get(&(video, b)).copied().unwrap_or(0)).collect();
         let m = commits.iter().filter(|&&n| n == 0).count() as u64;
         let t = commits.iter().filter(|&&n| n > 1).count() as u64;
         let ready = v.meta.get(&video) == Some(&READY);
@@ -117,7 +115,10 @@ pub fn processed_exactly_once(v: &Views, bitrates: usize, by: Time) -> Check {
         not_ready += !ready as u64;
         if m > 0 || t > 0 || !ready {
             bad += 1;
-            first.get_or_insert(format!("video {video}: commits per bitrate {commits:?}, metadata {:?}", v.meta.get(&video)));
+            first.get_or_insert(format!(
+                "video {video}: commits per bitrate {commits:?}, metadata {:?}",
+                v.meta.get(&video)
+            ));
         }
     }
     Check::judged("processed_exactly_once", uploaded.len(), "uploaded videos")
@@ -183,12 +184,19 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut startup: Vec<f64> = ok_sessions.iter().map(|s| s.startup.as_millis_f64()).collect();
     startup.sort_by(f64::total_cmp);
     let mean = |f: &dyn Fn(&SessionSummary) -> f64| {
-        if ok_sessions.is_empty() { 0.0 } else { ok_sessions.iter().map(|s| f(s)).sum::<f64>() / ok_sessions.len() as f64 }
+        if ok_sessions.is_empty() {
+            0.0
+        } else {
+            ok_sessions.iter().map(|s| f(s)).sum::<f64>() / ok_sessions.len() as f64
+        }
     };
     // Operations of the main phase that succeeded (an upload that completed, a session played to
     // the end), per second of the main phase.
     let ok_of = |kind: u16| {
-        run.history().iter().filter(|h| h.kind == kind && h.invoke < run.main_end && h.outcome == Some(Outcome::Ok)).count()
+        run.history()
+            .iter()
+            .filter(|h| h.kind == kind && h.invoke < run.main_end && h.outcome == Some(Outcome::Ok))
+            .count()
     };
     let (uploads_main, views_main) = (ok_of(0), ok_of(1));
     let commits: u64 = v.renditions.values().map(|&n| n as u64).sum();
@@ -235,10 +243,11 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("origin_requests_per_s".into(), origin_requests as f64 / secs);
     m.insert("meta_hit_ratio".into(), meta.hit_ratio());
 
-    r.tables.push(parts::cache::hit_ratio_table(metrics, "hit ratio: CDN edge and metadata cache", &[
-        ("edge", "edge"),
-        ("meta", "metadata"),
-    ]));
+    r.tables.push(parts::cache::hit_ratio_table(
+        metrics,
+        "hit ratio: CDN edge and metadata cache",
+        &[("edge", "edge"), ("meta", "metadata")],
+    ));
     let interval = metrics.interval.as_secs_f64();
     r.tables.push(Table {
         name: "origin requests per second".into(),

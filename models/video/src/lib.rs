@@ -273,7 +273,11 @@ impl Default for Config {
                 acks: 2,
                 ..LogSpec::default()
             },
-            worker: WorkerSpec { concurrency: 1, service: Dist::Exponential { mean: Duration::from_secs(1), min: Duration::ZERO }, ..WorkerSpec::default() },
+            worker: WorkerSpec {
+                concurrency: 1,
+                service: Dist::Exponential { mean: Duration::from_secs(1), min: Duration::ZERO },
+                ..WorkerSpec::default()
+            },
             scaler: ScalerSpec {
                 min: 1,
                 max: 4,
@@ -344,21 +348,65 @@ impl Layout {
 #[derive(Clone, Debug)]
 pub enum AppMsg {
     /// Client -> video service: a presigned URL for session `session` of a new upload.
-    CreateUpload { req: ReqId, video: u64, session: u32 },
-    UploadUrl { req: ReqId, answer: Answer, token: u64 },
+    CreateUpload {
+        req: ReqId,
+        video: u64,
+        session: u32,
+    },
+    UploadUrl {
+        req: ReqId,
+        answer: Answer,
+        token: u64,
+    },
     /// Client -> store: a chunk, straight to object storage with the presigned token.
-    Chunk { req: ReqId, video: u64, session: u32, token: u64, idx: u32, md5: u64, bytes: u64 },
-    ChunkAck { req: ReqId, answer: Answer },
+    Chunk {
+        req: ReqId,
+        video: u64,
+        session: u32,
+        token: u64,
+        idx: u32,
+        md5: u64,
+        bytes: u64,
+    },
+    ChunkAck {
+        req: ReqId,
+        answer: Answer,
+    },
     /// Client -> store: which chunks of `video` do you hold?
-    Status { req: ReqId, video: u64, token: u64, session: u32 },
-    StatusIs { req: ReqId, answer: Answer, have: u64 },
+    Status {
+        req: ReqId,
+        video: u64,
+        token: u64,
+        session: u32,
+    },
+    StatusIs {
+        req: ReqId,
+        answer: Answer,
+        have: u64,
+    },
     /// Viewer -> video service.
-    GetManifest { req: ReqId, video: u64 },
-    Manifest { req: ReqId, answer: Answer, ready: bool },
+    GetManifest {
+        req: ReqId,
+        video: u64,
+    },
+    Manifest {
+        req: ReqId,
+        answer: Answer,
+        ready: bool,
+    },
     /// Worker -> store: a transcoded rendition (`if_absent`: a conditional write).
-    PutRendition { req: ReqId, video: u64, bitrate: u8, if_absent: bool, bytes: u64 },
+    PutRendition {
+        req: ReqId,
+        video: u64,
+        bitrate: u8,
+        if_absent: bool,
+        bytes: u64,
+    },
     /// `present`: renditions of the video the store holds now.
-    RenditionStored { req: ReqId, present: u32 },
+    RenditionStored {
+        req: ReqId,
+        present: u32,
+    },
 }
 
 impl Message for AppMsg {
@@ -388,13 +436,30 @@ impl Message for AppMsg {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AppTimer {
     /// The last byte of chunk `idx` left the uplink (if the link did not drop since: `epoch`).
-    Transferred { video: u64, idx: u32, epoch: u32 },
-    LinkDrop { video: u64, epoch: u32 },
-    Reconnect { video: u64, epoch: u32 },
+    Transferred {
+        video: u64,
+        idx: u32,
+        epoch: u32,
+    },
+    LinkDrop {
+        video: u64,
+        epoch: u32,
+    },
+    Reconnect {
+        video: u64,
+        epoch: u32,
+    },
     /// Segment `idx` of a session crossed the downlink.
-    SegmentIn { session: u64, idx: u32, bytes: u64, asked: sim_core::Time },
+    SegmentIn {
+        session: u64,
+        idx: u32,
+        bytes: u64,
+        asked: sim_core::Time,
+    },
     /// The buffer has room for the next segment.
-    NextFetch { session: u64 },
+    NextFetch {
+        session: u64,
+    },
 }
 
 parts::wire! {

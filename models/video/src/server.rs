@@ -83,7 +83,8 @@ impl Api {
         let ok = d.outcome == CallOutcome::Ok;
         match d.data {
             ApiCall::Create { from, req, video, session } => {
-                let (answer, token) = if ok { (Answer::Ok, proto::presign(video, session)) } else { (Answer::Retryable, 0) };
+                let (answer, token) =
+                    if ok { (Answer::Ok, proto::presign(video, session)) } else { (Answer::Retryable, 0) };
                 send(ctx, from, AppMsg::UploadUrl { req, answer, token });
             }
             ApiCall::Meta(id) => {
