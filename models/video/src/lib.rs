@@ -784,6 +784,26 @@ impl Model for Video {
         })
     }
 
+    /// Events per operation measured on `scenarios/perf/video_perf.ron` (950,353 events for 125
+    /// uploads and 13,952 views in 100 s): a view is its manifest and 10 segments (requests,
+    /// answers, PoP fetches, downlink timers), an upload its chunks, acknowledgements, link
+    /// timers and four transcoding jobs; the log, the metadata store and the workers tick in the
+    /// background.
+    fn footprint(c: &Config, topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
+        let views = load.of("view", Self::OP_KINDS);
+        let uploads = load.of("upload", Self::OP_KINDS);
+        let segments = c.video.segments as f64;
+        let events = views * (6.0 + 5.0 * segments)
+            + uploads * (c.upload.chunks as f64 * 6.0 + c.video.bitrates_kbps.len() as f64 * 25.0)
+            + load.run_s * topo.servers.len() as f64 * 60.0;
+        let objects = (load.keys * c.video.bitrates_kbps.len() as f64 * segments).min(views * segments);
+        sim_core::cost::Footprint { events, queued: load.in_flight * 4.0, ..Default::default() }
+            .part(format!("{:.0} sessions and uploads in flight x 400 B", load.in_flight), load.in_flight * 400.0)
+            .part("finished sessions and uploads kept for the checks: 64 B each", (views + uploads) * 64.0)
+            .part(format!("PoP cache entries: up to {objects:.0} segments x 120 B"), objects * 120.0)
+            .part("upload chunk maps and renditions: 200 B per upload", uploads * 200.0)
+    }
+
     fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         check::report(c, run)
     }
