@@ -132,6 +132,7 @@ pub fn models() -> Vec<Entry> {
         entry::<leaderboard::Leaderboard>(),
         entry::<ticket::Ticket>(),
         entry::<notify::Notify>(),
+        entry::<video::Video>(),
     ]
 }
 
@@ -420,6 +421,7 @@ mod tests {
                 "service_inline" => roundtrip::<service::inline::ServiceInline>(&source),
                 "checkout" => roundtrip::<checkout::Checkout>(&source),
                 "ticket" => roundtrip::<ticket::Ticket>(&source),
+                "video" => roundtrip::<video::Video>(&source),
                 "pipeline" => roundtrip::<pipeline::Pipeline>(&source),
                 "judge" => roundtrip::<judge::Judge>(&source),
                 "leaderboard" => roundtrip::<leaderboard::Leaderboard>(&source),

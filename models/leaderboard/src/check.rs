@@ -290,14 +290,6 @@ pub fn top10_staleness(c: &Config, history: &[HistoryEntry], journal: &[Applied]
     (judged, max, worst)
 }
 
-fn percentile(sorted: &[u64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((q / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[i.min(sorted.len() - 1)] as f64
-}
-
 pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut r = ModelReport::default();
     let Some(b) = run.servers().find_map(|(_, n)| match n {
@@ -352,8 +344,8 @@ fn measures(c: &Config, run: &RunView<'_, Node>, b: &Board, stale_ns: u64, r: &m
     m.insert("redeliveries_skipped".into(), b.skipped as f64);
     let mut apply = b.apply_ns.clone();
     apply.sort_unstable();
-    m.insert("apply_p50_ms".into(), percentile(&apply, 50.0) / 1e6);
-    m.insert("apply_p99_ms".into(), percentile(&apply, 99.0) / 1e6);
+    m.insert("apply_p50_ms".into(), sim_core::stats::percentile_ms(&apply, 0.5));
+    m.insert("apply_p99_ms".into(), sim_core::stats::percentile_ms(&apply, 0.99));
     m.insert("apply_max_ms".into(), apply.last().copied().unwrap_or(0) as f64 / 1e6);
     m.insert("top10_staleness_max_ms".into(), stale_ns as f64 / 1e6);
     m.insert("steps_update_mean".into(), b.work_update.mean());

@@ -179,10 +179,7 @@ pub fn delivery_sla(
         }
     }
     delays.sort_unstable();
-    let p99 = (!delays.is_empty()).then(|| {
-        let rank = (0.99 * delays.len() as f64).ceil() as usize;
-        Duration(delays[rank.clamp(1, delays.len()) - 1])
-    });
+    let p99 = sim_core::stats::percentile(&delays, 0.99).map(Duration);
     (out, p99)
 }
 
