@@ -1177,12 +1177,12 @@ fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
     };
     match sla {
         Sla::Latency { op, percentile, max } => {
-            let bound = format!("<= {}", ms(max.as_millis_f64()));
+            let bound = format!("<= {}", ms_beside(max.as_millis_f64(), &[]));
             match latency_ms(record, op, *percentile) {
                 None => item(None, bound, false, format!("no successful `{op}` operations to measure")),
                 Some(v) => {
                     let ok = v <= max.as_millis_f64();
-                    item(Some((v, ms(v))), bound, ok, format!("p{} of ok `{op}` ops", percentile_label(*percentile)))
+                    item(Some((v, ms_beside(v, &[max.as_millis_f64()]))), bound, ok, format!("p{} of ok `{op}` ops", percentile_label(*percentile)))
                 }
             }
         }
@@ -1242,9 +1242,35 @@ fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
     }
 }
 
-/// Milliseconds with their unit: `4.2 ms`.
-pub fn ms(v: f64) -> String {
-    format!("{} ms", fmt_num(v))
+/// Milliseconds with their unit, as the operations table writes them (`5.39 ms`), with more
+/// digits where that would show them equal to one of `beside` (a bound) while they are not.
+pub fn ms_beside(v: f64, beside: &[f64]) -> String {
+    let short = people_num(v);
+    let read = |t: &str| t.parse::<f64>().ok();
+    if beside.iter().any(|&b| b != v && read(&people_num(b)) == read(&short)) {
+        format!("{} ms", num_beside(v, beside))
+    } else {
+        format!("{short} ms")
+    }
+}
+
+/// A number for people: few digits, no float noise (`5.39`, `12.5`, `230`, `1.235e7`).
+pub fn people_num(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e7).contains(&a) {
+        format!("{v:.3e}")
+    } else if a >= 100.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
+    }
 }
 
 /// A share (0..=1) as a percent with two decimals (`99.41%`), or more decimals where two would
@@ -1271,7 +1297,9 @@ pub fn percent_beside(share: f64, beside: &[f64]) -> String {
 /// equal to one of `beside` while it is not.
 fn num_beside(v: f64, beside: &[f64]) -> String {
     let s = fmt_num(v);
-    let hides = |text: &str, shown: &dyn Fn(f64) -> String| beside.iter().any(|&b| b != v && shown(b) == text);
+    let read = |t: &str| t.parse::<f64>().ok();
+    let hides =
+        |text: &str, shown: &dyn Fn(f64) -> String| beside.iter().any(|&b| b != v && read(&shown(b)) == read(text));
     if !hides(&s, &fmt_num) || !v.is_finite() {
         return s;
     }
@@ -1803,7 +1831,7 @@ mod tests {
             (1.0, &[][..], "100.00%"),
             (0.0, &[][..], "0.00%"),
             (0.99995, &[][..], "99.995%"),
-            (0.999_999_4, &[][..], "99.99994%"),
+            (0.999_999_4, &[][..], "99.9999%"),
             (0.00004, &[][..], "0.004%"),
             (0.98999, &[0.99][..], "98.999%"),
             (0.99, &[0.99][..], "99.00%"),
@@ -1813,6 +1841,9 @@ mod tests {
         }
         assert_eq!(num_beside(0.99995, &[1.0]), "0.99995");
         assert_eq!(num_beside(12.5, &[10.0]), "12.5");
+        assert_eq!(ms_beside(5.390_3, &[20.0]), "5.39 ms");
+        assert_eq!(ms_beside(20.004, &[20.0]), "20.004 ms");
+        assert_eq!(ms_beside(0.1, &[]), "0.1 ms");
     }
 
     fn check(expr: &str, expected: f64) {

@@ -403,7 +403,9 @@ fn a_swarm_sweep_records_each_seeds_climate_and_a_swarm_seed_shrinks() {
     let r = simctl(&["shrink", &file, "--seed", &seed, "--out", min.to_str().unwrap(), "--max-runs", "30"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let text = read(&min);
-    assert!(text.contains("swarm: None") && text.contains("nemesis: None"), "{text}");
+    // The swarm's climate became plain values and the nemesis a schedule: neither is written.
+    let body: String = text.lines().filter(|l| !l.starts_with("//")).collect();
+    assert!(!body.contains("swarm") && !body.contains("nemesis"), "{text}");
     let run = simctl(&["run", min.to_str().unwrap(), "--out", dir.join("run").to_str().unwrap()]);
     let failed: Vec<String> =
         bad["failed"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
