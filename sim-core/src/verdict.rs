@@ -1182,7 +1182,12 @@ fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
                 None => item(None, bound, false, format!("no successful `{op}` operations to measure")),
                 Some(v) => {
                     let ok = v <= max.as_millis_f64();
-                    item(Some((v, ms_beside(v, &[max.as_millis_f64()]))), bound, ok, format!("p{} of ok `{op}` ops", percentile_label(*percentile)))
+                    item(
+                        Some((v, ms_beside(v, &[max.as_millis_f64()]))),
+                        bound,
+                        ok,
+                        format!("p{} of ok `{op}` ops", percentile_label(*percentile)),
+                    )
                 }
             }
         }
