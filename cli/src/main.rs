@@ -1,14 +1,17 @@
 //! # simctl: the command line
 //!
 //! The only crate with IO: it reads scenario files, picks the model a file names from the
-//! [`registry`], runs it (with a progress bar on a terminal), prints the verdict and writes the
-//! report (rendered by the `reports` crate) atomically, as a whole folder ([`output`]): an
-//! interrupted run never leaves half a report, or a mix of two. Before a run starts, its cost is
+//! [`registry`], runs it (with a progress bar on a terminal), writes the report (rendered by the
+//! `reports` crate) atomically, as a whole folder ([`output`]), then prints the verdict: an
+//! interrupted run never leaves half a report, or a mix of two, and a stdout that fails never
+//! costs the report. Everything printed to stdout goes through [`term`] and never panics: a
+//! closed pipe (`| head`) ends the printing quietly with the usual exit code; another write
+//! error (`> /dev/full`) makes the exit code 2 with an error naming stdout. Before a run starts, its cost is
 //! estimated (`sim_core::cost`) and a run that would not fit in `--max-memory` (by default the
 //! memory available) is refused with the estimate.
 //!
 //! Exit codes: 0 every verdict passed; 1 a verdict failed (including a known-bad scenario failing
-//! as expected, and a model panic); 2 bad input or an IO error.
+//! as expected, and a model panic); 2 bad input or an IO error (stdout included).
 //!
 //! The workflow around single runs lives in [`commands`]: `sweep` (many seeds in parallel, a
 //! resumable results file, a summary with Wilson intervals, JUnit XML; exit 0 iff every seed met
