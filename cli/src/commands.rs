@@ -49,13 +49,16 @@ versions. Exit codes as for sweep.";
 
 pub const EXAMPLES_SHRINK: &str = "\
 Examples:
-  simctl shrink scenarios/register_stale_reads.ron --seed 3 --out minimal.ron
+  simctl shrink scenarios/register_stale_reads.ron --seed 3     # writes out/register_stale_reads_min.ron
   simctl shrink scenarios/kafka_nemesis.ron --seed 17 --out /tmp/min.ron --max-runs 100
-  simctl run minimal.ron                       # the minimal scenario fails the same way
+  simctl run out/register_stale_reads_min.ron  # fails the same way; report in out/register_stale_reads_min/
 
 The failure signature is the set of failed verdict names; every accepted step keeps it exactly.
 Removes faults (a nemesis is first expanded into its concrete schedule), shortens the run, lowers
-the load and the client and server counts, and shortens the remaining faults.
+the load and the client and server counts, and shortens the remaining faults; a bisected value is
+rounded up (240 ops/s rather than 232.089) where the rounder value fails the same way.
+The minimal scenario is named <name>_min (its report does not replace the original's) and holds
+only what differs from the defaults; its header comment lists every step.
 Exit codes: 0 a minimal scenario was written, 1 the seed does not fail (nothing to shrink), 2 bad
 input or IO error.";
 
@@ -183,13 +186,13 @@ fn print_unexpected(file: &Path, results: &[SeedResult]) {
     if bad.is_empty() {
         return;
     }
-    println!("  seeds that did not meet the expectation:");
-    println!("  {:>8}  {:<50}  reproduce", "seed", "what happened");
+    outln!("  seeds that did not meet the expectation:");
+    outln!("  {:>8}  {:<50}  reproduce", "seed", "what happened");
     for r in bad.iter().take(20) {
-        println!("  {:>8}  {:<50}  {}", r.seed, what_happened(r), reproduce_cmd(file)(r.seed));
+        outln!("  {:>8}  {:<50}  {}", r.seed, what_happened(r), reproduce_cmd(file)(r.seed));
     }
     if bad.len() > 20 {
-        println!("  ... and {} more (see summary.md and results.jsonl)", bad.len() - 20);
+        outln!("  ... and {} more (see summary.md and results.jsonl)", bad.len() - 20);
     }
 }
 
@@ -201,7 +204,7 @@ fn scenario_ok(results: &[SeedResult], promise: Option<&PromisedRate>) -> bool {
 /// The promised-rate line of a known-bad scenario with `Fail([...], AtLeast(r))`.
 fn print_promise(promise: Option<&PromisedRate>) {
     if let Some(p) = promise {
-        println!("  promised rate: {p}");
+        outln!("  promised rate: {p}");
     }
 }
 
@@ -330,10 +333,11 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
                     outcome.stale
                 ));
             }
-            println!("{}: {}{resumed}", l.file.display(), one_line_stats(&results));
+            outln!("{}: {}{resumed}", l.file.display(), one_line_stats(&results));
+            out!("{}", sweep::probability_table(&results));
             print_unexpected(&l.file, &results);
             print_promise(promise.as_ref());
-            println!("  results: {}  summary: {}", results_path.display(), dir.join("summary.md").display());
+            outln!("  results: {}  summary: {}", results_path.display(), dir.join("summary.md").display());
         });
         all_ok &= scenario_ok(&results, promise.as_ref());
         per_scenario.push((name, l.file.clone(), results, promise));
@@ -353,7 +357,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             })
             .collect();
         write_file(junit, &sweep::junit_xml(&suites))?;
-        println!("junit: {}", junit.display());
+        outln!("junit: {}", junit.display());
     }
     if loaded.len() > 1 {
         let bad: Vec<&str> = per_scenario
@@ -362,7 +366,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             .map(|(n, _, _, _)| n.as_str())
             .collect();
         let runs: usize = per_scenario.iter().map(|(_, _, rs, _)| rs.len()).sum();
-        println!(
+        outln!(
             "{} scenarios, {runs} seeded runs: {}",
             loaded.len(),
             if bad.is_empty() {
@@ -454,10 +458,11 @@ pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
         let suite = JunitSuite { name: &name, results: &results, reproduce: &reproduce, promise: promise.as_ref() };
         write_file(junit, &sweep::junit_xml(&[suite]))?;
     }
-    println!("merged {} files: {}", a.results.len(), one_line_stats(&results));
+    outln!("merged {} files: {}", a.results.len(), one_line_stats(&results));
+    out!("{}", sweep::probability_table(&results));
     print_unexpected(&scenario, &results);
     print_promise(promise.as_ref());
-    println!("results: {}  summary: {}", results_path.display(), a.out.join("summary.md").display());
+    outln!("results: {}  summary: {}", results_path.display(), a.out.join("summary.md").display());
     Ok(if scenario_ok(&results, promise.as_ref()) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
@@ -468,9 +473,9 @@ pub struct ShrinkArgs {
     /// The failing seed.
     #[arg(long)]
     pub seed: u64,
-    /// Where to write the minimal scenario.
+    /// Where to write the minimal scenario (default: out/<name>_min.ron).
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// At most this many simulation runs.
     #[arg(long, default_value_t = 200)]
     pub max_runs: u32,
@@ -565,37 +570,44 @@ pub fn cmd_shrink(a: ShrinkArgs) -> Result<ExitCode> {
         Err(e) => return Ok(run_error(&a.scenario, &entry, e)),
     };
     if s.signature.is_empty() {
-        println!("seed {} of {} passes every check: nothing to shrink", a.seed, a.scenario.display());
+        outln!("seed {} of {} passes every check: nothing to shrink", a.seed, a.scenario.display());
         return Ok(ExitCode::from(1));
     }
-    println!("failure signature (failed verdict items): {}", s.signature.join(", "));
+    outln!("failure signature (failed verdict items): {}", s.signature.join(", "));
     if !s.reproduced {
-        println!("the scenario with its nemesis expanded into a schedule no longer fails the same way: not shrunk");
+        outln!("the scenario with its nemesis expanded into a schedule no longer fails the same way: not shrunk");
         return Ok(ExitCode::from(1));
     }
     for step in &s.steps {
-        println!("  [{:>4} runs] {:<16} {}", step.runs, step.pass, step.change);
+        outln!("  [{:>4} runs] {:<16} {}", step.runs, step.pass, step.change);
     }
-    let header = format!(
-        "// Shrunk by `simctl shrink {} --seed {}` ({} runs{}): fails with exactly {}.\n// faults: {} -> {}\n",
+    let mut header = format!(
+        "// Shrunk by `simctl shrink {} --seed {}` ({} runs{}): fails with exactly {}.\n\
+         // Only what differs from the defaults is written. The steps, each a run that failed the same way:\n",
         a.scenario.display(),
         a.seed,
         s.runs,
         if s.budget_exhausted { ", run budget exhausted: may shrink further" } else { "" },
         s.signature.join(", "),
-        s.faults_before,
-        s.faults_after
     );
-    write_file(&a.out, &format!("{header}{}\n", s.minimal_ron))?;
-    println!(
+    for step in &s.steps {
+        header.push_str(&format!("//   [{:>4} runs] {}\n", step.runs, step.change));
+    }
+    if s.steps.is_empty() {
+        header.push_str("//   (none: nothing could be removed)\n");
+    }
+    header.push_str(&format!("// faults: {} -> {}\n", s.faults_before, s.faults_after));
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("out/{}.ron", sanitize(&s.name))));
+    write_file(&out, &format!("{header}{}\n", s.minimal_ron))?;
+    outln!(
         "faults {} -> {}; {} runs{}",
         s.faults_before,
         s.faults_after,
         s.runs,
         if s.budget_exhausted { " (budget exhausted; --max-runs for more)" } else { "" }
     );
-    println!("minimal scenario: {}", a.out.display());
-    println!("reproduce: simctl run {}", shell_quote(&a.out));
+    outln!("minimal scenario `{}`: {}", s.name, out.display());
+    outln!("reproduce: simctl run {}", shell_quote(&out));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -656,15 +668,15 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
         a.out.clone().unwrap_or_else(|| PathBuf::from(format!("out/replay-{}-{}", sanitize(&r.info.name), r.seed)));
     output::write_folder(&dir, &files).with_context(|| format!("cannot write {}", dir.display()))?;
     let v = &r.verdict;
-    println!(
+    outln!(
         "{title}: {} events, trace hash {}; {}",
         trace.len(),
         r.record.trace_hash,
         if v.passed { "every check passed".to_string() } else { format!("failed: {}", v.failed.join(", ")) }
     );
-    println!("sequence diagram around t={center} ({why}), window {window}");
+    outln!("sequence diagram around t={center} ({why}), window {window}");
     for (name, _) in &files {
-        println!("{}", dir.join(name).display());
+        outln!("{}", dir.join(name).display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -687,7 +699,7 @@ pub fn cmd_check_determinism(file: &Path, seed: Option<u64>, memory: &MemoryArg)
         Ok(d) => d,
         Err(e) => return Ok(run_error(file, &entry, e)),
     };
-    println!("{} seed {seed}: {d}", file.display());
+    outln!("{} seed {seed}: {d}", file.display());
     Ok(match d {
         sim_core::divergence::Determinism::Identical { .. } => ExitCode::SUCCESS,
         _ => ExitCode::from(1),

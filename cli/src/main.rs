@@ -1,14 +1,17 @@
 //! # simctl: the command line
 //!
 //! The only crate with IO: it reads scenario files, picks the model a file names from the
-//! [`registry`], runs it (with a progress bar on a terminal), prints the verdict and writes the
-//! report (rendered by the `reports` crate) atomically, as a whole folder ([`output`]): an
-//! interrupted run never leaves half a report, or a mix of two. Before a run starts, its cost is
+//! [`registry`], runs it (with a progress bar on a terminal), writes the report (rendered by the
+//! `reports` crate) atomically, as a whole folder ([`output`]), then prints the verdict: an
+//! interrupted run never leaves half a report, or a mix of two, and a stdout that fails never
+//! costs the report. Everything printed to stdout goes through [`term`] and never panics: a
+//! closed pipe (`| head`) ends the printing quietly with the usual exit code; another write
+//! error (`> /dev/full`) makes the exit code 2 with an error naming stdout. Before a run starts, its cost is
 //! estimated (`sim_core::cost`) and a run that would not fit in `--max-memory` (by default the
 //! memory available) is refused with the estimate.
 //!
 //! Exit codes: 0 every verdict passed; 1 a verdict failed (including a known-bad scenario failing
-//! as expected, and a model panic); 2 bad input or an IO error.
+//! as expected, and a model panic); 2 bad input or an IO error (stdout included).
 //!
 //! The workflow around single runs lives in [`commands`]: `sweep` (many seeds in parallel, a
 //! resumable results file, a summary with Wilson intervals, JUnit XML; exit 0 iff every seed met
@@ -16,10 +19,14 @@
 //! (the trace as JSON lines, Chrome trace and a sequence diagram) and `run --check-determinism`.
 //! See docs/workflow.md.
 
+#[macro_use]
+mod term;
 mod bench;
 mod commands;
 mod output;
 mod registry;
+mod ron_text;
+mod suggest;
 mod sweep;
 
 use anyhow::{Context, Result};
@@ -39,7 +46,8 @@ Examples:
   simctl shrink scenarios/register_stale_reads.ron --seed 3 --out minimal.ron
   simctl replay scenarios/register_stale_reads.ron --seed 3 --out out/replay
   simctl validate scenarios/*.ron
-  simctl list";
+  simctl list
+  simctl list dynamo";
 
 const EXAMPLES_RUN: &str = "\
 Examples:
@@ -49,6 +57,14 @@ Examples:
   simctl run scenarios/register.ron --check-determinism   # two traced runs, compared event by event
 
 Exit codes: 0 every verdict passed, 1 a verdict failed, 2 bad input or IO error.";
+
+const EXAMPLES_LIST: &str = "\
+Examples:
+  simctl list                # every model in a line or two, and the scenarios in ./scenarios
+  simctl list dynamo         # one model: operations, checks, measures, tables, defaults
+
+The check names are what `invariants: [...]` and `expect: Fail([...])` name; the measures are what
+`slas: [Measure(name: ...)]` bounds.";
 
 const EXAMPLES_VALIDATE: &str = "\
 Examples:
@@ -105,8 +121,13 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// List the models (with their parameters and defaults) and the scenarios in ./scenarios.
-    List,
+    /// List the models and the scenarios in ./scenarios; with a model's name, that model in full:
+    /// its operations, checks, measures, tables and default configuration.
+    #[command(after_help = EXAMPLES_LIST)]
+    List {
+        /// One model to describe (e.g. `dynamo`).
+        model: Option<String>,
+    },
     /// Benchmarks. `phold`: the engine benchmark of shared/bench/PHOLD.md, the bare BinaryHeap loop
     /// and the simctl kernel one after the other in this process, and the ratio kernel/bare.
     #[command(after_help = EXAMPLES_BENCH)]
@@ -232,7 +253,8 @@ fn main() -> ExitCode {
         Command::Shrink(a) => commands::cmd_shrink(a),
         Command::Replay(a) => commands::cmd_replay(a),
         Command::Validate { files } => cmd_validate(&files),
-        Command::List => cmd_list(),
+        Command::List { model: None } => cmd_list(),
+        Command::List { model: Some(m) } => cmd_list_model(&m),
         Command::Bench { which: BenchCommand::Phold { size, lps, population, end, repeat, seed } } => {
             cmd_bench_phold(&size, lps, population, end, repeat, seed)
         }
@@ -240,13 +262,13 @@ fn main() -> ExitCode {
             cmd_bench_scenarios(&scenarios, seed, repeat, &memory)
         }
     };
-    match result {
+    term::exit_code(match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
-    }
+    })
 }
 
 /// 64-bit FNV-1a of the scenario text: `summary.json` records it so a result can be traced to
@@ -264,7 +286,7 @@ pub(crate) fn print_diagnostics(file: &Path, problems: &[Diagnostic]) {
     for p in problems {
         let (l, c) = (p.line.unwrap_or(1), p.col.unwrap_or(1));
         let path = if p.path.is_empty() { String::new() } else { format!("{}: ", p.path) };
-        eprintln!("{}:{l}:{c}: {path}{}", file.display(), p.message);
+        eprintln!("{}:{l}:{c}: {path}{}", file.display(), suggest::on_unknown_name(&p.message));
     }
 }
 
@@ -284,7 +306,11 @@ pub(crate) fn load(file: &Path) -> Result<std::result::Result<(String, registry:
                 line: pos.map(|p| p.0),
                 col: pos.map(|p| p.1),
                 path: "model".into(),
-                message: format!("unknown model `{model}` (models: {})", names.join(", ")),
+                message: format!(
+                    "unknown model `{model}`{} (models: {})",
+                    suggest::did_you_mean(&model, names.iter().copied()),
+                    names.join(", ")
+                ),
             }]))
         }
     }
@@ -379,15 +405,18 @@ fn cmd_run(
         simctl_version: env!("CARGO_PKG_VERSION").to_string(),
         reproduce: reproduce.clone(),
     };
-    print!("{}", reports::text_summary(&result.record, &result.verdict, &meta));
+    // The report first: a failing stdout (a full disk, a closed pipe) must not cost it.
     let dir = out.unwrap_or_else(|| Path::new("out").join(sanitize(&result.info.name)));
     let files = reports::render(&result.record, &result.verdict, &meta);
-    output::write_folder(&dir, &files).with_context(|| format!("cannot write the report to {}", dir.display()))?;
-    println!("report: {}", dir.join("index.html").display());
+    let written =
+        output::write_folder(&dir, &files).with_context(|| format!("cannot write the report to {}", dir.display()));
+    out!("{}", reports::text_summary(&result.record, &result.verdict, &meta));
+    written?;
+    outln!("report: {}", dir.join("index.html").display());
     let v = &result.verdict;
     let ok = v.passed && v.meets_expectation;
     if !ok {
-        println!("reproduce: {reproduce}");
+        outln!("reproduce: {reproduce}");
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -422,7 +451,7 @@ fn cmd_validate(files: &[PathBuf]) -> Result<ExitCode> {
             },
         };
         if problems.is_empty() {
-            println!("{}: ok", file.display());
+            outln!("{}: ok", file.display());
         } else {
             print_diagnostics(file, &problems);
             bad = true;
@@ -431,28 +460,34 @@ fn cmd_validate(files: &[PathBuf]) -> Result<ExitCode> {
     Ok(if bad { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-fn cmd_list() -> Result<ExitCode> {
-    println!("Models:");
-    for e in registry::models() {
-        println!("\n  {} - {}", e.name, e.about);
-        let ops = if e.op_kinds.is_empty() { "(none)".to_string() } else { e.op_kinds.join(", ") };
-        println!("    operations: {ops}");
-        println!("    config (defaults):");
-        for line in (e.default_config)().lines() {
-            println!("      {line}");
-        }
-    }
-    let dir = Path::new("scenarios");
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+/// `name: a, b, c`, or `name: (none)`.
+fn names_line(label: &str, names: &[&str]) -> String {
+    format!("{label}: {}", if names.is_empty() { "(none)".to_string() } else { names.join(", ") })
+}
+
+/// The `*.ron` files in ./scenarios, sorted.
+fn shipped_scenarios() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir("scenarios") {
         Ok(rd) => {
             rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "ron")).collect()
         }
         Err(_) => Vec::new(),
     };
     files.sort();
-    println!("\nScenarios in ./scenarios:");
+    files
+}
+
+fn cmd_list() -> Result<ExitCode> {
+    outln!("Models (`simctl list MODEL` for one in full: measures, tables, default configuration):");
+    for e in registry::models() {
+        outln!("\n  {} - {}", e.name, e.about);
+        outln!("    {}", names_line("operations", e.op_kinds));
+        outln!("    {}", names_line("checks", e.checks));
+    }
+    let files = shipped_scenarios();
+    outln!("\nScenarios in ./scenarios:");
     if files.is_empty() {
-        println!("  (none found)");
+        outln!("  (none found)");
     }
     for f in files {
         let line = match load(&f)? {
@@ -462,7 +497,72 @@ fn cmd_list() -> Result<ExitCode> {
                 Err(d) => format!("[{}] INVALID ({} problems; run simctl validate)", entry.name, d.len()),
             },
         };
-        println!("  {}  {line}", f.display());
+        outln!("  {}  {line}", f.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `simctl list MODEL`: everything a scenario author names: operations, checks, measures and
+/// tables (from a short run of the model's first shipped scenario that allows one), the default
+/// configuration and the shipped scenarios.
+fn cmd_list_model(name: &str) -> Result<ExitCode> {
+    let Some(e) = registry::find(name) else {
+        let models = registry::models();
+        let names: Vec<&str> = models.iter().map(|e| e.name).collect();
+        eprintln!(
+            "error: unknown model `{name}`{} (models: {})",
+            suggest::did_you_mean(name, names.iter().copied()),
+            names.join(", ")
+        );
+        return Ok(ExitCode::from(2));
+    };
+    outln!("{} - {}", e.name, e.about);
+    outln!("  transport: {} (network.transport overrides it)", e.transport);
+    outln!("  {}  (workload: (ops: [...]))", names_line("operations", e.op_kinds));
+    outln!("  {}  (invariants: [...], expect: Fail([...]))", names_line("checks", e.checks));
+    if !e.progress_checks.is_empty() {
+        outln!("  {}  (fail when nothing succeeds)", names_line("progress checks", e.progress_checks));
+    }
+    let mut scenarios = Vec::new();
+    for f in shipped_scenarios() {
+        if let Ok(Ok((source, entry))) = load(&f)
+            && entry.name == e.name
+            && let Ok(info) = (entry.check)(&source)
+        {
+            scenarios.push((f, source, info));
+        }
+    }
+    // A good scenario first: a known-bad one may configure the design into another shape.
+    let mut order: Vec<usize> = (0..scenarios.len()).collect();
+    order.sort_by_key(|&i| scenarios[i].2.expect.failing().is_some());
+    let probed = order.iter().find_map(|&i| (e.probe)(&scenarios[i].1).map(|p| (&scenarios[i].0, p)));
+    match probed {
+        Some((file, p)) => {
+            let measures: Vec<&str> = p.measures.iter().map(String::as_str).collect();
+            let tables: Vec<&str> = p.tables.iter().map(String::as_str).collect();
+            outln!("  {}  (slas: [Measure(name: ...)])", names_line("measures", &measures));
+            outln!("  {}", names_line("tables", &tables));
+            outln!(
+                "    (as a 0.5 s run of {} without faults reports them; a configuration may add others)",
+                file.display()
+            );
+        }
+        None => outln!("  measures, tables: unknown until a run (summary.json's model_report lists them)"),
+    }
+    outln!("  config (defaults):");
+    for line in (e.default_config)().lines() {
+        outln!("    {line}");
+    }
+    outln!("  scenarios:");
+    if scenarios.is_empty() {
+        outln!("    (none in ./scenarios)");
+    }
+    for (f, _, info) in &scenarios {
+        let expect = match info.expect.failing() {
+            Some((names, _)) => format!("known-bad: fails {}", names.join(", ")),
+            None => "good".to_string(),
+        };
+        outln!("    {}  [{expect}] {}", f.display(), info.description);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -487,10 +587,10 @@ fn cmd_bench_scenarios(files: &[PathBuf], seed: Option<u64>, repeat: u32, memory
             v[v.len() / 2]
         };
         let base = median(&mut speeds[0].clone());
-        println!("SUMMARY (simulation alone, median of {} rounds; ratio to the first file)", repeat.max(1));
+        outln!("SUMMARY (simulation alone, median of {} rounds; ratio to the first file)", repeat.max(1));
         for (f, v) in files.iter().zip(speeds.iter_mut()) {
             let m = median(v);
-            println!("  {:<50} {:>6.2} M events/s  ratio {:.3}", f.display(), m / 1e6, m / base);
+            outln!("  {:<50} {:>6.2} M events/s  ratio {:.3}", f.display(), m / 1e6, m / base);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -529,7 +629,7 @@ fn cmd_bench_scenario(
     };
     let rec = &r.record;
     let ops: u64 = rec.ops.iter().map(|o| o.total).sum();
-    println!(
+    outln!(
         "BENCH scenario={} seed={} simulated_s={:.1} ops={} events={} wall_s={:.2} simulating_s={:.2} checkers_s={:.2}",
         rec.scenario,
         rec.seed,
@@ -540,7 +640,7 @@ fn cmd_bench_scenario(
         simulated_s,
         total_s - simulated_s
     );
-    println!(
+    outln!(
         "  simulated/wall {:.1}x, {:.2} M events/s (simulation alone: {:.1}x, {:.2} M events/s)",
         rec.end_s / total_s,
         rec.events as f64 / total_s / 1e6,
@@ -549,7 +649,7 @@ fn cmd_bench_scenario(
     );
     // The cost estimate beside what the run used (peak resident memory of this process).
     if let Ok(cost) = (entry.cost)(&source, false) {
-        println!(
+        outln!(
             "COST estimated_bytes={:.0} peak_rss_bytes={} estimated_events={:.0} events={} estimated_ops={:.0} ops={ops}",
             cost.bytes(),
             peak_rss.map_or("unknown".into(), |kb| (kb * 1024).to_string()),
@@ -557,17 +657,17 @@ fn cmd_bench_scenario(
             rec.events,
             cost.ops,
         );
-        println!(
+        outln!(
             "  memory: estimated {}, peak RSS {}; events: estimated {}, processed {}",
             sim_core::cost::bytes(cost.bytes()),
             peak_rss.map_or("unknown".into(), |kb| sim_core::cost::bytes(kb as f64 * 1024.0)),
             sim_core::cost::count(cost.events),
             sim_core::cost::count(rec.events as f64)
         );
-        println!("  estimate: {cost}");
+        outln!("  estimate: {cost}");
     }
     let v = &r.verdict;
-    println!("  verdict: {}", if v.passed { "PASS".to_string() } else { format!("FAIL ({})", v.failed.join(", ")) });
+    outln!("  verdict: {}", if v.passed { "PASS".to_string() } else { format!("FAIL ({})", v.failed.join(", ")) });
     Ok(Ok(rec.events as f64 / simulated_s.max(1e-9)))
 }
 
@@ -596,9 +696,9 @@ fn cmd_bench_phold(
         if cfg!(debug_assertions) {
             eprintln!("warning: a debug build; run with --release for meaningful figures");
         }
-        let ratios = bench::phold(&p, repeat, |line| println!("{line}"));
+        let ratios = bench::phold(&p, repeat, |line| outln!("{line}"));
         let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
-        println!(
+        outln!(
             "RATIO size={} L={} E={} kernel/bare={:.2} (median of {}: {})",
             p.name,
             p.lps,
@@ -612,33 +712,53 @@ fn cmd_bench_phold(
 }
 
 mod progress {
-    //! The progress bar: simulated time against the run's end, and events per (wall) second.
+    //! The progress bar: simulated time against the run's end, elapsed wall time, an ETA and the
+    //! events per (wall) second; then a "checking" phase while the model's checkers run (the
+    //! simulation's last progress call comes at its end, and the checkers follow it).
     use indicatif::{HumanCount, ProgressBar, ProgressStyle};
     use sim_core::Time;
 
     pub struct Bar {
         bar: ProgressBar,
-        // The wall clock belongs to the CLI's display only; it never reaches the simulation.
-        #[allow(clippy::disallowed_types)]
-        started: std::time::Instant,
+        checking: bool,
     }
 
     impl Bar {
-        #[allow(clippy::disallowed_methods)]
         pub fn new() -> Bar {
             let bar = ProgressBar::new(1000);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{bar:30}] {msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{spinner} {prefix:8} [{bar:30}] {percent:>3}%  elapsed {elapsed}  eta {eta}  {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
-            Bar { bar, started: std::time::Instant::now() }
+            bar.set_prefix("running");
+            Bar { bar, checking: false }
         }
 
         pub fn update(&mut self, now: Time, events: u64, end: Time) {
+            if self.checking {
+                return;
+            }
             let frac = if end.0 == 0 { 1.0 } else { now.0 as f64 / end.0 as f64 };
             self.bar.set_position((frac.min(1.0) * 1000.0) as u64);
-            let secs = self.started.elapsed().as_secs_f64().max(1e-6);
+            let secs = self.bar.elapsed().as_secs_f64().max(1e-6);
+            if now >= end {
+                // The simulation is over; the checkers may take a while: keep the clock moving.
+                self.checking = true;
+                self.bar.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix:8} elapsed {elapsed}  {msg}")
+                        .expect("valid template"),
+                );
+                self.bar.set_prefix("checking");
+                self.bar.set_message(format!(
+                    "{} events simulated; the model's checks and the verdict",
+                    HumanCount(events)
+                ));
+                self.bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                return;
+            }
             self.bar.set_message(format!(
                 "sim {:.2}s / {:.2}s  {} events  {} events/s",
                 now.as_secs_f64(),
@@ -648,8 +768,42 @@ mod progress {
             ));
         }
 
+        /// Whether the bar has reached its checking phase.
+        #[cfg(test)]
+        pub fn is_checking(&self) -> bool {
+            self.checking
+        }
+
+        /// What the bar shows now, one line (for tests; the terminal gets the same text).
+        #[cfg(test)]
+        pub fn line(&self) -> String {
+            format!("{} {}", self.bar.prefix(), self.bar.message())
+        }
+
         pub fn finish(self) {
             self.bar.finish_and_clear();
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_bar_moves_to_a_checking_phase_when_the_simulation_ends() {
+            let mut bar = Bar::new();
+            let end = Time(2_000_000_000);
+            bar.update(Time(1_000_000_000), 500, end);
+            assert!(!bar.is_checking());
+            assert!(bar.line().starts_with("running sim 1.00s / 2.00s  500 events"), "{}", bar.line());
+            assert_eq!(bar.bar.position(), 500);
+            // A quiet system stops early (92% of the way); the run's last call comes at the end.
+            bar.update(Time(1_840_000_000), 900, end);
+            bar.update(end, 900, end);
+            assert!(bar.is_checking());
+            assert_eq!(bar.bar.position(), 1000);
+            assert!(bar.line().starts_with("checking 900 events simulated"), "{}", bar.line());
+            bar.finish();
         }
     }
 }

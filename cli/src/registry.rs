@@ -72,7 +72,8 @@ pub struct ShrinkOutcome {
     /// Scheduled faults of the original (nemesis expanded) and of the minimal scenario.
     pub faults_before: usize,
     pub faults_after: usize,
-    /// The minimal scenario as RON.
+    /// The minimal scenario's name (`<name>_min`) and its RON text.
+    pub name: String,
     pub minimal_ron: String,
     pub steps: Vec<ShrinkStep>,
     pub runs: u32,
@@ -95,6 +96,14 @@ pub struct Entry {
     pub name: &'static str,
     pub about: &'static str,
     pub op_kinds: &'static [&'static str],
+    /// The checks its report makes (`Model::CHECKS`), and those that fail when nothing succeeds.
+    pub checks: &'static [&'static str],
+    pub progress_checks: &'static [&'static str],
+    /// What its messages travel on by default (`Connection`, `Datagram`).
+    pub transport: String,
+    /// The measures and tables a short run of a scenario reports (for `simctl list MODEL`): the
+    /// scenario without faults, its phases cut to 500 ms; `None` if that does not validate or run.
+    pub probe: fn(&str) -> Option<Probe>,
     /// The default `config: (...)` section, as RON.
     pub default_config: fn() -> String,
     /// Parses and validates a scenario's source text.
@@ -145,6 +154,10 @@ pub fn entry<M: Model>() -> Entry {
         name: M::NAME,
         about: M::ABOUT,
         op_kinds: M::OP_KINDS,
+        checks: M::CHECKS,
+        progress_checks: M::PROGRESS_CHECKS,
+        transport: format!("{:?}", M::TRANSPORT),
+        probe: probe::<M>,
         default_config: default_config::<M>,
         check: check::<M>,
         run: run::<M>,
@@ -152,6 +165,31 @@ pub fn entry<M: Model>() -> Entry {
         shrink: shrink_entry::<M>,
         determinism: determinism_entry::<M>,
     }
+}
+
+/// What a short run of a model reports: its measures (with their values in that run) and the
+/// names of its tables.
+pub struct Probe {
+    pub measures: Vec<String>,
+    pub tables: Vec<String>,
+}
+
+fn probe<M: Model>(source: &str) -> Option<Probe> {
+    let mut sc = parse::load_scenario::<M>(source).ok()?;
+    let cap = sim_core::Duration::from_millis(500);
+    sc.faults = Default::default();
+    sc.swarm = None;
+    sc.duration = sc.duration.min(cap);
+    sc.settle = sc.settle.min(cap);
+    if !sc.validate::<M>().is_empty() {
+        return None;
+    }
+    let out = catch_unwind(AssertUnwindSafe(|| scenario::run::<M>(&sc, RunOptions::default()))).ok()?;
+    let report = out.record.model_report;
+    Some(Probe {
+        measures: report.measures.keys().cloned().collect(),
+        tables: report.tables.iter().map(|t| t.name.clone()).collect(),
+    })
 }
 
 fn default_config<M: Model>() -> String {
@@ -299,6 +337,7 @@ fn shrink_entry<M: Model>(source: &str, seed: u64, opts: ShrinkOptions) -> Resul
             signature: Vec::new(),
             faults_before,
             faults_after: faults_before,
+            name: String::new(),
             minimal_ron: String::new(),
             steps: Vec::new(),
             runs: 1,
@@ -306,12 +345,16 @@ fn shrink_entry<M: Model>(source: &str, seed: u64, opts: ShrinkOptions) -> Resul
             budget_exhausted: false,
         });
     };
-    let minimal_ron = scenario_ron(&shrunk.scenario)
-        .unwrap_or_else(|e| format!("// the minimal scenario could not be written as RON: {e}"));
+    let mut minimal = shrunk.scenario.clone();
+    // A name of its own: its report goes to out/<name>_min/, beside the original's.
+    minimal.name = format!("{}_min", minimal.name);
+    let minimal_ron =
+        scenario_ron(&minimal).unwrap_or_else(|e| format!("// the minimal scenario could not be written as RON: {e}"));
     Ok(ShrinkOutcome {
         signature: want.into_iter().collect(),
         faults_before,
         faults_after: shrunk.scenario.faults.schedule.len(),
+        name: minimal.name.clone(),
         minimal_ron,
         steps: shrunk.steps,
         runs: shrunk.runs + 1,
@@ -320,10 +363,39 @@ fn shrink_entry<M: Model>(source: &str, seed: u64, opts: ShrinkOptions) -> Resul
     })
 }
 
-/// A scenario written back as a RON file (`simctl shrink`'s output); it parses to the same scenario
-/// (tested for every file in scenarios/).
-pub fn scenario_ron<C: serde::Serialize>(sc: &sim_core::scenario::Scenario<C>) -> Result<String, String> {
-    ron::ser::to_string_pretty(sc, ron::ser::PrettyConfig::new().struct_names(true)).map_err(|e| e.to_string())
+/// The RON options scenario files are read with (`Some` may be left out).
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+}
+
+/// The whole scenario as `ron` writes it, in the spelling scenario files use: no struct type
+/// names, `Some` left out.
+fn full_ron<C: serde::Serialize>(sc: &sim_core::scenario::Scenario<C>) -> Result<String, String> {
+    let pretty =
+        ron::ser::PrettyConfig::new().struct_names(false).extensions(ron::extensions::Extensions::IMPLICIT_SOME);
+    let text = ron_options().to_string_pretty(sc, pretty).map_err(|e| e.to_string())?;
+    // The extension header: scenario files are read with it on.
+    Ok(text.lines().filter(|l| !l.starts_with("#![")).collect::<Vec<_>>().join("\n"))
+}
+
+/// A scenario written back as a RON file, as a person would write it (`simctl shrink`'s output):
+/// only what differs from the defaults, in the documented spelling ([`crate::ron_text`]).
+/// Checked: the text parses back to the same scenario; a field whose removal would change that
+/// stays written (and if the whole does not read back, the complete RON is written).
+pub fn scenario_ron<C>(sc: &sim_core::scenario::Scenario<C>) -> Result<String, String>
+where
+    C: serde::Serialize + serde::de::DeserializeOwned + Default,
+{
+    use crate::ron_text;
+    let full_text = full_ron(sc)?;
+    let full = ron_text::parse(&full_text)?;
+    const KEEP: [&str; 3] = ["name", "model", "duration"];
+    let same = |node: &ron_text::Node| {
+        let back: Result<sim_core::scenario::Scenario<C>, _> = ron_options().from_str(&ron_text::write(node, 100));
+        back.ok().and_then(|b| full_ron(&b).ok()).as_deref() == Some(full_text.as_str())
+    };
+    let minimal = ron_text::without_defaults(&full, &KEEP, &same);
+    if same(&minimal) { Ok(ron_text::write(&minimal, 100)) } else { Ok(full_text) }
 }
 
 fn determinism_entry<M: Model>(source: &str, seed: u64) -> Result<Determinism, RunError> {
@@ -385,15 +457,44 @@ mod tests {
         }
     }
 
+    /// The progress bar turns to "checking" on the last progress call: it comes at the run's end,
+    /// also when the system went quiet before it.
+    #[test]
+    fn the_last_progress_call_marks_the_end_of_the_simulation() {
+        let src = r#"(name: "p", model: "register", duration: "300ms", settle: "2s",
+                      topology: (servers: 3, clients: 1),
+                      workload: (ops: [("read", 1.0)], arrival: OpenLoop(rate_per_s: 50.0)))"#;
+        let mut calls = Vec::new();
+        {
+            let mut tick = |now: Time, _: u64, end: Time| calls.push((now, end));
+            let req = RunRequest { progress: Some(&mut tick), ..Default::default() };
+            assert!((find("register").unwrap().run)(src, req).is_ok());
+        }
+        let end = Time(2_300_000_000);
+        assert_eq!(calls.last(), Some(&(end, end)), "{calls:?}");
+        assert!(calls[..calls.len() - 1].iter().all(|c| c.0 <= end));
+    }
+
     fn roundtrip<M: Model>(source: &str) -> Result<(), String> {
         let sc = parse::load_scenario::<M>(source).map_err(|d| format!("{d:?}"))?;
         let text = scenario_ron(&sc)?;
         let back = parse::load_scenario::<M>(&text).map_err(|d| format!("{d:?}\n{text}"))?;
-        let again = scenario_ron(&back)?;
-        if again == text { Ok(()) } else { Err(format!("changed on a second round trip:\n{text}\n{again}")) }
+        if full_ron(&back)? != full_ron(&sc)? {
+            return Err(format!("not the same scenario once written back:\n{text}"));
+        }
+        // Only what differs from the defaults, in the documented spelling: no type names, and
+        // fields left out inside structs (not only whole defaults at the top level).
+        if text.contains("Spec(") || text.contains("Some(") || text.contains("#![") {
+            return Err(format!("internal spelling:\n{text}"));
+        }
+        if text.lines().count() > source.lines().count() {
+            return Err(format!("longer than the original:\n{text}"));
+        }
+        Ok(())
     }
 
-    /// `simctl shrink` writes scenarios back as RON: every scenario file survives the round trip.
+    /// `simctl shrink` writes scenarios back as RON: every scenario file survives the round trip,
+    /// written as briefly as the original.
     #[test]
     fn every_scenario_file_survives_being_written_back_as_ron() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");

@@ -494,6 +494,25 @@ fn num(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v:.4}") }
 }
 
+/// How often each verdict item held across the seeds, with its Wilson 95% interval, as an aligned
+/// table for the terminal (the same figures as the summary's table); empty without items.
+pub fn probability_table(results: &[SeedResult]) -> String {
+    use std::fmt::Write as _;
+    let agg = sim_core::sweep::aggregate(results.iter().map(SeedResult::sample));
+    if agg.items.is_empty() {
+        return String::new();
+    }
+    let w = agg.items.iter().map(|i| i.name.chars().count()).max().unwrap_or(0).max(4);
+    let mut t = String::new();
+    let _ = writeln!(t, "  {:w$}  {:>11}  {:>11}  95% CI", "item", "held/seeds", "probability");
+    for i in &agg.items {
+        let (p, lo, hi) = (i.probability * 100.0, i.ci_low * 100.0, i.ci_high * 100.0);
+        let held = format!("{}/{}", i.passed, i.seeds);
+        let _ = writeln!(t, "  {:w$}  {held:>11}  {:>11}  {lo:.1}%..{hi:.1}%", i.name, format!("{p:.1}%"));
+    }
+    t
+}
+
 /// The sweep summary in Markdown: how often each verdict item held (with a Wilson 95% interval),
 /// each metric's distribution across seeds, and the seeds that did not meet the scenario's
 /// expectation with their failed items and the command that reproduces each.
@@ -528,16 +547,20 @@ pub fn summary_markdown(name: &str, results: &[SeedResult], reproduce: &dyn Fn(u
         let _ = writeln!(m, "## Metrics across seeds\n");
         let _ = writeln!(m, "| metric | seeds | min | p50 | p90 | max | mean |\n|---|---:|---:|---:|---:|---:|---:|");
         for x in &agg.metrics {
+            // Shares (availability) as percents, as everywhere else.
+            let show = |v: f64| {
+                if x.name.starts_with("availability.") { sim_core::verdict::percent_beside(v, &[]) } else { num(v) }
+            };
             let _ = writeln!(
                 m,
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 x.name,
                 x.count,
-                num(x.min),
-                num(x.p50),
-                num(x.p90),
-                num(x.max),
-                num(x.mean)
+                show(x.min),
+                show(x.p50),
+                show(x.p90),
+                show(x.max),
+                show(x.mean)
             );
         }
         m.push('\n');

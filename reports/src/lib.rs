@@ -86,23 +86,10 @@ fn file_safe(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
 }
 
-/// A number for people: few digits, no float noise.
+/// A number for people: few digits, no float noise (the verdict's format, so a value reads the
+/// same in every table).
 pub(crate) fn num(v: f64) -> String {
-    if !v.is_finite() {
-        return format!("{v}");
-    }
-    let a = v.abs();
-    if a == 0.0 {
-        "0".into()
-    } else if !(1e-3..1e7).contains(&a) {
-        format!("{v:.3e}")
-    } else if a >= 100.0 || v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
-    }
+    sim_core::verdict::people_num(v)
 }
 
 #[cfg(test)]

@@ -9,8 +9,14 @@ fn opt(v: Option<f64>) -> String {
     v.map(num).unwrap_or_else(|| "-".into())
 }
 
+/// A share as a percent, in the one format of shares everywhere (`99.41%`, `99.995%`).
 fn pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.2}%", v * 100.0)).unwrap_or_else(|| "-".into())
+    v.map(|v| verdict::percent_beside(v, &[])).unwrap_or_else(|| "-".into())
+}
+
+/// The measured value of a verdict item with its unit, or `-`.
+fn measured(i: &VerdictItem) -> String {
+    if i.measured_text.is_empty() { opt(i.measured) } else { i.measured_text.clone() }
 }
 
 /// Rows of the operations table (shared by the terminal, Markdown and HTML).
@@ -116,7 +122,7 @@ fn item_rows(verdict: &Verdict) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 status(i).to_string(),
                 kind(i.kind).to_string(),
                 i.name.clone(),
-                opt(i.measured),
+                measured(i),
                 i.bound.clone(),
                 i.detail.clone(),
             ]
@@ -211,8 +217,9 @@ pub fn text_summary(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Strin
                 // A model check: its detail opens with its count ("0 of 41,200 reads stale").
                 let _ = writeln!(s, "  {:4} {}: {}", status(i), i.name, i.detail);
             } else {
-                let measured = i.measured.map(|m| format!(" measured {}", num(m))).unwrap_or_default();
-                let _ = writeln!(s, "  {:4} {}{} (bound {}): {}", status(i), i.name, measured, i.bound, i.detail);
+                let value = if i.measured.is_some() { format!(" measured {}", measured(i)) } else { String::new() };
+                let held = if i.passed { "holds" } else { "violated" };
+                let _ = writeln!(s, "  {:4} {}{value} (bound {}: {held}): {}", status(i), i.name, i.bound, i.detail);
             }
         }
     }

@@ -243,6 +243,11 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
         sim.heal_all();
         stop = run_phase(&mut sim, end, end, &mut opts);
     }
+    // The simulation is over (a quiet system may stop before `end`): the last call says so, and
+    // what follows (the model's checks) is not simulation.
+    if let Some(progress) = opts.progress.as_mut() {
+        progress(end.max(sim.now()), sim.events_processed(), end);
+    }
     sim.tally_fault_hits();
     sim.finish_levels();
     let view = RunView { sim: &sim, main_end, end };

@@ -18,6 +18,10 @@
 //! 5. **fault durations**: a bisection on each remaining fault's duration (a 5 s partition that
 //!    fails as a 40 ms one is shown as the 40 ms one).
 //!
+//! A bisection ends on a value like 232.089 ops/s or 3.127 s; the shrinker then tries rounder
+//! values just above it (one significant digit, then two, within 10% above, and never above the
+//! value the pass started from): 240 ops/s or 3.2 s, kept when they fail the same way.
+//!
 //! Every bisection assumes that the failure is monotone in the knob (a longer run, more load,
 //! more nodes fail at least as often); where that is false the result is still a failing scenario,
 //! just not the smallest one. Every accepted step is a scenario that *did* fail in a run.
@@ -294,6 +298,43 @@ fn bisect(lo: u64, hi: u64, precision: f64, test: &mut dyn FnMut(u64) -> Option<
     (hi, true)
 }
 
+/// `v` rounded up to `digits` significant digits: 232_089 -> 300_000 (1), 240_000 (2).
+fn round_up_significant(v: u64, digits: u32) -> u64 {
+    if v == 0 {
+        return 0;
+    }
+    let unit = 10u64.pow((v.ilog10() + 1).saturating_sub(digits));
+    v.div_ceil(unit).saturating_mul(unit)
+}
+
+/// After a bisection found `best` (with `hi` known to fail): the roundest value in `(best, hi]`
+/// within 10% above `best` that still fails, else `best`; `false` when the budget ran out.
+fn rounder(best: u64, hi: u64, test: &mut dyn FnMut(u64) -> Option<bool>) -> (u64, bool) {
+    let mut tried = Vec::new();
+    for digits in 1..=2 {
+        let r = round_up_significant(best, digits);
+        if r <= best || r > hi || r as f64 > best as f64 * 1.1 || tried.contains(&r) {
+            continue;
+        }
+        tried.push(r);
+        match test(r) {
+            Some(true) => return (r, true),
+            Some(false) => {}
+            None => return (best, false),
+        }
+    }
+    (best, true)
+}
+
+/// [`bisect`], then [`rounder`].
+fn bisect_round(lo: u64, hi: u64, precision: f64, test: &mut dyn FnMut(u64) -> Option<bool>) -> (u64, bool) {
+    let (best, complete) = bisect(lo, hi, precision, test);
+    if !complete {
+        return (best, false);
+    }
+    rounder(best, hi, test)
+}
+
 fn pass_duration<C: Clone>(cur: &mut Scenario<C>, oracle: &mut Oracle<'_, C>, precision: f64) -> PassResult {
     const MS: u64 = 1_000_000;
     let hi = cur.duration.0;
@@ -310,7 +351,7 @@ fn pass_duration<C: Clone>(cur: &mut Scenario<C>, oracle: &mut Oracle<'_, C>, pr
         c.duration = Duration(ms * MS);
         oracle.test(&c)
     };
-    let (best_ms, complete) = bisect(lo_ms, hi_ms, precision, &mut test);
+    let (best_ms, complete) = bisect_round(lo_ms, hi_ms, precision, &mut test);
     let best = Duration(best_ms * MS);
     let change = (best.0 < hi).then(|| ("duration", format!("duration: {} -> {best}", Duration(hi))));
     cur.duration = best;
@@ -334,7 +375,7 @@ fn pass_load<C: Clone>(cur: &mut Scenario<C>, oracle: &mut Oracle<'_, C>, precis
                 }
                 oracle.test(&c)
             };
-            let (best, complete) = bisect(1, hi, precision, &mut test);
+            let (best, complete) = bisect_round(1, hi, precision, &mut test);
             let change = (best < hi).then(|| {
                 let rate = best as f64 / 1000.0;
                 if let Some(w) = &mut cur.workload {
@@ -381,7 +422,7 @@ fn pass_fault_durations<C: Clone>(cur: &mut Scenario<C>, oracle: &mut Oracle<'_,
             c.faults.schedule[i].duration = Some(Duration(ms * MS));
             oracle.test(&c)
         };
-        let (best_ms, done) = bisect(1, hi_ms, precision, &mut test);
+        let (best_ms, done) = bisect_round(1, hi_ms, precision, &mut test);
         let best = Duration(best_ms * MS);
         if best < d {
             cur.faults.schedule[i].duration = Some(best);
@@ -550,21 +591,46 @@ mod tests {
         let m = &out.scenario;
         assert_eq!(m.faults.schedule.len(), 1);
         assert!(is_x(&m.faults.schedule[0]));
-        assert!(m.duration >= Duration::from_secs(9) && m.duration <= Duration::from_millis(9_090), "{}", m.duration);
+        // Within the bisection's 1% and then rounded up (by at most 10%) where that still fails.
+        assert!(m.duration >= Duration::from_secs(9) && m.duration <= Duration::from_millis(9_100), "{}", m.duration);
+        assert_eq!(m.duration.0 % 100_000_000, 0, "a round duration: {}", m.duration);
         let Arrival::OpenLoop { rate_per_s } = m.workload.as_ref().unwrap().arrival else { panic!() };
-        assert!((50.0..=50.5).contains(&rate_per_s), "{rate_per_s}");
+        assert!((50.0..=51.0).contains(&rate_per_s) && rate_per_s.fract() == 0.0, "{rate_per_s}");
         assert_eq!(m.topology.clients, 2);
         // Isolate(2) needs node 2: three servers is the least that keeps it.
         assert_eq!(m.topology.servers, 3);
         assert_eq!(m.seed, 7);
         let d = m.faults.schedule[0].duration.unwrap();
-        assert!(d >= Duration::from_millis(300) && d <= Duration::from_millis(303), "{d}");
+        assert!(d >= Duration::from_millis(300) && d <= Duration::from_millis(310), "{d}");
+        assert_eq!(d.0 % 10_000_000, 0, "a round duration: {d}");
         assert!(fails(m));
         assert!(out.runs <= 300);
         let passes: Vec<&str> = out.steps.iter().map(|s| s.pass).collect();
         for p in ["faults", "duration", "load", "clients", "servers", "fault durations"] {
             assert!(passes.contains(&p), "{passes:?}");
         }
+    }
+
+    #[test]
+    fn bisected_values_are_rounded_up_where_a_round_value_fails_the_same_way() {
+        assert_eq!(round_up_significant(232_089, 1), 300_000);
+        assert_eq!(round_up_significant(232_089, 2), 240_000);
+        assert_eq!(round_up_significant(9_050, 1), 10_000);
+        assert_eq!(round_up_significant(7, 1), 7);
+        // 232.089 fails and 240 fails: 240 (300 is more than 10% above).
+        let mut runs = Vec::new();
+        let mut test = |v: u64| {
+            runs.push(v);
+            Some(v >= 232_089)
+        };
+        assert_eq!(rounder(232_089, 1_000_000, &mut test), (240_000, true));
+        assert_eq!(runs, [240_000]);
+        // A round value that passes (a failure that is not monotone) is not taken.
+        let mut test = |v: u64| Some(v == 232_089);
+        assert_eq!(rounder(232_089, 1_000_000, &mut test), (232_089, true));
+        // Never above the value the pass started from.
+        let mut test = |_: u64| Some(true);
+        assert_eq!(rounder(232_089, 235_000, &mut test), (232_089, true));
     }
 
     #[test]

@@ -651,7 +651,13 @@ pub struct VerdictItem {
     /// The measured value (for an estimate: the recomputed arithmetic); `None` when nothing was
     /// measured (no operations of that kind, say).
     pub measured: Option<f64>,
-    /// The bound in words: `<= 50ms`, `>= 0.99`, `= 1160 +/- 5%`.
+    /// The measured value as a reader sees it, with its unit, in the one format of its quantity
+    /// (a share as a percent with two decimals, more where two would hide a difference from the
+    /// bound or from 100%: [`percent_beside`]); empty when nothing was measured.
+    #[serde(skip)]
+    pub measured_text: String,
+    /// The bound in words, in the same format as `measured_text`: `<= 50ms`, `>= 99.00%`,
+    /// `= 1160 +/- 5%`.
     pub bound: String,
     pub passed: bool,
     /// Whether this item can fail the run (estimates count only when strict).
@@ -761,7 +767,7 @@ pub fn lookup_metric(record: &RunRecord, name: &str) -> Option<f64> {
             }
             return match base {
                 "throughput" => Some(throughput(record, &op)),
-                "availability" => availability(record, &op, window).map(|a| a.0),
+                "availability" => availability(record, &op, window, 1.0).map(|a| a.0),
                 _ => error_rate(record, &op),
             };
         }
@@ -779,7 +785,7 @@ fn throughput(record: &RunRecord, op: &Option<String>) -> f64 {
 }
 
 /// (availability, detail) or `None` when no operation was counted.
-fn availability(record: &RunRecord, op: &Option<String>, window: Window) -> Option<(f64, String)> {
+fn availability(record: &RunRecord, op: &Option<String>, window: Window, min: f64) -> Option<(f64, String)> {
     let ops = selected(record, op);
     match window {
         Window::All => {
@@ -804,7 +810,10 @@ fn availability(record: &RunRecord, op: &Option<String>, window: Window) -> Opti
                 format!(
                     "worst operation kind: {} (per kind: {})",
                     worst.0,
-                    vals.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join(", ")
+                    vals.iter()
+                        .map(|(k, v)| format!("{k} {}", percent_beside(*v, &[min])))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             } else {
                 format!(
@@ -903,6 +912,7 @@ pub fn invariant_item(c: &crate::model::Check, may_be_empty: bool) -> VerdictIte
         kind: ItemKind::Invariant,
         name: c.name.clone(),
         measured: c.count.violations.map(|v| v as f64),
+        measured_text: c.count.violations.map(crate::model::thousands).unwrap_or_default(),
         bound: match (&c.count.violations, may_be_empty) {
             (Some(_), false) => format!("0 {}, of at least 1 judged", c.count.violation),
             (Some(_), true) => format!("0 {}", c.count.violation),
@@ -951,6 +961,7 @@ pub fn fault_effect_item(record: &RunRecord) -> VerdictItem {
         kind: ItemKind::Run,
         name: FAULTS_EFFECTIVE.into(),
         measured: Some(idle.len() as f64),
+        measured_text: idle.len().to_string(),
         bound: "every fault had an effect".into(),
         passed: idle.is_empty(),
         counts: true,
@@ -994,6 +1005,7 @@ pub fn evaluate_with(
                 kind: ItemKind::Invariant,
                 name: name.clone(),
                 measured: None,
+                measured_text: String::new(),
                 bound: "holds".into(),
                 passed: false,
                 counts: true,
@@ -1020,6 +1032,7 @@ pub fn evaluate_with(
             kind: ItemKind::Run,
             name: "run.event_limit".into(),
             measured: Some(record.events as f64),
+            measured_text: format!("{} events", crate::model::thousands(record.events)),
             bound: "run completes".into(),
             passed: false,
             counts: true,
@@ -1148,54 +1161,58 @@ pub fn progress_warning<C>(sc: &crate::scenario::Scenario<C>, progress_checks: &
 
 fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
     let name = sla.name();
-    let item = |measured: Option<f64>, bound: String, passed: bool, detail: String| VerdictItem {
-        kind: ItemKind::Sla,
-        name: name.clone(),
-        measured,
-        bound,
-        passed,
-        counts: true,
-        detail,
-        count: None,
+    let item = |measured: Option<(f64, String)>, bound: String, passed: bool, detail: String| {
+        let (measured, measured_text) = measured.map_or((None, String::new()), |(v, t)| (Some(v), t));
+        VerdictItem {
+            kind: ItemKind::Sla,
+            name: name.clone(),
+            measured,
+            measured_text,
+            bound,
+            passed,
+            counts: true,
+            detail,
+            count: None,
+        }
     };
     match sla {
         Sla::Latency { op, percentile, max } => {
-            let bound = format!("<= {max}");
+            let bound = format!("<= {}", ms_beside(max.as_millis_f64(), &[]));
             match latency_ms(record, op, *percentile) {
                 None => item(None, bound, false, format!("no successful `{op}` operations to measure")),
                 Some(v) => {
                     let ok = v <= max.as_millis_f64();
                     item(
-                        Some(v),
+                        Some((v, ms_beside(v, &[max.as_millis_f64()]))),
                         bound,
                         ok,
-                        format!("p{} of ok `{op}` ops: {} ms", percentile_label(*percentile), fmt_num(v)),
+                        format!("p{} of ok `{op}` ops", percentile_label(*percentile)),
                     )
                 }
             }
         }
         Sla::Availability { op, min, window } => {
-            let bound = format!(">= {}", fmt_num(*min));
-            match availability(record, op, *window) {
+            let bound = format!(">= {}", percent_beside(*min, &[]));
+            match availability(record, op, *window, *min) {
                 None => item(None, bound, false, "no operations in this window to measure".into()),
-                Some((v, detail)) => item(Some(v), bound, v >= *min, detail),
+                Some((v, detail)) => item(Some((v, percent_beside(v, &[*min]))), bound, v >= *min, detail),
             }
         }
         Sla::Throughput { op, min_per_s } => {
             let v = throughput(record, op);
             item(
-                Some(v),
+                Some((v, format!("{}/s", fmt_num(v)))),
                 format!(">= {}/s", fmt_num(*min_per_s)),
                 v >= *min_per_s,
                 "ok operations per second of the main phase".into(),
             )
         }
         Sla::ErrorRate { op, max } => {
-            let bound = format!("<= {}", fmt_num(*max));
+            let bound = format!("<= {}", percent_beside(*max, &[]));
             match error_rate(record, op) {
                 None => item(None, bound, false, "no completed operations to measure".into()),
                 Some(v) => item(
-                    Some(v),
+                    Some((v, percent_beside(v, &[*max]))),
                     bound,
                     v <= *max,
                     "share of completed ops that failed, timed out or were rejected".into(),
@@ -1221,11 +1238,80 @@ fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
                 }
                 Some(&v) => {
                     let ok = min.is_none_or(|a| v >= a) && max.is_none_or(|b| v <= b);
-                    item(Some(v), bound, ok, format!("model measure `{m}`"))
+                    // Enough digits to tell the value from a bound it is close to.
+                    let beside: Vec<f64> = min.iter().chain(max.iter()).copied().collect();
+                    item(Some((v, num_beside(v, &beside))), bound, ok, format!("model measure `{m}`"))
                 }
             }
         }
     }
+}
+
+/// Milliseconds with their unit, as the operations table writes them (`5.39 ms`), with more
+/// digits where that would show them equal to one of `beside` (a bound) while they are not.
+pub fn ms_beside(v: f64, beside: &[f64]) -> String {
+    let short = people_num(v);
+    let read = |t: &str| t.parse::<f64>().ok();
+    if beside.iter().any(|&b| b != v && read(&people_num(b)) == read(&short)) {
+        format!("{} ms", num_beside(v, beside))
+    } else {
+        format!("{short} ms")
+    }
+}
+
+/// A number for people: few digits, no float noise (`5.39`, `12.5`, `230`, `1.235e7`).
+pub fn people_num(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e7).contains(&a) {
+        format!("{v:.3e}")
+    } else if a >= 100.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// A share (0..=1) as a percent with two decimals (`99.41%`), or more decimals where two would
+/// show it equal to one of `beside` (a bound), to 100% or to 0% while it is not: 0.99995 is
+/// `99.995%`, never `100.00%`. The one format of availabilities and error rates everywhere.
+pub fn percent_beside(share: f64, beside: &[f64]) -> String {
+    if !share.is_finite() {
+        return format!("{share}");
+    }
+    let shown = |v: f64, d: usize| format!("{:.d$}", v * 100.0);
+    let mut decimals = 2;
+    while decimals < 8 {
+        let s = shown(share, decimals);
+        let hides = beside.iter().chain(&[0.0, 1.0]).any(|&b| b != share && shown(b, decimals) == s);
+        if !hides {
+            break;
+        }
+        decimals += 1;
+    }
+    format!("{}%", shown(share, decimals))
+}
+
+/// A number as [`fmt_num`] writes it, with more significant digits where that would show it
+/// equal to one of `beside` while it is not.
+fn num_beside(v: f64, beside: &[f64]) -> String {
+    let s = fmt_num(v);
+    let read = |t: &str| t.parse::<f64>().ok();
+    let hides =
+        |text: &str, shown: &dyn Fn(f64) -> String| beside.iter().any(|&b| b != v && read(&shown(b)) == read(text));
+    if !hides(&s, &fmt_num) || !v.is_finite() {
+        return s;
+    }
+    (5..=12)
+        .map(|d| (d, format!("{v:.d$}")))
+        .find(|(d, t)| !hides(t, &|b: f64| format!("{b:.d$}", d = *d)))
+        .map_or(s, |(_, t)| t)
 }
 
 /// The order in which estimates can be evaluated, each after the estimates it takes inputs from
@@ -1326,6 +1412,7 @@ fn unevaluated_estimate(est: &Estimate, detail: String) -> VerdictItem {
         kind: ItemKind::Estimate,
         name: est.verdict_name(),
         measured: None,
+        measured_text: String::new(),
         bound: format!("= {}", fmt_num(est.claimed)),
         passed: false,
         counts: est.strict,
@@ -1421,6 +1508,7 @@ fn evaluate_estimate(
         kind: ItemKind::Estimate,
         name: name.clone(),
         measured: Some(computed),
+        measured_text: fmt_num(computed),
         bound,
         passed,
         counts: est.strict,
@@ -1737,6 +1825,30 @@ mod tests {
     fn eval(expr: &str, inputs: &[(&str, f64)]) -> Result<f64, String> {
         let inputs = inputs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         parse_expr(expr)?.eval(&inputs)
+    }
+
+    /// One format per share: a percent with two decimals, more only where two would hide a
+    /// difference (from 100%, 0% or the bound beside it).
+    #[test]
+    fn shares_are_percents_with_two_decimals_and_never_round_onto_a_bound() {
+        for (share, beside, shown) in [
+            (0.9941, &[][..], "99.41%"),
+            (1.0, &[][..], "100.00%"),
+            (0.0, &[][..], "0.00%"),
+            (0.99995, &[][..], "99.995%"),
+            (0.999_999_4, &[][..], "99.9999%"),
+            (0.00004, &[][..], "0.004%"),
+            (0.98999, &[0.99][..], "98.999%"),
+            (0.99, &[0.99][..], "99.00%"),
+            (0.5, &[0.99][..], "50.00%"),
+        ] {
+            assert_eq!(percent_beside(share, beside), shown, "{share} beside {beside:?}");
+        }
+        assert_eq!(num_beside(0.99995, &[1.0]), "0.99995");
+        assert_eq!(num_beside(12.5, &[10.0]), "12.5");
+        assert_eq!(ms_beside(5.390_3, &[20.0]), "5.39 ms");
+        assert_eq!(ms_beside(20.004, &[20.0]), "20.004 ms");
+        assert_eq!(ms_beside(0.1, &[]), "0.1 ms");
     }
 
     fn check(expr: &str, expected: f64) {

@@ -5,6 +5,7 @@ mod bad_inputs;
 mod docs;
 mod estimates;
 mod memory;
+mod output;
 mod report_files;
 mod scenarios;
 mod support;

@@ -112,14 +112,38 @@ fn runs_are_deterministic_and_the_seed_can_be_overridden() {
 }
 
 #[test]
-fn list_shows_models_defaults_and_scenarios() {
+fn list_shows_models_their_checks_and_scenarios() {
     let r = simctl(&["list"]);
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("register - "), "{}", r.stdout);
     assert!(r.stdout.contains("phold - "), "{}", r.stdout);
-    assert!(r.stdout.contains("client_timeout: \"500ms\""), "{}", r.stdout);
     assert!(r.stdout.contains("operations: read, write"), "{}", r.stdout);
+    assert!(r.stdout.contains("checks: fresh_reads"), "{}", r.stdout);
     assert!(r.stdout.contains("scenarios/register.ron"), "{}", r.stdout);
+    // A line or two per model: the defaults are in `simctl list MODEL`.
+    assert!(!r.stdout.contains("client_timeout"), "{}", r.stdout);
+}
+
+#[test]
+fn list_of_one_model_names_its_operations_checks_measures_tables_and_defaults() {
+    let r = simctl(&["list", "dynamo"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let out = &r.stdout;
+    assert!(out.starts_with("dynamo - "), "{out}");
+    assert!(out.contains("operations: get, put"), "{out}");
+    // Every check the model declares, as `invariants` and `expect: Fail` name them.
+    for check in ["durability", "convergence", "stale_reads"] {
+        assert!(out.contains(check), "{check}: {out}");
+    }
+    let measures = out.lines().find(|l| l.trim_start().starts_with("measures: ")).expect("a measures line");
+    assert!(measures.contains("stale_reads"), "{out}");
+    let tables = out.lines().find(|l| l.trim_start().starts_with("tables: ")).expect("a tables line");
+    assert!(tables.contains("consistency_vs_lag"), "{out}");
+    assert!(out.contains("config (defaults):") && out.contains("scenarios/dynamo_partition.ron"), "{out}");
+    // A misspelt model: exit 2 with a suggestion.
+    let r = simctl(&["list", "dynamoo"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown model `dynamoo` (did you mean `dynamo`?)"), "{}", r.stderr);
 }
 
 #[test]

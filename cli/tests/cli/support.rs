@@ -62,3 +62,32 @@ pub fn register_scenario(extra: &str) -> String {
 )"#
     )
 }
+
+/// Runs simctl with its stdout given by `stdout` (a closed pipe, a full disk); returns the exit
+/// code and stderr.
+pub fn simctl_with_stdout(args: &[&str], stdout: Stdout) -> (i32, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_simctl"));
+    cmd.args(args).current_dir(repo_root()).env("CI", "1").stderr(std::process::Stdio::piped());
+    let child = match stdout {
+        Stdout::ClosedPipe => {
+            let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().expect("simctl runs");
+            // The reader goes away before simctl prints anything (as `| head` does after its lines).
+            drop(child.stdout.take());
+            child
+        }
+        Stdout::Full => {
+            let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full exists on Linux");
+            cmd.stdout(full).spawn().expect("simctl runs")
+        }
+    };
+    let out = child.wait_with_output().expect("simctl finishes");
+    (out.status.code().expect("exited, not killed"), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Where [`simctl_with_stdout`] sends stdout.
+pub enum Stdout {
+    /// A pipe whose reader has gone.
+    ClosedPipe,
+    /// `/dev/full`: every write fails with "no space left on device".
+    Full,
+}

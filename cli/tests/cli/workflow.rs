@@ -40,6 +40,12 @@ fn sweep_results_are_byte_identical_for_any_jobs() {
         "{summary}"
     );
     assert!(summary.contains("measure.stale_reads"), "{summary}");
+    // The same probabilities on the terminal.
+    let row =
+        a.stdout.lines().find(|l| l.trim_start().starts_with("fresh_reads ")).unwrap_or_else(|| panic!("{}", a.stdout));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells, ["fresh_reads", "0/6", "0.0%", "0.0%..39.0%"], "{}", a.stdout);
+    assert!(a.stdout.contains("held/seeds  probability  95% CI"), "{}", a.stdout);
 }
 
 #[test]
@@ -205,6 +211,20 @@ fn shrink_writes_a_smaller_scenario_that_fails_the_same_way() {
     let before = read(&original).matches("Crash(").count();
     let after = text.matches("Crash(").count();
     assert!(after >= 1 && after <= before, "{before} -> {after}\n{text}");
+    // A name of its own, only what differs from the defaults, the documented spelling, and every
+    // step in the header.
+    assert!(text.contains(r#"name: "kafka_acks1_loss_min""#), "{text}");
+    assert!(!text.contains("Spec(") && !text.contains("Some("), "{text}");
+    let code: Vec<&str> = text.lines().filter(|l| !l.starts_with("//")).collect();
+    assert!(code.len() <= read(&original).lines().count(), "{text}");
+    let steps: Vec<&str> = r.stdout.lines().filter(|l| l.trim_start().starts_with('[')).collect();
+    assert!(!steps.is_empty(), "{}", r.stdout);
+    let listed: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("//   [")).collect();
+    assert_eq!(listed.len(), steps.len(), "{text}\n{}", r.stdout);
+    for step in listed {
+        let change = step.split_once("runs] ").expect("[N runs] change").1;
+        assert!(r.stdout.contains(change), "{change}: {}", r.stdout);
+    }
     // The written file re-runs and fails the same way (the known-bad expectation is met).
     let run = simctl(&["run", min.to_str().unwrap(), "--out", dir.join("run").to_str().unwrap()]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
@@ -383,7 +403,9 @@ fn a_swarm_sweep_records_each_seeds_climate_and_a_swarm_seed_shrinks() {
     let r = simctl(&["shrink", &file, "--seed", &seed, "--out", min.to_str().unwrap(), "--max-runs", "30"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let text = read(&min);
-    assert!(text.contains("swarm: None") && text.contains("nemesis: None"), "{text}");
+    // The swarm's climate became plain values and the nemesis a schedule: neither is written.
+    let body: String = text.lines().filter(|l| !l.starts_with("//")).collect();
+    assert!(!body.contains("swarm") && !body.contains("nemesis"), "{text}");
     let run = simctl(&["run", min.to_str().unwrap(), "--out", dir.join("run").to_str().unwrap()]);
     let failed: Vec<String> =
         bad["failed"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();

@@ -1,0 +1,97 @@
+//! What simctl prints on the terminal: a closed or failing stdout, number formats, `list`,
+//! suggestions for misspelt names.
+
+use crate::support::{Stdout, register_scenario, scratch, simctl, simctl_with_stdout, write_scenario};
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_the_usual_exit_code() {
+    let dir = scratch("stdout-closed");
+    let file = write_scenario(&dir, "s.ron", &register_scenario(r#"slas: [Availability(min: 0.5)],"#));
+    let report = dir.join("report");
+    let (code, stderr) = simctl_with_stdout(&["run", &file, "--out", report.to_str().unwrap()], Stdout::ClosedPipe);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(report.join("index.html").exists(), "the report is written even though nobody reads stdout");
+    for args in [&["list"][..], &["list", "register"], &["validate", &file]] {
+        let (code, stderr) = simctl_with_stdout(args, Stdout::ClosedPipe);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_failing_stdout_still_writes_the_report_and_exits_2_naming_stdout() {
+    let dir = scratch("stdout-full");
+    let file = write_scenario(&dir, "s.ron", &register_scenario(r#"slas: [Availability(min: 0.5)],"#));
+    let report = dir.join("report");
+    let (code, stderr) = simctl_with_stdout(&["run", &file, "--out", report.to_str().unwrap()], Stdout::Full);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("error: cannot write to stdout: No space left on device"), "{stderr}");
+    assert!(report.join("index.html").exists() && report.join("summary.json").exists());
+    let (code, stderr) = simctl_with_stdout(&["list"], Stdout::Full);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+    // The same run with a working stdout prints its summary and exits 0.
+    let r = simctl(&["run", &file, "--out", report.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}
+
+#[test]
+fn verdict_lines_give_values_with_units_percents_for_shares_and_whether_the_bound_held() {
+    let dir = scratch("verdict-formats");
+    let slas = r#"slas: [
+        Latency(op: "read", percentile: 99.0, max: "100us"),
+        Availability(min: 0.5),
+        ErrorRate(max: 0.5),
+        Throughput(min_per_s: 1.0),
+    ],"#;
+    let file = write_scenario(&dir, "s.ron", &register_scenario(slas));
+    let out = dir.join("out");
+    let r = simctl(&["run", &file, "--out", out.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let line = |name: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name}: {}", r.stdout))
+            .to_string()
+    };
+    let latency = line("latency.read.p99");
+    assert!(
+        latency.starts_with("  FAIL latency.read.p99 measured ") && latency.contains(" ms (bound <= 0.1 ms: violated)"),
+        "{latency}"
+    );
+    let availability = line("availability");
+    assert!(
+        availability.starts_with("  PASS availability measured 100.00% (bound >= 50.00%: holds)"),
+        "{availability}"
+    );
+    let errors = line("error_rate");
+    assert!(errors.contains("measured 0.00% (bound <= 50.00%: holds)"), "{errors}");
+    assert!(line("throughput").contains("/s (bound >= 1/s: holds)"), "{}", line("throughput"));
+    // The operations table shows availability in the same format.
+    let read_row = r.stdout.lines().find(|l| l.trim_start().starts_with("read ")).expect("an operations row");
+    assert!(read_row.contains(" 100.00% "), "{read_row}");
+    // And so does the report's verdict table.
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("| availability | 100.00% | >= 50.00% |"), "{md}");
+}
+
+#[test]
+fn misspelt_names_get_a_suggestion() {
+    let dir = scratch("did-you-mean");
+    let field = register_scenario("").replace("clients: 2", "clinets: 2");
+    let r = simctl(&["validate", &write_scenario(&dir, "field.ron", &field)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("`clinets`") && r.stderr.contains("(did you mean `clients`?)"), "{}", r.stderr);
+    let variant = register_scenario("").replace("OpenLoop(", "OpenLop(");
+    let r = simctl(&["validate", &write_scenario(&dir, "variant.ron", &variant)]);
+    assert!(r.stderr.contains("(did you mean `OpenLoop`?)"), "{}", r.stderr);
+    let model = register_scenario("").replace(r#"model: "register""#, r#"model: "regster""#);
+    let r = simctl(&["validate", &write_scenario(&dir, "model.ron", &model)]);
+    assert!(r.stderr.contains("unknown model `regster` (did you mean `register`?)"), "{}", r.stderr);
+    let r = simctl(&["swep", "x.ron"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("similar subcommand exists: 'sweep'"), "{}", r.stderr);
+}
