@@ -622,14 +622,84 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Centre of the sequence diagram, a simulated time such as `2.5s` (default: the first
-    /// operation that did not complete Ok, else the first fault, else the middle of the main phase).
+    /// operation the first failed check blames, else the first operation that did not complete
+    /// Ok, else the first fault, else the start of the run).
     #[arg(long)]
     pub around: Option<String>,
-    /// Width of the sequence diagram's time window.
+    /// Width of the time window around the centre: the sequence diagram, `trace.jsonl` and
+    /// `trace.chrome.json` hold the events in it (and, centred on an operation, up to its
+    /// completion).
     #[arg(long, default_value = "100ms")]
     pub window: String,
+    /// Write every event of the run to `trace.jsonl` and `trace.chrome.json`, not only the window
+    /// (large: a 25 s run is ~100 MB).
+    #[arg(long)]
+    pub full_trace: bool,
     #[command(flatten)]
     pub memory: MemoryArg,
+}
+
+/// Where `replay` centres its diagram, and why.
+struct Centre {
+    at: sim_core::Time,
+    why: String,
+    focus: Option<reports::trace::Focus>,
+    /// What the blaming check found, in its words.
+    finding: Option<String>,
+}
+
+/// The first operation a failed check blames (checks in verdict order), else the first failed
+/// operation, else the first fault, else the start.
+fn replay_centre(r: &crate::registry::RunResult, window: sim_core::Duration) -> Centre {
+    use reports::trace::Focus;
+    let checks = &r.record.model_report.checks;
+    let blamed = r.verdict.items.iter().filter(|i| i.counts && !i.passed).find_map(|i| {
+        let c = checks.iter().find(|c| c.name == i.name)?;
+        c.blamed.first().map(|b| (c, *b))
+    });
+    if let Some((c, b)) = blamed {
+        let done = match b.complete {
+            Some(t) => format!(", completed t={t}"),
+            None => ", never completed".into(),
+        };
+        return Centre {
+            at: b.invoke,
+            why: format!(
+                "op {} blamed by the failed check `{}` ({} blamed), invoked t={}{done}",
+                b.op.0,
+                c.name,
+                c.blamed.len(),
+                b.invoke
+            ),
+            focus: Some(Focus { op: b.op, invoke: b.invoke, complete: b.complete }),
+            finding: Some(format!("{}: {}", c.name, c.detail)),
+        };
+    }
+    if let Some(f) = &r.first_failed_op {
+        return Centre {
+            at: f.invoke,
+            why: format!(
+                "no failed check blames an operation; the first failed operation, op {}, a `{}` that ended {}",
+                f.op.0, f.kind, f.outcome
+            ),
+            focus: Some(Focus { op: f.op, invoke: f.invoke, complete: f.complete }),
+            finding: None,
+        };
+    }
+    match r.record.faults.first() {
+        Some(f) => Centre {
+            at: sim_core::Time((f.start_s * 1e9).round() as u64),
+            why: format!("no operation blamed or failed; the first fault, {}", f.label),
+            focus: None,
+            finding: None,
+        },
+        None => Centre {
+            at: sim_core::Time(window.0 / 2),
+            why: "no operation blamed or failed and no fault; the start of the run".into(),
+            focus: None,
+            finding: None,
+        },
+    }
 }
 
 pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
@@ -647,21 +717,28 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
         Err(e) => return Ok(run_error(&a.scenario, &entry, e)),
     };
     let trace = r.trace.clone().unwrap_or_default();
-    let (center, why) = match (around, &r.first_failed_op) {
-        (Some(d), _) => (sim_core::Time(d.0), "as asked".to_string()),
-        (None, Some((t, kind, outcome))) => {
-            (*t, format!("the first failed operation, a `{kind}` that ended {outcome}"))
-        }
-        (None, None) => match r.record.faults.first() {
-            Some(f) => (sim_core::Time((f.start_s * 1e9).round() as u64), format!("the first fault, {}", f.label)),
-            None => (sim_core::Time((r.record.main_phase_s * 1e9 / 2.0) as u64), "the middle of the main phase".into()),
-        },
+    let centre = match around {
+        Some(d) => Centre { at: sim_core::Time(d.0), why: "as asked (--around)".into(), focus: None, finding: None },
+        None => replay_centre(&r, window),
     };
     let title = format!("{} seed {}", r.info.name, r.seed);
-    let opts = reports::trace::DiagramOptions { title: title.clone(), center, window, ..Default::default() };
+    let opts = reports::trace::DiagramOptions {
+        title: title.clone(),
+        subtitle: match &centre.finding {
+            Some(f) => format!("centred on {}\n{f}", centre.why),
+            None => format!("centred on {}", centre.why),
+        },
+        center: centre.at,
+        window,
+        focus: centre.focus.clone(),
+        ..Default::default()
+    };
+    // The window the files hold: the diagram's (which reaches the focus operation's completion).
+    let range = if a.full_trace { 0..trace.len() } else { reports::trace::diagram_range(&trace, &opts) };
+    let part = &trace[range.clone()];
     let files = vec![
-        ("trace.jsonl".to_string(), reports::trace::json_lines(&trace)),
-        ("trace.chrome.json".to_string(), reports::trace::chrome_trace(&trace, r.topology.as_ref())),
+        ("trace.jsonl".to_string(), reports::trace::json_lines(part, range.start)),
+        ("trace.chrome.json".to_string(), reports::trace::chrome_trace(part, range.start, r.topology.as_ref())),
         ("sequence.svg".to_string(), reports::trace::sequence_svg(&trace, &opts)),
     ];
     let dir =
@@ -669,12 +746,21 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     output::write_folder(&dir, &files).with_context(|| format!("cannot write {}", dir.display()))?;
     let v = &r.verdict;
     outln!(
-        "{title}: {} events, trace hash {}; {}",
-        trace.len(),
+        "{title}: {} events processed, trace hash {} (as `simctl run` prints); {}",
+        sim_core::model::thousands(r.record.events),
         r.record.trace_hash,
         if v.passed { "every check passed".to_string() } else { format!("failed: {}", v.failed.join(", ")) }
     );
-    outln!("sequence diagram around t={center} ({why}), window {window}");
+    outln!("sequence diagram around t={} ({}), window {window}", centre.at, centre.why);
+    outln!(
+        "trace: {} records (handler runs, faults, drops, crashes, completions: not the processed-event count), {} of \
+         them from t={} to t={} written{}",
+        sim_core::model::thousands(trace.len() as u64),
+        sim_core::model::thousands(part.len() as u64),
+        part.first().map_or(centre.at, |e| e.time),
+        part.last().map_or(centre.at, |e| e.time),
+        if a.full_trace { " (--full-trace)" } else { " (--full-trace for all)" }
+    );
     for (name, _) in &files {
         outln!("{}", dir.join(name).display());
     }

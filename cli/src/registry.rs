@@ -60,9 +60,19 @@ pub struct RunResult {
     /// The event trace, when asked for.
     pub trace: Option<Vec<TraceEvent>>,
     pub topology: Option<Topology>,
-    /// With `trace`: the first operation (by invoke time) that completed other than `Ok`, as
-    /// (invoke time, operation kind, outcome); `replay` centres its diagram on it.
-    pub first_failed_op: Option<(Time, String, String)>,
+    /// With `trace`: the first operation (by invoke time) that completed other than `Ok`;
+    /// `replay` centres its diagram on it when no failed check blames an operation.
+    pub first_failed_op: Option<FailedOp>,
+}
+
+/// An operation that completed other than `Ok`.
+#[derive(Clone, Debug)]
+pub struct FailedOp {
+    pub op: sim_core::OpId,
+    pub invoke: Time,
+    pub complete: Option<Time>,
+    pub kind: String,
+    pub outcome: String,
 }
 
 /// What `simctl shrink` found.
@@ -286,7 +296,13 @@ impl<M: Model> Model for Spy<M> {
             let outcome = format!("{:?}", e.outcome.expect("filtered on Some"));
             report.tables.push(sim_core::Table {
                 name: FIRST_FAILED_OP.into(),
-                columns: vec![e.invoke.0.to_string(), run.op_kind(e).to_string(), outcome],
+                columns: vec![
+                    e.invoke.0.to_string(),
+                    run.op_kind(e).to_string(),
+                    outcome,
+                    e.op.0.to_string(),
+                    e.complete.map_or(String::new(), |t| t.0.to_string()),
+                ],
                 rows: Vec::new(),
             });
         }
@@ -294,11 +310,18 @@ impl<M: Model> Model for Spy<M> {
     }
 }
 
-fn take_first_failed_op(record: &mut RunRecord) -> Option<(Time, String, String)> {
+fn take_first_failed_op(record: &mut RunRecord) -> Option<FailedOp> {
     let tables = &mut record.model_report.tables;
     let i = tables.iter().position(|t| t.name == FIRST_FAILED_OP)?;
     let t = tables.remove(i);
-    Some((Time(t.columns.first()?.parse().ok()?), t.columns.get(1)?.clone(), t.columns.get(2)?.clone()))
+    let c = &t.columns;
+    Some(FailedOp {
+        invoke: Time(c.first()?.parse().ok()?),
+        kind: c.get(1)?.clone(),
+        outcome: c.get(2)?.clone(),
+        op: sim_core::OpId(c.get(3)?.parse().ok()?),
+        complete: c.get(4)?.parse().ok().map(Time),
+    })
 }
 
 /// The failed verdict names of one run of `sc` with `seed`; `None` if the model rejects the

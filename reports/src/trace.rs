@@ -1,25 +1,27 @@
 //! A run's event trace (`RunOptions { trace: true }`) rendered three ways for `simctl replay`:
 //! JSON lines (one event per line, for `jq` and scripts), the Chrome trace-event format (opens in
 //! Perfetto or `chrome://tracing`, one track per node), and a Lamport (sequence) diagram as SVG of
-//! the events around a moment, e.g. the failing operation.
+//! the events around a moment, usually the first operation a failed check blames.
 //!
-//! The kernel traces *processed* events; a message appears once, when it is delivered
-//! (`TraceKind::Deliver { from, sent }`), and carries the (true) time it was sent. So every
-//! message is drawn as a real arrow from the sender at its send time to the receiver at its
-//! delivery time: in the diagram from the sender's row that sent it (the last event of the sender
-//! at or before `sent`; when that row is outside the window, from the top edge, labelled with the
-//! send time), and in the Chrome trace as a flow event (`ph: "s"` on the sender's track at the
-//! send time, `ph: "f"` on the receiver's at delivery), which Perfetto draws as an arrow. Rows are
-//! events in processing order (not a linear time scale), so events at the same instant stay
-//! readable; the left margin gives each row's simulated time.
+//! The kernel traces the events handlers run for, the faults, and what happened without a handler:
+//! dropped messages (`TraceKind::Drop`, with the reason), crashes and completed operations. A
+//! message appears once, when it is delivered (`TraceKind::Deliver { from, sent }`) or dropped,
+//! and carries the (true) time it was sent. So every message is drawn as a real arrow from the
+//! sender at its send time to the receiver: in the diagram from the sender's row that sent it (the
+//! last event of the sender at or before `sent`; when that row is outside the window, from the top
+//! edge, labelled with the send time), and in the Chrome trace as a flow event (`ph: "s"` on the
+//! sender's track at the send time, `ph: "f"` on the receiver's at delivery), which Perfetto draws
+//! as an arrow between the two handlers' slices. Rows are events in processing order (not a linear
+//! time scale), so events at the same instant stay readable; the left margin gives each row's
+//! simulated time.
 //!
 //! Pure: every function returns a `String`; the CLI writes the files.
 
 use serde::Serialize;
 use sim_core::topology::Topology;
 use sim_core::world::{TraceEvent, TraceKind};
-use sim_core::{Duration, NodeId, Time};
-use std::collections::BTreeSet;
+use sim_core::{Duration, NodeId, OpId, Time};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 /// The node id the kernel uses for world events (faults).
@@ -29,16 +31,32 @@ fn kind_name(k: TraceKind) -> &'static str {
     match k {
         TraceKind::Start => "start",
         TraceKind::Deliver { .. } => "deliver",
+        TraceKind::Drop { .. } => "drop",
         TraceKind::Timer => "timer",
         TraceKind::Persisted => "persisted",
-        TraceKind::Op => "op",
+        TraceKind::Op { .. } => "invoke",
+        TraceKind::Complete { .. } => "complete",
+        TraceKind::Crash => "crash",
         TraceKind::Fault => "fault",
     }
 }
 
+/// Whether a handler of the node's actor ran for this event (the others are records: drops,
+/// completions, crashes, faults).
+fn is_handler(k: TraceKind) -> bool {
+    matches!(k, TraceKind::Start | TraceKind::Deliver { .. } | TraceKind::Timer | TraceKind::Persisted | TraceKind::Op { .. })
+}
+
 fn from_of(e: &TraceEvent) -> Option<u32> {
     match e.kind {
-        TraceKind::Deliver { from, .. } => Some(from.0),
+        TraceKind::Deliver { from, .. } | TraceKind::Drop { from, .. } => Some(from.0),
+        _ => None,
+    }
+}
+
+fn sent_of(e: &TraceEvent) -> Option<Time> {
+    match e.kind {
+        TraceKind::Deliver { sent, .. } | TraceKind::Drop { sent, .. } => Some(sent),
         _ => None,
     }
 }
@@ -57,29 +75,47 @@ struct JsonEvent<'a> {
     event: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     from: Option<u32>,
-    /// A delivery's send time, nanoseconds.
+    /// A delivery's or drop's send time, nanoseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     sent_ns: Option<u64>,
+    /// Why a message was dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    /// The operation invoked or completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    op: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<sim_core::Outcome>,
     label: &'a str,
     detail: &'a str,
 }
 
 /// One JSON object per line: `{"i":0,"t_ns":1000,"t":"1us","node":1,"event":"deliver","from":0,
-/// "sent_ns":0,"label":"ping","detail":"Ping(3)"}`.
-pub fn json_lines(events: &[TraceEvent]) -> String {
+/// "sent_ns":0,"label":"ping","detail":"Ping(3)"}`; a drop adds `reason`, an invoke or a
+/// completion `op` (and `outcome`). `first` is the index of `events[0]` in the whole trace (the
+/// `i` of a windowed trace stays the event's index in the run).
+pub fn json_lines(events: &[TraceEvent], first: usize) -> String {
     let mut out = String::new();
     for (i, e) in events.iter().enumerate() {
+        let (op, outcome) = match e.kind {
+            TraceKind::Op { op } => (Some(op.0), None),
+            TraceKind::Complete { op, outcome } => (Some(op.0), Some(outcome)),
+            _ => (None, None),
+        };
         let j = JsonEvent {
-            i,
+            i: first + i,
             t_ns: e.time.0,
             t: e.time.to_string(),
             node: node_of(e),
             event: kind_name(e.kind),
             from: from_of(e),
-            sent_ns: match e.kind {
-                TraceKind::Deliver { sent, .. } => Some(sent.0),
+            sent_ns: sent_of(e).map(|t| t.0),
+            reason: match e.kind {
+                TraceKind::Drop { reason, .. } => Some(reason.word()),
                 _ => None,
             },
+            op,
+            outcome,
             label: &e.label,
             detail: &e.detail,
         };
@@ -89,19 +125,30 @@ pub fn json_lines(events: &[TraceEvent]) -> String {
     out
 }
 
-fn micros(t: Time) -> serde_json::Value {
+fn micros(t: u64) -> serde_json::Value {
     // Whole microseconds as integers; finer times keep their nanoseconds as a fraction.
-    if t.0.is_multiple_of(1_000) { serde_json::json!(t.0 / 1_000) } else { serde_json::json!(t.0 as f64 / 1_000.0) }
+    if t.is_multiple_of(1_000) { serde_json::json!(t / 1_000) } else { serde_json::json!(t as f64 / 1_000.0) }
 }
 
-/// The Chrome trace-event format (JSON object form): process 0 is the cluster, thread `n` is node
-/// `n` (named `n3 server` / `n5 client` when a topology is given). Handlers are thread-scoped
-/// instant events (`ph: "i"`) named after their message, timer or operation; a delivery's `args`
-/// name the sender and the send time, and a flow event pair (`ph: "s"` on the sender's track at
-/// the send time, `ph: "f"` with `bp: "e"` on the receiver's at delivery, `id` = the delivery's
-/// index) draws the message as an arrow. Faults are global instant events, drawn across every
-/// track. Timestamps are in microseconds.
-pub fn chrome_trace(events: &[TraceEvent], topo: Option<&Topology>) -> String {
+/// The longest slice a handler gets in the Chrome trace, ns.
+pub const SLICE_NS: u64 = 1_000;
+
+/// The Chrome trace-event format (JSON object form) of `events` (a window of the trace; `first`
+/// is the index of `events[0]` in the whole trace): process 0 is the cluster, thread `n` is node
+/// `n` (named `n3 server` / `n5 client` when a topology is given).
+///
+/// Every handler is a complete event (`ph: "X"`) starting at its time. Simulated handlers take no
+/// time, so the duration is only for drawing and for flow binding: until the node's next event
+/// at a later time, at most [`SLICE_NS`]; events of one node at the same instant nest, each 1 ns
+/// shorter than the one before. A delivery's `args` name the sender and the send time, and a flow
+/// event pair (`ph: "s"` on the sender's track at the send time, `ph: "f"` with `bp: "e"` on the
+/// receiver's at delivery, `id` = the delivery's index) draws the message as an arrow: Perfetto
+/// binds a flow event to the slice enclosing it on its track, and the sender's handler that sent
+/// the message is a slice starting at the send time. A message sent before the window gets no
+/// flow (its delivery slice says who sent it, and when). Dropped messages, completions and
+/// crashes are thread-scoped instants (`ph: "i"`) on the node's track; faults are global
+/// instants, drawn across every track. Timestamps are in microseconds.
+pub fn chrome_trace(events: &[TraceEvent], first: usize, topo: Option<&Topology>) -> String {
     use serde_json::{Value, json};
     let mut nodes: BTreeSet<u32> = events.iter().filter_map(node_of).collect();
     nodes.extend(events.iter().filter_map(from_of));
@@ -121,78 +168,151 @@ pub fn chrome_trace(events: &[TraceEvent], topo: Option<&Topology>) -> String {
         );
         out.push(json!({"name": "thread_sort_index", "ph": "M", "pid": 0, "tid": n, "args": {"sort_index": n}}));
     }
+    let durations = slice_durations(events);
+    let lo = events.first().map_or(Time::ZERO, |e| e.time);
     let mut flows: Vec<Value> = Vec::new();
-    for (i, e) in events.iter().enumerate() {
+    for (k, e) in events.iter().enumerate() {
+        let i = first + k;
         let mut args = serde_json::Map::new();
         args.insert("i".into(), json!(i));
+        args.insert("t".into(), json!(e.time.to_string()));
         if !e.detail.is_empty() {
             args.insert("detail".into(), json!(e.detail));
         }
-        let ev = match node_of(e) {
-            None => json!({"name": e.label, "cat": "fault", "ph": "i", "s": "g", "ts": micros(e.time),
-                "pid": 0, "tid": 0, "args": args}),
-            Some(n) => {
-                let name = match e.kind {
-                    TraceKind::Deliver { from, sent } => {
-                        args.insert("from".into(), json!(format!("n{}", from.0)));
-                        args.insert("sent".into(), json!(sent.to_string()));
-                        flows.push(json!({"name": e.label, "cat": "message", "ph": "s", "id": i,
-                            "ts": micros(sent), "pid": 0, "tid": from.0}));
-                        flows.push(json!({"name": e.label, "cat": "message", "ph": "f", "bp": "e", "id": i,
-                            "ts": micros(e.time), "pid": 0, "tid": n}));
-                        format!("{} <- n{}", e.label, from.0)
-                    }
-                    TraceKind::Timer => format!("timer {}", e.label),
-                    TraceKind::Op => format!("op {}", e.label),
-                    _ => e.label.clone(),
-                };
-                json!({"name": name, "cat": kind_name(e.kind), "ph": "i", "s": "t", "ts": micros(e.time),
-                    "pid": 0, "tid": n, "args": args})
+        let Some(n) = node_of(e) else {
+            out.push(json!({"name": e.label, "cat": "fault", "ph": "i", "s": "g", "ts": micros(e.time.0),
+                "pid": 0, "tid": 0, "args": args}));
+            continue;
+        };
+        let name = match e.kind {
+            TraceKind::Deliver { from, sent } => {
+                args.insert("from".into(), json!(format!("n{}", from.0)));
+                args.insert("sent".into(), json!(sent.to_string()));
+                if sent >= lo {
+                    flows.push(json!({"name": e.label, "cat": "message", "ph": "s", "id": i,
+                        "ts": micros(sent.0), "pid": 0, "tid": from.0}));
+                    flows.push(json!({"name": e.label, "cat": "message", "ph": "f", "bp": "e", "id": i,
+                        "ts": micros(e.time.0), "pid": 0, "tid": n}));
+                }
+                format!("{} <- n{}", e.label, from.0)
             }
+            TraceKind::Drop { from, sent, reason } => {
+                args.insert("from".into(), json!(format!("n{}", from.0)));
+                args.insert("sent".into(), json!(sent.to_string()));
+                args.insert("reason".into(), json!(reason.word()));
+                format!("DROPPED {} <- n{} ({})", e.label, from.0, reason.word())
+            }
+            TraceKind::Timer => format!("timer {}", e.label),
+            TraceKind::Op { op } => format!("invoke {} op {}", e.label, op.0),
+            TraceKind::Complete { op, outcome } => format!("{} op {} {outcome:?}", e.label, op.0),
+            _ => e.label.clone(),
+        };
+        let ev = match durations[k] {
+            Some(dur) => json!({"name": name, "cat": kind_name(e.kind), "ph": "X", "ts": micros(e.time.0),
+                "dur": micros(dur), "pid": 0, "tid": n, "args": args}),
+            None => json!({"name": name, "cat": kind_name(e.kind), "ph": "i", "s": "t", "ts": micros(e.time.0),
+                "pid": 0, "tid": n, "args": args}),
         };
         out.push(ev);
     }
+    // After the slices: a flow event at a slice's start time is read after the slice opened.
     out.extend(flows);
     let doc = json!({"traceEvents": out, "displayTimeUnit": "ns", "otherData": {"generator": "simctl replay"}});
     serde_json::to_string(&doc).expect("chrome trace serializes")
 }
 
-/// The events with `center - window/2 <= time <= center + window/2` (traces are in time order).
+/// Per event, the duration (ns) of its slice, for handler events (`None`: an instant).
+fn slice_durations(events: &[TraceEvent]) -> Vec<Option<u64>> {
+    let mut out = vec![None; events.len()];
+    // Walking backwards: per node, the time of its next handler event at a later time.
+    let mut next: BTreeMap<u32, Time> = BTreeMap::new();
+    let mut current: BTreeMap<u32, Time> = BTreeMap::new();
+    for (k, e) in events.iter().enumerate().rev() {
+        let Some(n) = node_of(e).filter(|_| is_handler(e.kind)) else { continue };
+        let cur = current.entry(n).or_insert(e.time);
+        if *cur != e.time {
+            // Moving to an earlier instant: the one just left is this node's next.
+            next.insert(n, *cur);
+            *cur = e.time;
+        }
+        out[k] = Some(next.get(&n).map_or(SLICE_NS, |t| (t.0 - e.time.0).min(SLICE_NS)));
+    }
+    // Same-instant events: the first keeps its duration, each later one is 1 ns shorter.
+    let mut run: BTreeMap<u32, (Time, u64)> = BTreeMap::new();
+    for (k, e) in events.iter().enumerate() {
+        let (Some(n), Some(d)) = (node_of(e), out[k]) else { continue };
+        let r = run.entry(n).or_insert((e.time, 0));
+        if r.0 != e.time {
+            *r = (e.time, 0);
+        } else if r.1 > 0 {
+            out[k] = Some(d.saturating_sub(r.1).max(1));
+        }
+        r.1 += 1;
+    }
+    out
+}
+
+/// The events with `lo <= time <= hi` (traces are in time order), as an index range.
+pub fn time_range(events: &[TraceEvent], lo: Time, hi: Time) -> std::ops::Range<usize> {
+    let start = events.partition_point(|e| e.time < lo);
+    let end = events.partition_point(|e| e.time <= hi);
+    start..end.max(start)
+}
+
+/// The events with `center - window/2 <= time <= center + window/2`.
 pub fn window_around(events: &[TraceEvent], center: Time, window: Duration) -> &[TraceEvent] {
     &events[window_range(events, center, window)]
 }
 
-fn window_range(events: &[TraceEvent], center: Time, window: Duration) -> std::ops::Range<usize> {
-    let lo = Time(center.0.saturating_sub(window.0 / 2));
-    let hi = Time(center.0.saturating_add(window.0 / 2));
-    let start = events.partition_point(|e| e.time < lo);
-    let end = events.partition_point(|e| e.time <= hi);
-    start..end.max(start)
+/// [`window_around`] as an index range.
+pub fn window_range(events: &[TraceEvent], center: Time, window: Duration) -> std::ops::Range<usize> {
+    time_range(events, Time(center.0.saturating_sub(window.0 / 2)), Time(center.0.saturating_add(window.0 / 2)))
+}
+
+/// The operation the diagram is about (a failed check's first blamed operation).
+#[derive(Clone, Debug)]
+pub struct Focus {
+    pub op: OpId,
+    pub invoke: Time,
+    pub complete: Option<Time>,
 }
 
 /// What the sequence diagram shows.
 #[derive(Clone, Debug)]
 pub struct DiagramOptions {
     pub title: String,
-    /// The moment of interest (the failing operation's invoke time): its rows are highlighted.
+    /// A second line under the title (why the diagram is centred where it is).
+    pub subtitle: String,
+    /// The moment of interest: events within `window / 2` of it are drawn, and without a
+    /// `focus` its rows are highlighted.
     pub center: Time,
-    /// Events within `window / 2` of `center` are drawn.
+    /// Events within `window / 2` of `center` are drawn (and, with a `focus`, up to its completion).
     pub window: Duration,
+    /// The blamed operation: its invoke and completion rows are highlighted, and the messages on
+    /// its causal path (sent after it was invoked by an event it happened-before, and delivered
+    /// or dropped in the past of its completion) are drawn bold orange (a dropped one bold red).
+    pub focus: Option<Focus>,
     /// Columns to draw (default: every node in the window); other nodes' events are left out,
     /// and messages from them start at a stub that names the sender.
     pub nodes: Option<Vec<NodeId>>,
-    /// At most this many rows; beyond it, the events nearest `center` are kept.
+    /// At most this many rows. Beyond it, the rows kept are, in order: the focus operation's
+    /// invoke and completion, the events on its causal path, then the rest nearest `center`.
     pub max_events: usize,
 }
+
+/// The default bound on the diagram's rows: about 3,000 px.
+pub const MAX_ROWS: usize = 140;
 
 impl Default for DiagramOptions {
     fn default() -> Self {
         DiagramOptions {
             title: String::new(),
+            subtitle: String::new(),
             center: Time::ZERO,
             window: Duration::from_millis(100),
+            focus: None,
             nodes: None,
-            max_events: 400,
+            max_events: MAX_ROWS,
         }
     }
 }
@@ -225,30 +345,137 @@ fn shorten(s: &str, max_chars: usize) -> String {
     }
 }
 
+/// The events on the causal path of the operation invoked at trace index `invoke` and completed
+/// at `complete` (or still pending at the end of the trace): those that happened after the
+/// invocation (Lamport's happened-before, through the node's own order and delivered messages)
+/// and before the completion. A drop is on the path when its send is. Returned as trace indexes.
+pub fn causal_path(events: &[TraceEvent], invoke: usize, complete: Option<usize>) -> BTreeSet<usize> {
+    let end = complete.unwrap_or(events.len().saturating_sub(1)).min(events.len().saturating_sub(1));
+    if invoke > end {
+        return BTreeSet::new();
+    }
+    // Forward: per node, the time from which its events follow the invocation.
+    let mut after: BTreeMap<u32, Time> = BTreeMap::new();
+    let mut future = BTreeSet::new();
+    for (i, e) in events.iter().enumerate().take(end + 1).skip(invoke) {
+        let Some(n) = node_of(e) else { continue };
+        let tainted = i == invoke
+            || after.get(&n).is_some_and(|&t| t <= e.time)
+            || matches!(e.kind, TraceKind::Deliver { from, sent } if after.get(&from.0).is_some_and(|&t| t <= sent));
+        let sent_on_path = matches!(e.kind, TraceKind::Drop { from, sent, .. } if after.get(&from.0).is_some_and(|&t| t <= sent));
+        if tainted && !matches!(e.kind, TraceKind::Drop { .. }) {
+            after.entry(n).or_insert(e.time);
+            future.insert(i);
+        } else if sent_on_path {
+            future.insert(i);
+        }
+    }
+    let Some(complete) = complete.filter(|&c| c < events.len()) else { return future };
+    // Backward: per node, the time up to which its events precede the completion.
+    let mut before: BTreeMap<u32, Time> = BTreeMap::new();
+    before.insert(events[complete].node.0, events[complete].time);
+    let mut path = BTreeSet::new();
+    for i in (invoke..=complete).rev() {
+        let e = &events[i];
+        let Some(n) = node_of(e) else { continue };
+        let in_past = match e.kind {
+            // A drop reaches nobody: it is in the past when its send is.
+            TraceKind::Drop { from, sent, .. } => before.get(&from.0).is_some_and(|&t| sent <= t),
+            _ => before.get(&n).is_some_and(|&t| e.time <= t),
+        };
+        if !in_past {
+            continue;
+        }
+        if let TraceKind::Deliver { from, sent } = e.kind {
+            let h = before.entry(from.0).or_insert(sent);
+            *h = (*h).max(sent);
+        }
+        if future.contains(&i) {
+            path.insert(i);
+        }
+    }
+    path
+}
+
 const COL_W: f64 = 130.0;
 const ROW_H: f64 = 20.0;
 const LEFT: f64 = 110.0;
-const TOP: f64 = 70.0;
+const TOP: f64 = 84.0;
+const BLUE: &str = "#1f4e99";
+const PATH: &str = "#e65100";
+const RED: &str = "#c62828";
+
+/// How a completion reads: `Ok: Value(7)`.
+fn completion_text(e: &TraceEvent, op: OpId, outcome: sim_core::Outcome) -> String {
+    let reply = match e.detail.as_str() {
+        "" | "None" => String::new(),
+        d => format!(" -> {}", shorten(d, 24)),
+    };
+    format!("done {} op {} {outcome:?}{reply}", shorten(&e.label, 12), op.0)
+}
+/// The trace indexes of the focus operation's invocation and completion.
+fn focus_rows(events: &[TraceEvent], opts: &DiagramOptions) -> Option<(usize, Option<usize>)> {
+    opts.focus.as_ref().and_then(|f| {
+        let from = events.partition_point(|e| e.time < f.invoke);
+        let inv = (from..events.len())
+            .take_while(|&i| events[i].time <= f.invoke)
+            .find(|&i| events[i].kind == TraceKind::Op { op: f.op })?;
+        let done = f.complete.and_then(|c| {
+            let from = events.partition_point(|e| e.time < c);
+            (from..events.len())
+                .take_while(|&i| events[i].time <= c)
+                .find(|&i| matches!(events[i].kind, TraceKind::Complete { op, .. } if op == f.op))
+        });
+        Some((inv, done))
+    })
+}
+
+/// The events the diagram is drawn from: those within `window / 2` of `center`, extended to the
+/// focus operation's invocation and completion.
+pub fn diagram_range(events: &[TraceEvent], opts: &DiagramOptions) -> std::ops::Range<usize> {
+    let mut range = window_range(events, opts.center, opts.window);
+    if let Some((inv, done)) = focus_rows(events, opts) {
+        range.start = range.start.min(inv);
+        range.end = range.end.max(done.unwrap_or(inv) + 1);
+    }
+    range
+}
 
 /// A Lamport (sequence) diagram of the events around `opts.center`: one vertical line per node,
 /// one row per event, messages as arrows from the sender's row that sent them to the receiver's
-/// delivery row (see the module docs), faults as red dashed lines across the cluster. Hovering an element shows the
-/// event's payload (`<title>`).
+/// delivery row (see the module docs), dropped messages as red dashed arrows ending in a cross at
+/// the receiver with the reason, crashes as a red cross with the lifeline red until the restart,
+/// operations as a green square (invoke) and a green or red diamond with the outcome and the reply
+/// (completion), faults as red dashed lines across the cluster. The focus operation and the
+/// messages on its causal path are highlighted. Hovering an element shows the event (`<title>`).
 pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
-    let range = window_range(events, opts.center, opts.window);
+    let focus_rows = focus_rows(events, opts);
+    let range = diagram_range(events, opts);
+    let path = focus_rows.map(|(inv, done)| causal_path(events, inv, done)).unwrap_or_default();
+    let focus_set: BTreeSet<usize> = focus_rows.into_iter().flat_map(|(i, d)| std::iter::once(i).chain(d)).collect();
+
     let chosen: Option<BTreeSet<u32>> = opts.nodes.as_ref().map(|ns| ns.iter().map(|n| n.0).collect());
     // Events of nodes not drawn take no row; faults always do.
     let mut rows: Vec<(usize, &TraceEvent)> = range
         .clone()
-        .zip(&events[range])
+        .zip(&events[range.clone()])
         .filter(|(_, e)| match (&chosen, node_of(e)) {
             (Some(set), Some(n)) => set.contains(&n),
             _ => true,
         })
         .collect();
-    let dropped = rows.len().saturating_sub(opts.max_events);
-    if dropped > 0 {
-        rows.sort_by_key(|(i, e)| (e.time.0.abs_diff(opts.center.0), *i));
+    let left_out = rows.len().saturating_sub(opts.max_events);
+    if left_out > 0 {
+        let class = |i: usize| -> u8 {
+            if focus_set.contains(&i) {
+                0
+            } else if path.contains(&i) {
+                1
+            } else {
+                2
+            }
+        };
+        rows.sort_by_key(|(i, e)| (class(*i), e.time.0.abs_diff(opts.center.0), *i));
         rows.truncate(opts.max_events);
         rows.sort_by_key(|(i, _)| *i);
     }
@@ -262,43 +489,94 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
     };
     let col = |n: u32| columns.iter().position(|&c| c == n);
     let x_of = |i: usize| LEFT + COL_W * (i as f64 + 0.5);
-    let width = LEFT + COL_W * columns.len().max(1) as f64 + 20.0;
-    let height = TOP + ROW_H * (rows.len() as f64 + 1.0) + 40.0;
-    let bottom = TOP + ROW_H * (rows.len() as f64 + 0.5);
+    let width = (LEFT + COL_W * columns.len().max(1) as f64 + 160.0).max(900.0);
+    // Room for the title, the subtitle's lines and the caption.
+    let top = TOP + 16.0 * opts.subtitle.lines().count().saturating_sub(1) as f64;
+    let height = top + ROW_H * (rows.len() as f64 + 1.0) + 56.0;
+    let bottom = top + ROW_H * (rows.len() as f64 + 0.5);
+    let y_of = |row: usize| top + ROW_H * (row as f64 + 0.5);
 
     let mut s = String::new();
     let _ = write!(
         s,
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="monospace" font-size="11">
-<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#1f4e99"/></marker></defs>
+<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="{BLUE}"/></marker><marker id="arrow-path" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="{PATH}"/></marker></defs>
 <rect x="0" y="0" width="{width:.0}" height="{height:.0}" fill="white"/>
 "##
     );
-    let lo = Time(opts.center.0.saturating_sub(opts.window.0 / 2));
-    let hi = Time(opts.center.0.saturating_add(opts.window.0 / 2));
-    let mut caption = format!("events from t={lo} to t={hi}, around t={}", opts.center);
-    if dropped > 0 {
-        let _ = write!(caption, " ({dropped} events farther from t={} not shown)", opts.center);
+    let (lo, hi) = (
+        range.clone().next().map_or(opts.center, |i| events[i].time),
+        range.clone().last().map_or(opts.center, |i| events[i].time),
+    );
+    let mut caption = format!("{} events from t={lo} to t={hi}", range.len());
+    if left_out > 0 {
+        let _ = write!(caption, "; {left_out} of them not shown (farthest from the blamed operation's path and t={})", opts.center);
     }
     let _ = writeln!(s, r#"<text x="8" y="18" font-size="14" font-weight="bold">{}</text>"#, xml_escape(&opts.title));
-    let _ = writeln!(s, r##"<text x="8" y="34" fill="#555">{}</text>"##, xml_escape(&caption));
+    let mut y_text = 34.0;
+    for line in opts.subtitle.lines().chain(std::iter::once(caption.as_str())) {
+        let _ = writeln!(s, r##"<text x="8" y="{y_text:.0}" fill="#222">{}</text>"##, xml_escape(&shorten(line, 180)));
+        y_text += 16.0;
+    }
+    // Where each drawn node is down (crashed): from its crash row to its restart row. A node
+    // that crashed before the first row and had not restarted is down from the top.
+    let mut down_from: BTreeMap<u32, f64> = BTreeMap::new();
+    for e in &events[..range.start] {
+        if let Some(n) = node_of(e) {
+            match e.kind {
+                TraceKind::Crash => {
+                    down_from.insert(n, top - 6.0);
+                }
+                TraceKind::Start => {
+                    down_from.remove(&n);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut down_spans: Vec<(u32, f64, f64)> = Vec::new();
+    for (row, (_, e)) in rows.iter().enumerate() {
+        let Some(n) = node_of(e) else { continue };
+        match e.kind {
+            TraceKind::Crash => {
+                down_from.entry(n).or_insert(y_of(row));
+            }
+            TraceKind::Start => {
+                if let Some(y0) = down_from.remove(&n) {
+                    down_spans.push((n, y0, y_of(row)));
+                }
+            }
+            _ => {}
+        }
+    }
+    down_spans.extend(down_from.into_iter().map(|(n, y0)| (n, y0, bottom)));
     for (i, &n) in columns.iter().enumerate() {
         let x = x_of(i);
         let _ = writeln!(
             s,
             r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-weight="bold">n{n}</text>"#,
-            TOP - 12.0
+            top - 12.0
         );
         let _ = writeln!(
             s,
             r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="#999" stroke-width="1"/>"##,
-            TOP - 6.0
+            top - 6.0
         );
     }
+    for &(n, y0, y1) in &down_spans {
+        if let Some(c) = col(n) {
+            let _ = writeln!(
+                s,
+                r##"<g><title>n{n} down</title><line x1="{x:.1}" y1="{y0:.1}" x2="{x:.1}" y2="{y1:.1}" stroke="{RED}" stroke-width="4" stroke-opacity="0.35"/></g>"##,
+                x = x_of(c)
+            );
+        }
+    }
     for (row, (index, e)) in rows.iter().enumerate() {
-        let y = TOP + ROW_H * (row as f64 + 0.5);
+        let y = y_of(row);
         let tip = xml_escape(&shorten(&format!("#{index} {}", sim_core::divergence::describe(e)), 400));
-        if e.time == opts.center {
+        let highlighted = if opts.focus.is_some() { focus_set.contains(index) } else { e.time == opts.center };
+        if highlighted {
             let _ = writeln!(
                 s,
                 r##"<rect x="0" y="{:.1}" width="{width:.0}" height="{ROW_H}" fill="#fff3b0"/>"##,
@@ -307,65 +585,135 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
         }
         let _ =
             writeln!(s, r##"<text x="8" y="{:.1}" fill="#555">{}</text>"##, y + 4.0, xml_escape(&e.time.to_string()));
-        let label = xml_escape(&shorten(&e.label, 28));
+        let label = xml_escape(&shorten(&e.label, 24));
+        let on_path = path.contains(index);
         match (e.kind, node_of(e).and_then(col)) {
             (TraceKind::Fault, _) => {
                 let _ = writeln!(
                     s,
-                    r##"<g><title>{tip}</title><line x1="{LEFT:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#c62828" stroke-dasharray="6 3" stroke-width="1.5"/><text x="{:.1}" y="{:.1}" fill="#c62828">{label}</text></g>"##,
+                    r##"<g><title>{tip}</title><line x1="{LEFT:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{RED}" stroke-dasharray="6 3" stroke-width="1.5"/><text x="{:.1}" y="{:.1}" fill="{RED}" font-weight="bold">fault: {label}</text></g>"##,
                     width - 20.0,
                     LEFT + 4.0,
                     y - 3.0
                 );
             }
-            (TraceKind::Deliver { from, sent }, Some(to)) => {
-                let x2 = x_of(to);
-                // The row that sent it: the sender's last drawn event at the send time (a handler
-                // sends at the time it runs).
-                let send_row = rows[..row].iter().rposition(|(_, ev)| node_of(ev) == Some(from.0) && ev.time == sent);
-                let (y1, sent_note) = match send_row {
-                    Some(r) => (TOP + ROW_H * (r as f64 + 0.5), String::new()),
-                    None => (TOP, format!(" (sent t={sent})")),
+            (TraceKind::Deliver { from, sent } | TraceKind::Drop { from, sent, .. }, Some(to)) => {
+                let dropped = match e.kind {
+                    TraceKind::Drop { reason, .. } => Some(reason),
+                    _ => None,
                 };
-                let (x1, label) = match col(from.0) {
-                    Some(c) if c != to => (x_of(c), format!("{label}{}", xml_escape(&sent_note))),
+                let color = match (dropped, on_path) {
+                    (Some(_), _) => RED,
+                    (None, true) => PATH,
+                    (None, false) => BLUE,
+                };
+                let weight = if on_path { 3.0 } else { 1.2 };
+                let marker = match (dropped, on_path) {
+                    (Some(_), _) => String::new(),
+                    (None, true) => r#" marker-end="url(#arrow-path)""#.to_string(),
+                    (None, false) => r#" marker-end="url(#arrow)""#.to_string(),
+                };
+                let dash = if dropped.is_some() { r#" stroke-dasharray="5 3""# } else { "" };
+                let text = match dropped {
+                    Some(r) => format!("{label} ✕ {}", xml_escape(r.word())),
+                    None => label.clone(),
+                };
+                let x2 = x_of(to);
+                // The row that sent it: the sender's last drawn handler at the send time (a
+                // handler sends at the time it runs).
+                let send_row = rows[..row]
+                    .iter()
+                    .rposition(|(_, ev)| node_of(ev) == Some(from.0) && ev.time == sent && is_handler(ev.kind));
+                // Sent from a row not drawn: a short stub from the sender's side, with the time.
+                let (y1, sent_note) = match send_row {
+                    Some(r) => (y_of(r), String::new()),
+                    None => (y - 8.0, format!(" (sent t={sent})")),
+                };
+                let cross = |s: &mut String| {
+                    if dropped.is_some() {
+                        let _ = write!(
+                            s,
+                            r##"<path d="M {:.1} {:.1} l 10 10 m 0 -10 l -10 10" stroke="{RED}" stroke-width="2.5"/>"##,
+                            x2 - 5.0,
+                            y - 5.0
+                        );
+                    }
+                };
+                let (x1, text) = match col(from.0) {
+                    Some(c) if c != to && send_row.is_some() => (x_of(c), text),
+                    Some(c) if c != to => {
+                        let side = if c < to { -1.0 } else { 1.0 };
+                        (x2 + side * COL_W * 0.45, format!("{text}{}", xml_escape(&sent_note)))
+                    }
                     Some(_) => {
                         // A message to itself: a loop to the right of the column, from the send
                         // row down to the delivery row.
                         let y0 = if y1 >= y { y - 10.0 } else { y1 };
-                        let _ = writeln!(
+                        let _ = write!(
                             s,
-                            r##"<g><title>{tip}</title><path d="M {x2:.1} {y0:.1} h 22 V {y:.1} h -22" fill="none" stroke="#1f4e99" stroke-width="1.2" marker-end="url(#arrow)"/><text x="{:.1}" y="{:.1}" fill="#1f4e99">{label}</text></g>"##,
+                            r##"<g><title>{tip}</title><path d="M {x2:.1} {y0:.1} h 22 V {y:.1} h -22" fill="none" stroke="{color}" stroke-width="{weight}"{dash}{marker}/><text x="{:.1}" y="{:.1}" fill="{color}">{text}</text>"##,
                             x2 + 26.0,
                             y + 4.0
                         );
+                        cross(&mut s);
+                        s.push_str("</g>\n");
                         continue;
                     }
                     // The sender is not among the columns: a stub that names it.
-                    None => (x2 - COL_W * 0.45, format!("{label} from n{}", from.0)),
+                    None => (x2 - COL_W * 0.45, format!("{text} from n{}", from.0)),
                 };
                 let y1 = if col(from.0).is_some() { y1 } else { y };
                 let text_x = (x1 + x2) / 2.0;
-                let _ = writeln!(
+                let bold = if on_path || dropped.is_some() { r#" font-weight="bold""# } else { "" };
+                let _ = write!(
                     s,
-                    r##"<g><title>{tip}</title><line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y:.1}" stroke="#1f4e99" stroke-width="1.2" marker-end="url(#arrow)"/><text x="{text_x:.1}" y="{:.1}" text-anchor="middle" fill="#1f4e99">{label}</text></g>"##,
+                    r##"<g><title>{tip}</title><line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y:.1}" stroke="{color}" stroke-width="{weight}"{dash}{marker}/><text x="{text_x:.1}" y="{:.1}" text-anchor="middle" fill="{color}"{bold}>{text}</text>"##,
                     y - 3.0
                 );
+                cross(&mut s);
+                s.push_str("</g>\n");
             }
             (kind, Some(c)) => {
                 let x = x_of(c);
-                let (shape, text) = match kind {
+                let (shape, text, fill) = match kind {
                     TraceKind::Timer => (
                         format!(r##"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="#6a1b9a"/>"##),
                         format!("timer {label}"),
+                        "#000",
                     ),
-                    TraceKind::Op => (
+                    TraceKind::Op { op } => (
                         format!(
-                            r##"<rect x="{:.1}" y="{:.1}" width="8" height="8" fill="#2e7d32"/>"##,
-                            x - 4.0,
-                            y - 4.0
+                            r##"<rect x="{:.1}" y="{:.1}" width="9" height="9" fill="#2e7d32"/>"##,
+                            x - 4.5,
+                            y - 4.5
                         ),
-                        format!("op {label}"),
+                        format!("invoke {label} op {}", op.0),
+                        "#2e7d32",
+                    ),
+                    TraceKind::Complete { op, outcome } => {
+                        let fill = if outcome == sim_core::Outcome::Ok { "#2e7d32" } else { RED };
+                        (
+                            format!(
+                                r##"<path d="M {x:.1} {:.1} l 6 6 l -6 6 l -6 -6 z" fill="{fill}"/>"##,
+                                y - 6.0
+                            ),
+                            xml_escape(&completion_text(e, op, outcome)),
+                            fill,
+                        )
+                    }
+                    TraceKind::Crash => (
+                        format!(
+                            r##"<path d="M {:.1} {:.1} l 12 12 m 0 -12 l -12 12" stroke="{RED}" stroke-width="3"/>"##,
+                            x - 6.0,
+                            y - 6.0
+                        ),
+                        label.to_uppercase(),
+                        RED,
+                    ),
+                    TraceKind::Start if e.label == "restart" => (
+                        format!(r##"<circle cx="{x:.1}" cy="{y:.1}" r="5" fill="#2e7d32"/>"##),
+                        "RESTART".to_string(),
+                        "#2e7d32",
                     ),
                     TraceKind::Persisted => (
                         format!(
@@ -376,16 +724,19 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
                             x - 5.0
                         ),
                         "persisted".to_string(),
+                        "#000",
                     ),
                     _ => (
                         format!(r##"<circle cx="{x:.1}" cy="{y:.1}" r="5" fill="none" stroke="#000"/>"##),
                         label.clone(),
+                        "#000",
                     ),
                 };
+                let bold = if focus_set.contains(index) || fill == RED { r#" font-weight="bold""# } else { "" };
                 let _ = writeln!(
                     s,
-                    r#"<g><title>{tip}</title>{shape}<text x="{:.1}" y="{:.1}">{text}</text></g>"#,
-                    x + 8.0,
+                    r#"<g><title>{tip}</title>{shape}<text x="{:.1}" y="{:.1}" fill="{fill}"{bold}>{text}</text></g>"#,
+                    x + 9.0,
                     y + 4.0
                 );
             }
@@ -395,8 +746,13 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
     }
     let _ = writeln!(
         s,
-        r##"<text x="8" y="{:.1}" fill="#555">Arrows run from the row that sent a message to its delivery; (sent t=...) marks a send before the window.</text>"##,
-        height - 12.0
+        r##"<text x="8" y="{:.1}" fill="#555">Arrows run from the row that sent a message to its delivery; a short arrow marked (sent t=...) was sent from a row not drawn.</text>"##,
+        height - 30.0
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="8" y="{:.1}" fill="#555">Yellow: the blamed operation. Orange: messages on its causal path. Red: dropped messages (✕, with the reason), crashes, failed operations, faults.</text>"##,
+        height - 14.0
     );
     s.push_str("</svg>\n");
     s

@@ -32,11 +32,16 @@ pub fn first_divergence(a: &[TraceEvent], b: &[TraceEvent]) -> Option<Divergence
 pub fn describe(e: &TraceEvent) -> String {
     let node = if e.node.0 == u32::MAX { "world".to_string() } else { e.node.to_string() };
     let kind = match e.kind {
-        TraceKind::Start => "start".to_string(),
+        TraceKind::Start => e.label.clone(),
         TraceKind::Deliver { from, .. } => format!("deliver {} from {from}", e.label),
+        TraceKind::Drop { from, sent, reason } => {
+            format!("dropped {} from {from} sent at t={sent} ({})", e.label, reason.word())
+        }
         TraceKind::Timer => format!("timer {}", e.label),
         TraceKind::Persisted => "persisted".to_string(),
-        TraceKind::Op => format!("op {}", e.label),
+        TraceKind::Op { op } => format!("invoke {} op {}", e.label, op.0),
+        TraceKind::Complete { op, outcome } => format!("complete {} op {} {outcome:?}", e.label, op.0),
+        TraceKind::Crash => e.label.clone(),
         TraceKind::Fault => format!("fault {}", e.label),
     };
     let detail = if e.detail.is_empty() { String::new() } else { format!(": {}", e.detail) };
@@ -60,7 +65,8 @@ impl fmt::Display for Divergence {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Determinism {
     /// Both runs processed the same events in the same order.
-    Identical { trace_hash: String, events: usize },
+    /// `events`: processed events, the count `run` prints (`RunRecord::events`).
+    Identical { trace_hash: String, events: u64 },
     /// The first event where the runs differ.
     Diverged { divergence: Divergence, trace_hashes: (String, String) },
     /// Identical traces, different trace hashes: the runs differ in something the trace does not
@@ -91,14 +97,14 @@ impl fmt::Display for Determinism {
 pub fn check_determinism<M: Model>(sc: &Scenario<M::Config>, seed: u64) -> Determinism {
     let go = || {
         let out = run::<M>(sc, RunOptions { seed: Some(seed), trace: true, ..Default::default() });
-        (out.record.trace_hash, out.trace.unwrap_or_default())
+        (out.record.trace_hash, out.record.events, out.trace.unwrap_or_default())
     };
-    let (hash_a, trace_a) = go();
-    let (hash_b, trace_b) = go();
+    let (hash_a, events, trace_a) = go();
+    let (hash_b, _, trace_b) = go();
     match first_divergence(&trace_a, &trace_b) {
         Some(divergence) => Determinism::Diverged { divergence, trace_hashes: (hash_a, hash_b) },
         None if hash_a != hash_b => Determinism::HashesDiffer { trace_hashes: (hash_a, hash_b) },
-        None => Determinism::Identical { trace_hash: hash_a, events: trace_a.len() },
+        None => Determinism::Identical { trace_hash: hash_a, events },
     }
 }
 

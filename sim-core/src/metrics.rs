@@ -387,3 +387,32 @@ impl Level {
         self.intervals.iter().map(|c| c.0).sum::<f64>() / end.0 as f64
     }
 }
+
+/// The operation that wrote workload value `v`. A value is its operation's id plus one (the id of
+/// the first attempt: a retry writes the value of its first attempt), so 0 is never written and
+/// stands for "nothing written yet".
+pub fn op_of_value(v: u64) -> Option<OpId> {
+    v.checked_sub(1).map(OpId)
+}
+
+/// A workload value as a report names it, in the operations' id space (the `op` ids of the
+/// history, the trace and `blamed`): `op 19773's value (19774)`, or `the initial value (0)`.
+pub fn describe_value(v: u64) -> String {
+    match op_of_value(v) {
+        Some(op) => format!("op {}'s value ({v})", op.0),
+        None => "the initial value (0)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod value_ids {
+    use super::*;
+
+    #[test]
+    fn a_value_names_the_operation_that_wrote_it() {
+        assert_eq!(op_of_value(19_774), Some(OpId(19_773)));
+        assert_eq!(op_of_value(0), None);
+        assert_eq!(describe_value(19_774), "op 19773's value (19774)");
+        assert_eq!(describe_value(0), "the initial value (0)");
+    }
+}

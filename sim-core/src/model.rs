@@ -1,6 +1,6 @@
 //! What a model exports: its configuration, its actors, and its checkers.
 
-use crate::actor::{Actor, NodeId};
+use crate::actor::{Actor, NodeId, OpId};
 use crate::metrics::HistoryEntry;
 use crate::rng::Prng;
 use crate::time::{Duration, Time};
@@ -113,6 +113,40 @@ pub struct Check {
     pub detail: String,
     #[serde(flatten)]
     pub count: Count,
+    /// The operations this check blames, earliest invoke first (at most [`MAX_BLAMED`]): the first
+    /// violating operations, for `replay` to centre on and a reader to look up in the history.
+    pub blamed: Vec<Blame>,
+}
+
+/// How many operations a check keeps as [`Check::blamed`].
+pub const MAX_BLAMED: usize = 10;
+
+/// An operation a check blames: its id (the history's, the trace's `op` id), when it was invoked
+/// and, if it completed, when. Serialised as `{"op": 17, "invoke_ns": 45000000,
+/// "complete_ns": 47000000}` (`complete_ns` is `null` for an operation still pending).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Blame {
+    pub invoke: Time,
+    pub op: OpId,
+    pub complete: Option<Time>,
+}
+
+impl Blame {
+    /// The blame of one history entry.
+    pub fn of(e: &HistoryEntry) -> Blame {
+        Blame { invoke: e.invoke, op: e.op, complete: e.complete }
+    }
+}
+
+impl Serialize for Blame {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Blame", 3)?;
+        st.serialize_field("op", &self.op.0)?;
+        st.serialize_field("invoke_ns", &self.invoke.0)?;
+        st.serialize_field("complete_ns", &self.complete.map(|t| t.0))?;
+        st.end()
+    }
 }
 
 /// How many items a check judged, of what kind, how many of them broke the invariant, and what
@@ -176,6 +210,48 @@ impl Check {
         self.count.skip(count_of(n), reason);
         self
     }
+    /// Blames operation `op`, invoked at `invoke` (completion unknown).
+    pub fn blame(self, op: OpId, invoke: Time) -> Check {
+        self.blame_all([Blame { invoke, op, complete: None }])
+    }
+    /// Blames operations by id alone: the scenario driver takes their times from the history
+    /// ([`Check::settle_blame`]), so a check that knows only the op need not look it up.
+    pub fn blame_ids(self, ops: impl IntoIterator<Item = OpId>) -> Check {
+        self.blame_all(ops.into_iter().map(|op| Blame { invoke: Time::ZERO, op, complete: None }))
+    }
+    /// Blames the operations of these history entries (the earliest [`MAX_BLAMED`] are kept).
+    pub fn blame_ops<'a>(self, ops: impl IntoIterator<Item = &'a HistoryEntry>) -> Check {
+        self.blame_all(ops.into_iter().map(Blame::of))
+    }
+    /// Blames these operations (the earliest [`MAX_BLAMED`] by invoke time are kept).
+    pub fn blame_all(mut self, blames: impl IntoIterator<Item = Blame>) -> Check {
+        for b in blames {
+            self.blamed.push(b);
+            if self.blamed.len() >= 4 * MAX_BLAMED {
+                self.keep_earliest();
+            }
+        }
+        self.keep_earliest();
+        self
+    }
+    /// Takes each blamed operation's invoke and completion times from the history (the
+    /// authority; a check may blame an op by id alone), drops ids the history does not have, and
+    /// keeps the earliest. The scenario driver does this for every check of a report.
+    pub fn settle_blame(&mut self, history: &[HistoryEntry]) {
+        self.blamed.retain_mut(|b| match history.get(b.op.0 as usize).filter(|e| e.op == b.op) {
+            Some(e) => {
+                *b = Blame::of(e);
+                true
+            }
+            None => false,
+        });
+        self.keep_earliest();
+    }
+    fn keep_earliest(&mut self) {
+        self.blamed.sort();
+        self.blamed.dedup_by_key(|b| b.op);
+        self.blamed.truncate(MAX_BLAMED);
+    }
     /// Judged nothing.
     pub fn is_vacuous(&self) -> bool {
         self.count.judged == 0
@@ -200,7 +276,7 @@ impl Judging {
         self.decide(passed)
     }
     fn decide(self, passed: bool) -> Check {
-        Check { detail: self.count.summary(), name: self.name, passed, count: self.count }
+        Check { detail: self.count.summary(), name: self.name, passed, count: self.count, blamed: Vec::new() }
     }
 }
 

@@ -251,7 +251,10 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
     sim.tally_fault_hits();
     sim.finish_levels();
     let view = RunView { sim: &sim, main_end, end };
-    let report = M::report(&sc.config, &view);
+    let mut report = M::report(&sc.config, &view);
+    for c in &mut report.checks {
+        c.settle_blame(sim.history());
+    }
     for c in &report.checks {
         assert!(
             M::CHECKS.contains(&c.name.as_str()),

@@ -61,7 +61,13 @@ impl SimConfig {
     }
 }
 
-/// One processed event, kept when `SimConfig::trace` is on.
+/// One event of the trace, kept when `SimConfig::trace` is on: every event a handler ran for
+/// (start, delivery, timer, operation, persisted write), every fault, and, as records of what
+/// happened rather than processed events, every dropped message, crash and completed operation.
+/// So the trace's length is not the run's processed-event count (`RunRecord::events`, which the
+/// trace hash covers): the kernel also processes events no actor sees (workload arrivals, flushes,
+/// timers and writes of a crashed incarnation, messages that are then dropped), and the trace adds
+/// drops, crashes and completions. Recording never changes the run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TraceEvent {
     pub time: Time,
@@ -75,16 +81,61 @@ pub struct TraceEvent {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TraceKind {
+    /// The node's actor started (label `start`), or started again after a crash (`restart`).
     Start,
     /// A message from `from`, sent at `sent` (true time).
     Deliver {
         from: NodeId,
         sent: Time,
     },
+    /// A message from `from` to this node, sent at `sent`, lost at this event's time (at the send
+    /// itself, or when it would have arrived) for `reason`. Not a processed event.
+    Drop {
+        from: NodeId,
+        sent: Time,
+        reason: DropReason,
+    },
     Timer,
     Persisted,
-    Op,
+    /// Operation `op` invoked at this client.
+    Op {
+        op: OpId,
+    },
+    /// Operation `op` completed with `outcome` (detail: the reply). Not a processed event.
+    Complete {
+        op: OpId,
+        outcome: Outcome,
+    },
+    /// This node crashed (the fault itself is a world event just before). Not a processed event.
+    Crash,
     Fault,
+}
+
+/// Why a message was lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// A partition cut the link when it was sent or when it would have arrived.
+    Partition,
+    /// Random loss (the link's, or a loss fault's).
+    Loss,
+    /// The receiver was down (crashed) when it arrived, or is not in the topology.
+    Down,
+    /// On a connection: an end crashed after the send, closing the connection it was on.
+    Closed,
+    /// The link's bound on messages in flight was reached.
+    Overflow,
+}
+
+impl DropReason {
+    pub fn word(self) -> &'static str {
+        match self {
+            DropReason::Partition => "partition",
+            DropReason::Loss => "loss",
+            DropReason::Down => "receiver down",
+            DropReason::Closed => "connection closed by a crash",
+            DropReason::Overflow => "in-flight bound",
+        }
+    }
 }
 
 /// `Deliver::ends`: on a connection, the incarnations of `(from, to)` when it was sent (else zeros).
@@ -419,7 +470,7 @@ impl<A: Actor> Sim<A> {
                     self.finish_op(op.id, Outcome::Fail, Reply::None);
                     return;
                 }
-                self.record_trace(node, TraceKind::Op, self.config.op_kinds[op.kind as usize], &op);
+                self.record_trace(node, TraceKind::Op { op: op.id }, self.config.op_kinds[op.kind as usize], &op);
                 self.call(node, |a, ctx| a.on_op(ctx, op));
             }
             Event::Arrival => {
@@ -463,7 +514,7 @@ impl<A: Actor> Sim<A> {
         self.nodes.actors[i] = Some((self.factory)(node));
         self.nodes.status[i] = Status::Up;
         let incarnation = self.nodes.incarnation[i];
-        self.record_trace(node, TraceKind::Start, "start", &incarnation);
+        self.record_trace(node, TraceKind::Start, if incarnation > 0 { "restart" } else { "start" }, &incarnation);
         self.call(node, |a, ctx| a.on_start(ctx));
     }
 
@@ -533,16 +584,19 @@ impl<A: Actor> Sim<A> {
         self.counts(kind).sent += 1;
         if !self.topo.contains(to) {
             self.counts(kind).dropped_down += 1;
+            self.trace_drop(from, to, self.now, DropReason::Down, &msg);
             return;
         }
         if let Some(f) = self.cut_between(from, to) {
             self.counts(kind).dropped_partition += 1;
             self.metrics.faults[f].messages_dropped += 1;
+            self.trace_drop(from, to, self.now, DropReason::Partition, &msg);
             return;
         }
         let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
         if link.loss > 0.0 && self.net_rng.chance(link.loss) {
             self.counts(kind).dropped_loss += 1;
+            self.trace_drop(from, to, self.now, DropReason::Loss, &msg);
             return;
         }
         for k in 0..self.extra_loss.len() {
@@ -550,6 +604,7 @@ impl<A: Actor> Sim<A> {
             if self.net_rng.chance(p) {
                 self.counts(kind).dropped_loss += 1;
                 self.metrics.faults[f].messages_dropped += 1;
+                self.trace_drop(from, to, self.now, DropReason::Loss, &msg);
                 return;
             }
         }
@@ -569,6 +624,7 @@ impl<A: Actor> Sim<A> {
                 if let Some(max) = max {
                     if pipe.in_flight >= max {
                         self.counts(kind).dropped_overflow += 1;
+                        self.trace_drop(from, to, self.now, DropReason::Overflow, &msg);
                         return;
                     }
                     pipe.in_flight += 1;
@@ -633,6 +689,7 @@ impl<A: Actor> Sim<A> {
         if let Some(f) = self.cut_between(from, to) {
             self.counts(kind).dropped_partition += 1;
             self.metrics.faults[f].messages_dropped += 1;
+            self.trace_drop(from, to, sent, DropReason::Partition, &msg);
             return;
         }
         if self.nodes.status[to.index()] != Status::Up {
@@ -640,6 +697,7 @@ impl<A: Actor> Sim<A> {
             if let Some(f) = self.nodes.extra.get(&to).and_then(|x| x.down_by) {
                 self.metrics.faults[f].messages_dropped += 1;
             }
+            self.trace_drop(from, to, sent, DropReason::Down, &msg);
             return;
         }
         if self.links.fifo {
@@ -648,6 +706,7 @@ impl<A: Actor> Sim<A> {
                 if let Some(f) = by {
                     self.metrics.faults[f].messages_dropped += 1;
                 }
+                self.trace_drop(from, to, sent, DropReason::Closed, &msg);
                 return;
             }
             if cfg!(debug_assertions)
@@ -750,6 +809,8 @@ impl<A: Actor> Sim<A> {
             None => {
                 let g = self.workload.as_ref().expect("issue without a workload");
                 let (kind, key) = g.draw(self.now, &mut self.wl_rng);
+                // The value is the id plus one (`metrics::op_of_value` maps it back), so 0 stays "never
+                // written".
                 (kind, key, id.0 + 1, 1, id)
             }
         };
@@ -782,6 +843,16 @@ impl<A: Actor> Sim<A> {
         entry.outcome = Some(outcome);
         entry.reply = reply;
         let (kind, invoke, attempt) = (entry.kind, entry.invoke, entry.attempt);
+        if let Some(t) = &mut self.trace {
+            let e = &self.history[id.0 as usize];
+            t.push(TraceEvent {
+                time: now,
+                node: e.client,
+                kind: TraceKind::Complete { op: id, outcome },
+                label: self.config.op_kinds.get(kind as usize).copied().unwrap_or("op").to_string(),
+                detail: format!("{:?}", e.reply),
+            });
+        }
         self.metrics.record_completion(kind, outcome, now - invoke, now);
         let g = self.workload.as_ref();
         let retry = g.and_then(|g| g.spec.retry.clone());
@@ -876,6 +947,10 @@ impl<A: Actor> Sim<A> {
         }
         self.nodes.actors[i] = None;
         self.nodes.status[i] = Status::Down;
+        if let Some(t) = &mut self.trace {
+            let label = if power_loss { "power loss" } else { "crash" };
+            t.push(TraceEvent { time: self.now, node, kind: TraceKind::Crash, label: label.into(), detail: String::new() });
+        }
         self.metrics.drop_level_shares(node, self.now);
         self.nodes.incarnation[i] += 1;
         let mut lost = 0u64;
@@ -989,6 +1064,13 @@ impl<A: Actor> Sim<A> {
                 .iter()
                 .filter(|h| h.invoke >= f.start && h.invoke < end && h.outcome != Some(Outcome::Ok))
                 .count() as u64;
+        }
+    }
+
+    /// Notes a lost message in the trace (no-op without one).
+    fn trace_drop(&mut self, from: NodeId, to: NodeId, sent: Time, reason: DropReason, msg: &A::Msg) {
+        if self.trace.is_some() {
+            self.record_trace(to, TraceKind::Drop { from, sent, reason }, msg.kind(), msg);
         }
     }
 

@@ -183,12 +183,15 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         .take(12)
         .map(|e| {
             format!(
-                "key {} value {} acked at {:.3}s{}",
+                "key {} put op {} acked at {:.3}s{}",
                 e.key,
-                e.value,
+                e.op.0,
                 e.complete.unwrap_or(Time::ZERO).as_secs_f64(),
                 match config.reconcile {
-                    Reconcile::LastWriteWins => format!(" (final value {})", winner.get(&e.key).copied().unwrap_or(0)),
+                    Reconcile::LastWriteWins => format!(
+                        " (final value: {})",
+                        sim_core::metrics::describe_value(winner.get(&e.key).copied().unwrap_or(0))
+                    ),
                     Reconcile::ClientMerge => String::new(),
                 }
             )
@@ -203,7 +206,8 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
                 config.reconcile,
                 if listed.is_empty() { String::new() } else { format!(": {}", listed.join("; ")) },
                 if lost.len() > listed.len() { ", ..." } else { "" }
-            )),
+            ))
+            .blame_ops(lost.iter().copied()),
     );
 
     // ---- convergence
@@ -270,6 +274,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let (mut checked, mut stale, mut quiet, mut stale_quiet) = (0u64, 0u64, 0u64, 0u64);
     let (mut unwritten, mut read_disturbed, mut write_disturbed) = (0u64, 0u64, 0u64);
     let mut stale_examples: Vec<String> = Vec::new();
+    let mut stale_ops: Vec<&HistoryEntry> = Vec::new();
     for g in hist.iter().filter(|e| e.kind == GET && e.outcome == Some(Outcome::Ok)) {
         let latest = puts_by_key.get(&g.key).and_then(|ps| {
             let i = ps.partition_point(|p| p.complete.is_some_and(|c| c < g.invoke));
@@ -303,12 +308,16 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         quiet += 1;
         if !fresh {
             stale_quiet += 1;
+            if stale_ops.len() < sim_core::model::MAX_BLAMED {
+                stale_ops.push(g);
+            }
             if stale_examples.len() < 5 {
                 stale_examples.push(format!(
-                    "get key {} at {:.3}s missed value {} acked {:.1}ms before",
+                    "get op {} of key {} at {:.3}s missed put op {} acked {:.1}ms before",
+                    g.op.0,
                     g.key,
                     g.invoke.as_secs_f64(),
-                    latest.value,
+                    latest.op.0,
                     lag_ms
                 ));
             }
@@ -331,7 +340,8 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
                 config.write_quorum,
                 config.replicas,
                 if stale_examples.is_empty() { String::new() } else { format!(": {}", stale_examples.join("; ")) }
-            )),
+            ))
+            .blame_ops(stale_ops),
     );
     let mut lag_rows = Vec::new();
     let mut lo = 0.0;

@@ -5,11 +5,23 @@ use crate::broker::Role;
 use crate::log::{Entry, Payload};
 use crate::msg::EventKind;
 use crate::{Config, Node};
-use sim_core::{Check, ModelReport, Outcome, Reply, RunView, Table, Time};
+use sim_core::{Check, ModelReport, OpId, Outcome, Reply, RunView, Table, Time};
+
+/// A message as a report names it: by the produce operation that wrote it, in the id space of the
+/// history and the trace (a message id is its workload value: the first attempt's op id plus one).
+pub fn msg(id: u64) -> String {
+    match sim_core::metrics::op_of_value(id) {
+        Some(op) => format!("the message of op {} (id {id})", op.0),
+        None => format!("message {id}"),
+    }
+}
 
 /// A produce op from the history.
 #[derive(Clone, Debug)]
 pub struct Produced {
+    /// The history's op id of this attempt.
+    pub op: u64,
+    /// The message id (the workload value: every attempt of one produce writes the same id).
     pub id: u64,
     pub partition: u32,
     pub client: u32,
@@ -112,11 +124,11 @@ impl Index {
 pub fn no_acked_loss(produced: &[Produced], at: &Index) -> Check {
     let acked: Vec<&Produced> = produced.iter().filter(|p| p.acked).collect();
     let lost: Vec<&&Produced> = acked.iter().filter(|p| at.get(p.id).is_none_or(|(q, _)| q != p.partition)).collect();
-    let example =
-        lost.first().map(|p| format!("; e.g. message {} of partition {}", p.id, p.partition)).unwrap_or_default();
+    let example = lost.first().map(|p| format!("e.g. {} of partition {}", msg(p.id), p.partition)).unwrap_or_default();
     Check::judged("no_acked_loss", acked.len(), "acknowledged messages")
         .violations(lost.len(), "missing from the final committed logs")
-        .detail(example.trim_start_matches("; ").to_string())
+        .detail(example)
+        .blame_all(lost.iter().map(|p| sim_core::Blame { invoke: p.invoke, op: OpId(p.op), complete: p.complete }))
 }
 
 pub fn no_truncated_reads(delivered: &[Delivered], parts: &[FinalPartition]) -> Check {
@@ -129,34 +141,47 @@ pub fn no_truncated_reads(delivered: &[Delivered], parts: &[FinalPartition]) -> 
         .collect();
     let example = bad
         .first()
-        .map(|d| format!("; e.g. message {} read at partition {} offset {}", d.id, d.partition, d.offset))
+        .map(|d| format!("e.g. {} read by poll op {} at partition {} offset {}", msg(d.id), d.poll, d.partition, d.offset))
         .unwrap_or_default();
+    // The poll that read it (its invoke time comes from the history: `Check::settle_blame`).
     Check::judged("no_truncated_reads", delivered.len(), "consumed messages")
         .violations(bad.len(), "not in the final log where they were read")
-        .detail(example.trim_start_matches("; ").to_string())
+        .detail(example)
+        .blame_all(bad.iter().map(|d| sim_core::Blame { invoke: d.at, op: OpId(d.poll), complete: Some(d.at) }))
 }
 
 /// Acknowledged messages that sit below a message their producer sent before them in the same
 /// partition, of how many consecutive pairs, with an example.
 pub fn send_order_inversions(produced: &[Produced], at: &Index) -> SendOrder {
-    // (client, partition, sent at, id, offset) of every acknowledged message in the logs.
-    let mut sent: Vec<(u32, u32, Time, u64, u64)> = produced
+    // (client, partition, sent at, id, offset, op) of every acknowledged message in the logs.
+    let mut sent: Vec<(u32, u32, Time, u64, u64, u64)> = produced
         .iter()
         .filter(|p| p.acked)
         .filter_map(|p| {
-            at.get(p.id).filter(|&(q, _)| q == p.partition).map(|(_, off)| (p.client, p.partition, p.invoke, p.id, off))
+            at.get(p.id)
+                .filter(|&(q, _)| q == p.partition)
+                .map(|(_, off)| (p.client, p.partition, p.invoke, p.id, off, p.op))
         })
         .collect();
     sent.sort_unstable();
     let mut inversions = 0u64;
     let mut example = String::new();
+    let mut blamed = Vec::new();
     for w in sent.windows(2) {
         if (w[0].0, w[0].1) == (w[1].0, w[1].1) && w[1].4 < w[0].4 {
             inversions += 1;
+            if blamed.len() < sim_core::model::MAX_BLAMED {
+                blamed.push(sim_core::Blame { invoke: w[1].2, op: OpId(w[1].5), complete: None });
+            }
             if example.is_empty() {
                 example = format!(
-                    "; e.g. client n{}, partition {}: message {} sent before {} but at offset {} > {}",
-                    w[0].0, w[0].1, w[0].3, w[1].3, w[0].4, w[1].4
+                    "; e.g. client n{}, partition {}: {} sent before {} but at offset {} > {}",
+                    w[0].0,
+                    w[0].1,
+                    msg(w[0].3),
+                    msg(w[1].3),
+                    w[0].4,
+                    w[1].4
                 );
             }
         }
@@ -164,7 +189,7 @@ pub fn send_order_inversions(produced: &[Produced], at: &Index) -> SendOrder {
     // Judged: each message after the first of its (producer, partition) stream, against the one
     // before it.
     let pairs = sent.windows(2).filter(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1)).count() as u64;
-    SendOrder { inversions, pairs, example }
+    SendOrder { inversions, pairs, example, blamed }
 }
 
 /// What [`send_order_inversions`] found.
@@ -175,6 +200,8 @@ pub struct SendOrder {
     pub pairs: u64,
     /// `"; e.g. ..."`, or empty.
     pub example: String,
+    /// The first acknowledged sends found below an earlier one.
+    pub blamed: Vec<sim_core::Blame>,
 }
 
 /// A producer's acknowledged messages to one partition appear in the order it sent them, and each
@@ -184,12 +211,17 @@ pub fn order(produced: &[Produced], delivered: &[Delivered], at: &Index) -> Chec
 }
 
 /// `order`, given the send-order inversions already counted.
-fn order_given(SendOrder { inversions, pairs, example }: SendOrder, delivered: &[Delivered]) -> Check {
+fn order_given(SendOrder { inversions, pairs, example, mut blamed }: SendOrder, delivered: &[Delivered]) -> Check {
     let (mut poll_inversions, mut poll_pairs) = (0u64, 0u64);
     for w in delivered.windows(2) {
         if w[0].poll == w[1].poll && w[0].partition == w[1].partition {
             poll_pairs += 1;
-            poll_inversions += (w[1].offset <= w[0].offset) as u64;
+            if w[1].offset <= w[0].offset {
+                poll_inversions += 1;
+                if blamed.len() < sim_core::model::MAX_BLAMED {
+                    blamed.push(sim_core::Blame { invoke: w[1].at, op: OpId(w[1].poll), complete: Some(w[1].at) });
+                }
+            }
         }
     }
     // Judged: each send pair, and each read after the first of its (poll, partition) batch
@@ -199,6 +231,7 @@ fn order_given(SendOrder { inversions, pairs, example }: SendOrder, delivered: &
         .detail(format!(
             "{inversions} acknowledged messages out of their producer's send order, {poll_inversions} out-of-order reads within a poll{example}"
         ))
+        .blame_all(blamed)
 }
 
 /// `(extra deliveries, extra copies in the committed logs)`.
@@ -350,6 +383,7 @@ pub fn all_consumed(
     let (mut judged, mut missing, mut lost, mut late, mut truncated, mut dropped) =
         (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     let mut example = None;
+    let mut blamed = Vec::new();
     let mut acked_ids: Vec<&Produced> = produced.iter().filter(|p| p.acked).collect();
     acked_ids.sort_unstable_by_key(|p| p.id);
     acked_ids.dedup_by_key(|p| p.id);
@@ -374,6 +408,9 @@ pub fn all_consumed(
             judged += 1;
             missing += 1;
             example.get_or_insert((p.id, part, off));
+            if blamed.len() < sim_core::model::MAX_BLAMED {
+                blamed.push(sim_core::Blame { invoke: p.invoke, op: OpId(p.op), complete: p.complete });
+            }
         }
     }
     Check::judged("all_consumed", judged, "acknowledged messages")
@@ -382,7 +419,8 @@ pub fn all_consumed(
         .skipped(truncated, "at an offset a consumer read while it held another message (no_truncated_reads)")
         .skipped(dropped, "dropped by at-most-once delivery below a later delivered offset")
         .violations(missing, "never consumed")
-        .detail(example.map(|(id, p, o)| format!("e.g. message {id} at partition {p} offset {o}")).unwrap_or_default())
+        .detail(example.map(|(id, p, o)| format!("e.g. {} at partition {p} offset {o}", msg(id))).unwrap_or_default())
+        .blame_all(blamed)
 }
 
 /// Reads the final partitions from the brokers still running.
@@ -433,6 +471,7 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
             0 => {
                 invoked_at.push((h.value, h.invoke));
                 produced.push(Produced {
+                    op: h.op.0,
                     id: h.value,
                     partition: (h.key % parts) as u32,
                     client: h.client.0,
@@ -602,7 +641,7 @@ mod tests {
         }
     }
     fn produced(id: u64, t: u64) -> Produced {
-        Produced { id, partition: 0, client: 9, invoke: Time(t), complete: Some(Time(t + 5)), acked: true }
+        Produced { op: id - 1, id, partition: 0, client: 9, invoke: Time(t), complete: Some(Time(t + 5)), acked: true }
     }
 
     #[test]
@@ -647,7 +686,8 @@ mod tests {
         // Message 2 never delivered: fails.
         let c = all_consumed(Delivery::AtLeastOnce, &ps, &[d(0, 1), d(2, 3)], &[], &at, &logs, horizon);
         assert!(!c.passed && c.count.violations == Some(1), "{c:?}");
-        assert!(c.detail.contains("message 2"), "{}", c.detail);
+        assert!(c.detail.contains("the message of op 1 (id 2)"), "{}", c.detail);
+        assert_eq!(c.blamed.iter().map(|b| b.op.0).collect::<Vec<_>>(), [1], "the producer of message 2");
         // ... which at-most-once delivery may drop by design (a hole below a later delivery).
         let c = all_consumed(Delivery::AtMostOnce, &ps, &[d(0, 1), d(2, 3)], &[], &at, &logs, horizon);
         assert!(c.passed && c.count.judged == 2, "{c:?}");

@@ -3,7 +3,8 @@
 
 use crate::{Config, Node, Store};
 use parts::log::{PartLog, Pid};
-use sim_core::metrics::HistoryEntry;
+use sim_core::metrics::{HistoryEntry, describe_value, op_of_value};
+use sim_core::model::MAX_BLAMED;
 use sim_core::sweep::percentile;
 use sim_core::{Check, ModelReport, Outcome, Reply, RunView};
 use std::collections::BTreeMap;
@@ -32,12 +33,18 @@ pub fn delivered_at_least_once(acked: &BTreeMap<u64, (Pid, u64)>, store: Option<
     let detail = match missing.first() {
         None => format!("all {} acknowledged records were processed", acked.len()),
         Some((v, (p, o))) => format!(
-            "{} of {} acknowledged records never processed; first: value {v} at partition {p} offset {o}",
+            "{} of {} acknowledged records never processed; first: {} at partition {p} offset {o}",
             missing.len(),
-            acked.len()
+            acked.len(),
+            describe_value(**v)
         ),
     };
-    Check::judged(name, acked.len(), "acknowledged records").violations(missing.len(), "never processed").detail(detail)
+    // A record's value names the produce op that wrote it; the history fills in its times.
+    let blamed = missing.iter().take(MAX_BLAMED).filter_map(|(v, _)| op_of_value(**v));
+    Check::judged(name, acked.len(), "acknowledged records")
+        .violations(missing.len(), "never processed")
+        .detail(detail)
+        .blame_ids(blamed)
 }
 
 /// What became of the acknowledged records in the final logs.
@@ -88,13 +95,15 @@ pub fn no_acked_loss(acked: &BTreeMap<u64, (Pid, u64)>, logs: &BTreeMap<Pid, &Pa
         a.unjudged
     );
     if let Some((v, p, o)) = first {
-        detail += &format!("; first lost: value {v} at partition {p} offset {o}");
+        detail += &format!("; first lost: {} at partition {p} offset {o}", describe_value(v));
     }
+    let blamed = first.and_then(|(v, _, _)| op_of_value(v));
     Check::judged("no_acked_loss", a.present + a.deleted + a.lost, "acknowledged records")
         .skipped(a.unjudged, "in a partition without a leader at the end")
         .violations(a.lost, "lost")
         .passed_if(a.unjudged == 0)
         .detail(detail)
+        .blame_ids(blamed)
 }
 
 /// Processing counts from the store: (distinct records, processings beyond the first, of which

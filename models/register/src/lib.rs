@@ -42,6 +42,7 @@ use sim_core::{
     Table, Time, Topology, WriteId,
 };
 use std::collections::BTreeMap;
+use sim_core::metrics::{describe_value, op_of_value};
 
 /// Where clients send reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -390,6 +391,7 @@ impl Model for Register {
         let empty_w = BTreeMap::new();
         let (mut checked, mut stale_reads) = (0u64, 0u64);
         let mut first: Option<String> = None;
+        let mut stale_ops = Vec::new();
         let buckets = 20usize;
         let span = run.main_end.0.max(1);
         let mut stale_series = vec![0u64; buckets];
@@ -401,11 +403,20 @@ impl Model for Register {
             let ack = acked.get(&e.key).map(|v| v.as_slice()).unwrap_or(&[]);
             if let Some(missed) = stale(ws, ack, seen, e.invoke) {
                 stale_reads += 1;
+                if stale_ops.len() < sim_core::model::MAX_BLAMED {
+                    stale_ops.push(e);
+                }
                 stale_series[((e.invoke.0 as u128 * buckets as u128 / span as u128) as usize).min(buckets - 1)] += 1;
                 first.get_or_insert_with(|| {
                     format!(
-                        "first: read of key {} invoked at {} by {} returned {}, but write {} was acknowledged before it",
-                        e.key, e.invoke, e.client, seen, missed
+                        "first: read op {} of key {} invoked at {} by {} returned {}, but write op {} was \
+                         acknowledged before it",
+                        e.op.0,
+                        e.key,
+                        e.invoke,
+                        e.client,
+                        describe_value(seen),
+                        op_of_value(missed).map_or(0, |o| o.0)
                     )
                 });
             }
@@ -414,6 +425,7 @@ impl Model for Register {
         let leader = run.servers().find(|(n, _)| *n == NodeId(0)).and_then(|(_, a)| a.registers());
         let (mut lost, mut acked_total, mut keys_judged) = (0u64, 0u64, 0u64);
         let mut first_lost: Option<String> = None;
+        let mut lost_ops = Vec::new();
         let end = Time::MAX;
         for (key, ack) in &acked {
             acked_total += ack.len() as u64;
@@ -422,8 +434,17 @@ impl Model for Register {
             let seen = regs.get(key).map(|r| r.1).unwrap_or(0);
             if let Some(missed) = stale(writes.get(key).unwrap_or(&empty_w), ack, seen, end) {
                 lost += 1;
-                first_lost
-                    .get_or_insert_with(|| format!("key {key}: final value {seen}, acknowledged write {missed} lost"));
+                let w = &writes[key][&missed];
+                if let Some(op) = op_of_value(missed) {
+                    lost_ops.push(sim_core::Blame { invoke: w.invoke, op, complete: w.complete });
+                }
+                first_lost.get_or_insert_with(|| {
+                    format!(
+                        "key {key}: final value is {}, acknowledged write op {} lost",
+                        describe_value(seen),
+                        op_of_value(missed).map_or(0, |o| o.0)
+                    )
+                });
             }
         }
         let mut r = ModelReport::default();
@@ -431,7 +452,8 @@ impl Model for Register {
             Check::judged("fresh_reads", checked, "ok reads")
                 .skipped(reads - checked, "reads that returned no value (failed, timed out or pending)")
                 .violations(stale_reads, "older than an acknowledged write")
-                .detail(first.unwrap_or_default()),
+                .detail(first.unwrap_or_default())
+                .blame_ops(stale_ops),
         );
         let durable = Check::judged("durable_writes", keys_judged, "keys with acknowledged writes")
             .skipped(acked.len() as u64 - keys_judged, "not readable: the leader was down at the end of the run")
@@ -440,7 +462,7 @@ impl Model for Register {
         r.checks.push(durable.detail(format!(
             "{acked_total} writes acknowledged{}",
             first_lost.map(|f| format!("; {f}")).unwrap_or_default()
-        )));
+        )).blame_all(lost_ops));
         let keys = leader.map(|l| l.len()).unwrap_or(0) as f64;
         r.measures.insert("reads_checked".into(), checked as f64);
         r.measures.insert("stale_reads".into(), stale_reads as f64);
