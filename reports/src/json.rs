@@ -19,7 +19,7 @@
 //! | `estimates` | per estimate: name, expr, claimed, computed, relative_error, tolerance, arithmetic_ok, strict, measured_name, measured, ratio, measured_tolerance, measured_ok, depends_on_flagged |
 //! | `ops` | per op kind: total, ok, fail, timeout, rejected, pending, throughput_ok_per_s, availability, availability_in_faults, availability_outside_faults, latency_ms {mean, p50, p90, p99, p999, max}, latency_curve |
 //! | `faults` | per fault: label, start_s, end_s, messages_dropped, events_delayed, timers_lost, writes_lost, ops_hit, messages_in_outage, had_effect |
-//! | `checks`, `measures` | the model's invariant checks (name, passed, detail, judged, unit, violations, violation, skipped) and named measurements |
+//! | `checks`, `measures` | the model's invariant checks (name, passed, detail, judged, unit, violations, violation, skipped, blamed [{op, invoke_ns, complete_ns}]: the first operations it blames, earliest first, at most 10) and named measurements |
 //! | `messages`, `counters` | per message kind counts; the model's counters |
 
 use crate::Meta;

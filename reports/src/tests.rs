@@ -210,6 +210,30 @@ fn every_rendering_shows_what_each_check_judged() {
     assert!(t.contains("VERDICT: FAIL (fresh_reads)"), "{t}");
 }
 
+/// The operations a check blames are in summary.json, under `checks`, in the op id space of the
+/// history and the trace.
+#[test]
+fn summary_json_lists_the_blamed_operations() {
+    let mut rec = record();
+    let json = |rec: &RunRecord| -> serde_json::Value {
+        serde_json::from_str(&summary_json(rec, &verdict(rec), &Meta::default())).expect("JSON")
+    };
+    assert_eq!(json(&rec)["checks"][0]["blamed"], serde_json::json!([]), "a passing check blames nothing");
+    rec.model_report.checks = vec![
+        Check::judged("fresh_reads", 900u64, "reads")
+            .violations(2u64, "stale")
+            .blame(sim_core::OpId(31), sim_core::Time(45_081_000))
+            .blame(sim_core::OpId(12), sim_core::Time(9_000)),
+    ];
+    assert_eq!(
+        json(&rec)["checks"][0]["blamed"],
+        serde_json::json!([
+            {"op": 12, "invoke_ns": 9000, "complete_ns": null},
+            {"op": 31, "invoke_ns": 45_081_000, "complete_ns": null}
+        ])
+    );
+}
+
 #[test]
 fn empty_runs_still_render() {
     let mut rec = record();

@@ -296,7 +296,9 @@ pub struct DiagramOptions {
     /// and messages from them start at a stub that names the sender.
     pub nodes: Option<Vec<NodeId>>,
     /// At most this many rows. Beyond it, the rows kept are, in order: the focus operation's
-    /// invoke and completion, the events on its causal path, then the rest nearest `center`.
+    /// invoke and completion, the events on its causal path, crashes, restarts and faults, then
+    /// the rest nearest `center`. Where rows were left out between two rows, a grey line says how
+    /// many.
     pub max_events: usize,
 }
 
@@ -397,7 +399,7 @@ pub fn causal_path(events: &[TraceEvent], invoke: usize, complete: Option<usize>
     path
 }
 
-const COL_W: f64 = 130.0;
+const COL_W: f64 = 120.0;
 const ROW_H: f64 = 20.0;
 const LEFT: f64 = 110.0;
 const TOP: f64 = 84.0;
@@ -466,16 +468,20 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
         .collect();
     let left_out = rows.len().saturating_sub(opts.max_events);
     if left_out > 0 {
-        let class = |i: usize| -> u8 {
+        let class = |i: usize, e: &TraceEvent| -> u8 {
             if focus_set.contains(&i) {
                 0
             } else if path.contains(&i) {
                 1
-            } else {
+            } else if matches!(e.kind, TraceKind::Crash | TraceKind::Fault)
+                || (e.kind == TraceKind::Start && e.label == "restart")
+            {
                 2
+            } else {
+                3
             }
         };
-        rows.sort_by_key(|(i, e)| (class(*i), e.time.0.abs_diff(opts.center.0), *i));
+        rows.sort_by_key(|(i, e)| (class(*i, e), e.time.0.abs_diff(opts.center.0), *i));
         rows.truncate(opts.max_events);
         rows.sort_by_key(|(i, _)| *i);
     }
@@ -489,7 +495,7 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
     };
     let col = |n: u32| columns.iter().position(|&c| c == n);
     let x_of = |i: usize| LEFT + COL_W * (i as f64 + 0.5);
-    let width = (LEFT + COL_W * columns.len().max(1) as f64 + 160.0).max(900.0);
+    let width = (LEFT + COL_W * columns.len().max(1) as f64 + 150.0).max(900.0);
     // Room for the title, the subtitle's lines and the caption.
     let top = TOP + 16.0 * opts.subtitle.lines().count().saturating_sub(1) as f64;
     let height = top + ROW_H * (rows.len() as f64 + 1.0) + 56.0;
@@ -574,6 +580,19 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
     }
     for (row, (index, e)) in rows.iter().enumerate() {
         let y = y_of(row);
+        if left_out > 0
+            && let Some((prev, _)) = row.checked_sub(1).map(|r| rows[r])
+            && index - prev > 1
+        {
+            let _ = writeln!(
+                s,
+                r##"<line x1="0" y1="{y0:.1}" x2="{width:.0}" y2="{y0:.1}" stroke="#bbb" stroke-dasharray="2 4"/><text x="{:.1}" y="{:.1}" fill="#999" font-size="9">{} events not drawn</text>"##,
+                width - 130.0,
+                y - ROW_H / 2.0 + 8.0,
+                index - prev - 1,
+                y0 = y - ROW_H / 2.0
+            );
+        }
         let tip = xml_escape(&shorten(&format!("#{index} {}", sim_core::divergence::describe(e)), 400));
         let highlighted = if opts.focus.is_some() { focus_set.contains(index) } else { e.time == opts.center };
         if highlighted {

@@ -142,7 +142,7 @@ mod tests {
         let a = trace();
         let mut b = trace();
         b[2] = ev(1_000, 1, TraceKind::Deliver { from: NodeId(2), sent: Time(0) }, "ping");
-        b[3] = ev(5, 5, TraceKind::Op, "get");
+        b[3] = ev(5, 5, TraceKind::Op { op: crate::actor::OpId(3) }, "get");
         let d = first_divergence(&a, &b).unwrap();
         assert_eq!(d.index, 2);
         assert_eq!(d.first.as_ref(), Some(&a[2]));

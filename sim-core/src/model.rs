@@ -338,3 +338,53 @@ pub struct ModelReport {
     pub measures: BTreeMap<String, f64>,
     pub tables: Vec<Table>,
 }
+
+#[cfg(test)]
+mod blame_tests {
+    use super::*;
+    use crate::actor::{Outcome, Reply};
+
+    fn entry(op: u64, invoke: u64, complete: Option<u64>) -> HistoryEntry {
+        HistoryEntry {
+            op: OpId(op),
+            logical: OpId(op),
+            client: NodeId(9),
+            kind: 0,
+            key: 1,
+            value: op + 1,
+            attempt: 1,
+            invoke: Time(invoke),
+            complete: complete.map(Time),
+            outcome: complete.map(|_| Outcome::Ok),
+            reply: Reply::None,
+        }
+    }
+
+    #[test]
+    fn a_check_keeps_the_earliest_blamed_operations() {
+        let history: Vec<HistoryEntry> = (0..30).map(|i| entry(i, 1_000 * (30 - i), Some(1_000 * (30 - i) + 5))).collect();
+        let c = Check::judged("fresh_reads", 30u64, "reads").violations(30u64, "stale").blame_ops(&history);
+        assert_eq!(c.blamed.len(), MAX_BLAMED);
+        // The earliest invoked are the highest ids here.
+        assert_eq!(c.blamed[0], Blame { invoke: Time(1_000), op: OpId(29), complete: Some(Time(1_005)) });
+        assert!(c.blamed.windows(2).all(|w| w[0].invoke <= w[1].invoke));
+        // (Serialised in summary.json: reports/src/tests.rs.)
+    }
+
+    #[test]
+    fn settling_takes_the_times_from_the_history_and_drops_unknown_ids() {
+        let history = vec![entry(0, 50, None), entry(1, 20, Some(40))];
+        let mut c = Check::judged("x", 2u64, "ops")
+            .violations(2u64, "bad")
+            .blame_ids([OpId(0), OpId(7), OpId(1)])
+            .blame(OpId(1), Time(999));
+        c.settle_blame(&history);
+        assert_eq!(
+            c.blamed,
+            [
+                Blame { invoke: Time(20), op: OpId(1), complete: Some(Time(40)) },
+                Blame { invoke: Time(50), op: OpId(0), complete: None }
+            ]
+        );
+    }
+}

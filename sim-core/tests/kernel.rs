@@ -125,6 +125,52 @@ fn golden_trace_hashes() {
     assert_eq!((format!("{:016x}", s.trace_hash()), s.events_processed()), ("140f890e6539cfd7".to_string(), 2344));
 }
 
+/// Tracing records, it never changes the run: the golden run traced has the golden hash and
+/// event count. Its trace names every dropped message with the reason (partition and loss here,
+/// a crashed receiver below), each counted as the message counters count them, and the crash and
+/// the restart on the node's own row.
+#[test]
+fn the_trace_records_drops_with_their_reason_crashes_and_restarts_without_changing_the_run() {
+    use sim_core::world::{DropReason, TraceKind};
+    let mut cfg = SimConfig::new(42);
+    cfg.faults = vec![fault(300, Some(200), Fault::Partition(PartitionSpec::Isolate(2)))];
+    cfg.network = jittery();
+    cfg.trace = true;
+    let mut s = Sim::new(Topology::simple(5, 0), cfg, |_| Pinger { peers: 5, ..Default::default() });
+    s.run_until(at(ms(1000)));
+    assert_eq!((format!("{:016x}", s.trace_hash()), s.events_processed()), ("140f890e6539cfd7".to_string(), 2344));
+    let drops = |reason: DropReason| {
+        s.trace().unwrap().iter().filter(|e| matches!(e.kind, TraceKind::Drop { reason: r, .. } if r == reason)).count()
+            as u64
+    };
+    let c = s.metrics().messages["ping"];
+    assert!(c.dropped_partition > 0 && c.dropped_loss > 0, "{c:?}");
+    assert_eq!(drops(DropReason::Partition), c.dropped_partition);
+    assert_eq!(drops(DropReason::Loss), c.dropped_loss);
+    // Every partition drop involves the isolated node and was sent within the cut (or arrived in it).
+    for e in s.trace().unwrap() {
+        if let TraceKind::Drop { from, sent, reason: DropReason::Partition } = e.kind {
+            assert!(from == NodeId(2) || e.node == NodeId(2), "{e:?}");
+            assert!(sent <= e.time && e.time >= at(ms(300)) && sent <= at(ms(500)), "{e:?}");
+        }
+    }
+
+    let mut cfg = SimConfig::new(7);
+    cfg.faults = vec![fault(100, Some(100), Fault::Crash { node: 1, power_loss: false, corrupt_unsynced: 0.0 })];
+    cfg.trace = true;
+    let mut s = Sim::new(Topology::simple(3, 0), cfg, |_| Pinger { peers: 3, ..Default::default() });
+    s.run_until(at(ms(400)));
+    let t = s.trace().unwrap();
+    let on_1: Vec<(&str, Time)> = t
+        .iter()
+        .filter(|e| e.node == NodeId(1) && matches!(e.kind, TraceKind::Crash | TraceKind::Start))
+        .map(|e| (e.label.as_str(), e.time))
+        .collect();
+    assert_eq!(on_1, [("start", Time::ZERO), ("crash", at(ms(100))), ("restart", at(ms(200)))]);
+    let down = t.iter().filter(|e| matches!(e.kind, TraceKind::Drop { reason: DropReason::Down, .. })).count() as u64;
+    assert!(down > 0 && down == s.metrics().messages["ping"].dropped_down, "{down}");
+}
+
 #[test]
 fn isolate_drops_exactly_the_cut_links() {
     let mut s =
