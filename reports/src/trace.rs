@@ -790,7 +790,7 @@ mod tests {
             ev(0, 0, TraceKind::Start, "start", "0"),
             ev(0, 1, TraceKind::Start, "start", "0"),
             ev(0, 3, TraceKind::Start, "start", "0"),
-            ev(1_500, 3, TraceKind::Op, "put", "Op { key: 7, value: \"<a&b>\" }"),
+            ev(1_500, 3, TraceKind::Op { op: OpId(4) }, "put", "Op { key: 7, value: \"<a&b>\" }"),
             ev(2_000, 0, TraceKind::Deliver { from: NodeId(3), sent: Time(1_500) }, "put", "Put { key: 7 }"),
             ev(2_000, WORLD, TraceKind::Fault, "crash n1", ""),
             ev(
@@ -809,7 +809,7 @@ mod tests {
 
     #[test]
     fn json_lines_are_one_object_per_event() {
-        let text = json_lines(&trace());
+        let text = json_lines(&trace(), 0);
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 11);
         assert_eq!(lines[4]["event"], "deliver");
@@ -819,12 +819,39 @@ mod tests {
         assert_eq!(lines[5]["node"], serde_json::Value::Null);
         assert_eq!(lines[3]["detail"], "Op { key: 7, value: \"<a&b>\" }");
         assert!(lines[3].get("from").is_none());
+        assert_eq!((lines[3]["event"].as_str(), lines[3]["op"].as_u64()), (Some("invoke"), Some(4)));
+        // A window keeps the events' indexes in the whole trace.
+        let text = json_lines(&trace()[4..6], 4);
+        assert_eq!(text.lines().next().map(|l| l.starts_with("{\"i\":4,")), Some(true), "{text}");
+    }
+
+    /// The flow-binding rule Perfetto's trace processor applies to flow events (`ph` `s`/`f`,
+    /// v1): each binds to the slice enclosing it on its own track; a flow event with no enclosing
+    /// `X` slice on its pid/tid draws no arrow. Returns the flow events that bind nowhere.
+    fn unbound_flows(doc: &serde_json::Value) -> Vec<serde_json::Value> {
+        let evs = doc["traceEvents"].as_array().unwrap();
+        let slices: Vec<(u64, u64, f64, f64)> = evs
+            .iter()
+            .filter(|e| e["ph"] == "X")
+            .map(|e| {
+                let ts = e["ts"].as_f64().unwrap();
+                (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap(), ts, ts + e["dur"].as_f64().unwrap())
+            })
+            .collect();
+        evs.iter()
+            .filter(|e| e["ph"] == "s" || e["ph"] == "f")
+            .filter(|f| {
+                let (pid, tid, ts) = (f["pid"].as_u64(), f["tid"].as_u64(), f["ts"].as_f64().unwrap());
+                !slices.iter().any(|&(p, t, a, b)| Some(p) == pid && Some(t) == tid && a <= ts && ts <= b)
+            })
+            .cloned()
+            .collect()
     }
 
     #[test]
-    fn chrome_trace_is_valid_json_with_a_track_per_node() {
+    fn chrome_trace_handlers_are_slices_and_every_flow_binds_to_one() {
         let topo = Topology::simple(3, 1);
-        let doc: serde_json::Value = serde_json::from_str(&chrome_trace(&trace(), Some(&topo))).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&chrome_trace(&trace(), 0, Some(&topo))).unwrap();
         let evs = doc["traceEvents"].as_array().unwrap();
         let names: Vec<(u64, &str)> = evs
             .iter()
@@ -832,19 +859,24 @@ mod tests {
             .map(|e| (e["tid"].as_u64().unwrap(), e["args"]["name"].as_str().unwrap()))
             .collect();
         assert_eq!(names, [(0, "n0 server"), (1, "n1 server"), (2, "n2 server"), (3, "n3 client")]);
-        let instants: Vec<&serde_json::Value> = evs.iter().filter(|e| e["ph"] == "i").collect();
-        assert_eq!(instants.len(), 11);
-        for e in &instants {
+        // Ten handler runs are slices; the crash is a global instant.
+        let slices: Vec<&serde_json::Value> = evs.iter().filter(|e| e["ph"] == "X").collect();
+        assert_eq!(slices.len(), 10);
+        for e in &slices {
             assert_eq!(e["pid"], 0);
-            assert!(e["ts"].is_number());
+            assert!(e["dur"].as_f64().unwrap() > 0.0 && e["dur"].as_f64().unwrap() <= SLICE_NS as f64 / 1e3);
         }
-        let put = instants.iter().find(|e| e["name"] == "put <- n3").unwrap();
-        assert_eq!((put["tid"].as_u64(), put["ts"].as_u64(), put["s"].as_str()), (Some(0), Some(2), Some("t")));
+        let put = slices.iter().find(|e| e["name"] == "put <- n3").unwrap();
+        assert_eq!((put["tid"].as_u64(), put["ts"].as_u64()), (Some(0), Some(2)));
         assert_eq!(put["args"]["from"], "n3");
-        let op = instants.iter().find(|e| e["name"] == "op put").unwrap();
+        // n0's slices: the put at 2us lasts until n0's next event (persisted, 4us), at most 1us.
+        assert_eq!(put["dur"].as_f64(), Some(1.0));
+        let timer = slices.iter().find(|e| e["name"] == "timer retry").unwrap();
+        assert_eq!(timer["dur"].as_f64(), Some(0.5), "until the self-delivery at 5.5us");
+        let op = slices.iter().find(|e| e["name"] == "invoke put op 4").unwrap();
         assert_eq!(op["ts"].as_f64(), Some(1.5));
-        let crash = instants.iter().find(|e| e["cat"] == "fault").unwrap();
-        assert_eq!(crash["s"], "g");
+        let crash = evs.iter().find(|e| e["cat"] == "fault").unwrap();
+        assert_eq!((crash["ph"].as_str(), crash["s"].as_str()), (Some("i"), Some("g")));
         // Each delivery is a flow from the sender at its send time to the receiver at delivery.
         let flow = |ph: &str| -> Vec<(u64, u64, f64)> {
             evs.iter()
@@ -854,6 +886,65 @@ mod tests {
         };
         assert_eq!(flow("s"), [(4, 3, 1.5), (6, 0, 2.0), (9, 0, 5.0), (10, 0, 4.0)]);
         assert_eq!(flow("f"), [(4, 0, 2.0), (6, 1, 3.0), (9, 0, 5.5), (10, 3, 9000.0)]);
+        assert_eq!(unbound_flows(&doc), Vec::<serde_json::Value>::new());
+    }
+
+    #[test]
+    fn the_binding_check_fails_on_instant_handlers_and_on_a_flow_outside_its_slice() {
+        // Handlers as instants (what the trace used to write): no flow binds.
+        let doc = serde_json::json!({"traceEvents": [
+            {"name": "put", "ph": "i", "s": "t", "ts": 1.5, "pid": 0, "tid": 3},
+            {"name": "put", "ph": "s", "id": 1, "ts": 1.5, "pid": 0, "tid": 3},
+        ]});
+        assert_eq!(unbound_flows(&doc).len(), 1);
+        // A slice on another track, or one that ends before the flow, does not enclose it.
+        let doc = serde_json::json!({"traceEvents": [
+            {"name": "a", "ph": "X", "ts": 1, "dur": 1, "pid": 0, "tid": 2},
+            {"name": "b", "ph": "X", "ts": 0, "dur": 1, "pid": 0, "tid": 3},
+            {"name": "put", "ph": "s", "id": 1, "ts": 1.5, "pid": 0, "tid": 3},
+        ]});
+        assert_eq!(unbound_flows(&doc).len(), 1);
+    }
+
+    /// Many events of one node at one instant nest (each 1 ns shorter), and a busy real run's
+    /// trace binds every flow: a run of messages between four nodes with ties in time.
+    #[test]
+    fn same_instant_handlers_nest_and_flows_bind_in_a_busy_trace() {
+        // Every node runs a timer at every microsecond, then takes a message sent at that instant
+        // and one sent a microsecond before: three events per node per instant.
+        let mut events = Vec::new();
+        for t in (0..50_000u64).step_by(1_000) {
+            for n in 0..4u32 {
+                events.push(ev(t, n, TraceKind::Timer, "tick", ""));
+                events.push(ev(t, n, TraceKind::Deliver { from: NodeId((n + 1) % 4), sent: Time(t) }, "ping", ""));
+                if t > 0 {
+                    let sent = Time(t - 1_000);
+                    events.push(ev(t, n, TraceKind::Deliver { from: NodeId((n + 2) % 4), sent }, "pong", ""));
+                }
+            }
+        }
+        // Each delivery's sender ran a handler at the send time (a timer), as in a real run.
+        let doc: serde_json::Value = serde_json::from_str(&chrome_trace(&events, 0, None)).unwrap();
+        assert!(doc["traceEvents"].as_array().unwrap().iter().filter(|e| e["ph"] == "s").count() > 100);
+        assert_eq!(unbound_flows(&doc), Vec::<serde_json::Value>::new());
+        let durs = slice_durations(&events[..4]);
+        assert_eq!(durs, [Some(1_000), Some(999), Some(1_000), Some(999)], "two nodes, two events each at t=0");
+    }
+
+    #[test]
+    fn a_windowed_chrome_trace_holds_only_the_window_and_no_dangling_flow() {
+        let all = trace();
+        let range = window_range(&all, Time(3_000), Duration::from_micros(2));
+        assert_eq!(range, 4..8, "2us to 4us");
+        let doc: serde_json::Value = serde_json::from_str(&chrome_trace(&all[range.clone()], range.start, None)).unwrap();
+        let evs = doc["traceEvents"].as_array().unwrap();
+        let indexes: Vec<u64> =
+            evs.iter().filter(|e| e["ph"] == "X" || e["ph"] == "i").map(|e| e["args"]["i"].as_u64().unwrap()).collect();
+        assert_eq!(indexes, [4, 5, 6, 7]);
+        // The put was sent at 1.5us, before the window: its delivery is a slice, with no flow.
+        let ids: Vec<u64> = evs.iter().filter(|e| e["ph"] == "s").map(|e| e["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids, [6]);
+        assert_eq!(unbound_flows(&doc), Vec::<serde_json::Value>::new());
     }
 
     /// A small XML well-formedness check: balanced tags, quoted attributes, escaped text.
@@ -918,11 +1009,12 @@ mod tests {
         assert!(!svg.contains(">n2</text>"));
         assert_eq!(svg.matches("marker-end=\"url(#arrow)\"").count(), 3);
         // A message to itself loops from the timer row (5us) down to its delivery row (5.5us).
-        assert!(svg.contains("<path d=\"M 175.0 240.0 h 22 V 260.0 h -22\""), "{svg}");
-        // The put runs from n3's op row (row 3, y=140) down to n0's delivery row (row 4, y=160);
-        // the replicate from the put's delivery row (n0, y=160) to n1 (row 6, y=200).
-        assert!(svg.contains(r#"x1="435.0" y1="140.0" x2="175.0" y2="160.0""#), "{svg}");
-        assert!(svg.contains(r#"x1="175.0" y1="160.0" x2="305.0" y2="200.0""#), "{svg}");
+        // Columns at x = 170 (n0), 290 (n1), 410 (n3); row r at y = 94 + 20 r.
+        assert!(svg.contains("<path d=\"M 170.0 254.0 h 22 V 274.0 h -22\""), "{svg}");
+        // The put runs from n3's op row (row 3, y=154) down to n0's delivery row (row 4, y=174);
+        // the replicate from the put's delivery row (n0, y=174) to n1 (row 6, y=214).
+        assert!(svg.contains(r#"x1="410.0" y1="154.0" x2="170.0" y2="174.0""#), "{svg}");
+        assert!(svg.contains(r#"x1="170.0" y1="174.0" x2="290.0" y2="214.0""#), "{svg}");
         // With only n0 and n1 as columns, the put from n3 names its sender.
         let only = DiagramOptions { nodes: Some(vec![NodeId(1), NodeId(0)]), ..opts.clone() };
         let svg = sequence_svg(&trace(), &only);
@@ -948,9 +1040,81 @@ mod tests {
         assert_well_formed(&svg);
         assert_eq!(svg.matches("<title>").count(), 11);
         assert!(svg.contains("#45 ") && svg.contains("#55 ") && !svg.contains("#44 ") && !svg.contains("#56 "));
-        assert!(svg.contains("89 events farther"));
+        assert!(svg.contains("89 of them not shown"), "{svg}");
+        assert!(!svg.contains("events not drawn"), "the rows kept are contiguous");
         assert_eq!(window_around(&events, Time(50_000), Duration::from_micros(4)).len(), 5);
         assert!(window_around(&events, Time(500_000), Duration::from_micros(4)).is_empty());
+    }
+
+    /// n3 invokes put op 4; n0 takes it and replicates to n1, which a partition drops; n1
+    /// crashes; the ack reaches n3, which completes the op; then n2 gossips to n0 (after the op:
+    /// not on its path) and n1 restarts.
+    fn failing_trace() -> Vec<TraceEvent> {
+        let drop = TraceKind::Drop { from: NodeId(0), sent: Time(1_500), reason: sim_core::world::DropReason::Partition };
+        vec![
+            ev(0, 0, TraceKind::Start, "start", "0"),
+            ev(0, 1, TraceKind::Start, "start", "0"),
+            ev(0, 3, TraceKind::Start, "start", "0"),
+            ev(1_000, 3, TraceKind::Op { op: OpId(4) }, "put", "Op { id: OpId(4) }"),
+            ev(1_500, 0, TraceKind::Deliver { from: NodeId(3), sent: Time(1_000) }, "put", "Put"),
+            ev(1_500, 1, drop, "replicate", "Replicate"),
+            ev(2_000, WORLD, TraceKind::Fault, "crash n1", ""),
+            ev(2_000, 1, TraceKind::Crash, "crash", ""),
+            ev(2_500, 3, TraceKind::Deliver { from: NodeId(0), sent: Time(1_500) }, "put_ack", "PutAck"),
+            ev(2_500, 3, TraceKind::Complete { op: OpId(4), outcome: sim_core::Outcome::Ok }, "put", "Value(5)"),
+            ev(3_000, 2, TraceKind::Timer, "gossip", ""),
+            ev(3_500, 0, TraceKind::Deliver { from: NodeId(2), sent: Time(3_000) }, "gossip", ""),
+            ev(4_000, 1, TraceKind::Start, "restart", "1"),
+        ]
+    }
+
+    #[test]
+    fn the_causal_path_runs_from_the_invocation_to_the_completion() {
+        let t = failing_trace();
+        assert_eq!(causal_path(&t, 3, Some(9)).into_iter().collect::<Vec<_>>(), [3, 4, 5, 8, 9]);
+        // Pending: everything the invocation led to.
+        assert_eq!(causal_path(&t, 3, None).into_iter().collect::<Vec<_>>(), [3, 4, 5, 8, 9, 11]);
+        // The gossip did not follow from the put's delivery on n2, which the put never reached.
+        assert!(!causal_path(&t, 3, None).contains(&10));
+    }
+
+    #[test]
+    fn the_diagram_draws_drops_crashes_completions_and_the_blamed_operation() {
+        let opts = DiagramOptions {
+            title: "t".into(),
+            subtitle: "centred on op 4\nfresh_reads: first: ...".into(),
+            center: Time(1_000),
+            window: Duration::from_micros(1),
+            focus: Some(Focus { op: OpId(4), invoke: Time(1_000), complete: Some(Time(2_500)) }),
+            ..Default::default()
+        };
+        let t = failing_trace();
+        // The window (0.5us to 1.5us) reaches to the completion at 2.5us.
+        assert_eq!(diagram_range(&t, &opts), 3..10);
+        let svg = sequence_svg(&t, &opts);
+        assert_well_formed(&svg);
+        assert!(svg.contains(">replicate ✕ partition</text>"), "the drop and its reason: {svg}");
+        assert!(svg.contains(r##"<path d="M 285.0 145.0 l 10 10 m 0 -10 l -10 10" stroke="#c62828""##), "{svg}");
+        assert!(svg.contains(">CRASH</text>") && svg.contains("<title>n1 down</title>"), "{svg}");
+        assert!(svg.contains(">invoke put op 4</text>"), "{svg}");
+        assert!(svg.contains(">done put op 4 Ok -&gt; Value(5)</text>"), "{svg}");
+        assert!(svg.contains(">fresh_reads: first: ...</text>"), "the subtitle's second line");
+        // The invocation and the completion are highlighted, not other rows at their times.
+        assert_eq!(svg.matches("fill=\"#fff3b0\"").count(), 2);
+        // The put and its ack are on the op's causal path (bold orange); no other message is.
+        assert_eq!(svg.matches("marker-end=\"url(#arrow-path)\"").count(), 2, "{svg}");
+        assert_eq!(svg.matches("marker-end=\"url(#arrow)\"").count(), 0, "{svg}");
+        // A wider window shows the gossip after the op, drawn plainly, and the restart.
+        let wide = DiagramOptions { window: Duration::from_micros(10), ..opts.clone() };
+        let svg = sequence_svg(&t, &wide);
+        assert_eq!(svg.matches("marker-end=\"url(#arrow)\"").count(), 1, "{svg}");
+        assert!(svg.contains(">RESTART</text>"));
+        // Two rows: the blamed operation's invocation and completion come first.
+        let two = DiagramOptions { max_events: 2, ..wide };
+        let svg = sequence_svg(&t, &two);
+        assert_well_formed(&svg);
+        assert!(svg.contains("#3 t=1us n3 invoke put op 4") && svg.contains("#9 t=2500ns n3 complete put op 4 Ok"), "{svg}");
+        assert!(svg.contains("5 events not drawn"), "{svg}");
     }
 
     #[test]
