@@ -267,6 +267,9 @@ impl<M: Model> Model for Spy<M> {
     const OP_KINDS: &'static [&'static str] = M::OP_KINDS;
     const CHECKS: &'static [&'static str] = M::CHECKS;
     const PROGRESS_CHECKS: &'static [&'static str] = M::PROGRESS_CHECKS;
+    // Forgetting this one ran every replay of a connection model (register, kafka, ...) over
+    // datagrams: another run than `simctl run`, with another trace hash.
+    const TRANSPORT: sim_core::net::Transport = M::TRANSPORT;
     type Config = M::Config;
     type Actor = M::Actor;
     fn validate(config: &M::Config, topo: &Topology) -> Vec<(String, String)> {
