@@ -44,7 +44,10 @@ fn kind_name(k: TraceKind) -> &'static str {
 /// Whether a handler of the node's actor ran for this event (the others are records: drops,
 /// completions, crashes, faults).
 fn is_handler(k: TraceKind) -> bool {
-    matches!(k, TraceKind::Start | TraceKind::Deliver { .. } | TraceKind::Timer | TraceKind::Persisted | TraceKind::Op { .. })
+    matches!(
+        k,
+        TraceKind::Start | TraceKind::Deliver { .. } | TraceKind::Timer | TraceKind::Persisted | TraceKind::Op { .. }
+    )
 }
 
 fn from_of(e: &TraceEvent) -> Option<u32> {
@@ -364,7 +367,8 @@ pub fn causal_path(events: &[TraceEvent], invoke: usize, complete: Option<usize>
         let tainted = i == invoke
             || after.get(&n).is_some_and(|&t| t <= e.time)
             || matches!(e.kind, TraceKind::Deliver { from, sent } if after.get(&from.0).is_some_and(|&t| t <= sent));
-        let sent_on_path = matches!(e.kind, TraceKind::Drop { from, sent, .. } if after.get(&from.0).is_some_and(|&t| t <= sent));
+        let sent_on_path =
+            matches!(e.kind, TraceKind::Drop { from, sent, .. } if after.get(&from.0).is_some_and(|&t| t <= sent));
         if tainted && !matches!(e.kind, TraceKind::Drop { .. }) {
             after.entry(n).or_insert(e.time);
             future.insert(i);
@@ -516,7 +520,11 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
     );
     let mut caption = format!("{} events from t={lo} to t={hi}", range.len());
     if left_out > 0 {
-        let _ = write!(caption, "; {left_out} of them not shown (farthest from the blamed operation's path and t={})", opts.center);
+        let _ = write!(
+            caption,
+            "; {left_out} of them not shown (farthest from the blamed operation's path and t={})",
+            opts.center
+        );
     }
     let _ = writeln!(s, r#"<text x="8" y="18" font-size="14" font-weight="bold">{}</text>"#, xml_escape(&opts.title));
     let mut y_text = 34.0;
@@ -712,10 +720,7 @@ pub fn sequence_svg(events: &[TraceEvent], opts: &DiagramOptions) -> String {
                     TraceKind::Complete { op, outcome } => {
                         let fill = if outcome == sim_core::Outcome::Ok { "#2e7d32" } else { RED };
                         (
-                            format!(
-                                r##"<path d="M {x:.1} {:.1} l 6 6 l -6 6 l -6 -6 z" fill="{fill}"/>"##,
-                                y - 6.0
-                            ),
+                            format!(r##"<path d="M {x:.1} {:.1} l 6 6 l -6 6 l -6 -6 z" fill="{fill}"/>"##, y - 6.0),
                             xml_escape(&completion_text(e, op, outcome)),
                             fill,
                         )
@@ -936,7 +941,8 @@ mod tests {
         let all = trace();
         let range = window_range(&all, Time(3_000), Duration::from_micros(2));
         assert_eq!(range, 4..8, "2us to 4us");
-        let doc: serde_json::Value = serde_json::from_str(&chrome_trace(&all[range.clone()], range.start, None)).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&chrome_trace(&all[range.clone()], range.start, None)).unwrap();
         let evs = doc["traceEvents"].as_array().unwrap();
         let indexes: Vec<u64> =
             evs.iter().filter(|e| e["ph"] == "X" || e["ph"] == "i").map(|e| e["args"]["i"].as_u64().unwrap()).collect();
@@ -1050,7 +1056,8 @@ mod tests {
     /// crashes; the ack reaches n3, which completes the op; then n2 gossips to n0 (after the op:
     /// not on its path) and n1 restarts.
     fn failing_trace() -> Vec<TraceEvent> {
-        let drop = TraceKind::Drop { from: NodeId(0), sent: Time(1_500), reason: sim_core::world::DropReason::Partition };
+        let drop =
+            TraceKind::Drop { from: NodeId(0), sent: Time(1_500), reason: sim_core::world::DropReason::Partition };
         vec![
             ev(0, 0, TraceKind::Start, "start", "0"),
             ev(0, 1, TraceKind::Start, "start", "0"),
@@ -1113,7 +1120,10 @@ mod tests {
         let two = DiagramOptions { max_events: 2, ..wide };
         let svg = sequence_svg(&t, &two);
         assert_well_formed(&svg);
-        assert!(svg.contains("#3 t=1us n3 invoke put op 4") && svg.contains("#9 t=2500ns n3 complete put op 4 Ok"), "{svg}");
+        assert!(
+            svg.contains("#3 t=1us n3 invoke put op 4") && svg.contains("#9 t=2500ns n3 complete put op 4 Ok"),
+            "{svg}"
+        );
         assert!(svg.contains("5 events not drawn"), "{svg}");
     }
 

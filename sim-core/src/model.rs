@@ -362,7 +362,8 @@ mod blame_tests {
 
     #[test]
     fn a_check_keeps_the_earliest_blamed_operations() {
-        let history: Vec<HistoryEntry> = (0..30).map(|i| entry(i, 1_000 * (30 - i), Some(1_000 * (30 - i) + 5))).collect();
+        let history: Vec<HistoryEntry> =
+            (0..30).map(|i| entry(i, 1_000 * (30 - i), Some(1_000 * (30 - i) + 5))).collect();
         let c = Check::judged("fresh_reads", 30u64, "reads").violations(30u64, "stale").blame_ops(&history);
         assert_eq!(c.blamed.len(), MAX_BLAMED);
         // The earliest invoked are the highest ids here.

@@ -949,7 +949,13 @@ impl<A: Actor> Sim<A> {
         self.nodes.status[i] = Status::Down;
         if let Some(t) = &mut self.trace {
             let label = if power_loss { "power loss" } else { "crash" };
-            t.push(TraceEvent { time: self.now, node, kind: TraceKind::Crash, label: label.into(), detail: String::new() });
+            t.push(TraceEvent {
+                time: self.now,
+                node,
+                kind: TraceKind::Crash,
+                label: label.into(),
+                detail: String::new(),
+            });
         }
         self.metrics.drop_level_shares(node, self.now);
         self.nodes.incarnation[i] += 1;

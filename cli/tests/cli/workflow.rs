@@ -253,7 +253,11 @@ fn replay_writes_the_trace_three_ways() {
     let out = dir.join("out");
     let r = simctl(&["replay", &file, "--seed", "5", "--out", out.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("around t=500ms (no operation blamed or failed; the first fault, crash n1)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("around t=500ms (no operation blamed or failed; the first fault, crash n1)"),
+        "{}",
+        r.stdout
+    );
     // The files hold the window (450ms to 550ms), with the events' indexes in the whole trace.
     let lines: Vec<serde_json::Value> =
         read(&out.join("trace.jsonl")).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -263,7 +267,12 @@ fn replay_writes_the_trace_three_ways() {
     assert!(lines.iter().any(|l| l["event"] == "crash" && l["node"] == 1), "the crash on n1's row");
     let chrome: serde_json::Value = serde_json::from_str(&read(&out.join("trace.chrome.json"))).unwrap();
     let events = chrome["traceEvents"].as_array().unwrap();
-    assert!(events.iter().filter(|e| e["ph"] == "X").all(|e| (lo..=hi).contains(&(e["ts"].as_f64().unwrap() as u64 * 1_000))));
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["ph"] == "X")
+            .all(|e| (lo..=hi).contains(&(e["ts"].as_f64().unwrap() as u64 * 1_000)))
+    );
     assert!(events.iter().any(|e| e["ph"] == "s") && events.iter().any(|e| e["ph"] == "f"), "flow events");
     // Perfetto binds a flow event to the slice enclosing it on its track: every one has one.
     let slices: Vec<(u64, f64, f64)> = events
@@ -283,7 +292,8 @@ fn replay_writes_the_trace_three_ways() {
     // --full-trace writes every record: as many lines as the trace has.
     let full = dir.join("full");
     let r = simctl(&["replay", &file, "--seed", "5", "--out", full.to_str().unwrap(), "--full-trace"]);
-    let records: usize = r.stdout.split("trace: ").nth(1).unwrap().split(' ').next().unwrap().replace(',', "").parse().unwrap();
+    let records: usize =
+        r.stdout.split("trace: ").nth(1).unwrap().split(' ').next().unwrap().replace(',', "").parse().unwrap();
     assert_eq!(read(&full.join("trace.jsonl")).lines().count(), records, "{}", r.stdout);
     assert!(records > lines.len());
 }

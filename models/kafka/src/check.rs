@@ -141,7 +141,9 @@ pub fn no_truncated_reads(delivered: &[Delivered], parts: &[FinalPartition]) -> 
         .collect();
     let example = bad
         .first()
-        .map(|d| format!("e.g. {} read by poll op {} at partition {} offset {}", msg(d.id), d.poll, d.partition, d.offset))
+        .map(|d| {
+            format!("e.g. {} read by poll op {} at partition {} offset {}", msg(d.id), d.poll, d.partition, d.offset)
+        })
         .unwrap_or_default();
     // The poll that read it (its invoke time comes from the history: `Check::settle_blame`).
     Check::judged("no_truncated_reads", delivered.len(), "consumed messages")

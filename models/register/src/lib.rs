@@ -37,12 +37,12 @@
 use parts::calls::{CallTimer, OpCalls, ReqId};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
+use sim_core::metrics::{describe_value, op_of_value};
 use sim_core::{
     Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Op, Outcome, Prng, Reply, RunView,
     Table, Time, Topology, WriteId,
 };
 use std::collections::BTreeMap;
-use sim_core::metrics::{describe_value, op_of_value};
 
 /// Where clients send reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -459,10 +459,14 @@ impl Model for Register {
             .skipped(acked.len() as u64 - keys_judged, "not readable: the leader was down at the end of the run")
             .violations(lost, "lost an acknowledged write")
             .passed_if(leader.is_some());
-        r.checks.push(durable.detail(format!(
-            "{acked_total} writes acknowledged{}",
-            first_lost.map(|f| format!("; {f}")).unwrap_or_default()
-        )).blame_all(lost_ops));
+        r.checks.push(
+            durable
+                .detail(format!(
+                    "{acked_total} writes acknowledged{}",
+                    first_lost.map(|f| format!("; {f}")).unwrap_or_default()
+                ))
+                .blame_all(lost_ops),
+        );
         let keys = leader.map(|l| l.len()).unwrap_or(0) as f64;
         r.measures.insert("reads_checked".into(), checked as f64);
         r.measures.insert("stale_reads".into(), stale_reads as f64);

@@ -776,6 +776,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         promised.entry(code).or_default().insert(preloaded_long(k as u64));
     }
     let (mut redirects, mut wrong, mut not_found, mut first_wrong) = (0u64, 0u64, 0u64, None);
+    // The first wrong or failed redirects (the history is in invoke order), for `replay`.
+    let mut wrong_ops = Vec::new();
     let mut unanswered = 0u64;
     let mut len_max = 0u32;
     let mut len_sum = 0u64;
@@ -798,11 +800,17 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                         if *long != want {
                             wrong += 1;
                             first_wrong.get_or_insert((k, preloaded[k as usize], *long, want));
+                            if wrong_ops.len() < sim_core::model::MAX_BLAMED {
+                                wrong_ops.push(h.op);
+                            }
                         }
                     }
                     (Outcome::Fail, _) => {
                         redirects += 1;
                         not_found += 1;
+                        if wrong_ops.len() < sim_core::model::MAX_BLAMED {
+                            wrong_ops.push(h.op);
+                        }
                     }
                     _ => unanswered += 1,
                 }
@@ -832,7 +840,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         Check::judged("mapping_correct", redirects, "answered redirects")
             .skipped(unanswered, "redirects with no answer (timed out, throttled or pending)")
             .violations(wrong + not_found, "wrong or not found")
-            .detail(wrong_detail),
+            .detail(wrong_detail)
+            .blame_ids(wrong_ops),
     );
 
     let (mut hits, mut misses, mut rehashes, mut served, mut throttled) = (0u64, 0u64, 0u64, 0u64, 0u64);

@@ -465,10 +465,14 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     got.sort_unstable();
     let mut duplicates = 0u64;
     let mut first_dup = None;
+    let mut dup_ops = Vec::new();
     for w in got.windows(2) {
         if w[0].0 == w[1].0 {
             duplicates += 1;
             first_dup.get_or_insert((w[0].0, w[0].1, w[1].1));
+            if dup_ops.len() < 2 * sim_core::model::MAX_BLAMED {
+                dup_ops.extend([sim_core::OpId(w[0].1), sim_core::OpId(w[1].1)]);
+            }
         }
     }
     let dup_detail = match first_dup {
@@ -479,7 +483,10 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         None => "all distinct".into(),
     };
     r.checks.push(
-        Check::judged("unique", got.len(), "IDs received").violations(duplicates, "duplicates").detail(dup_detail),
+        Check::judged("unique", got.len(), "IDs received")
+            .violations(duplicates, "duplicates")
+            .detail(dup_detail)
+            .blame_ids(dup_ops),
     );
 
     // Worst inversion: an ID returned at true time t that is smaller than one returned before t.
