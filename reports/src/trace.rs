@@ -352,49 +352,79 @@ fn shorten(s: &str, max_chars: usize) -> String {
 
 /// The events on the causal path of the operation invoked at trace index `invoke` and completed
 /// at `complete` (or still pending at the end of the trace): those that happened after the
-/// invocation (Lamport's happened-before, through the node's own order and delivered messages)
-/// and before the completion. A drop is on the path when its send is. Returned as trace indexes.
+/// invocation and before the completion (Lamport's happened-before). A server's events follow
+/// one another (its state carries over); the client's do not, since a client runs many
+/// operations at once: of its events, only the invocation, the deliveries of messages on the
+/// path, and the handler that completed the operation count, and a message it sent is on the
+/// path only when one of those sent it. A delivery is on the path when its message is (sent
+/// after the invocation, by an event on the path); a drop when its send is. Trace indexes.
 pub fn causal_path(events: &[TraceEvent], invoke: usize, complete: Option<usize>) -> BTreeSet<usize> {
     let end = complete.unwrap_or(events.len().saturating_sub(1)).min(events.len().saturating_sub(1));
     if invoke > end {
         return BTreeSet::new();
     }
-    // Forward: per node, the time from which its events follow the invocation.
+    let client = events[invoke].node.0;
+    // Forward. Servers: from which time their events follow the invocation. The client: the
+    // times of its handlers on the path (what it sends then is on the path).
     let mut after: BTreeMap<u32, Time> = BTreeMap::new();
-    let mut future = BTreeSet::new();
-    for (i, e) in events.iter().enumerate().take(end + 1).skip(invoke) {
+    let mut client_at: BTreeSet<Time> = BTreeSet::from([events[invoke].time]);
+    let mut future = BTreeSet::from([invoke]);
+    for (i, e) in events.iter().enumerate().take(end + 1).skip(invoke + 1) {
         let Some(n) = node_of(e) else { continue };
-        let tainted = i == invoke
-            || after.get(&n).is_some_and(|&t| t <= e.time)
-            || matches!(e.kind, TraceKind::Deliver { from, sent } if after.get(&from.0).is_some_and(|&t| t <= sent));
-        let sent_on_path =
-            matches!(e.kind, TraceKind::Drop { from, sent, .. } if after.get(&from.0).is_some_and(|&t| t <= sent));
-        if tainted && !matches!(e.kind, TraceKind::Drop { .. }) {
+        let sent_on_path = |from: NodeId, sent: Time| {
+            if from.0 == client { client_at.contains(&sent) } else { after.get(&from.0).is_some_and(|&t| t <= sent) }
+        };
+        let on_path = match e.kind {
+            TraceKind::Deliver { from, sent } | TraceKind::Drop { from, sent, .. } => sent_on_path(from, sent),
+            _ => false,
+        };
+        if matches!(e.kind, TraceKind::Drop { .. }) {
+            if on_path {
+                future.insert(i);
+            }
+            continue;
+        }
+        if n == client {
+            if on_path {
+                client_at.insert(e.time);
+                future.insert(i);
+            }
+        } else if on_path || after.get(&n).is_some_and(|&t| t <= e.time) {
             after.entry(n).or_insert(e.time);
-            future.insert(i);
-        } else if sent_on_path {
-            future.insert(i);
+            // A server's own event after the invocation is in its future, but only messages
+            // sent on the path are drawn as on it.
+            if on_path || !matches!(e.kind, TraceKind::Deliver { .. }) {
+                future.insert(i);
+            }
         }
     }
     let Some(complete) = complete.filter(|&c| c < events.len()) else { return future };
-    // Backward: per node, the time up to which its events precede the completion.
+    // Backward: per server, the time up to which its events precede the completion; of the
+    // client's events, the handler that completed the operation and what led to it.
+    let completer = (invoke..complete).rev().find(|&i| events[i].node.0 == client && is_handler(events[i].kind));
     let mut before: BTreeMap<u32, Time> = BTreeMap::new();
-    before.insert(events[complete].node.0, events[complete].time);
-    let mut path = BTreeSet::new();
-    for i in (invoke..=complete).rev() {
+    let mut client_past: BTreeSet<Time> = BTreeSet::new();
+    let mut path = BTreeSet::from([complete]);
+    for i in (invoke..complete).rev() {
         let e = &events[i];
         let Some(n) = node_of(e) else { continue };
         let in_past = match e.kind {
             // A drop reaches nobody: it is in the past when its send is.
+            TraceKind::Drop { from, sent, .. } if from.0 == client => client_past.contains(&sent),
             TraceKind::Drop { from, sent, .. } => before.get(&from.0).is_some_and(|&t| sent <= t),
+            _ if n == client => Some(i) == completer || client_past.contains(&e.time),
             _ => before.get(&n).is_some_and(|&t| e.time <= t),
         };
         if !in_past {
             continue;
         }
         if let TraceKind::Deliver { from, sent } = e.kind {
-            let h = before.entry(from.0).or_insert(sent);
-            *h = (*h).max(sent);
+            if from.0 == client {
+                client_past.insert(sent);
+            } else {
+                let h = before.entry(from.0).or_insert(sent);
+                *h = (*h).max(sent);
+            }
         }
         if future.contains(&i) {
             path.insert(i);
@@ -1079,10 +1109,16 @@ mod tests {
     fn the_causal_path_runs_from_the_invocation_to_the_completion() {
         let t = failing_trace();
         assert_eq!(causal_path(&t, 3, Some(9)).into_iter().collect::<Vec<_>>(), [3, 4, 5, 8, 9]);
-        // Pending: everything the invocation led to.
-        assert_eq!(causal_path(&t, 3, None).into_iter().collect::<Vec<_>>(), [3, 4, 5, 8, 9, 11]);
-        // The gossip did not follow from the put's delivery on n2, which the put never reached.
-        assert!(!causal_path(&t, 3, None).contains(&10));
+        // Pending: everything the invocation led to. Not the gossip n0 received later: n0's
+        // state follows the put, but the gossip was not sent on the put's path.
+        assert_eq!(causal_path(&t, 3, None).into_iter().collect::<Vec<_>>(), [3, 4, 5, 8]);
+        // The client runs other operations: a message it sends from another handler, and the
+        // replies to it, are not on this operation's path.
+        let mut busy = t.clone();
+        busy.insert(4, ev(1_200, 3, TraceKind::Op { op: OpId(5) }, "get", ""));
+        busy.insert(5, ev(1_400, 0, TraceKind::Deliver { from: NodeId(3), sent: Time(1_200) }, "get", ""));
+        busy.insert(10, ev(2_200, 3, TraceKind::Deliver { from: NodeId(0), sent: Time(1_400) }, "get_reply", ""));
+        assert_eq!(causal_path(&busy, 3, Some(12)).into_iter().collect::<Vec<_>>(), [3, 6, 7, 11, 12]);
     }
 
     #[test]

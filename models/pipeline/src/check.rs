@@ -256,10 +256,11 @@ mod tests {
         let bad = delivered_at_least_once(&a, Some(&store(&[(1, &[(0, 0)])])));
         assert!(!bad.passed);
         assert!(
-            bad.detail.starts_with("1 of 2 acknowledged records never processed; first: value 2"),
+            bad.detail.starts_with("1 of 2 acknowledged records never processed; first: op 1's value (2)"),
             "{}",
             bad.detail
         );
+        assert_eq!(bad.blamed.iter().map(|b| b.op.0).collect::<Vec<_>>(), [1], "the produce that wrote value 2");
         assert!(!delivered_at_least_once(&a, None).passed);
     }
 
