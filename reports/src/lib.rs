@@ -71,7 +71,14 @@ pub fn render(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Vec<(String
         })
         .collect();
     let scatter = scatter_svg(record);
-    let plots = Plots { latency: &latency, throughput: &throughput, cdf: &cdf, scatter: &scatter, tables: &tables, gauges: &gauges };
+    let plots = Plots {
+        latency: &latency,
+        throughput: &throughput,
+        cdf: &cdf,
+        scatter: &scatter,
+        tables: &tables,
+        gauges: &gauges,
+    };
     let mut files = vec![
         ("summary.json".to_string(), summary_json(record, verdict, meta)),
         ("summary.md".to_string(), summary_md(record, verdict, meta)),

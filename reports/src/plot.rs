@@ -30,6 +30,10 @@ fn outcome_name(o: Option<Outcome>) -> &'static str {
     }
 }
 
+/// Latencies below this are drawn at it on the log axes (a histogram's 1 ns would otherwise
+/// stretch the axis over decades no operation took).
+const LATENCY_FLOOR_MS: f64 = 1e-3;
+
 /// The dash of each latency percentile: p50 solid, p99 dashed, p99.9 dotted.
 const PERCENTILE_DASH: [(&str, &str, f64); 3] = [("p50", "", 2.0), ("p99", "7 4", 1.8), ("p99.9", "2 3", 1.8)];
 
@@ -57,7 +61,7 @@ pub fn latency_svg(record: &RunRecord) -> String {
         for (i, (name, dash, width)) in PERCENTILE_DASH.iter().enumerate() {
             let v: Vec<(f64, f64)> = pts
                 .clone()
-                .filter_map(|p| [p.p50_ms, p.p99_ms, p.p999_ms][i].map(|v| (p.t_s + half, v)))
+                .filter_map(|p| [p.p50_ms, p.p99_ms, p.p999_ms][i].map(|v| (p.t_s + half, v.max(LATENCY_FLOOR_MS))))
                 .collect();
             if !v.is_empty() {
                 lines.push((format!("{} {name}", op.kind), v, Pen { color: palette(k), dash, width: *width }));
@@ -125,7 +129,7 @@ pub fn latency_cdf_svg(record: &RunRecord) -> String {
         return empty("Latency by percentile", "no successful operations");
     }
     let measured = |o: &sim_core::record::OpSummary| -> Vec<(f64, f64)> {
-        o.latency_curve.iter().copied().filter(|(p, _)| *p < 100.0).collect()
+        o.latency_curve.iter().filter(|(p, _)| *p < 100.0).map(|&(p, ms)| (p, ms.max(LATENCY_FLOOR_MS))).collect()
     };
     let ps = ops.iter().flat_map(|(_, o)| measured(o)).map(|p| p.0);
     let x = Ax::fit("percentile (of ok operations)", Scale::Nines, ps, None);
@@ -156,7 +160,7 @@ pub fn scatter_svg(record: &RunRecord) -> Result<String, String> {
     if points.is_empty() {
         return Ok(empty("Every operation", "no operations"));
     }
-    let ys = points.iter().map(|p| p.latency_ms);
+    let ys = points.iter().map(|p| p.latency_ms.max(LATENCY_FLOOR_MS));
     let y = Ax::fit("latency (ms, log scale)", Scale::Log10, ys, None);
     let mut plot = Plot::new("Every operation: latency against invocation time", time_axis(record), y);
     plot.note(format!(
@@ -166,8 +170,11 @@ pub fn scatter_svg(record: &RunRecord) -> Result<String, String> {
     time_marks(&mut plot, record);
     let r = if points.len() > 5_000 { 1.4 } else { 2.2 };
     for o in [Some(Outcome::Ok), Some(Outcome::Rejected), Some(Outcome::Fail), Some(Outcome::Timeout), None] {
-        let pts: Vec<(f64, f64)> =
-            points.iter().filter(|p| p.outcome == o).map(|p| (p.invoke_s, p.latency_ms.max(1e-3))).collect();
+        let pts: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|p| p.outcome == o)
+            .map(|p| (p.invoke_s, p.latency_ms.max(LATENCY_FLOOR_MS)))
+            .collect();
         if !pts.is_empty() {
             plot.dots(&format!("{} ({})", outcome_name(o), pts.len()), &pts, outcome_color(o), r);
         }
@@ -208,11 +215,23 @@ fn curve_svg(table: &Table, c: &Curve, record: &RunRecord) -> String {
     if let Some(t) = to {
         xs.extend(rows.iter().filter(|r| !is_open(r)).map(|r| cell(r, t)));
     }
+    let log_x = matches!(c.x_axis.scale, Scale::Log10 | Scale::Log2);
     let mut x = if c.time {
         time_axis(record)
     } else {
         Ax::fit(&c.x_axis.title(), c.x_axis.scale, xs.iter().copied(), c.x_axis.range)
     };
+    // A first bin from 0 on a log axis: the axis starts a step below its upper edge, where the bin
+    // is drawn from.
+    let starts_at_zero = to.is_some() && log_x && rows.iter().any(|r| cell(r, xi) <= 0.0);
+    if starts_at_zero && c.x_axis.range.is_none() {
+        let first =
+            rows.iter().filter(|r| !is_open(r)).map(|r| cell(r, to.unwrap_or(xi))).fold(f64::INFINITY, f64::min);
+        if first.is_finite() && first > 0.0 {
+            let step = if c.x_axis.scale == Scale::Log2 { 2.0 } else { 10.0 };
+            x = Ax::new(&c.x_axis.title(), c.x_axis.scale, x.lo().min(first / step), x.hi());
+        }
+    }
     // Room for an open last bin: a step beyond the last closed edge.
     let open_from = rows.iter().find(|r| is_open(r)).map(|r| cell(r, xi));
     if let Some(from) = open_from
@@ -232,7 +251,11 @@ fn curve_svg(table: &Table, c: &Curve, record: &RunRecord) -> String {
         time_marks(&mut plot, record);
     }
     if let Some(from) = open_from {
-        plot.note(format!("the last bin is open: {} {} and more, drawn to the end of the axis", crate::num(from), c.x_axis.unit));
+        plot.note(format!(
+            "the last bin is open: {} {} and more, drawn to the end of the axis",
+            crate::num(from),
+            c.x_axis.unit
+        ));
     }
     if let Some(n) = &c.note {
         plot.note(format!("numbers above the points: {n}"));
@@ -251,20 +274,36 @@ fn curve_svg(table: &Table, c: &Curve, record: &RunRecord) -> String {
                         (if a > 0.0 || c.x_axis.scale == Scale::Linear { a.max(lo) } else { lo }, b, cell(r, yi))
                     })
                     .collect();
-                let labels: Vec<String> = match note {
-                    Some(n) if s == 0 => rows.iter().map(|r| format!("n={}", crate::num(cell(r, n)))).collect(),
-                    _ => Vec::new(),
-                };
+                let labels: Vec<String> = rows
+                    .iter()
+                    .map(|r| {
+                        let n = note.filter(|_| s == 0).map(|n| format!("n={}", crate::num(cell(r, n))));
+                        let open = is_open(r).then(|| format!("≥ {} {}", crate::num(cell(r, xi)), c.x_axis.unit));
+                        [n, open].into_iter().flatten().collect::<Vec<_>>().join(", ")
+                    })
+                    .collect();
                 plot.steps(name, &steps, &labels, pen);
+            }
+            // Percentiles are measured at points: steps between them, never a line across.
+            None if c.x_axis.scale == Scale::Nines => {
+                let pts: Vec<(f64, f64)> =
+                    rows.iter().map(|r| (cell(r, xi), cell(r, yi))).filter(|p| p.0 < 100.0).collect();
+                let steps: Vec<(f64, f64, f64)> =
+                    pts.iter().enumerate().map(|(i, &(p, v))| (p, pts.get(i + 1).map_or(p, |n| n.0), v)).collect();
+                plot.steps(name, &steps, &[], pen);
             }
             None => {
                 let pts: Vec<(f64, f64)> = rows.iter().map(|r| (cell(r, xi), cell(r, yi))).collect();
                 let gap = if c.time { record.interval_s * 1.5 } else { f64::INFINITY };
-                plot.line(name, &pts, pen, gap);
-                if let (Some(n), 0) = (note, s) {
-                    for r in rows {
-                        plot.text_at((cell(r, xi), cell(r, yi)), &format!("n={}", crate::num(cell(r, n))), "middle");
+                match note {
+                    // Points with their notes (a step of no width is a point; the line joins them).
+                    Some(n) if s == 0 => {
+                        let steps: Vec<(f64, f64, f64)> = pts.iter().map(|&(x, y)| (x, x, y)).collect();
+                        let labels: Vec<String> =
+                            rows.iter().map(|r| format!("n={}", crate::num(cell(r, n)))).collect();
+                        plot.steps(name, &steps, &labels, pen);
                     }
+                    _ => plot.line(name, &pts, pen, gap),
                 }
             }
         }

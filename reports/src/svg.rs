@@ -83,6 +83,8 @@ pub(crate) fn tick_label(v: f64) -> String {
         format!("{}M", trim(v / 1e6))
     } else if a >= 1e4 {
         format!("{}k", trim(v / 1e3))
+    } else if a > 0.0 && a < 1e-3 {
+        format!("{v:e}")
     } else {
         trim(v)
     }
@@ -303,14 +305,16 @@ impl Plot {
     /// A vertical marker line with a label (the start of the settle phase).
     pub fn vline(&mut self, x: f64, label: &str) {
         let Some(a) = self.px(x) else { return };
+        let room = W - RIGHT - a > 5.5 * label.chars().count() as f64 + 6.0;
         let _ = write!(
             self.body,
             "<g class=\"marker\"><line x1=\"{0}\" x2=\"{0}\" y1=\"0\" y2=\"{PLOT_H}\" stroke=\"#000\" stroke-opacity=\"0.4\" \
-             stroke-dasharray=\"2 3\"/><text x=\"{1}\" y=\"{2}\" font-size=\"10\" fill=\"#444\" {FONT}>{3}</text></g>",
+             stroke-dasharray=\"2 3\"/><text x=\"{1}\" y=\"{2}\" font-size=\"10\" fill=\"#444\" text-anchor=\"{4}\" {FONT}>{3}</text></g>",
             f(a),
-            f(a + 3.0),
+            f(if room { a + 3.0 } else { a - 3.0 }),
             f(PLOT_H - 6.0),
-            xml_escape(label)
+            xml_escape(label),
+            if room { "start" } else { "end" }
         );
     }
 
@@ -380,10 +384,19 @@ impl Plot {
             );
             if let Some(l) = labels.get(i).filter(|l| !l.is_empty()) {
                 let above = if v < 24.0 { v + 16.0 } else { v - 7.0 };
+                // Kept inside the plot: a label that would run past an edge is anchored at it.
+                let half = 2.8 * l.chars().count() as f64;
+                let (x, anchor) = if mid + half > W - RIGHT {
+                    (W - RIGHT - 2.0, "end")
+                } else if mid - half < LEFT {
+                    (LEFT + 2.0, "start")
+                } else {
+                    (mid, "middle")
+                };
                 let _ = write!(
                     marks,
-                    "<text class=\"note\" x=\"{}\" y=\"{}\" font-size=\"10\" fill=\"#555\" text-anchor=\"middle\" {FONT}>{}</text>",
-                    f(mid),
+                    "<text class=\"note\" x=\"{}\" y=\"{}\" font-size=\"10\" fill=\"#555\" text-anchor=\"{anchor}\" {FONT}>{}</text>",
+                    f(x),
                     f(above),
                     xml_escape(l)
                 );
@@ -434,25 +447,19 @@ impl Plot {
                     f((base - top).abs()),
                     palette(s)
                 );
+                let _ = write!(
+                    self.body,
+                    "<text class=\"note\" x=\"{}\" y=\"{}\" font-size=\"10\" fill=\"#333\" text-anchor=\"middle\" {FONT}>{}</text>",
+                    f(x + bar / 2.0 - 1.0),
+                    f((top.min(base) - 4.0).max(10.0)),
+                    xml_escape(&crate::num(v))
+                );
             }
             self.body.push_str("</g>");
             self.legend.push((name.clone(), Mark::Box(palette(s))));
         }
         self.categories =
             groups.iter().enumerate().map(|(g, (l, _))| (LEFT + slot * (g as f64 + 0.5), l.clone())).collect();
-    }
-
-    /// Text at a data point.
-    pub fn text_at(&mut self, p: (f64, f64), text: &str, anchor: &str) {
-        if let Some((x, y)) = self.xy(p) {
-            let _ = write!(
-                self.body,
-                "<text class=\"note\" x=\"{}\" y=\"{}\" font-size=\"10\" fill=\"#555\" text-anchor=\"{anchor}\" {FONT}>{}</text>",
-                f(x),
-                f(y),
-                xml_escape(text)
-            );
-        }
     }
 
     /// The finished SVG document.
@@ -577,9 +584,17 @@ impl Plot {
                 for (x, (name, mark)) in row {
                     let swatch = match mark {
                         Mark::Line(p) => {
-                            format!("<line x1=\"{}\" x2=\"{}\" y1=\"{2}\" y2=\"{2}\" {3}/>", f(*x), f(x + 24.0), f(y - 4.0), p.attrs())
+                            format!(
+                                "<line x1=\"{}\" x2=\"{}\" y1=\"{2}\" y2=\"{2}\" {3}/>",
+                                f(*x),
+                                f(x + 24.0),
+                                f(y - 4.0),
+                                p.attrs()
+                            )
                         }
-                        Mark::Dot(c) => format!("<circle cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"{c}\"/>", f(x + 12.0), f(y - 4.0)),
+                        Mark::Dot(c) => {
+                            format!("<circle cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"{c}\"/>", f(x + 12.0), f(y - 4.0))
+                        }
                         Mark::Box(c) => format!(
                             "<rect x=\"{}\" y=\"{}\" width=\"16\" height=\"10\" fill=\"{c}\"/>",
                             f(x + 4.0),

@@ -390,12 +390,7 @@ fn inline_svg(svg: &str) -> &str {
 }
 
 /// `index.html`: one self-contained page (inline SVG and CSS, no scripts, no network).
-pub fn index_html(
-    record: &RunRecord,
-    verdict: &Verdict,
-    meta: &Meta,
-    plots: &crate::Plots<'_>,
-) -> String {
+pub fn index_html(record: &RunRecord, verdict: &Verdict, meta: &Meta, plots: &crate::Plots<'_>) -> String {
     let crate::Plots { latency, throughput, cdf, scatter, tables, gauges } = *plots;
     let mut s = String::new();
     let _ = write!(
@@ -467,7 +462,11 @@ code{{background:#f3f3f3;padding:1px 4px}} svg{{max-width:100%;height:auto}}\n</
             let _ = write!(s, "<h2>Every operation</h2>\n{}\n", inline_svg(svg));
         }
         Err(why) => {
-            let _ = write!(s, "<h2>Every operation</h2>\n<p class=\"skipped\">The per-operation scatter was {}</p>\n", esc(why));
+            let _ = write!(
+                s,
+                "<h2>Every operation</h2>\n<p class=\"skipped\">The per-operation scatter was {}</p>\n",
+                esc(why)
+            );
         }
     }
     if !record.faults.is_empty() {

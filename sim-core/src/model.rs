@@ -440,7 +440,12 @@ impl Table {
             Shape::Bars(b) => std::iter::once(&b.category).chain(&b.values).collect(),
         };
         for n in named {
-            assert!(self.column(n).is_some(), "table `{}` has no column `{n}` (columns: {:?})", self.name, self.columns);
+            assert!(
+                self.column(n).is_some(),
+                "table `{}` has no column `{n}` (columns: {:?})",
+                self.name,
+                self.columns
+            );
         }
     }
 }

@@ -29,7 +29,7 @@ use parts::pool::PoolTimer;
 use serde::{Deserialize, Serialize};
 use sim_core::metrics::HistoryEntry;
 use sim_core::{
-    Axis, Actor, Check, Ctx, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table, Topology,
+    Actor, Axis, Check, Ctx, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table, Topology,
 };
 use std::collections::BTreeMap;
 

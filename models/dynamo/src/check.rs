@@ -348,7 +348,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
                 "lag_ms_from",
                 Axis::new("time since the write", "ms").log10(),
                 &["p_consistent"],
-                Axis::new("P(consistent read)", "share").range(0.0, 1.0),
+                Axis::new("consistent reads", "share of reads").range(0.0, 1.0),
             )
             .binned("lag_ms_to")
             .note("reads"),

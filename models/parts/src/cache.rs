@@ -742,7 +742,10 @@ pub fn hit_ratio_table(metrics: &Metrics, name: &str, scopes: &[(&str, &str)]) -
         .collect();
     let mut columns = vec!["t_s".to_string()];
     columns.extend(scopes.iter().map(|(_, c)| c.to_string()));
-    Table::new(name, &columns, rows).over_time(&columns[1..].iter().map(String::as_str).collect::<Vec<_>>(), Axis::new("hit ratio", "share").range(0.0, 1.0))
+    Table::new(name, &columns, rows).over_time(
+        &columns[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+        Axis::new("hit ratio", "share").range(0.0, 1.0),
+    )
 }
 
 #[cfg(test)]

@@ -51,8 +51,8 @@ use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};
 use serde::{Deserialize, Serialize};
 use sim_core::metrics::HistoryEntry;
 use sim_core::{
-    Axis, Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table,
-    Time, Topology,
+    Actor, Axis, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
+    Table, Time, Topology,
 };
 use std::collections::BTreeMap;
 

@@ -38,8 +38,8 @@ use parts::calls::{CallTimer, OpCalls, ReqId};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
 use sim_core::{
-    Axis, Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Op, Outcome, Prng, Reply, RunView,
-    Table, Time, Topology, WriteId,
+    Actor, Axis, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Op, Outcome, Prng, Reply,
+    RunView, Table, Time, Topology, WriteId,
 };
 use std::collections::BTreeMap;
 

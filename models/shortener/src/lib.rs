@@ -52,8 +52,8 @@ use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
 use sim_core::rng::mix64;
 use sim_core::{
-    Axis, Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Outcome, Prng, Reply, RunView, Table,
-    Topology, WriteId,
+    Actor, Axis, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Outcome, Prng, Reply, RunView,
+    Table, Topology, WriteId,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

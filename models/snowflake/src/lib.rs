@@ -40,8 +40,8 @@ use parts::calls::{CallTimer, OpCalls, ReqId};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
 use sim_core::{
-    Axis, Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Outcome, Prng, Reply, RunView, Table,
-    TimerId, Topology,
+    Actor, Axis, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Outcome, Prng, Reply, RunView,
+    Table, TimerId, Topology,
 };
 use std::collections::{BTreeMap, VecDeque};
 

@@ -68,8 +68,8 @@ use parts::provider::{self, Provider, ProviderSpec, ProviderStats};
 use serde::{Deserialize, Serialize};
 use sim_core::rng::mix64;
 use sim_core::{
-    Axis, Actor, Check, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
-    Table, Time, Topology, WriteId,
+    Actor, Axis, Check, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply,
+    RunView, Table, Time, Topology, WriteId,
 };
 use std::collections::BTreeMap;
 
