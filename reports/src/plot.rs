@@ -37,6 +37,9 @@ const LATENCY_FLOOR_MS: f64 = 1e-3;
 /// The dash of each latency percentile: p50 solid, p99 dashed, p99.9 dotted.
 const PERCENTILE_DASH: [(&str, &str, f64); 3] = [("p50", "", 2.0), ("p99", "7 4", 1.8), ("p99.9", "2 3", 1.8)];
 
+/// A named line and its pen.
+type Series = (String, Vec<(f64, f64)>, Pen);
+
 /// Shades the fault windows and marks the end of the main phase on a time plot.
 fn time_marks(plot: &mut Plot, record: &RunRecord) {
     for fw in &record.faults {
@@ -55,7 +58,7 @@ fn time_axis(record: &RunRecord) -> Ax {
 /// kind, a dash per percentile.
 pub fn latency_svg(record: &RunRecord) -> String {
     let half = record.interval_s / 2.0;
-    let mut lines: Vec<(String, Vec<(f64, f64)>, Pen)> = Vec::new();
+    let mut lines: Vec<Series> = Vec::new();
     for (k, op) in record.ops.iter().enumerate() {
         let pts = record.series.iter().filter(|p| p.kind == op.kind);
         for (i, (name, dash, width)) in PERCENTILE_DASH.iter().enumerate() {
@@ -294,7 +297,10 @@ fn curve_svg(table: &Table, c: &Curve, record: &RunRecord) -> String {
             }
             None => {
                 let pts: Vec<(f64, f64)> = rows.iter().map(|r| (cell(r, xi), cell(r, yi))).collect();
-                let gap = if c.time { record.interval_s * 1.5 } else { f64::INFINITY };
+                // Over time, a missing row is a gap: the table's own spacing (a model's buckets
+                // need not be the report's intervals) sets how far apart rows may be.
+                let step = pts.windows(2).map(|w| w[1].0 - w[0].0).filter(|d| *d > 0.0).fold(f64::INFINITY, f64::min);
+                let gap = if c.time && step.is_finite() { step * 1.5 } else { f64::INFINITY };
                 match note {
                     // Points with their notes (a step of no width is a point; the line joins them).
                     Some(n) if s == 0 => {

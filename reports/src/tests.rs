@@ -341,6 +341,12 @@ fn the_declared_shape_picks_the_plot() {
     assert_eq!(svg.in_series("a", "bar", "data-category"), ["x", "y", "z"]);
     assert_eq!(svg.texts("xtick"), ["x", "y", "z"], "categories name the bars, not numbers");
     assert!(svg.polyline_free(), "bars draw no line");
+    // Over time, in buckets wider than the report's intervals (1 s): one line, not dots.
+    let rows = (0..5).map(|i| vec![i as f64 * 2.0, i as f64]).collect();
+    let wide = Table::new("stale", ["t_s", "n"], rows).over_time(&["n"], Axis::new("stale reads", "reads"));
+    let svg = Svg::of(&table_svg(&wide, &rec).expect("a curve"));
+    assert_eq!(svg.polyline("n").len(), 5);
+    assert!(svg.0.contains("data-label=\"crash n2\""), "fault windows shaded over time");
     // In the page: a plot for the declared table, a table for the grid.
     let mut rec = record();
     rec.model_report.tables = vec![Table::new("plain", ["a", "b"], vec![vec![1.0, 2.0]]), staleness()];
