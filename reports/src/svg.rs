@@ -112,6 +112,19 @@ fn nice_step(span: f64, n: f64) -> f64 {
     }
 }
 
+/// The 1, 2 or 5 times a power of ten next to `v`: at or below it when `down`, else at or above.
+fn one_two_five(v: f64, down: bool) -> f64 {
+    let mag = 10f64.powf(v.log10().floor());
+    let m = v / mag;
+    let steps = [1.0, 2.0, 5.0, 10.0];
+    let pick = if down {
+        steps.iter().rev().find(|&&s| s <= m * (1.0 + 1e-9)).copied().unwrap_or(1.0)
+    } else {
+        steps.iter().find(|&&s| s >= m * (1.0 - 1e-9)).copied().unwrap_or(10.0)
+    };
+    pick * mag
+}
+
 impl Ax {
     /// An axis over `values` (those the scale cannot show are ignored); `range` fixes it.
     pub fn fit(title: &str, scale: Scale, values: impl IntoIterator<Item = f64>, range: Option<(f64, f64)>) -> Ax {
@@ -135,8 +148,10 @@ impl Ax {
                 let step = nice_step(hi - lo, 5.0);
                 Ax::new(title, scale, (lo / step).floor() * step, ((hi / step).ceil() * step).max(hi * 1.05))
             }
+            // From a 1, 2 or 5 below the least value to one above the greatest, with a margin so
+            // no point sits on the frame.
             Scale::Log10 => {
-                let (a, b) = (10f64.powf(lo.log10().floor()), 10f64.powf(hi.log10().ceil()));
+                let (a, b) = (one_two_five(lo / 1.15, true), one_two_five(hi * 1.15, false));
                 Ax::new(title, scale, a, if b > a { b } else { a * 10.0 })
             }
             Scale::Log2 => {
