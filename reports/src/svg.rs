@@ -176,7 +176,7 @@ impl Ax {
             }
             Scale::Log10 => {
                 let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
-                let few = b - a <= 2;
+                let few = b - a <= 3;
                 for e in a..=b {
                     for m in if few { &[1.0, 2.0, 5.0][..] } else { &[1.0][..] } {
                         let v = m * 10f64.powi(e);
