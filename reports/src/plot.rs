@@ -261,7 +261,7 @@ fn curve_svg(table: &Table, c: &Curve, record: &RunRecord) -> String {
         ));
     }
     if let Some(n) = &c.note {
-        plot.note(format!("numbers above the points: {n}"));
+        plot.note(format!("n beside each point: {n}"));
     }
     for (s, (&yi, name)) in yis.iter().zip(&c.ys).enumerate() {
         let pen = Pen::solid(palette(s));
@@ -282,7 +282,7 @@ fn curve_svg(table: &Table, c: &Curve, record: &RunRecord) -> String {
                     .map(|r| {
                         let n = note.filter(|_| s == 0).map(|n| format!("n={}", crate::num(cell(r, n))));
                         let open = is_open(r).then(|| format!("≥ {} {}", crate::num(cell(r, xi)), c.x_axis.unit));
-                        [n, open].into_iter().flatten().collect::<Vec<_>>().join(", ")
+                        [n, open].into_iter().flatten().collect::<Vec<_>>().join("\n")
                     })
                     .collect();
                 plot.steps(name, &steps, &labels, pen);

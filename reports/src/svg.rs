@@ -397,8 +397,11 @@ impl Plot {
                 pen.color,
                 trim(y)
             );
-            if let Some(l) = labels.get(i).filter(|l| !l.is_empty()) {
-                let above = if v < 24.0 { v + 16.0 } else { v - 7.0 };
+            // A label's lines stack away from the point: below it near the top, else above it.
+            let lines: Vec<&str> = labels.get(i).map_or(Vec::new(), |l| l.lines().filter(|l| !l.is_empty()).collect());
+            for (k, l) in lines.iter().enumerate() {
+                let above =
+                    if v < 24.0 { v + 16.0 + 12.0 * k as f64 } else { v - 7.0 - 12.0 * (lines.len() - 1 - k) as f64 };
                 // Kept inside the plot: a label that would run past an edge is anchored at it.
                 let half = 2.8 * l.chars().count() as f64;
                 let (x, anchor) = if mid + half > W - RIGHT {
