@@ -297,17 +297,14 @@ impl<M: Model> Model for Spy<M> {
             .min_by_key(|e| (e.invoke, e.op));
         if let Some(e) = failed {
             let outcome = format!("{:?}", e.outcome.expect("filtered on Some"));
-            report.tables.push(sim_core::Table {
-                name: FIRST_FAILED_OP.into(),
-                columns: vec![
-                    e.invoke.0.to_string(),
-                    run.op_kind(e).to_string(),
-                    outcome,
-                    e.op.0.to_string(),
-                    e.complete.map_or(String::new(), |t| t.0.to_string()),
-                ],
-                rows: Vec::new(),
-            });
+            let columns = [
+                e.invoke.0.to_string(),
+                run.op_kind(e).to_string(),
+                outcome,
+                e.op.0.to_string(),
+                e.complete.map_or(String::new(), |t| t.0.to_string()),
+            ];
+            report.tables.push(sim_core::Table::new(FIRST_FAILED_OP, columns, Vec::new()));
         }
         report
     }

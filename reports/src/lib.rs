@@ -8,20 +8,23 @@
 //! | --- | --- |
 //! | `summary.json` | machine-readable; field names are stable (see [`json`]) |
 //! | `summary.md` | the same for people: tables of ops, verdict items, estimates, faults |
-//! | `latency.svg` | p50 / p99 / p99.9 per op over time |
+//! | `latency.svg` | p50 / p99 / p99.9 per op over time, log axis: a colour per op, a dash per percentile |
 //! | `throughput.svg` | completions per second per interval, by outcome |
-//! | `latency_cdf.svg` | latency by percentile per op, on a "nines" axis (p50, p90, p99, p99.9 ...) |
-//! | `table_<name>.svg` | each model table as a line plot |
+//! | `latency_cdf.svg` | latency by percentile per op: steps through the measured percentiles, on a "nines" axis labelled p50, p90, p99, p99.9 ... |
+//! | `scatter.svg` | one dot per operation (invocation time, latency on a log axis), coloured by outcome; only for runs of up to [`sim_core::record::OP_POINTS_MAX`] operations (the page says when it was skipped) |
+//! | `table_<name>.svg` | each model table the model declared a curve or bars for ([`sim_core::model::Shape`]); a grid table is an HTML table only |
 //! | `gauge_<name>.svg` | each gauge the model sampled, over time |
 //! | `index.html` | all of it on one page, SVG inline, opens from disk |
 //!
 //! Every time axis shades the fault windows and labels them, so an effect can be read against
-//! its cause. Plots use plotters' SVG backend (no fonts, no bitmaps needed).
+//! its cause. The SVG is written by [`svg`] (no fonts, no bitmaps needed); every series is a
+//! `<g class="series" data-series="...">` element.
 //!
 //! Architecture invariant: no IO here, and nothing about a particular model.
 
 pub mod json;
 mod plot;
+mod svg;
 mod text;
 pub mod trace;
 
@@ -29,7 +32,7 @@ use sim_core::record::RunRecord;
 use sim_core::verdict::Verdict;
 
 pub use json::summary_json;
-pub use plot::{latency_cdf_svg, latency_svg, table_svg, throughput_svg};
+pub use plot::{latency_cdf_svg, latency_svg, scatter_svg, table_svg, throughput_svg};
 pub use text::{index_html, summary_md, text_summary};
 
 /// What the report says about where a run came from.
@@ -61,25 +64,48 @@ pub fn render(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Vec<(String
         .gauges
         .iter()
         .filter_map(|g| {
-            let t = sim_core::model::Table {
-                name: format!("gauge {}", g.name),
-                columns: vec!["t_s".into(), g.name.clone()],
-                rows: g.series.iter().map(|&(t, v)| vec![t, v]).collect(),
-            };
+            let rows = g.series.iter().map(|&(t, v)| vec![t, v]).collect();
+            let t = sim_core::model::Table::new(&format!("gauge {}", g.name), ["t_s", g.name.as_str()], rows)
+                .over_time(&[g.name.as_str()], sim_core::Axis::new(&g.name, ""));
             table_svg(&t, record).map(|svg| (format!("gauge_{}.svg", file_safe(&g.name)), svg))
         })
         .collect();
+    let scatter = scatter_svg(record);
+    let plots = Plots {
+        latency: &latency,
+        throughput: &throughput,
+        cdf: &cdf,
+        scatter: &scatter,
+        tables: &tables,
+        gauges: &gauges,
+    };
     let mut files = vec![
         ("summary.json".to_string(), summary_json(record, verdict, meta)),
         ("summary.md".to_string(), summary_md(record, verdict, meta)),
-        ("index.html".to_string(), index_html(record, verdict, meta, &latency, &throughput, &cdf, &tables, &gauges)),
-        ("latency.svg".to_string(), latency),
-        ("throughput.svg".to_string(), throughput),
-        ("latency_cdf.svg".to_string(), cdf),
+        ("index.html".to_string(), index_html(record, verdict, meta, &plots)),
+        ("latency.svg".to_string(), latency.clone()),
+        ("throughput.svg".to_string(), throughput.clone()),
+        ("latency_cdf.svg".to_string(), cdf.clone()),
     ];
+    if let Ok(svg) = scatter {
+        files.push(("scatter.svg".to_string(), svg));
+    }
     files.extend(tables);
     files.extend(gauges);
     files
+}
+
+/// The plots `index.html` shows inline.
+#[derive(Clone, Copy)]
+pub struct Plots<'a> {
+    pub latency: &'a str,
+    pub throughput: &'a str,
+    pub cdf: &'a str,
+    /// `Err(why it was skipped)`.
+    pub scatter: &'a Result<String, String>,
+    /// `(file name, svg)` of the model tables with a plot.
+    pub tables: &'a [(String, String)],
+    pub gauges: &'a [(String, String)],
 }
 
 fn file_safe(name: &str) -> String {

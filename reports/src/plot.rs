@@ -1,375 +1,338 @@
-//! SVG plots (plotters, SVG backend). Every time axis shades and labels the fault windows.
+//! The report's plots. Every time axis shades and labels the fault windows.
+//!
+//! A model table is drawn as its model declares it ([`sim_core::model::Shape`]): a curve with its
+//! axes' labels, units and scales, bars for categories, or no plot at all (an HTML table only).
+//! Nothing is guessed from the columns.
 
-use plotters::coord::Shift;
-use plotters::prelude::*;
-use sim_core::model::Table;
-use sim_core::record::RunRecord;
+use crate::svg::{Ax, Pen, Plot, empty, palette};
+use sim_core::Outcome;
+use sim_core::model::{Bars, Curve, Scale, Shape, Table};
+use sim_core::record::{OP_POINTS_MAX, RunRecord};
 
-const W: u32 = 900;
-const H: u32 = 380;
-
-/// A colour per series, readable on white.
-fn color(i: usize) -> RGBColor {
-    const C: [RGBColor; 8] = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(214, 39, 40),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(23, 190, 207),
-    ];
-    C[i % C.len()]
-}
-
-/// A fault window on the time axis: `[start, end)` seconds and its label.
-fn fault_windows(record: &RunRecord) -> Vec<(f64, f64, String)> {
-    record.faults.iter().map(|f| (f.start_s, f.end_s.unwrap_or(record.main_phase_s), f.label.clone())).collect()
-}
-
-fn empty_svg(title: &str, why: &str) -> String {
-    let mut buf = String::new();
-    {
-        let root = SVGBackend::with_string(&mut buf, (W, 120)).into_drawing_area();
-        let _ = root.fill(&WHITE);
-        let _ = root.draw(&Text::new(format!("{title}: {why}"), (20, 50), ("sans-serif", 16).into_font()));
-        let _ = root.present();
-    }
-    buf
-}
-
-/// One line of a time plot: colour index, width, dashed, and the largest x gap it bridges.
-struct Line {
-    name: String,
-    pts: Vec<(f64, f64)>,
-    color: usize,
-    width: u32,
-    dashed: bool,
-}
-
-impl Line {
-    fn new(name: String, pts: Vec<(f64, f64)>, color: usize) -> Line {
-        Line { name, pts, color, width: 2, dashed: false }
+/// Colours of outcomes, the same in every plot.
+pub(crate) fn outcome_color(o: Option<Outcome>) -> &'static str {
+    match o {
+        Some(Outcome::Ok) => "#2ca02c",
+        Some(Outcome::Fail) => "#d62728",
+        Some(Outcome::Timeout) => "#ff7f0e",
+        Some(Outcome::Rejected) => "#9467bd",
+        None => "#7f7f7f",
     }
 }
 
-/// Splits a line where consecutive points are more than `gap` apart (no data there: draw none).
-fn segments(pts: &[(f64, f64)], gap: f64) -> Vec<Vec<(f64, f64)>> {
-    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
-    for (i, p) in pts.iter().enumerate() {
-        if i == 0 || p.0 - pts[i - 1].0 > gap {
-            out.push(Vec::new());
-        }
-        out.last_mut().expect("pushed").push(*p);
+fn outcome_name(o: Option<Outcome>) -> &'static str {
+    match o {
+        Some(Outcome::Ok) => "ok",
+        Some(Outcome::Fail) => "failed",
+        Some(Outcome::Timeout) => "timed out (unknown)",
+        Some(Outcome::Rejected) => "rejected",
+        None => "pending at the end (unknown)",
     }
-    out
 }
 
-type Chart<'a, 'b> = ChartContext<
-    'a,
-    SVGBackend<'b>,
-    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
->;
+/// Latencies below this are drawn at it on the log axes (a histogram's 1 ns would otherwise
+/// stretch the axis over decades no operation took).
+const LATENCY_FLOOR_MS: f64 = 1e-3;
 
-/// Shades the fault windows over the whole plot height, each labelled at the top.
-fn shade_faults(chart: &mut Chart<'_, '_>, windows: &[(f64, f64, String)], y_max: f64) -> Result<(), String> {
-    let fill = RGBColor(214, 39, 40).mix(0.12).filled();
-    let edge = RGBColor(214, 39, 40).mix(0.6);
-    for (i, (a, b, label)) in windows.iter().enumerate() {
-        if b > a {
-            chart
-                .draw_series(std::iter::once(Rectangle::new([(*a, 0.0), (*b, y_max)], fill)))
-                .map_err(|e| e.to_string())?;
-        } else {
-            chart
-                .draw_series(std::iter::once(PathElement::new(vec![(*a, 0.0), (*a, y_max)], edge.stroke_width(1))))
-                .map_err(|e| e.to_string())?;
-        }
-        // Stagger labels so overlapping windows stay readable.
-        let y = y_max * (0.97 - 0.06 * (i % 4) as f64);
-        chart
-            .draw_series(std::iter::once(Text::new(
-                label.clone(),
-                (*a, y),
-                ("sans-serif", 11).into_font().color(&RGBColor(150, 20, 20)),
-            )))
-            .map_err(|e| e.to_string())?;
+/// The dash of each latency percentile: p50 solid, p99 dashed, p99.9 dotted.
+const PERCENTILE_DASH: [(&str, &str, f64); 3] = [("p50", "", 2.0), ("p99", "7 4", 1.8), ("p99.9", "2 3", 1.8)];
+
+/// A named line and its pen.
+type Series = (String, Vec<(f64, f64)>, Pen);
+
+/// Shades the fault windows and marks the end of the main phase on a time plot.
+fn time_marks(plot: &mut Plot, record: &RunRecord) {
+    for fw in &record.faults {
+        plot.band(fw.start_s, fw.end_s.unwrap_or(record.main_phase_s), &fw.label);
     }
-    Ok(())
+    if record.end_s > record.main_phase_s {
+        plot.vline(record.main_phase_s, "settle: faults healed");
+    }
 }
 
-fn finish(root: DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String> {
-    root.present().map_err(|e| e.to_string())
+fn time_axis(record: &RunRecord) -> Ax {
+    Ax::new("simulated time (s)", Scale::Linear, 0.0, record.end_s.max(1e-3))
 }
 
-/// p50 / p99 / p99.9 of ok operations per interval, per op, over time.
+/// p50 / p99 / p99.9 of ok operations per interval, per op kind, on a log axis: a colour per op
+/// kind, a dash per percentile.
 pub fn latency_svg(record: &RunRecord) -> String {
-    let mut lines: Vec<Line> = Vec::new();
+    let half = record.interval_s / 2.0;
+    let mut lines: Vec<Series> = Vec::new();
     for (k, op) in record.ops.iter().enumerate() {
         let pts = record.series.iter().filter(|p| p.kind == op.kind);
-        let half = record.interval_s / 2.0;
-        let get = |f: fn(&sim_core::record::SeriesPoint) -> Option<f64>| -> Vec<(f64, f64)> {
-            pts.clone().filter_map(|p| f(p).map(|v| (p.t_s + half, v))).collect()
-        };
-        let styles = [
-            ("p50", get(|p| p.p50_ms), 1, false),
-            ("p99", get(|p| p.p99_ms), 2, false),
-            ("p99.9", get(|p| p.p999_ms), 1, true),
-        ];
-        for (name, v, width, dashed) in styles {
+        for (i, (name, dash, width)) in PERCENTILE_DASH.iter().enumerate() {
+            let v: Vec<(f64, f64)> = pts
+                .clone()
+                .filter_map(|p| [p.p50_ms, p.p99_ms, p.p999_ms][i].map(|v| (p.t_s + half, v.max(LATENCY_FLOOR_MS))))
+                .collect();
             if !v.is_empty() {
-                lines.push(Line { name: format!("{} {name}", op.kind), pts: v, color: k, width, dashed });
+                lines.push((format!("{} {name}", op.kind), v, Pen { color: palette(k), dash, width: *width }));
             }
         }
     }
     if lines.is_empty() {
-        return empty_svg("Latency over time", "no successful operations");
+        return empty("Latency over time", "no successful operations");
     }
-    let y_max = lines.iter().flat_map(|l| l.pts.iter().map(|p| p.1)).fold(0.0f64, f64::max).max(1e-3) * 1.15;
-    time_plot("Latency of ok operations over time (ms)", "latency (ms)", record, &lines, y_max)
-        .unwrap_or_else(|e| empty_svg("Latency over time", &e))
+    let ys = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1));
+    let mut plot = Plot::new(
+        "Latency of ok operations over time",
+        time_axis(record),
+        Ax::fit("latency (ms, log scale)", Scale::Log10, ys, None),
+    );
+    plot.note("per reporting interval: p50 solid, p99 dashed, p99.9 dotted; a colour per operation");
+    time_marks(&mut plot, record);
+    for (name, pts, pen) in &lines {
+        plot.line(name, pts, *pen, record.interval_s * 1.5);
+    }
+    plot.finish()
 }
 
 /// Completions per second in each interval, by outcome (all op kinds together).
 pub fn throughput_svg(record: &RunRecord) -> String {
-    let n =
-        record.series.iter().map(|p| (p.t_s / record.interval_s.max(1e-12)).round() as usize + 1).max().unwrap_or(0);
+    let step = record.interval_s.max(1e-12);
+    let n = record.series.iter().map(|p| (p.t_s / step).round() as usize + 1).max().unwrap_or(0);
     if n == 0 {
-        return empty_svg("Throughput", "no completed operations");
+        return empty("Throughput", "no completed operations");
     }
     let mut by = vec![[0u64; 4]; n];
     for p in &record.series {
-        let i = (p.t_s / record.interval_s.max(1e-12)).round() as usize;
-        by[i][0] += p.ok;
-        by[i][1] += p.fail;
-        by[i][2] += p.timeout;
-        by[i][3] += p.rejected;
+        let i = (p.t_s / step).round() as usize;
+        for (c, v) in by[i].iter_mut().zip([p.ok, p.fail, p.timeout, p.rejected]) {
+            *c += v;
+        }
     }
-    let per_s = 1.0 / record.interval_s.max(1e-12);
     let mut lines = Vec::new();
-    for (k, name) in ["ok", "fail", "timeout", "rejected"].iter().enumerate() {
+    for (k, o) in Outcome::ALL.iter().enumerate() {
         if by.iter().any(|c| c[k] > 0) || k == 0 {
-            let pts: Vec<(f64, f64)> = by
-                .iter()
-                .enumerate()
-                .map(|(i, c)| ((i as f64 + 0.5) * record.interval_s, c[k] as f64 * per_s))
-                .collect();
-            lines.push(Line::new(name.to_string(), pts, [2, 3, 1, 4][k]));
+            let pts: Vec<(f64, f64)> =
+                by.iter().enumerate().map(|(i, c)| ((i as f64 + 0.5) * step, c[k] as f64 / step)).collect();
+            lines.push((outcome_name(Some(*o)), pts, Pen::solid(outcome_color(Some(*o)))));
         }
     }
-    let y_max = lines.iter().flat_map(|l| l.pts.iter().map(|p| p.1)).fold(0.0f64, f64::max).max(1.0) * 1.15;
-    time_plot("Completed operations per second, by outcome", "ops/s", record, &lines, y_max)
-        .unwrap_or_else(|e| empty_svg("Throughput", &e))
-}
-
-fn time_plot(title: &str, y_label: &str, record: &RunRecord, lines: &[Line], y_max: f64) -> Result<String, String> {
-    let mut buf = String::new();
-    {
-        let root = SVGBackend::with_string(&mut buf, (W, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let x_max = record.end_s.max(1e-3);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("simulated time (s)")
-            .y_desc(y_label)
-            .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        shade_faults(&mut chart, &fault_windows(record), y_max)?;
-        // The end of the main phase: after it the liveness phase heals every fault.
-        if record.end_s > record.main_phase_s {
-            let m = record.main_phase_s;
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(m, 0.0), (m, y_max)],
-                    BLACK.mix(0.4).stroke_width(1),
-                )))
-                .map_err(|e| e.to_string())?;
-            chart
-                .draw_series(std::iter::once(Text::new("settle", (m, y_max * 0.6), ("sans-serif", 11).into_font())))
-                .map_err(|e| e.to_string())?;
-        }
-        let gap = record.interval_s * 1.5;
-        for line in lines {
-            let c = color(line.color);
-            let style = c.stroke_width(line.width);
-            for (j, seg) in segments(&line.pts, gap).into_iter().enumerate() {
-                let anno = if line.dashed {
-                    chart.draw_series(DashedLineSeries::new(seg, 6, 4, style)).map_err(|e| e.to_string())?
-                } else {
-                    chart.draw_series(LineSeries::new(seg, style)).map_err(|e| e.to_string())?
-                };
-                if j == 0 {
-                    anno.label(line.name.clone())
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
-                }
-            }
-        }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-        finish(root)?;
+    let ys = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1));
+    let mut plot = Plot::new(
+        "Completed operations per second, by outcome",
+        time_axis(record),
+        Ax::fit("completions (ops/s)", Scale::Linear, ys, None),
+    );
+    time_marks(&mut plot, record);
+    for (name, pts, pen) in &lines {
+        plot.line(name, pts, *pen, f64::INFINITY);
     }
-    Ok(buf)
+    plot.finish()
 }
 
-/// The legend box every plot uses, at `position`.
-fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    position: SeriesLabelPosition,
-) -> Result<(), String> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(|e| e.to_string())
-}
-
-/// The "nines" of a percentile: p90 -> 1, p99 -> 2, p99.9 -> 3.
-fn nines(p: f64) -> f64 {
-    -(1.0 - p / 100.0).max(1e-6).log10()
-}
-
-/// Latency by percentile per op: x is the number of nines (p50 ... p99.99), y milliseconds.
+/// Latency by percentile per op kind: percentiles on a "nines" axis labelled p50 ... p99.99, the
+/// latency on a log axis; steps between the measured percentiles (never a straight line across
+/// the ones not measured).
 pub fn latency_cdf_svg(record: &RunRecord) -> String {
-    let lines: Vec<(String, Vec<(f64, f64)>)> = record
-        .ops
-        .iter()
-        .filter(|o| !o.latency_curve.is_empty())
-        .map(|o| {
-            (
-                o.kind.clone(),
-                o.latency_curve.iter().filter(|(p, _)| *p < 100.0).map(|&(p, ms)| (nines(p), ms)).collect(),
-            )
-        })
-        .collect();
-    if lines.is_empty() {
-        return empty_svg("Latency by percentile", "no successful operations");
+    let ops: Vec<_> = record.ops.iter().enumerate().filter(|(_, o)| !o.latency_curve.is_empty()).collect();
+    if ops.is_empty() {
+        return empty("Latency by percentile", "no successful operations");
     }
-    let y_max = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(0.0f64, f64::max).max(1e-3) * 1.15;
-    let x_max = lines.iter().flat_map(|l| l.1.iter().map(|p| p.0)).fold(1.0f64, f64::max);
-    let render = || -> Result<String, String> {
-        let mut buf = String::new();
-        {
-            let root = SVGBackend::with_string(&mut buf, (W, H)).into_drawing_area();
-            root.fill(&WHITE).map_err(|e| e.to_string())?;
-            let mut chart = ChartBuilder::on(&root)
-                .caption("Latency by percentile (ok operations)", ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(35)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-                .map_err(|e| e.to_string())?;
-            chart
-                .configure_mesh()
-                .x_desc("percentile")
-                .y_desc("latency (ms)")
-                .disable_x_mesh()
-                .x_labels(0)
-                .draw()
-                .map_err(|e| e.to_string())?;
-            // The percentile ticks, at their nines.
-            let ticks = [(0.0, "p0"), (50.0, "p50"), (90.0, "p90"), (99.0, "p99"), (99.9, "p99.9"), (99.99, "p99.99")];
-            for (p, label) in ticks {
-                let x = nines(p);
-                if x > x_max + 1e-9 {
-                    break;
-                }
-                chart
-                    .draw_series(std::iter::once(PathElement::new(vec![(x, 0.0), (x, y_max)], BLACK.mix(0.15))))
-                    .map_err(|e| e.to_string())?;
-                chart
-                    .draw_series(std::iter::once(Text::new(
-                        label,
-                        (if x + 0.2 > x_max { x - 0.25 } else { x + 0.02 }, y_max * 0.03),
-                        ("sans-serif", 11).into_font(),
-                    )))
-                    .map_err(|e| e.to_string())?;
-            }
-            for (i, (name, pts)) in lines.iter().enumerate() {
-                let c = color(i);
-                chart
-                    .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
-                    .map_err(|e| e.to_string())?
-                    .label(name.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-                chart
-                    .draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 3, c.filled())))
-                    .map_err(|e| e.to_string())?;
-            }
-            draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-            finish(root)?;
-        }
-        Ok(buf)
+    let measured = |o: &sim_core::record::OpSummary| -> Vec<(f64, f64)> {
+        o.latency_curve.iter().filter(|(p, _)| *p < 100.0).map(|&(p, ms)| (p, ms.max(LATENCY_FLOOR_MS))).collect()
     };
-    render().unwrap_or_else(|e| empty_svg("Latency by percentile", &e))
+    let ps = ops.iter().flat_map(|(_, o)| measured(o)).map(|p| p.0);
+    let x = Ax::fit("percentile (of ok operations)", Scale::Nines, ps, None);
+    let ys = ops.iter().flat_map(|(_, o)| measured(o)).map(|p| p.1);
+    let mut plot = Plot::new("Latency by percentile", x, Ax::fit("latency (ms, log scale)", Scale::Log10, ys, None));
+    plot.note("a step holds each measured percentile until the next one; dots are the measured percentiles");
+    for (k, o) in ops {
+        let m = measured(o);
+        let steps: Vec<(f64, f64, f64)> =
+            m.iter().enumerate().map(|(i, &(p, ms))| (p, m.get(i + 1).map_or(p, |n| n.0), ms)).collect();
+        let labels: Vec<String> = Vec::new();
+        plot.steps(&o.kind, &steps, &labels, Pen::solid(palette(k)));
+    }
+    plot.finish()
 }
 
-/// A model table as a line plot: the first column is x, every other column a line. When the first
-/// column is time (`t_s` / `time_s`), fault windows are shaded. `None` for a table with no rows or
-/// fewer than two columns.
+/// One dot per operation (Jepsen's latency-raw): x its invocation, y its latency on a log axis,
+/// coloured by outcome, fault windows shaded. `Err(why)` when the run had too many operations.
+pub fn scatter_svg(record: &RunRecord) -> Result<String, String> {
+    let Some(points) = &record.op_points.points else {
+        return Err(format!(
+            "skipped: the run has {} operations, more than the {} a readable scatter (and a page that opens quickly) \
+             allows; the latency plots above summarise them",
+            sim_core::model::thousands(record.op_points.total as u64),
+            sim_core::model::thousands(OP_POINTS_MAX as u64),
+        ));
+    };
+    if points.is_empty() {
+        return Ok(empty("Every operation", "no operations"));
+    }
+    let ys = points.iter().map(|p| p.latency_ms.max(LATENCY_FLOOR_MS));
+    let y = Ax::fit("latency (ms, log scale)", Scale::Log10, ys, None);
+    let mut plot = Plot::new("Every operation: latency against invocation time", time_axis(record), y);
+    plot.note(format!(
+        "{} operations, one dot each, coloured by outcome; a pending operation's latency runs to the end of the run",
+        sim_core::model::thousands(points.len() as u64)
+    ));
+    time_marks(&mut plot, record);
+    let r = if points.len() > 5_000 { 1.4 } else { 2.2 };
+    for o in [Some(Outcome::Ok), Some(Outcome::Rejected), Some(Outcome::Fail), Some(Outcome::Timeout), None] {
+        let pts: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|p| p.outcome == o)
+            .map(|p| (p.invoke_s, p.latency_ms.max(LATENCY_FLOOR_MS)))
+            .collect();
+        if !pts.is_empty() {
+            plot.dots(&format!("{} ({})", outcome_name(o), pts.len()), &pts, outcome_color(o), r);
+        }
+    }
+    Ok(plot.finish())
+}
+
+/// A model table drawn as its model declared it; `None` for a grid (an HTML table only) and for a
+/// table with no rows.
 pub fn table_svg(table: &Table, record: &RunRecord) -> Option<String> {
-    if table.columns.len() < 2 || table.rows.is_empty() {
+    if table.rows.is_empty() {
         return None;
     }
-    let xs = table.rows.iter().filter_map(|r| r.first().copied()).filter(|v| v.is_finite());
-    let (x_min, x_max) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
-    if !x_min.is_finite() {
-        return None;
+    match &table.shape {
+        Shape::Grid => None,
+        Shape::Curve(c) => Some(curve_svg(table, c, record)),
+        Shape::Bars(b) => Some(bars_svg(table, b)),
     }
-    let is_time = matches!(table.columns[0].as_str(), "t_s" | "time_s" | "t");
-    let (x_min, x_max) = if is_time { (0.0, record.end_s.max(x_max)) } else { (x_min, x_max) };
-    let x_max = if x_max > x_min { x_max } else { x_min + 1.0 };
-    let lines: Vec<(String, Vec<(f64, f64)>)> = (1..table.columns.len())
-        .map(|c| {
-            let pts = table
-                .rows
-                .iter()
-                .filter_map(|r| Some((*r.first()?, *r.get(c)?)))
-                .filter(|(x, y)| x.is_finite() && y.is_finite())
-                .collect();
-            (table.columns[c].clone(), pts)
+}
+
+fn col(table: &Table, name: &str) -> usize {
+    table.column(name).unwrap_or_else(|| panic!("table `{}` declares a missing column `{name}`", table.name))
+}
+
+fn cell(row: &[f64], i: usize) -> f64 {
+    row.get(i).copied().unwrap_or(f64::NAN)
+}
+
+fn curve_svg(table: &Table, c: &Curve, record: &RunRecord) -> String {
+    let xi = col(table, &c.x);
+    let yis: Vec<usize> = c.ys.iter().map(|y| col(table, y)).collect();
+    let to = c.x_to.as_deref().map(|n| col(table, n));
+    let note = c.note.as_deref().map(|n| col(table, n));
+    let rows = &table.rows;
+    // An open bin (its upper edge not finite, or below its lower edge) runs to the axis's end.
+    let is_open = |r: &[f64]| to.is_some_and(|t| !(cell(r, t).is_finite() && cell(r, t) > cell(r, xi)));
+    let mut xs: Vec<f64> = rows.iter().map(|r| cell(r, xi)).collect();
+    if let Some(t) = to {
+        xs.extend(rows.iter().filter(|r| !is_open(r)).map(|r| cell(r, t)));
+    }
+    let log_x = matches!(c.x_axis.scale, Scale::Log10 | Scale::Log2);
+    let mut x = if c.time {
+        time_axis(record)
+    } else {
+        Ax::fit(&c.x_axis.title(), c.x_axis.scale, xs.iter().copied(), c.x_axis.range)
+    };
+    // A first bin from 0 on a log axis: the axis starts a step below its upper edge, where the bin
+    // is drawn from.
+    let starts_at_zero = to.is_some() && log_x && rows.iter().any(|r| cell(r, xi) <= 0.0);
+    if starts_at_zero && c.x_axis.range.is_none() {
+        let first =
+            rows.iter().filter(|r| !is_open(r)).map(|r| cell(r, to.unwrap_or(xi))).fold(f64::INFINITY, f64::min);
+        if first.is_finite() && first > 0.0 {
+            let step = if c.x_axis.scale == Scale::Log2 { 2.0 } else { 10.0 };
+            x = Ax::new(&c.x_axis.title(), c.x_axis.scale, x.lo().min(first / step), x.hi());
+        }
+    }
+    // Room for an open last bin: a step beyond the last closed edge.
+    let open_from = rows.iter().find(|r| is_open(r)).map(|r| cell(r, xi));
+    if let Some(from) = open_from
+        && from >= x.hi() * 0.999
+    {
+        let hi = match c.x_axis.scale {
+            Scale::Log10 => x.hi() * 10.0,
+            Scale::Log2 => x.hi() * 4.0,
+            _ => x.hi() + (x.hi() - x.lo()) * 0.25,
+        };
+        x = Ax::new(&c.x_axis.title(), c.x_axis.scale, x.lo(), hi);
+    }
+    let ys = rows.iter().flat_map(|r| yis.iter().map(|&i| cell(r, i)));
+    let y = Ax::fit(&c.y_axis.title(), c.y_axis.scale, ys, c.y_axis.range);
+    let mut plot = Plot::new(&table.name, x, y);
+    if c.time {
+        time_marks(&mut plot, record);
+    }
+    if let Some(from) = open_from {
+        plot.note(format!(
+            "the last bin is open: {} {} and more, drawn to the end of the axis",
+            crate::num(from),
+            c.x_axis.unit
+        ));
+    }
+    if let Some(n) = &c.note {
+        plot.note(format!("n beside each point: {n}"));
+    }
+    for (s, (&yi, name)) in yis.iter().zip(&c.ys).enumerate() {
+        let pen = Pen::solid(palette(s));
+        match to {
+            Some(t) => {
+                let (lo, hi) = (plot.x.lo(), plot.x.hi());
+                let steps: Vec<(f64, f64, f64)> = rows
+                    .iter()
+                    .map(|r| {
+                        let a = cell(r, xi);
+                        let b = if is_open(r) { hi } else { cell(r, t) };
+                        // A first bin from 0 on a log axis starts at the axis's start.
+                        (if a > 0.0 || c.x_axis.scale == Scale::Linear { a.max(lo) } else { lo }, b, cell(r, yi))
+                    })
+                    .collect();
+                let labels: Vec<String> = rows
+                    .iter()
+                    .map(|r| {
+                        let n = note.filter(|_| s == 0).map(|n| format!("n={}", crate::num(cell(r, n))));
+                        let open = is_open(r).then(|| format!("≥ {} {}", crate::num(cell(r, xi)), c.x_axis.unit));
+                        [n, open].into_iter().flatten().collect::<Vec<_>>().join("\n")
+                    })
+                    .collect();
+                plot.steps(name, &steps, &labels, pen);
+            }
+            // Percentiles are measured at points: steps between them, never a line across.
+            None if c.x_axis.scale == Scale::Nines => {
+                let pts: Vec<(f64, f64)> =
+                    rows.iter().map(|r| (cell(r, xi), cell(r, yi))).filter(|p| p.0 < 100.0).collect();
+                let steps: Vec<(f64, f64, f64)> =
+                    pts.iter().enumerate().map(|(i, &(p, v))| (p, pts.get(i + 1).map_or(p, |n| n.0), v)).collect();
+                plot.steps(name, &steps, &[], pen);
+            }
+            None => {
+                let pts: Vec<(f64, f64)> = rows.iter().map(|r| (cell(r, xi), cell(r, yi))).collect();
+                // Over time, a missing row is a gap: the table's own spacing (a model's buckets
+                // need not be the report's intervals) sets how far apart rows may be.
+                let step = pts.windows(2).map(|w| w[1].0 - w[0].0).filter(|d| *d > 0.0).fold(f64::INFINITY, f64::min);
+                let gap = if c.time && step.is_finite() { step * 1.5 } else { f64::INFINITY };
+                match note {
+                    // Points with their notes (a step of no width is a point; the line joins them).
+                    Some(n) if s == 0 => {
+                        let steps: Vec<(f64, f64, f64)> = pts.iter().map(|&(x, y)| (x, x, y)).collect();
+                        let labels: Vec<String> =
+                            rows.iter().map(|r| format!("n={}", crate::num(cell(r, n)))).collect();
+                        plot.steps(name, &steps, &labels, pen);
+                    }
+                    _ => plot.line(name, &pts, pen, gap),
+                }
+            }
+        }
+    }
+    plot.finish()
+}
+
+fn bars_svg(table: &Table, b: &Bars) -> String {
+    let ci = col(table, &b.category);
+    let vis: Vec<usize> = b.values.iter().map(|v| col(table, v)).collect();
+    let groups: Vec<(String, Vec<f64>)> = table
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let label = b.labels.get(i).cloned().unwrap_or_else(|| crate::num(cell(r, ci)));
+            (label, vis.iter().map(|&v| cell(r, v)).collect())
         })
         .collect();
-    let all_y = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1));
-    let (y_min, y_max) = all_y.fold((0.0f64, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
-    let y_max = if y_max > y_min { y_max + (y_max - y_min) * 0.15 } else { y_min + 1.0 };
-    let render = || -> Result<String, String> {
-        let mut buf = String::new();
-        {
-            let root = SVGBackend::with_string(&mut buf, (W, H)).into_drawing_area();
-            root.fill(&WHITE).map_err(|e| e.to_string())?;
-            let mut chart = ChartBuilder::on(&root)
-                .caption(format!("Model table: {}", table.name), ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(35)
-                .y_label_area_size(60)
-                .build_cartesian_2d(x_min..x_max, y_min..y_max)
-                .map_err(|e| e.to_string())?;
-            chart.configure_mesh().x_desc(table.columns[0].clone()).draw().map_err(|e| e.to_string())?;
-            if is_time && y_min >= 0.0 {
-                shade_faults(&mut chart, &fault_windows(record), y_max)?;
-            }
-            for (i, (name, pts)) in lines.iter().enumerate() {
-                let c = color(i);
-                chart
-                    .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
-                    .map_err(|e| e.to_string())?
-                    .label(name.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-            }
-            draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-            finish(root)?;
-        }
-        Ok(buf)
-    };
-    Some(render().unwrap_or_else(|e| empty_svg(&table.name, &e)))
+    let ys = groups.iter().flat_map(|g| g.1.iter().copied());
+    let y = Ax::fit(&b.y_axis.title(), b.y_axis.scale, ys, b.y_axis.range);
+    let x = Ax::new(&b.category, Scale::Linear, 0.0, 1.0);
+    let mut plot = Plot::new(&table.name, x, y);
+    plot.bars(&b.values, &groups);
+    plot.finish()
 }

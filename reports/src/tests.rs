@@ -1,8 +1,9 @@
 //! Renders a small hand-made record (the CLI's tests render real runs).
 
 use super::*;
-use sim_core::model::{Check, ModelReport, Table};
-use sim_core::record::{FaultRecord, OpSummary, Percentiles, SeriesPoint};
+use sim_core::Outcome;
+use sim_core::model::{Axis, Check, ModelReport, Table};
+use sim_core::record::{FaultRecord, OpPoint, OpPoints, OpSummary, Percentiles, SeriesPoint};
 use sim_core::verdict::{Estimate, Expect, Sla, Window, evaluate};
 use sim_core::world::StopReason;
 use std::collections::BTreeMap;
@@ -75,11 +76,22 @@ fn record() -> RunRecord {
         model_report: ModelReport {
             checks: vec![Check::judged("fresh_reads", 900u64, "reads").violations(0u64, "stale")],
             measures,
-            tables: vec![Table {
-                name: "lag over time".into(),
-                columns: vec!["t_s".into(), "lag_ms".into()],
-                rows: (0..10).map(|i| vec![i as f64, (i * i) as f64]).collect(),
-            }],
+            tables: vec![
+                Table::new(
+                    "lag over time",
+                    ["t_s", "lag_ms"],
+                    (0..10).map(|i| vec![i as f64, (i * i) as f64]).collect(),
+                )
+                .over_time(&["lag_ms"], Axis::new("replication lag", "ms")),
+            ],
+        },
+        op_points: OpPoints {
+            total: 3,
+            points: Some(vec![
+                OpPoint { kind: 0, invoke_s: 1.0, latency_ms: 2.0, outcome: Some(Outcome::Ok) },
+                OpPoint { kind: 1, invoke_s: 4.5, latency_ms: 300.0, outcome: Some(Outcome::Timeout) },
+                OpPoint { kind: 0, invoke_s: 9.0, latency_ms: 2000.0, outcome: None },
+            ]),
         },
     }
 }
@@ -130,6 +142,7 @@ fn renders_every_file_as_well_formed_documents() {
             "latency.svg",
             "throughput.svg",
             "latency_cdf.svg",
+            "scatter.svg",
             "table_lag_over_time.svg",
             "gauge_queue_depth.svg"
         ]
@@ -149,7 +162,7 @@ fn renders_every_file_as_well_formed_documents() {
     assert!(html.contains("Wrong estimates"));
     // 120 ops/s x 86400 = 10.4M measured beside the claimed 4.32M.
     assert!(html.contains("Estimates measured off:</b> `ops per day` claims 4320000"), "{html}");
-    assert_eq!(html.matches("<svg").count(), 5, "every plot inline");
+    assert_eq!(html.matches("<svg").count(), 6, "every plot inline");
     let md = &files[1].1;
     assert!(md.contains("| fresh_reads |") || md.contains("fresh_reads"));
     assert!(md.contains("simctl run x.ron --seed 42"));
@@ -246,4 +259,276 @@ fn empty_runs_still_render() {
             assert_xml(&body);
         }
     }
+}
+
+// ---- plots: what each one draws
+
+/// The parsed SVG, with the helpers the plot tests use.
+struct Svg(String);
+
+impl Svg {
+    fn of(svg: &str) -> Svg {
+        assert_xml(svg);
+        Svg(svg.to_string())
+    }
+    fn doc(&self) -> roxmltree::Document<'_> {
+        roxmltree::Document::parse(&self.0).expect("parsed before")
+    }
+    /// Names of the series drawn, in order.
+    fn series(&self) -> Vec<String> {
+        self.doc()
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("series"))
+            .filter_map(|n| n.attribute("data-series").map(String::from))
+            .collect()
+    }
+    /// The texts of elements of a class (tick labels: `xtick`, `ytick`; `note`; `title`).
+    fn texts(&self, class: &str) -> Vec<String> {
+        self.doc()
+            .descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .filter_map(|n| n.text().map(String::from))
+            .collect()
+    }
+    /// Attribute `attr` of every element of class `class` inside series `name`.
+    fn in_series(&self, name: &str, class: &str, attr: &str) -> Vec<String> {
+        let doc = self.doc();
+        let g = doc
+            .descendants()
+            .find(|n| n.attribute("data-series") == Some(name))
+            .unwrap_or_else(|| panic!("no series `{name}` in {:?}", self.series()));
+        g.descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .filter_map(|n| n.attribute(attr).map(String::from))
+            .collect()
+    }
+    /// The points of the polylines of series `name`.
+    fn polyline(&self, name: &str) -> Vec<(f64, f64)> {
+        let doc = self.doc();
+        let g = doc.descendants().find(|n| n.attribute("data-series") == Some(name)).expect("series");
+        g.descendants()
+            .filter(|n| n.tag_name().name() == "polyline")
+            .flat_map(|n| {
+                n.attribute("points")
+                    .unwrap_or("")
+                    .split(' ')
+                    .map(|p| {
+                        let (x, y) = p.split_once(',').expect("x,y");
+                        (x.parse().expect("x"), y.parse().expect("y"))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+    /// Attribute `attr` of every element whose tag is `tag`.
+    fn attrs(&self, tag: &str, attr: &str) -> Vec<String> {
+        self.doc()
+            .descendants()
+            .filter(|n| n.tag_name().name() == tag)
+            .filter_map(|n| n.attribute(attr).map(String::from))
+            .collect()
+    }
+}
+
+/// Dynamo's staleness table as the model declares it: bins of lag, the open last bin stored as -1.
+fn staleness() -> Table {
+    let edges = [0.0, 1.0, 10.0, 100.0, 1000.0, 5000.0, -1.0];
+    let p = [0.6, 0.8, 0.95, 0.99, 1.0, 1.0];
+    let rows = (0..6).map(|i| vec![edges[i], edges[i + 1], 100.0 + i as f64, p[i]]).collect();
+    Table::new("consistency_vs_lag", ["lag_ms_from", "lag_ms_to", "reads", "p_consistent"], rows)
+        .curve(
+            "lag_ms_from",
+            Axis::new("time since the write", "ms").log10(),
+            &["p_consistent"],
+            Axis::new("consistent reads", "share of reads").range(0.0, 1.0),
+        )
+        .binned("lag_ms_to")
+        .note("reads")
+}
+
+#[test]
+fn the_declared_shape_picks_the_plot() {
+    let rec = record();
+    let rows = vec![vec![0.0, 5.0, 1.0], vec![1.0, 7.0, 2.0], vec![2.0, 3.0, 0.5]];
+    let grid = Table::new("g", ["k", "a", "b"], rows.clone());
+    assert_eq!(table_svg(&grid, &rec), None, "a grid is an HTML table only: no plot is guessed");
+    let curve = grid.clone().curve("k", Axis::new("k", ""), &["a"], Axis::new("a", "ms"));
+    let svg = Svg::of(&table_svg(&curve, &rec).expect("a curve"));
+    assert_eq!(svg.series(), ["a"], "only the declared column is drawn: not `b`, not `k`");
+    assert_eq!(svg.polyline("a").len(), 3);
+    assert_eq!(svg.texts("ytitle"), ["a (ms)"], "the y label with its unit");
+    assert!(svg.attrs("rect", "class").iter().all(|c| c != "bar"));
+    let bars = grid.bars("k", &["a", "b"], Axis::new("things", "items")).labels(&["x", "y", "z"]);
+    let svg = Svg::of(&table_svg(&bars, &rec).expect("bars"));
+    assert_eq!(svg.series(), ["a", "b"]);
+    assert_eq!(svg.in_series("b", "bar", "data-y"), ["1", "2", "0.5"]);
+    assert_eq!(svg.in_series("a", "bar", "data-category"), ["x", "y", "z"]);
+    assert_eq!(svg.texts("xtick"), ["x", "y", "z"], "categories name the bars, not numbers");
+    assert!(svg.polyline_free(), "bars draw no line");
+    // Over time, in buckets wider than the report's intervals (1 s): one line, not dots.
+    let rows = (0..5).map(|i| vec![i as f64 * 2.0, i as f64]).collect();
+    let wide = Table::new("stale", ["t_s", "n"], rows).over_time(&["n"], Axis::new("stale reads", "reads"));
+    let svg = Svg::of(&table_svg(&wide, &rec).expect("a curve"));
+    assert_eq!(svg.polyline("n").len(), 5);
+    assert!(svg.0.contains("data-label=\"crash n2\""), "fault windows shaded over time");
+    // In the page: a plot for the declared table, a table for the grid.
+    let mut rec = record();
+    rec.model_report.tables = vec![Table::new("plain", ["a", "b"], vec![vec![1.0, 2.0]]), staleness()];
+    let files = render(&rec, &evaluate(&rec, &[], &[], &[], &Expect::Pass), &Meta::default());
+    let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+    assert!(names.contains(&"table_consistency_vs_lag.svg") && !names.contains(&"table_plain.svg"), "{names:?}");
+}
+
+impl Svg {
+    fn polyline_free(&self) -> bool {
+        self.attrs("polyline", "points").is_empty()
+    }
+}
+
+#[test]
+fn log_axes_are_used_where_declared() {
+    let rec = record();
+    let rows: Vec<Vec<f64>> =
+        [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0].iter().map(|&v| vec![v, 10.0 / v]).collect();
+    let t = Table::new("balance", ["vnodes", "ratio"], rows);
+    let log2 = t.clone().curve("vnodes", Axis::new("vnodes", "").log2(), &["ratio"], Axis::new("ratio", ""));
+    let svg = Svg::of(&table_svg(&log2, &rec).expect("curve"));
+    assert_eq!(svg.texts("xtick"), ["1", "2", "4", "8", "16", "32", "64", "128", "256"], "powers of two");
+    // Equal ratios, equal distances: the points are evenly spaced across the plot.
+    let xs: Vec<f64> = svg.polyline("ratio").iter().map(|p| p.0).collect();
+    let gaps: Vec<f64> = xs.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|g| (g - gaps[0]).abs() < 0.2), "{gaps:?}");
+    let linear = t.curve("vnodes", Axis::new("vnodes", ""), &["ratio"], Axis::new("ratio", ""));
+    let svg = Svg::of(&table_svg(&linear, &rec).expect("curve"));
+    assert!(!svg.texts("xtick").contains(&"128".to_string()), "a linear axis has even ticks: {:?}", svg.texts("xtick"));
+    // Latency over time and by percentile: log y, decades on the axis.
+    for svg in [latency_svg(&rec), latency_cdf_svg(&rec), scatter_svg(&rec).expect("small run")] {
+        let ticks = Svg::of(&svg).texts("ytick");
+        assert!(ticks.contains(&"1".to_string()) && ticks.contains(&"10".to_string()), "{ticks:?}");
+        assert!(!ticks.contains(&"5".to_string()) || ticks.contains(&"2".to_string()), "decades: {ticks:?}");
+    }
+}
+
+#[test]
+fn the_open_last_bin_is_not_drawn_at_its_edge() {
+    let rec = record();
+    let svg = Svg::of(&table_svg(&staleness(), &rec).expect("a curve"));
+    // One curve, the probability: not the bin edges, not the read counts.
+    assert_eq!(svg.series(), ["p_consistent"]);
+    let ys: Vec<f64> = svg.in_series("p_consistent", "point", "data-y").iter().map(|v| v.parse().unwrap()).collect();
+    assert_eq!(ys, [0.6, 0.8, 0.95, 0.99, 1.0, 1.0], "a point per bin, each a probability");
+    assert_eq!(svg.texts("ytick").last().map(String::as_str), Some("1"), "a 0..1 axis, not 0..5000");
+    assert_eq!(svg.texts("xtick"), ["0.1", "1", "10", "100", "1000", "10k"], "lag on decades");
+    // The open bin starts at 5000 and runs to the end of the axis, labelled as open.
+    let cx: Vec<f64> = svg.in_series("p_consistent", "point", "cx").iter().map(|v| v.parse().unwrap()).collect();
+    let xs: Vec<f64> = svg.polyline("p_consistent").iter().map(|p| p.0).collect();
+    let axis_end = xs.iter().copied().fold(0.0, f64::max);
+    assert!(cx[5] > cx[4] && axis_end > cx[5], "{cx:?} {axis_end}");
+    let notes = svg.texts("note");
+    assert_eq!(notes[0], "n=100");
+    assert_eq!(notes[5..], ["n=105", "≥ 5000 ms"], "the open bin's count, and that it is open");
+    assert!(svg.texts("subtitle").iter().any(|s| s.contains("the last bin is open: 5000 ms and more")));
+    // A bin from 0 is drawn from the start of the log axis, not dropped.
+    assert_eq!(xs[0], 78.0);
+}
+
+#[test]
+fn latency_over_time_has_a_colour_per_op_and_a_dash_per_percentile() {
+    let svg = Svg::of(&latency_svg(&record()));
+    assert_eq!(svg.series(), ["read p50", "read p99", "read p99.9", "write p50", "write p99", "write p99.9"]);
+    let doc = svg.doc();
+    let style = |name: &str| {
+        let g = doc.descendants().find(|n| n.attribute("data-series") == Some(name)).expect("series");
+        let l = g.descendants().find(|n| n.tag_name().name() == "polyline").expect("a line");
+        (l.attribute("stroke").unwrap().to_string(), l.attribute("stroke-dasharray").unwrap_or("").to_string())
+    };
+    assert_eq!(style("read p50").0, style("read p99").0, "one colour per op kind");
+    assert_ne!(style("read p50").0, style("write p50").0);
+    let dashes: Vec<String> = ["read p50", "read p99", "read p99.9"].iter().map(|n| style(n).1).collect();
+    assert!(dashes[0].is_empty() && !dashes[1].is_empty() && !dashes[2].is_empty() && dashes[1] != dashes[2]);
+    assert_eq!(style("write p99").1, dashes[1], "the same dash for the same percentile");
+    // The legend names every series.
+    let legend: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("legend-item"))
+        .filter_map(|n| {
+            n.descendants().find(|t| t.tag_name().name() == "text").and_then(|t| t.text()).map(String::from)
+        })
+        .collect();
+    assert_eq!(legend, svg.series());
+    // A gap in the data (read p99.9 has none at t=3) is not bridged: two lines.
+    assert_eq!(
+        doc.descendants()
+            .filter(|n| n.attribute("data-series") == Some("read p99.9"))
+            .flat_map(|g| g.children())
+            .filter(|n| n.tag_name().name() == "polyline")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn the_cdf_labels_percentiles_on_the_axis_and_steps_between_measured_ones() {
+    let svg = Svg::of(&latency_cdf_svg(&record()));
+    assert_eq!(svg.series(), ["read", "write"]);
+    assert_eq!(svg.texts("xtick"), ["p0", "p50", "p90", "p99", "p99.9"], "labels are the axis's ticks");
+    // Ticks sit under the plot, not over the curves.
+    let doc = svg.doc();
+    let frame_bottom = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "rect" && n.attribute("stroke") == Some("#000"))
+        .map(|n| {
+            n.attribute("y").unwrap().parse::<f64>().unwrap() + n.attribute("height").unwrap().parse::<f64>().unwrap()
+        })
+        .next()
+        .expect("the frame");
+    for t in doc.descendants().filter(|n| n.attribute("class") == Some("xtick")) {
+        assert!(t.attribute("y").unwrap().parse::<f64>().unwrap() > frame_bottom);
+    }
+    // Steps: every measured percentile (p0 ... p99.9, not p100) is a dot, and the line between
+    // two of them is flat then vertical, never a slope.
+    assert_eq!(svg.in_series("read", "point", "data-y"), ["0.2", "1.5", "3", "8", "16"]);
+    let pts = svg.polyline("read");
+    for w in pts.windows(2) {
+        assert!(w[0].0 == w[1].0 || w[0].1 == w[1].1, "a slope from {:?} to {:?}", w[0], w[1]);
+    }
+}
+
+#[test]
+fn the_scatter_has_a_dot_per_operation_by_outcome_and_is_skipped_above_the_limit() {
+    let rec = record();
+    let svg = Svg::of(&scatter_svg(&rec).expect("3 operations"));
+    assert_eq!(svg.series(), ["ok (1)", "timed out (unknown) (1)", "pending at the end (unknown) (1)"]);
+    assert_eq!(svg.attrs("circle", "r").len(), 3 + 3, "three dots and three legend dots");
+    assert!(svg.0.contains("data-label=\"crash n2\""), "the fault window shaded");
+    // Too many operations: no points kept, no scatter, and the page says why.
+    let history: Vec<sim_core::metrics::HistoryEntry> = (0..5)
+        .map(|i| sim_core::metrics::HistoryEntry {
+            op: sim_core::OpId(i),
+            logical: sim_core::OpId(i),
+            client: sim_core::NodeId(0),
+            kind: 0,
+            key: 0,
+            value: 0,
+            attempt: 0,
+            invoke: sim_core::Time(i * 1_000_000),
+            complete: (i < 4).then_some(sim_core::Time(i * 1_000_000 + 500_000)),
+            outcome: (i < 4).then_some(Outcome::Ok),
+            reply: sim_core::Reply::None,
+        })
+        .collect();
+    let kept = OpPoints::of(&history, sim_core::Time(10_000_000), 5);
+    let points = kept.points.expect("at the limit: kept");
+    assert_eq!(points[1].latency_ms, 0.5);
+    assert_eq!((points[4].latency_ms, points[4].outcome), (6.0, None), "pending: until the end");
+    let mut big = record();
+    big.op_points = OpPoints::of(&history, sim_core::Time(10_000_000), 4);
+    assert_eq!(big.op_points, OpPoints { total: 5, points: None });
+    big.op_points.total = 25_000;
+    let why = scatter_svg(&big).expect_err("skipped");
+    assert!(why.contains("25,000 operations, more than the 20,000"), "{why}");
+    let files = render(&big, &evaluate(&big, &[], &[], &[], &Expect::Pass), &Meta::default());
+    assert!(files.iter().all(|f| f.0 != "scatter.svg"));
+    let html = &files.iter().find(|f| f.0 == "index.html").unwrap().1;
+    assert!(html.contains("The per-operation scatter was skipped: the run has 25,000 operations"), "{html}");
 }

@@ -344,7 +344,8 @@ pub fn summary_md(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> String 
     }
     let _ = writeln!(
         s,
-        "\n## Plots\n\n![latency](latency.svg)\n![throughput](throughput.svg)\n![latency by percentile](latency_cdf.svg)"
+        "\n## Plots\n\n![latency](latency.svg)\n![throughput](throughput.svg)\n![latency by percentile](latency_cdf.svg){}",
+        if record.op_points.points.is_some() { "\n![every operation](scatter.svg)" } else { "" }
     );
     s
 }
@@ -389,16 +390,8 @@ fn inline_svg(svg: &str) -> &str {
 }
 
 /// `index.html`: one self-contained page (inline SVG and CSS, no scripts, no network).
-pub fn index_html(
-    record: &RunRecord,
-    verdict: &Verdict,
-    meta: &Meta,
-    latency: &str,
-    throughput: &str,
-    cdf: &str,
-    tables: &[(String, String)],
-    gauges: &[(String, String)],
-) -> String {
+pub fn index_html(record: &RunRecord, verdict: &Verdict, meta: &Meta, plots: &crate::Plots<'_>) -> String {
+    let crate::Plots { latency, throughput, cdf, scatter, tables, gauges } = *plots;
     let mut s = String::new();
     let _ = write!(
         s,
@@ -464,6 +457,18 @@ code{{background:#f3f3f3;padding:1px 4px}} svg{{max-width:100%;height:auto}}\n</
     let _ = write!(s, "<h2>Latency over time</h2>\n{}\n", inline_svg(latency));
     let _ = write!(s, "<h2>Throughput</h2>\n{}\n", inline_svg(throughput));
     let _ = write!(s, "<h2>Latency by percentile</h2>\n{}\n", inline_svg(cdf));
+    match scatter {
+        Ok(svg) => {
+            let _ = write!(s, "<h2>Every operation</h2>\n{}\n", inline_svg(svg));
+        }
+        Err(why) => {
+            let _ = write!(
+                s,
+                "<h2>Every operation</h2>\n<p class=\"skipped\">The per-operation scatter was {}</p>\n",
+                esc(why)
+            );
+        }
+    }
     if !record.faults.is_empty() {
         let (h, r) = fault_rows(record);
         let _ = write!(s, "<h2>Faults and their effects</h2>\n{}", html_table(&h, &r, false));
@@ -483,6 +488,8 @@ code{{background:#f3f3f3;padding:1px 4px}} svg{{max-width:100%;height:auto}}\n</
             let head: Vec<&str> = t.columns.iter().map(|c| c.as_str()).collect();
             let rows: Vec<Vec<String>> = t.rows.iter().map(|r| r.iter().map(|v| num(*v)).collect()).collect();
             s.push_str(&html_table(&head, &rows, false));
+        } else {
+            let _ = writeln!(s, "<p>{} rows (too many to list here).</p>", t.rows.len());
         }
     }
     for (name, svg) in gauges {

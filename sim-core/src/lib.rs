@@ -47,7 +47,7 @@ pub mod world;
 pub use actor::{Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, TimerId, WriteId};
 pub use cost::Footprint;
 pub use dist::Dist;
-pub use model::{Blame, Check, Model, ModelReport, RunView, Table};
+pub use model::{Axis, Blame, Check, Model, ModelReport, RunView, Table};
 pub use rng::{Prng, Stream};
 pub use time::{Duration, Time};
 pub use topology::{Topology, TopologySpec};

@@ -323,12 +323,207 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// A table for the report (a curve, a distribution).
+/// A table for the report (a curve, a distribution), with the plot its model declares for it.
+///
+/// The report never guesses a plot from the columns: a table drawn as a curve or as bars says so
+/// with its columns, its axes' labels and units, and their scales; any other table is shown as an
+/// HTML table only ([`Shape::Grid`]).
+///
+/// ```
+/// use sim_core::model::{Axis, Table};
+/// let rows = vec![vec![0.0, 1.0, 40.0, 0.5], vec![1.0, f64::INFINITY, 60.0, 0.9]];
+/// let t = Table::new("consistency_vs_lag", &["lag_ms_from", "lag_ms_to", "reads", "p_consistent"], rows)
+///     .curve("lag_ms_from", Axis::new("time since the write", "ms").log10(), &["p_consistent"],
+///            Axis::new("P(consistent read)", "share").range(0.0, 1.0))
+///     .binned("lag_ms_to") // bins: from `lag_ms_from` to `lag_ms_to` (not finite or negative: open)
+///     .note("reads");      // written beside each point, not drawn as a curve
+/// assert!(matches!(t.shape, sim_core::model::Shape::Curve(_)));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Table {
     pub name: String,
     pub columns: Vec<String>,
     pub rows: Vec<Vec<f64>>,
+    /// How the report draws it (declared by the model; [`Shape::Grid`]: an HTML table only).
+    pub shape: Shape,
+}
+
+/// The plot a model declares for a table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    /// No plot: an HTML table only.
+    #[default]
+    Grid,
+    /// Lines of one or more columns against an x column.
+    Curve(Curve),
+    /// A bar per category (a row) for each value column.
+    Bars(Bars),
+}
+
+/// Columns `ys` against column `x`, on one y axis (so the `ys` share a unit).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Curve {
+    pub x: String,
+    pub x_axis: Axis,
+    pub ys: Vec<String>,
+    pub y_axis: Axis,
+    /// `x` is simulated time in seconds: the report shades the fault windows.
+    pub time: bool,
+    /// Bins: each row covers `[x, x_to)`; an `x_to` that is not finite or is negative marks the
+    /// last bin open (it runs to the end of the axis and is labelled so, never drawn at a number).
+    pub x_to: Option<String>,
+    /// A column written beside each point (a count, say), not drawn as a curve.
+    pub note: Option<String>,
+}
+
+/// A bar per row, grouped by the category in column `category`, one bar per value column.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Bars {
+    pub category: String,
+    /// Names of the categories by row (empty: the category column's values).
+    pub labels: Vec<String>,
+    pub values: Vec<String>,
+    pub y_axis: Axis,
+}
+
+/// An axis: what it measures, in which unit, on which scale.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Axis {
+    pub label: String,
+    /// `ms`, `/s`, `share` ...; empty for a plain count.
+    pub unit: String,
+    pub scale: Scale,
+    /// A fixed range (e.g. `0..1` for a probability); `None`: from the data.
+    pub range: Option<(f64, f64)>,
+}
+
+/// How values map to an axis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    #[default]
+    Linear,
+    /// Decades (values must be positive; others are not drawn).
+    Log10,
+    /// Powers of two (values must be positive; others are not drawn).
+    Log2,
+    /// Percentiles (0..100) by their nines: p90, p99, p99.9 equally spaced.
+    Nines,
+}
+
+impl Axis {
+    pub fn new(label: &str, unit: &str) -> Axis {
+        Axis { label: label.to_string(), unit: unit.to_string(), scale: Scale::Linear, range: None }
+    }
+    pub fn log10(mut self) -> Axis {
+        self.scale = Scale::Log10;
+        self
+    }
+    pub fn log2(mut self) -> Axis {
+        self.scale = Scale::Log2;
+        self
+    }
+    pub fn nines(mut self) -> Axis {
+        self.scale = Scale::Nines;
+        self
+    }
+    pub fn range(mut self, lo: f64, hi: f64) -> Axis {
+        self.range = Some((lo, hi));
+        self
+    }
+    /// `label (unit)`, or the label alone without a unit.
+    pub fn title(&self) -> String {
+        if self.unit.is_empty() { self.label.clone() } else { format!("{} ({})", self.label, self.unit) }
+    }
+}
+
+impl Table {
+    /// A table shown as an HTML table only, until a shape is declared.
+    pub fn new<S: AsRef<str>>(name: &str, columns: impl IntoIterator<Item = S>, rows: Vec<Vec<f64>>) -> Table {
+        Table {
+            name: name.to_string(),
+            columns: columns.into_iter().map(|c| c.as_ref().to_string()).collect(),
+            rows,
+            shape: Shape::Grid,
+        }
+    }
+    /// Drawn as lines of `ys` against `x`.
+    pub fn curve(mut self, x: &str, x_axis: Axis, ys: &[&str], y_axis: Axis) -> Table {
+        self.shape = Shape::Curve(Curve {
+            x: x.to_string(),
+            x_axis,
+            ys: ys.iter().map(|c| c.to_string()).collect(),
+            y_axis,
+            time: false,
+            x_to: None,
+            note: None,
+        });
+        self.assert_columns();
+        self
+    }
+    /// Drawn as lines of `ys` against simulated time (column `t_s`, seconds), fault windows shaded.
+    pub fn over_time(self, ys: &[&str], y_axis: Axis) -> Table {
+        let mut t = self.curve("t_s", Axis::new("simulated time", "s"), ys, y_axis);
+        if let Shape::Curve(c) = &mut t.shape {
+            c.time = true;
+        }
+        t
+    }
+    /// A curve over bins `[x, to)` (see [`Curve::x_to`]).
+    pub fn binned(mut self, to: &str) -> Table {
+        if let Shape::Curve(c) = &mut self.shape {
+            c.x_to = Some(to.to_string());
+        }
+        self.assert_columns();
+        self
+    }
+    /// A column written beside each point of a curve.
+    pub fn note(mut self, column: &str) -> Table {
+        if let Shape::Curve(c) = &mut self.shape {
+            c.note = Some(column.to_string());
+        }
+        self.assert_columns();
+        self
+    }
+    /// Drawn as bars: a group per row named by `category`, a bar per column of `values`.
+    pub fn bars(mut self, category: &str, values: &[&str], y_axis: Axis) -> Table {
+        self.shape = Shape::Bars(Bars {
+            category: category.to_string(),
+            labels: Vec::new(),
+            values: values.iter().map(|c| c.to_string()).collect(),
+            y_axis,
+        });
+        self.assert_columns();
+        self
+    }
+    /// Names the bars' categories, row by row.
+    pub fn labels(mut self, labels: &[&str]) -> Table {
+        if let Shape::Bars(b) = &mut self.shape {
+            b.labels = labels.iter().map(|l| l.to_string()).collect();
+        }
+        self
+    }
+    /// The index of a column.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+    /// A shape naming a column the table lacks is a model bug.
+    fn assert_columns(&self) {
+        let named: Vec<&String> = match &self.shape {
+            Shape::Grid => Vec::new(),
+            Shape::Curve(c) => std::iter::once(&c.x).chain(&c.ys).chain(&c.x_to).chain(&c.note).collect(),
+            Shape::Bars(b) => std::iter::once(&b.category).chain(&b.values).collect(),
+        };
+        for n in named {
+            assert!(
+                self.column(n).is_some(),
+                "table `{}` has no column `{n}` (columns: {:?})",
+                self.name,
+                self.columns
+            );
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

@@ -113,6 +113,9 @@ pub struct RunRecord {
     pub counters: BTreeMap<String, u64>,
     pub gauges: Vec<GaugeRecord>,
     pub model_report: ModelReport,
+    /// Every operation of the history, for the report's per-operation scatter (see [`OpPoints`]).
+    #[serde(skip)]
+    pub op_points: OpPoints,
 }
 
 fn ms(ns: u64) -> f64 {
@@ -269,6 +272,7 @@ impl RunRecord {
             counters,
             gauges,
             model_report,
+            op_points: OpPoints::of(history, end, OP_POINTS_MAX),
         }
     }
 }
@@ -297,4 +301,47 @@ fn fault_record(f: &FaultEffect) -> FaultRecord {
 /// A duration as seconds, for report fields.
 pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
+}
+
+/// A run with more operations than this gets no per-operation scatter (an SVG of 20,000 dots is
+/// about 2 MB; more would make the report page slow to open and the dots unreadable).
+pub const OP_POINTS_MAX: usize = 20_000;
+
+/// One operation of the history, for the per-operation latency scatter (Jepsen's latency-raw).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OpPoint {
+    /// The op kind's index in the record's `ops`.
+    pub kind: u16,
+    pub invoke_s: f64,
+    /// Until completion; for an operation still pending at the end, until the end of the run.
+    pub latency_ms: f64,
+    /// `None`: still pending when the run ended.
+    pub outcome: Option<Outcome>,
+}
+
+/// The history's operations as points, or only their number when there are too many to draw.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpPoints {
+    /// Operations in the history (attempts: a retry is an operation of its own).
+    pub total: usize,
+    /// `None`: more than the limit, not kept.
+    pub points: Option<Vec<OpPoint>>,
+}
+
+impl OpPoints {
+    /// Every entry of `history`, unless there are more than `limit`.
+    pub fn of(history: &[crate::metrics::HistoryEntry], end: Time, limit: usize) -> OpPoints {
+        let points = (history.len() <= limit).then(|| {
+            history
+                .iter()
+                .map(|e| OpPoint {
+                    kind: e.kind,
+                    invoke_s: e.invoke.as_secs_f64(),
+                    latency_ms: ms(e.complete.unwrap_or(end).0.saturating_sub(e.invoke.0)),
+                    outcome: e.outcome,
+                })
+                .collect()
+        });
+        OpPoints { total: history.len(), points }
+    }
 }

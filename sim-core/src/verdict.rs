@@ -1951,6 +1951,7 @@ mod tests {
             counters: BTreeMap::new(),
             gauges: vec![],
             model_report: Default::default(),
+            op_points: Default::default(),
         }
     }
 

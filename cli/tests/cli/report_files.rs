@@ -17,6 +17,7 @@ fn report_files_exist_and_are_well_formed() {
             "index.html",
             "latency.svg",
             "latency_cdf.svg",
+            "scatter.svg",
             "summary.json",
             "summary.md",
             "table_stale_reads_over_time.svg",
@@ -36,7 +37,7 @@ fn report_files_exist_and_are_well_formed() {
         }
     }
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
-    assert_eq!(html.matches("<svg").count(), 4, "every plot inline");
+    assert_eq!(html.matches("<svg").count(), 5, "every plot inline");
     assert!(!html.contains("src=\"http") && !html.contains("<script"), "opens from disk, no network");
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(md.contains("**Verdict: PASS**"), "{md}");

@@ -29,7 +29,7 @@ use parts::pool::PoolTimer;
 use serde::{Deserialize, Serialize};
 use sim_core::metrics::HistoryEntry;
 use sim_core::{
-    Actor, Check, Ctx, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table, Topology,
+    Actor, Axis, Check, Ctx, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table, Topology,
 };
 use std::collections::BTreeMap;
 
@@ -243,16 +243,16 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     r.tables.push(parts::cache::hit_ratio_table(metrics, "hit ratio per tier", &tiers));
     let interval = metrics.interval.as_secs_f64();
-    r.tables.push(Table {
-        name: "origin requests per second".into(),
-        columns: vec!["t_s".into(), "origin_requests_per_s".into()],
-        rows: metrics
-            .scoped_counter_series("origin", "requests")
-            .iter()
-            .enumerate()
-            .map(|(i, n)| vec![i as f64 * interval, *n as f64 / interval])
-            .collect(),
-    });
+    let rows = metrics
+        .scoped_counter_series("origin", "requests")
+        .iter()
+        .enumerate()
+        .map(|(i, n)| vec![i as f64 * interval, *n as f64 / interval])
+        .collect();
+    r.tables.push(
+        Table::new("origin requests per second", ["t_s", "origin_requests_per_s"], rows)
+            .over_time(&["origin_requests_per_s"], Axis::new("origin requests", "/s")),
+    );
     r
 }
 

@@ -66,7 +66,7 @@ pub mod web;
 use node::{Crawler, Dns, Host, Node, Record};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
-use sim_core::{Check, Dist, Duration, Footprint, Model, ModelReport, NodeId, Prng, RunView, Table, Topology};
+use sim_core::{Axis, Check, Dist, Duration, Footprint, Model, ModelReport, NodeId, Prng, RunView, Table, Topology};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use web::{Web, WebConfig};
@@ -577,7 +577,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let peak_per_crawler = rows.iter().flat_map(|r| r[2..].iter().copied()).fold(0.0, f64::max);
     let mut columns = vec!["t_s".to_string(), "pages_per_s".to_string()];
     columns.extend((0..c.crawlers).map(|i| format!("crawler_{i}")));
-    r.tables.push(Table { name: "pages_per_s".into(), columns, rows });
+    let ys: Vec<&str> = columns[1..].iter().map(String::as_str).collect();
+    r.tables.push(Table::new("pages_per_s", &columns, rows).over_time(&ys, Axis::new("pages fetched", "/s")));
 
     // Fetch latency from the crawlers that are running (earlier incarnations' samples are lost).
     let mut lat: Vec<u64> = run
@@ -600,11 +601,10 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         })
         .collect();
     let frontier_max = frontier_rows.iter().map(|r| r[1]).fold(0.0, f64::max);
-    r.tables.push(Table {
-        name: "frontier_size".into(),
-        columns: vec!["t_s".into(), "urls".into()],
-        rows: frontier_rows,
-    });
+    r.tables.push(
+        Table::new("frontier_size", ["t_s", "urls"], frontier_rows)
+            .over_time(&["urls"], Axis::new("frontier (all crawlers)", "URLs")),
+    );
 
     let hits = counter("dns_cache_hits");
     let lookups = counter("dns_lookups");

@@ -35,7 +35,7 @@ use crate::{Config, Reconcile, build_ring, epoch_at, ring_members};
 use sim_core::fault::Fault;
 use sim_core::metrics::HistoryEntry;
 use sim_core::net::PartitionSpec;
-use sim_core::{Check, ModelReport, NodeId, Outcome, Reply, RunView, Table, Time};
+use sim_core::{Axis, Check, ModelReport, NodeId, Outcome, Reply, RunView, Table, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
 const GET: u16 = 0;
@@ -352,11 +352,17 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         }
         lo = hi;
     }
-    r.tables.push(Table {
-        name: "consistency_vs_lag".into(),
-        columns: vec!["lag_ms_from".into(), "lag_ms_to".into(), "reads".into(), "p_consistent".into()],
-        rows: lag_rows,
-    });
+    r.tables.push(
+        Table::new("consistency_vs_lag", ["lag_ms_from", "lag_ms_to", "reads", "p_consistent"], lag_rows)
+            .curve(
+                "lag_ms_from",
+                Axis::new("time since the write", "ms").log10(),
+                &["p_consistent"],
+                Axis::new("consistent reads", "share of reads").range(0.0, 1.0),
+            )
+            .binned("lag_ms_to")
+            .note("reads"),
+    );
 
     // ---- versions per read
     let mut by_versions = [0u64; 4];
@@ -374,11 +380,12 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         }
     }
     let reads: u64 = by_versions.iter().sum();
-    r.tables.push(Table {
-        name: "versions_per_read".into(),
-        columns: vec!["versions (3: 3 or more)".into(), "reads".into(), "share".into()],
-        rows: (0..4).map(|i| vec![i as f64, by_versions[i] as f64, frac(by_versions[i], reads)]).collect(),
-    });
+    let rows = (0..4).map(|i| vec![i as f64, by_versions[i] as f64, frac(by_versions[i], reads)]).collect();
+    r.tables.push(
+        Table::new("versions_per_read", ["versions (3: 3 or more)", "reads", "share"], rows)
+            .bars("versions (3: 3 or more)", &["reads"], Axis::new("reads returning that many versions", "reads"))
+            .labels(&["0", "1", "2", "3 or more"]),
+    );
 
     // ---- load balance
     let mut keys_per_node = vec![0f64; servers as usize];
@@ -410,16 +417,13 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             max_over_mean(&q, &weights),
         ]);
     }
-    r.tables.push(Table {
-        name: "balance_vs_vnodes".into(),
-        columns: vec![
-            "vnodes_per_weight".into(),
-            "ring_share_max_over_mean".into(),
-            "keys_max_over_mean".into(),
-            "requests_max_over_mean".into(),
-        ],
-        rows: sweep,
-    });
+    let columns = ["vnodes_per_weight", "ring_share_max_over_mean", "keys_max_over_mean", "requests_max_over_mean"];
+    r.tables.push(Table::new("balance_vs_vnodes", columns, sweep).curve(
+        "vnodes_per_weight",
+        Axis::new("virtual nodes per unit of weight", "vnodes").log2(),
+        &columns[1..],
+        Axis::new("most loaded node / mean", "ratio"),
+    ));
 
     // ---- measures
     let counters = &run.sim.metrics().counters;

@@ -5,7 +5,7 @@
 use crate::leaderboard::Row;
 use crate::{Api, Config, Contest, Node};
 use sim_core::metrics::HistoryEntry;
-use sim_core::model::Table;
+use sim_core::model::{Axis, Table};
 use sim_core::sweep::percentile;
 use sim_core::{Check, Duration, ModelReport, Outcome, Reply, RunView, Time, Topology};
 use std::collections::BTreeMap;
@@ -279,11 +279,8 @@ fn tables(c: &Config, run: &RunView<'_, Node>, samples: &[(Time, u64, f64)]) -> 
     let busy = level_series(run, "runners", "busy", end);
     let per = c.runner.concurrency.max(1) as f64;
     let rows = (0..up.len()).map(|i| vec![i as f64 * w, up[i], starting[i], desired[i], busy[i] / per]).collect();
-    let runners = Table {
-        name: "runners over time".into(),
-        columns: ["t_s", "up", "starting", "desired", "busy (runners' worth)"].map(String::from).to_vec(),
-        rows,
-    };
+    let columns = ["t_s", "up", "starting", "desired", "busy (runners' worth)"];
+    let runners = Table::new("runners over time", columns, rows).over_time(&columns[1..], Axis::new("runners", ""));
     let lag = level_series(run, "log", "lag", end);
     let rows = samples
         .iter()
@@ -292,11 +289,8 @@ fn tables(c: &Config, run: &RunView<'_, Node>, samples: &[(Time, u64, f64)]) -> 
             vec![t.as_secs_f64(), waiting as f64, allowed, lag.get(i).copied().unwrap_or(0.0)]
         })
         .collect();
-    let backlog = Table {
-        name: "backlog".into(),
-        columns: ["t_s", "waiting for a result", "allowed by the SLA", "queue lag"].map(String::from).to_vec(),
-        rows,
-    };
+    let columns = ["t_s", "waiting for a result", "allowed by the SLA", "queue lag"];
+    let backlog = Table::new("backlog", columns, rows).over_time(&columns[1..], Axis::new("submissions", ""));
     vec![runners, backlog]
 }
 

@@ -5,7 +5,7 @@ use crate::broker::Role;
 use crate::log::{Entry, Payload};
 use crate::msg::EventKind;
 use crate::{Config, Node};
-use sim_core::{Check, ModelReport, OpId, Outcome, Reply, RunView, Table, Time};
+use sim_core::{Axis, Check, ModelReport, OpId, Outcome, Reply, RunView, Table, Time};
 
 /// A message as a report names it: by the produce operation that wrote it, in the id space of the
 /// history and the trace (a message id is its workload value: the first attempt's op id plus one).
@@ -582,22 +582,11 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
         }
     }
     events.sort_by_key(|e| (e.at, e.partition));
-    let mut leaders = Table {
-        name: "leader_changes".into(),
-        columns: cols(&["t_s", "partition", "leader", "leader_epoch"]),
-        rows: Vec::new(),
-    };
-    let mut isr = Table {
-        name: "isr_changes".into(),
-        columns: cols(&["t_s", "partition", "isr_size", "change"]),
-        rows: Vec::new(),
-    };
-    let mut truncs = Table {
-        name: "truncations".into(),
-        columns: cols(&["t_s", "partition", "broker", "entries_removed"]),
-        rows: Vec::new(),
-    };
-    let mut ctl = Table { name: "controller_changes".into(), columns: cols(&["t_s", "broker"]), rows: Vec::new() };
+    // Event logs: HTML tables (a line through events of different partitions would mean nothing).
+    let mut leaders = Table::new("leader_changes", ["t_s", "partition", "leader", "leader_epoch"], Vec::new());
+    let mut isr = Table::new("isr_changes", ["t_s", "partition", "isr_size", "change"], Vec::new());
+    let mut truncs = Table::new("truncations", ["t_s", "partition", "broker", "entries_removed"], Vec::new());
+    let mut ctl = Table::new("controller_changes", ["t_s", "broker"], Vec::new());
     for e in events {
         let t = e.at.as_secs_f64();
         let p = e.partition as f64;
@@ -611,20 +600,18 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
             EventKind::ControllerChange { broker } => ctl.rows.push(vec![t, broker as f64]),
         }
     }
-    let cdf = Table {
-        name: "e2e_latency_cdf".into(),
-        columns: cols(&["percentile", "ms"]),
-        rows: [0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0]
-            .iter()
-            .map(|&q| vec![q * 100.0, sim_core::stats::percentile_ms(&e2e, q)])
-            .collect(),
-    };
+    let rows = [0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0]
+        .iter()
+        .map(|&q| vec![q * 100.0, sim_core::stats::percentile_ms(&e2e, q)])
+        .collect();
+    let cdf = Table::new("e2e_latency_cdf", ["percentile", "ms"], rows).curve(
+        "percentile",
+        Axis::new("percentile", "").nines(),
+        &["ms"],
+        Axis::new("produce to consume latency", "ms").log10(),
+    );
     r.tables.extend([leaders, isr, truncs, ctl, cdf]);
     r
-}
-
-fn cols(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| s.to_string()).collect()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::{
     Applied, Board, Config, LOSS, NO_PLAYER, Node, RANK, Store, Structure, TOP10, WIN, dec_score, initial_score,
 };
 use sim_core::metrics::HistoryEntry;
-use sim_core::model::Table;
+use sim_core::model::{Axis, Table};
 use sim_core::{Check, ModelReport, Outcome, Reply, RunView, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -397,11 +397,12 @@ fn read_cost_table(c: &Config, b: &Board) -> Table {
             ]
         })
         .collect();
-    Table {
-        name: "read cost against players".into(),
-        columns: vec!["t_s".into(), "players".into(), "reads".into(), "steps_per_read".into(), "service_ms".into()],
-        rows,
-    }
+    Table::new("read cost against players", ["t_s", "players", "reads", "steps_per_read", "service_ms"], rows).curve(
+        "players",
+        Axis::new("players", "").log10(),
+        &["steps_per_read"],
+        Axis::new("store steps per read", "steps").log10(),
+    )
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@
 
 use serde::{Deserialize, Serialize};
 use sim_core::metrics::Metrics;
-use sim_core::model::Table;
+use sim_core::model::{Axis, Table};
 use sim_core::{Actor, Ctx, Duration, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -742,7 +742,10 @@ pub fn hit_ratio_table(metrics: &Metrics, name: &str, scopes: &[(&str, &str)]) -
         .collect();
     let mut columns = vec!["t_s".to_string()];
     columns.extend(scopes.iter().map(|(_, c)| c.to_string()));
-    Table { name: name.to_string(), columns, rows }
+    Table::new(name, &columns, rows).over_time(
+        &columns[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+        Axis::new("hit ratio", "share").range(0.0, 1.0),
+    )
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub use node::{LimitKey, Node, Ring};
 
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
-use sim_core::{Check, Duration, Footprint, Model, ModelReport, NodeId, Outcome, Prng, RunView, Table, Topology};
+use sim_core::{Axis, Check, Duration, Footprint, Model, ModelReport, NodeId, Outcome, Prng, RunView, Table, Topology};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -490,20 +490,22 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("state_bytes_1m_users".into(), per_user * 1e6);
 
     if c.compare_algorithms && !shadow.is_empty() {
-        let mut table = Table {
-            name: "algorithms (0 fixed window, 1 sliding log, 2 sliding counter, 3 token bucket)".into(),
-            columns: vec![
-                "algorithm".into(),
-                "admitted".into(),
-                "wrongly_admitted".into(),
-                "wrongly_rejected".into(),
-                "state_bytes_per_key_max".into(),
-                "state_bytes_per_key_mean".into(),
-                "state_bytes_1m_users".into(),
-                "notes_layout_bytes_per_key_max".into(),
+        let mut table = Table::new(
+            "algorithms (0 fixed window, 1 sliding log, 2 sliding counter, 3 token bucket)",
+            [
+                "algorithm",
+                "admitted",
+                "wrongly_admitted",
+                "wrongly_rejected",
+                "state_bytes_per_key_max",
+                "state_bytes_per_key_mean",
+                "state_bytes_1m_users",
+                "notes_layout_bytes_per_key_max",
             ],
-            rows: Vec::new(),
-        };
+            Vec::new(),
+        )
+        .bars("algorithm", &["wrongly_admitted", "wrongly_rejected"], Axis::new("wrong decisions", "requests"))
+        .labels(&Algorithm::ALL.map(|a| a.name()));
         for a in Algorithm::ALL {
             let i = a.index();
             let (mut adm, mut wa, mut wr) = (0u64, 0u64, 0u64);

@@ -51,8 +51,8 @@ use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};
 use serde::{Deserialize, Serialize};
 use sim_core::metrics::HistoryEntry;
 use sim_core::{
-    Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table,
-    Time, Topology,
+    Actor, Axis, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
+    Table, Time, Topology,
 };
 use std::collections::BTreeMap;
 
@@ -740,11 +740,11 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     r.tables.push(hit_ratio_table(metrics, "cache hit ratio", &[("cache", "hit_ratio")]));
     let reads = metrics.scoped_counter_series("db", "reads");
     let interval = metrics.interval.as_secs_f64();
-    r.tables.push(Table {
-        name: "database reads per second".into(),
-        columns: vec!["t_s".into(), "db_reads_per_s".into()],
-        rows: reads.iter().enumerate().map(|(i, n)| vec![i as f64 * interval, *n as f64 / interval]).collect(),
-    });
+    let rows = reads.iter().enumerate().map(|(i, n)| vec![i as f64 * interval, *n as f64 / interval]).collect();
+    r.tables.push(
+        Table::new("database reads per second", ["t_s", "db_reads_per_s"], rows)
+            .over_time(&["db_reads_per_s"], Axis::new("database reads", "/s")),
+    );
     r
 }
 

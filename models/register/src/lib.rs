@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
 use sim_core::metrics::{describe_value, op_of_value};
 use sim_core::{
-    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Op, Outcome, Prng, Reply, RunView,
-    Table, Time, Topology, WriteId,
+    Actor, Axis, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Op, Outcome, Prng, Reply,
+    RunView, Table, Time, Topology, WriteId,
 };
 use std::collections::BTreeMap;
 
@@ -475,15 +475,15 @@ impl Model for Register {
         // The leader's map entries as the model holds them (key and (version, value)); the map's
         // tree nodes are not counted.
         r.measures.insert("state_bytes".into(), keys * std::mem::size_of::<(u64, (u64, u64))>() as f64);
-        r.tables.push(Table {
-            name: "stale_reads_over_time".into(),
-            columns: vec!["t_s".into(), "stale_reads".into()],
-            rows: stale_series
-                .iter()
-                .enumerate()
-                .map(|(i, &n)| vec![i as f64 * span as f64 / buckets as f64 / 1e9, n as f64])
-                .collect(),
-        });
+        let rows = stale_series
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| vec![i as f64 * span as f64 / buckets as f64 / 1e9, n as f64])
+            .collect();
+        r.tables.push(
+            Table::new("stale_reads_over_time", ["t_s", "stale_reads"], rows)
+                .over_time(&["stale_reads"], Axis::new("stale reads per time bucket", "reads")),
+        );
         r
     }
 }

@@ -52,8 +52,8 @@ use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
 use sim_core::rng::mix64;
 use sim_core::{
-    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Outcome, Prng, Reply, RunView, Table,
-    Topology, WriteId,
+    Actor, Axis, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Outcome, Prng, Reply, RunView,
+    Table, Topology, WriteId,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -895,16 +895,26 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         m.insert("bloom_fp_ratio_to_formula".into(), if fp_pred > 0.0 { fp as f64 / fp_pred } else { 0.0 });
     }
     if !c.compare_cache_entries.is_empty() {
-        r.tables.push(Table {
-            name: "cache hit ratio vs cache size (entries per web server)".into(),
-            columns: vec!["cache_entries".into(), "hit_ratio".into(), "hits".into(), "lookups".into()],
-            rows: c
-                .compare_cache_entries
-                .iter()
-                .zip(&shadow)
-                .map(|(&size, &(h, mi))| vec![size as f64, ratio(h, h + mi), h as f64, (h + mi) as f64])
-                .collect(),
-        });
+        let rows = c
+            .compare_cache_entries
+            .iter()
+            .zip(&shadow)
+            .map(|(&size, &(h, mi))| vec![size as f64, ratio(h, h + mi), h as f64, (h + mi) as f64])
+            .collect();
+        r.tables.push(
+            Table::new(
+                "cache hit ratio vs cache size (entries per web server)",
+                ["cache_entries", "hit_ratio", "hits", "lookups"],
+                rows,
+            )
+            .curve(
+                "cache_entries",
+                Axis::new("cache size per web server", "entries").log10(),
+                &["hit_ratio"],
+                Axis::new("hit ratio", "share").range(0.0, 1.0),
+            )
+            .note("lookups"),
+        );
     }
     r
 }

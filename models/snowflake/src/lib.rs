@@ -40,8 +40,8 @@ use parts::calls::{CallTimer, OpCalls, ReqId};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
 use sim_core::{
-    Actor, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Outcome, Prng, Reply, RunView, Table,
-    TimerId, Topology,
+    Actor, Axis, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Outcome, Prng, Reply, RunView,
+    Table, TimerId, Topology,
 };
 use std::collections::{BTreeMap, VecDeque};
 
@@ -557,13 +557,14 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("refused".into(), refused as f64);
     m.insert("refused_timestamp_exhausted".into(), exhausted as f64);
     m.insert("worst_inversion_ms".into(), worst_ns as f64 / 1e6);
-    r.tables.push(Table {
-        name: "generators".into(),
-        columns: ["node", "datacenter", "machine", "ids", "sequence_waits", "clock_waits", "refused"]
-            .map(String::from)
-            .to_vec(),
-        rows: per_node_rows,
-    });
+    r.tables.push(
+        Table::new(
+            "generators",
+            ["node", "datacenter", "machine", "ids", "sequence_waits", "clock_waits", "refused"],
+            per_node_rows,
+        )
+        .bars("node", &["ids"], Axis::new("IDs issued per generator node", "IDs")),
+    );
     r
 }
 

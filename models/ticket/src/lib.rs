@@ -68,8 +68,8 @@ use parts::provider::{self, Provider, ProviderSpec, ProviderStats};
 use serde::{Deserialize, Serialize};
 use sim_core::rng::mix64;
 use sim_core::{
-    Actor, Check, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
-    Table, Time, Topology, WriteId,
+    Actor, Axis, Check, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply,
+    RunView, Table, Time, Topology, WriteId,
 };
 use std::collections::BTreeMap;
 
@@ -1096,21 +1096,21 @@ fn occ_table(occ: &[OccStats], buyers: &[u64], buy_latency: &[Vec<u64>], main_en
         })
         .collect();
     rows.sort_by(|a, b| a[1].total_cmp(&b[1]));
-    Table {
-        name: "occ_contention".into(),
-        columns: [
-            "event",
-            "buyers",
-            "buyers_per_s",
-            "cas_attempts",
-            "conflicts",
-            "retry_rate",
-            "reserve_p50_ms",
-            "reserve_p99_ms",
-            "buy_p99_ms",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows,
-    }
+    let columns = [
+        "event",
+        "buyers",
+        "buyers_per_s",
+        "cas_attempts",
+        "conflicts",
+        "retry_rate",
+        "reserve_p50_ms",
+        "reserve_p99_ms",
+        "buy_p99_ms",
+    ];
+    Table::new("occ_contention", columns, rows).curve(
+        "buyers_per_s",
+        Axis::new("buyers of one event", "/s").log10(),
+        &["retry_rate"],
+        Axis::new("conflicts per CAS attempt", "share"),
+    )
 }

@@ -6,7 +6,7 @@ use crate::client::{SessionSummary, UploadSummary};
 use crate::{Config, Node, READY};
 use parts::cdn::CdnStats;
 use sim_core::sweep::percentile;
-use sim_core::{Check, ModelReport, Outcome, RunView, Table, Time};
+use sim_core::{Axis, Check, ModelReport, Outcome, RunView, Table, Time};
 use std::collections::BTreeMap;
 
 /// What the checks read from a run's nodes.
@@ -249,15 +249,15 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         &[("edge", "edge"), ("meta", "metadata")],
     ));
     let interval = metrics.interval.as_secs_f64();
-    r.tables.push(Table {
-        name: "origin requests per second".into(),
-        columns: vec!["t_s".into(), "origin_requests_per_s".into()],
-        rows: metrics
-            .scoped_counter_series("origin", "requests")
-            .iter()
-            .enumerate()
-            .map(|(i, n)| vec![i as f64 * interval, *n as f64 / interval])
-            .collect(),
-    });
+    let rows = metrics
+        .scoped_counter_series("origin", "requests")
+        .iter()
+        .enumerate()
+        .map(|(i, n)| vec![i as f64 * interval, *n as f64 / interval])
+        .collect();
+    r.tables.push(
+        Table::new("origin requests per second", ["t_s", "origin_requests_per_s"], rows)
+            .over_time(&["origin_requests_per_s"], Axis::new("origin requests", "/s")),
+    );
     r
 }
