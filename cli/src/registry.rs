@@ -142,6 +142,7 @@ pub fn models() -> Vec<Entry> {
         entry::<ticket::Ticket>(),
         entry::<notify::Notify>(),
         entry::<video::Video>(),
+        entry::<feed::Feed>(),
     ]
 }
 
@@ -527,6 +528,7 @@ mod tests {
                 "judge" => roundtrip::<judge::Judge>(&source),
                 "leaderboard" => roundtrip::<leaderboard::Leaderboard>(&source),
                 "notify" => roundtrip::<notify::Notify>(&source),
+                "feed" => roundtrip::<feed::Feed>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
