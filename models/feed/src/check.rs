@@ -332,7 +332,9 @@ mod tests {
         let (_, g) = world(Strategy::FanoutRead);
         let v = Visibility::new(&g, stored(), vec![]);
         let by_author = BTreeMap::from([(0, vec![10]), (1, vec![20])]);
-        let judge = |reader, invoke, page: &[u64]| judge_page(&v, &by_author, 50, reader, Time(invoke), Time(invoke + 10), page);
+        let judge = |reader, invoke, page: &[u64]| {
+            judge_page(&v, &by_author, 50, reader, Time(invoke), Time(invoke + 10), page)
+        };
         assert!(!judge(2, 1000, &[20, 10]).any());
         assert!(judge(2, 1000, &[10, 20]).out_of_order);
         assert_eq!(judge(1, 1000, &[20, 10]).not_followed, 1);

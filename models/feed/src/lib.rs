@@ -37,9 +37,11 @@
 //! record done (its offset may then be committed). The backlog of feed writes not yet done is the
 //! kernel level `fanout.backlog` (plotted; the log's own `log.lag` counts records).
 //!
-//! **The feed cache** holds one list per user (a [`parts::cache::Cache`], LRU by entries, sized
-//! for every cached user so nothing is evicted): the newest `feed_len` (500) post IDs, 8 bytes
-//! each; a push inserts in order and drops the oldest beyond 500. It answers from memory.
+//! **The feed cache** holds one list per user (a [`parts::cache::Cache`], LRU by entries, by
+//! default sized for every user so nothing is evicted): the newest `feed_len` (500) post IDs, 8
+//! bytes each; a push inserts in order and drops the oldest beyond 500. It answers from memory.
+//! With `cache_feeds` below the cached users, evicted feeds are not rebuilt (a known-bad knob: a
+//! test shows `feed_order` catching the pages that miss posts).
 //!
 //! **Reading.** The API server asks the feed cache for the reader's list (if the strategy caches
 //! it) and each post-store shard for the newest `page` posts of the followees the strategy merges
@@ -142,6 +144,10 @@ pub struct Config {
     pub inactive_from: u32,
     /// Posts kept per cached feed (the notes' 500).
     pub feed_len: u32,
+    /// The feed cache's capacity in feeds (default: every user's, so nothing is evicted). A
+    /// smaller cache evicts the least recently used feed, and this design does not rebuild an
+    /// evicted feed: its reader is served only what was pushed since (what `feed_order` catches).
+    pub cache_feeds: Option<u32>,
     /// Posts per page served (the notes' 50).
     pub page: u32,
     pub api_servers: u32,
@@ -174,6 +180,7 @@ impl Default for Config {
             celebrity_followers: 300,
             inactive_from: 1500,
             feed_len: 500,
+            cache_feeds: None,
             page: 50,
             api_servers: 2,
             store_shards: 2,
@@ -858,7 +865,7 @@ impl Model for Feed {
                 }))
             } else if n == l.cache {
                 let spec = parts::cache::CacheSpec {
-                    capacity: parts::cache::Capacity::Entries(c.users as u64),
+                    capacity: parts::cache::Capacity::Entries(c.cache_feeds.unwrap_or(c.users) as u64),
                     ..Default::default()
                 };
                 Node::Cache(Box::new(FeedCache {
