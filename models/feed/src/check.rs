@@ -18,13 +18,24 @@ pub struct Visibility<'a> {
     pub stored: BTreeMap<u64, (u32, Time)>,
     /// (post, follower, first push), sorted.
     pub pushes: Vec<(u64, u32, Time)>,
+    /// Post -> its pushes' range in `pushes` (a search within one post's pushes stays small).
+    by_post: BTreeMap<u64, std::ops::Range<usize>>,
 }
 
 impl<'a> Visibility<'a> {
     pub fn new(graph: &'a Graph, stored: BTreeMap<u64, (u32, Time)>, mut pushes: Vec<(u64, u32, Time)>) -> Self {
         pushes.sort_unstable();
         pushes.dedup_by_key(|p| (p.0, p.1));
-        Visibility { graph, stored, pushes }
+        let mut by_post: BTreeMap<u64, std::ops::Range<usize>> = BTreeMap::new();
+        for (i, p) in pushes.iter().enumerate() {
+            by_post.entry(p.0).and_modify(|r| r.end = i + 1).or_insert(i..i + 1);
+        }
+        Visibility { graph, stored, pushes, by_post }
+    }
+
+    /// The pushes of `post`, by follower.
+    fn pushes_of(&self, post: u64) -> &[(u64, u32, Time)] {
+        self.by_post.get(&post).map_or(&[], |r| &self.pushes[r.clone()])
     }
 
     /// From when `follower`'s feed serves `post` (`None`: not by the end of the run, or never: not
@@ -35,8 +46,8 @@ impl<'a> Visibility<'a> {
             return None;
         }
         if self.graph.pushed(author, follower) {
-            let i = self.pushes.partition_point(|p| (p.0, p.1) < (post, follower));
-            self.pushes.get(i).filter(|p| (p.0, p.1) == (post, follower)).map(|p| p.2)
+            let pushes = self.pushes_of(post);
+            pushes.binary_search_by_key(&follower, |p| p.1).ok().map(|i| pushes[i].2)
         } else {
             Some(stored)
         }
@@ -67,9 +78,15 @@ pub struct Delays {
 pub fn visibility_delays(v: &Visibility<'_>, acked: &BTreeMap<u64, Time>, end: Time, sla: u64) -> Delays {
     let mut d = Delays::default();
     for (&post, &invoke) in acked {
-        let Some(&(author, _)) = v.stored.get(&post) else { continue };
+        let Some(&(author, stored)) = v.stored.get(&post) else { continue };
+        // Followers, push targets and this post's pushes are all sorted by follower: one walk.
+        let (targets, pushes) = (&v.graph.push[author as usize], v.pushes_of(post));
+        let (mut ti, mut pi) = (0, 0);
         for &f in &v.graph.followers[author as usize] {
-            let at = match v.at(post, f) {
+            let pushed = advance(targets, &mut ti, |&t| t, f).is_some();
+            let seen = if pushed { advance(pushes, &mut pi, |p| p.1, f).map(|p| p.2) } else { Some(stored) };
+            debug_assert_eq!(seen, v.at(post, f));
+            let at = match seen {
                 Some(t) => t,
                 None => {
                     d.never += 1;
@@ -85,6 +102,15 @@ pub fn visibility_delays(v: &Visibility<'_>, acked: &BTreeMap<u64, Time>, end: T
     }
     d.ns.sort_unstable();
     d
+}
+
+/// Moves `i` along the sorted `xs` to the first item whose key is at least `k`; that item, if its
+/// key is `k`.
+fn advance<'x, T>(xs: &'x [T], i: &mut usize, key: impl Fn(&T) -> u32, k: u32) -> Option<&'x T> {
+    while *i < xs.len() && key(&xs[*i]) < k {
+        *i += 1;
+    }
+    xs.get(*i).filter(|x| key(x) == k)
 }
 
 pub fn visibility(c: &Config, d: &Delays, posts: usize) -> Check {
