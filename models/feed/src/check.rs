@@ -210,14 +210,9 @@ pub fn feed_order(
     Check::judged("feed_order", reads.len(), "pages served").violations(bad, "wrong").detail(detail)
 }
 
-/// Max and mean (over the main phase) of a kernel level.
-fn level(run: &RunView<'_, Node>, scope: &'static str, name: &'static str) -> (f64, f64) {
-    let m = run.sim.metrics();
-    let Some(l) = m.levels.get(scope, name) else { return (0.0, 0.0) };
-    let w = m.interval.0.max(1);
-    let cells = (run.main_end.0 / w) as usize;
-    let integral: f64 = l.intervals.iter().take(cells).map(|c| c.0).sum();
-    (l.max as f64, integral / (cells as u64 * w).max(1) as f64)
+/// The highest value a kernel level reached.
+fn level_max(run: &RunView<'_, Node>, scope: &'static str, name: &'static str) -> f64 {
+    run.sim.metrics().levels.get(scope, name).map_or(0.0, |l| l.max as f64)
 }
 
 pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
@@ -286,10 +281,8 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let late = delays.iter().filter(|&&d| d > c.visibility_sla.0).count();
     m.insert("visibility_late_share".into(), late as f64 / delays.len().max(1) as f64);
     m.insert("not_visible_by_end".into(), never as f64);
-    let (backlog_max, backlog_mean) = level(run, "fanout", "backlog");
-    m.insert("backlog_max".into(), backlog_max);
-    m.insert("backlog_mean".into(), backlog_mean);
-    m.insert("log_lag_max".into(), level(run, "log", "lag").0);
+    m.insert("backlog_max".into(), level_max(run, "fanout", "backlog"));
+    m.insert("log_lag_max".into(), level_max(run, "log", "lag"));
     m.insert("celebrities".into(), graph.celebrities as f64);
     m.insert("followers_max".into(), graph.followers.iter().map(Vec::len).max().unwrap_or(0) as f64);
     m.insert("followees_mean".into(), graph.edges() as f64 / c.users as f64);
