@@ -167,10 +167,14 @@ pub fn judge_page(
     }
     // Posts newer than the page's oldest entry (every post, if the page is not full).
     let floor = if page.len() >= page_size as usize { page.iter().min().copied().unwrap_or(0) } else { 0 };
+    // A post visible before `invoke` was stamped before it (IDs carry the API server's
+    // millisecond; a second of slack covers API clocks ahead of true time).
+    let stamp_max_ms = invoke.0 / 1_000_000 + 1000;
     for &a in &v.graph.followees[reader as usize] {
         let Some(posts) = by_author.get(&a) else { continue };
         let from = posts.partition_point(|&p| p <= floor);
-        for &p in &posts[from..] {
+        let to = from + posts[from..].partition_point(|&p| parts::ids::decompose(p).0 <= stamp_max_ms);
+        for &p in &posts[from..to] {
             if v.at(p, reader).is_some_and(|t| t < invoke) && !page.contains(&p) {
                 f.missing += 1;
             }
