@@ -152,6 +152,7 @@ pub fn models() -> Vec<Entry> {
         entry::<ticket::Ticket>(),
         entry::<notify::Notify>(),
         entry::<video::Video>(),
+        entry::<feed::Feed>(),
     ]
 }
 
@@ -550,6 +551,7 @@ mod tests {
                 "judge" => roundtrip::<judge::Judge>(&source),
                 "leaderboard" => roundtrip::<leaderboard::Leaderboard>(&source),
                 "notify" => roundtrip::<notify::Notify>(&source),
+                "feed" => roundtrip::<feed::Feed>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
