@@ -138,13 +138,12 @@ pub fn latency_cdf_svg(record: &RunRecord) -> String {
     let x = Ax::fit("percentile (of ok operations)", Scale::Nines, ps, None);
     let ys = ops.iter().flat_map(|(_, o)| measured(o)).map(|p| p.1);
     let mut plot = Plot::new("Latency by percentile", x, Ax::fit("latency (ms, log scale)", Scale::Log10, ys, None));
-    plot.note("a step holds each measured percentile until the next one; dots are the measured percentiles");
+    plot.note("a dot is a measured percentile; its value holds until the next measured one");
     for (k, o) in ops {
         let m = measured(o);
         let steps: Vec<(f64, f64, f64)> =
             m.iter().enumerate().map(|(i, &(p, ms))| (p, m.get(i + 1).map_or(p, |n| n.0), ms)).collect();
-        let labels: Vec<String> = Vec::new();
-        plot.steps(&o.kind, &steps, &labels, Pen::solid(palette(k)));
+        plot.steps_from_start(&o.kind, &steps, Pen::solid(palette(k)));
     }
     plot.finish()
 }

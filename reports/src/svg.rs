@@ -381,6 +381,16 @@ impl Plot {
     /// A staircase: each `(x0, x1, y)` holds `y` over `[x0, x1]`, joined by risers; a marker at each
     /// step's middle carries its data (`data-x`, `data-y`), and `labels` are written above them.
     pub fn steps(&mut self, name: &str, steps: &[(f64, f64, f64)], labels: &[String], pen: Pen) {
+        self.steps_marked(name, steps, labels, pen, false);
+    }
+
+    /// Steps whose value was measured at the step's start (a percentile held until the next
+    /// measured one): the dot sits at the start, where the value was measured.
+    pub fn steps_from_start(&mut self, name: &str, steps: &[(f64, f64, f64)], pen: Pen) {
+        self.steps_marked(name, steps, &[], pen, true);
+    }
+
+    fn steps_marked(&mut self, name: &str, steps: &[(f64, f64, f64)], labels: &[String], pen: Pen, at_start: bool) {
         self.open_series(name);
         let mut path: Vec<(f64, f64)> = Vec::new();
         let mut marks = String::new();
@@ -392,7 +402,7 @@ impl Plot {
             let _ = write!(
                 marks,
                 "<circle class=\"point\" cx=\"{}\" cy=\"{}\" r=\"3\" fill=\"{}\" data-y=\"{}\"/>",
-                f(mid),
+                f(if at_start { a } else { mid }),
                 f(v),
                 pen.color,
                 trim(y)

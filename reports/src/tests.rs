@@ -492,6 +492,17 @@ fn the_cdf_labels_percentiles_on_the_axis_and_steps_between_measured_ones() {
     for w in pts.windows(2) {
         assert!(w[0].0 == w[1].0 || w[0].1 == w[1].1, "a slope from {:?} to {:?}", w[0], w[1]);
     }
+    // A dot sits where its percentile was measured: at the start of its flat step, not mid-way.
+    let xs = svg.in_series("read", "point", "cx");
+    let ys = svg.in_series("read", "point", "cy");
+    assert_eq!(xs.len(), 5);
+    for (cx, cy) in xs.iter().zip(&ys) {
+        let (cx, cy): (f64, f64) = (cx.parse().unwrap(), cy.parse().unwrap());
+        let close = |p: &(f64, f64)| (p.0 - cx).abs() < 0.01 && (p.1 - cy).abs() < 0.01;
+        let at = pts.iter().position(close).unwrap_or_else(|| panic!("no step at the dot ({cx}, {cy})"));
+        // The step runs right from the dot (or the dot is the last, zero-width step).
+        assert!(pts.get(at + 1).is_none_or(|n| n.0 >= cx && (n.1 - cy).abs() < 0.01), "dot ({cx}, {cy}) ends a step");
+    }
 }
 
 #[test]
