@@ -236,8 +236,14 @@ impl Check {
     }
     /// Takes each blamed operation's invoke and completion times from the history (the
     /// authority; a check may blame an op by id alone), drops ids the history does not have, and
-    /// keeps the earliest. The scenario driver does this for every check of a report.
+    /// keeps the earliest. The scenario driver does this for every check of a report. A passing
+    /// check blames nothing: a percentile check may name its late operations before it knows
+    /// whether they are within the allowance.
     pub fn settle_blame(&mut self, history: &[HistoryEntry]) {
+        if self.passed {
+            self.blamed.clear();
+            return;
+        }
         self.blamed.retain_mut(|b| match history.get(b.op.0 as usize).filter(|e| e.op == b.op) {
             Some(e) => {
                 *b = Blame::of(e);
@@ -582,5 +588,9 @@ mod blame_tests {
                 Blame { invoke: Time(50), op: OpId(0), complete: None }
             ]
         );
+        // A check that passed (a percentile SLA within its allowance) blames nothing.
+        let mut ok = Check::judged("x", 2u64, "ops").passed_if(true).blame_ids([OpId(0)]);
+        ok.settle_blame(&history);
+        assert!(ok.blamed.is_empty());
     }
 }

@@ -64,6 +64,30 @@ fn perf_scenarios_validate() {
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }
 
+/// The checks whose violations are operations (a read, a write, a request): when one fails it
+/// must blame them. Checks over other things (pages, items, events, windows of time, final
+/// states without an operation) are not listed.
+const BLAMING: &[&str] = &[
+    "delivered_when_connected",
+    "durability",
+    "durable_writes",
+    "exactly_one_verdict",
+    "fairness",
+    "fresh_reads",
+    "limit_respected",
+    "mapping_correct",
+    "no_acked_loss",
+    "no_duplicate_delivery",
+    "no_lost_notifications",
+    "no_truncated_reads",
+    "result_within_sla",
+    "stale_reads",
+    "staleness_bounded",
+    "unique",
+    "uploads_complete",
+    "visibility",
+];
+
 #[test]
 fn every_scenario_runs_and_meets_its_expectation() {
     for file in shipped() {
@@ -91,6 +115,12 @@ fn every_scenario_runs_and_meets_its_expectation() {
             let fail = &verdict["expect"]["Fail"];
             let names = if fail[0].is_array() { &fail[0] } else { fail };
             assert_eq!(sorted(&verdict["failed"]), sorted(names), "{file}");
+            // A failed check about operations names the ones it blames (`replay` centres on them).
+            for c in json["checks"].as_array().expect("checks") {
+                if c["passed"] == false && BLAMING.contains(&c["name"].as_str().unwrap()) {
+                    assert!(!c["blamed"].as_array().unwrap().is_empty(), "{file}: {c}");
+                }
+            }
         }
     }
 }

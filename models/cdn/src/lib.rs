@@ -195,7 +195,12 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         ),
         None => format!("{judged} gets, each answered with its object"),
     };
-    r.checks.push(Check::judged("right_objects", judged, "gets").violations(wrong, "wrong object").detail(detail));
+    r.checks.push(
+        Check::judged("right_objects", judged, "gets")
+            .violations(wrong, "wrong object")
+            .detail(detail)
+            .blame_ops(first),
+    );
 
     let mut all = CdnStats::default();
     let mut by_zone: BTreeMap<u16, CdnStats> = BTreeMap::new();

@@ -1,12 +1,13 @@
 //! The checkout's invariants as pure functions over the history and the store's final rows, so
 //! each can be shown failing on a made-up bad run.
 
-use sim_core::Time;
+use sim_core::{OpId, Time};
 use std::collections::BTreeMap;
 
 /// An acknowledged cart write: the row it wrote, and when it was acknowledged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AckedWrite {
+    pub op: OpId,
     pub key: u64,
     pub value: u64,
     pub version: u64,
@@ -16,23 +17,27 @@ pub struct AckedWrite {
 /// A completed cart read: what it returned (version 0: nothing), and when it was invoked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Read {
+    pub op: OpId,
     pub key: u64,
     pub value: u64,
     pub version: u64,
     pub invoke: Time,
 }
 
-/// What a check found: how many things it judged, how many were bad, the first bad one.
+/// What a check found: how many things it judged, how many were bad, the first bad one, and the
+/// operations to blame (for `simctl replay`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Finding {
     pub checked: u64,
     pub bad: u64,
     pub first: Option<String>,
+    pub ops: Vec<OpId>,
 }
 
 impl Finding {
-    fn flag(&mut self, what: impl FnOnce() -> String) {
+    fn flag(&mut self, op: Option<OpId>, what: impl FnOnce() -> String) {
         self.bad += 1;
+        self.ops.extend(op);
         if self.first.is_none() {
             self.first = Some(what());
         }
@@ -48,7 +53,7 @@ pub fn durable_writes(acked: &[AckedWrite], last: impl Fn(u64) -> Option<(u64, u
         f.checked += 1;
         let (value, version) = last(w.key).unwrap_or((0, 0));
         if version < w.version || (version == w.version && value != w.value) {
-            f.flag(|| {
+            f.flag(Some(w.op), || {
                 format!(
                     "key {}: write of {} (version {}) acknowledged at {}, final row holds {} (version {})",
                     w.key, w.value, w.version, w.complete, value, version
@@ -78,7 +83,7 @@ pub fn fresh_reads(acked: &[AckedWrite], reads: &[Read]) -> Finding {
         let n = list.partition_point(|(t, _)| *t < r.invoke);
         let known = if n == 0 { 0 } else { list[n - 1].1 };
         if r.version < known {
-            f.flag(|| {
+            f.flag(Some(r.op), || {
                 format!(
                     "read of key {} invoked at {} returned version {}, but version {} was acknowledged before it",
                     r.key, r.invoke, r.version, known
@@ -99,7 +104,7 @@ pub fn sales_backed(initial: i64, sold: &BTreeMap<u64, i64>, stock: impl Fn(u64)
         let (left, held) = stock(item);
         let gone = initial - left - held;
         if n > gone {
-            f.flag(|| {
+            f.flag(None, || {
                 format!(
                     "item {item}: {n} sales acknowledged, but only {gone} units left the store ({initial} initially, \
                      {left} in stock, {held} on hold)"
@@ -115,7 +120,7 @@ mod tests {
     use super::*;
 
     fn w(key: u64, value: u64, version: u64, complete: u64) -> AckedWrite {
-        AckedWrite { key, value, version, complete: Time(complete) }
+        AckedWrite { op: OpId(key * 100 + version), key, value, version, complete: Time(complete) }
     }
 
     #[test]
@@ -140,12 +145,13 @@ mod tests {
     #[test]
     fn fresh_reads_flags_a_read_older_than_an_earlier_acknowledgement() {
         let acked = [w(1, 10, 1, 100), w(1, 11, 2, 200)];
-        let read = |version, invoke| Read { key: 1, value: 0, version, invoke: Time(invoke) };
+        let read = |version, invoke| Read { op: OpId(invoke), key: 1, value: 0, version, invoke: Time(invoke) };
         let reads = [read(0, 50), read(1, 150), read(1, 200), read(2, 250)];
         assert_eq!(fresh_reads(&acked, &reads).bad, 0, "a read invoked as the ack lands may miss it");
         let f = fresh_reads(&acked, &[read(1, 201), read(0, 500)]);
         assert_eq!(f.bad, 2);
         assert!(f.first.unwrap().contains("version 2 was acknowledged"));
+        assert_eq!(f.ops, [OpId(201), OpId(500)], "both stale reads are blamed");
     }
 
     #[test]

@@ -682,10 +682,10 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         match (run.op_kind(e), &e.reply) {
             ("buy", Reply::Value(1)) => *sold.entry(e.key % items).or_default() += 1,
             ("cart_put", Reply::Values(v)) => {
-                acked.push(check::AckedWrite { key: e.key, value: v[0], version: v[1], complete })
+                acked.push(check::AckedWrite { op: e.op, key: e.key, value: v[0], version: v[1], complete })
             }
             ("cart_get", Reply::Values(v)) => {
-                reads.push(check::Read { key: e.key, value: v[0], version: v[1], invoke: e.invoke })
+                reads.push(check::Read { op: e.op, key: e.key, value: v[0], version: v[1], invoke: e.invoke })
             }
             _ => {}
         }
@@ -706,17 +706,21 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 durable.bad,
                 durable.checked,
                 durable.first.map(|f| format!("; first: {f}")).unwrap_or_default()
-            )),
+            ))
+            .blame_ids(durable.ops),
     );
     let fresh = check::fresh_reads(&acked, &reads);
-    r.checks.push(Check::judged("fresh_reads", fresh.checked, "cart reads").violations(fresh.bad, "stale").detail(
-        format!(
-            "{} of {} cart reads older than an earlier acknowledged write{}",
-            fresh.bad,
-            fresh.checked,
-            fresh.first.map(|f| format!("; first: {f}")).unwrap_or_default()
-        ),
-    ));
+    r.checks.push(
+        Check::judged("fresh_reads", fresh.checked, "cart reads")
+            .violations(fresh.bad, "stale")
+            .detail(format!(
+                "{} of {} cart reads older than an earlier acknowledged write{}",
+                fresh.bad,
+                fresh.checked,
+                fresh.first.map(|f| format!("; first: {f}")).unwrap_or_default()
+            ))
+            .blame_ids(fresh.ops),
+    );
     let stock_of = |item: u64| {
         let left = rows.get(&stock_key(item)).map_or(0, |r| r.value);
         let held: i64 = rows.range(stock_key(item) + 1..=tagged(item, (1 << 24) - 1)).map(|(_, r)| r.value).sum();

@@ -73,6 +73,8 @@ pub struct Delays {
     /// of the end, they may yet be on time.
     pub never: u64,
     pub pending: u64,
+    /// Posts with a pair over the SLA, in post order (what `simctl replay` is pointed at).
+    pub late_posts: Vec<u64>,
 }
 
 pub fn visibility_delays(v: &Visibility<'_>, acked: &BTreeMap<u64, Time>, end: Time, sla: u64) -> Delays {
@@ -97,7 +99,11 @@ pub fn visibility_delays(v: &Visibility<'_>, acked: &BTreeMap<u64, Time>, end: T
                     end
                 }
             };
-            d.ns.push(at.0.saturating_sub(invoke.0));
+            let delay = at.0.saturating_sub(invoke.0);
+            if delay > sla && d.late_posts.last() != Some(&post) {
+                d.late_posts.push(post);
+            }
+            d.ns.push(delay);
         }
     }
     d.ns.sort_unstable();
@@ -189,7 +195,7 @@ pub fn feed_order(
     by_author: &BTreeMap<u32, Vec<u64>>,
     reads: &[&HistoryEntry],
 ) -> Check {
-    let (mut bad, mut first) = (0u64, None);
+    let (mut bad, mut first, mut blamed) = (0u64, None, Vec::new());
     let mut sum = PageFaults::default();
     for h in reads {
         let Reply::Values(page) = &h.reply else { continue };
@@ -197,6 +203,7 @@ pub fn feed_order(
         let f = judge_page(v, by_author, c.page, reader, h.invoke, h.complete.expect("completed"), page);
         if f.any() {
             bad += 1;
+            blamed.push(*h);
             first.get_or_insert((reader, h.invoke));
             sum.out_of_order |= f.out_of_order;
             sum.not_followed += f.not_followed;
@@ -211,7 +218,7 @@ pub fn feed_order(
             sum.missing, sum.not_followed, sum.not_yet_visible, sum.out_of_order
         ),
     };
-    Check::judged("feed_order", reads.len(), "pages served").violations(bad, "wrong").detail(detail)
+    Check::judged("feed_order", reads.len(), "pages served").violations(bad, "wrong").detail(detail).blame_ops(blamed)
 }
 
 /// The highest value a kernel level reached.
@@ -248,7 +255,14 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let v = Visibility::new(&graph, stored, pushes);
     let acked = acked_posts(run);
     let d = visibility_delays(&v, &acked, run.end, c.visibility_sla.0);
-    r.checks.push(visibility(c, &d, acked.len()));
+    // Blame the late posts' own operations (a post's reply is its ID).
+    let late: std::collections::BTreeSet<u64> = d.late_posts.iter().copied().collect();
+    let late_ops = run.history().iter().filter(|h| {
+        h.outcome == Some(Outcome::Ok)
+            && matches!(h.reply, Reply::Value(p) if late.contains(&p))
+            && run.op_kind(h) == "post"
+    });
+    r.checks.push(visibility(c, &d, acked.len()).blame_ops(late_ops));
     let (delays, never) = (&d.ns, d.never);
     let reads: Vec<&HistoryEntry> =
         run.history().iter().filter(|h| h.outcome == Some(Outcome::Ok) && run.op_kind(h) == "read").collect();
@@ -328,10 +342,10 @@ mod tests {
         let (_, g) = world(Strategy::FanoutWrite);
         let v = Visibility::new(&g, stored(), vec![(10, 1, Time(900))]);
         let d = visibility_delays(&v, &BTreeMap::from([(10, Time(50))]), Time(5000), 1000);
-        assert_eq!(d, Delays { ns: vec![850, 4950], never: 1, pending: 0 });
+        assert_eq!(d, Delays { ns: vec![850, 4950], never: 1, pending: 0, late_posts: vec![10] });
         // Within the SLA of the end, a pair not yet visible is not judged.
         let d = visibility_delays(&v, &BTreeMap::from([(10, Time(50))]), Time(5000), 10_000);
-        assert_eq!(d, Delays { ns: vec![850], never: 1, pending: 1 });
+        assert_eq!(d, Delays { ns: vec![850], never: 1, pending: 1, late_posts: vec![] });
     }
 
     #[test]

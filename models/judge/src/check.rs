@@ -7,7 +7,7 @@ use crate::{Api, Config, Contest, Node};
 use sim_core::metrics::HistoryEntry;
 use sim_core::model::{Axis, Table};
 use sim_core::sweep::percentile;
-use sim_core::{Check, Duration, ModelReport, Outcome, Reply, RunView, Time, Topology};
+use sim_core::{Check, Duration, ModelReport, OpId, Outcome, Reply, RunView, Time, Topology};
 use std::collections::BTreeMap;
 
 pub fn validate(c: &Config, topo: &Topology) -> Vec<(String, String)> {
@@ -81,6 +81,8 @@ pub fn validate(c: &Config, topo: &Topology) -> Vec<(String, String)> {
 /// verdict, its submission time as the API stamped it, and when the user saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Seen {
+    /// The submission's operation (what `simctl replay` is pointed at).
+    pub op: OpId,
     pub id: u64,
     pub user: u64,
     pub invoke: Time,
@@ -101,7 +103,15 @@ pub fn submissions(history: &[HistoryEntry]) -> Vec<Seen> {
                 }
                 _ => None,
             };
-            Seen { id: h.value, user: h.key, invoke: h.invoke, outcome: h.outcome, complete: h.complete, verdict }
+            Seen {
+                op: h.op,
+                id: h.value,
+                user: h.key,
+                invoke: h.invoke,
+                outcome: h.outcome,
+                complete: h.complete,
+                verdict,
+            }
         })
         .collect()
 }
@@ -134,6 +144,7 @@ pub fn exactly_one_verdict(subs: &[Seen], applied: Option<&BTreeMap<u64, u32>>) 
     Check::judged(name, subs.len(), "submissions")
         .violations(lost.len() + twice.len(), "lost or doubled")
         .detail(detail)
+        .blame_ids(lost.iter().chain(&twice).map(|s| s.op))
 }
 
 /// Times to a result (seconds) of the submissions that got one, made at or after `from`.
@@ -153,6 +164,9 @@ pub fn result_within_sla(subs: &[Seen], spike_end: Time, sla: Duration) -> Check
     let in_spike = subs.iter().filter(|s| s.invoke < spike_end && s.verdict.is_some()).count();
     let p99 = percentile(&after, 0.99);
     let over = after.iter().filter(|&&t| t > sla.as_secs_f64()).count();
+    let late = subs
+        .iter()
+        .filter(|s| s.invoke >= spike_end && s.verdict.is_some_and(|(_, _, seen)| seen.since(s.invoke) > sla));
     Check::judged("result_within_sla", after.len(), "results after the spike")
         .skipped(in_spike, "in the contest-start spike")
         .passed_if(after.is_empty() || p99 <= sla.as_secs_f64())
@@ -161,6 +175,7 @@ pub fn result_within_sla(subs: &[Seen], spike_end: Time, sla: Duration) -> Check
             sla.as_secs_f64(),
             after.len()
         ))
+        .blame_ids(late.map(|s| s.op))
 }
 
 /// The window over which the arrival rate is measured for `backlog_drained`.
@@ -394,6 +409,7 @@ mod tests {
         let outcome = if verdict.is_some() { Some(Outcome::Ok) } else { Some(Outcome::Fail) };
         let complete = Some(verdict.map_or(s(invoke), |v| s(v.2)));
         Seen {
+            op: OpId(id),
             id,
             user,
             invoke: s(invoke),

@@ -96,6 +96,7 @@ pub fn applied_exactly_once(history: &[HistoryEntry], journal: &[Applied]) -> Ch
     }
     let (mut judged, mut missing, mut twice, mut wrong) = (0u64, 0u64, 0u64, 0u64);
     let mut first: Option<String> = None;
+    let mut blamed = Vec::new();
     let mut produced = BTreeSet::new();
     for h in history.iter().filter(|h| is_update(h)) {
         produced.insert(h.value);
@@ -117,6 +118,7 @@ pub fn applied_exactly_once(history: &[HistoryEntry], journal: &[Applied]) -> Ch
         } else {
             continue;
         };
+        blamed.push(h);
         first.get_or_insert_with(|| {
             format!("{bad}: op {:?} (player {}, value {}) applied {n} times", h.op, h.key, h.value)
         });
@@ -130,6 +132,7 @@ pub fn applied_exactly_once(history: &[HistoryEntry], journal: &[Applied]) -> Ch
     Check::judged("applied_exactly_once", judged, "acknowledged results and applied updates")
         .violations(missing + twice + wrong + phantom, "not applied exactly once")
         .detail(detail)
+        .blame_ops(blamed)
 }
 
 /// The players in rank order as the store holds them.
@@ -194,13 +197,14 @@ fn reads(history: &[HistoryEntry], kind: u16) -> Vec<(&HistoryEntry, &[u64])> {
 pub fn ranks_exact(c: &Config, history: &[HistoryEntry], journal: &[Applied]) -> Check {
     let mut o = Oracle::new(c);
     let (mut judged, mut wrong, mut stale) = (0u64, 0u64, 0u64);
-    let mut first = None;
+    let (mut first, mut blamed) = (None, Vec::new());
     for (h, v) in reads(history, RANK) {
         judged += 1;
         let prefix = v[0] as usize;
         let before = journal.partition_point(|a| a.at < h.invoke);
         if prefix < before {
             stale += 1;
+            blamed.push(h);
             first.get_or_insert(format!(
                 "{:?} read prefix {prefix} but {before} updates were applied before it was sent",
                 h.op
@@ -212,6 +216,7 @@ pub fn ranks_exact(c: &Config, history: &[HistoryEntry], journal: &[Applied]) ->
         let want_rank = want.map(|s| o.rank(s)).unwrap_or(0);
         if want != got || want_rank != v[2] {
             wrong += 1;
+            blamed.push(h);
             first.get_or_insert(format!(
                 "{:?} player {}: answered score {got:?} rank {}, oracle score {want:?} rank {want_rank}",
                 h.op, h.key, v[2]
@@ -222,7 +227,10 @@ pub fn ranks_exact(c: &Config, history: &[HistoryEntry], journal: &[Applied]) ->
         "{wrong} wrong, {stale} older than the updates before them{}",
         first.map(|f| format!("; first: {f}")).unwrap_or_default()
     );
-    Check::judged("ranks_exact", judged, "rank reads").violations(wrong + stale, "wrong or stale").detail(detail)
+    Check::judged("ranks_exact", judged, "rank reads")
+        .violations(wrong + stale, "wrong or stale")
+        .detail(detail)
+        .blame_ops(blamed)
 }
 
 fn decode_top(v: &[u64]) -> Vec<Key> {
@@ -233,17 +241,18 @@ fn decode_top(v: &[u64]) -> Vec<Key> {
 pub fn top10_exact(c: &Config, history: &[HistoryEntry], journal: &[Applied]) -> Check {
     let mut o = Oracle::new(c);
     let (mut judged, mut wrong) = (0u64, 0u64);
-    let mut first = None;
+    let (mut first, mut blamed) = (None, Vec::new());
     for (h, v) in reads(history, TOP10) {
         judged += 1;
         o.advance(journal, v[0] as usize);
         let (want, got) = (o.top10(), decode_top(v));
         if want != got {
             wrong += 1;
+            blamed.push(h);
             first.get_or_insert(format!("{:?} at prefix {}: answered {got:?}, oracle {want:?}", h.op, v[0]));
         }
     }
-    let c = Check::judged("top10_exact", judged, "top-10 reads").violations(wrong, "wrong");
+    let c = Check::judged("top10_exact", judged, "top-10 reads").violations(wrong, "wrong").blame_ops(blamed);
     match first {
         Some(f) => c.detail(format!("first: {f}")),
         None => c,

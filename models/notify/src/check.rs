@@ -3,12 +3,14 @@
 //! the status store's final rows. Each check counts the items it judged; judging nothing fails.
 
 use crate::{CHANNELS, Node, PENDING, SENDING, SENT, is_failed, status_key};
-use sim_core::{Check, Duration, Outcome, Reply, RunView, Time};
+use sim_core::{Check, Duration, OpId, Outcome, Reply, RunView, Time};
 use std::collections::BTreeMap;
 
 /// An accepted notification: its channel, and when its `send` was invoked and answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Accepted {
+    /// The `send` operation (what `simctl replay` is pointed at).
+    pub op: OpId,
     pub channel: u8,
     pub invoke: Time,
     pub complete: Time,
@@ -17,6 +19,7 @@ pub struct Accepted {
 /// A status answer: the notification asked about, the code answered (0: no row), when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StatusAnswer {
+    pub op: OpId,
     pub id: u64,
     pub code: i64,
     pub invoke: Time,
@@ -44,11 +47,11 @@ impl Facts {
             let complete = e.complete.expect("a completed operation has a completion time");
             match (run.op_kind(e), &e.reply) {
                 ("status", Reply::Values(v)) => {
-                    f.answers.push(StatusAnswer { id: v[0], code: v[1] as i64, invoke: e.invoke, complete })
+                    f.answers.push(StatusAnswer { op: e.op, id: v[0], code: v[1] as i64, invoke: e.invoke, complete })
                 }
                 (kind, Reply::Value(id)) => {
                     let channel = CHANNELS.iter().position(|c| *c == kind).expect("a send op") as u8;
-                    f.accepted.insert(*id, Accepted { channel, invoke: e.invoke, complete });
+                    f.accepted.insert(*id, Accepted { op: e.op, channel, invoke: e.invoke, complete });
                 }
                 _ => {}
             }
@@ -78,17 +81,20 @@ impl Facts {
     }
 }
 
-/// What a check found: how many items it judged, how many were bad, the first bad one.
+/// What a check found: how many items it judged, how many were bad, the first bad one, and the
+/// operations to blame (for `simctl replay`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Finding {
     pub judged: u64,
     pub bad: u64,
     pub first: Option<String>,
+    pub ops: Vec<OpId>,
 }
 
 impl Finding {
-    fn flag(&mut self, what: impl FnOnce() -> String) {
+    fn flag(&mut self, op: Option<OpId>, what: impl FnOnce() -> String) {
         self.bad += 1;
+        self.ops.extend(op);
         if self.first.is_none() {
             self.first = Some(what());
         }
@@ -101,12 +107,13 @@ impl Finding {
 
     /// The verdict of an objective on a percentile: at most `allowed` of the judged may be bad.
     pub fn check_at_most(&self, name: &str, unit: &str, allowed: u64, detail: &str) -> Check {
-        let c = Check::judged(name, self.judged, unit).passed_if(self.bad <= allowed);
+        let c = Check::judged(name, self.judged, unit).passed_if(self.bad <= allowed).blame_ids(self.ops.clone());
         let first = self.first.as_ref().map(|f| format!("; first: {f}")).unwrap_or_default();
         c.detail(format!("{} {detail} (at most {allowed} allowed){first}", self.bad))
     }
 
     fn with_first(&self, c: Check) -> Check {
+        let c = c.blame_ids(self.ops.clone());
         match &self.first {
             Some(f) => c.detail(format!("first: {f}")),
             None => c,
@@ -122,7 +129,7 @@ pub fn lost(f: &Facts) -> Finding {
         out.judged += 1;
         let code = f.final_status(id);
         if !f.delivered.contains_key(&id) && !is_failed(code) {
-            out.flag(|| {
+            out.flag(Some(a.op), || {
                 format!(
                     "notification {id} ({}) accepted at {}: never delivered, final status {code}",
                     CHANNELS[a.channel as usize], a.complete
@@ -139,7 +146,8 @@ pub fn duplicates(f: &Facts) -> Finding {
     for (&id, times) in &f.delivered {
         out.judged += 1;
         if times.len() > 1 {
-            out.flag(|| format!("notification {id} delivered {} times, at {:?}", times.len(), times));
+            let op = f.accepted.get(&id).map(|a| a.op);
+            out.flag(op, || format!("notification {id} delivered {} times, at {:?}", times.len(), times));
         }
     }
     out
@@ -172,7 +180,7 @@ pub fn delivery_sla(
         let d = f.delivered.get(&id).and_then(|t| t.first()).map_or(u64::MAX, |t| t.0.saturating_sub(a.invoke.0));
         delays.push(d);
         if d > sla.0 {
-            out.flag(|| match d {
+            out.flag(Some(a.op), || match d {
                 u64::MAX => format!("notification {id} invoked at {} never delivered", a.invoke),
                 _ => format!("notification {id} invoked at {} delivered after {}", a.invoke, Duration(d)),
             });
@@ -201,7 +209,7 @@ pub fn status_answers(f: &Facts) -> Finding {
             _ => true,
         };
         if bad {
-            out.flag(|| {
+            out.flag(Some(a.op), || {
                 format!(
                     "status of {} answered {} at {}, first delivery {:?}, accepted {accepted}",
                     a.id, a.code, a.complete, first
@@ -219,7 +227,7 @@ mod tests {
 
     fn facts() -> Facts {
         let mut f = Facts::default();
-        let acc = |ch, t| Accepted { channel: ch, invoke: Time(t), complete: Time(t + 10) };
+        let acc = |ch, t| Accepted { op: OpId(t), channel: ch, invoke: Time(t), complete: Time(t + 10) };
         f.accepted.insert(1, acc(2, 100));
         f.accepted.insert(2, acc(2, 200));
         f.accepted.insert(3, acc(0, 300));
@@ -234,7 +242,7 @@ mod tests {
     #[test]
     fn lost_flags_an_accepted_notification_neither_delivered_nor_failed() {
         let mut f = facts();
-        assert_eq!(lost(&f), Finding { judged: 3, bad: 0, first: None });
+        assert_eq!(lost(&f), Finding { judged: 3, bad: 0, first: None, ops: vec![] });
         f.finals.insert(status_key(3), PENDING);
         let l = lost(&f);
         assert_eq!((l.judged, l.bad), (3, 1));
@@ -269,7 +277,7 @@ mod tests {
     #[test]
     fn status_answers_must_agree_with_the_deliveries() {
         let mut f = facts();
-        let ans = |id, code, t| StatusAnswer { id, code, invoke: Time(t), complete: Time(t + 5) };
+        let ans = |id, code, t| StatusAnswer { op: OpId(t), id, code, invoke: Time(t), complete: Time(t + 5) };
         f.answers = vec![ans(1, SENT, 600), ans(2, PENDING, 650), ans(3, FAILED_EXPIRED, 800), ans(1, PENDING, 900)];
         assert_eq!(status_answers(&f).bad, 0);
         // Sent before the delivery; failed although delivered; not found after acceptance.

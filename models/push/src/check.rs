@@ -23,11 +23,14 @@ pub struct Judged {
     pub judged: u64,
     pub violations: u64,
     pub first: Option<String>,
+    /// The operations to blame (for `simctl replay`).
+    pub ops: Vec<OpId>,
 }
 
 impl Judged {
-    fn violation(&mut self, what: impl FnOnce() -> String) {
+    fn violation(&mut self, op: Option<OpId>, what: impl FnOnce() -> String) {
         self.violations += 1;
+        self.ops.extend(op);
         if self.first.is_none() {
             self.first = Some(what());
         }
@@ -82,7 +85,7 @@ pub fn delivered_when_connected(
         }
         j.judged += 1;
         if !delivered.contains_key(&p.msg) {
-            j.violation(|| {
+            j.violation(Some(p.op), || {
                 format!(
                     "push {:?} to user {} at {} never arrived (ended {:?}), though the user was connected from before it until {} after",
                     p.op, p.user, p.invoke, p.outcome, window
@@ -103,7 +106,7 @@ pub fn outcomes_truthful(pushes: &[Push], delivered: &BTreeMap<u64, u32>) -> Jud
             Some(Outcome::Ok) => {
                 j.judged += 1;
                 if !arrived {
-                    j.violation(|| {
+                    j.violation(Some(p.op), || {
                         format!("push {:?} to user {} at {} ended Ok but never arrived", p.op, p.user, p.invoke)
                     });
                 }
@@ -111,7 +114,7 @@ pub fn outcomes_truthful(pushes: &[Push], delivered: &BTreeMap<u64, u32>) -> Jud
             Some(Outcome::Fail) => {
                 j.judged += 1;
                 if arrived {
-                    j.violation(|| {
+                    j.violation(Some(p.op), || {
                         format!(
                             "push {:?} to user {} at {} ended Fail (undeliverable) but arrived",
                             p.op, p.user, p.invoke
@@ -156,12 +159,14 @@ pub fn registry_converged(
             _ => false,
         };
         if !ok {
-            j.violation(|| format!("user {user}: the registry says {truth:?}, the servers hold {h:?}"));
+            j.violation(None, || format!("user {user}: the registry says {truth:?}, the servers hold {h:?}"));
             continue;
         }
         if let Some((reader, _)) = views.iter().find(|(_, v)| v(user) != truth) {
             let seen = views.iter().find(|(n, _)| n == reader).map(|(_, v)| v(user));
-            j.violation(|| format!("user {user}: the registry says {truth:?}, reader {reader} still sees {seen:?}"));
+            j.violation(None, || {
+                format!("user {user}: the registry says {truth:?}, reader {reader} still sees {seen:?}")
+            });
         }
     }
     j

@@ -501,7 +501,7 @@ fn check(name: &str, j: &Judged, what: &str) -> Check {
         Some(first) => format!("{} of {} {what} violated; first: {first}", j.violations, j.judged),
         None => format!("{} {what}, none violated", j.judged),
     };
-    Check::judged(name, j.judged, what).violations(j.violations, "violated").detail(detail)
+    Check::judged(name, j.judged, what).violations(j.violations, "violated").detail(detail).blame_ids(j.ops.clone())
 }
 
 fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
@@ -550,7 +550,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         lookups.iter().map(|(n, f)| (*n, f as check::ViewFn<'_>)).collect();
     let j = match registry {
         Some(reg) => check::registry_converged(c.users as u64, &held, |u| reg.entry(u), &view_refs),
-        None => Judged { judged: 0, violations: 0, first: Some("the registry node is down at the end".into()) },
+        None => Judged { first: Some("the registry node is down at the end".into()), ..Judged::default() },
     };
     r.checks.push(check("registry_converged", &j, "users whose registry entry, connections and views were compared"));
 

@@ -55,7 +55,9 @@ pub use node::{LimitKey, Node, Ring};
 
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
-use sim_core::{Axis, Check, Duration, Footprint, Model, ModelReport, NodeId, Outcome, Prng, RunView, Table, Topology};
+use sim_core::{
+    Axis, Check, Duration, Footprint, Model, ModelReport, NodeId, OpId, Outcome, Prng, RunView, Table, Topology,
+};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -342,12 +344,16 @@ pub fn limit_respected(
     }
     let mut worst: Option<(LimitKey, usize, u64, u64)> = None; // key, count, start, allowed
     let mut violating_keys = 0u64;
+    let mut over: Vec<(LimitKey, u64)> = Vec::new(); // the first few violating keys' busiest windows
     for (k, times) in &mut admitted_by_key {
         times.sort_unstable();
         let allowed = allowed_in_window(c, max_of(*k) as u64, span);
         let (n, at) = max_in_window(times, span);
         if n as u64 > allowed {
             violating_keys += 1;
+            if over.len() < 3 {
+                over.push((*k, at));
+            }
         }
         if worst.is_none_or(|w| n as f64 / allowed as f64 > w.1 as f64 / w.3 as f64) {
             worst = Some((*k, n, at, allowed));
@@ -362,9 +368,15 @@ pub fn limit_respected(
         ),
         None => "no call was admitted".into(),
     };
+    // Blame the calls admitted in those windows.
+    let in_over = |call: &&Call| {
+        call.admitted && over.iter().any(|&(k, at)| (at..at + span).contains(&call.t) && keys_of(call).contains(&k))
+    };
+    let blamed: Vec<OpId> = calls.iter().filter(in_over).map(|call| OpId(call.op)).collect();
     Check::judged("limit_respected", admitted_by_key.len(), "keys with admitted calls")
         .violations(violating_keys, "over their limit")
         .detail(detail)
+        .blame_ids(blamed)
 }
 
 fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
@@ -438,6 +450,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         Check::judged("fairness", good_calls, "calls of well-behaved users")
             .skipped(abusive_calls, "calls of users over their own limit")
             .passed_if(share <= c.fairness_max_rejected_share)
+            .blame_ids(calls.iter().filter(|x| !x.admitted && !abusive.contains(&x.user)).map(|x| OpId(x.op)))
             .detail(format!(
                 "{} well-behaved users (never over {} per {}), {} abusive; {good_rejected} of {good_calls} calls of \
              well-behaved users refused ({:.2}%, allowed {:.2}%); worst: user {} refused {:.1}%",

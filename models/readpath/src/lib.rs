@@ -591,8 +591,8 @@ pub struct Staleness {
     pub stale: u64,
     /// The longest time from the acknowledgement of a newer write to the start of a stale read.
     pub age_max: Duration,
-    /// A stale read at that age: `(key, invoked)`.
-    pub worst: Option<(u64, Time)>,
+    /// A stale read at that age: `(key, invoked, its operation)`.
+    pub worst: Option<(u64, Time, OpId)>,
 }
 
 /// Judges every `Ok` read of `history` (op kind `read`, `Reply::Value` or `Reply::None` for not
@@ -633,7 +633,7 @@ pub fn staleness(history: &[HistoryEntry], read: u16, write: u16) -> Staleness {
             let age = h.invoke.since(first_newer.0);
             if age >= s.age_max {
                 s.age_max = age;
-                s.worst = Some((h.key, h.invoke));
+                s.worst = Some((h.key, h.invoke, h.op));
             }
         }
     }
@@ -681,7 +681,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let bound = c.read_path.cache.ttl.unwrap_or(Duration::ZERO) + fetch_bound;
     let st = staleness(run.history(), READ, WRITE);
     let detail = match st.worst {
-        Some((key, at)) if st.age_max > bound => format!(
+        Some((key, at, _)) if st.age_max > bound => format!(
             "a read of key {key} at {at} returned a version {} after a newer write was acknowledged \
              (bound: TTL + fetch time = {bound}); {} of {} reads stale",
             st.age_max, st.stale, st.reads
@@ -691,7 +691,12 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             st.stale, st.reads, st.age_max
         ),
     };
-    r.checks.push(Check::judged("staleness_bounded", st.reads, "reads").passed_if(st.age_max <= bound).detail(detail));
+    r.checks.push(
+        Check::judged("staleness_bounded", st.reads, "reads")
+            .passed_if(st.age_max <= bound)
+            .detail(detail)
+            .blame_ids(st.worst.map(|w| w.2)),
+    );
 
     // The hot key: the key read most often.
     let mut reads_by_key: BTreeMap<u64, u64> = BTreeMap::new();
@@ -780,6 +785,6 @@ mod tests {
             entry(READ, 3, 7, 9, Reply::None),
         ];
         let s = staleness(&h, READ, WRITE);
-        assert_eq!((s.reads, s.stale, s.age_max, s.worst), (5, 2, Duration(30), Some((1, Time(50)))));
+        assert_eq!((s.reads, s.stale, s.age_max, s.worst), (5, 2, Duration(30), Some((1, Time(50), OpId(50)))));
     }
 }

@@ -436,7 +436,12 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         ),
         None => format!("{judged} requests, every one ended (ok, failed, timed out or refused)"),
     };
-    r.checks.push(Check::judged("no_lost_requests", judged, "requests").violations(lost, "never ended").detail(detail));
+    r.checks.push(
+        Check::judged("no_lost_requests", judged, "requests")
+            .violations(lost, "never ended")
+            .detail(detail)
+            .blame_ops(first),
+    );
 
     let elapsed = Duration(run.main_end.0.max(1));
     let (mut api, mut db) = (PoolStats::default(), PoolStats::default());

@@ -50,14 +50,15 @@ impl Views {
 
 /// `uploads_complete`: every upload invoked in the main phase completed.
 pub fn uploads_complete(run: &RunView<'_, Node>) -> Check {
-    let uploads: Vec<_> =
-        run.history().iter().filter(|h| h.kind == 0 && h.invoke < run.main_end).map(|h| h.outcome).collect();
+    let entries: Vec<_> = run.history().iter().filter(|h| h.kind == 0 && h.invoke < run.main_end).collect();
+    let uploads: Vec<_> = entries.iter().map(|h| h.outcome).collect();
     let failed = uploads.iter().filter(|o| **o == Some(Outcome::Fail)).count();
     let open = uploads.iter().filter(|o| o.is_none()).count();
     let bad = uploads.iter().filter(|o| **o != Some(Outcome::Ok)).count();
     Check::judged("uploads_complete", uploads.len(), "uploads")
         .violations(bad, "not completed")
         .detail(format!("{failed} gave up, {open} still running at the end, {} other", bad - failed - open))
+        .blame_ops(entries.into_iter().filter(|h| h.outcome != Some(Outcome::Ok)))
 }
 
 /// `resume_sends_only_missing`: an interrupted upload sent again no chunk the store held, and
