@@ -13,7 +13,7 @@ use crate::{
 };
 use sim_core::metrics::HistoryEntry;
 use sim_core::model::{Axis, Table};
-use sim_core::{Check, ModelReport, Outcome, Reply, RunView, Time};
+use sim_core::{Check, ModelReport, OpId, Outcome, Reply, RunView, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The oracle's state: scores, the ordered set, and players per score.
@@ -276,10 +276,15 @@ pub fn top10_changes(c: &Config, journal: &[Applied]) -> Vec<(usize, Time)> {
 }
 
 /// Staleness of each top-10 read: how long before its answer the list it got had stopped being
-/// the true top 10 (zero if it still was). `(judged, max staleness ns, stalest read's op)`.
-pub fn top10_staleness(c: &Config, history: &[HistoryEntry], journal: &[Applied]) -> (u64, u64, Option<String>) {
+/// the true top 10 (zero if it still was). `(judged, max staleness ns, stalest read's op, the
+/// reads staler than `staleness_max`)`.
+pub fn top10_staleness(
+    c: &Config,
+    history: &[HistoryEntry],
+    journal: &[Applied],
+) -> (u64, u64, Option<String>, Vec<OpId>) {
     let changes = top10_changes(c, journal);
-    let (mut judged, mut max, mut worst) = (0u64, 0u64, None);
+    let (mut judged, mut max, mut worst, mut over) = (0u64, 0u64, None, Vec::new());
     for (h, v) in reads(history, TOP10) {
         judged += 1;
         let prefix = v[0] as usize;
@@ -289,6 +294,9 @@ pub fn top10_staleness(c: &Config, history: &[HistoryEntry], journal: &[Applied]
             && t <= done
         {
             let s = done.since(t).0;
+            if s > c.staleness_max.0 {
+                over.push(h.op);
+            }
             if s > max {
                 max = s;
                 worst =
@@ -296,7 +304,7 @@ pub fn top10_staleness(c: &Config, history: &[HistoryEntry], journal: &[Applied]
             }
         }
     }
-    (judged, max, worst)
+    (judged, max, worst, over)
 }
 
 pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
@@ -320,16 +328,17 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     r.checks.push(final_ranks_exact(c, history, b));
     r.checks.push(ranks_exact(c, history, &b.journal));
     r.checks.push(top10_exact(c, history, &b.journal));
-    let (judged, stale_ns, worst) = top10_staleness(c, history, &b.journal);
+    let (judged, stale_ns, worst, over) = top10_staleness(c, history, &b.journal);
     r.checks.push(
-        Check::judged("top10_staleness", judged, "top-10 reads").passed_if(stale_ns <= c.staleness_max.0).detail(
-            format!(
+        Check::judged("top10_staleness", judged, "top-10 reads")
+            .passed_if(stale_ns <= c.staleness_max.0)
+            .detail(format!(
                 "stalest {:.1} ms (bound {:.1} ms){}",
                 stale_ns as f64 / 1e6,
                 c.staleness_max.0 as f64 / 1e6,
                 worst.map(|w| format!("; {w}")).unwrap_or_default()
-            ),
-        ),
+            ))
+            .blame_ids(over),
     );
     measures(c, run, b, stale_ns, &mut r);
     r.tables.push(read_cost_table(c, b));
@@ -492,7 +501,7 @@ mod tests {
         // Player 0 wins ten times in a row at t = 100..109: it reaches the top.
         let journal: Vec<Applied> = (0..10).map(|i| applied(i, 0, 1, 100 + i)).collect();
         let h = vec![entry(50, TOP10, 0, Reply::Values(enc(&top, 0)), 200, 300)];
-        let (judged, stale, _) = top10_staleness(&c, &h, &journal);
+        let (judged, stale, _, _) = top10_staleness(&c, &h, &journal);
         assert_eq!(judged, 1);
         let first_change = top10_changes(&c, &journal)[0].1;
         assert_eq!(stale, 300 - first_change.0);

@@ -52,6 +52,20 @@ fn control_the_order_by_scan_misses_the_read_sla_and_the_sorted_set_under_the_sa
     assert_eq!(measure(good, "updates_applied"), measure(bad, "updates_applied"));
 }
 
+/// Control for leaderboard_stale_cache: the same run with the 1 s TTL serves no top 10 staler
+/// than the 1.5 s bound; with 10 s, answers stay exact for their snapshot but go seconds stale.
+#[test]
+fn control_a_top10_cache_ttl_above_the_staleness_bound_serves_stale_lists_and_one_below_does_not() {
+    let c = testkit::control::<Leaderboard>(
+        &load("leaderboard_stale_cache"),
+        |s| s.config.cache.ttl = Some(Duration::from_secs(1)),
+        &[],
+    );
+    assert!(measure(&c.original, "top10_staleness_max_ms") > 5_000.0);
+    assert!(measure(&c.fixed, "top10_staleness_max_ms") <= 1_500.0);
+    assert_eq!(failed_checks(&c.original), vec!["top10_staleness".to_string()], "exact, only stale");
+}
+
 /// The scan's counted work per read grows with the players, linearly; the sorted set's with
 /// their logarithm. Prints the table of README.md (`cargo test -p leaderboard --test scenarios
 /// scan_cost -- --nocapture`).

@@ -1145,7 +1145,15 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         "push_delivery_sla",
         "push/in-app notifications outside fault windows",
         sla.judged / 100,
-        &format!("delivered later than {} or never; p99 {}", c.sla, p99.map_or("-".into(), |d| format!("{d}"))),
+        &format!(
+            "delivered later than {} or never; p99 {}",
+            c.sla,
+            match p99 {
+                None => "-".into(),
+                Some(d) if d.0 == u64::MAX => "not delivered by the end".into(),
+                Some(d) => format!("{d}"),
+            }
+        ),
     ));
     let agree = check::status_answers(&facts);
     r.checks.push(agree.check("status_agrees", "status answers", "disagreeing with what the providers did"));

@@ -44,3 +44,18 @@ fn control_without_the_queue_a_crashed_api_server_loses_what_it_was_retrying() {
     assert!(lost >= 5.0, "lost without the queue: {lost}");
     assert_eq!(measure(&c.fixed, "lost"), 0.0);
 }
+
+/// Control for notify_push_quota: the same peak and faults with the push provider's quota above
+/// the peak's push rate (200/s instead of 100/s) delivers push within the objective; with it
+/// below, nothing is lost but pushes wait seconds for the quota.
+#[test]
+fn control_a_push_quota_below_the_peak_makes_pushes_late_and_one_above_it_does_not() {
+    let c = testkit::control::<Notify>(
+        &load("notify_push_quota"),
+        |sc| sc.config.providers.push.rate_limit.as_mut().expect("a quota").per_s = 200.0,
+        &[],
+    );
+    assert_eq!(measure(&c.original, "lost"), 0.0, "late, not lost");
+    assert!(measure(&c.original, "worker_requeued") > 100.0, "the refused sends were requeued");
+    assert_eq!(measure(&c.fixed, "lost"), 0.0);
+}
