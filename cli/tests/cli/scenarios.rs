@@ -73,6 +73,7 @@ const BLAMING: &[&str] = &[
     "durable_writes",
     "exactly_one_verdict",
     "fairness",
+    "feed_order",
     "fresh_reads",
     "limit_respected",
     "mapping_correct",
