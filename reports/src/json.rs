@@ -20,6 +20,7 @@
 //! | `ops` | per op kind: total, ok, fail, timeout, rejected, pending, throughput_ok_per_s, availability, availability_in_faults, availability_outside_faults, latency_ms {mean, p50, p90, p99, p999, max}, latency_curve |
 //! | `faults` | per fault: label, start_s, end_s, messages_dropped, events_delayed, timers_lost, writes_lost, ops_hit, messages_in_outage, had_effect |
 //! | `checks`, `measures` | the model's invariant checks (name, passed, detail, judged, unit, violations, violation, skipped, blamed [{op, invoke_ns, complete_ns}]: the first operations it blames, earliest first, at most 10) and named measurements |
+//! | `tables` | the model's tables: name, columns, rows (numbers at full precision; a non-finite value is `null`, e.g. an open last bin), shape (`"grid"`, or `{"curve": {x, x_axis, ys, y_axis, time, x_to, note}}` / `{"bars": ...}`: how the report plots it, axes with label and unit) |
 //! | `messages`, `counters` | per message kind counts; the model's counters |
 
 use crate::Meta;
@@ -51,6 +52,7 @@ pub const FIELDS: &[&str] = &[
     "faults",
     "checks",
     "measures",
+    "tables",
     "messages",
     "counters",
 ];
@@ -77,6 +79,7 @@ struct Summary<'a> {
     faults: &'a [FaultRecord],
     checks: &'a [Check],
     measures: &'a BTreeMap<String, f64>,
+    tables: &'a [sim_core::model::Table],
     messages: &'a [MessageRecord],
     counters: &'a BTreeMap<String, u64>,
 }
@@ -121,6 +124,7 @@ pub fn summary_json(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Strin
         faults: &record.faults,
         checks: &record.model_report.checks,
         measures: &record.model_report.measures,
+        tables: &record.model_report.tables,
         messages: &record.messages,
         counters: &record.counters,
     };

@@ -247,6 +247,32 @@ fn summary_json_lists_the_blamed_operations() {
     );
 }
 
+/// Every model table is in summary.json, rows at full precision (a script reads them, not the
+/// HTML), a non-finite value (an open last bin) as `null`, with the shape the report plots.
+#[test]
+fn summary_json_holds_every_model_table_at_full_precision() {
+    let mut rec = record();
+    let mut t = staleness();
+    t.rows[0][3] = 0.123_456_789_012_345_6;
+    t.rows[5][1] = f64::INFINITY; // an open last bin, as dynamo writes it
+    rec.model_report.tables = vec![Table::new("plain", ["a", "b"], vec![vec![1.0, 2.5]]), t];
+    let json: serde_json::Value =
+        serde_json::from_str(&summary_json(&rec, &verdict(&rec), &Meta::default())).expect("JSON");
+    let tables = json["tables"].as_array().expect("tables");
+    assert_eq!(tables.len(), 2);
+    assert_eq!(
+        tables[0],
+        serde_json::json!({"name": "plain", "columns": ["a", "b"], "rows": [[1.0, 2.5]], "shape": "grid"})
+    );
+    let lag = &tables[1];
+    assert_eq!(lag["name"], "consistency_vs_lag");
+    assert_eq!(lag["columns"][3], "p_consistent");
+    assert_eq!(lag["rows"][0][3].as_f64(), Some(0.123_456_789_012_345_6), "not rounded");
+    assert_eq!(lag["rows"][5][1], serde_json::Value::Null, "the open last bin (infinite) is null");
+    assert_eq!(lag["shape"]["curve"]["x"], "lag_ms_from");
+    assert_eq!(lag["shape"]["curve"]["y_axis"]["unit"], "share of reads");
+}
+
 #[test]
 fn empty_runs_still_render() {
     let mut rec = record();
