@@ -269,7 +269,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     for v in puts_by_key.values_mut() {
         v.sort_by_key(|e| e.complete);
     }
-    let lag_bounds_ms = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, f64::INFINITY];
+    let lag_bounds_ms: Vec<f64> = config.lag_grid.iter().map(|d| d.as_millis_f64()).chain([f64::INFINITY]).collect();
     let mut lag_counts = vec![(0u64, 0u64); lag_bounds_ms.len()];
     let (mut checked, mut stale, mut quiet, mut stale_quiet) = (0u64, 0u64, 0u64, 0u64);
     let (mut unwritten, mut read_disturbed, mut write_disturbed) = (0u64, 0u64, 0u64);

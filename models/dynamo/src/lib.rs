@@ -148,6 +148,10 @@ pub struct Config {
     /// after one ended, nor a read whose latest write was (failure detectors, hinted handoff and range moves need time to
     /// catch up; Dynamo promises no more).
     pub quiet_after_faults: Duration,
+    /// The upper edges of the `consistency_vs_lag` table's bins (time from a write's
+    /// acknowledgement to a read of its key), ascending; a last, open bin holds the rest. Set a
+    /// finer grid (`["100us", "200us", ...]`) to look below a millisecond.
+    pub lag_grid: Vec<Duration>,
 }
 
 impl Default for Config {
@@ -179,6 +183,7 @@ impl Default for Config {
             sweep_interval: Duration::from_secs(5),
             sync_writes: true,
             quiet_after_faults: Duration::from_secs(5),
+            lag_grid: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000].map(Duration::from_millis).to_vec(),
             membership: Vec::new(),
         }
     }
@@ -260,6 +265,18 @@ impl Model for Dynamo {
             if s >= servers {
                 err(&format!("seeds[{i}]"), format!("unknown server {s} (servers are 0..{servers})"));
             }
+        }
+        if c.lag_grid.is_empty() || c.lag_grid.len() > 200 {
+            err("lag_grid", format!("must have 1 to 200 bin edges, got {}", c.lag_grid.len()));
+        }
+        if let Some(i) = c.lag_grid.windows(2).position(|w| w[0] >= w[1]) {
+            err(
+                &format!("lag_grid[{}]", i + 1),
+                format!("bin edges must rise: {} follows {}", c.lag_grid[i + 1], c.lag_grid[i]),
+            );
+        }
+        if c.lag_grid.first() == Some(&Duration::ZERO) {
+            err("lag_grid[0]", "the first edge must be above 0 (the first bin starts at 0)".into());
         }
         if !c.merkle_leaves.is_power_of_two() || c.merkle_leaves > 1024 {
             err("merkle_leaves", format!("must be a power of two up to 1024, got {}", c.merkle_leaves));

@@ -139,6 +139,27 @@ fn same_seed_same_run() {
     assert_ne!(a.trace_hash, c.trace_hash);
 }
 
+/// The scenario sets the staleness table's bins: a grid below a millisecond splits the first
+/// default bin, the same reads are judged, and the table's edges are the grid's.
+#[test]
+fn the_lag_grid_sets_the_consistency_table_bins_below_a_millisecond() {
+    let table = |sc: &Scenario<Config>| {
+        let rec = go(sc);
+        rec.model_report.tables.into_iter().find(|t| t.name == "consistency_vs_lag").expect("table")
+    };
+    let sc = load("dynamo_weak_quorum");
+    let coarse = table(&sc);
+    let mut fine = sc.clone();
+    fine.config.lag_grid = [250, 500, 750, 1000].map(sim_core::Duration::from_micros).to_vec();
+    let fine = table(&fine);
+    let reads = |t: &sim_core::Table| t.rows.iter().map(|r| r[2]).sum::<f64>();
+    assert_eq!(reads(&coarse), reads(&fine), "the same reads, binned differently");
+    let below_1ms = |t: &sim_core::Table| t.rows.iter().filter(|r| r[1] > 0.0 && r[1] <= 1.0).count();
+    assert_eq!(below_1ms(&coarse), 1, "one bin under 1 ms by default");
+    assert!(below_1ms(&fine) >= 3, "the fine grid splits it: {:?}", fine.rows);
+    assert!(fine.rows.iter().all(|r| [0.0, 0.25, 0.5, 0.75].contains(&r[0]) || r[0] == 1.0), "{:?}", fine.rows);
+}
+
 #[test]
 fn bad_configurations_are_refused_with_their_paths() {
     let mut sc = load("dynamo_siblings");
@@ -146,8 +167,11 @@ fn bad_configurations_are_refused_with_their_paths() {
     sc.config.read_quorum = 5;
     sc.config.merkle_leaves = 12;
     sc.config.weights.insert(99, 2);
+    sc.config.lag_grid = [5, 2].map(sim_core::Duration::from_millis).to_vec();
     let paths: Vec<String> = sc.validate::<Dynamo>().into_iter().map(|p| p.path).collect();
-    for want in ["config.replicas", "config.read_quorum", "config.merkle_leaves", "config.weights[99]"] {
+    for want in
+        ["config.replicas", "config.read_quorum", "config.merkle_leaves", "config.weights[99]", "config.lag_grid[1]"]
+    {
         assert!(paths.iter().any(|p| p == want), "{want} missing from {paths:?}");
     }
 }
