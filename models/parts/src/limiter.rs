@@ -18,11 +18,22 @@ pub enum Algorithm {
     SlidingCounter,
     /// The common reference: tokens refilled at `limit / window`, a bucket of `limit` tokens.
     TokenBucket,
+    /// Not in the notes: the two-counter approximation large CDNs run. Windows are aligned to
+    /// multiples of `window`; the rate is the previous window's count weighted by the share of it
+    /// still inside the sliding window, plus the current window's count. Two counters per key,
+    /// but it assumes the previous window's requests were spread evenly: a burst at the end of
+    /// one window is under-weighted as the next one goes on.
+    SlidingWindowWeighted,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 4] =
-        [Algorithm::FixedWindow, Algorithm::SlidingLog, Algorithm::SlidingCounter, Algorithm::TokenBucket];
+    pub const ALL: [Algorithm; 5] = [
+        Algorithm::FixedWindow,
+        Algorithm::SlidingLog,
+        Algorithm::SlidingCounter,
+        Algorithm::TokenBucket,
+        Algorithm::SlidingWindowWeighted,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -30,6 +41,7 @@ impl Algorithm {
             Algorithm::SlidingLog => "sliding_log",
             Algorithm::SlidingCounter => "sliding_counter",
             Algorithm::TokenBucket => "token_bucket",
+            Algorithm::SlidingWindowWeighted => "sliding_window_weighted",
         }
     }
 
@@ -53,9 +65,15 @@ impl Algorithm {
     ///   Like the fixed window's, that error is a flaw, not a promise: judged against the limit.
     /// - Token bucket: `max * span / window`. Its contract is a bucket of `max` tokens refilled at
     ///   `max / window`: a full bucket plus the refill during the span.
+    /// - Sliding window, weighted: 0. Its error (a previous window's burst at its end weighted as
+    ///   if spread out: up to `max * elapsed / window` more in a sliding window) is a flaw of the
+    ///   approximation, judged against the limit like the fixed window's.
     pub fn documented_excess(self, max: u64, span_ns: u64, window_ns: u64) -> u64 {
         match self {
-            Algorithm::SlidingLog | Algorithm::FixedWindow | Algorithm::SlidingCounter => 0,
+            Algorithm::SlidingLog
+            | Algorithm::FixedWindow
+            | Algorithm::SlidingCounter
+            | Algorithm::SlidingWindowWeighted => 0,
             Algorithm::TokenBucket => (max as u128 * span_ns as u128 / window_ns.max(1) as u128) as u64,
         }
     }
@@ -115,6 +133,12 @@ pub enum State {
         milli: u64,
         last: u64,
     },
+    /// The aligned window now counting, its count, and the previous window's count.
+    Weighted {
+        window_start: u64,
+        current: u32,
+        previous: u32,
+    },
 }
 
 impl State {
@@ -124,6 +148,7 @@ impl State {
             Algorithm::SlidingLog => State::Log(VecDeque::new()),
             Algorithm::SlidingCounter => State::Buckets(VecDeque::new()),
             Algorithm::TokenBucket => State::Tokens { milli: p.max as u64 * 1000, last: 0 },
+            Algorithm::SlidingWindowWeighted => State::Weighted { window_start: 0, current: 0, previous: 0 },
         }
     }
 
@@ -183,6 +208,27 @@ impl State {
                     false
                 }
             }
+            State::Weighted { window_start, current, previous } => {
+                let w = p.window_ns.max(1);
+                let start = now - now % w;
+                if start != *window_start {
+                    // The window that just ended becomes the previous one; after a quiet
+                    // window, nothing is carried.
+                    *previous = if start == *window_start + w { *current } else { 0 };
+                    *current = 0;
+                    *window_start = start;
+                }
+                // previous x (share of it still in the sliding window) + current < max, in
+                // integers: previous x (w - elapsed) + current x w < max x w.
+                let elapsed = (now - start) as u128;
+                let rate = *previous as u128 * (w as u128 - elapsed) + *current as u128 * w as u128;
+                if rate < p.max as u128 * w as u128 {
+                    *current += 1;
+                    true
+                } else {
+                    false
+                }
+            }
         }
     }
 
@@ -195,6 +241,8 @@ impl State {
             State::Log(log) => USER_ID + (TIMESTAMP + SORTED_SET_OVERHEAD) * log.len() as u64 + HASH_OVERHEAD,
             State::Buckets(b) => USER_ID + (TIMESTAMP + COUNTER + REDIS_HASH_OVERHEAD) * b.len() as u64 + HASH_OVERHEAD,
             State::Tokens { .. } => USER_ID + TOKENS + TIMESTAMP + HASH_OVERHEAD,
+            // Not in the notes: two counters and the window's start, as the fixed window's.
+            State::Weighted { .. } => USER_ID + 2 * COUNTER + START_MIN_SEC + HASH_OVERHEAD,
         }
     }
 
@@ -203,7 +251,7 @@ impl State {
     /// map holding it adds per entry (the key, the tree's nodes) is not counted here.
     pub fn mem_bytes(&self) -> u64 {
         let heap = match self {
-            State::Fixed { .. } | State::Tokens { .. } => 0,
+            State::Fixed { .. } | State::Tokens { .. } | State::Weighted { .. } => 0,
             State::Log(log) => log.capacity() * std::mem::size_of::<u64>(),
             State::Buckets(b) => b.capacity() * std::mem::size_of::<(u64, u32)>(),
         };
@@ -213,7 +261,7 @@ impl State {
     /// Size on the wire when the state is read or written whole.
     pub fn wire_bytes(&self) -> u64 {
         match self {
-            State::Fixed { .. } | State::Tokens { .. } => 16,
+            State::Fixed { .. } | State::Tokens { .. } | State::Weighted { .. } => 16,
             State::Log(l) => 8 + 8 * l.len() as u64,
             State::Buckets(b) => 8 + 12 * b.len() as u64,
         }
@@ -271,6 +319,21 @@ mod tests {
         // 3 tokens, refilled at 3 per second: one every 333.3 ms.
         let got = run(Algorithm::TokenBucket, &[0, 0, 0, 0, 300, 334, 500, 667]);
         assert_eq!(got, [true, true, true, false, false, true, false, true]);
+    }
+
+    #[test]
+    fn sliding_window_weighted_weights_the_previous_window_by_its_overlap() {
+        // 3 per aligned second. A burst of 3 at the end of window 0: at 1000 ms the previous
+        // window counts whole (3 >= 3: refused); at 1500 ms it counts half (1.5 + 0, then 1.5 + 1:
+        // two admitted, the third would make 3.5); at 1900 ms a tenth (0.3 + 2 < 3: one more).
+        let got = run(Algorithm::SlidingWindowWeighted, &[990, 995, 998, 1000, 1500, 1501, 1502, 1900, 1901]);
+        assert_eq!(got, [true, true, true, false, true, true, false, true, false]);
+        // So within the sliding second 901..1901 ms it admitted 3 + 3 = 6 (twice the limit), as
+        // the fixed window does across a boundary, but spread over the second instead of at once.
+        // After a quiet window, nothing is carried over.
+        let got = run(Algorithm::SlidingWindowWeighted, &[990, 995, 998, 2000, 2001, 2002, 2003]);
+        assert_eq!(got, [true, true, true, true, true, true, false]);
+        assert_eq!(State::new(Algorithm::SlidingWindowWeighted, &p()).notes_layout_bytes(), 8 + 4 + 2 + 20);
     }
 
     #[test]

@@ -209,9 +209,9 @@ pub struct Store {
     pub peak_bytes: BTreeMap<LimitKey, Sizes>,
     /// With `compare_algorithms`: every algorithm run side by side on the same requests.
     pub shadows: BTreeMap<LimitKey, Vec<State>>,
-    pub shadow_peak_bytes: BTreeMap<LimitKey, [Sizes; 4]>,
+    pub shadow_peak_bytes: BTreeMap<LimitKey, [Sizes; Algorithm::ALL.len()]>,
     /// `(operation, decision per algorithm)`, in the order the shard saw them.
-    pub shadow_decisions: Vec<(OpId, [bool; 4])>,
+    pub shadow_decisions: Vec<(OpId, [bool; Algorithm::ALL.len()])>,
 }
 
 impl Node {
@@ -390,7 +390,7 @@ impl Store {
         let states =
             self.shadows.entry(key).or_insert_with(|| Algorithm::ALL.iter().map(|&a| State::new(a, &params)).collect());
         let peaks = self.shadow_peak_bytes.entry(key).or_default();
-        let mut decisions = [false; 4];
+        let mut decisions = [false; Algorithm::ALL.len()];
         for (i, s) in states.iter_mut().enumerate() {
             decisions[i] = s.admit(&params, now);
             peaks[i] = peaks[i].max(Sizes::of(s));
