@@ -3,7 +3,8 @@
 //! implementation of the promised semantics (plain maps, no window part): per partition, in log
 //! order, the watermark is the largest event time read minus the lateness; a minute closes when
 //! the watermark reaches its end; a click whose minute had closed is too late (counted against
-//! the next minute to close); a click id already counted in its open minute is a duplicate.
+//! the next minute to close); a click id already counted in its open minute is a duplicate (the
+//! oracle always drops it, whatever the design's `dedup` says: each click counts once).
 //! This is what the notes' "reconciliation with batch processing" would compute from the raw
 //! clicks, and what the stream must equal.
 
@@ -67,7 +68,7 @@ impl Oracle {
                     continue;
                 }
                 let (counts, ids) = open.entry(w).or_default();
-                if c.dedup && !ids.insert(click) {
+                if !ids.insert(click) {
                     o.duplicates += 1;
                     continue;
                 }
