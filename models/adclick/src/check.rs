@@ -376,3 +376,97 @@ fn minutes_table(c: &Config, o: &Oracle, merged: &BTreeMap<Win, Merged>) -> Tabl
     )
     .over_time(&["clicks", "late_dropped", "duplicates_dropped"], Axis::new("clicks per minute", "clicks").log10())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{record_key, record_value};
+    use parts::log::Entry;
+    use sim_core::{NodeId, OpId};
+
+    fn rec(ad: u64, click: u64, secs: u64) -> Record {
+        Record { key: record_key(ad, 0), value: record_value(click, secs * 1000), produced: Time(0), bytes: 100 }
+    }
+
+    fn cfg() -> Config {
+        Config { top: 2, sliding_panes: 2, ..Config::default() }
+    }
+
+    #[test]
+    fn the_oracle_closes_minutes_by_the_watermark_drops_late_clicks_and_duplicates() {
+        // Partition 0: two clicks of ad 1 in minute 0 (one a duplicate), a click of ad 2 at
+        // 66 s (closes minute 0), a click of minute 0 at 70 s (too late), then 130 s.
+        let logs = BTreeMap::from([(
+            0,
+            vec![rec(1, 10, 5), rec(1, 10, 5), rec(1, 11, 59), rec(2, 12, 66), rec(1, 13, 30), rec(2, 14, 130)],
+        )]);
+        let o = Oracle::new(&cfg(), &logs);
+        assert_eq!(o.final_minutes(), 2, "the watermark is 125 s: minutes 0 and 1 closed");
+        assert_eq!(o.minute(0), (BTreeMap::from([(1, 2)]), 0));
+        // The late click read after minute 0 closed counts against minute 1, the next to close.
+        assert_eq!(o.minute(1), (BTreeMap::from([(2, 1)]), 1));
+        assert_eq!(o.sliding(1, 2), BTreeMap::from([(1, 2), (2, 1)]));
+        assert_eq!(o.duplicates, 1);
+    }
+
+    fn merged(counts: &[(u64, u64)], sliding: &[(u64, u64)], late: u64) -> Merged {
+        let counts: BTreeMap<u64, u64> = counts.iter().copied().collect();
+        Merged {
+            top: top_n(&counts, 2),
+            counts,
+            sliding: sliding.iter().copied().collect(),
+            late,
+            duplicates: 0,
+            at: Time(0),
+        }
+    }
+
+    #[test]
+    fn a_wrong_count_a_wrong_top_list_a_missing_minute_and_an_unreported_late_click_fail() {
+        let c = cfg();
+        let logs = BTreeMap::from([(0, vec![rec(1, 1, 5), rec(1, 2, 6), rec(2, 3, 7), rec(3, 4, 66), rec(1, 5, 8)])]);
+        let o = Oracle::new(&c, &logs);
+        let good = BTreeMap::from([(0, merged(&[(1, 2), (2, 1)], &[(1, 2), (2, 1)], 0))]);
+        assert!(counts_exact(&c, &o, &good).passed);
+        assert!(top100_exact(&c, &o, &good).passed);
+        // Minute 0 judged no late click (it was read after minute 0 closed: minute 1's).
+        assert!(late_counted(&o, &good).is_vacuous(), "no late click in a judged minute: vacuous");
+        let over = BTreeMap::from([(0, merged(&[(1, 3), (2, 1)], &[(1, 3), (2, 1)], 0))]);
+        assert!(!counts_exact(&c, &o, &over).passed);
+        assert!(!top100_exact(&c, &o, &over).passed);
+        assert!(!counts_exact(&c, &o, &BTreeMap::new()).passed, "a minute closed everywhere but missing");
+        // One more minute closes at 130 s: minute 1 has ad 3 and the late click.
+        let logs2 = BTreeMap::from([(0, [logs[&0].clone(), vec![rec(3, 6, 130)]].concat())]);
+        let o2 = Oracle::new(&c, &logs2);
+        let mut both = good.clone();
+        both.insert(1, merged(&[(3, 1)], &[(1, 2), (2, 1), (3, 1)], 1));
+        assert!(late_counted(&o2, &both).passed);
+        both.get_mut(&1).unwrap().late = 0;
+        assert!(!late_counted(&o2, &both).passed, "a late click dropped without being reported");
+    }
+
+    #[test]
+    fn an_acknowledged_click_missing_from_the_log_fails() {
+        let mut log = PartLog::default();
+        let r = rec(7, 1, 5);
+        log.apply(0, 0, false, &[Entry { epoch: 1, at: Time(0), rec: Some(r) }]).unwrap();
+        let logs = BTreeMap::from([(0, (1, &log))]);
+        let h = |value: u64, ms: u64| HistoryEntry {
+            op: OpId(value - 1),
+            logical: OpId(value - 1),
+            client: NodeId(9),
+            kind: 0,
+            key: 7,
+            value,
+            attempt: 1,
+            invoke: Time(0),
+            complete: Some(Time(1)),
+            outcome: Some(Outcome::Ok),
+            reply: Reply::Values(vec![ms, 0, 0]),
+        };
+        assert!(acked_in_log(&[h(1, 5000)], &logs, 1).passed);
+        assert!(!acked_in_log(&[h(1, 6000)], &logs, 1).passed, "another event time");
+        assert!(!acked_in_log(&[h(2, 5000)], &logs, 1).passed, "another click at its offset");
+        assert!(acked_in_log(&[], &logs, 1).is_vacuous());
+    }
+}
