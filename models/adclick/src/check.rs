@@ -235,9 +235,9 @@ pub fn top100_exact(c: &Config, o: &Oracle, merged: &BTreeMap<Win, Merged>) -> C
             ));
         }
     }
-    Check::judged("top100_exact", judged, "minutes").violations(bad, "with a wrong top list").detail(
-        first.unwrap_or_else(|| format!("every top {} (ad, clicks) list equals the oracle's", c.top)),
-    )
+    Check::judged("top100_exact", judged, "minutes")
+        .violations(bad, "with a wrong top list")
+        .detail(first.unwrap_or_else(|| format!("every top {} (ad, clicks) list equals the oracle's", c.top)))
 }
 
 /// `late_counted`: the clicks dropped as too late that the store was told of, minute by minute,
@@ -315,11 +315,8 @@ fn measures(
     m.insert("log_duplicates_dropped".into(), o.duplicates as f64);
     let ads: BTreeSet<u64> = recs.values().flatten().map(|r| ad_of(r.key)).collect();
     m.insert("ads_clicked".into(), ads.len() as f64);
-    let hot_parts: BTreeSet<Pid> = recs
-        .iter()
-        .filter(|(_, v)| v.iter().any(|r| ad_of(r.key) < c.hot.ads))
-        .map(|(&p, _)| p)
-        .collect();
+    let hot_parts: BTreeSet<Pid> =
+        recs.iter().filter(|(_, v)| v.iter().any(|r| ad_of(r.key) < c.hot.ads)).map(|(&p, _)| p).collect();
     m.insert("hot_ad_partitions".into(), hot_parts.len() as f64);
     m.insert("minutes_final".into(), store.merged.len() as f64);
     m.insert("minutes_closed_everywhere".into(), o.final_minutes() as f64);

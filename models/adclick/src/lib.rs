@@ -798,7 +798,10 @@ impl Model for AdClick {
         e.extend(c.snapshot.validate("config.snapshot"));
         e.extend(c.store_call.validate("config.store_call"));
         if c.store_call.breaker.is_some() {
-            e.push(("config.store_call.breaker".into(), "an aggregator retries until the store has it: no breaker".into()));
+            e.push((
+                "config.store_call.breaker".into(),
+                "an aggregator retries until the store has it: no breaker".into(),
+            ));
         }
         if c.sliding_panes == 0 || c.sliding_panes > 10_000 {
             e.push(("config.sliding_panes".into(), format!("must be within [1, 10,000], got {}", c.sliding_panes)));
@@ -807,7 +810,10 @@ impl Model for AdClick {
             e.push(("config.top".into(), "must be at least 1".into()));
         }
         if !(0.0..=1.0).contains(&c.duplicate_share) {
-            e.push(("config.duplicate_share".into(), format!("a share must be within [0, 1], got {}", c.duplicate_share)));
+            e.push((
+                "config.duplicate_share".into(),
+                format!("a share must be within [0, 1], got {}", c.duplicate_share),
+            ));
         }
         if c.hot.split == 0 || c.hot.split > 1024 {
             e.push(("config.hot.split".into(), format!("must be within [1, 1024], got {}", c.hot.split)));
@@ -858,7 +864,11 @@ impl Model for AdClick {
                     writes: 0,
                 }))
             } else {
-                Node::Tracker(Box::new(Tracker { producer: Producer::new(cluster.clone(), "log"), cfg: cfg.clone(), duplicates: 0 }))
+                Node::Tracker(Box::new(Tracker {
+                    producer: Producer::new(cluster.clone(), "log"),
+                    cfg: cfg.clone(),
+                    duplicates: 0,
+                }))
             }
         })
     }

@@ -190,7 +190,10 @@ impl<K: Ord + Clone, V: Default> Tumbling<K, V> {
             self.next_close += 1;
         }
         debug_assert!(self.next_close >= before, "windows close in order");
-        debug_assert!(self.open.keys().next().is_none_or(|&w| w >= self.next_close), "no value left in a closed window");
+        debug_assert!(
+            self.open.keys().next().is_none_or(|&w| w >= self.next_close),
+            "no value left in a closed window"
+        );
     }
 }
 
