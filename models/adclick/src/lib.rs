@@ -830,6 +830,28 @@ impl Model for AdClick {
         }
     }
 
+    /// Per click: its log entry on every replica and in the brokers' durable logs (~120 B a
+    /// copy), ~13 events (produce, replication, acks, disk writes, fetch; measured on
+    /// `adclick_large`). The snapshots: the store's disk keeps every version saved (the kernel's
+    /// durable log is append-only, like a versioned bucket), each holding a partition's open
+    /// minutes: ~64 B per click id kept for dedup and per count, over `window + lateness`.
+    fn footprint(c: &Config, _topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
+        let clicks = load.total() * (1.0 + c.duplicate_share);
+        let log = clicks * c.log.replication as f64 * 120.0;
+        let partitions = c.log.topics.iter().map(|t| t.partitions).sum::<u32>().max(1) as f64;
+        let rate_p = clicks / load.run_s.max(1e-9) / partitions;
+        let open_s = (c.window.size.0 + c.window.lateness.0) as f64 / 1e9;
+        let snap = rate_p * open_s * 64.0;
+        let saves = if c.snapshot.enabled {
+            partitions * load.run_s / (c.snapshot.interval.0 as f64 / 1e9).max(1e-9)
+        } else {
+            0.0
+        };
+        sim_core::cost::Footprint { events: clicks * 13.0, queued: load.in_flight * 4.0, ..Default::default() }
+            .part(format!("log: {clicks:.0} clicks x {} replicas x 120 B", c.log.replication), log)
+            .part(format!("snapshots kept: {saves:.0} x {snap:.0} B"), saves * snap)
+    }
+
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
         let l = Layout::new(c, topo);
         let cluster = Rc::new(Cluster::new(c.log.clone(), l.coordinator, l.brokers.clone()));

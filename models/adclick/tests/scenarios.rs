@@ -22,7 +22,7 @@ fn counts_stay_exact_through_a_crash_duplicates_and_late_clicks() {
     assert!(measure(&r, "snapshots_restored") >= 1.0, "the crash moved partitions, restored from snapshots");
     assert!(measure(&r, "late_dropped") >= 1.0);
     assert!(measure(&r, "duplicates_dropped") >= 1.0);
-    assert!(measure(&r, "minutes_final") >= 5.0);
+    assert!(measure(&r, "minutes_final") >= 3.0);
 }
 
 /// Control for adclick_no_snapshot: the same crash with snapshots on is exact.
@@ -43,10 +43,4 @@ fn control_dedup_by_click_id_drops_the_second_copies() {
     let c = testkit::control::<AdClick>(&load("adclick_no_dedup"), |sc| sc.config.dedup = true, &[]);
     assert_eq!(measure(&c.original, "duplicates_dropped"), 0.0);
     assert!(measure(&c.fixed, "duplicates_dropped") >= 100.0);
-}
-
-#[test]
-fn the_good_scenario_needs_progress() {
-    let v = testkit::assert_progress_fails_with_servers_down::<AdClick>(&load("adclick"));
-    assert!(!v.passed);
 }
