@@ -76,6 +76,10 @@
 //! - [`bloom`]: a Bloom filter with its false-positive formula.
 //! - [`shards`]: keys onto shard nodes by consistent hashing on the one ring.
 //! - [`ids`]: the snowflake ID layout and base 62.
+//! - [`window`]: event-time tumbling and sliding windows with a watermark (late events dropped
+//!   and counted) and per-window deduplication by event id.
+//! - [`snapshot`]: snapshot + replay recovery of a consumer's per-partition state, saved with the
+//!   log offset it covers; the log commit follows the snapshots.
 
 pub mod balance;
 pub mod bloom;
@@ -91,8 +95,10 @@ pub mod pool;
 pub mod provider;
 pub mod registry;
 pub mod shards;
+pub mod snapshot;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod window;
 pub mod workers;
 
 pub use sim_core;

@@ -199,6 +199,14 @@ impl Consumer {
         Some(Delivery { p, offset, rec })
     }
 
+    /// Every record of `p` below `offset` is done (a snapshot of the design's state covers them,
+    /// see [`crate::snapshot`]): the commit may move up to `offset`. Ignored if `p` is not owned.
+    pub fn done_below(&mut self, p: Pid, offset: u64) {
+        if let Some(o) = self.owned.get_mut(&p) {
+            o.skip_to(offset);
+        }
+    }
+
     /// The design is done with a delivery (processed, its effects durable): it may be committed.
     /// Deliveries of partitions no longer owned are ignored (their new owner has them again).
     pub fn done(&mut self, d: &Delivery) {
