@@ -342,6 +342,15 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         put("kv_rows_per_acked_message", rows as f64 / acked.len() as f64);
     }
     put("kv_writes", s.kv.writes as f64);
+    if !acked.is_empty() {
+        let n = acked.len() as f64;
+        put("kv_writes_per_acked_message", s.kv.writes as f64 / n);
+        // Arrivals on devices (pushed, or caught up from the store) per acknowledged message.
+        put(
+            "device_arrivals_per_acked_message",
+            (s.device.pushed - s.device.duplicate_pushes + s.device.caught_up) as f64 / n,
+        );
+    }
     put("kv_gets", s.kv.gets as f64);
     r
 }
