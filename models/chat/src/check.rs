@@ -285,8 +285,57 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let flaps_n = pj.violations;
     r.checks.push(pj.check("presence_flaps", "users with connected devices", "flaps"));
 
+    // Send-to-arrival delay of every acknowledged message on every device it reached.
+    let mut delays: Vec<f64> = Vec::new();
+    for convs in logs.values() {
+        for (&conv, log) in convs.iter() {
+            for &(id, at) in &log.arrived {
+                if let Some(a) = acked.get(&handle(conv, id)) {
+                    delays.push(at.since(a.invoke).as_millis_f64());
+                }
+            }
+        }
+    }
+    delays.sort_by(f64::total_cmp);
+
     let s = sums(run);
     let metrics = sim.metrics();
+    let sent_of = |kind: &str| metrics.messages.get(kind).map_or(0, |m| m.sent) as f64;
+    // The delivery path's messages: frames pushed down connections and the heartbeats that keep
+    // them (push), and the catch-up requests (both; in `Poll` mode they are the polls).
+    let push_mode = c.delivery == crate::Delivery::Push;
+    let frames = sent_of("conn_deliver");
+    let pings = if push_mode { sent_of("conn_ping") } else { 0.0 };
+    let catch_up = (s.device.syncs + s.device.slot_reads) as f64;
+    let path = frames + pings + catch_up;
+    let arrivals = (s.device.pushed - s.device.duplicate_pushes + s.device.caught_up) as f64;
+    let pct = |q: f64| if delays.is_empty() { f64::NAN } else { sim_core::sweep::percentile(&delays, q) };
+    let row = vec![
+        if push_mode { 0.0 } else { 1.0 },
+        frames,
+        pings,
+        catch_up,
+        path,
+        arrivals,
+        if path > 0.0 { arrivals / path } else { 0.0 },
+        pct(0.5),
+        pct(0.99),
+    ];
+    r.tables.push(sim_core::Table::new(
+        "delivery_cost",
+        [
+            "mode (0 push, 1 poll)",
+            "frames pushed",
+            "heartbeat pings",
+            "catch-up requests",
+            "delivery-path messages",
+            "new arrivals",
+            "arrivals per message",
+            "delay p50 ms",
+            "delay p99 ms",
+        ],
+        vec![row],
+    ));
     let counter = |scope: &str, name: &str| metrics.scoped_counter(scope, name) as f64;
     let level_max = |scope: &str, name: &str| {
         metrics.levels.iter().find(|((s, n), _)| *s == scope && *n == name).map(|(_, l)| l.max as f64).unwrap_or(0.0)
@@ -336,6 +385,12 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     put("presence_beats", s.device.beats as f64);
     if window_ns > 0 {
         put("presence_wrong_share", wrong_ns as f64 / window_ns as f64);
+    }
+    put("delivery_path_messages", path);
+    put("arrivals_per_delivery_message", if path > 0.0 { arrivals / path } else { 0.0 });
+    if !delays.is_empty() {
+        put("delivery_delay_p50_ms", pct(0.5));
+        put("delivery_delay_p99_ms", pct(0.99));
     }
     put("kv_rows", rows as f64);
     if !acked.is_empty() {

@@ -135,6 +135,18 @@ pub enum MessageIds {
     ServerClock,
 }
 
+/// How messages reach online devices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Delivery {
+    /// Pushed down the devices' WebSocket connections (catch-up repairs what is missed).
+    #[default]
+    Push,
+    /// Not pushed: devices poll the store every `sync_interval` (the notes' "polling"; the
+    /// connections stay for presence and discovery, and their heartbeats are not counted as
+    /// delivery requests in this mode).
+    Poll,
+}
+
 /// The presence servers' heartbeats.
 ///
 /// ```ron
@@ -184,6 +196,7 @@ pub struct Config {
     pub groups: u32,
     pub group_size: u32,
     pub ids: MessageIds,
+    pub delivery: Delivery,
     pub conn: ConnSpec,
     pub registry: RegistrySpec,
     pub kv: KvSpec,
@@ -210,6 +223,7 @@ impl Default for Config {
             groups: 20,
             group_size: 8,
             ids: MessageIds::Sequence,
+            delivery: Delivery::Push,
             conn: ConnSpec::default(),
             registry: RegistrySpec::default(),
             kv: KvSpec::default(),
@@ -273,6 +287,7 @@ pub struct Shared {
     pub devices: u64,
     pub online: u64,
     pub ids: MessageIds,
+    pub delivery: Delivery,
 }
 
 impl Shared {
@@ -500,6 +515,9 @@ impl ChatServer {
                 let _ = self.calls.call(ctx, self.push, m, make, SJob::Notify);
             }
         }
+        if shared.delivery == Delivery::Poll {
+            return;
+        }
         for (s, devices) in targets {
             if s == self.me {
                 for dev in devices {
@@ -584,6 +602,8 @@ impl ChatServer {
 pub struct ConvLog {
     /// Message ids held (shown sorted).
     pub ids: BTreeSet<u64>,
+    /// When each id first arrived (local clock), in arrival order.
+    pub arrived: Vec<(u64, Time)>,
     /// Slots up to this one have been read or asked for.
     scanned: u64,
     /// Slots read as absent, read again at the next catch-up.
@@ -707,6 +727,7 @@ impl ClientNode {
                 match r {
                     Some(KvResult::Found { value, .. }) if ok => {
                         if log.ids.insert(value as u64) {
+                            log.arrived.push((value as u64, ctx.now()));
                             self.stats.caught_up += 1;
                         }
                     }
@@ -728,6 +749,7 @@ impl ClientNode {
             self.stats.duplicate_pushes += 1;
             return;
         }
+        log.arrived.push((id, ctx.now()));
         // A gap: with sequence ids, `id - 1` must be here (or on its way) unless it is a hole.
         if sequence && id > 1 && !log.ids.contains(&(id - 1)) && !log.reading.contains(&(id - 1)) {
             self.stats.gaps += 1;
@@ -1057,6 +1079,7 @@ impl Model for Chat {
             devices: c.devices as u64,
             online: c.online_users as u64,
             ids: c.ids,
+            delivery: c.delivery,
         });
         let c = c.clone();
         let clients = topo.clients.clone();
