@@ -47,6 +47,12 @@
 //! missed). A slot read as absent is a *hole* (a server crashed between the increment and the
 //! write, or the write is still in flight) and is read again at the next catch-up.
 //!
+//! **Push or poll.** `delivery: Poll` turns the pushes off: devices learn of new messages only
+//! by the catch-up, every `sync_interval` (the notes' "polling"). The report's `delivery_cost`
+//! table counts the delivery path's messages (frames pushed, heartbeat pings, catch-up requests)
+//! against the messages that arrived, with the send-to-arrival delay (long polling is not
+//! modelled).
+//!
 //! **Presence.** While a device is connected it sends a heartbeat to the presence server every
 //! `presence.interval`; the presence server shows a user online from the first heartbeat of any
 //! of its devices and offline when none has arrived for `presence.timeout` (swept every
