@@ -706,7 +706,7 @@ impl ClientNode {
         want.extend(log.scanned + 1..=n.min(SLOTS_MAX));
         log.scanned = log.scanned.max(n.min(SLOTS_MAX));
         let want: Vec<u64> =
-            want.into_iter().filter(|s| !(sequence && log.ids.contains(s)) && !log.reading.contains(s)).collect();
+            want.into_iter().filter(|s| !(log.reading.contains(s) || sequence && log.ids.contains(s))).collect();
         for slot in want {
             self.conv_log(device, conv).reading.insert(slot);
             self.stats.slot_reads += 1;
