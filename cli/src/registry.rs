@@ -154,6 +154,7 @@ pub fn models() -> Vec<Entry> {
         entry::<video::Video>(),
         entry::<feed::Feed>(),
         entry::<adclick::AdClick>(),
+        entry::<chat::Chat>(),
     ]
 }
 
@@ -554,6 +555,7 @@ mod tests {
                 "notify" => roundtrip::<notify::Notify>(&source),
                 "feed" => roundtrip::<feed::Feed>(&source),
                 "adclick" => roundtrip::<adclick::AdClick>(&source),
+                "chat" => roundtrip::<chat::Chat>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -1,0 +1,66 @@
+//! Every `chat` scenario file through the generic driver and the real verdict, and the controls
+//! of the known-bad ones (their cause removed).
+
+use chat::{Chat, Config, MessageIds};
+use sim_core::Duration;
+use sim_core::scenario::Scenario;
+use sim_core::testkit::{self, measure};
+
+fn load(name: &str) -> Scenario<Config> {
+    let path = format!("{}/../../scenarios/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    testkit::parse_and_validate::<Chat>(&path, &text)
+}
+
+#[test]
+fn the_good_run_survives_a_chat_server_crash_mid_delivery() {
+    let (r, _) = testkit::run_as_expected::<Chat>(&load("chat"));
+    assert!(measure(&r, "acked") > 1000.0);
+    assert_eq!(measure(&r, "messages_lost"), 0.0);
+    // The crash cut deliveries: devices of the crashed server reconnected, and messages that
+    // never arrived by push were caught up from the store.
+    assert!(measure(&r, "reconnects") > 50.0, "{}", measure(&r, "reconnects"));
+    assert!(measure(&r, "caught_up") > 50.0, "{}", measure(&r, "caught_up"));
+    // Offline members were notified, and messages crossed between chat servers.
+    assert!(measure(&r, "notifications") > 100.0);
+    assert!(measure(&r, "forwards") > 500.0);
+    assert_eq!(measure(&r, "presence_flaps"), 0.0);
+    assert!(measure(&r, "presence_wrong_share") < 0.01);
+}
+
+#[test]
+fn known_bad_server_clock_ids_show_messages_out_of_order() {
+    let (r, _) = testkit::run_as_expected::<Chat>(&load("chat_unordered_ids"));
+    assert!(measure(&r, "order_violations") > 10.0, "{}", measure(&r, "order_violations"));
+    assert_eq!(measure(&r, "messages_lost"), 0.0, "out of order, but nothing lost");
+}
+
+/// Control: the same run (the skewed clock included) with per-conversation sequence ids passes.
+#[test]
+fn control_unordered_ids_pass_with_per_conversation_sequence() {
+    let c = testkit::control::<Chat>(&load("chat_unordered_ids"), |sc| sc.config.ids = MessageIds::Sequence, &[]);
+    assert_eq!(measure(&c.fixed, "order_violations"), 0.0);
+}
+
+#[test]
+fn known_bad_a_short_presence_timeout_flaps() {
+    let (r, _) = testkit::run_as_expected::<Chat>(&load("chat_presence_flap"));
+    assert!(measure(&r, "presence_flaps") > 10.0, "{}", measure(&r, "presence_flaps"));
+}
+
+/// Control: the same run with the timeout (3 s) above the heartbeat interval plus the tail.
+#[test]
+fn control_presence_flap_gone_with_a_timeout_above_the_tail() {
+    let c = testkit::control::<Chat>(
+        &load("chat_presence_flap"),
+        |sc| sc.config.presence.timeout = Duration::from_secs(3),
+        &[],
+    );
+    assert_eq!(measure(&c.fixed, "presence_flaps"), 0.0);
+}
+
+/// Without devices connecting nothing is delivered: the progress check fails.
+#[test]
+fn progress_fails_with_servers_down() {
+    testkit::assert_progress_fails_with_servers_down::<Chat>(&load("chat"));
+}
