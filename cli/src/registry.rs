@@ -153,6 +153,7 @@ pub fn models() -> Vec<Entry> {
         entry::<notify::Notify>(),
         entry::<video::Video>(),
         entry::<feed::Feed>(),
+        entry::<comments::Comments>(),
     ]
 }
 
@@ -552,6 +553,7 @@ mod tests {
                 "leaderboard" => roundtrip::<leaderboard::Leaderboard>(&source),
                 "notify" => roundtrip::<notify::Notify>(&source),
                 "feed" => roundtrip::<feed::Feed>(&source),
+                "comments" => roundtrip::<comments::Comments>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

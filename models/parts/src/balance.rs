@@ -170,6 +170,23 @@ impl Balancer {
         }
     }
 
+    /// Replaces the backend list (a membership change): backends kept keep their health and
+    /// counts, new ones start fresh, and a hashing policy hashes over the new list.
+    pub fn set_backends(&mut self, nodes: &[NodeId]) {
+        let old = std::mem::take(&mut self.backends);
+        self.backends = nodes
+            .iter()
+            .map(|&node| old.iter().find(|b| b.node == node).cloned().unwrap_or(Backend { node, ..Backend::default() }))
+            .collect();
+        if let Policy::ConsistentHash { vnodes } = self.policy
+            && !nodes.is_empty()
+        {
+            let members: Vec<Member> = (0..nodes.len() as u32).map(|server| Member { server, weight: 1 }).collect();
+            self.ring = Some(Ring::new(&members, vnodes));
+        }
+        self.next = 0;
+    }
+
     pub fn backends(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.backends.iter().map(|b| b.node)
     }
