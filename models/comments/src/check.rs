@@ -192,10 +192,8 @@ pub fn late_shares(
         let i = changes.partition_point(|&t| t <= p.at);
         let churn = i > 0 && p.at.since(changes[i - 1]) < window;
         for &u in viewers_of.get(&p.video).map_or(&[][..], |v| &v[..]) {
-            let watching = sessions
-                .get(&u)
-                .and_then(|ss| ss.first())
-                .is_some_and(|s| s.from.0.saturating_add(settle.0) <= p.at.0);
+            let watching =
+                sessions.get(&u).and_then(|ss| ss.first()).is_some_and(|s| s.from.0.saturating_add(settle.0) <= p.at.0);
             if !watching {
                 continue;
             }
@@ -247,7 +245,13 @@ mod tests {
     fn a_comment_consumed_away_from_its_settled_viewers_is_a_misroute() {
         let video_of = [0, 0, 1];
         let sessions = sessions_by_viewer(&[session(0, 5, 0, 9_000), session(2, 6, 4_900, 9_000)]);
-        let c = |instance: u32, held: u32, video: u32| Consumed { comment: 1, video, at: ms(5_000), instance: NodeId(instance), held };
+        let c = |instance: u32, held: u32, video: u32| Consumed {
+            comment: 1,
+            video,
+            at: ms(5_000),
+            instance: NodeId(instance),
+            held,
+        };
         // Consumed where the viewer is: fine. Consumed at n6 holding nobody: a misroute.
         let r = routed(&[c(5, 1, 0), c(6, 0, 0)], &video_of, &sessions, SETTLE, SLA);
         assert_eq!((r.judged, r.misroutes, r.skipped), (2, 1, 0));

@@ -630,7 +630,10 @@ impl Model for Comments {
         if c.viewers < c.videos || c.viewers > 1_000_000 {
             e.push((
                 "config.viewers".into(),
-                format!("must be within [videos = {}, 1000000] (every video has a viewer), got {}", c.videos, c.viewers),
+                format!(
+                    "must be within [videos = {}, 1000000] (every video has a viewer), got {}",
+                    c.videos, c.viewers
+                ),
             ));
         }
         if !(0.0..=5.0).contains(&c.video_skew) {
@@ -778,10 +781,12 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             .get(&user)
             .and_then(|ss| ss.iter().find(|s| check::covers(s, p.at, c.settle, c.sla)))
             .map_or("?".into(), |s| format!("n{}", s.server.0));
-        let by = consumed.iter().find(|x| x.comment == p.comment).map_or(
-            "consumed by no surviving incarnation".into(),
-            |x| format!("consumed at n{} ({} of its viewers held there)", x.instance.0, x.held),
-        );
+        let by = consumed
+            .iter()
+            .find(|x| x.comment == p.comment)
+            .map_or("consumed by no surviving incarnation".into(), |x| {
+                format!("consumed at n{} ({} of its viewers held there)", x.instance.0, x.held)
+            });
         format!("comment {} of video {} posted at {} to viewer {user} connected to {on}: {by}", op.0, p.video, p.at)
     };
     r.checks.push(
@@ -802,10 +807,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             .skipped(routed.skipped, "no viewer of the video settled anywhere")
             .violations(routed.misroutes, "consumed where none of its viewers were")
             .detail(match routed.first {
-                Some(x) => format!(
-                    "e.g. comment {} of video {} consumed at n{} at {}",
-                    x.comment, x.video, x.instance.0, x.at
-                ),
+                Some(x) => {
+                    format!("e.g. comment {} of video {} consumed at n{} at {}", x.comment, x.video, x.instance.0, x.at)
+                }
                 None => "every comment was consumed where its settled viewers were".into(),
             }),
     );
@@ -826,7 +830,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     changes.extend(c.joins.iter().map(|j| Time(j.at.0)));
     changes.sort();
-    let late = check::late_shares(&posts, &viewers_of, &sessions, &delivered, c.settle, c.sla, &changes, c.churn_window);
+    let late =
+        check::late_shares(&posts, &viewers_of, &sessions, &delivered, c.settle, c.sla, &changes, c.churn_window);
 
     let metrics = sim.metrics();
     let counter = |scope: &str, name: &str| metrics.scoped_counter(scope, name) as f64;
