@@ -519,6 +519,23 @@ mod tests {
     }
 
     #[test]
+    fn a_new_backend_list_rehashes_like_the_free_function_and_keeps_the_kept_backends_health() {
+        let mut b = Balancer::new(&nodes(3), Policy::Rendezvous, HealthSpec { eject_after: 1, ..Default::default() });
+        let mut r = rng();
+        b.on_end(NodeId(1), false, Time(0));
+        let grown = nodes(5);
+        b.set_backends(&grown);
+        assert_eq!(b.backends().collect::<Vec<_>>(), grown);
+        assert!(!b.is_healthy(NodeId(1), Time(1)), "n1 stays ejected");
+        let without_1: Vec<NodeId> = grown.iter().copied().filter(|&n| n != NodeId(1)).collect();
+        for key in 0..300 {
+            assert_eq!(b.pick(key, Time(1), &mut r), rendezvous(key, &without_1));
+        }
+        b.set_backends(&[]);
+        assert_eq!(b.pick(7, Time(1), &mut r), None);
+    }
+
+    #[test]
     fn consistent_hash_sends_a_key_to_one_backend_until_it_is_ejected() {
         let mut b = Balancer::new(
             &nodes(5),

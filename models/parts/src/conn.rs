@@ -867,6 +867,30 @@ mod tests {
     }
 
     #[test]
+    fn a_server_lets_a_connection_go_and_a_device_routes_by_its_key() {
+        let mut b: Bench<T> = Bench::new();
+        let mut s = ConnServer::new("conn", spec());
+        b.with(|ctx| s.on_msg(ctx, C, Msg::Connect { user: 4, epoch: 2 }));
+        let ev = b.with(|ctx| s.disconnect(ctx, 4));
+        assert_eq!(ev, Some(ServerEvent::Closed { user: 4, epoch: 2, reason: CloseReason::ByServer }));
+        assert_eq!(b.with(|ctx| s.disconnect(ctx, 4)), None, "nothing left to close");
+        let (_, fx) = b.drain();
+        assert_eq!(sent(&fx).last(), Some(&(C, Msg::Closed { user: 4, epoch: 2 })));
+        assert_eq!((levels(&fx), s.stats.closes), (0, 1));
+        // Routed by key 1000, not by user 42, over the servers set after construction.
+        let servers = [NodeId(0), NodeId(1), NodeId(2), NodeId(3)];
+        let mut c = ConnClient::new("dev", spec(), &[42], &[]).route_by(|_| 1000);
+        c.set_servers(&servers);
+        b.with(|ctx| c.start(ctx));
+        let (t, _) = b.drain();
+        let (after, t0) = t[0];
+        fire(&mut b, &mut c, t0, after);
+        let (_, fx) = b.drain();
+        let [(to, Msg::Connect { user: 42, .. })] = sent(&fx)[..] else { panic!("{fx:?}") };
+        assert_eq!(to, crate::balance::rendezvous(1000, &servers).unwrap());
+    }
+
+    #[test]
     fn a_full_server_refuses() {
         let mut b: Bench<T> = Bench::new();
         let mut s = ConnServer::new("conn", ConnSpec { max_connections: 1, ..spec() });
