@@ -155,6 +155,7 @@ pub fn models() -> Vec<Entry> {
         entry::<feed::Feed>(),
         entry::<adclick::AdClick>(),
         entry::<chat::Chat>(),
+        entry::<comments::Comments>(),
     ]
 }
 
@@ -556,6 +557,7 @@ mod tests {
                 "feed" => roundtrip::<feed::Feed>(&source),
                 "adclick" => roundtrip::<adclick::AdClick>(&source),
                 "chat" => roundtrip::<chat::Chat>(&source),
+                "comments" => roundtrip::<comments::Comments>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -170,6 +170,23 @@ impl Balancer {
         }
     }
 
+    /// Replaces the backend list (a membership change): backends kept keep their health and
+    /// counts, new ones start fresh, and a hashing policy hashes over the new list.
+    pub fn set_backends(&mut self, nodes: &[NodeId]) {
+        let old = std::mem::take(&mut self.backends);
+        self.backends = nodes
+            .iter()
+            .map(|&node| old.iter().find(|b| b.node == node).cloned().unwrap_or(Backend { node, ..Backend::default() }))
+            .collect();
+        if let Policy::ConsistentHash { vnodes } = self.policy
+            && !nodes.is_empty()
+        {
+            let members: Vec<Member> = (0..nodes.len() as u32).map(|server| Member { server, weight: 1 }).collect();
+            self.ring = Some(Ring::new(&members, vnodes));
+        }
+        self.next = 0;
+    }
+
     pub fn backends(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.backends.iter().map(|b| b.node)
     }
@@ -499,6 +516,23 @@ mod tests {
         for key in 0..500 {
             assert_eq!(b.pick(key, Time(1), &mut r), rendezvous(key, &fewer));
         }
+    }
+
+    #[test]
+    fn a_new_backend_list_rehashes_like_the_free_function_and_keeps_the_kept_backends_health() {
+        let mut b = Balancer::new(&nodes(3), Policy::Rendezvous, HealthSpec { eject_after: 1, ..Default::default() });
+        let mut r = rng();
+        b.on_end(NodeId(1), false, Time(0));
+        let grown = nodes(5);
+        b.set_backends(&grown);
+        assert_eq!(b.backends().collect::<Vec<_>>(), grown);
+        assert!(!b.is_healthy(NodeId(1), Time(1)), "n1 stays ejected");
+        let without_1: Vec<NodeId> = grown.iter().copied().filter(|&n| n != NodeId(1)).collect();
+        for key in 0..300 {
+            assert_eq!(b.pick(key, Time(1), &mut r), rendezvous(key, &without_1));
+        }
+        b.set_backends(&[]);
+        assert_eq!(b.pick(7, Time(1), &mut r), None);
     }
 
     #[test]

@@ -253,6 +253,8 @@ pub enum CloseReason {
     ClosedByClient,
     /// A newer connection of the same user replaced it on this server.
     Replaced,
+    /// The server let it go ([`ConnServer::disconnect`]): the client reconnects through its router.
+    ByServer,
 }
 
 /// What happened at a server, for the design (to register the user, say).
@@ -338,7 +340,7 @@ impl ConnServer {
                 self.stats.drops += 1;
                 ctx.count_in(self.scope, "drops", 1);
             }
-            CloseReason::ClosedByClient | CloseReason::Replaced => {
+            CloseReason::ClosedByClient | CloseReason::Replaced | CloseReason::ByServer => {
                 self.stats.closes += 1;
                 ctx.count_in(self.scope, "closes", 1);
             }
@@ -420,6 +422,15 @@ impl ConnServer {
         let events = dead.into_iter().filter_map(|u| self.close(ctx, u, CloseReason::Timeout)).collect();
         crate::set_timer(ctx, self.spec.heartbeat.interval, Timer::Sweep);
         events
+    }
+
+    /// Closes `user`'s connection from the server's side (it no longer serves what the user
+    /// wants: a live-comments instance that lost the user's video): the client is told at once
+    /// and reconnects through its router, like an SSE stream the server ended.
+    pub fn disconnect<A: Actor<Msg: From<Msg>>>(&mut self, ctx: &mut Ctx<'_, A>, user: UserId) -> Option<ServerEvent> {
+        let (client, epoch) = self.held.get(&user).map(|h| (h.client, h.epoch))?;
+        crate::send(ctx, client, Msg::Closed { user, epoch });
+        self.close(ctx, user, CloseReason::ByServer)
     }
 
     /// Pushes message `msg` to `user` down its connection. False when this server holds no
@@ -512,6 +523,8 @@ enum State {
 #[derive(Clone, Debug)]
 struct Device {
     user: UserId,
+    /// The key the router hashes (the user, unless the design routes by something else).
+    route: u64,
     state: State,
     epoch: u64,
     /// Failures in a row: failed attempts, and the loss that started the outage.
@@ -544,6 +557,7 @@ impl ConnClient {
             .into_iter()
             .map(|user| Device {
                 user,
+                route: user,
                 state: State::Idle,
                 epoch: 0,
                 failures: 0,
@@ -568,6 +582,21 @@ impl ConnClient {
                 Timer::Device { user: d.user, epoch: d.epoch, wait: Wait::Reconnect },
             ));
         }
+    }
+
+    /// Routes each device by `key(user)` instead of its user id (live comments route a viewer
+    /// by the video it watches, so every viewer of a video lands on the same server).
+    pub fn route_by(mut self, key: impl Fn(UserId) -> u64) -> ConnClient {
+        for d in &mut self.devices {
+            d.route = key(d.user);
+        }
+        self
+    }
+
+    /// The servers the router chooses among from now on (a membership change); connections
+    /// already open stay where they are.
+    pub fn set_servers(&mut self, servers: &[NodeId]) {
+        self.router.set_backends(servers);
     }
 
     pub fn router(&self) -> &Balancer {
@@ -618,7 +647,7 @@ impl ConnClient {
 
     fn connect<A: Actor<Msg: From<Msg>, Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, i: usize) {
         let now = ctx.now();
-        let Some(server) = self.router.pick(self.devices[i].user, now, ctx.rng()) else {
+        let Some(server) = self.router.pick(self.devices[i].route, now, ctx.rng()) else {
             // No server believed healthy (fail_open off): wait and ask again.
             let d = &mut self.devices[i];
             d.failures += 1;
@@ -835,6 +864,30 @@ mod tests {
         assert!(timers.is_empty());
         assert_eq!(sent(&fx), [(C, Msg::Closed { user: 1, epoch: 1 })]);
         assert_eq!((s.stats.drops, s.stats.resets), (1, 1));
+    }
+
+    #[test]
+    fn a_server_lets_a_connection_go_and_a_device_routes_by_its_key() {
+        let mut b: Bench<T> = Bench::new();
+        let mut s = ConnServer::new("conn", spec());
+        b.with(|ctx| s.on_msg(ctx, C, Msg::Connect { user: 4, epoch: 2 }));
+        let ev = b.with(|ctx| s.disconnect(ctx, 4));
+        assert_eq!(ev, Some(ServerEvent::Closed { user: 4, epoch: 2, reason: CloseReason::ByServer }));
+        assert_eq!(b.with(|ctx| s.disconnect(ctx, 4)), None, "nothing left to close");
+        let (_, fx) = b.drain();
+        assert_eq!(sent(&fx).last(), Some(&(C, Msg::Closed { user: 4, epoch: 2 })));
+        assert_eq!((levels(&fx), s.stats.closes), (0, 1));
+        // Routed by key 1000, not by user 42, over the servers set after construction.
+        let servers = [NodeId(0), NodeId(1), NodeId(2), NodeId(3)];
+        let mut c = ConnClient::new("dev", spec(), &[42], &[]).route_by(|_| 1000);
+        c.set_servers(&servers);
+        b.with(|ctx| c.start(ctx));
+        let (t, _) = b.drain();
+        let (after, t0) = t[0];
+        fire(&mut b, &mut c, t0, after);
+        let (_, fx) = b.drain();
+        let [(to, Msg::Connect { user: 42, .. })] = sent(&fx)[..] else { panic!("{fx:?}") };
+        assert_eq!(to, crate::balance::rendezvous(1000, &servers).unwrap());
     }
 
     #[test]

@@ -596,6 +596,12 @@ impl View {
         self.members.get(&server).is_some_and(|m| m.0)
     }
 
+    /// The servers this view believes live, in node order (the membership a router or a
+    /// consumer hashes over).
+    pub fn live_servers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.members.iter().filter(|(_, m)| m.0).map(|(&s, _)| s)
+    }
+
     /// Where to send a message for `user`: its server, if the view has one that it believes live.
     pub fn lookup<A: Actor>(&mut self, ctx: &mut Ctx<'_, A>, user: UserId) -> Option<NodeId> {
         self.stats.lookups += 1;

@@ -35,6 +35,10 @@ impl Owned {
     }
 }
 
+/// The position of a partition gained by [`Consumer::assign`] before its first fetch: past any
+/// log's end, so the leader answers with the end, where reading starts.
+const LATEST: u64 = u64::MAX;
+
 /// A record handed to the design.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Delivery {
@@ -61,6 +65,8 @@ pub struct Consumer {
     topic: u16,
     inc: u64,
     active: bool,
+    /// Assigned by the design ([`Consumer::assign`]), not by a group.
+    manual: bool,
     /// Joins so far: tags this membership's timers.
     session: u32,
     generation: u64,
@@ -83,6 +89,7 @@ impl Consumer {
             topic,
             inc: 0,
             active: false,
+            manual: false,
             session: 0,
             generation: 0,
             leaders: vec![None; n],
@@ -118,15 +125,41 @@ impl Consumer {
         if self.active {
             return;
         }
+        self.activate(ctx, false);
+        self.heartbeat(ctx);
+        timer(ctx, self.c.spec.commit_interval, Timer::CommitTick(self.session));
+    }
+
+    fn activate<A: LogHost>(&mut self, ctx: &mut Ctx<'_, A>, manual: bool) {
         self.active = true;
+        self.manual = manual;
         self.session += 1;
         self.inc = ctx.rng().next_u64();
         self.generation = 0;
         self.owned.clear();
-        self.heartbeat(ctx);
         self.ask_meta(ctx);
         timer(ctx, self.c.spec.heartbeat, Timer::MemberTick(self.session));
-        timer(ctx, self.c.spec.commit_interval, Timer::CommitTick(self.session));
+    }
+
+    /// Owns exactly `parts`, outside any group: the design decides who reads what (live comments
+    /// hash partitions onto the members of a membership view). No group heartbeats and no
+    /// commits: a partition gained is read from the log's end as the first fetch finds it (live
+    /// data; what was written before belongs to whoever owned it then). Returns the partitions
+    /// given up. Not for a consumer that has [`Consumer::join`]ed a group.
+    pub fn assign<A: LogHost>(&mut self, ctx: &mut Ctx<'_, A>, parts: &[Pid]) -> Vec<Pid> {
+        if !self.active {
+            self.activate(ctx, true);
+        }
+        assert!(self.manual, "assign is for a consumer outside a group");
+        let revoked: Vec<Pid> = self.owned.keys().copied().filter(|p| !parts.contains(p)).collect();
+        for p in &revoked {
+            self.owned.remove(p);
+        }
+        for &p in parts {
+            self.owned.entry(p).or_insert_with(|| Owned { next: LATEST, ..Owned::default() });
+        }
+        self.fetch_all(ctx);
+        revoked
     }
 
     /// Commits what is done and leaves the group (one message: the commit cannot arrive after the
@@ -135,7 +168,9 @@ impl Consumer {
         if !self.active {
             return;
         }
-        self.commit(ctx, true);
+        if !self.manual {
+            self.commit(ctx, true);
+        }
         self.active = false;
         self.owned.clear();
         self.generation = 0;
@@ -228,7 +263,9 @@ impl Consumer {
                         o.fetching = None;
                     }
                 }
-                self.heartbeat(ctx);
+                if !self.manual {
+                    self.heartbeat(ctx);
+                }
                 self.fetch_all(ctx);
                 timer(ctx, self.c.spec.heartbeat, Timer::MemberTick(s));
             }
@@ -252,7 +289,7 @@ impl Consumer {
                 self.fetch_all(ctx);
                 None
             }
-            Msg::Assign { group, generation, parts } if *group == self.group => {
+            Msg::Assign { group, generation, parts } if *group == self.group && !self.manual => {
                 if *generation <= self.generation {
                     return None;
                 }
@@ -308,6 +345,9 @@ impl Consumer {
                     FetchResult::Records { .. } => {}
                     FetchResult::NotLeader => {
                         self.leaders[*p as usize] = None;
+                    }
+                    FetchResult::OutOfRange { end, .. } if o.next == LATEST => {
+                        (o.next, o.floor, o.committed) = (*end, *end, *end);
                     }
                     FetchResult::OutOfRange { start, end } => {
                         if o.next < *start {

@@ -1,0 +1,277 @@
+//! The checks over the history: who should have seen which comment, and where comments went.
+//! Pure functions over the history's posts, the viewers' session logs, their deliveries and the
+//! instances' consumption logs, so each is tested on small hand-made cases.
+
+use parts::conn::{Session, UserId};
+use sim_core::{Duration, NodeId, OpId, Time};
+use std::collections::BTreeMap;
+
+/// A comment acknowledged to its poster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Post {
+    pub op: OpId,
+    pub comment: u64,
+    pub video: u32,
+    /// The post's invoke time.
+    pub at: Time,
+}
+
+/// A comment an instance consumed from the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Consumed {
+    pub comment: u64,
+    pub video: u32,
+    pub at: Time,
+    pub instance: NodeId,
+    /// Viewers of the video the instance held when it consumed the comment.
+    pub held: u32,
+}
+
+/// Whether session `s` was one settled connection throughout the delivery window of an event at
+/// `at`: open from `settle` before it, and its server heard `sla` after it.
+pub fn covers(s: &Session, at: Time, settle: Duration, sla: Duration) -> bool {
+    s.from.0.saturating_add(settle.0) <= at.0 && s.heard.0 >= at.0.saturating_add(sla.0)
+}
+
+pub fn sessions_by_viewer<'a>(all: impl IntoIterator<Item = &'a Session>) -> BTreeMap<UserId, Vec<Session>> {
+    let mut m: BTreeMap<UserId, Vec<Session>> = BTreeMap::new();
+    for s in all {
+        m.entry(s.user).or_default().push(*s);
+    }
+    m
+}
+
+/// The first arrival of each (comment, viewer).
+pub fn first_deliveries(all: impl IntoIterator<Item = (u64, UserId, Time)>) -> BTreeMap<(u64, UserId), Time> {
+    let mut m = BTreeMap::new();
+    for (c, u, t) in all {
+        m.entry((c, u)).and_modify(|x: &mut Time| *x = (*x).min(t)).or_insert(t);
+    }
+    m
+}
+
+pub fn viewers_of(video_of: &[u32]) -> BTreeMap<u32, Vec<UserId>> {
+    let mut m: BTreeMap<u32, Vec<UserId>> = BTreeMap::new();
+    for (u, &v) in video_of.iter().enumerate() {
+        m.entry(v).or_default().push(u as UserId);
+    }
+    m
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Delivery {
+    /// (comment, viewer) pairs inside the viewer's delivery window.
+    pub judged: u64,
+    /// Pairs never delivered: the post's op and the viewer.
+    pub lost: Vec<(OpId, UserId)>,
+    /// Pairs delivered after `sla`.
+    pub late: u64,
+    /// p99 of the delivery latency of the judged pairs delivered (nearest rank).
+    pub p99_ms: Option<f64>,
+}
+
+/// `delivered`: every comment reaches every viewer whose delivery window covers it.
+pub fn delivered(
+    posts: &[Post],
+    viewers_of: &BTreeMap<u32, Vec<UserId>>,
+    sessions: &BTreeMap<UserId, Vec<Session>>,
+    delivered: &BTreeMap<(u64, UserId), Time>,
+    settle: Duration,
+    sla: Duration,
+) -> Delivery {
+    let mut d = Delivery::default();
+    let mut lat_ns: Vec<u64> = Vec::new();
+    for p in posts {
+        for &u in viewers_of.get(&p.video).map_or(&[][..], |v| &v[..]) {
+            let in_window = sessions.get(&u).is_some_and(|ss| ss.iter().any(|s| covers(s, p.at, settle, sla)));
+            if !in_window {
+                continue;
+            }
+            d.judged += 1;
+            match delivered.get(&(p.comment, u)) {
+                Some(t) => {
+                    let ns = t.since(p.at).0;
+                    if ns > sla.0 {
+                        d.late += 1;
+                    }
+                    lat_ns.push(ns);
+                }
+                None => d.lost.push((p.op, u)),
+            }
+        }
+    }
+    lat_ns.sort_unstable();
+    if !lat_ns.is_empty() {
+        d.p99_ms = Some(sim_core::stats::percentile_ms(&lat_ns, 0.99));
+    }
+    d
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Routed {
+    pub judged: u64,
+    pub skipped: u64,
+    pub misroutes: u64,
+    pub first: Option<Consumed>,
+}
+
+/// `routed_to_viewers`: a comment is consumed where its video's settled viewers are.
+pub fn routed(
+    consumed: &[Consumed],
+    video_of: &[u32],
+    sessions: &BTreeMap<UserId, Vec<Session>>,
+    settle: Duration,
+    sla: Duration,
+) -> Routed {
+    let mut by_video: BTreeMap<u32, Vec<&Session>> = BTreeMap::new();
+    for (&u, ss) in sessions {
+        by_video.entry(video_of[u as usize]).or_default().extend(ss.iter());
+    }
+    let mut r = Routed::default();
+    for c in consumed {
+        let settled = by_video.get(&c.video).map_or(&[][..], |v| &v[..]);
+        let mut anywhere = false;
+        let mut elsewhere = false;
+        for s in settled.iter().filter(|s| covers(s, c.at, settle, sla)) {
+            anywhere = true;
+            if s.server != c.instance {
+                elsewhere = true;
+                break;
+            }
+        }
+        if !anywhere {
+            r.skipped += 1;
+            continue;
+        }
+        r.judged += 1;
+        if c.held == 0 && elsewhere {
+            r.misroutes += 1;
+            if r.first.is_none_or(|f| c.at < f.at) {
+                r.first = Some(*c);
+            }
+        }
+    }
+    r
+}
+
+/// (pairs, pairs not delivered within the SLA) after churn and in steady times.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LateShares {
+    pub churn: (u64, u64),
+    pub steady: (u64, u64),
+}
+
+impl LateShares {
+    pub fn churn_share(&self) -> f64 {
+        share(self.churn)
+    }
+    pub fn steady_share(&self) -> f64 {
+        share(self.steady)
+    }
+}
+
+fn share((n, late): (u64, u64)) -> f64 {
+    if n == 0 { 0.0 } else { late as f64 / n as f64 }
+}
+
+/// Every (comment, viewer of its video) whose viewer first connected at least `settle` before
+/// the post, split by whether the post came within `window` after one of `changes` (sorted).
+#[allow(clippy::too_many_arguments)]
+pub fn late_shares(
+    posts: &[Post],
+    viewers_of: &BTreeMap<u32, Vec<UserId>>,
+    sessions: &BTreeMap<UserId, Vec<Session>>,
+    delivered: &BTreeMap<(u64, UserId), Time>,
+    settle: Duration,
+    sla: Duration,
+    changes: &[Time],
+    window: Duration,
+) -> LateShares {
+    let mut l = LateShares::default();
+    for p in posts {
+        let i = changes.partition_point(|&t| t <= p.at);
+        let churn = i > 0 && p.at.since(changes[i - 1]) < window;
+        for &u in viewers_of.get(&p.video).map_or(&[][..], |v| &v[..]) {
+            let watching =
+                sessions.get(&u).and_then(|ss| ss.first()).is_some_and(|s| s.from.0.saturating_add(settle.0) <= p.at.0);
+            if !watching {
+                continue;
+            }
+            let ok = delivered.get(&(p.comment, u)).is_some_and(|t| t.since(p.at) <= sla);
+            let slot = if churn { &mut l.churn } else { &mut l.steady };
+            slot.0 += 1;
+            slot.1 += u64::from(!ok);
+        }
+    }
+    l
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Time {
+        Time(n * 1_000_000)
+    }
+
+    fn session(user: UserId, server: u32, from: u64, heard: u64) -> Session {
+        Session { user, server: NodeId(server), epoch: 1, from: ms(from), heard: ms(heard), to: None }
+    }
+
+    const SETTLE: Duration = Duration(1_000_000_000);
+    const SLA: Duration = Duration(200_000_000);
+
+    #[test]
+    fn a_viewer_is_judged_only_inside_its_window_and_a_missing_delivery_is_lost() {
+        let posts = [
+            Post { op: OpId(1), comment: 1, video: 0, at: ms(5_000) },
+            Post { op: OpId(2), comment: 2, video: 0, at: ms(5_500) },
+        ];
+        let viewers = viewers_of(&[0, 0, 1]);
+        // Viewer 0 settled throughout; viewer 1 connected 300 ms before the first post (not
+        // judged for it) and heard its server until 5,600 (not 200 ms past the second post).
+        let sessions = sessions_by_viewer(&[session(0, 5, 0, 9_000), session(1, 5, 4_700, 5_600)]);
+        let mut got = first_deliveries([(1, 0, ms(5_010)), (1, 1, ms(5_010))]);
+        let d = delivered(&posts, &viewers, &sessions, &got, SETTLE, SLA);
+        assert_eq!((d.judged, d.lost.clone(), d.late), (2, vec![(OpId(2), 0)], 0));
+        assert_eq!(d.p99_ms, Some(10.0));
+        // Delivered late: judged, counted late, not lost.
+        got.insert((2, 0), ms(5_900));
+        let d = delivered(&posts, &viewers, &sessions, &got, SETTLE, SLA);
+        assert_eq!((d.judged, d.lost.len(), d.late), (2, 0, 1));
+    }
+
+    #[test]
+    fn a_comment_consumed_away_from_its_settled_viewers_is_a_misroute() {
+        let video_of = [0, 0, 1];
+        let sessions = sessions_by_viewer(&[session(0, 5, 0, 9_000), session(2, 6, 4_900, 9_000)]);
+        let c = |instance: u32, held: u32, video: u32| Consumed {
+            comment: 1,
+            video,
+            at: ms(5_000),
+            instance: NodeId(instance),
+            held,
+        };
+        // Consumed where the viewer is: fine. Consumed at n6 holding nobody: a misroute.
+        let r = routed(&[c(5, 1, 0), c(6, 0, 0)], &video_of, &sessions, SETTLE, SLA);
+        assert_eq!((r.judged, r.misroutes, r.skipped), (2, 1, 0));
+        assert_eq!(r.first.map(|f| f.instance), Some(NodeId(6)));
+        // Video 1's only viewer connected 100 ms before: not settled, so not judged.
+        let r = routed(&[c(5, 0, 1)], &video_of, &sessions, SETTLE, SLA);
+        assert_eq!((r.judged, r.skipped), (0, 1));
+    }
+
+    #[test]
+    fn late_shares_split_at_the_churn_windows() {
+        let posts = [
+            Post { op: OpId(1), comment: 1, video: 0, at: ms(3_000) },
+            Post { op: OpId(2), comment: 2, video: 0, at: ms(10_500) },
+        ];
+        let viewers = viewers_of(&[0]);
+        let sessions = sessions_by_viewer(&[session(0, 5, 0, 20_000)]);
+        let got = first_deliveries([(1, 0, ms(3_005))]);
+        let l = late_shares(&posts, &viewers, &sessions, &got, SETTLE, SLA, &[ms(10_000)], Duration(2_000_000_000));
+        assert_eq!(l, LateShares { churn: (1, 1), steady: (1, 0) });
+        assert_eq!((l.churn_share(), l.steady_share()), (1.0, 0.0));
+    }
+}
