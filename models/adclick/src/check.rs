@@ -324,6 +324,7 @@ fn measures(
     let dups: u64 = store.merged.values().map(|m| m.duplicates).sum();
     m.insert("late_dropped".into(), late as f64);
     m.insert("duplicates_dropped".into(), dups as f64);
+    m.insert("result_rewrites".into(), store.rewrites as f64);
     m.insert("result_rewrites_changed".into(), store.changed as f64);
     m.insert("result_writes".into(), store.writes as f64);
     // Results latency: from a minute's end (event time) to its merged result in the store.

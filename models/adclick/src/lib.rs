@@ -568,7 +568,8 @@ pub struct Store {
     partitions: u32,
     top: usize,
     pending: BTreeMap<WriteId, (NodeId, ReqId, Rec)>,
-    /// Writes that replaced a result with a different one.
+    /// Writes of a result already there, and those that replaced it with a different one.
+    pub rewrites: u64,
     pub changed: u64,
     pub writes: u64,
 }
@@ -590,10 +591,9 @@ impl Store {
     fn apply(&mut self, e: Rc<Emit>, now: Time) {
         self.writes += 1;
         let w = e.window;
-        if let Some(old) = self.results.insert((w, e.p), e.clone())
-            && *old != *e
-        {
-            self.changed += 1;
+        if let Some(old) = self.results.insert((w, e.p), e.clone()) {
+            self.rewrites += 1;
+            self.changed += (*old != *e) as u64;
         }
         let have = self.results.range((w, 0)..(w + 1, 0)).count() as u32;
         if have < self.partitions {
@@ -882,6 +882,7 @@ impl Model for AdClick {
                     partitions,
                     top: cfg.top,
                     pending: BTreeMap::new(),
+                    rewrites: 0,
                     changed: 0,
                     writes: 0,
                 }))

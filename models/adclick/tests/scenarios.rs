@@ -33,8 +33,10 @@ fn control_snapshots_with_their_offsets_keep_counts_exact_through_the_crash() {
     assert!(measure(&c.original, "result_rewrites_changed") >= 1.0);
     assert_eq!(measure(&c.original, "snapshots_restored"), 0.0);
     assert!(measure(&c.fixed, "snapshots_restored") >= 1.0);
-    // The replay from the snapshots wrote every repeated minute identically.
-    assert_eq!(measure(&c.fixed, "result_rewrites_changed"), 0.0);
+    // No "rewritten identically" assertion: with snapshots no minute is written twice at all
+    // (`result_rewrites` is 0 on seeds 0-7: the snapshots cover every emitted minute), so such an
+    // assertion would hold vacuously. Exactness of the fixed run is `counts_exact` and
+    // `top100_exact` holding, which `testkit::control` checks.
 }
 
 /// Control for adclick_no_dedup: the same duplicates with dedup on are dropped, counted once.

@@ -2,7 +2,7 @@
 //! measures. Each check is a function over plain data (tested on small hand-made cases below) and
 //! counts what it judged.
 
-use crate::{Config, ConvLog, Directory, Node, handle, split, sums};
+use crate::{Config, ConvLog, Delivery, DeviceStats, Directory, Node, handle, split, sums};
 use sim_core::{Check, ModelReport, OpId, Outcome, Reply, RunView, Time};
 use std::collections::BTreeMap;
 
@@ -231,6 +231,8 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let topo = run.topology();
     let mut logs: Logs<'_> = BTreeMap::new();
     let mut truth: BTreeMap<u64, Vec<(Time, Time)>> = BTreeMap::new();
+    // Heartbeat pings sent, per delivery mode of the device.
+    let mut pings = [0u64; 3];
     for &n in &topo.clients {
         if let Some(Node::Client(cl)) = sim.actor(n) {
             for (&d, l) in &cl.logs {
@@ -238,6 +240,7 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             }
             for s in cl.sessions() {
                 truth.entry(s.user / devices).or_default().push((s.from, s.to.unwrap_or(run.end)));
+                pings[c.mode_of(s.user).index()] += s.pings;
             }
         }
     }
@@ -285,48 +288,45 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let flaps_n = pj.violations;
     r.checks.push(pj.check("presence_flaps", "users with connected devices", "flaps"));
 
-    // Send-to-arrival delay of every acknowledged message on every device it reached.
-    let mut delays: Vec<f64> = Vec::new();
-    for convs in logs.values() {
+    // Send-to-arrival delay of every acknowledged message on every device it reached, per mode.
+    let mut delays: [Vec<f64>; 3] = Default::default();
+    for (&device, convs) in &logs {
+        let m = c.mode_of(device).index();
         for (&conv, log) in convs.iter() {
             for &(id, at) in &log.arrived {
                 if let Some(a) = acked.get(&handle(conv, id)) {
-                    delays.push(at.since(a.invoke).as_millis_f64());
+                    delays[m].push(at.since(a.invoke).as_millis_f64());
                 }
             }
         }
     }
-    delays.sort_by(f64::total_cmp);
+    let mut all_delays: Vec<f64> = delays.iter().flatten().copied().collect();
+    all_delays.sort_by(f64::total_cmp);
+    for d in &mut delays {
+        d.sort_by(f64::total_cmp);
+    }
 
     let s = sums(run);
     let metrics = sim.metrics();
-    let sent_of = |kind: &str| metrics.messages.get(kind).map_or(0, |m| m.sent) as f64;
-    // The delivery path's messages: frames pushed down connections and the heartbeats that keep
-    // them (push), and the catch-up requests (both; in `Poll` mode they are the polls).
-    let push_mode = c.delivery == crate::Delivery::Push;
-    let frames = sent_of("conn_deliver");
-    let pings = if push_mode { sent_of("conn_ping") } else { 0.0 };
-    let catch_up = (s.device.syncs + s.device.slot_reads) as f64;
-    let path = frames + pings + catch_up;
-    let arrivals = (s.device.pushed - s.device.duplicate_pushes + s.device.caught_up) as f64;
-    let pct = |q: f64| if delays.is_empty() { f64::NAN } else { sim_core::sweep::percentile(&delays, q) };
-    let row = vec![
-        if push_mode { 0.0 } else { 1.0 },
-        frames,
-        pings,
-        catch_up,
-        path,
-        arrivals,
-        if path > 0.0 { arrivals / path } else { 0.0 },
-        pct(0.5),
-        pct(0.99),
-    ];
+    let mut devices_in = [0u64; 3];
+    for &n in &topo.clients {
+        if let Some(Node::Client(cl)) = sim.actor(n) {
+            for &d in cl.device_ids() {
+                devices_in[c.mode_of(d).index()] += 1;
+            }
+        }
+    }
+    let (rows, path, arrivals) = delivery_cost(&s.by_mode, &pings, &devices_in, &delays);
     r.tables.push(sim_core::Table::new(
         "delivery_cost",
         [
-            "mode (0 push, 1 poll)",
+            "mode (0 push, 1 poll, 2 long poll)",
+            "devices",
             "frames pushed",
             "heartbeat pings",
+            "long polls",
+            "long-poll answers",
+            "of them empty",
             "catch-up requests",
             "delivery-path messages",
             "new arrivals",
@@ -334,8 +334,9 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             "delay p50 ms",
             "delay p99 ms",
         ],
-        vec![row],
+        rows,
     ));
+    let pct = |q: f64| if all_delays.is_empty() { f64::NAN } else { sim_core::sweep::percentile(&all_delays, q) };
     let counter = |scope: &str, name: &str| metrics.scoped_counter(scope, name) as f64;
     let level_max = |scope: &str, name: &str| {
         metrics.levels.iter().find(|((s, n), _)| *s == scope && *n == name).map(|(_, l)| l.max as f64).unwrap_or(0.0)
@@ -383,12 +384,22 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     put("presence_flaps", flaps_n as f64);
     put("presence_offline_shown", offline_shown as f64);
     put("presence_beats", s.device.beats as f64);
+    put("long_polls", s.device.polls as f64);
+    put("long_poll_answers", s.device.poll_answers as f64);
+    put("long_poll_empty_answers", s.device.empty_answers as f64);
+    put("mailbox_dropped", s.chat.mailbox_dropped as f64);
+    for (mode, name) in Delivery::ALL.into_iter().zip(["push", "poll", "long_poll"]) {
+        let d = &delays[mode.index()];
+        if !d.is_empty() {
+            put(&format!("delivery_delay_p99_ms_{name}"), sim_core::sweep::percentile(d, 0.99));
+        }
+    }
     if window_ns > 0 {
         put("presence_wrong_share", wrong_ns as f64 / window_ns as f64);
     }
     put("delivery_path_messages", path);
     put("arrivals_per_delivery_message", if path > 0.0 { arrivals / path } else { 0.0 });
-    if !delays.is_empty() {
+    if !all_delays.is_empty() {
         put("delivery_delay_p50_ms", pct(0.5));
         put("delivery_delay_p99_ms", pct(0.99));
     }
@@ -410,6 +421,52 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     r
 }
 
+/// The `delivery_cost` table: a row per delivery mode that has devices, and the totals of
+/// delivery-path messages and new arrivals over the modes. A push device's path is the frames
+/// pushed to it, its connection's heartbeats and its catch-ups; a polling device's its polls of
+/// the store (catch-ups); a long-polling device's its long polls, their answers and its
+/// catch-ups (its connection stands for the session and its heartbeats are not counted).
+pub fn delivery_cost(
+    by_mode: &[DeviceStats; 3],
+    pings: &[u64; 3],
+    devices: &[u64; 3],
+    delays: &[Vec<f64>; 3],
+) -> (Vec<Vec<f64>>, f64, f64) {
+    let (mut rows, mut path_all, mut arrivals_all) = (Vec::new(), 0.0, 0.0);
+    for mode in Delivery::ALL {
+        let m = mode.index();
+        if devices[m] == 0 {
+            continue;
+        }
+        let st = &by_mode[m];
+        // Frames that reached push devices (a long poll's messages arrive in its answers).
+        let frames = if mode == Delivery::Push { st.pushed } else { 0 };
+        let pings = if mode == Delivery::Push { pings[m] } else { 0 };
+        let catch_up = st.syncs + st.slot_reads;
+        let path = (frames + pings + st.polls + st.poll_answers + catch_up) as f64;
+        let arrivals = (st.pushed - st.duplicate_pushes + st.caught_up) as f64;
+        let pct = |q: f64| if delays[m].is_empty() { f64::NAN } else { sim_core::sweep::percentile(&delays[m], q) };
+        rows.push(vec![
+            m as f64,
+            devices[m] as f64,
+            frames as f64,
+            pings as f64,
+            st.polls as f64,
+            st.poll_answers as f64,
+            st.empty_answers as f64,
+            catch_up as f64,
+            path,
+            arrivals,
+            if path > 0.0 { arrivals / path } else { 0.0 },
+            pct(0.5),
+            pct(0.99),
+        ]);
+        path_all += path;
+        arrivals_all += arrivals;
+    }
+    (rows, path_all, arrivals_all)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +479,21 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert(0, ConvLog { ids: ids.iter().copied().collect(), ..ConvLog::default() });
         m
+    }
+
+    #[test]
+    fn delivery_cost_has_a_row_per_mode_with_devices_and_counts_each_mode_its_own_traffic() {
+        let push = DeviceStats { pushed: 10, duplicate_pushes: 1, syncs: 2, slot_reads: 3, ..DeviceStats::default() };
+        let long = DeviceStats { pushed: 8, polls: 6, poll_answers: 5, empty_answers: 1, ..DeviceStats::default() };
+        let by_mode = [push, DeviceStats::default(), long];
+        let delays = [vec![1.0, 3.0], vec![], vec![2.0]];
+        let (rows, path, arrivals) = delivery_cost(&by_mode, &[7, 4, 9], &[2, 0, 3], &delays);
+        assert_eq!(rows.len(), 2, "no row for polling: no device polls");
+        // Push: 10 frames + 7 pings + 5 catch-up requests; 9 new arrivals.
+        assert_eq!(&rows[0][..10], [0.0, 2.0, 10.0, 7.0, 0.0, 0.0, 0.0, 5.0, 22.0, 9.0]);
+        // Long poll: no frames and no pings counted; 6 polls + 5 answers.
+        assert_eq!(&rows[1][..10], [2.0, 3.0, 0.0, 0.0, 6.0, 5.0, 1.0, 0.0, 11.0, 8.0]);
+        assert_eq!((path, arrivals), (33.0, 17.0));
     }
 
     #[test]

@@ -47,11 +47,19 @@
 //! missed). A slot read as absent is a *hole* (a server crashed between the increment and the
 //! write, or the write is still in flight) and is read again at the next catch-up.
 //!
-//! **Push or poll.** `delivery: Poll` turns the pushes off: devices learn of new messages only
-//! by the catch-up, every `sync_interval` (the notes' "polling"). The report's `delivery_cost`
-//! table counts the delivery path's messages (frames pushed, heartbeat pings, catch-up requests)
-//! against the messages that arrived, with the send-to-arrival delay (long polling is not
-//! modelled).
+//! **Push, poll or long poll.** `delivery` says how messages reach devices, `delivery_mix`
+//! splits the devices of one run over modes (device `i` uses `delivery_mix[i % len]`). `Push`:
+//! down the WebSocket connection, with a catch-up every `sync_interval` as the safety net.
+//! `Poll`: nothing is pushed; the device reads the store every `poll_interval` (the notes'
+//! "polling"). `LongPoll`: the device keeps one request waiting at the chat server holding its
+//! session; the server answers it when a message for the device arrives (or with nothing after
+//! `long_poll.timeout`), and the device sends the next one at once. Messages that arrive between
+//! two polls wait in a per-device mailbox at the server (`long_poll.mailbox` at most); a poll
+//! lost with a crashed server is sent again after `long_poll.timeout + sync_interval`, and the
+//! catch-up repairs what the crash took. The report's `delivery_cost` table has a row per mode
+//! in the run: the delivery path's messages (frames pushed and heartbeat pings; long polls and
+//! their answers; catch-up requests) against the messages that arrived, and the
+//! send-to-arrival delay.
 //!
 //! **Presence.** While a device is connected it sends a heartbeat to the presence server every
 //! `presence.interval`; the presence server shows a user online from the first heartbeat of any
@@ -141,16 +149,50 @@ pub enum MessageIds {
     ServerClock,
 }
 
-/// How messages reach online devices.
+/// How messages reach an online device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Delivery {
-    /// Pushed down the devices' WebSocket connections (catch-up repairs what is missed).
+    /// Pushed down the device's WebSocket connection (catch-up repairs what is missed).
     #[default]
     Push,
-    /// Not pushed: devices poll the store every `sync_interval` (the notes' "polling"; the
-    /// connections stay for presence and discovery, and their heartbeats are not counted as
+    /// Not pushed: the device polls the store every `poll_interval` (the notes' "polling"; the
+    /// connection stays for presence and discovery, and its heartbeats are not counted as
     /// delivery requests in this mode).
     Poll,
+    /// Long polling: the device keeps one request waiting at its chat server, answered when a
+    /// message for it arrives or after `long_poll.timeout` empty, and sends the next one at once.
+    LongPoll,
+}
+
+impl Delivery {
+    /// All modes, in the order of the `delivery_cost` table's rows.
+    pub const ALL: [Delivery; 3] = [Delivery::Push, Delivery::Poll, Delivery::LongPoll];
+
+    /// The mode's row in per-mode statistics.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Long polling (`Delivery::LongPoll`).
+///
+/// ```ron
+/// long_poll: (timeout: "20s", mailbox: 1000)
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LongPollSpec {
+    /// A waiting poll with nothing for it is answered empty after this long.
+    pub timeout: Duration,
+    /// Messages a chat server keeps per device between its polls (the oldest dropped beyond:
+    /// the catch-up repairs them).
+    pub mailbox: u32,
+}
+
+impl Default for LongPollSpec {
+    fn default() -> Self {
+        LongPollSpec { timeout: Duration::from_secs(20), mailbox: 1000 }
+    }
 }
 
 /// The presence servers' heartbeats.
@@ -202,7 +244,13 @@ pub struct Config {
     pub groups: u32,
     pub group_size: u32,
     pub ids: MessageIds,
+    /// How messages reach devices (every device, unless `delivery_mix` is given).
     pub delivery: Delivery,
+    /// Devices split over modes: device `i` uses `delivery_mix[i % len]` (empty: `delivery`).
+    pub delivery_mix: Vec<Delivery>,
+    /// How often a `Poll` device polls the store.
+    pub poll_interval: Duration,
+    pub long_poll: LongPollSpec,
     pub conn: ConnSpec,
     pub registry: RegistrySpec,
     pub kv: KvSpec,
@@ -211,7 +259,8 @@ pub struct Config {
     /// Senders' calls to the chat servers.
     pub send: CallPolicy,
     pub presence: PresenceSpec,
-    /// Devices catch up on every conversation this often (besides on (re)connect and on a gap).
+    /// `Push` and `LongPoll` devices catch up on every conversation this often (besides on
+    /// (re)connect and on a gap): the safety net for a last message missed.
     pub sync_interval: Duration,
     /// The push-notification service.
     pub push: ProviderSpec,
@@ -230,6 +279,9 @@ impl Default for Config {
             group_size: 8,
             ids: MessageIds::Sequence,
             delivery: Delivery::Push,
+            delivery_mix: Vec::new(),
+            poll_interval: Duration::from_secs(1),
+            long_poll: LongPollSpec::default(),
             conn: ConnSpec::default(),
             registry: RegistrySpec::default(),
             kv: KvSpec::default(),
@@ -246,6 +298,11 @@ impl Default for Config {
 impl Config {
     pub fn conversations(&self) -> u32 {
         self.direct + self.groups
+    }
+
+    /// How `device` receives messages.
+    pub fn mode_of(&self, device: u64) -> Delivery {
+        mode_of(self.delivery, &self.delivery_mix, device)
     }
 }
 
@@ -294,11 +351,24 @@ pub struct Shared {
     pub online: u64,
     pub ids: MessageIds,
     pub delivery: Delivery,
+    pub delivery_mix: Vec<Delivery>,
+    pub long_poll: LongPollSpec,
 }
 
 impl Shared {
     fn user_of(&self, device: u64) -> u64 {
         device / self.devices
+    }
+
+    fn mode_of(&self, device: u64) -> Delivery {
+        mode_of(self.delivery, &self.delivery_mix, device)
+    }
+}
+
+fn mode_of(delivery: Delivery, mix: &[Delivery], device: u64) -> Delivery {
+    match mix.len() as u64 {
+        0 => delivery,
+        n => mix[(device % n) as usize],
     }
 }
 
@@ -314,6 +384,10 @@ pub enum AppMsg {
     Forward { handle: u64, devices: Vec<u64> },
     /// A connected device's heartbeat to the presence server.
     Beat { device: u64 },
+    /// A device's long poll, held by its chat server until a message arrives or it times out.
+    Poll { device: u64, poll: u64 },
+    /// The answer to a long poll: the messages that arrived for the device (maybe none).
+    PollResult { device: u64, poll: u64, handles: Vec<u64> },
 }
 
 impl Message for AppMsg {
@@ -323,23 +397,34 @@ impl Message for AppMsg {
             AppMsg::SendResult { .. } => "chat_send_result",
             AppMsg::Forward { .. } => "chat_forward",
             AppMsg::Beat { .. } => "presence_beat",
+            AppMsg::Poll { .. } => "chat_long_poll",
+            AppMsg::PollResult { .. } => "chat_long_poll_result",
         }
     }
     fn size_bytes(&self) -> u64 {
         match self {
             AppMsg::Send { .. } | AppMsg::Forward { .. } => 512,
+            AppMsg::PollResult { handles, .. } => 64 + 512 * handles.len() as u64,
             _ => 64,
         }
     }
 }
 
-/// A device timer: every device's periodic catch-up, or the node's heartbeat round.
+/// A node's own timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tick {
+    /// A client node's round of catch-ups (`Push` and `LongPoll` devices).
     Sync,
+    /// A client node's round of polls (`Poll` devices).
+    Poll,
+    /// A client node's heartbeat round.
     Beat,
     /// The presence server's sweep.
     Sweep,
+    /// A chat server answers a held long poll that nothing arrived for.
+    PollExpire { device: u64, poll: u64 },
+    /// A device re-sends a long poll whose answer never came (its server crashed).
+    PollLost { device: u64, poll: u64 },
 }
 
 parts::wire! {
@@ -403,6 +488,9 @@ pub struct ChatStats {
     pub forwards_received: u64,
     pub notifications: u64,
     pub notifications_ok: u64,
+    /// Messages put in a long-polling device's mailbox, and those dropped from a full one.
+    pub mailed: u64,
+    pub mailbox_dropped: u64,
 }
 
 impl ChatStats {
@@ -414,6 +502,8 @@ impl ChatStats {
         self.forwards_received += o.forwards_received;
         self.notifications += o.notifications;
         self.notifications_ok += o.notifications_ok;
+        self.mailed += o.mailed;
+        self.mailbox_dropped += o.mailbox_dropped;
     }
 }
 
@@ -432,6 +522,10 @@ pub struct ChatServer {
     /// The snowflake generator's last millisecond and sequence (`ServerClock` ids).
     last_ms: u64,
     seq: u64,
+    /// Long polls waiting: device -> (its client node, poll).
+    held: BTreeMap<u64, (NodeId, u64)>,
+    /// Messages for long-polling devices not yet answered.
+    mailbox: BTreeMap<u64, Vec<u64>>,
     pub stats: ChatStats,
 }
 
@@ -521,20 +615,57 @@ impl ChatServer {
                 let _ = self.calls.call(ctx, self.push, m, make, SJob::Notify);
             }
         }
-        if shared.delivery == Delivery::Poll {
-            return;
+        for devices in targets.values_mut() {
+            devices.retain(|&d| shared.mode_of(d) != Delivery::Poll);
         }
         for (s, devices) in targets {
+            if devices.is_empty() {
+                continue;
+            }
             if s == self.me {
                 for dev in devices {
                     self.stats.pushed_local += 1;
-                    self.server.push(ctx, dev, h);
+                    self.deliver(ctx, dev, h);
                 }
             } else {
                 self.stats.forwarded += 1;
                 ctx.send(s, Msg::from(AppMsg::Forward { handle: h, devices }));
             }
         }
+    }
+
+    /// Hands `h` to a device this server holds: down its connection, or to its long poll.
+    fn deliver(&mut self, ctx: &mut Ctx<'_, Node>, device: u64, h: u64) {
+        if self.shared.mode_of(device) != Delivery::LongPoll {
+            self.server.push(ctx, device, h);
+            return;
+        }
+        self.stats.mailed += 1;
+        let cap = self.shared.long_poll.mailbox as usize;
+        let mail = self.mailbox.entry(device).or_default();
+        if mail.len() >= cap {
+            mail.remove(0);
+            self.stats.mailbox_dropped += 1;
+        }
+        mail.push(h);
+        if let Some((from, poll)) = self.held.remove(&device) {
+            self.answer_poll(ctx, device, from, poll);
+        }
+    }
+
+    fn answer_poll(&mut self, ctx: &mut Ctx<'_, Node>, device: u64, from: NodeId, poll: u64) {
+        let handles = self.mailbox.remove(&device).unwrap_or_default();
+        ctx.send(from, Msg::from(AppMsg::PollResult { device, poll, handles }));
+    }
+
+    /// A long poll: answered at once if mail waits, else held until mail or the timeout.
+    fn on_poll(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, device: u64, poll: u64) {
+        if self.mailbox.get(&device).is_some_and(|m| !m.is_empty()) {
+            self.answer_poll(ctx, device, from, poll);
+            return;
+        }
+        self.held.insert(device, (from, poll));
+        ctx.set_timer(self.shared.long_poll.timeout, Timer::Tick(Tick::PollExpire { device, poll }));
     }
 
     fn on_event(&mut self, ctx: &mut Ctx<'_, Node>, ev: ServerEvent) {
@@ -550,9 +681,10 @@ impl ChatServer {
             Msg::App(AppMsg::Forward { handle, devices }) => {
                 self.stats.forwards_received += 1;
                 for dev in devices {
-                    self.server.push(ctx, dev, handle);
+                    self.deliver(ctx, dev, handle);
                 }
             }
+            Msg::App(AppMsg::Poll { device, poll }) => self.on_poll(ctx, from, device, poll),
             Msg::App(_) => {}
             Msg::Conn(m) => {
                 if let Some(ev) = self.server.on_msg(ctx, from, m) {
@@ -596,6 +728,14 @@ impl ChatServer {
                     self.step(ctx, d, None);
                 }
             }
+            Timer::Tick(Tick::PollExpire { device, poll }) => {
+                if let Some(&(from, held)) = self.held.get(&device)
+                    && held == poll
+                {
+                    self.held.remove(&device);
+                    self.answer_poll(ctx, device, from, poll);
+                }
+            }
             _ => {}
         }
     }
@@ -627,9 +767,10 @@ pub enum CJob {
     Slot { device: u64, conv: u32, slot: u64 },
 }
 
-/// What the devices of a client node did.
+/// What the devices of a client node did (kept per delivery mode).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeviceStats {
+    /// Messages that reached the device by push or in a long poll's answer (duplicates included).
     pub pushed: u64,
     pub duplicate_pushes: u64,
     pub gaps: u64,
@@ -638,6 +779,10 @@ pub struct DeviceStats {
     pub caught_up: u64,
     pub holes: u64,
     pub beats: u64,
+    /// Long polls sent, and their answers received (empty ones included).
+    pub polls: u64,
+    pub poll_answers: u64,
+    pub empty_answers: u64,
 }
 
 impl DeviceStats {
@@ -650,6 +795,9 @@ impl DeviceStats {
         self.caught_up += o.caught_up;
         self.holes += o.holes;
         self.beats += o.beats;
+        self.polls += o.polls;
+        self.poll_answers += o.poll_answers;
+        self.empty_answers += o.empty_answers;
     }
 }
 
@@ -663,13 +811,61 @@ pub struct ClientNode {
     presence: NodeId,
     shared: Rc<Shared>,
     sync_interval: Duration,
+    poll_interval: Duration,
     beat_interval: Duration,
     /// Device -> conversation -> its copy.
     pub logs: BTreeMap<u64, BTreeMap<u32, ConvLog>>,
-    pub stats: DeviceStats,
+    /// Long-polling device -> its outstanding poll.
+    polls: BTreeMap<u64, u64>,
+    next_poll: u64,
+    /// Per delivery mode (`Delivery::index`).
+    pub stats: [DeviceStats; 3],
 }
 
 impl ClientNode {
+    fn stat(&mut self, device: u64) -> &mut DeviceStats {
+        &mut self.stats[self.shared.mode_of(device).index()]
+    }
+
+    /// Sends `device`'s next long poll to the server holding its session.
+    fn long_poll(&mut self, ctx: &mut Ctx<'_, Node>, device: u64) {
+        let Some(server) = self.devices.connected_to(device) else {
+            self.polls.remove(&device);
+            return;
+        };
+        let poll = self.next_poll;
+        self.next_poll += 1;
+        self.polls.insert(device, poll);
+        self.stat(device).polls += 1;
+        ctx.send(server, Msg::from(AppMsg::Poll { device, poll }));
+        let lost = self.shared.long_poll.timeout + self.sync_interval;
+        ctx.set_timer(lost, Timer::Tick(Tick::PollLost { device, poll }));
+    }
+
+    fn on_poll_result(&mut self, ctx: &mut Ctx<'_, Node>, device: u64, poll: u64, handles: Vec<u64>) {
+        if self.polls.get(&device) != Some(&poll) {
+            return; // an answer to a poll given up
+        }
+        let st = self.stat(device);
+        st.poll_answers += 1;
+        st.empty_answers += handles.is_empty() as u64;
+        for h in handles {
+            self.on_delivered(ctx, device, h);
+        }
+        self.long_poll(ctx, device);
+    }
+
+    /// The devices of this node in `mode`'s round (`Sync`: push and long poll; `Poll`: poll).
+    fn round(&mut self, ctx: &mut Ctx<'_, Node>, polling: bool) {
+        for i in 0..self.ids.len() {
+            let device = self.ids[i];
+            let is_poll = self.shared.mode_of(device) == Delivery::Poll;
+            if is_poll == polling && self.devices.connected_to(device).is_some() {
+                self.sync_device(ctx, device);
+            }
+        }
+    }
+
     fn conv_log(&mut self, device: u64, conv: u32) -> &mut ConvLog {
         self.logs.entry(device).or_default().entry(conv).or_default()
     }
@@ -680,7 +876,7 @@ impl ClientNode {
             return;
         }
         log.syncing = true;
-        self.stats.syncs += 1;
+        self.stat(device).syncs += 1;
         let job = CJob::Counter { device, conv };
         if let Err(d) =
             self.kv.call(&mut self.calls, ctx, kv::Op::Get { key: counter_key(conv) }, ReadFrom::Primary, job)
@@ -709,7 +905,7 @@ impl ClientNode {
             want.into_iter().filter(|s| !(log.reading.contains(s) || sequence && log.ids.contains(s))).collect();
         for slot in want {
             self.conv_log(device, conv).reading.insert(slot);
-            self.stats.slot_reads += 1;
+            self.stat(device).slot_reads += 1;
             let job = CJob::Slot { device, conv, slot };
             let op = kv::Op::Get { key: slot_key(conv, slot) };
             if let Err(d) = self.kv.call(&mut self.calls, ctx, op, ReadFrom::Primary, job) {
@@ -728,18 +924,19 @@ impl ClientNode {
             (CJob::Counter { device, conv }, Some(KvResult::NotFound)) if ok => self.read_slots(ctx, device, conv, 0),
             (CJob::Counter { device, conv }, _) => self.conv_log(device, conv).syncing = false,
             (CJob::Slot { device, conv, slot }, r) => {
+                let now = ctx.now();
                 let log = self.conv_log(device, conv);
                 log.reading.remove(&slot);
                 match r {
                     Some(KvResult::Found { value, .. }) if ok => {
                         if log.ids.insert(value as u64) {
-                            log.arrived.push((value as u64, ctx.now()));
-                            self.stats.caught_up += 1;
+                            log.arrived.push((value as u64, now));
+                            self.stat(device).caught_up += 1;
                         }
                     }
                     _ => {
                         log.holes.insert(slot);
-                        self.stats.holes += 1;
+                        self.stat(device).holes += 1;
                     }
                 }
             }
@@ -748,17 +945,18 @@ impl ClientNode {
 
     fn on_delivered(&mut self, ctx: &mut Ctx<'_, Node>, device: u64, h: u64) {
         let (conv, id) = split(h);
-        self.stats.pushed += 1;
+        self.stat(device).pushed += 1;
         let sequence = self.shared.ids == MessageIds::Sequence;
+        let now = ctx.now();
         let log = self.conv_log(device, conv);
         if !log.ids.insert(id) {
-            self.stats.duplicate_pushes += 1;
+            self.stat(device).duplicate_pushes += 1;
             return;
         }
-        log.arrived.push((id, ctx.now()));
+        log.arrived.push((id, now));
         // A gap: with sequence ids, `id - 1` must be here (or on its way) unless it is a hole.
         if sequence && id > 1 && !log.ids.contains(&(id - 1)) && !log.reading.contains(&(id - 1)) {
-            self.stats.gaps += 1;
+            self.stat(device).gaps += 1;
             self.sync(ctx, device, conv);
         }
     }
@@ -767,9 +965,15 @@ impl ClientNode {
         match msg {
             Msg::Conn(m) => match self.devices.on_msg(ctx, from, m) {
                 Some(ClientEvent::Delivered { user: device, msg, .. }) => self.on_delivered(ctx, device, msg),
-                Some(ClientEvent::Connected { user: device, .. }) => self.sync_device(ctx, device),
+                Some(ClientEvent::Connected { user: device, .. }) => {
+                    self.sync_device(ctx, device);
+                    if self.shared.mode_of(device) == Delivery::LongPoll {
+                        self.long_poll(ctx, device);
+                    }
+                }
                 _ => {}
             },
+            Msg::App(AppMsg::PollResult { device, poll, handles }) => self.on_poll_result(ctx, device, poll, handles),
             Msg::App(AppMsg::SendResult { req, handle }) => {
                 let answer = if handle.is_some() { Answer::Ok } else { Answer::Fatal };
                 if let Some(d) = self.calls.reply(ctx, req, answer) {
@@ -800,19 +1004,21 @@ impl ClientNode {
                 }
             }
             Timer::Tick(Tick::Sync) => {
-                for i in 0..self.ids.len() {
-                    let device = self.ids[i];
-                    if self.devices.connected_to(device).is_some() {
-                        self.sync_device(ctx, device);
-                    }
-                }
+                self.round(ctx, false);
                 ctx.set_timer(self.sync_interval, Timer::Tick(Tick::Sync));
+            }
+            Timer::Tick(Tick::Poll) => {
+                self.round(ctx, true);
+                ctx.set_timer(self.poll_interval, Timer::Tick(Tick::Poll));
+            }
+            Timer::Tick(Tick::PollLost { device, poll }) if self.polls.get(&device) == Some(&poll) => {
+                self.long_poll(ctx, device);
             }
             Timer::Tick(Tick::Beat) => {
                 for i in 0..self.ids.len() {
                     let device = self.ids[i];
                     if self.devices.connected_to(device).is_some() {
-                        self.stats.beats += 1;
+                        self.stat(device).beats += 1;
                         ctx.send(self.presence, Msg::from(AppMsg::Beat { device }));
                     }
                 }
@@ -831,6 +1037,11 @@ impl ClientNode {
         if let Err(d) = self.calls.call(ctx, self.chat, conv as u64, make, CJob::Send(op.id)) {
             self.ended(ctx, d, None);
         }
+    }
+
+    /// The devices of this node.
+    pub fn device_ids(&self) -> &[u64] {
+        &self.ids
     }
 
     /// The connection log of this node's devices.
@@ -910,8 +1121,14 @@ impl Actor for Node {
                 c.devices.start(ctx);
                 let beat = Duration(ctx.rng().below(c.beat_interval.0.max(1)));
                 ctx.set_timer(beat, Timer::Tick(Tick::Beat));
-                let sync = Duration(ctx.rng().below(c.sync_interval.0.max(1)));
-                ctx.set_timer(sync, Timer::Tick(Tick::Sync));
+                // A round timer for each kind of device the node has.
+                let modes: BTreeSet<bool> = c.ids.iter().map(|&d| c.shared.mode_of(d) == Delivery::Poll).collect();
+                for polling in modes {
+                    let (every, tick) =
+                        if polling { (c.poll_interval, Tick::Poll) } else { (c.sync_interval, Tick::Sync) };
+                    let first = Duration(ctx.rng().below(every.0.max(1)));
+                    ctx.set_timer(first, Timer::Tick(tick));
+                }
             }
             Node::Push(_) => {}
         }
@@ -1034,12 +1251,17 @@ impl Model for Chat {
         }
         for (name, d) in [
             ("sync_interval", c.sync_interval),
+            ("poll_interval", c.poll_interval),
+            ("long_poll.timeout", c.long_poll.timeout),
             ("presence.interval", c.presence.interval),
             ("presence.sweep", c.presence.sweep),
         ] {
             if d.0 == 0 {
                 e.push((format!("config.{name}"), "must be positive".into()));
             }
+        }
+        if c.long_poll.mailbox == 0 {
+            e.push(("config.long_poll.mailbox".into(), "must be at least 1".into()));
         }
         if c.presence.timeout <= c.presence.sweep {
             e.push(("config.presence.timeout".into(), format!("must exceed presence.sweep ({})", c.presence.sweep)));
@@ -1086,6 +1308,8 @@ impl Model for Chat {
             online: c.online_users as u64,
             ids: c.ids,
             delivery: c.delivery,
+            delivery_mix: c.delivery_mix.clone(),
+            long_poll: c.long_poll.clone(),
         });
         let c = c.clone();
         let clients = topo.clients.clone();
@@ -1108,9 +1332,12 @@ impl Model for Chat {
                     presence: l.presence,
                     shared: shared.clone(),
                     sync_interval: c.sync_interval,
+                    poll_interval: c.poll_interval,
                     beat_interval: c.presence.interval,
                     logs: BTreeMap::new(),
-                    stats: DeviceStats::default(),
+                    polls: BTreeMap::new(),
+                    next_poll: 0,
+                    stats: [DeviceStats::default(); 3],
                 }));
             }
             if let Some(i) = l.chat.iter().position(|&x| x == n) {
@@ -1132,6 +1359,8 @@ impl Model for Chat {
                     next: 0,
                     last_ms: u64::MAX,
                     seq: 0,
+                    held: BTreeMap::new(),
+                    mailbox: BTreeMap::new(),
                     stats: ChatStats::default(),
                 }));
             }
@@ -1165,7 +1394,10 @@ impl Model for Chat {
 #[derive(Default)]
 pub struct Sums {
     pub chat: ChatStats,
+    /// All devices.
     pub device: DeviceStats,
+    /// Per delivery mode (`Delivery::index`).
+    pub by_mode: [DeviceStats; 3],
     pub conn: ConnClientStats,
     pub views: ViewStats,
     pub kv: KvStats,
@@ -1184,7 +1416,10 @@ pub fn sums(run: &RunView<'_, Node>) -> Sums {
                 s.views.add(&c.view.stats);
             }
             Some(Node::Client(cl)) => {
-                s.device.add(&cl.stats);
+                for (m, st) in cl.stats.iter().enumerate() {
+                    s.device.add(st);
+                    s.by_mode[m].add(st);
+                }
                 s.conn.add(&cl.devices.stats);
             }
             Some(Node::Kv(k)) => s.kv.add(&k.stats),

@@ -64,3 +64,34 @@ fn control_presence_flap_gone_with_a_timeout_above_the_tail() {
 fn progress_fails_with_servers_down() {
     testkit::assert_progress_fails_with_servers_down::<Chat>(&load("chat"));
 }
+
+/// Push, long polling and polling in one run, a third of the devices each: all three deliver
+/// every acknowledged message (the crash included), and the `delivery_cost` table has a row per
+/// mode with the mode's own traffic: frames and heartbeats for push, long polls and their
+/// answers for long polling, store reads only for polling.
+#[test]
+fn three_delivery_modes_in_one_run_all_deliver_at_their_own_cost() {
+    let (r, _) = testkit::run_as_expected::<Chat>(&load("chat_delivery_modes"));
+    assert_eq!(measure(&r, "messages_lost"), 0.0);
+    let t = r.model_report.tables.iter().find(|t| t.name == "delivery_cost").expect("delivery_cost table");
+    let col = |name: &str| t.columns.iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name}"));
+    let modes: Vec<f64> = t.rows.iter().map(|row| row[0]).collect();
+    assert_eq!(modes, [0.0, 1.0, 2.0], "a row per mode");
+    let [push, poll, long] = [&t.rows[0], &t.rows[1], &t.rows[2]];
+    for row in [push, poll, long] {
+        assert_eq!(row[col("devices")], 120.0);
+        assert!(row[col("new arrivals")] > 1000.0, "{row:?}");
+    }
+    assert!(push[col("frames pushed")] > 1000.0 && push[col("heartbeat pings")] > 1000.0);
+    assert_eq!(push[col("long polls")], 0.0);
+    assert!(long[col("long polls")] > 1000.0 && long[col("long-poll answers")] > 1000.0);
+    assert_eq!((long[col("frames pushed")], long[col("heartbeat pings")]), (0.0, 0.0));
+    assert_eq!((poll[col("frames pushed")], poll[col("long polls")]), (0.0, 0.0));
+    // A pushed or long-polled message arrives in milliseconds; a polled one waits for the next
+    // poll (half the 1 s interval on average).
+    let p50 = col("delay p50 ms");
+    assert!(push[p50] < 50.0 && long[p50] < 50.0, "{} {}", push[p50], long[p50]);
+    assert!(poll[p50] > 200.0, "{}", poll[p50]);
+    // The held long polls died with the crashed server and were sent again.
+    assert!(measure(&r, "long_polls") > measure(&r, "long_poll_answers"));
+}

@@ -460,6 +460,8 @@ pub struct Session {
     pub heard: Time,
     /// When the device gave it up (`None`: still open).
     pub to: Option<Time>,
+    /// Heartbeat pings the device sent on it.
+    pub pings: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -700,7 +702,7 @@ impl ConnClient {
         match (msg, d.state) {
             (Msg::Accepted { .. }, State::Connecting { server }) if current && server == from => {
                 let session = self.sessions.len();
-                self.sessions.push(Session { user, server, epoch, from: now, heard: now, to: None });
+                self.sessions.push(Session { user, server, epoch, from: now, heard: now, to: None, pings: 0 });
                 self.router.on_start(server);
                 self.stats.connects += 1;
                 let d = &mut self.devices[i];
@@ -776,6 +778,7 @@ impl ConnClient {
                     return self.lose(ctx, i);
                 }
                 crate::send(ctx, server, Msg::Ping { user, epoch });
+                self.sessions[session].pings += 1;
                 self.set(ctx, i, self.spec.heartbeat.interval, Wait::Heartbeat);
                 None
             }
@@ -942,6 +945,7 @@ mod tests {
         let (k, ev) = lost_at.expect("the device noticed");
         assert_eq!(ev, ClientEvent::Lost { user: 42, server: first });
         assert_eq!(k, 3, "pongs stopped after the ping at 1 s: lost at the check 3 s later");
+        assert_eq!(c.sessions()[0].pings, 3, "a ping per heartbeat round before the loss, counted on the session");
         // Back off, then connect to another server (the router ejected the silent one).
         let (t, fx) = b.drain();
         assert!(sent(&fx).is_empty());
