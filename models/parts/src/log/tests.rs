@@ -514,3 +514,31 @@ fn a_coordinator_crash_pauses_elections_and_rebalances_but_loses_no_commit() {
     }
     assert_eq!(counter(&sim, "elections"), 6, "no leader changed");
 }
+
+/// `Consumer::assign` (a consumer outside any group, as live comments use it): it owns exactly
+/// the partitions given, returns those it gave up, and speaks no group protocol (no membership
+/// heartbeat, no commit), only metadata requests while it does not know the leaders.
+#[test]
+fn assign_owns_exactly_the_given_partitions_returns_those_given_up_and_never_joins_a_group() {
+    let mut b: crate::testing::Bench<TNode> = crate::testing::Bench::new();
+    let mut cons = Consumer::new(cluster(two_topics()), "log", 0, 0);
+    assert!(b.with(|ctx| cons.assign(ctx, &[0, 1, 2])).is_empty(), "nothing owned before");
+    assert_eq!(cons.owned().collect::<Vec<_>>(), [0, 1, 2]);
+    assert!(cons.is_active());
+    let revoked = b.with(|ctx| cons.assign(ctx, &[2, 5]));
+    assert_eq!(revoked, [0, 1]);
+    assert_eq!(cons.owned().collect::<Vec<_>>(), [2, 5]);
+    // A partition kept keeps its place; none given is none owned.
+    assert_eq!(b.with(|ctx| cons.assign(ctx, &[])), [2, 5]);
+    assert_eq!(cons.owned().count(), 0);
+    let (_, fx) = b.drain();
+    let sent: Vec<&Msg> = fx
+        .iter()
+        .filter_map(|e| match e {
+            sim_core::Effect::Send { msg, .. } => Some(msg),
+            _ => None,
+        })
+        .collect();
+    assert!(!sent.is_empty(), "it asked for the partitions' leaders");
+    assert!(sent.iter().all(|m| matches!(m, Msg::MetaReq)), "no group protocol: {sent:?}");
+}
