@@ -28,10 +28,14 @@
 //!   `ae_keys_repaired`, `ae_bytes`, `ae_bytes_full`, `ae_bytes_saved_fraction`.
 //! - Tables: `consistency_vs_lag` (probability of a consistent read against the time since the
 //!   latest acknowledged write, in buckets `[lag_ms_from, lag_ms_to)`; `-1`: no upper bound), `versions_per_read`, `balance_vs_vnodes` (the same keys and
-//!   requests on rings of 1 to 256 tokens per weight).
+//!   requests on rings of 1 to 256 tokens per weight, each row the mean over `rings` rings with
+//!   the spread of its requests column; not for `EqualPartitions`, which has no tokens), and
+//!   `balance_by_partitioning` (the paper's three strategies at the same number of ranges,
+//!   load-balancing efficiency = mean / max primary requests per node, over the same rings).
 
 use crate::node::DynamoNode;
-use crate::{Config, Reconcile, build_ring, epoch_at, ring_members};
+use crate::{Config, Reconcile, build_ring, epoch_at, ring_members, ring_with};
+use common::ring::Partitioning;
 use sim_core::fault::Fault;
 use sim_core::metrics::HistoryEntry;
 use sim_core::net::PartitionSpec;
@@ -398,9 +402,12 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     for e in hist {
         *ops_per_key.entry(e.key).or_default() += 1.0;
     }
-    let mut sweep = Vec::new();
-    for v in [1u32, 2, 4, 8, 16, 32, 64, 128, 256] {
-        let ring = build_ring(config, &members, v);
+    // Each ring's balance: ring share, keys held, primary requests (most loaded / mean).
+    let seed = run.sim.config().seed;
+    let salts: Vec<u64> =
+        (0..config.rings as u64).map(|i| if i == 0 { 0 } else { sim_core::rng::mix64(seed ^ i << 40) }).collect();
+    let balance = |v: u32, partitioning: Partitioning, salt: u64| -> [f64; 3] {
+        let ring = ring_with(config, &members, v, partitioning, salt);
         let (mut k, mut q) = (vec![0f64; servers as usize], vec![0f64; servers as usize]);
         for (&key, &ops) in &ops_per_key {
             let p = ring.preference_list(key, n);
@@ -409,21 +416,74 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             }
             q[p[0] as usize] += ops;
         }
-        let own = ring.ownership();
-        sweep.push(vec![
-            v as f64,
-            max_over_mean(&own, &weights),
-            max_over_mean(&k, &weights),
-            max_over_mean(&q, &weights),
-        ]);
+        [max_over_mean(&ring.ownership(), &weights), max_over_mean(&k, &weights), max_over_mean(&q, &weights)]
+    };
+    // Mean and standard deviation over the rings.
+    let over_rings = |v: u32, partitioning: Partitioning| -> ([f64; 3], [f64; 3]) {
+        let samples: Vec<[f64; 3]> = salts.iter().map(|&salt| balance(v, partitioning, salt)).collect();
+        let n = samples.len() as f64;
+        let mut mean = [0.0; 3];
+        let mut sd = [0.0; 3];
+        for i in 0..3 {
+            mean[i] = samples.iter().map(|s| s[i]).sum::<f64>() / n;
+            sd[i] = (samples.iter().map(|s| (s[i] - mean[i]).powi(2)).sum::<f64>() / n).sqrt();
+        }
+        (mean, sd)
+    };
+    // Strategy 3 has no tokens: its balance does not depend on vnodes.
+    if !matches!(config.partitioning, Partitioning::EqualPartitions(_)) {
+        let mut sweep = Vec::new();
+        for v in [1u32, 2, 4, 8, 16, 32, 64, 128, 256] {
+            let (mean, sd) = over_rings(v, config.partitioning);
+            sweep.push(vec![v as f64, mean[0], mean[1], mean[2], sd[2]]);
+        }
+        let columns = [
+            "vnodes_per_weight",
+            "ring_share_max_over_mean",
+            "keys_max_over_mean",
+            "requests_max_over_mean",
+            "requests_max_over_mean_sd",
+        ];
+        r.tables.push(Table::new("balance_vs_vnodes", columns, sweep).curve(
+            "vnodes_per_weight",
+            Axis::new("virtual nodes per unit of weight", "vnodes").log2(),
+            &columns[1..4],
+            Axis::new("most loaded node / mean", "ratio"),
+        ));
     }
-    let columns = ["vnodes_per_weight", "ring_share_max_over_mean", "keys_max_over_mean", "requests_max_over_mean"];
-    r.tables.push(Table::new("balance_vs_vnodes", columns, sweep).curve(
-        "vnodes_per_weight",
-        Axis::new("virtual nodes per unit of weight", "vnodes").log2(),
-        &columns[1..],
-        Axis::new("most loaded node / mean", "ratio"),
+    // The three strategies at the same number of ranges (Q = the run's partitions, or the run's
+    // token count), each averaged over the rings: load-balancing efficiency is mean / max load.
+    let weight_sum: u32 = members.iter().map(|s| config.weights.get(s).copied().unwrap_or(1)).sum();
+    let q = config.partitioning.partitions().unwrap_or((weight_sum * config.vnodes).clamp(1, 65_536));
+    let strategies = [
+        Partitioning::RandomTokens,
+        Partitioning::EqualPartitionsRandomTokens(q),
+        Partitioning::EqualPartitions(q.max(members.len() as u32)),
+    ];
+    let mut rows = Vec::new();
+    for (i, &p) in strategies.iter().enumerate() {
+        let samples: Vec<[f64; 3]> = salts.iter().map(|&salt| balance(config.vnodes, p, salt)).collect();
+        let eff: Vec<f64> = samples.iter().map(|s| 1.0 / s[2]).collect();
+        let n = eff.len() as f64;
+        let mean = eff.iter().sum::<f64>() / n;
+        let sd = (eff.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let min = eff.iter().copied().fold(f64::INFINITY, f64::min);
+        let share = samples.iter().map(|s| s[0]).sum::<f64>() / n;
+        rows.push(vec![(i + 1) as f64, q as f64, share, mean, sd, min]);
+    }
+    r.tables.push(Table::new(
+        "balance_by_partitioning",
+        [
+            "strategy (1 random tokens, 2 equal partitions + random tokens, 3 equal partitions Q/S)",
+            "partitions or ranges",
+            "ring_share_max_over_mean",
+            "efficiency_mean_over_max",
+            "efficiency_sd",
+            "efficiency_min",
+        ],
+        rows,
     ));
+    r.measures.insert("balance_rings".into(), salts.len() as f64);
 
     // ---- measures
     let counters = &run.sim.metrics().counters;

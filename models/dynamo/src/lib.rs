@@ -59,7 +59,7 @@ pub mod check;
 pub mod node;
 pub mod store;
 
-use common::ring::{Member, Ring};
+use common::ring::{Member, Partitioning, Ring};
 use node::{Client, DynamoNode, Server, Shared};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
@@ -109,6 +109,11 @@ pub struct Config {
     pub write_quorum: u32,
     /// Ring tokens per unit of weight.
     pub vnodes: u32,
+    /// How the key space is cut into ranges and placed (the paper's strategies 1-3).
+    pub partitioning: Partitioning,
+    /// Rings the balance tables average over: the run's ring and `rings - 1` more drawn from the
+    /// seed (token positions and dealing orders); the spread over them is reported.
+    pub rings: u32,
     /// Server weights (default 1): a weight-2 server gets twice the tokens.
     pub weights: BTreeMap<u32, u32>,
     pub coordinator: Coordinator,
@@ -161,6 +166,8 @@ impl Default for Config {
             read_quorum: 2,
             write_quorum: 2,
             vnodes: 16,
+            partitioning: Partitioning::RandomTokens,
+            rings: 1,
             weights: BTreeMap::new(),
             coordinator: Coordinator::PreferenceList,
             reconcile: Reconcile::ClientMerge,
@@ -216,11 +223,17 @@ pub fn epoch_at(config: &Config, t_ns: u64) -> usize {
     config.membership.iter().take_while(|c| c.at.0 <= t_ns).count()
 }
 
-/// The ring of `members` with the configured weights and `vnodes` tokens per weight.
+/// The ring of `members` with the configured weights, `vnodes` tokens per weight and the
+/// configured partitioning: the ring the run uses.
 pub fn build_ring(config: &Config, members: &[u32], vnodes: u32) -> Ring {
+    ring_with(config, members, vnodes, config.partitioning, 0)
+}
+
+/// A ring of `members` with the configured weights, drawn with `salt` (0: the run's own ring).
+pub fn ring_with(config: &Config, members: &[u32], vnodes: u32, partitioning: Partitioning, salt: u64) -> Ring {
     let members: Vec<Member> =
         members.iter().map(|&s| Member { server: s, weight: config.weights.get(&s).copied().unwrap_or(1) }).collect();
-    Ring::new(&members, vnodes)
+    Ring::build(&members, vnodes, partitioning, salt)
 }
 
 pub struct Dynamo;
@@ -252,6 +265,17 @@ impl Model for Dynamo {
         }
         if c.vnodes == 0 || c.vnodes > 4096 {
             err("vnodes", format!("must be within 1..=4096, got {}", c.vnodes));
+        }
+        if let Some(q) = c.partitioning.partitions()
+            && (q < servers || q > 65_536)
+        {
+            err(
+                "partitioning",
+                format!("partitions must be within {servers}..=65536 (at least one per server), got {q}"),
+            );
+        }
+        if c.rings == 0 || c.rings > 1000 {
+            err("rings", format!("must be within 1..=1000, got {}", c.rings));
         }
         for (&s, &w) in &c.weights {
             if s >= servers {

@@ -128,6 +128,21 @@ fn more_vnodes_balance_the_load() {
     assert_eq!((first[0], last[0]), (1.0, 256.0));
     assert!(last[1] < first[1] && last[2] < first[2], "{:?}", t.rows);
     assert!(last[2] < 1.25, "{last:?}");
+    // Averaged over 20 rings the curve falls at every step (one ring per row did not: 2 tokens
+    // looked worse than 1), and its spread shrinks.
+    assert_eq!(measure(&rec, "balance_rings"), 20.0);
+    for w in t.rows.windows(2) {
+        assert!(w[1][1] < w[0][1] && w[1][3] < w[0][3], "{:?} then {:?}", w[0], w[1]);
+    }
+    assert!(last[4] < first[4], "spread over rings: {} then {}", first[4], last[4]);
+    // The paper's three strategies at 640 ranges: equal partitions dealt Q/S per node own
+    // exactly equal shares (weights 2, 2, 1 x 6 divide 640) and balance requests best.
+    let s = rec.model_report.tables.iter().find(|t| t.name == "balance_by_partitioning").expect("table");
+    let [one, two, three] = [&s.rows[0], &s.rows[1], &s.rows[2]];
+    assert_eq!((one[1], three[1]), (640.0, 640.0));
+    assert!((three[2] - 1.0).abs() < 1e-9, "{three:?}");
+    assert!(one[2] > 1.05 && two[2] > 1.05, "{one:?} {two:?}");
+    assert!(three[3] > one[3] && three[3] > two[3], "efficiency {} vs {} and {}", three[3], one[3], two[3]);
 }
 
 #[test]
@@ -324,4 +339,17 @@ fn good_scenarios_fail_their_progress_conditions_with_every_server_down() {
     let names = testkit::scenario_names(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()), "dynamo");
     let scenarios: Vec<Scenario<Config>> = names.iter().map(|n| load(n)).collect();
     assert!(testkit::assert_good_scenarios_need_progress::<Dynamo>(&scenarios) >= 4);
+}
+
+#[test]
+fn partitioning_and_rings_are_validated_by_field() {
+    use sim_core::Model;
+    let sc = load("dynamo_vnodes");
+    let topo = sim_core::Topology::from_spec(&sc.topology).expect("topology");
+    let errs = |c: Config| Dynamo::validate(&c, &topo).into_iter().map(|(f, _)| f).collect::<Vec<_>>();
+    let few = Config { partitioning: common::ring::Partitioning::EqualPartitions(4), ..sc.config.clone() };
+    assert_eq!(errs(few), ["config.partitioning"], "fewer partitions than the 8 servers");
+    assert_eq!(errs(Config { rings: 0, ..sc.config.clone() }), ["config.rings"]);
+    let ok = Config { partitioning: common::ring::Partitioning::EqualPartitionsRandomTokens(64), ..sc.config };
+    assert!(errs(ok).is_empty());
 }
