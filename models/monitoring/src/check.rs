@@ -9,15 +9,16 @@ use sim_core::model::{Axis, Table};
 use sim_core::{Check, ModelReport, Outcome, RunView, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One episode in which the oracle says a host's alert must fire.
+/// One run of evaluation instants at which the oracle's condition holds on a host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Episode {
     pub source: u32,
     /// The first instant (ms) at which the condition held.
     pub onset: u64,
-    /// The first instant at which it had held for `for`: the alert's instant.
-    pub fires: u64,
-    /// The last instant of the episode at which it held.
+    /// The first instant at which it had held for `for`: the alert's instant (`None`: the run
+    /// was shorter than `for`, no alert is due).
+    pub fires: Option<u64>,
+    /// The last instant of the run.
     pub end: u64,
 }
 
@@ -48,14 +49,12 @@ pub fn episodes(r: &RuleSpec, source: u32, samples: &[Sample], horizon: u64) -> 
                 *fires = Some(e);
             }
             last_true = e;
-        } else if let Some((onset, fires)) = run.take()
-            && let Some(fires) = fires
-        {
+        } else if let Some((onset, fires)) = run.take() {
             out.push(Episode { source, onset, fires, end: last_true });
         }
         e += eval;
     }
-    if let Some((onset, Some(fires))) = run {
+    if let Some((onset, fires)) = run {
         out.push(Episode { source, onset, fires, end: last_true });
     }
     out
@@ -85,7 +84,8 @@ pub fn no_sample_lost(accepted: &[Sample], tsdb: &Tsdb, jobs_missed: u64) -> (Ch
 
 /// The match of an oracle episode: the firing in it, if any.
 fn firing_in<'a>(e: &Episode, firings: &'a [Firing]) -> Option<&'a Firing> {
-    firings.iter().find(|f| f.source == e.source && f.instant >= e.fires && f.instant <= e.end)
+    let fires = e.fires?;
+    firings.iter().find(|f| f.source == e.source && f.instant >= fires && f.instant <= e.end)
 }
 
 /// When an episode's alert is due: its onset + `for` + the pipeline's delay bound.
@@ -93,12 +93,12 @@ pub fn due(r: &RuleSpec, e: &Episode) -> Time {
     Time(e.onset * 1_000_000 + r.hold.0 + r.delay_bound.0)
 }
 
-/// `alert_timely`: every oracle episode due before the run's end has a firing in it, by its due
-/// time.
+/// `alert_timely`: every oracle episode that lasts `for` and is due before the run's end has a
+/// firing in it, by its due time.
 pub fn alert_timely(r: &RuleSpec, episodes: &[Episode], firings: &[Firing], end: Time) -> Check {
     let (mut judged, mut skipped, mut missed, mut late) = (0u64, 0u64, 0u64, 0u64);
     let mut first = None;
-    for e in episodes {
+    for e in episodes.iter().filter(|e| e.fires.is_some()) {
         let due = due(r, e);
         if due > end {
             skipped += 1;
@@ -132,21 +132,29 @@ pub fn alert_timely(r: &RuleSpec, episodes: &[Episode], firings: &[Firing], end:
         ))
 }
 
-/// `no_false_alerts`: every firing is at an instant where the oracle's condition had held for
-/// `for`.
+/// `no_false_alerts`: every firing is at an instant where the oracle's condition holds. A firing
+/// before the condition has held for `for` (the alert manager saw part of the window: samples
+/// lost) is counted as premature, not false.
 pub fn no_false_alerts(episodes: &[Episode], firings: &[Firing]) -> Check {
-    let mut bad = 0u64;
+    let (mut bad, mut early) = (0u64, 0u64);
     let mut first = None;
     for f in firings {
-        let ok = episodes.iter().any(|e| e.source == f.source && f.instant >= e.fires && f.instant <= e.end);
-        if !ok {
-            bad += 1;
-            first.get_or_insert(format!("host {} at instant {} s", f.source, f.instant / 1000));
+        let run = episodes.iter().find(|e| e.source == f.source && f.instant >= e.onset && f.instant <= e.end);
+        match run {
+            None => {
+                bad += 1;
+                first.get_or_insert(format!("host {} at instant {} s", f.source, f.instant / 1000));
+            }
+            Some(e) if e.fires.is_none_or(|x| f.instant < x) => early += 1,
+            Some(_) => {}
         }
     }
     Check::judged("no_false_alerts", firings.len(), "alerts fired")
-        .violations(bad, "false (the oracle's condition had not held for `for`)")
-        .detail(first.unwrap_or_else(|| "every alert matches the oracle".into()))
+        .violations(bad, "false (the oracle's condition did not hold)")
+        .detail(format!(
+            "{early} premature (the condition held, not yet for `for`); {}",
+            first.unwrap_or_else(|| "no alert without the condition".into())
+        ))
 }
 
 /// Everything the checks and measures read from the nodes.
@@ -316,7 +324,7 @@ fn measures(
         "collector_samples_per_s".into(),
         g.accepted.iter().filter(|s| s.ts * 1_000_000 < run.main_end.0).count() as f64 / main_s / c.collectors as f64,
     );
-    let due_eps: Vec<&Episode> = eps.iter().filter(|e| due(&c.rule, e) <= run.end).collect();
+    let due_eps: Vec<&Episode> = eps.iter().filter(|e| e.fires.is_some() && due(&c.rule, e) <= run.end).collect();
     m.insert("alerts_due".into(), due_eps.len() as f64);
     m.insert("alerts_fired".into(), g.firings.len() as f64);
     m.insert("alerts_resolved".into(), g.resolved as f64);
@@ -352,6 +360,7 @@ fn jobs_table(g: &Gathered<'_>) -> Table {
 fn alerts_table(r: &RuleSpec, eps: &[Episode], firings: &[Firing]) -> Table {
     let rows = eps
         .iter()
+        .filter(|e| e.fires.is_some())
         .map(|e| {
             let f = firing_in(e, firings);
             vec![
@@ -414,7 +423,7 @@ mod tests {
         assert_eq!(eps.len(), 1);
         let e = eps[0];
         assert_eq!(e.onset, 40_000);
-        assert_eq!(e.fires, 50_000, "held for `for` = 10 s");
+        assert_eq!(e.fires, Some(50_000), "held for `for` = 10 s");
         assert_eq!(e.end, 60_000);
     }
 
@@ -442,6 +451,8 @@ mod tests {
         assert!(!alert_timely(&r, &eps, &late, end).passed, "due by 40 + 10 + 30 = 80 s");
         let wrong = [Firing { source: 0, instant: 70_000, at: Time(75_000_000_000) }];
         assert!(!no_false_alerts(&eps, &wrong).passed);
+        let early = [Firing { source: 0, instant: 45_000, at: Time(75_000_000_000) }];
+        assert!(no_false_alerts(&eps, &early).passed, "premature: the condition held, not yet for `for`");
         assert!(no_false_alerts(&eps, &[]).is_vacuous());
         assert!(alert_timely(&r, &eps, &ok, Time(1)).is_vacuous(), "due after the end: skipped, nothing judged");
     }

@@ -60,7 +60,9 @@
 //! reported apart), `alert_timely` (for every episode in which an **oracle**, evaluating the same
 //! rule over the samples the sources emitted, says the alert should fire, the alert manager fired
 //! during the episode, by the condition's onset + `for` + `rule.delay_bound`), `no_false_alerts`
-//! (every firing is at an instant where the oracle's condition had held for `for`).
+//! (every firing is at an instant where the oracle's condition holds; a firing before it has held
+//! for `for`, possible when samples of the window were lost, is counted as premature in the
+//! detail, not as false).
 //!
 //! **The failure it shows.** `monitoring_direct_write`: the TSDB is down for a minute, the
 //! collectors write straight to it: the samples of the outage are dropped after the retries, and
