@@ -314,10 +314,7 @@ fn measures(
     let metrics = run.sim.metrics();
     let step_s = metrics.interval.0 as f64 / 1e9;
     if let Some(cnt) = metrics.scoped_counters.get("tsdb", "samples") {
-        m.insert(
-            "tsdb_ingest_max_per_s".into(),
-            cnt.per_interval.iter().copied().max().unwrap_or(0) as f64 / step_s,
-        );
+        m.insert("tsdb_ingest_max_per_s".into(), cnt.per_interval.iter().copied().max().unwrap_or(0) as f64 / step_s);
     }
     m.insert("tsdb_bytes".into(), (tsdb.series.len() as u64 * crate::SAMPLE_BYTES) as f64);
     m.insert(
@@ -330,7 +327,9 @@ fn measures(
     m.insert("alerts_resolved".into(), g.resolved as f64);
     let delays: Vec<f64> = due_eps
         .iter()
-        .filter_map(|e| firing_in(e, &g.firings).map(|f| f.at.as_secs_f64() - (e.onset + c.rule.hold.0 / 1_000_000) as f64 / 1e3))
+        .filter_map(|e| {
+            firing_in(e, &g.firings).map(|f| f.at.as_secs_f64() - (e.onset + c.rule.hold.0 / 1_000_000) as f64 / 1e3)
+        })
         .collect();
     m.insert("alerts_missed".into(), (due_eps.len() - delays.len()) as f64);
     m.insert("alert_delay_max_s".into(), delays.iter().copied().fold(0.0, f64::max));
@@ -372,7 +371,11 @@ fn alerts_table(r: &RuleSpec, eps: &[Episode], firings: &[Firing]) -> Table {
             ]
         })
         .collect();
-    Table::new("alert episodes (oracle) and firings (-1: never fired)", ["host", "onset_s", "end_s", "due_s", "fired_s"], rows)
+    Table::new(
+        "alert episodes (oracle) and firings (-1: never fired)",
+        ["host", "onset_s", "end_s", "due_s", "fired_s"],
+        rows,
+    )
 }
 
 /// The backlog (consumer lag) and the TSDB's ingest over time.
@@ -474,11 +477,12 @@ mod tests {
     #[test]
     fn catch_up_runs_from_the_restart_to_the_backlog_back_at_its_steady_peak() {
         // Steady peak 10; failure at 5 s; restart at 10 s; back to <= 10 in the interval [13, 14).
-        let lag: Vec<(f64, f64, f64)> = [5.0, 10.0, 8.0, 9.0, 7.0, 40.0, 80.0, 120.0, 160.0, 200.0, 210.0, 100.0, 30.0, 9.0]
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| (i as f64, x, x))
-            .collect();
+        let lag: Vec<(f64, f64, f64)> =
+            [5.0, 10.0, 8.0, 9.0, 7.0, 40.0, 80.0, 120.0, 160.0, 200.0, 210.0, 100.0, 30.0, 9.0]
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| (i as f64, x, x))
+                .collect();
         let s = catch_up(&lag, 1.0, Some(Time(5_000_000_000)), Some(Time(10_000_000_000)));
         assert_eq!(s, Some(4.0));
         assert_eq!(catch_up(&lag, 1.0, None, Some(Time(10_000_000_000))), None, "no failure: nothing to catch up");

@@ -294,20 +294,50 @@ fn batch_bytes(s: &[Sample]) -> u64 {
 #[derive(Clone, Debug)]
 pub enum AppMsg {
     /// Collector -> pull source.
-    Scrape { req: ReqId },
-    Scraped { req: ReqId, samples: Rc<Vec<Sample>> },
+    Scrape {
+        req: ReqId,
+    },
+    Scraped {
+        req: ReqId,
+        samples: Rc<Vec<Sample>>,
+    },
     /// Push source -> collector (through the LB).
-    Push { req: ReqId, samples: Rc<Vec<Sample>> },
-    Pushed { req: ReqId },
+    Push {
+        req: ReqId,
+        samples: Rc<Vec<Sample>>,
+    },
+    Pushed {
+        req: ReqId,
+    },
     /// Collector or writer -> TSDB.
-    Write { req: ReqId, samples: Rc<Vec<Sample>> },
-    Written { req: ReqId },
+    Write {
+        req: ReqId,
+        samples: Rc<Vec<Sample>>,
+    },
+    Written {
+        req: ReqId,
+    },
     /// Samples of `metric` with a timestamp in `(from, to]`, and the series' latest timestamp.
-    Range { req: ReqId, metric: u64, from: u64, to: u64 },
-    Ranged { req: ReqId, samples: Rc<Vec<Sample>>, fresh: Option<u64> },
+    Range {
+        req: ReqId,
+        metric: u64,
+        from: u64,
+        to: u64,
+    },
+    Ranged {
+        req: ReqId,
+        samples: Rc<Vec<Sample>>,
+        fresh: Option<u64>,
+    },
     /// Dashboard -> query server: the last `query.range` of a host's `cpu`.
-    Query { req: ReqId, metric: u64 },
-    Answered { req: ReqId, points: Option<u64> },
+    Query {
+        req: ReqId,
+        metric: u64,
+    },
+    Answered {
+        req: ReqId,
+        points: Option<u64>,
+    },
 }
 
 impl Message for AppMsg {
@@ -617,7 +647,8 @@ impl Collector {
             }
         } else {
             let n = samples.len();
-            if let Err(done) = self.calls.call(ctx, self.tsdb, 0, |req| AppMsg::Write { req, samples }, CJob::Write(n)) {
+            if let Err(done) = self.calls.call(ctx, self.tsdb, 0, |req| AppMsg::Write { req, samples }, CJob::Write(n))
+            {
                 self.on_done(ctx, done, None);
             }
         }
@@ -868,10 +899,13 @@ impl QueryServer {
                 }
                 let now_ms = ctx.now().0 / 1_000_000;
                 let lo = now_ms.saturating_sub(self.cfg.query.range.0 / 1_000_000);
-                let call =
-                    self.calls.call(ctx, self.tsdb, 0, |r| AppMsg::Range { req: r, metric, from: lo, to: now_ms }, (
-                        from, req, metric,
-                    ));
+                let call = self.calls.call(
+                    ctx,
+                    self.tsdb,
+                    0,
+                    |r| AppMsg::Range { req: r, metric, from: lo, to: now_ms },
+                    (from, req, metric),
+                );
                 if let Err(done) = call {
                     self.on_done(ctx, done, None);
                 }
@@ -1293,7 +1327,8 @@ impl Model for Monitoring {
                 Node::Broker(Box::new(Broker::new(cluster.clone(), "log", n)))
             } else if let Some(i) = l.collectors.iter().position(|&x| x == n) {
                 let k = l.collectors.len();
-                let targets: Vec<NodeId> = pull.iter().enumerate().filter(|(j, _)| j % k == i).map(|(_, &s)| s).collect();
+                let targets: Vec<NodeId> =
+                    pull.iter().enumerate().filter(|(j, _)| j % k == i).map(|(_, &s)| s).collect();
                 let mut calls = Calls::new();
                 let scrape = calls.add("scrape", &targets, cfg.scrape_call.clone(), Policy::RoundRobin, health());
                 let tsdb = calls.add("direct_write", &[l.tsdb], cfg.direct_write.clone(), Policy::RoundRobin, health());
