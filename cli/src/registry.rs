@@ -154,6 +154,7 @@ pub fn models() -> Vec<Entry> {
         entry::<video::Video>(),
         entry::<feed::Feed>(),
         entry::<adclick::AdClick>(),
+        entry::<monitoring::Monitoring>(),
         entry::<chat::Chat>(),
         entry::<comments::Comments>(),
     ]
@@ -556,6 +557,7 @@ mod tests {
                 "notify" => roundtrip::<notify::Notify>(&source),
                 "feed" => roundtrip::<feed::Feed>(&source),
                 "adclick" => roundtrip::<adclick::AdClick>(&source),
+                "monitoring" => roundtrip::<monitoring::Monitoring>(&source),
                 "chat" => roundtrip::<chat::Chat>(&source),
                 "comments" => roundtrip::<comments::Comments>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
