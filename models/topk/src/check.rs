@@ -102,12 +102,12 @@ pub fn acked_in_log(history: &[HistoryEntry], logs: &BTreeMap<Pid, Vec<(u64, Rec
             first.get_or_insert((h.op, p, off));
         }
     }
-    Check::judged("acked_in_log", judged, "acknowledged views").violations(bad, "missing or different in the log").detail(
-        match first {
+    Check::judged("acked_in_log", judged, "acknowledged views")
+        .violations(bad, "missing or different in the log")
+        .detail(match first {
             Some((op, p, o)) => format!("first: {op:?} at partition {p} offset {o}"),
             None => "every acknowledged view is in the log where it was acknowledged".into(),
-        },
-    )
+        })
 }
 
 /// `topk_exact` (exact mode): every answered top K equals the oracle's over the prefixes the
@@ -223,8 +223,7 @@ pub fn sketch_bound(c: &Config, o: &Oracle<'_>, answers: &[Answered]) -> (Check,
         }
     }
     let distinct: BTreeSet<(usize, &[u64])> = answers.iter().map(|a| (a.window, &a.covers[..])).collect();
-    let by_key: BTreeMap<(usize, &[u64]), &Answered> =
-        answers.iter().map(|a| ((a.window, &a.covers[..]), a)).collect();
+    let by_key: BTreeMap<(usize, &[u64]), &Answered> = answers.iter().map(|a| ((a.window, &a.covers[..]), a)).collect();
     let (mut hit, mut of) = (0u64, 0u64);
     for key in distinct {
         let a = by_key[&key];

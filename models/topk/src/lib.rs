@@ -76,8 +76,8 @@ use parts::sketch::{CountMin, SketchSpec};
 use parts::snapshot::{self, Admitted, Bucket, Keeper, SnapState, Snapshot, SnapshotSpec};
 use serde::{Deserialize, Serialize};
 use sim_core::{
-    Actor, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
-    Topology, WriteId,
+    Actor, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Topology,
+    WriteId,
 };
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -333,7 +333,8 @@ impl PartCount {
         self.wins
             .iter()
             .map(|w| {
-                let mut top: Vec<(u64, u64)> = w.ranked.top(usize::MAX).filter(|&(k, _)| !c.is_hot(k)).take(c.k).collect();
+                let mut top: Vec<(u64, u64)> =
+                    w.ranked.top(usize::MAX).filter(|&(k, _)| !c.is_hot(k)).take(c.k).collect();
                 for v in 0..c.hot.videos {
                     for s in 0..c.hot.split as u64 {
                         let key = record_key(v, s);
@@ -986,11 +987,8 @@ impl Model for TopK {
             } else if n == l.store {
                 Node::Store(Box::new(Store { bucket: Bucket::default(), pending: BTreeMap::new() }))
             } else if n == l.query {
-                let spec = CacheSpec {
-                    capacity: Capacity::Entries(1024),
-                    ttl: Some(cfg.cache_ttl),
-                    ..CacheSpec::default()
-                };
+                let spec =
+                    CacheSpec { capacity: Capacity::Entries(1024), ttl: Some(cfg.cache_ttl), ..CacheSpec::default() };
                 Node::Query(Box::new(Query {
                     summaries: BTreeMap::new(),
                     cache: Cache::new(spec),
