@@ -15,6 +15,9 @@ use sim_core::model::{Axis, Table};
 use sim_core::{Check, ModelReport, Outcome, Reply, RunView, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// An answer's window and the offsets it covers per partition: what its right answer depends on.
+type AnswerKey<'a> = (usize, &'a [u64]);
+
 /// The operation kinds (indices into `OP_KINDS`).
 const VIEW: u16 = 0;
 const QUERY: u16 = 1;
@@ -119,7 +122,7 @@ pub fn topk_exact(c: &Config, o: &Oracle<'_>, answers: &[Answered]) -> Check {
             .violations(0u64, "wrong");
     }
     let names = c.window_names();
-    let mut want: BTreeMap<(usize, &[u64]), Vec<(u64, u64)>> = BTreeMap::new();
+    let mut want: BTreeMap<AnswerKey<'_>, Vec<(u64, u64)>> = BTreeMap::new();
     let (mut bad, mut first) = (0u64, None);
     for a in answers {
         let w = want.entry((a.window, &a.covers)).or_insert_with(|| top_of(&o.counts(a.window, &a.covers).0, c.k));
@@ -222,11 +225,10 @@ pub fn sketch_bound(c: &Config, o: &Oracle<'_>, answers: &[Answered]) -> (Check,
             home.entry(video_of(r.key)).or_default().insert(p as usize);
         }
     }
-    let distinct: BTreeSet<(usize, &[u64])> = answers.iter().map(|a| (a.window, &a.covers[..])).collect();
-    let by_key: BTreeMap<(usize, &[u64]), &Answered> = answers.iter().map(|a| ((a.window, &a.covers[..]), a)).collect();
+    // One answer per (window, covers): the same prefixes give the same summaries.
+    let by_key: BTreeMap<AnswerKey<'_>, &Answered> = answers.iter().map(|a| ((a.window, &a.covers[..]), a)).collect();
     let (mut hit, mut of) = (0u64, 0u64);
-    for key in distinct {
-        let a = by_key[&key];
+    for a in by_key.into_values() {
         let (truth, totals) = o.counts(a.window, &a.covers);
         for &(v, est) in &a.top {
             j.judged += 1;
