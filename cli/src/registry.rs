@@ -157,6 +157,7 @@ pub fn models() -> Vec<Entry> {
         entry::<monitoring::Monitoring>(),
         entry::<chat::Chat>(),
         entry::<comments::Comments>(),
+        entry::<topk::TopK>(),
     ]
 }
 
@@ -560,6 +561,7 @@ mod tests {
                 "monitoring" => roundtrip::<monitoring::Monitoring>(&source),
                 "chat" => roundtrip::<chat::Chat>(&source),
                 "comments" => roundtrip::<comments::Comments>(&source),
+                "topk" => roundtrip::<topk::TopK>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

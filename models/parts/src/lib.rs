@@ -74,6 +74,10 @@
 //! - [`limiter`]: rate-limiting algorithms as state machines over a timestamp (fixed window,
 //!   sliding log, sliding counter, token bucket) with their state's bytes.
 //! - [`bloom`]: a Bloom filter with its false-positive formula.
+//! - [`sketch`]: a count-min sketch (width and depth from its error and confidence, seeded
+//!   hashes, add and take away, merge) with its error bound.
+//! - [`rank`]: counts per id with an ordered index (the top `k`, updates as counts go up and
+//!   down; optionally capped to the largest).
 //! - [`shards`]: keys onto shard nodes by consistent hashing on the one ring.
 //! - [`ids`]: the snowflake ID layout and base 62.
 //! - [`window`]: event-time tumbling and sliding windows with a watermark (late events dropped
@@ -93,8 +97,10 @@ pub mod limiter;
 pub mod log;
 pub mod pool;
 pub mod provider;
+pub mod rank;
 pub mod registry;
 pub mod shards;
+pub mod sketch;
 pub mod snapshot;
 #[cfg(test)]
 pub(crate) mod testing;

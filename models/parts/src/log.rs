@@ -672,7 +672,7 @@ mod consumer;
 mod coordinator;
 mod producer;
 
-pub use broker::Broker;
+pub use broker::{Broker, committed, leader_logs};
 pub use consumer::{Consumer, ConsumerEvent, Delivery};
 pub use coordinator::{Coordinator, assign};
 pub use producer::{Produced, Producer};

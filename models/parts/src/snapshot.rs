@@ -225,6 +225,12 @@ impl<S: SnapState, D> Keeper<S, D> {
         self.slots.get(&key).and_then(|s| s.state.as_ref())
     }
 
+    /// The offset the loaded state of `key` has reached: it holds the records below it (`None`
+    /// while the snapshot loads, or not assigned).
+    pub fn next(&self, key: u64) -> Option<u64> {
+        self.slots.get(&key).filter(|s| s.state.is_some()).map(|s| s.next)
+    }
+
     pub fn state_mut(&mut self, key: u64) -> Option<&mut S> {
         self.slots.get_mut(&key).and_then(|s| s.state.as_mut())
     }
@@ -363,9 +369,11 @@ mod tests {
         let mut b: Keeper<Sum, u64> = Keeper::new(on());
         let e = b.assign(0, Sum::default).unwrap();
         assert_eq!(b.admit(0, 30, log[30]), Admitted::Buffered, "records wait for the snapshot");
+        assert_eq!(b.next(0), None, "loading");
         let snap = bucket.get(0);
         let (covers, buffered) = b.loaded(0, e, snap.as_deref(), Sum::default).unwrap();
         assert_eq!((covers, buffered.len()), (40, 1));
+        assert_eq!(b.next(0), Some(40));
         assert_eq!(b.admit(0, 30, log[30]), Admitted::Skip(31));
         assert_eq!(consume(&mut b, &log, 31, 100), 60, "31..40 skipped, 40..100 applied");
         assert_eq!(b.state(0), Some(&Sum(want)));

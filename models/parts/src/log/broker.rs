@@ -400,3 +400,28 @@ impl Broker {
         }
     }
 }
+
+/// Each partition's log as its leader holds it at the end of a run, with the leader's high-water
+/// mark: what a design's checker compares its outputs against.
+pub fn leader_logs<'a>(brokers: impl IntoIterator<Item = &'a Broker>) -> BTreeMap<Pid, (u64, &'a PartLog)> {
+    let mut logs = BTreeMap::new();
+    for b in brokers {
+        for (p, log) in b.logs() {
+            if let Some((_, hwm)) = b.leading(p) {
+                logs.insert(p, (hwm, log));
+            }
+        }
+    }
+    logs
+}
+
+/// The committed records (below the high-water mark) of each partition of [`leader_logs`], in
+/// log order, with their offsets (entries without a record, such as a new leader's marker, take
+/// an offset too).
+pub fn committed(logs: &BTreeMap<Pid, (u64, &PartLog)>) -> BTreeMap<Pid, Vec<(u64, Record)>> {
+    logs.iter()
+        .map(|(&p, &(hwm, log))| {
+            (p, log.entries().filter(|(o, _)| *o < hwm).filter_map(|(o, e)| e.rec.map(|r| (o, r))).collect())
+        })
+        .collect()
+}
