@@ -156,6 +156,7 @@ pub fn models() -> Vec<Entry> {
         entry::<adclick::AdClick>(),
         entry::<chat::Chat>(),
         entry::<comments::Comments>(),
+        entry::<nearby::Nearby>(),
     ]
 }
 
@@ -558,6 +559,7 @@ mod tests {
                 "adclick" => roundtrip::<adclick::AdClick>(&source),
                 "chat" => roundtrip::<chat::Chat>(&source),
                 "comments" => roundtrip::<comments::Comments>(&source),
+                "nearby" => roundtrip::<nearby::Nearby>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
