@@ -71,3 +71,17 @@ fn control_the_centre_cell_alone_misses_businesses_across_its_edge_and_the_neigh
     assert_eq!(measure(&c.fixed, "recall"), 1.0);
     assert!(check(&c.fixed, "results_exact").passed);
 }
+
+/// The latency SLA can fail: nearby.ron served from precision-6 cells (a 5 km radius needs ~15
+/// rings of them, ~900 cell reads) answers exactly but far too slowly; the shadows are dropped so
+/// the run stays short.
+#[test]
+fn a_fine_fixed_precision_reads_hundreds_of_cells_and_misses_the_latency_sla() {
+    let mut sc = load("nearby");
+    sc.config.index = nearby::Index::Geohash { precision: Some(6) };
+    sc.config.shadow.clear();
+    let (r, verdict) = testkit::run_and_judge::<Nearby>(&sc, None);
+    assert!(verdict.failed.contains(&"latency.search.p99".to_string()), "{}", testkit::describe_failures(&verdict));
+    assert!(check(&r, "results_exact").passed, "slow, not wrong");
+    assert!(measure(&r, "cells_mean") > 50.0);
+}
