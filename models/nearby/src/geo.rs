@@ -122,11 +122,7 @@ impl Cell {
     pub fn of(p: Point, precision: u8) -> Cell {
         assert!((1..=MAX_PRECISION).contains(&precision), "geohash precision {precision} outside 1..=12");
         let (lon_bits, lat_bits) = grid_bits(precision);
-        Cell {
-            precision,
-            x: axis_index(p.lon, -180.0, 360.0, lon_bits),
-            y: axis_index(p.lat, -90.0, 180.0, lat_bits),
-        }
+        Cell { precision, x: axis_index(p.lon, -180.0, 360.0, lon_bits), y: axis_index(p.lat, -90.0, 180.0, lat_bits) }
     }
 
     /// The geohash as an integer of `5 * precision` bits: longitude and latitude bits interleaved,
@@ -166,10 +162,7 @@ impl Cell {
     /// The geohash string (base 32, `0-9b-hjkmnp-z`).
     pub fn hash(&self) -> String {
         let code = self.code();
-        (0..self.precision as u32)
-            .rev()
-            .map(|i| BASE32[((code >> (5 * i)) & 31) as usize] as char)
-            .collect()
+        (0..self.precision as u32).rev().map(|i| BASE32[((code >> (5 * i)) & 31) as usize] as char).collect()
     }
 
     /// The cell of a geohash string (`None` for a character outside the alphabet or a length
@@ -351,11 +344,8 @@ impl QuadTree {
 
     pub fn insert(&mut self, id: u32, p: Point) {
         let mut i = 0usize;
-        loop {
-            match &self.nodes[i].kind {
-                QKind::Inner(children) => i = children[Self::child_of(&self.nodes[i], p)] as usize,
-                QKind::Leaf(_) => break,
-            }
+        while let QKind::Inner(children) = &self.nodes[i].kind {
+            i = children[Self::child_of(&self.nodes[i], p)] as usize;
         }
         let QKind::Leaf(entries) = &mut self.nodes[i].kind else { unreachable!("a leaf") };
         entries.push((id, p));
@@ -505,7 +495,16 @@ mod tests {
         // The Rust geohash crate's docs: neighbors("9q60y60rhs").
         assert_eq!(
             neighbour_hashes("9q60y60rhs"),
-            ["9q60y60rht", "9q60y60rhv", "9q60y60rhu", "9q60y60rhg", "9q60y60rhe", "9q60y60rh7", "9q60y60rhk", "9q60y60rhm"]
+            [
+                "9q60y60rht",
+                "9q60y60rhv",
+                "9q60y60rhu",
+                "9q60y60rhg",
+                "9q60y60rhe",
+                "9q60y60rh7",
+                "9q60y60rhk",
+                "9q60y60rhm"
+            ]
         );
     }
 

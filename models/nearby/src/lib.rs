@@ -223,14 +223,32 @@ pub fn place(cities: &[City], weights: &[f64], rng: &mut Prng) -> Point {
 
 #[derive(Clone, Debug)]
 pub enum Msg {
-    Search { req: ReqId, at: Point, radius_km: f64 },
+    Search {
+        req: ReqId,
+        at: Point,
+        radius_km: f64,
+    },
     /// The ids within the radius, and how many businesses the server's index held.
-    Found { req: ReqId, ids: Vec<u32>, seen: u32 },
-    Refused { req: ReqId },
-    Add { req: ReqId },
-    Added { req: ReqId, id: u32 },
+    Found {
+        req: ReqId,
+        ids: Vec<u32>,
+        seen: u32,
+    },
+    Refused {
+        req: ReqId,
+    },
+    Add {
+        req: ReqId,
+    },
+    Added {
+        req: ReqId,
+        id: u32,
+    },
     /// The business service to a location server: a new business.
-    Update { id: u32, at: Point },
+    Update {
+        id: u32,
+        at: Point,
+    },
 }
 
 impl Message for Msg {
@@ -327,7 +345,14 @@ impl Engine {
     }
 
     /// The ids within `radius_km` of `at` (sorted), and what finding them cost.
-    pub fn query(&mut self, now: Time, at: Point, radius_km: f64, places: &[Point], cost: &Cost) -> (Vec<u32>, Duration) {
+    pub fn query(
+        &mut self,
+        now: Time,
+        at: Point,
+        radius_km: f64,
+        places: &[Point],
+        cost: &Cost,
+    ) -> (Vec<u32>, Duration) {
         let bx: GeoBox = geo::circle_box(at, radius_km);
         let mut ns = cost.base.as_nanos();
         let candidates: Vec<u32> = match &mut self.store {
@@ -590,8 +615,7 @@ pub struct Nearby;
 
 impl Model for Nearby {
     const NAME: &'static str = "nearby";
-    const ABOUT: &'static str =
-        "proximity search (Yelp): radius queries over a geohash or a quadtree index, a cell cache, businesses added live";
+    const ABOUT: &'static str = "proximity search (Yelp): radius queries over a geohash or a quadtree index, a cell cache, businesses added live";
     const OP_KINDS: &'static [&'static str] = &["search", "add"];
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
     const CHECKS: &'static [&'static str] = &["results_exact"];
@@ -611,10 +635,10 @@ impl Model for Nearby {
         }
         for (i, city) in c.cities.iter().enumerate() {
             let path = format!("config.cities[{i}]");
-            if !(city.lat.abs() <= 80.0) {
+            if !(-80.0..=80.0).contains(&city.lat) {
                 e.push((format!("{path}.lat"), format!("must be within [-80, 80] degrees, got {}", city.lat)));
             }
-            if !(city.lon.abs() <= 180.0) {
+            if !(-180.0..=180.0).contains(&city.lon) {
                 e.push((format!("{path}.lon"), format!("must be within [-180, 180] degrees, got {}", city.lon)));
             }
             if !(city.spread_km > 0.0 && city.spread_km <= 500.0) {
@@ -919,9 +943,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             percentile_ms(&s.service_ns, 0.99),
         ]);
     }
-    if let Some(t) = locations.iter().find_map(|l| {
-        std::iter::once(&l.serve).chain(l.shadows.iter()).find_map(|e| e.quadtree())
-    }) {
+    if let Some(t) =
+        locations.iter().find_map(|l| std::iter::once(&l.serve).chain(l.shadows.iter()).find_map(|e| e.quadtree()))
+    {
         m.insert("quadtree_leaves".into(), t.leaves() as f64);
         m.insert("quadtree_fullest_leaf".into(), t.fullest_leaf() as f64);
         // Businesses per leaf: the notes' storage arithmetic assumes full leaves (100).

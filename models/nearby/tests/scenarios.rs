@@ -57,11 +57,7 @@ fn the_quadtree_answers_exactly_within_the_sla() {
 /// neighbours returns every business within the radius.
 #[test]
 fn control_the_centre_cell_alone_misses_businesses_across_its_edge_and_the_neighbours_find_them() {
-    let c = testkit::control::<Nearby>(
-        &load("nearby_center_cell_only"),
-        |s| s.config.expand = Expand::Neighbours,
-        &[],
-    );
+    let c = testkit::control::<Nearby>(&load("nearby_center_cell_only"), |s| s.config.expand = Expand::Neighbours, &[]);
     assert_eq!(failed_checks(&c.original), vec!["results_exact".to_string()]);
     let recall = measure(&c.original, "recall");
     assert!(recall < 0.9, "recall {recall}");
