@@ -851,7 +851,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("searches_per_s".into(), judged as f64 / main_s);
     m.insert("recall".into(), recall);
     m.insert("precision".into(), precision);
-    m.insert("results_mean".into(), if judged > 0 { expected as f64 / judged as f64 } else { 0.0 });
+    m.insert("within_radius_mean".into(), if judged > 0 { expected as f64 / judged as f64 } else { 0.0 });
     m.insert("searches_finding_new_businesses".into(), new_found as f64);
     latencies.sort_unstable();
     m.insert("search_p99_ms".into(), percentile_ms(&latencies, 0.99));

@@ -22,7 +22,7 @@ fn exact_and_live(r: &RunRecord) {
     assert_eq!(measure(r, "precision"), 1.0);
     assert_eq!(measure(r, "shadow_mismatches"), 0.0, "every shadow index agrees with the served one");
     assert!(measure(r, "searches_answered") > 2000.0);
-    assert!(measure(r, "results_mean") > 5.0, "searches find businesses");
+    assert!(measure(r, "within_radius_mean") > 5.0, "searches find businesses");
     assert!(measure(r, "businesses_added") > 20.0);
     assert_eq!(measure(r, "updates_not_applied"), 0.0);
     assert!(measure(r, "searches_finding_new_businesses") > 0.0, "added businesses appear in later searches");
