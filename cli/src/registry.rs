@@ -158,6 +158,7 @@ pub fn models() -> Vec<Entry> {
         entry::<chat::Chat>(),
         entry::<comments::Comments>(),
         entry::<topk::TopK>(),
+        entry::<nearby::Nearby>(),
     ]
 }
 
@@ -562,6 +563,7 @@ mod tests {
                 "chat" => roundtrip::<chat::Chat>(&source),
                 "comments" => roundtrip::<comments::Comments>(&source),
                 "topk" => roundtrip::<topk::TopK>(&source),
+                "nearby" => roundtrip::<nearby::Nearby>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
