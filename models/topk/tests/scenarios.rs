@@ -40,3 +40,17 @@ fn control_snapshots_with_their_offsets_keep_the_top_k_exact_through_the_crash()
     assert_eq!(measure(&c.original, "snapshots_restored"), 0.0);
     assert!(measure(&c.fixed, "snapshots_restored") >= 1.0);
 }
+
+/// Control for topk_stale_cache: the same run with topk.ron's 2 s TTL, under the 3 s bound,
+/// answers fresh enough; the counters were exact in both (only the cache differs).
+#[test]
+fn control_stale_cache_is_fresh_with_a_ttl_under_the_bound() {
+    let c = testkit::control::<TopK>(
+        &load("topk_stale_cache"),
+        |sc| sc.config.cache_ttl = sim_core::Duration::from_secs(2),
+        &[],
+    );
+    assert!(measure(&c.original, "staleness_max_s") > 3.0, "{}", measure(&c.original, "staleness_max_s"));
+    assert!(measure(&c.fixed, "staleness_max_s") <= 3.0, "{}", measure(&c.fixed, "staleness_max_s"));
+    assert!(testkit::check(&c.original, "topk_exact").passed, "stale, not wrong");
+}
