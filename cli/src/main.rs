@@ -28,6 +28,7 @@ mod registry;
 mod ron_text;
 mod suggest;
 mod sweep;
+mod trace;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -295,6 +296,10 @@ pub(crate) fn load(file: &Path) -> Result<std::result::Result<(String, registry:
     let source = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let model = match parse::scenario_model(&source) {
         Ok(m) => m,
+        Err(d) => return Ok(Err(d)),
+    };
+    let source = match trace::inline(&source, file) {
+        Ok(s) => s,
         Err(d) => return Ok(Err(d)),
     };
     match registry::find(&model) {

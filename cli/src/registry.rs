@@ -534,7 +534,7 @@ mod tests {
             if path.extension().is_none_or(|x| x != "ron") {
                 continue;
             }
-            let source = std::fs::read_to_string(&path).unwrap();
+            let source = crate::trace::inline(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
             let model = parse::scenario_model(&source).unwrap();
             let result = match model.as_str() {
                 "dynamo" => roundtrip::<dynamo::Dynamo>(&source),

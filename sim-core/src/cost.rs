@@ -211,17 +211,42 @@ pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
                 part(format!("closed-loop users: {}", count(users)), users * 48.0);
                 (rate * end.as_secs_f64(), rate)
             }
+            Arrival::Probe { write, read, writes, read_after, .. } => {
+                let n = w.expected_arrivals(main_end);
+                for (name, count) in [(write, *writes as f64), (read, *writes as f64 * read_after.len() as f64)] {
+                    if let Some(k) = M::OP_KINDS.iter().position(|k| k == name) {
+                        load.ops[k] += count;
+                    }
+                }
+                (n, n / end.as_secs_f64().max(1e-3))
+            }
+            Arrival::Script { ops } | Arrival::Trace { ops, .. } => {
+                for s in ops.iter().filter(|s| s.at.0 < end.0) {
+                    if let Some(k) = M::OP_KINDS.iter().position(|k| *k == s.op) {
+                        load.ops[k] += 1.0;
+                    }
+                }
+                let n = w.expected_arrivals(main_end);
+                part(format!("script: {} operations x 48 B", count(ops.len() as f64)), ops.len() as f64 * 48.0);
+                (n, n / end.as_secs_f64().max(1e-3))
+            }
         };
         // Retries are bounded by the attempts; most operations need one.
         let ops = if w.retry.is_some() { ops * 1.1 } else { ops };
         let total: f64 = w.ops.iter().map(|o| o.1).sum::<f64>().max(f64::MIN_POSITIVE);
-        for (name, weight) in &w.ops {
-            if let Some(k) = M::OP_KINDS.iter().position(|k| k == name) {
-                load.ops[k] += ops * weight / total;
+        if w.arrival.script().is_none() && !matches!(w.arrival, Arrival::Probe { .. }) {
+            for (name, weight) in &w.ops {
+                if let Some(k) = M::OP_KINDS.iter().position(|k| k == name) {
+                    load.ops[k] += ops * weight / total;
+                }
             }
         }
-        let key_count = match w.keys {
-            Keys::Uniform { count } | Keys::Zipf { count, .. } | Keys::HotKey { count, .. } => count as f64,
+        let key_count = match (w.arrival.script(), &w.keys, &w.arrival) {
+            (_, _, Arrival::Probe { keys, .. }) => *keys as f64,
+            (Some(script), _, _) => {
+                script.iter().map(|s| s.key).collect::<std::collections::BTreeSet<u64>>().len() as f64
+            }
+            (None, Keys::Uniform { count } | Keys::Zipf { count, .. } | Keys::HotKey { count, .. }, _) => *count as f64,
         };
         load.keys = key_count.min(ops);
         load.key_skew = key_skew(&w.keys);

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod parse;
+pub mod probe;
 pub mod queue;
 pub mod queueing;
 pub mod record;

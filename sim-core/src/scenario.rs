@@ -140,6 +140,18 @@ impl<C> Scenario<C> {
                 if self.workload.is_some() && topo.clients.is_empty() {
                     errors.push(("topology.clients".into(), "a workload needs at least one client node".into()));
                 }
+                let script = self.workload.as_ref().and_then(|w| w.arrival.script()).unwrap_or_default();
+                if let Some((i, s)) = script.iter().enumerate().find(|(_, s)| s.client as usize >= topo.clients.len()) {
+                    errors.push((
+                        format!("workload.arrival.ops[{i}].client"),
+                        format!(
+                            "client {} does not exist (the topology has {} clients, 0..{})",
+                            s.client,
+                            topo.clients.len(),
+                            topo.clients.len()
+                        ),
+                    ));
+                }
                 errors.extend(M::validate(&self.config, &topo));
                 errors.extend(M::validate_schedule(&self.config, self.duration + self.settle));
             }
@@ -252,6 +264,7 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
     sim.finish_levels();
     let view = RunView { sim: &sim, main_end, end };
     let mut report = M::report(&sc.config, &view);
+    report.tables.extend(sim.probe_table());
     for c in &mut report.checks {
         c.settle_blame(sim.history());
     }

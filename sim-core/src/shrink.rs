@@ -403,6 +403,8 @@ fn pass_load<C: Clone>(cur: &mut Scenario<C>, oracle: &mut Oracle<'_, C>, precis
             });
             if complete { Ok(change) } else { Err(change) }
         }
+        // A script is the user's exact sequence: the shrinker shortens the run, not the list.
+        Arrival::Script { .. } | Arrival::Trace { .. } | Arrival::Probe { .. } => Ok(None),
     }
 }
 

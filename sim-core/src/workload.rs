@@ -1,6 +1,8 @@
 //! Load generators. Open loop: arrivals follow a (possibly time-varying) Poisson process and latency
 //! counts from the *intended* send time, so a slow system cannot hide its queueing (no coordinated
 //! omission). Closed loop: a fixed number of users, each waiting for its answer, then thinking.
+//! Scripted: operations listed one by one (`at`, op, key, client), in the scenario or read from a
+//! trace file, so a published script or a production trace replays exactly.
 
 use crate::dist::Dist;
 use crate::rng::Prng;
@@ -19,7 +21,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
-    /// Operation kinds (the model's names) and their weights.
+    /// Operation kinds (the model's names) and their weights (unused by a scripted arrival, whose
+    /// operations name their kind).
+    #[serde(default)]
     pub ops: Vec<(String, f64)>,
     pub arrival: Arrival,
     #[serde(default)]
@@ -47,6 +51,74 @@ pub enum Arrival {
         #[serde(default)]
         think: Option<Dist>,
     },
+    /// Operations listed in the scenario, each issued at its time (ties in the order listed).
+    ///
+    /// ```ron
+    /// arrival: Script(ops: [(at: "10ms", op: "write", key: 7), (at: "12ms", op: "read", key: 7, client: 1)]),
+    /// ```
+    Script {
+        ops: Vec<Scripted>,
+    },
+    /// Operations read from a trace file: CSV (`at,op,key[,client]`, an optional header line) or
+    /// JSON lines (`{"at": "10ms", "op": "write", "key": 7, "client": 1}`), chosen by the file's
+    /// extension (`.csv`, `.jsonl`); `at` is a duration (`"10ms"`) or a number of seconds. The path
+    /// is relative to the scenario file. `simctl` reads the file when it loads the scenario and
+    /// carries the operations in `ops` from then on, so sweeps, shrinks and replays do not need
+    /// the file again; a scenario that names a trace but holds no operations is refused.
+    Trace {
+        file: String,
+        #[serde(default)]
+        ops: Vec<Scripted>,
+    },
+    /// The probe of the partial-quorum literature (see [`crate::probe`]): `writes` rounds of one
+    /// `write` (an operation kind of the model), then a `read` of the same key at each of
+    /// `read_after` after the write's acknowledgement; the next round starts `gap` after the
+    /// round's last answer. Keys are written in turn over `keys` keys.
+    ///
+    /// ```ron
+    /// arrival: Probe(write: "write", read: "read", writes: 200, read_after: ["0ms", "1ms", "5ms"]),
+    /// ```
+    Probe {
+        write: String,
+        read: String,
+        writes: u32,
+        read_after: Vec<Duration>,
+        #[serde(default = "one_key")]
+        keys: u64,
+        #[serde(default = "probe_gap")]
+        gap: Duration,
+    },
+}
+
+fn one_key() -> u64 {
+    1
+}
+fn probe_gap() -> Duration {
+    Duration::from_millis(10)
+}
+
+/// One operation of a scripted workload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scripted {
+    /// When it is issued, from the start of the run.
+    pub at: Duration,
+    /// The operation kind (the model's name).
+    pub op: String,
+    pub key: u64,
+    /// Which client node issues it, as an index into the topology's clients (default: the first).
+    #[serde(default)]
+    pub client: u32,
+}
+
+impl Arrival {
+    /// The listed operations of a scripted arrival.
+    pub fn script(&self) -> Option<&[Scripted]> {
+        match self {
+            Arrival::Script { ops } | Arrival::Trace { ops, .. } => Some(ops),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,7 +170,11 @@ impl WorkloadSpec {
     /// Every problem, for a run whose main phase lasts `until` (the rate's peak is judged over it).
     pub fn validate(&self, op_kinds: &[&str], until: Duration) -> Vec<(String, String)> {
         let mut e = Vec::new();
-        if self.ops.is_empty() {
+        if let Some(script) = self.arrival.script() {
+            validate_script(&self.arrival, script, op_kinds, &mut e);
+        } else if let Some(p) = crate::probe::spec(&self.arrival) {
+            p.validate(op_kinds, &mut e);
+        } else if self.ops.is_empty() {
             e.push((
                 "workload.ops".into(),
                 format!("needs at least one operation (this model has: {})", op_kinds.join(", ")),
@@ -135,6 +211,7 @@ impl WorkloadSpec {
                     e.push(("workload.arrival.think".into(), m));
                 }
             }
+            Arrival::Script { .. } | Arrival::Trace { .. } | Arrival::Probe { .. } => {}
         }
         match &self.keys {
             Keys::Uniform { count } | Keys::Zipf { count, .. } | Keys::HotKey { count, .. } => {
@@ -247,9 +324,53 @@ impl WorkloadSpec {
 
     /// Open-loop arrivals expected over `[0, until)` (the rate times the mean of the shapes).
     pub fn expected_arrivals(&self, until: Time) -> f64 {
-        let Arrival::OpenLoop { rate_per_s } = self.arrival else { return 0.0 };
         let end = self.stop_at.map_or(until, |s| Time(s.0).min(until));
+        if let Some(script) = self.arrival.script() {
+            return script.iter().filter(|s| s.at.0 < end.0).count() as f64;
+        }
+        if let Arrival::Probe { writes, read_after, .. } = &self.arrival {
+            return *writes as f64 * (1 + read_after.len()) as f64;
+        }
+        let Arrival::OpenLoop { rate_per_s } = self.arrival else { return 0.0 };
         self.pieces(end).iter().map(|p| rate_per_s * p.mean * (p.end - p.start) as f64 / 1e9).sum()
+    }
+}
+
+/// At most this many operations in a scripted workload.
+pub const SCRIPT_MAX: usize = 10_000_000;
+
+fn validate_script(arrival: &Arrival, script: &[Scripted], op_kinds: &[&str], e: &mut Vec<(String, String)>) {
+    if let Arrival::Trace { file, .. } = arrival
+        && script.is_empty()
+    {
+        e.push((
+            "workload.arrival.ops".into(),
+            format!(
+                "the trace `{file}` holds no operations (or was not read: `simctl` reads it when it loads the scenario)"
+            ),
+        ));
+    }
+    if script.len() > SCRIPT_MAX {
+        e.push((
+            "workload.arrival.ops".into(),
+            format!("{} operations is more than the limit of {SCRIPT_MAX}", script.len()),
+        ));
+    }
+    // The first few problems, each named; a million bad lines are not a million errors.
+    let mut bad = 0;
+    for (i, s) in script.iter().enumerate() {
+        if !op_kinds.contains(&s.op.as_str()) {
+            bad += 1;
+            if bad <= 5 {
+                e.push((
+                    format!("workload.arrival.ops[{i}].op"),
+                    format!("unknown operation `{}` (this model has: {})", s.op, op_kinds.join(", ")),
+                ));
+            }
+        }
+    }
+    if bad > 5 {
+        e.push(("workload.arrival.ops".into(), format!("{} more operations name an unknown kind", bad - 5)));
     }
 }
 
@@ -404,13 +525,39 @@ pub(crate) struct Generator {
     pieces: Vec<Piece>,
     hot_seed: u64,
     pub stop_at: Time,
+    /// A scripted arrival's operations before `stop_at`, in time order (ties as listed).
+    pub script: Vec<ScriptedOp>,
+}
+
+/// A scripted operation, resolved: the kind's index and the client's index into the topology's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ScriptedOp {
+    pub at: Time,
+    pub kind: u16,
+    pub key: u64,
+    pub client: u32,
 }
 
 impl Generator {
     pub fn new(spec: &WorkloadSpec, op_kinds: &[&str], stop_at: Time, rng: &mut Prng) -> Generator {
         let op_index = spec.ops.iter().map(|(n, _)| op_kinds.iter().position(|k| k == n).unwrap_or(0) as u16).collect();
         let stop_at = spec.stop_at.map(|d| Time(d.0)).unwrap_or(stop_at).min(stop_at);
+        let mut script: Vec<ScriptedOp> = spec
+            .arrival
+            .script()
+            .unwrap_or_default()
+            .iter()
+            .filter(|s| s.at.0 < stop_at.0)
+            .map(|s| ScriptedOp {
+                at: Time(s.at.0),
+                kind: op_kinds.iter().position(|k| *k == s.op).unwrap_or(0) as u16,
+                key: s.key,
+                client: s.client,
+            })
+            .collect();
+        script.sort_by_key(|s| s.at); // stable: ties keep the listed order
         Generator {
+            script,
             op_index,
             op_weights: spec.ops.iter().map(|o| o.1).collect(),
             keys: KeyChooser::new(&spec.keys),

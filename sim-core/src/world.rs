@@ -140,15 +140,53 @@ impl DropReason {
 
 /// `Deliver::ends`: on a connection, the incarnations of `(from, to)` when it was sent (else zeros).
 enum Event<A: Actor> {
-    Deliver { from: NodeId, to: NodeId, msg: A::Msg, tracked: bool, sent: Time, ends: (u32, u32) },
-    Timer { node: NodeId, incarnation: u32, id: TimerId, timer: A::Timer },
-    DiskDone { node: NodeId, incarnation: u32, write: WriteId },
-    Flush { node: NodeId },
-    Op { node: NodeId, op: Op },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        msg: A::Msg,
+        tracked: bool,
+        sent: Time,
+        ends: (u32, u32),
+    },
+    Timer {
+        node: NodeId,
+        incarnation: u32,
+        id: TimerId,
+        timer: A::Timer,
+    },
+    DiskDone {
+        node: NodeId,
+        incarnation: u32,
+        write: WriteId,
+    },
+    Flush {
+        node: NodeId,
+    },
+    Op {
+        node: NodeId,
+        op: Op,
+    },
     Arrival,
-    UserNext { user: u32 },
-    Retry { of: OpId },
-    Fault { index: usize, undo: bool },
+    /// The scripted operation at this index of the generator's script.
+    Scripted {
+        index: u32,
+    },
+    /// A probe round's write; a probe read at grid index `grid` of `key`.
+    ProbeWrite,
+    ProbeRead {
+        grid: u32,
+        key: u64,
+    },
+    UserNext {
+        user: u32,
+    },
+    Retry {
+        of: OpId,
+    },
+    Fault {
+        index: usize,
+        undo: bool,
+    },
 }
 
 impl<A: Actor> Event<A> {
@@ -163,6 +201,9 @@ impl<A: Actor> Event<A> {
             Event::UserNext { user } => (7, *user),
             Event::Retry { of } => (8, of.0 as u32),
             Event::Fault { index, .. } => (9, *index as u32),
+            Event::Scripted { index } => (10, *index),
+            Event::ProbeWrite => (11, 0),
+            Event::ProbeRead { grid, .. } => (12, *grid),
         }
     }
     /// The node an event is handled by, if it is held back while that node is paused.
@@ -260,6 +301,8 @@ pub struct Sim<A: Actor> {
     users: Vec<User>,
     /// Per history entry: the closed-loop user that issued it.
     op_user: BTreeMap<OpId, u32>,
+    /// A probe workload's spec and state (`Arrival::Probe`).
+    probe: Option<(crate::probe::ProbeSpec, crate::probe::ProbeState)>,
     history: Vec<HistoryEntry>,
     metrics: Metrics,
     effects: Vec<Effect<A>>,
@@ -346,6 +389,7 @@ impl<A: Actor> Sim<A> {
             wl_rng,
             users: Vec::new(),
             op_user: BTreeMap::new(),
+            probe: None,
             history: Vec::new(),
             metrics,
             effects: Vec::new(),
@@ -382,6 +426,16 @@ impl<A: Actor> Sim<A> {
                     if let Some(t) = g.next_arrival(Time::ZERO, &mut self.wl_rng) {
                         self.queue.push(t, Event::Arrival);
                     }
+                }
+                Arrival::Script { .. } | Arrival::Trace { .. } => {
+                    if let Some(first) = g.script.first() {
+                        self.queue.push(first.at, Event::Scripted { index: 0 });
+                    }
+                }
+                Arrival::Probe { .. } => {
+                    let spec = crate::probe::spec(&g.spec.arrival).expect("a probe arrival");
+                    self.probe = Some((spec, Default::default()));
+                    self.queue.push(Time::ZERO, Event::ProbeWrite);
                 }
                 Arrival::ClosedLoop { users, think } => {
                     assert!(!self.topo.clients.is_empty(), "a closed-loop workload needs client nodes");
@@ -475,22 +529,52 @@ impl<A: Actor> Sim<A> {
             }
             Event::Arrival => {
                 let client = self.pick_client();
-                self.issue(client, None, None);
+                self.issue(client, None, None, None);
                 let g = self.workload.as_ref().expect("arrival without a workload");
                 if let Some(t) = g.next_arrival(self.now, &mut self.wl_rng) {
                     self.queue.push(t, Event::Arrival);
                 }
             }
+            Event::Scripted { index } => {
+                let g = self.workload.as_ref().expect("scripted arrival without a workload");
+                let op = g.script[index as usize];
+                if let Some(next) = g.script.get(index as usize + 1) {
+                    self.queue.push(next.at, Event::Scripted { index: index + 1 });
+                }
+                let client = self.topo.clients[op.client as usize];
+                self.issue(client, None, None, Some((op.kind, op.key)));
+            }
+            Event::ProbeWrite => {
+                let stop_at = self.workload.as_ref().map_or(Time::ZERO, |g| g.stop_at);
+                let Some((spec, state)) = &mut self.probe else { return };
+                if state.round >= spec.writes || self.now >= stop_at {
+                    return;
+                }
+                let kind = self.config.op_kinds.iter().position(|k| *k == spec.write).unwrap_or(0) as u16;
+                let (key, writer) = (state.round as u64 % spec.keys, state.round as usize % self.topo.clients.len());
+                state.round += 1;
+                // The role first: an operation at a crashed client completes inside `issue`.
+                state.note_write(OpId(self.history.len() as u64));
+                self.issue(self.topo.clients[writer], None, None, Some((kind, key)));
+            }
+            Event::ProbeRead { grid, key } => {
+                let Some((spec, state)) = &mut self.probe else { return };
+                let kind = self.config.op_kinds.iter().position(|k| *k == spec.read).unwrap_or(0) as u16;
+                // The client after the writer: another one when there are several.
+                let reader = state.round as usize % self.topo.clients.len();
+                state.note_read(OpId(self.history.len() as u64), grid);
+                self.issue(self.topo.clients[reader], None, None, Some((kind, key)));
+            }
             Event::UserNext { user } => {
                 if self.now < self.workload.as_ref().map(|g| g.stop_at).unwrap_or(Time::ZERO) {
                     let client = self.users[user as usize].client;
-                    self.issue(client, Some(user), None);
+                    self.issue(client, Some(user), None, None);
                 }
             }
             Event::Retry { of } => {
                 let client = self.history[of.0 as usize].client;
                 let user = self.op_user.get(&of).copied();
-                self.issue(client, user, Some(of));
+                self.issue(client, user, Some(of), None);
             }
             Event::Fault { index, undo } => self.on_fault(index, undo),
         }
@@ -798,8 +882,9 @@ impl<A: Actor> Sim<A> {
         if c.len() == 1 { c[0] } else { c[self.wl_rng.below(c.len() as u64) as usize] }
     }
 
-    /// A new operation (or a retry of `retry_of`) at `client`, now.
-    fn issue(&mut self, client: NodeId, user: Option<u32>, retry_of: Option<OpId>) {
+    /// A new operation (or a retry of `retry_of`) at `client`, now: of the given kind and key
+    /// (`listed`, a scripted one) or drawn from the workload.
+    fn issue(&mut self, client: NodeId, user: Option<u32>, retry_of: Option<OpId>, listed: Option<(u16, u64)>) {
         let id = OpId(self.history.len() as u64);
         let (kind, key, value, attempt, logical) = match retry_of {
             Some(prev) => {
@@ -807,8 +892,10 @@ impl<A: Actor> Sim<A> {
                 (p.kind, p.key, p.value, p.attempt + 1, p.logical)
             }
             None => {
-                let g = self.workload.as_ref().expect("issue without a workload");
-                let (kind, key) = g.draw(self.now, &mut self.wl_rng);
+                let (kind, key) = match listed {
+                    Some(op) => op,
+                    None => self.workload.as_ref().expect("issue without a workload").draw(self.now, &mut self.wl_rng),
+                };
                 // The value is the id plus one (`metrics::op_of_value` maps it back), so 0 stays "never
                 // written".
                 (kind, key, id.0 + 1, 1, id)
@@ -854,6 +941,21 @@ impl<A: Actor> Sim<A> {
             });
         }
         self.metrics.record_completion(kind, outcome, now - invoke, now);
+        if let Some((spec, state)) = &mut self.probe {
+            let e = &self.history[id.0 as usize];
+            match state.complete(e, outcome, &e.reply) {
+                Some(true) => {
+                    state.pending = spec.read_after.len() as u32;
+                    for (grid, t) in spec.read_after.iter().enumerate() {
+                        self.queue.push(now + *t, Event::ProbeRead { grid: grid as u32, key: e.key });
+                    }
+                }
+                Some(false) => {
+                    self.queue.push(now + spec.gap, Event::ProbeWrite);
+                }
+                None => {}
+            }
+        }
         let g = self.workload.as_ref();
         let retry = g.and_then(|g| g.spec.retry.clone());
         if let Some(r) = retry
@@ -1107,6 +1209,10 @@ impl<A: Actor> Sim<A> {
     }
     pub fn pending_events(&self) -> usize {
         self.queue.len()
+    }
+    /// A probe workload's table (`Arrival::Probe`), if the run had one.
+    pub fn probe_table(&self) -> Option<crate::model::Table> {
+        self.probe.as_ref().map(|(spec, state)| state.table(spec))
     }
     pub fn history(&self) -> &[HistoryEntry] {
         &self.history

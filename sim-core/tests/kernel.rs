@@ -2,7 +2,7 @@
 
 use sim_core::fault::{Fault, OutageMode, ScheduledFault, SignedDuration};
 use sim_core::net::{LinkSpec, NetworkSpec, PartitionSpec, Transport};
-use sim_core::workload::{Arrival, Keys, WorkloadSpec};
+use sim_core::workload::{Arrival, Keys, Scripted, WorkloadSpec};
 use sim_core::{Actor, Ctx, Dist, Duration, Message, NodeId, Op, OpId, Outcome, Reply, Sim, SimConfig, Time, Topology};
 
 fn ms(x: u64) -> Duration {
@@ -460,6 +460,32 @@ fn open_loop_latency_includes_queueing_under_overload() {
     assert!((9500.0..10500.0).contains(&p99), "{p99} ms");
 }
 
+/// A scripted workload issues exactly the listed operations: at their times (ties in the order
+/// listed, whatever order the list is in), with their keys, from their clients, and none after the
+/// workload's end. Five requests at 10 ms to a 1 ms FIFO server over zero-latency links wait 1, 2,
+/// 3, 4 and 5 ms; the one at 20 ms finds the server idle.
+#[test]
+fn a_script_issues_exactly_its_operations() {
+    let op = |at_ms: u64, key: u64| Scripted { at: ms(at_ms), op: "req".into(), key, client: 0 };
+    let ops = vec![op(20, 9), op(10, 5), op(10, 4), op(10, 3), op(10, 2), op(10, 1), op(11_000, 7)];
+    let mut s = queue_sim(Arrival::Script { ops });
+    s.run_until(at(Duration::from_secs(30)));
+    let h = s.history();
+    let issued: Vec<(u64, u64)> = h.iter().map(|e| (e.invoke.0 / 1_000_000, e.key)).collect();
+    assert_eq!(issued, [(10, 5), (10, 4), (10, 3), (10, 2), (10, 1), (20, 9)], "11 s is past the 10 s workload");
+    let waits: Vec<u64> = h.iter().map(|e| (e.complete.unwrap() - e.invoke).0 / 1_000_000).collect();
+    assert_eq!(waits, [1, 2, 3, 4, 5, 1]);
+    assert!(h.iter().all(|e| e.client == NodeId(1)));
+    // The same script, the same run: bit for bit.
+    let again = || {
+        let mut s = queue_sim(Arrival::Script { ops: vec![op(10, 1), op(10, 2), op(30, 3)] });
+        s.run_until(at(Duration::from_secs(1)));
+        (s.trace_hash(), s.history().len())
+    };
+    assert_eq!(again(), again());
+    assert_eq!(again().1, 3);
+}
+
 #[test]
 fn closed_loop_is_bounded_by_its_users() {
     let mut s = queue_sim(Arrival::ClosedLoop { users: 1, think: None });
@@ -756,4 +782,105 @@ fn pause_and_resume_keep_a_connection_in_order() {
     let got: Vec<u64> = s.actor(NodeId(1)).unwrap().received.iter().map(|r| r.1).collect();
     assert_eq!(&got[..4], [1, 2, 3, 4]);
     assert!(s.metrics().faults[0].events_delayed >= 1);
+}
+
+// ----- the probe workload -----
+
+/// A primary (node 0) that acknowledges a write at once and replicates it to a replica (node 1),
+/// which serves every read. Client node 2.
+#[derive(Clone, Debug)]
+enum RMsg {
+    Write(OpId, u64, u64),
+    Ack(OpId),
+    Replicate(u64, u64),
+    Read(OpId, u64),
+    Value(OpId, u64),
+}
+impl Message for RMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            RMsg::Write(..) => "write",
+            RMsg::Ack(_) => "ack",
+            RMsg::Replicate(..) => "replicate",
+            RMsg::Read(..) => "read",
+            RMsg::Value(..) => "value",
+        }
+    }
+}
+struct RNode {
+    values: std::collections::BTreeMap<u64, u64>,
+}
+impl Actor for RNode {
+    type Msg = RMsg;
+    type Timer = ();
+    type Record = ();
+    fn on_start(&mut self, _ctx: &mut Ctx<'_, Self>) {}
+    fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: RMsg) {
+        match msg {
+            RMsg::Write(op, key, value) => {
+                self.values.insert(key, value);
+                ctx.send(from, RMsg::Ack(op));
+                ctx.send(NodeId(1), RMsg::Replicate(key, value));
+            }
+            RMsg::Replicate(key, value) => {
+                self.values.insert(key, value);
+            }
+            RMsg::Read(op, key) => ctx.send(from, RMsg::Value(op, self.values.get(&key).copied().unwrap_or(0))),
+            RMsg::Ack(op) => ctx.complete(op, Outcome::Ok, Reply::None),
+            RMsg::Value(op, v) => ctx.complete(op, Outcome::Ok, Reply::Value(v)),
+        }
+    }
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _t: ()) {}
+    fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: Op) {
+        match op.kind {
+            0 => ctx.send(NodeId(0), RMsg::Write(op.id, op.key, op.value)),
+            _ => ctx.send(NodeId(1), RMsg::Read(op.id, op.key)),
+        }
+    }
+}
+
+/// With constant latencies the probe's P(consistent | t) is a step: a write invoked at T reaches
+/// the primary at T + 1 ms, its acknowledgement the client at T + 2 ms, and its replication the
+/// replica at T + 6 ms (a 5 ms leg). A read issued t after the acknowledgement reaches the replica
+/// at T + 3 ms + t: it sees the write iff t > 3 ms. Every stale read is exactly one version
+/// behind (the key is overwritten every round; the first round's stale read sees the initial value,
+/// also one behind).
+#[test]
+fn the_probe_measures_a_step_with_constant_latencies() {
+    let mut cfg = SimConfig::new(5);
+    cfg.network.link.latency = Dist::Constant(ms(1));
+    cfg.network.link.legs.insert("replicate".into(), Dist::Constant(ms(5)));
+    cfg.op_kinds = vec!["write", "read"];
+    cfg.workload_until = Duration::from_secs(10);
+    let grid = [0.0, 1.0, 2.5, 3.5, 5.0, 20.0];
+    cfg.workload = Some(WorkloadSpec {
+        ops: vec![],
+        arrival: Arrival::Probe {
+            write: "write".into(),
+            read: "read".into(),
+            writes: 50,
+            read_after: grid.iter().map(|&t| Duration::from_secs_f64(t / 1e3)).collect(),
+            keys: 1,
+            gap: ms(10),
+        },
+        keys: Keys::Uniform { count: 1 },
+        shape: vec![],
+        retry: None,
+        stop_at: None,
+    });
+    let mut s = Sim::new(Topology::simple(2, 1), cfg, |_| RNode { values: Default::default() });
+    s.run_until(at(Duration::from_secs(10)));
+    let table = s.probe_table().expect("a probe table");
+    let col = |name: &str| table.column(name).unwrap();
+    for (row, t) in table.rows.iter().zip(grid) {
+        assert_eq!(row[col("t_ms")], t);
+        assert_eq!(row[col("reads")], 50.0, "every round reads at every delay");
+        assert_eq!(row[col("judged")], 50.0);
+        let p = if t > 3.0 { 1.0 } else { 0.0 };
+        assert_eq!(row[col("p_consistent")], p, "t = {t} ms");
+        assert_eq!(row[col("behind_1")], 1.0 - p, "t = {t} ms");
+        assert!(row[col("p_lo")] <= p && p <= row[col("p_hi")]);
+    }
+    // 50 writes and 300 reads, nothing else.
+    assert_eq!(s.history().len(), 350);
 }

@@ -9,5 +9,6 @@ mod output;
 mod report_files;
 mod scenarios;
 mod support;
+mod traces;
 mod verdicts;
 mod workflow;

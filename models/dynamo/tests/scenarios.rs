@@ -68,6 +68,31 @@ fn control_read_and_write_quorums_that_overlap_give_no_stale_reads() {
     assert!(measure(&c.original, "stale_reads") >= 10.0, "{}", measure(&c.original, "stale_reads"));
 }
 
+/// The probe: with R=1, W=1 and slow replication, P(consistent | t) starts low and rises with t;
+/// with R=2, W=2 it is 1 at every t (the quorums intersect). Every round reads at every delay.
+#[test]
+fn control_probe_with_overlapping_quorums_reads_every_put() {
+    let c = control(
+        "dynamo_probe",
+        |sc| {
+            sc.config.read_quorum = 2;
+            sc.config.write_quorum = 2;
+        },
+        &[],
+    );
+    let probe = |rec: &sim_core::record::RunRecord| {
+        let t = rec.model_report.tables.iter().find(|t| t.name == "probe_consistency").expect("probe table").clone();
+        let p = t.column("p_consistent").unwrap();
+        let judged = t.column("judged").unwrap();
+        assert!(t.rows.iter().all(|r| r[judged] >= 200.0), "most rounds judged at every t: {:?}", t.rows);
+        t.rows.iter().map(|r| r[p]).collect::<Vec<f64>>()
+    };
+    let weak = probe(&c.original);
+    assert!(weak[0] < 0.9, "right after the ack a get often misses the put: {weak:?}");
+    assert!(weak[weak.len() - 1] > weak[0], "and less often later: {weak:?}");
+    assert!(probe(&c.fixed).iter().all(|&p| p == 1.0), "R + W > N: every get sees the put");
+}
+
 #[test]
 fn control_last_write_wins_without_the_clock_step_loses_nothing() {
     // The same run without the clock step loses nothing: the skew is the cause.
