@@ -128,16 +128,30 @@ pub fn durability<'a>(history: &'a [HistoryEntry], truth: &Truth, check: u16) ->
     d
 }
 
-/// The answers' latencies (ns, sorted) of operations invoked in `[from, to)` that completed,
-/// whatever their outcome, and the operations themselves in the same order.
-pub fn latencies(history: &[HistoryEntry], check: u16, from: Time, to: Time) -> (Vec<u64>, Vec<&HistoryEntry>) {
+/// The answers' latencies (ns, sorted) of operations invoked in `[from, to)` and outside every
+/// window of `faults` that completed, whatever their outcome; the operations themselves in the
+/// same order; and how many were left out for a fault.
+pub fn latencies<'a>(
+    history: &'a [HistoryEntry],
+    check: u16,
+    from: Time,
+    to: Time,
+    faults: &[(Time, Time)],
+) -> (Vec<u64>, Vec<&'a HistoryEntry>, u64) {
+    let mut in_faults = 0;
     let mut v: Vec<(u64, &HistoryEntry)> = history
         .iter()
         .filter(|h| h.kind == check && h.invoke >= from && h.invoke < to)
+        .filter(|h| {
+            let hit = faults.iter().any(|&(a, b)| h.invoke >= a && h.invoke < b);
+            in_faults += hit as u64;
+            !hit
+        })
         .filter_map(|h| h.complete.map(|c| (c.since(h.invoke).0, h)))
         .collect();
     v.sort_by_key(|(l, h)| (*l, h.op));
-    v.into_iter().unzip()
+    let (lat, ops) = v.into_iter().unzip();
+    (lat, ops, in_faults)
 }
 
 /// Answers against the truth: `(malicious answered while malicious, malicious in the truth,

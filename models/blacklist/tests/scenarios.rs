@@ -20,7 +20,7 @@ fn run(name: &str) -> RunRecord {
 fn the_blacklist_answers_from_its_cache_and_keeps_its_records_through_a_power_loss() {
     let r = run("blacklist");
     assert!(check(&r, "no_recorded_malicious_clean").passed);
-    assert!(measure(&r, "cache_hit_ratio") > 0.8, "{}", measure(&r, "cache_hit_ratio"));
+    assert!(measure(&r, "cache_hit_ratio") > 0.5, "{}", measure(&r, "cache_hit_ratio"));
     assert!(measure(&r, "warm_p99_ms") < 10.0);
     // Unknown IPs go through the queue, are checked by the workers and recorded.
     assert!(measure(&r, "queue_enqueued") > 100.0);
@@ -62,14 +62,15 @@ fn control_unsynced_store_fsync_keeps_the_records() {
     assert_eq!(measure(&c.fixed, "violations"), 0.0);
 }
 
-/// The warm-cache latency check fails on a known-bad run: the stampede scenario's warm phase
-/// bounded at 10 ms (the good scenario's bound) while unknown IPs wait for isMalicious inline.
+/// The warm-cache latency check fails on a known-bad run: blacklist.ron with unknown IPs checked
+/// inline (`Sync`, the notes' main flow) keeps meeting new IPs from the long tail after the cache
+/// is warm, and each waits for isMalicious (median 150 ms): the p99 leaves milliseconds behind.
 #[test]
-fn known_bad_sync_checks_miss_the_warm_latency_bound() {
-    let mut sc = load("blacklist_cold_stampede");
-    sc.config.read_path.single_flight = true;
-    sc.config.sla.warm_p99 = sim_core::Duration::from_millis(10);
+fn known_bad_inline_checks_of_unknown_ips_miss_the_warm_latency_bound() {
+    let mut sc = load("blacklist");
+    sc.config.unknown = blacklist::Unknown::Sync;
     let (r, _) = testkit::run_and_judge::<Blacklist>(&sc, None);
     assert!(!check(&r, "warm_latency_sla").passed);
     assert!(measure(&r, "warm_p99_ms") > 100.0, "{}", measure(&r, "warm_p99_ms"));
+    assert!(check(&r, "no_recorded_malicious_clean").passed);
 }
