@@ -36,7 +36,9 @@ impl Default for TruthSpec {
 impl TruthSpec {
     pub fn validate(&self, path: &str) -> Vec<(String, String)> {
         let mut e = Vec::new();
-        for (name, p) in [("malicious", self.malicious), ("turn_clean", self.turn_clean), ("turn_malicious", self.turn_malicious)] {
+        for (name, p) in
+            [("malicious", self.malicious), ("turn_clean", self.turn_clean), ("turn_malicious", self.turn_malicious)]
+        {
             if !(0.0..=1.0).contains(&p) {
                 e.push((format!("{path}.{name}"), format!("a probability must be within [0, 1], got {p}")));
             }
@@ -163,7 +165,10 @@ pub fn accuracy(history: &[HistoryEntry], truth: &Truth, check: u16) -> (u64, u6
         if truth.is_malicious(h.key, h.invoke) {
             positives += 1;
             hit += said as u64;
-        } else if said && let Some((_, Some(until))) = truth.interval(h.key) && h.invoke >= until {
+        } else if said
+            && let Some((_, Some(until))) = truth.interval(h.key)
+            && h.invoke >= until
+        {
             stale += 1;
             lag = lag.max(h.invoke.since(until));
         }
@@ -219,7 +224,7 @@ mod tests {
         let turns = (0..).find(|&ip| matches!(t.interval(ip), Some((Time(0), Some(u))) if u > Time(100))).expect("one");
         let until = t.interval(turns).and_then(|i| i.1).expect("turns").0;
         let h = vec![
-            entry(1, forever, 0, 5, UNKNOWN),    // before any malicious answer: not judged
+            entry(1, forever, 0, 5, UNKNOWN),     // before any malicious answer: not judged
             entry(2, forever, 10, 20, MALICIOUS), // recorded at 20
             entry(3, forever, 15, 25, CLEAN),     // invoked before the record completed: not judged
             entry(4, forever, 30, 40, MALICIOUS),

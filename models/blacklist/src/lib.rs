@@ -115,11 +115,19 @@ pub struct CheckerSpec {
     pub cron_every: Option<Duration>,
     /// IPs it samples each time.
     pub cron_sample: u32,
+    /// The address space it samples, `0..ips` (the workload's key count).
+    pub ips: u64,
 }
 
 impl Default for CheckerSpec {
     fn default() -> Self {
-        CheckerSpec { workers: 16, queue: 10_000, cron_every: Some(Duration::from_secs(1)), cron_sample: 100 }
+        CheckerSpec {
+            workers: 16,
+            queue: 10_000,
+            cron_every: Some(Duration::from_secs(1)),
+            cron_sample: 100,
+            ips: 10_000,
+        }
     }
 }
 
@@ -247,10 +255,20 @@ pub enum Verdict {
 
 #[derive(Clone, Debug)]
 pub enum AppMsg {
-    Check { hop: Hop, req: ReqId, ip: u64 },
-    Answer { hop: Hop, req: ReqId, verdict: Verdict },
+    Check {
+        hop: Hop,
+        req: ReqId,
+        ip: u64,
+    },
+    Answer {
+        hop: Hop,
+        req: ReqId,
+        verdict: Verdict,
+    },
     /// An unknown IP for the checker's queue.
-    Enqueue { ip: u64 },
+    Enqueue {
+        ip: u64,
+    },
 }
 
 impl Message for AppMsg {
@@ -554,10 +572,17 @@ fn req_key(w: Waiter) -> u64 {
 #[derive(Clone, Copy, Debug)]
 pub enum Step {
     /// The cron read a sampled IP's row.
-    Sampled { ip: u64 },
+    Sampled {
+        ip: u64,
+    },
     /// `isMalicious(ip)`; `prior`: the stored verdict (a re-check), `None`: a new IP.
-    Ext { ip: u64, prior: Option<u64> },
-    Put { ip: u64 },
+    Ext {
+        ip: u64,
+        prior: Option<u64>,
+    },
+    Put {
+        ip: u64,
+    },
 }
 
 /// A task of the queue.
@@ -846,6 +871,9 @@ impl Model for Blacklist {
         if c.checker.workers == 0 {
             e.push(("config.checker.workers".into(), "must be at least 1".into()));
         }
+        if c.checker.ips == 0 {
+            e.push(("config.checker.ips".into(), "must be at least 1".into()));
+        }
         if c.checker.cron_every == Some(Duration::ZERO) {
             e.push(("config.checker.cron_every".into(), "must be positive (or None: no cron job)".into()));
         }
@@ -918,7 +946,7 @@ impl Model for Blacklist {
                 ext,
                 truth: truth.clone(),
                 spec: c.checker.clone(),
-                ips: IP_SPACE,
+                ips: c.checker.ips,
                 stats: CheckerStats::default(),
             }))
         })
@@ -928,9 +956,6 @@ impl Model for Blacklist {
         report(c, run)
     }
 }
-
-/// IPs the cron job samples from: `0..IP_SPACE` (the scenarios' workloads draw from it).
-pub const IP_SPACE: u64 = 10_000;
 
 fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut r = ModelReport::default();
@@ -1078,8 +1103,12 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let at = |v: &[u64], i: usize| v.get(i).copied().unwrap_or(0) as f64 / secs;
     let rows = (0..len).map(|i| vec![i as f64 * secs, at(calls, i), at(coalesced, i), at(hits, i)]).collect();
     r.tables.push(
-        Table::new("external calls over time", ["t_s", "external_calls_per_s", "coalesced_per_s", "cache_hits_per_s"], rows)
-            .over_time(&["external_calls_per_s", "coalesced_per_s", "cache_hits_per_s"], Axis::new("rate", "/s").log10()),
+        Table::new(
+            "external calls over time",
+            ["t_s", "external_calls_per_s", "coalesced_per_s", "cache_hits_per_s"],
+            rows,
+        )
+        .over_time(&["external_calls_per_s", "coalesced_per_s", "cache_hits_per_s"], Axis::new("rate", "/s").log10()),
     );
     r.tables.push(hit_ratio_table(metrics, "cache hit ratio", &[("cache", "hit_ratio")]));
     r

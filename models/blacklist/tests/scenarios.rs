@@ -74,3 +74,13 @@ fn known_bad_inline_checks_of_unknown_ips_miss_the_warm_latency_bound() {
     assert!(measure(&r, "warm_p99_ms") > 100.0, "{}", measure(&r, "warm_p99_ms"));
     assert!(check(&r, "no_recorded_malicious_clean").passed);
 }
+
+/// Every blacklist scenario meets its expectation on more seeds (`SIMCTL_SWEEP_SEEDS=20` for the
+/// full sweep; 1 by default to keep the suite fast).
+#[test]
+fn every_scenario_meets_its_expectation_over_seeds() {
+    let names = ["blacklist", "blacklist_cold_stampede", "blacklist_unsynced_store"];
+    let scenarios: Vec<_> = names.iter().map(|n| load(n)).collect();
+    let seeds = testkit::sweep_seeds(std::env::var("SIMCTL_SWEEP_SEEDS").ok().as_deref(), 1);
+    testkit::assert_expectations_over_seeds::<Blacklist>(&scenarios, seeds);
+}
