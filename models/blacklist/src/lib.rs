@@ -425,18 +425,11 @@ impl Service {
                     Admit::Rejected(to) | Admit::Dropped(to) => self.overloaded(ctx, to),
                 }
             }
-            Msg::Kv(kv::Msg::Resp { id, result }) => {
-                if let Some((done, r)) = KvClient::on_response(&mut self.calls, ctx, id, result) {
-                    self.landed(ctx, done, Some(r));
+            m => {
+                if let Some((done, r)) = downstream_reply(&mut self.calls, ctx, m) {
+                    self.landed(ctx, done, r);
                 }
             }
-            Msg::Ext(provider::Msg::Response { id, status, .. }) => {
-                let a = if status == Status::Ok { Answer::Ok } else { status.answer() };
-                if let Some(done) = self.calls.reply(ctx, id, a) {
-                    self.landed(ctx, done, None);
-                }
-            }
-            _ => {}
         }
     }
 
@@ -557,6 +550,24 @@ fn downstream<T>(
     (kv, ext)
 }
 
+/// A store or `isMalicious` answer to one of `calls`: the call's end, if this ends it (with the
+/// store's result for a store call).
+fn downstream_reply<T>(
+    calls: &mut Calls<Msg, T>,
+    ctx: &mut Ctx<'_, Node>,
+    msg: Msg,
+) -> Option<(Done<T>, Option<KvResult>)> {
+    match msg {
+        Msg::Kv(kv::Msg::Resp { id, result }) => {
+            KvClient::on_response(calls, ctx, id, result).map(|(d, r)| (d, Some(r)))
+        }
+        Msg::Ext(provider::Msg::Response { id, status, .. }) => {
+            calls.reply(ctx, id, status.answer()).map(|d| (d, None))
+        }
+        _ => None,
+    }
+}
+
 fn up_is_read(up: &Up) -> bool {
     matches!(up, Up::Get { .. })
 }
@@ -671,17 +682,11 @@ impl Checker {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, msg: Msg) {
         match msg {
             Msg::App(AppMsg::Enqueue { ip }) => self.enqueue(ctx, Task { ip, prior: None }),
-            Msg::Kv(kv::Msg::Resp { id, result }) => {
-                if let Some((done, r)) = KvClient::on_response(&mut self.calls, ctx, id, result) {
-                    self.landed(ctx, done, Some(r));
+            m => {
+                if let Some((done, r)) = downstream_reply(&mut self.calls, ctx, m) {
+                    self.landed(ctx, done, r);
                 }
             }
-            Msg::Ext(provider::Msg::Response { id, status, .. }) => {
-                if let Some(done) = self.calls.reply(ctx, id, status.answer()) {
-                    self.landed(ctx, done, None);
-                }
-            }
-            _ => {}
         }
     }
 
