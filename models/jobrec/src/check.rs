@@ -38,6 +38,9 @@ impl<'a> Page<'a> {
     }
 }
 
+/// The notes' number: at least 5 jobs per reason.
+pub const PER_REASON: u64 = 5;
+
 /// `five_per_reason`: every (page, reason) with at least `show` candidates shows `show`.
 pub fn five_per_reason(pages: &[Page<'_>], show: u64) -> Check {
     let (mut judged, mut few, mut unanswered, mut bad) = (0u64, 0u64, 0u64, 0u64);

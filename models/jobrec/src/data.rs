@@ -392,10 +392,11 @@ pub fn merge(t: &Tables, reason: Reason, user: u32, entries: &[Entry], fetch: us
     Ranked5 { candidates: all.len() as u32, jobs: all.into_iter().take(fetch).map(|(_, j)| j).collect(), asof }
 }
 
-/// The page: each reason's list in, `show` a reason out. With `dedup`, the reasons take turns
-/// (the one with the fewest candidates first), each taking its best job not on the page yet, so a
-/// job shows once and a reason with few candidates keeps them; without, each reason's first
-/// `show`. `(reason index, job)` in reason order.
+/// The page: each reason's list in, `show` a reason out. With `dedup`, the reasons one after the
+/// other, the one with the fewest candidates first, each taking its best `show` jobs not on the
+/// page yet, so a job shows once and a reason with few candidates keeps them (a reason with
+/// `show x reasons` candidates always gets its `show`); without, each reason's first `show`.
+/// `(reason index, job)` in reason order.
 pub fn assemble(lists: &[Option<Vec<u32>>; REASONS], show: usize, dedup: bool) -> Vec<(u8, u32)> {
     let mut taken: Vec<Vec<u32>> = vec![Vec::new(); REASONS];
     if !dedup {
@@ -407,27 +408,15 @@ pub fn assemble(lists: &[Option<Vec<u32>>; REASONS], show: usize, dedup: bool) -
     } else {
         let mut order: Vec<usize> = (0..REASONS).filter(|&r| lists[r].is_some()).collect();
         order.sort_by_key(|&r| (lists[r].as_ref().map_or(0, |l| l.len()), r));
-        let mut next = [0usize; REASONS];
         let mut on_page: std::collections::BTreeSet<u32> = std::collections::BTreeSet::new();
-        loop {
-            let mut progress = false;
-            for &r in &order {
-                let l = lists[r].as_ref().expect("answered");
+        for &r in &order {
+            for &j in lists[r].as_ref().expect("answered") {
                 if taken[r].len() >= show {
-                    continue;
+                    break;
                 }
-                while next[r] < l.len() {
-                    let j = l[next[r]];
-                    next[r] += 1;
-                    if on_page.insert(j) {
-                        taken[r].push(j);
-                        progress = true;
-                        break;
-                    }
+                if on_page.insert(j) {
+                    taken[r].push(j);
                 }
-            }
-            if !progress {
-                break;
             }
         }
     }
@@ -507,10 +496,12 @@ mod tests {
         jobs.dedup();
         assert_eq!(jobs.len(), n, "no job twice");
         let per = |r: u8| page.iter().filter(|p| p.0 == r).count();
-        // The reason with 5 candidates goes first and keeps all 5.
+        // The reason with 5 candidates goes first and keeps all 5; the others get what is left
+        // (nine distinct jobs in all).
         assert_eq!(per(1), 5);
         assert_eq!((per(0), per(2), per(4)), (1, 0, 0));
-        assert_eq!(per(3), 5);
+        assert_eq!(per(3), 3);
+        assert_eq!(page.iter().filter(|p| p.0 == 3).map(|p| p.1).collect::<Vec<_>>(), vec![9, 8, 7]);
         let raw = assemble(&lists, 5, false);
         assert_eq!(raw.len(), 15);
         assert!(raw.iter().filter(|p| p.1 == 1).count() == 3, "without dedup job 1 shows three times");

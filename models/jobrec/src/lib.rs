@@ -31,8 +31,8 @@
 //!   its rows are the rows a database query for it would scan).
 //! - The **assemblers** (the remaining servers) answer `open`: one call per reason service
 //!   ([`parts::calls::Calls`], fan-in), then the page ([`data::assemble`]): `show` jobs per
-//!   reason, de-duplicated across reasons (the reasons take turns, the one with the fewest
-//!   candidates first). A reason that fails or times out leaves its part of the page empty.
+//!   reason, de-duplicated across reasons (the reason with the fewest candidates takes its best
+//!   `show` first, then the next, each skipping jobs already on the page). A reason that fails or times out leaves its part of the page empty.
 //! - **Long poll**: each client node has `online` users whose devices keep one poll waiting at an
 //!   assembler (user modulo assemblers); a new job by someone they follow answers it (or waits in
 //!   the user's mailbox until the next poll); an empty answer after `long_poll_timeout`. The held
@@ -44,8 +44,9 @@
 //!
 //! ## Checks
 //!
-//! - `five_per_reason` (the notes' number): over every (page, reason) whose reason answered with
-//!   at least `show` candidates, the page shows at least `show` jobs for it.
+//! - `five_per_reason` (the notes' number, 5, whatever `show` is configured to): over every
+//!   (page, reason) whose reason answered with at least 5 candidates, the page shows at least 5
+//!   jobs for it.
 //! - `no_duplicates`: no job twice on a page.
 //! - `popularity_fresh`: the popularity part of every page equals the counter's top list (the
 //!   oracle recomputed from the data service's application log) as of the applications it says
@@ -853,7 +854,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             pages.push(p);
         }
     }
-    r.checks.push(check::five_per_reason(&pages, c.show as u64));
+    r.checks.push(check::five_per_reason(&pages, check::PER_REASON));
     r.checks.push(check::no_duplicates(&pages));
     let (apps, initial, acked): (&[(u32, u32)], usize, &[Time]) = match data_node {
         Some(d) => (&d.tables.apps, d.initial_apps, &d.app_acked),
