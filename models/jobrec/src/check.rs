@@ -97,7 +97,10 @@ pub fn no_duplicates(pages: &[Page<'_>]) -> Check {
         Some((op, job)) => format!("{bad} of {} pages show a job twice; first: op {op}, job {job}", pages.len()),
         None => format!("{} pages, no job twice on any", pages.len()),
     };
-    Check::judged("no_duplicates", pages.len(), "pages").violations(bad, "with a job twice").detail(detail).blame_ops(blamed)
+    Check::judged("no_duplicates", pages.len(), "pages")
+        .violations(bad, "with a job twice")
+        .detail(detail)
+        .blame_ops(blamed)
 }
 
 /// What `popularity_fresh` found, for the measures.

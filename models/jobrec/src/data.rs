@@ -112,7 +112,10 @@ impl WorldSpec {
             }
         }
         if self.follows_per_user >= self.users {
-            e.push((format!("{path}.follows_per_user"), format!("below users ({}), got {}", self.users, self.follows_per_user)));
+            e.push((
+                format!("{path}.follows_per_user"),
+                format!("below users ({}), got {}", self.users, self.follows_per_user),
+            ));
         }
         if self.users > 10_000_000 || self.jobs > 10_000_000 || self.applications > 100_000_000 {
             e.push((path.to_string(), "at most 10 M users and jobs and 100 M applications".into()));
@@ -175,7 +178,8 @@ impl Tables {
                 let location = rng.weighted(&location_weights) as u32;
                 let skills = distinct(rng, spec.skills, spec.skills_per_user, None);
                 // Half the follows go to recruiters (the people who post jobs).
-                let half = (spec.follows_per_user / 2).min(spec.recruiters.saturating_sub(u32::from(u < spec.recruiters)));
+                let half =
+                    (spec.follows_per_user / 2).min(spec.recruiters.saturating_sub(u32::from(u < spec.recruiters)));
                 let mut follows = distinct(rng, spec.recruiters, half, Some(u));
                 while (follows.len() as u32) < spec.follows_per_user {
                     let x = rng.below(spec.users as u64) as u32;
@@ -447,11 +451,13 @@ mod tests {
                 })
                 .collect();
             // Followee: the newest 5 jobs of each followee.
-            let mut want: Vec<u32> = u.follows.iter().flat_map(|&f| t.posts_by[f as usize].iter().rev().take(5)).copied().collect();
+            let mut want: Vec<u32> =
+                u.follows.iter().flat_map(|&f| t.posts_by[f as usize].iter().rev().take(5)).copied().collect();
             want.sort_unstable_by(|a, b| b.cmp(a));
             assert_eq!(lists[0].jobs, want);
             // Location: every job there, newest first.
-            let want: Vec<u32> = (0..t.jobs.len() as u32).rev().filter(|&j| t.jobs[j as usize].location == u.location).collect();
+            let want: Vec<u32> =
+                (0..t.jobs.len() as u32).rev().filter(|&j| t.jobs[j as usize].location == u.location).collect();
             assert_eq!(lists[1].jobs, want);
             // Skills: every job sharing a skill, by overlap then newest.
             let mut want: Vec<(usize, u32)> = (0..t.jobs.len() as u32)

@@ -77,8 +77,8 @@ use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};
 use serde::{Deserialize, Serialize};
 use sim_core::stats::percentile_ms;
 use sim_core::{
-    Actor, Axis, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
-    Table, Time, TimerId, Topology,
+    Actor, Axis, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table,
+    Time, TimerId, Topology,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -162,21 +162,60 @@ impl Default for Config {
 
 #[derive(Clone, Debug)]
 pub enum Msg {
-    Open { req: ReqId, user: u32 },
+    Open {
+        req: ReqId,
+        user: u32,
+    },
     /// The page, encoded as described in the crate docs.
-    Page { req: ReqId, values: Vec<u64> },
-    Ask { req: ReqId, user: u32 },
-    Answer { req: ReqId, jobs: Vec<u32>, candidates: u32, asof: u32 },
-    Busy { req: ReqId },
-    Post { req: ReqId, user: u32 },
-    Apply { req: ReqId, user: u32 },
+    Page {
+        req: ReqId,
+        values: Vec<u64>,
+    },
+    Ask {
+        req: ReqId,
+        user: u32,
+    },
+    Answer {
+        req: ReqId,
+        jobs: Vec<u32>,
+        candidates: u32,
+        asof: u32,
+    },
+    Busy {
+        req: ReqId,
+    },
+    Post {
+        req: ReqId,
+        user: u32,
+    },
+    Apply {
+        req: ReqId,
+        user: u32,
+    },
     /// `post` and `apply` acknowledged (the job, or `u32::MAX`: no job to apply to).
-    Done { req: ReqId, job: u32 },
+    Done {
+        req: ReqId,
+        job: u32,
+    },
     /// Replication from the data service.
-    NewJob { id: u32, row: data::JobRow, at: Time },
-    NewApp { user: u32, job: u32 },
-    Poll { user: u32, poll: u64 },
-    Pushed { user: u32, poll: u64, jobs: Vec<(u32, Time)> },
+    NewJob {
+        id: u32,
+        row: data::JobRow,
+        at: Time,
+    },
+    NewApp {
+        user: u32,
+        job: u32,
+    },
+    Poll {
+        user: u32,
+        poll: u64,
+    },
+    Pushed {
+        user: u32,
+        poll: u64,
+        jobs: Vec<(u32, Time)>,
+    },
 }
 
 impl Message for Msg {
@@ -716,11 +755,9 @@ impl Model for JobRec {
         if c.keep < c.fetch {
             e.push(("config.keep".into(), format!("must be at least fetch ({}), got {}", c.fetch, c.keep)));
         }
-        for (field, d) in [
-            ("refresh", c.refresh),
-            ("freshness_bound", c.freshness_bound),
-            ("long_poll_timeout", c.long_poll_timeout),
-        ] {
+        for (field, d) in
+            [("refresh", c.refresh), ("freshness_bound", c.freshness_bound), ("long_poll_timeout", c.long_poll_timeout)]
+        {
             if d == Duration::ZERO {
                 e.push((format!("config.{field}"), "must be positive".into()));
             }
@@ -796,7 +833,13 @@ impl Model for JobRec {
             }
             let mut calls = Calls::new();
             let svc: [ServiceId; REASONS] = std::array::from_fn(|r| {
-                calls.add(CALL_SCOPES[r], &[reasons[r]], c.reason_call.clone(), Policy::RoundRobin, HealthSpec::default())
+                calls.add(
+                    CALL_SCOPES[r],
+                    &[reasons[r]],
+                    c.reason_call.clone(),
+                    Policy::RoundRobin,
+                    HealthSpec::default(),
+                )
             });
             Node::Assembler(Box::new(Assembler {
                 calls,
@@ -908,7 +951,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         let mut expected = 0u64;
         for (k, _) in d.job_acked.iter().enumerate() {
             let job = &d.tables.jobs[d.initial_jobs + k];
-            expected += online.iter().filter(|&&u| d.tables.users[u as usize].follows.contains(&job.poster)).count() as u64;
+            expected +=
+                online.iter().filter(|&&u| d.tables.users[u as usize].follows.contains(&job.poster)).count() as u64;
         }
         m.insert("pushes_expected".into(), expected as f64);
     }
@@ -934,11 +978,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 cache_all.add(&x.cache.stats);
                 pool_all.add(&x.pool.stats);
                 cache_bytes += x.cache.bytes();
-                (
-                    x.cache.stats.hit_ratio(),
-                    per(x.stats.rows as f64, x.stats.requests as f64),
-                    x.cache.bytes() as f64,
-                )
+                (x.cache.stats.hit_ratio(), per(x.stats.rows as f64, x.stats.requests as f64), x.cache.bytes() as f64)
             }
             None => (0.0, 0.0, 0.0),
         };

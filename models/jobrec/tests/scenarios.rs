@@ -110,7 +110,11 @@ fn every_scenario_meets_its_expectation_on_20_seeds() {
                     measure(&r, "popularity_staleness_max_ms")
                 );
             } else {
-                eprintln!("{name} seed {seed}: open p99 {:.2} ms, failed {:?}", measure(&r, "open_p99_ms"), failed_checks(&r));
+                eprintln!(
+                    "{name} seed {seed}: open p99 {:.2} ms, failed {:?}",
+                    measure(&r, "open_p99_ms"),
+                    failed_checks(&r)
+                );
             }
         }
     }
