@@ -160,6 +160,7 @@ pub fn models() -> Vec<Entry> {
         entry::<topk::TopK>(),
         entry::<nearby::Nearby>(),
         entry::<blacklist::Blacklist>(),
+        entry::<jobrec::JobRec>(),
     ]
 }
 
@@ -566,6 +567,7 @@ mod tests {
                 "topk" => roundtrip::<topk::TopK>(&source),
                 "nearby" => roundtrip::<nearby::Nearby>(&source),
                 "blacklist" => roundtrip::<blacklist::Blacklist>(&source),
+                "jobrec" => roundtrip::<jobrec::JobRec>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));

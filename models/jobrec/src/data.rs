@@ -1,0 +1,515 @@
+//! The generated world (users, jobs, applications) and what each reason computes from it.
+//!
+//! Everything here is a pure function of the tables: the data service, every reason service and
+//! the checker's oracle hold the same [`Tables`] (the reason services as a replica that the data
+//! service's updates keep current), so a reason's list can be recomputed anywhere.
+
+use parts::rank::Ranked;
+use serde::{Deserialize, Serialize};
+use sim_core::Prng;
+use std::collections::BTreeMap;
+
+/// The five reasons of the notes, in the page's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// Jobs posted by the people the user follows (at most 5 a poster: the notes' feed cache).
+    Followee,
+    /// Jobs in the user's location.
+    Location,
+    /// Jobs sharing a skill with the user, by the size of the overlap (the notes' "product of
+    /// user skill set and job skill set").
+    Skills,
+    /// Jobs frequently applied to together with the user's own applications (frequent pairs).
+    CoApplied,
+    /// The most applied-to jobs (a running counter per job).
+    Popularity,
+}
+
+pub const REASONS: usize = 5;
+
+impl Reason {
+    pub const ALL: [Reason; REASONS] =
+        [Reason::Followee, Reason::Location, Reason::Skills, Reason::CoApplied, Reason::Popularity];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Followee => "followee",
+            Reason::Location => "location",
+            Reason::Skills => "skills",
+            Reason::CoApplied => "co_applied",
+            Reason::Popularity => "popularity",
+        }
+    }
+}
+
+/// The world's size and shape, generated from the seed.
+///
+/// ```ron
+/// world: (users: 2000, recruiters: 200, locations: 20, skills: 40, skills_per_user: 3,
+///         skills_per_job: 3, follows_per_user: 15, jobs: 2000, applications: 8000, min_support: 2)
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorldSpec {
+    pub users: u32,
+    /// Users `0..recruiters` post the jobs (and half of every user's follows go to them).
+    pub recruiters: u32,
+    /// Locations, weighted 1/rank (a few big cities).
+    pub locations: u32,
+    pub skills: u32,
+    pub skills_per_user: u32,
+    pub skills_per_job: u32,
+    pub follows_per_user: u32,
+    /// Jobs and applications present at the start.
+    pub jobs: u32,
+    pub applications: u32,
+    /// A pair of jobs is frequent when at least this many users applied to both.
+    pub min_support: u32,
+    /// Keep at most this many jobs a poster in the followee feed (the notes: 5).
+    pub posts_per_followee: u32,
+}
+
+impl Default for WorldSpec {
+    fn default() -> Self {
+        WorldSpec {
+            users: 2000,
+            recruiters: 200,
+            locations: 20,
+            skills: 40,
+            skills_per_user: 3,
+            skills_per_job: 3,
+            follows_per_user: 15,
+            jobs: 2000,
+            applications: 8000,
+            min_support: 2,
+            posts_per_followee: 5,
+        }
+    }
+}
+
+impl WorldSpec {
+    pub fn validate(&self, path: &str) -> Vec<(String, String)> {
+        let mut e = Vec::new();
+        let mut at_least = |field: &str, v: u32, min: u32| {
+            if v < min {
+                e.push((format!("{path}.{field}"), format!("must be at least {min}, got {v}")));
+            }
+        };
+        at_least("users", self.users, 2);
+        at_least("recruiters", self.recruiters, 1);
+        at_least("locations", self.locations, 1);
+        at_least("skills", self.skills, 1);
+        at_least("skills_per_user", self.skills_per_user, 1);
+        at_least("skills_per_job", self.skills_per_job, 1);
+        at_least("min_support", self.min_support, 1);
+        at_least("posts_per_followee", self.posts_per_followee, 1);
+        if self.recruiters > self.users {
+            e.push((format!("{path}.recruiters"), format!("at most users ({}), got {}", self.users, self.recruiters)));
+        }
+        for (field, v) in [("skills_per_user", self.skills_per_user), ("skills_per_job", self.skills_per_job)] {
+            if v > self.skills {
+                e.push((format!("{path}.{field}"), format!("at most skills ({}), got {v}", self.skills)));
+            }
+        }
+        if self.follows_per_user >= self.users {
+            e.push((
+                format!("{path}.follows_per_user"),
+                format!("below users ({}), got {}", self.users, self.follows_per_user),
+            ));
+        }
+        if self.users > 10_000_000 || self.jobs > 10_000_000 || self.applications > 100_000_000 {
+            e.push((path.to_string(), "at most 10 M users and jobs and 100 M applications".into()));
+        }
+        e
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    pub location: u32,
+    pub skills: Vec<u32>,
+    pub follows: Vec<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobRow {
+    pub poster: u32,
+    pub location: u32,
+    pub skills: Vec<u32>,
+}
+
+/// `k` distinct values below `n`, in drawing order.
+fn distinct(rng: &mut Prng, n: u32, k: u32, not: Option<u32>) -> Vec<u32> {
+    let mut v: Vec<u32> = Vec::with_capacity(k as usize);
+    while (v.len() as u32) < k {
+        let x = rng.below(n as u64) as u32;
+        if !v.contains(&x) && Some(x) != not {
+            v.push(x);
+        }
+    }
+    v
+}
+
+/// Every table, with the indexes the reasons read. Jobs and applications are only added.
+#[derive(Clone, Debug)]
+pub struct Tables {
+    pub spec: WorldSpec,
+    pub users: Vec<User>,
+    pub jobs: Vec<JobRow>,
+    /// Applications in commit order: `(user, job)`.
+    pub apps: Vec<(u32, u32)>,
+    location_weights: Vec<f64>,
+    pub posts_by: Vec<Vec<u32>>,
+    pub jobs_by_location: Vec<Vec<u32>>,
+    pub jobs_by_skill: Vec<Vec<u32>>,
+    pub apps_by_user: Vec<Vec<u32>>,
+    /// Per job: the jobs co-applied with it and by how many users.
+    pub partners: Vec<BTreeMap<u32, u32>>,
+    /// Applications per job: the running counter.
+    pub counts: Ranked,
+}
+
+impl Tables {
+    /// The world at the start, from the setup stream.
+    pub fn generate(spec: &WorldSpec, rng: &mut Prng) -> Tables {
+        let location_weights: Vec<f64> = (0..spec.locations).map(|i| 1.0 / (i + 1) as f64).collect();
+        let users: Vec<User> = (0..spec.users)
+            .map(|u| {
+                let location = rng.weighted(&location_weights) as u32;
+                let skills = distinct(rng, spec.skills, spec.skills_per_user, None);
+                // Half the follows go to recruiters (the people who post jobs).
+                let half =
+                    (spec.follows_per_user / 2).min(spec.recruiters.saturating_sub(u32::from(u < spec.recruiters)));
+                let mut follows = distinct(rng, spec.recruiters, half, Some(u));
+                while (follows.len() as u32) < spec.follows_per_user {
+                    let x = rng.below(spec.users as u64) as u32;
+                    if x != u && !follows.contains(&x) {
+                        follows.push(x);
+                    }
+                }
+                User { location, skills, follows }
+            })
+            .collect();
+        let mut t = Tables {
+            spec: spec.clone(),
+            posts_by: vec![Vec::new(); spec.users as usize],
+            jobs_by_location: vec![Vec::new(); spec.locations as usize],
+            jobs_by_skill: vec![Vec::new(); spec.skills as usize],
+            apps_by_user: vec![Vec::new(); spec.users as usize],
+            users,
+            jobs: Vec::new(),
+            apps: Vec::new(),
+            location_weights,
+            partners: Vec::new(),
+            counts: Ranked::new(),
+        };
+        for _ in 0..spec.jobs {
+            let poster = rng.below(spec.recruiters as u64) as u32;
+            let row = t.new_job(poster, rng);
+            t.add_job(row);
+        }
+        let mut tries = 0u64;
+        while (t.apps.len() as u32) < spec.applications && tries < 10 * spec.applications as u64 + 100 {
+            tries += 1;
+            let user = rng.below(spec.users as u64) as u32;
+            if let Some(job) = t.pick_job(user, rng) {
+                t.add_app(user, job);
+            }
+        }
+        t
+    }
+
+    /// A new job by `poster`: mostly in the poster's location, skills drawn at random.
+    pub fn new_job(&self, poster: u32, rng: &mut Prng) -> JobRow {
+        let location = if rng.chance(0.7) {
+            self.users[poster as usize].location
+        } else {
+            rng.weighted(&self.location_weights) as u32
+        };
+        JobRow { poster, location, skills: distinct(rng, self.spec.skills, self.spec.skills_per_job, None) }
+    }
+
+    /// The job `user` applies to: one requiring one of the user's skills, older ones more likely
+    /// (so applications cluster and pairs recur); `None` when the draw hit one already applied to.
+    pub fn pick_job(&self, user: u32, rng: &mut Prng) -> Option<u32> {
+        let skills = &self.users[user as usize].skills;
+        let s = skills[rng.below(skills.len() as u64) as usize];
+        let list = &self.jobs_by_skill[s as usize];
+        if list.is_empty() {
+            return None;
+        }
+        let u = rng.unit();
+        let job = list[((list.len() as f64) * u * u) as usize % list.len()];
+        (!self.apps_by_user[user as usize].contains(&job)).then_some(job)
+    }
+
+    pub fn add_job(&mut self, row: JobRow) -> u32 {
+        let id = self.jobs.len() as u32;
+        self.posts_by[row.poster as usize].push(id);
+        self.jobs_by_location[row.location as usize].push(id);
+        for &s in &row.skills {
+            self.jobs_by_skill[s as usize].push(id);
+        }
+        self.partners.push(BTreeMap::new());
+        self.jobs.push(row);
+        id
+    }
+
+    /// An application: the counter goes up, and the job pairs with each of the user's earlier ones.
+    pub fn add_app(&mut self, user: u32, job: u32) {
+        for &a in &self.apps_by_user[user as usize] {
+            *self.partners[a as usize].entry(job).or_insert(0) += 1;
+            *self.partners[job as usize].entry(a).or_insert(0) += 1;
+        }
+        self.apps_by_user[user as usize].push(job);
+        self.apps.push((user, job));
+        self.counts.add(job as u64, 1);
+    }
+
+    /// The entities whose cached lists make `user`'s list for `reason` (posters, a location,
+    /// skills, the user's applied jobs, the one popularity list).
+    pub fn entities(&self, reason: Reason, user: u32) -> Vec<u64> {
+        let u = &self.users[user as usize];
+        match reason {
+            Reason::Followee => u.follows.iter().map(|&f| f as u64).collect(),
+            Reason::Location => vec![u.location as u64],
+            Reason::Skills => u.skills.iter().map(|&s| s as u64).collect(),
+            Reason::CoApplied => self.apps_by_user[user as usize].iter().map(|&j| j as u64).collect(),
+            Reason::Popularity => vec![0],
+        }
+    }
+
+    /// One entity's list as a worker precomputes it (and as a request computes it without a
+    /// cache), with the rows a database query for it reads.
+    pub fn entry(&self, reason: Reason, key: u64, keep: usize) -> (Entry, u64) {
+        let k = key as usize;
+        let newest = |v: &[u32], n: usize| v.iter().rev().take(n).map(|&j| (j, 0)).collect::<Vec<_>>();
+        match reason {
+            Reason::Followee => {
+                let v = &self.posts_by[k];
+                let n = self.spec.posts_per_followee as usize;
+                (Entry { items: newest(v, n), total: v.len().min(n) as u32, asof: 0 }, v.len() as u64)
+            }
+            Reason::Location => {
+                let v = &self.jobs_by_location[k];
+                (Entry { items: newest(v, keep), total: v.len() as u32, asof: 0 }, v.len() as u64)
+            }
+            // Every job with the skill: a user's list scores the union of their skills' lists.
+            Reason::Skills => {
+                let v = &self.jobs_by_skill[k];
+                (Entry { items: newest(v, v.len()), total: v.len() as u32, asof: 0 }, v.len() as u64)
+            }
+            Reason::CoApplied => {
+                let p = &self.partners[k];
+                let mut items: Vec<(u32, u32)> =
+                    p.iter().filter(|&(_, &n)| n >= self.spec.min_support).map(|(&j, &n)| (j, n)).collect();
+                items.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                let total = items.len() as u32;
+                (Entry { items, total, asof: 0 }, p.len() as u64)
+            }
+            // The counter's top (an ORDER BY over every job's counter when computed on request).
+            Reason::Popularity => {
+                let items = self.counts.top(keep).map(|(j, n)| (j as u32, n as u32)).collect();
+                let e = Entry { items, total: self.counts.len() as u32, asof: self.apps.len() as u32 };
+                (e, self.jobs.len() as u64)
+            }
+        }
+    }
+
+    /// Rows read for the user's own row (follows or applications) before the entities.
+    pub fn own_rows(&self, reason: Reason, user: u32) -> u64 {
+        match reason {
+            Reason::Followee => self.users[user as usize].follows.len() as u64,
+            Reason::CoApplied => self.apps_by_user[user as usize].len() as u64,
+            _ => 1,
+        }
+    }
+}
+
+/// One entity's precomputed list: `(job, score)` best first, how many candidates it has, and for
+/// popularity the applications the counter had counted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub items: Vec<(u32, u32)>,
+    pub total: u32,
+    pub asof: u32,
+}
+
+impl Entry {
+    pub fn bytes(&self) -> u64 {
+        16 + 8 * self.items.len() as u64
+    }
+}
+
+/// A user's list for a reason: the best `fetch` jobs, and the number of distinct candidates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ranked5 {
+    pub jobs: Vec<u32>,
+    pub candidates: u32,
+    pub asof: u32,
+}
+
+/// Merges a user's entities into the reason's list for them.
+pub fn merge(t: &Tables, reason: Reason, user: u32, entries: &[Entry], fetch: usize) -> Ranked5 {
+    let mut score: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut asof = 0;
+    match reason {
+        Reason::Location | Reason::Popularity => {
+            let e = entries.first();
+            return Ranked5 {
+                jobs: e.map(|e| e.items.iter().take(fetch).map(|&(j, _)| j).collect()).unwrap_or_default(),
+                candidates: e.map(|e| e.total).unwrap_or(0),
+                asof: e.map(|e| e.asof).unwrap_or(0),
+            };
+        }
+        // Newest first: the score is the job id.
+        Reason::Followee => {
+            for e in entries {
+                for &(j, _) in &e.items {
+                    score.insert(j, j as u64);
+                }
+            }
+        }
+        // The overlap of skills, then the newest.
+        Reason::Skills => {
+            for e in entries {
+                for &(j, _) in &e.items {
+                    *score.entry(j).or_insert(j as u64) += 1 << 32;
+                }
+            }
+        }
+        // Support summed over the user's applications; not the jobs applied to already.
+        Reason::CoApplied => {
+            let own = &t.apps_by_user[user as usize];
+            for e in entries {
+                for &(j, n) in &e.items {
+                    if !own.contains(&j) {
+                        *score.entry(j).or_insert(u32::MAX as u64 - j as u64) += (n as u64) << 32;
+                    }
+                }
+            }
+            asof = 0;
+        }
+    }
+    let mut all: Vec<(u64, u32)> = score.into_iter().map(|(j, s)| (s, j)).collect();
+    all.sort_by(|a, b| b.cmp(a));
+    Ranked5 { candidates: all.len() as u32, jobs: all.into_iter().take(fetch).map(|(_, j)| j).collect(), asof }
+}
+
+/// The page: each reason's list in, `show` a reason out. With `dedup`, the reasons one after the
+/// other, the one with the fewest candidates first, each taking its best `show` jobs not on the
+/// page yet, so a job shows once and a reason with few candidates keeps them (a reason with
+/// `show x reasons` candidates always gets its `show`); without, each reason's first `show`.
+/// `(reason index, job)` in reason order.
+pub fn assemble(lists: &[Option<Vec<u32>>; REASONS], show: usize, dedup: bool) -> Vec<(u8, u32)> {
+    let mut taken: Vec<Vec<u32>> = vec![Vec::new(); REASONS];
+    if !dedup {
+        for (r, l) in lists.iter().enumerate() {
+            if let Some(l) = l {
+                taken[r] = l.iter().take(show).copied().collect();
+            }
+        }
+    } else {
+        let mut order: Vec<usize> = (0..REASONS).filter(|&r| lists[r].is_some()).collect();
+        order.sort_by_key(|&r| (lists[r].as_ref().map_or(0, |l| l.len()), r));
+        let mut on_page: std::collections::BTreeSet<u32> = std::collections::BTreeSet::new();
+        for &r in &order {
+            for &j in lists[r].as_ref().expect("answered") {
+                if taken[r].len() >= show {
+                    break;
+                }
+                if on_page.insert(j) {
+                    taken[r].push(j);
+                }
+            }
+        }
+    }
+    taken.into_iter().enumerate().flat_map(|(r, v)| v.into_iter().map(move |j| (r as u8, j))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::rng::Stream;
+
+    fn world() -> Tables {
+        Tables::generate(&WorldSpec::default(), &mut Prng::new(3, Stream::Setup))
+    }
+
+    /// Each reason's list, from cached entities, equals a brute-force scan of the tables.
+    #[test]
+    fn merged_lists_equal_a_brute_force_scan() {
+        let t = world();
+        assert_eq!(t.apps.len(), 8000);
+        for user in (0..t.users.len() as u32).step_by(97) {
+            let u = &t.users[user as usize];
+            let lists: Vec<Ranked5> = Reason::ALL
+                .iter()
+                .map(|&r| {
+                    let es: Vec<Entry> = t.entities(r, user).iter().map(|&k| t.entry(r, k, 1000).0).collect();
+                    merge(&t, r, user, &es, 10_000)
+                })
+                .collect();
+            // Followee: the newest 5 jobs of each followee.
+            let mut want: Vec<u32> =
+                u.follows.iter().flat_map(|&f| t.posts_by[f as usize].iter().rev().take(5)).copied().collect();
+            want.sort_unstable_by(|a, b| b.cmp(a));
+            assert_eq!(lists[0].jobs, want);
+            // Location: every job there, newest first.
+            let want: Vec<u32> =
+                (0..t.jobs.len() as u32).rev().filter(|&j| t.jobs[j as usize].location == u.location).collect();
+            assert_eq!(lists[1].jobs, want);
+            // Skills: every job sharing a skill, by overlap then newest.
+            let mut want: Vec<(usize, u32)> = (0..t.jobs.len() as u32)
+                .map(|j| (t.jobs[j as usize].skills.iter().filter(|s| u.skills.contains(s)).count(), j))
+                .filter(|&(n, _)| n > 0)
+                .collect();
+            want.sort_by(|a, b| b.cmp(a));
+            assert_eq!(lists[2].jobs, want.iter().map(|&(_, j)| j).collect::<Vec<_>>());
+            // Co-applied: pairs counted from the applications directly.
+            let own = &t.apps_by_user[user as usize];
+            let mut pair: BTreeMap<(u32, u32), u32> = BTreeMap::new();
+            for apps in &t.apps_by_user {
+                for &a in apps {
+                    for &b in apps {
+                        if a != b {
+                            *pair.entry((a, b)).or_insert(0) += 1;
+                        }
+                    }
+                }
+            }
+            let mut sup: BTreeMap<u32, u32> = BTreeMap::new();
+            for (&(a, b), &n) in &pair {
+                if own.contains(&a) && !own.contains(&b) && n >= 2 {
+                    *sup.entry(b).or_insert(0) += n;
+                }
+            }
+            let mut want: Vec<(u32, u32)> = sup.into_iter().collect();
+            want.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            assert_eq!(lists[3].jobs, want.iter().map(|&(j, _)| j).collect::<Vec<_>>());
+            assert_eq!(lists[4].asof, 8000);
+        }
+    }
+
+    #[test]
+    fn dedup_takes_turns_and_keeps_scarce_reasons() {
+        let l = |v: &[u32]| Some(v.to_vec());
+        let lists = [l(&[1, 2, 3, 4, 5, 6]), l(&[1, 2, 3, 4, 5]), None, l(&[9, 1, 2, 8, 7, 6, 5, 4, 3]), l(&[])];
+        let page = assemble(&lists, 5, true);
+        let mut jobs: Vec<u32> = page.iter().map(|&(_, j)| j).collect();
+        let n = jobs.len();
+        jobs.sort_unstable();
+        jobs.dedup();
+        assert_eq!(jobs.len(), n, "no job twice");
+        let per = |r: u8| page.iter().filter(|p| p.0 == r).count();
+        // The reason with 5 candidates goes first and keeps all 5; the others get what is left
+        // (nine distinct jobs in all).
+        assert_eq!(per(1), 5);
+        assert_eq!((per(0), per(2), per(4)), (1, 0, 0));
+        assert_eq!(per(3), 3);
+        assert_eq!(page.iter().filter(|p| p.0 == 3).map(|p| p.1).collect::<Vec<_>>(), vec![9, 8, 7]);
+        let raw = assemble(&lists, 5, false);
+        assert_eq!(raw.len(), 15);
+        assert!(raw.iter().filter(|p| p.1 == 1).count() == 3, "without dedup job 1 shows three times");
+    }
+}
