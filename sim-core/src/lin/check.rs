@@ -98,6 +98,9 @@ impl<I, O> LinReport<I, O> {
 
 const NIL: u32 = u32::MAX;
 
+/// An operation of spec `S`.
+pub type OpOf<S> = Operation<<S as Spec>::Input, <S as Spec>::Output>;
+
 /// The Zobrist word of operation `i`: a fixed pseudo-random 128-bit value.
 fn zobrist(i: usize) -> u128 {
     let a = mix64(i as u64 ^ 0x9e37_79b9_7f4a_7c15);
@@ -165,7 +168,7 @@ pub fn check_key<S: Spec>(spec: &S, ops: &[&Operation<S::Input, S::Output>], max
             return KeyResult::Linearizable { states };
         }
         let i = entry as usize / 2;
-        if entry % 2 == 0 {
+        if entry.is_multiple_of(2) {
             let op = ops[i];
             if let Some(s2) = spec.step(&state, &op.input, op.output()) {
                 let h2 = hash ^ zobrist(i);
@@ -207,7 +210,7 @@ pub fn check<S: Spec>(
     history: &[Operation<S::Input, S::Output>],
     opts: &Options,
 ) -> LinReport<S::Input, S::Output> {
-    let mut by_key: BTreeMap<u64, Vec<&Operation<S::Input, S::Output>>> = BTreeMap::new();
+    let mut by_key: BTreeMap<u64, Vec<&OpOf<S>>> = BTreeMap::new();
     let mut dropped_unknown = 0u64;
     for op in history {
         if op.output().is_none() && !spec.mutates(&op.input) {
