@@ -97,3 +97,79 @@ impl<I, O> Operation<I, O> {
 
 #[cfg(test)]
 mod tests;
+
+/// An operation of the kernel's history, for a check: `None` when it definitely did not happen
+/// (failed or rejected); `Unknown` when it timed out or was pending at the end of the run, or
+/// completed without the output `output` reads from it.
+pub fn from_entry<I, O>(
+    e: &crate::metrics::HistoryEntry,
+    input: I,
+    output: impl FnOnce(&crate::actor::Reply) -> Option<O>,
+) -> Option<Operation<I, O>> {
+    use crate::actor::Outcome;
+    let ret = match (e.outcome, e.complete) {
+        (Some(Outcome::Fail | Outcome::Rejected), _) => return None,
+        (Some(Outcome::Ok), Some(at)) => output(&e.reply).map_or(Ret::Unknown, |output| Ret::Ok { at, output }),
+        _ => Ret::Unknown,
+    };
+    Some(Operation { id: e.op.0, client: e.client.0, key: e.key, invoke: e.invoke, input, ret })
+}
+
+/// The check of a [`LinReport`]: judged over keys, a key the search gave up on is skipped with
+/// why, a key with no linearization is a violation; the detail names the first violation's
+/// operations, and it blames them.
+pub fn to_check<I: std::fmt::Debug, O: std::fmt::Debug>(name: &str, r: &LinReport<I, O>) -> crate::Check {
+    use crate::model::thousands;
+    let judged = r.keys - r.unknown_keys.len() as u64;
+    let most = r.unknown_keys.iter().map(|k| k.1).max().unwrap_or(0);
+    let mut detail = format!(
+        "{} of {} keys not linearizable ({} operations, {} states explored",
+        thousands(r.failed_keys.len() as u64),
+        thousands(judged),
+        thousands(r.ops),
+        thousands(r.states_explored)
+    );
+    if r.dropped_unknown > 0 {
+        detail.push_str(&format!("; {} reads of unknown outcome left out", thousands(r.dropped_unknown)));
+    }
+    detail.push(')');
+    if !r.unknown_keys.is_empty() {
+        detail.push_str(&format!(
+            "; unknown: gave up on {} keys after {} states",
+            r.unknown_keys.len(),
+            thousands(most)
+        ));
+    }
+    if let Some(v) = r.violations.first() {
+        detail.push_str(&format!("; first: {}", describe_violation(v)));
+    }
+    crate::Check::judged(name, judged, "keys")
+        .skipped(r.unknown_keys.len() as u64, "unknown: the search gave up over its state budget")
+        .violations(r.failed_keys.len() as u64, "not linearizable")
+        .detail(detail)
+        .blame_ids(r.violations.iter().flat_map(|v| v.ops.iter().map(|o| crate::OpId(o.id))))
+}
+
+/// One violation in words: the key, the operation that cannot be placed, and the minimal
+/// sub-history, operation by operation.
+pub fn describe_violation<I: std::fmt::Debug, O: std::fmt::Debug>(v: &Violation<I, O>) -> String {
+    let ops: Vec<String> = v
+        .ops
+        .iter()
+        .map(|o| {
+            let end = o.complete().map_or("?".to_string(), |t| t.to_string());
+            let out = o.output().map_or("unknown".to_string(), |x| format!("{x:?}"));
+            format!("op {} by client {} [{}, {end}] {:?} -> {out}", o.id, o.client, o.invoke, o.input)
+        })
+        .collect();
+    format!(
+        "key {}: op {} cannot be placed (after {} operations ordered); not linearizable together ({} of {} operations \
+         of the window): {}",
+        v.key,
+        v.blocked.id,
+        v.linearized,
+        v.ops.len(),
+        v.window,
+        ops.join("; ")
+    )
+}
