@@ -473,7 +473,9 @@ impl Model for Register {
                 ))
                 .blame_all(lost_ops),
         );
-        r.checks.extend(consistency_checks(run));
+        let (checks, figures) = consistency_checks(run);
+        r.checks.extend(checks);
+        r.figures = figures;
         let keys = leader.map(|l| l.len()).unwrap_or(0) as f64;
         r.measures.insert("reads_checked".into(), checked as f64);
         r.measures.insert("stale_reads".into(), stale_reads as f64);
@@ -514,8 +516,9 @@ fn lin_history(run: &RunView<'_, Node>) -> Vec<lin::Operation<lin::RegOp, lin::R
 }
 
 /// `linearizable` (the whole history, key by key), `read_your_writes` and `monotonic_reads` (per
-/// client session and key; see `sim_core::lin::weak`).
-fn consistency_checks(run: &RunView<'_, Node>) -> Vec<Check> {
+/// client session and key; see `sim_core::lin::weak`); and the timeline of the first
+/// linearizability violation, as a figure of the report.
+fn consistency_checks(run: &RunView<'_, Node>) -> (Vec<Check>, Vec<(String, String)>) {
     let history = lin_history(run);
     let report = lin::check(&lin::Register, &history, &lin::Options::default());
     let s = lin::weak::sessions(&history);
@@ -526,7 +529,16 @@ fn consistency_checks(run: &RunView<'_, Node>) -> Vec<Check> {
             .detail(first.unwrap_or_default())
             .blame_ids(v.iter().flat_map(|&(r, w)| [sim_core::OpId(r), sim_core::OpId(w)]))
     };
-    vec![
+    let figures = report
+        .violations
+        .first()
+        .map(|v| {
+            let title = format!("linearizable: key {}, op {} cannot be placed", v.key, v.blocked.id);
+            (format!("linearizable_key_{}", v.key), lin::svg::timeline(&title, &lin::svg::violation_bars(v)))
+        })
+        .into_iter()
+        .collect();
+    let checks = vec![
         lin::to_check("linearizable", &report),
         session(
             "read_your_writes",
@@ -544,7 +556,8 @@ fn consistency_checks(run: &RunView<'_, Node>) -> Vec<Check> {
             "went back in time",
             "the value of the session's earlier read",
         ),
-    ]
+    ];
+    (checks, figures)
 }
 
 #[cfg(test)]
@@ -625,6 +638,8 @@ mod tests {
         assert!(!lin.passed, "{}", lin.detail);
         assert!(lin.detail.contains("cannot be placed"), "{}", lin.detail);
         assert!(!lin.blamed.is_empty());
+        let figure = &out.record.model_report.figures[0];
+        assert!(figure.0.starts_with("linearizable_key_") && figure.1.contains("class=\"op conflict\""));
     }
 
     #[test]

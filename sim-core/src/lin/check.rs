@@ -77,6 +77,9 @@ pub struct LinReport<I, O> {
     pub ops: u64,
     /// Operations of unknown outcome that cannot change the state (reads), left out.
     pub dropped_unknown: u64,
+    /// Operations of unknown outcome the spec says cannot change the verdict
+    /// ([`Spec::prunable_unknown`]: writes nobody saw), left out.
+    pub pruned_unknown: u64,
     /// Configurations explored, over every key.
     pub states_explored: u64,
     /// Keys found linearizable.
@@ -223,13 +226,22 @@ pub fn check<S: Spec>(
         keys: by_key.len() as u64,
         ops: history.len() as u64 - dropped_unknown,
         dropped_unknown,
+        pruned_unknown: 0,
         states_explored: 0,
         linearizable_keys: 0,
         unknown_keys: Vec::new(),
         failed_keys: Vec::new(),
         violations: Vec::new(),
     };
-    for (key, ops) in by_key {
+    for (key, mut ops) in by_key {
+        let prune = spec.prunable_unknown(&ops);
+        if prune.iter().any(|&p| p) {
+            let before = ops.len();
+            let mut it = prune.iter();
+            ops.retain(|_| !*it.next().expect("one flag per operation"));
+            r.pruned_unknown += (before - ops.len()) as u64;
+            r.ops -= (before - ops.len()) as u64;
+        }
         let result = check_key(spec, &ops, opts.max_states_per_key);
         r.states_explored += result.states();
         match result {

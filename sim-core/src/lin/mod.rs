@@ -26,7 +26,9 @@
 //! **Unknown outcomes** are handled as Jepsen does: such an operation may have taken effect at any
 //! time after its invocation, or never. Its return event is placed after every other event, and
 //! the search succeeds once every operation with a known outcome is linearized, whether or not the
-//! unknown ones were. An unknown operation that cannot change the state (a read) is dropped.
+//! unknown ones were. An unknown operation that cannot change the state (a read) is dropped, and so
+//! is one the spec shows cannot change the verdict (a register write whose value nobody saw):
+//! each unknown operation left in doubles the configurations the search may visit.
 //!
 //! **A budget** bounds the configurations explored per key ([`Options::max_states_per_key`]); a key
 //! that exceeds it is `Unknown` ("gave up after N states") instead of exhausting memory.
@@ -131,6 +133,9 @@ pub fn to_check<I: std::fmt::Debug, O: std::fmt::Debug>(name: &str, r: &LinRepor
     );
     if r.dropped_unknown > 0 {
         detail.push_str(&format!("; {} reads of unknown outcome left out", thousands(r.dropped_unknown)));
+    }
+    if r.pruned_unknown > 0 {
+        detail.push_str(&format!("; {} unseen writes of unknown outcome left out", thousands(r.pruned_unknown)));
     }
     detail.push(')');
     if !r.unknown_keys.is_empty() {

@@ -19,6 +19,12 @@ pub trait Spec {
     fn mutates(&self, _input: &Self::Input) -> bool {
         true
     }
+    /// Of a key's operations `ops`, which of those with unknown outcome can be left out without
+    /// changing the verdict (`true` at their index). Each left-out operation prunes the search,
+    /// whose size grows with the subsets of unknown operations that took effect. Default: none.
+    fn prunable_unknown(&self, ops: &[&super::Operation<Self::Input, Self::Output>]) -> Vec<bool> {
+        vec![false; ops.len()]
+    }
     /// Whether an operation (`input`, `output`) can only be explained by an operation `writer`
     /// (a read that returned a value needs the write of that value). The minimiser never keeps
     /// the first without the second, so the sub-history it shows is not trivially wrong.
@@ -70,6 +76,34 @@ impl Spec for Register {
     }
     fn mutates(&self, input: &RegOp) -> bool {
         !matches!(input, RegOp::Read)
+    }
+    /// A write of unknown outcome whose value no operation saw: if it took effect, it only hid
+    /// the value before it until the next write, and every read in between would have returned
+    /// its value, which none did; leaving it out keeps every linearization valid. Not so when a
+    /// compare-and-set failed on the key (it may have failed because of that write), or when the
+    /// values are not unique (another write's value may be the one seen).
+    fn prunable_unknown(&self, ops: &[&super::Operation<RegOp, RegRet>]) -> Vec<bool> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut written = std::collections::BTreeSet::new();
+        let mut unique = true;
+        for op in ops {
+            match (op.input, op.output()) {
+                (RegOp::Cas(..), Some(RegRet::Cas(false))) => return vec![false; ops.len()],
+                (RegOp::Read, Some(RegRet::Value(v))) => {
+                    seen.insert(*v);
+                }
+                (RegOp::Cas(v, _), Some(RegRet::Cas(true))) => {
+                    seen.insert(v);
+                }
+                _ => {}
+            }
+            if let RegOp::Write(v) | RegOp::Cas(_, v) = op.input {
+                unique &= written.insert(v);
+            }
+        }
+        ops.iter()
+            .map(|op| unique && op.output().is_none() && matches!(op.input, RegOp::Write(v) if !seen.contains(&v)))
+            .collect()
     }
     fn needs(&self, input: &RegOp, output: Option<&RegRet>, writer: &RegOp) -> bool {
         let seen = match (input, output) {

@@ -265,3 +265,34 @@ fn session_guarantees() {
     assert!(s.ryw_judged > 100 && s.mr_judged > 100, "{s:?}");
     assert!(s.ryw_violations.is_empty() && s.mr_violations.is_empty());
 }
+
+#[test]
+fn unseen_writes_of_unknown_outcome_are_pruned_and_seen_ones_kept() {
+    // 24 writes time out on one key while reads keep seeing the value before them: without the
+    // pruning, every subset of them is a configuration to try.
+    let mut h: RegHist = vec![w(0, 1, 0, 10, 1)];
+    for i in 0..24 {
+        h.push(unknown(1 + i, 2 + i as u32, 20 + i, RegOp::Write(100 + i)));
+    }
+    h.push(r(30, 1, 100, 110, 1));
+    let rep = check(&Register, &h, &Options { max_states_per_key: 1_000, ..Options::default() });
+    assert!(rep.linearizable(), "{:?}", rep.unknown_keys);
+    assert_eq!(rep.pruned_unknown, 24);
+    // One of them seen: it stays, and is linearized.
+    h.push(r(31, 1, 120, 130, 105));
+    let rep = check(&Register, &h, &Options { max_states_per_key: 1_000, ..Options::default() });
+    assert!(rep.linearizable());
+    assert_eq!(rep.pruned_unknown, 23);
+    // A failed compare-and-set on the key turns the pruning off (it may have failed because of one).
+    let mut h: RegHist = vec![w(0, 1, 0, 10, 1)];
+    for i in 0..4 {
+        h.push(unknown(1 + i, 2 + i as u32, 20 + i, RegOp::Write(100 + i)));
+    }
+    h.push(r(30, 1, 120, 130, 1));
+    h.push(op(32, 1, 140, 150, RegOp::Cas(1, 7), RegRet::Cas(false)));
+    let rep = check(&Register, &h, &Options::default());
+    assert_eq!(rep.pruned_unknown, 0);
+    assert!(rep.linearizable(), "an unseen write took effect after the read and failed the cas");
+    h.push(r(33, 1, 160, 170, 1));
+    assert!(!check(&Register, &h, &Options::default()).linearizable(), "but then the value cannot be back");
+}
