@@ -84,6 +84,7 @@ fn record() -> RunRecord {
                 )
                 .over_time(&["lag_ms"], Axis::new("replication lag", "ms")),
             ],
+            figures: Vec::new(),
         },
         op_points: OpPoints {
             total: 3,
