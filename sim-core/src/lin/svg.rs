@@ -52,10 +52,10 @@ pub fn timeline(title: &str, bars: &[Bar]) -> String {
         let y = top + row_h * rows[&b.client] as f64 + 6.0;
         let (x0, x1) = (x(b.invoke.0), x(b.complete.map_or(end, |c| c.0)));
         let colour = if b.marked { "#d62728" } else { "#7f7f7f" };
-        let dash = if b.complete.is_none() { " stroke-dasharray=\"4 3\" fill-opacity=\"0.25\"" } else { "" };
+        let (dash, opacity) = if b.complete.is_none() { (" stroke-dasharray=\"4 3\"", "0.25") } else { ("", "0.6") };
         s.push_str(&format!(
             "<g class=\"op{}\" data-op=\"{}\"><rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" \
-             fill=\"{colour}\" fill-opacity=\"0.6\" stroke=\"{colour}\"{dash}/><text x=\"{x0:.1}\" y=\"{:.1}\">op {}: {}</text></g>\n",
+             fill=\"{colour}\" fill-opacity=\"{opacity}\" stroke=\"{colour}\"{dash}/><text x=\"{x0:.1}\" y=\"{:.1}\">op {}: {}</text></g>\n",
             if b.marked { " conflict" } else { "" },
             b.op,
             (x1 - x0).max(2.0),
