@@ -116,3 +116,36 @@ pub fn median(v: &[f64]) -> f64 {
     s.sort_by(|a, b| a.total_cmp(b));
     s[s.len() / 2]
 }
+
+/// `simctl bench lin`: a generated linearizable register history (`sim_core::lin::generate`),
+/// checked on this thread; one `RESULT` line per repeat.
+pub fn lin(shape: &sim_core::lin::generate::Shape, seed: u64, repeat: u32, mut out: impl FnMut(String)) -> Vec<f64> {
+    let history = sim_core::lin::generate::register_history(shape, seed);
+    let unknown = history.iter().filter(|o| o.ret == sim_core::lin::Ret::Unknown).count();
+    let mut secs = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let r = sim_core::lin::check(&sim_core::lin::Register, &history, &sim_core::lin::Options::default());
+        let s = t.elapsed().as_secs_f64();
+        secs.push(s);
+        out(format!(
+            "RESULT ops={} keys={} clients={} unknown_outcome={unknown} linearizable={} states_explored={} \
+             check_s={s:.3} ops_per_s={:.0} load_avg={} peak_rss_kb={}",
+            history.len(),
+            r.keys,
+            shape.clients,
+            r.linearizable(),
+            r.states_explored,
+            history.len() as f64 / s.max(1e-12),
+            load_average().unwrap_or_else(|| "unknown".into()),
+            peak_rss_kb().map_or("unknown".to_string(), |k| k.to_string()),
+        ));
+    }
+    secs
+}
+
+/// The 1-, 5- and 15-minute load averages, as /proc/loadavg gives them.
+pub fn load_average() -> Option<String> {
+    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(s.split_whitespace().take(3).collect::<Vec<_>>().join("/"))
+}

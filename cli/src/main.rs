@@ -146,6 +146,8 @@ Examples:
   simctl bench scenario scenarios/perf/dynamo_10k.ron
   simctl bench scenario scenarios/perf/kafka_50k.ron
   simctl bench scenario scenarios/perf/service_inline.ron scenarios/perf/service_parts.ron --repeat 3
+  simctl bench lin
+  simctl bench lin --ops 1000000 --keys 1000 --clients 2000
 
 Build with --release: cargo run --release -p simctl -- bench phold --size medium";
 
@@ -186,6 +188,22 @@ enum BenchCommand {
         repeat: u32,
         #[command(flatten)]
         memory: MemoryArg,
+    },
+    /// The linearizability checker on a generated register history (linearizable by construction,
+    /// 1% of writes with unknown outcome), on one thread: time, ops/s, states explored and the
+    /// load average.
+    Lin {
+        #[arg(long, default_value_t = 100_000)]
+        ops: usize,
+        #[arg(long, default_value_t = 100)]
+        keys: u64,
+        /// Clients, each running one operation at a time (1 ms latency, 1 ms think time).
+        #[arg(long, default_value_t = 200)]
+        clients: u32,
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
     },
 }
 
@@ -261,6 +279,9 @@ fn main() -> ExitCode {
         }
         Command::Bench { which: BenchCommand::Scenario { scenarios, seed, repeat, memory } } => {
             cmd_bench_scenarios(&scenarios, seed, repeat, &memory)
+        }
+        Command::Bench { which: BenchCommand::Lin { ops, keys, clients, repeat, seed } } => {
+            cmd_bench_lin(ops, keys, clients, repeat, seed)
         }
     };
     term::exit_code(match result {
@@ -713,6 +734,25 @@ fn cmd_bench_phold(
             listed.join(" ")
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_bench_lin(ops: usize, keys: u64, clients: u32, repeat: u32, seed: u64) -> Result<ExitCode> {
+    if ops == 0 || keys == 0 || clients == 0 {
+        eprintln!("error: --ops, --keys and --clients must be at least 1");
+        return Ok(ExitCode::from(2));
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("warning: a debug build; run with --release for meaningful figures");
+    }
+    let shape = sim_core::lin::generate::Shape { ops, keys, clients, ..sim_core::lin::generate::Shape::bench() };
+    let secs = bench::lin(&shape, seed, repeat, |line| outln!("{line}"));
+    outln!(
+        "MEDIAN check_s={:.3} ops_per_s={:.0} (of {} runs)",
+        bench::median(&secs),
+        ops as f64 / bench::median(&secs),
+        secs.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

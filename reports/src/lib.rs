@@ -92,6 +92,9 @@ pub fn render(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Vec<(String
     }
     files.extend(tables);
     files.extend(gauges);
+    files.extend(
+        record.model_report.figures.iter().map(|(n, svg)| (format!("figure_{}.svg", file_safe(n)), svg.clone())),
+    );
     files
 }
 

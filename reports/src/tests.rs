@@ -84,6 +84,7 @@ fn record() -> RunRecord {
                 )
                 .over_time(&["lag_ms"], Axis::new("replication lag", "ms")),
             ],
+            figures: Vec::new(),
         },
         op_points: OpPoints {
             total: 3,
@@ -568,4 +569,27 @@ fn the_scatter_has_a_dot_per_operation_by_outcome_and_is_skipped_above_the_limit
     assert!(files.iter().all(|f| f.0 != "scatter.svg"));
     let html = &files.iter().find(|f| f.0 == "index.html").unwrap().1;
     assert!(html.contains("The per-operation scatter was skipped: the run has 25,000 operations"), "{html}");
+}
+
+#[test]
+fn a_models_figures_are_written_and_shown() {
+    let mut rec = record();
+    let svg = sim_core::lin::svg::timeline(
+        "key 3",
+        &[sim_core::lin::svg::Bar {
+            op: 7,
+            client: 1,
+            invoke: sim_core::Time(0),
+            complete: None,
+            label: "w".into(),
+            marked: true,
+        }],
+    );
+    rec.model_report.figures.push(("linearizable key 3".into(), svg.clone()));
+    let files = render(&rec, &verdict(&rec), &Meta::default());
+    let fig = files.iter().find(|f| f.0 == "figure_linearizable_key_3.svg").expect("written");
+    assert_eq!(fig.1, svg);
+    assert_xml(&fig.1);
+    assert!(files[2].1.contains("Model figure: linearizable key 3") && files[2].1.contains("data-op=\"7\""));
+    assert!(!files[0].1.contains("data-op"), "not in summary.json");
 }

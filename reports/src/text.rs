@@ -492,6 +492,9 @@ code{{background:#f3f3f3;padding:1px 4px}} svg{{max-width:100%;height:auto}}\n</
             let _ = writeln!(s, "<p>{} rows (too many to list here).</p>", t.rows.len());
         }
     }
+    for (name, svg) in &record.model_report.figures {
+        let _ = writeln!(s, "<h2>Model figure: {}</h2>\n{}", esc(name), inline_svg(svg));
+    }
     for (name, svg) in gauges {
         let _ = writeln!(
             s,

@@ -25,6 +25,7 @@ pub mod disk;
 pub mod dist;
 pub mod divergence;
 pub mod fault;
+pub mod lin;
 pub mod metrics;
 pub mod model;
 pub mod net;

@@ -538,6 +538,10 @@ pub struct ModelReport {
     /// Named measurements (SLAs and estimates refer to them by name).
     pub measures: BTreeMap<String, f64>,
     pub tables: Vec<Table>,
+    /// Figures the model drew itself, `(name, svg)` (a consistency violation's timeline): written
+    /// to the report folder as `figure_<name>.svg` and shown in index.html; not in summary.json.
+    #[serde(skip)]
+    pub figures: Vec<(String, String)>,
 }
 
 #[cfg(test)]

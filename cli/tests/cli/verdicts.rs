@@ -52,12 +52,12 @@ fn a_known_bad_scenario_failing_for_another_reason_is_reported() {
 #[test]
 fn an_invariant_the_model_does_not_check_is_refused() {
     let dir = scratch("unknown-invariant");
-    let file = write_scenario(&dir, "inv.ron", &register_scenario(r#"invariants: ["fresh_reads", "linearizable"],"#));
+    let file = write_scenario(&dir, "inv.ron", &register_scenario(r#"invariants: ["fresh_reads", "serializable"],"#));
     let r = simctl(&["run", &file, "--out", dir.join("out").to_str().unwrap()]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stderr
-            .contains("invariants[1]: unknown check `linearizable` (the model checks: fresh_reads, durable_writes)"),
+            .contains("invariants[1]: unknown check `serializable` (the model checks: fresh_reads, durable_writes, linearizable, read_your_writes, monotonic_reads)"),
         "{}",
         r.stderr
     );

@@ -22,6 +22,10 @@
 //! write before acknowledging it, and writes of one key are applied in arrival order); follower
 //! reads fail it as soon as replication lags.
 //!
+//! **Invariants `linearizable`, `read_your_writes`, `monotonic_reads`.** The history mapped onto a
+//! register per key (`sim_core::lin`): the generic linearizability checker over every key (leader
+//! reads pass; follower reads fail), and the session guarantees per client and key.
+//!
 //! **Invariant `durable_writes`.** The same test for the leader's final state at the end of the
 //! run: no acknowledged write may be lost (in the past of the final value).
 //!
@@ -37,6 +41,7 @@
 use parts::calls::{CallTimer, OpCalls, ReqId};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
+use sim_core::lin;
 use sim_core::metrics::{describe_value, op_of_value};
 use sim_core::{
     Actor, Axis, Check, Ctx, Duration, Footprint, Message, Model, ModelReport, NodeId, Op, Outcome, Prng, Reply,
@@ -312,7 +317,8 @@ impl Model for Register {
     const OP_KINDS: &'static [&'static str] = &["read", "write"];
     /// Replication and client requests over TCP connections, as a replicated register's RPC layer would.
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
-    const CHECKS: &'static [&'static str] = &["fresh_reads", "durable_writes"];
+    const CHECKS: &'static [&'static str] =
+        &["fresh_reads", "durable_writes", "linearizable", "read_your_writes", "monotonic_reads"];
     type Config = Config;
     type Actor = Node;
 
@@ -467,6 +473,9 @@ impl Model for Register {
                 ))
                 .blame_all(lost_ops),
         );
+        let (checks, figures) = consistency_checks(run);
+        r.checks.extend(checks);
+        r.figures = figures;
         let keys = leader.map(|l| l.len()).unwrap_or(0) as f64;
         r.measures.insert("reads_checked".into(), checked as f64);
         r.measures.insert("stale_reads".into(), stale_reads as f64);
@@ -486,6 +495,69 @@ impl Model for Register {
         );
         r
     }
+}
+
+/// The history as register operations (`sim_core::lin`): reads and writes of one register per
+/// key; failed or rejected operations left out, timed-out ones of unknown outcome.
+fn lin_history(run: &RunView<'_, Node>) -> Vec<lin::Operation<lin::RegOp, lin::RegRet>> {
+    run.history()
+        .iter()
+        .filter_map(|e| {
+            if run.op_kind(e) == "write" {
+                lin::from_entry(e, lin::RegOp::Write(e.value), |_| Some(lin::RegRet::Done))
+            } else {
+                lin::from_entry(e, lin::RegOp::Read, |r| match r {
+                    Reply::Value(v) => Some(lin::RegRet::Value(*v)),
+                    _ => None,
+                })
+            }
+        })
+        .collect()
+}
+
+/// `linearizable` (the whole history, key by key), `read_your_writes` and `monotonic_reads` (per
+/// client session and key; see `sim_core::lin::weak`); and the timeline of the first
+/// linearizability violation, as a figure of the report.
+fn consistency_checks(run: &RunView<'_, Node>) -> (Vec<Check>, Vec<(String, String)>) {
+    let history = lin_history(run);
+    let report = lin::check(&lin::Register, &history, &lin::Options::default());
+    let s = lin::weak::sessions(&history);
+    let session = |name: &str, judged: u64, unit: &str, v: &[(u64, u64)], word: &str, what: &str| {
+        let first = v.first().map(|&(r, w)| format!("first: read op {r} returned a value older than {what} op {w}"));
+        Check::judged(name, judged, unit)
+            .violations(v.len() as u64, word)
+            .detail(first.unwrap_or_default())
+            .blame_ids(v.iter().flat_map(|&(r, w)| [sim_core::OpId(r), sim_core::OpId(w)]))
+    };
+    let figures = report
+        .violations
+        .first()
+        .map(|v| {
+            let title = format!("linearizable: key {}, op {} cannot be placed", v.key, v.blocked.id);
+            (format!("linearizable_key_{}", v.key), lin::svg::timeline(&title, &lin::svg::violation_bars(v)))
+        })
+        .into_iter()
+        .collect();
+    let checks = vec![
+        lin::to_check("linearizable", &report),
+        session(
+            "read_your_writes",
+            s.ryw_judged,
+            "ok reads after a write of their session",
+            &s.ryw_violations,
+            "missed their session's write",
+            "the session's own write",
+        ),
+        session(
+            "monotonic_reads",
+            s.mr_judged,
+            "ok reads after a read of their session",
+            &s.mr_violations,
+            "went back in time",
+            "the value of the session's earlier read",
+        ),
+    ];
+    (checks, figures)
 }
 
 #[cfg(test)]
@@ -547,6 +619,10 @@ mod tests {
         let fresh = check(&out.record, "fresh_reads");
         assert!(fresh.passed, "{}", fresh.detail);
         assert!(check(&out.record, "durable_writes").passed);
+        for name in ["linearizable", "read_your_writes", "monotonic_reads"] {
+            let c = check(&out.record, name);
+            assert!(c.passed && c.count.judged > 0, "{name}: {}", c.detail);
+        }
         assert!(out.record.model_report.measures["reads_checked"] > 300.0);
         assert!(out.record.model_report.measures["acked_writes"] > 100.0);
     }
@@ -558,6 +634,12 @@ mod tests {
         assert!(!fresh.passed, "{}", fresh.detail);
         assert!(out.record.model_report.measures["stale_reads"] > 0.0);
         assert!(check(&out.record, "durable_writes").passed);
+        let lin = check(&out.record, "linearizable");
+        assert!(!lin.passed, "{}", lin.detail);
+        assert!(lin.detail.contains("cannot be placed"), "{}", lin.detail);
+        assert!(!lin.blamed.is_empty());
+        let figure = &out.record.model_report.figures[0];
+        assert!(figure.0.starts_with("linearizable_key_") && figure.1.contains("class=\"op conflict\""));
     }
 
     #[test]

@@ -1,0 +1,361 @@
+//! The Wing-Gong / Lowe search, per key, with memoisation and a state budget; the minimiser of a
+//! violation. See the module essay in `lin/mod.rs`.
+
+use super::{Operation, Spec};
+use crate::rng::mix64;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Limits of a check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Configurations (set linearized, state) a key may explore before it is `Unknown`.
+    pub max_states_per_key: u64,
+    /// Non-linearizability checks the minimiser of one violation may run.
+    pub minimise_tries: u32,
+    /// Violations (keys) that are minimised and kept whole; later failing keys are only counted.
+    pub max_violations: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { max_states_per_key: 1_000_000, minimise_tries: 200, max_violations: 3 }
+    }
+}
+
+/// The verdict on one key's sub-history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyResult {
+    Linearizable {
+        states: u64,
+    },
+    /// No linearization exists. At the deepest point of the search, `linearized` operations were
+    /// ordered and the operation at index `blocked` (of the slice checked) completed before any
+    /// order could place it.
+    NotLinearizable {
+        states: u64,
+        blocked: usize,
+        linearized: usize,
+    },
+    /// Gave up after `states` configurations.
+    Unknown {
+        states: u64,
+    },
+}
+
+impl KeyResult {
+    pub fn states(&self) -> u64 {
+        match *self {
+            KeyResult::Linearizable { states }
+            | KeyResult::NotLinearizable { states, .. }
+            | KeyResult::Unknown { states } => states,
+        }
+    }
+    pub fn is_violation(&self) -> bool {
+        matches!(self, KeyResult::NotLinearizable { .. })
+    }
+}
+
+/// A key whose sub-history is not linearizable, with a small sub-history that shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Violation<I, O> {
+    pub key: u64,
+    /// The operation no linearization could place before it completed.
+    pub blocked: Operation<I, O>,
+    /// How many operations the deepest linearization had ordered when it got stuck.
+    pub linearized: usize,
+    /// The minimised non-linearizable sub-history, by invocation time (contains `blocked`).
+    pub ops: Vec<Operation<I, O>>,
+    /// Operations of the window the minimiser started from.
+    pub window: usize,
+}
+
+/// The verdict on a whole history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinReport<I, O> {
+    /// Keys checked, and operations checked (after dropping unknown reads).
+    pub keys: u64,
+    pub ops: u64,
+    /// Operations of unknown outcome that cannot change the state (reads), left out.
+    pub dropped_unknown: u64,
+    /// Operations of unknown outcome the spec says cannot change the verdict
+    /// ([`Spec::prunable_unknown`]: writes nobody saw), left out.
+    pub pruned_unknown: u64,
+    /// Configurations explored, over every key.
+    pub states_explored: u64,
+    /// Keys found linearizable.
+    pub linearizable_keys: u64,
+    /// Keys the search gave up on (over the budget), with their states explored.
+    pub unknown_keys: Vec<(u64, u64)>,
+    /// Every key that is not linearizable.
+    pub failed_keys: Vec<u64>,
+    /// The first [`Options::max_violations`] of them, minimised.
+    pub violations: Vec<Violation<I, O>>,
+}
+
+impl<I, O> LinReport<I, O> {
+    /// True when every key was found linearizable (no violation, none unknown).
+    pub fn linearizable(&self) -> bool {
+        self.failed_keys.is_empty() && self.unknown_keys.is_empty()
+    }
+}
+
+const NIL: u32 = u32::MAX;
+
+/// An operation of spec `S`.
+pub type OpOf<S> = Operation<<S as Spec>::Input, <S as Spec>::Output>;
+
+/// The Zobrist word of operation `i`: a fixed pseudo-random 128-bit value.
+fn zobrist(i: usize) -> u128 {
+    let a = mix64(i as u64 ^ 0x9e37_79b9_7f4a_7c15);
+    let b = mix64(a ^ 0xd1b5_4a32_d192_ed03);
+    ((a as u128) << 64) | b as u128
+}
+
+/// Decides whether `ops` (one key's operations) is linearizable under `spec`, exploring at most
+/// `max_states` configurations.
+pub fn check_key<S: Spec>(spec: &S, ops: &[&Operation<S::Input, S::Output>], max_states: u64) -> KeyResult {
+    let n = ops.len();
+    assert!(n < (u32::MAX / 2) as usize, "too many operations for one key: {n}");
+    // Entries: 2i is operation i's call, 2i + 1 its return. In time order; at equal times calls
+    // first (an operation that completes when another is invoked is concurrent with it); returns of
+    // unknown outcome last of all.
+    let mut order: Vec<(u64, u8, u32)> = Vec::with_capacity(2 * n);
+    let mut unknown = vec![false; n];
+    for (i, op) in ops.iter().enumerate() {
+        order.push((op.invoke.0, 0, 2 * i as u32));
+        match op.complete() {
+            Some(t) => {
+                debug_assert!(t >= op.invoke, "operation {} completes before its invocation", op.id);
+                order.push((t.0, 1, 2 * i as u32 + 1));
+            }
+            None => {
+                unknown[i] = true;
+                order.push((u64::MAX, 2, 2 * i as u32 + 1));
+            }
+        }
+    }
+    order.sort_unstable();
+    let head = 2 * n;
+    let mut next = vec![NIL; 2 * n + 1];
+    let mut prev = vec![NIL; 2 * n + 1];
+    let mut last = head as u32;
+    for &(_, _, e) in &order {
+        next[last as usize] = e;
+        prev[e as usize] = last;
+        last = e;
+    }
+    let unlink = |next: &mut Vec<u32>, prev: &mut Vec<u32>, e: usize| {
+        let (p, q) = (prev[e], next[e]);
+        next[p as usize] = q;
+        if q != NIL {
+            prev[q as usize] = p;
+        }
+    };
+    let relink = |next: &mut Vec<u32>, prev: &mut Vec<u32>, e: usize| {
+        let (p, q) = (prev[e], next[e]);
+        next[p as usize] = e as u32;
+        if q != NIL {
+            prev[q as usize] = e as u32;
+        }
+    };
+
+    let mut cache: BTreeSet<(u128, S::State)> = BTreeSet::new();
+    let mut states = 0u64;
+    let mut state = spec.init();
+    let mut hash = 0u128;
+    let mut stack: Vec<(usize, S::State)> = Vec::new();
+    let mut deepest: Option<(usize, usize)> = None;
+    let mut entry = next[head];
+    loop {
+        if entry == NIL || (entry % 2 == 1 && unknown[entry as usize / 2]) {
+            return KeyResult::Linearizable { states };
+        }
+        let i = entry as usize / 2;
+        if entry.is_multiple_of(2) {
+            let op = ops[i];
+            if let Some(s2) = spec.step(&state, &op.input, op.output()) {
+                let h2 = hash ^ zobrist(i);
+                if cache.insert((h2, s2.clone())) {
+                    states += 1;
+                    if states > max_states {
+                        return KeyResult::Unknown { states };
+                    }
+                    stack.push((i, std::mem::replace(&mut state, s2)));
+                    hash = h2;
+                    unlink(&mut next, &mut prev, 2 * i);
+                    unlink(&mut next, &mut prev, 2 * i + 1);
+                    entry = next[head];
+                    continue;
+                }
+            }
+            entry = next[entry as usize];
+        } else {
+            // The return of an operation not yet linearized: undo the last choice.
+            if deepest.is_none_or(|(d, _)| stack.len() > d) {
+                deepest = Some((stack.len(), i));
+            }
+            let Some((j, s)) = stack.pop() else {
+                let (linearized, blocked) = deepest.expect("set above");
+                return KeyResult::NotLinearizable { states, blocked, linearized };
+            };
+            state = s;
+            hash ^= zobrist(j);
+            relink(&mut next, &mut prev, 2 * j + 1);
+            relink(&mut next, &mut prev, 2 * j);
+            entry = next[2 * j];
+        }
+    }
+}
+
+/// Checks a whole history, key by key (P-compositionality).
+pub fn check<S: Spec>(
+    spec: &S,
+    history: &[Operation<S::Input, S::Output>],
+    opts: &Options,
+) -> LinReport<S::Input, S::Output> {
+    let mut by_key: BTreeMap<u64, Vec<&OpOf<S>>> = BTreeMap::new();
+    let mut dropped_unknown = 0u64;
+    for op in history {
+        if op.output().is_none() && !spec.mutates(&op.input) {
+            dropped_unknown += 1;
+            continue;
+        }
+        by_key.entry(op.key).or_default().push(op);
+    }
+    let mut r = LinReport {
+        keys: by_key.len() as u64,
+        ops: history.len() as u64 - dropped_unknown,
+        dropped_unknown,
+        pruned_unknown: 0,
+        states_explored: 0,
+        linearizable_keys: 0,
+        unknown_keys: Vec::new(),
+        failed_keys: Vec::new(),
+        violations: Vec::new(),
+    };
+    for (key, mut ops) in by_key {
+        let prune = spec.prunable_unknown(&ops);
+        if prune.iter().any(|&p| p) {
+            let before = ops.len();
+            let mut it = prune.iter();
+            ops.retain(|_| !*it.next().expect("one flag per operation"));
+            r.pruned_unknown += (before - ops.len()) as u64;
+            r.ops -= (before - ops.len()) as u64;
+        }
+        let result = check_key(spec, &ops, opts.max_states_per_key);
+        r.states_explored += result.states();
+        match result {
+            KeyResult::Linearizable { .. } => r.linearizable_keys += 1,
+            KeyResult::Unknown { states } => r.unknown_keys.push((key, states)),
+            KeyResult::NotLinearizable { blocked, linearized, .. } => {
+                r.failed_keys.push(key);
+                if r.violations.len() < opts.max_violations {
+                    let (keep, window) = minimise(spec, &ops, blocked, opts);
+                    r.violations.push(Violation {
+                        key,
+                        blocked: ops[blocked].clone(),
+                        linearized,
+                        ops: keep.iter().map(|&i| ops[i].clone()).collect(),
+                        window,
+                    });
+                }
+            }
+        }
+    }
+    r
+}
+
+/// A small non-linearizable sub-history of `ops` (indices, by invocation), and the size of the
+/// window it was cut from. The window: the last operations invoked before `blocked` completed
+/// (200, doubled until the window is not linearizable), with the operations they need. Then
+/// chunks are dropped (halving their size down to one operation) while the rest stays not
+/// linearizable; an operation that needs a dropped one is dropped with it, and `blocked` stays.
+fn minimise<S: Spec>(
+    spec: &S,
+    ops: &[&Operation<S::Input, S::Output>],
+    blocked: usize,
+    opts: &Options,
+) -> (Vec<usize>, usize) {
+    let budget = opts.max_states_per_key.min(100_000);
+    let not_lin = |idx: &[usize]| {
+        let sub: Vec<&Operation<S::Input, S::Output>> = idx.iter().map(|&i| ops[i]).collect();
+        check_key(spec, &sub, budget).is_violation()
+    };
+    let mut by_invoke: Vec<usize> = (0..ops.len()).collect();
+    by_invoke.sort_by_key(|&i| (ops[i].invoke, i));
+    let until = ops[blocked].complete().expect("a blocked operation has a known completion");
+    let prefix: Vec<usize> = by_invoke.iter().copied().filter(|&i| ops[i].invoke <= until).collect();
+    let mut tries = 0u32;
+    let mut size = 200usize;
+    let mut keep = loop {
+        let mut w: BTreeSet<usize> = prefix[prefix.len().saturating_sub(size)..].iter().copied().collect();
+        w.insert(blocked);
+        // The operations the window's operations need, from the whole prefix.
+        let needed: Vec<usize> = prefix
+            .iter()
+            .copied()
+            .filter(|&j| {
+                !w.contains(&j) && w.iter().any(|&i| spec.needs(&ops[i].input, ops[i].output(), &ops[j].input))
+            })
+            .collect();
+        w.extend(needed);
+        let mut w: Vec<usize> = w.into_iter().collect();
+        w.sort_by_key(|&i| (ops[i].invoke, i));
+        tries += 1;
+        if size >= prefix.len() || not_lin(&w) {
+            if !not_lin(&w) {
+                // Cannot happen for a search that failed at `blocked`; fall back to the whole key.
+                break by_invoke.clone();
+            }
+            break w;
+        }
+        size *= 2;
+    };
+    let window = keep.len();
+    // dependents[i]: the operations of the window that need operation i.
+    let dependents: BTreeMap<usize, Vec<usize>> = keep
+        .iter()
+        .map(|&i| {
+            let d = keep
+                .iter()
+                .copied()
+                .filter(|&j| j != i && spec.needs(&ops[j].input, ops[j].output(), &ops[i].input))
+                .collect();
+            (i, d)
+        })
+        .collect();
+    let mut chunk = (keep.len() / 2).max(1);
+    loop {
+        let mut start = 0;
+        let mut removed = false;
+        while start < keep.len() && tries < opts.minimise_tries {
+            let mut cut: BTreeSet<usize> = keep[start..(start + chunk).min(keep.len())].iter().copied().collect();
+            let mut todo: Vec<usize> = cut.iter().copied().collect();
+            while let Some(i) = todo.pop() {
+                for &d in dependents.get(&i).map(|v| v.as_slice()).unwrap_or(&[]) {
+                    if cut.insert(d) {
+                        todo.push(d);
+                    }
+                }
+            }
+            if cut.contains(&blocked) {
+                // The blocked operation stays: the sub-history is shown around it.
+                start += chunk;
+                continue;
+            }
+            let candidate: Vec<usize> = keep.iter().copied().filter(|i| !cut.contains(i)).collect();
+            tries += 1;
+            if !candidate.is_empty() && not_lin(&candidate) {
+                keep = candidate;
+                removed = true;
+            } else {
+                start += chunk;
+            }
+        }
+        if tries >= opts.minimise_tries || (chunk == 1 && !removed) {
+            break;
+        }
+        chunk = (chunk / 2).max(1);
+    }
+    (keep, window)
+}

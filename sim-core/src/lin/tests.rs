@@ -1,0 +1,298 @@
+//! Hand-made histories: linearizable ones, non-linearizable ones, unknown outcomes.
+
+use super::generate::{Shape, register_history};
+use super::*;
+use crate::time::Time;
+
+type RegHist = Vec<Operation<RegOp, RegRet>>;
+
+fn op<I, O>(id: u64, client: u32, invoke: u64, complete: u64, input: I, output: O) -> Operation<I, O> {
+    Operation { id, client, key: 0, invoke: Time(invoke), input, ret: Ret::Ok { at: Time(complete), output } }
+}
+fn w(id: u64, client: u32, invoke: u64, complete: u64, v: u64) -> Operation<RegOp, RegRet> {
+    op(id, client, invoke, complete, RegOp::Write(v), RegRet::Done)
+}
+fn r(id: u64, client: u32, invoke: u64, complete: u64, v: u64) -> Operation<RegOp, RegRet> {
+    op(id, client, invoke, complete, RegOp::Read, RegRet::Value(v))
+}
+fn unknown<I, O>(id: u64, client: u32, invoke: u64, input: I) -> Operation<I, O> {
+    Operation { id, client, key: 0, invoke: Time(invoke), input, ret: Ret::Unknown }
+}
+fn verdict<S: Spec>(spec: &S, h: &[Operation<S::Input, S::Output>]) -> LinReport<S::Input, S::Output> {
+    check(spec, h, &Options::default())
+}
+fn lin(h: &RegHist) -> bool {
+    let r = verdict(&Register, h);
+    assert!(r.unknown_keys.is_empty());
+    r.linearizable()
+}
+
+#[test]
+fn sequential_writes_and_reads_are_linearizable() {
+    assert!(lin(&vec![
+        r(0, 1, 0, 5, 0),
+        w(1, 1, 10, 20, 1),
+        r(2, 2, 30, 40, 1),
+        w(3, 2, 50, 60, 2),
+        r(3, 1, 70, 80, 2)
+    ]));
+    assert!(lin(&vec![]));
+}
+
+#[test]
+fn a_stale_read_after_a_completed_write_is_not_linearizable() {
+    let h = vec![w(0, 1, 0, 10, 1), w(1, 1, 20, 30, 2), r(2, 2, 40, 50, 1)];
+    let rep = verdict(&Register, &h);
+    assert_eq!(rep.failed_keys, [0]);
+    let v = &rep.violations[0];
+    assert_eq!(v.blocked.id, 2, "the stale read is the operation that cannot be placed");
+    // Minimal: both writes (the read needs the first; the second makes it stale) and the read.
+    assert_eq!(v.ops.iter().map(|o| o.id).collect::<Vec<_>>(), [0, 1, 2]);
+    // The same read while the second write is in flight is fine.
+    assert!(lin(&vec![w(0, 1, 0, 10, 1), w(1, 1, 20, 60, 2), r(2, 2, 40, 50, 1)]));
+}
+
+#[test]
+fn a_read_of_a_value_never_written_is_not_linearizable() {
+    assert!(!lin(&vec![w(0, 1, 0, 10, 1), r(1, 2, 20, 30, 7)]));
+    // Nor is the initial value after a completed write.
+    assert!(!lin(&vec![w(0, 1, 0, 10, 1), r(1, 2, 20, 30, 0)]));
+    // Nor a value read before its write was invoked.
+    assert!(!lin(&vec![r(0, 2, 0, 5, 1), w(1, 1, 10, 20, 1)]));
+}
+
+#[test]
+fn a_lost_update_is_not_linearizable() {
+    // Two compare-and-sets from the same value both succeed: one update was lost.
+    let h = vec![
+        op(0, 1, 0, 10, RegOp::Cas(0, 1), RegRet::Cas(true)),
+        op(1, 2, 5, 15, RegOp::Cas(0, 2), RegRet::Cas(true)),
+    ];
+    assert!(!lin(&h));
+    let h = vec![
+        op(0, 1, 0, 10, RegOp::Cas(0, 1), RegRet::Cas(true)),
+        op(1, 2, 5, 15, RegOp::Cas(0, 2), RegRet::Cas(false)),
+        r(2, 3, 20, 30, 1),
+    ];
+    assert!(lin(&h));
+    // A counter: two increments completed, a later read sees one.
+    let c = vec![
+        op(0, 1, 0, 10, CounterOp::Add(1), CounterRet::Done),
+        op(1, 2, 0, 10, CounterOp::Add(1), CounterRet::Done),
+        op(2, 3, 20, 30, CounterOp::Read, CounterRet::Value(1)),
+    ];
+    assert!(!verdict(&Counter, &c).linearizable());
+    let mut ok = c.clone();
+    ok[2] = op(2, 3, 5, 30, CounterOp::Read, CounterRet::Value(1));
+    assert!(verdict(&Counter, &ok).linearizable(), "a read concurrent with the increments may see one");
+}
+
+#[test]
+fn a_timed_out_write_may_or_may_not_have_taken_effect() {
+    // It took effect: a later read sees it.
+    assert!(lin(&vec![w(0, 1, 0, 10, 1), unknown(1, 2, 5, RegOp::Write(2)), r(2, 3, 20, 30, 2)]));
+    // It did not (or not yet): a later read sees the older value...
+    assert!(lin(&vec![w(0, 1, 0, 10, 1), unknown(1, 2, 5, RegOp::Write(2)), r(2, 3, 20, 30, 1)]));
+    // ...and it may take effect much later, after that read.
+    assert!(lin(&vec![
+        w(0, 1, 0, 10, 1),
+        unknown(1, 2, 5, RegOp::Write(2)),
+        r(2, 3, 20, 30, 1),
+        r(3, 3, 1_000, 1_010, 2)
+    ]));
+    // But once seen it cannot be undone, and it cannot act before its invocation.
+    assert!(!lin(&vec![w(0, 1, 0, 10, 1), unknown(1, 2, 5, RegOp::Write(2)), r(2, 3, 20, 30, 2), r(3, 3, 40, 50, 1)]));
+    assert!(!lin(&vec![r(0, 3, 0, 4, 2), unknown(1, 2, 5, RegOp::Write(2))]));
+    // A read of unknown outcome is dropped.
+    let rep = verdict(&Register, &[w(0, 1, 0, 10, 1), unknown(1, 2, 5, RegOp::Read)]);
+    assert!(rep.linearizable());
+    assert_eq!((rep.ops, rep.dropped_unknown), (1, 1));
+}
+
+#[test]
+fn concurrent_overlapping_operations_may_take_effect_in_either_order() {
+    let writes = || vec![w(0, 1, 0, 100, 1), w(1, 2, 10, 90, 2)];
+    for seen in [1, 2] {
+        let mut h = writes();
+        h.push(r(2, 3, 110, 120, seen));
+        assert!(lin(&h), "either write may be last: read {seen}");
+    }
+    // Read 2 while write 1 is in flight, then 1: the order 2, 1.
+    let mut h = writes();
+    h.extend([r(2, 3, 95, 96, 2), r(3, 3, 97, 98, 1)]);
+    assert!(lin(&h));
+    // Read 1 after write 2 completed, then 2: 1 came after 2, and 2 after 1. Impossible.
+    let mut h = writes();
+    h.extend([r(2, 3, 95, 96, 1), r(3, 3, 97, 98, 2)]);
+    assert!(!lin(&h));
+    // Operations that touch at one instant are concurrent.
+    assert!(lin(&vec![w(0, 1, 0, 10, 1), r(1, 2, 10, 20, 0)]));
+}
+
+#[test]
+fn keys_are_checked_independently() {
+    let mut h = vec![w(0, 1, 0, 10, 1), r(1, 2, 20, 30, 1), w(2, 1, 0, 10, 2), r(3, 2, 20, 30, 0)];
+    h[2].key = 1;
+    h[3].key = 1;
+    let rep = verdict(&Register, &h);
+    assert_eq!((rep.keys, rep.linearizable_keys, rep.failed_keys.clone()), (2, 1, vec![1]));
+    assert_eq!(rep.violations[0].blocked.id, 3);
+}
+
+#[test]
+fn over_the_budget_the_answer_is_unknown() {
+    // 12 concurrent writes and a read: many orders to explore.
+    let mut h: RegHist = (0..12).map(|i| w(i, i as u32, 0, 100, i + 1)).collect();
+    h.push(r(12, 99, 200, 210, 99));
+    let rep = check(&Register, &h, &Options { max_states_per_key: 5, ..Options::default() });
+    assert_eq!(rep.unknown_keys, [(0, 6)]);
+    assert!(!rep.linearizable() && rep.failed_keys.is_empty());
+    // With room, the answer: the read saw a value nobody wrote.
+    assert_eq!(verdict(&Register, &h).failed_keys, [0]);
+}
+
+#[test]
+fn set_and_queue_specifications() {
+    let h = vec![
+        op(0, 1, 0, 10, SetOp::Add(3), SetRet::Done),
+        op(1, 2, 5, 15, SetOp::Add(4), SetRet::Done),
+        op(2, 3, 8, 9, SetOp::Read, SetRet::Elements(vec![4])),
+        op(3, 3, 20, 30, SetOp::Read, SetRet::Elements(vec![3, 4])),
+    ];
+    assert!(verdict(&Set, &h).linearizable());
+    let mut bad = h.clone();
+    bad[3] = op(3, 3, 20, 30, SetOp::Read, SetRet::Elements(vec![4]));
+    assert!(!verdict(&Set, &bad).linearizable(), "an acknowledged add is missing");
+
+    let q = vec![
+        op(0, 1, 0, 10, QueueOp::Enqueue(1), QueueRet::Done),
+        op(1, 1, 20, 30, QueueOp::Enqueue(2), QueueRet::Done),
+        op(2, 2, 40, 50, QueueOp::Dequeue, QueueRet::Dequeued(Some(1))),
+        op(3, 2, 60, 70, QueueOp::Dequeue, QueueRet::Dequeued(Some(2))),
+        op(4, 2, 80, 90, QueueOp::Dequeue, QueueRet::Dequeued(None)),
+    ];
+    assert!(verdict(&Queue, &q).linearizable());
+    let mut bad = q.clone();
+    bad[2].ret = Ret::Ok { at: Time(50), output: QueueRet::Dequeued(Some(2)) };
+    bad[3].ret = Ret::Ok { at: Time(70), output: QueueRet::Dequeued(Some(1)) };
+    assert!(!verdict(&Queue, &bad).linearizable(), "out of FIFO order");
+    // Concurrent enqueues may come out in either order.
+    let mut either = q.clone();
+    either[1].invoke = Time(5);
+    either[2].ret = Ret::Ok { at: Time(50), output: QueueRet::Dequeued(Some(2)) };
+    either[3].ret = Ret::Ok { at: Time(70), output: QueueRet::Dequeued(Some(1)) };
+    assert!(verdict(&Queue, &either).linearizable());
+}
+
+fn small() -> Shape {
+    Shape { ops: 3_000, keys: 10, clients: 30, ..Shape::bench() }
+}
+
+#[test]
+fn generated_histories_are_linearizable_and_deterministic() {
+    let h = register_history(&small(), 1);
+    assert_eq!(h, register_history(&small(), 1));
+    assert_ne!(h, register_history(&small(), 2));
+    assert_eq!(h.len(), 3_000);
+    assert!(h.iter().any(|o| o.ret == Ret::Unknown));
+    let rep = verdict(&Register, &h);
+    assert!(rep.linearizable(), "{:?}", rep.failed_keys);
+    assert_eq!(rep.keys, 10);
+    assert!(rep.states_explored >= rep.ops);
+}
+
+#[test]
+fn a_violation_in_a_long_history_is_minimised_to_the_operations_that_show_it() {
+    let mut h = register_history(&small(), 3);
+    // Make one late read return the value of the first write of its key: stale.
+    let (i, read) = h.iter().enumerate().rev().find(|(_, o)| o.input == RegOp::Read && o.output().is_some()).unwrap();
+    let key = read.key;
+    let first = h.iter().find(|o| o.key == key && matches!(o.input, RegOp::Write(_)) && o.output().is_some()).unwrap();
+    let RegOp::Write(v) = first.input else { unreachable!() };
+    let at = read.complete().unwrap();
+    h[i].ret = Ret::Ok { at, output: RegRet::Value(v) };
+    let rep = verdict(&Register, &h);
+    assert_eq!(rep.failed_keys, [key]);
+    let viol = &rep.violations[0];
+    assert!(viol.ops.iter().any(|o| o.id == viol.blocked.id));
+    assert!(viol.ops.iter().any(|o| o.input == RegOp::Write(v)), "the write the read needs stays");
+    assert!(viol.ops.len() <= 6, "{} ops: {:#?}", viol.ops.len(), viol.ops);
+    assert!(viol.window > viol.ops.len());
+    // The sub-history is itself not linearizable.
+    let sub: Vec<&Operation<RegOp, RegRet>> = viol.ops.iter().collect();
+    assert!(check_key(&Register, &sub, 1_000).is_violation());
+    // And drawn: every operation a marked bar.
+    let svg = svg::timeline("key", &svg::violation_bars(viol));
+    assert_eq!(svg.matches("class=\"op conflict\"").count(), viol.ops.len());
+    assert!(svg.contains(&format!("data-op=\"{}\"", viol.blocked.id)));
+    assert!(svg.contains("(cannot be placed)"));
+}
+
+#[test]
+fn the_timeline_has_a_row_per_client_and_dashes_unknown_outcomes() {
+    let bars = vec![
+        svg::Bar { op: 1, client: 4, invoke: Time(0), complete: Some(Time(10)), label: "w <1>".into(), marked: true },
+        svg::Bar { op: 2, client: 7, invoke: Time(5), complete: None, label: "w 2".into(), marked: false },
+    ];
+    let s = svg::timeline("t & u", &bars);
+    assert!(s.contains("client 4") && s.contains("client 7"));
+    assert!(s.contains("t &amp; u") && s.contains("w &lt;1&gt;"));
+    assert_eq!(s.matches("stroke-dasharray").count(), 1);
+    assert_eq!(s.matches("class=\"op\"").count(), 1);
+}
+
+#[test]
+fn session_guarantees() {
+    // Client 1 writes 1 then reads the initial value: not its own write.
+    let h = vec![w(0, 1, 0, 10, 1), r(1, 1, 20, 30, 0)];
+    let s = weak::sessions(&h);
+    assert_eq!((s.ryw_judged, s.ryw_violations.clone()), (1, vec![(1, 0)]));
+    // Another client reading the initial value breaks no session guarantee (but is stale).
+    let h = vec![w(0, 1, 0, 10, 1), r(1, 2, 20, 30, 0)];
+    let s = weak::sessions(&h);
+    assert_eq!((s.ryw_judged, s.ryw_violations.len(), s.mr_judged), (0, 0, 0));
+    assert!(!lin(&h));
+    // Client 2 reads 2, then 1 which precedes 2: reads went backwards.
+    let h = vec![w(0, 1, 0, 10, 1), w(1, 1, 20, 30, 2), r(2, 2, 40, 50, 2), r(3, 2, 60, 70, 1)];
+    let s = weak::sessions(&h);
+    assert_eq!((s.mr_judged, s.mr_violations.clone()), (1, vec![(3, 2)]));
+    // Concurrent writes may be seen in either order by different reads of one client? No: both
+    // are allowed by monotonic reads only if neither precedes the other.
+    let h = vec![w(0, 1, 0, 100, 1), w(1, 3, 10, 90, 2), r(2, 2, 40, 50, 2), r(3, 2, 60, 70, 1)];
+    assert!(weak::sessions(&h).mr_violations.is_empty());
+    // A generated linearizable history keeps both.
+    let s = weak::sessions(&register_history(&small(), 4));
+    assert!(s.ryw_judged > 100 && s.mr_judged > 100, "{s:?}");
+    assert!(s.ryw_violations.is_empty() && s.mr_violations.is_empty());
+}
+
+#[test]
+fn unseen_writes_of_unknown_outcome_are_pruned_and_seen_ones_kept() {
+    // 24 writes time out on one key while reads keep seeing the value before them: without the
+    // pruning, every subset of them is a configuration to try.
+    let mut h: RegHist = vec![w(0, 1, 0, 10, 1)];
+    for i in 0..24 {
+        h.push(unknown(1 + i, 2 + i as u32, 20 + i, RegOp::Write(100 + i)));
+    }
+    h.push(r(30, 1, 100, 110, 1));
+    let rep = check(&Register, &h, &Options { max_states_per_key: 1_000, ..Options::default() });
+    assert!(rep.linearizable(), "{:?}", rep.unknown_keys);
+    assert_eq!(rep.pruned_unknown, 24);
+    // One of them seen: it stays, and is linearized.
+    h.push(r(31, 1, 120, 130, 105));
+    let rep = check(&Register, &h, &Options { max_states_per_key: 1_000, ..Options::default() });
+    assert!(rep.linearizable());
+    assert_eq!(rep.pruned_unknown, 23);
+    // A failed compare-and-set on the key turns the pruning off (it may have failed because of one).
+    let mut h: RegHist = vec![w(0, 1, 0, 10, 1)];
+    for i in 0..4 {
+        h.push(unknown(1 + i, 2 + i as u32, 20 + i, RegOp::Write(100 + i)));
+    }
+    h.push(r(30, 1, 120, 130, 1));
+    h.push(op(32, 1, 140, 150, RegOp::Cas(1, 7), RegRet::Cas(false)));
+    let rep = check(&Register, &h, &Options::default());
+    assert_eq!(rep.pruned_unknown, 0);
+    assert!(rep.linearizable(), "an unseen write took effect after the read and failed the cas");
+    h.push(r(33, 1, 160, 170, 1));
+    assert!(!check(&Register, &h, &Options::default()).linearizable(), "but then the value cannot be back");
+}
