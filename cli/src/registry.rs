@@ -159,6 +159,7 @@ pub fn models() -> Vec<Entry> {
         entry::<comments::Comments>(),
         entry::<topk::TopK>(),
         entry::<nearby::Nearby>(),
+        entry::<autocomplete::Autocomplete>(),
     ]
 }
 
@@ -564,6 +565,7 @@ mod tests {
                 "comments" => roundtrip::<comments::Comments>(&source),
                 "topk" => roundtrip::<topk::TopK>(&source),
                 "nearby" => roundtrip::<nearby::Nearby>(&source),
+                "autocomplete" => roundtrip::<autocomplete::Autocomplete>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
