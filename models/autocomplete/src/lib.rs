@@ -816,6 +816,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut memo: BTreeMap<(u32, u32, Rc<str>), Vec<u64>> = BTreeMap::new();
     let mut latencies: Vec<u64> = Vec::new();
     let mut per_shard: Vec<Vec<u64>> = vec![Vec::new(); c.shards as usize];
+    let mut sent_per_shard: Vec<u64> = vec![0; c.shards as usize];
     let mut by_version: BTreeMap<u32, u64> = BTreeMap::new();
     let mut suggestions = 0u64;
     for h in run.history() {
@@ -823,6 +824,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             continue;
         }
         let Some(a) = asked.get(&h.op) else { continue };
+        if let Some(n) = sent_per_shard.get_mut(a.shard as usize) {
+            *n += 1;
+        }
         let (Some(Outcome::Ok), Reply::Values(got), Some((version, bans))) = (h.outcome, &h.reply, a.answered) else {
             unanswered += 1;
             continue;
@@ -909,7 +913,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("suggest_per_s".into(), judged as f64 / main_s);
     m.insert("searches_logged".into(), g.log.len() as f64);
     m.insert("searches_per_s".into(), searches / main_s);
-    m.insert("suggests_per_search".into(), if searches > 0.0 { judged as f64 / searches } else { 0.0 });
+    m.insert("suggests_per_search".into(), if searches > 0.0 { sent_per_shard.iter().sum::<u64>() as f64 / searches } else { 0.0 });
     m.insert("suggestions_per_answer".into(), if judged > 0 { suggestions as f64 / judged as f64 } else { 0.0 });
     m.insert("answers_with_banned".into(), with_banned as f64);
     latencies.sort_unstable();
@@ -989,23 +993,23 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         .labels(&labels),
     );
 
-    // Per shard: its share of the keystrokes and their end-to-end latency.
-    let total: usize = per_shard.iter().map(|v| v.len()).sum();
+    // Per shard: its share of the keystrokes sent and the end-to-end latency of those answered.
+    let total: u64 = sent_per_shard.iter().sum();
     let mut shard_rows = Vec::new();
     let mut shard_labels = Vec::new();
     let mut max_share: f64 = 0.0;
     for (s, v) in per_shard.iter_mut().enumerate() {
         v.sort_unstable();
-        let share = if total > 0 { v.len() as f64 / total as f64 } else { 0.0 };
+        let share = if total > 0 { sent_per_shard[s] as f64 / total as f64 } else { 0.0 };
         max_share = max_share.max(share);
         shard_labels.push(shard_label(s as u32, c.shard_chars, c.shards));
-        shard_rows.push(vec![s as f64, share, v.len() as f64, percentile_ms(v, 0.5), percentile_ms(v, 0.99)]);
+        shard_rows.push(vec![s as f64, share, sent_per_shard[s] as f64, v.len() as f64, percentile_ms(v, 0.5), percentile_ms(v, 0.99)]);
     }
     m.insert("hottest_shard_share".into(), max_share);
     m.insert("shard_skew".into(), max_share * c.shards as f64);
     let shard_label_refs: Vec<&str> = shard_labels.iter().map(|s| s.as_str()).collect();
     r.tables.push(
-        Table::new("load per shard", ["shard", "share", "queries", "p50_ms", "p99_ms"], shard_rows)
+        Table::new("load per shard", ["shard", "share", "sent", "answered", "p50_ms", "p99_ms"], shard_rows)
             .bars("shard", &["share"], Axis::new("share of keystrokes", "share"))
             .labels(&shard_label_refs),
     );
