@@ -16,25 +16,30 @@ fn run(name: &str) -> RunRecord {
     testkit::run_as_expected::<Autocomplete>(&load(name)).0
 }
 
-fn dump(r: &RunRecord) {
-    for (k, v) in &r.model_report.measures {
-        eprintln!("{k} = {v}");
-    }
-    for t in &r.model_report.tables {
-        eprintln!("{}: {:?}", t.name, t.columns);
-        for row in &t.rows {
-            eprintln!("  {row:?}");
-        }
-    }
-    for c in &r.model_report.checks {
-        eprintln!("{} {} {}", c.name, c.passed, c.detail);
-    }
-}
-
 #[test]
 fn the_cached_trie_answers_exactly_without_banned_words_within_the_sla() {
     let r = run("autocomplete");
-    dump(&r);
+    assert!(check(&r, "top5_exact").passed && check(&r, "no_banned").passed);
+    assert!(measure(&r, "suggest_answered") > 10_000.0);
+    assert_eq!(measure(&r, "shadow_mismatches"), 0.0, "walk and SQL scan agree with the cache");
+    // The weekly job ran (at 0, 4 and 8 s) and every version answered.
+    assert_eq!(measure(&r, "versions_built"), 3.0);
+    assert_eq!(measure(&r, "versions_answering"), 3.0);
+    assert!(measure(&r, "ban_visible_max_ms") < 10.0);
+    // The table: the cache reads the path and its list; the walk visits the subtree; the scan
+    // reads every row under the prefix.
+    let t = r.model_report.tables.iter().find(|t| t.name == "strategy work per query").expect("the table");
+    assert_eq!(t.rows.len(), 3);
+    let (cached, walk, sql) = (&t.rows[0], &t.rows[1], &t.rows[2]);
+    assert!(cached[2] < 11.0, "nodes per query {}", cached[2]);
+    assert!(walk[2] > 50.0 * cached[2], "walk nodes {} vs {}", walk[2], cached[2]);
+    assert!(sql[3] > 20.0 * cached[3], "rows {} vs entries {}", sql[3], cached[3]);
+    assert!(sql[5] > 10.0 * cached[5], "service p99 {} vs {}", sql[5], cached[5]);
+    // Shards by first letter are uneven: a-f carries over a third.
+    let shards = r.model_report.tables.iter().find(|t| t.name == "load per shard").expect("the shard table");
+    assert_eq!(shards.rows.len(), 4);
+    assert!((shards.rows.iter().map(|row| row[1]).sum::<f64>() - 1.0).abs() < 1e-9);
+    assert!(measure(&r, "shard_skew") > 1.2, "{}", measure(&r, "shard_skew"));
 }
 
 /// Control for autocomplete_sql_like: the same run answered from the trie's per-node cache meets
@@ -42,7 +47,6 @@ fn the_cached_trie_answers_exactly_without_banned_words_within_the_sla() {
 #[test]
 fn control_the_sql_like_scan_misses_the_latency_sla_and_the_cached_trie_meets_it() {
     let c = testkit::control::<Autocomplete>(&load("autocomplete_sql_like"), |sc| sc.config.serve = Strategy::Cached, &[]);
-    dump(&c.original);
     assert!(check(&c.original, "top5_exact").passed, "slow, not wrong");
     assert!(check(&c.original, "no_banned").passed);
     assert!(failed_checks(&c.original).is_empty());
