@@ -289,14 +289,31 @@ fn build(vocab: &[String], counts: &[u64], banned: &BTreeSet<u32>, c: &Config, v
 
 #[derive(Clone, Debug)]
 pub enum Msg {
-    Suggest { req: ReqId, prefix: Rc<str> },
+    Suggest {
+        req: ReqId,
+        prefix: Rc<str>,
+    },
     /// The suggestions (word ids), the version that answered and the bans its server had.
-    Suggestions { req: ReqId, words: Vec<u32>, version: u32, bans: u32 },
-    Refused { req: ReqId },
-    Search { req: ReqId, word: u32 },
-    Logged { req: ReqId },
+    Suggestions {
+        req: ReqId,
+        words: Vec<u32>,
+        version: u32,
+        bans: u32,
+    },
+    Refused {
+        req: ReqId,
+    },
+    Search {
+        req: ReqId,
+        word: u32,
+    },
+    Logged {
+        req: ReqId,
+    },
     Publish(Rc<Published>),
-    Ban { word: u32 },
+    Ban {
+        word: u32,
+    },
 }
 
 impl Message for Msg {
@@ -518,11 +535,7 @@ impl QueryServer {
                     Admit::Rejected(job) | Admit::Dropped(job) => ctx.send(job.from, Msg::Refused { req: job.req }),
                 }
             }
-            Msg::Publish(p) => {
-                if p.version > self.current.version {
-                    self.current = p;
-                }
-            }
+            Msg::Publish(p) if p.version > self.current.version => self.current = p,
             Msg::Ban { word } => {
                 self.banned.insert(word);
                 self.bans += 1;
@@ -661,7 +674,10 @@ impl Model for Autocomplete {
         if c.answer == 0 || c.k_cached < c.answer || c.k_cached > 1000 {
             e.push((
                 "config.k_cached".into(),
-                format!("must be within [answer, 1000] with answer >= 1, got k_cached {} answer {}", c.k_cached, c.answer),
+                format!(
+                    "must be within [answer, 1000] with answer >= 1, got k_cached {} answer {}",
+                    c.k_cached, c.answer
+                ),
             ));
         }
         if !(1..=2).contains(&c.shard_chars) {
@@ -913,7 +929,10 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("suggest_per_s".into(), judged as f64 / main_s);
     m.insert("searches_logged".into(), g.log.len() as f64);
     m.insert("searches_per_s".into(), searches / main_s);
-    m.insert("suggests_per_search".into(), if searches > 0.0 { sent_per_shard.iter().sum::<u64>() as f64 / searches } else { 0.0 });
+    m.insert(
+        "suggests_per_search".into(),
+        if searches > 0.0 { sent_per_shard.iter().sum::<u64>() as f64 / searches } else { 0.0 },
+    );
     m.insert("suggestions_per_answer".into(), if judged > 0 { suggestions as f64 / judged as f64 } else { 0.0 });
     m.insert("answers_with_banned".into(), with_banned as f64);
     latencies.sort_unstable();
@@ -1003,7 +1022,14 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         let share = if total > 0 { sent_per_shard[s] as f64 / total as f64 } else { 0.0 };
         max_share = max_share.max(share);
         shard_labels.push(shard_label(s as u32, c.shard_chars, c.shards));
-        shard_rows.push(vec![s as f64, share, sent_per_shard[s] as f64, v.len() as f64, percentile_ms(v, 0.5), percentile_ms(v, 0.99)]);
+        shard_rows.push(vec![
+            s as f64,
+            share,
+            sent_per_shard[s] as f64,
+            v.len() as f64,
+            percentile_ms(v, 0.5),
+            percentile_ms(v, 0.99),
+        ]);
     }
     m.insert("hottest_shard_share".into(), max_share);
     m.insert("shard_skew".into(), max_share * c.shards as f64);

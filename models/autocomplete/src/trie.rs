@@ -194,7 +194,8 @@ pub struct Table {
 
 impl Table {
     pub fn build(counts: &[u64], keep: impl Fn(u32) -> bool) -> Table {
-        let rows = counts.iter().enumerate().map(|(id, &n)| (id as u32, n)).filter(|&(id, n)| n > 0 && keep(id)).collect();
+        let rows =
+            counts.iter().enumerate().map(|(id, &n)| (id as u32, n)).filter(|&(id, n)| n > 0 && keep(id)).collect();
         Table { rows }
     }
 

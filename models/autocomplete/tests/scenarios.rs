@@ -46,7 +46,8 @@ fn the_cached_trie_answers_exactly_without_banned_words_within_the_sla() {
 /// the latency SLA; the SQL scan's answers were exact, only slow.
 #[test]
 fn control_the_sql_like_scan_misses_the_latency_sla_and_the_cached_trie_meets_it() {
-    let c = testkit::control::<Autocomplete>(&load("autocomplete_sql_like"), |sc| sc.config.serve = Strategy::Cached, &[]);
+    let c =
+        testkit::control::<Autocomplete>(&load("autocomplete_sql_like"), |sc| sc.config.serve = Strategy::Cached, &[]);
     assert!(check(&c.original, "top5_exact").passed, "slow, not wrong");
     assert!(check(&c.original, "no_banned").passed);
     assert!(failed_checks(&c.original).is_empty());
@@ -57,7 +58,11 @@ fn control_the_sql_like_scan_misses_the_latency_sla_and_the_cached_trie_meets_it
 /// the next build; the query-time filter removes it at once.
 #[test]
 fn control_the_build_filter_alone_serves_a_word_banned_after_the_build_and_the_query_filter_removes_it() {
-    let c = testkit::control::<Autocomplete>(&load("autocomplete_no_query_filter"), |sc| sc.config.query_filter = true, &[]);
+    let c = testkit::control::<Autocomplete>(
+        &load("autocomplete_no_query_filter"),
+        |sc| sc.config.query_filter = true,
+        &[],
+    );
     assert_eq!(failed_checks(&c.original), vec!["no_banned".to_string()]);
     assert!(measure(&c.original, "answers_with_banned") > 50.0);
     assert_eq!(measure(&c.fixed, "answers_with_banned"), 0.0);
