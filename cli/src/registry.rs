@@ -161,6 +161,7 @@ pub fn models() -> Vec<Entry> {
         entry::<nearby::Nearby>(),
         entry::<blacklist::Blacklist>(),
         entry::<jobrec::JobRec>(),
+        entry::<autocomplete::Autocomplete>(),
     ]
 }
 
@@ -568,6 +569,7 @@ mod tests {
                 "nearby" => roundtrip::<nearby::Nearby>(&source),
                 "blacklist" => roundtrip::<blacklist::Blacklist>(&source),
                 "jobrec" => roundtrip::<jobrec::JobRec>(&source),
+                "autocomplete" => roundtrip::<autocomplete::Autocomplete>(&source),
                 other => Err(format!("model `{other}` is missing from this test")),
             };
             result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
