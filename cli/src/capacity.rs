@@ -136,7 +136,8 @@ pub fn cmd_capacity(a: CapacityArgs) -> Result<ExitCode> {
     outln!("  assumed: more {path} never makes a run fail (monotone); checked at the answer's neighbours");
     let mut evidence: BTreeMap<i64, CurvePoint> = BTreeMap::new();
     let mut run_value = |v: i64| -> Result<bool> {
-        let text = curve::text_at(&entry, &source, &[], path, v as f64).map_err(|m| anyhow::anyhow!("{path}={v}: {m}"))?;
+        let text =
+            curve::text_at(&entry, &source, &[], path, v as f64).map_err(|m| anyhow::anyhow!("{path}={v}: {m}"))?;
         let plan = Plan {
             entry: &entry,
             points: vec![(v as f64, text)],
@@ -176,9 +177,7 @@ pub fn cmd_capacity(a: CapacityArgs) -> Result<ExitCode> {
         }
     }
     let flags = overrides::flags(&a.set);
-    let sweep_cmd = |v: i64| {
-        format!("simctl sweep {}{flags} --set {path}={v} --seeds {}", shell_quote(file), a.seeds)
-    };
+    let sweep_cmd = |v: i64| format!("simctl sweep {}{flags} --set {path}={v} --seeds {}", shell_quote(file), a.seeds);
     outln!("evidence ({} values tried, {:.1} s wall):", tried.len(), started.elapsed().as_secs_f64());
     outln!("  {:>8}  {:>9}  {:>13}  {:>15}  failed items (seeds)", path, "held", "pass rate", "95% CI");
     for (v, p) in &evidence {

@@ -354,8 +354,10 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
     }
     bar.finish_and_clear();
     if let Some(junit) = &a.junit {
-        let closures: Vec<Box<dyn Fn(u64) -> String + '_>> =
-            per_scenario.iter().map(|(_, f, _, _)| Box::new(reproduce_cmd(f, &a.set)) as Box<dyn Fn(u64) -> String>).collect();
+        let closures: Vec<Box<dyn Fn(u64) -> String + '_>> = per_scenario
+            .iter()
+            .map(|(_, f, _, _)| Box::new(reproduce_cmd(f, &a.set)) as Box<dyn Fn(u64) -> String>)
+            .collect();
         let suites: Vec<JunitSuite<'_>> = per_scenario
             .iter()
             .zip(&closures)

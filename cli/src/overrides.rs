@@ -194,12 +194,11 @@ pub fn apply(entry: &Entry, source: &str, sets: &[Override]) -> Result<String, O
             .iter()
             .map(|d| {
                 // The flag whose path the problem lies under, else all of them.
-                let blame = sets
-                    .iter()
-                    .find(|s| d.path == s.path || d.path.starts_with(&format!("{}.", s.path)))
-                    .map_or_else(|| sets.iter().map(|s| format!("--set {s}")).collect::<Vec<_>>().join(" "), |s| {
-                        format!("--set {s}")
-                    });
+                let blame =
+                    sets.iter().find(|s| d.path == s.path || d.path.starts_with(&format!("{}.", s.path))).map_or_else(
+                        || sets.iter().map(|s| format!("--set {s}")).collect::<Vec<_>>().join(" "),
+                        |s| format!("--set {s}"),
+                    );
                 let path = if d.path.is_empty() { String::new() } else { format!("{}: ", d.path) };
                 format!("{blame}: {path}{}", d.message)
             })

@@ -149,13 +149,7 @@ fn rows(c: &Curve) -> (Vec<String>, Vec<Vec<String>>) {
         let mut row = vec![
             format!("{}{mark}", num(p.value)),
             if p.holds { "yes".into() } else { "NO".into() },
-            format!(
-                "{}/{} ({:.0}%..{:.0}%)",
-                p.passed,
-                p.runs.len(),
-                p.ci_low * 100.0,
-                p.ci_high * 100.0
-            ),
+            format!("{}/{} ({:.0}%..{:.0}%)", p.passed, p.runs.len(), p.ci_low * 100.0, p.ci_high * 100.0),
         ];
         for k in &kinds {
             let of = |g: Getter| spread(p, |r| r.ops.get(k).and_then(g));
@@ -306,14 +300,21 @@ pub fn curve_html(c: &Curve, svg: &str) -> String {
         vec!["varied".into(), c.vary.clone()],
         vec!["other overrides".into(), if c.set.is_empty() { "(none)".into() } else { c.set.join(" ") }],
         vec!["seeds per point".into(), format!("{} ({:?})", c.seeds.len(), c.seeds)],
-        vec!["a point holds when".into(), format!("at least {:.0}% of its seeds pass every SLA and invariant", c.confidence * 100.0)],
+        vec![
+            "a point holds when".into(),
+            format!("at least {:.0}% of its seeds pass every SLA and invariant", c.confidence * 100.0),
+        ],
         vec!["reproduce one run".into(), c.reproduce.clone()],
         vec!["simctl".into(), c.simctl_version.clone()],
     ];
     s.push_str(&html_table(&["", ""], &meta, false));
     let (head, rows) = rows(c);
     let head: Vec<&str> = head.iter().map(String::as_str).collect();
-    let _ = write!(s, "<h2>Points</h2>\n<p>Latency and throughput: median [min..max] across seeds.</p>\n{}", html_table(&head, &rows, false));
+    let _ = write!(
+        s,
+        "<h2>Points</h2>\n<p>Latency and throughput: median [min..max] across seeds.</p>\n{}",
+        html_table(&head, &rows, false)
+    );
     let _ = write!(s, "<h2>Latency and throughput</h2>\n{}\n", inline_svg(svg));
     let mut failing = Vec::new();
     for p in &c.points {

@@ -27,8 +27,11 @@ fn a_curve_is_byte_identical_for_any_jobs_and_marks_its_knee() {
     let dir = scratch("curve");
     // A latency SLA the register meets at a low rate and misses at a high one is hard to place
     // exactly; a throughput SLA is not: the knee must sit between the points.
-    let file =
-        write_scenario(&dir, "t.ron", &register_scenario("slas: [Latency(op: \"read\", percentile: 99.0, max: \"1s\")],"));
+    let file = write_scenario(
+        &dir,
+        "t.ron",
+        &register_scenario("slas: [Latency(op: \"read\", percentile: 99.0, max: \"1s\")],"),
+    );
     let mut texts = Vec::new();
     for jobs in ["1", "2"] {
         let out = dir.join(format!("out{jobs}"));
@@ -52,7 +55,9 @@ fn a_curve_is_byte_identical_for_any_jobs_and_marks_its_knee() {
         let svg = std::fs::read_to_string(out.join("curve.svg")).unwrap();
         assert!(svg.contains("data-series=\"read p99\"") && svg.contains("class=\"bound\""), "{svg}");
         assert!(svg.contains("knee 300"));
-        assert!(std::fs::read_to_string(out.join("index.html")).unwrap().contains("<h1>t: workload.arrival.rate_per_s"));
+        assert!(
+            std::fs::read_to_string(out.join("index.html")).unwrap().contains("<h1>t: workload.arrival.rate_per_s")
+        );
     }
     assert_eq!(texts[0], texts[1], "curve.json differs between --jobs 1 and 2");
     let j = read_json(&dir.join("out1/curve.json"));
@@ -99,7 +104,16 @@ fn capacity_finds_the_least_rate_that_meets_a_throughput_floor() {
     assert!(r.stdout.contains("assumed: more"), "{}", r.stdout);
     assert!(r.stdout.contains("reproduce (fails):  simctl sweep"), "{}", r.stdout);
     // Nothing in range holds: exit 1 and say so.
-    let r = simctl(&["capacity", &file, "--minimise", "workload.arrival.rate_per_s", "--range", "10..60", "--seeds", "0..2"]);
+    let r = simctl(&[
+        "capacity",
+        &file,
+        "--minimise",
+        "workload.arrival.rate_per_s",
+        "--range",
+        "10..60",
+        "--seeds",
+        "0..2",
+    ]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("answer: none"), "{}", r.stdout);
 }
