@@ -116,6 +116,9 @@ pub struct SweepArgs {
     /// No progress bar (it is also hidden when stderr is not a terminal, or under CI).
     #[arg(long)]
     pub no_progress: bool,
+    /// Change one field of every scenario swept, e.g. `--set topology.servers=8` (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<crate::overrides::Override>,
     /// Also bounds the jobs: as many runs at once as fit in this memory.
     #[command(flatten)]
     pub memory: MemoryArg,
@@ -154,8 +157,18 @@ pub fn seed_result(r: &RunResult) -> SeedResult {
 }
 
 fn run_seed(entry: &registry::Entry, source: &str, seed: u64) -> SeedResult {
+    run_seed_as(entry, source, seed, &seed_result)
+}
+
+/// One seed's run as a results line made by `make`; a run that did not finish as an error line.
+pub fn run_seed_as(
+    entry: &registry::Entry,
+    source: &str,
+    seed: u64,
+    make: &dyn Fn(&RunResult) -> SeedResult,
+) -> SeedResult {
     match (entry.run)(source, RunRequest { seed: Some(seed), ..Default::default() }) {
-        Ok(r) => seed_result(&r),
+        Ok(r) => make(&r),
         Err(RunError::Panicked { message, .. }) => SeedResult::errored(seed, message),
         Err(RunError::Invalid(d)) => SeedResult::errored(
             seed,
@@ -168,8 +181,8 @@ fn run_seed(entry: &registry::Entry, source: &str, seed: u64) -> SeedResult {
     }
 }
 
-fn reproduce_cmd(file: &Path) -> impl Fn(u64) -> String + '_ {
-    move |seed| format!("simctl run {} --seed {seed}", shell_quote(file))
+fn reproduce_cmd<'a>(file: &'a Path, sets: &'a [crate::overrides::Override]) -> impl Fn(u64) -> String + 'a {
+    move |seed| format!("simctl run {} --seed {seed}{}", shell_quote(file), crate::overrides::flags(sets))
 }
 
 fn what_happened(r: &SeedResult) -> String {
@@ -181,7 +194,7 @@ fn what_happened(r: &SeedResult) -> String {
 }
 
 /// Prints the seeds that did not meet the expectation (at most 20) with their reproduce commands.
-fn print_unexpected(file: &Path, results: &[SeedResult]) {
+fn print_unexpected(file: &Path, sets: &[crate::overrides::Override], results: &[SeedResult]) {
     let bad: Vec<&SeedResult> = results.iter().filter(|r| !r.met_expectation || r.error.is_some()).collect();
     if bad.is_empty() {
         return;
@@ -189,7 +202,7 @@ fn print_unexpected(file: &Path, results: &[SeedResult]) {
     outln!("  seeds that did not meet the expectation:");
     outln!("  {:>8}  {:<50}  reproduce", "seed", "what happened");
     for r in bad.iter().take(20) {
-        outln!("  {:>8}  {:<50}  {}", r.seed, what_happened(r), reproduce_cmd(file)(r.seed));
+        outln!("  {:>8}  {:<50}  {}", r.seed, what_happened(r), reproduce_cmd(file, sets)(r.seed));
     }
     if bad.len() > 20 {
         outln!("  ... and {} more (see summary.md and results.jsonl)", bad.len() - 20);
@@ -247,11 +260,8 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
     let mut bad_input = false;
     let mut cost_max: f64 = 0.0;
     for file in &files {
-        match load(file)? {
-            Err(d) => {
-                print_diagnostics(file, &d);
-                bad_input = true;
-            }
+        match crate::load_with(file, &a.set)? {
+            Err(_) => bad_input = true,
             Ok((source, entry)) => match ((entry.check)(&source), (entry.cost)(&source, false)) {
                 (Err(d), _) | (_, Err(d)) => {
                     print_diagnostics(file, &d);
@@ -314,7 +324,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
         let outcome = sweep::run_seeds(seeds_of(l), &config, |seed| run_seed(&l.entry, &l.source, seed), &on_done)
             .with_context(|| format!("sweep of {}", l.file.display()))?;
         let results = outcome.results;
-        let reproduce = reproduce_cmd(&l.file);
+        let reproduce = reproduce_cmd(&l.file, &a.set);
         let promise = sweep::promised_rate(&l.expect, &results);
         let mut md = sweep::summary_markdown(&l.name, &results, &reproduce);
         if let Some(p) = &promise {
@@ -335,7 +345,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             }
             outln!("{}: {}{resumed}", l.file.display(), one_line_stats(&results));
             out!("{}", sweep::probability_table(&results));
-            print_unexpected(&l.file, &results);
+            print_unexpected(&l.file, &a.set, &results);
             print_promise(promise.as_ref());
             outln!("  results: {}  summary: {}", results_path.display(), dir.join("summary.md").display());
         });
@@ -344,8 +354,10 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
     }
     bar.finish_and_clear();
     if let Some(junit) = &a.junit {
-        let closures: Vec<Box<dyn Fn(u64) -> String + '_>> =
-            per_scenario.iter().map(|(_, f, _, _)| Box::new(reproduce_cmd(f)) as Box<dyn Fn(u64) -> String>).collect();
+        let closures: Vec<Box<dyn Fn(u64) -> String + '_>> = per_scenario
+            .iter()
+            .map(|(_, f, _, _)| Box::new(reproduce_cmd(f, &a.set)) as Box<dyn Fn(u64) -> String>)
+            .collect();
         let suites: Vec<JunitSuite<'_>> = per_scenario
             .iter()
             .zip(&closures)
@@ -382,7 +394,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
 /// The worker threads of a sweep: as asked (default: the cores), but no more than the cores (a
 /// run is single-threaded and CPU-bound: more threads only add memory) and no more runs at once
 /// than fit in the memory limit. Says so when it lowers the number asked for.
-fn sweep_jobs(asked: Option<usize>, cost_bytes: f64, max_memory: Option<f64>) -> usize {
+pub fn sweep_jobs(asked: Option<usize>, cost_bytes: f64, max_memory: Option<f64>) -> usize {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let fit = max_memory.map_or(usize::MAX, |m| ((m / cost_bytes.max(1.0)).floor() as usize).max(1));
     let jobs = asked.unwrap_or(cores).clamp(1, cores.min(fit));
@@ -448,7 +460,7 @@ pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let results_path = a.out.join("results.jsonl");
     sweep::rewrite_sorted(&results_path, &results)?;
-    let reproduce = reproduce_cmd(&scenario);
+    let reproduce = reproduce_cmd(&scenario, &[]);
     let mut md = sweep::summary_markdown(&name, &results, &reproduce);
     if let Some(p) = &promise {
         md.push_str(&sweep::promise_markdown(p));
@@ -460,7 +472,7 @@ pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
     }
     outln!("merged {} files: {}", a.results.len(), one_line_stats(&results));
     out!("{}", sweep::probability_table(&results));
-    print_unexpected(&scenario, &results);
+    print_unexpected(&scenario, &[], &results);
     print_promise(promise.as_ref());
     outln!("results: {}  summary: {}", results_path.display(), a.out.join("summary.md").display());
     Ok(if scenario_ok(&results, promise.as_ref()) { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -22,8 +22,11 @@
 #[macro_use]
 mod term;
 mod bench;
+mod capacity;
 mod commands;
+mod curve;
 mod output;
+mod overrides;
 mod registry;
 mod ron_text;
 mod suggest;
@@ -101,12 +104,22 @@ enum Command {
         /// node, event), or confirm identical trace hashes; exits 1 on a divergence. No report.
         #[arg(long)]
         check_determinism: bool,
+        /// Change one field of the scenario, e.g. `--set topology.servers=8` or
+        /// `--set workload.arrival.rate_per_s=2000` (repeatable; see docs/scenarios.md).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<overrides::Override>,
         #[command(flatten)]
         memory: MemoryArg,
     },
     /// Run many seeds of a scenario (or of every scenario in a folder) in parallel.
     #[command(after_help = commands::EXAMPLES_SWEEP)]
     Sweep(commands::SweepArgs),
+    /// Latency and throughput against one varied field (load, servers, ...), and the knee.
+    #[command(after_help = curve::EXAMPLES_CURVE)]
+    Curve(curve::CurveArgs),
+    /// The least value of an integer field (servers, nodes) at which every SLA and invariant holds.
+    #[command(after_help = capacity::EXAMPLES_CAPACITY)]
+    Capacity(capacity::CapacityArgs),
     /// Combine the results files of sharded sweeps into one report.
     #[command(after_help = commands::EXAMPLES_MERGE)]
     Merge(commands::MergeArgs),
@@ -261,13 +274,19 @@ pub fn mem_available(meminfo: &str) -> Option<f64> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run { set, check_determinism: true, .. } if !set.is_empty() => {
+            eprintln!("error: --set does not go with --check-determinism (write the change in a file)");
+            Ok(ExitCode::from(2))
+        }
         Command::Run { scenario, seed, check_determinism: true, memory, .. } => {
             commands::cmd_check_determinism(&scenario, seed, &memory)
         }
-        Command::Run { scenario, seed, out, no_progress, check_determinism: false, memory } => {
-            cmd_run(&scenario, seed, out, no_progress, &memory)
+        Command::Run { scenario, seed, out, no_progress, check_determinism: false, set, memory } => {
+            cmd_run(&scenario, seed, out, no_progress, &set, &memory)
         }
         Command::Sweep(a) => commands::cmd_sweep(a),
+        Command::Curve(a) => curve::cmd_curve(a),
+        Command::Capacity(a) => capacity::cmd_capacity(a),
         Command::Merge(a) => commands::cmd_merge(a),
         Command::Shrink(a) => commands::cmd_shrink(a),
         Command::Replay(a) => commands::cmd_replay(a),
@@ -342,10 +361,42 @@ pub(crate) fn load(file: &Path) -> Result<std::result::Result<(String, registry:
     }
 }
 
+/// [`load`] with the `--set` overrides applied; on bad input, the problems are printed and the
+/// exit code (2) returned.
+pub(crate) fn load_with(
+    file: &Path,
+    sets: &[overrides::Override],
+) -> Result<std::result::Result<(String, registry::Entry), ExitCode>> {
+    let (source, entry) = match load(file)? {
+        Ok(x) => x,
+        Err(d) => {
+            print_diagnostics(file, &d);
+            return Ok(Err(ExitCode::from(2)));
+        }
+    };
+    match overrides::apply(&entry, &source, sets) {
+        Ok(text) => Ok(Ok((text, entry))),
+        Err(overrides::OverrideError::Source(d)) => {
+            print_diagnostics(file, &d);
+            Ok(Err(ExitCode::from(2)))
+        }
+        Err(overrides::OverrideError::Set(m)) => {
+            for line in m.lines() {
+                eprintln!("{}: error: {line}", file.display());
+            }
+            Ok(Err(ExitCode::from(2)))
+        }
+    }
+}
+
 pub(crate) fn shell_quote(p: &Path) -> String {
-    let s = p.display().to_string();
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) {
-        s
+    shell_word(&p.display().to_string())
+}
+
+/// A word as a POSIX shell reads it back: as it is when safe, else single-quoted.
+pub(crate) fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-=:,+".contains(c)) {
+        s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
@@ -383,15 +434,13 @@ fn cmd_run(
     seed: Option<u64>,
     out: Option<PathBuf>,
     no_progress: bool,
+    sets: &[overrides::Override],
     memory: &MemoryArg,
 ) -> Result<ExitCode> {
     let max_memory = memory.bytes()?;
-    let (source, entry) = match load(file)? {
+    let (source, entry) = match load_with(file, sets)? {
         Ok(x) => x,
-        Err(d) => {
-            print_diagnostics(file, &d);
-            return Ok(ExitCode::from(2));
-        }
+        Err(code) => return Ok(code),
     };
     match (entry.cost)(&source, false) {
         Ok(cost) if max_memory.is_some_and(|m| cost.bytes() > m) => {
@@ -423,7 +472,7 @@ fn cmd_run(
     for w in &result.info.warnings {
         eprintln!("{}: warning: {w}", file.display());
     }
-    let reproduce = format!("simctl run {} --seed {}", shell_quote(file), result.seed);
+    let reproduce = format!("simctl run {} --seed {}{}", shell_quote(file), result.seed, overrides::flags(sets));
     let meta = Meta {
         scenario_file: file.display().to_string(),
         scenario_hash: fnv1a(&source),

@@ -24,6 +24,8 @@ pub struct ScenarioInfo {
     pub expect: verdict::Expect,
     /// What is valid but probably not meant (a good scenario with no progress condition).
     pub warnings: Vec<String>,
+    /// The SLAs (for the bounds `simctl curve` draws).
+    pub slas: Vec<verdict::Sla>,
 }
 
 impl ScenarioInfo {
@@ -34,6 +36,7 @@ impl ScenarioInfo {
             seed: sc.seed,
             expect: sc.expect.clone(),
             warnings: verdict::progress_warning(sc, M::PROGRESS_CHECKS).into_iter().collect(),
+            slas: sc.slas.clone(),
         }
     }
 }
@@ -127,6 +130,9 @@ pub struct Entry {
     pub shrink: fn(&str, u64, ShrinkOptions) -> Result<ShrinkOutcome, RunError>,
     /// Runs a seed twice with the trace on and compares.
     pub determinism: fn(&str, u64) -> Result<Determinism, RunError>,
+    /// The scenario written out in full (every field, defaults included) as RON, parsed but not
+    /// validated: what `--set PATH=VALUE` edits ([`crate::overrides`]).
+    pub full: fn(&str) -> Result<String, Vec<Diagnostic>>,
 }
 
 /// Every model simctl can run.
@@ -184,6 +190,7 @@ pub fn entry<M: Model>() -> Entry {
         cost: cost::<M>,
         shrink: shrink_entry::<M>,
         determinism: determinism_entry::<M>,
+        full: full_entry::<M>,
     }
 }
 
@@ -429,6 +436,11 @@ where
     };
     let minimal = ron_text::without_defaults(&full, &KEEP, &same);
     if same(&minimal) { Ok(ron_text::write(&minimal, 100)) } else { Ok(full_text) }
+}
+
+fn full_entry<M: Model>(source: &str) -> Result<String, Vec<Diagnostic>> {
+    let sc = parse::parse_scenario::<M::Config>(source)?;
+    full_ron(&sc).map_err(|message| vec![Diagnostic { line: None, col: None, path: String::new(), message }])
 }
 
 fn determinism_entry<M: Model>(source: &str, seed: u64) -> Result<Determinism, RunError> {

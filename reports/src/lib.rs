@@ -16,12 +16,17 @@
 //! | `gauge_<name>.svg` | each gauge the model sampled, over time |
 //! | `index.html` | all of it on one page, SVG inline, opens from disk |
 //!
+//! A load curve (`simctl curve`, [`curve`]) has its own files: `curve.json`, `curve.svg` (latency
+//! percentiles and throughput against the varied value, seed spread as bands, SLA bounds, the
+//! knee) and its `index.html`.
+//!
 //! Every time axis shades the fault windows and labels them, so an effect can be read against
 //! its cause. The SVG is written by [`svg`] (no fonts, no bitmaps needed); every series is a
 //! `<g class="series" data-series="...">` element.
 //!
 //! Architecture invariant: no IO here, and nothing about a particular model.
 
+pub mod curve;
 pub mod json;
 mod plot;
 mod svg;

@@ -436,6 +436,39 @@ impl Plot {
         self.legend.push((name.to_string(), Mark::Line(pen)));
     }
 
+    /// A shaded band between two curves, `(x, low, high)` per point (the spread of a value across
+    /// seeds); its series is named `name`, and it has no legend entry of its own.
+    pub fn spread(&mut self, name: &str, pts: &[(f64, f64, f64)], color: &'static str) {
+        let upper: Vec<(f64, f64)> = pts.iter().filter_map(|&(x, _, hi)| self.xy((x, hi))).collect();
+        let lower: Vec<(f64, f64)> = pts.iter().rev().filter_map(|&(x, lo, _)| self.xy((x, lo))).collect();
+        if upper.len() < 2 || upper.len() != lower.len() {
+            return;
+        }
+        let outline: Vec<String> = upper.iter().chain(&lower).map(|&(x, y)| format!("{},{}", f(x), f(y))).collect();
+        let _ = write!(
+            self.body,
+            "<g class=\"spread\" data-series=\"{}\"><polygon points=\"{}\" fill=\"{color}\" fill-opacity=\"0.15\" stroke=\"none\"/></g>",
+            xml_escape(name),
+            outline.join(" ")
+        );
+    }
+
+    /// A horizontal line across the plot at `y` (a bound), labelled at its right end.
+    pub fn hline(&mut self, y: f64, label: &str, color: &'static str) {
+        let Some(v) = self.py(y) else { return };
+        let _ = write!(
+            self.body,
+            "<g class=\"bound\" data-label=\"{3}\" data-y=\"{4}\"><line x1=\"{LEFT}\" x2=\"{0}\" y1=\"{1}\" y2=\"{1}\" stroke=\"{color}\" \
+             stroke-width=\"1.5\" stroke-dasharray=\"8 4\"/><text x=\"{2}\" y=\"{5}\" font-size=\"10\" fill=\"{color}\" text-anchor=\"end\" {FONT}>{3}</text></g>",
+            f(W - RIGHT),
+            f(v),
+            f(W - RIGHT - 2.0),
+            xml_escape(label),
+            trim(y),
+            f(v - 3.0)
+        );
+    }
+
     /// Dots, one per point, in one colour (`r` px).
     pub fn dots(&mut self, name: &str, pts: &[(f64, f64)], color: &'static str, r: f64) {
         self.open_series(name);

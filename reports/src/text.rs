@@ -157,7 +157,7 @@ fn estimate_rows(verdict: &Verdict) -> (Vec<&'static str>, Vec<Vec<String>>) {
 }
 
 /// A plain aligned table for the terminal.
-fn aligned(head: &[&str], rows: &[Vec<String>], max_last: usize) -> String {
+pub(crate) fn aligned(head: &[&str], rows: &[Vec<String>], max_last: usize) -> String {
     let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -350,11 +350,11 @@ pub fn summary_md(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> String 
     s
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn html_table(head: &[&str], rows: &[Vec<String>], status_col: bool) -> String {
+pub(crate) fn html_table(head: &[&str], rows: &[Vec<String>], status_col: bool) -> String {
     let mut s = String::from("<table><thead><tr>");
     for h in head {
         let _ = write!(s, "<th>{}</th>", esc(h));
@@ -382,16 +382,15 @@ fn html_table(head: &[&str], rows: &[Vec<String>], status_col: bool) -> String {
 }
 
 /// Strips the XML declaration so an SVG can be inlined in HTML.
-fn inline_svg(svg: &str) -> &str {
+pub(crate) fn inline_svg(svg: &str) -> &str {
     match svg.find("<svg") {
         Some(i) => &svg[i..],
         None => svg,
     }
 }
 
-/// `index.html`: one self-contained page (inline SVG and CSS, no scripts, no network).
-pub fn index_html(record: &RunRecord, verdict: &Verdict, meta: &Meta, plots: &crate::Plots<'_>) -> String {
-    let crate::Plots { latency, throughput, cdf, scatter, tables, gauges } = *plots;
+/// The start of a report page (doctype, title, the shared style) up to the open `<body>`.
+pub(crate) fn page_head(title: &str) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
@@ -403,8 +402,15 @@ th{{background:#f3f3f3}} tr.fail td{{background:#fde2e2}} tr.wrong td{{backgroun
 .verdict{{font-size:1.4em;padding:.5em 1em;border-radius:6px;display:inline-block}}\n\
 .pass{{background:#dff5df}} .fail{{background:#fde2e2}} .warn{{background:#fff3cd;padding:.6em;border:2px solid #d39e00}}\n\
 code{{background:#f3f3f3;padding:1px 4px}} svg{{max-width:100%;height:auto}}\n</style></head><body>\n",
-        esc(&record.scenario)
+        esc(title)
     );
+    s
+}
+
+/// `index.html`: one self-contained page (inline SVG and CSS, no scripts, no network).
+pub fn index_html(record: &RunRecord, verdict: &Verdict, meta: &Meta, plots: &crate::Plots<'_>) -> String {
+    let crate::Plots { latency, throughput, cdf, scatter, tables, gauges } = *plots;
+    let mut s = page_head(&record.scenario);
     let _ = writeln!(s, "<h1>{}</h1>", esc(&record.scenario));
     if !meta.description.is_empty() {
         let _ = writeln!(s, "<p>{}</p>", esc(&meta.description));

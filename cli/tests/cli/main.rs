@@ -2,6 +2,7 @@
 
 mod architecture;
 mod bad_inputs;
+mod curve;
 mod docs;
 mod estimates;
 mod memory;

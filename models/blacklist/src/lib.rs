@@ -69,7 +69,7 @@ use parts::calls::{Answer, CallOutcome, CallPolicy, CallTimer, Calls, Done, OpCa
 use parts::kv::{self, KvClient, KvResult, KvServer, KvSpec, ReadFrom, ShardMap};
 use parts::limiter::{self, Algorithm, Params};
 use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer, Slots};
-use parts::provider::{self, Provider, ProviderSpec, ProviderStats, Status};
+use parts::provider::{self, Provider, ProviderSpec, ProviderStats};
 use serde::{Deserialize, Serialize};
 use sim_core::{
     Actor, Axis, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, Outcome, Prng, Reply, RunView, Table,
