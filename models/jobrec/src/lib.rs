@@ -664,11 +664,9 @@ impl Actor for Node {
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         match self {
             Node::Client(c) => c.on_start(ctx),
-            Node::Reason(r) => {
-                if r.caches {
-                    r.precompute(ctx.now());
-                    ctx.set_timer(r.refresh, Timer::Tick(Tick::Refresh));
-                }
+            Node::Reason(r) if r.caches => {
+                r.precompute(ctx.now());
+                ctx.set_timer(r.refresh, Timer::Tick(Tick::Refresh));
             }
             _ => {}
         }
@@ -699,11 +697,9 @@ impl Actor for Node {
                         a.on_done(ctx, done, None);
                     }
                 }
-                Timer::Tick(Tick::PollExpire { user, poll }) => {
-                    if a.waiting.get(&user).is_some_and(|w| w.1 == poll) {
-                        let (to, poll, _) = a.waiting.remove(&user).expect("held");
-                        ctx.send(to, Msg::Pushed { user, poll, jobs: Vec::new() });
-                    }
+                Timer::Tick(Tick::PollExpire { user, poll }) if a.waiting.get(&user).is_some_and(|w| w.1 == poll) => {
+                    let (to, poll, _) = a.waiting.remove(&user).expect("held");
+                    ctx.send(to, Msg::Pushed { user, poll, jobs: Vec::new() });
                 }
                 _ => {}
             },

@@ -16,7 +16,7 @@ fn run(sc: &Scenario<Config>) -> RunRecord {
     testkit::run_record::<JobRec>(sc, None)
 }
 
-fn table_row<'a>(r: &'a RunRecord, reason: usize) -> &'a [f64] {
+fn table_row(r: &RunRecord, reason: usize) -> &[f64] {
     let t = r.model_report.tables.iter().find(|t| t.name == "reasons").expect("the reasons table");
     &t.rows[reason]
 }
