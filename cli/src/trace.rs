@@ -39,13 +39,10 @@ pub fn inline(source: &str, scenario: &Path) -> Result<String, Vec<Diagnostic>> 
         // The parser reports the missing field with its own words.
         return Ok(source.to_string());
     }
-    let ops_pos = parse::locate(source, "workload.arrival.ops").unwrap_or(arrival);
-    if ops_pos != arrival {
-        return Err(diag(
-            ops_pos,
-            "workload.arrival.ops",
-            "a Trace's operations are read from its file: remove `ops`, or use `Script(ops: [...])`".into(),
-        ));
+    // Operations already written (a scenario that `simctl shrink` wrote back) are used as they
+    // are: the file is not read again.
+    if parse::locate(source, "workload.arrival.ops").unwrap_or(arrival) != arrival {
+        return Ok(source.to_string());
     }
     let start = offset(source, file_pos).expect("a located position is inside the source");
     let Some((name, end)) = string_literal(&source[start..]) else {
@@ -236,8 +233,9 @@ mod tests {
         let e = inline(&src.replace("s.csv", "nope.csv"), &scenario).unwrap_err();
         assert_eq!((e[0].line, e[0].col, e[0].path.as_str()), (Some(3), Some(26), "workload.arrival.file"));
         assert!(e[0].message.contains("cannot read the trace"), "{}", e[0].message);
-        // Operations written by hand beside the file are refused.
-        let e = inline(&src.replace("\"s.csv\"", "\"s.csv\", ops: []"), &scenario).unwrap_err();
-        assert_eq!(e[0].path, "workload.arrival.ops");
+        // Operations already written beside the file (a shrunk scenario) are kept; the file is
+        // not read.
+        let written = src.replace("\"s.csv\"", "\"gone.csv\", ops: []");
+        assert_eq!(inline(&written, &scenario).unwrap(), written);
     }
 }

@@ -64,7 +64,8 @@ pub enum Arrival {
     /// extension (`.csv`, `.jsonl`); `at` is a duration (`"10ms"`) or a number of seconds. The path
     /// is relative to the scenario file. `simctl` reads the file when it loads the scenario and
     /// carries the operations in `ops` from then on, so sweeps, shrinks and replays do not need
-    /// the file again; a scenario that names a trace but holds no operations is refused.
+    /// the file again (a scenario that already lists `ops`, as `simctl shrink` writes one back,
+    /// is used as it is); a trace with no operations is refused.
     Trace {
         file: String,
         #[serde(default)]
