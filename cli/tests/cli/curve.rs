@@ -30,7 +30,10 @@ fn a_curve_is_byte_identical_for_any_jobs_and_marks_its_knee() {
     let file = write_scenario(
         &dir,
         "t.ron",
-        &register_scenario("slas: [Latency(op: \"read\", percentile: 99.0, max: \"1s\")],"),
+        // The session checks can judge nothing at the lowest rate on some seeds: not this test's point.
+        &register_scenario(
+            "slas: [Latency(op: \"read\", percentile: 99.0, max: \"1s\")], invariants: [\"fresh_reads\", \"durable_writes\"],",
+        ),
     );
     let mut texts = Vec::new();
     for jobs in ["1", "2"] {

@@ -55,7 +55,7 @@ fn a_bad_trace_is_named_by_file_and_line() {
     let file = write_scenario(&dir, "s.ron", &scenario(r#"Trace(file: "t.csv")"#));
     let r = simctl(&["run", &file]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("s.ron:7:") && r.stderr.contains("workload.arrival.file"), "{}", r.stderr);
+    assert!(r.stderr.contains("s.ron:8:") && r.stderr.contains("workload.arrival.file"), "{}", r.stderr);
     assert!(r.stderr.contains("t.csv:2: key `one` is not a whole number"), "{}", r.stderr);
     // An operation the model does not have, and a client that does not exist.
     std::fs::write(dir.join("t.csv"), "0.010,write,1\n0.020,scan,1,5\n").unwrap();

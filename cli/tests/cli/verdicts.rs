@@ -96,7 +96,9 @@ fn a_check_that_judged_nothing_fails_as_vacuous_unless_the_scenario_allows_it() 
     let file = write_scenario(
         &dir,
         "v2.ron",
-        &writes_only(r#"slas: [Availability(min: 0.9)], may_be_empty: ["fresh_reads"],"#),
+        &writes_only(
+            r#"slas: [Availability(min: 0.9)], may_be_empty: ["fresh_reads", "read_your_writes", "monotonic_reads"],"#,
+        ),
     );
     let r = simctl(&["run", &file, "--out", dir.join("out2").to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
