@@ -21,6 +21,7 @@
 //! | `faults` | per fault: label, start_s, end_s, messages_dropped, events_delayed, timers_lost, writes_lost, ops_hit, messages_in_outage, had_effect |
 //! | `checks`, `measures` | the model's invariant checks (name, passed, detail, judged, unit, violations, violation, skipped, blamed [{op, invoke_ns, complete_ns}]: the first operations it blames, earliest first, at most 10) and named measurements |
 //! | `tables` | the model's tables: name, columns, rows (numbers at full precision; a non-finite value is `null`, e.g. an open last bin), shape (`"grid"`, or `{"curve": {x, x_axis, ys, y_axis, time, x_to, note}}` / `{"bars": ...}`: how the report plots it, axes with label and unit) |
+//! | `queueing` | the analytic cross-check every run gets (`sim_core::crosscheck`): `little` per op kind (issued, completed, in_flight_at_end, l_measured, arrival_rate_per_s, mean_latency_ms, lambda_w, end_effect, relative_gap, identity_holds) and `stations` per queueing part scope (nodes, servers, servers_varied, arrivals, served, arrival_rate_per_s, mean_service_ms, arrival_cv2, service_cv2, utilisation, wait_measured_ms, queue_mean, queue_lambda_w, wait_predicted_ms, ratio, formula, approximate, note) |
 //! | `messages`, `counters` | per message kind counts; the model's counters |
 
 use crate::Meta;
@@ -53,6 +54,7 @@ pub const FIELDS: &[&str] = &[
     "checks",
     "measures",
     "tables",
+    "queueing",
     "messages",
     "counters",
 ];
@@ -80,6 +82,7 @@ struct Summary<'a> {
     checks: &'a [Check],
     measures: &'a BTreeMap<String, f64>,
     tables: &'a [sim_core::model::Table],
+    queueing: &'a sim_core::crosscheck::Queueing,
     messages: &'a [MessageRecord],
     counters: &'a BTreeMap<String, u64>,
 }
@@ -125,6 +128,7 @@ pub fn summary_json(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Strin
         checks: &record.model_report.checks,
         measures: &record.model_report.measures,
         tables: &record.model_report.tables,
+        queueing: &record.queueing,
         messages: &record.messages,
         counters: &record.counters,
     };

@@ -2,6 +2,7 @@
 
 use super::*;
 use sim_core::Outcome;
+use sim_core::crosscheck::{LittleRow, Queueing, StationRow};
 use sim_core::model::{Axis, Check, ModelReport, Table};
 use sim_core::record::{FaultRecord, OpPoint, OpPoints, OpSummary, Percentiles, SeriesPoint};
 use sim_core::verdict::{Estimate, Expect, Sla, Window, evaluate};
@@ -86,6 +87,7 @@ fn record() -> RunRecord {
             ],
             figures: Vec::new(),
         },
+        queueing: queueing(),
         op_points: OpPoints {
             total: 3,
             points: Some(vec![
@@ -94,6 +96,45 @@ fn record() -> RunRecord {
                 OpPoint { kind: 0, invoke_s: 9.0, latency_ms: 2000.0, outcome: None },
             ]),
         },
+    }
+}
+
+fn queueing() -> Queueing {
+    Queueing {
+        little: vec![LittleRow {
+            kind: "read".into(),
+            issued: 902,
+            completed: 900,
+            in_flight_at_end: 2,
+            l_measured: 0.75,
+            arrival_rate_per_s: 82.0,
+            mean_latency_ms: 9.0,
+            lambda_w: 0.738,
+            end_effect: 0.012,
+            relative_gap: 0.016,
+            identity_holds: true,
+        }],
+        stations: vec![StationRow {
+            scope: "api".into(),
+            nodes: 4,
+            servers: 4,
+            servers_varied: false,
+            arrivals: 12000,
+            served: 11990,
+            arrival_rate_per_s: 300.0,
+            mean_service_ms: 10.0,
+            arrival_cv2: 1.01,
+            service_cv2: 0.99,
+            utilisation: 0.75,
+            wait_measured_ms: 5.0,
+            queue_mean: Some(1.5),
+            queue_lambda_w: 1.49,
+            wait_predicted_ms: Some(5.1),
+            ratio: Some(0.98),
+            formula: "M/M/c (Erlang C)".into(),
+            approximate: false,
+            note: String::new(),
+        }],
     }
 }
 
@@ -164,6 +205,17 @@ fn renders_every_file_as_well_formed_documents() {
     // 120 ops/s x 86400 = 10.4M measured beside the claimed 4.32M.
     assert!(html.contains("Estimates measured off:</b> `ops per day` claims 4320000"), "{html}");
     assert_eq!(html.matches("<svg").count(), 6, "every plot inline");
+    // The queueing cross-check: Little's law and the station, in the page, the Markdown, the
+    // terminal and summary.json.
+    assert!(html.contains("<h2>Little's law</h2>") && html.contains("<h2>Queueing stations</h2>"), "{html}");
+    assert!(html.contains("M/M/c (Erlang C)") && html.contains("1.5 / 1.49"), "{html}");
+    assert!(files[1].1.contains("## Queueing stations"));
+    let text = text_summary(&rec, &v, &meta);
+    assert!(text.contains("Little's law, L (kernel) vs lambda W: read 0.75 vs 0.738"), "{text}");
+    assert!(text.contains("Queueing stations") && text.contains("api"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&files[0].1).expect("json");
+    assert_eq!(json["queueing"]["stations"][0]["ratio"], 0.98);
+    assert_eq!(json["queueing"]["little"][0]["identity_holds"], true);
     let md = &files[1].1;
     assert!(md.contains("| fresh_reads |") || md.contains("fresh_reads"));
     assert!(md.contains("simctl run x.ron --seed 42"));

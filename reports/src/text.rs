@@ -19,6 +19,83 @@ fn measured(i: &VerdictItem) -> String {
     if i.measured_text.is_empty() { opt(i.measured) } else { i.measured_text.clone() }
 }
 
+/// Little's law per op kind (shared by the terminal, Markdown and HTML).
+fn little_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let head = vec!["op", "L (kernel)", "arrivals/s", "W ms", "lambda W", "gap", "in flight at end", "identity"];
+    let rows = record
+        .queueing
+        .little
+        .iter()
+        .filter(|r| r.issued > 0)
+        .map(|r| {
+            vec![
+                r.kind.clone(),
+                num(r.l_measured),
+                num(r.arrival_rate_per_s),
+                num(r.mean_latency_ms),
+                num(r.lambda_w),
+                pct(Some(r.relative_gap)),
+                format!("{} (L {})", r.in_flight_at_end, num(r.end_effect)),
+                if r.identity_holds { "holds".into() } else { "BROKEN: kernel bookkeeping bug".into() },
+            ]
+        })
+        .collect();
+    (head, rows)
+}
+
+/// Queueing stations: utilisation and measured against predicted wait (shared by the terminal,
+/// Markdown and HTML).
+fn station_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let head = vec![
+        "station",
+        "nodes x servers",
+        "arrivals/s/node",
+        "service ms",
+        "Ca2",
+        "Cs2",
+        "utilisation",
+        "wait ms",
+        "predicted ms",
+        "ratio",
+        "Lq / lambda Wq",
+        "formula",
+    ];
+    let rows = record
+        .queueing
+        .stations
+        .iter()
+        .map(|r| {
+            let formula = match (r.approximate, r.note.is_empty()) {
+                (false, _) => r.formula.clone(),
+                (true, true) => format!("{} (approximate)", r.formula),
+                (true, false) => format!("{} (approximate: {})", r.formula, r.note),
+            };
+            let formula = if !r.approximate && !r.note.is_empty() { format!("{formula}: {}", r.note) } else { formula };
+            vec![
+                r.scope.clone(),
+                format!("{} x {}{}", r.nodes, r.servers, if r.servers_varied { " (varied)" } else { "" }),
+                num(r.arrival_rate_per_s),
+                num(r.mean_service_ms),
+                num(r.arrival_cv2),
+                num(r.service_cv2),
+                pct(Some(r.utilisation)),
+                num(r.wait_measured_ms),
+                match r.wait_predicted_ms {
+                    Some(p) if p < 1e-3 => "~0".into(),
+                    p => opt(p),
+                },
+                opt(r.ratio),
+                match r.queue_mean {
+                    Some(l) => format!("{} / {}", num(l), num(r.queue_lambda_w)),
+                    None => "-".into(),
+                },
+                formula,
+            ]
+        })
+        .collect();
+    (head, rows)
+}
+
 /// Rows of the operations table (shared by the terminal, Markdown and HTML).
 fn op_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let head = vec![
@@ -209,6 +286,31 @@ pub fn text_summary(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Strin
         let (h, r) = fault_rows(record);
         let _ = write!(s, "\nFaults and their effects\n{}", aligned(&h, &r, 20));
     }
+    let little: Vec<String> = record
+        .queueing
+        .little
+        .iter()
+        .filter(|r| r.issued > 0)
+        .map(|r| format!("{} {} vs {}", r.kind, num(r.l_measured), num(r.lambda_w)))
+        .collect();
+    let broken = record.queueing.little_violations().count();
+    if !little.is_empty() && broken == 0 {
+        let _ = writeln!(
+            s,
+            "\nLittle's law, L (kernel) vs lambda W: {} (identity holds; the gap is the ops in flight at the end)",
+            little.join(", ")
+        );
+    }
+    if broken > 0 {
+        let _ = writeln!(
+            s,
+            "\n!!! Little's law identity BROKEN for {broken} op kind(s): the kernel's in-flight count disagrees with the history (a simulator bug) !!!"
+        );
+    }
+    if !record.queueing.stations.is_empty() {
+        let (h, r) = station_rows(record);
+        let _ = write!(s, "\nQueueing stations (measured wait against queueing theory)\n{}", aligned(&h, &r, 60));
+    }
     let checks: Vec<&VerdictItem> = verdict.items.iter().filter(|i| i.kind != ItemKind::Estimate).collect();
     if !checks.is_empty() {
         let _ = writeln!(s, "\nInvariants and SLAs");
@@ -341,6 +443,14 @@ pub fn summary_md(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> String 
         let rows: Vec<Vec<String>> =
             record.model_report.measures.iter().map(|(k, v)| vec![k.clone(), num(*v)]).collect();
         let _ = write!(s, "\n## Model measures\n\n{}", md_table(&["measure", "value"], &rows));
+    }
+    let (h, r) = little_rows(record);
+    if !r.is_empty() {
+        let _ = write!(s, "\n## Little's law\n\n{}", md_table(&h, &r));
+    }
+    if !record.queueing.stations.is_empty() {
+        let (h, r) = station_rows(record);
+        let _ = write!(s, "\n## Queueing stations\n\n{}", md_table(&h, &r));
     }
     let _ = writeln!(
         s,
@@ -483,6 +593,26 @@ pub fn index_html(record: &RunRecord, verdict: &Verdict, meta: &Meta, plots: &cr
         let rows: Vec<Vec<String>> =
             record.model_report.measures.iter().map(|(k, v)| vec![k.clone(), num(*v)]).collect();
         let _ = write!(s, "<h2>Model measures</h2>\n{}", html_table(&["measure", "value"], &rows, false));
+    }
+    let (h, r) = little_rows(record);
+    if !r.is_empty() {
+        let _ = write!(
+            s,
+            "<h2>Little's law</h2>\n<p>L: operations in flight, time-averaged by the kernel; lambda W: arrival rate times \
+             mean latency from the history. They differ by the operations still in flight at the end; the identity \
+             (L T = completed latencies + ages of the pending, to the nanosecond) must hold.</p>\n{}",
+            html_table(&h, &r, false)
+        );
+    }
+    if !record.queueing.stations.is_empty() {
+        let (h, r) = station_rows(record);
+        let _ = write!(
+            s,
+            "<h2>Queueing stations</h2>\n<p>Per part that queues jobs for servers: the mean wait in its queue as measured, \
+             and as queueing theory predicts from the measured arrival rate and service times (Erlang C when Ca2 and \
+             Cs2 are near 1; otherwise an approximation, marked). Lq / lambda Wq: Little's law on the queue.</p>\n{}",
+            html_table(&h, &r, false)
+        );
     }
     for t in &record.model_report.tables {
         let _ = writeln!(s, "<h2>Model table: {}</h2>", esc(&t.name));

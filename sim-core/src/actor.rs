@@ -167,6 +167,18 @@ pub enum Effect<A: Actor + ?Sized> {
         name: &'static str,
         delta: i64,
     },
+    /// A job arrived at this node's queueing station `scope`, which has `servers` servers (see
+    /// [`crate::crosscheck`]).
+    StationArrival {
+        scope: &'static str,
+        servers: u32,
+    },
+    /// A job of station `scope` was served after waiting `wait` in its queue, for `service`.
+    StationServed {
+        scope: &'static str,
+        wait: Duration,
+        service: Duration,
+    },
 }
 
 /// Ids an actor allocates (timers, writes), kept by the kernel across handler calls.
@@ -325,5 +337,16 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         if delta != 0 {
             self.effects.push(Effect::Level { scope, name, delta });
         }
+    }
+    /// A job arrives at this node's queueing station `scope` (a pool of `servers` servers with a
+    /// queue): for the run's queueing cross-check (utilisation, predicted against measured wait).
+    /// Parts that queue call it; a model author rarely needs to.
+    pub fn station_arrival(&mut self, scope: &'static str, servers: u32) {
+        self.effects.push(Effect::StationArrival { scope, servers });
+    }
+    /// A job of station `scope` was served: it waited `wait` in the queue, then held a server for
+    /// `service`.
+    pub fn station_served(&mut self, scope: &'static str, wait: Duration, service: Duration) {
+        self.effects.push(Effect::StationServed { scope, wait, service });
     }
 }

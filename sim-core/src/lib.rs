@@ -21,6 +21,7 @@
 
 pub mod actor;
 pub mod cost;
+pub mod crosscheck;
 pub mod disk;
 pub mod dist;
 pub mod divergence;

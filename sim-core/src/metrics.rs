@@ -2,6 +2,7 @@
 //! counts, per-interval series, named counters and gauges, and what each fault actually did.
 
 use crate::actor::{NodeId, OpId, Outcome, Reply};
+use crate::crosscheck::{InFlight, Stations};
 use crate::time::{Duration, Time};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -86,6 +87,12 @@ pub struct Metrics {
     /// Messages sent / delivered / dropped per message kind.
     pub messages: MessageTable,
     pub faults: Vec<FaultEffect>,
+    /// Per op kind: operations in flight integrated over time (Little's law's `L`).
+    pub in_flight: Vec<InFlight>,
+    /// Queueing stations by `(scope, node)` (see [`crate::crosscheck`]).
+    pub stations: Stations,
+    /// When the levels and in-flight integrals were closed (the simulation's last instant).
+    pub finished_at: Time,
 }
 
 /// Counts per message kind. A short `Vec` searched by pointer first: message kinds are
@@ -166,6 +173,9 @@ impl Metrics {
             gauges: BTreeMap::new(),
             messages: MessageTable::default(),
             faults: Vec::new(),
+            in_flight: op_kinds.iter().map(|_| InFlight::default()).collect(),
+            stations: Stations::default(),
+            finished_at: Time::ZERO,
         }
     }
 
@@ -229,8 +239,12 @@ impl Metrics {
         }
     }
 
-    /// Closes every level's last interval at `end`.
+    /// Closes every level's last interval at `end`, and the in-flight integrals.
     pub(crate) fn finish_levels(&mut self, end: Time) {
+        for f in &mut self.in_flight {
+            f.finish(end);
+        }
+        self.finished_at = end;
         let interval = self.interval;
         for (_, level) in self.levels.rows.iter_mut() {
             level.advance(end, interval);

@@ -1,6 +1,7 @@
 //! `RunRecord`: everything a run measured, as plain data for verdicts and reports.
 
 use crate::actor::Outcome;
+use crate::crosscheck::Queueing;
 use crate::metrics::{FaultEffect, Metrics};
 use crate::model::ModelReport;
 use crate::time::{Duration, Time};
@@ -113,6 +114,9 @@ pub struct RunRecord {
     pub counters: BTreeMap<String, u64>,
     pub gauges: Vec<GaugeRecord>,
     pub model_report: ModelReport,
+    /// The analytic cross-check: Little's law per op kind, utilisation and predicted against
+    /// measured wait per queueing station (see [`crate::crosscheck`]).
+    pub queueing: Queueing,
     /// Every operation of the history, for the report's per-operation scatter (see [`OpPoints`]).
     #[serde(skip)]
     pub op_points: OpPoints,
@@ -272,6 +276,14 @@ impl RunRecord {
             counters,
             gauges,
             model_report,
+            queueing: Queueing::build(
+                &metrics.op_kinds,
+                &metrics.in_flight,
+                &metrics.stations,
+                &metrics.levels,
+                history,
+                metrics.finished_at,
+            ),
             op_points: OpPoints::of(history, end, OP_POINTS_MAX),
         }
     }

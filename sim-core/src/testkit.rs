@@ -30,8 +30,13 @@ pub fn parse_and_validate<M: Model>(path: &str, source: &str) -> Scenario<M::Con
 }
 
 /// Runs the scenario (with `seed`, or the scenario's own seed) and returns its record.
+/// Every run of every model's tests also checks the kernel's own bookkeeping: Little's law's
+/// exact identity (operations in flight integrated by the kernel against the history) must hold.
 pub fn run_record<M: Model>(sc: &Scenario<M::Config>, seed: Option<u64>) -> RunRecord {
-    run::<M>(sc, RunOptions { seed, ..RunOptions::default() }).record
+    let record = run::<M>(sc, RunOptions { seed, ..RunOptions::default() }).record;
+    let broken: Vec<_> = record.queueing.little_violations().collect();
+    assert!(broken.is_empty(), "{}: Little's law identity broken (a kernel bug): {broken:?}", sc.name);
+    record
 }
 
 /// The verdict of a run against its scenario's invariants, SLAs, estimates and expectation,

@@ -773,7 +773,7 @@ pub fn lookup_metric(record: &RunRecord, name: &str) -> Option<f64> {
         }
     }
     let m = name.strip_prefix("measure.").unwrap_or(name);
-    record.model_report.measures.get(m).copied()
+    record.model_report.measures.get(m).copied().or_else(|| record.queueing.value(m))
 }
 
 fn selected<'r>(record: &'r RunRecord, op: &Option<String>) -> Vec<&'r crate::record::OpSummary> {
@@ -1226,7 +1226,20 @@ fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
                 (None, Some(b)) => format!("<= {}", fmt_num(*b)),
                 (None, None) => "any".into(),
             };
-            match record.model_report.measures.get(m) {
+            let value = match record.model_report.measures.get(m) {
+                Some(&v) => Some((v, format!("model measure `{m}`"))),
+                None => record.queueing.value(m).map(|v| (v, format!("queueing cross-check `{m}`"))),
+            };
+            match value {
+                None if m.starts_with("queueing.") => {
+                    let known = record.queueing.value_names();
+                    item(
+                        None,
+                        bound,
+                        false,
+                        format!("this run's queueing cross-check has no `{m}` (it has: {})", known.join(", ")),
+                    )
+                }
                 None => {
                     let known: Vec<&str> = record.model_report.measures.keys().map(|s| s.as_str()).collect();
                     item(
@@ -1236,11 +1249,11 @@ fn evaluate_sla(record: &RunRecord, sla: &Sla) -> VerdictItem {
                         format!("model `{}` reports no measure `{m}` (it reports: {})", record.model, known.join(", ")),
                     )
                 }
-                Some(&v) => {
+                Some((v, what)) => {
                     let ok = min.is_none_or(|a| v >= a) && max.is_none_or(|b| v <= b);
                     // Enough digits to tell the value from a bound it is close to.
                     let beside: Vec<f64> = min.iter().chain(max.iter()).copied().collect();
-                    item(Some((v, num_beside(v, &beside))), bound, ok, format!("model measure `{m}`"))
+                    item(Some((v, num_beside(v, &beside))), bound, ok, what)
                 }
             }
         }
@@ -1951,8 +1964,50 @@ mod tests {
             counters: BTreeMap::new(),
             gauges: vec![],
             model_report: Default::default(),
+            queueing: Default::default(),
             op_points: Default::default(),
         }
+    }
+
+    /// A Measure SLA on the queueing cross-check passes inside its bound, fails outside it, and
+    /// fails (naming what the run has) when the station or field does not exist.
+    #[test]
+    fn measure_slas_read_the_queueing_cross_check() {
+        use crate::crosscheck::{Queueing, StationRow};
+        let mut rec = empty_record();
+        let row = |scope: &str, ratio: f64| StationRow {
+            scope: scope.into(),
+            nodes: 1,
+            servers: 4,
+            servers_varied: false,
+            arrivals: 10_000,
+            served: 10_000,
+            arrival_rate_per_s: 320.0,
+            mean_service_ms: 10.0,
+            arrival_cv2: 1.0,
+            service_cv2: 1.0,
+            utilisation: 0.8,
+            wait_measured_ms: 7.46 * ratio,
+            queue_mean: None,
+            queue_lambda_w: 0.0,
+            wait_predicted_ms: Some(7.46),
+            ratio: Some(ratio),
+            formula: "M/M/c (Erlang C)".into(),
+            approximate: false,
+            note: String::new(),
+        };
+        rec.queueing = Queueing { little: vec![], stations: vec![row("good", 1.01), row("bad", 1.3)] };
+        let gate = |name: &str| Sla::Measure { name: name.into(), min: Some(0.95), max: Some(1.05) };
+        let v = evaluate(
+            &rec,
+            &[],
+            &[gate("queueing.good.wait_ratio"), gate("queueing.bad.wait_ratio"), gate("queueing.none.wait_ratio")],
+            &[],
+            &Expect::Pass,
+        );
+        assert_eq!(v.failed, ["measure.queueing.bad.wait_ratio", "measure.queueing.none.wait_ratio"]);
+        let missing = v.items.iter().find(|i| i.name == "measure.queueing.none.wait_ratio").expect("item");
+        assert!(missing.detail.contains("queueing.good.wait_ratio"), "{}", missing.detail);
     }
 
     #[test]

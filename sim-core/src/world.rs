@@ -652,6 +652,12 @@ impl<A: Actor> Sim<A> {
                 Effect::Gauge { name, value } => self.metrics.record_gauge(name, value, self.now),
                 Effect::CountIn { scope, name, delta } => self.metrics.record_count_in(scope, name, delta, self.now),
                 Effect::Level { scope, name, delta } => self.metrics.record_level(scope, name, node, delta, self.now),
+                Effect::StationArrival { scope, servers } => {
+                    self.metrics.stations.get_mut(node, scope).arrival(self.now, servers)
+                }
+                Effect::StationServed { scope, wait, service } => {
+                    self.metrics.stations.get_mut(node, scope).served(wait, service)
+                }
             }
         }
         self.effects = fx;
@@ -914,6 +920,9 @@ impl<A: Actor> Sim<A> {
             outcome: None,
             reply: Reply::None,
         });
+        if let Some(f) = self.metrics.in_flight.get_mut(kind as usize) {
+            f.issue(self.now);
+        }
         if let Some(u) = user {
             self.op_user.insert(id, u);
         }
@@ -941,6 +950,9 @@ impl<A: Actor> Sim<A> {
             });
         }
         self.metrics.record_completion(kind, outcome, now - invoke, now);
+        if let Some(f) = self.metrics.in_flight.get_mut(kind as usize) {
+            f.end(now);
+        }
         if let Some((spec, state)) = &mut self.probe {
             let e = &self.history[id.0 as usize];
             match state.complete(e, outcome, &e.reply) {

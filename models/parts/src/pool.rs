@@ -24,6 +24,11 @@
 //! level `scope.busy` (servers in use). Per-request events stay out of the kernel's counters:
 //! they cost an effect each on the hottest path (measured: see README's parts benchmark).
 //!
+//! Every arrival and every served job (its wait and service time) is also reported to the kernel
+//! as a queueing station (`Ctx::station_arrival`, `Ctx::station_served`): every run's
+//! `queueing` cross-check puts each pool's measured wait beside what Erlang C (or its
+//! approximations) predicts from the measured arrivals and service times.
+//!
 //! Invariants: at most `concurrency` jobs in service, at most `queue` waiting; a job is returned
 //! exactly once (served, refused, shed or dropped); a crash loses the queue and the jobs in
 //! service with the node.
@@ -161,7 +166,8 @@ pub struct Pool<J> {
     scope: &'static str,
     spec: PoolSpec,
     queue: VecDeque<(J, Time, Duration)>,
-    in_service: BTreeMap<u64, (J, Duration)>,
+    /// Per job in service: the job, its service time and how long it waited.
+    in_service: BTreeMap<u64, (J, Duration, Duration)>,
     next: u64,
     /// Jobs shed by `queue_timeout` since the last [`Pool::take_shed`].
     shed: Vec<J>,
@@ -227,6 +233,7 @@ impl<J> Pool<J> {
         service: Duration,
     ) -> Admit<J> {
         self.stats.arrivals += 1;
+        ctx.station_arrival(self.scope, self.spec.concurrency);
         if (self.in_service.len() as u32) < self.spec.concurrency && self.queue.is_empty() {
             self.start(ctx, job, service, Duration::ZERO);
             return Admit::Started;
@@ -272,7 +279,7 @@ impl<J> Pool<J> {
         if self.busy_level {
             ctx.level(self.scope, "busy", 1);
         }
-        self.in_service.insert(id, (job, service));
+        self.in_service.insert(id, (job, service, waited));
         debug_assert!(self.in_service.len() as u32 <= self.spec.concurrency, "more jobs in service than servers");
         ctx.set_timer(service, A::Timer::from(PoolTimer(id)));
     }
@@ -299,7 +306,8 @@ impl<J> Pool<J> {
 
     /// A service is over: the job, and the next waiters start.
     pub fn on_timer<A: Actor<Timer: From<PoolTimer>>>(&mut self, ctx: &mut Ctx<'_, A>, t: PoolTimer) -> Option<J> {
-        let (job, service) = self.in_service.remove(&t.0)?;
+        let (job, service, waited) = self.in_service.remove(&t.0)?;
+        ctx.station_served(self.scope, waited, service);
         self.stats.completed += 1;
         self.stats.busy_ns += service.0 as u128;
         if self.busy_level {

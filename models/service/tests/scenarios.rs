@@ -15,12 +15,28 @@ fn load(name: &str) -> Scenario<Config> {
 
 #[test]
 fn mmc_queues_match_erlang_c_within_five_percent() {
-    for (name, utilisation) in [("service_mmc_50", 0.5), ("service_mmc_80", 0.8)] {
+    for (name, utilisation) in [("service_mmc_50", 0.5), ("service_mmc_80", 0.8), ("service_mmc_95", 0.95)] {
         let (r, _) = testkit::run_as_expected::<Service>(&load(name));
         let ratio = measure(&r, "api_wait_over_mmc");
         assert!((ratio - 1.0).abs() <= 0.05, "{name}: measured / Erlang C = {ratio}");
         let u = measure(&r, "api_utilisation");
         assert!((u - utilisation).abs() < 0.02, "{name}: utilisation {u}");
+        // The kernel's cross-check, from the pool's reported arrivals and services alone, agrees
+        // with the model's own computation and with theory.
+        let row = r.queueing.stations.iter().find(|s| s.scope == "api").expect("the api pool is a station");
+        assert_eq!(row.formula, "M/M/c (Erlang C)", "{name}: {row:?}");
+        assert!(!row.approximate, "{name}: {row:?}");
+        let generic = row.ratio.expect("a prediction");
+        assert!((generic - 1.0).abs() <= 0.05, "{name}: generic measured / Erlang C = {generic}");
+        assert!((generic - ratio).abs() <= 0.01, "{name}: generic {generic} against the model's {ratio}");
+        assert!((row.utilisation - utilisation).abs() < 0.02, "{name}: {row:?}");
+        assert!((row.arrival_cv2 - 1.0).abs() < 0.05 && (row.service_cv2 - 1.0).abs() < 0.05, "{name}: {row:?}");
+        eprintln!("{name}: {row:?}");
+        let lq = row.queue_mean.expect("the pool's queue level");
+        assert!((lq - row.queue_lambda_w).abs() <= 0.01 * lq, "{name}: Little on the queue: {row:?}");
+        let little = r.queueing.little.iter().find(|l| l.kind == "request").expect("requests");
+        eprintln!("{name}: {little:?}");
+        assert!(little.identity_holds && little.relative_gap.abs() < 0.01, "{name}: {little:?}");
     }
 }
 
@@ -35,6 +51,13 @@ fn the_erlang_c_check_fails_when_service_is_not_exponential() {
     let ratio = measure(&r, "api_wait_over_mmc");
     assert!(ratio < 0.7, "M/D/4 against M/M/4: {ratio}");
     assert!(v.failed.contains(&"measure.api_wait_over_mmc".to_string()), "{:?}", v.failed);
+    // The generic cross-check sees service that is not exponential (Cs^2 = 0) and falls back to
+    // Allen-Cunneen, W(M/M/4) (Ca^2 + Cs^2) / 2, marked approximate, which lands much closer.
+    let row = r.queueing.stations.iter().find(|s| s.scope == "api").expect("the api pool is a station");
+    assert_eq!(row.formula, "G/G/c (Allen-Cunneen)", "{row:?}");
+    assert!(row.approximate && row.service_cv2 < 0.01, "{row:?}");
+    let generic = row.ratio.expect("a prediction");
+    assert!((generic - 1.0).abs() < 0.15, "M/D/4 against Allen-Cunneen: {generic}");
 }
 
 #[test]
