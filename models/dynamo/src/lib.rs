@@ -77,6 +77,43 @@ pub enum Coordinator {
     PreferenceList,
     /// Any node it does not suspect, at random (behind a load balancer).
     Random,
+    /// The client library coordinates its own requests (the Dynamo paper's client-driven
+    /// coordination; a proxy tier or Cassandra's non-replica coordinator behave alike): it is no
+    /// replica of any key, so every replica request and reply travels its network leg (`read`,
+    /// `read_reply`, `write`, `write_ack`), and the request commits at the client when the `W`-th
+    /// acknowledgement arrives there.
+    Proxy,
+}
+
+/// Which of a key's replicas a coordinator asks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaChoice {
+    /// All of the first `N` healthy nodes of the preference list; the quorum is the first `R` (or
+    /// `W`) replies, and the others still get the write.
+    #[default]
+    PreferenceList,
+    /// A random `R` (reads) or `W` (writes) of them, and no others: the quorum is all of those
+    /// asked. With read repair, hinted handoff and anti-entropy off nothing else spreads a write,
+    /// the experiment of the partial-quorum literature: a read misses the latest write with
+    /// probability `C(N-W, R) / C(N, R)`, and is `k` or more versions behind with that
+    /// probability to the power `k`.
+    Random,
+}
+
+/// How a client writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PutMode {
+    /// Read the key's versions and their context first, then write the merge (the paper's
+    /// shopping cart): the new version supersedes what was read.
+    #[default]
+    ReadModifyWrite,
+    /// Write at once with an empty context: the put's latency is the write alone. Under client
+    /// merge with dotted versions a blind put supersedes nothing, so every blind put stays a
+    /// sibling until a read-modify-write put merges them (reads return the union of all);
+    /// under last-write-wins every put is blind already; under the paper's vector clocks the
+    /// coordinator's increment makes a blind put supersede the versions its coordinator wrote
+    /// before (their items are lost, as `dynamo_vector_clocks.ron` shows for concurrent puts).
+    Blind,
 }
 
 /// A ring change an operator makes.
@@ -117,6 +154,10 @@ pub struct Config {
     /// Server weights (default 1): a weight-2 server gets twice the tokens.
     pub weights: BTreeMap<u32, u32>,
     pub coordinator: Coordinator,
+    /// Which replicas a coordinator asks: all `N` (default), or a random `R` or `W` of them.
+    pub replica_choice: ReplicaChoice,
+    /// Read-modify-write puts (default), or blind puts that write with no read first.
+    pub put_mode: PutMode,
     pub reconcile: Reconcile,
     /// How versions are ordered: exact write ids (default) or the paper's vector clocks.
     pub versioning: Versioning,
@@ -170,6 +211,8 @@ impl Default for Config {
             rings: 1,
             weights: BTreeMap::new(),
             coordinator: Coordinator::PreferenceList,
+            replica_choice: ReplicaChoice::PreferenceList,
+            put_mode: PutMode::ReadModifyWrite,
             reconcile: Reconcile::ClientMerge,
             versioning: Versioning::Dotted,
             request_timeout: Duration::from_millis(200),
