@@ -1,5 +1,6 @@
 //! The actors: servers (coordinator, replica, gossip, hinted handoff, anti-entropy, TTL sweep) and
-//! clients (coordinator choice, read-modify-write, timeouts).
+//! clients (coordinator choice, read-modify-write or blind puts, timeouts, and under
+//! `coordinator: Proxy` the coordination itself: replica targets, quorums, read repair).
 
 use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Versioning};
 use crate::{Config, Coordinator, PutMode, ReplicaChoice};
