@@ -144,6 +144,10 @@ pub enum Effect<A: Actor + ?Sized> {
         outcome: Outcome,
         reply: Reply,
     },
+    /// A write operation committed at its coordinator (see [`Ctx::committed`]).
+    Committed {
+        op: OpId,
+    },
     Count {
         name: &'static str,
         delta: u64,
@@ -316,6 +320,15 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
     /// start on the true clock.
     pub fn complete(&mut self, op: OpId, outcome: Outcome, reply: Reply) {
         self.effects.push(Effect::Complete { op, outcome, reply });
+    }
+    /// Marks the write `op` as committed *as its coordinator sees it* (for a quorum write, the
+    /// moment the `W`-th acknowledgement reached the coordinator), which may be on another node
+    /// than the client that completes it, and earlier. The kernel records the first mark of an
+    /// operation (on the true clock); a probe workload with `from: Commit` times its reads from
+    /// it ([`crate::probe`]). Nothing else in the run depends on it, so a model that never calls
+    /// it runs as before.
+    pub fn committed(&mut self, op: OpId) {
+        self.effects.push(Effect::Committed { op });
     }
     /// Adds to a named counter (reported per run).
     pub fn count(&mut self, name: &'static str, delta: u64) {

@@ -1,26 +1,49 @@
 //! The probe workload of the partial-quorum literature, for any register-like model: one write,
-//! then a read of the same key exactly `t` after the write was acknowledged, for each `t` of a
-//! grid; then (after every read has answered and a gap) the next write. It measures
-//! P(consistent | t), the chance that a read issued `t` after a write's acknowledgement returns
-//! that write, with a Wilson interval, and the k-staleness distribution: how many acknowledged
-//! versions behind the newest a read's answer is.
+//! then a read of the same key exactly `t` after the write, for each `t` of a grid; then (after
+//! every read has answered and a gap) the next write. It measures P(consistent | t), the chance
+//! that a read issued `t` after a write returns that write, with a Wilson interval, and the
+//! k-staleness distribution: how many versions behind the newest a read's answer is.
 //!
 //! The kernel runs it (the model needs nothing but a write and a read whose reply carries the
-//! value: `Reply::Value`, or `Reply::Values` for siblings, where the newest counts). Time is
-//! measured from the acknowledgement at the client, not from the commit at a coordinator: the
-//! kernel sees the client, and a model's coordinator commits no later than that.
+//! value: `Reply::Value`, or `Reply::Values` for siblings, where the newest counts). `from` says
+//! where `t` starts:
+//!
+//! - `Ack` (default): the write's acknowledgement at the client, which the kernel sees.
+//! - `Commit`: the write's commit *as its coordinator saw it* (for a quorum write, the moment the
+//!   `W`-th acknowledgement reached the coordinator), as the literature measures it. The model
+//!   reports that moment with [`crate::Ctx::committed`]; reads may then be issued before the
+//!   client has its acknowledgement. A write acknowledged with no commit reported gets no reads
+//!   (counted as `acked_uncommitted` in `probe_writes`), so a model that does not report commits
+//!   shows a probe that judged nothing rather than numbers measured from the wrong moment.
+//!
+//! Either way the versions a read is judged against are the probe writes that reached the
+//! moment `t` starts from (acknowledged, or committed), and both moments are recorded: the
+//! `probe_writes` table gives the writes acknowledged and committed and the delay from commit to
+//! acknowledgement (mean and max), e.g. the reply leg to the client when the coordinator is a
+//! server, zero when the client library coordinates.
 //!
 //! ```ron
-//! arrival: Probe(write: "write", read: "read", writes: 200, read_after: ["0ms", "1ms", "5ms"]),
+//! arrival: Probe(write: "write", read: "read", writes: 200, read_after: ["0ms", "1ms", "5ms"], from: Commit),
 //! ```
 
 use crate::OpId;
 use crate::actor::{Outcome, Reply};
 use crate::metrics::{HistoryEntry, op_of_value};
 use crate::model::{Axis, Table};
-use crate::time::Duration;
+use crate::time::{Duration, Time};
 use crate::workload::Arrival;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// Where a probe's read delays are measured from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProbeFrom {
+    /// The write's acknowledgement at the client.
+    #[default]
+    Ack,
+    /// The write's commit at its coordinator, as the model reports it ([`crate::Ctx::committed`]).
+    Commit,
+}
 
 /// What a probe arrival asks for (the fields of `Arrival::Probe`, which documents them).
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +54,7 @@ pub struct ProbeSpec {
     pub read_after: Vec<Duration>,
     pub keys: u64,
     pub gap: Duration,
+    pub from: ProbeFrom,
 }
 
 /// At most this many delays in a probe grid, and this many rounds.
@@ -70,21 +94,40 @@ impl ProbeSpec {
 pub(crate) struct ProbeState {
     /// Rounds started.
     pub round: u32,
-    /// Reads of the current round not yet answered.
-    pub pending: u32,
-    /// Per key, the values of its acknowledged probe writes, oldest first.
+    /// Answers the current round still waits for: its reads (and, under `from: Commit`, the
+    /// write's own completion, which may come after its reads).
+    pending: u32,
+    /// Per key, the values of the probe writes that reached the reference moment (acknowledged,
+    /// or committed under `from: Commit`), oldest first.
     acked: BTreeMap<u64, Vec<u64>>,
-    /// What each probe operation is: a write, or a read at grid index `i` after write `of`.
+    /// What each probe operation is: a write (and when its commit was reported), or a read at
+    /// grid index `grid`.
     roles: BTreeMap<OpId, Role>,
     /// One line per probe read, in completion order.
     pub reads: Vec<ProbeRead>,
     pub writes_ok: u64,
     pub writes_failed: u64,
+    /// Writes whose commit a coordinator reported before the write completed.
+    pub writes_committed: u64,
+    /// Writes acknowledged with no commit reported (under `from: Commit`, they get no reads).
+    pub acked_uncommitted: u64,
+    /// Per write acknowledged after a reported commit: ack time minus commit time.
+    commit_to_ack: Vec<Duration>,
+}
+
+/// What the kernel does after a probe operation completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Schedule the reads of the write's key, one at each delay from now.
+    Reads,
+    /// The round is over: the next write after the gap.
+    Round,
+    Nothing,
 }
 
 #[derive(Clone, Copy, Debug)]
 enum Role {
-    Write,
+    Write { committed: Option<Time> },
     Read { grid: u32 },
 }
 
@@ -100,33 +143,69 @@ pub struct ProbeRead {
 
 impl ProbeState {
     pub fn note_write(&mut self, op: OpId) {
-        self.roles.insert(op, Role::Write);
+        self.roles.insert(op, Role::Write { committed: None });
     }
     pub fn note_read(&mut self, op: OpId, grid: u32) {
         self.roles.insert(op, Role::Read { grid });
     }
 
-    /// An operation completed. For a probe write acknowledged, `Some(true)`: schedule its reads
-    /// (and set `pending` to their number); `Some(false)`: a probe write that failed or the last
-    /// read of a round: the next round; `None`: nothing to schedule.
-    pub fn complete(&mut self, e: &HistoryEntry, outcome: Outcome, reply: &Reply) -> Option<bool> {
-        match self.roles.remove(&e.op)? {
-            Role::Write if outcome == Outcome::Ok => {
-                self.writes_ok += 1;
-                self.acked.entry(e.key).or_default().push(e.value);
-                Some(true)
-            }
-            Role::Write => {
-                self.writes_failed += 1;
-                Some(false)
+    /// A coordinator reported probe write `e` committed at `now` (the first report counts; one
+    /// after the write completed is ignored: its round has moved on). True when its reads are
+    /// to be scheduled now (`from: Commit`).
+    pub fn commit(&mut self, spec: &ProbeSpec, e: &HistoryEntry, now: Time) -> bool {
+        let Some(Role::Write { committed }) = self.roles.get_mut(&e.op) else { return false };
+        if committed.is_some() {
+            return false;
+        }
+        *committed = Some(now);
+        self.writes_committed += 1;
+        if spec.from != ProbeFrom::Commit {
+            return false;
+        }
+        self.acked.entry(e.key).or_default().push(e.value);
+        // The reads, and the write's own completion.
+        self.pending = spec.read_after.len() as u32 + 1;
+        true
+    }
+
+    /// An operation completed at `now`: what the kernel schedules next.
+    pub fn complete(&mut self, spec: &ProbeSpec, e: &HistoryEntry, outcome: Outcome, now: Time) -> Next {
+        let Some(role) = self.roles.remove(&e.op) else { return Next::Nothing };
+        match role {
+            Role::Write { committed } => {
+                let ok = outcome == Outcome::Ok;
+                if ok {
+                    self.writes_ok += 1
+                } else {
+                    self.writes_failed += 1
+                }
+                match (committed, ok) {
+                    (Some(c), true) => self.commit_to_ack.push(now - c),
+                    (None, true) => self.acked_uncommitted += 1,
+                    _ => {}
+                }
+                match spec.from {
+                    ProbeFrom::Ack if ok => {
+                        self.acked.entry(e.key).or_default().push(e.value);
+                        self.pending = spec.read_after.len() as u32;
+                        Next::Reads
+                    }
+                    ProbeFrom::Commit if committed.is_some() => self.answered(),
+                    _ => Next::Round,
+                }
             }
             Role::Read { grid } => {
-                let behind = (outcome == Outcome::Ok).then(|| self.behind(e.key, reply)).flatten();
+                let behind = (outcome == Outcome::Ok).then(|| self.behind(e.key, &e.reply)).flatten();
                 self.reads.push(ProbeRead { grid, behind });
-                self.pending = self.pending.saturating_sub(1);
-                (self.pending == 0).then_some(false)
+                self.answered()
             }
         }
+    }
+
+    /// One answer of the round came in: the next round when it was the last.
+    fn answered(&mut self) -> Next {
+        self.pending = self.pending.saturating_sub(1);
+        if self.pending == 0 { Next::Round } else { Next::Nothing }
     }
 
     /// Versions behind the newest acknowledged write of `key` (the newest of several siblings).
@@ -177,7 +256,13 @@ impl ProbeState {
         )
         .curve(
             "t_ms",
-            Axis::new("read issued t after the write's acknowledgement", "ms"),
+            Axis::new(
+                match spec.from {
+                    ProbeFrom::Ack => "read issued t after the write's acknowledgement",
+                    ProbeFrom::Commit => "read issued t after the write's commit at its coordinator",
+                },
+                "ms",
+            ),
             &["p_consistent", "p_lo", "p_hi"],
             Axis::new("P(read returns the newest acknowledged write)", "share").range(0.0, 1.0),
         )
@@ -185,16 +270,50 @@ impl ProbeState {
     }
 }
 
+impl ProbeState {
+    /// The probe's writes: how many were acknowledged, failed, reported committed by their
+    /// coordinator, acknowledged with no commit reported, and the delay from commit to
+    /// acknowledgement (ms; NaN when no acknowledged write had a commit reported).
+    pub fn writes_table(&self) -> Table {
+        let n = self.commit_to_ack.len();
+        let ms = |d: &Duration| d.0 as f64 / 1e6;
+        let mean = if n == 0 { f64::NAN } else { self.commit_to_ack.iter().map(ms).sum::<f64>() / n as f64 };
+        let max = self.commit_to_ack.iter().map(ms).fold(f64::NAN, f64::max);
+        Table::new(
+            "probe_writes",
+            [
+                "writes",
+                "acknowledged",
+                "failed",
+                "committed",
+                "acked_uncommitted",
+                "commit_to_ack_mean_ms",
+                "commit_to_ack_max_ms",
+            ],
+            vec![vec![
+                (self.writes_ok + self.writes_failed) as f64,
+                self.writes_ok as f64,
+                self.writes_failed as f64,
+                self.writes_committed as f64,
+                self.acked_uncommitted as f64,
+                mean,
+                max,
+            ]],
+        )
+    }
+}
+
 /// The probe spec of an arrival, if it is one.
 pub fn spec(arrival: &Arrival) -> Option<ProbeSpec> {
     match arrival {
-        Arrival::Probe { write, read, writes, read_after, keys, gap } => Some(ProbeSpec {
+        Arrival::Probe { write, read, writes, read_after, keys, gap, from } => Some(ProbeSpec {
             write: write.clone(),
             read: read.clone(),
             writes: *writes,
             read_after: read_after.clone(),
             keys: *keys,
             gap: *gap,
+            from: *from,
         }),
         _ => None,
     }

@@ -265,6 +265,7 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
     let view = RunView { sim: &sim, main_end, end };
     let mut report = M::report(&sc.config, &view);
     report.tables.extend(sim.probe_table());
+    report.tables.extend(sim.probe_writes_table());
     for c in &mut report.checks {
         c.settle_blame(sim.history());
     }

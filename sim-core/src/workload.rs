@@ -73,8 +73,9 @@ pub enum Arrival {
     },
     /// The probe of the partial-quorum literature (see [`crate::probe`]): `writes` rounds of one
     /// `write` (an operation kind of the model), then a `read` of the same key at each of
-    /// `read_after` after the write's acknowledgement; the next round starts `gap` after the
-    /// round's last answer. Keys are written in turn over `keys` keys.
+    /// `read_after` after the write's acknowledgement (`from: Ack`, the default) or its commit at
+    /// the coordinator (`from: Commit`, for models that report it); the next round starts `gap`
+    /// after the round's last answer. Keys are written in turn over `keys` keys.
     ///
     /// ```ron
     /// arrival: Probe(write: "write", read: "read", writes: 200, read_after: ["0ms", "1ms", "5ms"]),
@@ -88,6 +89,8 @@ pub enum Arrival {
         keys: u64,
         #[serde(default = "probe_gap")]
         gap: Duration,
+        #[serde(default)]
+        from: crate::probe::ProbeFrom,
     },
 }
 

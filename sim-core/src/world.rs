@@ -648,6 +648,7 @@ impl<A: Actor> Sim<A> {
                 }
                 Effect::Persist { id, record, sync } => self.write(node, id, record, sync),
                 Effect::Complete { op, outcome, reply } => self.finish_op(op, outcome, reply),
+                Effect::Committed { op } => self.probe_committed(op),
                 Effect::Count { name, delta } => *self.metrics.counters.entry(name).or_default() += delta,
                 Effect::Gauge { name, value } => self.metrics.record_gauge(name, value, self.now),
                 Effect::CountIn { scope, name, delta } => self.metrics.record_count_in(scope, name, delta, self.now),
@@ -955,17 +956,12 @@ impl<A: Actor> Sim<A> {
         }
         if let Some((spec, state)) = &mut self.probe {
             let e = &self.history[id.0 as usize];
-            match state.complete(e, outcome, &e.reply) {
-                Some(true) => {
-                    state.pending = spec.read_after.len() as u32;
-                    for (grid, t) in spec.read_after.iter().enumerate() {
-                        self.queue.push(now + *t, Event::ProbeRead { grid: grid as u32, key: e.key });
-                    }
-                }
-                Some(false) => {
+            match state.complete(spec, e, outcome, now) {
+                crate::probe::Next::Reads => self.probe_reads(id),
+                crate::probe::Next::Round => {
                     self.queue.push(now + spec.gap, Event::ProbeWrite);
                 }
-                None => {}
+                crate::probe::Next::Nothing => {}
             }
         }
         let g = self.workload.as_ref();
@@ -983,6 +979,26 @@ impl<A: Actor> Sim<A> {
         {
             let think = think.as_ref().map(|d| d.sample(&mut self.wl_rng)).unwrap_or_default();
             self.queue.push(now + think, Event::UserNext { user });
+        }
+    }
+
+    /// A model marked `op` committed at its coordinator ([`Ctx::committed`]): the probe notes it,
+    /// and times its reads from it under `from: Commit`.
+    fn probe_committed(&mut self, op: OpId) {
+        let now = self.now;
+        let Some((spec, state)) = &mut self.probe else { return };
+        let Some(e) = self.history.get(op.0 as usize) else { return };
+        if state.commit(spec, e, now) {
+            self.probe_reads(op);
+        }
+    }
+
+    /// Schedules the probe reads of write `op`'s key, one at each delay of the grid from now.
+    fn probe_reads(&mut self, op: OpId) {
+        let Some((spec, _)) = &self.probe else { return };
+        let key = self.history[op.0 as usize].key;
+        for (grid, t) in spec.read_after.iter().enumerate() {
+            self.queue.push(self.now + *t, Event::ProbeRead { grid: grid as u32, key });
         }
     }
 
@@ -1225,6 +1241,10 @@ impl<A: Actor> Sim<A> {
     /// A probe workload's table (`Arrival::Probe`), if the run had one.
     pub fn probe_table(&self) -> Option<crate::model::Table> {
         self.probe.as_ref().map(|(spec, state)| state.table(spec))
+    }
+    /// A probe workload's writes: acknowledged, committed at the coordinator, commit-to-ack delay.
+    pub fn probe_writes_table(&self) -> Option<crate::model::Table> {
+        self.probe.as_ref().map(|(_, state)| state.writes_table())
     }
     pub fn history(&self) -> &[HistoryEntry] {
         &self.history

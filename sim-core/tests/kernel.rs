@@ -819,6 +819,7 @@ impl Actor for RNode {
         match msg {
             RMsg::Write(op, key, value) => {
                 self.values.insert(key, value);
+                ctx.committed(op);
                 ctx.send(from, RMsg::Ack(op));
                 ctx.send(NodeId(1), RMsg::Replicate(key, value));
             }
@@ -839,6 +840,84 @@ impl Actor for RNode {
     }
 }
 
+/// The probe of `writes` rounds reading at `grid` (ms) over 1 ms links, with a 5 ms `replicate` leg.
+fn probe_config(grid: &[f64], writes: u32, from: sim_core::probe::ProbeFrom) -> SimConfig {
+    let mut cfg = SimConfig::new(5);
+    cfg.network.link.latency = Dist::Constant(ms(1));
+    cfg.network.link.legs.insert("replicate".into(), Dist::Constant(ms(5)));
+    cfg.op_kinds = vec!["write", "read"];
+    cfg.workload_until = Duration::from_secs(10);
+    cfg.workload = Some(WorkloadSpec {
+        ops: vec![],
+        arrival: Arrival::Probe {
+            write: "write".into(),
+            read: "read".into(),
+            writes,
+            read_after: grid.iter().map(|&t| Duration::from_secs_f64(t / 1e3)).collect(),
+            keys: 1,
+            gap: ms(10),
+            from,
+        },
+        keys: Keys::Uniform { count: 1 },
+        shape: vec![],
+        retry: None,
+        stop_at: None,
+    });
+    cfg
+}
+
+/// `from: Commit` times the reads from the primary's commit (it reports it when it applies the
+/// write, at T + 1 ms), not from the client's acknowledgement, here 3 ms later (a 3 ms `ack` leg).
+/// A read issued t after the commit reaches the replica at T + 2 ms + t and the replication at
+/// T + 6 ms: it sees the write iff t >= 4 ms (at exactly 4 ms both arrive together, and the
+/// replication, sent first, is handled first). Reads at t < 3 ms go out before the client has
+/// its acknowledgement. Every write's commit-to-ack delay is the 3 ms leg. The same run timed
+/// from the acknowledgement (T + 4 ms) gives the step at t >= 1 ms instead.
+#[test]
+fn the_probe_from_the_commit_measures_the_step_from_the_coordinators_commit() {
+    use sim_core::probe::ProbeFrom;
+    let grid = [0.0, 1.0, 2.0, 3.0, 3.9, 4.0, 4.1, 20.0];
+    for (from, step) in [(ProbeFrom::Commit, 4.0), (ProbeFrom::Ack, 1.0)] {
+        let mut cfg = probe_config(&grid, 50, from);
+        cfg.network.link.legs.insert("ack".into(), Dist::Constant(ms(3)));
+        let mut s = Sim::new(Topology::simple(2, 1), cfg, |_| RNode { values: Default::default() });
+        s.run_until(at(Duration::from_secs(10)));
+        let table = s.probe_table().expect("a probe table");
+        let col = |name: &str| table.column(name).unwrap();
+        for (row, t) in table.rows.iter().zip(grid) {
+            assert_eq!(row[col("reads")], 50.0, "{from:?}: every round reads at every delay");
+            assert_eq!(row[col("judged")], 50.0);
+            let p = if t >= step { 1.0 } else { 0.0 };
+            assert_eq!(row[col("p_consistent")], p, "{from:?}, t = {t} ms");
+            assert_eq!(row[col("behind_1")], 1.0 - p, "{from:?}, t = {t} ms");
+        }
+        let w = s.probe_writes_table().expect("a writes table");
+        let wcol = |name: &str| w.column(name).unwrap();
+        let row = &w.rows[0];
+        assert_eq!(
+            [row[wcol("writes")], row[wcol("acknowledged")], row[wcol("committed")], row[wcol("acked_uncommitted")]],
+            [50.0, 50.0, 50.0, 0.0]
+        );
+        assert_eq!((row[wcol("commit_to_ack_mean_ms")], row[wcol("commit_to_ack_max_ms")]), (3.0, 3.0));
+        assert_eq!(s.history().len(), 50 * (1 + grid.len()));
+    }
+}
+
+/// A model that reports no commit gets no reads under `from: Commit`: the probe judges nothing
+/// (and says why) rather than measuring from the wrong moment.
+#[test]
+fn the_probe_from_the_commit_reads_nothing_for_a_model_that_reports_no_commit() {
+    // The single-server queue above: it acknowledges and never calls `committed`.
+    let cfg = probe_config(&[0.0, 5.0], 20, sim_core::probe::ProbeFrom::Commit);
+    let mut s = Sim::new(Topology::simple(1, 1), cfg, |_| QNode { busy_until: Time::ZERO });
+    s.run_until(at(Duration::from_secs(1)));
+    let t = s.probe_table().expect("table");
+    assert!(t.rows.iter().all(|r| r[t.column("reads").unwrap()] == 0.0), "{:?}", t.rows);
+    let w = s.probe_writes_table().expect("table");
+    assert_eq!(w.rows[0][w.column("acked_uncommitted").unwrap()], 20.0);
+    assert!(w.rows[0][w.column("commit_to_ack_mean_ms").unwrap()].is_nan());
+}
+
 /// With constant latencies the probe's P(consistent | t) is a step: a write invoked at T reaches
 /// the primary at T + 1 ms, its acknowledgement the client at T + 2 ms, and its replication the
 /// replica at T + 6 ms (a 5 ms leg). A read issued t after the acknowledgement reaches the replica
@@ -847,27 +926,8 @@ impl Actor for RNode {
 /// also one behind).
 #[test]
 fn the_probe_measures_a_step_with_constant_latencies() {
-    let mut cfg = SimConfig::new(5);
-    cfg.network.link.latency = Dist::Constant(ms(1));
-    cfg.network.link.legs.insert("replicate".into(), Dist::Constant(ms(5)));
-    cfg.op_kinds = vec!["write", "read"];
-    cfg.workload_until = Duration::from_secs(10);
     let grid = [0.0, 1.0, 2.5, 3.5, 5.0, 20.0];
-    cfg.workload = Some(WorkloadSpec {
-        ops: vec![],
-        arrival: Arrival::Probe {
-            write: "write".into(),
-            read: "read".into(),
-            writes: 50,
-            read_after: grid.iter().map(|&t| Duration::from_secs_f64(t / 1e3)).collect(),
-            keys: 1,
-            gap: ms(10),
-        },
-        keys: Keys::Uniform { count: 1 },
-        shape: vec![],
-        retry: None,
-        stop_at: None,
-    });
+    let cfg = probe_config(&grid, 50, Default::default());
     let mut s = Sim::new(Topology::simple(2, 1), cfg, |_| RNode { values: Default::default() });
     s.run_until(at(Duration::from_secs(10)));
     let table = s.probe_table().expect("a probe table");

@@ -24,7 +24,9 @@
 //!   overlap.
 //! - Measures: `stale_read_fraction` (all reads), `stale_read_fraction_quiet`, `lost_writes`,
 //!   `keys_diverged`, `hints_left`, `reads_with_siblings_fraction`, `versions_max`,
-//!   `keys_per_node_max_over_mean`, `requests_per_node_max_over_mean` (both per unit of weight),
+//!   `keys_per_node_max_over_mean`, `requests_per_node_max_over_mean` (both per unit of weight;
+//!   requests are those sent to a server as coordinator, or under `coordinator: Proxy` as a
+//!   replica),
 //!   `ae_keys_repaired`, `ae_bytes`, `ae_bytes_full`, `ae_bytes_saved_fraction`.
 //! - Tables: `consistency_vs_lag` (probability of a consistent read against the time since the
 //!   latest acknowledged write, in buckets `[lag_ms_from, lag_ms_to)`; `-1`: no upper bound), `versions_per_read`, `balance_vs_vnodes` (the same keys and

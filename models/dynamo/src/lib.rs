@@ -12,6 +12,28 @@
 //! its view with a random known peer or seed, push-pull) plus direct suspicion of nodes that do not
 //! answer. Replicas group-commit their writes (one fsync for all that arrived during the last).
 //!
+//! **Coordinators and replica choice.** `coordinator: PreferenceList` (default) and `Random`
+//! send a request to a server, which coordinates it; when it is one of the key's replicas it
+//! reads and writes its own copy with no network delay, so with `R = W = 1` a read is almost
+//! always consistent however slow replication is. `coordinator: Proxy` places the coordinator
+//! in the client library (the paper's client-driven coordination; a proxy tier or Cassandra's
+//! coordinator behave the same): the client computes the key's targets from the ring and its own
+//! suspicions (nodes that did not answer in time), sends every replica its `read` or `write`, and
+//! counts the `read_reply` and `write_ack` legs back, so every replica is reached through the
+//! network as the analytical partial-quorum models assume; it times out, read-repairs and
+//! (sloppy quorum) hints like a server coordinator, and its writes' ids are its own (client id,
+//! operation id). `replica_choice: PreferenceList` (default) asks all `N` targets and takes the
+//! first `R` or `W` replies; `Random` asks a random `R` or `W` of them and no other, the
+//! experiment of the literature: with read repair, hinted handoff and anti-entropy off nothing
+//! spreads a write, a read misses the latest write with probability `C(N-W, R) / C(N, R)` and is
+//! `k` or more versions behind with that probability to the power `k`. Every coordinator marks a
+//! put committed ([`sim_core::Ctx::committed`]) when the `W`-th acknowledgement reaches it, so a
+//! probe workload with `from: Commit` times its reads from there (a server coordinator's commit
+//! precedes the client's acknowledgement by the `put_reply` leg; a proxy's coincides with it).
+//! `put_mode: ReadModifyWrite` (default) reads the context before writing; `Blind` writes at once
+//! with an empty context, so a put's latency is the write alone (see [`PutMode`] for what blind
+//! puts do to versions).
+//!
 //! **Versions.** Each write gets a unique id (a *dot*: coordinator, counter) and carries the set of
 //! writes it supersedes (its *context*: the ids the client read, transitively). A replica drops a
 //! version exactly when a newer one supersedes it; versions that do not supersede each other are
@@ -77,6 +99,44 @@ pub enum Coordinator {
     PreferenceList,
     /// Any node it does not suspect, at random (behind a load balancer).
     Random,
+    /// The client library coordinates its own requests (the Dynamo paper's client-driven
+    /// coordination; a proxy tier or Cassandra's non-replica coordinator behave alike): it is no
+    /// replica of any key, so every replica request and reply travels its network leg (`read`,
+    /// `read_reply`, `write`, `write_ack`), and the request commits at the client when the `W`-th
+    /// acknowledgement arrives there.
+    Proxy,
+}
+
+/// Which of a key's replicas a coordinator asks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaChoice {
+    /// All of the first `N` healthy nodes of the preference list; the quorum is the first `R` (or
+    /// `W`) replies, and the others still get the write.
+    #[default]
+    PreferenceList,
+    /// A random `R` (reads) or `W` (writes) of them, and no others: the quorum is all of those
+    /// asked. With read repair, hinted handoff and anti-entropy off nothing else spreads a write,
+    /// the experiment of the partial-quorum literature: a read misses the latest write with
+    /// probability `C(N-W, R) / C(N, R)`, and is `k` or more versions behind with that
+    /// probability to the power `k`.
+    Random,
+}
+
+/// How a client writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PutMode {
+    /// Read the key's versions and their context first, then write the merge (the paper's
+    /// shopping cart): the new version supersedes what was read.
+    #[default]
+    ReadModifyWrite,
+    /// Write at once with an empty context: the put's latency is the write alone. Under client
+    /// merge with dotted versions a blind put supersedes nothing, so every blind put stays a
+    /// sibling until a read-modify-write put merges them (reads return the union of all);
+    /// under last-write-wins every put is blind already; under the paper's vector clocks the
+    /// coordinator's increment makes a blind put supersede every version whose clock holds no
+    /// other coordinator's entry than its own (their items are lost, as `dynamo_vector_clocks.ron`
+    /// shows for concurrent puts).
+    Blind,
 }
 
 /// A ring change an operator makes.
@@ -117,6 +177,10 @@ pub struct Config {
     /// Server weights (default 1): a weight-2 server gets twice the tokens.
     pub weights: BTreeMap<u32, u32>,
     pub coordinator: Coordinator,
+    /// Which replicas a coordinator asks: all `N` (default), or a random `R` or `W` of them.
+    pub replica_choice: ReplicaChoice,
+    /// Read-modify-write puts (default), or blind puts that write with no read first.
+    pub put_mode: PutMode,
     pub reconcile: Reconcile,
     /// How versions are ordered: exact write ids (default) or the paper's vector clocks.
     pub versioning: Versioning,
@@ -170,6 +234,8 @@ impl Default for Config {
             rings: 1,
             weights: BTreeMap::new(),
             coordinator: Coordinator::PreferenceList,
+            replica_choice: ReplicaChoice::PreferenceList,
+            put_mode: PutMode::ReadModifyWrite,
             reconcile: Reconcile::ClientMerge,
             versioning: Versioning::Dotted,
             request_timeout: Duration::from_millis(200),

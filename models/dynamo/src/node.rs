@@ -1,13 +1,14 @@
 //! The actors: servers (coordinator, replica, gossip, hinted handoff, anti-entropy, TTL sweep) and
-//! clients (coordinator choice, read-modify-write, timeouts).
+//! clients (coordinator choice, read-modify-write or blind puts, timeouts, and under
+//! `coordinator: Proxy` the coordination itself: replica targets, quorums, read repair).
 
 use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Versioning};
-use crate::{Config, Coordinator};
+use crate::{Config, Coordinator, PutMode, ReplicaChoice};
 use common::merkle::MerkleTree;
 use common::mix64;
 use common::ring::Ring;
 use common::vclock::VClock;
-use sim_core::{Actor, Ctx, Message, NodeId, Op, Outcome, Reply, TimerId, WriteId};
+use sim_core::{Actor, Ctx, Message, NodeId, Op, OpId, Outcome, Reply, TimerId, WriteId};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -82,8 +83,11 @@ pub enum Msg {
         req: u64,
         key: u64,
     },
+    /// `op`: the workload operation, which the coordinator marks committed
+    /// ([`Ctx::committed`]) when the `W`-th acknowledgement reaches it.
     ClientPut {
         req: u64,
+        op: OpId,
         key: u64,
         context: Vec<Dot>,
         items: Vec<u64>,
@@ -201,7 +205,8 @@ impl Message for Msg {
 
 #[derive(Clone, Debug)]
 pub enum Timer {
-    /// A coordinator's request `req` is out of time.
+    /// A coordinator's request `req` (a server's, or a client's under `coordinator: Proxy`) is out
+    /// of time.
     Request(u64),
     Gossip,
     AntiEntropy,
@@ -287,10 +292,96 @@ fn is_quorum(answered: &[(u32, u64)], targets: &[(u32, Option<u32>)], q: usize) 
     answered.len() >= q
 }
 
+/// The first `n` healthy nodes of a key's ring walk: healthy owners, then (sloppy quorum) healthy
+/// fallbacks, each carrying a hint naming an owner it stands in for.
+fn healthy_targets(walk: &[u32], n: usize, sloppy: bool, is_up: impl Fn(u32) -> bool) -> Vec<(u32, Option<u32>)> {
+    let mut t = Vec::with_capacity(n);
+    let mut down = Vec::new();
+    for &o in &walk[..n] {
+        if is_up(o) { t.push((o, None)) } else { down.push(o) }
+    }
+    if sloppy && !down.is_empty() {
+        let mut d = down.into_iter();
+        for &f in &walk[n..] {
+            if !is_up(f) {
+                continue;
+            }
+            match d.next() {
+                Some(o) => t.push((f, Some(o))),
+                None => break,
+            }
+        }
+    }
+    t
+}
+
+/// The replicas a coordinator asks of its `targets` for a quorum of `q`: all of them, or (random
+/// choice) `q` of them drawn uniformly, in their preference-list order. Draws nothing otherwise.
+fn choose_replicas(
+    mut targets: Vec<(u32, Option<u32>)>,
+    q: usize,
+    choice: ReplicaChoice,
+    rng: &mut sim_core::Prng,
+) -> Vec<(u32, Option<u32>)> {
+    if choice == ReplicaChoice::PreferenceList || targets.len() <= q {
+        return targets;
+    }
+    // A partial Fisher-Yates shuffle of the indices, then the chosen ones in their order.
+    let mut idx: Vec<usize> = (0..targets.len()).collect();
+    for i in 0..q {
+        let j = i + rng.below((idx.len() - i) as u64) as usize;
+        idx.swap(i, j);
+    }
+    let mut keep = vec![false; targets.len()];
+    for &i in &idx[..q] {
+        keep[i] = true;
+    }
+    let mut i = 0;
+    targets.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    targets
+}
+
+/// A new version written by coordinator `node` with write counter `seq` at its local time `now`.
+/// Under the paper's vector clocks the coordinator's entry of the context clock goes past
+/// `local_max` (the highest entry of its own it has seen for the key).
+fn new_version(
+    sh: &Shared,
+    node: u32,
+    seq: u64,
+    now: u64,
+    context: Vec<Dot>,
+    items: Vec<u64>,
+    local_max: u64,
+) -> Sibling {
+    let (clock, past) = match sh.config.versioning {
+        Versioning::Dotted => (VClock::new(), context),
+        Versioning::VectorClocks => {
+            let mut clock = VClock(context.iter().map(|d| (d.node, d.seq)).collect());
+            clock.advance(node, clock.get(node).max(local_max) + 1);
+            (clock, Vec::new())
+        }
+    };
+    Sibling {
+        dot: Dot { node, seq },
+        clock,
+        past,
+        items,
+        stamp: Stamp { local_ns: now, node },
+        expires_ns: sh.config.ttl.map(|t| now + t.0).unwrap_or(0),
+    }
+}
+
+/// A request a coordinator has sent to replicas: a server's for a client, or a client's own
+/// under `coordinator: Proxy` (then `client` is the client itself and `client_req` its request).
 struct Pending {
     kind: Kind,
     client: NodeId,
     client_req: u64,
+    /// A put's workload operation (marked committed at the quorum).
+    op: Option<OpId>,
     key: u64,
     /// `(node, owner it holds a hint for)`.
     targets: Vec<(u32, Option<u32>)>,
@@ -299,6 +390,63 @@ struct Pending {
     merged: Vec<Sibling>,
     responded: bool,
     timer: TimerId,
+}
+
+impl Pending {
+    /// A replica's read reply: `None` when ignored (not a get, or a repeat); else whether it
+    /// completed the quorum of `r` just now (the caller answers with `merged`).
+    fn read_reply(&mut self, from: u32, siblings: &[Sibling], r: usize, policy: Policy) -> Option<bool> {
+        if self.kind != Kind::Get || self.answered.iter().any(|a| a.0 == from) {
+            return None;
+        }
+        self.answered.push((from, store::set_hash(self.key, siblings)));
+        store::merge(&mut self.merged, siblings, policy);
+        Some(self.reached(r))
+    }
+
+    /// A replica's write acknowledgement, as [`Pending::read_reply`] for a quorum of `w`.
+    fn write_ack(&mut self, from: u32, w: usize) -> Option<bool> {
+        if self.kind != Kind::Put || self.answered.iter().any(|a| a.0 == from) {
+            return None;
+        }
+        self.answered.push((from, 0));
+        Some(self.reached(w))
+    }
+
+    fn reached(&mut self, q: usize) -> bool {
+        let now = is_quorum(&self.answered, &self.targets, q) && !self.responded;
+        self.responded |= now;
+        now
+    }
+
+    fn all_answered(&self) -> bool {
+        self.answered.len() == self.targets.len()
+    }
+
+    /// Read repair: every owner (not a hinted fallback) that answered with less than the
+    /// reconciled versions.
+    fn stale_owners(&self) -> Vec<u32> {
+        if self.merged.is_empty() {
+            return Vec::new();
+        }
+        let want = store::set_hash(self.key, &self.merged);
+        self.answered
+            .iter()
+            .filter(|&&(node, hash)| hash != want && self.targets.iter().any(|t| t.0 == node && t.1.is_none()))
+            .map(|a| a.0)
+            .collect()
+    }
+
+    /// Out of time: the replicas that did not answer (to suspect), and the answer the requester
+    /// gets if it had none yet.
+    fn expire(&self) -> (Vec<u32>, Option<Msg>) {
+        let silent = self.targets.iter().map(|t| t.0).filter(|t| !self.answered.iter().any(|a| a.0 == *t)).collect();
+        let answer = (!self.responded).then(|| match self.kind {
+            Kind::Get => Msg::GetReply { req: self.client_req, status: Status::Fail, siblings: Vec::new() },
+            Kind::Put => Msg::PutReply { req: self.client_req, status: Status::Unknown },
+        });
+        (silent, answer)
+    }
 }
 
 pub struct Server {
@@ -457,30 +605,13 @@ impl Server {
         }
     }
 
-    /// The first `N` healthy nodes of the key's ring walk: healthy owners, then (sloppy quorum)
-    /// healthy fallbacks, each carrying a hint naming an owner it stands in for.
+    /// The first `N` healthy nodes of the key's ring walk ([`healthy_targets`]), as this server's
+    /// failure detector sees them.
     fn targets(&self, now_ns: u64, key: u64) -> Vec<(u32, Option<u32>)> {
         let c = &self.sh.config;
         let n = (c.replicas as usize).min(self.sh.servers as usize);
         let walk = self.ring().walk(self.ring().range_of(key));
-        let mut t = Vec::with_capacity(n);
-        let mut down = Vec::new();
-        for &o in &walk[..n] {
-            if self.is_up(now_ns, o) { t.push((o, None)) } else { down.push(o) }
-        }
-        if c.sloppy_quorum && !down.is_empty() {
-            let mut d = down.into_iter();
-            for &f in &walk[n..] {
-                if !self.is_up(now_ns, f) {
-                    continue;
-                }
-                match d.next() {
-                    Some(o) => t.push((f, Some(o))),
-                    None => break,
-                }
-            }
-        }
-        t
+        healthy_targets(walk, n, c.sloppy_quorum, |s| self.is_up(now_ns, s))
     }
 
     fn next_seq(&mut self, ctx: &mut Ctx<'_, DynamoNode>) -> u64 {
@@ -639,7 +770,9 @@ impl Server {
         }
         match msg {
             Msg::ClientGet { req, key } => self.on_client_get(ctx, from, req, key),
-            Msg::ClientPut { req, key, context, items } => self.on_client_put(ctx, from, req, key, context, items),
+            Msg::ClientPut { req, op, key, context, items } => {
+                self.on_client_put(ctx, from, req, op, key, context, items)
+            }
             Msg::Read { req, key } => {
                 let siblings = self.read_local(now, key);
                 ctx.send(from, Msg::ReadReply { req, siblings });
@@ -750,6 +883,8 @@ impl Server {
             ctx.send(client, Msg::GetReply { req: client_req, status: Status::Fail, siblings: Vec::new() });
             return;
         }
+        let c = &self.sh.config;
+        let targets = choose_replicas(targets, c.read_quorum as usize, c.replica_choice, ctx.rng());
         let req = self.next_req;
         self.next_req += 1;
         let timer = ctx.set_timer(self.sh.config.request_timeout, Timer::Request(req));
@@ -765,6 +900,7 @@ impl Server {
                 kind: Kind::Get,
                 client,
                 client_req,
+                op: None,
                 key,
                 targets,
                 answered: Vec::new(),
@@ -783,16 +919,11 @@ impl Server {
         let policy = self.sh.policy();
         let r = self.sh.config.read_quorum as usize;
         let Some(p) = self.pending.get_mut(&req) else { return };
-        if p.kind != Kind::Get || p.answered.iter().any(|a| a.0 == from) {
-            return;
-        }
-        p.answered.push((from, store::set_hash(p.key, &siblings)));
-        store::merge(&mut p.merged, &siblings, policy);
-        if is_quorum(&p.answered, &p.targets, r) && !p.responded {
-            p.responded = true;
+        let Some(quorum) = p.read_reply(from, &siblings, r, policy) else { return };
+        if quorum {
             ctx.send(p.client, Msg::GetReply { req: p.client_req, status: Status::Ok, siblings: p.merged.clone() });
         }
-        if p.answered.len() == p.targets.len() {
+        if p.all_answered() {
             let p = self.pending.remove(&req).expect("pending");
             ctx.cancel_timer(p.timer);
             self.read_repair(ctx, &p);
@@ -801,15 +932,10 @@ impl Server {
 
     /// Every owner that answered with less than the reconciled versions gets them.
     fn read_repair(&mut self, ctx: &mut Ctx<'_, DynamoNode>, p: &Pending) {
-        if !self.sh.config.read_repair || p.merged.is_empty() {
+        if !self.sh.config.read_repair {
             return;
         }
-        let want = store::set_hash(p.key, &p.merged);
-        for &(node, hash) in &p.answered {
-            let is_owner_copy = p.targets.iter().any(|t| t.0 == node && t.1.is_none());
-            if hash == want || !is_owner_copy {
-                continue;
-            }
+        for node in p.stale_owners() {
             ctx.count("read_repairs_sent", 1);
             if node == self.me {
                 let now = ctx.now().0;
@@ -828,6 +954,7 @@ impl Server {
         ctx: &mut Ctx<'_, DynamoNode>,
         client: NodeId,
         client_req: u64,
+        op: OpId,
         key: u64,
         context: Vec<Dot>,
         items: Vec<u64>,
@@ -839,26 +966,16 @@ impl Server {
             ctx.send(client, Msg::PutReply { req: client_req, status: Status::Fail });
             return;
         }
+        let c = &self.sh.config;
+        let targets = choose_replicas(targets, c.write_quorum as usize, c.replica_choice, ctx.rng());
         let seq = self.next_seq(ctx);
-        let (clock, past) = match self.sh.config.versioning {
-            Versioning::Dotted => (VClock::new(), context),
-            Versioning::VectorClocks => {
-                // The paper's rule: the coordinator increments its own entry of the context clock,
-                // past anything it has stored for the key.
-                let mut clock = VClock(context.iter().map(|d| (d.node, d.seq)).collect());
-                let local = self.versions(key, now).iter().map(|s| s.clock.get(self.me)).max().unwrap_or(0);
-                clock.advance(self.me, clock.get(self.me).max(local) + 1);
-                (clock, Vec::new())
-            }
+        let local_max = match self.sh.config.versioning {
+            // The paper's rule: the coordinator increments its own entry of the context clock,
+            // past anything it has stored for the key.
+            Versioning::VectorClocks => self.versions(key, now).iter().map(|s| s.clock.get(self.me)).max().unwrap_or(0),
+            Versioning::Dotted => 0,
         };
-        let sibling = Sibling {
-            dot: Dot { node: self.me, seq },
-            clock,
-            past,
-            items,
-            stamp: Stamp { local_ns: now, node: self.me },
-            expires_ns: self.sh.config.ttl.map(|t| now + t.0).unwrap_or(0),
-        };
+        let sibling = new_version(&self.sh, self.me, seq, now, context, items, local_max);
         let req = self.next_req;
         self.next_req += 1;
         let timer = ctx.set_timer(self.sh.config.request_timeout, Timer::Request(req));
@@ -879,6 +996,7 @@ impl Server {
                 kind: Kind::Put,
                 client,
                 client_req,
+                op: Some(op),
                 key,
                 targets,
                 answered: Vec::new(),
@@ -927,15 +1045,14 @@ impl Server {
     fn on_write_ack(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: u32, req: u64) {
         let w = self.sh.config.write_quorum as usize;
         let Some(p) = self.pending.get_mut(&req) else { return };
-        if p.kind != Kind::Put || p.answered.iter().any(|a| a.0 == from) {
-            return;
-        }
-        p.answered.push((from, 0));
-        if is_quorum(&p.answered, &p.targets, w) && !p.responded {
-            p.responded = true;
+        let Some(quorum) = p.write_ack(from, w) else { return };
+        if quorum {
+            if let Some(op) = p.op {
+                ctx.committed(op);
+            }
             ctx.send(p.client, Msg::PutReply { req: p.client_req, status: Status::Ok });
         }
-        if p.answered.len() == p.targets.len() {
+        if p.all_answered() {
             let p = self.pending.remove(&req).expect("pending");
             ctx.cancel_timer(p.timer);
         }
@@ -944,17 +1061,12 @@ impl Server {
     fn on_request_timeout(&mut self, ctx: &mut Ctx<'_, DynamoNode>, req: u64) {
         let Some(p) = self.pending.remove(&req) else { return };
         let now = ctx.now().0;
-        for &(t, _) in &p.targets {
-            if !p.answered.iter().any(|a| a.0 == t) {
-                self.suspect(now, t);
-            }
+        let (silent, answer) = p.expire();
+        for t in silent {
+            self.suspect(now, t);
         }
         ctx.count("coordinator_timeouts", 1);
-        if !p.responded {
-            let m = match p.kind {
-                Kind::Get => Msg::GetReply { req: p.client_req, status: Status::Fail, siblings: Vec::new() },
-                Kind::Put => Msg::PutReply { req: p.client_req, status: Status::Unknown },
-            };
+        if let Some(m) = answer {
             ctx.send(p.client, m);
         } else if p.kind == Kind::Get {
             self.read_repair(ctx, &p);
@@ -1126,8 +1238,12 @@ pub struct Client {
     sh: Rc<Shared>,
     ops: BTreeMap<u64, ClientOp>,
     next_req: u64,
+    /// `coordinator: Proxy`: the replica requests this client coordinates, by request id (ids
+    /// shared with `ops`).
+    rounds: BTreeMap<u64, Pending>,
     suspect_until: Vec<u64>,
-    /// Requests this client sent to each server as coordinator.
+    /// Requests this client sent to each server as coordinator (`coordinator: Proxy`: replica
+    /// requests it sent to each server).
     pub coordinator_requests: Vec<u64>,
     /// Successful reads by number of versions returned: 0, 1, 2, 3 or more.
     pub reads_by_versions: [u64; 4],
@@ -1141,6 +1257,7 @@ impl Client {
             sh,
             ops: BTreeMap::new(),
             next_req: 0,
+            rounds: BTreeMap::new(),
             suspect_until: vec![0; n],
             coordinator_requests: vec![0; n],
             reads_by_versions: [0; 4],
@@ -1154,6 +1271,8 @@ impl Client {
         let walk = ring.walk(ring.range_of(key));
         let ok = |s: u32| now >= self.suspect_until[s as usize] && Some(s) != avoid;
         match self.sh.config.coordinator {
+            // The client coordinates itself: no server is asked to (the field is not used).
+            Coordinator::Proxy => walk[0],
             Coordinator::PreferenceList => walk.iter().copied().find(|&s| ok(s)).unwrap_or(walk[0]),
             Coordinator::Random => {
                 let up: Vec<u32> = walk.iter().copied().filter(|&s| ok(s)).collect();
@@ -1164,11 +1283,16 @@ impl Client {
     }
 
     fn send(&mut self, ctx: &mut Ctx<'_, DynamoNode>, req: u64) {
+        if self.sh.config.coordinator == Coordinator::Proxy {
+            return self.coordinate(ctx, req);
+        }
         let o = self.ops.get_mut(&req).expect("op");
         self.coordinator_requests[o.coordinator as usize] += 1;
         let m = match o.phase {
             Phase::Get | Phase::ReadForPut => Msg::ClientGet { req, key: o.op.key },
-            Phase::Put => Msg::ClientPut { req, key: o.op.key, context: o.context.clone(), items: o.items.clone() },
+            Phase::Put => {
+                Msg::ClientPut { req, op: o.op.id, key: o.op.key, context: o.context.clone(), items: o.items.clone() }
+            }
         };
         ctx.send(NodeId(o.coordinator), m);
         if let Some(t) = o.attempt_timer.take() {
@@ -1177,12 +1301,137 @@ impl Client {
         o.attempt_timer = Some(ctx.set_timer(self.sh.config.attempt_timeout, Timer::Attempt(req, o.attempt)));
     }
 
+    /// `coordinator: Proxy`: the client sends its request `req`'s current phase to the key's
+    /// replicas itself (reads or writes, each on its leg) and answers itself at the quorum.
+    fn coordinate(&mut self, ctx: &mut Ctx<'_, DynamoNode>, req: u64) {
+        let now = ctx.now().0;
+        let sh = self.sh.clone();
+        let c = &sh.config;
+        let o = &self.ops[&req];
+        let (kind, q) = match o.phase {
+            Phase::Put => (Kind::Put, c.write_quorum as usize),
+            Phase::Get | Phase::ReadForPut => (Kind::Get, c.read_quorum as usize),
+        };
+        let ring = &sh.views[sh.epoch_at(now)].ring;
+        let n = (c.replicas as usize).min(sh.servers as usize);
+        let targets = healthy_targets(ring.walk(ring.range_of(o.op.key)), n, c.sloppy_quorum, |s| {
+            now >= self.suspect_until[s as usize]
+        });
+        if targets.len() < q {
+            ctx.count("coordinator_too_few_replicas", 1);
+            let fail = match kind {
+                Kind::Get => Msg::GetReply { req, status: Status::Fail, siblings: Vec::new() },
+                Kind::Put => Msg::PutReply { req, status: Status::Fail },
+            };
+            return self.on_reply(ctx, fail);
+        }
+        let targets = choose_replicas(targets, q, c.replica_choice, ctx.rng());
+        let round = self.next_req;
+        self.next_req += 1;
+        let timer = ctx.set_timer(c.request_timeout, Timer::Request(round));
+        let o = &self.ops[&req];
+        let (op, key) = (o.op.id, o.op.key);
+        let me = ctx.id().0;
+        // The client's write counter: its operation ids (unique in the run, rising), so a restart
+        // never reuses one.
+        let sibling =
+            (kind == Kind::Put).then(|| new_version(&sh, me, op.0 + 1, now, o.context.clone(), o.items.clone(), op.0));
+        for &(t, hint) in &targets {
+            self.coordinator_requests[t as usize] += 1;
+            let m = match &sibling {
+                None => Msg::Read { req: round, key },
+                Some(s) => {
+                    if hint.is_some() {
+                        ctx.count("hinted_writes", 1);
+                    }
+                    Msg::Write { req: round, key, sibling: s.clone(), hint }
+                }
+            };
+            ctx.send(NodeId(t), m);
+        }
+        let pending = Pending {
+            kind,
+            client: ctx.id(),
+            client_req: req,
+            op: sibling.is_some().then_some(op),
+            key,
+            targets,
+            answered: Vec::new(),
+            merged: Vec::new(),
+            responded: false,
+            timer,
+        };
+        self.rounds.insert(round, pending);
+    }
+
+    /// `coordinator: Proxy`: a replica answered round `round` (`siblings`: a read's reply; `None`:
+    /// a write's acknowledgement).
+    fn on_replica_reply(
+        &mut self,
+        ctx: &mut Ctx<'_, DynamoNode>,
+        from: u32,
+        round: u64,
+        siblings: Option<Vec<Sibling>>,
+    ) {
+        let c = &self.sh.config;
+        let (r, w, policy) = (c.read_quorum as usize, c.write_quorum as usize, self.sh.policy());
+        let Some(p) = self.rounds.get_mut(&round) else { return };
+        let step = match &siblings {
+            Some(s) => p.read_reply(from, s, r, policy),
+            None => p.write_ack(from, w),
+        };
+        let Some(quorum) = step else { return };
+        let answer = quorum.then(|| match p.kind {
+            Kind::Get => Msg::GetReply { req: p.client_req, status: Status::Ok, siblings: p.merged.clone() },
+            Kind::Put => Msg::PutReply { req: p.client_req, status: Status::Ok },
+        });
+        if quorum && let Some(op) = p.op {
+            ctx.committed(op);
+        }
+        if p.all_answered() {
+            let p = self.rounds.remove(&round).expect("round");
+            ctx.cancel_timer(p.timer);
+            self.read_repair(ctx, &p);
+        }
+        if let Some(m) = answer {
+            self.on_reply(ctx, m);
+        }
+    }
+
+    /// `coordinator: Proxy`: every owner that answered a read with less gets the reconciled versions.
+    fn read_repair(&mut self, ctx: &mut Ctx<'_, DynamoNode>, p: &Pending) {
+        if !self.sh.config.read_repair {
+            return;
+        }
+        for node in p.stale_owners() {
+            ctx.count("read_repairs_sent", 1);
+            ctx.send(NodeId(node), Msg::Repair { key: p.key, siblings: p.merged.clone() });
+        }
+    }
+
+    /// `coordinator: Proxy`: round `round` is out of time.
+    fn on_round_timeout(&mut self, ctx: &mut Ctx<'_, DynamoNode>, round: u64) {
+        let Some(p) = self.rounds.remove(&round) else { return };
+        let now = ctx.now().0;
+        let (silent, answer) = p.expire();
+        for t in silent {
+            self.suspect_until[t as usize] = now + self.sh.config.failure_timeout.0;
+        }
+        ctx.count("coordinator_timeouts", 1);
+        match answer {
+            Some(m) => self.on_reply(ctx, m),
+            None if p.kind == Kind::Get => self.read_repair(ctx, &p),
+            None => {}
+        }
+    }
+
     fn on_op(&mut self, ctx: &mut Ctx<'_, DynamoNode>, op: Op) {
         let req = self.next_req;
         self.next_req += 1;
         let is_put = op.kind == 1;
-        let lww = self.sh.config.reconcile == Reconcile::LastWriteWins;
-        let phase = match (is_put, lww) {
+        // Last-write-wins needs no context: its puts are blind already.
+        let blind = self.sh.config.put_mode == PutMode::Blind || self.sh.config.reconcile == Reconcile::LastWriteWins;
+        let phase = match (is_put, blind) {
             (false, _) => Phase::Get,
             (true, false) => Phase::ReadForPut,
             (true, true) => Phase::Put,
@@ -1219,6 +1468,15 @@ impl Client {
         if from.0 < self.sh.servers {
             self.suspect_until[from.index()] = 0;
         }
+        match msg {
+            Msg::ReadReply { req, siblings } => self.on_replica_reply(ctx, from.0, req, Some(siblings)),
+            Msg::WriteAck { req } => self.on_replica_reply(ctx, from.0, req, None),
+            m => self.on_reply(ctx, m),
+        }
+    }
+
+    /// A coordinator's answer (a server's, or the client's own under `coordinator: Proxy`).
+    fn on_reply(&mut self, ctx: &mut Ctx<'_, DynamoNode>, msg: Msg) {
         match msg {
             Msg::GetReply { req, status, siblings } => {
                 let Some(o) = self.ops.get_mut(&req) else { return };
@@ -1294,6 +1552,7 @@ impl Client {
                 ctx.count("client_coordinator_retries", 1);
                 self.send(ctx, req);
             }
+            Timer::Request(round) => self.on_round_timeout(ctx, round),
             _ => {}
         }
     }
@@ -1388,7 +1647,7 @@ mod tests {
         let mut node = DynamoNode::Server(Box::new(Server::new(sh.clone(), coordinator)));
         let put = |node: &mut DynamoNode, req| {
             handle(node, coordinator, Time(1_000_000_000), |n, ctx| {
-                n.on_msg(ctx, NodeId(8), Msg::ClientPut { req, key, context: vec![], items: vec![7] })
+                n.on_msg(ctx, NodeId(8), Msg::ClientPut { req, op: OpId(req), key, context: vec![], items: vec![7] })
             })
         };
         // Everyone up: the other two owners get the write, without hints; the coordinator persists its own copy.
@@ -1422,7 +1681,7 @@ mod tests {
         server.suspect(0, walk[2]);
         let mut node = DynamoNode::Server(Box::new(server));
         let fx = handle(&mut node, walk[0], Time(1), |n, ctx| {
-            n.on_msg(ctx, NodeId(8), Msg::ClientPut { req: 5, key, context: vec![], items: vec![1] })
+            n.on_msg(ctx, NodeId(8), Msg::ClientPut { req: 5, op: OpId(5), key, context: vec![], items: vec![1] })
         });
         let msgs = sent(&fx);
         assert_eq!(msgs.len(), 1);

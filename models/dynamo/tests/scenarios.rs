@@ -378,3 +378,181 @@ fn partitioning_and_rings_are_validated_by_field() {
     let ok = Config { partitioning: common::ring::Partitioning::EqualPartitionsRandomTokens(64), ..sc.config };
     assert!(errs(ok).is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Coordinator placement, replica choice, blind puts and the probe's commit timing: closed forms.
+
+fn ms(x: u64) -> sim_core::Duration {
+    sim_core::Duration::from_millis(x)
+}
+
+/// The probe scenario's cluster (8 servers, N = 3, R = W = 1) with constant latencies: 1 ms links,
+/// and the replica legs `read` 2 ms, `read_reply` 3 ms, `write` 5 ms, `write_ack` 7 ms, `put_reply`
+/// 4 ms; 1 ms synced disk writes; no anti-entropy.
+fn constant_latencies() -> Scenario<Config> {
+    use sim_core::Dist::Constant;
+    let mut sc = load("dynamo_probe");
+    sc.network.link.latency = Constant(ms(1));
+    sc.network.link.legs = [("read", 2), ("read_reply", 3), ("write", 5), ("write_ack", 7), ("put_reply", 4)]
+        .into_iter()
+        .map(|(leg, d)| (leg.to_string(), Constant(ms(d))))
+        .collect();
+    sc.disk.latency = Constant(ms(1));
+    sc.config.anti_entropy = false;
+    sc
+}
+
+/// The run of `sc` with its workload replaced by a script `(at ms, op, key)` from the first client.
+fn scripted(mut sc: Scenario<Config>, script: &[(u64, &str, u64)]) -> RunRecord {
+    let ops = script
+        .iter()
+        .map(|&(at, op, key)| sim_core::workload::Scripted { at: ms(at), op: op.into(), key, client: 0 })
+        .collect();
+    sc.workload.as_mut().expect("workload").arrival = sim_core::workload::Arrival::Script { ops };
+    go(&sc)
+}
+
+/// Latency (ms) of each operation of a script, in the order listed (all must succeed).
+fn scripted_latencies(sc: Scenario<Config>, script: &[(u64, &str, u64)]) -> Vec<f64> {
+    let rec = scripted(sc, script);
+    let points = rec.op_points.points.expect("every operation kept");
+    assert_eq!(points.len(), script.len());
+    assert!(points.iter().all(|p| p.outcome == Some(sim_core::Outcome::Ok)), "{points:?}");
+    points.iter().map(|p| p.latency_ms).collect()
+}
+
+/// With `coordinator: Proxy` the client coordinates: every replica is reached over the network
+/// legs, so a get takes `read` + `read_reply` = 5 ms; a blind put `write` + disk + `write_ack`
+/// = 13 ms (the write alone); a read-modify-write put both, 18 ms. A server coordinator that is a
+/// replica answers R = 1 from its own copy: `client_get` + `get_reply` = 2 ms.
+#[test]
+fn a_proxy_coordinator_reaches_every_replica_over_the_network_and_a_blind_put_is_the_write_alone() {
+    let script = [(100, "get", 1), (300, "put", 2), (500, "get", 2)];
+    let mut sc = constant_latencies();
+    sc.config.coordinator = dynamo::Coordinator::Proxy;
+    assert_eq!(scripted_latencies(sc.clone(), &script), [5.0, 18.0, 5.0], "read-modify-write");
+    sc.config.put_mode = dynamo::PutMode::Blind;
+    assert_eq!(scripted_latencies(sc.clone(), &script), [5.0, 13.0, 5.0], "blind");
+    // The replica coordinator reads its own copy: no replica leg at all.
+    sc.config.coordinator = dynamo::Coordinator::PreferenceList;
+    assert_eq!(scripted_latencies(sc, &[(100, "get", 1)]), [2.0]);
+}
+
+/// Blind puts supersede nothing under client merge: two blind puts of one key are siblings, and
+/// a read returns both items; a read-modify-write put merges them into one version.
+#[test]
+fn blind_puts_stay_siblings_until_a_read_modify_write_put_merges_them() {
+    let mut sc = constant_latencies();
+    sc.config.put_mode = dynamo::PutMode::Blind;
+    sc.config.write_quorum = 3;
+    sc.config.read_quorum = 3;
+    let script = [(100, "put", 1), (200, "put", 1), (300, "get", 1)];
+    let rec = scripted(sc.clone(), &script);
+    assert_eq!(measure(&rec, "versions_max"), 2.0, "the get saw both blind puts as siblings");
+    assert!(check(&rec, "durability").passed, "{:?}", check(&rec, "durability"));
+    sc.config.put_mode = dynamo::PutMode::ReadModifyWrite;
+    let rec = scripted(sc, &script);
+    assert_eq!(measure(&rec, "versions_max"), 1.0, "the second put read the first and superseded it");
+}
+
+/// The probe from the commit: a server coordinator commits when the W-th acknowledgement reaches
+/// it and answers the client over the `put_reply` leg, so every write's commit-to-ack delay is
+/// that leg (4 ms); a client that coordinates commits and acknowledges at the same instant.
+#[test]
+fn the_commit_to_ack_delay_is_the_reply_leg_for_a_server_coordinator_and_zero_for_a_proxy() {
+    let delay = |coordinator| {
+        let mut sc = constant_latencies();
+        sc.config.coordinator = coordinator;
+        if let Some(sim_core::workload::Arrival::Probe { from, writes, .. }) =
+            sc.workload.as_mut().map(|w| &mut w.arrival)
+        {
+            *from = sim_core::probe::ProbeFrom::Commit;
+            *writes = 40;
+        }
+        let rec = go(&sc);
+        let t = rec.model_report.tables.iter().find(|t| t.name == "probe_writes").expect("probe_writes");
+        let col = |c: &str| t.rows[0][t.column(c).unwrap()];
+        assert_eq!((col("writes"), col("committed"), col("acked_uncommitted")), (40.0, 40.0, 0.0));
+        let reads = rec.model_report.tables.iter().find(|t| t.name == "probe_consistency").expect("probe");
+        assert!(reads.rows.iter().all(|r| r[reads.column("judged").unwrap()] == 40.0), "{:?}", reads.rows);
+        (col("commit_to_ack_mean_ms"), col("commit_to_ack_max_ms"))
+    };
+    assert_eq!(delay(dynamo::Coordinator::PreferenceList), (4.0, 4.0));
+    assert_eq!(delay(dynamo::Coordinator::Random), (4.0, 4.0));
+    assert_eq!(delay(dynamo::Coordinator::Proxy), (0.0, 0.0));
+}
+
+fn choose(n: u64, k: u64) -> f64 {
+    (0..k).map(|i| (n - i) as f64 / (k - i) as f64).product()
+}
+
+/// `replica_choice: Random` with no propagation (no read repair, hinted handoff or anti-entropy):
+/// a read asks R of the N owners at random, a write W of them, and nothing else copies a write.
+/// A read misses the last write when its R replicas avoid the write's W: p = C(N-W, R) / C(N, R);
+/// it is k or more versions behind when it avoids the last k writes' replicas, each drawn
+/// independently: p^k, so P(k behind) = p^k (1 - p) and P(3 or more behind) = p^3. Checked with
+/// last-write-wins (one version per replica: the latest written to it) against the probe, per
+/// delay (2,000 rounds), within 4.5 binomial standard deviations plus the first rounds' bias
+/// (a key's first reads cannot be more versions behind than there were writes).
+#[test]
+fn random_replica_choice_without_propagation_gives_the_counted_k_staleness() {
+    for (n, r, w, coordinator) in [(3, 1, 1, dynamo::Coordinator::Proxy), (5, 2, 2, dynamo::Coordinator::Random)] {
+        let mut sc = constant_latencies();
+        let c = &mut sc.config;
+        (c.replicas, c.read_quorum, c.write_quorum, c.coordinator) = (n, r, w, coordinator);
+        c.replica_choice = dynamo::ReplicaChoice::Random;
+        c.reconcile = dynamo::Reconcile::LastWriteWins;
+        (c.read_repair, c.hinted_handoff, c.anti_entropy) = (false, false, false);
+        sc.duration = sim_core::Duration::from_secs(200);
+        let rounds = 2000u32;
+        if let Some(sim_core::workload::Arrival::Probe { writes, read_after, gap, .. }) =
+            sc.workload.as_mut().map(|w| &mut w.arrival)
+        {
+            (*writes, *read_after, *gap) = (rounds, vec![ms(0), ms(10)], ms(1));
+        }
+        let rec = go(&sc);
+        let t = rec.model_report.tables.iter().find(|t| t.name == "probe_consistency").expect("probe");
+        let p = choose((n - w) as u64, r as u64) / choose(n as u64, r as u64);
+        let want = [
+            ("p_consistent", 1.0 - p),
+            ("behind_1", p * (1.0 - p)),
+            ("behind_2", p * p * (1.0 - p)),
+            ("behind_3_plus", p.powi(3)),
+        ];
+        for row in &t.rows {
+            let judged = row[t.column("judged").unwrap()];
+            assert_eq!(judged, rounds as f64, "every read judged: {row:?}");
+            for (col, q) in want {
+                let got = row[t.column(col).unwrap()];
+                let bound = 4.5 * (q * (1.0 - q) / judged).sqrt() + 3.0 / judged;
+                assert!((got - q).abs() <= bound, "N={n} R={r} W={w}: {col} = {got}, counted {q:.4} +- {bound:.4}");
+            }
+        }
+    }
+}
+
+/// The partial-quorum experiment: with R = W = 1 of N = 3 chosen at random and no propagation, a
+/// read misses the last put with probability 2/3 (reads are stale, replicas never converge); with
+/// R = W = 2 every read and write set intersect, and anti-entropy brings the skipped owner along.
+#[test]
+fn control_dynamo_partial_quorum_with_intersecting_quorums_and_anti_entropy_is_consistent() {
+    let c = control(
+        "dynamo_partial_quorum",
+        |sc| {
+            sc.config.read_quorum = 2;
+            sc.config.write_quorum = 2;
+            sc.config.anti_entropy = true;
+        },
+        &[],
+    );
+    let p = |rec: &RunRecord| {
+        let t = rec.model_report.tables.iter().find(|t| t.name == "probe_consistency").expect("probe").clone();
+        let (p, judged) = (t.column("p_consistent").unwrap(), t.column("judged").unwrap());
+        assert!(t.rows.iter().all(|r| r[judged] >= 550.0), "{:?}", t.rows);
+        t.rows.iter().map(|r| r[p]).collect::<Vec<f64>>()
+    };
+    // 1/3 at every t, within 4.5 standard deviations of 600 reads (0.087).
+    assert!(p(&c.original).iter().all(|&x| (x - 1.0 / 3.0).abs() < 0.087), "{:?}", p(&c.original));
+    assert!(p(&c.fixed).iter().all(|&x| x == 1.0), "{:?}", p(&c.fixed));
+    assert!(measure(&c.original, "keys_diverged") > 0.0);
+}
