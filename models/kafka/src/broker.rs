@@ -37,6 +37,8 @@ pub struct Broker {
     disk_inflight: Option<InFlightWrite>,
     /// Events this broker recorded (recovered from disk after a restart).
     pub events: Vec<KEvent>,
+    /// When the high-water marks were last checkpointed (`leader_epochs: false` only).
+    last_checkpoint: Time,
 }
 
 /// The group commit on disk: its write, each partition's log end in it, and the replies waiting
@@ -150,11 +152,16 @@ impl Broker {
             replies_pending: Vec::new(),
             disk_inflight: None,
             events: Vec::new(),
+            last_checkpoint: Time::ZERO,
         }
     }
 
     fn fencing(&self) -> bool {
         self.p.config.epoch_fencing
+    }
+
+    fn leader_epochs(&self) -> bool {
+        self.p.config.leader_epochs
     }
 
     fn record(&mut self, ctx: C, partition: u32, kind: EventKind) {
@@ -165,6 +172,7 @@ impl Broker {
 
     pub fn on_start(&mut self, ctx: C) {
         self.started = ctx.now();
+        self.last_checkpoint = ctx.now();
         self.restarted = ctx.is_restart();
         // 0 is every broker's first life; a restart draws a new one.
         self.incarnation = if ctx.is_restart() { ctx.rng().next_u64() | 1 } else { 0 };
@@ -172,23 +180,7 @@ impl Broker {
         self.incarnations[me] = self.incarnation;
         if ctx.is_restart() {
             let durable: Vec<Record> = ctx.durable().to_vec();
-            for r in durable {
-                match r {
-                    Record::Event(ev) => self.events.push(ev),
-                    Record::Log(ops) => {
-                        for op in ops {
-                            self.replay(op);
-                        }
-                    }
-                }
-            }
-            let mut recovered = 0;
-            for r in self.replicas.values_mut() {
-                r.durable_leo = r.log.leo();
-                r.log.hwm = 0;
-                recovered += r.log.leo();
-            }
-            ctx.count("recovered_entries", recovered);
+            self.recover(ctx, durable);
         } else {
             // Everyone boots with the same initial assignment: the first replica leads, epoch 1.
             for part in 0..self.p.config.partition_count {
@@ -207,6 +199,39 @@ impl Broker {
             }
         }
         ctx.set_timer(self.p.config.broker_heartbeat, Timer::Tick);
+    }
+
+    /// After a restart: rebuilds the logs and the stored states from what survived on disk.
+    fn recover(&mut self, ctx: C, durable: Vec<Record>) {
+        for r in durable {
+            match r {
+                Record::Event(ev) => self.events.push(ev),
+                Record::Log(ops) => {
+                    for op in ops {
+                        self.replay(op);
+                    }
+                }
+            }
+        }
+        let leader_epochs = self.leader_epochs();
+        let mut recovered = 0;
+        for r in self.replicas.values_mut() {
+            r.durable_leo = r.log.leo();
+            if leader_epochs {
+                r.log.hwm = 0;
+            }
+            recovered += r.log.leo();
+        }
+        ctx.count("recovered_entries", recovered);
+        if !leader_epochs {
+            // Before KIP-101 a restarted replica cut its log to the checkpointed high-water
+            // mark: what lies above it may be uncommitted. (It may also be committed: the
+            // checkpoint lags, and that is the loss this option exists to show.)
+            let parts: Vec<(u32, u64)> = self.replicas.iter().map(|(&p, r)| (p, r.log.hwm)).collect();
+            for (part, hwm) in parts {
+                self.truncate(ctx, part, hwm);
+            }
+        }
     }
 
     fn replay(&mut self, op: LogOp) {
@@ -235,6 +260,11 @@ impl Broker {
                 }
             }
             LogOp::ControllerEpoch(e) => self.controller_epoch = self.controller_epoch.max(e),
+            LogOp::Hwm { partition, hwm } => {
+                if let Some(r) = self.replicas.get_mut(&partition) {
+                    r.log.hwm = hwm.min(r.log.leo());
+                }
+            }
         }
     }
 
@@ -267,7 +297,7 @@ impl Broker {
         for op in &ops {
             let p = match op {
                 LogOp::Append { partition, .. } | LogOp::Truncate { partition, .. } => *partition,
-                LogOp::State { .. } | LogOp::ControllerEpoch(_) => continue,
+                LogOp::State { .. } | LogOp::ControllerEpoch(_) | LogOp::Hwm { .. } => continue,
             };
             if !leos.iter().any(|x| x.0 == p)
                 && let Some(r) = self.replicas.get(&p)
@@ -372,6 +402,11 @@ impl Broker {
                 r.enter_epoch(s.leader_epoch, fencing);
                 r.log.drop_empty_epochs();
                 r.role = Role::Follower { leader: l, fetch_sent: None };
+                let hwm = r.log.hwm;
+                if !self.leader_epochs() {
+                    // Before KIP-101 a new follower cut its log to its high-water mark.
+                    self.truncate(ctx, part, hwm);
+                }
                 self.maybe_fetch(ctx, part);
             }
             None => {
@@ -446,8 +481,23 @@ impl Broker {
                 Role::None => {}
             }
         }
+        self.checkpoint_hwms(ctx);
         self.controller_tick(ctx);
         ctx.set_timer(hb, Timer::Tick);
+    }
+
+    /// Without leader epochs, writes every partition's high-water mark to disk once per
+    /// `hwm_checkpoint_interval`: what a restarted broker truncates its logs to.
+    fn checkpoint_hwms(&mut self, ctx: C) {
+        let now = ctx.now();
+        if self.leader_epochs() || now.since(self.last_checkpoint) < self.p.config.hwm_checkpoint_interval {
+            return;
+        }
+        self.last_checkpoint = now;
+        for (&partition, r) in &self.replicas {
+            self.disk_pending.push(LogOp::Hwm { partition, hwm: r.log.hwm });
+        }
+        self.flush(ctx);
     }
 
     /// Leader: asks the controller for a new ISR (with fencing, the change applies only once the
@@ -556,6 +606,10 @@ impl Broker {
                 self.truncate(ctx, part, to);
                 self.maybe_fetch(ctx, part);
             }
+            FetchResult::OutOfRange { leader_leo } => {
+                self.truncate(ctx, part, leader_leo);
+                self.maybe_fetch(ctx, part);
+            }
             FetchResult::NotLeader => {
                 // Wait for the next tick (and, likely, a new state from the controller).
                 if let Some(Replica { role: Role::Follower { fetch_sent, .. }, .. }) = self.replicas.get_mut(&part) {
@@ -567,9 +621,10 @@ impl Broker {
 
     fn truncate(&mut self, ctx: C, part: u32, to: u64) {
         let me = self.id;
-        // Only an unclean election or a leader without fencing can make a replica cut committed
-        // entries (what the known-bad scenarios show); a safe configuration never does.
-        let safe = self.fencing() && !self.p.config.unclean_leader_election;
+        // Only an unclean election, a leader without fencing or the protocol before leader epochs
+        // can make a replica cut committed entries (what the known-bad scenarios show); a safe
+        // configuration never does.
+        let safe = self.fencing() && !self.p.config.unclean_leader_election && self.leader_epochs();
         let Some(r) = self.replicas.get_mut(&part) else { return };
         debug_assert!(
             !safe || to >= r.log.hwm,
@@ -617,8 +672,14 @@ impl Broker {
             ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch, result: FetchResult::NotLeader });
             return;
         }
-        if let Some((epoch, end_offset)) = r.log.divergence(offset, last_epoch) {
-            let result = FetchResult::Diverging { epoch, end_offset };
+        let diverged = if self.p.config.leader_epochs {
+            r.log.divergence(offset, last_epoch).map(|(epoch, end_offset)| FetchResult::Diverging { epoch, end_offset })
+        } else {
+            // Before KIP-101 the leader compares offsets only: a follower at or below its log end
+            // is taken to hold a prefix of it, whatever its entries are.
+            (offset > r.log.leo()).then_some(FetchResult::OutOfRange { leader_leo: r.log.leo() })
+        };
+        if let Some(result) = diverged {
             ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch: my_epoch, result });
             return;
         }
@@ -1374,5 +1435,67 @@ mod tests {
         let answers = call(&mut b, |b, ctx| b.on_msg(ctx, NodeId(5), produce));
         assert_eq!(answers, vec![(NodeId(5), Some(ProduceError::NotEnoughReplicas))]);
         assert_eq!(b.replicas[&0].log.leo(), 0);
+    }
+
+    /// The leader's answer to a follower's fetch, with and without leader epochs. The leader holds
+    /// 3 entries of epoch 1 and 2 of epoch 2; the follower holds 4 entries, its last of epoch 1 (it
+    /// wrote offset 3 in epoch 1 under the old leader: its entry differs from the leader's).
+    #[test]
+    fn without_leader_epochs_the_leader_compares_offsets_only() {
+        let answer = |leader_epochs: bool, offset: u64, last_epoch: u32| {
+            let config = Config { partition_count: 1, leader_epochs, ..Config::default() };
+            let mut b = Broker::new(Rc::new(Params { config, broker_count: 3 }), 0);
+            call(&mut b, |b, ctx| b.on_start(ctx));
+            let r = b.replicas.get_mut(&0).expect("replica");
+            for (epoch, id) in [(1, 1), (1, 2), (1, 3), (2, 4), (2, 5)] {
+                r.log.append(Entry { epoch, payload: Payload::Data { id, producer: 0, seq: 0 } });
+            }
+            r.leader_epoch = 2;
+            let mut rng = Prng::new(1, Stream::Node(0));
+            let mut ids = IdSource::default();
+            let mut effects: Vec<Effect<Node>> = Vec::new();
+            let mut ctx = Ctx::detached(NodeId(0), Time(1_000), &mut rng, &mut ids, &[], &mut effects);
+            b.on_fetch(&mut ctx, 1, 0, 2, offset, last_epoch, 0);
+            effects
+                .into_iter()
+                .find_map(|e| match e {
+                    Effect::Send { msg: Msg::FetchResp { result, .. }, .. } => Some(result),
+                    _ => None,
+                })
+                .expect("an answer")
+        };
+        // With leader epochs: epoch 1 ends at offset 3 on the leader, so the follower truncates to 3.
+        assert!(matches!(answer(true, 4, 1), FetchResult::Diverging { epoch: 1, end_offset: 3 }));
+        // Without: offset 4 is within the leader's log, so the follower gets entry 4 and keeps its
+        // own, different, entry at offset 3.
+        assert!(matches!(answer(false, 4, 1), FetchResult::Entries { base: 4, ref entries, .. } if entries.len() == 1));
+        // Only a fetch past the leader's end is answered, and by offset: truncate to 5.
+        assert!(matches!(answer(false, 7, 1), FetchResult::OutOfRange { leader_leo: 5 }));
+    }
+
+    /// Without leader epochs a restarted broker cuts each log to the high-water mark it
+    /// checkpointed, even when more of it was on disk; with leader epochs it keeps its whole log.
+    #[test]
+    fn without_leader_epochs_a_restart_truncates_to_the_checkpointed_hwm() {
+        let recover = |leader_epochs: bool| {
+            let config = Config { partition_count: 1, leader_epochs, ..Config::default() };
+            let mut b = Broker::new(Rc::new(Params { config, broker_count: 3 }), 1);
+            let entries: Vec<Entry> =
+                (1..=6).map(|id| Entry { epoch: 1, payload: Payload::Data { id, producer: 0, seq: 0 } }).collect();
+            let durable = vec![
+                Record::Log(vec![LogOp::Append { partition: 0, base: 0, entries: entries[..4].to_vec() }]),
+                Record::Log(vec![LogOp::Hwm { partition: 0, hwm: 2 }]),
+                Record::Log(vec![LogOp::Append { partition: 0, base: 4, entries: entries[4..].to_vec() }]),
+            ];
+            let mut rng = Prng::new(1, Stream::Node(1));
+            let mut ids = IdSource::default();
+            let mut effects: Vec<Effect<Node>> = Vec::new();
+            let mut ctx = Ctx::detached(NodeId(1), Time(1_000), &mut rng, &mut ids, &[], &mut effects);
+            b.recover(&mut ctx, durable);
+            let r = &b.replicas[&0];
+            (r.log.leo(), r.log.hwm)
+        };
+        assert_eq!(recover(false), (2, 2));
+        assert_eq!(recover(true), (6, 0), "the fixed protocol keeps the log and learns the HWM from the leader");
     }
 }

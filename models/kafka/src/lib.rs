@@ -35,6 +35,16 @@
 //! shrinks its ISR on its own: a leader cut off with one follower keeps acknowledging `acks=all`
 //! writes that the rest of the cluster never sees — split brain — and loses them on heal.
 //!
+//! **Before leader epochs** (`leader_epochs: false`, Kafka before 0.11 and KIP-101): a broker
+//! checkpoints its high-water marks to disk every `hwm_checkpoint_interval`; a restarted broker
+//! cuts each log to its checkpointed HWM, and a replica that becomes a follower cuts its log to its
+//! HWM; the leader then compares offsets only, and truncates a follower (to the leader's log end)
+//! only when it fetches past that end. Both of KIP-101's failures follow, and
+//! `kafka_no_leader_epochs` replays them with a script: a follower's checkpoint lags the HWM its
+//! leader acknowledged by, so a restarted follower that is elected before it fetched its tail back
+//! loses acknowledged messages; and the old leader, returning with those messages below its own
+//! HWM, keeps them at offsets where the new leader wrote others, so the replicas diverge for good.
+//!
 //! **Producers** batch what queues per partition, with `producer_max_in_flight` requests in flight.
 //! The **idempotent producer** has an id per client incarnation and partition and numbers its
 //! messages; the leader appends a batch only if it continues the sequence (a new id must start at
@@ -69,7 +79,9 @@
 //! **The failures it shows**: `acks=1` loses the leader's unreplicated tail when it crashes; unclean
 //! election loses committed messages; no epoch fencing lets a stale leader accept writes that are
 //! later truncated; at-least-once consumption duplicates after a consumer crash; several produce
-//! requests in flight without idempotence reorder and duplicate on retry.
+//! requests in flight without idempotence reorder and duplicate on retry; without leader epochs
+//! a follower truncated to its high-water mark is elected and loses acknowledged messages, and two
+//! replicas hold different messages at the same offsets.
 //!
 //! **Simplifications.** The controller is "the lowest live broker that hears a majority", with
 //! majority-stored partition states instead of a metadata log; one consumer group (members leave
@@ -127,6 +139,16 @@ pub struct Config {
     pub unclean_leader_election: bool,
     /// `false`: brokers ignore controller and leader epochs (the known-bad split brain).
     pub epoch_fencing: bool,
+    /// `false`: the replication protocol before leader epochs (KIP-101, Kafka 0.11): a broker
+    /// checkpoints its high-water marks every `hwm_checkpoint_interval`, a restarted broker truncates
+    /// each log to its checkpointed HWM, a replica that becomes a follower truncates to its HWM, and
+    /// a follower is truncated only when it fetches past the leader's log end (by offset, never by
+    /// epoch). The known-bad divergence and loss of `kafka_no_leader_epochs`.
+    pub leader_epochs: bool,
+    /// How often a broker writes its high-water marks to disk (Kafka's
+    /// `replica.high.watermark.checkpoint.interval.ms`); only with `leader_epochs: false`, since the
+    /// fixed protocol recovers the HWM from the leader.
+    pub hwm_checkpoint_interval: Duration,
     pub replica_lag_time: Duration,
     /// Entries per follower fetch response.
     pub replica_fetch_max: u32,
@@ -169,6 +191,8 @@ impl Default for Config {
             idempotent: true,
             unclean_leader_election: false,
             epoch_fencing: true,
+            leader_epochs: true,
+            hwm_checkpoint_interval: Duration::from_secs(5),
             replica_lag_time: Duration::from_millis(500),
             replica_fetch_max: 500,
             fetch_max_wait: Duration::from_millis(100),
@@ -311,6 +335,7 @@ impl Model for Kafka {
             ("consumer_session_timeout", c.consumer_session_timeout),
             ("auto_commit_interval", c.auto_commit_interval),
             ("poll_timeout", c.poll_timeout),
+            ("hwm_checkpoint_interval", c.hwm_checkpoint_interval),
         ] {
             if d.0 == 0 {
                 e.push((format!("config.{name}"), "must be positive".into()));
