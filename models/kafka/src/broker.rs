@@ -39,6 +39,8 @@ pub struct Broker {
     pub events: Vec<KEvent>,
     /// When the high-water marks were last checkpointed (`leader_epochs: false` only).
     last_checkpoint: Time,
+    /// When the log was last fsynced on the `flush_interval` clock (`Some` interval only).
+    last_fsync: Time,
 }
 
 /// The group commit on disk: its write, each partition's log end in it, and the replies waiting
@@ -153,6 +155,7 @@ impl Broker {
             disk_inflight: None,
             events: Vec::new(),
             last_checkpoint: Time::ZERO,
+            last_fsync: Time::ZERO,
         }
     }
 
@@ -173,6 +176,7 @@ impl Broker {
     pub fn on_start(&mut self, ctx: C) {
         self.started = ctx.now();
         self.last_checkpoint = ctx.now();
+        self.last_fsync = ctx.now();
         self.restarted = ctx.is_restart();
         // 0 is every broker's first life; a restart draws a new one.
         self.incarnation = if ctx.is_restart() { ctx.rng().next_u64() | 1 } else { 0 };
@@ -305,7 +309,12 @@ impl Broker {
                 leos.push((p, r.log.leo()));
             }
         }
-        let id = ctx.persist(Record::Log(ops));
+        // With a flush interval, log changes go to the page cache (and count at once); metadata,
+        // and the replies waiting for it, are always synced.
+        let sync = self.p.config.flush_interval.is_none()
+            || !replies.is_empty()
+            || ops.iter().any(|op| !matches!(op, LogOp::Append { .. } | LogOp::Truncate { .. }));
+        let id = if sync { ctx.persist(Record::Log(ops)) } else { ctx.persist_buffered(Record::Log(ops)) };
         self.disk_inflight = Some((id, leos, replies));
     }
 
@@ -482,6 +491,7 @@ impl Broker {
             }
         }
         self.checkpoint_hwms(ctx);
+        self.fsync_on_interval(ctx);
         self.controller_tick(ctx);
         ctx.set_timer(hb, Timer::Tick);
     }
@@ -498,6 +508,19 @@ impl Broker {
             self.disk_pending.push(LogOp::Hwm { partition, hwm: r.log.hwm });
         }
         self.flush(ctx);
+    }
+
+    /// With a flush interval, fsyncs once per interval: an empty synced write, which makes every
+    /// buffered write before it durable.
+    fn fsync_on_interval(&mut self, ctx: C) {
+        let now = ctx.now();
+        let Some(interval) = self.p.config.flush_interval else { return };
+        if now.since(self.last_fsync) < interval {
+            return;
+        }
+        self.last_fsync = now;
+        ctx.persist(Record::Log(Vec::new()));
+        ctx.count("log_fsyncs", 1);
     }
 
     /// Leader: asks the controller for a new ISR (with fencing, the change applies only once the
@@ -621,10 +644,12 @@ impl Broker {
 
     fn truncate(&mut self, ctx: C, part: u32, to: u64) {
         let me = self.id;
-        // Only an unclean election, a leader without fencing or the protocol before leader epochs
-        // can make a replica cut committed entries (what the known-bad scenarios show); a safe
+        // Only an unclean election, a leader without fencing, the protocol before leader epochs or
+        // a power loss of unflushed logs can make a replica cut committed entries (what the known-bad scenarios show); a safe
         // configuration never does.
-        let safe = self.fencing() && !self.p.config.unclean_leader_election && self.leader_epochs();
+        let cfg = &self.p.config;
+        let safe =
+            cfg.epoch_fencing && !cfg.unclean_leader_election && cfg.leader_epochs && cfg.flush_interval.is_none();
         let Some(r) = self.replicas.get_mut(&part) else { return };
         debug_assert!(
             !safe || to >= r.log.hwm,

@@ -45,6 +45,14 @@
 //! loses acknowledged messages; and the old leader, returning with those messages below its own
 //! HWM, keeps them at offsets where the new leader wrote others, so the replicas diverge for good.
 //!
+//! **Flushing.** By default a broker fsyncs every group commit and counts its own entries (for the
+//! HWM, and `acks=1`) only once they are on disk. With `flush_interval: Some(d)` (Kafka's
+//! `log.flush.interval.ms`; Kafka's default is to leave it to the OS) log changes go to the page
+//! cache and count at once, and the broker fsyncs once per `d`; the OS writes the page cache back
+//! every `disk.flush_interval`. A crash keeps the page cache; a power loss of every replica of a
+//! partition loses what they acknowledged since their last fsync (`kafka_unflushed_loss`).
+//! Controller metadata (partition states, controller epochs) is fsynced either way.
+//!
 //! **Producers** batch what queues per partition, with `producer_max_in_flight` requests in flight.
 //! The **idempotent producer** has an id per client incarnation and partition and numbers its
 //! messages; the leader appends a batch only if it continues the sequence (a new id must start at
@@ -81,7 +89,8 @@
 //! later truncated; at-least-once consumption duplicates after a consumer crash; several produce
 //! requests in flight without idempotence reorder and duplicate on retry; without leader epochs
 //! a follower truncated to its high-water mark is elected and loses acknowledged messages, and two
-//! replicas hold different messages at the same offsets.
+//! replicas hold different messages at the same offsets; with a flush interval, a power loss of
+//! every replica loses acknowledged messages not yet fsynced.
 //!
 //! **Simplifications.** The controller is "the lowest live broker that hears a majority", with
 //! majority-stored partition states instead of a metadata log; one consumer group (members leave
@@ -149,6 +158,12 @@ pub struct Config {
     /// `replica.high.watermark.checkpoint.interval.ms`); only with `leader_epochs: false`, since the
     /// fixed protocol recovers the HWM from the leader.
     pub hwm_checkpoint_interval: Duration,
+    /// How often a broker fsyncs its log (Kafka's `log.flush.interval.ms`): `None` fsyncs every
+    /// group commit before the entries count (the default); `Some(interval)` writes entries to the
+    /// page cache, counts them at once (as Kafka, which leaves durability to replication), and
+    /// fsyncs once per interval, so a power loss of every replica loses the acknowledged tail
+    /// since the last fsync. Controller metadata is fsynced either way.
+    pub flush_interval: Option<Duration>,
     pub replica_lag_time: Duration,
     /// Entries per follower fetch response.
     pub replica_fetch_max: u32,
@@ -193,6 +208,7 @@ impl Default for Config {
             epoch_fencing: true,
             leader_epochs: true,
             hwm_checkpoint_interval: Duration::from_secs(5),
+            flush_interval: None,
             replica_lag_time: Duration::from_millis(500),
             replica_fetch_max: 500,
             fetch_max_wait: Duration::from_millis(100),
@@ -346,6 +362,9 @@ impl Model for Kafka {
                 "config.broker_session_timeout".into(),
                 format!("must exceed broker_heartbeat ({}), got {}", c.broker_heartbeat, c.broker_session_timeout),
             ));
+        }
+        if c.flush_interval.is_some_and(|d| d.0 == 0) {
+            e.push(("config.flush_interval".into(), "must be positive (or None: fsync every group commit)".into()));
         }
         if c.replica_fetch_max == 0 {
             e.push(("config.replica_fetch_max".into(), "must be >= 1, got 0".into()));
