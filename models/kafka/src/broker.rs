@@ -126,7 +126,7 @@ pub struct Controller {
 
 impl Broker {
     pub fn new(p: Rc<Params>, id: u32) -> Broker {
-        let b = p.broker_count as usize;
+        let b = p.server_count() as usize;
         let mut replicas = BTreeMap::new();
         for part in 0..p.config.partition_count {
             if p.replicas_of(part).contains(&id) {
@@ -447,7 +447,7 @@ impl Broker {
         let is_ctl = self.ctl.is_some();
         let incarnation = self.incarnation;
         ctx.broadcast(
-            self.p.brokers(),
+            self.p.servers(),
             Msg::Heartbeat { controller_epoch: ctl_epoch, controller: is_ctl, incarnation },
         );
         let me = self.id;
@@ -573,7 +573,7 @@ impl Broker {
 
     /// Whom this broker believes is the controller: the lowest-id broker it hears.
     fn controller_guess(&self) -> Option<u32> {
-        (0..self.p.broker_count).find(|&b| b == self.id || self.alive(b))
+        self.p.voters().find(|&b| b == self.id || self.alive(b))
     }
 
     fn alive(&self, b: u32) -> bool {
@@ -936,9 +936,12 @@ impl Broker {
         }
         self.controller_epoch = self.controller_epoch.max(controller_epoch);
         let mut acks = Vec::new();
+        // Only voters store states (and acknowledge proposals); with dedicated controller nodes a
+        // broker acts on committed states only.
+        let voter = self.p.is_voter(self.id);
         for (part, s) in states {
             let i = part as usize;
-            let store = self.proposed[i].as_ref().is_none_or(|cur| !fencing || s.key() >= cur.key());
+            let store = voter && self.proposed[i].as_ref().is_none_or(|cur| !fencing || s.key() >= cur.key());
             if store {
                 if !commit {
                     acks.push((part, s.version));
@@ -970,20 +973,16 @@ impl Broker {
 
     // ----- the controller -----
 
-    fn majority(&self) -> usize {
-        self.p.broker_count as usize / 2 + 1
-    }
-
     fn controller_tick(&mut self, ctx: C) {
         let now = ctx.now();
         let timeout = self.p.config.broker_session_timeout;
-        for b in 0..self.p.broker_count as usize {
+        for b in 0..self.p.server_count() as usize {
             if self.last_heard[b].is_some_and(|t| now.since(t) > timeout) {
                 self.last_heard[b] = None;
             }
         }
-        let mut live: Vec<bool> = (0..self.p.broker_count).map(|b| b == self.id || self.alive(b)).collect();
-        let live_count = live.iter().filter(|&&l| l).count();
+        let mut live: Vec<bool> = (0..self.p.server_count()).map(|b| b == self.id || self.alive(b)).collect();
+        let live_count = self.p.voters().filter(|&b| live[b as usize]).count();
         // A broker that restarted since the last tick counts as failed for this one: its
         // partitions get new leaders, and it leaves their ISRs.
         let acting = self.ctl.as_ref().is_some_and(|c| c.ready);
@@ -995,10 +994,10 @@ impl Broker {
                 *bounced = false;
             }
         }
-        let majority = self.majority();
-        let lowest = (0..self.id).all(|b| !live[b as usize]);
+        let majority = self.p.majority();
+        let lowest = self.p.voters().filter(|&b| b < self.id).all(|b| !live[b as usize]);
         let warmed_up = !self.restarted || now.since(self.started) >= timeout;
-        let should = live_count >= majority && lowest && warmed_up;
+        let should = self.p.is_voter(self.id) && live_count >= majority && lowest && warmed_up;
         // A controller that heard of a newer controller epoch is deposed: brokers now refuse its
         // requests. It steps down, and claims again (with a higher epoch) if it still should.
         if !should || self.ctl.as_ref().is_some_and(|c| c.epoch < self.controller_epoch) {
@@ -1029,14 +1028,14 @@ impl Broker {
                 reports: vec![self.id],
                 ready: false,
                 ready_at: now + self.p.config.broker_heartbeat.saturating_mul(2),
-                live: vec![false; self.p.broker_count as usize],
+                live: vec![false; self.p.server_count() as usize],
                 members: BTreeMap::new(),
                 member_set: Vec::new(),
                 generation: epoch << 20,
                 assignment: BTreeMap::new(),
                 last_broadcast: Time::ZERO,
             });
-            ctx.broadcast(self.p.brokers(), Msg::StateQuery { controller_epoch: epoch });
+            ctx.broadcast(self.p.voters().map(NodeId), Msg::StateQuery { controller_epoch: epoch });
             ctx.count("controller_changes", 1);
             let me = self.id;
             self.record(ctx, 0, EventKind::ControllerChange { broker: me });
@@ -1046,7 +1045,7 @@ impl Broker {
         if !c.ready {
             if c.reports.len() < majority || now < c.ready_at {
                 let epoch = c.epoch;
-                ctx.broadcast(self.p.brokers(), Msg::StateQuery { controller_epoch: epoch });
+                ctx.broadcast(self.p.voters().map(NodeId), Msg::StateQuery { controller_epoch: epoch });
                 return;
             }
             // A majority reported: their newest states include every committed one. Re-propose
@@ -1110,7 +1109,7 @@ impl Broker {
             changed.push((part, events));
         }
         let newly_live: Vec<u32> =
-            (0..self.p.broker_count).filter(|&b| live[b as usize] && !c.live[b as usize] && b != self.id).collect();
+            (0..self.p.server_count()).filter(|&b| live[b as usize] && !c.live[b as usize] && b != self.id).collect();
         c.live = live;
         let full = now.since(c.last_broadcast) >= broadcast_every;
         if full {
@@ -1176,14 +1175,14 @@ impl Broker {
             states.push((p, s));
         }
         ctx.broadcast(
-            self.p.brokers(),
+            self.p.servers(),
             Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone(), commit: false },
         );
         self.on_leader_and_isr(ctx, me, epoch, states, false);
     }
 
     fn on_state_ack(&mut self, ctx: C, from: u32, controller_epoch: u64, acks: Vec<(u32, u64)>) {
-        let majority = self.majority();
+        let majority = self.p.majority();
         let Some(c) = self.ctl.as_mut() else { return };
         if controller_epoch != c.epoch {
             return;
@@ -1214,7 +1213,7 @@ impl Broker {
         let epoch = c.epoch;
         let states = vec![(part, c.states[part as usize].clone())];
         ctx.broadcast(
-            self.p.brokers(),
+            self.p.servers(),
             Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone(), commit: true },
         );
         self.on_leader_and_isr(ctx, me, epoch, states, true);
@@ -1248,7 +1247,7 @@ impl Broker {
             let msg = Msg::LeaderAndIsr { controller_epoch: epoch, states, commit };
             match to {
                 Some(b) => ctx.send(NodeId(b), msg),
-                None => ctx.broadcast(self.p.brokers(), msg),
+                None => ctx.broadcast(self.p.servers(), msg),
             }
         }
     }
@@ -1285,7 +1284,7 @@ impl Broker {
     }
 
     fn on_state_query(&mut self, ctx: C, from: u32, controller_epoch: u64) {
-        if self.fencing() && controller_epoch < self.controller_epoch {
+        if !self.p.is_voter(self.id) || (self.fencing() && controller_epoch < self.controller_epoch) {
             return;
         }
         // A durable promise: after this report, older controllers are refused, also after a restart.
@@ -1316,7 +1315,7 @@ impl Broker {
 
     pub fn on_msg(&mut self, ctx: C, from: NodeId, msg: Msg) {
         let now = ctx.now();
-        if self.p.is_broker(from) {
+        if self.p.is_server(from) {
             self.last_heard[from.index()] = Some(now);
         }
         match msg {

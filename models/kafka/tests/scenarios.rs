@@ -312,3 +312,61 @@ fn control_an_fsync_per_group_commit_survives_the_power_loss_kafka_unflushed_los
     let r = exec(&sc);
     assert_eq!(measure(&r, "acked_lost"), 0.0, "{}", check(&r, "no_acked_loss").detail);
 }
+
+fn produce_availability(r: &RunRecord) -> f64 {
+    r.ops.iter().find(|o| o.kind == "produce").expect("produce ops").availability
+}
+
+/// The leader changes recorded while broker 0 was down (crashed at 5 s, back at 9 s).
+fn leader_changes_while_broker_0_is_down(r: &RunRecord) -> usize {
+    let t = r.model_report.tables.iter().find(|t| t.name == "leader_changes").expect("table");
+    t.rows.iter().filter(|row| row[0] > 5.0 && row[0] < 9.0).count()
+}
+
+/// Two brokers and a dedicated controller node survive the crash of a broker: the controller
+/// (on n2) elects the other broker for the partition the crashed one led, producers move to it,
+/// and nothing acknowledged is lost. The same two brokers with the controller on them cannot:
+/// one broker is not a majority of two, so nobody elects until the broker returns, and produce
+/// ops to its partition fail meanwhile.
+#[test]
+fn a_controller_node_lets_two_brokers_survive_a_broker_crash() {
+    let r = verdict("kafka_controller_quorum");
+    assert_eq!(leader_changes_while_broker_0_is_down(&r), 1, "broker 1 took over broker 0's partition");
+    assert_eq!(measure(&r, "acked_lost"), 0.0);
+    assert!(check(&r, "no_acked_loss").count.judged >= 10_000, "{:?}", check(&r, "no_acked_loss").count);
+    let with_node = produce_availability(&r);
+    let ctl = r.model_report.tables.iter().find(|t| t.name == "controller_changes").expect("table");
+    assert!(ctl.rows.iter().all(|row| row[1] == 2.0), "only the controller node is ever controller: {:?}", ctl.rows);
+
+    let mut sc = load("kafka_controller_quorum");
+    sc.topology.servers = 2;
+    sc.config.controller_nodes = 0;
+    let r = exec(&sc);
+    assert_eq!(leader_changes_while_broker_0_is_down(&r), 0, "no majority among two brokers: no election");
+    let without = produce_availability(&r);
+    assert!(without < with_node - 0.05, "availability {without} without a controller node, {with_node} with");
+    // The good scenario passes on the seeds CI sweeps.
+    testkit::assert_expectations_over_seeds::<Kafka>(&[load("kafka_controller_quorum")], 0..3);
+}
+
+/// Who elects the controller and how many must store a state: the brokers by default, the
+/// controller nodes (the servers after the brokers) when there are any.
+#[test]
+fn voters_are_the_brokers_or_the_controller_nodes() {
+    let params = |controller_nodes, broker_count| kafka::Params {
+        config: Config { controller_nodes, ..Config::default() },
+        broker_count,
+    };
+    let p = params(0, 2);
+    assert_eq!((p.voters(), p.majority(), p.server_count()), (0..2, 2, 2), "two brokers: both needed");
+    let p = params(1, 2);
+    assert_eq!((p.voters(), p.majority(), p.server_count()), (2..3, 1, 3), "one controller node decides alone");
+    let p = params(3, 5);
+    assert_eq!((p.voters(), p.majority(), p.server_count()), (5..8, 2, 8));
+    assert!(p.is_voter(7) && !p.is_voter(4) && p.is_server(sim_core::NodeId(7)) && !p.is_server(sim_core::NodeId(8)));
+    let topo = Topology::simple(3, 1);
+    let e = Kafka::validate(&Config { controller_nodes: 3, ..Config::default() }, &topo);
+    assert!(e.iter().any(|(p, _)| p == "config.controller_nodes"), "{e:?}");
+    let e = Kafka::validate(&Config { controller_nodes: 1, replication_factor: 3, ..Config::default() }, &topo);
+    assert!(e.iter().any(|(p, m)| p == "config.replication_factor" && m.contains("[1, 2]")), "{e:?}");
+}
