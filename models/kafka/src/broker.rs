@@ -37,6 +37,10 @@ pub struct Broker {
     disk_inflight: Option<InFlightWrite>,
     /// Events this broker recorded (recovered from disk after a restart).
     pub events: Vec<KEvent>,
+    /// When the high-water marks were last checkpointed (`leader_epochs: false` only).
+    last_checkpoint: Time,
+    /// When the log was last fsynced on the `flush_interval` clock (`Some` interval only).
+    last_fsync: Time,
 }
 
 /// The group commit on disk: its write, each partition's log end in it, and the replies waiting
@@ -122,7 +126,7 @@ pub struct Controller {
 
 impl Broker {
     pub fn new(p: Rc<Params>, id: u32) -> Broker {
-        let b = p.broker_count as usize;
+        let b = p.server_count() as usize;
         let mut replicas = BTreeMap::new();
         for part in 0..p.config.partition_count {
             if p.replicas_of(part).contains(&id) {
@@ -150,11 +154,17 @@ impl Broker {
             replies_pending: Vec::new(),
             disk_inflight: None,
             events: Vec::new(),
+            last_checkpoint: Time::ZERO,
+            last_fsync: Time::ZERO,
         }
     }
 
     fn fencing(&self) -> bool {
         self.p.config.epoch_fencing
+    }
+
+    fn leader_epochs(&self) -> bool {
+        self.p.config.leader_epochs
     }
 
     fn record(&mut self, ctx: C, partition: u32, kind: EventKind) {
@@ -165,6 +175,8 @@ impl Broker {
 
     pub fn on_start(&mut self, ctx: C) {
         self.started = ctx.now();
+        self.last_checkpoint = ctx.now();
+        self.last_fsync = ctx.now();
         self.restarted = ctx.is_restart();
         // 0 is every broker's first life; a restart draws a new one.
         self.incarnation = if ctx.is_restart() { ctx.rng().next_u64() | 1 } else { 0 };
@@ -172,23 +184,7 @@ impl Broker {
         self.incarnations[me] = self.incarnation;
         if ctx.is_restart() {
             let durable: Vec<Record> = ctx.durable().to_vec();
-            for r in durable {
-                match r {
-                    Record::Event(ev) => self.events.push(ev),
-                    Record::Log(ops) => {
-                        for op in ops {
-                            self.replay(op);
-                        }
-                    }
-                }
-            }
-            let mut recovered = 0;
-            for r in self.replicas.values_mut() {
-                r.durable_leo = r.log.leo();
-                r.log.hwm = 0;
-                recovered += r.log.leo();
-            }
-            ctx.count("recovered_entries", recovered);
+            self.recover(ctx, durable);
         } else {
             // Everyone boots with the same initial assignment: the first replica leads, epoch 1.
             for part in 0..self.p.config.partition_count {
@@ -207,6 +203,39 @@ impl Broker {
             }
         }
         ctx.set_timer(self.p.config.broker_heartbeat, Timer::Tick);
+    }
+
+    /// After a restart: rebuilds the logs and the stored states from what survived on disk.
+    fn recover(&mut self, ctx: C, durable: Vec<Record>) {
+        for r in durable {
+            match r {
+                Record::Event(ev) => self.events.push(ev),
+                Record::Log(ops) => {
+                    for op in ops {
+                        self.replay(op);
+                    }
+                }
+            }
+        }
+        let leader_epochs = self.leader_epochs();
+        let mut recovered = 0;
+        for r in self.replicas.values_mut() {
+            r.durable_leo = r.log.leo();
+            if leader_epochs {
+                r.log.hwm = 0;
+            }
+            recovered += r.log.leo();
+        }
+        ctx.count("recovered_entries", recovered);
+        if !leader_epochs {
+            // Before KIP-101 a restarted replica cut its log to the checkpointed high-water
+            // mark: what lies above it may be uncommitted. (It may also be committed: the
+            // checkpoint lags, and that is the loss this option exists to show.)
+            let parts: Vec<(u32, u64)> = self.replicas.iter().map(|(&p, r)| (p, r.log.hwm)).collect();
+            for (part, hwm) in parts {
+                self.truncate(ctx, part, hwm);
+            }
+        }
     }
 
     fn replay(&mut self, op: LogOp) {
@@ -235,6 +264,11 @@ impl Broker {
                 }
             }
             LogOp::ControllerEpoch(e) => self.controller_epoch = self.controller_epoch.max(e),
+            LogOp::Hwm { partition, hwm } => {
+                if let Some(r) = self.replicas.get_mut(&partition) {
+                    r.log.hwm = hwm.min(r.log.leo());
+                }
+            }
         }
     }
 
@@ -267,7 +301,7 @@ impl Broker {
         for op in &ops {
             let p = match op {
                 LogOp::Append { partition, .. } | LogOp::Truncate { partition, .. } => *partition,
-                LogOp::State { .. } | LogOp::ControllerEpoch(_) => continue,
+                LogOp::State { .. } | LogOp::ControllerEpoch(_) | LogOp::Hwm { .. } => continue,
             };
             if !leos.iter().any(|x| x.0 == p)
                 && let Some(r) = self.replicas.get(&p)
@@ -275,7 +309,12 @@ impl Broker {
                 leos.push((p, r.log.leo()));
             }
         }
-        let id = ctx.persist(Record::Log(ops));
+        // With a flush interval, log changes go to the page cache (and count at once); metadata,
+        // and the replies waiting for it, are always synced.
+        let sync = self.p.config.flush_interval.is_none()
+            || !replies.is_empty()
+            || ops.iter().any(|op| !matches!(op, LogOp::Append { .. } | LogOp::Truncate { .. }));
+        let id = if sync { ctx.persist(Record::Log(ops)) } else { ctx.persist_buffered(Record::Log(ops)) };
         self.disk_inflight = Some((id, leos, replies));
     }
 
@@ -372,6 +411,11 @@ impl Broker {
                 r.enter_epoch(s.leader_epoch, fencing);
                 r.log.drop_empty_epochs();
                 r.role = Role::Follower { leader: l, fetch_sent: None };
+                let hwm = r.log.hwm;
+                if !self.leader_epochs() {
+                    // Before KIP-101 a new follower cut its log to its high-water mark.
+                    self.truncate(ctx, part, hwm);
+                }
                 self.maybe_fetch(ctx, part);
             }
             None => {
@@ -403,7 +447,7 @@ impl Broker {
         let is_ctl = self.ctl.is_some();
         let incarnation = self.incarnation;
         ctx.broadcast(
-            self.p.brokers(),
+            self.p.servers(),
             Msg::Heartbeat { controller_epoch: ctl_epoch, controller: is_ctl, incarnation },
         );
         let me = self.id;
@@ -446,8 +490,37 @@ impl Broker {
                 Role::None => {}
             }
         }
+        self.checkpoint_hwms(ctx);
+        self.fsync_on_interval(ctx);
         self.controller_tick(ctx);
         ctx.set_timer(hb, Timer::Tick);
+    }
+
+    /// Without leader epochs, writes every partition's high-water mark to disk once per
+    /// `hwm_checkpoint_interval`: what a restarted broker truncates its logs to.
+    fn checkpoint_hwms(&mut self, ctx: C) {
+        let now = ctx.now();
+        if self.leader_epochs() || now.since(self.last_checkpoint) < self.p.config.hwm_checkpoint_interval {
+            return;
+        }
+        self.last_checkpoint = now;
+        for (&partition, r) in &self.replicas {
+            self.disk_pending.push(LogOp::Hwm { partition, hwm: r.log.hwm });
+        }
+        self.flush(ctx);
+    }
+
+    /// With a flush interval, fsyncs once per interval: an empty synced write, which makes every
+    /// buffered write before it durable.
+    fn fsync_on_interval(&mut self, ctx: C) {
+        let now = ctx.now();
+        let Some(interval) = self.p.config.flush_interval else { return };
+        if now.since(self.last_fsync) < interval {
+            return;
+        }
+        self.last_fsync = now;
+        ctx.persist(Record::Log(Vec::new()));
+        ctx.count("log_fsyncs", 1);
     }
 
     /// Leader: asks the controller for a new ISR (with fencing, the change applies only once the
@@ -500,7 +573,7 @@ impl Broker {
 
     /// Whom this broker believes is the controller: the lowest-id broker it hears.
     fn controller_guess(&self) -> Option<u32> {
-        (0..self.p.broker_count).find(|&b| b == self.id || self.alive(b))
+        self.p.voters().find(|&b| b == self.id || self.alive(b))
     }
 
     fn alive(&self, b: u32) -> bool {
@@ -556,6 +629,10 @@ impl Broker {
                 self.truncate(ctx, part, to);
                 self.maybe_fetch(ctx, part);
             }
+            FetchResult::OutOfRange { leader_leo } => {
+                self.truncate(ctx, part, leader_leo);
+                self.maybe_fetch(ctx, part);
+            }
             FetchResult::NotLeader => {
                 // Wait for the next tick (and, likely, a new state from the controller).
                 if let Some(Replica { role: Role::Follower { fetch_sent, .. }, .. }) = self.replicas.get_mut(&part) {
@@ -567,9 +644,12 @@ impl Broker {
 
     fn truncate(&mut self, ctx: C, part: u32, to: u64) {
         let me = self.id;
-        // Only an unclean election or a leader without fencing can make a replica cut committed
-        // entries (what the known-bad scenarios show); a safe configuration never does.
-        let safe = self.fencing() && !self.p.config.unclean_leader_election;
+        // Only an unclean election, a leader without fencing, the protocol before leader epochs or
+        // a power loss of unflushed logs can make a replica cut committed entries (what the known-bad scenarios show); a safe
+        // configuration never does.
+        let cfg = &self.p.config;
+        let safe =
+            cfg.epoch_fencing && !cfg.unclean_leader_election && cfg.leader_epochs && cfg.flush_interval.is_none();
         let Some(r) = self.replicas.get_mut(&part) else { return };
         debug_assert!(
             !safe || to >= r.log.hwm,
@@ -617,8 +697,14 @@ impl Broker {
             ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch, result: FetchResult::NotLeader });
             return;
         }
-        if let Some((epoch, end_offset)) = r.log.divergence(offset, last_epoch) {
-            let result = FetchResult::Diverging { epoch, end_offset };
+        let diverged = if self.p.config.leader_epochs {
+            r.log.divergence(offset, last_epoch).map(|(epoch, end_offset)| FetchResult::Diverging { epoch, end_offset })
+        } else {
+            // Before KIP-101 the leader compares offsets only: a follower at or below its log end
+            // is taken to hold a prefix of it, whatever its entries are.
+            (offset > r.log.leo()).then_some(FetchResult::OutOfRange { leader_leo: r.log.leo() })
+        };
+        if let Some(result) = diverged {
             ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch: my_epoch, result });
             return;
         }
@@ -850,9 +936,12 @@ impl Broker {
         }
         self.controller_epoch = self.controller_epoch.max(controller_epoch);
         let mut acks = Vec::new();
+        // Only voters store states (and acknowledge proposals); with dedicated controller nodes a
+        // broker acts on committed states only.
+        let voter = self.p.is_voter(self.id);
         for (part, s) in states {
             let i = part as usize;
-            let store = self.proposed[i].as_ref().is_none_or(|cur| !fencing || s.key() >= cur.key());
+            let store = voter && self.proposed[i].as_ref().is_none_or(|cur| !fencing || s.key() >= cur.key());
             if store {
                 if !commit {
                     acks.push((part, s.version));
@@ -884,20 +973,16 @@ impl Broker {
 
     // ----- the controller -----
 
-    fn majority(&self) -> usize {
-        self.p.broker_count as usize / 2 + 1
-    }
-
     fn controller_tick(&mut self, ctx: C) {
         let now = ctx.now();
         let timeout = self.p.config.broker_session_timeout;
-        for b in 0..self.p.broker_count as usize {
+        for b in 0..self.p.server_count() as usize {
             if self.last_heard[b].is_some_and(|t| now.since(t) > timeout) {
                 self.last_heard[b] = None;
             }
         }
-        let mut live: Vec<bool> = (0..self.p.broker_count).map(|b| b == self.id || self.alive(b)).collect();
-        let live_count = live.iter().filter(|&&l| l).count();
+        let mut live: Vec<bool> = (0..self.p.server_count()).map(|b| b == self.id || self.alive(b)).collect();
+        let live_count = self.p.voters().filter(|&b| live[b as usize]).count();
         // A broker that restarted since the last tick counts as failed for this one: its
         // partitions get new leaders, and it leaves their ISRs.
         let acting = self.ctl.as_ref().is_some_and(|c| c.ready);
@@ -909,10 +994,10 @@ impl Broker {
                 *bounced = false;
             }
         }
-        let majority = self.majority();
-        let lowest = (0..self.id).all(|b| !live[b as usize]);
+        let majority = self.p.majority();
+        let lowest = self.p.voters().filter(|&b| b < self.id).all(|b| !live[b as usize]);
         let warmed_up = !self.restarted || now.since(self.started) >= timeout;
-        let should = live_count >= majority && lowest && warmed_up;
+        let should = self.p.is_voter(self.id) && live_count >= majority && lowest && warmed_up;
         // A controller that heard of a newer controller epoch is deposed: brokers now refuse its
         // requests. It steps down, and claims again (with a higher epoch) if it still should.
         if !should || self.ctl.as_ref().is_some_and(|c| c.epoch < self.controller_epoch) {
@@ -943,14 +1028,14 @@ impl Broker {
                 reports: vec![self.id],
                 ready: false,
                 ready_at: now + self.p.config.broker_heartbeat.saturating_mul(2),
-                live: vec![false; self.p.broker_count as usize],
+                live: vec![false; self.p.server_count() as usize],
                 members: BTreeMap::new(),
                 member_set: Vec::new(),
                 generation: epoch << 20,
                 assignment: BTreeMap::new(),
                 last_broadcast: Time::ZERO,
             });
-            ctx.broadcast(self.p.brokers(), Msg::StateQuery { controller_epoch: epoch });
+            ctx.broadcast(self.p.voters().map(NodeId), Msg::StateQuery { controller_epoch: epoch });
             ctx.count("controller_changes", 1);
             let me = self.id;
             self.record(ctx, 0, EventKind::ControllerChange { broker: me });
@@ -960,7 +1045,7 @@ impl Broker {
         if !c.ready {
             if c.reports.len() < majority || now < c.ready_at {
                 let epoch = c.epoch;
-                ctx.broadcast(self.p.brokers(), Msg::StateQuery { controller_epoch: epoch });
+                ctx.broadcast(self.p.voters().map(NodeId), Msg::StateQuery { controller_epoch: epoch });
                 return;
             }
             // A majority reported: their newest states include every committed one. Re-propose
@@ -1024,7 +1109,7 @@ impl Broker {
             changed.push((part, events));
         }
         let newly_live: Vec<u32> =
-            (0..self.p.broker_count).filter(|&b| live[b as usize] && !c.live[b as usize] && b != self.id).collect();
+            (0..self.p.server_count()).filter(|&b| live[b as usize] && !c.live[b as usize] && b != self.id).collect();
         c.live = live;
         let full = now.since(c.last_broadcast) >= broadcast_every;
         if full {
@@ -1090,14 +1175,14 @@ impl Broker {
             states.push((p, s));
         }
         ctx.broadcast(
-            self.p.brokers(),
+            self.p.servers(),
             Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone(), commit: false },
         );
         self.on_leader_and_isr(ctx, me, epoch, states, false);
     }
 
     fn on_state_ack(&mut self, ctx: C, from: u32, controller_epoch: u64, acks: Vec<(u32, u64)>) {
-        let majority = self.majority();
+        let majority = self.p.majority();
         let Some(c) = self.ctl.as_mut() else { return };
         if controller_epoch != c.epoch {
             return;
@@ -1128,7 +1213,7 @@ impl Broker {
         let epoch = c.epoch;
         let states = vec![(part, c.states[part as usize].clone())];
         ctx.broadcast(
-            self.p.brokers(),
+            self.p.servers(),
             Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone(), commit: true },
         );
         self.on_leader_and_isr(ctx, me, epoch, states, true);
@@ -1162,7 +1247,7 @@ impl Broker {
             let msg = Msg::LeaderAndIsr { controller_epoch: epoch, states, commit };
             match to {
                 Some(b) => ctx.send(NodeId(b), msg),
-                None => ctx.broadcast(self.p.brokers(), msg),
+                None => ctx.broadcast(self.p.servers(), msg),
             }
         }
     }
@@ -1199,7 +1284,7 @@ impl Broker {
     }
 
     fn on_state_query(&mut self, ctx: C, from: u32, controller_epoch: u64) {
-        if self.fencing() && controller_epoch < self.controller_epoch {
+        if !self.p.is_voter(self.id) || (self.fencing() && controller_epoch < self.controller_epoch) {
             return;
         }
         // A durable promise: after this report, older controllers are refused, also after a restart.
@@ -1230,7 +1315,7 @@ impl Broker {
 
     pub fn on_msg(&mut self, ctx: C, from: NodeId, msg: Msg) {
         let now = ctx.now();
-        if self.p.is_broker(from) {
+        if self.p.is_server(from) {
             self.last_heard[from.index()] = Some(now);
         }
         match msg {
@@ -1374,5 +1459,67 @@ mod tests {
         let answers = call(&mut b, |b, ctx| b.on_msg(ctx, NodeId(5), produce));
         assert_eq!(answers, vec![(NodeId(5), Some(ProduceError::NotEnoughReplicas))]);
         assert_eq!(b.replicas[&0].log.leo(), 0);
+    }
+
+    /// The leader's answer to a follower's fetch, with and without leader epochs. The leader holds
+    /// 3 entries of epoch 1 and 2 of epoch 2; the follower holds 4 entries, its last of epoch 1 (it
+    /// wrote offset 3 in epoch 1 under the old leader: its entry differs from the leader's).
+    #[test]
+    fn without_leader_epochs_the_leader_compares_offsets_only() {
+        let answer = |leader_epochs: bool, offset: u64, last_epoch: u32| {
+            let config = Config { partition_count: 1, leader_epochs, ..Config::default() };
+            let mut b = Broker::new(Rc::new(Params { config, broker_count: 3 }), 0);
+            call(&mut b, |b, ctx| b.on_start(ctx));
+            let r = b.replicas.get_mut(&0).expect("replica");
+            for (epoch, id) in [(1, 1), (1, 2), (1, 3), (2, 4), (2, 5)] {
+                r.log.append(Entry { epoch, payload: Payload::Data { id, producer: 0, seq: 0 } });
+            }
+            r.leader_epoch = 2;
+            let mut rng = Prng::new(1, Stream::Node(0));
+            let mut ids = IdSource::default();
+            let mut effects: Vec<Effect<Node>> = Vec::new();
+            let mut ctx = Ctx::detached(NodeId(0), Time(1_000), &mut rng, &mut ids, &[], &mut effects);
+            b.on_fetch(&mut ctx, 1, 0, 2, offset, last_epoch, 0);
+            effects
+                .into_iter()
+                .find_map(|e| match e {
+                    Effect::Send { msg: Msg::FetchResp { result, .. }, .. } => Some(result),
+                    _ => None,
+                })
+                .expect("an answer")
+        };
+        // With leader epochs: epoch 1 ends at offset 3 on the leader, so the follower truncates to 3.
+        assert!(matches!(answer(true, 4, 1), FetchResult::Diverging { epoch: 1, end_offset: 3 }));
+        // Without: offset 4 is within the leader's log, so the follower gets entry 4 and keeps its
+        // own, different, entry at offset 3.
+        assert!(matches!(answer(false, 4, 1), FetchResult::Entries { base: 4, ref entries, .. } if entries.len() == 1));
+        // Only a fetch past the leader's end is answered, and by offset: truncate to 5.
+        assert!(matches!(answer(false, 7, 1), FetchResult::OutOfRange { leader_leo: 5 }));
+    }
+
+    /// Without leader epochs a restarted broker cuts each log to the high-water mark it
+    /// checkpointed, even when more of it was on disk; with leader epochs it keeps its whole log.
+    #[test]
+    fn without_leader_epochs_a_restart_truncates_to_the_checkpointed_hwm() {
+        let recover = |leader_epochs: bool| {
+            let config = Config { partition_count: 1, leader_epochs, ..Config::default() };
+            let mut b = Broker::new(Rc::new(Params { config, broker_count: 3 }), 1);
+            let entries: Vec<Entry> =
+                (1..=6).map(|id| Entry { epoch: 1, payload: Payload::Data { id, producer: 0, seq: 0 } }).collect();
+            let durable = vec![
+                Record::Log(vec![LogOp::Append { partition: 0, base: 0, entries: entries[..4].to_vec() }]),
+                Record::Log(vec![LogOp::Hwm { partition: 0, hwm: 2 }]),
+                Record::Log(vec![LogOp::Append { partition: 0, base: 4, entries: entries[4..].to_vec() }]),
+            ];
+            let mut rng = Prng::new(1, Stream::Node(1));
+            let mut ids = IdSource::default();
+            let mut effects: Vec<Effect<Node>> = Vec::new();
+            let mut ctx = Ctx::detached(NodeId(1), Time(1_000), &mut rng, &mut ids, &[], &mut effects);
+            b.recover(&mut ctx, durable);
+            let r = &b.replicas[&0];
+            (r.log.leo(), r.log.hwm)
+        };
+        assert_eq!(recover(false), (2, 2));
+        assert_eq!(recover(true), (6, 0), "the fixed protocol keeps the log and learns the HWM from the leader");
     }
 }

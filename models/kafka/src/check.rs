@@ -427,7 +427,7 @@ pub fn all_consumed(
 
 /// Reads the final partitions from the brokers still running.
 pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPartition> {
-    let brokers = run.topology().servers.len() as u32;
+    let brokers = run.topology().servers.len() as u32 - config.controller_nodes;
     let mut out = Vec::new();
     for part in 0..config.partition_count {
         let mut fp = FinalPartition::default();

@@ -342,7 +342,7 @@ impl Client {
 
     fn send_join(&mut self, ctx: C) {
         let Some(c) = &self.consumer else { return };
-        ctx.broadcast(self.p.brokers(), Msg::Join { generation: c.generation });
+        ctx.broadcast(self.p.voters().map(NodeId), Msg::Join { generation: c.generation });
     }
 
     fn on_assignment(&mut self, ctx: C, generation: u64, partitions: Vec<u32>) {

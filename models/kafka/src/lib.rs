@@ -22,7 +22,13 @@
 //! and acknowledged, and *committed* (acted on) once a majority stored it; a new controller takes a
 //! higher controller epoch, collects the stored states of a majority (each promising, on disk, to
 //! refuse older controllers) and re-proposes the newest. So no committed ISR or leader epoch is
-//! lost across controller failovers (the Paxos argument, in miniature). A leader elected in an
+//! lost across controller failovers (the Paxos argument, in miniature). With `controller_nodes: n`
+//! the last `n` servers are dedicated controller nodes (a KRaft quorum, or ZooKeeper): they alone
+//! elect the controller (the lowest of them hearing a majority of them), store the states and
+//! acknowledge proposals, so a state is committed on a majority of the controller nodes and the
+//! brokers, which hold the partitions, only act on commits; two brokers and one controller node
+//! survive a broker's crash (`kafka_controller_quorum`), which two brokers alone, a majority of
+//! two being both, cannot. A leader elected in an
 //! earlier life of its broker never leads again under that epoch, and a follower that restarted
 //! leaves the ISR until it catches up: either may have lost the unsynced tail of its log.
 //!
@@ -34,6 +40,24 @@
 //! `epoch_fencing: false` brokers ignore epochs (controller, leader and fetch epochs) and a leader
 //! shrinks its ISR on its own: a leader cut off with one follower keeps acknowledging `acks=all`
 //! writes that the rest of the cluster never sees — split brain — and loses them on heal.
+//!
+//! **Before leader epochs** (`leader_epochs: false`, Kafka before 0.11 and KIP-101): a broker
+//! checkpoints its high-water marks to disk every `hwm_checkpoint_interval`; a restarted broker
+//! cuts each log to its checkpointed HWM, and a replica that becomes a follower cuts its log to its
+//! HWM; the leader then compares offsets only, and truncates a follower (to the leader's log end)
+//! only when it fetches past that end. Both of KIP-101's failures follow, and
+//! `kafka_no_leader_epochs` replays them with a script: a follower's checkpoint lags the HWM its
+//! leader acknowledged by, so a restarted follower that is elected before it fetched its tail back
+//! loses acknowledged messages; and the old leader, returning with those messages below its own
+//! HWM, keeps them at offsets where the new leader wrote others, so the replicas diverge for good.
+//!
+//! **Flushing.** By default a broker fsyncs every group commit and counts its own entries (for the
+//! HWM, and `acks=1`) only once they are on disk. With `flush_interval: Some(d)` (Kafka's
+//! `log.flush.interval.ms`; Kafka's default is to leave it to the OS) log changes go to the page
+//! cache and count at once, and the broker fsyncs once per `d`; the OS writes the page cache back
+//! every `disk.flush_interval`. A crash keeps the page cache; a power loss of every replica of a
+//! partition loses what they acknowledged since their last fsync (`kafka_unflushed_loss`).
+//! Controller metadata (partition states, controller epochs) is fsynced either way.
 //!
 //! **Producers** batch what queues per partition, with `producer_max_in_flight` requests in flight.
 //! The **idempotent producer** has an id per client incarnation and partition and numbers its
@@ -69,10 +93,14 @@
 //! **The failures it shows**: `acks=1` loses the leader's unreplicated tail when it crashes; unclean
 //! election loses committed messages; no epoch fencing lets a stale leader accept writes that are
 //! later truncated; at-least-once consumption duplicates after a consumer crash; several produce
-//! requests in flight without idempotence reorder and duplicate on retry.
+//! requests in flight without idempotence reorder and duplicate on retry; without leader epochs
+//! a follower truncated to its high-water mark is elected and loses acknowledged messages, and two
+//! replicas hold different messages at the same offsets; with a flush interval, a power loss of
+//! every replica loses acknowledged messages not yet fsynced.
 //!
-//! **Simplifications.** The controller is "the lowest live broker that hears a majority", with
-//! majority-stored partition states instead of a metadata log; one consumer group (members leave
+//! **Simplifications.** The controller is "the lowest live voter (broker, or controller node) that
+//! hears a majority of the voters", with majority-stored partition states instead of a metadata
+//! log; one consumer group (members leave
 //! by dying, not by a LeaveGroup request); no log retention or compaction; follower fetches are
 //! per partition; a restarted broker recovers its log from disk and its HWM from its leader.
 //!
@@ -127,6 +155,29 @@ pub struct Config {
     pub unclean_leader_election: bool,
     /// `false`: brokers ignore controller and leader epochs (the known-bad split brain).
     pub epoch_fencing: bool,
+    /// `false`: the replication protocol before leader epochs (KIP-101, Kafka 0.11): a broker
+    /// checkpoints its high-water marks every `hwm_checkpoint_interval`, a restarted broker truncates
+    /// each log to its checkpointed HWM, a replica that becomes a follower truncates to its HWM, and
+    /// a follower is truncated only when it fetches past the leader's log end (by offset, never by
+    /// epoch). The known-bad divergence and loss of `kafka_no_leader_epochs`.
+    pub leader_epochs: bool,
+    /// How often a broker writes its high-water marks to disk (Kafka's
+    /// `replica.high.watermark.checkpoint.interval.ms`); only with `leader_epochs: false`, since the
+    /// fixed protocol recovers the HWM from the leader.
+    pub hwm_checkpoint_interval: Duration,
+    /// How often a broker fsyncs its log (Kafka's `log.flush.interval.ms`): `None` fsyncs every
+    /// group commit before the entries count (the default); `Some(interval)` writes entries to the
+    /// page cache, counts them at once (as Kafka, which leaves durability to replication), and
+    /// fsyncs once per interval, so a power loss of every replica loses the acknowledged tail
+    /// since the last fsync. Controller metadata is fsynced either way.
+    pub flush_interval: Option<Duration>,
+    /// `0`: the controller runs on the brokers (the lowest live broker hearing a majority of
+    /// brokers, partition states stored on a majority of brokers). `n > 0`: the last `n` servers of
+    /// the topology are dedicated controller nodes (a KRaft controller quorum, or ZooKeeper with
+    /// its controller): they alone elect the controller and store the partition states, each
+    /// committed on a majority of them, and they hold no partitions; the brokers are the servers
+    /// before them. So two brokers and one controller node survive the loss of either broker.
+    pub controller_nodes: u32,
     pub replica_lag_time: Duration,
     /// Entries per follower fetch response.
     pub replica_fetch_max: u32,
@@ -169,6 +220,10 @@ impl Default for Config {
             idempotent: true,
             unclean_leader_election: false,
             epoch_fencing: true,
+            leader_epochs: true,
+            hwm_checkpoint_interval: Duration::from_secs(5),
+            flush_interval: None,
+            controller_nodes: 0,
             replica_lag_time: Duration::from_millis(500),
             replica_fetch_max: 500,
             fetch_max_wait: Duration::from_millis(100),
@@ -192,19 +247,43 @@ impl Default for Config {
 /// What every actor shares: the configuration and the cluster's shape.
 pub struct Params {
     pub config: Config,
+    /// Servers that hold partitions: ids `0..broker_count`. Dedicated controller nodes, if any,
+    /// follow them.
     pub broker_count: u32,
 }
 
 impl Params {
+    /// Brokers and controller nodes.
+    pub fn server_count(&self) -> u32 {
+        self.broker_count + self.config.controller_nodes
+    }
+    pub fn servers(&self) -> impl Iterator<Item = NodeId> + use<> {
+        (0..self.server_count()).map(NodeId)
+    }
+    pub fn is_server(&self, n: NodeId) -> bool {
+        n.0 < self.server_count()
+    }
+    /// The nodes that elect the controller among themselves and store partition states: the
+    /// brokers, or the dedicated controller nodes when there are any.
+    pub fn voters(&self) -> std::ops::Range<u32> {
+        match self.config.controller_nodes {
+            0 => 0..self.broker_count,
+            _ => self.broker_count..self.server_count(),
+        }
+    }
+    pub fn is_voter(&self, id: u32) -> bool {
+        self.voters().contains(&id)
+    }
+    /// A majority of the voters.
+    pub fn majority(&self) -> usize {
+        self.voters().len() / 2 + 1
+    }
     /// The replicas of a partition, preferred leader first.
     pub fn replicas_of(&self, partition: u32) -> Vec<u32> {
         (0..self.config.replication_factor).map(|i| (partition + i) % self.broker_count).collect()
     }
     pub fn brokers(&self) -> impl Iterator<Item = NodeId> + use<> {
         (0..self.broker_count).map(NodeId)
-    }
-    pub fn is_broker(&self, n: NodeId) -> bool {
-        n.0 < self.broker_count
     }
 }
 
@@ -267,9 +346,15 @@ impl Model for Kafka {
 
     fn validate(c: &Config, topo: &Topology) -> Vec<(String, String)> {
         let mut e = Vec::new();
-        let brokers = topo.servers.len() as u32;
-        if brokers == 0 {
+        let servers = topo.servers.len() as u32;
+        let brokers = servers.saturating_sub(c.controller_nodes);
+        if servers == 0 {
             e.push(("topology.servers".into(), "needs at least one broker".into()));
+        } else if brokers == 0 {
+            e.push((
+                "config.controller_nodes".into(),
+                format!("must leave at least one broker among the {servers} servers, got {}", c.controller_nodes),
+            ));
         }
         if c.partition_count == 0 {
             e.push(("config.partition_count".into(), "must be >= 1, got 0".into()));
@@ -277,7 +362,10 @@ impl Model for Kafka {
         if c.replication_factor == 0 || c.replication_factor > brokers {
             e.push((
                 "config.replication_factor".into(),
-                format!("must be within [1, {brokers}] (the broker count), got {}", c.replication_factor),
+                format!(
+                    "must be within [1, {brokers}] (the broker count: servers less controller_nodes), got {}",
+                    c.replication_factor
+                ),
             ));
         }
         if c.min_insync_replicas == 0 || c.min_insync_replicas > c.replication_factor {
@@ -311,6 +399,7 @@ impl Model for Kafka {
             ("consumer_session_timeout", c.consumer_session_timeout),
             ("auto_commit_interval", c.auto_commit_interval),
             ("poll_timeout", c.poll_timeout),
+            ("hwm_checkpoint_interval", c.hwm_checkpoint_interval),
         ] {
             if d.0 == 0 {
                 e.push((format!("config.{name}"), "must be positive".into()));
@@ -321,6 +410,9 @@ impl Model for Kafka {
                 "config.broker_session_timeout".into(),
                 format!("must exceed broker_heartbeat ({}), got {}", c.broker_heartbeat, c.broker_session_timeout),
             ));
+        }
+        if c.flush_interval.is_some_and(|d| d.0 == 0) {
+            e.push(("config.flush_interval".into(), "must be positive (or None: fsync every group commit)".into()));
         }
         if c.replica_fetch_max == 0 {
             e.push(("config.replica_fetch_max".into(), "must be >= 1, got 0".into()));
@@ -379,11 +471,12 @@ impl Model for Kafka {
     }
 
     fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
-        let p = Rc::new(Params { config: config.clone(), broker_count: topo.servers.len() as u32 });
+        let servers = topo.servers.len() as u32;
+        let p = Rc::new(Params { config: config.clone(), broker_count: servers - config.controller_nodes });
         let consumers = config.consumer_count.unwrap_or(topo.clients.len() as u32);
-        let first_client = topo.servers.len() as u32;
+        let first_client = servers;
         Box::new(move |n| {
-            if p.is_broker(n) {
+            if p.is_server(n) {
                 Node::Broker(Box::new(Broker::new(p.clone(), n.0)))
             } else {
                 Node::Client(Box::new(Client::new(p.clone(), n.0 - first_client < consumers)))

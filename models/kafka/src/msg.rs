@@ -55,6 +55,11 @@ pub enum FetchResult {
         end_offset: u64,
     },
     NotLeader,
+    /// Without leader epochs: the follower fetched past the leader's log end, and truncates to it
+    /// (the only truncation by the leader before KIP-101: by offset, blind to what the entries are).
+    OutOfRange {
+        leader_leo: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -263,6 +268,11 @@ pub enum LogOp {
     /// A controller epoch this broker promised to (it refuses older controllers, also after a
     /// restart).
     ControllerEpoch(u64),
+    /// A high-water-mark checkpoint (written only with `leader_epochs: false`).
+    Hwm {
+        partition: u32,
+        hwm: u64,
+    },
 }
 
 /// What happened, for the report's time axis.
