@@ -40,11 +40,14 @@
 //! bounded number of tries. [`svg::timeline`] draws it: a bar per operation from invocation to
 //! completion, a row per client, the operations of the sub-history marked.
 //!
-//! **Weaker models** ([`weak`]): read-your-writes and monotonic reads per client session and key,
-//! for registers whose writes write unique values.
+//! **Weaker models**: sequential consistency per key ([`sequential`]: some total order respecting
+//! each client's program order, not real time, satisfies the spec; its own search and budget),
+//! and ([`weak`]) read-your-writes and monotonic reads per client session and key, for registers
+//! whose writes write unique values.
 
 pub mod check;
 pub mod generate;
+pub mod sequential;
 pub mod spec;
 pub mod svg;
 pub mod weak;
