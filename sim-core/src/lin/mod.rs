@@ -181,3 +181,18 @@ pub fn describe_violation<I: std::fmt::Debug, O: std::fmt::Debug>(v: &Violation<
         ops.join("; ")
     )
 }
+
+/// The report figure of a check's first violation, if any: `("<check>_key_<key>", timeline svg)`.
+pub fn violation_figure<I: std::fmt::Debug, O: std::fmt::Debug>(
+    check: &str,
+    r: &LinReport<I, O>,
+) -> Vec<(String, String)> {
+    r.violations
+        .first()
+        .map(|v| {
+            let title = format!("{check}: key {}, op {} cannot be placed", v.key, v.blocked.id);
+            (format!("{check}_key_{}", v.key), svg::timeline(&title, &svg::violation_bars(v)))
+        })
+        .into_iter()
+        .collect()
+}

@@ -85,6 +85,19 @@ fn a_lost_update_is_not_linearizable() {
     let mut ok = c.clone();
     ok[2] = op(2, 3, 5, 30, CounterOp::Read, CounterRet::Value(1));
     assert!(verdict(&Counter, &ok).linearizable(), "a read concurrent with the increments may see one");
+    // Fetch-and-add: two increments that both answer 1 lost an update; 1 and 2 did not, in
+    // either order if concurrent, and an increment of unknown outcome may explain a later 3.
+    let inc =
+        |id, client, invoke, complete, v| op(id, client, invoke, complete, CounterOp::AddGet(1), CounterRet::Value(v));
+    assert!(!verdict(&Counter, &[inc(0, 1, 0, 10, 1), inc(1, 2, 5, 15, 1)]).linearizable());
+    assert!(verdict(&Counter, &[inc(0, 1, 0, 10, 2), inc(1, 2, 5, 15, 1)]).linearizable());
+    assert!(
+        !verdict(&Counter, &[inc(0, 1, 0, 10, 2), inc(1, 2, 20, 30, 1)]).linearizable(),
+        "1 answered after 2 completed"
+    );
+    let lost = vec![inc(0, 1, 0, 10, 1), unknown(1, 2, 12, CounterOp::AddGet(1)), inc(2, 3, 20, 30, 3)];
+    assert!(verdict(&Counter, &lost).linearizable());
+    assert!(!verdict(&Counter, &lost[..1].iter().chain(&lost[2..]).cloned().collect::<Vec<_>>()).linearizable());
 }
 
 #[test]
