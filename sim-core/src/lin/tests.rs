@@ -218,12 +218,10 @@ fn generated_histories_are_linearizable_and_deterministic() {
 fn a_violation_in_a_long_history_is_minimised_to_the_operations_that_show_it() {
     let mut h = register_history(&small(), 3);
     // Make one late read return the value of the first write of its key: stale.
-    let (i, read) = h.iter().enumerate().rev().find(|(_, o)| o.input == RegOp::Read && o.output().is_some()).unwrap();
-    let key = read.key;
-    let first = h.iter().find(|o| o.key == key && matches!(o.input, RegOp::Write(_)) && o.output().is_some()).unwrap();
-    let RegOp::Write(v) = first.input else { unreachable!() };
-    let at = read.complete().unwrap();
-    h[i].ret = Ret::Ok { at, output: RegRet::Value(v) };
+    let (read, key) = super::generate::stale_read(&mut h).expect("a late read");
+    let Some(RegRet::Value(v)) = h.iter().find(|o| o.id == read).and_then(|o| o.output().copied()) else {
+        unreachable!()
+    };
     let rep = verdict(&Register, &h);
     assert_eq!(rep.failed_keys, [key]);
     let viol = &rep.violations[0];
@@ -236,7 +234,8 @@ fn a_violation_in_a_long_history_is_minimised_to_the_operations_that_show_it() {
     assert!(check_key(&Register, &sub, 1_000).is_violation());
     // And drawn: every operation a marked bar.
     let svg = svg::timeline("key", &svg::violation_bars(viol));
-    assert_eq!(svg.matches("class=\"op conflict\"").count(), viol.ops.len());
+    assert_eq!(svg.matches("class=\"op conflict").count(), viol.ops.len());
+    assert_eq!(svg.matches("class=\"op conflict blocked\"").count(), 1);
     assert!(svg.contains(&format!("data-op=\"{}\"", viol.blocked.id)));
     assert!(svg.contains("(cannot be placed)"));
 }
@@ -252,6 +251,25 @@ fn the_timeline_has_a_row_per_client_and_dashes_unknown_outcomes() {
     assert!(s.contains("t &amp; u") && s.contains("w &lt;1&gt;"));
     assert_eq!(s.matches("stroke-dasharray").count(), 1);
     assert_eq!(s.matches("class=\"op\"").count(), 1);
+    // Overlapping operations of one client, and one whose label would run into the next: a lane
+    // each; a later operation that clears both goes back to the first lane.
+    let bar = |op, invoke, complete| svg::Bar {
+        op,
+        client: 1,
+        invoke: Time(invoke),
+        complete: Some(Time(complete)),
+        label: "Write(12345) -> Done".into(),
+        marked: true,
+    };
+    let ys = |s: &str| -> Vec<String> {
+        s.split("<rect x=").skip(1).filter_map(|r| r.split("y=\"").nth(1)?.split('"').next().map(String::from)).collect()
+    };
+    let s = svg::timeline("lanes", &[bar(1, 0, 100), bar(2, 50, 150), bar(3, 105, 110), bar(4, 600, 700)]);
+    let y = ys(&s);
+    assert_eq!(y.len(), 4, "four bars (one client: no band): {s}");
+    let (a, b, c, d) = (&y[0], &y[1], &y[2], &y[3]);
+    assert!(a != b && c != a && c != b, "three lanes: bar 3's label would overlap bar 1's label: {y:?}");
+    assert_eq!(a, d, "bar 4 starts after every label ends");
 }
 
 #[test]
