@@ -262,7 +262,10 @@ fn the_timeline_has_a_row_per_client_and_dashes_unknown_outcomes() {
         marked: true,
     };
     let ys = |s: &str| -> Vec<String> {
-        s.split("<rect x=").skip(1).filter_map(|r| r.split("y=\"").nth(1)?.split('"').next().map(String::from)).collect()
+        s.split("<rect x=")
+            .skip(1)
+            .filter_map(|r| r.split("y=\"").nth(1)?.split('"').next().map(String::from))
+            .collect()
     };
     let s = svg::timeline("lanes", &[bar(1, 0, 100), bar(2, 50, 150), bar(3, 105, 110), bar(4, 600, 700)]);
     let y = ys(&s);
