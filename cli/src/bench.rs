@@ -117,31 +117,87 @@ pub fn median(v: &[f64]) -> f64 {
     s[s.len() / 2]
 }
 
-/// `simctl bench lin`: a generated linearizable register history (`sim_core::lin::generate`),
-/// checked on this thread; one `RESULT` line per repeat.
-pub fn lin(shape: &sim_core::lin::generate::Shape, seed: u64, repeat: u32, mut out: impl FnMut(String)) -> Vec<f64> {
-    let history = sim_core::lin::generate::register_history(shape, seed);
-    let unknown = history.iter().filter(|o| o.ret == sim_core::lin::Ret::Unknown).count();
-    let mut secs = Vec::new();
-    for _ in 0..repeat.max(1) {
-        let t = Instant::now();
-        let r = sim_core::lin::check(&sim_core::lin::Register, &history, &sim_core::lin::Options::default());
-        let s = t.elapsed().as_secs_f64();
-        secs.push(s);
-        out(format!(
-            "RESULT ops={} keys={} clients={} unknown_outcome={unknown} linearizable={} states_explored={} \
-             check_s={s:.3} ops_per_s={:.0} load_avg={} peak_rss_kb={}",
-            history.len(),
-            r.keys,
-            shape.clients,
-            r.linearizable(),
-            r.states_explored,
-            history.len() as f64 / s.max(1e-12),
-            load_average().unwrap_or_else(|| "unknown".into()),
-            peak_rss_kb().map_or("unknown".to_string(), |k| k.to_string()),
-        ));
+/// The issue's target for `simctl bench lin`'s default case: 100,000 operations on 100 keys
+/// checked in under 10 s on one core.
+pub const LIN_TARGET_S: f64 = 10.0;
+
+/// One case of `simctl bench lin`: a generated register history and the budget it is checked with.
+pub struct LinCase {
+    pub name: &'static str,
+    pub shape: sim_core::lin::generate::Shape,
+    /// Make it non-linearizable (one late stale read): the time to find the violation.
+    pub stale_read: bool,
+    pub options: sim_core::lin::Options,
+}
+
+impl LinCase {
+    /// The three cases: `linearizable` (`shape`), `violation` (`shape` with one stale read on its
+    /// last read), and `budget` (a contended non-linearizable history whose keys run over the
+    /// state budget: the time and memory of giving up).
+    pub fn all(shape: &sim_core::lin::generate::Shape) -> Vec<LinCase> {
+        use sim_core::lin::{Options, generate::Shape};
+        vec![
+            LinCase { name: "linearizable", shape: *shape, stale_read: false, options: Options::default() },
+            LinCase { name: "violation", shape: *shape, stale_read: true, options: Options::default() },
+            LinCase { name: "budget", shape: Shape::contended(), stale_read: true, options: Options::default() },
+        ]
     }
-    secs
+}
+
+/// `simctl bench lin`: each case's history (`sim_core::lin::generate`) checked on this thread;
+/// one `RESULT` line per case and repeat, with the peak RSS of that check alone. Returns the
+/// check times of each case, by case.
+pub fn lin(
+    shape: &sim_core::lin::generate::Shape,
+    seed: u64,
+    repeat: u32,
+    mut out: impl FnMut(String),
+) -> Vec<(&'static str, Vec<f64>)> {
+    let mut all = Vec::new();
+    for case in LinCase::all(shape) {
+        let mut history = sim_core::lin::generate::register_history(&case.shape, seed);
+        let stale = if case.stale_read { sim_core::lin::generate::stale_read(&mut history) } else { None };
+        let unknown = history.iter().filter(|o| o.ret == sim_core::lin::Ret::Unknown).count();
+        let mut secs = Vec::new();
+        for _ in 0..repeat.max(1) {
+            let rss_ok = reset_peak_rss();
+            let t = Instant::now();
+            let r = sim_core::lin::check(&sim_core::lin::Register, &history, &case.options);
+            let s = t.elapsed().as_secs_f64();
+            secs.push(s);
+            let found = match (stale, r.violations.first()) {
+                (Some((op, key)), Some(v)) => format!(
+                    " found=key_{}_op_{}(injected_key_{key}_op_{op}) minimal_ops={}",
+                    v.key,
+                    v.blocked.id,
+                    v.ops.len()
+                ),
+                (Some((op, key)), None) => format!(" found=none(injected_key_{key}_op_{op})"),
+                (None, _) => String::new(),
+            };
+            out(format!(
+                "RESULT case={} ops={} keys={} clients={} latency_ms={} unknown_outcome={unknown} linearizable={} \
+                 failed_keys={} unknown_keys={}{found} states_explored={} max_states_per_key={} check_s={s:.3} \
+                 ops_per_s={:.0} target_s={LIN_TARGET_S} of_target={:.4} load_avg={} peak_rss_kb={}",
+                case.name,
+                history.len(),
+                r.keys,
+                case.shape.clients,
+                case.shape.latency_mean_ns / 1e6,
+                r.linearizable(),
+                r.failed_keys.len(),
+                r.unknown_keys.len(),
+                r.states_explored,
+                case.options.max_states_per_key,
+                history.len() as f64 / s.max(1e-12),
+                s / LIN_TARGET_S,
+                load_average().unwrap_or_else(|| "unknown".into()),
+                if rss_ok { peak_rss_kb().map_or("unknown".to_string(), |k| k.to_string()) } else { "unknown".into() },
+            ));
+        }
+        all.push((case.name, secs));
+    }
+    all
 }
 
 /// The 1-, 5- and 15-minute load averages, as /proc/loadavg gives them.

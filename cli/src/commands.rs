@@ -748,11 +748,13 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     // The window the files hold: the diagram's (which reaches the focus operation's completion).
     let range = if a.full_trace { 0..trace.len() } else { reports::trace::diagram_range(&trace, &opts) };
     let part = &trace[range.clone()];
-    let files = vec![
+    let mut files = vec![
         ("trace.jsonl".to_string(), reports::trace::json_lines(part, range.start)),
         ("trace.chrome.json".to_string(), reports::trace::chrome_trace(part, range.start, r.topology.as_ref())),
         ("sequence.svg".to_string(), reports::trace::sequence_svg(&trace, &opts)),
     ];
+    // The model's figures (a violation's timeline), as `simctl run` writes them.
+    files.extend(reports::figure_files(&r.record));
     let dir =
         a.out.clone().unwrap_or_else(|| PathBuf::from(format!("out/replay-{}-{}", sanitize(&r.info.name), r.seed)));
     output::write_folder(&dir, &files).with_context(|| format!("cannot write {}", dir.display()))?;
@@ -775,6 +777,9 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     );
     for (name, _) in &files {
         outln!("{}", dir.join(name).display());
+    }
+    for (check, file) in reports::failed_check_figures(&r.record, &r.verdict) {
+        outln!("the failure of `{check}`, drawn: {}", dir.join(file).display());
     }
     Ok(ExitCode::SUCCESS)
 }

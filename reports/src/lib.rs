@@ -97,10 +97,31 @@ pub fn render(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Vec<(String
     }
     files.extend(tables);
     files.extend(gauges);
-    files.extend(
-        record.model_report.figures.iter().map(|(n, svg)| (format!("figure_{}.svg", file_safe(n)), svg.clone())),
-    );
+    files.extend(figure_files(record));
     files
+}
+
+/// The model's figures as files: `(figure_<name>.svg, svg)`, in the report's order.
+pub fn figure_files(record: &RunRecord) -> Vec<(String, String)> {
+    record.model_report.figures.iter().map(|(n, svg)| (figure_file(n), svg.clone())).collect()
+}
+
+fn figure_file(name: &str) -> String {
+    format!("figure_{}.svg", file_safe(name))
+}
+
+/// The figures that illustrate a failed check, as `(check, file name)`: a figure belongs to the
+/// check its name opens with (`linearizable_key_3` to `linearizable`, a violation's timeline).
+pub fn failed_check_figures(record: &RunRecord, verdict: &Verdict) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for i in verdict.items.iter().filter(|i| !i.passed && i.count.is_some()) {
+        for (n, _) in &record.model_report.figures {
+            if n == &i.name || n.strip_prefix(i.name.as_str()).is_some_and(|rest| rest.starts_with('_')) {
+                out.push((i.name.clone(), figure_file(n)));
+            }
+        }
+    }
+    out
 }
 
 /// The plots `index.html` shows inline.

@@ -427,6 +427,9 @@ pub fn summary_md(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> String 
     }
     let (h, r) = item_rows(verdict);
     let _ = write!(s, "\n## Verdict items\n\n{}", md_table(&h, &r));
+    for (check, file) in crate::failed_check_figures(record, verdict) {
+        let _ = writeln!(s, "\nThe failure of `{check}`, drawn: [{file}]({file})");
+    }
     if !record.ops.is_empty() {
         let (h, r) = op_rows(record);
         let _ = write!(s, "\n## Operations\n\n{}", md_table(&h, &r));
@@ -562,6 +565,15 @@ pub fn index_html(record: &RunRecord, verdict: &Verdict, meta: &Meta, plots: &cr
     s.push_str(&html_table(&["", ""], &meta_rows, false));
     let (h, r) = item_rows(verdict);
     let _ = write!(s, "<h2>Verdict items</h2>\n{}", html_table(&h, &r, true));
+    for (check, file) in crate::failed_check_figures(record, verdict) {
+        let _ = writeln!(
+            s,
+            "<p>The failure of <code>{}</code>, drawn: <a href=\"{}\">{}</a> (and below)</p>",
+            esc(&check),
+            esc(&file),
+            esc(&file)
+        );
+    }
     if !record.ops.is_empty() {
         let (h, r) = op_rows(record);
         let _ = write!(s, "<h2>Operations</h2>\n{}", html_table(&h, &r, false));

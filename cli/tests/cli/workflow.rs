@@ -544,3 +544,35 @@ fn an_absurd_job_count_is_capped() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("note: --jobs 100000 lowered to"), "{}", r.stderr);
 }
+
+/// A failing `linearizable` check's timeline (a model figure) is linked from `run`'s report
+/// (summary.md, index.html, the terminal) and written and named by `replay`.
+#[test]
+fn run_and_replay_link_the_violation_timeline() {
+    let dir = scratch("replay-figure");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/register_stale_reads.ron");
+    let text = read(&path).replace(r#"duration: "5s""#, r#"duration: "1s""#);
+    let file = write_scenario(&dir, "s.ron", &text);
+    let run_dir = dir.join("run");
+    let run = simctl(&["run", &file, "--seed", "3", "--out", run_dir.to_str().unwrap()]);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("the failure of `linearizable`, drawn: "))
+        .unwrap_or_else(|| panic!("{}{}", run.stdout, run.stderr));
+    let figure = Path::new(line.rsplit(": ").next().unwrap());
+    let name = figure.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(name.starts_with("figure_linearizable_key_") && figure.exists(), "{line}");
+    assert!(read(&run_dir.join("summary.md")).contains(&format!("[{name}]({name})")));
+    assert!(read(&run_dir.join("index.html")).contains(&format!("<a href=\"{name}\">")));
+    let out = dir.join("replay");
+    let r = simctl(&["replay", &file, "--seed", "3", "--out", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!("the failure of `linearizable`, drawn: {}", out.join(&name).display())),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(read(&out.join(&name)), read(figure), "the same run, the same timeline");
+    assert!(read(&out.join(&name)).contains("class=\"op conflict\""));
+}

@@ -40,10 +40,12 @@ pub enum Msg {
         user: u64,
         api: u16,
     },
-    /// API server to client: served, or 429.
+    /// API server to client: served, or 429; with, per key consulted, the key's admission count
+    /// after this call (what an INCR returns; the count read, at the key that refused it).
     Response {
         call: ReqId,
         admitted: bool,
+        counts: Vec<u64>,
     },
     /// Atomic check-and-increment of one key (the notes' Lua script / lock).
     Check {
@@ -55,6 +57,8 @@ pub enum Msg {
     CheckReply {
         req: u64,
         admitted: bool,
+        /// The key's admission count after the check.
+        count: u64,
     },
     /// Read-then-write: GET the key's state ...
     Read {
@@ -66,12 +70,15 @@ pub enum Msg {
     ReadReply {
         req: u64,
         state: State,
+        /// The key's admission count, stored with the state.
+        count: u64,
     },
-    /// ... then SET it, computed on the API server.
+    /// ... then SET it, computed on the API server (with the count it read, plus one).
     Write {
         req: u64,
         key: LimitKey,
         state: State,
+        count: u64,
     },
     WriteAck {
         req: u64,
@@ -93,7 +100,7 @@ impl Message for Msg {
     }
     fn size_bytes(&self) -> u64 {
         match self {
-            Msg::ReadReply { state, .. } | Msg::Write { state, .. } => 32 + state.wire_bytes(),
+            Msg::ReadReply { state, .. } | Msg::Write { state, .. } => 40 + state.wire_bytes(),
             _ => 64,
         }
     }
@@ -178,6 +185,8 @@ struct Pending {
     op: OpId,
     keys: Vec<LimitKey>,
     stage: usize,
+    /// Per key consulted so far: its admission count after this call.
+    counts: Vec<u64>,
 }
 
 /// The size of one key's limiter state: in the model's memory (the map key and the state with its
@@ -205,6 +214,9 @@ impl Sizes {
 pub struct Store {
     pub shared: std::sync::Arc<Shared>,
     pub states: BTreeMap<LimitKey, State>,
+    /// Per key: calls admitted ever, stored beside the state (a GET returns it, a SET writes it)
+    /// and returned to the client, so the history shows the counter (`linearizable`).
+    pub admissions: BTreeMap<LimitKey, u64>,
     /// Per key: the largest its state has been.
     pub peak_bytes: BTreeMap<LimitKey, Sizes>,
     /// With `compare_algorithms`: every algorithm run side by side on the same requests.
@@ -226,6 +238,7 @@ impl Node {
         Node::Store(Store {
             shared,
             states: BTreeMap::new(),
+            admissions: BTreeMap::new(),
             peak_bytes: BTreeMap::new(),
             shadows: BTreeMap::new(),
             shadow_peak_bytes: BTreeMap::new(),
@@ -267,8 +280,12 @@ impl Actor for Node {
 
 impl Client {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, msg: Msg) {
-        if let Msg::Response { call, admitted } = msg {
-            self.ops.answered(ctx, call, if admitted { Outcome::Ok } else { Outcome::Rejected }, Reply::None);
+        if let Msg::Response { call, admitted, counts } = msg {
+            let reply = match counts[..] {
+                [n] => Reply::Value(n),
+                _ => Reply::Values(counts),
+            };
+            self.ops.answered(ctx, call, if admitted { Outcome::Ok } else { Outcome::Rejected }, reply);
         }
     }
 }
@@ -277,8 +294,8 @@ impl Api {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
         match msg {
             Msg::Request { call, op, user, api } => self.on_msg_request(ctx, from, call, op, user, api),
-            Msg::CheckReply { req, admitted } => self.on_msg_check_reply(ctx, req, admitted),
-            Msg::ReadReply { req, state } => self.on_msg_read_reply(ctx, req, state),
+            Msg::CheckReply { req, admitted, count } => self.on_msg_check_reply(ctx, req, admitted, count),
+            Msg::ReadReply { req, state, count } => self.on_msg_read_reply(ctx, req, state, count),
             Msg::WriteAck { req } => self.advance(ctx, req),
             _ => {}
         }
@@ -288,7 +305,7 @@ impl Api {
         let req = self.next_req;
         self.next_req += 1;
         let keys = self.shared.keys(user, api);
-        self.pending.insert(req, Pending { client, call, op, keys, stage: 0 });
+        self.pending.insert(req, Pending { client, call, op, keys, stage: 0, counts: Vec::new() });
         self.ask(ctx, req);
     }
 
@@ -305,7 +322,9 @@ impl Api {
         ctx.send(shard, msg);
     }
 
-    fn on_msg_check_reply(&mut self, ctx: &mut Ctx<'_, Node>, req: u64, admitted: bool) {
+    fn on_msg_check_reply(&mut self, ctx: &mut Ctx<'_, Node>, req: u64, admitted: bool, count: u64) {
+        let Some(p) = self.pending.get_mut(&req) else { return };
+        p.counts.push(count);
         if admitted {
             self.advance(ctx, req);
         } else {
@@ -314,14 +333,16 @@ impl Api {
     }
 
     /// Read-then-write: decide here, on the API server's clock, then SET the whole state.
-    fn on_msg_read_reply(&mut self, ctx: &mut Ctx<'_, Node>, req: u64, mut state: State) {
-        let Some(p) = self.pending.get(&req) else { return };
+    fn on_msg_read_reply(&mut self, ctx: &mut Ctx<'_, Node>, req: u64, mut state: State, count: u64) {
+        let Some(p) = self.pending.get_mut(&req) else { return };
         let key = p.keys[p.stage];
         let params = *self.shared.params(key);
         if state.admit(&params, ctx.now().0) {
+            p.counts.push(count + 1);
             let shard = self.shared.ring.owner(key.hash());
-            ctx.send(shard, Msg::Write { req, key, state });
+            ctx.send(shard, Msg::Write { req, key, state, count: count + 1 });
         } else {
+            p.counts.push(count);
             self.finish(ctx, req, false);
         }
     }
@@ -340,7 +361,7 @@ impl Api {
     fn finish(&mut self, ctx: &mut Ctx<'_, Node>, req: u64, admitted: bool) {
         if let Some(p) = self.pending.remove(&req) {
             ctx.count(if admitted { "admitted" } else { "rejected_429" }, 1);
-            ctx.send(p.client, Msg::Response { call: p.call, admitted });
+            ctx.send(p.client, Msg::Response { call: p.call, admitted, counts: p.counts });
         }
     }
 }
@@ -356,19 +377,24 @@ impl Store {
                 let state = self.states.entry(key).or_insert_with(|| State::new(algo, &params));
                 let admitted = state.admit(&params, now);
                 let size = Sizes::of(state);
+                let count = self.admissions.entry(key).or_default();
+                *count += admitted as u64;
+                let count = *count;
                 self.note_size(key, size);
-                ctx.send(from, Msg::CheckReply { req, admitted });
+                ctx.send(from, Msg::CheckReply { req, admitted, count });
             }
             Msg::Read { req, key, op, first } => {
                 self.shadow(key, op, first, now);
                 let params = *self.shared.params(key);
                 let algo = self.shared.algorithm;
                 let state = self.states.get(&key).cloned().unwrap_or_else(|| State::new(algo, &params));
-                ctx.send(from, Msg::ReadReply { req, state });
+                let count = self.admissions.get(&key).copied().unwrap_or(0);
+                ctx.send(from, Msg::ReadReply { req, state, count });
             }
-            Msg::Write { req, key, state } => {
+            Msg::Write { req, key, state, count } => {
                 let size = Sizes::of(&state);
                 self.states.insert(key, state);
+                self.admissions.insert(key, count);
                 self.note_size(key, size);
                 ctx.send(from, Msg::WriteAck { req });
             }
@@ -451,7 +477,7 @@ mod tests {
             let mut s = state.clone();
             if s.admit(&params, 5) {
                 admitted += 1;
-                deliver(&mut store, 6, NodeId(0), Msg::Write { req: 1, key, state: s });
+                deliver(&mut store, 6, NodeId(0), Msg::Write { req: 1, key, state: s, count: 1 });
             }
         }
         assert_eq!(admitted, 2, "a limit of 1, and two calls admitted");

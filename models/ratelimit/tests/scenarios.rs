@@ -126,6 +126,24 @@ fn read_then_write_over_admits_and_atomic_does_not() {
     assert!(racy.op("get").unwrap().latency_ms.p50 > atomic.op("get").unwrap().latency_ms.p50);
 }
 
+/// The admission counters: read-then-write answers one count to two admitted calls (a lost
+/// update the checker finds, with the pair on its timeline); the atomic check never does.
+#[test]
+fn the_admission_counter_is_linearizable_only_with_the_atomic_check() {
+    let racy = check("ratelimit_race");
+    let lin = testkit::check(&racy, "linearizable");
+    assert!(!lin.passed && lin.count.judged == 4, "{}", lin.detail);
+    assert!(lin.detail.contains("cannot be placed") && lin.detail.contains("counter of User"), "{}", lin.detail);
+    assert!(lin.detail.contains("AddGet(1) -> Value("), "{}", lin.detail);
+    assert!(lin.blamed.len() >= 2);
+    let figure = &racy.model_report.figures[0];
+    assert!(figure.0.starts_with("linearizable_key_") && figure.1.contains("class=\"op conflict\""));
+    let atomic = check("ratelimit_atomic");
+    let lin = testkit::check(&atomic, "linearizable");
+    assert!(lin.passed && lin.count.judged == 4, "{}", lin.detail);
+    assert!(atomic.model_report.figures.is_empty());
+}
+
 #[test]
 fn ip_only_limit_starves_neighbours_and_user_plus_ip_does_not() {
     let ip = check("ratelimit_shared_ip");

@@ -529,15 +529,7 @@ fn consistency_checks(run: &RunView<'_, Node>) -> (Vec<Check>, Vec<(String, Stri
             .detail(first.unwrap_or_default())
             .blame_ids(v.iter().flat_map(|&(r, w)| [sim_core::OpId(r), sim_core::OpId(w)]))
     };
-    let figures = report
-        .violations
-        .first()
-        .map(|v| {
-            let title = format!("linearizable: key {}, op {} cannot be placed", v.key, v.blocked.id);
-            (format!("linearizable_key_{}", v.key), lin::svg::timeline(&title, &lin::svg::violation_bars(v)))
-        })
-        .into_iter()
-        .collect();
+    let figures = lin::violation_figure("linearizable", &report);
     let checks = vec![
         lin::to_check("linearizable", &report),
         session(

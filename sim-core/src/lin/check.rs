@@ -14,11 +14,20 @@ pub struct Options {
     pub minimise_tries: u32,
     /// Violations (keys) that are minimised and kept whole; later failing keys are only counted.
     pub max_violations: usize,
+    /// Configurations (set ordered, state) the sequential-consistency search ([`super::sequential`])
+    /// may explore per key before the key is `Unknown`: its own budget, since its search space
+    /// (every interleaving of the sessions) is far larger than linearizability's.
+    pub max_sc_states_per_key: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_states_per_key: 1_000_000, minimise_tries: 200, max_violations: 3 }
+        Options {
+            max_states_per_key: 1_000_000,
+            minimise_tries: 200,
+            max_violations: 3,
+            max_sc_states_per_key: 1_000_000,
+        }
     }
 }
 
@@ -105,7 +114,7 @@ const NIL: u32 = u32::MAX;
 pub type OpOf<S> = Operation<<S as Spec>::Input, <S as Spec>::Output>;
 
 /// The Zobrist word of operation `i`: a fixed pseudo-random 128-bit value.
-fn zobrist(i: usize) -> u128 {
+pub(crate) fn zobrist(i: usize) -> u128 {
     let a = mix64(i as u64 ^ 0x9e37_79b9_7f4a_7c15);
     let b = mix64(a ^ 0xd1b5_4a32_d192_ed03);
     ((a as u128) << 64) | b as u128
@@ -207,41 +216,59 @@ pub fn check_key<S: Spec>(spec: &S, ops: &[&Operation<S::Input, S::Output>], max
     }
 }
 
-/// Checks a whole history, key by key (P-compositionality).
-pub fn check<S: Spec>(
-    spec: &S,
-    history: &[Operation<S::Input, S::Output>],
-    opts: &Options,
-) -> LinReport<S::Input, S::Output> {
-    let mut by_key: BTreeMap<u64, Vec<&OpOf<S>>> = BTreeMap::new();
+/// A history cut into keys (P-compositionality), with the operations of unknown outcome that
+/// cannot change a verdict left out: reads ([`Spec::mutates`]) and what
+/// [`Spec::prunable_unknown`] names. Shared by [`check`] and the sequential-consistency check.
+pub(crate) struct ByKey<'a, I, O> {
+    pub keys: BTreeMap<u64, Vec<&'a Operation<I, O>>>,
+    /// Operations kept, over every key.
+    pub ops: u64,
+    pub dropped_unknown: u64,
+    pub pruned_unknown: u64,
+}
+
+pub(crate) fn by_key<'a, S: Spec>(spec: &S, history: &'a [OpOf<S>]) -> ByKey<'a, S::Input, S::Output> {
+    let mut keys: BTreeMap<u64, Vec<&OpOf<S>>> = BTreeMap::new();
     let mut dropped_unknown = 0u64;
     for op in history {
         if op.output().is_none() && !spec.mutates(&op.input) {
             dropped_unknown += 1;
             continue;
         }
-        by_key.entry(op.key).or_default().push(op);
+        keys.entry(op.key).or_default().push(op);
     }
+    let mut pruned_unknown = 0u64;
+    for ops in keys.values_mut() {
+        let prune = spec.prunable_unknown(ops);
+        if prune.iter().any(|&p| p) {
+            let before = ops.len();
+            let mut it = prune.iter();
+            ops.retain(|_| !*it.next().expect("one flag per operation"));
+            pruned_unknown += (before - ops.len()) as u64;
+        }
+    }
+    ByKey { keys, ops: history.len() as u64 - dropped_unknown - pruned_unknown, dropped_unknown, pruned_unknown }
+}
+
+/// Checks a whole history, key by key (P-compositionality).
+pub fn check<S: Spec>(
+    spec: &S,
+    history: &[Operation<S::Input, S::Output>],
+    opts: &Options,
+) -> LinReport<S::Input, S::Output> {
+    let keys = by_key(spec, history);
     let mut r = LinReport {
-        keys: by_key.len() as u64,
-        ops: history.len() as u64 - dropped_unknown,
-        dropped_unknown,
-        pruned_unknown: 0,
+        keys: keys.keys.len() as u64,
+        ops: keys.ops,
+        dropped_unknown: keys.dropped_unknown,
+        pruned_unknown: keys.pruned_unknown,
         states_explored: 0,
         linearizable_keys: 0,
         unknown_keys: Vec::new(),
         failed_keys: Vec::new(),
         violations: Vec::new(),
     };
-    for (key, mut ops) in by_key {
-        let prune = spec.prunable_unknown(&ops);
-        if prune.iter().any(|&p| p) {
-            let before = ops.len();
-            let mut it = prune.iter();
-            ops.retain(|_| !*it.next().expect("one flag per operation"));
-            r.pruned_unknown += (before - ops.len()) as u64;
-            r.ops -= (before - ops.len()) as u64;
-        }
+    for (key, ops) in keys.keys {
         let result = check_key(spec, &ops, opts.max_states_per_key);
         r.states_explored += result.states();
         match result {

@@ -41,6 +41,37 @@ impl Shape {
     }
 }
 
+impl Shape {
+    /// Heavy overlap: 20,000 operations on 10 keys by 400 clients with 20 ms latency and 1 ms
+    /// think time, so about 38 operations are in flight per key. A linearizable history of this
+    /// shape is still checked quickly; a non-linearizable one makes the search try the orders of
+    /// every overlapping window, which is where the state budget answers `Unknown`.
+    pub fn contended() -> Shape {
+        Shape { ops: 20_000, keys: 10, clients: 400, latency_mean_ns: 20e6, ..Shape::bench() }
+    }
+}
+
+/// Makes `history` non-linearizable on one key: the last read with a known output (its key's
+/// last) returns the value of the first completed write of its key, long overwritten. Returns
+/// the read's id and key; `None` if no read follows two completed writes of its key.
+pub fn stale_read(history: &mut [Operation<RegOp, RegRet>]) -> Option<(u64, u64)> {
+    let (i, key) = history
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, o)| o.input == RegOp::Read && o.output().is_some())
+        .map(|(i, o)| (i, o.key))?;
+    let at = history[i].complete()?;
+    let mut writes = history.iter().filter(|o| {
+        o.key == key && matches!(o.input, RegOp::Write(_)) && o.complete().is_some_and(|c| c < history[i].invoke)
+    });
+    let first = writes.next()?;
+    writes.next()?;
+    let RegOp::Write(v) = first.input else { unreachable!("a write") };
+    history[i].ret = Ret::Ok { at, output: RegRet::Value(v) };
+    Some((history[i].id, key))
+}
+
 /// A linearizable register history of `shape`, a pure function of `seed`.
 pub fn register_history(shape: &Shape, seed: u64) -> Vec<Operation<RegOp, RegRet>> {
     let mut rng = Prng::new(seed, Stream::Setup);

@@ -40,11 +40,14 @@
 //! bounded number of tries. [`svg::timeline`] draws it: a bar per operation from invocation to
 //! completion, a row per client, the operations of the sub-history marked.
 //!
-//! **Weaker models** ([`weak`]): read-your-writes and monotonic reads per client session and key,
-//! for registers whose writes write unique values.
+//! **Weaker models**: sequential consistency per key ([`sequential`]: some total order respecting
+//! each client's program order, not real time, satisfies the spec; its own search and budget),
+//! and ([`weak`]) read-your-writes and monotonic reads per client session and key, for registers
+//! whose writes write unique values.
 
 pub mod check;
 pub mod generate;
+pub mod sequential;
 pub mod spec;
 pub mod svg;
 pub mod weak;
@@ -177,4 +180,19 @@ pub fn describe_violation<I: std::fmt::Debug, O: std::fmt::Debug>(v: &Violation<
         v.window,
         ops.join("; ")
     )
+}
+
+/// The report figure of a check's first violation, if any: `("<check>_key_<key>", timeline svg)`.
+pub fn violation_figure<I: std::fmt::Debug, O: std::fmt::Debug>(
+    check: &str,
+    r: &LinReport<I, O>,
+) -> Vec<(String, String)> {
+    r.violations
+        .first()
+        .map(|v| {
+            let title = format!("{check}: key {}, op {} cannot be placed", v.key, v.blocked.id);
+            (format!("{check}_key_{}", v.key), svg::timeline(&title, &svg::violation_bars(v)))
+        })
+        .into_iter()
+        .collect()
 }

@@ -169,7 +169,8 @@ impl Spec for Set {
     }
 }
 
-/// A counter: additions (possibly negative) and reads.
+/// A counter: additions (possibly negative), reads, and additions that return the new value
+/// (fetch-and-add, Redis' `INCRBY`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Counter;
 
@@ -177,6 +178,8 @@ pub struct Counter;
 pub enum CounterOp {
     Add(i64),
     Read,
+    /// Adds and answers the new value ([`CounterRet::Value`]).
+    AddGet(i64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,6 +200,8 @@ impl Spec for Counter {
             (CounterOp::Add(d), None | Some(CounterRet::Done)) => Some(s.wrapping_add(*d)),
             (CounterOp::Read, None) => Some(*s),
             (CounterOp::Read, Some(CounterRet::Value(v))) => (v == s).then_some(*s),
+            (CounterOp::AddGet(d), None) => Some(s.wrapping_add(*d)),
+            (CounterOp::AddGet(d), Some(CounterRet::Value(v))) => (s.wrapping_add(*d) == *v).then_some(*v),
             _ => None,
         }
     }

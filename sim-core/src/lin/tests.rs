@@ -85,6 +85,19 @@ fn a_lost_update_is_not_linearizable() {
     let mut ok = c.clone();
     ok[2] = op(2, 3, 5, 30, CounterOp::Read, CounterRet::Value(1));
     assert!(verdict(&Counter, &ok).linearizable(), "a read concurrent with the increments may see one");
+    // Fetch-and-add: two increments that both answer 1 lost an update; 1 and 2 did not, in
+    // either order if concurrent, and an increment of unknown outcome may explain a later 3.
+    let inc =
+        |id, client, invoke, complete, v| op(id, client, invoke, complete, CounterOp::AddGet(1), CounterRet::Value(v));
+    assert!(!verdict(&Counter, &[inc(0, 1, 0, 10, 1), inc(1, 2, 5, 15, 1)]).linearizable());
+    assert!(verdict(&Counter, &[inc(0, 1, 0, 10, 2), inc(1, 2, 5, 15, 1)]).linearizable());
+    assert!(
+        !verdict(&Counter, &[inc(0, 1, 0, 10, 2), inc(1, 2, 20, 30, 1)]).linearizable(),
+        "1 answered after 2 completed"
+    );
+    let lost = vec![inc(0, 1, 0, 10, 1), unknown(1, 2, 12, CounterOp::AddGet(1)), inc(2, 3, 20, 30, 3)];
+    assert!(verdict(&Counter, &lost).linearizable());
+    assert!(!verdict(&Counter, &lost[..1].iter().chain(&lost[2..]).cloned().collect::<Vec<_>>()).linearizable());
 }
 
 #[test]
@@ -205,12 +218,10 @@ fn generated_histories_are_linearizable_and_deterministic() {
 fn a_violation_in_a_long_history_is_minimised_to_the_operations_that_show_it() {
     let mut h = register_history(&small(), 3);
     // Make one late read return the value of the first write of its key: stale.
-    let (i, read) = h.iter().enumerate().rev().find(|(_, o)| o.input == RegOp::Read && o.output().is_some()).unwrap();
-    let key = read.key;
-    let first = h.iter().find(|o| o.key == key && matches!(o.input, RegOp::Write(_)) && o.output().is_some()).unwrap();
-    let RegOp::Write(v) = first.input else { unreachable!() };
-    let at = read.complete().unwrap();
-    h[i].ret = Ret::Ok { at, output: RegRet::Value(v) };
+    let (read, key) = super::generate::stale_read(&mut h).expect("a late read");
+    let Some(RegRet::Value(v)) = h.iter().find(|o| o.id == read).and_then(|o| o.output().copied()) else {
+        unreachable!()
+    };
     let rep = verdict(&Register, &h);
     assert_eq!(rep.failed_keys, [key]);
     let viol = &rep.violations[0];
@@ -223,7 +234,8 @@ fn a_violation_in_a_long_history_is_minimised_to_the_operations_that_show_it() {
     assert!(check_key(&Register, &sub, 1_000).is_violation());
     // And drawn: every operation a marked bar.
     let svg = svg::timeline("key", &svg::violation_bars(viol));
-    assert_eq!(svg.matches("class=\"op conflict\"").count(), viol.ops.len());
+    assert_eq!(svg.matches("class=\"op conflict").count(), viol.ops.len());
+    assert_eq!(svg.matches("class=\"op conflict blocked\"").count(), 1);
     assert!(svg.contains(&format!("data-op=\"{}\"", viol.blocked.id)));
     assert!(svg.contains("(cannot be placed)"));
 }
@@ -239,6 +251,28 @@ fn the_timeline_has_a_row_per_client_and_dashes_unknown_outcomes() {
     assert!(s.contains("t &amp; u") && s.contains("w &lt;1&gt;"));
     assert_eq!(s.matches("stroke-dasharray").count(), 1);
     assert_eq!(s.matches("class=\"op\"").count(), 1);
+    // Overlapping operations of one client, and one whose label would run into the next: a lane
+    // each; a later operation that clears both goes back to the first lane.
+    let bar = |op, invoke, complete| svg::Bar {
+        op,
+        client: 1,
+        invoke: Time(invoke),
+        complete: Some(Time(complete)),
+        label: "Write(12345) -> Done".into(),
+        marked: true,
+    };
+    let ys = |s: &str| -> Vec<String> {
+        s.split("<rect x=")
+            .skip(1)
+            .filter_map(|r| r.split("y=\"").nth(1)?.split('"').next().map(String::from))
+            .collect()
+    };
+    let s = svg::timeline("lanes", &[bar(1, 0, 100), bar(2, 50, 150), bar(3, 105, 110), bar(4, 600, 700)]);
+    let y = ys(&s);
+    assert_eq!(y.len(), 4, "four bars (one client: no band): {s}");
+    let (a, b, c, d) = (&y[0], &y[1], &y[2], &y[3]);
+    assert!(a != b && c != a && c != b, "three lanes: bar 3's label would overlap bar 1's label: {y:?}");
+    assert_eq!(a, d, "bar 4 starts after every label ends");
 }
 
 #[test]
@@ -295,4 +329,107 @@ fn unseen_writes_of_unknown_outcome_are_pruned_and_seen_ones_kept() {
     assert!(rep.linearizable(), "an unseen write took effect after the read and failed the cas");
     h.push(r(33, 1, 160, 170, 1));
     assert!(!check(&Register, &h, &Options::default()).linearizable(), "but then the value cannot be back");
+}
+
+fn sc(h: &RegHist) -> sequential::ScReport<RegOp, RegRet> {
+    sequential::check(&Register, h, &Options::default())
+}
+
+#[test]
+fn a_stale_read_by_another_client_is_sequentially_consistent_but_not_linearizable() {
+    // Client 1's write completed at 10; client 2 reads the initial value at [20, 30]. Real time
+    // forbids it; program order does not (client 2's read may be ordered before the write).
+    let h = vec![w(0, 1, 0, 10, 1), r(1, 2, 20, 30, 0)];
+    assert!(!lin(&h));
+    let rep = sc(&h);
+    assert!(rep.consistent(), "{rep:?}");
+    assert_eq!((rep.keys, rep.consistent_keys, rep.ops), (1, 1, 2));
+    // The same with a later read by client 2 of the new value: order r(0), w(1), r(1).
+    let mut h2 = h.clone();
+    h2.push(r(2, 2, 40, 50, 1));
+    assert!(!lin(&h2) && sc(&h2).consistent());
+}
+
+#[test]
+fn a_read_that_misses_its_own_client_s_write_is_neither() {
+    // Client 1 writes 1 and then reads 0: program order puts the write first.
+    let h = vec![w(0, 1, 0, 10, 1), r(1, 1, 20, 30, 0)];
+    assert!(!lin(&h));
+    let rep = sc(&h);
+    assert_eq!(rep.failed_keys.len(), 1);
+    assert_eq!(rep.failed_keys[0].1.id, 1, "the read is what cannot be placed");
+    // Two sessions that see two writes of one session in opposite orders: client 0 writes 1
+    // then 2, client 1 reads 2 then 1. Its first read needs w2 (so w1, w2 before it), its second
+    // needs w1 last: no order of the programs gives both.
+    let h = vec![w(0, 0, 0, 10, 1), w(1, 0, 20, 30, 2), r(2, 1, 40, 50, 2), r(3, 1, 60, 70, 1)];
+    assert!(!lin(&h));
+    assert!(!sc(&h).consistent());
+    // With the writes by two different clients, they may be ordered w2, read, w1, read: not
+    // linearizable (w1 completed before w2 was invoked) but sequentially consistent.
+    let h = vec![w(0, 0, 0, 10, 1), w(1, 3, 20, 30, 2), r(2, 1, 40, 50, 2), r(3, 1, 60, 70, 1)];
+    assert!(!lin(&h) && sc(&h).consistent());
+    // But with two readers, each may see its own order of... no: one register, one order. Reader
+    // 1 sees 1 then 2, reader 2 sees 2 then 1: not sequentially consistent either.
+    let h = vec![
+        w(0, 0, 0, 10, 1),
+        w(1, 3, 0, 10, 2),
+        r(2, 1, 40, 50, 1),
+        r(3, 1, 60, 70, 2),
+        r(4, 2, 40, 50, 2),
+        r(5, 2, 60, 70, 1),
+    ];
+    assert!(!sc(&h).consistent());
+}
+
+#[test]
+fn a_linearizable_history_is_sequentially_consistent() {
+    let h = vec![r(0, 1, 0, 5, 0), w(1, 1, 10, 20, 1), r(2, 2, 30, 40, 1), w(3, 2, 50, 60, 2), r(4, 1, 70, 80, 2)];
+    assert!(lin(&h));
+    let rep = sc(&h);
+    assert!(rep.consistent());
+    // Found without backtracking: one state per operation.
+    assert_eq!(rep.states_explored, 5);
+    assert_eq!(
+        sequential::check_key(&Register, &h.iter().collect::<Vec<_>>(), 100),
+        sequential::ScKeyResult::Consistent { states: 5 }
+    );
+    // A generated linearizable history of many clients and keys (settled by the linearizability
+    // search first).
+    let g = register_history(&small(), 5);
+    let rep = sc(&g);
+    assert!(rep.consistent(), "{:?}", rep.failed_keys.first());
+    assert_eq!(rep.keys, 10);
+    // The check: judged over keys.
+    let c = sequential::to_check("sequentially_consistent", &rep);
+    assert!(c.passed && c.count.judged == 10, "{}", c.detail);
+}
+
+#[test]
+fn sequential_consistency_with_unknown_outcomes_and_a_budget() {
+    // Client 1 writes 1, then 2 with unknown outcome; client 3 reads 2 and then 1. Program order
+    // puts 1 before 2, so a read of 1 after a read of 2 needs the write of 1 twice.
+    let h = vec![w(0, 1, 0, 10, 1), unknown(1, 1, 20, RegOp::Write(2)), r(2, 3, 30, 40, 2), r(3, 3, 50, 60, 1)];
+    assert!(!sc(&h).consistent());
+    // Reads of 1 then 2: the unknown write took effect between them.
+    let h = vec![w(0, 1, 0, 10, 1), unknown(1, 1, 20, RegOp::Write(2)), r(2, 3, 30, 40, 1), r(3, 3, 50, 60, 2)];
+    assert!(sc(&h).consistent());
+    // Or never: reads of 1 only.
+    let h = vec![w(0, 1, 0, 10, 1), unknown(1, 1, 20, RegOp::Write(2)), r(2, 3, 30, 40, 1), r(3, 1, 50, 60, 1)];
+    assert!(sc(&h).consistent());
+    // An unknown write may not act before its own client's earlier operation.
+    let h = vec![w(0, 1, 0, 10, 1), unknown(1, 1, 20, RegOp::Write(2)), r(2, 3, 0, 5, 2), r(3, 3, 6, 8, 1)];
+    assert!(!sc(&h).consistent());
+    // 12 concurrent writers and a read of a value nobody wrote: many orders, and a budget.
+    let mut h: RegHist = (0..12).map(|i| w(i, i as u32, 0, 100, i + 1)).collect();
+    h.push(r(12, 99, 200, 210, 99));
+    let rep = sequential::check(&Register, &h, &Options { max_sc_states_per_key: 20, ..Options::default() });
+    assert_eq!(rep.unknown_keys, [(0, 21)]);
+    assert!(!rep.consistent() && rep.failed_keys.is_empty());
+    let c = sequential::to_check("sequentially_consistent", &rep);
+    assert_eq!((c.count.judged, c.count.skipped.iter().map(|s| s.count).sum::<u64>()), (0, 1));
+    assert!(c.detail.contains("gave up on 1 keys after 21 states"), "{}", c.detail);
+    // With room, the answer.
+    let rep = sc(&h);
+    assert_eq!(rep.failed_keys.len(), 1);
+    assert!(!sequential::to_check("sequentially_consistent", &rep).passed);
 }
