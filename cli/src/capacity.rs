@@ -21,9 +21,9 @@ use std::process::ExitCode;
 
 pub const EXAMPLES_CAPACITY: &str = "\
 Examples:
-  simctl capacity scenarios/dynamo_partition.ron --minimise topology.servers --range 3..16
-  simctl capacity scenarios/crawler.ron --minimise topology.servers --range 1..32 --seeds 0..10
-  simctl capacity scenarios/kafka.ron --minimise config.brokers --range 1..12 --confidence 0.9
+  simctl capacity scenarios/dynamo_partition.ron --minimise topology.servers --range 8..16
+  simctl capacity scenarios/autocomplete_sql_like.ron --minimise config.query.concurrency --range 2..64 --seeds 0..5
+  simctl capacity scenarios/kafka_failover.ron --minimise topology.servers --range 3..9 --confidence 0.9
 
 Bisection over an integer field, assuming that more of it never makes a run fail (said in the
 output, and checked at the answer's neighbours). A value holds when at least --confidence of the

@@ -137,7 +137,7 @@ fn the_admission_counter_is_linearizable_only_with_the_atomic_check() {
     assert!(lin.detail.contains("AddGet(1) -> Value("), "{}", lin.detail);
     assert!(lin.blamed.len() >= 2);
     let figure = &racy.model_report.figures[0];
-    assert!(figure.0.starts_with("linearizable_key_") && figure.1.contains("class=\"op conflict\""));
+    assert!(figure.0.starts_with("linearizable_key_") && figure.1.contains("class=\"op conflict"));
     let atomic = check("ratelimit_atomic");
     let lin = testkit::check(&atomic, "linearizable");
     assert!(lin.passed && lin.count.judged == 4, "{}", lin.detail);
