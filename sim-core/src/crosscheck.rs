@@ -417,7 +417,8 @@ fn little_row<'a>(
         mean_latency_ms: w_s * 1e3,
         lambda_w,
         end_effect: ages_ns as f64 / t,
-        relative_gap: if l > 0.0 { (l - lambda_w) / l } else { 0.0 },
+        // Float noise (1e-16) reads as "-0.00%": below 1e-12 the gap is none.
+        relative_gap: if l > 0.0 && ((l - lambda_w) / l).abs() > 1e-12 { (l - lambda_w) / l } else { 0.0 },
         identity_holds: area == latency_ns + ages_ns && flight.map_or(0, |f| f.issued) == issued,
     }
 }
