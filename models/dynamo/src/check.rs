@@ -370,6 +370,11 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             .note("reads"),
     );
 
+    // ---- linearizability and session guarantees (see `consistency`)
+    let (checks, figures) = crate::consistency::checks(config, run);
+    r.checks.extend(checks);
+    r.figures = figures;
+
     // ---- versions per read
     let mut by_versions = [0u64; 4];
     let mut versions_max = 0u64;

@@ -78,6 +78,7 @@
 //! nodes arrive in send order; a scenario may set `network.transport: Datagram`.
 
 pub mod check;
+pub mod consistency;
 pub mod node;
 pub mod store;
 
@@ -310,7 +311,8 @@ impl Model for Dynamo {
     const OP_KINDS: &'static [&'static str] = &["get", "put"];
     /// Dynamo's request coordination runs over TCP (Java NIO channels, the paper's section 6).
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
-    const CHECKS: &'static [&'static str] = &["durability", "convergence", "stale_reads"];
+    const CHECKS: &'static [&'static str] =
+        &["durability", "convergence", "stale_reads", "linearizable", "read_your_writes", "monotonic_reads"];
     type Config = Config;
     type Actor = DynamoNode;
 
