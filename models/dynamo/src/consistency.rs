@@ -475,3 +475,170 @@ fn finish<I: std::fmt::Debug, O: std::fmt::Debug>(
     ];
     (checks, figures)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::{NodeId, Time};
+
+    type CartOpn = Operation<CartOp, CartRet>;
+
+    fn add(id: u64, client: u32, v: u64, invoke: u64, done: Option<u64>) -> CartOpn {
+        let ret = done.map_or(Ret::Unknown, |at| Ret::Ok { at: Time(at), output: CartRet::Done });
+        Operation { id, client, key: 1, invoke: Time(invoke), input: CartOp::Add(v), ret }
+    }
+
+    fn read(id: u64, client: u32, items: &[u64], invoke: u64, done: u64) -> CartOpn {
+        let output = CartRet::Items(Items::new(items.to_vec()));
+        Operation {
+            id,
+            client,
+            key: 1,
+            invoke: Time(invoke),
+            input: CartOp::Read,
+            ret: Ret::Ok { at: Time(done), output },
+        }
+    }
+
+    fn linearizable(ops: &[CartOpn]) -> bool {
+        lin::check(&Cart, ops, &lin::Options::default()).linearizable()
+    }
+
+    #[test]
+    fn a_get_after_an_acknowledged_put_must_hold_its_item() {
+        let put = add(0, 0, 1, 0, Some(10));
+        assert!(linearizable(&[put.clone(), read(1, 1, &[1], 20, 30)]));
+        assert!(!linearizable(&[put.clone(), read(1, 1, &[], 20, 30)]), "the acknowledged item is missing");
+        // Concurrent with the put, either answer is possible.
+        assert!(linearizable(&[put.clone(), read(1, 1, &[], 5, 30)]));
+        assert!(linearizable(&[put, read(1, 1, &[1], 5, 30)]));
+    }
+
+    #[test]
+    fn siblings_are_the_set_of_concurrent_items() {
+        let (a, b) = (add(0, 0, 1, 0, Some(10)), add(1, 1, 2, 0, Some(10)));
+        // During both puts any subset may be read; after both, exactly both (returned as siblings
+        // or merged: the union is the same set).
+        for seen in [&[][..], &[1], &[2], &[1, 2]] {
+            assert!(linearizable(&[a.clone(), b.clone(), read(2, 2, seen, 5, 8)]), "{seen:?}");
+        }
+        assert!(linearizable(&[a.clone(), b.clone(), read(2, 2, &[1, 2], 20, 30)]));
+        assert!(!linearizable(&[a.clone(), b.clone(), read(2, 2, &[1], 20, 30)]));
+        // An item nobody added.
+        assert!(!linearizable(&[a, b, read(2, 2, &[1, 2, 3], 20, 30)]));
+    }
+
+    #[test]
+    fn an_item_once_seen_stays_and_reads_are_snapshots() {
+        let a = add(0, 0, 1, 0, Some(100));
+        // A get saw the item, a later get (both while the put was in flight) did not: went back.
+        assert!(!linearizable(&[a.clone(), read(1, 1, &[1], 10, 20), read(2, 2, &[], 30, 40)]));
+        assert!(linearizable(&[a.clone(), read(1, 1, &[], 10, 20), read(2, 2, &[1], 30, 40)]));
+        // Two gets racing two puts, each seeing one item: no order of a set explains both.
+        let b = add(3, 3, 2, 0, Some(100));
+        assert!(!linearizable(&[a.clone(), b.clone(), read(1, 1, &[1], 10, 50), read(2, 2, &[2], 10, 50)]));
+        assert!(linearizable(&[a, b, read(1, 1, &[1], 10, 50), read(2, 2, &[1, 2], 10, 50)]));
+    }
+
+    #[test]
+    fn a_put_of_unknown_outcome_may_take_effect_later_or_never() {
+        let lost = add(0, 0, 1, 0, None);
+        assert!(linearizable(&[lost.clone(), read(1, 1, &[], 20, 30)]), "never took effect");
+        assert!(linearizable(&[lost.clone(), read(1, 1, &[], 20, 30), read(2, 1, &[1], 40, 50)]), "took effect late");
+        assert!(!linearizable(&[lost.clone(), read(1, 1, &[1], 20, 30), read(2, 1, &[], 40, 50)]));
+        // Unseen, it is left out of the search.
+        let r = lin::check(&Cart, &[lost, read(1, 1, &[], 20, 30)], &lin::Options::default());
+        assert_eq!(r.pruned_unknown, 1);
+    }
+
+    fn entry(
+        op: u64,
+        logical: u64,
+        kind: u16,
+        value: u64,
+        at: (u64, u64),
+        outcome: Outcome,
+        reply: Reply,
+    ) -> HistoryEntry {
+        HistoryEntry {
+            op: OpId(op),
+            logical: OpId(logical),
+            client: NodeId(9),
+            kind,
+            key: 4,
+            value,
+            attempt: (op - logical) as u32 + 1,
+            invoke: Time(at.0),
+            complete: Some(Time(at.1)),
+            outcome: Some(outcome),
+            reply,
+        }
+    }
+
+    #[test]
+    fn a_retry_chain_is_one_add_and_a_failed_put_may_have_happened() {
+        let h = [
+            entry(0, 0, PUT, 1, (0, 10), Outcome::Timeout, Reply::None),
+            entry(1, 0, PUT, 1, (20, 30), Outcome::Ok, Reply::None),
+            entry(2, 2, PUT, 3, (40, 50), Outcome::Fail, Reply::None),
+            entry(3, 3, 0, 0, (60, 70), Outcome::Ok, Reply::Values(vec![3, 1])),
+            entry(4, 4, 0, 0, (80, 90), Outcome::Fail, Reply::None),
+            entry(5, 5, PUT, 6, (80, 90), Outcome::Rejected, Reply::None),
+        ];
+        let ops = cart_history(&h);
+        assert_eq!(ops.len(), 3, "{ops:?}");
+        let chain = Operation { key: 4, ..add(0, 9, 1, 0, Some(30)) };
+        assert_eq!(ops[0], chain, "invoked with the first attempt, done at the retry");
+        assert_eq!(ops[1].ret, Ret::Unknown, "the failed put may have been written by an earlier attempt");
+        assert!(matches!(&ops[2].ret, Ret::Ok { output: CartRet::Items(i), .. } if i.values == [1, 3]));
+        assert!(linearizable(&ops));
+        // Under last-write-wins: a register, a failed put unknown, several items an impossible value.
+        let mut h = h.to_vec();
+        h[3].reply = Reply::Values(vec![3]);
+        let reg = register_history(&h);
+        assert_eq!(reg.len(), 4);
+        assert_eq!(reg[2].ret, Ret::Unknown);
+        assert_eq!(reg[3].output(), Some(&lin::RegRet::Value(3)));
+        h[3].reply = Reply::Values(vec![1, 3]);
+        assert_eq!(register_history(&h)[3].output(), Some(&lin::RegRet::Value(u64::MAX)));
+    }
+
+    #[test]
+    fn sessions_see_their_own_puts_and_never_go_back() {
+        let ops = [
+            add(0, 0, 1, 0, Some(10)),
+            read(1, 0, &[1], 20, 30),
+            read(2, 0, &[], 40, 50),  // misses its own put and what read 1 saw
+            read(3, 1, &[], 40, 50),  // another session: not judged against client 0
+            read(4, 0, &[1], 25, 60), // began before read 1 completed: judged only on the put
+            add(5, 0, 2, 100, Some(110)),
+            read(6, 0, &[1, 2], 120, 130),
+        ];
+        let s = cart_sessions(&ops);
+        assert_eq!((s.ryw_judged, s.mr_judged), (4, 2));
+        assert_eq!(s.ryw_violations, [(2, 0)]);
+        assert_eq!(s.mr_violations, [(2, 1)]);
+    }
+
+    #[test]
+    fn the_witness_is_the_first_get_missing_an_acknowledged_or_seen_item() {
+        let ops = [add(0, 0, 1, 0, Some(10)), read(1, 1, &[1], 20, 30), read(2, 2, &[], 40, 50)];
+        let w = witness(ops.iter()).expect("a witness");
+        assert_eq!((w.add.id, w.saw.map(|s| s.id), w.missed.id), (0, None, 2));
+        assert!(w.describe().contains("get op 2 (client 2) began at 40ns after put op 0"), "{}", w.describe());
+        let ops = [add(0, 0, 1, 0, Some(100)), read(1, 1, &[1], 20, 30), read(2, 2, &[], 40, 50)];
+        let w = witness(ops.iter()).expect("a witness");
+        assert_eq!((w.saw.map(|s| s.id), w.missed.id), (Some(1), 2));
+        assert!(w.describe().contains("get op 1 (client 1) had returned the item of put op 0"), "{}", w.describe());
+        let svg = w.figure();
+        assert_eq!(svg.matches("class=\"op conflict\"").count(), 3, "{svg}");
+        // The snapshot race has no single-item witness.
+        let ops = [
+            add(0, 0, 1, 0, Some(100)),
+            add(3, 3, 2, 0, Some(100)),
+            read(1, 1, &[1], 10, 50),
+            read(2, 2, &[2], 10, 50),
+        ];
+        assert!(witness(ops.iter()).is_none());
+    }
+}
