@@ -62,6 +62,7 @@ use crate::store::Reconcile;
 use sim_core::lin::{self, Operation, Ret, Spec};
 use sim_core::metrics::HistoryEntry;
 use sim_core::{Check, OpId, Outcome, Reply, RunView};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 const PUT: u16 = 1;
@@ -69,7 +70,10 @@ const PUT: u16 = 1;
 /// An add-only set of unique items per key (the cart under client merge), with its state kept as
 /// a Zobrist hash (see the module essay).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Cart;
+pub struct Cart<'h>(std::marker::PhantomData<&'h ()>);
+
+/// A set operation whose reads borrow their items from the history (`'h`).
+pub type CartOpn<'h> = Operation<CartOp, CartRet<'h>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CartOp {
@@ -77,32 +81,39 @@ pub enum CartOp {
     Read,
 }
 
-/// The items a get returned (sorted) and their hash.
+/// The items a get returned (sorted, borrowed from the history: a hot key's gets return
+/// thousands) and their hash.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Items {
-    pub values: Vec<u64>,
+pub struct Items<'h> {
+    pub values: Cow<'h, [u64]>,
     hash: u128,
 }
 
-impl Items {
-    pub fn new(mut values: Vec<u64>) -> Items {
-        values.sort_unstable();
-        values.dedup();
+impl<'h> Items<'h> {
+    pub fn new(values: &'h [u64]) -> Items<'h> {
+        let values = if values.windows(2).all(|w| w[0] < w[1]) {
+            Cow::Borrowed(values)
+        } else {
+            let mut v = values.to_vec();
+            v.sort_unstable();
+            v.dedup();
+            Cow::Owned(v)
+        };
         let hash = values.iter().fold(0, |h, &v| h ^ zobrist(v));
         Items { values, hash }
     }
 }
 
-impl std::fmt::Debug for Items {
+impl std::fmt::Debug for Items<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(&self.values).finish()
+        f.debug_set().entries(self.values.iter()).finish()
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CartRet {
+pub enum CartRet<'h> {
     Done,
-    Items(Items),
+    Items(Items<'h>),
 }
 
 /// The fixed pseudo-random 128-bit word of item `v`.
@@ -112,14 +123,14 @@ fn zobrist(v: u64) -> u128 {
     ((a as u128) << 64) | b as u128
 }
 
-impl Spec for Cart {
+impl<'h> Spec for Cart<'h> {
     type State = u128;
     type Input = CartOp;
-    type Output = CartRet;
+    type Output = CartRet<'h>;
     fn init(&self) -> u128 {
         0
     }
-    fn step(&self, s: &u128, input: &CartOp, output: Option<&CartRet>) -> Option<u128> {
+    fn step(&self, s: &u128, input: &CartOp, output: Option<&CartRet<'h>>) -> Option<u128> {
         match (input, output) {
             (CartOp::Add(v), None | Some(CartRet::Done)) => Some(s ^ zobrist(*v)),
             (CartOp::Read, None) => Some(*s),
@@ -133,7 +144,7 @@ impl Spec for Cart {
     /// An add of unknown outcome whose item no read returned: had it taken effect before a read,
     /// that read would hold the item (nothing removes one), so it took effect after every read or
     /// never, and leaving it out keeps every linearization valid.
-    fn prunable_unknown(&self, ops: &[&Operation<CartOp, CartRet>]) -> Vec<bool> {
+    fn prunable_unknown(&self, ops: &[&CartOpn<'h>]) -> Vec<bool> {
         let mut seen: Vec<u64> = ops
             .iter()
             .filter_map(|op| match op.output() {
@@ -148,7 +159,7 @@ impl Spec for Cart {
             .map(|op| op.output().is_none() && matches!(op.input, CartOp::Add(v) if seen.binary_search(&v).is_err()))
             .collect()
     }
-    fn needs(&self, input: &CartOp, output: Option<&CartRet>, writer: &CartOp) -> bool {
+    fn needs(&self, input: &CartOp, output: Option<&CartRet<'h>>, writer: &CartOp) -> bool {
         match (input, output, writer) {
             (CartOp::Read, Some(CartRet::Items(items)), CartOp::Add(v)) => items.values.binary_search(v).is_ok(),
             _ => false,
@@ -158,8 +169,8 @@ impl Spec for Cart {
 
 /// The history as set operations: one `add` per (key, item), merging a retry chain's attempts;
 /// gets that returned items. In invocation order of their first attempt.
-pub fn cart_history(history: &[HistoryEntry]) -> Vec<Operation<CartOp, CartRet>> {
-    let mut adds: BTreeMap<(u64, u64), Operation<CartOp, CartRet>> = BTreeMap::new();
+pub fn cart_history<'h>(history: &'h [HistoryEntry]) -> Vec<CartOpn<'h>> {
+    let mut adds: BTreeMap<(u64, u64), CartOpn<'h>> = BTreeMap::new();
     let mut ops = Vec::new();
     for e in history {
         if e.kind == PUT {
@@ -175,11 +186,22 @@ pub fn cart_history(history: &[HistoryEntry]) -> Vec<Operation<CartOp, CartRet>>
             {
                 add.ret = attempt.ret;
             }
-        } else if let Some(op) = lin::from_entry(e, CartOp::Read, |r| match r {
-            Reply::Values(v) => Some(CartRet::Items(Items::new(v.clone()))),
-            _ => None,
-        }) {
-            ops.push(op);
+        } else {
+            // A get that failed, timed out or was pending changed nothing: left out.
+            let ret = match (e.outcome, e.complete, &e.reply) {
+                (Some(Outcome::Ok), Some(at), Reply::Values(v)) => {
+                    Ret::Ok { at, output: CartRet::Items(Items::new(v)) }
+                }
+                _ => continue,
+            };
+            ops.push(Operation {
+                id: e.op.0,
+                client: e.client.0,
+                key: e.key,
+                invoke: e.invoke,
+                input: CartOp::Read,
+                ret,
+            });
         }
     }
     ops.extend(adds.into_values());
@@ -222,9 +244,9 @@ fn put<I, O>(e: &HistoryEntry, input: I, done: O) -> Option<Operation<I, O>> {
 
 /// Read-your-writes and monotonic reads over a set history, per client and key: `(judged,
 /// violations as (read, the op whose item it missed))` for each.
-pub fn cart_sessions(ops: &[Operation<CartOp, CartRet>]) -> lin::weak::SessionReport {
+pub fn cart_sessions(ops: &[CartOpn<'_>]) -> lin::weak::SessionReport {
     // Per (client, key): completed adds (completion, item, id), reads (invoke, completion, items, id).
-    type Session<'a> = (Vec<(u64, u64, u64)>, Vec<(u64, u64, &'a Items, u64)>);
+    type Session<'a, 'h> = (Vec<(u64, u64, u64)>, Vec<(u64, u64, &'a Items<'h>, u64)>);
     let mut sessions: BTreeMap<(u32, u64), Session> = BTreeMap::new();
     for op in ops {
         let Some(done) = op.complete() else { continue };
@@ -252,7 +274,7 @@ pub fn cart_sessions(ops: &[Operation<CartOp, CartRet>]) -> lin::weak::SessionRe
                 ai += 1;
             }
             while ri < by_done.len() && by_done[ri].1 < invoke {
-                for &v in &by_done[ri].2.values {
+                for &v in by_done[ri].2.values.iter() {
                     seen.entry(v).or_insert(by_done[ri].3);
                 }
                 ri += 1;
@@ -279,6 +301,15 @@ pub fn cart_sessions(ops: &[Operation<CartOp, CartRet>]) -> lin::weak::SessionRe
     r
 }
 
+/// The checks' memory for `ops` operations over `keys` keys from `clients` clients (bytes): each
+/// operation once as the checker's operation (a get's items are borrowed from the history) and
+/// once in its key's list and its session's; per key and per session, a map entry and a list.
+pub fn footprint(ops: f64, keys: f64, clients: f64) -> f64 {
+    let op = std::mem::size_of::<CartOpn<'static>>() as f64;
+    let entry = 64.0;
+    ops * (op + 8.0 + 32.0) + keys * entry + (keys * clients).min(ops) * 2.0 * entry
+}
+
 /// The three checks, and the timeline of the first linearizability violation as a figure.
 pub fn checks(config: &Config, run: &RunView<'_, DynamoNode>) -> (Vec<Check>, Vec<(String, String)>) {
     let history = run.history();
@@ -293,7 +324,7 @@ pub fn checks(config: &Config, run: &RunView<'_, DynamoNode>) -> (Vec<Check>, Ve
     match config.reconcile {
         Reconcile::ClientMerge => {
             let ops = cart_history(history);
-            let report = lin::check(&Cart, &ops, &opts);
+            let report = lin::check(&Cart::default(), &ops, &opts);
             let (mut checks, mut figures) = finish(&report, &cart_sessions(&ops), "add-only set");
             // The first violating key's plainest evidence, in words and as a figure of its own.
             let first = report.violations.first().map(|v| v.key);
@@ -314,13 +345,13 @@ pub fn checks(config: &Config, run: &RunView<'_, DynamoNode>) -> (Vec<Check>, Ve
 /// Two or three operations of one key that no add-only set explains, whatever else happened:
 /// a get that began after `add` was acknowledged, or after an earlier get `saw` returned its
 /// item, and did not return it (`missed`).
-pub struct Witness<'a> {
-    pub add: &'a Operation<CartOp, CartRet>,
-    pub saw: Option<&'a Operation<CartOp, CartRet>>,
-    pub missed: &'a Operation<CartOp, CartRet>,
+pub struct Witness<'a, 'h> {
+    pub add: &'a CartOpn<'h>,
+    pub saw: Option<&'a CartOpn<'h>>,
+    pub missed: &'a CartOpn<'h>,
 }
 
-fn items(op: &Operation<CartOp, CartRet>) -> Option<&Items> {
+fn items<'a, 'h>(op: &'a CartOpn<'h>) -> Option<&'a Items<'h>> {
     match op.output() {
         Some(CartRet::Items(items)) => Some(items),
         _ => None,
@@ -330,9 +361,9 @@ fn items(op: &Operation<CartOp, CartRet>) -> Option<&Items> {
 /// The earliest get (by invocation) of `ops` (one key) that misses an item it must hold: one
 /// acknowledged before it began (preferred), or one an earlier get returned before it began.
 /// `None` when the key's violation needs more than one item to show (two gets racing two adds).
-pub fn witness<'a>(ops: impl Iterator<Item = &'a Operation<CartOp, CartRet>>) -> Option<Witness<'a>> {
-    let ops: Vec<&Operation<CartOp, CartRet>> = ops.collect();
-    let mut adds: Vec<(u64, u64, &Operation<CartOp, CartRet>)> = ops
+pub fn witness<'a, 'h>(ops: impl Iterator<Item = &'a CartOpn<'h>>) -> Option<Witness<'a, 'h>> {
+    let ops: Vec<&CartOpn<'_>> = ops.collect();
+    let mut adds: Vec<(u64, u64, &CartOpn<'_>)> = ops
         .iter()
         .filter_map(|o| match (o.input, o.complete()) {
             (CartOp::Add(v), Some(done)) => Some((done.0, v, *o)),
@@ -340,23 +371,23 @@ pub fn witness<'a>(ops: impl Iterator<Item = &'a Operation<CartOp, CartRet>>) ->
         })
         .collect();
     adds.sort_by_key(|a| (a.0, a.1));
-    let by_value: BTreeMap<u64, &Operation<CartOp, CartRet>> =
+    let by_value: BTreeMap<u64, &CartOpn<'_>> =
         ops.iter().filter_map(|o| if let CartOp::Add(v) = o.input { Some((v, *o)) } else { None }).collect();
-    let mut reads: Vec<&Operation<CartOp, CartRet>> = ops.iter().copied().filter(|o| items(o).is_some()).collect();
+    let mut reads: Vec<&CartOpn<'_>> = ops.iter().copied().filter(|o| items(o).is_some()).collect();
     reads.sort_by_key(|o| (o.invoke, o.id));
     let mut by_done = reads.clone();
     by_done.sort_by_key(|o| (o.complete(), o.id));
     let (mut ai, mut ri) = (0, 0);
     // Items every later get must hold: by an acknowledged add, or by a completed get.
-    let mut acked: Vec<&Operation<CartOp, CartRet>> = Vec::new();
-    let mut seen: BTreeMap<u64, &Operation<CartOp, CartRet>> = BTreeMap::new();
+    let mut acked: Vec<&CartOpn<'_>> = Vec::new();
+    let mut seen: BTreeMap<u64, &CartOpn<'_>> = BTreeMap::new();
     for &g in &reads {
         while ai < adds.len() && adds[ai].0 < g.invoke.0 {
             acked.push(adds[ai].2);
             ai += 1;
         }
         while ri < by_done.len() && by_done[ri].complete().is_some_and(|c| c < g.invoke) {
-            for &v in &items(by_done[ri])?.values {
+            for &v in items(by_done[ri])?.values.iter() {
                 seen.entry(v).or_insert(by_done[ri]);
             }
             ri += 1;
@@ -372,7 +403,7 @@ pub fn witness<'a>(ops: impl Iterator<Item = &'a Operation<CartOp, CartRet>>) ->
     None
 }
 
-impl Witness<'_> {
+impl Witness<'_, '_> {
     fn value(&self) -> u64 {
         match self.add.input {
             CartOp::Add(v) => v,
@@ -412,7 +443,7 @@ impl Witness<'_> {
     /// A timeline of the two or three operations.
     pub fn figure(&self) -> String {
         let v = self.value();
-        let bar = |op: &Operation<CartOp, CartRet>, label: String| lin::svg::Bar {
+        let bar = |op: &CartOpn<'_>, label: String| lin::svg::Bar {
             op: op.id,
             client: op.client,
             invoke: op.invoke,
@@ -420,7 +451,7 @@ impl Witness<'_> {
             label,
             marked: true,
         };
-        let n = |op: &Operation<CartOp, CartRet>| items(op).map_or(0, |i| i.values.len());
+        let n = |op: &CartOpn<'_>| items(op).map_or(0, |i| i.values.len());
         let mut bars = vec![bar(self.add, format!("put: add {v}"))];
         if let Some(s) = self.saw {
             bars.push(bar(s, format!("get -> {} items, {v} among them", n(s))));
@@ -481,15 +512,13 @@ mod tests {
     use super::*;
     use sim_core::{NodeId, Time};
 
-    type CartOpn = Operation<CartOp, CartRet>;
-
-    fn add(id: u64, client: u32, v: u64, invoke: u64, done: Option<u64>) -> CartOpn {
+    fn add(id: u64, client: u32, v: u64, invoke: u64, done: Option<u64>) -> CartOpn<'static> {
         let ret = done.map_or(Ret::Unknown, |at| Ret::Ok { at: Time(at), output: CartRet::Done });
         Operation { id, client, key: 1, invoke: Time(invoke), input: CartOp::Add(v), ret }
     }
 
-    fn read(id: u64, client: u32, items: &[u64], invoke: u64, done: u64) -> CartOpn {
-        let output = CartRet::Items(Items::new(items.to_vec()));
+    fn read(id: u64, client: u32, items: &'static [u64], invoke: u64, done: u64) -> CartOpn<'static> {
+        let output = CartRet::Items(Items::new(items));
         Operation {
             id,
             client,
@@ -500,8 +529,8 @@ mod tests {
         }
     }
 
-    fn linearizable(ops: &[CartOpn]) -> bool {
-        lin::check(&Cart, ops, &lin::Options::default()).linearizable()
+    fn linearizable(ops: &[CartOpn<'_>]) -> bool {
+        lin::check(&Cart::default(), ops, &lin::Options::default()).linearizable()
     }
 
     #[test]
@@ -547,7 +576,7 @@ mod tests {
         assert!(linearizable(&[lost.clone(), read(1, 1, &[], 20, 30), read(2, 1, &[1], 40, 50)]), "took effect late");
         assert!(!linearizable(&[lost.clone(), read(1, 1, &[1], 20, 30), read(2, 1, &[], 40, 50)]));
         // Unseen, it is left out of the search.
-        let r = lin::check(&Cart, &[lost, read(1, 1, &[], 20, 30)], &lin::Options::default());
+        let r = lin::check(&Cart::default(), &[lost, read(1, 1, &[], 20, 30)], &lin::Options::default());
         assert_eq!(r.pruned_unknown, 1);
     }
 
@@ -590,7 +619,7 @@ mod tests {
         let chain = Operation { key: 4, ..add(0, 9, 1, 0, Some(30)) };
         assert_eq!(ops[0], chain, "invoked with the first attempt, done at the retry");
         assert_eq!(ops[1].ret, Ret::Unknown, "the failed put may have been written by an earlier attempt");
-        assert!(matches!(&ops[2].ret, Ret::Ok { output: CartRet::Items(i), .. } if i.values == [1, 3]));
+        assert!(matches!(&ops[2].ret, Ret::Ok { output: CartRet::Items(i), .. } if *i.values == [1, 3]));
         assert!(linearizable(&ops));
         // Under last-write-wins: a register, a failed put unknown, several items an impossible value.
         let mut h = h.to_vec();

@@ -481,6 +481,14 @@ impl Model for Dynamo {
         )
         .part(format!("versions: {} keys x {n} replicas x {value:.0} B", count(keys)), keys * n * value)
         .part(format!("disk logs: {} puts on {n} replicas", count(puts)), log)
+        .part(
+            format!(
+                "consistency checks: {} operations of {} keys",
+                count(gets + puts),
+                count(load.keys.min(gets + puts))
+            ),
+            consistency::footprint(gets + puts, load.keys.min(gets + puts), clients),
+        )
     }
 
     fn validate_schedule(c: &Config, run_end: Duration) -> Vec<(String, String)> {
