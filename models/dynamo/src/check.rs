@@ -22,6 +22,11 @@
 //!   disturbance that healed between the write and the read, or one that touched no owner of
 //!   the key, does not excuse the read: the write's `W` replicas and the read's `R` replicas
 //!   overlap.
+//! - `linearizable`, `read_your_writes`, `monotonic_reads`: the history against a sequential
+//!   add-only set (client merge) or register (last-write-wins) per key; see [`crate::consistency`].
+//!   Figures: the first violation's plainest evidence (`linearizable_witness_key_*`: the get and
+//!   the put or earlier get it contradicts) and the checker's minimal sub-history
+//!   (`linearizable_key_*`).
 //! - Measures: `stale_read_fraction` (all reads), `stale_read_fraction_quiet`, `lost_writes`,
 //!   `keys_diverged`, `hints_left`, `reads_with_siblings_fraction`, `versions_max`,
 //!   `keys_per_node_max_over_mean`, `requests_per_node_max_over_mean` (both per unit of weight;
@@ -369,6 +374,11 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             .binned("lag_ms_to")
             .note("reads"),
     );
+
+    // ---- linearizability and session guarantees (see `consistency`)
+    let (checks, figures) = crate::consistency::checks(config, run);
+    r.checks.extend(checks);
+    r.figures = figures;
 
     // ---- versions per read
     let mut by_versions = [0u64; 4];

@@ -58,7 +58,13 @@
 //! versions, and no hint is left), `stale_reads` (with `R + W > N`, a read in a fault-free period
 //! sees the latest write acknowledged before it began; judged on every read except those that,
 //! or whose latest write, overlap a fault touching one of the key's owners or a ring change
-//! moving the key, or the `quiet_after_faults` after one).
+//! moving the key, or the `quiet_after_faults` after one). `linearizable`, `read_your_writes`
+//! and `monotonic_reads` (see [`consistency`]) judge the whole history against a sequential
+//! object per key, excusing nothing: under client merge an add-only set (a put adds its item, a
+//! get reads the union of its siblings' items), under last-write-wins a register; a put that
+//! failed or timed out may have taken effect. With `R + W > N` and a sloppy quorum, a partition
+//! makes the store non-linearizable (`dynamo_sloppy_not_linearizable.ron`); at `R = W = N`
+//! without faults it is linearizable (`dynamo_linearizable.ron`).
 //!
 //! **The failures it shows.** `R + W <= N` gives stale reads; last-write-wins under clock skew loses
 //! acknowledged writes; without sloppy quorums and hinted handoff, writes fail during a partition;
@@ -78,6 +84,7 @@
 //! nodes arrive in send order; a scenario may set `network.transport: Datagram`.
 
 pub mod check;
+pub mod consistency;
 pub mod node;
 pub mod store;
 
@@ -310,7 +317,8 @@ impl Model for Dynamo {
     const OP_KINDS: &'static [&'static str] = &["get", "put"];
     /// Dynamo's request coordination runs over TCP (Java NIO channels, the paper's section 6).
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
-    const CHECKS: &'static [&'static str] = &["durability", "convergence", "stale_reads"];
+    const CHECKS: &'static [&'static str] =
+        &["durability", "convergence", "stale_reads", "linearizable", "read_your_writes", "monotonic_reads"];
     type Config = Config;
     type Actor = DynamoNode;
 
@@ -473,6 +481,14 @@ impl Model for Dynamo {
         )
         .part(format!("versions: {} keys x {n} replicas x {value:.0} B", count(keys)), keys * n * value)
         .part(format!("disk logs: {} puts on {n} replicas", count(puts)), log)
+        .part(
+            format!(
+                "consistency checks: {} operations of {} keys",
+                count(gets + puts),
+                count(load.keys.min(gets + puts))
+            ),
+            consistency::footprint(gets + puts, load.keys.min(gets + puts), clients),
+        )
     }
 
     fn validate_schedule(c: &Config, run_end: Duration) -> Vec<(String, String)> {

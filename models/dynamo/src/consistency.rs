@@ -1,0 +1,673 @@
+//! Dynamo's history against a sequential object (`sim_core::lin`): `linearizable`,
+//! `read_your_writes`, `monotonic_reads`.
+//!
+//! **Which object.** What a key holds depends on the reconciliation policy, and so does the
+//! sequential specification its history is checked against:
+//!
+//! - **Client merge** (the default, the paper's shopping cart): a put of item `x` reads the key's
+//!   versions, and writes the union of their items plus `x`, superseding exactly the versions it
+//!   read; a blind put writes `{x}` superseding nothing; a get returns the union of the items of
+//!   every sibling it got. No put ever removes an item (a version is dropped only by one whose
+//!   items include its own), so the key is an **add-only set**: put `x` = `add(x)`, get =
+//!   `read() -> the set`. Siblings need no special case: `{a, b}` returned as two siblings is
+//!   the set `{a, b}`, consistent exactly when some order of the operations has both adds before
+//!   that read and no other add. A register would be unsound here: after `put a` then `put b`
+//!   (read-modify-write) a correct store returns `{a, b}`, which no register read can return, and
+//!   a register "with multi-value reads" (any of the latest concurrent writes) is no sequential
+//!   object at all. Under the paper's vector clocks a concurrent put can supersede a sibling it
+//!   never read, and its item disappears: a read that misses an item an earlier read saw is what
+//!   the checker reports.
+//! - **Last-write-wins**: every put is blind and a replica keeps one version, so the key is a
+//!   **register**: put `x` = `write(x)`, get = `read() -> x` (`0`: never written).
+//!
+//! **Outcomes.** A get that failed or timed out changed nothing and is left out. A put that timed
+//! out has an unknown outcome (it may have taken effect at any time after its invocation, or
+//! never), and so does a put that *failed*: a client retries a silent coordinator with the next
+//! one, and a later attempt's "too few replicas" says nothing of the writes the first attempt
+//! sent (Jepsen's `:info`, never `:fail`, for anything that may have happened). In the set, the
+//! attempts of one workload retry chain write one item (the same value); adding an item is
+//! idempotent, so they are one `add`: invoked with the first attempt, completed at the earliest
+//! successful attempt's completion (unknown if none succeeded), named by the first attempt's op
+//! id. An add of unknown outcome whose item no read returned is left out (it can only have
+//! taken effect after every read, or never: leaving it out keeps every linearization valid).
+//!
+//! **Why the state is a hash.** The set's state is the 128-bit XOR of a fixed pseudo-random word
+//! per item (a Zobrist hash, the checker's own trick for its memo); a read matches when the hash
+//! of its items equals the state. Every item is added at most once per key (values are unique:
+//! a put writes its op id + 1, and a retry chain is one add), so XOR is set insertion, a step is
+//! O(1) and a configuration 16 bytes, where a `BTreeSet` state (`lin::Set`) would be cloned at
+//! every step and kept whole in the memo: a hot key's cart has thousands of items. Two different
+//! sets share a hash with probability about 2^-128.
+//!
+//! **What must come out** (each a test in `tests/scenarios.rs`): with `R + W > N` and a sloppy
+//! quorum under a partition, puts acknowledged by fallbacks on one side are missed by gets
+//! coordinated on the other (`dynamo_sloppy_not_linearizable.ron`); at `R = W = N` without
+//! faults, every completed put is on every replica and every get asks every replica, which only
+//! grow, so a get sees every put completed before it began and every item an earlier get saw
+//! (`dynamo_linearizable.ron`). `R = W = N` is not an atomic snapshot across replicas: two gets
+//! racing two puts that reach the replicas in different orders could see `{a}` and `{b}`, which
+//! no sequential set explains and the checker would report.
+//!
+//! **Sessions** (a client node is a session; `read_your_writes`, `monotonic_reads`, per client
+//! and key): for the set, a get must contain every item its client's puts added and completed
+//! before it began, and every item of its client's gets completed before it began (the set only
+//! grows); for the register, `sim_core::lin::weak`.
+//!
+//! Under a TTL the checks judge nothing (expiry removes items at times the history does not
+//! show, so the key is no sequential set or register).
+
+use crate::Config;
+use crate::node::DynamoNode;
+use crate::store::Reconcile;
+use sim_core::lin::{self, Operation, Ret, Spec};
+use sim_core::metrics::HistoryEntry;
+use sim_core::{Check, OpId, Outcome, Reply, RunView};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+const PUT: u16 = 1;
+
+/// An add-only set of unique items per key (the cart under client merge), with its state kept as
+/// a Zobrist hash (see the module essay).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cart<'h>(std::marker::PhantomData<&'h ()>);
+
+/// A set operation whose reads borrow their items from the history (`'h`).
+pub type CartOpn<'h> = Operation<CartOp, CartRet<'h>>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CartOp {
+    Add(u64),
+    Read,
+}
+
+/// The items a get returned (sorted, borrowed from the history: a hot key's gets return
+/// thousands) and their hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Items<'h> {
+    pub values: Cow<'h, [u64]>,
+    hash: u128,
+}
+
+impl<'h> Items<'h> {
+    pub fn new(values: &'h [u64]) -> Items<'h> {
+        let values = if values.windows(2).all(|w| w[0] < w[1]) {
+            Cow::Borrowed(values)
+        } else {
+            let mut v = values.to_vec();
+            v.sort_unstable();
+            v.dedup();
+            Cow::Owned(v)
+        };
+        let hash = values.iter().fold(0, |h, &v| h ^ zobrist(v));
+        Items { values, hash }
+    }
+}
+
+impl std::fmt::Debug for Items<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.values.iter()).finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CartRet<'h> {
+    Done,
+    Items(Items<'h>),
+}
+
+/// The fixed pseudo-random 128-bit word of item `v`.
+fn zobrist(v: u64) -> u128 {
+    let a = sim_core::rng::mix64(v ^ 0x6a09_e667_f3bc_c908);
+    let b = sim_core::rng::mix64(a ^ 0xbb67_ae85_84ca_a73b);
+    ((a as u128) << 64) | b as u128
+}
+
+impl<'h> Spec for Cart<'h> {
+    type State = u128;
+    type Input = CartOp;
+    type Output = CartRet<'h>;
+    fn init(&self) -> u128 {
+        0
+    }
+    fn step(&self, s: &u128, input: &CartOp, output: Option<&CartRet<'h>>) -> Option<u128> {
+        match (input, output) {
+            (CartOp::Add(v), None | Some(CartRet::Done)) => Some(s ^ zobrist(*v)),
+            (CartOp::Read, None) => Some(*s),
+            (CartOp::Read, Some(CartRet::Items(items))) => (items.hash == *s).then_some(*s),
+            _ => None,
+        }
+    }
+    fn mutates(&self, input: &CartOp) -> bool {
+        matches!(input, CartOp::Add(_))
+    }
+    /// An add of unknown outcome whose item no read returned: had it taken effect before a read,
+    /// that read would hold the item (nothing removes one), so it took effect after every read or
+    /// never, and leaving it out keeps every linearization valid.
+    fn prunable_unknown(&self, ops: &[&CartOpn<'h>]) -> Vec<bool> {
+        let mut seen: Vec<u64> = ops
+            .iter()
+            .filter_map(|op| match op.output() {
+                Some(CartRet::Items(items)) => Some(items.values.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        ops.iter()
+            .map(|op| op.output().is_none() && matches!(op.input, CartOp::Add(v) if seen.binary_search(&v).is_err()))
+            .collect()
+    }
+    fn needs(&self, input: &CartOp, output: Option<&CartRet<'h>>, writer: &CartOp) -> bool {
+        match (input, output, writer) {
+            (CartOp::Read, Some(CartRet::Items(items)), CartOp::Add(v)) => items.values.binary_search(v).is_ok(),
+            _ => false,
+        }
+    }
+}
+
+/// The history as set operations: one `add` per (key, item), merging a retry chain's attempts;
+/// gets that returned items. In invocation order of their first attempt.
+pub fn cart_history<'h>(history: &'h [HistoryEntry]) -> Vec<CartOpn<'h>> {
+    let mut adds: BTreeMap<(u64, u64), CartOpn<'h>> = BTreeMap::new();
+    let mut ops = Vec::new();
+    for e in history {
+        if e.kind == PUT {
+            let Some(attempt) = put(e, CartOp::Add(e.value), CartRet::Done) else { continue };
+            let add = adds.entry((e.key, e.value)).or_insert_with(|| Operation {
+                id: e.logical.0,
+                ret: Ret::Unknown,
+                ..attempt.clone()
+            });
+            add.invoke = add.invoke.min(attempt.invoke);
+            if let Some(at) = attempt.complete()
+                && add.complete().is_none_or(|c| at < c)
+            {
+                add.ret = attempt.ret;
+            }
+        } else {
+            // A get that failed, timed out or was pending changed nothing: left out.
+            let ret = match (e.outcome, e.complete, &e.reply) {
+                (Some(Outcome::Ok), Some(at), Reply::Values(v)) => {
+                    Ret::Ok { at, output: CartRet::Items(Items::new(v)) }
+                }
+                _ => continue,
+            };
+            ops.push(Operation {
+                id: e.op.0,
+                client: e.client.0,
+                key: e.key,
+                invoke: e.invoke,
+                input: CartOp::Read,
+                ret,
+            });
+        }
+    }
+    ops.extend(adds.into_values());
+    ops.sort_by_key(|o| (o.invoke, o.id));
+    ops
+}
+
+/// The history as register operations (last-write-wins): a put writes its value, a get reads
+/// the one item it returned (0: none). A put that failed is of unknown outcome, as in the set.
+pub fn register_history(history: &[HistoryEntry]) -> Vec<Operation<lin::RegOp, lin::RegRet>> {
+    history
+        .iter()
+        .filter_map(|e| {
+            if e.kind == PUT {
+                put(e, lin::RegOp::Write(e.value), lin::RegRet::Done)
+            } else {
+                lin::from_entry(e, lin::RegOp::Read, |r| match r {
+                    // Last-write-wins keeps one version: a reply with several items is a value no
+                    // write wrote (u64::MAX), which fails the check rather than hiding.
+                    Reply::Values(v) if v.len() > 1 => Some(lin::RegRet::Value(u64::MAX)),
+                    Reply::Values(v) => Some(lin::RegRet::Value(v.first().copied().unwrap_or(0))),
+                    _ => None,
+                })
+            }
+        })
+        .collect()
+}
+
+/// A put as an operation: completed with `done` when it succeeded; of unknown outcome when it
+/// failed, timed out or was pending; `None` when a server refused it as no coordinator of
+/// clients (it was never sent anywhere).
+fn put<I, O>(e: &HistoryEntry, input: I, done: O) -> Option<Operation<I, O>> {
+    let ret = match (e.outcome, e.complete) {
+        (Some(Outcome::Rejected), _) => return None,
+        (Some(Outcome::Ok), Some(at)) => Ret::Ok { at, output: done },
+        _ => Ret::Unknown,
+    };
+    Some(Operation { id: e.op.0, client: e.client.0, key: e.key, invoke: e.invoke, input, ret })
+}
+
+/// Read-your-writes and monotonic reads over a set history, per client and key: `(judged,
+/// violations as (read, the op whose item it missed))` for each.
+pub fn cart_sessions(ops: &[CartOpn<'_>]) -> lin::weak::SessionReport {
+    // Per (client, key): completed adds (completion, item, id), reads (invoke, completion, items, id).
+    type Session<'a, 'h> = (Vec<(u64, u64, u64)>, Vec<(u64, u64, &'a Items<'h>, u64)>);
+    let mut sessions: BTreeMap<(u32, u64), Session> = BTreeMap::new();
+    for op in ops {
+        let Some(done) = op.complete() else { continue };
+        let s = sessions.entry((op.client, op.key)).or_default();
+        match (op.input, op.output()) {
+            (CartOp::Add(v), _) => s.0.push((done.0, v, op.id)),
+            (CartOp::Read, Some(CartRet::Items(items))) => s.1.push((op.invoke.0, done.0, items, op.id)),
+            _ => {}
+        }
+    }
+    let mut r = lin::weak::SessionReport::default();
+    for (mut adds, mut reads) in sessions.into_values() {
+        adds.sort_unstable();
+        reads.sort_by_key(|x| (x.0, x.3));
+        let mut by_done: Vec<_> = reads.clone();
+        by_done.sort_by_key(|x| (x.1, x.3));
+        // Sweeps in invocation order: the session's adds and reads completed before each read began.
+        let (mut ai, mut ri) = (0, 0);
+        // Items the session must see, each with the op that makes it required (first one wins).
+        let mut own: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
+        for &(invoke, _, items, id) in &reads {
+            while ai < adds.len() && adds[ai].0 < invoke {
+                own.entry(adds[ai].1).or_insert(adds[ai].2);
+                ai += 1;
+            }
+            while ri < by_done.len() && by_done[ri].1 < invoke {
+                for &v in by_done[ri].2.values.iter() {
+                    seen.entry(v).or_insert(by_done[ri].3);
+                }
+                ri += 1;
+            }
+            let missed = |req: &BTreeMap<u64, u64>| {
+                req.iter().find(|(v, _)| items.values.binary_search(v).is_err()).map(|(_, &by)| by)
+            };
+            if ai > 0 {
+                r.ryw_judged += 1;
+                if let Some(w) = missed(&own) {
+                    r.ryw_violations.push((id, w));
+                }
+            }
+            if ri > 0 {
+                r.mr_judged += 1;
+                if let Some(w) = missed(&seen) {
+                    r.mr_violations.push((id, w));
+                }
+            }
+        }
+    }
+    r.ryw_violations.sort_unstable();
+    r.mr_violations.sort_unstable();
+    r
+}
+
+/// The checks' memory for `ops` operations over `keys` keys from `clients` clients (bytes): each
+/// operation once as the checker's operation (a get's items are borrowed from the history) and
+/// once in its key's list and its session's; per key and per session, a map entry and a list.
+pub fn footprint(ops: f64, keys: f64, clients: f64) -> f64 {
+    let op = std::mem::size_of::<CartOpn<'static>>() as f64;
+    let entry = 64.0;
+    ops * (op + 8.0 + 32.0) + keys * entry + (keys * clients).min(ops) * 2.0 * entry
+}
+
+/// The three checks, and the timeline of the first linearizability violation as a figure.
+pub fn checks(config: &Config, run: &RunView<'_, DynamoNode>) -> (Vec<Check>, Vec<(String, String)>) {
+    let history = run.history();
+    if config.ttl.is_some() {
+        let keys = history.iter().map(|e| e.key).collect::<std::collections::BTreeSet<_>>().len();
+        let why = "a TTL expires items at times the history does not show (no sequential set or register)";
+        let checks = ["linearizable", "read_your_writes", "monotonic_reads"]
+            .map(|name| Check::judged(name, 0u64, "keys").skipped(keys, why).passed_if(true));
+        return (checks.into(), Vec::new());
+    }
+    let opts = lin::Options::default();
+    match config.reconcile {
+        Reconcile::ClientMerge => {
+            let ops = cart_history(history);
+            let report = lin::check(&Cart::default(), &ops, &opts);
+            let (mut checks, mut figures) = finish(&report, &cart_sessions(&ops), "add-only set");
+            // The first violating key's plainest evidence, in words and as a figure of its own.
+            let first = report.violations.first().map(|v| v.key);
+            if let Some(w) = first.and_then(|key| witness(ops.iter().filter(|o| o.key == key))) {
+                checks[0].detail = format!("{}; {}", w.describe(), checks[0].detail);
+                figures.insert(0, (format!("linearizable_witness_key_{}", w.add.key), w.figure()));
+            }
+            (checks, figures)
+        }
+        Reconcile::LastWriteWins => {
+            let ops = register_history(history);
+            let report = lin::check(&lin::Register, &ops, &opts);
+            finish(&report, &lin::weak::sessions(&ops), "register")
+        }
+    }
+}
+
+/// Two or three operations of one key that no add-only set explains, whatever else happened:
+/// a get that began after `add` was acknowledged, or after an earlier get `saw` returned its
+/// item, and did not return it (`missed`).
+pub struct Witness<'a, 'h> {
+    pub add: &'a CartOpn<'h>,
+    pub saw: Option<&'a CartOpn<'h>>,
+    pub missed: &'a CartOpn<'h>,
+}
+
+fn items<'a, 'h>(op: &'a CartOpn<'h>) -> Option<&'a Items<'h>> {
+    match op.output() {
+        Some(CartRet::Items(items)) => Some(items),
+        _ => None,
+    }
+}
+
+/// The earliest get (by invocation) of `ops` (one key) that misses an item it must hold: one
+/// acknowledged before it began (preferred), or one an earlier get returned before it began.
+/// `None` when the key's violation needs more than one item to show (two gets racing two adds).
+pub fn witness<'a, 'h>(ops: impl Iterator<Item = &'a CartOpn<'h>>) -> Option<Witness<'a, 'h>> {
+    let ops: Vec<&CartOpn<'_>> = ops.collect();
+    let mut adds: Vec<(u64, u64, &CartOpn<'_>)> = ops
+        .iter()
+        .filter_map(|o| match (o.input, o.complete()) {
+            (CartOp::Add(v), Some(done)) => Some((done.0, v, *o)),
+            _ => None,
+        })
+        .collect();
+    adds.sort_by_key(|a| (a.0, a.1));
+    let by_value: BTreeMap<u64, &CartOpn<'_>> =
+        ops.iter().filter_map(|o| if let CartOp::Add(v) = o.input { Some((v, *o)) } else { None }).collect();
+    let mut reads: Vec<&CartOpn<'_>> = ops.iter().copied().filter(|o| items(o).is_some()).collect();
+    reads.sort_by_key(|o| (o.invoke, o.id));
+    let mut by_done = reads.clone();
+    by_done.sort_by_key(|o| (o.complete(), o.id));
+    let (mut ai, mut ri) = (0, 0);
+    // Items every later get must hold: by an acknowledged add, or by a completed get.
+    let mut acked: Vec<&CartOpn<'_>> = Vec::new();
+    let mut seen: BTreeMap<u64, &CartOpn<'_>> = BTreeMap::new();
+    for &g in &reads {
+        while ai < adds.len() && adds[ai].0 < g.invoke.0 {
+            acked.push(adds[ai].2);
+            ai += 1;
+        }
+        while ri < by_done.len() && by_done[ri].complete().is_some_and(|c| c < g.invoke) {
+            for &v in items(by_done[ri])?.values.iter() {
+                seen.entry(v).or_insert(by_done[ri]);
+            }
+            ri += 1;
+        }
+        let holds = |v: u64| items(g).is_some_and(|i| i.values.binary_search(&v).is_ok());
+        if let Some(&add) = acked.iter().find(|a| matches!(a.input, CartOp::Add(v) if !holds(v))) {
+            return Some(Witness { add, saw: None, missed: g });
+        }
+        if let Some((v, &saw)) = seen.iter().find(|&(&v, _)| !holds(v) && by_value.contains_key(&v)) {
+            return Some(Witness { add: by_value[v], saw: Some(saw), missed: g });
+        }
+    }
+    None
+}
+
+impl Witness<'_, '_> {
+    fn value(&self) -> u64 {
+        match self.add.input {
+            CartOp::Add(v) => v,
+            CartOp::Read => unreachable!("a witness's add is an add"),
+        }
+    }
+
+    /// In words, with op ids and times.
+    pub fn describe(&self) -> String {
+        let (g, a) = (self.missed, self.add);
+        let why = match self.saw {
+            None => format!(
+                "put op {} (client {}) was acknowledged at {} (invoked at {})",
+                a.id,
+                a.client,
+                a.complete().map_or("?".into(), |t| t.to_string()),
+                a.invoke
+            ),
+            Some(s) => format!(
+                "get op {} (client {}) had returned the item of put op {} at {}",
+                s.id,
+                s.client,
+                a.id,
+                s.complete().map_or("?".into(), |t| t.to_string())
+            ),
+        };
+        format!(
+            "e.g. key {}: get op {} (client {}) began at {} after {why}, and returned {} items without it",
+            a.key,
+            g.id,
+            g.client,
+            g.invoke,
+            items(g).map_or(0, |i| i.values.len())
+        )
+    }
+
+    /// A timeline of the two or three operations.
+    pub fn figure(&self) -> String {
+        let v = self.value();
+        let bar = |op: &CartOpn<'_>, label: String| lin::svg::Bar {
+            op: op.id,
+            client: op.client,
+            invoke: op.invoke,
+            complete: op.complete(),
+            label,
+            marked: true,
+        };
+        let n = |op: &CartOpn<'_>| items(op).map_or(0, |i| i.values.len());
+        let mut bars = vec![bar(self.add, format!("put: add {v}"))];
+        if let Some(s) = self.saw {
+            bars.push(bar(s, format!("get -> {} items, {v} among them", n(s))));
+        }
+        bars.push(bar(self.missed, format!("get -> {} items, no {v}", n(self.missed))));
+        let title = format!("not linearizable: key {}, get op {} misses item {v}", self.add.key, self.missed.id);
+        lin::svg::timeline(&title, &bars)
+    }
+}
+
+fn finish<I: std::fmt::Debug, O: std::fmt::Debug>(
+    report: &lin::LinReport<I, O>,
+    s: &lin::weak::SessionReport,
+    object: &str,
+) -> (Vec<Check>, Vec<(String, String)>) {
+    let mut linearizable = lin::to_check("linearizable", report);
+    linearizable.detail = format!("each key a sequential {object} (values: put op id + 1); {}", linearizable.detail);
+    let session = |name: &str, judged: u64, unit: &str, v: &[(u64, u64)], word: &str, what: &str| {
+        let first = v.first().map(|&(r, w)| format!("first: get op {r} missed what {what} op {w} made visible"));
+        Check::judged(name, judged, unit)
+            .violations(v.len() as u64, word)
+            .detail(first.unwrap_or_default())
+            .blame_ids(v.iter().flat_map(|&(r, w)| [OpId(r), OpId(w)]))
+    };
+    let figures = report
+        .violations
+        .first()
+        .map(|v| {
+            let title = format!("linearizable ({object}): key {}, op {} cannot be placed", v.key, v.blocked.id);
+            (format!("linearizable_key_{}", v.key), lin::svg::timeline(&title, &lin::svg::violation_bars(v)))
+        })
+        .into_iter()
+        .collect();
+    let checks = vec![
+        linearizable,
+        session(
+            "read_your_writes",
+            s.ryw_judged,
+            "ok gets after a put of their session",
+            &s.ryw_violations,
+            "missed their session's put",
+            "the session's put",
+        ),
+        session(
+            "monotonic_reads",
+            s.mr_judged,
+            "ok gets after a get of their session",
+            &s.mr_violations,
+            "went back in time",
+            "the session's earlier get",
+        ),
+    ];
+    (checks, figures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::{NodeId, Time};
+
+    fn add(id: u64, client: u32, v: u64, invoke: u64, done: Option<u64>) -> CartOpn<'static> {
+        let ret = done.map_or(Ret::Unknown, |at| Ret::Ok { at: Time(at), output: CartRet::Done });
+        Operation { id, client, key: 1, invoke: Time(invoke), input: CartOp::Add(v), ret }
+    }
+
+    fn read(id: u64, client: u32, items: &'static [u64], invoke: u64, done: u64) -> CartOpn<'static> {
+        let output = CartRet::Items(Items::new(items));
+        Operation {
+            id,
+            client,
+            key: 1,
+            invoke: Time(invoke),
+            input: CartOp::Read,
+            ret: Ret::Ok { at: Time(done), output },
+        }
+    }
+
+    fn linearizable(ops: &[CartOpn<'_>]) -> bool {
+        lin::check(&Cart::default(), ops, &lin::Options::default()).linearizable()
+    }
+
+    #[test]
+    fn a_get_after_an_acknowledged_put_must_hold_its_item() {
+        let put = add(0, 0, 1, 0, Some(10));
+        assert!(linearizable(&[put.clone(), read(1, 1, &[1], 20, 30)]));
+        assert!(!linearizable(&[put.clone(), read(1, 1, &[], 20, 30)]), "the acknowledged item is missing");
+        // Concurrent with the put, either answer is possible.
+        assert!(linearizable(&[put.clone(), read(1, 1, &[], 5, 30)]));
+        assert!(linearizable(&[put, read(1, 1, &[1], 5, 30)]));
+    }
+
+    #[test]
+    fn siblings_are_the_set_of_concurrent_items() {
+        let (a, b) = (add(0, 0, 1, 0, Some(10)), add(1, 1, 2, 0, Some(10)));
+        // During both puts any subset may be read; after both, exactly both (returned as siblings
+        // or merged: the union is the same set).
+        for seen in [&[][..], &[1], &[2], &[1, 2]] {
+            assert!(linearizable(&[a.clone(), b.clone(), read(2, 2, seen, 5, 8)]), "{seen:?}");
+        }
+        assert!(linearizable(&[a.clone(), b.clone(), read(2, 2, &[1, 2], 20, 30)]));
+        assert!(!linearizable(&[a.clone(), b.clone(), read(2, 2, &[1], 20, 30)]));
+        // An item nobody added.
+        assert!(!linearizable(&[a, b, read(2, 2, &[1, 2, 3], 20, 30)]));
+    }
+
+    #[test]
+    fn an_item_once_seen_stays_and_reads_are_snapshots() {
+        let a = add(0, 0, 1, 0, Some(100));
+        // A get saw the item, a later get (both while the put was in flight) did not: went back.
+        assert!(!linearizable(&[a.clone(), read(1, 1, &[1], 10, 20), read(2, 2, &[], 30, 40)]));
+        assert!(linearizable(&[a.clone(), read(1, 1, &[], 10, 20), read(2, 2, &[1], 30, 40)]));
+        // Two gets racing two puts, each seeing one item: no order of a set explains both.
+        let b = add(3, 3, 2, 0, Some(100));
+        assert!(!linearizable(&[a.clone(), b.clone(), read(1, 1, &[1], 10, 50), read(2, 2, &[2], 10, 50)]));
+        assert!(linearizable(&[a, b, read(1, 1, &[1], 10, 50), read(2, 2, &[1, 2], 10, 50)]));
+    }
+
+    #[test]
+    fn a_put_of_unknown_outcome_may_take_effect_later_or_never() {
+        let lost = add(0, 0, 1, 0, None);
+        assert!(linearizable(&[lost.clone(), read(1, 1, &[], 20, 30)]), "never took effect");
+        assert!(linearizable(&[lost.clone(), read(1, 1, &[], 20, 30), read(2, 1, &[1], 40, 50)]), "took effect late");
+        assert!(!linearizable(&[lost.clone(), read(1, 1, &[1], 20, 30), read(2, 1, &[], 40, 50)]));
+        // Unseen, it is left out of the search.
+        let r = lin::check(&Cart::default(), &[lost, read(1, 1, &[], 20, 30)], &lin::Options::default());
+        assert_eq!(r.pruned_unknown, 1);
+    }
+
+    fn entry(
+        op: u64,
+        logical: u64,
+        kind: u16,
+        value: u64,
+        at: (u64, u64),
+        outcome: Outcome,
+        reply: Reply,
+    ) -> HistoryEntry {
+        HistoryEntry {
+            op: OpId(op),
+            logical: OpId(logical),
+            client: NodeId(9),
+            kind,
+            key: 4,
+            value,
+            attempt: (op - logical) as u32 + 1,
+            invoke: Time(at.0),
+            complete: Some(Time(at.1)),
+            outcome: Some(outcome),
+            reply,
+        }
+    }
+
+    #[test]
+    fn a_retry_chain_is_one_add_and_a_failed_put_may_have_happened() {
+        let h = [
+            entry(0, 0, PUT, 1, (0, 10), Outcome::Timeout, Reply::None),
+            entry(1, 0, PUT, 1, (20, 30), Outcome::Ok, Reply::None),
+            entry(2, 2, PUT, 3, (40, 50), Outcome::Fail, Reply::None),
+            entry(3, 3, 0, 0, (60, 70), Outcome::Ok, Reply::Values(vec![3, 1])),
+            entry(4, 4, 0, 0, (80, 90), Outcome::Fail, Reply::None),
+            entry(5, 5, PUT, 6, (80, 90), Outcome::Rejected, Reply::None),
+        ];
+        let ops = cart_history(&h);
+        assert_eq!(ops.len(), 3, "{ops:?}");
+        let chain = Operation { key: 4, ..add(0, 9, 1, 0, Some(30)) };
+        assert_eq!(ops[0], chain, "invoked with the first attempt, done at the retry");
+        assert_eq!(ops[1].ret, Ret::Unknown, "the failed put may have been written by an earlier attempt");
+        assert!(matches!(&ops[2].ret, Ret::Ok { output: CartRet::Items(i), .. } if *i.values == [1, 3]));
+        assert!(linearizable(&ops));
+        // Under last-write-wins: a register, a failed put unknown, several items an impossible value.
+        let mut h = h.to_vec();
+        h[3].reply = Reply::Values(vec![3]);
+        let reg = register_history(&h);
+        assert_eq!(reg.len(), 4);
+        assert_eq!(reg[2].ret, Ret::Unknown);
+        assert_eq!(reg[3].output(), Some(&lin::RegRet::Value(3)));
+        h[3].reply = Reply::Values(vec![1, 3]);
+        assert_eq!(register_history(&h)[3].output(), Some(&lin::RegRet::Value(u64::MAX)));
+    }
+
+    #[test]
+    fn sessions_see_their_own_puts_and_never_go_back() {
+        let ops = [
+            add(0, 0, 1, 0, Some(10)),
+            read(1, 0, &[1], 20, 30),
+            read(2, 0, &[], 40, 50),  // misses its own put and what read 1 saw
+            read(3, 1, &[], 40, 50),  // another session: not judged against client 0
+            read(4, 0, &[1], 25, 60), // began before read 1 completed: judged only on the put
+            add(5, 0, 2, 100, Some(110)),
+            read(6, 0, &[1, 2], 120, 130),
+        ];
+        let s = cart_sessions(&ops);
+        assert_eq!((s.ryw_judged, s.mr_judged), (4, 2));
+        assert_eq!(s.ryw_violations, [(2, 0)]);
+        assert_eq!(s.mr_violations, [(2, 1)]);
+    }
+
+    #[test]
+    fn the_witness_is_the_first_get_missing_an_acknowledged_or_seen_item() {
+        let ops = [add(0, 0, 1, 0, Some(10)), read(1, 1, &[1], 20, 30), read(2, 2, &[], 40, 50)];
+        let w = witness(ops.iter()).expect("a witness");
+        assert_eq!((w.add.id, w.saw.map(|s| s.id), w.missed.id), (0, None, 2));
+        assert!(w.describe().contains("get op 2 (client 2) began at 40ns after put op 0"), "{}", w.describe());
+        let ops = [add(0, 0, 1, 0, Some(100)), read(1, 1, &[1], 20, 30), read(2, 2, &[], 40, 50)];
+        let w = witness(ops.iter()).expect("a witness");
+        assert_eq!((w.saw.map(|s| s.id), w.missed.id), (Some(1), 2));
+        assert!(w.describe().contains("get op 1 (client 1) had returned the item of put op 0"), "{}", w.describe());
+        let svg = w.figure();
+        assert_eq!(svg.matches("class=\"op conflict\"").count(), 3, "{svg}");
+        // The snapshot race has no single-item witness.
+        let ops = [
+            add(0, 0, 1, 0, Some(100)),
+            add(3, 3, 2, 0, Some(100)),
+            read(1, 1, &[1], 10, 50),
+            read(2, 2, &[2], 10, 50),
+        ];
+        assert!(witness(ops.iter()).is_none());
+    }
+}
