@@ -476,15 +476,7 @@ fn finish<I: std::fmt::Debug, O: std::fmt::Debug>(
             .detail(first.unwrap_or_default())
             .blame_ids(v.iter().flat_map(|&(r, w)| [OpId(r), OpId(w)]))
     };
-    let figures = report
-        .violations
-        .first()
-        .map(|v| {
-            let title = format!("linearizable ({object}): key {}, op {} cannot be placed", v.key, v.blocked.id);
-            (format!("linearizable_key_{}", v.key), lin::svg::timeline(&title, &lin::svg::violation_bars(v)))
-        })
-        .into_iter()
-        .collect();
+    let figures = lin::violation_figure("linearizable", report);
     let checks = vec![
         linearizable,
         session(
