@@ -1130,7 +1130,8 @@ impl Broker {
             }
         }
         let generation = c.generation;
-        let assignment = c.assignment.clone();
+        // Cloned only to send it: every tick would copy one entry per group member.
+        let assignment = if rebalance { c.assignment.clone() } else { BTreeMap::new() };
         if unclean_elections > 0 {
             ctx.count("unclean_elections", unclean_elections);
         }
