@@ -6,6 +6,7 @@ use crate::log::{Entry, Payload};
 use crate::msg::EventKind;
 use crate::{Config, Node};
 use sim_core::{Axis, Check, ModelReport, OpId, Outcome, Reply, RunView, Table, Time};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A message as a report names it: by the produce operation that wrote it, in the id space of the
@@ -47,8 +48,10 @@ pub struct Delivered {
 /// One partition at the end: a digest of every replica's full log (`None`: the broker is down),
 /// and the committed prefix of the authoritative one (the leader with the highest epoch).
 #[derive(Clone, Debug, Default)]
-pub struct FinalPartition {
-    pub committed: Vec<Entry>,
+pub struct FinalPartition<'a> {
+    /// Borrowed from the broker's log (a copy of every committed log was most of the memory the
+    /// checkers touched); owned in hand-made tests.
+    pub committed: Cow<'a, [Entry]>,
     pub replicas: Vec<(u32, Option<Digest>)>,
     /// Each replica's role at the end, for the convergence check's detail.
     pub roles: Vec<String>,
@@ -488,12 +491,12 @@ pub fn all_consumed(
 }
 
 /// Reads the final partitions from the brokers still running.
-pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPartition> {
+pub fn final_partitions<'a>(config: &Config, run: &RunView<'a, Node>) -> Vec<FinalPartition<'a>> {
     let brokers = run.topology().servers.len() as u32 - config.controller_nodes;
     let mut out = Vec::new();
     for part in 0..config.partition_count {
         let mut fp = FinalPartition::default();
-        let mut best: Option<(bool, u32, u64, Vec<Entry>)> = None;
+        let mut best: Option<(bool, u32, u64, &[Entry])> = None;
         for i in 0..config.replication_factor {
             let b = (part + i) % brokers;
             let replica = match run.sim.actor(sim_core::NodeId(b)) {
@@ -515,11 +518,11 @@ pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPa
                 let leader = matches!(r.role, Role::Leader(_));
                 let key = (leader, r.leader_epoch, r.log.hwm);
                 if best.as_ref().is_none_or(|x| (x.0, x.1, x.2) < key) {
-                    best = Some((leader, r.leader_epoch, r.log.hwm, r.log.entries()[..r.log.hwm as usize].to_vec()));
+                    best = Some((leader, r.leader_epoch, r.log.hwm, &r.log.entries()[..r.log.hwm as usize]));
                 }
             }
         }
-        fp.committed = best.map(|b| b.3).unwrap_or_default();
+        fp.committed = Cow::Borrowed(best.map_or(&[], |b| b.3));
         out.push(fp);
     }
     out
@@ -527,8 +530,16 @@ pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPa
 
 pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let parts = config.partition_count as u64;
-    let mut produced = Vec::new();
-    let mut delivered = Vec::new();
+    // Sized before they are filled: growing them copied each one into fresh memory, page by page.
+    let produced_n = run.history().iter().filter(|h| h.kind == 0).count();
+    let delivered_n: usize = run
+        .history()
+        .iter()
+        .filter(|h| h.kind != 0 && h.outcome == Some(Outcome::Ok))
+        .map(|h| if let Reply::Values(v) = &h.reply { v.len() / 3 } else { 0 })
+        .sum();
+    let mut produced = Vec::with_capacity(produced_n);
+    let mut delivered = Vec::with_capacity(delivered_n);
     for h in run.history() {
         match h.kind {
             0 => {
@@ -683,10 +694,10 @@ mod tests {
     fn data(id: u64) -> Entry {
         Entry { epoch: 1, payload: Payload::Data { id, producer: 0, seq: 0 } }
     }
-    fn part(ids: &[u64]) -> FinalPartition {
+    fn part(ids: &[u64]) -> FinalPartition<'static> {
         let log: Vec<Entry> = ids.iter().map(|&i| data(i)).collect();
         FinalPartition {
-            committed: log.clone(),
+            committed: log.clone().into(),
             replicas: vec![(0, Some(Digest::of(&log))), (1, Some(Digest::of(&log)))],
             roles: Vec::new(),
         }
