@@ -715,6 +715,38 @@ mod tests {
         assert!(c.detail.starts_with("1 acknowledged"), "{}", c.detail);
     }
 
+    /// Two producers' streams interleaved in time over two partitions: the inversions are found
+    /// per (producer, partition) stream, and reported in (producer, partition, send time) order.
+    #[test]
+    fn send_order_judges_each_stream_apart_and_reports_in_stream_order() {
+        let p = |id: u64, client: u32, partition: u32, t: u64| Produced { client, partition, ..produced(id, t) };
+        // Sent in time order: ids 1..=8. Partition 0 holds 2, 1, 4, 3 (client 5 wrote 1 and 2,
+        // client 6 wrote 3 and 4); partition 1 holds 6, 5, 7, 8 (client 5 wrote 5 and 6; client 6
+        // wrote 7 and 8, in order).
+        let ps = [p(1, 5, 0, 10), p(3, 6, 0, 20), p(5, 5, 1, 30), p(2, 5, 0, 40), p(7, 6, 1, 50)];
+        let ps = [&ps[..], &[p(4, 6, 0, 60), p(6, 5, 1, 70), p(8, 6, 1, 80)]].concat();
+        let logs = [part(&[2, 1, 4, 3]), part(&[6, 5, 7, 8])];
+        let s = send_order_inversions(&ps, &Index::new(&logs));
+        // Four streams of two messages: 4 pairs; inverted: client 5 in both partitions, client 6
+        // in partition 0.
+        assert_eq!((s.inversions, s.pairs), (3, 4));
+        assert_eq!(s.blamed.iter().map(|b| b.op.0).collect::<Vec<_>>(), [1, 5, 3], "ops of ids 2, 6, 4");
+        assert!(
+            s.example.starts_with("; e.g. client n5, partition 0: the message of op 0 (id 1) sent before"),
+            "{}",
+            s.example
+        );
+    }
+
+    /// A message in the logs twice: the index holds its first copy (lowest partition, then
+    /// lowest offset), and counts it once.
+    #[test]
+    fn index_keeps_the_first_copy_of_a_message() {
+        let at = Index::new(&[part(&[7, 3]), part(&[3, 9, 3])]);
+        assert_eq!((at.get(3), at.get(9), at.get(4), at.get(1_000)), (Some((0, 1)), Some((1, 1)), None, None));
+        assert_eq!(at.len(), 3);
+    }
+
     #[test]
     fn order_fails_on_a_backwards_read_within_a_poll() {
         let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: 4, at: Time(1) };
