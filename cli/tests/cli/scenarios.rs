@@ -59,7 +59,12 @@ fn every_known_bad_scenario_has_a_control_test() {
 /// The benchmark scenarios (too long for a debug test run) must at least stay valid.
 #[test]
 fn perf_scenarios_validate() {
-    let r = simctl(&["validate", "scenarios/perf/dynamo_10k.ron", "scenarios/perf/kafka_50k.ron"]);
+    let r = simctl(&[
+        "validate",
+        "scenarios/perf/dynamo_10k.ron",
+        "scenarios/perf/kafka_50k.ron",
+        "scenarios/perf/kafka_100_brokers.ron",
+    ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }

@@ -927,7 +927,7 @@ impl Broker {
         ctx: C,
         from: u32,
         controller_epoch: u64,
-        states: Vec<(u32, PartState)>,
+        states: Rc<[(u32, PartState)]>,
         commit: bool,
     ) {
         let fencing = self.fencing();
@@ -939,8 +939,8 @@ impl Broker {
         // Only voters store states (and acknowledge proposals); with dedicated controller nodes a
         // broker acts on committed states only.
         let voter = self.p.is_voter(self.id);
-        for (part, s) in states {
-            let i = part as usize;
+        for (part, s) in states.iter() {
+            let (part, i) = (*part, *part as usize);
             let store = voter && self.proposed[i].as_ref().is_none_or(|cur| !fencing || s.key() >= cur.key());
             if store {
                 if !commit {
@@ -955,10 +955,10 @@ impl Broker {
                 let accept = match &self.known[i] {
                     None => true,
                     Some(cur) if fencing => s.key() > cur.key(),
-                    Some(cur) => *cur != s,
+                    Some(cur) => cur != s,
                 };
                 if accept {
-                    self.known[i] = Some(s);
+                    self.known[i] = Some(s.clone());
                     self.apply_role(ctx, part);
                 }
             }
@@ -1130,7 +1130,8 @@ impl Broker {
             }
         }
         let generation = c.generation;
-        let assignment = c.assignment.clone();
+        // Cloned only to send it: every tick would copy one entry per group member.
+        let assignment = if rebalance { c.assignment.clone() } else { BTreeMap::new() };
         if unclean_elections > 0 {
             ctx.count("unclean_elections", unclean_elections);
         }
@@ -1174,6 +1175,7 @@ impl Broker {
             c.pending.insert(p, (s.version, Vec::new(), evs));
             states.push((p, s));
         }
+        let states: Rc<[(u32, PartState)]> = states.into();
         ctx.broadcast(
             self.p.servers(),
             Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone(), commit: false },
@@ -1211,7 +1213,7 @@ impl Broker {
         let Some(c) = self.ctl.as_mut() else { return };
         let Some((_, _, events)) = c.pending.remove(&part) else { return };
         let epoch = c.epoch;
-        let states = vec![(part, c.states[part as usize].clone())];
+        let states: Rc<[(u32, PartState)]> = Rc::new([(part, c.states[part as usize].clone())]);
         ctx.broadcast(
             self.p.servers(),
             Msg::LeaderAndIsr { controller_epoch: epoch, states: states.clone(), commit: true },
@@ -1244,7 +1246,7 @@ impl Broker {
             if states.is_empty() {
                 continue;
             }
-            let msg = Msg::LeaderAndIsr { controller_epoch: epoch, states, commit };
+            let msg = Msg::LeaderAndIsr { controller_epoch: epoch, states: states.into(), commit };
             match to {
                 Some(b) => ctx.send(NodeId(b), msg),
                 None => ctx.broadcast(self.p.servers(), msg),
@@ -1265,7 +1267,7 @@ impl Broker {
         if fencing && !valid {
             ctx.count("alter_isr_fenced", 1);
             if !pending {
-                let states = vec![(part, s.clone())];
+                let states = Rc::new([(part, s.clone())]);
                 ctx.send(NodeId(from), Msg::LeaderAndIsr { controller_epoch: epoch, states, commit: true });
             }
             return;

@@ -6,6 +6,8 @@ use crate::log::{Entry, Payload};
 use crate::msg::EventKind;
 use crate::{Config, Node};
 use sim_core::{Axis, Check, ModelReport, OpId, Outcome, Reply, RunView, Table, Time};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 /// A message as a report names it: by the produce operation that wrote it, in the id space of the
 /// history and the trace (a message id is its workload value: the first attempt's op id plus one).
@@ -46,8 +48,10 @@ pub struct Delivered {
 /// One partition at the end: a digest of every replica's full log (`None`: the broker is down),
 /// and the committed prefix of the authoritative one (the leader with the highest epoch).
 #[derive(Clone, Debug, Default)]
-pub struct FinalPartition {
-    pub committed: Vec<Entry>,
+pub struct FinalPartition<'a> {
+    /// Borrowed from the broker's log (a copy of every committed log was most of the memory the
+    /// checkers touched); owned in hand-made tests.
+    pub committed: Cow<'a, [Entry]>,
     pub replicas: Vec<(u32, Option<Digest>)>,
     /// Each replica's role at the end, for the convergence check's detail.
     pub roles: Vec<String>,
@@ -91,33 +95,77 @@ fn data_id(e: &Entry) -> Option<u64> {
     }
 }
 
-/// Where each message id sits in the committed logs: `(id, partition, offset)` sorted, one per id
-/// (its first copy). A sorted vector, not a map: runs hold millions of messages.
-pub struct Index(Vec<(u64, u32, u64)>);
+/// A vector indexed by message id. Message ids are workload values (the first attempt's op id plus
+/// one), so they run from 1 to the history's length: indexing by id is linear where sorting by id
+/// was `n log n` (sorts were most of the checkers' time on `kafka_50k`).
+pub struct ById<T>(Vec<T>);
+
+impl<T: Copy> ById<T> {
+    /// Room for every id in `ids` (the largest one decides the length), each slot `empty`.
+    pub fn new(ids: impl IntoIterator<Item = u64>, empty: T) -> ById<T> {
+        let len = ids.into_iter().max().map_or(0, |m| m as usize + 1);
+        ById(vec![empty; len])
+    }
+    pub fn get(&self, id: u64) -> Option<T> {
+        self.0.get(id as usize).copied()
+    }
+    /// The slot of `id`, which must be one of the ids the table was sized for.
+    pub fn slot(&mut self, id: u64) -> &mut T {
+        &mut self.0[id as usize]
+    }
+    /// `(id, value)` in rising id order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, T)> + '_ {
+        self.0.iter().enumerate().map(|(i, &v)| (i as u64, v))
+    }
+}
+
+/// How many ids occur more than once: the extra copies.
+fn extra_copies(ids: impl Iterator<Item = u64> + Clone) -> u64 {
+    let mut seen = ById::new(ids.clone(), false);
+    let mut extra = 0;
+    for id in ids {
+        let s = seen.slot(id);
+        extra += *s as u64;
+        *s = true;
+    }
+    extra
+}
+
+/// Where each message id sits in the committed logs: `(partition, offset)` by id, its first copy
+/// (lowest partition, then lowest offset). A vector indexed by id, not a map: runs hold millions
+/// of messages.
+pub struct Index {
+    at: ById<(u32, u64)>,
+    len: usize,
+}
 
 impl Index {
+    const NONE: (u32, u64) = (u32::MAX, u64::MAX);
     pub fn new(parts: &[FinalPartition]) -> Index {
-        let mut v = Vec::with_capacity(parts.iter().map(|p| p.committed.len()).sum());
+        let ids = parts.iter().flat_map(|fp| fp.committed.iter().filter_map(data_id));
+        let mut at = ById::new(ids, Index::NONE);
+        let mut len = 0;
         for (p, fp) in parts.iter().enumerate() {
             for (o, e) in fp.committed.iter().enumerate() {
                 if let Some(id) = data_id(e) {
-                    v.push((id, p as u32, o as u64));
+                    let slot = at.slot(id);
+                    if *slot == Index::NONE {
+                        *slot = (p as u32, o as u64);
+                        len += 1;
+                    }
                 }
             }
         }
-        v.sort_unstable();
-        v.dedup_by_key(|x| x.0);
-        Index(v)
+        Index { at, len }
     }
     pub fn get(&self, id: u64) -> Option<(u32, u64)> {
-        let i = self.0.partition_point(|x| x.0 < id);
-        self.0.get(i).filter(|x| x.0 == id).map(|x| (x.1, x.2))
+        self.at.get(id).filter(|&x| x != Index::NONE)
     }
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.len
     }
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len == 0
     }
 }
 
@@ -155,43 +203,54 @@ pub fn no_truncated_reads(delivered: &[Delivered], parts: &[FinalPartition]) -> 
 /// Acknowledged messages that sit below a message their producer sent before them in the same
 /// partition, of how many consecutive pairs, with an example.
 pub fn send_order_inversions(produced: &[Produced], at: &Index) -> SendOrder {
-    // (client, partition, sent at, id, offset, op) of every acknowledged message in the logs.
-    let mut sent: Vec<(u32, u32, Time, u64, u64, u64)> = produced
+    // (sent at, id, offset, op, client, partition) of every acknowledged message in the logs, in
+    // the order they were sent. The history is in invoke order, so this sort finds one run and
+    // is linear (it only sorts when two sends share an invoke time out of id order).
+    let mut sent: Vec<(Time, u64, u64, u64, u32, u32)> = produced
         .iter()
         .filter(|p| p.acked)
         .filter_map(|p| {
             at.get(p.id)
                 .filter(|&(q, _)| q == p.partition)
-                .map(|(_, off)| (p.client, p.partition, p.invoke, p.id, off, p.op))
+                .map(|(_, off)| (p.invoke, p.id, off, p.op, p.client, p.partition))
         })
         .collect();
     sent.sort_unstable();
-    let mut inversions = 0u64;
-    let mut example = String::new();
-    let mut blamed = Vec::new();
-    for w in sent.windows(2) {
-        if (w[0].0, w[0].1) == (w[1].0, w[1].1) && w[1].4 < w[0].4 {
-            inversions += 1;
-            if blamed.len() < sim_core::model::MAX_BLAMED {
-                blamed.push(sim_core::Blame { invoke: w[1].2, op: OpId(w[1].5), complete: None });
-            }
-            if example.is_empty() {
-                example = format!(
-                    "; e.g. client n{}, partition {}: {} sent before {} but at offset {} > {}",
-                    w[0].0,
-                    w[0].1,
-                    msg(w[0].3),
-                    msg(w[1].3),
-                    w[0].4,
-                    w[1].4
-                );
+    // Each send against the previous one of its (producer, partition) stream.
+    let mut last: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+    let (mut pairs, mut found) = (0u64, Vec::new());
+    for (i, s) in sent.iter().enumerate() {
+        if let Some(prev) = last.insert((s.4, s.5), i) {
+            pairs += 1;
+            if s.2 < sent[prev].2 {
+                found.push((prev, i));
             }
         }
     }
-    // Judged: each message after the first of its (producer, partition) stream, against the one
-    // before it.
-    let pairs = sent.windows(2).filter(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1)).count() as u64;
-    SendOrder { inversions, pairs, example, blamed }
+    // Reported in (producer, partition, send time) order.
+    let key = |i: usize| {
+        let s = &sent[i];
+        (s.4, s.5, s.0, s.1, s.2, s.3)
+    };
+    found.sort_unstable_by_key(|&(_, i)| key(i));
+    let blamed = found
+        .iter()
+        .take(sim_core::model::MAX_BLAMED)
+        .map(|&(_, i)| sim_core::Blame { invoke: sent[i].0, op: OpId(sent[i].3), complete: None })
+        .collect();
+    let example = found.first().map_or(String::new(), |&(a, b)| {
+        let (a, b) = (&sent[a], &sent[b]);
+        format!(
+            "; e.g. client n{}, partition {}: {} sent before {} but at offset {} > {}",
+            a.4,
+            a.5,
+            msg(a.1),
+            msg(b.1),
+            a.2,
+            b.2
+        )
+    });
+    SendOrder { inversions: found.len() as u64, pairs, example, blamed }
 }
 
 /// What [`send_order_inversions`] found.
@@ -238,12 +297,8 @@ fn order_given(SendOrder { inversions, pairs, example, mut blamed }: SendOrder, 
 
 /// `(extra deliveries, extra copies in the committed logs)`.
 pub fn duplicates(delivered: &[Delivered], parts: &[FinalPartition]) -> (u64, u64) {
-    fn extra(mut ids: Vec<u64>) -> u64 {
-        ids.sort_unstable();
-        ids.windows(2).filter(|w| w[0] == w[1]).count() as u64
-    }
-    let delivered_dupes = extra(delivered.iter().map(|d| d.id).collect());
-    let log_dupes = extra(parts.iter().flat_map(|fp| fp.committed.iter().filter_map(data_id)).collect());
+    let delivered_dupes = extra_copies(delivered.iter().map(|d| d.id));
+    let log_dupes = extra_copies(parts.iter().flat_map(|fp| fp.committed.iter().filter_map(data_id)));
     (delivered_dupes, log_dupes)
 }
 
@@ -279,27 +334,23 @@ pub fn transactional_outputs(parts: &[FinalPartition]) -> Vec<Delivered> {
 /// Committed messages that no consumer delivered although a later offset of their partition was
 /// delivered: what at-most-once drops when a consumer crashes between its commit and its delivery.
 pub fn skipped(delivered: &[Delivered], parts: &[FinalPartition]) -> u64 {
-    let mut seen: Vec<(u32, u64)> = delivered.iter().map(|d| (d.partition, d.offset)).collect();
-    seen.sort_unstable();
-    seen.dedup();
-    let mut n = 0;
-    let mut i = 0;
-    for (p, fp) in parts.iter().enumerate() {
-        let p = p as u32;
-        while i < seen.len() && seen[i].0 < p {
-            i += 1;
-        }
-        let hi = i + seen[i..].partition_point(|x| x.0 <= p);
-        let mine = &seen[i..hi];
-        i = hi;
-        let Some(&(_, last)) = mine.last() else { continue };
-        let mut k = 0;
-        for (o, e) in fp.committed.iter().enumerate().take(last as usize) {
-            let o = o as u64;
-            while k < mine.len() && mine[k].1 < o {
-                k += 1;
+    // Per partition: which committed offsets were delivered, and the highest delivered offset.
+    let mut read: Vec<Vec<bool>> = parts.iter().map(|fp| vec![false; fp.committed.len()]).collect();
+    let mut last: Vec<Option<u64>> = vec![None; parts.len()];
+    for d in delivered {
+        let p = d.partition as usize;
+        if let Some(l) = last.get_mut(p) {
+            *l = Some(l.map_or(d.offset, |x| x.max(d.offset)));
+            if let Some(r) = read[p].get_mut(d.offset as usize) {
+                *r = true;
             }
-            if data_id(e).is_some() && mine.get(k).is_none_or(|x| x.1 != o) {
+        }
+    }
+    let mut n = 0;
+    for ((fp, read), last) in parts.iter().zip(&read).zip(last) {
+        let Some(last) = last else { continue };
+        for (e, &r) in fp.committed.iter().zip(read).take(last as usize) {
+            if data_id(e).is_some() && !r {
                 n += 1;
             }
         }
@@ -309,7 +360,16 @@ pub fn skipped(delivered: &[Delivered], parts: &[FinalPartition]) -> u64 {
 
 /// `delivered`: what reached the sink (for exactly-once, the transactional outputs).
 pub fn no_duplicates(delivery: crate::Delivery, delivered: &[Delivered], parts: &[FinalPartition]) -> Check {
-    let (d, l) = duplicates(delivered, parts);
+    no_duplicates_given(delivery, duplicates(delivered, parts), delivered, parts)
+}
+
+/// `no_duplicates`, given the [`duplicates`] already counted.
+fn no_duplicates_given(
+    delivery: crate::Delivery,
+    (d, l): (u64, u64),
+    delivered: &[Delivered],
+    parts: &[FinalPartition],
+) -> Check {
     let what = if delivery == crate::Delivery::ExactlyOnce { "transactional outputs" } else { "deliveries" };
     let logged: usize = parts.iter().map(|fp| fp.committed.iter().filter(|e| data_id(e).is_some()).count()).sum();
     Check::judged("no_duplicates", delivered.len() + logged, &format!("{what} and committed messages"))
@@ -361,10 +421,11 @@ pub fn all_consumed(
     parts: &[FinalPartition],
     (load_end, within): (Time, sim_core::Duration),
 ) -> Check {
-    let mut got: Vec<u64> = sink.iter().map(|d| d.id).collect();
-    got.sort_unstable();
-    got.dedup();
-    let consumed = |id: u64| got.binary_search(&id).is_ok();
+    let mut got = ById::new(sink.iter().map(|d| d.id), false);
+    for d in sink {
+        *got.slot(d.id) = true;
+    }
+    let consumed = |id: u64| got.get(id).unwrap_or(false);
     // Offsets read while they held another message than the final log has.
     let mut overwritten: Vec<(u32, u64)> = polls
         .iter()
@@ -386,10 +447,14 @@ pub fn all_consumed(
         (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     let mut example = None;
     let mut blamed = Vec::new();
-    let mut acked_ids: Vec<&Produced> = produced.iter().filter(|p| p.acked).collect();
-    acked_ids.sort_unstable_by_key(|p| p.id);
-    acked_ids.dedup_by_key(|p| p.id);
-    for p in acked_ids {
+    // Each acknowledged message once (the workload retries only what failed: one acknowledged
+    // attempt per message), in id order.
+    let acked = produced.iter().filter(|p| p.acked);
+    let mut by_id = ById::new(acked.clone().map(|p| p.id), None);
+    for p in acked {
+        by_id.slot(p.id).get_or_insert(p);
+    }
+    for p in by_id.iter().filter_map(|(_, p)| p) {
         let Some((part, off)) = at.get(p.id).filter(|&(q, _)| q == p.partition) else {
             lost += 1;
             continue;
@@ -426,12 +491,12 @@ pub fn all_consumed(
 }
 
 /// Reads the final partitions from the brokers still running.
-pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPartition> {
+pub fn final_partitions<'a>(config: &Config, run: &RunView<'a, Node>) -> Vec<FinalPartition<'a>> {
     let brokers = run.topology().servers.len() as u32 - config.controller_nodes;
     let mut out = Vec::new();
     for part in 0..config.partition_count {
         let mut fp = FinalPartition::default();
-        let mut best: Option<(bool, u32, u64, Vec<Entry>)> = None;
+        let mut best: Option<(bool, u32, u64, &[Entry])> = None;
         for i in 0..config.replication_factor {
             let b = (part + i) % brokers;
             let replica = match run.sim.actor(sim_core::NodeId(b)) {
@@ -453,11 +518,11 @@ pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPa
                 let leader = matches!(r.role, Role::Leader(_));
                 let key = (leader, r.leader_epoch, r.log.hwm);
                 if best.as_ref().is_none_or(|x| (x.0, x.1, x.2) < key) {
-                    best = Some((leader, r.leader_epoch, r.log.hwm, r.log.entries()[..r.log.hwm as usize].to_vec()));
+                    best = Some((leader, r.leader_epoch, r.log.hwm, &r.log.entries()[..r.log.hwm as usize]));
                 }
             }
         }
-        fp.committed = best.map(|b| b.3).unwrap_or_default();
+        fp.committed = Cow::Borrowed(best.map_or(&[], |b| b.3));
         out.push(fp);
     }
     out
@@ -465,13 +530,19 @@ pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPa
 
 pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let parts = config.partition_count as u64;
-    let mut produced = Vec::new();
-    let mut delivered = Vec::new();
-    let mut invoked_at: Vec<(u64, Time)> = Vec::new();
+    // Sized before they are filled: growing them copied each one into fresh memory, page by page.
+    let produced_n = run.history().iter().filter(|h| h.kind == 0).count();
+    let delivered_n: usize = run
+        .history()
+        .iter()
+        .filter(|h| h.kind != 0 && h.outcome == Some(Outcome::Ok))
+        .map(|h| if let Reply::Values(v) = &h.reply { v.len() / 3 } else { 0 })
+        .sum();
+    let mut produced = Vec::with_capacity(produced_n);
+    let mut delivered = Vec::with_capacity(delivered_n);
     for h in run.history() {
         match h.kind {
             0 => {
-                invoked_at.push((h.value, h.invoke));
                 produced.push(Produced {
                     op: h.op.0,
                     id: h.value,
@@ -512,37 +583,39 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     } else {
         delivered.clone()
     };
-    r.checks.push(no_duplicates(config.delivery, &sink, &fparts));
+    let (dup_delivered, dup_log) = duplicates(&sink, &fparts);
+    r.checks.push(no_duplicates_given(config.delivery, (dup_delivered, dup_log), &sink, &fparts));
     r.checks.push(convergence(&fparts));
     let horizon = (run.main_end, config.consume_within);
     r.checks.push(all_consumed(config.delivery, &produced, &sink, &delivered, &at, &fparts, horizon));
 
-    // End-to-end latency: produce invoked -> first delivery.
-    let mut first: Vec<(u64, Time)> = delivered.iter().map(|d| (d.id, d.at)).collect();
-    first.sort_unstable();
-    first.dedup_by_key(|x| x.0);
-    invoked_at.sort_unstable();
-    invoked_at.dedup_by_key(|x| x.0);
-    let invoked = |id: u64| {
-        let i = invoked_at.partition_point(|x| x.0 < id);
-        invoked_at.get(i).filter(|x| x.0 == id).map(|x| x.1)
-    };
-    let mut e2e: Vec<u64> = first.iter().filter_map(|&(id, at)| invoked(id).map(|inv| at.since(inv).0)).collect();
+    // End-to-end latency: produce invoked -> first delivery. Per message id (dense, see
+    // `ById`): the first invoke, the first acknowledgement and the first delivery.
+    let ids = produced.iter().map(|p| p.id).chain(delivered.iter().map(|d| d.id));
+    let mut invoked: ById<Option<Time>> = ById::new(ids, None);
+    let mut acked_at = ById(invoked.0.clone());
+    let mut first = ById(invoked.0.clone());
+    for p in &produced {
+        invoked.slot(p.id).get_or_insert(p.invoke);
+        if let (true, Some(c)) = (p.acked, p.complete) {
+            let a = acked_at.slot(p.id);
+            *a = Some(a.map_or(c, |x| x.min(c)));
+        }
+    }
+    for d in &delivered {
+        let f = first.slot(d.id);
+        *f = Some(f.map_or(d.at, |x| x.min(d.at)));
+    }
+    let first: Vec<(u64, Time)> = first.iter().filter_map(|(id, at)| at.map(|at| (id, at))).collect();
+    let mut e2e: Vec<u64> =
+        first.iter().filter_map(|&(id, at)| invoked.get(id).flatten().map(|inv| at.since(inv).0)).collect();
     e2e.sort_unstable();
     // Acknowledgement to first delivery, the delay `all_consumed` bounds with `consume_within`.
-    let mut acked_at: Vec<(u64, Time)> =
-        produced.iter().filter(|p| p.acked).filter_map(|p| p.complete.map(|c| (p.id, c))).collect();
-    acked_at.sort_unstable();
-    acked_at.dedup_by_key(|x| x.0);
     let ack_to_consume_max_ns = first
         .iter()
-        .filter_map(|&(id, at)| {
-            let i = acked_at.partition_point(|x| x.0 < id);
-            acked_at.get(i).filter(|x| x.0 == id).map(|x| at.0.saturating_sub(x.1.0))
-        })
+        .filter_map(|&(id, at)| acked_at.get(id).flatten().map(|a| at.0.saturating_sub(a.0)))
         .max()
         .unwrap_or(0);
-    let (dup_delivered, dup_log) = duplicates(&sink, &fparts);
     let acked = produced.iter().filter(|p| p.acked).count();
     let lost = produced.iter().filter(|p| p.acked && at.get(p.id).is_none_or(|(q, _)| q != p.partition)).count();
     let metrics = run.sim.metrics();
@@ -621,10 +694,10 @@ mod tests {
     fn data(id: u64) -> Entry {
         Entry { epoch: 1, payload: Payload::Data { id, producer: 0, seq: 0 } }
     }
-    fn part(ids: &[u64]) -> FinalPartition {
+    fn part(ids: &[u64]) -> FinalPartition<'static> {
         let log: Vec<Entry> = ids.iter().map(|&i| data(i)).collect();
         FinalPartition {
-            committed: log.clone(),
+            committed: log.clone().into(),
             replicas: vec![(0, Some(Digest::of(&log))), (1, Some(Digest::of(&log)))],
             roles: Vec::new(),
         }
@@ -640,6 +713,38 @@ mod tests {
         let c = order(&ps, &[], &Index::new(&[part(&[2, 1])]));
         assert!(!c.passed, "{}", c.detail);
         assert!(c.detail.starts_with("1 acknowledged"), "{}", c.detail);
+    }
+
+    /// Two producers' streams interleaved in time over two partitions: the inversions are found
+    /// per (producer, partition) stream, and reported in (producer, partition, send time) order.
+    #[test]
+    fn send_order_judges_each_stream_apart_and_reports_in_stream_order() {
+        let p = |id: u64, client: u32, partition: u32, t: u64| Produced { client, partition, ..produced(id, t) };
+        // Sent in time order: ids 1..=8. Partition 0 holds 2, 1, 4, 3 (client 5 wrote 1 and 2,
+        // client 6 wrote 3 and 4); partition 1 holds 6, 5, 7, 8 (client 5 wrote 5 and 6; client 6
+        // wrote 7 and 8, in order).
+        let ps = [p(1, 5, 0, 10), p(3, 6, 0, 20), p(5, 5, 1, 30), p(2, 5, 0, 40), p(7, 6, 1, 50)];
+        let ps = [&ps[..], &[p(4, 6, 0, 60), p(6, 5, 1, 70), p(8, 6, 1, 80)]].concat();
+        let logs = [part(&[2, 1, 4, 3]), part(&[6, 5, 7, 8])];
+        let s = send_order_inversions(&ps, &Index::new(&logs));
+        // Four streams of two messages: 4 pairs; inverted: client 5 in both partitions, client 6
+        // in partition 0.
+        assert_eq!((s.inversions, s.pairs), (3, 4));
+        assert_eq!(s.blamed.iter().map(|b| b.op.0).collect::<Vec<_>>(), [1, 5, 3], "ops of ids 2, 6, 4");
+        assert!(
+            s.example.starts_with("; e.g. client n5, partition 0: the message of op 0 (id 1) sent before"),
+            "{}",
+            s.example
+        );
+    }
+
+    /// A message in the logs twice: the index holds its first copy (lowest partition, then
+    /// lowest offset), and counts it once.
+    #[test]
+    fn index_keeps_the_first_copy_of_a_message() {
+        let at = Index::new(&[part(&[7, 3]), part(&[3, 9, 3])]);
+        assert_eq!((at.get(3), at.get(9), at.get(4), at.get(1_000)), (Some((0, 1)), Some((1, 1)), None, None));
+        assert_eq!(at.len(), 3);
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct Client {
     /// the messages waiting, and the batches in flight (at most `producer_max_in_flight`).
     producers: Vec<PartitionProducer>,
     leaders: Vec<(Option<u32>, u32)>,
+    /// The partition of every batch in flight, by request: a produce answer names only its
+    /// request, and scanning every partition for it cost O(partitions) per answer.
+    batch_of: BTreeMap<u64, u32>,
     next_req: u64,
     metadata_at: Option<Time>,
     pub consumer: Option<Consumer>,
@@ -95,6 +98,7 @@ impl Client {
             p,
             producers: (0..parts).map(|_| PartitionProducer::default()).collect(),
             leaders,
+            batch_of: BTreeMap::new(),
             next_req: 1,
             metadata_at: None,
             consumer: consumes.then(|| Consumer {
@@ -202,6 +206,7 @@ impl Client {
             let req = self.next_req;
             let pp = &mut self.producers[partition as usize];
             pp.batches.push(Batch { req, producer, base_seq, items, attempt: 0, timer: None, timed_out: false });
+            self.batch_of.insert(req, partition);
             self.send_batch(ctx, partition, req);
         }
     }
@@ -243,6 +248,7 @@ impl Client {
             let pp = &mut self.producers[partition as usize];
             let i = pp.batches.iter().position(|b| b.req == req).expect("batch");
             let b = pp.batches.remove(i);
+            self.batch_of.remove(&req);
             let outcome = if b.timed_out { Outcome::Timeout } else { Outcome::Fail };
             for q in b.items {
                 ctx.complete(q.op, outcome, Reply::None);
@@ -257,7 +263,13 @@ impl Client {
 
     /// The partition whose in-flight batch is request `req`.
     fn batch_partition(&self, req: u64) -> Option<u32> {
-        self.producers.iter().position(|pp| pp.batches.iter().any(|b| b.req == req)).map(|p| p as u32)
+        let p = self.batch_of.get(&req).copied();
+        debug_assert_eq!(
+            p,
+            self.producers.iter().position(|pp| pp.batches.iter().any(|b| b.req == req)).map(|p| p as u32),
+            "batch_of out of step with the batches in flight"
+        );
+        p
     }
 
     fn on_produce_resp(&mut self, ctx: C, req: u64, error: Option<ProduceError>) {
@@ -271,6 +283,7 @@ impl Client {
                 let pp = &mut self.producers[partition as usize];
                 let i = pp.batches.iter().position(|b| b.req == req).expect("batch");
                 let b = pp.batches.remove(i);
+                self.batch_of.remove(&req);
                 for q in b.items {
                     ctx.complete(q.op, Outcome::Ok, Reply::None);
                 }

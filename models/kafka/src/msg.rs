@@ -86,9 +86,12 @@ pub enum Msg {
     },
     /// `commit: false` proposes states (brokers store them and answer `StateAck`); once a majority
     /// stored a state the controller sends it again with `commit: true`, and brokers act on it.
+    /// The states are shared (`Rc`): a controller's broadcast of every state to every broker
+    /// is one vector, not a copy per broker (at 100 brokers and 1,000 partitions the copies were
+    /// a quarter of the run's instructions).
     LeaderAndIsr {
         controller_epoch: u64,
-        states: Vec<(u32, PartState)>,
+        states: std::rc::Rc<[(u32, PartState)]>,
         commit: bool,
     },
     StateAck {
@@ -215,7 +218,8 @@ impl Message for Msg {
             Msg::ConsumerFetchResp { result: ConsumerFetchResult::Records { records, .. }, .. } => {
                 64 + 40 * records.len() as u64
             }
-            Msg::LeaderAndIsr { states, .. } | Msg::StateReport { states, .. } => 64 + 48 * states.len() as u64,
+            Msg::LeaderAndIsr { states, .. } => 64 + 48 * states.len() as u64,
+            Msg::StateReport { states, .. } => 64 + 48 * states.len() as u64,
             Msg::Produce { ids, .. } => 64 + 100 * ids.len() as u64,
             _ => 96,
         }
