@@ -357,10 +357,18 @@ impl Queueing {
         history: &[HistoryEntry],
         end: Time,
     ) -> Queueing {
+        // One pass over the history for every kind.
+        let mut tallies = vec![Tally::default(); op_kinds.len()];
+        for e in history {
+            if let Some(t) = tallies.get_mut(e.kind as usize) {
+                t.add(e, end);
+            }
+        }
         let little = op_kinds
             .iter()
+            .zip(&tallies)
             .enumerate()
-            .map(|(k, name)| little_row(name, in_flight.get(k), history.iter().filter(|e| e.kind as usize == k), end))
+            .map(|(k, (name, tally))| little_row(name, in_flight.get(k), tally, end))
             .collect();
         let mut by_scope: BTreeMap<&str, Vec<&Station>> = BTreeMap::new();
         for (scope, _, s) in stations.iter() {
@@ -380,27 +388,35 @@ impl Queueing {
     }
 }
 
-fn little_row<'a>(
-    name: &str,
-    flight: Option<&InFlight>,
-    entries: impl Iterator<Item = &'a HistoryEntry>,
-    end: Time,
-) -> LittleRow {
-    let (mut issued, mut completed, mut pending) = (0u64, 0u64, 0u64);
-    let (mut latency_ns, mut ages_ns) = (0u128, 0u128);
-    for e in entries {
-        issued += 1;
+/// What the history says of one op kind, for Little's law.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    issued: u64,
+    completed: u64,
+    pending: u64,
+    /// Sum of the completed operations' latencies, and of the pending ones' ages at the end (ns).
+    latency_ns: u128,
+    ages_ns: u128,
+}
+
+impl Tally {
+    fn add(&mut self, e: &HistoryEntry, end: Time) {
+        self.issued += 1;
         match e.complete {
             Some(c) => {
-                completed += 1;
-                latency_ns += c.0.saturating_sub(e.invoke.0) as u128;
+                self.completed += 1;
+                self.latency_ns += c.0.saturating_sub(e.invoke.0) as u128;
             }
             None => {
-                pending += 1;
-                ages_ns += end.0.saturating_sub(e.invoke.0) as u128;
+                self.pending += 1;
+                self.ages_ns += end.0.saturating_sub(e.invoke.0) as u128;
             }
         }
     }
+}
+
+fn little_row(name: &str, flight: Option<&InFlight>, tally: &Tally, end: Time) -> LittleRow {
+    let Tally { issued, completed, pending, latency_ns, ages_ns } = *tally;
     let area = flight.map_or(0, InFlight::area_ns);
     let t = end.0.max(1) as f64;
     let l = area as f64 / t;

@@ -393,6 +393,29 @@ struct Pending {
 }
 
 impl Pending {
+    /// A round just started: nobody answered yet.
+    fn new(
+        kind: Kind,
+        (client, client_req): (NodeId, u64),
+        op: Option<OpId>,
+        key: u64,
+        targets: Vec<(u32, Option<u32>)>,
+        timer: TimerId,
+    ) -> Pending {
+        Pending {
+            kind,
+            client,
+            client_req,
+            op,
+            key,
+            targets,
+            answered: Vec::new(),
+            merged: Vec::new(),
+            responded: false,
+            timer,
+        }
+    }
+
     /// A replica's read reply: `None` when ignored (not a get, or a repeat); else whether it
     /// completed the quorum of `r` just now (the caller answers with `merged`).
     fn read_reply(&mut self, from: u32, siblings: &[Sibling], r: usize, policy: Policy) -> Option<bool> {
@@ -894,21 +917,7 @@ impl Server {
                 ctx.send(NodeId(t), Msg::Read { req, key });
             }
         }
-        self.pending.insert(
-            req,
-            Pending {
-                kind: Kind::Get,
-                client,
-                client_req,
-                op: None,
-                key,
-                targets,
-                answered: Vec::new(),
-                merged: Vec::new(),
-                responded: false,
-                timer,
-            },
-        );
+        self.pending.insert(req, Pending::new(Kind::Get, (client, client_req), None, key, targets, timer));
         if local {
             let siblings = self.read_local(now, key);
             self.on_read_reply(ctx, self.me, req, siblings);
@@ -990,21 +999,7 @@ impl Server {
                 ctx.send(NodeId(t), Msg::Write { req, key, sibling: sibling.clone(), hint });
             }
         }
-        self.pending.insert(
-            req,
-            Pending {
-                kind: Kind::Put,
-                client,
-                client_req,
-                op: Some(op),
-                key,
-                targets,
-                answered: Vec::new(),
-                merged: Vec::new(),
-                responded: false,
-                timer,
-            },
-        );
+        self.pending.insert(req, Pending::new(Kind::Put, (client, client_req), Some(op), key, targets, timer));
         if let Some(hint) = local {
             let me = NodeId(self.me);
             self.on_write(ctx, me, req, key, sibling, hint);
@@ -1349,18 +1344,7 @@ impl Client {
             };
             ctx.send(NodeId(t), m);
         }
-        let pending = Pending {
-            kind,
-            client: ctx.id(),
-            client_req: req,
-            op: sibling.is_some().then_some(op),
-            key,
-            targets,
-            answered: Vec::new(),
-            merged: Vec::new(),
-            responded: false,
-            timer,
-        };
+        let pending = Pending::new(kind, (ctx.id(), req), sibling.is_some().then_some(op), key, targets, timer);
         self.rounds.insert(round, pending);
     }
 
