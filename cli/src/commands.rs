@@ -497,7 +497,7 @@ pub struct ShrinkArgs {
 
 /// Exit 2 (and why) if `runs` runs of `source` at once (with the trace kept when `trace`) would
 /// not fit in memory; otherwise a note of the cost when it is notable.
-fn refuse_if_too_big(
+pub(crate) fn refuse_if_too_big(
     file: &Path,
     entry: &registry::Entry,
     source: &str,
@@ -528,7 +528,7 @@ fn refuse_if_too_big(
     }
 }
 
-fn load_or_report(file: &Path) -> Result<Option<(String, registry::Entry)>> {
+pub(crate) fn load_or_report(file: &Path) -> Result<Option<(String, registry::Entry)>> {
     match load(file)? {
         Ok(x) => Ok(Some(x)),
         Err(d) => {

@@ -26,6 +26,7 @@ mod bench;
 mod capacity;
 mod commands;
 mod curve;
+mod explore;
 mod output;
 mod overrides;
 mod registry;
@@ -124,6 +125,9 @@ enum Command {
     /// Combine the results files of sharded sweeps into one report.
     #[command(after_help = commands::EXAMPLES_MERGE)]
     Merge(commands::MergeArgs),
+    /// Search for a failing run: mutate fault schedules, guided by coverage (vs random seeds).
+    #[command(after_help = explore::EXAMPLES_EXPLORE)]
+    Explore(explore::ExploreArgs),
     /// Reduce a failing seed to a minimal scenario that fails the same way (delta debugging).
     #[command(after_help = commands::EXAMPLES_SHRINK)]
     Shrink(commands::ShrinkArgs),
@@ -291,6 +295,7 @@ fn main() -> ExitCode {
         Command::Capacity(a) => capacity::cmd_capacity(a),
         Command::Merge(a) => commands::cmd_merge(a),
         Command::Shrink(a) => commands::cmd_shrink(a),
+        Command::Explore(a) => explore::cmd_explore(a),
         Command::Replay(a) => commands::cmd_replay(a),
         Command::Validate { files } => cmd_validate(&files),
         Command::List { model: None } => cmd_list(),

@@ -3,6 +3,7 @@
 
 use sim_core::cost::Cost;
 use sim_core::divergence::{self, Determinism};
+use sim_core::explore::{self, Candidate, ExploreOptions, Explored, Kinds, Observation};
 use sim_core::parse::{self, Diagnostic};
 use sim_core::record::RunRecord;
 use sim_core::scenario::{self, RunOptions};
@@ -130,6 +131,8 @@ pub struct Entry {
     pub shrink: fn(&str, u64, ShrinkOptions) -> Result<ShrinkOutcome, RunError>,
     /// Runs a seed twice with the trace on and compares.
     pub determinism: fn(&str, u64) -> Result<Determinism, RunError>,
+    /// Searches for a failing run (`simctl explore`), or runs random seeds as its baseline.
+    pub explore: fn(&str, &ExploreRequest, &mut dyn FnMut(u32)) -> Result<ExploreOutcome, RunError>,
     /// The scenario written out in full (every field, defaults included) as RON, parsed but not
     /// validated: what `--set PATH=VALUE` edits ([`crate::overrides`]).
     pub full: fn(&str) -> Result<String, Vec<Diagnostic>>,
@@ -190,6 +193,7 @@ pub fn entry<M: Model>() -> Entry {
         cost: cost::<M>,
         shrink: shrink_entry::<M>,
         determinism: determinism_entry::<M>,
+        explore: explore_entry::<M>,
         full: full_entry::<M>,
     }
 }
@@ -251,7 +255,7 @@ fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunErro
         return Err(RunError::TooBig { cost, limit });
     }
     let seed = req.seed.unwrap_or(sc.seed);
-    let opts = RunOptions { seed: Some(seed), trace: req.trace, progress: req.progress };
+    let opts = RunOptions { seed: Some(seed), trace: req.trace, progress: req.progress, coverage: false };
     let mut out = catch_unwind(AssertUnwindSafe(|| {
         // A traced run (replay) also notes the first failed operation; the same run otherwise.
         if req.trace { scenario::run::<Spy<M>>(&sc, opts) } else { scenario::run::<M>(&sc, opts) }
@@ -441,6 +445,104 @@ where
 fn full_entry<M: Model>(source: &str) -> Result<String, Vec<Diagnostic>> {
     let sc = parse::parse_scenario::<M::Config>(source)?;
     full_ron(&sc).map_err(|message| vec![Diagnostic { line: None, col: None, path: String::new(), message }])
+}
+
+/// What `simctl explore` asks of a model.
+#[derive(Clone, Debug)]
+pub struct ExploreRequest {
+    pub options: ExploreOptions,
+    /// Worker threads for a batch (the result does not depend on it).
+    pub jobs: usize,
+    /// Also place message delays.
+    pub delays: bool,
+    /// A run hits when one of these failed; empty: the scenario's expected failures, or any.
+    pub target: Vec<String>,
+    /// Random seeds instead of the search (the baseline).
+    pub random: bool,
+}
+
+/// What `simctl explore` found.
+pub struct ExploreOutcome {
+    pub explored: Explored,
+    /// The checks a run had to fail to count (empty: any).
+    pub target: Vec<String>,
+    pub kinds: Kinds,
+    /// The found run as a scenario file: its name and RON text.
+    pub found: Option<(String, String)>,
+}
+
+fn explore_entry<M: Model>(
+    source: &str,
+    req: &ExploreRequest,
+    progress: &mut dyn FnMut(u32),
+) -> Result<ExploreOutcome, RunError> {
+    let mut base = parse::load_scenario::<M>(source).map_err(RunError::Invalid)?;
+    if let Some(swarm) = base.swarm.take() {
+        sim_core::sweep::apply(&swarm, base.seed, &mut base);
+    }
+    let target = if !req.target.is_empty() {
+        req.target.clone()
+    } else {
+        match &base.expect {
+            verdict::Expect::Pass => Vec::new(),
+            verdict::Expect::Fail(names) | verdict::Expect::FailAtLeast(names, _) => names.clone(),
+        }
+    };
+    let kinds = Kinds::of(&base, req.delays);
+    let mut judged = 0u32;
+    let mut judge = |batch: &[Candidate]| -> Vec<Observation> {
+        let jobs = req.jobs.clamp(1, batch.len().max(1));
+        let mut out: Vec<Option<Observation>> = vec![None; batch.len()];
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..jobs)
+                .map(|w| {
+                    let target = &target;
+                    scope.spawn(move || {
+                        // Each worker parses its own copy: a model's config need not be `Send`.
+                        let base = parse::load_scenario::<M>(source).ok();
+                        (w..batch.len())
+                            .step_by(jobs)
+                            .map(|i| {
+                                (
+                                    i,
+                                    base.as_ref().map_or_else(Observation::invalid, |b| {
+                                        explore::observe_run::<M>(b, &batch[i], target)
+                                    }),
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for w in workers {
+                for (i, o) in w.join().expect("an explore worker panicked outside a run") {
+                    out[i] = Some(o);
+                }
+            }
+        });
+        judged += batch.len() as u32;
+        progress(judged);
+        out.into_iter().map(|o| o.expect("every candidate judged")).collect()
+    };
+    let explored = if req.random {
+        explore::random_seeds(&base, req.options, &mut judge)
+    } else {
+        explore::explore(&base, &kinds, req.options, &mut judge)
+    };
+    let found = explored.found.as_ref().map(|(cand, runs, failed)| {
+        let mut sc = cand.apply(&base);
+        sc.name = format!("{}_found", base.name);
+        // A concrete run now, not a rate: it fails exactly so.
+        sc.expect = verdict::Expect::Fail(failed.clone());
+        sc.description = format!(
+            "Found by `simctl explore` (explore seed {}, run {runs} of the search): fails {}",
+            req.options.seed,
+            failed.join(", ")
+        );
+        let ron = scenario_ron(&sc).unwrap_or_else(|e| format!("// the scenario could not be written as RON: {e}"));
+        (sc.name.clone(), ron)
+    });
+    Ok(ExploreOutcome { explored, target, kinds, found })
 }
 
 fn determinism_entry<M: Model>(source: &str, seed: u64) -> Result<Determinism, RunError> {

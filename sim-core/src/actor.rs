@@ -115,6 +115,14 @@ pub trait Actor: 'static {
     }
     /// A write issued with [`Ctx::persist`] is on disk.
     fn on_persisted(&mut self, _ctx: &mut Ctx<'_, Self>, _write: WriteId) {}
+    /// An abstract summary of this node's state for `simctl explore`'s coverage: the few fields
+    /// that say where the protocol is (role, epoch or term, log length, whether writes are
+    /// unsynced), hashed together, never whole data. `None` (the default): the explorer uses the
+    /// sequence of event kinds the node handles instead. The kernel calls it after every handler,
+    /// and only while exploring.
+    fn fingerprint(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// An effect recorded by a handler, applied by the kernel when the handler returns.

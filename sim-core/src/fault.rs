@@ -66,6 +66,13 @@ pub enum Fault {
     },
     /// Every link loses messages with this probability, on top of its own loss.
     Loss(f64),
+    /// Messages sent to or from `node` while it lasts take `extra` longer (a congested switch port,
+    /// a slow network card, a saturated sender): the delay at a chosen point that `simctl explore`
+    /// places. A connection still delivers in send order.
+    Delay {
+        node: u32,
+        extra: Duration,
+    },
     /// An outage of the external dependency (a third-party API: payments, email, `isMalicious`)
     /// running on `node`: the node keeps running, but while the outage lasts the part that
     /// implements the dependency answers as `mode` says (it reads the mode through `Ctx::outage`).
@@ -116,6 +123,7 @@ impl Fault {
             Fault::ClockStep { node, by } => format!("clock step n{node} {}", fmt_signed(*by)),
             Fault::ClockDrift { node, ppm } => format!("clock drift n{node} {ppm}ppm"),
             Fault::Loss(p) => format!("loss {p}"),
+            Fault::Delay { node, extra } => format!("delay n{node} +{extra}"),
             Fault::Outage { node, mode } => format!("outage n{node} {}", mode.label()),
         }
     }
@@ -272,6 +280,12 @@ impl FaultsSpec {
                             errors.push((format!("{path}.fault.Outage.mode.Slow.extra"), "must be positive".into()))
                         }
                         _ => {}
+                    }
+                }
+                Fault::Delay { node, extra } => {
+                    check_node(&mut errors, format!("{path}.fault.Delay.node"), *node, topo);
+                    if extra.0 == 0 {
+                        errors.push((format!("{path}.fault.Delay.extra"), "must be positive".into()));
                     }
                 }
                 Fault::Heal => {}

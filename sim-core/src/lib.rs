@@ -25,6 +25,7 @@ pub mod crosscheck;
 pub mod disk;
 pub mod dist;
 pub mod divergence;
+pub mod explore;
 pub mod fault;
 pub mod lin;
 pub mod metrics;

@@ -55,7 +55,7 @@ pub struct FaultEffect {
     pub end: Option<Time>,
     /// Messages dropped because of this fault (cut link, crashed or unknown node).
     pub messages_dropped: u64,
-    /// Events held back while a node was paused.
+    /// Events held back while a node was paused; messages slowed by a delay fault.
     pub events_delayed: u64,
     /// Timers and pending writes lost in a crash.
     pub timers_lost: u64,

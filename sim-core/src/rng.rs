@@ -21,6 +21,8 @@ pub enum Stream {
     Node(u32),
     /// Scenario-level draws (swarm-mode fault climates, synthetic data a model builds up front).
     Setup,
+    /// `simctl explore`'s choices (which candidate to mutate, and how); never used inside a run.
+    Explore,
 }
 
 impl Stream {
@@ -32,6 +34,7 @@ impl Stream {
             Stream::Disk => 4,
             Stream::Setup => 5,
             Stream::Nemesis => 6,
+            Stream::Explore => 7,
             Stream::Node(n) => (1 << 32) | n as u64,
         }
     }

@@ -201,11 +201,15 @@ pub struct RunOptions<'a> {
     pub trace: bool,
     /// Called now and then with (simulated time, events so far, end time).
     pub progress: Option<&'a mut dyn FnMut(Time, u64, Time)>,
+    /// Collect the actors' fingerprint transitions (`simctl explore`'s coverage).
+    pub coverage: bool,
 }
 
 pub struct RunOutput {
     pub record: RunRecord,
     pub trace: Option<Vec<TraceEvent>>,
+    /// With `RunOptions::coverage`: the fingerprint transitions seen, as hashes.
+    pub coverage: Option<Vec<u64>>,
 }
 
 /// Runs a validated scenario of model `M`. Deterministic: the same scenario and seed give the same
@@ -245,6 +249,9 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
     let mut setup = Prng::new(seed, Stream::Setup);
     let factory = M::factory(&sc.config, &topo, &mut setup);
     let mut sim: Sim<M::Actor> = Sim::new(topo, config, factory);
+    if opts.coverage {
+        sim.enable_coverage();
+    }
     let main_end = Time(sc.duration.0);
     let end = main_end + sc.settle;
     let mut stop = run_phase(&mut sim, main_end, end, &mut opts);
@@ -290,7 +297,7 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
         sim.history(),
         report,
     );
-    RunOutput { record, trace: sim.trace().map(|t| t.to_vec()) }
+    RunOutput { record, trace: sim.trace().map(|t| t.to_vec()), coverage: sim.coverage() }
 }
 
 fn run_phase<A: crate::actor::Actor>(

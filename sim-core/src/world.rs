@@ -278,6 +278,22 @@ struct User {
     client: NodeId,
 }
 
+/// Fingerprint transitions seen while exploring: per node its last fingerprint, and every
+/// (previous, next) pair as one hash. Node ids are left out, so symmetric nodes share coverage.
+struct Coverage {
+    last: Vec<u64>,
+    seen: BTreeSet<u64>,
+}
+
+impl Coverage {
+    fn note(&mut self, node: usize, fp: u64) {
+        let last = std::mem::replace(&mut self.last[node], fp);
+        if last != fp {
+            self.seen.insert(mix(last, fp));
+        }
+    }
+}
+
 /// The simulation: the world and the loop that drives it.
 pub struct Sim<A: Actor> {
     topo: Topology,
@@ -291,6 +307,10 @@ pub struct Sim<A: Actor> {
     pipes: BTreeMap<(u32, u32), Pipe>,
     cuts: Vec<(usize, Cut)>,
     extra_loss: Vec<(usize, f64)>,
+    /// Delay faults in force: (fault index, node, extra latency of its messages).
+    delays: Vec<(usize, NodeId, Duration)>,
+    /// The explorer's coverage (`enable_coverage`): off unless asked for.
+    coverage: Option<Box<Coverage>>,
     /// Outages in force: (fault index, node, mode); the latest of a node's wins.
     outages: Vec<(usize, NodeId, OutageMode)>,
     net_rng: Prng,
@@ -381,6 +401,8 @@ impl<A: Actor> Sim<A> {
             pipes: BTreeMap::new(),
             cuts: Vec::new(),
             extra_loss: Vec::new(),
+            delays: Vec::new(),
+            coverage: None,
             outages: Vec::new(),
             net_rng: Prng::new(seed, Stream::Network),
             disk_rng: Prng::new(seed, Stream::Disk),
@@ -623,6 +645,11 @@ impl<A: Actor> Sim<A> {
         .with_corrupt_records(corrupt)
         .with_outage(outage);
         f(actor, &mut ctx);
+        if let Some(cov) = &mut self.coverage
+            && let Some(fp) = actor.fingerprint()
+        {
+            cov.note(i, fp);
+        }
         self.apply_effects(node);
     }
 
@@ -706,7 +733,13 @@ impl<A: Actor> Sim<A> {
         let ends = if self.links.fifo { (self.incarnation(from), self.incarnation(to)) } else { (0, 0) };
         for _ in 0..copies {
             let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
-            let latency = link.latency_for(kind).sample(&mut self.net_rng);
+            let mut latency = link.latency_for(kind).sample(&mut self.net_rng);
+            for &(f, node, extra) in &self.delays {
+                if node == from || node == to {
+                    latency = latency + extra;
+                    self.metrics.faults[f].events_delayed += 1;
+                }
+            }
             let mut arrival = self.now + latency;
             let mut tracked = false;
             if self.links.stateful {
@@ -1055,6 +1088,11 @@ impl<A: Actor> Sim<A> {
                 self.metrics.faults[index].end = None;
             }
             (Fault::Loss(_), true) => self.extra_loss.retain(|(f, _)| *f != index),
+            (Fault::Delay { node, extra }, false) => {
+                self.delays.push((index, NodeId(node), extra));
+                self.metrics.faults[index].end = None;
+            }
+            (Fault::Delay { .. }, true) => self.delays.retain(|(f, _, _)| *f != index),
             (Fault::Outage { node, mode }, false) => {
                 self.outages.push((index, NodeId(node), mode));
                 self.metrics.faults[index].end = None;
@@ -1167,6 +1205,9 @@ impl<A: Actor> Sim<A> {
         for (f, _) in std::mem::take(&mut self.extra_loss) {
             self.metrics.faults[f].end.get_or_insert(self.now);
         }
+        for (f, _, _) in std::mem::take(&mut self.delays) {
+            self.metrics.faults[f].end.get_or_insert(self.now);
+        }
         for (f, _, _) in std::mem::take(&mut self.outages) {
             self.metrics.faults[f].end.get_or_insert(self.now);
         }
@@ -1255,6 +1296,17 @@ impl<A: Actor> Sim<A> {
     pub fn into_metrics(self) -> Metrics {
         self.metrics
     }
+    /// Turns on the explorer's coverage: after every handler the kernel asks the actor for its
+    /// [`Actor::fingerprint`] and keeps each new (previous, next) pair of a node's fingerprints.
+    pub fn enable_coverage(&mut self) {
+        self.coverage = Some(Box::new(Coverage { last: vec![0; self.topo.node_count()], seen: BTreeSet::new() }));
+    }
+
+    /// The fingerprint transitions seen, as hashes, in order; `None` unless coverage is on.
+    pub fn coverage(&self) -> Option<Vec<u64>> {
+        self.coverage.as_ref().map(|c| c.seen.iter().copied().collect())
+    }
+
     pub fn trace(&self) -> Option<&[TraceEvent]> {
         self.trace.as_deref()
     }

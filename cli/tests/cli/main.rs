@@ -5,6 +5,7 @@ mod bad_inputs;
 mod curve;
 mod docs;
 mod estimates;
+mod explore;
 mod memory;
 mod output;
 mod report_files;

@@ -201,6 +201,20 @@ impl Actor for Node {
     type Timer = CallTimer;
     type Record = Applied;
 
+    /// For `simctl explore`: a server's role, how many writes await their quorum and their disk
+    /// (each capped at 3), and whether it holds no register (a restart that lost everything).
+    fn fingerprint(&self) -> Option<u64> {
+        match self {
+            Node::Server { registers, pending, disk_writes, followers, .. } => Some(
+                u64::from(!followers.is_empty())
+                    | (pending.len().min(3) as u64) << 1
+                    | (disk_writes.len().min(3) as u64) << 3
+                    | u64::from(registers.is_empty()) << 5,
+            ),
+            Node::Client { .. } => None,
+        }
+    }
+
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         if let Node::Server { registers, next_version, .. } = self
             && ctx.is_restart()

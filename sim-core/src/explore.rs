@@ -1,0 +1,536 @@
+//! `simctl explore`: a guided search for runs that fail a scenario's checks.
+//!
+//! Random seeds find a failure only as often as it happens. The explorer spends a budget of runs on
+//! one scenario instead, as a coverage-guided fuzzer does (AFL, and for distributed systems the
+//! schedule fuzzers after it):
+//!
+//! - A **candidate** is a concrete run: a seed (the network's, the workload's and the nodes' draws)
+//!   and a concrete fault schedule (the scenario's nemesis expanded, then mutated). Written out as a
+//!   scenario file it replays bit for bit: that is what a found failure becomes.
+//! - Each run reports its **coverage** (the model's abstract states: every new (previous, next)
+//!   pair of a node's [`crate::Actor::fingerprint`], and, for every model, every new pair of event
+//!   kinds a node handled in a row) and its **anchors** (when and where each message, timer and disk
+//!   completion was handled on a server). A run that reached coverage no earlier run reached joins
+//!   the corpus; children are mutated from corpus entries, the more new coverage an entry brought,
+//!   the more often.
+//! - **Mutations** stay within the scenario's fault kinds (its nemesis's non-zero rates and the kinds
+//!   its schedule names) plus message delays ([`Fault::Delay`]): move a fault to an anchor of the
+//!   parent's run (a kind of event first, uniformly, then one of its events; the fault lands on that
+//!   event's node a little after it: "a crash between a write and its replication"), shift a fault
+//!   by a log-uniform amount, retarget it, halve or double its duration, add or remove one, add a
+//!   delay at an anchor, or draw a new seed.
+//! - **Determinism**: candidates are made in fixed batches of [`BATCH`] from the explorer's own
+//!   stream ([`Stream::Explore`]) and judged in batch order, so the same scenario, explore seed and
+//!   run budget give the same result with any number of threads. The first failing candidate in
+//!   that order is the result, with its position (runs to first failure).
+
+use crate::fault::{Fault, ScheduledFault};
+use crate::model::Model;
+use crate::net::PartitionSpec;
+use crate::rng::{Prng, Stream};
+use crate::scenario::{self, RunOptions, Scenario};
+use crate::shrink;
+use crate::time::Duration;
+use crate::verdict;
+use crate::world::{TraceEvent, TraceKind};
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Candidates made and judged together; fixed, so the result does not depend on threads.
+pub const BATCH: usize = 8;
+/// At most this many anchors are kept of a run (evenly thinned beyond it).
+const ANCHORS_MAX: usize = 50_000;
+/// At most this many scheduled faults in a candidate.
+const FAULTS_MAX: usize = 32;
+
+/// A concrete run: the seed and the whole fault schedule (no nemesis).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub seed: u64,
+    pub faults: Vec<ScheduledFault>,
+    /// How it was made, for the report (`seed 3`, `anchor crash n0 after write@n0 +2.1ms`, ...).
+    pub origin: String,
+}
+
+impl Candidate {
+    /// The scenario that runs this candidate: `base` with its schedule replaced, no nemesis, and
+    /// the candidate's seed.
+    pub fn apply<C: Clone>(&self, base: &Scenario<C>) -> Scenario<C> {
+        let mut sc = base.clone();
+        sc.seed = self.seed;
+        sc.faults.nemesis = None;
+        sc.faults.schedule = self.faults.clone();
+        sc
+    }
+}
+
+/// A point of a run where a fault may be placed: an event handled on a server.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Anchor {
+    pub at: Duration,
+    pub node: u32,
+    /// The event's kind, interned in [`Observation::kinds`].
+    pub kind: u32,
+}
+
+/// What one run told the explorer.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    /// It failed as the search wanted (the caller decides: the target checks failed).
+    pub hit: bool,
+    /// The failed verdict names.
+    pub failed: Vec<String>,
+    pub coverage: Vec<u64>,
+    pub anchors: Vec<Anchor>,
+    /// Anchor kind names, indexed by `Anchor::kind`.
+    pub kinds: Vec<String>,
+    /// The model rejected the candidate or panicked: not a run.
+    pub invalid: bool,
+}
+
+impl Observation {
+    /// A candidate the model rejects: not a run.
+    pub fn invalid() -> Observation {
+        Observation { invalid: true, ..Default::default() }
+    }
+}
+
+/// Runs one candidate of model `M` with the trace and coverage on, and judges it: a hit when it
+/// failed one of `target` (empty: anything). A model that panics is a hit too: a bug the search
+/// found (`failed` names the panic).
+pub fn observe_run<M: Model>(base: &Scenario<M::Config>, cand: &Candidate, target: &[String]) -> Observation {
+    let sc = cand.apply(base);
+    if !shrink::structurally_valid(&sc) || !sc.validate::<M>().is_empty() {
+        return Observation::invalid();
+    }
+    let opts = RunOptions { seed: Some(cand.seed), trace: true, coverage: true, ..Default::default() };
+    match catch_unwind(AssertUnwindSafe(|| scenario::run::<M>(&sc, opts))) {
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            Observation { hit: true, failed: vec![format!("panic: {text}")], ..Default::default() }
+        }
+        Ok(out) => {
+            let failed = verdict::judge(&sc, &out.record).failed;
+            let mut o = observe(out.trace.as_deref().unwrap_or(&[]), out.coverage, sc.topology.servers);
+            o.hit = if target.is_empty() { !failed.is_empty() } else { failed.iter().any(|f| target.contains(f)) };
+            o.failed = failed;
+            o
+        }
+    }
+}
+
+/// Coverage and anchors of a traced run. `fingerprints`: the kernel's fingerprint transitions (the
+/// run's `RunOutput::coverage`); `servers`: anchors are taken on nodes `0..servers` only.
+pub fn observe(trace: &[TraceEvent], fingerprints: Option<Vec<u64>>, servers: u32) -> Observation {
+    let mut coverage: BTreeSet<u64> = fingerprints.unwrap_or_default().into_iter().collect();
+    let mut kinds: Vec<String> = Vec::new();
+    let mut kind_of: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut last_kind: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut anchors = Vec::new();
+    for e in trace {
+        let handled = matches!(e.kind, TraceKind::Deliver { .. } | TraceKind::Timer | TraceKind::Persisted);
+        let label: &str = match e.kind {
+            TraceKind::Crash => "crash",
+            TraceKind::Start => "start",
+            _ if handled => &e.label,
+            _ => continue,
+        };
+        let next = kinds.len() as u32;
+        let kind = *kind_of.entry(label).or_insert(next);
+        if kind == next {
+            kinds.push(label.to_string());
+        }
+        // Event-kind pairs per node: the coverage every model has. Tagged apart from fingerprints.
+        let prev = last_kind.insert(e.node.0, kind).map_or(u64::MAX, u64::from);
+        coverage.insert(0x9e37_79b9_7f4a_7c15 ^ (prev << 32) ^ u64::from(kind));
+        if handled && e.node.0 < servers {
+            anchors.push(Anchor { at: Duration(e.time.0), node: e.node.0, kind });
+        }
+    }
+    if anchors.len() > ANCHORS_MAX {
+        let step = anchors.len().div_ceil(ANCHORS_MAX);
+        anchors = anchors.into_iter().step_by(step).collect();
+    }
+    Observation { coverage: coverage.into_iter().collect(), anchors, kinds, ..Default::default() }
+}
+
+/// Limits of one search.
+#[derive(Clone, Copy, Debug)]
+pub struct ExploreOptions {
+    /// At most this many runs.
+    pub runs: u32,
+    /// The explorer's own seed (its choices; the candidates carry their own run seeds).
+    pub seed: u64,
+}
+
+/// The coverage after each batch, for the report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    pub runs: u32,
+    pub coverage: usize,
+    pub corpus: usize,
+}
+
+/// The result of a search.
+#[derive(Clone, Debug)]
+pub struct Explored {
+    /// The first failing candidate in run order, its position (1-based: runs to first failure)
+    /// and the checks it failed.
+    pub found: Option<(Candidate, u32, Vec<String>)>,
+    /// Runs made (invalid candidates are not runs).
+    pub runs: u32,
+    pub invalid: u32,
+    pub coverage: usize,
+    pub corpus: usize,
+    pub progress: Vec<Progress>,
+}
+
+/// The fault kinds a search may use.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Kinds {
+    pub crash: bool,
+    pub power_loss_share: f64,
+    pub partition: bool,
+    pub pause: bool,
+    pub clock_step: bool,
+    pub delay: bool,
+    /// Typical durations (from the nemesis, else the schedule, else 1 s).
+    pub crash_downtime: Duration,
+    pub partition_duration: Duration,
+    pub pause_duration: Duration,
+    pub clock_step_max: Duration,
+}
+
+impl Kinds {
+    /// The kinds of `sc`'s nemesis (non-zero rates) and schedule, plus delays when `delays`.
+    pub fn of<C>(sc: &Scenario<C>, delays: bool) -> Kinds {
+        let second = Duration::from_secs(1);
+        let mut k = Kinds {
+            delay: delays,
+            crash_downtime: second,
+            partition_duration: second,
+            pause_duration: second,
+            clock_step_max: Duration::from_millis(500),
+            ..Default::default()
+        };
+        if let Some(n) = &sc.faults.nemesis {
+            k.crash = n.crashes_per_min > 0.0;
+            k.power_loss_share = n.power_loss_share;
+            k.partition = n.partitions_per_min > 0.0;
+            k.pause = n.pauses_per_min > 0.0;
+            k.clock_step = n.clock_steps_per_min > 0.0;
+            (k.crash_downtime, k.partition_duration, k.pause_duration) =
+                (n.crash_downtime, n.partition_duration, n.pause_duration);
+            k.clock_step_max = n.clock_step_max;
+        }
+        for f in &sc.faults.schedule {
+            let d = f.duration.unwrap_or(second);
+            match f.fault {
+                Fault::Crash { power_loss, .. } => {
+                    k.crash = true;
+                    k.crash_downtime = d;
+                    if power_loss {
+                        k.power_loss_share = k.power_loss_share.max(1.0);
+                    }
+                }
+                Fault::Partition(_) => (k.partition, k.partition_duration) = (true, d),
+                Fault::Pause(_) => (k.pause, k.pause_duration) = (true, d),
+                Fault::ClockStep { .. } => k.clock_step = true,
+                _ => {}
+            }
+        }
+        k
+    }
+
+    fn list(&self) -> Vec<u8> {
+        [(self.crash, 0), (self.partition, 1), (self.pause, 2), (self.clock_step, 3), (self.delay, 4)]
+            .into_iter()
+            .filter_map(|(on, k)| on.then_some(k))
+            .collect()
+    }
+
+    /// A new fault of kind `k` on `node` at `at`.
+    fn make(&self, k: u8, node: u32, at: Duration, rng: &mut Prng) -> ScheduledFault {
+        let (duration, fault) = match k {
+            0 => (
+                Some(self.crash_downtime),
+                Fault::Crash { node, power_loss: rng.chance(self.power_loss_share), corrupt_unsynced: 0.0 },
+            ),
+            1 => (Some(self.partition_duration), Fault::Partition(PartitionSpec::Isolate(node))),
+            2 => (Some(self.pause_duration), Fault::Pause(node)),
+            3 => {
+                let mag = rng.below(self.clock_step_max.0.max(1)) / 1_000 * 1_000;
+                let by = if rng.chance(0.5) { -(mag as i64) } else { mag as i64 };
+                (None, Fault::ClockStep { node, by: crate::fault::SignedDuration(by) })
+            }
+            _ => (
+                Some(log_uniform(rng, 1_000_000, 1_000_000_000)),
+                Fault::Delay { node, extra: log_uniform(rng, 1_000_000, 500_000_000) },
+            ),
+        };
+        ScheduledFault { at, duration, fault }
+    }
+}
+
+/// A duration log-uniform in `[lo, hi]` nanoseconds, in whole microseconds.
+fn log_uniform(rng: &mut Prng, lo: u64, hi: u64) -> Duration {
+    let x = (lo as f64).ln() + rng.unit() * ((hi as f64).ln() - (lo as f64).ln());
+    Duration((x.exp() as u64 / 1_000).max(1) * 1_000)
+}
+
+/// The node a fault acts on, if one.
+fn target(f: &Fault) -> Option<u32> {
+    match f {
+        Fault::Crash { node, .. }
+        | Fault::ClockStep { node, .. }
+        | Fault::ClockDrift { node, .. }
+        | Fault::Outage { node, .. }
+        | Fault::Delay { node, .. } => Some(*node),
+        Fault::Pause(n) | Fault::Restart(n) | Fault::Resume(n) | Fault::Partition(PartitionSpec::Isolate(n)) => {
+            Some(*n)
+        }
+        _ => None,
+    }
+}
+
+fn retarget(f: &mut Fault, to: u32) {
+    match f {
+        Fault::Crash { node, .. }
+        | Fault::ClockStep { node, .. }
+        | Fault::ClockDrift { node, .. }
+        | Fault::Outage { node, .. }
+        | Fault::Delay { node, .. } => *node = to,
+        Fault::Pause(n) | Fault::Partition(PartitionSpec::Isolate(n)) => *n = to,
+        _ => {}
+    }
+}
+
+/// A corpus entry: a candidate whose run reached new coverage, and what that run showed.
+struct Entry {
+    candidate: Candidate,
+    anchors: Vec<Anchor>,
+    kinds: Vec<String>,
+    /// Coverage elements it added when it ran: its weight as a parent.
+    new: usize,
+}
+
+/// A batch of fresh random seeds, each with the scenario's own schedule and its nemesis drawn for
+/// that seed: what a sweep over random seeds runs.
+fn random_batch<C: Clone>(base: &Scenario<C>, rng: &mut Prng) -> Vec<Candidate> {
+    (0..BATCH)
+        .map(|_| {
+            let seed = rng.next_u64() >> 16;
+            let faults = shrink::expand_nemesis(base, seed).faults.schedule;
+            Candidate { seed, faults, origin: format!("seed {seed}") }
+        })
+        .collect()
+}
+
+/// The baseline the search is measured against: random seeds (drawn from the explorer's stream,
+/// the same first [`BATCH`] seeds the search starts from) until one hits or the budget is spent.
+pub fn random_seeds<C: Clone>(
+    base: &Scenario<C>,
+    opts: ExploreOptions,
+    judge: &mut dyn FnMut(&[Candidate]) -> Vec<Observation>,
+) -> Explored {
+    let mut rng = Prng::new(opts.seed, Stream::Explore);
+    let mut out = Explored { found: None, runs: 0, invalid: 0, coverage: 0, corpus: 0, progress: Vec::new() };
+    let mut seen: BTreeSet<u64> = BTreeSet::new();
+    while out.runs < opts.runs {
+        let mut batch = random_batch(base, &mut rng);
+        batch.truncate((opts.runs - out.runs) as usize);
+        for (cand, obs) in batch.iter().zip(judge(&batch)) {
+            out.runs += 1;
+            seen.extend(obs.coverage.iter().copied());
+            if obs.hit {
+                out.found = Some((cand.clone(), out.runs, obs.failed));
+                break;
+            }
+        }
+        out.progress.push(Progress { runs: out.runs, coverage: seen.len(), corpus: 0 });
+        if out.found.is_some() {
+            break;
+        }
+    }
+    out.coverage = seen.len();
+    out
+}
+
+/// Searches `base` for a run with `Observation::hit`. `judge` runs a batch of candidates (each
+/// as [`Candidate::apply`] makes it, in any order, on any threads) and returns one observation per
+/// candidate, in the batch's order.
+pub fn explore<C: Clone>(
+    base: &Scenario<C>,
+    kinds: &Kinds,
+    opts: ExploreOptions,
+    judge: &mut dyn FnMut(&[Candidate]) -> Vec<Observation>,
+) -> Explored {
+    let mut rng = Prng::new(opts.seed, Stream::Explore);
+    let servers = base.topology.servers.max(1);
+    let mut corpus: Vec<Entry> = Vec::new();
+    let mut seen: BTreeSet<u64> = BTreeSet::new();
+    let mut out = Explored { found: None, runs: 0, invalid: 0, coverage: 0, corpus: 0, progress: Vec::new() };
+    // Generation 0 is what random seeds would do, so the search starts from the runs a sweep makes.
+    let mut generation = random_batch(base, &mut rng);
+    let mut attempts = 0u32;
+    while out.runs < opts.runs && attempts < opts.runs.saturating_mul(4).max(BATCH as u32) {
+        let room = (opts.runs - out.runs) as usize;
+        generation.truncate(room);
+        attempts += generation.len() as u32;
+        let observed = judge(&generation);
+        assert_eq!(observed.len(), generation.len(), "judge must answer every candidate");
+        for (cand, obs) in generation.drain(..).zip(observed) {
+            if obs.invalid {
+                out.invalid += 1;
+                continue;
+            }
+            out.runs += 1;
+            if obs.hit {
+                out.found = Some((cand, out.runs, obs.failed));
+                break;
+            }
+            let before = seen.len();
+            seen.extend(obs.coverage.iter().copied());
+            let new = seen.len() - before;
+            if new > 0 {
+                corpus.push(Entry { candidate: cand, anchors: obs.anchors, kinds: obs.kinds, new });
+            }
+        }
+        out.progress.push(Progress { runs: out.runs, coverage: seen.len(), corpus: corpus.len() });
+        if out.found.is_some() || corpus.is_empty() {
+            break;
+        }
+        generation = (0..BATCH).map(|_| child(&corpus, kinds, base, servers, &mut rng)).collect();
+    }
+    out.coverage = seen.len();
+    out.corpus = corpus.len();
+    out
+}
+
+/// A mutated child of a corpus entry chosen by weight (its new coverage).
+fn child<C: Clone>(corpus: &[Entry], kinds: &Kinds, base: &Scenario<C>, servers: u32, rng: &mut Prng) -> Candidate {
+    // Recent entries are favoured twice over: they are where the search is making headway.
+    let weights: Vec<f64> =
+        corpus.iter().enumerate().map(|(i, e)| e.new as f64 * if i + 8 >= corpus.len() { 2.0 } else { 1.0 }).collect();
+    let parent = &corpus[rng.weighted(&weights)];
+    let mut c = parent.candidate.clone();
+    let mut notes = Vec::new();
+    let end = base.duration;
+    let list = kinds.list();
+    let own: Vec<u8> = list.iter().copied().filter(|&k| k != DELAY).collect();
+    let steps = 1 + rng.below(2);
+    for _ in 0..steps {
+        let note = match rng.below(8) {
+            // The anchor moves are the most productive: three slots of eight, with the scenario's
+            // own fault kinds (delays have a slot of their own).
+            0..=2 if !parent.anchors.is_empty() && !own.is_empty() => {
+                let k = own[rng.below(own.len() as u64) as usize];
+                let (f, what) = at_anchor(parent, kinds, k, end, rng);
+                let note = format!("{} after {what}", f.fault.label());
+                let same: Vec<usize> =
+                    (0..c.faults.len()).filter(|&i| kind_of(&c.faults[i].fault) == Some(k)).collect();
+                if !same.is_empty() && rng.chance(0.5) {
+                    c.faults[same[rng.below(same.len() as u64) as usize]] = f;
+                } else if c.faults.len() < FAULTS_MAX {
+                    c.faults.push(f);
+                } else {
+                    continue;
+                }
+                note
+            }
+            7 if kinds.delay && !parent.anchors.is_empty() && c.faults.len() < FAULTS_MAX && rng.chance(0.5) => {
+                let (f, what) = at_anchor(parent, kinds, DELAY, end, rng);
+                let note = format!("{} after {what}", f.fault.label());
+                c.faults.push(f);
+                note
+            }
+            3 if !c.faults.is_empty() => {
+                let i = rng.below(c.faults.len() as u64) as usize;
+                let by = log_uniform(rng, 100_000, 1_000_000_000).0;
+                let f = &mut c.faults[i];
+                f.at = if rng.chance(0.5) {
+                    Duration(f.at.0.saturating_sub(by))
+                } else {
+                    Duration(f.at.0 + by).min(last_start(end))
+                };
+                format!("shift {}", f.fault.label())
+            }
+            4 if !c.faults.is_empty() && servers > 1 => {
+                let i = rng.below(c.faults.len() as u64) as usize;
+                let to = rng.below(servers as u64) as u32;
+                if target(&c.faults[i].fault).is_none() {
+                    continue;
+                }
+                retarget(&mut c.faults[i].fault, to);
+                format!("retarget {}", c.faults[i].fault.label())
+            }
+            5 if !c.faults.is_empty() => {
+                let i = rng.below(c.faults.len() as u64) as usize;
+                let Some(d) = c.faults[i].duration else { continue };
+                let d = if rng.chance(0.5) { d.0 / 2 } else { d.0 * 2 };
+                c.faults[i].duration = Some(Duration((d / 1_000).max(1) * 1_000));
+                format!("duration {}", c.faults[i].fault.label())
+            }
+            6 if !c.faults.is_empty() && rng.chance(0.5) => {
+                let f = c.faults.remove(rng.below(c.faults.len() as u64) as usize);
+                format!("remove {}", f.fault.label())
+            }
+            6 if !own.is_empty() && c.faults.len() < FAULTS_MAX => {
+                let k = own[rng.below(own.len() as u64) as usize];
+                let at = Duration(rng.below(last_start(end).0.max(1)) / 1_000 * 1_000);
+                let f = kinds.make(k, rng.below(servers as u64) as u32, at, rng);
+                let note = format!("add {}", f.fault.label());
+                c.faults.push(f);
+                note
+            }
+            _ => {
+                c.seed = rng.next_u64() >> 16;
+                format!("seed {}", c.seed)
+            }
+        };
+        notes.push(note);
+    }
+    c.faults.sort_by_key(|f| f.at);
+    c.origin = notes.join("; ");
+    c
+}
+
+/// A fault of kind `k` a little after an anchor of `parent`'s run, on the anchor's node.
+fn at_anchor(parent: &Entry, kinds: &Kinds, k: u8, end: Duration, rng: &mut Prng) -> (ScheduledFault, String) {
+    let (at, node, what) = pick_anchor(parent, rng);
+    let at = Duration(at.0 + log_uniform(rng, 10_000, 20_000_000).0).min(last_start(end));
+    (kinds.make(k, node, at, rng), what)
+}
+
+/// The latest start a fault may have: a microsecond before the main phase ends.
+fn last_start(end: Duration) -> Duration {
+    Duration(end.0.saturating_sub(1_000) / 1_000 * 1_000)
+}
+
+const DELAY: u8 = 4;
+
+fn kind_of(f: &Fault) -> Option<u8> {
+    match f {
+        Fault::Crash { .. } => Some(0),
+        Fault::Partition(_) => Some(1),
+        Fault::Pause(_) => Some(2),
+        Fault::ClockStep { .. } => Some(3),
+        Fault::Delay { .. } => Some(4),
+        _ => None,
+    }
+}
+
+/// An anchor of `e`'s run: a kind of event uniformly among those seen, then one of its events.
+fn pick_anchor(e: &Entry, rng: &mut Prng) -> (Duration, u32, String) {
+    let present: BTreeSet<u32> = e.anchors.iter().map(|a| a.kind).collect();
+    let present: Vec<u32> = present.into_iter().collect();
+    let kind = present[rng.below(present.len() as u64) as usize];
+    let of_kind: Vec<&Anchor> = e.anchors.iter().filter(|a| a.kind == kind).collect();
+    let a = of_kind[rng.below(of_kind.len() as u64) as usize];
+    let name = e.kinds.get(kind as usize).map_or("?", String::as_str);
+    (a.at, a.node, format!("{name}@n{}", a.node))
+}
