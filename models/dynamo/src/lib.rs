@@ -461,7 +461,7 @@ impl Model for Dynamo {
             epochs.iter().map(|m| ring(m) + tokens(m) * 4.0 * n).sum::<f64>() + epochs.last().map_or(0.0, ring);
         // A server holds the ranges it owns: a map entry, Merkle leaves and a byte count each.
         let per_range = 64.0 + 8.0 * c.merkle_leaves as f64 + 8.0;
-        let sibling = std::mem::size_of::<store::Sibling>() as f64;
+        let sibling = std::mem::size_of::<store::Version>() as f64;
         let (gets, puts) = (load.of("get", Self::OP_KINDS), load.of("put", Self::OP_KINDS));
         let keys = load.keys.min(puts);
         // Under client merge a key's cart and superseded writes grow by one each per put.

@@ -2,7 +2,7 @@
 //! clients (coordinator choice, read-modify-write or blind puts, timeouts, and under
 //! `coordinator: Proxy` the coordination itself: replica targets, quorums, read repair).
 
-use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Versioning};
+use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Version, Versioning};
 use crate::{Config, Coordinator, PutMode, ReplicaChoice};
 use common::merkle::MerkleTree;
 use common::mix64;
@@ -360,14 +360,14 @@ fn new_version(
             (clock, Vec::new())
         }
     };
-    Sibling {
-        dot: Dot { node, seq },
+    Version::new(
+        Dot { node, seq },
         clock,
         past,
         items,
-        stamp: Stamp { local_ns: now, node },
-        expires_ns: sh.config.ttl.map(|t| now + t.0).unwrap_or(0),
-    }
+        Stamp { local_ns: now, node },
+        sh.config.ttl.map(|t| now + t.0).unwrap_or(0),
+    )
 }
 
 /// A request a coordinator has sent to replicas: a server's for a client, or a client's own
@@ -540,10 +540,9 @@ impl Server {
         }
     }
 
-    /// The keys this server holds in range `range` (none: an empty map).
-    fn held(&self, range: u32) -> &BTreeMap<u64, Vec<Sibling>> {
-        static EMPTY: BTreeMap<u64, Vec<Sibling>> = BTreeMap::new();
-        self.store.get(&range).map_or(&EMPTY, |h| &h.keys)
+    /// The versions this server stores of `key`, in range `range`.
+    fn stored(&self, range: u32, key: u64) -> Option<&Vec<Sibling>> {
+        self.store.get(&range)?.keys.get(&key)
     }
 
     fn ring(&self) -> &Ring {
@@ -573,7 +572,7 @@ impl Server {
         let policy = self.sh.policy();
         let range = self.ring().range_of(key) as u32;
         let mut out: Vec<Sibling> = Vec::new();
-        if let Some(s) = self.held(range).get(&key) {
+        if let Some(s) = self.stored(range, key) {
             store::merge(&mut out, s, policy);
         }
         if !self.hints.is_empty() {
@@ -590,7 +589,7 @@ impl Server {
     /// The versions this server holds as a replica (not hints) for `key`.
     pub fn own_versions(&self, key: u64, local_now_ns: u64) -> Vec<Sibling> {
         let range = self.ring().range_of(key) as u32;
-        let mut v = self.held(range).get(&key).cloned().unwrap_or_default();
+        let mut v = self.stored(range, key).cloned().unwrap_or_default();
         v.retain(|s| s.is_live(local_now_ns));
         v
     }
@@ -882,7 +881,7 @@ impl Server {
 
     fn read_local(&mut self, now: u64, key: u64) -> Vec<Sibling> {
         let range = self.ring().range_of(key) as u32;
-        let mut out: Vec<Sibling> = match self.held(range).get(&key) {
+        let mut out: Vec<Sibling> = match self.stored(range, key) {
             None => Vec::new(),
             Some(set) if set.iter().any(|v| v.is_live(now)) => set.iter().filter(|v| v.is_live(now)).cloned().collect(),
             Some(_) => {
@@ -1119,8 +1118,10 @@ impl Server {
 
     fn entries_in(&self, range: u32, leaves: &[u32]) -> Vec<Entry> {
         let l = self.sh.config.merkle_leaves;
-        self.held(range)
-            .iter()
+        self.store
+            .get(&range)
+            .into_iter()
+            .flat_map(|h| h.keys.iter())
             .filter(|(key, _)| leaves.binary_search(&leaf_of(**key, l)).is_ok())
             .map(|(&key, s)| (key, s.clone()))
             .collect()
