@@ -39,6 +39,8 @@
 //!   the spread of its requests column; not for `EqualPartitions`, which has no tokens), and
 //!   `balance_by_partitioning` (the paper's three strategies at the same number of ranges,
 //!   load-balancing efficiency = mean / max primary requests per node, over the same rings).
+//!   The two balance tables (and the measure `balance_rings`) are left out under
+//!   `balance_tables: false`: they cost `12 * rings` ring builds and a placement of every key.
 
 use crate::node::DynamoNode;
 use crate::{Config, Reconcile, build_ring, epoch_at, ring_members, ring_with};
