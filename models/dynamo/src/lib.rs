@@ -441,10 +441,11 @@ impl Model for Dynamo {
 
     /// Per ring epoch, every token with the head of its walk; per server, the ranges it owns (a
     /// B-tree, Merkle leaves and a size each) and heartbeats of every server, which gossip copies
-    /// into every message (quadratic in the servers). Per key
-    /// written, its versions on `N` replicas; per put, a record of the key's versions on each
-    /// replica's disk (the cart grows by an item and a superseded write per put, so a key's log
-    /// grows with the square of its puts).
+    /// into every message (quadratic in the servers). Per key written, its versions on `N`
+    /// replicas; per put, a record on each replica's disk of the put's version, which the
+    /// replicas share (made once). A version carries its cart and every write it supersedes,
+    /// each growing by one per put, and the log keeps every version: a key's log grows with the
+    /// square of its puts.
     fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
         let s = topo.servers.len() as f64;
         let clients = topo.clients.len() as f64;
@@ -468,8 +469,12 @@ impl Model for Dynamo {
         let grows = if c.reconcile == Reconcile::ClientMerge { 24.0 } else { 0.0 };
         let puts_per_key = puts / keys.max(1.0);
         let value = sibling + 40.0 + grows * puts_per_key;
-        let log =
-            keys * n * (puts_per_key * (sibling + 64.0) + grows * puts_per_key * puts_per_key * load.key_skew / 2.0);
+        // Each replica's record holds a handle on the put's version, which all share: the
+        // version itself (its cart and superseded writes) is counted once.
+        let log = keys
+            * (n * puts_per_key * 64.0
+                + puts_per_key * sibling
+                + grows * puts_per_key * puts_per_key * load.key_skew / 2.0);
         let gossip_per_s = if c.gossip { s / c.gossip_interval.as_secs_f64() } else { 0.0 };
         let ae_per_s = if c.anti_entropy { t0 * n / c.anti_entropy_interval.as_secs_f64() } else { 0.0 };
         let timers_per_s = s * (1.0 / c.handoff_interval.as_secs_f64() + 1.0 / c.sweep_interval.as_secs_f64());
