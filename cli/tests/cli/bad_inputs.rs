@@ -90,7 +90,7 @@ fn a_run_that_would_not_fit_in_memory_is_refused_with_its_estimate() {
             r#"duration: "2s", topology: (servers: 5000000, clients: 1),
                workload: (ops: [("get", 0.8), ("put", 0.2)], arrival: OpenLoop(rate_per_s: 100.0))"#
                 .to_string(),
-            "servers' ranges: 5.0 million servers x 80.0 million ranges",
+            "heartbeats: 5.0 million servers squared",
         ),
         ("register", format!(r#"duration: "2s", topology: (servers: 5000000, clients: 1), {load}"#), "registers:"),
         (

@@ -62,6 +62,7 @@ fn perf_scenarios_validate() {
     let r = simctl(&[
         "validate",
         "scenarios/perf/dynamo_10k.ron",
+        "scenarios/perf/dynamo_1000_servers.ron",
         "scenarios/perf/kafka_50k.ron",
         "scenarios/perf/kafka_100_brokers.ron",
     ]);

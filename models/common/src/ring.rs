@@ -11,16 +11,32 @@ pub struct Member {
     pub weight: u32,
 }
 
-/// The ring: tokens sorted by position, each owned by a server, and for every token the clockwise
-/// walk of distinct servers that starts there (preference list first, then the fallbacks).
+/// The ring: ranges sorted by their end position, each with its primary server, and for every
+/// range the first few distinct servers of its clockwise walk (its *head*: the preference list and
+/// the first fallbacks). The rest of a walk is computed on demand ([`Ring::walk`]), so a ring of
+/// `S` servers with `T` tokens each costs `O(S T)` memory and `O(S T log(S T))` to build, not a
+/// stored walk of every server per token (`O((S T)^2)`).
 #[derive(Clone, Debug)]
 pub struct Ring {
-    /// `(token position, server)`, sorted by position.
+    /// `(range end position, primary server)`, sorted by position.
     tokens: Vec<(u64, u32)>,
-    /// Per token index: every distinct server in clockwise order starting at that token.
-    walks: Vec<Vec<u32>>,
+    /// The owner sequence a walk steps through: the token ring's owners (strategies 1 and 2) or
+    /// the partitions' (strategy 3).
+    seq: Vec<u32>,
+    /// Strategy 2: per partition, the index in `seq` its walk starts at (the first token at or
+    /// after its end). Empty otherwise: range `r`'s walk starts at `seq[r]`.
+    start: Vec<u32>,
+    /// Per range, the first `head` distinct servers of its walk: `heads[r * head..(r + 1) * head]`.
+    heads: Vec<u32>,
+    head: usize,
+    /// Distinct servers in `seq`: the length of every walk.
+    distinct: usize,
     servers: u32,
 }
+
+/// Servers per range kept in a ring's head table by [`Ring::new`] and [`Ring::build`] (a longer
+/// preference list needs [`Ring::build_with_head`]).
+pub const HEAD: usize = 8;
 
 /// How the hash space is cut into key ranges and the ranges placed on servers: the three
 /// strategies of the Dynamo paper (DeCandia et al., 2007, section 6.2).
@@ -64,6 +80,18 @@ impl Ring {
     /// (and strategy 3's dealing order) are hashes of `(server, i)` and the salt; salt 0 is the
     /// ring of [`Ring::new`].
     pub fn build(members: &[Member], vnodes_per_weight: u32, partitioning: Partitioning, salt: u64) -> Ring {
+        Ring::build_with_head(members, vnodes_per_weight, partitioning, salt, HEAD)
+    }
+
+    /// [`Ring::build`], keeping the first `head` servers of every range's walk in a table (at
+    /// least the longest preference list asked of [`Ring::preference_list`]).
+    pub fn build_with_head(
+        members: &[Member],
+        vnodes_per_weight: u32,
+        partitioning: Partitioning,
+        salt: u64,
+        head: usize,
+    ) -> Ring {
         let servers = members.iter().map(|m| m.server + 1).max().unwrap_or(0);
         let salt = if salt == 0 { 0 } else { mix64(salt) };
         let mut tokens: Vec<(u64, u32)> = Vec::new();
@@ -75,27 +103,34 @@ impl Ring {
         tokens.sort_unstable();
         tokens.dedup_by_key(|t| t.0);
         let owners: Vec<u32> = tokens.iter().map(|t| t.1).collect();
-        let token_walks = walks(&owners, servers, members.len());
-        let (ends, walks): (Vec<u64>, Vec<Vec<u32>>) = match partitioning {
-            Partitioning::RandomTokens => (tokens.iter().map(|t| t.0).collect(), token_walks),
+        let (ends, seq, start) = match partitioning {
+            Partitioning::RandomTokens => (tokens.iter().map(|t| t.0).collect(), owners, Vec::new()),
             Partitioning::EqualPartitionsRandomTokens(q) => {
                 let ends = equal_ends(q);
-                let walks = ends
+                let start = ends
                     .iter()
                     .map(|&e| {
                         let i = tokens.partition_point(|t| t.0 < e);
-                        token_walks[if i == tokens.len() { 0 } else { i }].clone()
+                        if i == tokens.len() { 0 } else { i as u32 }
                     })
                     .collect();
-                (ends, walks)
+                (ends, owners, start)
             }
-            Partitioning::EqualPartitions(q) => {
-                let owners = deal(members, q, salt);
-                (equal_ends(q), walks(&owners, servers, members.len()))
-            }
+            Partitioning::EqualPartitions(q) => (equal_ends(q), deal(members, q, salt), Vec::new()),
         };
-        let tokens = ends.into_iter().zip(walks.iter().map(|w| w[0])).collect();
-        Ring { tokens, walks, servers }
+        let distinct = {
+            let mut seen = vec![false; servers as usize];
+            seq.iter().filter(|&&s| !std::mem::replace(&mut seen[s as usize], true)).count()
+        };
+        let head = head.clamp(1, distinct.max(1));
+        let seq_heads = heads(&seq, head);
+        let heads = if start.is_empty() {
+            seq_heads
+        } else {
+            start.iter().flat_map(|&i| seq_heads[i as usize * head..(i as usize + 1) * head].iter().copied()).collect()
+        };
+        let tokens = ends.into_iter().enumerate().map(|(r, e)| (e, heads[r * head])).collect();
+        Ring { tokens, seq, start, heads, head, distinct, servers }
     }
 
     /// The ring position of a key.
@@ -111,6 +146,11 @@ impl Ring {
     /// One more than the highest server index on the ring.
     pub fn server_bound(&self) -> u32 {
         self.servers
+    }
+
+    /// The number of distinct servers on the ring: the length of every walk.
+    pub fn distinct_servers(&self) -> usize {
+        self.distinct
     }
 
     /// The index of the token (= key range) that owns `position`: the first token at or after it,
@@ -133,16 +173,35 @@ impl Ring {
         (prev, self.tokens[r].0)
     }
 
-    /// Every distinct server, clockwise from range `r`: the first `n` are its preference list.
+    /// The server owning range `r` as primary: the first of its walk.
     #[inline]
-    pub fn walk(&self, r: usize) -> &[u32] {
-        &self.walks[r]
+    pub fn primary(&self, r: usize) -> u32 {
+        self.tokens[r].1
+    }
+
+    /// The first `n` servers of range `r`'s walk (`n` at most the ring's head, see
+    /// [`Ring::build_with_head`]; fewer when the ring has fewer servers).
+    #[inline]
+    pub fn head(&self, r: usize, n: usize) -> &[u32] {
+        assert!(
+            n <= self.head || self.head == self.distinct,
+            "a preference list of {n} from a ring that keeps {} per range (build it with a longer head)",
+            self.head
+        );
+        &self.heads[r * self.head..r * self.head + n.min(self.head)]
+    }
+
+    /// Every distinct server, clockwise from range `r`: the first `n` are its preference list,
+    /// the rest the fallbacks in order. The head comes from the table; past it the walk steps
+    /// through the ring on demand.
+    pub fn walk(&self, r: usize) -> Walk<'_> {
+        let from = if self.start.is_empty() { r } else { self.start[r] as usize };
+        Walk { ring: self, head: self.head(r, self.head), from, emitted: 0, step: 0, seen: Vec::new() }
     }
 
     /// The preference list of `key`: its first `n` distinct servers.
     pub fn preference_list(&self, key: u64, n: usize) -> &[u32] {
-        let w = self.walk(self.range_of(key));
-        &w[..n.min(w.len())]
+        self.head(self.range_of(key), n)
     }
 
     /// Share of the ring each server owns as primary (sums to 1).
@@ -156,25 +215,70 @@ impl Ring {
     }
 }
 
-/// For each range, every distinct server met walking the ranges clockwise from it.
-fn walks(owners: &[u32], servers: u32, distinct: usize) -> Vec<Vec<u32>> {
-    (0..owners.len())
-        .map(|start| {
-            let mut seen = vec![false; servers as usize];
-            let mut walk = Vec::with_capacity(distinct);
-            for k in 0..owners.len() {
-                let s = owners[(start + k) % owners.len()];
-                if !seen[s as usize] {
-                    seen[s as usize] = true;
-                    walk.push(s);
-                    if walk.len() == distinct {
-                        break;
-                    }
-                }
+/// A range's walk ([`Ring::walk`]): its head from the table, then the ring stepped clockwise
+/// from the range, skipping servers already met, until every server is met.
+pub struct Walk<'a> {
+    ring: &'a Ring,
+    head: &'a [u32],
+    /// Where in the ring's owner sequence the walk starts.
+    from: usize,
+    emitted: usize,
+    /// Steps taken through the owner sequence past the head.
+    step: usize,
+    /// Servers met (one bit each), once the walk leaves its head.
+    seen: Vec<u64>,
+}
+
+impl Iterator for Walk<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.emitted < self.head.len() {
+            self.emitted += 1;
+            return Some(self.head[self.emitted - 1]);
+        }
+        let ring = self.ring;
+        if self.emitted >= ring.distinct {
+            return None;
+        }
+        if self.seen.is_empty() {
+            self.seen = vec![0; (ring.servers as usize).div_ceil(64)];
+            for &s in self.head {
+                self.seen[s as usize / 64] |= 1 << (s % 64);
             }
-            walk
-        })
-        .collect()
+        }
+        while self.step < ring.seq.len() {
+            let s = ring.seq[(self.from + self.step) % ring.seq.len()];
+            self.step += 1;
+            let (word, bit) = (s as usize / 64, 1u64 << (s % 64));
+            if self.seen[word] & bit == 0 {
+                self.seen[word] |= bit;
+                self.emitted += 1;
+                return Some(s);
+            }
+        }
+        None
+    }
+}
+
+/// For each position of the cyclic owner sequence, the first `width` distinct servers met
+/// walking it clockwise from there (`width` at most the distinct servers in it), flattened.
+/// Walking backwards, the head at `i` is `seq[i]` then the head at `i + 1` without `seq[i]`;
+/// two laps make every head see a full lap. `O(len * width)`.
+fn heads(seq: &[u32], width: usize) -> Vec<u32> {
+    let len = seq.len();
+    let mut out = vec![0u32; len * width];
+    let mut cur: Vec<u32> = Vec::with_capacity(width + 1);
+    for i in (0..2 * len).rev() {
+        let s = seq[i % len];
+        cur.retain(|&x| x != s);
+        cur.insert(0, s);
+        cur.truncate(width);
+        if i < len {
+            out[i * width..i * width + cur.len()].copy_from_slice(&cur);
+        }
+    }
+    out
 }
 
 /// The ends of `q` equal partitions of the hash space (the last one ends at `u64::MAX`).
@@ -227,7 +331,7 @@ mod tests {
             assert_eq!(p.len(), 3);
             assert!(p[0] != p[1] && p[1] != p[2] && p[0] != p[2], "{p:?}");
             assert_eq!(p, ring.preference_list(key, 3));
-            assert_eq!(ring.walk(ring.range_of(key)).len(), 8);
+            assert_eq!(ring.walk(ring.range_of(key)).count(), 8);
         }
     }
 
@@ -293,7 +397,7 @@ mod tests {
             assert!((o - 0.25).abs() < 1e-9, "{own:?}");
         }
         for r in 0..32 {
-            let w = ring.walk(r);
+            let w: Vec<u32> = ring.walk(r).collect();
             assert_eq!(w.len(), 4);
             assert_eq!(w[0], ring.tokens[r].1);
         }
@@ -301,7 +405,7 @@ mod tests {
         let mut m = members(4);
         m[0].weight = 3;
         let ring = Ring::build(&m, 1, Partitioning::EqualPartitions(30), 3);
-        let held = (0..30).filter(|&r| ring.walk(r)[0] == 0).count();
+        let held = (0..30).filter(|&r| ring.primary(r) == 0).count();
         assert_eq!(held, 15);
     }
 
@@ -313,7 +417,7 @@ mod tests {
         assert_eq!(parts.token_count(), 16);
         for r in 0..16 {
             let (_, end) = parts.range_bounds(r);
-            assert_eq!(parts.walk(r), tokens.walk(tokens.range_of_position(end)), "partition {r}");
+            assert!(parts.walk(r).eq(tokens.walk(tokens.range_of_position(end))), "partition {r}");
         }
     }
 
@@ -326,5 +430,67 @@ mod tests {
         let dealt = max_over_mean(&Ring::build(&m, 8, Partitioning::EqualPartitions(64), 5).ownership());
         assert!(random > 1.1, "{random}");
         assert!((dealt - 1.0).abs() < 1e-9, "{dealt}");
+    }
+
+    /// The walk of every distinct server from each position, stored whole: the ring's former
+    /// representation, kept as the reference the on-demand walk is held to.
+    fn full_walks(owners: &[u32], servers: u32) -> Vec<Vec<u32>> {
+        (0..owners.len())
+            .map(|start| {
+                let mut seen = vec![false; servers as usize];
+                let mut walk = Vec::new();
+                for k in 0..owners.len() {
+                    let s = owners[(start + k) % owners.len()];
+                    if !std::mem::replace(&mut seen[s as usize], true) {
+                        walk.push(s);
+                    }
+                }
+                walk
+            })
+            .collect()
+    }
+
+    #[test]
+    fn heads_and_on_demand_walks_equal_the_full_walks() {
+        for (servers, vnodes, weighted) in [(1, 4, false), (3, 1, false), (5, 8, true), (12, 16, false), (40, 4, true)]
+        {
+            let mut m = members(servers);
+            if weighted {
+                m[0].weight = 3;
+                m[servers as usize - 1].weight = 2;
+            }
+            for salt in [0, 9] {
+                let q = (servers * vnodes).max(servers);
+                for p in [
+                    Partitioning::RandomTokens,
+                    Partitioning::EqualPartitionsRandomTokens(q),
+                    Partitioning::EqualPartitions(q),
+                ] {
+                    let ring = Ring::build(&m, vnodes, p, salt);
+                    let tokens = Ring::build(&m, vnodes, Partitioning::RandomTokens, salt);
+                    let reference = full_walks(&tokens.seq, ring.servers);
+                    let reference_seq = full_walks(&ring.seq, ring.servers);
+                    for r in 0..ring.token_count() {
+                        let want = match p {
+                            Partitioning::EqualPartitionsRandomTokens(_) => {
+                                &reference[tokens.range_of_position(ring.range_bounds(r).1)]
+                            }
+                            _ => &reference_seq[r],
+                        };
+                        assert_eq!(&ring.walk(r).collect::<Vec<_>>(), want, "{servers} servers, {p:?}, range {r}");
+                        let n = want.len().min(HEAD);
+                        assert_eq!(ring.head(r, n), &want[..n]);
+                        assert_eq!(ring.primary(r), want[0]);
+                    }
+                }
+            }
+        }
+        // A long head keeps whole walks when asked to.
+        let m = members(12);
+        let ring = Ring::build_with_head(&m, 4, Partitioning::RandomTokens, 0, 12);
+        let reference = full_walks(&ring.seq, 12);
+        for (r, want) in reference.iter().enumerate() {
+            assert_eq!(ring.head(r, 12), &want[..]);
+        }
     }
 }

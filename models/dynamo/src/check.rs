@@ -39,6 +39,8 @@
 //!   the spread of its requests column; not for `EqualPartitions`, which has no tokens), and
 //!   `balance_by_partitioning` (the paper's three strategies at the same number of ranges,
 //!   load-balancing efficiency = mean / max primary requests per node, over the same rings).
+//!   The two balance tables (and the measure `balance_rings`) are left out under
+//!   `balance_tables: false`: they cost `12 * rings` ring builds and a placement of every key.
 
 use crate::node::DynamoNode;
 use crate::{Config, Reconcile, build_ring, epoch_at, ring_members, ring_with};
@@ -410,6 +412,52 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             keys_per_node[s as usize] = sv.key_count() as f64;
         }
     }
+    if config.balance_tables {
+        balance_tables(config, run, &members, &weights, &mut r);
+    }
+
+    // ---- measures
+    let counters = &run.sim.metrics().counters;
+    let counter = |name: &str| counters.get(name).copied().unwrap_or(0) as f64;
+    let m = &mut r.measures;
+    m.insert("acked_writes".into(), acked.len() as f64);
+    m.insert("lost_writes".into(), lost.len() as f64);
+    m.insert("keys_diverged".into(), diverged.len() as f64);
+    m.insert("hints_left".into(), hints_left as f64);
+    m.insert("reads_checked".into(), checked as f64);
+    m.insert("reads_judged_quiet".into(), quiet as f64);
+    m.insert("stale_reads".into(), stale as f64);
+    m.insert("stale_read_fraction".into(), frac(stale, checked));
+    m.insert("stale_read_fraction_quiet".into(), frac(stale_quiet, quiet));
+    m.insert("reads_with_siblings_fraction".into(), frac(by_versions[2] + by_versions[3], reads));
+    m.insert("versions_max".into(), versions_max as f64);
+    m.insert("keys_per_node_max_over_mean".into(), max_over_mean(&keys_per_node, &weights));
+    m.insert("requests_per_node_max_over_mean".into(), max_over_mean(&coordinator_requests, &weights));
+    let (ae, full) = (counter("ae_bytes"), counter("ae_bytes_full"));
+    m.insert("ae_keys_repaired".into(), counter("ae_keys_repaired"));
+    m.insert("ae_bytes".into(), ae);
+    m.insert("ae_bytes_full".into(), full);
+    m.insert("ae_bytes_saved_fraction".into(), if full > 0.0 { 1.0 - ae / full } else { 0.0 });
+    m.insert("hinted_writes".into(), counter("hinted_writes"));
+    m.insert("handoff_keys".into(), counter("handoff_keys"));
+    m.insert("read_repair_keys_fixed".into(), counter("read_repair_keys_fixed"));
+    r
+}
+
+/// The balance tables: `balance_vs_vnodes` (the run's strategy at 1 to 256 vnodes) and
+/// `balance_by_partitioning` (the three strategies at the run's number of ranges), each averaged
+/// over `config.rings` rings: ring share, keys held and primary requests per node, most loaded
+/// over mean.
+fn balance_tables(
+    config: &Config,
+    run: &RunView<'_, DynamoNode>,
+    members: &[u32],
+    weights: &[f64],
+    r: &mut ModelReport,
+) {
+    let hist = run.history();
+    let servers = run.topology().servers.len() as u32;
+    let n = config.replicas as usize;
     let mut ops_per_key: BTreeMap<u64, f64> = BTreeMap::new();
     for e in hist {
         *ops_per_key.entry(e.key).or_default() += 1.0;
@@ -419,7 +467,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let salts: Vec<u64> =
         (0..config.rings as u64).map(|i| if i == 0 { 0 } else { sim_core::rng::mix64(seed ^ i << 40) }).collect();
     let balance = |v: u32, partitioning: Partitioning, salt: u64| -> [f64; 3] {
-        let ring = ring_with(config, &members, v, partitioning, salt);
+        let ring = ring_with(config, members, v, partitioning, salt);
         let (mut k, mut q) = (vec![0f64; servers as usize], vec![0f64; servers as usize]);
         for (&key, &ops) in &ops_per_key {
             let p = ring.preference_list(key, n);
@@ -428,7 +476,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             }
             q[p[0] as usize] += ops;
         }
-        [max_over_mean(&ring.ownership(), &weights), max_over_mean(&k, &weights), max_over_mean(&q, &weights)]
+        [max_over_mean(&ring.ownership(), weights), max_over_mean(&k, weights), max_over_mean(&q, weights)]
     };
     // Mean and standard deviation over the rings.
     let over_rings = |v: u32, partitioning: Partitioning| -> ([f64; 3], [f64; 3]) {
@@ -496,31 +544,4 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         rows,
     ));
     r.measures.insert("balance_rings".into(), salts.len() as f64);
-
-    // ---- measures
-    let counters = &run.sim.metrics().counters;
-    let counter = |name: &str| counters.get(name).copied().unwrap_or(0) as f64;
-    let m = &mut r.measures;
-    m.insert("acked_writes".into(), acked.len() as f64);
-    m.insert("lost_writes".into(), lost.len() as f64);
-    m.insert("keys_diverged".into(), diverged.len() as f64);
-    m.insert("hints_left".into(), hints_left as f64);
-    m.insert("reads_checked".into(), checked as f64);
-    m.insert("reads_judged_quiet".into(), quiet as f64);
-    m.insert("stale_reads".into(), stale as f64);
-    m.insert("stale_read_fraction".into(), frac(stale, checked));
-    m.insert("stale_read_fraction_quiet".into(), frac(stale_quiet, quiet));
-    m.insert("reads_with_siblings_fraction".into(), frac(by_versions[2] + by_versions[3], reads));
-    m.insert("versions_max".into(), versions_max as f64);
-    m.insert("keys_per_node_max_over_mean".into(), max_over_mean(&keys_per_node, &weights));
-    m.insert("requests_per_node_max_over_mean".into(), max_over_mean(&coordinator_requests, &weights));
-    let (ae, full) = (counter("ae_bytes"), counter("ae_bytes_full"));
-    m.insert("ae_keys_repaired".into(), counter("ae_keys_repaired"));
-    m.insert("ae_bytes".into(), ae);
-    m.insert("ae_bytes_full".into(), full);
-    m.insert("ae_bytes_saved_fraction".into(), if full > 0.0 { 1.0 - ae / full } else { 0.0 });
-    m.insert("hinted_writes".into(), counter("hinted_writes"));
-    m.insert("handoff_keys".into(), counter("handoff_keys"));
-    m.insert("read_repair_keys_fixed".into(), counter("read_repair_keys_fixed"));
-    r
 }

@@ -181,6 +181,12 @@ pub struct Config {
     /// Rings the balance tables average over: the run's ring and `rings - 1` more drawn from the
     /// seed (token positions and dealing orders); the spread over them is reported.
     pub rings: u32,
+    /// Whether the report has the balance tables (`balance_vs_vnodes`, `balance_by_partitioning`
+    /// and the measure `balance_rings`): they build `12 * rings` more rings (nine vnode counts,
+    /// three strategies) and place every key of the history on each, a report cost that grows
+    /// with the tokens (`servers * vnodes`, up to 256 vnodes) and the keys. Default on; a
+    /// performance run of a large cluster turns them off.
+    pub balance_tables: bool,
     /// Server weights (default 1): a weight-2 server gets twice the tokens.
     pub weights: BTreeMap<u32, u32>,
     pub coordinator: Coordinator,
@@ -239,6 +245,7 @@ impl Default for Config {
             vnodes: 16,
             partitioning: Partitioning::RandomTokens,
             rings: 1,
+            balance_tables: true,
             weights: BTreeMap::new(),
             coordinator: Coordinator::PreferenceList,
             replica_choice: ReplicaChoice::PreferenceList,
@@ -306,7 +313,7 @@ pub fn build_ring(config: &Config, members: &[u32], vnodes: u32) -> Ring {
 pub fn ring_with(config: &Config, members: &[u32], vnodes: u32, partitioning: Partitioning, salt: u64) -> Ring {
     let members: Vec<Member> =
         members.iter().map(|&s| Member { server: s, weight: config.weights.get(&s).copied().unwrap_or(1) }).collect();
-    Ring::build(&members, vnodes, partitioning, salt)
+    Ring::build_with_head(&members, vnodes, partitioning, salt, (config.replicas as usize).max(common::ring::HEAD))
 }
 
 pub struct Dynamo;
@@ -432,12 +439,13 @@ impl Model for Dynamo {
         e
     }
 
-    /// Quadratic in the servers: per ring epoch, every token's walk of every server and an
-    /// ownership table of tokens x servers; per server, its ranges (a B-tree, Merkle leaves and a
-    /// size each) and heartbeats of every server, which gossip copies into every message. Per key
-    /// written, its versions on `N` replicas; per put, a record of the key's versions on each
-    /// replica's disk (the cart grows by an item and a superseded write per put, so a key's log
-    /// grows with the square of its puts).
+    /// Per ring epoch, every token with the head of its walk; per server, the ranges it owns (a
+    /// B-tree, Merkle leaves and a size each) and heartbeats of every server, which gossip copies
+    /// into every message (quadratic in the servers). Per key written, its versions on `N`
+    /// replicas; per put, a record on each replica's disk of the put's version, which the
+    /// replicas share (made once). A version carries its cart and every write it supersedes,
+    /// each growing by one per put, and the log keeps every version: a key's log grows with the
+    /// square of its puts.
     fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
         let s = topo.servers.len() as f64;
         let clients = topo.clients.len() as f64;
@@ -446,19 +454,27 @@ impl Model for Dynamo {
         let epochs = ring_members(c, topo.servers.len() as u32);
         let tokens = |members: &[u32]| members.iter().map(|&m| weight(m)).sum::<f64>() * c.vnodes as f64;
         let t0 = tokens(&epochs[0]);
-        // Every epoch's ring, and the checkers' ring of the end.
-        let rings: f64 = epochs.iter().map(|m| tokens(m) * (16.0 + 24.0 + 4.0 * m.len() as f64 + s)).sum::<f64>()
-            + epochs.last().map_or(0.0, |m| tokens(m) * (40.0 + 4.0 * m.len() as f64));
-        let per_range = 24.0 + 8.0 * c.merkle_leaves as f64 + 8.0 + 4.0 * n / s.max(1.0);
-        let sibling = std::mem::size_of::<store::Sibling>() as f64;
+        // Every epoch's ring (per token: position, owner, its walk's head, and the owners' range
+        // lists), and the checkers' ring of the end.
+        let head = (n as usize).max(common::ring::HEAD) as f64;
+        let ring = |m: &Vec<u32>| tokens(m) * (16.0 + 4.0 + 4.0 * head.min(m.len() as f64));
+        let rings: f64 =
+            epochs.iter().map(|m| ring(m) + tokens(m) * 4.0 * n).sum::<f64>() + epochs.last().map_or(0.0, ring);
+        // A server holds the ranges it owns: a map entry, Merkle leaves and a byte count each.
+        let per_range = 64.0 + 8.0 * c.merkle_leaves as f64 + 8.0;
+        let sibling = std::mem::size_of::<store::Version>() as f64;
         let (gets, puts) = (load.of("get", Self::OP_KINDS), load.of("put", Self::OP_KINDS));
         let keys = load.keys.min(puts);
         // Under client merge a key's cart and superseded writes grow by one each per put.
         let grows = if c.reconcile == Reconcile::ClientMerge { 24.0 } else { 0.0 };
         let puts_per_key = puts / keys.max(1.0);
         let value = sibling + 40.0 + grows * puts_per_key;
-        let log =
-            keys * n * (puts_per_key * (sibling + 64.0) + grows * puts_per_key * puts_per_key * load.key_skew / 2.0);
+        // Each replica's record holds a handle on the put's version, which all share: the
+        // version itself (its cart and superseded writes) is counted once.
+        let log = keys
+            * (n * puts_per_key * 64.0
+                + puts_per_key * sibling
+                + grows * puts_per_key * puts_per_key * load.key_skew / 2.0);
         let gossip_per_s = if c.gossip { s / c.gossip_interval.as_secs_f64() } else { 0.0 };
         let ae_per_s = if c.anti_entropy { t0 * n / c.anti_entropy_interval.as_secs_f64() } else { 0.0 };
         let timers_per_s = s * (1.0 / c.handoff_interval.as_secs_f64() + 1.0 / c.sweep_interval.as_secs_f64());
@@ -470,11 +486,8 @@ impl Model for Dynamo {
             queued: load.in_flight * per_get * 2.0 + gossip_per_s * 0.01 + s * 4.0,
             ..Footprint::default()
         }
-        .part(format!("rings: {} epochs, {} tokens x {} servers", epochs.len(), count(t0), count(s)), rings)
-        .part(
-            format!("servers' ranges: {} servers x {} ranges x {per_range:.0} B", count(s), count(t0)),
-            s * t0 * per_range,
-        )
+        .part(format!("rings: {} epochs, {} tokens", epochs.len(), count(t0)), rings)
+        .part(format!("servers' ranges: {} ranges x {n} owners x {per_range:.0} B", count(t0)), t0 * n * per_range)
         .part(
             format!("heartbeats: {} servers squared (in each server and each gossip message)", count(s)),
             s * s * (32.0 + 2.0 * 16.0 * (c.gossip as u8) as f64) + clients * s * 16.0,

@@ -2,7 +2,7 @@
 //! clients (coordinator choice, read-modify-write or blind puts, timeouts, and under
 //! `coordinator: Proxy` the coordination itself: replica targets, quorums, read repair).
 
-use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Versioning};
+use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Version, Versioning};
 use crate::{Config, Coordinator, PutMode, ReplicaChoice};
 use common::merkle::MerkleTree;
 use common::mix64;
@@ -12,18 +12,11 @@ use sim_core::{Actor, Ctx, Message, NodeId, Op, OpId, Outcome, Reply, TimerId, W
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-/// One version of the ring: its tokens, and which servers own each range.
+/// One version of the ring: its tokens, and which ranges each server owns.
 pub struct View {
     pub ring: Ring,
-    bound: usize,
-    /// `range * bound + server`: is the server among the range's `N` owners.
-    owns: Vec<bool>,
-}
-
-impl View {
-    fn owner(&self, range: usize, s: u32) -> bool {
-        (s as usize) < self.bound && self.owns[range * self.bound + s as usize]
-    }
+    /// Per server: the ranges it is among the `N` owners of, ascending.
+    owned: Vec<Vec<u32>>,
 }
 
 /// What every node shares: the configuration and the ring's versions (epochs). Ring membership is
@@ -42,15 +35,13 @@ impl Shared {
             .iter()
             .map(|members| {
                 let ring = crate::build_ring(&config, members, config.vnodes);
-                let bound = servers as usize;
-                let mut owns = vec![false; ring.token_count() * bound];
+                let mut owned = vec![Vec::new(); servers as usize];
                 for r in 0..ring.token_count() {
-                    let w = ring.walk(r);
-                    for &s in &w[..n.min(w.len())] {
-                        owns[r * bound + s as usize] = true;
+                    for &s in ring.head(r, n.min(ring.distinct_servers())) {
+                        owned[s as usize].push(r as u32);
                     }
                 }
-                View { ring, bound, owns }
+                View { ring, owned }
             })
             .collect();
         Shared { config, views, servers }
@@ -294,15 +285,20 @@ fn is_quorum(answered: &[(u32, u64)], targets: &[(u32, Option<u32>)], q: usize) 
 
 /// The first `n` healthy nodes of a key's ring walk: healthy owners, then (sloppy quorum) healthy
 /// fallbacks, each carrying a hint naming an owner it stands in for.
-fn healthy_targets(walk: &[u32], n: usize, sloppy: bool, is_up: impl Fn(u32) -> bool) -> Vec<(u32, Option<u32>)> {
+fn healthy_targets(
+    mut walk: impl Iterator<Item = u32>,
+    n: usize,
+    sloppy: bool,
+    is_up: impl Fn(u32) -> bool,
+) -> Vec<(u32, Option<u32>)> {
     let mut t = Vec::with_capacity(n);
     let mut down = Vec::new();
-    for &o in &walk[..n] {
+    for o in walk.by_ref().take(n) {
         if is_up(o) { t.push((o, None)) } else { down.push(o) }
     }
     if sloppy && !down.is_empty() {
         let mut d = down.into_iter();
-        for &f in &walk[n..] {
+        for f in walk {
             if !is_up(f) {
                 continue;
             }
@@ -364,14 +360,14 @@ fn new_version(
             (clock, Vec::new())
         }
     };
-    Sibling {
-        dot: Dot { node, seq },
+    Version::new(
+        Dot { node, seq },
         clock,
         past,
         items,
-        stamp: Stamp { local_ns: now, node },
-        expires_ns: sh.config.ttl.map(|t| now + t.0).unwrap_or(0),
-    }
+        Stamp { local_ns: now, node },
+        sh.config.ttl.map(|t| now + t.0).unwrap_or(0),
+    )
 }
 
 /// A request a coordinator has sent to replicas: a server's for a client, or a client's own
@@ -472,19 +468,26 @@ impl Pending {
     }
 }
 
+/// What a server holds of one key range.
+#[derive(Default)]
+struct Held {
+    /// `key -> versions`.
+    keys: BTreeMap<u64, Vec<Sibling>>,
+    /// Per leaf of the range's Merkle tree: the XOR of the hashes of its keys' versions, kept up
+    /// to date on every change, so a tree costs `2L - 1` hashes, not a scan.
+    leaf_xor: Vec<u64>,
+    /// The bytes a full comparison would ship (every key's versions).
+    bytes: u64,
+}
+
 pub struct Server {
     sh: Rc<Shared>,
     me: u32,
-    /// `(range, key) -> versions`: ranges are contiguous, so a range's keys are one B-tree range.
-    store: Vec<BTreeMap<u64, Vec<Sibling>>>,
+    /// The key ranges this server holds keys of (only those: a server of a thousand-server ring
+    /// holds a few dozen of its tens of thousands of ranges).
+    store: BTreeMap<u32, Held>,
     /// `(owner, key) -> versions` held for an unreachable owner.
     hints: BTreeMap<(u32, u64), Vec<Sibling>>,
-    /// Per range: its Merkle tree and the bytes a full comparison would ship (cached until a write).
-    /// Per range and leaf (`range * merkle_leaves + leaf`): the XOR of the hashes of its keys'
-    /// versions, kept up to date on every change, so a tree costs `2L - 1` hashes, not a scan.
-    leaf_xor: Vec<u64>,
-    /// Per range: the bytes a full comparison would ship (every key's versions).
-    range_bytes: Vec<u64>,
     owned_ranges: Vec<u32>,
     /// The ring version this server uses.
     epoch: usize,
@@ -514,14 +517,11 @@ fn leaf_of(key: u64, leaves: u32) -> u32 {
 impl Server {
     pub fn new(sh: Rc<Shared>, me: u32) -> Server {
         let n = sh.servers as usize;
-        let ranges = sh.views[0].ring.token_count();
-        let owned_ranges = (0..ranges).filter(|&r| sh.views[0].owner(r, me)).map(|r| r as u32).collect();
+        let owned_ranges = sh.views[0].owned[me as usize].clone();
         Server {
             me,
-            store: vec![BTreeMap::new(); ranges],
+            store: BTreeMap::new(),
             hints: BTreeMap::new(),
-            leaf_xor: vec![0; ranges * sh.config.merkle_leaves as usize],
-            range_bytes: vec![0; ranges],
             owned_ranges,
             epoch: 0,
             pending: BTreeMap::new(),
@@ -540,6 +540,11 @@ impl Server {
         }
     }
 
+    /// The versions this server stores of `key`, in range `range`.
+    fn stored(&self, range: u32, key: u64) -> Option<&Vec<Sibling>> {
+        self.store.get(&range)?.keys.get(&key)
+    }
+
     fn ring(&self) -> &Ring {
         &self.sh.views[self.epoch].ring
     }
@@ -552,15 +557,12 @@ impl Server {
         self.epoch = e;
         let sh = self.sh.clone();
         let view = &sh.views[e];
-        let ranges = view.ring.token_count();
-        let old = std::mem::replace(&mut self.store, vec![BTreeMap::new(); ranges]);
-        self.leaf_xor = vec![0; ranges * sh.config.merkle_leaves as usize];
-        self.range_bytes = vec![0; ranges];
-        self.owned_ranges = (0..ranges).filter(|&r| view.owner(r, self.me)).map(|r| r as u32).collect();
-        for (key, set) in old.into_iter().flatten() {
+        let old = std::mem::take(&mut self.store);
+        self.owned_ranges = view.owned[self.me as usize].clone();
+        for (key, set) in old.into_values().flat_map(|h| h.keys) {
             let range = view.ring.range_of(key) as u32;
             let d = Server::digest(key, &set);
-            self.store[range as usize].insert(key, set);
+            self.store.entry(range).or_default().keys.insert(key, set);
             self.account(range, key, None, d);
         }
     }
@@ -570,7 +572,7 @@ impl Server {
         let policy = self.sh.policy();
         let range = self.ring().range_of(key) as u32;
         let mut out: Vec<Sibling> = Vec::new();
-        if let Some(s) = self.store[range as usize].get(&key) {
+        if let Some(s) = self.stored(range, key) {
             store::merge(&mut out, s, policy);
         }
         if !self.hints.is_empty() {
@@ -587,18 +589,18 @@ impl Server {
     /// The versions this server holds as a replica (not hints) for `key`.
     pub fn own_versions(&self, key: u64, local_now_ns: u64) -> Vec<Sibling> {
         let range = self.ring().range_of(key) as u32;
-        let mut v = self.store[range as usize].get(&key).cloned().unwrap_or_default();
+        let mut v = self.stored(range, key).cloned().unwrap_or_default();
         v.retain(|s| s.is_live(local_now_ns));
         v
     }
 
     /// Every key this server stores as a replica.
     pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
-        self.store.iter().flat_map(|m| m.keys().copied())
+        self.store.values().flat_map(|h| h.keys.keys().copied())
     }
 
     pub fn key_count(&self) -> usize {
-        self.store.iter().map(BTreeMap::len).sum()
+        self.store.values().map(|h| h.keys.len()).sum()
     }
 
     /// Every key this server holds a hinted copy of.
@@ -679,7 +681,8 @@ impl Server {
         if live.is_empty() {
             return false;
         }
-        let set = self.store[range as usize].entry(key).or_default();
+        let held = self.store.entry(range).or_default();
+        let set = held.keys.entry(key).or_default();
         let old = Server::digest(key, set);
         let mut changed = false;
         for s in live {
@@ -687,7 +690,7 @@ impl Server {
         }
         let new = Server::digest(key, set);
         if set.is_empty() {
-            self.store[range as usize].remove(&key);
+            held.keys.remove(&key);
         }
         if changed {
             self.account(range, key, old, new);
@@ -703,15 +706,18 @@ impl Server {
     /// Moves a key's contribution to its range's leaf and byte count from `old` to `new`.
     fn account(&mut self, range: u32, key: u64, old: Option<(u64, u64)>, new: Option<(u64, u64)>) {
         let l = self.sh.config.merkle_leaves;
-        let leaf = (range * l + leaf_of(key, l)) as usize;
-        let bytes = &mut self.range_bytes[range as usize];
+        let leaf = leaf_of(key, l) as usize;
+        let held = self.store.entry(range).or_default();
+        if held.leaf_xor.is_empty() {
+            held.leaf_xor = vec![0; l as usize];
+        }
         if let Some((h, b)) = old {
-            self.leaf_xor[leaf] ^= h;
-            *bytes -= b;
+            held.leaf_xor[leaf] ^= h;
+            held.bytes -= b;
         }
         if let Some((h, b)) = new {
-            self.leaf_xor[leaf] ^= h;
-            *bytes += b;
+            held.leaf_xor[leaf] ^= h;
+            held.bytes += b;
         }
     }
 
@@ -875,12 +881,13 @@ impl Server {
 
     fn read_local(&mut self, now: u64, key: u64) -> Vec<Sibling> {
         let range = self.ring().range_of(key) as u32;
-        let mut out: Vec<Sibling> = match self.store[range as usize].get(&key) {
+        let mut out: Vec<Sibling> = match self.stored(range, key) {
             None => Vec::new(),
             Some(set) if set.iter().any(|v| v.is_live(now)) => set.iter().filter(|v| v.is_live(now)).cloned().collect(),
             Some(_) => {
                 // Lazy delete: a key whose every version expired is invisible, and removed on sight.
-                let old = self.store[range as usize].remove(&key).and_then(|s| Server::digest(key, &s));
+                let old =
+                    self.store.get_mut(&range).and_then(|h| h.keys.remove(&key)).and_then(|s| Server::digest(key, &s));
                 self.account(range, key, old, None);
                 Vec::new()
             }
@@ -1103,15 +1110,18 @@ impl Server {
 
     /// The Merkle tree of one range of the own store, and the bytes a full comparison would send.
     fn tree(&self, range: u32) -> (MerkleTree, u64) {
-        let l = self.sh.config.merkle_leaves as usize;
-        let r = range as usize;
-        (MerkleTree::from_leaves(&self.leaf_xor[r * l..(r + 1) * l]), self.range_bytes[r])
+        match self.store.get(&range) {
+            Some(h) if !h.leaf_xor.is_empty() => (MerkleTree::from_leaves(&h.leaf_xor), h.bytes),
+            _ => (MerkleTree::from_leaves(&vec![0; self.sh.config.merkle_leaves as usize]), 0),
+        }
     }
 
     fn entries_in(&self, range: u32, leaves: &[u32]) -> Vec<Entry> {
         let l = self.sh.config.merkle_leaves;
-        self.store[range as usize]
-            .iter()
+        self.store
+            .get(&range)
+            .into_iter()
+            .flat_map(|h| h.keys.iter())
             .filter(|(key, _)| leaves.binary_search(&leaf_of(**key, l)).is_ok())
             .map(|(&key, s)| (key, s.clone()))
             .collect()
@@ -1142,10 +1152,14 @@ impl Server {
                 let epoch = self.epoch as u32;
                 for i in 0..self.owned_ranges.len() {
                     let range = self.owned_ranges[i];
-                    let walk = sh.views[self.epoch].ring.walk(range as usize);
-                    let n = (c.replicas as usize).min(walk.len());
-                    let peers: Vec<u32> =
-                        walk[..n].iter().copied().filter(|&s| s != self.me && self.is_up(now, s)).collect();
+                    let ring = &sh.views[self.epoch].ring;
+                    let n = (c.replicas as usize).min(ring.distinct_servers());
+                    let peers: Vec<u32> = ring
+                        .head(range as usize, n)
+                        .iter()
+                        .copied()
+                        .filter(|&s| s != self.me && self.is_up(now, s))
+                        .collect();
                     if peers.is_empty() {
                         continue;
                     }
@@ -1178,13 +1192,13 @@ impl Server {
             Timer::Sweep => {
                 let mut swept = 0;
                 let mut changes = Vec::new();
-                for (range, map) in self.store.iter_mut().enumerate() {
-                    map.retain(|&key, s| {
+                for (&range, held) in self.store.iter_mut() {
+                    held.keys.retain(|&key, s| {
                         let before = s.len();
                         let old = Server::digest(key, s);
                         s.retain(|v| v.is_live(now));
                         if s.len() != before {
-                            changes.push((range as u32, key, old, Server::digest(key, s)));
+                            changes.push((range, key, old, Server::digest(key, s)));
                         }
                         swept += (before - s.len()) as u64;
                         !s.is_empty()
@@ -1263,15 +1277,16 @@ impl Client {
     fn choose_coordinator(&self, ctx: &mut Ctx<'_, DynamoNode>, key: u64, avoid: Option<u32>) -> u32 {
         let now = ctx.now().0;
         let ring = &self.sh.views[self.sh.epoch_at(now)].ring;
-        let walk = ring.walk(ring.range_of(key));
+        let range = ring.range_of(key);
         let ok = |s: u32| now >= self.suspect_until[s as usize] && Some(s) != avoid;
         match self.sh.config.coordinator {
             // The client coordinates itself: no server is asked to (the field is not used).
-            Coordinator::Proxy => walk[0],
-            Coordinator::PreferenceList => walk.iter().copied().find(|&s| ok(s)).unwrap_or(walk[0]),
+            Coordinator::Proxy => ring.primary(range),
+            Coordinator::PreferenceList => ring.walk(range).find(|&s| ok(s)).unwrap_or(ring.primary(range)),
             Coordinator::Random => {
+                let walk: Vec<u32> = ring.walk(range).collect();
                 let up: Vec<u32> = walk.iter().copied().filter(|&s| ok(s)).collect();
-                let from = if up.is_empty() { walk } else { &up };
+                let from = if up.is_empty() { &walk } else { &up };
                 from[ctx.rng().below(from.len() as u64) as usize]
             }
         }
@@ -1626,7 +1641,7 @@ mod tests {
     fn a_put_goes_to_the_preference_list_and_a_down_owner_is_replaced_by_a_hinted_fallback() {
         let sh = Rc::new(Shared::new(Config::default(), 8));
         let key = 12345;
-        let walk = sh.views[0].ring.walk(sh.views[0].ring.range_of(key)).to_vec();
+        let walk = sh.views[0].ring.walk(sh.views[0].ring.range_of(key)).collect::<Vec<_>>();
         let coordinator = walk[0];
         let mut node = DynamoNode::Server(Box::new(Server::new(sh.clone(), coordinator)));
         let put = |node: &mut DynamoNode, req| {
@@ -1659,7 +1674,7 @@ mod tests {
         let config = Config { sloppy_quorum: false, hinted_handoff: false, ..Config::default() };
         let sh = Rc::new(Shared::new(config, 8));
         let key = 99;
-        let walk = sh.views[0].ring.walk(sh.views[0].ring.range_of(key)).to_vec();
+        let walk = sh.views[0].ring.walk(sh.views[0].ring.range_of(key)).collect::<Vec<_>>();
         let mut server = Server::new(sh.clone(), walk[0]);
         server.suspect(0, walk[1]);
         server.suspect(0, walk[2]);

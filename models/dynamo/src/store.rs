@@ -3,6 +3,7 @@
 use common::vclock::{Causality, VClock};
 use common::{hash_combine, mix64};
 use serde::{Deserialize, Serialize};
+use std::rc::Rc;
 
 /// The id of one write: the coordinator that accepted it and that coordinator's write counter
 /// (unique per node across all keys, and across restarts).
@@ -20,9 +21,14 @@ pub struct Stamp {
     pub node: u32,
 }
 
-/// One version of a key.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Sibling {
+/// One version of a key, shared: the store, every message and disk record that holds it, and a
+/// coordinator's merge hold one allocation (a hot key's version carries its whole cart and every
+/// write it supersedes, thousands of entries, and used to be copied into each).
+pub type Sibling = Rc<Version>;
+
+/// A version's contents ([`Version::new`]); immutable once made.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
     pub dot: Dot,
     /// The version's vector clock (`Versioning::VectorClocks` only; empty otherwise).
     pub clock: VClock,
@@ -33,9 +39,16 @@ pub struct Sibling {
     pub stamp: Stamp,
     /// When it expires on a replica's local clock (ns); 0: never.
     pub expires_ns: u64,
+    /// The hash of all the above ([`Version::new`] computes it once).
+    hash: u64,
 }
 
-impl Sibling {
+impl Version {
+    pub fn new(dot: Dot, clock: VClock, past: Vec<Dot>, items: Vec<u64>, stamp: Stamp, expires_ns: u64) -> Sibling {
+        let mut v = Version { dot, clock, past, items, stamp, expires_ns, hash: 0 };
+        v.hash = v.content_hash();
+        Rc::new(v)
+    }
     pub fn is_live(&self, local_now_ns: u64) -> bool {
         self.expires_ns == 0 || self.expires_ns > local_now_ns
     }
@@ -45,7 +58,7 @@ impl Sibling {
     pub fn size_bytes(&self) -> u64 {
         40 + 12 * (self.past.len() + self.clock.len()) as u64 + 8 * self.items.len() as u64
     }
-    fn hash(&self) -> u64 {
+    fn content_hash(&self) -> u64 {
         let mut h = mix64(((self.dot.node as u64) << 40) ^ self.dot.seq);
         for d in &self.past {
             h = hash_combine(h, ((d.node as u64) << 40) ^ d.seq);
@@ -167,11 +180,11 @@ pub fn union(set: &[Sibling]) -> Vec<u64> {
 
 /// A hash of one key's versions, for Merkle leaves and equality checks.
 pub fn set_hash(key: u64, set: &[Sibling]) -> u64 {
-    set.iter().fold(mix64(key), |h, s| hash_combine(h, s.hash()))
+    set.iter().fold(mix64(key), |h, s| hash_combine(h, s.hash))
 }
 
 pub fn set_size_bytes(set: &[Sibling]) -> u64 {
-    8 + set.iter().map(Sibling::size_bytes).sum::<u64>()
+    8 + set.iter().map(|s| s.size_bytes()).sum::<u64>()
 }
 
 #[cfg(test)]
@@ -179,14 +192,18 @@ mod tests {
     use super::*;
 
     fn sib(node: u32, seq: u64, past: &[(u32, u64)], items: &[u64], t: u64) -> Sibling {
-        Sibling {
-            dot: Dot { node, seq },
-            clock: VClock::new(),
-            past: past.iter().map(|&(node, seq)| Dot { node, seq }).collect(),
-            items: items.to_vec(),
-            stamp: Stamp { local_ns: t, node },
-            expires_ns: 0,
-        }
+        with_clock(node, seq, past, items, t, VClock::new())
+    }
+
+    fn with_clock(node: u32, seq: u64, past: &[(u32, u64)], items: &[u64], t: u64, clock: VClock) -> Sibling {
+        Version::new(
+            Dot { node, seq },
+            clock,
+            past.iter().map(|&(node, seq)| Dot { node, seq }).collect(),
+            items.to_vec(),
+            Stamp { local_ns: t, node },
+            0,
+        )
     }
 
     #[test]
@@ -256,11 +273,9 @@ mod tests {
             v.advance(0, c);
             v
         };
-        let mut a = sib(0, 1, &[], &[1], 1);
-        a.clock = vc(1);
+        let a = with_clock(0, 1, &[], &[1], 1, vc(1));
         // A second client read nothing either, but the coordinator counts on: {A:2} "descends" {A:1}.
-        let mut b = sib(0, 2, &[], &[2], 2);
-        b.clock = vc(2);
+        let b = with_clock(0, 2, &[], &[2], 2, vc(2));
         let mut set = vec![];
         add(&mut set, a.clone(), p);
         add(&mut set, b.clone(), p);

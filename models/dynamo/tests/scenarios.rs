@@ -170,6 +170,26 @@ fn more_vnodes_balance_the_load() {
     assert!(three[3] > one[3] && three[3] > two[3], "efficiency {} vs {} and {}", three[3], one[3], two[3]);
 }
 
+/// `balance_tables: false` leaves out the balance tables (a report cost that grows with the
+/// tokens and keys) and changes nothing else: the same run, the same checks.
+#[test]
+fn balance_tables_are_opt_out_and_change_nothing_else() {
+    let mut sc = load("dynamo_vnodes");
+    sc.duration = sim_core::Duration::from_secs(3);
+    let with = go(&sc);
+    sc.config.balance_tables = false;
+    let without = go(&sc);
+    assert_eq!(with.trace_hash, without.trace_hash);
+    let names = |r: &RunRecord| r.model_report.tables.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    for table in ["balance_vs_vnodes", "balance_by_partitioning"] {
+        assert!(names(&with).iter().any(|n| n == table), "{table} in {:?}", names(&with));
+        assert!(!names(&without).iter().any(|n| n == table), "{table} in {:?}", names(&without));
+    }
+    assert!(!without.model_report.measures.contains_key("balance_rings"));
+    let checks = |r: &RunRecord| r.model_report.checks.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>();
+    assert_eq!(checks(&with), checks(&without));
+}
+
 #[test]
 fn same_seed_same_run() {
     let sc = load("dynamo_siblings");

@@ -257,8 +257,8 @@ impl Balancer {
             }
             Policy::ConsistentHash { .. } => {
                 let ring = self.ring.as_ref().expect("built with the policy");
-                let walk = ring.walk(ring.range_of(key));
-                walk.iter().map(|&s| s as usize).find(|&i| ok(i)).expect("the walk visits every backend")
+                let mut walk = ring.walk(ring.range_of(key));
+                walk.find(|&s| ok(s as usize)).map(|s| s as usize).expect("the walk visits every backend")
             }
             Policy::Rendezvous => (0..n)
                 .filter(|&i| ok(i))

@@ -26,7 +26,7 @@ impl Shards {
     /// The node owning `hash`: the first token clockwise from its position.
     #[inline]
     pub fn owner(&self, hash: u64) -> NodeId {
-        self.nodes[self.ring.walk(self.ring.range_of(hash))[0] as usize]
+        self.nodes[self.ring.primary(self.ring.range_of(hash)) as usize]
     }
 
     pub fn nodes(&self) -> &[NodeId] {
