@@ -847,13 +847,14 @@ impl<A: Actor> Sim<A> {
             return; // the write died with the process
         }
         let x = self.extra(node);
-        let sync = match x.writes.iter_mut().find(|w| w.id == write) {
-            Some(w) => {
-                w.in_flight = false;
-                w.sync
-            }
-            None => return,
-        };
+        // Write ids grow per node for the whole run (never reset by a restart) and writes are
+        // queued in id order, so the queue is sorted: a binary search, not a scan (a crawler's
+        // page cache holds a million buffered writes between flushes, and the scan per write was
+        // 86% of a 1,000-crawler run).
+        let Ok(at) = x.writes.binary_search_by_key(&write.0, |w| w.id.0) else { return };
+        let w = &mut x.writes[at];
+        w.in_flight = false;
+        let sync = w.sync;
         if sync {
             // An fsync makes everything written before it durable too.
             self.flush(node, Some(write));
