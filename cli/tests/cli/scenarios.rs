@@ -65,6 +65,8 @@ fn perf_scenarios_validate() {
         "scenarios/perf/dynamo_1000_servers.ron",
         "scenarios/perf/kafka_50k.ron",
         "scenarios/perf/kafka_100_brokers.ron",
+        "scenarios/perf/crawler_1m_pages.ron",
+        "scenarios/perf/clients_100k.ron",
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
