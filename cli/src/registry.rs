@@ -132,7 +132,7 @@ pub struct Entry {
     /// Runs a seed twice with the trace on and compares.
     pub determinism: fn(&str, u64) -> Result<Determinism, RunError>,
     /// Searches for a failing run (`simctl explore`), or runs random seeds as its baseline.
-    pub explore: fn(&str, &ExploreRequest, &mut dyn FnMut(u32)) -> Result<ExploreOutcome, RunError>,
+    pub explore: ExploreFn,
     /// The scenario written out in full (every field, defaults included) as RON, parsed but not
     /// validated: what `--set PATH=VALUE` edits ([`crate::overrides`]).
     pub full: fn(&str) -> Result<String, Vec<Diagnostic>>,
@@ -446,6 +446,10 @@ fn full_entry<M: Model>(source: &str) -> Result<String, Vec<Diagnostic>> {
     let sc = parse::parse_scenario::<M::Config>(source)?;
     full_ron(&sc).map_err(|message| vec![Diagnostic { line: None, col: None, path: String::new(), message }])
 }
+
+/// A model's `simctl explore`: the scenario's text, the request, and a callback told the runs
+/// judged so far.
+pub type ExploreFn = fn(&str, &ExploreRequest, &mut dyn FnMut(u32)) -> Result<ExploreOutcome, RunError>;
 
 /// What `simctl explore` asks of a model.
 #[derive(Clone, Debug)]
