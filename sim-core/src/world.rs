@@ -11,7 +11,7 @@ use crate::rng::{Prng, Stream};
 use crate::time::{Duration, Time};
 use crate::topology::Topology;
 use crate::workload::{Arrival, Generator, WorkloadSpec};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Why a run stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
