@@ -165,6 +165,7 @@ Examples:
   simctl bench scenario scenarios/perf/dynamo_10k.ron
   simctl bench scenario scenarios/perf/kafka_50k.ron
   simctl bench scenario scenarios/perf/service_inline.ron scenarios/perf/service_parts.ron --repeat 3
+  simctl bench scenario scenarios/perf/dynamo_10k.ron --phold-baseline none
   simctl bench lin
   simctl bench lin --ops 1000000 --keys 1000 --clients 2000
 
@@ -205,6 +206,10 @@ enum BenchCommand {
         /// Rounds over the files (each round runs every file once).
         #[arg(long, default_value_t = 1)]
         repeat: u32,
+        /// The PHOLD size whose kernel run (once per round, in this process) each file's
+        /// simulation speed is set against (`RATIO ... model/kernel`); `none` skips it.
+        #[arg(long, default_value = "medium")]
+        phold_baseline: String,
         #[command(flatten)]
         memory: MemoryArg,
     },
@@ -303,8 +308,8 @@ fn main() -> ExitCode {
         Command::Bench { which: BenchCommand::Phold { size, lps, population, end, repeat, seed } } => {
             cmd_bench_phold(&size, lps, population, end, repeat, seed)
         }
-        Command::Bench { which: BenchCommand::Scenario { scenarios, seed, repeat, memory } } => {
-            cmd_bench_scenarios(&scenarios, seed, repeat, &memory)
+        Command::Bench { which: BenchCommand::Scenario { scenarios, seed, repeat, phold_baseline, memory } } => {
+            cmd_bench_scenarios(&scenarios, seed, repeat, &phold_baseline, &memory)
         }
         Command::Bench { which: BenchCommand::Lin { ops, keys, clients, repeat, seed } } => {
             cmd_bench_lin(ops, keys, clients, repeat, seed)
@@ -654,10 +659,29 @@ fn cmd_list_model(name: &str) -> Result<ExitCode> {
 
 /// Runs one scenario and reports its speed. The wall clock is read here, at the edge: the last
 /// progress call marks the end of the simulation, and the checkers run after it.
-/// `simctl bench scenario A [B ...]`: alternating rounds, then each file's median simulation
-/// speed against the first file's.
-fn cmd_bench_scenarios(files: &[PathBuf], seed: Option<u64>, repeat: u32, memory: &MemoryArg) -> Result<ExitCode> {
+/// `simctl bench scenario A [B ...]`: alternating rounds, each followed by the kernel's PHOLD run
+/// at `phold_baseline` (unless `none`); then each file's median simulation speed against the
+/// first file's, and against the kernel's PHOLD events/s of the same invocation.
+fn cmd_bench_scenarios(
+    files: &[PathBuf],
+    seed: Option<u64>,
+    repeat: u32,
+    phold_baseline: &str,
+    memory: &MemoryArg,
+) -> Result<ExitCode> {
+    let baseline = match phold_baseline {
+        "none" => None,
+        name => match bench::PholdParams::size(name) {
+            Some(p) => Some(p),
+            None => {
+                let sizes = bench::PholdParams::size_names().join(", ");
+                eprintln!("error: --phold-baseline `{name}`: unknown PHOLD size (sizes: {sizes}, none)");
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
     let mut speeds: Vec<Vec<f64>> = vec![Vec::new(); files.len()];
+    let mut kernel: Vec<f64> = Vec::new();
     for _ in 0..repeat.max(1) {
         for (i, f) in files.iter().enumerate() {
             match cmd_bench_scenario(f, seed, memory)? {
@@ -665,17 +689,31 @@ fn cmd_bench_scenarios(files: &[PathBuf], seed: Option<u64>, repeat: u32, memory
                 Err(code) => return Ok(code),
             }
         }
+        if let Some(p) = &baseline {
+            let k = bench::run_kernel(p);
+            outln!("BASELINE {}", k.line(p));
+            kernel.push(k.events_per_s());
+        }
     }
+    let medians: Vec<f64> = speeds.iter().map(|v| bench::median(v)).collect();
     if files.len() > 1 {
-        let median = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let base = median(&mut speeds[0].clone());
         outln!("SUMMARY (simulation alone, median of {} rounds; ratio to the first file)", repeat.max(1));
-        for (f, v) in files.iter().zip(speeds.iter_mut()) {
-            let m = median(v);
-            outln!("  {:<50} {:>6.2} M events/s  ratio {:.3}", f.display(), m / 1e6, m / base);
+        for (f, m) in files.iter().zip(&medians) {
+            outln!("  {:<50} {:>6.2} M events/s  ratio {:.3}", f.display(), m / 1e6, m / medians[0]);
+        }
+    }
+    if let Some(p) = &baseline {
+        let k = bench::median(&kernel);
+        let load = bench::load_average().unwrap_or_else(|| "unknown".into());
+        for (f, m) in files.iter().zip(&medians) {
+            outln!(
+                "RATIO scenario={} simulation_events_per_s={m:.0} phold_{}_kernel_events_per_s={k:.0} model/kernel={:.3} \
+                 (medians of {} rounds; target >= 0.5) load_avg={load}",
+                f.display(),
+                p.name,
+                m / k,
+                repeat.max(1),
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

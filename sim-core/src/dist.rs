@@ -151,7 +151,7 @@ impl Dist {
             Dist::LogNormal { median, sigma } => {
                 Duration::from_secs_f64(median.0 as f64 * (sigma * rng.std_normal()).exp() / 1e9)
             }
-            Dist::Exponential { mean, min } => *min + Duration(rng.exp(mean.0 as f64).round() as u64),
+            Dist::Exponential { mean, min } => *min + Duration(crate::time::round_ns(rng.exp(mean.0 as f64))),
             Dist::Pareto { scale, shape } => {
                 let u = 1.0 - rng.unit();
                 Duration::from_secs_f64(scale.0 as f64 / u.powf(1.0 / shape) / 1e9)
@@ -173,7 +173,7 @@ impl Dist {
                 let (q0, v0) = points[i - 1];
                 let (q1, v1) = points[i];
                 let f = if q1 > q0 { (u - q0) / (q1 - q0) } else { 0.0 };
-                Duration((v0.0 as f64 + f * (v1.0 as f64 - v0.0 as f64)).round() as u64)
+                Duration(crate::time::round_ns(v0.0 as f64 + f * (v1.0 as f64 - v0.0 as f64)))
             }
         }
     }

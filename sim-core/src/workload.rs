@@ -592,7 +592,7 @@ impl Generator {
                 continue;
             }
             let gap = rng.exp(1e9 / (rate_per_s * p.peak));
-            let next = now + Duration(gap.round() as u64);
+            let next = now + Duration(crate::time::round_ns(gap));
             if next.0 >= p.end {
                 (now, i) = (Time(p.end), i + 1);
                 continue;

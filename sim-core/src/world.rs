@@ -334,25 +334,57 @@ pub struct Sim<A: Actor> {
 
 /// Timers set and neither fired nor cancelled (one node's). A timer fires at most once, and never
 /// after it was cancelled: firing and cancelling both remove it.
+///
+/// A bit per id over a window that slides forward: a node's timer ids only grow (`IdSource`), and
+/// most timers (request timeouts) die soon, so the window stays a few words long. A `BTreeSet`
+/// here cost ~200 instructions per arm and per cancel, 4% of a Dynamo run.
 #[derive(Default)]
-struct Timers(BTreeSet<TimerId>);
+struct Timers {
+    /// The id of bit 0 of `words[0]` (a multiple of 64); every id below it is dead.
+    base: u64,
+    words: VecDeque<u64>,
+    armed: usize,
+}
 
 impl Timers {
     fn arm(&mut self, id: TimerId) {
-        let fresh = self.0.insert(id);
+        if self.words.is_empty() {
+            self.base = id.0 & !63;
+        }
+        assert!(id.0 >= self.base, "timer {id:?} armed twice: timer ids must be unique per node");
+        let (word, bit) = (((id.0 - self.base) / 64) as usize, id.0 % 64);
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        let fresh = self.words[word] & (1 << bit) == 0;
         debug_assert!(fresh, "timer {id:?} armed twice: timer ids must be unique per node");
+        self.words[word] |= 1 << bit;
+        self.armed += usize::from(fresh);
     }
     /// Cancelling a timer that fired, or was cancelled, is a no-op.
     fn cancel(&mut self, id: TimerId) {
-        self.0.remove(&id);
+        self.fire(id);
     }
     /// Whether the timer fires now (and so never again).
     fn fire(&mut self, id: TimerId) -> bool {
-        self.0.remove(&id)
+        let Some(offset) = id.0.checked_sub(self.base) else { return false };
+        let (word, bit) = ((offset / 64) as usize, offset % 64);
+        let Some(w) = self.words.get_mut(word) else { return false };
+        if *w & (1 << bit) == 0 {
+            return false;
+        }
+        *w &= !(1 << bit);
+        self.armed -= 1;
+        while self.words.front() == Some(&0) {
+            self.words.pop_front();
+            self.base += 64;
+        }
+        true
     }
     /// Drops every timer (a crash); returns how many there were.
     fn clear(&mut self) -> usize {
-        std::mem::take(&mut self.0).len()
+        self.words.clear();
+        std::mem::take(&mut self.armed)
     }
 }
 
@@ -632,7 +664,8 @@ impl<A: Actor> Sim<A> {
         let restarted = self.nodes.incarnation[i] > 0;
         let outage = self.outage_of(node).map(|(_, m)| m);
         let Some(actor) = self.nodes.actors[i].as_mut() else { return };
-        let corrupt = self.nodes.extra.get(&node).map_or(0, |x| x.corrupt_records);
+        // Only a crash tears records, and a crashed node restarts with a higher incarnation.
+        let corrupt = if restarted { self.nodes.extra.get(&node).map_or(0, |x| x.corrupt_records) } else { 0 };
         let mut ctx = Ctx::new(
             node,
             local,
@@ -655,7 +688,10 @@ impl<A: Actor> Sim<A> {
 
     fn apply_effects(&mut self, node: NodeId) {
         let mut fx = std::mem::take(&mut self.effects);
-        for e in fx.drain(..) {
+        // In recorded order, popped from the back of the reversed list: `Vec::drain`'s drop was a
+        // call of its own per handler (~2% of PHOLD's instructions).
+        fx.reverse();
+        while let Some(e) = fx.pop() {
             match e {
                 Effect::Send { to, msg } => self.send(node, to, msg),
                 Effect::SetTimer { id, after, timer } => {
@@ -693,6 +729,7 @@ impl<A: Actor> Sim<A> {
 
     // ----- network -----
 
+    #[inline]
     fn counts(&mut self, kind: &'static str) -> &mut MessageCounts {
         self.metrics.messages.get_mut(kind)
     }
@@ -731,43 +768,54 @@ impl<A: Actor> Sim<A> {
             self.counts(kind).duplicated += 1;
         }
         let ends = if self.links.fifo { (self.incarnation(from), self.incarnation(to)) } else { (0, 0) };
-        for _ in 0..copies {
-            let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
-            let mut latency = link.latency_for(kind).sample(&mut self.net_rng);
-            for &(f, node, extra) in &self.delays {
-                if node == from || node == to {
-                    latency = latency + extra;
-                    self.metrics.faults[f].events_delayed += 1;
-                }
-            }
-            let mut arrival = self.now + latency;
-            let mut tracked = false;
-            if self.links.stateful {
-                let (ns_per_byte, max) = (link.ns_per_byte, link.max_in_flight);
-                let pipe = self.pipes.entry((from.0, to.0)).or_default();
-                if let Some(max) = max {
-                    if pipe.in_flight >= max {
-                        self.counts(kind).dropped_overflow += 1;
-                        self.trace_drop(from, to, self.now, DropReason::Overflow, &msg);
-                        return;
-                    }
-                    pipe.in_flight += 1;
-                    tracked = true;
-                }
-                if let Some(nspb) = ns_per_byte {
-                    let start = self.now.max(pipe.free_at);
-                    let depart = start + Duration((msg.size_bytes() as f64 * nspb).ceil() as u64);
-                    pipe.free_at = depart;
-                    arrival = depart + latency;
-                }
-                if self.links.fifo {
-                    arrival = pipe.connection_arrival(ends, arrival);
-                }
-            }
-            debug_assert!(arrival >= self.now, "a message would arrive before it was sent");
-            let sent = self.now;
-            self.queue.push(arrival, Event::Deliver { from, to, msg: msg.clone(), tracked, sent, ends });
+        // The message itself goes in the last copy: a clone (an allocation, for a message that
+        // carries a version set or a batch) only for a duplicate.
+        if copies == 2 && !self.send_copy(from, to, msg.clone(), kind, ends) {
+            return;
         }
+        self.send_copy(from, to, msg, kind, ends);
+    }
+
+    /// Puts one copy of a sent message on the wire; false if the link's in-flight bound dropped it
+    /// (and so any later copy).
+    #[inline]
+    fn send_copy(&mut self, from: NodeId, to: NodeId, msg: A::Msg, kind: &'static str, ends: (u32, u32)) -> bool {
+        let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
+        let mut latency = link.latency_for(kind).sample(&mut self.net_rng);
+        for &(f, node, extra) in &self.delays {
+            if node == from || node == to {
+                latency = latency + extra;
+                self.metrics.faults[f].events_delayed += 1;
+            }
+        }
+        let mut arrival = self.now + latency;
+        let mut tracked = false;
+        if self.links.stateful {
+            let (ns_per_byte, max) = (link.ns_per_byte, link.max_in_flight);
+            let pipe = self.pipes.entry((from.0, to.0)).or_default();
+            if let Some(max) = max {
+                if pipe.in_flight >= max {
+                    self.counts(kind).dropped_overflow += 1;
+                    self.trace_drop(from, to, self.now, DropReason::Overflow, &msg);
+                    return false;
+                }
+                pipe.in_flight += 1;
+                tracked = true;
+            }
+            if let Some(nspb) = ns_per_byte {
+                let start = self.now.max(pipe.free_at);
+                let depart = start + Duration((msg.size_bytes() as f64 * nspb).ceil() as u64);
+                pipe.free_at = depart;
+                arrival = depart + latency;
+            }
+            if self.links.fifo {
+                arrival = pipe.connection_arrival(ends, arrival);
+            }
+        }
+        debug_assert!(arrival >= self.now, "a message would arrive before it was sent");
+        let sent = self.now;
+        self.queue.push(arrival, Event::Deliver { from, to, msg, tracked, sent, ends });
+        true
     }
 
     /// The outage `node` is in (fault index and mode), if any.
@@ -779,11 +827,13 @@ impl<A: Actor> Sim<A> {
         self.outages.iter().rev().find(|o| o.1 == node).map(|o| (o.0, o.2))
     }
 
-    #[inline]
+    #[inline(always)]
     fn cut_between(&self, a: NodeId, b: NodeId) -> Option<usize> {
-        if self.cuts.is_empty() {
-            return None;
-        }
+        if self.cuts.is_empty() { None } else { self.cut_among(a, b) }
+    }
+
+    #[inline(never)]
+    fn cut_among(&self, a: NodeId, b: NodeId) -> Option<usize> {
         self.cuts.iter().find(|(_, c)| c.blocks(a, b)).map(|(f, _)| *f)
     }
 
@@ -1356,6 +1406,15 @@ mod tests {
         t.arm(TimerId(3));
         assert_eq!(t.clear(), 1);
         assert!(!t.fire(TimerId(3)), "fired after a crash");
+        // A long-lived timer among many short ones, ids across several words of the window.
+        t.arm(TimerId(10));
+        for id in 11..1000 {
+            t.arm(TimerId(id));
+            assert!(t.fire(TimerId(id)));
+        }
+        assert!(t.fire(TimerId(10)));
+        assert!(t.words.is_empty(), "the window slid past every dead id");
+        assert_eq!(t.clear(), 0);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::support::{scratch, simctl, write_scenario};
 
 /// `(estimated bytes, peak RSS bytes, estimated events, events)` of a `bench scenario` run.
 fn measure(file: &str) -> (f64, f64, f64, f64) {
-    let r = simctl(&["bench", "scenario", file, "--max-memory", "64GB"]);
+    let r = simctl(&["bench", "scenario", file, "--max-memory", "64GB", "--phold-baseline", "none"]);
     assert_eq!(r.code, 0, "{file}: {}{}", r.stdout, r.stderr);
     let line = r.stdout.lines().find(|l| l.starts_with("COST ")).unwrap_or_else(|| panic!("{}", r.stdout));
     let field = |name: &str| -> f64 {
