@@ -778,7 +778,7 @@ impl<A: Actor> Sim<A> {
 
     /// Puts one copy of a sent message on the wire; false if the link's in-flight bound dropped it
     /// (and so any later copy).
-    #[inline]
+    #[inline(always)]
     fn send_copy(&mut self, from: NodeId, to: NodeId, msg: A::Msg, kind: &'static str, ends: (u32, u32)) -> bool {
         let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
         let mut latency = link.latency_for(kind).sample(&mut self.net_rng);
