@@ -179,6 +179,9 @@ fn knee_text(c: &Curve) -> String {
             (1.0 - c.confidence) * 100.0
         ),
     };
+    if c.knee.is_some() && c.knee == c.points.last().map(|p| p.value) {
+        s.push_str("; every point held: the range ends before the system's knee (widen --vary to find it)");
+    }
     if !c.holds_above_knee.is_empty() {
         let v: Vec<String> = c.holds_above_knee.iter().map(|v| num(*v)).collect();
         let _ = write!(s, "; NOT monotone: holds again at {}", v.join(", "));

@@ -54,6 +54,8 @@ fn a_curve_is_byte_identical_for_any_jobs_and_marks_its_knee() {
         ]);
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
         assert!(r.stdout.contains("knee: workload.arrival.rate_per_s = 300"), "{}", r.stdout);
+        // 300 is the last point: the output says the range ended before any knee.
+        assert!(r.stdout.contains("every point held: the range ends before the system's knee"), "{}", r.stdout);
         texts.push(std::fs::read_to_string(out.join("curve.json")).unwrap());
         let svg = std::fs::read_to_string(out.join("curve.svg")).unwrap();
         assert!(svg.contains("data-series=\"read p99\"") && svg.contains("class=\"bound\""), "{svg}");
