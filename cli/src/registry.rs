@@ -447,6 +447,16 @@ fn full_entry<M: Model>(source: &str) -> Result<String, Vec<Diagnostic>> {
     full_ron(&sc).map_err(|message| vec![Diagnostic { line: None, col: None, path: String::new(), message }])
 }
 
+/// The scenario a search mutates: parsed, with a swarm's climate drawn for its own seed (every
+/// worker must judge candidates against this same base).
+fn explore_base<M: Model>(source: &str) -> Result<sim_core::scenario::Scenario<M::Config>, Vec<Diagnostic>> {
+    let mut base = parse::load_scenario::<M>(source)?;
+    if let Some(swarm) = base.swarm.take() {
+        sim_core::sweep::apply(&swarm, base.seed, &mut base);
+    }
+    Ok(base)
+}
+
 /// A model's `simctl explore`: the scenario's text, the request, and a callback told the runs
 /// judged so far.
 pub type ExploreFn = fn(&str, &ExploreRequest, &mut dyn FnMut(u32)) -> Result<ExploreOutcome, RunError>;
@@ -480,10 +490,7 @@ fn explore_entry<M: Model>(
     req: &ExploreRequest,
     progress: &mut dyn FnMut(u32),
 ) -> Result<ExploreOutcome, RunError> {
-    let mut base = parse::load_scenario::<M>(source).map_err(RunError::Invalid)?;
-    if let Some(swarm) = base.swarm.take() {
-        sim_core::sweep::apply(&swarm, base.seed, &mut base);
-    }
+    let base = explore_base::<M>(source).map_err(RunError::Invalid)?;
     let target = if !req.target.is_empty() {
         req.target.clone()
     } else {
@@ -503,7 +510,7 @@ fn explore_entry<M: Model>(
                     let target = &target;
                     scope.spawn(move || {
                         // Each worker parses its own copy: a model's config need not be `Send`.
-                        let base = parse::load_scenario::<M>(source).ok();
+                        let base = explore_base::<M>(source).ok();
                         (w..batch.len())
                             .step_by(jobs)
                             .map(|i| {
