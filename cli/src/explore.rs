@@ -16,14 +16,16 @@ Examples:
   simctl explore scenarios/explore/register_rare_power_loss.ron --runs 2000 --seed 7 --jobs 2
   simctl explore scenarios/kafka_nemesis.ron --target no_acked_loss --no-delays
   simctl explore scenarios/explore/register_rare_power_loss.ron --compare 9 --runs 3000
+  simctl explore scenarios/explore/kafka_rare_acks1_crash.ron --compare 9 --runs 3000 --no-anchors  # ablation
   simctl shrink out/explore/register_rare_power_loss_found.ron --seed <its seed>   # then minimise it
 
 A run is a seed plus a concrete fault schedule. The search starts from 8 random seeds of the
 scenario (its nemesis drawn for each), keeps every run that reached new coverage (the model's
 state fingerprints and the kinds of events each node handled in a row), and mutates those: moves a
 fault to just after an event of the parent run (a kind of event first, then one of its events, on
-its node), shifts, retargets, lengthens or removes faults, adds one, adds a message delay, or draws
-a new seed. Fault kinds stay within the scenario's: its nemesis's non-zero rates and the kinds its
+its node), shifts, retargets, lengthens or removes faults, adds one, adds a message delay, swaps
+the arrival order of two concurrent messages at a server (by delaying the first on its own link),
+or draws a new seed. --no-anchors and --no-coverage switch off one guidance each, to measure it. Fault kinds stay within the scenario's: its nemesis's non-zero rates and the kinds its
 schedule names (and delays, unless --no-delays).
 A run counts when it fails one of --target, else one of the scenario's expected failures
 (`expect: Fail([...])`), else anything. The first such run (in the search's order) is written as a
@@ -54,6 +56,14 @@ pub struct ExploreArgs {
     /// Do not place message delays (only the scenario's own fault kinds).
     #[arg(long)]
     pub no_delays: bool,
+    /// Ablation: place faults at uniformly random times instead of just after events of the
+    /// parent run (to measure what the anchors buy, with --compare).
+    #[arg(long)]
+    pub no_anchors: bool,
+    /// Ablation: keep every run as a parent, all weighted alike, instead of only the runs that
+    /// reached new coverage (to measure what coverage buys, with --compare).
+    #[arg(long)]
+    pub no_coverage: bool,
     /// Folder for the found scenario (`<name>_found.ron`) and `explore.json`.
     #[arg(long, default_value = "out/explore")]
     pub out: PathBuf,
@@ -72,7 +82,11 @@ pub fn cmd_explore(a: ExploreArgs) -> Result<ExitCode> {
         return Ok(code);
     }
     let req = |seed: u64, random: bool| ExploreRequest {
-        options: ExploreOptions { runs: a.runs.max(1), seed },
+        options: ExploreOptions {
+            anchors: !a.no_anchors,
+            coverage: !a.no_coverage,
+            ..ExploreOptions::new(a.runs.max(1), seed)
+        },
         jobs,
         delays: !a.no_delays,
         target: a.target.clone(),
@@ -210,7 +224,12 @@ fn compare(
     repeats: u32,
     req: &dyn Fn(u64, bool) -> ExploreRequest,
 ) -> Result<ExitCode> {
-    outln!("runs to first failure, budget {} runs each (-: none within the budget)", a.runs);
+    let guidance = format!(
+        "anchors {}, coverage {}",
+        if a.no_anchors { "off" } else { "on" },
+        if a.no_coverage { "off" } else { "on" }
+    );
+    outln!("runs to first failure, budget {} runs each (-: none within the budget); search: {guidance}", a.runs);
     outln!("{:>6}  {:>8}  {:>8}", "repeat", "random", "explore");
     let (mut random, mut search) = (Vec::new(), Vec::new());
     let mut rows = Vec::new();
@@ -251,6 +270,7 @@ fn compare(
     };
     let json = serde_json::json!({
         "scenario": a.scenario.display().to_string(), "budget": a.runs, "repeats": rows,
+        "anchors": !a.no_anchors, "coverage": !a.no_coverage,
         "median_random": mr, "median_explore": me, "speedup": ratio,
     });
     crate::output::write_into(&a.out, &[("compare.json".into(), json.to_string())])?;

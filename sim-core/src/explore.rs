@@ -71,6 +71,8 @@ pub struct Anchor {
     pub node: u32,
     /// The event's kind, interned in [`Observation::kinds`].
     pub kind: u32,
+    /// For a delivered message: its sender and when it was sent.
+    pub message: Option<(u32, Duration)>,
 }
 
 /// What one run told the explorer.
@@ -133,6 +135,10 @@ pub fn observe(trace: &[TraceEvent], fingerprints: Option<Vec<u64>>, servers: u3
     let mut anchors = Vec::new();
     for e in trace {
         let handled = matches!(e.kind, TraceKind::Deliver { .. } | TraceKind::Timer | TraceKind::Persisted);
+        let message = match e.kind {
+            TraceKind::Deliver { from, sent } => Some((from.0, Duration(sent.0))),
+            _ => None,
+        };
         let label: &str = match e.kind {
             TraceKind::Crash => "crash",
             TraceKind::Start => "start",
@@ -148,7 +154,7 @@ pub fn observe(trace: &[TraceEvent], fingerprints: Option<Vec<u64>>, servers: u3
         let prev = last_kind.insert(e.node.0, kind).map_or(u64::MAX, u64::from);
         coverage.insert(0x9e37_79b9_7f4a_7c15 ^ (prev << 32) ^ u64::from(kind));
         if handled && e.node.0 < servers {
-            anchors.push(Anchor { at: Duration(e.time.0), node: e.node.0, kind });
+            anchors.push(Anchor { at: Duration(e.time.0), node: e.node.0, kind, message });
         }
     }
     if anchors.len() > ANCHORS_MAX {
@@ -158,13 +164,26 @@ pub fn observe(trace: &[TraceEvent], fingerprints: Option<Vec<u64>>, servers: u3
     Observation { coverage: coverage.into_iter().collect(), anchors, kinds, ..Default::default() }
 }
 
-/// Limits of one search.
+/// Limits of one search, and the two guidances it can do without (for measuring what each buys).
 #[derive(Clone, Copy, Debug)]
 pub struct ExploreOptions {
     /// At most this many runs.
     pub runs: u32,
     /// The explorer's own seed (its choices; the candidates carry their own run seeds).
     pub seed: u64,
+    /// Place faults and delays at anchors of the parent's run (else at uniformly random times,
+    /// with the same number of mutations).
+    pub anchors: bool,
+    /// Keep only the runs that reached new coverage, weighted by it (else every run joins the
+    /// corpus with the same weight).
+    pub coverage: bool,
+}
+
+impl ExploreOptions {
+    /// The search with both guidances.
+    pub fn new(runs: u32, seed: u64) -> ExploreOptions {
+        ExploreOptions { runs, seed, anchors: true, coverage: true }
+    }
 }
 
 /// The coverage after each batch, for the report.
@@ -269,7 +288,7 @@ impl Kinds {
             }
             _ => (
                 Some(log_uniform(rng, 1_000_000, 1_000_000_000)),
-                Fault::Delay { node, extra: log_uniform(rng, 1_000_000, 500_000_000) },
+                Fault::Delay { node, extra: log_uniform(rng, 1_000_000, 500_000_000), from: None },
             ),
         };
         ScheduledFault { at, duration, fault }
@@ -395,7 +414,7 @@ pub fn explore<C: Clone>(
             }
             let before = seen.len();
             seen.extend(obs.coverage.iter().copied());
-            let new = seen.len() - before;
+            let new = if opts.coverage { seen.len() - before } else { 1 };
             if new > 0 {
                 corpus.push(Entry { candidate: cand, anchors: obs.anchors, kinds: obs.kinds, new });
             }
@@ -404,15 +423,23 @@ pub fn explore<C: Clone>(
         if out.found.is_some() || corpus.is_empty() {
             break;
         }
-        generation = (0..BATCH).map(|_| child(&corpus, kinds, base, servers, &mut rng)).collect();
+        generation = (0..BATCH).map(|_| child(&corpus, kinds, base, servers, opts.anchors, &mut rng)).collect();
     }
     out.coverage = seen.len();
     out.corpus = corpus.len();
     out
 }
 
-/// A mutated child of a corpus entry chosen by weight (its new coverage).
-fn child<C: Clone>(corpus: &[Entry], kinds: &Kinds, base: &Scenario<C>, servers: u32, rng: &mut Prng) -> Candidate {
+/// A mutated child of a corpus entry chosen by weight (its new coverage). Without `anchors`, the
+/// mutations that would place a fault at an anchor place it at a uniformly random time instead.
+fn child<C: Clone>(
+    corpus: &[Entry],
+    kinds: &Kinds,
+    base: &Scenario<C>,
+    servers: u32,
+    anchors: bool,
+    rng: &mut Prng,
+) -> Candidate {
     // Recent entries are favoured twice over: they are where the search is making headway.
     let weights: Vec<f64> =
         corpus.iter().enumerate().map(|(i, e)| e.new as f64 * if i + 8 >= corpus.len() { 2.0 } else { 1.0 }).collect();
@@ -429,7 +456,11 @@ fn child<C: Clone>(corpus: &[Entry], kinds: &Kinds, base: &Scenario<C>, servers:
             // own fault kinds (delays have a slot of their own).
             0..=2 if !parent.anchors.is_empty() && !own.is_empty() => {
                 let k = own[rng.below(own.len() as u64) as usize];
-                let (f, what) = at_anchor(parent, kinds, k, end, rng);
+                let (f, what) = if anchors {
+                    at_anchor(parent, kinds, k, end, rng)
+                } else {
+                    (at_random(kinds, k, servers, end, rng), "a random time".to_string())
+                };
                 let note = format!("{} after {what}", f.fault.label());
                 let same: Vec<usize> =
                     (0..c.faults.len()).filter(|&i| kind_of(&c.faults[i].fault) == Some(k)).collect();
@@ -443,7 +474,15 @@ fn child<C: Clone>(corpus: &[Entry], kinds: &Kinds, base: &Scenario<C>, servers:
                 note
             }
             7 if kinds.delay && !parent.anchors.is_empty() && c.faults.len() < FAULTS_MAX && rng.chance(0.5) => {
-                let (f, what) = at_anchor(parent, kinds, DELAY, end, rng);
+                let (f, what) = if !anchors {
+                    (at_random(kinds, DELAY, servers, end, rng), "a random time".to_string())
+                } else if rng.chance(0.5) {
+                    at_anchor(parent, kinds, DELAY, end, rng)
+                } else if let Some(swap) = reorder(parent, end, rng) {
+                    swap
+                } else {
+                    continue;
+                };
                 let note = format!("{} after {what}", f.fault.label());
                 c.faults.push(f);
                 note
@@ -481,8 +520,7 @@ fn child<C: Clone>(corpus: &[Entry], kinds: &Kinds, base: &Scenario<C>, servers:
             }
             6 if !own.is_empty() && c.faults.len() < FAULTS_MAX => {
                 let k = own[rng.below(own.len() as u64) as usize];
-                let at = Duration(rng.below(last_start(end).0.max(1)) / 1_000 * 1_000);
-                let f = kinds.make(k, rng.below(servers as u64) as u32, at, rng);
+                let f = at_random(kinds, k, servers, end, rng);
                 let note = format!("add {}", f.fault.label());
                 c.faults.push(f);
                 note
@@ -499,11 +537,56 @@ fn child<C: Clone>(corpus: &[Entry], kinds: &Kinds, base: &Scenario<C>, servers:
     c
 }
 
+/// A fault of kind `k` on a random server at a uniformly random time of the main phase.
+fn at_random(kinds: &Kinds, k: u8, servers: u32, end: Duration, rng: &mut Prng) -> ScheduledFault {
+    let at = Duration(rng.below(last_start(end).0.max(1)) / 1_000 * 1_000);
+    kinds.make(k, rng.below(servers as u64) as u32, at, rng)
+}
+
 /// A fault of kind `k` a little after an anchor of `parent`'s run, on the anchor's node.
 fn at_anchor(parent: &Entry, kinds: &Kinds, k: u8, end: Duration, rng: &mut Prng) -> (ScheduledFault, String) {
     let (at, node, what) = pick_anchor(parent, rng);
     let at = Duration(at.0 + log_uniform(rng, 10_000, 20_000_000).0).min(last_start(end));
     (kinds.make(k, node, at, rng), what)
+}
+
+/// Concurrent messages arriving in the other order: a message `a` delivered to a server, and a
+/// message `b` from another sender delivered to the same server after `a` (within 50 ms) but sent
+/// before `a` arrived (so `b` does not depend on `a`'s handling). The child delays `a` on its own
+/// link (a [`Fault::Delay`] `from` its sender, in force only at the instant it was sent) by the gap
+/// and a little more, so that `b` is handled first: the order of (nearly) simultaneous events,
+/// mutated without breaking a connection's send order. (Exactly simultaneous events on one node
+/// are rare with continuous latencies and are mostly a connection's messages, whose order is
+/// fixed; see the explore tests.)
+fn reorder(parent: &Entry, end: Duration, rng: &mut Prng) -> Option<(ScheduledFault, String)> {
+    const WINDOW: u64 = 50_000_000;
+    let delivered: Vec<usize> = (0..parent.anchors.len()).filter(|&i| parent.anchors[i].message.is_some()).collect();
+    for _ in 0..4 {
+        let &i = delivered.get(rng.below(delivered.len().max(1) as u64) as usize)?;
+        let a = parent.anchors[i];
+        let (from, sent) = a.message.expect("a delivery");
+        let b = parent.anchors[i + 1..]
+            .iter()
+            .take_while(|b| b.at.0 <= a.at.0 + WINDOW)
+            .find(|b| b.node == a.node && b.at > a.at && b.message.is_some_and(|(f, s)| f != from && s < a.at));
+        let Some(b) = b else { continue };
+        let at = Duration(sent.0 / 1_000 * 1_000);
+        if at >= last_start(end) {
+            continue;
+        }
+        let gap = b.at.0 - a.at.0;
+        let extra = Duration((gap + log_uniform(rng, 1_000, 1_000_000).0).div_ceil(1_000) * 1_000);
+        let f = ScheduledFault {
+            at,
+            duration: Some(Duration(1_000)),
+            fault: Fault::Delay { node: a.node, extra, from: Some(from) },
+        };
+        let name = |k: u32| parent.kinds.get(k as usize).map_or("?", String::as_str).to_string();
+        let (bfrom, _) = b.message.expect("a delivery");
+        let what = format!("{}@n{} from n{from} swapped with {} from n{bfrom}", name(a.kind), a.node, name(b.kind));
+        return Some((f, what));
+    }
+    None
 }
 
 /// The latest start a fault may have: a microsecond before the main phase ends.
@@ -533,4 +616,57 @@ fn pick_anchor(e: &Entry, rng: &mut Prng) -> (Duration, u32, String) {
     let a = of_kind[rng.below(of_kind.len() as u64) as usize];
     let name = e.kinds.get(kind as usize).map_or("?", String::as_str);
     (a.at, a.node, format!("{name}@n{}", a.node))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(at_us: u64, node: u32, from: u32, sent_us: u64) -> Anchor {
+        Anchor { at: Duration(at_us * 1_000), node, kind: 0, message: Some((from, Duration(sent_us * 1_000 + 321))) }
+    }
+
+    /// Node 0 gets `a` from node 1 at 10 ms (sent at 9.4 ms) and `b` from node 2 at 12 ms (sent at
+    /// 8 ms, before `a` arrived: concurrent). Swapping them delays node 1's messages to node 0 at
+    /// the instant `a` was sent by more than the 2 ms gap. What does not pair with `a`: node 1's
+    /// next message (same sender: a connection keeps its order), a delivery on node 3, one sent
+    /// after `a` arrived (it may depend on it), one more than 50 ms later. Node 1's next message
+    /// (11 ms, sent at 10.5 ms) does pair with the one sent at 10.2 ms that arrives at 11.8 ms.
+    #[test]
+    fn a_reorder_delays_the_first_of_two_concurrent_messages_past_the_second_on_its_own_link() {
+        let anchors = vec![
+            delivery(10_000, 0, 1, 9_400), // `a`
+            delivery(11_000, 0, 1, 10_500),
+            delivery(11_500, 3, 2, 9_000),
+            delivery(11_800, 0, 2, 10_200),
+            delivery(12_000, 0, 2, 8_000), // `b`
+            delivery(70_000, 0, 4, 9_000),
+        ];
+        let e = Entry {
+            candidate: Candidate { seed: 1, faults: vec![], origin: String::new() },
+            anchors,
+            kinds: vec!["write".into()],
+            new: 1,
+        };
+        let mut made = BTreeMap::new();
+        for seed in 0..64 {
+            let mut rng = Prng::new(seed, Stream::Explore);
+            let Some((f, what)) = reorder(&e, Duration::from_secs(1), &mut rng) else { continue };
+            let Fault::Delay { node, extra, from } = f.fault else { panic!("{f:?}") };
+            assert_eq!((node, from, f.duration), (0, Some(1), Some(Duration(1_000))), "{what}");
+            // In force at the send (rounded down to the microsecond), past the partner by 1 us..1 ms.
+            let gap = match f.at.0 {
+                9_400_000 => 2_000_000,
+                10_500_000 => 800_000,
+                other => panic!("no other pair: {other} ({what})"),
+            };
+            assert!(extra.0 > gap && extra.0 <= gap + 1_001_000 && extra.0 % 1_000 == 0, "{extra:?}");
+            assert!(what.contains("from n1 swapped with write from n2"), "{what}");
+            *made.entry(f.at.0).or_insert(0) += 1;
+        }
+        assert_eq!(made.len(), 2, "both pairs are drawn: {made:?}");
+        // A run without two concurrent deliveries on one node has nothing to swap.
+        let lone = Entry { anchors: vec![delivery(10_000, 0, 1, 9_000)], ..e };
+        assert!(reorder(&lone, Duration::from_secs(1), &mut Prng::new(0, Stream::Explore)).is_none());
+    }
 }

@@ -68,10 +68,14 @@ pub enum Fault {
     Loss(f64),
     /// Messages sent to or from `node` while it lasts take `extra` longer (a congested switch port,
     /// a slow network card, a saturated sender): the delay at a chosen point that `simctl explore`
-    /// places. A connection still delivers in send order.
+    /// places. With `from`, only the messages `from` sends to `node` (one direction of one link:
+    /// how the explorer makes two concurrent messages arrive in the other order). A connection
+    /// still delivers in send order.
     Delay {
         node: u32,
         extra: Duration,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<u32>,
     },
     /// An outage of the external dependency (a third-party API: payments, email, `isMalicious`)
     /// running on `node`: the node keeps running, but while the outage lasts the part that
@@ -123,7 +127,8 @@ impl Fault {
             Fault::ClockStep { node, by } => format!("clock step n{node} {}", fmt_signed(*by)),
             Fault::ClockDrift { node, ppm } => format!("clock drift n{node} {ppm}ppm"),
             Fault::Loss(p) => format!("loss {p}"),
-            Fault::Delay { node, extra } => format!("delay n{node} +{extra}"),
+            Fault::Delay { node, extra, from: None } => format!("delay n{node} +{extra}"),
+            Fault::Delay { node, extra, from: Some(from) } => format!("delay n{from}->n{node} +{extra}"),
             Fault::Outage { node, mode } => format!("outage n{node} {}", mode.label()),
         }
     }
@@ -282,8 +287,11 @@ impl FaultsSpec {
                         _ => {}
                     }
                 }
-                Fault::Delay { node, extra } => {
+                Fault::Delay { node, extra, from } => {
                     check_node(&mut errors, format!("{path}.fault.Delay.node"), *node, topo);
+                    if let Some(from) = from {
+                        check_node(&mut errors, format!("{path}.fault.Delay.from"), *from, topo);
+                    }
                     if extra.0 == 0 {
                         errors.push((format!("{path}.fault.Delay.extra"), "must be positive".into()));
                     }

@@ -527,7 +527,13 @@ pub fn with_servers<C: Clone>(sc: &Scenario<C>, servers: u32) -> Option<Scenario
             Fault::ClockStep { node, by } => Fault::ClockStep { node: map(*node)?, by: *by },
             Fault::ClockDrift { node, ppm } => Fault::ClockDrift { node: map(*node)?, ppm: *ppm },
             Fault::Loss(p) => Fault::Loss(*p),
-            Fault::Delay { node, extra } => Fault::Delay { node: map(*node)?, extra: *extra },
+            Fault::Delay { node, extra, from } => {
+                let from = match from {
+                    Some(f) => Some(map(*f)?),
+                    None => None,
+                };
+                Fault::Delay { node: map(*node)?, extra: *extra, from }
+            }
             Fault::Outage { node, mode } => Fault::Outage { node: map(*node)?, mode: *mode },
         };
     }

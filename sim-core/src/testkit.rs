@@ -266,6 +266,22 @@ pub fn assert_same_run(a: &RunRecord, b: &RunRecord) {
     assert_eq!(a.model_report, b.model_report, "model reports differ");
 }
 
+/// `simctl explore`'s search on `base` within `runs` runs from explore seed `seed`, on this
+/// thread: a hit is a run failing one of `target` (message delays included in the fault kinds).
+pub fn explore<M: Model>(
+    base: &Scenario<M::Config>,
+    target: &[&str],
+    runs: u32,
+    seed: u64,
+) -> crate::explore::Explored {
+    use crate::explore::{self, Candidate, ExploreOptions, Kinds, Observation};
+    let target: Vec<String> = target.iter().map(|s| s.to_string()).collect();
+    let mut judge = |batch: &[Candidate]| -> Vec<Observation> {
+        batch.iter().map(|c| explore::observe_run::<M>(base, c, &target)).collect()
+    };
+    explore::explore(base, &Kinds::of(base, true), ExploreOptions::new(runs, seed), &mut judge)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

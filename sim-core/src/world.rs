@@ -308,7 +308,8 @@ pub struct Sim<A: Actor> {
     cuts: Vec<(usize, Cut)>,
     extra_loss: Vec<(usize, f64)>,
     /// Delay faults in force: (fault index, node, extra latency of its messages).
-    delays: Vec<(usize, NodeId, Duration)>,
+    /// Active delay faults: (fault index, node, only from this peer, extra latency).
+    delays: Vec<(usize, NodeId, Option<NodeId>, Duration)>,
     /// The explorer's coverage (`enable_coverage`): off unless asked for.
     coverage: Option<Box<Coverage>>,
     /// Outages in force: (fault index, node, mode); the latest of a node's wins.
@@ -782,8 +783,12 @@ impl<A: Actor> Sim<A> {
     fn send_copy(&mut self, from: NodeId, to: NodeId, msg: A::Msg, kind: &'static str, ends: (u32, u32)) -> bool {
         let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
         let mut latency = link.latency_for(kind).sample(&mut self.net_rng);
-        for &(f, node, extra) in &self.delays {
-            if node == from || node == to {
+        for &(f, node, peer, extra) in &self.delays {
+            let hit = match peer {
+                None => node == from || node == to,
+                Some(peer) => node == to && peer == from,
+            };
+            if hit {
                 latency = latency + extra;
                 self.metrics.faults[f].events_delayed += 1;
             }
@@ -1147,11 +1152,11 @@ impl<A: Actor> Sim<A> {
                 self.metrics.faults[index].end = None;
             }
             (Fault::Loss(_), true) => self.extra_loss.retain(|(f, _)| *f != index),
-            (Fault::Delay { node, extra }, false) => {
-                self.delays.push((index, NodeId(node), extra));
+            (Fault::Delay { node, extra, from }, false) => {
+                self.delays.push((index, NodeId(node), from.map(NodeId), extra));
                 self.metrics.faults[index].end = None;
             }
-            (Fault::Delay { .. }, true) => self.delays.retain(|(f, _, _)| *f != index),
+            (Fault::Delay { .. }, true) => self.delays.retain(|(f, ..)| *f != index),
             (Fault::Outage { node, mode }, false) => {
                 self.outages.push((index, NodeId(node), mode));
                 self.metrics.faults[index].end = None;
@@ -1264,7 +1269,7 @@ impl<A: Actor> Sim<A> {
         for (f, _) in std::mem::take(&mut self.extra_loss) {
             self.metrics.faults[f].end.get_or_insert(self.now);
         }
-        for (f, _, _) in std::mem::take(&mut self.delays) {
+        for (f, ..) in std::mem::take(&mut self.delays) {
             self.metrics.faults[f].end.get_or_insert(self.now);
         }
         for (f, _, _) in std::mem::take(&mut self.outages) {

@@ -784,6 +784,47 @@ fn pause_and_resume_keep_a_connection_in_order() {
     assert!(s.metrics().faults[0].events_delayed >= 1);
 }
 
+/// Constant 5 ms links; every node pings its peers every 10 ms (at 10, 20, 30 ms ...), so node 0
+/// gets a ping from nodes 1 and 2 at 15, 25, 35 ms. A delay fault in force at 20 ms adds 7 ms:
+/// with `from: Some(1)` only to node 1's ping to node 0 (which then arrives at 32 ms, after node
+/// 2's); without `from`, to everything node 0 sends and receives. A 25 ms delay on a connection
+/// holds back the pings sent after the delayed one (send order is kept); on datagrams they pass it.
+#[test]
+fn a_delay_fault_slows_its_messages_while_it_lasts_and_a_connection_keeps_order() {
+    let run = |delay: Fault, transport| {
+        let net = NetworkSpec {
+            transport: Some(transport),
+            link: LinkSpec { latency: Dist::Constant(ms(5)), ..Default::default() },
+            ..Default::default()
+        };
+        let mut s = pinger_sim(3, 1, vec![fault(15, Some(10), delay)], net);
+        s.run_until(at(ms(60)));
+        let got = |n: u32| s.actor(NodeId(n)).unwrap().received.clone();
+        (got(0), got(1), got(2), s.metrics().faults[0].events_delayed)
+    };
+    let (n0, p, q) = (NodeId(0), NodeId(1), NodeId(2));
+    // One link, one direction: node 2's second ping overtakes node 1's; nothing else moves.
+    let one_link = Fault::Delay { node: 0, extra: ms(7), from: Some(1) };
+    let (to0, to1, to2, delayed) = run(one_link, Transport::Connection);
+    assert_eq!(&to0[..5], [(p, 1), (q, 1), (q, 2), (p, 2), (p, 3)], "ping 2 of node 1 arrives at 32 ms");
+    assert_eq!(&to1[..4], [(n0, 1), (q, 1), (n0, 2), (q, 2)], "node 0's pings to node 1 are not delayed");
+    assert_eq!(&to2[..4], [(n0, 1), (p, 1), (n0, 2), (p, 2)]);
+    assert_eq!(delayed, 1);
+    // The whole node: its two incoming and two outgoing pings of 20 ms.
+    let node = Fault::Delay { node: 0, extra: ms(7), from: None };
+    let (to0, to1, _, delayed) = run(node, Transport::Connection);
+    assert_eq!(&to0[..4], [(p, 1), (q, 1), (p, 2), (q, 2)]);
+    assert_eq!(&to1[..4], [(n0, 1), (q, 1), (q, 2), (n0, 2)], "node 0's ping 2 arrives at 32 ms");
+    assert_eq!(delayed, 4);
+    // 25 ms: node 1's ping 2 is due at 50 ms, its pings 3 and 4 at 35 and 45 ms.
+    let long = Fault::Delay { node: 0, extra: ms(25), from: Some(1) };
+    let from_1 = |v: Vec<(NodeId, u64)>| v.into_iter().filter(|r| r.0 == p).map(|r| r.1).collect::<Vec<u64>>();
+    let (to0, ..) = run(long.clone(), Transport::Connection);
+    assert_eq!(&from_1(to0)[..5], [1, 2, 3, 4, 5], "a connection delivers in send order");
+    let (to0, ..) = run(long, Transport::Datagram);
+    assert_eq!(&from_1(to0)[..4], [1, 3, 4, 2], "datagrams pass the delayed one");
+}
+
 // ----- the probe workload -----
 
 /// A primary (node 0) that acknowledges a write at once and replicates it to a replica (node 1),

@@ -318,6 +318,35 @@ impl Broker {
         self.disk_inflight = Some((id, leos, replies));
     }
 
+    /// For `simctl explore`: where the broker's protocol is, abstractly (never offsets or data, which
+    /// would make every step a new state): controller or not, and per role how many partitions it
+    /// holds (leader, follower, none, each capped at 3), whether a leader's ISR is short of the
+    /// replication factor, whether any log holds an uncommitted tail (entries above the high-water
+    /// mark), whether a replica's log end is ahead of what is durable, and a group commit in flight.
+    pub fn fingerprint(&self) -> u64 {
+        let (mut leaders, mut followers, mut none, mut short_isr, mut tail, mut unsynced) = (0u64, 0u64, 0u64, 0, 0, 0);
+        for r in self.replicas.values() {
+            match &r.role {
+                Role::Leader(ls) => {
+                    leaders += 1;
+                    short_isr |= u64::from(ls.isr.len() < self.p.config.replication_factor as usize);
+                }
+                Role::Follower { .. } => followers += 1,
+                Role::None => none += 1,
+            }
+            tail |= u64::from(r.log.leo() > r.log.hwm);
+            unsynced |= u64::from(r.log.leo() > r.durable_leo);
+        }
+        u64::from(self.ctl.is_some())
+            | leaders.min(3) << 1
+            | followers.min(3) << 3
+            | none.min(3) << 5
+            | short_isr << 7
+            | tail << 8
+            | unsynced << 9
+            | u64::from(self.disk_inflight.is_some()) << 10
+    }
+
     pub fn on_persisted(&mut self, ctx: C, write: WriteId) {
         let Some((id, leos, replies)) = self.disk_inflight.take() else { return };
         if id != write {

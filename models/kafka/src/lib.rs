@@ -327,6 +327,12 @@ impl Actor for Node {
             b.on_persisted(ctx, write);
         }
     }
+    fn fingerprint(&self) -> Option<u64> {
+        match self {
+            Node::Broker(b) => Some(b.fingerprint()),
+            Node::Client(_) => None,
+        }
+    }
 }
 
 pub struct Kafka;

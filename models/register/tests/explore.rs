@@ -5,7 +5,7 @@
 //! `simctl explore scenarios/explore/register_rare_power_loss.ron --compare 9` (README.md).
 
 use register::{Config, Register};
-use sim_core::explore::{self, Candidate, ExploreOptions, Explored, Kinds, Observation};
+use sim_core::explore::Explored;
 use sim_core::scenario::{self, RunOptions, Scenario};
 use sim_core::testkit;
 use sim_core::verdict;
@@ -20,11 +20,7 @@ const TARGET: [&str; 2] = ["durable_writes", "fresh_reads"];
 const BUDGET: u32 = 160;
 
 fn search(base: &Scenario<Config>, seed: u64) -> Explored {
-    let target: Vec<String> = TARGET.iter().map(|s| s.to_string()).collect();
-    let mut judge = |batch: &[Candidate]| -> Vec<Observation> {
-        batch.iter().map(|c| explore::observe_run::<Register>(base, c, &target)).collect()
-    };
-    explore::explore(base, &Kinds::of(base, true), ExploreOptions { runs: BUDGET, seed }, &mut judge)
+    testkit::explore::<Register>(base, &TARGET, BUDGET, seed)
 }
 
 #[test]
