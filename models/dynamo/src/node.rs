@@ -594,6 +594,12 @@ impl Server {
         v
     }
 
+    /// Every version this server stores as a replica for `key`, live or expired (no copy).
+    pub fn own_set(&self, key: u64) -> &[Sibling] {
+        let range = self.ring().range_of(key) as u32;
+        self.stored(range, key).map_or(&[], |s| s.as_slice())
+    }
+
     /// Every key this server stores as a replica.
     pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
         self.store.values().flat_map(|h| h.keys.keys().copied())
