@@ -174,7 +174,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         }
         match config.reconcile {
             Reconcile::ClientMerge => {
-                for v in sets.iter().flat_map(live).flat_map(|s| s.items.iter().copied()) {
+                for v in sets.iter().flat_map(live).flat_map(|s| s.items.iter()) {
                     // An item is a value written to this key (carts merge within a key).
                     if hist.get((v as usize).wrapping_sub(1)).is_some_and(|e| e.key == key) {
                         held[v as usize] = true;
@@ -187,7 +187,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
                     .flat_map(live)
                     .max_by(|a, b| (a.stamp, &a.items, a.dot).cmp(&(b.stamp, &b.items, b.dot)));
                 if let Some(w) = best {
-                    winner.push((key, w.items.first().copied().unwrap_or(0)));
+                    winner.push((key, w.items.first().unwrap_or(0)));
                 }
             }
         }

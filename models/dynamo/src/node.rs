@@ -2,6 +2,7 @@
 //! clients (coordinator choice, read-modify-write or blind puts, timeouts, and under
 //! `coordinator: Proxy` the coordination itself: replica targets, quorums, read repair).
 
+use crate::pset::PSet;
 use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Version, Versioning};
 use crate::{Config, Coordinator, PutMode, ReplicaChoice};
 use common::merkle::MerkleTree;
@@ -80,8 +81,8 @@ pub enum Msg {
         req: u64,
         op: OpId,
         key: u64,
-        context: Vec<Dot>,
-        items: Vec<u64>,
+        context: PSet<Dot>,
+        items: PSet<u64>,
     },
     GetReply {
         req: u64,
@@ -348,8 +349,8 @@ fn new_version(
     node: u32,
     seq: u64,
     now: u64,
-    context: Vec<Dot>,
-    items: Vec<u64>,
+    context: PSet<Dot>,
+    items: PSet<u64>,
     local_max: u64,
 ) -> Sibling {
     let (clock, past) = match sh.config.versioning {
@@ -357,7 +358,7 @@ fn new_version(
         Versioning::VectorClocks => {
             let mut clock = VClock(context.iter().map(|d| (d.node, d.seq)).collect());
             clock.advance(node, clock.get(node).max(local_max) + 1);
-            (clock, Vec::new())
+            (clock, PSet::new())
         }
     };
     Version::new(
@@ -978,8 +979,8 @@ impl Server {
         client_req: u64,
         op: OpId,
         key: u64,
-        context: Vec<Dot>,
-        items: Vec<u64>,
+        context: PSet<Dot>,
+        items: PSet<u64>,
     ) {
         let now = ctx.now().0;
         let targets = self.targets(now, key);
@@ -1245,8 +1246,8 @@ struct ClientOp {
     /// Pending timers only: the kernel must never be asked to cancel a timer that has fired.
     attempt_timer: Option<TimerId>,
     deadline: Option<TimerId>,
-    context: Vec<Dot>,
-    items: Vec<u64>,
+    context: PSet<Dot>,
+    items: PSet<u64>,
 }
 
 pub struct Client {
@@ -1443,7 +1444,7 @@ impl Client {
         };
         let coordinator = self.choose_coordinator(ctx, op.key, None);
         let deadline = ctx.set_timer(self.sh.config.client_timeout, Timer::Deadline(req));
-        let items = if phase == Phase::Put { vec![op.value] } else { Vec::new() };
+        let items = if phase == Phase::Put { PSet::new().insert(op.value) } else { PSet::new() };
         self.ops.insert(
             req,
             ClientOp {
@@ -1453,7 +1454,7 @@ impl Client {
                 attempt: 1,
                 attempt_timer: None,
                 deadline: Some(deadline),
-                context: Vec::new(),
+                context: PSet::new(),
                 items,
             },
         );
@@ -1496,7 +1497,7 @@ impl Client {
                                 ["get_versions_0", "get_versions_1", "get_versions_2", "get_versions_3plus"][n.min(3)],
                                 1,
                             );
-                            self.finish(ctx, req, Outcome::Ok, Reply::Values(store::union(&siblings)));
+                            self.finish(ctx, req, Outcome::Ok, Reply::Values(store::union(&siblings).to_vec()));
                         } else {
                             self.finish(ctx, req, Outcome::Fail, Reply::None);
                         }
@@ -1509,9 +1510,7 @@ impl Client {
                             o.context = store::context(&siblings, self.sh.config.versioning);
                             o.items = store::union(&siblings);
                         }
-                        if let Err(i) = o.items.binary_search(&o.op.value) {
-                            o.items.insert(i, o.op.value);
-                        }
+                        o.items = o.items.insert(o.op.value);
                         o.phase = Phase::Put;
                         self.send(ctx, req);
                     }
@@ -1652,7 +1651,11 @@ mod tests {
         let mut node = DynamoNode::Server(Box::new(Server::new(sh.clone(), coordinator)));
         let put = |node: &mut DynamoNode, req| {
             handle(node, coordinator, Time(1_000_000_000), |n, ctx| {
-                n.on_msg(ctx, NodeId(8), Msg::ClientPut { req, op: OpId(req), key, context: vec![], items: vec![7] })
+                n.on_msg(
+                    ctx,
+                    NodeId(8),
+                    Msg::ClientPut { req, op: OpId(req), key, context: PSet::new(), items: PSet::new().insert(7) },
+                )
             })
         };
         // Everyone up: the other two owners get the write, without hints; the coordinator persists its own copy.
@@ -1686,7 +1689,11 @@ mod tests {
         server.suspect(0, walk[2]);
         let mut node = DynamoNode::Server(Box::new(server));
         let fx = handle(&mut node, walk[0], Time(1), |n, ctx| {
-            n.on_msg(ctx, NodeId(8), Msg::ClientPut { req: 5, op: OpId(5), key, context: vec![], items: vec![1] })
+            n.on_msg(
+                ctx,
+                NodeId(8),
+                Msg::ClientPut { req: 5, op: OpId(5), key, context: PSet::new(), items: PSet::new().insert(1) },
+            )
         });
         let msgs = sent(&fx);
         assert_eq!(msgs.len(), 1);
