@@ -149,18 +149,30 @@ impl<'h> Spec for Cart<'h> {
             // Nothing of unknown outcome (the common key): no items to gather.
             return vec![false; ops.len()];
         }
-        let mut seen: Vec<u64> = ops
+        // The items of unknown adds (few: failed and timed-out puts) looked up in every read's
+        // items, sorted: not every read's items gathered (a hot key's reads hold thousands each).
+        let mut unknown: Vec<u64> = ops
             .iter()
-            .filter_map(|op| match op.output() {
-                Some(CartRet::Items(items)) => Some(items.values.iter().copied()),
+            .filter_map(|op| match (op.output(), op.input) {
+                (None, CartOp::Add(v)) => Some(v),
                 _ => None,
             })
-            .flatten()
             .collect();
-        seen.sort_unstable();
-        seen.dedup();
+        unknown.sort_unstable();
+        unknown.dedup();
+        let mut seen = vec![false; unknown.len()];
+        for op in ops {
+            if let Some(CartRet::Items(items)) = op.output() {
+                for (i, v) in unknown.iter().enumerate() {
+                    seen[i] |= !seen[i] && items.values.binary_search(v).is_ok();
+                }
+            }
+        }
         ops.iter()
-            .map(|op| op.output().is_none() && matches!(op.input, CartOp::Add(v) if seen.binary_search(&v).is_err()))
+            .map(|op| {
+                op.output().is_none()
+                    && matches!(op.input, CartOp::Add(v) if unknown.binary_search(&v).is_ok_and(|i| !seen[i]))
+            })
             .collect()
     }
     fn needs(&self, input: &CartOp, output: Option<&CartRet<'h>>, writer: &CartOp) -> bool {
@@ -312,36 +324,67 @@ fn session<'a, 'h>(
     by_done.sort_by_key(|x| (x.1, x.3));
     // Sweeps in invocation order: the session's adds and reads completed before each read began.
     let (mut ai, mut ri) = (0, 0);
-    // Items the session must see, each with the op that makes it required (first one wins).
+    // Items the session must see, each with the op that makes it required (first one wins):
+    // `own` by the session's acknowledged adds, `seen` (sorted by item) by its completed reads,
+    // merged in as each completes (a read's items are sorted: a merge, not an insert per item).
     let mut own: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
     for &(invoke, _, items, id) in reads.iter() {
         while ai < adds.len() && adds[ai].0 < invoke {
             own.entry(adds[ai].1).or_insert(adds[ai].2);
             ai += 1;
         }
         while ri < by_done.len() && by_done[ri].1 < invoke {
-            for &v in by_done[ri].2.values.iter() {
-                seen.entry(v).or_insert(by_done[ri].3);
-            }
+            merge_seen(&mut seen, &mut merged, &by_done[ri].2.values, by_done[ri].3);
             ri += 1;
         }
-        let missed = |req: &BTreeMap<u64, u64>| {
-            req.iter().find(|(v, _)| items.values.binary_search(v).is_err()).map(|(_, &by)| by)
-        };
         if ai > 0 {
             r.ryw_judged += 1;
-            if let Some(w) = missed(&own) {
+            if let Some((_, &w)) = own.iter().find(|(v, _)| items.values.binary_search(v).is_err()) {
                 r.ryw_violations.push((id, w));
             }
         }
         if ri > 0 {
             r.mr_judged += 1;
-            if let Some(w) = missed(&seen) {
+            if let Some(w) = first_missing(&seen, &items.values) {
                 r.mr_violations.push((id, w));
             }
         }
     }
+}
+
+/// Adds the items `values` (sorted) that `seen` (sorted by item) lacks, each required by `by`.
+fn merge_seen(seen: &mut Vec<(u64, u64)>, merged: &mut Vec<(u64, u64)>, values: &[u64], by: u64) {
+    merged.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < seen.len() || j < values.len() {
+        if j == values.len() || (i < seen.len() && seen[i].0 <= values[j]) {
+            if j < values.len() && seen[i].0 == values[j] {
+                j += 1;
+            }
+            merged.push(seen[i]);
+            i += 1;
+        } else {
+            merged.push((values[j], by));
+            j += 1;
+        }
+    }
+    std::mem::swap(seen, merged);
+}
+
+/// The op of the smallest item of `required` (sorted by item) missing from `values` (sorted).
+fn first_missing(required: &[(u64, u64)], values: &[u64]) -> Option<u64> {
+    let mut j = 0;
+    for &(v, by) in required {
+        while j < values.len() && values[j] < v {
+            j += 1;
+        }
+        if j == values.len() || values[j] != v {
+            return Some(by);
+        }
+    }
+    None
 }
 
 /// The checks' memory for `ops` operations over `keys` keys from `clients` clients (bytes): each
@@ -682,6 +725,19 @@ mod tests {
         assert_eq!((s.ryw_judged, s.mr_judged), (4, 2));
         assert_eq!(s.ryw_violations, [(2, 0)]);
         assert_eq!(s.mr_violations, [(2, 1)]);
+    }
+
+    #[test]
+    fn seen_items_keep_their_first_reader_and_the_smallest_missing_item_is_blamed() {
+        let (mut seen, mut buf) = (Vec::new(), Vec::new());
+        merge_seen(&mut seen, &mut buf, &[2, 5], 10);
+        merge_seen(&mut seen, &mut buf, &[1, 2, 7], 11);
+        assert_eq!(seen, [(1, 11), (2, 10), (5, 10), (7, 11)]);
+        assert_eq!(first_missing(&seen, &[1, 2, 5, 7, 9]), None);
+        assert_eq!(first_missing(&seen, &[1, 2, 7]), Some(10), "5 is missing, first seen by read 10");
+        assert_eq!(first_missing(&seen, &[2, 5, 7]), Some(11), "1 is missing, seen by read 11");
+        assert_eq!(first_missing(&seen, &[]), Some(11));
+        assert_eq!(first_missing(&[], &[]), None);
     }
 
     #[test]
