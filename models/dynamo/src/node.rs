@@ -489,6 +489,9 @@ pub struct Server {
     store: BTreeMap<u32, Held>,
     /// `(owner, key) -> versions` held for an unreachable owner.
     hints: BTreeMap<(u32, u64), Vec<Sibling>>,
+    /// The same hints by `(key, owner)`: a read finds a key's hints without asking every server
+    /// whether it is their owner (a cost linear in the servers per read, once any hint exists).
+    hints_by_key: BTreeMap<(u64, u32), ()>,
     owned_ranges: Vec<u32>,
     /// The ring version this server uses.
     epoch: usize,
@@ -523,6 +526,7 @@ impl Server {
             me,
             store: BTreeMap::new(),
             hints: BTreeMap::new(),
+            hints_by_key: BTreeMap::new(),
             owned_ranges,
             epoch: 0,
             pending: BTreeMap::new(),
@@ -576,12 +580,8 @@ impl Server {
         if let Some(s) = self.stored(range, key) {
             store::merge(&mut out, s, policy);
         }
-        if !self.hints.is_empty() {
-            for owner in 0..self.sh.servers {
-                if let Some(s) = self.hints.get(&(owner, key)) {
-                    store::merge(&mut out, s, policy);
-                }
-            }
+        for s in self.hints_of(key) {
+            store::merge(&mut out, s, policy);
         }
         out.retain(|s| s.is_live(local_now_ns));
         out
@@ -599,6 +599,13 @@ impl Server {
     pub fn own_set(&self, key: u64) -> &[Sibling] {
         let range = self.ring().range_of(key) as u32;
         self.stored(range, key).map_or(&[], |s| s.as_slice())
+    }
+
+    /// The versions this server holds of `key` for other owners, by owner.
+    fn hints_of(&self, key: u64) -> impl Iterator<Item = &Vec<Sibling>> + '_ {
+        self.hints_by_key
+            .range((key, 0)..=(key, u32::MAX))
+            .filter_map(move |(&(_, owner), _)| self.hints.get(&(owner, key)))
     }
 
     /// Every key this server stores as a replica.
@@ -730,6 +737,7 @@ impl Server {
 
     fn apply_hint(&mut self, owner: u32, key: u64, incoming: &[Sibling]) -> bool {
         let policy = self.sh.policy();
+        self.hints_by_key.insert((key, owner), ());
         store::merge(self.hints.entry((owner, key)).or_default(), incoming, policy)
     }
 
@@ -757,6 +765,7 @@ impl Server {
         let same = self.hints.get(&(owner, key)).is_some_and(|s| store::set_hash(key, s) == hash);
         if same {
             self.hints.remove(&(owner, key));
+            self.hints_by_key.remove(&(key, owner));
         }
         same
     }
@@ -899,14 +908,10 @@ impl Server {
                 Vec::new()
             }
         };
-        if !self.hints.is_empty() {
-            let policy = self.sh.policy();
-            for owner in 0..self.sh.servers {
-                if let Some(h) = self.hints.get(&(owner, key)) {
-                    for v in h.iter().filter(|v| v.is_live(now)) {
-                        store::add(&mut out, v.clone(), policy);
-                    }
-                }
+        let policy = self.sh.policy();
+        for h in self.hints_of(key) {
+            for v in h.iter().filter(|v| v.is_live(now)) {
+                store::add(&mut out, v.clone(), policy);
             }
         }
         out
@@ -1214,8 +1219,12 @@ impl Server {
                 for (range, key, old, new) in changes {
                     self.account(range, key, old, new);
                 }
-                self.hints.retain(|_, s| {
+                let by_key = &mut self.hints_by_key;
+                self.hints.retain(|&(owner, key), s| {
                     s.retain(|v| v.is_live(now));
+                    if s.is_empty() {
+                        by_key.remove(&(key, owner));
+                    }
                     !s.is_empty()
                 });
                 ctx.count("ttl_swept_versions", swept);
