@@ -314,9 +314,11 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             owners_of.entry(key).or_insert_with(|| epochs.iter().map(|r| r.preference_list(key, n).to_vec()).collect());
         disturbances.iter().any(|(s, e, reach)| a < *e && *s < b && reach.disturbs(owners))
     };
-    // The acknowledged puts by (key, completion): a key's puts are one run of it.
-    let mut puts_by_key: Vec<&HistoryEntry> = acked.clone();
-    puts_by_key.sort_by_key(|e| (e.key, e.complete));
+    // The acknowledged puts by (key, completion, then history order): a key's puts are one run
+    // of it. Kept as plain tuples, so a search reads this list alone, not the history entries.
+    let mut puts_by_key: Vec<(u64, Time, u32)> =
+        acked.iter().enumerate().map(|(i, e)| (e.key, e.complete.expect("acked"), i as u32)).collect();
+    puts_by_key.sort_unstable();
     let lag_bounds_ms: Vec<f64> = config.lag_grid.iter().map(|d| d.as_millis_f64()).chain([f64::INFINITY]).collect();
     let mut lag_counts = vec![(0u64, 0u64); lag_bounds_ms.len()];
     let (mut checked, mut stale, mut quiet, mut stale_quiet) = (0u64, 0u64, 0u64, 0u64);
@@ -325,8 +327,8 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let mut stale_ops: Vec<&HistoryEntry> = Vec::new();
     for g in hist.iter().filter(|e| e.kind == GET && e.outcome == Some(Outcome::Ok)) {
         // The key's latest put acknowledged before the get began.
-        let i = puts_by_key.partition_point(|p| (p.key, p.complete) < (g.key, Some(g.invoke)));
-        let latest = i.checked_sub(1).map(|i| puts_by_key[i]).filter(|p| p.key == g.key);
+        let i = puts_by_key.partition_point(|p| (p.0, p.1) < (g.key, g.invoke));
+        let latest = i.checked_sub(1).map(|i| puts_by_key[i]).filter(|p| p.0 == g.key).map(|p| acked[p.2 as usize]);
         let Some(latest) = latest else {
             unwritten += 1;
             continue;

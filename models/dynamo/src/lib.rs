@@ -38,7 +38,8 @@
 //! writes it supersedes (its *context*: the ids the client read, transitively). A replica drops a
 //! version exactly when a newer one supersedes it; versions that do not supersede each other are
 //! *siblings*, all returned by `get` with the context. The client merges them (set union, as the
-//! shopping cart) and its next `put` supersedes them all. This is Dynamo's vector clock in its exact
+//! shopping cart) and its next `put` supersedes them all. Carts and contexts are persistent sets
+//! ([`pset`]) that share structure, so a hot key's versions cost `O(log K)` each, not `O(K)`. This is Dynamo's vector clock in its exact
 //! form (as dotted version vectors fix it). `versioning: VectorClocks` switches to the paper's rule,
 //! where the coordinator increments its own entry of the context clock: two concurrent writes
 //! through one coordinator then get ordered clocks and one is silently dropped
