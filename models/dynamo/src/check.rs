@@ -43,13 +43,14 @@
 //!   `balance_tables: false`: they cost `12 * rings` ring builds and a placement of every key.
 
 use crate::node::DynamoNode;
+use crate::store::Sibling;
 use crate::{Config, Reconcile, build_ring, epoch_at, ring_members, ring_with};
-use common::ring::Partitioning;
+use common::ring::{Partitioning, Ring};
 use sim_core::fault::Fault;
 use sim_core::metrics::HistoryEntry;
 use sim_core::net::PartitionSpec;
 use sim_core::{Axis, Check, ModelReport, NodeId, Outcome, Reply, RunView, Table, Time};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 const GET: u16 = 0;
 const PUT: u16 = 1;
@@ -60,6 +61,11 @@ fn values(e: &HistoryEntry) -> &[u64] {
         Reply::Value(v) => std::slice::from_ref(v),
         Reply::None => &[],
     }
+}
+
+/// The versions of a replica's set live at its local time.
+fn live<'a>(&(set, now): &(&'a [Sibling], u64)) -> impl Iterator<Item = &'a Sibling> + use<'a> {
+    set.iter().filter(move |s| s.is_live(now))
 }
 
 /// max over mean of `load[i] / weight[i]`.
@@ -138,7 +144,8 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         .collect();
 
     // ---- the final state of every key on its owners
-    let mut keys: BTreeSet<u64> = hist.iter().filter(|e| e.kind == PUT).map(|e| e.key).collect();
+    // A put's item (value) is its first attempt's op id + 1: tables indexed by it are dense.
+    let mut keys: Vec<u64> = hist.iter().filter(|e| e.kind == PUT).map(|e| e.key).collect();
     let mut hints_left = 0usize;
     for s in 0..servers {
         if let Some(sv) = server(s) {
@@ -147,42 +154,72 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             hints_left += sv.hint_count();
         }
     }
+    keys.sort_unstable();
+    keys.dedup();
     let mut diverged: Vec<u64> = Vec::new();
-    let mut final_items: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
-    let mut winner: BTreeMap<u64, u64> = BTreeMap::new();
+    // Client merge: per item, whether its key's owners hold it at the end.
+    let mut held = vec![false; hist.len() + 1];
+    // Last-write-wins: per key (ascending), the item of the winning version.
+    let mut winner: Vec<(u64, u64)> = Vec::new();
+    let mut sets: Vec<(&[Sibling], u64)> = Vec::new();
     for &key in &keys {
-        let owners = ring.preference_list(key, n);
-        let sets: Vec<_> =
-            owners.iter().filter_map(|&o| server(o).map(|sv| sv.own_versions(key, local_now(o)))).collect();
-        if sets.windows(2).any(|w| w[0] != w[1]) {
+        sets.clear();
+        for &o in ring.preference_list(key, n) {
+            if let Some(sv) = server(o) {
+                sets.push((sv.own_set(key), local_now(o)));
+            }
+        }
+        if sets.windows(2).any(|w| !live(&w[0]).eq(live(&w[1]))) {
             diverged.push(key);
         }
-        let all: BTreeSet<u64> = sets.iter().flatten().flat_map(|s| s.items.iter().copied()).collect();
-        final_items.insert(key, all);
-        if let Some(w) = sets.iter().flatten().max_by_key(|s| (s.stamp, s.items.clone(), s.dot)) {
-            winner.insert(key, w.items.first().copied().unwrap_or(0));
+        match config.reconcile {
+            Reconcile::ClientMerge => {
+                for v in sets.iter().flat_map(live).flat_map(|s| s.items.iter()) {
+                    // An item is a value written to this key (carts merge within a key).
+                    if hist.get((v as usize).wrapping_sub(1)).is_some_and(|e| e.key == key) {
+                        held[v as usize] = true;
+                    }
+                }
+            }
+            Reconcile::LastWriteWins => {
+                let best = sets
+                    .iter()
+                    .flat_map(live)
+                    .max_by(|a, b| (a.stamp, &a.items, a.dot).cmp(&(b.stamp, &b.items, b.dot)));
+                if let Some(w) = best {
+                    winner.push((key, w.items.first().unwrap_or(0)));
+                }
+            }
         }
     }
+    let winner_of = |key: u64| winner.binary_search_by_key(&key, |w| w.0).ok().map(|i| winner[i].1);
 
     // ---- durability
     let acked: Vec<&HistoryEntry> = hist.iter().filter(|e| e.kind == PUT && e.outcome == Some(Outcome::Ok)).collect();
     let expired = |e: &HistoryEntry| config.ttl.is_some_and(|t| e.complete.is_some_and(|c| c + t <= end));
-    // Per written value: when its (last) attempt was invoked and, if it is known, completed.
-    let mut by_value: BTreeMap<u64, &HistoryEntry> = BTreeMap::new();
-    for e in hist.iter().filter(|e| e.kind == PUT) {
-        by_value.insert(e.value, e);
+    // Per written value: its (last) attempt, which says when it was invoked and, if it is known,
+    // completed (index + 1 into the history; 0: none).
+    let mut last_put = vec![0u32; hist.len() + 1];
+    for (i, e) in hist.iter().enumerate().filter(|(_, e)| e.kind == PUT) {
+        if let Some(slot) = last_put.get_mut(e.value as usize) {
+            *slot = i as u32 + 1;
+        }
     }
+    let put_of = |v: u64| match last_put.get(v as usize) {
+        Some(&i) if i > 0 => Some(&hist[i as usize - 1]),
+        _ => None,
+    };
     let mut lost: Vec<&HistoryEntry> = Vec::new();
     let expired_count = acked.iter().filter(|e| expired(e)).count();
     for e in acked.iter().copied().filter(|e| !expired(e)) {
         let is_lost = match config.reconcile {
-            Reconcile::ClientMerge => !final_items.get(&e.key).is_some_and(|s| s.contains(&e.value)),
-            Reconcile::LastWriteWins => match winner.get(&e.key) {
+            Reconcile::ClientMerge => !held.get(e.value as usize).copied().unwrap_or(false),
+            Reconcile::LastWriteWins => match winner_of(e.key) {
                 None => true,
-                Some(&v) if v == e.value => false,
+                Some(v) if v == e.value => false,
                 Some(v) => {
                     // Lost when the winning write was over (acknowledged or failed) before `e` began.
-                    let w = by_value.get(v);
+                    let w = put_of(v);
                     w.is_some_and(|w| w.outcome != Some(Outcome::Timeout) && w.complete.is_some_and(|c| c < e.invoke))
                 }
             },
@@ -201,10 +238,8 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
                 e.op.0,
                 e.complete.unwrap_or(Time::ZERO).as_secs_f64(),
                 match config.reconcile {
-                    Reconcile::LastWriteWins => format!(
-                        " (final value: {})",
-                        sim_core::metrics::describe_value(winner.get(&e.key).copied().unwrap_or(0))
-                    ),
+                    Reconcile::LastWriteWins =>
+                        format!(" (final value: {})", sim_core::metrics::describe_value(winner_of(e.key).unwrap_or(0))),
                     Reconcile::ClientMerge => String::new(),
                 }
             )
@@ -271,17 +306,19 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     }
     let mut owners_of: BTreeMap<u64, Vec<Vec<u32>>> = BTreeMap::new();
     let mut disturbed = |key: u64, a: Time, b: Time| {
+        // The key's owners only when some disturbance overlaps in time (most reads meet none).
+        if !disturbances.iter().any(|(s, e, _)| a < *e && *s < b) {
+            return false;
+        }
         let owners =
             owners_of.entry(key).or_insert_with(|| epochs.iter().map(|r| r.preference_list(key, n).to_vec()).collect());
         disturbances.iter().any(|(s, e, reach)| a < *e && *s < b && reach.disturbs(owners))
     };
-    let mut puts_by_key: BTreeMap<u64, Vec<&HistoryEntry>> = BTreeMap::new();
-    for e in &acked {
-        puts_by_key.entry(e.key).or_default().push(e);
-    }
-    for v in puts_by_key.values_mut() {
-        v.sort_by_key(|e| e.complete);
-    }
+    // The acknowledged puts by (key, completion, then history order): a key's puts are one run
+    // of it. Kept as plain tuples, so a search reads this list alone, not the history entries.
+    let mut puts_by_key: Vec<(u64, Time, u32)> =
+        acked.iter().enumerate().map(|(i, e)| (e.key, e.complete.expect("acked"), i as u32)).collect();
+    puts_by_key.sort_unstable();
     let lag_bounds_ms: Vec<f64> = config.lag_grid.iter().map(|d| d.as_millis_f64()).chain([f64::INFINITY]).collect();
     let mut lag_counts = vec![(0u64, 0u64); lag_bounds_ms.len()];
     let (mut checked, mut stale, mut quiet, mut stale_quiet) = (0u64, 0u64, 0u64, 0u64);
@@ -289,20 +326,17 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let mut stale_examples: Vec<String> = Vec::new();
     let mut stale_ops: Vec<&HistoryEntry> = Vec::new();
     for g in hist.iter().filter(|e| e.kind == GET && e.outcome == Some(Outcome::Ok)) {
-        let latest = puts_by_key.get(&g.key).and_then(|ps| {
-            let i = ps.partition_point(|p| p.complete.is_some_and(|c| c < g.invoke));
-            i.checked_sub(1).map(|i| ps[i])
-        });
+        // The key's latest put acknowledged before the get began.
+        let i = puts_by_key.partition_point(|p| (p.0, p.1) < (g.key, g.invoke));
+        let latest = i.checked_sub(1).map(|i| puts_by_key[i]).filter(|p| p.0 == g.key).map(|p| acked[p.2 as usize]);
         let Some(latest) = latest else {
             unwritten += 1;
             continue;
         };
         let got = values(g);
         let fresh = got.contains(&latest.value)
-            || got.iter().any(|v| {
-                by_value
-                    .get(v)
-                    .is_some_and(|w| w.invoke >= latest.invoke || w.complete.is_none_or(|c| c >= latest.invoke))
+            || got.iter().any(|&v| {
+                put_of(v).is_some_and(|w| w.invoke >= latest.invoke || w.complete.is_none_or(|c| c >= latest.invoke))
             });
         checked += 1;
         let lag_ms = (g.invoke - latest.complete.expect("acked")).as_millis_f64();
@@ -458,21 +492,38 @@ fn balance_tables(
     let hist = run.history();
     let servers = run.topology().servers.len() as u32;
     let n = config.replicas as usize;
-    let mut ops_per_key: BTreeMap<u64, f64> = BTreeMap::new();
-    for e in hist {
-        *ops_per_key.entry(e.key).or_default() += 1.0;
-    }
-    // Each ring's balance: ring share, keys held, primary requests (most loaded / mean).
+    // Every key's ring position with its operations, ascending: placing the keys on a ring is
+    // then a merge with its tokens rather than a search per key and ring.
+    let mut keys: Vec<u64> = hist.iter().map(|e| e.key).collect();
+    keys.sort_unstable();
+    let mut placed: Vec<(u64, f64)> =
+        keys.chunk_by(|a, b| a == b).map(|run| (Ring::key_position(run[0]), run.len() as f64)).collect();
+    placed.sort_unstable_by_key(|p| p.0);
+    // Each ring's balance: ring share, keys held, primary requests (most loaded / mean). Counts
+    // are whole numbers, so summing them per range first changes no total.
     let seed = run.sim.config().seed;
     let salts: Vec<u64> =
         (0..config.rings as u64).map(|i| if i == 0 { 0 } else { sim_core::rng::mix64(seed ^ i << 40) }).collect();
     let balance = |v: u32, partitioning: Partitioning, salt: u64| -> [f64; 3] {
         let ring = ring_with(config, members, v, partitioning, salt);
+        let tokens = ring.token_count();
+        // Per range: (keys, operations). A key belongs to the first token at or after it (the
+        // first token of all past the last one).
+        let mut per_range = vec![(0f64, 0f64); tokens];
+        let mut r = 0;
+        for &(position, ops) in &placed {
+            while r < tokens && ring.range_bounds(r).1 < position {
+                r += 1;
+            }
+            let at = &mut per_range[if r == tokens { 0 } else { r }];
+            at.0 += 1.0;
+            at.1 += ops;
+        }
         let (mut k, mut q) = (vec![0f64; servers as usize], vec![0f64; servers as usize]);
-        for (&key, &ops) in &ops_per_key {
-            let p = ring.preference_list(key, n);
+        for (range, &(keys, ops)) in per_range.iter().enumerate().filter(|(_, x)| x.0 > 0.0) {
+            let p = ring.head(range, n);
             for &o in p {
-                k[o as usize] += 1.0;
+                k[o as usize] += keys;
             }
             q[p[0] as usize] += ops;
         }

@@ -145,18 +145,34 @@ impl<'h> Spec for Cart<'h> {
     /// that read would hold the item (nothing removes one), so it took effect after every read or
     /// never, and leaving it out keeps every linearization valid.
     fn prunable_unknown(&self, ops: &[&CartOpn<'h>]) -> Vec<bool> {
-        let mut seen: Vec<u64> = ops
+        if ops.iter().all(|op| op.output().is_some()) {
+            // Nothing of unknown outcome (the common key): no items to gather.
+            return vec![false; ops.len()];
+        }
+        // The items of unknown adds (few: failed and timed-out puts) looked up in every read's
+        // items, sorted: not every read's items gathered (a hot key's reads hold thousands each).
+        let mut unknown: Vec<u64> = ops
             .iter()
-            .filter_map(|op| match op.output() {
-                Some(CartRet::Items(items)) => Some(items.values.iter().copied()),
+            .filter_map(|op| match (op.output(), op.input) {
+                (None, CartOp::Add(v)) => Some(v),
                 _ => None,
             })
-            .flatten()
             .collect();
-        seen.sort_unstable();
-        seen.dedup();
+        unknown.sort_unstable();
+        unknown.dedup();
+        let mut seen = vec![false; unknown.len()];
+        for op in ops {
+            if let Some(CartRet::Items(items)) = op.output() {
+                for (i, v) in unknown.iter().enumerate() {
+                    seen[i] |= !seen[i] && items.values.binary_search(v).is_ok();
+                }
+            }
+        }
         ops.iter()
-            .map(|op| op.output().is_none() && matches!(op.input, CartOp::Add(v) if seen.binary_search(&v).is_err()))
+            .map(|op| {
+                op.output().is_none()
+                    && matches!(op.input, CartOp::Add(v) if unknown.binary_search(&v).is_ok_and(|i| !seen[i]))
+            })
             .collect()
     }
     fn needs(&self, input: &CartOp, output: Option<&CartRet<'h>>, writer: &CartOp) -> bool {
@@ -170,16 +186,27 @@ impl<'h> Spec for Cart<'h> {
 /// The history as set operations: one `add` per (key, item), merging a retry chain's attempts;
 /// gets that returned items. In invocation order of their first attempt.
 pub fn cart_history<'h>(history: &'h [HistoryEntry]) -> Vec<CartOpn<'h>> {
-    let mut adds: BTreeMap<(u64, u64), CartOpn<'h>> = BTreeMap::new();
-    let mut ops = Vec::new();
+    // A put's item is its first attempt's op id + 1, unique in the run and the same for every
+    // attempt of its chain (and so of one key): the chain's add is found by its item, in a dense
+    // table (`NONE`: no add yet) rather than a map of (key, item).
+    const NONE: u32 = u32::MAX;
+    let mut add_at: Vec<u32> = vec![NONE; history.len() + 1];
+    let mut ops: Vec<CartOpn<'h>> = Vec::with_capacity(history.len());
     for e in history {
         if e.kind == PUT {
             let Some(attempt) = put(e, CartOp::Add(e.value), CartRet::Done) else { continue };
-            let add = adds.entry((e.key, e.value)).or_insert_with(|| Operation {
-                id: e.logical.0,
-                ret: Ret::Unknown,
-                ..attempt.clone()
-            });
+            let slot = add_at.get_mut(e.value as usize).filter(|i| **i != NONE).map(|i| *i as usize);
+            let i = match slot {
+                Some(i) => i,
+                None => {
+                    ops.push(Operation { id: e.logical.0, ret: Ret::Unknown, ..attempt.clone() });
+                    if let Some(a) = add_at.get_mut(e.value as usize) {
+                        *a = (ops.len() - 1) as u32;
+                    }
+                    ops.len() - 1
+                }
+            };
+            let add = &mut ops[i];
             add.invoke = add.invoke.min(attempt.invoke);
             if let Some(at) = attempt.complete()
                 && add.complete().is_none_or(|c| at < c)
@@ -204,7 +231,8 @@ pub fn cart_history<'h>(history: &'h [HistoryEntry]) -> Vec<CartOpn<'h>> {
             });
         }
     }
-    ops.extend(adds.into_values());
+    // (invoke, id) is unique (an add is named by its chain's first op id, a get by its own), so
+    // the order does not depend on the order the operations were gathered in.
     ops.sort_by_key(|o| (o.invoke, o.id));
     ops
 }
@@ -245,60 +273,118 @@ fn put<I, O>(e: &HistoryEntry, input: I, done: O) -> Option<Operation<I, O>> {
 /// Read-your-writes and monotonic reads over a set history, per client and key: `(judged,
 /// violations as (read, the op whose item it missed))` for each.
 pub fn cart_sessions(ops: &[CartOpn<'_>]) -> lin::weak::SessionReport {
-    // Per (client, key): completed adds (completion, item, id), reads (invoke, completion, items, id).
-    type Session<'a, 'h> = (Vec<(u64, u64, u64)>, Vec<(u64, u64, &'a Items<'h>, u64)>);
-    let mut sessions: BTreeMap<(u32, u64), Session> = BTreeMap::new();
-    for op in ops {
-        let Some(done) = op.complete() else { continue };
-        let s = sessions.entry((op.client, op.key)).or_default();
-        match (op.input, op.output()) {
-            (CartOp::Add(v), _) => s.0.push((done.0, v, op.id)),
-            (CartOp::Read, Some(CartRet::Items(items))) => s.1.push((op.invoke.0, done.0, items, op.id)),
-            _ => {}
-        }
-    }
+    // The sessions (client, key) as runs of one sorted list of (client, key, index) (a sort of
+    // 16-byte entries, where a map of sessions allocated two lists per session); within a run
+    // the indices keep `ops`' order. A session of one operation judges nothing.
+    let mut by_session: Vec<(u32, u64, u32)> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| op.complete().is_some())
+        .map(|(i, op)| (op.client, op.key, i as u32))
+        .collect();
+    by_session.sort_unstable();
     let mut r = lin::weak::SessionReport::default();
-    for (mut adds, mut reads) in sessions.into_values() {
-        adds.sort_unstable();
-        reads.sort_by_key(|x| (x.0, x.3));
-        let mut by_done: Vec<_> = reads.clone();
-        by_done.sort_by_key(|x| (x.1, x.3));
-        // Sweeps in invocation order: the session's adds and reads completed before each read began.
-        let (mut ai, mut ri) = (0, 0);
-        // Items the session must see, each with the op that makes it required (first one wins).
-        let mut own: BTreeMap<u64, u64> = BTreeMap::new();
-        let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
-        for &(invoke, _, items, id) in &reads {
-            while ai < adds.len() && adds[ai].0 < invoke {
-                own.entry(adds[ai].1).or_insert(adds[ai].2);
-                ai += 1;
-            }
-            while ri < by_done.len() && by_done[ri].1 < invoke {
-                for &v in by_done[ri].2.values.iter() {
-                    seen.entry(v).or_insert(by_done[ri].3);
-                }
-                ri += 1;
-            }
-            let missed = |req: &BTreeMap<u64, u64>| {
-                req.iter().find(|(v, _)| items.values.binary_search(v).is_err()).map(|(_, &by)| by)
-            };
-            if ai > 0 {
-                r.ryw_judged += 1;
-                if let Some(w) = missed(&own) {
-                    r.ryw_violations.push((id, w));
-                }
-            }
-            if ri > 0 {
-                r.mr_judged += 1;
-                if let Some(w) = missed(&seen) {
-                    r.mr_violations.push((id, w));
-                }
+    // Per session: completed adds (completion, item, id), reads (invoke, completion, items, id).
+    let mut adds: Vec<(u64, u64, u64)> = Vec::new();
+    let mut reads: Vec<(u64, u64, &Items<'_>, u64)> = Vec::new();
+    let mut by_done: Vec<(u64, u64, &Items<'_>, u64)> = Vec::new();
+    for run in by_session.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        if run.len() < 2 {
+            continue;
+        }
+        adds.clear();
+        reads.clear();
+        for &(_, _, i) in run {
+            let op = &ops[i as usize];
+            let done = op.complete().expect("completed");
+            match (op.input, op.output()) {
+                (CartOp::Add(v), _) => adds.push((done.0, v, op.id)),
+                (CartOp::Read, Some(CartRet::Items(items))) => reads.push((op.invoke.0, done.0, items, op.id)),
+                _ => {}
             }
         }
+        session(&mut adds, &mut reads, &mut by_done, &mut r);
     }
     r.ryw_violations.sort_unstable();
     r.mr_violations.sort_unstable();
     r
+}
+
+/// One session's reads judged against its adds and its earlier reads (see [`cart_sessions`]).
+fn session<'a, 'h>(
+    adds: &mut [(u64, u64, u64)],
+    reads: &mut [(u64, u64, &'a Items<'h>, u64)],
+    by_done: &mut Vec<(u64, u64, &'a Items<'h>, u64)>,
+    r: &mut lin::weak::SessionReport,
+) {
+    adds.sort_unstable();
+    reads.sort_by_key(|x| (x.0, x.3));
+    by_done.clear();
+    by_done.extend_from_slice(reads);
+    by_done.sort_by_key(|x| (x.1, x.3));
+    // Sweeps in invocation order: the session's adds and reads completed before each read began.
+    let (mut ai, mut ri) = (0, 0);
+    // Items the session must see, each with the op that makes it required (first one wins):
+    // `own` by the session's acknowledged adds, `seen` (sorted by item) by its completed reads,
+    // merged in as each completes (a read's items are sorted: a merge, not an insert per item).
+    let mut own: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for &(invoke, _, items, id) in reads.iter() {
+        while ai < adds.len() && adds[ai].0 < invoke {
+            own.entry(adds[ai].1).or_insert(adds[ai].2);
+            ai += 1;
+        }
+        while ri < by_done.len() && by_done[ri].1 < invoke {
+            merge_seen(&mut seen, &mut merged, &by_done[ri].2.values, by_done[ri].3);
+            ri += 1;
+        }
+        if ai > 0 {
+            r.ryw_judged += 1;
+            if let Some((_, &w)) = own.iter().find(|(v, _)| items.values.binary_search(v).is_err()) {
+                r.ryw_violations.push((id, w));
+            }
+        }
+        if ri > 0 {
+            r.mr_judged += 1;
+            if let Some(w) = first_missing(&seen, &items.values) {
+                r.mr_violations.push((id, w));
+            }
+        }
+    }
+}
+
+/// Adds the items `values` (sorted) that `seen` (sorted by item) lacks, each required by `by`.
+fn merge_seen(seen: &mut Vec<(u64, u64)>, merged: &mut Vec<(u64, u64)>, values: &[u64], by: u64) {
+    merged.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < seen.len() || j < values.len() {
+        if j == values.len() || (i < seen.len() && seen[i].0 <= values[j]) {
+            if j < values.len() && seen[i].0 == values[j] {
+                j += 1;
+            }
+            merged.push(seen[i]);
+            i += 1;
+        } else {
+            merged.push((values[j], by));
+            j += 1;
+        }
+    }
+    std::mem::swap(seen, merged);
+}
+
+/// The op of the smallest item of `required` (sorted by item) missing from `values` (sorted).
+fn first_missing(required: &[(u64, u64)], values: &[u64]) -> Option<u64> {
+    let mut j = 0;
+    for &(v, by) in required {
+        while j < values.len() && values[j] < v {
+            j += 1;
+        }
+        if j == values.len() || values[j] != v {
+            return Some(by);
+        }
+    }
+    None
 }
 
 /// The checks' memory for `ops` operations over `keys` keys from `clients` clients (bytes): each
@@ -639,6 +725,19 @@ mod tests {
         assert_eq!((s.ryw_judged, s.mr_judged), (4, 2));
         assert_eq!(s.ryw_violations, [(2, 0)]);
         assert_eq!(s.mr_violations, [(2, 1)]);
+    }
+
+    #[test]
+    fn seen_items_keep_their_first_reader_and_the_smallest_missing_item_is_blamed() {
+        let (mut seen, mut buf) = (Vec::new(), Vec::new());
+        merge_seen(&mut seen, &mut buf, &[2, 5], 10);
+        merge_seen(&mut seen, &mut buf, &[1, 2, 7], 11);
+        assert_eq!(seen, [(1, 11), (2, 10), (5, 10), (7, 11)]);
+        assert_eq!(first_missing(&seen, &[1, 2, 5, 7, 9]), None);
+        assert_eq!(first_missing(&seen, &[1, 2, 7]), Some(10), "5 is missing, first seen by read 10");
+        assert_eq!(first_missing(&seen, &[2, 5, 7]), Some(11), "1 is missing, seen by read 11");
+        assert_eq!(first_missing(&seen, &[]), Some(11));
+        assert_eq!(first_missing(&[], &[]), None);
     }
 
     #[test]

@@ -38,7 +38,8 @@
 //! writes it supersedes (its *context*: the ids the client read, transitively). A replica drops a
 //! version exactly when a newer one supersedes it; versions that do not supersede each other are
 //! *siblings*, all returned by `get` with the context. The client merges them (set union, as the
-//! shopping cart) and its next `put` supersedes them all. This is Dynamo's vector clock in its exact
+//! shopping cart) and its next `put` supersedes them all. Carts and contexts are persistent sets
+//! ([`pset`]) that share structure, so a hot key's versions cost `O(log K)` each, not `O(K)`. This is Dynamo's vector clock in its exact
 //! form (as dotted version vectors fix it). `versioning: VectorClocks` switches to the paper's rule,
 //! where the coordinator increments its own entry of the context clock: two concurrent writes
 //! through one coordinator then get ordered clocks and one is silently dropped
@@ -86,6 +87,7 @@
 pub mod check;
 pub mod consistency;
 pub mod node;
+pub mod pset;
 pub mod store;
 
 use common::ring::{Member, Partitioning, Ring};
@@ -318,6 +320,10 @@ pub fn ring_with(config: &Config, members: &[u32], vnodes: u32, partitioning: Pa
 
 pub struct Dynamo;
 
+/// The bytes of one node of a [`pset::PSet`] of items or writes, with its `Rc` counts and
+/// allocation.
+const PSET_NODE_BYTES: f64 = 80.0;
+
 impl Model for Dynamo {
     const NAME: &'static str = "dynamo";
     const ABOUT: &'static str = "Dynamo key-value store: vnode ring, sloppy N/R/W quorums, hinted handoff, siblings, read repair, Merkle anti-entropy";
@@ -443,9 +449,10 @@ impl Model for Dynamo {
     /// B-tree, Merkle leaves and a size each) and heartbeats of every server, which gossip copies
     /// into every message (quadratic in the servers). Per key written, its versions on `N`
     /// replicas; per put, a record on each replica's disk of the put's version, which the
-    /// replicas share (made once). A version carries its cart and every write it supersedes,
-    /// each growing by one per put, and the log keeps every version: a key's log grows with the
-    /// square of its puts.
+    /// replicas share (made once). A version's cart and superseded writes grow by one each per
+    /// put of its key, but as persistent sets ([`pset`]) that share all but the `O(log K)` nodes a
+    /// put adds: a key's log grows as `K log K`. What still grows with the square of a key's
+    /// puts is the history: every get's reply holds the whole cart it read.
     fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
         let s = topo.servers.len() as f64;
         let clients = topo.clients.len() as f64;
@@ -465,16 +472,19 @@ impl Model for Dynamo {
         let sibling = std::mem::size_of::<store::Version>() as f64;
         let (gets, puts) = (load.of("get", Self::OP_KINDS), load.of("put", Self::OP_KINDS));
         let keys = load.keys.min(puts);
-        // Under client merge a key's cart and superseded writes grow by one each per put.
-        let grows = if c.reconcile == Reconcile::ClientMerge { 24.0 } else { 0.0 };
+        // Under client merge a key's cart and superseded writes grow by one node each per put
+        // (a set node: element, priority, size, hash, two children, counts).
+        let merge = c.reconcile == Reconcile::ClientMerge;
+        let grows = if merge { 2.0 * PSET_NODE_BYTES } else { 0.0 };
         let puts_per_key = puts / keys.max(1.0);
-        let value = sibling + 40.0 + grows * puts_per_key;
+        // The live sets: one of each per key, which the replicas' versions share.
+        let value = n * (sibling + 40.0) + grows * puts_per_key;
         // Each replica's record holds a handle on the put's version, which all share: the
-        // version itself (its cart and superseded writes) is counted once.
-        let log = keys
-            * (n * puts_per_key * 64.0
-                + puts_per_key * sibling
-                + grows * puts_per_key * puts_per_key * load.key_skew / 2.0);
+        // version once, with the nodes its sets add (a path of the treap, about `2 ln K`).
+        let depth = 2.0 * (1.0 + puts_per_key * load.key_skew).ln();
+        let log = keys * n * puts_per_key * 64.0 + puts * (sibling + grows * depth);
+        // Every get's reply in the history holds its key's cart: on average half its puts.
+        let replies = if merge { gets * 8.0 * puts_per_key * load.key_skew / 2.0 } else { 0.0 };
         let gossip_per_s = if c.gossip { s / c.gossip_interval.as_secs_f64() } else { 0.0 };
         let ae_per_s = if c.anti_entropy { t0 * n / c.anti_entropy_interval.as_secs_f64() } else { 0.0 };
         let timers_per_s = s * (1.0 / c.handoff_interval.as_secs_f64() + 1.0 / c.sweep_interval.as_secs_f64());
@@ -492,8 +502,9 @@ impl Model for Dynamo {
             format!("heartbeats: {} servers squared (in each server and each gossip message)", count(s)),
             s * s * (32.0 + 2.0 * 16.0 * (c.gossip as u8) as f64) + clients * s * 16.0,
         )
-        .part(format!("versions: {} keys x {n} replicas x {value:.0} B", count(keys)), keys * n * value)
+        .part(format!("versions: {} keys x {value:.0} B ({n} replicas)", count(keys)), keys * value)
         .part(format!("disk logs: {} puts on {n} replicas", count(puts)), log)
+        .part(format!("get replies in the history: {} gets", count(gets)), replies)
         .part(
             format!(
                 "consistency checks: {} operations of {} keys",

@@ -2,6 +2,7 @@
 //! clients (coordinator choice, read-modify-write or blind puts, timeouts, and under
 //! `coordinator: Proxy` the coordination itself: replica targets, quorums, read repair).
 
+use crate::pset::PSet;
 use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Version, Versioning};
 use crate::{Config, Coordinator, PutMode, ReplicaChoice};
 use common::merkle::MerkleTree;
@@ -80,8 +81,8 @@ pub enum Msg {
         req: u64,
         op: OpId,
         key: u64,
-        context: Vec<Dot>,
-        items: Vec<u64>,
+        context: PSet<Dot>,
+        items: PSet<u64>,
     },
     GetReply {
         req: u64,
@@ -348,8 +349,8 @@ fn new_version(
     node: u32,
     seq: u64,
     now: u64,
-    context: Vec<Dot>,
-    items: Vec<u64>,
+    context: PSet<Dot>,
+    items: PSet<u64>,
     local_max: u64,
 ) -> Sibling {
     let (clock, past) = match sh.config.versioning {
@@ -357,7 +358,7 @@ fn new_version(
         Versioning::VectorClocks => {
             let mut clock = VClock(context.iter().map(|d| (d.node, d.seq)).collect());
             clock.advance(node, clock.get(node).max(local_max) + 1);
-            (clock, Vec::new())
+            (clock, PSet::new())
         }
     };
     Version::new(
@@ -488,6 +489,9 @@ pub struct Server {
     store: BTreeMap<u32, Held>,
     /// `(owner, key) -> versions` held for an unreachable owner.
     hints: BTreeMap<(u32, u64), Vec<Sibling>>,
+    /// The same hints by `(key, owner)`: a read finds a key's hints without asking every server
+    /// whether it is their owner (a cost linear in the servers per read, once any hint exists).
+    hints_by_key: BTreeMap<(u64, u32), ()>,
     owned_ranges: Vec<u32>,
     /// The ring version this server uses.
     epoch: usize,
@@ -522,6 +526,7 @@ impl Server {
             me,
             store: BTreeMap::new(),
             hints: BTreeMap::new(),
+            hints_by_key: BTreeMap::new(),
             owned_ranges,
             epoch: 0,
             pending: BTreeMap::new(),
@@ -575,12 +580,8 @@ impl Server {
         if let Some(s) = self.stored(range, key) {
             store::merge(&mut out, s, policy);
         }
-        if !self.hints.is_empty() {
-            for owner in 0..self.sh.servers {
-                if let Some(s) = self.hints.get(&(owner, key)) {
-                    store::merge(&mut out, s, policy);
-                }
-            }
+        for s in self.hints_of(key) {
+            store::merge(&mut out, s, policy);
         }
         out.retain(|s| s.is_live(local_now_ns));
         out
@@ -592,6 +593,19 @@ impl Server {
         let mut v = self.stored(range, key).cloned().unwrap_or_default();
         v.retain(|s| s.is_live(local_now_ns));
         v
+    }
+
+    /// Every version this server stores as a replica for `key`, live or expired (no copy).
+    pub fn own_set(&self, key: u64) -> &[Sibling] {
+        let range = self.ring().range_of(key) as u32;
+        self.stored(range, key).map_or(&[], |s| s.as_slice())
+    }
+
+    /// The versions this server holds of `key` for other owners, by owner.
+    fn hints_of(&self, key: u64) -> impl Iterator<Item = &Vec<Sibling>> + '_ {
+        self.hints_by_key
+            .range((key, 0)..=(key, u32::MAX))
+            .filter_map(move |(&(_, owner), _)| self.hints.get(&(owner, key)))
     }
 
     /// Every key this server stores as a replica.
@@ -723,6 +737,7 @@ impl Server {
 
     fn apply_hint(&mut self, owner: u32, key: u64, incoming: &[Sibling]) -> bool {
         let policy = self.sh.policy();
+        self.hints_by_key.insert((key, owner), ());
         store::merge(self.hints.entry((owner, key)).or_default(), incoming, policy)
     }
 
@@ -750,6 +765,7 @@ impl Server {
         let same = self.hints.get(&(owner, key)).is_some_and(|s| store::set_hash(key, s) == hash);
         if same {
             self.hints.remove(&(owner, key));
+            self.hints_by_key.remove(&(key, owner));
         }
         same
     }
@@ -892,14 +908,10 @@ impl Server {
                 Vec::new()
             }
         };
-        if !self.hints.is_empty() {
-            let policy = self.sh.policy();
-            for owner in 0..self.sh.servers {
-                if let Some(h) = self.hints.get(&(owner, key)) {
-                    for v in h.iter().filter(|v| v.is_live(now)) {
-                        store::add(&mut out, v.clone(), policy);
-                    }
-                }
+        let policy = self.sh.policy();
+        for h in self.hints_of(key) {
+            for v in h.iter().filter(|v| v.is_live(now)) {
+                store::add(&mut out, v.clone(), policy);
             }
         }
         out
@@ -972,8 +984,8 @@ impl Server {
         client_req: u64,
         op: OpId,
         key: u64,
-        context: Vec<Dot>,
-        items: Vec<u64>,
+        context: PSet<Dot>,
+        items: PSet<u64>,
     ) {
         let now = ctx.now().0;
         let targets = self.targets(now, key);
@@ -1207,8 +1219,12 @@ impl Server {
                 for (range, key, old, new) in changes {
                     self.account(range, key, old, new);
                 }
-                self.hints.retain(|_, s| {
+                let by_key = &mut self.hints_by_key;
+                self.hints.retain(|&(owner, key), s| {
                     s.retain(|v| v.is_live(now));
+                    if s.is_empty() {
+                        by_key.remove(&(key, owner));
+                    }
                     !s.is_empty()
                 });
                 ctx.count("ttl_swept_versions", swept);
@@ -1239,8 +1255,8 @@ struct ClientOp {
     /// Pending timers only: the kernel must never be asked to cancel a timer that has fired.
     attempt_timer: Option<TimerId>,
     deadline: Option<TimerId>,
-    context: Vec<Dot>,
-    items: Vec<u64>,
+    context: PSet<Dot>,
+    items: PSet<u64>,
 }
 
 pub struct Client {
@@ -1437,7 +1453,7 @@ impl Client {
         };
         let coordinator = self.choose_coordinator(ctx, op.key, None);
         let deadline = ctx.set_timer(self.sh.config.client_timeout, Timer::Deadline(req));
-        let items = if phase == Phase::Put { vec![op.value] } else { Vec::new() };
+        let items = if phase == Phase::Put { PSet::new().insert(op.value) } else { PSet::new() };
         self.ops.insert(
             req,
             ClientOp {
@@ -1447,7 +1463,7 @@ impl Client {
                 attempt: 1,
                 attempt_timer: None,
                 deadline: Some(deadline),
-                context: Vec::new(),
+                context: PSet::new(),
                 items,
             },
         );
@@ -1490,7 +1506,7 @@ impl Client {
                                 ["get_versions_0", "get_versions_1", "get_versions_2", "get_versions_3plus"][n.min(3)],
                                 1,
                             );
-                            self.finish(ctx, req, Outcome::Ok, Reply::Values(store::union(&siblings)));
+                            self.finish(ctx, req, Outcome::Ok, Reply::Values(store::union(&siblings).to_vec()));
                         } else {
                             self.finish(ctx, req, Outcome::Fail, Reply::None);
                         }
@@ -1503,9 +1519,7 @@ impl Client {
                             o.context = store::context(&siblings, self.sh.config.versioning);
                             o.items = store::union(&siblings);
                         }
-                        if let Err(i) = o.items.binary_search(&o.op.value) {
-                            o.items.insert(i, o.op.value);
-                        }
+                        o.items = o.items.insert(o.op.value);
                         o.phase = Phase::Put;
                         self.send(ctx, req);
                     }
@@ -1646,7 +1660,11 @@ mod tests {
         let mut node = DynamoNode::Server(Box::new(Server::new(sh.clone(), coordinator)));
         let put = |node: &mut DynamoNode, req| {
             handle(node, coordinator, Time(1_000_000_000), |n, ctx| {
-                n.on_msg(ctx, NodeId(8), Msg::ClientPut { req, op: OpId(req), key, context: vec![], items: vec![7] })
+                n.on_msg(
+                    ctx,
+                    NodeId(8),
+                    Msg::ClientPut { req, op: OpId(req), key, context: PSet::new(), items: PSet::new().insert(7) },
+                )
             })
         };
         // Everyone up: the other two owners get the write, without hints; the coordinator persists its own copy.
@@ -1680,7 +1698,11 @@ mod tests {
         server.suspect(0, walk[2]);
         let mut node = DynamoNode::Server(Box::new(server));
         let fx = handle(&mut node, walk[0], Time(1), |n, ctx| {
-            n.on_msg(ctx, NodeId(8), Msg::ClientPut { req: 5, op: OpId(5), key, context: vec![], items: vec![1] })
+            n.on_msg(
+                ctx,
+                NodeId(8),
+                Msg::ClientPut { req: 5, op: OpId(5), key, context: PSet::new(), items: PSet::new().insert(1) },
+            )
         });
         let msgs = sent(&fx);
         assert_eq!(msgs.len(), 1);

@@ -1,5 +1,6 @@
 //! Versions and their reconciliation: what one replica holds for one key.
 
+use crate::pset::{Elem, PSet};
 use common::vclock::{Causality, VClock};
 use common::{hash_combine, mix64};
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,12 @@ use std::rc::Rc;
 pub struct Dot {
     pub node: u32,
     pub seq: u64,
+}
+
+impl Elem for Dot {
+    fn word(&self) -> u64 {
+        ((self.node as u64) << 40) ^ self.seq
+    }
 }
 
 /// The last-write-wins timestamp: the coordinator's *local* clock when it accepted the write, then
@@ -32,10 +39,12 @@ pub struct Version {
     pub dot: Dot,
     /// The version's vector clock (`Versioning::VectorClocks` only; empty otherwise).
     pub clock: VClock,
-    /// Every write this version supersedes (sorted): the context the client read, transitively.
-    pub past: Vec<Dot>,
-    /// The value: a set of item ids (a shopping cart), sorted. Under last-write-wins one item.
-    pub items: Vec<u64>,
+    /// Every write this version supersedes: the context the client read, transitively. Shared
+    /// with the versions it grew from ([`PSet`]).
+    pub past: PSet<Dot>,
+    /// The value: a set of item ids (a shopping cart), shared likewise. Under last-write-wins one
+    /// item.
+    pub items: PSet<u64>,
     pub stamp: Stamp,
     /// When it expires on a replica's local clock (ns); 0: never.
     pub expires_ns: u64,
@@ -44,7 +53,7 @@ pub struct Version {
 }
 
 impl Version {
-    pub fn new(dot: Dot, clock: VClock, past: Vec<Dot>, items: Vec<u64>, stamp: Stamp, expires_ns: u64) -> Sibling {
+    pub fn new(dot: Dot, clock: VClock, past: PSet<Dot>, items: PSet<u64>, stamp: Stamp, expires_ns: u64) -> Sibling {
         let mut v = Version { dot, clock, past, items, stamp, expires_ns, hash: 0 };
         v.hash = v.content_hash();
         Rc::new(v)
@@ -53,22 +62,18 @@ impl Version {
         self.expires_ns == 0 || self.expires_ns > local_now_ns
     }
     pub fn supersedes(&self, dot: Dot) -> bool {
-        self.past.binary_search(&dot).is_ok()
+        self.past.contains(&dot)
     }
     pub fn size_bytes(&self) -> u64 {
         40 + 12 * (self.past.len() + self.clock.len()) as u64 + 8 * self.items.len() as u64
     }
     fn content_hash(&self) -> u64 {
-        let mut h = mix64(((self.dot.node as u64) << 40) ^ self.dot.seq);
-        for d in &self.past {
-            h = hash_combine(h, ((d.node as u64) << 40) ^ d.seq);
-        }
+        // The sets' hashes are kept by the sets (O(1) here: a hot key's sets are large).
+        let mut h = hash_combine(mix64(self.dot.word()), self.past.hash());
         for &(n, c) in &self.clock.0 {
             h = hash_combine(h, !(((n as u64) << 40) ^ c));
         }
-        for &i in &self.items {
-            h = hash_combine(h, i);
-        }
+        h = hash_combine(h, !self.items.hash());
         hash_combine(hash_combine(h, self.stamp.local_ns), self.expires_ns)
     }
 }
@@ -158,24 +163,18 @@ pub fn merge(set: &mut Vec<Sibling>, from: &[Sibling], policy: impl Into<Policy>
 
 /// The context a client gets with a read: every write the versions it saw supersede, and the
 /// versions themselves.
-pub fn context(set: &[Sibling], versioning: Versioning) -> Vec<Dot> {
+pub fn context(set: &[Sibling], versioning: Versioning) -> PSet<Dot> {
     if versioning == Versioning::VectorClocks {
         // The join of the clocks, one `(node, counter)` entry per node.
         let clock = set.iter().fold(VClock::new(), |c, s| c.join(&s.clock));
         return clock.0.iter().map(|&(node, seq)| Dot { node, seq }).collect();
     }
-    let mut c: Vec<Dot> = set.iter().flat_map(|s| s.past.iter().copied().chain([s.dot])).collect();
-    c.sort_unstable();
-    c.dedup();
-    c
+    set.iter().fold(PSet::new(), |c, s| c.union(&s.past).insert(s.dot))
 }
 
-/// The items of every version (the client's merge: set union), sorted.
-pub fn union(set: &[Sibling]) -> Vec<u64> {
-    let mut v: Vec<u64> = set.iter().flat_map(|s| s.items.iter().copied()).collect();
-    v.sort_unstable();
-    v.dedup();
-    v
+/// The items of every version (the client's merge: set union).
+pub fn union(set: &[Sibling]) -> PSet<u64> {
+    set.iter().fold(PSet::new(), |u, s| u.union(&s.items))
 }
 
 /// A hash of one key's versions, for Merkle leaves and equality checks.
@@ -200,7 +199,7 @@ mod tests {
             Dot { node, seq },
             clock,
             past.iter().map(|&(node, seq)| Dot { node, seq }).collect(),
-            items.to_vec(),
+            items.iter().copied().collect(),
             Stamp { local_ns: t, node },
             0,
         )
@@ -214,13 +213,13 @@ mod tests {
         assert!(add(&mut set, sib(0, 1, &[], &[10], 5), p));
         assert!(add(&mut set, sib(0, 2, &[], &[20], 6), p));
         assert_eq!(set.len(), 2);
-        assert_eq!(union(&set), [10, 20]);
+        assert_eq!(union(&set).to_vec(), [10, 20]);
         // A client that read both merges them; its write supersedes both.
         let ctx = context(&set, Versioning::Dotted);
         assert!(add(&mut set, sib(1, 1, &[(0, 1), (0, 2)], &[10, 20, 30], 7), p));
         assert_eq!(set.len(), 1);
-        assert_eq!(set[0].items, [10, 20, 30]);
-        assert_eq!(ctx, [Dot { node: 0, seq: 1 }, Dot { node: 0, seq: 2 }]);
+        assert_eq!(set[0].items.to_vec(), [10, 20, 30]);
+        assert_eq!(ctx.to_vec(), [Dot { node: 0, seq: 1 }, Dot { node: 0, seq: 2 }]);
         // A late copy of an old version changes nothing; nor does a duplicate.
         assert!(!add(&mut set, sib(0, 1, &[], &[10], 5), p));
         let again = set[0].clone();
@@ -234,7 +233,7 @@ mod tests {
         add(&mut set, sib(0, 1, &[], &[1], 1), p);
         add(&mut set, sib(0, 2, &[], &[2], 2), p);
         add(&mut set, sib(0, 3, &[(0, 2)], &[2, 3], 3), p);
-        assert_eq!(union(&set), [1, 2, 3]);
+        assert_eq!(union(&set).to_vec(), [1, 2, 3]);
         assert_eq!(set.len(), 2);
     }
 
@@ -244,9 +243,9 @@ mod tests {
         let mut set = vec![];
         add(&mut set, sib(0, 1, &[], &[1], 100), p);
         assert!(!add(&mut set, sib(1, 1, &[], &[2], 50), p), "a write stamped by a slow clock loses");
-        assert_eq!(union(&set), [1]);
+        assert_eq!(union(&set).to_vec(), [1]);
         assert!(add(&mut set, sib(2, 1, &[], &[3], 200), p));
-        assert_eq!(union(&set), [3]);
+        assert_eq!(union(&set).to_vec(), [3]);
     }
 
     #[test]
@@ -279,11 +278,11 @@ mod tests {
         let mut set = vec![];
         add(&mut set, a.clone(), p);
         add(&mut set, b.clone(), p);
-        assert_eq!(union(&set), [2], "item 1 was silently dropped");
+        assert_eq!(union(&set).to_vec(), [2], "item 1 was silently dropped");
         // The dotted rules keep both.
         let mut set = vec![];
         add(&mut set, a, Reconcile::ClientMerge);
         add(&mut set, b, Reconcile::ClientMerge);
-        assert_eq!(union(&set), [1, 2]);
+        assert_eq!(union(&set).to_vec(), [1, 2]);
     }
 }
