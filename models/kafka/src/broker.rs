@@ -1,7 +1,7 @@
 //! The broker: partition replicas (leader or follower), the disk queue (group commit), heartbeats,
 //! and, on the lowest-id live broker that hears a majority, the controller and group coordinator.
 
-use crate::log::{Entry, NO_CAS, PartitionLog, Payload, SeqCheck, high_watermark};
+use crate::log::{Entry, NO_CAS, PartitionLog, Payload, Run, SeqCheck, high_watermark};
 use crate::msg::*;
 use crate::{Node, Params};
 use sim_core::{Ctx, NodeId, Time, WriteId};
@@ -248,8 +248,8 @@ impl Broker {
                 if base != r.log.leo() {
                     return;
                 }
-                for e in entries {
-                    r.log.append(e);
+                for run in entries {
+                    r.log.append_run(run);
                 }
             }
             LogOp::Truncate { partition, to } => {
@@ -280,15 +280,16 @@ impl Broker {
 
     // ----- disk: group commit -----
 
-    fn queue_append(&mut self, partition: u32, base: u64, entries: &[Entry]) {
+    /// Queues runs for the disk; they share their entries with the log.
+    fn queue_append(&mut self, partition: u32, base: u64, runs: &[Run]) {
         if let Some(LogOp::Append { partition: p, base: b, entries: es }) = self.disk_pending.last_mut()
             && *p == partition
-            && *b + es.len() as u64 == base
+            && *b + crate::log::run_len(es) == base
         {
-            es.extend_from_slice(entries);
+            es.extend_from_slice(runs);
             return;
         }
-        self.disk_pending.push(LogOp::Append { partition, base, entries: entries.to_vec() });
+        self.disk_pending.push(LogOp::Append { partition, base, entries: runs.to_vec() });
     }
 
     fn flush(&mut self, ctx: C) {
@@ -613,8 +614,8 @@ impl Broker {
                 if base != r.log.leo() {
                     return self.maybe_fetch(ctx, part);
                 }
-                for e in &entries {
-                    r.log.append(*e);
+                for run in &entries {
+                    r.log.append_run(run.clone());
                 }
                 let hwm = r.log.hwm.max(hwm.min(r.log.leo()));
                 r.log.advance_hwm(hwm);
@@ -739,7 +740,7 @@ impl Broker {
         let Role::Leader(ls) = &mut r.role else { return };
         if offset < leo {
             let end = leo.min(offset + max);
-            let entries = r.log.entries()[offset as usize..end as usize].to_vec();
+            let entries = r.log.runs_between(offset, end);
             let result = FetchResult::Entries { base: offset, entries, hwm: r.log.hwm };
             ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch: my_epoch, result });
         } else {
@@ -761,7 +762,7 @@ impl Broker {
         for (f, offset, at) in std::mem::take(&mut ls.parked) {
             if offset < leo {
                 let end = leo.min(offset + max);
-                let entries = r.log.entries()[offset as usize..end as usize].to_vec();
+                let entries = r.log.runs_between(offset, end);
                 let result = FetchResult::Entries { base: offset, entries, hwm: r.log.hwm };
                 ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch: r.leader_epoch, result });
             } else {
@@ -786,9 +787,9 @@ impl Broker {
 
     fn leader_append(&mut self, ctx: C, part: u32, payload: Payload) -> Option<u64> {
         let r = self.replicas.get_mut(&part)?;
-        let e = Entry { epoch: r.leader_epoch, payload };
-        let offset = r.log.append(e);
-        self.queue_append(part, offset, &[e]);
+        let run = Run::new(vec![Entry { epoch: r.leader_epoch, payload }]);
+        let offset = r.log.append_run(run.clone());
+        self.queue_append(part, offset, &[run]);
         self.flush(ctx);
         self.wake_parked(ctx, part);
         Some(offset)
@@ -842,17 +843,15 @@ impl Broker {
         }
         let r = self.replicas.get_mut(&part).expect("replica");
         let epoch = r.leader_epoch;
-        let base = r.log.leo();
-        let entries: Vec<Entry> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, &id)| Entry { epoch, payload: Payload::Data { id, producer, seq: base_seq + i as u32 } })
-            .collect();
-        for e in &entries {
-            r.log.append(*e);
-        }
+        let run = Run::new(
+            ids.iter()
+                .enumerate()
+                .map(|(i, &id)| Entry { epoch, payload: Payload::Data { id, producer, seq: base_seq + i as u32 } })
+                .collect(),
+        );
+        let base = r.log.append_run(run.clone());
         let last = r.log.leo() - 1;
-        self.queue_append(part, base, &entries);
+        self.queue_append(part, base, &[run]);
         self.flush(ctx);
         self.wake_parked(ctx, part);
         match acks {
@@ -873,8 +872,9 @@ impl Broker {
                     let hwm = r.log.hwm;
                     let mut records = Vec::new();
                     let mut next = offset;
+                    let mut entries = r.log.iter_from(offset);
                     while next < hwm && records.len() < max as usize {
-                        if let Some(Entry { payload: Payload::Data { id, .. }, .. }) = r.log.entry(next) {
+                        if let Some(Entry { payload: Payload::Data { id, .. }, .. }) = entries.next() {
                             records.push((next, *id));
                         }
                         next += 1;
@@ -1494,7 +1494,9 @@ mod tests {
         assert!(matches!(answer(true, 4, 1), FetchResult::Diverging { epoch: 1, end_offset: 3 }));
         // Without: offset 4 is within the leader's log, so the follower gets entry 4 and keeps its
         // own, different, entry at offset 3.
-        assert!(matches!(answer(false, 4, 1), FetchResult::Entries { base: 4, ref entries, .. } if entries.len() == 1));
+        assert!(
+            matches!(answer(false, 4, 1), FetchResult::Entries { base: 4, ref entries, .. } if crate::log::run_len(entries) == 1)
+        );
         // Only a fetch past the leader's end is answered, and by offset: truncate to 5.
         assert!(matches!(answer(false, 7, 1), FetchResult::OutOfRange { leader_leo: 5 }));
     }
@@ -1509,9 +1511,17 @@ mod tests {
             let entries: Vec<Entry> =
                 (1..=6).map(|id| Entry { epoch: 1, payload: Payload::Data { id, producer: 0, seq: 0 } }).collect();
             let durable = vec![
-                Record::Log(vec![LogOp::Append { partition: 0, base: 0, entries: entries[..4].to_vec() }]),
+                Record::Log(vec![LogOp::Append {
+                    partition: 0,
+                    base: 0,
+                    entries: vec![Run::new(entries[..4].to_vec())],
+                }]),
                 Record::Log(vec![LogOp::Hwm { partition: 0, hwm: 2 }]),
-                Record::Log(vec![LogOp::Append { partition: 0, base: 4, entries: entries[4..].to_vec() }]),
+                Record::Log(vec![LogOp::Append {
+                    partition: 0,
+                    base: 4,
+                    entries: vec![Run::new(entries[4..].to_vec())],
+                }]),
             ];
             let mut rng = Prng::new(1, Stream::Node(1));
             let mut ids = IdSource::default();

@@ -1,6 +1,6 @@
 //! Messages, timers and disk records of the Kafka model.
 
-use crate::log::Entry;
+use crate::log::{Run, run_len};
 use sim_core::{Message, Time};
 
 /// The state of one partition as the controller decides it (Kafka keeps it in ZooKeeper/KRaft).
@@ -46,7 +46,8 @@ pub enum ProduceError {
 pub enum FetchResult {
     Entries {
         base: u64,
-        entries: Vec<Entry>,
+        /// Shared with the leader's log (see [`Run`]).
+        entries: Vec<Run>,
         hwm: u64,
     },
     /// The follower's log diverged: truncate by this epoch's end offset and fetch again.
@@ -214,7 +215,7 @@ impl Message for Msg {
     }
     fn size_bytes(&self) -> u64 {
         match self {
-            Msg::FetchResp { result: FetchResult::Entries { entries, .. }, .. } => 64 + 40 * entries.len() as u64,
+            Msg::FetchResp { result: FetchResult::Entries { entries, .. }, .. } => 64 + 40 * run_len(entries),
             Msg::ConsumerFetchResp { result: ConsumerFetchResult::Records { records, .. }, .. } => {
                 64 + 40 * records.len() as u64
             }
@@ -257,7 +258,8 @@ pub enum LogOp {
     Append {
         partition: u32,
         base: u64,
-        entries: Vec<Entry>,
+        /// Shared with the log (see [`Run`]).
+        entries: Vec<Run>,
     },
     Truncate {
         partition: u32,
