@@ -572,6 +572,15 @@ impl Broker {
         }
     }
 
+    /// The newest controller this broker knows of, `(controller epoch, id)`: itself, or the one
+    /// whose epoch it heard last (an epoch carries its controller's id, see `controller_of`).
+    fn known_controller(&self) -> Option<(u64, u32)> {
+        match &self.ctl {
+            Some(c) => Some((c.epoch, self.id)),
+            None => controller_of(self.controller_epoch).map(|id| (self.controller_epoch, id)),
+        }
+    }
+
     /// Whom this broker believes is the controller: the lowest-id broker it hears.
     fn controller_guess(&self) -> Option<u32> {
         self.p.voters().find(|&b| b == self.id || self.alive(b))
@@ -1005,7 +1014,7 @@ impl Broker {
             return;
         }
         if self.ctl.is_none() {
-            let epoch = (self.controller_epoch / 1024 + 1) * 1024 + self.id as u64;
+            let epoch = (self.controller_epoch / EPOCH_IDS + 1) * EPOCH_IDS + self.id as u64;
             self.controller_epoch = epoch;
             self.disk_pending.push(LogOp::ControllerEpoch(epoch));
             self.flush(ctx);
@@ -1352,10 +1361,10 @@ impl Broker {
             Msg::Metadata => {
                 let leaders =
                     self.known.iter().map(|s| s.as_ref().map_or((None, 0), |s| (s.leader, s.leader_epoch))).collect();
-                ctx.send(from, Msg::MetadataResp { leaders });
+                ctx.send(from, Msg::MetadataResp { leaders, controller: self.known_controller() });
             }
-            Msg::Join { generation } => {
-                if let Some(c) = self.ctl.as_mut() {
+            Msg::Join { generation } => match self.ctl.as_mut() {
+                Some(c) => {
                     c.members.insert(from.0, now);
                     if generation != c.generation
                         && let Some(parts) = c.assignment.get(&from.0)
@@ -1364,7 +1373,12 @@ impl Broker {
                         ctx.send(from, msg);
                     }
                 }
-            }
+                // Not the coordinator (any more): point the consumer at the newest controller.
+                None => {
+                    let controller = self.known_controller().filter(|&(_, id)| id != self.id);
+                    ctx.send(from, Msg::NotCoordinator { controller });
+                }
+            },
             Msg::ConsumerFetch { req, partition, offset, max } => {
                 self.on_consumer_fetch(ctx, from, req, partition, offset, max)
             }
@@ -1382,11 +1396,21 @@ impl Broker {
             Msg::ProduceResp { .. }
             | Msg::MetadataResp { .. }
             | Msg::Assignment { .. }
+            | Msg::NotCoordinator { .. }
             | Msg::ConsumerFetchResp { .. }
             | Msg::OffsetFetchResp { .. }
             | Msg::OffsetCommitResp { .. } => {}
         }
     }
+}
+
+/// Controller epochs carry their controller's id: epoch `k * EPOCH_IDS + id` (so validation keeps
+/// the servers below `EPOCH_IDS`).
+pub const EPOCH_IDS: u64 = 1024;
+
+/// The controller that claimed `epoch` (`None` for 0, the epoch before any claim).
+pub fn controller_of(epoch: u64) -> Option<u32> {
+    (epoch >= EPOCH_IDS).then_some((epoch % EPOCH_IDS) as u32)
 }
 
 fn reply_waiter(ctx: C, w: Waiter, ok: bool) {

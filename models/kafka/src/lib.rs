@@ -66,8 +66,13 @@
 //! duplicate nor reorder. A batch given up leaves a gap: the producer takes a new id (Kafka bumps
 //! the producer epoch).
 //!
-//! **Consumer groups.** The controller doubles as group coordinator: consumers heartbeat (`Join`),
-//! and when the member set changes it bumps the generation and assigns partitions round-robin.
+//! **Consumer groups.** The controller doubles as group coordinator: consumers heartbeat (`Join`)
+//! to it alone, as Kafka's do (producers that are not group members send none); they learn it
+//! from metadata answers (a broker names the newest controller it knows: a controller epoch
+//! carries its controller's id), from the sender of an assignment, or from a broker that is not
+//! the coordinator answering a `Join` with `NotCoordinator`; while they know none they heartbeat
+//! every voter. When the member set changes the coordinator bumps the generation and assigns
+//! partitions round-robin.
 //! Offsets are committed as control entries in the partition's own log (replicated and committed
 //! like data; consumers skip them). A `poll` op fetches from every assigned partition (below the
 //! HWM only) and completes with the delivered `[partition, offset, id]` triples. *At-most-once*
@@ -354,6 +359,15 @@ impl Model for Kafka {
             e.push((
                 "config.controller_nodes".into(),
                 format!("must leave at least one broker among the {servers} servers, got {}", c.controller_nodes),
+            ));
+        }
+        if servers as u64 > broker::EPOCH_IDS {
+            e.push((
+                "topology.servers".into(),
+                format!(
+                    "at most {} (a controller epoch carries its controller's id below {0}), got {servers}",
+                    broker::EPOCH_IDS
+                ),
             ));
         }
         if c.partition_count == 0 {

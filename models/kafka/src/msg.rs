@@ -140,12 +140,20 @@ pub enum Msg {
         error: Option<ProduceError>,
     },
     Metadata,
+    /// `controller`: the newest controller the broker knows of, `(controller epoch, id)`: the
+    /// group coordinator a consumer heartbeats (Kafka's FindCoordinator, folded in here).
     MetadataResp {
         leaders: Vec<(Option<u32>, u32)>,
+        controller: Option<(u64, u32)>,
     },
     // ----- consumers -----
+    /// A consumer's heartbeat to its group coordinator (the controller).
     Join {
         generation: u64,
+    },
+    /// A broker that is not the coordinator answers a `Join` with the newest controller it knows.
+    NotCoordinator {
+        controller: Option<(u64, u32)>,
     },
     Assignment {
         generation: u64,
@@ -204,6 +212,7 @@ impl Message for Msg {
             Msg::Metadata => "metadata",
             Msg::MetadataResp { .. } => "metadata_resp",
             Msg::Join { .. } => "join",
+            Msg::NotCoordinator { .. } => "not_coordinator",
             Msg::Assignment { .. } => "assignment",
             Msg::ConsumerFetch { .. } => "consumer_fetch",
             Msg::ConsumerFetchResp { .. } => "consumer_fetch_resp",
