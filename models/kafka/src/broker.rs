@@ -1,7 +1,7 @@
 //! The broker: partition replicas (leader or follower), the disk queue (group commit), heartbeats,
 //! and, on the lowest-id live broker that hears a majority, the controller and group coordinator.
 
-use crate::log::{Entry, NO_CAS, PartitionLog, Payload, SeqCheck, high_watermark};
+use crate::log::{Entry, NO_CAS, PartitionLog, Payload, Run, SeqCheck, high_watermark};
 use crate::msg::*;
 use crate::{Node, Params};
 use sim_core::{Ctx, NodeId, Time, WriteId};
@@ -248,8 +248,8 @@ impl Broker {
                 if base != r.log.leo() {
                     return;
                 }
-                for e in entries {
-                    r.log.append(e);
+                for run in entries {
+                    r.log.append_run(run);
                 }
             }
             LogOp::Truncate { partition, to } => {
@@ -280,15 +280,16 @@ impl Broker {
 
     // ----- disk: group commit -----
 
-    fn queue_append(&mut self, partition: u32, base: u64, entries: &[Entry]) {
+    /// Queues runs for the disk; they share their entries with the log.
+    fn queue_append(&mut self, partition: u32, base: u64, runs: &[Run]) {
         if let Some(LogOp::Append { partition: p, base: b, entries: es }) = self.disk_pending.last_mut()
             && *p == partition
-            && *b + es.len() as u64 == base
+            && *b + crate::log::run_len(es) == base
         {
-            es.extend_from_slice(entries);
+            es.extend_from_slice(runs);
             return;
         }
-        self.disk_pending.push(LogOp::Append { partition, base, entries: entries.to_vec() });
+        self.disk_pending.push(LogOp::Append { partition, base, entries: runs.to_vec() });
     }
 
     fn flush(&mut self, ctx: C) {
@@ -600,6 +601,15 @@ impl Broker {
         }
     }
 
+    /// The newest controller this broker knows of, `(controller epoch, id)`: itself, or the one
+    /// whose epoch it heard last (an epoch carries its controller's id, see `controller_of`).
+    fn known_controller(&self) -> Option<(u64, u32)> {
+        match &self.ctl {
+            Some(c) => Some((c.epoch, self.id)),
+            None => controller_of(self.controller_epoch).map(|id| (self.controller_epoch, id)),
+        }
+    }
+
     /// Whom this broker believes is the controller: the lowest-id broker it hears.
     fn controller_guess(&self) -> Option<u32> {
         self.p.voters().find(|&b| b == self.id || self.alive(b))
@@ -642,8 +652,8 @@ impl Broker {
                 if base != r.log.leo() {
                     return self.maybe_fetch(ctx, part);
                 }
-                for e in &entries {
-                    r.log.append(*e);
+                for run in &entries {
+                    r.log.append_run(run.clone());
                 }
                 let hwm = r.log.hwm.max(hwm.min(r.log.leo()));
                 r.log.advance_hwm(hwm);
@@ -768,7 +778,7 @@ impl Broker {
         let Role::Leader(ls) = &mut r.role else { return };
         if offset < leo {
             let end = leo.min(offset + max);
-            let entries = r.log.entries()[offset as usize..end as usize].to_vec();
+            let entries = r.log.runs_between(offset, end);
             let result = FetchResult::Entries { base: offset, entries, hwm: r.log.hwm };
             ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch: my_epoch, result });
         } else {
@@ -790,7 +800,7 @@ impl Broker {
         for (f, offset, at) in std::mem::take(&mut ls.parked) {
             if offset < leo {
                 let end = leo.min(offset + max);
-                let entries = r.log.entries()[offset as usize..end as usize].to_vec();
+                let entries = r.log.runs_between(offset, end);
                 let result = FetchResult::Entries { base: offset, entries, hwm: r.log.hwm };
                 ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch: r.leader_epoch, result });
             } else {
@@ -815,9 +825,9 @@ impl Broker {
 
     fn leader_append(&mut self, ctx: C, part: u32, payload: Payload) -> Option<u64> {
         let r = self.replicas.get_mut(&part)?;
-        let e = Entry { epoch: r.leader_epoch, payload };
-        let offset = r.log.append(e);
-        self.queue_append(part, offset, &[e]);
+        let run = Run::new(vec![Entry { epoch: r.leader_epoch, payload }]);
+        let offset = r.log.append_run(run.clone());
+        self.queue_append(part, offset, &[run]);
         self.flush(ctx);
         self.wake_parked(ctx, part);
         Some(offset)
@@ -871,17 +881,15 @@ impl Broker {
         }
         let r = self.replicas.get_mut(&part).expect("replica");
         let epoch = r.leader_epoch;
-        let base = r.log.leo();
-        let entries: Vec<Entry> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, &id)| Entry { epoch, payload: Payload::Data { id, producer, seq: base_seq + i as u32 } })
-            .collect();
-        for e in &entries {
-            r.log.append(*e);
-        }
+        let run = Run::new(
+            ids.iter()
+                .enumerate()
+                .map(|(i, &id)| Entry { epoch, payload: Payload::Data { id, producer, seq: base_seq + i as u32 } })
+                .collect(),
+        );
+        let base = r.log.append_run(run.clone());
         let last = r.log.leo() - 1;
-        self.queue_append(part, base, &entries);
+        self.queue_append(part, base, &[run]);
         self.flush(ctx);
         self.wake_parked(ctx, part);
         match acks {
@@ -902,8 +910,9 @@ impl Broker {
                     let hwm = r.log.hwm;
                     let mut records = Vec::new();
                     let mut next = offset;
+                    let mut entries = r.log.iter_from(offset);
                     while next < hwm && records.len() < max as usize {
-                        if let Some(Entry { payload: Payload::Data { id, .. }, .. }) = r.log.entry(next) {
+                        if let Some(Entry { payload: Payload::Data { id, .. }, .. }) = entries.next() {
                             records.push((next, *id));
                         }
                         next += 1;
@@ -1034,7 +1043,7 @@ impl Broker {
             return;
         }
         if self.ctl.is_none() {
-            let epoch = (self.controller_epoch / 1024 + 1) * 1024 + self.id as u64;
+            let epoch = (self.controller_epoch / EPOCH_IDS + 1) * EPOCH_IDS + self.id as u64;
             self.controller_epoch = epoch;
             self.disk_pending.push(LogOp::ControllerEpoch(epoch));
             self.flush(ctx);
@@ -1381,10 +1390,10 @@ impl Broker {
             Msg::Metadata => {
                 let leaders =
                     self.known.iter().map(|s| s.as_ref().map_or((None, 0), |s| (s.leader, s.leader_epoch))).collect();
-                ctx.send(from, Msg::MetadataResp { leaders });
+                ctx.send(from, Msg::MetadataResp { leaders, controller: self.known_controller() });
             }
-            Msg::Join { generation } => {
-                if let Some(c) = self.ctl.as_mut() {
+            Msg::Join { generation } => match self.ctl.as_mut() {
+                Some(c) => {
                     c.members.insert(from.0, now);
                     if generation != c.generation
                         && let Some(parts) = c.assignment.get(&from.0)
@@ -1393,7 +1402,12 @@ impl Broker {
                         ctx.send(from, msg);
                     }
                 }
-            }
+                // Not the coordinator (any more): point the consumer at the newest controller.
+                None => {
+                    let controller = self.known_controller().filter(|&(_, id)| id != self.id);
+                    ctx.send(from, Msg::NotCoordinator { controller });
+                }
+            },
             Msg::ConsumerFetch { req, partition, offset, max } => {
                 self.on_consumer_fetch(ctx, from, req, partition, offset, max)
             }
@@ -1411,11 +1425,21 @@ impl Broker {
             Msg::ProduceResp { .. }
             | Msg::MetadataResp { .. }
             | Msg::Assignment { .. }
+            | Msg::NotCoordinator { .. }
             | Msg::ConsumerFetchResp { .. }
             | Msg::OffsetFetchResp { .. }
             | Msg::OffsetCommitResp { .. } => {}
         }
     }
+}
+
+/// Controller epochs carry their controller's id: epoch `k * EPOCH_IDS + id` (so validation keeps
+/// the servers below `EPOCH_IDS`).
+pub const EPOCH_IDS: u64 = 1024;
+
+/// The controller that claimed `epoch` (`None` for 0, the epoch before any claim).
+pub fn controller_of(epoch: u64) -> Option<u32> {
+    (epoch >= EPOCH_IDS).then_some((epoch % EPOCH_IDS) as u32)
 }
 
 fn reply_waiter(ctx: C, w: Waiter, ok: bool) {
@@ -1523,7 +1547,9 @@ mod tests {
         assert!(matches!(answer(true, 4, 1), FetchResult::Diverging { epoch: 1, end_offset: 3 }));
         // Without: offset 4 is within the leader's log, so the follower gets entry 4 and keeps its
         // own, different, entry at offset 3.
-        assert!(matches!(answer(false, 4, 1), FetchResult::Entries { base: 4, ref entries, .. } if entries.len() == 1));
+        assert!(
+            matches!(answer(false, 4, 1), FetchResult::Entries { base: 4, ref entries, .. } if crate::log::run_len(entries) == 1)
+        );
         // Only a fetch past the leader's end is answered, and by offset: truncate to 5.
         assert!(matches!(answer(false, 7, 1), FetchResult::OutOfRange { leader_leo: 5 }));
     }
@@ -1538,9 +1564,17 @@ mod tests {
             let entries: Vec<Entry> =
                 (1..=6).map(|id| Entry { epoch: 1, payload: Payload::Data { id, producer: 0, seq: 0 } }).collect();
             let durable = vec![
-                Record::Log(vec![LogOp::Append { partition: 0, base: 0, entries: entries[..4].to_vec() }]),
+                Record::Log(vec![LogOp::Append {
+                    partition: 0,
+                    base: 0,
+                    entries: vec![Run::new(entries[..4].to_vec())],
+                }]),
                 Record::Log(vec![LogOp::Hwm { partition: 0, hwm: 2 }]),
-                Record::Log(vec![LogOp::Append { partition: 0, base: 4, entries: entries[4..].to_vec() }]),
+                Record::Log(vec![LogOp::Append {
+                    partition: 0,
+                    base: 4,
+                    entries: vec![Run::new(entries[4..].to_vec())],
+                }]),
             ];
             let mut rng = Prng::new(1, Stream::Node(1));
             let mut ids = IdSource::default();

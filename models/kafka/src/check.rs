@@ -2,11 +2,10 @@
 //! and the final logs, so each can be tested on hand-made data as well as on runs.
 
 use crate::broker::Role;
-use crate::log::{Entry, Payload};
+use crate::log::{Entry, LogView, Payload};
 use crate::msg::EventKind;
 use crate::{Config, Node};
 use sim_core::{Axis, Check, ModelReport, OpId, Outcome, Reply, RunView, Table, Time};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A message as a report names it: by the produce operation that wrote it, in the id space of the
@@ -51,7 +50,7 @@ pub struct Delivered {
 pub struct FinalPartition<'a> {
     /// Borrowed from the broker's log (a copy of every committed log was most of the memory the
     /// checkers touched); owned in hand-made tests.
-    pub committed: Cow<'a, [Entry]>,
+    pub committed: LogView<'a>,
     pub replicas: Vec<(u32, Option<Digest>)>,
     /// Each replica's role at the end, for the convergence check's detail.
     pub roles: Vec<String>,
@@ -65,10 +64,12 @@ pub struct Digest {
 }
 
 impl Digest {
-    pub fn of(entries: &[Entry]) -> Digest {
+    pub fn of<'e>(entries: impl IntoIterator<Item = &'e Entry>) -> Digest {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut mix = |x: u64| h = (h ^ x).wrapping_mul(0x0000_0100_0000_01B3).rotate_left(23);
+        let mut len = 0;
         for e in entries {
+            len += 1;
             mix(e.epoch as u64);
             match e.payload {
                 Payload::Data { id, producer, seq } => {
@@ -84,7 +85,7 @@ impl Digest {
                 }
             }
         }
-        Digest { len: entries.len(), hash: h }
+        Digest { len, hash: h }
     }
 }
 
@@ -315,7 +316,7 @@ pub fn transactional_outputs(parts: &[FinalPartition]) -> Vec<Delivered> {
                 continue;
             }
             for o in from..offset.min(fp.committed.len() as u64) {
-                if let Some(id) = data_id(&fp.committed[o as usize]) {
+                if let Some(id) = fp.committed.get(o as usize).and_then(data_id) {
                     out.push(Delivered {
                         partition: p as u32,
                         offset: o,
@@ -496,14 +497,14 @@ pub fn final_partitions<'a>(config: &Config, run: &RunView<'a, Node>) -> Vec<Fin
     let mut out = Vec::new();
     for part in 0..config.partition_count {
         let mut fp = FinalPartition::default();
-        let mut best: Option<(bool, u32, u64, &[Entry])> = None;
+        let mut best: Option<(bool, u32, u64, LogView<'a>)> = None;
         for i in 0..config.replication_factor {
             let b = (part + i) % brokers;
             let replica = match run.sim.actor(sim_core::NodeId(b)) {
                 Some(Node::Broker(br)) => br.replicas.get(&part),
                 _ => None,
             };
-            fp.replicas.push((b, replica.map(|r| Digest::of(r.log.entries()))));
+            fp.replicas.push((b, replica.map(|r| Digest::of(r.log.iter()))));
             fp.roles.push(match replica {
                 None => "down".into(),
                 Some(r) => match &r.role {
@@ -518,14 +519,60 @@ pub fn final_partitions<'a>(config: &Config, run: &RunView<'a, Node>) -> Vec<Fin
                 let leader = matches!(r.role, Role::Leader(_));
                 let key = (leader, r.leader_epoch, r.log.hwm);
                 if best.as_ref().is_none_or(|x| (x.0, x.1, x.2) < key) {
-                    best = Some((leader, r.leader_epoch, r.log.hwm, &r.log.entries()[..r.log.hwm as usize]));
+                    best = Some((leader, r.leader_epoch, r.log.hwm, r.log.view(r.log.hwm)));
                 }
             }
         }
-        fp.committed = Cow::Borrowed(best.map_or(&[], |b| b.3));
+        fp.committed = best.map_or_else(LogView::default, |b| b.3);
         out.push(fp);
     }
     out
+}
+
+/// End-to-end latencies: produce invoked to first delivery, per message.
+pub struct Latencies {
+    /// Nanoseconds, sorted.
+    pub e2e: Vec<u64>,
+    /// Messages delivered at least once.
+    pub consumed: usize,
+    /// The longest acknowledgement-to-first-delivery delay (what `all_consumed` bounds).
+    pub ack_to_consume_max_ns: u64,
+}
+
+/// Per message id (dense, see `ById`): the first invoke, the first acknowledgement and the first
+/// delivery, as nanoseconds with `u64::MAX` for none (half the size of an `Option<Time>`).
+pub fn e2e_latencies(produced: &[Produced], delivered: &[Delivered]) -> Latencies {
+    const NONE: u64 = u64::MAX;
+    let ids = produced.iter().map(|p| p.id).chain(delivered.iter().map(|d| d.id));
+    let mut invoked: ById<u64> = ById::new(ids, NONE);
+    let mut acked_at = ById(invoked.0.clone());
+    for p in produced {
+        let i = invoked.slot(p.id);
+        if *i == NONE {
+            *i = p.invoke.0;
+        }
+        if let (true, Some(c)) = (p.acked, p.complete) {
+            let a = acked_at.slot(p.id);
+            *a = (*a).min(c.0);
+        }
+    }
+    let mut first = ById(vec![NONE; invoked.0.len()]);
+    for d in delivered {
+        let f = first.slot(d.id);
+        *f = (*f).min(d.at.0);
+    }
+    let (mut e2e, mut consumed, mut ack_to_consume_max_ns) = (Vec::new(), 0, 0);
+    for (id, at) in first.iter().filter(|&(_, at)| at != NONE) {
+        consumed += 1;
+        if let Some(inv) = invoked.get(id).filter(|&i| i != NONE) {
+            e2e.push(Time(at).since(Time(inv)).0);
+        }
+        if let Some(a) = acked_at.get(id).filter(|&a| a != NONE) {
+            ack_to_consume_max_ns = ack_to_consume_max_ns.max(at.saturating_sub(a));
+        }
+    }
+    e2e.sort_unstable();
+    Latencies { e2e, consumed, ack_to_consume_max_ns }
 }
 
 pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
@@ -577,61 +624,44 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let inversions = send_order_inversions(&produced, &at);
     let order_inversions = inversions.inversions;
     r.checks.push(order_given(inversions, &delivered));
-    // What reached the sink: the consumers' deliveries, or for exactly-once the committed outputs.
-    let sink = if config.delivery == crate::Delivery::ExactlyOnce {
-        transactional_outputs(&fparts)
+    // What reached the sink: the consumers' deliveries, or for exactly-once the committed outputs
+    // (built only then; the deliveries are borrowed, not copied).
+    let outputs;
+    let sink: &[Delivered] = if config.delivery == crate::Delivery::ExactlyOnce {
+        outputs = transactional_outputs(&fparts);
+        &outputs
     } else {
-        delivered.clone()
+        &delivered
     };
-    let (dup_delivered, dup_log) = duplicates(&sink, &fparts);
-    r.checks.push(no_duplicates_given(config.delivery, (dup_delivered, dup_log), &sink, &fparts));
+    let (dup_delivered, dup_log) = duplicates(sink, &fparts);
+    r.checks.push(no_duplicates_given(config.delivery, (dup_delivered, dup_log), sink, &fparts));
     r.checks.push(convergence(&fparts));
     let horizon = (run.main_end, config.consume_within);
-    r.checks.push(all_consumed(config.delivery, &produced, &sink, &delivered, &at, &fparts, horizon));
-
-    // End-to-end latency: produce invoked -> first delivery. Per message id (dense, see
-    // `ById`): the first invoke, the first acknowledgement and the first delivery.
-    let ids = produced.iter().map(|p| p.id).chain(delivered.iter().map(|d| d.id));
-    let mut invoked: ById<Option<Time>> = ById::new(ids, None);
-    let mut acked_at = ById(invoked.0.clone());
-    let mut first = ById(invoked.0.clone());
-    for p in &produced {
-        invoked.slot(p.id).get_or_insert(p.invoke);
-        if let (true, Some(c)) = (p.acked, p.complete) {
-            let a = acked_at.slot(p.id);
-            *a = Some(a.map_or(c, |x| x.min(c)));
-        }
-    }
-    for d in &delivered {
-        let f = first.slot(d.id);
-        *f = Some(f.map_or(d.at, |x| x.min(d.at)));
-    }
-    let first: Vec<(u64, Time)> = first.iter().filter_map(|(id, at)| at.map(|at| (id, at))).collect();
-    let mut e2e: Vec<u64> =
-        first.iter().filter_map(|&(id, at)| invoked.get(id).flatten().map(|inv| at.since(inv).0)).collect();
-    e2e.sort_unstable();
-    // Acknowledgement to first delivery, the delay `all_consumed` bounds with `consume_within`.
-    let ack_to_consume_max_ns = first
-        .iter()
-        .filter_map(|&(id, at)| acked_at.get(id).flatten().map(|a| at.0.saturating_sub(a.0)))
-        .max()
-        .unwrap_or(0);
+    r.checks.push(all_consumed(config.delivery, &produced, sink, &delivered, &at, &fparts, horizon));
+    let skipped_n = skipped(sink, &fparts);
+    let committed_n = at.len();
     let acked = produced.iter().filter(|p| p.acked).count();
     let lost = produced.iter().filter(|p| p.acked && at.get(p.id).is_none_or(|(q, _)| q != p.partition)).count();
+    // Freed before the latency tables are built: the phase's peak memory is the sum of what
+    // is alive at once.
+    drop((at, fparts));
+    let latency = e2e_latencies(&produced, &delivered);
+    drop((produced, delivered));
+    let e2e = latency.e2e;
     let metrics = run.sim.metrics();
     let m = &mut r.measures;
     m.insert("e2e_latency_p50_ms".into(), sim_core::stats::percentile_ms(&e2e, 0.5));
     m.insert("e2e_latency_p99_ms".into(), sim_core::stats::percentile_ms(&e2e, 0.99));
     m.insert("e2e_latency_max_ms".into(), sim_core::stats::percentile_ms(&e2e, 1.0));
-    m.insert("messages_consumed".into(), first.len() as f64);
-    m.insert("ack_to_consume_max_ms".into(), ack_to_consume_max_ns as f64 / 1e6);
-    m.insert("messages_committed".into(), at.len() as f64);
+    m.insert("messages_consumed".into(), latency.consumed as f64);
+    m.insert("ack_to_consume_max_ms".into(), latency.ack_to_consume_max_ns as f64 / 1e6);
+    m.insert("messages_committed".into(), committed_n as f64);
     m.insert("acked_messages".into(), acked as f64);
     m.insert("acked_lost".into(), lost as f64);
     m.insert("duplicates_delivered".into(), dup_delivered as f64);
     m.insert("duplicates_in_log".into(), dup_log as f64);
     m.insert("order_inversions".into(), order_inversions as f64);
-    m.insert("messages_skipped".into(), skipped(&sink, &fparts) as f64);
+    m.insert("messages_skipped".into(), skipped_n as f64);
     m.insert("consumer_lag_max".into(), metrics.gauges.get("consumer_lag").map_or(0.0, |g| g.1.max(0.0)));
     for c in [
         "leader_changes",
@@ -696,8 +726,10 @@ mod tests {
     }
     fn part(ids: &[u64]) -> FinalPartition<'static> {
         let log: Vec<Entry> = ids.iter().map(|&i| data(i)).collect();
+        let mut owned = crate::log::PartitionLog::default();
+        owned.append_run(crate::log::Run::new(log.clone()));
         FinalPartition {
-            committed: log.clone().into(),
+            committed: owned.view(owned.leo()).into_owned(),
             replicas: vec![(0, Some(Digest::of(&log))), (1, Some(Digest::of(&log)))],
             roles: Vec::new(),
         }
@@ -798,6 +830,20 @@ mod tests {
         let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: offset, at: Time(1) };
         assert_eq!(skipped(&[d(0, 1), d(3, 4)], &[part(&[1, 2, 3, 4, 5])]), 2);
         assert_eq!(skipped(&[d(0, 1), d(1, 2)], &[part(&[1, 2, 3, 4, 5])]), 0, "not yet read is not skipped");
+    }
+
+    /// Two messages, the first delivered twice: the first delivery counts, from the invoke.
+    #[test]
+    fn e2e_latencies_run_from_the_invoke_to_the_first_delivery() {
+        let d = |id, at| Delivered { partition: 0, offset: id, id, client: 9, poll: at, at: Time(at) };
+        // Invoked at 10 and 20, acknowledged at 15 and 25 (`produced`); delivered at 40 and 30
+        // (id 1: the later poll first in the history), 50 (id 2).
+        let l = e2e_latencies(&[produced(1, 10), produced(2, 20)], &[d(1, 40), d(1, 30), d(2, 50)]);
+        assert_eq!(l.e2e, [20, 30]);
+        assert_eq!(l.consumed, 2);
+        assert_eq!(l.ack_to_consume_max_ns, 25, "id 2: acknowledged at 25, delivered at 50");
+        let none = e2e_latencies(&[produced(1, 10)], &[]);
+        assert!(none.e2e.is_empty() && none.consumed == 0 && none.ack_to_consume_max_ns == 0);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! Everything here is pure data with no actor in sight, so truncation by leader epoch and the
 //! high-water mark can be tested on their own.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// `Payload::Commit::from` of a plain (not transactional) offset commit.
 pub const NO_CAS: u64 = u64::MAX;
@@ -46,9 +48,91 @@ pub enum SeqCheck {
     OutOfOrder,
 }
 
+/// A run of consecutive entries shared between logs: a range of one chunk (`Rc`), the entries
+/// of one produce batch or one commit entry as its leader appended them. The leader's log and
+/// disk record, the fetch responses, and every follower's log and disk record hold the same
+/// chunk, so a message is in memory once, not once per replica and per disk (six copies of
+/// every entry were most of `kafka_50k`'s 2 GB).
+#[derive(Clone, Debug)]
+pub struct Run {
+    chunk: Rc<[Entry]>,
+    start: u32,
+    len: u32,
+}
+
+impl Run {
+    pub fn new(entries: Vec<Entry>) -> Run {
+        let len = u32::try_from(entries.len()).expect("a run of more than 2^32 entries");
+        Run { chunk: entries.into(), start: 0, len }
+    }
+    pub fn entries(&self) -> &[Entry] {
+        &self.chunk[self.start as usize..(self.start + self.len) as usize]
+    }
+    pub fn len(&self) -> u64 {
+        self.len as u64
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Entries `[from, to)` of this run (offsets within it).
+    fn slice(&self, from: u64, to: u64) -> Run {
+        debug_assert!(from <= to && to <= self.len());
+        Run { chunk: self.chunk.clone(), start: self.start + from as u32, len: (to - from) as u32 }
+    }
+    /// `other` continues this run in the same chunk: the two can be held as one.
+    fn continued_by(&self, other: &Run) -> bool {
+        Rc::ptr_eq(&self.chunk, &other.chunk) && self.start + self.len == other.start
+    }
+}
+
+/// How many entries `runs` hold.
+pub fn run_len(runs: &[Run]) -> u64 {
+    runs.iter().map(Run::len).sum()
+}
+
+/// A read-only view of a log's first `len` entries (the checkers read the final committed logs
+/// through it, borrowed from the brokers).
+#[derive(Clone, Debug, Default)]
+pub struct LogView<'a> {
+    runs: Cow<'a, [Run]>,
+    starts: Cow<'a, [u64]>,
+    len: u64,
+}
+
+impl LogView<'_> {
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn get(&self, offset: usize) -> Option<&Entry> {
+        let offset = offset as u64;
+        if offset >= self.len {
+            return None;
+        }
+        let i = self.starts.partition_point(|&s| s <= offset) - 1;
+        self.runs[i].entries().get((offset - self.starts[i]) as usize)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> + Clone + '_ {
+        self.runs.iter().flat_map(Run::entries).take(self.len as usize)
+    }
+    /// The same view, owning its run list (for hand-made logs in tests).
+    pub fn into_owned(self) -> LogView<'static> {
+        LogView {
+            runs: Cow::Owned(self.runs.into_owned()),
+            starts: Cow::Owned(self.starts.into_owned()),
+            len: self.len,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct PartitionLog {
-    entries: Vec<Entry>,
+    /// The entries, as shared runs; `starts[i]` is the offset of `runs[i]`'s first entry.
+    runs: Vec<Run>,
+    starts: Vec<u64>,
+    leo: u64,
     /// `(epoch, start offset)`, rising in both.
     epochs: Vec<(u32, u64)>,
     /// Entries below it are committed (replicated to every in-sync replica).
@@ -61,17 +145,45 @@ pub struct PartitionLog {
 impl PartitionLog {
     /// The log end offset: the offset the next entry gets.
     pub fn leo(&self) -> u64 {
-        self.entries.len() as u64
+        self.leo
     }
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
+    /// Every entry, in offset order.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> + Clone + '_ {
+        self.runs.iter().flat_map(Run::entries)
+    }
+    /// The entries from `offset` on.
+    pub fn iter_from(&self, offset: u64) -> impl Iterator<Item = &Entry> + '_ {
+        let i = self.run_at(offset);
+        let skip = i.map_or(0, |i| offset - self.starts[i]) as usize;
+        self.runs[i.unwrap_or(self.runs.len())..].iter().flat_map(Run::entries).skip(skip)
+    }
+    /// The run holding `offset` (`None` past the end).
+    fn run_at(&self, offset: u64) -> Option<usize> {
+        (offset < self.leo).then(|| self.starts.partition_point(|&s| s <= offset) - 1)
     }
     pub fn entry(&self, offset: u64) -> Option<&Entry> {
-        self.entries.get(offset as usize)
+        let i = self.run_at(offset)?;
+        self.runs[i].entries().get((offset - self.starts[i]) as usize)
+    }
+    /// Entries `[from, to)` as shared runs (what a fetch response carries).
+    pub fn runs_between(&self, from: u64, to: u64) -> Vec<Run> {
+        let mut out = Vec::new();
+        let Some(first) = self.run_at(from) else { return out };
+        for (run, &start) in self.runs[first..].iter().zip(&self.starts[first..]) {
+            if start >= to {
+                break;
+            }
+            out.push(run.slice(from.max(start) - start, to.min(start + run.len()) - start));
+        }
+        out
+    }
+    /// The first `len` entries, borrowed.
+    pub fn view(&self, len: u64) -> LogView<'_> {
+        LogView { runs: Cow::Borrowed(&self.runs), starts: Cow::Borrowed(&self.starts), len: len.min(self.leo) }
     }
     /// The epoch of the last entry (0 for an empty log): what a follower sends with its fetch.
     pub fn last_epoch(&self) -> u32 {
-        self.entries.last().map_or(0, |e| e.epoch)
+        self.runs.last().and_then(|r| r.entries().last()).map_or(0, |e| e.epoch)
     }
     pub fn epochs(&self) -> &[(u32, u64)] {
         &self.epochs
@@ -94,11 +206,28 @@ impl PartitionLog {
 
     /// Appends one entry, returning its offset.
     pub fn append(&mut self, e: Entry) -> u64 {
-        let offset = self.leo();
-        self.begin_epoch(e.epoch);
-        self.index(offset, &e);
-        self.entries.push(e);
+        let offset = self.leo;
+        self.append_run(Run::new(vec![e]));
         offset
+    }
+
+    /// Appends a run (shared, not copied), returning the offset of its first entry.
+    pub fn append_run(&mut self, run: Run) -> u64 {
+        let base = self.leo;
+        for (i, e) in run.entries().iter().enumerate() {
+            self.begin_epoch(e.epoch);
+            self.index(base + i as u64, e);
+        }
+        self.leo += run.len();
+        match self.runs.last_mut() {
+            Some(last) if last.continued_by(&run) => last.len += run.len,
+            _ if run.is_empty() => {}
+            _ => {
+                self.starts.push(base);
+                self.runs.push(run);
+            }
+        }
+        base
     }
 
     fn index(&mut self, offset: u64, e: &Entry) {
@@ -113,24 +242,35 @@ impl PartitionLog {
 
     /// Removes every entry at `offset` and above; returns how many were removed.
     pub fn truncate_to(&mut self, offset: u64) -> u64 {
-        let removed = self.leo().saturating_sub(offset);
+        let removed = self.leo.saturating_sub(offset);
         if removed == 0 {
             return 0;
         }
-        let cut = self.entries[offset as usize..]
-            .iter()
-            .any(|e| matches!(e.payload, Payload::Data { producer, .. } if producer != 0));
-        self.entries.truncate(offset as usize);
+        let cut = self.iter_from(offset).any(|e| matches!(e.payload, Payload::Data { producer, .. } if producer != 0));
+        let i = self.run_at(offset).expect("offset below the log end");
+        let keep = offset - self.starts[i];
+        if keep == 0 {
+            self.runs.truncate(i);
+            self.starts.truncate(i);
+        } else {
+            self.runs.truncate(i + 1);
+            self.starts.truncate(i + 1);
+            self.runs[i].len = keep as u32;
+        }
+        self.leo = offset;
         self.epochs.retain(|&(_, start)| start < offset);
         self.hwm = self.hwm.min(offset);
         self.commits.retain(|&(at, _, _)| at < offset);
         if cut {
             self.producers.clear();
-            for i in 0..self.entries.len() {
-                let e = self.entries[i];
-                if let Payload::Data { .. } = e.payload {
-                    self.index(i as u64, &e);
-                }
+            let entries: Vec<(u64, Entry)> = self
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| matches!(e.payload, Payload::Data { producer, .. } if producer != 0))
+                .map(|(i, e)| (i as u64, *e))
+                .collect();
+            for (i, e) in entries {
+                self.index(i, &e);
             }
         }
         removed
@@ -151,7 +291,7 @@ impl PartitionLog {
             return (0, 0);
         }
         let found = self.epochs[i - 1].0;
-        let end = self.epochs.get(i).map_or(self.leo(), |&(_, start)| start);
+        let end = self.epochs.get(i).map_or(self.leo, |&(_, start)| start);
         (found, end)
     }
 
@@ -267,10 +407,10 @@ mod tests {
         assert_eq!(to, 3);
         assert_eq!(old.truncate_to(to), 2);
         assert_eq!(new.divergence(old.leo(), old.last_epoch()), None);
-        for e in &new.entries()[3..] {
-            old.append(*e);
+        for run in new.runs_between(3, new.leo()) {
+            old.append_run(run);
         }
-        assert_eq!(old.entries(), new.entries());
+        assert!(old.iter().eq(new.iter()));
         assert_eq!(old.epochs(), new.epochs());
     }
 
@@ -308,6 +448,46 @@ mod tests {
         assert_eq!(l.hwm, 2);
         assert_eq!(l.latest_commit(), None);
         assert_eq!(l.committed_consumer_offset(), 0);
+    }
+
+    /// A follower holds the leader's runs, not copies: fetch ranges that cut runs apart join
+    /// again in the follower's log, a truncation inside a run keeps its head, and every read
+    /// (by offset, from an offset, a view, a range) sees the entries in offset order.
+    #[test]
+    fn runs_are_shared_cut_and_joined() {
+        let mut leader = PartitionLog::default();
+        leader.append_run(Run::new((1..=4).map(|id| data(1, id)).collect()));
+        leader.append_run(Run::new((5..=7).map(|id| data(2, id)).collect()));
+        let mut f = PartitionLog::default();
+        // Fetches of 3 entries: [0, 3), [3, 6) (the end of run 1, the head of run 2), [6, 7).
+        for (from, to) in [(0, 3), (3, 6), (6, 7)] {
+            for run in leader.runs_between(from, to) {
+                f.append_run(run);
+            }
+        }
+        assert_eq!((f.runs.len(), f.starts.as_slice()), (2, &[0, 4][..]), "the pieces joined");
+        assert!(Rc::ptr_eq(&f.runs[0].chunk, &leader.runs[0].chunk), "shared, not copied");
+        assert!(f.iter().eq(leader.iter()));
+        assert_eq!(f.epochs(), &[(1, 0), (2, 4)]);
+        let ids = |it: &mut dyn Iterator<Item = &Entry>| -> Vec<u64> {
+            it.map(|e| match e.payload {
+                Payload::Data { id, .. } => id,
+                Payload::Commit { .. } => 0,
+            })
+            .collect()
+        };
+        assert_eq!(ids(&mut f.iter_from(3)), [4, 5, 6, 7]);
+        assert_eq!(ids(&mut f.iter_from(7)), Vec::<u64>::new());
+        assert_eq!(ids(&mut f.view(5).iter()), [1, 2, 3, 4, 5]);
+        assert_eq!(f.view(5).get(4).map(|e| e.epoch), Some(2));
+        assert!(f.view(5).get(5).is_none() && f.entry(7).is_none());
+        assert_eq!(f.entry(6).map(|e| e.payload), Some(Payload::Data { id: 7, producer: 0, seq: 0 }));
+        assert_eq!(f.truncate_to(5), 2);
+        assert_eq!((f.leo(), f.last_epoch(), ids(&mut f.iter())), (5, 2, vec![1, 2, 3, 4, 5]));
+        assert_eq!(f.truncate_to(4), 1);
+        assert_eq!((f.runs.len(), f.last_epoch(), f.epochs()), (1, 1, &[(1, 0)][..]));
+        // The leader's own log is untouched by the follower's cuts.
+        assert_eq!(ids(&mut leader.iter()), [1, 2, 3, 4, 5, 6, 7]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Messages, timers and disk records of the Kafka model.
 
-use crate::log::Entry;
+use crate::log::{Run, run_len};
 use sim_core::{Message, Time};
 
 /// The state of one partition as the controller decides it (Kafka keeps it in ZooKeeper/KRaft).
@@ -46,7 +46,8 @@ pub enum ProduceError {
 pub enum FetchResult {
     Entries {
         base: u64,
-        entries: Vec<Entry>,
+        /// Shared with the leader's log (see [`Run`]).
+        entries: Vec<Run>,
         hwm: u64,
     },
     /// The follower's log diverged: truncate by this epoch's end offset and fetch again.
@@ -139,12 +140,20 @@ pub enum Msg {
         error: Option<ProduceError>,
     },
     Metadata,
+    /// `controller`: the newest controller the broker knows of, `(controller epoch, id)`: the
+    /// group coordinator a consumer heartbeats (Kafka's FindCoordinator, folded in here).
     MetadataResp {
         leaders: Vec<(Option<u32>, u32)>,
+        controller: Option<(u64, u32)>,
     },
     // ----- consumers -----
+    /// A consumer's heartbeat to its group coordinator (the controller).
     Join {
         generation: u64,
+    },
+    /// A broker that is not the coordinator answers a `Join` with the newest controller it knows.
+    NotCoordinator {
+        controller: Option<(u64, u32)>,
     },
     Assignment {
         generation: u64,
@@ -203,6 +212,7 @@ impl Message for Msg {
             Msg::Metadata => "metadata",
             Msg::MetadataResp { .. } => "metadata_resp",
             Msg::Join { .. } => "join",
+            Msg::NotCoordinator { .. } => "not_coordinator",
             Msg::Assignment { .. } => "assignment",
             Msg::ConsumerFetch { .. } => "consumer_fetch",
             Msg::ConsumerFetchResp { .. } => "consumer_fetch_resp",
@@ -214,7 +224,7 @@ impl Message for Msg {
     }
     fn size_bytes(&self) -> u64 {
         match self {
-            Msg::FetchResp { result: FetchResult::Entries { entries, .. }, .. } => 64 + 40 * entries.len() as u64,
+            Msg::FetchResp { result: FetchResult::Entries { entries, .. }, .. } => 64 + 40 * run_len(entries),
             Msg::ConsumerFetchResp { result: ConsumerFetchResult::Records { records, .. }, .. } => {
                 64 + 40 * records.len() as u64
             }
@@ -257,7 +267,8 @@ pub enum LogOp {
     Append {
         partition: u32,
         base: u64,
-        entries: Vec<Entry>,
+        /// Shared with the log (see [`Run`]).
+        entries: Vec<Run>,
     },
     Truncate {
         partition: u32,
