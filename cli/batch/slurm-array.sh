@@ -6,7 +6,7 @@ set -euo pipefail
 if [ -z "${SLURM_ARRAY_TASK_ID:-}" ]; then
   job=$(sbatch --parsable --array=0-7 --cpus-per-task=2 --job-name=simctl-sweep "$0")
   merge=$(sbatch --parsable --dependency="afterok:${job}" --job-name=simctl-merge \
-    --wrap="simctl merge results/shard-*/results.jsonl --out results/merged --scenario scenarios/dynamo_partition.ron --junit results/merged/junit.xml")
+    --wrap="simctl merge results/shard-*/results.jsonl --seeds 0..8000 --out results/merged --scenario scenarios/dynamo_partition.ron --junit results/merged/junit.xml")
   echo "submitted sweep ${job} and its merge ${merge}"
   exit 0
 fi

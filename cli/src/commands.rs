@@ -430,15 +430,33 @@ pub struct MergeArgs {
     /// Also write JUnit XML here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// The seeds the whole sweep ran (the shards' `--seeds`): a seed missing from every file is
+    /// reported and the merge exits 1 (a shard that did not finish, or a file not given).
+    #[arg(long)]
+    pub seeds: Option<String>,
 }
 
 pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
+    let expected = match a.seeds.as_deref().map(parse_seeds).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --seeds: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let results = match sweep::merge(&a.results) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(2));
         }
+    };
+    let missing: Vec<u64> = match &expected {
+        Some(seeds) => {
+            let have: std::collections::BTreeSet<u64> = results.iter().map(|r| r.seed).collect();
+            seeds.iter().copied().filter(|s| !have.contains(s)).collect()
+        }
+        None => Vec::new(),
     };
     let scenario = a.scenario.clone().unwrap_or_else(|| PathBuf::from("<scenario.ron>"));
     // With the scenario file, a promised rate (`Fail([...], AtLeast(r))`) is checked too.
@@ -475,6 +493,19 @@ pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
     print_unexpected(&scenario, &[], &results);
     print_promise(promise.as_ref());
     outln!("results: {}  summary: {}", results_path.display(), a.out.join("summary.md").display());
+    if !missing.is_empty() {
+        let shown: Vec<String> = missing.iter().take(10).map(u64::to_string).collect();
+        eprintln!(
+            "incomplete: {} of the {} seeds of --seeds are in no results file (first: {}{}): a shard did not \
+             finish or its file was not given; the summary covers the {} seeds present",
+            missing.len(),
+            expected.as_ref().map_or(0, Vec::len),
+            shown.join(", "),
+            if missing.len() > 10 { ", ..." } else { "" },
+            results.len()
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(if scenario_ok(&results, promise.as_ref()) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

@@ -104,6 +104,22 @@ fn an_interrupted_sweep_resumes_and_shards_merge_into_the_full_sweep() {
         simctl(&["merge", &shard_files[0], &shard_files[1], "--out", merged.to_str().unwrap(), "--scenario", &file]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(read(&merged.join("results.jsonl")), read(&full.join("results.jsonl")));
+    // With the sweep's seeds, a missing shard is found: exit 1, naming the seeds.
+    let with_seeds = |files: &[&str]| {
+        let mut args = vec!["merge"];
+        args.extend(files);
+        args.extend(["--out", merged.to_str().unwrap(), "--seeds", "0..5"]);
+        simctl(&args)
+    };
+    let r = with_seeds(&[&shard_files[0], &shard_files[1]]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = with_seeds(&[&shard_files[0]]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("incomplete: 2 of the 5 seeds of --seeds are in no results file (first: 1, 3)"),
+        "{}",
+        r.stderr
+    );
     // A shard of another scenario version is refused.
     let other = write_scenario(&dir, "o.ron", &stale_reads(r#"Fail(["fresh_reads"])"#).replace("seed: 11", "seed: 12"));
     let d = dir.join("other");
