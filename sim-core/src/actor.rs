@@ -200,12 +200,21 @@ pub struct IdSource {
     next_write: u64,
 }
 
+/// Where a handler's random stream comes from: a generator of its own (a detached context), or
+/// the world's per-node streams, reached only if the handler draws (with a hundred thousand nodes
+/// most generators are out of the streams' cache, and re-making one costs a ChaCha refill: a
+/// handler that draws nothing should not pay it).
+pub(crate) enum RngSource<'a> {
+    Own(&'a mut Prng),
+    Streams(&'a mut crate::rng::NodeStreams),
+}
+
 /// The actor's only door to the world.
 pub struct Ctx<'a, A: Actor + ?Sized> {
     node: NodeId,
     local_now: Time,
     restarted: bool,
-    rng: &'a mut Prng,
+    rng: RngSource<'a>,
     ids: &'a mut IdSource,
     durable: &'a [A::Record],
     corrupt_records: u64,
@@ -218,7 +227,7 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         node: NodeId,
         local_now: Time,
         restarted: bool,
-        rng: &'a mut Prng,
+        rng: RngSource<'a>,
         ids: &'a mut IdSource,
         durable: &'a [A::Record],
         effects: &'a mut Vec<Effect<A>>,
@@ -247,7 +256,7 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         durable: &'a [A::Record],
         effects: &'a mut Vec<Effect<A>>,
     ) -> Self {
-        Ctx::new(node, local_now, false, rng, ids, durable, effects)
+        Ctx::new(node, local_now, false, RngSource::Own(rng), ids, durable, effects)
     }
 
     /// This node.
@@ -263,8 +272,12 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         self.restarted
     }
     /// This node's own random stream.
+    #[inline]
     pub fn rng(&mut self) -> &mut Prng {
-        self.rng
+        match &mut self.rng {
+            RngSource::Own(rng) => rng,
+            RngSource::Streams(streams) => streams.get(self.node.0),
+        }
     }
     /// Records this node persisted and that survived (synced, or flushed from the page cache).
     pub fn durable(&self) -> &[A::Record] {
