@@ -2,7 +2,7 @@
 //! workload, the fault schedule, measurement. All iterated state is in `Vec`s by id or `BTreeMap`s.
 
 use crate::actor::{
-    Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, RngSource, TimerId, WriteId,
+    Actor, Ctx, Durable, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, RngSource, TimerId, WriteId,
 };
 use crate::disk::DiskSpec;
 use crate::fault::{Clock, Fault, OutageMode, ScheduledFault};
@@ -719,7 +719,7 @@ impl<A: Actor> Sim<A> {
             restarted,
             RngSource::Streams(&mut self.nodes.rngs),
             &mut self.nodes.ids[i],
-            &self.nodes.durable[i],
+            Durable::Kernel(&self.nodes.durable[i]),
             &mut self.effects,
         )
         .with_corrupt_records(corrupt)
