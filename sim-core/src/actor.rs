@@ -200,14 +200,30 @@ pub struct IdSource {
     next_write: u64,
 }
 
+/// Where a handler's random stream comes from: a generator of its own (a detached context), or
+/// the world's per-node streams, reached only if the handler draws (with a hundred thousand nodes
+/// most generators are out of the streams' cache, and re-making one costs a ChaCha refill: a
+/// handler that draws nothing should not pay it).
+pub(crate) enum RngSource<'a> {
+    Own(&'a mut Prng),
+    Streams(&'a mut crate::rng::NodeStreams),
+}
+
+/// A node's durable records as its context holds them: the kernel's own `Vec`, read only if the
+/// handler asks (its header is one more cache miss per event with a million nodes), or a slice.
+pub(crate) enum Durable<'a, R> {
+    Slice(&'a [R]),
+    Kernel(&'a Vec<R>),
+}
+
 /// The actor's only door to the world.
 pub struct Ctx<'a, A: Actor + ?Sized> {
     node: NodeId,
     local_now: Time,
     restarted: bool,
-    rng: &'a mut Prng,
+    rng: RngSource<'a>,
     ids: &'a mut IdSource,
-    durable: &'a [A::Record],
+    durable: Durable<'a, A::Record>,
     corrupt_records: u64,
     outage: Option<OutageMode>,
     effects: &'a mut Vec<Effect<A>>,
@@ -218,9 +234,9 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         node: NodeId,
         local_now: Time,
         restarted: bool,
-        rng: &'a mut Prng,
+        rng: RngSource<'a>,
         ids: &'a mut IdSource,
-        durable: &'a [A::Record],
+        durable: Durable<'a, A::Record>,
         effects: &'a mut Vec<Effect<A>>,
     ) -> Self {
         Ctx { node, local_now, restarted, rng, ids, durable, corrupt_records: 0, outage: None, effects }
@@ -247,7 +263,7 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         durable: &'a [A::Record],
         effects: &'a mut Vec<Effect<A>>,
     ) -> Self {
-        Ctx::new(node, local_now, false, rng, ids, durable, effects)
+        Ctx::new(node, local_now, false, RngSource::Own(rng), ids, Durable::Slice(durable), effects)
     }
 
     /// This node.
@@ -263,12 +279,19 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         self.restarted
     }
     /// This node's own random stream.
+    #[inline]
     pub fn rng(&mut self) -> &mut Prng {
-        self.rng
+        match &mut self.rng {
+            RngSource::Own(rng) => rng,
+            RngSource::Streams(streams) => streams.get(self.node.0),
+        }
     }
     /// Records this node persisted and that survived (synced, or flushed from the page cache).
     pub fn durable(&self) -> &[A::Record] {
-        self.durable
+        match self.durable {
+            Durable::Slice(records) => records,
+            Durable::Kernel(records) => records,
+        }
     }
 
     /// Records that failed their checksum on recovery (torn by a power loss): they are not in

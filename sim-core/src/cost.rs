@@ -162,9 +162,9 @@ fn key_skew(keys: &Keys) -> f64 {
 }
 
 /// Per node, the kernel's arrays (actor slot, status, incarnation, stream position, id source,
-/// durable log header, clock) and the topology's.
+/// rare-state index, durable log header, clock) and the topology's.
 const KERNEL_BYTES_PER_NODE: f64 = 64.0;
-/// Per node that ever sets a timer or writes to disk: its entry of the kernel's rare-state map.
+/// Per node that ever sets a timer or writes to disk: its entry of the kernel's rare-state slab.
 const KERNEL_BYTES_PER_BUSY_NODE: f64 = 200.0;
 /// Per event in the queue: its key and its slot, beside the message or timer it carries.
 const EVENT_OVERHEAD_BYTES: f64 = 96.0;

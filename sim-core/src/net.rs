@@ -289,6 +289,91 @@ impl Pipe {
     }
 }
 
+/// The pipes of the ordered pairs of nodes that have talked, by `(src, dst)`: an open-addressing
+/// table (linear probing over keys hashed with `mix64`) that is looked up and never iterated, so
+/// its layout cannot reach the run. It replaced a `BTreeMap<(u32, u32), Pipe>`, whose tree walk per
+/// send was most of the kernel's cost with 100,000 clients (1.6 M pairs); a slot costs 48 bytes
+/// (the key and the pipe), at most 7/8 of the slots are full.
+#[derive(Default)]
+pub(crate) struct PipeTable {
+    /// `(src << 32) | dst`, or `EMPTY`.
+    keys: Vec<u64>,
+    pipes: Vec<Pipe>,
+    len: usize,
+}
+
+impl PipeTable {
+    /// No pair has it: `dst` would be `u32::MAX`, which the kernel never sends to (not a node).
+    const EMPTY: u64 = u64::MAX;
+
+    #[inline]
+    fn key(src: NodeId, dst: NodeId) -> u64 {
+        ((src.0 as u64) << 32) | dst.0 as u64
+    }
+
+    /// The slot of `key`, or the empty slot where it would go. The table must have a free slot.
+    #[inline]
+    fn slot(&self, key: u64) -> usize {
+        let mask = self.keys.len() - 1;
+        let mut i = crate::rng::mix64(key) as usize & mask;
+        loop {
+            let k = self.keys[i];
+            if k == key || k == Self::EMPTY {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The pipe of `(src, dst)`, if it has one.
+    #[inline]
+    pub fn get_mut(&mut self, src: NodeId, dst: NodeId) -> Option<&mut Pipe> {
+        if self.len == 0 {
+            return None;
+        }
+        let key = Self::key(src, dst);
+        let i = self.slot(key);
+        if self.keys[i] == key { Some(&mut self.pipes[i]) } else { None }
+    }
+
+    /// The pipe of `(src, dst)`, a new one if it had none.
+    #[inline]
+    pub fn entry(&mut self, src: NodeId, dst: NodeId) -> &mut Pipe {
+        debug_assert!(dst.0 != u32::MAX, "a pipe to no node");
+        if (self.len + 1) * 8 > self.keys.len() * 7 {
+            self.grow();
+        }
+        let key = Self::key(src, dst);
+        let i = self.slot(key);
+        if self.keys[i] != key {
+            self.keys[i] = key;
+            self.pipes[i] = Pipe::default();
+            self.len += 1;
+        }
+        &mut self.pipes[i]
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let slots = (self.keys.len() * 2).max(64);
+        let keys = std::mem::replace(&mut self.keys, vec![Self::EMPTY; slots]);
+        let pipes = std::mem::replace(&mut self.pipes, vec![Pipe::default(); slots]);
+        for (k, p) in keys.into_iter().zip(pipes) {
+            if k != Self::EMPTY {
+                let i = self.slot(k);
+                self.keys[i] = k;
+                self.pipes[i] = p;
+            }
+        }
+    }
+
+    /// How many pairs have a pipe.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
 /// The shape of a partition, as written in a fault schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -499,6 +584,30 @@ mod tests {
         // A crash of either end opens a new connection: nothing to wait for.
         assert_eq!(pipe.connection_arrival((1, 0), Time(4)), Time(4));
         assert_eq!(pipe.connection_arrival((1, 1), Time(1)), Time(1));
+    }
+
+    #[test]
+    fn the_pipe_table_keeps_one_pipe_per_ordered_pair() {
+        // Against a BTreeMap: 20,000 random entries over 3,000 pairs, through several growths.
+        let mut table = PipeTable::default();
+        let mut reference: BTreeMap<(u32, u32), u32> = BTreeMap::new();
+        let mut rng = crate::rng::Prng::new(3, crate::rng::Stream::Setup);
+        for step in 0..20_000u32 {
+            let (a, b) = (rng.below(60) as u32, rng.below(50) as u32 * 1_000_003 % 4_000_000_000);
+            let (src, dst) = (NodeId(a), NodeId(b));
+            if rng.chance(0.3) {
+                let got = table.get_mut(src, dst).map(|p| p.in_flight);
+                assert_eq!(got, reference.get(&(a, b)).copied(), "step {step}: ({a}, {b})");
+            } else {
+                table.entry(src, dst).in_flight = step;
+                reference.insert((a, b), step);
+            }
+        }
+        assert_eq!(table.len(), reference.len());
+        for (&(a, b), &v) in &reference {
+            assert_eq!(table.get_mut(NodeId(a), NodeId(b)).map(|p| p.in_flight), Some(v));
+        }
+        assert!(table.get_mut(NodeId(u32::MAX - 1), NodeId(7)).is_none());
     }
 
     #[test]

@@ -261,6 +261,14 @@ impl<T> RadixQueue<T> {
         }
         let (below, from) = self.buckets.split_at_mut(level * DIGITS + d);
         let moving = &mut from[0];
+        if moving.len() == 1 {
+            // One key (most refills once keys are spread thin: PHOLD small, 1,024 pending): it is
+            // the minimum and goes straight to the bottom, as the loop below would put it.
+            let e = moving.pop().expect("a marked bucket is non-empty");
+            self.last = e.time;
+            self.bottom.push(e);
+            return true;
+        }
         let min = moving.iter().map(|e| e.time).min().expect("a marked bucket is non-empty");
         self.last = min;
         for e in moving.drain(..) {

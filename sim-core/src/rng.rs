@@ -61,6 +61,18 @@ impl Prng {
         self.0.set_word_pos(pos);
     }
 
+    /// Moves this generator to `stream` at word position `pos`: the same generator as
+    /// `Prng::new(seed, stream)` moved by `set_word_pos(pos)`, for this generator's own seed (every
+    /// stream of a seed shares the ChaCha key; only the nonce differs). No key is derived again
+    /// (`seed_from_u64` expands the seed through PCG32) and at most one ChaCha refill is made:
+    /// moving to the block boundary first leaves the buffer empty, so the stream change does not
+    /// refill it.
+    pub(crate) fn switch(&mut self, stream: Stream, pos: u128) {
+        self.0.set_word_pos(pos & !15);
+        self.0.set_stream(stream.id());
+        self.0.set_word_pos(pos);
+    }
+
     /// Uniform in [0, 1).
     #[inline]
     pub fn unit(&mut self) -> f64 {
@@ -131,10 +143,11 @@ pub fn mix64(mut x: u64) -> u64 {
 /// The per-node streams of a world. A ChaCha generator is about 300 bytes, so a million nodes each
 /// holding one cost 300 MB. Instead each node keeps only its stream position (16 bytes), and up
 /// to 4,096 live generators sit in a direct-mapped cache by node id; a node evicted from the cache
-/// is rebuilt at its saved position when it next draws. Draws are the same either way: a stream's
-/// output depends only on (seed, node, position). Worlds of up to 4,096 nodes never evict.
+/// is moved back to its saved position when it next draws (`Prng::switch`: the slot's generator
+/// keeps the run's key and takes the node's stream and position, one ChaCha refill). Draws are
+/// the same either way: a stream's output depends only on (seed, node, position). Worlds of up to
+/// 4,096 nodes never evict, and a handler that draws nothing reaches no generator (`Ctx::rng`).
 pub(crate) struct NodeStreams {
-    seed: u64,
     positions: Vec<u128>,
     cache: Vec<(u32, Prng)>,
     mask: usize,
@@ -146,7 +159,6 @@ impl NodeStreams {
     pub fn new(seed: u64, nodes: usize) -> NodeStreams {
         let slots = nodes.clamp(1, 4096).next_power_of_two();
         NodeStreams {
-            seed,
             positions: vec![0; nodes],
             cache: (0..slots).map(|_| (NO_OWNER, Prng::new(seed, Stream::Setup))).collect(),
             mask: slots - 1,
@@ -164,13 +176,13 @@ impl NodeStreams {
 
     #[cold]
     fn load(&mut self, slot: usize, node: u32) {
-        let (owner, rng) = &self.cache[slot];
+        let (owner, rng) = &mut self.cache[slot];
         if *owner != NO_OWNER {
             self.positions[*owner as usize] = rng.word_pos();
         }
-        let mut rng = Prng::new(self.seed, Stream::Node(node));
-        rng.set_word_pos(self.positions[node as usize]);
-        self.cache[slot] = (node, rng);
+        // Every slot's generator has the run's seed (see `new`): only the stream and position move.
+        rng.switch(Stream::Node(node), self.positions[node as usize]);
+        *owner = node;
     }
 }
 
@@ -188,6 +200,22 @@ mod tests {
         for _ in 0..100_000 {
             let node = order.below(n as u64) as u32;
             assert_eq!(cached.get(node).next_u64(), plain[node as usize].next_u64());
+        }
+    }
+
+    #[test]
+    fn a_switched_generator_draws_as_a_new_one() {
+        // From every offset within a block and across blocks, from a stream part-way drawn.
+        let mut moved = Prng::new(9, Stream::Setup);
+        for pos in (0..70u128).chain([1_000, 1_024, 1_041, u64::MAX as u128 * 16 + 3]) {
+            moved.next_u64();
+            moved.switch(Stream::Node(pos as u32 % 7), pos);
+            let mut fresh = Prng::new(9, Stream::Node(pos as u32 % 7));
+            fresh.set_word_pos(pos);
+            for k in 0..40 {
+                assert_eq!(moved.next_u64(), fresh.next_u64(), "position {pos}, draw {k}");
+            }
+            assert_eq!(moved.word_pos(), fresh.word_pos());
         }
     }
 
