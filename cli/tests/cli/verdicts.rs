@@ -57,7 +57,7 @@ fn an_invariant_the_model_does_not_check_is_refused() {
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stderr
-            .contains("invariants[1]: unknown check `serializable` (the model checks: fresh_reads, durable_writes, linearizable, read_your_writes, monotonic_reads)"),
+            .contains("invariants[1]: unknown check `serializable` (the model checks: fresh_reads, durable_writes, linearizable, sequentially_consistent, read_your_writes, monotonic_reads)"),
         "{}",
         r.stderr
     );

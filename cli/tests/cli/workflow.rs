@@ -16,8 +16,8 @@ fn stale_reads(expect: &str) -> String {
     let text = read(&path).replace(r#"duration: "5s""#, r#"duration: "1s""#);
     // Judged by `fresh_reads` (and `durable_writes`) alone, as these tests were written.
     let (invariants, declared) = (
-        r#"invariants: ["fresh_reads", "durable_writes", "linearizable", "read_your_writes", "monotonic_reads"],"#,
-        r#"expect: Fail(["fresh_reads", "linearizable", "read_your_writes", "monotonic_reads"]),"#,
+        r#"invariants: ["fresh_reads", "durable_writes", "linearizable", "sequentially_consistent", "read_your_writes", "monotonic_reads"],"#,
+        r#"expect: Fail(["fresh_reads", "linearizable", "sequentially_consistent", "read_your_writes", "monotonic_reads"]),"#,
     );
     assert!(text.contains(invariants) && text.contains(declared));
     text.replace(invariants, r#"invariants: ["fresh_reads", "durable_writes"],"#)
