@@ -97,6 +97,9 @@ pub struct LogView<'a> {
     runs: Cow<'a, [Run]>,
     starts: Cow<'a, [u64]>,
     len: u64,
+    /// The run the last `get` found: the checkers read offsets mostly in order, so the next
+    /// offset is nearly always in it or the one after (no binary search).
+    last: std::cell::Cell<usize>,
 }
 
 impl LogView<'_> {
@@ -111,7 +114,16 @@ impl LogView<'_> {
         if offset >= self.len {
             return None;
         }
-        let i = self.starts.partition_point(|&s| s <= offset) - 1;
+        let holds = |i: usize| self.starts[i] <= offset && self.starts.get(i + 1).is_none_or(|&next| offset < next);
+        let last = self.last.get();
+        let i = if last < self.starts.len() && holds(last) {
+            last
+        } else if last + 1 < self.starts.len() && holds(last + 1) {
+            last + 1
+        } else {
+            self.starts.partition_point(|&s| s <= offset) - 1
+        };
+        self.last.set(i);
         self.runs[i].entries().get((offset - self.starts[i]) as usize)
     }
     pub fn iter(&self) -> impl Iterator<Item = &Entry> + Clone + '_ {
@@ -123,6 +135,7 @@ impl LogView<'_> {
             runs: Cow::Owned(self.runs.into_owned()),
             starts: Cow::Owned(self.starts.into_owned()),
             len: self.len,
+            last: self.last,
         }
     }
 }
@@ -179,7 +192,12 @@ impl PartitionLog {
     }
     /// The first `len` entries, borrowed.
     pub fn view(&self, len: u64) -> LogView<'_> {
-        LogView { runs: Cow::Borrowed(&self.runs), starts: Cow::Borrowed(&self.starts), len: len.min(self.leo) }
+        LogView {
+            runs: Cow::Borrowed(&self.runs),
+            starts: Cow::Borrowed(&self.starts),
+            len: len.min(self.leo),
+            last: Default::default(),
+        }
     }
     /// The epoch of the last entry (0 for an empty log): what a follower sends with its fetch.
     pub fn last_epoch(&self) -> u32 {
