@@ -282,6 +282,13 @@ pub fn mem_available(meminfo: &str) -> Option<f64> {
     Some(kb * 1024.0)
 }
 
+/// The allocator: mimalloc rather than the system's (glibc) malloc. A simulation allocates and
+/// frees a message, a history entry or a version per event, and a run ends by freeing millions of
+/// them; measured with `simctl bench scenario` in README.md ("The allocator"). It decides nothing
+/// a run computes (no address reaches the simulation), so trace hashes are the same under either.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -123,6 +123,11 @@ pub(crate) fn zobrist(i: usize) -> u128 {
 /// Decides whether `ops` (one key's operations) is linearizable under `spec`, exploring at most
 /// `max_states` configurations.
 pub fn check_key<S: Spec>(spec: &S, ops: &[&Operation<S::Input, S::Output>], max_states: u64) -> KeyResult {
+    one_order(spec, ops, max_states).unwrap_or_else(|| search(spec, ops, max_states))
+}
+
+/// The search itself (what [`check_key`] runs unless [`one_order`] settles the key).
+pub(crate) fn search<S: Spec>(spec: &S, ops: &[&OpOf<S>], max_states: u64) -> KeyResult {
     let n = ops.len();
     assert!(n < (u32::MAX / 2) as usize, "too many operations for one key: {n}");
     // Entries: 2i is operation i's call, 2i + 1 its return. In time order; at equal times calls
@@ -216,38 +221,109 @@ pub fn check_key<S: Spec>(spec: &S, ops: &[&Operation<S::Input, S::Output>], max
     }
 }
 
+/// The verdict on a key whose operations do not overlap in time (each invoked after the one
+/// invoked before it completed), all with known outcomes and all explained in that order: the
+/// common key of a large history (a few operations seconds apart). There is one order to try,
+/// and the search would explore exactly `n` configurations along it; the same verdict without
+/// the search's lists and memo. `None` when the key is not such a key (the search decides it).
+pub(crate) fn one_order<S: Spec>(spec: &S, ops: &[&OpOf<S>], max_states: u64) -> Option<KeyResult> {
+    if ops.len() as u64 > max_states {
+        return None;
+    }
+    // A history lists operations as its records came; a key's are nearly always in invocation
+    // order already.
+    let sorted;
+    let ops = if ops.is_sorted_by_key(|op| op.invoke) {
+        ops
+    } else {
+        let mut by_invoke = ops.to_vec();
+        by_invoke.sort_by_key(|op| op.invoke);
+        sorted = by_invoke;
+        &sorted[..]
+    };
+    let mut state = spec.init();
+    let mut done = None;
+    for op in ops {
+        // At equal times an invocation comes before a return: touching operations overlap.
+        if done.is_some_and(|t| op.invoke <= t) {
+            return None;
+        }
+        done = Some(op.complete()?);
+        state = spec.step(&state, &op.input, op.output())?;
+    }
+    Some(KeyResult::Linearizable { states: ops.len() as u64 })
+}
+
 /// A history cut into keys (P-compositionality), with the operations of unknown outcome that
 /// cannot change a verdict left out: reads ([`Spec::mutates`]) and what
 /// [`Spec::prunable_unknown`] names. Shared by [`check`] and the sequential-consistency check.
+///
+/// One flat list sorted by (key, position in the history) and a run per key, not a map of lists:
+/// a large history has hundreds of thousands of keys of a few operations each, and a vector per
+/// key was most of the check's cost.
 pub(crate) struct ByKey<'a, I, O> {
-    pub keys: BTreeMap<u64, Vec<&'a Operation<I, O>>>,
+    /// Every operation kept, grouped by key in key order, each key's in history order.
+    ops: Vec<&'a Operation<I, O>>,
+    /// Each key and where its operations are in `ops`.
+    runs: Vec<(u64, std::ops::Range<usize>)>,
     /// Operations kept, over every key.
-    pub ops: u64,
+    pub ops_kept: u64,
     pub dropped_unknown: u64,
     pub pruned_unknown: u64,
 }
 
+impl<'a, I, O> ByKey<'a, I, O> {
+    /// How many keys.
+    pub fn keys(&self) -> usize {
+        self.runs.len()
+    }
+    /// Each key with its operations, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &[&'a Operation<I, O>])> + '_ {
+        self.runs.iter().map(|(key, r)| (*key, &self.ops[r.clone()]))
+    }
+}
+
 pub(crate) fn by_key<'a, S: Spec>(spec: &S, history: &'a [OpOf<S>]) -> ByKey<'a, S::Input, S::Output> {
-    let mut keys: BTreeMap<u64, Vec<&OpOf<S>>> = BTreeMap::new();
     let mut dropped_unknown = 0u64;
-    for op in history {
+    let mut order: Vec<(u64, u32)> = Vec::with_capacity(history.len());
+    for (i, op) in history.iter().enumerate() {
         if op.output().is_none() && !spec.mutates(&op.input) {
             dropped_unknown += 1;
             continue;
         }
-        keys.entry(op.key).or_default().push(op);
+        order.push((op.key, u32::try_from(i).expect("fewer than 2^32 operations")));
     }
+    order.sort_unstable();
+    let mut ops: Vec<&OpOf<S>> = Vec::with_capacity(order.len());
+    let mut runs = Vec::new();
     let mut pruned_unknown = 0u64;
-    for ops in keys.values_mut() {
-        let prune = spec.prunable_unknown(ops);
-        if prune.iter().any(|&p| p) {
-            let before = ops.len();
-            let mut it = prune.iter();
-            ops.retain(|_| !*it.next().expect("one flag per operation"));
-            pruned_unknown += (before - ops.len()) as u64;
+    let mut at = 0;
+    while at < order.len() {
+        let key = order[at].0;
+        let end = at + order[at..].partition_point(|&(k, _)| k == key);
+        let start = ops.len();
+        ops.extend(order[at..end].iter().map(|&(_, i)| &history[i as usize]));
+        // By the contract of `prunable_unknown`, a key with nothing of unknown outcome (the
+        // common key) has nothing to prune.
+        if ops[start..].iter().any(|op| op.output().is_none()) {
+            let prune = spec.prunable_unknown(&ops[start..]);
+            assert_eq!(prune.len(), ops.len() - start, "one flag per operation");
+            let mut kept = start;
+            for (i, left_out) in (start..ops.len()).zip(prune) {
+                if !left_out {
+                    ops[kept] = ops[i];
+                    kept += 1;
+                }
+            }
+            pruned_unknown += (ops.len() - kept) as u64;
+            ops.truncate(kept);
         }
+        // A key whose every operation was left out is still a key (trivially linearizable).
+        runs.push((key, start..ops.len()));
+        at = end;
     }
-    ByKey { keys, ops: history.len() as u64 - dropped_unknown - pruned_unknown, dropped_unknown, pruned_unknown }
+    let ops_kept = ops.len() as u64;
+    ByKey { ops, runs, ops_kept, dropped_unknown, pruned_unknown }
 }
 
 /// Checks a whole history, key by key (P-compositionality).
@@ -258,8 +334,8 @@ pub fn check<S: Spec>(
 ) -> LinReport<S::Input, S::Output> {
     let keys = by_key(spec, history);
     let mut r = LinReport {
-        keys: keys.keys.len() as u64,
-        ops: keys.ops,
+        keys: keys.keys() as u64,
+        ops: keys.ops_kept,
         dropped_unknown: keys.dropped_unknown,
         pruned_unknown: keys.pruned_unknown,
         states_explored: 0,
@@ -268,8 +344,8 @@ pub fn check<S: Spec>(
         failed_keys: Vec::new(),
         violations: Vec::new(),
     };
-    for (key, ops) in keys.keys {
-        let result = check_key(spec, &ops, opts.max_states_per_key);
+    for (key, ops) in keys.iter() {
+        let result = check_key(spec, ops, opts.max_states_per_key);
         r.states_explored += result.states();
         match result {
             KeyResult::Linearizable { .. } => r.linearizable_keys += 1,
@@ -277,7 +353,7 @@ pub fn check<S: Spec>(
             KeyResult::NotLinearizable { blocked, linearized, .. } => {
                 r.failed_keys.push(key);
                 if r.violations.len() < opts.max_violations {
-                    let (keep, window) = minimise(spec, &ops, blocked, opts);
+                    let (keep, window) = minimise(spec, ops, blocked, opts);
                     r.violations.push(Violation {
                         key,
                         blocked: ops[blocked].clone(),

@@ -222,8 +222,8 @@ pub fn check_key<S: Spec>(spec: &S, ops: &[&OpOf<S>], max_states: u64) -> ScKeyR
 pub fn check<S: Spec>(spec: &S, history: &[OpOf<S>], opts: &Options) -> ScReport<S::Input, S::Output> {
     let keys = by_key(spec, history);
     let mut r = ScReport {
-        keys: keys.keys.len() as u64,
-        ops: keys.ops,
+        keys: keys.keys() as u64,
+        ops: keys.ops_kept,
         dropped_unknown: keys.dropped_unknown,
         pruned_unknown: keys.pruned_unknown,
         states_explored: 0,
@@ -231,16 +231,16 @@ pub fn check<S: Spec>(spec: &S, history: &[OpOf<S>], opts: &Options) -> ScReport
         unknown_keys: Vec::new(),
         failed_keys: Vec::new(),
     };
-    for (key, ops) in keys.keys {
+    for (key, ops) in keys.iter() {
         // A linearizable key is sequentially consistent (real-time order contains program
         // order), and the linearizability search is far cheaper: it settles most keys.
-        let lin = super::check_key(spec, &ops, opts.max_states_per_key);
+        let lin = super::check_key(spec, ops, opts.max_states_per_key);
         r.states_explored += lin.states();
         if let super::KeyResult::Linearizable { .. } = lin {
             r.consistent_keys += 1;
             continue;
         }
-        let result = check_key(spec, &ops, opts.max_sc_states_per_key);
+        let result = check_key(spec, ops, opts.max_sc_states_per_key);
         r.states_explored += result.states();
         match result {
             ScKeyResult::Consistent { .. } => r.consistent_keys += 1,

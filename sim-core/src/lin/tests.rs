@@ -433,3 +433,45 @@ fn sequential_consistency_with_unknown_outcomes_and_a_budget() {
     assert_eq!(rep.failed_keys.len(), 1);
     assert!(!sequential::to_check("sequentially_consistent", &rep).passed);
 }
+
+#[test]
+fn a_key_whose_operations_never_overlap_gets_the_search_s_verdict_without_the_search() {
+    use super::check::{by_key, one_order, search};
+    // Many keys and long think times: most keys' few operations run one after another.
+    let shape = Shape { ops: 4_000, keys: 200, clients: 40, think_mean_ns: 20e6, ..Shape::bench() };
+    let mut h = register_history(&shape, 5);
+    let (_, bad_key) = super::generate::stale_read(&mut h).expect("a late read");
+    let keys = by_key(&Register, &h);
+    let (mut one, mut searched, mut failed) = (0, 0, Vec::new());
+    for (key, ops) in keys.iter() {
+        let full = search(&Register, ops, 1_000_000);
+        assert_eq!(check_key(&Register, ops, 1_000_000), full, "key {key}");
+        match one_order(&Register, ops, 1_000_000) {
+            Some(r) => {
+                assert_eq!(r, KeyResult::Linearizable { states: ops.len() as u64 });
+                one += 1;
+            }
+            None => searched += 1,
+        }
+        if full.is_violation() {
+            failed.push(key);
+        }
+    }
+    assert_eq!(failed, [bad_key]);
+    assert!(one > 50 && searched > 10, "{one} keys of one order, {searched} searched");
+    // One after another but not explained in that order (a stale read): the search decides,
+    // and names the operation it could not place.
+    let stale = [w(0, 1, 0, 10, 1), w(1, 1, 20, 30, 2), r(2, 2, 40, 50, 1)];
+    let stale: Vec<&Operation<RegOp, RegRet>> = stale.iter().collect();
+    assert_eq!(one_order(&Register, &stale, 100), None);
+    assert_eq!(check_key(&Register, &stale, 100), KeyResult::NotLinearizable { states: 2, blocked: 2, linearized: 2 });
+    // Over the budget the answer is the search's: unknown.
+    let ok = [w(0, 1, 0, 10, 1), w(1, 1, 20, 30, 2), r(2, 2, 40, 50, 2)];
+    let ok: Vec<&Operation<RegOp, RegRet>> = ok.iter().collect();
+    assert_eq!(check_key(&Register, &ok, 3), KeyResult::Linearizable { states: 3 });
+    assert_eq!(check_key(&Register, &ok, 2), KeyResult::Unknown { states: 3 });
+    // Touching operations (one invoked when the last completed) overlap: searched.
+    let touching = [w(0, 1, 0, 10, 1), r(1, 2, 10, 20, 1)];
+    let touching: Vec<&Operation<RegOp, RegRet>> = touching.iter().collect();
+    assert_eq!(one_order(&Register, &touching, 100), None);
+}
