@@ -4,7 +4,6 @@
 //! Everything here is pure data with no actor in sight, so truncation by leader epoch and the
 //! high-water mark can be tested on their own.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -90,56 +89,6 @@ pub fn run_len(runs: &[Run]) -> u64 {
     runs.iter().map(Run::len).sum()
 }
 
-/// A read-only view of a log's first `len` entries (the checkers read the final committed logs
-/// through it, borrowed from the brokers).
-#[derive(Clone, Debug, Default)]
-pub struct LogView<'a> {
-    runs: Cow<'a, [Run]>,
-    starts: Cow<'a, [u64]>,
-    len: u64,
-    /// The run the last `get` found: the checkers read offsets mostly in order, so the next
-    /// offset is nearly always in it or the one after (no binary search).
-    last: std::cell::Cell<usize>,
-}
-
-impl LogView<'_> {
-    pub fn len(&self) -> usize {
-        self.len as usize
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    pub fn get(&self, offset: usize) -> Option<&Entry> {
-        let offset = offset as u64;
-        if offset >= self.len {
-            return None;
-        }
-        let holds = |i: usize| self.starts[i] <= offset && self.starts.get(i + 1).is_none_or(|&next| offset < next);
-        let last = self.last.get();
-        let i = if last < self.starts.len() && holds(last) {
-            last
-        } else if last + 1 < self.starts.len() && holds(last + 1) {
-            last + 1
-        } else {
-            self.starts.partition_point(|&s| s <= offset) - 1
-        };
-        self.last.set(i);
-        self.runs[i].entries().get((offset - self.starts[i]) as usize)
-    }
-    pub fn iter(&self) -> impl Iterator<Item = &Entry> + Clone + '_ {
-        self.runs.iter().flat_map(Run::entries).take(self.len as usize)
-    }
-    /// The same view, owning its run list (for hand-made logs in tests).
-    pub fn into_owned(self) -> LogView<'static> {
-        LogView {
-            runs: Cow::Owned(self.runs.into_owned()),
-            starts: Cow::Owned(self.starts.into_owned()),
-            len: self.len,
-            last: self.last,
-        }
-    }
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct PartitionLog {
     /// The entries, as shared runs; `starts[i]` is the offset of `runs[i]`'s first entry.
@@ -190,14 +139,17 @@ impl PartitionLog {
         }
         out
     }
-    /// The first `len` entries, borrowed.
-    pub fn view(&self, len: u64) -> LogView<'_> {
-        LogView {
-            runs: Cow::Borrowed(&self.runs),
-            starts: Cow::Borrowed(&self.starts),
-            len: len.min(self.leo),
-            last: Default::default(),
-        }
+    /// Whether `other` holds the very same runs (the same ranges of the same chunks): then the
+    /// two hold the same entries, without reading them. (Not the converse: equal entries may sit
+    /// in other chunks or be cut into runs otherwise.)
+    pub fn shares_runs_with(&self, other: &PartitionLog) -> bool {
+        self.leo == other.leo
+            && self.runs.len() == other.runs.len()
+            && self
+                .runs
+                .iter()
+                .zip(&other.runs)
+                .all(|(a, b)| Rc::ptr_eq(&a.chunk, &b.chunk) && a.start == b.start && a.len == b.len)
     }
     /// The epoch of the last entry (0 for an empty log): what a follower sends with its fetch.
     pub fn last_epoch(&self) -> u32 {
@@ -496,11 +448,12 @@ mod tests {
         };
         assert_eq!(ids(&mut f.iter_from(3)), [4, 5, 6, 7]);
         assert_eq!(ids(&mut f.iter_from(7)), Vec::<u64>::new());
-        assert_eq!(ids(&mut f.view(5).iter()), [1, 2, 3, 4, 5]);
-        assert_eq!(f.view(5).get(4).map(|e| e.epoch), Some(2));
-        assert!(f.view(5).get(5).is_none() && f.entry(7).is_none());
+        assert!(f.shares_runs_with(&leader) && leader.shares_runs_with(&f));
+        assert_eq!(f.entry(4).map(|e| e.epoch), Some(2));
+        assert!(f.entry(7).is_none());
         assert_eq!(f.entry(6).map(|e| e.payload), Some(Payload::Data { id: 7, producer: 0, seq: 0 }));
         assert_eq!(f.truncate_to(5), 2);
+        assert!(!f.shares_runs_with(&leader), "a shorter log");
         assert_eq!((f.leo(), f.last_epoch(), ids(&mut f.iter())), (5, 2, vec![1, 2, 3, 4, 5]));
         assert_eq!(f.truncate_to(4), 1);
         assert_eq!((f.runs.len(), f.last_epoch(), f.epochs()), (1, 1, &[(1, 0)][..]));
