@@ -1,7 +1,7 @@
 //! The broker: partition replicas (leader or follower), the disk queue (group commit), heartbeats,
 //! and, on the lowest-id live broker that hears a majority, the controller and group coordinator.
 
-use crate::log::{Entry, NO_CAS, PartitionLog, Payload, Run, SeqCheck, high_watermark};
+use crate::log::{Entry, NO_CAS, PartitionLog, Payload, Run, Runs, SeqCheck, high_watermark};
 use crate::msg::*;
 use crate::{Node, Params};
 use sim_core::{Ctx, NodeId, Time, WriteId};
@@ -281,15 +281,15 @@ impl Broker {
     // ----- disk: group commit -----
 
     /// Queues runs for the disk; they share their entries with the log.
-    fn queue_append(&mut self, partition: u32, base: u64, runs: &[Run]) {
+    fn queue_append(&mut self, partition: u32, base: u64, runs: Runs) {
         if let Some(LogOp::Append { partition: p, base: b, entries: es }) = self.disk_pending.last_mut()
             && *p == partition
-            && *b + crate::log::run_len(es) == base
+            && *b + crate::log::run_len(&*es) == base
         {
-            es.extend_from_slice(runs);
+            es.extend(runs);
             return;
         }
-        self.disk_pending.push(LogOp::Append { partition, base, entries: runs.to_vec() });
+        self.disk_pending.push(LogOp::Append { partition, base, entries: runs });
     }
 
     fn flush(&mut self, ctx: C) {
@@ -492,7 +492,7 @@ impl Broker {
                     let mut keep = Vec::new();
                     for (f, offset, at) in std::mem::take(&mut ls.parked) {
                         if now.since(at) >= wait {
-                            let result = FetchResult::Entries { base: offset, entries: Vec::new(), hwm };
+                            let result = FetchResult::Entries { base: offset, entries: Runs::default(), hwm };
                             ctx.send(NodeId(f), Msg::FetchResp { partition: part, leader_epoch: epoch, result });
                         } else {
                             keep.push((f, offset, at));
@@ -658,7 +658,7 @@ impl Broker {
                 let hwm = r.log.hwm.max(hwm.min(r.log.leo()));
                 r.log.advance_hwm(hwm);
                 if !entries.is_empty() {
-                    self.queue_append(part, base, &entries);
+                    self.queue_append(part, base, entries);
                     self.flush(ctx);
                 }
                 self.maybe_fetch(ctx, part);
@@ -827,7 +827,7 @@ impl Broker {
         let r = self.replicas.get_mut(&part)?;
         let run = Run::new(vec![Entry { epoch: r.leader_epoch, payload }]);
         let offset = r.log.append_run(run.clone());
-        self.queue_append(part, offset, &[run]);
+        self.queue_append(part, offset, run.into());
         self.flush(ctx);
         self.wake_parked(ctx, part);
         Some(offset)
@@ -889,7 +889,7 @@ impl Broker {
         );
         let base = r.log.append_run(run.clone());
         let last = r.log.leo() - 1;
-        self.queue_append(part, base, &[run]);
+        self.queue_append(part, base, run.into());
         self.flush(ctx);
         self.wake_parked(ctx, part);
         match acks {
@@ -1567,13 +1567,13 @@ mod tests {
                 Record::Log(vec![LogOp::Append {
                     partition: 0,
                     base: 0,
-                    entries: vec![Run::new(entries[..4].to_vec())],
+                    entries: Run::new(entries[..4].to_vec()).into(),
                 }]),
                 Record::Log(vec![LogOp::Hwm { partition: 0, hwm: 2 }]),
                 Record::Log(vec![LogOp::Append {
                     partition: 0,
                     base: 4,
-                    entries: vec![Run::new(entries[4..].to_vec())],
+                    entries: Run::new(entries[4..].to_vec()).into(),
                 }]),
             ];
             let mut rng = Prng::new(1, Stream::Node(1));

@@ -2,7 +2,7 @@
 //! and the final logs, so each can be tested on hand-made data as well as on runs.
 
 use crate::broker::Role;
-use crate::log::{Entry, LogView, Payload};
+use crate::log::{Entry, Payload};
 use crate::msg::EventKind;
 use crate::{Config, Node};
 use sim_core::{Axis, Check, ModelReport, OpId, Outcome, Reply, RunView, Table, Time};
@@ -47,10 +47,8 @@ pub struct Delivered {
 /// One partition at the end: a digest of every replica's full log (`None`: the broker is down),
 /// and the committed prefix of the authoritative one (the leader with the highest epoch).
 #[derive(Clone, Debug, Default)]
-pub struct FinalPartition<'a> {
-    /// Borrowed from the broker's log (a copy of every committed log was most of the memory the
-    /// checkers touched); owned in hand-made tests.
-    pub committed: LogView<'a>,
+pub struct FinalPartition {
+    pub committed: Committed,
     pub replicas: Vec<(u32, Option<Digest>)>,
     /// Each replica's role at the end, for the convergence check's detail.
     pub roles: Vec<String>,
@@ -63,36 +61,99 @@ pub struct Digest {
     pub hash: u64,
 }
 
-impl Digest {
-    pub fn of<'e>(entries: impl IntoIterator<Item = &'e Entry>) -> Digest {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut mix = |x: u64| h = (h ^ x).wrapping_mul(0x0000_0100_0000_01B3).rotate_left(23);
-        let mut len = 0;
-        for e in entries {
-            len += 1;
-            mix(e.epoch as u64);
-            match e.payload {
-                Payload::Data { id, producer, seq } => {
-                    mix(id);
-                    mix(producer);
-                    mix(seq as u64);
-                }
-                Payload::Commit { offset, generation, from } => {
-                    mix(u64::MAX);
-                    mix(offset);
-                    mix(generation);
-                    mix(from);
-                }
-            }
-        }
-        Digest { len, hash: h }
+impl Default for Digest {
+    fn default() -> Digest {
+        Digest { len: 0, hash: 0xcbf2_9ce4_8422_2325 }
     }
 }
 
-fn data_id(e: &Entry) -> Option<u64> {
-    match e.payload {
-        Payload::Data { id, .. } => Some(id),
-        Payload::Commit { .. } => None,
+impl Digest {
+    pub fn of<'e>(entries: impl IntoIterator<Item = &'e Entry>) -> Digest {
+        let mut d = Digest::default();
+        for e in entries {
+            d.add(e);
+        }
+        d
+    }
+    /// The digest of the log with `e` appended.
+    fn add(&mut self, e: &Entry) {
+        let h = &mut self.hash;
+        let mut mix = |x: u64| *h = (*h ^ x).wrapping_mul(0x0000_0100_0000_01B3).rotate_left(23);
+        self.len += 1;
+        mix(e.epoch as u64);
+        match e.payload {
+            Payload::Data { id, producer, seq } => {
+                mix(id);
+                mix(producer);
+                mix(seq as u64);
+            }
+            Payload::Commit { offset, generation, from } => {
+                mix(u64::MAX);
+                mix(offset);
+                mix(generation);
+                mix(from);
+            }
+        }
+    }
+}
+
+/// A partition's final committed log as the checkers read it: the data id at each offset and the
+/// transactional commit entries, in two dense vectors. The log's entries sit in many small shared
+/// chunks (`log::Run`) spread over the heap; every checker walking them again was most of the
+/// phase after the simulation (cache misses, not instructions), so they are walked once, here.
+#[derive(Clone, Debug, Default)]
+pub struct Committed {
+    /// The data id at each offset; `NOT_DATA` at a commit entry (message ids start at 1).
+    ids: Vec<u64>,
+    /// `(offset of the entry, from, to)` of every transactional (compare-and-set) commit entry.
+    txns: Vec<(u64, u64, u64)>,
+    /// How many of the entries are data.
+    data: usize,
+}
+
+impl Committed {
+    const NOT_DATA: u64 = 0;
+    /// Appends the entry at the next offset.
+    pub fn push(&mut self, e: &Entry) {
+        match e.payload {
+            Payload::Data { id, .. } => {
+                debug_assert_ne!(id, Committed::NOT_DATA, "message ids start at 1");
+                self.ids.push(id);
+                self.data += 1;
+            }
+            Payload::Commit { offset, from, .. } => {
+                if from != crate::log::NO_CAS {
+                    self.txns.push((self.ids.len() as u64, from, offset));
+                }
+                self.ids.push(Committed::NOT_DATA);
+            }
+        }
+    }
+    pub fn of<'e>(entries: impl IntoIterator<Item = &'e Entry>) -> Committed {
+        let mut c = Committed::default();
+        for e in entries {
+            c.push(e);
+        }
+        c
+    }
+    /// How many entries (data and commits).
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+    /// The data id at `offset` (`None`: past the end, or a commit entry).
+    pub fn id(&self, offset: u64) -> Option<u64> {
+        self.ids.get(offset as usize).copied().filter(|&id| id != Committed::NOT_DATA)
+    }
+    /// `(offset, id)` of every data entry, in offset order.
+    pub fn data(&self) -> impl Iterator<Item = (u64, u64)> + Clone + '_ {
+        self.ids.iter().enumerate().filter(|&(_, &id)| id != Committed::NOT_DATA).map(|(o, &id)| (o as u64, id))
+    }
+    /// How many data entries.
+    pub fn data_len(&self) -> usize {
+        self.data
     }
 }
 
@@ -143,17 +204,15 @@ pub struct Index {
 impl Index {
     const NONE: (u32, u64) = (u32::MAX, u64::MAX);
     pub fn new(parts: &[FinalPartition]) -> Index {
-        let ids = parts.iter().flat_map(|fp| fp.committed.iter().filter_map(data_id));
+        let ids = parts.iter().flat_map(|fp| fp.committed.data().map(|(_, id)| id));
         let mut at = ById::new(ids, Index::NONE);
         let mut len = 0;
         for (p, fp) in parts.iter().enumerate() {
-            for (o, e) in fp.committed.iter().enumerate() {
-                if let Some(id) = data_id(e) {
-                    let slot = at.slot(id);
-                    if *slot == Index::NONE {
-                        *slot = (p as u32, o as u64);
-                        len += 1;
-                    }
+            for (o, id) in fp.committed.data() {
+                let slot = at.slot(id);
+                if *slot == Index::NONE {
+                    *slot = (p as u32, o);
+                    len += 1;
                 }
             }
         }
@@ -183,10 +242,7 @@ pub fn no_acked_loss(produced: &[Produced], at: &Index) -> Check {
 pub fn no_truncated_reads(delivered: &[Delivered], parts: &[FinalPartition]) -> Check {
     let bad: Vec<&Delivered> = delivered
         .iter()
-        .filter(|d| {
-            parts.get(d.partition as usize).and_then(|fp| fp.committed.get(d.offset as usize)).and_then(data_id)
-                != Some(d.id)
-        })
+        .filter(|d| parts.get(d.partition as usize).and_then(|fp| fp.committed.id(d.offset)) != Some(d.id))
         .collect();
     let example = bad
         .first()
@@ -299,7 +355,7 @@ fn order_given(SendOrder { inversions, pairs, example, mut blamed }: SendOrder, 
 /// `(extra deliveries, extra copies in the committed logs)`.
 pub fn duplicates(delivered: &[Delivered], parts: &[FinalPartition]) -> (u64, u64) {
     let delivered_dupes = extra_copies(delivered.iter().map(|d| d.id));
-    let log_dupes = extra_copies(parts.iter().flat_map(|fp| fp.committed.iter().filter_map(data_id)));
+    let log_dupes = extra_copies(parts.iter().flat_map(|fp| fp.committed.data().map(|(_, id)| id)));
     (delivered_dupes, log_dupes)
 }
 
@@ -310,21 +366,10 @@ pub fn duplicates(delivered: &[Delivered], parts: &[FinalPartition]) -> (u64, u6
 pub fn transactional_outputs(parts: &[FinalPartition]) -> Vec<Delivered> {
     let mut out = Vec::new();
     for (p, fp) in parts.iter().enumerate() {
-        for (at, e) in fp.committed.iter().enumerate() {
-            let Payload::Commit { offset, from, .. } = e.payload else { continue };
-            if from == crate::log::NO_CAS {
-                continue;
-            }
-            for o in from..offset.min(fp.committed.len() as u64) {
-                if let Some(id) = fp.committed.get(o as usize).and_then(data_id) {
-                    out.push(Delivered {
-                        partition: p as u32,
-                        offset: o,
-                        id,
-                        client: 0,
-                        poll: at as u64,
-                        at: Time::ZERO,
-                    });
+        for &(at, from, to) in &fp.committed.txns {
+            for o in from..to.min(fp.committed.len() as u64) {
+                if let Some(id) = fp.committed.id(o) {
+                    out.push(Delivered { partition: p as u32, offset: o, id, client: 0, poll: at, at: Time::ZERO });
                 }
             }
         }
@@ -350,8 +395,8 @@ pub fn skipped(delivered: &[Delivered], parts: &[FinalPartition]) -> u64 {
     let mut n = 0;
     for ((fp, read), last) in parts.iter().zip(&read).zip(last) {
         let Some(last) = last else { continue };
-        for (e, &r) in fp.committed.iter().zip(read).take(last as usize) {
-            if data_id(e).is_some() && !r {
+        for (&id, &r) in fp.committed.ids.iter().zip(read).take(last as usize) {
+            if id != Committed::NOT_DATA && !r {
                 n += 1;
             }
         }
@@ -372,7 +417,7 @@ fn no_duplicates_given(
     parts: &[FinalPartition],
 ) -> Check {
     let what = if delivery == crate::Delivery::ExactlyOnce { "transactional outputs" } else { "deliveries" };
-    let logged: usize = parts.iter().map(|fp| fp.committed.iter().filter(|e| data_id(e).is_some()).count()).sum();
+    let logged: usize = parts.iter().map(|fp| fp.committed.data_len()).sum();
     Check::judged("no_duplicates", delivered.len() + logged, &format!("{what} and committed messages"))
         .violations(d + l, "duplicates")
         .detail(format!(
@@ -430,10 +475,7 @@ pub fn all_consumed(
     // Offsets read while they held another message than the final log has.
     let mut overwritten: Vec<(u32, u64)> = polls
         .iter()
-        .filter(|d| {
-            parts.get(d.partition as usize).and_then(|fp| fp.committed.get(d.offset as usize)).and_then(data_id)
-                != Some(d.id)
-        })
+        .filter(|d| parts.get(d.partition as usize).and_then(|fp| fp.committed.id(d.offset)) != Some(d.id))
         .map(|d| (d.partition, d.offset))
         .collect();
     overwritten.sort_unstable();
@@ -491,20 +533,23 @@ pub fn all_consumed(
         .blame_all(blamed)
 }
 
-/// Reads the final partitions from the brokers still running.
-pub fn final_partitions<'a>(config: &Config, run: &RunView<'a, Node>) -> Vec<FinalPartition<'a>> {
+/// Reads the final partitions from the brokers still running. Each distinct log is walked once:
+/// the authoritative replica's for its committed prefix and its digest together, and another
+/// replica's only if it does not hold the very same runs (a follower in sync shares every run
+/// of its leader, so its digest is the leader's).
+pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPartition> {
     let brokers = run.topology().servers.len() as u32 - config.controller_nodes;
     let mut out = Vec::new();
     for part in 0..config.partition_count {
         let mut fp = FinalPartition::default();
-        let mut best: Option<(bool, u32, u64, LogView<'a>)> = None;
+        let mut replicas = Vec::new();
+        let mut best: Option<((bool, u32, u64), usize)> = None;
         for i in 0..config.replication_factor {
             let b = (part + i) % brokers;
             let replica = match run.sim.actor(sim_core::NodeId(b)) {
                 Some(Node::Broker(br)) => br.replicas.get(&part),
                 _ => None,
             };
-            fp.replicas.push((b, replica.map(|r| Digest::of(r.log.iter()))));
             fp.roles.push(match replica {
                 None => "down".into(),
                 Some(r) => match &r.role {
@@ -516,14 +561,33 @@ pub fn final_partitions<'a>(config: &Config, run: &RunView<'a, Node>) -> Vec<Fin
                 },
             });
             if let Some(r) = replica {
-                let leader = matches!(r.role, Role::Leader(_));
-                let key = (leader, r.leader_epoch, r.log.hwm);
-                if best.as_ref().is_none_or(|x| (x.0, x.1, x.2) < key) {
-                    best = Some((leader, r.leader_epoch, r.log.hwm, r.log.view(r.log.hwm)));
+                let key = (matches!(r.role, Role::Leader(_)), r.leader_epoch, r.log.hwm);
+                if best.is_none_or(|(k, _)| k < key) {
+                    best = Some((key, replicas.len()));
                 }
             }
+            replicas.push((b, replica));
         }
-        fp.committed = best.map_or_else(LogView::default, |b| b.3);
+        let mut authoritative = None;
+        if let Some(((_, _, hwm), i)) = best
+            && let Some(r) = replicas[i].1
+        {
+            let mut digest = Digest::default();
+            for (o, e) in r.log.iter().enumerate() {
+                digest.add(e);
+                if (o as u64) < hwm {
+                    fp.committed.push(e);
+                }
+            }
+            authoritative = Some((&r.log, digest));
+        }
+        for (b, replica) in replicas {
+            let digest = replica.map(|r| match authoritative {
+                Some((log, d)) if r.log.shares_runs_with(log) => d,
+                _ => Digest::of(r.log.iter()),
+            });
+            fp.replicas.push((b, digest));
+        }
         out.push(fp);
     }
     out
@@ -724,12 +788,10 @@ mod tests {
     fn data(id: u64) -> Entry {
         Entry { epoch: 1, payload: Payload::Data { id, producer: 0, seq: 0 } }
     }
-    fn part(ids: &[u64]) -> FinalPartition<'static> {
+    fn part(ids: &[u64]) -> FinalPartition {
         let log: Vec<Entry> = ids.iter().map(|&i| data(i)).collect();
-        let mut owned = crate::log::PartitionLog::default();
-        owned.append_run(crate::log::Run::new(log.clone()));
         FinalPartition {
-            committed: owned.view(owned.leo()).into_owned(),
+            committed: Committed::of(&log),
             replicas: vec![(0, Some(Digest::of(&log))), (1, Some(Digest::of(&log)))],
             roles: Vec::new(),
         }

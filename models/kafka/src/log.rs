@@ -4,7 +4,6 @@
 //! Everything here is pure data with no actor in sight, so truncation by leader epoch and the
 //! high-water mark can be tested on their own.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -86,56 +85,60 @@ impl Run {
 }
 
 /// How many entries `runs` hold.
-pub fn run_len(runs: &[Run]) -> u64 {
-    runs.iter().map(Run::len).sum()
+pub fn run_len<'r>(runs: impl IntoIterator<Item = &'r Run>) -> u64 {
+    runs.into_iter().map(Run::len).sum()
 }
 
-/// A read-only view of a log's first `len` entries (the checkers read the final committed logs
-/// through it, borrowed from the brokers).
+/// Runs that travel or are stored together (a fetch response, a disk record's append): nearly
+/// always one, held inline, so the list costs no allocation of its own (a `Vec<Run>` per fetch
+/// and per stored append was a million allocations on `kafka_50k`, each freed again).
 #[derive(Clone, Debug, Default)]
-pub struct LogView<'a> {
-    runs: Cow<'a, [Run]>,
-    starts: Cow<'a, [u64]>,
-    len: u64,
-    /// The run the last `get` found: the checkers read offsets mostly in order, so the next
-    /// offset is nearly always in it or the one after (no binary search).
-    last: std::cell::Cell<usize>,
+pub struct Runs {
+    first: Option<Run>,
+    rest: Vec<Run>,
 }
 
-impl LogView<'_> {
-    pub fn len(&self) -> usize {
-        self.len as usize
+impl Runs {
+    pub fn push(&mut self, run: Run) {
+        match self.first {
+            None => self.first = Some(run),
+            Some(_) => self.rest.push(run),
+        }
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Run> + '_ {
+        self.first.iter().chain(&self.rest)
     }
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.first.is_none()
     }
-    pub fn get(&self, offset: usize) -> Option<&Entry> {
-        let offset = offset as u64;
-        if offset >= self.len {
-            return None;
-        }
-        let holds = |i: usize| self.starts[i] <= offset && self.starts.get(i + 1).is_none_or(|&next| offset < next);
-        let last = self.last.get();
-        let i = if last < self.starts.len() && holds(last) {
-            last
-        } else if last + 1 < self.starts.len() && holds(last + 1) {
-            last + 1
-        } else {
-            self.starts.partition_point(|&s| s <= offset) - 1
-        };
-        self.last.set(i);
-        self.runs[i].entries().get((offset - self.starts[i]) as usize)
+}
+
+impl From<Run> for Runs {
+    fn from(run: Run) -> Runs {
+        Runs { first: Some(run), rest: Vec::new() }
     }
-    pub fn iter(&self) -> impl Iterator<Item = &Entry> + Clone + '_ {
-        self.runs.iter().flat_map(Run::entries).take(self.len as usize)
+}
+
+impl<'r> IntoIterator for &'r Runs {
+    type Item = &'r Run;
+    type IntoIter = std::iter::Chain<std::option::Iter<'r, Run>, std::slice::Iter<'r, Run>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.iter().chain(&self.rest)
     }
-    /// The same view, owning its run list (for hand-made logs in tests).
-    pub fn into_owned(self) -> LogView<'static> {
-        LogView {
-            runs: Cow::Owned(self.runs.into_owned()),
-            starts: Cow::Owned(self.starts.into_owned()),
-            len: self.len,
-            last: self.last,
+}
+
+impl IntoIterator for Runs {
+    type Item = Run;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Run>, std::vec::IntoIter<Run>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
+impl Extend<Run> for Runs {
+    fn extend<I: IntoIterator<Item = Run>>(&mut self, runs: I) {
+        for run in runs {
+            self.push(run);
         }
     }
 }
@@ -179,8 +182,8 @@ impl PartitionLog {
         self.runs[i].entries().get((offset - self.starts[i]) as usize)
     }
     /// Entries `[from, to)` as shared runs (what a fetch response carries).
-    pub fn runs_between(&self, from: u64, to: u64) -> Vec<Run> {
-        let mut out = Vec::new();
+    pub fn runs_between(&self, from: u64, to: u64) -> Runs {
+        let mut out = Runs::default();
         let Some(first) = self.run_at(from) else { return out };
         for (run, &start) in self.runs[first..].iter().zip(&self.starts[first..]) {
             if start >= to {
@@ -190,14 +193,17 @@ impl PartitionLog {
         }
         out
     }
-    /// The first `len` entries, borrowed.
-    pub fn view(&self, len: u64) -> LogView<'_> {
-        LogView {
-            runs: Cow::Borrowed(&self.runs),
-            starts: Cow::Borrowed(&self.starts),
-            len: len.min(self.leo),
-            last: Default::default(),
-        }
+    /// Whether `other` holds the very same runs (the same ranges of the same chunks): then the
+    /// two hold the same entries, without reading them. (Not the converse: equal entries may sit
+    /// in other chunks or be cut into runs otherwise.)
+    pub fn shares_runs_with(&self, other: &PartitionLog) -> bool {
+        self.leo == other.leo
+            && self.runs.len() == other.runs.len()
+            && self
+                .runs
+                .iter()
+                .zip(&other.runs)
+                .all(|(a, b)| Rc::ptr_eq(&a.chunk, &b.chunk) && a.start == b.start && a.len == b.len)
     }
     /// The epoch of the last entry (0 for an empty log): what a follower sends with its fetch.
     pub fn last_epoch(&self) -> u32 {
@@ -496,11 +502,12 @@ mod tests {
         };
         assert_eq!(ids(&mut f.iter_from(3)), [4, 5, 6, 7]);
         assert_eq!(ids(&mut f.iter_from(7)), Vec::<u64>::new());
-        assert_eq!(ids(&mut f.view(5).iter()), [1, 2, 3, 4, 5]);
-        assert_eq!(f.view(5).get(4).map(|e| e.epoch), Some(2));
-        assert!(f.view(5).get(5).is_none() && f.entry(7).is_none());
+        assert!(f.shares_runs_with(&leader) && leader.shares_runs_with(&f));
+        assert_eq!(f.entry(4).map(|e| e.epoch), Some(2));
+        assert!(f.entry(7).is_none());
         assert_eq!(f.entry(6).map(|e| e.payload), Some(Payload::Data { id: 7, producer: 0, seq: 0 }));
         assert_eq!(f.truncate_to(5), 2);
+        assert!(!f.shares_runs_with(&leader), "a shorter log");
         assert_eq!((f.leo(), f.last_epoch(), ids(&mut f.iter())), (5, 2, vec![1, 2, 3, 4, 5]));
         assert_eq!(f.truncate_to(4), 1);
         assert_eq!((f.runs.len(), f.last_epoch(), f.epochs()), (1, 1, &[(1, 0)][..]));

@@ -1,6 +1,6 @@
 //! Messages, timers and disk records of the Kafka model.
 
-use crate::log::{Run, run_len};
+use crate::log::{Runs, run_len};
 use sim_core::{Message, Time};
 
 /// The state of one partition as the controller decides it (Kafka keeps it in ZooKeeper/KRaft).
@@ -47,7 +47,7 @@ pub enum FetchResult {
     Entries {
         base: u64,
         /// Shared with the leader's log (see [`Run`]).
-        entries: Vec<Run>,
+        entries: Runs,
         hwm: u64,
     },
     /// The follower's log diverged: truncate by this epoch's end offset and fetch again.
@@ -268,7 +268,7 @@ pub enum LogOp {
         partition: u32,
         base: u64,
         /// Shared with the log (see [`Run`]).
-        entries: Vec<Run>,
+        entries: Runs,
     },
     Truncate {
         partition: u32,
