@@ -9,7 +9,7 @@ use common::merkle::MerkleTree;
 use common::mix64;
 use common::ring::Ring;
 use common::vclock::VClock;
-use sim_core::{Actor, Ctx, Message, NodeId, Op, OpId, Outcome, Reply, TimerId, WriteId};
+use sim_core::{Actor, Ctx, Message, NodeId, Op, OpId, Outcome, Reply, SharedValues, TimerId, WriteId};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
@@ -1557,7 +1557,12 @@ impl Client {
                                 ["get_versions_0", "get_versions_1", "get_versions_2", "get_versions_3plus"][n.min(3)],
                                 1,
                             );
-                            self.finish(ctx, req, Outcome::Ok, Reply::Values(store::union(&siblings).to_vec()));
+                            self.finish(
+                                ctx,
+                                req,
+                                Outcome::Ok,
+                                Reply::Shared(SharedValues::new(store::union(&siblings))),
+                            );
                         } else {
                             self.finish(ctx, req, Outcome::Fail, Reply::None);
                         }
@@ -1759,6 +1764,41 @@ mod tests {
             .filter_map(|(to, m)| if let Msg::Write { hint, .. } = m { Some((to, *hint)) } else { None })
             .collect();
         assert_eq!(writes, [(walk[2], None), (walk[3], Some(walk[1]))]);
+    }
+
+    #[test]
+    fn a_get_hands_the_history_the_cart_it_read_not_a_copy() {
+        let sh = Rc::new(Shared::new(Config::default(), 8));
+        let mut node = DynamoNode::Client(Client::new(sh));
+        let version = |seq, items: &[u64]| {
+            Version::new(
+                Dot { node: 0, seq },
+                VClock::new(),
+                PSet::new(),
+                items.iter().copied().collect(),
+                Stamp { local_ns: seq, node: 0 },
+                0,
+            )
+        };
+        let (a, b) = (version(1, &[4, 1, 9]), version(2, &[9, 2]));
+        let get = |node: &mut DynamoNode, id: u64, siblings: Vec<Sibling>| {
+            let req = id; // on_op's request id: one per op, from 0
+            handle(node, 8, Time(1), |n, ctx| n.on_op(ctx, Op { id: OpId(id), kind: 0, key: 5, value: 0, attempt: 1 }));
+            let fx = handle(node, 8, Time(2), |n, ctx| {
+                n.on_msg(ctx, NodeId(0), Msg::GetReply { req, status: Status::Ok, siblings })
+            });
+            fx.into_iter()
+                .find_map(|e| if let Effect::Complete { reply, .. } = e { Some(reply) } else { None })
+                .expect("the get completes")
+        };
+        // One version: its own cart, shared.
+        let reply = get(&mut node, 0, vec![a.clone()]);
+        let Reply::Shared(set) = &reply else { panic!("a shared reply: {reply:?}") };
+        assert!(set.downcast_ref::<PSet<u64>>().is_some_and(|s| s.shares_root(&a.items)));
+        assert_eq!(reply.values(), [1, 4, 9].as_slice());
+        // Siblings: their union, ascending.
+        let reply = get(&mut node, 1, vec![a, b]);
+        assert_eq!(reply.values(), [1, 2, 4, 9].as_slice());
     }
 
     #[test]
