@@ -133,12 +133,13 @@ impl<'h> Items<'h> {
     pub fn of_reply(reply: &'h Reply, memo: &mut BTreeMap<usize, u128>) -> Option<Items<'h>> {
         match reply {
             Reply::Values(v) => Some(Items::new(v)),
-            Reply::Shared(s) => match s.downcast_ref::<PSet<u64>>() {
+            Reply::Shared(s) => Some(match s.downcast_ref::<PSet<u64>>() {
                 Some(set) if set.len() > Items::SHARE_FROM => {
-                    Some(Items { values: Values::Set(set), hash: set.xor_fold(&zobrist, memo) })
+                    Items { values: Values::Set(set), hash: set.xor_fold(&zobrist, memo) }
                 }
-                _ => Some(Items::hashed(Values::Sorted(Cow::Owned(s.to_vec())))),
-            },
+                Some(set) => Items::hashed(Values::Sorted(Cow::Owned(set.to_vec()))),
+                None => Items::hashed(Values::Sorted(Cow::Owned(s.to_vec()))),
+            }),
             Reply::Value(_) | Reply::None => None,
         }
     }
