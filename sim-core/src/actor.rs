@@ -87,12 +87,101 @@ impl Outcome {
 }
 
 /// What a completed operation returned, for checkers (e.g. the sibling values a read saw).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub enum Reply {
     #[default]
     None,
     Value(u64),
     Values(Vec<u64>),
+    /// Values the model shares with the history instead of copying them: a handle on a set it
+    /// keeps anyway (a hot key's cart, read by every get), so a reply costs `O(1)` and the
+    /// history `O(changes)` rather than the sum of every read's size. Shown and read as
+    /// [`Reply::Values`] of the same values.
+    Shared(SharedValues),
+}
+
+impl Reply {
+    /// The values, whichever way they are held (one for [`Reply::Value`], none for
+    /// [`Reply::None`]); a [`Reply::Shared`] set is copied out (`O(len)`).
+    pub fn values(&self) -> std::borrow::Cow<'_, [u64]> {
+        use std::borrow::Cow;
+        match self {
+            Reply::None => Cow::Borrowed(&[]),
+            Reply::Value(v) => Cow::Borrowed(std::slice::from_ref(v)),
+            Reply::Values(v) => Cow::Borrowed(v),
+            Reply::Shared(s) => Cow::Owned(s.to_vec()),
+        }
+    }
+}
+
+impl Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::None => f.write_str("None"),
+            Reply::Value(v) => f.debug_tuple("Value").field(v).finish(),
+            Reply::Values(v) => f.debug_tuple("Values").field(v).finish(),
+            Reply::Shared(s) => f.debug_tuple("Values").field(s).finish(),
+        }
+    }
+}
+
+/// A model's set of values, for [`SharedValues`]: its values in ascending order, without copying.
+pub trait ValueSet: std::any::Any {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The values, ascending.
+    fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_>;
+    /// Whether `v` is among the values (a scan unless the set knows better).
+    fn contains(&self, v: u64) -> bool {
+        self.iter().take_while(|&x| x <= v).any(|x| x == v)
+    }
+}
+
+/// A shared handle on a model's [`ValueSet`] (cloning it is `O(1)`). Equal when the values are;
+/// a model's checker gets its own type back with [`SharedValues::downcast_ref`].
+#[derive(Clone)]
+pub struct SharedValues(std::rc::Rc<dyn ValueSet>);
+
+impl SharedValues {
+    pub fn new(set: impl ValueSet) -> SharedValues {
+        SharedValues(std::rc::Rc::new(set))
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// The values, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.0.iter()
+    }
+    pub fn to_vec(&self) -> Vec<u64> {
+        self.iter().collect()
+    }
+    pub fn contains(&self, v: u64) -> bool {
+        self.0.contains(v)
+    }
+    /// The model's own set, when it is a `T`.
+    pub fn downcast_ref<T: ValueSet>(&self) -> Option<&T> {
+        (self.0.as_ref() as &dyn std::any::Any).downcast_ref()
+    }
+}
+
+impl PartialEq for SharedValues {
+    fn eq(&self, other: &SharedValues) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for SharedValues {}
+
+impl Debug for SharedValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// A node's behaviour: one state machine per node, over the model's own message enum.

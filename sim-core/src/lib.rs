@@ -48,7 +48,9 @@ pub mod verdict;
 pub mod workload;
 pub mod world;
 
-pub use actor::{Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, TimerId, WriteId};
+pub use actor::{
+    Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, SharedValues, TimerId, ValueSet, WriteId,
+};
 pub use cost::Footprint;
 pub use dist::Dist;
 pub use model::{Axis, Blame, Check, Model, ModelReport, RunView, Table};

@@ -221,6 +221,8 @@ impl ProbeState {
             Reply::Value(v) => of(*v),
             Reply::Values(vs) if vs.is_empty() => of(0),
             Reply::Values(vs) => vs.iter().filter_map(|&v| of(v)).min(),
+            Reply::Shared(vs) if vs.is_empty() => of(0),
+            Reply::Shared(vs) => vs.iter().filter_map(of).min(),
             Reply::None => None,
         }
     }

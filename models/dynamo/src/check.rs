@@ -55,14 +55,6 @@ use std::collections::BTreeMap;
 const GET: u16 = 0;
 const PUT: u16 = 1;
 
-fn values(e: &HistoryEntry) -> &[u64] {
-    match &e.reply {
-        Reply::Values(v) => v,
-        Reply::Value(v) => std::slice::from_ref(v),
-        Reply::None => &[],
-    }
-}
-
 /// The versions of a replica's set live at its local time.
 fn live<'a>(&(set, now): &(&'a [Sibling], u64)) -> impl Iterator<Item = &'a Sibling> + use<'a> {
     set.iter().filter(move |s| s.is_live(now))
@@ -333,11 +325,17 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             unwritten += 1;
             continue;
         };
-        let got = values(g);
-        let fresh = got.contains(&latest.value)
-            || got.iter().any(|&v| {
-                put_of(v).is_some_and(|w| w.invoke >= latest.invoke || w.complete.is_none_or(|c| c >= latest.invoke))
-            });
+        let newer = |v: u64| {
+            put_of(v).is_some_and(|w| w.invoke >= latest.invoke || w.complete.is_none_or(|c| c >= latest.invoke))
+        };
+        // A shared cart is read where it is (a hot key's gets hold thousands of items each).
+        let fresh = match &g.reply {
+            Reply::Shared(got) => got.contains(latest.value) || got.iter().any(newer),
+            reply => {
+                let got = reply.values();
+                got.contains(&latest.value) || got.iter().any(|&v| newer(v))
+            }
+        };
         checked += 1;
         let lag_ms = (g.invoke - latest.complete.expect("acked")).as_millis_f64();
         let b = lag_bounds_ms.iter().position(|&u| lag_ms < u).unwrap_or(lag_bounds_ms.len() - 1);

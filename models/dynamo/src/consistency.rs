@@ -58,6 +58,7 @@
 
 use crate::Config;
 use crate::node::DynamoNode;
+use crate::pset::PSet;
 use crate::store::Reconcile;
 use sim_core::lin::{self, Operation, Ret, Spec};
 use sim_core::metrics::HistoryEntry;
@@ -81,12 +82,35 @@ pub enum CartOp {
     Read,
 }
 
-/// The items a get returned (sorted, borrowed from the history: a hot key's gets return
-/// thousands) and their hash.
-#[derive(Clone, PartialEq, Eq)]
+/// The items a get returned and their hash, borrowed from the history (a hot key's gets return
+/// thousands): a sorted list, or the cart the model shared with the history (a persistent set,
+/// never copied out: the history of a hot key's gets costs `O(changes)`, and so do these).
+#[derive(Clone)]
 pub struct Items<'h> {
-    pub values: Cow<'h, [u64]>,
+    values: Values<'h>,
     hash: u128,
+}
+
+#[derive(Clone)]
+enum Values<'h> {
+    Sorted(Cow<'h, [u64]>),
+    Set(&'h PSet<u64>),
+}
+
+/// An [`Items`]' values, ascending.
+pub enum ItemsIter<'a> {
+    Sorted(std::iter::Copied<std::slice::Iter<'a, u64>>),
+    Set(crate::pset::Iter<'a, u64>),
+}
+
+impl Iterator for ItemsIter<'_> {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        match self {
+            ItemsIter::Sorted(i) => i.next(),
+            ItemsIter::Set(i) => i.next(),
+        }
+    }
 }
 
 impl<'h> Items<'h> {
@@ -99,14 +123,74 @@ impl<'h> Items<'h> {
             v.dedup();
             Cow::Owned(v)
         };
-        let hash = values.iter().fold(0, |h, &v| h ^ zobrist(v));
-        Items { values, hash }
+        Items::hashed(Values::Sorted(values))
+    }
+
+    /// A get's reply as the history holds it (`None`: no items). A shared cart of more than
+    /// [`Items::SHARE_FROM`] items stays shared, and its hash comes from `memo` (see
+    /// [`PSet::xor_fold`]: `memo` lives no longer than the history); a smaller one is copied
+    /// (a sorted list is faster to read than a tree, and costs no more than a copy of the handle).
+    pub fn of_reply(reply: &'h Reply, memo: &mut BTreeMap<usize, u128>) -> Option<Items<'h>> {
+        match reply {
+            Reply::Values(v) => Some(Items::new(v)),
+            Reply::Shared(s) => Some(match s.downcast_ref::<PSet<u64>>() {
+                Some(set) if set.len() > Items::SHARE_FROM => {
+                    Items { values: Values::Set(set), hash: set.xor_fold(&zobrist, memo) }
+                }
+                Some(set) => Items::hashed(Values::Sorted(Cow::Owned(set.to_vec()))),
+                None => Items::hashed(Values::Sorted(Cow::Owned(s.to_vec()))),
+            }),
+            Reply::Value(_) | Reply::None => None,
+        }
+    }
+
+    /// The size above which a shared cart is read where it is rather than copied.
+    const SHARE_FROM: usize = 64;
+
+    fn hashed(values: Values<'h>) -> Items<'h> {
+        let mut items = Items { values, hash: 0 };
+        items.hash = items.iter().fold(0, |h, v| h ^ zobrist(v));
+        items
+    }
+
+    /// The values, ascending.
+    pub fn iter(&self) -> ItemsIter<'_> {
+        match &self.values {
+            Values::Sorted(v) => ItemsIter::Sorted(v.iter().copied()),
+            Values::Set(s) => ItemsIter::Set(s.iter()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.values {
+            Values::Sorted(v) => v.len(),
+            Values::Set(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn contains(&self, v: u64) -> bool {
+        match &self.values {
+            Values::Sorted(s) => s.binary_search(&v).is_ok(),
+            Values::Set(s) => s.contains(&v),
+        }
     }
 }
 
+impl PartialEq for Items<'_> {
+    fn eq(&self, other: &Items<'_>) -> bool {
+        self.hash == other.hash && self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Items<'_> {}
+
 impl std::fmt::Debug for Items<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.values.iter()).finish()
+        f.debug_set().entries(self.iter()).finish()
     }
 }
 
@@ -164,7 +248,7 @@ impl<'h> Spec for Cart<'h> {
         for op in ops {
             if let Some(CartRet::Items(items)) = op.output() {
                 for (i, v) in unknown.iter().enumerate() {
-                    seen[i] |= !seen[i] && items.values.binary_search(v).is_ok();
+                    seen[i] |= !seen[i] && items.contains(*v);
                 }
             }
         }
@@ -177,7 +261,7 @@ impl<'h> Spec for Cart<'h> {
     }
     fn needs(&self, input: &CartOp, output: Option<&CartRet<'h>>, writer: &CartOp) -> bool {
         match (input, output, writer) {
-            (CartOp::Read, Some(CartRet::Items(items)), CartOp::Add(v)) => items.values.binary_search(v).is_ok(),
+            (CartOp::Read, Some(CartRet::Items(items)), CartOp::Add(v)) => items.contains(*v),
             _ => false,
         }
     }
@@ -192,6 +276,8 @@ pub fn cart_history<'h>(history: &'h [HistoryEntry]) -> Vec<CartOpn<'h>> {
     const NONE: u32 = u32::MAX;
     let mut add_at: Vec<u32> = vec![NONE; history.len() + 1];
     let mut ops: Vec<CartOpn<'h>> = Vec::with_capacity(history.len());
+    // Shared carts' subtrees already hashed, by address (the history keeps them alive).
+    let mut memo = BTreeMap::new();
     for e in history {
         if e.kind == PUT {
             let Some(attempt) = put(e, CartOp::Add(e.value), CartRet::Done) else { continue };
@@ -216,9 +302,10 @@ pub fn cart_history<'h>(history: &'h [HistoryEntry]) -> Vec<CartOpn<'h>> {
         } else {
             // A get that failed, timed out or was pending changed nothing: left out.
             let ret = match (e.outcome, e.complete, &e.reply) {
-                (Some(Outcome::Ok), Some(at), Reply::Values(v)) => {
-                    Ret::Ok { at, output: CartRet::Items(Items::new(v)) }
-                }
+                (Some(Outcome::Ok), Some(at), reply) => match Items::of_reply(reply, &mut memo) {
+                    Some(items) => Ret::Ok { at, output: CartRet::Items(items) },
+                    None => continue,
+                },
                 _ => continue,
             };
             ops.push(Operation {
@@ -251,6 +338,8 @@ pub fn register_history(history: &[HistoryEntry]) -> Vec<Operation<lin::RegOp, l
                     // write wrote (u64::MAX), which fails the check rather than hiding.
                     Reply::Values(v) if v.len() > 1 => Some(lin::RegRet::Value(u64::MAX)),
                     Reply::Values(v) => Some(lin::RegRet::Value(v.first().copied().unwrap_or(0))),
+                    Reply::Shared(v) if v.len() > 1 => Some(lin::RegRet::Value(u64::MAX)),
+                    Reply::Shared(v) => Some(lin::RegRet::Value(v.iter().next().unwrap_or(0))),
                     _ => None,
                 })
             }
@@ -336,51 +425,57 @@ fn session<'a, 'h>(
             ai += 1;
         }
         while ri < by_done.len() && by_done[ri].1 < invoke {
-            merge_seen(&mut seen, &mut merged, &by_done[ri].2.values, by_done[ri].3);
+            merge_seen(&mut seen, &mut merged, by_done[ri].2.iter(), by_done[ri].3);
             ri += 1;
         }
         if ai > 0 {
             r.ryw_judged += 1;
-            if let Some((_, &w)) = own.iter().find(|(v, _)| items.values.binary_search(v).is_err()) {
+            if let Some((_, &w)) = own.iter().find(|&(&v, _)| !items.contains(v)) {
                 r.ryw_violations.push((id, w));
             }
         }
         if ri > 0 {
             r.mr_judged += 1;
-            if let Some(w) = first_missing(&seen, &items.values) {
+            if let Some(w) = first_missing(&seen, items.iter()) {
                 r.mr_violations.push((id, w));
             }
         }
     }
 }
 
-/// Adds the items `values` (sorted) that `seen` (sorted by item) lacks, each required by `by`.
-fn merge_seen(seen: &mut Vec<(u64, u64)>, merged: &mut Vec<(u64, u64)>, values: &[u64], by: u64) {
+/// Adds the items `values` (ascending) that `seen` (sorted by item) lacks, each required by `by`.
+fn merge_seen(seen: &mut Vec<(u64, u64)>, merged: &mut Vec<(u64, u64)>, values: impl Iterator<Item = u64>, by: u64) {
     merged.clear();
-    let (mut i, mut j) = (0, 0);
-    while i < seen.len() || j < values.len() {
-        if j == values.len() || (i < seen.len() && seen[i].0 <= values[j]) {
-            if j < values.len() && seen[i].0 == values[j] {
-                j += 1;
+    let mut values = values.peekable();
+    let mut i = 0;
+    loop {
+        let next = values.peek().copied();
+        match seen.get(i) {
+            Some(&s) if next.is_none_or(|v| s.0 <= v) => {
+                if next == Some(s.0) {
+                    values.next();
+                }
+                merged.push(s);
+                i += 1;
             }
-            merged.push(seen[i]);
-            i += 1;
-        } else {
-            merged.push((values[j], by));
-            j += 1;
+            _ => match next {
+                Some(v) => {
+                    merged.push((v, by));
+                    values.next();
+                }
+                None => break,
+            },
         }
     }
     std::mem::swap(seen, merged);
 }
 
-/// The op of the smallest item of `required` (sorted by item) missing from `values` (sorted).
-fn first_missing(required: &[(u64, u64)], values: &[u64]) -> Option<u64> {
-    let mut j = 0;
+/// The op of the smallest item of `required` (sorted by item) missing from `values` (ascending).
+fn first_missing(required: &[(u64, u64)], values: impl Iterator<Item = u64>) -> Option<u64> {
+    let mut values = values.peekable();
     for &(v, by) in required {
-        while j < values.len() && values[j] < v {
-            j += 1;
-        }
-        if j == values.len() || values[j] != v {
+        while values.next_if(|&x| x < v).is_some() {}
+        if values.peek() != Some(&v) {
             return Some(by);
         }
     }
@@ -473,12 +568,12 @@ pub fn witness<'a, 'h>(ops: impl Iterator<Item = &'a CartOpn<'h>>) -> Option<Wit
             ai += 1;
         }
         while ri < by_done.len() && by_done[ri].complete().is_some_and(|c| c < g.invoke) {
-            for &v in items(by_done[ri])?.values.iter() {
+            for v in items(by_done[ri])?.iter() {
                 seen.entry(v).or_insert(by_done[ri]);
             }
             ri += 1;
         }
-        let holds = |v: u64| items(g).is_some_and(|i| i.values.binary_search(&v).is_ok());
+        let holds = |v: u64| items(g).is_some_and(|i| i.contains(v));
         if let Some(&add) = acked.iter().find(|a| matches!(a.input, CartOp::Add(v) if !holds(v))) {
             return Some(Witness { add, saw: None, missed: g });
         }
@@ -522,7 +617,7 @@ impl Witness<'_, '_> {
             g.id,
             g.client,
             g.invoke,
-            items(g).map_or(0, |i| i.values.len())
+            items(g).map_or(0, |i| i.len())
         )
     }
 
@@ -537,7 +632,7 @@ impl Witness<'_, '_> {
             label,
             marked: true,
         };
-        let n = |op: &CartOpn<'_>| items(op).map_or(0, |i| i.values.len());
+        let n = |op: &CartOpn<'_>| items(op).map_or(0, |i| i.len());
         let mut bars = vec![bar(self.add, format!("put: add {v}"))];
         if let Some(s) = self.saw {
             bars.push(bar(s, format!("get -> {} items, {v} among them", n(s))));
@@ -683,6 +778,38 @@ mod tests {
     }
 
     #[test]
+    fn a_cart_shared_with_the_history_reads_as_the_same_items_without_a_copy() {
+        let small: PSet<u64> = [7, 3, 5].into_iter().collect();
+        let (shared, listed) = (Reply::Shared(sim_core::SharedValues::new(small)), Reply::Values(vec![3, 5, 7]));
+        assert_eq!(format!("{shared:?}"), format!("{listed:?}"), "shown as the list it stands for");
+        let memo = &mut BTreeMap::new();
+        let (a, b) = (Items::of_reply(&shared, memo).expect("items"), Items::of_reply(&listed, memo).expect("items"));
+        assert_eq!(a, b);
+        assert_eq!((a.len(), a.contains(5), a.contains(4)), (3, true, false));
+        // A large cart: the history's set itself, borrowed, not a copy; its hash is the list's,
+        // and so is that of a cart grown from it (its shared subtrees hashed once, in `memo`).
+        let cart: PSet<u64> = (0..200).map(|i| 3 * i).collect();
+        let grown = cart.insert(1);
+        let big = Reply::Shared(sim_core::SharedValues::new(cart.clone()));
+        let big_grown = Reply::Shared(sim_core::SharedValues::new(grown.clone()));
+        let a = Items::of_reply(&big, memo).expect("items");
+        assert!(matches!(a.values, Values::Set(s) if s.shares_root(&cart)));
+        assert_eq!(a, Items::new(&cart.to_vec()));
+        assert_eq!(Items::of_reply(&big_grown, memo).expect("items"), Items::new(&grown.to_vec()));
+        // Histories that differ only in how a get's items are held check alike.
+        let h = |reply: &Reply| {
+            [
+                entry(0, 0, PUT, 3, (0, 10), Outcome::Ok, Reply::None),
+                entry(1, 1, 0, 0, (20, 30), Outcome::Ok, reply.clone()),
+            ]
+        };
+        let (hs, hl) = (h(&shared), h(&listed));
+        assert_eq!(cart_history(&hs), cart_history(&hl));
+        assert_eq!(register_history(&hs), register_history(&hl));
+        assert_eq!(Reply::Shared(sim_core::SharedValues::new(PSet::<u64>::new())).values().len(), 0);
+    }
+
+    #[test]
     fn a_retry_chain_is_one_add_and_a_failed_put_may_have_happened() {
         let h = [
             entry(0, 0, PUT, 1, (0, 10), Outcome::Timeout, Reply::None),
@@ -697,7 +824,7 @@ mod tests {
         let chain = Operation { key: 4, ..add(0, 9, 1, 0, Some(30)) };
         assert_eq!(ops[0], chain, "invoked with the first attempt, done at the retry");
         assert_eq!(ops[1].ret, Ret::Unknown, "the failed put may have been written by an earlier attempt");
-        assert!(matches!(&ops[2].ret, Ret::Ok { output: CartRet::Items(i), .. } if *i.values == [1, 3]));
+        assert!(matches!(&ops[2].ret, Ret::Ok { output: CartRet::Items(i), .. } if i.iter().eq([1, 3])));
         assert!(linearizable(&ops));
         // Under last-write-wins: a register, a failed put unknown, several items an impossible value.
         let mut h = h.to_vec();
@@ -730,14 +857,14 @@ mod tests {
     #[test]
     fn seen_items_keep_their_first_reader_and_the_smallest_missing_item_is_blamed() {
         let (mut seen, mut buf) = (Vec::new(), Vec::new());
-        merge_seen(&mut seen, &mut buf, &[2, 5], 10);
-        merge_seen(&mut seen, &mut buf, &[1, 2, 7], 11);
+        merge_seen(&mut seen, &mut buf, [2, 5].into_iter(), 10);
+        merge_seen(&mut seen, &mut buf, [1, 2, 7].into_iter(), 11);
         assert_eq!(seen, [(1, 11), (2, 10), (5, 10), (7, 11)]);
-        assert_eq!(first_missing(&seen, &[1, 2, 5, 7, 9]), None);
-        assert_eq!(first_missing(&seen, &[1, 2, 7]), Some(10), "5 is missing, first seen by read 10");
-        assert_eq!(first_missing(&seen, &[2, 5, 7]), Some(11), "1 is missing, seen by read 11");
-        assert_eq!(first_missing(&seen, &[]), Some(11));
-        assert_eq!(first_missing(&[], &[]), None);
+        assert_eq!(first_missing(&seen, [1, 2, 5, 7, 9].into_iter()), None);
+        assert_eq!(first_missing(&seen, [1, 2, 7].into_iter()), Some(10), "5 is missing, first seen by read 10");
+        assert_eq!(first_missing(&seen, [2, 5, 7].into_iter()), Some(11), "1 is missing, seen by read 11");
+        assert_eq!(first_missing(&seen, [].into_iter()), Some(11));
+        assert_eq!(first_missing(&[], [].into_iter()), None);
     }
 
     #[test]

@@ -451,8 +451,8 @@ impl Model for Dynamo {
     /// replicas; per put, a record on each replica's disk of the put's version, which the
     /// replicas share (made once). A version's cart and superseded writes grow by one each per
     /// put of its key, but as persistent sets ([`pset`]) that share all but the `O(log K)` nodes a
-    /// put adds: a key's log grows as `K log K`. What still grows with the square of a key's
-    /// puts is the history: every get's reply holds the whole cart it read.
+    /// put adds: a key's log grows as `K log K`. A get's reply in the history is a handle on the
+    /// cart it read (`Reply::Shared`), not a copy, so the history grows by a constant per get.
     fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
         let s = topo.servers.len() as f64;
         let clients = topo.clients.len() as f64;
@@ -483,8 +483,9 @@ impl Model for Dynamo {
         // version once, with the nodes its sets add (a path of the treap, about `2 ln K`).
         let depth = 2.0 * (1.0 + puts_per_key * load.key_skew).ln();
         let log = keys * n * puts_per_key * 64.0 + puts * (sibling + grows * depth);
-        // Every get's reply in the history holds its key's cart: on average half its puts.
-        let replies = if merge { gets * 8.0 * puts_per_key * load.key_skew / 2.0 } else { 0.0 };
+        // Every get's reply in the history is a handle on the cart it read (`Reply::Shared`), which
+        // the versions hold anyway: one small allocation, whatever the cart's size.
+        let replies = gets * 32.0;
         let gossip_per_s = if c.gossip { s / c.gossip_interval.as_secs_f64() } else { 0.0 };
         let ae_per_s = if c.anti_entropy { t0 * n / c.anti_entropy_interval.as_secs_f64() } else { 0.0 };
         let timers_per_s = s * (1.0 / c.handoff_interval.as_secs_f64() + 1.0 / c.sweep_interval.as_secs_f64());

@@ -92,6 +92,26 @@ impl<T: Elem> PSet<T> {
         }
     }
 
+    /// The XOR of `word(x)` over the elements `x`, with every subtree's fold kept in `memo` by
+    /// its address: sets that share subtrees (a hot key's successive carts, all alive while
+    /// `memo` is) cost what differs, not their size each. `memo` must not outlive the sets it
+    /// was filled from (a freed node's address may be reused), nor be used with another `word`.
+    pub fn xor_fold(&self, word: &impl Fn(T) -> u128, memo: &mut std::collections::BTreeMap<usize, u128>) -> u128 {
+        let Some(n) = &self.0 else { return 0 };
+        let at = Rc::as_ptr(n) as usize;
+        if let Some(&h) = memo.get(&at) {
+            return h;
+        }
+        let h = n.left.xor_fold(word, memo) ^ word(n.elem) ^ n.right.xor_fold(word, memo);
+        memo.insert(at, h);
+        h
+    }
+
+    /// Whether both are the same allocation (a set handed on, not rebuilt).
+    pub fn shares_root(&self, other: &PSet<T>) -> bool {
+        Self::same(self, other)
+    }
+
     /// A node's place in the heap order: higher goes nearer the root (ties broken by element).
     fn rank(n: &Node<T>) -> (u64, T) {
         (n.prio, n.elem)
@@ -224,6 +244,20 @@ impl<T: Copy> Iterator for Iter<'_, T> {
             at = &m.left;
         }
         Some(n.elem)
+    }
+}
+
+/// A cart handed to the history as a get's reply ([`sim_core::Reply::Shared`]): a handle, not
+/// a copy, so a hot key's gets cost `O(1)` each in the history instead of their cart's size.
+impl sim_core::ValueSet for PSet<u64> {
+    fn len(&self) -> usize {
+        PSet::len(self)
+    }
+    fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_> {
+        Box::new(PSet::iter(self))
+    }
+    fn contains(&self, v: u64) -> bool {
+        PSet::contains(self, &v)
     }
 }
 

@@ -29,7 +29,7 @@
 use crate::node::{LimitKey, Shared};
 use sim_core::lin::{self, CounterOp, CounterRet, Operation, Ret};
 use sim_core::metrics::HistoryEntry;
-use sim_core::{Check, Outcome, Reply};
+use sim_core::{Check, Outcome};
 use std::collections::BTreeMap;
 
 pub type CounterOpn = Operation<CounterOp, CounterRet>;
@@ -48,11 +48,7 @@ pub fn history(shared: &Shared, entries: &[HistoryEntry]) -> (Vec<CounterOpn>, V
     let mut ops = Vec::new();
     for e in entries {
         let keys = shared.keys(e.key, e.kind);
-        let counts: &[u64] = match &e.reply {
-            Reply::Value(n) => std::slice::from_ref(n),
-            Reply::Values(v) => v,
-            Reply::None => &[],
-        };
+        let counts = e.reply.values();
         let op = |key: LimitKey, input, ret| Operation {
             id: e.op.0,
             client: e.client.0,
@@ -64,7 +60,7 @@ pub fn history(shared: &Shared, entries: &[HistoryEntry]) -> (Vec<CounterOpn>, V
         match (e.outcome, e.complete) {
             (Some(outcome @ (Outcome::Ok | Outcome::Rejected)), Some(at)) if !counts.is_empty() => {
                 let refused_at = (outcome == Outcome::Rejected).then(|| counts.len() - 1);
-                for (i, (&key, &n)) in keys.iter().zip(counts).enumerate() {
+                for (i, (&key, &n)) in keys.iter().zip(counts.iter()).enumerate() {
                     let (input, output) = if refused_at == Some(i) {
                         (CounterOp::Read, CounterRet::Value(n as i64))
                     } else {
@@ -96,7 +92,7 @@ pub fn check(shared: &Shared, entries: &[HistoryEntry]) -> (Check, Vec<(String, 
 mod tests {
     use super::*;
     use crate::Config;
-    use sim_core::{NodeId, OpId, Time};
+    use sim_core::{NodeId, OpId, Reply, Time};
 
     fn entry(op: u64, user: u64, invoke: u64, complete: u64, outcome: Outcome, reply: Reply) -> HistoryEntry {
         HistoryEntry {

@@ -452,11 +452,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             continue;
         }
         let t = h.complete.expect("completed").0;
-        let ids: &[u64] = match &h.reply {
-            Reply::Value(v) => std::slice::from_ref(v),
-            Reply::Values(v) => v,
-            Reply::None => &[],
-        };
+        let ids = h.reply.values();
         if t <= run.main_end.0 {
             in_main += ids.len() as u64;
         }
