@@ -126,10 +126,10 @@ impl<'h> Items<'h> {
         Items::hashed(Values::Sorted(values))
     }
 
-    /// A get's reply as the history holds it (`None`: no items). A shared cart of more than
-    /// [`Items::SHARE_FROM`] items stays shared, and its hash comes from `memo` (see
-    /// [`PSet::xor_fold`]: `memo` lives no longer than the history); a smaller one is copied
-    /// (a sorted list is faster to read than a tree, and costs no more than a copy of the handle).
+    /// A get's reply as the history holds it (`None`: no items). A shared cart is read where it
+    /// is, never copied; one of more than [`Items::SHARE_FROM`] items has its hash from `memo`
+    /// (see [`PSet::xor_fold`]: `memo` lives no longer than the history), a smaller one is
+    /// hashed item by item (a memo entry per node would cost more than the walk).
     pub fn of_reply(reply: &'h Reply, memo: &mut BTreeMap<usize, u128>) -> Option<Items<'h>> {
         match reply {
             Reply::Values(v) => Some(Items::new(v)),
@@ -137,14 +137,14 @@ impl<'h> Items<'h> {
                 Some(set) if set.len() > Items::SHARE_FROM => {
                     Items { values: Values::Set(set), hash: set.xor_fold(&zobrist, memo) }
                 }
-                Some(set) => Items::hashed(Values::Sorted(Cow::Owned(set.to_vec()))),
+                Some(set) => Items::hashed(Values::Set(set)),
                 None => Items::hashed(Values::Sorted(Cow::Owned(s.to_vec()))),
             }),
             Reply::Value(_) | Reply::None => None,
         }
     }
 
-    /// The size above which a shared cart is read where it is rather than copied.
+    /// The size above which a shared cart's hash is memoized by subtree.
     const SHARE_FROM: usize = 64;
 
     fn hashed(values: Values<'h>) -> Items<'h> {

@@ -1557,12 +1557,15 @@ impl Client {
                                 ["get_versions_0", "get_versions_1", "get_versions_2", "get_versions_3plus"][n.min(3)],
                                 1,
                             );
-                            self.finish(
-                                ctx,
-                                req,
-                                Outcome::Ok,
-                                Reply::Shared(SharedValues::new(store::union(&siblings))),
-                            );
+                            // A handle on the cart read (shared with its versions), not a copy; an empty
+                            // one needs no handle (no allocation: most gets of a large key space).
+                            let items = store::union(&siblings);
+                            let reply = if items.is_empty() {
+                                Reply::Values(Vec::new())
+                            } else {
+                                Reply::Shared(SharedValues::new(items))
+                            };
+                            self.finish(ctx, req, Outcome::Ok, reply);
                         } else {
                             self.finish(ctx, req, Outcome::Fail, Reply::None);
                         }
