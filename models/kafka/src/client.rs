@@ -21,6 +21,9 @@ pub struct Client {
     batch_of: BTreeMap<u64, u32>,
     next_req: u64,
     metadata_at: Option<Time>,
+    /// The broker the next metadata request goes to (`None`: not asked yet; the first is the
+    /// client's id modulo the brokers, so clients start on different brokers).
+    metadata_next: Option<u32>,
     pub consumer: Option<Consumer>,
 }
 
@@ -110,6 +113,7 @@ impl Client {
             batch_of: BTreeMap::new(),
             next_req: 1,
             metadata_at: None,
+            metadata_next: None,
             consumer: consumes.then(|| Consumer {
                 coordinator: None,
                 generation: 0,
@@ -149,7 +153,12 @@ impl Client {
             return;
         }
         self.metadata_at = Some(now);
-        ctx.broadcast(self.p.brokers(), Msg::Metadata);
+        // One broker, as a Kafka client asks one node (its least loaded) and not every broker:
+        // each refresh the next one, so one that is down or cut off costs one refresh.
+        let brokers = self.p.broker_count;
+        let b = self.metadata_next.unwrap_or(ctx.id().0 % brokers);
+        self.metadata_next = Some((b + 1) % brokers);
+        ctx.send(NodeId(b), Msg::Metadata);
     }
 
     pub fn on_op(&mut self, ctx: C, op: Op) {
@@ -735,6 +744,28 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// A client asks one broker for metadata per refresh, the next one each time, starting at
+    /// its id modulo the brokers (node 10 of 5 brokers: broker 0).
+    #[test]
+    fn a_client_asks_one_broker_for_metadata_in_turn() {
+        let p = Rc::new(Params { config: Config::default(), broker_count: 5 });
+        let mut c = Client::new(p.clone(), false);
+        let mut asked = Vec::new();
+        for i in 0..7 {
+            let mut rng = Prng::new(1, Stream::Node(10));
+            let mut ids = IdSource::default();
+            let mut effects: Vec<Effect<Node>> = Vec::new();
+            // 10 s apart: past the retry backoff that spaces refreshes.
+            let mut ctx = Ctx::detached(NodeId(10), Time(i * 10_000_000_000), &mut rng, &mut ids, &[], &mut effects);
+            c.on_timer(&mut ctx, Timer::MetadataRefresh);
+            asked.extend(effects.into_iter().filter_map(|e| match e {
+                Effect::Send { to, msg: Msg::Metadata } => Some(to.0),
+                _ => None,
+            }));
+        }
+        assert_eq!(asked, [0, 1, 2, 3, 4, 0, 1]);
     }
 
     /// A consumer heartbeats every voter only until it knows its coordinator, then the

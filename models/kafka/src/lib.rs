@@ -193,6 +193,7 @@ pub struct Config {
     pub broker_session_timeout: Duration,
     /// The controller re-sends every partition state this often.
     pub controller_broadcast: Duration,
+    /// A client asks one broker (the next in turn) for the partition leaders this often.
     pub metadata_refresh: Duration,
     pub delivery: Delivery,
     /// How many client nodes join the consumer group (the first ones); `None`: all of them.
