@@ -483,3 +483,60 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         self.effects.push(Effect::StationServed { scope, wait, service });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model's set, as plainly as one can be kept: ascending values in a vector, with only
+    /// what [`ValueSet`] requires (so `contains` is the default scan).
+    struct Sorted(Vec<u64>);
+
+    impl ValueSet for Sorted {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_> {
+            Box::new(self.0.iter().copied())
+        }
+    }
+
+    #[test]
+    fn a_shared_reply_reads_shows_and_compares_as_its_values() {
+        let shared = Reply::Shared(SharedValues::new(Sorted(vec![2, 5, 9])));
+        let listed = Reply::Values(vec![2, 5, 9]);
+        assert_eq!(format!("{shared:?}"), format!("{listed:?}"));
+        assert_eq!(format!("{shared:?}"), "Values([2, 5, 9])");
+        assert_eq!(shared.values(), listed.values());
+        assert_eq!(*shared.values(), [2, 5, 9]);
+        // Equal when the values are, whatever holds them; not equal to a listed reply.
+        assert_eq!(shared, Reply::Shared(SharedValues::new(Sorted(vec![2, 5, 9]))));
+        assert_ne!(shared, Reply::Shared(SharedValues::new(Sorted(vec![2, 5]))));
+        assert_ne!(shared, Reply::Shared(SharedValues::new(Sorted(vec![2, 5, 8]))));
+        assert_ne!(shared, listed);
+        // The other replies' values.
+        assert_eq!(*Reply::Value(7).values(), [7]);
+        assert!(Reply::None.values().is_empty());
+
+        let Reply::Shared(s) = &shared else { unreachable!() };
+        // The default `contains` scans in ascending order, stopping past the value.
+        assert_eq!((0..11).filter(|&v| s.contains(v)).collect::<Vec<_>>(), [2, 5, 9]);
+        assert_eq!((s.len(), s.is_empty(), s.to_vec()), (3, false, vec![2, 5, 9]));
+        assert!(SharedValues::new(Sorted(vec![])).is_empty());
+        // The model gets its own set back, and only as its own type.
+        assert_eq!(s.downcast_ref::<Sorted>().map(|x| x.0.clone()), Some(vec![2, 5, 9]));
+        struct Other;
+        impl ValueSet for Other {
+            fn len(&self) -> usize {
+                0
+            }
+            fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_> {
+                Box::new(std::iter::empty())
+            }
+        }
+        assert!(s.downcast_ref::<Other>().is_none());
+        // A clone is the same set, not a copy.
+        let c = s.clone();
+        assert!(std::ptr::eq(c.downcast_ref::<Sorted>().unwrap(), s.downcast_ref::<Sorted>().unwrap()));
+    }
+}
