@@ -363,7 +363,9 @@ impl Model for Register {
 
     /// The leader's list of followers and each client's list of servers; per key written, a
     /// register on every server; per write, a record on the leader's disk and a message and an
-    /// acknowledgement per follower; per operation, the checker's index of writes and reads.
+    /// acknowledgement per follower; per operation, the checker's index of writes and reads, and
+    /// the consistency checks' own record of it (`lin::Operation`, and 24 B where
+    /// `sim_core::lin` cuts the history by key: the sort entry and the reference).
     fn footprint(_config: &Config, topo: &Topology, load: &Load) -> Footprint {
         let (servers, clients) = (topo.servers.len() as f64, topo.clients.len() as f64);
         let (reads, writes) = (load.of("read", Self::OP_KINDS), load.of("write", Self::OP_KINDS));
@@ -378,6 +380,10 @@ impl Model for Register {
         .part(format!("registers: {} keys x {} servers x 40 B", count(keys), count(servers)), keys * servers * 40.0)
         .part("the leader's log", writes * std::mem::size_of::<Applied>() as f64)
         .part("the checker's index", (reads + writes) * 60.0)
+        .part(
+            "the consistency checks' history: an operation record and its place in the cut by key, per operation",
+            (reads + writes) * (std::mem::size_of::<lin::Operation<lin::RegOp, lin::RegRet>>() + 24) as f64,
+        )
     }
 
     fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
