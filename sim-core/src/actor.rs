@@ -112,6 +112,23 @@ impl Reply {
             Reply::Shared(s) => Cow::Owned(s.to_vec()),
         }
     }
+    /// The values in place, without copying a [`Reply::Shared`] set.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        let (listed, shared): (&[u64], _) = match self {
+            Reply::None => (&[], None),
+            Reply::Value(v) => (std::slice::from_ref(v), None),
+            Reply::Values(v) => (v, None),
+            Reply::Shared(s) => (&[], Some(s)),
+        };
+        listed.iter().copied().chain(shared.into_iter().flat_map(SharedValues::iter))
+    }
+    /// Whether `v` is among the values (a [`Reply::Shared`] set answers as it knows best).
+    pub fn contains(&self, v: u64) -> bool {
+        match self {
+            Reply::Shared(s) => s.contains(v),
+            _ => self.iter().any(|x| x == v),
+        }
+    }
 }
 
 impl Debug for Reply {
@@ -517,6 +534,12 @@ mod tests {
         // The other replies' values.
         assert_eq!(*Reply::Value(7).values(), [7]);
         assert!(Reply::None.values().is_empty());
+        // Read in place, the same values.
+        for r in [&shared, &listed, &Reply::Value(7), &Reply::None] {
+            assert_eq!(r.iter().collect::<Vec<_>>(), *r.values());
+            assert!(r.values().iter().all(|&v| r.contains(v)));
+            assert!(!r.contains(3));
+        }
 
         let Reply::Shared(s) = &shared else { unreachable!() };
         // The default `contains` scans in ascending order, stopping past the value.

@@ -218,12 +218,9 @@ impl ProbeState {
             acked.iter().rev().position(|&w| w == v).map(|p| p as u32)
         };
         match reply {
-            Reply::Value(v) => of(*v),
-            Reply::Values(vs) if vs.is_empty() => of(0),
-            Reply::Values(vs) => vs.iter().filter_map(|&v| of(v)).min(),
-            Reply::Shared(vs) if vs.is_empty() => of(0),
-            Reply::Shared(vs) => vs.iter().filter_map(of).min(),
             Reply::None => None,
+            _ if reply.iter().next().is_none() => of(0),
+            _ => reply.iter().filter_map(of).min(),
         }
     }
 

@@ -49,7 +49,7 @@ use common::ring::{Partitioning, Ring};
 use sim_core::fault::Fault;
 use sim_core::metrics::HistoryEntry;
 use sim_core::net::PartitionSpec;
-use sim_core::{Axis, Check, ModelReport, NodeId, Outcome, Reply, RunView, Table, Time};
+use sim_core::{Axis, Check, ModelReport, NodeId, Outcome, RunView, Table, Time};
 use std::collections::BTreeMap;
 
 const GET: u16 = 0;
@@ -329,13 +329,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             put_of(v).is_some_and(|w| w.invoke >= latest.invoke || w.complete.is_none_or(|c| c >= latest.invoke))
         };
         // A shared cart is read where it is (a hot key's gets hold thousands of items each).
-        let fresh = match &g.reply {
-            Reply::Shared(got) => got.contains(latest.value) || got.iter().any(newer),
-            reply => {
-                let got = reply.values();
-                got.contains(&latest.value) || got.iter().any(|&v| newer(v))
-            }
-        };
+        let fresh = g.reply.contains(latest.value) || g.reply.iter().any(newer);
         checked += 1;
         let lag_ms = (g.invoke - latest.complete.expect("acked")).as_millis_f64();
         let b = lag_bounds_ms.iter().position(|&u| lag_ms < u).unwrap_or(lag_bounds_ms.len() - 1);
