@@ -66,9 +66,20 @@ pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// The process's peak resident memory since the last reset, in KiB (Linux).
 pub fn peak_rss_kb() -> Option<u64> {
+    status_kb("VmHWM:")
+}
+
+/// The process's resident memory now, in KiB (Linux). Right after a reset of the peak mark this is
+/// where the next peak starts: memory the allocator kept from earlier runs of the same process.
+pub fn rss_kb() -> Option<u64> {
+    status_kb("VmRSS:")
+}
+
+fn status_kb(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 

@@ -752,6 +752,7 @@ fn cmd_bench_scenario(
     let mut tick = |_: sim_core::Time, _: u64, _: sim_core::Time| simulated_s = start.elapsed().as_secs_f64();
     let req = registry::RunRequest { seed, trace: false, progress: Some(&mut tick), max_memory };
     let rss_reset = bench::reset_peak_rss();
+    let rss_at_start = if rss_reset { bench::rss_kb() } else { None };
     let result = (entry.run)(&source, req);
     let total_s = start.elapsed().as_secs_f64();
     let peak_rss = if rss_reset { bench::peak_rss_kb() } else { None };
@@ -782,15 +783,24 @@ fn cmd_bench_scenario(
     // The cost estimate beside what the run used (peak resident memory of this process).
     if let Ok(cost) = (entry.cost)(&source, false) {
         outln!(
-            "COST estimated_bytes={:.0} peak_rss_bytes={} estimated_events={:.0} events={} estimated_ops={:.0} ops={ops}",
+            "COST estimated_bytes={:.0} peak_rss_bytes={} estimated_events={:.0} events={} estimated_ops={:.0} ops={ops} rss_at_start_bytes={}",
             cost.bytes(),
             peak_rss.map_or("unknown".into(), |kb| (kb * 1024).to_string()),
             cost.events,
             rec.events,
             cost.ops,
+            rss_at_start.map_or("unknown".into(), |kb| (kb * 1024).to_string()),
         );
+        // A second round in one process starts from what the allocator kept of the first: say so,
+        // or a repeated round's peak reads as that run's own.
+        let held = match rss_at_start {
+            Some(kb) if kb >= 64 * 1024 => {
+                format!(" (the process held {} when the run began)", sim_core::cost::bytes(kb as f64 * 1024.0))
+            }
+            _ => String::new(),
+        };
         outln!(
-            "  memory: estimated {}, peak RSS {}; events: estimated {}, processed {}",
+            "  memory: estimated {}, peak RSS {}{held}; events: estimated {}, processed {}",
             sim_core::cost::bytes(cost.bytes()),
             peak_rss.map_or("unknown".into(), |kb| sim_core::cost::bytes(kb as f64 * 1024.0)),
             sim_core::cost::count(cost.events),
