@@ -1,7 +1,7 @@
 //! The broker: partition replicas (leader or follower), the disk queue (group commit), heartbeats,
 //! and, on the lowest-id live broker that hears a majority, the controller and group coordinator.
 
-use crate::log::{Entry, NO_CAS, PartitionLog, Payload, Run, Runs, SeqCheck, high_watermark};
+use crate::log::{Entry, NO_CAS, PartitionLog, Payload, Runs, SeqCheck, high_watermark};
 use crate::msg::*;
 use crate::{Node, Params};
 use sim_core::{Ctx, NodeId, Time, WriteId};
@@ -825,8 +825,7 @@ impl Broker {
 
     fn leader_append(&mut self, ctx: C, part: u32, payload: Payload) -> Option<u64> {
         let r = self.replicas.get_mut(&part)?;
-        let run = Run::new(vec![Entry { epoch: r.leader_epoch, payload }]);
-        let offset = r.log.append_run(run.clone());
+        let (offset, run) = r.log.append_new([Entry { epoch: r.leader_epoch, payload }]);
         self.queue_append(part, offset, run.into());
         self.flush(ctx);
         self.wake_parked(ctx, part);
@@ -881,13 +880,11 @@ impl Broker {
         }
         let r = self.replicas.get_mut(&part).expect("replica");
         let epoch = r.leader_epoch;
-        let run = Run::new(
+        let (base, run) = r.log.append_new(
             ids.iter()
                 .enumerate()
-                .map(|(i, &id)| Entry { epoch, payload: Payload::Data { id, producer, seq: base_seq + i as u32 } })
-                .collect(),
+                .map(|(i, &id)| Entry { epoch, payload: Payload::Data { id, producer, seq: base_seq + i as u32 } }),
         );
-        let base = r.log.append_run(run.clone());
         let last = r.log.leo() - 1;
         self.queue_append(part, base, run.into());
         self.flush(ctx);
@@ -913,7 +910,7 @@ impl Broker {
                     let mut entries = r.log.iter_from(offset);
                     while next < hwm && records.len() < max as usize {
                         if let Some(Entry { payload: Payload::Data { id, .. }, .. }) = entries.next() {
-                            records.push((next, *id));
+                            records.push((next, id));
                         }
                         next += 1;
                     }
@@ -1567,13 +1564,13 @@ mod tests {
                 Record::Log(vec![LogOp::Append {
                     partition: 0,
                     base: 0,
-                    entries: Run::new(entries[..4].to_vec()).into(),
+                    entries: crate::log::Run::new(entries[..4].to_vec()).into(),
                 }]),
                 Record::Log(vec![LogOp::Hwm { partition: 0, hwm: 2 }]),
                 Record::Log(vec![LogOp::Append {
                     partition: 0,
                     base: 4,
-                    entries: Run::new(entries[4..].to_vec()).into(),
+                    entries: crate::log::Run::new(entries[4..].to_vec()).into(),
                 }]),
             ];
             let mut rng = Prng::new(1, Stream::Node(1));
