@@ -269,11 +269,12 @@ pub fn send_order_inversions(produced: &[Produced], at: &Index) -> SendOrder {
     let placed = || {
         produced
             .iter()
-            .filter(|p| p.acked)
-            .filter_map(|p| at.get(p.id).filter(|&(q, _)| q == p.partition).map(|(_, off)| (p, off)))
+            .enumerate()
+            .filter(|(_, p)| p.acked)
+            .filter_map(|(i, p)| at.get(p.id).filter(|&(q, _)| q == p.partition).map(|(_, off)| (i, p, off)))
     };
     let (mut first_client, mut last_client, mut partitions) = (u32::MAX, 0, 0);
-    for (p, _) in placed() {
+    for (_, p, _) in placed() {
         first_client = first_client.min(p.client);
         last_client = last_client.max(p.client);
         partitions = partitions.max(p.partition as usize + 1);
@@ -282,29 +283,35 @@ pub fn send_order_inversions(produced: &[Produced], at: &Index) -> SendOrder {
     let streams = if partitions == 0 { 0 } else { (last_client - first_client) as usize + 1 } * partitions;
     // `starts[s]`: where stream `s` begins in `sent`; then filled in place, stream by stream.
     let mut starts = vec![0usize; streams + 1];
-    for (p, _) in placed() {
+    for (_, p, _) in placed() {
         starts[stream(p) + 1] += 1;
     }
     for s in 0..streams {
         starts[s + 1] += starts[s];
     }
-    // (sent at, id, offset, op) of each send.
-    let mut sent = vec![(Time::ZERO, 0u64, 0u64, 0u64); starts[streams]];
+    // Each send as its place in `produced` and its offset (16 bytes, half a copy of the fields
+    // the order needs: this is as long as the history).
+    let mut sent = vec![(0u32, 0u64); starts[streams]];
     let mut next = starts.clone();
-    for (p, off) in placed() {
+    for (i, p, off) in placed() {
         let s = stream(p);
-        sent[next[s]] = (p.invoke, p.id, off, p.op);
+        sent[next[s]] = (u32::try_from(i).expect("fewer than 2^32 produce attempts"), off);
         next[s] += 1;
     }
     drop(next);
+    // (sent at, id, offset, op): the order of sends in a stream.
+    let key = |&(i, off): &(u32, u64)| {
+        let p = &produced[i as usize];
+        (p.invoke, p.id, off, p.op)
+    };
     let (mut pairs, mut found) = (0u64, Vec::new());
     for s in 0..streams {
         let run = &mut sent[starts[s]..starts[s + 1]];
-        insertion_sort(run);
+        insertion_sort_by_key(run, key);
         // Each send against the previous one of its stream.
         for i in 1..run.len() {
             pairs += 1;
-            if run[i].2 < run[i - 1].2 {
+            if run[i].1 < run[i - 1].1 {
                 found.push((s, starts[s] + i - 1, starts[s] + i));
             }
         }
@@ -314,10 +321,13 @@ pub fn send_order_inversions(produced: &[Produced], at: &Index) -> SendOrder {
     let blamed = found
         .iter()
         .take(sim_core::model::MAX_BLAMED)
-        .map(|&(_, _, i)| sim_core::Blame { invoke: sent[i].0, op: OpId(sent[i].3), complete: None })
+        .map(|&(_, _, i)| {
+            let p = &produced[sent[i].0 as usize];
+            sim_core::Blame { invoke: p.invoke, op: OpId(p.op), complete: None }
+        })
         .collect();
     let example = found.first().map_or(String::new(), |&(s, a, b)| {
-        let (a, b) = (&sent[a], &sent[b]);
+        let (a, b) = (key(&sent[a]), key(&sent[b]));
         format!(
             "; e.g. client n{}, partition {}: {} sent before {} but at offset {} > {}",
             client_of(s),
@@ -331,13 +341,14 @@ pub fn send_order_inversions(produced: &[Produced], at: &Index) -> SendOrder {
     SendOrder { inversions: found.len() as u64, pairs, example, blamed }
 }
 
-/// Sorts `v` by moving each element left past the larger ones before it: `O(n + inversions)`,
-/// so linear on a slice already nearly in order.
-fn insertion_sort<T: Ord + Copy>(v: &mut [T]) {
+/// Sorts `v` by `key`, moving each element left past the larger ones before it:
+/// `O(n + inversions)`, so linear on a slice already nearly in order.
+fn insertion_sort_by_key<T: Copy, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
     for i in 1..v.len() {
         let x = v[i];
+        let kx = key(&x);
         let mut j = i;
-        while j > 0 && v[j - 1] > x {
+        while j > 0 && key(&v[j - 1]) > kx {
             v[j] = v[j - 1];
             j -= 1;
         }
