@@ -296,7 +296,11 @@ impl Broker {
         if self.disk_inflight.is_some() || (self.disk_pending.is_empty() && self.replies_pending.is_empty()) {
             return;
         }
-        let ops = std::mem::take(&mut self.disk_pending);
+        // The disk keeps every record for the rest of the run: each holds exactly its ops (a
+        // vector grown by pushes held room for 4, 288 bytes for the one op of most group
+        // commits when batches are single messages, `kafka_100_brokers`), and the pending list
+        // keeps its room for the next group commit.
+        let ops: Vec<LogOp> = self.disk_pending.drain(..).collect();
         let replies = std::mem::take(&mut self.replies_pending);
         let mut leos: Vec<(u32, u64)> = Vec::new();
         for op in &ops {
@@ -1495,6 +1499,32 @@ mod tests {
         let answers = call(&mut b, |b, ctx| b.on_msg(ctx, NodeId(2), fetch(1)));
         assert_eq!(b.replicas[&0].log.hwm, 1);
         assert_eq!(answers, vec![(client, None)]);
+    }
+
+    /// The disk keeps every record to the end of the run, so a group commit's record holds
+    /// exactly its ops, not the room a growing vector had (4 ops for the first push).
+    #[test]
+    fn a_group_commit_record_holds_exactly_its_ops() {
+        let config = Config { partition_count: 1, ..Config::default() };
+        let mut b = Broker::new(Rc::new(Params { config, broker_count: 3 }), 0);
+        call(&mut b, |b, ctx| b.on_start(ctx));
+        if let Some((write, _, _)) = b.disk_inflight.take() {
+            call(&mut b, |b, ctx| b.on_persisted(ctx, write));
+        }
+        let produce = Msg::Produce { req: 7, partition: 0, ids: vec![42], producer: 0, base_seq: 0, acks: Acks::All };
+        let mut rng = Prng::new(1, Stream::Node(0));
+        let mut ids = IdSource::default();
+        let mut effects: Vec<Effect<Node>> = Vec::new();
+        let mut ctx = Ctx::detached(NodeId(0), Time(1_000), &mut rng, &mut ids, &[], &mut effects);
+        b.on_msg(&mut ctx, NodeId(5), produce);
+        let ops = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Persist { record: Record::Log(ops), .. } => Some(ops),
+                _ => None,
+            })
+            .expect("a group commit");
+        assert_eq!((ops.len(), ops.capacity()), (1, 1));
     }
 
     /// min.insync.replicas: with the ISR below it, acks=all writes are refused, not appended.
