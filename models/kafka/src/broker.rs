@@ -1,7 +1,7 @@
 //! The broker: partition replicas (leader or follower), the disk queue (group commit), heartbeats,
 //! and, on the lowest-id live broker that hears a majority, the controller and group coordinator.
 
-use crate::log::{Entry, NO_CAS, PartitionLog, Payload, Run, Runs, SeqCheck, high_watermark};
+use crate::log::{Entry, NO_CAS, PartitionLog, Payload, Runs, SeqCheck, high_watermark};
 use crate::msg::*;
 use crate::{Node, Params};
 use sim_core::{Ctx, NodeId, Time, WriteId};
@@ -296,7 +296,11 @@ impl Broker {
         if self.disk_inflight.is_some() || (self.disk_pending.is_empty() && self.replies_pending.is_empty()) {
             return;
         }
-        let ops = std::mem::take(&mut self.disk_pending);
+        // The disk keeps every record for the rest of the run: each holds exactly its ops (a
+        // vector grown by pushes held room for 4, 288 bytes for the one op of most group
+        // commits when batches are single messages, `kafka_100_brokers`), and the pending list
+        // keeps its room for the next group commit.
+        let ops: Vec<LogOp> = self.disk_pending.drain(..).collect();
         let replies = std::mem::take(&mut self.replies_pending);
         let mut leos: Vec<(u32, u64)> = Vec::new();
         for op in &ops {
@@ -825,8 +829,7 @@ impl Broker {
 
     fn leader_append(&mut self, ctx: C, part: u32, payload: Payload) -> Option<u64> {
         let r = self.replicas.get_mut(&part)?;
-        let run = Run::new(vec![Entry { epoch: r.leader_epoch, payload }]);
-        let offset = r.log.append_run(run.clone());
+        let (offset, run) = r.log.append_new([Entry { epoch: r.leader_epoch, payload }]);
         self.queue_append(part, offset, run.into());
         self.flush(ctx);
         self.wake_parked(ctx, part);
@@ -881,13 +884,11 @@ impl Broker {
         }
         let r = self.replicas.get_mut(&part).expect("replica");
         let epoch = r.leader_epoch;
-        let run = Run::new(
+        let (base, run) = r.log.append_new(
             ids.iter()
                 .enumerate()
-                .map(|(i, &id)| Entry { epoch, payload: Payload::Data { id, producer, seq: base_seq + i as u32 } })
-                .collect(),
+                .map(|(i, &id)| Entry { epoch, payload: Payload::Data { id, producer, seq: base_seq + i as u32 } }),
         );
-        let base = r.log.append_run(run.clone());
         let last = r.log.leo() - 1;
         self.queue_append(part, base, run.into());
         self.flush(ctx);
@@ -913,7 +914,7 @@ impl Broker {
                     let mut entries = r.log.iter_from(offset);
                     while next < hwm && records.len() < max as usize {
                         if let Some(Entry { payload: Payload::Data { id, .. }, .. }) = entries.next() {
-                            records.push((next, *id));
+                            records.push((next, id));
                         }
                         next += 1;
                     }
@@ -1500,6 +1501,32 @@ mod tests {
         assert_eq!(answers, vec![(client, None)]);
     }
 
+    /// The disk keeps every record to the end of the run, so a group commit's record holds
+    /// exactly its ops, not the room a growing vector had (4 ops for the first push).
+    #[test]
+    fn a_group_commit_record_holds_exactly_its_ops() {
+        let config = Config { partition_count: 1, ..Config::default() };
+        let mut b = Broker::new(Rc::new(Params { config, broker_count: 3 }), 0);
+        call(&mut b, |b, ctx| b.on_start(ctx));
+        if let Some((write, _, _)) = b.disk_inflight.take() {
+            call(&mut b, |b, ctx| b.on_persisted(ctx, write));
+        }
+        let produce = Msg::Produce { req: 7, partition: 0, ids: vec![42], producer: 0, base_seq: 0, acks: Acks::All };
+        let mut rng = Prng::new(1, Stream::Node(0));
+        let mut ids = IdSource::default();
+        let mut effects: Vec<Effect<Node>> = Vec::new();
+        let mut ctx = Ctx::detached(NodeId(0), Time(1_000), &mut rng, &mut ids, &[], &mut effects);
+        b.on_msg(&mut ctx, NodeId(5), produce);
+        let ops = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Persist { record: Record::Log(ops), .. } => Some(ops),
+                _ => None,
+            })
+            .expect("a group commit");
+        assert_eq!((ops.len(), ops.capacity()), (1, 1));
+    }
+
     /// min.insync.replicas: with the ISR below it, acks=all writes are refused, not appended.
     #[test]
     fn min_isr_refuses_acks_all_writes() {
@@ -1567,13 +1594,13 @@ mod tests {
                 Record::Log(vec![LogOp::Append {
                     partition: 0,
                     base: 0,
-                    entries: Run::new(entries[..4].to_vec()).into(),
+                    entries: crate::log::Run::new(entries[..4].to_vec()).into(),
                 }]),
                 Record::Log(vec![LogOp::Hwm { partition: 0, hwm: 2 }]),
                 Record::Log(vec![LogOp::Append {
                     partition: 0,
                     base: 4,
-                    entries: Run::new(entries[4..].to_vec()).into(),
+                    entries: crate::log::Run::new(entries[4..].to_vec()).into(),
                 }]),
             ];
             let mut rng = Prng::new(1, Stream::Node(1));

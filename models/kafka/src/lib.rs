@@ -456,7 +456,8 @@ impl Model for Kafka {
     /// Per broker and partition, the partition's state as each broker knows it and as the
     /// controller's broadcasts carry it (about 700 bytes, measured at 100-200 brokers and 1,000-2,000
     /// partitions); per message produced, its entry (one copy, shared by the logs and disks of
-    /// every replica), the replicas' handles on it, the consumers' and the checkers' records. Events: a couple per
+    /// every replica), the replicas' handles on it, the consumers' and the checkers' records; per
+    /// group commit, the record the disk keeps. Events: a couple per
     /// message (batched requests and fetches), and the fetches, heartbeats and broadcasts that run
     /// all the time (fitted to the same runs: per broker and second, 1,000 + 5 per broker + 0.5 per
     /// partition at the default 100 ms fetch wait).
@@ -471,6 +472,14 @@ impl Model for Kafka {
         // disk-record handles, and the checkers' records (measured: kafka_50k peaks at 1.31 GB for
         // 3.0 M messages, 3 replicas, history included).
         let per_message = entry + rf * 16.0 + 150.0;
+        // Every group commit is a record the disk keeps to the end of the run (its slot in the
+        // node's list of durable records and its one or few ops): at most one per append of a
+        // replica (a produce batch or a fetch response, a message each at worst, as on
+        // `kafka_100_brokers`, where these records were most of the 1.18 GB peak), and at most
+        // one per disk write in flight, taken here as one per millisecond and broker (the
+        // default disk's latency; the footprint does not see the disk's).
+        const GROUP_COMMIT_BYTES: f64 = 128.0;
+        let group_commits = (rf * produced).min(brokers * load.run_s * 1000.0);
         let fetch_scale = 0.1 / c.fetch_max_wait.as_secs_f64();
         let background_per_s = brokers * (1000.0 + 5.0 * brokers + 0.5 * partitions) * fetch_scale
             + clients * (1.0 / c.consumer_heartbeat.as_secs_f64() + 1.0 / c.poll_timeout.as_secs_f64());
@@ -491,6 +500,13 @@ impl Model for Kafka {
                 count(produced)
             ),
             produced * per_message,
+        )
+        .part(
+            format!(
+                "disk records: {} group commits x {GROUP_COMMIT_BYTES:.0} B (kept by the disk to the end of the run)",
+                count(group_commits)
+            ),
+            group_commits * GROUP_COMMIT_BYTES,
         )
     }
 

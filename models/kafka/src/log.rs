@@ -4,6 +4,7 @@
 //! Everything here is pure data with no actor in sight, so truncation by leader epoch and the
 //! high-water mark can be tested on their own.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -47,24 +48,34 @@ pub enum SeqCheck {
     OutOfOrder,
 }
 
-/// A run of consecutive entries shared between logs: a range of one chunk (`Rc`), the entries
-/// of one produce batch or one commit entry as its leader appended them. The leader's log and
-/// disk record, the fetch responses, and every follower's log and disk record hold the same
-/// chunk, so a message is in memory once, not once per replica and per disk (six copies of
+/// A run of consecutive entries shared between logs: a range of one chunk (`Rc`). The leader's
+/// log and disk record, the fetch responses, and every follower's log and disk record hold the
+/// same chunk, so a message is in memory once, not once per replica and per disk (six copies of
 /// every entry were most of `kafka_50k`'s 2 GB).
+///
+/// A leader writes the entries it appends into a chunk of its own (`Open`), batch after batch,
+/// and starts another only when it is full, so consecutive batches sit side by side in one
+/// allocation and one run. A chunk per produce batch (two or three messages on `kafka_50k`)
+/// was millions of small allocations of varying sizes, freed at the end one by one, and a run
+/// per batch in every replica's log and disk record. A slot is written once, by the chunk's
+/// owner, before any run covers it (hence `Cell`: a run only ever reads slots below the fill
+/// mark of the moment it was cut); a truncated leader writes on after the slots it cut, never
+/// over them, so every run that shares a chunk keeps its entries.
 #[derive(Clone, Debug)]
 pub struct Run {
-    chunk: Rc<[Entry]>,
+    chunk: Rc<[Cell<Entry>]>,
     start: u32,
     len: u32,
 }
 
 impl Run {
+    /// A run of its own chunk, exactly `entries`.
     pub fn new(entries: Vec<Entry>) -> Run {
         let len = u32::try_from(entries.len()).expect("a run of more than 2^32 entries");
-        Run { chunk: entries.into(), start: 0, len }
+        Run { chunk: entries.into_iter().map(Cell::new).collect(), start: 0, len }
     }
-    pub fn entries(&self) -> &[Entry] {
+    /// The entries, each read by value (`Cell::get`).
+    pub fn entries(&self) -> &[Cell<Entry>] {
         &self.chunk[self.start as usize..(self.start + self.len) as usize]
     }
     pub fn len(&self) -> u64 {
@@ -84,6 +95,30 @@ impl Run {
     }
 }
 
+/// The chunk a leader writes its appends into, and how many of its slots are written.
+#[derive(Debug)]
+struct Open {
+    chunk: Rc<[Cell<Entry>]>,
+    filled: u32,
+}
+
+/// A log's open chunk, if any. A clone of the log opens chunks of its own: two writers of one
+/// chunk would write over each other's slots.
+#[derive(Debug, Default)]
+struct OpenChunk(Option<Open>);
+
+impl Clone for OpenChunk {
+    fn clone(&self) -> OpenChunk {
+        OpenChunk(None)
+    }
+}
+
+/// The first chunk a log's leader opens holds this many entries; each next one twice the last,
+/// up to `CHUNK_MAX` (so a partition that gets a few messages wastes little, and a busy one
+/// allocates once per `CHUNK_MAX` entries).
+const CHUNK_MIN: usize = 16;
+const CHUNK_MAX: usize = 4096;
+
 /// How many entries `runs` hold.
 pub fn run_len<'r>(runs: impl IntoIterator<Item = &'r Run>) -> u64 {
     runs.into_iter().map(Run::len).sum()
@@ -99,9 +134,12 @@ pub struct Runs {
 }
 
 impl Runs {
+    /// Adds `run` after the others; one that continues the last in its chunk joins it.
     pub fn push(&mut self, run: Run) {
-        match self.first {
+        let last = if self.rest.is_empty() { self.first.as_mut() } else { self.rest.last_mut() };
+        match last {
             None => self.first = Some(run),
+            Some(last) if last.continued_by(&run) => last.len += run.len,
             Some(_) => self.rest.push(run),
         }
     }
@@ -156,6 +194,8 @@ pub struct PartitionLog {
     /// `(log offset, committed consumer offset, generation)` of every commit entry.
     commits: Vec<(u64, u64, u64)>,
     producers: BTreeMap<u64, ProducerState>,
+    /// The chunk this replica writes into when it leads (see [`Run`]).
+    open: OpenChunk,
 }
 
 impl PartitionLog {
@@ -164,22 +204,22 @@ impl PartitionLog {
         self.leo
     }
     /// Every entry, in offset order.
-    pub fn iter(&self) -> impl Iterator<Item = &Entry> + Clone + '_ {
-        self.runs.iter().flat_map(Run::entries)
+    pub fn iter(&self) -> impl Iterator<Item = Entry> + Clone + '_ {
+        self.runs.iter().flat_map(Run::entries).map(Cell::get)
     }
     /// The entries from `offset` on.
-    pub fn iter_from(&self, offset: u64) -> impl Iterator<Item = &Entry> + '_ {
+    pub fn iter_from(&self, offset: u64) -> impl Iterator<Item = Entry> + '_ {
         let i = self.run_at(offset);
         let skip = i.map_or(0, |i| offset - self.starts[i]) as usize;
-        self.runs[i.unwrap_or(self.runs.len())..].iter().flat_map(Run::entries).skip(skip)
+        self.runs[i.unwrap_or(self.runs.len())..].iter().flat_map(Run::entries).skip(skip).map(Cell::get)
     }
     /// The run holding `offset` (`None` past the end).
     fn run_at(&self, offset: u64) -> Option<usize> {
         (offset < self.leo).then(|| self.starts.partition_point(|&s| s <= offset) - 1)
     }
-    pub fn entry(&self, offset: u64) -> Option<&Entry> {
+    pub fn entry(&self, offset: u64) -> Option<Entry> {
         let i = self.run_at(offset)?;
-        self.runs[i].entries().get((offset - self.starts[i]) as usize)
+        self.runs[i].entries().get((offset - self.starts[i]) as usize).map(Cell::get)
     }
     /// Entries `[from, to)` as shared runs (what a fetch response carries).
     pub fn runs_between(&self, from: u64, to: u64) -> Runs {
@@ -207,7 +247,7 @@ impl PartitionLog {
     }
     /// The epoch of the last entry (0 for an empty log): what a follower sends with its fetch.
     pub fn last_epoch(&self) -> u32 {
-        self.runs.last().and_then(|r| r.entries().last()).map_or(0, |e| e.epoch)
+        self.runs.last().and_then(|r| r.entries().last()).map_or(0, |e| e.get().epoch)
     }
     pub fn epochs(&self) -> &[(u32, u64)] {
         &self.epochs
@@ -230,17 +270,57 @@ impl PartitionLog {
 
     /// Appends one entry, returning its offset.
     pub fn append(&mut self, e: Entry) -> u64 {
-        let offset = self.leo;
-        self.append_run(Run::new(vec![e]));
-        offset
+        self.append_new([e]).0
+    }
+
+    /// Appends entries this replica writes (as leader) into its open chunk, opening a new one
+    /// when they do not fit; returns the offset of the first and the run that holds them (to
+    /// share with the disk record and the followers).
+    pub fn append_new(&mut self, entries: impl IntoIterator<Item = Entry, IntoIter: ExactSizeIterator>) -> (u64, Run) {
+        let entries = entries.into_iter();
+        let n = entries.len();
+        let room = self.open.0.as_ref().map_or(0, |o| o.chunk.len() - o.filled as usize);
+        if room < n {
+            let last = self.open.0.as_ref().map_or(CHUNK_MIN / 2, |o| o.chunk.len());
+            let size = (last * 2).clamp(CHUNK_MIN, CHUNK_MAX).max(n);
+            let blank = Entry { epoch: 0, payload: Payload::Data { id: 0, producer: 0, seq: 0 } };
+            self.open.0 = Some(Open { chunk: (0..size).map(|_| Cell::new(blank)).collect(), filled: 0 });
+        }
+        let open = self.open.0.as_mut().expect("opened above");
+        let start = open.filled;
+        for (slot, e) in open.chunk[start as usize..].iter().zip(entries) {
+            slot.set(e);
+        }
+        let len = u32::try_from(n).expect("a run of more than 2^32 entries");
+        open.filled += len;
+        let run = Run { chunk: open.chunk.clone(), start, len };
+        (self.append_run(run.clone()), run)
     }
 
     /// Appends a run (shared, not copied), returning the offset of its first entry.
     pub fn append_run(&mut self, run: Run) -> u64 {
         let base = self.leo;
+        // A producer's entries come in batches: its state is stored once per streak of its
+        // entries, with the streak's last (a map update per entry was a fifth of this function).
+        let mut streak: Option<(u64, ProducerState)> = None;
         for (i, e) in run.entries().iter().enumerate() {
+            let e = e.get();
+            let offset = base + i as u64;
             self.begin_epoch(e.epoch);
-            self.index(base + i as u64, e);
+            match e.payload {
+                Payload::Data { producer, seq, .. } if producer != 0 => {
+                    if let Some((p, st)) = streak
+                        && p != producer
+                    {
+                        self.producers.insert(p, st);
+                    }
+                    streak = Some((producer, ProducerState { last_seq: seq, last_offset: offset }));
+                }
+                _ => self.index(offset, &e),
+            }
+        }
+        if let Some((p, st)) = streak {
+            self.producers.insert(p, st);
         }
         self.leo += run.len();
         match self.runs.last_mut() {
@@ -291,7 +371,7 @@ impl PartitionLog {
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| matches!(e.payload, Payload::Data { producer, .. } if producer != 0))
-                .map(|(i, e)| (i as u64, *e))
+                .map(|(i, e)| (i as u64, e))
                 .collect();
             for (i, e) in entries {
                 self.index(i, &e);
@@ -474,6 +554,40 @@ mod tests {
         assert_eq!(l.committed_consumer_offset(), 0);
     }
 
+    /// A leader's batches go into one chunk, side by side, and its log holds them as one run; a
+    /// follower that fetched them shares that chunk. A truncated leader writes after the slots it
+    /// cut, so the follower, still holding the cut entries, reads them unchanged. Chunks double
+    /// from `CHUNK_MIN` up to `CHUNK_MAX`; a batch larger than the next size gets its own.
+    #[test]
+    fn a_leader_writes_its_batches_side_by_side_in_one_chunk() {
+        let ids = |l: &PartitionLog| -> Vec<u64> {
+            l.iter().map(|e| if let Payload::Data { id, .. } = e.payload { id } else { 0 }).collect()
+        };
+        let mut leader = PartitionLog::default();
+        assert_eq!(leader.append_new((1..4u32).map(u64::from).map(|id| data(1, id))).0, 0);
+        assert_eq!(leader.append_new((4..6u32).map(u64::from).map(|id| data(1, id))).0, 3);
+        assert_eq!(leader.append(data(1, 6)), 5);
+        assert_eq!((leader.runs.len(), leader.runs[0].chunk.len()), (1, CHUNK_MIN), "three batches, one run");
+        let mut f = PartitionLog::default();
+        for run in leader.runs_between(0, 6) {
+            f.append_run(run);
+        }
+        assert!(f.shares_runs_with(&leader));
+        // The leader loses its last three entries and appends others: after them in the chunk.
+        leader.truncate_to(3);
+        leader.append_new((7..9u32).map(u64::from).map(|id| data(2, id)));
+        assert_eq!(ids(&leader), [1, 2, 3, 7, 8]);
+        assert_eq!(ids(&f), [1, 2, 3, 4, 5, 6], "the follower's entries were not written over");
+        assert_eq!((leader.runs.len(), leader.runs[1].start), (2, 6));
+        // 8 slots left, 9 entries: the next chunk, twice the size; then 100 entries, more than twice
+        // again: a chunk their size.
+        leader.append_new((100..109u32).map(u64::from).map(|id| data(2, id)));
+        assert_eq!(leader.runs.last().map(|r| r.chunk.len()), Some(2 * CHUNK_MIN));
+        leader.append_new((200..300u32).map(u64::from).map(|id| data(2, id)));
+        assert_eq!(leader.runs.last().map(|r| r.chunk.len()), Some(100));
+        assert_eq!(leader.leo(), 5 + 9 + 100);
+    }
+
     /// A follower holds the leader's runs, not copies: fetch ranges that cut runs apart join
     /// again in the follower's log, a truncation inside a run keeps its head, and every read
     /// (by offset, from an offset, a view, a range) sees the entries in offset order.
@@ -493,7 +607,7 @@ mod tests {
         assert!(Rc::ptr_eq(&f.runs[0].chunk, &leader.runs[0].chunk), "shared, not copied");
         assert!(f.iter().eq(leader.iter()));
         assert_eq!(f.epochs(), &[(1, 0), (2, 4)]);
-        let ids = |it: &mut dyn Iterator<Item = &Entry>| -> Vec<u64> {
+        let ids = |it: &mut dyn Iterator<Item = Entry>| -> Vec<u64> {
             it.map(|e| match e.payload {
                 Payload::Data { id, .. } => id,
                 Payload::Commit { .. } => 0,
