@@ -86,6 +86,7 @@
 
 pub mod check;
 pub mod consistency;
+pub mod keymap;
 pub mod node;
 pub mod pset;
 pub mod store;
