@@ -755,8 +755,15 @@ impl Server {
     fn targets(&self, now_ns: u64, key: u64) -> Vec<(u32, Option<u32>)> {
         let c = &self.sh.config;
         let n = (c.replicas as usize).min(self.sh.servers as usize);
-        let walk = self.ring().walk(self.ring().range_of(key));
-        healthy_targets(walk, n, c.sloppy_quorum, |s| self.is_up(now_ns, s))
+        let ring = self.ring();
+        let range = ring.range_of(key);
+        // Most often every owner is up: the targets are the preference list (the walk's first
+        // `n`), and no walk is needed.
+        let owners = ring.head(range, n);
+        if owners.iter().all(|&s| self.is_up(now_ns, s)) {
+            return owners.iter().map(|&s| (s, None)).collect();
+        }
+        healthy_targets(ring.walk(range), n, c.sloppy_quorum, |s| self.is_up(now_ns, s))
     }
 
     fn next_seq(&mut self, ctx: &mut Ctx<'_, DynamoNode>) -> u64 {
@@ -1404,6 +1411,8 @@ impl Client {
         match self.sh.config.coordinator {
             // The client coordinates itself: no server is asked to (the field is not used).
             Coordinator::Proxy => ring.primary(range),
+            // The primary (the walk's first) when it is fine, as it most often is; else the walk.
+            Coordinator::PreferenceList if ok(ring.primary(range)) => ring.primary(range),
             Coordinator::PreferenceList => ring.walk(range).find(|&s| ok(s)).unwrap_or(ring.primary(range)),
             Coordinator::Random => {
                 let walk: Vec<u32> = ring.walk(range).collect();
