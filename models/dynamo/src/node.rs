@@ -1868,6 +1868,42 @@ mod tests {
         assert_eq!(reply.values(), [1, 2, 4, 9].as_slice());
     }
 
+    /// A replica's store through inserts in descending key order and lazy deletes in the middle
+    /// of its ranges' key lists: every key left is found, the removed ones are not, and
+    /// anti-entropy's entries of a range come out in key order.
+    #[test]
+    fn a_replica_finds_every_key_it_holds_and_lists_a_range_in_key_order() {
+        let sh = Rc::new(Shared::new(Config::default(), 8));
+        let mut server = Server::new(sh.clone(), 0);
+        let version = |key: u64, expires_ns| {
+            let items = PSet::new().insert(key);
+            Version::new(Dot { node: 0, seq: key }, VClock::new(), PSet::new(), items, Stamp::default(), expires_ns)
+        };
+        // Every third key expires at 100 ns; the rest never.
+        for key in (0..3_000u64).rev() {
+            assert!(server.apply(0, key, &[version(key, if key % 3 == 0 { 100 } else { 0 })]));
+        }
+        assert_eq!(server.key_count(), 3_000);
+        // Reads after the expiry remove those keys on sight.
+        for key in (0..3_000u64).filter(|k| k % 3 == 0) {
+            assert!(server.read_local(200, key).is_empty());
+        }
+        let mut keys: Vec<u64> = server.keys().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, (0..3_000u64).filter(|k| k % 3 != 0).collect::<Vec<_>>());
+        for key in 0..3_000u64 {
+            let held: Vec<u64> = server.own_set(key).iter().flat_map(|v| v.items.iter()).collect();
+            assert_eq!(held, if key % 3 == 0 { vec![] } else { vec![key] }, "key {key}");
+        }
+        let ring = &sh.views[0].ring;
+        let all_leaves: Vec<u32> = (0..sh.config.merkle_leaves).collect();
+        for range in 0..ring.token_count() as u32 {
+            let listed: Vec<u64> = server.entries_in(range, &all_leaves).into_iter().map(|e| e.0).collect();
+            let want: Vec<u64> = keys.iter().copied().filter(|&k| ring.range_of(k) as u32 == range).collect();
+            assert_eq!(listed, want, "range {range}");
+        }
+    }
+
     #[test]
     fn without_sloppy_quorum_a_put_with_too_few_owners_fails_at_once() {
         let config = Config { sloppy_quorum: false, hinted_handoff: false, ..Config::default() };
