@@ -86,6 +86,7 @@
 
 pub mod check;
 pub mod consistency;
+pub mod keymap;
 pub mod node;
 pub mod pset;
 pub mod store;
@@ -477,8 +478,10 @@ impl Model for Dynamo {
         let merge = c.reconcile == Reconcile::ClientMerge;
         let grows = if merge { 2.0 * PSET_NODE_BYTES } else { 0.0 };
         let puts_per_key = puts / keys.max(1.0);
-        // The live sets: one of each per key, which the replicas' versions share.
-        let value = n * (sibling + 40.0) + grows * puts_per_key;
+        // The live sets: one of each per key, which the replicas' versions share. Each replica
+        // files the key in its key table (a 40-byte slot, key and value, in a table 7/16 to 7/8
+        // full) and in its range's list of keys (8 bytes).
+        let value = n * (sibling + 72.0) + grows * puts_per_key;
         // Each replica's record holds a handle on the put's version, which all share: the
         // version once, with the nodes its sets add (a path of the treap, about `2 ln K`).
         let depth = 2.0 * (1.0 + puts_per_key * load.key_skew).ln();

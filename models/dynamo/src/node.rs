@@ -2,6 +2,7 @@
 //! clients (coordinator choice, read-modify-write or blind puts, timeouts, and under
 //! `coordinator: Proxy` the coordination itself: replica targets, quorums, read repair).
 
+use crate::keymap::KeyMap;
 use crate::pset::PSet;
 use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Version, Versioning};
 use crate::{Config, Coordinator, PutMode, ReplicaChoice};
@@ -521,11 +522,11 @@ impl Pending {
     }
 }
 
-/// What a server holds of one key range.
-#[derive(Default)]
+/// What a server holds of one key range (the versions themselves are in its key table).
 struct Held {
-    /// `key -> versions`.
-    keys: BTreeMap<u64, Vec<Sibling>>,
+    /// The range's keys, in no order: what walks them in key order sorts them first (a slot
+    /// knows its key's place here, so a key leaves in `O(1)`).
+    keys: Vec<u64>,
     /// Per leaf of the range's Merkle tree: the XOR of the hashes of its keys' versions, kept up
     /// to date on every change, so a tree costs `2L - 1` hashes, not a scan.
     leaf_xor: Vec<u64>,
@@ -533,12 +534,25 @@ struct Held {
     bytes: u64,
 }
 
+/// One key's versions on a replica, and where its range lists it.
+struct Stored {
+    set: Vec<Sibling>,
+    /// Its range's index in [`Server::held`].
+    held: u32,
+    /// Its place in that range's `keys`.
+    pos: u32,
+}
+
 pub struct Server {
     sh: Rc<Shared>,
     me: u32,
+    /// `key -> versions`: looked up, never iterated ([`KeyMap`]).
+    keys: KeyMap<Stored>,
     /// The key ranges this server holds keys of (only those: a server of a thousand-server ring
-    /// holds a few dozen of its tens of thousands of ranges).
-    store: BTreeMap<u32, Held>,
+    /// holds a few dozen of its tens of thousands of ranges), in the order it met them ...
+    held: Vec<Held>,
+    /// ... and their indexes there by range, ascending.
+    ranges: BTreeMap<u32, u32>,
     /// `(owner, key) -> versions` held for an unreachable owner.
     hints: BTreeMap<(u32, u64), Vec<Sibling>>,
     /// The same hints by `(key, owner)`: a read finds a key's hints without asking every server
@@ -576,7 +590,9 @@ impl Server {
         let owned_ranges = sh.views[0].owned[me as usize].clone();
         Server {
             me,
-            store: BTreeMap::new(),
+            keys: KeyMap::default(),
+            held: Vec::new(),
+            ranges: BTreeMap::new(),
             hints: BTreeMap::new(),
             hints_by_key: BTreeMap::new(),
             owned_ranges,
@@ -597,9 +613,42 @@ impl Server {
         }
     }
 
-    /// The versions this server stores of `key`, in range `range`.
-    fn stored(&self, range: u32, key: u64) -> Option<&Vec<Sibling>> {
-        self.store.get(&range)?.keys.get(&key)
+    /// The versions this server stores of `key`.
+    fn stored(&self, key: u64) -> Option<&Vec<Sibling>> {
+        self.keys.get(key).map(|s| &s.set)
+    }
+
+    /// The index in `held` of range `range`, a new entry if this server held none of its keys.
+    fn held_index(ranges: &mut BTreeMap<u32, u32>, held: &mut Vec<Held>, leaves: u32, range: u32) -> usize {
+        *ranges.entry(range).or_insert_with(|| {
+            held.push(Held { keys: Vec::new(), leaf_xor: vec![0; leaves as usize], bytes: 0 });
+            (held.len() - 1) as u32
+        }) as usize
+    }
+
+    /// The entry of `key`: filed under its range of the current ring, with no versions yet, if
+    /// it had none.
+    fn file(&mut self, key: u64) -> &mut Stored {
+        let Server { keys, held, ranges, sh, epoch, .. } = self;
+        keys.get_or_insert_with(key, || {
+            let range = sh.views[*epoch].ring.range_of(key) as u32;
+            let h = Server::held_index(ranges, held, sh.config.merkle_leaves, range);
+            held[h].keys.push(key);
+            Stored { set: Vec::new(), held: h as u32, pos: (held[h].keys.len() - 1) as u32 }
+        })
+        .0
+    }
+
+    /// Takes `key` out of the store: its versions and its range's index in `held`.
+    fn unfile(&mut self, key: u64) -> Option<(Vec<Sibling>, usize)> {
+        let s = self.keys.remove(key)?;
+        let (h, pos) = (s.held as usize, s.pos as usize);
+        let list = &mut self.held[h].keys;
+        list.swap_remove(pos);
+        if let Some(&moved) = list.get(pos) {
+            self.keys.get_mut(moved).expect("a listed key is stored").pos = pos as u32;
+        }
+        Some((s.set, h))
     }
 
     fn ring(&self) -> &Ring {
@@ -614,22 +663,29 @@ impl Server {
         self.epoch = e;
         let sh = self.sh.clone();
         let view = &sh.views[e];
-        let old = std::mem::take(&mut self.store);
+        let (mut old, held) = (std::mem::take(&mut self.keys), std::mem::take(&mut self.held));
+        let ranges = std::mem::take(&mut self.ranges);
         self.owned_ranges = view.owned[self.me as usize].clone();
-        for (key, set) in old.into_values().flat_map(|h| h.keys) {
-            let range = view.ring.range_of(key) as u32;
-            let d = Server::digest(key, &set);
-            self.store.entry(range).or_default().keys.insert(key, set);
-            self.account(range, key, None, d);
+        // In the order the ranges' trees held them: by range, then by key.
+        for h in ranges.into_values() {
+            let mut keys = held[h as usize].keys.clone();
+            keys.sort_unstable();
+            for key in keys {
+                let set = old.remove(key).expect("a listed key is stored").set;
+                let d = Server::digest(key, &set);
+                let s = self.file(key);
+                s.set = set;
+                let h = s.held as usize;
+                self.account(h, key, None, d);
+            }
         }
     }
 
     /// The live versions this server holds for `key` (its own and any hinted copies).
     pub fn versions(&self, key: u64, local_now_ns: u64) -> Vec<Sibling> {
         let policy = self.sh.policy();
-        let range = self.ring().range_of(key) as u32;
         let mut out: Vec<Sibling> = Vec::new();
-        if let Some(s) = self.stored(range, key) {
+        if let Some(s) = self.stored(key) {
             store::merge(&mut out, s, policy);
         }
         for s in self.hints_of(key) {
@@ -641,16 +697,14 @@ impl Server {
 
     /// The versions this server holds as a replica (not hints) for `key`.
     pub fn own_versions(&self, key: u64, local_now_ns: u64) -> Vec<Sibling> {
-        let range = self.ring().range_of(key) as u32;
-        let mut v = self.stored(range, key).cloned().unwrap_or_default();
+        let mut v = self.stored(key).cloned().unwrap_or_default();
         v.retain(|s| s.is_live(local_now_ns));
         v
     }
 
     /// Every version this server stores as a replica for `key`, live or expired (no copy).
     pub fn own_set(&self, key: u64) -> &[Sibling] {
-        let range = self.ring().range_of(key) as u32;
-        self.stored(range, key).map_or(&[], |s| s.as_slice())
+        self.stored(key).map_or(&[], |s| s.as_slice())
     }
 
     /// The versions this server holds of `key` for other owners, by owner.
@@ -660,13 +714,13 @@ impl Server {
             .filter_map(move |(&(_, owner), _)| self.hints.get(&(owner, key)))
     }
 
-    /// Every key this server stores as a replica.
+    /// Every key this server stores as a replica, in no particular order.
     pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
-        self.store.values().flat_map(|h| h.keys.keys().copied())
+        self.held.iter().flat_map(|h| h.keys.iter().copied())
     }
 
     pub fn key_count(&self) -> usize {
-        self.store.values().map(|h| h.keys.len()).sum()
+        self.keys.len()
     }
 
     /// Every key this server holds a hinted copy of.
@@ -701,8 +755,15 @@ impl Server {
     fn targets(&self, now_ns: u64, key: u64) -> Vec<(u32, Option<u32>)> {
         let c = &self.sh.config;
         let n = (c.replicas as usize).min(self.sh.servers as usize);
-        let walk = self.ring().walk(self.ring().range_of(key));
-        healthy_targets(walk, n, c.sloppy_quorum, |s| self.is_up(now_ns, s))
+        let ring = self.ring();
+        let range = ring.range_of(key);
+        // Most often every owner is up: the targets are the preference list (the walk's first
+        // `n`), and no walk is needed.
+        let owners = ring.head(range, n);
+        if owners.iter().all(|&s| self.is_up(now_ns, s)) {
+            return owners.iter().map(|&s| (s, None)).collect();
+        }
+        healthy_targets(ring.walk(range), n, c.sloppy_quorum, |s| self.is_up(now_ns, s))
     }
 
     fn next_seq(&mut self, ctx: &mut Ctx<'_, DynamoNode>) -> u64 {
@@ -742,23 +803,22 @@ impl Server {
     /// Merges versions into the replica's own store; true when they changed it.
     fn apply(&mut self, now_ns: u64, key: u64, incoming: &[Sibling]) -> bool {
         let policy = self.sh.policy();
-        let range = self.ring().range_of(key) as u32;
         if !incoming.iter().any(|s| s.is_live(now_ns)) {
             return false;
         }
-        let held = self.store.entry(range).or_default();
-        let set = held.keys.entry(key).or_default();
-        let old = Server::digest(key, set);
+        let stored = self.file(key);
+        let old = Server::digest(key, &stored.set);
         let mut changed = false;
         for s in incoming.iter().filter(|s| s.is_live(now_ns)) {
-            changed |= store::add(set, s.clone(), policy);
+            changed |= store::add(&mut stored.set, s.clone(), policy);
         }
-        let new = Server::digest(key, set);
-        if set.is_empty() {
-            held.keys.remove(&key);
+        let new = Server::digest(key, &stored.set);
+        let (h, empty) = (stored.held as usize, stored.set.is_empty());
+        if empty {
+            self.unfile(key);
         }
         if changed {
-            self.account(range, key, old, new);
+            self.account(h, key, old, new);
         }
         changed
     }
@@ -768,14 +828,10 @@ impl Server {
         (!set.is_empty()).then(|| (store::set_hash(key, set), 8 + store::set_size_bytes(set)))
     }
 
-    /// Moves a key's contribution to its range's leaf and byte count from `old` to `new`.
-    fn account(&mut self, range: u32, key: u64, old: Option<(u64, u64)>, new: Option<(u64, u64)>) {
-        let l = self.sh.config.merkle_leaves;
-        let leaf = leaf_of(key, l) as usize;
-        let held = self.store.entry(range).or_default();
-        if held.leaf_xor.is_empty() {
-            held.leaf_xor = vec![0; l as usize];
-        }
+    /// Moves a key's contribution to its range's (`held[h]`'s) leaf and byte count from `old` to `new`.
+    fn account(&mut self, h: usize, key: u64, old: Option<(u64, u64)>, new: Option<(u64, u64)>) {
+        let leaf = leaf_of(key, self.sh.config.merkle_leaves) as usize;
+        let held = &mut self.held[h];
         if let Some((h, b)) = old {
             held.leaf_xor[leaf] ^= h;
             held.bytes -= b;
@@ -947,15 +1003,13 @@ impl Server {
     }
 
     fn read_local(&mut self, now: u64, key: u64) -> Vec<Sibling> {
-        let range = self.ring().range_of(key) as u32;
-        let mut out: Vec<Sibling> = match self.stored(range, key) {
+        let mut out: Vec<Sibling> = match self.stored(key) {
             None => Vec::new(),
             Some(set) if set.iter().any(|v| v.is_live(now)) => set.iter().filter(|v| v.is_live(now)).cloned().collect(),
             Some(_) => {
                 // Lazy delete: a key whose every version expired is invisible, and removed on sight.
-                let old =
-                    self.store.get_mut(&range).and_then(|h| h.keys.remove(&key)).and_then(|s| Server::digest(key, &s));
-                self.account(range, key, old, None);
+                let (set, h) = self.unfile(key).expect("stored");
+                self.account(h, key, Server::digest(key, &set), None);
                 Vec::new()
             }
         };
@@ -1173,21 +1227,28 @@ impl Server {
 
     /// The Merkle tree of one range of the own store, and the bytes a full comparison would send.
     fn tree(&self, range: u32) -> (MerkleTree, u64) {
-        match self.store.get(&range) {
-            Some(h) if !h.leaf_xor.is_empty() => (MerkleTree::from_leaves(&h.leaf_xor), h.bytes),
-            _ => (MerkleTree::from_leaves(&vec![0; self.sh.config.merkle_leaves as usize]), 0),
+        match self.ranges.get(&range) {
+            Some(&h) => {
+                let h = &self.held[h as usize];
+                (MerkleTree::from_leaves(&h.leaf_xor), h.bytes)
+            }
+            None => (MerkleTree::from_leaves(&vec![0; self.sh.config.merkle_leaves as usize]), 0),
         }
     }
 
+    /// The keys of range `range` this server stores, ascending.
+    fn sorted_keys(&self, range: u32) -> Vec<u64> {
+        let mut keys = self.ranges.get(&range).map_or_else(Vec::new, |&h| self.held[h as usize].keys.clone());
+        keys.sort_unstable();
+        keys
+    }
+
+    /// The versions of every key of `range` in the Merkle leaves `leaves`, by key ascending.
     fn entries_in(&self, range: u32, leaves: &[u32]) -> Vec<Entry> {
         let l = self.sh.config.merkle_leaves;
-        self.store
-            .get(&range)
-            .into_iter()
-            .flat_map(|h| h.keys.iter())
-            .filter(|(key, _)| leaves.binary_search(&leaf_of(**key, l)).is_ok())
-            .map(|(&key, s)| (key, s.clone()))
-            .collect()
+        let mut keys = self.sorted_keys(range);
+        keys.retain(|&key| leaves.binary_search(&leaf_of(key, l)).is_ok());
+        keys.into_iter().map(|key| (key, self.stored(key).expect("a listed key is stored").clone())).collect()
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, DynamoNode>, timer: Timer) {
@@ -1254,21 +1315,22 @@ impl Server {
             }
             Timer::Sweep => {
                 let mut swept = 0;
-                let mut changes = Vec::new();
-                for (&range, held) in self.store.iter_mut() {
-                    held.keys.retain(|&key, s| {
-                        let before = s.len();
-                        let old = Server::digest(key, s);
-                        s.retain(|v| v.is_live(now));
-                        if s.len() != before {
-                            changes.push((range, key, old, Server::digest(key, s)));
+                let ranges: Vec<u32> = self.ranges.keys().copied().collect();
+                for range in ranges {
+                    for key in self.sorted_keys(range) {
+                        let s = self.keys.get_mut(key).expect("a listed key is stored");
+                        let (before, h) = (s.set.len(), s.held as usize);
+                        let old = Server::digest(key, &s.set);
+                        s.set.retain(|v| v.is_live(now));
+                        let (after, new) = (s.set.len(), Server::digest(key, &s.set));
+                        swept += (before - after) as u64;
+                        if after == 0 {
+                            self.unfile(key);
                         }
-                        swept += (before - s.len()) as u64;
-                        !s.is_empty()
-                    });
-                }
-                for (range, key, old, new) in changes {
-                    self.account(range, key, old, new);
+                        if after != before {
+                            self.account(h, key, old, new);
+                        }
+                    }
                 }
                 let by_key = &mut self.hints_by_key;
                 self.hints.retain(|&(owner, key), s| {
@@ -1349,6 +1411,8 @@ impl Client {
         match self.sh.config.coordinator {
             // The client coordinates itself: no server is asked to (the field is not used).
             Coordinator::Proxy => ring.primary(range),
+            // The primary (the walk's first) when it is fine, as it most often is; else the walk.
+            Coordinator::PreferenceList if ok(ring.primary(range)) => ring.primary(range),
             Coordinator::PreferenceList => ring.walk(range).find(|&s| ok(s)).unwrap_or(ring.primary(range)),
             Coordinator::Random => {
                 let walk: Vec<u32> = ring.walk(range).collect();
@@ -1802,6 +1866,42 @@ mod tests {
         // Siblings: their union, ascending.
         let reply = get(&mut node, 1, vec![a, b]);
         assert_eq!(reply.values(), [1, 2, 4, 9].as_slice());
+    }
+
+    /// A replica's store through inserts in descending key order and lazy deletes in the middle
+    /// of its ranges' key lists: every key left is found, the removed ones are not, and
+    /// anti-entropy's entries of a range come out in key order.
+    #[test]
+    fn a_replica_finds_every_key_it_holds_and_lists_a_range_in_key_order() {
+        let sh = Rc::new(Shared::new(Config::default(), 8));
+        let mut server = Server::new(sh.clone(), 0);
+        let version = |key: u64, expires_ns| {
+            let items = PSet::new().insert(key);
+            Version::new(Dot { node: 0, seq: key }, VClock::new(), PSet::new(), items, Stamp::default(), expires_ns)
+        };
+        // Every third key expires at 100 ns; the rest never.
+        for key in (0..3_000u64).rev() {
+            assert!(server.apply(0, key, &[version(key, if key % 3 == 0 { 100 } else { 0 })]));
+        }
+        assert_eq!(server.key_count(), 3_000);
+        // Reads after the expiry remove those keys on sight.
+        for key in (0..3_000u64).filter(|k| k % 3 == 0) {
+            assert!(server.read_local(200, key).is_empty());
+        }
+        let mut keys: Vec<u64> = server.keys().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, (0..3_000u64).filter(|k| k % 3 != 0).collect::<Vec<_>>());
+        for key in 0..3_000u64 {
+            let held: Vec<u64> = server.own_set(key).iter().flat_map(|v| v.items.iter()).collect();
+            assert_eq!(held, if key % 3 == 0 { vec![] } else { vec![key] }, "key {key}");
+        }
+        let ring = &sh.views[0].ring;
+        let all_leaves: Vec<u32> = (0..sh.config.merkle_leaves).collect();
+        for range in 0..ring.token_count() as u32 {
+            let listed: Vec<u64> = server.entries_in(range, &all_leaves).into_iter().map(|e| e.0).collect();
+            let want: Vec<u64> = keys.iter().copied().filter(|&k| ring.range_of(k) as u32 == range).collect();
+            assert_eq!(listed, want, "range {range}");
+        }
     }
 
     #[test]
