@@ -144,7 +144,9 @@ impl Dist {
     /// The log-normal, every message's latency in most scenarios, is drawn inline at the caller
     /// (a call and the match over every kind cost ~25 instructions a draw); the others through
     /// [`Dist::sample_any`]. The same arithmetic either way, so the same durations bit for bit.
-    #[inline]
+    /// Always inline: as a function of its own it was a second call for the other distributions
+    /// (+17 instructions a draw on PHOLD's exponential latencies).
+    #[inline(always)]
     pub fn sample(&self, rng: &mut Prng) -> Duration {
         match self {
             Dist::LogNormal { median, sigma } => Self::lognormal(*median, *sigma, rng),
