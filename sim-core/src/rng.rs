@@ -110,6 +110,7 @@ impl Prng {
     }
 
     /// Standard normal (Box-Muller; one draw is discarded to keep the stream position simple).
+    #[inline]
     pub fn std_normal(&mut self) -> f64 {
         let u1 = 1.0 - self.unit();
         let u2 = self.unit();

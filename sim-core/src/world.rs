@@ -478,7 +478,7 @@ impl<A: Actor> Sim<A> {
                 extra: Extras::new(n),
             },
             links,
-            pipes: PipeTable::default(),
+            pipes: PipeTable::new(n),
             cuts: Vec::new(),
             extra_loss: Vec::new(),
             delays: Vec::new(),
