@@ -479,7 +479,7 @@ impl Model for Dynamo {
         let grows = if merge { 2.0 * PSET_NODE_BYTES } else { 0.0 };
         let puts_per_key = puts / keys.max(1.0);
         // The live sets: one of each per key, which the replicas' versions share. Each replica
-        // files the key in its key table (a 40-byte slot, key and value, and a tag byte, in a table 7/16 to 7/8
+        // files the key in its key table (a 40-byte slot, key and value, in a table 7/16 to 7/8
         // full) and in its range's list of keys (8 bytes).
         let value = n * (sibling + 72.0) + grows * puts_per_key;
         // Each replica's record holds a handle on the put's version, which all share: the
