@@ -349,6 +349,8 @@ impl Queueing {
         self.little.iter().filter(|r| !r.identity_holds)
     }
 
+    /// The cross-check from the history (one pass for every kind).
+    #[cfg(test)]
     pub(crate) fn build(
         op_kinds: &[String],
         in_flight: &[InFlight],
@@ -357,16 +359,28 @@ impl Queueing {
         history: &[HistoryEntry],
         end: Time,
     ) -> Queueing {
-        // One pass over the history for every kind.
         let mut tallies = vec![Tally::default(); op_kinds.len()];
         for e in history {
             if let Some(t) = tallies.get_mut(e.kind as usize) {
                 t.add(e, end);
             }
         }
+        Queueing::of_tallies(op_kinds, in_flight, stations, levels, &tallies, end)
+    }
+
+    /// The cross-check from each op kind's [`Tally`] of the history, which the caller takes in
+    /// its own pass (`RunRecord::build` reads the history once for everything it needs).
+    pub(crate) fn of_tallies(
+        op_kinds: &[String],
+        in_flight: &[InFlight],
+        stations: &Stations,
+        levels: &Scoped<Level>,
+        tallies: &[Tally],
+        end: Time,
+    ) -> Queueing {
         let little = op_kinds
             .iter()
-            .zip(&tallies)
+            .zip(tallies)
             .enumerate()
             .map(|(k, (name, tally))| little_row(name, in_flight.get(k), tally, end))
             .collect();
@@ -390,7 +404,7 @@ impl Queueing {
 
 /// What the history says of one op kind, for Little's law.
 #[derive(Clone, Copy, Default)]
-struct Tally {
+pub(crate) struct Tally {
     issued: u64,
     completed: u64,
     pending: u64,
@@ -400,7 +414,8 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, e: &HistoryEntry, end: Time) {
+    /// Counts one entry of the history; `end`: when the run finished (the age of a pending one).
+    pub(crate) fn add(&mut self, e: &HistoryEntry, end: Time) {
         self.issued += 1;
         match e.complete {
             Some(c) => {

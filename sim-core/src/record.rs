@@ -1,7 +1,7 @@
 //! `RunRecord`: everything a run measured, as plain data for verdicts and reports.
 
 use crate::actor::Outcome;
-use crate::crosscheck::Queueing;
+use crate::crosscheck::{Queueing, Tally};
 use crate::metrics::{FaultEffect, Metrics};
 use crate::model::ModelReport;
 use crate::time::{Duration, Time};
@@ -149,30 +149,38 @@ impl RunRecord {
             metrics.faults.iter().map(|f| (f.start, f.end.unwrap_or(end))).filter(|w| w.1 > w.0).collect();
         let in_fault = |t: Time| windows.iter().any(|&(a, b)| t >= a && t < b);
         let main_s = main_end.as_secs_f64().max(1e-9);
-        let mut ops = Vec::new();
-        for (k, name) in metrics.op_kinds.iter().enumerate() {
-            let c = metrics.outcomes[k];
-            let h = &metrics.latency_ok[k];
-            let (mut in_ok, mut in_all, mut out_ok, mut out_all, mut pending, mut ok_main) =
-                (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
-            for e in history.iter().filter(|e| e.kind as usize == k) {
-                match e.outcome {
-                    None => pending += 1,
-                    Some(o) => {
-                        let ok = (o == Outcome::Ok) as u64;
-                        if in_fault(e.invoke) {
-                            in_all += 1;
-                            in_ok += ok;
-                        } else {
-                            out_all += 1;
-                            out_ok += ok;
-                        }
-                        if ok == 1 && e.complete.is_some_and(|t| t <= main_end) {
-                            ok_main += 1;
-                        }
+        // One pass over the history for every op kind: this record's counts and the queueing
+        // cross-check's tallies (the history is the run's largest structure; each pass over it
+        // reads every page of it).
+        let kinds = metrics.op_kinds.len();
+        let mut counts = vec![KindCounts::default(); kinds];
+        let mut tallies = vec![Tally::default(); kinds];
+        for e in history {
+            let k = e.kind as usize;
+            let (Some(c), Some(t)) = (counts.get_mut(k), tallies.get_mut(k)) else { continue };
+            t.add(e, metrics.finished_at);
+            match e.outcome {
+                None => c.pending += 1,
+                Some(o) => {
+                    let ok = (o == Outcome::Ok) as u64;
+                    if in_fault(e.invoke) {
+                        c.in_all += 1;
+                        c.in_ok += ok;
+                    } else {
+                        c.out_all += 1;
+                        c.out_ok += ok;
+                    }
+                    if ok == 1 && e.complete.is_some_and(|t| t <= main_end) {
+                        c.ok_main += 1;
                     }
                 }
             }
+        }
+        let mut ops = Vec::with_capacity(kinds);
+        for (k, name) in metrics.op_kinds.iter().enumerate() {
+            let c = metrics.outcomes[k];
+            let h = &metrics.latency_ok[k];
+            let KindCounts { in_ok, in_all, out_ok, out_all, pending, ok_main } = counts[k];
             let completed: u64 = c.iter().sum();
             let pct = |q: f64| if h.is_empty() { 0.0 } else { ms(h.value_at_quantile(q)) };
             let curve = if h.is_empty() {
@@ -276,17 +284,30 @@ impl RunRecord {
             counters,
             gauges,
             model_report,
-            queueing: Queueing::build(
+            queueing: Queueing::of_tallies(
                 &metrics.op_kinds,
                 &metrics.in_flight,
                 &metrics.stations,
                 &metrics.levels,
-                history,
+                &tallies,
                 metrics.finished_at,
             ),
             op_points: OpPoints::of(history, end, OP_POINTS_MAX),
         }
     }
+}
+
+/// One op kind's operations in the history: by outcome and by whether they were invoked inside a
+/// fault window.
+#[derive(Clone, Copy, Default)]
+struct KindCounts {
+    in_ok: u64,
+    in_all: u64,
+    out_ok: u64,
+    out_all: u64,
+    pending: u64,
+    /// `Ok` and completed within the main phase.
+    ok_main: u64,
 }
 
 fn fault_record(f: &FaultEffect) -> FaultRecord {
