@@ -278,6 +278,26 @@ mod tests {
         check(Dist::LogNormal { median: ms(5), sigma }, 0.02, &[(0.5, 5e6), (0.8413, 5e6 * sigma.exp())]);
     }
 
+    /// A message latency as scenarios configure it (`LogNormal(median: "1ms", sigma: 0.4)`, and
+    /// `"500us"`, 0.3): the median and the p99 of 100,000 draws against the closed form
+    /// (`median` and `median * exp(sigma * 2.326348)`, z of 0.99), each within 4 standard errors of
+    /// its sample quantile (`sqrt(q (1 - q) / n) / phi(z)` in z, times sigma: 0.64% and 1.9% at
+    /// sigma 0.4).
+    #[test]
+    fn lognormal_median_and_p99_of_100_000_draws() {
+        for (median_ns, sigma) in [(1e6, 0.4), (5e5, 0.3), (5e6, 0.6)] {
+            let d = Dist::LogNormal { median: Duration(median_ns as u64), sigma };
+            let s = samples(&d, 100_000);
+            let n = s.len() as f64;
+            for (q, z, density) in [(0.5, 0.0, 0.398_942_280_4), (0.99, 2.326_347_874_040_841, 0.026_652_142_2)] {
+                let want = median_ns * (sigma * z).exp();
+                let got = crate::stats::percentile(&s, q).expect("samples");
+                let tol = 4.0 * sigma * (q * (1.0 - q) / n).sqrt() / density;
+                assert!((got / want).ln().abs() <= tol, "{d:?}: q{q} = {got}, closed form {want}, tolerance {tol}");
+            }
+        }
+    }
+
     #[test]
     fn exponential() {
         // q = min - mean * ln(1 - q)

@@ -47,6 +47,7 @@ pub mod topology;
 pub mod verdict;
 pub mod workload;
 pub mod world;
+mod ziggurat;
 
 pub use actor::{
     Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, SharedValues, TimerId, ValueSet, WriteId,

@@ -118,11 +118,13 @@ fn same_seed_same_trace_hash_different_seed_differs() {
 
 /// Golden hashes: a change to the kernel, a dependency upgrade (rand, rand_chacha) or the event
 /// order changes these. If that is intended, update them and say why in the commit.
+/// (`324f608c0697bc4f`, 2,351 events since the normal draws became a ziggurat's instead of
+/// Box-Muller's: every log-normal latency changed; `140f890e6539cfd7`, 2,344 before.)
 #[test]
 fn golden_trace_hashes() {
     let mut s = pinger_sim(5, 42, vec![fault(300, Some(200), Fault::Partition(PartitionSpec::Isolate(2)))], jittery());
     s.run_until(at(ms(1000)));
-    assert_eq!((format!("{:016x}", s.trace_hash()), s.events_processed()), ("140f890e6539cfd7".to_string(), 2344));
+    assert_eq!((format!("{:016x}", s.trace_hash()), s.events_processed()), ("324f608c0697bc4f".to_string(), 2351));
 }
 
 /// Tracing records, it never changes the run: the golden run traced has the golden hash and
@@ -138,7 +140,7 @@ fn the_trace_records_drops_with_their_reason_crashes_and_restarts_without_changi
     cfg.trace = true;
     let mut s = Sim::new(Topology::simple(5, 0), cfg, |_| Pinger { peers: 5, ..Default::default() });
     s.run_until(at(ms(1000)));
-    assert_eq!((format!("{:016x}", s.trace_hash()), s.events_processed()), ("140f890e6539cfd7".to_string(), 2344));
+    assert_eq!((format!("{:016x}", s.trace_hash()), s.events_processed()), ("324f608c0697bc4f".to_string(), 2351));
     let drops = |reason: DropReason| {
         s.trace().unwrap().iter().filter(|e| matches!(e.kind, TraceKind::Drop { reason: r, .. } if r == reason)).count()
             as u64

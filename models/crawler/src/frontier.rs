@@ -190,6 +190,17 @@ impl Frontier {
         }
     }
 
+    /// Every URL waiting in the frontier (front and back queues, or the FIFO and its retries).
+    pub fn urls(&self) -> impl Iterator<Item = u32> + '_ {
+        let (a, b): (Box<dyn Iterator<Item = &Entry>>, Box<dyn Iterator<Item = &Entry>>) = match self {
+            Frontier::Mercator(m) => {
+                (Box::new(m.front.iter().flatten()), Box::new(m.back.values().flat_map(|q| &q.urls)))
+            }
+            Frontier::Fifo(f) => (Box::new(f.queue.iter()), Box::new(f.delayed.values())),
+        };
+        a.chain(b).map(|e| e.url)
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Frontier::Mercator(m) => m.len,

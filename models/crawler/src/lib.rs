@@ -32,7 +32,13 @@
 //! sooner than the crawl delay after their last response, or for a disallowed page; must be 0.
 //! `no_duplicate_fetches`: pages served twice other than the crash re-fetches above. `coverage`:
 //! pages reachable from the seeds (BFS over fetchable, allowed pages) that were never fetched, at
-//! most `coverage_loss_max` of them (a Bloom filter's false positives show up here). A hung host
+//! most `coverage_loss_max` of them (a Bloom filter's false positives show up here). Its detail
+//! and the measures `pages_given_up`, `pages_pending_end`, `pages_behind_unfetched` and
+//! `pages_lost` give each unfetched page one reason ([`classify_unreached`]): retries exhausted,
+//! still held by a crawler when the run ends (frontier, retry backoff, unacknowledged batch),
+//! linked only from such pages, or discovered and then dropped; only the last is a loss a crash
+//! may not cause (at seed 7 `crawler_crash_restart` leaves two pages unfetched, both behind a
+//! flaky host's URL still in its backoff at the end). A hung host
 //! accepts a request and never answers: it serves nothing and counts nothing; the fetcher's timeout
 //! ends the request, and since every host serves within `web.latency_max` < `fetch_timeout`, a
 //! timed-out request is never still in service when the next one arrives.
@@ -362,6 +368,61 @@ fn time_to_finish(servers: &[(u64, f64)], target: f64) -> f64 {
     hi
 }
 
+/// Why the reachable pages that were never fetched were not, one reason each (first that
+/// applies): the crawl `given_up` on the URL (retries exhausted, or its host given up on: its log
+/// says done without a fetch); the URL is `pending`, still held by a crawler at the end (frontier,
+/// fetch job, retry backoff, unacknowledged link batch): the run ended first; the URL was never
+/// discovered because every page linking to it is itself unfetched or unparsed (`behind`); or it
+/// was discovered (a seed, or a link of a parsed page) and then dropped (`lost`): a Bloom filter's
+/// false positive, or a crash that forgot it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unreached {
+    pub given_up: u64,
+    pub pending: u64,
+    pub behind: u64,
+    pub lost: u64,
+    /// The first lost pages, for the check's detail.
+    pub lost_examples: Vec<u32>,
+}
+
+/// `served`: pages some host served; `parsed`: pages whose links were routed (logged fetched and
+/// done); `done`: URLs logged done; `held`: URLs held by a running crawler at the end.
+pub fn classify_unreached(
+    web: &Web,
+    reachable: &[bool],
+    served: impl Fn(u32) -> bool,
+    parsed: &BTreeSet<u32>,
+    done: &BTreeSet<u32>,
+    held: &BTreeSet<u32>,
+) -> Unreached {
+    let mut discovered = vec![false; web.pages.len()];
+    for &p in &web.seeds {
+        discovered[p as usize] = true;
+    }
+    for &p in parsed {
+        for &l in &web.pages[p as usize].links {
+            discovered[l as usize] = true;
+        }
+    }
+    let mut u = Unreached::default();
+    for (p, _) in reachable.iter().enumerate().filter(|(p, r)| **r && !served(*p as u32)) {
+        let url = p as u32;
+        if done.contains(&url) {
+            u.given_up += 1;
+        } else if held.contains(&url) {
+            u.pending += 1;
+        } else if discovered[p] {
+            u.lost += 1;
+            if u.lost_examples.len() < 5 {
+                u.lost_examples.push(url);
+            }
+        } else {
+            u.behind += 1;
+        }
+    }
+    u
+}
+
 fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut r = ModelReport::default();
     let metrics = run.sim.metrics();
@@ -395,6 +456,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     // Duplicate fetches: a page served twice is excused only when a crawler restart lies between the
     // two serves and the earlier incarnation never logged the page as fetched.
     let mut fetched_epoch: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut done: BTreeSet<u32> = BTreeSet::new();
     for i in 0..c.crawlers {
         let mut epoch = 0u32;
         let mut started = false;
@@ -408,6 +470,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 }
                 Record::Fetched { url } => {
                     fetched_epoch.entry(*url).or_insert(epoch);
+                }
+                Record::Done { url, .. } => {
+                    done.insert(*url);
                 }
                 _ => {}
             }
@@ -460,6 +525,13 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         reachable.iter().enumerate().filter(|(p, r)| **r && first_serve.contains_key(&(*p as u32))).count() as u64;
     let never = reachable_n - reached;
     let loss = if reachable_n == 0 { 0.0 } else { never as f64 / reachable_n as f64 };
+    let parsed: BTreeSet<u32> = done.iter().copied().filter(|u| fetched_epoch.contains_key(u)).collect();
+    let held: BTreeSet<u32> = run
+        .servers()
+        .filter_map(|(_, n)| if let Node::Crawler(cr) = n { Some(cr.held_urls()) } else { None })
+        .flatten()
+        .collect();
+    let unreached = classify_unreached(&web, &reachable, |p| first_serve.contains_key(&p), &parsed, &done, &held);
     let urls_seen = counter("urls_seen");
     let mut bloom_fp_final = None;
     let mut bloom_fp_mean = None;
@@ -489,9 +561,20 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     r.checks.push(
         Check::judged("coverage", reachable_n, "reachable pages").passed_if(loss <= c.coverage_loss_max).detail(
             format!(
-                "{never} of {reachable_n} reachable pages never fetched ({:.2}%, max {:.2}%){bloom}",
+                "{never} of {reachable_n} reachable pages never fetched ({:.2}%, max {:.2}%): {} given up after \
+                 retries, {} still queued or backing off at the end, {} linked only from unfetched pages, {} \
+                 discovered and dropped{}{bloom}",
                 loss * 100.0,
-                c.coverage_loss_max * 100.0
+                c.coverage_loss_max * 100.0,
+                unreached.given_up,
+                unreached.pending,
+                unreached.behind,
+                unreached.lost,
+                if unreached.lost_examples.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (e.g. pages {:?})", unreached.lost_examples)
+                },
             ),
         ),
     );
@@ -612,6 +695,10 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("pages_reachable".into(), reachable_n as f64);
     m.insert("pages_reached".into(), reached as f64);
     m.insert("pages_never_reached".into(), never as f64);
+    m.insert("pages_given_up".into(), unreached.given_up as f64);
+    m.insert("pages_pending_end".into(), unreached.pending as f64);
+    m.insert("pages_behind_unfetched".into(), unreached.behind as f64);
+    m.insert("pages_lost".into(), unreached.lost as f64);
     m.insert("coverage".into(), 1.0 - loss);
     if let (Some(fin), Some(mean)) = (bloom_fp_final, bloom_fp_mean) {
         m.insert("bloom_false_positive_loss".into(), never as f64);
@@ -659,4 +746,50 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("fetch_retries".into(), counter("fetch_retries"));
     m.insert("crawler_restarts".into(), counter("crawler_restarts"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use web::{Health, Host, Page};
+
+    /// One host of seven pages: 0 (the seed) links 1 and 2, 1 links 3 and 6, 2 links 4, 3 links 5.
+    /// Pages 0 and 1 were fetched and parsed, 2 was given up, 3 is still queued; so 4 and 5 sit
+    /// behind unfetched pages, and 6, a link of a parsed page held by nobody, was dropped.
+    #[test]
+    fn every_unreached_page_has_one_reason() {
+        let links: [&[u32]; 7] = [&[1, 2], &[3, 6], &[4], &[5], &[], &[], &[]];
+        let host = Host {
+            first_page: 0,
+            page_count: 7,
+            latency_median: Duration::from_millis(1),
+            capacity: 1,
+            crawl_delay: Duration::from_millis(1),
+            health: Health::Healthy,
+            disallow_from: 7,
+        };
+        let pages = links
+            .iter()
+            .map(|l| Page { host: 0, links: l.to_vec(), checksum: 0, bytes: 1, duplicate_of: None })
+            .collect();
+        let web = Web {
+            hosts: vec![host],
+            pages,
+            seeds: vec![0],
+            flaky_failure: 0.0,
+            latency_sigma: 0.0,
+            latency_max: Duration::from_millis(1),
+            text_share: 1.0,
+        };
+        let reachable = web.reachable();
+        assert!(reachable.iter().all(|r| *r));
+        let set = |v: &[u32]| v.iter().copied().collect::<BTreeSet<u32>>();
+        let (parsed, done, held) = (set(&[0, 1]), set(&[0, 1, 2]), set(&[3]));
+        let u = classify_unreached(&web, &reachable, |p| p <= 1, &parsed, &done, &held);
+        let want = Unreached { given_up: 1, pending: 1, behind: 2, lost: 1, lost_examples: vec![6] };
+        assert_eq!(u, want);
+        // Once page 6 is held again (re-queued), nothing is lost.
+        let u = classify_unreached(&web, &reachable, |p| p <= 1, &parsed, &done, &set(&[3, 6]));
+        assert_eq!((u.pending, u.lost), (2, 0));
+    }
 }

@@ -791,6 +791,14 @@ impl Crawler {
         self.pump(ctx);
     }
 
+    /// The URLs this incarnation still holds for a later fetch: in the frontier, in a fetch job,
+    /// waiting out a retry's backoff, or in a link batch not yet acknowledged by its owner.
+    pub fn held_urls(&self) -> impl Iterator<Item = u32> + '_ {
+        let jobs = self.jobs.values().map(|j| j.entry.url);
+        let outbox = self.outbox.values().flat_map(|(_, urls)| urls.iter().map(|&(u, _)| u));
+        self.frontier.urls().chain(jobs).chain(self.attempts.keys().copied()).chain(outbox)
+    }
+
     pub fn frontier_len(&self) -> usize {
         self.frontier.len()
     }

@@ -57,12 +57,26 @@ fn politeness_scenario_passes_near_the_bound() {
     assert!(measure(&r, "duplicate_content") > 0.0, "content dedup saw the web's duplicate pages");
 }
 
+/// Every reachable page never fetched, by reason: the identity holds on any run.
+fn assert_unreached_add_up(r: &RunRecord) {
+    let reasons = ["pages_given_up", "pages_pending_end", "pages_behind_unfetched", "pages_lost"];
+    let sum: f64 = reasons.iter().map(|m| measure(r, m)).sum();
+    assert_eq!(sum, measure(r, "pages_never_reached"), "{:?}", r.model_report.measures);
+}
+
+/// No URL is lost across the crashes: every reachable page never fetched was given up after its
+/// retries (a flaky host), or is still queued or backing off when the run ends, or is linked only
+/// from such pages. (At seed 7 two pages are unreached: page 1467 of a flaky host failed four
+/// attempts in a row after its discovery at 11.7 s, long after its crawler's restart, and its
+/// fifth attempt is due after the 8 s backoff at 27.9 s, past the run's end at 25 s; page 1466 is
+/// linked only from it.)
 #[test]
 fn crashed_crawlers_lose_no_url_and_fetch_none_twice() {
     let (_, r, _) = verdict_as_expected("crawler_crash_restart");
     assert!(r.model_report.checks.iter().all(|c| c.passed), "{}", details(&r));
     assert_eq!(measure(&r, "crawler_restarts"), 3.0);
-    assert_eq!(measure(&r, "pages_never_reached"), 0.0);
+    assert_eq!(measure(&r, "pages_lost"), 0.0, "{}", details(&r));
+    assert_unreached_add_up(&r);
     assert_eq!(measure(&r, "duplicate_fetches"), 0.0);
     // The excuse path of the duplicate checker was exercised: requests in flight at a crash.
     assert!(measure(&r, "crash_refetches") > 0.0);
@@ -149,9 +163,14 @@ fn control_a_persisted_frontier_loses_no_url_and_refetches_no_page_after_crashes
     assert_eq!(measure(r, "crawler_restarts"), 3.0);
     assert!(measure(r, "duplicate_fetches") > 100.0);
     assert!(measure(r, "pages_never_reached") > 0.0);
+    // URLs queued at a crash are forgotten: the loss the crash test holds at 0 is measured here.
+    assert!(measure(r, "pages_lost") > 0.0, "{}", details(r));
+    assert_unreached_add_up(r);
     // The same three crashes and restarts in the control.
     assert_eq!(measure(&c.fixed, "crawler_restarts"), 3.0);
     assert_eq!(measure(&c.fixed, "duplicate_fetches"), 0.0);
+    assert_eq!(measure(&c.fixed, "pages_lost"), 0.0, "{}", details(&c.fixed));
+    assert_unreached_add_up(&c.fixed);
 }
 
 #[test]
