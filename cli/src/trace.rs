@@ -177,18 +177,35 @@ fn name(text: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn temp(name: &str, text: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("simctl-trace-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
+    /// A folder of trace files for one test, removed when the test ends (tests run in parallel, so
+    /// each has its own).
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new(test: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("simctl-trace-{}-{test}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
+            let p = self.0.join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     #[test]
     fn reads_csv_and_jsonl_alike() {
-        let csv = temp("t.csv", "at,op,key,client\n# a comment\n0.001,write,7\n1.5ms, read, 7, 1\n");
-        let jsonl = temp(
+        let dir = Scratch::new("alike");
+        let csv = dir.file("t.csv", "at,op,key,client\n# a comment\n0.001,write,7\n1.5ms, read, 7, 1\n");
+        let jsonl = dir.file(
             "t.jsonl",
             "{\"at\": 0.001, \"op\": \"write\", \"key\": 7}\n\n{\"at\": \"1.5ms\", \"op\": \"read\", \"key\": 7, \"client\": 1}\n",
         );
@@ -202,22 +219,24 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_named_by_file_and_line() {
-        let p = temp("bad.csv", "0.001,write,7\n0.002,write,seven\n");
+        let dir = Scratch::new("bad");
+        let p = dir.file("bad.csv", "0.001,write,7\n0.002,write,seven\n");
         let e = read(&p).unwrap_err();
         assert!(e.ends_with("bad.csv:2: key `seven` is not a whole number"), "{e}");
-        let e = read(&temp("bad.jsonl", "{\"at\": -1, \"op\": \"w\", \"key\": 1}\n")).unwrap_err();
+        let e = read(&dir.file("bad.jsonl", "{\"at\": -1, \"op\": \"w\", \"key\": 1}\n")).unwrap_err();
         assert!(e.contains("bad.jsonl:1: time `-1`"), "{e}");
-        let e = read(&temp("t.txt", "0,w,1\n")).unwrap_err();
+        let e = read(&dir.file("t.txt", "0,w,1\n")).unwrap_err();
         assert!(e.contains("must end in .csv or .jsonl"), "{e}");
-        let e = read(&temp("empty.csv", "at,op,key\n")).unwrap_err();
+        let e = read(&dir.file("empty.csv", "at,op,key\n")).unwrap_err();
         assert!(e.contains("holds no operations"), "{e}");
-        let e = read(&temp("q.csv", "0,\"w\",1\n")).unwrap_err();
+        let e = read(&dir.file("q.csv", "0,\"w\",1\n")).unwrap_err();
         assert!(e.contains("is not a name"), "{e}");
     }
 
     #[test]
     fn inlining_keeps_every_other_line_in_place() {
-        let p = temp("s.csv", "0.001,write,7\n0.002,read,7,1\n");
+        let dir = Scratch::new("inline");
+        let p = dir.file("s.csv", "0.001,write,7\n0.002,read,7,1\n");
         let scenario = p.with_file_name("x.ron");
         let src = "Scenario(\n  workload: Some((\n    arrival: Trace(file: \"s.csv\"),\n  )),\n  seed: 1,\n)\n";
         let out = inline(src, &scenario).unwrap();

@@ -191,14 +191,13 @@ impl Frontier {
     }
 
     /// Every URL waiting in the frontier (front and back queues, or the FIFO and its retries).
-    pub fn urls(&self) -> impl Iterator<Item = u32> + '_ {
-        let (a, b): (Box<dyn Iterator<Item = &Entry>>, Box<dyn Iterator<Item = &Entry>>) = match self {
+    pub fn urls(&self) -> Box<dyn Iterator<Item = u32> + '_> {
+        match self {
             Frontier::Mercator(m) => {
-                (Box::new(m.front.iter().flatten()), Box::new(m.back.values().flat_map(|q| &q.urls)))
+                Box::new(m.front.iter().flatten().chain(m.back.values().flat_map(|q| &q.urls)).map(|e| e.url))
             }
-            Frontier::Fifo(f) => (Box::new(f.queue.iter()), Box::new(f.delayed.values())),
-        };
-        a.chain(b).map(|e| e.url)
+            Frontier::Fifo(f) => Box::new(f.queue.iter().chain(f.delayed.values()).map(|e| e.url)),
+        }
     }
 
     pub fn len(&self) -> usize {

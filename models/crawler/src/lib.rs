@@ -72,6 +72,7 @@ pub mod web;
 use node::{Crawler, Dns, Host, Node, Record};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
+use sim_core::model::thousands;
 use sim_core::{Axis, Check, Dist, Duration, Footprint, Model, ModelReport, NodeId, Prng, RunView, Table, Topology};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -561,9 +562,11 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     r.checks.push(
         Check::judged("coverage", reachable_n, "reachable pages").passed_if(loss <= c.coverage_loss_max).detail(
             format!(
-                "{never} of {reachable_n} reachable pages never fetched ({:.2}%, max {:.2}%): {} given up after \
+                "{} of {} reachable pages never fetched ({:.2}%, max {:.2}%): {} given up after \
                  retries, {} still queued or backing off at the end, {} linked only from unfetched pages, {} \
                  discovered and dropped{}{bloom}",
+                thousands(never),
+                thousands(reachable_n),
                 loss * 100.0,
                 c.coverage_loss_max * 100.0,
                 unreached.given_up,
