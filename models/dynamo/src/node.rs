@@ -393,6 +393,11 @@ impl<T> ReqTable<T> {
         }
         assert!(id >= self.base, "request id {id} below the oldest live one {}: ids must rise", self.base);
         let i = (id - self.base) as usize;
+        // Most often the next id: one slot more at the back.
+        if i == self.slots.len() {
+            self.slots.push_back(Some(v));
+            return;
+        }
         if self.slots.len() <= i {
             self.slots.resize_with(i + 1, || None);
         }
@@ -458,8 +463,8 @@ impl Pending {
             client_req,
             op,
             key,
+            answered: Vec::with_capacity(targets.len()),
             targets,
-            answered: Vec::new(),
             merged: Vec::new(),
             responded: false,
             timer,
@@ -634,7 +639,8 @@ impl Server {
             let range = sh.views[*epoch].ring.range_of(key) as u32;
             let h = Server::held_index(ranges, held, sh.config.merkle_leaves, range);
             held[h].keys.push(key);
-            Stored { set: Vec::new(), held: h as u32, pos: (held[h].keys.len() - 1) as u32 }
+            // Room for the one version a new key most often gets.
+            Stored { set: Vec::with_capacity(1), held: h as u32, pos: (held[h].keys.len() - 1) as u32 }
         })
         .0
     }
@@ -793,8 +799,13 @@ impl Server {
     }
 
     fn sync_batch(&mut self, ctx: &mut Ctx<'_, DynamoNode>) {
-        let mut records = std::mem::take(&mut self.batch);
-        let r = if records.len() == 1 { records.pop().expect("one") } else { Record::Batch(records) };
+        // A batch of one (the common case) is written as its record, and the batch keeps its
+        // buffer for the next; a larger batch is written whole and the next one starts anew.
+        let r = if self.batch.len() == 1 {
+            self.batch.pop().expect("one")
+        } else {
+            Record::Batch(std::mem::take(&mut self.batch))
+        };
         let w = ctx.persist(r);
         self.on_disk.insert(w, std::mem::take(&mut self.batch_acks));
         self.syncing = Some(w);
