@@ -179,10 +179,6 @@ impl<T: Copy> ById<T> {
     pub fn slot(&mut self, id: u64) -> &mut T {
         &mut self.0[id as usize]
     }
-    /// `(id, value)` in rising id order.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, T)> + '_ {
-        self.0.iter().enumerate().map(|(i, &v)| (i as u64, v))
-    }
 }
 
 /// How many ids occur more than once: the extra copies.
