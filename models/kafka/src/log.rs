@@ -303,10 +303,15 @@ impl PartitionLog {
         // A producer's entries come in batches: its state is stored once per streak of its
         // entries, with the streak's last (a map update per entry was a fifth of this function).
         let mut streak: Option<(u64, ProducerState)> = None;
+        // `begin_epoch` once per epoch in the run (it does nothing for the epoch it just saw).
+        let mut epoch = None;
         for (i, e) in run.entries().iter().enumerate() {
             let e = e.get();
             let offset = base + i as u64;
-            self.begin_epoch(e.epoch);
+            if epoch != Some(e.epoch) {
+                epoch = Some(e.epoch);
+                self.begin_epoch(e.epoch);
+            }
             match e.payload {
                 Payload::Data { producer, seq, .. } if producer != 0 => {
                     if let Some((p, st)) = streak

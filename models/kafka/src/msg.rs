@@ -127,10 +127,11 @@ pub enum Msg {
     },
     // ----- producers -----
     /// A batch of messages for one partition, numbered `base_seq..` for an idempotent producer.
+    /// The ids are shared with the producer's batch, which sends them again on a retry.
     Produce {
         req: u64,
         partition: u32,
-        ids: Vec<u64>,
+        ids: std::rc::Rc<[u64]>,
         producer: u64,
         base_seq: u32,
         acks: Acks,
