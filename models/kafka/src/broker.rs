@@ -311,7 +311,7 @@ impl Broker {
             LogOp::State { partition, state } => {
                 let cur = &mut self.proposed[partition as usize];
                 if cur.as_ref().is_none_or(|c| state.key() >= c.key()) {
-                    *cur = Some(state);
+                    *cur = Some(*state);
                 }
             }
             LogOp::ControllerEpoch(e) => self.controller_epoch = self.controller_epoch.max(e),
@@ -964,7 +964,7 @@ impl Broker {
                     ConsumerFetchResult::OutOfRange
                 } else {
                     let hwm = r.log.hwm;
-                    let mut records = Vec::new();
+                    let mut records = Vec::with_capacity(hwm.saturating_sub(offset).min(u64::from(max)) as usize);
                     let mut next = offset;
                     let mut entries = r.log.iter_from(offset);
                     while next < hwm && records.len() < max as usize {
@@ -1042,7 +1042,7 @@ impl Broker {
                 }
                 if self.proposed[i].as_ref().is_none_or(|cur| s.key() > cur.key() || !fencing) {
                     self.proposed[i] = Some(s.clone());
-                    self.disk_pending.push(LogOp::State { partition: part, state: s.clone() });
+                    self.disk_pending.push(LogOp::State { partition: part, state: Box::new(s.clone()) });
                 }
             }
             if commit {

@@ -728,7 +728,9 @@ impl Client {
             return;
         }
         let poll = c.poll.take().expect("poll");
-        let mut values = Vec::new();
+        // Sized for every record fetched (nearly always all delivered; the history keeps the
+        // list, so it holds no spare room: grown by doubling it held a third more on average).
+        let mut values = Vec::with_capacity(3 * poll.got.iter().map(|g| g.records.len()).sum::<usize>());
         for g in &poll.got {
             let Some(pos) = c.positions.get_mut(&g.partition) else { continue };
             if exactly {
@@ -751,6 +753,7 @@ impl Client {
                 values.extend_from_slice(&[g.partition as u64, offset, id]);
             }
         }
+        values.shrink_to_fit();
         ctx.complete(poll.op, Outcome::Ok, Reply::Values(values));
         self.start_poll(ctx);
     }
