@@ -805,6 +805,29 @@ mod tests {
             .collect()
     }
 
+    /// The batch index: requests 5, 6 and 9 in flight (7 and 8 a consumer's, never inserted);
+    /// each is found until removed, whatever the order of the answers; the window starts at the
+    /// oldest batch still in flight and is empty once none is.
+    #[test]
+    fn batches_are_found_by_request_in_a_window_from_the_oldest() {
+        let mut ix = BatchIndex::default();
+        ix.insert(5, 0);
+        ix.insert(6, 3);
+        ix.insert(9, 1);
+        assert_eq!((ix.base, ix.slots.len()), (5, 5));
+        assert_eq!([4, 5, 6, 7, 8, 9, 10].map(|r| ix.get(r)), [None, Some(0), Some(3), None, None, Some(1), None]);
+        ix.remove(6);
+        assert_eq!((ix.base, ix.get(5), ix.get(6)), (5, Some(0), None), "an answer out of order leaves a hole");
+        ix.remove(5);
+        assert_eq!((ix.base, ix.slots.len(), ix.get(9)), (9, 1, Some(1)), "the window moves past the holes");
+        ix.remove(7);
+        assert_eq!(ix.get(9), Some(1), "removing a request not in flight changes nothing");
+        ix.remove(9);
+        assert!(ix.slots.is_empty());
+        ix.insert(12, 2);
+        assert_eq!((ix.base, ix.get(12)), (12, Some(2)), "an empty window starts at the next batch");
+    }
+
     /// A client asks one broker for metadata per refresh, the next one each time, starting at
     /// its id modulo the brokers (node 10 of 5 brokers: broker 0).
     #[test]
