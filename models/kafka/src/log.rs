@@ -335,29 +335,30 @@ impl PartitionLog {
     fn index_entries(&mut self, base: u64, entries: impl Iterator<Item = Entry>) {
         // A producer's entries come in batches: its state is stored once per streak of its
         // entries, with the streak's last (a map update per entry was a fifth of this function).
-        let mut streak: Option<(u64, ProducerState)> = None;
+        // Plain values, no `Option`s, in this per-entry loop: producer 0 (not idempotent) never
+        // has a streak, and no epoch is `u64::MAX`.
+        let (mut streak_of, mut streak) = (0u64, ProducerState::default());
         // `begin_epoch` once per epoch in the run (it does nothing for the epoch it just saw).
-        let mut epoch = None;
+        let mut epoch = u64::MAX;
         for (i, e) in entries.enumerate() {
             let offset = base + i as u64;
-            if epoch != Some(e.epoch) {
-                epoch = Some(e.epoch);
+            if u64::from(e.epoch) != epoch {
+                epoch = u64::from(e.epoch);
                 self.begin_epoch(e.epoch);
             }
             match e.payload {
                 Payload::Data { producer, seq, .. } if producer != 0 => {
-                    if let Some((p, st)) = streak
-                        && p != producer
-                    {
-                        self.set_producer(p, st);
+                    if streak_of != producer && streak_of != 0 {
+                        self.set_producer(streak_of, streak);
                     }
-                    streak = Some((producer, ProducerState { last_seq: seq, last_offset: offset }));
+                    streak_of = producer;
+                    streak = ProducerState { last_seq: seq, last_offset: offset };
                 }
                 _ => self.index(offset, &e),
             }
         }
-        if let Some((p, st)) = streak {
-            self.set_producer(p, st);
+        if streak_of != 0 {
+            self.set_producer(streak_of, streak);
         }
     }
 
