@@ -18,7 +18,10 @@ pub struct Client {
     leaders: Vec<(Option<u32>, u32)>,
     /// The partition of every batch in flight, by request: a produce answer names only its
     /// request, and scanning every partition for it cost O(partitions) per answer.
-    batch_of: BTreeMap<u64, u32>,
+    batch_of: BatchIndex,
+    /// Emptied item lists of finished batches, reused by the next ones (a list allocated and
+    /// freed per batch, 83 k a second on `kafka_50k`).
+    spare_items: Vec<Vec<Queued>>,
     next_req: u64,
     metadata_at: Option<Time>,
     /// The broker the next metadata request goes to (`None`: not asked yet; the first is the
@@ -44,10 +47,51 @@ struct PartitionProducer {
     resetting: bool,
 }
 
+#[derive(Clone, Copy)]
 struct Queued {
     op: OpId,
     id: u64,
     deadline: Time,
+}
+
+/// The partition of every batch in flight, by request. Requests are numbered in order, so a
+/// window of slots from the oldest request with a batch in flight (`NO_BATCH` where there is
+/// none: a consumer's request, or a batch that finished) does what a map did, without one
+/// node allocated and rebalanced per batch (a fifth of a produce answer's instructions).
+#[derive(Default)]
+struct BatchIndex {
+    base: u64,
+    slots: VecDeque<u32>,
+}
+
+const NO_BATCH: u32 = u32::MAX;
+
+impl BatchIndex {
+    /// `req` must be newer than every request inserted before.
+    fn insert(&mut self, req: u64, partition: u32) {
+        if self.slots.is_empty() {
+            self.base = req;
+        }
+        let at = usize::try_from(req - self.base).expect("a window of requests in memory");
+        debug_assert!(at >= self.slots.len(), "request {req} inserted out of order");
+        self.slots.resize(at, NO_BATCH);
+        self.slots.push_back(partition);
+    }
+    fn get(&self, req: u64) -> Option<u32> {
+        let at = usize::try_from(req.checked_sub(self.base)?).ok()?;
+        self.slots.get(at).copied().filter(|&p| p != NO_BATCH)
+    }
+    fn remove(&mut self, req: u64) {
+        if let Some(slot) =
+            req.checked_sub(self.base).and_then(|at| usize::try_from(at).ok()).and_then(|at| self.slots.get_mut(at))
+        {
+            *slot = NO_BATCH;
+        }
+        while self.slots.front() == Some(&NO_BATCH) {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+    }
 }
 
 struct Batch {
@@ -55,6 +99,8 @@ struct Batch {
     producer: u64,
     base_seq: u32,
     items: Vec<Queued>,
+    /// The messages' ids, shared by every attempt's request.
+    ids: Rc<[u64]>,
     attempt: u32,
     timer: Option<TimerId>,
     timed_out: bool,
@@ -110,7 +156,8 @@ impl Client {
             p,
             producers: (0..parts).map(|_| PartitionProducer::default()).collect(),
             leaders,
-            batch_of: BTreeMap::new(),
+            batch_of: BatchIndex::default(),
+            spare_items: Vec::new(),
             next_req: 1,
             metadata_at: None,
             metadata_next: None,
@@ -175,7 +222,7 @@ impl Client {
         let acks = self.p.config.acks;
         if acks == Acks::Zero {
             if let Some(l) = self.leaders[partition as usize].0 {
-                let msg = Msg::Produce { req: 0, partition, ids: vec![op.value], producer: 0, base_seq: 0, acks };
+                let msg = Msg::Produce { req: 0, partition, ids: Rc::new([op.value]), producer: 0, base_seq: 0, acks };
                 ctx.send(NodeId(l), msg);
             }
             ctx.complete(op.id, Outcome::Ok, Reply::None);
@@ -215,7 +262,17 @@ impl Client {
                 return;
             }
             let n = pp.queue.len().min(max);
-            let items: Vec<Queued> = pp.queue.drain(..n).collect();
+            let mut items = self.spare_items.pop().unwrap_or_default();
+            if n == pp.queue.len() {
+                // The whole queue, as nearly always: two slices copied, not a drain element by element.
+                let (a, b) = pp.queue.as_slices();
+                items.extend_from_slice(a);
+                items.extend_from_slice(b);
+                pp.queue.clear();
+            } else {
+                items.extend(pp.queue.drain(..n));
+            }
+            let ids = items.iter().map(|q| q.id).collect();
             let base_seq = pp.next_seq;
             if pp.producer != 0 {
                 pp.next_seq += n as u32;
@@ -224,7 +281,7 @@ impl Client {
             self.next_req += 1;
             let req = self.next_req;
             let pp = &mut self.producers[partition as usize];
-            pp.batches.push(Batch { req, producer, base_seq, items, attempt: 0, timer: None, timed_out: false });
+            pp.batches.push(Batch { req, producer, base_seq, items, ids, attempt: 0, timer: None, timed_out: false });
             self.batch_of.insert(req, partition);
             self.send_batch(ctx, partition, req);
         }
@@ -243,8 +300,14 @@ impl Client {
         let attempt = b.attempt;
         match leader {
             Some(l) => {
-                let ids = b.items.iter().map(|q| q.id).collect();
-                let msg = Msg::Produce { req, partition, ids, producer: b.producer, base_seq: b.base_seq, acks };
+                let msg = Msg::Produce {
+                    req,
+                    partition,
+                    ids: b.ids.clone(),
+                    producer: b.producer,
+                    base_seq: b.base_seq,
+                    acks,
+                };
                 ctx.send(NodeId(l), msg);
                 b.timer = Some(ctx.set_timer(timeout, Timer::ProduceTimeout { req, attempt }));
             }
@@ -266,15 +329,16 @@ impl Client {
         if b.attempt > retries || now + backoff >= deadline {
             let pp = &mut self.producers[partition as usize];
             let i = pp.batches.iter().position(|b| b.req == req).expect("batch");
-            let b = pp.batches.remove(i);
-            self.batch_of.remove(&req);
+            let mut b = pp.batches.remove(i);
+            self.batch_of.remove(req);
             let outcome = if b.timed_out { Outcome::Timeout } else { Outcome::Fail };
-            for q in b.items {
+            for q in b.items.drain(..) {
                 ctx.complete(q.op, outcome, Reply::None);
             }
             if pp.producer != 0 && pp.producer == b.producer {
                 pp.resetting = true;
             }
+            self.spare_items.push(b.items);
             return self.send_next_batch(ctx, partition);
         }
         b.timer = Some(ctx.set_timer(backoff, Timer::ProduceRetry { req }));
@@ -282,7 +346,7 @@ impl Client {
 
     /// The partition whose in-flight batch is request `req`.
     fn batch_partition(&self, req: u64) -> Option<u32> {
-        let p = self.batch_of.get(&req).copied();
+        let p = self.batch_of.get(req);
         debug_assert_eq!(
             p,
             self.producers.iter().position(|pp| pp.batches.iter().any(|b| b.req == req)).map(|p| p as u32),
@@ -301,11 +365,12 @@ impl Client {
             None => {
                 let pp = &mut self.producers[partition as usize];
                 let i = pp.batches.iter().position(|b| b.req == req).expect("batch");
-                let b = pp.batches.remove(i);
-                self.batch_of.remove(&req);
-                for q in b.items {
+                let mut b = pp.batches.remove(i);
+                self.batch_of.remove(req);
+                for q in b.items.drain(..) {
                     ctx.complete(q.op, Outcome::Ok, Reply::None);
                 }
+                self.spare_items.push(b.items);
                 self.send_next_batch(ctx, partition);
             }
             Some(e) => {
@@ -672,7 +737,9 @@ impl Client {
             return;
         }
         let poll = c.poll.take().expect("poll");
-        let mut values = Vec::new();
+        // Sized for every record fetched (nearly always all delivered; the history keeps the
+        // list, so it holds no spare room: grown by doubling it held a third more on average).
+        let mut values = Vec::with_capacity(3 * poll.got.iter().map(|g| g.records.len()).sum::<usize>());
         for g in &poll.got {
             let Some(pos) = c.positions.get_mut(&g.partition) else { continue };
             if exactly {
@@ -695,6 +762,7 @@ impl Client {
                 values.extend_from_slice(&[g.partition as u64, offset, id]);
             }
         }
+        values.shrink_to_fit();
         ctx.complete(poll.op, Outcome::Ok, Reply::Values(values));
         self.start_poll(ctx);
     }
@@ -744,6 +812,29 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The batch index: requests 5, 6 and 9 in flight (7 and 8 a consumer's, never inserted);
+    /// each is found until removed, whatever the order of the answers; the window starts at the
+    /// oldest batch still in flight and is empty once none is.
+    #[test]
+    fn batches_are_found_by_request_in_a_window_from_the_oldest() {
+        let mut ix = BatchIndex::default();
+        ix.insert(5, 0);
+        ix.insert(6, 3);
+        ix.insert(9, 1);
+        assert_eq!((ix.base, ix.slots.len()), (5, 5));
+        assert_eq!([4, 5, 6, 7, 8, 9, 10].map(|r| ix.get(r)), [None, Some(0), Some(3), None, None, Some(1), None]);
+        ix.remove(6);
+        assert_eq!((ix.base, ix.get(5), ix.get(6)), (5, Some(0), None), "an answer out of order leaves a hole");
+        ix.remove(5);
+        assert_eq!((ix.base, ix.slots.len(), ix.get(9)), (9, 1, Some(1)), "the window moves past the holes");
+        ix.remove(7);
+        assert_eq!(ix.get(9), Some(1), "removing a request not in flight changes nothing");
+        ix.remove(9);
+        assert!(ix.slots.is_empty());
+        ix.insert(12, 2);
+        assert_eq!((ix.base, ix.get(12)), (12, Some(2)), "an empty window starts at the next batch");
     }
 
     /// A client asks one broker for metadata per refresh, the next one each time, starting at

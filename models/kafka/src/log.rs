@@ -5,7 +5,6 @@
 //! high-water mark can be tested on their own.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// `Payload::Commit::from` of a plain (not transactional) offset commit.
@@ -126,25 +125,42 @@ pub fn run_len<'r>(runs: impl IntoIterator<Item = &'r Run>) -> u64 {
 
 /// Runs that travel or are stored together (a fetch response, a disk record's append): nearly
 /// always one, held inline, so the list costs no allocation of its own (a `Vec<Run>` per fetch
-/// and per stored append was a million allocations on `kafka_50k`, each freed again).
-#[derive(Clone, Debug, Default)]
+/// and per stored append was a million allocations on `kafka_50k`, each freed again). The rare
+/// others are boxed: a `Vec` inline made every message (the kernel moves each a few times) and
+/// every stored append 16 bytes larger.
+#[derive(Clone, Default)]
 pub struct Runs {
     first: Option<Run>,
-    rest: Vec<Run>,
+    /// The runs after the first; never an empty list.
+    #[allow(clippy::box_collection, reason = "a thin pointer: a `Vec` or a boxed slice inline is 16 bytes more")]
+    rest: Option<Box<Vec<Run>>>,
+}
+
+impl std::fmt::Debug for Runs {
+    /// As the derived form of `first` and a `rest` list (what traces showed before the box).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runs").field("first", &self.first).field("rest", &self.rest()).finish()
+    }
 }
 
 impl Runs {
     /// Adds `run` after the others; one that continues the last in its chunk joins it.
     pub fn push(&mut self, run: Run) {
-        let last = if self.rest.is_empty() { self.first.as_mut() } else { self.rest.last_mut() };
+        let last = match &mut self.rest {
+            Some(rest) => rest.last_mut(),
+            None => self.first.as_mut(),
+        };
         match last {
             None => self.first = Some(run),
             Some(last) if last.continued_by(&run) => last.len += run.len,
-            Some(_) => self.rest.push(run),
+            Some(_) => self.rest.get_or_insert_with(Box::default).push(run),
         }
     }
+    fn rest(&self) -> &[Run] {
+        self.rest.as_deref().map_or(&[], Vec::as_slice)
+    }
     pub fn iter(&self) -> impl Iterator<Item = &Run> + '_ {
-        self.first.iter().chain(&self.rest)
+        self.first.iter().chain(self.rest())
     }
     pub fn is_empty(&self) -> bool {
         self.first.is_none()
@@ -153,7 +169,7 @@ impl Runs {
 
 impl From<Run> for Runs {
     fn from(run: Run) -> Runs {
-        Runs { first: Some(run), rest: Vec::new() }
+        Runs { first: Some(run), rest: None }
     }
 }
 
@@ -161,7 +177,7 @@ impl<'r> IntoIterator for &'r Runs {
     type Item = &'r Run;
     type IntoIter = std::iter::Chain<std::option::Iter<'r, Run>, std::slice::Iter<'r, Run>>;
     fn into_iter(self) -> Self::IntoIter {
-        self.first.iter().chain(&self.rest)
+        self.first.iter().chain(self.rest())
     }
 }
 
@@ -169,7 +185,7 @@ impl IntoIterator for Runs {
     type Item = Run;
     type IntoIter = std::iter::Chain<std::option::IntoIter<Run>, std::vec::IntoIter<Run>>;
     fn into_iter(self) -> Self::IntoIter {
-        self.first.into_iter().chain(self.rest)
+        self.first.into_iter().chain(self.rest.map_or_else(Vec::new, |rest| *rest))
     }
 }
 
@@ -193,7 +209,9 @@ pub struct PartitionLog {
     pub hwm: u64,
     /// `(log offset, committed consumer offset, generation)` of every commit entry.
     commits: Vec<(u64, u64, u64)>,
-    producers: BTreeMap<u64, ProducerState>,
+    /// Idempotent producers' states, sorted by producer id (a handful per partition: a binary
+    /// search of a short list, where a map cost a node search per batch and replica).
+    producers: Vec<(u64, ProducerState)>,
     /// The chunk this replica writes into when it leads (see [`Run`]).
     open: OpenChunk,
 }
@@ -288,40 +306,64 @@ impl PartitionLog {
         }
         let open = self.open.0.as_mut().expect("opened above");
         let start = open.filled;
-        for (slot, e) in open.chunk[start as usize..].iter().zip(entries) {
-            slot.set(e);
-        }
         let len = u32::try_from(n).expect("a run of more than 2^32 entries");
         open.filled += len;
         let run = Run { chunk: open.chunk.clone(), start, len };
-        (self.append_run(run.clone()), run)
+        // Written and indexed in one pass (reading them back from the chunk was a second).
+        let base = self.leo;
+        self.index_entries(
+            base,
+            run.chunk[start as usize..].iter().zip(entries).map(|(slot, e)| {
+                slot.set(e);
+                e
+            }),
+        );
+        self.push_run(base, run.clone());
+        (base, run)
     }
 
     /// Appends a run (shared, not copied), returning the offset of its first entry.
     pub fn append_run(&mut self, run: Run) -> u64 {
         let base = self.leo;
+        self.index_entries(base, run.entries().iter().map(Cell::get));
+        self.push_run(base, run);
+        base
+    }
+
+    /// Indexes entries appended from offset `base` on: the epochs they begin, producers' sequences,
+    /// offset commits.
+    fn index_entries(&mut self, base: u64, entries: impl Iterator<Item = Entry>) {
         // A producer's entries come in batches: its state is stored once per streak of its
         // entries, with the streak's last (a map update per entry was a fifth of this function).
-        let mut streak: Option<(u64, ProducerState)> = None;
-        for (i, e) in run.entries().iter().enumerate() {
-            let e = e.get();
+        // Plain values, no `Option`s, in this per-entry loop: producer 0 (not idempotent) never
+        // has a streak, and no epoch is `u64::MAX`.
+        let (mut streak_of, mut streak) = (0u64, ProducerState::default());
+        // `begin_epoch` once per epoch in the run (it does nothing for the epoch it just saw).
+        let mut epoch = u64::MAX;
+        for (i, e) in entries.enumerate() {
             let offset = base + i as u64;
-            self.begin_epoch(e.epoch);
+            if u64::from(e.epoch) != epoch {
+                epoch = u64::from(e.epoch);
+                self.begin_epoch(e.epoch);
+            }
             match e.payload {
                 Payload::Data { producer, seq, .. } if producer != 0 => {
-                    if let Some((p, st)) = streak
-                        && p != producer
-                    {
-                        self.producers.insert(p, st);
+                    if streak_of != producer && streak_of != 0 {
+                        self.set_producer(streak_of, streak);
                     }
-                    streak = Some((producer, ProducerState { last_seq: seq, last_offset: offset }));
+                    streak_of = producer;
+                    streak = ProducerState { last_seq: seq, last_offset: offset };
                 }
                 _ => self.index(offset, &e),
             }
         }
-        if let Some((p, st)) = streak {
-            self.producers.insert(p, st);
+        if streak_of != 0 {
+            self.set_producer(streak_of, streak);
         }
+    }
+
+    /// Adds `run` at the log end `base` (its entries indexed).
+    fn push_run(&mut self, base: u64, run: Run) {
         self.leo += run.len();
         match self.runs.last_mut() {
             Some(last) if last.continued_by(&run) => last.len += run.len,
@@ -331,13 +373,24 @@ impl PartitionLog {
                 self.runs.push(run);
             }
         }
-        base
+    }
+
+    fn set_producer(&mut self, producer: u64, st: ProducerState) {
+        match self.producers.binary_search_by_key(&producer, |&(p, _)| p) {
+            Ok(i) => self.producers[i].1 = st,
+            Err(i) => self.producers.insert(i, (producer, st)),
+        }
+    }
+
+    fn producer(&self, producer: u64) -> Option<&ProducerState> {
+        let i = self.producers.binary_search_by_key(&producer, |&(p, _)| p).ok()?;
+        Some(&self.producers[i].1)
     }
 
     fn index(&mut self, offset: u64, e: &Entry) {
         match e.payload {
             Payload::Data { producer, seq, .. } if producer != 0 => {
-                self.producers.insert(producer, ProducerState { last_seq: seq, last_offset: offset });
+                self.set_producer(producer, ProducerState { last_seq: seq, last_offset: offset });
             }
             Payload::Commit { offset: to, generation, .. } => self.commits.push((offset, to, generation)),
             Payload::Data { .. } => {}
@@ -423,7 +476,7 @@ impl PartitionLog {
     /// with a new id.
     pub fn check_sequence(&self, producer: u64, base_seq: u32, count: u32) -> SeqCheck {
         let last = base_seq + count.max(1) - 1;
-        match self.producers.get(&producer) {
+        match self.producer(producer) {
             None if base_seq == 0 => SeqCheck::Next,
             None => SeqCheck::OutOfOrder,
             Some(st) if base_seq == st.last_seq.wrapping_add(1) => SeqCheck::Next,
@@ -627,6 +680,37 @@ mod tests {
         assert_eq!((f.runs.len(), f.last_epoch(), f.epochs()), (1, 1, &[(1, 0)][..]));
         // The leader's own log is untouched by the follower's cuts.
         assert_eq!(ids(&mut leader.iter()), [1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    /// A list of runs holds the first inline and the others in a box made only for them; a run
+    /// that continues the last in its chunk joins it, wherever the last is. Owned or borrowed,
+    /// it yields them in order, and prints as the struct of a run and a list it was before.
+    #[test]
+    fn runs_hold_the_first_inline_and_box_the_others() {
+        let a = Run::new((1..=4).map(|id| data(1, id)).collect());
+        let b = Run::new((5..=6).map(|id| data(1, id)).collect());
+        let mut runs = Runs::default();
+        assert!(runs.is_empty() && runs.rest.is_none());
+        assert_eq!(format!("{runs:?}"), "Runs { first: None, rest: [] }");
+        runs.push(a.slice(0, 2));
+        runs.push(a.slice(2, 3));
+        assert!(runs.rest.is_none(), "a continuation joins the first");
+        runs.push(b.slice(0, 1));
+        runs.push(b.slice(1, 2));
+        runs.push(a.slice(3, 4));
+        assert_eq!(runs.rest.as_ref().map(|r| r.len()), Some(2), "b's two pieces joined in the box");
+        assert_eq!(run_len(&runs), 6);
+        let ids = |rs: Vec<&Run>| -> Vec<u64> {
+            rs.iter()
+                .flat_map(|r| r.entries())
+                .map(|e| if let Payload::Data { id, .. } = e.get().payload { id } else { 0 })
+                .collect()
+        };
+        assert_eq!(ids(runs.iter().collect()), [1, 2, 3, 5, 6, 4]);
+        let debug = format!("{runs:?}");
+        assert!(debug.starts_with("Runs { first: Some(Run {") && debug.contains("rest: [Run {"), "{debug}");
+        let owned: Vec<Run> = runs.into_iter().collect();
+        assert_eq!(ids(owned.iter().collect()), [1, 2, 3, 5, 6, 4]);
     }
 
     #[test]
