@@ -206,8 +206,9 @@ enum BenchCommand {
         /// Rounds over the files (each round runs every file once).
         #[arg(long, default_value_t = 1)]
         repeat: u32,
-        /// The PHOLD size whose kernel run (once per round, in this process) each file's
-        /// simulation speed is set against (`RATIO ... model/kernel`); `none` skips it.
+        /// The PHOLD size whose kernel runs (before the first round and after each, in this
+        /// process; their median) each file's simulation speed is set against (`RATIO ...
+        /// model/kernel`); `none` skips them.
         #[arg(long, default_value = "medium")]
         phold_baseline: String,
         #[command(flatten)]
@@ -668,9 +669,10 @@ fn cmd_list_model(name: &str) -> Result<ExitCode> {
 
 /// Runs one scenario and reports its speed. The wall clock is read here, at the edge: the last
 /// progress call marks the end of the simulation, and the checkers run after it.
-/// `simctl bench scenario A [B ...]`: alternating rounds, each followed by the kernel's PHOLD run
-/// at `phold_baseline` (unless `none`); then each file's median simulation speed against the
-/// first file's, and against the kernel's PHOLD events/s of the same invocation.
+/// `simctl bench scenario A [B ...]`: alternating rounds, bracketed by the kernel's PHOLD runs at
+/// `phold_baseline` (unless `none`: one before the first round and one after each); then each
+/// file's median simulation speed against the first file's, and against the median of the
+/// kernel's PHOLD events/s of the same invocation.
 fn cmd_bench_scenarios(
     files: &[PathBuf],
     seed: Option<u64>,
@@ -690,7 +692,18 @@ fn cmd_bench_scenarios(
         },
     };
     let mut speeds: Vec<Vec<f64>> = vec![Vec::new(); files.len()];
+    // The kernel's PHOLD rate, measured before the first round and after every round: the
+    // machine's speed drifts over minutes, and the rounds are bracketed by the runs whose median
+    // is the ratio's denominator.
     let mut kernel: Vec<f64> = Vec::new();
+    let measure_kernel = |kernel: &mut Vec<f64>| {
+        if let Some(p) = &baseline {
+            let k = bench::run_kernel(p);
+            outln!("BASELINE {}", k.line(p));
+            kernel.push(k.events_per_s());
+        }
+    };
+    measure_kernel(&mut kernel);
     for _ in 0..repeat.max(1) {
         for (i, f) in files.iter().enumerate() {
             match cmd_bench_scenario(f, seed, memory)? {
@@ -698,11 +711,7 @@ fn cmd_bench_scenarios(
                 Err(code) => return Ok(code),
             }
         }
-        if let Some(p) = &baseline {
-            let k = bench::run_kernel(p);
-            outln!("BASELINE {}", k.line(p));
-            kernel.push(k.events_per_s());
-        }
+        measure_kernel(&mut kernel);
     }
     let medians: Vec<f64> = speeds.iter().map(|v| bench::median(v)).collect();
     if files.len() > 1 {
@@ -713,15 +722,19 @@ fn cmd_bench_scenarios(
     }
     if let Some(p) = &baseline {
         let k = bench::median(&kernel);
+        let (k_min, k_max) = kernel.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
         let load = bench::load_average().unwrap_or_else(|| "unknown".into());
         for (f, m) in files.iter().zip(&medians) {
             outln!(
                 "RATIO scenario={} simulation_events_per_s={m:.0} phold_{}_kernel_events_per_s={k:.0} model/kernel={:.3} \
-                 (medians of {} rounds; target >= 0.5) load_avg={load}",
+                 (medians of {} rounds and {} PHOLD runs, PHOLD {:.2}-{:.2} M events/s; target >= 0.5) load_avg={load}",
                 f.display(),
                 p.name,
                 m / k,
                 repeat.max(1),
+                kernel.len(),
+                k_min / 1e6,
+                k_max / 1e6,
             );
         }
     }

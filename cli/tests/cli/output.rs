@@ -95,3 +95,22 @@ fn misspelt_names_get_a_suggestion() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("similar subcommand exists: 'sweep'"), "{}", r.stderr);
 }
+
+#[test]
+fn bench_scenario_brackets_its_rounds_with_phold_runs_and_says_how_many_it_took_the_median_of() {
+    let dir = scratch("bench-brackets");
+    let file = write_scenario(&dir, "s.ron", &register_scenario(""));
+    let r = simctl(&["bench", "scenario", &file, "--phold-baseline", "small"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let at = |prefix: &str| -> Vec<usize> {
+        lines.iter().enumerate().filter(|(_, l)| l.starts_with(prefix)).map(|(i, _)| i).collect()
+    };
+    let (baselines, bench, ratio) = (at("BASELINE "), at("BENCH "), at("RATIO "));
+    // One PHOLD run before the round and one after it.
+    assert_eq!(baselines.len(), 2, "{}", r.stdout);
+    assert_eq!(bench.len(), 1, "{}", r.stdout);
+    assert!(baselines[0] < bench[0] && bench[0] < baselines[1], "{}", r.stdout);
+    assert_eq!(ratio.len(), 1, "{}", r.stdout);
+    assert!(lines[ratio[0]].contains("medians of 1 rounds and 2 PHOLD runs"), "{}", lines[ratio[0]]);
+}
