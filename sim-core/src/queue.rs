@@ -142,21 +142,26 @@ const RUN_MAX: usize = 64;
 /// Bits of a key's index within a bucket of at most `RUN_MAX` keys (`sort_into`).
 const INDEX_BITS: u32 = RUN_MAX.trailing_zeros();
 const _: () = assert!(RUN_MAX.is_power_of_two());
+/// A bucket of at most this many keys is sorted as it is (the std stable sort's insertion sort
+/// up to 20 keys), a larger one as words (`sort_into`).
+const WORDS_MIN: usize = 21;
 
 /// Moves the keys of `bucket` (at most `RUN_MAX`, in sequence order, every one in bucket `(level,
 /// d)` for one `d`) to the end of `run`, sorted by time, equal times in sequence order.
 ///
 /// The keys agree from digit `level` up, so each is told apart by its time's bits below that
 /// digit; those bits, then the key's index in the bucket (its rank in sequence order), make one
-/// `u64` word per key, and sorting the words is the stable sort by time of the 24-byte keys (the
-/// std stable sort of up to 64 such keys cost ~3,200 instructions a bucket on a Dynamo run, 5.8%
-/// of its simulation). A level whose bits leave no room for the index (keys 2^60 ns apart)
-/// takes the stable sort.
+/// `u64` word per key, and sorting the words is the stable sort by time of the 24-byte keys. The
+/// std stable sort of 21 to 64 such keys (a merge sort with scratch space) cost ~3,200
+/// instructions a bucket on a Dynamo run, 5.8% of its simulation. Up to 20 keys it is an
+/// insertion sort, cheaper than building and gathering the words (words for every bucket made
+/// PHOLD medium, ~4 keys a bucket, 2.5% slower): those keep it, and so does a level whose bits
+/// leave no room for the index (keys 2^60 ns apart).
 #[inline]
 fn sort_into(bucket: &mut Vec<Entry>, level: usize, run: &mut Vec<Entry>) {
     debug_assert!(bucket.len() <= RUN_MAX);
     let low_bits = level as u32 * DIGIT_BITS;
-    if low_bits + INDEX_BITS > u64::BITS {
+    if bucket.len() < WORDS_MIN || low_bits + INDEX_BITS > u64::BITS {
         let from = run.len();
         run.append(bucket);
         run[from..].sort_by_key(|e| e.time);
@@ -262,14 +267,8 @@ impl<T> RadixQueue<T> {
             self.file(e);
             return;
         }
-        // Its place is after every key of its time or earlier: the end, when no key is later (a
-        // push at or after the run's latest time skips the search and the shift).
-        if self.bottom.last().is_some_and(|k| k.time > e.time) {
-            let at = self.head + self.bottom[self.head..].partition_point(|k| k.time <= e.time);
-            self.bottom.insert(at, e);
-        } else {
-            self.bottom.push(e);
-        }
+        let at = self.head + self.bottom[self.head..].partition_point(|k| k.time <= e.time);
+        self.bottom.insert(at, e);
     }
 
     /// The run's keys go back into the buckets relative to the earliest of them, which becomes
