@@ -45,7 +45,9 @@ impl Duration {
     pub const fn from_secs(s: u64) -> Self {
         Duration(s * 1_000_000_000)
     }
-    /// Rounds a non-negative, finite number of seconds to nanoseconds (saturating).
+    /// Rounds a non-negative, finite number of seconds to nanoseconds (saturating). Inline: it is
+    /// on every latency draw (a call of its own was ~23 instructions a draw on Dynamo).
+    #[inline]
     pub fn from_secs_f64(s: f64) -> Self {
         if s.is_nan() || s <= 0.0 {
             Duration(0)
