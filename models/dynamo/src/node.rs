@@ -556,8 +556,10 @@ pub struct Server {
     /// The key ranges this server holds keys of (only those: a server of a thousand-server ring
     /// holds a few dozen of its tens of thousands of ranges), in the order it met them ...
     held: Vec<Held>,
-    /// ... and their indexes there by range, ascending.
-    ranges: BTreeMap<u32, u32>,
+    /// ... and `(range, its index there)` by range, ascending: a sorted list, not a map (a new
+    /// key finds its range's entry by a binary search of a few dozen contiguous pairs; ranges
+    /// are added rarely, at a server's first key of each).
+    ranges: Vec<(u32, u32)>,
     /// `(owner, key) -> versions` held for an unreachable owner.
     hints: BTreeMap<(u32, u64), Vec<Sibling>>,
     /// The same hints by `(key, owner)`: a read finds a key's hints without asking every server
@@ -568,10 +570,14 @@ pub struct Server {
     epoch: usize,
     pending: ReqTable<Pending>,
     next_req: u64,
-    /// Acknowledgements waiting for a write (a group-commit batch) to be durable.
+    /// Acknowledgements waiting for a buffered write to be durable (`sync_writes: false`).
     on_disk: BTreeMap<WriteId, Vec<AckAction>>,
     /// The batch being synced now; records arriving meanwhile wait in `batch`.
     syncing: Option<WriteId>,
+    /// The acknowledgements waiting for the batch being synced (one batch is in flight at a time,
+    /// so no map: a map of one entry allocated and freed a node per batch). It and `batch_acks`
+    /// swap buffers at each sync, so neither allocates once grown.
+    sync_acks: Vec<AckAction>,
     batch: Vec<Record>,
     batch_acks: Vec<AckAction>,
     seq: u64,
@@ -597,7 +603,7 @@ impl Server {
             me,
             keys: KeyMap::default(),
             held: Vec::new(),
-            ranges: BTreeMap::new(),
+            ranges: Vec::new(),
             hints: BTreeMap::new(),
             hints_by_key: BTreeMap::new(),
             owned_ranges,
@@ -606,6 +612,7 @@ impl Server {
             next_req: 0,
             on_disk: BTreeMap::new(),
             syncing: None,
+            sync_acks: Vec::new(),
             batch: Vec::new(),
             batch_acks: Vec::new(),
             seq: 0,
@@ -624,11 +631,21 @@ impl Server {
     }
 
     /// The index in `held` of range `range`, a new entry if this server held none of its keys.
-    fn held_index(ranges: &mut BTreeMap<u32, u32>, held: &mut Vec<Held>, leaves: u32, range: u32) -> usize {
-        *ranges.entry(range).or_insert_with(|| {
-            held.push(Held { keys: Vec::new(), leaf_xor: vec![0; leaves as usize], bytes: 0 });
-            (held.len() - 1) as u32
-        }) as usize
+    fn held_index(ranges: &mut Vec<(u32, u32)>, held: &mut Vec<Held>, leaves: u32, range: u32) -> usize {
+        match ranges.binary_search_by_key(&range, |e| e.0) {
+            Ok(i) => ranges[i].1 as usize,
+            Err(i) => {
+                held.push(Held { keys: Vec::new(), leaf_xor: vec![0; leaves as usize], bytes: 0 });
+                ranges.insert(i, (range, (held.len() - 1) as u32));
+                held.len() - 1
+            }
+        }
+    }
+
+    /// The index in `held` of range `range`, if this server holds keys of it.
+    fn held_of(&self, range: u32) -> Option<usize> {
+        let i = self.ranges.binary_search_by_key(&range, |e| e.0).ok()?;
+        Some(self.ranges[i].1 as usize)
     }
 
     /// The entry of `key`: filed under its range of the current ring, with no versions yet, if
@@ -673,7 +690,7 @@ impl Server {
         let ranges = std::mem::take(&mut self.ranges);
         self.owned_ranges = view.owned[self.me as usize].clone();
         // In the order the ranges' trees held them: by range, then by key.
-        for h in ranges.into_values() {
+        for (_, h) in ranges {
             let mut keys = held[h as usize].keys.clone();
             keys.sort_unstable();
             for key in keys {
@@ -807,7 +824,8 @@ impl Server {
             Record::Batch(std::mem::take(&mut self.batch))
         };
         let w = ctx.persist(r);
-        self.on_disk.insert(w, std::mem::take(&mut self.batch_acks));
+        debug_assert!(self.sync_acks.is_empty(), "a batch's acknowledgements left over");
+        std::mem::swap(&mut self.sync_acks, &mut self.batch_acks);
         self.syncing = Some(w);
     }
 
@@ -1222,13 +1240,18 @@ impl Server {
     }
 
     fn on_persisted(&mut self, ctx: &mut Ctx<'_, DynamoNode>, w: WriteId) {
-        for a in self.on_disk.remove(&w).unwrap_or_default() {
+        let synced = self.syncing == Some(w);
+        let mut acks =
+            if synced { std::mem::take(&mut self.sync_acks) } else { self.on_disk.remove(&w).unwrap_or_default() };
+        for a in acks.drain(..) {
             match a {
                 AckAction::Write { to, req } => self.ack_write(ctx, to, req),
                 AckAction::Handoff { to, acks } => ctx.send(to, Msg::HandoffAck { acks }),
             }
         }
-        if self.syncing == Some(w) {
+        if synced {
+            // The emptied list keeps its buffer for the next batch but one.
+            self.sync_acks = acks;
             self.syncing = None;
             if !self.batch.is_empty() {
                 self.sync_batch(ctx);
@@ -1238,9 +1261,9 @@ impl Server {
 
     /// The Merkle tree of one range of the own store, and the bytes a full comparison would send.
     fn tree(&self, range: u32) -> (MerkleTree, u64) {
-        match self.ranges.get(&range) {
-            Some(&h) => {
-                let h = &self.held[h as usize];
+        match self.held_of(range) {
+            Some(h) => {
+                let h = &self.held[h];
                 (MerkleTree::from_leaves(&h.leaf_xor), h.bytes)
             }
             None => (MerkleTree::from_leaves(&vec![0; self.sh.config.merkle_leaves as usize]), 0),
@@ -1249,7 +1272,7 @@ impl Server {
 
     /// The keys of range `range` this server stores, ascending.
     fn sorted_keys(&self, range: u32) -> Vec<u64> {
-        let mut keys = self.ranges.get(&range).map_or_else(Vec::new, |&h| self.held[h as usize].keys.clone());
+        let mut keys = self.held_of(range).map_or_else(Vec::new, |h| self.held[h].keys.clone());
         keys.sort_unstable();
         keys
     }
@@ -1326,7 +1349,7 @@ impl Server {
             }
             Timer::Sweep => {
                 let mut swept = 0;
-                let ranges: Vec<u32> = self.ranges.keys().copied().collect();
+                let ranges: Vec<u32> = self.ranges.iter().map(|e| e.0).collect();
                 for range in ranges {
                     for key in self.sorted_keys(range) {
                         let s = self.keys.get_mut(key).expect("a listed key is stored");
