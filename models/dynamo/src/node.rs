@@ -1992,8 +1992,8 @@ mod tests {
         }
     }
 
-    /// The index finds the ring's own range for every key: rings of one token to a thousand
-    /// servers' worth, keys at random and at the tokens themselves (and either side of them).
+    /// The index finds the ring's own range for every key: rings of 1 to 1,000 servers (16 to
+    /// 16,000 tokens), keys at random and positions at the tokens themselves and either side.
     #[test]
     fn the_range_index_agrees_with_the_ring() {
         for servers in [1, 3, 8, 100, 1000] {
