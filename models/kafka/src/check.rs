@@ -84,8 +84,8 @@ impl Digest {
         let h = &mut self.hash;
         let mut mix = |x: u64| *h = (*h ^ x).wrapping_mul(0x0000_0100_0000_01B3).rotate_left(23);
         self.len += 1;
-        mix(e.epoch as u64);
-        match e.payload {
+        mix(e.epoch() as u64);
+        match e.payload() {
             Payload::Data { id, producer, seq } => {
                 mix(id);
                 mix(producer);
@@ -119,7 +119,7 @@ impl Committed {
     const NOT_DATA: u64 = 0;
     /// Appends the entry at the next offset.
     pub fn push(&mut self, e: &Entry) {
-        match e.payload {
+        match e.payload() {
             Payload::Data { id, .. } => {
                 debug_assert_ne!(id, Committed::NOT_DATA, "message ids start at 1");
                 self.ids.push(id);
@@ -990,7 +990,7 @@ mod tests {
     use super::*;
 
     fn data(id: u64) -> Entry {
-        Entry { epoch: 1, payload: Payload::Data { id, producer: 0, seq: 0 } }
+        Entry::new(1, Payload::Data { id, producer: 0, seq: 0 })
     }
     fn part(ids: &[u64]) -> FinalPartition {
         let log: Vec<Entry> = ids.iter().map(|&i| data(i)).collect();
@@ -1157,7 +1157,7 @@ mod tests {
     /// commit past the log's end yields what the log holds; a plain commit yields nothing.
     #[test]
     fn transactional_outputs_are_the_data_each_committed_commit_moved_past() {
-        let commit = |from, offset| Entry { epoch: 1, payload: Payload::Commit { offset, generation: 1, from } };
+        let commit = |from, offset| Entry::new(1, Payload::Commit { offset, generation: 1, from });
         let log = [data(1), data(2), commit(crate::log::NO_CAS, 2), commit(0, 3), data(4), commit(4, 9)];
         let parts = [part(&[]), FinalPartition { committed: Committed::of(log), ..FinalPartition::default() }];
         let out: Vec<(u32, u64, u64, u64)> =
