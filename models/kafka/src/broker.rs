@@ -919,7 +919,7 @@ impl Broker {
                 ctx.send(from, Msg::ProduceResp { req, error });
             }
         };
-        let Some(r) = self.replicas.get(&part) else { return reply(ctx, Some(ProduceError::NotLeader)) };
+        let Some(r) = self.replicas.get_mut(&part) else { return reply(ctx, Some(ProduceError::NotLeader)) };
         let Role::Leader(ls) = &r.role else { return reply(ctx, Some(ProduceError::NotLeader)) };
         if acks == Acks::All && ls.isr.len() < min_isr {
             return reply(ctx, Some(ProduceError::NotEnoughReplicas));

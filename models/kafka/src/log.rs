@@ -7,6 +7,14 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+/// Sets `producer`'s state in `producers` (sorted by producer id).
+fn set_producer(producers: &mut Vec<(u64, ProducerState)>, producer: u64, st: ProducerState) {
+    match producers.binary_search_by_key(&producer, |&(p, _)| p) {
+        Ok(i) => producers[i].1 = st,
+        Err(i) => producers.insert(i, (producer, st)),
+    }
+}
+
 /// `Payload::Commit::from` of a plain (not transactional) offset commit.
 pub const NO_CAS: u64 = u64::MAX;
 
@@ -247,8 +255,12 @@ pub struct PartitionLog {
     /// `(log offset, committed consumer offset, generation)` of every commit entry.
     commits: Vec<(u64, u64, u64)>,
     /// Idempotent producers' states, sorted by producer id (a handful per partition: a binary
-    /// search of a short list, where a map cost a node search per batch and replica).
+    /// search of a short list, where a map cost a node search per batch and replica), as of the
+    /// entries below `producers_to`. Only a leader checks sequences: a follower's appends leave
+    /// them behind, and the leader's first check catches up (`catch_up_producers`). A follower
+    /// kept them for every entry it fetched, most of its appends' per-entry work.
     producers: Vec<(u64, ProducerState)>,
+    producers_to: u64,
     /// The chunk this replica writes into when it leads (see [`Run`]).
     open: OpenChunk,
 }
@@ -346,30 +358,35 @@ impl PartitionLog {
         let len = u32::try_from(n).expect("a run of more than 2^32 entries");
         open.filled += len;
         let run = Run { chunk: open.chunk.clone(), start, len };
-        // Written and indexed in one pass (reading them back from the chunk was a second).
+        // Written and indexed in one pass (reading them back from the chunk was a second); the
+        // producers' states too if they are up to date (a leader's, once it checked a sequence).
         let base = self.leo;
-        self.index_entries(
-            base,
-            run.chunk[start as usize..].iter().zip(entries).map(|(slot, e)| {
-                slot.set(e);
-                e
-            }),
-        );
+        let written = run.chunk[start as usize..].iter().zip(entries).map(|(slot, e)| {
+            slot.set(e);
+            e
+        });
+        if self.producers_to == base {
+            self.index_entries::<true>(base, written);
+            self.producers_to = base + n as u64;
+        } else {
+            self.index_entries::<false>(base, written);
+        }
         self.push_run(base, run.clone());
         (base, run)
     }
 
-    /// Appends a run (shared, not copied), returning the offset of its first entry.
+    /// Appends a run (shared, not copied), returning the offset of its first entry. The
+    /// producers' states are left behind (see `producers`): a follower appends this way.
     pub fn append_run(&mut self, run: Run) -> u64 {
         let base = self.leo;
-        self.index_entries(base, run.entries().iter().map(Cell::get));
+        self.index_entries::<false>(base, run.entries().iter().map(Cell::get));
         self.push_run(base, run);
         base
     }
 
-    /// Indexes entries appended from offset `base` on: the epochs they begin, producers' sequences,
-    /// offset commits.
-    fn index_entries(&mut self, base: u64, entries: impl Iterator<Item = Entry>) {
+    /// Indexes entries appended from offset `base` on: the epochs they begin, offset commits, and
+    /// with `PRODUCERS` the producers' sequences.
+    fn index_entries<const PRODUCERS: bool>(&mut self, base: u64, entries: impl Iterator<Item = Entry>) {
         // A producer's entries come in batches: its state is stored once per streak of its
         // entries, with the streak's last (a map update per entry was a fifth of this function).
         // Plain values, no `Option`s, in this per-entry loop: producer 0 (not idempotent) never
@@ -384,19 +401,35 @@ impl PartitionLog {
                 self.begin_epoch(e.epoch());
             }
             match e.payload() {
-                Payload::Data { producer, seq, .. } if producer != 0 => {
+                Payload::Data { producer, seq, .. } if PRODUCERS && producer != 0 => {
                     if streak_of != producer && streak_of != 0 {
-                        self.set_producer(streak_of, streak);
+                        set_producer(&mut self.producers, streak_of, streak);
                     }
                     streak_of = producer;
                     streak = ProducerState { last_seq: seq, last_offset: offset };
                 }
-                _ => self.index(offset, &e),
+                Payload::Data { .. } => {}
+                Payload::Commit { offset: to, generation, .. } => self.commits.push((offset, to, generation)),
             }
         }
         if streak_of != 0 {
-            self.set_producer(streak_of, streak);
+            set_producer(&mut self.producers, streak_of, streak);
         }
+    }
+
+    /// Brings the producers' states up to the log end (see `producers`).
+    fn catch_up_producers(&mut self) {
+        let from = self.producers_to;
+        let mut producers = std::mem::take(&mut self.producers);
+        for (i, e) in self.iter_from(from).enumerate() {
+            if let Payload::Data { producer, seq, .. } = e.payload()
+                && producer != 0
+            {
+                set_producer(&mut producers, producer, ProducerState { last_seq: seq, last_offset: from + i as u64 });
+            }
+        }
+        self.producers = producers;
+        self.producers_to = self.leo;
     }
 
     /// Adds `run` at the log end `base` (its entries indexed).
@@ -412,26 +445,9 @@ impl PartitionLog {
         }
     }
 
-    fn set_producer(&mut self, producer: u64, st: ProducerState) {
-        match self.producers.binary_search_by_key(&producer, |&(p, _)| p) {
-            Ok(i) => self.producers[i].1 = st,
-            Err(i) => self.producers.insert(i, (producer, st)),
-        }
-    }
-
     fn producer(&self, producer: u64) -> Option<&ProducerState> {
         let i = self.producers.binary_search_by_key(&producer, |&(p, _)| p).ok()?;
         Some(&self.producers[i].1)
-    }
-
-    fn index(&mut self, offset: u64, e: &Entry) {
-        match e.payload() {
-            Payload::Data { producer, seq, .. } if producer != 0 => {
-                self.set_producer(producer, ProducerState { last_seq: seq, last_offset: offset });
-            }
-            Payload::Commit { offset: to, generation, .. } => self.commits.push((offset, to, generation)),
-            Payload::Data { .. } => {}
-        }
     }
 
     /// Removes every entry at `offset` and above; returns how many were removed.
@@ -440,8 +456,21 @@ impl PartitionLog {
         if removed == 0 {
             return 0;
         }
-        let cut =
-            self.iter_from(offset).any(|e| matches!(e.payload(), Payload::Data { producer, .. } if producer != 0));
+        // The producers' states hold up to `producers_to`: if the cut removes an idempotent
+        // entry below it they are rebuilt (at the next check), else they still hold.
+        if offset < self.producers_to {
+            let indexed = (self.producers_to - offset) as usize;
+            let cut = self
+                .iter_from(offset)
+                .take(indexed)
+                .any(|e| matches!(e.payload(), Payload::Data { producer, .. } if producer != 0));
+            if cut {
+                self.producers.clear();
+                self.producers_to = 0;
+            } else {
+                self.producers_to = offset;
+            }
+        }
         let i = self.run_at(offset).expect("offset below the log end");
         let keep = offset - self.starts[i];
         if keep == 0 {
@@ -456,18 +485,6 @@ impl PartitionLog {
         self.epochs.retain(|&(_, start)| start < offset);
         self.hwm = self.hwm.min(offset);
         self.commits.retain(|&(at, _, _)| at < offset);
-        if cut {
-            self.producers.clear();
-            let entries: Vec<(u64, Entry)> = self
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| matches!(e.payload(), Payload::Data { producer, .. } if producer != 0))
-                .map(|(i, e)| (i as u64, e))
-                .collect();
-            for (i, e) in entries {
-                self.index(i, &e);
-            }
-        }
         removed
     }
 
@@ -512,7 +529,8 @@ impl PartitionLog {
     /// earlier one arriving after it would pass for a duplicate and be acknowledged unwritten); a
     /// producer whose entries were all truncated gets `OutOfOrder` until it gives up and restarts
     /// with a new id.
-    pub fn check_sequence(&self, producer: u64, base_seq: u32, count: u32) -> SeqCheck {
+    pub fn check_sequence(&mut self, producer: u64, base_seq: u32, count: u32) -> SeqCheck {
+        self.catch_up_producers();
         let last = base_seq + count.max(1) - 1;
         match self.producer(producer) {
             None if base_seq == 0 => SeqCheck::Next,
@@ -757,6 +775,77 @@ mod tests {
         assert_eq!(high_watermark(0, 5, [7, 9]), 5, "the leader's own durable end counts");
         assert_eq!(high_watermark(8, 10, [7, 9]), 8, "never moves backwards");
         assert_eq!(high_watermark(0, 10, []), 10, "a leader alone in the ISR");
+    }
+
+    /// The producers' states are kept lazily (a follower's appends leave them behind, a check
+    /// catches up, a truncation keeps or drops them): over random leader and follower appends,
+    /// truncations and checks, every check answers as one made from a scan of the whole log for
+    /// the producer's last entry.
+    #[test]
+    fn lazy_producer_states_answer_as_a_scan_of_the_log() {
+        let scan = |l: &PartitionLog, producer: u64, base_seq: u32, count: u32| {
+            let last = l
+                .iter()
+                .enumerate()
+                .filter_map(|(o, e)| match e.payload() {
+                    Payload::Data { producer: p, seq, .. } if p == producer => Some((seq, o as u64)),
+                    _ => None,
+                })
+                .last();
+            let end = base_seq + count.max(1) - 1;
+            match last {
+                None if base_seq == 0 => SeqCheck::Next,
+                None => SeqCheck::OutOfOrder,
+                Some((s, _)) if base_seq == s.wrapping_add(1) => SeqCheck::Next,
+                Some((s, o)) if end == s => SeqCheck::Duplicate(Some(o)),
+                Some((s, _)) if end < s => SeqCheck::Duplicate(None),
+                Some(_) => SeqCheck::OutOfOrder,
+            }
+        };
+        // xorshift64: the test's own numbers, fixed by its seed.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let producers = [0, 3, 5, 9];
+        let mut l = PartitionLog::default();
+        let (mut checks, mut id) = (0, 0);
+        for _ in 0..5000 {
+            let mut batch = |next: &mut dyn FnMut(u64) -> u64| -> Vec<Entry> {
+                let producer = producers[next(4) as usize];
+                let seq = next(6) as u32;
+                (0..1 + next(4) as u32)
+                    .map(|i| {
+                        id += 1;
+                        match next(10) {
+                            0 => Entry::new(1, Payload::Commit { offset: id, generation: 1, from: NO_CAS }),
+                            _ => Entry::new(1, Payload::Data { id, producer, seq: seq + i }),
+                        }
+                    })
+                    .collect()
+            };
+            match next(4) {
+                0 => {
+                    l.append_new(batch(&mut next));
+                }
+                1 => {
+                    l.append_run(Run::new(batch(&mut next)));
+                }
+                2 => {
+                    l.truncate_to(l.leo() - next(4).min(l.leo()));
+                }
+                _ => {
+                    let (producer, base_seq, count) = (producers[1 + next(3) as usize], next(8) as u32, next(3) as u32);
+                    let want = scan(&l, producer, base_seq, count);
+                    assert_eq!(l.check_sequence(producer, base_seq, count), want, "check {checks}");
+                    checks += 1;
+                }
+            }
+        }
+        assert!(checks > 1000 && l.leo() > 100, "{checks} checks, {} entries", l.leo());
     }
 
     #[test]
