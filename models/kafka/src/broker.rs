@@ -884,7 +884,7 @@ impl Broker {
 
     fn leader_append(&mut self, ctx: C, part: u32, payload: Payload) -> Option<u64> {
         let r = self.replicas.get_mut(&part)?;
-        let (offset, run) = r.log.append_new([Entry { epoch: r.leader_epoch, payload }]);
+        let (offset, run) = r.log.append_new([Entry::new(r.leader_epoch, payload)]);
         self.queue_append(part, offset, run.into());
         self.flush(ctx);
         self.wake_parked(ctx, part);
@@ -919,7 +919,7 @@ impl Broker {
                 ctx.send(from, Msg::ProduceResp { req, error });
             }
         };
-        let Some(r) = self.replicas.get(&part) else { return reply(ctx, Some(ProduceError::NotLeader)) };
+        let Some(r) = self.replicas.get_mut(&part) else { return reply(ctx, Some(ProduceError::NotLeader)) };
         let Role::Leader(ls) = &r.role else { return reply(ctx, Some(ProduceError::NotLeader)) };
         if acks == Acks::All && ls.isr.len() < min_isr {
             return reply(ctx, Some(ProduceError::NotEnoughReplicas));
@@ -942,7 +942,7 @@ impl Broker {
         let (base, run) = r.log.append_new(
             ids.iter()
                 .enumerate()
-                .map(|(i, &id)| Entry { epoch, payload: Payload::Data { id, producer, seq: base_seq + i as u32 } }),
+                .map(|(i, &id)| Entry::new(epoch, Payload::Data { id, producer, seq: base_seq + i as u32 })),
         );
         let last = r.log.leo() - 1;
         self.queue_append(part, base, run.into());
@@ -968,7 +968,7 @@ impl Broker {
                     let mut next = offset;
                     let mut entries = r.log.iter_from(offset);
                     while next < hwm && records.len() < max as usize {
-                        if let Some(Entry { payload: Payload::Data { id, .. }, .. }) = entries.next() {
+                        if let Some(Payload::Data { id, .. }) = entries.next().map(Entry::payload) {
                             records.push((next, id));
                         }
                         next += 1;
@@ -1612,7 +1612,7 @@ mod tests {
             call(&mut b, |b, ctx| b.on_start(ctx));
             let r = b.replicas.get_mut(&0).expect("replica");
             for (epoch, id) in [(1, 1), (1, 2), (1, 3), (2, 4), (2, 5)] {
-                r.log.append(Entry { epoch, payload: Payload::Data { id, producer: 0, seq: 0 } });
+                r.log.append(Entry::new(epoch, Payload::Data { id, producer: 0, seq: 0 }));
             }
             r.leader_epoch = 2;
             let mut rng = Prng::new(1, Stream::Node(0));
@@ -1647,7 +1647,7 @@ mod tests {
             let config = Config { partition_count: 1, leader_epochs, ..Config::default() };
             let mut b = Broker::new(Rc::new(Params { config, broker_count: 3 }), 1);
             let entries: Vec<Entry> =
-                (1..=6).map(|id| Entry { epoch: 1, payload: Payload::Data { id, producer: 0, seq: 0 } }).collect();
+                (1..=6).map(|id| Entry::new(1, Payload::Data { id, producer: 0, seq: 0 })).collect();
             let durable = vec![
                 Record::Log(vec![LogOp::Append {
                     partition: 0,

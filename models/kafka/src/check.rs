@@ -84,8 +84,8 @@ impl Digest {
         let h = &mut self.hash;
         let mut mix = |x: u64| *h = (*h ^ x).wrapping_mul(0x0000_0100_0000_01B3).rotate_left(23);
         self.len += 1;
-        mix(e.epoch as u64);
-        match e.payload {
+        mix(e.epoch() as u64);
+        match e.payload() {
             Payload::Data { id, producer, seq } => {
                 mix(id);
                 mix(producer);
@@ -119,7 +119,7 @@ impl Committed {
     const NOT_DATA: u64 = 0;
     /// Appends the entry at the next offset.
     pub fn push(&mut self, e: &Entry) {
-        match e.payload {
+        match e.payload() {
             Payload::Data { id, .. } => {
                 debug_assert_ne!(id, Committed::NOT_DATA, "message ids start at 1");
                 self.ids.push(id);
@@ -164,13 +164,16 @@ impl Committed {
 /// A vector indexed by message id. Message ids are workload values (the first attempt's op id plus
 /// one), so they run from 1 to the history's length: indexing by id is linear where sorting by id
 /// was `n log n` (sorts were most of the checkers' time on `kafka_50k`).
+///
+/// Every table is sized by `id_end`, which the report knows from the history's length (every
+/// message id is below it), not by a pass over its ids for the largest: six such passes, two of
+/// them over the deliveries read from the polls' replies, were a tenth of the report.
 pub struct ById<T>(Vec<T>);
 
 impl<T: Copy> ById<T> {
-    /// Room for every id in `ids` (the largest one decides the length), each slot `empty`.
-    pub fn new(ids: impl IntoIterator<Item = u64>, empty: T) -> ById<T> {
-        let len = ids.into_iter().max().map_or(0, |m| m as usize + 1);
-        ById(vec![empty; len])
+    /// Room for every id below `id_end`, each slot `empty`.
+    pub fn new(id_end: u64, empty: T) -> ById<T> {
+        ById(vec![empty; usize::try_from(id_end).expect("message ids fit in memory")])
     }
     pub fn get(&self, id: u64) -> Option<T> {
         self.0.get(id as usize).copied()
@@ -182,8 +185,8 @@ impl<T: Copy> ById<T> {
 }
 
 /// How many ids occur more than once: the extra copies.
-fn extra_copies(ids: impl Iterator<Item = u64> + Clone) -> u64 {
-    let mut seen = ById::new(ids.clone(), false);
+fn extra_copies(ids: impl Iterator<Item = u64>, id_end: u64) -> u64 {
+    let mut seen = ById::new(id_end, false);
     let mut extra = 0;
     ids.for_each(|id| {
         let s = seen.slot(id);
@@ -199,13 +202,14 @@ fn extra_copies(ids: impl Iterator<Item = u64> + Clone) -> u64 {
 pub struct Index {
     at: ById<(u32, u64)>,
     len: usize,
+    id_end: u64,
 }
 
 impl Index {
     const NONE: (u32, u64) = (u32::MAX, u64::MAX);
-    pub fn new(parts: &[FinalPartition]) -> Index {
-        let ids = parts.iter().flat_map(|fp| fp.committed.data().map(|(_, id)| id));
-        let mut at = ById::new(ids, Index::NONE);
+    /// `id_end`: every message id is below it (see [`ById`]).
+    pub fn new(parts: &[FinalPartition], id_end: u64) -> Index {
+        let mut at = ById::new(id_end, Index::NONE);
         let mut len = 0;
         for (p, fp) in parts.iter().enumerate() {
             for (o, id) in fp.committed.data() {
@@ -216,7 +220,11 @@ impl Index {
                 }
             }
         }
-        Index { at, len }
+        Index { at, len, id_end }
+    }
+    /// Every message id is below it.
+    pub fn id_end(&self) -> u64 {
+        self.id_end
     }
     pub fn get(&self, id: u64) -> Option<(u32, u64)> {
         self.at.get(id).filter(|&x| x != Index::NONE)
@@ -505,9 +513,10 @@ fn order_given(
 }
 
 /// `(extra deliveries, extra copies in the committed logs)`.
-pub fn duplicates(delivered: impl Iterator<Item = Delivered> + Clone, parts: &[FinalPartition]) -> (u64, u64) {
-    let delivered_dupes = extra_copies(delivered.map(|d| d.id));
-    let log_dupes = extra_copies(parts.iter().flat_map(|fp| fp.committed.data().map(|(_, id)| id)));
+/// `id_end`: every message id is below it (see [`ById`]).
+pub fn duplicates(delivered: impl Iterator<Item = Delivered>, parts: &[FinalPartition], id_end: u64) -> (u64, u64) {
+    let delivered_dupes = extra_copies(delivered.map(|d| d.id), id_end);
+    let log_dupes = extra_copies(parts.iter().flat_map(|fp| fp.committed.data().map(|(_, id)| id)), id_end);
     (delivered_dupes, log_dupes)
 }
 
@@ -581,9 +590,10 @@ pub fn no_duplicates(
     delivery: crate::Delivery,
     delivered: impl Iterator<Item = Delivered> + Clone,
     parts: &[FinalPartition],
+    id_end: u64,
 ) -> Check {
     let n = delivered.clone().count();
-    no_duplicates_given(delivery, duplicates(delivered, parts), n, parts)
+    no_duplicates_given(delivery, duplicates(delivered, parts, id_end), n, parts)
 }
 
 /// `no_duplicates`, given the [`duplicates`] already counted.
@@ -637,13 +647,13 @@ pub fn convergence(parts: &[FinalPartition]) -> Check {
 pub fn all_consumed(
     delivery: crate::Delivery,
     produced: &[Produced],
-    sink: impl Iterator<Item = Delivered> + Clone,
+    sink: impl Iterator<Item = Delivered>,
     polls: impl Iterator<Item = Delivered>,
     at: &Index,
     parts: &[FinalPartition],
     (load_end, within): (Time, sim_core::Duration),
 ) -> Check {
-    let mut got = ById::new(sink.clone().map(|d| d.id), false);
+    let mut got = ById::new(at.id_end(), false);
     let mut last_read: Vec<Option<u64>> = vec![None; parts.len()];
     sink.for_each(|d| {
         *got.slot(d.id) = true;
@@ -668,7 +678,7 @@ pub fn all_consumed(
     // are reported in id order.
     let mut missed: Vec<(u64, u32, u64, &Produced)> = Vec::new();
     let acked = produced.iter().filter(|p| p.acked);
-    let mut seen = ById::new(acked.clone().map(|p| p.id), false);
+    let mut seen = ById::new(at.id_end(), false);
     for p in acked {
         if std::mem::replace(seen.slot(p.id), true) {
             continue;
@@ -794,13 +804,14 @@ pub struct Latencies {
 /// acknowledgement-to-delivery delay (the largest of those is the one from the first
 /// acknowledgement). Latencies are pushed in history order, not id order: only the selected
 /// quantiles are read. (A table of three times per id was 24 bytes of fresh memory per message.)
-pub fn e2e_latencies(produced: &[Produced], delivered: impl Iterator<Item = Delivered> + Clone) -> Latencies {
+///
+/// `id_end`: every message id is below it (see [`ById`]).
+pub fn e2e_latencies(produced: &[Produced], delivered: impl Iterator<Item = Delivered>, id_end: u64) -> Latencies {
     const NONE: u64 = u64::MAX;
     // Set on a message's first delivery time once its latency is taken (times stay below 2^63 ns,
     // 292 years).
     const TAKEN: u64 = 1 << 63;
-    let ids = produced.iter().map(|p| p.id).chain(delivered.clone().map(|d| d.id));
-    let mut first: ById<u64> = ById::new(ids, NONE);
+    let mut first: ById<u64> = ById::new(id_end, NONE);
     let mut consumed = 0;
     delivered.for_each(|d| {
         debug_assert!(d.at.0 < TAKEN);
@@ -861,7 +872,7 @@ fn sink_checks(
     horizon: (Time, sim_core::Duration),
 ) -> (u64, u64, u64) {
     let sink_n = sink.clone().count();
-    let (dup_delivered, dup_log) = duplicates(sink.clone(), fparts);
+    let (dup_delivered, dup_log) = duplicates(sink.clone(), fparts, at.id_end());
     r.checks.push(no_duplicates_given(delivery, (dup_delivered, dup_log), sink_n, fparts));
     r.checks.push(convergence(fparts));
     r.checks.push(all_consumed(delivery, produced, sink.clone(), polled, at, fparts, horizon));
@@ -894,7 +905,9 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     let delivered = poll_deliveries(&polls);
     let fparts = final_partitions(config, run);
-    let at = Index::new(&fparts);
+    // Message ids are op ids plus one: every one is below the history's length plus one.
+    let id_end = history.len() as u64 + 1;
+    let at = Index::new(&fparts, id_end);
     let mut r = ModelReport::default();
     let (loss, inversions) = acked_sends(&produced, &at);
     r.checks.push(no_acked_loss_given(&loss));
@@ -916,7 +929,7 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     // Freed before the latency tables are built: the phase's peak memory is the sum of what
     // is alive at once.
     drop((at, fparts));
-    let latency = e2e_latencies(&produced, delivered);
+    let latency = e2e_latencies(&produced, delivered, id_end);
     drop((produced, polls));
     let e2e = latency.e2e;
     let metrics = run.sim.metrics();
@@ -989,8 +1002,11 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
 mod tests {
     use super::*;
 
+    /// Every message id of these tests is below it.
+    const IDS: u64 = 100;
+
     fn data(id: u64) -> Entry {
-        Entry { epoch: 1, payload: Payload::Data { id, producer: 0, seq: 0 } }
+        Entry::new(1, Payload::Data { id, producer: 0, seq: 0 })
     }
     fn part(ids: &[u64]) -> FinalPartition {
         let log: Vec<Entry> = ids.iter().map(|&i| data(i)).collect();
@@ -1007,8 +1023,8 @@ mod tests {
     #[test]
     fn order_fails_on_a_reordered_producer_stream() {
         let ps = [produced(1, 10), produced(2, 20)];
-        assert!(order(&ps, std::iter::empty(), &Index::new(&[part(&[1, 2])])).passed);
-        let c = order(&ps, std::iter::empty(), &Index::new(&[part(&[2, 1])]));
+        assert!(order(&ps, std::iter::empty(), &Index::new(&[part(&[1, 2])], IDS)).passed);
+        let c = order(&ps, std::iter::empty(), &Index::new(&[part(&[2, 1])], IDS));
         assert!(!c.passed, "{}", c.detail);
         assert!(c.detail.starts_with("1 acknowledged"), "{}", c.detail);
     }
@@ -1024,7 +1040,7 @@ mod tests {
         let ps = [p(1, 5, 0, 10), p(3, 6, 0, 20), p(5, 5, 1, 30), p(2, 5, 0, 40), p(7, 6, 1, 50)];
         let ps = [&ps[..], &[p(4, 6, 0, 60), p(6, 5, 1, 70), p(8, 6, 1, 80)]].concat();
         let logs = [part(&[2, 1, 4, 3]), part(&[6, 5, 7, 8])];
-        let s = send_order_inversions(&ps, &Index::new(&logs));
+        let s = send_order_inversions(&ps, &Index::new(&logs, IDS));
         // Four streams of two messages: 4 pairs; inverted: client 5 in both partitions, client 6
         // in partition 0.
         assert_eq!((s.inversions, s.pairs), (3, 4));
@@ -1047,10 +1063,10 @@ mod tests {
         let ps = [p(1, 0, 6, 5), p(3, 2, 5, 10), p(5, 4, 6, 10), p(2, 7, 5, 10), p(4, 3, 5, 20)];
         // Offsets: 1 -> 0, 2 -> 1, 3 -> 2, 5 -> 3, 4 -> 4. In send order, client 5's stream is
         // 2 (offset 1), 3 (2), 4 (4): in order; client 6's is 1 (0), 5 (3): in order.
-        let s = send_order_inversions(&ps, &Index::new(&[part(&[1, 2, 3, 5, 4])]));
+        let s = send_order_inversions(&ps, &Index::new(&[part(&[1, 2, 3, 5, 4])], IDS));
         assert_eq!((s.inversions, s.pairs), (0, 3));
         // Now 3 below 2: client 5's pair (2, 3) is inverted; nothing else.
-        let s = send_order_inversions(&ps, &Index::new(&[part(&[1, 3, 2, 5, 4])]));
+        let s = send_order_inversions(&ps, &Index::new(&[part(&[1, 3, 2, 5, 4])], IDS));
         assert_eq!((s.inversions, s.pairs), (1, 3));
         assert_eq!(s.blamed.iter().map(|b| b.op.0).collect::<Vec<_>>(), [2], "the op of id 3");
         assert!(s.example.starts_with("; e.g. client n5, partition 0: the message of op 1 (id 2) sent before the message of op 2 (id 3) but at offset 2 > 1"), "{}", s.example);
@@ -1068,14 +1084,14 @@ mod tests {
         let back: Vec<Produced> = ps.iter().rev().cloned().collect();
         let ops = |s: &SendOrder| s.blamed.iter().map(|b| b.op.0).collect::<Vec<_>>();
         for log in [[1, 2, 3, 5, 4], [1, 3, 2, 5, 4], [4, 5, 3, 2, 1]] {
-            let at = Index::new(&[part(&log)]);
+            let at = Index::new(&[part(&log)], IDS);
             let (fwd, rev) = (send_order_inversions(&ps, &at), send_order_inversions(&back, &at));
             assert_eq!(
                 (fwd.inversions, fwd.pairs, &fwd.example, ops(&fwd)),
                 (rev.inversions, rev.pairs, &rev.example, ops(&rev))
             );
         }
-        let s = send_order_inversions(&back, &Index::new(&[part(&[4, 5, 3, 2, 1])]));
+        let s = send_order_inversions(&back, &Index::new(&[part(&[4, 5, 3, 2, 1])], IDS));
         assert_eq!((s.inversions, s.pairs, ops(&s)), (3, 3, vec![2, 3, 4]), "ops of ids 3, 4 (client 5), 5 (client 6)");
         assert!(s.example.starts_with("; e.g. client n5, partition 0: the message of op 1 (id 2) sent before the message of op 2 (id 3) but at offset 3 > 2"), "{}", s.example);
     }
@@ -1084,7 +1100,7 @@ mod tests {
     /// lowest offset), and counts it once.
     #[test]
     fn index_keeps_the_first_copy_of_a_message() {
-        let at = Index::new(&[part(&[7, 3]), part(&[3, 9, 3])]);
+        let at = Index::new(&[part(&[7, 3]), part(&[3, 9, 3])], IDS);
         assert_eq!((at.get(3), at.get(9), at.get(4), at.get(1_000)), (Some((0, 1)), Some((1, 1)), None, None));
         assert_eq!(at.len(), 3);
     }
@@ -1092,7 +1108,7 @@ mod tests {
     #[test]
     fn order_fails_on_a_backwards_read_within_a_poll() {
         let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: 4, at: Time(1) };
-        assert!(!order(&[], [d(1, 2), d(0, 1)].into_iter(), &Index::new(&[part(&[1, 2])])).passed);
+        assert!(!order(&[], [d(1, 2), d(0, 1)].into_iter(), &Index::new(&[part(&[1, 2])], IDS)).passed);
     }
 
     #[test]
@@ -1113,7 +1129,7 @@ mod tests {
         let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: offset, at: Time(1) };
         let ps = [produced(1, 10), produced(2, 20), produced(3, 30), produced(4, 1_000)];
         let logs = [part(&[1, 2, 3, 4])];
-        let at = Index::new(&logs);
+        let at = Index::new(&logs, IDS);
         let horizon = (Time(500), sim_core::Duration(0));
         // What reached the sink; no poll read a message the final logs do not hold.
         let check = |delivery: Delivery, sink: &[Delivered], at: &Index, logs: &[FinalPartition]| {
@@ -1133,7 +1149,7 @@ mod tests {
         assert!(c.passed && c.count.judged == 2, "{c:?}");
         // A message lost from the logs is no_acked_loss's to judge; nothing consumed at all fails.
         let empty = [part(&[])];
-        let c = check(AtLeastOnce, &[], &Index::new(&empty), &empty);
+        let c = check(AtLeastOnce, &[], &Index::new(&empty, IDS), &empty);
         assert!(c.is_vacuous() && c.count.skipped_total() == 4, "{c:?}");
         let c = check(AtLeastOnce, &[], &at, &logs);
         assert!(!c.passed && c.count.violations == Some(3), "{c:?}");
@@ -1146,7 +1162,8 @@ mod tests {
         let logs = [part(&[1, 2, 3])];
         let horizon = (Time(500), sim_core::Duration(0));
         let none = std::iter::empty;
-        let c = all_consumed(crate::Delivery::AtLeastOnce, &ps, none(), none(), &Index::new(&logs), &logs, horizon);
+        let c =
+            all_consumed(crate::Delivery::AtLeastOnce, &ps, none(), none(), &Index::new(&logs, IDS), &logs, horizon);
         assert_eq!(c.count.violations, Some(3), "{c:?}");
         assert!(c.detail.starts_with("e.g. the message of op 0 (id 1) at partition 0 offset 0"), "{}", c.detail);
         assert_eq!(c.blamed.iter().map(|b| b.op.0).collect::<Vec<_>>(), [0, 1, 2]);
@@ -1157,7 +1174,7 @@ mod tests {
     /// commit past the log's end yields what the log holds; a plain commit yields nothing.
     #[test]
     fn transactional_outputs_are_the_data_each_committed_commit_moved_past() {
-        let commit = |from, offset| Entry { epoch: 1, payload: Payload::Commit { offset, generation: 1, from } };
+        let commit = |from, offset| Entry::new(1, Payload::Commit { offset, generation: 1, from });
         let log = [data(1), data(2), commit(crate::log::NO_CAS, 2), commit(0, 3), data(4), commit(4, 9)];
         let parts = [part(&[]), FinalPartition { committed: Committed::of(log), ..FinalPartition::default() }];
         let out: Vec<(u32, u64, u64, u64)> =
@@ -1182,11 +1199,11 @@ mod tests {
         let d = |id, at| Delivered { partition: 0, offset: id, id, client: 9, poll: at, at: Time(at) };
         // Invoked at 10 and 20, acknowledged at 15 and 25 (`produced`); delivered at 40 and 30
         // (id 1: the later poll first in the history), 50 (id 2).
-        let l = e2e_latencies(&[produced(1, 10), produced(2, 20)], [d(1, 40), d(1, 30), d(2, 50)].into_iter());
+        let l = e2e_latencies(&[produced(1, 10), produced(2, 20)], [d(1, 40), d(1, 30), d(2, 50)].into_iter(), IDS);
         assert_eq!(l.e2e, [20, 30]);
         assert_eq!(l.consumed, 2);
         assert_eq!(l.ack_to_consume_max_ns, 25, "id 2: acknowledged at 25, delivered at 50");
-        let none = e2e_latencies(&[produced(1, 10)], std::iter::empty());
+        let none = e2e_latencies(&[produced(1, 10)], std::iter::empty(), IDS);
         assert!(none.e2e.is_empty() && none.consumed == 0 && none.ack_to_consume_max_ns == 0);
     }
 
@@ -1216,6 +1233,6 @@ mod tests {
     #[test]
     fn duplicates_count_extra_copies() {
         let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: offset, at: Time(1) };
-        assert_eq!(duplicates([d(0, 1), d(0, 1), d(1, 2), d(0, 1)].into_iter(), &[part(&[1, 2, 1])]), (2, 1));
+        assert_eq!(duplicates([d(0, 1), d(0, 1), d(1, 2), d(0, 1)].into_iter(), &[part(&[1, 2, 1])], IDS), (2, 1));
     }
 }

@@ -47,6 +47,13 @@ struct PartitionProducer {
     resetting: bool,
 }
 
+impl PartitionProducer {
+    /// Nothing can be sent: `in_flight` batches are in flight, and no reset waits for them.
+    fn at_limit(&self, in_flight: usize) -> bool {
+        !self.resetting && self.batches.len() >= in_flight
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Queued {
     op: OpId,
@@ -229,8 +236,14 @@ impl Client {
             return;
         }
         let deadline = ctx.now() + self.p.config.delivery_timeout;
-        self.producers[partition as usize].queue.push_back(Queued { op: op.id, id: op.value, deadline });
-        self.send_next_batch(ctx, partition);
+        let pp = &mut self.producers[partition as usize];
+        pp.queue.push_back(Queued { op: op.id, id: op.value, deadline });
+        // Nearly always the message waits for a batch in flight to finish: tested here, not by a
+        // call of `send_next_batch` that returns at once (its prologue was half of a produce op's
+        // instructions in the client).
+        if !pp.at_limit(self.p.config.producer_max_in_flight as usize) {
+            self.send_next_batch(ctx, partition);
+        }
     }
 
     /// Up to `producer_max_in_flight` batches in flight per partition (Kafka's
@@ -251,7 +264,7 @@ impl Client {
                 pp.next_seq = 0;
                 ctx.count("producer_resets", 1);
             }
-            if pp.batches.len() >= in_flight {
+            if pp.at_limit(in_flight) {
                 return;
             }
             while pp.queue.front().is_some_and(|q| q.deadline <= now) {

@@ -472,7 +472,8 @@ impl Model for Kafka {
         // disk-record handles, and what the checkers add per message (the report reads the
         // deliveries and logs in place since round six of issue 21: measured, kafka_50k peaks at
         // 0.86 GB run alone for 3.0 M messages, 3 replicas, history included; it was 1.31 GB
-        // with the checkers' copies at ~150 B per message).
+        // with the checkers' copies at ~150 B per message; an entry is 32 B, not 40, since
+        // round seven: 0.80 GB measured).
         let per_message = entry + rf * 16.0 + 16.0;
         // Every group commit is a record the disk keeps to the end of the run (its slot in the
         // node's list of durable records and its one or few ops): at most one per append of a

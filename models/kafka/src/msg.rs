@@ -325,10 +325,12 @@ mod tests {
     /// the disk keeps every group commit's ops to the end of the run: a message holds its largest
     /// variant, a fetch answer (two u32, a tag, two u64 and one inline run of 24 bytes beside a
     /// boxed list of the rare others: 64 bytes, from 72), and a disk op an append (a tag and u32,
-    /// a u64 and the runs: 48 bytes, from 72 with the partition state inline).
+    /// a u64 and the runs: 48 bytes, from 72 with the partition state inline); and a log entry, one per
+    /// message for the whole run, 32 bytes (40 as a struct of an epoch and a payload).
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn messages_and_disk_ops_stay_small() {
+        assert_eq!(std::mem::size_of::<crate::log::Entry>(), 32);
         assert_eq!(std::mem::size_of::<crate::log::Run>(), 24);
         assert_eq!(std::mem::size_of::<crate::log::Runs>(), 32);
         assert_eq!(std::mem::size_of::<Msg>(), 64);
