@@ -441,8 +441,8 @@ const HISTORY_RESERVE_MAX: usize = 1 << 24;
 
 /// The history entries to reserve before a run: the workload's expected arrivals, an eighth more
 /// and 1,024 for the Poisson spread and a few retries, at most `HISTORY_RESERVE_MAX`; none for a
-/// workload without an end (a run that issues more grows the history as before). Grown by doubling from empty, the history was
-/// copied at every doubling (`memcpy` in a `realloc`) and each copy faulted in fresh pages: on
+/// workload without an end (a run that issues more grows the history as before). Grown by
+/// doubling from empty, the history was copied at every doubling (`memcpy` in a `realloc`) and each copy faulted in fresh pages: on
 /// `kafka_50k` (3.0 M operations of 96 bytes) that is ~290 MB copied and ~290 MB of pages faulted
 /// in beside the final 290 MB. Reserved pages that are never written cost no memory.
 fn history_capacity(config: &SimConfig) -> usize {
