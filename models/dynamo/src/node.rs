@@ -195,14 +195,19 @@ pub enum Msg {
         range: u32,
         leaves: Vec<u64>,
     },
+    /// Boxed slices, not `Vec`s (16 bytes each, not 24), so that this rare message is no larger
+    /// than a client's put and every message fits in 48 bytes, not 64: the kernel moves each one
+    /// through its queue and effect lists.
     AeData {
         epoch: u32,
         range: u32,
-        leaves: Vec<u32>,
-        entries: Vec<Entry>,
+        leaves: Box<[u32]>,
+        entries: Box<[Entry]>,
         reply: bool,
     },
 }
+
+const _: () = assert!(size_of::<Msg>() == 48);
 
 fn sets_bytes(sets: &[Sibling]) -> u64 {
     store::set_size_bytes(sets)
@@ -1061,7 +1066,7 @@ impl Server {
             Msg::AeLeaves { epoch, range, leaves } => {
                 let (tree, _) = self.tree(range);
                 let (diff, _) = tree.diff(&MerkleTree::from_leaves(&leaves));
-                let diff: Vec<u32> = diff.into_iter().map(|l| l as u32).collect();
+                let diff: Box<[u32]> = diff.into_iter().map(|l| l as u32).collect();
                 let entries = self.entries_in(range, &diff);
                 let m = Msg::AeData { epoch, range, leaves: diff, entries, reply: true };
                 ctx.count("ae_bytes", m.size_bytes());
@@ -1332,7 +1337,7 @@ impl Server {
     }
 
     /// The versions of every key of `range` in the Merkle leaves `leaves`, by key ascending.
-    fn entries_in(&self, range: u32, leaves: &[u32]) -> Vec<Entry> {
+    fn entries_in(&self, range: u32, leaves: &[u32]) -> Box<[Entry]> {
         let l = self.sh.config.merkle_leaves;
         let mut keys = self.sorted_keys(range);
         keys.retain(|&key| leaves.binary_search(&leaf_of(key, l)).is_ok());
