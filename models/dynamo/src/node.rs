@@ -875,12 +875,13 @@ impl Server {
     }
 
     fn sync_batch(&mut self, ctx: &mut Ctx<'_, DynamoNode>) {
-        // A batch of one (the common case) is written as its record, and the batch keeps its
-        // buffer for the next; a larger batch is written whole and the next one starts anew.
+        // A batch of one (the common case) is written as its record; a larger one as a copy of
+        // exactly its length (one allocation, where a batch that started anew grew by doubling).
+        // Either way the batch keeps its buffer for the next.
         let r = if self.batch.len() == 1 {
             self.batch.pop().expect("one")
         } else {
-            Record::Batch(std::mem::take(&mut self.batch))
+            Record::Batch(self.batch.drain(..).collect())
         };
         let w = ctx.persist(r);
         debug_assert!(self.sync_acks.is_empty(), "a batch's acknowledgements left over");
