@@ -11,6 +11,7 @@ use common::mix64;
 use common::ring::Ring;
 use common::vclock::VClock;
 use sim_core::{Actor, Ctx, Message, NodeId, Op, OpId, Outcome, Reply, SharedValues, TimerId, WriteId};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
@@ -331,77 +332,12 @@ enum Kind {
 }
 
 /// A request's replicas: `(node, owner it holds a hint for)`, at most `N`.
-type Targets = Few<(u32, Option<u32>), INLINE_REPLICAS>;
+type Targets = SmallVec<[(u32, Option<u32>); INLINE_REPLICAS]>;
 
-/// How many replicas a request's lists hold without an allocation: the default `N`.
+/// How many replicas a request's lists (targets, answers) hold without an allocation: the
+/// default `N`. As `Vec`s they cost an allocation and a free each per request (about 75
+/// instructions apiece, README "Dynamo, round eight").
 const INLINE_REPLICAS: usize = 3;
-
-/// A short list of `Copy` items: up to `K` inline, in a `Vec` past that. A request's targets and
-/// answers are `N` long at most (3 by default), and as `Vec`s cost an allocation and a free each
-/// per request (about 75 instructions apiece).
-#[derive(Clone, Debug)]
-enum Few<T, const K: usize> {
-    Inline(u8, [T; K]),
-    Spilled(Vec<T>),
-}
-
-impl<T: Copy + Default, const K: usize> Few<T, K> {
-    #[inline]
-    fn new() -> Self {
-        const { assert!(K <= u8::MAX as usize, "an inline length is a byte") };
-        Few::Inline(0, [T::default(); K])
-    }
-
-    #[inline]
-    fn push(&mut self, x: T) {
-        match self {
-            Few::Inline(len, items) if (*len as usize) < K => {
-                items[*len as usize] = x;
-                *len += 1;
-            }
-            Few::Inline(..) => self.spill(x),
-            Few::Spilled(v) => v.push(x),
-        }
-    }
-
-    /// `push` past `K` items: they move to a `Vec`.
-    #[cold]
-    fn spill(&mut self, x: T) {
-        let mut v = Vec::with_capacity(2 * K + 1);
-        v.extend_from_slice(self);
-        v.push(x);
-        *self = Few::Spilled(v);
-    }
-}
-
-impl<T, const K: usize> std::ops::Deref for Few<T, K> {
-    type Target = [T];
-    #[inline]
-    fn deref(&self) -> &[T] {
-        match self {
-            Few::Inline(len, items) => &items[..*len as usize],
-            Few::Spilled(v) => v,
-        }
-    }
-}
-
-impl<'a, T, const K: usize> IntoIterator for &'a Few<T, K> {
-    type Item = &'a T;
-    type IntoIter = std::slice::Iter<'a, T>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl<T: Copy + Default, const K: usize> FromIterator<T> for Few<T, K> {
-    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        let mut few = Few::new();
-        for x in iter {
-            few.push(x);
-        }
-        few
-    }
-}
 
 /// Whether `answered` makes a quorum of `q`. A quorum counts distinct nodes, each one the request
 /// was sent to (a node answering twice, or one never asked, is a bug upstream).
@@ -562,7 +498,7 @@ struct Pending {
     key: u64,
     targets: Targets,
     /// Who answered, and (gets) the hash of what each returned.
-    answered: Few<(u32, u64), INLINE_REPLICAS>,
+    answered: SmallVec<[(u32, u64); INLINE_REPLICAS]>,
     merged: Vec<Sibling>,
     responded: bool,
     timer: TimerId,
@@ -570,7 +506,7 @@ struct Pending {
 
 impl Pending {
     /// A round just started: nobody answered yet. Boxed: with its lists inline a `Pending` is
-    /// 168 bytes, which a request table's insert and removal copied with `memcpy` calls (more
+    /// 176 bytes, which a request table's insert and removal copied with `memcpy` calls (more
     /// instructions than the lists' own allocations had cost, measured); a box is one
     /// allocation for the request, where the lists as `Vec`s were two, and moves 8 bytes.
     fn new(
@@ -587,7 +523,7 @@ impl Pending {
             client_req,
             op,
             key,
-            answered: Few::new(),
+            answered: SmallVec::new(),
             targets,
             merged: Vec::new(),
             responded: false,
@@ -1914,26 +1850,6 @@ mod tests {
     #[should_panic(expected = "not asked")]
     fn a_node_never_asked_counted_toward_a_quorum_trips_the_assertion() {
         is_quorum(&[(1, 0), (5, 0)], &[(1, None), (2, None)], 2);
-    }
-
-    /// A short list holds what a `Vec` would, in order, inline up to its `K` items and spilled
-    /// past them: random lengths around `K`, built by pushes and by collecting.
-    #[test]
-    fn a_short_list_agrees_with_a_vec_inline_and_spilled() {
-        let mut rng = Prng::new(7, Stream::Workload);
-        for _ in 0..2_000 {
-            let n = rng.below(8) as usize;
-            let items: Vec<(u32, u64)> = (0..n).map(|_| (rng.below(5) as u32, rng.below(1 << 40))).collect();
-            let mut few: Few<(u32, u64), 3> = Few::new();
-            for (i, &x) in items.iter().enumerate() {
-                few.push(x);
-                assert_eq!(&few[..], &items[..=i]);
-                assert_eq!(matches!(few, Few::Inline(..)), i < 3, "inline up to K items only");
-            }
-            let collected: Few<(u32, u64), 3> = items.iter().copied().collect();
-            assert_eq!((&few[..], &collected[..]), (&items[..], &items[..]));
-            assert_eq!(&few.clone()[..], &items[..]);
-        }
     }
 
     #[test]
