@@ -636,14 +636,7 @@ impl<A: Actor> Sim<A> {
                 x.flush_scheduled = false;
                 self.flush(node, None);
             }
-            Event::Op { node, op } => {
-                if self.nodes.status[node.index()] != Status::Up {
-                    self.finish_op(op.id, Outcome::Fail, Reply::None);
-                    return;
-                }
-                self.record_trace(node, TraceKind::Op { op: op.id }, self.config.op_kinds[op.kind as usize], &op);
-                self.call(node, |a, ctx| a.on_op(ctx, op));
-            }
+            Event::Op { node, op } => self.start_op(node, op),
             Event::Arrival => {
                 let client = self.pick_client();
                 self.issue(client, None, None, None);
@@ -695,6 +688,17 @@ impl<A: Actor> Sim<A> {
             }
             Event::Fault { index, undo } => self.on_fault(index, undo),
         }
+    }
+
+    /// Hands `op` to its client `node` (not paused): a node that is down fails it at once.
+    #[inline]
+    fn start_op(&mut self, node: NodeId, op: Op) {
+        if self.nodes.status[node.index()] != Status::Up {
+            self.finish_op(op.id, Outcome::Fail, Reply::None);
+            return;
+        }
+        self.record_trace(node, TraceKind::Op { op: op.id }, self.config.op_kinds[op.kind as usize], &op);
+        self.call(node, |a, ctx| a.on_op(ctx, op));
     }
 
     // ----- actors -----
@@ -1087,7 +1091,13 @@ impl<A: Actor> Sim<A> {
             self.op_user.insert(id, u);
         }
         let op = Op { id, kind, key, value, attempt };
-        self.dispatch(Event::Op { node: client, op });
+        // Straight to the client, not through `dispatch` and an `Event` (a paused client parks
+        // the operation there).
+        if self.nodes.status[client.index()] == Status::Paused {
+            self.dispatch(Event::Op { node: client, op });
+        } else {
+            self.start_op(client, op);
+        }
     }
 
     fn finish_op(&mut self, id: OpId, outcome: Outcome, reply: Reply) {
@@ -1124,8 +1134,7 @@ impl<A: Actor> Sim<A> {
             }
         }
         let g = self.workload.as_ref();
-        let retry = g.and_then(|g| g.spec.retry.clone());
-        if let Some(r) = retry
+        if let Some(r) = g.and_then(|g| g.spec.retry.as_ref())
             && attempt < r.max_attempts
             && (outcome == Outcome::Timeout || (r.on_fail && outcome == Outcome::Fail))
         {
