@@ -41,17 +41,20 @@ pub struct InFlight {
 }
 
 impl InFlight {
+    #[inline]
     fn advance(&mut self, t: Time) {
         self.area_ns += self.now as u128 * t.0.saturating_sub(self.since.0) as u128;
         self.since = self.since.max(t);
     }
 
+    #[inline]
     pub(crate) fn issue(&mut self, t: Time) {
         self.advance(t);
         self.now += 1;
         self.issued += 1;
     }
 
+    #[inline]
     pub(crate) fn end(&mut self, t: Time) {
         self.advance(t);
         self.now = self.now.saturating_sub(1);

@@ -86,11 +86,25 @@ impl Prng {
         p > 0.0 && self.unit() < p
     }
 
-    /// Uniform in `0..n`; `n` must be positive.
+    /// Uniform in `0..n`; `n` must be positive. `rand`'s `random_range(0..n)` for `u64` (Canon's
+    /// method, its default), written out so it inlines: the high word of one draw times `n`, and
+    /// when the low word is within `n` of a carry (probability `n / 2^64`) a second draw's high
+    /// word decides the carry. The same draws and results bit for bit (test
+    /// `below_is_rand_s_random_range`); the library's generic call cost ~38 instructions a draw,
+    /// twice per operation of an open-loop workload (the client and the key).
     #[inline]
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "Prng::below(0)");
-        self.0.random_range(0..n)
+        let wide = |x: u64| {
+            let p = u128::from(x) * u128::from(n);
+            ((p >> 64) as u64, p as u64)
+        };
+        let (hi, lo) = wide(self.0.next_u64());
+        if lo > n.wrapping_neg() {
+            let (carry, _) = wide(self.0.next_u64());
+            return hi + u64::from(lo.checked_add(carry).is_none());
+        }
+        hi
     }
 
     /// Uniform in `lo..=hi`.
@@ -154,7 +168,13 @@ impl Prng {
 
     /// Picks an index with probability proportional to `weights` (all non-negative, sum positive).
     pub fn weighted(&mut self, weights: &[f64]) -> usize {
-        let total: f64 = weights.iter().sum();
+        self.weighted_of(weights, weights.iter().sum())
+    }
+
+    /// [`Prng::weighted`] with the weights' sum given (`weights.iter().sum()`, computed once by a
+    /// caller that draws from the same weights again and again).
+    #[inline]
+    pub fn weighted_of(&mut self, weights: &[f64], total: f64) -> usize {
         let mut x = self.unit() * total;
         for (i, w) in weights.iter().enumerate() {
             if x < *w {
@@ -307,6 +327,24 @@ mod tests {
         }
         let tail = R * F[1] + 3.233_957_6e-4;
         assert!((tail - V).abs() < 1e-9, "the base layer's area {tail} against V {V}");
+    }
+
+    /// `below` draws what `rand`'s `random_range(0..n)` draws, from the same stream, bit for bit:
+    /// small and large bounds, powers of two, and bounds near `2^64`, where the low word is
+    /// often within `n` of a carry and a second draw decides it.
+    #[test]
+    fn below_is_rand_s_random_range() {
+        let mut bounds: Vec<u64> = vec![1, 2, 3, 4, 7, 1_000, 100_000, 1 << 32, (1 << 32) + 1, 1 << 63];
+        bounds.extend([(1 << 63) + 1, 3 << 62, u64::MAX - 1, u64::MAX]);
+        let mut pick = Prng::new(3, Stream::Setup);
+        bounds.extend((0..200).map(|_| pick.next_u64() >> pick.below(64)).filter(|&n| n > 0));
+        let (mut ours, mut theirs) = (Prng::new(11, Stream::Workload), Prng::new(11, Stream::Workload));
+        for &n in &bounds {
+            for k in 0..2_000 {
+                assert_eq!(ours.below(n), theirs.0.random_range(0..n), "bound {n}, draw {k}");
+            }
+            assert_eq!(ours.word_pos(), theirs.word_pos(), "bound {n}: the draws taken");
+        }
     }
 
     #[test]

@@ -524,6 +524,8 @@ pub(crate) struct Generator {
     pub spec: WorkloadSpec,
     op_index: Vec<u16>,
     op_weights: Vec<f64>,
+    /// The weights' sum, for [`Prng::weighted_of`]: the sum `Prng::weighted` took on every draw.
+    op_total: f64,
     keys: KeyChooser,
     /// The thinning envelope over `[0, stop_at)`, piece by piece.
     pieces: Vec<Piece>,
@@ -574,6 +576,7 @@ impl Generator {
             script,
             op_index,
             op_weights: spec.ops.iter().map(|o| o.1).collect(),
+            op_total: spec.ops.iter().map(|o| o.1).sum(),
             keys: KeyChooser::new(&spec.keys),
             gaps: pieces.iter().map(|p| 1e9 / (rate_per_s * p.peak)).collect(),
             rate_per_s,
@@ -617,8 +620,11 @@ impl Generator {
 
     /// Draws the kind and key of a new operation.
     pub fn draw(&self, t: Time, rng: &mut Prng) -> (u16, u64) {
-        let kind =
-            if self.op_index.len() == 1 { self.op_index[0] } else { self.op_index[rng.weighted(&self.op_weights)] };
+        let kind = if self.op_index.len() == 1 {
+            self.op_index[0]
+        } else {
+            self.op_index[rng.weighted_of(&self.op_weights, self.op_total)]
+        };
         (kind, self.keys.choose(t, rng, self.hot_seed))
     }
 }

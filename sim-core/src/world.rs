@@ -310,7 +310,11 @@ impl<A: Actor> Extras<A> {
 
 struct Nodes<A: Actor> {
     actors: Vec<Option<A>>,
+    /// Changed only through [`Nodes::set_status`], which keeps `paused` in step.
     status: Vec<Status>,
+    /// How many nodes are paused: while none is, an event is not looked at for a node to hold it
+    /// back for (a match on the event and a status load, on every event).
+    paused: usize,
     incarnation: Vec<u32>,
     rngs: crate::rng::NodeStreams,
     ids: Vec<IdSource>,
@@ -318,6 +322,14 @@ struct Nodes<A: Actor> {
     /// Empty until a clock fault touches a node.
     clocks: Vec<Clock>,
     extra: Extras<A>,
+}
+
+impl<A: Actor> Nodes<A> {
+    /// Node `i` is now `status`; the count of paused nodes follows.
+    fn set_status(&mut self, i: usize, status: Status) {
+        let was = std::mem::replace(&mut self.status[i], status);
+        self.paused = self.paused + usize::from(status == Status::Paused) - usize::from(was == Status::Paused);
+    }
 }
 
 /// A closed-loop user: which client it runs on, and its logical operation in progress.
@@ -485,6 +497,7 @@ impl<A: Actor> Sim<A> {
             nodes: Nodes {
                 actors: (0..n).map(|_| None).collect(),
                 status: vec![Status::Down; n],
+                paused: 0,
                 incarnation: vec![0; n],
                 rngs: crate::rng::NodeStreams::new(seed, n),
                 ids: vec![IdSource::default(); n],
@@ -604,7 +617,8 @@ impl<A: Actor> Sim<A> {
     }
 
     fn dispatch(&mut self, ev: Event<A>) {
-        if let Some(node) = ev.pausable_node()
+        if self.nodes.paused > 0
+            && let Some(node) = ev.pausable_node()
             && self.nodes.status[node.index()] == Status::Paused
         {
             let x = self.extra(node);
@@ -636,14 +650,7 @@ impl<A: Actor> Sim<A> {
                 x.flush_scheduled = false;
                 self.flush(node, None);
             }
-            Event::Op { node, op } => {
-                if self.nodes.status[node.index()] != Status::Up {
-                    self.finish_op(op.id, Outcome::Fail, Reply::None);
-                    return;
-                }
-                self.record_trace(node, TraceKind::Op { op: op.id }, self.config.op_kinds[op.kind as usize], &op);
-                self.call(node, |a, ctx| a.on_op(ctx, op));
-            }
+            Event::Op { node, op } => self.start_op(node, op),
             Event::Arrival => {
                 let client = self.pick_client();
                 self.issue(client, None, None, None);
@@ -697,6 +704,17 @@ impl<A: Actor> Sim<A> {
         }
     }
 
+    /// Hands `op` to its client `node` (not paused): a node that is down fails it at once.
+    #[inline]
+    fn start_op(&mut self, node: NodeId, op: Op) {
+        if self.nodes.status[node.index()] != Status::Up {
+            self.finish_op(op.id, Outcome::Fail, Reply::None);
+            return;
+        }
+        self.record_trace(node, TraceKind::Op { op: op.id }, self.config.op_kinds[op.kind as usize], &op);
+        self.call(node, |a, ctx| a.on_op(ctx, op));
+    }
+
     // ----- actors -----
 
     fn extra(&mut self, node: NodeId) -> &mut NodeExtra<A> {
@@ -713,7 +731,7 @@ impl<A: Actor> Sim<A> {
     fn boot(&mut self, node: NodeId) {
         let i = node.index();
         self.nodes.actors[i] = Some((self.factory)(node));
-        self.nodes.status[i] = Status::Up;
+        self.nodes.set_status(i, Status::Up);
         let incarnation = self.nodes.incarnation[i];
         self.record_trace(node, TraceKind::Start, if incarnation > 0 { "restart" } else { "start" }, &incarnation);
         self.call(node, |a, ctx| a.on_start(ctx));
@@ -1087,7 +1105,13 @@ impl<A: Actor> Sim<A> {
             self.op_user.insert(id, u);
         }
         let op = Op { id, kind, key, value, attempt };
-        self.dispatch(Event::Op { node: client, op });
+        // Straight to the client, not through `dispatch` and an `Event` (a paused client parks
+        // the operation there).
+        if self.nodes.paused > 0 && self.nodes.status[client.index()] == Status::Paused {
+            self.dispatch(Event::Op { node: client, op });
+        } else {
+            self.start_op(client, op);
+        }
     }
 
     fn finish_op(&mut self, id: OpId, outcome: Outcome, reply: Reply) {
@@ -1124,8 +1148,7 @@ impl<A: Actor> Sim<A> {
             }
         }
         let g = self.workload.as_ref();
-        let retry = g.and_then(|g| g.spec.retry.clone());
-        if let Some(r) = retry
+        if let Some(r) = g.and_then(|g| g.spec.retry.as_ref())
             && attempt < r.max_attempts
             && (outcome == Outcome::Timeout || (r.on_fail && outcome == Outcome::Fail))
         {
@@ -1240,7 +1263,7 @@ impl<A: Actor> Sim<A> {
             return;
         }
         self.nodes.actors[i] = None;
-        self.nodes.status[i] = Status::Down;
+        self.nodes.set_status(i, Status::Down);
         if let Some(t) = &mut self.trace {
             let label = if power_loss { "power loss" } else { "crash" };
             t.push(TraceEvent {
@@ -1297,7 +1320,7 @@ impl<A: Actor> Sim<A> {
         if self.nodes.status[node.index()] != Status::Up {
             return;
         }
-        self.nodes.status[node.index()] = Status::Paused;
+        self.nodes.set_status(node.index(), Status::Paused);
         self.extra(node).paused_by = Some(fault);
     }
 
@@ -1305,7 +1328,7 @@ impl<A: Actor> Sim<A> {
         if self.nodes.status[node.index()] != Status::Paused {
             return;
         }
-        self.nodes.status[node.index()] = Status::Up;
+        self.nodes.set_status(node.index(), Status::Up);
         let x = self.extra(node);
         x.paused_by = None;
         let parked = std::mem::take(&mut x.parked);

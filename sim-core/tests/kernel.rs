@@ -300,6 +300,21 @@ fn pause_holds_events_and_delivers_them_late() {
     assert!(s.metrics().faults[0].events_delayed > 0);
 }
 
+/// The kernel looks for a paused node only while it counts one: a paused node that crashes
+/// (and restarts) leaves the count, and another node paused all along still has its events held.
+#[test]
+fn a_pause_still_holds_after_another_paused_node_crashes_and_restarts() {
+    let crash = Fault::Crash { node: 2, power_loss: false, corrupt_unsynced: 0.0 };
+    let faults =
+        vec![fault(100, Some(300), Fault::Pause(1)), fault(100, None, Fault::Pause(2)), fault(150, Some(50), crash)];
+    let mut s = pinger_sim(3, 1, faults, NetworkSpec::default());
+    s.run_until(at(ms(350)));
+    assert_eq!(s.actor(NodeId(1)).unwrap().sent, 9, "node 1's timers stay held from 100ms");
+    assert!(s.actor(NodeId(2)).unwrap().sent > 0, "node 2 runs again after its restart");
+    s.run_until(at(ms(500)));
+    assert!(s.actor(NodeId(1)).unwrap().sent > 9, "node 1 resumed at 400ms");
+}
+
 #[test]
 fn an_outage_is_seen_by_its_node_only_while_it_lasts_and_counts_what_it_met() {
     let errors = OutageMode::Errors { rate: 0.5 };
