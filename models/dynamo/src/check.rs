@@ -156,9 +156,31 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         .map(|s| if members.contains(&s) { *config.weights.get(&s).unwrap_or(&1) as f64 } else { 0.0 })
         .collect();
 
-    // ---- the final state of every key on its owners
+    // ---- what the checks need of the history, gathered in one pass (a pass streams every entry
+    // of a history of hundreds of thousands)
     // A put's item (value) is its first attempt's op id + 1: tables indexed by it are dense.
-    let mut keys: Vec<u64> = hist.iter().filter(|e| e.kind == PUT).map(|e| e.key).collect();
+    let mut keys: Vec<u64> = Vec::new();
+    // The acknowledged puts, and the ok gets.
+    let mut acked: Vec<&HistoryEntry> = Vec::new();
+    let mut gets: Vec<&HistoryEntry> = Vec::new();
+    // Per written value: its (last) attempt, which says when it was invoked and, if it is known,
+    // completed (index + 1 into the history; 0: none).
+    let mut last_put = vec![0u32; hist.len() + 1];
+    for (i, e) in hist.iter().enumerate() {
+        if e.kind == PUT {
+            keys.push(e.key);
+            if e.outcome == Some(Outcome::Ok) {
+                acked.push(e);
+            }
+            if let Some(slot) = last_put.get_mut(e.value as usize) {
+                *slot = i as u32 + 1;
+            }
+        } else if e.kind == GET && e.outcome == Some(Outcome::Ok) {
+            gets.push(e);
+        }
+    }
+
+    // ---- the final state of every key on its owners
     let mut hints_left = 0usize;
     for s in 0..servers {
         if let Some(sv) = server(s) {
@@ -170,11 +192,8 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     keys.sort_unstable();
     keys.dedup();
     let mut diverged: Vec<u64> = Vec::new();
-    // Client merge: per item, whether its key's owners hold it at the end.
-    let mut held = vec![false; hist.len() + 1];
-    // Per item `v`, the key of history entry `v - 1` (the put that wrote it): a dense copy, so
-    // the test "an item of this key" reads 8 bytes, not a history entry far from the last one.
-    let key_of_item: Vec<u64> = hist.iter().map(|e| e.key).collect();
+    // Client merge: every (item, key) some owner of the key holds at the end.
+    let mut found: Vec<(u64, u64)> = Vec::new();
     // Last-write-wins: per key (ascending), the item of the winning version.
     let mut winner: Vec<(u64, u64)> = Vec::new();
     let mut sets: Vec<(&[Sibling], u64)> = Vec::new();
@@ -199,12 +218,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         }
         match config.reconcile {
             Reconcile::ClientMerge => {
-                for v in distinct.iter().flat_map(live).flat_map(|s| s.items.iter()) {
-                    // An item is a value written to this key (carts merge within a key).
-                    if key_of_item.get((v as usize).wrapping_sub(1)) == Some(&key) {
-                        held[v as usize] = true;
-                    }
-                }
+                found.extend(distinct.iter().flat_map(live).flat_map(|s| s.items.iter()).map(|v| (v, key)));
             }
             Reconcile::LastWriteWins => {
                 let best = distinct
@@ -218,18 +232,19 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         }
     }
     let winner_of = |key: u64| winner.binary_search_by_key(&key, |w| w.0).ok().map(|i| winner[i].1);
-
-    // ---- durability
-    let acked: Vec<&HistoryEntry> = hist.iter().filter(|e| e.kind == PUT && e.outcome == Some(Outcome::Ok)).collect();
-    let expired = |e: &HistoryEntry| config.ttl.is_some_and(|t| e.complete.is_some_and(|c| c + t <= end));
-    // Per written value: its (last) attempt, which says when it was invoked and, if it is known,
-    // completed (index + 1 into the history; 0: none).
-    let mut last_put = vec![0u32; hist.len() + 1];
-    for (i, e) in hist.iter().enumerate().filter(|(_, e)| e.kind == PUT) {
-        if let Some(slot) = last_put.get_mut(e.value as usize) {
-            *slot = i as u32 + 1;
+    // Client merge: per item, whether its key's owners hold it at the end. An item counts under
+    // the key it was written to (carts merge within a key): its put's entry, `v - 1`, says which.
+    // By item, so the history is read in order, not at random.
+    found.sort_unstable();
+    let mut held = vec![false; hist.len() + 1];
+    for &(v, key) in &found {
+        if hist.get((v as usize).wrapping_sub(1)).is_some_and(|e| e.key == key) {
+            held[v as usize] = true;
         }
     }
+
+    // ---- durability
+    let expired = |e: &HistoryEntry| config.ttl.is_some_and(|t| e.complete.is_some_and(|c| c + t <= end));
     let put_of = |v: u64| match last_put.get(v as usize) {
         Some(&i) if i > 0 => Some(&hist[i as usize - 1]),
         _ => None,
@@ -351,7 +366,6 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let (mut unwritten, mut read_disturbed, mut write_disturbed) = (0u64, 0u64, 0u64);
     let mut stale_examples: Vec<String> = Vec::new();
     let mut stale_ops: Vec<&HistoryEntry> = Vec::new();
-    let gets: Vec<&HistoryEntry> = hist.iter().filter(|e| e.kind == GET && e.outcome == Some(Outcome::Ok)).collect();
     let gets_at: Vec<(u64, Time)> = gets.iter().map(|g| (g.key, g.invoke)).collect();
     for (&g, p) in gets.iter().zip(latest_before(&puts_by_key, &gets_at)) {
         let Some(latest) = p.map(|p| acked[p as usize]) else {
@@ -518,12 +532,11 @@ fn balance_tables(
     let servers = run.topology().servers.len() as u32;
     let n = config.replicas as usize;
     // Every key's ring position with its operations, ascending: placing the keys on a ring is
-    // then a merge with its tokens rather than a search per key and ring.
-    let mut keys: Vec<u64> = hist.iter().map(|e| e.key).collect();
-    keys.sort_unstable();
-    let mut placed: Vec<(u64, f64)> =
-        keys.chunk_by(|a, b| a == b).map(|run| (Ring::key_position(run[0]), run.len() as f64)).collect();
-    placed.sort_unstable_by_key(|p| p.0);
+    // then a merge with its tokens rather than a search per key and ring. One sort of positions:
+    // a key's position is a bijection of it (`mix64`), so equal positions are one key.
+    let mut positions: Vec<u64> = hist.iter().map(|e| Ring::key_position(e.key)).collect();
+    positions.sort_unstable();
+    let placed: Vec<(u64, f64)> = positions.chunk_by(|a, b| a == b).map(|run| (run[0], run.len() as f64)).collect();
     // Each ring's balance: ring share, keys held, primary requests (most loaded / mean). Counts
     // are whole numbers, so summing them per range first changes no total.
     let seed = run.sim.config().seed;
