@@ -71,6 +71,27 @@ fn max_over_mean(load: &[f64], weight: &[f64]) -> f64 {
     load.iter().zip(weight).filter(|(_, w)| **w > 0.0).map(|(l, w)| l / w).fold(0.0, f64::max) / mean
 }
 
+/// For each read `(key, invoked)`, the key's latest write completed before it: the third field
+/// of the last entry of `writes` (sorted) below `(key, invoked)`, if that entry is of the key.
+/// `writes`: `(key, completed, id)`. The reads sorted by key and time, then merged with the
+/// writes: a binary search per read missed the cache at nearly every step of a list of every
+/// acknowledged put.
+fn latest_before(writes: &[(u64, Time, u32)], reads: &[(u64, Time)]) -> Vec<Option<u32>> {
+    debug_assert!(writes.is_sorted());
+    let mut order: Vec<(u64, Time, u32)> = reads.iter().enumerate().map(|(i, r)| (r.0, r.1, i as u32)).collect();
+    order.sort_unstable();
+    let mut latest = vec![None; reads.len()];
+    // The first write at or after the read: it only moves forward, as the sorted reads do.
+    let mut at = 0;
+    for (key, invoked, i) in order {
+        while writes.get(at).is_some_and(|w| (w.0, w.1) < (key, invoked)) {
+            at += 1;
+        }
+        latest[i as usize] = at.checked_sub(1).map(|j| writes[j]).filter(|w| w.0 == key).map(|w| w.2);
+    }
+    latest
+}
+
 /// Which keys a disturbance of the `stale_reads` check can affect.
 enum Reach {
     /// Every key: faults not tied to nodes (loss, one-way and bridge partitions, the majorities
@@ -135,9 +156,31 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         .map(|s| if members.contains(&s) { *config.weights.get(&s).unwrap_or(&1) as f64 } else { 0.0 })
         .collect();
 
-    // ---- the final state of every key on its owners
+    // ---- what the checks need of the history, gathered in one pass (a pass streams every entry
+    // of a history of hundreds of thousands)
     // A put's item (value) is its first attempt's op id + 1: tables indexed by it are dense.
-    let mut keys: Vec<u64> = hist.iter().filter(|e| e.kind == PUT).map(|e| e.key).collect();
+    let mut keys: Vec<u64> = Vec::new();
+    // The acknowledged puts, and the ok gets.
+    let mut acked: Vec<&HistoryEntry> = Vec::new();
+    let mut gets: Vec<&HistoryEntry> = Vec::new();
+    // Per written value: its (last) attempt, which says when it was invoked and, if it is known,
+    // completed (index + 1 into the history; 0: none).
+    let mut last_put = vec![0u32; hist.len() + 1];
+    for (i, e) in hist.iter().enumerate() {
+        if e.kind == PUT {
+            keys.push(e.key);
+            if e.outcome == Some(Outcome::Ok) {
+                acked.push(e);
+            }
+            if let Some(slot) = last_put.get_mut(e.value as usize) {
+                *slot = i as u32 + 1;
+            }
+        } else if e.kind == GET && e.outcome == Some(Outcome::Ok) {
+            gets.push(e);
+        }
+    }
+
+    // ---- the final state of every key on its owners
     let mut hints_left = 0usize;
     for s in 0..servers {
         if let Some(sv) = server(s) {
@@ -149,11 +192,14 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     keys.sort_unstable();
     keys.dedup();
     let mut diverged: Vec<u64> = Vec::new();
-    // Client merge: per item, whether its key's owners hold it at the end.
-    let mut held = vec![false; hist.len() + 1];
+    // Client merge: every (item, key) some owner of the key holds at the end.
+    let mut found: Vec<(u64, u64)> = Vec::new();
     // Last-write-wins: per key (ascending), the item of the winning version.
     let mut winner: Vec<(u64, u64)> = Vec::new();
     let mut sets: Vec<(&[Sibling], u64)> = Vec::new();
+    // The owners' live sets, each one equal to the previous owner's left out: a converged key's
+    // owners share one set, whose versions are then read once, not once per owner.
+    let mut distinct: Vec<(&[Sibling], u64)> = Vec::new();
     for &key in &keys {
         sets.clear();
         for &o in ring.preference_list(key, n) {
@@ -161,20 +207,21 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
                 sets.push((sv.own_set(key), local_now(o)));
             }
         }
-        if sets.windows(2).any(|w| !live(&w[0]).eq(live(&w[1]))) {
+        distinct.clear();
+        for (i, set) in sets.iter().enumerate() {
+            if i == 0 || !live(&sets[i - 1]).eq(live(set)) {
+                distinct.push(*set);
+            }
+        }
+        if distinct.len() > 1 {
             diverged.push(key);
         }
         match config.reconcile {
             Reconcile::ClientMerge => {
-                for v in sets.iter().flat_map(live).flat_map(|s| s.items.iter()) {
-                    // An item is a value written to this key (carts merge within a key).
-                    if hist.get((v as usize).wrapping_sub(1)).is_some_and(|e| e.key == key) {
-                        held[v as usize] = true;
-                    }
-                }
+                found.extend(distinct.iter().flat_map(live).flat_map(|s| s.items.iter()).map(|v| (v, key)));
             }
             Reconcile::LastWriteWins => {
-                let best = sets
+                let best = distinct
                     .iter()
                     .flat_map(live)
                     .max_by(|a, b| (a.stamp, &a.items, a.dot).cmp(&(b.stamp, &b.items, b.dot)));
@@ -185,18 +232,19 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         }
     }
     let winner_of = |key: u64| winner.binary_search_by_key(&key, |w| w.0).ok().map(|i| winner[i].1);
-
-    // ---- durability
-    let acked: Vec<&HistoryEntry> = hist.iter().filter(|e| e.kind == PUT && e.outcome == Some(Outcome::Ok)).collect();
-    let expired = |e: &HistoryEntry| config.ttl.is_some_and(|t| e.complete.is_some_and(|c| c + t <= end));
-    // Per written value: its (last) attempt, which says when it was invoked and, if it is known,
-    // completed (index + 1 into the history; 0: none).
-    let mut last_put = vec![0u32; hist.len() + 1];
-    for (i, e) in hist.iter().enumerate().filter(|(_, e)| e.kind == PUT) {
-        if let Some(slot) = last_put.get_mut(e.value as usize) {
-            *slot = i as u32 + 1;
+    // Client merge: per item, whether its key's owners hold it at the end. An item counts under
+    // the key it was written to (carts merge within a key): its put's entry, `v - 1`, says which.
+    // By item, so the history is read in order, not at random.
+    found.sort_unstable();
+    let mut held = vec![false; hist.len() + 1];
+    for &(v, key) in &found {
+        if hist.get((v as usize).wrapping_sub(1)).is_some_and(|e| e.key == key) {
+            held[v as usize] = true;
         }
     }
+
+    // ---- durability
+    let expired = |e: &HistoryEntry| config.ttl.is_some_and(|t| e.complete.is_some_and(|c| c + t <= end));
     let put_of = |v: u64| match last_put.get(v as usize) {
         Some(&i) if i > 0 => Some(&hist[i as usize - 1]),
         _ => None,
@@ -307,7 +355,8 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
         disturbances.iter().any(|(s, e, reach)| a < *e && *s < b && reach.disturbs(owners))
     };
     // The acknowledged puts by (key, completion, then history order): a key's puts are one run
-    // of it. Kept as plain tuples, so a search reads this list alone, not the history entries.
+    // of it. Kept as plain tuples, so the merge with the gets below reads this list alone, not
+    // the history entries.
     let mut puts_by_key: Vec<(u64, Time, u32)> =
         acked.iter().enumerate().map(|(i, e)| (e.key, e.complete.expect("acked"), i as u32)).collect();
     puts_by_key.sort_unstable();
@@ -317,11 +366,9 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let (mut unwritten, mut read_disturbed, mut write_disturbed) = (0u64, 0u64, 0u64);
     let mut stale_examples: Vec<String> = Vec::new();
     let mut stale_ops: Vec<&HistoryEntry> = Vec::new();
-    for g in hist.iter().filter(|e| e.kind == GET && e.outcome == Some(Outcome::Ok)) {
-        // The key's latest put acknowledged before the get began.
-        let i = puts_by_key.partition_point(|p| (p.0, p.1) < (g.key, g.invoke));
-        let latest = i.checked_sub(1).map(|i| puts_by_key[i]).filter(|p| p.0 == g.key).map(|p| acked[p.2 as usize]);
-        let Some(latest) = latest else {
+    let gets_at: Vec<(u64, Time)> = gets.iter().map(|g| (g.key, g.invoke)).collect();
+    for (&g, p) in gets.iter().zip(latest_before(&puts_by_key, &gets_at)) {
+        let Some(latest) = p.map(|p| acked[p as usize]) else {
             unwritten += 1;
             continue;
         };
@@ -485,12 +532,11 @@ fn balance_tables(
     let servers = run.topology().servers.len() as u32;
     let n = config.replicas as usize;
     // Every key's ring position with its operations, ascending: placing the keys on a ring is
-    // then a merge with its tokens rather than a search per key and ring.
-    let mut keys: Vec<u64> = hist.iter().map(|e| e.key).collect();
-    keys.sort_unstable();
-    let mut placed: Vec<(u64, f64)> =
-        keys.chunk_by(|a, b| a == b).map(|run| (Ring::key_position(run[0]), run.len() as f64)).collect();
-    placed.sort_unstable_by_key(|p| p.0);
+    // then a merge with its tokens rather than a search per key and ring. One sort of positions:
+    // a key's position is a bijection of it (`mix64`), so equal positions are one key.
+    let mut positions: Vec<u64> = hist.iter().map(|e| Ring::key_position(e.key)).collect();
+    positions.sort_unstable();
+    let placed: Vec<(u64, f64)> = positions.chunk_by(|a, b| a == b).map(|run| (run[0], run.len() as f64)).collect();
     // Each ring's balance: ring share, keys held, primary requests (most loaded / mean). Counts
     // are whole numbers, so summing them per range first changes no total.
     let seed = run.sim.config().seed;
@@ -587,4 +633,34 @@ fn balance_tables(
         rows,
     ));
     r.measures.insert("balance_rings".into(), salts.len() as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::latest_before;
+    use sim_core::Time;
+    use sim_core::rng::mix64;
+
+    /// The merge against a binary search per read, on random writes and reads over few keys and
+    /// times (so that ties between reads and writes, and keys with no write, are common).
+    #[test]
+    fn latest_before_matches_a_search_per_read() {
+        for case in 0..200u64 {
+            let draw = |i: u64, m: u64| mix64((case << 32) ^ i) % m;
+            let keys = 1 + draw(0, 6);
+            let mut writes: Vec<(u64, Time, u32)> =
+                (0..draw(1, 40)).map(|i| (draw(2 * i + 10, keys), Time(draw(2 * i + 11, 20)), i as u32)).collect();
+            writes.sort_unstable();
+            let reads: Vec<(u64, Time)> =
+                (0..draw(2, 40)).map(|i| (draw(2 * i + 1000, keys + 1), Time(draw(2 * i + 1001, 20)))).collect();
+            let expected: Vec<Option<u32>> = reads
+                .iter()
+                .map(|&(key, at)| {
+                    let i = writes.partition_point(|w| (w.0, w.1) < (key, at));
+                    i.checked_sub(1).map(|i| writes[i]).filter(|w| w.0 == key).map(|w| w.2)
+                })
+                .collect();
+            assert_eq!(latest_before(&writes, &reads), expected, "case {case}");
+        }
+    }
 }
