@@ -4,7 +4,7 @@
 
 use crate::keymap::KeyMap;
 use crate::pset::PSet;
-use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Version, Versioning};
+use crate::store::{self, Dot, Policy, Reconcile, Sibling, Stamp, Version, Versioning, Versions};
 use crate::{Config, Coordinator, PutMode, ReplicaChoice};
 use common::merkle::MerkleTree;
 use common::mix64;
@@ -123,7 +123,7 @@ pub enum Status {
 }
 
 /// A key's versions as a message carries them.
-pub type Entry = (u64, Vec<Sibling>);
+pub type Entry = (u64, Versions);
 
 #[derive(Clone, Debug)]
 pub enum Msg {
@@ -143,7 +143,7 @@ pub enum Msg {
     GetReply {
         req: u64,
         status: Status,
-        siblings: Vec<Sibling>,
+        siblings: Versions,
     },
     PutReply {
         req: u64,
@@ -155,7 +155,7 @@ pub enum Msg {
     },
     ReadReply {
         req: u64,
-        siblings: Vec<Sibling>,
+        siblings: Versions,
     },
     /// `hint`: the owner this copy is held for (sloppy quorum).
     Write {
@@ -169,7 +169,7 @@ pub enum Msg {
     },
     Repair {
         key: u64,
-        siblings: Vec<Sibling>,
+        siblings: Versions,
     },
     Handoff {
         entries: Vec<Entry>,
@@ -281,12 +281,12 @@ pub enum Record {
     SeqReserve(u64),
     Versions {
         key: u64,
-        siblings: Vec<Sibling>,
+        siblings: Versions,
     },
     Hint {
         owner: u32,
         key: u64,
-        siblings: Vec<Sibling>,
+        siblings: Versions,
     },
     HintDone {
         owner: u32,
@@ -499,7 +499,7 @@ struct Pending {
     targets: Targets,
     /// Who answered, and (gets) the hash of what each returned.
     answered: SmallVec<[(u32, u64); INLINE_REPLICAS]>,
-    merged: Vec<Sibling>,
+    merged: Versions,
     responded: bool,
     timer: TimerId,
 }
@@ -525,7 +525,7 @@ impl Pending {
             key,
             answered: SmallVec::new(),
             targets,
-            merged: Vec::new(),
+            merged: Versions::new(),
             responded: false,
             timer,
         })
@@ -580,7 +580,7 @@ impl Pending {
     fn expire(&self) -> (Vec<u32>, Option<Msg>) {
         let silent = self.targets.iter().map(|t| t.0).filter(|t| !self.answered.iter().any(|a| a.0 == *t)).collect();
         let answer = (!self.responded).then(|| match self.kind {
-            Kind::Get => Msg::GetReply { req: self.client_req, status: Status::Fail, siblings: Vec::new() },
+            Kind::Get => Msg::GetReply { req: self.client_req, status: Status::Fail, siblings: Versions::new() },
             Kind::Put => Msg::PutReply { req: self.client_req, status: Status::Unknown },
         });
         (silent, answer)
@@ -601,7 +601,7 @@ struct Held {
 
 /// One key's versions on a replica, and where its range lists it.
 struct Stored {
-    set: Vec<Sibling>,
+    set: Versions,
     /// Its range's index in [`Server::held`].
     held: u32,
     /// Its place in that range's `keys`.
@@ -621,7 +621,7 @@ pub struct Server {
     /// are added rarely, at a server's first key of each).
     ranges: Vec<(u32, u32)>,
     /// `(owner, key) -> versions` held for an unreachable owner.
-    hints: BTreeMap<(u32, u64), Vec<Sibling>>,
+    hints: BTreeMap<(u32, u64), Versions>,
     /// The same hints by `(key, owner)`: a read finds a key's hints without asking every server
     /// whether it is their owner (a cost linear in the servers per read, once any hint exists).
     hints_by_key: BTreeMap<(u64, u32), ()>,
@@ -686,7 +686,7 @@ impl Server {
     }
 
     /// The versions this server stores of `key`.
-    fn stored(&self, key: u64) -> Option<&Vec<Sibling>> {
+    fn stored(&self, key: u64) -> Option<&Versions> {
         self.keys.get(key).map(|s| &s.set)
     }
 
@@ -716,14 +716,14 @@ impl Server {
             let range = sh.views[*epoch].range_of(key) as u32;
             let h = Server::held_index(ranges, held, sh.config.merkle_leaves, range);
             held[h].keys.push(key);
-            // Room for the one version a new key most often gets.
-            Stored { set: Vec::with_capacity(1), held: h as u32, pos: (held[h].keys.len() - 1) as u32 }
+            // No versions yet: the one a new key most often gets will be held inline.
+            Stored { set: Versions::new(), held: h as u32, pos: (held[h].keys.len() - 1) as u32 }
         })
         .0
     }
 
     /// Takes `key` out of the store: its versions and its range's index in `held`.
-    fn unfile(&mut self, key: u64) -> Option<(Vec<Sibling>, usize)> {
+    fn unfile(&mut self, key: u64) -> Option<(Versions, usize)> {
         let s = self.keys.remove(key)?;
         let (h, pos) = (s.held as usize, s.pos as usize);
         let list = &mut self.held[h].keys;
@@ -765,9 +765,9 @@ impl Server {
     }
 
     /// The live versions this server holds for `key` (its own and any hinted copies).
-    pub fn versions(&self, key: u64, local_now_ns: u64) -> Vec<Sibling> {
+    pub fn versions(&self, key: u64, local_now_ns: u64) -> Versions {
         let policy = self.sh.policy();
-        let mut out: Vec<Sibling> = Vec::new();
+        let mut out = Versions::new();
         if let Some(s) = self.stored(key) {
             store::merge(&mut out, s, policy);
         }
@@ -779,7 +779,7 @@ impl Server {
     }
 
     /// The versions this server holds as a replica (not hints) for `key`.
-    pub fn own_versions(&self, key: u64, local_now_ns: u64) -> Vec<Sibling> {
+    pub fn own_versions(&self, key: u64, local_now_ns: u64) -> Versions {
         let mut v = self.stored(key).cloned().unwrap_or_default();
         v.retain(|s| s.is_live(local_now_ns));
         v
@@ -791,7 +791,7 @@ impl Server {
     }
 
     /// The versions this server holds of `key` for other owners, by owner.
-    fn hints_of(&self, key: u64) -> impl Iterator<Item = &Vec<Sibling>> + '_ {
+    fn hints_of(&self, key: u64) -> impl Iterator<Item = &Versions> + '_ {
         self.hints_by_key
             .range((key, 0)..=(key, u32::MAX))
             .filter_map(move |(&(_, owner), _)| self.hints.get(&(owner, key)))
@@ -844,7 +844,12 @@ impl Server {
         // `n`), and no walk is needed.
         let owners = ring.head(range, n);
         if owners.iter().all(|&s| self.is_up(now_ns, s)) {
-            return owners.iter().map(|&s| (s, None)).collect();
+            // A push each: `SmallVec`'s `collect` costs about 80 instructions for three.
+            let mut t = Targets::new();
+            for &s in owners {
+                t.push((s, None));
+            }
+            return t;
         }
         healthy_targets(ring.walk(range), n, c.sloppy_quorum, |s| self.is_up(now_ns, s))
     }
@@ -1092,15 +1097,15 @@ impl Server {
         }
     }
 
-    fn read_local(&mut self, now: u64, key: u64) -> Vec<Sibling> {
-        let mut out: Vec<Sibling> = match self.stored(key) {
-            None => Vec::new(),
+    fn read_local(&mut self, now: u64, key: u64) -> Versions {
+        let mut out: Versions = match self.stored(key) {
+            None => Versions::new(),
             Some(set) if set.iter().any(|v| v.is_live(now)) => set.iter().filter(|v| v.is_live(now)).cloned().collect(),
             Some(_) => {
                 // Lazy delete: a key whose every version expired is invisible, and removed on sight.
                 let (set, h) = self.unfile(key).expect("stored");
                 self.account(h, key, Server::digest(key, &set), None);
-                Vec::new()
+                Versions::new()
             }
         };
         let policy = self.sh.policy();
@@ -1117,7 +1122,7 @@ impl Server {
         let targets = self.targets(now, key);
         if targets.len() < self.sh.config.read_quorum as usize {
             ctx.count("coordinator_too_few_replicas", 1);
-            ctx.send(client, Msg::GetReply { req: client_req, status: Status::Fail, siblings: Vec::new() });
+            ctx.send(client, Msg::GetReply { req: client_req, status: Status::Fail, siblings: Versions::new() });
             return;
         }
         let c = &self.sh.config;
@@ -1138,13 +1143,16 @@ impl Server {
         }
     }
 
-    fn on_read_reply(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: u32, req: u64, siblings: Vec<Sibling>) {
+    fn on_read_reply(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: u32, req: u64, siblings: Versions) {
         let policy = self.sh.policy();
         let r = self.sh.config.read_quorum as usize;
         let Some(p) = self.pending.get_mut(req) else { return };
         let Some(quorum) = p.read_reply(from, &siblings, r, policy) else { return };
         if quorum {
-            ctx.send(p.client, Msg::GetReply { req: p.client_req, status: Status::Ok, siblings: p.merged.clone() });
+            ctx.send(
+                p.client,
+                Msg::GetReply { req: p.client_req, status: Status::Ok, siblings: store::copy(&p.merged) },
+            );
         }
         if p.all_answered() {
             let p = self.pending.remove(req).expect("pending");
@@ -1164,10 +1172,10 @@ impl Server {
                 let now = ctx.now().0;
                 if self.apply(now, p.key, &p.merged) {
                     ctx.count("read_repair_keys_fixed", 1);
-                    self.write_record(ctx, Record::Versions { key: p.key, siblings: p.merged.clone() }, None);
+                    self.write_record(ctx, Record::Versions { key: p.key, siblings: store::copy(&p.merged) }, None);
                 }
             } else {
-                ctx.send(NodeId(node), Msg::Repair { key: p.key, siblings: p.merged.clone() });
+                ctx.send(NodeId(node), Msg::Repair { key: p.key, siblings: store::copy(&p.merged) });
             }
         }
     }
@@ -1230,7 +1238,7 @@ impl Server {
         hint: Option<u32>,
     ) {
         let now = ctx.now().0;
-        let siblings = vec![sibling];
+        let siblings = Versions::from_buf([sibling]);
         let record = match hint {
             Some(owner) if owner != self.me => {
                 self.apply_hint(owner, key, &siblings).then_some(Record::Hint { owner, key, siblings })
@@ -1556,7 +1564,7 @@ impl Client {
         if targets.len() < q {
             ctx.count("coordinator_too_few_replicas", 1);
             let fail = match kind {
-                Kind::Get => Msg::GetReply { req, status: Status::Fail, siblings: Vec::new() },
+                Kind::Get => Msg::GetReply { req, status: Status::Fail, siblings: Versions::new() },
                 Kind::Put => Msg::PutReply { req, status: Status::Fail },
             };
             return self.on_reply(ctx, fail);
@@ -1591,13 +1599,7 @@ impl Client {
 
     /// `coordinator: Proxy`: a replica answered round `round` (`siblings`: a read's reply; `None`:
     /// a write's acknowledgement).
-    fn on_replica_reply(
-        &mut self,
-        ctx: &mut Ctx<'_, DynamoNode>,
-        from: u32,
-        round: u64,
-        siblings: Option<Vec<Sibling>>,
-    ) {
+    fn on_replica_reply(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: u32, round: u64, siblings: Option<Versions>) {
         let c = &self.sh.config;
         let (r, w, policy) = (c.read_quorum as usize, c.write_quorum as usize, self.sh.policy());
         let Some(p) = self.rounds.get_mut(round) else { return };
@@ -1607,7 +1609,7 @@ impl Client {
         };
         let Some(quorum) = step else { return };
         let answer = quorum.then(|| match p.kind {
-            Kind::Get => Msg::GetReply { req: p.client_req, status: Status::Ok, siblings: p.merged.clone() },
+            Kind::Get => Msg::GetReply { req: p.client_req, status: Status::Ok, siblings: store::copy(&p.merged) },
             Kind::Put => Msg::PutReply { req: p.client_req, status: Status::Ok },
         });
         if quorum && let Some(op) = p.op {
@@ -1630,7 +1632,7 @@ impl Client {
         }
         for node in p.stale_owners() {
             ctx.count("read_repairs_sent", 1);
-            ctx.send(NodeId(node), Msg::Repair { key: p.key, siblings: p.merged.clone() });
+            ctx.send(NodeId(node), Msg::Repair { key: p.key, siblings: store::copy(&p.merged) });
         }
     }
 
@@ -1943,7 +1945,7 @@ mod tests {
             )
         };
         let (a, b) = (version(1, &[4, 1, 9]), version(2, &[9, 2]));
-        let get = |node: &mut DynamoNode, id: u64, siblings: Vec<Sibling>| {
+        let get = |node: &mut DynamoNode, id: u64, siblings: Versions| {
             let req = id; // on_op's request id: one per op, from 0
             handle(node, 8, Time(1), |n, ctx| n.on_op(ctx, Op { id: OpId(id), kind: 0, key: 5, value: 0, attempt: 1 }));
             let fx = handle(node, 8, Time(2), |n, ctx| {
@@ -1954,12 +1956,12 @@ mod tests {
                 .expect("the get completes")
         };
         // One version: its own cart, shared.
-        let reply = get(&mut node, 0, vec![a.clone()]);
+        let reply = get(&mut node, 0, Versions::from_buf([a.clone()]));
         let Reply::Shared(set) = &reply else { panic!("a shared reply: {reply:?}") };
         assert!(set.downcast_ref::<PSet<u64>>().is_some_and(|s| s.shares_root(&a.items)));
         assert_eq!(reply.values(), [1, 4, 9].as_slice());
         // Siblings: their union, ascending.
-        let reply = get(&mut node, 1, vec![a, b]);
+        let reply = get(&mut node, 1, [a, b].into_iter().collect());
         assert_eq!(reply.values(), [1, 2, 4, 9].as_slice());
     }
 
