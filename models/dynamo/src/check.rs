@@ -517,6 +517,38 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     r
 }
 
+/// Every key's ring position, ascending and once each (`positions`, sorted, has one per
+/// operation), and before each key the operations of the keys before it (one more entry at the
+/// end: all of them). Counts are whole numbers, exact in an `f64`, so a range's operations are a
+/// difference of two of these.
+fn placed_keys(positions: &[u64]) -> (Vec<u64>, Vec<f64>) {
+    let mut placed = Vec::new();
+    let mut ops_before = vec![0.0];
+    for run in positions.chunk_by(|a, b| a == b) {
+        placed.push(run[0]);
+        ops_before.push(ops_before[ops_before.len() - 1] + run.len() as f64);
+    }
+    (placed, ops_before)
+}
+
+/// Per range of a ring with token positions `tokens` (ascending): its `(keys, operations)` of
+/// the keys at `placed` ([`placed_keys`]). A key belongs to the first token at or after it (the
+/// first token of all past the last one), so a range's keys are one run of `placed`, found by a
+/// binary search per token: the rings of the balance tables have at most a few thousand tokens,
+/// where a walk of every key per ring read a run's tens of thousands of keys a dozen times.
+fn per_range(placed: &[u64], ops_before: &[f64], tokens: &[u64]) -> Vec<(f64, f64)> {
+    let run = |from: usize, to: usize| ((to - from) as f64, ops_before[to] - ops_before[from]);
+    let ends: Vec<usize> = tokens.iter().map(|&t| placed.partition_point(|&p| p <= t)).collect();
+    let mut out: Vec<(f64, f64)> =
+        (0..tokens.len()).map(|r| run(if r == 0 { 0 } else { ends[r - 1] }, ends[r])).collect();
+    if let (Some(first), Some(&last)) = (out.first_mut(), ends.last()) {
+        let (keys, ops) = run(last, placed.len());
+        first.0 += keys;
+        first.1 += ops;
+    }
+    out
+}
+
 /// The balance tables: `balance_vs_vnodes` (the run's strategy at 1 to 256 vnodes) and
 /// `balance_by_partitioning` (the three strategies at the run's number of ranges), each averaged
 /// over `config.rings` rings: ring share, keys held and primary requests per node, most loaded
@@ -536,7 +568,7 @@ fn balance_tables(
     // a key's position is a bijection of it (`mix64`), so equal positions are one key.
     let mut positions: Vec<u64> = hist.iter().map(|e| Ring::key_position(e.key)).collect();
     positions.sort_unstable();
-    let placed: Vec<(u64, f64)> = positions.chunk_by(|a, b| a == b).map(|run| (run[0], run.len() as f64)).collect();
+    let (placed, ops_before) = placed_keys(&positions);
     // Each ring's balance: ring share, keys held, primary requests (most loaded / mean). Counts
     // are whole numbers, so summing them per range first changes no total.
     let seed = run.sim.config().seed;
@@ -544,19 +576,8 @@ fn balance_tables(
         (0..config.rings as u64).map(|i| if i == 0 { 0 } else { sim_core::rng::mix64(seed ^ i << 40) }).collect();
     let balance = |v: u32, partitioning: Partitioning, salt: u64| -> [f64; 3] {
         let ring = ring_with(config, members, v, partitioning, salt);
-        let tokens = ring.token_count();
-        // Per range: (keys, operations). A key belongs to the first token at or after it (the
-        // first token of all past the last one).
-        let mut per_range = vec![(0f64, 0f64); tokens];
-        let mut r = 0;
-        for &(position, ops) in &placed {
-            while r < tokens && ring.range_bounds(r).1 < position {
-                r += 1;
-            }
-            let at = &mut per_range[if r == tokens { 0 } else { r }];
-            at.0 += 1.0;
-            at.1 += ops;
-        }
+        let tokens: Vec<u64> = (0..ring.token_count()).map(|r| ring.range_bounds(r).1).collect();
+        let per_range = per_range(&placed, &ops_before, &tokens);
         let (mut k, mut q) = (vec![0f64; servers as usize], vec![0f64; servers as usize]);
         for (range, &(keys, ops)) in per_range.iter().enumerate().filter(|(_, x)| x.0 > 0.0) {
             let p = ring.head(range, n);
@@ -637,7 +658,7 @@ fn balance_tables(
 
 #[cfg(test)]
 mod tests {
-    use super::latest_before;
+    use super::{latest_before, per_range, placed_keys};
     use sim_core::Time;
     use sim_core::rng::mix64;
 
@@ -661,6 +682,31 @@ mod tests {
                 })
                 .collect();
             assert_eq!(latest_before(&writes, &reads), expected, "case {case}");
+        }
+    }
+
+    /// The ranges' keys and operations by a binary search per token against a walk of every
+    /// operation's position in order (each to the first token at or after it, the first token
+    /// past the last), on random positions and tokens drawn from a small space (so that keys
+    /// share positions, sit on tokens, and fall before the first token and after the last).
+    #[test]
+    fn per_range_matches_a_walk_of_every_key() {
+        for case in 0..300u64 {
+            let draw = |i: u64, m: u64| mix64((case << 32) ^ i) % m;
+            let space = 1 + draw(0, 50);
+            let mut positions: Vec<u64> = (0..draw(1, 80)).map(|i| draw(i + 100, space)).collect();
+            positions.sort_unstable();
+            let mut tokens: Vec<u64> = (0..1 + draw(2, 10)).map(|i| draw(i + 10_000, space)).collect();
+            tokens.sort_unstable();
+            let mut expected = vec![(0f64, 0f64); tokens.len()];
+            for (i, &p) in positions.iter().enumerate() {
+                let r = tokens.iter().position(|&t| t >= p).unwrap_or(0);
+                // A key counts once, at its first operation.
+                expected[r].0 += (i == 0 || positions[i - 1] != p) as u8 as f64;
+                expected[r].1 += 1.0;
+            }
+            let (placed, ops_before) = placed_keys(&positions);
+            assert_eq!(per_range(&placed, &ops_before, &tokens), expected, "case {case}: {positions:?} {tokens:?}");
         }
     }
 }
