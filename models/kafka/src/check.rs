@@ -408,6 +408,28 @@ struct Stream {
 }
 
 impl Stream {
+    /// The stream of `(client, partition)`, made (with any before it) if it is new.
+    fn of(streams: &mut Vec<Vec<Stream>>, client: u32, partition: u32) -> &mut Stream {
+        let (c, q) = (client as usize, partition as usize);
+        if streams.len() <= c {
+            streams.resize_with(c + 1, Vec::new);
+        }
+        let row = &mut streams[c];
+        if row.len() <= q {
+            row.resize_with(q + 1, Stream::default);
+        }
+        &mut row[q]
+    }
+    /// Takes the stream's next send in history order; false if its invoke time went back.
+    fn take(&mut self, x: Sent, key: (u32, u32), pairs: &mut u64, found: &mut Vec<Inversion>) -> bool {
+        match self.ties.first() {
+            Some(t) if t.0 > x.0 => return false,
+            Some(t) if t.0 < x.0 => self.judge(key, pairs, found),
+            _ => {}
+        }
+        self.ties.push(x);
+        true
+    }
     /// Puts the sends of the latest invoke time in order and judges each against the one before.
     fn judge(&mut self, (client, partition): (u32, u32), pairs: &mut u64, found: &mut Vec<Inversion>) {
         self.ties.sort_unstable();
@@ -435,8 +457,8 @@ impl Stream {
 /// are judged by [`send_order_sorted`] instead.
 pub fn acked_sends<'p>(produced: &'p [Produced], at: &Index) -> (AckedLoss<'p>, SendOrder) {
     let (mut acked, mut lost) = (0, Vec::new());
-    // `slot[client][partition]`: the stream's place in `streams` (`u32::MAX`: none yet).
-    let (mut slot, mut streams): (Vec<Vec<u32>>, Vec<Stream>) = (Vec::new(), Vec::new());
+    // `streams[client][partition]`, made as they appear.
+    let mut streams: Vec<Vec<Stream>> = Vec::new();
     let (mut pairs, mut found, mut in_order) = (0u64, Vec::new(), true);
     for p in produced.iter().filter(|p| p.acked) {
         acked += 1;
@@ -444,29 +466,9 @@ pub fn acked_sends<'p>(produced: &'p [Produced], at: &Index) -> (AckedLoss<'p>, 
             lost.push(p);
             continue;
         };
-        if !in_order {
-            continue;
-        }
-        let (c, q) = (p.client as usize, p.partition as usize);
-        if slot.len() <= c {
-            slot.resize_with(c + 1, Vec::new);
-        }
-        if slot[c].len() <= q {
-            slot[c].resize(q + 1, u32::MAX);
-        }
-        if slot[c][q] == u32::MAX {
-            slot[c][q] = streams.len() as u32;
-            streams.push(Stream::default());
-        }
-        let s = &mut streams[slot[c][q] as usize];
-        let x = (p.invoke, p.id, off, p.op);
-        match s.ties.first() {
-            Some(t) if t.0 > x.0 => in_order = false,
-            Some(t) if t.0 < x.0 => {
-                s.judge((p.client, p.partition), &mut pairs, &mut found);
-                s.ties.push(x);
-            }
-            _ => s.ties.push(x),
+        if in_order {
+            let s = Stream::of(&mut streams, p.client, p.partition);
+            in_order = s.take((p.invoke, p.id, off, p.op), (p.client, p.partition), &mut pairs, &mut found);
         }
     }
     let loss = AckedLoss { acked, lost };
@@ -475,9 +477,9 @@ pub fn acked_sends<'p>(produced: &'p [Produced], at: &Index) -> (AckedLoss<'p>, 
     }
     // The rest of each stream, in (client, partition) order; then what was found, in that order
     // too (stable: each stream's inversions are already in its send order).
-    for (c, row) in slot.iter().enumerate() {
-        for (q, &i) in row.iter().enumerate().filter(|&(_, &i)| i != u32::MAX) {
-            streams[i as usize].judge((c as u32, q as u32), &mut pairs, &mut found);
+    for (c, row) in streams.iter_mut().enumerate() {
+        for (q, s) in row.iter_mut().enumerate() {
+            s.judge((c as u32, q as u32), &mut pairs, &mut found);
         }
     }
     found.sort_by_key(|&(c, q, ..)| (c, q));
