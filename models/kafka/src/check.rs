@@ -364,11 +364,13 @@ impl Sink {
             read: parts.iter().map(|fp| vec![false; fp.committed.len()]).collect(),
         }
     }
+    /// Walks `delivered` once.
     pub fn of(delivered: impl Iterator<Item = Delivered>, parts: &[FinalPartition], id_end: u64) -> Sink {
         let mut s = Sink::new(parts, id_end);
         delivered.for_each(|d| s.add(d));
         s
     }
+    /// Takes the next delivery (in any order).
     pub fn add(&mut self, d: Delivered) {
         self.n += 1;
         self.dupes += std::mem::replace(self.got.slot(d.id), true) as u64;
