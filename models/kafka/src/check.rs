@@ -1,7 +1,7 @@
 //! The checkers: pure functions over the history (what producers were told, what consumers saw)
 //! and the final logs, so each can be tested on hand-made data as well as on runs.
 
-use crate::broker::Role;
+use crate::broker::{Replica, Role};
 use crate::log::{Entry, Payload};
 use crate::msg::EventKind;
 use crate::{Config, Node};
@@ -59,6 +59,8 @@ pub struct FinalPartition {
 }
 
 /// A log's length and a hash over its entries: equal digests, equal logs (up to a 64-bit hash).
+/// When every replica of a partition holds the authoritative log's very runs, their logs are
+/// equal without reading them, and the hash is left at its start ([`final_partitions`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Digest {
     pub len: usize,
@@ -184,18 +186,6 @@ impl<T: Copy> ById<T> {
     }
 }
 
-/// How many ids occur more than once: the extra copies.
-fn extra_copies(ids: impl Iterator<Item = u64>, id_end: u64) -> u64 {
-    let mut seen = ById::new(id_end, false);
-    let mut extra = 0;
-    ids.for_each(|id| {
-        let s = seen.slot(id);
-        extra += *s as u64;
-        *s = true;
-    });
-    extra
-}
-
 /// Where each message id sits in the committed logs: `(partition, offset)` by id, its first copy
 /// (lowest partition, then lowest offset). A vector indexed by id, not a map: runs hold millions
 /// of messages.
@@ -257,14 +247,8 @@ fn no_acked_loss_given(AckedLoss { acked, lost }: &AckedLoss<'_>) -> Check {
         .blame_all(lost.iter().map(|p| sim_core::Blame { invoke: p.invoke, op: OpId(p.op), complete: p.complete }))
 }
 
-pub fn no_truncated_reads(delivered: impl Iterator<Item = Delivered>, parts: &[FinalPartition]) -> Check {
-    let (mut judged, mut bad) = (0, Vec::new());
-    delivered.for_each(|d| {
-        judged += 1;
-        if parts.get(d.partition as usize).and_then(|fp| fp.committed.id(d.offset)) != Some(d.id) {
-            bad.push(d);
-        }
-    });
+pub fn no_truncated_reads(polled: &Polled) -> Check {
+    let bad = &polled.truncated;
     let example = bad
         .first()
         .map(|d| {
@@ -272,10 +256,135 @@ pub fn no_truncated_reads(delivered: impl Iterator<Item = Delivered>, parts: &[F
         })
         .unwrap_or_default();
     // The poll that read it (its invoke time comes from the history: `Check::settle_blame`).
-    Check::judged("no_truncated_reads", judged, "consumed messages")
+    Check::judged("no_truncated_reads", polled.reads, "consumed messages")
         .violations(bad.len(), "not in the final log where they were read")
         .detail(example)
         .blame_all(bad.iter().map(|d| sim_core::Blame { invoke: d.at, op: OpId(d.poll), complete: Some(d.at) }))
+}
+
+/// What the checks read from the polls' deliveries, found in one walk over them (a walk per
+/// check, through the nested iterators that read the deliveries in place from the polls'
+/// replies, was most of the report's instructions).
+pub struct Polled {
+    /// The reads judged, and those not in the final log where they were read.
+    reads: usize,
+    truncated: Vec<Delivered>,
+    /// The read before, for the order within a poll: consecutive reads of one (poll, partition)
+    /// batch judged, those out of order, and the first of those blamed.
+    prev: Option<Delivered>,
+    pairs: u64,
+    inversions: u64,
+    blamed: Vec<sim_core::Blame>,
+    first: FirstDeliveries,
+}
+
+/// Each message's first delivery, by id (dense, see [`ById`]): nanoseconds, `u64::MAX` for none.
+pub struct FirstDeliveries {
+    at: ById<u64>,
+    /// Messages delivered at least once.
+    consumed: usize,
+}
+
+impl Polled {
+    /// `id_end`: every message id is below it (see [`ById`]).
+    pub fn new(id_end: u64) -> Polled {
+        Polled {
+            reads: 0,
+            truncated: Vec::new(),
+            prev: None,
+            pairs: 0,
+            inversions: 0,
+            blamed: Vec::new(),
+            first: FirstDeliveries { at: ById::new(id_end, FirstDeliveries::NONE), consumed: 0 },
+        }
+    }
+    /// Walks `delivered` (in history order) once.
+    pub fn of(delivered: impl Iterator<Item = Delivered>, parts: &[FinalPartition], id_end: u64) -> Polled {
+        let mut p = Polled::new(id_end);
+        delivered.for_each(|d| p.add(d, parts));
+        p
+    }
+    /// Takes the next delivery in history order.
+    pub fn add(&mut self, d: Delivered, parts: &[FinalPartition]) {
+        self.reads += 1;
+        if parts.get(d.partition as usize).and_then(|fp| fp.committed.id(d.offset)) != Some(d.id) {
+            self.truncated.push(d);
+        }
+        if let Some(p) = self.prev
+            && p.poll == d.poll
+            && p.partition == d.partition
+        {
+            self.pairs += 1;
+            if d.offset <= p.offset {
+                self.inversions += 1;
+                if self.blamed.len() < sim_core::model::MAX_BLAMED {
+                    self.blamed.push(sim_core::Blame { invoke: d.at, op: OpId(d.poll), complete: Some(d.at) });
+                }
+            }
+        }
+        self.prev = Some(d);
+        self.first.add(d);
+    }
+}
+
+impl FirstDeliveries {
+    const NONE: u64 = u64::MAX;
+    /// Set on a message's first delivery time once [`e2e_latencies`] took its latency (times stay
+    /// below 2^63 ns, 292 years).
+    const TAKEN: u64 = 1 << 63;
+    fn add(&mut self, d: Delivered) {
+        debug_assert!(d.at.0 < FirstDeliveries::TAKEN);
+        let f = self.at.slot(d.id);
+        self.consumed += (*f == FirstDeliveries::NONE) as usize;
+        *f = (*f).min(d.at.0);
+    }
+}
+
+/// What reached the sink (the consumers' deliveries, or for exactly-once the transactional
+/// outputs), as the checks read it, found in one walk over it.
+pub struct Sink {
+    /// How many deliveries.
+    n: usize,
+    /// Which ids were delivered, and how many deliveries repeated one.
+    got: ById<bool>,
+    dupes: u64,
+    /// Per partition: the highest offset delivered, and which committed offsets were.
+    last: Vec<Option<u64>>,
+    read: Vec<Vec<bool>>,
+}
+
+impl Sink {
+    /// `id_end`: every message id is below it (see [`ById`]).
+    pub fn new(parts: &[FinalPartition], id_end: u64) -> Sink {
+        Sink {
+            n: 0,
+            got: ById::new(id_end, false),
+            dupes: 0,
+            last: vec![None; parts.len()],
+            read: parts.iter().map(|fp| vec![false; fp.committed.len()]).collect(),
+        }
+    }
+    /// Walks `delivered` once.
+    pub fn of(delivered: impl Iterator<Item = Delivered>, parts: &[FinalPartition], id_end: u64) -> Sink {
+        let mut s = Sink::new(parts, id_end);
+        delivered.for_each(|d| s.add(d));
+        s
+    }
+    /// Takes the next delivery (in any order).
+    pub fn add(&mut self, d: Delivered) {
+        self.n += 1;
+        self.dupes += std::mem::replace(self.got.slot(d.id), true) as u64;
+        let p = d.partition as usize;
+        if let Some(l) = self.last.get_mut(p) {
+            *l = Some(l.map_or(d.offset, |x| x.max(d.offset)));
+            if let Some(r) = self.read[p].get_mut(d.offset as usize) {
+                *r = true;
+            }
+        }
+    }
+    fn consumed(&self, id: u64) -> bool {
+        self.got.get(id).unwrap_or(false)
+    }
 }
 
 /// Acknowledged messages that sit below a message their producer sent before them in the same
@@ -301,6 +410,28 @@ struct Stream {
 }
 
 impl Stream {
+    /// The stream of `(client, partition)`, made (with any before it) if it is new.
+    fn of(streams: &mut Vec<Vec<Stream>>, client: u32, partition: u32) -> &mut Stream {
+        let (c, q) = (client as usize, partition as usize);
+        if streams.len() <= c {
+            streams.resize_with(c + 1, Vec::new);
+        }
+        let row = &mut streams[c];
+        if row.len() <= q {
+            row.resize_with(q + 1, Stream::default);
+        }
+        &mut row[q]
+    }
+    /// Takes the stream's next send in history order; false if its invoke time went back.
+    fn take(&mut self, x: Sent, key: (u32, u32), pairs: &mut u64, found: &mut Vec<Inversion>) -> bool {
+        match self.ties.first() {
+            Some(t) if t.0 > x.0 => return false,
+            Some(t) if t.0 < x.0 => self.judge(key, pairs, found),
+            _ => {}
+        }
+        self.ties.push(x);
+        true
+    }
     /// Puts the sends of the latest invoke time in order and judges each against the one before.
     fn judge(&mut self, (client, partition): (u32, u32), pairs: &mut u64, found: &mut Vec<Inversion>) {
         self.ties.sort_unstable();
@@ -328,8 +459,8 @@ impl Stream {
 /// are judged by [`send_order_sorted`] instead.
 pub fn acked_sends<'p>(produced: &'p [Produced], at: &Index) -> (AckedLoss<'p>, SendOrder) {
     let (mut acked, mut lost) = (0, Vec::new());
-    // `slot[client][partition]`: the stream's place in `streams` (`u32::MAX`: none yet).
-    let (mut slot, mut streams): (Vec<Vec<u32>>, Vec<Stream>) = (Vec::new(), Vec::new());
+    // `streams[client][partition]`, made as they appear.
+    let mut streams: Vec<Vec<Stream>> = Vec::new();
     let (mut pairs, mut found, mut in_order) = (0u64, Vec::new(), true);
     for p in produced.iter().filter(|p| p.acked) {
         acked += 1;
@@ -337,29 +468,9 @@ pub fn acked_sends<'p>(produced: &'p [Produced], at: &Index) -> (AckedLoss<'p>, 
             lost.push(p);
             continue;
         };
-        if !in_order {
-            continue;
-        }
-        let (c, q) = (p.client as usize, p.partition as usize);
-        if slot.len() <= c {
-            slot.resize_with(c + 1, Vec::new);
-        }
-        if slot[c].len() <= q {
-            slot[c].resize(q + 1, u32::MAX);
-        }
-        if slot[c][q] == u32::MAX {
-            slot[c][q] = streams.len() as u32;
-            streams.push(Stream::default());
-        }
-        let s = &mut streams[slot[c][q] as usize];
-        let x = (p.invoke, p.id, off, p.op);
-        match s.ties.first() {
-            Some(t) if t.0 > x.0 => in_order = false,
-            Some(t) if t.0 < x.0 => {
-                s.judge((p.client, p.partition), &mut pairs, &mut found);
-                s.ties.push(x);
-            }
-            _ => s.ties.push(x),
+        if in_order {
+            let s = Stream::of(&mut streams, p.client, p.partition);
+            in_order = s.take((p.invoke, p.id, off, p.op), (p.client, p.partition), &mut pairs, &mut found);
         }
     }
     let loss = AckedLoss { acked, lost };
@@ -368,9 +479,9 @@ pub fn acked_sends<'p>(produced: &'p [Produced], at: &Index) -> (AckedLoss<'p>, 
     }
     // The rest of each stream, in (client, partition) order; then what was found, in that order
     // too (stable: each stream's inversions are already in its send order).
-    for (c, row) in slot.iter().enumerate() {
-        for (q, &i) in row.iter().enumerate().filter(|&(_, &i)| i != u32::MAX) {
-            streams[i as usize].judge((c as u32, q as u32), &mut pairs, &mut found);
+    for (c, row) in streams.iter_mut().enumerate() {
+        for (q, s) in row.iter_mut().enumerate() {
+            s.judge((c as u32, q as u32), &mut pairs, &mut found);
         }
     }
     found.sort_by_key(|&(c, q, ..)| (c, q));
@@ -476,32 +587,15 @@ impl SendOrder {
 
 /// A producer's acknowledged messages to one partition appear in the order it sent them, and each
 /// poll reads a partition's offsets in rising order.
-pub fn order(produced: &[Produced], delivered: impl Iterator<Item = Delivered>, at: &Index) -> Check {
-    order_given(send_order_inversions(produced, at), delivered)
+pub fn order(produced: &[Produced], polled: &Polled, at: &Index) -> Check {
+    order_given(send_order_inversions(produced, at), polled)
 }
 
 /// `order`, given the send-order inversions already counted.
-fn order_given(
-    SendOrder { inversions, pairs, example, mut blamed }: SendOrder,
-    delivered: impl Iterator<Item = Delivered>,
-) -> Check {
-    let (mut poll_inversions, mut poll_pairs) = (0u64, 0u64);
-    let mut prev: Option<Delivered> = None;
-    delivered.for_each(|d| {
-        if let Some(p) = prev
-            && p.poll == d.poll
-            && p.partition == d.partition
-        {
-            poll_pairs += 1;
-            if d.offset <= p.offset {
-                poll_inversions += 1;
-                if blamed.len() < sim_core::model::MAX_BLAMED {
-                    blamed.push(sim_core::Blame { invoke: d.at, op: OpId(d.poll), complete: Some(d.at) });
-                }
-            }
-        }
-        prev = Some(d);
-    });
+fn order_given(SendOrder { inversions, pairs, example, mut blamed }: SendOrder, polled: &Polled) -> Check {
+    let (poll_inversions, poll_pairs) = (polled.inversions, polled.pairs);
+    let room = sim_core::model::MAX_BLAMED.saturating_sub(blamed.len());
+    blamed.extend(polled.blamed.iter().take(room));
     // Judged: each send pair, and each read after the first of its (poll, partition) batch
     // against the one before it.
     Check::judged("order", pairs + poll_pairs, "consecutive pairs (acknowledged sends, reads within a poll)")
@@ -510,14 +604,6 @@ fn order_given(
             "{inversions} acknowledged messages out of their producer's send order, {poll_inversions} out-of-order reads within a poll{example}"
         ))
         .blame_all(blamed)
-}
-
-/// `(extra deliveries, extra copies in the committed logs)`.
-/// `id_end`: every message id is below it (see [`ById`]).
-pub fn duplicates(delivered: impl Iterator<Item = Delivered>, parts: &[FinalPartition], id_end: u64) -> (u64, u64) {
-    let delivered_dupes = extra_copies(delivered.map(|d| d.id), id_end);
-    let log_dupes = extra_copies(parts.iter().flat_map(|fp| fp.committed.data().map(|(_, id)| id)), id_end);
-    (delivered_dupes, log_dupes)
 }
 
 /// Exactly-once output: a transactional commit's output is the data it moved past, `[from,
@@ -560,22 +646,10 @@ pub fn poll_deliveries<'h>(polls: &'h [&'h HistoryEntry]) -> impl Iterator<Item 
 
 /// Committed messages that no consumer delivered although a later offset of their partition was
 /// delivered: what at-most-once drops when a consumer crashes between its commit and its delivery.
-pub fn skipped(delivered: impl Iterator<Item = Delivered>, parts: &[FinalPartition]) -> u64 {
-    // Per partition: which committed offsets were delivered, and the highest delivered offset.
-    let mut read: Vec<Vec<bool>> = parts.iter().map(|fp| vec![false; fp.committed.len()]).collect();
-    let mut last: Vec<Option<u64>> = vec![None; parts.len()];
-    delivered.for_each(|d| {
-        let p = d.partition as usize;
-        if let Some(l) = last.get_mut(p) {
-            *l = Some(l.map_or(d.offset, |x| x.max(d.offset)));
-            if let Some(r) = read[p].get_mut(d.offset as usize) {
-                *r = true;
-            }
-        }
-    });
+pub fn skipped(sink: &Sink, parts: &[FinalPartition]) -> u64 {
     let mut n = 0;
-    for ((fp, read), last) in parts.iter().zip(&read).zip(last) {
-        let Some(last) = last else { continue };
+    for ((fp, read), last) in parts.iter().zip(&sink.read).zip(&sink.last) {
+        let Some(last) = *last else { continue };
         for (&id, &r) in fp.committed.ids.iter().zip(read).take(last as usize) {
             if id != Committed::NOT_DATA && !r {
                 n += 1;
@@ -585,26 +659,18 @@ pub fn skipped(delivered: impl Iterator<Item = Delivered>, parts: &[FinalPartiti
     n
 }
 
-/// `delivered`: what reached the sink (for exactly-once, the transactional outputs).
-pub fn no_duplicates(
-    delivery: crate::Delivery,
-    delivered: impl Iterator<Item = Delivered> + Clone,
-    parts: &[FinalPartition],
-    id_end: u64,
-) -> Check {
-    let n = delivered.clone().count();
-    no_duplicates_given(delivery, duplicates(delivered, parts, id_end), n, parts)
+/// Extra copies of a message in the committed logs: every data entry but the first of its id
+/// (the index counts the first copies).
+pub fn log_duplicates(parts: &[FinalPartition], at: &Index) -> u64 {
+    (parts.iter().map(|fp| fp.committed.data_len()).sum::<usize>() - at.len()) as u64
 }
 
-/// `no_duplicates`, given the [`duplicates`] already counted.
-fn no_duplicates_given(
-    delivery: crate::Delivery,
-    (d, l): (u64, u64),
-    delivered: usize,
-    parts: &[FinalPartition],
-) -> Check {
+/// `sink`: what reached it (for exactly-once, the transactional outputs); `log_dupes`: the
+/// [`log_duplicates`].
+pub fn no_duplicates(delivery: crate::Delivery, sink: &Sink, log_dupes: u64, parts: &[FinalPartition]) -> Check {
     let what = if delivery == crate::Delivery::ExactlyOnce { "transactional outputs" } else { "deliveries" };
     let logged: usize = parts.iter().map(|fp| fp.committed.data_len()).sum();
+    let (d, l, delivered) = (sink.dupes, log_dupes, sink.n);
     Check::judged("no_duplicates", delivered + logged, &format!("{what} and committed messages"))
         .violations(d + l, "duplicates")
         .detail(format!(
@@ -638,7 +704,7 @@ pub fn convergence(parts: &[FinalPartition]) -> Check {
 /// `all_consumed` (liveness): every acknowledged message in the final committed logs, acknowledged
 /// at least `within` before the load stopped at `load_end`, reached the sink (`sink`: what
 /// consumers delivered, or for exactly-once the transactional outputs, which exist once the
-/// commit is committed even if the consumer died before it was told). `polls`: what the polls
+/// commit is committed even if the consumer died before it was told). `polled`: what the polls
 /// returned. Left out, and counted: acknowledged messages missing from the final logs
 /// (`no_acked_loss` judges them), those acknowledged too late, those at an offset a consumer read
 /// while it held another message (`no_truncated_reads` judges those reads), and under
@@ -647,28 +713,13 @@ pub fn convergence(parts: &[FinalPartition]) -> Check {
 pub fn all_consumed(
     delivery: crate::Delivery,
     produced: &[Produced],
-    sink: impl Iterator<Item = Delivered>,
-    polls: impl Iterator<Item = Delivered>,
+    sink: &Sink,
+    polled: &Polled,
     at: &Index,
-    parts: &[FinalPartition],
     (load_end, within): (Time, sim_core::Duration),
 ) -> Check {
-    let mut got = ById::new(at.id_end(), false);
-    let mut last_read: Vec<Option<u64>> = vec![None; parts.len()];
-    sink.for_each(|d| {
-        *got.slot(d.id) = true;
-        if let Some(l) = last_read.get_mut(d.partition as usize) {
-            *l = Some(l.map_or(d.offset, |x| x.max(d.offset)));
-        }
-    });
-    let consumed = |id: u64| got.get(id).unwrap_or(false);
     // Offsets read while they held another message than the final log has.
-    let mut overwritten: Vec<(u32, u64)> = Vec::new();
-    polls.for_each(|d| {
-        if parts.get(d.partition as usize).and_then(|fp| fp.committed.id(d.offset)) != Some(d.id) {
-            overwritten.push((d.partition, d.offset));
-        }
-    });
+    let mut overwritten: Vec<(u32, u64)> = polled.truncated.iter().map(|d| (d.partition, d.offset)).collect();
     overwritten.sort_unstable();
     let horizon = Time(load_end.0.saturating_sub(within.0));
     let (mut judged, mut missing, mut lost, mut late, mut truncated, mut dropped) =
@@ -691,13 +742,13 @@ pub fn all_consumed(
             late += 1;
             continue;
         }
-        if consumed(p.id) {
+        if sink.consumed(p.id) {
             judged += 1;
             continue;
         }
         if overwritten.binary_search(&(part, off)).is_ok() {
             truncated += 1;
-        } else if delivery == crate::Delivery::AtMostOnce && last_read[part as usize].is_some_and(|l| off < l) {
+        } else if delivery == crate::Delivery::AtMostOnce && sink.last[part as usize].is_some_and(|l| off < l) {
             dropped += 1;
         } else {
             judged += 1;
@@ -722,10 +773,9 @@ pub fn all_consumed(
         .blame_all(blamed)
 }
 
-/// Reads the final partitions from the brokers still running. Each distinct log is walked once:
-/// the authoritative replica's for its committed prefix and its digest together, and another
-/// replica's only if it does not hold the very same runs (a follower in sync shares every run
-/// of its leader, so its digest is the leader's).
+/// Reads the final partitions from the brokers still running: the authoritative replica's
+/// committed prefix, and every replica's digest, hashed only if some replica does not hold the
+/// very same runs as the authoritative one (a follower in sync shares every run of its leader).
 pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPartition> {
     let brokers = run.topology().servers.len() as u32 - config.controller_nodes;
     let mut out = Vec::new();
@@ -757,23 +807,19 @@ pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPa
             }
             replicas.push((b, replica));
         }
-        let mut authoritative = None;
-        if let Some(((_, _, hwm), i)) = best
-            && let Some(r) = replicas[i].1
-        {
-            let mut digest = Digest::default();
-            for (o, e) in r.log.iter().enumerate() {
-                digest.add(&e);
-                if (o as u64) < hwm {
-                    fp.committed.push(&e);
-                }
-            }
-            authoritative = Some((&r.log, digest));
+        let authoritative = best.and_then(|(_, i)| replicas[i].1).map(|r| &r.log);
+        if let Some(log) = authoritative {
+            log.iter().take(log.hwm as usize).for_each(|e| fp.committed.push(&e));
         }
+        // Replicas in sync share every run of the authoritative log: then they hold the same
+        // entries, and their digests are equal without reading them (the length alone; hashing
+        // every entry was a third of this function). Otherwise every log is hashed.
+        let shares = |r: Option<&Replica>| r.is_none_or(|r| authoritative.is_some_and(|a| r.log.shares_runs_with(a)));
+        let all_share = replicas.iter().all(|&(_, r)| shares(r));
         for (b, replica) in replicas {
-            let digest = replica.map(|r| match authoritative {
-                Some((log, d)) if r.log.shares_runs_with(log) => d,
-                _ => Digest::of(r.log.iter()),
+            let digest = replica.map(|r| match all_share {
+                true => Digest { len: r.log.leo() as usize, ..Digest::default() },
+                false => Digest::of(r.log.iter()),
             });
             fp.replicas.push((b, digest));
         }
@@ -798,31 +844,19 @@ pub struct Latencies {
     pub ack_to_consume_max_ns: u64,
 }
 
-/// One table by message id (dense, see `ById`): its first delivery, as nanoseconds with
-/// `u64::MAX` for none, then walked with the produce ops in history order: a message's first
-/// produce op (its first invoke) gives its latency, and every acknowledged attempt its
-/// acknowledgement-to-delivery delay (the largest of those is the one from the first
-/// acknowledgement). Latencies are pushed in history order, not id order: only the selected
-/// quantiles are read. (A table of three times per id was 24 bytes of fresh memory per message.)
-///
-/// `id_end`: every message id is below it (see [`ById`]).
-pub fn e2e_latencies(produced: &[Produced], delivered: impl Iterator<Item = Delivered>, id_end: u64) -> Latencies {
-    const NONE: u64 = u64::MAX;
-    // Set on a message's first delivery time once its latency is taken (times stay below 2^63 ns,
-    // 292 years).
-    const TAKEN: u64 = 1 << 63;
-    let mut first: ById<u64> = ById::new(id_end, NONE);
-    let mut consumed = 0;
-    delivered.for_each(|d| {
-        debug_assert!(d.at.0 < TAKEN);
-        let f = first.slot(d.id);
-        consumed += (*f == NONE) as usize;
-        *f = (*f).min(d.at.0);
-    });
+/// The first deliveries' table (dense, see `ById`), walked with the produce ops in history
+/// order: a message's first produce op (its first invoke) gives its latency, and every
+/// acknowledged attempt its acknowledgement-to-delivery delay (the largest of those is the one
+/// from the first acknowledgement). Latencies are pushed in history order, not id order: only
+/// the selected quantiles are read. (A table of three times per id was 24 bytes of fresh memory
+/// per message.)
+pub fn e2e_latencies(produced: &[Produced], first: FirstDeliveries) -> Latencies {
+    const TAKEN: u64 = FirstDeliveries::TAKEN;
+    let FirstDeliveries { at: mut first, consumed } = first;
     let (mut e2e, mut ack_to_consume_max_ns) = (Vec::with_capacity(consumed), 0);
     for p in produced {
         let f = first.slot(p.id);
-        if *f == NONE {
+        if *f == FirstDeliveries::NONE {
             continue;
         }
         let at = *f & !TAKEN;
@@ -840,7 +874,7 @@ pub fn e2e_latencies(produced: &[Produced], delivered: impl Iterator<Item = Deli
 }
 
 /// Puts the sample of each of `quantiles`' nearest ranks (`stats::percentile`'s rule) where a sort
-/// would put it, each selected in what lies above the previous one: `O(n)` per quantile.
+/// would put it (see [`select_ranks`]).
 fn select_quantiles(v: &mut [u64], quantiles: &[f64]) {
     let n = v.len();
     if n == 0 {
@@ -849,34 +883,20 @@ fn select_quantiles(v: &mut [u64], quantiles: &[f64]) {
     let mut ranks: Vec<usize> = quantiles.iter().map(|q| ((q * n as f64).ceil() as usize).clamp(1, n) - 1).collect();
     ranks.sort_unstable();
     ranks.dedup();
-    let mut lo = 0;
-    for r in ranks {
-        v[lo..].select_nth_unstable(r - lo);
-        lo = r + 1;
-    }
+    select_ranks(v, &ranks, 0);
 }
 
-/// The checks that read what reached the sink (`sink`: the consumers' deliveries `polled`, or for
-/// exactly-once the transactional outputs), pushed in the report's order (`no_duplicates`,
-/// `convergence`, `all_consumed`); returns the duplicates delivered and in the logs, and the
-/// skipped messages.
-#[allow(clippy::too_many_arguments)]
-fn sink_checks(
-    r: &mut ModelReport,
-    delivery: crate::Delivery,
-    sink: impl Iterator<Item = Delivered> + Clone,
-    polled: impl Iterator<Item = Delivered>,
-    produced: &[Produced],
-    at: &Index,
-    fparts: &[FinalPartition],
-    horizon: (Time, sim_core::Duration),
-) -> (u64, u64, u64) {
-    let sink_n = sink.clone().count();
-    let (dup_delivered, dup_log) = duplicates(sink.clone(), fparts, at.id_end());
-    r.checks.push(no_duplicates_given(delivery, (dup_delivered, dup_log), sink_n, fparts));
-    r.checks.push(convergence(fparts));
-    r.checks.push(all_consumed(delivery, produced, sink.clone(), polled, at, fparts, horizon));
-    (dup_delivered, dup_log, skipped(sink, fparts))
+/// Puts the samples of `ranks` (sorted; `base`: the rank of `v[0]`) in their sorted places:
+/// the rank nearest the middle of `v` first, then those below it in what lies below, those
+/// above in what lies above. Each rank halves what is left to select in, so the samples are
+/// walked about twice in all (selecting each rank in what lies above the previous one walked
+/// them three and a half times for the report's quantiles, most of them high).
+fn select_ranks(v: &mut [u64], ranks: &[usize], base: usize) {
+    let middle = base + v.len() / 2;
+    let Some(i) = (0..ranks.len()).min_by_key(|&i| ranks[i].abs_diff(middle)) else { return };
+    let (below, _, above) = v.select_nth_unstable(ranks[i] - base);
+    select_ranks(below, &ranks[..i], base);
+    select_ranks(above, &ranks[i + 1..], ranks[i] + 1);
 }
 
 pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
@@ -903,34 +923,45 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
             _ => {}
         }
     }
-    let delivered = poll_deliveries(&polls);
     let fparts = final_partitions(config, run);
     // Message ids are op ids plus one: every one is below the history's length plus one.
     let id_end = history.len() as u64 + 1;
     let at = Index::new(&fparts, id_end);
+    // One walk over the polls' deliveries, and one over what reached the sink: for exactly-once
+    // the committed transactional outputs, otherwise those same deliveries (in the same walk).
+    let delivery = config.delivery;
+    let mut polled = Polled::new(id_end);
+    let mut sink = Sink::new(&fparts, id_end);
+    if delivery == crate::Delivery::ExactlyOnce {
+        poll_deliveries(&polls).for_each(|d| polled.add(d, &fparts));
+        transactional_outputs(&fparts).for_each(|d| sink.add(d));
+    } else {
+        poll_deliveries(&polls).for_each(|d| {
+            polled.add(d, &fparts);
+            sink.add(d);
+        });
+    }
+    drop(polls);
     let mut r = ModelReport::default();
     let (loss, inversions) = acked_sends(&produced, &at);
     r.checks.push(no_acked_loss_given(&loss));
-    r.checks.push(no_truncated_reads(delivered.clone(), &fparts));
+    r.checks.push(no_truncated_reads(&polled));
     let order_inversions = inversions.inversions;
-    r.checks.push(order_given(inversions, delivered.clone()));
-    // What reached the sink: the consumers' deliveries, or for exactly-once the committed outputs,
-    // each read where it is.
+    r.checks.push(order_given(inversions, &polled));
     let horizon = (run.main_end, config.consume_within);
-    let (delivery, polled) = (config.delivery, delivered.clone());
-    let (dup_delivered, dup_log, skipped_n) = if delivery == crate::Delivery::ExactlyOnce {
-        sink_checks(&mut r, delivery, transactional_outputs(&fparts), polled, &produced, &at, &fparts, horizon)
-    } else {
-        sink_checks(&mut r, delivery, delivered.clone(), polled, &produced, &at, &fparts, horizon)
-    };
+    let dup_log = log_duplicates(&fparts, &at);
+    r.checks.push(no_duplicates(delivery, &sink, dup_log, &fparts));
+    r.checks.push(convergence(&fparts));
+    r.checks.push(all_consumed(delivery, &produced, &sink, &polled, &at, horizon));
+    let (dup_delivered, skipped_n) = (sink.dupes, skipped(&sink, &fparts));
     let committed_n = at.len();
     let (acked, lost) = (loss.acked, loss.lost.len());
     drop(loss);
-    // Freed before the latency tables are built: the phase's peak memory is the sum of what
-    // is alive at once.
-    drop((at, fparts));
-    let latency = e2e_latencies(&produced, delivered, id_end);
-    drop((produced, polls));
+    // Freed before the latencies are selected: the phase's peak memory is the sum of what is
+    // alive at once.
+    drop((at, fparts, sink));
+    let latency = e2e_latencies(&produced, polled.first);
+    drop(produced);
     let e2e = latency.e2e;
     let metrics = run.sim.metrics();
     let m = &mut r.measures;
@@ -1023,8 +1054,9 @@ mod tests {
     #[test]
     fn order_fails_on_a_reordered_producer_stream() {
         let ps = [produced(1, 10), produced(2, 20)];
-        assert!(order(&ps, std::iter::empty(), &Index::new(&[part(&[1, 2])], IDS)).passed);
-        let c = order(&ps, std::iter::empty(), &Index::new(&[part(&[2, 1])], IDS));
+        let none = Polled::new(IDS);
+        assert!(order(&ps, &none, &Index::new(&[part(&[1, 2])], IDS)).passed);
+        let c = order(&ps, &none, &Index::new(&[part(&[2, 1])], IDS));
         assert!(!c.passed, "{}", c.detail);
         assert!(c.detail.starts_with("1 acknowledged"), "{}", c.detail);
     }
@@ -1108,7 +1140,9 @@ mod tests {
     #[test]
     fn order_fails_on_a_backwards_read_within_a_poll() {
         let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: 4, at: Time(1) };
-        assert!(!order(&[], [d(1, 2), d(0, 1)].into_iter(), &Index::new(&[part(&[1, 2])], IDS)).passed);
+        let logs = [part(&[1, 2])];
+        let polled = Polled::of([d(1, 2), d(0, 1)].into_iter(), &logs, IDS);
+        assert!(!order(&[], &polled, &Index::new(&logs, IDS)).passed);
     }
 
     #[test]
@@ -1133,7 +1167,8 @@ mod tests {
         let horizon = (Time(500), sim_core::Duration(0));
         // What reached the sink; no poll read a message the final logs do not hold.
         let check = |delivery: Delivery, sink: &[Delivered], at: &Index, logs: &[FinalPartition]| {
-            all_consumed(delivery, &ps, sink.iter().copied(), std::iter::empty(), at, logs, horizon)
+            let sink = Sink::of(sink.iter().copied(), logs, IDS);
+            all_consumed(delivery, &ps, &sink, &Polled::new(IDS), at, horizon)
         };
         // Message 4 was acknowledged after the horizon: not owed yet.
         let all = check(AtLeastOnce, &[d(0, 1), d(1, 2), d(2, 3)], &at, &logs);
@@ -1161,9 +1196,8 @@ mod tests {
         let ps = [produced(3, 30), produced(1, 10), produced(2, 20)];
         let logs = [part(&[1, 2, 3])];
         let horizon = (Time(500), sim_core::Duration(0));
-        let none = std::iter::empty;
-        let c =
-            all_consumed(crate::Delivery::AtLeastOnce, &ps, none(), none(), &Index::new(&logs, IDS), &logs, horizon);
+        let (sink, polled) = (Sink::new(&logs, IDS), Polled::new(IDS));
+        let c = all_consumed(crate::Delivery::AtLeastOnce, &ps, &sink, &polled, &Index::new(&logs, IDS), horizon);
         assert_eq!(c.count.violations, Some(3), "{c:?}");
         assert!(c.detail.starts_with("e.g. the message of op 0 (id 1) at partition 0 offset 0"), "{}", c.detail);
         assert_eq!(c.blamed.iter().map(|b| b.op.0).collect::<Vec<_>>(), [0, 1, 2]);
@@ -1185,12 +1219,10 @@ mod tests {
     #[test]
     fn skipped_counts_holes_below_the_last_read() {
         let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: offset, at: Time(1) };
-        assert_eq!(skipped([d(0, 1), d(3, 4)].into_iter(), &[part(&[1, 2, 3, 4, 5])]), 2);
-        assert_eq!(
-            skipped([d(0, 1), d(1, 2)].into_iter(), &[part(&[1, 2, 3, 4, 5])]),
-            0,
-            "not yet read is not skipped"
-        );
+        let logs = [part(&[1, 2, 3, 4, 5])];
+        assert_eq!(skipped(&Sink::of([d(0, 1), d(3, 4)].into_iter(), &logs, IDS), &logs), 2);
+        let sink = Sink::of([d(0, 1), d(1, 2)].into_iter(), &logs, IDS);
+        assert_eq!(skipped(&sink, &logs), 0, "not yet read is not skipped");
     }
 
     /// Two messages, the first delivered twice: the first delivery counts, from the invoke.
@@ -1199,11 +1231,12 @@ mod tests {
         let d = |id, at| Delivered { partition: 0, offset: id, id, client: 9, poll: at, at: Time(at) };
         // Invoked at 10 and 20, acknowledged at 15 and 25 (`produced`); delivered at 40 and 30
         // (id 1: the later poll first in the history), 50 (id 2).
-        let l = e2e_latencies(&[produced(1, 10), produced(2, 20)], [d(1, 40), d(1, 30), d(2, 50)].into_iter(), IDS);
+        let polled = Polled::of([d(1, 40), d(1, 30), d(2, 50)].into_iter(), &[], IDS);
+        let l = e2e_latencies(&[produced(1, 10), produced(2, 20)], polled.first);
         assert_eq!(l.e2e, [20, 30]);
         assert_eq!(l.consumed, 2);
         assert_eq!(l.ack_to_consume_max_ns, 25, "id 2: acknowledged at 25, delivered at 50");
-        let none = e2e_latencies(&[produced(1, 10)], std::iter::empty(), IDS);
+        let none = e2e_latencies(&[produced(1, 10)], Polled::new(IDS).first);
         assert!(none.e2e.is_empty() && none.consumed == 0 && none.ack_to_consume_max_ns == 0);
     }
 
@@ -1226,13 +1259,97 @@ mod tests {
                 }
             }
         }
+        // Random samples, the ranks selected nearest the middle first.
+        let mut rng = sim_core::rng::Prng::new(3, sim_core::rng::Stream::Workload);
+        for n in [999, 1_000, 4_096] {
+            let mut v: Vec<u64> = (0..n).map(|_| rng.below(500)).collect();
+            let mut sorted = v.clone();
+            sorted.sort_unstable();
+            select_quantiles(&mut v, &E2E_QUANTILES);
+            for q in E2E_QUANTILES {
+                assert_eq!(sim_core::stats::percentile(&v, q), sim_core::stats::percentile(&sorted, q), "n {n} q {q}");
+            }
+        }
         let mut none: Vec<u64> = Vec::new();
         select_quantiles(&mut none, &E2E_QUANTILES);
+    }
+
+    /// The one-walk tallies ([`Polled`], [`Sink`]) against each check's plain definition, on
+    /// random logs (duplicates, commit entries) and random reads (some of offsets the final logs
+    /// hold otherwise or not at all, some repeated, some backwards within a poll).
+    #[test]
+    fn one_walk_tallies_match_their_definitions_on_random_input() {
+        use std::collections::{BTreeMap, BTreeSet};
+        let mut rng = sim_core::rng::Prng::new(7, sim_core::rng::Stream::Workload);
+        for _ in 0..200 {
+            let logs: Vec<FinalPartition> = (0..1 + rng.below(3))
+                .map(|_| {
+                    let log: Vec<Entry> = (0..rng.below(12))
+                        .map(|_| match rng.below(5) {
+                            0 => Entry::new(1, Payload::Commit { offset: 0, generation: 1, from: crate::log::NO_CAS }),
+                            _ => data(1 + rng.below(20)),
+                        })
+                        .collect();
+                    FinalPartition { committed: Committed::of(&log), ..FinalPartition::default() }
+                })
+                .collect();
+            let reads: Vec<Delivered> = (0..rng.below(30))
+                .map(|i| Delivered {
+                    partition: rng.below(logs.len() as u64 + 1) as u32,
+                    offset: rng.below(14),
+                    id: 1 + rng.below(20),
+                    client: 0,
+                    poll: i / 4,
+                    at: Time(rng.below(100)),
+                })
+                .collect();
+            let (polled, sink) =
+                (Polled::of(reads.iter().copied(), &logs, IDS), Sink::of(reads.iter().copied(), &logs, IDS));
+            // no_truncated_reads: a read is good when the final log holds its id at its offset.
+            let holds =
+                |d: &Delivered| logs.get(d.partition as usize).and_then(|l| l.committed.id(d.offset)) == Some(d.id);
+            let bad: Vec<(u64, u64)> = reads.iter().filter(|d| !holds(d)).map(|d| (d.poll, d.offset)).collect();
+            assert_eq!(polled.truncated.iter().map(|d| (d.poll, d.offset)).collect::<Vec<_>>(), bad);
+            assert_eq!(polled.reads, reads.len());
+            // Order within a poll: consecutive reads of one (poll, partition).
+            let same = |w: &&[Delivered]| w[0].poll == w[1].poll && w[0].partition == w[1].partition;
+            let pairs: Vec<&[Delivered]> = reads.windows(2).filter(same).collect();
+            let inverted = pairs.iter().filter(|w| w[1].offset <= w[0].offset).count() as u64;
+            assert_eq!((polled.pairs, polled.inversions), (pairs.len() as u64, inverted));
+            // First deliveries.
+            let mut first: BTreeMap<u64, u64> = BTreeMap::new();
+            for d in &reads {
+                let f = first.entry(d.id).or_insert(d.at.0);
+                *f = (*f).min(d.at.0);
+            }
+            assert_eq!(polled.first.consumed, first.len());
+            for id in 0..IDS {
+                assert_eq!(polled.first.at.get(id).filter(|&t| t != FirstDeliveries::NONE), first.get(&id).copied());
+            }
+            // The sink: count, duplicates, which ids, the skipped holes below each last read.
+            let ids: BTreeSet<u64> = reads.iter().map(|d| d.id).collect();
+            assert_eq!((sink.n, sink.dupes), (reads.len(), (reads.len() - ids.len()) as u64));
+            assert!((0..IDS).all(|id| sink.consumed(id) == ids.contains(&id)));
+            let mut skipped_ref = 0;
+            for (p, fp) in logs.iter().enumerate() {
+                let mine = || reads.iter().filter(|d| d.partition as usize == p);
+                let Some(last) = mine().map(|d| d.offset).max() else { continue };
+                let read: BTreeSet<u64> = mine().map(|d| d.offset).collect();
+                skipped_ref += fp.committed.data().filter(|&(o, _)| o < last && !read.contains(&o)).count() as u64;
+            }
+            assert_eq!(skipped(&sink, &logs), skipped_ref);
+            // Extra copies in the logs.
+            let logged: Vec<u64> = logs.iter().flat_map(|fp| fp.committed.data().map(|(_, id)| id)).collect();
+            let distinct = logged.iter().collect::<BTreeSet<_>>().len();
+            assert_eq!(log_duplicates(&logs, &Index::new(&logs, IDS)), (logged.len() - distinct) as u64);
+        }
     }
 
     #[test]
     fn duplicates_count_extra_copies() {
         let d = |offset, id| Delivered { partition: 0, offset, id, client: 9, poll: offset, at: Time(1) };
-        assert_eq!(duplicates([d(0, 1), d(0, 1), d(1, 2), d(0, 1)].into_iter(), &[part(&[1, 2, 1])], IDS), (2, 1));
+        let logs = [part(&[1, 2, 1])];
+        let sink = Sink::of([d(0, 1), d(0, 1), d(1, 2), d(0, 1)].into_iter(), &logs, IDS);
+        assert_eq!((sink.dupes, log_duplicates(&logs, &Index::new(&logs, IDS))), (2, 1));
     }
 }
