@@ -6,7 +6,7 @@ use sim_core::divergence::{self, Determinism};
 use sim_core::explore::{self, Candidate, ExploreOptions, Explored, Kinds, Observation};
 use sim_core::parse::{self, Diagnostic};
 use sim_core::record::RunRecord;
-use sim_core::scenario::{self, RunOptions};
+use sim_core::scenario::{self, RunOptions, World};
 use sim_core::shrink::{self, ShrinkOptions, ShrinkStep};
 use sim_core::sweep::Climate;
 use sim_core::topology::Topology;
@@ -67,6 +67,9 @@ pub struct RunResult {
     /// With `trace`: the first operation (by invoke time) that completed other than `Ok`;
     /// `replay` centres its diagram on it when no failed check blames an operation.
     pub first_failed_op: Option<FailedOp>,
+    /// The simulated world, freed when this result is dropped (or leaked by a process about to
+    /// exit: `simctl run`).
+    pub world: World,
 }
 
 /// An operation that completed other than `Ok`.
@@ -273,6 +276,7 @@ fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunErro
         trace: out.trace,
         topology: Topology::from_spec(&sc.topology).ok(),
         first_failed_op,
+        world: out.world,
     })
 }
 
