@@ -345,6 +345,9 @@ struct Coverage {
 }
 
 impl Coverage {
+    /// Out of line: `Sim::call`, inlined into every handler's caller, would carry a copy of the
+    /// set insertion each, for a run that explores.
+    #[inline(never)]
     fn note(&mut self, node: usize, fp: u64) {
         let last = std::mem::replace(&mut self.last[node], fp);
         if last != fp {
@@ -616,41 +619,23 @@ impl<A: Actor> Sim<A> {
         true
     }
 
+    /// The hot arms (messages, timers, disk completions, open-loop arrivals) are handled here;
+    /// the rest, and events held back by a paused node, out of line (`dispatch_rare`, `park`), so
+    /// the per-event code stays small enough for the instruction cache.
     fn dispatch(&mut self, ev: Event<A>) {
         if self.nodes.paused > 0
             && let Some(node) = ev.pausable_node()
             && self.nodes.status[node.index()] == Status::Paused
         {
-            let x = self.extra(node);
-            x.parked.push((Time::ZERO, ev));
-            if let Some(f) = x.paused_by {
-                self.metrics.faults[f].events_delayed += 1;
-            }
+            self.park(node, ev);
             return;
         }
         match ev {
             Event::Deliver { from, to, msg, tracked, sent, ends } => {
                 self.on_deliver(from, to, msg, tracked, sent, ends)
             }
-            Event::Timer { node, incarnation, id, timer } => {
-                let i = node.index();
-                if self.nodes.incarnation[i] != incarnation || self.nodes.status[i] != Status::Up {
-                    return;
-                }
-                let Some(x) = self.nodes.extra.get_mut(node) else { return };
-                if !x.timers.fire(id) {
-                    return; // cancelled
-                }
-                self.record_trace(node, TraceKind::Timer, "timer", &timer);
-                self.call(node, |a, ctx| a.on_timer(ctx, timer));
-            }
+            Event::Timer { node, incarnation, id, timer } => self.on_timer(node, incarnation, id, timer),
             Event::DiskDone { node, incarnation, write } => self.on_disk_done(node, incarnation, write),
-            Event::Flush { node } => {
-                let x = self.extra(node);
-                x.flush_scheduled = false;
-                self.flush(node, None);
-            }
-            Event::Op { node, op } => self.start_op(node, op),
             Event::Arrival => {
                 let client = self.pick_client();
                 self.issue(client, None, None, None);
@@ -659,6 +644,49 @@ impl<A: Actor> Sim<A> {
                     self.queue.push(t, Event::Arrival);
                 }
             }
+            ev => self.dispatch_rare(ev),
+        }
+    }
+
+    /// Holds `ev` back until paused `node` resumes.
+    #[cold]
+    #[inline(never)]
+    fn park(&mut self, node: NodeId, ev: Event<A>) {
+        let x = self.extra(node);
+        x.parked.push((Time::ZERO, ev));
+        if let Some(f) = x.paused_by {
+            self.metrics.faults[f].events_delayed += 1;
+        }
+    }
+
+    fn on_timer(&mut self, node: NodeId, incarnation: u32, id: TimerId, timer: A::Timer) {
+        let i = node.index();
+        if self.nodes.incarnation[i] != incarnation || self.nodes.status[i] != Status::Up {
+            return;
+        }
+        let Some(x) = self.nodes.extra.get_mut(node) else { return };
+        if !x.timers.fire(id) {
+            return; // cancelled
+        }
+        self.record_trace(node, TraceKind::Timer, "timer", &timer);
+        self.call(node, |a, ctx| a.on_timer(ctx, timer));
+    }
+
+    /// The events a model run sees seldom or never: flushes, parked operations, scripted, probe
+    /// and closed-loop arrivals, retries, faults.
+    #[cold]
+    #[inline(never)]
+    fn dispatch_rare(&mut self, ev: Event<A>) {
+        match ev {
+            Event::Deliver { .. } | Event::Timer { .. } | Event::DiskDone { .. } | Event::Arrival => {
+                unreachable!("a hot event is dispatched in line")
+            }
+            Event::Flush { node } => {
+                let x = self.extra(node);
+                x.flush_scheduled = false;
+                self.flush(node, None);
+            }
+            Event::Op { node, op } => self.start_op(node, op),
             Event::Scripted { index } => {
                 let g = self.workload.as_ref().expect("scripted arrival without a workload");
                 let op = g.script[index as usize];
@@ -792,20 +820,45 @@ impl<A: Actor> Sim<A> {
                 }
                 Effect::Persist { id, record, sync } => self.write(node, id, record, sync),
                 Effect::Complete { op, outcome, reply } => self.finish_op(op, outcome, reply),
-                Effect::Committed { op } => self.probe_committed(op),
-                Effect::Count { name, delta } => *self.metrics.counters.entry(name).or_default() += delta,
-                Effect::Gauge { name, value } => self.metrics.record_gauge(name, value, self.now),
-                Effect::CountIn { scope, name, delta } => self.metrics.record_count_in(scope, name, delta, self.now),
-                Effect::Level { scope, name, delta } => self.metrics.record_level(scope, name, node, delta, self.now),
-                Effect::StationArrival { scope, servers } => {
-                    self.metrics.stations.get_mut(node, scope).arrival(self.now, servers)
-                }
-                Effect::StationServed { scope, wait, service } => {
-                    self.metrics.stations.get_mut(node, scope).served(wait, service)
-                }
+                Effect::Count { name, delta } => match self.metrics.counters.get_mut(name) {
+                    Some(c) => *c += delta,
+                    None => self.new_counter(name, delta),
+                },
+                e => self.apply_rare(node, e),
             }
         }
         self.effects = fx;
+    }
+
+    /// The effects few models record, out of line so `apply_effects` stays small.
+    #[cold]
+    #[inline(never)]
+    fn apply_rare(&mut self, node: NodeId, e: Effect<A>) {
+        match e {
+            Effect::Send { .. }
+            | Effect::SetTimer { .. }
+            | Effect::CancelTimer { .. }
+            | Effect::Persist { .. }
+            | Effect::Complete { .. }
+            | Effect::Count { .. } => unreachable!("a common effect is applied in line"),
+            Effect::Committed { op } => self.probe_committed(op),
+            Effect::Gauge { name, value } => self.metrics.record_gauge(name, value, self.now),
+            Effect::CountIn { scope, name, delta } => self.metrics.record_count_in(scope, name, delta, self.now),
+            Effect::Level { scope, name, delta } => self.metrics.record_level(scope, name, node, delta, self.now),
+            Effect::StationArrival { scope, servers } => {
+                self.metrics.stations.get_mut(node, scope).arrival(self.now, servers)
+            }
+            Effect::StationServed { scope, wait, service } => {
+                self.metrics.stations.get_mut(node, scope).served(wait, service)
+            }
+        }
+    }
+
+    /// The first count of counter `name`: a `BTreeMap` insertion, a lot of code for once per name.
+    #[cold]
+    #[inline(never)]
+    fn new_counter(&mut self, name: &'static str, delta: u64) {
+        self.metrics.counters.insert(name, delta);
     }
 
     // ----- network -----
@@ -819,42 +872,66 @@ impl<A: Actor> Sim<A> {
         let kind = msg.kind();
         self.counts(kind).sent += 1;
         if !self.topo.contains(to) {
-            self.counts(kind).dropped_down += 1;
-            self.trace_drop(from, to, self.now, DropReason::Down, &msg);
-            return;
+            return self.drop_message(from, to, self.now, DropReason::Down, None, msg);
         }
         if let Some(f) = self.cut_between(from, to) {
-            self.counts(kind).dropped_partition += 1;
-            self.metrics.faults[f].messages_dropped += 1;
-            self.trace_drop(from, to, self.now, DropReason::Partition, &msg);
-            return;
+            return self.drop_message(from, to, self.now, DropReason::Partition, Some(f), msg);
         }
         let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
         if link.loss > 0.0 && self.net_rng.chance(link.loss) {
-            self.counts(kind).dropped_loss += 1;
-            self.trace_drop(from, to, self.now, DropReason::Loss, &msg);
-            return;
+            return self.drop_message(from, to, self.now, DropReason::Loss, None, msg);
         }
         for k in 0..self.extra_loss.len() {
             let (f, p) = self.extra_loss[k];
             if self.net_rng.chance(p) {
-                self.counts(kind).dropped_loss += 1;
-                self.metrics.faults[f].messages_dropped += 1;
-                self.trace_drop(from, to, self.now, DropReason::Loss, &msg);
-                return;
+                return self.drop_message(from, to, self.now, DropReason::Loss, Some(f), msg);
             }
         }
-        let copies = if link.duplicate > 0.0 && self.net_rng.chance(link.duplicate) { 2 } else { 1 };
-        if copies == 2 {
-            self.counts(kind).duplicated += 1;
-        }
+        let duplicate = link.duplicate > 0.0 && self.net_rng.chance(link.duplicate);
         let ends = if self.links.fifo { (self.incarnation(from), self.incarnation(to)) } else { (0, 0) };
-        // The message itself goes in the last copy: a clone (an allocation, for a message that
-        // carries a version set or a batch) only for a duplicate.
-        if copies == 2 && !self.send_copy(from, to, msg.clone(), kind, ends) {
+        if duplicate && !self.send_duplicate(from, to, &msg, ends) {
             return;
         }
         self.send_copy(from, to, msg, kind, ends);
+    }
+
+    /// The first of two copies of a duplicated message; false if the link's in-flight bound
+    /// dropped it (and so the second). Out of line, so `send_copy` is inlined into `send` once.
+    /// The message itself goes in the last copy: a clone (an allocation, for a message that
+    /// carries a version set or a batch) only for a duplicate.
+    #[cold]
+    #[inline(never)]
+    fn send_duplicate(&mut self, from: NodeId, to: NodeId, msg: &A::Msg, ends: (u32, u32)) -> bool {
+        let kind = msg.kind();
+        self.counts(kind).duplicated += 1;
+        self.send_copy(from, to, msg.clone(), kind, ends)
+    }
+
+    /// Loses `msg` (from `from` to `to`, sent at `sent`) for `reason`: counted under its kind and
+    /// against `fault` (the fault that caused the loss, if any), and traced. Out of line: a
+    /// healthy run loses nothing, and these paths were most of `send` and `on_deliver`.
+    #[cold]
+    #[inline(never)]
+    fn drop_message(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        sent: Time,
+        reason: DropReason,
+        fault: Option<usize>,
+        msg: A::Msg,
+    ) {
+        let counts = self.counts(msg.kind());
+        match reason {
+            DropReason::Partition => counts.dropped_partition += 1,
+            DropReason::Loss => counts.dropped_loss += 1,
+            DropReason::Down | DropReason::Closed => counts.dropped_down += 1,
+            DropReason::Overflow => counts.dropped_overflow += 1,
+        }
+        if let Some(f) = fault {
+            self.metrics.faults[f].messages_dropped += 1;
+        }
+        self.trace_drop(from, to, sent, reason, &msg);
     }
 
     /// Puts one copy of a sent message on the wire; false if the link's in-flight bound dropped it
@@ -880,8 +957,7 @@ impl<A: Actor> Sim<A> {
             let pipe = self.pipes.entry(from, to);
             if let Some(max) = max {
                 if pipe.in_flight >= max {
-                    self.counts(kind).dropped_overflow += 1;
-                    self.trace_drop(from, to, self.now, DropReason::Overflow, &msg);
+                    self.drop_message(from, to, self.now, DropReason::Overflow, None, msg);
                     return false;
                 }
                 pipe.in_flight += 1;
@@ -946,27 +1022,15 @@ impl<A: Actor> Sim<A> {
             pipe.in_flight -= 1;
         }
         if let Some(f) = self.cut_between(from, to) {
-            self.counts(kind).dropped_partition += 1;
-            self.metrics.faults[f].messages_dropped += 1;
-            self.trace_drop(from, to, sent, DropReason::Partition, &msg);
-            return;
+            return self.drop_message(from, to, sent, DropReason::Partition, Some(f), msg);
         }
         if self.nodes.status[to.index()] != Status::Up {
-            self.counts(kind).dropped_down += 1;
-            if let Some(f) = self.nodes.extra.get(to).and_then(|x| x.down_by) {
-                self.metrics.faults[f].messages_dropped += 1;
-            }
-            self.trace_drop(from, to, sent, DropReason::Down, &msg);
-            return;
+            let by = self.nodes.extra.get(to).and_then(|x| x.down_by);
+            return self.drop_message(from, to, sent, DropReason::Down, by, msg);
         }
         if self.links.fifo {
             if let Some(by) = self.closed_by(from, to, ends) {
-                self.counts(kind).dropped_down += 1;
-                if let Some(f) = by {
-                    self.metrics.faults[f].messages_dropped += 1;
-                }
-                self.trace_drop(from, to, sent, DropReason::Closed, &msg);
-                return;
+                return self.drop_message(from, to, sent, DropReason::Closed, by, msg);
             }
             if cfg!(debug_assertions)
                 && let Some(pipe) = self.pipes.get_mut(from, to)
@@ -1102,16 +1166,23 @@ impl<A: Actor> Sim<A> {
             f.issue(self.now);
         }
         if let Some(u) = user {
-            self.op_user.insert(id, u);
+            self.note_user(id, u);
         }
         let op = Op { id, kind, key, value, attempt };
         // Straight to the client, not through `dispatch` and an `Event` (a paused client parks
         // the operation there).
         if self.nodes.paused > 0 && self.nodes.status[client.index()] == Status::Paused {
-            self.dispatch(Event::Op { node: client, op });
+            self.park(client, Event::Op { node: client, op });
         } else {
             self.start_op(client, op);
         }
+    }
+
+    /// Closed-loop user `user` issued `op` (out of line: a `BTreeMap` insertion is a lot of code).
+    #[cold]
+    #[inline(never)]
+    fn note_user(&mut self, op: OpId, user: u32) {
+        self.op_user.insert(op, user);
     }
 
     fn finish_op(&mut self, id: OpId, outcome: Outcome, reply: Reply) {
@@ -1123,29 +1194,15 @@ impl<A: Actor> Sim<A> {
         entry.outcome = Some(outcome);
         entry.reply = reply;
         let (kind, invoke, attempt) = (entry.kind, entry.invoke, entry.attempt);
-        if let Some(t) = &mut self.trace {
-            let e = &self.history[id.0 as usize];
-            t.push(TraceEvent {
-                time: now,
-                node: e.client,
-                kind: TraceKind::Complete { op: id, outcome },
-                label: self.config.op_kinds.get(kind as usize).copied().unwrap_or("op").to_string(),
-                detail: format!("{:?}", e.reply),
-            });
+        if self.trace.is_some() {
+            self.trace_completion(id, outcome);
         }
         self.metrics.record_completion(kind, outcome, now - invoke, now);
         if let Some(f) = self.metrics.in_flight.get_mut(kind as usize) {
             f.end(now);
         }
-        if let Some((spec, state)) = &mut self.probe {
-            let e = &self.history[id.0 as usize];
-            match state.complete(spec, e, outcome, now) {
-                crate::probe::Next::Reads => self.probe_reads(id),
-                crate::probe::Next::Round => {
-                    self.queue.push(now + spec.gap, Event::ProbeWrite);
-                }
-                crate::probe::Next::Nothing => {}
-            }
+        if self.probe.is_some() {
+            self.probe_completed(id, outcome);
         }
         let g = self.workload.as_ref();
         if let Some(r) = g.and_then(|g| g.spec.retry.as_ref())
@@ -1156,11 +1213,51 @@ impl<A: Actor> Sim<A> {
             self.queue.push(now + backoff, Event::Retry { of: id });
             return;
         }
-        if let Some(&user) = self.op_user.get(&id)
+        if !self.op_user.is_empty() {
+            self.user_thinks(id);
+        }
+    }
+
+    /// Notes completed `op` in the trace.
+    #[cold]
+    #[inline(never)]
+    fn trace_completion(&mut self, op: OpId, outcome: Outcome) {
+        let e = &self.history[op.0 as usize];
+        let event = TraceEvent {
+            time: self.now,
+            node: e.client,
+            kind: TraceKind::Complete { op, outcome },
+            label: self.config.op_kinds.get(e.kind as usize).copied().unwrap_or("op").to_string(),
+            detail: format!("{:?}", e.reply),
+        };
+        self.trace.as_mut().expect("tracing").push(event);
+    }
+
+    /// The probe workload learns that `op` completed, and schedules what follows.
+    #[cold]
+    #[inline(never)]
+    fn probe_completed(&mut self, op: OpId, outcome: Outcome) {
+        let now = self.now;
+        let Some((spec, state)) = &mut self.probe else { return };
+        match state.complete(spec, &self.history[op.0 as usize], outcome, now) {
+            crate::probe::Next::Reads => self.probe_reads(op),
+            crate::probe::Next::Round => {
+                self.queue.push(now + spec.gap, Event::ProbeWrite);
+            }
+            crate::probe::Next::Nothing => {}
+        }
+    }
+
+    /// A closed-loop user whose operation `op` completed (for good) thinks, then issues its next.
+    #[cold]
+    #[inline(never)]
+    fn user_thinks(&mut self, op: OpId) {
+        let g = self.workload.as_ref();
+        if let Some(&user) = self.op_user.get(&op)
             && let Some(Arrival::ClosedLoop { think, .. }) = g.map(|g| &g.spec.arrival)
         {
             let think = think.as_ref().map(|d| d.sample(&mut self.wl_rng)).unwrap_or_default();
-            self.queue.push(now + think, Event::UserNext { user });
+            self.queue.push(self.now + think, Event::UserNext { user });
         }
     }
 
@@ -1400,10 +1497,19 @@ impl<A: Actor> Sim<A> {
         }
     }
 
+    #[inline]
     fn record_trace<T: std::fmt::Debug>(&mut self, node: NodeId, kind: TraceKind, label: &str, detail: &T) {
-        if let Some(t) = &mut self.trace {
-            t.push(TraceEvent { time: self.now, node, kind, label: label.to_string(), detail: format!("{detail:?}") });
+        if self.trace.is_some() {
+            self.push_trace(node, kind, label, detail);
         }
+    }
+
+    /// The formatting of a trace event, out of line: most runs trace nothing.
+    #[cold]
+    #[inline(never)]
+    fn push_trace<T: std::fmt::Debug>(&mut self, node: NodeId, kind: TraceKind, label: &str, detail: &T) {
+        let event = TraceEvent { time: self.now, node, kind, label: label.to_string(), detail: format!("{detail:?}") };
+        self.trace.as_mut().expect("tracing").push(event);
     }
 
     // ----- what checkers and reports read -----
