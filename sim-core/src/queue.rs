@@ -139,43 +139,74 @@ const LEVELS: usize = 64_usize.div_ceil(DIGIT_BITS as usize);
 const KEEP_CAPACITY: usize = 1024;
 /// A bucket of at most this many keys is sorted into the run whole rather than re-filed.
 const RUN_MAX: usize = 64;
-/// Bits of a key's index within a bucket of at most `RUN_MAX` keys (`sort_into`).
-const INDEX_BITS: u32 = RUN_MAX.trailing_zeros();
-const _: () = assert!(RUN_MAX.is_power_of_two());
-/// A bucket of at most this many keys is sorted as it is (the std stable sort's insertion sort
-/// up to 20 keys), a larger one as words (`sort_into`).
-const WORDS_MIN: usize = 21;
+/// The digit counts of `deal_by_digit` are bytes.
+const _: () = assert!(RUN_MAX <= u8::MAX as usize);
+/// A bucket of at least this many keys is dealt out by a digit before the insertion sort
+/// (`sort_into`); a smaller one is insertion-sorted as it is.
+const DEAL_MIN: usize = 21;
 
 /// Moves the keys of `bucket` (at most `RUN_MAX`, in sequence order, every one in bucket `(level,
 /// d)` for one `d`) to the end of `run`, sorted by time, equal times in sequence order.
 ///
-/// The keys agree from digit `level` up, so each is told apart by its time's bits below that
-/// digit; those bits, then the key's index in the bucket (its rank in sequence order), make one
-/// `u64` word per key, and sorting the words is the stable sort by time of the 24-byte keys. The
-/// std stable sort of 21 to 64 such keys (a merge sort with scratch space) cost ~3,200
-/// instructions a bucket on a Dynamo run, 5.8% of its simulation. Up to 20 keys it is an
-/// insertion sort, cheaper than building and gathering the words (words for every bucket made
-/// PHOLD medium, ~4 keys a bucket, 2.5% slower): those keep it, and so does a level whose bits
-/// leave no room for the index (keys 2^60 ns apart).
+/// The keys agree from digit `level` up: at level 0 they are equal, and already in order. Above,
+/// up to `DEAL_MIN - 1` keys are insertion-sorted as they are; more are first dealt out by the
+/// digit below `level` (`deal_by_digit`), which leaves the insertion sort only the few keys that
+/// share a digit to order. Both steps are stable, and the code is a few hundred bytes: the std
+/// sorts (the stable one's insertion and merge sorts; `sort_unstable` of the keys as words, their
+/// low time bits and their index) were ~10 KB of sorting code, taken once per refill and evicted
+/// from the instruction cache by the models' handlers in between (27 I1 misses and ~1,550
+/// instructions per `sort_unstable` in the Dynamo cut; see README "Performance").
 #[inline]
 fn sort_into(bucket: &mut Vec<Entry>, level: usize, run: &mut Vec<Entry>) {
     debug_assert!(bucket.len() <= RUN_MAX);
-    let low_bits = level as u32 * DIGIT_BITS;
-    if bucket.len() < WORDS_MIN || low_bits + INDEX_BITS > u64::BITS {
-        let from = run.len();
+    let from = run.len();
+    if level > 0 && bucket.len() >= DEAL_MIN {
+        deal_by_digit(bucket, level - 1, run);
+    } else {
         run.append(bucket);
-        run[from..].sort_by_key(|e| e.time);
-        return;
     }
-    let low_mask = (1u64 << low_bits) - 1;
-    let mut words = [0u64; RUN_MAX];
-    let words = &mut words[..bucket.len()];
-    for (i, (w, e)) in words.iter_mut().zip(bucket.iter()).enumerate() {
-        *w = (e.time & low_mask) << INDEX_BITS | i as u64;
+    if level > 0 {
+        insertion_sort_by_time(&mut run[from..]);
     }
-    words.sort_unstable();
-    run.extend(words.iter().map(|w| bucket[(w & (RUN_MAX as u64 - 1)) as usize]));
+}
+
+/// Appends the keys of `bucket` to `run` ordered by their digit `digit` (a counting sort: keys of
+/// one digit keep their order), and empties `bucket`.
+fn deal_by_digit(bucket: &mut Vec<Entry>, digit: usize, run: &mut Vec<Entry>) {
+    let shift = digit as u32 * DIGIT_BITS;
+    let digit_of = |e: &Entry| (e.time >> shift) as usize & (DIGITS - 1);
+    let mut next = [0u8; DIGITS];
+    for e in bucket.iter() {
+        next[digit_of(e)] += 1;
+    }
+    // From counts to where each digit's first key goes.
+    let mut at = 0;
+    for n in &mut next {
+        let count = *n;
+        *n = at;
+        at += count;
+    }
+    let from = run.len();
+    run.resize(from + bucket.len(), Entry { time: 0, seq: 0, slot: 0 });
+    for &e in bucket.iter() {
+        let d = digit_of(&e);
+        run[from + next[d] as usize] = e;
+        next[d] += 1;
+    }
     bucket.clear();
+}
+
+/// Sorts `keys` by time, stably: each key moves left past the later times before it.
+fn insertion_sort_by_time(keys: &mut [Entry]) {
+    for i in 1..keys.len() {
+        let e = keys[i];
+        let mut j = i;
+        while j > 0 && keys[j - 1].time > e.time {
+            keys[j] = keys[j - 1];
+            j -= 1;
+        }
+        keys[j] = e;
+    }
 }
 
 pub struct RadixQueue<T> {
@@ -480,8 +511,7 @@ mod radix_tests {
         assert!(r.is_empty());
     }
 
-    /// `sort_into` is the stable sort by time, at every level (the top one, whose bits leave no
-    /// room for the index, by the stable sort itself): buckets of random sizes, with keys
+    /// `sort_into` is the stable sort by time, at every level, dealt out by a digit or not: buckets of random sizes, with keys
     /// agreeing from the level's digit up and many equal times.
     #[test]
     fn sort_into_is_the_stable_sort_by_time() {

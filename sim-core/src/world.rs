@@ -416,8 +416,9 @@ impl Timers {
         }
         assert!(id.0 >= self.base, "timer {id:?} armed twice: timer ids must be unique per node");
         let (word, bit) = (((id.0 - self.base) / 64) as usize, id.0 % 64);
-        if word >= self.words.len() {
-            self.words.resize(word + 1, 0);
+        // A word at a time (ids grow): `VecDeque::resize` is a lot of code for a push.
+        while self.words.len() <= word {
+            self.words.push_back(0);
         }
         let fresh = self.words[word] & (1 << bit) == 0;
         debug_assert!(fresh, "timer {id:?} armed twice: timer ids must be unique per node");
