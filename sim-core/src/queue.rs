@@ -511,8 +511,8 @@ mod radix_tests {
         assert!(r.is_empty());
     }
 
-    /// `sort_into` is the stable sort by time, at every level, dealt out by a digit or not: buckets of random sizes, with keys
-    /// agreeing from the level's digit up and many equal times.
+    /// `sort_into` is the stable sort by time, at every level, dealt out by a digit or not:
+    /// buckets of random sizes, with keys agreeing from the level's digit up and many equal times.
     #[test]
     fn sort_into_is_the_stable_sort_by_time() {
         let mut rng = Prng::new(7, Stream::Setup);
