@@ -740,6 +740,9 @@ impl Broker {
         }
     }
 
+    /// Cuts a follower's log back to `to` (a diverged or out-of-range fetch): rare, out of line.
+    #[cold]
+    #[inline(never)]
     fn truncate(&mut self, ctx: C, part: u32, to: u64) {
         let me = self.id;
         // Only an unclean election, a leader without fencing, the protocol before leader epochs or
@@ -821,16 +824,12 @@ impl Broker {
         pr.last_fetch_at = now;
         let restarted = pr.incarnation != incarnation;
         pr.incarnation = incarnation;
-        let expand = !restarted && !ls.isr.contains(&f) && offset >= hwm;
-        if restarted && ls.isr.contains(&f) {
+        let in_isr = ls.isr.contains(&f);
+        if restarted && in_isr {
             // It may have lost the unsynced tail it was counted for: out until it catches up.
-            let isr: Vec<u32> = ls.isr.iter().copied().filter(|&b| b != f).collect();
-            self.propose_isr(ctx, part, isr);
-        } else if expand {
-            let mut isr = ls.isr.clone();
-            isr.push(f);
-            isr.sort_unstable();
-            self.propose_isr(ctx, part, isr);
+            self.change_isr(ctx, part, f, false);
+        } else if !restarted && !in_isr && offset >= hwm {
+            self.change_isr(ctx, part, f, true);
         }
         self.advance_hwm(ctx, part);
         let r = self.replicas.get_mut(&part).expect("replica");
@@ -844,6 +843,23 @@ impl Broker {
             ls.parked.retain(|x| x.0 != f);
             ls.parked.push((f, offset, now));
         }
+    }
+
+    /// Proposes the leader's ISR of `part` with follower `f` added (`add`) or removed: rare, out
+    /// of line.
+    #[cold]
+    #[inline(never)]
+    fn change_isr(&mut self, ctx: C, part: u32, f: u32, add: bool) {
+        let Some(Replica { role: Role::Leader(ls), .. }) = self.replicas.get(&part) else { unreachable!() };
+        let isr = if add {
+            let mut isr = ls.isr.clone();
+            isr.push(f);
+            isr.sort_unstable();
+            isr
+        } else {
+            ls.isr.iter().copied().filter(|&b| b != f).collect()
+        };
+        self.propose_isr(ctx, part, isr);
     }
 
     /// Answers parked follower fetches after an append.
@@ -1410,10 +1426,36 @@ impl Broker {
     // ----- dispatch -----
 
     pub fn on_msg(&mut self, ctx: C, from: NodeId, msg: Msg) {
-        let now = ctx.now();
         if self.p.is_server(from) {
-            self.last_heard[from.index()] = Some(now);
+            self.last_heard[from.index()] = Some(ctx.now());
         }
+        match msg {
+            Msg::Fetch { partition, leader_epoch, offset, last_epoch, incarnation } => {
+                self.on_fetch(ctx, from.0, partition, leader_epoch, offset, last_epoch, incarnation)
+            }
+            Msg::FetchResp { partition, leader_epoch, result } => {
+                self.on_fetch_resp(ctx, from.0, partition, leader_epoch, result)
+            }
+            Msg::Produce { req, partition, ids, producer, base_seq, acks } => {
+                self.on_produce(ctx, from, req, partition, ids, producer, base_seq, acks)
+            }
+            Msg::ConsumerFetch { req, partition, offset, max } => {
+                self.on_consumer_fetch(ctx, from, req, partition, offset, max)
+            }
+            Msg::OffsetCommit { req, partition, expect, offset, generation, ack } => {
+                self.on_offset_commit(ctx, from, req, partition, expect, offset, generation, ack)
+            }
+            msg => self.on_control_msg(ctx, from, msg),
+        }
+    }
+
+    /// The messages that move no data (heartbeats, controller state, ISR changes, metadata, group
+    /// membership): a few per thousand. Out of line and cold, so that the data path above stays
+    /// compact in the instruction cache (inlined, these arms made the handler 12 KB).
+    #[cold]
+    #[inline(never)]
+    fn on_control_msg(&mut self, ctx: C, from: NodeId, msg: Msg) {
+        let now = ctx.now();
         match msg {
             Msg::Heartbeat { controller_epoch, incarnation, .. } => {
                 let seen = &mut self.incarnations[from.index()];
@@ -1433,15 +1475,6 @@ impl Broker {
             Msg::StateReport { controller_epoch, states } => self.on_state_report(from.0, controller_epoch, states),
             Msg::AlterIsr { partition, leader_epoch, version, isr } => {
                 self.on_alter_isr(ctx, from.0, partition, leader_epoch, version, isr)
-            }
-            Msg::Fetch { partition, leader_epoch, offset, last_epoch, incarnation } => {
-                self.on_fetch(ctx, from.0, partition, leader_epoch, offset, last_epoch, incarnation)
-            }
-            Msg::FetchResp { partition, leader_epoch, result } => {
-                self.on_fetch_resp(ctx, from.0, partition, leader_epoch, result)
-            }
-            Msg::Produce { req, partition, ids, producer, base_seq, acks } => {
-                self.on_produce(ctx, from, req, partition, ids, producer, base_seq, acks)
             }
             Msg::Metadata => {
                 let leaders =
@@ -1464,9 +1497,6 @@ impl Broker {
                     ctx.send(from, Msg::NotCoordinator { controller });
                 }
             },
-            Msg::ConsumerFetch { req, partition, offset, max } => {
-                self.on_consumer_fetch(ctx, from, req, partition, offset, max)
-            }
             Msg::OffsetFetch { req, partition } => {
                 let offset = self
                     .replicas
@@ -1475,9 +1505,6 @@ impl Broker {
                     .map(|r| r.log.committed_consumer_offset());
                 ctx.send(from, Msg::OffsetFetchResp { req, partition, offset });
             }
-            Msg::OffsetCommit { req, partition, expect, offset, generation, ack } => {
-                self.on_offset_commit(ctx, from, req, partition, expect, offset, generation, ack)
-            }
             Msg::ProduceResp { .. }
             | Msg::MetadataResp { .. }
             | Msg::Assignment { .. }
@@ -1485,6 +1512,11 @@ impl Broker {
             | Msg::ConsumerFetchResp { .. }
             | Msg::OffsetFetchResp { .. }
             | Msg::OffsetCommitResp { .. } => {}
+            Msg::Fetch { .. }
+            | Msg::FetchResp { .. }
+            | Msg::Produce { .. }
+            | Msg::ConsumerFetch { .. }
+            | Msg::OffsetCommit { .. } => unreachable!("a data message is handled by on_msg"),
         }
     }
 }
