@@ -471,10 +471,16 @@ impl<T> ReqTable<T> {
             self.slots.push_back(Some(v));
             return;
         }
+        self.insert_apart(i, v);
+    }
+
+    /// [`ReqTable::insert`] at slot `i`, not the next one: out of line, as it is seldom needed.
+    #[inline(never)]
+    fn insert_apart(&mut self, i: usize, v: T) {
         if self.slots.len() <= i {
             self.slots.resize_with(i + 1, || None);
         }
-        debug_assert!(self.slots[i].is_none(), "request id {id} used twice");
+        debug_assert!(self.slots[i].is_none(), "request id {} used twice", self.base + i as u64);
         self.slots[i] = Some(v);
     }
 
@@ -1241,7 +1247,17 @@ impl Server {
         if !self.sh.config.read_repair {
             return;
         }
-        for node in p.stale_owners() {
+        let stale = p.stale_owners();
+        if !stale.is_empty() {
+            self.repair(ctx, p, stale);
+        }
+    }
+
+    /// Sends the reconciled versions of `p`'s key to the `stale` owners: rare, out of line.
+    #[cold]
+    #[inline(never)]
+    fn repair(&mut self, ctx: &mut Ctx<'_, DynamoNode>, p: &Pending, stale: Vec<u32>) {
+        for node in stale {
             ctx.count("read_repairs_sent", 1);
             if node == self.me {
                 let now = ctx.now().0;

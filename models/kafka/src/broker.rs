@@ -914,8 +914,13 @@ impl Broker {
             return reply_waiter(ctx, w, true);
         }
         let Role::Leader(ls) = &mut r.role else { return reply_waiter(ctx, w, false) };
-        let at = ls.waiting.partition_point(|x| x.offset <= offset);
-        ls.waiting.insert(at, w);
+        // Offsets come in rising order but for a duplicate produce's or a commit's: most often
+        // the waiter goes last, where the search below would put it.
+        if ls.waiting.back().is_none_or(|x| x.offset <= offset) {
+            ls.waiting.push_back(w);
+        } else {
+            insert_waiter(&mut ls.waiting, w);
+        }
     }
 
     fn on_produce(
@@ -1528,6 +1533,14 @@ pub const EPOCH_IDS: u64 = 1024;
 /// The controller that claimed `epoch` (`None` for 0, the epoch before any claim).
 pub fn controller_of(epoch: u64) -> Option<u32> {
     (epoch >= EPOCH_IDS).then_some((epoch % EPOCH_IDS) as u32)
+}
+
+/// Files `w` among `waiting` (by offset, after those of the same offset): out of line, as it
+/// is seldom needed ([`Broker::wait_for`]).
+#[inline(never)]
+fn insert_waiter(waiting: &mut VecDeque<Waiter>, w: Waiter) {
+    let at = waiting.partition_point(|x| x.offset <= w.offset);
+    waiting.insert(at, w);
 }
 
 fn reply_waiter(ctx: C, w: Waiter, ok: bool) {

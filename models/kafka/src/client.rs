@@ -92,8 +92,16 @@ impl BatchIndex {
         }
         let at = usize::try_from(req - self.base).expect("a window of requests in memory");
         debug_assert!(at >= self.slots.len(), "request {req} inserted out of order");
-        self.slots.resize(at, NO_BATCH);
+        // Most often the next request: no gap to fill.
+        if at != self.slots.len() {
+            self.resize(at);
+        }
         self.slots.push_back(partition);
+    }
+    /// Fills the gap before slot `at` (requests that were not batches): out of line.
+    #[inline(never)]
+    fn resize(&mut self, at: usize) {
+        self.slots.resize(at, NO_BATCH);
     }
     fn get(&self, req: u64) -> Option<u32> {
         let at = usize::try_from(req.checked_sub(self.base)?).ok()?;
