@@ -877,8 +877,8 @@ impl Server {
         self.targets_past_failures(now_ns, range, n)
     }
 
-    /// [`Server::targets`] when an owner is down: the ring walk past it. Out of line and cold (a
-    /// generic walk inlined with its closures), so the usual path stays compact.
+    /// [`Server::targets`] when an owner is down: the ring walk past it. Out of line and cold,
+    /// so the generic walk and its closures stay out of every request's handler.
     #[cold]
     #[inline(never)]
     fn targets_past_failures(&self, now_ns: u64, range: usize, n: usize) -> Targets {
@@ -894,7 +894,7 @@ impl Server {
         self.seq
     }
 
-    /// Reserves the next thousand write counters on disk: once per 500 writes.
+    /// Reserves the next thousand write counters on disk: once per thousand writes.
     #[cold]
     #[inline(never)]
     fn reserve_seqs(&mut self, ctx: &mut Ctx<'_, DynamoNode>) {

@@ -914,8 +914,8 @@ impl Broker {
             return reply_waiter(ctx, w, true);
         }
         let Role::Leader(ls) = &mut r.role else { return reply_waiter(ctx, w, false) };
-        // Offsets come in rising order but for a duplicate produce's or a commit's: most often
-        // the waiter goes last, where the search below would put it.
+        // Offsets mostly rise (a duplicate produce waits for an older one): the waiter most often
+        // goes last, where the search below would put it.
         if ls.waiting.back().is_none_or(|x| x.offset <= offset) {
             ls.waiting.push_back(w);
         } else {
