@@ -639,6 +639,8 @@ impl Client {
         ctx.send(NodeId(leader), Msg::ConsumerFetch { req, partition, offset, max });
     }
 
+    /// Out of line (as `on_commit_resp`): a consumer's answers are few next to produce answers.
+    #[inline(never)]
     fn on_consumer_fetch_resp(&mut self, ctx: C, req: u64, partition: u32, result: ConsumerFetchResult) {
         let Some(c) = &mut self.consumer else { return };
         let Some(poll) = &mut c.poll else { return };
@@ -746,6 +748,7 @@ impl Client {
         poll.timer = Some(ctx.set_timer(timeout, Timer::CommitTimeout { poll: poll_id }));
     }
 
+    #[inline(never)]
     fn on_commit_resp(&mut self, ctx: C, req: u64, ok: bool) {
         let Some(c) = &mut self.consumer else { return };
         let Some(poll) = &mut c.poll else { return };
