@@ -353,6 +353,14 @@ fn is_quorum(answered: &[(u32, u64)], targets: &[(u32, Option<u32>)], q: usize) 
     answered.len() >= q
 }
 
+/// A coordinator's answer when too few replicas are up for a quorum: out of line, as it is rare.
+#[cold]
+#[inline(never)]
+fn refuse(ctx: &mut Ctx<'_, DynamoNode>, client: NodeId, fail: Msg) {
+    ctx.count("coordinator_too_few_replicas", 1);
+    ctx.send(client, fail);
+}
+
 /// The first `n` healthy nodes of a key's ring walk: healthy owners, then (sloppy quorum) healthy
 /// fallbacks, each carrying a hint naming an owner it stands in for.
 fn healthy_targets(
@@ -383,10 +391,17 @@ fn healthy_targets(
 
 /// The replicas a coordinator asks of its `targets` for a quorum of `q`: all of them, or (random
 /// choice) `q` of them drawn uniformly, in their preference-list order. Draws nothing otherwise.
+#[inline]
 fn choose_replicas(targets: Targets, q: usize, choice: ReplicaChoice, rng: &mut sim_core::Prng) -> Targets {
     if choice == ReplicaChoice::PreferenceList || targets.len() <= q {
         return targets;
     }
+    draw_replicas(&targets, q, rng)
+}
+
+/// [`choose_replicas`]' random choice (`replica_choice: Random`, not the default): out of line.
+#[inline(never)]
+fn draw_replicas(targets: &Targets, q: usize, rng: &mut sim_core::Prng) -> Targets {
     // A partial Fisher-Yates shuffle of the indices, then the chosen ones in their order.
     let mut idx: Vec<usize> = (0..targets.len()).collect();
     for i in 0..q {
@@ -456,10 +471,16 @@ impl<T> ReqTable<T> {
             self.slots.push_back(Some(v));
             return;
         }
+        self.insert_apart(i, v);
+    }
+
+    /// [`ReqTable::insert`] at slot `i`, not the next one: out of line, as it is seldom needed.
+    #[inline(never)]
+    fn insert_apart(&mut self, i: usize, v: T) {
         if self.slots.len() <= i {
             self.slots.resize_with(i + 1, || None);
         }
-        debug_assert!(self.slots[i].is_none(), "request id {id} used twice");
+        debug_assert!(self.slots[i].is_none(), "request id {} used twice", self.base + i as u64);
         self.slots[i] = Some(v);
     }
 
@@ -739,6 +760,8 @@ impl Server {
     }
 
     /// Moves to ring epoch `e` (never back): re-files every key under the new ring's ranges.
+    #[cold]
+    #[inline(never)]
     fn set_epoch(&mut self, e: usize) {
         if e <= self.epoch {
             return;
@@ -851,32 +874,54 @@ impl Server {
             }
             return t;
         }
-        healthy_targets(ring.walk(range), n, c.sloppy_quorum, |s| self.is_up(now_ns, s))
+        self.targets_past_failures(now_ns, range, n)
+    }
+
+    /// [`Server::targets`] when an owner is down: the ring walk past it. Out of line and cold,
+    /// so the generic walk and its closures stay out of every request's handler.
+    #[cold]
+    #[inline(never)]
+    fn targets_past_failures(&self, now_ns: u64, range: usize, n: usize) -> Targets {
+        let ring = &self.view().ring;
+        healthy_targets(ring.walk(range), n, self.sh.config.sloppy_quorum, |s| self.is_up(now_ns, s))
     }
 
     fn next_seq(&mut self, ctx: &mut Ctx<'_, DynamoNode>) -> u64 {
         self.seq += 1;
         if self.seq + 500 >= self.seq_reserved {
-            self.seq_reserved = self.seq_reserved.max(self.seq) + 1000;
-            ctx.persist(Record::SeqReserve(self.seq_reserved));
+            self.reserve_seqs(ctx);
         }
         self.seq
+    }
+
+    /// Reserves the next thousand write counters on disk: once per thousand writes.
+    #[cold]
+    #[inline(never)]
+    fn reserve_seqs(&mut self, ctx: &mut Ctx<'_, DynamoNode>) {
+        self.seq_reserved = self.seq_reserved.max(self.seq) + 1000;
+        ctx.persist(Record::SeqReserve(self.seq_reserved));
     }
 
     /// Writes `r`; `ack` is sent once it is durable. Synced writes are group-committed: while one
     /// fsync is in flight, new records gather into the next batch (one disk write for all).
     fn write_record(&mut self, ctx: &mut Ctx<'_, DynamoNode>, r: Record, ack: Option<AckAction>) {
         if !self.sh.config.sync_writes {
-            let w = ctx.persist_buffered(r);
-            if let Some(a) = ack {
-                self.on_disk.entry(w).or_default().push(a);
-            }
-            return;
+            return self.write_buffered(ctx, r, ack);
         }
         self.batch.push(r);
         self.batch_acks.extend(ack);
         if self.syncing.is_none() {
             self.sync_batch(ctx);
+        }
+    }
+
+    /// `sync_writes: false` (not the default): `ack` waits in a map for its own write. Out of
+    /// line, so the map's code stays out of every write's handler.
+    #[inline(never)]
+    fn write_buffered(&mut self, ctx: &mut Ctx<'_, DynamoNode>, r: Record, ack: Option<AckAction>) {
+        let w = ctx.persist_buffered(r);
+        if let Some(a) = ack {
+            self.on_disk.entry(w).or_default().push(a);
         }
     }
 
@@ -937,6 +982,9 @@ impl Server {
         }
     }
 
+    /// A copy held for an unreachable owner (sloppy quorum): only while a server is down.
+    #[cold]
+    #[inline(never)]
     fn apply_hint(&mut self, owner: u32, key: u64, incoming: &[Sibling]) -> bool {
         let policy = self.sh.policy();
         self.hints_by_key.insert((key, owner), ());
@@ -1011,7 +1059,6 @@ impl Server {
     }
 
     fn on_msg(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: NodeId, msg: Msg) {
-        let now = ctx.now().0;
         if from.0 < self.sh.servers {
             self.suspect_until[from.index()] = 0;
         }
@@ -1021,12 +1068,24 @@ impl Server {
                 self.on_client_put(ctx, from, req, op, key, context, items)
             }
             Msg::Read { req, key } => {
-                let siblings = self.read_local(now, key);
+                let siblings = self.read_local(ctx.now().0, key);
                 ctx.send(from, Msg::ReadReply { req, siblings });
             }
             Msg::ReadReply { req, siblings } => self.on_read_reply(ctx, from.0, req, siblings),
             Msg::Write { req, key, sibling, hint } => self.on_write(ctx, from, req, key, sibling, hint),
             Msg::WriteAck { req } => self.on_write_ack(ctx, from.0, req),
+            m => self.on_maintenance_msg(ctx, from, m),
+        }
+    }
+
+    /// The messages that are not a client request's own (repair, handoff, gossip, anti-entropy):
+    /// a few per thousand. Out of line and cold, so that the request path above stays compact
+    /// in the instruction cache (inlined, these arms made the handler 12 KB).
+    #[cold]
+    #[inline(never)]
+    fn on_maintenance_msg(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: NodeId, msg: Msg) {
+        let now = ctx.now().0;
+        match msg {
             Msg::Repair { key, siblings } => {
                 if self.apply(now, key, &siblings) {
                     ctx.count("read_repair_keys_fixed", 1);
@@ -1094,6 +1153,12 @@ impl Server {
                 }
             }
             Msg::GetReply { .. } | Msg::PutReply { .. } => {}
+            Msg::ClientGet { .. }
+            | Msg::ClientPut { .. }
+            | Msg::Read { .. }
+            | Msg::ReadReply { .. }
+            | Msg::Write { .. }
+            | Msg::WriteAck { .. } => unreachable!("a request's message is handled by on_msg"),
         }
     }
 
@@ -1101,29 +1166,45 @@ impl Server {
         let mut out: Versions = match self.stored(key) {
             None => Versions::new(),
             Some(set) if set.iter().any(|v| v.is_live(now)) => set.iter().filter(|v| v.is_live(now)).cloned().collect(),
-            Some(_) => {
-                // Lazy delete: a key whose every version expired is invisible, and removed on sight.
-                let (set, h) = self.unfile(key).expect("stored");
-                self.account(h, key, Server::digest(key, &set), None);
-                Versions::new()
-            }
+            Some(_) => self.drop_expired(key),
         };
+        // Hints are held only around a server's failure: most reads skip their lookup.
+        if !self.hints_by_key.is_empty() {
+            self.add_hinted(now, key, &mut out);
+        }
+        out
+    }
+
+    /// Lazy delete: a key whose every version expired is invisible, and removed on sight.
+    #[cold]
+    #[inline(never)]
+    fn drop_expired(&mut self, key: u64) -> Versions {
+        let (set, h) = self.unfile(key).expect("stored");
+        self.account(h, key, Server::digest(key, &set), None);
+        Versions::new()
+    }
+
+    /// Adds the live versions of `key` this server holds for other owners to `out`.
+    #[cold]
+    #[inline(never)]
+    fn add_hinted(&self, now: u64, key: u64, out: &mut Versions) {
         let policy = self.sh.policy();
         for h in self.hints_of(key) {
             for v in h.iter().filter(|v| v.is_live(now)) {
-                store::add(&mut out, v.clone(), policy);
+                store::add(out, v.clone(), policy);
             }
         }
-        out
     }
 
     fn on_client_get(&mut self, ctx: &mut Ctx<'_, DynamoNode>, client: NodeId, client_req: u64, key: u64) {
         let now = ctx.now().0;
         let targets = self.targets(now, key);
         if targets.len() < self.sh.config.read_quorum as usize {
-            ctx.count("coordinator_too_few_replicas", 1);
-            ctx.send(client, Msg::GetReply { req: client_req, status: Status::Fail, siblings: Versions::new() });
-            return;
+            return refuse(
+                ctx,
+                client,
+                Msg::GetReply { req: client_req, status: Status::Fail, siblings: Versions::new() },
+            );
         }
         let c = &self.sh.config;
         let targets = choose_replicas(targets, c.read_quorum as usize, c.replica_choice, ctx.rng());
@@ -1166,7 +1247,17 @@ impl Server {
         if !self.sh.config.read_repair {
             return;
         }
-        for node in p.stale_owners() {
+        let stale = p.stale_owners();
+        if !stale.is_empty() {
+            self.repair(ctx, p, stale);
+        }
+    }
+
+    /// Sends the reconciled versions of `p`'s key to the `stale` owners: rare, out of line.
+    #[cold]
+    #[inline(never)]
+    fn repair(&mut self, ctx: &mut Ctx<'_, DynamoNode>, p: &Pending, stale: Vec<u32>) {
+        for node in stale {
             ctx.count("read_repairs_sent", 1);
             if node == self.me {
                 let now = ctx.now().0;
@@ -1193,17 +1284,13 @@ impl Server {
         let now = ctx.now().0;
         let targets = self.targets(now, key);
         if targets.len() < self.sh.config.write_quorum as usize {
-            ctx.count("coordinator_too_few_replicas", 1);
-            ctx.send(client, Msg::PutReply { req: client_req, status: Status::Fail });
-            return;
+            return refuse(ctx, client, Msg::PutReply { req: client_req, status: Status::Fail });
         }
         let c = &self.sh.config;
         let targets = choose_replicas(targets, c.write_quorum as usize, c.replica_choice, ctx.rng());
         let seq = self.next_seq(ctx);
         let local_max = match self.sh.config.versioning {
-            // The paper's rule: the coordinator increments its own entry of the context clock,
-            // past anything it has stored for the key.
-            Versioning::VectorClocks => self.versions(key, now).iter().map(|s| s.clock.get(self.me)).max().unwrap_or(0),
+            Versioning::VectorClocks => self.local_max(key, now),
             Versioning::Dotted => 0,
         };
         let sibling = new_version(&self.sh, self.me, seq, now, context, items, local_max);
@@ -1226,6 +1313,13 @@ impl Server {
             let me = NodeId(self.me);
             self.on_write(ctx, me, req, key, sibling, hint);
         }
+    }
+
+    /// The paper's rule under vector clocks (not the default): the coordinator increments its
+    /// own entry of the context clock past anything it has stored for the key.
+    #[inline(never)]
+    fn local_max(&self, key: u64, now: u64) -> u64 {
+        self.versions(key, now).iter().map(|s| s.clock.get(self.me)).max().unwrap_or(0)
     }
 
     fn on_write(
@@ -1275,6 +1369,8 @@ impl Server {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn on_request_timeout(&mut self, ctx: &mut Ctx<'_, DynamoNode>, req: u64) {
         let Some(p) = self.pending.remove(req) else { return };
         let now = ctx.now().0;
@@ -1310,8 +1406,7 @@ impl Server {
 
     fn on_persisted(&mut self, ctx: &mut Ctx<'_, DynamoNode>, w: WriteId) {
         let synced = self.syncing == Some(w);
-        let mut acks =
-            if synced { std::mem::take(&mut self.sync_acks) } else { self.on_disk.remove(&w).unwrap_or_default() };
+        let mut acks = if synced { std::mem::take(&mut self.sync_acks) } else { self.buffered_acks(w) };
         for a in acks.drain(..) {
             match a {
                 AckAction::Write { to, req } => self.ack_write(ctx, to, req),
@@ -1326,6 +1421,13 @@ impl Server {
                 self.sync_batch(ctx);
             }
         }
+    }
+
+    /// The acknowledgements waiting for buffered write `w` (`sync_writes: false`), if any: out
+    /// of line, as [`Server::write_buffered`].
+    #[inline(never)]
+    fn buffered_acks(&mut self, w: WriteId) -> Vec<AckAction> {
+        self.on_disk.remove(&w).unwrap_or_default()
     }
 
     /// The Merkle tree of one range of the own store, and the bytes a full comparison would send.
@@ -1354,101 +1456,123 @@ impl Server {
         keys.into_iter().map(|key| (key, self.stored(key).expect("a listed key is stored").clone())).collect()
     }
 
+    /// Every timer of a server is rare next to its messages (a request's timer is cancelled at
+    /// its last answer): each kind has its own out-of-line, cold handler.
     fn on_timer(&mut self, ctx: &mut Ctx<'_, DynamoNode>, timer: Timer) {
-        let now = ctx.now().0;
-        let c = self.sh.config.clone();
         match timer {
             Timer::Request(req) => self.on_request_timeout(ctx, req),
-            Timer::Gossip => {
-                let me = self.me as usize;
-                self.beats[me].1 += 1;
-                self.beat_seen[me] = now;
-                let mut peers: Vec<u32> = (0..self.sh.servers)
-                    .filter(|&s| s != self.me && (self.beats[s as usize].0 > 0 || c.seeds.contains(&s)))
-                    .collect();
-                peers.dedup();
-                if !peers.is_empty() {
-                    let p = peers[ctx.rng().below(peers.len() as u64) as usize];
-                    let epoch = self.epoch as u32;
-                    ctx.send(NodeId(p), Msg::Gossip { beats: self.beats.clone(), epoch, reply: true });
-                }
-                ctx.set_timer(c.gossip_interval, Timer::Gossip);
-            }
-            Timer::AntiEntropy => {
-                let sh = self.sh.clone();
-                let epoch = self.epoch as u32;
-                for i in 0..self.owned_ranges.len() {
-                    let range = self.owned_ranges[i];
-                    let ring = &sh.views[self.epoch].ring;
-                    let n = (c.replicas as usize).min(ring.distinct_servers());
-                    let peers: Vec<u32> = ring
-                        .head(range as usize, n)
-                        .iter()
-                        .copied()
-                        .filter(|&s| s != self.me && self.is_up(now, s))
-                        .collect();
-                    if peers.is_empty() {
-                        continue;
-                    }
-                    let peer = peers[ctx.rng().below(peers.len() as u64) as usize];
-                    let (tree, full) = self.tree(range);
-                    let m = Msg::AeRoot { epoch, range, root: tree.root() };
-                    ctx.count("ae_bytes", m.size_bytes());
-                    // A full comparison ships every key's versions in the range, both ways.
-                    ctx.count("ae_bytes_full", 2 * full);
-                    ctx.send(NodeId(peer), m);
-                }
-                ctx.set_timer(c.anti_entropy_interval, Timer::AntiEntropy);
-            }
-            Timer::Handoff => {
-                let mut batches: BTreeMap<u32, Vec<Entry>> = BTreeMap::new();
-                for (&(owner, key), s) in &self.hints {
-                    if !self.is_up(now, owner) {
-                        continue;
-                    }
-                    let b = batches.entry(owner).or_default();
-                    if b.len() < 128 {
-                        b.push((key, s.clone()));
-                    }
-                }
-                for (owner, entries) in batches {
-                    ctx.send(NodeId(owner), Msg::Handoff { entries });
-                }
-                ctx.set_timer(c.handoff_interval, Timer::Handoff);
-            }
-            Timer::Sweep => {
-                let mut swept = 0;
-                let ranges: Vec<u32> = self.ranges.iter().map(|e| e.0).collect();
-                for range in ranges {
-                    for key in self.sorted_keys(range) {
-                        let s = self.keys.get_mut(key).expect("a listed key is stored");
-                        let (before, h) = (s.set.len(), s.held as usize);
-                        let old = Server::digest(key, &s.set);
-                        s.set.retain(|v| v.is_live(now));
-                        let (after, new) = (s.set.len(), Server::digest(key, &s.set));
-                        swept += (before - after) as u64;
-                        if after == 0 {
-                            self.unfile(key);
-                        }
-                        if after != before {
-                            self.account(h, key, old, new);
-                        }
-                    }
-                }
-                let by_key = &mut self.hints_by_key;
-                self.hints.retain(|&(owner, key), s| {
-                    s.retain(|v| v.is_live(now));
-                    if s.is_empty() {
-                        by_key.remove(&(key, owner));
-                    }
-                    !s.is_empty()
-                });
-                ctx.count("ttl_swept_versions", swept);
-                ctx.set_timer(c.sweep_interval, Timer::Sweep);
-            }
+            Timer::Gossip => self.gossip(ctx),
+            Timer::AntiEntropy => self.anti_entropy(ctx),
+            Timer::Handoff => self.hand_off(ctx),
+            Timer::Sweep => self.sweep(ctx),
             Timer::Epoch(e) => self.set_epoch(e),
             Timer::Attempt(..) | Timer::Deadline(_) => {}
         }
+    }
+
+    /// A heartbeat, pushed to a random peer (known alive, or a seed).
+    #[cold]
+    #[inline(never)]
+    fn gossip(&mut self, ctx: &mut Ctx<'_, DynamoNode>) {
+        let now = ctx.now().0;
+        let c = &self.sh.config;
+        let me = self.me as usize;
+        self.beats[me].1 += 1;
+        self.beat_seen[me] = now;
+        let mut peers: Vec<u32> = (0..self.sh.servers)
+            .filter(|&s| s != self.me && (self.beats[s as usize].0 > 0 || c.seeds.contains(&s)))
+            .collect();
+        peers.dedup();
+        if !peers.is_empty() {
+            let p = peers[ctx.rng().below(peers.len() as u64) as usize];
+            let epoch = self.epoch as u32;
+            ctx.send(NodeId(p), Msg::Gossip { beats: self.beats.clone(), epoch, reply: true });
+        }
+        ctx.set_timer(c.gossip_interval, Timer::Gossip);
+    }
+
+    /// Each owned range's Merkle root, to a random other owner that is up.
+    #[cold]
+    #[inline(never)]
+    fn anti_entropy(&mut self, ctx: &mut Ctx<'_, DynamoNode>) {
+        let now = ctx.now().0;
+        let sh = self.sh.clone();
+        let c = &sh.config;
+        let epoch = self.epoch as u32;
+        for i in 0..self.owned_ranges.len() {
+            let range = self.owned_ranges[i];
+            let ring = &sh.views[self.epoch].ring;
+            let n = (c.replicas as usize).min(ring.distinct_servers());
+            let peers: Vec<u32> =
+                ring.head(range as usize, n).iter().copied().filter(|&s| s != self.me && self.is_up(now, s)).collect();
+            if peers.is_empty() {
+                continue;
+            }
+            let peer = peers[ctx.rng().below(peers.len() as u64) as usize];
+            let (tree, full) = self.tree(range);
+            let m = Msg::AeRoot { epoch, range, root: tree.root() };
+            ctx.count("ae_bytes", m.size_bytes());
+            // A full comparison ships every key's versions in the range, both ways.
+            ctx.count("ae_bytes_full", 2 * full);
+            ctx.send(NodeId(peer), m);
+        }
+        ctx.set_timer(c.anti_entropy_interval, Timer::AntiEntropy);
+    }
+
+    /// Hinted handoff: up to 128 hinted keys to each owner that is up again.
+    #[cold]
+    #[inline(never)]
+    fn hand_off(&mut self, ctx: &mut Ctx<'_, DynamoNode>) {
+        let now = ctx.now().0;
+        let mut batches: BTreeMap<u32, Vec<Entry>> = BTreeMap::new();
+        for (&(owner, key), s) in &self.hints {
+            if !self.is_up(now, owner) {
+                continue;
+            }
+            let b = batches.entry(owner).or_default();
+            if b.len() < 128 {
+                b.push((key, s.clone()));
+            }
+        }
+        for (owner, entries) in batches {
+            ctx.send(NodeId(owner), Msg::Handoff { entries });
+        }
+        ctx.set_timer(self.sh.config.handoff_interval, Timer::Handoff);
+    }
+
+    /// TTL: drops every expired version, own and hinted.
+    #[cold]
+    #[inline(never)]
+    fn sweep(&mut self, ctx: &mut Ctx<'_, DynamoNode>) {
+        let now = ctx.now().0;
+        let mut swept = 0;
+        let ranges: Vec<u32> = self.ranges.iter().map(|e| e.0).collect();
+        for range in ranges {
+            for key in self.sorted_keys(range) {
+                let s = self.keys.get_mut(key).expect("a listed key is stored");
+                let (before, h) = (s.set.len(), s.held as usize);
+                let old = Server::digest(key, &s.set);
+                s.set.retain(|v| v.is_live(now));
+                let (after, new) = (s.set.len(), Server::digest(key, &s.set));
+                swept += (before - after) as u64;
+                if after == 0 {
+                    self.unfile(key);
+                }
+                if after != before {
+                    self.account(h, key, old, new);
+                }
+            }
+        }
+        let by_key = &mut self.hints_by_key;
+        self.hints.retain(|&(owner, key), s| {
+            s.retain(|v| v.is_live(now));
+            if s.is_empty() {
+                by_key.remove(&(key, owner));
+            }
+            !s.is_empty()
+        });
+        ctx.count("ttl_swept_versions", swept);
+        ctx.set_timer(self.sh.config.sweep_interval, Timer::Sweep);
     }
 }
 
@@ -1510,12 +1634,34 @@ impl Client {
         let now = ctx.now().0;
         let view = &self.sh.views[self.sh.epoch_at(now)];
         let (ring, range) = (&view.ring, view.range_of(key));
-        let ok = |s: u32| now >= self.suspect_until[s as usize] && Some(s) != avoid;
         match self.sh.config.coordinator {
             // The client coordinates itself: no server is asked to (the field is not used).
             Coordinator::Proxy => ring.primary(range),
             // The primary (the walk's first) when it is fine, as it most often is; else the walk.
-            Coordinator::PreferenceList if ok(ring.primary(range)) => ring.primary(range),
+            Coordinator::PreferenceList if self.may_coordinate(now, ring.primary(range), avoid) => ring.primary(range),
+            _ => self.walk_for_coordinator(ctx, ring, range, avoid),
+        }
+    }
+
+    /// Whether server `s` is not suspected (and not the one to avoid).
+    fn may_coordinate(&self, now: u64, s: u32, avoid: Option<u32>) -> bool {
+        now >= self.suspect_until[s as usize] && Some(s) != avoid
+    }
+
+    /// [`Client::choose_coordinator`] past a suspected primary, or at random: out of line, so the
+    /// usual choice (the primary) stays compact in every operation's handler.
+    #[inline(never)]
+    fn walk_for_coordinator(
+        &self,
+        ctx: &mut Ctx<'_, DynamoNode>,
+        ring: &Ring,
+        range: usize,
+        avoid: Option<u32>,
+    ) -> u32 {
+        let now = ctx.now().0;
+        let ok = |s: u32| self.may_coordinate(now, s, avoid);
+        match self.sh.config.coordinator {
+            Coordinator::Proxy => unreachable!("a proxy coordinates itself"),
             Coordinator::PreferenceList => ring.walk(range).find(|&s| ok(s)).unwrap_or(ring.primary(range)),
             Coordinator::Random => {
                 let walk: Vec<u32> = ring.walk(range).collect();
@@ -1546,7 +1692,9 @@ impl Client {
     }
 
     /// `coordinator: Proxy`: the client sends its request `req`'s current phase to the key's
-    /// replicas itself (reads or writes, each on its leg) and answers itself at the quorum.
+    /// replicas itself (reads or writes, each on its leg) and answers itself at the quorum. Out
+    /// of line: under the default coordinators it would only swell [`Client::send`].
+    #[inline(never)]
     fn coordinate(&mut self, ctx: &mut Ctx<'_, DynamoNode>, req: u64) {
         let now = ctx.now().0;
         let sh = self.sh.clone();
@@ -1598,7 +1746,8 @@ impl Client {
     }
 
     /// `coordinator: Proxy`: a replica answered round `round` (`siblings`: a read's reply; `None`:
-    /// a write's acknowledgement).
+    /// a write's acknowledgement). Out of line, as [`Client::coordinate`].
+    #[inline(never)]
     fn on_replica_reply(&mut self, ctx: &mut Ctx<'_, DynamoNode>, from: u32, round: u64, siblings: Option<Versions>) {
         let c = &self.sh.config;
         let (r, w, policy) = (c.read_quorum as usize, c.write_quorum as usize, self.sh.policy());
@@ -1637,6 +1786,8 @@ impl Client {
     }
 
     /// `coordinator: Proxy`: round `round` is out of time.
+    #[cold]
+    #[inline(never)]
     fn on_round_timeout(&mut self, ctx: &mut Ctx<'_, DynamoNode>, round: u64) {
         let Some(p) = self.rounds.remove(round) else { return };
         let now = ctx.now().0;
@@ -1760,6 +1911,10 @@ impl Client {
         }
     }
 
+    /// A client's timers fire only for an operation that is late (each is cancelled when its
+    /// operation ends): cold.
+    #[cold]
+    #[inline(never)]
     fn on_timer(&mut self, ctx: &mut Ctx<'_, DynamoNode>, timer: Timer) {
         match timer {
             Timer::Deadline(req) => {

@@ -740,6 +740,9 @@ impl Broker {
         }
     }
 
+    /// Cuts a follower's log back to `to` (a diverged or out-of-range fetch): rare, out of line.
+    #[cold]
+    #[inline(never)]
     fn truncate(&mut self, ctx: C, part: u32, to: u64) {
         let me = self.id;
         // Only an unclean election, a leader without fencing, the protocol before leader epochs or
@@ -821,16 +824,12 @@ impl Broker {
         pr.last_fetch_at = now;
         let restarted = pr.incarnation != incarnation;
         pr.incarnation = incarnation;
-        let expand = !restarted && !ls.isr.contains(&f) && offset >= hwm;
-        if restarted && ls.isr.contains(&f) {
+        let in_isr = ls.isr.contains(&f);
+        if restarted && in_isr {
             // It may have lost the unsynced tail it was counted for: out until it catches up.
-            let isr: Vec<u32> = ls.isr.iter().copied().filter(|&b| b != f).collect();
-            self.propose_isr(ctx, part, isr);
-        } else if expand {
-            let mut isr = ls.isr.clone();
-            isr.push(f);
-            isr.sort_unstable();
-            self.propose_isr(ctx, part, isr);
+            self.change_isr(ctx, part, f, false);
+        } else if !restarted && !in_isr && offset >= hwm {
+            self.change_isr(ctx, part, f, true);
         }
         self.advance_hwm(ctx, part);
         let r = self.replicas.get_mut(&part).expect("replica");
@@ -844,6 +843,23 @@ impl Broker {
             ls.parked.retain(|x| x.0 != f);
             ls.parked.push((f, offset, now));
         }
+    }
+
+    /// Proposes the leader's ISR of `part` with follower `f` added (`add`) or removed: rare, out
+    /// of line.
+    #[cold]
+    #[inline(never)]
+    fn change_isr(&mut self, ctx: C, part: u32, f: u32, add: bool) {
+        let Some(Replica { role: Role::Leader(ls), .. }) = self.replicas.get(&part) else { unreachable!() };
+        let isr = if add {
+            let mut isr = ls.isr.clone();
+            isr.push(f);
+            isr.sort_unstable();
+            isr
+        } else {
+            ls.isr.iter().copied().filter(|&b| b != f).collect()
+        };
+        self.propose_isr(ctx, part, isr);
     }
 
     /// Answers parked follower fetches after an append.
@@ -898,8 +914,13 @@ impl Broker {
             return reply_waiter(ctx, w, true);
         }
         let Role::Leader(ls) = &mut r.role else { return reply_waiter(ctx, w, false) };
-        let at = ls.waiting.partition_point(|x| x.offset <= offset);
-        ls.waiting.insert(at, w);
+        // Offsets mostly rise (a duplicate produce waits for an older one): the waiter most often
+        // goes last, where the search below would put it.
+        if ls.waiting.back().is_none_or(|x| x.offset <= offset) {
+            ls.waiting.push_back(w);
+        } else {
+            insert_waiter(&mut ls.waiting, w);
+        }
     }
 
     fn on_produce(
@@ -956,7 +977,10 @@ impl Broker {
     }
 
     // ----- consumers at the leader -----
+    // Out of line: a consumer's messages are about one in ten of the data path's, and inlined
+    // they would sit amid the produce and replication arms of `on_msg`.
 
+    #[inline(never)]
     fn on_consumer_fetch(&mut self, ctx: C, from: NodeId, req: u64, part: u32, offset: u64, max: u32) {
         let result = match self.replicas.get(&part) {
             Some(r) if matches!(r.role, Role::Leader(_)) => {
@@ -981,6 +1005,7 @@ impl Broker {
         ctx.send(from, Msg::ConsumerFetchResp { req, partition: part, result });
     }
 
+    #[inline(never)]
     fn on_offset_commit(
         &mut self,
         ctx: C,
@@ -1410,10 +1435,36 @@ impl Broker {
     // ----- dispatch -----
 
     pub fn on_msg(&mut self, ctx: C, from: NodeId, msg: Msg) {
-        let now = ctx.now();
         if self.p.is_server(from) {
-            self.last_heard[from.index()] = Some(now);
+            self.last_heard[from.index()] = Some(ctx.now());
         }
+        match msg {
+            Msg::Fetch { partition, leader_epoch, offset, last_epoch, incarnation } => {
+                self.on_fetch(ctx, from.0, partition, leader_epoch, offset, last_epoch, incarnation)
+            }
+            Msg::FetchResp { partition, leader_epoch, result } => {
+                self.on_fetch_resp(ctx, from.0, partition, leader_epoch, result)
+            }
+            Msg::Produce { req, partition, ids, producer, base_seq, acks } => {
+                self.on_produce(ctx, from, req, partition, ids, producer, base_seq, acks)
+            }
+            Msg::ConsumerFetch { req, partition, offset, max } => {
+                self.on_consumer_fetch(ctx, from, req, partition, offset, max)
+            }
+            Msg::OffsetCommit { req, partition, expect, offset, generation, ack } => {
+                self.on_offset_commit(ctx, from, req, partition, expect, offset, generation, ack)
+            }
+            msg => self.on_control_msg(ctx, from, msg),
+        }
+    }
+
+    /// The messages that move no data (heartbeats, controller state, ISR changes, metadata, group
+    /// membership): a few per thousand. Out of line and cold, so that the data path above stays
+    /// compact in the instruction cache (inlined, these arms made the handler 12 KB).
+    #[cold]
+    #[inline(never)]
+    fn on_control_msg(&mut self, ctx: C, from: NodeId, msg: Msg) {
+        let now = ctx.now();
         match msg {
             Msg::Heartbeat { controller_epoch, incarnation, .. } => {
                 let seen = &mut self.incarnations[from.index()];
@@ -1433,15 +1484,6 @@ impl Broker {
             Msg::StateReport { controller_epoch, states } => self.on_state_report(from.0, controller_epoch, states),
             Msg::AlterIsr { partition, leader_epoch, version, isr } => {
                 self.on_alter_isr(ctx, from.0, partition, leader_epoch, version, isr)
-            }
-            Msg::Fetch { partition, leader_epoch, offset, last_epoch, incarnation } => {
-                self.on_fetch(ctx, from.0, partition, leader_epoch, offset, last_epoch, incarnation)
-            }
-            Msg::FetchResp { partition, leader_epoch, result } => {
-                self.on_fetch_resp(ctx, from.0, partition, leader_epoch, result)
-            }
-            Msg::Produce { req, partition, ids, producer, base_seq, acks } => {
-                self.on_produce(ctx, from, req, partition, ids, producer, base_seq, acks)
             }
             Msg::Metadata => {
                 let leaders =
@@ -1464,9 +1506,6 @@ impl Broker {
                     ctx.send(from, Msg::NotCoordinator { controller });
                 }
             },
-            Msg::ConsumerFetch { req, partition, offset, max } => {
-                self.on_consumer_fetch(ctx, from, req, partition, offset, max)
-            }
             Msg::OffsetFetch { req, partition } => {
                 let offset = self
                     .replicas
@@ -1475,9 +1514,6 @@ impl Broker {
                     .map(|r| r.log.committed_consumer_offset());
                 ctx.send(from, Msg::OffsetFetchResp { req, partition, offset });
             }
-            Msg::OffsetCommit { req, partition, expect, offset, generation, ack } => {
-                self.on_offset_commit(ctx, from, req, partition, expect, offset, generation, ack)
-            }
             Msg::ProduceResp { .. }
             | Msg::MetadataResp { .. }
             | Msg::Assignment { .. }
@@ -1485,6 +1521,11 @@ impl Broker {
             | Msg::ConsumerFetchResp { .. }
             | Msg::OffsetFetchResp { .. }
             | Msg::OffsetCommitResp { .. } => {}
+            Msg::Fetch { .. }
+            | Msg::FetchResp { .. }
+            | Msg::Produce { .. }
+            | Msg::ConsumerFetch { .. }
+            | Msg::OffsetCommit { .. } => unreachable!("a data message is handled by on_msg"),
         }
     }
 }
@@ -1496,6 +1537,14 @@ pub const EPOCH_IDS: u64 = 1024;
 /// The controller that claimed `epoch` (`None` for 0, the epoch before any claim).
 pub fn controller_of(epoch: u64) -> Option<u32> {
     (epoch >= EPOCH_IDS).then_some((epoch % EPOCH_IDS) as u32)
+}
+
+/// Files `w` among `waiting` (by offset, after those of the same offset): out of line, as it
+/// is seldom needed ([`Broker::wait_for`]).
+#[inline(never)]
+fn insert_waiter(waiting: &mut VecDeque<Waiter>, w: Waiter) {
+    let at = waiting.partition_point(|x| x.offset <= w.offset);
+    waiting.insert(at, w);
 }
 
 fn reply_waiter(ctx: C, w: Waiter, ok: bool) {

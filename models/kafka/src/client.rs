@@ -52,6 +52,17 @@ impl PartitionProducer {
     fn at_limit(&self, in_flight: usize) -> bool {
         !self.resetting && self.batches.len() >= in_flight
     }
+
+    /// The reset of a producer that gave a batch up: a new producer id, sequences from 0. Rare,
+    /// out of line.
+    #[cold]
+    #[inline(never)]
+    fn reset(&mut self, ctx: C) {
+        self.resetting = false;
+        self.producer = ctx.rng().next_u64() | 1;
+        self.next_seq = 0;
+        ctx.count("producer_resets", 1);
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -81,8 +92,16 @@ impl BatchIndex {
         }
         let at = usize::try_from(req - self.base).expect("a window of requests in memory");
         debug_assert!(at >= self.slots.len(), "request {req} inserted out of order");
-        self.slots.resize(at, NO_BATCH);
+        // Most often the next request: no gap to fill.
+        if at != self.slots.len() {
+            self.resize(at);
+        }
         self.slots.push_back(partition);
+    }
+    /// Fills the gap before slot `at` (requests that were not batches): out of line.
+    #[inline(never)]
+    fn resize(&mut self, at: usize) {
+        self.slots.resize(at, NO_BATCH);
     }
     fn get(&self, req: u64) -> Option<u32> {
         let at = usize::try_from(req.checked_sub(self.base)?).ok()?;
@@ -259,10 +278,7 @@ impl Client {
                 if !pp.batches.is_empty() {
                     return;
                 }
-                pp.resetting = false;
-                pp.producer = ctx.rng().next_u64() | 1;
-                pp.next_seq = 0;
-                ctx.count("producer_resets", 1);
+                pp.reset(ctx);
             }
             if pp.at_limit(in_flight) {
                 return;
@@ -324,11 +340,16 @@ impl Client {
                 ctx.send(NodeId(l), msg);
                 b.timer = Some(ctx.set_timer(timeout, Timer::ProduceTimeout { req, attempt }));
             }
-            None => {
-                self.refresh_metadata(ctx);
-                self.retry_later(ctx, partition, req);
-            }
+            None => self.no_leader(ctx, partition, req),
         }
+    }
+
+    /// A batch for a partition with no known leader: new metadata, and a retry after a backoff.
+    #[cold]
+    #[inline(never)]
+    fn no_leader(&mut self, ctx: C, partition: u32, req: u64) {
+        self.refresh_metadata(ctx);
+        self.retry_later(ctx, partition, req);
     }
 
     /// Retries a batch after a backoff, or gives it up (each op: `Timeout` if some attempt may have
@@ -386,21 +407,26 @@ impl Client {
                 self.spare_items.push(b.items);
                 self.send_next_batch(ctx, partition);
             }
-            Some(e) => {
-                ctx.count(
-                    match e {
-                        ProduceError::NotLeader => "produce_not_leader",
-                        ProduceError::NotEnoughReplicas => "produce_not_enough_replicas",
-                        ProduceError::OutOfOrderSequence => "produce_out_of_order",
-                    },
-                    1,
-                );
-                if e == ProduceError::NotLeader {
-                    self.refresh_metadata(ctx);
-                }
-                self.retry_later(ctx, partition, req);
-            }
+            Some(e) => self.on_produce_error(ctx, partition, req, e),
         }
+    }
+
+    /// A batch the leader refused: counted, and retried after a backoff. Rare, out of line.
+    #[cold]
+    #[inline(never)]
+    fn on_produce_error(&mut self, ctx: C, partition: u32, req: u64, e: ProduceError) {
+        ctx.count(
+            match e {
+                ProduceError::NotLeader => "produce_not_leader",
+                ProduceError::NotEnoughReplicas => "produce_not_enough_replicas",
+                ProduceError::OutOfOrderSequence => "produce_out_of_order",
+            },
+            1,
+        );
+        if e == ProduceError::NotLeader {
+            self.refresh_metadata(ctx);
+        }
+        self.retry_later(ctx, partition, req);
     }
 
     pub fn on_timer(&mut self, ctx: C, timer: Timer) {
@@ -613,6 +639,8 @@ impl Client {
         ctx.send(NodeId(leader), Msg::ConsumerFetch { req, partition, offset, max });
     }
 
+    /// Out of line (as `on_commit_resp`): a consumer's answers are few next to produce answers.
+    #[inline(never)]
     fn on_consumer_fetch_resp(&mut self, ctx: C, req: u64, partition: u32, result: ConsumerFetchResult) {
         let Some(c) = &mut self.consumer else { return };
         let Some(poll) = &mut c.poll else { return };
@@ -720,6 +748,7 @@ impl Client {
         poll.timer = Some(ctx.set_timer(timeout, Timer::CommitTimeout { poll: poll_id }));
     }
 
+    #[inline(never)]
     fn on_commit_resp(&mut self, ctx: C, req: u64, ok: bool) {
         let Some(c) = &mut self.consumer else { return };
         let Some(poll) = &mut c.poll else { return };
@@ -783,6 +812,20 @@ impl Client {
     pub fn on_msg(&mut self, ctx: C, from: NodeId, msg: Msg) {
         match msg {
             Msg::ProduceResp { req, error } => self.on_produce_resp(ctx, req, error),
+            Msg::ConsumerFetchResp { req, partition, result } => {
+                self.on_consumer_fetch_resp(ctx, req, partition, result)
+            }
+            Msg::OffsetCommitResp { req, ok, .. } => self.on_commit_resp(ctx, req, ok),
+            msg => self.on_control_msg(ctx, from, msg),
+        }
+    }
+
+    /// Metadata, group membership and offset fetches: a few per thousand messages. Out of line
+    /// and cold, so that the data path above stays compact in the instruction cache.
+    #[cold]
+    #[inline(never)]
+    fn on_control_msg(&mut self, ctx: C, from: NodeId, msg: Msg) {
+        match msg {
             Msg::MetadataResp { leaders, controller } => {
                 self.learn_coordinator(controller, None);
                 for (i, (leader, epoch)) in leaders.into_iter().enumerate() {
@@ -794,11 +837,7 @@ impl Client {
             }
             Msg::Assignment { generation, partitions } => self.on_assignment(ctx, from, generation, partitions),
             Msg::NotCoordinator { controller } => self.learn_coordinator(controller, Some(from.0)),
-            Msg::ConsumerFetchResp { req, partition, result } => {
-                self.on_consumer_fetch_resp(ctx, req, partition, result)
-            }
             Msg::OffsetFetchResp { req, partition, offset } => self.on_offset_fetch_resp(ctx, req, partition, offset),
-            Msg::OffsetCommitResp { req, ok, .. } => self.on_commit_resp(ctx, req, ok),
             _ => {}
         }
     }

@@ -348,10 +348,7 @@ impl PartitionLog {
         let n = entries.len();
         let room = self.open.0.as_ref().map_or(0, |o| o.chunk.len() - o.filled as usize);
         if room < n {
-            let last = self.open.0.as_ref().map_or(CHUNK_MIN / 2, |o| o.chunk.len());
-            let size = (last * 2).clamp(CHUNK_MIN, CHUNK_MAX).max(n);
-            let blank = Entry::new(0, Payload::Data { id: 0, producer: 0, seq: 0 });
-            self.open.0 = Some(Open { chunk: (0..size).map(|_| Cell::new(blank)).collect(), filled: 0 });
+            self.open_chunk(n);
         }
         let open = self.open.0.as_mut().expect("opened above");
         let start = open.filled;
@@ -373,6 +370,17 @@ impl PartitionLog {
         }
         self.push_run(base, run.clone());
         (base, run)
+    }
+
+    /// Opens a new chunk for at least `n` entries, twice the last one's size: once per up to
+    /// `CHUNK_MAX` entries, so out of line.
+    #[cold]
+    #[inline(never)]
+    fn open_chunk(&mut self, n: usize) {
+        let last = self.open.0.as_ref().map_or(CHUNK_MIN / 2, |o| o.chunk.len());
+        let size = (last * 2).clamp(CHUNK_MIN, CHUNK_MAX).max(n);
+        let blank = Entry::new(0, Payload::Data { id: 0, producer: 0, seq: 0 });
+        self.open.0 = Some(Open { chunk: (0..size).map(|_| Cell::new(blank)).collect(), filled: 0 });
     }
 
     /// Appends a run (shared, not copied), returning the offset of its first entry. The
@@ -418,6 +426,8 @@ impl PartitionLog {
     }
 
     /// Brings the producers' states up to the log end (see `producers`).
+    #[cold]
+    #[inline(never)]
     fn catch_up_producers(&mut self) {
         let from = self.producers_to;
         let mut producers = std::mem::take(&mut self.producers);
@@ -530,7 +540,10 @@ impl PartitionLog {
     /// producer whose entries were all truncated gets `OutOfOrder` until it gives up and restarts
     /// with a new id.
     pub fn check_sequence(&mut self, producer: u64, base_seq: u32, count: u32) -> SeqCheck {
-        self.catch_up_producers();
+        // A leader's own appends keep the states up to date: most checks have nothing to catch up.
+        if self.producers_to != self.leo {
+            self.catch_up_producers();
+        }
         let last = base_seq + count.max(1) - 1;
         match self.producer(producer) {
             None if base_seq == 0 => SeqCheck::Next,
