@@ -103,6 +103,11 @@ pub struct RunRecord {
     /// Hex of the trace hash: equal hashes, equal runs.
     pub trace_hash: String,
     pub events: u64,
+    /// Of `events`, the timers popped that ran no handler (cancelled, or of a node gone down since;
+    /// [`crate::world::Sim::events_skipped`]). Not written to results: `simctl bench scenario`
+    /// prints it beside the events/s.
+    #[serde(skip)]
+    pub events_skipped: u64,
     pub stop: StopReason,
     pub main_phase_s: f64,
     pub end_s: f64,
@@ -293,6 +298,7 @@ impl RunRecord {
                 metrics.finished_at,
             ),
             op_points: OpPoints::of(history, end, OP_POINTS_MAX),
+            events_skipped: 0,
         }
     }
 }

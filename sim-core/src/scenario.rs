@@ -315,7 +315,7 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
             c.name
         );
     }
-    let record = RunRecord::build(
+    let mut record = RunRecord::build(
         &sc.name,
         M::NAME,
         seed,
@@ -328,6 +328,7 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
         sim.history(),
         report,
     );
+    record.events_skipped = sim.events_skipped();
     RunOutput { record, trace: sim.trace().map(|t| t.to_vec()), coverage: sim.coverage(), world: World::new(sim) }
 }
 

@@ -1966,6 +1966,7 @@ mod tests {
             model_report: Default::default(),
             queueing: Default::default(),
             op_points: Default::default(),
+            events_skipped: 0,
         }
     }
 

@@ -628,8 +628,10 @@ fn cancelling_a_fired_timer_is_a_no_op() {
     let mut s = Sim::new(Topology::simple(1, 0), cfg, |_| T::default());
     s.run_until(at(ms(29)));
     assert_eq!(s.actor(NodeId(0)).unwrap().fired, [0, 2]);
+    assert_eq!(s.events_skipped(), 1, "cancelled timer 1 still popped at 10 ms, and ran nothing");
     s.run_until(at(ms(100)));
     assert_eq!(s.metrics().faults[0].timers_lost, 1, "only timer 3 was pending at the crash");
+    assert_eq!(s.events_skipped(), 2, "timer 3 popped at 55 ms on the crashed node, and ran nothing");
 }
 
 /// Counts `t.ticks` every 100 ms.
