@@ -49,6 +49,7 @@ fn record() -> RunRecord {
         seed: 42,
         trace_hash: "00ff".into(),
         events: 12345,
+        events_skipped: 0,
         stop: StopReason::Quiescent,
         main_phase_s: 10.0,
         end_s: 11.0,
