@@ -209,7 +209,8 @@ enum BenchCommand {
         /// The PHOLD size whose kernel runs (before the first round and after each, in this
         /// process; their median) each file's simulation speed is set against (`RATIO ...
         /// model/kernel`, every event popped; `handled/kernel`, only the events that ran a
-        /// handler, without the timers popped after their cancel); `none` skips them.
+        /// handler, without the timers popped after their cancel or their node's crash); `none`
+        /// skips them.
         #[arg(long, default_value = "medium")]
         phold_baseline: String,
         #[command(flatten)]
