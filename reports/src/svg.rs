@@ -5,6 +5,7 @@
 //! find (`<g class="series" data-series="read p99">`) and every label has a place of its own.
 
 use crate::trace::xml_escape;
+use sim_core::math;
 use sim_core::model::Scale;
 use std::fmt::Write as _;
 
@@ -61,7 +62,7 @@ pub(crate) struct Ax {
 
 /// The "nines" of a percentile: p90 -> 1, p99 -> 2, p99.9 -> 3.
 pub(crate) fn nines(p: f64) -> f64 {
-    -(1.0 - p / 100.0).max(1e-7).log10()
+    -math::log10((1.0 - p / 100.0).max(1e-7))
 }
 
 fn transform(scale: Scale, v: f64) -> Option<f64> {
@@ -70,8 +71,8 @@ fn transform(scale: Scale, v: f64) -> Option<f64> {
     }
     match scale {
         Scale::Linear => Some(v),
-        Scale::Log10 => (v > 0.0).then(|| v.log10()),
-        Scale::Log2 => (v > 0.0).then(|| v.log2()),
+        Scale::Log10 => (v > 0.0).then(|| math::log10(v)),
+        Scale::Log2 => (v > 0.0).then(|| math::log2(v)),
         Scale::Nines => (0.0..100.0).contains(&v).then(|| nines(v)),
     }
 }
@@ -99,7 +100,7 @@ fn trim(v: f64) -> String {
 /// A "nice" step (1, 2 or 5 times a power of ten) giving about `n` steps over `span`.
 fn nice_step(span: f64, n: f64) -> f64 {
     let raw = (span / n).max(1e-12);
-    let mag = 10f64.powf(raw.log10().floor());
+    let mag = math::powf(10f64, math::log10(raw).floor());
     let f = raw / mag;
     mag * if f <= 1.0 {
         1.0
@@ -114,7 +115,7 @@ fn nice_step(span: f64, n: f64) -> f64 {
 
 /// The 1, 2 or 5 times a power of ten next to `v`: at or below it when `down`, else at or above.
 fn one_two_five(v: f64, down: bool) -> f64 {
-    let mag = 10f64.powf(v.log10().floor());
+    let mag = math::powf(10f64, math::log10(v).floor());
     let m = v / mag;
     let steps = [1.0, 2.0, 5.0, 10.0];
     let pick = if down {
@@ -155,7 +156,7 @@ impl Ax {
                 Ax::new(title, scale, a, if b > a { b } else { a * 10.0 })
             }
             Scale::Log2 => {
-                let (a, b) = (2f64.powf(lo.log2().floor()), 2f64.powf(hi.log2().ceil()));
+                let (a, b) = (math::powf(2f64, math::log2(lo).floor()), math::powf(2f64, math::log2(hi).ceil()));
                 Ax::new(title, scale, a, if b > a { b } else { a * 2.0 })
             }
             Scale::Nines => Ax::new(title, scale, lo.min(50.0), hi.max(99.0)),
@@ -175,7 +176,7 @@ impl Ax {
                 }
             }
             Scale::Log10 => {
-                let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+                let (a, b) = (math::log10(lo).floor() as i32, math::log10(hi).ceil() as i32);
                 let few = b - a <= 3;
                 for e in a..=b {
                     for m in if few { &[1.0, 2.0, 5.0][..] } else { &[1.0][..] } {
@@ -187,7 +188,7 @@ impl Ax {
                 }
             }
             Scale::Log2 => {
-                let (a, b) = (lo.log2().floor() as i32, hi.log2().ceil() as i32);
+                let (a, b) = (math::log2(lo).floor() as i32, math::log2(hi).ceil() as i32);
                 for e in a..=b {
                     let v = 2f64.powi(e);
                     if v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9) {

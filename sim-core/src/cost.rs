@@ -10,6 +10,7 @@
 //! the heap a run really uses by a test (cli/tests/cli/memory.rs, a counting allocator).
 
 use crate::actor::Actor;
+use crate::math;
 use crate::metrics::HistoryEntry;
 use crate::model::Model;
 use crate::scenario::Scenario;
@@ -140,7 +141,7 @@ fn key_skew(keys: &Keys) -> f64 {
             let exact = count.min(100_000);
             let (mut h1, mut h2) = (0.0, 0.0);
             for k in 1..=exact {
-                let w = (k as f64).powf(-s);
+                let w = math::powf(k as f64, -s);
                 h1 += w;
                 h2 += w * w;
             }
@@ -149,9 +150,9 @@ fn key_skew(keys: &Keys) -> f64 {
                 if count <= exact {
                     0.0
                 } else if (p - 1.0).abs() < 1e-9 {
-                    (b / a).ln()
+                    math::ln(b / a)
                 } else {
-                    (b.powf(1.0 - p) - a.powf(1.0 - p)) / (1.0 - p)
+                    (math::powf(b, 1.0 - p) - math::powf(a, 1.0 - p)) / (1.0 - p)
                 }
             };
             h1 += tail(s);

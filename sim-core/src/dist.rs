@@ -1,5 +1,6 @@
 //! Latency distributions, as written in scenario files, sampled into integer nanoseconds.
 
+use crate::math;
 use crate::rng::Prng;
 use crate::time::Duration;
 use serde::{Deserialize, Serialize};
@@ -156,7 +157,7 @@ impl Dist {
 
     #[inline(always)]
     fn lognormal(median: Duration, sigma: f64, rng: &mut Prng) -> Duration {
-        Duration::from_secs_f64(median.0 as f64 * (sigma * rng.std_normal()).exp() / 1e9)
+        Duration::from_secs_f64(median.0 as f64 * math::exp(sigma * rng.std_normal()) / 1e9)
     }
 
     #[inline(never)]
@@ -171,7 +172,7 @@ impl Dist {
             Dist::Exponential { mean, min } => *min + Duration(crate::time::round_ns(rng.exp(mean.0 as f64))),
             Dist::Pareto { scale, shape } => {
                 let u = 1.0 - rng.unit();
-                Duration::from_secs_f64(scale.0 as f64 / u.powf(1.0 / shape) / 1e9)
+                Duration::from_secs_f64(scale.0 as f64 / math::powf(u, 1.0 / shape) / 1e9)
             }
             Dist::Mixture(parts) => {
                 let total: f64 = parts.iter().map(|p| p.0).sum();
@@ -202,7 +203,7 @@ impl Dist {
             Dist::Constant(d) => d.0 as f64,
             Dist::Uniform { min, max } => (min.0 as f64 + max.0 as f64) / 2.0,
             Dist::Normal { mean, .. } => mean.0 as f64,
-            Dist::LogNormal { median, sigma } => median.0 as f64 * (sigma * sigma / 2.0).exp(),
+            Dist::LogNormal { median, sigma } => median.0 as f64 * math::exp(sigma * sigma / 2.0),
             Dist::Exponential { mean, min } => mean.0 as f64 + min.0 as f64,
             Dist::Pareto { scale, shape } => {
                 if *shape <= 1.0 {
@@ -275,7 +276,7 @@ mod tests {
     fn lognormal() {
         // median = e^mu; q0.8413 = median * e^sigma
         let sigma: f64 = 0.5;
-        check(Dist::LogNormal { median: ms(5), sigma }, 0.02, &[(0.5, 5e6), (0.8413, 5e6 * sigma.exp())]);
+        check(Dist::LogNormal { median: ms(5), sigma }, 0.02, &[(0.5, 5e6), (0.8413, 5e6 * math::exp(sigma))]);
     }
 
     /// A message latency as scenarios configure it (`LogNormal(median: "1ms", sigma: 0.4)`, and
@@ -290,10 +291,10 @@ mod tests {
             let s = samples(&d, 100_000);
             let n = s.len() as f64;
             for (q, z, density) in [(0.5, 0.0, 0.398_942_280_4), (0.99, 2.326_347_874_040_841, 0.026_652_142_2)] {
-                let want = median_ns * (sigma * z).exp();
+                let want = median_ns * math::exp(sigma * z);
                 let got = crate::stats::percentile(&s, q).expect("samples");
                 let tol = 4.0 * sigma * (q * (1.0 - q) / n).sqrt() / density;
-                assert!((got / want).ln().abs() <= tol, "{d:?}: q{q} = {got}, closed form {want}, tolerance {tol}");
+                assert!(math::ln(got / want).abs() <= tol, "{d:?}: q{q} = {got}, closed form {want}, tolerance {tol}");
             }
         }
     }
@@ -304,7 +305,7 @@ mod tests {
         check(
             Dist::Exponential { mean: Duration::from_micros(900), min: Duration::from_micros(100) },
             0.02,
-            &[(0.5, 100e3 + 900e3 * 2f64.ln()), (0.99, 100e3 + 900e3 * 100f64.ln())],
+            &[(0.5, 100e3 + 900e3 * math::ln(2f64)), (0.99, 100e3 + 900e3 * math::ln(100f64))],
         );
     }
 
@@ -315,7 +316,7 @@ mod tests {
         check(
             Dist::Pareto { scale: ms(1), shape },
             0.03,
-            &[(0.5, 1e6 / 0.5f64.powf(1.0 / shape)), (0.9, 1e6 / 0.1f64.powf(1.0 / shape))],
+            &[(0.5, 1e6 / math::powf(0.5, 1.0 / shape)), (0.9, 1e6 / math::powf(0.1, 1.0 / shape))],
         );
     }
 

@@ -25,6 +25,7 @@
 //!   that order is the result, with its position (runs to first failure).
 
 use crate::fault::{Fault, ScheduledFault};
+use crate::math;
 use crate::model::Model;
 use crate::net::PartitionSpec;
 use crate::rng::{Prng, Stream};
@@ -297,8 +298,8 @@ impl Kinds {
 
 /// A duration log-uniform in `[lo, hi]` nanoseconds, in whole microseconds.
 fn log_uniform(rng: &mut Prng, lo: u64, hi: u64) -> Duration {
-    let x = (lo as f64).ln() + rng.unit() * ((hi as f64).ln() - (lo as f64).ln());
-    Duration((x.exp() as u64 / 1_000).max(1) * 1_000)
+    let x = math::ln(lo as f64) + rng.unit() * (math::ln(hi as f64) - math::ln(lo as f64));
+    Duration((math::exp(x) as u64 / 1_000).max(1) * 1_000)
 }
 
 /// The node a fault acts on, if one.

@@ -28,6 +28,7 @@ pub mod divergence;
 pub mod explore;
 pub mod fault;
 pub mod lin;
+pub mod math;
 pub mod metrics;
 pub mod model;
 pub mod net;

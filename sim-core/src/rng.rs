@@ -1,6 +1,7 @@
 //! Seeded randomness. One `u64` seed; an independent ChaCha8 stream per subsystem and per node, so a
 //! new draw in one place never shifts the draws of another.
 
+use crate::math;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -120,7 +121,7 @@ impl Prng {
     /// Exponential with the given mean.
     #[inline]
     pub fn exp(&mut self, mean: f64) -> f64 {
-        -mean * (1.0 - self.unit()).ln()
+        -mean * math::ln(1.0 - self.unit())
     }
 
     /// Standard normal, by the ziggurat method (`ziggurat.rs`; the tables and the tail of
@@ -156,14 +157,14 @@ impl Prng {
         use crate::ziggurat::{ZIG_NORM_F as F, ZIG_NORM_R as R};
         if i == 0 {
             loop {
-                let t = -(1.0 - self.unit()).ln() / R;
-                let y = -(1.0 - self.unit()).ln();
+                let t = -math::ln(1.0 - self.unit()) / R;
+                let y = -math::ln(1.0 - self.unit());
                 if 2.0 * y >= t * t {
                     return Some(if u < 0.0 { -(R + t) } else { R + t });
                 }
             }
         }
-        (F[i + 1] + (F[i] - F[i + 1]) * self.unit() < (-x * x / 2.0).exp()).then_some(x)
+        (F[i + 1] + (F[i] - F[i + 1]) * self.unit() < math::exp(-x * x / 2.0)).then_some(x)
     }
 
     /// Picks an index with probability proportional to `weights` (all non-negative, sum positive).
@@ -316,7 +317,7 @@ mod tests {
     #[test]
     fn the_ziggurat_layers_have_equal_areas() {
         use crate::ziggurat::{ZIG_NORM_F as F, ZIG_NORM_R as R, ZIG_NORM_V as V, ZIG_NORM_X as X};
-        let f = |x: f64| (-x * x / 2.0).exp();
+        let f = |x: f64| math::exp(-x * x / 2.0);
         assert_eq!((X[1], X[256], F[256]), (R, 0.0, 1.0));
         // The base layer: the rectangle to R and the tail beyond it, whose area is
         // sqrt(pi/2) erfc(R/sqrt 2) = 3.23396e-4 (with f unnormalised).

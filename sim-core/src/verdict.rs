@@ -23,6 +23,7 @@
 //! `1e6` or `1_000`, named inputs and a few functions (`ceil floor round min max sqrt ln log2 log10`, and from queueing
 //! theory `erlang_c(c, a)` and `mmc_wait(c, lambda, mu)`).
 
+use crate::math;
 use crate::record::RunRecord;
 use crate::time::Duration;
 use crate::world::StopReason;
@@ -1621,7 +1622,7 @@ impl Expr {
                         }
                         x / y
                     }
-                    _ => x.powf(y),
+                    _ => math::powf(x, y),
                 }
             }
             Expr::Call(f, args) => {
@@ -1631,9 +1632,9 @@ impl Expr {
                     "floor" => v[0].floor(),
                     "round" => v[0].round(),
                     "sqrt" => v[0].sqrt(),
-                    "ln" => v[0].ln(),
-                    "log2" => v[0].log2(),
-                    "log10" => v[0].log10(),
+                    "ln" => math::ln(v[0]),
+                    "log2" => math::log2(v[0]),
+                    "log10" => math::log10(v[0]),
                     "min" => v[0].min(v[1]),
                     "erlang_c" => crate::queueing::erlang_c(whole(v[0])?, v[1])
                         .ok_or_else(|| format!("erlang_c({}, {}): needs a < c", v[0], v[1]))?,

@@ -5,6 +5,7 @@
 //! trace file, so a published script or a production trace replays exactly.
 
 use crate::dist::Dist;
+use crate::math;
 use crate::rng::Prng;
 use crate::time::{Duration, Time};
 use serde::{Deserialize, Serialize};
@@ -408,7 +409,7 @@ impl Shape {
                 }
             }
             Shape::Diurnal { period, amplitude } => {
-                1.0 + amplitude * (std::f64::consts::TAU * t as f64 / period.0 as f64).sin()
+                1.0 + amplitude * math::sin(std::f64::consts::TAU * t as f64 / period.0 as f64)
             }
             Shape::FlashCrowd { at, ramp, hold, factor } => {
                 let ramped = at.0.saturating_add(ramp.0);
@@ -486,7 +487,7 @@ impl KeyChooser {
                 let mut cdf = Vec::with_capacity(count as usize);
                 let mut acc = 0.0;
                 for k in 1..=count {
-                    acc += 1.0 / (k as f64).powf(s);
+                    acc += 1.0 / math::powf(k as f64, s);
                     cdf.push(acc);
                 }
                 for c in &mut cdf {

@@ -72,6 +72,7 @@ use parts::calls::{Answer, CallPolicy, CallTimer, Calls, Done, ReqId, ServiceId}
 use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};
 use parts::rank::top_of;
 use serde::{Deserialize, Serialize};
+use sim_core::math;
 use sim_core::stats::percentile_ms;
 use sim_core::{
     Actor, Axis, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
@@ -254,10 +255,10 @@ impl Words {
             let j = rng.below(i as u64 + 1) as usize;
             by_rank.swap(i, j);
         }
-        let h: f64 = (1..=n).map(|r| 1.0 / (r as f64).powf(c.zipf_s)).sum();
+        let h: f64 = (1..=n).map(|r| 1.0 / math::powf(r as f64, c.zipf_s)).sum();
         let mut historic = vec![0u64; n];
         for (r, &id) in by_rank.iter().enumerate() {
-            historic[id as usize] = (c.history as f64 / h / ((r + 1) as f64).powf(c.zipf_s)).round() as u64;
+            historic[id as usize] = (c.history as f64 / h / math::powf((r + 1) as f64, c.zipf_s)).round() as u64;
         }
         Words { vocab, by_rank, historic }
     }

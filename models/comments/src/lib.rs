@@ -87,6 +87,7 @@ use parts::conn::{self, ClientEvent, ConnClient, ConnServer, ConnSpec, ServerEve
 use parts::log::{self, Broker, Cluster, Consumer, Coordinator, LogSpec, Pid, Producer};
 use parts::registry::{self, Member, Registry, RegistrySpec, View};
 use serde::{Deserialize, Serialize};
+use sim_core::math;
 use sim_core::{
     Actor, Check, Ctx, Duration, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table, Time,
     Topology, WriteId,
@@ -217,7 +218,7 @@ impl Layout {
 /// Viewer `u < videos` watches video `u`; the rest draw a video from Zipf(`s`) (rank 0 the most
 /// watched, as the workload's Zipf keys make video 0 the most commented).
 pub fn viewers_videos(videos: u32, viewers: u32, s: f64, rng: &mut Prng) -> Vec<u32> {
-    let mut cdf: Vec<f64> = (1..=videos).map(|k| 1.0 / (k as f64).powf(s)).collect();
+    let mut cdf: Vec<f64> = (1..=videos).map(|k| 1.0 / math::powf(k as f64, s)).collect();
     let mut acc = 0.0;
     for w in &mut cdf {
         acc += *w;

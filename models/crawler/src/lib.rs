@@ -72,6 +72,7 @@ pub mod web;
 use node::{Crawler, Dns, Host, Node, Record};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
+use sim_core::math;
 use sim_core::model::thousands;
 use sim_core::{Axis, Check, Dist, Duration, Footprint, Model, ModelReport, NodeId, Prng, RunView, Table, Topology};
 use std::collections::{BTreeMap, BTreeSet};
@@ -205,9 +206,9 @@ pub struct Crawl;
 fn capped_pareto_mean(min: u32, shape: f64, max: u32) -> f64 {
     let (m, top) = (min.max(1) as f64, max.max(min) as f64);
     if (shape - 1.0).abs() < 1e-9 {
-        m + m * (top / m).ln()
+        m + m * math::ln(top / m)
     } else {
-        m + m.powf(shape) * (top.powf(1.0 - shape) - m.powf(1.0 - shape)) / (1.0 - shape)
+        m + math::powf(m, shape) * (math::powf(top, 1.0 - shape) - math::powf(m, 1.0 - shape)) / (1.0 - shape)
     }
 }
 

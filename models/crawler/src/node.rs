@@ -4,6 +4,7 @@ use crate::bloom::{Bloom, UrlSet};
 use crate::frontier::{Entry, Fifo, Frontier, Mercator};
 use crate::web::{Health, Web};
 use crate::{Config, FrontierKind, UrlDedup};
+use sim_core::math;
 use sim_core::{Actor, Ctx, Duration, Message, NodeId, Time, TimerId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
@@ -274,7 +275,7 @@ impl Host {
             let d = if h.health == Health::Dead {
                 Duration::from_millis(1)
             } else {
-                let x = h.latency_median.0 as f64 * (self.web.latency_sigma * ctx.rng().std_normal()).exp();
+                let x = h.latency_median.0 as f64 * math::exp(self.web.latency_sigma * ctx.rng().std_normal());
                 Duration((x as u64).clamp(1, self.web.latency_max.0))
             };
             ctx.set_timer(d, Timer::Served { to, req, page, epoch });

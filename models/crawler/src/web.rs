@@ -9,6 +9,7 @@
 
 use crate::bloom::mix64;
 use serde::{Deserialize, Serialize};
+use sim_core::math;
 use sim_core::{Dist, Duration, Prng};
 use std::collections::VecDeque;
 
@@ -196,7 +197,7 @@ pub struct Web {
 
 fn pareto(rng: &mut Prng, min: u32, shape: f64, max: u32) -> u32 {
     let u = 1.0 - rng.unit();
-    let x = min as f64 / u.powf(1.0 / shape);
+    let x = min as f64 / math::powf(u, 1.0 / shape);
     (x.floor() as u64).min(max as u64) as u32
 }
 
@@ -251,7 +252,7 @@ impl Web {
                         }
                     })
                     .collect();
-                let bytes = (c.page_bytes_median as f64 * (0.5 * rng.std_normal()).exp()).max(200.0) as u32;
+                let bytes = (c.page_bytes_median as f64 * math::exp(0.5 * rng.std_normal())).max(200.0) as u32;
                 let mut page = Page { host: h as u32, links, checksum: rng.next_u64(), bytes, duplicate_of: None };
                 if local > 0 && rng.chance(c.duplicate_share) {
                     let orig = host.first_page + rng.below(local as u64) as u32;
@@ -323,7 +324,7 @@ impl Web {
 
     /// Mean service time of a host (log-normal around its median, before the cap).
     pub fn service_mean(&self, host: u32) -> f64 {
-        self.hosts[host as usize].latency_median.0 as f64 * (self.latency_sigma * self.latency_sigma / 2.0).exp()
+        self.hosts[host as usize].latency_median.0 as f64 * math::exp(self.latency_sigma * self.latency_sigma / 2.0)
     }
 }
 

@@ -95,6 +95,7 @@ use common::ring::{Member, Partitioning, Ring};
 use node::{Client, DynamoNode, Server, Shared};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::{Load, count};
+use sim_core::math;
 use sim_core::{Duration, Footprint, Model, ModelReport, NodeId, Prng, RunView, Topology};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -489,7 +490,7 @@ impl Model for Dynamo {
         let value = sibling + n * 112.0 + grows * puts_per_key;
         // Each replica's record holds a handle on the put's version, which all share: the
         // version once, with the nodes its sets add (a path of the treap, about `2 ln K`).
-        let depth = 2.0 * (1.0 + puts_per_key * load.key_skew).ln();
+        let depth = 2.0 * math::ln(1.0 + puts_per_key * load.key_skew);
         let log = keys * n * puts_per_key * 64.0 + puts * (sibling + grows * depth);
         // Every get's reply in the history is a handle on the cart it read (`Reply::Shared`), which
         // the versions hold anyway: one small allocation, whatever the cart's size.

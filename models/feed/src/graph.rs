@@ -4,6 +4,7 @@
 
 use crate::{Config, Strategy};
 use sim_core::Prng;
+use sim_core::math;
 
 /// Who follows whom, and each strategy's plan over it. Users are `0..users`; user 0 is the most
 /// followed (and, with the workload's Zipf keys, the most active).
@@ -28,7 +29,7 @@ fn zipf_cdf(n: u32, s: f64) -> Vec<f64> {
     let mut acc = 0.0;
     let mut cdf: Vec<f64> = (1..=n)
         .map(|k| {
-            acc += 1.0 / (k as f64).powf(s);
+            acc += 1.0 / math::powf(k as f64, s);
             acc
         })
         .collect();

@@ -7,6 +7,7 @@
 //! east neighbour of the last column is the first column) and stops at the poles (a cell in the
 //! top row has no northern neighbours; a circle that contains a pole covers every longitude).
 
+use sim_core::math;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Mean Earth radius (IUGG), km.
@@ -34,8 +35,8 @@ pub fn distance_km(a: Point, b: Point) -> f64 {
     let (la, lb) = (a.lat.to_radians(), b.lat.to_radians());
     let dlat = lb - la;
     let dlon = (b.lon - a.lon).to_radians();
-    let h = (dlat / 2.0).sin().powi(2) + la.cos() * lb.cos() * (dlon / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
+    let h = math::sin(dlat / 2.0).powi(2) + math::cos(la) * math::cos(lb) * math::sin(dlon / 2.0).powi(2);
+    2.0 * EARTH_RADIUS_KM * math::asin(h.sqrt().min(1.0))
 }
 
 /// Wraps a longitude into `[-180, 180)`.
@@ -73,11 +74,11 @@ pub fn circle_box(c: Point, radius_km: f64) -> GeoBox {
             half_lon: 180.0,
         };
     }
-    let s = d.sin() / c.lat.to_radians().cos();
+    let s = math::sin(d) / math::cos(c.lat.to_radians());
     if s >= 1.0 {
         return GeoBox { lat: (lat_lo, lat_hi), lon: vec![(-180.0, 180.0)], half_lat, half_lon: 180.0 };
     }
-    let half_lon = s.asin().to_degrees() + BOX_SLACK_DEG;
+    let half_lon = math::asin(s).to_degrees() + BOX_SLACK_DEG;
     let (lo, hi) = (c.lon - half_lon, c.lon + half_lon);
     let lon = if lo < -180.0 {
         vec![(lo + 360.0, 180.0), (-180.0, hi)]
@@ -551,8 +552,9 @@ mod tests {
             let brg = (k as f64).to_radians();
             let d = 49.999 / EARTH_RADIUS_KM;
             let (la, lo) = (c.lat.to_radians(), c.lon.to_radians());
-            let lat = (la.sin() * d.cos() + la.cos() * d.sin() * brg.cos()).asin();
-            let lon = lo + (brg.sin() * d.sin() * la.cos()).atan2(d.cos() - la.sin() * lat.sin());
+            let (sin, cos) = (math::sin, math::cos);
+            let lat = math::asin(sin(la) * cos(d) + cos(la) * sin(d) * cos(brg));
+            let lon = lo + math::atan2(sin(brg) * sin(d) * cos(la), cos(d) - sin(la) * sin(lat));
             let p = Point::new(lat.to_degrees(), wrap_lon(lon.to_degrees()));
             assert!(distance_km(c, p) <= 50.0);
             assert!(b.lat.0 <= p.lat && p.lat <= b.lat.1);

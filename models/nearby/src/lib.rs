@@ -74,6 +74,7 @@ use parts::cache::{Cache, CacheSpec, CacheStats};
 use parts::calls::{Answer, CallPolicy, CallTimer, Calls, Done, ReqId, ServiceId};
 use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};
 use serde::{Deserialize, Serialize};
+use sim_core::math;
 use sim_core::stats::percentile_ms;
 use sim_core::{
     Actor, Axis, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
@@ -217,7 +218,7 @@ pub fn place(cities: &[City], weights: &[f64], rng: &mut Prng) -> Point {
     let east = rng.std_normal() * c.spread_km;
     let km_per_deg = geo::EARTH_RADIUS_KM * std::f64::consts::PI / 180.0;
     let lat = (c.lat + north / km_per_deg).clamp(-89.999, 89.999);
-    let lon = geo::wrap_lon(c.lon + east / (km_per_deg * lat.to_radians().cos()));
+    let lon = geo::wrap_lon(c.lon + east / (km_per_deg * math::cos(lat.to_radians())));
     Point::new(lat, lon)
 }
 

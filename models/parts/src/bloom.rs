@@ -12,6 +12,7 @@
 //! adds nothing). A design that inserts repeats (a crawler meeting a link twice) passes its own
 //! count of distinct keys to [`fp_rate`]. Memory: `m / 8` bytes.
 
+use sim_core::math;
 pub use sim_core::rng::mix64;
 
 #[derive(Clone, Debug)]
@@ -83,7 +84,7 @@ impl Bloom {
 /// `(1 - e^(-k n / m))^k`.
 pub fn fp_rate(m: u64, k: u32, n: u64) -> f64 {
     let k = k as f64;
-    (1.0 - (-k * n as f64 / m as f64).exp()).powf(k)
+    math::powf(1.0 - math::exp(-k * n as f64 / m as f64), k)
 }
 
 #[cfg(test)]

@@ -80,6 +80,7 @@
 //! expires everything at once.
 
 use serde::{Deserialize, Serialize};
+use sim_core::math;
 use sim_core::metrics::Metrics;
 use sim_core::model::{Axis, Table};
 use sim_core::{Actor, Ctx, Duration, Time};
@@ -610,7 +611,7 @@ impl<R, V: Clone> ReadPath<R, V> {
             return false;
         }
         let u = 1.0 - ctx.rng().unit(); // (0, 1]
-        let gap = fetch.0 as f64 * r.beta * -u.ln();
+        let gap = fetch.0 as f64 * r.beta * -math::ln(u);
         ctx.now().0 as f64 + gap >= expires.0 as f64
     }
 

@@ -16,6 +16,7 @@
 //! distinct keys.
 
 use serde::{Deserialize, Serialize};
+use sim_core::math;
 pub use sim_core::rng::mix64;
 
 /// ```ron
@@ -46,7 +47,7 @@ impl SketchSpec {
 
     /// `ceil(ln(1 / delta))` rows.
     pub fn depth(&self) -> usize {
-        ((1.0 / self.delta).ln().ceil() as usize).max(1)
+        (math::ln(1.0 / self.delta).ceil() as usize).max(1)
     }
 
     pub fn validate(&self, path: &str) -> Vec<(String, String)> {
@@ -168,7 +169,7 @@ mod tests {
         for _ in 0..n {
             // Roughly Zipf: small ids much more often.
             let u = rng.unit();
-            let k = ((keys as f64).powf(u) as u64).saturating_sub(1);
+            let k = (math::powf(keys as f64, u) as u64).saturating_sub(1);
             *truth.entry(k).or_default() += 1;
             cm.add(k, 1);
         }
