@@ -13,8 +13,8 @@
 //! These are the pure-Rust ports of musl's routines from the `libm` crate (kept by the Rust
 //! project): the same code, so the same result, on every target. They cost more than glibc's: about
 //! 1.2-1.9x for `exp` and 1.3-1.5x for `ln` in a loop on this machine (glibc uses FMA and larger
-//! tables). Everything inside a run (sim-core and the models) calls these; `clippy.toml` forbids
-//! std's versions, and the crates outside the simulation (the CLI, report rendering) allow them.
+//! tables). Every crate of the workspace calls these (report rendering too, so a plot's axes are
+//! the same everywhere); `clippy.toml` forbids std's versions.
 
 /// e^x.
 #[inline]
