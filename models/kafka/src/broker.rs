@@ -991,14 +991,7 @@ impl Broker {
                 } else {
                     let hwm = r.log.hwm;
                     let mut records = Vec::with_capacity(hwm.saturating_sub(offset).min(u64::from(max)) as usize);
-                    let mut next = offset;
-                    let mut entries = r.log.iter_from(offset);
-                    while next < hwm && records.len() < max as usize {
-                        if let Some(Payload::Data { id, .. }) = entries.next().map(Entry::payload) {
-                            records.push((next, id));
-                        }
-                        next += 1;
-                    }
+                    let next = r.log.read_data(offset, hwm, max as usize, &mut records);
                     ConsumerFetchResult::Records { records, next, hwm }
                 }
             }

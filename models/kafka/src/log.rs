@@ -280,6 +280,26 @@ impl PartitionLog {
         let skip = i.map_or(0, |i| offset - self.starts[i]) as usize;
         self.runs[i.unwrap_or(self.runs.len())..].iter().flat_map(Run::entries).skip(skip).map(Cell::get)
     }
+    /// A consumer's read: `(offset, id)` of the data entries from `from` on, below `to`, until
+    /// `out` holds `max`; returns the offset after the last entry read (commit entries are read
+    /// and skipped). A loop per run over its slice of entries: through `iter_from`'s nested
+    /// iterators a fetch cost 44 instructions per record.
+    pub fn read_data(&self, from: u64, to: u64, max: usize, out: &mut Vec<(u64, u64)>) -> u64 {
+        let mut next = from;
+        let Some(first) = self.run_at(from) else { return next };
+        for (run, &start) in self.runs[first..].iter().zip(&self.starts[first..]) {
+            for slot in &run.entries()[(next - start) as usize..] {
+                if next >= to || out.len() >= max {
+                    return next;
+                }
+                if let Payload::Data { id, .. } = slot.get().payload() {
+                    out.push((next, id));
+                }
+                next += 1;
+            }
+        }
+        next
+    }
     /// The run holding `offset` (`None` past the end).
     fn run_at(&self, offset: u64) -> Option<usize> {
         (offset < self.leo).then(|| self.starts.partition_point(|&s| s <= offset) - 1)
@@ -708,6 +728,35 @@ mod tests {
         leader.append_new((200..300u32).map(u64::from).map(|id| data(2, id)));
         assert_eq!(leader.runs.last().map(|r| r.chunk.len()), Some(100));
         assert_eq!(leader.leo(), 5 + 9 + 100);
+    }
+
+    /// A consumer's read, from every offset to every bound with every limit, over three runs with
+    /// commit entries among the data (one at a run's start, one at its end): the data entries
+    /// the entry-by-entry loop it replaced found, and the same next offset.
+    #[test]
+    fn a_consumer_reads_the_data_below_a_bound_up_to_a_limit() {
+        let commit = |epoch| Entry::new(epoch, Payload::Commit { offset: 1, generation: 1, from: NO_CAS });
+        let mut log = PartitionLog::default();
+        log.append_run(Run::new(vec![data(1, 1), data(1, 2), commit(1)]));
+        log.append_run(Run::new(vec![commit(1), data(1, 3)]));
+        log.append_run(Run::new(vec![data(2, 4), commit(2), data(2, 5), data(2, 6)]));
+        let leo = log.leo();
+        for from in 0..=leo {
+            for to in 0..=leo {
+                for max in 0..=4 {
+                    let (mut want, mut next) = (Vec::new(), from);
+                    while next < to && want.len() < max {
+                        if let Some(Payload::Data { id, .. }) = log.entry(next).map(Entry::payload) {
+                            want.push((next, id));
+                        }
+                        next += 1;
+                    }
+                    let mut got = Vec::new();
+                    assert_eq!(log.read_data(from, to, max, &mut got), next, "from {from} to {to} max {max}");
+                    assert_eq!(got, want, "from {from} to {to} max {max}");
+                }
+            }
+        }
     }
 
     /// A follower holds the leader's runs, not copies: fetch ranges that cut runs apart join
