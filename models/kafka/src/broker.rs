@@ -931,7 +931,7 @@ impl Broker {
         from: NodeId,
         req: u64,
         part: u32,
-        ids: Rc<[u64]>,
+        ids: Rc<Vec<u64>>,
         producer: u64,
         base_seq: u32,
         acks: Acks,
@@ -1591,7 +1591,7 @@ mod tests {
         assert!(matches!(b.replicas[&0].role, Role::Leader(_)), "broker 0 leads partition 0 at boot");
         let client = NodeId(5);
         let produce =
-            Msg::Produce { req: 7, partition: 0, ids: Rc::new([42]), producer: 0, base_seq: 0, acks: Acks::All };
+            Msg::Produce { req: 7, partition: 0, ids: Rc::new(vec![42]), producer: 0, base_seq: 0, acks: Acks::All };
         assert!(call(&mut b, |b, ctx| b.on_msg(ctx, client, produce)).is_empty());
         let write = b.disk_inflight.as_ref().expect("a group commit is on its way").0;
         assert!(call(&mut b, |b, ctx| b.on_persisted(ctx, write)).is_empty(), "on the leader's disk only");
@@ -1614,7 +1614,7 @@ mod tests {
             call(&mut b, |b, ctx| b.on_persisted(ctx, write));
         }
         let produce =
-            Msg::Produce { req: 7, partition: 0, ids: Rc::new([42]), producer: 0, base_seq: 0, acks: Acks::All };
+            Msg::Produce { req: 7, partition: 0, ids: Rc::new(vec![42]), producer: 0, base_seq: 0, acks: Acks::All };
         let mut rng = Prng::new(1, Stream::Node(0));
         let mut ids = IdSource::default();
         let mut effects: Vec<Effect<Node>> = Vec::new();
@@ -1641,7 +1641,7 @@ mod tests {
             ls.isr = vec![0, 1];
         }
         let produce =
-            Msg::Produce { req: 7, partition: 0, ids: Rc::new([42]), producer: 0, base_seq: 0, acks: Acks::All };
+            Msg::Produce { req: 7, partition: 0, ids: Rc::new(vec![42]), producer: 0, base_seq: 0, acks: Acks::All };
         let answers = call(&mut b, |b, ctx| b.on_msg(ctx, NodeId(5), produce));
         assert_eq!(answers, vec![(NodeId(5), Some(ProduceError::NotEnoughReplicas))]);
         assert_eq!(b.replicas[&0].log.leo(), 0);

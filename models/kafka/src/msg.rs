@@ -131,7 +131,7 @@ pub enum Msg {
     Produce {
         req: u64,
         partition: u32,
-        ids: std::rc::Rc<[u64]>,
+        ids: std::rc::Rc<Vec<u64>>,
         producer: u64,
         base_seq: u32,
         acks: Acks,
