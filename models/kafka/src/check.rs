@@ -853,10 +853,10 @@ pub const E2E_QUANTILES: [f64; 8] = [0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0
 
 /// End-to-end latencies: produce invoked to first delivery, per message.
 pub struct Latencies {
-    /// Nanoseconds, each of [`E2E_QUANTILES`] in its sorted place (what `stats::percentile`
-    /// reads); the rest between them in no order (selected, not sorted: a sort of millions of
-    /// latencies for eight of them was a tenth of the report).
-    pub e2e: Vec<u64>,
+    /// Nanoseconds at each of [`E2E_QUANTILES`], by `stats::percentile`'s nearest rank (selected,
+    /// not sorted: a sort of millions of latencies for eight of them was a tenth of the report);
+    /// empty if no message was consumed.
+    pub quantiles_ns: Vec<u64>,
     /// Messages delivered at least once.
     pub consumed: usize,
     /// The longest acknowledgement-to-first-delivery delay (what `all_consumed` bounds).
@@ -888,34 +888,85 @@ pub fn e2e_latencies(produced: &[Produced], first: FirstDeliveries) -> Latencies
         }
     }
     drop(first);
-    select_quantiles(&mut e2e, &E2E_QUANTILES);
-    Latencies { e2e, consumed, ack_to_consume_max_ns }
+    let quantiles_ns = quantiles(&e2e, &E2E_QUANTILES);
+    Latencies { quantiles_ns, consumed, ack_to_consume_max_ns }
 }
 
-/// Puts the sample of each of `quantiles`' nearest ranks (`stats::percentile`'s rule) where a sort
-/// would put it (see [`select_ranks`]).
-fn select_quantiles(v: &mut [u64], quantiles: &[f64]) {
+impl Latencies {
+    /// The latency at `q`, one of [`E2E_QUANTILES`], in milliseconds (0 if nothing was consumed,
+    /// as `stats::percentile_ms` of no samples).
+    pub fn ms(&self, q: f64) -> f64 {
+        let i = E2E_QUANTILES.iter().position(|&x| x == q).expect("one of E2E_QUANTILES");
+        self.quantiles_ns.get(i).map_or(0.0, |&ns| ns as f64 / 1e6)
+    }
+}
+
+/// Sub-buckets per power of two of [`bucket`]: 128, so a bucket spans under 1% of its values.
+const SUB_BITS: u32 = 7;
+/// Buckets of [`bucket`] for every `u64`.
+const BUCKETS: usize = (64 - SUB_BITS as usize + 1) << SUB_BITS;
+
+/// A bucket of `v` on a log-linear scale (exact below 128, then 128 buckets per power of two),
+/// rising with `v`: the samples of a bucket lie between those of the buckets below and above.
+fn bucket(v: u64) -> usize {
+    let top = 63u32.saturating_sub(v.leading_zeros());
+    if top < SUB_BITS {
+        return v as usize;
+    }
+    let shift = top - SUB_BITS;
+    ((((top - SUB_BITS + 1) as u64) << SUB_BITS) | ((v >> shift) & ((1 << SUB_BITS) - 1))) as usize
+}
+
+/// The sample at each of `qs`' nearest ranks (`stats::percentile`'s rule), as a sort would find
+/// them: the samples counted by [`bucket`], the buckets holding those ranks found from the counts,
+/// then only their samples gathered and selected in. Two light walks over the samples, where
+/// selecting the ranks in place (`select_nth_unstable`, the rank nearest the middle first)
+/// walked them about two and a half times, partitioning as it went (31 M instructions of the
+/// Kafka cut's report).
+fn quantiles(v: &[u64], qs: &[f64]) -> Vec<u64> {
     let n = v.len();
     if n == 0 {
-        return;
+        return Vec::new();
     }
-    let mut ranks: Vec<usize> = quantiles.iter().map(|q| ((q * n as f64).ceil() as usize).clamp(1, n) - 1).collect();
-    ranks.sort_unstable();
-    ranks.dedup();
-    select_ranks(v, &ranks, 0);
-}
-
-/// Puts the samples of `ranks` (sorted; `base`: the rank of `v[0]`) in their sorted places:
-/// the rank nearest the middle of `v` first, then those below it in what lies below, those
-/// above in what lies above. Each rank halves what is left to select in, so the samples are
-/// walked about twice in all (selecting each rank in what lies above the previous one walked
-/// them three and a half times for the report's quantiles, most of them high).
-fn select_ranks(v: &mut [u64], ranks: &[usize], base: usize) {
-    let middle = base + v.len() / 2;
-    let Some(i) = (0..ranks.len()).min_by_key(|&i| ranks[i].abs_diff(middle)) else { return };
-    let (below, _, above) = v.select_nth_unstable(ranks[i] - base);
-    select_ranks(below, &ranks[..i], base);
-    select_ranks(above, &ranks[i + 1..], ranks[i] + 1);
+    let mut counts = vec![0usize; BUCKETS];
+    for &x in v {
+        counts[bucket(x)] += 1;
+    }
+    let ranks: Vec<usize> = qs.iter().map(|q| ((q * n as f64).ceil() as usize).clamp(1, n) - 1).collect();
+    // Each rank's bucket and the rank of that bucket's first sample, by a walk up the counts.
+    let mut sorted: Vec<usize> = ranks.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut wanted: Vec<(usize, usize)> = Vec::with_capacity(sorted.len());
+    let (mut b, mut below) = (0, 0);
+    for &r in &sorted {
+        while below + counts[b] <= r {
+            below += counts[b];
+            b += 1;
+        }
+        if wanted.last().is_none_or(|&(last, _)| last != b) {
+            wanted.push((b, below));
+        }
+    }
+    // The wanted buckets' samples, each in its bucket's pool (`slot`: pool + 1, 0 = not wanted).
+    let mut slot = vec![0u8; BUCKETS];
+    for (i, &(b, _)) in wanted.iter().enumerate() {
+        slot[b] = u8::try_from(i + 1).expect("at most 255 quantiles");
+    }
+    let mut pools: Vec<Vec<u64>> = wanted.iter().map(|&(b, _)| Vec::with_capacity(counts[b])).collect();
+    for &x in v {
+        let s = slot[bucket(x)];
+        if s != 0 {
+            pools[s as usize - 1].push(x);
+        }
+    }
+    ranks
+        .iter()
+        .map(|&r| {
+            let i = wanted.partition_point(|&(_, below)| below <= r) - 1;
+            *pools[i].select_nth_unstable(r - wanted[i].1).1
+        })
+        .collect()
 }
 
 pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
@@ -981,12 +1032,11 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     drop((at, fparts, sink));
     let latency = e2e_latencies(&produced, polled.first);
     drop(produced);
-    let e2e = latency.e2e;
     let metrics = run.sim.metrics();
     let m = &mut r.measures;
-    m.insert("e2e_latency_p50_ms".into(), sim_core::stats::percentile_ms(&e2e, 0.5));
-    m.insert("e2e_latency_p99_ms".into(), sim_core::stats::percentile_ms(&e2e, 0.99));
-    m.insert("e2e_latency_max_ms".into(), sim_core::stats::percentile_ms(&e2e, 1.0));
+    m.insert("e2e_latency_p50_ms".into(), latency.ms(0.5));
+    m.insert("e2e_latency_p99_ms".into(), latency.ms(0.99));
+    m.insert("e2e_latency_max_ms".into(), latency.ms(1.0));
     m.insert("messages_consumed".into(), latency.consumed as f64);
     m.insert("ack_to_consume_max_ms".into(), latency.ack_to_consume_max_ns as f64 / 1e6);
     m.insert("messages_committed".into(), committed_n as f64);
@@ -1037,7 +1087,7 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
             EventKind::ControllerChange { broker } => ctl.rows.push(vec![t, broker as f64]),
         }
     }
-    let rows = E2E_QUANTILES.iter().map(|&q| vec![q * 100.0, sim_core::stats::percentile_ms(&e2e, q)]).collect();
+    let rows = E2E_QUANTILES.iter().map(|&q| vec![q * 100.0, latency.ms(q)]).collect();
     let cdf = Table::new("e2e_latency_cdf", ["percentile", "ms"], rows).curve(
         "percentile",
         Axis::new("percentile", "").nines(),
@@ -1252,45 +1302,54 @@ mod tests {
         // (id 1: the later poll first in the history), 50 (id 2).
         let polled = Polled::of([d(1, 40), d(1, 30), d(2, 50)].into_iter(), &[], IDS);
         let l = e2e_latencies(&[produced(1, 10), produced(2, 20)], polled.first);
-        assert_eq!(l.e2e, [20, 30]);
+        assert_eq!(l.quantiles_ns, [20, 20, 20, 30, 30, 30, 30, 30], "latencies 20 and 30 at E2E_QUANTILES");
         assert_eq!(l.consumed, 2);
         assert_eq!(l.ack_to_consume_max_ns, 25, "id 2: acknowledged at 25, delivered at 50");
         let none = e2e_latencies(&[produced(1, 10)], Polled::new(IDS).first);
-        assert!(none.e2e.is_empty() && none.consumed == 0 && none.ack_to_consume_max_ns == 0);
+        assert!(none.quantiles_ns.is_empty() && none.consumed == 0 && none.ack_to_consume_max_ns == 0);
+        assert_eq!(none.ms(0.5), 0.0);
     }
 
     /// Selected, not sorted: every quantile the report reads is the sorted vector's, on samples
-    /// with ties, in reverse and shuffled (a fixed permutation), for lengths 1 to 40.
+    /// with ties, in reverse and shuffled (a fixed permutation), for lengths 1 to 40, and on
+    /// random samples narrow and wide.
     #[test]
     fn selected_quantiles_are_the_sorted_ones() {
+        let check = |v: &[u64], what: &str| {
+            let mut sorted = v.to_vec();
+            sorted.sort_unstable();
+            let want: Vec<u64> =
+                E2E_QUANTILES.iter().map(|&q| sim_core::stats::percentile(&sorted, q).expect("samples")).collect();
+            assert_eq!(quantiles(v, &E2E_QUANTILES), want, "{what}, n {}", v.len());
+        };
         for n in 1..=40u64 {
             let samples: Vec<u64> = (0..n).map(|i| (i * 7919 % n) / 2).collect();
-            let mut sorted = samples.clone();
-            sorted.sort_unstable();
-            for mut v in [samples.clone(), samples.iter().rev().copied().collect()] {
-                select_quantiles(&mut v, &E2E_QUANTILES);
-                for q in E2E_QUANTILES {
-                    assert_eq!(
-                        sim_core::stats::percentile(&v, q),
-                        sim_core::stats::percentile(&sorted, q),
-                        "n {n} q {q}"
-                    );
-                }
-            }
+            check(&samples, "small");
+            check(&samples.iter().rev().copied().collect::<Vec<_>>(), "small, reversed");
         }
-        // Random samples, the ranks selected nearest the middle first.
+        // Random samples: narrow (many in one bucket, ties), and spread over every power of two
+        // (every bucket width, 0 and the largest values among them).
         let mut rng = sim_core::rng::Prng::new(3, sim_core::rng::Stream::Workload);
         for n in [999, 1_000, 4_096] {
-            let mut v: Vec<u64> = (0..n).map(|_| rng.below(500)).collect();
-            let mut sorted = v.clone();
-            sorted.sort_unstable();
-            select_quantiles(&mut v, &E2E_QUANTILES);
-            for q in E2E_QUANTILES {
-                assert_eq!(sim_core::stats::percentile(&v, q), sim_core::stats::percentile(&sorted, q), "n {n} q {q}");
-            }
+            check(&(0..n).map(|_| rng.below(500)).collect::<Vec<_>>(), "narrow");
+            let wide: Vec<u64> = (0..n).map(|_| rng.next_u64() >> rng.below(64)).chain([0, 1, u64::MAX]).collect();
+            check(&wide, "wide");
         }
-        let mut none: Vec<u64> = Vec::new();
-        select_quantiles(&mut none, &E2E_QUANTILES);
+        assert!(quantiles(&[], &E2E_QUANTILES).is_empty());
+    }
+
+    /// Buckets rise with the value, each bucket a contiguous range: exact below 128, then 128 per
+    /// power of two.
+    #[test]
+    fn buckets_rise_with_the_value() {
+        assert_eq!([0, 1, 127, 128, 129, 255, 256, 257, 258].map(bucket), [0, 1, 127, 128, 129, 255, 256, 256, 257]);
+        assert_eq!(bucket(u64::MAX), BUCKETS - 1);
+        let mut rng = sim_core::rng::Prng::new(5, sim_core::rng::Stream::Workload);
+        for _ in 0..10_000 {
+            let (a, b) = (rng.next_u64() >> rng.below(64), rng.next_u64() >> rng.below(64));
+            let (lo, hi) = (a.min(b), a.max(b));
+            assert!(bucket(lo) <= bucket(hi), "{lo} {hi}");
+        }
     }
 
     /// The one-walk tallies ([`Polled`], [`Sink`]) against each check's plain definition, on
