@@ -294,7 +294,7 @@ impl<T> RadixQueue<T> {
             return;
         }
         if self.bottom.len() - self.head >= 2 * RUN_MAX {
-            self.spill_run();
+            self.spill_run(e.time);
             self.file(e);
             return;
         }
@@ -302,15 +302,16 @@ impl<T> RadixQueue<T> {
         self.bottom.insert(at, e);
     }
 
-    /// The run's keys go back into the buckets relative to the earliest of them, which becomes
-    /// `last`, and the run holds keys equal to `last` only. Every bucket below the run's level is
-    /// empty (the run took the lowest), and the run is sorted, so equal keys stay FIFO.
+    /// The run's keys go back into the buckets relative to the earliest of them or `floor` (the
+    /// time of the key being pushed, which may be earlier than every key left in the run), which
+    /// becomes `last`, and the run holds keys equal to `last` only. Every bucket below the run's
+    /// level is empty (the run took the lowest), and the run is sorted, so equal keys stay FIFO.
     #[cold]
-    fn spill_run(&mut self) {
+    fn spill_run(&mut self, floor: u64) {
         let run: Vec<Entry> = self.bottom.drain(..).skip(self.head).collect();
         self.head = 0;
         self.span = 1;
-        self.last = run.first().map_or(self.last, |e| e.time);
+        self.last = run.first().map_or(floor, |e| e.time.min(floor));
         for e in run {
             self.file(e);
         }
@@ -505,6 +506,28 @@ mod radix_tests {
             }
             assert_eq!(h.len(), r.len());
         }
+        while let Some(x) = h.pop() {
+            assert_eq!(Some(x), r.pop());
+        }
+        assert!(r.is_empty());
+    }
+
+    /// A push that overflows the run (`spill_run`) and is earlier than every key left in it: the
+    /// run is filed back relative to the pushed key, not to the run's first key (filed relative to
+    /// a later `last`, the key landed in a bucket and popped after the run's keys).
+    #[test]
+    fn a_push_before_a_full_run_pops_first() {
+        let mut h = HeapQueue::default();
+        let mut r = RadixQueue::default();
+        let base = 1 << 20;
+        assert_eq!(h.push(Time(base), 0), r.push(Time(base), 0));
+        assert_eq!(h.pop(), r.pop());
+        // The run (a bucket of level 2 taken whole: 4,096 ns) fills with 2 * RUN_MAX keys after
+        // `base + 100`.
+        for i in 0..2 * RUN_MAX as u64 {
+            assert_eq!(h.push(Time(base + 100 + i), i), r.push(Time(base + 100 + i), i));
+        }
+        assert_eq!(h.push(Time(base + 50), 999), r.push(Time(base + 50), 999));
         while let Some(x) = h.pop() {
             assert_eq!(Some(x), r.pop());
         }

@@ -103,9 +103,9 @@ pub struct RunRecord {
     /// Hex of the trace hash: equal hashes, equal runs.
     pub trace_hash: String,
     pub events: u64,
-    /// Of `events`, the timers popped that ran no handler (cancelled, or of a node gone down since;
-    /// [`crate::world::Sim::events_skipped`]). Not written to results: `simctl bench scenario`
-    /// prints it beside the events/s.
+    /// Timers that came due and ran no handler (cancelled, or of a node gone down since; not in
+    /// `events`: [`crate::world::Sim::events_skipped`]). Not written to results: `simctl bench
+    /// scenario` prints it beside the events/s.
     #[serde(skip)]
     pub events_skipped: u64,
     pub stop: StopReason,

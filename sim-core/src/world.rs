@@ -68,7 +68,8 @@ impl SimConfig {
 /// happened rather than processed events, every dropped message, crash and completed operation.
 /// So the trace's length is not the run's processed-event count (`RunRecord::events`, which the
 /// trace hash covers): the kernel also processes events no actor sees (workload arrivals, flushes,
-/// timers and writes of a crashed incarnation, messages that are then dropped), and the trace adds
+/// writes of a crashed incarnation, messages that are then dropped; a timer that is no longer
+/// armed when it comes due is not an event at all), and the trace adds
 /// drops, crashes and completions. Recording never changes the run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TraceEvent {
@@ -393,9 +394,9 @@ pub struct Sim<A: Actor> {
     effects: Vec<Effect<A>>,
     trace_hash: u64,
     events: u64,
-    /// Of `events`, the timers that ran no handler: cancelled before their time, or set by a node
-    /// that has crashed or stopped since. They stay in the queue until then (a cancel only clears
-    /// the timer's bit), are popped and hashed like any event, and cost only the pop.
+    /// Timers that came due and ran no handler: cancelled before their time, or set by a node
+    /// that has crashed since. They stay in the queue until then (a cancel only clears the
+    /// timer's bit) and are popped, but are no events: not in `events`, not in the trace hash.
     skipped: u64,
     trace: Option<Vec<TraceEvent>>,
     started: bool,
@@ -434,6 +435,11 @@ impl Timers {
     /// Cancelling a timer that fired, or was cancelled, is a no-op.
     fn cancel(&mut self, id: TimerId) {
         self.fire(id);
+    }
+    /// Whether the timer is set and has neither fired nor been cancelled.
+    fn is_armed(&self, id: TimerId) -> bool {
+        let Some(offset) = id.0.checked_sub(self.base) else { return false };
+        self.words.get((offset / 64) as usize).is_some_and(|w| w & (1 << (offset % 64)) != 0)
     }
     /// Whether the timer fires now (and so never again).
     fn fire(&mut self, id: TimerId) -> bool {
@@ -620,7 +626,6 @@ impl<A: Actor> Sim<A> {
         }
         let Some((t, seq, ev)) = self.queue.pop() else { return false };
         self.now = advance_time(self.now, t);
-        self.events += 1;
         if self.nodes.paused > 0 {
             self.step_while_paused(t, seq, ev);
         } else {
@@ -630,18 +635,27 @@ impl<A: Actor> Sim<A> {
     }
 
     /// `step` while some node is paused: the event is noted, then held back if its node is one.
+    /// A timer that is not armed is no event (see `on_timer`); one armed for a paused node is
+    /// noted and held back, and fires when the node resumes.
     #[cold]
     #[inline(never)]
     fn step_while_paused(&mut self, t: Time, seq: u64, ev: Event<A>) {
+        if let Event::Timer { node, incarnation, id, .. } = ev
+            && !self.timer_armed(node, incarnation, id)
+        {
+            self.skipped += 1;
+            return;
+        }
         let (tag, node) = ev.tag();
         self.note_event(t, seq, tag, node);
         self.dispatch(ev);
     }
 
-    /// Mixes the event just popped into the trace hash: its time, sequence number, kind and node
-    /// ([`Event::tag`]).
+    /// Counts the event just popped and mixes it into the trace hash: its time, sequence number,
+    /// kind and node ([`Event::tag`]).
     #[inline(always)]
     fn note_event(&mut self, t: Time, seq: u64, tag: u64, node: u32) {
+        self.events += 1;
         self.trace_hash = mix(mix(self.trace_hash, t.0), seq ^ (tag << 56) ^ ((node as u64) << 24));
     }
 
@@ -678,8 +692,10 @@ impl<A: Actor> Sim<A> {
                 self.on_deliver(from, to, msg, tracked, sent, ends)
             }
             Event::Timer { node, incarnation, id, timer } => {
-                note(self, 2, node.0);
-                self.on_timer(node, incarnation, id, timer)
+                if self.fire_timer(node, incarnation, id) {
+                    note(self, 2, node.0);
+                    self.on_timer(node, timer);
+                }
             }
             Event::DiskDone { node, incarnation, write } => {
                 note(self, 3, node.0);
@@ -713,17 +729,30 @@ impl<A: Actor> Sim<A> {
         }
     }
 
-    fn on_timer(&mut self, node: NodeId, incarnation: u32, id: TimerId, timer: A::Timer) {
+    /// Whether timer `id` of `node`'s `incarnation` fires now (and so never again). One that does
+    /// not (cancelled before its time, or set by an incarnation that has crashed since) ran
+    /// nothing: it is no event, neither noted in the trace hash nor counted, only tallied in
+    /// `skipped`.
+    #[inline]
+    fn fire_timer(&mut self, node: NodeId, incarnation: u32, id: TimerId) -> bool {
         let i = node.index();
-        if self.nodes.incarnation[i] != incarnation || self.nodes.status[i] != Status::Up {
-            self.skipped += 1;
-            return;
-        }
-        let fires = self.nodes.extra.get_mut(node).is_some_and(|x| x.timers.fire(id));
-        if !fires {
-            self.skipped += 1; // cancelled
-            return;
-        }
+        let fires = self.nodes.incarnation[i] == incarnation
+            && self.nodes.status[i] == Status::Up
+            && self.nodes.extra.get_mut(node).is_some_and(|x| x.timers.fire(id));
+        self.skipped += u64::from(!fires);
+        fires
+    }
+
+    /// Whether timer `id` of `node`'s `incarnation` would fire if its node were up: it is armed,
+    /// and the node has not crashed since (a paused node's timers stay armed).
+    fn timer_armed(&self, node: NodeId, incarnation: u32, id: TimerId) -> bool {
+        let i = node.index();
+        self.nodes.incarnation[i] == incarnation
+            && self.nodes.status[i] != Status::Down
+            && self.nodes.extra.get(node).is_some_and(|x| x.timers.is_armed(id))
+    }
+
+    fn on_timer(&mut self, node: NodeId, timer: A::Timer) {
         self.record_trace(node, TraceKind::Timer, "timer", &timer);
         self.call(node, |a, ctx| a.on_timer(ctx, timer));
     }
@@ -1587,9 +1616,9 @@ impl<A: Actor> Sim<A> {
     pub fn events_processed(&self) -> u64 {
         self.events
     }
-    /// Of [`Self::events_processed`], the timers popped that ran no handler (cancelled, or of a
-    /// node that went down since): a model that cancels most of its timers (request timeouts)
-    /// counts them as events that cost only a queue pop.
+    /// The timers that came due and ran no handler (cancelled, or of a node that went down
+    /// since): not events, so not in [`Self::events_processed`] nor in the trace hash. A model
+    /// that cancels most of its timers (request timeouts) has many.
     pub fn events_skipped(&self) -> u64 {
         self.skipped
     }
