@@ -1009,8 +1009,8 @@ fn the_probe_measures_a_step_with_constant_latencies() {
 
 /// A caller: every millisecond (of its own clock) it sets a request timeout and, a reply having
 /// come, cancels most of the ones it set before; a tenth run out. Node `n`'s timeouts are
-/// `20 + n` ms, so the kernel keeps several timer lanes, and node 3's clock runs fast (its spans
-/// differ again). It stops calling at 300 ms and cancels its last timeout then: that one comes
+/// `20 + n` ms, so timeouts of several spans interleave in the queue, and node 3's clock runs
+/// fast (its spans differ again). It stops calling at 300 ms and cancels its last timeout then: that one comes
 /// due after every event that runs a handler.
 #[derive(Default)]
 struct Caller {
@@ -1051,10 +1051,10 @@ impl Actor for Caller {
 /// Timers that are no longer armed when they come due are no events: a run of many cancelled
 /// timeouts, across a crash (its timers die with the incarnation) and a pause (an armed timer is
 /// held and fires at the resume), has this golden hash, event count and end. Set when the
-/// kernel stopped counting them (round thirteen) and unchanged since the kernel keeps timers in
-/// lanes and drops cancelled ones unqueued: the trailing cancelled timeout still ends the run as
-/// it would have popped (the clock moves to it, and it keeps the run from being quiescent before
-/// its time).
+/// kernel stopped counting them (round thirteen). The trailing cancelled timeout still ends the
+/// run: it pops (the clock moves to it, and it keeps the run from being quiescent before its
+/// time) but is not counted. A kernel that dropped cancelled timers unqueued (timer lanes, tried
+/// in round thirteen) must keep this hash, count and end.
 #[test]
 fn cancelled_timers_are_no_events_golden() {
     let mut cfg = SimConfig::new(9);
