@@ -888,7 +888,7 @@ pub fn e2e_latencies(produced: &[Produced], first: FirstDeliveries) -> Latencies
         }
     }
     drop(first);
-    let quantiles_ns = quantiles(&e2e, &E2E_QUANTILES);
+    let quantiles_ns = sim_core::stats::quantiles(&e2e, &E2E_QUANTILES);
     Latencies { quantiles_ns, consumed, ack_to_consume_max_ns }
 }
 
@@ -899,74 +899,6 @@ impl Latencies {
         let i = E2E_QUANTILES.iter().position(|&x| x == q).expect("one of E2E_QUANTILES");
         self.quantiles_ns.get(i).map_or(0.0, |&ns| ns as f64 / 1e6)
     }
-}
-
-/// Sub-buckets per power of two of [`bucket`]: 128, so a bucket spans under 1% of its values.
-const SUB_BITS: u32 = 7;
-/// Buckets of [`bucket`] for every `u64`: 128 per power of two.
-const BUCKETS: usize = 64 << SUB_BITS;
-
-/// A bucket of `v` on a log-linear scale: its highest set bit, then the `SUB_BITS` bits below
-/// it (0 shares 1's bucket). Rising with `v`, so the samples of a bucket lie between those of
-/// the buckets below and above; a handful of instructions, with no branch (it runs twice per
-/// sample).
-fn bucket(v: u64) -> usize {
-    let v = v | 1;
-    let lz = v.leading_zeros();
-    let below_top = (v << lz) >> (63 - SUB_BITS) & ((1 << SUB_BITS) - 1);
-    (((63 - lz) as usize) << SUB_BITS) | below_top as usize
-}
-
-/// The sample at each of `qs`' nearest ranks (`stats::percentile`'s rule), as a sort would find
-/// them: the samples counted by [`bucket`], the buckets holding those ranks found from the counts,
-/// then only their samples gathered and selected in. Two light walks over the samples, where
-/// selecting the ranks in place (`select_nth_unstable`, the rank nearest the middle first)
-/// walked them about two and a half times, partitioning as it went (31 M instructions of the
-/// Kafka cut's report).
-fn quantiles(v: &[u64], qs: &[f64]) -> Vec<u64> {
-    let n = v.len();
-    if n == 0 {
-        return Vec::new();
-    }
-    let mut counts = vec![0usize; BUCKETS];
-    for &x in v {
-        counts[bucket(x)] += 1;
-    }
-    let ranks: Vec<usize> = qs.iter().map(|q| ((q * n as f64).ceil() as usize).clamp(1, n) - 1).collect();
-    // Each rank's bucket and the rank of that bucket's first sample, by a walk up the counts.
-    let mut sorted: Vec<usize> = ranks.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut wanted: Vec<(usize, usize)> = Vec::with_capacity(sorted.len());
-    let (mut b, mut below) = (0, 0);
-    for &r in &sorted {
-        while below + counts[b] <= r {
-            below += counts[b];
-            b += 1;
-        }
-        if wanted.last().is_none_or(|&(last, _)| last != b) {
-            wanted.push((b, below));
-        }
-    }
-    // The wanted buckets' samples, each in its bucket's pool (`slot`: pool + 1, 0 = not wanted).
-    let mut slot = vec![0u8; BUCKETS];
-    for (i, &(b, _)) in wanted.iter().enumerate() {
-        slot[b] = u8::try_from(i + 1).expect("at most 255 quantiles");
-    }
-    let mut pools: Vec<Vec<u64>> = wanted.iter().map(|&(b, _)| Vec::with_capacity(counts[b])).collect();
-    for &x in v {
-        let s = slot[bucket(x)];
-        if s != 0 {
-            pools[s as usize - 1].push(x);
-        }
-    }
-    ranks
-        .iter()
-        .map(|&r| {
-            let i = wanted.partition_point(|&(_, below)| below <= r) - 1;
-            *pools[i].select_nth_unstable(r - wanted[i].1).1
-        })
-        .collect()
 }
 
 pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
@@ -1308,49 +1240,6 @@ mod tests {
         let none = e2e_latencies(&[produced(1, 10)], Polled::new(IDS).first);
         assert!(none.quantiles_ns.is_empty() && none.consumed == 0 && none.ack_to_consume_max_ns == 0);
         assert_eq!(none.ms(0.5), 0.0);
-    }
-
-    /// Selected, not sorted: every quantile the report reads is the sorted vector's, on samples
-    /// with ties, in reverse and shuffled (a fixed permutation), for lengths 1 to 40, and on
-    /// random samples narrow and wide.
-    #[test]
-    fn selected_quantiles_are_the_sorted_ones() {
-        let check = |v: &[u64], what: &str| {
-            let mut sorted = v.to_vec();
-            sorted.sort_unstable();
-            let want: Vec<u64> =
-                E2E_QUANTILES.iter().map(|&q| sim_core::stats::percentile(&sorted, q).expect("samples")).collect();
-            assert_eq!(quantiles(v, &E2E_QUANTILES), want, "{what}, n {}", v.len());
-        };
-        for n in 1..=40u64 {
-            let samples: Vec<u64> = (0..n).map(|i| (i * 7919 % n) / 2).collect();
-            check(&samples, "small");
-            check(&samples.iter().rev().copied().collect::<Vec<_>>(), "small, reversed");
-        }
-        // Random samples: narrow (many in one bucket, ties), and spread over every power of two
-        // (every bucket width, 0 and the largest values among them).
-        let mut rng = sim_core::rng::Prng::new(3, sim_core::rng::Stream::Workload);
-        for n in [999, 1_000, 4_096] {
-            check(&(0..n).map(|_| rng.below(500)).collect::<Vec<_>>(), "narrow");
-            let wide: Vec<u64> = (0..n).map(|_| rng.next_u64() >> rng.below(64)).chain([0, 1, u64::MAX]).collect();
-            check(&wide, "wide");
-        }
-        assert!(quantiles(&[], &E2E_QUANTILES).is_empty());
-    }
-
-    /// Buckets rise with the value, each bucket a contiguous range: 128 per power of two.
-    #[test]
-    fn buckets_rise_with_the_value() {
-        // The lowest bit is set first: 0 and 1 share a bucket, as 2 and 3 do; 128 to 255 are
-        // exact, 256 to 511 two values a bucket.
-        assert_eq!([0, 1, 2, 3, 255, 256, 257, 258].map(bucket), [0, 0, 192, 192, 1023, 1024, 1024, 1025]);
-        assert_eq!(bucket(u64::MAX), BUCKETS - 1);
-        let mut rng = sim_core::rng::Prng::new(5, sim_core::rng::Stream::Workload);
-        for _ in 0..10_000 {
-            let (a, b) = (rng.next_u64() >> rng.below(64), rng.next_u64() >> rng.below(64));
-            let (lo, hi) = (a.min(b), a.max(b));
-            assert!(bucket(lo) <= bucket(hi), "{lo} {hi}");
-        }
     }
 
     /// The one-walk tallies ([`Polled`], [`Sink`]) against each check's plain definition, on
