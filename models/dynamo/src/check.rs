@@ -79,7 +79,7 @@ fn max_over_mean(load: &[f64], weight: &[f64]) -> f64 {
 fn latest_before(writes: &[(u64, Time, u32)], reads: &[(u64, Time)]) -> Vec<Option<u32>> {
     debug_assert!(writes.is_sorted());
     let mut order: Vec<(u64, Time, u32)> = reads.iter().enumerate().map(|(i, r)| (r.0, r.1, i as u32)).collect();
-    order.sort_unstable();
+    sort_by_key_and_time(&mut order);
     let mut latest = vec![None; reads.len()];
     // The first write at or after the read: it only moves forward, as the sorted reads do.
     let mut at = 0;
@@ -90,6 +90,19 @@ fn latest_before(writes: &[(u64, Time, u32)], reads: &[(u64, Time)]) -> Vec<Opti
         latest[i as usize] = at.checked_sub(1).map(|j| writes[j]).filter(|w| w.0 == key).map(|w| w.2);
     }
     latest
+}
+
+/// Sorts `(key, time, index)` entries built with their indices ascending, as a sort of the whole
+/// tuples would: a stable radix sort (`radsort`) by key alone, then each run of one key (a few
+/// entries: most keys of a large key space are read or written once) by time and index. A
+/// comparison sort of the tuples cost ~340 instructions an entry, a radix sort by key and time
+/// ~230 (one sort by each), this ~120 (callgrind, 36,000 entries of the Dynamo cut's shape).
+fn sort_by_key_and_time(entries: &mut [(u64, Time, u32)]) {
+    debug_assert!(entries.windows(2).all(|w| w[0].2 < w[1].2), "indices must ascend");
+    radsort::sort_by_key(entries, |e| e.0);
+    for run in entries.chunk_by_mut(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+        run.sort_unstable();
+    }
 }
 
 /// Which keys a disturbance of the `stale_reads` check can affect.
@@ -237,8 +250,10 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let winner_of = |key: u64| winner.binary_search_by_key(&key, |w| w.0).ok().map(|i| winner[i].1);
     // Client merge: per item, whether its key's owners hold it at the end. An item counts under
     // the key it was written to (carts merge within a key): its put's entry, `v - 1`, says which.
-    // By item, so the history is read in order, not at random.
-    radsort::sort(&mut found); // a radix sort, as for the keys
+    // By item, so the history is read in order, not at random: a radix sort, as for the keys, by
+    // item alone (what the reads find does not depend on the order; sorting by key too was a
+    // second radix sort).
+    radsort::sort_by_key(&mut found, |f| f.0);
     let mut held = vec![false; hist.len() + 1];
     for &(v, key) in &found {
         if hist.get((v as usize).wrapping_sub(1)).is_some_and(|e| e.key == key) {
@@ -362,7 +377,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     // the history entries.
     let mut puts_by_key: Vec<(u64, Time, u32)> =
         acked.iter().enumerate().map(|(i, e)| (e.key, e.complete.expect("acked"), i as u32)).collect();
-    puts_by_key.sort_unstable();
+    sort_by_key_and_time(&mut puts_by_key);
     let lag_bounds_ms: Vec<f64> = config.lag_grid.iter().map(|d| d.as_millis_f64()).chain([f64::INFINITY]).collect();
     let mut lag_counts = vec![(0u64, 0u64); lag_bounds_ms.len()];
     let (mut checked, mut stale, mut quiet, mut stale_quiet) = (0u64, 0u64, 0u64, 0u64);
@@ -570,7 +585,7 @@ fn balance_tables(
     // then a merge with its tokens rather than a search per key and ring. One sort of positions:
     // a key's position is a bijection of it (`mix64`), so equal positions are one key.
     let mut positions: Vec<u64> = hist.iter().map(|e| Ring::key_position(e.key)).collect();
-    positions.sort_unstable();
+    radsort::sort(&mut positions);
     let (placed, ops_before) = placed_keys(&positions);
     // Each ring's balance: ring share, keys held, primary requests (most loaded / mean). Counts
     // are whole numbers, so summing them per range first changes no total.
@@ -661,7 +676,7 @@ fn balance_tables(
 
 #[cfg(test)]
 mod tests {
-    use super::{latest_before, per_range, placed_keys};
+    use super::{latest_before, per_range, placed_keys, sort_by_key_and_time};
     use sim_core::Time;
     use sim_core::rng::mix64;
 
@@ -685,6 +700,23 @@ mod tests {
                 })
                 .collect();
             assert_eq!(latest_before(&writes, &reads), expected, "case {case}");
+        }
+    }
+
+    /// The radix sort by key, then by time and index within a key, orders entries built in index
+    /// order exactly as a sort of the whole tuples: on random entries over few keys and times (many ties, broken by index),
+    /// and over keys and times spanning every byte (each byte of the radix sort's passes).
+    #[test]
+    fn sorting_by_key_and_time_matches_a_sort_of_whole_tuples() {
+        for case in 0..200u64 {
+            let draw = |i: u64, m: u64| mix64((case << 32) ^ i) % m;
+            let (keys, times) = if case % 2 == 0 { (1 + draw(0, 5), 1 + draw(1, 8)) } else { (u64::MAX, u64::MAX) };
+            let mut entries: Vec<(u64, Time, u32)> =
+                (0..draw(2, 300)).map(|i| (draw(2 * i + 10, keys), Time(draw(2 * i + 11, times)), i as u32)).collect();
+            let mut expected = entries.clone();
+            expected.sort_unstable();
+            sort_by_key_and_time(&mut entries);
+            assert_eq!(entries, expected, "case {case}");
         }
     }
 
