@@ -297,7 +297,10 @@ pub(crate) fn by_key<'a, S: Spec>(spec: &S, history: &'a [OpOf<S>]) -> ByKey<'a,
         }
         order.push((op.key, u32::try_from(i).expect("fewer than 2^32 operations"), unknown));
     }
-    order.sort_unstable();
+    // Pushed in history order, so a stable sort by key alone is the (key, position) order. A
+    // radix sort by key (only the bytes in which keys differ) where a comparison sort of whole
+    // tuples was 14.4 M instructions of the Dynamo cut's 37 M linearizability check.
+    radsort::sort_by_key(&mut order, |&(key, ..)| key);
     let mut ops: Vec<&OpOf<S>> = Vec::with_capacity(order.len());
     let mut runs = Vec::new();
     let mut pruned_unknown = 0u64;

@@ -475,3 +475,44 @@ fn a_key_whose_operations_never_overlap_gets_the_search_s_verdict_without_the_se
     let touching: Vec<&Operation<RegOp, RegRet>> = touching.iter().collect();
     assert_eq!(one_order(&Register, &touching, 100), None);
 }
+
+/// `by_key` against its definition: each key once, in key order, with its operations in history
+/// order (reads of unknown outcome left out), on keys few and many, narrow and full-width.
+#[test]
+fn by_key_groups_each_key_s_operations_in_history_order() {
+    use super::check::by_key;
+    use crate::rng::{Prng, Stream};
+    let mut rng = Prng::new(11, Stream::Workload);
+    for (n, key_of) in [(500, 0u32), (5_000, 1), (5_000, 2)] {
+        let h: RegHist = (0..n)
+            .map(|i| {
+                let key = match key_of {
+                    0 => rng.below(7),
+                    1 => rng.below(1_000_000),
+                    _ => rng.next_u64() >> rng.below(64),
+                };
+                let (t, v) = (10 * i, rng.below(3));
+                // Unknown reads are dropped; no unknown write, so nothing is pruned.
+                let mut o = match rng.below(3) {
+                    0 => unknown(i, 1, t, RegOp::Read),
+                    1 => w(i, 1, t, t + 5, v),
+                    _ => r(i, 1, t, t + 5, v),
+                };
+                o.key = key;
+                o
+            })
+            .collect();
+        let mut want: std::collections::BTreeMap<u64, Vec<u64>> = std::collections::BTreeMap::new();
+        for o in &h {
+            let entry = want.entry(o.key).or_default();
+            if o.complete().is_some() || o.input != RegOp::Read {
+                entry.push(o.id);
+            }
+        }
+        let got: Vec<(u64, Vec<u64>)> =
+            by_key(&Register, &h).iter().map(|(k, ops)| (k, ops.iter().map(|o| o.id).collect())).collect();
+        // A key of only unknown reads is no key at all: its operations were dropped before the cut.
+        want.retain(|_, ids| !ids.is_empty());
+        assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "{n} operations, keys {key_of}");
+    }
+}
