@@ -151,11 +151,13 @@ enum Event<A: Actor> {
         sent: Time,
         ends: (u32, u32),
     },
+    /// `held`: popped while its node was paused and held back (so already counted as an event).
     Timer {
         node: NodeId,
         incarnation: u32,
         id: TimerId,
         timer: A::Timer,
+        held: bool,
     },
     DiskDone {
         node: NodeId,
@@ -397,6 +399,8 @@ pub struct Sim<A: Actor> {
     /// Timers that came due and ran no handler: cancelled before their time, or set by a node
     /// that has crashed since. They stay in the queue until then (a cancel only clears the
     /// timer's bit) and are popped, but are no events: not in `events`, not in the trace hash.
+    /// A timer held back for a paused node was counted as an event already: not tallied here if
+    /// it is cancelled before the resume.
     skipped: u64,
     trace: Option<Vec<TraceEvent>>,
     started: bool,
@@ -640,10 +644,10 @@ impl<A: Actor> Sim<A> {
     #[cold]
     #[inline(never)]
     fn step_while_paused(&mut self, t: Time, seq: u64, ev: Event<A>) {
-        if let Event::Timer { node, incarnation, id, .. } = ev
+        if let Event::Timer { node, incarnation, id, held, .. } = ev
             && !self.timer_armed(node, incarnation, id)
         {
-            self.skipped += 1;
+            self.skip_timer(held);
             return;
         }
         let (tag, node) = ev.tag();
@@ -691,10 +695,12 @@ impl<A: Actor> Sim<A> {
                 note(self, 1, to.0);
                 self.on_deliver(from, to, msg, tracked, sent, ends)
             }
-            Event::Timer { node, incarnation, id, timer } => {
+            Event::Timer { node, incarnation, id, timer, held } => {
                 if self.fire_timer(node, incarnation, id) {
                     note(self, 2, node.0);
                     self.on_timer(node, timer);
+                } else {
+                    self.skip_timer(held);
                 }
             }
             Event::DiskDone { node, incarnation, write } => {
@@ -721,7 +727,10 @@ impl<A: Actor> Sim<A> {
     /// Holds `ev` back until paused `node` resumes.
     #[cold]
     #[inline(never)]
-    fn park(&mut self, node: NodeId, ev: Event<A>) {
+    fn park(&mut self, node: NodeId, mut ev: Event<A>) {
+        if let Event::Timer { held, .. } = &mut ev {
+            *held = true;
+        }
         let x = self.extra(node);
         x.parked.push((Time::ZERO, ev));
         if let Some(f) = x.paused_by {
@@ -730,21 +739,27 @@ impl<A: Actor> Sim<A> {
     }
 
     /// Whether timer `id` of `node`'s `incarnation` fires now (and so never again). One that does
-    /// not (cancelled before its time, or set by an incarnation that has crashed since) ran
-    /// nothing: it is no event, neither noted in the trace hash nor counted, only tallied in
-    /// `skipped`.
+    /// not (cancelled before its time, or set by an incarnation that has crashed since) runs
+    /// nothing: it is no event, neither noted in the trace hash nor counted ([`Self::skip_timer`]).
     #[inline]
     fn fire_timer(&mut self, node: NodeId, incarnation: u32, id: TimerId) -> bool {
         let i = node.index();
-        let fires = self.nodes.incarnation[i] == incarnation
+        self.nodes.incarnation[i] == incarnation
             && self.nodes.status[i] == Status::Up
-            && self.nodes.extra.get_mut(node).is_some_and(|x| x.timers.fire(id));
-        self.skipped += u64::from(!fires);
-        fires
+            && self.nodes.extra.get_mut(node).is_some_and(|x| x.timers.fire(id))
+    }
+
+    /// A timer came due and ran nothing: tallied in `skipped`, unless it was `held` (popped while
+    /// its node was paused, it was counted as an event then, and is not counted twice).
+    #[inline]
+    fn skip_timer(&mut self, held: bool) {
+        self.skipped += u64::from(!held);
     }
 
     /// Whether timer `id` of `node`'s `incarnation` would fire if its node were up: it is armed,
-    /// and the node has not crashed since (a paused node's timers stay armed).
+    /// and the node has not crashed since (a paused node's timers stay armed). `fire_timer`'s
+    /// twin that only looks: a timer popped for a paused node must stay armed while it is held
+    /// back (it fires at the resume, or is cancelled before), and a paused node is not up.
     fn timer_armed(&self, node: NodeId, incarnation: u32, id: TimerId) -> bool {
         let i = node.index();
         self.nodes.incarnation[i] == incarnation
@@ -895,7 +910,7 @@ impl<A: Actor> Sim<A> {
                     };
                     let incarnation = self.nodes.incarnation[node.index()];
                     self.extra(node).timers.arm(id);
-                    self.queue.push(self.now + span, Event::Timer { node, incarnation, id, timer });
+                    self.queue.push(self.now + span, Event::Timer { node, incarnation, id, timer, held: false });
                 }
                 Effect::CancelTimer { id } => {
                     // Cancelling a timer that fired, or was cancelled, is a no-op.
@@ -1618,7 +1633,9 @@ impl<A: Actor> Sim<A> {
     }
     /// The timers that came due and ran no handler (cancelled, or of a node that went down
     /// since): not events, so not in [`Self::events_processed`] nor in the trace hash. A model
-    /// that cancels most of its timers (request timeouts) has many.
+    /// that cancels most of its timers (request timeouts) has many. A timer popped while its
+    /// node was paused is an event (held back) and not one of these, even if it is cancelled
+    /// before the resume.
     pub fn events_skipped(&self) -> u64 {
         self.skipped
     }
