@@ -490,6 +490,13 @@ fn advance_time(now: Time, t: Time) -> Time {
     t
 }
 
+/// Drops `value`, out of line: for what a hot path drops only in a case that does not occur.
+#[cold]
+#[inline(never)]
+fn drop_cold<T>(value: T) {
+    drop(value);
+}
+
 const HASH_PRIME: u64 = 0x0000_0100_0000_01B3;
 
 #[inline]
@@ -927,7 +934,21 @@ impl<A: Actor> Sim<A> {
                 e => self.apply_rare(node, e),
             }
         }
-        self.effects = fx;
+        self.put_back_effects(fx);
+    }
+
+    /// Puts the (empty) effects buffer back for the next handler. What it replaces is the
+    /// `Vec::new()` that `apply_effects` took it for, with nothing to free: forgotten rather than
+    /// dropped, which was a call to `Vec`'s drop glue per handler (~16 instructions; 1.6% of
+    /// PHOLD's). Were a handler ever run while effects are applied, its own buffer would be freed.
+    #[inline(always)]
+    fn put_back_effects(&mut self, fx: Vec<Effect<A>>) {
+        let left = std::mem::replace(&mut self.effects, fx);
+        if left.capacity() == 0 {
+            std::mem::forget(left);
+        } else {
+            drop_cold(left);
+        }
     }
 
     /// The effects few models record, out of line so `apply_effects` stays small.
