@@ -998,7 +998,8 @@ impl<A: Actor> Sim<A> {
         if let Some(f) = self.cut_between(from, to) {
             return self.drop_message(from, to, self.now, DropReason::Partition, Some(f), msg);
         }
-        let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
+        let li = self.links.index(self.topo.zone_of(from), self.topo.zone_of(to));
+        let link = self.links.at(li);
         if link.loss > 0.0 && self.net_rng.chance(link.loss) {
             return self.drop_message(from, to, self.now, DropReason::Loss, None, msg);
         }
@@ -1010,10 +1011,10 @@ impl<A: Actor> Sim<A> {
         }
         let duplicate = link.duplicate > 0.0 && self.net_rng.chance(link.duplicate);
         let ends = if self.links.fifo { (self.incarnation(from), self.incarnation(to)) } else { (0, 0) };
-        if duplicate && !self.send_duplicate(from, to, &msg, ends) {
+        if duplicate && !self.send_duplicate(from, to, &msg, ends, li) {
             return;
         }
-        self.send_copy(from, to, msg, kind, ends);
+        self.send_copy(from, to, msg, kind, ends, li);
     }
 
     /// The first of two copies of a duplicated message; false if the link's in-flight bound
@@ -1022,10 +1023,10 @@ impl<A: Actor> Sim<A> {
     /// carries a version set or a batch) only for a duplicate.
     #[cold]
     #[inline(never)]
-    fn send_duplicate(&mut self, from: NodeId, to: NodeId, msg: &A::Msg, ends: (u32, u32)) -> bool {
+    fn send_duplicate(&mut self, from: NodeId, to: NodeId, msg: &A::Msg, ends: (u32, u32), link: usize) -> bool {
         let kind = msg.kind();
         self.counts(kind).duplicated += 1;
-        self.send_copy(from, to, msg.clone(), kind, ends)
+        self.send_copy(from, to, msg.clone(), kind, ends, link)
     }
 
     /// Loses `msg` (from `from` to `to`, sent at `sent`) for `reason`: counted under its kind and
@@ -1055,11 +1056,19 @@ impl<A: Actor> Sim<A> {
         self.trace_drop(from, to, sent, reason, &msg);
     }
 
-    /// Puts one copy of a sent message on the wire; false if the link's in-flight bound dropped it
-    /// (and so any later copy).
+    /// Puts one copy of a sent message on the wire over link `link` ([`LinkTable::index`]); false
+    /// if the link's in-flight bound dropped it (and so any later copy).
     #[inline(always)]
-    fn send_copy(&mut self, from: NodeId, to: NodeId, msg: A::Msg, kind: &'static str, ends: (u32, u32)) -> bool {
-        let link = self.links.get(self.topo.zone_of(from), self.topo.zone_of(to));
+    fn send_copy(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        msg: A::Msg,
+        kind: &'static str,
+        ends: (u32, u32),
+        link: usize,
+    ) -> bool {
+        let link = self.links.at(link);
         let mut latency = link.latency_for(kind).sample(&mut self.net_rng);
         for &(f, node, peer, extra) in &self.delays {
             let hit = match peer {
