@@ -420,7 +420,10 @@ struct Timers {
     armed: usize,
 }
 
+/// `arm` and `cancel` are inlined into `apply_effects`, their one caller each: as calls, saving
+/// and restoring registers was ~16 of their ~41 instructions (callgrind, Dynamo cut).
 impl Timers {
+    #[inline]
     fn arm(&mut self, id: TimerId) {
         if self.words.is_empty() {
             self.base = id.0 & !63;
@@ -437,6 +440,7 @@ impl Timers {
         self.armed += usize::from(fresh);
     }
     /// Cancelling a timer that fired, or was cancelled, is a no-op.
+    #[inline]
     fn cancel(&mut self, id: TimerId) {
         self.fire(id);
     }
