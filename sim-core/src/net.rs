@@ -239,9 +239,16 @@ impl LinkTable {
         LinkTable { zones: z, links, stateful, fifo }
     }
 
+    /// The index of the link from `from_zone` to `to_zone`, for [`LinkTable::at`]: a send looks
+    /// its link up once and reads it twice (before and after its loss draws), by index.
     #[inline]
-    pub fn get(&self, from_zone: u16, to_zone: u16) -> &Link {
-        &self.links[from_zone as usize * self.zones + to_zone as usize]
+    pub fn index(&self, from_zone: u16, to_zone: u16) -> usize {
+        from_zone as usize * self.zones + to_zone as usize
+    }
+
+    #[inline]
+    pub fn at(&self, index: usize) -> &Link {
+        &self.links[index]
     }
 }
 
