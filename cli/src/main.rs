@@ -287,7 +287,7 @@ pub fn mem_available(meminfo: &str) -> Option<f64> {
 
 /// The allocator: mimalloc rather than the system's (glibc) malloc. A simulation allocates and
 /// frees a message, a history entry or a version per event, and a run ends by freeing millions of
-/// them; measured with `simctl bench scenario` in README.md ("The allocator"). Built without
+/// them; measured with `simctl bench scenario` in docs/performance.md ("Round three, merged": the allocator). Built without
 /// transparent huge pages (`no_thp`): with them, on a kernel that grants them always, Kafka's runs
 /// spent their gain zeroing 2 MiB pages. It decides nothing a run computes (no address reaches the
 /// simulation), so trace hashes are the same under either.

@@ -155,7 +155,7 @@ const DEAL_MIN: usize = 21;
 /// sorts (the stable one's insertion and merge sorts; `sort_unstable` of the keys as words, their
 /// low time bits and their index) were ~10 KB of sorting code, taken once per refill and evicted
 /// from the instruction cache by the models' handlers in between (27 I1 misses and ~1,550
-/// instructions per `sort_unstable` in the Dynamo cut; see README "Performance").
+/// instructions per `sort_unstable` in the Dynamo cut; see docs/performance.md, "Round ten").
 #[inline]
 fn sort_into(bucket: &mut Vec<Entry>, level: usize, run: &mut Vec<Entry>) {
     debug_assert!(bucket.len() <= RUN_MAX);

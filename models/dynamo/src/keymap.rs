@@ -10,7 +10,7 @@
 //! Keys and values are in two arrays by slot, so a probe, and an insert's search for a free slot
 //! (most puts of a large key space write a new key), touch only 8-byte keys (a layout with key and
 //! value side by side in one 40-byte slot was measured and lost: its probes span more cache lines,
-//! see README "Dynamo, round six"). Most lookups of a large key space are for keys the server does
+//! see docs/performance.md, "Dynamo, round six"). Most lookups of a large key space are for keys the server does
 //! not hold (a read of a key never written): those are answered by the filter in front, two bits
 //! in one word of a bit array of half a byte per slot (64 KB for 80,000 keys, small enough to stay
 //! in the processor's nearer caches where the 1 MB of keys does not), which lets through about one

@@ -485,7 +485,7 @@ impl Model for Dynamo {
         // 7/16 to 7/8 full, and its filter) and in its range's list of keys (8 bytes); a key's
         // one version is held inline in its slot. 109-115 B of resident memory per key and
         // replica, measured as the RSS that 8 servers' tables added for 100,000 and 213,000 keys
-        // on 3 replicas each (the versions made beforehand; README "Dynamo, round seven"), when
+        // on 3 replicas each (the versions made beforehand; docs/performance.md, "Dynamo, round seven"), when
         // each key's version list was an allocation of its own: an upper bound now.
         let value = sibling + n * 112.0 + grows * puts_per_key;
         // Each replica's record holds a handle on the put's version, which all share: the

@@ -336,7 +336,7 @@ type Targets = SmallVec<[(u32, Option<u32>); INLINE_REPLICAS]>;
 
 /// How many replicas a request's lists (targets, answers) hold without an allocation: the
 /// default `N`. As `Vec`s they cost an allocation and a free each per request (about 75
-/// instructions apiece, README "Dynamo, round eight").
+/// instructions apiece, docs/performance.md, "Round eight, merged": `dynsim8`).
 const INLINE_REPLICAS: usize = 3;
 
 /// Whether `answered` makes a quorum of `q`. A quorum counts distinct nodes, each one the request
