@@ -62,8 +62,10 @@ fn perf_scenarios_validate() {
     let r = simctl(&[
         "validate",
         "scenarios/perf/dynamo_10k.ron",
+        "scenarios/perf/dynamo_cut.ron",
         "scenarios/perf/dynamo_1000_servers.ron",
         "scenarios/perf/kafka_50k.ron",
+        "scenarios/perf/kafka_cut.ron",
         "scenarios/perf/kafka_100_brokers.ron",
         "scenarios/perf/crawler_1m_pages.ron",
         "scenarios/perf/clients_100k.ron",
