@@ -375,10 +375,7 @@ pub fn cart_sessions(ops: &[CartOpn<'_>]) -> lin::weak::SessionReport {
     // below), only that each is one run with its indices ascending: a stable radix sort
     // (`radsort`) by key alone, then each run of one key (a few operations: most keys of a large
     // key space have one) sorted as whole entries. A radix sort by client and key was two sorts.
-    radsort::sort_by_key(&mut by_session, |s| s.1);
-    for run in by_session.chunk_by_mut(|a, b| a.1 == b.1).filter(|run| run.len() > 1) {
-        run.sort_unstable();
-    }
+    crate::check::group_by_key(&mut by_session, |s| s.1);
     let mut r = lin::weak::SessionReport::default();
     // Per session: completed adds (completion, item, id), reads (invoke, completion, items, id).
     let mut adds: Vec<(u64, u64, u64)> = Vec::new();
