@@ -27,6 +27,7 @@ pub mod dist;
 pub mod divergence;
 pub mod explore;
 pub mod fault;
+mod lanes;
 pub mod lin;
 pub mod math;
 pub mod metrics;

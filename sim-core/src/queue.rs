@@ -77,6 +77,20 @@ impl<T> HeapQueue<T> {
         seq
     }
 
+    /// Takes the next sequence number for an event pushed later with [`HeapQueue::push_late`].
+    #[inline]
+    pub fn reserve_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq - 1
+    }
+
+    /// Schedules `event` at `time` under `seq`, a number [`HeapQueue::reserve_seq`] gave.
+    pub fn push_late(&mut self, time: Time, seq: u64, event: T) {
+        debug_assert!(seq < self.next_seq, "sequence number {seq} was never reserved");
+        let slot = self.slab.insert(event);
+        self.heap.push(Entry { time: time.0, seq, slot });
+    }
+
     /// The earliest event, with its time and sequence number.
     #[inline]
     pub fn pop(&mut self) -> Option<(Time, u64, T)> {
@@ -225,6 +239,9 @@ pub struct RadixQueue<T> {
     levels: u32,
     /// Per level, bit `d`: bucket `(level, d)` is non-empty.
     digits: [u64; LEVELS],
+    /// Per level, bit `d`: bucket `(level, d)` holds a key pushed late ([`RadixQueue::push_late`]),
+    /// so its order is not sequence order among equal times until it is sorted.
+    late: [u64; LEVELS],
     last: u64,
     len: usize,
     slab: Slab<T>,
@@ -258,6 +275,7 @@ impl<T> RadixQueue<T> {
             buckets: (0..LEVELS * DIGITS).map(|_| Vec::new()).collect(),
             levels: 0,
             digits: [0; LEVELS],
+            late: [0; LEVELS],
             last: 0,
             len: 0,
             slab: Slab::with_capacity(n),
@@ -282,6 +300,48 @@ impl<T> RadixQueue<T> {
         }
         self.len += 1;
         seq
+    }
+
+    /// Takes the next sequence number for an event pushed later with [`RadixQueue::push_late`]:
+    /// the queue's numbering goes on as if it had been pushed now.
+    #[inline]
+    pub fn reserve_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq - 1
+    }
+
+    /// Schedules `event` at `time` under `seq`, a number [`RadixQueue::reserve_seq`] gave: it
+    /// pops in its place by `(time, seq)`, before any key of its time pushed since the number was
+    /// reserved. Pushes rely on sequence numbers growing (a bucket keeps push order, equal times
+    /// pop FIFO), so a late key goes to its place in the run, or marks its bucket `late`, which
+    /// is sorted by `(time, seq)` before it is taken apart. For the few keys that wait outside the
+    /// queue (the timer lanes of [`crate::world`]); each costs a search of the run or one sort.
+    pub fn push_late(&mut self, time: Time, seq: u64, event: T) {
+        debug_assert!(seq < self.next_seq, "sequence number {seq} was never reserved");
+        let slot = self.slab.insert(event);
+        if time.0 < self.last {
+            self.rebase(time.0);
+        }
+        self.place_late(Entry { time: time.0, seq, slot });
+        self.len += 1;
+    }
+
+    fn place_late(&mut self, e: Entry) {
+        if e.time ^ self.last >= self.span {
+            let (level, d) = bucket_of(e.time, self.last).expect("a key outside the run differs from last");
+            self.buckets[level * DIGITS + d].push(e);
+            self.levels |= 1 << level;
+            self.digits[level] |= 1 << d;
+            self.late[level] |= 1 << d;
+            return;
+        }
+        if self.span > 1 && self.bottom.len() - self.head >= 2 * RUN_MAX {
+            // As `insert_in_run`: the run is filed back, and `e` placed anew (the run's span is 1 now).
+            self.spill_run(e.time);
+            return self.place_late(e);
+        }
+        let at = self.head + self.bottom[self.head..].partition_point(|k| (k.time, k.seq) < (e.time, e.seq));
+        self.bottom.insert(at, e);
     }
 
     /// A key within the run's range goes to its place in the run: after every key of its time or
@@ -346,6 +406,7 @@ impl<T> RadixQueue<T> {
         self.last = new_last;
         self.levels = 0;
         self.digits = [0; LEVELS];
+        self.late = [0; LEVELS];
         for e in all {
             self.file(e);
         }
@@ -381,6 +442,12 @@ impl<T> RadixQueue<T> {
         }
         let (below, from) = self.buckets.split_at_mut(level * DIGITS + d);
         let moving = &mut from[0];
+        if self.late[level] & (1 << d) != 0 {
+            // A late key is out of push order: sorted, the bucket is in the order every step
+            // below relies on (equal times in sequence order).
+            self.late[level] &= !(1 << d);
+            moving.sort_by_key(|e| (e.time, e.seq));
+        }
         if moving.len() <= RUN_MAX {
             // A few keys (most refills once keys are spread thin: PHOLD small, 1,024 pending, has
             // ~4 in a bucket of level 2): the bucket becomes the run, sorted, and pops take it
@@ -510,6 +577,66 @@ mod radix_tests {
             assert_eq!(Some(x), r.pop());
         }
         assert!(r.is_empty());
+    }
+
+    /// Keys pushed late (`push_late`, under a number reserved earlier) pop in their place by
+    /// `(time, seq)` among keys pushed since, in the run, in a bucket taken whole or dealt out:
+    /// the same pops as the heap, which orders by `(time, seq)` whatever the push order.
+    #[test]
+    fn late_pushes_pop_in_sequence_order() {
+        let mut rng = Prng::new(13, Stream::Setup);
+        let mut h = HeapQueue::default();
+        let mut r = RadixQueue::default();
+        let mut now = 0u64;
+        // Reserved `(time, seq)` not pushed yet; `time` never before the last pop.
+        let mut waiting: Vec<(u64, u64)> = Vec::new();
+        let mut late = 0;
+        for step in 0..300_000u64 {
+            for _ in 0..rng.below(3) {
+                // Few distinct offsets, so equal times are common.
+                let dt = match rng.below(4) {
+                    0 => 0,
+                    1 => rng.below(4) * 16,
+                    2 => rng.below(4) << 12,
+                    _ => rng.below(4) << 24,
+                };
+                let at = now + dt;
+                if rng.below(3) == 0 {
+                    let seq = h.reserve_seq();
+                    assert_eq!(seq, r.reserve_seq());
+                    waiting.push((at, seq));
+                } else {
+                    assert_eq!(h.push(Time(at), step), r.push(Time(at), step));
+                }
+            }
+            // The earliest waiting key must go in before it is due: push it, and a random other.
+            if let Some(i) = (0..waiting.len()).min_by_key(|&i| waiting[i])
+                && (h.peek_time().is_none_or(|t| t.0 >= waiting[i].0) || rng.below(4) == 0)
+            {
+                let (at, seq) = waiting.swap_remove(i);
+                h.push_late(Time(at), seq, step);
+                r.push_late(Time(at), seq, step);
+                late += 1;
+            }
+            let earliest = waiting.iter().map(|w| w.0).min().unwrap_or(u64::MAX);
+            if rng.below(2) == 0 && h.peek_time().is_some_and(|t| t.0 < earliest) {
+                let (x, y) = (h.pop(), r.pop());
+                assert_eq!(x, y, "at step {step}");
+                if let Some((t, _, _)) = x {
+                    now = t.0;
+                }
+            }
+            assert_eq!(h.len(), r.len());
+        }
+        for (at, seq) in waiting {
+            h.push_late(Time(at), seq, 0);
+            r.push_late(Time(at), seq, 0);
+        }
+        while let Some(x) = h.pop() {
+            assert_eq!(Some(x), r.pop());
+        }
+        assert!(r.is_empty());
+        assert!(late > 50_000, "{late} late pushes");
     }
 
     /// A push that overflows the run (`spill_run`) and is earlier than every key left in it: the

@@ -6,6 +6,7 @@ use crate::actor::{
 };
 use crate::disk::DiskSpec;
 use crate::fault::{Clock, Fault, OutageMode, ScheduledFault};
+use crate::lanes::{LaneTimer, Lanes};
 use crate::metrics::{FaultEffect, HistoryEntry, MessageCounts, Metrics};
 use crate::net::{Cut, LinkTable, NetworkSpec, PipeTable};
 use crate::queue::EventQueue;
@@ -151,6 +152,11 @@ enum Event<A: Actor> {
         sent: Time,
         ends: (u32, u32),
     },
+    /// The first live timer of timer lane `lane` ([`crate::lanes`]): popped, it is taken from
+    /// the lane and handled as the `Timer` it is.
+    LaneTimer {
+        lane: u32,
+    },
     /// `held`: popped while its node was paused and held back (so already counted as an event).
     Timer {
         node: NodeId,
@@ -201,6 +207,7 @@ impl<A: Actor> Event<A> {
         match self {
             Event::Deliver { to, .. } => (1, to.0),
             Event::Timer { node, .. } => (2, node.0),
+            Event::LaneTimer { .. } => unreachable!("a lane's timer is taken from its lane when popped"),
             Event::DiskDone { node, .. } => (3, node.0),
             Event::Flush { node } => (4, node.0),
             Event::Op { node, .. } => (5, node.0),
@@ -367,6 +374,10 @@ pub struct Sim<A: Actor> {
     config: SimConfig,
     now: Time,
     queue: EventQueue<Event<A>>,
+    /// Timers waiting outside the queue, a FIFO per span, the first live one of each in it.
+    lanes: Lanes<A::Timer>,
+    /// The sequence number of the event popped last.
+    last_seq: u64,
     factory: Box<dyn FnMut(NodeId) -> A>,
     nodes: Nodes<A>,
     links: LinkTable,
@@ -397,8 +408,9 @@ pub struct Sim<A: Actor> {
     trace_hash: u64,
     events: u64,
     /// Timers that came due and ran no handler: cancelled before their time, or set by a node
-    /// that has crashed since. They stay in the queue until then (a cancel only clears the
-    /// timer's bit) and are popped, but are no events: not in `events`, not in the trace hash.
+    /// that has crashed since. They stay in the queue or their lane until then (a cancel only
+    /// clears the timer's bit) and are popped or passed over, but are no events: not in
+    /// `events`, not in the trace hash.
     /// A timer held back for a paused node was counted as an event already: not tallied here if
     /// it is cancelled before the resume.
     skipped: u64,
@@ -517,6 +529,8 @@ impl<A: Actor> Sim<A> {
         Sim {
             now: Time::ZERO,
             queue: EventQueue::with_capacity(n),
+            lanes: Lanes::new(),
+            last_seq: 0,
             factory: Box::new(factory),
             nodes: Nodes {
                 actors: (0..n).map(|_| None).collect(),
@@ -609,16 +623,66 @@ impl<A: Actor> Sim<A> {
     pub fn run_until(&mut self, end: Time) -> StopReason {
         self.start();
         loop {
-            let Some(t) = self.queue.peek_time() else { return StopReason::Quiescent };
+            let Some(t) = self.queue.peek_time() else { return self.stop_quiescent(end) };
             if t > end {
-                self.now = end;
-                return StopReason::TimeLimit;
+                return self.stop_at(end);
             }
             if self.events >= self.config.max_events {
-                return StopReason::EventLimit;
+                return self.stop_at_event_limit();
             }
             self.step();
         }
+    }
+
+    // The three stops below settle the dead timers waiting in lanes ([`crate::lanes`]) as the
+    // queue popped them when they were in it: each was the queue's next entry in its turn, so
+    // it could be the entry that stopped a run, or the last one popped.
+
+    /// The queue's next event is after `end`: the dead timers due by then are passed, unless the
+    /// first of them comes after the event limit was reached.
+    #[cold]
+    fn stop_at(&mut self, end: Time) -> StopReason {
+        if self.lanes.earliest_dead().is_some_and(|t| t <= end) && self.events >= self.config.max_events {
+            return self.stop_at_event_limit();
+        }
+        self.settle_lanes(end, u64::MAX);
+        self.now = end;
+        StopReason::TimeLimit
+    }
+
+    /// The event limit is reached: the dead timers before the last event popped were passed.
+    #[cold]
+    fn stop_at_event_limit(&mut self) -> StopReason {
+        self.settle_lanes(self.now, self.last_seq);
+        StopReason::EventLimit
+    }
+
+    /// The queue is empty: the dead timers due by `end` are passed (the clock moves to the last
+    /// of them), and one due later keeps the run from being quiescent.
+    #[cold]
+    fn stop_quiescent(&mut self, end: Time) -> StopReason {
+        match self.lanes.earliest_dead() {
+            None => return StopReason::Quiescent,
+            Some(t) if t > end => return self.stop_at(end),
+            Some(_) if self.events >= self.config.max_events => return self.stop_at_event_limit(),
+            Some(_) => {}
+        }
+        if let Some(t) = self.settle_lanes(end, u64::MAX) {
+            self.now = advance_time(self.now, t);
+        }
+        if self.lanes.hold_any() {
+            return self.stop_at(end);
+        }
+        StopReason::Quiescent
+    }
+
+    /// The run stops, having popped every event up to `(time, seq)`: the dead timers in lanes
+    /// due by then are tallied as the skipped timers they would have been in the queue.
+    /// Returns when the last of them was due.
+    fn settle_lanes(&mut self, time: Time, seq: u64) -> Option<Time> {
+        let (passed, latest) = self.lanes.settle(time, seq);
+        self.skipped += passed;
+        latest
     }
 
     /// Moves the clock to `t` with no event in between (the queue must hold none before `t`).
@@ -634,6 +698,7 @@ impl<A: Actor> Sim<A> {
         }
         let Some((t, seq, ev)) = self.queue.pop() else { return false };
         self.now = advance_time(self.now, t);
+        self.last_seq = seq;
         if self.nodes.paused > 0 {
             self.step_while_paused(t, seq, ev);
         } else {
@@ -648,6 +713,11 @@ impl<A: Actor> Sim<A> {
     #[cold]
     #[inline(never)]
     fn step_while_paused(&mut self, t: Time, seq: u64, ev: Event<A>) {
+        if let Event::LaneTimer { lane } = ev {
+            let (node, incarnation, id, timer) = self.take_from_lane(lane);
+            self.step_while_paused(t, seq, Event::Timer { node, incarnation, id, timer, held: false });
+            return;
+        }
         if let Event::Timer { node, incarnation, id, held, .. } = ev
             && !self.timer_armed(node, incarnation, id)
         {
@@ -707,6 +777,15 @@ impl<A: Actor> Sim<A> {
                     self.skip_timer(held);
                 }
             }
+            Event::LaneTimer { lane } => {
+                let (node, incarnation, id, timer) = self.take_from_lane(lane);
+                if self.fire_timer(node, incarnation, id) {
+                    note(self, 2, node.0);
+                    self.on_timer(node, timer);
+                } else {
+                    self.skip_timer(false);
+                }
+            }
             Event::DiskDone { node, incarnation, write } => {
                 note(self, 3, node.0);
                 self.on_disk_done(node, incarnation, write)
@@ -726,6 +805,39 @@ impl<A: Actor> Sim<A> {
                 self.dispatch_rare(ev)
             }
         }
+    }
+
+    /// Takes lane `lane`'s timer that just popped (the dead timers before it are skipped ones),
+    /// and puts the lane's next live timer in the queue, before the popped one's handler runs:
+    /// a timer that handler arms in the lane goes behind it.
+    #[inline]
+    fn take_from_lane(&mut self, lane: u32) -> (NodeId, u32, TimerId, A::Timer) {
+        let (t, passed) = self.lanes.take(lane);
+        self.skipped += passed;
+        self.queue_next_in_lane(lane);
+        (t.node, t.incarnation, t.id, t.timer)
+    }
+
+    /// Puts lane `lane`'s first live timer in the queue, under the sequence number it was armed
+    /// with, passing over dead ones.
+    #[inline]
+    fn queue_next_in_lane(&mut self, lane: u32) {
+        let (incarnations, extra) = (&self.nodes.incarnation, &self.nodes.extra);
+        let live = |t: &LaneTimer<A::Timer>| {
+            incarnations[t.node.index()] == t.incarnation && extra.get(t.node).is_some_and(|x| x.timers.is_armed(t.id))
+        };
+        if let Some((time, seq)) = self.lanes.next_live(lane, live) {
+            self.queue.push_late(time, seq, Event::LaneTimer { lane });
+        }
+    }
+
+    /// Arms timer `t` in lane `lane`: behind the lane's queued timer, under a sequence number
+    /// taken now, or in the queue if the lane has none there.
+    #[inline]
+    fn arm_in_lane(&mut self, lane: u32, mut t: LaneTimer<A::Timer>) {
+        let queued = self.lanes.is_queued(lane);
+        t.seq = if queued { self.queue.reserve_seq() } else { self.queue.push(t.time, Event::LaneTimer { lane }) };
+        self.lanes.append(lane, t, !queued);
     }
 
     /// Holds `ev` back until paused `node` resumes.
@@ -782,7 +894,11 @@ impl<A: Actor> Sim<A> {
     #[inline(never)]
     fn dispatch_rare(&mut self, ev: Event<A>) {
         match ev {
-            Event::Deliver { .. } | Event::Timer { .. } | Event::DiskDone { .. } | Event::Arrival => {
+            Event::Deliver { .. }
+            | Event::Timer { .. }
+            | Event::LaneTimer { .. }
+            | Event::DiskDone { .. }
+            | Event::Arrival => {
                 unreachable!("a hot event is dispatched in line")
             }
             Event::Flush { node } => {
@@ -917,7 +1033,11 @@ impl<A: Actor> Sim<A> {
                     };
                     let incarnation = self.nodes.incarnation[node.index()];
                     self.extra(node).timers.arm(id);
-                    self.queue.push(self.now + span, Event::Timer { node, incarnation, id, timer, held: false });
+                    let time = self.now + span;
+                    match self.lanes.lane_for(span.0) {
+                        Some(lane) => self.arm_in_lane(lane, LaneTimer { time, seq: 0, node, incarnation, id, timer }),
+                        None => _ = self.queue.push(time, Event::Timer { node, incarnation, id, timer, held: false }),
+                    }
                 }
                 Effect::CancelTimer { id } => {
                     // Cancelling a timer that fired, or was cancelled, is a no-op.
@@ -1655,8 +1775,14 @@ impl<A: Actor> Sim<A> {
     pub fn events_skipped(&self) -> u64 {
         self.skipped
     }
+    /// Keeps at most `n` timer lanes ([`crate::lanes`]; 0: every timer in the event queue), for
+    /// tests and measurements that compare a run with the queue alone: the run is the same either
+    /// way. Call it before the run starts.
+    pub fn set_timer_lanes(&mut self, n: usize) {
+        self.lanes.limit(n);
+    }
     pub fn pending_events(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.lanes.waiting()
     }
     /// A probe workload's table (`Arrival::Probe`), if the run had one.
     pub fn probe_table(&self) -> Option<crate::model::Table> {
