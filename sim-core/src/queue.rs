@@ -329,11 +329,8 @@ impl<T> RadixQueue<T> {
     fn place_late(&mut self, e: Entry) {
         if e.time ^ self.last >= self.span {
             let (level, d) = bucket_of(e.time, self.last).expect("a key outside the run differs from last");
-            self.buckets[level * DIGITS + d].push(e);
-            self.levels |= 1 << level;
-            self.digits[level] |= 1 << d;
             self.late[level] |= 1 << d;
-            return;
+            return self.file(e);
         }
         if self.span > 1 && self.bottom.len() - self.head >= 2 * RUN_MAX {
             // As `insert_in_run`: the run is filed back, and `e` placed anew (the run's span is 1 now).

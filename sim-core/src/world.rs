@@ -821,7 +821,9 @@ impl<A: Actor> Sim<A> {
     }
 
     /// Puts lane `lane`'s first live timer in the queue, under the sequence number it was armed
-    /// with, passing over dead ones.
+    /// with, passing over dead ones: those that can never fire (cancelled or fired, or of an
+    /// earlier incarnation). Not `timer_armed`, which also asks whether the node is down now:
+    /// a down node's armed timer is kept, and judged when it pops, as in the queue.
     #[inline]
     fn queue_next_in_lane(&mut self, lane: u32) {
         let (incarnations, extra) = (&self.nodes.incarnation, &self.nodes.extra);
