@@ -338,7 +338,7 @@ impl<T> RadixQueue<T> {
             return self.place_late(e);
         }
         let at = self.head + self.bottom[self.head..].partition_point(|k| (k.time, k.seq) < (e.time, e.seq));
-        self.bottom.insert(at, e);
+        self.insert_at(at, e);
     }
 
     /// A key within the run's range goes to its place in the run: after every key of its time or
@@ -356,7 +356,22 @@ impl<T> RadixQueue<T> {
             return;
         }
         let at = self.head + self.bottom[self.head..].partition_point(|k| k.time <= e.time);
-        self.bottom.insert(at, e);
+        self.insert_at(at, e);
+    }
+
+    /// Puts `e` at index `at` of the run (`head <= at <= bottom.len()`), moving whichever side of
+    /// it is shorter: the keys before it one slot down into the popped slot at `head - 1`, or the
+    /// keys after it one slot up. Most pushes into a run are due soon, so fewer keys are before
+    /// them than after (Kafka's cut: 11 before and 19 after on average).
+    #[inline]
+    fn insert_at(&mut self, at: usize, e: Entry) {
+        if self.head > 0 && at - self.head < self.bottom.len() - at {
+            self.bottom.copy_within(self.head..at, self.head - 1);
+            self.head -= 1;
+            self.bottom[at - 1] = e;
+        } else {
+            self.bottom.insert(at, e);
+        }
     }
 
     /// The run's keys go back into the buckets relative to the earliest of them or `floor` (the
@@ -692,6 +707,46 @@ mod radix_tests {
     /// The bits below digit `level` (every bit at the top level).
     fn low_mask(level: usize) -> u64 {
         1u64.checked_shl(level as u32 * DIGIT_BITS).map_or(u64::MAX, |b| b - 1)
+    }
+
+    /// A push into the run moves the shorter side: the keys before its place down into a popped
+    /// slot (the run's `head` moves down), or the keys after it up; equal times stay FIFO either
+    /// way, and the pops are the heap's.
+    #[test]
+    fn a_push_into_the_run_moves_the_shorter_side() {
+        let mut h = HeapQueue::default();
+        let mut r = RadixQueue::default();
+        // 30 keys 2 ns apart, alone in a bucket of level 3: taken whole as the run.
+        let t0 = 1u64 << 20;
+        for i in 0..30u64 {
+            assert_eq!(h.push(Time(t0 + 2 * i), i), r.push(Time(t0 + 2 * i), i));
+        }
+        for _ in 0..5 {
+            assert_eq!(h.pop(), r.pop());
+        }
+        assert_eq!((r.head, r.span), (5, 1 << 18));
+        // Due soon (3 keys before its place, 22 after): the 3 move down, `head` with them.
+        let push = |h: &mut HeapQueue<u64>, r: &mut RadixQueue<u64>, t: u64, v: u64| {
+            assert_eq!(h.push(Time(t0 + t), v), r.push(Time(t0 + t), v))
+        };
+        push(&mut h, &mut r, 15, 100);
+        assert_eq!(r.head, 4);
+        // Equal to a key's time: after it, still by moving the keys before it.
+        push(&mut h, &mut r, 20, 101);
+        assert_eq!(r.head, 3);
+        // Due late (2 keys after it): those move up, `head` stays.
+        push(&mut h, &mut r, 55, 102);
+        assert_eq!(r.head, 3);
+        // Before every key left: in the popped slot just below `head`.
+        push(&mut h, &mut r, 9, 103);
+        assert_eq!(r.head, 2);
+        // After every key: appended.
+        push(&mut h, &mut r, 100, 104);
+        assert_eq!(r.head, 2);
+        while let Some(x) = h.pop() {
+            assert_eq!(Some(x), r.pop());
+        }
+        assert!(r.is_empty());
     }
 
     /// Keys a few nanoseconds apart, pushed between pops into the range of the run being popped
