@@ -28,6 +28,7 @@ pub mod divergence;
 pub mod explore;
 pub mod fault;
 mod lanes;
+pub mod latency;
 pub mod lin;
 pub mod math;
 pub mod metrics;

@@ -1,8 +1,10 @@
-//! Measurement: the operation history, latency histograms per operation kind (hdrhistogram), outcome
-//! counts, per-interval series, named counters and gauges, and what each fault actually did.
+//! Measurement: the operation history, latency histograms per operation kind (hdrhistogram's
+//! buckets, counted by [`LatencyCounts`]), outcome counts, per-interval series, named counters and gauges,
+//! and what each fault actually did.
 
 use crate::actor::{NodeId, OpId, Outcome, Reply};
 use crate::crosscheck::{InFlight, Stations};
+use crate::latency::LatencyCounts;
 use crate::time::{Duration, Time};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -43,7 +45,8 @@ pub(crate) fn new_histogram(sigfig: u8) -> Histogram<u64> {
 #[derive(Clone, Debug)]
 pub struct IntervalStats {
     pub counts: [u64; 4],
-    pub latency: Histogram<u64>,
+    /// Latencies of the interval's `Ok` completions (2 significant digits).
+    pub latency: LatencyCounts,
 }
 
 /// What one fault did (so a fault that did nothing is visible).
@@ -71,8 +74,9 @@ pub struct FaultEffect {
 pub struct Metrics {
     pub op_kinds: Vec<String>,
     pub interval: Duration,
-    /// Per op kind: whole-run latency (ns) of operations that ended `Ok`.
-    pub latency_ok: Vec<Histogram<u64>>,
+    /// Per op kind: whole-run latency (ns) of operations that ended `Ok` (3 significant digits;
+    /// [`LatencyCounts::histogram`] for percentiles).
+    pub latency_ok: Vec<LatencyCounts>,
     /// Per op kind: counts by outcome (`Outcome::ALL` order).
     pub outcomes: Vec<[u64; 4]>,
     /// Per interval (by completion time), per op kind.
@@ -228,7 +232,7 @@ impl Metrics {
         Metrics {
             op_kinds: op_kinds.iter().map(|s| s.to_string()).collect(),
             interval,
-            latency_ok: op_kinds.iter().map(|_| new_histogram(3)).collect(),
+            latency_ok: op_kinds.iter().map(|_| LatencyCounts::new(LATENCY_MAX_NS, 3)).collect(),
             outcomes: vec![[0; 4]; op_kinds.len()],
             series: Vec::new(),
             counters: BTreeMap::new(),
@@ -276,8 +280,8 @@ impl Metrics {
         cell.counts[o] += 1;
         if outcome == Outcome::Ok {
             let ns = latency.0.clamp(1, LATENCY_MAX_NS);
-            cell.latency.record(ns).expect("clamped");
-            self.latency_ok[k].record(ns).expect("clamped");
+            cell.latency.record(ns);
+            self.latency_ok[k].record(ns);
         }
     }
 
@@ -287,7 +291,11 @@ impl Metrics {
     fn grow_series(&mut self, i: usize) {
         let kinds = self.op_kinds.len();
         while self.series.len() <= i {
-            self.series.push((0..kinds).map(|_| IntervalStats { counts: [0; 4], latency: new_histogram(2) }).collect());
+            self.series.push(
+                (0..kinds)
+                    .map(|_| IntervalStats { counts: [0; 4], latency: LatencyCounts::new(LATENCY_MAX_NS, 2) })
+                    .collect(),
+            );
         }
     }
 
@@ -561,14 +569,14 @@ mod intervals {
             for v in &latencies {
                 direct.record(*v).unwrap();
             }
-            let h = &m.latency_ok[k];
+            let h = m.latency_ok[k].histogram();
             assert_eq!((h.len(), h.max(), h.min()), (direct.len(), direct.max(), direct.min()));
             for q in [0.0, 0.5, 0.9, 0.99, 1.0] {
                 assert_eq!(h.value_at_quantile(q), direct.value_at_quantile(q));
             }
         }
         assert_eq!(m.series[2][1].latency.len(), 2);
-        assert_eq!(m.series[2][1].latency.max(), 77);
+        assert_eq!(m.series[2][1].latency.histogram().max(), 77);
     }
 
     /// A gauge and a scoped count after a change of the interval's width go by the new width.

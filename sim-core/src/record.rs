@@ -184,7 +184,7 @@ impl RunRecord {
         let mut ops = Vec::with_capacity(kinds);
         for (k, name) in metrics.op_kinds.iter().enumerate() {
             let c = metrics.outcomes[k];
-            let h = &metrics.latency_ok[k];
+            let h = metrics.latency_ok[k].histogram();
             let KindCounts { in_ok, in_all, out_ok, out_all, pending, ok_main } = counts[k];
             let completed: u64 = c.iter().sum();
             let pct = |q: f64| if h.is_empty() { 0.0 } else { ms(h.value_at_quantile(q)) };
@@ -223,7 +223,8 @@ impl RunRecord {
         let mut series = Vec::new();
         for (i, row) in metrics.series.iter().enumerate() {
             for (k, cell) in row.iter().enumerate() {
-                let q = |q: f64| (!cell.latency.is_empty()).then(|| ms(cell.latency.value_at_quantile(q)));
+                let h = (!cell.latency.is_empty()).then(|| cell.latency.histogram());
+                let q = |q: f64| h.as_ref().map(|h| ms(h.value_at_quantile(q)));
                 series.push(SeriesPoint {
                     t_s: i as f64 * interval_s,
                     kind: metrics.op_kinds[k].clone(),

@@ -470,7 +470,7 @@ fn queue_sim(arrival: Arrival) -> Sim<QNode> {
 fn open_loop_latency_includes_queueing_under_overload() {
     let mut s = queue_sim(Arrival::OpenLoop { rate_per_s: 2000.0 });
     s.run_until(at(Duration::from_secs(30)));
-    let h = &s.metrics().latency_ok[0];
+    let h = s.metrics().latency_ok[0].histogram();
     let p50 = h.value_at_quantile(0.5) as f64 / 1e6;
     let p99 = h.value_at_quantile(0.99) as f64 / 1e6;
     assert_eq!(h.len(), s.history().len() as u64, "every offered op completes eventually");
@@ -509,7 +509,7 @@ fn a_script_issues_exactly_its_operations() {
 fn closed_loop_is_bounded_by_its_users() {
     let mut s = queue_sim(Arrival::ClosedLoop { users: 1, think: None });
     s.run_until(at(Duration::from_secs(30)));
-    let h = &s.metrics().latency_ok[0];
+    let h = s.metrics().latency_ok[0].histogram();
     assert!(h.equivalent(h.value_at_quantile(0.99), 1_000_000), "one user never queues");
     assert!((9_990..=10_000).contains(&h.len()), "{}", h.len());
 }
