@@ -379,8 +379,10 @@ impl<T> RadixQueue<T> {
             self.head -= 1;
         } else {
             run.push(e);
-            let mut i = len;
-            while i > head && !before(&run[i - 1]) {
+            // On a slice of the run, whose length the walk's indices provably stay below.
+            let run = &mut run[head..];
+            let mut i = run.len() - 1;
+            while i > 0 && !before(&run[i - 1]) {
                 run[i] = run[i - 1];
                 i -= 1;
             }

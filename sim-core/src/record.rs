@@ -221,10 +221,19 @@ impl RunRecord {
         }
         let interval_s = metrics.interval.as_secs_f64();
         let mut series = Vec::new();
+        // One histogram for every interval's percentiles, refilled (a new one per interval cost
+        // more than the counting saved, on a run of many short intervals).
+        let mut h = metrics.series.first().and_then(|row| row.first()).map(|c| c.latency.empty_histogram());
         for (i, row) in metrics.series.iter().enumerate() {
             for (k, cell) in row.iter().enumerate() {
-                let h = (!cell.latency.is_empty()).then(|| cell.latency.histogram());
-                let q = |q: f64| h.as_ref().map(|h| ms(h.value_at_quantile(q)));
+                let h = match &mut h {
+                    Some(h) if !cell.latency.is_empty() => {
+                        cell.latency.fill(h);
+                        Some(&*h)
+                    }
+                    _ => None,
+                };
+                let q = |q: f64| h.map(|h| ms(h.value_at_quantile(q)));
                 series.push(SeriesPoint {
                     t_s: i as f64 * interval_s,
                     kind: metrics.op_kinds[k].clone(),
