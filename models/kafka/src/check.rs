@@ -18,19 +18,71 @@ pub fn msg(id: u64) -> String {
     }
 }
 
-/// A produce op from the history.
-#[derive(Clone, Debug)]
+/// A produce op from the history, in 32 bytes: the checkers keep one per produce op for the
+/// whole report (3 million on `kafka_50k`), and every byte of it is fresh memory the report
+/// faults in (a first touch costs about a third of a nanosecond a byte on the machines measured,
+/// docs/performance.md, "Round nineteen"); with 64-bit ids and an `Option<Time>` it was 56.
+#[derive(Clone, Copy, Debug)]
 pub struct Produced {
-    /// The history's op id of this attempt.
-    pub op: u64,
-    /// The message id (the workload value: every attempt of one produce writes the same id).
-    pub id: u64,
-    pub partition: u32,
-    pub client: u32,
     pub invoke: Time,
+    /// When the producer was told the outcome; `NEVER` for never.
+    complete_or_never: Time,
+    /// The history's op id of this attempt.
+    op32: u32,
+    /// The message id (the workload value: every attempt of one produce writes the same id).
+    id32: u32,
+    pub partition: u32,
+    /// The producer's node id, with `ACKED` set when this attempt was acknowledged.
+    client_acked: u32,
+}
+
+impl Produced {
+    const NEVER: Time = Time(u64::MAX);
+    const ACKED: u32 = 1 << 31;
+
+    /// Op ids and message ids are below the history's length plus one: 2^32 operations would be
+    /// 400 GB of history, so they fit in 32 bits.
+    pub fn new(
+        op: u64,
+        id: u64,
+        partition: u32,
+        client: u32,
+        invoke: Time,
+        complete: Option<Time>,
+        acked: bool,
+    ) -> Produced {
+        assert!(client < Produced::ACKED, "client node ids are below 2^31");
+        debug_assert!(!acked || complete.is_some(), "an acknowledged attempt completed");
+        Produced {
+            invoke,
+            complete_or_never: complete.unwrap_or(Produced::NEVER),
+            op32: u32::try_from(op).expect("fewer than 2^32 operations"),
+            id32: u32::try_from(id).expect("fewer than 2^32 operations"),
+            partition,
+            client_acked: client | if acked { Produced::ACKED } else { 0 },
+        }
+    }
+    /// The history's op id of this attempt.
+    pub fn op(&self) -> u64 {
+        self.op32 as u64
+    }
+    /// The message id.
+    pub fn id(&self) -> u64 {
+        self.id32 as u64
+    }
+    pub fn client(&self) -> u32 {
+        self.client_acked & !Produced::ACKED
+    }
+    pub fn acked(&self) -> bool {
+        self.client_acked & Produced::ACKED != 0
+    }
     /// When the producer was told the outcome (`None`: never).
-    pub complete: Option<Time>,
-    pub acked: bool,
+    pub fn complete(&self) -> Option<Time> {
+        (self.complete_or_never != Produced::NEVER).then_some(self.complete_or_never)
+    }
+    fn blame(&self) -> sim_core::Blame {
+        sim_core::Blame { invoke: self.invoke, op: OpId(self.op()), complete: self.complete() }
+    }
 }
 
 /// One message a consumer delivered (a poll op's reply). The checkers take deliveries as an
@@ -188,24 +240,29 @@ impl<T: Copy> ById<T> {
 
 /// Where each message id sits in the committed logs: `(partition, offset)` by id, its first copy
 /// (lowest partition, then lowest offset). A vector indexed by id, not a map: runs hold millions
-/// of messages.
+/// of messages. Each place is packed in 8 bytes (the partition above `OFFSET_BITS` bits of
+/// offset), where a `(u32, u64)` was 16 of fresh memory per message.
 pub struct Index {
-    at: ById<(u32, u64)>,
+    at: ById<u64>,
     len: usize,
     id_end: u64,
 }
 
 impl Index {
-    const NONE: (u32, u64) = (u32::MAX, u64::MAX);
+    const NONE: u64 = u64::MAX;
+    /// A partition's offsets stay below 2^40 (a trillion entries), its number below 2^24.
+    const OFFSET_BITS: u32 = 40;
     /// `id_end`: every message id is below it (see [`ById`]).
     pub fn new(parts: &[FinalPartition], id_end: u64) -> Index {
+        assert!(parts.len() < 1 << (64 - Index::OFFSET_BITS), "fewer than 2^24 partitions");
         let mut at = ById::new(id_end, Index::NONE);
         let mut len = 0;
         for (p, fp) in parts.iter().enumerate() {
+            assert!((fp.committed.len() as u64) < 1 << Index::OFFSET_BITS, "a partition's offsets fit in 40 bits");
             for (o, id) in fp.committed.data() {
                 let slot = at.slot(id);
                 if *slot == Index::NONE {
-                    *slot = (p as u32, o);
+                    *slot = (p as u64) << Index::OFFSET_BITS | o;
                     len += 1;
                 }
             }
@@ -217,7 +274,8 @@ impl Index {
         self.id_end
     }
     pub fn get(&self, id: u64) -> Option<(u32, u64)> {
-        self.at.get(id).filter(|&x| x != Index::NONE)
+        let packed = self.at.get(id).filter(|&x| x != Index::NONE)?;
+        Some(((packed >> Index::OFFSET_BITS) as u32, packed & ((1 << Index::OFFSET_BITS) - 1)))
     }
     pub fn len(&self) -> usize {
         self.len
@@ -240,11 +298,12 @@ pub struct AckedLoss<'p> {
 
 /// `no_acked_loss`, given the loss already found.
 fn no_acked_loss_given(AckedLoss { acked, lost }: &AckedLoss<'_>) -> Check {
-    let example = lost.first().map(|p| format!("e.g. {} of partition {}", msg(p.id), p.partition)).unwrap_or_default();
+    let example =
+        lost.first().map(|p| format!("e.g. {} of partition {}", msg(p.id()), p.partition)).unwrap_or_default();
     Check::judged("no_acked_loss", *acked, "acknowledged messages")
         .violations(lost.len(), "missing from the final committed logs")
         .detail(example)
-        .blame_all(lost.iter().map(|p| sim_core::Blame { invoke: p.invoke, op: OpId(p.op), complete: p.complete }))
+        .blame_all(lost.iter().map(|p| p.blame()))
 }
 
 pub fn no_truncated_reads(polled: &Polled) -> Check {
@@ -481,15 +540,15 @@ pub fn acked_sends<'p>(produced: &'p [Produced], at: &Index) -> (AckedLoss<'p>, 
     // `streams[client][partition]`, made as they appear.
     let mut streams: Vec<Vec<Stream>> = Vec::new();
     let (mut pairs, mut found, mut in_order) = (0u64, Vec::new(), true);
-    for p in produced.iter().filter(|p| p.acked) {
+    for p in produced.iter().filter(|p| p.acked()) {
         acked += 1;
-        let Some((_, off)) = at.get(p.id).filter(|&(q, _)| q == p.partition) else {
+        let Some((_, off)) = at.get(p.id()).filter(|&(q, _)| q == p.partition) else {
             lost.push(p);
             continue;
         };
         if in_order {
-            let s = Stream::of(&mut streams, p.client, p.partition);
-            in_order = s.take((p.invoke, p.id, off, p.op), (p.client, p.partition), &mut pairs, &mut found);
+            let s = Stream::of(&mut streams, p.client(), p.partition);
+            in_order = s.take((p.invoke, p.id(), off, p.op()), (p.client(), p.partition), &mut pairs, &mut found);
         }
     }
     let loss = AckedLoss { acked, lost };
@@ -514,14 +573,14 @@ pub fn acked_sends<'p>(produced: &'p [Produced], at: &Index) -> (AckedLoss<'p>, 
 /// partitions); pass 2: an upper bound of each stream's length (its acknowledged sends); pass 3:
 /// each send placed in the logs, with its offset, at the end of its stream so far.
 fn send_order_sorted(produced: &[Produced], at: &Index) -> SendOrder {
-    let acked = || produced.iter().filter(|p| p.acked);
+    let acked = || produced.iter().filter(|p| p.acked());
     let (mut first_client, mut last_client, mut partitions) = (u32::MAX, 0, 0);
     for p in acked() {
-        first_client = first_client.min(p.client);
-        last_client = last_client.max(p.client);
+        first_client = first_client.min(p.client());
+        last_client = last_client.max(p.client());
         partitions = partitions.max(p.partition as usize + 1);
     }
-    let stream = |p: &Produced| (p.client - first_client) as usize * partitions + p.partition as usize;
+    let stream = |p: &Produced| (p.client() - first_client) as usize * partitions + p.partition as usize;
     let streams = if partitions == 0 { 0 } else { (last_client - first_client) as usize + 1 } * partitions;
     // `starts[s]`: where stream `s`'s room begins in `sent`; `ends[s]`: where its sends end.
     let mut starts = vec![0usize; streams + 1];
@@ -534,9 +593,9 @@ fn send_order_sorted(produced: &[Produced], at: &Index) -> SendOrder {
     let mut sent: Vec<Sent> = vec![(Time::ZERO, 0, 0, 0); starts[streams]];
     let mut ends = starts.clone();
     for p in acked() {
-        if let Some((_, off)) = at.get(p.id).filter(|&(q, _)| q == p.partition) {
+        if let Some((_, off)) = at.get(p.id()).filter(|&(q, _)| q == p.partition) {
             let s = stream(p);
-            sent[ends[s]] = (p.invoke, p.id, off, p.op);
+            sent[ends[s]] = (p.invoke, p.id(), off, p.op());
             ends[s] += 1;
         }
     }
@@ -747,21 +806,21 @@ pub fn all_consumed(
     // attempt per message): its first acknowledged attempt in the history. Those never consumed
     // are reported in id order.
     let mut missed: Vec<(u64, u32, u64, &Produced)> = Vec::new();
-    let acked = produced.iter().filter(|p| p.acked);
+    let acked = produced.iter().filter(|p| p.acked());
     let mut seen = ById::new(at.id_end(), false);
     for p in acked {
-        if std::mem::replace(seen.slot(p.id), true) {
+        if std::mem::replace(seen.slot(p.id()), true) {
             continue;
         }
-        let Some((part, off)) = at.get(p.id).filter(|&(q, _)| q == p.partition) else {
+        let Some((part, off)) = at.get(p.id()).filter(|&(q, _)| q == p.partition) else {
             lost += 1;
             continue;
         };
-        if p.complete.is_none_or(|c| c > horizon) {
+        if p.complete().is_none_or(|c| c > horizon) {
             late += 1;
             continue;
         }
-        if sink.consumed(p.id) {
+        if sink.consumed(p.id()) {
             judged += 1;
             continue;
         }
@@ -772,16 +831,12 @@ pub fn all_consumed(
         } else {
             judged += 1;
             missing += 1;
-            missed.push((p.id, part, off, p));
+            missed.push((p.id(), part, off, p));
         }
     }
     missed.sort_unstable_by_key(|&(id, ..)| id);
     let example = missed.first().map(|&(id, part, off, _)| (id, part, off));
-    let blamed: Vec<_> = missed
-        .iter()
-        .take(sim_core::model::MAX_BLAMED)
-        .map(|&(.., p)| sim_core::Blame { invoke: p.invoke, op: OpId(p.op), complete: p.complete })
-        .collect();
+    let blamed: Vec<_> = missed.iter().take(sim_core::model::MAX_BLAMED).map(|&(.., p)| p.blame()).collect();
     Check::judged("all_consumed", judged, "acknowledged messages")
         .skipped(lost, "missing from the final logs (no_acked_loss judges them)")
         .skipped(late, &format!("acknowledged less than {within} before the load stopped"))
@@ -874,7 +929,7 @@ pub fn e2e_latencies(produced: &[Produced], first: FirstDeliveries) -> Latencies
     let FirstDeliveries { at: mut first, consumed } = first;
     let (mut e2e, mut ack_to_consume_max_ns) = (Vec::with_capacity(consumed), 0);
     for p in produced {
-        let f = first.slot(p.id);
+        let f = first.slot(p.id());
         if *f == FirstDeliveries::NONE {
             continue;
         }
@@ -883,7 +938,7 @@ pub fn e2e_latencies(produced: &[Produced], first: FirstDeliveries) -> Latencies
             e2e.push(Time(at).since(p.invoke).0);
             *f |= TAKEN;
         }
-        if let (true, Some(c)) = (p.acked, p.complete) {
+        if let (true, Some(c)) = (p.acked(), p.complete()) {
             ack_to_consume_max_ns = ack_to_consume_max_ns.max(at.saturating_sub(c.0));
         }
     }
@@ -912,15 +967,15 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut polls = Vec::new();
     for h in history {
         match (h.kind, h.outcome, &h.reply) {
-            (0, ..) => produced.push(Produced {
-                op: h.op.0,
-                id: h.value,
-                partition: (h.key % parts) as u32,
-                client: h.client.0,
-                invoke: h.invoke,
-                complete: h.complete,
-                acked: h.outcome == Some(Outcome::Ok),
-            }),
+            (0, ..) => produced.push(Produced::new(
+                h.op.0,
+                h.value,
+                (h.key % parts) as u32,
+                h.client.0,
+                h.invoke,
+                h.complete,
+                h.outcome == Some(Outcome::Ok),
+            )),
             (_, Some(Outcome::Ok), Reply::Values(_)) if h.complete.is_some() => polls.push(h),
             _ => {}
         }
@@ -1049,7 +1104,11 @@ mod tests {
         }
     }
     fn produced(id: u64, t: u64) -> Produced {
-        Produced { op: id - 1, id, partition: 0, client: 9, invoke: Time(t), complete: Some(Time(t + 5)), acked: true }
+        sent(id, id - 1, 9, 0, t)
+    }
+    /// An acknowledged send of message `id` by op `op` of `client` to `partition`, invoked at `t`.
+    fn sent(id: u64, op: u64, client: u32, partition: u32, t: u64) -> Produced {
+        Produced::new(op, id, partition, client, Time(t), Some(Time(t + 5)), true)
     }
 
     #[test]
@@ -1062,11 +1121,43 @@ mod tests {
         assert!(c.detail.starts_with("1 acknowledged"), "{}", c.detail);
     }
 
+    /// A produce op packed in 32 bytes reads back as it was made, at the edges of its fields.
+    #[test]
+    fn produced_reads_back_what_it_was_made_of() {
+        assert_eq!(std::mem::size_of::<Produced>(), 32);
+        let max = u32::MAX as u64;
+        for (op, id, client, complete, acked) in [
+            (0, 1, 0, None, false),
+            (max, max, (1 << 31) - 1, Some(Time(u64::MAX - 1)), true),
+            (7, 3, 5, Some(Time(0)), false),
+            (7, 3, 5, Some(Time(9)), true),
+        ] {
+            let p = Produced::new(op, id, 4, client, Time(2), complete, acked);
+            assert_eq!((p.op(), p.id(), p.partition, p.client(), p.invoke), (op, id, 4, client, Time(2)));
+            assert_eq!((p.complete(), p.acked()), (complete, acked));
+        }
+    }
+
+    /// The index packs a place in 8 bytes and gives back each id's first copy: lowest partition,
+    /// then lowest offset.
+    #[test]
+    fn index_gives_each_id_its_first_place() {
+        let logs = [part(&[5, 6]), part(&[1, 2, 3]), part(&[4, 7, 3, 1]), part(&[9])];
+        let at = Index::new(&logs, IDS);
+        assert_eq!(std::mem::size_of::<Index>(), std::mem::size_of::<(Vec<u64>, usize, u64)>());
+        let want =
+            [(1, (1, 0)), (2, (1, 1)), (3, (1, 2)), (4, (2, 0)), (5, (0, 0)), (6, (0, 1)), (7, (2, 1)), (9, (3, 0))];
+        for (id, place) in want {
+            assert_eq!(at.get(id), Some(place), "id {id}");
+        }
+        assert_eq!((at.get(8), at.get(IDS - 1), at.len()), (None, None, 8));
+    }
+
     /// Two producers' streams interleaved in time over two partitions: the inversions are found
     /// per (producer, partition) stream, and reported in (producer, partition, send time) order.
     #[test]
     fn send_order_judges_each_stream_apart_and_reports_in_stream_order() {
-        let p = |id: u64, client: u32, partition: u32, t: u64| Produced { client, partition, ..produced(id, t) };
+        let p = |id: u64, client: u32, partition: u32, t: u64| sent(id, id - 1, client, partition, t);
         // Sent in time order: ids 1..=8. Partition 0 holds 2, 1, 4, 3 (client 5 wrote 1 and 2,
         // client 6 wrote 3 and 4); partition 1 holds 6, 5, 7, 8 (client 5 wrote 5 and 6; client 6
         // wrote 7 and 8, in order).
@@ -1090,7 +1181,7 @@ mod tests {
     /// (sent at, id) and walking each stream finds (computed here by hand, from that definition).
     #[test]
     fn send_order_sorts_ties_within_a_stream_by_id() {
-        let p = |id: u64, op: u64, client: u32, t: u64| Produced { op, client, ..produced(id, t) };
+        let p = |id: u64, op: u64, client: u32, t: u64| sent(id, op, client, 0, t);
         // History (invoke) order; client 5: ids 3 and 2 both sent at 10 (2 is a retry, op 7),
         // then 4 at 20; client 6: id 1 at 5, id 5 at 10.
         let ps = [p(1, 0, 6, 5), p(3, 2, 5, 10), p(5, 4, 6, 10), p(2, 7, 5, 10), p(4, 3, 5, 20)];
@@ -1112,7 +1203,7 @@ mod tests {
     /// client 6 sent 1 (4), 5 (1), one.
     #[test]
     fn send_order_of_a_history_out_of_invoke_order_is_the_sorted_one() {
-        let p = |id: u64, op: u64, client: u32, t: u64| Produced { op, client, ..produced(id, t) };
+        let p = |id: u64, op: u64, client: u32, t: u64| sent(id, op, client, 0, t);
         let ps = [p(1, 0, 6, 5), p(3, 2, 5, 10), p(5, 4, 6, 10), p(2, 7, 5, 10), p(4, 3, 5, 20)];
         let back: Vec<Produced> = ps.iter().rev().cloned().collect();
         let ops = |s: &SendOrder| s.blamed.iter().map(|b| b.op.0).collect::<Vec<_>>();
