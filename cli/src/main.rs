@@ -188,7 +188,7 @@ enum BenchCommand {
         #[arg(long)]
         end: Option<f64>,
         /// Alternating bare/kernel runs; the median ratio is reported.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -204,7 +204,7 @@ enum BenchCommand {
         #[arg(long)]
         seed: Option<u64>,
         /// Rounds over the files (each round runs every file once).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
         /// The PHOLD size whose kernel runs (before the first round and after each, in this
         /// process; their median) each file's simulation speed is set against (`RATIO ...
@@ -227,7 +227,7 @@ enum BenchCommand {
         /// Clients, each running one operation at a time (1 ms latency, 1 ms think time).
         #[arg(long, default_value_t = 200)]
         clients: u32,
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -695,6 +695,18 @@ fn cmd_bench_scenarios(
             }
         },
     };
+    // Every file is read and checked before anything is timed: a typo in the last file should
+    // not wait for the PHOLD baseline and the earlier files' runs to be reported.
+    for f in files {
+        let problems = match load(f)? {
+            Ok((source, entry)) => (entry.check)(&source).err(),
+            Err(d) => Some(d),
+        };
+        if let Some(d) = problems {
+            print_diagnostics(f, &d);
+            return Ok(ExitCode::from(2));
+        }
+    }
     let mut speeds: Vec<Vec<f64>> = vec![Vec::new(); files.len()];
     // The kernel's PHOLD rate, measured before the first round and after every round: the
     // machine's speed drifts over minutes, and the rounds are bracketed by the runs whose median
@@ -708,7 +720,7 @@ fn cmd_bench_scenarios(
         }
     };
     measure_kernel(&mut kernel);
-    for _ in 0..repeat.max(1) {
+    for _ in 0..repeat {
         for (i, f) in files.iter().enumerate() {
             match cmd_bench_scenario(f, seed, memory)? {
                 Ok(events_per_s) => speeds[i].push(events_per_s),
@@ -719,7 +731,7 @@ fn cmd_bench_scenarios(
     }
     let medians: Vec<f64> = speeds.iter().map(|v| bench::median(v)).collect();
     if files.len() > 1 {
-        outln!("SUMMARY (simulation alone, median of {} rounds; ratio to the first file)", repeat.max(1));
+        outln!("SUMMARY (simulation alone, median of {} rounds; ratio to the first file)", repeat);
         for (f, m) in files.iter().zip(&medians) {
             outln!("  {:<50} {:>6.2} M events/s  ratio {:.3}", f.display(), m / 1e6, m / medians[0]);
         }
@@ -737,7 +749,7 @@ fn cmd_bench_scenarios(
                 p.name,
                 m / k,
                 m / k,
-                repeat.max(1),
+                repeat,
                 kernel.len(),
                 k_min / 1e6,
                 k_max / 1e6,

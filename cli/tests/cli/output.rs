@@ -97,6 +97,28 @@ fn misspelt_names_get_a_suggestion() {
 }
 
 #[test]
+fn bench_scenario_checks_every_file_before_it_times_anything() {
+    let dir = scratch("bench-bad-last");
+    let good = write_scenario(&dir, "good.ron", &register_scenario(""));
+    let bad = write_scenario(&dir, "bad.ron", &register_scenario("").replacen("seed:", "sed:", 1));
+    let r = simctl(&["bench", "scenario", &good, &bad, "--phold-baseline", "small"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    // The second file's mistake, by file, line, column and field; no PHOLD run and no round first.
+    assert!(r.stderr.contains("bad.ron:") && r.stderr.contains("sed"), "{}", r.stderr);
+    assert!(!r.stdout.contains("BASELINE") && !r.stdout.contains("BENCH"), "{}", r.stdout);
+    // Zero rounds would report medians of nothing: refused by the parser, for every bench.
+    for args in [
+        &["bench", "scenario", good.as_str(), "--repeat", "0"][..],
+        &["bench", "phold", "--repeat", "0"],
+        &["bench", "lin", "--repeat", "0"],
+    ] {
+        let r = simctl(args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("--repeat"), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
 fn bench_scenario_brackets_its_rounds_with_phold_runs_and_says_how_many_it_took_the_median_of() {
     let dir = scratch("bench-brackets");
     let file = write_scenario(&dir, "s.ron", &register_scenario(""));
