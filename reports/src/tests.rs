@@ -596,7 +596,6 @@ fn the_scatter_has_a_dot_per_operation_by_outcome_and_is_skipped_above_the_limit
     let history: Vec<sim_core::metrics::HistoryEntry> = (0..5)
         .map(|i| sim_core::metrics::HistoryEntry {
             op: sim_core::OpId(i),
-            logical: sim_core::OpId(i),
             client: sim_core::NodeId(0),
             kind: 0,
             key: 0,

@@ -547,7 +547,6 @@ mod tests {
     fn entry(kind: u16, invoke: u64, complete: Option<u64>) -> HistoryEntry {
         HistoryEntry {
             op: OpId(0),
-            logical: OpId(0),
             client: NodeId(0),
             kind,
             key: 0,

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug)]
 pub struct HistoryEntry {
     pub op: OpId,
-    /// The first attempt's id when this is a retry.
-    pub logical: OpId,
     pub client: NodeId,
     pub kind: u16,
     pub key: u64,
+    /// The workload value: the first attempt's id plus one ([`op_of_value`]), a retry's the same
+    /// as its first attempt's.
     pub value: u64,
     pub attempt: u32,
     /// The intended start on the true clock (open loop: the scheduled arrival).
@@ -28,7 +28,17 @@ pub struct HistoryEntry {
     pub reply: Reply,
 }
 
+// The history is a run's largest structure: every byte of an entry is a byte per operation.
+const _: () = assert!(std::mem::size_of::<HistoryEntry>() == 88);
+
 impl HistoryEntry {
+    /// The first attempt's id (this entry's own unless it is a retry), read from the value every
+    /// attempt carries: an entry of 88 bytes, where a field of its own made it 96 (a byte of
+    /// history costs wall time; docs/performance.md, "Round twenty").
+    pub fn logical(&self) -> OpId {
+        op_of_value(self.value).unwrap_or(self.op)
+    }
+
     pub fn latency(&self) -> Option<Duration> {
         self.complete.map(|c| c - self.invoke)
     }

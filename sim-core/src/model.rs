@@ -552,7 +552,6 @@ mod blame_tests {
     fn entry(op: u64, invoke: u64, complete: Option<u64>) -> HistoryEntry {
         HistoryEntry {
             op: OpId(op),
-            logical: OpId(op),
             client: NodeId(9),
             kind: 0,
             key: 1,

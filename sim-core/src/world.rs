@@ -484,15 +484,15 @@ impl Timers {
     }
 }
 
-/// At most this many history entries are reserved up front (1.6 GB of address space).
+/// At most this many history entries are reserved up front (1.5 GB of address space).
 const HISTORY_RESERVE_MAX: usize = 1 << 24;
 
 /// The history entries to reserve before a run: the workload's expected arrivals, an eighth more
 /// and 1,024 for the Poisson spread and a few retries, at most `HISTORY_RESERVE_MAX`; none for a
 /// workload without an end (a run that issues more grows the history as before). Grown by
 /// doubling from empty, the history was copied at every doubling (`memcpy` in a `realloc`) and each copy faulted in fresh pages: on
-/// `kafka_50k` (3.0 M operations of 96 bytes) that is ~290 MB copied and ~290 MB of pages faulted
-/// in beside the final 290 MB. Reserved pages that are never written cost no memory.
+/// `kafka_50k` (3.0 M operations of 88 bytes) that is ~260 MB copied and ~260 MB of pages faulted
+/// in beside the final 260 MB. Reserved pages that are never written cost no memory.
 fn history_capacity(config: &SimConfig) -> usize {
     let Some(w) = config.workload.as_ref().filter(|_| config.workload_until != Duration::MAX) else { return 0 };
     let expected = w.expected_arrivals(Time(config.workload_until.0));
@@ -1374,10 +1374,10 @@ impl<A: Actor> Sim<A> {
     /// (`listed`, a scripted one) or drawn from the workload.
     fn issue(&mut self, client: NodeId, user: Option<u32>, retry_of: Option<OpId>, listed: Option<(u16, u64)>) {
         let id = OpId(self.history.len() as u64);
-        let (kind, key, value, attempt, logical) = match retry_of {
+        let (kind, key, value, attempt) = match retry_of {
             Some(prev) => {
                 let p = &self.history[prev.0 as usize];
-                (p.kind, p.key, p.value, p.attempt + 1, p.logical)
+                (p.kind, p.key, p.value, p.attempt + 1)
             }
             None => {
                 let (kind, key) = match listed {
@@ -1386,12 +1386,11 @@ impl<A: Actor> Sim<A> {
                 };
                 // The value is the id plus one (`metrics::op_of_value` maps it back), so 0 stays "never
                 // written".
-                (kind, key, id.0 + 1, 1, id)
+                (kind, key, id.0 + 1, 1)
             }
         };
         self.history.push(HistoryEntry {
             op: id,
-            logical,
             client,
             kind,
             key,

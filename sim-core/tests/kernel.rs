@@ -596,6 +596,16 @@ fn retries_multiply_load_when_the_server_times_out() {
     assert!(h.iter().all(|e| e.outcome == Some(Outcome::Timeout)));
     let sent = s.metrics().messages["ping"].sent as usize;
     assert_eq!(sent, h.len(), "the retry storm triples the load on the server");
+    // Every attempt names its first (read from the value all of them carry): the first attempt
+    // itself, of the same kind, key and value, issued no later; a first attempt names itself.
+    for e in h {
+        let first = &h[e.logical().0 as usize];
+        assert_eq!(first.attempt, 1, "op {}: its logical op {} is a first attempt", e.op.0, first.op.0);
+        assert_eq!((first.kind, first.key, first.value), (e.kind, e.key, e.value), "op {}", e.op.0);
+        assert!(first.op <= e.op && (e.attempt > 1 || first.op == e.op), "op {}", e.op.0);
+    }
+    let chains = h.iter().filter(|e| e.logical() == e.op).count();
+    assert_eq!(chains, first, "one chain per first attempt");
 }
 
 #[test]

@@ -451,7 +451,6 @@ mod tests {
         let logs = BTreeMap::from([(0, (1, &log))]);
         let h = |value: u64, ms: u64| HistoryEntry {
             op: OpId(value - 1),
-            logical: OpId(value - 1),
             client: NodeId(9),
             kind: 0,
             key: 7,

@@ -188,7 +188,6 @@ mod tests {
     fn entry(op: u64, ip: u64, invoke: u64, complete: u64, reply: u64) -> HistoryEntry {
         HistoryEntry {
             op: OpId(op),
-            logical: OpId(op),
             client: NodeId(9),
             kind: 0,
             key: ip,

@@ -269,7 +269,6 @@ mod tests {
     fn get(key: u64, outcome: Outcome, reply: Reply) -> HistoryEntry {
         HistoryEntry {
             op: OpId(key),
-            logical: OpId(key),
             client: NodeId(9),
             kind: 0,
             key,

@@ -285,7 +285,7 @@ pub fn cart_history<'h>(history: &'h [HistoryEntry]) -> Vec<CartOpn<'h>> {
             let i = match slot {
                 Some(i) => i,
                 None => {
-                    ops.push(Operation { id: e.logical.0, ret: Ret::Unknown, ..attempt.clone() });
+                    ops.push(Operation { id: e.logical().0, ret: Ret::Unknown, ..attempt.clone() });
                     if let Some(a) = add_at.get_mut(e.value as usize) {
                         *a = (ops.len() - 1) as u32;
                     }
@@ -784,9 +784,10 @@ mod tests {
         outcome: Outcome,
         reply: Reply,
     ) -> HistoryEntry {
+        // As the kernel writes them: a put's value is its first attempt's id plus one.
+        assert!(kind != PUT || value == logical + 1, "op {op}: a put's value is its first attempt's id plus one");
         HistoryEntry {
             op: OpId(op),
-            logical: OpId(logical),
             client: NodeId(9),
             kind,
             key: 4,
@@ -821,7 +822,7 @@ mod tests {
         // Histories that differ only in how a get's items are held check alike.
         let h = |reply: &Reply| {
             [
-                entry(0, 0, PUT, 3, (0, 10), Outcome::Ok, Reply::None),
+                entry(0, 0, PUT, 1, (0, 10), Outcome::Ok, Reply::None),
                 entry(1, 1, 0, 0, (20, 30), Outcome::Ok, reply.clone()),
             ]
         };

@@ -423,7 +423,6 @@ mod tests {
     fn submissions_read_the_verdict_from_the_reply() {
         let h = HistoryEntry {
             op: OpId(1),
-            logical: OpId(1),
             client: NodeId(9),
             kind: 0,
             key: 7,

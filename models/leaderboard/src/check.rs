@@ -435,7 +435,6 @@ mod tests {
     fn entry(op: u64, kind: u16, key: u64, reply: Reply, invoke: u64, complete: u64) -> HistoryEntry {
         HistoryEntry {
             op: OpId(op),
-            logical: OpId(op),
             client: NodeId(9),
             kind,
             key,

@@ -221,7 +221,6 @@ mod tests {
     fn h(value: u64, outcome: Outcome, reply: Reply) -> HistoryEntry {
         HistoryEntry {
             op: OpId(value),
-            logical: OpId(value),
             client: NodeId(9),
             kind: 0,
             key: value,

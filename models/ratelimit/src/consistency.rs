@@ -97,7 +97,6 @@ mod tests {
     fn entry(op: u64, user: u64, invoke: u64, complete: u64, outcome: Outcome, reply: Reply) -> HistoryEntry {
         HistoryEntry {
             op: OpId(op),
-            logical: OpId(op),
             client: NodeId(9),
             kind: 0,
             key: user,

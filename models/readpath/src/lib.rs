@@ -760,7 +760,6 @@ mod tests {
     fn entry(kind: u16, key: u64, invoke: u64, complete: u64, reply: Reply) -> HistoryEntry {
         HistoryEntry {
             op: OpId(invoke),
-            logical: OpId(invoke),
             client: NodeId(9),
             kind,
             key,

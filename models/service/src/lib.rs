@@ -528,7 +528,6 @@ mod tests {
     fn entry(op: u64, invoke: u64, outcome: Option<Outcome>) -> HistoryEntry {
         HistoryEntry {
             op: OpId(op),
-            logical: OpId(op),
             client: NodeId(9),
             kind: 0,
             key: 0,

@@ -446,7 +446,6 @@ mod tests {
     fn view(op: u64, p: u64, off: u64, ack_ms: u64) -> HistoryEntry {
         HistoryEntry {
             op: OpId(op),
-            logical: OpId(op),
             client: NodeId(9),
             kind: VIEW,
             key: 1,
