@@ -161,8 +161,10 @@ impl Digest {
 /// phase after the simulation (cache misses, not instructions), so they are walked once, here.
 #[derive(Clone, Debug, Default)]
 pub struct Committed {
-    /// The data id at each offset; `NOT_DATA` at a commit entry (message ids start at 1).
-    ids: Vec<u64>,
+    /// The data id at each offset; `NOT_DATA` at a commit entry (message ids start at 1). In 32
+    /// bits, as the report's produce ops hold them ([`Produced`]): ids are below the history's
+    /// length plus one.
+    ids: Vec<u32>,
     /// `(offset of the entry, from, to)` of every transactional (compare-and-set) commit entry.
     txns: Vec<(u64, u64, u64)>,
     /// How many of the entries are data.
@@ -170,11 +172,17 @@ pub struct Committed {
 }
 
 impl Committed {
-    const NOT_DATA: u64 = 0;
+    const NOT_DATA: u32 = 0;
+    /// Room for `entries` entries: a log's committed length is known before it is read, and a
+    /// vector grown by doubling copies itself into fresh memory at every step.
+    pub fn with_capacity(entries: usize) -> Committed {
+        Committed { ids: Vec::with_capacity(entries), ..Committed::default() }
+    }
     /// Appends the entry at the next offset.
     pub fn push(&mut self, e: &Entry) {
         match e.payload() {
             Payload::Data { id, .. } => {
+                let id = u32::try_from(id).expect("message ids fit in 32 bits (see `Produced`)");
                 debug_assert_ne!(id, Committed::NOT_DATA, "message ids start at 1");
                 self.ids.push(id);
                 self.data += 1;
@@ -203,11 +211,15 @@ impl Committed {
     }
     /// The data id at `offset` (`None`: past the end, or a commit entry).
     pub fn id(&self, offset: u64) -> Option<u64> {
-        self.ids.get(offset as usize).copied().filter(|&id| id != Committed::NOT_DATA)
+        self.ids.get(offset as usize).copied().filter(|&id| id != Committed::NOT_DATA).map(u64::from)
     }
     /// `(offset, id)` of every data entry, in offset order.
     pub fn data(&self) -> impl Iterator<Item = (u64, u64)> + Clone + '_ {
-        self.ids.iter().enumerate().filter(|&(_, &id)| id != Committed::NOT_DATA).map(|(o, &id)| (o as u64, id))
+        self.ids
+            .iter()
+            .enumerate()
+            .filter(|&(_, &id)| id != Committed::NOT_DATA)
+            .map(|(o, &id)| (o as u64, u64::from(id)))
     }
     /// How many data entries.
     pub fn data_len(&self) -> usize {
@@ -883,6 +895,7 @@ pub fn final_partitions(config: &Config, run: &RunView<'_, Node>) -> Vec<FinalPa
         }
         let authoritative = best.and_then(|(_, i)| replicas[i].1).map(|r| &r.log);
         if let Some(log) = authoritative {
+            fp.committed = Committed::with_capacity(log.hwm as usize);
             log.iter().take(log.hwm as usize).for_each(|e| fp.committed.push(&e));
         }
         // Replicas in sync share every run of the authoritative log: then they hold the same
@@ -1151,6 +1164,25 @@ mod tests {
             assert_eq!(at.get(id), Some(place), "id {id}");
         }
         assert_eq!((at.get(8), at.get(IDS - 1), at.len()), (None, None, 8));
+    }
+
+    /// A committed log in 32-bit ids reads back every id it was given, up to the largest a
+    /// history can make, and a commit entry as no data; an id past 32 bits is refused, not cut.
+    #[test]
+    fn committed_ids_read_back_at_the_edges_of_32_bits() {
+        let commit = Entry::new(1, Payload::Commit { offset: 0, generation: 1, from: crate::log::NO_CAS });
+        let mut c = Committed::with_capacity(4);
+        for e in [data(1), commit, data(u64::from(u32::MAX)), data(7)] {
+            c.push(&e);
+        }
+        assert_eq!((c.len(), c.data_len()), (4, 3));
+        assert_eq!(
+            [c.id(0), c.id(1), c.id(2), c.id(3), c.id(4)],
+            [Some(1), None, Some(u64::from(u32::MAX)), Some(7), None]
+        );
+        assert_eq!(c.data().collect::<Vec<_>>(), [(0, 1), (2, u64::from(u32::MAX)), (3, 7)]);
+        let past = std::panic::catch_unwind(|| Committed::default().push(&data(u64::from(u32::MAX) + 1)));
+        assert!(past.is_err(), "an id past 32 bits must not be truncated");
     }
 
     /// Two producers' streams interleaved in time over two partitions: the inversions are found
