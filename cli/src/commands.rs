@@ -105,7 +105,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Output folder (default: out/sweep-<scenario file name>, or out/sweep for a folder).
-    #[arg(long)]
+    #[arg(short, long)]
     pub out: Option<PathBuf>,
     /// Run only the I-th of N disjoint slices of the seeds (I counts from 0), e.g. `--shard 3/8`.
     #[arg(long)]
@@ -422,7 +422,7 @@ pub struct MergeArgs {
     #[arg(required = true)]
     pub results: Vec<PathBuf>,
     /// Output folder for the merged results.jsonl and summary.md.
-    #[arg(long)]
+    #[arg(short, long)]
     pub out: PathBuf,
     /// The scenario file the shards ran (for the reproduce commands and the summary's title).
     #[arg(long)]
@@ -517,7 +517,7 @@ pub struct ShrinkArgs {
     #[arg(long)]
     pub seed: u64,
     /// Where to write the minimal scenario (default: out/<name>_min.ron).
-    #[arg(long)]
+    #[arg(short, long)]
     pub out: Option<PathBuf>,
     /// At most this many simulation runs.
     #[arg(long, default_value_t = 200)]
@@ -662,7 +662,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Output folder (default: out/replay-<scenario name>-<seed>).
-    #[arg(long)]
+    #[arg(short, long)]
     pub out: Option<PathBuf>,
     /// Centre of the sequence diagram, a simulated time such as `2.5s` (default: the first
     /// operation the first failed check blames, else the first operation that did not complete

@@ -53,7 +53,7 @@ pub struct CurveArgs {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Output folder (default: out/curve-<scenario file name>).
-    #[arg(long)]
+    #[arg(short, long)]
     pub out: Option<PathBuf>,
     /// Other fields to change first, `PATH=VALUE` (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]

@@ -65,7 +65,7 @@ pub struct ExploreArgs {
     #[arg(long)]
     pub no_coverage: bool,
     /// Folder for the found scenario (`<name>_found.ron`) and `explore.json`.
-    #[arg(long, default_value = "out/explore")]
+    #[arg(short, long, default_value = "out/explore")]
     pub out: PathBuf,
     /// Measure: run the search and random seeds this many times each and compare the runs to
     /// first failure.

@@ -97,7 +97,7 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
         /// Where to write the report (default: out/<scenario name>/).
-        #[arg(long)]
+        #[arg(short, long)]
         out: Option<PathBuf>,
         /// No progress bar (it is also hidden when stdout is not a terminal, or under CI).
         #[arg(long)]

@@ -75,6 +75,18 @@ fn the_default_report_folder_is_out_slash_scenario_name() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("report: out/register/index.html"));
 }
 
+/// `-o` is `--out`, for `run` as for the commands that write folders (`simctl run FILE -o DIR` was
+/// refused with "unexpected argument '-o'").
+#[test]
+fn dash_o_is_the_report_folder() {
+    let dir = scratch("dash-o");
+    let r = simctl(&["run", "scenarios/register.ron", "-o", dir.join("r").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(dir.join("r/summary.json").exists());
+    let help = simctl(&["sweep", "--help"]);
+    assert!(help.stdout.contains("-o, --out <OUT>"), "{}", help.stdout);
+}
+
 /// A report replaces the old one whole: no file of the old run survives beside the new ones (a
 /// kill while overwriting used to leave the new summary.json beside the old index.html), and the
 /// leftovers of a write that was killed are removed.
