@@ -8,6 +8,7 @@ use crate::fault::OutageMode;
 use crate::rng::Prng;
 use crate::time::{Duration, Time};
 use std::fmt::Debug;
+pub use thin_vec::{ThinVec, thin_vec};
 
 /// A node of the simulated cluster (servers and clients alike).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
@@ -87,12 +88,19 @@ impl Outcome {
 }
 
 /// What a completed operation returned, for checkers (e.g. the sibling values a read saw).
+///
+/// Every history entry holds one, so it is kept to 16 bytes: a tag and a thin pointer. A list is
+/// a [`ThinVec`] (its length and capacity beside the values, in the one allocation), where a
+/// `Vec` inline made every reply, and every history entry, 8 bytes larger (docs/performance.md,
+/// "Round twenty-one").
 #[derive(Clone, PartialEq, Eq, Default)]
 pub enum Reply {
     #[default]
     None,
     Value(u64),
-    Values(Vec<u64>),
+    /// A list of values, in the model's order: `Reply::Values(thin_vec![a, b])`, or
+    /// [`Reply::list`] from any iterator.
+    Values(ThinVec<u64>),
     /// Values the model shares with the history instead of copying them: a handle on a set it
     /// keeps anyway (a hot key's cart, read by every get), so a reply costs `O(1)` and the
     /// history `O(changes)` rather than the sum of every read's size. Shown and read as
@@ -100,7 +108,13 @@ pub enum Reply {
     Shared(SharedValues),
 }
 
+const _: () = assert!(std::mem::size_of::<Reply>() == 16);
+
 impl Reply {
+    /// A [`Reply::Values`] of `values`, in their order.
+    pub fn list(values: impl IntoIterator<Item = u64>) -> Reply {
+        Reply::Values(values.into_iter().collect())
+    }
     /// The values, whichever way they are held (one for [`Reply::Value`], none for
     /// [`Reply::None`]); a [`Reply::Shared`] set is copied out (`O(len)`).
     pub fn values(&self) -> std::borrow::Cow<'_, [u64]> {
@@ -158,12 +172,16 @@ pub trait ValueSet: std::any::Any {
 
 /// A shared handle on a model's [`ValueSet`] (cloning it is `O(1)`). Equal when the values are;
 /// a model's checker gets its own type back with [`SharedValues::downcast_ref`].
+///
+/// A thin pointer (to the fat one of the set), so that a [`Reply`] is 16 bytes: making one costs
+/// two allocations, where an `Rc<dyn ValueSet>` inline cost one and 8 bytes more in every reply
+/// of every model.
 #[derive(Clone)]
-pub struct SharedValues(std::rc::Rc<dyn ValueSet>);
+pub struct SharedValues(std::rc::Rc<Box<dyn ValueSet>>);
 
 impl SharedValues {
     pub fn new(set: impl ValueSet) -> SharedValues {
-        SharedValues(std::rc::Rc::new(set))
+        SharedValues(std::rc::Rc::new(Box::new(set)))
     }
     pub fn len(&self) -> usize {
         self.0.len()
@@ -183,7 +201,9 @@ impl SharedValues {
     }
     /// The model's own set, when it is a `T`.
     pub fn downcast_ref<T: ValueSet>(&self) -> Option<&T> {
-        (self.0.as_ref() as &dyn std::any::Any).downcast_ref()
+        // The set itself (`&**`), not the `Box` holding it: a `Box` is an `Any` too.
+        let set: &dyn ValueSet = &**self.0;
+        (set as &dyn std::any::Any).downcast_ref()
     }
 }
 
@@ -521,7 +541,8 @@ mod tests {
     #[test]
     fn a_shared_reply_reads_shows_and_compares_as_its_values() {
         let shared = Reply::Shared(SharedValues::new(Sorted(vec![2, 5, 9])));
-        let listed = Reply::Values(vec![2, 5, 9]);
+        let listed = Reply::Values(thin_vec![2, 5, 9]);
+        assert_eq!(listed, Reply::list([2, 5, 9]));
         assert_eq!(format!("{shared:?}"), format!("{listed:?}"));
         assert_eq!(format!("{shared:?}"), "Values([2, 5, 9])");
         assert_eq!(shared.values(), listed.values());

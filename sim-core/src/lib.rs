@@ -53,7 +53,8 @@ pub mod world;
 mod ziggurat;
 
 pub use actor::{
-    Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, SharedValues, TimerId, ValueSet, WriteId,
+    Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, SharedValues, ThinVec, TimerId, ValueSet,
+    WriteId, thin_vec,
 };
 pub use cost::Footprint;
 pub use dist::Dist;

@@ -29,12 +29,12 @@ pub struct HistoryEntry {
 }
 
 // The history is a run's largest structure: every byte of an entry is a byte per operation.
-const _: () = assert!(std::mem::size_of::<HistoryEntry>() == 88);
+const _: () = assert!(std::mem::size_of::<HistoryEntry>() == 80);
 
 impl HistoryEntry {
     /// The first attempt's id (this entry's own unless it is a retry), read from the value every
-    /// attempt carries: an entry of 88 bytes, where a field of its own made it 96 (a byte of
-    /// history costs wall time; docs/performance.md, "Round twenty").
+    /// attempt carries: a field of its own made an entry 8 bytes larger (a byte of history costs
+    /// wall time; docs/performance.md, "Round twenty").
     pub fn logical(&self) -> OpId {
         op_of_value(self.value).unwrap_or(self.op)
     }

@@ -459,7 +459,7 @@ mod tests {
             invoke: Time(0),
             complete: Some(Time(1)),
             outcome: Some(Outcome::Ok),
-            reply: Reply::Values(vec![ms, 0, 0]),
+            reply: Reply::list([ms, 0, 0]),
         };
         assert!(acked_in_log(&[h(1, 5000)], &logs, 1).passed);
         assert!(!acked_in_log(&[h(1, 6000)], &logs, 1).passed, "another event time");

@@ -311,7 +311,7 @@ impl Tracker {
     fn produced(ctx: &mut Ctx<'_, Node>, done: log::Produced<Option<(OpId, u64)>>) {
         let Some((op, event_ms)) = done.token else { return };
         match done.result {
-            Ok((p, offset)) => ctx.complete(op, Outcome::Ok, Reply::Values(vec![event_ms, p as u64, offset])),
+            Ok((p, offset)) => ctx.complete(op, Outcome::Ok, Reply::list([event_ms, p as u64, offset])),
             Err(_) => ctx.complete(op, Outcome::Fail, Reply::None),
         }
     }

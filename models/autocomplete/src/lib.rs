@@ -870,7 +870,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             }
             oracle(vocab, &v.counts, &excluded, &a.prefix, c.answer as usize)
         });
-        if *want != *got || version as usize >= g.versions.len() {
+        if want[..] != got[..] || version as usize >= g.versions.len() {
             wrong += 1;
             wrong_ops.push(h);
             if first_wrong.is_none() {

@@ -232,7 +232,7 @@ impl Client {
         let Some(d) = self.calls.reply(ctx, req, answer) else { return };
         let reply = match (status, d.data.1) {
             (Status::Ok(a, _), Kind::Buy | Kind::Stock) => Reply::Value(a),
-            (Status::Ok(a, b), _) => Reply::Values(vec![a, b]),
+            (Status::Ok(a, b), _) => Reply::list([a, b]),
             _ => Reply::None,
         };
         ctx.complete(d.data.0, outcome(d.outcome), reply);

@@ -803,7 +803,7 @@ mod tests {
     #[test]
     fn a_cart_shared_with_the_history_reads_as_the_same_items_without_a_copy() {
         let small: PSet<u64> = [7, 3, 5].into_iter().collect();
-        let (shared, listed) = (Reply::Shared(sim_core::SharedValues::new(small)), Reply::Values(vec![3, 5, 7]));
+        let (shared, listed) = (Reply::Shared(sim_core::SharedValues::new(small)), Reply::list([3, 5, 7]));
         assert_eq!(format!("{shared:?}"), format!("{listed:?}"), "shown as the list it stands for");
         let memo = &mut BTreeMap::new();
         let (a, b) = (Items::of_reply(&shared, memo).expect("items"), Items::of_reply(&listed, memo).expect("items"));
@@ -838,7 +838,7 @@ mod tests {
             entry(0, 0, PUT, 1, (0, 10), Outcome::Timeout, Reply::None),
             entry(1, 0, PUT, 1, (20, 30), Outcome::Ok, Reply::None),
             entry(2, 2, PUT, 3, (40, 50), Outcome::Fail, Reply::None),
-            entry(3, 3, 0, 0, (60, 70), Outcome::Ok, Reply::Values(vec![3, 1])),
+            entry(3, 3, 0, 0, (60, 70), Outcome::Ok, Reply::list([3, 1])),
             entry(4, 4, 0, 0, (80, 90), Outcome::Fail, Reply::None),
             entry(5, 5, PUT, 6, (80, 90), Outcome::Rejected, Reply::None),
         ];
@@ -851,12 +851,12 @@ mod tests {
         assert!(linearizable(&ops));
         // Under last-write-wins: a register, a failed put unknown, several items an impossible value.
         let mut h = h.to_vec();
-        h[3].reply = Reply::Values(vec![3]);
+        h[3].reply = Reply::list([3]);
         let reg = register_history(&h);
         assert_eq!(reg.len(), 4);
         assert_eq!(reg[2].ret, Ret::Unknown);
         assert_eq!(reg[3].output(), Some(&lin::RegRet::Value(3)));
-        h[3].reply = Reply::Values(vec![1, 3]);
+        h[3].reply = Reply::list([1, 3]);
         assert_eq!(register_history(&h)[3].output(), Some(&lin::RegRet::Value(u64::MAX)));
     }
 

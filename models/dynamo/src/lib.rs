@@ -493,8 +493,9 @@ impl Model for Dynamo {
         let depth = 2.0 * math::ln(1.0 + puts_per_key * load.key_skew);
         let log = keys * n * puts_per_key * 64.0 + puts * (sibling + grows * depth);
         // Every get's reply in the history is a handle on the cart it read (`Reply::Shared`), which
-        // the versions hold anyway: one small allocation, whatever the cart's size.
-        let replies = gets * 32.0;
+        // the versions hold anyway: two small allocations (the handle, 32 B, and the box of the
+        // set it points to, so that a reply is a thin pointer), whatever the cart's size.
+        let replies = gets * 48.0;
         let gossip_per_s = if c.gossip { s / c.gossip_interval.as_secs_f64() } else { 0.0 };
         let ae_per_s = if c.anti_entropy { t0 * n / c.anti_entropy_interval.as_secs_f64() } else { 0.0 };
         let timers_per_s = s * (1.0 / c.handoff_interval.as_secs_f64() + 1.0 / c.sweep_interval.as_secs_f64());

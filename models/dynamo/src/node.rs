@@ -1907,7 +1907,7 @@ impl Client {
                             // one needs no handle (no allocation: most gets of a large key space).
                             let items = store::union(&siblings);
                             let reply = if items.is_empty() {
-                                Reply::Values(Vec::new())
+                                Reply::list([])
                             } else {
                                 Reply::Shared(SharedValues::new(items))
                             };

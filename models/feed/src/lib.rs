@@ -684,7 +684,7 @@ impl Actor for Node {
             }
             Node::Client(c) => match msg {
                 Msg::App(AppMsg::Posted { req, post }) => c.ops.answered(ctx, req, Outcome::Ok, Reply::Value(post)),
-                Msg::App(AppMsg::Page { req, posts }) => c.ops.answered(ctx, req, Outcome::Ok, Reply::Values(posts)),
+                Msg::App(AppMsg::Page { req, posts }) => c.ops.answered(ctx, req, Outcome::Ok, Reply::list(posts)),
                 Msg::App(AppMsg::Failed { req }) => c.ops.answered(ctx, req, Outcome::Fail, Reply::None),
                 _ => {}
             },

@@ -400,7 +400,7 @@ impl Client {
         match msg {
             Msg::Page { req, values } => {
                 if let Some(done) = self.calls.reply(ctx, req, Answer::Ok) {
-                    complete(ctx, done, Reply::Values(values));
+                    complete(ctx, done, Reply::list(values));
                 }
             }
             Msg::Done { req, job } => {

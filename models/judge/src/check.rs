@@ -431,7 +431,7 @@ mod tests {
             invoke: s(1),
             complete: Some(s(3)),
             outcome: Some(Outcome::Ok),
-            reply: Reply::Values(vec![1, s(1).0 + 5]),
+            reply: Reply::list([1, s(1).0 + 5]),
         };
         let v = submissions(&[h]);
         assert_eq!(v[0].verdict, Some((true, Time(s(1).0 + 5), s(3))));

@@ -494,7 +494,7 @@ impl Client {
                 match (done.data, verdict) {
                     (ClientCall::Check { id }, Some((accepted, at))) => {
                         if let Some((op, _)) = self.waiting.remove(&id) {
-                            ctx.complete(op, Outcome::Ok, Reply::Values(vec![accepted as u64, at.0]));
+                            ctx.complete(op, Outcome::Ok, Reply::list([accepted as u64, at.0]));
                         }
                     }
                     _ => self.done(ctx, done),

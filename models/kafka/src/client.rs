@@ -3,7 +3,7 @@
 
 use crate::msg::*;
 use crate::{Delivery, Node, Params};
-use sim_core::{Ctx, NodeId, Op, OpId, Outcome, Reply, Time, TimerId};
+use sim_core::{Ctx, NodeId, Op, OpId, Outcome, Reply, ThinVec, Time, TimerId};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
@@ -594,7 +594,7 @@ impl Client {
             }
             let Some(op) = c.queue.pop_front() else { return };
             if c.assigned.is_empty() {
-                ctx.complete(op, Outcome::Ok, Reply::Values(Vec::new()));
+                ctx.complete(op, Outcome::Ok, Reply::Values(ThinVec::new()));
                 continue;
             }
             let id = c.next_poll;
@@ -805,7 +805,7 @@ impl Client {
         let poll = c.poll.take().expect("poll");
         // Sized for every record fetched (nearly always all delivered; the history keeps the
         // list, so it holds no spare room: grown by doubling it held a third more on average).
-        let mut values = Vec::with_capacity(3 * poll.got.iter().map(|g| g.records.len()).sum::<usize>());
+        let mut values = ThinVec::with_capacity(3 * poll.got.iter().map(|g| g.records.len()).sum::<usize>());
         for g in &poll.got {
             let Some(pos) = c.positions.get_mut(&g.partition) else { continue };
             if exactly {

@@ -472,7 +472,7 @@ mod tests {
         let s = o.scores[3].unwrap();
         let r = o.rank(s);
         let read = |score: i64, rank: u64, prefix: u64, invoke: u64| {
-            vec![entry(9, RANK, 3, Reply::Values(vec![prefix, crate::enc_score(score), rank]), invoke, invoke + 1)]
+            vec![entry(9, RANK, 3, Reply::list([prefix, crate::enc_score(score), rank]), invoke, invoke + 1)]
         };
         assert!(ranks_exact(&c, &read(s, r, 1, 20), &journal).passed);
         assert!(!ranks_exact(&c, &read(s, r + 1, 1, 20), &journal).passed, "wrong rank");
@@ -499,7 +499,7 @@ mod tests {
         };
         // Player 0 wins ten times in a row at t = 100..109: it reaches the top.
         let journal: Vec<Applied> = (0..10).map(|i| applied(i, 0, 1, 100 + i)).collect();
-        let h = vec![entry(50, TOP10, 0, Reply::Values(enc(&top, 0)), 200, 300)];
+        let h = vec![entry(50, TOP10, 0, Reply::list(enc(&top, 0)), 200, 300)];
         let (judged, stale, _, _) = top10_staleness(&c, &h, &journal);
         assert_eq!(judged, 1);
         let first_change = top10_changes(&c, &journal)[0].1;
@@ -507,7 +507,7 @@ mod tests {
         assert!(top10_exact(&c, &h, &journal).passed, "exact for its prefix");
         let mut wrong = top.clone();
         wrong.swap(0, 1);
-        let h = vec![entry(50, TOP10, 0, Reply::Values(enc(&wrong, 0)), 200, 300)];
+        let h = vec![entry(50, TOP10, 0, Reply::list(enc(&wrong, 0)), 200, 300)];
         assert!(!top10_exact(&c, &h, &journal).passed);
     }
 }

@@ -544,7 +544,7 @@ impl Client {
 
     fn produced(ctx: &mut Ctx<'_, Node>, done: log::Produced<OpId>) {
         match done.result {
-            Ok((p, offset)) => ctx.complete(done.token, Outcome::Ok, Reply::Values(vec![p as u64, offset])),
+            Ok((p, offset)) => ctx.complete(done.token, Outcome::Ok, Reply::list([p as u64, offset])),
             Err(_) => ctx.complete(done.token, Outcome::Fail, Reply::None),
         }
     }
@@ -558,7 +558,7 @@ impl Client {
             }
             Msg::App(AppMsg::Answer { req, values }) => {
                 if let Some(op) = self.pending.remove(&req) {
-                    ctx.complete(op, Outcome::Ok, Reply::Values(values));
+                    ctx.complete(op, Outcome::Ok, Reply::list(values));
                 }
             }
             Msg::App(AppMsg::Read { .. }) => {}

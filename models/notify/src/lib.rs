@@ -375,7 +375,7 @@ impl Client {
                 }
                 Reply::Value(id)
             }
-            Resp::Status(code) => Reply::Values(vec![id, code as u64]),
+            Resp::Status(code) => Reply::list([id, code as u64]),
             Resp::Failed => Reply::None,
         };
         ctx.complete(op, d.outcome.outcome(), reply);

@@ -244,8 +244,8 @@ mod tests {
     #[test]
     fn a_record_acknowledged_and_never_processed_fails_delivery() {
         let hist = vec![
-            h(1, Outcome::Ok, Reply::Values(vec![0, 0])),
-            h(2, Outcome::Ok, Reply::Values(vec![0, 1])),
+            h(1, Outcome::Ok, Reply::list([0, 0])),
+            h(2, Outcome::Ok, Reply::list([0, 1])),
             h(3, Outcome::Fail, Reply::None),
         ];
         let a = acked(&hist);

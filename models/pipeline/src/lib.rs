@@ -350,7 +350,7 @@ impl Store {
 
 fn produced(ctx: &mut Ctx<'_, Node>, done: log::Produced<OpId>) {
     match done.result {
-        Ok((p, offset)) => ctx.complete(done.token, Outcome::Ok, Reply::Values(vec![p as u64, offset])),
+        Ok((p, offset)) => ctx.complete(done.token, Outcome::Ok, Reply::list([p as u64, offset])),
         Err(_) => ctx.complete(done.token, Outcome::Fail, Reply::None),
     }
 }

@@ -165,8 +165,8 @@ mod tests {
         // User 0 admitted by its own key, refused by its address (count 5 there); user 1 admitted
         // by both.
         let h = vec![
-            entry(0, 0, 0, 10, Outcome::Rejected, Reply::Values(vec![1, 5])),
-            entry(1, 1, 20, 30, Outcome::Ok, Reply::Values(vec![1, 6])),
+            entry(0, 0, 0, 10, Outcome::Rejected, Reply::list([1, 5])),
+            entry(1, 1, 20, 30, Outcome::Ok, Reply::list([1, 6])),
         ];
         let (ops, keys) = history(&s, &h);
         assert_eq!(keys.len(), 3);
@@ -176,8 +176,8 @@ mod tests {
         assert!(!c.passed, "the address's counter answered 5 and 6 with no increments before them");
         assert_eq!(c.count.judged, 3);
         let h = vec![
-            entry(0, 0, 0, 10, Outcome::Rejected, Reply::Values(vec![1, 0])),
-            entry(1, 1, 20, 30, Outcome::Ok, Reply::Values(vec![1, 1])),
+            entry(0, 0, 0, 10, Outcome::Rejected, Reply::list([1, 0])),
+            entry(1, 1, 20, 30, Outcome::Ok, Reply::list([1, 1])),
         ];
         assert!(check(&s, &h).0.passed);
     }

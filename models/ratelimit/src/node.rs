@@ -283,7 +283,7 @@ impl Client {
         if let Msg::Response { call, admitted, counts } = msg {
             let reply = match counts[..] {
                 [n] => Reply::Value(n),
-                _ => Reply::Values(counts),
+                _ => Reply::list(counts),
             };
             self.ops.answered(ctx, call, if admitted { Outcome::Ok } else { Outcome::Rejected }, reply);
         }

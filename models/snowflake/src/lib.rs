@@ -302,7 +302,7 @@ impl Actor for Node {
                 }
             }
             (Node::Client(c), Msg::Ids { req, ids }) => {
-                let reply = if ids.len() == 1 { Reply::Value(ids[0]) } else { Reply::Values(ids) };
+                let reply = if ids.len() == 1 { Reply::Value(ids[0]) } else { Reply::list(ids) };
                 c.ops.answered(ctx, req, Outcome::Ok, reply);
             }
             (Node::Client(c), Msg::Refused { req }) => c.ops.answered(ctx, req, Outcome::Fail, Reply::None),

@@ -317,7 +317,7 @@ impl Client {
     fn on_response(&mut self, ctx: &mut Ctx<'_, Node>, req: ReqId, status: Status) {
         let Some(d) = self.calls.reply(ctx, req, status.answer()) else { return };
         let reply = match status {
-            Status::Bought { n, order } => Reply::Values(vec![n, order]),
+            Status::Bought { n, order } => Reply::list([n, order]),
             Status::Remaining(r) => Reply::Value(r),
             Status::SoldOut => Reply::Value(0),
             _ => Reply::None,

@@ -454,7 +454,7 @@ mod tests {
             invoke: Time(0),
             complete: Some(Time(ack_ms * 1_000_000)),
             outcome: Some(Outcome::Ok),
-            reply: Reply::Values(vec![p, off]),
+            reply: Reply::list([p, off]),
         }
     }
 

@@ -478,7 +478,7 @@ impl Client {
     /// A produce is over: the view completes with where the log has it.
     fn produced(ctx: &mut Ctx<'_, Node>, done: log::Produced<OpId>) {
         match done.result {
-            Ok((p, offset)) => ctx.complete(done.token, Outcome::Ok, Reply::Values(vec![p as u64, offset])),
+            Ok((p, offset)) => ctx.complete(done.token, Outcome::Ok, Reply::list([p as u64, offset])),
             Err(_) => ctx.complete(done.token, Outcome::Fail, Reply::None),
         }
     }
@@ -800,7 +800,7 @@ impl Actor for Node {
                     }
                 }
                 Msg::App(AppMsg::Answer { op, values }) => {
-                    ctx.complete(op, Outcome::Ok, Reply::Values(values.to_vec()));
+                    ctx.complete(op, Outcome::Ok, Reply::list(values.iter().copied()));
                 }
                 Msg::App(_) => {}
             },

@@ -236,7 +236,7 @@ impl Actor for TNode {
 
 fn complete(ctx: &mut Ctx<'_, TNode>, done: Produced<OpId>) {
     match done.result {
-        Ok((p, offset)) => ctx.complete(done.token, Outcome::Ok, Reply::Values(vec![p as u64, offset])),
+        Ok((p, offset)) => ctx.complete(done.token, Outcome::Ok, Reply::list([p as u64, offset])),
         Err(_) => ctx.complete(done.token, Outcome::Fail, Reply::None),
     }
 }
