@@ -5,6 +5,7 @@
 //! be unit-tested with [`Ctx::detached`] and no world at all.
 
 use crate::fault::OutageMode;
+use crate::pset::PSet;
 use crate::rng::Prng;
 use crate::time::{Duration, Time};
 use std::fmt::Debug;
@@ -90,9 +91,9 @@ impl Outcome {
 /// What a completed operation returned, for checkers (e.g. the sibling values a read saw).
 ///
 /// Every history entry holds one, so it is kept to 16 bytes: a tag and a thin pointer. A list is
-/// a [`ThinVec`] (its length and capacity beside the values, in the one allocation), where a
-/// `Vec` inline made every reply, and every history entry, 8 bytes larger (docs/performance.md,
-/// "Round twenty-one").
+/// a [`ThinVec`] (its length and capacity beside the values, in the one allocation) and a shared
+/// set a [`PSet`] (a pointer to its root): a `Vec` inline made every reply, and every history
+/// entry, 8 bytes larger (docs/performance.md, "Round twenty-one").
 #[derive(Clone, PartialEq, Eq, Default)]
 pub enum Reply {
     #[default]
@@ -101,11 +102,11 @@ pub enum Reply {
     /// A list of values, in the model's order: `Reply::Values(thin_vec![a, b])`, or
     /// [`Reply::list`] from any iterator.
     Values(ThinVec<u64>),
-    /// Values the model shares with the history instead of copying them: a handle on a set it
-    /// keeps anyway (a hot key's cart, read by every get), so a reply costs `O(1)` and the
+    /// Values the model shares with the history instead of copying them: a set it keeps anyway
+    /// (a hot key's cart, read by every get), so a reply costs `O(1)` and no allocation, and the
     /// history `O(changes)` rather than the sum of every read's size. Shown and read as
-    /// [`Reply::Values`] of the same values.
-    Shared(SharedValues),
+    /// [`Reply::Values`] of the same values, ascending.
+    Shared(PSet<u64>),
 }
 
 const _: () = assert!(std::mem::size_of::<Reply>() == 16);
@@ -134,12 +135,12 @@ impl Reply {
             Reply::Values(v) => (v, None),
             Reply::Shared(s) => (&[], Some(s)),
         };
-        listed.iter().copied().chain(shared.into_iter().flat_map(SharedValues::iter))
+        listed.iter().copied().chain(shared.into_iter().flat_map(PSet::iter))
     }
-    /// Whether `v` is among the values (a [`Reply::Shared`] set answers as it knows best).
+    /// Whether `v` is among the values (a [`Reply::Shared`] set by a search, `O(log n)`).
     pub fn contains(&self, v: u64) -> bool {
         match self {
-            Reply::Shared(s) => s.contains(v),
+            Reply::Shared(s) => s.contains(&v),
             _ => self.iter().any(|x| x == v),
         }
     }
@@ -147,77 +148,19 @@ impl Reply {
 
 impl Debug for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        /// A shared set, shown as the list of its values (as a `Values` reply shows them).
+        struct Listed<'a>(&'a PSet<u64>);
+        impl Debug for Listed<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_list().entries(self.0.iter()).finish()
+            }
+        }
         match self {
             Reply::None => f.write_str("None"),
             Reply::Value(v) => f.debug_tuple("Value").field(v).finish(),
             Reply::Values(v) => f.debug_tuple("Values").field(v).finish(),
-            Reply::Shared(s) => f.debug_tuple("Values").field(s).finish(),
+            Reply::Shared(s) => f.debug_tuple("Values").field(&Listed(s)).finish(),
         }
-    }
-}
-
-/// A model's set of values, for [`SharedValues`]: its values in ascending order, without copying.
-pub trait ValueSet: std::any::Any {
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// The values, ascending.
-    fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_>;
-    /// Whether `v` is among the values (a scan unless the set knows better).
-    fn contains(&self, v: u64) -> bool {
-        self.iter().take_while(|&x| x <= v).any(|x| x == v)
-    }
-}
-
-/// A shared handle on a model's [`ValueSet`] (cloning it is `O(1)`). Equal when the values are;
-/// a model's checker gets its own type back with [`SharedValues::downcast_ref`].
-///
-/// A thin pointer (to the fat one of the set), so that a [`Reply`] is 16 bytes: making one costs
-/// two allocations, where an `Rc<dyn ValueSet>` inline cost one and 8 bytes more in every reply
-/// of every model.
-#[derive(Clone)]
-pub struct SharedValues(std::rc::Rc<Box<dyn ValueSet>>);
-
-impl SharedValues {
-    pub fn new(set: impl ValueSet) -> SharedValues {
-        SharedValues(std::rc::Rc::new(Box::new(set)))
-    }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    /// The values, ascending.
-    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.0.iter()
-    }
-    pub fn to_vec(&self) -> Vec<u64> {
-        self.iter().collect()
-    }
-    pub fn contains(&self, v: u64) -> bool {
-        self.0.contains(v)
-    }
-    /// The model's own set, when it is a `T`.
-    pub fn downcast_ref<T: ValueSet>(&self) -> Option<&T> {
-        // The set itself (`&**`), not the `Box` holding it: a `Box` is an `Any` too.
-        let set: &dyn ValueSet = &**self.0;
-        (set as &dyn std::any::Any).downcast_ref()
-    }
-}
-
-impl PartialEq for SharedValues {
-    fn eq(&self, other: &SharedValues) -> bool {
-        self.len() == other.len() && self.iter().eq(other.iter())
-    }
-}
-
-impl Eq for SharedValues {}
-
-impl Debug for SharedValues {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -525,32 +468,21 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
 mod tests {
     use super::*;
 
-    /// A model's set, as plainly as one can be kept: ascending values in a vector, with only
-    /// what [`ValueSet`] requires (so `contains` is the default scan).
-    struct Sorted(Vec<u64>);
-
-    impl ValueSet for Sorted {
-        fn len(&self) -> usize {
-            self.0.len()
-        }
-        fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_> {
-            Box::new(self.0.iter().copied())
-        }
-    }
-
     #[test]
     fn a_shared_reply_reads_shows_and_compares_as_its_values() {
-        let shared = Reply::Shared(SharedValues::new(Sorted(vec![2, 5, 9])));
+        let set: PSet<u64> = [9, 2, 5].into_iter().collect();
+        let shared = Reply::Shared(set.clone());
         let listed = Reply::Values(thin_vec![2, 5, 9]);
         assert_eq!(listed, Reply::list([2, 5, 9]));
         assert_eq!(format!("{shared:?}"), format!("{listed:?}"));
         assert_eq!(format!("{shared:?}"), "Values([2, 5, 9])");
+        assert_eq!(format!("{:?}", Reply::Shared(PSet::new())), "Values([])");
         assert_eq!(shared.values(), listed.values());
         assert_eq!(*shared.values(), [2, 5, 9]);
-        // Equal when the values are, whatever holds them; not equal to a listed reply.
-        assert_eq!(shared, Reply::Shared(SharedValues::new(Sorted(vec![2, 5, 9]))));
-        assert_ne!(shared, Reply::Shared(SharedValues::new(Sorted(vec![2, 5]))));
-        assert_ne!(shared, Reply::Shared(SharedValues::new(Sorted(vec![2, 5, 8]))));
+        // Equal when the values are, whatever the set was built from; not equal to a listed reply.
+        assert_eq!(shared, Reply::Shared([2, 5, 9].into_iter().collect()));
+        assert_ne!(shared, Reply::Shared([2, 5].into_iter().collect()));
+        assert_ne!(shared, Reply::Shared([2, 5, 8].into_iter().collect()));
         assert_ne!(shared, listed);
         // The other replies' values.
         assert_eq!(*Reply::Value(7).values(), [7]);
@@ -561,26 +493,9 @@ mod tests {
             assert!(r.values().iter().all(|&v| r.contains(v)));
             assert!(!r.contains(3));
         }
-
-        let Reply::Shared(s) = &shared else { unreachable!() };
-        // The default `contains` scans in ascending order, stopping past the value.
-        assert_eq!((0..11).filter(|&v| s.contains(v)).collect::<Vec<_>>(), [2, 5, 9]);
-        assert_eq!((s.len(), s.is_empty(), s.to_vec()), (3, false, vec![2, 5, 9]));
-        assert!(SharedValues::new(Sorted(vec![])).is_empty());
-        // The model gets its own set back, and only as its own type.
-        assert_eq!(s.downcast_ref::<Sorted>().map(|x| x.0.clone()), Some(vec![2, 5, 9]));
-        struct Other;
-        impl ValueSet for Other {
-            fn len(&self) -> usize {
-                0
-            }
-            fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_> {
-                Box::new(std::iter::empty())
-            }
-        }
-        assert!(s.downcast_ref::<Other>().is_none());
+        assert_eq!((0..11).filter(|&v| shared.contains(v)).collect::<Vec<_>>(), [2, 5, 9]);
         // A clone is the same set, not a copy.
-        let c = s.clone();
-        assert!(std::ptr::eq(c.downcast_ref::<Sorted>().unwrap(), s.downcast_ref::<Sorted>().unwrap()));
+        let Reply::Shared(s) = shared.clone() else { unreachable!() };
+        assert!(s.shares_root(&set));
     }
 }

@@ -36,6 +36,7 @@ pub mod model;
 pub mod net;
 pub mod parse;
 pub mod probe;
+pub mod pset;
 pub mod queue;
 pub mod queueing;
 pub mod record;
@@ -53,12 +54,12 @@ pub mod world;
 mod ziggurat;
 
 pub use actor::{
-    Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, SharedValues, ThinVec, TimerId, ValueSet,
-    WriteId, thin_vec,
+    Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, ThinVec, TimerId, WriteId, thin_vec,
 };
 pub use cost::Footprint;
 pub use dist::Dist;
 pub use model::{Axis, Blame, Check, Model, ModelReport, RunView, Table};
+pub use pset::PSet;
 pub use rng::{Prng, Stream};
 pub use time::{Duration, Time};
 pub use topology::{Topology, TopologySpec};

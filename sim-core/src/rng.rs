@@ -197,6 +197,12 @@ pub fn mix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// Folds `x` into the running hash `h` (order-sensitive).
+#[inline]
+pub fn hash_combine(h: u64, x: u64) -> u64 {
+    mix64(h ^ mix64(x))
+}
+
 /// The per-node streams of a world. A ChaCha generator is about 300 bytes, so a million nodes each
 /// holding one cost 300 MB. Instead each node keeps only its stream position (16 bytes), and up
 /// to 4,096 live generators sit in a direct-mapped cache by node id; a node evicted from the cache

@@ -21,10 +21,4 @@ pub mod merkle;
 pub mod ring;
 pub mod vclock;
 
-pub use sim_core::rng::mix64;
-
-/// Folds `x` into the running hash `h` (order-sensitive).
-#[inline]
-pub fn hash_combine(h: u64, x: u64) -> u64 {
-    mix64(h ^ mix64(x))
-}
+pub use sim_core::rng::{hash_combine, mix64};

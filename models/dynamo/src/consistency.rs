@@ -133,13 +133,10 @@ impl<'h> Items<'h> {
     pub fn of_reply(reply: &'h Reply, memo: &mut BTreeMap<usize, u128>) -> Option<Items<'h>> {
         match reply {
             Reply::Values(v) => Some(Items::new(v)),
-            Reply::Shared(s) => Some(match s.downcast_ref::<PSet<u64>>() {
-                Some(set) if set.len() > Items::SHARE_FROM => {
-                    Items { values: Values::Set(set), hash: set.xor_fold(&zobrist, memo) }
-                }
-                Some(set) => Items::hashed(Values::Set(set)),
-                None => Items::hashed(Values::Sorted(Cow::Owned(s.to_vec()))),
-            }),
+            Reply::Shared(set) if set.len() > Items::SHARE_FROM => {
+                Some(Items { values: Values::Set(set), hash: set.xor_fold(&zobrist, memo) })
+            }
+            Reply::Shared(set) => Some(Items::hashed(Values::Set(set))),
             Reply::Value(_) | Reply::None => None,
         }
     }
@@ -803,7 +800,7 @@ mod tests {
     #[test]
     fn a_cart_shared_with_the_history_reads_as_the_same_items_without_a_copy() {
         let small: PSet<u64> = [7, 3, 5].into_iter().collect();
-        let (shared, listed) = (Reply::Shared(sim_core::SharedValues::new(small)), Reply::list([3, 5, 7]));
+        let (shared, listed) = (Reply::Shared(small), Reply::list([3, 5, 7]));
         assert_eq!(format!("{shared:?}"), format!("{listed:?}"), "shown as the list it stands for");
         let memo = &mut BTreeMap::new();
         let (a, b) = (Items::of_reply(&shared, memo).expect("items"), Items::of_reply(&listed, memo).expect("items"));
@@ -813,8 +810,8 @@ mod tests {
         // and so is that of a cart grown from it (its shared subtrees hashed once, in `memo`).
         let cart: PSet<u64> = (0..200).map(|i| 3 * i).collect();
         let grown = cart.insert(1);
-        let big = Reply::Shared(sim_core::SharedValues::new(cart.clone()));
-        let big_grown = Reply::Shared(sim_core::SharedValues::new(grown.clone()));
+        let big = Reply::Shared(cart.clone());
+        let big_grown = Reply::Shared(grown.clone());
         let a = Items::of_reply(&big, memo).expect("items");
         assert!(matches!(a.values, Values::Set(s) if s.shares_root(&cart)));
         assert_eq!(a, Items::new(&cart.to_vec()));
@@ -829,7 +826,7 @@ mod tests {
         let (hs, hl) = (h(&shared), h(&listed));
         assert_eq!(cart_history(&hs), cart_history(&hl));
         assert_eq!(register_history(&hs), register_history(&hl));
-        assert_eq!(Reply::Shared(sim_core::SharedValues::new(PSet::<u64>::new())).values().len(), 0);
+        assert_eq!(Reply::Shared(PSet::<u64>::new()).values().len(), 0);
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub mod check;
 pub mod consistency;
 pub mod keymap;
 pub mod node;
-pub mod pset;
+pub use sim_core::pset;
 pub mod store;
 
 use common::ring::{Member, Partitioning, Ring};
@@ -492,10 +492,8 @@ impl Model for Dynamo {
         // version once, with the nodes its sets add (a path of the treap, about `2 ln K`).
         let depth = 2.0 * math::ln(1.0 + puts_per_key * load.key_skew);
         let log = keys * n * puts_per_key * 64.0 + puts * (sibling + grows * depth);
-        // Every get's reply in the history is a handle on the cart it read (`Reply::Shared`), which
-        // the versions hold anyway: two small allocations (the handle, 32 B, and the box of the
-        // set it points to, so that a reply is a thin pointer), whatever the cart's size.
-        let replies = gets * 48.0;
+        // Every get's reply in the history is the cart it read (`Reply::Shared`, a clone of its
+        // root), which the versions hold anyway: no allocation, whatever the cart's size.
         let gossip_per_s = if c.gossip { s / c.gossip_interval.as_secs_f64() } else { 0.0 };
         let ae_per_s = if c.anti_entropy { t0 * n / c.anti_entropy_interval.as_secs_f64() } else { 0.0 };
         let timers_per_s = s * (1.0 / c.handoff_interval.as_secs_f64() + 1.0 / c.sweep_interval.as_secs_f64());
@@ -515,7 +513,6 @@ impl Model for Dynamo {
         )
         .part(format!("versions: {} keys x {value:.0} B ({n} replicas)", count(keys)), keys * value)
         .part(format!("disk logs: {} puts on {n} replicas", count(puts)), log)
-        .part(format!("get replies in the history: {} gets", count(gets)), replies)
         .part(
             format!(
                 "consistency checks: {} operations of {} keys",

@@ -10,7 +10,7 @@ use common::merkle::MerkleTree;
 use common::mix64;
 use common::ring::Ring;
 use common::vclock::VClock;
-use sim_core::{Actor, Ctx, Message, NodeId, Op, OpId, Outcome, Reply, SharedValues, TimerId, WriteId};
+use sim_core::{Actor, Ctx, Message, NodeId, Op, OpId, Outcome, Reply, TimerId, WriteId};
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
@@ -1903,14 +1903,10 @@ impl Client {
                                 ["get_versions_0", "get_versions_1", "get_versions_2", "get_versions_3plus"][n.min(3)],
                                 1,
                             );
-                            // A handle on the cart read (shared with its versions), not a copy; an empty
-                            // one needs no handle (no allocation: most gets of a large key space).
+                            // The cart read, shared with its versions (a clone of its root), not a copy;
+                            // no items, an empty list (most gets of a large key space).
                             let items = store::union(&siblings);
-                            let reply = if items.is_empty() {
-                                Reply::list([])
-                            } else {
-                                Reply::Shared(SharedValues::new(items))
-                            };
+                            let reply = if items.is_empty() { Reply::list([]) } else { Reply::Shared(items) };
                             self.finish(ctx, req, Outcome::Ok, reply);
                         } else {
                             self.finish(ctx, req, Outcome::Fail, Reply::None);
@@ -2168,7 +2164,7 @@ mod tests {
         // One version: its own cart, shared.
         let reply = get(&mut node, 0, Versions::from_buf([a.clone()]));
         let Reply::Shared(set) = &reply else { panic!("a shared reply: {reply:?}") };
-        assert!(set.downcast_ref::<PSet<u64>>().is_some_and(|s| s.shares_root(&a.items)));
+        assert!(set.shares_root(&a.items));
         assert_eq!(reply.values(), [1, 4, 9].as_slice());
         // Siblings: their union, ascending.
         let reply = get(&mut node, 1, [a, b].into_iter().collect());
