@@ -327,7 +327,7 @@ impl<M: Model> Model for Spy<M> {
                 run.op_kind(e).to_string(),
                 outcome,
                 e.op.0.to_string(),
-                e.complete.map_or(String::new(), |t| t.0.to_string()),
+                e.complete.get().map_or(String::new(), |t| t.0.to_string()),
             ];
             report.tables.push(sim_core::Table::new(FIRST_FAILED_OP, columns, Vec::new()));
         }

@@ -602,7 +602,7 @@ fn the_scatter_has_a_dot_per_operation_by_outcome_and_is_skipped_above_the_limit
             value: 0,
             attempt: 0,
             invoke: sim_core::Time(i * 1_000_000),
-            complete: (i < 4).then_some(sim_core::Time(i * 1_000_000 + 500_000)),
+            complete: (i < 4).then_some(sim_core::Time(i * 1_000_000 + 500_000)).into(),
             outcome: (i < 4).then_some(Outcome::Ok),
             reply: sim_core::Reply::None,
         })

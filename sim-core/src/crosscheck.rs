@@ -420,7 +420,7 @@ impl Tally {
     /// Counts one entry of the history; `end`: when the run finished (the age of a pending one).
     pub(crate) fn add(&mut self, e: &HistoryEntry, end: Time) {
         self.issued += 1;
-        match e.complete {
+        match e.complete.get() {
             Some(c) => {
                 self.completed += 1;
                 self.latency_ns += c.0.saturating_sub(e.invoke.0) as u128;
@@ -553,7 +553,7 @@ mod tests {
             value: 1,
             attempt: 1,
             invoke: Time(invoke),
-            complete: complete.map(Time),
+            complete: complete.map(Time).into(),
             outcome: complete.map(|_| Outcome::Ok),
             reply: Reply::None,
         }

@@ -134,7 +134,7 @@ pub struct Blame {
 impl Blame {
     /// The blame of one history entry.
     pub fn of(e: &HistoryEntry) -> Blame {
-        Blame { invoke: e.invoke, op: e.op, complete: e.complete }
+        Blame { invoke: e.invoke, op: e.op, complete: e.complete.get() }
     }
 }
 
@@ -558,7 +558,7 @@ mod blame_tests {
             value: op + 1,
             attempt: 1,
             invoke: Time(invoke),
-            complete: complete.map(Time),
+            complete: complete.map(Time).into(),
             outcome: complete.map(|_| Outcome::Ok),
             reply: Reply::None,
         }

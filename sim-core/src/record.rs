@@ -175,7 +175,7 @@ impl RunRecord {
                         c.out_all += 1;
                         c.out_ok += ok;
                     }
-                    if ok == 1 && e.complete.is_some_and(|t| t <= main_end) {
+                    if ok == 1 && e.complete.get().is_some_and(|t| t <= main_end) {
                         c.ok_main += 1;
                     }
                 }
@@ -386,7 +386,7 @@ impl OpPoints {
                 .map(|e| OpPoint {
                     kind: e.kind,
                     invoke_s: e.invoke.as_secs_f64(),
-                    latency_ms: ms(e.complete.unwrap_or(end).0.saturating_sub(e.invoke.0)),
+                    latency_ms: ms(e.complete.get().unwrap_or(end).0.saturating_sub(e.invoke.0)),
                     outcome: e.outcome,
                 })
                 .collect()

@@ -7,7 +7,7 @@ use crate::actor::{
 use crate::disk::DiskSpec;
 use crate::fault::{Clock, Fault, OutageMode, ScheduledFault};
 use crate::lanes::{LaneTimer, Lanes};
-use crate::metrics::{FaultEffect, HistoryEntry, MessageCounts, Metrics};
+use crate::metrics::{Completion, FaultEffect, HistoryEntry, MessageCounts, Metrics};
 use crate::net::{Cut, LinkTable, NetworkSpec, PipeTable};
 use crate::queue::EventQueue;
 use crate::rng::{Prng, Stream};
@@ -1397,7 +1397,7 @@ impl<A: Actor> Sim<A> {
             value,
             attempt,
             invoke: self.now,
-            complete: None,
+            complete: Completion::NOT,
             outcome: None,
             reply: Reply::None,
         });
@@ -1429,7 +1429,7 @@ impl<A: Actor> Sim<A> {
         let entry =
             self.history.get_mut(id.0 as usize).unwrap_or_else(|| panic!("complete of unknown operation {id:?}"));
         assert!(entry.outcome.is_none(), "operation {id:?} completed twice (model bug)");
-        entry.complete = Some(now);
+        entry.complete = Completion::at(now);
         entry.outcome = Some(outcome);
         entry.reply = reply;
         let (kind, invoke, attempt) = (entry.kind, entry.invoke, entry.attempt);

@@ -492,7 +492,7 @@ fn a_script_issues_exactly_its_operations() {
     let h = s.history();
     let issued: Vec<(u64, u64)> = h.iter().map(|e| (e.invoke.0 / 1_000_000, e.key)).collect();
     assert_eq!(issued, [(10, 5), (10, 4), (10, 3), (10, 2), (10, 1), (20, 9)], "11 s is past the 10 s workload");
-    let waits: Vec<u64> = h.iter().map(|e| (e.complete.unwrap() - e.invoke).0 / 1_000_000).collect();
+    let waits: Vec<u64> = h.iter().map(|e| (e.complete.get().unwrap() - e.invoke).0 / 1_000_000).collect();
     assert_eq!(waits, [1, 2, 3, 4, 5, 1]);
     assert!(h.iter().all(|e| e.client == NodeId(1)));
     // The same script, the same run: bit for bit.

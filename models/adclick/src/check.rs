@@ -457,7 +457,7 @@ mod tests {
             value,
             attempt: 1,
             invoke: Time(0),
-            complete: Some(Time(1)),
+            complete: Some(Time(1)).into(),
             outcome: Some(Outcome::Ok),
             reply: Reply::list([ms, 0, 0]),
         };

@@ -848,7 +848,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             unanswered += 1;
             continue;
         };
-        if let Some(done) = h.complete {
+        if let Some(done) = h.complete.get() {
             let ns = done.since(h.invoke).as_nanos();
             latencies.push(ns);
             if let Some(v) = per_shard.get_mut(a.shard as usize) {

@@ -107,7 +107,7 @@ pub fn durability<'a>(history: &'a [HistoryEntry], truth: &Truth, check: u16) ->
     let mut recorded: BTreeMap<u64, Time> = BTreeMap::new();
     for h in history.iter().filter(ok) {
         if h.reply == Reply::Value(MALICIOUS) {
-            let done = h.complete.expect("filtered");
+            let done = h.complete.get().expect("filtered");
             let r = recorded.entry(h.key).or_insert(done);
             *r = (*r).min(done);
         }
@@ -118,7 +118,7 @@ pub fn durability<'a>(history: &'a [HistoryEntry], truth: &Truth, check: u16) ->
         if h.invoke <= at {
             continue;
         }
-        if !truth.malicious_throughout(h.key, h.invoke, h.complete.expect("filtered")) {
+        if !truth.malicious_throughout(h.key, h.invoke, h.complete.get().expect("filtered")) {
             d.turned_clean += 1;
             continue;
         }
@@ -149,7 +149,7 @@ pub fn latencies<'a>(
             in_faults += hit as u64;
             !hit
         })
-        .filter_map(|h| h.complete.map(|c| (c.since(h.invoke).0, h)))
+        .filter_map(|h| h.complete.get().map(|c| (c.since(h.invoke).0, h)))
         .collect();
     v.sort_by_key(|(l, h)| (*l, h.op));
     let (lat, ops) = v.into_iter().unzip();
@@ -194,7 +194,7 @@ mod tests {
             value: 0,
             attempt: 1,
             invoke: Time(invoke),
-            complete: Some(Time(complete)),
+            complete: Some(Time(complete)).into(),
             outcome: Some(Outcome::Ok),
             reply: Reply::Value(reply),
         }

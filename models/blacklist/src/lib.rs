@@ -1051,7 +1051,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let external = in_main(metrics.scoped_counter_series("provider", "requests"));
     let ok_answers = history
         .iter()
-        .filter(|h| h.kind == CHECK && h.outcome == Some(Outcome::Ok) && h.complete.is_some_and(|t| t <= run.main_end))
+        .filter(|h| {
+            h.kind == CHECK && h.outcome == Some(Outcome::Ok) && h.complete.get().is_some_and(|t| t <= run.main_end)
+        })
         .count() as u64;
     let (hit, positives, stale, lag) = check::accuracy(history, &truth, CHECK);
     let m = &mut r.measures;

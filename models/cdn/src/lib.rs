@@ -275,7 +275,7 @@ mod tests {
             value: 0,
             attempt: 1,
             invoke: Time(1),
-            complete: Some(Time(2)),
+            complete: Some(Time(2)).into(),
             outcome: Some(outcome),
             reply,
         }

@@ -219,7 +219,7 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let (mut sent, mut failed, mut unknown) = (0u64, 0u64, 0u64);
     for h in run.history() {
         sent += 1;
-        match (h.outcome, &h.reply, h.complete) {
+        match (h.outcome, &h.reply, h.complete.get()) {
             (Some(Outcome::Ok), Reply::Value(v), Some(complete)) => {
                 acked.insert(*v, Acked { op: h.op, invoke: h.invoke, complete });
             }

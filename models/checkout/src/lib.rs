@@ -678,7 +678,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         if e.outcome != Some(Outcome::Ok) {
             continue;
         }
-        let complete = e.complete.expect("a completed operation has a completion time");
+        let complete = e.complete.get().expect("a completed operation has a completion time");
         match (run.op_kind(e), &e.reply) {
             ("buy", Reply::Value(1)) => *sold.entry(e.key % items).or_default() += 1,
             ("cart_put", Reply::Values(v)) => {

@@ -269,7 +269,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     }
 
     // ---- durability
-    let expired = |e: &HistoryEntry| config.ttl.is_some_and(|t| e.complete.is_some_and(|c| c + t <= end));
+    let expired = |e: &HistoryEntry| config.ttl.is_some_and(|t| e.complete.get().is_some_and(|c| c + t <= end));
     let put_of = |v: u64| match last_put.get(v as usize) {
         Some(&i) if i > 0 => Some(&hist[i as usize - 1]),
         _ => None,
@@ -285,7 +285,9 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
                 Some(v) => {
                     // Lost when the winning write was over (acknowledged or failed) before `e` began.
                     let w = put_of(v);
-                    w.is_some_and(|w| w.outcome != Some(Outcome::Timeout) && w.complete.is_some_and(|c| c < e.invoke))
+                    w.is_some_and(|w| {
+                        w.outcome != Some(Outcome::Timeout) && w.complete.get().is_some_and(|c| c < e.invoke)
+                    })
                 }
             },
         };
@@ -301,7 +303,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
                 "key {} put op {} acked at {:.3}s{}",
                 e.key,
                 e.op.0,
-                e.complete.unwrap_or(Time::ZERO).as_secs_f64(),
+                e.complete.get().unwrap_or(Time::ZERO).as_secs_f64(),
                 match config.reconcile {
                     Reconcile::LastWriteWins =>
                         format!(" (final value: {})", sim_core::metrics::describe_value(winner_of(e.key).unwrap_or(0))),
@@ -383,7 +385,7 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     // of it. Kept as plain tuples, so the merge with the gets below reads this list alone, not
     // the history entries.
     let mut puts_by_key: Vec<(u64, Time, u32)> =
-        acked.iter().enumerate().map(|(i, e)| (e.key, e.complete.expect("acked"), i as u32)).collect();
+        acked.iter().enumerate().map(|(i, e)| (e.key, e.complete.get().expect("acked"), i as u32)).collect();
     sort_by_key_and_time(&mut puts_by_key);
     let lag_bounds_ms: Vec<f64> = config.lag_grid.iter().map(|d| d.as_millis_f64()).chain([f64::INFINITY]).collect();
     let mut lag_counts = vec![(0u64, 0u64); lag_bounds_ms.len()];
@@ -398,21 +400,21 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
             continue;
         };
         let newer = |v: u64| {
-            put_of(v).is_some_and(|w| w.invoke >= latest.invoke || w.complete.is_none_or(|c| c >= latest.invoke))
+            put_of(v).is_some_and(|w| w.invoke >= latest.invoke || w.complete.get().is_none_or(|c| c >= latest.invoke))
         };
         // A shared cart is read where it is (a hot key's gets hold thousands of items each).
         let fresh = g.reply.contains(latest.value) || g.reply.iter().any(newer);
         checked += 1;
-        let lag_ms = (g.invoke - latest.complete.expect("acked")).as_millis_f64();
+        let lag_ms = (g.invoke - latest.complete.get().expect("acked")).as_millis_f64();
         let b = lag_bounds_ms.iter().position(|&u| lag_ms < u).unwrap_or(lag_bounds_ms.len() - 1);
         lag_counts[b].0 += 1;
         lag_counts[b].1 += fresh as u64;
         stale += !fresh as u64;
-        if disturbed(g.key, g.invoke, g.complete.unwrap_or(end)) {
+        if disturbed(g.key, g.invoke, g.complete.get().unwrap_or(end)) {
             read_disturbed += 1;
             continue;
         }
-        if disturbed(g.key, latest.invoke, latest.complete.expect("acked")) {
+        if disturbed(g.key, latest.invoke, latest.complete.get().expect("acked")) {
             write_disturbed += 1;
             continue;
         }

@@ -298,7 +298,7 @@ pub fn cart_history<'h>(history: &'h [HistoryEntry]) -> Vec<CartOpn<'h>> {
             }
         } else {
             // A get that failed, timed out or was pending changed nothing: left out.
-            let ret = match (e.outcome, e.complete, &e.reply) {
+            let ret = match (e.outcome, e.complete.get(), &e.reply) {
                 (Some(Outcome::Ok), Some(at), reply) => match Items::of_reply(reply, &mut memo) {
                     Some(items) => Ret::Ok { at, output: CartRet::Items(items) },
                     None => continue,
@@ -348,7 +348,7 @@ pub fn register_history(history: &[HistoryEntry]) -> Vec<Operation<lin::RegOp, l
 /// failed, timed out or was pending; `None` when a server refused it as no coordinator of
 /// clients (it was never sent anywhere).
 fn put<I, O>(e: &HistoryEntry, input: I, done: O) -> Option<Operation<I, O>> {
-    let ret = match (e.outcome, e.complete) {
+    let ret = match (e.outcome, e.complete.get()) {
         (Some(Outcome::Rejected), _) => return None,
         (Some(Outcome::Ok), Some(at)) => Ret::Ok { at, output: done },
         _ => Ret::Unknown,
@@ -791,7 +791,7 @@ mod tests {
             value,
             attempt: (op - logical) as u32 + 1,
             invoke: Time(at.0),
-            complete: Some(Time(at.1)),
+            complete: Some(Time(at.1)).into(),
             outcome: Some(outcome),
             reply,
         }

@@ -200,7 +200,7 @@ pub fn feed_order(
     for h in reads {
         let Reply::Values(page) = &h.reply else { continue };
         let reader = (h.key % c.users as u64) as u32;
-        let f = judge_page(v, by_author, c.page, reader, h.invoke, h.complete.expect("completed"), page);
+        let f = judge_page(v, by_author, c.page, reader, h.invoke, h.complete.get().expect("completed"), page);
         if f.any() {
             bad += 1;
             blamed.push(*h);

@@ -887,7 +887,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         if let (Some(Outcome::Ok), Reply::Values(v)) = (h.outcome, &h.reply)
             && let Some(p) = check::Page::decode(h, v)
         {
-            if let Some(done) = h.complete {
+            if let Some(done) = h.complete.get() {
                 open_ns.push(done.since(h.invoke).as_nanos());
             }
             pages.push(p);

@@ -97,7 +97,7 @@ pub fn submissions(history: &[HistoryEntry]) -> Vec<Seen> {
     history
         .iter()
         .map(|h| {
-            let verdict = match (h.outcome, &h.reply, h.complete) {
+            let verdict = match (h.outcome, &h.reply, h.complete.get()) {
                 (Some(Outcome::Ok), Reply::Values(v), Some(done)) if v.len() == 2 => {
                     Some((v[0] == 1, Time(v[1]), done))
                 }
@@ -109,7 +109,7 @@ pub fn submissions(history: &[HistoryEntry]) -> Vec<Seen> {
                 user: h.key,
                 invoke: h.invoke,
                 outcome: h.outcome,
-                complete: h.complete,
+                complete: h.complete.get(),
                 verdict,
             }
         })
@@ -429,7 +429,7 @@ mod tests {
             value: 42,
             attempt: 1,
             invoke: s(1),
-            complete: Some(s(3)),
+            complete: Some(s(3)).into(),
             outcome: Some(Outcome::Ok),
             reply: Reply::list([1, s(1).0 + 5]),
         };

@@ -719,7 +719,7 @@ pub fn transactional_outputs(parts: &[FinalPartition]) -> impl Iterator<Item = D
 /// instructions on `kafka_50k` cut to 10 s, a third of the report.
 pub fn poll_deliveries<'h>(polls: &'h [&'h HistoryEntry]) -> impl Iterator<Item = Delivered> + Clone + 'h {
     polls.iter().flat_map(|h| {
-        let (values, at) = match (&h.reply, h.complete) {
+        let (values, at) = match (&h.reply, h.complete.get()) {
             (Reply::Values(v), Some(at)) => (&v[..], at),
             _ => (&[][..], Time::ZERO),
         };
@@ -986,7 +986,7 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 (h.key % parts) as u32,
                 h.client.0,
                 h.invoke,
-                h.complete,
+                h.complete.get(),
                 h.outcome == Some(Outcome::Ok),
             )),
             (_, Some(Outcome::Ok), Reply::Values(_)) if h.complete.is_some() => polls.push(h),

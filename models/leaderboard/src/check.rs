@@ -289,7 +289,7 @@ pub fn top10_staleness(
         judged += 1;
         let prefix = v[0] as usize;
         let at = changes.partition_point(|&(i, _)| i <= prefix);
-        let done = h.complete.expect("a completed read");
+        let done = h.complete.get().expect("a completed read");
         if let Some(&(_, t)) = changes.get(at)
             && t <= done
         {
@@ -441,7 +441,7 @@ mod tests {
             value: op,
             attempt: 1,
             invoke: Time(invoke),
-            complete: Some(Time(complete)),
+            complete: Some(Time(complete)).into(),
             outcome: Some(Outcome::Ok),
             reply,
         }

@@ -805,7 +805,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             unanswered += 1;
             continue;
         };
-        if let Some(done) = h.complete {
+        if let Some(done) = h.complete.get() {
             latencies.push(done.since(h.invoke).as_nanos());
         }
         judged += 1;

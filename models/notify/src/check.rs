@@ -44,7 +44,7 @@ impl Facts {
             if e.outcome != Some(Outcome::Ok) {
                 continue;
             }
-            let complete = e.complete.expect("a completed operation has a completion time");
+            let complete = e.complete.get().expect("a completed operation has a completion time");
             match (run.op_kind(e), &e.reply) {
                 ("status", Reply::Values(v)) => {
                     f.answers.push(StatusAnswer { op: e.op, id: v[0], code: v[1] as i64, invoke: e.invoke, complete })

@@ -227,7 +227,7 @@ mod tests {
             value,
             attempt: 1,
             invoke: Time(1),
-            complete: Some(Time(2)),
+            complete: Some(Time(2)).into(),
             outcome: Some(outcome),
             reply,
         }

@@ -57,7 +57,7 @@ pub fn history(shared: &Shared, entries: &[HistoryEntry]) -> (Vec<CounterOpn>, V
             input,
             ret,
         };
-        match (e.outcome, e.complete) {
+        match (e.outcome, e.complete.get()) {
             (Some(outcome @ (Outcome::Ok | Outcome::Rejected)), Some(at)) if !counts.is_empty() => {
                 let refused_at = (outcome == Outcome::Rejected).then(|| counts.len() - 1);
                 for (i, (&key, &n)) in keys.iter().zip(counts.iter()).enumerate() {
@@ -103,7 +103,7 @@ mod tests {
             value: 0,
             attempt: 0,
             invoke: Time(invoke),
-            complete: Some(Time(complete)),
+            complete: Some(Time(complete)).into(),
             outcome: Some(outcome),
             reply,
         }
@@ -146,7 +146,7 @@ mod tests {
         assert_eq!(figures.len(), 1);
         // A third call that timed out cannot explain it (the counts would be 1 and 2, or 2 and 3).
         h.push(HistoryEntry {
-            complete: None,
+            complete: None.into(),
             outcome: Some(Outcome::Timeout),
             reply: Reply::None,
             ..entry(3, 7, 1, 0, Outcome::Ok, Reply::None)

@@ -603,7 +603,7 @@ pub fn staleness(history: &[HistoryEntry], read: u16, write: u16) -> Staleness {
     // Per key: (ack time, version) of its Ok writes, by ack time, with the running newest version.
     let mut writes: BTreeMap<u64, Vec<(Time, u64)>> = BTreeMap::new();
     for h in history.iter().filter(|h| h.kind == write && h.outcome == Some(Outcome::Ok)) {
-        if let (Some(done), Reply::Value(v)) = (h.complete, &h.reply) {
+        if let (Some(done), Reply::Value(v)) = (h.complete.get(), &h.reply) {
             writes.entry(h.key).or_default().push((done, *v));
         }
     }
@@ -766,7 +766,7 @@ mod tests {
             value: 0,
             attempt: 1,
             invoke: Time(invoke),
-            complete: Some(Time(complete)),
+            complete: Some(Time(complete)).into(),
             outcome: Some(Outcome::Ok),
             reply,
         }

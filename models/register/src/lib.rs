@@ -417,8 +417,11 @@ impl Model for Register {
         let mut acked: BTreeMap<u64, Vec<(Time, u64)>> = BTreeMap::new();
         for e in history.iter().filter(|e| run.op_kind(e) == "write") {
             let ok = e.outcome == Some(Outcome::Ok);
-            writes.entry(e.key).or_default().insert(e.value, WriteSpan { invoke: e.invoke, complete: e.complete, ok });
-            if ok && let Some(c) = e.complete {
+            writes
+                .entry(e.key)
+                .or_default()
+                .insert(e.value, WriteSpan { invoke: e.invoke, complete: e.complete.get(), ok });
+            if ok && let Some(c) = e.complete.get() {
                 acked.entry(e.key).or_default().push((c, e.value));
             }
         }

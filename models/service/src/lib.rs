@@ -534,7 +534,7 @@ mod tests {
             value: op,
             attempt: 1,
             invoke: Time(invoke),
-            complete: outcome.map(|_| Time(invoke + 1)),
+            complete: outcome.map(|_| Time(invoke + 1)).into(),
             outcome,
             reply: Reply::None,
         }

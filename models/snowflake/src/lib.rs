@@ -451,7 +451,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         if h.outcome != Some(Outcome::Ok) {
             continue;
         }
-        let t = h.complete.expect("completed").0;
+        let t = h.complete.get().expect("completed").0;
         let ids = h.reply.values();
         if t <= run.main_end.0 {
             in_main += ids.len() as u64;

@@ -971,7 +971,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             continue;
         }
         buyers[(e.key % events) as usize] += 1;
-        if let (Some(Outcome::Ok), Reply::Values(v), Some(done)) = (e.outcome, &e.reply, e.complete) {
+        if let (Some(Outcome::Ok), Reply::Values(v), Some(done)) = (e.outcome, &e.reply, e.complete.get()) {
             *acked.entry(e.key % events).or_default() += v[0] as i64;
             paid.push((v[1], v[0] as i64));
             buy_latency[(e.key % events) as usize].push(done.0 - e.invoke.0);

@@ -148,7 +148,7 @@ pub fn topk_exact(c: &Config, o: &Oracle<'_>, answers: &[Answered]) -> Check {
 pub fn earliest_acks(history: &[HistoryEntry], partitions: usize) -> Vec<Vec<Time>> {
     let mut per: Vec<BTreeMap<u64, Time>> = vec![BTreeMap::new(); partitions];
     for h in history.iter().filter(|h| h.kind == VIEW && h.outcome == Some(Outcome::Ok)) {
-        if let (Reply::Values(v), Some(t)) = (&h.reply, h.complete)
+        if let (Reply::Values(v), Some(t)) = (&h.reply, h.complete.get())
             && let Some(m) = per.get_mut(v[0] as usize)
         {
             m.insert(v[1], t);
@@ -452,7 +452,7 @@ mod tests {
             value: op,
             attempt: 1,
             invoke: Time(0),
-            complete: Some(Time(ack_ms * 1_000_000)),
+            complete: Some(Time(ack_ms * 1_000_000)).into(),
             outcome: Some(Outcome::Ok),
             reply: Reply::list([p, off]),
         }

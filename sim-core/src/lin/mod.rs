@@ -112,7 +112,7 @@ pub fn from_entry<I, O>(
     output: impl FnOnce(&crate::actor::Reply) -> Option<O>,
 ) -> Option<Operation<I, O>> {
     use crate::actor::Outcome;
-    let ret = match (e.outcome, e.complete) {
+    let ret = match (e.outcome, e.complete.get()) {
         (Some(Outcome::Fail | Outcome::Rejected), _) => return None,
         (Some(Outcome::Ok), Some(at)) => output(&e.reply).map_or(Ret::Unknown, |output| Ret::Ok { at, output }),
         _ => Ret::Unknown,
