@@ -5,7 +5,7 @@ use crate::broker::{Replica, Role};
 use crate::log::{Entry, Payload};
 use crate::msg::EventKind;
 use crate::{Config, Node};
-use sim_core::metrics::HistoryEntry;
+use sim_core::metrics::{Completion, HistoryEntry};
 use sim_core::{Axis, Check, ModelReport, OpId, Outcome, Reply, RunView, Table, Time};
 use std::borrow::Borrow;
 
@@ -25,8 +25,8 @@ pub fn msg(id: u64) -> String {
 #[derive(Clone, Copy, Debug)]
 pub struct Produced {
     pub invoke: Time,
-    /// When the producer was told the outcome; `NEVER` for never.
-    complete_or_never: Time,
+    /// When the producer was told the outcome, if it was.
+    complete: Completion,
     /// The history's op id of this attempt.
     op32: u32,
     /// The message id (the workload value: every attempt of one produce writes the same id).
@@ -37,7 +37,6 @@ pub struct Produced {
 }
 
 impl Produced {
-    const NEVER: Time = Time(u64::MAX);
     const ACKED: u32 = 1 << 31;
 
     /// Op ids and message ids are below the history's length plus one: 2^32 operations would be
@@ -55,7 +54,7 @@ impl Produced {
         debug_assert!(!acked || complete.is_some(), "an acknowledged attempt completed");
         Produced {
             invoke,
-            complete_or_never: complete.unwrap_or(Produced::NEVER),
+            complete: complete.into(),
             op32: u32::try_from(op).expect("fewer than 2^32 operations"),
             id32: u32::try_from(id).expect("fewer than 2^32 operations"),
             partition,
@@ -78,7 +77,7 @@ impl Produced {
     }
     /// When the producer was told the outcome (`None`: never).
     pub fn complete(&self) -> Option<Time> {
-        (self.complete_or_never != Produced::NEVER).then_some(self.complete_or_never)
+        self.complete.get()
     }
     fn blame(&self) -> sim_core::Blame {
         sim_core::Blame { invoke: self.invoke, op: OpId(self.op()), complete: self.complete() }
