@@ -595,7 +595,7 @@ fn the_scatter_has_a_dot_per_operation_by_outcome_and_is_skipped_above_the_limit
     // Too many operations: no points kept, no scatter, and the page says why.
     let history: Vec<sim_core::metrics::HistoryEntry> = (0..5)
         .map(|i| sim_core::metrics::HistoryEntry {
-            op: sim_core::OpId(i),
+            op: sim_core::OpId::new(i),
             client: sim_core::NodeId(0),
             kind: 0,
             key: 0,

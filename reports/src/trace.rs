@@ -86,7 +86,7 @@ struct JsonEvent<'a> {
     reason: Option<&'static str>,
     /// The operation invoked or completed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    op: Option<u64>,
+    op: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<sim_core::Outcome>,
     label: &'a str,

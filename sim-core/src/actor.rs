@@ -34,9 +34,25 @@ pub struct TimerId(pub u64);
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct WriteId(pub u64);
 
-/// One client operation of the workload (one attempt of it, when the workload retries).
+/// One client operation of the workload (one attempt of it, when the workload retries): its index
+/// in the run's history. 32 bits, so a history entry is 64 bytes (docs/performance.md, "Round
+/// twenty-two"); a run of 2^32 operations would need 275 GB of history.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct OpId(pub u64);
+pub struct OpId(pub u32);
+
+impl OpId {
+    /// The id `id`, counted as the history counts (its index there), or as a model or checker
+    /// that keeps ids in 64 bits counts it. Panics past `u32::MAX`, which no run reaches.
+    #[track_caller]
+    pub fn new(id: u64) -> OpId {
+        OpId(u32::try_from(id).unwrap_or_else(|_| panic!("operation id {id} is past 2^32 - 1")))
+    }
+
+    /// Its index in the history.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
 
 /// A message of a model: one enum per model.
 pub trait Message: Clone + Debug + 'static {

@@ -68,7 +68,7 @@ impl std::fmt::Debug for Completion {
 }
 
 // The history is a run's largest structure: every byte of an entry is a byte per operation.
-const _: () = assert!(std::mem::size_of::<HistoryEntry>() == 72);
+const _: () = assert!(std::mem::size_of::<HistoryEntry>() == 64);
 
 impl HistoryEntry {
     /// The first attempt's id (this entry's own unless it is a retry), read from the value every
@@ -551,7 +551,7 @@ impl Level {
 /// the first attempt: a retry writes the value of its first attempt), so 0 is never written and
 /// stands for "nothing written yet".
 pub fn op_of_value(v: u64) -> Option<OpId> {
-    v.checked_sub(1).map(OpId)
+    v.checked_sub(1).and_then(|id| u32::try_from(id).ok()).map(OpId)
 }
 
 /// A workload value as a report names it, in the operations' id space (the `op` ids of the
@@ -559,7 +559,8 @@ pub fn op_of_value(v: u64) -> Option<OpId> {
 pub fn describe_value(v: u64) -> String {
     match op_of_value(v) {
         Some(op) => format!("op {}'s value ({v})", op.0),
-        None => "the initial value (0)".to_string(),
+        None if v == 0 => "the initial value (0)".to_string(),
+        None => format!("value {v}, which no operation wrote"),
     }
 }
 
@@ -578,7 +579,7 @@ mod completion {
         assert_eq!(Completion::default(), Completion::NOT);
         assert_eq!(Completion::at(Time(5)), Some(Time(5)).into());
         assert_ne!(Completion::at(Time(5)), Completion::at(Time(6)));
-        // The entry holds it in 8 bytes: 72 in all, where `Option<Time>` made it 80.
+        // The entry holds it in 8 bytes, where `Option<Time>` took 16.
         assert_eq!(std::mem::size_of::<Completion>(), 8);
     }
 
@@ -601,6 +602,19 @@ mod value_ids {
         assert_eq!(op_of_value(0), None);
         assert_eq!(describe_value(19_774), "op 19773's value (19774)");
         assert_eq!(describe_value(0), "the initial value (0)");
+        // Past the ids of 2^32 operations: a value a model wrote itself, named as such.
+        assert_eq!(op_of_value(u32::MAX as u64 + 1), Some(OpId(u32::MAX)));
+        assert_eq!(op_of_value(u32::MAX as u64 + 2), None);
+        assert_eq!(describe_value(1 << 40), "value 1099511627776, which no operation wrote");
+    }
+
+    /// An id kept in 64 bits (a checker's) converts while it fits, and says so when it does not.
+    #[test]
+    fn an_operation_id_is_32_bits() {
+        assert_eq!(OpId::new(7), OpId(7));
+        assert_eq!(OpId::new(u32::MAX as u64).index(), u32::MAX as usize);
+        let past = std::panic::catch_unwind(|| OpId::new(u32::MAX as u64 + 1)).unwrap_err();
+        assert_eq!(past.downcast_ref::<String>().map(String::as_str), Some("operation id 4294967296 is past 2^32 - 1"));
     }
 }
 

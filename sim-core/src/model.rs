@@ -551,7 +551,7 @@ mod blame_tests {
 
     fn entry(op: u64, invoke: u64, complete: Option<u64>) -> HistoryEntry {
         HistoryEntry {
-            op: OpId(op),
+            op: OpId::new(op),
             client: NodeId(9),
             kind: 0,
             key: 1,

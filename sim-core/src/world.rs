@@ -213,7 +213,7 @@ impl<A: Actor> Event<A> {
             Event::Op { node, .. } => (5, node.0),
             Event::Arrival => (6, 0),
             Event::UserNext { user } => (7, *user),
-            Event::Retry { of } => (8, of.0 as u32),
+            Event::Retry { of } => (8, of.0),
             Event::Fault { index, .. } => (9, *index as u32),
             Event::Scripted { index } => (10, *index),
             Event::ProbeWrite => (11, 0),
@@ -930,7 +930,7 @@ impl<A: Actor> Sim<A> {
                 let (key, writer) = (state.round as u64 % spec.keys, state.round as usize % self.topo.clients.len());
                 state.round += 1;
                 // The role first: an operation at a crashed client completes inside `issue`.
-                state.note_write(OpId(self.history.len() as u64));
+                state.note_write(OpId::new(self.history.len() as u64));
                 self.issue(self.topo.clients[writer], None, None, Some((kind, key)));
             }
             Event::ProbeRead { grid, key } => {
@@ -938,7 +938,7 @@ impl<A: Actor> Sim<A> {
                 let kind = self.config.op_kinds.iter().position(|k| *k == spec.read).unwrap_or(0) as u16;
                 // The client after the writer: another one when there are several.
                 let reader = state.round as usize % self.topo.clients.len();
-                state.note_read(OpId(self.history.len() as u64), grid);
+                state.note_read(OpId::new(self.history.len() as u64), grid);
                 self.issue(self.topo.clients[reader], None, None, Some((kind, key)));
             }
             Event::UserNext { user } => {
@@ -948,7 +948,7 @@ impl<A: Actor> Sim<A> {
                 }
             }
             Event::Retry { of } => {
-                let client = self.history[of.0 as usize].client;
+                let client = self.history[of.index()].client;
                 let user = self.op_user.get(&of).copied();
                 self.issue(client, user, Some(of), None);
             }
@@ -1373,10 +1373,10 @@ impl<A: Actor> Sim<A> {
     /// A new operation (or a retry of `retry_of`) at `client`, now: of the given kind and key
     /// (`listed`, a scripted one) or drawn from the workload.
     fn issue(&mut self, client: NodeId, user: Option<u32>, retry_of: Option<OpId>, listed: Option<(u16, u64)>) {
-        let id = OpId(self.history.len() as u64);
+        let id = OpId::new(self.history.len() as u64);
         let (kind, key, value, attempt) = match retry_of {
             Some(prev) => {
-                let p = &self.history[prev.0 as usize];
+                let p = &self.history[prev.index()];
                 (p.kind, p.key, p.value, p.attempt + 1)
             }
             None => {
@@ -1386,7 +1386,7 @@ impl<A: Actor> Sim<A> {
                 };
                 // The value is the id plus one (`metrics::op_of_value` maps it back), so 0 stays "never
                 // written".
-                (kind, key, id.0 + 1, 1)
+                (kind, key, id.0 as u64 + 1, 1)
             }
         };
         self.history.push(HistoryEntry {
@@ -1426,8 +1426,7 @@ impl<A: Actor> Sim<A> {
 
     fn finish_op(&mut self, id: OpId, outcome: Outcome, reply: Reply) {
         let now = self.now;
-        let entry =
-            self.history.get_mut(id.0 as usize).unwrap_or_else(|| panic!("complete of unknown operation {id:?}"));
+        let entry = self.history.get_mut(id.index()).unwrap_or_else(|| panic!("complete of unknown operation {id:?}"));
         assert!(entry.outcome.is_none(), "operation {id:?} completed twice (model bug)");
         entry.complete = Completion::at(now);
         entry.outcome = Some(outcome);
@@ -1461,7 +1460,7 @@ impl<A: Actor> Sim<A> {
     #[cold]
     #[inline(never)]
     fn trace_completion(&mut self, op: OpId, outcome: Outcome) {
-        let e = &self.history[op.0 as usize];
+        let e = &self.history[op.index()];
         let event = TraceEvent {
             time: self.now,
             node: e.client,
@@ -1478,7 +1477,7 @@ impl<A: Actor> Sim<A> {
     fn probe_completed(&mut self, op: OpId, outcome: Outcome) {
         let now = self.now;
         let Some((spec, state)) = &mut self.probe else { return };
-        match state.complete(spec, &self.history[op.0 as usize], outcome, now) {
+        match state.complete(spec, &self.history[op.index()], outcome, now) {
             crate::probe::Next::Reads => self.probe_reads(op),
             crate::probe::Next::Round => {
                 self.queue.push(now + spec.gap, Event::ProbeWrite);
@@ -1505,7 +1504,7 @@ impl<A: Actor> Sim<A> {
     fn probe_committed(&mut self, op: OpId) {
         let now = self.now;
         let Some((spec, state)) = &mut self.probe else { return };
-        let Some(e) = self.history.get(op.0 as usize) else { return };
+        let Some(e) = self.history.get(op.index()) else { return };
         if state.commit(spec, e, now) {
             self.probe_reads(op);
         }
@@ -1514,7 +1513,7 @@ impl<A: Actor> Sim<A> {
     /// Schedules the probe reads of write `op`'s key, one at each delay of the grid from now.
     fn probe_reads(&mut self, op: OpId) {
         let Some((spec, _)) = &self.probe else { return };
-        let key = self.history[op.0 as usize].key;
+        let key = self.history[op.index()].key;
         for (grid, t) in spec.read_after.iter().enumerate() {
             self.queue.push(self.now + *t, Event::ProbeRead { grid: grid as u32, key });
         }

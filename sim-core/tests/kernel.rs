@@ -570,7 +570,7 @@ fn retries_multiply_load_when_the_server_times_out() {
         fn on_start(&mut self, _ctx: &mut Ctx<'_, Self>) {}
         fn on_msg(&mut self, _ctx: &mut Ctx<'_, Self>, _from: NodeId, _msg: Msg) {}
         fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: Op) {
-            ctx.send(NodeId(0), Msg::Ping(op.id.0));
+            ctx.send(NodeId(0), Msg::Ping(op.id.0 as u64));
             ctx.set_timer(ms(50), op.id);
         }
         fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, op: OpId) {

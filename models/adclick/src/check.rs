@@ -450,7 +450,7 @@ mod tests {
         log.apply(0, 0, false, &[Entry { epoch: 1, at: Time(0), rec: Some(r) }]).unwrap();
         let logs = BTreeMap::from([(0, (1, &log))]);
         let h = |value: u64, ms: u64| HistoryEntry {
-            op: OpId(value - 1),
+            op: OpId::new(value - 1),
             client: NodeId(9),
             kind: 0,
             key: 7,

@@ -187,7 +187,7 @@ mod tests {
 
     fn entry(op: u64, ip: u64, invoke: u64, complete: u64, reply: u64) -> HistoryEntry {
         HistoryEntry {
-            op: OpId(op),
+            op: OpId::new(op),
             client: NodeId(9),
             kind: 0,
             key: ip,

@@ -268,7 +268,7 @@ mod tests {
 
     fn get(key: u64, outcome: Outcome, reply: Reply) -> HistoryEntry {
         HistoryEntry {
-            op: OpId(key),
+            op: OpId::new(key),
             client: NodeId(9),
             kind: 0,
             key,

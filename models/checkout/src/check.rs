@@ -120,7 +120,7 @@ mod tests {
     use super::*;
 
     fn w(key: u64, value: u64, version: u64, complete: u64) -> AckedWrite {
-        AckedWrite { op: OpId(key * 100 + version), key, value, version, complete: Time(complete) }
+        AckedWrite { op: OpId::new(key * 100 + version), key, value, version, complete: Time(complete) }
     }
 
     #[test]
@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn fresh_reads_flags_a_read_older_than_an_earlier_acknowledgement() {
         let acked = [w(1, 10, 1, 100), w(1, 11, 2, 200)];
-        let read = |version, invoke| Read { op: OpId(invoke), key: 1, value: 0, version, invoke: Time(invoke) };
+        let read = |version, invoke| Read { op: OpId::new(invoke), key: 1, value: 0, version, invoke: Time(invoke) };
         let reads = [read(0, 50), read(1, 150), read(1, 200), read(2, 250)];
         assert_eq!(fresh_reads(&acked, &reads).bad, 0, "a read invoked as the ack lands may miss it");
         let f = fresh_reads(&acked, &[read(1, 201), read(0, 500)]);

@@ -505,7 +505,7 @@ impl Client {
     }
 
     fn on_op(&mut self, ctx: &mut Ctx<'_, Node>, op: Op) {
-        self.producer.produce(ctx, 0, op.key % self.videos, op.id.0, op.id);
+        self.producer.produce(ctx, 0, op.key % self.videos, op.id.0 as u64, op.id);
     }
 }
 
@@ -768,7 +768,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let posts: Vec<Post> = history
         .iter()
         .filter(|h| h.outcome == Some(Outcome::Ok))
-        .map(|h| Post { op: h.op, comment: h.op.0, video: (h.key % c.videos as u64) as u32, at: h.invoke })
+        .map(|h| Post { op: h.op, comment: h.op.0 as u64, video: (h.key % c.videos as u64) as u32, at: h.invoke })
         .collect();
     let sessions = check::sessions_by_viewer(clients.iter().flat_map(|cl| cl.devices.sessions()));
     let delivered = check::first_deliveries(clients.iter().flat_map(|cl| cl.delivered.iter().copied()));

@@ -282,7 +282,7 @@ pub fn cart_history<'h>(history: &'h [HistoryEntry]) -> Vec<CartOpn<'h>> {
             let i = match slot {
                 Some(i) => i,
                 None => {
-                    ops.push(Operation { id: e.logical().0, ret: Ret::Unknown, ..attempt.clone() });
+                    ops.push(Operation { id: e.logical().0 as u64, ret: Ret::Unknown, ..attempt.clone() });
                     if let Some(a) = add_at.get_mut(e.value as usize) {
                         *a = (ops.len() - 1) as u32;
                     }
@@ -306,7 +306,7 @@ pub fn cart_history<'h>(history: &'h [HistoryEntry]) -> Vec<CartOpn<'h>> {
                 _ => continue,
             };
             ops.push(Operation {
-                id: e.op.0,
+                id: e.op.0 as u64,
                 client: e.client.0,
                 key: e.key,
                 invoke: e.invoke,
@@ -353,7 +353,7 @@ fn put<I, O>(e: &HistoryEntry, input: I, done: O) -> Option<Operation<I, O>> {
         (Some(Outcome::Ok), Some(at)) => Ret::Ok { at, output: done },
         _ => Ret::Unknown,
     };
-    Some(Operation { id: e.op.0, client: e.client.0, key: e.key, invoke: e.invoke, input, ret })
+    Some(Operation { id: e.op.0 as u64, client: e.client.0, key: e.key, invoke: e.invoke, input, ret })
 }
 
 /// Read-your-writes and monotonic reads over a set history, per client and key: `(judged,
@@ -656,7 +656,7 @@ fn finish<I: std::fmt::Debug, O: std::fmt::Debug>(
         Check::judged(name, judged, unit)
             .violations(v.len() as u64, word)
             .detail(first.unwrap_or_default())
-            .blame_ids(v.iter().flat_map(|&(r, w)| [OpId(r), OpId(w)]))
+            .blame_ids(v.iter().flat_map(|&(r, w)| [OpId::new(r), OpId::new(w)]))
     };
     let figures = lin::violation_figure("linearizable", report);
     let checks = vec![
@@ -784,7 +784,7 @@ mod tests {
         // As the kernel writes them: a put's value is its first attempt's id plus one.
         assert!(kind != PUT || value == logical + 1, "op {op}: a put's value is its first attempt's id plus one");
         HistoryEntry {
-            op: OpId(op),
+            op: OpId::new(op),
             client: NodeId(9),
             kind,
             key: 4,

@@ -1758,8 +1758,8 @@ impl Client {
         let me = ctx.id().0;
         // The client's write counter: its operation ids (unique in the run, rising), so a restart
         // never reuses one.
-        let sibling =
-            (kind == Kind::Put).then(|| new_version(&sh, me, op.0 + 1, now, o.context.clone(), o.items.clone(), op.0));
+        let sibling = (kind == Kind::Put)
+            .then(|| new_version(&sh, me, op.0 as u64 + 1, now, o.context.clone(), o.items.clone(), op.0 as u64));
         for &(t, hint) in &targets {
             self.coordinator_requests[t as usize] += 1;
             let m = match &sibling {
@@ -2112,7 +2112,7 @@ mod tests {
                 n.on_msg(
                     ctx,
                     NodeId(8),
-                    Msg::ClientPut { req, op: OpId(req), key, context: PSet::new(), items: PSet::new().insert(7) },
+                    Msg::ClientPut { req, op: OpId::new(req), key, context: PSet::new(), items: PSet::new().insert(7) },
                 )
             })
         };
@@ -2153,7 +2153,9 @@ mod tests {
         let (a, b) = (version(1, &[4, 1, 9]), version(2, &[9, 2]));
         let get = |node: &mut DynamoNode, id: u64, siblings: Versions| {
             let req = id; // on_op's request id: one per op, from 0
-            handle(node, 8, Time(1), |n, ctx| n.on_op(ctx, Op { id: OpId(id), kind: 0, key: 5, value: 0, attempt: 1 }));
+            handle(node, 8, Time(1), |n, ctx| {
+                n.on_op(ctx, Op { id: OpId::new(id), kind: 0, key: 5, value: 0, attempt: 1 })
+            });
             let fx = handle(node, 8, Time(2), |n, ctx| {
                 n.on_msg(ctx, NodeId(0), Msg::GetReply { req, status: Status::Ok, siblings })
             });

@@ -409,7 +409,7 @@ mod tests {
         let outcome = if verdict.is_some() { Some(Outcome::Ok) } else { Some(Outcome::Fail) };
         let complete = Some(verdict.map_or(s(invoke), |v| s(v.2)));
         Seen {
-            op: OpId(id),
+            op: OpId::new(id),
             id,
             user,
             invoke: s(invoke),

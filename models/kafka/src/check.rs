@@ -80,7 +80,7 @@ impl Produced {
         self.complete.get()
     }
     fn blame(&self) -> sim_core::Blame {
-        sim_core::Blame { invoke: self.invoke, op: OpId(self.op()), complete: self.complete() }
+        sim_core::Blame { invoke: self.invoke, op: OpId::new(self.op()), complete: self.complete() }
     }
 }
 
@@ -329,7 +329,7 @@ pub fn no_truncated_reads(polled: &Polled) -> Check {
     Check::judged("no_truncated_reads", polled.reads, "consumed messages")
         .violations(bad.len(), "not in the final log where they were read")
         .detail(example)
-        .blame_all(bad.iter().map(|d| sim_core::Blame { invoke: d.at, op: OpId(d.poll), complete: Some(d.at) }))
+        .blame_all(bad.iter().map(|d| sim_core::Blame { invoke: d.at, op: OpId::new(d.poll), complete: Some(d.at) }))
 }
 
 /// What the checks read from the polls' deliveries, found in one walk over them (a walk per
@@ -388,7 +388,7 @@ impl Polled {
             if d.offset <= p.offset {
                 self.inversions += 1;
                 if self.blamed.len() < sim_core::model::MAX_BLAMED {
-                    self.blamed.push(sim_core::Blame { invoke: d.at, op: OpId(d.poll), complete: Some(d.at) });
+                    self.blamed.push(sim_core::Blame { invoke: d.at, op: OpId::new(d.poll), complete: Some(d.at) });
                 }
             }
         }
@@ -659,7 +659,7 @@ impl SendOrder {
         let blamed = found
             .iter()
             .take(sim_core::model::MAX_BLAMED)
-            .map(|&(.., b)| sim_core::Blame { invoke: b.0, op: OpId(b.3), complete: None })
+            .map(|&(.., b)| sim_core::Blame { invoke: b.0, op: OpId::new(b.3), complete: None })
             .collect();
         let example = found.first().map_or(String::new(), |&(client, partition, a, b)| {
             format!(
@@ -727,7 +727,7 @@ pub fn poll_deliveries<'h>(polls: &'h [&'h HistoryEntry]) -> impl Iterator<Item 
             offset: t[1],
             id: t[2],
             client: h.client.0,
-            poll: h.op.0,
+            poll: h.op.0 as u64,
             at,
         })
     })
@@ -980,7 +980,7 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     for h in history {
         match (h.kind, h.outcome, &h.reply) {
             (0, ..) => produced.push(Produced::new(
-                h.op.0,
+                h.op.0 as u64,
                 h.value,
                 (h.key % parts) as u32,
                 h.client.0,

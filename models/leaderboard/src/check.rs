@@ -434,7 +434,7 @@ mod tests {
 
     fn entry(op: u64, kind: u16, key: u64, reply: Reply, invoke: u64, complete: u64) -> HistoryEntry {
         HistoryEntry {
-            op: OpId(op),
+            op: OpId::new(op),
             client: NodeId(9),
             kind,
             key,

@@ -227,7 +227,7 @@ mod tests {
 
     fn facts() -> Facts {
         let mut f = Facts::default();
-        let acc = |ch, t| Accepted { op: OpId(t), channel: ch, invoke: Time(t), complete: Time(t + 10) };
+        let acc = |ch, t| Accepted { op: OpId::new(t), channel: ch, invoke: Time(t), complete: Time(t + 10) };
         f.accepted.insert(1, acc(2, 100));
         f.accepted.insert(2, acc(2, 200));
         f.accepted.insert(3, acc(0, 300));
@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn status_answers_must_agree_with_the_deliveries() {
         let mut f = facts();
-        let ans = |id, code, t| StatusAnswer { op: OpId(t), id, code, invoke: Time(t), complete: Time(t + 5) };
+        let ans = |id, code, t| StatusAnswer { op: OpId::new(t), id, code, invoke: Time(t), complete: Time(t + 5) };
         f.answers = vec![ans(1, SENT, 600), ans(2, PENDING, 650), ans(3, FAILED_EXPIRED, 800), ans(1, PENDING, 900)];
         assert_eq!(status_answers(&f).bad, 0);
         // Sent before the delivery; failed although delivered; not found after acceptance.

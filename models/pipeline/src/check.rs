@@ -220,7 +220,7 @@ mod tests {
 
     fn h(value: u64, outcome: Outcome, reply: Reply) -> HistoryEntry {
         HistoryEntry {
-            op: OpId(value),
+            op: OpId::new(value),
             client: NodeId(9),
             kind: 0,
             key: value,

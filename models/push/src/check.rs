@@ -185,7 +185,7 @@ mod tests {
     }
 
     fn push(op: u64, user: UserId, at: u64, outcome: Outcome) -> Push {
-        Push { op: OpId(op), user, msg: op + 1, invoke: t(at), outcome: Some(outcome) }
+        Push { op: OpId::new(op), user, msg: op + 1, invoke: t(at), outcome: Some(outcome) }
     }
 
     #[test]

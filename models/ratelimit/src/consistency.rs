@@ -50,7 +50,7 @@ pub fn history(shared: &Shared, entries: &[HistoryEntry]) -> (Vec<CounterOpn>, V
         let keys = shared.keys(e.key, e.kind);
         let counts = e.reply.values();
         let op = |key: LimitKey, input, ret| Operation {
-            id: e.op.0,
+            id: e.op.0 as u64,
             client: e.client.0,
             key: ids[&key],
             invoke: e.invoke,
@@ -96,7 +96,7 @@ mod tests {
 
     fn entry(op: u64, user: u64, invoke: u64, complete: u64, outcome: Outcome, reply: Reply) -> HistoryEntry {
         HistoryEntry {
-            op: OpId(op),
+            op: OpId::new(op),
             client: NodeId(9),
             kind: 0,
             key: user,

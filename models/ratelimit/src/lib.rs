@@ -383,7 +383,7 @@ pub fn limit_respected(
     let in_over = |call: &&Call| {
         call.admitted && over.iter().any(|&(k, at)| (at..at + span).contains(&call.t) && keys_of(call).contains(&k))
     };
-    let blamed: Vec<OpId> = calls.iter().filter(in_over).map(|call| OpId(call.op)).collect();
+    let blamed: Vec<OpId> = calls.iter().filter(in_over).map(|call| OpId::new(call.op)).collect();
     let check = Check::judged("limit_respected", admitted_by_key.len(), "keys with admitted calls")
         .violations(violating_keys, "over their limit")
         .detail(detail)
@@ -400,7 +400,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         .iter()
         .filter_map(|h| match h.outcome {
             Some(Outcome::Ok | Outcome::Rejected) => Some(Call {
-                op: h.op.0,
+                op: h.op.0 as u64,
                 t: h.invoke.0,
                 user: h.key,
                 api: h.kind,
@@ -463,7 +463,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         Check::judged("fairness", good_calls, "calls of well-behaved users")
             .skipped(abusive_calls, "calls of users over their own limit")
             .passed_if(share <= c.fairness_max_rejected_share)
-            .blame_ids(calls.iter().filter(|x| !x.admitted && !abusive.contains(&x.user)).map(|x| OpId(x.op)))
+            .blame_ids(calls.iter().filter(|x| !x.admitted && !abusive.contains(&x.user)).map(|x| OpId::new(x.op)))
             .detail(format!(
                 "{} well-behaved users (never over {} per {}), {} abusive; {good_rejected} of {good_calls} calls of \
              well-behaved users refused ({:.2}%, allowed {:.2}%); worst: user {} refused {:.1}%",
@@ -495,7 +495,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 }
             }
             for (op, d) in &s.shadow_decisions {
-                shadow.insert(op.0, *d);
+                shadow.insert(op.0 as u64, *d);
             }
         }
     }

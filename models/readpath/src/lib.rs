@@ -759,7 +759,7 @@ mod tests {
 
     fn entry(kind: u16, key: u64, invoke: u64, complete: u64, reply: Reply) -> HistoryEntry {
         HistoryEntry {
-            op: OpId(invoke),
+            op: OpId::new(invoke),
             client: NodeId(9),
             kind,
             key,

@@ -561,7 +561,7 @@ fn consistency_checks(run: &RunView<'_, Node>) -> (Vec<Check>, Vec<(String, Stri
         Check::judged(name, judged, unit)
             .violations(v.len() as u64, word)
             .detail(first.unwrap_or_default())
-            .blame_ids(v.iter().flat_map(|&(r, w)| [sim_core::OpId(r), sim_core::OpId(w)]))
+            .blame_ids(v.iter().flat_map(|&(r, w)| [sim_core::OpId::new(r), sim_core::OpId::new(w)]))
     };
     let figures = lin::violation_figure("linearizable", &report);
     let checks = vec![

@@ -527,7 +527,7 @@ mod tests {
 
     fn entry(op: u64, invoke: u64, outcome: Option<Outcome>) -> HistoryEntry {
         HistoryEntry {
-            op: OpId(op),
+            op: OpId::new(op),
             client: NodeId(9),
             kind: 0,
             key: 0,

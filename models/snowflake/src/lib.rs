@@ -456,7 +456,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         if t <= run.main_end.0 {
             in_main += ids.len() as u64;
         }
-        got.extend(ids.iter().map(|&id| (id, h.op.0, t)));
+        got.extend(ids.iter().map(|&id| (id, h.op.0 as u64, t)));
     }
     got.sort_unstable();
     let mut duplicates = 0u64;
@@ -467,7 +467,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             duplicates += 1;
             first_dup.get_or_insert((w[0].0, w[0].1, w[1].1));
             if dup_ops.len() < 2 * sim_core::model::MAX_BLAMED {
-                dup_ops.extend([sim_core::OpId(w[0].1), sim_core::OpId(w[1].1)]);
+                dup_ops.extend([sim_core::OpId::new(w[0].1), sim_core::OpId::new(w[1].1)]);
             }
         }
     }

@@ -445,7 +445,7 @@ mod tests {
 
     fn view(op: u64, p: u64, off: u64, ack_ms: u64) -> HistoryEntry {
         HistoryEntry {
-            op: OpId(op),
+            op: OpId::new(op),
             client: NodeId(9),
             kind: VIEW,
             key: 1,

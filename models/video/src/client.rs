@@ -401,7 +401,7 @@ impl Client {
     // ----- playback -----
 
     fn start_view(&mut self, ctx: &mut Ctx<'_, Node>, op: Op) {
-        let session = op.id.0;
+        let session = op.id.0 as u64;
         let video = op.key % self.video.catalog;
         let bytes_per_s = draw_class(&self.playback.bandwidth_mbps, ctx.rng());
         let s = Session {

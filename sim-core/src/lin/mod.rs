@@ -117,7 +117,7 @@ pub fn from_entry<I, O>(
         (Some(Outcome::Ok), Some(at)) => output(&e.reply).map_or(Ret::Unknown, |output| Ret::Ok { at, output }),
         _ => Ret::Unknown,
     };
-    Some(Operation { id: e.op.0, client: e.client.0, key: e.key, invoke: e.invoke, input, ret })
+    Some(Operation { id: e.op.0 as u64, client: e.client.0, key: e.key, invoke: e.invoke, input, ret })
 }
 
 /// The check of a [`LinReport`]: judged over keys, a key the search gave up on is skipped with
@@ -155,7 +155,7 @@ pub fn to_check<I: std::fmt::Debug, O: std::fmt::Debug>(name: &str, r: &LinRepor
         .skipped(r.unknown_keys.len() as u64, "unknown: the search gave up over its state budget")
         .violations(r.failed_keys.len() as u64, "not linearizable")
         .detail(detail)
-        .blame_ids(r.violations.iter().flat_map(|v| v.ops.iter().map(|o| crate::OpId(o.id))))
+        .blame_ids(r.violations.iter().flat_map(|v| v.ops.iter().map(|o| crate::OpId::new(o.id))))
 }
 
 /// One violation in words: the key, the operation that cannot be placed, and the minimal

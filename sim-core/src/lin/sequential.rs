@@ -286,5 +286,5 @@ pub fn to_check<I: std::fmt::Debug, O: std::fmt::Debug>(name: &str, r: &ScReport
         .skipped(r.unknown_keys.len() as u64, "unknown: the search gave up over its state budget")
         .violations(r.failed_keys.len() as u64, "not sequentially consistent")
         .detail(detail)
-        .blame_ids(r.failed_keys.iter().map(|(_, o, _)| crate::OpId(o.id)))
+        .blame_ids(r.failed_keys.iter().map(|(_, o, _)| crate::OpId::new(o.id)))
 }
