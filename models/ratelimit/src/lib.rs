@@ -586,7 +586,8 @@ mod tests {
     fn decided(c: &Config, times_ns: &[u64]) -> Vec<Call> {
         let p = Params { max: c.limit_per_window, window_ns: c.window.0, buckets: c.buckets_per_window };
         let mut state = State::new(c.algorithm, &p);
-        times_ns.iter().map(|&t| Call { op: t, t, user: 1, api: 0, admitted: state.admit(&p, t) }).collect()
+        // The calls' op ids are their places in the list, as in a run's history.
+        (0..).zip(times_ns).map(|(op, &t)| Call { op, t, user: 1, api: 0, admitted: state.admit(&p, t) }).collect()
     }
 
     fn user_key(_: &Call) -> Vec<LimitKey> {
