@@ -193,6 +193,17 @@ pub trait Actor: 'static {
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>);
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
+    /// Whether the kernel gives this model [`Actor::prefetch`] hints. Off by default: a hint costs
+    /// a look at the next event for every event (about 20 instructions), worth it only to a model
+    /// whose handlers wait on cache misses in a large table (Dynamo's keys).
+    const PREFETCH: bool = false;
+    /// A cache hint, and only that (called when [`Actor::PREFETCH`] is set): `msg` is the next
+    /// message this node will get, after the event being handled now, unless a handler schedules
+    /// another before it. An actor whose handler will look `msg`'s key up in a large table may
+    /// [`crate::hint::prefetch`] the slot, so that its miss overlaps the event before. It must
+    /// change nothing.
+    #[inline]
+    fn prefetch(&self, _msg: &Self::Msg) {}
     fn on_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: Self::Timer) {}
     /// A workload operation arrives at this (client) node. Complete it with [`Ctx::complete`].
     fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: Op) {

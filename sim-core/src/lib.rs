@@ -27,6 +27,7 @@ pub mod dist;
 pub mod divergence;
 pub mod explore;
 pub mod fault;
+pub mod hint;
 mod lanes;
 pub mod latency;
 pub mod lin;

@@ -525,6 +525,20 @@ impl<T> RadixQueue<T> {
         if self.refill() { Some(Time(self.bottom[self.head].time)) } else { None }
     }
 
+    /// The next event, if the sorted run in hand holds it: for a cache hint about what it will
+    /// touch. Also hints the cache to load the payload of the one after it. It does not refill
+    /// the run: a refill moves the queue's base up to the next event's time, and the handler
+    /// about to run would then push below it (a rebase: measured, 3% more instructions in the
+    /// Dynamo cut than the hints saved).
+    #[inline]
+    pub fn peek_next(&self) -> Option<&T> {
+        let e = self.bottom.get(self.head)?;
+        if let Some(after) = self.bottom.get(self.head + 1) {
+            crate::hint::prefetch(&self.slab.items[after.slot as usize]);
+        }
+        self.slab.items[e.slot as usize].as_ref()
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -605,6 +619,29 @@ mod radix_tests {
             assert_eq!(Some(x), r.pop());
         }
         assert!(r.is_empty());
+    }
+
+    /// What `peek_next` shows after a pop is the payload the next pop returns (when no push comes
+    /// between), and it shows one for most pops (not when the sorted run in hand is used up).
+    #[test]
+    fn peek_next_shows_the_next_pop() {
+        let mut rng = Prng::new(17, Stream::Setup);
+        let mut r = RadixQueue::default();
+        for i in 0..50_000u64 {
+            r.push(Time(rng.below(1 << (4 * (i % 8) + 4))), i);
+        }
+        let (mut shown, mut pops) = (0, 0);
+        let mut expect = None;
+        while let Some((_, _, x)) = r.pop() {
+            if let Some(e) = expect {
+                assert_eq!(x, e, "after {pops} pops");
+            }
+            pops += 1;
+            expect = r.peek_next().copied();
+            shown += expect.is_some() as u64;
+        }
+        assert_eq!(pops, 50_000);
+        assert!(shown * 10 > pops * 7, "shown for {shown} of {pops} pops");
     }
 
     /// Keys pushed late (`push_late`, under a number reserved earlier) pop in their place by

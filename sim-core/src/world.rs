@@ -699,6 +699,12 @@ impl<A: Actor> Sim<A> {
             self.start();
         }
         let Some((t, seq, ev)) = self.queue.pop() else { return false };
+        if A::PREFETCH
+            && let Some(Event::Deliver { to, msg, .. }) = self.queue.peek_next()
+            && let Some(Some(actor)) = self.nodes.actors.get(to.index())
+        {
+            actor.prefetch(msg);
+        }
         self.now = advance_time(self.now, t);
         self.last_seq = seq;
         if self.nodes.paused > 0 {
