@@ -194,7 +194,7 @@ pub trait Actor: 'static {
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>);
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
     /// Whether the kernel gives this model [`Actor::prefetch`] hints. Off by default: a hint costs
-    /// a look at the next event for every event (about 20 instructions), worth it only to a model
+    /// a look at the next event for every event (about 30 instructions), worth it only to a model
     /// whose handlers wait on cache misses in a large table (Dynamo's keys).
     const PREFETCH: bool = false;
     /// A cache hint, and only that (called when [`Actor::PREFETCH`] is set): `msg` is the next

@@ -27,8 +27,8 @@ pub struct Produced {
     pub invoke: Time,
     /// When the producer was told the outcome, if it was.
     complete: Completion,
-    /// The history's op id of this attempt.
-    op32: u32,
+    /// The history's op id of this attempt (the kernel's ids are 32 bits).
+    op: OpId,
     /// The message id (the workload value: every attempt of one produce writes the same id).
     id32: u32,
     pub partition: u32,
@@ -39,10 +39,10 @@ pub struct Produced {
 impl Produced {
     const ACKED: u32 = 1 << 31;
 
-    /// Op ids and message ids are below the history's length plus one: 2^32 operations would be
-    /// 400 GB of history, so they fit in 32 bits.
+    /// Message ids are below the history's length plus one, and op ids are 32 bits, so message
+    /// ids fit in 32 bits too.
     pub fn new(
-        op: u64,
+        op: OpId,
         id: u64,
         partition: u32,
         client: u32,
@@ -55,7 +55,7 @@ impl Produced {
         Produced {
             invoke,
             complete: complete.into(),
-            op32: u32::try_from(op).expect("fewer than 2^32 operations"),
+            op,
             id32: u32::try_from(id).expect("fewer than 2^32 operations"),
             partition,
             client_acked: client | if acked { Produced::ACKED } else { 0 },
@@ -63,7 +63,7 @@ impl Produced {
     }
     /// The history's op id of this attempt.
     pub fn op(&self) -> u64 {
-        self.op32 as u64
+        self.op.0 as u64
     }
     /// The message id.
     pub fn id(&self) -> u64 {
@@ -80,7 +80,7 @@ impl Produced {
         self.complete.get()
     }
     fn blame(&self) -> sim_core::Blame {
-        sim_core::Blame { invoke: self.invoke, op: OpId::new(self.op()), complete: self.complete() }
+        sim_core::Blame { invoke: self.invoke, op: self.op, complete: self.complete() }
     }
 }
 
@@ -980,7 +980,7 @@ pub fn report(config: &Config, run: &RunView<'_, Node>) -> ModelReport {
     for h in history {
         match (h.kind, h.outcome, &h.reply) {
             (0, ..) => produced.push(Produced::new(
-                h.op.0 as u64,
+                h.op,
                 h.value,
                 (h.key % parts) as u32,
                 h.client.0,
@@ -1120,7 +1120,7 @@ mod tests {
     }
     /// An acknowledged send of message `id` by op `op` of `client` to `partition`, invoked at `t`.
     fn sent(id: u64, op: u64, client: u32, partition: u32, t: u64) -> Produced {
-        Produced::new(op, id, partition, client, Time(t), Some(Time(t + 5)), true)
+        Produced::new(OpId::new(op), id, partition, client, Time(t), Some(Time(t + 5)), true)
     }
 
     #[test]
@@ -1144,7 +1144,7 @@ mod tests {
             (7, 3, 5, Some(Time(0)), false),
             (7, 3, 5, Some(Time(9)), true),
         ] {
-            let p = Produced::new(op, id, 4, client, Time(2), complete, acked);
+            let p = Produced::new(OpId::new(op), id, 4, client, Time(2), complete, acked);
             assert_eq!((p.op(), p.id(), p.partition, p.client(), p.invoke), (op, id, 4, client, Time(2)));
             assert_eq!((p.complete(), p.acked()), (complete, acked));
         }
