@@ -79,8 +79,16 @@ Examples:
 
 Prints every problem as file:line:col: field.path: message; exits 2 if there is any.";
 
+/// `simctl --version`: the package version, and whether this binary is the profile-guided build
+/// (`cli/pgo/build.sh` sets `SIMCTL_PGO` for its final build). Benchmarks print it, so a figure
+/// says which build produced it.
+const VERSION: &str = match option_env!("SIMCTL_PGO") {
+    Some(_) => concat!(env!("CARGO_PKG_VERSION"), " (profile-guided build)"),
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 #[derive(Parser)]
-#[command(name = "simctl", version, about = "Deterministic discrete-event simulation of distributed-system designs", after_help = EXAMPLES_TOP)]
+#[command(name = "simctl", version = VERSION, about = "Deterministic discrete-event simulation of distributed-system designs", after_help = EXAMPLES_TOP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -707,6 +715,7 @@ fn cmd_bench_scenarios(
             return Ok(ExitCode::from(2));
         }
     }
+    print_build();
     let mut speeds: Vec<Vec<f64>> = vec![Vec::new(); files.len()];
     // The kernel's PHOLD rate, measured before the first round and after every round: the
     // machine's speed drifts over minutes, and the rounds are bracketed by the runs whose median
@@ -757,6 +766,13 @@ fn cmd_bench_scenarios(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `BUILD` line every benchmark starts with: which binary produced its figures.
+fn print_build() {
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let pgo = if option_env!("SIMCTL_PGO").is_some() { "yes" } else { "no" };
+    outln!("BUILD simctl={VERSION} profile={profile} pgo={pgo}");
 }
 
 /// One timed run; `Ok(Ok(events per second of the simulation alone))`, or the exit code of a
@@ -869,6 +885,7 @@ fn cmd_bench_phold(
     seed: u64,
 ) -> Result<ExitCode> {
     let names: Vec<&str> = if size == "all" { bench::PholdParams::size_names() } else { vec![size] };
+    print_build();
     for name in names {
         let Some(mut p) = bench::PholdParams::size(name) else {
             eprintln!("error: unknown size `{name}` (sizes: {}, all)", bench::PholdParams::size_names().join(", "));

@@ -140,4 +140,11 @@ fn bench_scenario_brackets_its_rounds_with_phold_runs_and_says_how_many_it_took_
     assert_eq!(ratio.len(), 1, "{}", r.stdout);
     assert!(lines[ratio[0]].contains(" handled/kernel="), "{}", lines[ratio[0]]);
     assert!(lines[ratio[0]].contains("medians of 1 rounds and 2 PHOLD runs"), "{}", lines[ratio[0]]);
+    // Which binary produced the figures comes first: the tests' debug build, not the PGO one.
+    let build = at("BUILD ");
+    assert_eq!(build, vec![0], "{}", r.stdout);
+    assert!(lines[0].contains(" profile=debug pgo=no"), "{}", lines[0]);
+    let v = simctl(&["--version"]);
+    assert_eq!(v.code, 0);
+    assert!(v.stdout.starts_with("simctl ") && !v.stdout.contains("profile-guided"), "{}", v.stdout);
 }

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A profile-guided (PGO) build of simctl: the same source and the same results bit for bit (PGO
+# changes where the compiler puts code and what it inlines, never what the code computes), 6-10%
+# less wall time on the perf scenarios (docs/performance.md, round twenty-three).
+#
+#   cli/pgo/build.sh            # builds target/pgo/simctl (two release builds and a training sweep)
+#   target/pgo/simctl run scenarios/dynamo_partition.ron
+#
+# Steps:
+#   1. an instrumented release build (target/pgo/gen), which counts every branch it takes;
+#   2. training: that binary sweeps the scenario library (every file of scenarios/ at one seed;
+#      not the perf scenarios it is measured on) and runs the PHOLD benchmark, writing counts;
+#   3. llvm-profdata merges the counts into target/pgo/simctl.profdata;
+#   4. a release build that reads them (target/pgo/use), copied to target/pgo/simctl.
+#
+# Needs an llvm-profdata that reads the counts this rustc writes: $LLVM_PROFDATA if set, else
+# rustup's llvm-tools (`rustup component add llvm-tools`), else Debian's llvm-19 (`apt-get install
+# llvm-19`; its llvm-profdata reads the raw counts of rustc 1.95, whose LLVM is 22), else
+# llvm-profdata on PATH. Exits 2, having built nothing it would keep, when there is no
+# llvm-profdata or it cannot read the counts (Debian 12's default llvm-profdata, LLVM 14, cannot);
+# 1 on any other failure. Takes about 10 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+profdata="${LLVM_PROFDATA:-}"
+if [ -z "$profdata" ]; then
+    sysroot="$(rustc --print sysroot)"
+    host="$(rustc -vV | sed -n 's/^host: //p')"
+    for candidate in "$sysroot/lib/rustlib/$host/bin/llvm-profdata" /usr/lib/llvm-19/bin/llvm-profdata \
+        "$(command -v llvm-profdata || true)"; do
+        if [ -n "$candidate" ] && [ -x "$candidate" ]; then
+            profdata="$candidate"
+            break
+        fi
+    done
+fi
+if [ -z "$profdata" ]; then
+    echo "error: no llvm-profdata found. Install one (apt-get install llvm-19, or rustup component add" >&2
+    echo "llvm-tools), or name it with LLVM_PROFDATA=/path/to/llvm-profdata." >&2
+    exit 2
+fi
+echo "llvm-profdata: $profdata ($("$profdata" merge --version 2>/dev/null | grep -m1 -i version || echo 'version unknown'))"
+
+work="$PWD/target/pgo"
+rm -rf "$work/raw" "$work/train" "$work/simctl.profdata"
+mkdir -p "$work/raw"
+export CARGO_INCREMENTAL=0
+
+echo "== 1/4 instrumented build"
+RUSTFLAGS="-Cprofile-generate=$work/raw" CARGO_TARGET_DIR="$work/gen" cargo build --release -p simctl
+
+echo "== 2/4 training"
+gen="$work/gen/release/simctl"
+jobs="$(nproc 2>/dev/null || echo 2)"
+# Known-bad scenarios fail by design, so the sweep's exit code is not this step's verdict; a
+# sweep that could not run at all leaves no counts, and step 3 says so.
+LLVM_PROFILE_FILE="$work/raw/train-%p-%m.profraw" "$gen" sweep scenarios --seeds 0..1 --jobs "$jobs" \
+    --out "$work/train" --no-progress >/dev/null || true
+LLVM_PROFILE_FILE="$work/raw/train-%p-%m.profraw" "$gen" bench phold --size medium --repeat 1 >/dev/null
+
+echo "== 3/4 merging the counts"
+shopt -s nullglob
+counts=("$work"/raw/train-*.profraw)
+if [ "${#counts[@]}" -eq 0 ]; then
+    echo "error: the training runs wrote no counts in $work/raw" >&2
+    exit 1
+fi
+if ! "$profdata" merge -o "$work/simctl.profdata" "${counts[@]}"; then
+    echo "error: $profdata cannot read the counts this rustc wrote ($(rustc -vV | grep LLVM)); use an" >&2
+    echo "llvm-profdata of LLVM 19 or newer (apt-get install llvm-19), named by LLVM_PROFDATA." >&2
+    exit 2
+fi
+
+echo "== 4/4 optimised build"
+RUSTFLAGS="-Cprofile-use=$work/simctl.profdata" SIMCTL_PGO=1 CARGO_TARGET_DIR="$work/use" \
+    cargo build --release -p simctl
+cp "$work/use/release/simctl" "$work/simctl.tmp"
+mv "$work/simctl.tmp" "$work/simctl"
+echo "built $work/simctl ($("$work/simctl" --version))"
