@@ -9,7 +9,8 @@
 # Steps:
 #   1. an instrumented release build (target/pgo/gen), which counts every branch it takes;
 #   2. training: that binary sweeps the scenario library (every file of scenarios/ at one seed;
-#      not the perf scenarios it is measured on) and runs the PHOLD benchmark, writing counts;
+#      not the perf scenarios it is measured on), runs the PHOLD benchmark and writes one run's
+#      report, counting as it goes;
 #   3. llvm-profdata merges the counts into target/pgo/simctl.profdata;
 #   4. a release build that reads them (target/pgo/use), copied to target/pgo/simctl.
 #
@@ -57,6 +58,9 @@ jobs="$(nproc 2>/dev/null || echo 2)"
 LLVM_PROFILE_FILE="$work/raw/train-%p-%m.profraw" "$gen" sweep scenarios --seeds 0..1 --jobs "$jobs" \
     --out "$work/train" --no-progress >/dev/null || true
 LLVM_PROFILE_FILE="$work/raw/train-%p-%m.profraw" "$gen" bench phold --size medium --repeat 1 >/dev/null
+# One run with its whole report (JSON, Markdown, SVG plots, HTML), which a sweep does not write.
+LLVM_PROFILE_FILE="$work/raw/train-%p-%m.profraw" "$gen" run scenarios/dynamo_partition.ron \
+    --out "$work/train/report" >/dev/null
 
 echo "== 3/4 merging the counts"
 shopt -s nullglob
