@@ -35,6 +35,10 @@ if [ -z "$profdata" ]; then
         fi
     done
 fi
+if [ -n "$profdata" ] && [ ! -x "$profdata" ] && ! command -v "$profdata" >/dev/null; then
+    echo "error: LLVM_PROFDATA=$profdata is not a program" >&2
+    exit 2
+fi
 if [ -z "$profdata" ]; then
     echo "error: no llvm-profdata found. Install one (apt-get install llvm-19, or rustup component add" >&2
     echo "llvm-tools), or name it with LLVM_PROFDATA=/path/to/llvm-profdata." >&2
