@@ -926,6 +926,7 @@ fn cmd_bench_lin(ops: usize, keys: u64, clients: u32, repeat: u32, seed: u64) ->
         eprintln!("warning: a debug build; run with --release for meaningful figures");
     }
     let shape = sim_core::lin::generate::Shape { ops, keys, clients, ..sim_core::lin::generate::Shape::bench() };
+    print_build();
     for (case, secs) in bench::lin(&shape, seed, repeat, |line| outln!("{line}")) {
         outln!(
             "MEDIAN case={case} check_s={:.3} of_target={:.4} (target {} s; of {} runs)",

@@ -148,3 +148,14 @@ fn bench_scenario_brackets_its_rounds_with_phold_runs_and_says_how_many_it_took_
     assert_eq!(v.code, 0);
     assert!(v.stdout.starts_with("simctl ") && !v.stdout.contains("profile-guided"), "{}", v.stdout);
 }
+
+/// `bench scenario`'s line is checked above; `bench lin` prints it by the same call (not run here:
+/// its budget case takes 10 s whatever the size asked for).
+#[test]
+fn the_phold_benchmark_names_the_build_on_its_first_line() {
+    let r = simctl(&["bench", "phold", "--size", "small", "--end", "1", "--repeat", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let first = r.stdout.lines().next().unwrap_or("");
+    assert!(first.starts_with("BUILD simctl=") && first.ends_with(" profile=debug pgo=no"), "{first}");
+    assert_eq!(r.stdout.matches("BUILD ").count(), 1, "{}", r.stdout);
+}
