@@ -82,10 +82,9 @@ Prints every problem as file:line:col: field.path: message; exits 2 if there is 
 /// `simctl --version`: the package version, and whether this binary is the profile-guided build
 /// (`cli/pgo/build.sh` sets `SIMCTL_PGO` for its final build). Benchmarks print it, so a figure
 /// says which build produced it.
-const VERSION: &str = match option_env!("SIMCTL_PGO") {
-    Some(_) => concat!(env!("CARGO_PKG_VERSION"), " (profile-guided build)"),
-    None => env!("CARGO_PKG_VERSION"),
-};
+const PGO: bool = option_env!("SIMCTL_PGO").is_some();
+const VERSION: &str =
+    if PGO { concat!(env!("CARGO_PKG_VERSION"), " (profile-guided build)") } else { env!("CARGO_PKG_VERSION") };
 
 #[derive(Parser)]
 #[command(name = "simctl", version = VERSION, about = "Deterministic discrete-event simulation of distributed-system designs", after_help = EXAMPLES_TOP)]
@@ -771,7 +770,7 @@ fn cmd_bench_scenarios(
 /// The `BUILD` line every benchmark starts with: which binary produced its figures.
 fn print_build() {
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    let pgo = if option_env!("SIMCTL_PGO").is_some() { "yes" } else { "no" };
+    let pgo = if PGO { "yes" } else { "no" };
     outln!("BUILD simctl={VERSION} profile={profile} pgo={pgo}");
 }
 
