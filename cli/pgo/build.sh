@@ -7,6 +7,7 @@
 #   target/pgo/simctl run scenarios/dynamo_partition.ron
 #
 # Steps:
+#   0. which llvm-profdata to use, by trying each on a one-line program's counts (seconds);
 #   1. an instrumented release build (target/pgo/gen), which counts every branch it takes;
 #   2. training: that binary sweeps the scenario library (every file of scenarios/ at one seed;
 #      not the perf scenarios it is measured on), runs the PHOLD benchmark and writes one run's
@@ -17,36 +18,63 @@
 # Needs an llvm-profdata that reads the counts this rustc writes: $LLVM_PROFDATA if set, else
 # rustup's llvm-tools (`rustup component add llvm-tools`), else Debian's llvm-19 (`apt-get install
 # llvm-19`; its llvm-profdata reads the raw counts of rustc 1.95, whose LLVM is 22), else
-# llvm-profdata on PATH. Exits 2, having built nothing it would keep, when there is no
-# llvm-profdata or it cannot read the counts (Debian 12's default llvm-profdata, LLVM 14, cannot);
-# 1 on any other failure. Takes about 10 minutes on 2 cores.
+# llvm-profdata on PATH; the first of them that reads the counts of a test program (step 0).
+# Exits 2 within seconds, having built nothing, when none does (Debian 12's default
+# llvm-profdata, LLVM 14, cannot); 1 on any other failure. Takes about 10 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-profdata="${LLVM_PROFDATA:-}"
-if [ -z "$profdata" ]; then
+work="$PWD/target/pgo"
+
+# Which llvm-profdata reads this rustc's counts is found out by trying, in seconds, before the
+# long builds: a one-line program built with `-Cprofile-generate` writes counts, and the first
+# candidate whose `merge` reads them is the one used (Debian 12 puts LLVM 14's llvm-profdata on
+# PATH, which cannot; Debian's llvm-19 beside it can).
+probe="$work/probe"
+rm -rf "$probe"
+mkdir -p "$probe"
+echo 'fn main() { if std::env::args().count() > 9 { println!("many") } }' >"$probe/probe.rs"
+if ! rustc -Cprofile-generate="$probe" -o "$probe/probe" "$probe/probe.rs" 2>"$probe/rustc.log" \
+    || ! LLVM_PROFILE_FILE="$probe/probe.profraw" "$probe/probe"; then
+    cat "$probe/rustc.log" >&2
+    echo "error: this rustc cannot build or run a program that writes profile counts" >&2
+    exit 1
+fi
+reads_counts() {
+    "$1" merge -o "$probe/probe.profdata" "$probe/probe.profraw" >/dev/null 2>&1
+}
+if [ -n "${LLVM_PROFDATA:-}" ]; then
+    candidates=("$LLVM_PROFDATA")
+else
     sysroot="$(rustc --print sysroot)"
     host="$(rustc -vV | sed -n 's/^host: //p')"
-    for candidate in "$sysroot/lib/rustlib/$host/bin/llvm-profdata" /usr/lib/llvm-19/bin/llvm-profdata \
-        "$(command -v llvm-profdata || true)"; do
-        if [ -n "$candidate" ] && [ -x "$candidate" ]; then
+    candidates=("$sysroot/lib/rustlib/$host/bin/llvm-profdata" /usr/lib/llvm-19/bin/llvm-profdata)
+    if command -v llvm-profdata >/dev/null; then
+        candidates+=("$(command -v llvm-profdata)")
+    fi
+fi
+profdata=""
+tried=()
+for candidate in "${candidates[@]}"; do
+    if [ -x "$candidate" ] || command -v "$candidate" >/dev/null; then
+        if reads_counts "$candidate"; then
             profdata="$candidate"
             break
         fi
-    done
-fi
-if [ -n "$profdata" ] && [ ! -x "$profdata" ] && ! command -v "$profdata" >/dev/null; then
-    echo "error: LLVM_PROFDATA=$profdata is not a program" >&2
-    exit 2
-fi
+        tried+=("$candidate (cannot read the counts)")
+    elif [ -n "${LLVM_PROFDATA:-}" ]; then
+        tried+=("$candidate (not a program)")
+    fi
+done
 if [ -z "$profdata" ]; then
-    echo "error: no llvm-profdata found. Install one (apt-get install llvm-19, or rustup component add" >&2
-    echo "llvm-tools), or name it with LLVM_PROFDATA=/path/to/llvm-profdata." >&2
+    echo "error: no llvm-profdata found that reads this rustc's counts ($(rustc -vV | sed -n 's/^LLVM version: /LLVM /p'))." >&2
+    for t in "${tried[@]}"; do echo "  tried: $t" >&2; done
+    echo "Install one (apt-get install llvm-19, or rustup component add llvm-tools), or name it with" >&2
+    echo "LLVM_PROFDATA=/path/to/llvm-profdata." >&2
     exit 2
 fi
 echo "llvm-profdata: $profdata ($("$profdata" merge --version 2>/dev/null | grep -m1 -i version || echo 'version unknown'))"
 
-work="$PWD/target/pgo"
 rm -rf "$work/raw" "$work/train" "$work/simctl.profdata"
 mkdir -p "$work/raw"
 export CARGO_INCREMENTAL=0
@@ -73,11 +101,7 @@ if [ "${#counts[@]}" -eq 0 ]; then
     echo "error: the training runs wrote no counts in $work/raw" >&2
     exit 1
 fi
-if ! "$profdata" merge -o "$work/simctl.profdata" "${counts[@]}"; then
-    echo "error: $profdata cannot read the counts this rustc wrote ($(rustc -vV | grep LLVM)); use an" >&2
-    echo "llvm-profdata of LLVM 19 or newer (apt-get install llvm-19), named by LLVM_PROFDATA." >&2
-    exit 2
-fi
+"$profdata" merge -o "$work/simctl.profdata" "${counts[@]}"
 
 echo "== 4/4 optimised build"
 RUSTFLAGS="-Cprofile-use=$work/simctl.profdata" SIMCTL_PGO=1 CARGO_TARGET_DIR="$work/use" \
