@@ -6,11 +6,11 @@
 //! Markdown summary) is [`crate::sweep`].
 
 use crate::output;
-use crate::registry::{self, RunError, RunRequest, RunResult};
 use crate::sweep::{self, JunitSuite, SeedResult, SweepConfig};
 use crate::{MemoryArg, load, print_diagnostics, sanitize, shell_quote};
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use registry::{RunError, RunRequest, RunResult};
 use sim_core::shrink::ShrinkOptions;
 use sim_core::sweep::{PromisedRate, Shard, parse_seeds};
 use sim_core::verdict::Expect;
@@ -693,7 +693,7 @@ struct Centre {
 
 /// The first operation a failed check blames (checks in verdict order), else the first failed
 /// operation, else the first fault, else the start.
-fn replay_centre(r: &crate::registry::RunResult, window: sim_core::Duration) -> Centre {
+fn replay_centre(r: &registry::RunResult, window: sim_core::Duration) -> Centre {
     use reports::trace::Focus;
     let checks = &r.record.model_report.checks;
     let blamed = r.verdict.items.iter().filter(|i| i.counts && !i.passed).find_map(|i| {

@@ -9,11 +9,11 @@
 
 use crate::commands::{self, seed_result};
 use crate::overrides::{self, Override};
-use crate::registry::{Entry, RunResult};
 use crate::sweep::{self, SeedResult, SweepConfig};
 use crate::{MemoryArg, output, shell_quote};
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use registry::{Entry, RunResult};
 use reports::curve::{self as rc, Curve, CurvePoint, CurveRun, LatencyBound, OpPoint};
 use sim_core::verdict::Sla;
 use std::collections::BTreeMap;

@@ -1,10 +1,10 @@
 //! `simctl explore`: a guided search for a failing run of one scenario (the engine is
 //! `sim_core::explore`), and `--compare`, which measures it against random seeds.
 
-use crate::registry::{self, ExploreOutcome, ExploreRequest};
 use crate::{MemoryArg, commands, sanitize, shell_quote};
 use anyhow::Result;
 use clap::Args;
+use registry::{ExploreOutcome, ExploreRequest};
 use sim_core::explore::ExploreOptions;
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -29,8 +29,8 @@ mod curve;
 mod explore;
 mod output;
 mod overrides;
-mod registry;
-mod ron_text;
+#[cfg(test)]
+mod registry_tests;
 mod suggest;
 mod sweep;
 mod trace;

@@ -10,9 +10,9 @@
 //! range is the parser's or the validator's error, both naming the flag and the path. Without
 //! `--set` the file's own text is run, unchanged.
 
-use crate::registry::Entry;
-use crate::ron_text::{self, Item, Node};
+use registry::Entry;
 use sim_core::parse::Diagnostic;
+use sim_core::ron_text::{self, Item, Node};
 use std::fmt;
 use std::str::FromStr;
 
@@ -211,7 +211,6 @@ pub fn apply(entry: &Entry, source: &str, sets: &[Override]) -> Result<String, O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry;
 
     const SRC: &str = r#"(name: "s", model: "register", duration: "1s",
         topology: (servers: 3, clients: 1),

@@ -42,6 +42,7 @@ pub mod queue;
 pub mod queueing;
 pub mod record;
 pub mod rng;
+pub mod ron_text;
 pub mod scenario;
 pub mod shrink;
 pub mod stats;

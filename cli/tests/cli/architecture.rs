@@ -1,4 +1,4 @@
-//! Architecture invariants, checked on the manifests: sim-core <- models <- cli and
+//! Architecture invariants, checked on the manifests: sim-core <- models <- registry <- cli and
 //! sim-core <- reports <- cli; `anyhow` only in the binary.
 
 use crate::support::repo_root;
@@ -37,17 +37,27 @@ fn dependencies_point_one_way() {
     let core = dependencies(&root.join("sim-core/Cargo.toml"));
     let reports = dependencies(&root.join("reports/Cargo.toml"));
     assert!(core.contains(&"serde".to_string()) && reports.contains(&"sim-core".to_string()), "{core:?} {reports:?}");
-    for forbidden in models.iter().map(String::as_str).chain(["reports", "simctl", "anyhow", "clap", "indicatif"]) {
+    let registry = dependencies(&root.join("cli/registry/Cargo.toml"));
+    assert!(registry.contains(&"dynamo".to_string()), "{registry:?}");
+    for forbidden in
+        models.iter().map(String::as_str).chain(["reports", "simctl", "simctl-registry", "anyhow", "clap", "indicatif"])
+    {
         assert!(!core.iter().any(|d| d == forbidden), "sim-core depends on {forbidden}");
     }
-    for forbidden in models.iter().map(String::as_str).chain(["simctl", "anyhow", "clap", "indicatif"]) {
+    for forbidden in
+        models.iter().map(String::as_str).chain(["simctl", "simctl-registry", "anyhow", "clap", "indicatif"])
+    {
         assert!(!reports.iter().any(|d| d == forbidden), "reports depends on {forbidden}");
+    }
+    // The registry is the models behind type-erased entries: no IO crates, no reports.
+    for forbidden in ["reports", "simctl", "anyhow", "clap", "indicatif"] {
+        assert!(!registry.iter().any(|d| d == forbidden), "the registry depends on {forbidden}");
     }
     for m in &models {
         let deps = dependencies(&root.join("models").join(m).join("Cargo.toml"));
         // `common` holds shared domain parts (hash ring, vector clocks); every other crate is a model.
         assert!(m == "common" || deps.iter().any(|d| d == "sim-core"), "{m} does not use sim-core");
-        for forbidden in ["reports", "simctl", "anyhow", "clap", "indicatif", "plotters"] {
+        for forbidden in ["reports", "simctl", "simctl-registry", "anyhow", "clap", "indicatif", "plotters"] {
             assert!(!deps.iter().any(|d| d == forbidden), "model {m} depends on {forbidden}");
         }
     }

@@ -1,5 +1,11 @@
 //! The models simctl knows. Each entry is built generically from a [`Model`], so adding a model is
 //! one line in [`models`].
+//!
+//! A crate of its own so that this generic code, every model's run, search, shrink and replay, is
+//! compiled once: the binary and its tests call it through the type-erased [`Entry`]. As a module
+//! of the binary it was compiled twice by `cargo test` (the binary and its unit-test harness, some
+//! 260 s each on a 2-core machine). For the same reason this crate has no unit tests of its own:
+//! they are in `tests/` and in the binary's tests.
 
 use sim_core::cost::Cost;
 use sim_core::divergence::{self, Determinism};
@@ -27,6 +33,8 @@ pub struct ScenarioInfo {
     pub warnings: Vec<String>,
     /// The SLAs (for the bounds `simctl curve` draws).
     pub slas: Vec<verdict::Sla>,
+    /// How many operations the workload lists (a `Script` or an inlined `Trace`); 0 otherwise.
+    pub scripted_ops: usize,
 }
 
 impl ScenarioInfo {
@@ -38,6 +46,7 @@ impl ScenarioInfo {
             expect: sc.expect.clone(),
             warnings: verdict::progress_warning(sc, M::PROGRESS_CHECKS).into_iter().collect(),
             slas: sc.slas.clone(),
+            scripted_ops: sc.workload.as_ref().and_then(|w| w.arrival.script()).map_or(0, <[_]>::len),
         }
     }
 }
@@ -137,8 +146,11 @@ pub struct Entry {
     /// Searches for a failing run (`simctl explore`), or runs random seeds as its baseline.
     pub explore: ExploreFn,
     /// The scenario written out in full (every field, defaults included) as RON, parsed but not
-    /// validated: what `--set PATH=VALUE` edits ([`crate::overrides`]).
+    /// validated: what `--set PATH=VALUE` edits (the CLI's `overrides`).
     pub full: fn(&str) -> Result<String, Vec<Diagnostic>>,
+    /// The scenario, parsed and validated, written back as a person would write it: only what
+    /// differs from the defaults ([`scenario_ron`], what `simctl shrink` writes).
+    pub brief: fn(&str) -> Result<String, Vec<Diagnostic>>,
 }
 
 /// Every model simctl can run.
@@ -198,6 +210,7 @@ pub fn entry<M: Model>() -> Entry {
         determinism: determinism_entry::<M>,
         explore: explore_entry::<M>,
         full: full_entry::<M>,
+        brief: brief_entry::<M>,
     }
 }
 
@@ -427,14 +440,14 @@ fn full_ron<C: serde::Serialize>(sc: &sim_core::scenario::Scenario<C>) -> Result
 }
 
 /// A scenario written back as a RON file, as a person would write it (`simctl shrink`'s output):
-/// only what differs from the defaults, in the documented spelling ([`crate::ron_text`]).
+/// only what differs from the defaults, in the documented spelling ([`sim_core::ron_text`]).
 /// Checked: the text parses back to the same scenario; a field whose removal would change that
 /// stays written (and if the whole does not read back, the complete RON is written).
-pub fn scenario_ron<C>(sc: &sim_core::scenario::Scenario<C>) -> Result<String, String>
+fn scenario_ron<C>(sc: &sim_core::scenario::Scenario<C>) -> Result<String, String>
 where
     C: serde::Serialize + serde::de::DeserializeOwned + Default,
 {
-    use crate::ron_text;
+    use sim_core::ron_text;
     let full_text = full_ron(sc)?;
     let full = ron_text::parse(&full_text)?;
     const KEEP: [&str; 3] = ["name", "model", "duration"];
@@ -448,7 +461,17 @@ where
 
 fn full_entry<M: Model>(source: &str) -> Result<String, Vec<Diagnostic>> {
     let sc = parse::parse_scenario::<M::Config>(source)?;
-    full_ron(&sc).map_err(|message| vec![Diagnostic { line: None, col: None, path: String::new(), message }])
+    full_ron(&sc).map_err(unplaced)
+}
+
+fn brief_entry<M: Model>(source: &str) -> Result<String, Vec<Diagnostic>> {
+    let sc = parse::load_scenario::<M>(source)?;
+    scenario_ron(&sc).map_err(unplaced)
+}
+
+/// A message that belongs to no place in the source.
+fn unplaced(message: String) -> Vec<Diagnostic> {
+    vec![Diagnostic { line: None, col: None, path: String::new(), message }]
 }
 
 /// The scenario a search mutates: parsed, with a swarm's climate drawn for its own seed (every
@@ -564,175 +587,4 @@ fn determinism_entry<M: Model>(source: &str, seed: u64) -> Result<Determinism, R
     let sc = parse::load_scenario::<M>(source).map_err(RunError::Invalid)?;
     catch_unwind(AssertUnwindSafe(|| divergence::check_determinism::<M>(&sc, seed)))
         .map_err(|payload| RunError::Panicked { seed, message: panic_text(payload.as_ref()) })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sim_core::{Actor, Ctx, Message, ModelReport, NodeId, Prng, RunView, Topology};
-
-    /// A model whose node panics when it starts: a stand-in for a model bug.
-    struct Buggy;
-    #[derive(Clone, Debug)]
-    struct Nothing;
-    impl Message for Nothing {
-        fn kind(&self) -> &'static str {
-            "nothing"
-        }
-    }
-    struct Node;
-    impl Actor for Node {
-        type Msg = Nothing;
-        type Timer = ();
-        type Record = ();
-        fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-            panic!("node {} is buggy", ctx.id());
-        }
-        fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: Nothing) {}
-    }
-    impl Model for Buggy {
-        const NAME: &'static str = "buggy";
-        const ABOUT: &'static str = "panics";
-        const OP_KINDS: &'static [&'static str] = &[];
-        const CHECKS: &'static [&'static str] = &[];
-        type Config = ();
-        type Actor = Node;
-        fn factory(_: &(), _: &Topology, _: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
-            Box::new(|_| Node)
-        }
-        fn report(_: &(), _: &RunView<'_, Node>) -> ModelReport {
-            ModelReport::default()
-        }
-    }
-
-    #[test]
-    fn a_model_panic_is_caught_and_reported_with_its_seed() {
-        let e = entry::<Buggy>();
-        let src = r#"(name: "b", model: "buggy", duration: "1s", seed: 9)"#;
-        assert!((e.check)(src).is_ok());
-        match (e.run)(src, RunRequest { seed: Some(21), ..Default::default() }) {
-            Err(RunError::Panicked { seed, message }) => {
-                assert_eq!(seed, 21);
-                assert!(message.contains("is buggy"), "{message}");
-            }
-            _ => panic!("the panic was not caught"),
-        }
-    }
-
-    /// The progress bar turns to "checking" on the last progress call: it comes at the run's end,
-    /// also when the system went quiet before it.
-    #[test]
-    fn the_last_progress_call_marks_the_end_of_the_simulation() {
-        let src = r#"(name: "p", model: "register", duration: "300ms", settle: "2s",
-                      topology: (servers: 3, clients: 1),
-                      workload: (ops: [("read", 1.0)], arrival: OpenLoop(rate_per_s: 50.0)))"#;
-        let mut calls = Vec::new();
-        {
-            let mut tick = |now: Time, _: u64, end: Time| calls.push((now, end));
-            let req = RunRequest { progress: Some(&mut tick), ..Default::default() };
-            assert!((find("register").unwrap().run)(src, req).is_ok());
-        }
-        let end = Time(2_300_000_000);
-        assert_eq!(calls.last(), Some(&(end, end)), "{calls:?}");
-        assert!(calls[..calls.len() - 1].iter().all(|c| c.0 <= end));
-    }
-
-    fn roundtrip<M: Model>(source: &str) -> Result<(), String> {
-        let sc = parse::load_scenario::<M>(source).map_err(|d| format!("{d:?}"))?;
-        let text = scenario_ron(&sc)?;
-        let back = parse::load_scenario::<M>(&text).map_err(|d| format!("{d:?}\n{text}"))?;
-        if full_ron(&back)? != full_ron(&sc)? {
-            return Err(format!("not the same scenario once written back:\n{text}"));
-        }
-        // Only what differs from the defaults, in the documented spelling: no type names, and
-        // fields left out inside structs (not only whole defaults at the top level).
-        if text.contains("Spec(") || text.contains("Some(") || text.contains("#![") {
-            return Err(format!("internal spelling:\n{text}"));
-        }
-        // A scripted workload's operations may take a line each (a trace's are inlined on one).
-        let listed = sc.workload.as_ref().and_then(|w| w.arrival.script()).map_or(0, |s| s.len());
-        if text.lines().count() > source.lines().count() + listed {
-            return Err(format!("longer than the original:\n{text}"));
-        }
-        Ok(())
-    }
-
-    /// `simctl shrink` writes scenarios back as RON: every scenario file survives the round trip,
-    /// written as briefly as the original.
-    #[test]
-    fn every_scenario_file_survives_being_written_back_as_ron() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");
-        let mut count = 0;
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.extension().is_none_or(|x| x != "ron") {
-                continue;
-            }
-            let source = crate::trace::inline(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
-            let model = parse::scenario_model(&source).unwrap();
-            let result = match model.as_str() {
-                "dynamo" => roundtrip::<dynamo::Dynamo>(&source),
-                "kafka" => roundtrip::<kafka::Kafka>(&source),
-                "register" => roundtrip::<register::Register>(&source),
-                "crawler" => roundtrip::<crawler::Crawl>(&source),
-                "ratelimit" => roundtrip::<ratelimit::RateLimiter>(&source),
-                "snowflake" => roundtrip::<snowflake::Snowflake>(&source),
-                "shortener" => roundtrip::<shortener::Shortener>(&source),
-                "phold" => roundtrip::<phold::Phold>(&source),
-                "service" => roundtrip::<service::Service>(&source),
-                "push" => roundtrip::<push::PushModel>(&source),
-                "readpath" => roundtrip::<readpath::ReadPathModel>(&source),
-                "cdn" => roundtrip::<cdn::Cdn>(&source),
-                "service_inline" => roundtrip::<service::inline::ServiceInline>(&source),
-                "checkout" => roundtrip::<checkout::Checkout>(&source),
-                "ticket" => roundtrip::<ticket::Ticket>(&source),
-                "video" => roundtrip::<video::Video>(&source),
-                "pipeline" => roundtrip::<pipeline::Pipeline>(&source),
-                "judge" => roundtrip::<judge::Judge>(&source),
-                "leaderboard" => roundtrip::<leaderboard::Leaderboard>(&source),
-                "notify" => roundtrip::<notify::Notify>(&source),
-                "feed" => roundtrip::<feed::Feed>(&source),
-                "adclick" => roundtrip::<adclick::AdClick>(&source),
-                "monitoring" => roundtrip::<monitoring::Monitoring>(&source),
-                "chat" => roundtrip::<chat::Chat>(&source),
-                "comments" => roundtrip::<comments::Comments>(&source),
-                "topk" => roundtrip::<topk::TopK>(&source),
-                "nearby" => roundtrip::<nearby::Nearby>(&source),
-                "blacklist" => roundtrip::<blacklist::Blacklist>(&source),
-                "jobrec" => roundtrip::<jobrec::JobRec>(&source),
-                "autocomplete" => roundtrip::<autocomplete::Autocomplete>(&source),
-                other => Err(format!("model `{other}` is missing from this test")),
-            };
-            result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            count += 1;
-        }
-        assert!(count > 10);
-    }
-
-    #[test]
-    fn every_registered_model_has_a_printable_default_config() {
-        let mut names: Vec<&str> = models().iter().map(|e| e.name).collect();
-        names.sort();
-        let count = names.len();
-        names.dedup();
-        assert_eq!(names.len(), count, "model names must be unique: {names:?}");
-        // Every model crate in models/ is registered (its package name is its model name, or it
-        // says otherwise here).
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models");
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let crate_name = entry.file_name().to_string_lossy().to_string();
-            let model_name = match crate_name.as_str() {
-                "common" | "parts" => continue, // shared parts, not models
-                other => other,
-            };
-            if entry.path().join("Cargo.toml").exists() {
-                assert!(names.contains(&model_name), "models/{crate_name} is not in the registry");
-            }
-        }
-        for e in models() {
-            let text = (e.default_config)();
-            assert!(text.starts_with('('), "{}: {text}", e.name);
-            assert!(find(e.name).is_some());
-        }
-    }
 }
