@@ -102,6 +102,11 @@ impl<T> HeapQueue<T> {
         self.heap.peek().map(|e| Time(e.time))
     }
 
+    /// The earliest event's time and sequence number.
+    pub fn peek_key(&mut self) -> Option<(Time, u64)> {
+        self.heap.peek().map(|e| (Time(e.time), e.seq))
+    }
+
     pub fn len(&self) -> usize {
         self.heap.len()
     }
@@ -525,6 +530,17 @@ impl<T> RadixQueue<T> {
         if self.refill() { Some(Time(self.bottom[self.head].time)) } else { None }
     }
 
+    /// The earliest event's time and sequence number.
+    #[inline]
+    pub fn peek_key(&mut self) -> Option<(Time, u64)> {
+        if self.refill() {
+            let e = self.bottom[self.head];
+            Some((Time(e.time), e.seq))
+        } else {
+            None
+        }
+    }
+
     /// The next event, if the sorted run in hand holds it: for a cache hint about what it will
     /// touch. Also hints the cache to load the payload of the one after it. It does not refill
     /// the run: a refill moves the queue's base up to the next event's time, and the handler
@@ -606,8 +622,11 @@ mod radix_tests {
                 r.push(Time(now), step);
             }
             if rng.below(2) == 0 || pushes == 0 {
+                let peeked = r.peek_key();
+                assert_eq!(h.peek_key(), peeked, "after {popped} pops");
                 let (x, y) = (h.pop(), r.pop());
                 assert_eq!(x, y, "after {popped} pops");
+                assert_eq!(x.map(|(t, seq, _)| (t, seq)), peeked, "the key peeked is the one popped");
                 if let Some((t, _, _)) = x {
                     now = t.0;
                     popped += 1;
