@@ -99,7 +99,7 @@ impl<T> HeapQueue<T> {
     }
 
     pub fn peek_time(&mut self) -> Option<Time> {
-        self.heap.peek().map(|e| Time(e.time))
+        self.peek_key().map(|(t, _)| t)
     }
 
     /// The earliest event's time and sequence number.
@@ -527,7 +527,7 @@ impl<T> RadixQueue<T> {
     }
 
     pub fn peek_time(&mut self) -> Option<Time> {
-        if self.refill() { Some(Time(self.bottom[self.head].time)) } else { None }
+        self.peek_key().map(|(t, _)| t)
     }
 
     /// The earliest event's time and sequence number.
