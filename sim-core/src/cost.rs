@@ -61,6 +61,9 @@ pub struct Footprint {
     pub events: f64,
     /// Events waiting in the queue at the busiest moment.
     pub queued: f64,
+    /// Set by [`Model::footprint`]'s default alone: the model states no footprint, so the
+    /// estimate holds only the kernel's parts and is a lower bound ([`Cost::unstated`]).
+    pub unstated: bool,
 }
 
 impl Footprint {
@@ -82,6 +85,11 @@ pub struct Cost {
     pub events: f64,
     /// The run's event limit (it stops there, failing `run.event_limit`).
     pub max_events: u64,
+    /// The model's name when it states no footprint ([`Footprint::unstated`]): its state and the
+    /// events it causes beyond the kernel's two per operation are then not counted, and the
+    /// estimate is a lower bound (measured: 2.3x to 51x under the peak RSS for such designs'
+    /// perf scenarios, docs/performance.md, "Round twenty-seven").
+    pub unstated: Option<&'static str>,
 }
 
 impl Cost {
@@ -100,6 +108,13 @@ impl fmt::Display for Cost {
         parts.sort_by(|a, b| b.1.total_cmp(&a.1));
         for (what, b) in parts {
             write!(f, "\n  {:>9}  {what}", bytes(*b))?;
+        }
+        if let Some(model) = self.unstated {
+            write!(
+                f,
+                "\n  a lower bound: the `{model}` model states no footprint of its own (`Model::footprint`):\n  \
+                 its state, and the events it causes beyond two per operation, are not counted"
+            )?;
         }
         Ok(())
     }
@@ -177,7 +192,7 @@ const TRACE_EVENT_BYTES: f64 = 160.0;
 /// The cost of a run of `sc` (with the event trace kept when `trace`).
 pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
     let Ok(topo) = Topology::from_spec(&sc.topology) else {
-        return Cost { parts: Vec::new(), ops: 0.0, events: 0.0, max_events: 0 };
+        return Cost { parts: Vec::new(), ops: 0.0, events: 0.0, max_events: 0, unstated: None };
     };
     let nodes = topo.node_count() as f64;
     let main_end = Time(sc.duration.0);
@@ -311,7 +326,7 @@ pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
         let traced = events.min(max_events as f64);
         part(format!("event trace: {} events", count(traced)), traced * TRACE_EVENT_BYTES);
     }
-    Cost { parts, ops, events, max_events }
+    Cost { parts, ops, events, max_events, unstated: model.unstated.then_some(M::NAME) }
 }
 
 #[cfg(test)]
@@ -337,5 +352,80 @@ mod tests {
         assert_eq!(count(950.0), "950");
         assert_eq!(count(1.25e6), "1.2 million");
         assert_eq!(count(4e12), "4.0e12");
+    }
+
+    /// Two models alike but for their footprint: one states none, one states a part.
+    mod models {
+        use crate::actor::{Actor, Ctx, Message, NodeId};
+        use crate::model::{Model, ModelReport, RunView};
+        use crate::rng::Prng;
+        use crate::topology::Topology;
+
+        #[derive(Clone, Debug)]
+        pub struct Ping;
+        impl Message for Ping {
+            fn kind(&self) -> &'static str {
+                "ping"
+            }
+        }
+        pub struct Node;
+        impl Actor for Node {
+            type Msg = Ping;
+            type Timer = ();
+            type Record = ();
+            fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
+            fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: Ping) {}
+        }
+        /// A model named `$name` of one op kind, with the footprint given, if any.
+        macro_rules! model {
+            ($model:ident, $name:literal $(, $footprint:item)?) => {
+                pub struct $model;
+                impl Model for $model {
+                    const NAME: &'static str = $name;
+                    const ABOUT: &'static str = "a cost estimate's test";
+                    const OP_KINDS: &'static [&'static str] = &["get"];
+                    const CHECKS: &'static [&'static str] = &[];
+                    type Config = ();
+                    type Actor = Node;
+                    fn factory(_: &(), _: &Topology, _: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
+                        Box::new(|_| Node)
+                    }
+                    $($footprint)?
+                    fn report(_: &(), _: &RunView<'_, Node>) -> ModelReport {
+                        ModelReport::default()
+                    }
+                }
+            };
+        }
+        model!(Silent, "silent");
+        model!(
+            Stated,
+            "stated",
+            fn footprint(_: &(), _: &Topology, load: &crate::cost::Load) -> crate::cost::Footprint {
+                crate::cost::Footprint { events: load.total() * 4.0, ..Default::default() }
+                    .part("values: 1 kB per key", load.keys * 1e3)
+            }
+        );
+    }
+
+    #[test]
+    fn an_estimate_without_the_model_s_footprint_says_it_is_a_lower_bound() {
+        let file = |model: &str| {
+            format!(
+                r#"(name: "x", model: "{model}", duration: "10s", topology: (servers: 3, clients: 1),
+                   workload: Some((ops: [("get", 1.0)], arrival: OpenLoop(rate_per_s: 100.0), keys: Uniform(count: 500))))"#
+            )
+        };
+        let silent = estimate::<models::Silent>(&ron::from_str(&file("silent")).unwrap(), false);
+        assert_eq!(silent.unstated, Some("silent"));
+        let shown = silent.to_string();
+        assert!(shown.contains("a lower bound: the `silent` model states no footprint"), "{shown}");
+
+        let stated = estimate::<models::Stated>(&ron::from_str(&file("stated")).unwrap(), false);
+        assert_eq!(stated.unstated, None);
+        assert!(!stated.to_string().contains("lower bound"), "{stated}");
+        // The part and the events it states are what the two estimates differ by.
+        assert!((stated.bytes() - silent.bytes() - 500.0 * 1e3).abs() < 1.0, "{stated}\n{silent}");
+        assert!((stated.events - silent.events - 1000.0 * 4.0).abs() < 1.0);
     }
 }

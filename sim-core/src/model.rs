@@ -51,9 +51,10 @@ pub trait Model: 'static {
 
     /// What a run under `load` costs the model: its state at its fullest, part by part, and the
     /// events it causes. The kernel adds its own costs and refuses a run that would not fit in
-    /// memory before it starts (see [`crate::cost`]).
+    /// memory before it starts (see [`crate::cost`]). A model that does not state it gets an
+    /// estimate of the kernel's parts alone, shown as a lower bound.
     fn footprint(_config: &Self::Config, _topo: &Topology, _load: &crate::cost::Load) -> crate::cost::Footprint {
-        crate::cost::Footprint::default()
+        crate::cost::Footprint { unstated: true, ..Default::default() }
     }
 
     /// After the run: invariants, named measurements, tables. Called once.

@@ -1,8 +1,9 @@
-//! The cost estimates against what runs really use: for each model, a run sized so that its own
-//! state dominates, its estimated memory within a factor of two of the peak resident memory the
-//! run added to the process (peak RSS minus that of a tiny run), and its estimated events within
-//! a factor of three of the events processed. (Memory, not time: `simctl bench scenario` reports
-//! both figures; no timing is judged here.)
+//! The cost estimates against what runs really use: for each model that states its footprint
+//! (those that do not are pinned in cli/registry/tests/entries.rs, and their estimates say they
+//! are lower bounds), a run sized so that its own state dominates, its estimated memory within a
+//! factor of two of the peak resident memory the run added to the process (peak RSS minus that of
+//! a tiny run), and its estimated events within a factor of three of the events processed.
+//! (Memory, not time: `simctl bench scenario` reports both figures; no timing is judged here.)
 
 use crate::support::{scratch, simctl, write_scenario};
 
