@@ -85,6 +85,12 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
             workload: (ops: [("shorten", 0.2), ("redirect", 0.8)], arrival: OpenLoop(rate_per_s: 3000.0), keys: Uniform(count: 1000000))"#,
         ),
         (
+            "comments",
+            r#"duration: "10s", settle: "2s", topology: (servers: 7, clients: 2),
+            config: (videos: 500, viewers: 5000, video_skew: 1.0),
+            workload: (ops: [("post", 1.0)], arrival: OpenLoop(rate_per_s: 200.0), keys: Zipf(count: 500, s: 1.0))"#,
+        ),
+        (
             "phold",
             r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
             network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,

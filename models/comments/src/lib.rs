@@ -687,6 +687,37 @@ impl Model for Comments {
             .collect()
     }
 
+    /// Per comment, a push to every viewer of its video: the clients record each delivery (24 B,
+    /// in vectors that grow by doubling: up to twice that at the peak) and the checker indexes
+    /// the first of each (a B-tree entry, ~48 B). Viewers per comment: the video's one, plus the rest spread by
+    /// Zipf(`video_skew`); the overlap of the comments' spread (the workload's keys, `key_skew`)
+    /// with the viewers' is taken as at most `sqrt(sum p^2 sum q^2)`, exact when comments follow
+    /// viewers as the design intends, and up to `sqrt(videos x sum q^2)` too high for uniform
+    /// keys (an over-estimate, the safe side for a memory bound). Events: a push per delivery
+    /// and a ping and a pong per viewer per heartbeat interval.
+    fn footprint(c: &Config, _topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
+        let posts = load.total();
+        let videos = c.videos.max(1) as f64;
+        let weights: Vec<f64> = (1..=c.videos.max(1)).map(|k| 1.0 / math::powf(k as f64, c.video_skew)).collect();
+        let total: f64 = weights.iter().sum();
+        let sum_q2: f64 = weights.iter().map(|w| (w / total) * (w / total)).sum();
+        let sum_p2 = if load.keys > 0.0 { load.key_skew / load.keys.min(videos) } else { 1.0 / videos };
+        let overlap = (sum_p2 * sum_q2).sqrt().min(1.0);
+        let extra = (c.viewers as f64 - videos).max(0.0);
+        let deliveries = posts * (1.0 + extra * overlap);
+        let heartbeat_s = (c.conn.heartbeat.interval.0 as f64 / 1e9).max(1e-3);
+        let pings = c.viewers as f64 * load.run_s / heartbeat_s * 2.0;
+        sim_core::cost::Footprint { events: deliveries + pings, ..Default::default() }
+            .part(
+                format!(
+                    "deliveries: {posts:.0} comments x {:.0} viewers each x 24 B (and vector growth)",
+                    deliveries / posts.max(1.0)
+                ),
+                deliveries * 24.0 * 2.0,
+            )
+            .part("the checker's first deliveries: ~48 B each".to_string(), deliveries * 48.0)
+    }
+
     fn factory(c: &Config, topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
         let layout = Rc::new(Layout::new(c, topo, setup));
         let c = c.clone();
