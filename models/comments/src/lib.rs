@@ -873,9 +873,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let secs = run.main_end.0 as f64 / 1e9;
     let hot_posts = posts.iter().filter(|p| p.video == 0).count() as f64;
     let hot: BTreeSet<u64> = posts.iter().filter(|p| p.video == 0).map(|p| p.comment).collect();
-    let hot_deliveries = delivered.keys().filter(|(cm, _)| hot.contains(cm)).count() as f64;
+    let hot_deliveries = hot.iter().map(|&cm| delivered.count(cm)).sum::<usize>() as f64;
     let total_pushes: u64 = clients.iter().map(|cl| cl.delivered.len() as u64).sum();
-    let videos_watched = sessions.keys().map(|&u| video_of[u as usize]).collect::<BTreeSet<u32>>().len();
+    let videos_watched = sessions.iter().map(|(u, _)| video_of[u as usize]).collect::<BTreeSet<u32>>().len();
     let mut st = InstanceStats::default();
     for i in &instances {
         st.consumed += i.stats.consumed;
@@ -894,7 +894,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("deliveries".into(), total_pushes as f64);
     m.insert("deliveries_per_s".into(), total_pushes as f64 / secs);
     m.insert("videos_watched".into(), videos_watched as f64);
-    m.insert("viewers_connected".into(), sessions.len() as f64);
+    m.insert("viewers_connected".into(), sessions.iter().count() as f64);
     m.insert("connections_max".into(), level_max("sse", "connections"));
     m.insert("connections_per_instance".into(), level_max("sse", "connections") / instance_nodes.len() as f64);
     m.insert("pairs_judged".into(), d.judged as f64);
