@@ -54,7 +54,7 @@ use parts::cache::{Cache, CacheSpec, Capacity};
 use parts::log::{self, Broker, Cluster, Consumer, Coordinator, Delivery, LogSpec, Pid, Producer};
 use parts::pool::{Admit, Pool, PoolSpec, PoolTimer};
 use serde::{Deserialize, Serialize};
-use set::{Key, ScanTable, Sharded};
+use set::{Key, ScanTable, Sharded, key};
 use sim_core::rng::mix64;
 use sim_core::{
     Actor, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time, Topology,
@@ -305,14 +305,10 @@ impl Board {
         let points: Vec<Option<i64>> = (0..c.players).map(|p| initial_score(c, p)).collect();
         let (store, pools) = match c.structure {
             Structure::SortedSet { shards } => {
-                let mut s = Sharded::new(shards as usize);
-                for (p, sc) in points.iter().enumerate() {
-                    s.update(p as u64, None, sc.expect("initial player"));
-                }
-                if shards > 1 {
-                    s.rebalance();
-                }
-                s.compact();
+                let mut keys: Vec<Key> =
+                    points.iter().enumerate().map(|(p, sc)| key(p as u64, sc.expect("initial player"))).collect();
+                keys.sort_unstable();
+                let s = Sharded::load(shards as usize, &keys);
                 let pools = (0..shards).map(|_| Pool::new("shard", c.shard.clone())).collect();
                 (Store::Sorted(s), pools)
             }
