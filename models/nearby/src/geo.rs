@@ -72,11 +72,17 @@ impl Circle {
     /// Whether `distance_km(p, centre) <= radius_km`.
     #[inline]
     pub fn contains(&self, p: Point) -> bool {
+        self.contains_at(p, cos_lat(p))
+    }
+
+    /// [`Circle::contains`] for a point whose [`cos_lat`] is known.
+    #[inline]
+    pub fn contains_at(&self, p: Point, cos_lat: f64) -> bool {
         // The terms of `distance_km(p, self.centre)`, in its order of operations.
         let la = p.lat.to_radians();
         let dlat = self.lat_rad - la;
         let dlon = (self.centre.lon - p.lon).to_radians();
-        let h = math::sin(dlat / 2.0).powi(2) + math::cos(la) * self.cos_lat * math::sin(dlon / 2.0).powi(2);
+        let h = math::sin(dlat / 2.0).powi(2) + cos_lat * self.cos_lat * math::sin(dlon / 2.0).powi(2);
         if h <= self.inside {
             true
         } else if h >= self.outside {
@@ -85,6 +91,12 @@ impl Circle {
             2.0 * EARTH_RADIUS_KM * math::asin(h.sqrt().min(1.0)) <= self.radius_km
         }
     }
+}
+
+/// The cosine of a point's latitude, as `distance_km` takes it.
+#[inline]
+pub fn cos_lat(p: Point) -> f64 {
+    math::cos(p.lat.to_radians())
 }
 
 /// Wraps a longitude into `[-180, 180)`.
@@ -616,6 +628,7 @@ mod tests {
                     let p = Point::new(lat.to_degrees(), wrap_lon(lon.to_degrees()));
                     let exact = distance_km(p, c) <= r;
                     assert_eq!(circle.contains(p), exact, "{p:?} at {} km from {c:?}, r {r}", distance_km(p, c));
+                    assert_eq!(circle.contains_at(p, cos_lat(p)), exact);
                     judged += 1;
                     inside += exact as u64;
                 }

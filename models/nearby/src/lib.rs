@@ -755,14 +755,15 @@ pub struct Judged {
 /// `nearby_perf`, against 20,000 for all), with none of the index's cells or cache.
 pub struct Oracle<'a> {
     places: &'a [Point],
-    /// `(latitude, id)`, sorted.
-    by_lat: Vec<(f64, u32)>,
+    /// `(business, id, cosine of its latitude)`, by latitude.
+    by_lat: Vec<(Point, u32, f64)>,
 }
 
 impl<'a> Oracle<'a> {
     pub fn new(places: &'a [Point]) -> Oracle<'a> {
-        let mut by_lat: Vec<(f64, u32)> = places.iter().enumerate().map(|(i, p)| (p.lat, i as u32)).collect();
-        by_lat.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut by_lat: Vec<(Point, u32, f64)> =
+            places.iter().enumerate().map(|(i, &p)| (p, i as u32, geo::cos_lat(p))).collect();
+        by_lat.sort_unstable_by(|a, b| a.0.lat.total_cmp(&b.0.lat).then(a.1.cmp(&b.1)));
         Oracle { places, by_lat }
     }
 
@@ -772,16 +773,15 @@ impl<'a> Oracle<'a> {
         // wider, in degrees, to cut from the sorted list; the band itself then decides.
         let band = radius_km / geo::EARTH_RADIUS_KM * (1.0 + 1e-9) + 1e-12;
         let deg = band.to_degrees() * (1.0 + 1e-6) + 1e-9;
-        let lo = self.by_lat.partition_point(|&(lat, _)| lat < at.lat - deg);
-        let hi = self.by_lat.partition_point(|&(lat, _)| lat <= at.lat + deg);
+        let lo = self.by_lat.partition_point(|&(p, _, _)| p.lat < at.lat - deg);
+        let hi = self.by_lat.partition_point(|&(p, _, _)| p.lat <= at.lat + deg);
         let circle = geo::Circle::new(at, radius_km);
         let mut expected: Vec<u64> = self.by_lat[lo..hi.max(lo)]
             .iter()
-            .map(|&(_, id)| id as usize)
-            .filter(|&id| id < n)
-            .filter(|&id| (self.places[id].lat - at.lat).to_radians().abs() <= band)
-            .filter(|&id| circle.contains(self.places[id]))
-            .map(|id| id as u64)
+            .filter(|&&(_, id, _)| (id as usize) < n)
+            .filter(|&&(p, _, _)| (p.lat - at.lat).to_radians().abs() <= band)
+            .filter(|&&(p, _, cos)| circle.contains_at(p, cos))
+            .map(|&(_, id, _)| id as u64)
             .collect();
         expected.sort_unstable();
         let mut got: Vec<u64> = got.to_vec();
