@@ -32,10 +32,21 @@ impl Point {
 
 /// Great-circle distance (haversine), km.
 pub fn distance_km(a: Point, b: Point) -> f64 {
-    let (la, lb) = (a.lat.to_radians(), b.lat.to_radians());
-    let dlat = lb - la;
+    km_of_term(haversine_term(a, b, cos_lat(a), cos_lat(b)))
+}
+
+/// The haversine term `h` of `a` and `b` (`sin^2(dlat / 2) + cos(lat a) cos(lat b) sin^2(dlon /
+/// 2)`), given the cosines of their latitudes ([`cos_lat`]).
+#[inline]
+fn haversine_term(a: Point, b: Point, cos_a: f64, cos_b: f64) -> f64 {
+    let dlat = b.lat.to_radians() - a.lat.to_radians();
     let dlon = (b.lon - a.lon).to_radians();
-    let h = math::sin(dlat / 2.0).powi(2) + math::cos(la) * math::cos(lb) * math::sin(dlon / 2.0).powi(2);
+    math::sin(dlat / 2.0).powi(2) + cos_a * cos_b * math::sin(dlon / 2.0).powi(2)
+}
+
+/// The great-circle distance, km, of a haversine term.
+#[inline]
+fn km_of_term(h: f64) -> f64 {
     2.0 * EARTH_RADIUS_KM * math::asin(h.sqrt().min(1.0))
 }
 
@@ -48,7 +59,6 @@ pub fn distance_km(a: Point, b: Point) -> f64 {
 pub struct Circle {
     centre: Point,
     radius_km: f64,
-    lat_rad: f64,
     cos_lat: f64,
     /// `h` at or below this: inside; at or above `outside`: outside; between: `distance_km`
     /// decides. Both are NaN (every point to `distance_km`) for radii near half the globe.
@@ -65,8 +75,7 @@ impl Circle {
         } else {
             (f64::NAN, f64::NAN)
         };
-        let lat_rad = centre.lat.to_radians();
-        Circle { centre, radius_km, lat_rad, cos_lat: math::cos(lat_rad), inside, outside }
+        Circle { centre, radius_km, cos_lat: cos_lat(centre), inside, outside }
     }
 
     /// Whether `distance_km(p, centre) <= radius_km`.
@@ -78,17 +87,14 @@ impl Circle {
     /// [`Circle::contains`] for a point whose [`cos_lat`] is known.
     #[inline]
     pub fn contains_at(&self, p: Point, cos_lat: f64) -> bool {
-        // The terms of `distance_km(p, self.centre)`, in its order of operations.
-        let la = p.lat.to_radians();
-        let dlat = self.lat_rad - la;
-        let dlon = (self.centre.lon - p.lon).to_radians();
-        let h = math::sin(dlat / 2.0).powi(2) + cos_lat * self.cos_lat * math::sin(dlon / 2.0).powi(2);
+        // `distance_km(p, self.centre)`'s term, the arcsine only near the edge.
+        let h = haversine_term(p, self.centre, cos_lat, self.cos_lat);
         if h <= self.inside {
             true
         } else if h >= self.outside {
             false
         } else {
-            2.0 * EARTH_RADIUS_KM * math::asin(h.sqrt().min(1.0)) <= self.radius_km
+            km_of_term(h) <= self.radius_km
         }
     }
 }

@@ -1100,10 +1100,7 @@ mod tests {
         for (i, &at) in places.iter().enumerate().step_by(37) {
             for r in [0.05, 0.5, 2.0, 5.0, 30.0] {
                 let seen = (i as u32 * 7) % 3001;
-                let all: Vec<u64> = (0..seen as usize)
-                    .filter(|&id| geo::distance_km(places[id], at) <= r)
-                    .map(|id| id as u64)
-                    .collect();
+                let all: Vec<u64> = brute(&places[..seen as usize], at, r).into_iter().map(u64::from).collect();
                 let j = oracle.judge(seen, at, r, &all);
                 assert_eq!(
                     j,
