@@ -6,13 +6,18 @@
 //! views whose event time is within `L` of the prefix's latest event time. Summed per video over
 //! the partitions (hot sub-keys merged), the top K by views, then the smaller video id, is what
 //! the exact design must answer.
+//!
+//! That definition is `Oracle::counts`. The checks do not recount each answer's prefixes from
+//! offset 0: a `Sweep` moves from one answer's prefixes to the next one's (answers in the order
+//! they were sent, so the prefixes mostly grow), touching only the records that enter or leave the
+//! window on the way. A test holds it equal to the definition on prefixes that grow and shrink.
 
 use crate::{CHECKS, Config, Mode, Node, event_ms, video_of};
 use parts::log::{Pid, Record};
-use parts::rank::top_of;
 use sim_core::metrics::HistoryEntry;
 use sim_core::model::{Axis, Table};
 use sim_core::{Check, ModelReport, Outcome, Reply, RunView, Time};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An answer's window and the offsets it covers per partition: what its right answer depends on.
@@ -55,9 +60,44 @@ pub struct Oracle<'a> {
     pub logs: &'a BTreeMap<Pid, Vec<(u64, Record)>>,
     /// Window lengths in ms, all time (`None`) last.
     pub lengths: Vec<Option<u64>>,
+    /// The logs as the sweep reads them, by partition.
+    parts: Vec<PartLog>,
 }
 
-impl Oracle<'_> {
+impl<'a> Oracle<'a> {
+    pub fn new(logs: &'a BTreeMap<Pid, Vec<(u64, Record)>>, lengths: Vec<Option<u64>>) -> Oracle<'a> {
+        let partitions = logs.keys().next_back().map_or(0, |&p| p as usize + 1);
+        let parts = (0..partitions).map(|p| PartLog::new(logs.get(&(p as Pid)).map_or(&[][..], |r| &r[..]))).collect();
+        Oracle { logs, lengths, parts }
+    }
+
+    /// Calls `judge` once for each distinct `(window, covers)` of `answers` (the first answer of
+    /// each), with the oracle's counts over its prefixes; returns what it said, by key. The
+    /// answers are visited window by window, in the order they were sent.
+    pub fn at_each<'b, T>(
+        &self,
+        answers: impl IntoIterator<Item = &'b Answered>,
+        mut judge: impl FnMut(&'b Answered, &Sweep<'_>) -> T,
+    ) -> BTreeMap<AnswerKey<'b>, T> {
+        let mut firsts: Vec<&Answered> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for a in answers {
+            if seen.insert((a.window, &a.covers[..])) {
+                firsts.push(a);
+            }
+        }
+        firsts.sort_by_key(|a| (a.window, a.invoke));
+        let mut said = BTreeMap::new();
+        for group in firsts.chunk_by(|x, y| x.window == y.window) {
+            let mut sweep = Sweep::new(&self.parts, self.lengths.get(group[0].window).copied().flatten());
+            for a in group {
+                sweep.move_to(&a.covers);
+                said.insert((a.window, &a.covers[..]), judge(a, &sweep));
+            }
+        }
+        said
+    }
+
     /// Views per video of partition `p`'s first `covers` records in `window`, and their total.
     pub fn part(&self, p: Pid, covers: u64, window: usize) -> (BTreeMap<u64, u64>, u64) {
         let all = self.logs.get(&p).map_or(&[][..], |r| &r[..]);
@@ -75,7 +115,8 @@ impl Oracle<'_> {
         (counts, n)
     }
 
-    /// Views per video over every partition's prefix, and each partition's total in the window.
+    /// Views per video over every partition's prefix, and each partition's total in the window:
+    /// the definition, recounted from offset 0 (the checks use `at_each`).
     pub fn counts(&self, window: usize, covers: &[u64]) -> (BTreeMap<u64, u64>, Vec<u64>) {
         let mut all = BTreeMap::new();
         let mut totals = Vec::with_capacity(covers.len());
@@ -87,6 +128,138 @@ impl Oracle<'_> {
             totals.push(n);
         }
         (all, totals)
+    }
+}
+
+/// One partition's log as the sweep reads it.
+struct PartLog {
+    offsets: Vec<u64>,
+    event_ms: Vec<u64>,
+    video: Vec<u64>,
+    /// `clock[n]`: the latest event time of the first `n` records (0 for none).
+    clock: Vec<u64>,
+    /// Record indices by event time (then index).
+    by_time: Vec<usize>,
+}
+
+impl PartLog {
+    fn new(recs: &[(u64, Record)]) -> PartLog {
+        let offsets = recs.iter().map(|&(o, _)| o).collect();
+        let event_ms: Vec<u64> = recs.iter().map(|(_, r)| event_ms(r.value)).collect();
+        let video = recs.iter().map(|(_, r)| video_of(r.key)).collect();
+        let clock = std::iter::once(0)
+            .chain(event_ms.iter().scan(0, |latest, &e| {
+                *latest = e.max(*latest);
+                Some(*latest)
+            }))
+            .collect();
+        let mut by_time: Vec<usize> = (0..recs.len()).collect();
+        by_time.sort_by_key(|&i| (event_ms[i], i));
+        PartLog { offsets, event_ms, video, clock, by_time }
+    }
+
+    /// How many records an answer covering offsets below `covers` holds.
+    fn prefix(&self, covers: u64) -> usize {
+        self.offsets.partition_point(|&o| o < covers)
+    }
+
+    /// Whether record `i` is in the window of length `len` over the first `n` records.
+    fn inside(&self, i: usize, n: usize, len: Option<u64>) -> bool {
+        len.is_none_or(|l| self.event_ms[i] + l > self.clock[n])
+    }
+
+    /// How many records, taken by event time, are too old for the window of length `len` over
+    /// the first `n` records.
+    fn too_old(&self, n: usize, len: u64) -> usize {
+        self.by_time.partition_point(|&i| self.event_ms[i] + len <= self.clock[n])
+    }
+
+    /// Pushes `(video, +1 or -1)` for each record that enters or leaves the window of length `len`
+    /// when the prefix goes from the first `from` records to the first `to`.
+    fn moves(&self, from: usize, to: usize, len: Option<u64>, out: &mut Vec<(u64, i64)>) {
+        let (short, long) = (from.min(to), from.max(to));
+        let grow = if to > from { 1 } else { -1 };
+        // The records between the two prefixes count if they are in the longer one's window.
+        out.extend((short..long).filter(|&i| self.inside(i, long, len)).map(|i| (self.video[i], grow)));
+        // The longer prefix's clock is later: the shorter one's records older than its window
+        // leave as the prefix grows and come back as it shrinks.
+        if let Some(l) = len {
+            let band = &self.by_time[self.too_old(short, l)..self.too_old(long, l)];
+            out.extend(band.iter().filter(|&&i| i < short).map(|&i| (self.video[i], -grow)));
+        }
+    }
+}
+
+/// The oracle's counts over one window, moved from one answer's prefixes to the next one's.
+pub struct Sweep<'a> {
+    parts: &'a [PartLog],
+    len: Option<u64>,
+    /// Per partition, how many records the prefix holds.
+    at: Vec<usize>,
+    /// Per partition, the views in the window.
+    totals: Vec<u64>,
+    /// Views per video (only videos with views).
+    views: BTreeMap<u64, u64>,
+    /// The same, most views first, then the smaller video.
+    ranked: BTreeSet<(Reverse<u64>, u64)>,
+    moves: Vec<(u64, i64)>,
+}
+
+impl<'a> Sweep<'a> {
+    fn new(parts: &'a [PartLog], len: Option<u64>) -> Sweep<'a> {
+        Sweep {
+            parts,
+            len,
+            at: vec![0; parts.len()],
+            totals: vec![0; parts.len()],
+            views: BTreeMap::new(),
+            ranked: BTreeSet::new(),
+            moves: Vec::new(),
+        }
+    }
+
+    /// Moves to the prefixes below `covers` (per partition).
+    fn move_to(&mut self, covers: &[u64]) {
+        self.moves.clear();
+        for (p, part) in self.parts.iter().enumerate() {
+            let n = part.prefix(covers.get(p).copied().unwrap_or(0));
+            let before = self.moves.len();
+            part.moves(self.at[p], n, self.len, &mut self.moves);
+            let net: i64 = self.moves[before..].iter().map(|&(_, d)| d).sum();
+            self.totals[p] = self.totals[p].checked_add_signed(net).expect("a window holds no fewer than 0 views");
+            self.at[p] = n;
+        }
+        self.moves.sort_unstable_by_key(|&(v, _)| v);
+        for run in self.moves.chunk_by(|x, y| x.0 == y.0) {
+            let (video, net) = (run[0].0, run.iter().map(|&(_, d)| d).sum::<i64>());
+            if net == 0 {
+                continue;
+            }
+            let old = self.views.get(&video).copied().unwrap_or(0);
+            let new = old.checked_add_signed(net).expect("a video has no fewer than 0 views");
+            self.ranked.remove(&(Reverse(old), video));
+            if new == 0 {
+                self.views.remove(&video);
+            } else {
+                self.views.insert(video, new);
+                self.ranked.insert((Reverse(new), video));
+            }
+        }
+    }
+
+    /// Views of `video` in the window.
+    pub fn views(&self, video: u64) -> u64 {
+        self.views.get(&video).copied().unwrap_or(0)
+    }
+
+    /// Views in the window of partition `p`.
+    pub fn total(&self, p: usize) -> u64 {
+        self.totals.get(p).copied().unwrap_or(0)
+    }
+
+    /// The top `k` `(video, views)`, most first, then the smaller video (as `top_of` ranks).
+    pub fn top(&self, k: usize) -> Vec<(u64, u64)> {
+        self.ranked.iter().take(k).map(|&(Reverse(n), v)| (v, n)).collect()
     }
 }
 
@@ -122,10 +295,10 @@ pub fn topk_exact(c: &Config, o: &Oracle<'_>, answers: &[Answered]) -> Check {
             .violations(0u64, "wrong");
     }
     let names = c.window_names();
-    let mut want: BTreeMap<AnswerKey<'_>, Vec<(u64, u64)>> = BTreeMap::new();
+    let want = o.at_each(answers, |_, s| s.top(c.k));
     let (mut bad, mut first) = (0u64, None);
     for a in answers {
-        let w = want.entry((a.window, &a.covers)).or_insert_with(|| top_of(&o.counts(a.window, &a.covers).0, c.k));
+        let w = &want[&(a.window, &a.covers[..])];
         if *w != a.top {
             bad += 1;
             let at = w.iter().zip(&a.top).position(|(x, y)| x != y).unwrap_or(w.len().min(a.top.len()));
@@ -227,13 +400,18 @@ pub fn sketch_bound(c: &Config, o: &Oracle<'_>, answers: &[Answered]) -> (Check,
     }
     // One answer per (window, covers): the same prefixes give the same summaries.
     let by_key: BTreeMap<AnswerKey<'_>, &Answered> = answers.iter().map(|a| ((a.window, &a.covers[..]), a)).collect();
+    // Per answer: each listed video's views and N, and how many of the true top K it lists.
+    let truth = o.at_each(by_key.values().copied(), |a, s| {
+        let listed =
+            a.top.iter().map(|&(v, _)| (s.views(v), home.get(&v).map_or(0, |ps| ps.iter().map(|&p| s.total(p)).sum())));
+        let want: BTreeSet<u64> = s.top(c.k).into_iter().map(|(v, _)| v).collect();
+        (listed.collect::<Vec<(u64, u64)>>(), a.top.iter().filter(|(v, _)| want.contains(v)).count(), want.len())
+    });
     let (mut hit, mut of) = (0u64, 0u64);
-    for a in by_key.into_values() {
-        let (truth, totals) = o.counts(a.window, &a.covers);
-        for &(v, est) in &a.top {
+    for (key, a) in by_key {
+        let (listed, hits, wanted) = &truth[&key];
+        for (&(_, est), &(t, n)) in a.top.iter().zip(listed) {
             j.judged += 1;
-            let t = truth.get(&v).copied().unwrap_or(0);
-            let n: u64 = home.get(&v).map_or(0, |ps| ps.iter().map(|&p| totals[p]).sum());
             let bound = c.sketch.epsilon * n as f64;
             if est < t {
                 j.under += 1;
@@ -251,9 +429,8 @@ pub fn sketch_bound(c: &Config, o: &Oracle<'_>, answers: &[Answered]) -> (Check,
                 j.max_share = j.max_share.max(over as f64 / bound);
             }
         }
-        let want: BTreeSet<u64> = top_of(&truth, c.k).into_iter().map(|(v, _)| v).collect();
-        hit += a.top.iter().filter(|(v, _)| want.contains(v)).count() as u64;
-        of += want.len() as u64;
+        hit += *hits as u64;
+        of += *wanted as u64;
     }
     j.recall = if of == 0 { 0.0 } else { hit as f64 / of as f64 };
     let allowed = c.sketch.delta * j.judged as f64;
@@ -278,7 +455,7 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let logs = parts::log::committed(&leaders);
     let partitions = c.log.topics.iter().map(|t| t.partitions).sum::<u32>() as usize;
     let answered = answers(history, partitions);
-    let o = Oracle { logs: &logs, lengths: c.lengths_ms() };
+    let o = Oracle::new(&logs, c.lengths_ms());
     let acks = earliest_acks(history, partitions);
     r.checks.push(acked_in_log(history, &logs).passed_if(leaders.len() == partitions));
     r.checks.push(topk_exact(c, &o, &answered));
@@ -396,6 +573,7 @@ fn staleness_table(answered: &[Answered], stale: &[u64]) -> Table {
 mod tests {
     use super::*;
     use crate::{WindowDef, record_key, record_value};
+    use parts::rank::top_of;
     use sim_core::{Duration, NodeId, OpId};
 
     fn rec(video: u64, view: u64, ms: u64) -> Record {
@@ -428,7 +606,7 @@ mod tests {
     fn the_oracle_counts_each_window_over_the_prefix_and_a_wrong_top_k_fails() {
         let l = logs();
         let c = cfg(Mode::Exact);
-        let o = Oracle { logs: &l, lengths: c.lengths_ms() };
+        let o = Oracle::new(&l, c.lengths_ms());
         // Window "h" (10 s) over everything: partition 0's clock is 15 s (video 1 out).
         assert_eq!(o.counts(0, &[3, 3]).0, BTreeMap::from([(2, 1), (3, 2)]));
         // Over the first 2 records of partition 0 only: video 1 twice.
@@ -441,6 +619,50 @@ mod tests {
         assert!(!topk_exact(&c, &o, &lost).passed);
         assert!(topk_exact(&c, &o, &[]).is_vacuous());
         assert!(topk_exact(&cfg(Mode::Sketch), &o, &good).is_vacuous(), "sketch mode: not judged");
+    }
+
+    #[test]
+    fn the_sweep_counts_what_recounting_each_prefix_counts() {
+        // Three partitions of views whose event times arrive out of order (up to 4 s late), with
+        // gaps in the offsets, over 50 videos; windows of 1 s, 5 s and all time. Event times are
+        // whole tenths of a second, so views often sit exactly at a window's edge.
+        let mut rng = sim_core::rng::Prng::new(7, sim_core::rng::Stream::Setup);
+        let mut logs = BTreeMap::new();
+        for p in 0..3 {
+            let (mut off, mut ms) = (rng.below(2), 0);
+            let recs: Vec<(u64, Record)> = (0..400)
+                .map(|i| {
+                    off += 1 + rng.below(2);
+                    ms += 100 * rng.below(2);
+                    (off, rec(rng.below(50), i, ms.saturating_sub(100 * rng.below(40))))
+                })
+                .collect();
+            logs.insert(p, recs);
+        }
+        let lengths = vec![Some(1000), Some(5000), None];
+        let o = Oracle::new(&logs, lengths);
+        // Answers whose covers mostly grow, sometimes shrink, sometimes jump to 0 or past the end.
+        let mut covers = [0u64; 3];
+        let answers: Vec<Answered> = (0..300)
+            .map(|i| {
+                for c in &mut covers {
+                    *c = match rng.below(10) {
+                        0 => rng.below(1300),
+                        1 => c.saturating_sub(rng.below(100)),
+                        _ => *c + rng.below(20),
+                    };
+                }
+                ans(rng.below(3) as usize, &covers, &[], i)
+            })
+            .collect();
+        let swept = o.at_each(&answers, |_, s| (s.top(usize::MAX), (0..3).map(|p| s.total(p)).collect::<Vec<_>>()));
+        let distinct: BTreeSet<_> = answers.iter().map(|a| (a.window, &a.covers[..])).collect();
+        assert_eq!(swept.len(), distinct.len());
+        for ((window, covers), (top, totals)) in swept {
+            let (views, want_totals) = o.counts(window, covers);
+            assert_eq!(top, top_of(&views, usize::MAX), "window {window}, covers {covers:?}");
+            assert_eq!(totals, want_totals, "window {window}, covers {covers:?}");
+        }
     }
 
     fn view(op: u64, p: u64, off: u64, ack_ms: u64) -> HistoryEntry {
@@ -480,7 +702,7 @@ mod tests {
     fn an_undercount_or_too_many_overcounts_break_the_sketch_bound() {
         let l = logs();
         let c = Config { sketch: parts::sketch::SketchSpec { epsilon: 0.5, delta: 0.1, seed: 0 }, ..cfg(Mode::Sketch) };
-        let o = Oracle { logs: &l, lengths: c.lengths_ms() };
+        let o = Oracle::new(&l, c.lengths_ms());
         // All time: partition 0 has N = 3 (bound 1.5), partition 1 N = 2 (bound 1).
         let exact = ans(1, &[3, 3], &[(1, 2), (3, 2)], 20);
         let (ok, j) = sketch_bound(&c, &o, std::slice::from_ref(&exact));
