@@ -7,6 +7,7 @@
 use parts::rank::Ranked;
 use serde::{Deserialize, Serialize};
 use sim_core::Prng;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 /// The five reasons of the notes, in the page's order.
@@ -349,13 +350,13 @@ pub struct Ranked5 {
     pub asof: u32,
 }
 
-/// Merges a user's entities into the reason's list for them.
-pub fn merge(t: &Tables, reason: Reason, user: u32, entries: &[Entry], fetch: usize) -> Ranked5 {
-    let mut score: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut asof = 0;
-    match reason {
+/// Merges a user's entities into the reason's list for them. Every job gets one score, unique to
+/// it (the job id is in its low 32 bits), and the list is the `fetch` best scores.
+pub fn merge<E: Borrow<Entry>>(t: &Tables, reason: Reason, user: u32, entries: &[E], fetch: usize) -> Ranked5 {
+    let items = || entries.iter().flat_map(|e| &e.borrow().items);
+    let mut scored: Vec<(u64, u32)> = match reason {
         Reason::Location | Reason::Popularity => {
-            let e = entries.first();
+            let e = entries.first().map(Borrow::borrow);
             return Ranked5 {
                 jobs: e.map(|e| e.items.iter().take(fetch).map(|&(j, _)| j).collect()).unwrap_or_default(),
                 candidates: e.map(|e| e.total).unwrap_or(0),
@@ -364,36 +365,39 @@ pub fn merge(t: &Tables, reason: Reason, user: u32, entries: &[Entry], fetch: us
         }
         // Newest first: the score is the job id.
         Reason::Followee => {
-            for e in entries {
-                for &(j, _) in &e.items {
-                    score.insert(j, j as u64);
-                }
-            }
+            let mut jobs: Vec<u32> = items().map(|&(j, _)| j).collect();
+            jobs.sort_unstable();
+            jobs.dedup();
+            jobs.into_iter().map(|j| (j as u64, j)).collect()
         }
         // The overlap of skills, then the newest.
         Reason::Skills => {
-            for e in entries {
-                for &(j, _) in &e.items {
-                    *score.entry(j).or_insert(j as u64) += 1 << 32;
-                }
-            }
+            let mut jobs: Vec<u32> = items().map(|&(j, _)| j).collect();
+            jobs.sort_unstable();
+            jobs.chunk_by(|a, b| a == b).map(|same| ((same.len() as u64) << 32 | same[0] as u64, same[0])).collect()
         }
-        // Support summed over the user's applications; not the jobs applied to already.
+        // Support summed over the user's applications, then the oldest; not the jobs applied to
+        // already.
         Reason::CoApplied => {
             let own = &t.apps_by_user[user as usize];
-            for e in entries {
-                for &(j, n) in &e.items {
-                    if !own.contains(&j) {
-                        *score.entry(j).or_insert(u32::MAX as u64 - j as u64) += (n as u64) << 32;
-                    }
-                }
-            }
-            asof = 0;
+            let mut pairs: Vec<(u32, u32)> = items().filter(|(j, _)| !own.contains(j)).copied().collect();
+            pairs.sort_unstable_by_key(|&(j, _)| j);
+            pairs
+                .chunk_by(|a, b| a.0 == b.0)
+                .map(|same| {
+                    let (j, support) = (same[0].0, same.iter().map(|&(_, n)| n as u64).sum::<u64>());
+                    ((support << 32) + (u32::MAX - j) as u64, j)
+                })
+                .collect()
         }
+    };
+    let candidates = scored.len() as u32;
+    if scored.len() > fetch {
+        scored.select_nth_unstable_by(fetch, |a, b| b.cmp(a));
+        scored.truncate(fetch);
     }
-    let mut all: Vec<(u64, u32)> = score.into_iter().map(|(j, s)| (s, j)).collect();
-    all.sort_by(|a, b| b.cmp(a));
-    Ranked5 { candidates: all.len() as u32, jobs: all.into_iter().take(fetch).map(|(_, j)| j).collect(), asof }
+    scored.sort_unstable_by(|a, b| b.cmp(a));
+    Ranked5 { candidates, jobs: scored.into_iter().map(|(_, j)| j).collect(), asof: 0 }
 }
 
 /// The page: each reason's list in, `show` a reason out. With `dedup`, the reasons one after the
@@ -447,7 +451,14 @@ mod tests {
                 .iter()
                 .map(|&r| {
                     let es: Vec<Entry> = t.entities(r, user).iter().map(|&k| t.entry(r, k, 1000).0).collect();
-                    merge(&t, r, user, &es, 10_000)
+                    let all = merge(&t, r, user, &es, 10_000);
+                    // A short list is the head of the whole one, of as many candidates.
+                    for fetch in [0, 1, 7] {
+                        let head = merge(&t, r, user, &es, fetch);
+                        assert_eq!(head.jobs[..], all.jobs[..fetch.min(all.jobs.len())], "{r:?}, fetch {fetch}");
+                        assert_eq!(head.candidates, all.candidates);
+                    }
+                    all
                 })
                 .collect();
             // Followee: the newest 5 jobs of each followee.

@@ -297,7 +297,8 @@ pub struct ReasonServer {
     pub reason: Reason,
     tables: Tables,
     pool: Pool<Job>,
-    pub cache: Cache<Entry>,
+    /// Entities' lists, shared with the requests that read them.
+    pub cache: Cache<Rc<Entry>>,
     caches: bool,
     dirty: BTreeSet<u64>,
     cost: Cost,
@@ -441,7 +442,7 @@ impl ReasonServer {
     fn put(&mut self, now: Time, key: u64) {
         let (e, _) = self.tables.entry(self.reason, key, self.keep);
         let size = e.bytes();
-        self.cache.put(now, key, e, size);
+        self.cache.put(now, key, Rc::new(e), size);
     }
 
     /// The user's list and what computing it cost.
@@ -461,8 +462,8 @@ impl ReasonServer {
             let (e, rows) = self.tables.entry(self.reason, key, self.keep);
             self.stats.rows += rows;
             ns += rows * self.cost.row.as_nanos();
+            let (size, e) = (e.bytes(), Rc::new(e));
             if self.caches {
-                let size = e.bytes();
                 self.cache.put(now, key, e.clone(), size);
             }
             entries.push(e);
