@@ -351,7 +351,9 @@ pub struct Ranked5 {
 }
 
 /// Merges a user's entities into the reason's list for them. Every job gets one score, unique to
-/// it (the job id is in its low 32 bits), and the list is the `fetch` best scores.
+/// it (the job id is in its low 32 bits), and the list is the `fetch` best scores. The followee
+/// and skill entities list their jobs newest first, so their concatenation is a few sorted runs:
+/// the standard library's stable sort finds the runs and merges them in linear time.
 pub fn merge<E: Borrow<Entry>>(t: &Tables, reason: Reason, user: u32, entries: &[E], fetch: usize) -> Ranked5 {
     let items = || entries.iter().flat_map(|e| &e.borrow().items);
     let mut scored: Vec<(u64, u32)> = match reason {
@@ -366,14 +368,14 @@ pub fn merge<E: Borrow<Entry>>(t: &Tables, reason: Reason, user: u32, entries: &
         // Newest first: the score is the job id.
         Reason::Followee => {
             let mut jobs: Vec<u32> = items().map(|&(j, _)| j).collect();
-            jobs.sort_unstable();
+            jobs.sort();
             jobs.dedup();
             jobs.into_iter().map(|j| (j as u64, j)).collect()
         }
         // The overlap of skills, then the newest.
         Reason::Skills => {
             let mut jobs: Vec<u32> = items().map(|&(j, _)| j).collect();
-            jobs.sort_unstable();
+            jobs.sort();
             jobs.chunk_by(|a, b| a == b).map(|same| ((same.len() as u64) << 32 | same[0] as u64, same[0])).collect()
         }
         // Support summed over the user's applications, then the oldest; not the jobs applied to
