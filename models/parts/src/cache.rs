@@ -3,7 +3,7 @@
 //! Two layers. [`Cache`] is a plain data structure (no context, no messages): entries keyed by
 //! `u64`, evicted LRU or LFU under a capacity in entries or in bytes, each with a time to live, and
 //! "not found" remembered as a *negative* entry with its own shorter TTL. Every operation is
-//! `O(log n)` (ordered maps: deterministic). It starts empty (a cold start), and a design can use
+//! `O(log n)`, amortised (ordered maps, and for LRU a queue of uses: deterministic). It starts empty (a cold start), and a design can use
 //! it in-process on its own (the shortener's LRU is one). [`ReadPath`] is the logic a server
 //! runs around a `Cache` and a slower source of truth (a database, an origin): it answers from the
 //! cache, asks its host to fetch on a miss, stores what comes back, applies writes as its mode
@@ -84,7 +84,7 @@ use sim_core::math;
 use sim_core::metrics::Metrics;
 use sim_core::model::{Axis, Table};
 use sim_core::{Actor, Ctx, Duration, Time};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Eviction {
@@ -213,13 +213,25 @@ struct Entry<V> {
     rank: (u64, u64),
 }
 
+/// The eviction order: the entry of the smallest rank goes first.
+#[derive(Clone, Debug)]
+enum Order {
+    /// LFU: rank -> key.
+    Ranked(BTreeMap<(u64, u64), u64>),
+    /// LRU: `(last use, key)` in the order of use (an LRU rank is `(0, last use)`). A use appends
+    /// a record and leaves the entry's earlier one behind, stale: its tick is no longer the
+    /// entry's. Eviction skips stale records, and a use that finds the queue longer than twice
+    /// the entries (plus 16) drops the stale ones, so it holds at most about twice the most
+    /// entries held. A use costs one append instead of an ordered map's removal and insertion.
+    Recency(VecDeque<(u64, u64)>),
+}
+
 /// An LRU or LFU cache with TTLs (see the module docs). `V` is the cached value.
 #[derive(Clone, Debug)]
 pub struct Cache<V> {
     spec: CacheSpec,
     entries: BTreeMap<u64, Entry<V>>,
-    /// Rank -> key, the eviction order.
-    order: BTreeMap<(u64, u64), u64>,
+    order: Order,
     /// `(expiry, key)` of every entry that expires.
     expiry: BTreeSet<(Time, u64)>,
     bytes: u64,
@@ -230,10 +242,14 @@ pub struct Cache<V> {
 impl<V> Cache<V> {
     /// An empty cache (a cold start).
     pub fn new(spec: CacheSpec) -> Cache<V> {
+        let order = match spec.eviction {
+            Eviction::Lru => Order::Recency(VecDeque::new()),
+            Eviction::Lfu => Order::Ranked(BTreeMap::new()),
+        };
         Cache {
             spec,
             entries: BTreeMap::new(),
-            order: BTreeMap::new(),
+            order,
             expiry: BTreeSet::new(),
             bytes: 0,
             tick: 0,
@@ -272,10 +288,46 @@ impl<V> Cache<V> {
         }
     }
 
-    /// Removes `key`'s entry from every index.
+    /// Records that `key`'s rank is `rank` now (`old`: its rank before, if it was ranked).
+    fn rank(&mut self, key: u64, old: Option<(u64, u64)>, rank: (u64, u64)) {
+        match &mut self.order {
+            Order::Ranked(m) => {
+                if let Some(old) = old {
+                    m.remove(&old);
+                }
+                m.insert(rank, key);
+            }
+            Order::Recency(q) => {
+                q.push_back((rank.1, key));
+                if q.len() > 2 * self.entries.len() + 16 {
+                    let entries = &self.entries;
+                    q.retain(|&(tick, key)| entries.get(&key).is_some_and(|e| e.rank.1 == tick));
+                }
+            }
+        }
+    }
+
+    /// Removes the entry to evict first from the order (not from `entries`); its key.
+    fn pop_victim(&mut self) -> Option<u64> {
+        match &mut self.order {
+            Order::Ranked(m) => m.pop_first().map(|(_, key)| key),
+            Order::Recency(q) => {
+                while let Some((tick, key)) = q.pop_front() {
+                    if self.entries.get(&key).is_some_and(|e| e.rank.1 == tick) {
+                        return Some(key);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// Removes `key`'s entry from every index (an LRU record goes stale).
     fn unlink(&mut self, key: u64) -> Option<Entry<V>> {
         let e = self.entries.remove(&key)?;
-        self.order.remove(&e.rank);
+        if let Order::Ranked(m) = &mut self.order {
+            m.remove(&e.rank);
+        }
         if let Some(t) = e.expires {
             self.expiry.remove(&(t, key));
         }
@@ -304,10 +356,9 @@ impl<V> Cache<V> {
             return None;
         };
         let rank = self.next_rank(old.0 + 1);
-        self.order.remove(&old);
-        self.order.insert(rank, key);
-        let e = self.entries.get_mut(&key).expect("present");
-        e.rank = rank;
+        self.entries.get_mut(&key).expect("present").rank = rank;
+        self.rank(key, Some(old), rank);
+        let e = self.entries.get(&key).expect("present");
         if e.value.is_some() {
             self.stats.hits += 1;
         } else {
@@ -354,7 +405,7 @@ impl<V> Cache<V> {
             if !full {
                 break;
             }
-            let (_, victim) = self.order.pop_first().expect("a full cache has entries");
+            let victim = self.pop_victim().expect("a full cache has entries");
             let e = self.entries.remove(&victim).expect("ranked entries are held");
             if let Some(t) = e.expires {
                 self.expiry.remove(&(t, victim));
@@ -367,9 +418,9 @@ impl<V> Cache<V> {
         if let Some(t) = expires {
             self.expiry.insert((t, key));
         }
-        self.order.insert(rank, key);
         self.bytes += item.size;
         self.entries.insert(key, Entry { value: item.value, size: item.size, expires, fetch: item.fetch, rank });
+        self.rank(key, None, rank);
         self.stats.inserts += 1;
         true
     }
@@ -385,7 +436,14 @@ impl<V> Cache<V> {
 
     /// Keys from the next to be evicted to the last (for tests and reports).
     pub fn eviction_order(&self) -> impl Iterator<Item = u64> + '_ {
-        self.order.values().copied()
+        let (ranked, recent) = match &self.order {
+            Order::Ranked(m) => (Some(m.values().copied()), None),
+            Order::Recency(q) => {
+                let live = |&&(tick, key): &&(u64, u64)| self.entries.get(&key).is_some_and(|e| e.rank.1 == tick);
+                (None, Some(q.iter().filter(live).map(|&(_, key)| key)))
+            }
+        };
+        ranked.into_iter().flatten().chain(recent.into_iter().flatten())
     }
 }
 
@@ -778,6 +836,74 @@ mod tests {
         c.put(Time(0), 3, 33, 1);
         assert_eq!(c.eviction_order().collect::<Vec<_>>(), [4, 1, 3]);
         assert_eq!((c.len(), c.stats.evictions, c.stats.hits, c.stats.misses), (3, 1, 2, 1));
+    }
+
+    /// The queue of uses with its stale records evicts as a plain list of keys in the order of
+    /// use does, through expiries, removals, replacements and compactions, by entries and by bytes.
+    #[test]
+    fn lru_evicts_as_a_list_of_uses_does() {
+        for capacity in [Capacity::Entries(8), Capacity::Bytes(40)] {
+            let mut rng = sim_core::Prng::new(11, sim_core::Stream::Setup);
+            let mut c =
+                Cache::new(CacheSpec { ttl: Some(Duration::from_millis(300)), ..spec(Eviction::Lru, capacity) });
+            // (key, size, expires), least recently used first.
+            let mut list: Vec<(u64, u64, Time)> = Vec::new();
+            let mut peak = 0;
+            for step in 0..20_000u64 {
+                let now = Time(step * 10_000_000);
+                list.retain(|&(_, _, t)| t > now);
+                c.purge_expired(now);
+                let key = rng.below(24);
+                let at = list.iter().position(|&(k, _, _)| k == key);
+                match rng.below(10) {
+                    0..=5 => {
+                        let hit = c.get(now, key).is_some();
+                        assert_eq!(hit, at.is_some(), "step {step}: get {key}");
+                        if let Some(i) = at {
+                            let used = list.remove(i);
+                            list.push(used);
+                        }
+                    }
+                    6..=8 => {
+                        let size = 1 + rng.below(9);
+                        c.put(now, key, key, size);
+                        if let Some(i) = at {
+                            list.remove(i);
+                        }
+                        let full = |l: &[(u64, u64, Time)]| match capacity {
+                            Capacity::Entries(n) => l.len() as u64 >= n,
+                            Capacity::Bytes(n) => l.iter().map(|e| e.1).sum::<u64>() + size > n,
+                        };
+                        while full(&list) {
+                            list.remove(0);
+                        }
+                        list.push((key, size, now + Duration::from_millis(300)));
+                    }
+                    _ => {
+                        assert_eq!(c.remove(key), at.is_some(), "step {step}: remove {key}");
+                        if let Some(i) = at {
+                            list.remove(i);
+                        }
+                    }
+                }
+                let keys: Vec<u64> = list.iter().map(|&(k, _, _)| k).collect();
+                assert_eq!(c.eviction_order().collect::<Vec<_>>(), keys, "step {step}");
+                assert_eq!(c.bytes(), list.iter().map(|e| e.1).sum::<u64>());
+                // The queue is bounded by the entries held, not by the uses made.
+                peak = peak.max(c.len());
+                let Order::Recency(q) = &c.order else { panic!("an LRU cache keeps a queue of uses") };
+                assert!(q.len() <= 2 * peak + 17, "step {step}: {} records, at most {peak} entries", q.len());
+            }
+            assert!(c.stats.evictions > 1000 && c.stats.expirations > 100, "{:?}", c.stats);
+            // A hot key used over and over leaves no trail of stale records either.
+            let now = Time(20_000 * 10_000_000);
+            c.put(now, 99, 99, 1);
+            for _ in 0..1000 {
+                assert!(c.get(now, 99).is_some());
+            }
+            let Order::Recency(q) = &c.order else { unreachable!() };
+            assert!(q.len() <= 2 * c.len() + 17, "{} records for {} entries", q.len(), c.len());
+        }
     }
 
     #[test]
