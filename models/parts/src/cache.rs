@@ -3,8 +3,9 @@
 //! Two layers. [`Cache`] is a plain data structure (no context, no messages): entries keyed by
 //! `u64`, evicted LRU or LFU under a capacity in entries or in bytes, each with a time to live, and
 //! "not found" remembered as a *negative* entry with its own shorter TTL. Every operation is
-//! `O(log n)`, amortised (ordered maps, and for LRU a queue of uses: deterministic). It starts empty (a cold start), and a design can use
-//! it in-process on its own (the shortener's LRU is one). [`ReadPath`] is the logic a server
+//! `O(log n)`, amortised (ordered maps, and for LRU a queue of uses: deterministic). It starts
+//! empty (a cold start), and a design can use it in-process on its own (the shortener's LRU is
+//! one). [`ReadPath`] is the logic a server
 //! runs around a `Cache` and a slower source of truth (a database, an origin): it answers from the
 //! cache, asks its host to fetch on a miss, stores what comes back, applies writes as its mode
 //! says, and optionally coalesces concurrent misses and refreshes hot keys before they expire. It
