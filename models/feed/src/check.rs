@@ -10,6 +10,7 @@ use sim_core::metrics::HistoryEntry;
 use sim_core::stats::percentile;
 use sim_core::{Check, ModelReport, Outcome, Reply, RunView, Time};
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// When each (post, follower) pair became visible.
 pub struct Visibility<'a> {
@@ -19,23 +20,34 @@ pub struct Visibility<'a> {
     /// (post, follower, first push), sorted.
     pub pushes: Vec<(u64, u32, Time)>,
     /// Post -> its pushes' range in `pushes` (a search within one post's pushes stays small).
-    by_post: BTreeMap<u64, std::ops::Range<usize>>,
+    by_post: BTreeMap<u64, Range<usize>>,
+    /// Per author, their posts ascending: `(post, when stored, its pushes' range in pushes)`.
+    by_author: Vec<Vec<(u64, Time, Range<usize>)>>,
 }
 
 impl<'a> Visibility<'a> {
     pub fn new(graph: &'a Graph, stored: BTreeMap<u64, (u32, Time)>, mut pushes: Vec<(u64, u32, Time)>) -> Self {
         pushes.sort_unstable();
         pushes.dedup_by_key(|p| (p.0, p.1));
-        let mut by_post: BTreeMap<u64, std::ops::Range<usize>> = BTreeMap::new();
+        let mut by_post: BTreeMap<u64, Range<usize>> = BTreeMap::new();
         for (i, p) in pushes.iter().enumerate() {
             by_post.entry(p.0).and_modify(|r| r.end = i + 1).or_insert(i..i + 1);
         }
-        Visibility { graph, stored, pushes, by_post }
+        let mut by_author = vec![Vec::new(); graph.followees.len()];
+        for (&post, &(author, at)) in &stored {
+            by_author[author as usize].push((post, at, by_post.get(&post).cloned().unwrap_or_default()));
+        }
+        Visibility { graph, stored, pushes, by_post, by_author }
     }
 
     /// The pushes of `post`, by follower.
     fn pushes_of(&self, post: u64) -> &[(u64, u32, Time)] {
         self.by_post.get(&post).map_or(&[], |r| &self.pushes[r.clone()])
+    }
+
+    /// `author`'s posts, ascending: `(post, when stored, its pushes' range)`.
+    fn posts_of(&self, author: u32) -> &[(u64, Time, Range<usize>)] {
+        self.by_author.get(author as usize).map_or(&[], |p| &p[..])
     }
 
     /// From when `follower`'s feed serves `post` (`None`: not by the end of the run, or never: not
@@ -45,8 +57,15 @@ impl<'a> Visibility<'a> {
         if !self.graph.follows(follower, author) {
             return None;
         }
-        if self.graph.pushed(author, follower) {
-            let pushes = self.pushes_of(post);
+        let pushed = self.graph.pushed(author, follower);
+        self.seen(pushed, stored, self.by_post.get(&post).cloned().unwrap_or_default(), follower)
+    }
+
+    /// `at` for a post of a followee of `follower`, stored at `stored`, whose pushes are
+    /// `pushes` in `self.pushes`; `pushed`: whether its author pushes to `follower`.
+    fn seen(&self, pushed: bool, stored: Time, pushes: Range<usize>, follower: u32) -> Option<Time> {
+        if pushed {
+            let pushes = &self.pushes[pushes];
             pushes.binary_search_by_key(&follower, |p| p.1).ok().map(|i| pushes[i].2)
         } else {
             Some(stored)
@@ -150,10 +169,11 @@ impl PageFaults {
 }
 
 /// Judges one page: newest first, only followees' posts visible by `complete`, and every
-/// followee post visible before `invoke` that belongs on the page is on it.
+/// followee post visible before `invoke` that belongs on the page is on it. The followees' posts
+/// that belong on the page are judged once each, on the page or missing from it; the page's other
+/// posts (its oldest, and any not of a followee) are looked up one by one.
 pub fn judge_page(
     v: &Visibility<'_>,
-    by_author: &BTreeMap<u32, Vec<u64>>,
     page_size: u32,
     reader: u32,
     invoke: Time,
@@ -161,46 +181,51 @@ pub fn judge_page(
     page: &[u64],
 ) -> PageFaults {
     let mut f = PageFaults { out_of_order: page.windows(2).any(|w| w[0] <= w[1]), ..PageFaults::default() };
-    for &p in page {
-        match v.stored.get(&p) {
-            Some(&(author, _)) if v.graph.follows(reader, author) => {
-                if v.at(p, reader).is_none_or(|t| t > complete) {
-                    f.not_yet_visible += 1;
-                }
-            }
-            _ => f.not_followed += 1,
-        }
-    }
+    let visible_by_complete = |seen: Option<Time>| seen.is_some_and(|t| t <= complete);
     // Posts newer than the page's oldest entry (every post, if the page is not full).
     let floor = if page.len() >= page_size as usize { page.iter().min().copied().unwrap_or(0) } else { 0 };
     // A post visible before `invoke` was stamped before it (IDs carry the API server's
     // millisecond; a second of slack covers API clocks ahead of true time).
     let stamp_max_ms = invoke.0 / 1_000_000 + 1000;
+    let mut judged = vec![false; page.len()];
     for &a in &v.graph.followees[reader as usize] {
-        let Some(posts) = by_author.get(&a) else { continue };
-        let from = posts.partition_point(|&p| p <= floor);
-        let to = from + posts[from..].partition_point(|&p| parts::ids::decompose(p).0 <= stamp_max_ms);
-        for &p in &posts[from..to] {
-            if v.at(p, reader).is_some_and(|t| t < invoke) && !page.contains(&p) {
-                f.missing += 1;
+        let posts = v.posts_of(a);
+        let from = posts.partition_point(|p| p.0 <= floor);
+        let to = from + posts[from..].partition_point(|p| parts::ids::decompose(p.0).0 <= stamp_max_ms);
+        if from == to {
+            continue;
+        }
+        let pushed = v.graph.pushed(a, reader);
+        for (p, stored, pushes) in &posts[from..to] {
+            let seen = v.seen(pushed, *stored, pushes.clone(), reader);
+            debug_assert_eq!(seen, v.at(*p, reader));
+            match page.iter().position(|q| q == p) {
+                Some(i) => {
+                    judged[i] = true;
+                    f.not_yet_visible += u32::from(!visible_by_complete(seen));
+                }
+                None => f.missing += u32::from(seen.is_some_and(|t| t < invoke)),
             }
+        }
+    }
+    for (&p, _) in page.iter().zip(&judged).filter(|(_, judged)| !**judged) {
+        match v.stored.get(&p) {
+            Some(&(author, _)) if v.graph.follows(reader, author) => {
+                f.not_yet_visible += u32::from(!visible_by_complete(v.at(p, reader)));
+            }
+            _ => f.not_followed += 1,
         }
     }
     f
 }
 
-pub fn feed_order(
-    c: &Config,
-    v: &Visibility<'_>,
-    by_author: &BTreeMap<u32, Vec<u64>>,
-    reads: &[&HistoryEntry],
-) -> Check {
+pub fn feed_order(c: &Config, v: &Visibility<'_>, reads: &[&HistoryEntry]) -> Check {
     let (mut bad, mut first, mut blamed) = (0u64, None, Vec::new());
     let mut sum = PageFaults::default();
     for h in reads {
         let Reply::Values(page) = &h.reply else { continue };
         let reader = (h.key % c.users as u64) as u32;
-        let f = judge_page(v, by_author, c.page, reader, h.invoke, h.complete.get().expect("completed"), page);
+        let f = judge_page(v, c.page, reader, h.invoke, h.complete.get().expect("completed"), page);
         if f.any() {
             bad += 1;
             blamed.push(*h);
@@ -229,7 +254,7 @@ fn level_max(run: &RunView<'_, Node>, scope: &'static str, name: &'static str) -
 pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut r = ModelReport::default();
     let mut graph = None;
-    let (mut stored, mut by_author) = (BTreeMap::new(), BTreeMap::new());
+    let mut stored = BTreeMap::new();
     let (mut pushes, mut store_reads, mut authors_read) = (Vec::new(), 0u64, 0u64);
     let (mut cache_bytes, mut cache_users, mut writes) = (0u64, 0u64, 0u64);
     for (_, n) in run.servers() {
@@ -237,7 +262,6 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             Node::Api(a) => graph = Some(a.graph.clone()),
             Node::Store(s) => {
                 stored.extend(s.stored.iter().map(|(&k, &v)| (k, v)));
-                by_author.extend(s.by_author.iter().map(|(&k, v)| (k, v.clone())));
                 store_reads += s.reads;
                 authors_read += s.authors_read;
             }
@@ -266,7 +290,7 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let (delays, never) = (&d.ns, d.never);
     let reads: Vec<&HistoryEntry> =
         run.history().iter().filter(|h| h.outcome == Some(Outcome::Ok) && run.op_kind(h) == "read").collect();
-    r.checks.push(feed_order(c, &v, &by_author, &reads));
+    r.checks.push(feed_order(c, &v, &reads));
 
     let m = &mut r.measures;
     let secs = run.main_end.0.max(1) as f64 / 1e9;
@@ -366,10 +390,7 @@ mod tests {
     fn a_page_is_judged_for_order_followees_visibility_and_completeness() {
         let (_, g) = world(Strategy::FanoutRead);
         let v = Visibility::new(&g, stored(), vec![]);
-        let by_author = BTreeMap::from([(0, vec![10]), (1, vec![20])]);
-        let judge = |reader, invoke, page: &[u64]| {
-            judge_page(&v, &by_author, 50, reader, Time(invoke), Time(invoke + 10), page)
-        };
+        let judge = |reader, invoke, page: &[u64]| judge_page(&v, 50, reader, Time(invoke), Time(invoke + 10), page);
         assert!(!judge(2, 1000, &[20, 10]).any());
         assert!(judge(2, 1000, &[10, 20]).out_of_order);
         assert_eq!(judge(1, 1000, &[20, 10]).not_followed, 1);
@@ -378,7 +399,7 @@ mod tests {
         assert!(!judge(2, 150, &[10]).any());
         assert_eq!(judge(2, 150, &[20, 10]).not_yet_visible, 1);
         // A full page only vouches for posts newer than its oldest entry.
-        let full = judge_page(&v, &by_author, 1, 2, Time(1000), Time(1010), &[20]);
+        let full = judge_page(&v, 1, 2, Time(1000), Time(1010), &[20]);
         assert!(!full.any());
     }
 }
