@@ -1,8 +1,10 @@
 //! The checks, over the history and the leaderboard service's journal, and the measures.
 //!
-//! The **oracle** is a second, independent implementation: a `BTreeSet` of `(-score, player)`
-//! and a count of players per score, built from the initial scores (a pure function of the
-//! config) and replayed through the journal of applied updates. The journal itself is first
+//! The **oracle** is a second, independent implementation: every player's score and a count of
+//! players per score, built from the initial scores (a pure function of the config) and replayed
+//! through the journal of applied updates. The order it expects is sorted from the scores (a
+//! counting sort), and the top 10 over time comes from one replay on a `BTreeSet` of
+//! `(-score, player)`. The journal itself is first
 //! checked against the history (`applied_exactly_once`): it must hold every acknowledged game
 //! result once, with the delta of its kind, and nothing that was not produced. Each check keeps
 //! `judged`, the number of items it judged, and fails when it judged nothing.
@@ -16,39 +18,41 @@ use sim_core::model::{Axis, Table};
 use sim_core::{Check, ModelReport, OpId, Outcome, Reply, RunView, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The oracle's state: scores, the ordered set, and players per score. Each check replays the
-/// journal on its own copy of the initial one, built once.
+/// The oracle's state: scores, players per score, and (for the top 10) the ordered set. Each
+/// check replays the journal on its own copy of the initial state, built once.
 #[derive(Clone)]
 pub struct Oracle {
     pub scores: Vec<Option<i64>>,
-    pub set: BTreeSet<Key>,
     pub per_score: BTreeMap<i64, u64>,
+    /// Every player's key, kept only by the check that reads the top 10.
+    pub set: Option<BTreeSet<Key>>,
     /// Journal entries applied so far.
     pub applied: usize,
-    /// Whether `set` is kept (a check of scores and ranks alone does without).
-    ordered: bool,
 }
 
 impl Oracle {
+    /// The initial scores and players per score, without the ordered set.
     pub fn new(c: &Config) -> Oracle {
         let scores: Vec<Option<i64>> = (0..c.players).map(|p| initial_score(c, p)).collect();
-        // Built from sorted keys (a bulk load: a million players' inserts one by one took a
-        // sixth of `leaderboard_1m`'s samples, for each of the four checks that build one).
-        let mut keys: Vec<Key> =
-            scores.iter().enumerate().map(|(p, s)| key(p as u64, s.expect("initial player"))).collect();
-        keys.sort_unstable();
-        let mut per_score: BTreeMap<i64, u64> = BTreeMap::new();
-        for run in keys.chunk_by(|a, b| a.0 == b.0) {
-            per_score.insert(-run[0].0, run.len() as u64);
-        }
-        let set = BTreeSet::from_iter(keys);
-        Oracle { scores, set, per_score, applied: 0, ordered: true }
+        let mut o = Oracle { scores, per_score: BTreeMap::new(), set: None, applied: 0 };
+        o.per_score = match o.score_counts() {
+            Some((best, counts)) => {
+                let scored = counts.into_iter().enumerate().filter(|&(_, n)| n > 0);
+                scored.map(|(i, n)| (best - i as i64, n as u64)).collect()
+            }
+            None => o.scores.iter().flatten().fold(BTreeMap::new(), |mut per, &s| {
+                *per.entry(s).or_insert(0) += 1;
+                per
+            }),
+        };
+        o
     }
 
-    /// A copy without the ordered set, for the checks that read scores and ranks alone.
-    pub fn unordered(&self) -> Oracle {
-        let (scores, per_score) = (self.scores.clone(), self.per_score.clone());
-        Oracle { scores, set: BTreeSet::new(), per_score, applied: self.applied, ordered: false }
+    /// The same, keeping every player's key in order too (built from the keys in rank order: a
+    /// bulk load).
+    pub fn with_order(mut self) -> Oracle {
+        self.set = Some(BTreeSet::from_iter(self.ranking()));
+        self
     }
 
     pub fn apply(&mut self, player: u64, delta: i64) {
@@ -57,8 +61,8 @@ impl Oracle {
             self.scores.resize(i + 1, None);
         }
         if let Some(old) = self.scores[i] {
-            if self.ordered {
-                self.set.remove(&key(player, old));
+            if let Some(set) = &mut self.set {
+                set.remove(&key(player, old));
             }
             let n = self.per_score.get_mut(&old).expect("counted");
             *n -= 1;
@@ -68,8 +72,8 @@ impl Oracle {
         }
         let new = self.scores[i].unwrap_or(0) + delta;
         self.scores[i] = Some(new);
-        if self.ordered {
-            self.set.insert(key(player, new));
+        if let Some(set) = &mut self.set {
+            set.insert(key(player, new));
         }
         *self.per_score.entry(new).or_insert(0) += 1;
     }
@@ -88,8 +92,48 @@ impl Oracle {
     }
 
     pub fn top10(&self) -> Vec<Key> {
-        assert!(self.ordered, "the top 10 of an oracle without its order");
-        self.set.iter().take(10).copied().collect()
+        let set = self.set.as_ref().expect("the top 10 of an oracle kept in order");
+        set.iter().take(10).copied().collect()
+    }
+
+    /// The players with a score, `(player, score)` by player.
+    fn players(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        self.scores.iter().enumerate().filter_map(|(p, s)| s.map(|s| (p as u64, s)))
+    }
+
+    /// Players per score, best first, with the best score: `None` when the scores spread over far
+    /// more values than there are players (or there are none).
+    fn score_counts(&self) -> Option<(i64, Vec<usize>)> {
+        let (lo, hi) = self.players().fold((i64::MAX, i64::MIN), |(lo, hi), (_, s)| (lo.min(s), hi.max(s)));
+        let span = hi.checked_sub(lo).map(|d| d as u64 + 1).filter(|&d| d <= 4 * self.scores.len() as u64 + 1024)?;
+        let mut counts = vec![0usize; span as usize];
+        for (_, s) in self.players() {
+            counts[(hi - s) as usize] += 1;
+        }
+        Some((hi, counts))
+    }
+
+    /// Every player's key, in rank order: a counting sort over the scores (players visited by
+    /// id, so each score's players come out ascending), or a plain sort when the scores spread
+    /// over far more values than there are players.
+    pub fn ranking(&self) -> Vec<Key> {
+        let Some((hi, mut next)) = self.score_counts() else {
+            let mut keys: Vec<Key> = self.players().map(|(p, s)| key(p, s)).collect();
+            keys.sort_unstable();
+            return keys;
+        };
+        // Where each score's players start: after the players of every better score.
+        let mut before = 0;
+        for at in &mut next {
+            (*at, before) = (before, before + *at);
+        }
+        let mut keys = vec![(0, 0); before];
+        for (p, s) in self.players() {
+            let at = &mut next[(hi - s) as usize];
+            keys[*at] = key(p, s);
+            *at += 1;
+        }
+        keys
     }
 }
 
@@ -178,7 +222,7 @@ pub fn final_ranks_exact(start: &Oracle, history: &[HistoryEntry], b: &Board) ->
             o.apply(h.key, if h.kind == WIN { 1 } else { -1 });
         }
     }
-    let want: Vec<Key> = o.set.iter().copied().collect();
+    let want = o.ranking();
     let got = ranked(&b.store);
     let judged = want.len().max(got.len()) as u64;
     let mut wrong = 0u64;
@@ -213,7 +257,7 @@ fn reads(history: &[HistoryEntry], kind: u16) -> Vec<(&HistoryEntry, &[u64])> {
 /// Every rank read equals the oracle's at the prefix it read, and that prefix holds every update
 /// applied before the read was sent (rank reads are not cached: they must be fresh).
 pub fn ranks_exact(start: &Oracle, history: &[HistoryEntry], journal: &[Applied]) -> Check {
-    let mut o = start.unordered();
+    let mut o = start.clone();
     let (mut judged, mut wrong, mut stale) = (0u64, 0u64, 0u64);
     let (mut first, mut blamed) = (None, Vec::new());
     for (h, v) in reads(history, RANK) {
@@ -255,15 +299,44 @@ fn decode_top(v: &[u64]) -> Vec<Key> {
     v[1..].chunks(2).map(|c| key(c[0], dec_score(c[1]))).collect()
 }
 
+/// The true top 10 through the journal, from one replay: the initial list, then each change.
+pub struct Top10s {
+    initial: Vec<Key>,
+    /// `(journal prefix after the change, when that update was applied, the new list)`.
+    pub changes: Vec<(usize, Time, Vec<Key>)>,
+}
+
+impl Top10s {
+    pub fn replay(start: &Oracle, journal: &[Applied]) -> Top10s {
+        let mut o = start.clone().with_order();
+        let initial = o.top10();
+        let mut changes: Vec<(usize, Time, Vec<Key>)> = Vec::new();
+        for (i, a) in journal.iter().enumerate() {
+            o.apply(a.player, a.delta);
+            let now = o.top10();
+            if now != *changes.last().map_or(&initial, |c| &c.2) {
+                changes.push((i + 1, a.at, now));
+            }
+        }
+        Top10s { initial, changes }
+    }
+
+    /// The true top 10 after the journal's first `prefix` entries.
+    pub fn at(&self, prefix: usize) -> &[Key] {
+        match self.changes.partition_point(|c| c.0 <= prefix) {
+            0 => &self.initial,
+            i => &self.changes[i - 1].2,
+        }
+    }
+}
+
 /// Every top-10 answer is the oracle's top 10 at the prefix it was computed at.
-pub fn top10_exact(start: &Oracle, history: &[HistoryEntry], journal: &[Applied]) -> Check {
-    let mut o = start.clone();
+pub fn top10_exact(tops: &Top10s, history: &[HistoryEntry]) -> Check {
     let (mut judged, mut wrong) = (0u64, 0u64);
     let (mut first, mut blamed) = (None, Vec::new());
     for (h, v) in reads(history, TOP10) {
         judged += 1;
-        o.advance(journal, v[0] as usize);
-        let (want, got) = (o.top10(), decode_top(v));
+        let (want, got) = (tops.at(v[0] as usize), decode_top(v));
         if want != got {
             wrong += 1;
             blamed.push(h);
@@ -277,39 +350,18 @@ pub fn top10_exact(start: &Oracle, history: &[HistoryEntry], journal: &[Applied]
     }
 }
 
-/// The times at which the true top 10 changed: `(journal prefix after the change, time)`.
-pub fn top10_changes(start: &Oracle, journal: &[Applied]) -> Vec<(usize, Time)> {
-    let mut o = start.clone();
-    let mut top = o.top10();
-    let mut changes = Vec::new();
-    for (i, a) in journal.iter().enumerate() {
-        o.apply(a.player, a.delta);
-        let now = o.top10();
-        if now != top {
-            changes.push((i + 1, a.at));
-            top = now;
-        }
-    }
-    changes
-}
-
 /// Staleness of each top-10 read: how long before its answer the list it got had stopped being
 /// the true top 10 (zero if it still was). `(judged, max staleness ns, stalest read's op, the
 /// reads staler than `staleness_max`)`.
-pub fn top10_staleness(
-    c: &Config,
-    start: &Oracle,
-    history: &[HistoryEntry],
-    journal: &[Applied],
-) -> (u64, u64, Option<String>, Vec<OpId>) {
-    let changes = top10_changes(start, journal);
+pub fn top10_staleness(c: &Config, tops: &Top10s, history: &[HistoryEntry]) -> (u64, u64, Option<String>, Vec<OpId>) {
+    let changes = &tops.changes;
     let (mut judged, mut max, mut worst, mut over) = (0u64, 0u64, None, Vec::new());
     for (h, v) in reads(history, TOP10) {
         judged += 1;
         let prefix = v[0] as usize;
-        let at = changes.partition_point(|&(i, _)| i <= prefix);
+        let at = changes.partition_point(|c| c.0 <= prefix);
         let done = h.complete.get().expect("a completed read");
-        if let Some(&(_, t)) = changes.get(at)
+        if let Some(&(_, t, _)) = changes.get(at)
             && t <= done
         {
             let s = done.since(t).0;
@@ -347,8 +399,9 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let start = Oracle::new(c);
     r.checks.push(final_ranks_exact(&start, history, b));
     r.checks.push(ranks_exact(&start, history, &b.journal));
-    r.checks.push(top10_exact(&start, history, &b.journal));
-    let (judged, stale_ns, worst, over) = top10_staleness(c, &start, history, &b.journal);
+    let tops = Top10s::replay(&start, &b.journal);
+    r.checks.push(top10_exact(&tops, history));
+    let (judged, stale_ns, worst, over) = top10_staleness(c, &tops, history);
     r.checks.push(
         Check::judged("top10_staleness", judged, "top-10 reads")
             .passed_if(stale_ns <= c.staleness_max.0)
@@ -506,10 +559,41 @@ mod tests {
     }
 
     #[test]
+    fn the_ranking_and_the_top_10s_are_what_sorting_every_prefix_gives() {
+        // Scores below zero, a player beyond the initial ones, and a spread wide enough for the
+        // plain sort: the ranking is the scores' keys sorted.
+        for (players, spread) in [(300, 7), (300, 1_000_000_000)] {
+            let c = Config { players, score_spread: spread, ..Config::default() };
+            let mut o = Oracle::new(&c);
+            let mut per_score = BTreeMap::new();
+            for &s in o.scores.iter().flatten() {
+                *per_score.entry(s).or_insert(0) += 1;
+            }
+            assert_eq!(o.per_score, per_score, "spread {spread}");
+            let mut rng = sim_core::Prng::new(5, sim_core::Stream::Setup);
+            let journal: Vec<Applied> = (0..3000)
+                .map(|i| applied(i, rng.below(players + 2), if rng.chance(0.3) { 1 } else { -1 }, 10 * i))
+                .collect();
+            let tops = Top10s::replay(&o, &journal);
+            for prefix in 0..=journal.len() {
+                o.advance(&journal, prefix);
+                let mut sorted: Vec<Key> =
+                    o.scores.iter().enumerate().filter_map(|(p, s)| s.map(|s| key(p as u64, s))).collect();
+                sorted.sort_unstable();
+                if prefix % 100 == 0 || prefix == journal.len() {
+                    assert_eq!(o.ranking(), sorted, "spread {spread}, prefix {prefix}");
+                }
+                assert_eq!(tops.at(prefix), &sorted[..10], "spread {spread}, prefix {prefix}");
+            }
+            assert!(o.scores.iter().flatten().any(|&s| s < 0) && o.scores.len() as u64 > players);
+            assert!(tops.changes.len() > 10, "the top 10 changed {} times", tops.changes.len());
+        }
+    }
+
+    #[test]
     fn an_outdated_top10_is_stale_from_the_change_that_outdated_it() {
         let c = cfg();
-        let o = Oracle::new(&c);
-        let top = o.top10();
+        let top = Oracle::new(&c).with_order().top10();
         let enc = |t: &[Key], prefix: u64| {
             let mut v = vec![prefix];
             for (neg, p) in t {
@@ -520,14 +604,15 @@ mod tests {
         // Player 0 wins ten times in a row at t = 100..109: it reaches the top.
         let journal: Vec<Applied> = (0..10).map(|i| applied(i, 0, 1, 100 + i)).collect();
         let h = vec![entry(50, TOP10, 0, Reply::list(enc(&top, 0)), 200, 300)];
-        let (judged, stale, _, _) = top10_staleness(&c, &Oracle::new(&c), &h, &journal);
+        let tops = Top10s::replay(&Oracle::new(&c), &journal);
+        let (judged, stale, _, _) = top10_staleness(&c, &tops, &h);
         assert_eq!(judged, 1);
-        let first_change = top10_changes(&Oracle::new(&c), &journal)[0].1;
+        let first_change = tops.changes[0].1;
         assert_eq!(stale, 300 - first_change.0);
-        assert!(top10_exact(&Oracle::new(&c), &h, &journal).passed, "exact for its prefix");
+        assert!(top10_exact(&tops, &h).passed, "exact for its prefix");
         let mut wrong = top.clone();
         wrong.swap(0, 1);
         let h = vec![entry(50, TOP10, 0, Reply::list(enc(&wrong, 0)), 200, 300)];
-        assert!(!top10_exact(&Oracle::new(&c), &h, &journal).passed);
+        assert!(!top10_exact(&tops, &h).passed);
     }
 }
