@@ -28,6 +28,13 @@ pub fn percentile_ms(sorted_ns: &[u64], q: f64) -> f64 {
     percentile(sorted_ns, q).unwrap_or(0) as f64 / 1e6
 }
 
+/// [`quantiles`] of latencies in nanoseconds, in milliseconds; 0 for each when there are no
+/// samples (as [`percentile_ms`]).
+pub fn quantiles_ms(v_ns: &[u64], qs: &[f64]) -> Vec<f64> {
+    let q = quantiles(v_ns, qs);
+    (0..qs.len()).map(|i| q.get(i).map_or(0.0, |&ns| ns as f64 / 1e6)).collect()
+}
+
 /// Sub-buckets per power of two of [`bucket`]: 128, so a bucket spans under 1% of its values.
 const SUB_BITS: u32 = 7;
 /// Buckets of [`bucket`] for every `u64`: 128 per power of two.
@@ -99,7 +106,7 @@ pub fn quantiles(v: &[u64], qs: &[f64]) -> Vec<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{BUCKETS, bucket, percentile, quantiles};
+    use super::{BUCKETS, bucket, percentile, percentile_ms, quantiles, quantiles_ms};
     use crate::rng::{Prng, Stream};
 
     /// The quantiles a report reads (Kafka's end-to-end latency CDF).
@@ -116,6 +123,17 @@ mod tests {
         // 1,000 samples: p99.9 is the 999th.
         let v: Vec<u32> = (1..=1000).collect();
         assert_eq!(percentile(&v, 0.999), Some(999));
+    }
+
+    #[test]
+    fn quantiles_in_ms_are_the_sorted_percentiles_and_zero_for_none() {
+        let v: Vec<u64> = (0..1000u64).map(|i| (i * 7919) % 1000 * 1_000_000).collect();
+        let mut sorted = v.clone();
+        sorted.sort_unstable();
+        let qs = [0.5, 0.99, 1.0];
+        assert_eq!(quantiles_ms(&v, &qs), qs.map(|q| percentile_ms(&sorted, q)));
+        assert_eq!(quantiles_ms(&v, &qs), [499.0, 989.0, 999.0]);
+        assert_eq!(quantiles_ms(&[], &qs), [0.0; 3]);
     }
 
     #[test]

@@ -70,10 +70,10 @@ pub mod trie;
 use parts::balance::{HealthSpec, Policy};
 use parts::calls::{Answer, CallPolicy, CallTimer, Calls, Done, ReqId, ServiceId};
 use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};
-use parts::rank::top_of;
+use parts::rank::top_of_pairs;
 use serde::{Deserialize, Serialize};
 use sim_core::math;
-use sim_core::stats::percentile_ms;
+use sim_core::stats::{percentile_ms, quantiles_ms};
 use sim_core::{
     Actor, Axis, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
     Table, Time, Topology,
@@ -795,15 +795,15 @@ impl Model for Autocomplete {
 
 /// The oracle: the top `answer` word ids under `prefix` by (count, then id) over `counts`,
 /// leaving out `excluded`: a filter over the whole (alphabetical) vocabulary's run of words with
-/// the prefix, ranked by [`parts::rank::top_of`].
+/// the prefix, ranked by [`parts::rank::top_of_pairs`].
 pub fn oracle(vocab: &[String], counts: &[u64], excluded: &BTreeSet<u32>, prefix: &str, answer: usize) -> Vec<u64> {
+    // The words with the prefix are one run of the sorted vocabulary.
     let start = vocab.partition_point(|w| w.as_str() < prefix);
-    let matching: BTreeMap<u64, u64> = (start..vocab.len())
-        .take_while(|&id| vocab[id].starts_with(prefix))
-        .filter(|&id| !excluded.contains(&(id as u32)))
-        .map(|id| (id as u64, counts[id]))
-        .collect();
-    top_of(&matching, answer).into_iter().map(|(id, _)| id).collect()
+    let end = start + vocab[start..].partition_point(|w| w.starts_with(prefix));
+    // The excluded words of the run, walked beside it.
+    let mut out = excluded.range(start as u32..end as u32).copied().peekable();
+    let matching = (start..end).filter(|&id| out.next_if_eq(&(id as u32)).is_none()).map(|id| (id as u64, counts[id]));
+    top_of_pairs(matching, answer).into_iter().map(|(id, _)| id).collect()
 }
 
 fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
@@ -826,6 +826,12 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     let vocab = &g.words.vocab;
     let bans_before = |n: u32| -> BTreeSet<u32> { g.bans.iter().take(n as usize).map(|b| b.1).collect() };
+    // Each banned word's first place among the bans: a word is among the first `n` bans when
+    // its first place is below `n`.
+    let mut first_ban: BTreeMap<u32, usize> = BTreeMap::new();
+    for (i, b) in g.bans.iter().enumerate() {
+        first_ban.entry(b.1).or_insert(i);
+    }
 
     let (mut judged, mut wrong, mut unanswered, mut with_banned) = (0u64, 0u64, 0u64, 0u64);
     let (mut wrong_ops, mut banned_ops) = (Vec::new(), Vec::new());
@@ -885,8 +891,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         }
         // no_banned: the bans the server had, and every ban issued ban_grace before the keystroke.
         let issued = g.bans.iter().take_while(|b| b.0 + c.ban_grace <= h.invoke).count() as u32;
-        let banned = bans_before(bans.max(issued));
-        if let Some(&w) = got.iter().find(|&&w| banned.contains(&(w as u32))) {
+        let banned = bans.max(issued) as usize;
+        if let Some(&w) = got.iter().find(|&&w| first_ban.get(&(w as u32)).is_some_and(|&i| i < banned)) {
             with_banned += 1;
             banned_ops.push(h);
             if first_banned.is_none() {
@@ -936,9 +942,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     );
     m.insert("suggestions_per_answer".into(), if judged > 0 { suggestions as f64 / judged as f64 } else { 0.0 });
     m.insert("answers_with_banned".into(), with_banned as f64);
-    latencies.sort_unstable();
-    m.insert("suggest_p50_ms".into(), percentile_ms(&latencies, 0.5));
-    m.insert("suggest_p99_ms".into(), percentile_ms(&latencies, 0.99));
+    let [p50, p99] = quantiles_ms(&latencies, &[0.5, 0.99])[..] else { unreachable!("two quantiles") };
+    m.insert("suggest_p50_ms".into(), p50);
+    m.insert("suggest_p99_ms".into(), p99);
     m.insert("versions_built".into(), g.versions.len() as f64);
     m.insert("versions_answering".into(), by_version.len() as f64);
     let log_row = if g.log.is_empty() { 0.0 } else { g.log_bytes as f64 / g.log.len() as f64 };
@@ -986,12 +992,12 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let per = |n: u64, q: u64| if q > 0 { n as f64 / q as f64 } else { 0.0 };
     let mut table_rows = Vec::new();
     let mut labels = Vec::new();
-    for (i, (s, st)) in rows.iter_mut().enumerate() {
-        st.service_ns.sort_unstable();
+    for (i, (s, st)) in rows.iter().enumerate() {
+        let [p50, p99] = quantiles_ms(&st.service_ns, &[0.5, 0.99])[..] else { unreachable!("two quantiles") };
         if i == 0 {
             m.insert("nodes_mean".into(), per(st.nodes, st.queries));
             m.insert("entries_mean".into(), per(st.entries, st.queries));
-            m.insert("service_p99_ms".into(), percentile_ms(&st.service_ns, 0.99));
+            m.insert("service_p99_ms".into(), p99);
         }
         labels.push(s.label());
         table_rows.push(vec![
@@ -999,8 +1005,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             st.queries as f64,
             per(st.nodes, st.queries),
             per(st.entries, st.queries),
-            percentile_ms(&st.service_ns, 0.5),
-            percentile_ms(&st.service_ns, 0.99),
+            p50,
+            p99,
         ]);
     }
     r.tables.push(
@@ -1018,19 +1024,12 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut shard_rows = Vec::new();
     let mut shard_labels = Vec::new();
     let mut max_share: f64 = 0.0;
-    for (s, v) in per_shard.iter_mut().enumerate() {
-        v.sort_unstable();
+    for (s, v) in per_shard.iter().enumerate() {
+        let [p50, p99] = quantiles_ms(v, &[0.5, 0.99])[..] else { unreachable!("two quantiles") };
         let share = if total > 0 { sent_per_shard[s] as f64 / total as f64 } else { 0.0 };
         max_share = max_share.max(share);
         shard_labels.push(shard_label(s as u32, c.shard_chars, c.shards));
-        shard_rows.push(vec![
-            s as f64,
-            share,
-            sent_per_shard[s] as f64,
-            v.len() as f64,
-            percentile_ms(v, 0.5),
-            percentile_ms(v, 0.99),
-        ]);
+        shard_rows.push(vec![s as f64, share, sent_per_shard[s] as f64, v.len() as f64, p50, p99]);
     }
     m.insert("hottest_shard_share".into(), max_share);
     m.insert("shard_skew".into(), max_share * c.shards as f64);
@@ -1082,6 +1081,10 @@ mod tests {
         assert_eq!(oracle(&vocab, &counts, &none, "ca", 5), vec![1, 0, 2]);
         assert_eq!(oracle(&vocab, &counts, &none, "ca", 2), vec![1, 0]);
         assert_eq!(oracle(&vocab, &counts, &BTreeSet::from([1]), "car", 5), vec![0, 2]);
+        // Excluded words before, inside and after the run.
+        assert_eq!(oracle(&vocab, &counts, &BTreeSet::from([0, 2, 4]), "car", 5), vec![1]);
+        assert_eq!(oracle(&vocab, &counts, &BTreeSet::from([0, 1, 4]), "ca", 5), vec![2]);
+        assert_eq!(oracle(&vocab, &counts, &BTreeSet::from([3, 4]), "d", 5), Vec::<u64>::new());
         assert_eq!(oracle(&vocab, &counts, &none, "x", 5), Vec::<u64>::new());
         assert_eq!(oracle(&vocab, &counts, &none, "", 1), vec![4]);
     }

@@ -84,15 +84,42 @@ impl Ranked {
 /// The `k` largest of `counts` in [`Ranked`]'s order (more first, then the smaller id): the
 /// reference a top list is checked against.
 pub fn top_of(counts: &BTreeMap<u64, u64>, k: usize) -> Vec<(u64, u64)> {
-    let mut all: Vec<(u64, u64)> = counts.iter().filter(|&(_, &n)| n > 0).map(|(&a, &n)| (a, n)).collect();
-    all.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
-    all.truncate(k);
+    top_of_pairs(counts.iter().map(|(&id, &n)| (id, n)), k)
+}
+
+/// [`top_of`] over `(id, count)` pairs of distinct ids, in any order. The order is total (ids
+/// are distinct), so the `k` best are selected in linear time and only they are sorted.
+pub fn top_of_pairs(pairs: impl IntoIterator<Item = (u64, u64)>, k: usize) -> Vec<(u64, u64)> {
+    let mut all: Vec<(u64, u64)> = pairs.into_iter().filter(|&(_, n)| n > 0).collect();
+    let order = |x: &(u64, u64), y: &(u64, u64)| y.1.cmp(&x.1).then(x.0.cmp(&y.0));
+    if all.len() > k {
+        all.select_nth_unstable_by(k, order);
+        all.truncate(k);
+    }
+    all.sort_unstable_by(order);
     all
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_top_k_selected_is_the_head_of_everything_sorted() {
+        let mut rng = sim_core::Prng::new(3, sim_core::Stream::Setup);
+        // Counts 0 to 9 over 500 ids: many ties, and zeros that are left out.
+        let mut pairs: Vec<(u64, u64)> = (0..500).map(|id| (id, rng.below(10))).collect();
+        let mut sorted: Vec<(u64, u64)> = pairs.iter().copied().filter(|&(_, n)| n > 0).collect();
+        sorted.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        // Shuffled: the selection must not lean on the input's order.
+        for i in (1..pairs.len()).rev() {
+            pairs.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        for k in [0, 1, 5, 37, 449, 450, 451, 10_000] {
+            assert_eq!(top_of_pairs(pairs.iter().copied(), k), sorted[..k.min(sorted.len())], "k = {k}");
+        }
+        assert_eq!(top_of(&pairs.iter().copied().collect(), 37), sorted[..37]);
+    }
 
     #[test]
     fn the_top_follows_increments_and_decrements() {
