@@ -818,12 +818,13 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         }
     }
     let Some(g) = gatherer else { return r };
-    let mut asked: BTreeMap<OpId, &Asked> = BTreeMap::new();
-    for &n in &run.topology().clients {
-        if let Some(Node::Client(cl)) = run.sim.actor(n) {
-            asked.extend(cl.asked.iter().map(|(k, v)| (*k, v)));
+    // What each client recorded of its keystrokes, looked up at the client that sent each one.
+    let asked = |h: &sim_core::metrics::HistoryEntry| -> Option<&Asked> {
+        match run.sim.actor(h.client) {
+            Some(Node::Client(cl)) => cl.asked.get(&h.op),
+            _ => None,
         }
-    }
+    };
     let vocab = &g.words.vocab;
     let bans_before = |n: u32| -> BTreeSet<u32> { g.bans.iter().take(n as usize).map(|b| b.1).collect() };
     // Each banned word's first place among the bans: a word is among the first `n` bans when
@@ -846,7 +847,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         if h.kind != SUGGEST || h.invoke >= run.main_end {
             continue;
         }
-        let Some(a) = asked.get(&h.op) else { continue };
+        let Some(a) = asked(h) else { continue };
         if let Some(n) = sent_per_shard.get_mut(a.shard as usize) {
             *n += 1;
         }
