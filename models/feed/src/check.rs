@@ -58,7 +58,8 @@ impl<'a> Visibility<'a> {
             return None;
         }
         let pushed = self.graph.pushed(author, follower);
-        self.seen(pushed, stored, self.by_post.get(&post).cloned().unwrap_or_default(), follower)
+        let pushes = if pushed { self.by_post.get(&post).cloned().unwrap_or_default() } else { 0..0 };
+        self.seen(pushed, stored, pushes, follower)
     }
 
     /// `at` for a post of a followee of `follower`, stored at `stored`, whose pushes are

@@ -394,11 +394,7 @@ pub fn merge<E: Borrow<Entry>>(t: &Tables, reason: Reason, user: u32, entries: &
         }
     };
     let candidates = scored.len() as u32;
-    if scored.len() > fetch {
-        scored.select_nth_unstable_by(fetch, |a, b| b.cmp(a));
-        scored.truncate(fetch);
-    }
-    scored.sort_unstable_by(|a, b| b.cmp(a));
+    parts::rank::keep_first(&mut scored, fetch, |a, b| b.cmp(a));
     Ranked5 { candidates, jobs: scored.into_iter().map(|(_, j)| j).collect(), asof: 0 }
 }
 

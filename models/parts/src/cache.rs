@@ -227,6 +227,11 @@ enum Order {
     Recency(VecDeque<(u64, u64)>),
 }
 
+/// Whether an LRU record `(tick, key)` is its entry's current one (not stale).
+fn is_current<V>(entries: &BTreeMap<u64, Entry<V>>, tick: u64, key: u64) -> bool {
+    entries.get(&key).is_some_and(|e| e.rank.1 == tick)
+}
+
 /// An LRU or LFU cache with TTLs (see the module docs). `V` is the cached value.
 #[derive(Clone, Debug)]
 pub struct Cache<V> {
@@ -302,7 +307,7 @@ impl<V> Cache<V> {
                 q.push_back((rank.1, key));
                 if q.len() > 2 * self.entries.len() + 16 {
                     let entries = &self.entries;
-                    q.retain(|&(tick, key)| entries.get(&key).is_some_and(|e| e.rank.1 == tick));
+                    q.retain(|&(tick, key)| is_current(entries, tick, key));
                 }
             }
         }
@@ -314,7 +319,7 @@ impl<V> Cache<V> {
             Order::Ranked(m) => m.pop_first().map(|(_, key)| key),
             Order::Recency(q) => {
                 while let Some((tick, key)) = q.pop_front() {
-                    if self.entries.get(&key).is_some_and(|e| e.rank.1 == tick) {
+                    if is_current(&self.entries, tick, key) {
                         return Some(key);
                     }
                 }
@@ -440,8 +445,8 @@ impl<V> Cache<V> {
         let (ranked, recent) = match &self.order {
             Order::Ranked(m) => (Some(m.values().copied()), None),
             Order::Recency(q) => {
-                let live = |&&(tick, key): &&(u64, u64)| self.entries.get(&key).is_some_and(|e| e.rank.1 == tick);
-                (None, Some(q.iter().filter(live).map(|&(_, key)| key)))
+                let current = q.iter().filter(|&&(tick, key)| is_current(&self.entries, tick, key));
+                (None, Some(current.map(|&(_, key)| key)))
             }
         };
         ranked.into_iter().flatten().chain(recent.into_iter().flatten())

@@ -91,13 +91,19 @@ pub fn top_of(counts: &BTreeMap<u64, u64>, k: usize) -> Vec<(u64, u64)> {
 /// are distinct), so the `k` best are selected in linear time and only they are sorted.
 pub fn top_of_pairs(pairs: impl IntoIterator<Item = (u64, u64)>, k: usize) -> Vec<(u64, u64)> {
     let mut all: Vec<(u64, u64)> = pairs.into_iter().filter(|&(_, n)| n > 0).collect();
-    let order = |x: &(u64, u64), y: &(u64, u64)| y.1.cmp(&x.1).then(x.0.cmp(&y.0));
-    if all.len() > k {
-        all.select_nth_unstable_by(k, order);
-        all.truncate(k);
-    }
-    all.sort_unstable_by(order);
+    keep_first(&mut all, k, |x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
     all
+}
+
+/// Keeps the first `k` of `items` in `order`, sorted: a selection in linear time, then a sort of
+/// the `k` alone. `order` must be total (no two items equal), or which of the tied items stay
+/// depends on the selection.
+pub fn keep_first<T>(items: &mut Vec<T>, k: usize, mut order: impl FnMut(&T, &T) -> std::cmp::Ordering) {
+    if items.len() > k {
+        items.select_nth_unstable_by(k, &mut order);
+        items.truncate(k);
+    }
+    items.sort_unstable_by(order);
 }
 
 #[cfg(test)]
