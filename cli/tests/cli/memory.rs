@@ -91,6 +91,14 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
             workload: (ops: [("post", 1.0)], arrival: OpenLoop(rate_per_s: 200.0), keys: Zipf(count: 500, s: 1.0))"#,
         ),
         (
+            "feed",
+            r#"duration: "20s", settle: "30s", topology: (servers: 12, clients: 2),
+            config: (users: 20000, celebrity_followers: 2000, inactive_from: 10000, store: (concurrency: 8, queue: 1000000),
+                log: (topics: [(name: "fanout", partitions: 8)], replication: 1, acks: 1, fetch_wait: "20ms"),
+                worker: (concurrency: 4, queue: 100000, service: Constant("2ms"))),
+            workload: (ops: [("post", 0.1), ("read", 0.9)], arrival: OpenLoop(rate_per_s: 300.0), keys: Zipf(count: 20000, s: 1.0))"#,
+        ),
+        (
             "phold",
             r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
             network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,

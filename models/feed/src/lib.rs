@@ -90,6 +90,7 @@
 //! unfollow during the run, no ranking beyond time order.
 
 pub mod check;
+pub mod cost;
 pub mod graph;
 
 use graph::Graph;
@@ -824,6 +825,12 @@ impl Model for Feed {
         e.extend(c.log.validate("config.log", c.brokers));
         e.extend(c.client.validate("config.client"));
         e
+    }
+
+    /// The follow graph, the visibility check's (post, follower) delays, the feed pushes and
+    /// cached feeds, the pages served; measured on feed_perf (see [`cost`]).
+    fn footprint(c: &Config, topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
+        cost::footprint(c, topo, load)
     }
 
     fn factory(c: &Config, topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
