@@ -83,7 +83,6 @@ const WITHOUT_FOOTPRINT: &[&str] = &[
     "checkout",
     "jobrec",
     "judge",
-    "leaderboard",
     "nearby",
     "notify",
     "pipeline",

@@ -99,6 +99,13 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
             workload: (ops: [("post", 0.1), ("read", 0.9)], arrival: OpenLoop(rate_per_s: 300.0), keys: Zipf(count: 20000, s: 1.0))"#,
         ),
         (
+            "leaderboard",
+            r#"duration: "10s", settle: "2s", topology: (servers: 5, clients: 2),
+            config: (players: 300000, log: (topics: [(name: "games", partitions: 4)], replication: 3, acks: 2, fetch_wait: "20ms")),
+            workload: (ops: [("win", 0.4), ("loss", 0.4), ("top10", 0.1), ("rank", 0.1)], arrival: OpenLoop(rate_per_s: 2000.0),
+                keys: Zipf(count: 300000, s: 0.8))"#,
+        ),
+        (
             "phold",
             r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
             network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,

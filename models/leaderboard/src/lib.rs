@@ -697,6 +697,47 @@ impl Model for Leaderboard {
         e
     }
 
+    /// Measured (debug binary, `simctl bench scenario`, peak RSS less a tiny run's) on
+    /// `scenarios/perf/leaderboard_1m.ron` with no operations: 154 MB for 1,000,000 players, so
+    /// ~155 B a player: the service's points (16 B) and sorted set (45 B a treap node), and the
+    /// checks' oracle copies (16 B each), rankings (16 B a key) and ordered set (~20 B a key). At
+    /// 100,000 players and 6,945 operations/s for 65 s: 242 MB, ~500 B an operation with the
+    /// kernel's history: a game result is a log record on every replica (~120 B a copy, as
+    /// adclick's log) and the journal, latencies and the checks' maps (~170 B); a read's answer
+    /// is its values. Events: 5 (at 6,945/s) to 11 (at 695/s) an operation, the log's batches
+    /// fuller at the higher rate; the consumer's and the followers' fetches tick in the background.
+    fn footprint(c: &Config, _topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
+        let players = c.players as f64;
+        let per_player = match c.structure {
+            Structure::SortedSet { .. } => 155.0,
+            // The table's rows (16 B) instead of the treap's nodes (45 B).
+            Structure::OrderByScan => 126.0,
+        };
+        let updates = load.of("win", Self::OP_KINDS) + load.of("loss", Self::OP_KINDS);
+        let (top10, rank) = (load.of("top10", Self::OP_KINDS), load.of("rank", Self::OP_KINDS));
+        let replicas = c.log.replication.max(1) as f64;
+        let update_bytes = replicas * 120.0 + 170.0;
+        let fetch_s = (c.log.fetch_wait.0 as f64 / 1e9).max(1e-3);
+        let ticks = load.run_s / fetch_s * (1.0 + c.brokers as f64) * 1.1;
+        sim_core::cost::Footprint {
+            events: updates * 7.0 + (top10 + rank) * 3.0 + ticks,
+            queued: load.in_flight * 4.0,
+            ..Default::default()
+        }
+        .part(
+            format!("players: {players:.0} x {per_player:.0} B (points, store, the checks' oracles)"),
+            players * per_player,
+        )
+        .part(
+            format!("game results: {updates:.0} x ({replicas:.0} log replicas x 120 B + 170 B journal and checks)"),
+            updates * update_bytes,
+        )
+        .part(
+            format!("answers: {top10:.0} top-10 reads x 200 B, {rank:.0} rank reads x 60 B"),
+            top10 * 200.0 + rank * 60.0,
+        )
+    }
+
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
         let s = &topo.servers;
         let coordinator = s[0];
