@@ -81,7 +81,6 @@ const WITHOUT_FOOTPRINT: &[&str] = &[
     "cdn",
     "chat",
     "checkout",
-    "jobrec",
     "judge",
     "nearby",
     "notify",

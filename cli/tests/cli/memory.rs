@@ -106,6 +106,12 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
                 keys: Zipf(count: 300000, s: 0.8))"#,
         ),
         (
+            "jobrec",
+            r#"duration: "10s", settle: "1s", topology: (servers: 8, clients: 2),
+            config: (world: (users: 10000, recruiters: 1000, jobs: 10000, applications: 60000), cache: (eviction: Lru, capacity: Entries(50000))),
+            workload: (ops: [("open", 0.85), ("apply", 0.13), ("post", 0.02)], arrival: OpenLoop(rate_per_s: 500.0), keys: Uniform(count: 1000000))"#,
+        ),
+        (
             "phold",
             r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
             network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,
