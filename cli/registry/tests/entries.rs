@@ -82,7 +82,6 @@ const WITHOUT_FOOTPRINT: &[&str] = &[
     "chat",
     "checkout",
     "judge",
-    "nearby",
     "notify",
     "pipeline",
     "push",

@@ -112,6 +112,14 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
             workload: (ops: [("open", 0.85), ("apply", 0.13), ("post", 0.02)], arrival: OpenLoop(rate_per_s: 500.0), keys: Uniform(count: 1000000))"#,
         ),
         (
+            "nearby",
+            r#"duration: "8s", settle: "1s", topology: (servers: 4, clients: 2),
+            config: (businesses: 40000, radii_km: [1.0, 2.0, 5.0], cache: (eviction: Lru, capacity: Entries(20000)),
+                cities: [(name: "Paris", lat: 48.8566, lon: 2.3522, spread_km: 20.0, weight: 1.0),
+                    (name: "Tokyo", lat: 35.6762, lon: 139.6503, spread_km: 30.0, weight: 1.0)]),
+            workload: (ops: [("search", 0.98), ("add", 0.02)], arrival: OpenLoop(rate_per_s: 1500.0), keys: Uniform(count: 1000000))"#,
+        ),
+        (
             "phold",
             r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
             network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,

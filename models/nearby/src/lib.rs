@@ -678,6 +678,94 @@ impl Model for Nearby {
         e
     }
 
+    /// Measured (debug binary, `simctl bench scenario`, peak RSS less a tiny run's) on
+    /// `scenarios/perf/nearby_perf.ron`: with no searches 8.6 MB for 20,000 businesses (16.9 MB
+    /// for 40,000: ~420 B a business, its place and index entry on the business service and each
+    /// of the 6 location servers); the whole file 129 MB, its first 20 s 76 MB: ~1,700 B a
+    /// search, most of it the ids found (`within_radius_mean` 149, answered as 8-byte values in
+    /// the history). The ids expected within the radius: per city, its share of the businesses
+    /// times the chance that a searcher of that city (the same Gaussian) is within `r` of one,
+    /// `1 - exp(-r^2 / 4 spread^2)`, over the radii (143 on nearby_perf).
+    fn footprint(c: &Config, topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
+        let (searches, adds) = (load.of("search", Self::OP_KINDS), load.of("add", Self::OP_KINDS));
+        let businesses = c.businesses as f64 + adds;
+        let total: f64 = c.cities.iter().map(|x| x.weight).sum::<f64>().max(1e-9);
+        let radii = c.radii_km.len().max(1) as f64;
+        let found: f64 = c
+            .cities
+            .iter()
+            .map(|city| {
+                let share = city.weight / total;
+                let s2 = 4.0 * city.spread_km * city.spread_km;
+                let near: f64 = c.radii_km.iter().map(|r| 1.0 - math::exp(-r * r / s2.max(1e-9))).sum::<f64>() / radii;
+                share * share * businesses * near
+            })
+            .sum();
+        let locations = topo.servers.len().saturating_sub(1) as f64;
+        let indexes = 1.0 + c.shadow.len() as f64;
+        // Each geohash index's cell cache, on every location server: the cells its searches read
+        // (those of each city's area, out to three spreads and the radius), up to its capacity,
+        // ~230 B a cell (measured: precision 6 on nearby.ron's cities, 20,000 cells a server).
+        let capacity = match c.cache.capacity {
+            parts::cache::Capacity::Entries(n) => n as f64,
+            parts::cache::Capacity::Bytes(b) => b as f64 / 8.0,
+        };
+        let km_per_deg = geo::EARTH_RADIUS_KM * std::f64::consts::PI / 180.0;
+        let cells_per_server: f64 = std::iter::once(&c.index)
+            .chain(&c.shadow)
+            .filter_map(|i| if let Index::Geohash { precision } = i { Some(*precision) } else { None })
+            .map(|precision| {
+                let rmax = c.radii_km.iter().copied().fold(0.0, f64::max);
+                let cells: f64 = c
+                    .cities
+                    .iter()
+                    .map(|city| {
+                        let at = Point::new(city.lat, city.lon);
+                        // Per radius: the cells of the city's area, and the cells its searches read.
+                        let (mut area, mut reads) = (0.0, 0.0);
+                        for &r in &c.radii_km {
+                            let p = precision.unwrap_or_else(|| geo::precision_for(at, r));
+                            let (dlat, dlon) = geo::cell_degrees(p);
+                            let (h, w) = (dlat * km_per_deg, dlon * km_per_deg * math::cos(city.lat.to_radians()));
+                            let (h, w) = (h.max(1e-9), w.max(1e-9));
+                            let side = 6.0 * city.spread_km + 2.0 * if precision.is_some() { rmax } else { r };
+                            let cells = (side / h).ceil() * (side / w).ceil();
+                            let per_search =
+                                (2.0 * r / h + 3.0).min(side / h + 1.0) * (2.0 * r / w + 3.0).min(side / w + 1.0);
+                            let searched = searches * city.weight / total / radii / locations.max(1.0) * per_search;
+                            if precision.is_some() {
+                                area = cells;
+                                reads += searched;
+                            } else {
+                                area += cells.min(searched);
+                                reads += searched;
+                            }
+                        }
+                        area.min(reads)
+                    })
+                    .sum();
+                cells.min(capacity)
+            })
+            .sum();
+        sim_core::cost::Footprint {
+            events: searches * 2.2 + adds * (2.0 + locations),
+            queued: load.in_flight * 3.0,
+            ..Default::default()
+        }
+        .part(
+            format!("businesses: {businesses:.0} x ~60 B on {locations:.0} location servers x {indexes:.0} indexes"),
+            businesses * (60.0 + 60.0 * locations * indexes),
+        )
+        .part(
+            format!("cell caches: {cells_per_server:.0} cells x 230 B on {locations:.0} location servers"),
+            cells_per_server * locations * 230.0,
+        )
+        .part(
+            format!("search answers: {searches:.0} x ({found:.0} ids x 8 B + 150 B)"),
+            searches * (found * 8.0 + 150.0),
+        )
+    }
+
     fn factory(c: &Config, topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
         let weights: Vec<f64> = c.cities.iter().map(|x| x.weight).collect();
         let initial: Vec<Point> = (0..c.businesses).map(|_| place(&c.cities, &weights, setup)).collect();
