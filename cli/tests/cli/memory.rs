@@ -91,6 +91,18 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
             workload: (ops: [("post", 1.0)], arrival: OpenLoop(rate_per_s: 200.0), keys: Zipf(count: 500, s: 1.0))"#,
         ),
         (
+            "push",
+            r#"duration: "2s", topology: (servers: 5, clients: 4), config: (users: 50000),
+            workload: (ops: [("push", 1.0)], arrival: OpenLoop(rate_per_s: 1000.0), keys: Uniform(count: 50000))"#,
+        ),
+        (
+            "chat",
+            r#"duration: "10s", settle: "5s", topology: (servers: 21, clients: 8),
+            config: (chat_servers: 10, users: 4000, online_users: 3600, devices: 2, direct: 1500, groups: 200, group_size: 8,
+                kv: (shards: 4, replicas: 2)),
+            workload: (ops: [("send", 1.0)], arrival: OpenLoop(rate_per_s: 1600.0), keys: Uniform(count: 1700))"#,
+        ),
+        (
             "phold",
             r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
             network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,
