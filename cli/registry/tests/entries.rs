@@ -85,7 +85,6 @@ const WITHOUT_FOOTPRINT: &[&str] = &[
     "judge",
     "leaderboard",
     "nearby",
-    "notify",
     "pipeline",
     "readpath",
     "service",

@@ -103,6 +103,15 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
             workload: (ops: [("send", 1.0)], arrival: OpenLoop(rate_per_s: 1600.0), keys: Uniform(count: 1700))"#,
         ),
         (
+            "notify",
+            r#"duration: "10s", settle: "5s", topology: (servers: 30, clients: 4),
+            config: (api_servers: 4, brokers: 3, kv: (shards: 4, replicas: 2), users: 200000, in_flight: 64,
+                log: (topics: [(name: "email", partitions: 4), (name: "sms", partitions: 4), (name: "push", partitions: 4),
+                    (name: "in_app", partitions: 4)], replication: 3, acks: 2, commit_interval: "500ms", fetch_wait: "20ms")),
+            workload: (ops: [("email", 0.3), ("sms", 0.1), ("push", 0.4), ("in_app", 0.1), ("status", 0.1)],
+                arrival: OpenLoop(rate_per_s: 2000.0), keys: Uniform(count: 200000))"#,
+        ),
+        (
             "phold",
             r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
             network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,
