@@ -79,7 +79,6 @@ const WITHOUT_FOOTPRINT: &[&str] = &[
     "autocomplete",
     "blacklist",
     "cdn",
-    "checkout",
     "feed",
     "jobrec",
     "judge",
@@ -89,7 +88,6 @@ const WITHOUT_FOOTPRINT: &[&str] = &[
     "readpath",
     "service",
     "service_inline",
-    "ticket",
 ];
 
 #[test]

@@ -112,6 +112,20 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
                 arrival: OpenLoop(rate_per_s: 2000.0), keys: Uniform(count: 200000))"#,
         ),
         (
+            "ticket",
+            r#"duration: "20s", settle: "10s", topology: (servers: 15, clients: 16),
+            config: (api_servers: 4, client: (timeout: "30s"), room: Some((active: 1000, capacity: 200000, forward: (timeout: "5s"))),
+                kv: (shards: 4, replicas: 2), events: 100, tickets: 3000, max_per_order: 4, hold_ttl: Some("10s"), strategy: Hold),
+            workload: (ops: [("buy", 0.6), ("view", 0.4)], arrival: OpenLoop(rate_per_s: 3000.0), keys: Uniform(count: 100))"#,
+        ),
+        (
+            "checkout",
+            r#"duration: "20s", settle: "5s", topology: (servers: 8, clients: 4),
+            config: (api_servers: 2, workers: 32, queue: 200, kv: (shards: 2, replicas: 2), items: 100, stock: 100, hold_ttl: "10s"),
+            workload: (ops: [("buy", 0.2), ("stock", 0.5), ("cart_put", 0.15), ("cart_get", 0.15)],
+                arrival: OpenLoop(rate_per_s: 5000.0), keys: Zipf(count: 1000, s: 0.9))"#,
+        ),
+        (
             "phold",
             r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
             network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,
