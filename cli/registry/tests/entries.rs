@@ -81,7 +81,6 @@ const WITHOUT_FOOTPRINT: &[&str] = &[
     "cdn",
     "feed",
     "jobrec",
-    "judge",
     "leaderboard",
     "nearby",
     "pipeline",

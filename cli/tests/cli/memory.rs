@@ -126,6 +126,15 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
                 arrival: OpenLoop(rate_per_s: 5000.0), keys: Zipf(count: 1000, s: 0.9))"#,
         ),
         (
+            "judge",
+            r#"duration: "120s", settle: "30s", topology: (servers: 105, clients: 20),
+            config: (brokers: 3, log: (topics: [(name: "submissions", partitions: 100)], replication: 3, acks: 2,
+                commit_interval: "500ms", fetch_max: 8, record_bytes: 2048), queue: true, runner: (concurrency: 4),
+                scaler: (min: 8, max: 100, initial: 12, target: Backlog(4.0), interval: "2s", provisioning: Constant("10s"),
+                    scale_in_window: "30s"), spike_end: "60s", drain_by: "60s"),
+            workload: (ops: [("submit", 1.0)], arrival: OpenLoop(rate_per_s: 200.0), keys: Uniform(count: 10000))"#,
+        ),
+        (
             "phold",
             r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
             network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,
