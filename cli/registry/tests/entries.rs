@@ -79,16 +79,10 @@ const WITHOUT_FOOTPRINT: &[&str] = &[
     "autocomplete",
     "blacklist",
     "cdn",
-    "chat",
-    "checkout",
-    "judge",
-    "notify",
     "pipeline",
-    "push",
     "readpath",
     "service",
     "service_inline",
-    "ticket",
 ];
 
 #[test]

@@ -1299,6 +1299,51 @@ impl Model for Chat {
         Vec::new()
     }
 
+    /// Per online device: its connection (device, sessions, the server's and the registry's
+    /// entries, the checkers' copies), an entry in every chat server's view and its presence,
+    /// ~2.4 kB with 10 chat servers, measured; its copy of each of its user's conversations.
+    /// Per message: the store's two writes (the counter and the slot: each in the primary's log,
+    /// its idempotency table and every replica's disk), a copy in every online device of every
+    /// member (an id in a set and an arrival) and the checkers' records. Events: per device a
+    /// heartbeat (timer, ping, pong) and a presence beat per interval, a catch-up per
+    /// conversation per `sync_interval` (or per `poll_interval` when polling); per message a
+    /// request, the store's calls, the fan-out and a frame per device. Measured with `simctl
+    /// bench scenario` (debug): chat_perf, 63 MB used (estimate 64 MB); at 4x its rate, 174 MB
+    /// (209 MB); 15 s of it, 32.5 MB (29 MB); with 4x the users, 58 MB (55 MB).
+    fn footprint(c: &Config, _topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
+        let sends = load.of("send", Self::OP_KINDS);
+        let devices = c.online_users as f64 * c.devices as f64;
+        let online_share = c.online_users as f64 / c.users.max(1) as f64;
+        let memberships = 2.0 * c.direct as f64 + c.group_size as f64 * c.groups as f64;
+        let members = memberships / c.conversations().max(1) as f64;
+        let copies = memberships * online_share * c.devices as f64;
+        let per_send = members * online_share * c.devices as f64;
+        let deliveries = sends * per_send;
+        let views = c.chat_servers as f64 * 64.0;
+        let secs = |d: Duration| (d.0 as f64 / 1e9).max(1e-3);
+        let polling = match (c.delivery_mix.len(), c.delivery) {
+            (0, Delivery::Poll) => 1.0,
+            (0, _) => 0.0,
+            (n, _) => c.delivery_mix.iter().filter(|d| **d == Delivery::Poll).count() as f64 / n as f64,
+        };
+        let beats = devices * load.run_s * (3.0 / secs(c.conn.heartbeat.interval) + 2.0 / secs(c.presence.interval));
+        let catch_ups =
+            copies * load.run_s * ((1.0 - polling) / secs(c.sync_interval) + polling / secs(c.poll_interval));
+        sim_core::cost::Footprint {
+            events: beats + catch_ups * 4.0 + sends * 15.0 + deliveries * 2.0,
+            queued: devices * 3.0 + load.in_flight * 10.0,
+            ..Default::default()
+        }
+        .part(
+            format!("devices: {devices:.0} online x {:.0} B (connection, views, presence)", 1750.0 + views),
+            devices * (1750.0 + views),
+        )
+        .part(format!("conversation copies: {copies:.0} x 200 B"), copies * 200.0)
+        .part(format!("the store: {sends:.0} messages x 2 writes"), kv_writes_bytes(sends * 2.0, &c.kv))
+        .part(format!("deliveries: {sends:.0} messages x {per_send:.1} devices x 80 B"), deliveries * 80.0)
+        .part(format!("the checkers' records: {sends:.0} messages x 400 B"), sends * 400.0)
+    }
+
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
         let l = Layout::new(c, topo);
         let map = ShardMap::new(&c.kv, &l.kv);
@@ -1431,4 +1476,13 @@ pub fn sums(run: &RunView<'_, Node>) -> Sums {
         }
     }
     s
+}
+
+/// The heap `writes` writes leave in a [`KvServer`] store: each an entry in the primary's log
+/// (with its change, ~150 B with the log's growth), a record on every replica's disk (~150 B),
+/// and an answer in the primary's idempotency table while it holds fewer than `dedupe` per
+/// shard (~100 B). (A model-local estimate; the KV part states no footprint of its own.)
+fn kv_writes_bytes(writes: f64, kv: &KvSpec) -> f64 {
+    let remembered = writes.min(kv.shards as f64 * kv.dedupe as f64);
+    writes * (150.0 + 150.0 * kv.replicas as f64) + remembered * 100.0
 }

@@ -842,6 +842,32 @@ impl Model for Ticket {
         e
     }
 
+    /// Per order placed (at most the tickets on sale, `(1 + max_per_order) / 2` a purchase):
+    /// the store's writes (the hold, its release into the order row) and the checker's copy of
+    /// each change read back from the logs, ~1.6 kB with 2 replicas; per purchase and per view
+    /// the API servers', the room's and the checkers' records. Events: ~7 an operation, ~15 more
+    /// an order (the writes, their replication, the payment). Measured with `simctl bench
+    /// scenario` (debug): ticket_onsale 62.8 MB used (estimate 60 MB); at twice its rate 88 MB
+    /// (89 MB); with 3,000 tickets an event (all 47,700 purchases served) 116 MB (117 MB).
+    fn footprint(c: &Config, _topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
+        let buys = load.of("buy", Self::OP_KINDS);
+        let views = load.of("view", Self::OP_KINDS);
+        let per_order = (1.0 + c.max_per_order.max(1) as f64) / 2.0;
+        let on_sale = c.events as f64 * c.tickets.max(0) as f64;
+        let orders = buys.min(on_sale / per_order);
+        sim_core::cost::Footprint {
+            events: (buys + views) * 7.0 + orders * 15.0,
+            queued: load.in_flight * 10.0,
+            ..Default::default()
+        }
+        .part(
+            format!("orders: {orders:.0} x 2 writes (and the checker's changes, 150 B each)"),
+            kv_writes_bytes(orders * 2.0, &c.kv) + orders * 2.0 * 150.0 + orders * 200.0,
+        )
+        .part(format!("purchases: {buys:.0} x 300 B (jobs, the room, the checkers)"), buys * 300.0)
+        .part(format!("views: {views:.0} x 150 B"), views * 150.0)
+    }
+
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
         let layout = Layout::new(c, topo);
         let map = ShardMap::new(&c.kv, &layout.kv);
@@ -1113,4 +1139,13 @@ fn occ_table(occ: &[OccStats], buyers: &[u64], buy_latency: &[Vec<u64>], main_en
         &["retry_rate"],
         Axis::new("conflicts per CAS attempt", "share"),
     )
+}
+
+/// The heap `writes` writes leave in a [`KvServer`] store: each an entry in the primary's log
+/// (with its change, ~150 B with the log's growth), a record on every replica's disk (~150 B),
+/// and an answer in the primary's idempotency table while it holds fewer than `dedupe` per
+/// shard (~100 B). (A model-local estimate; the KV part states no footprint of its own.)
+fn kv_writes_bytes(writes: f64, kv: &KvSpec) -> f64 {
+    let remembered = writes.min(kv.shards as f64 * kv.dedupe as f64);
+    writes * (150.0 + 150.0 * kv.replicas as f64) + remembered * 100.0
 }
