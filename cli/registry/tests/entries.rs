@@ -78,7 +78,6 @@ fn the_last_progress_call_marks_the_end_of_the_simulation() {
 const WITHOUT_FOOTPRINT: &[&str] = &[
     "autocomplete",
     "blacklist",
-    "cdn",
     "chat",
     "checkout",
     "feed",
@@ -89,9 +88,6 @@ const WITHOUT_FOOTPRINT: &[&str] = &[
     "notify",
     "pipeline",
     "push",
-    "readpath",
-    "service",
-    "service_inline",
     "ticket",
 ];
 
