@@ -86,7 +86,6 @@ const WITHOUT_FOOTPRINT: &[&str] = &[
     "leaderboard",
     "nearby",
     "notify",
-    "pipeline",
     "push",
     "ticket",
 ];

@@ -119,6 +119,15 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
             workload: (ops: [("read", 0.9), ("write", 0.1)], arrival: OpenLoop(rate_per_s: 30000.0), keys: Uniform(count: 1000000))"#,
         ),
         (
+            "pipeline",
+            r#"duration: "30s", settle: "5s", topology: (servers: 17, clients: 2),
+            config: (brokers: 3, log: (topics: [(name: "events", partitions: 12)], replication: 3, acks: 2,
+                commit_interval: "500ms", fetch_max: 20),
+                worker: (concurrency: 8, service: Exponential(mean: "20ms")),
+                scaler: (min: 2, max: 12, initial: 5, target: Backlog(20.0), interval: "1s", provisioning: Constant("3s"))),
+            workload: (ops: [("produce", 1.0)], arrival: OpenLoop(rate_per_s: 1000.0), keys: Uniform(count: 100000))"#,
+        ),
+        (
             "phold",
             r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
             network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,
