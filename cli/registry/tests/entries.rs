@@ -78,11 +78,6 @@ fn the_last_progress_call_marks_the_end_of_the_simulation() {
 const WITHOUT_FOOTPRINT: &[&str] = &[
     "autocomplete",
     "blacklist",
-    "cdn",
-    "pipeline",
-    "readpath",
-    "service",
-    "service_inline",
 ];
 
 #[test]

@@ -45,10 +45,13 @@
 //! waits and utilisation; the API tier's wait; stale reads and their age.
 
 use parts::balance::{HealthSpec, Policy};
-use parts::cache::{CacheStats, FetchId, Fetched, Read, ReadPath, ReadPathSpec, ReadStats, hit_ratio_table};
+use parts::cache::{
+    CacheStats, Capacity, FetchId, Fetched, Mode, Read, ReadPath, ReadPathSpec, ReadStats, hit_ratio_table,
+};
 use parts::calls::{Answer, CallOutcome, CallPolicy, CallTimer, Calls, Done, ReqId, ServiceId};
 use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::metrics::HistoryEntry;
 use sim_core::{
     Actor, Axis, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
@@ -535,6 +538,57 @@ impl Model for ReadPathModel {
         e.extend(c.db.pool.validate("config.db.pool"));
         e.extend(c.db.call.validate("config.db.call"));
         e
+    }
+
+    /// The cache tier's entries (the distinct keys read, at most the reads and the workload's
+    /// keys, and at most the capacity; ~160 B an entry with its expiry and LRU
+    /// records); per key the database read, its load record (and the report's merged copy) and
+    /// the cache server's miss count (~150 B); per key written its version and the staleness
+    /// check's list (~120 B, and 16 B a write). Database calls: a miss per distinct key per TTL
+    /// window, and a miss after each write that deletes its entry (at most the reads), and every
+    /// write. Events: per operation the API server's pool
+    /// timer, the request to the cache tier and its response (3, beyond the kernel's two), per
+    /// database call a request, the pool timer and a response (3). Measured on a variant of
+    /// `readpath_write_around.ron` (1 M keys uniform, capacity 1 M, 30,000 operations/s for
+    /// 10 s, 2 cache and 2 database servers): 126 MB used over a tiny run, 48 MB of it the
+    /// kernel's estimate; 2.6 M events.
+    fn footprint(c: &Config, _topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
+        let (reads, writes) = (load.of("read", Self::OP_KINDS), load.of("write", Self::OP_KINDS));
+        // The workload's distinct keys (at most the operations) bound those of each kind.
+        let keys = load.keys.max(1.0);
+        let read_keys = keys.min(reads);
+        let written_keys = keys.min(writes);
+        let capacity = match c.read_path.cache.capacity {
+            Capacity::Entries(n) => n as f64,
+            Capacity::Bytes(b) => b as f64 / c.db.row_bytes.max(1) as f64,
+        } * c.cache_servers as f64;
+        let entries = read_keys.min(capacity);
+        let windows = c.read_path.cache.ttl.map_or(1.0, |t| (load.run_s / (t.0 as f64 / 1e9).max(1e-3)).max(1.0));
+        let mut misses = (windows * read_keys).min(reads);
+        if capacity < read_keys {
+            // Keys evicted before they are read again miss again.
+            misses = misses.max(reads * (1.0 - capacity / read_keys));
+        }
+        if matches!(c.read_path.mode, Mode::CacheAside | Mode::ReadThrough) {
+            // A write deletes its key's entry: its next read misses.
+            misses = (misses + writes).min(reads);
+        }
+        let db_calls = misses + writes;
+        sim_core::cost::Footprint {
+            events: load.total() * 3.0 + db_calls * 3.0,
+            queued: load.in_flight * 4.0,
+            ..Default::default()
+        }
+        .part(format!("cache entries: {} x 160 B", count(entries)), entries * 160.0)
+        .part(
+            format!("keys read at the database: {} x 150 B (load, report, misses)", count(read_keys)),
+            read_keys * 150.0,
+        )
+        .part(
+            format!("keys written: {} x 120 B, and {} writes x 16 B", count(written_keys), count(writes)),
+            written_keys * 120.0 + writes * 16.0,
+        )
+        .part(format!("requests in flight: {} x 3 hops x 200 B", count(load.in_flight)), load.in_flight * 600.0)
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
