@@ -76,7 +76,6 @@ fn the_last_progress_call_marks_the_end_of_the_simulation() {
 /// (docs/performance.md, "Round twenty-seven"). Pinned, so that a design added without a
 /// footprint, or one that gains its footprint, changes this list on purpose.
 const WITHOUT_FOOTPRINT: &[&str] = &[
-    "autocomplete",
     "blacklist",
 ];
 

@@ -201,6 +201,12 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
             workload: (ops: [("produce", 1.0)], arrival: OpenLoop(rate_per_s: 1000.0), keys: Uniform(count: 100000))"#,
         ),
         (
+            "autocomplete",
+            r#"duration: "9s", settle: "1s", topology: (servers: 9, clients: 2),
+            config: (vocabulary: 60000, history: 10000000, shards: 4, rebuild_every: "4s"),
+            workload: (ops: [("suggest", 0.95), ("search", 0.05)], arrival: OpenLoop(rate_per_s: 2000.0), keys: Zipf(count: 60000, s: 1.0))"#,
+        ),
+        (
             "phold",
             r#"duration: "2ms", topology: (servers: 100000, clients: 0), config: (population: 8),
             network: (link: (latency: Exponential(mean: "900us", min: "100us")))"#,

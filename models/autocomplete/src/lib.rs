@@ -725,6 +725,37 @@ impl Model for Autocomplete {
         e
     }
 
+    /// Measured (debug binary, `simctl bench scenario`, peak RSS less a tiny run's) on
+    /// `scenarios/perf/autocomplete_perf.ron` (100,000 words) with no operations, varying
+    /// `rebuild_every`: 69 MB with no rebuild in the run (the vocabulary, the counts and the first
+    /// tries: ~690 B a word), 132 MB with one, 192 MB with two, 215 MB with four, 235 MB with
+    /// eight (a rebuild builds every shard's trie while the old ones serve, and the freed tries
+    /// leave pages the allocator keeps: ~630 B a word for each of the first two, ~100 B after);
+    /// 407 MB at 200,000 words and four rebuilds. The whole file adds 45 MB for 243,000
+    /// operations, mostly the kernel's history: an answer's words and a search's log entry
+    /// (~40 B) beside it. Events: a keystroke is a call (request, pool timer, answer).
+    fn footprint(c: &Config, topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
+        let words = c.vocabulary as f64;
+        let (suggests, searches) = (load.of("suggest", Self::OP_KINDS), load.of("search", Self::OP_KINDS));
+        let rebuilds = (load.run_s / (c.rebuild_every.0 as f64 / 1e9).max(1e-3)).floor();
+        let rebuild_bytes = words * (630.0 * rebuilds.min(2.0) + 100.0 * (rebuilds - 2.0).max(0.0));
+        let servers = topo.servers.len().saturating_sub(1) as f64;
+        sim_core::cost::Footprint {
+            events: (suggests + searches) * 2.0 + rebuilds * servers * 2.0,
+            queued: load.in_flight * 3.0,
+            ..Default::default()
+        }
+        .part(format!("words: {words:.0} x 690 B (vocabulary, counts, the first tries)"), words * 690.0)
+        .part(
+            format!("rebuilds: {rebuilds:.0} of {words:.0} words (630 B a word for the first two, 100 B after)"),
+            rebuild_bytes,
+        )
+        .part(
+            format!("answers and the query log: {:.0} operations x 40 B", suggests + searches),
+            (suggests + searches) * 40.0,
+        )
+    }
+
     fn factory(c: &Config, topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
         let words = Rc::new(Words::generate(c, setup));
         let cfg = Rc::new(c.clone());

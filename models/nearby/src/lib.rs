@@ -730,8 +730,15 @@ impl Model for Nearby {
                             let (h, w) = (h.max(1e-9), w.max(1e-9));
                             let side = 6.0 * city.spread_km + 2.0 * if precision.is_some() { rmax } else { r };
                             let cells = (side / h).ceil() * (side / w).ceil();
-                            let per_search =
-                                (2.0 * r / h + 3.0).min(side / h + 1.0) * (2.0 * r / w + 3.0).min(side / w + 1.0);
+                            // The centre cell and its rings: one ring at the radius's own precision.
+                            let per_search = match (c.expand, precision) {
+                                (Expand::CentreOnly, _) => 1.0,
+                                (Expand::Neighbours, None) => 9.0,
+                                (Expand::Neighbours, Some(_)) => {
+                                    (2.0 * (r / h).ceil() + 1.0).min(side / h + 1.0)
+                                        * (2.0 * (r / w).ceil() + 1.0).min(side / w + 1.0)
+                                }
+                            };
                             let searched = searches * city.weight / total / radii / locations.max(1.0) * per_search;
                             if precision.is_some() {
                                 area = cells;
