@@ -143,6 +143,33 @@ pub fn count(n: f64) -> String {
     }
 }
 
+/// `count x sum of p(k)^2` of Zipf(`s`) over `count` keys ([`Load::key_skew`] of a Zipf
+/// workload): the sums of `k^-s` and `k^-2s`, their first `exact` terms exactly and the rest as
+/// integrals. A model's footprint that recovers `s` from the load's skew by bisection calls it
+/// with few exact terms.
+pub fn zipf_key_skew(count: f64, s: f64, exact: u64) -> f64 {
+    let exact = count.min(exact as f64) as u64;
+    let (mut h1, mut h2) = (0.0, 0.0);
+    for k in 1..=exact {
+        let w = math::powf(k as f64, -s);
+        h1 += w;
+        h2 += w * w;
+    }
+    let tail = |p: f64| {
+        let (a, b) = (exact as f64 + 0.5, count + 0.5);
+        if count <= exact as f64 {
+            0.0
+        } else if (p - 1.0).abs() < 1e-9 {
+            math::ln(b / a)
+        } else {
+            (math::powf(b, 1.0 - p) - math::powf(a, 1.0 - p)) / (1.0 - p)
+        }
+    };
+    h1 += tail(s);
+    h2 += tail(2.0 * s);
+    count * h2 / (h1 * h1)
+}
+
 /// `count x sum of p(key)^2` of a key distribution (see [`Load::key_skew`]).
 fn key_skew(keys: &Keys) -> f64 {
     match *keys {
@@ -151,29 +178,7 @@ fn key_skew(keys: &Keys) -> f64 {
             let n = count as f64;
             n * (share * share + (1.0 - share) * (1.0 - share) / n)
         }
-        Keys::Zipf { count, s } => {
-            // Sums of k^-s and k^-2s: the first terms exactly, the rest as integrals.
-            let exact = count.min(100_000);
-            let (mut h1, mut h2) = (0.0, 0.0);
-            for k in 1..=exact {
-                let w = math::powf(k as f64, -s);
-                h1 += w;
-                h2 += w * w;
-            }
-            let tail = |p: f64| {
-                let (a, b) = (exact as f64 + 0.5, count as f64 + 0.5);
-                if count <= exact {
-                    0.0
-                } else if (p - 1.0).abs() < 1e-9 {
-                    math::ln(b / a)
-                } else {
-                    (math::powf(b, 1.0 - p) - math::powf(a, 1.0 - p)) / (1.0 - p)
-                }
-            };
-            h1 += tail(s);
-            h2 += tail(2.0 * s);
-            count as f64 * h2 / (h1 * h1)
-        }
+        Keys::Zipf { count, s } => zipf_key_skew(count as f64, s, 100_000),
     }
 }
 

@@ -23,7 +23,7 @@
 //! of the viewers' requests the origin never saw); tables of the hit ratio per tier and of the
 //! origin's requests per second over time.
 
-use parts::cache::{Capacity, ReadPathSpec};
+use parts::cache::{self, Capacity, ReadPathSpec};
 use parts::calls::{CallPolicy, CallTimer};
 use parts::cdn::{CacheTier, CdnSpec, CdnStats, Got, Layout, Origin, Role, Viewer};
 use parts::pool::PoolTimer;
@@ -135,7 +135,7 @@ impl Model for Cdn {
     /// operations over the catalog's keys, uniform: an upper bound of the distinct objects under
     /// Zipf), at most its capacity (entries, or bytes over the mean object's size); the shield
     /// the distinct objects of every zone. ~160 B an entry (its B-tree entry, expiry and LRU
-    /// records; [`cache_entries`]). Per viewer its calls and a ring of its zone's PoPs (64
+    /// records; [`cache::ENTRY_BYTES`]). Per viewer its calls and a ring of its zone's PoPs (64
     /// vnodes each). Events: a response per operation, 2 per edge miss (to the shield or origin
     /// and back), 3 more per shield miss (the origin's pool timer). Measured on a variant of
     /// `cdn_shield.ron` (300,000 objects of 1-2 kB, uniform keys, 30,000 gets/s for 10 s): 103 MB
@@ -178,7 +178,7 @@ impl Model for Cdn {
             queued: load.in_flight * 4.0,
             ..Default::default()
         }
-        .part(format!("caches: {} entries x 160 B", count(entries)), cache_entries(entries))
+        .part(format!("caches: {} entries x 160 B", count(entries)), entries * cache::ENTRY_BYTES)
         .part(
             format!("viewers: {} x (1 kB + a ring of {pops_per_zone:.0} PoPs x 64 vnodes x 16 B)", count(viewers)),
             viewers * (1_000.0 + pops_per_zone * 64.0 * 16.0),
@@ -217,14 +217,6 @@ impl Model for Cdn {
     fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         report(c, run)
     }
-}
-
-/// Heap bytes of `n` entries of a `parts::cache::Cache` of sizes (`u64`): the entries' B-tree
-/// (72 B an entry, nodes ~2/3 full), the expiry set and the LRU queue of uses (16 B a record,
-/// up to twice the entries, in a ring buffer that doubles): ~160 B. A shared part's cost, kept
-/// here until `parts::cache` states its own.
-pub fn cache_entries(n: f64) -> f64 {
-    n * 160.0
 }
 
 /// `Ok` gets whose size is not their object's: `(judged, wrong, first wrong)`.

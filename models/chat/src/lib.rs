@@ -1339,7 +1339,7 @@ impl Model for Chat {
             devices * (1750.0 + views),
         )
         .part(format!("conversation copies: {copies:.0} x 200 B"), copies * 200.0)
-        .part(format!("the store: {sends:.0} messages x 2 writes"), kv_writes_bytes(sends * 2.0, &c.kv))
+        .part(format!("the store: {sends:.0} messages x 2 writes"), c.kv.footprint_of_writes(sends * 2.0))
         .part(format!("deliveries: {sends:.0} messages x {per_send:.1} devices x 80 B"), deliveries * 80.0)
         .part(format!("the checkers' records: {sends:.0} messages x 400 B"), sends * 400.0)
     }
@@ -1476,13 +1476,4 @@ pub fn sums(run: &RunView<'_, Node>) -> Sums {
         }
     }
     s
-}
-
-/// The heap `writes` writes leave in a [`KvServer`] store: each an entry in the primary's log
-/// (with its change, ~150 B with the log's growth), a record on every replica's disk (~150 B),
-/// and an answer in the primary's idempotency table while it holds fewer than `dedupe` per
-/// shard (~100 B). (A model-local estimate; the KV part states no footprint of its own.)
-fn kv_writes_bytes(writes: f64, kv: &KvSpec) -> f64 {
-    let remembered = writes.min(kv.shards as f64 * kv.dedupe as f64);
-    writes * (150.0 + 150.0 * kv.replicas as f64) + remembered * 100.0
 }

@@ -600,7 +600,7 @@ impl Model for Checkout {
             queued: load.in_flight * 10.0,
             ..Default::default()
         }
-        .part(format!("cart writes: {puts:.0}"), kv_writes_bytes(puts, &c.kv))
+        .part(format!("cart writes: {puts:.0}"), c.kv.footprint_of_writes(puts))
         .part(format!("purchases: {buys:.0} x 300 B (holds, confirmations, records)"), buys * 300.0)
         .part(format!("reads: {reads:.0} x 50 B (the checkers' records)"), reads * 50.0)
     }
@@ -834,13 +834,4 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     put("pay_breaker_opened", pay.breaker_opened as f64);
     put("pay_breaker_rejected", pay.breaker_rejected as f64);
     r
-}
-
-/// The heap `writes` writes leave in a [`KvServer`] store: each an entry in the primary's log
-/// (with its change, ~150 B with the log's growth), a record on every replica's disk (~150 B),
-/// and an answer in the primary's idempotency table while it holds fewer than `dedupe` per
-/// shard (~100 B). (A model-local estimate; the KV part states no footprint of its own.)
-fn kv_writes_bytes(writes: f64, kv: &KvSpec) -> f64 {
-    let remembered = writes.min(kv.shards as f64 * kv.dedupe as f64);
-    writes * (150.0 + 150.0 * kv.replicas as f64) + remembered * 100.0
 }

@@ -10,33 +10,8 @@
 use crate::{Config, Feed, Strategy};
 use sim_core::Model;
 use sim_core::Topology;
-use sim_core::cost::{Footprint, Load};
+use sim_core::cost::{Footprint, Load, zipf_key_skew};
 use sim_core::math;
-
-/// `count x sum of p(k)^2` of Zipf(`s`) over `count` keys (as the kernel computes a load's key
-/// skew: the first terms exactly, the rest as integrals).
-fn zipf_skew(count: f64, s: f64) -> f64 {
-    let exact = count.min(2000.0) as u64;
-    let (mut h1, mut h2) = (0.0, 0.0);
-    for k in 1..=exact {
-        let w = math::powf(k as f64, -s);
-        h1 += w;
-        h2 += w * w;
-    }
-    let tail = |p: f64| {
-        let (a, b) = (exact as f64 + 0.5, count + 0.5);
-        if count <= exact as f64 {
-            0.0
-        } else if (p - 1.0).abs() < 1e-9 {
-            math::ln(b / a)
-        } else {
-            (math::powf(b, 1.0 - p) - math::powf(a, 1.0 - p)) / (1.0 - p)
-        }
-    };
-    h1 += tail(s);
-    h2 += tail(2.0 * s);
-    count * h2 / (h1 * h1)
-}
 
 /// The Zipf exponent whose key skew over `count` keys is `skew` (0 for even keys): the workload's
 /// Zipf keys are the authors and readers, user 0 the most active.
@@ -47,7 +22,7 @@ fn zipf_exponent(count: f64, skew: f64) -> f64 {
     let (mut lo, mut hi) = (0.0, 4.0);
     for _ in 0..40 {
         let mid = (lo + hi) / 2.0;
-        if zipf_skew(count, mid) < skew { lo = mid } else { hi = mid }
+        if zipf_key_skew(count, mid, 2000) < skew { lo = mid } else { hi = mid }
     }
     (lo + hi) / 2.0
 }
@@ -164,7 +139,7 @@ mod tests {
     #[test]
     fn the_exponent_is_found_from_the_skew() {
         assert_eq!(zipf_exponent(1000.0, 1.0), 0.0);
-        let s = zipf_exponent(30_000.0, zipf_skew(30_000.0, 1.0));
+        let s = zipf_exponent(30_000.0, zipf_key_skew(30_000.0, 1.0, 2000));
         assert!((s - 1.0).abs() < 1e-3, "{s}");
     }
 }

@@ -1017,8 +1017,7 @@ impl Model for Notify {
         let cached = (c.api_servers as f64 * entries(&c.user_cache.capacity)).min(users.max(load.keys));
         let seen = if c.dedup { (workers * c.dedup_window as f64).min(sends) } else { 0.0 };
         let writes_each = if c.queue { 2.0 + if c.dedup { 1.0 } else { 0.0 } } else { 2.0 };
-        let rf = c.log.replication as f64;
-        let queued_each = if c.queue { 32.0 + rf * (16.0 + 128.0) + 16.0 } else { 0.0 };
+        let queued_each = if c.queue { c.log.record_bytes() } else { 0.0 };
         sim_core::cost::Footprint {
             events: sends * 40.0 + statuses * 6.0,
             queued: load.in_flight * 20.0,
@@ -1029,7 +1028,7 @@ impl Model for Notify {
         .part(format!("dedup windows: {seen:.0} ids x 100 B"), seen * 100.0)
         .part(
             format!("status store: {sends:.0} notifications x {writes_each:.0} writes"),
-            kv_writes_bytes(sends * writes_each, &c.kv),
+            c.kv.footprint_of_writes(sends * writes_each),
         )
         .part(format!("queue: {sends:.0} notifications x {queued_each:.0} B"), sends * queued_each)
         .part(format!("deliveries and the checkers' records: {sends:.0} x 250 B"), sends * 250.0)
@@ -1243,13 +1242,4 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     put("status_answers", agree.judged as f64);
     r
-}
-
-/// The heap `writes` writes leave in a [`KvServer`] store: each an entry in the primary's log
-/// (with its change, ~150 B with the log's growth), a record on every replica's disk (~150 B),
-/// and an answer in the primary's idempotency table while it holds fewer than `dedupe` per
-/// shard (~100 B). (A model-local estimate; the KV part states no footprint of its own.)
-fn kv_writes_bytes(writes: f64, kv: &KvSpec) -> f64 {
-    let remembered = writes.min(kv.shards as f64 * kv.dedupe as f64);
-    writes * (150.0 + 150.0 * kv.replicas as f64) + remembered * 100.0
 }

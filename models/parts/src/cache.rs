@@ -232,6 +232,13 @@ fn is_current<V>(entries: &BTreeMap<u64, Entry<V>>, tick: u64, key: u64) -> bool
     entries.get(&key).is_some_and(|e| e.rank.1 == tick)
 }
 
+/// Heap bytes of an entry of a [`Cache`] of small values (sizes, ids), for a model's footprint
+/// (`Model::footprint`): the entries' B-tree (72 B an entry, nodes ~2/3 full), the expiry set
+/// and the LRU queue of uses (16 B a record, up to twice the entries, in a ring buffer that
+/// doubles): ~160 B. Measured on cdn and readpath (docs/performance.md, "Round thirty"). A
+/// larger value adds its own heap.
+pub const ENTRY_BYTES: f64 = 160.0;
+
 /// An LRU or LFU cache with TTLs (see the module docs). `V` is the cached value.
 #[derive(Clone, Debug)]
 pub struct Cache<V> {

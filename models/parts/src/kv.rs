@@ -153,6 +153,19 @@ pub struct KvSpec {
     pub dedupe: u32,
 }
 
+impl KvSpec {
+    /// The heap `writes` writes leave in a [`KvServer`] store, for a model's footprint
+    /// (`Model::footprint`): each an entry in the primary's log (with its change, ~150 B with the
+    /// log's growth), a record on every replica's disk (~150 B), and an answer in the primary's
+    /// idempotency table while it holds fewer than `dedupe` per shard (~100 B). Measured on
+    /// chat, notify, ticket and checkout (docs/performance.md, "Round thirty"). Nothing is
+    /// trimmed: a write stays in the log and on the disks until the run ends.
+    pub fn footprint_of_writes(&self, writes: f64) -> f64 {
+        let remembered = writes.min(self.shards as f64 * self.dedupe as f64);
+        writes * (150.0 + 150.0 * self.replicas as f64) + remembered * 100.0
+    }
+}
+
 impl Default for KvSpec {
     fn default() -> Self {
         KvSpec {

@@ -191,6 +191,15 @@ impl Default for LogSpec {
 }
 
 impl LogSpec {
+    /// Heap bytes of one record in the log, for a model's footprint (`Model::footprint`): the
+    /// shared entry (32 B and its index, 16 B) and on each of `replication` replicas its handle
+    /// (16 B) and its group commit's record (128 B), as kafka's footprint states them; notify
+    /// and judge measure their logs with it (docs/performance.md, "Round thirty"). Records stay
+    /// to the end of a run unless a retention trims them.
+    pub fn record_bytes(&self) -> f64 {
+        32.0 + 16.0 + self.replication as f64 * (16.0 + 128.0)
+    }
+
     /// Problems as `(field path, message)`; `brokers` is the design's broker count.
     pub fn validate(&self, path: &str, brokers: u32) -> Vec<(String, String)> {
         let mut e = Vec::new();

@@ -579,7 +579,7 @@ impl Model for ReadPathModel {
             queued: load.in_flight * 4.0,
             ..Default::default()
         }
-        .part(format!("cache entries: {} x 160 B", count(entries)), entries * 160.0)
+        .part(format!("cache entries: {} x 160 B", count(entries)), entries * parts::cache::ENTRY_BYTES)
         .part(
             format!("keys read at the database: {} x 150 B (load, report, misses)", count(read_keys)),
             read_keys * 150.0,

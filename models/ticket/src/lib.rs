@@ -862,7 +862,7 @@ impl Model for Ticket {
         }
         .part(
             format!("orders: {orders:.0} x 2 writes (and the checker's changes, 150 B each)"),
-            kv_writes_bytes(orders * 2.0, &c.kv) + orders * 2.0 * 150.0 + orders * 200.0,
+            c.kv.footprint_of_writes(orders * 2.0) + orders * 2.0 * 150.0 + orders * 200.0,
         )
         .part(format!("purchases: {buys:.0} x 300 B (jobs, the room, the checkers)"), buys * 300.0)
         .part(format!("views: {views:.0} x 150 B"), views * 150.0)
@@ -1139,13 +1139,4 @@ fn occ_table(occ: &[OccStats], buyers: &[u64], buy_latency: &[Vec<u64>], main_en
         &["retry_rate"],
         Axis::new("conflicts per CAS attempt", "share"),
     )
-}
-
-/// The heap `writes` writes leave in a [`KvServer`] store: each an entry in the primary's log
-/// (with its change, ~150 B with the log's growth), a record on every replica's disk (~150 B),
-/// and an answer in the primary's idempotency table while it holds fewer than `dedupe` per
-/// shard (~100 B). (A model-local estimate; the KV part states no footprint of its own.)
-fn kv_writes_bytes(writes: f64, kv: &KvSpec) -> f64 {
-    let remembered = writes.min(kv.shards as f64 * kv.dedupe as f64);
-    writes * (150.0 + 150.0 * kv.replicas as f64) + remembered * 100.0
 }
