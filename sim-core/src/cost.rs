@@ -87,8 +87,8 @@ pub struct Cost {
     pub max_events: u64,
     /// The model's name when it states no footprint ([`Footprint::unstated`]): its state and the
     /// events it causes beyond the kernel's two per operation are then not counted, and the
-    /// estimate is a lower bound (measured: 2.3x to 15x under the peak RSS for such designs'
-    /// perf scenarios, docs/performance.md, "Round twenty-seven").
+    /// estimate is a lower bound (measured: 2.3x to 15x under the peak RSS of the perf scenarios
+    /// of the designs that stated none until round thirty, docs/performance.md).
     pub unstated: Option<&'static str>,
 }
 
