@@ -72,10 +72,9 @@ fn the_last_progress_call_marks_the_end_of_the_simulation() {
 
 /// The designs whose memory estimate is a lower bound: they state no `Model::footprint`, so the
 /// estimate (`simctl run`'s refusal, `--max-memory`, a sweep's jobs) counts only the kernel's
-/// parts, and says so. Measured on their perf scenarios: 2.3x to 15x under the peak RSS
-/// (docs/performance.md, "Round twenty-seven"). Pinned, so that a design added without a
-/// footprint, or one that gains its footprint, changes this list on purpose.
-const WITHOUT_FOOTPRINT: &[&str] = &["blacklist"];
+/// parts, and says so. No design is left without a footprint; the list stays, so that a design
+/// added without one changes it on purpose.
+const WITHOUT_FOOTPRINT: &[&str] = &[];
 
 #[test]
 fn the_designs_without_a_footprint_are_the_ones_listed_and_their_estimates_say_so() {

@@ -155,6 +155,17 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
                 arrival: OpenLoop(rate_per_s: 5000.0), keys: Zipf(count: 1000, s: 0.9))"#,
         ),
         (
+            "blacklist",
+            r#"duration: "10s", settle: "2s", topology: (servers: 10, clients: 4),
+            config: (rate_limit: (max: 100000), service: (concurrency: 64),
+                read_path: (cache: (capacity: Entries(100000), ttl: Some("30s"), negative_ttl: Some("1s")), single_flight: true),
+                provider: (latency: LogNormal(median: "20ms", sigma: 0.3), error_rate: 0.0, rate_limit: None),
+                store: (shards: 2, replicas: 2, pool: (concurrency: 32, queue: 1000, service: Exponential(mean: "200us"))),
+                checker: (workers: 512, queue: 100000, cron_every: Some("1s"), cron_sample: 1000, ips: 100000)),
+            disk: (latency: Constant("100us")),
+            workload: (ops: [("check", 1.0)], arrival: OpenLoop(rate_per_s: 10000.0), keys: Uniform(count: 100000))"#,
+        ),
+        (
             "judge",
             r#"duration: "120s", settle: "30s", topology: (servers: 105, clients: 20),
             config: (brokers: 3, log: (topics: [(name: "submissions", partitions: 100)], replication: 3, acks: 2,

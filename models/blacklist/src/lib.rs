@@ -64,7 +64,7 @@ pub mod check;
 
 use check::{CLEAN, MALICIOUS, Truth, TruthSpec, UNKNOWN};
 use parts::balance::{HealthSpec, Policy};
-use parts::cache::{CacheStats, FetchId, Fetched, Read, ReadPath, ReadPathSpec, ReadStats, hit_ratio_table};
+use parts::cache::{CacheStats, Capacity, FetchId, Fetched, Read, ReadPath, ReadPathSpec, ReadStats, hit_ratio_table};
 use parts::calls::{Answer, CallOutcome, CallPolicy, CallTimer, Calls, Done, OpCalls, ReqId, ServiceId};
 use parts::kv::{self, KvClient, KvResult, KvServer, KvSpec, ReadFrom, ShardMap};
 use parts::limiter::{self, Algorithm, Params};
@@ -892,6 +892,63 @@ impl Model for Blacklist {
         e.extend(c.provider_call.validate("config.provider_call"));
         e.extend(c.truth.validate("config.truth"));
         e
+    }
+
+    /// Per distinct IP checked (from `load.keys` and its skew): its verdict written once to the
+    /// store (`KvSpec::footprint_of_writes`: in the primary's log and on each replica's disk,
+    /// ~150 B a copy, and the dedupe record), its
+    /// entry in the owning service's cache (~160 B) and the checkers' records (~150 B: the
+    /// durability check's per-IP map, the report's copies). Store reads: a miss per distinct IP,
+    /// and 15% of the other checks (expired entries, negative entries of IPs not yet checked).
+    /// Events beyond the kernel's two: ~4.3 a check (gateway and service hops, the pool timer),
+    /// 3 a store read, 7 an IP checked by `isMalicious` (enqueue, the call, the write and its
+    /// replication), 4 an IP the cron samples. Measured on `blacklist_perf.ron` and variants
+    /// (30 to 120 s, 1,500 to 6,000 checks/s, 25,000 to 400,000 IPs): 61 MB used over a tiny
+    /// run, 28 MB of it the kernel's estimate; 9.6 events a check. Not counted: the store's
+    /// disk also bounds the writes (one sync at a time per shard, e.g. ~1,600/s at 1.25 ms), and
+    /// the disk is not in the config; a slow disk makes this an overestimate.
+    fn footprint(c: &Config, _topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
+        let checks = load.of("check", Self::OP_KINDS);
+        // The distinct IPs checked: the uniform expectation, its rate divided by skew^0.19 for a
+        // Zipf workload's repeats (fit: within 10% of the expectation for s = 1, 25,000 to
+        // 100,000 keys, 180,000 checks).
+        let keys = load.keys.max(1.0);
+        let spread = keys * sim_core::math::powf(load.key_skew.max(1.0), 0.19);
+        let ips = keys * (1.0 - sim_core::math::exp(-checks / spread));
+        // The checker's workers record at most one IP per `isMalicious` round trip, and at most
+        // the provider's rate limit.
+        let round_trip = c.provider.latency.mean_ns().unwrap_or(1e9) / 1e9 + 2.0 * load.latency_s;
+        let mut per_s = c.checker.workers as f64 / round_trip.max(1e-3);
+        if let Some(r) = &c.provider.rate_limit {
+            per_s = per_s.min(r.per_s);
+        }
+        let written = match c.unknown {
+            Unknown::Async => ips.min(per_s * load.run_s),
+            Unknown::Sync => ips,
+        };
+        let capacity = match c.read_path.cache.capacity {
+            Capacity::Entries(n) => n as f64,
+            Capacity::Bytes(b) => b as f64 / ENTRY_BYTES as f64,
+        } * c.services as f64;
+        let cached = ips.min(capacity);
+        let reads = ips + (checks - ips).max(0.0) * 0.15;
+        let samples = c
+            .checker
+            .cron_every
+            .map_or(0.0, |e| load.run_s / (e.0 as f64 / 1e9).max(1e-3) * c.checker.cron_sample as f64);
+        // A sampled IP the store knows is checked again: about half the known share on average.
+        let rechecks = samples * (written / c.checker.ips.max(1) as f64).min(1.0) / 2.0;
+        sim_core::cost::Footprint {
+            events: checks * 4.3 + reads * 3.0 + (written + rechecks) * 7.0 + samples * 4.0,
+            queued: load.in_flight * 4.0 + c.checker.workers as f64,
+            ..Default::default()
+        }
+        .part(
+            format!("the store: {written:.0} verdicts x {} copies x 150 B, and dedupe records", 1 + c.store.replicas),
+            c.store.footprint_of_writes(written),
+        )
+        .part(format!("cache entries: {cached:.0} x 160 B"), cached * parts::cache::ENTRY_BYTES)
+        .part(format!("the checkers' records: {ips:.0} IPs x 150 B"), ips * 150.0)
     }
 
     fn factory(c: &Config, topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
