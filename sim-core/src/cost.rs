@@ -47,6 +47,12 @@ impl Load {
     pub fn total(&self) -> f64 {
         self.ops.iter().fold(0.0, |a, b| a + b)
     }
+    /// How many times something done every `interval` happens over the run (`run_s /
+    /// interval`, an interval under a millisecond taken as one): a footprint's rebuilds,
+    /// heartbeats, polls.
+    pub fn times_every(&self, interval: crate::time::Duration) -> f64 {
+        self.run_s / interval.as_secs_f64().max(1e-3)
+    }
 }
 
 /// A model's own costs under a [`Load`], stated by [`Model::footprint`]. Bytes are heap bytes

@@ -737,7 +737,7 @@ impl Model for Autocomplete {
     fn footprint(c: &Config, topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
         let words = c.vocabulary as f64;
         let (suggests, searches) = (load.of("suggest", Self::OP_KINDS), load.of("search", Self::OP_KINDS));
-        let rebuilds = (load.run_s / (c.rebuild_every.0 as f64 / 1e9).max(1e-3)).floor();
+        let rebuilds = load.times_every(c.rebuild_every).floor();
         let rebuild_bytes = words * (630.0 * rebuilds.min(2.0) + 100.0 * (rebuilds - 2.0).max(0.0));
         let servers = topo.servers.len().saturating_sub(1) as f64;
         sim_core::cost::Footprint {

@@ -64,7 +64,7 @@ pub mod check;
 
 use check::{CLEAN, MALICIOUS, Truth, TruthSpec, UNKNOWN};
 use parts::balance::{HealthSpec, Policy};
-use parts::cache::{CacheStats, Capacity, FetchId, Fetched, Read, ReadPath, ReadPathSpec, ReadStats, hit_ratio_table};
+use parts::cache::{CacheStats, FetchId, Fetched, Read, ReadPath, ReadPathSpec, ReadStats, hit_ratio_table};
 use parts::calls::{Answer, CallOutcome, CallPolicy, CallTimer, Calls, Done, OpCalls, ReqId, ServiceId};
 use parts::kv::{self, KvClient, KvResult, KvServer, KvSpec, ReadFrom, ShardMap};
 use parts::limiter::{self, Algorithm, Params};
@@ -926,16 +926,10 @@ impl Model for Blacklist {
             Unknown::Async => ips.min(per_s * load.run_s),
             Unknown::Sync => ips,
         };
-        let capacity = match c.read_path.cache.capacity {
-            Capacity::Entries(n) => n as f64,
-            Capacity::Bytes(b) => b as f64 / ENTRY_BYTES as f64,
-        } * c.services as f64;
+        let capacity = c.read_path.cache.capacity.entries(ENTRY_BYTES as f64) * c.services as f64;
         let cached = ips.min(capacity);
         let reads = ips + (checks - ips).max(0.0) * 0.15;
-        let samples = c
-            .checker
-            .cron_every
-            .map_or(0.0, |e| load.run_s / (e.0 as f64 / 1e9).max(1e-3) * c.checker.cron_sample as f64);
+        let samples = c.checker.cron_every.map_or(0.0, |e| load.times_every(e) * c.checker.cron_sample as f64);
         // A sampled IP the store knows is checked again: about half the known share on average.
         let rechecks = samples * (written / c.checker.ips.max(1) as f64).min(1.0) / 2.0;
         sim_core::cost::Footprint {

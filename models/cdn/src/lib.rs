@@ -23,7 +23,7 @@
 //! of the viewers' requests the origin never saw); tables of the hit ratio per tier and of the
 //! origin's requests per second over time.
 
-use parts::cache::{self, Capacity, ReadPathSpec};
+use parts::cache::{self, ReadPathSpec};
 use parts::calls::{CallPolicy, CallTimer};
 use parts::cdn::{CacheTier, CdnSpec, CdnStats, Got, Layout, Origin, Role, Viewer};
 use parts::pool::PoolTimer;
@@ -146,15 +146,11 @@ impl Model for Cdn {
         let cat = &c.cdn.catalog;
         let keys = load.keys.min(cat.objects as f64).max(1.0);
         let mean_size = (cat.size_min + cat.size_max) as f64 / 2.0;
-        let capacity = |spec: &ReadPathSpec| match spec.cache.capacity {
-            Capacity::Entries(n) => n as f64,
-            Capacity::Bytes(b) => b as f64 / mean_size.max(1.0),
-        };
+        let capacity = |spec: &ReadPathSpec| spec.cache.capacity.entries(mean_size.max(1.0));
         // Distinct objects of `n` gets over the keys, uniform.
         let distinct = |n: f64| keys * (1.0 - sim_core::math::exp(-n / keys));
         let zones = layout.pops.iter().filter(|p| !p.is_empty()).count().max(1) as f64;
-        let windows =
-            |spec: &ReadPathSpec| spec.cache.ttl.map_or(1.0, |t| (load.run_s / (t.0 as f64 / 1e9).max(1e-3)).max(1.0));
+        let windows = |spec: &ReadPathSpec| spec.cache.ttl.map_or(1.0, |t| load.times_every(t).max(1.0));
         let mut edge_entries = 0.0;
         let mut edge_misses = 0.0;
         for pops in layout.pops.iter().filter(|p| !p.is_empty()) {

@@ -1320,7 +1320,7 @@ impl Model for Chat {
         let per_send = members * online_share * c.devices as f64;
         let deliveries = sends * per_send;
         let views = c.chat_servers as f64 * 64.0;
-        let secs = |d: Duration| (d.0 as f64 / 1e9).max(1e-3);
+        let secs = |d: Duration| d.as_secs_f64().max(1e-3);
         let polling = match (c.delivery_mix.len(), c.delivery) {
             (0, Delivery::Poll) => 1.0,
             (0, _) => 0.0,

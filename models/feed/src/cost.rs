@@ -106,7 +106,7 @@ pub fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
     // Pairs judged, 8 B each, and the buffers the vector outgrew (as much again, rounded up).
     let outgrown = if pairs >= 1.0 { math::powf(2.0, math::log2(pairs).ceil()) } else { 0.0 };
     let workers = topo.servers.len().saturating_sub(2 + (c.brokers + c.api_servers + c.store_shards) as usize) as f64;
-    let fetch_s = (c.log.fetch_wait.0 as f64 / 1e9).max(1e-3);
+    let fetch_s = c.log.fetch_wait.as_secs_f64().max(1e-3);
     let polls = workers * load.run_s / fetch_s * 1.3;
     let shards = match c.strategy {
         Strategy::FanoutWrite => 0.0,

@@ -787,7 +787,7 @@ impl Model for JobRec {
         let apps = w.applications as f64 + applies;
         let per_user = apps / users;
         let pairs = users * per_user * per_user;
-        let refresh_s = (c.refresh.0 as f64 / 1e9).max(1e-3);
+        let refresh_s = c.refresh.as_secs_f64().max(1e-3);
         sim_core::cost::Footprint {
             events: opens * 18.0 + (applies + posts) * 10.0 + load.run_s / refresh_s * REASONS as f64 * 2.0,
             queued: load.in_flight * 12.0 + c.online as f64,

@@ -876,7 +876,7 @@ impl Model for Judge {
         let subs = load.of("submit", Self::OP_KINDS);
         let rf = c.log.replication as f64;
         let partitions: f64 = c.log.topics.iter().map(|t| t.partitions as f64).sum();
-        let poll_s = (c.poll_every.0 as f64 / 1e9).max(1e-3);
+        let poll_s = c.poll_every.as_secs_f64().max(1e-3);
         let queued_each = if c.queue { c.log.record_bytes() } else { 0.0 };
         let logs = if c.queue { partitions * rf * 16e3 } else { 0.0 };
         let fetched = if c.queue { partitions * rf } else { 0.0 };

@@ -717,7 +717,7 @@ impl Model for Leaderboard {
         let (top10, rank) = (load.of("top10", Self::OP_KINDS), load.of("rank", Self::OP_KINDS));
         let replicas = c.log.replication.max(1) as f64;
         let update_bytes = replicas * 120.0 + 170.0;
-        let fetch_s = (c.log.fetch_wait.0 as f64 / 1e9).max(1e-3);
+        let fetch_s = c.log.fetch_wait.as_secs_f64().max(1e-3);
         let ticks = load.run_s / fetch_s * (1.0 + c.brokers as f64) * 1.1;
         sim_core::cost::Footprint {
             events: updates * 7.0 + (top10 + rank) * 3.0 + ticks,

@@ -706,10 +706,7 @@ impl Model for Nearby {
         // Each geohash index's cell cache, on every location server: the cells its searches read
         // (those of each city's area, out to three spreads and the radius), up to its capacity,
         // ~230 B a cell (measured: precision 6 on nearby.ron's cities, 20,000 cells a server).
-        let capacity = match c.cache.capacity {
-            parts::cache::Capacity::Entries(n) => n as f64,
-            parts::cache::Capacity::Bytes(b) => b as f64 / 8.0,
-        };
+        let capacity = c.cache.capacity.entries(8.0);
         let km_per_deg = geo::EARTH_RADIUS_KM * std::f64::consts::PI / 180.0;
         let cells_per_server: f64 = std::iter::once(&c.index)
             .chain(&c.shadow)

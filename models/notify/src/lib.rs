@@ -1010,10 +1010,7 @@ impl Model for Notify {
         let replicas = c.kv.replicas as f64;
         let fixed = 1 + c.brokers as usize + c.api_servers as usize + c.kv.nodes() + CHANNELS.len();
         let workers = topo.servers.len().saturating_sub(fixed) as f64;
-        let entries = |cap: &Capacity| match *cap {
-            Capacity::Entries(n) => n as f64,
-            Capacity::Bytes(b) => b as f64 / 64.0,
-        };
+        let entries = |cap: &Capacity| cap.entries(64.0);
         let cached = (c.api_servers as f64 * entries(&c.user_cache.capacity)).min(users.max(load.keys));
         let seen = if c.dedup { (workers * c.dedup_window as f64).min(sends) } else { 0.0 };
         let writes_each = if c.queue { 2.0 + if c.dedup { 1.0 } else { 0.0 } } else { 2.0 };

@@ -102,6 +102,17 @@ pub enum Capacity {
     Bytes(u64),
 }
 
+impl Capacity {
+    /// The entries the capacity holds, for a model's footprint: a byte capacity over
+    /// `entry_bytes`, the size the model gives its entries.
+    pub fn entries(&self, entry_bytes: f64) -> f64 {
+        match *self {
+            Capacity::Entries(n) => n as f64,
+            Capacity::Bytes(b) => b as f64 / entry_bytes,
+        }
+    }
+}
+
 impl Default for Capacity {
     fn default() -> Self {
         Capacity::Entries(10_000)

@@ -455,7 +455,7 @@ impl Model for PushModel {
         let users = c.users as f64;
         let clients = topo.clients.len() as f64;
         let pushes = load.of("push", Self::OP_KINDS);
-        let heartbeat_s = (c.conn.heartbeat.interval.0 as f64 / 1e9).max(1e-3);
+        let heartbeat_s = c.conn.heartbeat.interval.as_secs_f64().max(1e-3);
         let beats = users * load.run_s / heartbeat_s;
         sim_core::cost::Footprint {
             events: users * 5.0 + beats * 3.0 + pushes * 3.0,

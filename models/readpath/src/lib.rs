@@ -45,9 +45,7 @@
 //! waits and utilisation; the API tier's wait; stale reads and their age.
 
 use parts::balance::{HealthSpec, Policy};
-use parts::cache::{
-    CacheStats, Capacity, FetchId, Fetched, Mode, Read, ReadPath, ReadPathSpec, ReadStats, hit_ratio_table,
-};
+use parts::cache::{CacheStats, FetchId, Fetched, Mode, Read, ReadPath, ReadPathSpec, ReadStats, hit_ratio_table};
 use parts::calls::{Answer, CallOutcome, CallPolicy, CallTimer, Calls, Done, ReqId, ServiceId};
 use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};
 use serde::{Deserialize, Serialize};
@@ -558,12 +556,9 @@ impl Model for ReadPathModel {
         let keys = load.keys.max(1.0);
         let read_keys = keys.min(reads);
         let written_keys = keys.min(writes);
-        let capacity = match c.read_path.cache.capacity {
-            Capacity::Entries(n) => n as f64,
-            Capacity::Bytes(b) => b as f64 / c.db.row_bytes.max(1) as f64,
-        } * c.cache_servers as f64;
+        let capacity = c.read_path.cache.capacity.entries(c.db.row_bytes.max(1) as f64) * c.cache_servers as f64;
         let entries = read_keys.min(capacity);
-        let windows = c.read_path.cache.ttl.map_or(1.0, |t| (load.run_s / (t.0 as f64 / 1e9).max(1e-3)).max(1.0));
+        let windows = c.read_path.cache.ttl.map_or(1.0, |t| load.times_every(t).max(1.0));
         let mut misses = (windows * read_keys).min(reads);
         if capacity < read_keys {
             // Keys evicted before they are read again miss again.

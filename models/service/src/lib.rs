@@ -403,7 +403,7 @@ impl Model for Service {
             events += ops * 3.0;
         }
         if let Some(a) = &c.health.active {
-            events += clients * api * load.run_s / (a.interval.0 as f64 / 1e9).max(1e-3) * 2.0;
+            events += clients * api * load.times_every(a.interval) * 2.0;
         }
         let nodes = (topo.servers.len() + topo.clients.len()) as f64;
         sim_core::cost::Footprint { events, queued: load.in_flight * 2.0, ..Default::default() }
