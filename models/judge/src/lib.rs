@@ -84,7 +84,7 @@ pub mod leaderboard;
 
 use leaderboard::Leaderboard;
 use parts::balance::{HealthSpec, Policy};
-use parts::calls::{Answer, CallOutcome, CallPolicy, CallTimer, Calls, Done, ReqId, ServiceId};
+use parts::calls::{Answer, AnswerWhenDurable, CallOutcome, CallPolicy, CallTimer, Calls, Done, ReqId, ServiceId};
 use parts::log::{self, Broker, Cluster, Consumer, Coordinator, Delivery, LogSpec, Producer};
 use parts::pool::PoolTimer;
 use parts::workers::{self, Observation, Scaler, ScalerSpec, Worker, WorkerEvent, WorkerSpec};
@@ -412,7 +412,7 @@ pub struct Api {
     running: BTreeSet<u64>,
     refused_since_report: u64,
     /// Verdicts being written: (runner, request), answered when on disk.
-    pending: BTreeMap<WriteId, (NodeId, ReqId)>,
+    pending: AnswerWhenDurable,
     pub stats: ApiStats,
 }
 
@@ -574,7 +574,7 @@ impl Api {
         self.running.remove(&sub.id);
         if self.dedup && self.results.contains_key(&sub.id) {
             // A re-run's verdict: answer once the first one is on disk (else its write will).
-            if !self.pending.values().any(|&(n, r)| n == from && r == req) {
+            if !self.pending.is_waiting(from, req) {
                 self.stats.repeated += 1;
                 ctx.send(from, Msg::from(AppMsg::VerdictAck { req }));
             }
@@ -584,7 +584,7 @@ impl Api {
         let v = VerdictRec { sub, accepted };
         self.apply(v);
         let w = ctx.persist(Rec::Verdict(v));
-        self.pending.insert(w, (from, req));
+        self.pending.wait(w, from, req);
     }
 
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
@@ -636,7 +636,7 @@ impl Api {
     }
 
     fn on_persisted(&mut self, ctx: &mut Ctx<'_, Node>, w: WriteId) {
-        if let Some((to, req)) = self.pending.remove(&w) {
+        if let Some((to, req)) = self.pending.written(w) {
             ctx.send(to, Msg::from(AppMsg::VerdictAck { req }));
         }
     }
@@ -939,7 +939,7 @@ impl Model for Judge {
                     leaderboard: Leaderboard::new(c.penalty),
                     running: BTreeSet::new(),
                     refused_since_report: 0,
-                    pending: BTreeMap::new(),
+                    pending: AnswerWhenDurable::default(),
                     stats: ApiStats::default(),
                 }))
             } else {

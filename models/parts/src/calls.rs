@@ -30,10 +30,14 @@
 //!   (timeouts or retryable errors) open it; while open, calls fail at once without a request
 //!   (`BreakerOpen`); after `cooldown` one probe is let through (half-open): its success closes the
 //!   breaker, its failure opens it again.
+//!
+//! The server side has one piece here, [`AnswerWhenDurable`]: a server that answers a request
+//! only once its effect is on disk, and answers a retry of it at once if that effect is already
+//! there (else the first copy's write will).
 
 use crate::balance::{BalanceStats, Balancer, HealthSpec, Policy};
 use serde::{Deserialize, Serialize};
-use sim_core::{Actor, Ctx, Duration, NodeId, Time, TimerId};
+use sim_core::{Actor, Ctx, Duration, NodeId, Time, TimerId, WriteId};
 use std::collections::BTreeMap;
 
 /// Jitter on a backoff delay `d`.
@@ -666,6 +670,54 @@ impl<M: Clone> OpCalls<M> {
     }
 }
 
+/// A server's requests whose answer waits for a disk write: the write's id names the request
+/// (`wait`), and the write's completion gives back whom to answer (`written`). A retry of a request
+/// whose effect the server already applied asks `is_waiting`: if so, the first copy's write will
+/// answer; if not, the effect is on disk and the server answers at once.
+///
+/// Both directions are indexed, so a retry costs a look-up, not a scan of every write in flight:
+/// an overloaded server's disk queue and its callers' retries grow together.
+#[derive(Debug, Default)]
+pub struct AnswerWhenDurable {
+    by_write: BTreeMap<WriteId, (NodeId, ReqId)>,
+    /// (caller, request) -> its writes in flight. Usually 1; two incarnations of a caller may
+    /// number their requests alike.
+    waiting: BTreeMap<(NodeId, ReqId), u32>,
+}
+
+impl AnswerWhenDurable {
+    /// Request `req` from `from` is answered when write `w` is on disk.
+    pub fn wait(&mut self, w: WriteId, from: NodeId, req: ReqId) {
+        self.by_write.insert(w, (from, req));
+        *self.waiting.entry((from, req)).or_insert(0) += 1;
+    }
+
+    /// Whether a write for `req` from `from` is still in flight.
+    pub fn is_waiting(&self, from: NodeId, req: ReqId) -> bool {
+        self.waiting.contains_key(&(from, req))
+    }
+
+    /// Write `w` is on disk: whom to answer, if it was a request's.
+    pub fn written(&mut self, w: WriteId) -> Option<(NodeId, ReqId)> {
+        let (from, req) = self.by_write.remove(&w)?;
+        let n = self.waiting.get_mut(&(from, req)).expect("every write waited on is counted");
+        *n -= 1;
+        if *n == 0 {
+            self.waiting.remove(&(from, req));
+        }
+        Some((from, req))
+    }
+
+    /// Writes in flight.
+    pub fn len(&self) -> usize {
+        self.by_write.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_write.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -894,5 +946,28 @@ mod tests {
         };
         let d: Vec<u64> = (1..=5).map(|k| b.delay(k).0 / 1_000_000).collect();
         assert_eq!(d, [10, 20, 40, 70, 70]);
+    }
+
+    /// A retry is told apart by its caller and request: waiting while its first copy's write is in
+    /// flight, answered at once after. Two incarnations' requests with the same number each keep
+    /// the pair waiting until both writes are on disk.
+    #[test]
+    fn answer_when_durable_follows_each_write() {
+        let mut a = AnswerWhenDurable::default();
+        let (x, y) = (NodeId(3), NodeId(4));
+        a.wait(WriteId(10), x, ReqId(1));
+        a.wait(WriteId(11), y, ReqId(1));
+        a.wait(WriteId(12), x, ReqId(1));
+        assert!(a.is_waiting(x, ReqId(1)) && a.is_waiting(y, ReqId(1)));
+        assert!(!a.is_waiting(x, ReqId(2)) && !a.is_waiting(NodeId(5), ReqId(1)));
+        assert_eq!(a.written(WriteId(10)), Some((x, ReqId(1))));
+        assert!(a.is_waiting(x, ReqId(1)), "the second write of x's request 1 is in flight");
+        assert_eq!(a.written(WriteId(10)), None, "a write answers once");
+        assert_eq!(a.written(WriteId(99)), None, "a write no request waits on");
+        assert_eq!(a.written(WriteId(12)), Some((x, ReqId(1))));
+        assert!(!a.is_waiting(x, ReqId(1)) && a.is_waiting(y, ReqId(1)));
+        assert_eq!(a.len(), 1);
+        assert_eq!(a.written(WriteId(11)), Some((y, ReqId(1))));
+        assert!(a.is_empty() && !a.is_waiting(y, ReqId(1)));
     }
 }

@@ -46,7 +46,7 @@
 pub mod check;
 
 use parts::balance::{HealthSpec, Policy};
-use parts::calls::{Answer, CallOutcome, CallPolicy, CallTimer, Calls, ReqId, ServiceId};
+use parts::calls::{Answer, AnswerWhenDurable, CallOutcome, CallPolicy, CallTimer, Calls, ReqId, ServiceId};
 use parts::log::{self, Broker, Cluster, Consumer, Coordinator, Delivery, LogSpec, Pid, Producer, Record};
 use parts::pool::PoolTimer;
 use parts::workers::{self, Observation, Scaler, ScalerSpec, Worker, WorkerEvent, WorkerSpec};
@@ -199,7 +199,7 @@ pub struct Store {
     /// End-to-end latency (ns) of each record's first processing.
     pub e2e_ns: Vec<u64>,
     seen: BTreeSet<(NodeId, u64, u64)>,
-    pending: BTreeMap<WriteId, (NodeId, ReqId)>,
+    pending: AnswerWhenDurable,
 }
 
 pub enum Node {
@@ -329,7 +329,7 @@ impl Store {
         let key = (from, inc, req.0);
         if self.seen.contains(&key) {
             // A retried write: answer now if the first copy is on disk (else its write will).
-            if !self.pending.values().any(|&(n, r)| n == from && r == req) {
+            if !self.pending.is_waiting(from, req) {
                 ctx.send(from, Msg::from(AppMsg::Written { req }));
             }
             return;
@@ -339,11 +339,11 @@ impl Store {
         let s = StoreRec { value: rec.value, p, offset, e2e_ns, from: key };
         self.record(&s);
         let w = ctx.persist(Rec::Store(s));
-        self.pending.insert(w, (from, req));
+        self.pending.wait(w, from, req);
     }
 
     fn on_persisted(&mut self, ctx: &mut Ctx<'_, Node>, w: WriteId) {
-        if let Some((to, req)) = self.pending.remove(&w) {
+        if let Some((to, req)) = self.pending.written(w) {
             ctx.send(to, Msg::from(AppMsg::Written { req }));
         }
     }
