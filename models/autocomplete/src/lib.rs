@@ -825,16 +825,45 @@ impl Model for Autocomplete {
 }
 
 /// The oracle: the top `answer` word ids under `prefix` by (count, then id) over `counts`,
-/// leaving out `excluded`: a filter over the whole (alphabetical) vocabulary's run of words with
-/// the prefix, ranked by [`parts::rank::top_of_pairs`].
-pub fn oracle(vocab: &[String], counts: &[u64], excluded: &BTreeSet<u32>, prefix: &str, answer: usize) -> Vec<u64> {
+/// leaving out the words `excluded` names: a filter over the whole (alphabetical) vocabulary's run
+/// of words with the prefix, ranked by [`parts::rank::top_of_pairs`].
+pub fn oracle(
+    vocab: &[String],
+    counts: &[u64],
+    excluded: impl Fn(u32) -> bool,
+    prefix: &str,
+    answer: usize,
+) -> Vec<u64> {
     // The words with the prefix are one run of the sorted vocabulary.
     let start = vocab.partition_point(|w| w.as_str() < prefix);
     let end = start + vocab[start..].partition_point(|w| w.starts_with(prefix));
-    // The excluded words of the run, walked beside it.
-    let mut out = excluded.range(start as u32..end as u32).copied().peekable();
-    let matching = (start..end).filter(|&id| out.next_if_eq(&(id as u32)).is_none()).map(|id| (id as u64, counts[id]));
+    let matching = (start..end).filter(|&id| !excluded(id as u32)).map(|id| (id as u64, counts[id]));
     top_of_pairs(matching, answer).into_iter().map(|(id, _)| id).collect()
+}
+
+/// Oracle answers by (version, bans left out, prefix), keyed so that a look-up compares
+/// integers: the version and the bans in a `u64`, a prefix of up to 15 bytes in a `u128` (its
+/// bytes, then its length). A longer prefix keeps its text, in a map of its own.
+#[derive(Default)]
+struct Memo {
+    short: BTreeMap<(u64, u128), Vec<u64>>,
+    long: BTreeMap<(u64, Rc<str>), Vec<u64>>,
+}
+
+impl Memo {
+    /// The answer for `prefix` at `version` with the first `left_out` bans left out, from
+    /// `oracle` the first time it is asked for.
+    fn get(&mut self, version: u32, left_out: u32, prefix: &Rc<str>, oracle: impl FnOnce() -> Vec<u64>) -> &[u64] {
+        let at = (version as u64) << 32 | left_out as u64;
+        let b = prefix.as_bytes();
+        if b.len() > 15 {
+            return self.long.entry((at, prefix.clone())).or_insert_with(oracle);
+        }
+        let mut x = [0u8; 16];
+        x[..b.len()].copy_from_slice(b);
+        x[15] = b.len() as u8;
+        self.short.entry((at, u128::from_be_bytes(x))).or_insert_with(oracle)
+    }
 }
 
 fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
@@ -857,18 +886,22 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         }
     };
     let vocab = &g.words.vocab;
-    let bans_before = |n: u32| -> BTreeSet<u32> { g.bans.iter().take(n as usize).map(|b| b.1).collect() };
-    // Each banned word's first place among the bans: a word is among the first `n` bans when
-    // its first place is below `n`.
-    let mut first_ban: BTreeMap<u32, usize> = BTreeMap::new();
+    // Each word's first place among the bans (`u32::MAX`: never banned): a word is among the
+    // first `n` bans when its first place is below `n`.
+    let mut first_ban: Vec<u32> = vec![u32::MAX; vocab.len()];
     for (i, b) in g.bans.iter().enumerate() {
-        first_ban.entry(b.1).or_insert(i);
+        if let Some(f) = first_ban.get_mut(b.1 as usize) {
+            *f = (*f).min(i as u32);
+        }
     }
+    let banned_among_first = |w: u64, n: usize| first_ban.get(w as usize).is_some_and(|&i| (i as usize) < n);
 
     let (mut judged, mut wrong, mut unanswered, mut with_banned) = (0u64, 0u64, 0u64, 0u64);
     let (mut wrong_ops, mut banned_ops) = (Vec::new(), Vec::new());
     let (mut first_wrong, mut first_banned) = (None, None);
-    let mut memo: BTreeMap<(u32, u32, Rc<str>), Vec<u64>> = BTreeMap::new();
+    // Oracle answers by (version, bans left out, prefix): the words left out are the first
+    // `n` bans, `n` the largest count of bans a filter applies (the build's, the query's).
+    let mut memo = Memo::default();
     let mut latencies: Vec<u64> = Vec::new();
     let mut per_shard: Vec<Vec<u64>> = vec![Vec::new(); c.shards as usize];
     let mut sent_per_shard: Vec<u64> = vec![0; c.shards as usize];
@@ -897,16 +930,15 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         suggestions += got.len() as u64;
         *by_version.entry(version).or_default() += 1;
         // top5_exact: against the oracle over the answering version's counts.
-        let want = memo.entry((version, bans, a.prefix.clone())).or_insert_with(|| {
-            let Some(v) = g.versions.get(version as usize) else { return Vec::new() };
-            let mut excluded = BTreeSet::new();
-            if c.build_filter {
-                excluded.extend(bans_before(v.bans_at_build));
-            }
-            if c.query_filter {
-                excluded.extend(bans_before(bans));
-            }
-            oracle(vocab, &v.counts, &excluded, &a.prefix, c.answer as usize)
+        let v = g.versions.get(version as usize);
+        let left_out = v.map_or(0, |v| {
+            let build = if c.build_filter { v.bans_at_build } else { 0 };
+            build.max(if c.query_filter { bans } else { 0 })
+        });
+        let want = memo.get(version, left_out, &a.prefix, || {
+            let Some(v) = v else { return Vec::new() };
+            let excluded = |w: u32| banned_among_first(w as u64, left_out as usize);
+            oracle(vocab, &v.counts, excluded, &a.prefix, c.answer as usize)
         });
         if want[..] != got[..] || version as usize >= g.versions.len() {
             wrong += 1;
@@ -924,7 +956,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         // no_banned: the bans the server had, and every ban issued ban_grace before the keystroke.
         let issued = g.bans.iter().take_while(|b| b.0 + c.ban_grace <= h.invoke).count() as u32;
         let banned = bans.max(issued) as usize;
-        if let Some(&w) = got.iter().find(|&&w| first_ban.get(&(w as u32)).is_some_and(|&i| i < banned)) {
+        if let Some(&w) = got.iter().find(|&&w| banned_among_first(w, banned)) {
             with_banned += 1;
             banned_ops.push(h);
             if first_banned.is_none() {
@@ -1109,16 +1141,49 @@ mod tests {
     fn the_oracle_ranks_by_count_then_word_and_leaves_out_the_excluded() {
         let vocab: Vec<String> = ["car", "card", "care", "cat", "dog"].map(String::from).to_vec();
         let counts = vec![5, 9, 5, 0, 100];
-        let none = BTreeSet::new();
-        assert_eq!(oracle(&vocab, &counts, &none, "ca", 5), vec![1, 0, 2]);
-        assert_eq!(oracle(&vocab, &counts, &none, "ca", 2), vec![1, 0]);
-        assert_eq!(oracle(&vocab, &counts, &BTreeSet::from([1]), "car", 5), vec![0, 2]);
+        let none = |_| false;
+        let of = |ws: &'static [u32]| move |w: u32| ws.contains(&w);
+        assert_eq!(oracle(&vocab, &counts, none, "ca", 5), vec![1, 0, 2]);
+        assert_eq!(oracle(&vocab, &counts, none, "ca", 2), vec![1, 0]);
+        assert_eq!(oracle(&vocab, &counts, of(&[1]), "car", 5), vec![0, 2]);
         // Excluded words before, inside and after the run.
-        assert_eq!(oracle(&vocab, &counts, &BTreeSet::from([0, 2, 4]), "car", 5), vec![1]);
-        assert_eq!(oracle(&vocab, &counts, &BTreeSet::from([0, 1, 4]), "ca", 5), vec![2]);
-        assert_eq!(oracle(&vocab, &counts, &BTreeSet::from([3, 4]), "d", 5), Vec::<u64>::new());
-        assert_eq!(oracle(&vocab, &counts, &none, "x", 5), Vec::<u64>::new());
-        assert_eq!(oracle(&vocab, &counts, &none, "", 1), vec![4]);
+        assert_eq!(oracle(&vocab, &counts, of(&[0, 2, 4]), "car", 5), vec![1]);
+        assert_eq!(oracle(&vocab, &counts, of(&[0, 1, 4]), "ca", 5), vec![2]);
+        assert_eq!(oracle(&vocab, &counts, of(&[3, 4]), "d", 5), Vec::<u64>::new());
+        assert_eq!(oracle(&vocab, &counts, none, "x", 5), Vec::<u64>::new());
+        assert_eq!(oracle(&vocab, &counts, none, "", 1), vec![4]);
+    }
+
+    /// The memo tells apart every (version, bans, prefix): prefixes equal but for a trailing
+    /// NUL byte, at the 15 bytes packed and the 16 kept as text, and the same prefix at other
+    /// versions or bans. Each is asked of the oracle once.
+    #[test]
+    fn the_memo_asks_the_oracle_once_per_version_bans_and_prefix() {
+        let mut m = Memo::default();
+        let p = |s: &str| Rc::<str>::from(s);
+        let keys = [
+            (0, 0, p("ab")),
+            (0, 0, p("ab\0")),
+            (0, 0, p("")),
+            (0, 0, p("\0")),
+            (0, 0, p("abcdefghijklmno")),
+            (0, 0, p("abcdefghijklmnop")),
+            (0, 0, p("abcdefghijklmnopq")),
+            (1, 0, p("ab")),
+            (0, 1, p("ab")),
+            (1, 0, p("abcdefghijklmnop")),
+        ];
+        let mut asked = 0u64;
+        for round in 0..2 {
+            for (i, (version, bans, prefix)) in keys.iter().enumerate() {
+                let got = m.get(*version, *bans, prefix, || {
+                    asked += 1;
+                    vec![i as u64]
+                });
+                assert_eq!(got, [i as u64], "round {round}: {version} {bans} {prefix:?}");
+            }
+        }
+        assert_eq!(asked, keys.len() as u64);
     }
 
     #[test]

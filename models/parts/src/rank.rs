@@ -88,12 +88,34 @@ pub fn top_of(counts: &BTreeMap<u64, u64>, k: usize) -> Vec<(u64, u64)> {
 }
 
 /// [`top_of`] over `(id, count)` pairs of distinct ids, in any order. The order is total (ids
-/// are distinct), so the `k` best are selected in linear time and only they are sorted.
+/// are distinct), so the result does not depend on how the best are found: up to
+/// [`STREAMED_TOP`] they are kept, sorted, as the pairs go by (a pair that does not beat the
+/// `k`-th best so far costs one comparison, and nothing else is stored); above it, every pair is
+/// collected, the `k` best are selected in linear time and only they are sorted.
 pub fn top_of_pairs(pairs: impl IntoIterator<Item = (u64, u64)>, k: usize) -> Vec<(u64, u64)> {
-    let mut all: Vec<(u64, u64)> = pairs.into_iter().filter(|&(_, n)| n > 0).collect();
-    keep_first(&mut all, k, |x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
-    all
+    let order = |x: &(u64, u64), y: &(u64, u64)| y.1.cmp(&x.1).then(x.0.cmp(&y.0));
+    let pairs = pairs.into_iter().filter(|&(_, n)| n > 0);
+    if k > STREAMED_TOP {
+        let mut all: Vec<(u64, u64)> = pairs.collect();
+        keep_first(&mut all, k, order);
+        return all;
+    }
+    let mut top: Vec<(u64, u64)> = Vec::with_capacity(k + 1);
+    for p in pairs {
+        if top.len() == k && top.last().is_none_or(|worst| order(&p, worst).is_gt()) {
+            continue;
+        }
+        let at = top.partition_point(|x| order(x, &p).is_lt());
+        top.insert(at, p);
+        top.truncate(k);
+    }
+    top
 }
+
+/// The largest `k` that [`top_of_pairs`] keeps as the pairs stream by. Each pair that enters
+/// the top shifts up to `k` others, so a large `k` over pairs in ascending order would cost
+/// `k` moves a pair.
+pub const STREAMED_TOP: usize = 32;
 
 /// Keeps the first `k` of `items` in `order`, sorted: a selection in linear time, then a sort of
 /// the `k` alone. `order` must be total (no two items equal), or which of the tied items stay
@@ -121,8 +143,15 @@ mod tests {
         for i in (1..pairs.len()).rev() {
             pairs.swap(i, rng.below(i as u64 + 1) as usize);
         }
-        for k in [0, 1, 5, 37, 449, 450, 451, 10_000] {
-            assert_eq!(top_of_pairs(pairs.iter().copied(), k), sorted[..k.min(sorted.len())], "k = {k}");
+        // Shuffled, and in either order: the worst case of the streamed top (every pair enters
+        // it) and its best. Both ways of finding the top: `k` up to STREAMED_TOP and above.
+        let mut ascending = sorted.clone();
+        ascending.reverse();
+        for k in [0, 1, 5, STREAMED_TOP, STREAMED_TOP + 1, 37, 449, 450, 451, 10_000] {
+            let want = &sorted[..k.min(sorted.len())];
+            for input in [&pairs, &ascending, &sorted] {
+                assert_eq!(top_of_pairs(input.iter().copied(), k), want, "k = {k}");
+            }
         }
         assert_eq!(top_of(&pairs.iter().copied().collect(), 37), sorted[..37]);
     }
