@@ -307,14 +307,26 @@ pub struct Top10s {
 }
 
 impl Top10s {
+    /// An update can change the top 10 only if the player's key before it or after it ranks at
+    /// or above the 10th (or there are fewer than 10 players): only then is the list read again.
     pub fn replay(start: &Oracle, journal: &[Applied]) -> Top10s {
         let mut o = start.clone().with_order();
         let initial = o.top10();
         let mut changes: Vec<(usize, Time, Vec<Key>)> = Vec::new();
         for (i, a) in journal.iter().enumerate() {
+            let before = o.scores.get(a.player as usize).copied().flatten().map(|s| key(a.player, s));
             o.apply(a.player, a.delta);
+            let last = changes.last().map_or(&initial, |c| &c.2);
+            let after = o.scores[a.player as usize].map(|s| key(a.player, s));
+            let touches = match last.get(9) {
+                Some(tenth) => before.is_some_and(|k| k <= *tenth) || after.is_some_and(|k| k <= *tenth),
+                None => true,
+            };
+            if !touches {
+                continue;
+            }
             let now = o.top10();
-            if now != *changes.last().map_or(&initial, |c| &c.2) {
+            if now != *last {
                 changes.push((i + 1, a.at, now));
             }
         }
