@@ -40,7 +40,8 @@
 //!
 //! - [`calls`]: a caller's outbound requests: per-attempt timeout, retries with exponential
 //!   backoff and jitter, a circuit breaker, and a [`balance::Balancer`] choosing the backend;
-//!   [`calls::OpCalls`] for a workload client whose every operation is one call.
+//!   [`calls::OpCalls`] for a workload client whose every operation is one call; on the server
+//!   side, [`calls::AnswerWhenDurable`] for requests answered once their write is on disk.
 //! - [`balance`]: load-balancing policies (round robin, random, least outstanding, power of two
 //!   choices, consistent hashing on [`common::ring::Ring`], rendezvous hashing) and passive and
 //!   active health checking with a detection delay.
