@@ -66,6 +66,7 @@ use parts::log::{self, Broker, Cluster, Consumer, ConsumerEvent, Coordinator, De
 use parts::snapshot::{self, Admitted, Bucket, Keeper, SnapState, Snapshot, SnapshotSpec};
 use parts::window::{Admit, Closed, Sliding, Tumbling, Win, WindowSpec};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::{bytes, count};
 use sim_core::{
     Actor, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time,
     Topology, WriteId,
@@ -848,8 +849,8 @@ impl Model for AdClick {
             0.0
         };
         sim_core::cost::Footprint { events: clicks * 13.0, queued: load.in_flight * 4.0, ..Default::default() }
-            .part(format!("log: {clicks:.0} clicks x {} replicas x 120 B", c.log.replication), log)
-            .part(format!("snapshots kept: {saves:.0} x {snap:.0} B"), saves * snap)
+            .part(format!("log: {clicks} clicks x {} replicas x 120 B", c.log.replication, clicks = count(clicks)), log)
+            .part(format!("snapshots kept: {} x {}", count(saves), bytes(snap)), saves * snap)
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

@@ -72,6 +72,7 @@ use parts::calls::{Answer, CallPolicy, CallTimer, Calls, Done, ReqId, ServiceId}
 use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};
 use parts::rank::top_of_pairs;
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::math;
 use sim_core::stats::{percentile_ms, quantiles_ms};
 use sim_core::{
@@ -745,13 +746,19 @@ impl Model for Autocomplete {
             queued: load.in_flight * 3.0,
             ..Default::default()
         }
-        .part(format!("words: {words:.0} x 690 B (vocabulary, counts, the first tries)"), words * 690.0)
         .part(
-            format!("rebuilds: {rebuilds:.0} of {words:.0} words (630 B a word for the first two, 100 B after)"),
+            format!("words: {words} x 690 B (vocabulary, counts, the first tries)", words = count(words)),
+            words * 690.0,
+        )
+        .part(
+            format!(
+                "rebuilds: {rebuilds:.0} of {words} words (630 B a word for the first two, 100 B after)",
+                words = count(words)
+            ),
             rebuild_bytes,
         )
         .part(
-            format!("answers and the query log: {:.0} operations x 40 B", suggests + searches),
+            format!("answers and the query log: {} operations x 40 B", count(suggests + searches)),
             (suggests + searches) * 40.0,
         )
     }

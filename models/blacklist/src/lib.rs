@@ -71,6 +71,7 @@ use parts::limiter::{self, Algorithm, Params};
 use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer, Slots};
 use parts::provider::{self, Provider, ProviderSpec, ProviderStats};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::{
     Actor, Axis, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, Outcome, Prng, Reply, RunView, Table,
     Time, Topology, WriteId,
@@ -938,11 +939,15 @@ impl Model for Blacklist {
             ..Default::default()
         }
         .part(
-            format!("the store: {written:.0} verdicts x {} copies x 150 B, and dedupe records", 1 + c.store.replicas),
+            format!(
+                "the store: {written} verdicts x {} copies x 150 B, and dedupe records",
+                1 + c.store.replicas,
+                written = count(written)
+            ),
             c.store.footprint_of_writes(written),
         )
-        .part(format!("cache entries: {cached:.0} x 160 B"), cached * parts::cache::ENTRY_BYTES)
-        .part(format!("the checkers' records: {ips:.0} IPs x 150 B"), ips * 150.0)
+        .part(format!("cache entries: {cached} x 160 B", cached = count(cached)), cached * parts::cache::ENTRY_BYTES)
+        .part(format!("the checkers' records: {ips} IPs x 150 B", ips = count(ips)), ips * 150.0)
     }
 
     fn factory(c: &Config, topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

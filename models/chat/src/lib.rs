@@ -105,6 +105,7 @@ use parts::provider::{self, Provider, ProviderSpec, ProviderStats};
 use parts::registry::{self, Member, Registry, RegistrySpec, View, ViewStats};
 use parts::{conn, ids};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::rng::mix64;
 use sim_core::{
     Actor, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time, Topology,
@@ -1335,13 +1336,23 @@ impl Model for Chat {
             ..Default::default()
         }
         .part(
-            format!("devices: {devices:.0} online x {:.0} B (connection, views, presence)", 1750.0 + views),
+            format!(
+                "devices: {devices} online x {:.0} B (connection, views, presence)",
+                1750.0 + views,
+                devices = count(devices)
+            ),
             devices * (1750.0 + views),
         )
-        .part(format!("conversation copies: {copies:.0} x 200 B"), copies * 200.0)
-        .part(format!("the store: {sends:.0} messages x 2 writes"), c.kv.footprint_of_writes(sends * 2.0))
-        .part(format!("deliveries: {sends:.0} messages x {per_send:.1} devices x 80 B"), deliveries * 80.0)
-        .part(format!("the checkers' records: {sends:.0} messages x 400 B"), sends * 400.0)
+        .part(format!("conversation copies: {copies} x 200 B", copies = count(copies)), copies * 200.0)
+        .part(
+            format!("the store: {sends} messages x 2 writes", sends = count(sends)),
+            c.kv.footprint_of_writes(sends * 2.0),
+        )
+        .part(
+            format!("deliveries: {sends} messages x {per_send:.1} devices x 80 B", sends = count(sends)),
+            deliveries * 80.0,
+        )
+        .part(format!("the checkers' records: {sends} messages x 400 B", sends = count(sends)), sends * 400.0)
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

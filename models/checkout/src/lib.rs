@@ -54,6 +54,7 @@ use parts::kv::{
 use parts::pool::{PoolTimer, Slots};
 use parts::provider::{self, Provider, ProviderSpec, ProviderStats};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::{
     Actor, Check, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView,
     Topology, WriteId,
@@ -600,9 +601,9 @@ impl Model for Checkout {
             queued: load.in_flight * 10.0,
             ..Default::default()
         }
-        .part(format!("cart writes: {puts:.0}"), c.kv.footprint_of_writes(puts))
-        .part(format!("purchases: {buys:.0} x 300 B (holds, confirmations, records)"), buys * 300.0)
-        .part(format!("reads: {reads:.0} x 50 B (the checkers' records)"), reads * 50.0)
+        .part(format!("cart writes: {puts}", puts = count(puts)), c.kv.footprint_of_writes(puts))
+        .part(format!("purchases: {buys} x 300 B (holds, confirmations, records)", buys = count(buys)), buys * 300.0)
+        .part(format!("reads: {reads} x 50 B (the checkers' records)", reads = count(reads)), reads * 50.0)
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

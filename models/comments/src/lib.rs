@@ -87,6 +87,7 @@ use parts::conn::{self, ClientEvent, ConnClient, ConnServer, ConnSpec, ServerEve
 use parts::log::{self, Broker, Cluster, Consumer, Coordinator, LogSpec, Pid, Producer};
 use parts::registry::{self, Member, Registry, RegistrySpec, View};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::math;
 use sim_core::{
     Actor, Check, Ctx, Duration, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table, Time,
@@ -710,8 +711,9 @@ impl Model for Comments {
         sim_core::cost::Footprint { events: deliveries + pings, ..Default::default() }
             .part(
                 format!(
-                    "deliveries: {posts:.0} comments x {:.0} viewers each x 24 B (and vector growth)",
-                    deliveries / posts.max(1.0)
+                    "deliveries: {posts} comments x {:.0} viewers each x 24 B (and vector growth)",
+                    deliveries / posts.max(1.0),
+                    posts = count(posts)
                 ),
                 deliveries * 24.0 * 2.0,
             )

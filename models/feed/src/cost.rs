@@ -10,6 +10,7 @@
 use crate::{Config, Feed, Strategy};
 use sim_core::Model;
 use sim_core::Topology;
+use sim_core::cost::count;
 use sim_core::cost::{Footprint, Load, zipf_key_skew};
 use sim_core::math;
 
@@ -119,17 +120,23 @@ pub fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
         queued: load.in_flight * 4.0 + workers * c.worker.concurrency as f64,
         ..Default::default()
     }
-    .part(format!("follow graph: {edges:.0} follows x 4 B x 3 lists (and growth)"), graph)
+    .part(format!("follow graph: {edges} follows x 4 B x 3 lists (and growth)", edges = count(edges)), graph)
     .part(
-        format!("visibility delays: {posts:.0} posts x {followers:.0} followers x 8 B (and growth)"),
+        format!("visibility delays: {posts} posts x {followers:.0} followers x 8 B (and growth)", posts = count(posts)),
         (pairs + outgrown) * 8.0,
     )
     .part(
-        format!("feed pushes: {posts:.0} posts x {pushed:.0} pushes x 24 B x 3 (record, copy, growth)"),
+        format!(
+            "feed pushes: {posts} posts x {pushed:.0} pushes x 24 B x 3 (record, copy, growth)",
+            posts = count(posts)
+        ),
         writes * 72.0,
     )
-    .part(format!("cached feeds: {feeds:.0} entries x 16 B (and per feed 100 B)"), feeds * 16.0 + cached * 100.0)
-    .part(format!("pages served: {reads:.0} reads x {page:.0} posts x 8 B"), reads * page * 8.0)
+    .part(
+        format!("cached feeds: {feeds} entries x 16 B (and per feed 100 B)", feeds = count(feeds)),
+        feeds * 16.0 + cached * 100.0,
+    )
+    .part(format!("pages served: {reads} reads x {page:.0} posts x 8 B", reads = count(reads)), reads * page * 8.0)
 }
 
 #[cfg(test)]

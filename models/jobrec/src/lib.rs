@@ -75,6 +75,7 @@ use parts::cache::{Cache, CacheSpec, CacheStats};
 use parts::calls::{Answer, CallPolicy, CallTimer, Calls, Done, ReqId, ServiceId};
 use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::stats::percentile_ms;
 use sim_core::{
     Actor, Axis, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Table,
@@ -793,11 +794,17 @@ impl Model for JobRec {
             queued: load.in_flight * 12.0 + c.online as f64,
             ..Default::default()
         }
-        .part(format!("users: {users:.0} x 1,370 B (6 replicas)"), users * 1370.0)
-        .part(format!("jobs: {jobs:.0} x 1,420 B (6 replicas, the entities' lists)"), jobs * 1420.0)
-        .part(format!("applications: {apps:.0} x 330 B (6 replicas)"), apps * 330.0)
-        .part(format!("co-applied pairs: {users:.0} users x {per_user:.1}^2 x 104 B (6 replicas)"), pairs * 104.0)
-        .part(format!("pages: {opens:.0} opens x 750 B (the history's answer, the checks)"), opens * 750.0)
+        .part(format!("users: {users} x 1,370 B (6 replicas)", users = count(users)), users * 1370.0)
+        .part(format!("jobs: {jobs} x 1,420 B (6 replicas, the entities' lists)", jobs = count(jobs)), jobs * 1420.0)
+        .part(format!("applications: {apps} x 330 B (6 replicas)", apps = count(apps)), apps * 330.0)
+        .part(
+            format!("co-applied pairs: {users} users x {per_user:.1}^2 x 104 B (6 replicas)", users = count(users)),
+            pairs * 104.0,
+        )
+        .part(
+            format!("pages: {opens} opens x 750 B (the history's answer, the checks)", opens = count(opens)),
+            opens * 750.0,
+        )
         .part("the services' fixed parts: ~5.5 MB", 5.5e6)
     }
 

@@ -89,6 +89,7 @@ use parts::log::{self, Broker, Cluster, Consumer, Coordinator, Delivery, LogSpec
 use parts::pool::PoolTimer;
 use parts::workers::{self, Observation, Scaler, ScalerSpec, Worker, WorkerEvent, WorkerSpec};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::rng::mix64;
 use sim_core::{
     Actor, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time,
@@ -885,10 +886,10 @@ impl Model for Judge {
             queued: load.in_flight * 10.0,
             ..Default::default()
         }
-        .part(format!("queue: {subs:.0} submissions x {queued_each:.0} B"), subs * queued_each)
-        .part(format!("results and the checkers' records: {subs:.0} x 600 B"), subs * 600.0)
-        .part(format!("leaderboard: {:.0} users x 30 B", load.keys), load.keys * 30.0)
-        .part(format!("log partitions: {partitions:.0} x {rf:.0} replicas x 16 kB"), logs)
+        .part(format!("queue: {subs} submissions x {queued_each:.0} B", subs = count(subs)), subs * queued_each)
+        .part(format!("results and the checkers' records: {subs} x 600 B", subs = count(subs)), subs * 600.0)
+        .part(format!("leaderboard: {} users x 30 B", count(load.keys)), load.keys * 30.0)
+        .part(format!("log partitions: {partitions} x {rf:.0} replicas x 16 kB", partitions = count(partitions)), logs)
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

@@ -55,6 +55,7 @@ use parts::log::{self, Broker, Cluster, Consumer, Coordinator, Delivery, LogSpec
 use parts::pool::{Admit, Pool, PoolSpec, PoolTimer};
 use serde::{Deserialize, Serialize};
 use set::{Key, ScanTable, Sharded, key};
+use sim_core::cost::count;
 use sim_core::rng::mix64;
 use sim_core::{
     Actor, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time, Topology,
@@ -725,15 +726,25 @@ impl Model for Leaderboard {
             ..Default::default()
         }
         .part(
-            format!("players: {players:.0} x {per_player:.0} B (points, store, the checks' oracles)"),
+            format!(
+                "players: {players} x {per_player:.0} B (points, store, the checks' oracles)",
+                players = count(players)
+            ),
             players * per_player,
         )
         .part(
-            format!("game results: {updates:.0} x ({replicas:.0} log replicas x 120 B + 170 B journal and checks)"),
+            format!(
+                "game results: {updates} x ({replicas:.0} log replicas x 120 B + 170 B journal and checks)",
+                updates = count(updates)
+            ),
             updates * update_bytes,
         )
         .part(
-            format!("answers: {top10:.0} top-10 reads x 200 B, {rank:.0} rank reads x 60 B"),
+            format!(
+                "answers: {top10} top-10 reads x 200 B, {rank} rank reads x 60 B",
+                top10 = count(top10),
+                rank = count(rank)
+            ),
             top10 * 200.0 + rank * 60.0,
         )
     }

@@ -77,6 +77,7 @@ use parts::cache::{Cache, CacheSpec};
 use parts::calls::{Answer, CallOutcome, CallPolicy, CallTimer, Calls, Done, OpCalls, ReqId, ServiceId};
 use parts::log::{self, Broker, Cluster, Consumer, ConsumerEvent, Coordinator, Delivery, LogSpec, Producer};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::{
     Actor, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, Outcome, Prng, Reply, RunView, Time, Topology,
     WriteId,
@@ -1311,8 +1312,11 @@ impl Model for Monitoring {
             queued: load.in_flight * 4.0,
             ..Default::default()
         }
-        .part(format!("log: {samples:.0} samples x {} replicas x 120 B", c.log.replication), log)
-        .part(format!("TSDB, collectors and sources: {samples:.0} samples x 48 B"), samples * 48.0)
+        .part(format!("log: {samples} samples x {} replicas x 120 B", c.log.replication, samples = count(samples)), log)
+        .part(
+            format!("TSDB, collectors and sources: {samples} samples x 48 B", samples = count(samples)),
+            samples * 48.0,
+        )
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

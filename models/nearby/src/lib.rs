@@ -74,6 +74,7 @@ use parts::cache::{Cache, CacheSpec, CacheStats};
 use parts::calls::{Answer, CallPolicy, CallTimer, Calls, Done, ReqId, ServiceId};
 use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::math;
 use sim_core::stats::percentile_ms;
 use sim_core::{
@@ -757,15 +758,21 @@ impl Model for Nearby {
             ..Default::default()
         }
         .part(
-            format!("businesses: {businesses:.0} x ~60 B on {locations:.0} location servers x {indexes:.0} indexes"),
+            format!(
+                "businesses: {businesses} x ~60 B on {locations:.0} location servers x {indexes:.0} indexes",
+                businesses = count(businesses)
+            ),
             businesses * (60.0 + 60.0 * locations * indexes),
         )
         .part(
-            format!("cell caches: {cells_per_server:.0} cells x 230 B on {locations:.0} location servers"),
+            format!(
+                "cell caches: {cells_per_server} cells x 230 B on {locations:.0} location servers",
+                cells_per_server = count(cells_per_server)
+            ),
             cells_per_server * locations * 230.0,
         )
         .part(
-            format!("search answers: {searches:.0} x ({found:.0} ids x 8 B + 150 B)"),
+            format!("search answers: {searches} x ({found:.0} ids x 8 B + 150 B)", searches = count(searches)),
             searches * (found * 8.0 + 150.0),
         )
     }

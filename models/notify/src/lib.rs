@@ -75,6 +75,7 @@ use parts::pool::PoolTimer;
 use parts::provider::{self, Provider, ProviderSpec, ProviderStats};
 use parts::workers::{self, Observation, Scaler, ScalerSpec, Target, Worker, WorkerEvent, WorkerSpec};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::{
     Actor, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time,
     Topology, WriteId,
@@ -1020,15 +1021,18 @@ impl Model for Notify {
             queued: load.in_flight * 20.0,
             ..Default::default()
         }
-        .part(format!("user table: {users:.0} users x {replicas:.0} replicas x 120 B"), users * replicas * 120.0)
-        .part(format!("user caches: {cached:.0} entries x 100 B"), cached * 100.0)
-        .part(format!("dedup windows: {seen:.0} ids x 100 B"), seen * 100.0)
         .part(
-            format!("status store: {sends:.0} notifications x {writes_each:.0} writes"),
+            format!("user table: {users} users x {replicas:.0} replicas x 120 B", users = count(users)),
+            users * replicas * 120.0,
+        )
+        .part(format!("user caches: {cached} entries x 100 B", cached = count(cached)), cached * 100.0)
+        .part(format!("dedup windows: {seen} ids x 100 B", seen = count(seen)), seen * 100.0)
+        .part(
+            format!("status store: {sends} notifications x {writes_each:.0} writes", sends = count(sends)),
             c.kv.footprint_of_writes(sends * writes_each),
         )
-        .part(format!("queue: {sends:.0} notifications x {queued_each:.0} B"), sends * queued_each)
-        .part(format!("deliveries and the checkers' records: {sends:.0} x 250 B"), sends * 250.0)
+        .part(format!("queue: {sends} notifications x {queued_each:.0} B", sends = count(sends)), sends * queued_each)
+        .part(format!("deliveries and the checkers' records: {sends} x 250 B", sends = count(sends)), sends * 250.0)
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

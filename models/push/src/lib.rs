@@ -60,6 +60,7 @@ use parts::conn::{ClientEvent, ConnClient, ConnClientStats, ConnServer, ConnSpec
 use parts::registry::{Member, Registry, RegistrySpec, View, ViewStats};
 use parts::{balance, conn, registry};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::{
     Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Topology,
 };
@@ -462,11 +463,23 @@ impl Model for PushModel {
             queued: users * 2.0,
             ..Default::default()
         }
-        .part(format!("devices: {users:.0} users x 300 B (device, sessions and their growth)"), users * 300.0)
-        .part(format!("connections: {users:.0} users x 150 B (server's table, registry's entry)"), users * 150.0)
-        .part(format!("views: {clients:.0} clients x {users:.0} users x 64 B"), clients * users * 64.0)
-        .part(format!("the checker's sessions: {users:.0} users x 350 B"), users * 350.0)
-        .part(format!("deliveries: {pushes:.0} pushes x 120 B (device's record, checker's push)"), pushes * 120.0)
+        .part(
+            format!("devices: {users} users x 300 B (device, sessions and their growth)", users = count(users)),
+            users * 300.0,
+        )
+        .part(
+            format!("connections: {users} users x 150 B (server's table, registry's entry)", users = count(users)),
+            users * 150.0,
+        )
+        .part(
+            format!("views: {clients} clients x {users} users x 64 B", clients = count(clients), users = count(users)),
+            clients * users * 64.0,
+        )
+        .part(format!("the checker's sessions: {users} users x 350 B", users = count(users)), users * 350.0)
+        .part(
+            format!("deliveries: {pushes} pushes x 120 B (device's record, checker's push)", pushes = count(pushes)),
+            pushes * 120.0,
+        )
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

@@ -66,6 +66,7 @@ use parts::kv::{
 use parts::pool::{PoolTimer, Slots};
 use parts::provider::{self, Provider, ProviderSpec, ProviderStats};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::rng::mix64;
 use sim_core::{
     Actor, Axis, Check, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply,
@@ -861,11 +862,11 @@ impl Model for Ticket {
             ..Default::default()
         }
         .part(
-            format!("orders: {orders:.0} x 2 writes (and the checker's changes, 150 B each)"),
+            format!("orders: {orders} x 2 writes (and the checker's changes, 150 B each)", orders = count(orders)),
             c.kv.footprint_of_writes(orders * 2.0) + orders * 2.0 * 150.0 + orders * 200.0,
         )
-        .part(format!("purchases: {buys:.0} x 300 B (jobs, the room, the checkers)"), buys * 300.0)
-        .part(format!("views: {views:.0} x 150 B"), views * 150.0)
+        .part(format!("purchases: {buys} x 300 B (jobs, the room, the checkers)", buys = count(buys)), buys * 300.0)
+        .part(format!("views: {views} x 150 B", views = count(views)), views * 150.0)
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

@@ -75,6 +75,7 @@ use parts::rank::Ranked;
 use parts::sketch::{CountMin, SketchSpec};
 use parts::snapshot::{self, Admitted, Bucket, Keeper, SnapState, Snapshot, SnapshotSpec};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::{bytes, count};
 use sim_core::{
     Actor, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Topology,
     WriteId,
@@ -956,8 +957,8 @@ impl Model for TopK {
             0.0
         };
         sim_core::cost::Footprint { events: views * 13.0, queued: load.in_flight * 4.0, ..Default::default() }
-            .part(format!("log: {views:.0} views x {} replicas x 120 B", c.log.replication), log)
-            .part(format!("snapshots kept: {saves:.0} x {snap:.0} B"), saves * snap)
+            .part(format!("log: {views} views x {} replicas x 120 B", c.log.replication, views = count(views)), log)
+            .part(format!("snapshots kept: {} x {}", count(saves), bytes(snap)), saves * snap)
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

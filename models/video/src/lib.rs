@@ -106,6 +106,7 @@ use parts::log::{self, Broker, Cluster, Consumer, Coordinator, LogSpec, Producer
 use parts::pool::{Pool, PoolSpec, PoolTimer};
 use parts::workers::{self, Observation, Scaler, ScalerSpec, Target, Worker, WorkerSpec};
 use serde::{Deserialize, Serialize};
+use sim_core::cost::count;
 use sim_core::{Actor, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, Outcome, Prng, Reply, RunView};
 use sim_core::{Topology, WriteId};
 use std::rc::Rc;
@@ -798,9 +799,12 @@ impl Model for Video {
             + load.run_s * topo.servers.len() as f64 * 60.0;
         let objects = (load.keys * c.video.bitrates_kbps.len() as f64 * segments).min(views * segments);
         sim_core::cost::Footprint { events, queued: load.in_flight * 4.0, ..Default::default() }
-            .part(format!("{:.0} sessions and uploads in flight x 400 B", load.in_flight), load.in_flight * 400.0)
+            .part(format!("{} sessions and uploads in flight x 400 B", count(load.in_flight)), load.in_flight * 400.0)
             .part("finished sessions and uploads kept for the checks: 64 B each", (views + uploads) * 64.0)
-            .part(format!("PoP cache entries: up to {objects:.0} segments x 120 B"), objects * 120.0)
+            .part(
+                format!("PoP cache entries: up to {objects} segments x 120 B", objects = count(objects)),
+                objects * 120.0,
+            )
             .part("upload chunk maps and renditions: 200 B per upload", uploads * 200.0)
     }
 
