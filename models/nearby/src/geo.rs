@@ -50,6 +50,13 @@ fn km_of_term(h: f64) -> f64 {
     2.0 * EARTH_RADIUS_KM * math::asin(h.sqrt().min(1.0))
 }
 
+/// The haversine term of a point `radius_km` away, `sin^2(r / 2R)`; `None` for radii near half
+/// the globe, where a term's rounding is too coarse to decide by.
+fn radius_term(radius_km: f64) -> Option<f64> {
+    let theta = radius_km / (2.0 * EARTH_RADIUS_KM);
+    (0.0..1.5).contains(&theta).then(|| math::sin(theta).powi(2))
+}
+
 /// The points within a radius of a centre: the same decision as `distance_km(p, centre) <=
 /// radius_km`, bit for bit, at a fraction of its cost. The centre's cosine is taken once, and the
 /// arcsine only for the points whose haversine term lies within a relative 1e-9 of the radius's
@@ -68,13 +75,8 @@ pub struct Circle {
 
 impl Circle {
     pub fn new(centre: Point, radius_km: f64) -> Circle {
-        let theta = radius_km / (2.0 * EARTH_RADIUS_KM);
-        let (inside, outside) = if (0.0..1.5).contains(&theta) {
-            let t = math::sin(theta).powi(2);
-            (t * (1.0 - 1e-9), t * (1.0 + 1e-9))
-        } else {
-            (f64::NAN, f64::NAN)
-        };
+        let (inside, outside) =
+            radius_term(radius_km).map_or((f64::NAN, f64::NAN), |t| (t * (1.0 - 1e-9), t * (1.0 + 1e-9)));
         Circle { centre, radius_km, cos_lat: cos_lat(centre), inside, outside }
     }
 
@@ -95,6 +97,72 @@ impl Circle {
             false
         } else {
             km_of_term(h) <= self.radius_km
+        }
+    }
+}
+
+/// A point with the cosine of its latitude, taken once: a circle's test needs it for every
+/// candidate of every search (it was a fifth of `nearby_perf`'s run taken per test).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Placed {
+    pub at: Point,
+    pub cos_lat: f64,
+}
+
+impl Placed {
+    pub fn new(at: Point) -> Placed {
+        Placed { at, cos_lat: cos_lat(at) }
+    }
+}
+
+impl Circle {
+    /// [`Circle::contains`] for a placed point.
+    #[inline]
+    pub fn contains_placed(&self, p: &Placed) -> bool {
+        self.contains_at(p.at, p.cos_lat)
+    }
+}
+
+/// A point as a unit vector from the Earth's centre. The chord between two points `d` apart is
+/// `2 sin(d / 2R)`, so their haversine term is `(1 - a . b) / 2`: three
+/// products and no sine. It is not `distance_km`'s rounding, so it only screens
+/// ([`ChordScreen`]).
+pub fn unit(p: Point) -> [f64; 3] {
+    let (lat, lon) = (p.lat.to_radians(), p.lon.to_radians());
+    let c = math::cos(lat);
+    [c * math::cos(lon), c * math::sin(lon), math::sin(lat)]
+}
+
+/// A circle screened by chords: whether a point (as a [`unit`] vector) is clearly inside or
+/// clearly outside, or near enough the edge to be measured. The chord's term, `(1 - a . b) / 2`,
+/// is within a few 1e-16 of the haversine term; the screen leaves a margin of a relative 1e-6
+/// and 1e-13 on either side of the circle's own `sin^2(r / 2R)`, so a point it decides is decided
+/// the same by `distance_km`. Nothing is screened for radii near half the globe.
+#[derive(Clone, Copy, Debug)]
+pub struct ChordScreen {
+    centre: [f64; 3],
+    inside: f64,
+    outside: f64,
+}
+
+impl ChordScreen {
+    pub fn new(centre: Point, radius_km: f64) -> ChordScreen {
+        let (inside, outside) = radius_term(radius_km)
+            .map_or((f64::NEG_INFINITY, f64::INFINITY), |t| (t * (1.0 - 1e-6) - 1e-13, t * (1.0 + 1e-6) + 1e-13));
+        ChordScreen { centre: unit(centre), inside, outside }
+    }
+
+    /// `Some(inside)` when the chord decides, `None` near the edge.
+    #[inline]
+    pub fn screen(&self, p: [f64; 3]) -> Option<bool> {
+        let c = self.centre;
+        let h = (1.0 - (p[0] * c[0] + p[1] * c[1] + p[2] * c[2])) / 2.0;
+        if h < self.inside {
+            Some(true)
+        } else if h > self.outside {
+            Some(false)
+        } else {
+            None
         }
     }
 }
@@ -608,13 +676,57 @@ mod tests {
         assert!((d - 343.5).abs() < 2.0, "{d}");
     }
 
+    /// The point `d` (radians of arc) from `c` on the bearing `brg` (radians).
+    fn at_bearing(c: Point, d: f64, brg: f64) -> Point {
+        let (sin, cos) = (math::sin, math::cos);
+        let (la, lo) = (c.lat.to_radians(), c.lon.to_radians());
+        let lat = math::asin((sin(la) * cos(d) + cos(la) * sin(d) * cos(brg)).clamp(-1.0, 1.0));
+        let lon = lo + math::atan2(sin(brg) * sin(d) * cos(la), cos(d) - sin(la) * sin(lat));
+        Point::new(lat.to_degrees(), wrap_lon(lon.to_degrees()))
+    }
+
+    /// The chord screen decides a point only as `distance_km` does: on points from a hair to far
+    /// either side of the circle, at the poles and the antimeridian, for radii from zero to beyond
+    /// half the globe; and it decides every point not near the edge.
+    #[test]
+    fn the_chord_screen_decides_only_as_the_haversine_does() {
+        let mut rng = sim_core::rng::Prng::new(12, sim_core::rng::Stream::Setup);
+        let (mut decided, mut far, mut far_decided) = (0u64, 0u64, 0u64);
+        let centres =
+            [Point::new(40.7128, -74.006), Point::new(-16.85, 179.98), Point::new(89.99, 10.0), Point::new(0.0, 0.0)];
+        for c in centres {
+            for r in [0.0, 1e-6, 0.05, 0.5, 5.0, 50.0, 3000.0, 19000.0, 20015.0, 25000.0] {
+                let screen = ChordScreen::new(c, r);
+                for _ in 0..400 {
+                    let k = rng.below(21) as f64 - 10.0;
+                    let scale = [1e-13, 1e-9, 1e-7, 1e-6, 1e-5, 1e-3, 0.05][rng.below(7) as usize];
+                    let d = r * (1.0 + k * scale) / EARTH_RADIUS_KM;
+                    let p = at_bearing(c, d, rng.unit() * std::f64::consts::TAU);
+                    let exact = distance_km(p, c) <= r;
+                    let got = screen.screen(unit(p));
+                    if let Some(inside) = got {
+                        assert_eq!(inside, exact, "{p:?} at {} km from {c:?}, r {r}", distance_km(p, c));
+                        decided += 1;
+                    }
+                    // A point 5% or more off the radius (of 5 m or more) is decided below a
+                    // quarter of the globe.
+                    if (k * scale).abs() >= 0.05 && (0.1..=5000.0).contains(&r) {
+                        far += 1;
+                        far_decided += got.is_some() as u64;
+                    }
+                }
+            }
+        }
+        assert!(far > 500 && far_decided == far, "{far_decided} of {far} far points decided");
+        assert!(decided > 3000, "{decided} decided");
+    }
+
     /// `Circle::contains` is `distance_km(p, centre) <= r` exactly: on points a hair either side
     /// of the circle (where only the arcsine can tell), on points far in and out, at the poles
     /// and the antimeridian, and for radii from zero to beyond half the globe.
     #[test]
     fn a_circle_decides_as_the_haversine_does() {
         let mut rng = sim_core::rng::Prng::new(11, sim_core::rng::Stream::Setup);
-        let (sin, cos) = (math::sin, math::cos);
         let mut judged = 0u64;
         let mut inside = 0u64;
         let centres =
@@ -627,11 +739,7 @@ mod tests {
                     let k = rng.below(21) as f64 - 10.0;
                     let scale = [1e-13, 1e-11, 1e-9, 1e-6, 1e-3][rng.below(5) as usize];
                     let d = r * (1.0 + k * scale) / EARTH_RADIUS_KM;
-                    let brg = rng.unit() * std::f64::consts::TAU;
-                    let (la, lo) = (c.lat.to_radians(), c.lon.to_radians());
-                    let lat = math::asin((sin(la) * cos(d) + cos(la) * sin(d) * cos(brg)).clamp(-1.0, 1.0));
-                    let lon = lo + math::atan2(sin(brg) * sin(d) * cos(la), cos(d) - sin(la) * sin(lat));
-                    let p = Point::new(lat.to_degrees(), wrap_lon(lon.to_degrees()));
+                    let p = at_bearing(c, d, rng.unit() * std::f64::consts::TAU);
                     let exact = distance_km(p, c) <= r;
                     assert_eq!(circle.contains(p), exact, "{p:?} at {} km from {c:?}, r {r}", distance_km(p, c));
                     assert_eq!(circle.contains_at(p, cos_lat(p)), exact);
@@ -650,13 +758,7 @@ mod tests {
         assert_eq!(b.lon.len(), 2);
         // Points on the circle, all around, are inside the box.
         for k in 0..360 {
-            let brg = (k as f64).to_radians();
-            let d = 49.999 / EARTH_RADIUS_KM;
-            let (la, lo) = (c.lat.to_radians(), c.lon.to_radians());
-            let (sin, cos) = (math::sin, math::cos);
-            let lat = math::asin(sin(la) * cos(d) + cos(la) * sin(d) * cos(brg));
-            let lon = lo + math::atan2(sin(brg) * sin(d) * cos(la), cos(d) - sin(la) * sin(lat));
-            let p = Point::new(lat.to_degrees(), wrap_lon(lon.to_degrees()));
+            let p = at_bearing(c, 49.999 / EARTH_RADIUS_KM, (k as f64).to_radians());
             assert!(distance_km(c, p) <= 50.0);
             assert!(b.lat.0 <= p.lat && p.lat <= b.lat.1);
             assert!(b.lon.iter().any(|&(lo, hi)| lo <= p.lon && p.lon <= hi), "{p:?} outside {b:?}");
