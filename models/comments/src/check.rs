@@ -95,9 +95,40 @@ impl Arrivals<'_> {
     }
 }
 
-pub fn first_deliveries(all: impl IntoIterator<Item = (u64, UserId, Time)>) -> Firsts {
-    let mut v: Vec<(u64, UserId, Time)> = all.into_iter().collect();
-    v.sort_unstable();
+/// From every client's list of deliveries `(comment, viewer, when)`. Comments are op ids, so
+/// dense: the deliveries are counted out by comment into one buffer (each comment's run then
+/// sorted by viewer and time; a comment reaches hundreds of viewers, not millions), instead of
+/// sorting millions of deliveries whole. Ids sparser than four per delivery are sorted whole.
+pub fn first_deliveries(lists: &[&[(u64, UserId, Time)]]) -> Firsts {
+    let all = || lists.iter().flat_map(|l| l.iter().copied());
+    let n: usize = lists.iter().map(|l| l.len()).sum();
+    let mut v: Vec<(u64, UserId, Time)> = match all().map(|d| d.0).max() {
+        Some(max) if max < (4 * n as u64).max(1 << 16) => {
+            // `next[c]`: where comment `c`'s next delivery goes.
+            let mut next = vec![0usize; max as usize + 1];
+            for (c, _, _) in all() {
+                next[c as usize] += 1;
+            }
+            let mut at = 0;
+            for slot in next.iter_mut() {
+                (*slot, at) = (at, at + *slot);
+            }
+            let mut v = vec![(0, 0, Time(0)); n];
+            for d in all() {
+                v[next[d.0 as usize]] = d;
+                next[d.0 as usize] += 1;
+            }
+            for run in v.chunk_by_mut(|a, b| a.0 == b.0) {
+                run.sort_unstable();
+            }
+            v
+        }
+        _ => {
+            let mut v: Vec<(u64, UserId, Time)> = all().collect();
+            v.sort_unstable();
+            v
+        }
+    };
     v.dedup_by_key(|&mut (c, u, _)| (c, u));
     Firsts(v)
 }
@@ -278,16 +309,36 @@ mod tests {
         // Viewer 0 settled throughout; viewer 1 connected 300 ms before the first post (not
         // judged for it) and heard its server until 5,600 (not 200 ms past the second post).
         let sessions = sessions_by_viewer(&[session(0, 5, 0, 9_000), session(1, 5, 4_700, 5_600)]);
-        let got = first_deliveries([(1, 0, ms(5_010)), (1, 1, ms(5_010))]);
+        let got = first_deliveries(&[&[(1, 0, ms(5_010)), (1, 1, ms(5_010))]]);
         let d = delivered(&posts, &viewers, &sessions, &got, SETTLE, SLA);
         assert_eq!((d.judged, d.lost.clone(), d.late), (2, vec![(OpId(2), 0)], 0));
         assert_eq!(d.p99_ms, Some(10.0));
         // Delivered late (and again later, which the first arrival hides): judged, counted
         // late, not lost.
-        let got = first_deliveries([(1, 0, ms(5_010)), (2, 0, ms(5_950)), (1, 1, ms(5_010)), (2, 0, ms(5_900))]);
+        let got = first_deliveries(&[&[(1, 0, ms(5_010)), (2, 0, ms(5_950))], &[(1, 1, ms(5_010)), (2, 0, ms(5_900))]]);
         assert_eq!(got.of(2).at(0), Some(ms(5_900)));
         let d = delivered(&posts, &viewers, &sessions, &got, SETTLE, SLA);
         assert_eq!((d.judged, d.lost.len(), d.late), (2, 0, 1));
+    }
+
+    /// Counted out by comment (dense ids) or sorted whole (sparse ones), the first arrivals are
+    /// those of a sort of every delivery, over several clients' lists in any order.
+    #[test]
+    fn first_arrivals_counted_out_by_comment_are_those_of_a_sort() {
+        let mut rng = sim_core::rng::Prng::new(5, sim_core::rng::Stream::Setup);
+        for spread in [50u64, 1 << 40] {
+            let lists: Vec<Vec<(u64, UserId, Time)>> = (0..4)
+                .map(|_| {
+                    (0..300).map(|_| (rng.below(50) * (spread / 50), rng.below(20), ms(rng.below(1_000)))).collect()
+                })
+                .collect();
+            let mut want: Vec<(u64, UserId, Time)> = lists.concat();
+            want.sort_unstable();
+            want.dedup_by_key(|&mut (c, u, _)| (c, u));
+            let got = first_deliveries(&lists.iter().map(|l| l.as_slice()).collect::<Vec<_>>());
+            assert_eq!(got, Firsts(want), "ids spread over {spread}");
+        }
+        assert_eq!(first_deliveries(&[]), Firsts::default());
     }
 
     #[test]
@@ -318,7 +369,7 @@ mod tests {
         ];
         let viewers = viewers_of(&[0]);
         let sessions = sessions_by_viewer(&[session(0, 5, 0, 20_000)]);
-        let got = first_deliveries([(1, 0, ms(3_005))]);
+        let got = first_deliveries(&[&[(1, 0, ms(3_005))]]);
         let l = late_shares(&posts, &viewers, &sessions, &got, SETTLE, SLA, &[ms(10_000)], Duration(2_000_000_000));
         assert_eq!(l, LateShares { churn: (1, 1), steady: (1, 0) });
         assert_eq!((l.churn_share(), l.steady_share()), (1.0, 0.0));

@@ -804,7 +804,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         .map(|h| Post { op: h.op, comment: h.op.0 as u64, video: (h.key % c.videos as u64) as u32, at: h.invoke })
         .collect();
     let sessions = check::sessions_by_viewer(clients.iter().flat_map(|cl| cl.devices.sessions()));
-    let delivered = check::first_deliveries(clients.iter().flat_map(|cl| cl.delivered.iter().copied()));
+    let delivered = check::first_deliveries(&clients.iter().map(|cl| cl.delivered.as_slice()).collect::<Vec<_>>());
     let viewers_of = check::viewers_of(&video_of);
 
     let consumed: Vec<Consumed> = instances.iter().flat_map(|i| i.consumed.iter().copied()).collect();
