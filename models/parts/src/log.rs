@@ -111,6 +111,7 @@
 //! partitions of HWM minus committed offset: Burrow's consumer lag, in records) and `offline`
 //! (partitions whose leader died and that have no new one yet). [`LogStats`] sums the roles' own counts over nodes.
 
+use chunked::Chunked;
 use serde::{Deserialize, Serialize};
 use sim_core::rng::mix64;
 use sim_core::{Actor, Ctx, Duration, Message, NodeId, Time, TimerId, WriteId};
@@ -557,7 +558,7 @@ impl LogStats {
 #[derive(Clone, Debug, Default)]
 pub struct PartLog {
     start: u64,
-    entries: VecDeque<Entry>,
+    entries: Chunked<Entry>,
     /// Epoch of the entry just before `start` (deleted by retention), 0 at the beginning.
     base_epoch: u32,
     /// The highest epoch this replica has promised to (or seen a leader of): older ones are refused.
@@ -677,6 +678,7 @@ impl PartLog {
 }
 
 mod broker;
+mod chunked;
 mod consumer;
 mod coordinator;
 mod producer;
