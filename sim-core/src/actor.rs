@@ -4,6 +4,7 @@
 //! metrics) into the context, and the kernel applies them after the handler returns, so a handler can
 //! be unit-tested with [`Ctx::detached`] and no world at all.
 
+use crate::chunked::Chunked;
 use crate::fault::OutageMode;
 use crate::pset::PSet;
 use crate::rng::Prng;
@@ -307,9 +308,72 @@ pub(crate) enum RngSource<'a> {
 
 /// A node's durable records as its context holds them: the kernel's own `Vec`, read only if the
 /// handler asks (its header is one more cache miss per event with a million nodes), or a slice.
-pub(crate) enum Durable<'a, R> {
+/// A node's durable records, as [`Ctx::durable`] and `Sim::durable` give them: the kernel's
+/// log, kept in chunks that never move ([`Chunked`]), or a slice (a detached context's).
+#[derive(Debug)]
+pub enum Records<'a, R> {
     Slice(&'a [R]),
-    Kernel(&'a Vec<R>),
+    Chunks(&'a Chunked<R>),
+}
+
+impl<R> Clone for Records<'_, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Records<'_, R> {}
+
+impl<'a, R> Records<'a, R> {
+    pub fn len(&self) -> usize {
+        match self {
+            Records::Slice(s) => s.len(),
+            Records::Chunks(c) => c.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> RecordsIter<'a, R> {
+        match *self {
+            Records::Slice(s) => RecordsIter::Slice(s.iter()),
+            Records::Chunks(c) => RecordsIter::Chunks(c.iter()),
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<R>
+    where
+        R: Clone,
+    {
+        self.iter().cloned().collect()
+    }
+}
+
+/// The records of [`Records`], in the order written.
+pub enum RecordsIter<'a, R> {
+    Slice(std::slice::Iter<'a, R>),
+    Chunks(crate::chunked::Iter<'a, R>),
+}
+
+impl<'a, R> Iterator for RecordsIter<'a, R> {
+    type Item = &'a R;
+    #[inline]
+    fn next(&mut self) -> Option<&'a R> {
+        match self {
+            RecordsIter::Slice(i) => i.next(),
+            RecordsIter::Chunks(i) => i.next(),
+        }
+    }
+}
+
+impl<'a, R> IntoIterator for Records<'a, R> {
+    type Item = &'a R;
+    type IntoIter = RecordsIter<'a, R>;
+    fn into_iter(self) -> RecordsIter<'a, R> {
+        self.iter()
+    }
 }
 
 /// The actor's only door to the world.
@@ -319,7 +383,7 @@ pub struct Ctx<'a, A: Actor + ?Sized> {
     restarted: bool,
     rng: RngSource<'a>,
     ids: &'a mut IdSource,
-    durable: Durable<'a, A::Record>,
+    durable: Records<'a, A::Record>,
     corrupt_records: u64,
     outage: Option<OutageMode>,
     effects: &'a mut Vec<Effect<A>>,
@@ -332,7 +396,7 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         restarted: bool,
         rng: RngSource<'a>,
         ids: &'a mut IdSource,
-        durable: Durable<'a, A::Record>,
+        durable: Records<'a, A::Record>,
         effects: &'a mut Vec<Effect<A>>,
     ) -> Self {
         Ctx { node, local_now, restarted, rng, ids, durable, corrupt_records: 0, outage: None, effects }
@@ -359,7 +423,7 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         durable: &'a [A::Record],
         effects: &'a mut Vec<Effect<A>>,
     ) -> Self {
-        Ctx::new(node, local_now, false, RngSource::Own(rng), ids, Durable::Slice(durable), effects)
+        Ctx::new(node, local_now, false, RngSource::Own(rng), ids, Records::Slice(durable), effects)
     }
 
     /// This node.
@@ -383,11 +447,8 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         }
     }
     /// Records this node persisted and that survived (synced, or flushed from the page cache).
-    pub fn durable(&self) -> &[A::Record] {
-        match self.durable {
-            Durable::Slice(records) => records,
-            Durable::Kernel(records) => records,
-        }
+    pub fn durable(&self) -> Records<'a, A::Record> {
+        self.durable
     }
 
     /// Records that failed their checksum on recovery (torn by a power loss): they are not in

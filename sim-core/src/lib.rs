@@ -20,6 +20,7 @@
 //! anywhere in this crate. Parallelism happens across seeds, outside.
 
 pub mod actor;
+pub mod chunked;
 pub mod cost;
 pub mod crosscheck;
 pub mod disk;
@@ -56,7 +57,8 @@ pub mod world;
 mod ziggurat;
 
 pub use actor::{
-    Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, ThinVec, TimerId, WriteId, thin_vec,
+    Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Records, Reply, ThinVec, TimerId, WriteId,
+    thin_vec,
 };
 pub use cost::Footprint;
 pub use dist::Dist;

@@ -2,8 +2,9 @@
 //! workload, the fault schedule, measurement. All iterated state is in `Vec`s by id or `BTreeMap`s.
 
 use crate::actor::{
-    Actor, Ctx, Durable, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Reply, RngSource, TimerId, WriteId,
+    Actor, Ctx, Effect, IdSource, Message, NodeId, Op, OpId, Outcome, Records, Reply, RngSource, TimerId, WriteId,
 };
+use crate::chunked::Chunked;
 use crate::disk::DiskSpec;
 use crate::fault::{Clock, Fault, OutageMode, ScheduledFault};
 use crate::lanes::{LaneTimer, Lanes};
@@ -330,7 +331,9 @@ struct Nodes<A: Actor> {
     incarnation: Vec<u32>,
     rngs: crate::rng::NodeStreams,
     ids: Vec<IdSource>,
-    durable: Vec<Vec<A::Record>>,
+    /// Each node's durable records, in chunks that never move (a `Vec` per node was copied at every
+    /// doubling: docs/performance.md, round thirty-two).
+    durable: Vec<Chunked<A::Record>>,
     /// Empty until a clock fault touches a node.
     clocks: Vec<Clock>,
     extra: Extras<A>,
@@ -545,7 +548,7 @@ impl<A: Actor> Sim<A> {
                 incarnation: vec![0; n],
                 rngs: crate::rng::NodeStreams::new(seed, n),
                 ids: vec![IdSource::default(); n],
-                durable: (0..n).map(|_| Vec::new()).collect(),
+                durable: (0..n).map(|_| Chunked::default()).collect(),
                 clocks: Vec::new(),
                 extra: Extras::new(n),
             },
@@ -1063,7 +1066,7 @@ impl<A: Actor> Sim<A> {
             restarted,
             RngSource::Streams(&mut self.nodes.rngs),
             &mut self.nodes.ids[i],
-            Durable::Kernel(&self.nodes.durable[i]),
+            Records::Chunks(&self.nodes.durable[i]),
             &mut self.effects,
         )
         .with_corrupt_records(corrupt)
@@ -1416,7 +1419,7 @@ impl<A: Actor> Sim<A> {
                 break;
             }
             let w = x.writes.pop_front().expect("front exists");
-            self.nodes.durable[i].push(w.record);
+            self.nodes.durable[i].push_back(w.record);
         }
     }
 
@@ -1882,8 +1885,8 @@ impl<A: Actor> Sim<A> {
     pub fn is_up(&self, node: NodeId) -> bool {
         self.nodes.status.get(node.index()) == Some(&Status::Up)
     }
-    pub fn durable(&self, node: NodeId) -> &[A::Record] {
-        &self.nodes.durable[node.index()]
+    pub fn durable(&self, node: NodeId) -> Records<'_, A::Record> {
+        Records::Chunks(&self.nodes.durable[node.index()])
     }
     /// The local clock reading of `node` now.
     pub fn local_clock(&self, node: NodeId) -> Time {

@@ -281,7 +281,7 @@ fn crash_loses_volatile_state_and_timers_keeps_durable_state() {
     assert!(s.actor(NodeId(0)).is_none());
     assert!(!s.is_up(NodeId(0)));
     // 25 pings sent; synced writes at 10 and 20 completed (1ms disk): durable.
-    assert_eq!(s.durable(NodeId(0)), &[10, 20]);
+    assert_eq!(s.durable(NodeId(0)).to_vec(), vec![10, 20]);
     s.run_until(at(ms(405)));
     let a = s.actor(NodeId(0)).unwrap();
     assert_eq!(a.sent, 0, "volatile state is gone");

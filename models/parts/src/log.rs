@@ -111,8 +111,8 @@
 //! partitions of HWM minus committed offset: Burrow's consumer lag, in records) and `offline`
 //! (partitions whose leader died and that have no new one yet). [`LogStats`] sums the roles' own counts over nodes.
 
-use chunked::Chunked;
 use serde::{Deserialize, Serialize};
+use sim_core::chunked::Chunked;
 use sim_core::rng::mix64;
 use sim_core::{Actor, Ctx, Duration, Message, NodeId, Time, TimerId, WriteId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -678,7 +678,6 @@ impl PartLog {
 }
 
 mod broker;
-mod chunked;
 mod consumer;
 mod coordinator;
 mod producer;

@@ -980,7 +980,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     // The committed states: each shard primary's durable log, replayed.
     let layout = Layout::new(c, run.topology());
     let map = ShardMap::new(&c.kv, &layout.kv);
-    let logs: Vec<&[kv::Entry]> = (0..map.shards()).map(|s| run.sim.durable(map.primary(s))).collect();
+    let logs: Vec<sim_core::Records<kv::Entry>> = (0..map.shards()).map(|s| run.sim.durable(map.primary(s))).collect();
     let changes: Vec<(u64, check::Changes)> = logs
         .iter()
         .flat_map(|l| l.iter())

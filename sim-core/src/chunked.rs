@@ -1,7 +1,8 @@
-//! A log's entries in fixed-size chunks: a double-ended queue that never moves what it holds.
+//! A log in fixed-size chunks: a double-ended queue that never moves what it holds. The kernel
+//! keeps each node's durable records in one, and `parts::log` each partition replica's entries.
 //!
-//! A `VecDeque` grows by doubling: each growth copies every entry into a new buffer, and the
-//! copy's pages are touched fresh. On `monitoring_large` that growth was half the run's page
+//! A `Vec` or `VecDeque` grows by doubling: each growth copies every entry into a new buffer, and
+//! the copy's pages are touched fresh. On `monitoring_large` that growth was half the run's page
 //! faults and its peak memory near twice the entries' (docs/performance.md, round thirty-two).
 //! Here every chunk but the last holds exactly `CHUNK` entries, the first from `head` on; a new
 //! chunk is allocated whole, and one emptied by the front is freed.
@@ -9,11 +10,11 @@
 use std::collections::VecDeque;
 use std::ops::{Bound, RangeBounds};
 
-/// Entries per chunk (a log entry is 48 bytes: a chunk of them is 48 KiB).
+/// Entries per chunk (a `parts::log` entry is 48 bytes: a chunk of them is 48 KiB).
 const CHUNK: usize = 1024;
 
 #[derive(Clone, Debug)]
-pub(super) struct Chunked<T> {
+pub struct Chunked<T> {
     chunks: VecDeque<Vec<T>>,
     /// Entries of the first chunk already taken from the front.
     head: usize,
@@ -26,7 +27,7 @@ impl<T> Default for Chunked<T> {
     }
 }
 
-impl<T: Copy> Chunked<T> {
+impl<T> Chunked<T> {
     pub fn len(&self) -> usize {
         self.len
     }
@@ -47,9 +48,21 @@ impl<T: Copy> Chunked<T> {
         self.len.checked_sub(1).and_then(|i| self.get(i))
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &T> {
-        let head = self.head;
-        self.chunks.iter().enumerate().flat_map(move |(k, c)| if k == 0 { &c[head..] } else { &c[..] })
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn to_vec(&self) -> Vec<T>
+    where
+        T: Clone,
+    {
+        self.iter().cloned().collect()
+    }
+
+    pub fn iter(&self) -> Iter<'_, T> {
+        let mut chunks = self.chunks.iter();
+        let now = chunks.next().map_or(&[][..], |c| &c[self.head..]).iter();
+        Iter { now, chunks }
     }
 
     /// The entries of `r`, which must lie within the log (as `VecDeque::range`).
@@ -81,8 +94,11 @@ impl<T: Copy> Chunked<T> {
         self.len += 1;
     }
 
-    pub fn pop_front(&mut self) -> Option<T> {
-        let x = *self.front()?;
+    pub fn pop_front(&mut self) -> Option<T>
+    where
+        T: Clone,
+    {
+        let x = self.front()?.clone();
         self.head += 1;
         self.len -= 1;
         if self.head == CHUNK || self.len == 0 {
@@ -115,7 +131,42 @@ impl<T: Copy> Chunked<T> {
     }
 }
 
-impl<T: Copy> std::ops::Index<usize> for Chunked<T> {
+/// The entries in order.
+pub struct Iter<'a, T> {
+    now: std::slice::Iter<'a, T>,
+    chunks: std::collections::vec_deque::Iter<'a, Vec<T>>,
+}
+
+impl<'a, T> Iterator for Iter<'a, T> {
+    type Item = &'a T;
+    #[inline]
+    fn next(&mut self) -> Option<&'a T> {
+        loop {
+            if let Some(x) = self.now.next() {
+                return Some(x);
+            }
+            self.now = self.chunks.next()?.iter();
+        }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Chunked<T> {
+    type Item = &'a T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> Extend<T> for Chunked<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, items: I) {
+        for x in items {
+            self.push_back(x);
+        }
+    }
+}
+
+impl<T> std::ops::Index<usize> for Chunked<T> {
     type Output = T;
     fn index(&self, i: usize) -> &T {
         self.get(i).expect("index within the log")
@@ -130,7 +181,7 @@ mod tests {
     /// pops, truncations (to none, within a chunk, to a chunk's end) and clears.
     #[test]
     fn a_chunked_log_does_what_a_vec_deque_does() {
-        let mut rng = sim_core::rng::Prng::new(9, sim_core::rng::Stream::Setup);
+        let mut rng = crate::rng::Prng::new(9, crate::rng::Stream::Setup);
         let (mut c, mut v) = (Chunked::default(), VecDeque::new());
         let (mut next, mut truncated_to_a_chunk_end) = (0u64, 0u32);
         for step in 0..20_000 {
