@@ -306,10 +306,10 @@ pub(crate) enum RngSource<'a> {
     Streams(&'a mut crate::rng::NodeStreams),
 }
 
-/// A node's durable records as its context holds them: the kernel's own `Vec`, read only if the
-/// handler asks (its header is one more cache miss per event with a million nodes), or a slice.
 /// A node's durable records, as [`Ctx::durable`] and `Sim::durable` give them: the kernel's
-/// log, kept in chunks that never move ([`Chunked`]), or a slice (a detached context's).
+/// log, kept in chunks that never move ([`Chunked`]) and read only if the handler asks (its
+/// header is one more cache miss per event with a million nodes), or a slice (a detached
+/// context's).
 #[derive(Debug)]
 pub enum Records<'a, R> {
     Slice(&'a [R]),
