@@ -1,11 +1,12 @@
 //! The cost estimates against what runs really use: for each model that states its footprint
 //! (those that do not are pinned in cli/registry/tests/entries.rs, and their estimates say they
-//! are lower bounds), a run sized so that its own state dominates, its estimated memory within a
+//! are lower bounds), a run sized so that its own state dominates (for four designs, their perf
+//! file as it is), its estimated memory within a
 //! factor of two of the peak resident memory the run added to the process (peak RSS minus that of
 //! a tiny run), and its estimated events within a factor of three of the events processed.
 //! (Memory, not time: `simctl bench scenario` reports both figures; no timing is judged here.)
 
-use crate::support::{scratch, simctl, write_scenario};
+use crate::support::{repo_root, scratch, simctl, write_scenario};
 
 /// `(estimated bytes, peak RSS bytes, estimated events, events)` of a `bench scenario` run.
 fn measure(file: &str) -> (f64, f64, f64, f64) {
@@ -225,23 +226,31 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
     ];
     let mut report = String::new();
     let mut bad = Vec::new();
+    let mut judge = |name: String, file: &str| {
+        let (estimated, peak, estimated_events, events) = measure(file);
+        let used = peak - base;
+        let (memory, event_ratio) = (estimated / used, estimated_events / events);
+        report.push_str(&format!(
+            "{name}: estimated {:.1} MB, used {:.1} MB ({memory:.2}); events estimated {estimated_events:.0}, processed {events:.0} ({event_ratio:.2})\n",
+            estimated / 1e6,
+            used / 1e6
+        ));
+        if !(0.5..=2.0).contains(&memory) || !(1.0 / 3.0..=3.0).contains(&event_ratio) {
+            bad.push(name);
+        }
+    };
     for (i, (model, body)) in cases.iter().enumerate() {
         let file = write_scenario(
             &dir,
             &format!("{model}{i}.ron"),
             &format!("Scenario(name: \"{model}{i}\", model: \"{model}\", {body})"),
         );
-        let (estimated, peak, estimated_events, events) = measure(&file);
-        let used = peak - base;
-        let (memory, event_ratio) = (estimated / used, estimated_events / events);
-        report.push_str(&format!(
-            "{model}{i}: estimated {:.1} MB, used {:.1} MB ({memory:.2}); events estimated {estimated_events:.0}, processed {events:.0} ({event_ratio:.2})\n",
-            estimated / 1e6,
-            used / 1e6
-        ));
-        if !(0.5..=2.0).contains(&memory) || !(1.0 / 3.0..=3.0).contains(&event_ratio) {
-            bad.push(format!("{model}{i}"));
-        }
+        judge(format!("{model}{i}"), &file);
+    }
+    // The designs whose perf file is the run sized for their state, as they are.
+    for name in ["adclick_large", "monitoring_large", "topk_perf", "video_perf"] {
+        let file = repo_root().join(format!("scenarios/perf/{name}.ron"));
+        judge(name.to_string(), file.to_str().expect("a UTF-8 path"));
     }
     eprint!("{report}");
     assert!(bad.is_empty(), "off by more than the tolerance: {bad:?}\n{report}");
