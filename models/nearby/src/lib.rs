@@ -856,11 +856,11 @@ pub struct Judged {
 /// the centre puts it clearly inside or clearly outside is decided by it ([`geo::ChordScreen`],
 /// three products); the few near the edge are measured as the servers measure (`Circle`, bit
 /// for bit `distance_km`). The answer is counted against marks by id, not sorted.
-pub struct Oracle<'a> {
-    places: &'a [Point],
+pub struct Oracle {
     /// By latitude.
     by_lat: Vec<Banded>,
-    /// Per business, the search that expected it: `2 s` for search `s`, `2 s + 1` once answered.
+    /// Per business (by id, so one per business), the search that expected it: `2 s` for search
+    /// `s`, `2 s + 1` once answered.
     marks: Vec<u64>,
     searches: u64,
 }
@@ -871,19 +871,19 @@ struct Banded {
     unit: [f64; 3],
 }
 
-impl<'a> Oracle<'a> {
-    pub fn new(places: &'a [Point]) -> Oracle<'a> {
+impl Oracle {
+    pub fn new(places: &[Point]) -> Oracle {
         let mut by_lat: Vec<Banded> = places
             .iter()
             .enumerate()
             .map(|(i, &p)| Banded { place: Placed::new(p), id: i as u32, unit: geo::unit(p) })
             .collect();
         by_lat.sort_unstable_by(|a, b| a.place.at.lat.total_cmp(&b.place.at.lat).then(a.id.cmp(&b.id)));
-        Oracle { places, by_lat, marks: vec![0; places.len()], searches: 0 }
+        Oracle { by_lat, marks: vec![0; places.len()], searches: 0 }
     }
 
     pub fn judge(&mut self, seen: u32, at: Point, radius_km: f64, got: &[u64]) -> Judged {
-        let n = (seen as usize).min(self.places.len());
+        let n = (seen as usize).min(self.marks.len());
         // The band, in radians (a margin keeps rounding out), and a range of latitudes a little
         // wider, in degrees, to cut from the sorted list; the band itself then decides.
         let band = radius_km / geo::EARTH_RADIUS_KM * (1.0 + 1e-9) + 1e-12;
