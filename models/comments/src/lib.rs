@@ -808,7 +808,23 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let viewers_of = check::viewers_of(&video_of);
 
     let consumed: Vec<Consumed> = instances.iter().flat_map(|i| i.consumed.iter().copied()).collect();
-    let d = check::delivered(&posts, &viewers_of, &sessions, &delivered, c.settle, c.sla);
+    // Churn windows: instance crashes and restarts from the fault schedule.
+    let instance_nodes = &run.topology().servers[c.brokers as usize + 2..];
+    let inst: BTreeSet<u32> = instance_nodes.iter().map(|n| n.0).collect();
+    let mut changes: Vec<Time> = Vec::new();
+    for f in &sim.config().faults {
+        if let sim_core::fault::Fault::Crash { node, .. } | sim_core::fault::Fault::Restart(node) = f.fault
+            && inst.contains(&node)
+        {
+            changes.push(Time(f.at.0));
+            if let (sim_core::fault::Fault::Crash { .. }, Some(d)) = (&f.fault, f.duration) {
+                changes.push(Time(f.at.0 + d.0));
+            }
+        }
+    }
+    changes.extend(c.joins.iter().map(|j| Time(j.at.0)));
+    changes.sort();
+    let (d, late) = check::pairs(&posts, &viewers_of, &sessions, &delivered, c.settle, c.sla, &changes, c.churn_window);
     let explain = |op: OpId, user: UserId| {
         let Some(p) = posts.iter().find(|p| p.op == op) else { return String::new() };
         let on = sessions
@@ -847,25 +863,6 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 None => "every comment was consumed where its settled viewers were".into(),
             }),
     );
-
-    // Churn windows: instance crashes and restarts from the fault schedule.
-    let instance_nodes = &run.topology().servers[c.brokers as usize + 2..];
-    let inst: BTreeSet<u32> = instance_nodes.iter().map(|n| n.0).collect();
-    let mut changes: Vec<Time> = Vec::new();
-    for f in &sim.config().faults {
-        if let sim_core::fault::Fault::Crash { node, .. } | sim_core::fault::Fault::Restart(node) = f.fault
-            && inst.contains(&node)
-        {
-            changes.push(Time(f.at.0));
-            if let (sim_core::fault::Fault::Crash { .. }, Some(d)) = (&f.fault, f.duration) {
-                changes.push(Time(f.at.0 + d.0));
-            }
-        }
-    }
-    changes.extend(c.joins.iter().map(|j| Time(j.at.0)));
-    changes.sort();
-    let late =
-        check::late_shares(&posts, &viewers_of, &sessions, &delivered, c.settle, c.sla, &changes, c.churn_window);
 
     let metrics = sim.metrics();
     let counter = |scope: &str, name: &str| metrics.scoped_counter(scope, name) as f64;
