@@ -3,8 +3,9 @@
 //! The **oracle** is a second, independent implementation: every player's score and a count of
 //! players per score, built from the initial scores (a pure function of the config) and replayed
 //! through the journal of applied updates. The order it expects is sorted from the scores (a
-//! counting sort), and the top 10 over time comes from one replay on a `BTreeSet` of
-//! `(-score, player)`. The journal itself is first
+//! counting sort), and the top 10 over time comes from one replay that keeps the few thousand
+//! best `(-score, player)` keys in a `BTreeSet` (chosen again from every score if fewer than ten
+//! are left). The journal itself is first
 //! checked against the history (`applied_exactly_once`): it must hold every acknowledged game
 //! result once, with the delta of its kind, and nothing that was not produced. Each check keeps
 //! `judged`, the number of items it judged, and fails when it judged nothing.
@@ -18,23 +19,21 @@ use sim_core::model::{Axis, Table};
 use sim_core::{Check, ModelReport, OpId, Outcome, Reply, RunView, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The oracle's state: scores, players per score, and (for the top 10) the ordered set. Each
-/// check replays the journal on its own copy of the initial state, built once.
+/// The oracle's state: scores and players per score. Each check replays the journal on its own
+/// copy of the initial state, built once.
 #[derive(Clone)]
 pub struct Oracle {
     pub scores: Vec<Option<i64>>,
     pub per_score: BTreeMap<i64, u64>,
-    /// Every player's key, kept only by the check that reads the top 10.
-    pub set: Option<BTreeSet<Key>>,
     /// Journal entries applied so far.
     pub applied: usize,
 }
 
 impl Oracle {
-    /// The initial scores and players per score, without the ordered set.
+    /// The initial scores and players per score.
     pub fn new(c: &Config) -> Oracle {
         let scores: Vec<Option<i64>> = (0..c.players).map(|p| initial_score(c, p)).collect();
-        let mut o = Oracle { scores, per_score: BTreeMap::new(), set: None, applied: 0 };
+        let mut o = Oracle { scores, per_score: BTreeMap::new(), applied: 0 };
         o.per_score = match o.score_counts() {
             Some((best, counts)) => {
                 let scored = counts.into_iter().enumerate().filter(|&(_, n)| n > 0);
@@ -48,22 +47,12 @@ impl Oracle {
         o
     }
 
-    /// The same, keeping every player's key in order too (built from the keys in rank order: a
-    /// bulk load).
-    pub fn with_order(mut self) -> Oracle {
-        self.set = Some(BTreeSet::from_iter(self.ranking()));
-        self
-    }
-
     pub fn apply(&mut self, player: u64, delta: i64) {
         let i = player as usize;
         if self.scores.len() <= i {
             self.scores.resize(i + 1, None);
         }
         if let Some(old) = self.scores[i] {
-            if let Some(set) = &mut self.set {
-                set.remove(&key(player, old));
-            }
             let n = self.per_score.get_mut(&old).expect("counted");
             *n -= 1;
             if *n == 0 {
@@ -72,9 +61,6 @@ impl Oracle {
         }
         let new = self.scores[i].unwrap_or(0) + delta;
         self.scores[i] = Some(new);
-        if let Some(set) = &mut self.set {
-            set.insert(key(player, new));
-        }
         *self.per_score.entry(new).or_insert(0) += 1;
     }
 
@@ -89,11 +75,6 @@ impl Oracle {
 
     pub fn rank(&self, score: i64) -> u64 {
         1 + self.per_score.range(score + 1..).map(|(_, n)| n).sum::<u64>()
-    }
-
-    pub fn top10(&self) -> Vec<Key> {
-        let set = self.set.as_ref().expect("the top 10 of an oracle kept in order");
-        set.iter().take(10).copied().collect()
     }
 
     /// The players with a score, `(player, score)` by player.
@@ -304,33 +285,93 @@ pub struct Top10s {
     initial: Vec<Key>,
     /// `(journal prefix after the change, when that update was applied, the new list)`.
     pub changes: Vec<(usize, Time, Vec<Key>)>,
+    /// Times the best keys were chosen again from every score (fewer than ten left; the tests
+    /// read it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    refills: usize,
+}
+
+/// The players' best keys, in order: every key at or better than `bound` (so the top 10 are its
+/// first ten), or every key when `all`. A few thousand keys instead of a million: a move in or
+/// out of it is a look-up in a small tree, and its first ten are the top 10 as long as it holds
+/// ten. When it does not, it is chosen again from every score.
+struct Best {
+    keys: BTreeSet<Key>,
+    bound: Key,
+    all: bool,
+}
+
+impl Best {
+    /// The `keep` best keys of `scores` (at least ten).
+    fn of(scores: &[Option<i64>], keep: usize) -> Best {
+        let mut keys: Vec<Key> = scores.iter().enumerate().filter_map(|(p, s)| s.map(|s| key(p as u64, s))).collect();
+        let all = keys.len() <= keep;
+        if !all {
+            keys.select_nth_unstable(keep - 1);
+            keys.truncate(keep);
+        }
+        let bound = if all { (i64::MAX, u64::MAX) } else { keys.iter().copied().max().expect("keep >= 10") };
+        Best { keys: keys.into_iter().collect(), bound, all }
+    }
+
+    /// A player's key moved from `before` to `after`.
+    fn moved(&mut self, before: Option<Key>, after: Key) {
+        if let Some(k) = before.filter(|&k| k <= self.bound) {
+            self.keys.remove(&k);
+        }
+        if after <= self.bound {
+            self.keys.insert(after);
+        }
+    }
+
+    fn top10(&self) -> Vec<Key> {
+        self.keys.iter().take(10).copied().collect()
+    }
 }
 
 impl Top10s {
+    pub fn replay(start: &Oracle, journal: &[Applied]) -> Top10s {
+        Top10s::replay_keeping(start, journal, 4096)
+    }
+
     /// An update can change the top 10 only if the player's key before it or after it ranks at
     /// or above the 10th (or there are fewer than 10 players): only then is the list read again.
-    pub fn replay(start: &Oracle, journal: &[Applied]) -> Top10s {
-        let mut o = start.clone().with_order();
-        let initial = o.top10();
+    /// The order is kept for the `keep` best keys only ([`Best`]).
+    fn replay_keeping(start: &Oracle, journal: &[Applied], keep: usize) -> Top10s {
+        let keep = keep.max(10);
+        let mut scores = start.scores.clone();
+        let mut best = Best::of(&scores, keep);
+        let initial = best.top10();
         let mut changes: Vec<(usize, Time, Vec<Key>)> = Vec::new();
+        let mut refills = 0;
         for (i, a) in journal.iter().enumerate() {
-            let before = o.scores.get(a.player as usize).copied().flatten().map(|s| key(a.player, s));
-            o.apply(a.player, a.delta);
+            let p = a.player as usize;
+            if scores.len() <= p {
+                scores.resize(p + 1, None);
+            }
+            let before = scores[p].map(|s| key(a.player, s));
+            let new = scores[p].unwrap_or(0) + a.delta;
+            scores[p] = Some(new);
+            let after = key(a.player, new);
+            best.moved(before, after);
+            if best.keys.len() < 10 && !best.all {
+                best = Best::of(&scores, keep);
+                refills += 1;
+            }
             let last = changes.last().map_or(&initial, |c| &c.2);
-            let after = o.scores[a.player as usize].map(|s| key(a.player, s));
             let touches = match last.get(9) {
-                Some(tenth) => before.is_some_and(|k| k <= *tenth) || after.is_some_and(|k| k <= *tenth),
+                Some(tenth) => before.is_some_and(|k| k <= *tenth) || after <= *tenth,
                 None => true,
             };
             if !touches {
                 continue;
             }
-            let now = o.top10();
+            let now = best.top10();
             if now != *last {
                 changes.push((i + 1, a.at, now));
             }
         }
-        Top10s { initial, changes }
+        Top10s { initial, changes, refills }
     }
 
     /// The true top 10 after the journal's first `prefix` entries.
@@ -586,7 +627,10 @@ mod tests {
             let journal: Vec<Applied> = (0..3000)
                 .map(|i| applied(i, rng.below(players + 2), if rng.chance(0.3) { 1 } else { -1 }, 10 * i))
                 .collect();
+            // Keeping 10 or 12 keys, the best are chosen again from every score now and then.
             let tops = Top10s::replay(&o, &journal);
+            let kept: Vec<Top10s> = [10, 12, 50].map(|keep| Top10s::replay_keeping(&o, &journal, keep)).into();
+            assert!(kept[0].refills > 2, "{} refills keeping 10", kept[0].refills);
             for prefix in 0..=journal.len() {
                 o.advance(&journal, prefix);
                 let mut sorted: Vec<Key> =
@@ -596,6 +640,9 @@ mod tests {
                     assert_eq!(o.ranking(), sorted, "spread {spread}, prefix {prefix}");
                 }
                 assert_eq!(tops.at(prefix), &sorted[..10], "spread {spread}, prefix {prefix}");
+                for t in &kept {
+                    assert_eq!(t.at(prefix), &sorted[..10], "spread {spread}, prefix {prefix}, {} refills", t.refills);
+                }
             }
             assert!(o.scores.iter().flatten().any(|&s| s < 0) && o.scores.len() as u64 > players);
             assert!(tops.changes.len() > 10, "the top 10 changed {} times", tops.changes.len());
@@ -605,7 +652,7 @@ mod tests {
     #[test]
     fn an_outdated_top10_is_stale_from_the_change_that_outdated_it() {
         let c = cfg();
-        let top = Oracle::new(&c).with_order().top10();
+        let top = Top10s::replay(&Oracle::new(&c), &[]).at(0).to_vec();
         let enc = |t: &[Key], prefix: u64| {
             let mut v = vec![prefix];
             for (neg, p) in t {
