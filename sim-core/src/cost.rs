@@ -176,6 +176,12 @@ pub fn zipf_key_skew(count: f64, s: f64, exact: u64) -> f64 {
     count * h2 / (h1 * h1)
 }
 
+/// The distinct values among `draws` uniform draws from `n` (expected): `n (1 - (1 - 1/n)^draws)`,
+/// `min(n, draws)` when `n <= 1`. A footprint's distinct keys, objects or peers reached.
+pub fn distinct_among(n: f64, draws: f64) -> f64 {
+    if n <= 1.0 { n.min(draws) } else { n * (1.0 - crate::math::powf(1.0 - 1.0 / n, draws)) }
+}
+
 /// `count x sum of p(key)^2` of a key distribution (see [`Load::key_skew`]).
 fn key_skew(keys: &Keys) -> f64 {
     match *keys {
@@ -343,6 +349,28 @@ pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Against every sequence of draws counted out: 4 values drawn 0 to 5 times.
+    #[test]
+    fn distinct_among_is_the_mean_over_every_sequence_of_draws() {
+        for draws in 0..=5u32 {
+            let seqs = 4u32.pow(draws);
+            let total: u32 = (0..seqs)
+                .map(|mut s| {
+                    let mut seen = [false; 4];
+                    for _ in 0..draws {
+                        seen[(s % 4) as usize] = true;
+                        s /= 4;
+                    }
+                    seen.iter().filter(|&&x| x).count() as u32
+                })
+                .sum();
+            let want = total as f64 / seqs as f64;
+            assert!((distinct_among(4.0, draws as f64) - want).abs() < 1e-12, "{draws} draws: {want}");
+        }
+        assert_eq!(distinct_among(1.0, 7.0), 1.0);
+        assert_eq!(distinct_among(0.5, 0.2), 0.2);
+    }
 
     #[test]
     fn key_skew_is_one_when_even_and_grows_with_zipf() {

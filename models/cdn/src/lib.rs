@@ -148,7 +148,7 @@ impl Model for Cdn {
         let mean_size = (cat.size_min + cat.size_max) as f64 / 2.0;
         let capacity = |spec: &ReadPathSpec| spec.cache.capacity.entries(mean_size.max(1.0));
         // Distinct objects of `n` gets over the keys, uniform.
-        let distinct = |n: f64| keys * (1.0 - sim_core::math::exp(-n / keys));
+        let distinct = |n: f64| sim_core::cost::distinct_among(keys, n);
         let zones = layout.pops.iter().filter(|p| !p.is_empty()).count().max(1) as f64;
         let windows = |spec: &ReadPathSpec| spec.cache.ttl.map_or(1.0, |t| load.times_every(t).max(1.0));
         let mut edge_entries = 0.0;

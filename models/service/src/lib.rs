@@ -39,7 +39,7 @@ use parts::balance::{Balancer, HealthSpec, Policy, ProbeMsg, ProbeTimer, Prober,
 use parts::calls::{Answer, CallOutcome, CallPolicy, CallStats, CallTimer, Calls, ReqId, ServiceId};
 use parts::pool::{Admit, Pool, PoolSpec, PoolStats, PoolTimer};
 use serde::{Deserialize, Serialize};
-use sim_core::cost::count;
+use sim_core::cost::{count, distinct_among};
 use sim_core::metrics::HistoryEntry;
 use sim_core::{
     Actor, Check, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time,
@@ -395,11 +395,12 @@ impl Model for Service {
         let clients = topo.clients.len() as f64;
         let ops = load.total();
         let per_client = ops / clients.max(1.0);
-        let spread = if c.balance == Policy::RoundRobin { per_client.min(api) } else { reached(api, per_client) };
+        let spread =
+            if c.balance == Policy::RoundRobin { per_client.min(api) } else { distinct_among(api, per_client) };
         let mut pairs = 2.0 * clients * spread;
         let mut events = ops * 2.0;
         if c.db.is_some() {
-            pairs += 2.0 * api * reached(db, ops / api);
+            pairs += 2.0 * api * distinct_among(db, ops / api);
             events += ops * 3.0;
         }
         if let Some(a) = &c.health.active {
@@ -443,11 +444,6 @@ impl Model for Service {
     fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         report(c, run)
     }
-}
-
-/// Distinct of `n` servers that `picks` random picks reach (expected).
-pub fn reached(n: f64, picks: f64) -> f64 {
-    if n <= 1.0 { n.min(picks) } else { n * (1.0 - sim_core::math::powf(1.0 - 1.0 / n, picks)) }
 }
 
 /// The kernel's connection state (`Transport::Connection`), which it does not count itself: in
