@@ -13,6 +13,7 @@ use crate::actor::Actor;
 use crate::math;
 use crate::metrics::HistoryEntry;
 use crate::model::Model;
+use crate::net::{LinkTable, PipeTable};
 use crate::scenario::Scenario;
 use crate::time::Time;
 use crate::topology::Topology;
@@ -67,6 +68,10 @@ pub struct Footprint {
     pub events: f64,
     /// Events waiting in the queue at the busiest moment.
     pub queued: f64,
+    /// Ordered pairs of nodes that send each other messages over the run. The kernel keeps a
+    /// pipe for each when the transport is `Connection` (or a link has a bandwidth or an
+    /// in-flight bound) and counts it; unstated (0), it counts two per client, a lower bound.
+    pub talking: f64,
     /// Set by [`Model::footprint`]'s default alone: the model states no footprint, so the
     /// estimate holds only the kernel's parts and is a lower bound ([`Cost::unstated`]).
     pub unstated: bool,
@@ -301,6 +306,16 @@ pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
         nodes * (KERNEL_BYTES_PER_NODE + actor),
     );
     part("nodes' timers and disks".into(), topo.servers.len() as f64 * KERNEL_BYTES_PER_BUSY_NODE);
+    if LinkTable::new(&sc.network.with_default_transport(M::TRANSPORT), &topo).stateful {
+        let stated = model.talking > 0.0;
+        let pairs = if stated { model.talking } else { 2.0 * topo.clients.len() as f64 };
+        let table = if nodes <= PipeTable::DENSE_NODES_MAX as f64 {
+            format!("{} x {} nodes, dense", count(nodes), count(nodes))
+        } else {
+            format!("{} pairs{}", count(pairs), if stated { "" } else { " (two per client: the model states none)" })
+        };
+        part(format!("connections: {table}"), PipeTable::bytes(nodes, pairs));
+    }
     let zones = topo.zone_names.len() as f64;
     part(
         format!("links: {} zones squared", count(zones)),

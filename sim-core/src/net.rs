@@ -344,6 +344,22 @@ impl PipeTable {
     /// The largest world whose pipes are kept in a dense array.
     pub const DENSE_NODES_MAX: usize = 128;
 
+    /// The bytes the table holds for a world of `nodes` nodes of which `pairs` ordered pairs
+    /// talk: the dense array, or the hashed table's slots (a power of two, at most 7/8 full, each
+    /// a key and a pipe). The table it outgrew is freed after the copy, and what grows later
+    /// reuses it, so it is not counted.
+    pub fn bytes(nodes: f64, pairs: f64) -> f64 {
+        let pipe = std::mem::size_of::<Pipe>() as f64;
+        if nodes <= Self::DENSE_NODES_MAX as f64 {
+            return nodes * nodes * pipe;
+        }
+        let mut slots = 64.0;
+        while pairs * 8.0 > slots * 7.0 {
+            slots *= 2.0;
+        }
+        slots * (pipe + std::mem::size_of::<u64>() as f64)
+    }
+
     /// A table for a world of `nodes` nodes: dense if there are at most `DENSE_NODES_MAX`.
     pub fn new(nodes: usize) -> PipeTable {
         let dense_nodes = if nodes <= Self::DENSE_NODES_MAX { nodes as u32 } else { 0 };
@@ -676,6 +692,27 @@ mod tests {
         assert_eq!(dense.dense.len(), 40 * 40);
         assert!(dense.len() > 0 && dense.len() < hashed.len(), "pairs beyond node 40 are hashed");
         assert!(PipeTable::new(PipeTable::DENSE_NODES_MAX + 1).dense_nodes == 0);
+    }
+
+    #[test]
+    fn the_pipe_tables_bytes_are_what_it_holds() {
+        // The cost estimate's figure against the slots the table made, at counts on both sides
+        // of a growth, and the dense array's size.
+        let slot = (std::mem::size_of::<Pipe>() + std::mem::size_of::<u64>()) as f64;
+        for pairs in [1u32, 56, 57, 1_000, 7_168, 7_169, 50_000] {
+            let mut table = PipeTable::new(PipeTable::DENSE_NODES_MAX + 1);
+            for i in 0..pairs {
+                table.entry(NodeId(i % 997), NodeId(1_000 + i / 997));
+            }
+            assert_eq!(table.len(), pairs as usize);
+            let held = table.keys.len() as f64 * slot;
+            assert_eq!(table.pipes.len(), table.keys.len());
+            assert_eq!(PipeTable::bytes(200.0, pairs as f64), held, "{pairs} pairs");
+        }
+        let mut dense = PipeTable::new(100);
+        dense.entry(NodeId(3), NodeId(4));
+        let held = (dense.dense.len() * std::mem::size_of::<Pipe>()) as f64;
+        assert_eq!(PipeTable::bytes(100.0, 1.0), held);
     }
 
     #[test]

@@ -384,11 +384,12 @@ impl Model for Service {
     /// B-tree node that stays once a call was made, the kernel's timer state (a client sets call
     /// timers; the kernel counts that only for servers): ~4 kB, measured as the slope between
     /// `clients_100k.ron` at 50,000 and 100,000 clients (362 and 610 MB over a tiny run, 5.0 kB
-    /// a client, of which ~1 kB its connections). The connections ([`pipes`]); per request in
-    /// flight its call, job and queue place. Events: a request and a response per operation
-    /// (2), a query, its result and the database's pool timer with a db tier (3), the active
-    /// health checks' pings and pongs. Measured on `clients_100k.ron`: 689 MB estimated, 619
-    /// used (peak RSS minus 8 MB), 1.11.
+    /// a client, of which ~1 kB its connections). The pairs of nodes that talk, whose
+    /// connections the kernel counts (`Footprint::talking`); per request in flight its call, job
+    /// and queue place. Events: a request and a response per operation (2), a query, its result
+    /// and the database's pool timer with a db tier (3), the active health checks' pings and
+    /// pongs. Measured on `clients_100k.ron`: 666 MB estimated, 617 used (peak RSS minus 8 MB),
+    /// 1.08.
     fn footprint(c: &Config, topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
         let api = c.api_count(topo.servers.len()).max(1) as f64;
         let db = (topo.servers.len() as f64 - api).max(0.0);
@@ -406,13 +407,11 @@ impl Model for Service {
         if let Some(a) = &c.health.active {
             events += clients * api * load.times_every(a.interval) * 2.0;
         }
-        let nodes = (topo.servers.len() + topo.clients.len()) as f64;
-        sim_core::cost::Footprint { events, queued: load.in_flight * 2.0, ..Default::default() }
+        sim_core::cost::Footprint { events, queued: load.in_flight * 2.0, talking: pairs, ..Default::default() }
             .part(
                 format!("clients: {} x 4 kB (calls, balancer, pending map, timer state)", count(clients)),
                 clients * 4_000.0,
             )
-            .part(format!("connections: {} pairs x 96 B", count(pairs)), pipes(nodes, pairs))
             .part(format!("requests in flight: {} x 300 B", count(load.in_flight)), load.in_flight * 300.0)
     }
 
@@ -444,14 +443,6 @@ impl Model for Service {
     fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         report(c, run)
     }
-}
-
-/// The kernel's connection state (`Transport::Connection`), which it does not count itself: in
-/// a world of at most 128 nodes a dense `nodes x nodes` array of 40 B pipes; above, a hashed
-/// table of 48 B slots per ordered pair of nodes that talked, at most 7/8 full and doubled when
-/// full (the old table is live while it is copied): ~96 B per pair at the peak.
-pub fn pipes(nodes: f64, pairs: f64) -> f64 {
-    if nodes <= 128.0 { nodes * nodes * 40.0 } else { pairs * 96.0 }
 }
 
 /// Requests invoked before `main_end` that never ended: `(judged, lost, first lost)`.
