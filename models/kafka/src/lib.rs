@@ -453,14 +453,16 @@ impl Model for Kafka {
         e
     }
 
-    /// Per broker and partition, the partition's state as each broker knows it and as the
-    /// controller's broadcasts carry it (about 700 bytes, measured at 100-200 brokers and 1,000-2,000
-    /// partitions); per message produced, its entry (one copy, shared by the logs and disks of
-    /// every replica), the replicas' handles on it, the consumers' and the checkers' records; per
-    /// group commit, the record the disk keeps. Events: a couple per
-    /// message (batched requests and fetches), and the fetches, heartbeats and broadcasts that run
-    /// all the time (fitted to the same runs: per broker and second, 1,000 + 5 per broker + 0.5 per
-    /// partition at the default 100 ms fetch wait).
+    /// Per broker and partition, the partition's state as each broker knows it and as the controller's
+    /// broadcasts carry it: about 950 bytes, measured on `kafka_100_brokers` cut to 1 s (100 brokers
+    /// at 500, 1,000 and 2,000 partitions peak at 74, 129 and 218 MB; 50, 100 and 200 brokers at 1,000
+    /// partitions at 76, 129 and 221 MB: 0.9-1.1 kB a broker and partition; it was taken as 700 B, and
+    /// the full run's estimate was 0.89 of its use); per message produced, its entry (one copy, shared
+    /// by the logs and disks of every replica), the replicas' handles on it, the consumers' and the
+    /// checkers' records; per group commit, the record the disk keeps. Events: a couple per message
+    /// (batched requests and fetches), and the fetches, heartbeats and broadcasts that run all the
+    /// time (fitted to the same runs: per broker and second, 1,000 + 5 per broker + 0.5 per partition
+    /// at the default 100 ms fetch wait).
     fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
         let brokers = topo.servers.len() as f64;
         let clients = topo.clients.len() as f64;
@@ -494,8 +496,8 @@ impl Model for Kafka {
             ..Footprint::default()
         }
         .part(
-            format!("partition states: {} brokers x {} partitions x 700 B", count(brokers), count(partitions)),
-            brokers * partitions * 700.0 + brokers * brokers * 40.0,
+            format!("partition states: {} brokers x {} partitions x 950 B", count(brokers), count(partitions)),
+            brokers * partitions * 950.0 + brokers * brokers * 40.0,
         )
         .part(
             format!(
