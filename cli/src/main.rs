@@ -204,12 +204,20 @@ enum BenchCommand {
     /// simulation and the end-of-run checkers timed apart (no report is written). With several
     /// files, the runs alternate (`--repeat` rounds) and each file's median events/s is reported
     /// as a ratio to the first file's, measured in the same invocation (the baseline).
+    ///
+    /// A scaling study needs no copies of the file: `--set` changes every file's run, e.g.
+    /// `simctl bench scenario scenarios/perf/kafka_100_brokers.ron --set duration=5s --set
+    /// topology.servers=50 --phold-baseline none`.
     Scenario {
         /// The scenario files, e.g. scenarios/perf/dynamo_10k.ron; the first is the baseline.
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
         #[arg(long)]
         seed: Option<u64>,
+        /// Change one field of every file's scenario, as `simctl run --set` does, e.g.
+        /// `--set topology.servers=64` (repeatable; see docs/scenarios.md).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<overrides::Override>,
         /// Rounds over the files (each round runs every file once).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
@@ -327,8 +335,8 @@ fn main() -> ExitCode {
         Command::Bench { which: BenchCommand::Phold { size, lps, population, end, repeat, seed } } => {
             cmd_bench_phold(&size, lps, population, end, repeat, seed)
         }
-        Command::Bench { which: BenchCommand::Scenario { scenarios, seed, repeat, phold_baseline, memory } } => {
-            cmd_bench_scenarios(&scenarios, seed, repeat, &phold_baseline, &memory)
+        Command::Bench { which: BenchCommand::Scenario { scenarios, seed, set, repeat, phold_baseline, memory } } => {
+            cmd_bench_scenarios(&scenarios, seed, &set, repeat, &phold_baseline, &memory)
         }
         Command::Bench { which: BenchCommand::Lin { ops, keys, clients, repeat, seed } } => {
             cmd_bench_lin(ops, keys, clients, repeat, seed)
@@ -687,6 +695,7 @@ fn cmd_list_model(name: &str) -> Result<ExitCode> {
 fn cmd_bench_scenarios(
     files: &[PathBuf],
     seed: Option<u64>,
+    sets: &[overrides::Override],
     repeat: u32,
     phold_baseline: &str,
     memory: &MemoryArg,
@@ -705,16 +714,19 @@ fn cmd_bench_scenarios(
     // Every file is read and checked before anything is timed: a typo in the last file should
     // not wait for the PHOLD baseline and the earlier files' runs to be reported.
     for f in files {
-        let problems = match load(f)? {
-            Ok((source, entry)) => (entry.check)(&source).err(),
-            Err(d) => Some(d),
+        let (source, entry) = match load_with(f, sets)? {
+            Ok(x) => x,
+            Err(code) => return Ok(code),
         };
-        if let Some(d) = problems {
+        if let Err(d) = (entry.check)(&source) {
             print_diagnostics(f, &d);
             return Ok(ExitCode::from(2));
         }
     }
     print_build();
+    if !sets.is_empty() {
+        outln!("CHANGED every file's scenario by{}", overrides::flags(sets));
+    }
     let mut speeds: Vec<Vec<f64>> = vec![Vec::new(); files.len()];
     // The kernel's PHOLD rate, measured before the first round and after every round: the
     // machine's speed drifts over minutes, and the rounds are bracketed by the runs whose median
@@ -730,7 +742,7 @@ fn cmd_bench_scenarios(
     measure_kernel(&mut kernel);
     for _ in 0..repeat {
         for (i, f) in files.iter().enumerate() {
-            match cmd_bench_scenario(f, seed, memory)? {
+            match cmd_bench_scenario(f, seed, sets, memory)? {
                 Ok(events_per_s) => speeds[i].push(events_per_s),
                 Err(code) => return Ok(code),
             }
@@ -780,15 +792,13 @@ fn print_build() {
 fn cmd_bench_scenario(
     file: &Path,
     seed: Option<u64>,
+    sets: &[overrides::Override],
     memory: &MemoryArg,
 ) -> Result<std::result::Result<f64, ExitCode>> {
     let max_memory = memory.bytes()?;
-    let (source, entry) = match load(file)? {
+    let (source, entry) = match load_with(file, sets)? {
         Ok(x) => x,
-        Err(d) => {
-            print_diagnostics(file, &d);
-            return Ok(Err(ExitCode::from(2)));
-        }
+        Err(code) => return Ok(Err(code)),
     };
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; run with --release for meaningful figures");

@@ -119,6 +119,37 @@ fn bench_scenario_checks_every_file_before_it_times_anything() {
 }
 
 #[test]
+fn bench_scenario_runs_every_file_changed_by_set_and_refuses_a_bad_set_before_timing() {
+    let dir = scratch("bench-set");
+    let file = write_scenario(&dir, "s.ron", &register_scenario(""));
+    let bench = |extra: &[&str]| {
+        let mut args = vec!["bench", "scenario", file.as_str(), file.as_str(), "--phold-baseline", "none"];
+        args.extend_from_slice(extra);
+        simctl(&args)
+    };
+    let plain = bench(&[]);
+    assert_eq!(plain.code, 0, "{}{}", plain.stdout, plain.stderr);
+    assert!(!plain.stdout.contains("CHANGED"), "{}", plain.stdout);
+    // The file says 2 s (+200 ms); both files' runs take the change, and the output says so.
+    let changed = bench(&["--set", "duration=5s", "--set", "topology.servers=5"]);
+    assert_eq!(changed.code, 0, "{}{}", changed.stdout, changed.stderr);
+    let benches: Vec<&str> = changed.stdout.lines().filter(|l| l.starts_with("BENCH ")).collect();
+    assert_eq!(benches.len(), 2, "{}", changed.stdout);
+    assert!(benches.iter().all(|l| l.contains(" simulated_s=5.2 ")), "{}", changed.stdout);
+    assert!(plain.stdout.lines().filter(|l| l.starts_with("BENCH ")).all(|l| l.contains(" simulated_s=2.2 ")));
+    assert!(
+        changed.stdout.contains("CHANGED every file's scenario by --set duration=5s --set topology.servers=5"),
+        "{}",
+        changed.stdout
+    );
+    // A path the scenario lacks: refused by file and path, before anything is timed.
+    let bad = bench(&["--set", "topology.serverz=5"]);
+    assert_eq!(bad.code, 2, "{}{}", bad.stdout, bad.stderr);
+    assert!(bad.stderr.contains("s.ron") && bad.stderr.contains("serverz"), "{}", bad.stderr);
+    assert!(!bad.stdout.contains("BENCH"), "{}", bad.stdout);
+}
+
+#[test]
 fn bench_scenario_brackets_its_rounds_with_phold_runs_and_says_how_many_it_took_the_median_of() {
     let dir = scratch("bench-brackets");
     let file = write_scenario(&dir, "s.ron", &register_scenario(""));
