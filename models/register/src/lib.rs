@@ -531,19 +531,18 @@ impl Model for Register {
 /// The history as register operations (`sim_core::lin`): reads and writes of one register per
 /// key; failed or rejected operations left out, timed-out ones of unknown outcome.
 fn lin_history(run: &RunView<'_, Node>) -> Vec<lin::Operation<lin::RegOp, lin::RegRet>> {
-    run.history()
-        .iter()
-        .filter_map(|e| {
-            if run.op_kind(e) == "write" {
-                lin::from_entry(e, lin::RegOp::Write(e.value), |_| Some(lin::RegRet::Done))
-            } else {
-                lin::from_entry(e, lin::RegOp::Read, |r| match r {
-                    Reply::Value(v) => Some(lin::RegRet::Value(*v)),
-                    _ => None,
-                })
-            }
-        })
-        .collect()
+    let mut ops = Vec::with_capacity(run.history().len());
+    ops.extend(run.history().iter().filter_map(|e| {
+        if run.op_kind(e) == "write" {
+            lin::from_entry(e, lin::RegOp::Write(e.value), |_| Some(lin::RegRet::Done))
+        } else {
+            lin::from_entry(e, lin::RegOp::Read, |r| match r {
+                Reply::Value(v) => Some(lin::RegRet::Value(*v)),
+                _ => None,
+            })
+        }
+    }));
+    ops
 }
 
 /// `linearizable` (the whole history, key by key), `sequentially_consistent` (key by key, some
