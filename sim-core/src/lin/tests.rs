@@ -301,6 +301,34 @@ fn session_guarantees() {
 }
 
 #[test]
+fn a_session_is_one_client_on_one_key_wherever_its_operations_sit_in_the_history() {
+    let on = |key: u64, mut o: Operation<RegOp, RegRet>| {
+        o.key = key;
+        o
+    };
+    // Client 1 writes 1 to key 7, then reads key 8's initial value: another session, not a
+    // missed write. Client 2 reads key 7's 1, then key 8's initial value, then key 7's initial
+    // value: only the last goes back, within its session. Listed out of time order, and
+    // interleaved with other sessions.
+    let h = vec![
+        on(7, r(5, 2, 80, 90, 0)),
+        on(8, r(2, 1, 20, 30, 0)),
+        on(8, r(4, 2, 60, 70, 0)),
+        on(7, w(1, 1, 0, 10, 1)),
+        on(7, r(3, 2, 40, 50, 1)),
+    ];
+    let s = weak::sessions(&h);
+    assert_eq!((s.ryw_judged, s.ryw_violations.len()), (0, 0), "{s:?}");
+    assert_eq!((s.mr_judged, s.mr_violations.clone()), (1, vec![(5, 3)]), "{s:?}");
+    // The same history as one client: key 7's last read of 0 now misses its own write too, and
+    // key 8's two reads make a second judged pair.
+    let one: Vec<_> = h.iter().map(|o| Operation { client: 1, ..o.clone() }).collect();
+    let s = weak::sessions(&one);
+    assert_eq!((s.ryw_judged, s.ryw_violations.clone()), (2, vec![(5, 1)]), "{s:?}");
+    assert_eq!((s.mr_judged, s.mr_violations.clone()), (2, vec![(5, 3)]), "{s:?}");
+}
+
+#[test]
 fn unseen_writes_of_unknown_outcome_are_pruned_and_seen_ones_kept() {
     // 24 writes time out on one key while reads keep seeing the value before them: without the
     // pruning, every subset of them is a configuration to try.
