@@ -38,6 +38,8 @@ pub struct Load {
     pub run_s: f64,
     /// The mean latency of a message on the network's default link, in seconds.
     pub latency_s: f64,
+    /// The mean time of a synced write on the default disk, in seconds.
+    pub disk_s: f64,
 }
 
 impl Load {
@@ -233,6 +235,7 @@ pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
         ops: vec![0.0; M::OP_KINDS.len()],
         run_s: sc.run_span().as_secs_f64(),
         latency_s: link_mean_ns / 1e9,
+        disk_s: disk_mean_ns / 1e9,
         ..Load::default()
     };
     let mut users = 0.0;
