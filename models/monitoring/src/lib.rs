@@ -1300,8 +1300,9 @@ impl Model for Monitoring {
     }
 
     /// Per sample: its log entry on every replica (~180 B a copy, with the replication batches'
-    /// copies and the TSDB's durable record) and ~13 events through the log (measured on the
-    /// adclick design, the same log part), 16 B in the TSDB and 16 B in a collector's and a
+    /// copies and the TSDB's durable record) and ~7 events through the log (measured: 7.2 a
+    /// sample on `monitoring_large.ron`, 6.3 on `monitoring.ron`, the operations' 8 taken out;
+    /// 13, adclick's figure for the same log part, was 1.8 times the events), 16 B in the TSDB and 16 B in a collector's and a
     /// source's record. The 180 B is measured: `monitoring_large.ron` at 5, 10 and 15 minutes used
     /// 124.5, 224.7 and 325.5 MB (release build, peak RSS less the RSS at start) for 165, 315 and
     /// 465 thousand samples, 670 B a sample, of which ~74 B the report series (estimated apart).
@@ -1312,7 +1313,7 @@ impl Model for Monitoring {
         let samples = per_s * load.run_s;
         let log = if c.queue { samples * c.log.replication as f64 * 180.0 } else { 0.0 };
         sim_core::cost::Footprint {
-            events: samples * if c.queue { 13.0 } else { 1.0 } + load.total() * 6.0,
+            events: samples * if c.queue { 7.0 } else { 1.0 } + load.total() * 6.0,
             queued: load.in_flight * 4.0,
             ..Default::default()
         }

@@ -124,7 +124,9 @@ impl Model for Phold {
     fn footprint(config: &Config, topo: &Topology, load: &Load) -> Footprint {
         let population = topo.node_count() as f64 * config.population as f64;
         Footprint {
-            events: population + population * load.run_s / load.latency_s.max(1e-9),
+            // Each event in flight is processed once a link latency (the initial ones too: a
+            // self-send at start), and schedules the next.
+            events: population * load.run_s / load.latency_s.max(1e-9),
             queued: population,
             ..Footprint::default()
         }
