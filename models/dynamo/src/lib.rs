@@ -322,9 +322,9 @@ pub fn ring_with(config: &Config, members: &[u32], vnodes: u32, partitioning: Pa
 
 pub struct Dynamo;
 
-/// The bytes of one node of a [`pset::PSet`] of items or writes, with its `Rc` counts and
-/// allocation.
-const PSET_NODE_BYTES: f64 = 80.0;
+/// The bytes of one node of a [`pset::PSet`] of items or writes, with its `Rc` counts (the
+/// allocation massif sees).
+const PSET_NODE_BYTES: f64 = 64.0;
 
 impl Model for Dynamo {
     const NAME: &'static str = "dynamo";
@@ -475,23 +475,30 @@ impl Model for Dynamo {
         let sibling = std::mem::size_of::<store::Version>() as f64;
         let (gets, puts) = (load.of("get", Self::OP_KINDS), load.of("put", Self::OP_KINDS));
         let keys = load.keys.min(puts);
-        // Under client merge a key's cart and superseded writes grow by one node each per put
-        // (a set node: element, priority, size, hash, two children, counts).
-        let merge = c.reconcile == Reconcile::ClientMerge;
-        let grows = if merge { 2.0 * PSET_NODE_BYTES } else { 0.0 };
         let puts_per_key = puts / keys.max(1.0);
-        // The live version and sets: one of each per key, which the replicas share (one `Rc`).
-        // Each replica files the key in its key table (a 40-byte slot, key and value, in a table
+        // Each replica files a key in its key table (a 40-byte slot, key and value, in a table
         // 7/16 to 7/8 full, and its filter) and in its range's list of keys (8 bytes); a key's
         // one version is held inline in its slot. 109-115 B of resident memory per key and
         // replica, measured as the RSS that 8 servers' tables added for 100,000 and 213,000 keys
         // on 3 replicas each (the versions made beforehand; docs/performance.md, "Dynamo, round seven"), when
         // each key's version list was an allocation of its own: an upper bound now.
-        let value = sibling + n * 112.0 + grows * puts_per_key;
-        // Each replica's record holds a handle on the put's version, which all share: the
-        // version once, with the nodes its sets add (a path of the treap, about `2 ln K`).
-        let depth = 2.0 * math::ln(1.0 + puts_per_key * load.key_skew);
-        let log = keys * n * puts_per_key * 64.0 + puts * (sibling + grows * depth);
+        let value = n * 112.0;
+        // Every put's version stays alive to the end (each replica's disk record holds a handle
+        // on it, one `Rc` all share: the version once and ~50 B a replica's record), and under
+        // client merge its sets add a path of their treap: about `2 ln K` nodes for a key of
+        // `K` puts, averaged over the puts. Measured with massif (heap at the peak, glibc build):
+        // 6.7 nodes a put for 2,000 uniform keys of 32 puts each (2 ln 33 = 7.0), 10.3 for
+        // Zipf(2,000, 0.9) (the puts' mean of 2 ln(1 + K) is 9.9; `2 ln(1 + K x sqrt(skew))`,
+        // taken here, 10.2, where `ln(1 + K x skew)` gave 13.5), 1 a put on dynamo_10k's
+        // million keys; 104 B a version, 50 B a replica's record. Counting a cart's and the
+        // superseded writes' paths apart, at 80 B a node, and a version per key besides, put
+        // every dynamo file's estimate at 1.15-1.65 of its use.
+        let paths = if c.reconcile == Reconcile::ClientMerge {
+            PSET_NODE_BYTES * (2.0 * math::ln(1.0 + puts_per_key * load.key_skew.sqrt())).max(1.0)
+        } else {
+            0.0
+        };
+        let log = puts * (n * 50.0 + sibling + 16.0 + paths);
         // Every get's reply in the history is the cart it read (`Reply::Shared`, a clone of its
         // root), which the versions hold anyway: no allocation, whatever the cart's size.
         let gossip_per_s = if c.gossip { s / c.gossip_interval.as_secs_f64() } else { 0.0 };
@@ -519,16 +526,9 @@ impl Model for Dynamo {
             format!("heartbeats: {} servers squared (in each server and each gossip message)", count(s)),
             s * s * (32.0 + 2.0 * 16.0 * (c.gossip as u8) as f64) + clients * s * 16.0,
         )
-        .part(format!("versions: {} keys x {value:.0} B ({n} replicas)", count(keys)), keys * value)
-        .part(format!("disk logs: {} puts on {n} replicas", count(puts)), log)
-        .part(
-            format!(
-                "consistency checks: {} operations of {} keys",
-                count(gets + puts),
-                count(load.keys.min(gets + puts))
-            ),
-            consistency::footprint(gets + puts, load.keys.min(gets + puts), clients),
-        )
+        .part(format!("key tables: {} keys x {value:.0} B ({n} replicas)", count(keys)), keys * value)
+        .part(format!("versions and disk logs: {} puts on {n} replicas", count(puts)), log)
+        .part(format!("consistency checks: {} operations", count(gets + puts)), consistency::footprint(gets + puts))
     }
 
     fn validate_schedule(c: &Config, run_end: Duration) -> Vec<(String, String)> {
