@@ -1,9 +1,11 @@
 //! The cost estimates against what runs really use: for each model that states its footprint
 //! (those that do not are pinned in cli/registry/tests/entries.rs, and their estimates say they
 //! are lower bounds), a run sized so that its own state dominates (for four designs, their perf
-//! file as it is), its estimated memory within a
-//! factor of two of the peak resident memory the run added to the process (peak RSS minus that of
-//! a tiny run), and its estimated events within a factor of three of the events processed.
+//! file as it is), its estimated memory within 0.6-1.7 times the peak resident memory the run
+//! added to the process (peak RSS minus that of a tiny run), and its estimated events within
+//! 0.5-2 times the events processed. The cases read 0.78-1.42 and 0.84-1.53 (round thirty-four of
+//! docs/performance.md; a debug build reads the same to 0.01): the bounds catch an estimate that
+//! drifts by a third, as the snowflake checker's list grown by doubling did (0.59 of its use).
 //! (Memory, not time: `simctl bench scenario` reports both figures; no timing is judged here.)
 
 use crate::support::{repo_root, scratch, simctl, write_scenario};
@@ -21,7 +23,7 @@ fn measure(file: &str) -> (f64, f64, f64, f64) {
 }
 
 #[test]
-fn every_model_estimates_its_memory_within_a_factor_of_two() {
+fn every_model_estimates_its_memory_and_events_within_the_tolerance() {
     let dir = scratch("memory");
     let tiny = write_scenario(
         &dir,
@@ -235,7 +237,7 @@ fn every_model_estimates_its_memory_within_a_factor_of_two() {
             estimated / 1e6,
             used / 1e6
         ));
-        if !(0.5..=2.0).contains(&memory) || !(1.0 / 3.0..=3.0).contains(&event_ratio) {
+        if !(0.6..=1.7).contains(&memory) || !(0.5..=2.0).contains(&event_ratio) {
             bad.push(name);
         }
     };
