@@ -940,8 +940,14 @@ impl Model for TopK {
         }
     }
 
-    /// Per view: its log entry on every replica (~120 B a copy) and ~13 events (produce,
-    /// replication, acks, disk writes, fetch; as measured on adclick's log). Per query: its
+    /// Per view: its log entry on every replica (~120 B a copy) and ~10 events beyond the
+    /// kernel's two (produce, replication, acks, disk writes, fetch); per query one. Measured on
+    /// `topk_perf` cut to 20 s without its crash: 11.6 events a view and 3.0 a query in all, less
+    /// the same run's at 1 op/s; adclick's 13 an operation, taken before, was 1.3 times the
+    /// events of `topk_perf`. Beside them the log's fetches and the publishes: 133 + 24 a
+    /// partition a second at a 20 ms fetch wait, fitted to `topk.ron` and `topk_perf` at 0.1
+    /// op/s (325 and 518 a second, 8 and 16 partitions), taken to scale inversely with the
+    /// fetch wait (not measured). Per query: its
     /// answer (the window, an offset per partition and K `(video, views)` pairs, 8 B each), in
     /// the history and in the checkers' copy. The snapshots: the store keeps every version saved,
     /// each a partition's events of the longest window and its counts, 68 B per view in the
@@ -960,7 +966,9 @@ impl Model for TopK {
             0.0
         };
         let answer = 8.0 * (1.0 + partitions + 2.0 * c.k as f64);
-        sim_core::cost::Footprint { events: load.total() * 13.0, queued: load.in_flight * 4.0, ..Default::default() }
+        let background_per_s = (133.0 + 24.0 * partitions) * 0.02 / c.log.fetch_wait.as_secs_f64().max(1e-3);
+        let events = views * 10.0 + queries + background_per_s * load.run_s;
+        sim_core::cost::Footprint { events, queued: load.in_flight * 4.0, ..Default::default() }
             .part(format!("log: {views} views x {} replicas x 120 B", c.log.replication, views = count(views)), log)
             .part(
                 format!(
