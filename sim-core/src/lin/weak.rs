@@ -39,7 +39,7 @@ struct Written {
 /// Memory: the writes by (key, value) in one sorted list, and the completed operations' indices
 /// sorted by session (client, key): 4 B an operation, and three buffers as long as the longest
 /// session. A map of sessions, each with its own two lists, cost ~165 B an operation on the
-/// memory test's 200,000-operation register run (33 MB of its 123 MB peak, found with massif).
+/// memory test's 200,000-operation register run (33 MB of its 103 MB heap peak, found with massif).
 pub fn sessions(history: &[Operation<RegOp, RegRet>]) -> SessionReport {
     let mut written: Vec<((u64, u64), Written)> = history
         .iter()
