@@ -99,17 +99,7 @@ fn latest_before(writes: &[(u64, Time, u32)], reads: &[(u64, Time)]) -> Vec<Opti
 /// ~230 (one sort by each), this ~120 (callgrind, 36,000 entries of the Dynamo cut's shape).
 fn sort_by_key_and_time(entries: &mut [(u64, Time, u32)]) {
     debug_assert!(entries.windows(2).all(|w| w[0].2 < w[1].2), "indices must ascend");
-    group_by_key(entries, |e| e.0);
-}
-
-/// Groups `entries` into runs of one `key`, each run sorted whole: a stable radix sort by the key
-/// alone, then a comparison sort of each run of more than one entry. Cheap where most keys have
-/// one entry or a few (the runs are short), which a key space of a million keys gives.
-pub(crate) fn group_by_key<T: Ord>(entries: &mut [T], key: impl Fn(&T) -> u64) {
-    radsort::sort_by_key(entries, &key);
-    for run in entries.chunk_by_mut(|a, b| key(a) == key(b)).filter(|run| run.len() > 1) {
-        run.sort_unstable();
-    }
+    sim_core::lin::weak::group_by_key(entries, |e| e.0);
 }
 
 /// Which keys a disturbance of the `stale_reads` check can affect.

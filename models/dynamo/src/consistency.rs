@@ -359,33 +359,17 @@ fn put<I, O>(e: &HistoryEntry, input: I, done: O) -> Option<Operation<I, O>> {
 /// Read-your-writes and monotonic reads over a set history, per client and key: `(judged,
 /// violations as (read, the op whose item it missed))` for each.
 pub fn cart_sessions(ops: &[CartOpn<'_>]) -> lin::weak::SessionReport {
-    // The sessions (client, key) as runs of one sorted list of (client, key, index) (a sort of
-    // 16-byte entries, where a map of sessions allocated two lists per session); within a run
-    // the indices keep `ops`' order. A session of one operation judges nothing.
-    let mut by_session: Vec<(u32, u64, u32)> = ops
-        .iter()
-        .enumerate()
-        .filter(|(_, op)| op.complete().is_some())
-        .map(|(i, op)| (op.client, op.key, i as u32))
-        .collect();
-    // The sessions' order does not matter (each is judged alone, and the violations are sorted
-    // below), only that each is one run with its indices ascending: a stable radix sort
-    // (`radsort`) by key alone, then each run of one key (a few operations: most keys of a large
-    // key space have one) sorted as whole entries. A radix sort by client and key was two sorts.
-    crate::check::group_by_key(&mut by_session, |s| s.1);
     let mut r = lin::weak::SessionReport::default();
     // Per session: completed adds (completion, item, id), reads (invoke, completion, items, id).
     let mut adds: Vec<(u64, u64, u64)> = Vec::new();
     let mut reads: Vec<(u64, u64, &Items<'_>, u64)> = Vec::new();
     let mut by_done: Vec<(u64, u64, &Items<'_>, u64)> = Vec::new();
-    for run in by_session.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
-        if run.len() < 2 {
-            continue;
-        }
+    // A session of one operation judges nothing.
+    for run in lin::weak::Sessions::of(ops).iter().filter(|s| s.len() > 1) {
         adds.clear();
         reads.clear();
-        for &(_, _, i) in run {
-            let op = &ops[i as usize];
+        for i in run.indices() {
+            let op = &ops[i];
             let done = op.complete().expect("completed");
             match (op.input, op.output()) {
                 (CartOp::Add(v), _) => adds.push((done.0, v, op.id)),

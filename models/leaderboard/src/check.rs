@@ -19,6 +19,20 @@ use sim_core::model::{Axis, Table};
 use sim_core::{Check, ModelReport, OpId, Outcome, Reply, RunView, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Adds `delta` to `player`'s score in the oracle's scores by player (a player without one starts
+/// at 0): its score before, if it had one, and after. The oracle's own step, shared by its replays
+/// and kept apart from the service's (the oracle is a second implementation).
+fn add_score(scores: &mut Vec<Option<i64>>, player: u64, delta: i64) -> (Option<i64>, i64) {
+    let i = player as usize;
+    if scores.len() <= i {
+        scores.resize(i + 1, None);
+    }
+    let old = scores[i];
+    let new = old.unwrap_or(0) + delta;
+    scores[i] = Some(new);
+    (old, new)
+}
+
 /// The oracle's state: scores and players per score. Each check replays the journal on its own
 /// copy of the initial state, built once.
 #[derive(Clone)]
@@ -48,19 +62,14 @@ impl Oracle {
     }
 
     pub fn apply(&mut self, player: u64, delta: i64) {
-        let i = player as usize;
-        if self.scores.len() <= i {
-            self.scores.resize(i + 1, None);
-        }
-        if let Some(old) = self.scores[i] {
+        let (old, new) = add_score(&mut self.scores, player, delta);
+        if let Some(old) = old {
             let n = self.per_score.get_mut(&old).expect("counted");
             *n -= 1;
             if *n == 0 {
                 self.per_score.remove(&old);
             }
         }
-        let new = self.scores[i].unwrap_or(0) + delta;
-        self.scores[i] = Some(new);
         *self.per_score.entry(new).or_insert(0) += 1;
     }
 
@@ -345,13 +354,8 @@ impl Top10s {
         let mut changes: Vec<(usize, Time, Vec<Key>)> = Vec::new();
         let mut refills = 0;
         for (i, a) in journal.iter().enumerate() {
-            let p = a.player as usize;
-            if scores.len() <= p {
-                scores.resize(p + 1, None);
-            }
-            let before = scores[p].map(|s| key(a.player, s));
-            let new = scores[p].unwrap_or(0) + a.delta;
-            scores[p] = Some(new);
+            let (old, new) = add_score(&mut scores, a.player, a.delta);
+            let before = old.map(|s| key(a.player, s));
             let after = key(a.player, new);
             best.moved(before, after);
             if best.keys.len() < 10 && !best.all {

@@ -388,7 +388,10 @@ impl Model for Register {
             "the consistency checks' history: an operation record and its place in the cut by key, per operation",
             (reads + writes) * (std::mem::size_of::<lin::Operation<lin::RegOp, lin::RegRet>>() + 24) as f64,
         )
-        .part("the session checks: 4 B an operation, 64 B a write", (reads + writes) * 4.0 + writes * 64.0)
+        .part(
+            "the session checks: 32 B an operation (16 B, twice in the sort), 64 B a write",
+            (reads + writes) * 32.0 + writes * 64.0,
+        )
     }
 
     fn factory(config: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {

@@ -329,6 +329,44 @@ fn a_session_is_one_client_on_one_key_wherever_its_operations_sit_in_the_history
 }
 
 #[test]
+fn sessions_are_runs_of_one_client_on_one_key_in_history_order_without_unknown_outcomes() {
+    let on = |key: u64, mut o: Operation<RegOp, RegRet>| {
+        o.key = key;
+        o
+    };
+    // Keys far apart in every byte (a radix sort looks at each) and clients interleaved.
+    let (a, b) = (0x0100_0000_0000_0007, 7);
+    let h = vec![
+        on(a, w(0, 2, 0, 1, 1)),
+        on(b, w(1, 1, 0, 1, 2)),
+        on(a, r(2, 1, 0, 1, 1)),
+        on(b, unknown(3, 1, 0, RegOp::Read)),
+        on(a, r(4, 2, 0, 1, 1)),
+        on(b, r(5, 1, 0, 1, 2)),
+        on(a, r(6, 1, 0, 1, 1)),
+        on(b, r(7, 2, 0, 1, 2)),
+    ];
+    let sessions = weak::Sessions::of(&h);
+    let mut got: Vec<(u32, u64, Vec<usize>)> =
+        sessions.iter().map(|s| (s.client, s.key, s.indices().collect())).collect();
+    got.sort();
+    let want = vec![(1, b, vec![1, 5]), (1, a, vec![2, 6]), (2, b, vec![7]), (2, a, vec![0, 4])];
+    assert_eq!(got, want);
+    assert_eq!(sessions.iter().map(|s| s.len()).sum::<usize>(), 7, "the unknown read is in no session");
+}
+
+#[test]
+fn group_by_key_sorts_as_a_sort_of_the_whole_entries() {
+    // Built with the indices ascending, as its contract asks; keys from a few to many per run.
+    let mut entries: Vec<(u64, u32, u32)> =
+        (0..5_000u32).map(|i| (crate::rng::mix64(u64::from(i % 977)) % 300, (i * 7919) % 13, i)).collect();
+    let mut want = entries.clone();
+    want.sort();
+    weak::group_by_key(&mut entries, |e| e.0);
+    assert_eq!(entries, want);
+}
+
+#[test]
 fn unseen_writes_of_unknown_outcome_are_pruned_and_seen_ones_kept() {
     // 24 writes time out on one key while reads keep seeing the value before them: without the
     // pruning, every subset of them is a configuration to try.

@@ -26,6 +26,76 @@ pub struct SessionReport {
     pub mr_violations: Vec<(u64, u64)>,
 }
 
+/// A history's completed operations as sessions, one client's on one key: each session a run of
+/// indices into the history, ascending (history order). Operations of unknown outcome belong to
+/// no session. Shared by the session checks of every history shape (this module's registers,
+/// Dynamo's carts), which judge each session alone.
+///
+/// Memory: 16 B an operation, one sorted list, and as much again during its sort (a radix sort's
+/// buffer). A map of sessions, each with its lists, was ~165 B an operation (see [`sessions`]); a
+/// list of 4-byte indices sorted by looking each operation up was 4 B an operation but a comparison
+/// sort with a cache miss per look-up (on the memory test's 200,000-operation register run, the
+/// peak RSS 94 MB with that list and 101 MB with this one, the same wall time).
+pub struct Sessions {
+    /// `(key, client, index)`, sorted: a session is a run of one (key, client).
+    order: Vec<(u64, u32, u32)>,
+}
+
+/// One session of [`Sessions`].
+#[derive(Clone, Copy)]
+pub struct Session<'a> {
+    pub client: u32,
+    pub key: u64,
+    run: &'a [(u64, u32, u32)],
+}
+
+impl Session<'_> {
+    /// Its operations' indices into the history, ascending.
+    pub fn indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.run.iter().map(|e| e.2 as usize)
+    }
+    /// Its number of operations (at least one).
+    pub fn len(&self) -> usize {
+        self.run.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.run.is_empty()
+    }
+}
+
+impl Sessions {
+    pub fn of<I, O>(history: &[Operation<I, O>]) -> Sessions {
+        let mut order: Vec<(u64, u32, u32)> = history
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| op.complete().is_some())
+            .map(|(i, op)| (op.key, op.client, u32::try_from(i).expect("fewer than 2^32 operations")))
+            .collect();
+        // The sessions' order does not matter to a check that judges each alone, only that each
+        // is one run with its indices ascending.
+        group_by_key(&mut order, |e| e.0);
+        Sessions { order }
+    }
+
+    /// The sessions, by key and then client.
+    pub fn iter(&self) -> impl Iterator<Item = Session<'_>> {
+        self.order.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).map(|run| Session { client: run[0].1, key: run[0].0, run })
+    }
+}
+
+/// Sorts `entries` as a sort of the whole entries would, when their order is by `key` first (the
+/// key is the entry's leading field): a stable radix sort (`radsort`) by the key alone, then a
+/// comparison sort of each run of more than one entry. Cheap where
+/// most keys have one entry or a few, as a large key space gives: ~120 instructions an entry
+/// where a comparison sort of the whole entries was ~340 (callgrind, 36,000 entries of the Dynamo
+/// cut's shape, docs/performance.md).
+pub fn group_by_key<T: Ord>(entries: &mut [T], key: impl Fn(&T) -> u64) {
+    radsort::sort_by_key(entries, &key);
+    for run in entries.chunk_by_mut(|a, b| key(a) == key(b)).filter(|run| run.len() > 1) {
+        run.sort_unstable();
+    }
+}
+
 /// When a value's write was invoked and completed (`None`: never completed). The initial value:
 /// completed before everything, invoked never.
 #[derive(Clone, Copy)]
@@ -36,10 +106,11 @@ struct Written {
 
 /// Checks both session guarantees over a register history.
 ///
-/// Memory: the writes by (key, value) in one sorted list, and the completed operations' indices
-/// sorted by session (client, key): 4 B an operation, and three buffers as long as the longest
-/// session. A map of sessions, each with its own two lists, cost ~165 B an operation on the
-/// memory test's 200,000-operation register run (33 MB of its 103 MB heap peak, found with massif).
+/// Memory: the writes by (key, value) in one sorted list, the completed operations as
+/// [`Sessions`] (16 B an operation, 32 B during its sort), and three buffers as long as the
+/// longest session. A map of sessions, each with its own two lists, cost ~165 B an operation on
+/// the memory test's 200,000-operation register run (33 MB of its 103 MB heap peak, found with
+/// massif).
 pub fn sessions(history: &[Operation<RegOp, RegRet>]) -> SessionReport {
     let mut written: Vec<((u64, u64), Written)> = history
         .iter()
@@ -66,25 +137,18 @@ pub fn sessions(history: &[Operation<RegOp, RegRet>]) -> SessionReport {
             written.binary_search_by_key(&(key, v), |w| w.0).ok().map(|i| written[i].1)
         }
     };
-    // The sessions: completed operations by (client, key), each session's in history order.
-    let mut by_session: Vec<u32> =
-        (0..history.len() as u32).filter(|&i| history[i as usize].complete().is_some()).collect();
-    by_session.sort_by_key(|&i| (history[i as usize].client, history[i as usize].key, i));
     // Per session, its completed writes (invoke, complete, id) and reads (invoke, complete,
     // value, id); the buffers are reused from one session to the next.
     let mut writes: Vec<(Time, Time, u64)> = Vec::new();
     let mut reads: Vec<(Time, Time, u64, u64)> = Vec::new();
     let mut by_done = Vec::new();
     let mut r = SessionReport::default();
-    for session in by_session.chunk_by(|&a, &b| {
-        let (a, b) = (&history[a as usize], &history[b as usize]);
-        (a.client, a.key) == (b.client, b.key)
-    }) {
-        let key = history[session[0] as usize].key;
+    for session in Sessions::of(history).iter() {
+        let key = session.key;
         writes.clear();
         reads.clear();
-        for &i in session {
-            let op = &history[i as usize];
+        for i in session.indices() {
+            let op = &history[i];
             let done = op.complete().expect("only completed operations are listed");
             match (op.input, op.output()) {
                 (RegOp::Write(_), Some(RegRet::Done)) | (RegOp::Cas(..), Some(RegRet::Cas(true))) => {
