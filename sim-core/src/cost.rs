@@ -40,6 +40,9 @@ pub struct Load {
     pub latency_s: f64,
     /// The mean time of a synced write on the default disk, in seconds.
     pub disk_s: f64,
+    /// The workload's key distribution (`None`: no workload, or a script's or probe's keys,
+    /// taken as even over [`Load::keys`]): for [`Load::hottest_share`].
+    pub key_spread: Option<Keys>,
 }
 
 impl Load {
@@ -55,6 +58,29 @@ impl Load {
     /// heartbeats, polls.
     pub fn times_every(&self, interval: crate::time::Duration) -> f64 {
         self.run_s / interval.as_secs_f64().max(1e-3)
+    }
+
+    /// The share of operations that fall on the `c` most popular keys: what a cache of `c`
+    /// entries holding the hottest keys hits, once warm (an LRU cache of that size hits somewhat
+    /// less, as it also keeps keys of the tail). Even keys: `c / keys`; Zipf(`s`) over `n`: `H(c,
+    /// s) / H(n, s)`; a hot key: its share, and the rest even over the other keys (the key it
+    /// moves to taken as any other).
+    pub fn hottest_share(&self, c: f64) -> f64 {
+        if c <= 0.0 {
+            return 0.0;
+        }
+        let share = match self.key_spread {
+            None | Some(Keys::Uniform { .. }) => c / self.keys.max(1.0),
+            Some(Keys::Zipf { count, s }) => {
+                let n = count as f64;
+                if c >= n { 1.0 } else { zipf_sum(c.floor(), s, 10_000) / zipf_sum(n, s, 10_000) }
+            }
+            Some(Keys::HotKey { count, share, .. }) => {
+                let rest = (count as f64 - 1.0).max(1.0);
+                share + (1.0 - share) * ((c - 1.0) / rest).min(1.0)
+            }
+        };
+        share.clamp(0.0, 1.0)
     }
 }
 
@@ -168,19 +194,27 @@ pub fn zipf_key_skew(count: f64, s: f64, exact: u64) -> f64 {
         h1 += w;
         h2 += w * w;
     }
-    let tail = |p: f64| {
-        let (a, b) = (exact as f64 + 0.5, count + 0.5);
-        if count <= exact as f64 {
-            0.0
-        } else if (p - 1.0).abs() < 1e-9 {
-            math::ln(b / a)
-        } else {
-            (math::powf(b, 1.0 - p) - math::powf(a, 1.0 - p)) / (1.0 - p)
-        }
-    };
-    h1 += tail(s);
-    h2 += tail(2.0 * s);
+    h1 += zipf_tail(count, s, exact);
+    h2 += zipf_tail(count, 2.0 * s, exact);
     count * h2 / (h1 * h1)
+}
+
+/// `sum of k^-p` for `k` in `1..=n`: the first `exact` terms exactly, the rest as an integral.
+fn zipf_sum(n: f64, p: f64, exact: u64) -> f64 {
+    let exact = n.min(exact as f64) as u64;
+    (1..=exact).fold(0.0, |h, k| h + math::powf(k as f64, -p)) + zipf_tail(n, p, exact)
+}
+
+/// `sum of k^-p` for `k` in `exact + 1..=n`, as the integral over `[exact + 1/2, n + 1/2]`.
+fn zipf_tail(n: f64, p: f64, exact: u64) -> f64 {
+    let (a, b) = (exact as f64 + 0.5, n + 0.5);
+    if n <= exact as f64 {
+        0.0
+    } else if (p - 1.0).abs() < 1e-9 {
+        math::ln(b / a)
+    } else {
+        (math::powf(b, 1.0 - p) - math::powf(a, 1.0 - p)) / (1.0 - p)
+    }
 }
 
 /// The distinct values among `draws` uniform draws from `n` (expected): `n (1 - (1 - 1/n)^draws)`,
@@ -291,6 +325,9 @@ pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
         };
         load.keys = key_count.min(ops);
         load.key_skew = key_skew(&w.keys);
+        if w.arrival.script().is_none() && !matches!(w.arrival, Arrival::Probe { .. }) {
+            load.key_spread = Some(w.keys.clone());
+        }
         load.in_flight = (peak_rate * response_ns / 1e9).clamp(1.0, ops.max(1.0));
         if let Keys::Zipf { count, .. } = w.keys {
             part(format!("Zipf table: {} keys x 8 B", crate::cost::count(count as f64)), count as f64 * 8.0);
@@ -388,6 +425,31 @@ mod tests {
         }
         assert_eq!(distinct_among(1.0, 7.0), 1.0);
         assert_eq!(distinct_among(0.5, 0.2), 0.2);
+    }
+
+    #[test]
+    fn the_hottest_keys_share_is_even_for_uniform_keys_and_the_zipf_head_otherwise() {
+        let load = |keys: Keys, n: f64| Load { keys: n, key_spread: Some(keys), ..Load::default() };
+        let even = load(Keys::Uniform { count: 1000 }, 1000.0);
+        assert!((even.hottest_share(100.0) - 0.1).abs() < 1e-12);
+        assert_eq!(even.hottest_share(5000.0), 1.0);
+        assert_eq!(even.hottest_share(0.0), 0.0);
+        // Zipf(1) over 100,000 keys: H(1000) / H(100,000) = 7.4855 / 12.0901, summed exactly.
+        let exact = |c: u64, n: u64, s: f64| {
+            let h = |m: u64| (1..=m).map(|k| math::powf(k as f64, -s)).sum::<f64>();
+            h(c) / h(n)
+        };
+        let zipf = load(Keys::Zipf { count: 100_000, s: 1.0 }, 100_000.0);
+        assert!((zipf.hottest_share(1000.0) - exact(1000, 100_000, 1.0)).abs() < 1e-6);
+        assert!((zipf.hottest_share(1000.0) - 0.6191).abs() < 1e-3);
+        let steep = load(Keys::Zipf { count: 1_000_000, s: 1.2 }, 1_000_000.0);
+        assert!((steep.hottest_share(50_000.0) - exact(50_000, 1_000_000, 1.2)).abs() < 1e-4);
+        // The hot key alone, then the rest evenly.
+        let hot = load(Keys::HotKey { count: 101, share: 0.5, every: crate::time::Duration::from_secs(1) }, 101.0);
+        assert!((hot.hottest_share(1.0) - 0.5).abs() < 1e-12);
+        assert!((hot.hottest_share(51.0) - 0.75).abs() < 1e-12);
+        // No workload's distribution: even over the keys.
+        assert!((Load { keys: 200.0, ..Load::default() }.hottest_share(50.0) - 0.25).abs() < 1e-12);
     }
 
     #[test]

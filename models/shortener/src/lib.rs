@@ -692,9 +692,9 @@ impl Model for Shortener {
         let shortened = load.of("shorten", Self::OP_KINDS);
         // Beyond the kernel's two: the response, and for a shorten or a redirect the cache
         // missed, three more at the shard (measured: 4.0 a shorten, 4.0 a missed redirect, 1.1
-        // a redirect of a key the cache holds). The miss share is the uniform load's, 1 - cache /
-        // keys; a skewed load hits more, and sends fewer.
-        let miss = 1.0 - (c.cache_entries as f64 / load.keys.max(1.0)).min(1.0);
+        // a redirect of a key the cache holds). Each web server's cache sees the whole key
+        // spread, and is taken to miss what falls outside its size's hottest keys.
+        let miss = 1.0 - load.hottest_share(c.cache_entries as f64);
         let redirects = load.of("redirect", Self::OP_KINDS);
         let events = shortened * 4.0 + redirects * (1.0 + 3.0 * miss);
         let mut f = Footprint { events, queued: load.in_flight * 4.0, ..Footprint::default() }
