@@ -785,18 +785,22 @@ impl Model for Video {
         })
     }
 
-    /// Events per operation measured on `scenarios/perf/video_perf.ron` (950,353 events for 125
-    /// uploads and 13,952 views in 100 s): a view is its manifest and 10 segments (requests,
-    /// answers, PoP fetches, downlink timers), an upload its chunks, acknowledgements, link
-    /// timers and four transcoding jobs; the log, the metadata store and the workers tick in the
-    /// background.
+    /// Events beyond the kernel's two an operation, measured on `scenarios/perf/video_perf.ron`
+    /// cut to a 20 s main phase with one kind of operation at two rates (and the background
+    /// subtracted): a view is ~5 a segment less one (its manifest, and per segment the request,
+    /// the answer, the PoP's fetch and the downlink timer; 23 / 48 / 103 a view at 5 / 10 / 20
+    /// segments, cold PoP caches included), an upload its chunks, acknowledgements, link timers
+    /// and four transcoding jobs (~150-230 at 16 chunks). The log, the metadata store and the
+    /// workers tick in the background: 14 a server a second on idle runs of video_perf (33
+    /// servers) and 12.5 on video.ron's cluster (15), where 60 was assumed before and made the
+    /// estimate of video.ron twice its events.
     fn footprint(c: &Config, topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
         let views = load.of("view", Self::OP_KINDS);
         let uploads = load.of("upload", Self::OP_KINDS);
         let segments = c.video.segments as f64;
-        let events = views * (6.0 + 5.0 * segments)
+        let events = views * (5.0 * segments - 1.0).max(1.0)
             + uploads * (c.upload.chunks as f64 * 6.0 + c.video.bitrates_kbps.len() as f64 * 25.0)
-            + load.run_s * topo.servers.len() as f64 * 60.0;
+            + load.run_s * topo.servers.len() as f64 * 14.0;
         let objects = (load.keys * c.video.bitrates_kbps.len() as f64 * segments).min(views * segments);
         sim_core::cost::Footprint { events, queued: load.in_flight * 4.0, ..Default::default() }
             .part(format!("{} sessions and uploads in flight x 400 B", count(load.in_flight)), load.in_flight * 400.0)
