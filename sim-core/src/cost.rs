@@ -111,6 +111,15 @@ impl Footprint {
         self.parts.push((what.into(), bytes));
         self
     }
+    /// [`Footprint::part`], when `when` (a part of an optional feature).
+    pub fn part_if(self, when: bool, part: impl FnOnce() -> (String, f64)) -> Footprint {
+        if when {
+            let (what, bytes) = part();
+            self.part(what, bytes)
+        } else {
+            self
+        }
+    }
 }
 
 /// A run's estimated cost.
@@ -367,15 +376,20 @@ pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
         ops * entry * 2.0,
     );
 
-    // The report's time series: a latency histogram per interval and op kind.
+    // The report's time series: per interval and op kind its counts, and the latency buckets
+    // that hold values once the interval is past (`LatencyCounts::freeze`: 16 B a bucket, up to
+    // ~400 for latencies spread over a decade at 2 digits); the interval being counted, a whole
+    // array per op kind.
     let interval = sc.report_interval_or_default();
     let intervals = sc.run_span().0.div_ceil(interval.0.max(1)) as f64;
     let kinds = M::OP_KINDS.len() as f64;
     let histogram = |sigfig| crate::metrics::new_histogram(sigfig).distinct_values() as f64 * 8.0 + 200.0;
     if sc.workload.is_some() {
+        let cells = intervals.min(ops) * kinds;
+        let buckets = (ops / cells.max(1.0)).min(400.0);
         part(
             format!("report series: {} intervals of {interval} x {} op kinds", count(intervals), kinds as u64),
-            intervals.min(ops) * kinds * histogram(2),
+            cells * (200.0 + 16.0 * buckets) + kinds * histogram(2),
         );
     }
     part("latency histograms".into(), kinds * histogram(3));

@@ -28,8 +28,11 @@ pub struct LatencyCounts {
     base: u32,
     /// The values below `1 << (half + 1)`, all in the first bucket.
     first: u64,
-    /// By bucket index, as the histogram's counts array (cut after the bucket of `highest`).
+    /// By bucket index, as the histogram's counts array (cut after the bucket of `highest`);
+    /// empty once frozen ([`LatencyCounts::freeze`]).
     counts: Vec<u64>,
+    /// Once frozen: the buckets that hold values, `(index, count)` ascending.
+    frozen: Vec<(u32, u64)>,
     len: u64,
     /// The lowest and highest index counted into (`lo > hi` while empty), so that turning the
     /// counts into a histogram reads only those: most of a reporting interval's buckets are empty.
@@ -41,22 +44,74 @@ impl LatencyCounts {
     /// Empty counts for values from 1 to `highest` (at least 2) at `sigfig` significant digits
     /// (0 to 5, as hdrhistogram allows).
     pub fn new(highest: u64, sigfig: u8) -> LatencyCounts {
+        let mut t = LatencyCounts::lazy(highest, sigfig);
+        t.counts = vec![0; t.array_len()];
+        t
+    }
+
+    /// Empty counts as [`LatencyCounts::new`] makes them, without the array until a value comes.
+    pub fn lazy(highest: u64, sigfig: u8) -> LatencyCounts {
         assert!(highest >= 2 && sigfig <= 5, "latency counts of 1..={highest} at {sigfig} digits");
         // hdrhistogram: the sub-buckets per bucket are the power of two at or above 2 * 10^sigfig.
         let magnitude = (2 * 10u64.pow(sigfig.into())).next_power_of_two().trailing_zeros();
-        let mut t = LatencyCounts {
+        LatencyCounts {
             highest,
             sigfig,
             half: magnitude - 1,
             base: 64 - magnitude,
             first: (1 << magnitude) - 1,
             counts: Vec::new(),
+            frozen: Vec::new(),
             len: 0,
             lo: usize::MAX,
             hi: 0,
-        };
-        t.counts = vec![0; t.index(highest) + 1];
-        t
+        }
+    }
+
+    /// The length of the counts array: through the bucket of `highest`.
+    fn array_len(&self) -> usize {
+        self.index(self.highest) + 1
+    }
+
+    /// Empty counts of the same bounds and digits, counting into `array`: all zeros and as long
+    /// as [`LatencyCounts::freeze`] returns it, or empty (an array is made at the first value).
+    pub fn empty_like(&self, array: Vec<u64>) -> LatencyCounts {
+        debug_assert!(array.is_empty() || (array.len() == self.array_len() && array.iter().all(|&n| n == 0)));
+        LatencyCounts { counts: array, frozen: Vec::new(), len: 0, lo: usize::MAX, hi: 0, ..*self }
+    }
+
+    /// Keeps only the buckets that hold values, in a list of their own (a reporting interval's
+    /// latencies fill a few hundred of the ~4,600 buckets of 2 digits: ~37 kB of array each,
+    /// which a long run's thousands of intervals kept whole), and gives back the array, zeroed,
+    /// for counts yet to come ([`LatencyCounts::empty_like`]). What the counts say is unchanged;
+    /// a value counted after this makes a new array (not the kernel's path: an interval is
+    /// frozen once the clock has left it).
+    pub fn freeze(&mut self) -> Vec<u64> {
+        if self.counts.is_empty() {
+            return Vec::new();
+        }
+        let mut array = std::mem::take(&mut self.counts);
+        if self.len > 0 {
+            let (lo, hi) = (self.lo, self.hi);
+            let held = array[lo..=hi].iter().filter(|&&n| n > 0).count();
+            self.frozen.reserve_exact(held);
+            self.frozen
+                .extend(array[lo..=hi].iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, &n)| ((lo + i) as u32, n)));
+            array[lo..=hi].fill(0);
+        }
+        array
+    }
+
+    /// A value counted into frozen (or array-less) counts: the array again, with what it held.
+    #[cold]
+    #[inline(never)]
+    fn thaw(&mut self) {
+        let mut array = vec![0; self.array_len()];
+        for (i, n) in self.frozen.drain(..) {
+            array[i as usize] = n;
+        }
+        self.frozen = Vec::new();
+        self.counts = array;
     }
 
     /// The index of value `v`'s bucket, as hdrhistogram's `index_for`: the bucket is how many
@@ -79,7 +134,13 @@ impl LatencyCounts {
     pub fn record(&mut self, v: u64) {
         debug_assert!((1..=self.highest).contains(&v), "{v} outside 1..={}", self.highest);
         let i = self.index(v);
-        self.counts[i] += 1;
+        match self.counts.get_mut(i) {
+            Some(n) => *n += 1,
+            None => {
+                self.thaw();
+                self.counts[i] += 1;
+            }
+        }
         self.len += 1;
         self.lo = self.lo.min(i);
         self.hi = self.hi.max(i);
@@ -120,11 +181,22 @@ impl LatencyCounts {
         if self.len == 0 {
             return;
         }
+        if self.counts.is_empty() {
+            for &(i, n) in &self.frozen {
+                h.record_n(self.lowest_of(i as usize), n).expect("a counted value is in range");
+            }
+            return;
+        }
         for (i, &n) in self.counts[self.lo..=self.hi].iter().enumerate() {
             if n > 0 {
                 h.record_n(self.lowest_of(self.lo + i), n).expect("a counted value is in range");
             }
         }
+    }
+
+    /// Heap bytes held: the array, or the frozen list.
+    pub fn heap_bytes(&self) -> usize {
+        self.counts.capacity() * 8 + self.frozen.capacity() * std::mem::size_of::<(u32, u64)>()
     }
 }
 
@@ -190,6 +262,42 @@ mod tests {
                 .collect();
             assert_same(&run, sigfig);
         }
+    }
+
+    /// Frozen counts make the same histogram as before, keep a small list where the array was,
+    /// give back a zeroed array that counts anew, and count on (through a new array) if a value
+    /// comes after all.
+    #[test]
+    fn frozen_counts_say_what_they_said_and_their_array_counts_anew() {
+        let mut rng = Prng::new(11, Stream::Setup);
+        let values: Vec<u64> = (0..5_000).map(|_| 300_000 + rng.below(40_000_000)).collect();
+        let mut t = LatencyCounts::new(HIGHEST, 2);
+        for &v in &values {
+            t.record(v);
+        }
+        let before = t.histogram();
+        let whole = t.heap_bytes();
+        let array = t.freeze();
+        assert!(t.histogram() == before && t.len() == 5_000);
+        // 5,000 values spread evenly over two decades fill ~900 buckets; an interval's cluster fewer.
+        assert!(t.heap_bytes() * 2 < whole, "{} bytes frozen, {whole} whole", t.heap_bytes());
+        assert_eq!(array.len() * 8, whole);
+        assert!(array.iter().all(|&n| n == 0), "the array comes back zeroed");
+        let mut next = t.empty_like(array);
+        assert!(next.is_empty() && next.histogram() == direct(&[], 2));
+        next.record(7);
+        assert!(next.histogram() == direct(&[7], 2));
+        // A value after the freeze: the same counts as recording everything unfrozen.
+        t.record(HIGHEST);
+        let mut all = values.clone();
+        all.push(HIGHEST);
+        assert!(t.histogram() == direct(&all, 2));
+        // Counts without an array until the first value.
+        let mut lazy = LatencyCounts::lazy(HIGHEST, 2);
+        assert_eq!(lazy.heap_bytes(), 0);
+        assert!(lazy.histogram() == direct(&[], 2));
+        lazy.record(1);
+        assert!(lazy.histogram() == direct(&[1], 2));
     }
 
     /// One histogram filled from counts after counts (as the report does for its intervals) is

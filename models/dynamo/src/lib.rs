@@ -470,6 +470,11 @@ impl Model for Dynamo {
         let ring = |m: &Vec<u32>| tokens(m) * (16.0 + 4.0 + 4.0 * head.min(m.len() as f64) + 20.0);
         let rings: f64 =
             epochs.iter().map(|m| ring(m) + tokens(m) * 4.0 * n).sum::<f64>() + epochs.last().map_or(0.0, ring);
+        // The report's balance tables build one ring at a time, up to 256 vnodes per weight,
+        // with its tokens' bounds (8 B) and per range the keys and operations placed (16 B).
+        let members = &epochs[epochs.len() - 1];
+        let balance_tokens = members.iter().map(|&m| weight(m)).sum::<f64>() * 256.0;
+        let balance = balance_tokens * (16.0 + 4.0 + 4.0 * head.min(members.len() as f64) + 20.0 + 8.0 + 16.0);
         // A server holds the ranges it owns: a map entry, Merkle leaves and a byte count each.
         let per_range = 64.0 + 8.0 * c.merkle_leaves as f64 + 8.0;
         let sibling = std::mem::size_of::<store::Version>() as f64;
@@ -521,6 +526,9 @@ impl Model for Dynamo {
             ..Footprint::default()
         }
         .part(format!("rings: {} epochs, {} tokens", epochs.len(), count(t0)), rings)
+        .part_if(c.balance_tables, || {
+            (format!("the report's balance tables: a ring of {} tokens at most", count(balance_tokens)), balance)
+        })
         .part(format!("servers' ranges: {} ranges x {n} owners x {per_range:.0} B", count(t0)), t0 * n * per_range)
         .part(
             format!("heartbeats: {} servers squared (in each server and each gossip message)", count(s)),
