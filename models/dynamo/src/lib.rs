@@ -467,14 +467,15 @@ impl Model for Dynamo {
         // lists; the model's range index, a position and two to four 4-byte buckets), and the
         // checkers' ring of the end.
         let head = (n as usize).max(common::ring::HEAD) as f64;
-        let ring = |m: &Vec<u32>| tokens(m) * (16.0 + 4.0 + 4.0 * head.min(m.len() as f64) + 20.0);
+        let per_token = |m: &Vec<u32>| 16.0 + 4.0 + 4.0 * head.min(m.len() as f64) + 20.0;
+        let ring = |m: &Vec<u32>| tokens(m) * per_token(m);
         let rings: f64 =
             epochs.iter().map(|m| ring(m) + tokens(m) * 4.0 * n).sum::<f64>() + epochs.last().map_or(0.0, ring);
         // The report's balance tables build one ring at a time, up to 256 vnodes per weight,
         // with its tokens' bounds (8 B) and per range the keys and operations placed (16 B).
         let members = &epochs[epochs.len() - 1];
         let balance_tokens = members.iter().map(|&m| weight(m)).sum::<f64>() * 256.0;
-        let balance = balance_tokens * (16.0 + 4.0 + 4.0 * head.min(members.len() as f64) + 20.0 + 8.0 + 16.0);
+        let balance = balance_tokens * (per_token(members) + 8.0 + 16.0);
         // A server holds the ranges it owns: a map entry, Merkle leaves and a byte count each.
         let per_range = 64.0 + 8.0 * c.merkle_leaves as f64 + 8.0;
         let sibling = std::mem::size_of::<store::Version>() as f64;

@@ -357,7 +357,7 @@ fn sessions_are_runs_of_one_client_on_one_key_in_history_order_without_unknown_o
 
 #[test]
 fn group_by_key_sorts_as_a_sort_of_the_whole_entries() {
-    // Built with the indices ascending, as its contract asks; keys from a few to many per run.
+    // Keys of a few entries to many, the fields after them in no order within a key.
     let mut entries: Vec<(u64, u32, u32)> =
         (0..5_000u32).map(|i| (crate::rng::mix64(u64::from(i % 977)) % 300, (i * 7919) % 13, i)).collect();
     let mut want = entries.clone();

@@ -85,10 +85,10 @@ impl Sessions {
 
 /// Sorts `entries` as a sort of the whole entries would, when their order is by `key` first (the
 /// key is the entry's leading field): a stable radix sort (`radsort`) by the key alone, then a
-/// comparison sort of each run of more than one entry. Cheap where
-/// most keys have one entry or a few, as a large key space gives: ~120 instructions an entry
-/// where a comparison sort of the whole entries was ~340 (callgrind, 36,000 entries of the Dynamo
-/// cut's shape, docs/performance.md).
+/// comparison sort of each run of more than one entry. Cheap where most keys have one entry or a
+/// few, as a large key space gives: ~120 instructions an entry where a comparison sort of the
+/// whole entries was ~340 (callgrind, 36,000 entries of the Dynamo cut's shape,
+/// docs/performance.md).
 pub fn group_by_key<T: Ord>(entries: &mut [T], key: impl Fn(&T) -> u64) {
     radsort::sort_by_key(entries, &key);
     for run in entries.chunk_by_mut(|a, b| key(a) == key(b)).filter(|run| run.len() > 1) {
