@@ -18,9 +18,32 @@ impl MerkleTree {
         let mut nodes = vec![0u64; 2 * leaves - 1];
         nodes[leaves - 1..].copy_from_slice(leaf_hashes);
         for i in (0..leaves - 1).rev() {
-            nodes[i] = hash_combine(hash_combine(0x4D45_524B, nodes[2 * i + 1]), nodes[2 * i + 2]);
+            nodes[i] = Self::node(nodes[2 * i + 1], nodes[2 * i + 2]);
         }
         MerkleTree { leaves, nodes }
+    }
+
+    /// The root of the tree over `leaf_hashes` (`from_leaves(leaf_hashes).root()`), without the
+    /// tree: an anti-entropy round compares roots only, and building a tree for each range it
+    /// compares (an allocation and a copy of the leaves) was most of what the round cost.
+    pub fn root_of(leaf_hashes: &[u64]) -> u64 {
+        assert!(leaf_hashes.len().is_power_of_two(), "leaf count {} is not a power of two", leaf_hashes.len());
+        Self::subtree_root(leaf_hashes)
+    }
+
+    fn subtree_root(leaves: &[u64]) -> u64 {
+        match leaves {
+            [leaf] => *leaf,
+            _ => {
+                let (left, right) = leaves.split_at(leaves.len() / 2);
+                Self::node(Self::subtree_root(left), Self::subtree_root(right))
+            }
+        }
+    }
+
+    /// An inner node's hash from its children's.
+    fn node(left: u64, right: u64) -> u64 {
+        hash_combine(hash_combine(0x4D45_524B, left), right)
     }
 
     /// A tree over `(bucket, item hash)` pairs: each leaf is the XOR of its items' hashes, so the
@@ -77,6 +100,25 @@ mod tests {
 
     fn tree(items: &[(u64, u64)]) -> MerkleTree {
         MerkleTree::build(16, items.iter().map(|&(k, v)| ((mix64(k) % 16) as usize, mix64(k ^ mix64(v)))))
+    }
+
+    #[test]
+    fn root_of_is_the_root_of_the_tree() {
+        for leaves in [1, 2, 4, 16, 64, 1024] {
+            for seed in 0..5u64 {
+                let l: Vec<u64> = (0..leaves as u64).map(|i| mix64(i ^ (seed << 32))).collect();
+                assert_eq!(MerkleTree::root_of(&l), MerkleTree::from_leaves(&l).root(), "{leaves} leaves");
+            }
+            let zeros = vec![0; leaves];
+            assert_eq!(MerkleTree::root_of(&zeros), MerkleTree::from_leaves(&zeros).root());
+        }
+        // A changed leaf anywhere changes the root.
+        let l: Vec<u64> = (0..16).map(mix64).collect();
+        for i in 0..16 {
+            let mut m = l.clone();
+            m[i] ^= 1;
+            assert_ne!(MerkleTree::root_of(&m), MerkleTree::root_of(&l), "leaf {i}");
+        }
     }
 
     #[test]

@@ -448,8 +448,9 @@ impl Model for Dynamo {
     }
 
     /// Per ring epoch, every token with the head of its walk; per server, the ranges it owns (a
-    /// B-tree, Merkle leaves and a size each) and heartbeats of every server, which gossip copies
-    /// into every message (quadratic in the servers). Per key written, its versions on `N`
+    /// B-tree, Merkle leaves and a size each) and heartbeats of every server (quadratic in the
+    /// servers; a gossip message holds its sender's table, copied only when the sender changes it
+    /// while a message still holds it, so messages add next to nothing). Per key written, its versions on `N`
     /// replicas; per put, a record on each replica's disk of the put's version, which the
     /// replicas share (made once). A version's cart and superseded writes grow by one each per
     /// put of its key, but as persistent sets ([`pset`]) that share all but the `O(log K)` nodes a
@@ -531,10 +532,7 @@ impl Model for Dynamo {
             (format!("the report's balance tables: a ring of {} tokens at most", count(balance_tokens)), balance)
         })
         .part(format!("servers' ranges: {} ranges x {n} owners x {per_range:.0} B", count(t0)), t0 * n * per_range)
-        .part(
-            format!("heartbeats: {} servers squared (in each server and each gossip message)", count(s)),
-            s * s * (32.0 + 2.0 * 16.0 * (c.gossip as u8) as f64) + clients * s * 16.0,
-        )
+        .part(format!("heartbeats: {} servers squared (in each server)", count(s)), s * s * 32.0 + clients * s * 16.0)
         .part(format!("key tables: {} keys x {value:.0} B ({n} replicas)", count(keys)), keys * value)
         .part(format!("versions and disk logs: {} puts on {n} replicas", count(puts)), log)
         .part(format!("consistency checks: {} operations", count(gets + puts)), consistency::footprint(gets + puts))

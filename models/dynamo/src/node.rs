@@ -83,6 +83,8 @@ pub struct Shared {
     /// Epoch `k` applies the first `k` ring changes.
     pub views: Vec<View>,
     pub servers: u32,
+    /// The Merkle root of a range with no keys (every leaf 0).
+    empty_root: u64,
 }
 
 impl Shared {
@@ -101,7 +103,8 @@ impl Shared {
                 View { index: RangeIndex::new(&ring), ring, owned }
             })
             .collect();
-        Shared { config, views, servers }
+        let empty_root = MerkleTree::root_of(&vec![0; config.merkle_leaves as usize]);
+        Shared { config, views, servers, empty_root }
     }
     fn policy(&self) -> Policy {
         Policy { reconcile: self.config.reconcile, versioning: self.config.versioning }
@@ -179,9 +182,9 @@ pub enum Msg {
         acks: Vec<(u64, u64)>,
     },
     /// Heartbeat `(generation, counter)` per server and the ring epoch; `reply`: answer with your
-    /// own (push-pull).
+    /// own (push-pull). The sender's table itself, shared ([`Server::beats`]).
     Gossip {
-        beats: Vec<(u64, u64)>,
+        beats: Rc<[(u64, u64)]>,
         epoch: u32,
         reply: bool,
     },
@@ -637,6 +640,10 @@ struct Held {
     /// Per leaf of the range's Merkle tree: the XOR of the hashes of its keys' versions, kept up
     /// to date on every change, so a tree costs `2L - 1` hashes, not a scan.
     leaf_xor: Vec<u64>,
+    /// The Merkle root over `leaf_xor` as of its last change, once an anti-entropy round has
+    /// asked for it: a range changes less often than rounds compare it (each round asks twice,
+    /// both ends), and the roots' hashing was a twentieth of a 1,000-server run.
+    root: Option<u64>,
     /// The bytes a full comparison would ship (every key's versions).
     bytes: u64,
 }
@@ -686,12 +693,39 @@ pub struct Server {
     seq: u64,
     seq_reserved: u64,
     generation: u64,
-    beats: Vec<(u64, u64)>,
+    /// Each server's heartbeat `(generation, counter)`, as this server last heard it. A gossip
+    /// message carries the table itself, not a copy: a table is written (`Rc::make_mut`) about
+    /// once a second and most often no message holds it by then, so it is copied only when one
+    /// still does. A copy per message was 16 B per server per message, most of what gossip cost
+    /// a large cluster (docs/performance.md, "Round thirty-six").
+    beats: Rc<[(u64, u64)]>,
+    /// Every other server is a gossip peer (heard from, or a seed). Heartbeats only rise within an
+    /// incarnation, so once true it stays true, and a round's peer is drawn without a walk.
+    all_peers: bool,
     /// Local time (ns) each server's heartbeat last rose.
     beat_seen: Vec<u64>,
     /// Local time (ns) until which a server that did not answer is considered down; and one
     /// slot more, never read, that a client's message clears ([`Server::on_msg`]).
     suspect_until: Vec<u64>,
+}
+
+/// The gossip peers of server `me` (given its heartbeat table `beats`): the other servers it has
+/// heard from, and the seeds, in server order.
+fn gossip_peers<'a>(beats: &'a [(u64, u64)], seeds: &'a [u32], me: u32) -> impl Iterator<Item = u32> + 'a {
+    (0..beats.len() as u32).filter(move |&s| s != me && (beats[s as usize].0 > 0 || seeds.contains(&s)))
+}
+
+/// Takes each heartbeat of `heard` that is newer than `mine`'s, and notes when (`seen`). Without
+/// a branch per server: whether a heartbeat is newer is a coin toss in a gossiping cluster, and a
+/// mispredicted branch per entry was most of a large cluster's gossip.
+fn merge_beats(mine: &mut [(u64, u64)], seen: &mut [u64], heard: &[(u64, u64)], now: u64) {
+    for ((m, t), &h) in mine.iter_mut().zip(seen.iter_mut()).zip(heard) {
+        let newer = h > *m;
+        let keep = (newer as u64).wrapping_sub(1); // all ones when not newer
+        m.0 = (m.0 & keep) | (h.0 & !keep);
+        m.1 = (m.1 & keep) | (h.1 & !keep);
+        *t = (*t & keep) | (now & !keep);
+    }
 }
 
 /// Whether `key` is stored in leaf `leaf` of a range's Merkle tree.
@@ -723,7 +757,8 @@ impl Server {
             seq: 0,
             seq_reserved: 0,
             generation: 0,
-            beats: vec![(0, 0); n],
+            beats: vec![(0, 0); n].into(),
+            all_peers: false,
             beat_seen: vec![0; n],
             suspect_until: vec![0; n + 1],
             sh,
@@ -740,7 +775,7 @@ impl Server {
         match ranges.binary_search_by_key(&range, |e| e.0) {
             Ok(i) => ranges[i].1 as usize,
             Err(i) => {
-                held.push(Held { keys: Vec::new(), leaf_xor: vec![0; leaves as usize], bytes: 0 });
+                held.push(Held { keys: Vec::new(), leaf_xor: vec![0; leaves as usize], root: None, bytes: 0 });
                 ranges.insert(i, (range, (held.len() - 1) as u32));
                 held.len() - 1
             }
@@ -996,6 +1031,7 @@ impl Server {
     fn account(&mut self, h: usize, key: u64, old: Option<(u64, u64)>, new: Option<(u64, u64)>) {
         let leaf = leaf_of(key, self.sh.config.merkle_leaves) as usize;
         let held = &mut self.held[h];
+        held.root = None;
         if let Some((h, b)) = old {
             held.leaf_xor[leaf] ^= h;
             held.bytes -= b;
@@ -1062,7 +1098,7 @@ impl Server {
                 ctx.set_timer(sim_core::Duration(c.at.0 - now), Timer::Epoch(k + 1));
             }
         }
-        self.beats[self.me as usize] = (self.generation, 0);
+        Rc::make_mut(&mut self.beats)[self.me as usize] = (self.generation, 0);
         let c = self.sh.config.clone();
         let jitter = |ctx: &mut Ctx<'_, DynamoNode>, every: sim_core::Duration, t: Timer| {
             let first = sim_core::Duration(ctx.rng().below(every.0.max(1)) + 1);
@@ -1129,12 +1165,7 @@ impl Server {
             }
             Msg::Gossip { beats, epoch, reply } => {
                 self.set_epoch(epoch as usize);
-                for (i, b) in beats.into_iter().enumerate() {
-                    if i < self.beats.len() && b > self.beats[i] {
-                        self.beats[i] = b;
-                        self.beat_seen[i] = now;
-                    }
-                }
+                merge_beats(Rc::make_mut(&mut self.beats), &mut self.beat_seen, &beats, now);
                 if reply {
                     let epoch = self.epoch as u32;
                     ctx.send(from, Msg::Gossip { beats: self.beats.clone(), epoch, reply: false });
@@ -1146,17 +1177,17 @@ impl Server {
                 ctx.count("ae_epoch_mismatch", 1);
             }
             Msg::AeRoot { epoch, range, root } => {
-                let (tree, _) = self.tree(range);
-                if tree.root() == root {
+                if self.root(range).0 == root {
                     ctx.count("ae_ranges_in_sync", 1);
                 } else {
+                    let tree = self.tree(range);
                     let m = Msg::AeLeaves { epoch, range, leaves: tree.leaf_hashes().to_vec() };
                     ctx.count("ae_bytes", m.size_bytes());
                     ctx.send(from, m);
                 }
             }
             Msg::AeLeaves { epoch, range, leaves } => {
-                let (tree, _) = self.tree(range);
+                let tree = self.tree(range);
                 let (diff, _) = tree.diff(&MerkleTree::from_leaves(&leaves));
                 let diff: Box<[u32]> = diff.into_iter().map(|l| l as u32).collect();
                 let entries = self.entries_in(range, &diff);
@@ -1460,14 +1491,22 @@ impl Server {
         self.on_disk.remove(&w).unwrap_or_default()
     }
 
-    /// The Merkle tree of one range of the own store, and the bytes a full comparison would send.
-    fn tree(&self, range: u32) -> (MerkleTree, u64) {
+    /// The Merkle tree of one range of the own store.
+    fn tree(&self, range: u32) -> MerkleTree {
+        match self.held_of(range) {
+            Some(h) => MerkleTree::from_leaves(&self.held[h].leaf_xor),
+            None => MerkleTree::from_leaves(&vec![0; self.sh.config.merkle_leaves as usize]),
+        }
+    }
+
+    /// The root of [`Server::tree`] (without the tree), and the bytes a full comparison would send.
+    fn root(&mut self, range: u32) -> (u64, u64) {
         match self.held_of(range) {
             Some(h) => {
-                let h = &self.held[h];
-                (MerkleTree::from_leaves(&h.leaf_xor), h.bytes)
+                let held = &mut self.held[h];
+                (*held.root.get_or_insert_with(|| MerkleTree::root_of(&held.leaf_xor)), held.bytes)
             }
-            None => (MerkleTree::from_leaves(&vec![0; self.sh.config.merkle_leaves as usize]), 0),
+            None => (self.sh.empty_root, 0),
         }
     }
 
@@ -1507,14 +1546,21 @@ impl Server {
         let now = ctx.now().0;
         let c = &self.sh.config;
         let me = self.me as usize;
-        self.beats[me].1 += 1;
+        Rc::make_mut(&mut self.beats)[me].1 += 1;
         self.beat_seen[me] = now;
-        let mut peers: Vec<u32> = (0..self.sh.servers)
-            .filter(|&s| s != self.me && (self.beats[s as usize].0 > 0 || c.seeds.contains(&s)))
-            .collect();
-        peers.dedup();
-        if !peers.is_empty() {
-            let p = peers[ctx.rng().below(peers.len() as u64) as usize];
+        // A random one of the peers. Once every other server is one, the k-th of them is k or
+        // k + 1; until then they are counted and walked to. A list of them built per round was
+        // most of a large cluster's gossip rounds.
+        let (servers, me) = (self.sh.servers, self.me);
+        let peers = if self.all_peers { servers - 1 } else { gossip_peers(&self.beats, &c.seeds, me).count() as u32 };
+        self.all_peers = peers + 1 == servers;
+        if peers > 0 {
+            let k = ctx.rng().below(peers as u64) as u32;
+            let p = if self.all_peers {
+                k + (k >= me) as u32
+            } else {
+                gossip_peers(&self.beats, &c.seeds, me).nth(k as usize).expect("the k-th of the peers counted")
+            };
             let epoch = self.epoch as u32;
             ctx.send(NodeId(p), Msg::Gossip { beats: self.beats.clone(), epoch, reply: true });
         }
@@ -1539,8 +1585,8 @@ impl Server {
                 continue;
             }
             let peer = peers[ctx.rng().below(peers.len() as u64) as usize];
-            let (tree, full) = self.tree(range);
-            let m = Msg::AeRoot { epoch, range, root: tree.root() };
+            let (root, full) = self.root(range);
+            let m = Msg::AeRoot { epoch, range, root };
             ctx.count("ae_bytes", m.size_bytes());
             // A full comparison ships every key's versions in the range, both ways.
             ctx.count("ae_bytes_full", 2 * full);
@@ -2030,6 +2076,44 @@ impl Actor for DynamoNode {
 mod tests {
     use super::*;
     use sim_core::{Effect, IdSource, Prng, Stream, Time};
+
+    #[test]
+    fn merged_heartbeats_are_the_newer_of_each_pair_and_note_when() {
+        let mut rng = Prng::new(7, Stream::Workload);
+        for _ in 0..200 {
+            let n = 1 + rng.below(40) as usize;
+            let beat = |rng: &mut Prng| (rng.below(3), rng.below(4));
+            let mine: Vec<(u64, u64)> = (0..n).map(|_| beat(&mut rng)).collect();
+            let heard: Vec<(u64, u64)> = (0..n).map(|_| beat(&mut rng)).collect();
+            let seen: Vec<u64> = (0..n).map(|_| rng.below(100)).collect();
+            let (mut got, mut got_seen) = (mine.clone(), seen.clone());
+            merge_beats(&mut got, &mut got_seen, &heard, 1_000);
+            for i in 0..n {
+                let newer = heard[i] > mine[i];
+                assert_eq!(got[i], if newer { heard[i] } else { mine[i] }, "{mine:?} {heard:?}");
+                assert_eq!(got_seen[i], if newer { 1_000 } else { seen[i] });
+                assert!(got[i] >= mine[i], "a heartbeat never falls");
+            }
+        }
+    }
+
+    #[test]
+    fn once_every_other_server_is_a_peer_the_kth_peer_is_k_or_k_plus_one() {
+        let n = 9;
+        let heard = vec![(1, 0); n as usize];
+        for me in 0..n {
+            let walk: Vec<u32> = gossip_peers(&heard, &[], me).collect();
+            assert_eq!(walk.len() as u32, n - 1);
+            for k in 0..n - 1 {
+                assert_eq!(walk[k as usize], k + (k >= me) as u32);
+            }
+        }
+        // Before that, only the servers heard from and the seeds, in order.
+        let mut partly = heard.clone();
+        partly[2] = (0, 0);
+        partly[5] = (0, 0);
+        assert_eq!(gossip_peers(&partly, &[5], 0).collect::<Vec<_>>(), [1, 3, 4, 5, 6, 7, 8]);
+    }
 
     #[test]
     fn a_quorum_counts_distinct_asked_nodes() {
