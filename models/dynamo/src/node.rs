@@ -695,9 +695,9 @@ pub struct Server {
     generation: u64,
     /// Each server's heartbeat `(generation, counter)`, as this server last heard it. A gossip
     /// message carries the table itself, not a copy: a table is written (`Rc::make_mut`) about
-    /// once a second and most often no message holds it by then, so it is copied only when one
-    /// still does. A copy per message was 16 B per server per message, most of what gossip cost
-    /// a large cluster (docs/performance.md, "Round thirty-six").
+    /// twice a second and most often no message holds it by then, so it is copied only when one
+    /// still does, where every message made a copy of 16 B per server (docs/performance.md,
+    /// "Round thirty-six").
     beats: Rc<[(u64, u64)]>,
     /// Every other server is a gossip peer (heard from, or a seed). Heartbeats only rise within an
     /// incarnation, so once true it stays true, and a round's peer is drawn without a walk.
@@ -716,8 +716,8 @@ fn gossip_peers<'a>(beats: &'a [(u64, u64)], seeds: &'a [u32], me: u32) -> impl 
 }
 
 /// Takes each heartbeat of `heard` that is newer than `mine`'s, and notes when (`seen`). Without
-/// a branch per server: whether a heartbeat is newer is a coin toss in a gossiping cluster, and a
-/// mispredicted branch per entry was most of a large cluster's gossip.
+/// a branch per server: whether a heartbeat is newer is a coin toss in a gossiping cluster, so a
+/// branch would be mispredicted about every other entry.
 fn merge_beats(mine: &mut [(u64, u64)], seen: &mut [u64], heard: &[(u64, u64)], now: u64) {
     for ((m, t), &h) in mine.iter_mut().zip(seen.iter_mut()).zip(heard) {
         let newer = h > *m;
@@ -1545,13 +1545,12 @@ impl Server {
     fn gossip(&mut self, ctx: &mut Ctx<'_, DynamoNode>) {
         let now = ctx.now().0;
         let c = &self.sh.config;
-        let me = self.me as usize;
-        Rc::make_mut(&mut self.beats)[me].1 += 1;
-        self.beat_seen[me] = now;
-        // A random one of the peers. Once every other server is one, the k-th of them is k or
-        // k + 1; until then they are counted and walked to. A list of them built per round was
-        // most of a large cluster's gossip rounds.
         let (servers, me) = (self.sh.servers, self.me);
+        Rc::make_mut(&mut self.beats)[me as usize].1 += 1;
+        self.beat_seen[me as usize] = now;
+        // A random one of the peers. Once every other server is one, the k-th of them is k or
+        // k + 1; until then they are counted and walked to. A list of them built every round was
+        // most of what a round cost in a large cluster.
         let peers = if self.all_peers { servers - 1 } else { gossip_peers(&self.beats, &c.seeds, me).count() as u32 };
         self.all_peers = peers + 1 == servers;
         if peers > 0 {
