@@ -24,8 +24,8 @@ impl MerkleTree {
     }
 
     /// The root of the tree over `leaf_hashes` (`from_leaves(leaf_hashes).root()`), without the
-    /// tree: an anti-entropy round compares roots only, and building a tree for each range it
-    /// compares (an allocation and a copy of the leaves) was most of what the round cost.
+    /// tree: an anti-entropy round compares roots only, and a tree built for each range it
+    /// compares cost an allocation and a copy of the leaves besides the hashing.
     pub fn root_of(leaf_hashes: &[u64]) -> u64 {
         assert!(leaf_hashes.len().is_power_of_two(), "leaf count {} is not a power of two", leaf_hashes.len());
         Self::subtree_root(leaf_hashes)
