@@ -194,8 +194,9 @@ impl LatencyCounts {
         }
     }
 
-    /// Heap bytes held: the array, or the frozen list.
-    pub fn heap_bytes(&self) -> usize {
+    /// Heap bytes held: the array, or the frozen list (for the tests of freezing).
+    #[cfg(test)]
+    fn heap_bytes(&self) -> usize {
         self.counts.capacity() * 8 + self.frozen.capacity() * std::mem::size_of::<(u32, u64)>()
     }
 }

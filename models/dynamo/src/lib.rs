@@ -450,8 +450,8 @@ impl Model for Dynamo {
     /// Per ring epoch, every token with the head of its walk; per server, the ranges it owns (a
     /// B-tree, Merkle leaves and a size each) and heartbeats of every server (quadratic in the
     /// servers; a gossip message holds its sender's table, copied only when the sender changes it
-    /// while a message still holds it, so messages add next to nothing). Per key written, its versions on `N`
-    /// replicas; per put, a record on each replica's disk of the put's version, which the
+    /// while a message still holds it, so messages add next to nothing). Per key written, its
+    /// versions on `N` replicas; per put, a record on each replica's disk of the put's version, which the
     /// replicas share (made once). A version's cart and superseded writes grow by one each per
     /// put of its key, but as persistent sets ([`pset`]) that share all but the `O(log K)` nodes a
     /// put adds: a key's log grows as `K log K`. A get's reply in the history is a handle on the
