@@ -204,23 +204,36 @@ pub fn hash_combine(h: u64, x: u64) -> u64 {
 }
 
 /// The per-node streams of a world. A ChaCha generator is about 300 bytes, so a million nodes each
-/// holding one cost 300 MB. Instead each node keeps only its stream position (16 bytes), and up
-/// to 4,096 live generators sit in a direct-mapped cache by node id; a node evicted from the cache
+/// holding one cost 300 MB. Instead each node keeps only its stream position (8 bytes), and up
+/// to 4,096 live generators (64 in worlds of more than 32,768 nodes, below) sit in a
+/// direct-mapped cache by node id; a node evicted from the cache
 /// is moved back to its saved position when it next draws (`Prng::switch`: the slot's generator
 /// keeps the run's key and takes the node's stream and position, one ChaCha refill). Draws are
 /// the same either way: a stream's output depends only on (seed, node, position). Worlds of up to
 /// 4,096 nodes never evict, and a handler that draws nothing reaches no generator (`Ctx::rng`).
 pub(crate) struct NodeStreams {
-    positions: Vec<u128>,
+    /// Word positions, in `u64`: a node would have to draw 2^64 words (64 EiB) to pass it.
+    positions: Vec<u64>,
     cache: Vec<(u32, Prng)>,
     mask: usize,
 }
 
 const NO_OWNER: u32 = u32::MAX;
 
+/// Past this many nodes the cache has `SMALL_CACHE` slots instead of 4,096. With draws spread over
+/// the nodes, 4,096 slots then hit on fewer than one draw in eight, and a miss in a cache of 1.3
+/// MB waits on the slot's generator in the last-level cache; 64 generators (21 KB) stay in the
+/// first level. PHOLD with the kernel's next-node hint (`simctl bench phold`, run time of the
+/// kernel, three rounds each, alternating): 16,384 LPs 0.61 s with 4,096 slots against 0.67 s
+/// with 64; 32,768 LPs 1.58-1.65 against 1.54-1.63 s (even); 100,000 LPs 1.11-1.18 against
+/// 1.03-1.06 s; 1,000,000 LPs 1.89-2.00 against 1.78-1.84 s (docs/performance.md, round
+/// thirty-seven).
+const SMALL_CACHE_PAST: usize = 32_768;
+const SMALL_CACHE: usize = 64;
+
 impl NodeStreams {
     pub fn new(seed: u64, nodes: usize) -> NodeStreams {
-        let slots = nodes.clamp(1, 4096).next_power_of_two();
+        let slots = if nodes > SMALL_CACHE_PAST { SMALL_CACHE } else { nodes.clamp(1, 4096).next_power_of_two() };
         NodeStreams {
             positions: vec![0; nodes],
             cache: (0..slots).map(|_| (NO_OWNER, Prng::new(seed, Stream::Setup))).collect(),
@@ -237,14 +250,21 @@ impl NodeStreams {
         &mut self.cache[slot].1
     }
 
+    /// Starts loading what `get(node)` will read (only a hint; see [`crate::hint`]).
+    #[inline]
+    pub fn prefetch(&self, node: usize) {
+        crate::hint::prefetch(&self.positions[node]);
+        crate::hint::prefetch(&self.cache[node & self.mask]);
+    }
+
     #[cold]
     fn load(&mut self, slot: usize, node: u32) {
         let (owner, rng) = &mut self.cache[slot];
         if *owner != NO_OWNER {
-            self.positions[*owner as usize] = rng.word_pos();
+            self.positions[*owner as usize] = u64::try_from(rng.word_pos()).expect("a node stream past 2^64 words");
         }
         // Every slot's generator has the run's seed (see `new`): only the stream and position move.
-        rng.switch(Stream::Node(node), self.positions[node as usize]);
+        rng.switch(Stream::Node(node), u128::from(self.positions[node as usize]));
         *owner = node;
     }
 }
@@ -262,6 +282,23 @@ mod tests {
         let mut order = Prng::new(1, Stream::Setup);
         for _ in 0..100_000 {
             let node = order.below(n as u64) as u32;
+            assert_eq!(cached.get(node).next_u64(), plain[node as usize].next_u64());
+        }
+    }
+
+    /// Past 32,768 nodes the cache has 64 slots: a node is evicted between most of its draws.
+    #[test]
+    fn node_streams_draw_the_same_through_the_small_cache() {
+        let n = 40_000u32;
+        let mut cached = NodeStreams::new(6, n as usize);
+        assert_eq!(cached.cache.len(), SMALL_CACHE);
+        let mut plain: Vec<Prng> = (0..n).map(|i| Prng::new(6, Stream::Node(i))).collect();
+        let mut order = Prng::new(2, Stream::Setup);
+        for _ in 0..200_000 {
+            // Mostly nodes drawn at random; one draw in four on one of 40 nodes, so some draw
+            // again while still cached.
+            let node = if order.below(4) == 0 { order.below(40) } else { order.below(n as u64) } as u32;
+            cached.prefetch(node as usize);
             assert_eq!(cached.get(node).next_u64(), plain[node as usize].next_u64());
         }
     }
