@@ -220,14 +220,14 @@ pub(crate) struct NodeStreams {
 
 const NO_OWNER: u32 = u32::MAX;
 
-/// Past this many nodes the cache has `SMALL_CACHE` slots instead of 4,096. With draws spread over
-/// the nodes, 4,096 slots then hit on fewer than one draw in eight, and a miss in a cache of 1.3
-/// MB waits on the slot's generator in the last-level cache; 64 generators (21 KB) stay in the
-/// first level. PHOLD with the kernel's next-node hint (`simctl bench phold`, run time of the
-/// kernel, three rounds each, alternating): 16,384 LPs 0.61 s with 4,096 slots against 0.67 s
-/// with 64; 32,768 LPs 1.58-1.65 against 1.54-1.63 s (even); 100,000 LPs 1.11-1.18 against
-/// 1.03-1.06 s; 1,000,000 LPs 1.89-2.00 against 1.78-1.84 s (docs/performance.md, round
-/// thirty-seven).
+/// Past this many nodes the cache has `SMALL_CACHE` slots instead of 4,096. With draws spread
+/// over the nodes, 4,096 slots then hit on fewer than one draw in eight, and a miss in a cache of
+/// about 1.3 MB waits on the slot's generator in the last-level cache; 64 generators (about 21
+/// KB) stay in the first level. PHOLD with the kernel's next-node hint (`simctl bench phold`, the
+/// kernel's run time in six rounds each, alternating): 16,384 LPs 0.60-0.62 s with 4,096 slots
+/// against 0.66-0.69 s with 64; 32,768 LPs 1.56-1.65 against 1.54-1.63 s (even); 100,000 LPs
+/// 1.11-1.18 against 1.03-1.06 s; 1,000,000 LPs 1.89-2.00 against 1.78-1.84 s
+/// (docs/performance.md, round thirty-seven).
 const SMALL_CACHE_PAST: usize = 32_768;
 const SMALL_CACHE: usize = 64;
 

@@ -512,10 +512,11 @@ impl Timers {
 /// Past this many bytes of per-node state read per event (actor slot, status, incarnation, stream
 /// position, over all nodes) the kernel hints the next event's node into the cache
 /// (`Sim::hint_next`): the arrays then outgrow the second-level cache, and an event for a node
-/// drawn at random misses on each. PHOLD (`simctl bench phold`, the kernel's run time, alternating
-/// with a build without the hint): 10,000 LPs 7.4 against 8.4 s, 100,000 LPs 1.13 against 1.45 s,
-/// 1,000,000 LPs 1.96 against 2.62 s; 1,024 LPs the same with the hint forced on
-/// (docs/performance.md, round thirty-seven). PHOLD's 4,096 LPs (184 KB) stay under it.
+/// drawn at random misses on each. PHOLD (`simctl bench phold`, the kernel's run time in three
+/// to six rounds, alternating with a build without the hint): 10,000 LPs 6.6-7.5 against 7.9-8.6
+/// s, 100,000 LPs 1.11-1.18 against 1.37-1.61 s, 1,000,000 LPs 1.89-2.00 against 2.56-2.68 s;
+/// 1,024 LPs the same with the hint forced on (docs/performance.md, round thirty-seven). PHOLD's
+/// 4,096 LPs (184 KB) stay under it.
 const NODE_HINT_BYTES: usize = 256 << 10;
 
 /// At most this many history entries are reserved up front (1.5 GB of address space).
