@@ -373,6 +373,21 @@ impl PipeTable {
         (src.0 < n && dst.0 < n).then(|| src.0 as usize * n as usize + dst.0 as usize)
     }
 
+    /// Starts loading where `(src, dst)`'s pipe is, or would go: its dense entry, or the first
+    /// slot its probe reads (only a hint; see [`crate::hint`]).
+    #[inline]
+    pub fn prefetch(&self, src: NodeId, dst: NodeId) {
+        if let Some(i) = self.dense_index(src, dst) {
+            if let Some(p) = self.dense.get(i) {
+                crate::hint::prefetch(p);
+            }
+        } else if !self.keys.is_empty() {
+            let i = crate::rng::mix64(Self::key(src, dst)) as usize & (self.keys.len() - 1);
+            crate::hint::prefetch(&self.keys[i]);
+            crate::hint::prefetch(&self.pipes[i]);
+        }
+    }
+
     /// The pipe of `(src, dst)`, if it has one.
     #[inline]
     pub fn get_mut(&mut self, src: NodeId, dst: NodeId) -> Option<&mut Pipe> {

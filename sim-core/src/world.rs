@@ -789,6 +789,12 @@ impl<A: Actor> Sim<A> {
         };
         if self.nodes.hint {
             self.nodes.prefetch(node.index());
+            // Most messages are answered: the pipe the answer will take.
+            if self.links.stateful
+                && let Event::Deliver { from, .. } = next
+            {
+                self.pipes.prefetch(node, *from);
+            }
         }
         if A::PREFETCH
             && let Event::Deliver { msg, .. } = next
