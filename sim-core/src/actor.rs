@@ -205,6 +205,12 @@ pub trait Actor: 'static {
     /// change nothing.
     #[inline]
     fn prefetch(&self, _msg: &Self::Msg) {}
+    /// A cache hint, and only that (called when [`Actor::PREFETCH`] is set): the next open-loop
+    /// operation will arrive at this (client) node, an arrival from now. An actor whose
+    /// [`Actor::on_op`] reads state of its own behind pointers may prefetch it. It must change
+    /// nothing.
+    #[inline]
+    fn prefetch_op(&self) {}
     fn on_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: Self::Timer) {}
     /// A workload operation arrives at this (client) node. Complete it with [`Ctx::complete`].
     fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: Op) {

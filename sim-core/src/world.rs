@@ -401,6 +401,13 @@ pub struct Sim<A: Actor> {
     /// is one (Kafka's), so a push and a pop of the queue per operation are saved; the number is
     /// the one a push would have given, so events pop in the same order.
     arrival: Option<(Time, u64)>,
+    /// The client of the next open-loop arrival. The workload stream draws an arrival's client,
+    /// kind and key, then the next gap; the next client is drawn right after that gap, so the
+    /// stream's draws are the same, and the client's state can be hinted into the cache an
+    /// arrival ahead (`Sim::next_arrival_at`).
+    arrival_client: NodeId,
+    /// The model has not yet been given its hint of the next arrival (`Sim::next_arrival_at`).
+    arrival_hint: bool,
     /// The sequence number of the event popped last.
     last_seq: u64,
     factory: Box<dyn FnMut(NodeId) -> A>,
@@ -566,6 +573,8 @@ impl<A: Actor> Sim<A> {
             queue: EventQueue::with_capacity(n),
             lanes: Lanes::new(),
             arrival: None,
+            arrival_client: NodeId(0),
+            arrival_hint: false,
             last_seq: 0,
             factory: Box::new(factory),
             nodes: Nodes {
@@ -631,7 +640,7 @@ impl<A: Actor> Sim<A> {
             match &g.spec.arrival {
                 Arrival::OpenLoop { .. } => {
                     if let Some(t) = g.next_arrival(Time::ZERO, &mut self.wl_rng) {
-                        self.arrival = Some((t, self.queue.reserve_seq()));
+                        self.next_arrival_at(t);
                     }
                 }
                 Arrival::Script { .. } | Arrival::Trace { .. } => {
@@ -768,6 +777,12 @@ impl<A: Actor> Sim<A> {
         {
             self.hint_next(next);
         }
+        if A::PREFETCH && self.arrival_hint {
+            self.arrival_hint = false;
+            if let Some(Some(actor)) = self.nodes.actors.get(self.arrival_client.index()) {
+                actor.prefetch_op();
+            }
+        }
         self.now = advance_time(self.now, t);
         self.last_seq = seq;
         if self.nodes.paused > 0 {
@@ -822,12 +837,25 @@ impl<A: Actor> Sim<A> {
     /// An open-loop arrival: a new operation at a client, and the next arrival drawn.
     #[inline]
     fn arrive(&mut self) {
-        let client = self.pick_client();
-        self.issue(client, None, None, None);
+        self.issue(self.arrival_client, None, None, None);
         let g = self.workload.as_ref().expect("arrival without a workload");
         if let Some(t) = g.next_arrival(self.now, &mut self.wl_rng) {
-            self.arrival = Some((t, self.queue.reserve_seq()));
+            self.next_arrival_at(t);
         }
+    }
+
+    /// The next open-loop arrival is at `t`: it takes its sequence number and its client now
+    /// (see [`Sim::arrival_client`]), and the client's state is hinted into the cache: the
+    /// kernel's at once, the model's (`Actor::prefetch_op`) after the next event, when the actor,
+    /// through which the model finds its state, has been loaded.
+    fn next_arrival_at(&mut self, t: Time) {
+        self.arrival = Some((t, self.queue.reserve_seq()));
+        let client = self.pick_client();
+        self.arrival_client = client;
+        if self.nodes.hint {
+            self.nodes.prefetch(client.index());
+        }
+        self.arrival_hint = A::PREFETCH;
     }
 
     /// `step` while some node is paused: the event is noted, then held back if its node is one.

@@ -151,6 +151,14 @@ pub struct Balancer {
 }
 
 impl Balancer {
+    /// A cache hint, and only that, for a pick about to be made: the balancer's own fields (not
+    /// its backends, which would take a load of the list's address, itself a miss).
+    #[inline]
+    pub fn prefetch(&self) {
+        sim_core::hint::prefetch(self);
+        sim_core::hint::prefetch(&self.stats);
+    }
+
     pub fn new(backends: &[NodeId], policy: Policy, health: HealthSpec) -> Balancer {
         let ring = match policy {
             Policy::ConsistentHash { vnodes } => {
