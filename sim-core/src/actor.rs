@@ -194,9 +194,10 @@ pub trait Actor: 'static {
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>);
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
-    /// Whether the kernel gives this model [`Actor::prefetch`] hints. Off by default: a hint costs
-    /// a look at the next event for every event (about 30 instructions), worth it only to a model
-    /// whose handlers wait on cache misses in a large table (Dynamo's keys).
+    /// Whether the kernel gives this model [`Actor::prefetch`] and [`Actor::prefetch_op`] hints.
+    /// Off by default: a hint costs a look at the next event for every event (about 30
+    /// instructions), worth it only to a model whose handlers wait on cache misses in a large
+    /// table (Dynamo's keys) or on the state of many clients (the service model's).
     const PREFETCH: bool = false;
     /// A cache hint, and only that (called when [`Actor::PREFETCH`] is set): `msg` is the next
     /// message this node will get, after the event being handled now, unless a handler schedules

@@ -327,11 +327,17 @@ impl PipeTable {
         ((src.0 as u64) << 32) | dst.0 as u64
     }
 
+    /// Where the probe for `key` starts. The table must have slots.
+    #[inline(always)]
+    fn home(&self, key: u64) -> usize {
+        crate::rng::mix64(key) as usize & (self.keys.len() - 1)
+    }
+
     /// The slot of `key`, or the empty slot where it would go. The table must have a free slot.
     #[inline]
     fn slot(&self, key: u64) -> usize {
         let mask = self.keys.len() - 1;
-        let mut i = crate::rng::mix64(key) as usize & mask;
+        let mut i = self.home(key);
         loop {
             let k = self.keys[i];
             if k == key || k == Self::EMPTY {
@@ -382,7 +388,7 @@ impl PipeTable {
                 crate::hint::prefetch(p);
             }
         } else if !self.keys.is_empty() {
-            let i = crate::rng::mix64(Self::key(src, dst)) as usize & (self.keys.len() - 1);
+            let i = self.home(Self::key(src, dst));
             crate::hint::prefetch(&self.keys[i]);
             crate::hint::prefetch(&self.pipes[i]);
         }

@@ -329,7 +329,8 @@ struct Nodes<A: Actor> {
     /// back for (a match on the event and a status load, on every event).
     paused: usize,
     /// Whether the per-node state an event reads (`NODE_HINT_BYTES`) is large enough for the
-    /// kernel to hint the next event's node into the cache (`Sim::step_queued`).
+    /// kernel to hint the next event's node, and the next arrival's client, into the cache
+    /// (`Sim::hint_next`, `Sim::next_arrival_at`).
     hint: bool,
     incarnation: Vec<u32>,
     rngs: crate::rng::NodeStreams,
