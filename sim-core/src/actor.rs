@@ -194,11 +194,14 @@ pub trait Actor: 'static {
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>);
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
-    /// Whether the kernel gives this model [`Actor::prefetch`] and [`Actor::prefetch_op`] hints.
-    /// Off by default: a hint costs a look at the next event for every event (about 30
-    /// instructions), worth it only to a model whose handlers wait on cache misses in a large
-    /// table (Dynamo's keys) or on the state of many clients (the service model's).
+    /// Whether the kernel gives this model [`Actor::prefetch`] hints. Off by default: a hint
+    /// costs a look at the next event for every event (about 30 instructions), worth it only to a
+    /// model whose handlers wait on cache misses in a large table (Dynamo's keys).
     const PREFETCH: bool = false;
+    /// Whether the kernel gives this model [`Actor::prefetch_op`] hints: a look up of the client's
+    /// actor for every open-loop arrival, worth it to a model whose clients' state is spread over
+    /// more memory than the caches hold (the service model's, with many clients).
+    const PREFETCH_OP: bool = false;
     /// A cache hint, and only that (called when [`Actor::PREFETCH`] is set): `msg` is the next
     /// message this node will get, after the event being handled now, unless a handler schedules
     /// another before it. An actor whose handler will look `msg`'s key up in a large table may
@@ -206,7 +209,7 @@ pub trait Actor: 'static {
     /// change nothing.
     #[inline]
     fn prefetch(&self, _msg: &Self::Msg) {}
-    /// A cache hint, and only that (called when [`Actor::PREFETCH`] is set): the next open-loop
+    /// A cache hint, and only that (called when [`Actor::PREFETCH_OP`] is set): the next open-loop
     /// operation will arrive at this (client) node, an arrival from now. An actor whose
     /// [`Actor::on_op`] reads state of its own behind pointers may prefetch it. It must change
     /// nothing.

@@ -778,7 +778,7 @@ impl<A: Actor> Sim<A> {
         {
             self.hint_next(next);
         }
-        if A::PREFETCH && self.arrival_hint {
+        if A::PREFETCH_OP && self.arrival_hint {
             self.arrival_hint = false;
             if let Some(Some(actor)) = self.nodes.actors.get(self.arrival_client.index()) {
                 actor.prefetch_op();
@@ -856,7 +856,7 @@ impl<A: Actor> Sim<A> {
         if self.nodes.hint {
             self.nodes.prefetch(client.index());
         }
-        self.arrival_hint = A::PREFETCH;
+        self.arrival_hint = A::PREFETCH_OP;
     }
 
     /// `step` while some node is paused: the event is noted, then held back if its node is one.
