@@ -547,10 +547,12 @@ impl Broker {
         let ctl_epoch = self.ctl.as_ref().map_or(self.controller_epoch, |c| c.epoch);
         let is_ctl = self.ctl.is_some();
         let incarnation = self.incarnation;
-        ctx.broadcast(
-            self.p.servers(),
-            Msg::Heartbeat { controller_epoch: ctl_epoch, controller: is_ctl, incarnation },
-        );
+        // A voter heartbeats every server: the voters elect the controller among those they
+        // hear, and the brokers learn from the voters who leads them. A broker that is no voter
+        // (there are dedicated controller nodes) heartbeats the voters alone, as a KRaft broker
+        // heartbeats its controller quorum: nobody else reads its heartbeats.
+        let to = if self.p.is_voter(self.id) { 0..self.p.server_count() } else { self.p.voters() };
+        ctx.broadcast(to.map(NodeId), Msg::Heartbeat { controller_epoch: ctl_epoch, controller: is_ctl, incarnation });
         let me = self.id;
         let parts: Vec<u32> = self.replicas.keys().collect();
         for part in parts {

@@ -25,7 +25,8 @@
 //! lost across controller failovers (the Paxos argument, in miniature). With `controller_nodes: n`
 //! the last `n` servers are dedicated controller nodes (a KRaft quorum, or ZooKeeper): they alone
 //! elect the controller (the lowest of them hearing a majority of them), store the states and
-//! acknowledge proposals, so a state is committed on a majority of the controller nodes and the
+//! acknowledge proposals, and the brokers heartbeat them alone (the voters heartbeat every server,
+//! so every broker hears who leads; all-to-all heartbeats were most of a 100-broker run's events), so a state is committed on a majority of the controller nodes and the
 //! brokers, which hold the partitions, only act on commits; two brokers and one controller node
 //! survive a broker's crash (`kafka_controller_quorum`), which two brokers alone, a majority of
 //! two being both, cannot. A leader elected in an
@@ -470,8 +471,10 @@ impl Model for Kafka {
     /// 9.1 events a message at 500 msg/s, 6.6 at 5,000 and 1.9 at 50,000 (where the disk queues
     /// and the round trip is about twice the one taken: 1.3 times the events estimated). Beside
     /// them, the fetches, heartbeats and broadcasts that run all the time: at the default 100 ms
-    /// fetch wait, per second 55 a broker, 20 a partition (at three replicas: 10 a follower) and
-    /// 9.5 a pair of brokers; and once, at the start, one per partition and broker (the
+    /// fetch wait, per second 55 a broker, 20 a partition (at three replicas: 10 a follower) and,
+    /// at the default 100 ms heartbeat, 9.5 a pair of servers that heartbeat (every pair when the
+    /// brokers are the voters; with dedicated controller nodes, the pairs with a voter in them:
+    /// brokers heartbeat the voters alone); and once, at the start, one per partition and broker (the
     /// controller's first word of every partition to every broker). Fitted to idle runs (1 msg/s)
     /// of 3 s and 7 s (the difference is the steady part) of 5 brokers with 12 and 60 partitions
     /// and 20 / 50 / 100 / 100 brokers with 100 / 500 / 1,000 / 2,000: within 0.91-1.09 of each.
@@ -504,8 +507,16 @@ impl Model for Kafka {
         let per_pair_per_s = produced / load.run_s.max(1e-9) / pairs;
         let requests = (produced / (1.0 + per_pair_per_s * rtt)).max(produced / c.producer_batch_max as f64);
         let fetch_scale = 0.1 / c.fetch_max_wait.as_secs_f64();
+        // Heartbeats: a voter's to every server, another broker's to the voters alone.
+        let voters = match c.controller_nodes {
+            0 => brokers,
+            n => f64::from(n).min(brokers),
+        };
+        let heartbeat_pairs = voters * brokers + (brokers - voters) * voters;
+        let heartbeat_scale = 0.1 / c.broker_heartbeat.as_secs_f64();
         let background_per_s = 55.0 * brokers
-            + fetch_scale * (10.0 * (rf - 1.0) * partitions + 9.5 * brokers * brokers)
+            + fetch_scale * 10.0 * (rf - 1.0) * partitions
+            + heartbeat_scale * 9.5 * heartbeat_pairs
             + clients * (1.0 / c.consumer_heartbeat.as_secs_f64() + 1.0 / c.poll_timeout.as_secs_f64());
         // The kernel counts two events per operation; a batched message costs its own (the
         // operation) and a share of its request's.
@@ -513,7 +524,8 @@ impl Model for Kafka {
         Footprint {
             events: message_events + polls * 4.0 + background_per_s * load.run_s + partitions * brokers,
             queued: load.in_flight * (2.0 + 2.0 * rf)
-                + brokers * (partitions * rf / brokers.max(1.0) + brokers)
+                + partitions * rf
+                + heartbeat_pairs
                 + clients * 4.0,
             ..Footprint::default()
         }

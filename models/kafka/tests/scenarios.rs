@@ -349,6 +349,34 @@ fn a_controller_node_lets_two_brokers_survive_a_broker_crash() {
     testkit::assert_expectations_over_seeds::<Kafka>(&[load("kafka_controller_quorum")], 0..3);
 }
 
+/// A broker that is no voter heartbeats the controller nodes alone (as a KRaft broker heartbeats
+/// its controller quorum); a voter heartbeats every server. Five servers, no faults: with the
+/// controller on the brokers every server heartbeats the four others (20 a tick); with two of
+/// them controller nodes, those two heartbeat four servers each and the three brokers two each
+/// (14 a tick). Both clusters still elect a controller and pass.
+#[test]
+fn brokers_heartbeat_the_controller_nodes_alone() {
+    let heartbeats = |controller_nodes: u32| {
+        let mut sc = load("kafka_controller_quorum");
+        sc.faults.schedule.clear();
+        sc.duration = Duration::from_secs(3);
+        sc.settle = Duration::from_secs(1);
+        sc.topology.servers = 5;
+        sc.config.controller_nodes = controller_nodes;
+        let r = exec(&sc);
+        assert!(r.ops.iter().all(|o| o.availability > 0.99), "controller_nodes {controller_nodes}: {:?}", r.ops);
+        assert!(measure(&r, "controller_changes") >= 1.0);
+        r.messages.iter().find(|m| m.kind == "heartbeat").expect("heartbeats").sent as f64
+    };
+    let (all, quorum) = (heartbeats(0), heartbeats(2));
+    assert!(all > 20.0 * 35.0, "4 s of 100 ms ticks, 20 heartbeats each: {all}");
+    let ratio = quorum / all;
+    assert!(
+        (ratio - 14.0 / 20.0).abs() < 0.02,
+        "{quorum} heartbeats with two controller nodes, {all} without: {ratio}"
+    );
+}
+
 /// Who elects the controller and how many must store a state: the brokers by default, the
 /// controller nodes (the servers after the brokers) when there are any.
 #[test]
