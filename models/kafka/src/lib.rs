@@ -26,8 +26,9 @@
 //! the last `n` servers are dedicated controller nodes (a KRaft quorum, or ZooKeeper): they alone
 //! elect the controller (the lowest of them hearing a majority of them), store the states and
 //! acknowledge proposals, and the brokers heartbeat them alone (the voters heartbeat every server,
-//! so every broker hears who leads; all-to-all heartbeats were most of a 100-broker run's events), so a state is committed on a majority of the controller nodes and the
-//! brokers, which hold the partitions, only act on commits; two brokers and one controller node
+//! so every broker hears who leads; all-to-all heartbeats were most of a 100-broker run's
+//! events), so a state is committed on a majority of the controller nodes and the brokers, which
+//! hold the partitions, only act on commits; two brokers and one controller node
 //! survive a broker's crash (`kafka_controller_quorum`), which two brokers alone, a majority of
 //! two being both, cannot. A leader elected in an
 //! earlier life of its broker never leads again under that epoch, and a follower that restarted
