@@ -341,6 +341,13 @@ pub fn estimate<M: Model>(sc: &Scenario<M::Config>, trace: bool) -> Cost {
         if let Keys::Zipf { count, .. } = w.keys {
             part(format!("Zipf table: {} keys x 8 B", crate::cost::count(count as f64)), count as f64 * 8.0);
         }
+        // The final read: a round of every client each `every` through the settle phase.
+        if let Some(f) = &w.final_read
+            && let Some(k) = M::OP_KINDS.iter().position(|k| *k == f.op)
+        {
+            let rounds = (sc.settle.0 / f.every.0.max(1)) as f64;
+            load.ops[k] += rounds * topo.clients.len() as f64;
+        }
     }
     let ops = load.total();
 

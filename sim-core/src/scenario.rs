@@ -291,6 +291,7 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
         // (nothing happens meanwhile): a crash without a duration is not healed early.
         sim.idle_until(main_end);
         sim.heal_all();
+        sim.start_final_read();
         stop = run_phase(&mut sim, end, end, &mut opts);
     }
     // The simulation is over (a quiet system may stop before `end`): the last call says so, and
@@ -370,7 +371,7 @@ mod tests {
         }
     }
 
-    /// An actor that does nothing but count its own drop.
+    /// An actor that does nothing but answer its operations at once and count its own drop.
     struct Counted;
     impl Actor for Counted {
         type Msg = Silence;
@@ -378,6 +379,9 @@ mod tests {
         type Record = ();
         fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
         fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: Silence) {}
+        fn on_op(&mut self, ctx: &mut Ctx<'_, Self>, op: crate::actor::Op) {
+            ctx.complete(op.id, crate::actor::Outcome::Ok, crate::actor::Reply::None);
+        }
     }
     impl Drop for Counted {
         fn drop(&mut self) {
@@ -403,6 +407,23 @@ mod tests {
         }
     }
 
+    /// `Idle` with clients and operations.
+    struct Echo;
+    impl Model for Echo {
+        const NAME: &'static str = "echo";
+        const ABOUT: &'static str = "clients that answer at once";
+        const OP_KINDS: &'static [&'static str] = &["write", "read"];
+        const CHECKS: &'static [&'static str] = Idle::CHECKS;
+        type Config = ();
+        type Actor = Counted;
+        fn factory(c: &(), topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Counted> {
+            Idle::factory(c, topo, setup)
+        }
+        fn report(c: &(), run: &RunView<'_, Counted>) -> ModelReport {
+            Idle::report(c, run)
+        }
+    }
+
     fn idle_scenario() -> Scenario<()> {
         ron::from_str(r#"(name: "idle", model: "idle", duration: "10ms", topology: (servers: 3, clients: 0))"#).unwrap()
     }
@@ -413,6 +434,36 @@ mod tests {
         assert_eq!(DROPPED.with(Cell::get), 0, "the run freed its world itself");
         out.world.free();
         assert_eq!(DROPPED.with(Cell::get), 3, "freeing the world drops every node's actor");
+    }
+
+    fn echo_run(final_read: &str) -> RunRecord {
+        let text = format!(
+            r#"(name: "echo", model: "echo", duration: "100ms", settle: "1s", topology: (servers: 1, clients: 3),
+                faults: (schedule: [(at: "50ms", fault: Crash(node: 2))]),
+                workload: Some((ops: [("write", 1.0)], arrival: OpenLoop(rate_per_s: 500.0), {final_read})))"#
+        );
+        let sc: Scenario<()> = ron::from_str(&text).unwrap();
+        let out = run::<Echo>(&sc, RunOptions::default());
+        out.world.free();
+        out.record
+    }
+
+    #[test]
+    fn a_final_read_issues_its_operation_at_every_client_in_each_round_after_the_heal() {
+        let without = echo_run("");
+        let with = echo_run(r#"final_read: Some((op: "read", every: "100ms"))"#);
+        let (reads, writes) = (with.op("read").expect("reads"), with.op("write").expect("writes"));
+        // Rounds at 200, 300, ..., 1100 ms (the last at the run's end): ten rounds of three
+        // clients, the one crashed at 50 ms among them (restarted by the heal), all answered.
+        assert_eq!((reads.total, reads.ok), (30, 30), "{reads:?}");
+        assert_eq!(with.counters.get(crate::workload::FINAL_READ_COUNTER), Some(&30));
+        // The main phase is the run without the final read, operation for operation.
+        assert!(without.op("read").is_none_or(|r| r.total == 0));
+        assert_eq!(without.counters.get(crate::workload::FINAL_READ_COUNTER), None);
+        let w0 = without.op("write").expect("writes");
+        assert!(writes.total > 20 && writes.fail >= 1, "the load ran into the crash: {writes:?}");
+        assert_eq!((writes.total, writes.ok, writes.fail), (w0.total, w0.ok, w0.fail));
+        assert_ne!(with.trace_hash, without.trace_hash, "the rounds are events of the run");
     }
 
     #[test]

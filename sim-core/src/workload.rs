@@ -38,6 +38,32 @@ pub struct WorkloadSpec {
     /// No new operations after this (default: the end of the run's main phase).
     #[serde(default)]
     pub stop_at: Option<Duration>,
+    /// Jepsen's final read: once the main phase ends and its faults heal, every client issues
+    /// this operation each `every` until the run ends.
+    #[serde(default)]
+    pub final_read: Option<FinalRead>,
+}
+
+/// The final read ([`WorkloadSpec::final_read`]). A liveness check such as "every acknowledged
+/// message is consumed" needs readers after the load: without them a reader cut off until the
+/// load stops never catches up, and the check fails the design for the workload's end.
+///
+/// ```ron
+/// final_read: Some((op: "poll", every: "250ms")),
+/// ```
+///
+/// From the end of the main phase (after the heal), each `every`, every client node in turn
+/// issues `op` with a key drawn as the workload draws keys; the rounds go on until the end of
+/// the settle phase (so a run with a final read never ends early for want of events). The
+/// operations are ordinary operations of the history (latency, outcomes, checks); the report's
+/// counter `final_read_ops` says how many were issued.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalRead {
+    /// An operation kind of the model.
+    pub op: String,
+    /// The gap between rounds; the first round comes `every` after the main phase ends.
+    pub every: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -285,6 +311,20 @@ impl WorkloadSpec {
         {
             e.push(("workload.retry.max_attempts".into(), "must be at least 1".into()));
         }
+        if let Some(f) = &self.final_read {
+            if !op_kinds.contains(&f.op.as_str()) {
+                e.push((
+                    "workload.final_read.op".into(),
+                    format!("unknown operation `{}` (this model has: {})", f.op, op_kinds.join(", ")),
+                ));
+            }
+            if f.every < FINAL_READ_EVERY_MIN {
+                e.push((
+                    "workload.final_read.every".into(),
+                    format!("must be at least {FINAL_READ_EVERY_MIN}, got {}", f.every),
+                ));
+            }
+        }
         e
     }
 
@@ -381,6 +421,12 @@ fn validate_script(arrival: &Arrival, script: &[Scripted], op_kinds: &[&str], e:
 
 /// At most this many shapes in a workload.
 pub const SHAPES_MAX: usize = 1000;
+
+/// The shortest gap between a final read's rounds.
+pub const FINAL_READ_EVERY_MIN: Duration = Duration::from_millis(1);
+
+/// The counter of the operations a final read issued.
+pub const FINAL_READ_COUNTER: &str = "final_read_ops";
 
 /// The highest open-loop rate, shapes included: a billion arrivals per simulated second.
 pub const RATE_PEAK_MAX_PER_S: f64 = 1e9;
@@ -539,6 +585,8 @@ pub(crate) struct Generator {
     pub stop_at: Time,
     /// A scripted arrival's operations before `stop_at`, in time order (ties as listed).
     pub script: Vec<ScriptedOp>,
+    /// The final read's operation kind and gap between rounds.
+    pub final_read: Option<(u16, Duration)>,
 }
 
 /// A scripted operation, resolved: the kind's index and the client's index into the topology's.
@@ -584,6 +632,10 @@ impl Generator {
             pieces,
             hot_seed: rng.next_u64(),
             stop_at,
+            final_read: spec
+                .final_read
+                .as_ref()
+                .map(|f| (op_kinds.iter().position(|k| *k == f.op).unwrap_or(0) as u16, f.every)),
             spec: spec.clone(),
         }
     }
@@ -626,7 +678,12 @@ impl Generator {
         } else {
             self.op_index[rng.weighted_of(&self.op_weights, self.op_total)]
         };
-        (kind, self.keys.choose(t, rng, self.hot_seed))
+        (kind, self.draw_key(t, rng))
+    }
+
+    /// Draws the key of a new operation.
+    pub fn draw_key(&self, t: Time, rng: &mut Prng) -> u64 {
+        self.keys.choose(t, rng, self.hot_seed)
     }
 }
 
@@ -653,6 +710,7 @@ mod tests {
             shape,
             retry: None,
             stop_at: None,
+            final_read: None,
         }
     }
 
@@ -757,6 +815,20 @@ mod tests {
         assert!(e.iter().any(|(p, _)| p == "workload.shape"), "{e:?}");
     }
 
+    #[test]
+    fn a_final_read_names_an_operation_of_the_model_and_a_gap_of_a_millisecond_or_more() {
+        let with = |op: &str, every| WorkloadSpec {
+            final_read: Some(FinalRead { op: op.into(), every }),
+            ..open_loop(10.0, vec![])
+        };
+        let until = Duration::from_secs(1);
+        assert!(with("x", Duration::from_millis(1)).validate(&["x"], until).is_empty());
+        let e = with("read", Duration::from_millis(1)).validate(&["x"], until);
+        assert_eq!(e, [("workload.final_read.op".into(), "unknown operation `read` (this model has: x)".into())]);
+        let e = with("x", Duration(999_999)).validate(&["x"], until);
+        assert_eq!(e, [("workload.final_read.every".into(), "must be at least 1ms, got 999999ns".into())]);
+    }
+
     /// Near the 1e9/s limit the mean gap stays right: gaps are rounded, not floored at 1 ns.
     #[test]
     fn the_rate_holds_up_to_the_limit() {
@@ -774,6 +846,7 @@ mod tests {
             shape: vec![Shape::Burst { at: Duration::from_secs(5), duration: Duration::from_secs(5), factor: 3.0 }],
             retry: None,
             stop_at: None,
+            final_read: None,
         };
         let mut rng = Prng::new(5, Stream::Workload);
         let g = Generator::new(&spec, &["x"], Time(Duration::from_secs(10).0), &mut rng);
@@ -801,6 +874,7 @@ mod tests {
             shape: vec![Shape::Burst { at: Duration::ZERO, duration: Duration::from_secs(5), factor: 0.0 }],
             retry: None,
             stop_at: None,
+            final_read: None,
         };
         let mut rng = Prng::new(5, Stream::Workload);
         let g = Generator::new(&spec, &["x"], Time(Duration::from_secs(10).0), &mut rng);

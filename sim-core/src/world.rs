@@ -14,7 +14,7 @@ use crate::queue::EventQueue;
 use crate::rng::{Prng, Stream};
 use crate::time::{Duration, Time};
 use crate::topology::Topology;
-use crate::workload::{Arrival, Generator, WorkloadSpec};
+use crate::workload::{Arrival, FINAL_READ_COUNTER, Generator, WorkloadSpec};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Why a run stopped.
@@ -199,6 +199,8 @@ enum Event<A: Actor> {
         index: usize,
         undo: bool,
     },
+    /// A round of the workload's final read (every client issues its operation).
+    FinalRead,
 }
 
 impl<A: Actor> Event<A> {
@@ -219,6 +221,7 @@ impl<A: Actor> Event<A> {
             Event::Scripted { index } => (10, *index),
             Event::ProbeWrite => (11, 0),
             Event::ProbeRead { grid, .. } => (12, *grid),
+            Event::FinalRead => (13, 0),
         }
     }
     /// The node an event is handled by, if it is held back while that node is paused.
@@ -1098,7 +1101,31 @@ impl<A: Actor> Sim<A> {
                 self.issue(client, user, Some(of), None);
             }
             Event::Fault { index, undo } => self.on_fault(index, undo),
+            Event::FinalRead => self.final_read_round(),
         }
+    }
+
+    /// Starts the workload's final read ([`crate::workload::FinalRead`]), if it has one: its
+    /// first round comes `every` from now. The scenario runner calls this once the main phase
+    /// has ended and its faults have healed.
+    pub fn start_final_read(&mut self) {
+        if let Some((_, every)) = self.workload.as_ref().and_then(|g| g.final_read) {
+            self.queue.push(self.now + every, Event::FinalRead);
+        }
+    }
+
+    /// One round of the final read: every client, in topology order, issues the operation (the
+    /// next round is queued first; the run's end cuts the rounds off).
+    fn final_read_round(&mut self) {
+        let Some((kind, every)) = self.workload.as_ref().and_then(|g| g.final_read) else { return };
+        self.queue.push(self.now + every, Event::FinalRead);
+        for i in 0..self.topo.clients.len() {
+            let g = self.workload.as_ref().expect("a final read has a workload");
+            let key = g.draw_key(self.now, &mut self.wl_rng);
+            self.issue(self.topo.clients[i], None, None, Some((kind, key)));
+        }
+        let issued = self.topo.clients.len() as u64;
+        *self.metrics.counters.entry(FINAL_READ_COUNTER).or_insert(0) += issued;
     }
 
     /// Hands `op` to its client `node` (not paused): a node that is down fails it at once.

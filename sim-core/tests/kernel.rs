@@ -500,6 +500,7 @@ fn queue_sim(arrival: Arrival) -> Sim<QNode> {
         shape: vec![],
         retry: None,
         stop_at: None,
+        final_read: None,
     });
     Sim::new(Topology::simple(1, 1), cfg, |_| QNode { busy_until: Time::ZERO })
 }
@@ -628,6 +629,7 @@ fn retries_multiply_load_when_the_server_times_out() {
         shape: vec![],
         retry: Some(sim_core::workload::Retry { max_attempts: 3, backoff: ms(100), on_fail: false }),
         stop_at: None,
+        final_read: None,
     });
     let mut s = Sim::new(Topology::simple(1, 1), cfg, |_| Client);
     s.run_until(at(Duration::from_secs(20)));
@@ -975,6 +977,7 @@ fn probe_config(grid: &[f64], writes: u32, from: sim_core::probe::ProbeFrom) -> 
         shape: vec![],
         retry: None,
         stop_at: None,
+        final_read: None,
     });
     cfg
 }
@@ -1281,6 +1284,7 @@ fn open_loop_many_clients_golden() {
         shape: vec![],
         retry: None,
         stop_at: None,
+        final_read: None,
     });
     let mut s = Sim::new(Topology::simple(1, 7), cfg, |_| QNode { busy_until: Time::ZERO });
     s.run_until(at(ms(50)));

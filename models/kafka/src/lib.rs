@@ -93,7 +93,8 @@
 //! `no_duplicates` (no message delivered twice, or output twice for exactly-once, or written twice),
 //! `convergence` (after the heal all replicas of a partition hold the same log), and the liveness
 //! check `all_consumed` (every acknowledged message in the final logs, acknowledged at least
-//! `consume_within` before the load stopped, was delivered to a consumer). Measures: end-to-end
+//! `consume_within` before the load stopped, or with a final read at any time before it, was
+//! delivered to a consumer). Measures: end-to-end
 //! latency (produce invoked to first delivery), consumer lag, duplicates, skipped messages, and
 //! counters and tables (with times) of leader changes, ISR shrinks and expands, truncations.
 //!
@@ -208,7 +209,9 @@ pub struct Config {
     pub processing_time: Duration,
     pub poll_timeout: Duration,
     /// The `all_consumed` liveness bound: a message acknowledged at least this long before the load
-    /// stops must have been delivered to a consumer by the end of the run.
+    /// stops must have been delivered to a consumer by the end of the run. A run with a final read
+    /// (`workload.final_read`: the consumers poll through the settle phase) owes every message
+    /// acknowledged before the load stopped.
     pub consume_within: Duration,
 }
 

@@ -67,6 +67,31 @@ fn nemesis_runs_lose_nothing() {
     }
 }
 
+/// The final read is what lets `all_consumed` judge a nemesis run. At seed 15 the controller
+/// leaves partition 4 without a leader from 24.1 s (its in-sync replicas down, clean election)
+/// to 30.2 s, just after the load stops: without the final read the consumer of partition 4 has
+/// no poll left and 32 acknowledged messages, none lost, are never read; with it the consumers
+/// poll through the settle phase and read them.
+#[test]
+fn the_final_read_consumes_what_a_partition_without_a_leader_held_when_the_load_stopped() {
+    let sc = load("kafka_nemesis");
+    let with = testkit::run_record::<Kafka>(&sc, Some(15));
+    assert!(testkit::failed_checks(&with).is_empty(), "{:#?}", with.model_report.checks);
+    assert_eq!(with.counters.get(sim_core::workload::FINAL_READ_COUNTER), Some(&96), "32 rounds of 3 consumers");
+    // With the final read every message acknowledged before the load stopped is owed, not only
+    // those acknowledged 5 s (`consume_within`) before it.
+    let owed = &check(&with, "all_consumed").count;
+    assert!(owed.judged > 22_000 && owed.skipped_total() < 1_000, "{owed:?}");
+    let mut without = sc.clone();
+    without.workload.as_mut().expect("a workload").final_read = None;
+    let r = testkit::run_record::<Kafka>(&without, Some(15));
+    assert_eq!(testkit::failed_checks(&r), ["all_consumed"]);
+    let c = &check(&r, "all_consumed").count;
+    assert_eq!(c.violations, Some(32));
+    assert!(c.judged < 20_000 && c.skipped_total() > 3_000, "{c:?}");
+    assert_eq!(measure(&r, "acked_lost"), 0.0, "nothing acknowledged was lost");
+}
+
 #[test]
 fn control_acks_all_loses_no_acknowledged_message_on_leader_crash() {
     // The same faults with acks=all lose nothing. Waiting for the ISR, some requests time out

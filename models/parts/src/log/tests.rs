@@ -270,6 +270,7 @@ fn run(s: Setup) -> Sim<TNode> {
             shape: Vec::new(),
             retry: None,
             stop_at: None,
+            final_read: None,
         }),
         op_kinds: vec!["produce"],
         workload_until: s.run,
