@@ -466,22 +466,29 @@ impl Model for Kafka {
     /// by the logs and disks of every replica), the replicas' handles on it, the consumers' and the
     /// checkers' records; per group commit, the record the disk keeps.
     ///
-    /// Events: per message its operation, and per produce request about 8 (the request, the
-    /// leader's disk, each follower's fetch and disk, the fetches that move the high-water mark,
-    /// the answer). A producer keeps one request in flight per partition (`producer_max_in_flight`)
-    /// and batches what arrives meanwhile, so a (client, partition) pair sending `r` messages a
-    /// second makes `r / (1 + r x rtt)` requests; the round trip is taken as four link latencies and
-    /// two disk writes (acks=all; half that otherwise). Measured on `kafka_50k` cut to 5 s:
-    /// 9.1 events a message at 500 msg/s, 6.6 at 5,000 and 1.9 at 50,000 (where the disk queues
-    /// and the round trip is about twice the one taken: 1.3 times the events estimated). Beside
+    /// Events: per message its operation; per produce request the request and its answer; per
+    /// follower and partition a fetch cycle (the fetch, its answer, the follower's disk write) each
+    /// time new data waits: the wait for the next request plus two link latencies and a disk write,
+    /// so at low rates 8 events a request at three replicas and at high rates fewer (a fetch
+    /// carries several requests). A producer keeps one request in flight per partition
+    /// (`producer_max_in_flight`) and batches what arrives meanwhile, so a (client, partition) pair
+    /// sending `r` messages a second makes `r / (1 + r x rtt)` requests; the round trip is taken as
+    /// four link latencies and two disk writes (acks=all; half that otherwise). A poll: a fetch and
+    /// its answer per partition its consumer holds, and (exactly or at most once) a commit and its
+    /// answer per partition that brought records; at least once, the consumers commit their changed
+    /// partitions on a timer. Estimated over measured events (2026-12-06, `simctl bench scenario`):
+    /// `kafka_50k` 1.06, `kafka_100_brokers` 0.91, `kafka_cut` 1.08, `kafka_nemesis` 1.13,
+    /// `kafka_failover` 0.86, `kafka_exactly_once` 0.80, `kafka_at_least_once_dupes` 0.84 (with 8
+    /// events a request and 4 a poll they were 1.36, 0.73, 1.41, 1.20, 0.97, 0.84, 0.94). Beside
     /// them, the fetches, heartbeats and broadcasts that run all the time: at the default 100 ms
     /// fetch wait, per second 55 a broker, 20 a partition (at three replicas: 10 a follower) and,
     /// at the default 100 ms heartbeat, 9.5 a pair of servers that heartbeat (every pair when the
     /// brokers are the voters; with dedicated controller nodes, the pairs with a voter in them:
-    /// brokers heartbeat the voters alone); and once, at the start, one per partition and broker (the
-    /// controller's first word of every partition to every broker). Fitted to idle runs (1 msg/s)
-    /// of 3 s and 7 s (the difference is the steady part) of 5 brokers with 12 and 60 partitions
-    /// and 20 / 50 / 100 / 100 brokers with 100 / 500 / 1,000 / 2,000: within 0.91-1.09 of each.
+    /// brokers heartbeat the voters alone); and once, at the start, one per partition and broker
+    /// (the controller's first word of every partition to every broker). Fitted to idle runs (1
+    /// msg/s) of 3 s and 7 s (the difference is the steady part) of 5 brokers with 12 and 60
+    /// partitions and 20 / 50 / 100 / 100 brokers with 100 / 500 / 1,000 / 2,000: within 0.91-1.09
+    /// of each.
     fn footprint(c: &Config, topo: &Topology, load: &Load) -> Footprint {
         let brokers = topo.servers.len() as f64;
         let clients = topo.clients.len() as f64;
@@ -524,9 +531,36 @@ impl Model for Kafka {
             + clients * (1.0 / c.consumer_heartbeat.as_secs_f64() + 1.0 / c.poll_timeout.as_secs_f64());
         // The kernel counts two events per operation; a batched message costs its own (the
         // operation) and a share of its request's.
-        let message_events = (requests * 8.0 - produced).max(0.0);
+        // Per request the request and its answer; per follower and partition a fetch cycle (the
+        // fetch, its answer, the follower's disk write) each time new data waits for it: a
+        // follower fetches again once its last fetch is on disk, so a cycle is the wait for the
+        // next request plus two link latencies and a disk write. At low rates that is 8 events a
+        // request at three replicas; at high rates a fetch carries several requests.
+        let per_partition_per_s = requests / load.run_s.max(1e-9) / partitions.max(1.0);
+        let cycles = if per_partition_per_s > 0.0 {
+            let cycle_s = 1.0 / per_partition_per_s + 2.0 * load.latency_s + load.disk_s;
+            (rf - 1.0) * partitions * load.run_s / cycle_s
+        } else {
+            0.0
+        };
+        let message_events = 2.0 * requests + 3.0 * cycles - produced;
+        // A poll fetches each partition its consumer holds (a request and its answer apiece)
+        // and, delivering exactly or at most once, commits each that brought records; with
+        // at-least-once delivery the consumer commits its changed partitions on a timer.
+        let consumers = c.consumer_count.map_or(clients, f64::from).min(clients);
+        let held = if consumers > 0.0 { (partitions / consumers).ceil() } else { 0.0 };
+        let per_partition = produced / partitions.max(1.0);
+        let brought = |between: f64| held * (1.0 - sim_core::math::exp(-per_partition / between.max(1e-9)));
+        let (poll_commits, timed_commits) = match c.delivery {
+            Delivery::AtLeastOnce => {
+                let ticks = load.run_s / c.auto_commit_interval.as_secs_f64();
+                (0.0, consumers * ticks * brought(ticks))
+            }
+            Delivery::ExactlyOnce | Delivery::AtMostOnce => (brought(polls / consumers.max(1.0)), 0.0),
+        };
+        let poll_events = polls * (4.0 + 2.0 * held + 2.0 * poll_commits) + 2.0 * timed_commits;
         Footprint {
-            events: message_events + polls * 4.0 + background_per_s * load.run_s + partitions * brokers,
+            events: message_events + poll_events + background_per_s * load.run_s + partitions * brokers,
             queued: load.in_flight * (2.0 + 2.0 * rf)
                 + partitions * rf
                 + heartbeat_pairs

@@ -68,7 +68,13 @@
 //! collectors write straight to it: the samples of the outage are dropped after the retries, and
 //! the incident during the outage never raises its alert. The good scenario `monitoring` has the
 //! same outage with the log in between: nothing is lost, the alert fires late (after the
-//! catch-up), within its bound.
+//! catch-up), within its bound. `simctl sweep scenarios/monitoring_direct_write.ron --seeds 0..64`
+//! fails `no_false_alerts` as well on seeds 29 and 61 (host 3 and host 8, each fired for instant
+//! 100 s where the oracle's condition never held; found 2026-12-06), which the scenario's
+//! `Fail([no_sample_lost, alert_timely])` does not allow. The likely cause, not traced: the rule
+//! averages what is left of a window, and over a window whose samples were partly lost a host can
+//! be above the threshold where over all of them it is not. An expectation that lets a known-bad
+//! design fail more on some seeds is not built.
 
 pub mod check;
 
