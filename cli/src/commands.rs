@@ -233,6 +233,7 @@ struct Loaded {
     entry: registry::Entry,
     name: String,
     expect: Expect,
+    may_also_fail: Vec<String>,
 }
 
 pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
@@ -273,7 +274,14 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
                         bad_input = true;
                     }
                     cost_max = cost_max.max(cost.bytes());
-                    loaded.push(Loaded { file: file.clone(), source, entry, name: info.name, expect: info.expect });
+                    loaded.push(Loaded {
+                        file: file.clone(),
+                        source,
+                        entry,
+                        name: info.name,
+                        expect: info.expect,
+                        may_also_fail: info.may_also_fail,
+                    });
                 }
             },
         }
@@ -325,7 +333,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             .with_context(|| format!("sweep of {}", l.file.display()))?;
         let results = outcome.results;
         let reproduce = reproduce_cmd(&l.file, &a.set);
-        let promise = sweep::promised_rate(&l.expect, &results);
+        let promise = sweep::promised_rate(&l.expect, &l.may_also_fail, &results);
         let mut md = sweep::summary_markdown(&l.name, &results, &reproduce);
         if let Some(p) = &promise {
             md.push_str(&sweep::promise_markdown(p));
@@ -467,7 +475,7 @@ pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
             Err(d) => Err(d),
         };
         match info {
-            Ok(info) => promise = sweep::promised_rate(&info.expect, &results),
+            Ok(info) => promise = sweep::promised_rate(&info.expect, &info.may_also_fail, &results),
             Err(d) => {
                 print_diagnostics(file, &d);
                 return Ok(ExitCode::from(2));

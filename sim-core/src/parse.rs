@@ -69,6 +69,7 @@ pub fn load_scenario<M: Model>(source: &str) -> Result<Scenario<M::Config>, Vec<
         crate::verdict::validate_spec(
             &scenario.invariants,
             &scenario.may_be_empty,
+            &scenario.may_also_fail,
             &scenario.slas,
             // `strict_estimates: true` makes every estimate strict (so `expect` may name them).
             &scenario

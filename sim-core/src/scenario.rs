@@ -53,6 +53,11 @@ pub struct Scenario<C> {
     /// item is `VACUOUS` and fails the run).
     #[serde(default)]
     pub may_be_empty: Vec<String>,
+    /// A known-bad scenario's checks (or SLAs) that may fail besides those its `expect` lists,
+    /// on some seeds: other consequences of the same cause. A run that fails them too still
+    /// fails as declared; one that fails anything else does not.
+    #[serde(default)]
+    pub may_also_fail: Vec<String>,
     #[serde(default)]
     pub slas: Vec<Sla>,
     #[serde(default)]

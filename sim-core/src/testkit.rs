@@ -174,7 +174,7 @@ pub fn control<M: Model>(
         sc.expect.failing().unwrap_or_else(|| panic!("{}: a control needs a known-bad scenario", sc.name));
     let (original, original_verdict) = run_and_judge::<M>(sc, None);
     assert!(
-        sc.expect.failed_as_declared(&original_verdict.failed),
+        sc.expect.failed_as_declared(&original_verdict.failed, &sc.may_also_fail),
         "{}: the known-bad run (seed {}) does not fail as declared ({}): {}\n{}",
         sc.name,
         sc.seed,

@@ -258,10 +258,13 @@ impl Expect {
         }
     }
 
-    /// Whether a run with these failed items failed exactly as a known-bad scenario declares.
-    pub fn failed_as_declared(&self, failed: &[String]) -> bool {
-        self.failing()
-            .is_some_and(|(names, _)| names.iter().collect::<BTreeSet<_>>() == failed.iter().collect::<BTreeSet<_>>())
+    /// Whether a run with these failed items failed as a known-bad scenario declares: every
+    /// name its `expect` lists, and nothing else but what its `may_also_fail` allows.
+    pub fn failed_as_declared(&self, failed: &[String], may_also_fail: &[String]) -> bool {
+        self.failing().is_some_and(|(names, _)| {
+            names.iter().all(|n| failed.contains(n))
+                && failed.iter().all(|f| names.contains(f) || may_also_fail.contains(f))
+        })
     }
 }
 
@@ -390,6 +393,7 @@ pub struct ModelNames<'a> {
 pub fn validate_spec(
     invariants: &[String],
     may_be_empty: &[String],
+    may_also_fail: &[String],
     slas: &[Sla],
     estimates: &[Estimate],
     expect: &Expect,
@@ -566,6 +570,13 @@ pub fn validate_spec(
             ),
         ));
     }
+    let failable = Failable {
+        estimates: &all_estimates,
+        strict_estimates: &strict_estimates,
+        slas: &names,
+        invariants,
+        checks: model.checks,
+    };
     if let Some((list, rate)) = expect.failing() {
         if list.is_empty() {
             e.push(("expect".into(), "Fail([]) names nothing: list what must fail, or write Pass".into()));
@@ -586,39 +597,66 @@ pub fn validate_spec(
                 e.push((path, format!("`{n}` is listed twice")));
                 continue;
             }
-            if let Some(est_name) = n.strip_prefix("estimate.") {
-                if !all_estimates.contains(n) {
-                    e.push((path, format!("no estimate is named `{est_name}`")));
-                } else if !strict_estimates.contains(n) {
-                    e.push((path, format!("`{n}` can only fail the run with `strict: true` on that estimate")));
-                }
-            } else if is_sla_name(n) {
-                if !names.contains_key(n) {
-                    e.push((
-                        path,
-                        format!(
-                            "no SLA is named `{n}` (this scenario's SLAs: {})",
-                            if names.is_empty() {
-                                "none".into()
-                            } else {
-                                names.keys().cloned().collect::<Vec<_>>().join(", ")
-                            }
-                        ),
-                    ));
-                }
-            } else if n != "run.event_limit" && n != FAULTS_EFFECTIVE {
-                if !invariants.is_empty() && !invariants.contains(n) {
-                    e.push((
-                        path,
-                        format!("`{n}` is not among the scenario's `invariants` ({})", invariants.join(", ")),
-                    ));
-                } else if !known_check(n) {
-                    e.push((path, format!("unknown check `{n}` (the model checks: {})", check_list())));
-                }
+            failable.check(&mut e, path, n);
+        }
+        for (i, n) in may_also_fail.iter().enumerate() {
+            let path = format!("may_also_fail[{i}]");
+            if may_also_fail[..i].contains(n) {
+                e.push((path, format!("`{n}` is listed twice")));
+            } else if list.contains(n) {
+                e.push((path, format!("`{n}` is in `expect` already: it must fail, not may")));
+            } else {
+                failable.check(&mut e, path, n);
+            }
+        }
+    } else if !may_also_fail.is_empty() {
+        e.push((
+            "may_also_fail".into(),
+            "only a known-bad scenario (`expect: Fail([...])`) may fail more than it declares".into(),
+        ));
+    }
+    e
+}
+
+/// What a name a known-bad scenario may fail (in `expect` or `may_also_fail`) is checked
+/// against: a strict estimate, an SLA, or a check of the model (among the scenario's
+/// `invariants`, if it lists them).
+struct Failable<'a> {
+    estimates: &'a BTreeSet<String>,
+    strict_estimates: &'a BTreeSet<String>,
+    slas: &'a BTreeMap<String, usize>,
+    invariants: &'a [String],
+    checks: &'a [&'a str],
+}
+
+impl Failable<'_> {
+    fn check(&self, e: &mut Vec<(String, String)>, path: String, n: &str) {
+        if let Some(est_name) = n.strip_prefix("estimate.") {
+            if !self.estimates.contains(n) {
+                e.push((path, format!("no estimate is named `{est_name}`")));
+            } else if !self.strict_estimates.contains(n) {
+                e.push((path, format!("`{n}` can only fail the run with `strict: true` on that estimate")));
+            }
+        } else if is_sla_name(n) {
+            if !self.slas.contains_key(n) {
+                let slas = if self.slas.is_empty() {
+                    "none".into()
+                } else {
+                    self.slas.keys().cloned().collect::<Vec<_>>().join(", ")
+                };
+                e.push((path, format!("no SLA is named `{n}` (this scenario's SLAs: {slas})")));
+            }
+        } else if n != "run.event_limit" && n != FAULTS_EFFECTIVE {
+            if !self.invariants.is_empty() && !self.invariants.iter().any(|i| i == n) {
+                e.push((
+                    path,
+                    format!("`{n}` is not among the scenario's `invariants` ({})", self.invariants.join(", ")),
+                ));
+            } else if !self.checks.is_empty() && !self.checks.contains(&n) {
+                e.push((path, format!("unknown check `{n}` (the model checks: {})", self.checks.join(", "))));
             }
         }
     }
-    e
 }
 
 fn is_sla_name(n: &str) -> bool {
@@ -885,6 +923,9 @@ pub struct EvalOptions<'a> {
     /// Model checks that may judge nothing (the scenario's `may_be_empty`); any other check that
     /// judged no item fails as `VACUOUS`.
     pub may_be_empty: &'a [String],
+    /// Names a known-bad scenario may fail besides those its `expect` lists (the scenario's
+    /// `may_also_fail`).
+    pub may_also_fail: &'a [String],
 }
 
 /// The word a verdict shows for a check that judged nothing.
@@ -1055,12 +1096,25 @@ pub fn evaluate_with(
             let rate = expect.promised_rate();
             let want: BTreeSet<&String> = want.iter().collect();
             let got: BTreeSet<&String> = failed.iter().collect();
+            let also: BTreeSet<&String> = opts.may_also_fail.iter().collect();
+            let allowed: BTreeSet<&String> = want.union(&also).copied().collect();
             let promise = |r: f64| format!("at least {} of seeds", percent(r));
             if want == got {
                 let rated = rate.map(|r| format!(" (it promises this on {})", promise(r))).unwrap_or_default();
                 (true, format!("known-bad design failed for exactly the expected reason: {}{rated}", failed.join(", ")))
+            } else if want.is_subset(&got) && got.is_subset(&allowed) {
+                let more: Vec<&str> = got.difference(&want).map(|s| s.as_str()).collect();
+                let rated = rate.map(|r| format!(" (it promises this on {})", promise(r))).unwrap_or_default();
+                (
+                    true,
+                    format!(
+                        "known-bad design failed for the expected reason: {}, and as `may_also_fail` allows: {}{rated}",
+                        want.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                        more.join(", ")
+                    ),
+                )
             } else if let Some(r) = rate
-                && got.is_subset(&want)
+                && got.is_subset(&allowed)
             {
                 let held: Vec<&str> = want.difference(&got).map(|s| s.as_str()).collect();
                 (
@@ -1078,7 +1132,7 @@ pub fn evaluate_with(
                     .difference(&got)
                     .map(|s| if checked.contains(s) { s.to_string() } else { format!("{s} (not checked at all)") })
                     .collect();
-                let extra: Vec<&str> = got.difference(&want).map(|s| s.as_str()).collect();
+                let extra: Vec<&str> = got.difference(&allowed).map(|s| s.as_str()).collect();
                 let mut parts = Vec::new();
                 if !missing.is_empty() {
                     parts.push(format!("expected to fail but passed: {}", missing.join(", ")));
@@ -1106,7 +1160,11 @@ pub fn judge<C>(sc: &crate::scenario::Scenario<C>, record: &RunRecord) -> Verdic
             e
         })
         .collect();
-    let opts = EvalOptions { require_fault_effect: sc.require_fault_effect, may_be_empty: &sc.may_be_empty };
+    let opts = EvalOptions {
+        require_fault_effect: sc.require_fault_effect,
+        may_be_empty: &sc.may_be_empty,
+        may_also_fail: &sc.may_also_fail,
+    };
     evaluate_with(record, &sc.invariants, &sc.slas, &estimates, &sc.expect, opts)
 }
 
@@ -1943,7 +2001,7 @@ mod tests {
         assert!(v.items[0].detail.contains("1 of 2 faults did nothing: pause n0 at 1s"), "{}", v.items[0].detail);
         // A known-bad scenario may expect it, even with a list of invariants.
         let expect = Expect::Fail(vec![FAULTS_EFFECTIVE.into()]);
-        assert!(validate_spec(&["x".into()], &[], &[], &[], &expect, ModelNames::default()).is_empty());
+        assert!(validate_spec(&["x".into()], &[], &[], &[], &[], &expect, ModelNames::default()).is_empty());
         assert!(evaluate_with(&rec, &[], &[], &[], &expect, on).meets_expectation);
     }
 
@@ -2131,7 +2189,7 @@ mod tests {
             e
         };
         let paths = |ests: &[Estimate]| -> Vec<(String, String)> {
-            validate_spec(&[], &[], &[], ests, &Expect::Pass, ModelNames::default())
+            validate_spec(&[], &[], &[], &[], ests, &Expect::Pass, ModelNames::default())
         };
         let p = paths(&[with("a", "nope")]);
         assert_eq!(p.len(), 1, "{p:?}");
@@ -2260,6 +2318,54 @@ mod tests {
     }
 
     #[test]
+    fn a_known_bad_run_may_also_fail_what_may_also_fail_allows_and_nothing_else() {
+        let mut rec = empty_record();
+        rec.model_report.checks.push(Check::judged("lost", 1u64, "items").passed_if(false));
+        rec.model_report.checks.push(Check::judged("false_alerts", 1u64, "items").passed_if(false));
+        rec.model_report.checks.push(Check::judged("order", 1u64, "items").passed_if(true));
+        let expect = Expect::Fail(vec!["lost".into()]);
+        let also = ["false_alerts".to_string()];
+        let opts = EvalOptions { may_also_fail: &also, ..EvalOptions::default() };
+        // `false_alerts` failed beside `lost`: not as declared without the allowance, as declared with it.
+        let v = evaluate(&rec, &[], &[], &[], &expect);
+        assert!(
+            !v.meets_expectation && v.expectation.contains("failed unexpectedly: false_alerts"),
+            "{}",
+            v.expectation
+        );
+        assert!(!expect.failed_as_declared(&v.failed, &[]));
+        let v = evaluate_with(&rec, &[], &[], &[], &expect, opts);
+        assert!(v.meets_expectation && !v.passed, "{}", v.expectation);
+        assert!(v.expectation.contains("as `may_also_fail` allows: false_alerts"), "{}", v.expectation);
+        assert!(expect.failed_as_declared(&v.failed, &also));
+        // The allowance is no substitute for the declared failure ...
+        rec.model_report.checks[0].passed = true;
+        let v = evaluate_with(&rec, &[], &[], &[], &expect, opts);
+        assert!(
+            !v.meets_expectation && v.expectation.contains("expected to fail but passed: lost"),
+            "{}",
+            v.expectation
+        );
+        assert!(!expect.failed_as_declared(&v.failed, &also));
+        // ... and allows nothing else.
+        rec.model_report.checks[0].passed = false;
+        rec.model_report.checks[2].passed = false;
+        let v = evaluate_with(&rec, &[], &[], &[], &expect, opts);
+        assert!(!v.meets_expectation && v.expectation.contains("failed unexpectedly: order"), "{}", v.expectation);
+        assert!(!v.expectation.contains("false_alerts"), "{}", v.expectation);
+        // Validation: known names, not in `expect`, not twice, and only for a known-bad scenario.
+        let names = ModelNames { op_kinds: &[], checks: &["lost", "false_alerts", "order"] };
+        let also = ["false_alert".to_string(), "lost".to_string(), "order".to_string(), "order".to_string()];
+        let e = validate_spec(&[], &[], &also, &[], &[], &expect, names);
+        let paths: Vec<&str> = e.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(paths, ["may_also_fail[0]", "may_also_fail[1]", "may_also_fail[3]"], "{e:?}");
+        assert!(e[0].1.contains("unknown check `false_alert`") && e[1].1.contains("in `expect` already"), "{e:?}");
+        let e = validate_spec(&[], &[], &["order".into()], &[], &[], &Expect::Pass, names);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].0 == "may_also_fail" && e[0].1.contains("only a known-bad scenario"), "{e:?}");
+    }
+
+    #[test]
     fn a_rated_known_bad_run_that_does_not_fail_is_within_its_promise() {
         let mut rec = empty_record();
         rec.model_report.checks.push(Check::judged("dupes", 1u64, "items").passed_if(false));
@@ -2270,7 +2376,7 @@ mod tests {
         // Only `dupes` failed: a miss, which the promised rate allows.
         let v = evaluate(&rec, &[], &[], &[], &rated);
         assert!(v.meets_expectation && !v.passed, "{}", v.expectation);
-        assert!(!rated.failed_as_declared(&v.failed));
+        assert!(!rated.failed_as_declared(&v.failed, &[]));
         assert!(v.expectation.contains("within its promised rate"), "{}", v.expectation);
         assert!(v.expectation.contains("coverage held"), "{}", v.expectation);
         assert!(v.expectation.contains("at least 80% of seeds"), "{}", v.expectation);
@@ -2279,7 +2385,7 @@ mod tests {
         // Both failed: a hit.
         rec.model_report.checks[1].passed = false;
         let v = evaluate(&rec, &[], &[], &[], &rated);
-        assert!(v.meets_expectation && rated.failed_as_declared(&v.failed), "{}", v.expectation);
+        assert!(v.meets_expectation && rated.failed_as_declared(&v.failed, &[]), "{}", v.expectation);
         assert!(v.expectation.contains("failed for exactly the expected reason"), "{}", v.expectation);
         // Something the scenario does not name failed: never within the promise.
         rec.model_report.checks[2].passed = false;
@@ -2297,7 +2403,7 @@ mod tests {
     #[test]
     fn a_promised_rate_must_be_a_share_strictly_between_0_and_1() {
         let problems = |rate: f64| {
-            validate_spec(&[], &[], &[], &[], &Expect::FailAtLeast(vec!["x".into()], rate), ModelNames::default())
+            validate_spec(&[], &[], &[], &[], &[], &Expect::FailAtLeast(vec!["x".into()], rate), ModelNames::default())
         };
         assert!(problems(0.9).is_empty());
         for bad in [0.0, 1.0, 1.5, -0.1, f64::NAN] {
@@ -2309,6 +2415,7 @@ mod tests {
         // Names are located inside the list, which is the first element now.
         let p = validate_spec(
             &["x".into()],
+            &[],
             &[],
             &[],
             &[],
@@ -2350,6 +2457,7 @@ mod tests {
             &["stale_read".into(), "stale_reads".into(), "stale_reads".into()],
             &[],
             &[],
+            &[],
             &Expect::Pass,
             names,
         );
@@ -2357,7 +2465,7 @@ mod tests {
         assert_eq!(paths, ["invariants[1]", "may_be_empty[0]", "may_be_empty[2]"], "{e:?}");
         assert!(e[0].1.contains("unknown check `linearizable` (the model checks: durability, stale_reads)"), "{e:?}");
         // With every check counted, `expect` names must be checks too.
-        let e = validate_spec(&[], &[], &[], &[], &Expect::Fail(vec!["durabilty".into()]), names);
+        let e = validate_spec(&[], &[], &[], &[], &[], &Expect::Fail(vec!["durabilty".into()]), names);
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].1.contains("unknown check `durabilty`"), "{e:?}");
     }
@@ -2411,7 +2519,7 @@ mod tests {
         let ests = vec![estimate("a * c", &[("a", 1.0), ("b", 2.0)], 2.0)];
         let expect = Expect::Fail(vec!["latency.put.p99".into(), "estimate.e".into()]);
         let names = ModelNames { op_kinds: &["get", "put"], checks: &[] };
-        let e = validate_spec(&[], &[], &slas, &ests, &expect, names);
+        let e = validate_spec(&[], &[], &[], &slas, &ests, &expect, names);
         let paths: Vec<&str> = e.iter().map(|p| p.0.as_str()).collect();
         assert_eq!(
             paths,

@@ -29,6 +29,8 @@ pub struct ScenarioInfo {
     pub description: String,
     pub seed: u64,
     pub expect: verdict::Expect,
+    /// What a known-bad scenario may fail besides its `expect` (`may_also_fail`).
+    pub may_also_fail: Vec<String>,
     /// What is valid but probably not meant (a good scenario with no progress condition).
     pub warnings: Vec<String>,
     /// The SLAs (for the bounds `simctl curve` draws).
@@ -44,6 +46,7 @@ impl ScenarioInfo {
             description: sc.description.clone(),
             seed: sc.seed,
             expect: sc.expect.clone(),
+            may_also_fail: sc.may_also_fail.clone(),
             warnings: verdict::progress_warning(sc, M::PROGRESS_CHECKS).into_iter().collect(),
             slas: sc.slas.clone(),
             scripted_ops: sc.workload.as_ref().and_then(|w| w.arrival.script()).map_or(0, <[_]>::len),

@@ -71,10 +71,9 @@
 //! catch-up), within its bound. `simctl sweep scenarios/monitoring_direct_write.ron --seeds 0..64`
 //! fails `no_false_alerts` as well on seeds 29 and 61 (host 3 and host 8, each fired for instant
 //! 100 s where the oracle's condition never held; found 2026-12-06), which the scenario's
-//! `Fail([no_sample_lost, alert_timely])` does not allow. The likely cause, not traced: the rule
-//! averages what is left of a window, and over a window whose samples were partly lost a host can
-//! be above the threshold where over all of them it is not. An expectation that lets a known-bad
-//! design fail more on some seeds is not built.
+//! `Fail([no_sample_lost, alert_timely])` alone does not allow; its `may_also_fail` does. The
+//! likely cause, not traced: the rule averages what is left of a window, and over a window whose
+//! samples were partly lost a host can be above the threshold where over all of them it is not.
 
 pub mod check;
 
