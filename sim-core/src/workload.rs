@@ -2,7 +2,9 @@
 //! counts from the *intended* send time, so a slow system cannot hide its queueing (no coordinated
 //! omission). Closed loop: a fixed number of users, each waiting for its answer, then thinking.
 //! Scripted: operations listed one by one (`at`, op, key, client), in the scenario or read from a
-//! trace file, so a published script or a production trace replays exactly.
+//! trace file, so a published script or a production trace replays exactly. After any of them,
+//! a final read ([`FinalRead`]): every client reads through the settle phase, as Jepsen's final
+//! reads do, so a liveness check does not fail a design for the load's end.
 
 use crate::dist::Dist;
 use crate::math;
