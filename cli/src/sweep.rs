@@ -616,6 +616,29 @@ mod tests {
         }
     }
 
+    /// A promised rate counts the seeds that failed as declared, a name `may_also_fail` allows
+    /// beside them included, and no seed that failed anything else.
+    #[test]
+    fn a_promised_rate_counts_what_may_also_fail_allows_and_nothing_else() {
+        let with = |seed, failed: &[&str]| SeedResult {
+            failed: failed.iter().map(|s| s.to_string()).collect(),
+            ..SeedResult::errored(seed, String::new())
+        };
+        let mut results: Vec<SeedResult> = (0..4).map(|s| with(s, &["lost"])).collect();
+        results.push(with(4, &["lost", "false_alerts"]));
+        results.push(with(5, &["lost", "order"]));
+        results.push(with(6, &[]));
+        for r in &mut results {
+            r.error = None;
+        }
+        let expect = Expect::FailAtLeast(vec!["lost".into()], 0.5);
+        let p = promised_rate(&expect, &[], &results).expect("a rate");
+        assert_eq!((p.hits, p.seeds), (4, 7));
+        let p = promised_rate(&expect, &["false_alerts".into()], &results).expect("a rate");
+        assert_eq!((p.hits, p.seeds), (5, 7), "seed 4 now counts, seed 5 (order) never");
+        assert!(promised_rate(&Expect::Fail(vec!["lost".into()]), &[], &results).is_none());
+    }
+
     fn cfg(jobs: usize, file: Option<&Path>) -> SweepConfig<'_> {
         SweepConfig { jobs, results_file: file, fingerprint: "" }
     }

@@ -549,6 +549,22 @@ mod tests {
     }
 
     #[test]
+    fn a_final_read_adds_a_round_of_every_client_each_gap_of_the_settle_phase() {
+        let file = |final_read: &str| {
+            format!(
+                r#"(name: "x", model: "stated", duration: "10s", settle: "2s", topology: (servers: 3, clients: 4),
+                   workload: Some((ops: [("get", 1.0)], arrival: OpenLoop(rate_per_s: 100.0), {final_read})))"#
+            )
+        };
+        let plain = estimate::<models::Stated>(&ron::from_str(&file("")).unwrap(), false);
+        let read = r#"final_read: Some((op: "get", every: "250ms"))"#;
+        let with = estimate::<models::Stated>(&ron::from_str(&file(read)).unwrap(), false);
+        // 2 s / 250 ms = 8 rounds of 4 clients.
+        assert!((with.ops - plain.ops - 32.0).abs() < 1e-9, "{} against {}", with.ops, plain.ops);
+        assert!(with.events > plain.events);
+    }
+
+    #[test]
     fn an_estimate_without_the_model_s_footprint_says_it_is_a_lower_bound() {
         let file = |model: &str| {
             format!(
