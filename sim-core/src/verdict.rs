@@ -1099,12 +1099,11 @@ pub fn evaluate_with(
             let also: BTreeSet<&String> = opts.may_also_fail.iter().collect();
             let allowed: BTreeSet<&String> = want.union(&also).copied().collect();
             let promise = |r: f64| format!("at least {} of seeds", percent(r));
+            let rated = rate.map(|r| format!(" (it promises this on {})", promise(r))).unwrap_or_default();
             if want == got {
-                let rated = rate.map(|r| format!(" (it promises this on {})", promise(r))).unwrap_or_default();
                 (true, format!("known-bad design failed for exactly the expected reason: {}{rated}", failed.join(", ")))
             } else if want.is_subset(&got) && got.is_subset(&allowed) {
                 let more: Vec<&str> = got.difference(&want).map(|s| s.as_str()).collect();
-                let rated = rate.map(|r| format!(" (it promises this on {})", promise(r))).unwrap_or_default();
                 (
                     true,
                     format!(

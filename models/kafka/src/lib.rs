@@ -529,13 +529,12 @@ impl Model for Kafka {
             + fetch_scale * 10.0 * (rf - 1.0) * partitions
             + heartbeat_scale * 9.5 * heartbeat_pairs
             + clients * (1.0 / c.consumer_heartbeat.as_secs_f64() + 1.0 / c.poll_timeout.as_secs_f64());
-        // The kernel counts two events per operation; a batched message costs its own (the
-        // operation) and a share of its request's.
-        // Per request the request and its answer; per follower and partition a fetch cycle (the
-        // fetch, its answer, the follower's disk write) each time new data waits for it: a
-        // follower fetches again once its last fetch is on disk, so a cycle is the wait for the
-        // next request plus two link latencies and a disk write. At low rates that is 8 events a
-        // request at three replicas; at high rates a fetch carries several requests.
+        // The kernel counts two events per operation, a batched message one (its arrival): hence
+        // `- produced`. Per request the request and its answer; per follower and partition a
+        // fetch cycle (the fetch, its answer, the follower's disk write) each time new data waits
+        // for it: a follower fetches again once its last fetch is on disk, so a cycle is the wait
+        // for the next request plus two link latencies and a disk write. At low rates that is 8
+        // events a request at three replicas; at high rates a fetch carries several requests.
         let per_partition_per_s = requests / load.run_s.max(1e-9) / partitions.max(1.0);
         let cycles = if per_partition_per_s > 0.0 {
             let cycle_s = 1.0 / per_partition_per_s + 2.0 * load.latency_s + load.disk_s;
