@@ -15,7 +15,7 @@
 //! | `stop` | `Quiescent`, `TimeLimit` or `EventLimit` |
 //! | `main_phase_s`, `end_s` | end of the fault+load phase, end of the run (after settling) |
 //! | `reproduce` | the exact command that reproduces the run |
-//! | `verdict` | `passed`, `meets_expectation`, `expectation` (words), `expect` (`"Pass"`, `{"Fail": [names]}` or `{"Fail": [[names], {"AtLeast": r}]}`), `failed` (names), `items` (kind, name, measured, bound, passed, counts, detail; for an invariant also `count`: judged, unit, violations, violation, skipped [{count, reason}]) |
+//! | `verdict` | `passed`, `meets_expectation`, `expectation` (words), `expect` (`"Pass"`, `{"Fail": [names]}` or `{"Fail": [[names], {"AtLeast": r}]}`), `may_also_fail` (names a known-bad run may fail beside `expect`'s; only when the scenario has some), `failed` (names), `items` (kind, name, measured, bound, passed, counts, detail; for an invariant also `count`: judged, unit, violations, violation, skipped [{count, reason}]) |
 //! | `estimates` | per estimate: name, expr, claimed, computed, relative_error, tolerance, arithmetic_ok, strict, measured_name, measured, ratio, measured_tolerance, measured_ok, depends_on_flagged |
 //! | `ops` | per op kind: total, ok, fail, timeout, rejected, pending, throughput_ok_per_s, availability, availability_in_faults, availability_outside_faults, latency_ms {mean, p50, p90, p99, p999, max}, latency_curve |
 //! | `faults` | per fault: label, start_s, end_s, messages_dropped, events_delayed, timers_lost, writes_lost, ops_hit, messages_in_outage, had_effect |
@@ -93,6 +93,8 @@ struct VerdictOut<'a> {
     meets_expectation: bool,
     expectation: &'a str,
     expect: &'a sim_core::verdict::Expect,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    may_also_fail: &'a [String],
     failed: &'a [String],
     items: &'a [sim_core::verdict::VerdictItem],
 }
@@ -119,6 +121,7 @@ pub fn summary_json(record: &RunRecord, verdict: &Verdict, meta: &Meta) -> Strin
             meets_expectation: verdict.meets_expectation,
             expectation: &verdict.expectation,
             expect: &verdict.expect,
+            may_also_fail: &verdict.may_also_fail,
             failed: &verdict.failed,
             items: &verdict.items,
         },

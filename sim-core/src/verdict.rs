@@ -758,7 +758,12 @@ pub struct Verdict {
     /// Every counting item passed.
     pub passed: bool,
     pub expect: Expect,
-    /// `Pass` and everything passed, or `Fail(names)` and exactly those names failed.
+    /// What a known-bad run may fail beside `expect`'s names (the scenario's `may_also_fail`;
+    /// not serialised when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub may_also_fail: Vec<String>,
+    /// `Pass` and everything passed, or `Fail(names)` and exactly those names failed (and any
+    /// of `may_also_fail`).
     pub meets_expectation: bool,
     /// In words: why the expectation was or was not met.
     pub expectation: String,
@@ -1143,7 +1148,16 @@ pub fn evaluate_with(
             }
         }
     };
-    Verdict { items, estimates: checks_out, failed, passed, expect: expect.clone(), meets_expectation, expectation }
+    Verdict {
+        items,
+        estimates: checks_out,
+        failed,
+        passed,
+        expect: expect.clone(),
+        may_also_fail: opts.may_also_fail.to_vec(),
+        meets_expectation,
+        expectation,
+    }
 }
 
 /// Judges a run of `sc` as `simctl run` does: the scenario's invariants (with its

@@ -16,8 +16,12 @@
 //!
 //! The sender looks the user up in its view. With a server found, it calls that server (one
 //! attempt, `push.timeout`, through [`Calls::call_to`]); the server pushes the message down the
-//! user's connection and answers `delivered`, or answers `not here` when it holds no connection
-//! of that user. A push that found no server, was told `not here` (a **misroute**: the view was
+//! user's connection, waits for the device to acknowledge it (`push.confirm: Device`, the
+//! default) and answers `delivered`, or answers `not here` at once when it holds no connection
+//! of that user. A push that never reaches the device (a crash, a half-open connection) goes
+//! unacknowledged and the sender's attempt times out. With `push.confirm: Written` the server
+//! answers `delivered` as soon as it has written the message to the connection: the known-bad
+//! variant. A push that found no server, was told `not here` (a **misroute**: the view was
 //! stale), or timed out (the server is down) is retried after `push.backoff` against the view as
 //! it is then, up to `push.retries` times. After that it is **undeliverable**: there is no offline
 //! store in this design, and the message is dropped. The operation ends `Ok` when a server said
@@ -34,18 +38,14 @@
 //!   until `judge_window` after it (one session, whose device heard its server at the end of the
 //!   window) reached the device. A registry lag long against the retries fails it: after a
 //!   reconnect, senders keep routing to the old server.
-//! - `outcomes_truthful`: a push ended `Ok` reached the device; one ended `Fail` did not. A
-//!   half-open connection (the server-to-client direction cut) fails it: the server pushes into
-//!   a connection the device has given up, and says it delivered. So does a server that crashes
-//!   between its answer and the device: it answers `delivered` once the message is written to the
-//!   connection, not once the device has it, and a crash drops what is still on the wire. A sweep
-//!   of `push_server_crash` (a server crashes at 20 s under 500 pushes a second) at seeds 0..64
-//!   fails this check on seeds 26, 28 and 30 (found 2026-12-06 by a sweep at seeds 16..40): each
-//!   time one push invoked at 19.998 s, answered Ok, never arrived. A device acknowledgement
-//!   before the answer would close that window; it is not built, and the scenario still
-//!   expects a pass (the seeds CI sweeps pass). The known-bad `push_registry_lag` crashes a
-//!   server too and shows the same window on seeds 45 and 56 of 0..64; its `may_also_fail`
-//!   allows it.
+//! - `outcomes_truthful`: a push ended `Ok` reached the device; one ended `Fail` did not. It
+//!   fails servers that confirm on write (`push.confirm: Written`): over a half-open connection
+//!   (the server-to-client direction cut) the server pushes into a connection the device has
+//!   given up, and says it delivered; and a server that crashes just after writing has said so
+//!   of a message the crash dropped on the wire (under `push_server_crash`'s load, one push on
+//!   about one seed in twenty: seeds 26, 28 and 30 of 0..64, each a push invoked at 19.998 s, 2 ms
+//!   before the crash, when servers confirmed on write). The device's acknowledgement closes both
+//!   windows: the server answers only for what arrived.
 //! - `registry_converged`: at the end of the run every connection is registered at its server,
 //!   every entry is a held connection, and every sender's view equals the registry (needs a
 //!   `settle` longer than the heartbeat timeout, the session timeout and the lag).
@@ -75,10 +75,24 @@ use sim_core::{
 };
 use std::collections::BTreeMap;
 
-/// How a sender treats a push that did not get through.
+/// When a connection server tells the sender that a push was delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Confirm {
+    /// Once the device acknowledges the message (it sends an acknowledgement back to the server,
+    /// which then answers the sender). A push lost on the wire, in a crash or down a half-open
+    /// connection goes unacknowledged, and the sender's attempt times out: unknown, not `Ok`.
+    #[default]
+    Device,
+    /// Once the server has written the message to the connection: one round trip sooner, and a
+    /// lie whenever the message dies on the way (a crash just after the write, a half-open
+    /// connection). The known-bad variant `outcomes_truthful` catches.
+    Written,
+}
+
+/// How a sender treats a push that did not get through, and when a server says it got through.
 ///
 /// ```ron
-/// push: (timeout: "500ms", retries: 3, backoff: (base: "100ms", max: "1s", jitter: Equal))
+/// push: (timeout: "500ms", retries: 3, backoff: (base: "100ms", max: "1s", jitter: Equal), confirm: Device)
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -88,6 +102,8 @@ pub struct PushPolicy {
     /// Attempts after the first, for a push that found no server, was misrouted or timed out.
     pub retries: u32,
     pub backoff: Backoff,
+    /// When the server answers `delivered`.
+    pub confirm: Confirm,
 }
 
 impl Default for PushPolicy {
@@ -101,6 +117,7 @@ impl Default for PushPolicy {
                 multiplier: 2.0,
                 jitter: Jitter::Equal,
             },
+            confirm: Confirm::Device,
         }
     }
 }
@@ -147,10 +164,16 @@ pub enum AppMsg {
         user: UserId,
         msg: u64,
     },
-    /// `delivered`: pushed down the user's connection; otherwise the server holds none.
+    /// `delivered`: pushed down the user's connection (and, with [`Confirm::Device`], acknowledged
+    /// by the device); otherwise the server holds none.
     PushResult {
         req: ReqId,
         delivered: bool,
+    },
+    /// A device, to the server that pushed `msg` down its connection: it arrived.
+    DeviceAck {
+        user: UserId,
+        msg: u64,
     },
 }
 
@@ -159,12 +182,13 @@ impl Message for AppMsg {
         match self {
             AppMsg::Push { .. } => "push",
             AppMsg::PushResult { .. } => "push_result",
+            AppMsg::DeviceAck { .. } => "device_ack",
         }
     }
     fn size_bytes(&self) -> u64 {
         match self {
             AppMsg::Push { .. } => 512,
-            AppMsg::PushResult { .. } => 64,
+            AppMsg::PushResult { .. } | AppMsg::DeviceAck { .. } => 64,
         }
     }
 }
@@ -201,6 +225,11 @@ pub struct SenderStats {
 pub struct ConnNode {
     server: ConnServer,
     member: Member,
+    confirm: Confirm,
+    /// With [`Confirm::Device`]: pushes written and not yet acknowledged, by message id: the
+    /// user and the sender's call to answer. A connection that closes forgets its user's (the
+    /// senders' attempts time out).
+    unacked: BTreeMap<u64, (UserId, NodeId, ReqId)>,
 }
 
 pub struct RegistryNode {
@@ -229,7 +258,10 @@ impl ConnNode {
     fn on_event(&mut self, ctx: &mut Ctx<'_, Node>, ev: ServerEvent) {
         match ev {
             ServerEvent::Opened { user, epoch, .. } => self.member.register(ctx, user, epoch),
-            ServerEvent::Closed { user, epoch, .. } => self.member.unregister(ctx, user, epoch),
+            ServerEvent::Closed { user, epoch, .. } => {
+                self.unacked.retain(|_, p| p.0 != user);
+                self.member.unregister(ctx, user, epoch)
+            }
         }
     }
 
@@ -242,7 +274,19 @@ impl ConnNode {
             }
             Msg::App(AppMsg::Push { req, user, msg }) => {
                 let delivered = self.server.push(ctx, user, msg);
-                ctx.send(from, Msg::from(AppMsg::PushResult { req, delivered }));
+                if delivered && self.confirm == Confirm::Device {
+                    self.unacked.insert(msg, (user, from, req));
+                } else {
+                    ctx.send(from, Msg::from(AppMsg::PushResult { req, delivered }));
+                }
+            }
+            Msg::App(AppMsg::DeviceAck { user, msg }) => {
+                if let Some(&(u, sender, req)) = self.unacked.get(&msg)
+                    && u == user
+                {
+                    self.unacked.remove(&msg);
+                    ctx.send(sender, Msg::from(AppMsg::PushResult { req, delivered: true }));
+                }
             }
             Msg::Registry(m) => {
                 if self.member.on_msg(ctx, &m) {
@@ -317,7 +361,10 @@ impl ClientNode {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
         match msg {
             Msg::Conn(m) => {
-                if let Some(ClientEvent::Delivered { user, msg, .. }) = self.devices.on_msg(ctx, from, m) {
+                if let Some(ClientEvent::Delivered { user, msg, server }) = self.devices.on_msg(ctx, from, m) {
+                    if self.policy.confirm == Confirm::Device {
+                        ctx.send(server, Msg::from(AppMsg::DeviceAck { user, msg }));
+                    }
                     let d = self.delivered.entry(msg).or_insert((user, 0));
                     d.1 += 1;
                     if d.1 > 1 {
@@ -332,7 +379,7 @@ impl ClientNode {
                     self.attempt_ended(ctx, done.data, done.outcome);
                 }
             }
-            Msg::App(AppMsg::Push { .. }) => {}
+            Msg::App(AppMsg::Push { .. } | AppMsg::DeviceAck { .. }) => {}
         }
     }
 
@@ -458,7 +505,7 @@ impl Model for PushModel {
     /// timer and a ping or pong waiting. Per push: the device's delivery record, the checker's
     /// push and its merged deliveries. Events: per user a connect (timer, connect, accept,
     /// registration) and per heartbeat interval a timer, a ping and a pong; per push the push,
-    /// its answer and the delivery. Measured (`simctl bench scenario`, debug): 100,000 users
+    /// its answer, the delivery and (`confirm: Device`) the device's acknowledgement. Measured (`simctl bench scenario`, debug): 100,000 users
     /// on 4 clients for 2 s, 154 MB used; 200,000 users, 273 MB (8 clients: 319 MB); 1,000
     /// users and 200,000 pushes, 45 MB (the kernel's parts 30 MB of it).
     fn footprint(c: &Config, topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
@@ -467,8 +514,9 @@ impl Model for PushModel {
         let pushes = load.of("push", Self::OP_KINDS);
         let heartbeat_s = c.conn.heartbeat.interval.as_secs_f64().max(1e-3);
         let beats = users * load.run_s / heartbeat_s;
+        let per_push = if c.push.confirm == Confirm::Device { 4.0 } else { 3.0 };
         sim_core::cost::Footprint {
-            events: users * 5.0 + beats * 3.0 + pushes * 3.0,
+            events: users * 5.0 + beats * 3.0 + pushes * per_push,
             queued: users * 2.0,
             ..Default::default()
         }
@@ -528,6 +576,8 @@ impl Model for PushModel {
             Node::Conn(Box::new(ConnNode {
                 server: ConnServer::new("conn", c.conn.clone()),
                 member: Member::new(registry, &c.registry),
+                confirm: c.push.confirm,
+                unacked: BTreeMap::new(),
             }))
         })
     }
