@@ -72,8 +72,12 @@
 //! fails `no_false_alerts` as well on seeds 29 and 61 (host 3 and host 8, each fired for instant
 //! 100 s where the oracle's condition never held; found 2026-12-06), which the scenario's
 //! `Fail([no_sample_lost, alert_timely])` alone does not allow; its `may_also_fail` does. The
-//! likely cause, not traced: the rule averages what is left of a window, and over a window whose
-//! samples were partly lost a host can be above the threshold where over all of them it is not.
+//! cause, traced at seed 29 (host 3's emitted `cpu` samples against the TSDB's): samples at
+//! 69.5, 79.5 and 89.5 s of 94, 99 and 88 reached the TSDB; the one at 99.5 s, 36, was written
+//! during the outage and dropped. The rule averages what is left of a window: at instant 100 s
+//! the window (80, 100] holds only 88 (above 70), so the condition had held since 80 s, for
+//! `for`, and the alert fired when the TSDB was back (155 s); over all the samples, 88 and 36
+//! average 62, and the oracle's run ended at 95 s. The loss, not the alert manager, is at fault.
 
 pub mod check;
 
