@@ -13,12 +13,16 @@ fn load(name: &str) -> Scenario<Config> {
     testkit::parse_and_validate::<Service>(&path, &text)
 }
 
+/// Each file's bound is about four standard deviations of the ratio over seeds (the files say
+/// theirs): 8% at utilisation 0.5 and 0.95, 5% at 0.8.
 #[test]
-fn mmc_queues_match_erlang_c_within_five_percent() {
-    for (name, utilisation) in [("service_mmc_50", 0.5), ("service_mmc_80", 0.8), ("service_mmc_95", 0.95)] {
+fn mmc_queues_match_erlang_c_within_four_standard_deviations() {
+    for (name, utilisation, tol) in
+        [("service_mmc_50", 0.5, 0.08), ("service_mmc_80", 0.8, 0.05), ("service_mmc_95", 0.95, 0.08)]
+    {
         let (r, _) = testkit::run_as_expected::<Service>(&load(name));
         let ratio = measure(&r, "api_wait_over_mmc");
-        assert!((ratio - 1.0).abs() <= 0.05, "{name}: measured / Erlang C = {ratio}");
+        assert!((ratio - 1.0).abs() <= tol, "{name}: measured / Erlang C = {ratio}");
         let u = measure(&r, "api_utilisation");
         assert!((u - utilisation).abs() < 0.02, "{name}: utilisation {u}");
         // The kernel's cross-check, from the pool's reported arrivals and services alone, agrees
@@ -27,7 +31,7 @@ fn mmc_queues_match_erlang_c_within_five_percent() {
         assert_eq!(row.formula, "M/M/c (Erlang C)", "{name}: {row:?}");
         assert!(!row.approximate, "{name}: {row:?}");
         let generic = row.ratio.expect("a prediction");
-        assert!((generic - 1.0).abs() <= 0.05, "{name}: generic measured / Erlang C = {generic}");
+        assert!((generic - 1.0).abs() <= tol, "{name}: generic measured / Erlang C = {generic}");
         assert!((generic - ratio).abs() <= 0.01, "{name}: generic {generic} against the model's {ratio}");
         assert!((row.utilisation - utilisation).abs() < 0.02, "{name}: {row:?}");
         assert!((row.arrival_cv2 - 1.0).abs() < 0.05 && (row.service_cv2 - 1.0).abs() < 0.05, "{name}: {row:?}");
