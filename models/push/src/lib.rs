@@ -280,11 +280,12 @@ impl ConnNode {
                     ctx.send(from, Msg::from(AppMsg::PushResult { req, delivered }));
                 }
             }
+            // A push this server still waits on (not one it forgot when the connection closed):
+            // its sender learns it arrived.
             Msg::App(AppMsg::DeviceAck { user, msg }) => {
-                if let Some(&(u, sender, req)) = self.unacked.get(&msg)
-                    && u == user
+                if self.unacked.get(&msg).is_some_and(|p| p.0 == user)
+                    && let Some((_, sender, req)) = self.unacked.remove(&msg)
                 {
-                    self.unacked.remove(&msg);
                     ctx.send(sender, Msg::from(AppMsg::PushResult { req, delivered: true }));
                 }
             }
@@ -505,9 +506,10 @@ impl Model for PushModel {
     /// timer and a ping or pong waiting. Per push: the device's delivery record, the checker's
     /// push and its merged deliveries. Events: per user a connect (timer, connect, accept,
     /// registration) and per heartbeat interval a timer, a ping and a pong; per push the push,
-    /// its answer, the delivery and (`confirm: Device`) the device's acknowledgement. Measured (`simctl bench scenario`, debug): 100,000 users
-    /// on 4 clients for 2 s, 154 MB used; 200,000 users, 273 MB (8 clients: 319 MB); 1,000
-    /// users and 200,000 pushes, 45 MB (the kernel's parts 30 MB of it).
+    /// its answer, the delivery and (`confirm: Device`) the device's acknowledgement. Measured
+    /// (`simctl bench scenario`, debug): 100,000 users on 4 clients for 2 s, 154 MB used; 200,000
+    /// users, 273 MB (8 clients: 319 MB); 1,000 users and 200,000 pushes, 45 MB (the kernel's
+    /// parts 30 MB of it).
     fn footprint(c: &Config, topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
         let users = c.users as f64;
         let clients = topo.clients.len() as f64;
