@@ -55,9 +55,10 @@
 //! source's clock, the oracle uses the same stamps). The scrape returns current values
 //! (Prometheus' gauges), not a buffer of samples since the last scrape.
 //!
-//! **Checks** (see [`check`]): `no_sample_lost` (every sample a collector accepted is in the
-//! TSDB at the end with its value; short jobs a scrape never saw were never collected and are
-//! reported apart), `alert_timely` (for every episode in which an **oracle**, evaluating the same
+//! **Checks** (see [`check`]): `no_sample_lost` (every sample a collector accepted before the
+//! settle phase is in the TSDB at the end with its value; one of the settle may still be on its
+//! way, 10 ms before the end say, and is counted apart; short jobs a scrape never saw were never
+//! collected and are reported apart), `alert_timely` (for every episode in which an **oracle**, evaluating the same
 //! rule over the samples the sources emitted, says the alert should fire, the alert manager fired
 //! during the episode, by the condition's onset + `for` + `rule.delay_bound`), `no_false_alerts`
 //! (every firing is at an instant where the oracle's condition holds; a firing before it has held
