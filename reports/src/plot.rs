@@ -324,7 +324,7 @@ fn bars_svg(table: &Table, b: &Bars) -> String {
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let label = b.labels.get(i).cloned().unwrap_or_else(|| crate::num(cell(r, ci)));
+            let label = table.name_of(ci, i).map_or_else(|| crate::num(cell(r, ci)), str::to_string);
             (label, vis.iter().map(|&v| cell(r, v)).collect())
         })
         .collect();

@@ -459,6 +459,28 @@ fn the_declared_shape_picks_the_plot() {
     assert!(names.contains(&"table_consistency_vs_lag.svg") && !names.contains(&"table_plain.svg"), "{names:?}");
 }
 
+/// The page's tables read as people read them: a category the model named shows its name, not
+/// its number, and an open last bin shows `∞`, not the -1 that marks it.
+#[test]
+fn page_tables_show_named_values_and_open_bins() {
+    let mut rec = record();
+    let named = Table::new("strategies", ["strategy", "efficiency"], vec![vec![1.0, 0.86], vec![2.0, 0.95]])
+        .names("strategy", &["RandomTokens", "EqualPartitions"]);
+    rec.model_report.tables = vec![named, staleness()];
+    let files = render(&rec, &evaluate(&rec, &[], &[], &[], &Expect::Pass), &Meta::default());
+    let page = &files.iter().find(|f| f.0 == "index.html").expect("index.html").1;
+    let row = |cells: &[&str]| cells.iter().map(|c| format!("<td>{c}</td>")).collect::<String>();
+    assert!(page.contains(&row(&["RandomTokens", "0.86"])) && page.contains(&row(&["EqualPartitions", "0.95"])));
+    assert!(page.contains(&row(&["1000", "5000", "104", "1"])), "a closed bin keeps its edges");
+    assert!(page.contains(&row(&["5000", "∞", "105", "1"])), "the open bin: {page}");
+    assert!(!page.contains("<td>-1</td>"));
+    // The same table without the names shows the numbers (what the names replace).
+    let plain = Table::new("strategies", ["strategy", "efficiency"], vec![vec![1.0, 0.86]]);
+    rec.model_report.tables = vec![plain];
+    let files = render(&rec, &evaluate(&rec, &[], &[], &[], &Expect::Pass), &Meta::default());
+    assert!(files.iter().any(|f| f.0 == "index.html" && f.1.contains(&row(&["1", "0.86"]))));
+}
+
 impl Svg {
     fn polyline_free(&self) -> bool {
         self.attrs("polyline", "points").is_empty()

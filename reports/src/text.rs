@@ -1,6 +1,7 @@
 //! Text renderings: the terminal summary, `summary.md` and `index.html`.
 
 use crate::{Meta, num};
+use sim_core::model::{Shape, Table};
 use sim_core::record::RunRecord;
 use sim_core::verdict::{self, ItemKind, Verdict, VerdictItem};
 use std::fmt::Write;
@@ -137,6 +138,33 @@ fn op_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
         })
         .collect();
     (head, rows)
+}
+
+/// A model table's cells for people: a value the model named shows its name, and an open bin's
+/// upper edge (not finite, or below the bin's start) shows as `∞`, not as the number marking it.
+fn table_cells(t: &Table) -> Vec<Vec<String>> {
+    let (x, to) = match &t.shape {
+        Shape::Curve(c) => (t.column(&c.x), c.x_to.as_deref().and_then(|n| t.column(n))),
+        _ => (None, None),
+    };
+    let open = |r: &[f64], to: usize| {
+        let (from, end) = (x.and_then(|x| r.get(x)).copied().unwrap_or(f64::NAN), r[to]);
+        !(end.is_finite() && end > from)
+    };
+    t.rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.iter()
+                .enumerate()
+                .map(|(j, v)| match t.name_of(j, i) {
+                    Some(name) => name.to_string(),
+                    None if to == Some(j) && open(r, j) => "∞".to_string(),
+                    None => num(*v),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn fault_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
@@ -634,8 +662,7 @@ pub fn index_html(record: &RunRecord, verdict: &Verdict, meta: &Meta, plots: &cr
         }
         if t.rows.len() <= 60 {
             let head: Vec<&str> = t.columns.iter().map(|c| c.as_str()).collect();
-            let rows: Vec<Vec<String>> = t.rows.iter().map(|r| r.iter().map(|v| num(*v)).collect()).collect();
-            s.push_str(&html_table(&head, &rows, false));
+            s.push_str(&html_table(&head, &table_cells(t), false));
         } else {
             let _ = writeln!(s, "<p>{} rows (too many to list here).</p>", t.rows.len());
         }

@@ -353,6 +353,17 @@ pub struct Table {
     pub rows: Vec<Vec<f64>>,
     /// How the report draws it (declared by the model; [`Shape::Grid`]: an HTML table only).
     pub shape: Shape,
+    /// Names of a column's values, row by row (a category stored as its number): the report's
+    /// tables and a bar plot show the name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub names: Option<Names>,
+}
+
+/// What a column's values stand for, row by row ([`Table::names`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Names {
+    pub column: String,
+    pub names: Vec<String>,
 }
 
 /// The plot a model declares for a table.
@@ -388,8 +399,6 @@ pub struct Curve {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Bars {
     pub category: String,
-    /// Names of the categories by row (empty: the category column's values).
-    pub labels: Vec<String>,
     pub values: Vec<String>,
     pub y_axis: Axis,
 }
@@ -453,6 +462,7 @@ impl Table {
             columns: columns.into_iter().map(|c| c.as_ref().to_string()).collect(),
             rows,
             shape: Shape::Grid,
+            names: None,
         }
     }
     /// Drawn as lines of `ys` against `x`.
@@ -497,19 +507,29 @@ impl Table {
     pub fn bars(mut self, category: &str, values: &[&str], y_axis: Axis) -> Table {
         self.shape = Shape::Bars(Bars {
             category: category.to_string(),
-            labels: Vec::new(),
             values: values.iter().map(|c| c.to_string()).collect(),
             y_axis,
         });
         self.assert_columns();
         self
     }
-    /// Names the bars' categories, row by row.
-    pub fn labels(mut self, labels: &[&str]) -> Table {
-        if let Shape::Bars(b) = &mut self.shape {
-            b.labels = labels.iter().map(|l| l.to_string()).collect();
-        }
+    /// Names the bars' categories, row by row (declare the bars first).
+    pub fn labels(self, labels: &[&str]) -> Table {
+        let Shape::Bars(b) = &self.shape else { panic!("table {}: labels name the categories of bars", self.name) };
+        let category = b.category.clone();
+        self.names(&category, labels)
+    }
+    /// Names the values of column `column`, row by row: a category stored as a number is shown
+    /// by its name in the report's table (and under its bar).
+    pub fn names(mut self, column: &str, names: &[&str]) -> Table {
+        assert!(self.column(column).is_some(), "table {}: no column {column} to name", self.name);
+        self.names = Some(Names { column: column.to_string(), names: names.iter().map(|n| n.to_string()).collect() });
         self
+    }
+    /// The name of row `row`'s value in column `column`, if the model named it.
+    pub fn name_of(&self, column: usize, row: usize) -> Option<&str> {
+        let n = self.names.as_ref()?;
+        (self.columns.get(column)? == &n.column).then(|| n.names.get(row).map(|s| s.as_str()))?
     }
     /// The index of a column.
     pub fn column(&self, name: &str) -> Option<usize> {

@@ -317,25 +317,29 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         }
     }
     let (rows, path, arrivals) = delivery_cost(&s.by_mode, &pings, &devices_in, &delays);
-    r.tables.push(sim_core::Table::new(
-        "delivery_cost",
-        [
-            "mode (0 push, 1 poll, 2 long poll)",
-            "devices",
-            "frames pushed",
-            "heartbeat pings",
-            "long polls",
-            "long-poll answers",
-            "of them empty",
-            "catch-up requests",
-            "delivery-path messages",
-            "new arrivals",
-            "arrivals per message",
-            "delay p50 ms",
-            "delay p99 ms",
-        ],
-        rows,
-    ));
+    let names: Vec<&str> = rows.iter().map(|r| Delivery::ALL[r[0] as usize].name()).collect();
+    r.tables.push(
+        sim_core::Table::new(
+            "delivery_cost",
+            [
+                "mode",
+                "devices",
+                "frames pushed",
+                "heartbeat pings",
+                "long polls",
+                "long-poll answers",
+                "of them empty",
+                "catch-up requests",
+                "delivery-path messages",
+                "new arrivals",
+                "arrivals per message",
+                "delay p50 ms",
+                "delay p99 ms",
+            ],
+            rows,
+        )
+        .names("mode", &names),
+    );
     let pct = |q: f64| if all_delays.is_empty() { f64::NAN } else { sim_core::sweep::percentile(&all_delays, q) };
     let counter = |scope: &str, name: &str| metrics.scoped_counter(scope, name) as f64;
     let level_max = |scope: &str, name: &str| {
@@ -388,10 +392,10 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     put("long_poll_answers", s.device.poll_answers as f64);
     put("long_poll_empty_answers", s.device.empty_answers as f64);
     put("mailbox_dropped", s.chat.mailbox_dropped as f64);
-    for (mode, name) in Delivery::ALL.into_iter().zip(["push", "poll", "long_poll"]) {
+    for mode in Delivery::ALL {
         let d = &delays[mode.index()];
         if !d.is_empty() {
-            put(&format!("delivery_delay_p99_ms_{name}"), sim_core::sweep::percentile(d, 0.99));
+            put(&format!("delivery_delay_p99_ms_{}", mode.name()), sim_core::sweep::percentile(d, 0.99));
         }
     }
     if window_ns > 0 {

@@ -173,6 +173,15 @@ impl Delivery {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The mode's name in measures and in the `delivery_cost` table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Delivery::Push => "push",
+            Delivery::Poll => "poll",
+            Delivery::LongPoll => "long_poll",
+        }
+    }
 }
 
 /// Long polling (`Delivery::LongPoll`).

@@ -490,8 +490,8 @@ pub fn report(config: &Config, run: &RunView<'_, DynamoNode>) -> ModelReport {
     let reads: u64 = by_versions.iter().sum();
     let rows = (0..4).map(|i| vec![i as f64, by_versions[i] as f64, frac(by_versions[i], reads)]).collect();
     r.tables.push(
-        Table::new("versions_per_read", ["versions (3: 3 or more)", "reads", "share"], rows)
-            .bars("versions (3: 3 or more)", &["reads"], Axis::new("reads returning that many versions", "reads"))
+        Table::new("versions_per_read", ["versions", "reads", "share"], rows)
+            .bars("versions", &["reads"], Axis::new("reads returning that many versions", "reads"))
             .labels(&["0", "1", "2", "3 or more"]),
     );
 
@@ -658,18 +658,21 @@ fn balance_tables(
         let share = samples.iter().map(|s| s[0]).sum::<f64>() / n;
         rows.push(vec![(i + 1) as f64, q as f64, share, mean, sd, min]);
     }
-    r.tables.push(Table::new(
-        "balance_by_partitioning",
-        [
-            "strategy (1 random tokens, 2 equal partitions + random tokens, 3 equal partitions Q/S)",
-            "partitions or ranges",
-            "ring_share_max_over_mean",
-            "efficiency_mean_over_max",
-            "efficiency_sd",
-            "efficiency_min",
-        ],
-        rows,
-    ));
+    r.tables.push(
+        Table::new(
+            "balance_by_partitioning",
+            [
+                "strategy",
+                "partitions or ranges",
+                "ring_share_max_over_mean",
+                "efficiency_mean_over_max",
+                "efficiency_sd",
+                "efficiency_min",
+            ],
+            rows,
+        )
+        .names("strategy", &["RandomTokens", "EqualPartitionsRandomTokens", "EqualPartitions"]),
+    );
     r.measures.insert("balance_rings".into(), salts.len() as f64);
 }
 

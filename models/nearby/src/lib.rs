@@ -1108,15 +1108,14 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         let held = locations.iter().map(|l| l.places.len()).max().unwrap_or(0);
         m.insert("quadtree_mean_leaf_fill".into(), held as f64 / t.leaves().max(1) as f64);
     }
-    let mut t = Table::new(
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let t = Table::new(
         "index work per query",
         ["index", "queries", "cells", "nodes", "entries_scanned", "results", "service_p99_ms"],
         table_rows,
     )
-    .bars("index", &["entries_scanned", "results"], Axis::new("per query", "entries"));
-    if let sim_core::model::Shape::Bars(b) = &mut t.shape {
-        b.labels = labels;
-    }
+    .bars("index", &["entries_scanned", "results"], Axis::new("per query", "entries"))
+    .labels(&labels);
     r.tables.push(t);
     r
 }

@@ -532,7 +532,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
 
     if c.compare_algorithms && !shadow.is_empty() {
         let mut table = Table::new(
-            "algorithms (0 fixed window, 1 sliding log, 2 sliding counter, 3 token bucket, 4 sliding window weighted)",
+            "algorithms",
             [
                 "algorithm",
                 "admitted",
