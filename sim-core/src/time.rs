@@ -57,6 +57,19 @@ impl Duration {
             Duration(round_ns(s * 1e9))
         }
     }
+    /// Rounds a non-negative, finite number of nanoseconds (saturating): [`Duration::from_secs_f64`]
+    /// without its scaling, for a value already in nanoseconds (a latency draw: a division by 1e9
+    /// and a multiplication back cost ~20 cycles on every message).
+    #[inline]
+    pub fn from_nanos_f64(ns: f64) -> Self {
+        if ns.is_nan() || ns <= 0.0 {
+            Duration(0)
+        } else if ns >= u64::MAX as f64 {
+            Duration::MAX
+        } else {
+            Duration(round_ns(ns))
+        }
+    }
     pub fn as_nanos(self) -> u64 {
         self.0
     }
