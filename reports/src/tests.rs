@@ -474,6 +474,8 @@ fn page_tables_show_named_values_and_open_bins() {
     assert!(page.contains(&row(&["1000", "5000", "104", "1"])), "a closed bin keeps its edges");
     assert!(page.contains(&row(&["5000", "∞", "105", "1"])), "the open bin: {page}");
     assert!(!page.contains("<td>-1</td>"));
+    assert!(!page.contains("<tr><th></th><th></th></tr>"), "the run's name/value table draws no blank header row");
+    assert!(page.contains("<table><tbody>\n<tr><td>model</td>"), "it starts with its rows");
     // The same table without the names shows the numbers (what the names replace).
     let plain = Table::new("strategies", ["strategy", "efficiency"], vec![vec![1.0, 0.86]]);
     rec.model_report.tables = vec![plain];

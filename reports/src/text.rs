@@ -496,11 +496,16 @@ pub(crate) fn esc(s: &str) -> String {
 }
 
 pub(crate) fn html_table(head: &[&str], rows: &[Vec<String>], status_col: bool) -> String {
-    let mut s = String::from("<table><thead><tr>");
-    for h in head {
-        let _ = write!(s, "<th>{}</th>", esc(h));
+    // A table of name/value pairs has no header row (an empty one drew a blank strip).
+    let mut s = String::from("<table>");
+    if head.iter().any(|h| !h.is_empty()) {
+        s.push_str("<thead><tr>");
+        for h in head {
+            let _ = write!(s, "<th>{}</th>", esc(h));
+        }
+        s.push_str("</tr></thead>");
     }
-    s.push_str("</tr></thead><tbody>\n");
+    s.push_str("<tbody>\n");
     for r in rows {
         let class = if status_col {
             match r[0].as_str() {
