@@ -148,7 +148,8 @@ fn table_cells(t: &Table) -> Vec<Vec<String>> {
         _ => (None, None),
     };
     let open = |r: &[f64], to: usize| {
-        let (from, end) = (x.and_then(|x| r.get(x)).copied().unwrap_or(f64::NAN), r[to]);
+        let cell = |i: Option<usize>| i.and_then(|i| r.get(i)).copied().unwrap_or(f64::NAN);
+        let (from, end) = (cell(x), cell(Some(to)));
         !(end.is_finite() && end > from)
     };
     t.rows
