@@ -398,11 +398,14 @@ pub fn merge<E: Borrow<Entry>>(t: &Tables, reason: Reason, user: u32, entries: &
     Ranked5 { candidates, jobs: scored.into_iter().map(|(_, j)| j).collect(), asof: 0 }
 }
 
-/// The page: each reason's list in, `show` a reason out. With `dedup`, the reasons one after the
-/// other, the one with the fewest candidates first, each taking its best `show` jobs not on the
-/// page yet, so a job shows once and a reason with few candidates keeps them (a reason with
-/// `show x reasons` candidates always gets its `show`); without, each reason's first `show`.
-/// `(reason index, job)` in reason order.
+/// The page: each reason's list in, `show` a reason out. With `dedup` a job shows once: first
+/// the reasons that can fill their `show`, the one with the fewest candidates first, each taking
+/// its best `show` jobs not on the page yet and passing over, while it can spare them, the jobs
+/// a reason still to come with no more than `show` candidates lists; then the reasons that
+/// cannot fill theirs take what is left. So a reason with `show` candidates gets them unless
+/// another that also needs every one of its own shares one (a reason with `show x reasons`
+/// candidates always gets its `show`), and a reason with fewer keeps what the others could
+/// spare. Without `dedup`, each reason's first `show`. `(reason index, job)` in reason order.
 pub fn assemble(lists: &[Option<Vec<u32>>; REASONS], show: usize, dedup: bool) -> Vec<(u8, u32)> {
     let mut taken: Vec<Vec<u32>> = vec![Vec::new(); REASONS];
     if !dedup {
@@ -412,17 +415,30 @@ pub fn assemble(lists: &[Option<Vec<u32>>; REASONS], show: usize, dedup: bool) -
             }
         }
     } else {
+        let list = |r: usize| lists[r].as_deref().unwrap_or(&[]);
         let mut order: Vec<usize> = (0..REASONS).filter(|&r| lists[r].is_some()).collect();
-        order.sort_by_key(|&r| (lists[r].as_ref().map_or(0, |l| l.len()), r));
+        // Those that can fill `show` first (fewest candidates first), then the others.
+        order.sort_by_key(|&r| (list(r).len() < show, list(r).len(), r));
         let mut on_page: std::collections::BTreeSet<u32> = std::collections::BTreeSet::new();
-        for &r in &order {
-            for &j in lists[r].as_ref().expect("answered") {
+        for (i, &r) in order.iter().enumerate() {
+            let needy: Vec<&[u32]> = order[i + 1..].iter().map(|&n| list(n)).filter(|l| l.len() <= show).collect();
+            let needed = |j: &u32| needy.iter().any(|l| l.contains(j));
+            let free = list(r).iter().filter(|j| !on_page.contains(j)).count();
+            // Jobs it can pass over and still fill `show`.
+            let mut spare = free.saturating_sub(show);
+            for &j in list(r) {
                 if taken[r].len() >= show {
                     break;
                 }
-                if on_page.insert(j) {
-                    taken[r].push(j);
+                if on_page.contains(&j) {
+                    continue;
                 }
+                if spare > 0 && needed(&j) {
+                    spare -= 1;
+                    continue;
+                }
+                on_page.insert(j);
+                taken[r].push(j);
             }
         }
     }
@@ -517,6 +533,23 @@ mod tests {
         assert_eq!((per(0), per(2), per(4)), (1, 0, 0));
         assert_eq!(per(3), 3);
         assert_eq!(page.iter().filter(|p| p.0 == 3).map(|p| p.1).collect::<Vec<_>>(), vec![9, 8, 7]);
+        // Seed 292 of `jobrec.ron` (sweep 280..304): a reason of 5 candidates and one of 4 share
+        // a job. Fewest first gave it to the one of 4 (which shows 4 either way) and left the one
+        // of 5 with 4; now the one that can fill its 5 takes it.
+        let shared = [l(&[10, 11, 12, 13, 14, 15]), l(&[1, 2, 3, 4, 5]), None, l(&[5, 6, 7, 8]), None];
+        let page = assemble(&shared, 5, true);
+        let per = |r: u8| page.iter().filter(|p| p.0 == r).count();
+        assert_eq!((per(0), per(1), per(3)), (5, 5, 3));
+        // A reason with jobs to spare passes over those a scarce reason needs.
+        let spare = [l(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), None, None, l(&[1, 2, 3]), None];
+        let page = assemble(&spare, 5, true);
+        let of = |r: u8| page.iter().filter(|p| p.0 == r).map(|p| p.1).collect::<Vec<_>>();
+        assert_eq!((of(0), of(3)), (vec![4, 5, 6, 7, 8], vec![1, 2, 3]));
+        // ... but not past what it needs itself: with 6, it spares one of the three.
+        let tight = [l(&[1, 2, 3, 4, 5, 6]), None, None, l(&[1, 2, 3]), None];
+        let page = assemble(&tight, 5, true);
+        let of = |r: u8| page.iter().filter(|p| p.0 == r).map(|p| p.1).collect::<Vec<_>>();
+        assert_eq!((of(0), of(3)), (vec![2, 3, 4, 5, 6], vec![1]));
         let raw = assemble(&lists, 5, false);
         assert_eq!(raw.len(), 15);
         assert!(raw.iter().filter(|p| p.1 == 1).count() == 3, "without dedup job 1 shows three times");

@@ -31,8 +31,10 @@
 //!   its rows are the rows a database query for it would scan).
 //! - The **assemblers** (the remaining servers) answer `open`: one call per reason service
 //!   ([`parts::calls::Calls`], fan-in), then the page ([`data::assemble`]): `show` jobs per
-//!   reason, de-duplicated across reasons (the reason with the fewest candidates takes its best
-//!   `show` first, then the next, each skipping jobs already on the page). A reason that fails or times out leaves its part of the page empty.
+//!   reason, de-duplicated across reasons (the reasons that can fill their `show` first, fewest
+//!   candidates first, each skipping jobs already on the page and, while it can spare them, jobs a
+//!   scarcer reason still to come needs; then the reasons that cannot). A reason that fails or
+//!   times out leaves its part of the page empty.
 //! - **Long poll**: each client node has `online` users whose devices keep one poll waiting at an
 //!   assembler (user modulo assemblers); a new job by someone they follow answers it (or waits in
 //!   the user's mailbox until the next poll); an empty answer after `long_poll_timeout`. The held
