@@ -18,7 +18,8 @@ fn stale_reads(expect: &str) -> String {
     // Judged by `fresh_reads` (and `durable_writes`) alone, as these tests were written.
     let (invariants, declared) = (
         r#"invariants: ["fresh_reads", "durable_writes", "linearizable", "sequentially_consistent", "read_your_writes", "monotonic_reads"],"#,
-        r#"expect: Fail(["fresh_reads", "linearizable", "sequentially_consistent", "read_your_writes", "monotonic_reads"]),"#,
+        r#"expect: Fail(["fresh_reads", "linearizable", "sequentially_consistent", "read_your_writes"], AtLeast(0.95)),
+    may_also_fail: ["monotonic_reads"],"#,
     );
     assert!(text.contains(invariants) && text.contains(declared));
     text.replace(invariants, r#"invariants: ["fresh_reads", "durable_writes"],"#)
@@ -499,7 +500,9 @@ fn the_regression_list_replays() {
         let seed: u64 = parts[1].parse().unwrap_or_else(|_| panic!("`{line}`: the seed is not a number"));
         let dir = scratch(&format!("regression-{entries}"));
         let r = simctl(&["run", parts[0], "--seed", &seed.to_string(), "--out", dir.to_str().unwrap()]);
-        let met = r.code == 0 || (r.code == 1 && r.stdout.contains("failed for exactly the expected reason"));
+        let reasons =
+            ["failed for exactly the expected reason", "as `may_also_fail` allows", "within its promised rate"];
+        let met = r.code == 0 || (r.code == 1 && reasons.iter().any(|w| r.stdout.contains(w)));
         assert!(met, "`{line}`:\n{}{}", r.stdout, r.stderr);
         entries += 1;
     }
