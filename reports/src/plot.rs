@@ -212,7 +212,7 @@ fn curve_svg(table: &Table, c: &Curve, record: &RunRecord) -> String {
     let note = c.note.as_deref().map(|n| col(table, n));
     let rows = &table.rows;
     // An open bin (its upper edge not finite, or below its lower edge) runs to the axis's end.
-    let is_open = |r: &[f64]| to.is_some_and(|t| !(cell(r, t).is_finite() && cell(r, t) > cell(r, xi)));
+    let is_open = |r: &[f64]| table.open_bin(r);
     let mut xs: Vec<f64> = rows.iter().map(|r| cell(r, xi)).collect();
     if let Some(t) = to {
         xs.extend(rows.iter().filter(|r| !is_open(r)).map(|r| cell(r, t)));

@@ -143,14 +143,9 @@ fn op_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
 /// A model table's cells for people: a value the model named shows its name, and an open bin's
 /// upper edge (not finite, or below the bin's start) shows as `∞`, not as the number marking it.
 fn table_cells(t: &Table) -> Vec<Vec<String>> {
-    let (x, to) = match &t.shape {
-        Shape::Curve(c) => (t.column(&c.x), c.x_to.as_deref().and_then(|n| t.column(n))),
-        _ => (None, None),
-    };
-    let open = |r: &[f64], to: usize| {
-        let cell = |i: Option<usize>| i.and_then(|i| r.get(i)).copied().unwrap_or(f64::NAN);
-        let (from, end) = (cell(x), cell(Some(to)));
-        !(end.is_finite() && end > from)
+    let to = match &t.shape {
+        Shape::Curve(c) => c.x_to.as_deref().and_then(|n| t.column(n)),
+        _ => None,
     };
     t.rows
         .iter()
@@ -160,7 +155,7 @@ fn table_cells(t: &Table) -> Vec<Vec<String>> {
                 .enumerate()
                 .map(|(j, v)| match t.name_of(j, i) {
                     Some(name) => name.to_string(),
-                    None if to == Some(j) && open(r, j) => "∞".to_string(),
+                    None if to == Some(j) && t.open_bin(r) => "∞".to_string(),
                     None => num(*v),
                 })
                 .collect()

@@ -14,8 +14,9 @@
 //! project): the same code, so the same result, on every target. They cost more than glibc's: about
 //! 1.2-1.9x for `exp` and 1.3-1.5x for `ln` in a loop on this machine (glibc uses FMA and larger
 //! tables). `exp` is this module's own (a table and `+ - *`, see [`exp`]): a latency draw calls it
-//! for nearly every message, and musl's older routine with its division was the slowest part. Every crate of the workspace calls these (report rendering too, so a plot's axes are
-//! the same everywhere); `clippy.toml` forbids std's versions.
+//! for nearly every message, and musl's older routine with its division was the slowest part.
+//! Every crate of the workspace calls these (report rendering too, so a plot's axes are the same
+//! everywhere); `clippy.toml` forbids std's versions.
 
 /// e^x, within one unit in the last place of the exact value (as musl's), from a table of
 /// 2^(i/128) and a polynomial of degree five; beyond |x| > 700, where a result over- or

@@ -526,6 +526,13 @@ impl Table {
         self.names = Some(Names { column: column.to_string(), names: names.iter().map(|n| n.to_string()).collect() });
         self
     }
+    /// Whether `row` is an open last bin of a binned curve ([`Curve::x_to`]): its upper edge not
+    /// finite, or not above its lower edge (a missing cell reads as not finite).
+    pub fn open_bin(&self, row: &[f64]) -> bool {
+        let Shape::Curve(c) = &self.shape else { return false };
+        let cell = |name: &str| self.column(name).and_then(|i| row.get(i)).copied().unwrap_or(f64::NAN);
+        c.x_to.as_deref().is_some_and(|to| !(cell(to).is_finite() && cell(to) > cell(&c.x)))
+    }
     /// The name of row `row`'s value in column `column`, if the model named it.
     pub fn name_of(&self, column: usize, row: usize) -> Option<&str> {
         let n = self.names.as_ref()?;

@@ -67,6 +67,14 @@ impl Partitioning {
             Partitioning::EqualPartitionsRandomTokens(q) | Partitioning::EqualPartitions(q) => Some(q),
         }
     }
+    /// The strategy's name as a scenario spells it (without its number of partitions).
+    pub fn name(self) -> &'static str {
+        match self {
+            Partitioning::RandomTokens => "RandomTokens",
+            Partitioning::EqualPartitionsRandomTokens(_) => "EqualPartitionsRandomTokens",
+            Partitioning::EqualPartitions(_) => "EqualPartitions",
+        }
+    }
 }
 
 impl Ring {

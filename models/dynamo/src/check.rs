@@ -671,7 +671,7 @@ fn balance_tables(
             ],
             rows,
         )
-        .names("strategy", &["RandomTokens", "EqualPartitionsRandomTokens", "EqualPartitions"]),
+        .names("strategy", &strategies.map(|p| p.name())),
     );
     r.measures.insert("balance_rings".into(), salts.len() as f64);
 }
