@@ -47,8 +47,8 @@ fn politeness_scenario_passes_near_the_bound() {
     assert!(r.model_report.checks.iter().all(|c| c.passed), "{}", details(&r));
     assert_eq!(measure(&r, "politeness_violations"), 0.0);
     assert_eq!(measure(&r, "pages_never_reached"), 0.0);
-    // 99% of the reachable web within 1.25x of the politeness/capacity lower bound.
-    assert!(measure(&r, "crawl_efficiency_p99") >= 0.8, "{:?}", r.model_report.measures);
+    // 99% of the reachable web within 1.33x of the politeness/capacity lower bound.
+    assert!(measure(&r, "crawl_efficiency_p99") >= 0.75, "{:?}", r.model_report.measures);
     assert!(measure(&r, "dns_cache_hit_rate") > 0.8);
     // The per-crawler rate of the notes (100 pages/s) is what a crawler does at its peak.
     let peak = measure(&r, "pages_per_s_per_crawler_peak");
