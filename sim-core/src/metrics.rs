@@ -81,6 +81,13 @@ impl HistoryEntry {
     pub fn latency(&self) -> Option<Duration> {
         self.complete.get().map(|c| c - self.invoke)
     }
+
+    /// Whether the attempt was live at some instant of `[start, end)`: invoked before `end` and
+    /// not completed before `start` (one still pending is live to the end). A fault window judges
+    /// the operations it overlaps: one invoked just before a crash and killed by it is the crash's.
+    pub fn overlaps(&self, start: Time, end: Time) -> bool {
+        self.invoke < end && self.complete.0 >= start.0
+    }
 }
 
 /// The highest latency a histogram records; larger values are clamped.
@@ -112,7 +119,8 @@ pub struct FaultEffect {
     /// Timers and pending writes lost in a crash.
     pub timers_lost: u64,
     pub writes_lost: u64,
-    /// Operations invoked inside the fault window that did not end `Ok`.
+    /// Operations live during the fault window (invoked before its end, not completed before its
+    /// start) that did not end `Ok`.
     pub ops_hit: u64,
     /// Messages delivered to a node while this outage was on (its part answered them by the
     /// outage's mode).

@@ -23,7 +23,8 @@ pub struct OpSummary {
     pub throughput_ok_per_s: f64,
     /// Share of completed operations that ended `Ok` (1.0 when none completed).
     pub availability: f64,
-    /// Availability of operations invoked inside / outside fault windows (`None`: no such op).
+    /// Availability of operations whose lifetime overlaps a fault window / overlaps none (`None`:
+    /// no such op).
     pub availability_in_faults: Option<f64>,
     pub availability_outside_faults: Option<f64>,
     /// Latency of `Ok` operations, milliseconds.
@@ -152,7 +153,9 @@ impl RunRecord {
     ) -> RunRecord {
         let windows: Vec<(Time, Time)> =
             metrics.faults.iter().map(|f| (f.start, f.end.unwrap_or(end))).filter(|w| w.1 > w.0).collect();
-        let in_fault = |t: Time| windows.iter().any(|&(a, b)| t >= a && t < b);
+        // An operation is in a fault window when its lifetime overlaps one: invoked before a crash
+        // and killed by it, it counts as the crash's, not as an outage outside faults.
+        let in_fault = |e: &crate::metrics::HistoryEntry| windows.iter().any(|&(a, b)| e.overlaps(a, b));
         let main_s = main_end.as_secs_f64().max(1e-9);
         // One pass over the history for every op kind: this record's counts and the queueing
         // cross-check's tallies (the history is the run's largest structure; each pass over it
@@ -168,7 +171,7 @@ impl RunRecord {
                 None => c.pending += 1,
                 Some(o) => {
                     let ok = (o == Outcome::Ok) as u64;
-                    if in_fault(e.invoke) {
+                    if in_fault(e) {
                         c.in_all += 1;
                         c.in_ok += ok;
                     } else {
@@ -313,7 +316,7 @@ impl RunRecord {
     }
 }
 
-/// One op kind's operations in the history: by outcome and by whether they were invoked inside a
+/// One op kind's operations in the history: by outcome and by whether their lifetime overlaps a
 /// fault window.
 #[derive(Clone, Copy, Default)]
 struct KindCounts {
@@ -392,5 +395,68 @@ impl OpPoints {
                 .collect()
         });
         OpPoints { total: history.len(), points }
+    }
+}
+
+#[cfg(test)]
+mod windows {
+    use super::*;
+    use crate::actor::{NodeId, OpId, Reply};
+    use crate::metrics::HistoryEntry;
+
+    /// An operation is judged in a fault window when its lifetime overlaps the window: invoked
+    /// just before a crash and timed out by it, it is the fault's casualty, not an outage outside
+    /// faults (as `register_page_cache_acks` seed 303 counted it when the invocation alone decided).
+    #[test]
+    fn an_operation_live_when_a_fault_starts_counts_in_the_fault_window() {
+        let ms = |x: u64| Time(x * 1_000_000);
+        let mut m = Metrics::new(&["get"], Duration(1_000_000_000));
+        m.faults.push(FaultEffect { label: "crash".into(), start: ms(100), end: Some(ms(200)), ..Default::default() });
+        // (invoke, complete, outcome) in ms.
+        let ops = [
+            (0, 50, Outcome::Ok),        // before the window: outside
+            (90, 150, Outcome::Timeout), // invoked before, ended by the fault: inside
+            (120, 130, Outcome::Fail),   // inside
+            (190, 210, Outcome::Ok),     // invoked inside, completed after: inside
+            (200, 220, Outcome::Ok),     // invoked as the window ends: outside
+            (250, 260, Outcome::Fail),   // a failure outside
+        ];
+        let mut history = Vec::new();
+        for (i, &(invoke, complete, outcome)) in ops.iter().enumerate() {
+            m.record_completion(0, outcome, ms(complete) - ms(invoke), ms(complete));
+            history.push(HistoryEntry {
+                op: OpId(i as u32),
+                client: NodeId(0),
+                kind: 0,
+                key: 0,
+                value: i as u64 + 1,
+                attempt: 0,
+                invoke: ms(invoke),
+                complete: Some(ms(complete)).into(),
+                outcome: Some(outcome),
+                reply: Reply::None,
+            });
+        }
+        let r = RunRecord::build(
+            "t",
+            "t",
+            0,
+            0,
+            0,
+            StopReason::TimeLimit,
+            ms(300),
+            ms(300),
+            &m,
+            &history,
+            ModelReport::default(),
+        );
+        let get = r.op("get").expect("the op kind");
+        assert_eq!(get.availability_in_faults, Some(1.0 / 3.0));
+        assert_eq!(get.availability_outside_faults, Some(2.0 / 3.0));
+        // The edges: live up to the window's start instant is inside, invoked at its end is not.
+        let e = &history[0];
+        assert!(e.overlaps(ms(50), ms(60)) && !e.overlaps(ms(51), ms(60)) && !e.overlaps(ms(0), ms(0)));
+        let pending = HistoryEntry { complete: None.into(), outcome: None, ..history[0].clone() };
+        assert!(pending.overlaps(ms(1_000), ms(2_000)), "a pending operation is live to the end");
     }
 }

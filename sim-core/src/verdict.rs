@@ -35,8 +35,10 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum Window {
     #[default]
     All,
-    /// Operations invoked while some fault was active.
+    /// Operations live while some fault was active (invoked before its end, not completed before
+    /// its start).
     InFaults,
+    /// Operations whose lifetime overlaps no fault window.
     OutsideFaults,
 }
 
@@ -2285,7 +2287,7 @@ mod tests {
                 ("latency.get.p99", true),
                 ("latency.get.p99.9", false),
                 ("availability", false),
-                // No operation was invoked inside a fault window: a bound on nothing fails.
+                // No operation overlaps a fault window: a bound on nothing fails.
                 ("availability.in_faults", false),
                 ("error_rate", true),
                 ("throughput.get", true)

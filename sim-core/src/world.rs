@@ -1882,21 +1882,19 @@ impl<A: Actor> Sim<A> {
         // Undo events still in the queue are now no-ops (resume of a running node, and so on).
     }
 
-    /// Counts, per fault, the operations invoked inside its window that did not end `Ok`.
     /// Closes the run's time-weighted measurements (levels) at the current time.
     pub fn finish_levels(&mut self) {
         let now = self.now;
         self.metrics.finish_levels(now);
     }
 
+    /// Counts, per fault, the operations live during its window that did not end `Ok`.
     pub fn tally_fault_hits(&mut self) {
         for f in &mut self.metrics.faults {
             let end = f.end.unwrap_or(self.now);
-            f.ops_hit = self
-                .history
-                .iter()
-                .filter(|h| h.invoke >= f.start && h.invoke < end && h.outcome != Some(Outcome::Ok))
-                .count() as u64;
+            f.ops_hit =
+                self.history.iter().filter(|h| h.overlaps(f.start, end) && h.outcome != Some(Outcome::Ok)).count()
+                    as u64;
         }
     }
 
