@@ -25,7 +25,10 @@
 //! ```
 //!
 //! - `cache.eviction`: `Lru` evicts the entry used least recently; `Lfu` the entry used least
-//!   often while cached (ties: the least recently used of them). A new entry starts at one use.
+//!   often while cached (ties: the least recently used of them). A new entry starts at one use,
+//!   or at the number of reads that waited for its fetch if more: a hot key that expired while
+//!   its refresh was in flight comes back with the reads that missed it, not as a newcomer the
+//!   next fill evicts.
 //! - `cache.capacity`: `Entries(n)` counts entries, `Bytes(n)` sums the sizes entries carry (an
 //!   entry larger than the whole cache is not stored). `Entries(0)` is no cache at all.
 //! - `cache.ttl`: how long a stored value lives (`None`: until evicted); a caller can give one
@@ -204,6 +207,9 @@ pub struct Item<V> {
     pub ttl: Option<Duration>,
     /// How long the value took to fetch (early refresh weighs it).
     pub fetch: Duration,
+    /// Reads this value answers as it is stored (the requests that waited for its fetch): each
+    /// is a use under LFU. 0 or 1: the one use every insert counts.
+    pub reads: u64,
 }
 
 /// A cached entry, as a lookup sees it.
@@ -399,14 +405,14 @@ impl<V> Cache<V> {
     /// Stores `value` under `key` with the cache's TTL; false when it was not stored (too large).
     pub fn put(&mut self, now: Time, key: u64, value: V, size: u64) -> bool {
         let ttl = self.spec.ttl;
-        self.insert(now, key, Item { value: Some(value), size, ttl, fetch: Duration::ZERO })
+        self.insert(now, key, Item { value: Some(value), size, ttl, fetch: Duration::ZERO, reads: 0 })
     }
 
     /// Remembers that `key` does not exist, for the negative TTL; false when negative caching is
     /// off (nothing stored).
     pub fn put_absent(&mut self, now: Time, key: u64, size: u64) -> bool {
         let Some(ttl) = self.spec.negative_ttl else { return false };
-        self.insert(now, key, Item { value: None, size, ttl: Some(ttl), fetch: Duration::ZERO })
+        self.insert(now, key, Item { value: None, size, ttl: Some(ttl), fetch: Duration::ZERO, reads: 0 })
     }
 
     /// Stores `item` under `key` (replacing any entry), evicting as the policy says until it fits.
@@ -437,7 +443,7 @@ impl<V> Cache<V> {
             self.bytes -= e.size;
             self.stats.evictions += 1;
         }
-        let rank = self.next_rank(uses + 1);
+        let rank = self.next_rank(uses + item.reads.max(1));
         let expires = item.ttl.map(|d| now + d);
         if let Some(t) = expires {
             self.expiry.insert((t, key));
@@ -759,14 +765,15 @@ impl<R, V: Clone> ReadPath<R, V> {
             }
         };
         let fetch = now.since(f.started);
+        let reads = f.waiters.len() as u64;
         match result {
             Fetched::Found { value, size } if store => {
                 let ttl = self.spec.cache.ttl;
-                self.cache.insert(now, f.key, Item { value: Some(value.clone()), size: *size, ttl, fetch });
+                self.cache.insert(now, f.key, Item { value: Some(value.clone()), size: *size, ttl, fetch, reads });
             }
             Fetched::NotFound { size } if store => {
                 if let Some(ttl) = self.spec.cache.negative_ttl {
-                    self.cache.insert(now, f.key, Item { value: None, size: *size, ttl: Some(ttl), fetch });
+                    self.cache.insert(now, f.key, Item { value: None, size: *size, ttl: Some(ttl), fetch, reads });
                 }
             }
             Fetched::Failed => {
@@ -791,7 +798,11 @@ impl<R, V: Clone> ReadPath<R, V> {
             }
             Mode::WriteThrough => {
                 let ttl = self.spec.cache.ttl;
-                self.cache.insert(now, key, Item { value: Some(value.clone()), size, ttl, fetch: Duration::ZERO });
+                self.cache.insert(
+                    now,
+                    key,
+                    Item { value: Some(value.clone()), size, ttl, fetch: Duration::ZERO, reads: 0 },
+                );
             }
         }
         for (_, id) in self.keyed.range((key, 0)..=(key, u64::MAX)) {
@@ -975,7 +986,7 @@ mod tests {
         let mut c = Cache::new(CacheSpec { ttl: Some(Duration::from_secs(10)), ..CacheSpec::default() });
         c.put(secs(0), 1, "a", 1);
         c.put(secs(5), 2, "b", 1);
-        c.insert(secs(5), 3, Item { value: Some("c"), size: 1, ttl: None, fetch: Duration::ZERO });
+        c.insert(secs(5), 3, Item { value: Some("c"), size: 1, ttl: None, fetch: Duration::ZERO, reads: 0 });
         assert_eq!(c.get(Time(secs(10).0 - 1), 1).map(|f| f.expires), Some(Some(secs(10))));
         assert!(c.get(secs(10), 1).is_none(), "expired at exactly its TTL");
         assert!(c.get(secs(14), 2).is_some());
@@ -1059,6 +1070,31 @@ mod tests {
         assert_eq!((counted(&b, "misses"), counted(&b, "coalesced"), counted(&b, "hits")), (10, 9, 1));
         // The fetch took 3 ms: early refresh weighs that.
         assert_eq!(p.cache.get(b.now, 5).map(|f| f.fetch), Some(Duration::from_millis(3)));
+    }
+
+    /// Under LFU the reads that waited for a fetch are uses of what it stores: a hot key whose
+    /// fetch ten reads joined comes back at ten uses, and the next newcomer evicts the key read
+    /// once. (Stored at one use, the hot key was the older of two one-use entries and went
+    /// first: readpath_early_refresh seed 144, where the hot key expired under its refresh and
+    /// was evicted by the next fill.)
+    #[test]
+    fn under_lfu_the_reads_that_waited_for_a_fetch_are_uses() {
+        let mut b = Bench::<T>::new();
+        let mut p = path(Mode::ReadThrough, true);
+        p.cache =
+            Cache::new(CacheSpec { eviction: Eviction::Lfu, capacity: Capacity::Entries(2), ..p.cache.spec.clone() });
+        let Read::Fetch(hot) = b.with(|ctx| p.read(ctx, 5, 0)) else { panic!("the first miss fetches") };
+        for r in 1..10 {
+            assert_eq!(b.with(|ctx| p.read(ctx, 5, r)), Read::Joined);
+        }
+        assert_eq!(b.with(|ctx| p.fetched(ctx, hot, &found(50))).len(), 10);
+        for (key, r) in [(6, 10), (7, 11)] {
+            let Read::Fetch(id) = b.with(|ctx| p.read(ctx, key, r)) else { panic!("a miss of {key}") };
+            assert_eq!(b.with(|ctx| p.fetched(ctx, id, &found(60))), [r]);
+        }
+        assert!(p.cache.contains(b.now, 5), "the hot key stays");
+        assert!(!p.cache.contains(b.now, 6) && p.cache.contains(b.now, 7), "the key read once goes");
+        assert_eq!(p.cache.eviction_order().collect::<Vec<_>>(), [7, 5]);
     }
 
     #[test]
