@@ -379,6 +379,7 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         ("runners_started", "runners", "started"),
         ("runners_lost", "runners", "lost"),
         ("rebalances", "log", "rebalances"),
+        ("partitions_moved", "log", "partitions_moved"),
     ] {
         m.insert(name.into(), counter(scope, counter_name));
     }

@@ -68,7 +68,9 @@
 //! and the ranking is their order.
 //!
 //! **Measures**: submissions, verdicts, lost, runs, re-runs (runs beyond one per verdict:
-//! redeliveries after crashes and rebalances), repeated verdicts ignored, refusals; result
+//! redeliveries after crashes and rebalances), rebalances and the partitions they moved (the
+//! queue's `log.assignor`: `Sticky` moves about a fifth of what `RoundRobin` does, and re-runs
+//! fall with it), repeated verdicts ignored, refusals; result
 //! latency percentiles overall and after the spike; the steady submission rate, mean run time
 //! and sandboxes busy after the spike (for the estimates); from the kernel's levels
 //! `runners.up`, `runners.starting`, `runners.desired`, `runners.busy` (runners over time,

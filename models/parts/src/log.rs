@@ -70,10 +70,13 @@
 //!
 //! A member joins by heartbeating the coordinator (every `heartbeat`). Whenever the member set
 //! changes (a join, a `leave`, a member silent for `session_timeout`), the coordinator bumps the
-//! group's *generation* and assigns the topic's partitions deterministically: the `i`-th
-//! partition of the topic to the `(i mod n)`-th member in node order ([`assign`]), so one consumer
-//! owns each partition and the counts differ by at most one (members beyond the partition count
-//! idle). A member keeps its position in partitions it keeps and starts newly assigned ones at the
+//! group's *generation* and assigns the topic's partitions deterministically, as `assignor` says:
+//! `RoundRobin` gives the `i`-th partition of the topic to the `(i mod n)`-th member in node order
+//! ([`assign`]), so a change of membership moves most partitions; `Sticky` ([`assign_sticky`])
+//! lets each member keep what it owned up to its share and moves only the rest (Kafka's
+//! `StickyAssignor`). Either way one consumer owns each partition and the counts differ by at most
+//! one (members beyond the partition count idle); `partitions_moved` counts the partitions a
+//! rebalance took from one member and gave another. A member keeps its position in partitions it keeps and starts newly assigned ones at the
 //! committed offset. Commits carry the generation and are accepted only from the partition's
 //! current owner and only forward, so a zombie member cannot move an offset. Offsets are committed
 //! every `commit_interval`, and on `leave` (in the same message). The commit of a partition is the
@@ -99,13 +102,15 @@
 //!     fetch_wait: "100ms",     // a fetch at the end of the log waits this long for data
 //!     commit_interval: "1s",
 //!     record_bytes: 100,       // a record's size on the wire
+//!     assignor: RoundRobin,    // or Sticky: how a rebalance shares the partitions
 //! )
 //! ```
 //!
 //! ## Measures
 //!
 //! Counters under the part's scope (`log.` in most designs): `produced`, `produce_failed`,
-//! `produce_retries`, `not_leader`, `elections`, `unclean_elections`, `rebalances`, `commits`,
+//! `produce_retries`, `not_leader`, `elections`, `unclean_elections`, `rebalances`,
+//! `partitions_moved`, `commits`,
 //! `commit_rejected`, `deleted` (by retention), `lost_to_retention`, `offset_resets`, `truncated`
 //! (uncommitted entries dropped by a follower). Levels: `lag` (for every group, the sum over its
 //! partitions of HWM minus committed offset: Burrow's consumer lag, in records) and `offline`
@@ -148,6 +153,20 @@ impl Default for TopicSpec {
     }
 }
 
+/// How a rebalance shares a topic's partitions among a group's members.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Assignor {
+    /// The `i`-th partition to the `(i mod n)`-th member in node order ([`assign`]): balanced,
+    /// but a join or a leave shifts nearly every partition to another member (as Kafka's eager
+    /// round-robin assignor does).
+    #[default]
+    RoundRobin,
+    /// Balanced too, moving as few partitions as it can ([`assign_sticky`]): a member keeps what
+    /// it owned up to its share; only a departed member's partitions and a member's surplus move
+    /// (Kafka's `StickyAssignor`, KIP-54).
+    Sticky,
+}
+
 /// The log's knobs (see the module docs for a RON example).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -167,6 +186,7 @@ pub struct LogSpec {
     pub fetch_wait: Duration,
     pub commit_interval: Duration,
     pub record_bytes: u32,
+    pub assignor: Assignor,
 }
 
 impl Default for LogSpec {
@@ -187,6 +207,7 @@ impl Default for LogSpec {
             fetch_wait: Duration::from_millis(100),
             commit_interval: Duration::from_secs(1),
             record_bytes: 100,
+            assignor: Assignor::RoundRobin,
         }
     }
 }
@@ -523,6 +544,8 @@ pub struct LogStats {
     pub elections: u64,
     pub unclean_elections: u64,
     pub rebalances: u64,
+    /// Partitions a rebalance took from a member and gave another (a departed member's included).
+    pub partitions_moved: u64,
     pub commits: u64,
     pub commit_rejected: u64,
     pub fetched: u64,
@@ -541,6 +564,7 @@ impl LogStats {
         self.elections += o.elections;
         self.unclean_elections += o.unclean_elections;
         self.rebalances += o.rebalances;
+        self.partitions_moved += o.partitions_moved;
         self.commits += o.commits;
         self.commit_rejected += o.commit_rejected;
         self.fetched += o.fetched;
@@ -684,7 +708,7 @@ mod producer;
 
 pub use broker::{Broker, committed, leader_logs};
 pub use consumer::{Consumer, ConsumerEvent, Delivery};
-pub use coordinator::{Coordinator, assign};
+pub use coordinator::{Coordinator, assign, assign_sticky};
 pub use producer::{Produced, Producer};
 
 #[cfg(test)]

@@ -188,6 +188,7 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     for (name, scope, counter_name) in [
         ("lost_to_retention", "log", "lost_to_retention"),
         ("rebalances", "log", "rebalances"),
+        ("partitions_moved", "log", "partitions_moved"),
         ("elections", "log", "elections"),
         ("unclean_elections", "log", "unclean_elections"),
         ("produce_retries", "log", "produce_retries"),

@@ -33,9 +33,9 @@
 //! processed again: a consumer crash or rebalance) and `log_duplicates` (the record appended
 //! twice: a producer retry); `lost_to_retention`, end-to-end latency `e2e_p50_ms`, `e2e_p99_ms`,
 //! `e2e_max_ms`; from the kernel's levels `lag_max`, `lag_mean`, `workers_max`, `workers_mean`,
-//! `offline_max`; and `rebalances`, `elections`, `cold_starts`, `workers_lost`. The levels
-//! `log.lag`, `workers.up`, `workers.starting`, `workers.desired`, `workers.busy` and
-//! `log.offline` are plotted over time in the report.
+//! `offline_max`; and `rebalances`, `partitions_moved`, `elections`, `cold_starts`,
+//! `workers_lost`. The levels `log.lag`, `workers.up`, `workers.starting`, `workers.desired`,
+//! `workers.busy` and `log.offline` are plotted over time in the report.
 //!
 //! **The failures it shows**: a fixed pool sized for the average load falls behind in a flash
 //! crowd (backlog and latency grow until the crowd is over) while the autoscaled pool catches up

@@ -54,6 +54,43 @@ pub fn assign(members: &[NodeId], parts: Range<Pid>) -> Vec<(Pid, NodeId)> {
     parts.clone().map(|p| (p, m[(p - parts.start) as usize % m.len()])).collect()
 }
 
+/// Assigns a topic's partitions to a group's members moving as few as it can from `previous`
+/// (partition -> owner at the last rebalance): each member keeps its previous partitions up to
+/// its share (the lowest numbered first), and the partitions left over (a departed member's, a
+/// member's surplus, new ones) go, lowest first, to the members below their share in node order.
+/// Shares differ by at most one; the larger ones go to the members that kept the most, so the
+/// fewest move. With no previous owners it is a balanced assignment like [`assign`]'s.
+pub fn assign_sticky(members: &[NodeId], parts: Range<Pid>, previous: &BTreeMap<Pid, NodeId>) -> Vec<(Pid, NodeId)> {
+    let mut m = members.to_vec();
+    m.sort_unstable();
+    m.dedup();
+    if m.is_empty() {
+        return Vec::new();
+    }
+    let mut kept: BTreeMap<NodeId, Vec<Pid>> = m.iter().map(|&x| (x, Vec::new())).collect();
+    for p in parts.clone() {
+        if let Some(v) = previous.get(&p).and_then(|o| kept.get_mut(o)) {
+            v.push(p);
+        }
+    }
+    let (base, extra) = (parts.len() / m.len(), parts.len() % m.len());
+    let mut by_kept = m.clone();
+    by_kept.sort_by_key(|x| (std::cmp::Reverse(kept[x].len()), *x));
+    let share: BTreeMap<NodeId, usize> =
+        by_kept.iter().enumerate().map(|(i, &x)| (x, base + usize::from(i < extra))).collect();
+    let mut owner: BTreeMap<Pid, NodeId> = BTreeMap::new();
+    for (&x, v) in &kept {
+        owner.extend(v.iter().take(share[&x]).map(|&p| (p, x)));
+    }
+    let free: Vec<Pid> = parts.clone().filter(|p| !owner.contains_key(p)).collect();
+    let mut free = free.into_iter();
+    for (&x, v) in &kept {
+        let held = v.len().min(share[&x]);
+        owner.extend(free.by_ref().take(share[&x] - held).map(|p| (p, x)));
+    }
+    owner.into_iter().collect()
+}
+
 /// The coordinator: broker liveness, elections, group membership, committed offsets.
 #[derive(Debug)]
 pub struct Coordinator {
@@ -303,9 +340,19 @@ impl Coordinator {
         let Some(g) = self.groups.get_mut(&group) else { return };
         g.generation += 1;
         let members: Vec<NodeId> = g.members.keys().copied().collect();
-        g.owner = assign(&members, self.c.topic_partitions(g.topic)).into_iter().collect();
+        let parts = self.c.topic_partitions(g.topic);
+        let owner: BTreeMap<Pid, NodeId> = match self.c.spec.assignor {
+            Assignor::RoundRobin => assign(&members, parts),
+            Assignor::Sticky => assign_sticky(&members, parts, &g.owner),
+        }
+        .into_iter()
+        .collect();
+        let moved = owner.iter().filter(|&(p, o)| g.owner.get(p).is_some_and(|before| before != o)).count() as u64;
+        g.owner = owner;
         self.stats.rebalances += 1;
+        self.stats.partitions_moved += moved;
         ctx.count_in(self.scope, "rebalances", 1);
+        ctx.count_in(self.scope, "partitions_moved", moved);
         for &m in &members {
             self.send_assign(ctx, group, m);
         }

@@ -62,6 +62,45 @@ fn assignment_gives_each_partition_one_owner_balanced_and_independent_of_order()
     assert!(assign(&[], 0..3).is_empty());
 }
 
+/// The sticky assignor is as balanced as round-robin and moves only what a change of membership
+/// forces: a fourth member of 12 partitions takes 3 (round-robin moves 9), a leaver's 3 move
+/// and nothing else, and an unchanged membership moves nothing.
+#[test]
+fn sticky_assignment_is_balanced_and_moves_only_what_membership_forces() {
+    let owners = |a: &[(Pid, NodeId)]| a.iter().copied().collect::<BTreeMap<Pid, NodeId>>();
+    let moved = |before: &BTreeMap<Pid, NodeId>, after: &BTreeMap<Pid, NodeId>| {
+        after.iter().filter(|&(p, o)| before.get(p).is_some_and(|b| b != o)).count()
+    };
+    let balanced = |a: &BTreeMap<Pid, NodeId>, members: &[NodeId]| {
+        let counts: Vec<usize> = members.iter().map(|&m| a.values().filter(|&&o| o == m).count()).collect();
+        counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1 && counts.iter().sum::<usize>() == a.len()
+    };
+    let three = [NodeId(1), NodeId(2), NodeId(3)];
+    let four = [NodeId(1), NodeId(2), NodeId(3), NodeId(4)];
+    let start = owners(&assign_sticky(&three, 0..12, &BTreeMap::new()));
+    assert_eq!(start.keys().copied().collect::<Vec<_>>(), (0..12).collect::<Vec<_>>(), "each partition once");
+    assert!(balanced(&start, &three));
+    // A join.
+    let joined = owners(&assign_sticky(&four, 0..12, &start));
+    assert!(balanced(&joined, &four));
+    assert_eq!(moved(&start, &joined), 3);
+    let rr = (owners(&assign(&three, 0..12)), owners(&assign(&four, 0..12)));
+    assert_eq!(moved(&rr.0, &rr.1), 9, "round-robin shifts most partitions");
+    // A leave: only the leaver's partitions move.
+    let left = owners(&assign_sticky(&[NodeId(1), NodeId(3), NodeId(4)], 0..12, &joined));
+    assert!(balanced(&left, &[NodeId(1), NodeId(3), NodeId(4)]));
+    assert_eq!(moved(&joined, &left), joined.values().filter(|&&o| o == NodeId(2)).count());
+    // Unchanged: nothing moves; member order and repeats do not matter.
+    assert_eq!(owners(&assign_sticky(&[NodeId(4), NodeId(3), NodeId(1), NodeId(1)], 0..12, &left)), left);
+    // Uneven shares: 7 partitions, 3 members keep 3/2/2 where they can.
+    let seven = owners(&assign_sticky(&three, 10..17, &BTreeMap::new()));
+    assert!(balanced(&seven, &three));
+    let after = owners(&assign_sticky(&[NodeId(1), NodeId(2)], 10..17, &seven));
+    assert!(balanced(&after, &[NodeId(1), NodeId(2)]));
+    assert_eq!(moved(&seven, &after), seven.values().filter(|&&o| o == NodeId(3)).count());
+    assert!(assign_sticky(&[], 0..3, &start).is_empty());
+}
+
 fn e(epoch: u32, v: u64) -> Entry {
     Entry { epoch, at: Time(v), rec: Some(Record { key: v, value: v, produced: Time(v), bytes: 10 }) }
 }
