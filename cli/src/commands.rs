@@ -142,6 +142,18 @@ pub fn seed_result(r: &RunResult) -> SeedResult {
         metrics.insert("faults.without_effect".into(), idle as f64);
     }
     let v = &r.verdict;
+    // Every SLA's measured value too, under its verdict name with the unit the names above
+    // carry, so a sweep shows the spread of exactly what each bound judges (a window's
+    // availability, a p50, a queueing cross-check), not only the per-op figures.
+    for i in v.items.iter().filter(|i| i.kind == sim_core::verdict::ItemKind::Sla) {
+        let Some(x) = i.measured else { continue };
+        let name = match i.name.split('.').next() {
+            Some("latency") => format!("{}_ms", i.name),
+            Some("throughput") => format!("{}_per_s", i.name),
+            _ => i.name.clone(),
+        };
+        metrics.entry(name).or_insert(x);
+    }
     SeedResult {
         seed: r.seed,
         passed: v.passed,

@@ -550,7 +550,7 @@ pub fn summary_markdown(name: &str, results: &[SeedResult], reproduce: &dyn Fn(u
         for x in &agg.metrics {
             // Shares (availability) as percents, as everywhere else.
             let show = |v: f64| {
-                if x.name.starts_with("availability.") { sim_core::verdict::percent_beside(v, &[]) } else { num(v) }
+                if x.name.starts_with("availability") { sim_core::verdict::percent_beside(v, &[]) } else { num(v) }
             };
             let _ = writeln!(
                 m,

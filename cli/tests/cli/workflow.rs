@@ -48,6 +48,11 @@ fn sweep_results_are_byte_identical_for_any_jobs() {
         "{summary}"
     );
     assert!(summary.contains("measure.stale_reads"), "{summary}");
+    // Every SLA's measured value is a metric of the seed under its verdict name: the file's
+    // `Availability(op: None, ...)` as `availability` (a percent in the summary), beside the
+    // per-op `availability.read` every run records.
+    assert!(ra.lines().all(|l| l.contains(r#""availability":"#) && l.contains(r#""availability.read":"#)), "{ra}");
+    assert!(summary.lines().any(|l| l.starts_with("| availability | 6 | ") && l.ends_with("% |")), "{summary}");
     // The same probabilities on the terminal.
     let row =
         a.stdout.lines().find(|l| l.trim_start().starts_with("fresh_reads ")).unwrap_or_else(|| panic!("{}", a.stdout));
