@@ -14,11 +14,11 @@ fn load(name: &str) -> Scenario<Config> {
 }
 
 /// Each file's bound is about four standard deviations of the ratio over seeds (the files say
-/// theirs): 8% at utilisation 0.5 and 0.95, 5% at 0.8.
+/// theirs): 10% at utilisation 0.5 and 0.95, 6% at 0.8.
 #[test]
 fn mmc_queues_match_erlang_c_within_four_standard_deviations() {
     for (name, utilisation, tol) in
-        [("service_mmc_50", 0.5, 0.08), ("service_mmc_80", 0.8, 0.05), ("service_mmc_95", 0.95, 0.08)]
+        [("service_mmc_50", 0.5, 0.10), ("service_mmc_80", 0.8, 0.06), ("service_mmc_95", 0.95, 0.10)]
     {
         let (r, _) = testkit::run_as_expected::<Service>(&load(name));
         let ratio = measure(&r, "api_wait_over_mmc");
