@@ -45,9 +45,7 @@ enum CoordWrite {
 /// Assigns a topic's partitions to a group's members: the `i`-th partition to the `(i mod n)`-th
 /// member in node order. One owner per partition; counts differ by at most one.
 pub fn assign(members: &[NodeId], parts: Range<Pid>) -> Vec<(Pid, NodeId)> {
-    let mut m = members.to_vec();
-    m.sort_unstable();
-    m.dedup();
+    let m = distinct(members);
     if m.is_empty() {
         return Vec::new();
     }
@@ -61,9 +59,7 @@ pub fn assign(members: &[NodeId], parts: Range<Pid>) -> Vec<(Pid, NodeId)> {
 /// Shares differ by at most one; the larger ones go to the members that kept the most, so the
 /// fewest move. With no previous owners it is a balanced assignment like [`assign`]'s.
 pub fn assign_sticky(members: &[NodeId], parts: Range<Pid>, previous: &BTreeMap<Pid, NodeId>) -> Vec<(Pid, NodeId)> {
-    let mut m = members.to_vec();
-    m.sort_unstable();
-    m.dedup();
+    let m = distinct(members);
     if m.is_empty() {
         return Vec::new();
     }
@@ -89,6 +85,14 @@ pub fn assign_sticky(members: &[NodeId], parts: Range<Pid>, previous: &BTreeMap<
         owner.extend(free.by_ref().take(share[&x] - held).map(|p| (p, x)));
     }
     owner.into_iter().collect()
+}
+
+/// The members in node order, each once: an assignment does not depend on the order it is given.
+fn distinct(members: &[NodeId]) -> Vec<NodeId> {
+    let mut m = members.to_vec();
+    m.sort_unstable();
+    m.dedup();
+    m
 }
 
 /// The coordinator: broker liveness, elections, group membership, committed offsets.
