@@ -863,9 +863,9 @@ fn availability(record: &RunRecord, op: &Option<String>, window: Window, min: f6
                 )
             } else {
                 format!(
-                    "{} ops invoked {} fault windows",
+                    "{} ops {} a fault window",
                     worst.0,
-                    if window == Window::InFaults { "inside" } else { "outside" }
+                    if window == Window::InFaults { "live during" } else { "clear of every" }
                 )
             };
             Some((worst.1, detail))
