@@ -30,7 +30,8 @@ Examples:
 Seeds: `0..100` (100 excluded), `0..=99`, `1,5,9`, or a mix `0..10,42`.
 Writes <out>/results.jsonl (one JSON line per seed, appended as seeds finish: an interrupted sweep
 re-run with the same arguments resumes) and <out>/summary.md (how often each invariant and SLA held,
-with a Wilson 95% interval, and each metric's distribution). For a folder, each scenario gets
+with a Wilson 95% interval, each metric's distribution, and each SLA bound's distance from the
+mean in standard deviations: under 4 it is thin, and the terminal names it). For a folder, each scenario gets
 <out>/<file name>/. The results are identical for any --jobs. Resuming trusts results of the same
 scenario text and simctl version: after changing a model's code, use a fresh --out.
 A known-bad scenario with `expect: Fail([...], AtLeast(r))` promises its failure on at least a
@@ -146,13 +147,9 @@ pub fn seed_result(r: &RunResult) -> SeedResult {
     // carry, so a sweep shows the spread of exactly what each bound judges (a window's
     // availability, a p50, a queueing cross-check), not only the per-op figures.
     for i in v.items.iter().filter(|i| i.kind == sim_core::verdict::ItemKind::Sla) {
-        let Some(x) = i.measured else { continue };
-        let name = match i.name.split('.').next() {
-            Some("latency") => format!("{}_ms", i.name),
-            Some("throughput") => format!("{}_per_s", i.name),
-            _ => i.name.clone(),
-        };
-        metrics.entry(name).or_insert(x);
+        if let Some(x) = i.measured {
+            metrics.entry(sweep::sla_metric(&i.name)).or_insert(x);
+        }
     }
     SeedResult {
         seed: r.seed,
@@ -246,6 +243,7 @@ struct Loaded {
     name: String,
     expect: Expect,
     may_also_fail: Vec<String>,
+    slas: Vec<sim_core::verdict::Sla>,
 }
 
 pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
@@ -293,6 +291,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
                         name: info.name,
                         expect: info.expect,
                         may_also_fail: info.may_also_fail,
+                        slas: info.slas,
                     });
                 }
             },
@@ -346,7 +345,9 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
         let results = outcome.results;
         let reproduce = reproduce_cmd(&l.file, &a.set);
         let promise = sweep::promised_rate(&l.expect, &l.may_also_fail, &results);
+        let spreads = sweep::bound_spreads(&l.slas, &l.expect, &l.may_also_fail, &results);
         let mut md = sweep::summary_markdown(&l.name, &results, &reproduce);
+        md.push_str(&sweep::bounds_markdown(&spreads));
         if let Some(p) = &promise {
             md.push_str(&sweep::promise_markdown(p));
         }
@@ -365,6 +366,7 @@ pub fn cmd_sweep(a: SweepArgs) -> Result<ExitCode> {
             }
             outln!("{}: {}{resumed}", l.file.display(), one_line_stats(&results));
             out!("{}", sweep::probability_table(&results));
+            out!("{}", sweep::thin_bounds_text(&spreads));
             print_unexpected(&l.file, &a.set, &results);
             print_promise(promise.as_ref());
             outln!("  results: {}  summary: {}", results_path.display(), dir.join("summary.md").display());
@@ -479,15 +481,20 @@ pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
         None => Vec::new(),
     };
     let scenario = a.scenario.clone().unwrap_or_else(|| PathBuf::from("<scenario.ron>"));
-    // With the scenario file, a promised rate (`Fail([...], AtLeast(r))`) is checked too.
+    // With the scenario file, a promised rate (`Fail([...], AtLeast(r))`) is checked too, and the
+    // SLA bounds are set against their spread.
     let mut promise = None;
+    let mut spreads = Vec::new();
     if let Some(file) = &a.scenario {
         let info = match load(file)? {
             Ok((source, entry)) => (entry.check)(&source),
             Err(d) => Err(d),
         };
         match info {
-            Ok(info) => promise = sweep::promised_rate(&info.expect, &info.may_also_fail, &results),
+            Ok(info) => {
+                promise = sweep::promised_rate(&info.expect, &info.may_also_fail, &results);
+                spreads = sweep::bound_spreads(&info.slas, &info.expect, &info.may_also_fail, &results);
+            }
             Err(d) => {
                 print_diagnostics(file, &d);
                 return Ok(ExitCode::from(2));
@@ -500,6 +507,7 @@ pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
     sweep::rewrite_sorted(&results_path, &results)?;
     let reproduce = reproduce_cmd(&scenario, &[]);
     let mut md = sweep::summary_markdown(&name, &results, &reproduce);
+    md.push_str(&sweep::bounds_markdown(&spreads));
     if let Some(p) = &promise {
         md.push_str(&sweep::promise_markdown(p));
     }
@@ -510,6 +518,7 @@ pub fn cmd_merge(a: MergeArgs) -> Result<ExitCode> {
     }
     outln!("merged {} files: {}", a.results.len(), one_line_stats(&results));
     out!("{}", sweep::probability_table(&results));
+    out!("{}", sweep::thin_bounds_text(&spreads));
     print_unexpected(&scenario, &[], &results);
     print_promise(promise.as_ref());
     outln!("results: {}  summary: {}", results_path.display(), a.out.join("summary.md").display());

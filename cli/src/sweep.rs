@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use sim_core::sweep::PromisedRate;
-use sim_core::verdict::Expect;
+use sim_core::verdict::{Expect, Sla};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
@@ -514,6 +514,205 @@ pub fn probability_table(results: &[SeedResult]) -> String {
     t
 }
 
+/// The results-file metric that holds what an SLA judges: its verdict name, a latency with `_ms`
+/// and a throughput with `_per_s` (the units the per-op figures carry).
+pub fn sla_metric(name: &str) -> String {
+    match name.split('.').next() {
+        Some("latency") => format!("{name}_ms"),
+        Some("throughput") => format!("{name}_per_s"),
+        _ => name.to_string(),
+    }
+}
+
+/// Below this many standard deviations between the mean and the bound, a bound is thin: a
+/// normal spread crosses 4 sd about once in 31,600 seeds, 3 sd once in 740.
+pub const THIN_SD: f64 = 4.0;
+
+/// One side of an SLA's bound against the spread over the seeds of what it judges.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundSpread {
+    /// The SLA's verdict name.
+    pub item: String,
+    /// `<=` (a maximum) or `>=` (a minimum).
+    pub op: &'static str,
+    /// In the metric's unit (milliseconds for a latency).
+    pub bound: f64,
+    /// False for an SLA a known-bad scenario declares it fails.
+    pub must_hold: bool,
+    pub seeds: usize,
+    pub mean: f64,
+    pub sd: f64,
+    /// The seed whose value came nearest the expected side's far edge (or went past it), and
+    /// the value.
+    pub nearest: (u64, f64),
+    /// The mean's distance to the bound in standard deviations, positive on the side the
+    /// scenario expects; `None` when every seed measured the same.
+    pub margin: Option<f64>,
+}
+
+impl BoundSpread {
+    /// Whether the bound is thin: within [`THIN_SD`] of the mean, or crossed by it.
+    pub fn thin(&self) -> bool {
+        self.margin.is_some_and(|m| m < THIN_SD)
+    }
+
+    /// About one seed in this many crosses the bound, if the spread were normal.
+    pub fn one_seed_in(&self) -> Option<f64> {
+        self.margin.filter(|&m| m > 0.0).map(|m| 1.0 / sim_core::math::normal_tail(m))
+    }
+}
+
+/// Every SLA side with a numeric bound against its metric's spread in `results` (seeds that
+/// measured it). An SLA that `may_also_fail` allows either way is left out: no side is expected.
+pub fn bound_spreads(
+    slas: &[Sla],
+    expect: &Expect,
+    may_also_fail: &[String],
+    results: &[SeedResult],
+) -> Vec<BoundSpread> {
+    let failing: &[String] = expect.failing().map_or(&[], |f| f.0);
+    let mut out = Vec::new();
+    for sla in slas {
+        let item = sla.name();
+        if may_also_fail.contains(&item) {
+            continue;
+        }
+        let sides: Vec<(&'static str, f64)> = match sla {
+            Sla::Latency { max, .. } => vec![("<=", max.0 as f64 / 1e6)],
+            Sla::Availability { min, .. } => vec![(">=", *min)],
+            Sla::Throughput { min_per_s, .. } => vec![(">=", *min_per_s)],
+            Sla::ErrorRate { max, .. } => vec![("<=", *max)],
+            Sla::Measure { min, max, .. } => min.map(|b| (">=", b)).into_iter().chain(max.map(|b| ("<=", b))).collect(),
+        };
+        let key = sla_metric(&item);
+        let values: Vec<(u64, f64)> = results
+            .iter()
+            .filter_map(|r| r.metrics.get(&key).map(|&v| (r.seed, v)))
+            .filter(|v| v.1.is_finite())
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().map(|v| v.1).sum::<f64>() / n;
+        let sd = (values.iter().map(|v| (v.1 - mean) * (v.1 - mean)).sum::<f64>() / n).sqrt();
+        let must_hold = !failing.contains(&item);
+        for (op, bound) in sides {
+            // +1: the expected side is above the bound (a minimum that holds, a maximum that
+            // fails); -1: below it.
+            let up = if (op == ">=") == must_hold { 1.0 } else { -1.0 };
+            let nearest = values
+                .iter()
+                .copied()
+                .min_by(|a, b| (up * a.1).total_cmp(&(up * b.1)).then(a.0.cmp(&b.0)))
+                .expect("values is not empty");
+            let margin = (sd > 0.0).then(|| up * (mean - bound) / sd);
+            out.push(BoundSpread {
+                item: item.clone(),
+                op,
+                bound,
+                must_hold,
+                seeds: values.len(),
+                mean,
+                sd,
+                nearest,
+                margin,
+            });
+        }
+    }
+    out
+}
+
+/// A bound's value as the summary shows it: a share as a percent, a latency in ms.
+fn show_bound_value(item: &str, v: f64) -> String {
+    if item.starts_with("availability") {
+        sim_core::verdict::percent_beside(v, &[])
+    } else if item.starts_with("latency") {
+        format!("{} ms", num(v))
+    } else {
+        num(v)
+    }
+}
+
+/// The summary's section on the SLA bounds' margins (empty without any).
+pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
+    use std::fmt::Write as _;
+    if spreads.is_empty() {
+        return String::new();
+    }
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "## SLA bounds against their spread
+"
+    );
+    let _ = writeln!(
+        m,
+        "The distance from the mean over the seeds to each bound, in standard deviations, toward the side the \
+         scenario expects (the SLA holds, or fails for a known-bad scenario that declares it). Under {THIN_SD} \
+         it is thin: a normal spread crosses 4 sd about once in 31,600 seeds and 3 sd once in 740; a skewed one \
+         (a rate, a tail latency) may do better or worse, so sweep more seeds before trusting a thin bound.\n"
+    );
+    let _ = writeln!(m, "| SLA | expected | bound | seeds | mean | sd | nearest seed | margin |");
+    let _ = writeln!(m, "|---|---|---:|---:|---:|---:|---|---:|");
+    for s in spreads {
+        let v = |x: f64| show_bound_value(&s.item, x);
+        let margin = match s.margin {
+            None => "no spread".to_string(),
+            Some(x) if s.thin() => format!("**{x:.1} sd (thin)**"),
+            Some(x) => format!("{x:.1} sd"),
+        };
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} {} | {} | {} | {} | {} (seed {}) | {margin} |",
+            s.item,
+            if s.must_hold { "holds" } else { "fails" },
+            s.op,
+            v(s.bound),
+            s.seeds,
+            v(s.mean),
+            num(s.sd),
+            v(s.nearest.1),
+            s.nearest.0,
+        );
+    }
+    m.push('\n');
+    m
+}
+
+/// `n` rounded to two significant figures, with thousands separators: 10,078 -> "10,000".
+fn two_figures(n: f64) -> String {
+    let n = n.max(1.0).round() as u64;
+    let unit = 10u64.pow((n.ilog10()).saturating_sub(1));
+    sim_core::model::thousands((n + unit / 2) / unit * unit)
+}
+
+/// One line per thin bound, for the terminal (empty when none is thin).
+pub fn thin_bounds_text(spreads: &[BoundSpread]) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::new();
+    for s in spreads.iter().filter(|s| s.thin()) {
+        let margin = s.margin.unwrap_or(0.0);
+        let odds = match s.one_seed_in() {
+            Some(n) => format!("; a normal spread crosses it about once in {} seeds", two_figures(n)),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            t,
+            "  thin bound: {} {} {} ({}) is {margin:.1} sd from the mean {} (sd {}; nearest seed {}: {}){odds}",
+            s.item,
+            s.op,
+            show_bound_value(&s.item, s.bound),
+            if s.must_hold { "must hold" } else { "must fail" },
+            show_bound_value(&s.item, s.mean),
+            num(s.sd),
+            s.nearest.0,
+            show_bound_value(&s.item, s.nearest.1),
+        );
+    }
+    t
+}
+
 /// The sweep summary in Markdown: how often each verdict item held (with a Wilson 95% interval),
 /// each metric's distribution across seeds, and the seeds that did not meet the scenario's
 /// expectation with their failed items and the command that reproduces each.
@@ -866,6 +1065,78 @@ mod tests {
     /// Results compared through their JSON lines (NaN metrics are not equal to themselves).
     fn lines(rs: &[SeedResult]) -> Vec<String> {
         rs.iter().map(SeedResult::to_line).collect()
+    }
+
+    /// Each SLA side against the spread of its metric: the margin in standard deviations toward
+    /// the expected side, the nearest seed, thin under 4 sd; a known-bad's declared SLA must fail,
+    /// one `may_also_fail` allows is left out, and a metric no seed measured gives no row.
+    #[test]
+    fn sla_bounds_are_set_against_their_spread() {
+        use sim_core::time::Duration;
+        // Seeds 0..10: `measure.m` = 10 + seed (mean 14.5, sd 2.87), the p99 20 ms for every seed
+        // but seed 4 (30 ms), availability 0.5 + seed / 100.
+        let results: Vec<SeedResult> = (0..10u64)
+            .map(|seed| {
+                let mut r = SeedResult::errored(seed, String::new());
+                r.error = None;
+                r.metrics = BTreeMap::from([
+                    ("measure.m".to_string(), 10.0 + seed as f64),
+                    ("latency.get.p99_ms".to_string(), if seed == 4 { 30.0 } else { 20.0 }),
+                    ("availability".to_string(), 0.5 + seed as f64 / 100.0),
+                    ("measure.same".to_string(), 3.0),
+                ]);
+                r
+            })
+            .collect();
+        let slas = vec![
+            Sla::Measure { name: "m".into(), min: Some(2.0), max: Some(20.0) },
+            Sla::Latency { op: "get".into(), percentile: 99.0, max: Duration::from_millis(100) },
+            Sla::Availability { op: None, min: 0.99, window: sim_core::verdict::Window::All },
+            Sla::Measure { name: "same".into(), min: None, max: Some(3.0) },
+            Sla::Measure { name: "unmeasured".into(), min: Some(1.0), max: None },
+            Sla::Throughput { op: None, min_per_s: 5.0 },
+        ];
+        let expect = Expect::Fail(vec!["availability".into()]);
+        let s = bound_spreads(&slas, &expect, &["throughput".to_string()], &results);
+        let r2 = |x: f64| (x * 100.0).round() / 100.0;
+        // (item, side, must hold, (nearest seed, margin to two decimals)).
+        type Row<'a> = (&'a str, &'static str, bool, Option<(u64, f64)>);
+        let rows: Vec<Row> =
+            s.iter().map(|b| (b.item.as_str(), b.op, b.must_hold, b.margin.map(|m| (b.nearest.0, r2(m))))).collect();
+        let sd = (8.25f64).sqrt();
+        assert_eq!(
+            rows,
+            [
+                ("measure.m", ">=", true, Some((0, r2((14.5 - 2.0) / sd)))),
+                ("measure.m", "<=", true, Some((9, r2((20.0 - 14.5) / sd)))),
+                ("latency.get.p99", "<=", true, Some((4, r2((100.0 - 21.0) / 3.0)))),
+                // Declared failing: the expected side is below 99%, and the nearest seed the highest.
+                ("availability", ">=", false, Some((9, r2((0.99 - 0.545) / (sd / 100.0))))),
+                ("measure.same", "<=", true, None),
+            ]
+        );
+        assert!(!s[0].thin() && s[1].thin(), "1.9 sd under the maximum is thin, 4.4 over the minimum is not");
+        assert!(!s[4].thin(), "no spread: nothing to judge by");
+        let n = s[1].one_seed_in().unwrap();
+        assert!((30.0..40.0).contains(&n), "P(Z > 1.92) is about 1/36: {n}");
+        let md = bounds_markdown(&s);
+        assert!(
+            md.contains("| measure.m | holds | <= 20 | 10 | 14.5000 | 2.8723 | 19 (seed 9) | **1.9 sd (thin)** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| latency.get.p99 | holds | <= 100 ms | 10 | 21 ms | 3 | 30 ms (seed 4) | 26.3 sd |"),
+            "{md}"
+        );
+        assert!(md.contains("| availability | fails | >= 99.00% |"), "{md}");
+        assert!(md.contains("| measure.same | holds | <= 3 | 10 | 3 | 0 | 3 (seed 0) | no spread |"), "{md}");
+        let text = thin_bounds_text(&s);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("thin bound: measure.m <= 20 (must hold) is 1.9 sd from the mean 14.5000"), "{text}");
+        assert!(text.contains("about once in 36 seeds"), "{text}");
+        assert_eq!(two_figures(10_078.4), "10,000");
+        assert_eq!(two_figures(3.2), "3");
+        assert!(bounds_markdown(&[]).is_empty());
     }
 
     #[test]

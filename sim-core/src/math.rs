@@ -239,6 +239,11 @@ pub fn atan2(y: f64, x: f64) -> f64 {
     libm::atan2(y, x)
 }
 
+/// The share of a standard normal distribution above `z`: `erfc(z / sqrt 2) / 2`.
+pub fn normal_tail(z: f64) -> f64 {
+    0.5 * libm::erfc(z / std::f64::consts::SQRT_2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,5 +383,11 @@ mod tests {
         assert!((cos(std::f64::consts::PI) + 1.0).abs() < 1e-15);
         assert!((asin(1.0) - std::f64::consts::FRAC_PI_2).abs() < 1e-15);
         assert!((atan2(1.0, 1.0) - std::f64::consts::FRAC_PI_4).abs() < 1e-15);
+        // Tables of the normal distribution: 0.5 above 0, 15.87% above 1, 0.135% above 3,
+        // 3.17e-5 above 4.
+        assert_eq!(normal_tail(0.0), 0.5);
+        for (z, q) in [(1.0, 0.158_655_25), (3.0, 0.001_349_898), (4.0, 3.167_124e-5), (-1.0, 0.841_344_75)] {
+            assert!((normal_tail(z) - q).abs() < 1e-6 * q, "{z}: {}", normal_tail(z));
+        }
     }
 }

@@ -53,6 +53,16 @@ fn sweep_results_are_byte_identical_for_any_jobs() {
     // per-op `availability.read` every run records.
     assert!(ra.lines().all(|l| l.contains(r#""availability":"#) && l.contains(r#""availability.read":"#)), "{ra}");
     assert!(summary.lines().any(|l| l.starts_with("| availability | 6 | ") && l.ends_with("% |")), "{summary}");
+    // Each SLA's bound against that spread, in standard deviations.
+    assert!(summary.contains("## SLA bounds against their spread"), "{summary}");
+    assert!(
+        summary.lines().any(|l| l.starts_with("| latency.read.p99 | holds | <= 20 ms | 6 | ") && l.ends_with(" sd |")),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| availability | holds | >= 99.00% | 6 | 100.00% | 0 | 100.00% (seed 0) | no spread |"),
+        "{summary}"
+    );
     // The same probabilities on the terminal.
     let row =
         a.stdout.lines().find(|l| l.trim_start().starts_with("fresh_reads ")).unwrap_or_else(|| panic!("{}", a.stdout));
