@@ -641,11 +641,7 @@ pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
         return String::new();
     }
     let mut m = String::new();
-    let _ = writeln!(
-        m,
-        "## SLA bounds against their spread
-"
-    );
+    let _ = writeln!(m, "## SLA bounds against their spread\n");
     let _ = writeln!(
         m,
         "The distance from the mean over the seeds to each bound, in standard deviations, toward the side the \
