@@ -545,6 +545,9 @@ pub struct BoundSpread {
     /// The seed whose value came nearest the expected side's far edge (or went past it), and
     /// the value.
     pub nearest: (u64, f64),
+    /// Seeds whose value is on the other side (an SLA that must hold and failed, or one that
+    /// must fail and held).
+    pub crossed: usize,
     /// The mean's distance to the bound in standard deviations, positive on the side the
     /// scenario expects; `None` when every seed measured the same.
     pub margin: Option<f64>,
@@ -607,6 +610,11 @@ pub fn bound_spreads(
                 .min_by(|a, b| (up * a.1).total_cmp(&(up * b.1)).then(a.0.cmp(&b.0)))
                 .expect("values is not empty");
             let margin = (sd > 0.0).then(|| up * (mean - bound) / sd);
+            // On the bound itself an SLA holds.
+            let crossed = values
+                .iter()
+                .filter(|v| if must_hold { up * (v.1 - bound) < 0.0 } else { up * (v.1 - bound) <= 0.0 })
+                .count();
             out.push(BoundSpread {
                 item: item.clone(),
                 op,
@@ -616,6 +624,7 @@ pub fn bound_spreads(
                 mean,
                 sd,
                 nearest,
+                crossed,
                 margin,
             });
         }
@@ -649,8 +658,8 @@ pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
          it is thin: a normal spread crosses 4 sd about once in 31,600 seeds and 3 sd once in 740; a skewed one \
          (a rate, a tail latency) may do better or worse, so sweep more seeds before trusting a thin bound.\n"
     );
-    let _ = writeln!(m, "| SLA | expected | bound | seeds | mean | sd | nearest seed | margin |");
-    let _ = writeln!(m, "|---|---|---:|---:|---:|---:|---|---:|");
+    let _ = writeln!(m, "| SLA | expected | bound | seeds | mean | sd | nearest seed | crossed | margin |");
+    let _ = writeln!(m, "|---|---|---:|---:|---:|---:|---|---:|---:|");
     for s in spreads {
         let v = |x: f64| show_bound_value(&s.item, x);
         let margin = match s.margin {
@@ -660,7 +669,7 @@ pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
         };
         let _ = writeln!(
             m,
-            "| {} | {} | {} {} | {} | {} | {} | {} (seed {}) | {margin} |",
+            "| {} | {} | {} {} | {} | {} | {} | {} (seed {}) | {} | {margin} |",
             s.item,
             if s.must_hold { "holds" } else { "fails" },
             s.op,
@@ -670,6 +679,7 @@ pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
             num(s.sd),
             v(s.nearest.1),
             s.nearest.0,
+            s.crossed,
         );
     }
     m.push('\n');
@@ -695,7 +705,8 @@ pub fn thin_bounds_text(spreads: &[BoundSpread]) -> String {
         };
         let _ = writeln!(
             t,
-            "  thin bound: {} {} {} ({}) is {margin:.1} sd from the mean {} (sd {}; nearest seed {}: {}){odds}",
+            "  thin bound: {} {} {} ({}) is {margin:.1} sd from the mean {} (sd {}; nearest seed {}: {}; {} of {} seeds \
+             crossed it){odds}",
             s.item,
             s.op,
             show_bound_value(&s.item, s.bound),
@@ -704,6 +715,8 @@ pub fn thin_bounds_text(spreads: &[BoundSpread]) -> String {
             num(s.sd),
             s.nearest.0,
             show_bound_value(&s.item, s.nearest.1),
+            s.crossed,
+            s.seeds,
         );
     }
     t
@@ -1117,19 +1130,27 @@ mod tests {
         assert!((30.0..40.0).contains(&n), "P(Z > 1.92) is about 1/36: {n}");
         let md = bounds_markdown(&s);
         assert!(
-            md.contains("| measure.m | holds | <= 20 | 10 | 14.5000 | 2.8723 | 19 (seed 9) | **1.9 sd (thin)** |"),
+            md.contains("| measure.m | holds | <= 20 | 10 | 14.5000 | 2.8723 | 19 (seed 9) | 0 | **1.9 sd (thin)** |"),
             "{md}"
         );
         assert!(
-            md.contains("| latency.get.p99 | holds | <= 100 ms | 10 | 21 ms | 3 | 30 ms (seed 4) | 26.3 sd |"),
+            md.contains("| latency.get.p99 | holds | <= 100 ms | 10 | 21 ms | 3 | 30 ms (seed 4) | 0 | 26.3 sd |"),
             "{md}"
         );
         assert!(md.contains("| availability | fails | >= 99.00% |"), "{md}");
-        assert!(md.contains("| measure.same | holds | <= 3 | 10 | 3 | 0 | 3 (seed 0) | no spread |"), "{md}");
+        assert!(md.contains("| measure.same | holds | <= 3 | 10 | 3 | 0 | 3 (seed 0) | 0 | no spread |"), "{md}");
+        // Seeds past a bound are counted: a minimum of 15 that must hold is crossed by seeds 0..5
+        // (10 to 14), a maximum of 14 that must fail by the seeds at or under it (0..5).
+        let tight = [Sla::Measure { name: "m".into(), min: Some(15.0), max: None }];
+        assert_eq!(bound_spreads(&tight, &Expect::Pass, &[], &results)[0].crossed, 5);
+        let fails = [Sla::Measure { name: "m".into(), min: None, max: Some(14.0) }];
+        let declared = Expect::Fail(vec!["measure.m".into()]);
+        assert_eq!(bound_spreads(&fails, &declared, &[], &results)[0].crossed, 5);
         let text = thin_bounds_text(&s);
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains("thin bound: measure.m <= 20 (must hold) is 1.9 sd from the mean 14.5000"), "{text}");
         assert!(text.contains("about once in 36 seeds"), "{text}");
+        assert!(text.contains("nearest seed 9: 19; 0 of 10 seeds crossed it"), "{text}");
         assert_eq!(two_figures(10_078.4), "10,000");
         assert_eq!(two_figures(3.2), "3");
         assert!(bounds_markdown(&[]).is_empty());
