@@ -528,6 +528,10 @@ pub fn sla_metric(name: &str) -> String {
 /// normal spread crosses 4 sd about once in 31,600 seeds, 3 sd once in 740.
 pub const THIN_SD: f64 = 4.0;
 
+/// A bound is judged thin only from this many seeds: the spread of fewer says little (CI's
+/// three seeds of a good scenario gave standard deviations off by a factor of two).
+pub const THIN_MIN_SEEDS: usize = 10;
+
 /// One side of an SLA's bound against the spread over the seeds of what it judges.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BoundSpread {
@@ -554,9 +558,10 @@ pub struct BoundSpread {
 }
 
 impl BoundSpread {
-    /// Whether the bound is thin: within [`THIN_SD`] of the mean, or crossed by it.
+    /// Whether the bound is thin: within [`THIN_SD`] of the mean, or crossed by it, over at
+    /// least [`THIN_MIN_SEEDS`] seeds.
     pub fn thin(&self) -> bool {
-        self.margin.is_some_and(|m| m < THIN_SD)
+        self.seeds >= THIN_MIN_SEEDS && self.margin.is_some_and(|m| m < THIN_SD)
     }
 
     /// About one seed in this many crosses the bound, if the spread were normal.
@@ -656,7 +661,8 @@ pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
         "The distance from the mean over the seeds to each bound, in standard deviations, toward the side the \
          scenario expects (the SLA holds, or fails for a known-bad scenario that declares it). Under {THIN_SD} \
          it is thin: a normal spread crosses 4 sd about once in 31,600 seeds and 3 sd once in 740; a skewed one \
-         (a rate, a tail latency) may do better or worse, so sweep more seeds before trusting a thin bound.\n"
+         (a rate, a tail latency) may do better or worse, so sweep more seeds before trusting a thin bound. \
+         Judged from {THIN_MIN_SEEDS} seeds or more.\n"
     );
     let _ = writeln!(m, "| SLA | expected | bound | seeds | mean | sd | nearest seed | crossed | margin |");
     let _ = writeln!(m, "|---|---|---:|---:|---:|---:|---|---:|---:|");
@@ -1126,6 +1132,8 @@ mod tests {
         );
         assert!(!s[0].thin() && s[1].thin(), "1.9 sd under the maximum is thin, 4.4 over the minimum is not");
         assert!(!s[4].thin(), "no spread: nothing to judge by");
+        let few = bound_spreads(&slas, &expect, &["throughput".to_string()], &results[..9]);
+        assert!(few[1].margin.is_some_and(|m| m < THIN_SD) && !few[1].thin(), "nine seeds judge no bound thin");
         let n = s[1].one_seed_in().unwrap();
         assert!((30.0..40.0).contains(&n), "P(Z > 1.92) is about 1/36: {n}");
         let md = bounds_markdown(&s);
