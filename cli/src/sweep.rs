@@ -637,15 +637,16 @@ pub fn bound_spreads(
     out
 }
 
-/// A bound's value as the summary shows it: a share as a percent, a latency in ms.
+/// A metric's value as the summary shows it: a share (availability) as a percent, as everywhere
+/// else.
+fn show_metric(name: &str, v: f64) -> String {
+    if name.starts_with("availability") { sim_core::verdict::percent_beside(v, &[]) } else { num(v) }
+}
+
+/// An SLA's value as the bounds section shows it: as [`show_metric`], a latency with its unit
+/// (the SLA's name has none).
 fn show_bound_value(item: &str, v: f64) -> String {
-    if item.starts_with("availability") {
-        sim_core::verdict::percent_beside(v, &[])
-    } else if item.starts_with("latency") {
-        format!("{} ms", num(v))
-    } else {
-        num(v)
-    }
+    if item.starts_with("latency") { format!("{} ms", num(v)) } else { show_metric(item, v) }
 }
 
 /// The summary's section on the SLA bounds' margins (empty without any).
@@ -762,10 +763,7 @@ pub fn summary_markdown(name: &str, results: &[SeedResult], reproduce: &dyn Fn(u
         let _ = writeln!(m, "## Metrics across seeds\n");
         let _ = writeln!(m, "| metric | seeds | min | p50 | p90 | max | mean |\n|---|---:|---:|---:|---:|---:|---:|");
         for x in &agg.metrics {
-            // Shares (availability) as percents, as everywhere else.
-            let show = |v: f64| {
-                if x.name.starts_with("availability") { sim_core::verdict::percent_beside(v, &[]) } else { num(v) }
-            };
+            let show = |v: f64| show_metric(&x.name, v);
             let _ = writeln!(
                 m,
                 "| {} | {} | {} | {} | {} | {} | {} |",
