@@ -644,7 +644,8 @@ fn show_metric(name: &str, v: f64) -> String {
 }
 
 /// An SLA's value as the bounds section shows it: as [`show_metric`], a latency with its unit
-/// (the SLA's name has none).
+/// (the SLA's name has none). A spread is shown in the same unit as its mean (an availability's
+/// standard deviation in percentage points).
 fn show_bound_value(item: &str, v: f64) -> String {
     if item.starts_with("latency") { format!("{} ms", num(v)) } else { show_metric(item, v) }
 }
@@ -683,7 +684,7 @@ pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
             v(s.bound),
             s.seeds,
             v(s.mean),
-            num(s.sd),
+            v(s.sd),
             v(s.nearest.1),
             s.nearest.0,
             s.crossed,
@@ -719,7 +720,7 @@ pub fn thin_bounds_text(spreads: &[BoundSpread]) -> String {
             show_bound_value(&s.item, s.bound),
             if s.must_hold { "must hold" } else { "must fail" },
             show_bound_value(&s.item, s.mean),
-            num(s.sd),
+            show_bound_value(&s.item, s.sd),
             s.nearest.0,
             show_bound_value(&s.item, s.nearest.1),
             s.crossed,
@@ -1140,10 +1141,11 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| latency.get.p99 | holds | <= 100 ms | 10 | 21 ms | 3 | 30 ms (seed 4) | 0 | 26.3 sd |"),
+            md.contains("| latency.get.p99 | holds | <= 100 ms | 10 | 21 ms | 3 ms | 30 ms (seed 4) | 0 | 26.3 sd |"),
             "{md}"
         );
-        assert!(md.contains("| availability | fails | >= 99.00% |"), "{md}");
+        // A share's spread in percentage points, beside its percent mean.
+        assert!(md.contains("| availability | fails | >= 99.00% | 10 | 54.50% | 2.87% | 59.00% (seed 9) |"), "{md}");
         assert!(md.contains("| measure.same | holds | <= 3 | 10 | 3 | 0 | 3 (seed 0) | 0 | no spread |"), "{md}");
         // Seeds past a bound are counted: a minimum of 15 that must hold is crossed by seeds 0..5
         // (10 to 14), a maximum of 14 that must fail by the seeds at or under it (0..5).
