@@ -672,8 +672,8 @@ pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
         let v = |x: f64| show_bound_value(&s.item, x);
         let margin = match s.margin {
             None => "no spread".to_string(),
-            Some(x) if s.thin() => format!("**{x:.1} sd (thin)**"),
-            Some(x) => format!("{x:.1} sd"),
+            Some(x) if s.thin() => format!("**{} sd (thin)**", tenths_down(x)),
+            Some(x) => format!("{} sd", tenths_down(x)),
         };
         let _ = writeln!(
             m,
@@ -692,6 +692,11 @@ pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
     }
     m.push('\n');
     m
+}
+
+/// A margin in sd to one decimal, rounded down, so a thin one (under 4) never shows as 4.0.
+fn tenths_down(x: f64) -> String {
+    format!("{:.1}", (x * 10.0).floor() / 10.0)
 }
 
 /// `n` rounded to two significant figures, with thousands separators: 10,078 -> "10,000".
@@ -713,12 +718,13 @@ pub fn thin_bounds_text(spreads: &[BoundSpread]) -> String {
         };
         let _ = writeln!(
             t,
-            "  thin bound: {} {} {} ({}) is {margin:.1} sd from the mean {} (sd {}; nearest seed {}: {}; {} of {} seeds \
+            "  thin bound: {} {} {} ({}) is {} sd from the mean {} (sd {}; nearest seed {}: {}; {} of {} seeds \
              crossed it){odds}",
             s.item,
             s.op,
             show_bound_value(&s.item, s.bound),
             if s.must_hold { "must hold" } else { "must fail" },
+            tenths_down(margin),
             show_bound_value(&s.item, s.mean),
             show_bound_value(&s.item, s.sd),
             s.nearest.0,
@@ -1159,6 +1165,10 @@ mod tests {
         assert!(text.contains("thin bound: measure.m <= 20 (must hold) is 1.9 sd from the mean 14.5000"), "{text}");
         assert!(text.contains("about once in 36 seeds"), "{text}");
         assert!(text.contains("nearest seed 9: 19; 0 of 10 seeds crossed it"), "{text}");
+        assert_eq!(
+            (tenths_down(3.97), tenths_down(4.0), tenths_down(-0.31)),
+            ("3.9".into(), "4.0".into(), "-0.4".into())
+        );
         assert_eq!(two_figures(10_078.4), "10,000");
         assert_eq!(two_figures(3.2), "3");
         assert!(bounds_markdown(&[]).is_empty());
