@@ -31,7 +31,8 @@ Seeds: `0..100` (100 excluded), `0..=99`, `1,5,9`, or a mix `0..10,42`.
 Writes <out>/results.jsonl (one JSON line per seed, appended as seeds finish: an interrupted sweep
 re-run with the same arguments resumes) and <out>/summary.md (how often each invariant and SLA held,
 with a Wilson 95% interval, each metric's distribution, and each SLA bound's distance from the
-mean in standard deviations: under 4 it is thin, and the terminal names it). For a folder, each scenario gets
+mean in standard deviations: under 4, or crossed by a seed, it is thin, and the terminal names it;
+a floor no seed crosses, where a normal spread would, is not). For a folder, each scenario gets
 <out>/<file name>/. The results are identical for any --jobs. Resuming trusts results of the same
 scenario text and simctl version: after changing a model's code, use a fresh --out.
 A known-bad scenario with `expect: Fail([...], AtLeast(r))` promises its failure on at least a

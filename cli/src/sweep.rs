@@ -528,6 +528,10 @@ pub fn sla_metric(name: &str) -> String {
 /// normal spread crosses 4 sd about once in 31,600 seeds, 3 sd once in 740.
 pub const THIN_SD: f64 = 4.0;
 
+/// A sweep refutes a normal spread at a bound when so few (or so many) seeds crossed it that a
+/// normal spread would give that count less often than this.
+pub const NORMAL_REFUTED: f64 = 0.001;
+
 /// A bound is judged thin only from this many seeds: the spread of fewer says little (CI's
 /// three seeds of a good scenario gave standard deviations off by a factor of two).
 pub const THIN_MIN_SEEDS: usize = 10;
@@ -558,10 +562,31 @@ pub struct BoundSpread {
 }
 
 impl BoundSpread {
-    /// Whether the bound is thin: within [`THIN_SD`] of the mean, or crossed by it, over at
-    /// least [`THIN_MIN_SEEDS`] seeds.
+    /// Whether the bound is thin, judged over at least [`THIN_MIN_SEEDS`] seeds: a seed crossed
+    /// it, or the mean is within [`THIN_SD`] of it and the seeds agree with a normal tail there
+    /// ([`BoundSpread::normal_fits`]). A bound the seeds never crossed where a normal spread
+    /// would have, many times over, is a floor of the metric (a crash that always loses at least
+    /// one worker, a scheduled incident that makes at least six alerts due), not a draw near
+    /// its edge.
     pub fn thin(&self) -> bool {
-        self.seeds >= THIN_MIN_SEEDS && self.margin.is_some_and(|m| m < THIN_SD)
+        self.seeds >= THIN_MIN_SEEDS
+            && (self.crossed > 0 || self.margin.is_some_and(|m| m < THIN_SD) && self.normal_fits())
+    }
+
+    /// The seeds a normal spread of this mean and sd would have put past the bound, of this many.
+    pub fn normal_crossings(&self) -> Option<f64> {
+        self.margin.map(|m| self.seeds as f64 * sim_core::math::normal_tail(m))
+    }
+
+    /// Whether the number of seeds that crossed the bound is one a normal spread gives at least
+    /// once in [`NORMAL_REFUTED`]'s inverse sweeps, in either direction (as few or fewer, as many
+    /// or more). False when the seeds refute the normal odds: the bound lies in a tail of
+    /// another shape, and only the seeds' own count says how often it is crossed.
+    pub fn normal_fits(&self) -> bool {
+        let Some(m) = self.margin else { return true };
+        let (n, p, k) = (self.seeds as u64, sim_core::math::normal_tail(m), self.crossed as u64);
+        sim_core::math::binomial_at_most(n, p, k) >= NORMAL_REFUTED
+            && sim_core::math::binomial_at_least(n, p, k) >= NORMAL_REFUTED
     }
 
     /// About one seed in this many crosses the bound, if the spread were normal.
@@ -664,7 +689,11 @@ pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
          scenario expects (the SLA holds, or fails for a known-bad scenario that declares it). Under {THIN_SD} \
          it is thin: a normal spread crosses 4 sd about once in 31,600 seeds and 3 sd once in 740; a skewed one \
          (a rate, a tail latency) may do better or worse, so sweep more seeds before trusting a thin bound. \
-         Judged from {THIN_MIN_SEEDS} seeds or more.\n"
+         A bound no seed crossed where a normal spread would have crossed it often enough that the count is \
+         less likely than 1 in {:.0} is not in a normal tail (a floor of the metric, such as a crash that \
+         always loses a worker, or a skewed spread's short tail): not thin. A bound some seed crossed is thin. Judged from {THIN_MIN_SEEDS} \
+         seeds or more.\n",
+        1.0 / NORMAL_REFUTED
     );
     let _ = writeln!(m, "| SLA | expected | bound | seeds | mean | sd | nearest seed | crossed | margin |");
     let _ = writeln!(m, "|---|---|---:|---:|---:|---:|---|---:|---:|");
@@ -673,6 +702,13 @@ pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
         let margin = match s.margin {
             None => "no spread".to_string(),
             Some(x) if s.thin() => format!("**{} sd (thin)**", tenths_down(x)),
+            Some(x) if x < THIN_SD && !s.normal_fits() => {
+                format!(
+                    "{} sd (not a normal tail: none crossed it, where a normal spread puts ~{:.0} past it)",
+                    tenths_down(x),
+                    s.normal_crossings().unwrap_or(0.0)
+                )
+            }
             Some(x) => format!("{} sd", tenths_down(x)),
         };
         let _ = writeln!(
@@ -712,7 +748,11 @@ pub fn thin_bounds_text(spreads: &[BoundSpread]) -> String {
     let mut t = String::new();
     for s in spreads.iter().filter(|s| s.thin()) {
         let margin = s.margin.unwrap_or(0.0);
+        // Where the seeds refute a normal tail, its odds are only what a normal spread would do.
         let odds = match s.one_seed_in() {
+            Some(n) if !s.normal_fits() => {
+                format!("; not a normal tail: a normal spread crosses it about once in {} seeds", two_figures(n))
+            }
             Some(n) => format!("; a normal spread crosses it about once in {} seeds", two_figures(n)),
             None => String::new(),
         };
@@ -1090,6 +1130,51 @@ mod tests {
     /// Each SLA side against the spread of its metric: the margin in standard deviations toward
     /// the expected side, the nearest seed, thin under 4 sd; a known-bad's declared SLA must fail,
     /// one `may_also_fail` allows is left out, and a metric no seed measured gives no row.
+    /// Where the seeds refute a normal spread, the normal odds do not judge: a floor (40 of 48
+    /// seeds at exactly the minimum of 1, 8 at 3: 0.4 sd, where a normal spread would put 15 seeds
+    /// under it) is not thin; a bound one seed in 100 crossed, 4.9 sd from the mean (a normal
+    /// spread: once in two million), is, with the seeds' count rather than the normal odds.
+    #[test]
+    fn a_bound_the_seeds_refute_a_normal_tail_at_is_judged_by_the_seeds() {
+        let results = |values: &[f64]| -> Vec<SeedResult> {
+            values
+                .iter()
+                .enumerate()
+                .map(|(seed, &v)| {
+                    let mut r = SeedResult::errored(seed as u64, String::new());
+                    r.error = None;
+                    r.metrics = BTreeMap::from([("measure.m".to_string(), v)]);
+                    r
+                })
+                .collect()
+        };
+        let at_least = |min: f64| vec![Sla::Measure { name: "m".into(), min: Some(min), max: None }];
+        let floor: Vec<f64> = (0..48).map(|i| if i % 6 == 0 { 3.0 } else { 1.0 }).collect();
+        let s = bound_spreads(&at_least(1.0), &Expect::Pass, &[], &results(&floor));
+        assert_eq!((s[0].crossed, tenths_down(s[0].margin.unwrap())), (0, "0.4".to_string()));
+        assert!(!s[0].normal_fits() && !s[0].thin(), "{:?}", s[0]);
+        assert!(
+            bounds_markdown(&s)
+                .contains("| 0.4 sd (not a normal tail: none crossed it, where a normal spread puts ~16 past it) |"),
+            "{}",
+            bounds_markdown(&s)
+        );
+        assert!(thin_bounds_text(&s).is_empty());
+        // The same spread over 12 seeds (two at 3) does not refute a normal tail: thin.
+        let s12 = bound_spreads(&at_least(1.0), &Expect::Pass, &[], &results(&floor[..12]));
+        assert!(s12[0].normal_fits() && s12[0].thin(), "{:?}", s12[0]);
+        let mut tail = vec![100.0; 99];
+        tail.push(0.0);
+        let s = bound_spreads(&at_least(50.0), &Expect::Pass, &[], &results(&tail));
+        assert_eq!((s[0].crossed, tenths_down(s[0].margin.unwrap())), (1, "4.9".to_string()));
+        assert!(!s[0].normal_fits() && s[0].thin());
+        let text = thin_bounds_text(&s);
+        assert!(
+            text.contains("1 of 100 seeds crossed it); not a normal tail: a normal spread crosses it about once in 2,400,000 seeds"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn sla_bounds_are_set_against_their_spread() {
         use sim_core::time::Duration;

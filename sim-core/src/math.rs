@@ -244,6 +244,39 @@ pub fn normal_tail(z: f64) -> f64 {
     0.5 * libm::erfc(z / std::f64::consts::SQRT_2)
 }
 
+/// `P(X <= k)` for `X ~ Binomial(n, p)`: the chance of at most `k` successes in `n` trials. Each
+/// term from its logarithm (`lgamma`), so no power of `1 - p` underflows before it is weighed.
+pub fn binomial_at_most(n: u64, p: f64, k: u64) -> f64 {
+    binomial_sum(n, p, 0..=k.min(n))
+}
+
+/// `P(X >= k)` for `X ~ Binomial(n, p)`, summed over its own terms (not `1 - P(X < k)`, which
+/// loses a small tail to rounding).
+pub fn binomial_at_least(n: u64, p: f64, k: u64) -> f64 {
+    if k > n {
+        return 0.0;
+    }
+    binomial_sum(n, p, k..=n)
+}
+
+fn binomial_sum(n: u64, p: f64, ks: std::ops::RangeInclusive<u64>) -> f64 {
+    let p = p.clamp(0.0, 1.0);
+    if p == 0.0 || p == 1.0 {
+        // All the mass on 0 successes, or on n.
+        let at = if p == 0.0 { 0 } else { n };
+        return if ks.contains(&at) { 1.0 } else { 0.0 };
+    }
+    let (lp, lq) = (ln(p), ln(1.0 - p));
+    let ln_n = libm::lgamma(n as f64 + 1.0);
+    let sum: f64 = ks
+        .map(|k| {
+            let ln_choose = ln_n - libm::lgamma(k as f64 + 1.0) - libm::lgamma((n - k) as f64 + 1.0);
+            exp(ln_choose + k as f64 * lp + (n - k) as f64 * lq)
+        })
+        .sum();
+    sum.min(1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +401,24 @@ mod tests {
             assert!(ulps(t, libm::exp2(i as f64 / 128.0)) <= 1, "2^({i}/128): {t}");
             assert!(f64::from_bits(tail).abs() <= f64::EPSILON / 2.0, "row {i}");
         }
+    }
+
+    /// Binomial tails against exact values: Binomial(10, 1/2) at most 5 is 638/1024 (and at least
+    /// 5 the same, by symmetry); no success in 48 trials of 0.38 is 0.62^48; the two tails of one
+    /// split sum to one; the ends of `p` and of `k`.
+    #[test]
+    fn binomial_tails_match_exact_values() {
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1e-300);
+        assert!(close(binomial_at_most(10, 0.5, 5), 638.0 / 1024.0));
+        assert!(close(binomial_at_least(10, 0.5, 5), 638.0 / 1024.0));
+        assert!(close(binomial_at_most(48, 0.38, 0), libm::pow(0.62, 48.0)));
+        assert!(close(binomial_at_most(1_500, 0.01, 9) + binomial_at_least(1_500, 0.01, 10), 1.0));
+        // Far in a tail, where `(1 - p)^n` underflows on its own: still a number, and tiny.
+        let tiny = binomial_at_most(100_000, 0.3, 10);
+        assert!(tiny.is_finite() && tiny < 1e-300, "{tiny}");
+        assert_eq!((binomial_at_most(5, 0.0, 0), binomial_at_least(5, 0.0, 1)), (1.0, 0.0));
+        assert_eq!((binomial_at_least(5, 1.0, 5), binomial_at_most(5, 1.0, 4)), (1.0, 0.0));
+        assert!(binomial_at_least(5, 0.3, 6) == 0.0 && close(binomial_at_most(5, 0.3, 9), 1.0));
     }
 
     #[test]

@@ -60,7 +60,8 @@ fn sweep_results_are_byte_identical_for_any_jobs() {
         "{summary}"
     );
     assert!(
-        summary.contains("| availability | holds | >= 99.00% | 6 | 100.00% | 0 | 100.00% (seed 0) | 0 | no spread |"),
+        summary
+            .contains("| availability | holds | >= 99.00% | 6 | 100.00% | 0.00% | 100.00% (seed 0) | 0 | no spread |"),
         "{summary}"
     );
     // The same probabilities on the terminal.
