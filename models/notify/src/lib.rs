@@ -38,7 +38,9 @@
 //! write and calls the provider itself, retrying in memory, then writes *sent* or *failed after
 //! retries*: a provider outage keeps notifications in the API servers' memory for the whole retry
 //! budget, and a restart of an API server meanwhile loses them (the status stays *pending*
-//! forever) — and those that outlive the budget fail although the provider came back.
+//! forever) — and those that outlive the budget fail although the provider came back; and a
+//! client's retry of one already *failed* sends it again from memory, so a status read may answer
+//! *failed* before its delivery (`status_agrees`; scenarios/notify_no_queue.ron, seed 716).
 //! `dedup: false`: a client's retry of a slow `send` (the first attempt was only late) puts the
 //! notification on the queue twice, and both copies are delivered.
 //!
