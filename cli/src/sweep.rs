@@ -691,8 +691,8 @@ pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
          (a rate, a tail latency) may do better or worse, so sweep more seeds before trusting a thin bound. \
          A bound no seed crossed where a normal spread would have crossed it often enough that the count is \
          less likely than 1 in {:.0} is not in a normal tail (a floor of the metric, such as a crash that \
-         always loses a worker, or a skewed spread's short tail): not thin. A bound some seed crossed is thin. Judged from {THIN_MIN_SEEDS} \
-         seeds or more.\n",
+         always loses a worker, or a skewed spread's short tail): not thin. A bound some seed crossed is \
+         thin. Judged from {THIN_MIN_SEEDS} seeds or more.\n",
         1.0 / NORMAL_REFUTED
     );
     let _ = writeln!(m, "| SLA | expected | bound | seeds | mean | sd | nearest seed | crossed | margin |");
@@ -1127,13 +1127,10 @@ mod tests {
         rs.iter().map(SeedResult::to_line).collect()
     }
 
-    /// Each SLA side against the spread of its metric: the margin in standard deviations toward
-    /// the expected side, the nearest seed, thin under 4 sd; a known-bad's declared SLA must fail,
-    /// one `may_also_fail` allows is left out, and a metric no seed measured gives no row.
     /// Where the seeds refute a normal spread, the normal odds do not judge: a floor (40 of 48
-    /// seeds at exactly the minimum of 1, 8 at 3: 0.4 sd, where a normal spread would put 15 seeds
+    /// seeds at exactly the minimum of 1, 8 at 3: 0.4 sd, where a normal spread would put 16 seeds
     /// under it) is not thin; a bound one seed in 100 crossed, 4.9 sd from the mean (a normal
-    /// spread: once in two million), is, with the seeds' count rather than the normal odds.
+    /// spread: once in 2.4 million seeds), is, with the seeds' count beside the normal odds.
     #[test]
     fn a_bound_the_seeds_refute_a_normal_tail_at_is_judged_by_the_seeds() {
         let results = |values: &[f64]| -> Vec<SeedResult> {
@@ -1175,6 +1172,9 @@ mod tests {
         );
     }
 
+    /// Each SLA side against the spread of its metric: the margin in standard deviations toward
+    /// the expected side, the nearest seed, thin under 4 sd; a known-bad's declared SLA must fail,
+    /// one `may_also_fail` allows is left out, and a metric no seed measured gives no row.
     #[test]
     fn sla_bounds_are_set_against_their_spread() {
         use sim_core::time::Duration;
