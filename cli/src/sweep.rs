@@ -700,9 +700,10 @@ pub fn bounds_markdown(spreads: &[BoundSpread]) -> String {
     for s in spreads {
         let v = |x: f64| show_bound_value(&s.item, x);
         let margin = match s.margin {
+            None if s.thin() => "**no spread (thin: every seed crossed it)**".to_string(),
             None => "no spread".to_string(),
             Some(x) if s.thin() => format!("**{} sd (thin)**", tenths_down(x)),
-            Some(x) if x < THIN_SD && !s.normal_fits() => {
+            Some(x) if x < THIN_SD && s.crossed == 0 && !s.normal_fits() => {
                 format!(
                     "{} sd (not a normal tail: none crossed it, where a normal spread puts ~{:.0} past it)",
                     tenths_down(x),
@@ -747,7 +748,12 @@ pub fn thin_bounds_text(spreads: &[BoundSpread]) -> String {
     use std::fmt::Write as _;
     let mut t = String::new();
     for s in spreads.iter().filter(|s| s.thin()) {
-        let margin = s.margin.unwrap_or(0.0);
+        let mean = show_bound_value(&s.item, s.mean);
+        let place = match s.margin {
+            Some(m) => format!("{} sd from the mean {mean}", tenths_down(m)),
+            // Every seed measured the same (and crossed it): no spread to measure by.
+            None => format!("crossed by every seed, each at {mean}"),
+        };
         // Where the seeds refute a normal tail, its odds are only what a normal spread would do.
         let odds = match s.one_seed_in() {
             Some(n) if !s.normal_fits() => {
@@ -758,14 +764,12 @@ pub fn thin_bounds_text(spreads: &[BoundSpread]) -> String {
         };
         let _ = writeln!(
             t,
-            "  thin bound: {} {} {} ({}) is {} sd from the mean {} (sd {}; nearest seed {}: {}; {} of {} seeds \
+            "  thin bound: {} {} {} ({}) is {place} (sd {}; nearest seed {}: {}; {} of {} seeds \
              crossed it){odds}",
             s.item,
             s.op,
             show_bound_value(&s.item, s.bound),
             if s.must_hold { "must hold" } else { "must fail" },
-            tenths_down(margin),
-            show_bound_value(&s.item, s.mean),
             show_bound_value(&s.item, s.sd),
             s.nearest.0,
             show_bound_value(&s.item, s.nearest.1),
@@ -1170,6 +1174,16 @@ mod tests {
             text.contains("1 of 100 seeds crossed it); not a normal tail: a normal spread crosses it about once in 2,400,000 seeds"),
             "{text}"
         );
+        // Every seed the same and past the bound: thin, with no spread to give a margin by.
+        let s = bound_spreads(&at_least(6.0), &Expect::Pass, &[], &results(&[5.0; 10]));
+        assert!(s[0].margin.is_none() && s[0].thin());
+        assert!(
+            bounds_markdown(&s).contains("| 10 | **no spread (thin: every seed crossed it)** |"),
+            "{}",
+            bounds_markdown(&s)
+        );
+        let text = thin_bounds_text(&s);
+        assert!(text.contains("is crossed by every seed, each at 5 (sd 0;"), "{text}");
     }
 
     /// Each SLA side against the spread of its metric: the margin in standard deviations toward
