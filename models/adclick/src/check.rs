@@ -335,15 +335,17 @@ fn measures(
         "result_latency_mean_s".into(),
         if lat.is_empty() { 0.0 } else { lat.iter().sum::<f64>() / lat.len() as f64 },
     );
-    let (mut restored, mut skipped, mut saves, mut state_bytes) = (0u64, 0u64, 0u64, 0u64);
+    let (mut restored, mut skipped, mut saves, mut state_bytes, mut loads) = (0u64, 0u64, 0u64, 0u64, 0u64);
     for (_, n) in run.servers() {
         if let Node::Aggregator(a) = n {
+            loads += a.keeper.stats.loads;
             restored += a.keeper.stats.restored;
             skipped += a.keeper.stats.skipped;
             saves += a.keeper.stats.saved;
             state_bytes += a.keeper.states().map(|(_, s)| parts::snapshot::SnapState::bytes(s)).sum::<u64>();
         }
     }
+    m.insert("snapshot_loads".into(), loads as f64);
     m.insert("snapshots_restored".into(), restored as f64);
     m.insert("replay_skipped".into(), skipped as f64);
     m.insert("snapshots_saved".into(), saves as f64);

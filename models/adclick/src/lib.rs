@@ -361,8 +361,13 @@ impl Aggregator {
     fn assign(&mut self, ctx: &mut Ctx<'_, Node>, p: Pid) {
         let cfg = self.cfg.clone();
         if let Some(epoch) = self.keeper.assign(p as u64, || PartAgg::new(&cfg)) {
-            self.call(ctx, Job::Load { p, epoch }, |req| AppMsg::Snap(snapshot::Msg::Load { req, key: p as u64 }));
+            self.load(ctx, p, epoch);
         }
+    }
+
+    /// Asks the store for partition `p`'s snapshot, for the keeper's load `epoch`.
+    fn load(&mut self, ctx: &mut Ctx<'_, Node>, p: Pid, epoch: u64) {
+        self.call(ctx, Job::Load { p, epoch }, |req| AppMsg::Snap(snapshot::Msg::Load { req, key: p as u64 }));
     }
 
     fn take(&mut self, ctx: &mut Ctx<'_, Node>, d: Delivery) {
@@ -446,9 +451,10 @@ impl Aggregator {
             }
             Job::Load { p, epoch } => {
                 let Some(snap) = loaded.filter(|_| ok) else {
-                    if self.keeper.has(p as u64) && self.keeper.state(p as u64).is_none() {
-                        self.keeper.revoke(p as u64);
-                        self.assign(ctx, p);
+                    // Load again, keeping the records read meanwhile (unless this load is no
+                    // longer the partition's).
+                    if let Some(epoch) = self.keeper.reload(p as u64, epoch) {
+                        self.load(ctx, p, epoch);
                     }
                     return;
                 };

@@ -524,9 +524,13 @@ impl Counter {
         let cfg = self.cfg.clone();
         self.published.remove(&p);
         if let Some(epoch) = self.keeper.assign(p as u64, || PartCount::new(&cfg)) {
-            let job = Job::Load { p, epoch };
-            self.call(ctx, job, |req| AppMsg::Snap(snapshot::Msg::Load { req, key: p as u64 }));
+            self.load(ctx, p, epoch);
         }
+    }
+
+    /// Asks the store for partition `p`'s snapshot, for the keeper's load `epoch`.
+    fn load(&mut self, ctx: &mut Ctx<'_, Node>, p: Pid, epoch: u64) {
+        self.call(ctx, Job::Load { p, epoch }, |req| AppMsg::Snap(snapshot::Msg::Load { req, key: p as u64 }));
     }
 
     fn take(&mut self, ctx: &mut Ctx<'_, Node>, d: Delivery) {
@@ -589,9 +593,10 @@ impl Counter {
             }
             Job::Load { p, epoch } => {
                 let Some(snap) = loaded.filter(|_| ok) else {
-                    if self.keeper.has(p as u64) && self.keeper.state(p as u64).is_none() {
-                        self.keeper.revoke(p as u64);
-                        self.assign(ctx, p);
+                    // Load again, keeping the records read meanwhile (unless this load is no
+                    // longer the partition's).
+                    if let Some(epoch) = self.keeper.reload(p as u64, epoch) {
+                        self.load(ctx, p, epoch);
                     }
                     return;
                 };
