@@ -424,6 +424,13 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         self
     }
 
+    /// The context of a start after a crash (the kernel sets it; tests of a part's recovery set
+    /// it on a detached context).
+    pub fn with_restart(mut self, restarted: bool) -> Self {
+        self.restarted = restarted;
+        self
+    }
+
     /// A context with no world behind it, for unit tests of one handler: inspect `effects` after.
     pub fn detached(
         node: NodeId,

@@ -1444,7 +1444,8 @@ impl Model for Chat {
                 }));
             }
             if n == l.registry {
-                return Node::Registry(Box::new(Registry::new("registry", c.registry.clone())));
+                let watchers = l.chat.iter().copied();
+                return Node::Registry(Box::new(Registry::new("registry", c.registry.clone()).watched_by(watchers)));
             }
             Node::Kv(Box::new(KvServer::new("kv", &c.kv, &map, n, &[])))
         })

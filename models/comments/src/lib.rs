@@ -407,7 +407,7 @@ impl Instance {
                     self.on_opened(ctx, ev);
                 }
             }
-            Msg::Registry(m @ registry::Msg::Changes(_)) => {
+            Msg::Registry(m @ (registry::Msg::Changes(_) | registry::Msg::Reset { .. })) => {
                 if self.lag > Duration::ZERO {
                     ctx.set_timer(self.lag, Timer::Late(Late(m)));
                 } else {
@@ -732,7 +732,8 @@ impl Model for Comments {
                 return Node::Broker(Box::new(Broker::new(l.cluster.clone(), "log", n)));
             }
             if n == l.registry {
-                return Node::Registry(Box::new(Registry::new("registry", c.registry.clone())));
+                let watchers = l.clients.iter().chain(&l.instances).copied();
+                return Node::Registry(Box::new(Registry::new("registry", c.registry.clone()).watched_by(watchers)));
             }
             if let Some(k) = l.clients.iter().position(|&x| x == n) {
                 let users: Vec<UserId> =
@@ -915,6 +916,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("reconnects".into(), counter("viewer", "reconnects"));
     m.insert("connect_failures".into(), counter("viewer", "connect_failures"));
     m.insert("registry_changes".into(), counter("registry", "changes"));
+    m.insert("registry_watchers_reset".into(), counter("registry", "watchers_reset"));
     r.tables.push(
         Table::new(
             "delivery_after_churn",

@@ -49,7 +49,8 @@
 //!
 //! Counters under the registry's scope: `registers`, `unregisters`, `stale_writes` (ignored by
 //! the epoch guard), `sessions_opened`, `sessions_expired`, `expired_replies`, `changes`,
-//! `notifications` (batches sent); the level `scope.unpublished`. Under a view's scope:
+//! `notifications` (batches sent), `watchers_reset` (views told to start again by a restarted
+//! registry); the level `scope.unpublished`. Under a view's scope:
 //! `misrouted` (reported by the design when a lookup sent it to a server that no longer held the
 //! user) and `lookup_misses`. [`RegistryStats`] and [`ViewStats`] per node.
 //!
@@ -66,7 +67,11 @@
 //! to a dead server. Whether a misrouted message is retried, and for how long, is the design's
 //! choice. The registry node itself is not replicated here: crashing it loses the map (members
 //! re-register when their renewals are refused), which a scenario can show but should not
-//! mistake for ZooKeeper's behaviour.
+//! mistake for ZooKeeper's behaviour. Its watches are lost with it; the nodes the design names
+//! as watchers ([`Registry::watched_by`]) are told to drop their views and start again
+//! ([`Msg::Reset`]), as a ZooKeeper client sets its watches again after reconnecting, and the
+//! new registry's transaction ids start above the old one's (at the restart's instant in
+//! nanoseconds), so a batch of the old registry still in flight changes nothing.
 
 use crate::conn::UserId;
 use serde::{Deserialize, Serialize};
@@ -123,6 +128,14 @@ pub enum Change {
     Member { zxid: u64, server: NodeId, live: bool },
 }
 
+impl Change {
+    pub fn zxid(&self) -> u64 {
+        match *self {
+            Change::Set { zxid, .. } | Change::Remove { zxid, .. } | Change::Member { zxid, .. } => zxid,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Msg {
     /// A member opens (`fresh`) or renews its session.
@@ -148,6 +161,13 @@ pub enum Msg {
     Watch,
     /// Changes for watchers (the first answer to `Watch` is a snapshot).
     Changes(Arc<[Change]>),
+    /// The registry restarted without its state: the watcher drops everything it holds and
+    /// starts again from `snapshot` (empty after a restart), ignoring every change up to `since`
+    /// (the old registry's, still in flight).
+    Reset {
+        since: u64,
+        snapshot: Arc<[Change]>,
+    },
 }
 
 impl sim_core::Message for Msg {
@@ -159,11 +179,12 @@ impl sim_core::Message for Msg {
             Msg::Expired { .. } => "registry_expired",
             Msg::Watch => "registry_watch",
             Msg::Changes(_) => "registry_changes",
+            Msg::Reset { .. } => "registry_reset",
         }
     }
     fn size_bytes(&self) -> u64 {
         match self {
-            Msg::Changes(c) => 64 + 32 * c.len() as u64,
+            Msg::Changes(c) | Msg::Reset { snapshot: c, .. } => 64 + 32 * c.len() as u64,
             _ => 64,
         }
     }
@@ -223,6 +244,9 @@ pub struct Registry {
     /// Live servers: the number of live sessions each has, and the zxid of its last change.
     members: BTreeMap<NodeId, (u32, u64)>,
     watchers: Vec<NodeId>,
+    /// The nodes that hold a [`View`] of this registry, as the design wires them
+    /// ([`Registry::watched_by`]): told to start again when the registry restarts.
+    known_watchers: Vec<NodeId>,
     /// Changes not yet published, with the time they are due.
     unpublished: VecDeque<(Time, Change)>,
     publish_armed: bool,
@@ -239,6 +263,7 @@ impl Registry {
             sessions: BTreeMap::new(),
             members: BTreeMap::new(),
             watchers: Vec::new(),
+            known_watchers: Vec::new(),
             unpublished: VecDeque::new(),
             publish_armed: false,
             zxid: 0,
@@ -246,9 +271,33 @@ impl Registry {
         }
     }
 
-    /// Starts the session expiry sweep (call from `on_start`).
-    pub fn start<A: Actor<Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>) {
+    /// The nodes that hold a [`View`] of this registry. A watch lives in the registry's memory,
+    /// so a restart loses it; a ZooKeeper client library reconnects and sets its watches again.
+    /// Here the restarted registry sends these nodes a [`Msg::Reset`] with its (empty) state and
+    /// publishes to them from then on. Without it, a view outlives the registry's restart
+    /// holding the old state, which no change ever reaches again.
+    pub fn watched_by(mut self, nodes: impl IntoIterator<Item = NodeId>) -> Registry {
+        self.known_watchers = nodes.into_iter().collect();
+        self
+    }
+
+    /// Starts the session expiry sweep (call from `on_start`). After a restart, resets the
+    /// known watchers ([`Registry::watched_by`]) to the empty state, under transaction ids above
+    /// any the registry gave before: it starts counting at the restart's instant in nanoseconds
+    /// (the registry cannot have made more changes than nanoseconds have passed).
+    pub fn start<A: Actor<Msg: From<Msg>, Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>) {
         crate::set_timer(ctx, self.spec.session_interval, Timer::Expire);
+        if ctx.is_restart() {
+            self.zxid = self.zxid.max(ctx.now().0);
+            let empty: Arc<[Change]> = Arc::from(Vec::new());
+            for &w in &self.known_watchers {
+                if !self.watchers.contains(&w) {
+                    self.watchers.push(w);
+                }
+                crate::send(ctx, w, Msg::Reset { since: self.zxid, snapshot: empty.clone() });
+            }
+            ctx.count_in(self.scope, "watchers_reset", self.known_watchers.len() as u64);
+        }
     }
 
     /// The server and epoch `user` is registered at.
@@ -390,7 +439,7 @@ impl Registry {
                 }));
                 crate::send(ctx, from, Msg::Changes(snap.into()));
             }
-            Msg::Expired { .. } | Msg::Changes(_) => {}
+            Msg::Expired { .. } | Msg::Changes(_) | Msg::Reset { .. } => {}
         }
     }
 
@@ -523,6 +572,8 @@ pub struct ViewStats {
     pub lookups: u64,
     pub lookup_misses: u64,
     pub misrouted: u64,
+    /// Restarts of the registry that emptied this view ([`Msg::Reset`]).
+    pub resets: u64,
 }
 
 impl ViewStats {
@@ -532,6 +583,7 @@ impl ViewStats {
         self.lookups += o.lookups;
         self.lookup_misses += o.lookup_misses;
         self.misrouted += o.misrouted;
+        self.resets += o.resets;
     }
 }
 
@@ -554,12 +606,21 @@ pub struct View {
     entries: BTreeMap<UserId, (Option<(NodeId, u64)>, u64)>,
     /// Server -> (live, zxid).
     members: BTreeMap<NodeId, (bool, u64)>,
+    /// Changes up to this zxid are a registry's from before its last restart: ignored.
+    since: u64,
     pub stats: ViewStats,
 }
 
 impl View {
     pub fn new(scope: &'static str, registry: NodeId) -> View {
-        View { scope, registry, entries: BTreeMap::new(), members: BTreeMap::new(), stats: ViewStats::default() }
+        View {
+            scope,
+            registry,
+            entries: BTreeMap::new(),
+            members: BTreeMap::new(),
+            since: 0,
+            stats: ViewStats::default(),
+        }
     }
 
     /// Subscribes (call from `on_start`).
@@ -569,8 +630,22 @@ impl View {
 
     /// Applies the registry's notifications.
     pub fn on_msg(&mut self, msg: &Msg) {
-        let Msg::Changes(changes) = msg else { return };
+        let changes = match msg {
+            Msg::Changes(changes) => changes,
+            Msg::Reset { since, snapshot } => {
+                self.stats.resets += 1;
+                self.entries.clear();
+                self.members.clear();
+                self.since = self.since.max(*since);
+                snapshot
+            }
+            _ => return,
+        };
         for c in changes.iter() {
+            if c.zxid() <= self.since {
+                self.stats.ignored += 1;
+                continue;
+            }
             let applied = match *c {
                 Change::Set { zxid, user, server, epoch } => {
                     apply_newer(&mut self.entries, user, Some((server, epoch)), zxid)
@@ -736,6 +811,61 @@ mod tests {
         assert_ne!(m.session(), old);
         let (sent, _) = out(&mut b);
         assert_eq!(sent.last().unwrap().1, Msg::Session { session: m.session(), fresh: true });
+    }
+
+    /// A registry that restarts without its state tells the views the design wired to it to
+    /// start again, and its changes from then on reach them: `explore` found `comments` routing
+    /// viewers by a view frozen at the registry's crash (its watches were lost with it), while the
+    /// instances that re-registered hashed over the new membership.
+    #[test]
+    fn a_restarted_registry_resets_its_views_and_publishes_to_them_again() {
+        let mut b: Bench<T> = Bench::new();
+        let mut r = registry().watched_by([READER]);
+        let mut v = View::new("sender", NodeId(0));
+        b.with(|ctx| r.start(ctx));
+        msg(&mut b, &mut r, READER, Msg::Watch);
+        msg(&mut b, &mut r, S1, Msg::Session { session: 1, fresh: true });
+        msg(&mut b, &mut r, S1, Msg::Register { session: 1, user: 3, epoch: 1 });
+        b.now = Time(ms(500).0);
+        b.with(|ctx| r.on_timer(ctx, Timer::Publish));
+        for (_, m) in out(&mut b).0 {
+            v.on_msg(&m);
+        }
+        assert!(v.is_live(S1));
+        assert_eq!(v.entry(3), Some((S1, 1)));
+        // A late batch of the old registry, held back by the network: it arrives after the reset.
+        let late = Msg::Changes(vec![Change::Member { zxid: 2, server: S2, live: true }].into());
+        // The registry crashes and restarts 2 s later: a new one, empty, and a restart.
+        let mut r = registry().watched_by([READER]);
+        b.now = Time(Duration::from_secs(2).0);
+        b.restarted = true;
+        b.with(|ctx| r.start(ctx));
+        b.restarted = false;
+        let (sent, _) = out(&mut b);
+        let since = Duration::from_secs(2).0;
+        assert_eq!(sent, [(READER, Msg::Reset { since, snapshot: Vec::new().into() })]);
+        v.on_msg(&sent[0].1);
+        assert_eq!((v.is_live(S1), v.entry(3)), (false, None), "the view holds what the registry holds");
+        assert_eq!(v.stats.resets, 1);
+        v.on_msg(&late);
+        assert!(!v.is_live(S2), "the old registry's change is ignored");
+        // S2 joins the new registry, which publishes to the reader without a new watch ...
+        msg(&mut b, &mut r, S2, Msg::Session { session: 2, fresh: true });
+        b.now = Time(ms(2_500).0);
+        b.with(|ctx| r.on_timer(ctx, Timer::Publish));
+        let (sent, _) = out(&mut b);
+        assert_eq!(sent.len(), 1);
+        v.on_msg(&sent[0].1);
+        assert!(v.is_live(S2));
+        // ... under transaction ids above the old registry's.
+        let Msg::Changes(c) = &sent[0].1 else { panic!("a batch: {:?}", sent[0].1) };
+        assert!(c[0].zxid() > since);
+        assert_eq!(v.live_servers().collect::<Vec<_>>(), [S2]);
+        // Without `watched_by` a restart resets nobody (the registry knows no watcher).
+        let mut lone = registry();
+        b.restarted = true;
+        b.with(|ctx| lone.start(ctx));
+        assert!(out(&mut b).0.is_empty());
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Bench<A: Actor> {
     pub durable: Vec<A::Record>,
     /// What `ctx.outage()` returns.
     pub outage: Option<OutageMode>,
+    /// What `ctx.is_restart()` returns.
+    pub restarted: bool,
     pub fx: Vec<Effect<A>>,
 }
 
@@ -52,6 +54,7 @@ impl<A: Actor> Bench<A> {
             ids: IdSource::default(),
             durable: Vec::new(),
             outage: None,
+            restarted: false,
             fx: Vec::new(),
         }
     }
@@ -59,7 +62,8 @@ impl<A: Actor> Bench<A> {
     /// Runs `f` with a context at the bench's current time.
     pub fn with<R>(&mut self, f: impl FnOnce(&mut Ctx<'_, A>) -> R) -> R {
         let mut ctx = Ctx::detached(self.node, self.now, &mut self.rng, &mut self.ids, &self.durable, &mut self.fx)
-            .with_outage(self.outage);
+            .with_outage(self.outage)
+            .with_restart(self.restarted);
         f(&mut ctx)
     }
 

@@ -572,7 +572,7 @@ impl Model for PushModel {
             }
             if n == registry {
                 return Node::Registry(Box::new(RegistryNode {
-                    registry: Registry::new("registry", c.registry.clone()),
+                    registry: Registry::new("registry", c.registry.clone()).watched_by(clients.iter().copied()),
                 }));
             }
             Node::Conn(Box::new(ConnNode {
