@@ -106,7 +106,14 @@ pub fn observe_run<M: Model>(base: &Scenario<M::Config>, cand: &Candidate, targe
     if !shrink::structurally_valid(&sc) || !sc.validate::<M>().is_empty() {
         return Observation::invalid();
     }
-    let opts = RunOptions { seed: Some(cand.seed), trace: true, coverage: true, ..Default::default() };
+    // The trace without payloads: `observe` reads times, nodes and labels only.
+    let opts = RunOptions {
+        seed: Some(cand.seed),
+        trace: true,
+        coverage: true,
+        trace_without_details: true,
+        ..Default::default()
+    };
     match catch_unwind(AssertUnwindSafe(|| scenario::run::<M>(&sc, opts))) {
         Err(payload) => {
             let text = payload

@@ -208,6 +208,9 @@ pub struct RunOptions<'a> {
     pub progress: Option<&'a mut dyn FnMut(Time, u64, Time)>,
     /// Collect the actors' fingerprint transitions (`simctl explore`'s coverage).
     pub coverage: bool,
+    /// With `trace`: leave out the payloads (each event's `detail`), for a reader of the events'
+    /// times, nodes and labels only.
+    pub trace_without_details: bool,
 }
 
 pub struct RunOutput {
@@ -288,6 +291,9 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
     if opts.coverage {
         sim.enable_coverage();
     }
+    if opts.trace_without_details {
+        sim.trace_without_details();
+    }
     let main_end = Time(sc.duration.0);
     let end = main_end + sc.settle;
     let mut stop = run_phase(&mut sim, main_end, end, &mut opts);
@@ -335,7 +341,7 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
         report,
     );
     record.events_skipped = sim.events_skipped();
-    RunOutput { record, trace: sim.trace().map(|t| t.to_vec()), coverage: sim.coverage(), world: World::new(sim) }
+    RunOutput { record, trace: sim.take_trace(), coverage: sim.coverage(), world: World::new(sim) }
 }
 
 fn run_phase<A: crate::actor::Actor>(

@@ -451,6 +451,8 @@ pub struct Sim<A: Actor> {
     /// it is cancelled before the resume.
     skipped: u64,
     trace: Option<Vec<TraceEvent>>,
+    /// Whether trace events carry their payload's `Debug` form ([`Sim::trace_without_details`]).
+    trace_details: bool,
     started: bool,
 }
 
@@ -616,6 +618,7 @@ impl<A: Actor> Sim<A> {
             events: 0,
             skipped: 0,
             trace: if config.trace { Some(Vec::new()) } else { None },
+            trace_details: true,
             topo,
             config,
             started: false,
@@ -1638,7 +1641,7 @@ impl<A: Actor> Sim<A> {
             node: e.client,
             kind: TraceKind::Complete { op, outcome },
             label: self.config.op_kinds.get(e.kind as usize).copied().unwrap_or("op").to_string(),
-            detail: format!("{:?}", e.reply),
+            detail: if self.trace_details { format!("{:?}", e.reply) } else { String::new() },
         };
         self.trace.as_mut().expect("tracing").push(event);
     }
@@ -1916,7 +1919,8 @@ impl<A: Actor> Sim<A> {
     #[cold]
     #[inline(never)]
     fn push_trace<T: std::fmt::Debug>(&mut self, node: NodeId, kind: TraceKind, label: &str, detail: &T) {
-        let event = TraceEvent { time: self.now, node, kind, label: label.to_string(), detail: format!("{detail:?}") };
+        let detail = if self.trace_details { format!("{detail:?}") } else { String::new() };
+        let event = TraceEvent { time: self.now, node, kind, label: label.to_string(), detail };
         self.trace.as_mut().expect("tracing").push(event);
     }
 
@@ -1975,6 +1979,19 @@ impl<A: Actor> Sim<A> {
     }
     /// Turns on the explorer's coverage: after every handler the kernel asks the actor for its
     /// [`Actor::fingerprint`] and keeps each new (previous, next) pair of a node's fingerprints.
+    /// Keeps the trace's events without their payloads (`detail` empty): what a search that
+    /// reads only the events' times, nodes and labels needs. A payload's `Debug` form can be
+    /// kilobytes (a Kafka fetch's records), and `simctl explore` traces every run it makes: with
+    /// details, a search of `kafka_failover` grew past 24 GB and was killed.
+    pub fn trace_without_details(&mut self) {
+        self.trace_details = false;
+    }
+
+    /// The trace, taken out of the simulation (empty afterwards); `None` without one.
+    pub fn take_trace(&mut self) -> Option<Vec<TraceEvent>> {
+        self.trace.as_mut().map(std::mem::take)
+    }
+
     pub fn enable_coverage(&mut self) {
         self.coverage = Some(Box::new(Coverage { last: vec![0; self.topo.node_count()], seen: BTreeSet::new() }));
     }

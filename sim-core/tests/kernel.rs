@@ -170,6 +170,34 @@ fn golden_trace_hashes() {
     assert_eq!((format!("{:016x}", s.trace_hash()), s.events_processed()), ("0aa27a51e33167e0".to_string(), 2346));
 }
 
+/// A trace without details (what `simctl explore` keeps of each run) is the full trace with
+/// every payload left out: the same events, times, nodes and labels, the same run.
+#[test]
+fn a_trace_without_details_is_the_full_trace_without_payloads() {
+    let traced = |details: bool| {
+        let mut cfg = SimConfig::new(42);
+        cfg.faults = vec![fault(300, Some(200), Fault::Partition(PartitionSpec::Isolate(2)))];
+        cfg.network = jittery();
+        cfg.trace = true;
+        let mut s = Sim::new(Topology::simple(5, 0), cfg, |_| Pinger { peers: 5, ..Default::default() });
+        if !details {
+            s.trace_without_details();
+        }
+        s.run_until(at(ms(1000)));
+        (s.trace_hash(), s.take_trace().unwrap(), s.trace().map(|t| t.len()))
+    };
+    let (full_hash, full, left) = traced(true);
+    let (bare_hash, bare, _) = traced(false);
+    assert_eq!(left, Some(0), "taken out");
+    assert_eq!(full_hash, bare_hash);
+    assert!(full.len() > 1000 && full.len() == bare.len(), "{} {}", full.len(), bare.len());
+    assert!(full.iter().any(|e| !e.detail.is_empty()));
+    assert!(bare.iter().all(|e| e.detail.is_empty()));
+    for (f, b) in full.iter().zip(&bare) {
+        assert_eq!((f.time, f.node, f.kind, &f.label), (b.time, b.node, b.kind, &b.label));
+    }
+}
+
 /// Tracing records, it never changes the run: the golden run traced has the golden hash and
 /// event count. Its trace names every dropped message with the reason (partition and loss here,
 /// a crashed receiver below), each counted as the message counters count them, and the crash and

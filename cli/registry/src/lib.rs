@@ -274,7 +274,7 @@ fn run<M: Model>(source: &str, req: RunRequest<'_>) -> Result<RunResult, RunErro
         return Err(RunError::TooBig { cost, limit });
     }
     let seed = req.seed.unwrap_or(sc.seed);
-    let opts = RunOptions { seed: Some(seed), trace: req.trace, progress: req.progress, coverage: false };
+    let opts = RunOptions { seed: Some(seed), trace: req.trace, progress: req.progress, ..Default::default() };
     let mut out = catch_unwind(AssertUnwindSafe(|| {
         // A traced run (replay) also notes the first failed operation; the same run otherwise.
         if req.trace { scenario::run::<Spy<M>>(&sc, opts) } else { scenario::run::<M>(&sc, opts) }
