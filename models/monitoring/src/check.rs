@@ -186,7 +186,7 @@ struct Gathered<'a> {
     query_failed: u64,
 }
 
-fn gather<'a>(run: &RunView<'a, Node>) -> Gathered<'a> {
+fn gather<'a>(c: &Config, run: &RunView<'a, Node>) -> Gathered<'a> {
     let mut g = Gathered {
         tsdb: None,
         accepted: Vec::new(),
@@ -202,6 +202,7 @@ fn gather<'a>(run: &RunView<'a, Node>) -> Gathered<'a> {
         cache: Default::default(),
         query_failed: 0,
     };
+    let mut ledger = None;
     for (_, n) in run.servers() {
         match n {
             Node::Tsdb(t) => g.tsdb = Some(t),
@@ -214,20 +215,7 @@ fn gather<'a>(run: &RunView<'a, Node>) -> Gathered<'a> {
                 g.collectors.dropped += s.dropped;
                 g.collectors.produce_failed += s.produce_failed;
             }
-            Node::Source(s) => {
-                g.emitted += s.emitted.len() as u64;
-                g.push_failed += s.push_failed;
-                let cpu = metric_id(s.index, 0);
-                let mut v: Vec<Sample> = s.emitted.iter().filter(|x| x.metric == cpu).copied().collect();
-                v.sort();
-                g.last_emitted = g.last_emitted.max(v.last().map_or(0, |x| x.ts));
-                g.cpu.insert(s.index, v);
-                let j = &mut g.jobs[usize::from(!s.pull)];
-                j.started += s.jobs_stats.started;
-                j.ended += s.jobs_stats.ended;
-                j.collected += s.jobs_stats.collected;
-                j.missed += s.jobs_stats.missed;
-            }
+            Node::Source(s) => ledger = Some(s.ledger.clone()),
             Node::Alerts(a) => {
                 g.firings = a.firings.clone();
                 g.resolved = a.resolved;
@@ -244,12 +232,29 @@ fn gather<'a>(run: &RunView<'a, Node>) -> Gathered<'a> {
             _ => {}
         }
     }
+    // The hosts' records, through any running host: whether a host is down at the end does not
+    // change what it emitted.
+    for (index, rec) in ledger.iter().flat_map(|l| l.iter()).enumerate() {
+        let rec = rec.borrow();
+        g.emitted += rec.emitted.len() as u64;
+        g.push_failed += rec.push_failed;
+        let cpu = metric_id(index as u32, 0);
+        let mut v: Vec<Sample> = rec.emitted.iter().filter(|x| x.metric == cpu).copied().collect();
+        v.sort();
+        g.last_emitted = g.last_emitted.max(v.last().map_or(0, |x| x.ts));
+        g.cpu.insert(index as u32, v);
+        let j = &mut g.jobs[usize::from(index as u32 >= c.pull_sources)];
+        j.started += rec.jobs.started;
+        j.ended += rec.jobs.ended;
+        j.collected += rec.jobs.collected;
+        j.missed += rec.jobs.missed;
+    }
     g
 }
 
 pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut r = ModelReport::default();
-    let g = gather(run);
+    let g = gather(c, run);
     let Some(tsdb) = g.tsdb else {
         for name in CHECKS {
             r.checks.push(Check::judged(name, 0u64, "items").passed_if(false).detail("the TSDB is down at the end"));

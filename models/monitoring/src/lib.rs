@@ -51,7 +51,10 @@
 //!
 //! **Simplified.** One TSDB node (no sharding, no replication, no compression: 16 B a sample);
 //! one query server, one alert manager, no notification fan-out; the collectors do not crash (a
-//! collector's accepted samples are its in-memory record); no clock skew (samples carry the
+//! collector's accepted samples are its in-memory record; a host's emitted samples are the
+//! world's record, [`SourceRecord`], and survive its crash); a host that stays down holds back
+//! its alert (no instant is evaluated before a sample `grace` past it arrives, and a dead host
+//! sends none: no staleness rule, no `up == 0` alert); no clock skew (samples carry the
 //! source's clock, the oracle uses the same stamps). The scrape returns current values
 //! (Prometheus' gauges), not a buffer of samples since the last scrape.
 //!
@@ -92,6 +95,7 @@ use sim_core::{
     Actor, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, Outcome, Prng, Reply, RunView, Time, Topology,
     WriteId,
 };
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -449,14 +453,33 @@ pub struct Source {
     high_until: Time,
     jobs: BTreeMap<u64, LiveJob>,
     next_job: u64,
-    /// Every sample this source emitted (pushed, or answered to a scrape).
+    /// What every host did, kept across their crashes (see [`SourceRecord`]), by host index:
+    /// this host writes its own. Shared by every host, so the checker finds all of them through
+    /// any running one, whichever are down at the end.
+    pub ledger: Rc<[RefCell<SourceRecord>]>,
+}
+
+/// What a host emitted, and its short jobs' fates: the oracle's ground truth. It is the world's
+/// record of the host, not the host's memory: every incarnation of the host writes to the same
+/// record (the factory hands it to each), so a host that crashes and restarts does not take the
+/// samples it emitted before the crash out of the truth. (When it was the actor's own field, a
+/// crashed host's samples vanished with it, and an alert that rightly fired on them was judged
+/// false: found by `simctl explore scenarios/monitoring.ron`, host 5 crashed at 137 s.)
+#[derive(Debug, Default)]
+pub struct SourceRecord {
+    /// Every sample this host emitted (pushed, or answered to a scrape).
     pub emitted: Vec<Sample>,
     /// Samples of pushes that failed (never acknowledged by a collector).
     pub push_failed: u64,
-    pub jobs_stats: JobStats,
+    pub jobs: JobStats,
 }
 
 impl Source {
+    /// This host's record.
+    fn record(&self) -> std::cell::RefMut<'_, SourceRecord> {
+        self.ledger[self.index as usize].borrow_mut()
+    }
+
     fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
         if !self.pull {
             let phase = ctx.rng().below(self.cfg.sample_interval.0.max(1));
@@ -466,10 +489,13 @@ impl Source {
             let after = every.sample(ctx.rng());
             ctx.set_timer(after, Timer::Tick(Tick::JobStart));
         }
+        // At their instants: a host restarted after a crash skips those already past (an
+        // incident under way at the crash ends with it).
+        let now = ctx.now().0;
         for s in &self.cfg.incidents.scheduled {
-            if self.index < s.sources {
+            if self.index < s.sources && (!ctx.is_restart() || s.at.0 >= now) {
                 let length = s.length;
-                ctx.set_timer(s.at, Timer::Tick(Tick::Incident { length, random: false }));
+                ctx.set_timer(Duration(s.at.0 - now), Timer::Tick(Tick::Incident { length, random: false }));
             }
         }
         self.next_random_incident(ctx, Duration::ZERO);
@@ -511,11 +537,11 @@ impl Source {
     }
 
     fn push(&mut self, ctx: &mut Ctx<'_, Node>, samples: Vec<Sample>) {
-        self.emitted.extend_from_slice(&samples);
+        self.record().emitted.extend_from_slice(&samples);
         let n = samples.len();
         let samples = Rc::new(samples);
         if let Err(done) = self.calls.call(ctx, self.lb, 0, |req| AppMsg::Push { req, samples }, n) {
-            self.push_failed += done.data as u64;
+            self.record().push_failed += done.data as u64;
         }
     }
 
@@ -534,22 +560,22 @@ impl Source {
                 let n = self.next_job;
                 self.next_job += 1;
                 self.jobs.insert(n, LiveJob { started: ctx.now(), scraped: false });
-                self.jobs_stats.started += 1;
+                self.record().jobs.started += 1;
                 let life = self.cfg.short_jobs.life.sample(ctx.rng());
                 ctx.set_timer(life, Timer::Tick(Tick::JobEnd(n)));
             }
             Tick::JobEnd(n) => {
                 let Some(job) = self.jobs.remove(&n) else { return };
-                self.jobs_stats.ended += 1;
-                if self.pull {
-                    if job.scraped {
-                        self.jobs_stats.collected += 1;
-                    } else {
-                        self.jobs_stats.missed += 1;
-                    }
-                } else {
+                let collected = !self.pull || job.scraped;
+                {
+                    let mut record = self.record();
+                    let jobs = &mut record.jobs;
+                    jobs.ended += 1;
+                    jobs.collected += collected as u64;
+                    jobs.missed += !collected as u64;
+                }
+                if !self.pull {
                     // A pushing job sends its result as it exits.
-                    self.jobs_stats.collected += 1;
                     let value = (ctx.now().since(job.started).0 / 1_000_000).min(u32::MAX as u64) as u32;
                     let s = Sample { metric: job_metric(self.index, n), ts: Self::ms(ctx), value };
                     self.push(ctx, vec![s]);
@@ -574,7 +600,7 @@ impl Source {
             let value = (ctx.now().since(job.started).0 / 1_000_000).min(u32::MAX as u64) as u32;
             s.push(Sample { metric: job_metric(self.index, n), ts, value });
         }
-        self.emitted.extend_from_slice(&s);
+        self.record().emitted.extend_from_slice(&s);
         ctx.send(from, Msg::App(AppMsg::Scraped { req, samples: Rc::new(s) }));
     }
 
@@ -592,7 +618,7 @@ impl Source {
 
     fn push_done(&mut self, done: Done<usize>) {
         if done.outcome != CallOutcome::Ok {
-            self.push_failed += done.data as u64;
+            self.record().push_failed += done.data as u64;
         }
     }
 }
@@ -1336,6 +1362,8 @@ impl Model for Monitoring {
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
         let l = Layout::new(c, topo);
+        // One record per host, handed to each of its incarnations.
+        let ledger: Rc<[RefCell<SourceRecord>]> = l.sources.iter().map(|_| RefCell::default()).collect();
         let cluster = Rc::new(Cluster::new(c.log.clone(), l.coordinator, l.brokers.clone()));
         let cfg = Rc::new(c.clone());
         let pull: Vec<NodeId> = l.sources[..c.pull_sources as usize].to_vec();
@@ -1420,9 +1448,7 @@ impl Model for Monitoring {
                     high_until: Time(0),
                     jobs: BTreeMap::new(),
                     next_job: 0,
-                    emitted: Vec::new(),
-                    push_failed: 0,
-                    jobs_stats: JobStats::default(),
+                    ledger: ledger.clone(),
                 }))
             } else {
                 Node::Dashboard(Box::new(Dashboard {
