@@ -262,6 +262,29 @@ impl<'h> Spec for Cart<'h> {
             _ => false,
         }
     }
+    /// A cart is a set of independent items: a violation is looked for in one or two items first
+    /// (a hot key's reads hold hundreds, each needing its adds: no smaller window otherwise).
+    fn element(&self, input: &CartOp) -> Option<u64> {
+        match *input {
+            CartOp::Add(v) => Some(v),
+            CartOp::Read => None,
+        }
+    }
+    fn restrict(
+        &self,
+        input: &CartOp,
+        output: Option<&CartRet<'h>>,
+        keep: &[u64],
+    ) -> Option<(CartOp, Option<CartRet<'h>>)> {
+        match (input, output) {
+            (CartOp::Add(v), _) if keep.binary_search(v).is_err() => None,
+            (CartOp::Read, Some(CartRet::Items(items))) => {
+                let seen: Vec<u64> = keep.iter().copied().filter(|&v| items.contains(v)).collect();
+                Some((CartOp::Read, Some(CartRet::Items(Items::hashed(Values::Sorted(Cow::Owned(seen)))))))
+            }
+            _ => Some((*input, output.cloned())),
+        }
+    }
 }
 
 /// The history as set operations: one `add` per (key, item), merging a retry chain's attempts;

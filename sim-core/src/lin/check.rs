@@ -1,7 +1,7 @@
 //! The Wing-Gong / Lowe search, per key, with memoisation and a state budget; the minimiser of a
 //! violation. See the module essay in `lin/mod.rs`.
 
-use super::{Operation, Spec};
+use super::{Operation, Ret, Spec};
 use crate::rng::mix64;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -76,6 +76,9 @@ pub struct Violation<I, O> {
     pub ops: Vec<Operation<I, O>>,
     /// Operations of the window the minimiser started from.
     pub window: usize,
+    /// The elements the sub-history is seen through, when it is a restriction
+    /// ([`Spec::restrict`]): its reads show only these of their elements.
+    pub restricted_to: Option<Vec<u64>>,
 }
 
 /// The verdict on a whole history.
@@ -360,19 +363,122 @@ pub fn check<S: Spec>(
             KeyResult::NotLinearizable { blocked, linearized, .. } => {
                 r.failed_keys.push(key);
                 if r.violations.len() < opts.max_violations {
-                    let (keep, window) = minimise(spec, ops, blocked, opts);
-                    r.violations.push(Violation {
-                        key,
-                        blocked: ops[blocked].clone(),
-                        linearized,
-                        ops: keep.iter().map(|&i| ops[i].clone()).collect(),
-                        window,
-                    });
+                    r.violations.push(violation(spec, key, ops, blocked, linearized, opts));
                 }
             }
         }
     }
     r
+}
+
+/// Key `key`'s violation, minimised: through the smallest restriction to one or two elements
+/// that is itself not linearizable, where the spec has elements ([`restriction`]), else over the
+/// whole operations.
+fn violation<S: Spec>(
+    spec: &S,
+    key: u64,
+    ops: &[&OpOf<S>],
+    blocked: usize,
+    linearized: usize,
+    opts: &Options,
+) -> Violation<S::Input, S::Output> {
+    if let Some((elements, seen)) = restriction(spec, ops, blocked, opts) {
+        let seen: Vec<&OpOf<S>> = seen.iter().collect();
+        let budget = opts.max_states_per_key.min(100_000);
+        if let KeyResult::NotLinearizable { blocked, linearized, .. } = check_key(spec, &seen, budget) {
+            let (keep, window) = minimise(spec, &seen, blocked, opts);
+            return Violation {
+                key,
+                blocked: seen[blocked].clone(),
+                linearized,
+                ops: keep.iter().map(|&i| seen[i].clone()).collect(),
+                window,
+                restricted_to: Some(elements),
+            };
+        }
+    }
+    let (keep, window) = minimise(spec, ops, blocked, opts);
+    Violation {
+        key,
+        blocked: ops[blocked].clone(),
+        linearized,
+        ops: keep.iter().map(|&i| ops[i].clone()).collect(),
+        window,
+        restricted_to: None,
+    }
+}
+
+/// `ops` seen through the elements `keep` (sorted): [`Spec::restrict`] of each, the mutations of
+/// other elements left out. A read whose output the restriction cannot give stays unknown.
+fn restrict_ops<S: Spec>(spec: &S, ops: &[&OpOf<S>], keep: &[u64]) -> Vec<OpOf<S>> {
+    ops.iter()
+        .filter_map(|o| {
+            let (input, output) = spec.restrict(&o.input, o.output(), keep)?;
+            let ret = match (&o.ret, output) {
+                (Ret::Ok { at, .. }, Some(output)) => Ret::Ok { at: *at, output },
+                _ => Ret::Unknown,
+            };
+            Some(Operation { id: o.id, client: o.client, key: o.key, invoke: o.invoke, input, ret })
+        })
+        .collect()
+}
+
+/// Elements tried one at a time, and the elements whose pairs are tried, at most: the nearest in
+/// time to the blocked operation first.
+const RESTRICT_SINGLES: usize = 64;
+const RESTRICT_PAIRS_OF: usize = 40;
+
+/// A restriction of `ops` to one element, else to two, that is not linearizable (a read missing
+/// an element added before it began shows on one; two reads each seeing an element the other
+/// does not, on two), with the elements; `None` if the spec has no elements or none is found
+/// within the bounds. Elements are taken by how near their mutations are to the blocked
+/// operation, in time.
+fn restriction<S: Spec>(
+    spec: &S,
+    ops: &[&OpOf<S>],
+    blocked: usize,
+    opts: &Options,
+) -> Option<(Vec<u64>, Vec<OpOf<S>>)> {
+    let budget = opts.max_states_per_key.min(100_000);
+    let b = ops[blocked];
+    let (b0, b1) = (b.invoke.0, b.complete().map_or(u64::MAX, |t| t.0));
+    // Element -> (the gap in time between its mutation and the blocked operation, then how far
+    // apart their invocations are), nearest first.
+    let mut near: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for o in ops {
+        if let Some(e) = spec.element(&o.input) {
+            let (o0, o1) = (o.invoke.0, o.complete().map_or(u64::MAX, |t| t.0));
+            let gap = if o1 < b0 { b0 - o1 } else { o0.saturating_sub(b1) };
+            let d = (gap, o0.abs_diff(b0));
+            let held = near.entry(e).or_insert(d);
+            *held = (*held).min(d);
+        }
+    }
+    if near.is_empty() {
+        return None;
+    }
+    let mut by_gap: Vec<((u64, u64), u64)> = near.into_iter().map(|(e, d)| (d, e)).collect();
+    by_gap.sort_unstable();
+    let not_lin = |keep: &[u64]| {
+        let seen = restrict_ops(spec, ops, keep);
+        let refs: Vec<&OpOf<S>> = seen.iter().collect();
+        check_key(spec, &refs, budget).is_violation().then_some(seen)
+    };
+    for &(_, e) in by_gap.iter().take(RESTRICT_SINGLES) {
+        if let Some(seen) = not_lin(&[e]) {
+            return Some((vec![e], seen));
+        }
+    }
+    let pairs_of: Vec<u64> = by_gap.iter().take(RESTRICT_PAIRS_OF).map(|&(_, e)| e).collect();
+    for (i, &x) in pairs_of.iter().enumerate() {
+        for &y in &pairs_of[i + 1..] {
+            let keep = [x.min(y), x.max(y)];
+            if let Some(seen) = not_lin(&keep) {
+                return Some((keep.to_vec(), seen));
+            }
+        }
+    }
+    None
 }
 
 /// A small non-linearizable sub-history of `ops` (indices, by invocation), and the size of the

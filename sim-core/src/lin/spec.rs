@@ -31,6 +31,26 @@ pub trait Spec {
     fn needs(&self, _input: &Self::Input, _output: Option<&Self::Output>, _writer: &Self::Input) -> bool {
         false
     }
+    /// The element a mutating operation acts on, for an object that is a product of independent
+    /// elements (a set: each element is in it or not, whatever the others do). `None` (the
+    /// default): the object cannot be seen element by element.
+    fn element(&self, _input: &Self::Input) -> Option<u64> {
+        None
+    }
+    /// The operation seen through the elements `keep` only (sorted): a mutation of another
+    /// element is `None` (it changes nothing there), a read answers its elements in `keep`. For
+    /// an object of independent elements an order that linearizes the history linearizes every
+    /// such restriction, so a restriction with no linearization is a violation of the whole: the
+    /// minimiser tries restrictions to one or two elements first, where a read of a large set
+    /// would otherwise need every write whose element it returned.
+    fn restrict(
+        &self,
+        input: &Self::Input,
+        output: Option<&Self::Output>,
+        _keep: &[u64],
+    ) -> Option<(Self::Input, Option<Self::Output>)> {
+        Some((input.clone(), output.cloned()))
+    }
 }
 
 /// A read/write register holding a `u64` (0: never written), with compare-and-set.
@@ -165,6 +185,22 @@ impl Spec for Set {
         match (input, output, writer) {
             (SetOp::Read, Some(SetRet::Elements(e)), SetOp::Add(x)) => e.binary_search(x).is_ok(),
             _ => false,
+        }
+    }
+    fn element(&self, input: &SetOp) -> Option<u64> {
+        match *input {
+            SetOp::Add(x) | SetOp::Remove(x) => Some(x),
+            SetOp::Read => None,
+        }
+    }
+    fn restrict(&self, input: &SetOp, output: Option<&SetRet>, keep: &[u64]) -> Option<(SetOp, Option<SetRet>)> {
+        match (input, output) {
+            (SetOp::Add(x) | SetOp::Remove(x), _) if keep.binary_search(x).is_err() => None,
+            (SetOp::Read, Some(SetRet::Elements(e))) => {
+                let seen = e.iter().copied().filter(|x| keep.binary_search(x).is_ok()).collect();
+                Some((SetOp::Read, Some(SetRet::Elements(seen))))
+            }
+            _ => Some((*input, output.cloned())),
         }
     }
 }

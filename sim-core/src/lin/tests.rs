@@ -582,3 +582,66 @@ fn by_key_groups_each_key_s_operations_in_history_order() {
         assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "{n} operations, keys {key_of}");
     }
 }
+
+/// A growing set read whole by many overlapping reads: two reads that each see an element the
+/// other does not (neither set contains the other) cannot both be placed. Every read needs the
+/// adds of all it returned, so no window of the whole history is small; seen through the two
+/// elements alone the violation is four operations, and the report says so.
+#[test]
+fn a_set_violation_is_shown_through_the_one_or_two_elements_it_needs() {
+    let add = |id: u64, t: u64| op(id, 1 + (id % 3) as u32, t, t + 5, SetOp::Add(id), SetRet::Done);
+    let read = |id: u64, t0: u64, t1: u64, e: Vec<u64>| op(id, 9, t0, t1, SetOp::Read, SetRet::Elements(e));
+    let mut h = Vec::new();
+    // 60 adds, each read after it completes by a read that holds everything so far.
+    for i in 0..60u64 {
+        h.push(add(i, i * 100));
+        h.push(read(1000 + i, i * 100 + 10, i * 100 + 20, (0..=i).collect()));
+    }
+    // Two slow adds and two reads overlapping everything of them, each seeing one.
+    h.push(op(500, 4, 6000, 7000, SetOp::Add(500), SetRet::Done));
+    h.push(op(501, 5, 6000, 7000, SetOp::Add(501), SetRet::Done));
+    let mut a: Vec<u64> = (0..60).collect();
+    a.push(500);
+    let mut b: Vec<u64> = (0..60).collect();
+    b.push(501);
+    h.push(read(2000, 6100, 6900, a));
+    h.push(read(2001, 6100, 6900, b));
+    let rep = verdict(&Set, &h);
+    assert_eq!(rep.failed_keys, [0]);
+    let v = &rep.violations[0];
+    assert_eq!(v.restricted_to.as_deref(), Some(&[500, 501][..]));
+    let mut ids: Vec<u64> = v.ops.iter().map(|o| o.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [500, 501, 2000, 2001]);
+    // The reads as seen through the two elements.
+    let seen: Vec<_> = v.ops.iter().filter(|o| o.id >= 2000).map(|o| o.output().cloned()).collect();
+    assert_eq!(seen, [Some(SetRet::Elements(vec![500])), Some(SetRet::Elements(vec![501]))]);
+    let text = describe_violation(v);
+    assert!(text.contains("seen through elements 500 and 501 only"), "{text}");
+    // A stale read of one element: seen through that element alone.
+    let mut h: Vec<_> = (0..30u64).map(|i| add(i, i * 100)).collect();
+    h.push(read(3000, 5000, 5010, (1..30).collect()));
+    let rep = verdict(&Set, &h);
+    let v = &rep.violations[0];
+    assert_eq!(v.restricted_to.as_deref(), Some(&[0][..]));
+    assert_eq!(v.ops.len(), 2, "{:?}", v.ops);
+    // A linearizable history is not made a violation by any of this.
+    let h: Vec<_> = (0..30u64)
+        .flat_map(|i| [add(i, i * 100), read(4000 + i, i * 100 + 10, i * 100 + 20, (0..=i).collect())])
+        .collect();
+    assert!(verdict(&Set, &h).linearizable());
+}
+
+/// A violation the minimiser cannot cut down is described in bounded words: at most 24
+/// operations, the blocked one among them, each cut at 240 characters, and how many more.
+#[test]
+fn a_long_violation_is_described_in_bounded_words() {
+    let many: Vec<Operation<SetOp, SetRet>> =
+        (0..100u64).map(|i| op(i, 1, i * 10, i * 10 + 5, SetOp::Read, SetRet::Elements((0..200).collect()))).collect();
+    let v = Violation { key: 3, blocked: many[70].clone(), linearized: 7, ops: many, window: 100, restricted_to: None };
+    let text = describe_violation(&v);
+    assert!(text.len() < 24 * 260 + 400, "{} chars", text.len());
+    assert!(text.contains("op 70 by client 1"), "the blocked operation is listed");
+    assert!(text.contains("(76 more not listed: 58 before, 18 after;"), "{}", &text[text.len() - 200..]);
+    assert!(text.contains("..."), "a long read is cut");
+}
