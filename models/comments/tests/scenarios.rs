@@ -23,6 +23,14 @@ fn the_good_run_delivers_every_comment_to_its_settled_viewers_within_the_sla() {
     // The leave and the joins moved viewers, and comments around them were late more often.
     assert!(measure(&r, "viewers_moved") > 0.0);
     assert!(measure(&r, "late_share_churn") > measure(&r, "late_share_steady"));
+    // What n4 consumed before its crash at 6 s is judged: the log of consumptions outlives the
+    // incarnation (its own count died with it).
+    assert!(
+        measure(&r, "consumed") > measure(&r, "consumed_by_running_instances"),
+        "{} {}",
+        measure(&r, "consumed"),
+        measure(&r, "consumed_by_running_instances")
+    );
 }
 
 #[test]
