@@ -56,10 +56,13 @@ impl Facts {
                 _ => {}
             }
         }
+        // One list shared by every provider: read through the first running one.
+        let mut gateway_seen = false;
         for (_, node) in run.servers() {
             match node {
-                Node::Gateway(g) => {
-                    for &(id, at) in &g.delivered {
+                Node::Gateway(g) if !gateway_seen => {
+                    gateway_seen = true;
+                    for &(id, at) in g.delivered.borrow().iter() {
                         f.delivered.entry(id).or_default().push(at);
                     }
                 }

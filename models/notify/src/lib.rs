@@ -82,6 +82,7 @@ use sim_core::{
     Actor, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time,
     Topology, WriteId,
 };
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
@@ -827,7 +828,10 @@ impl WorkerNode {
 pub struct Gateway {
     pub channel: usize,
     pub provider: Provider,
-    pub delivered: Vec<(u64, Time)>,
+    /// What every provider delivered: the users' inboxes, phones and devices, the world's record
+    /// and not a provider's memory (one list, handed by the factory to every incarnation of
+    /// every provider), so a provider that crashes does not take back what it delivered.
+    pub delivered: Rc<RefCell<Vec<(u64, Time)>>>,
 }
 
 pub struct Control {
@@ -891,7 +895,7 @@ impl Actor for Node {
             (Node::Kv(s), Timer::Pool(t)) => s.on_pool_timer(ctx, t),
             (Node::Gateway(g), Timer::Prov(t)) => {
                 if let Some((id, provider::Status::Ok)) = g.provider.answer(ctx, t) {
-                    g.delivered.push((id, ctx.now()));
+                    g.delivered.borrow_mut().push((id, ctx.now()));
                 }
             }
             (Node::Worker(w), t) => w.on_timer(ctx, t),
@@ -1041,6 +1045,7 @@ impl Model for Notify {
         let l = Layout::new(c, topo);
         let map = ShardMap::new(&c.kv, &l.kv);
         let cluster = Rc::new(Cluster::new(c.log.clone(), l.control, l.brokers.clone()));
+        let delivered: Rc<RefCell<Vec<(u64, Time)>>> = Rc::default();
         let c = c.clone();
         let topo = topo.clone();
         let provider_service = move |calls: &mut Calls<Msg, u64>, c: &Config, to: NodeId| {
@@ -1094,7 +1099,7 @@ impl Model for Notify {
             }
             if let Some(ch) = l.providers.iter().position(|&p| p == n) {
                 let provider = Provider::new(CHANNELS[ch], c.providers.get(ch).clone());
-                return Node::Gateway(Box::new(Gateway { channel: ch, provider, delivered: Vec::new() }));
+                return Node::Gateway(Box::new(Gateway { channel: ch, provider, delivered: delivered.clone() }));
             }
             let i = l.workers.iter().position(|&w| w == n).expect("every other server is a worker");
             let channel = i % CHANNELS.len();

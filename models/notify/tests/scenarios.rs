@@ -2,6 +2,8 @@
 //! controls: each known-bad run again with its cause removed.
 
 use notify::{Config, Notify};
+use sim_core::Duration;
+use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::record::RunRecord;
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
@@ -58,4 +60,21 @@ fn control_a_push_quota_below_the_peak_makes_pushes_late_and_one_above_it_does_n
     assert_eq!(measure(&c.original, "lost"), 0.0, "late, not lost");
     assert!(measure(&c.original, "worker_requeued") > 100.0, "the refused sends were requeued");
     assert_eq!(measure(&c.fixed, "lost"), 0.0);
+}
+
+/// The in-app provider (n13) crashes for a second at 18 s: what it delivered before is still
+/// delivered (the users' inboxes are not the provider's memory), and every check holds. Found by
+/// a review of the checkers' inputs: the delivered list lived in the provider actor, so its
+/// crash took 515 deliveries out of the record, judged lost.
+#[test]
+fn a_provider_crash_does_not_take_back_what_it_delivered() {
+    let mut sc = load("notify");
+    sc.faults.schedule.push(ScheduledFault {
+        at: Duration::from_secs(18),
+        duration: Some(Duration::from_secs(1)),
+        fault: Fault::Crash { node: 13, power_loss: false, corrupt_unsynced: 0.0 },
+    });
+    let (r, v) = testkit::run_and_judge::<Notify>(&sc, None);
+    assert!(v.failed.is_empty(), "failed: {:?}", v.failed);
+    assert_eq!(measure(&r, "lost"), 0.0);
 }
