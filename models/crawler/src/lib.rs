@@ -346,13 +346,14 @@ impl Model for Crawl {
     fn factory(config: &Config, _topo: &Topology, setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
         let cfg = Rc::new(config.clone());
         let web = Rc::new(Web::generate(&config.web, config.hosts, setup));
+        let ledger: node::HostLedger = (0..config.hosts).map(|_| Default::default()).collect();
         Box::new(move |n: NodeId| {
             if n.0 < cfg.crawlers {
                 Node::Crawler(Box::new(Crawler::new(cfg.clone(), web.clone(), n.0)))
             } else if n.0 == cfg.crawlers {
                 Node::Dns(Dns::new(cfg.clone()))
             } else {
-                Node::Host(Host::new(web.clone(), n.0 - cfg.crawlers - 1))
+                Node::Host(Host::new(web.clone(), n.0 - cfg.crawlers - 1, ledger.clone()))
             }
         })
     }
@@ -439,13 +440,15 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let counter = |n: &str| metrics.counter(n) as f64;
     let hosts: Vec<&Host> =
         run.servers().filter_map(|(_, n)| if let Node::Host(h) = n { Some(h) } else { None }).collect();
-    let Some(web) = hosts.first().map(|h| h.web.clone()) else {
+    let Some((web, ledger)) = hosts.first().map(|h| (h.web.clone(), h.ledger.clone())) else {
         r.checks.push(
             Check::judged("coverage", 0u64, "reachable pages").passed_if(false).detail("no web host node is running"),
         );
         return r;
     };
 
+    // Every host's record, through any running host: a host down at the end served what it served.
+    let hosts: Vec<std::cell::Ref<'_, node::HostRecord>> = ledger.iter().map(|r| r.borrow()).collect();
     // Politeness, as the hosts saw it.
     let concurrent: u64 = hosts.iter().map(|h| h.violations_concurrent).sum();
     let gap: u64 = hosts.iter().map(|h| h.violations_gap).sum();

@@ -6,6 +6,7 @@ use crate::web::{Health, Web};
 use crate::{Config, FrontierKind, UrlDedup};
 use sim_core::math;
 use sim_core::{Actor, Ctx, Duration, Message, NodeId, Time, TimerId};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
@@ -205,15 +206,13 @@ pub struct Serve {
     pub at: Time,
 }
 
-/// A web server: serves with its latency and capacity, and counts politeness violations as it sees
-/// them: a request while another is in service or queued, a request sooner than its crawl delay
-/// after its last response, a request for a disallowed page.
-pub struct Host {
-    pub web: Rc<Web>,
-    pub host: u32,
-    busy: u32,
-    queue: VecDeque<(NodeId, u64, Option<u32>, u32)>,
-    last_done: Option<Time>,
+/// What a web host saw and served: the checks' record of the crawl. The world's record, not the
+/// host's memory: every incarnation of a host writes to the same one (the factory hands each the
+/// whole [`HostLedger`]), so a host that crashes does not take back the pages it served or the
+/// impolite requests it saw (they were the checks' input: a crashed host's serves went missing,
+/// and `coverage` counted its pages as never fetched).
+#[derive(Debug, Default)]
+pub struct HostRecord {
     pub violations_concurrent: u64,
     pub violations_gap: u64,
     pub violations_robots: u64,
@@ -223,24 +222,34 @@ pub struct Host {
     pub serves: Vec<Serve>,
 }
 
-impl Host {
-    pub fn new(web: Rc<Web>, host: u32) -> Host {
-        Host {
-            web,
-            host,
-            busy: 0,
-            queue: VecDeque::new(),
-            last_done: None,
-            violations_concurrent: 0,
-            violations_gap: 0,
-            violations_robots: 0,
-            impolite_requests: 0,
-            requests: 0,
-            serves: Vec::new(),
-        }
-    }
+impl HostRecord {
     pub fn violations(&self) -> u64 {
         self.violations_concurrent + self.violations_gap + self.violations_robots
+    }
+}
+
+/// Every host's record, by host index.
+pub type HostLedger = Rc<[RefCell<HostRecord>]>;
+
+/// A web server: serves with its latency and capacity, and counts politeness violations as it sees
+/// them: a request while another is in service or queued, a request sooner than its crawl delay
+/// after its last response, a request for a disallowed page.
+pub struct Host {
+    pub web: Rc<Web>,
+    pub host: u32,
+    busy: u32,
+    queue: VecDeque<(NodeId, u64, Option<u32>, u32)>,
+    last_done: Option<Time>,
+    /// Every host's record; this host writes its own.
+    pub ledger: HostLedger,
+}
+
+impl Host {
+    pub fn new(web: Rc<Web>, host: u32, ledger: HostLedger) -> Host {
+        Host { web, host, busy: 0, queue: VecDeque::new(), last_done: None, ledger }
+    }
+    fn record(&self) -> std::cell::RefMut<'_, HostRecord> {
+        self.ledger[self.host as usize].borrow_mut()
     }
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
         let Msg::Fetch { req, page, epoch } = msg else { return };
@@ -248,22 +257,17 @@ impl Host {
         if h.health == Health::Hung {
             return; // accepts the connection and never answers
         }
-        self.requests += 1;
-        let before = self.violations();
         let now = ctx.now();
-        if self.busy > 0 || !self.queue.is_empty() {
-            self.violations_concurrent += 1;
-        } else if let Some(t) = self.last_done
-            && now < t + h.crawl_delay
-        {
-            self.violations_gap += 1;
-        }
-        if let Some(p) = page
-            && h.disallows(p)
-        {
-            self.violations_robots += 1;
-        }
-        self.impolite_requests += (self.violations() > before) as u64;
+        let concurrent = self.busy > 0 || !self.queue.is_empty();
+        let gap = !concurrent && self.last_done.is_some_and(|t| now < t + h.crawl_delay);
+        let robots = page.is_some_and(|p| h.disallows(p));
+        let mut r = self.record();
+        r.requests += 1;
+        r.violations_concurrent += concurrent as u64;
+        r.violations_gap += gap as u64;
+        r.violations_robots += robots as u64;
+        r.impolite_requests += (concurrent || gap || robots) as u64;
+        drop(r);
         self.queue.push_back((from, req, page, epoch));
         self.start(ctx);
     }
@@ -293,7 +297,7 @@ impl Host {
         };
         let bytes = match page {
             Some(p) if ok => {
-                self.serves.push(Serve { page: p, crawler: to, epoch, at: ctx.now() });
+                self.record().serves.push(Serve { page: p, crawler: to, epoch, at: ctx.now() });
                 self.web.pages[p as usize].bytes
             }
             _ => 200,
