@@ -202,12 +202,12 @@ fn gather<'a>(c: &Config, run: &RunView<'a, Node>) -> Gathered<'a> {
         cache: Default::default(),
         query_failed: 0,
     };
-    let mut ledger = None;
+    let (mut ledger, mut accepted) = (None, None);
     for (_, n) in run.servers() {
         match n {
             Node::Tsdb(t) => g.tsdb = Some(t),
             Node::Collector(c) => {
-                g.accepted.extend_from_slice(&c.accepted);
+                accepted = Some(c.accepted.clone());
                 let s = &c.stats;
                 g.collectors.scrapes += s.scrapes;
                 g.collectors.scrapes_failed += s.scrapes_failed;
@@ -217,7 +217,7 @@ fn gather<'a>(c: &Config, run: &RunView<'a, Node>) -> Gathered<'a> {
             }
             Node::Source(s) => ledger = Some(s.ledger.clone()),
             Node::Alerts(a) => {
-                g.firings = a.firings.clone();
+                g.firings = a.firings.borrow().clone();
                 g.resolved = a.resolved;
             }
             Node::Writer(w) => {
@@ -231,6 +231,10 @@ fn gather<'a>(c: &Config, run: &RunView<'a, Node>) -> Gathered<'a> {
             }
             _ => {}
         }
+    }
+    // What every collector accepted, through any running one, in collector order.
+    for slot in accepted.iter().flat_map(|a| a.iter()) {
+        g.accepted.extend_from_slice(&slot.borrow());
     }
     // The hosts' records, through any running host: whether a host is down at the end does not
     // change what it emitted.

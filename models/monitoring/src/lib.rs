@@ -50,9 +50,11 @@
 //! longer holds. Nothing about an instant is evaluated while the TSDB cannot answer.
 //!
 //! **Simplified.** One TSDB node (no sharding, no replication, no compression: 16 B a sample);
-//! one query server, one alert manager, no notification fan-out; the collectors do not crash (a
-//! collector's accepted samples are its in-memory record; a host's emitted samples are the
-//! world's record, [`SourceRecord`], and survive its crash); a host that stays down holds back
+//! one query server, one alert manager, no notification fan-out; what the hosts emitted
+//! ([`SourceRecord`]), what the collectors accepted and the alerts fired are the world's records,
+//! kept across those nodes' crashes (a collector's crash loses the samples it had accepted and
+//! not yet passed on: `no_sample_lost` sees them; a restarted alert manager evaluates again from
+//! the first instant and fires the episodes it fired before a second time); a host that stays down holds back
 //! its alert (no instant is evaluated before a sample `grace` past it arrives, and a dead host
 //! sends none: no staleness rule, no `up == 0` alert); no clock skew (samples carry the
 //! source's clock, the oracle uses the same stamps). The scrape returns current values
@@ -651,8 +653,10 @@ pub struct Collector {
     scrape: ServiceId,
     tsdb: ServiceId,
     producer: Producer<()>,
-    /// Every sample this collector accepted.
-    pub accepted: Vec<Sample>,
+    /// Every sample each collector accepted, by collector index (this one writes `index`'s): the
+    /// world's record of what collectors took responsibility for, kept across their crashes.
+    pub accepted: Rc<[RefCell<Vec<Sample>>]>,
+    index: usize,
     pub stats: CollectorStats,
 }
 
@@ -676,7 +680,7 @@ impl Collector {
 
     /// Takes responsibility for `samples`: into the log, or straight to the TSDB.
     fn accept(&mut self, ctx: &mut Ctx<'_, Node>, samples: Rc<Vec<Sample>>) {
-        self.accepted.extend_from_slice(&samples);
+        self.accepted[self.index].borrow_mut().extend_from_slice(&samples);
         ctx.count_in("collect", "samples", samples.len() as u64);
         if self.cfg.queue {
             for s in samples.iter() {
@@ -1031,7 +1035,9 @@ pub struct AlertManager {
     pub rules: Vec<RuleState>,
     calls: Calls<AppMsg, usize>,
     tsdb: ServiceId,
-    pub firings: Vec<Firing>,
+    /// The alerts fired, kept across the manager's crashes (a page that went out stays sent; a
+    /// restarted manager that fires an episode again adds a second firing).
+    pub firings: Rc<RefCell<Vec<Firing>>>,
     pub resolved: u64,
     pub reads_failed: u64,
 }
@@ -1067,7 +1073,7 @@ impl AlertManager {
         rule.evaluate(&self.cfg.rule, &samples, fresh, &mut fired, &mut self.resolved);
         for instant in fired {
             ctx.count_in("alerts", "fired", 1);
-            self.firings.push(Firing { source: rule.source, instant, at: ctx.now() });
+            self.firings.borrow_mut().push(Firing { source: rule.source, instant, at: ctx.now() });
         }
     }
 
@@ -1364,6 +1370,8 @@ impl Model for Monitoring {
         let l = Layout::new(c, topo);
         // One record per host, handed to each of its incarnations.
         let ledger: Rc<[RefCell<SourceRecord>]> = l.sources.iter().map(|_| RefCell::default()).collect();
+        let accepted: Rc<[RefCell<Vec<Sample>>]> = l.collectors.iter().map(|_| RefCell::default()).collect();
+        let firings: Rc<RefCell<Vec<Firing>>> = Rc::default();
         let cluster = Rc::new(Cluster::new(c.log.clone(), l.coordinator, l.brokers.clone()));
         let cfg = Rc::new(c.clone());
         let pull: Vec<NodeId> = l.sources[..c.pull_sources as usize].to_vec();
@@ -1386,7 +1394,8 @@ impl Model for Monitoring {
                     scrape,
                     tsdb,
                     producer: Producer::new(cluster.clone(), "log"),
-                    accepted: Vec::new(),
+                    accepted: accepted.clone(),
+                    index: i,
                     stats: CollectorStats::default(),
                 }))
             } else if l.writers.contains(&n) {
@@ -1432,7 +1441,7 @@ impl Model for Monitoring {
                     rules,
                     calls,
                     tsdb,
-                    firings: Vec::new(),
+                    firings: firings.clone(),
                     resolved: 0,
                     reads_failed: 0,
                 }))
