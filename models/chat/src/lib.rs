@@ -111,6 +111,7 @@ use sim_core::{
     Actor, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time, Topology,
     WriteId,
 };
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
@@ -1068,8 +1069,10 @@ pub struct PresenceServer {
     devices: u64,
     /// User -> (last heartbeat, shown online).
     users: BTreeMap<u64, (Time, bool)>,
-    /// Every change of a shown status: (user, time, online).
-    pub log: Vec<(u64, Time, bool)>,
+    /// Every change of a shown status: (user, time, online). The world's record (what users were
+    /// shown), kept across the server's crashes: the factory hands the same log to each
+    /// incarnation, so the flaps shown before a crash still count in `presence_flaps`.
+    pub log: Rc<RefCell<Vec<(u64, Time, bool)>>>,
 }
 
 impl PresenceServer {
@@ -1079,7 +1082,7 @@ impl PresenceServer {
         u.0 = now;
         if !u.1 {
             u.1 = true;
-            self.log.push((user, now, true));
+            self.log.borrow_mut().push((user, now, true));
         }
     }
 
@@ -1087,7 +1090,7 @@ impl PresenceServer {
         for (&user, u) in self.users.iter_mut() {
             if u.1 && now.since(u.0) >= self.spec.timeout {
                 u.1 = false;
-                self.log.push((user, now, false));
+                self.log.borrow_mut().push((user, now, false));
             }
         }
     }
@@ -1367,6 +1370,7 @@ impl Model for Chat {
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
         let l = Layout::new(c, topo);
         let map = ShardMap::new(&c.kv, &l.kv);
+        let presence_log: Rc<RefCell<Vec<(u64, Time, bool)>>> = Rc::default();
         let shared = Rc::new(Shared {
             dir: Directory::new(c),
             devices: c.devices as u64,
@@ -1434,7 +1438,7 @@ impl Model for Chat {
                     spec: c.presence.clone(),
                     devices: c.devices as u64,
                     users: BTreeMap::new(),
-                    log: Vec::new(),
+                    log: presence_log.clone(),
                 }));
             }
             if n == l.push {
