@@ -203,6 +203,17 @@ pub fn control<M: Model>(
     Control { original, original_verdict, fixed, fixed_verdict }
 }
 
+/// A crash (no power loss) of `node` at `at`, restarting after `down` (`None`: down to the end),
+/// added to the scenario's schedule: the fault a test adds to show a design (or its checks)
+/// through a crash its file does not have.
+pub fn add_crash<C>(sc: &mut Scenario<C>, at: crate::time::Duration, down: Option<crate::time::Duration>, node: u32) {
+    sc.faults.schedule.push(crate::fault::ScheduledFault {
+        at,
+        duration: down,
+        fault: crate::fault::Fault::Crash { node, power_loss: false, corrupt_unsynced: 0.0 },
+    });
+}
+
 /// The scenario with every server crashed from the start of the run and no liveness phase (which
 /// would restart them), its other faults dropped: a run in which the system can make no progress.
 pub fn with_every_server_down<C: Clone>(sc: &Scenario<C>) -> Scenario<C> {

@@ -3,7 +3,6 @@
 
 use adclick::{AdClick, Config};
 use sim_core::Duration;
-use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::record::RunRecord;
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
@@ -59,11 +58,7 @@ fn control_dedup_by_click_id_drops_the_second_copies() {
 fn a_store_down_during_the_first_loads_loses_no_clicks() {
     let base = load("adclick");
     let mut sc = base.clone();
-    sc.faults.schedule.push(ScheduledFault {
-        at: Duration::from_micros(1_144),
-        duration: Some(Duration::from_secs(20)),
-        fault: Fault::Crash { node: 7, power_loss: false, corrupt_unsynced: 0.0 },
-    });
+    testkit::add_crash(&mut sc, Duration::from_micros(1_144), Some(Duration::from_secs(20)), 7);
     let (r, v) = testkit::run_and_judge::<AdClick>(&sc, None);
     let plain = check("adclick");
     assert!(

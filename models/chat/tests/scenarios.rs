@@ -3,7 +3,6 @@
 
 use chat::{Chat, Config, MessageIds};
 use sim_core::Duration;
-use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
 
@@ -105,11 +104,7 @@ fn three_delivery_modes_in_one_run_all_deliver_at_their_own_cost() {
 fn a_presence_server_crash_does_not_hide_the_flaps_shown_before_it() {
     let (plain, _) = testkit::run_as_expected::<Chat>(&load("chat_presence_flap"));
     let mut sc = load("chat_presence_flap");
-    sc.faults.schedule.push(ScheduledFault {
-        at: Duration::from_secs(29),
-        duration: Some(Duration::from_secs(1)),
-        fault: Fault::Crash { node: 3, power_loss: false, corrupt_unsynced: 0.0 },
-    });
+    testkit::add_crash(&mut sc, Duration::from_secs(29), Some(Duration::from_secs(1)), 3);
     let (r, v) = testkit::run_and_judge::<Chat>(&sc, None);
     assert!(v.failed.contains(&"presence_flaps".to_string()), "{:?}", v.failed);
     assert!(

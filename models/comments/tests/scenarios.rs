@@ -4,7 +4,6 @@
 
 use comments::{Comments, Config};
 use sim_core::Duration;
-use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
 
@@ -60,11 +59,7 @@ fn control_split_membership() {
 #[test]
 fn a_registry_restart_resets_the_views_and_routing_follows_the_rejoin() {
     let mut sc = load("comments");
-    sc.faults.schedule.push(ScheduledFault {
-        at: Duration::from_micros(4_257),
-        duration: Some(Duration::from_secs(6)),
-        fault: Fault::Crash { node: 2, power_loss: false, corrupt_unsynced: 0.0 },
-    });
+    testkit::add_crash(&mut sc, Duration::from_micros(4_257), Some(Duration::from_secs(6)), 2);
     let (r, v) = testkit::run_and_judge::<Comments>(&sc, None);
     assert_eq!(measure(&r, "registry_watchers_reset"), 6.0, "two routers and four instances");
     assert!(v.failed.is_empty(), "failed: {:?}", v.failed);

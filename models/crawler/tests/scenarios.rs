@@ -4,7 +4,6 @@
 
 use crawler::{Config, Crawl, FrontierKind, UrlDedup};
 use sim_core::Duration;
-use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::record::RunRecord;
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
@@ -211,11 +210,7 @@ fn good_scenarios_fail_their_progress_conditions_with_every_server_down() {
 fn a_web_host_crash_does_not_take_back_the_pages_it_served() {
     let mut sc = load("crawler_crash_restart");
     for node in 21..=23 {
-        sc.faults.schedule.push(ScheduledFault {
-            at: Duration::from_secs(12),
-            duration: Some(Duration::from_secs(1)),
-            fault: Fault::Crash { node, power_loss: false, corrupt_unsynced: 0.0 },
-        });
+        testkit::add_crash(&mut sc, Duration::from_secs(12), Some(Duration::from_secs(1)), node);
     }
     let (r, v) = testkit::run_and_judge::<Crawl>(&sc, None);
     assert!(v.failed.is_empty(), "failed: {:?}", v.failed);

@@ -3,7 +3,6 @@
 
 use monitoring::{Config, Monitoring};
 use sim_core::Duration;
-use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::record::RunRecord;
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
@@ -76,11 +75,7 @@ fn direct_writes_may_also_raise_a_false_alert_as_may_also_fail_allows() {
 fn a_host_that_crashes_keeps_what_it_emitted_in_the_oracle() {
     let run = |duration: Option<Duration>| {
         let mut sc = load("monitoring");
-        sc.faults.schedule.push(ScheduledFault {
-            at: Duration::from_micros(137_350_350),
-            duration,
-            fault: Fault::Crash { node: 16, power_loss: false, corrupt_unsynced: 0.0 },
-        });
+        testkit::add_crash(&mut sc, Duration::from_micros(137_350_350), duration, 16);
         testkit::run_and_judge::<Monitoring>(&sc, None)
     };
     let (r, v) = run(Some(Duration::from_secs(60)));
@@ -105,11 +100,7 @@ fn collector_and_alert_manager_crashes_keep_what_they_accepted_and_fired() {
     let run = |crashes: &[(u64, u32)]| {
         let mut sc = load("monitoring");
         for &(at, node) in crashes {
-            sc.faults.schedule.push(ScheduledFault {
-                at: Duration::from_secs(at),
-                duration: Some(Duration::from_secs(5)),
-                fault: Fault::Crash { node, power_loss: false, corrupt_unsynced: 0.0 },
-            });
+            testkit::add_crash(&mut sc, Duration::from_secs(at), Some(Duration::from_secs(5)), node);
         }
         testkit::run_and_judge::<Monitoring>(&sc, None)
     };

@@ -3,7 +3,6 @@
 
 use notify::{Config, Notify};
 use sim_core::Duration;
-use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::record::RunRecord;
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, measure};
@@ -69,11 +68,7 @@ fn control_a_push_quota_below_the_peak_makes_pushes_late_and_one_above_it_does_n
 #[test]
 fn a_provider_crash_does_not_take_back_what_it_delivered() {
     let mut sc = load("notify");
-    sc.faults.schedule.push(ScheduledFault {
-        at: Duration::from_secs(18),
-        duration: Some(Duration::from_secs(1)),
-        fault: Fault::Crash { node: 13, power_loss: false, corrupt_unsynced: 0.0 },
-    });
+    testkit::add_crash(&mut sc, Duration::from_secs(18), Some(Duration::from_secs(1)), 13);
     let (r, v) = testkit::run_and_judge::<Notify>(&sc, None);
     assert!(v.failed.is_empty(), "failed: {:?}", v.failed);
     assert_eq!(measure(&r, "lost"), 0.0);
