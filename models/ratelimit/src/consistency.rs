@@ -4,7 +4,7 @@
 //! calls are still inside the window at that instant), and the history only bounds that instant
 //! by the call's invocation and completion; a sequential specification of "admit while fewer than
 //! `limit` in the window" would need the decision's time, which no client sees. So the window
-//! condition stays with `limit_respected` (judged on invoke times with `check_tolerance`), and the
+//! condition stays with `limit_respected` (judged on calls' intervals, invoke to completion), and the
 //! checker judges what the store must do atomically whatever the algorithm: each key's **count of
 //! admitted calls** (kept by the shard beside the key's state: a GET returns it with the state, a
 //! SET writes it back, the atomic check adds one when it admits) is a counter, and a call is

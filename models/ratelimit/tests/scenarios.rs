@@ -237,3 +237,20 @@ fn good_scenarios_fail_their_progress_conditions_with_every_server_down() {
     let scenarios: Vec<Scenario<Config>> = names.iter().map(|n| load(n)).collect();
     assert!(testkit::assert_good_scenarios_need_progress::<RateLimiter>(&scenarios) >= 4);
 }
+
+/// One API server (n0) slowed by 226 ms each way for 0.88 s: its calls reach the store about
+/// 450 ms after they were invoked, and the store admits them by its own window. Found by
+/// `simctl explore scenarios/ratelimit.ron --target limit_respected ...`: judged by invoke time,
+/// the delayed calls crowded a second they were not decided in (23 admitted "in" a window of 15);
+/// the check now counts the calls whose whole interval lies in a window.
+#[test]
+fn calls_delayed_to_the_store_do_not_break_the_limit_they_kept() {
+    let mut sc = load("ratelimit");
+    sc.faults.schedule.push(sim_core::fault::ScheduledFault {
+        at: sim_core::Duration::from_micros(689_998),
+        duration: Some(sim_core::Duration::from_micros(879_613)),
+        fault: sim_core::fault::Fault::Delay { node: 0, extra: sim_core::Duration::from_micros(226_386), from: None },
+    });
+    let (r, _) = testkit::run_and_judge::<RateLimiter>(&sc, Some(155_801_881_057_237));
+    assert!(testkit::check(&r, "limit_respected").passed, "{}", testkit::check(&r, "limit_respected").detail);
+}
