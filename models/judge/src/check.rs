@@ -87,7 +87,8 @@ pub struct Seen {
     pub user: u64,
     pub invoke: Time,
     pub outcome: Option<Outcome>,
-    /// When the user had an answer (a verdict, a refusal, or giving up polling).
+    /// When the user had an answer (a verdict, a refusal, or giving up: the submit or the polling
+    /// timed out).
     pub complete: Option<Time>,
     /// `(accepted, submitted at, result seen at)` for a submission the user got a verdict for.
     pub verdict: Option<(bool, Time, Time)>,
@@ -126,8 +127,8 @@ pub fn exactly_one_verdict(subs: &[Seen], applied: Option<&BTreeMap<u64, u32>>) 
     let twice: Vec<&Seen> = subs.iter().filter(|s| applied.get(&s.id).copied().unwrap_or(0) > 1).collect();
     let by = |o: Option<Outcome>| lost.iter().filter(|s| s.outcome == o).count();
     let mut detail = format!(
-        "{} submissions: {} without a verdict (refused or failed: {}, given up polling: {}, still waiting: {}), {} with \
-         more than one applied",
+        "{} submissions: {} without a verdict (refused or failed: {}, timed out submitting or polling: {}, still \
+         waiting: {}), {} with more than one applied",
         subs.len(),
         lost.len(),
         by(Some(Outcome::Fail)) + by(Some(Outcome::Rejected)),
