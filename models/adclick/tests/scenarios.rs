@@ -56,8 +56,7 @@ fn control_dedup_by_click_id_drops_the_second_copies() {
 /// short (ad 0: 447 of 481 at seed 1).
 #[test]
 fn a_store_down_during_the_first_loads_loses_no_clicks() {
-    let base = load("adclick");
-    let mut sc = base.clone();
+    let mut sc = load("adclick");
     testkit::add_crash(&mut sc, Duration::from_micros(1_144), Some(Duration::from_secs(20)), 7);
     let (r, v) = testkit::run_and_judge::<AdClick>(&sc, None);
     let plain = check("adclick");

@@ -56,20 +56,17 @@ impl Facts {
                 _ => {}
             }
         }
-        // One list shared by every provider: read through the first running one.
-        let mut gateway_seen = false;
+        // One list shared by every provider: read through any one running.
+        if let Some(g) = run.servers().find_map(|(_, n)| if let Node::Gateway(g) = n { Some(g) } else { None }) {
+            for &(id, at) in g.delivered.borrow().iter() {
+                f.delivered.entry(id).or_default().push(at);
+            }
+        }
         for (_, node) in run.servers() {
-            match node {
-                Node::Gateway(g) if !gateway_seen => {
-                    gateway_seen = true;
-                    for &(id, at) in g.delivered.borrow().iter() {
-                        f.delivered.entry(id).or_default().push(at);
-                    }
-                }
-                Node::Kv(s) if s.is_primary() => {
-                    f.finals.extend(s.rows().iter().map(|(k, r)| (*k, r.value)));
-                }
-                _ => {}
+            if let Node::Kv(s) = node
+                && s.is_primary()
+            {
+                f.finals.extend(s.rows().iter().map(|(k, r)| (*k, r.value)));
             }
         }
         for v in f.delivered.values_mut() {

@@ -397,9 +397,12 @@ pub fn limit_respected(
         ),
         None => "no call was admitted".into(),
     };
-    // Blame the calls admitted in those windows.
+    // Blame the calls those windows counted: admitted, their whole interval inside.
     let in_over = |call: &&Call| {
-        call.admitted && over.iter().any(|&(k, at)| (at..at + span).contains(&call.t) && keys_of(call).contains(&k))
+        call.admitted
+            && over
+                .iter()
+                .any(|&(k, at)| call.t >= at && call.done.max(call.t) < at + span && keys_of(call).contains(&k))
     };
     let blamed: Vec<OpId> = calls.iter().filter(in_over).map(|call| OpId::new(call.op)).collect();
     let check = Check::judged("limit_respected", admitted_by_key.len(), "keys with admitted calls")

@@ -202,7 +202,7 @@ pub fn describe_violation<I: std::fmt::Debug, O: std::fmt::Debug>(v: &Violation<
         Some(e) => format!(
             " seen through element{} {} only (each read shows only {} of its elements)",
             if e.len() == 1 { "" } else { "s" },
-            e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" and "),
+            elements_words(e),
             if e.len() == 1 { "this" } else { "these" }
         ),
         None => String::new(),
@@ -219,6 +219,11 @@ pub fn describe_violation<I: std::fmt::Debug, O: std::fmt::Debug>(v: &Violation<
     )
 }
 
+/// The elements a restricted violation is seen through, in words: "2794 and 2933".
+fn elements_words(elements: &[u64]) -> String {
+    elements.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" and ")
+}
+
 /// The report figure of a check's first violation, if any: `("<check>_key_<key>", timeline svg)`.
 pub fn violation_figure<I: std::fmt::Debug, O: std::fmt::Debug>(
     check: &str,
@@ -227,12 +232,8 @@ pub fn violation_figure<I: std::fmt::Debug, O: std::fmt::Debug>(
     r.violations
         .first()
         .map(|v| {
-            let through = match &v.restricted_to {
-                Some(e) => {
-                    format!(" (seen through {})", e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" and "))
-                }
-                None => String::new(),
-            };
+            let through =
+                v.restricted_to.as_ref().map_or(String::new(), |e| format!(" (seen through {})", elements_words(e)));
             let title = format!("{check}: key {}{through}, op {} cannot be placed", v.key, v.blocked.id);
             (format!("{check}_key_{}", v.key), svg::timeline(&title, &svg::violation_bars(v)))
         })
