@@ -14,7 +14,8 @@
 //! hands out `i + 1, i + 1 + step, ...` with `step` the number of datacenters. Unique while `step`
 //! is right, but not time-ordered across servers.
 //!
-//! Invariants, checked from the history and the generators' own issue logs:
+//! Invariants, checked from the history and the generators' issue logs (each generator's
+//! record of the run, kept past its crashes: a restarted generator's IDs follow its earlier ones):
 //! - `unique`: no ID reaches two operations (or twice in one);
 //! - `monotonic_per_node`: each generator's IDs strictly increase in the order it issued them.
 //!
@@ -169,6 +170,17 @@ pub struct Generator {
     step: u64,
     queue: VecDeque<Request>,
     resume: Option<TimerId>,
+    /// What this generator did, kept past its crashes.
+    pub ledger: Ledger,
+    /// Its index among the servers: its record in `ledger`.
+    pub index: u32,
+}
+
+/// What one generator did over the whole run, in all its incarnations: the world's record of
+/// the IDs it handed out, not its memory (which a crash takes). A restarted generator's first
+/// IDs are judged against the last ones before its crash.
+#[derive(Default)]
+pub struct GeneratorRecord {
     /// Every ID this generator issued, in order.
     pub issued: Vec<u64>,
     pub sequence_waits: u64,
@@ -177,6 +189,9 @@ pub struct Generator {
     /// Requests refused because the clock read past the 41 bits of milliseconds.
     pub timestamp_exhausted: u64,
 }
+
+/// The generators' records, one per server, shared by every incarnation (the factory makes it).
+pub type Ledger = std::rc::Rc<[std::cell::RefCell<GeneratorRecord>]>;
 
 pub struct Client {
     servers: u32,
@@ -191,6 +206,10 @@ pub enum Node {
 }
 
 impl Generator {
+    fn record(&self) -> std::cell::RefMut<'_, GeneratorRecord> {
+        self.ledger[self.index as usize].borrow_mut()
+    }
+
     fn now_ms(&self, ctx: &Ctx<'_, Node>) -> u64 {
         ctx.now().0 / 1_000_000 + self.epoch_offset_ms
     }
@@ -205,13 +224,13 @@ impl Generator {
         if now_ms > TIMESTAMP_MAX {
             // 41 bits of milliseconds are spent: an ID now would wrap to the epoch and sort before
             // every ID issued so far (and repeat the first ones).
-            self.timestamp_exhausted += 1;
+            self.record().timestamp_exhausted += 1;
             return Err(Block::Refuse);
         }
         match self.last_ms {
             Some(last) if now_ms < last => match self.guard {
                 ClockGuard::Wait if last - now_ms <= self.max_wait_ms => {
-                    self.clock_waits += 1;
+                    self.record().clock_waits += 1;
                     return Err(Block::Until(last));
                 }
                 ClockGuard::Wait | ClockGuard::Refuse => return Err(Block::Refuse),
@@ -222,7 +241,7 @@ impl Generator {
             },
             Some(last) if now_ms == last => {
                 if self.sequence >= SEQUENCE_MAX {
-                    self.sequence_waits += 1;
+                    self.record().sequence_waits += 1;
                     return Err(Block::Until(last + 1));
                 }
                 self.sequence += 1;
@@ -244,7 +263,7 @@ impl Generator {
                 match self.next(now_ms) {
                     Ok(id) => {
                         req.ids.push(id);
-                        self.issued.push(id);
+                        self.record().issued.push(id);
                     }
                     Err(b) => {
                         blocked = Some(b);
@@ -258,7 +277,7 @@ impl Generator {
                     ctx.send(req.from, Msg::Ids { req: req.req, ids: req.ids });
                 }
                 Some(Block::Refuse) => {
-                    self.refused += 1;
+                    self.record().refused += 1;
                     ctx.count("refused", 1);
                     ctx.send(req.from, Msg::Refused { req: req.req });
                 }
@@ -412,6 +431,7 @@ impl Model for Snowflake {
         let c = c.clone();
         let servers = topo.servers.len() as u32;
         let topo = topo.clone();
+        let ledger: Ledger = topo.servers.iter().map(|_| Default::default()).collect();
         Box::new(move |n| {
             if topo.is_client(n) {
                 let ops = OpCalls::with_timeout("client", c.request_timeout);
@@ -432,11 +452,8 @@ impl Model for Snowflake {
                 step,
                 queue: VecDeque::new(),
                 resume: None,
-                issued: Vec::new(),
-                sequence_waits: 0,
-                clock_waits: 0,
-                refused: 0,
-                timestamp_exhausted: 0,
+                ledger: ledger.clone(),
+                index: topo.servers.iter().position(|&s| s == n).expect("a server") as u32,
             }))
         })
     }
@@ -504,8 +521,16 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut per_ms_max = 0u64;
     let (mut seq_waits, mut clock_waits, mut refused, mut exhausted) = (0u64, 0u64, 0u64, 0u64);
     let mut per_node_rows = Vec::new();
-    for (n, node) in run.servers() {
-        let Node::Generator(g) = node else { continue };
+    // The generators' records, from any generator running at the end (every incarnation shares
+    // them); with none running, nothing is judged, and the check says so.
+    let ledger = run.servers().find_map(|(_, node)| match node {
+        Node::Generator(g) => Some(g.ledger.clone()),
+        Node::Client(_) => None,
+    });
+    let servers = &run.topology().servers;
+    for (&n, g) in servers.iter().zip(ledger.iter().flat_map(|l| l.iter())) {
+        let g = g.borrow();
+        let (datacenter, machine) = machine_id(c, n.0);
         seq_waits += g.sequence_waits;
         clock_waits += g.clock_waits;
         refused += g.refused;
@@ -526,8 +551,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         }
         per_node_rows.push(vec![
             n.0 as f64,
-            g.datacenter as f64,
-            g.machine as f64,
+            datacenter as f64,
+            machine as f64,
             g.issued.len() as f64,
             g.sequence_waits as f64,
             g.clock_waits as f64,
@@ -535,9 +560,10 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         ]);
     }
     let mono_detail = match first_decrease {
-        Some((n, i, a, b)) => {
+        Some((n, i, a, b)) if c.scheme == Scheme::Snowflake => {
             format!("first on {n} at its ID #{i}: {a} then {b} (ms {} then {})", decompose(a).0, decompose(b).0)
         }
+        Some((n, i, a, b)) => format!("first on {n} at its ID #{i}: {a} then {b}"),
         None => "every generator's IDs strictly increase in issue order".into(),
     };
     r.checks.push(
@@ -602,11 +628,8 @@ mod tests {
             step: 2,
             queue: VecDeque::new(),
             resume: None,
-            issued: Vec::new(),
-            sequence_waits: 0,
-            clock_waits: 0,
-            refused: 0,
-            timestamp_exhausted: 0,
+            ledger: std::rc::Rc::new([Default::default()]),
+            index: 0,
         }
     }
 
@@ -642,7 +665,9 @@ mod tests {
         // One millisecond later 41 bits no longer hold the time: an ID would wrap to ms 0.
         assert!(matches!(g.next(TIMESTAMP_MAX + 1), Err(Block::Refuse)));
         assert!(matches!(g.next(1 << 42), Err(Block::Refuse)));
-        assert_eq!((g.timestamp_exhausted, g.issued.len()), (2, 0));
+        let record = g.record();
+        assert_eq!((record.timestamp_exhausted, record.issued.len()), (2, 0));
+        drop(record);
         // Sequence exhaustion in the last millisecond waits for one that does not fit: refused then.
         for _ in 0..SEQUENCE_MAX {
             g.next(TIMESTAMP_MAX).ok().unwrap();
