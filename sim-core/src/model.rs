@@ -29,6 +29,11 @@ pub trait Model: 'static {
     /// check such as "every message produced is eventually consumed", or a coverage bound): a good
     /// scenario that counts one of them needs no availability or throughput SLA.
     const PROGRESS_CHECKS: &'static [&'static str] = &[];
+    /// Whether the report reads the incarnations crashes ended ([`RunView::incarnations`]): its
+    /// measures sum counters the actors keep (a part's stats), and a crash would take a node's
+    /// counts so far out of the sum. The kernel then keeps each crashed actor until the report
+    /// (the memory of a node per crash) instead of dropping it.
+    const KEEP_CRASHED_ACTORS: bool = false;
     /// The `config: (...)` section of a scenario; `#[serde(deny_unknown_fields)]` and defaults.
     type Config: DeserializeOwned + Serialize + Clone + Debug + Default + 'static;
     type Actor: Actor;
@@ -80,6 +85,21 @@ impl<'a, A: Actor> RunView<'a, A> {
     pub fn servers(&self) -> impl Iterator<Item = (NodeId, &'a A)> + 'a {
         let sim = self.sim;
         sim.topology().servers.clone().into_iter().filter_map(move |n| sim.actor(n).map(|a| (n, a)))
+    }
+
+    /// Every incarnation of the servers in the run: the running actors ([`RunView::servers`]),
+    /// then those crashes ended, in crash order. For sums of what the actors counted over the
+    /// whole run (a part's stats); what a node holds at the end is read from `servers`.
+    ///
+    /// # Panics
+    /// If the model does not set [`Model::KEEP_CRASHED_ACTORS`]: the crashed ones would be
+    /// missing without a word.
+    pub fn incarnations(&self) -> impl Iterator<Item = (NodeId, &'a A)> + 'a {
+        let sim = self.sim;
+        let crashed =
+            sim.crashed_actors().expect("the model reads crashed incarnations: set Model::KEEP_CRASHED_ACTORS");
+        let is_server = move |n: NodeId| !sim.topology().is_client(n);
+        self.servers().chain(crashed.iter().filter(move |(n, _)| is_server(*n)).map(|(n, a)| (*n, a)))
     }
     pub fn op_kind(&self, entry: &HistoryEntry) -> &'static str {
         self.sim.config().op_kinds[entry.kind as usize]

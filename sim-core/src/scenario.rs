@@ -291,6 +291,9 @@ pub fn run<M: Model>(sc: &Scenario<M::Config>, mut opts: RunOptions<'_>) -> RunO
     if opts.coverage {
         sim.enable_coverage();
     }
+    if M::KEEP_CRASHED_ACTORS {
+        sim.keep_crashed_actors();
+    }
     if opts.trace_without_details {
         sim.trace_without_details();
     }

@@ -426,6 +426,9 @@ pub struct Sim<A: Actor> {
     delays: Vec<(usize, NodeId, Option<NodeId>, Duration)>,
     /// The explorer's coverage (`enable_coverage`): off unless asked for.
     coverage: Option<Box<Coverage>>,
+    /// The actors crashes ended, in crash order, kept for the report (`keep_crashed_actors`):
+    /// `None` drops them, as a crash does.
+    crashed: Option<Vec<(NodeId, A)>>,
     /// Outages in force: (fault index, node, mode); the latest of a node's wins.
     outages: Vec<(usize, NodeId, OutageMode)>,
     net_rng: Prng,
@@ -602,6 +605,7 @@ impl<A: Actor> Sim<A> {
             extra_loss: Vec::new(),
             delays: Vec::new(),
             coverage: None,
+            crashed: None,
             outages: Vec::new(),
             net_rng: Prng::new(seed, Stream::Network),
             disk_rng: Prng::new(seed, Stream::Disk),
@@ -1772,7 +1776,10 @@ impl<A: Actor> Sim<A> {
         if self.nodes.status[i] == Status::Down {
             return;
         }
-        self.nodes.actors[i] = None;
+        let gone = self.nodes.actors[i].take();
+        if let (Some(kept), Some(actor)) = (&mut self.crashed, gone) {
+            kept.push((node, actor)); // no longer reachable by the run: read by the report only
+        }
         self.nodes.set_status(i, Status::Down);
         if let Some(t) = &mut self.trace {
             let label = if power_loss { "power loss" } else { "crash" };
@@ -1990,6 +1997,18 @@ impl<A: Actor> Sim<A> {
     /// The trace, taken out of the simulation (empty afterwards); `None` without one.
     pub fn take_trace(&mut self) -> Option<Vec<TraceEvent>> {
         self.trace.as_mut().map(std::mem::take)
+    }
+
+    /// Keeps the actor of every incarnation a crash ends, for the report to read
+    /// ([`Sim::crashed_actors`]), instead of dropping it. The run is the same: a crashed actor
+    /// receives nothing more, and its restart is a new one from the factory.
+    pub fn keep_crashed_actors(&mut self) {
+        self.crashed.get_or_insert_with(Vec::new);
+    }
+
+    /// The actors crashes ended, in crash order, if [`Sim::keep_crashed_actors`] was asked for.
+    pub fn crashed_actors(&self) -> Option<&[(NodeId, A)]> {
+        self.crashed.as_deref()
     }
 
     pub fn enable_coverage(&mut self) {

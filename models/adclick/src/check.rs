@@ -336,12 +336,18 @@ fn measures(
         if lat.is_empty() { 0.0 } else { lat.iter().sum::<f64>() / lat.len() as f64 },
     );
     let (mut restored, mut skipped, mut saves, mut state_bytes, mut loads) = (0u64, 0u64, 0u64, 0u64, 0u64);
-    for (_, n) in run.servers() {
+    // The snapshot counts over every aggregator's incarnations (a crash does not take back the
+    // loads and saves before it); the state held, over the running ones.
+    for (_, n) in run.incarnations() {
         if let Node::Aggregator(a) = n {
             loads += a.keeper.stats.loads;
             restored += a.keeper.stats.restored;
             skipped += a.keeper.stats.skipped;
             saves += a.keeper.stats.saved;
+        }
+    }
+    for (_, n) in run.servers() {
+        if let Node::Aggregator(a) = n {
             state_bytes += a.keeper.states().map(|(_, s)| parts::snapshot::SnapState::bytes(s)).sum::<u64>();
         }
     }

@@ -777,6 +777,7 @@ impl Model for AdClick {
     const ABOUT: &'static str = "ad clicks -> log by ad id -> windowed aggregators (watermark, dedup, snapshots + replay, hot-ad sub-keys) -> results DB with top 100 per minute";
     const OP_KINDS: &'static [&'static str] = &["click"];
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const KEEP_CRASHED_ACTORS: bool = true;
     const CHECKS: &'static [&'static str] = CHECKS;
     const PROGRESS_CHECKS: &'static [&'static str] = &["counts_exact"];
     type Config = Config;

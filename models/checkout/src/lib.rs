@@ -533,6 +533,7 @@ pub struct Checkout;
 
 impl Model for Checkout {
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const KEEP_CRASHED_ACTORS: bool = true;
     const CHECKS: &'static [&'static str] = &["durable_writes", "fresh_reads", "sales_backed"];
     const NAME: &'static str = "checkout";
     const ABOUT: &'static str = "checkout: stock holds in a sharded KV store (conditional decrement + TTL), a payment provider behind a circuit breaker";
@@ -761,7 +762,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             )),
     );
 
-    // The parts' statistics, summed over their nodes.
+    // The parts' statistics, summed over their nodes' incarnations (a crash does not take back
+    // what a node did before it); the confirms in the store, from the primaries running.
     let (mut shop, mut kvs, mut prov, mut pay, mut reaper) = (
         ShopStats::default(),
         KvStats::default(),
@@ -777,6 +779,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         {
             confirmed_in_store += s.log().iter().filter(|e| is_confirm(e)).count() as u64;
         }
+    }
+    for (_, node) in run.incarnations() {
         match node {
             Node::Api(a) => {
                 shop.add(&a.stats);
@@ -785,7 +789,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             }
             Node::Kv(s) => kvs.add(&s.stats),
             Node::Provider(p) => prov.add(&p.stats),
-            Node::Reaper(rp) => reaper = rp.stats,
+            Node::Reaper(rp) => reaper.add(&rp.stats),
             Node::Client(_) => {}
         }
     }

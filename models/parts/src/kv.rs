@@ -1161,6 +1161,14 @@ pub struct RestockStats {
     pub failed: u64,
 }
 
+impl RestockStats {
+    pub fn add(&mut self, o: &RestockStats) {
+        self.events += o.events;
+        self.restocked += o.restocked;
+        self.failed += o.failed;
+    }
+}
+
 /// The subscriber that gives back what expired holds held: on the keyspace event of a hold
 /// `tagged(t, s)` (`s != 0`) it adds the hold's amount back to its counter `tagged(t, 0)` (the
 /// counter shares the tag, so the shard). Lives in a node of its own, named as a subscriber of

@@ -788,6 +788,7 @@ impl Model for Ticket {
         "ticket booking: holds with a TTL (atomic decrement) or OCC, a slow failing payment provider, a waiting room";
     const OP_KINDS: &'static [&'static str] = &["buy", "view"];
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const KEEP_CRASHED_ACTORS: bool = true;
     const CHECKS: &'static [&'static str] =
         &["never_oversold", "orders_within_total", "no_stuck_tickets", "paid_orders_have_tickets"];
     type Config = Config;
@@ -1030,11 +1031,12 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         &down_note,
     ));
 
-    // The parts' statistics, summed over their nodes.
+    // The parts' statistics, summed over their nodes' incarnations (a crash does not take back
+    // what a node did before it).
     let (mut shop, mut kvs, mut prov, mut pay) =
         (ShopStats::default(), KvStats::default(), ProviderStats::default(), CallStats::default());
     let (mut reaper, mut room_waiting_max, mut turned_away) = (RestockStats::default(), 0u64, 0u64);
-    for (_, node) in run.servers() {
+    for (_, node) in run.incarnations() {
         match node {
             Node::Api(a) => {
                 shop.add(&a.stats);
@@ -1042,10 +1044,10 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             }
             Node::Kv(s) => kvs.add(&s.stats),
             Node::Provider(p) => prov.add(&p.stats),
-            Node::Reaper(rp) => reaper = rp.stats,
+            Node::Reaper(rp) => reaper.add(&rp.stats),
             Node::Room(rm) => {
-                room_waiting_max = rm.slots.waiting_max;
-                turned_away = rm.turned_away;
+                room_waiting_max = room_waiting_max.max(rm.slots.waiting_max);
+                turned_away += rm.turned_away;
             }
             Node::Client(_) => {}
         }

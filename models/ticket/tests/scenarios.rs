@@ -25,6 +25,11 @@ fn holds_sell_out_every_event_and_orphaned_holds_expire_back() {
     // The waiting room absorbed the spike: buyers waited in line, none turned away.
     assert!(m("room_waiting_max") > 100.0, "{:?}", r.model_report.measures);
     assert_eq!(m("room_turned_away"), 0.0);
+    // The API servers' counts include the crashed one's first incarnation (n1, down at 8 s): each
+    // purchase a buyer was told of was counted by the API server that made it. Summed over the
+    // running actors alone, 948 of the 1,219 at seed 1.
+    let told = testkit::check(&r, "paid_orders_have_tickets").count.judged;
+    assert!(told > 1_000 && m("purchases") >= told as f64, "{} purchases, {told} acknowledged", m("purchases"));
 }
 
 /// Read-then-write sells more tickets than exist, and the checks count it.

@@ -514,12 +514,18 @@ fn measures(
     let mut win_bytes = vec![0u64; names.len()];
     let mut win_keys = vec![0u64; names.len()];
     let (mut events, mut sketch_bytes) = (0u64, 0u64);
-    for (_, n) in run.servers() {
+    // The counts over every counter's incarnations (a crash does not take back what it did
+    // before); the state held, over the running ones.
+    for (_, n) in run.incarnations() {
         if let Node::Counter(a) = n {
             restored += a.keeper.stats.restored;
             skipped += a.keeper.stats.skipped;
             saves += a.keeper.stats.saved;
             applied += a.applied;
+        }
+    }
+    for (_, n) in run.servers() {
+        if let Node::Counter(a) = n {
             for (_, st) in a.keeper.states() {
                 events += st.events() as u64;
                 for (i, (b, w)) in st.window_bytes().into_iter().zip(&st.wins).enumerate() {

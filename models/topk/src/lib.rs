@@ -882,6 +882,7 @@ impl Model for TopK {
     const ABOUT: &'static str = "views -> log by video id -> counters (1h/1d/1mo/all-time windows by two pointers, ranked heaps, snapshots + replay, hot-video sub-keys; or count-min sketches) -> query service with a TTL cache";
     const OP_KINDS: &'static [&'static str] = &["view", "query"];
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const KEEP_CRASHED_ACTORS: bool = true;
     const CHECKS: &'static [&'static str] = CHECKS;
     type Config = Config;
     type Actor = Node;
