@@ -61,7 +61,8 @@
 //! **Checks** (over the history, and the API's read-only state): `exactly_one_verdict`: every
 //! submission the users made has exactly one verdict recorded in the leaderboard (none lost, none
 //! applied twice); `result_within_sla`: the p99 of the time to a result (as the user saw it) of
-//! the submissions made after the first-minute spike (`spike_end`) is within `result_sla`;
+//! the submissions made after the first-minute spike (`spike_end`) is within `result_sla`, those
+//! in progress during a fault (a runner's crash) left out;
 //! `backlog_drained`: the last result that took longer than `result_sla` arrived by `drain_by`
 //! (after it, nothing waits longer than the SLA); `leaderboard_matches_oracle`: every user's row
 //! (solved, penalty, verdicts) equals the row recomputed from the verdicts the users were shown,

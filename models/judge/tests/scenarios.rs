@@ -149,3 +149,19 @@ fn control_the_autoscaled_pool_meets_the_sla() {
     let good = load("judge").config.scaler;
     testkit::control::<Judge>(&load("judge_fixed_pool"), |sc| sc.config.scaler = good, &[]);
 }
+
+/// Found by `simctl explore scenarios/judge.ron --seed 2` (one seed in about 1,800 of the good
+/// file): n6's crash at 70 s, at the pool's minimum of three runners, held 10 of 914 results
+/// after the spike past 5 s (all made 69.7-74.7 s), and the p99 was theirs, 5.01 s. Results in
+/// progress during a fault are left out of the SLA (and counted as skipped); the rest pass at
+/// 3.01 s, and the crash's runs are still each judged once.
+#[test]
+fn the_results_around_a_runner_crash_are_not_the_sla_s_p99() {
+    let (r, v) = testkit::run_and_judge::<Judge>(&load("judge"), Some(26_213_165_698_729));
+    assert!(v.failed.is_empty(), "failed: {:?}", v.failed);
+    let c = testkit::check(&r, "result_within_sla");
+    let during: u64 =
+        c.count.skipped.iter().filter(|s| s.reason == "in progress during a fault").map(|s| s.count).sum();
+    assert!((50..200).contains(&during) && c.count.judged > 700, "{:?}", c.count);
+    assert!(measure(&r, "runs_lost_in_crashes") >= 1.0);
+}
