@@ -942,6 +942,7 @@ impl Model for Notify {
     const ABOUT: &'static str = "notification system: API servers, per-channel queues and workers, email/SMS/push/in-app providers with outages, retries, dedup, a status store";
     const OP_KINDS: &'static [&'static str] = &["email", "sms", "push", "in_app", "status"];
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const KEEP_CRASHED_ACTORS: bool = true;
     const CHECKS: &'static [&'static str] =
         &["no_lost_notifications", "no_duplicate_delivery", "push_delivery_sla", "status_agrees"];
     type Config = Config;
@@ -1147,9 +1148,12 @@ struct Sums {
     workers: u64,
 }
 
+/// The parts' counts over every incarnation of their nodes (an API server's or a worker's
+/// crash does not take back what it counted before); `workers` over the running ones.
 fn sums(run: &RunView<'_, Node>) -> Sums {
     let mut s = Sums::default();
-    for (_, node) in run.servers() {
+    s.workers = run.servers().filter(|(_, n)| matches!(n, Node::Worker(_))).count() as u64;
+    for (_, node) in run.incarnations() {
         match node {
             Node::Api(a) => {
                 s.api.add(&a.stats);
@@ -1161,7 +1165,6 @@ fn sums(run: &RunView<'_, Node>) -> Sums {
             Node::Worker(w) => {
                 s.send.add(&w.stats);
                 s.send_calls.add(w.calls.stats(w.send));
-                s.workers += 1;
             }
             Node::Kv(k) => s.kv.add(&k.stats),
             Node::Gateway(g) => s.providers[g.channel].add(&g.provider.stats),
