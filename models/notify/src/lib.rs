@@ -1151,8 +1151,8 @@ struct Sums {
 /// The parts' counts over every incarnation of their nodes (an API server's or a worker's
 /// crash does not take back what it counted before); `workers` over the running ones.
 fn sums(run: &RunView<'_, Node>) -> Sums {
-    let mut s = Sums::default();
-    s.workers = run.servers().filter(|(_, n)| matches!(n, Node::Worker(_))).count() as u64;
+    let workers = run.servers().filter(|(_, n)| matches!(n, Node::Worker(_))).count() as u64;
+    let mut s = Sums { workers, ..Sums::default() };
     for (_, node) in run.incarnations() {
         match node {
             Node::Api(a) => {
