@@ -23,13 +23,10 @@ fn the_good_run_delivers_every_comment_to_its_settled_viewers_within_the_sla() {
     assert!(measure(&r, "viewers_moved") > 0.0);
     assert!(measure(&r, "late_share_churn") > measure(&r, "late_share_steady"));
     // What n4 consumed before its crash at 6 s is judged: the log of consumptions outlives the
-    // incarnation (its own count died with it).
-    assert!(
-        measure(&r, "consumed") > measure(&r, "consumed_by_running_instances"),
-        "{} {}",
-        measure(&r, "consumed"),
-        measure(&r, "consumed_by_running_instances")
-    );
+    // incarnation, and the instances' own counts are summed over every incarnation (over the
+    // running ones alone, 2,189 of the 2,371 at seed 1).
+    assert_eq!(measure(&r, "consumed"), measure(&r, "consumed_by_instances"));
+    assert!(measure(&r, "consumed") > 2_000.0);
 }
 
 #[test]
