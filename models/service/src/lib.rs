@@ -349,6 +349,7 @@ pub struct Service;
 
 impl Model for Service {
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
+    const KEEP_CRASHED_ACTORS: bool = true;
     const CHECKS: &'static [&'static str] = &["no_lost_requests"];
     const NAME: &'static str = "service";
     const ABOUT: &'static str =
@@ -498,20 +499,26 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut client_calls = CallStats::default();
     let mut picks: Vec<u64> = Vec::new();
     let (mut ejections, mut marked_down, mut pings_missed) = (0u64, 0u64, 0u64);
+    // The pools' counts over every incarnation (a backend's crash does not take back the
+    // requests it served); the nodes and the M/M/c prediction (rates over the whole main phase)
+    // over the running ones.
+    for (_, node) in run.incarnations() {
+        match node {
+            Node::Api(a) => api.add(&a.pool.stats),
+            Node::Db(d) => db.add(&d.pool.stats),
+            Node::Client(_) => {}
+        }
+    }
     for (_, node) in run.servers() {
         match node {
             Node::Api(a) => {
-                api.add(&a.pool.stats);
                 api_nodes += 1;
                 if let Some(w) = mmc_prediction(&a.pool.stats, a.pool.spec().concurrency, elapsed) {
                     predicted_sum += w * a.pool.stats.started as f64;
                     predicted_weight += a.pool.stats.started as f64;
                 }
             }
-            Node::Db(d) => {
-                db.add(&d.pool.stats);
-                db_nodes += 1;
-            }
+            Node::Db(_) => db_nodes += 1,
             Node::Client(_) => {}
         }
     }
