@@ -235,12 +235,24 @@ pub fn backlog_drained(subs: &[Seen], sla: Duration, drain_by: Time, until: Time
         .detail(detail)
 }
 
-/// The leaderboard recomputed from the verdicts the users saw: user -> row.
-pub fn oracle(subs: &[Seen], contest: &Contest, penalty: Duration) -> BTreeMap<u64, Row> {
+/// The leaderboard recomputed from the verdicts the users saw: user -> row. A submission whose
+/// user gave up waiting (the submit or the polling timed out) still counts when the system took
+/// it: `stamped(id)` is the time the API stamped it, if it recorded a verdict for it, and the
+/// verdict is the contest's own (`Contest::accepted`). Without them the oracle and
+/// `exactly_one_verdict` judged different submissions: explore found a run (the log's
+/// coordinator down for the first 10 s) in which 226 submissions timed out while waiting to be
+/// queued, were judged after it came back, and 209 users' rows looked wrong.
+pub fn oracle(
+    subs: &[Seen],
+    contest: &Contest,
+    penalty: Duration,
+    stamped: impl Fn(u64) -> Option<Time>,
+) -> BTreeMap<u64, Row> {
     let mut by_cell: BTreeMap<(u64, u32), Vec<(Time, bool)>> = BTreeMap::new();
     for s in subs {
-        if let Some((accepted, at, _)) = s.verdict {
-            by_cell.entry((s.user, contest.problem_of(s.id))).or_default().push((at, accepted));
+        let seen = s.verdict.map(|(accepted, at, _)| (at, accepted));
+        if let Some(v) = seen.or_else(|| stamped(s.id).map(|at| (at, contest.accepted(s.id)))) {
+            by_cell.entry((s.user, contest.problem_of(s.id))).or_default().push(v);
         }
     }
     let mut rows: BTreeMap<u64, Row> = BTreeMap::new();
@@ -343,11 +355,13 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         run.sim.metrics().faults.iter().map(|f| (f.start, f.end.unwrap_or(run.end))).collect();
     r.checks.push(result_within_sla(&subs, spike_end, c.result_sla, &faults));
     r.checks.push(backlog_drained(&subs, c.result_sla, Time(c.drain_by.0), run.main_end));
-    r.checks.push(leaderboard_matches_oracle(&oracle(&subs, &contest, c.penalty), api));
+    let stamped = |id: u64| api.and_then(|a| a.results.get(&id)).map(|v| v.sub.at);
+    r.checks.push(leaderboard_matches_oracle(&oracle(&subs, &contest, c.penalty, stamped), api));
 
     let m = &mut r.measures;
     let count = |f: &dyn Fn(&Seen) -> bool| subs.iter().filter(|s| f(s)).count() as f64;
     m.insert("submissions".into(), subs.len() as f64);
+    m.insert("judged_unseen".into(), count(&|s| s.verdict.is_none() && stamped(s.id).is_some()));
     m.insert("results".into(), count(&|s| s.verdict.is_some()));
     m.insert("refused_or_failed".into(), count(&|s| matches!(s.outcome, Some(Outcome::Fail | Outcome::Rejected))));
     m.insert("gave_up_polling".into(), count(&|s| s.outcome == Some(Outcome::Timeout)));
@@ -517,8 +531,14 @@ mod tests {
         // One problem: user 1 wrong at 10 s, accepted at 20 s; user 2 refused (no verdict).
         let subs =
             vec![seen(1, 1, 10, Some((false, 10, 11))), seen(2, 1, 20, Some((true, 20, 22))), seen(3, 2, 5, None)];
-        let o = oracle(&subs, &contest, Duration::from_secs(1200));
+        let o = oracle(&subs, &contest, Duration::from_secs(1200), |_| None);
         assert_eq!(o.len(), 1);
         assert_eq!(o[&1], Row { solved: 1, penalty_s: 1220, verdicts: 2 });
+        // User 2 gave up, but the API took submission 3 at 6 s and judged it: it counts, with the
+        // contest's verdict for it.
+        let o = oracle(&subs, &contest, Duration::from_secs(1200), |id| (id == 3).then_some(s(6)));
+        let accepted = contest.accepted(3);
+        let expected = Row { solved: accepted as u32, penalty_s: if accepted { 6 } else { 0 }, verdicts: 1 };
+        assert_eq!((o.len(), o[&2]), (2, expected));
     }
 }

@@ -38,7 +38,12 @@
 //! scale-in or a rebalance redelivers too. So a submission can be judged twice: **the API records
 //! one verdict per submission id** (the first; a repeat is acknowledged and counted, not applied),
 //! which makes the leaderboard update idempotent. The verdict is a function of the submission
-//! (the same code on the same tests): which one of two runs wins does not matter.
+//! (the same code on the same tests): which one of two runs wins does not matter for the
+//! verdict. It does for the submission time: each `Submit` a client retries is stamped and
+//! queued again (the API keeps no stamp per submission id), so when a later copy's run wins,
+//! the leaderboard scores the submission from the retry's arrival (a helper's trace of an
+//! explore run: 485 retried submissions, each scored from a later copy; not changed). The users
+//! are shown the stamp the leaderboard uses, so the oracle agrees with it.
 //!
 //! **Without the queue** (`queue: false`, the known-bad design) the API dispatches each
 //! submission straight to a runner with a free sandbox (trying the runners in turn) and answers

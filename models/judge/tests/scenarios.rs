@@ -2,6 +2,7 @@
 //! that make each one's point, and the controls: each known-bad run again with its cause removed.
 
 use judge::{Config, Judge};
+use sim_core::Duration;
 use sim_core::record::RunRecord;
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, failed_checks, measure};
@@ -164,4 +165,20 @@ fn the_results_around_a_runner_crash_are_not_the_sla_s_p99() {
         c.count.skipped.iter().filter(|s| s.reason == "in progress during a fault").map(|s| s.count).sum();
     assert!((50..200).contains(&during) && c.count.judged > 700, "{:?}", c.count);
     assert!(measure(&r, "runs_lost_in_crashes") >= 1.0);
+}
+
+/// Found by `simctl explore scenarios/judge.ron --seed 3`: the control node (n0, the log's
+/// coordinator) down for the first 10 s. The API cannot queue what it takes meanwhile; 226
+/// users give up waiting (their submits time out), and the log judges those submissions once
+/// the coordinator is back. The leaderboard counts them; the oracle, built from the verdicts the
+/// users saw, did not, and 209 rows looked wrong. It now counts a submission the API stamped and
+/// judged though its user gave up (with the contest's own verdict for it).
+#[test]
+fn submissions_their_users_gave_up_on_are_scored_as_the_leaderboard_scores_them() {
+    let mut sc = load("judge");
+    testkit::add_crash(&mut sc, Duration::from_micros(1_259), Some(Duration::from_secs(10)), 0);
+    let (r, v) = testkit::run_and_judge::<Judge>(&sc, Some(38_436_471_249_843));
+    assert!(v.failed.is_empty(), "failed: {:?}", v.failed);
+    assert!(measure(&r, "judged_unseen") > 100.0, "{:?}", r.model_report.measures);
+    assert!(testkit::check(&r, "leaderboard_matches_oracle").count.judged > 1_000);
 }
