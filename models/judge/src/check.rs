@@ -362,6 +362,10 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let count = |f: &dyn Fn(&Seen) -> bool| subs.iter().filter(|s| f(s)).count() as f64;
     m.insert("submissions".into(), subs.len() as f64);
     m.insert("judged_unseen".into(), count(&|s| s.verdict.is_none() && stamped(s.id).is_some()));
+    // How long after the user's submit the leaderboard's submission time is: the first attempt's
+    // way to the API, unless that attempt was lost and a retry was the first to arrive.
+    let stamp_lag = subs.iter().filter_map(|s| s.verdict.map(|(_, at, _)| at.since(s.invoke))).max();
+    m.insert("stamp_after_submit_max_ms".into(), stamp_lag.map_or(0.0, |d| d.as_millis_f64()));
     m.insert("results".into(), count(&|s| s.verdict.is_some()));
     m.insert("refused_or_failed".into(), count(&|s| matches!(s.outcome, Some(Outcome::Fail | Outcome::Rejected))));
     m.insert("gave_up_polling".into(), count(&|s| s.outcome == Some(Outcome::Timeout)));

@@ -38,12 +38,11 @@
 //! scale-in or a rebalance redelivers too. So a submission can be judged twice: **the API records
 //! one verdict per submission id** (the first; a repeat is acknowledged and counted, not applied),
 //! which makes the leaderboard update idempotent. The verdict is a function of the submission
-//! (the same code on the same tests): which one of two runs wins does not matter for the
-//! verdict. It does for the submission time: each `Submit` a client retries is stamped and
-//! queued again (the API keeps no stamp per submission id), so when a later copy's run wins,
-//! the leaderboard scores the submission from the retry's arrival (a helper's trace of an
-//! explore run: 485 retried submissions, each scored from a later copy; not changed). The users
-//! are shown the stamp the leaderboard uses, so the oracle agrees with it.
+//! (the same code on the same tests): which one of two runs wins does not matter. A `Submit` the
+//! client retries is queued again (its first copy may not have reached the log) but keeps the
+//! time the API first received it: the leaderboard scores a submission from its first arrival,
+//! whichever copy's run wins (until stop 72 each copy carried its own queueing time, and a
+//! later copy's win scored it from the retry: 485 submissions in one explore run).
 //!
 //! **Without the queue** (`queue: false`, the known-bad design) the API dispatches each
 //! submission straight to a runner with a free sandbox (trying the runners in turn) and answers
@@ -412,6 +411,9 @@ pub struct Api {
     control: NodeId,
     report_every: Duration,
     contest: Rc<Contest>,
+    /// Submission id -> when the API first received it. A client's retry is the same submission:
+    /// it is queued again (the first copy may not have reached the log) but keeps its first stamp.
+    stamped: BTreeMap<u64, Time>,
     /// Submission id -> its recorded verdict.
     pub results: BTreeMap<u64, VerdictRec>,
     /// Submission id -> how many verdicts were applied to the leaderboard.
@@ -548,7 +550,7 @@ impl Api {
     }
 
     fn on_submit(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, req: ReqId, id: u64, user: u64) {
-        let sub = Sub { id, user, at: ctx.now() };
+        let sub = Sub { id, user, at: *self.stamped.entry(id).or_insert(ctx.now()) };
         if self.queue {
             self.producer.produce(ctx, 0, user, id, (from, req));
             return;
@@ -580,6 +582,8 @@ impl Api {
     }
 
     fn on_verdict(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, req: ReqId, sub: Sub, accepted: bool) {
+        // A run of a retried copy carries its own queueing time: the submission's is the first.
+        let sub = Sub { at: self.stamped.get(&sub.id).map_or(sub.at, |&first| first.min(sub.at)), ..sub };
         self.running.remove(&sub.id);
         if self.dedup && self.results.contains_key(&sub.id) {
             // A re-run's verdict: answer once the first one is on disk (else its write will).
@@ -943,6 +947,7 @@ impl Model for Judge {
                     control: l.control,
                     report_every: c.scaler.interval,
                     contest: contest.clone(),
+                    stamped: BTreeMap::new(),
                     results: BTreeMap::new(),
                     applied: BTreeMap::new(),
                     leaderboard: Leaderboard::new(c.penalty),

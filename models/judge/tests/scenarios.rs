@@ -181,4 +181,9 @@ fn submissions_their_users_gave_up_on_are_scored_as_the_leaderboard_scores_them(
     assert!(v.failed.is_empty(), "failed: {:?}", v.failed);
     assert!(measure(&r, "judged_unseen") > 100.0, "{:?}", r.model_report.measures);
     assert!(testkit::check(&r, "leaderboard_matches_oracle").count.judged > 1_000);
+    // Those submits were retried, and each retry was queued again; whichever copy's run won, the
+    // submission keeps the time the API first took it (scored from a retry's arrival, one was
+    // 4.1 s after its user's submit).
+    let lag = measure(&r, "stamp_after_submit_max_ms");
+    assert!(lag < 10.0, "the leaderboard's submission time is {lag} ms after a user's submit");
 }
