@@ -288,7 +288,7 @@ pub struct Call {
     pub op: u64,
     /// True invoke time, ns.
     pub t: u64,
-    /// True completion time, ns: the store decided the call between `t` and `done`.
+    /// True completion time, ns (at least `t`): the store decided the call between `t` and `done`.
     pub done: u64,
     pub user: u64,
     pub api: u16,
@@ -320,7 +320,6 @@ pub fn exact_oracle(calls: &[Call], keys_of: impl Fn(&Call) -> Vec<(LimitKey, u3
     out
 }
 
-/// The most events of sorted `times` in any half-open window of length `w`, and where it starts.
 /// The most calls of `calls` (`(invoke, complete)`, sorted by invoke) whose whole interval lies in
 /// one window `[s, s + w)`, and the earliest such `s`: calls surely decided inside the window,
 /// wherever between invoke and completion their store decided them. Each window starts at a
@@ -368,7 +367,7 @@ pub fn limit_respected(
     let mut admitted_by_key: BTreeMap<LimitKey, Vec<(u64, u64)>> = BTreeMap::new();
     for call in calls.iter().filter(|x| x.admitted) {
         for k in keys_of(call) {
-            admitted_by_key.entry(k).or_default().push((call.t, call.done.max(call.t)));
+            admitted_by_key.entry(k).or_default().push((call.t, call.done));
         }
     }
     let mut worst: Option<(LimitKey, usize, u64, u64)> = None; // key, count, start, allowed
@@ -399,10 +398,7 @@ pub fn limit_respected(
     };
     // Blame the calls those windows counted: admitted, their whole interval inside.
     let in_over = |call: &&Call| {
-        call.admitted
-            && over
-                .iter()
-                .any(|&(k, at)| call.t >= at && call.done.max(call.t) < at + span && keys_of(call).contains(&k))
+        call.admitted && over.iter().any(|&(k, at)| call.t >= at && call.done < at + span && keys_of(call).contains(&k))
     };
     let blamed: Vec<OpId> = calls.iter().filter(in_over).map(|call| OpId::new(call.op)).collect();
     let check = Check::judged("limit_respected", admitted_by_key.len(), "keys with admitted calls")

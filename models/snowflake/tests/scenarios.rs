@@ -153,7 +153,7 @@ fn a_generator_crash_is_judged_across_its_incarnations() {
         testkit::run_and_judge::<Snowflake>(&sc, None)
     };
     let judged = |r: &RunRecord| {
-        let c = r.model_report.checks.iter().find(|c| c.name == "monotonic_per_node").expect("the check");
+        let c = testkit::check(r, "monotonic_per_node");
         (c.count.judged, c.count.violations)
     };
     let (auto, v) = crash("snowflake_autoincrement");
