@@ -40,7 +40,10 @@
 //!   [`consistency`] for the mapping and why it is sound.
 //!
 //! Measured: wrongly admitted and wrongly rejected calls against an exact sliding-window oracle of
-//! the configured limits; the state's size per key as this model holds it (`state_bytes_*`: the
+//! the configured limits, which replays the calls in the order and at the times the shards took
+//! them up (`node::Decisions`; a call's invoke time reaches the store late when the network
+//! delays it, so an oracle by invoke time would blame the limiter for the network), counting the
+//! calls whose clients gave up but not judging them; the state's size per key as this model holds it (`state_bytes_*`: the
 //! map key, the state enum and its deque's buffer at its capacity; the map's tree nodes are not
 //! counted), scaled to 1M users, and in the notes' Redis layout for the same counts
 //! (`notes_layout_bytes_*`: 36 B, 8+24n+20 B, 8+26n+20 B); with `compare_algorithms` every
@@ -265,6 +268,7 @@ impl Model for RateLimiter {
         let api: Vec<NodeId> = topo.servers[..api_n].to_vec();
         let shards: Vec<NodeId> = topo.servers[api_n..].to_vec();
         let shared = Arc::new(node::Shared::from_config(c, api, Ring::new(&shards, c.vnodes)));
+        let decisions = node::Decisions::default();
         let topo = topo.clone();
         Box::new(move |n| {
             if topo.is_client(n) {
@@ -272,7 +276,7 @@ impl Model for RateLimiter {
             } else if (n.index()) < api_n {
                 Node::api(shared.clone())
             } else {
-                Node::store(shared.clone())
+                Node::store(shared.clone(), decisions.clone())
             }
         })
     }
@@ -290,32 +294,44 @@ pub struct Call {
     pub t: u64,
     /// True completion time, ns (at least `t`): the store decided the call between `t` and `done`.
     pub done: u64,
+    /// When the store took the call up, ns on the deciding shard's clock ([`node::Decisions`]):
+    /// the time and order the limiter decided by. `t` where no shard recorded the call.
+    pub decided: u64,
     pub user: u64,
     pub api: u16,
     pub admitted: bool,
 }
 
-/// The exact oracle: processes calls in time order, admitting one when every key it counts against
-/// has had fewer than its limit admitted in `(t - window, t]`.
-pub fn exact_oracle(calls: &[Call], keys_of: impl Fn(&Call) -> Vec<(LimitKey, u32)>, window_ns: u64) -> Vec<bool> {
+/// The exact oracle: takes the calls up in the order of their times `at` (ties in the slice's
+/// order), admitting one when every key it counts against has had fewer than its limit admitted in
+/// `(at - window, at]`. The answers are in the slice's order.
+pub fn exact_oracle(
+    calls: &[Call],
+    at: impl Fn(&Call) -> u64,
+    keys_of: impl Fn(&Call) -> Vec<(LimitKey, u32)>,
+    window_ns: u64,
+) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..calls.len()).collect();
+    order.sort_by_key(|&i| at(&calls[i]));
     let mut logs: BTreeMap<LimitKey, VecDeque<u64>> = BTreeMap::new();
-    let mut out = Vec::with_capacity(calls.len());
-    for call in calls {
+    let mut out = vec![false; calls.len()];
+    for i in order {
+        let (call, t) = (&calls[i], at(&calls[i]));
         let keys = keys_of(call);
         let mut room = true;
         for (k, max) in &keys {
             let log = logs.entry(*k).or_default();
-            while log.front().is_some_and(|&s| s + window_ns <= call.t) {
+            while log.front().is_some_and(|&s| s + window_ns <= t) {
                 log.pop_front();
             }
             room &= (log.len() as u64) < *max as u64;
         }
         if room {
             for (k, _) in &keys {
-                logs.get_mut(k).expect("entry made above").push_back(call.t);
+                logs.get_mut(k).expect("entry made above").push_back(t);
             }
         }
-        out.push(room);
+        out[i] = room;
     }
     out
 }
@@ -413,20 +429,26 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let mut r = ModelReport::default();
     let history = run.history();
     let undecided = history.iter().filter(|h| !matches!(h.outcome, Some(Outcome::Ok | Outcome::Rejected))).count();
-    let calls: Vec<Call> = history
-        .iter()
-        .filter_map(|h| match h.outcome {
-            Some(Outcome::Ok | Outcome::Rejected) => Some(Call {
-                op: h.op.0 as u64,
-                t: h.invoke.0,
-                done: h.complete.get().map_or(h.invoke.0, |t| t.0),
-                user: h.key,
-                api: h.kind,
-                admitted: h.outcome == Some(Outcome::Ok),
-            }),
-            _ => None,
-        })
-        .collect();
+    // The shards' record of when they took each call up (the last time, for a call asked again).
+    let stores = run.servers().find_map(|(_, n)| if let Node::Store(s) = n { Some(s) } else { None });
+    let taken_up: BTreeMap<OpId, u64> =
+        stores.map_or_else(BTreeMap::new, |s| s.decisions.borrow().iter().copied().collect());
+    let call = |h: &sim_core::metrics::HistoryEntry| Call {
+        op: h.op.0 as u64,
+        t: h.invoke.0,
+        done: h.complete.get().map_or(h.invoke.0, |t| t.0),
+        decided: taken_up.get(&h.op).copied().unwrap_or(h.invoke.0),
+        user: h.key,
+        api: h.kind,
+        admitted: h.outcome == Some(Outcome::Ok),
+    };
+    let answered = |h: &&sim_core::metrics::HistoryEntry| matches!(h.outcome, Some(Outcome::Ok | Outcome::Rejected));
+    let calls: Vec<Call> = history.iter().filter(answered).map(call).collect();
+    // Calls a shard took up whose answer never reached their client (it gave up first): the store
+    // counted them, so the oracle does too; what the store answered is unknown, so they are not
+    // judged.
+    let unanswered: Vec<Call> =
+        history.iter().filter(|h| !answered(h) && taken_up.contains_key(&h.op)).map(call).collect();
     // The oracle holds the stated limits (without any soft excess).
     let stated = |k: LimitKey| match k {
         LimitKey::User { .. } => c.limit_per_window,
@@ -435,7 +457,10 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let configured = |call: &Call| -> Vec<(LimitKey, u32)> {
         shared.keys(call.user, call.api).into_iter().map(|k| (k, stated(k))).collect()
     };
-    let oracle = exact_oracle(&calls, configured, c.window.0);
+    // The limiter decides by the order and the clock of its shards: so does the oracle.
+    let mut oracle = exact_oracle(&[&calls[..], &unanswered].concat(), |call| call.decided, configured, c.window.0);
+    oracle.truncate(calls.len());
+    let unrecorded = calls.iter().filter(|call| !taken_up.contains_key(&OpId::new(call.op))).count();
     let mut wrongly_admitted = 0u64;
     let mut wrongly_rejected = 0u64;
     for (call, &ok) in calls.iter().zip(&oracle) {
@@ -451,12 +476,13 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     r.checks.push(limit);
 
-    // fairness: users within their own limit (exact oracle on the user limit alone).
+    // fairness: users within their own limit (exact oracle on the user limit alone), by when they
+    // sent their calls: what the users did, not what the network made of it.
     let user_only = |call: &Call| {
         let api = if c.per_api { call.api } else { 0 };
         vec![(LimitKey::User { user: call.user, api }, c.limit_per_window)]
     };
-    let user_oracle = exact_oracle(&calls, user_only, c.window.0);
+    let user_oracle = exact_oracle(&calls, |call| call.t, user_only, c.window.0);
     let mut abusive: BTreeSet<u64> = BTreeSet::new();
     for (call, &ok) in calls.iter().zip(&user_oracle) {
         if !ok {
@@ -523,6 +549,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let m = &mut r.measures;
     m.insert("calls".into(), calls.len() as f64);
     m.insert("undecided".into(), undecided as f64);
+    m.insert("oracle_calls_unrecorded".into(), unrecorded as f64);
     m.insert("admitted".into(), admitted as f64);
     m.insert("rejected".into(), (calls.len() as u64 - admitted) as f64);
     m.insert("wrongly_admitted".into(), wrongly_admitted as f64);
@@ -585,19 +612,20 @@ mod tests {
     use super::*;
 
     fn call(t_ms: u64, user: u64) -> Call {
-        Call { op: 0, t: t_ms * 1_000_000, done: t_ms * 1_000_000, user, api: 0, admitted: true }
+        let t = t_ms * 1_000_000;
+        Call { op: 0, t, done: t, decided: t, user, api: 0, admitted: true }
     }
 
     #[test]
     fn oracle_admits_exactly_the_limit_per_sliding_window() {
         let calls: Vec<Call> = [0, 100, 200, 300, 999, 1000, 1100, 1101].iter().map(|&t| call(t, 1)).collect();
         let key = |c: &Call| vec![(LimitKey::User { user: c.user, api: 0 }, 3)];
-        let got = exact_oracle(&calls, key, 1_000_000_000);
+        let got = exact_oracle(&calls, |c| c.t, key, 1_000_000_000);
         // 3 per second: 300 and 999 wait; at 1000 the call at 0 has left the window, at 1100 the one at 100.
         assert_eq!(got, [true, true, true, false, false, true, true, false]);
         // Users are counted apart.
         let two: Vec<Call> = (0..4).map(|i| call(0, i % 2)).collect();
-        assert_eq!(exact_oracle(&two, key, 1_000_000_000), [true; 4]);
+        assert_eq!(exact_oracle(&two, |c| c.t, key, 1_000_000_000), [true; 4]);
     }
 
     /// Offers `times_ns` to one user through the algorithm itself and returns the decided calls.
@@ -607,7 +635,7 @@ mod tests {
         // The calls' op ids are their places in the list, as in a run's history.
         (0..)
             .zip(times_ns)
-            .map(|(op, &t)| Call { op, t, done: t, user: 1, api: 0, admitted: state.admit(&p, t) })
+            .map(|(op, &t)| Call { op, t, done: t, decided: t, user: 1, api: 0, admitted: state.admit(&p, t) })
             .collect()
     }
 
@@ -624,7 +652,7 @@ mod tests {
     fn limit_check(c: &Config, calls: &[Call]) -> (Check, u64) {
         let (check, _) = limit_respected(c, calls, user_key, |_| c.limit_per_window);
         let key = |_: &Call| vec![(LimitKey::User { user: 1, api: 0 }, c.limit_per_window)];
-        let oracle = exact_oracle(calls, key, c.window.0);
+        let oracle = exact_oracle(calls, |call| call.decided, key, c.window.0);
         let wrongly = calls.iter().zip(&oracle).filter(|(call, ok)| call.admitted && !**ok).count() as u64;
         (check, wrongly)
     }
@@ -711,6 +739,7 @@ mod tests {
                 op: i,
                 t: i * 20_000_000,
                 done: i * 20_000_000 + 1_000_000,
+                decided: i * 20_000_000,
                 user: 1,
                 api: 0,
                 admitted: true,
@@ -718,7 +747,7 @@ mod tests {
             .collect();
         calls.extend((0..15u64).map(|i| {
             let t = 500_000_000 + i * 25_000_000;
-            Call { op: 100 + i, t, done: t + 906_000_000, user: 1, api: 0, admitted: true }
+            Call { op: 100 + i, t, done: t + 906_000_000, decided: t + 900_000_000, user: 1, api: 0, admitted: true }
         }));
         calls.sort_by_key(|x| x.t);
         let (check, _) = limit_check(&c, &calls);

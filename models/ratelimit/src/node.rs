@@ -7,7 +7,17 @@ use crate::{Config, LimitBy, StoreAccess};
 use parts::balance::Policy;
 use parts::calls::{CallPolicy, CallTimer, OpCalls, ReqId};
 use sim_core::{Actor, Ctx, Message, NodeId, OpId, Outcome, Reply};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// When the store took up each call: `(operation, the shard's clock)` as its first key's check (or,
+/// read-then-write, its read) reached a shard, in the order the shards saw them. The limiter
+/// decides by that order and that clock, so the report's exact oracle replays the calls by it
+/// (in invoke order, a delayed API server's calls would look admitted out of turn). The factory
+/// makes one and every shard incarnation writes to it (ARCHITECTURE.md rule 9): a shard's crash
+/// keeps what it decided.
+pub type Decisions = Rc<RefCell<Vec<(OpId, u64)>>>;
 
 /// What a counter is kept for: a user or an IP address, optionally per API (operation kind).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,7 +62,10 @@ pub enum Msg {
         req: u64,
         key: LimitKey,
         op: OpId,
+        /// A single-key call: the shadow algorithms judge it.
         first: bool,
+        /// The call's first key: the shard notes when it decides it ([`Decisions`]).
+        lead: bool,
     },
     CheckReply {
         req: u64,
@@ -66,6 +79,7 @@ pub enum Msg {
         key: LimitKey,
         op: OpId,
         first: bool,
+        lead: bool,
     },
     ReadReply {
         req: u64,
@@ -224,6 +238,7 @@ pub struct Store {
     pub shadow_peak_bytes: BTreeMap<LimitKey, [Sizes; Algorithm::ALL.len()]>,
     /// `(operation, decision per algorithm)`, in the order the shard saw them.
     pub shadow_decisions: Vec<(OpId, [bool; Algorithm::ALL.len()])>,
+    pub decisions: Decisions,
 }
 
 impl Node {
@@ -234,7 +249,7 @@ impl Node {
     pub fn api(shared: std::sync::Arc<Shared>) -> Node {
         Node::Api(Api { shared, next_req: 0, pending: BTreeMap::new() })
     }
-    pub fn store(shared: std::sync::Arc<Shared>) -> Node {
+    pub fn store(shared: std::sync::Arc<Shared>, decisions: Decisions) -> Node {
         Node::Store(Store {
             shared,
             states: BTreeMap::new(),
@@ -243,6 +258,7 @@ impl Node {
             shadows: BTreeMap::new(),
             shadow_peak_bytes: BTreeMap::new(),
             shadow_decisions: Vec::new(),
+            decisions,
         })
     }
 }
@@ -313,11 +329,12 @@ impl Api {
     fn ask(&mut self, ctx: &mut Ctx<'_, Node>, req: u64) {
         let p = &self.pending[&req];
         let key = p.keys[p.stage];
-        let first = p.stage == 0 && p.keys.len() == 1;
+        let lead = p.stage == 0;
+        let first = lead && p.keys.len() == 1;
         let shard = self.shared.ring.owner(key.hash());
         let msg = match self.shared.access {
-            StoreAccess::Atomic => Msg::Check { req, key, op: p.op, first },
-            StoreAccess::ReadThenWrite => Msg::Read { req, key, op: p.op, first },
+            StoreAccess::Atomic => Msg::Check { req, key, op: p.op, first, lead },
+            StoreAccess::ReadThenWrite => Msg::Read { req, key, op: p.op, first, lead },
         };
         ctx.send(shard, msg);
     }
@@ -370,7 +387,8 @@ impl Store {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
         let now = ctx.now().0;
         match msg {
-            Msg::Check { req, key, op, first } => {
+            Msg::Check { req, key, op, first, lead } => {
+                self.note_decision(op, lead, now);
                 self.shadow(key, op, first, now);
                 let params = *self.shared.params(key);
                 let algo = self.shared.algorithm;
@@ -383,7 +401,8 @@ impl Store {
                 self.note_size(key, size);
                 ctx.send(from, Msg::CheckReply { req, admitted, count });
             }
-            Msg::Read { req, key, op, first } => {
+            Msg::Read { req, key, op, first, lead } => {
+                self.note_decision(op, lead, now);
                 self.shadow(key, op, first, now);
                 let params = *self.shared.params(key);
                 let algo = self.shared.algorithm;
@@ -399,6 +418,12 @@ impl Store {
                 ctx.send(from, Msg::WriteAck { req });
             }
             _ => {}
+        }
+    }
+
+    fn note_decision(&self, op: OpId, lead: bool, now: u64) {
+        if lead {
+            self.decisions.borrow_mut().push((op, now));
         }
     }
 
@@ -455,21 +480,21 @@ mod tests {
 
     #[test]
     fn atomic_check_serialises_two_servers() {
-        let mut store = Node::store(shared(StoreAccess::Atomic));
+        let mut store = Node::store(shared(StoreAccess::Atomic), Decisions::default());
         let key = LimitKey::User { user: 7, api: 0 };
-        let a = deliver(&mut store, 5, NodeId(0), Msg::Check { req: 1, key, op: OpId(1), first: true });
-        let b = deliver(&mut store, 5, NodeId(2), Msg::Check { req: 1, key, op: OpId(2), first: true });
+        let a = deliver(&mut store, 5, NodeId(0), Msg::Check { req: 1, key, op: OpId(1), first: true, lead: true });
+        let b = deliver(&mut store, 5, NodeId(2), Msg::Check { req: 1, key, op: OpId(2), first: true, lead: true });
         assert!(matches!(a[..], [(NodeId(0), Msg::CheckReply { admitted: true, .. })]));
         assert!(matches!(b[..], [(NodeId(2), Msg::CheckReply { admitted: false, .. })]));
     }
 
     #[test]
     fn read_then_write_loses_an_update() {
-        let mut store = Node::store(shared(StoreAccess::ReadThenWrite));
+        let mut store = Node::store(shared(StoreAccess::ReadThenWrite), Decisions::default());
         let key = LimitKey::User { user: 7, api: 0 };
         // Two API servers read the empty state before either writes: both will admit.
-        let r1 = deliver(&mut store, 5, NodeId(0), Msg::Read { req: 1, key, op: OpId(1), first: true });
-        let r2 = deliver(&mut store, 5, NodeId(2), Msg::Read { req: 1, key, op: OpId(2), first: true });
+        let r1 = deliver(&mut store, 5, NodeId(0), Msg::Read { req: 1, key, op: OpId(1), first: true, lead: true });
+        let r2 = deliver(&mut store, 5, NodeId(2), Msg::Read { req: 1, key, op: OpId(2), first: true, lead: true });
         let params = Params { max: 1, window_ns: 1_000_000_000, buckets: 60 };
         let mut admitted = 0;
         for r in [r1, r2] {
