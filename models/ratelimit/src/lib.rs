@@ -294,20 +294,22 @@ pub struct Call {
     pub t: u64,
     /// True completion time, ns (at least `t`): the store decided the call between `t` and `done`.
     pub done: u64,
-    /// When the store took the call up, ns on the deciding shard's clock ([`node::Decisions`]):
-    /// the time and order the limiter decided by. `t` where no shard recorded the call.
-    pub decided: u64,
+    /// When the store took the call up, ns on the deciding shard's clock, and its place in the
+    /// shards' record ([`node::Decisions`]): the time and the order the limiter decided by (two
+    /// calls can reach a shard at the same instant: a connection delivers a message no earlier
+    /// than the one sent before it). `(t, u64::MAX)` where no shard recorded the call.
+    pub decided: (u64, u64),
     pub user: u64,
     pub api: u16,
     pub admitted: bool,
 }
 
-/// The exact oracle: takes the calls up in the order of their times `at` (ties in the slice's
-/// order), admitting one when every key it counts against has had fewer than its limit admitted in
-/// `(at - window, at]`. The answers are in the slice's order.
+/// The exact oracle: takes the calls up in the order of `at` (a time, then a rank among calls of
+/// that time; ties in the slice's order), admitting one when every key it counts against has had
+/// fewer than its limit admitted in `(time - window, time]`. The answers are in the slice's order.
 pub fn exact_oracle(
     calls: &[Call],
-    at: impl Fn(&Call) -> u64,
+    at: impl Fn(&Call) -> (u64, u64),
     keys_of: impl Fn(&Call) -> Vec<(LimitKey, u32)>,
     window_ns: u64,
 ) -> Vec<bool> {
@@ -316,7 +318,7 @@ pub fn exact_oracle(
     let mut logs: BTreeMap<LimitKey, VecDeque<u64>> = BTreeMap::new();
     let mut out = vec![false; calls.len()];
     for i in order {
-        let (call, t) = (&calls[i], at(&calls[i]));
+        let (call, t) = (&calls[i], at(&calls[i]).0);
         let keys = keys_of(call);
         let mut room = true;
         for (k, max) in &keys {
@@ -431,13 +433,14 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let undecided = history.iter().filter(|h| !matches!(h.outcome, Some(Outcome::Ok | Outcome::Rejected))).count();
     // The shards' record of when they took each call up (the last time, for a call asked again).
     let stores = run.servers().find_map(|(_, n)| if let Node::Store(s) = n { Some(s) } else { None });
-    let taken_up: BTreeMap<OpId, u64> =
-        stores.map_or_else(BTreeMap::new, |s| s.decisions.borrow().iter().copied().collect());
+    let taken_up: BTreeMap<OpId, (u64, u64)> = stores.map_or_else(BTreeMap::new, |s| {
+        s.decisions.borrow().iter().zip(0..).map(|(&(op, at), place)| (op, (at, place))).collect()
+    });
     let call = |h: &sim_core::metrics::HistoryEntry| Call {
         op: h.op.0 as u64,
         t: h.invoke.0,
         done: h.complete.get().map_or(h.invoke.0, |t| t.0),
-        decided: taken_up.get(&h.op).copied().unwrap_or(h.invoke.0),
+        decided: taken_up.get(&h.op).copied().unwrap_or((h.invoke.0, u64::MAX)),
         user: h.key,
         api: h.kind,
         admitted: h.outcome == Some(Outcome::Ok),
@@ -482,7 +485,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         let api = if c.per_api { call.api } else { 0 };
         vec![(LimitKey::User { user: call.user, api }, c.limit_per_window)]
     };
-    let user_oracle = exact_oracle(&calls, |call| call.t, user_only, c.window.0);
+    let user_oracle = exact_oracle(&calls, |call| (call.t, call.op), user_only, c.window.0);
     let mut abusive: BTreeSet<u64> = BTreeSet::new();
     for (call, &ok) in calls.iter().zip(&user_oracle) {
         if !ok {
@@ -613,19 +616,33 @@ mod tests {
 
     fn call(t_ms: u64, user: u64) -> Call {
         let t = t_ms * 1_000_000;
-        Call { op: 0, t, done: t, decided: t, user, api: 0, admitted: true }
+        Call { op: 0, t, done: t, decided: (t, 0), user, api: 0, admitted: true }
     }
 
     #[test]
     fn oracle_admits_exactly_the_limit_per_sliding_window() {
         let calls: Vec<Call> = [0, 100, 200, 300, 999, 1000, 1100, 1101].iter().map(|&t| call(t, 1)).collect();
         let key = |c: &Call| vec![(LimitKey::User { user: c.user, api: 0 }, 3)];
-        let got = exact_oracle(&calls, |c| c.t, key, 1_000_000_000);
+        let got = exact_oracle(&calls, |c| (c.t, 0), key, 1_000_000_000);
         // 3 per second: 300 and 999 wait; at 1000 the call at 0 has left the window, at 1100 the one at 100.
         assert_eq!(got, [true, true, true, false, false, true, true, false]);
         // Users are counted apart.
         let two: Vec<Call> = (0..4).map(|i| call(0, i % 2)).collect();
-        assert_eq!(exact_oracle(&two, |c| c.t, key, 1_000_000_000), [true; 4]);
+        assert_eq!(exact_oracle(&two, |c| (c.t, 0), key, 1_000_000_000), [true; 4]);
+    }
+
+    /// Two calls reaching a shard at the same instant (a connection holds the second behind the
+    /// first) are decided in the order the shard took them up: the oracle follows the rank, not
+    /// the slice (found at seed 1199 of `ratelimit.ron`, where the later-invoked call went first).
+    #[test]
+    fn oracle_breaks_a_tie_of_times_by_the_shard_s_order() {
+        let key = |c: &Call| vec![(LimitKey::User { user: c.user, api: 0 }, 1)];
+        let mut calls = vec![call(5, 1), call(5, 1)];
+        calls[0].decided.1 = 7;
+        calls[1].decided.1 = 6;
+        assert_eq!(exact_oracle(&calls, |c| c.decided, key, 1_000_000_000), [false, true]);
+        calls[0].decided.1 = 5;
+        assert_eq!(exact_oracle(&calls, |c| c.decided, key, 1_000_000_000), [true, false]);
     }
 
     /// Offers `times_ns` to one user through the algorithm itself and returns the decided calls.
@@ -635,7 +652,7 @@ mod tests {
         // The calls' op ids are their places in the list, as in a run's history.
         (0..)
             .zip(times_ns)
-            .map(|(op, &t)| Call { op, t, done: t, decided: t, user: 1, api: 0, admitted: state.admit(&p, t) })
+            .map(|(op, &t)| Call { op, t, done: t, decided: (t, op), user: 1, api: 0, admitted: state.admit(&p, t) })
             .collect()
     }
 
@@ -739,7 +756,7 @@ mod tests {
                 op: i,
                 t: i * 20_000_000,
                 done: i * 20_000_000 + 1_000_000,
-                decided: i * 20_000_000,
+                decided: (i * 20_000_000, i),
                 user: 1,
                 api: 0,
                 admitted: true,
@@ -747,7 +764,15 @@ mod tests {
             .collect();
         calls.extend((0..15u64).map(|i| {
             let t = 500_000_000 + i * 25_000_000;
-            Call { op: 100 + i, t, done: t + 906_000_000, decided: t + 900_000_000, user: 1, api: 0, admitted: true }
+            Call {
+                op: 100 + i,
+                t,
+                done: t + 906_000_000,
+                decided: (t + 900_000_000, 100 + i),
+                user: 1,
+                api: 0,
+                admitted: true,
+            }
         }));
         calls.sort_by_key(|x| x.t);
         let (check, _) = limit_check(&c, &calls);
