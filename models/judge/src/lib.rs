@@ -58,7 +58,9 @@
 //! the same). Ranked by solved (descending), then penalty.
 //!
 //! **Simplified.** One API server holding the results table and leaderboard (no cache, no
-//! replicas; it is not crashed here); the problem service and the reading of problems are not
+//! replicas; it is not crashed here: down for longer than a client's submit budget, three tries of
+//! 2 s, it loses the submissions made meanwhile, which `exactly_one_verdict` counts, as `simctl
+//! explore` found with a 10 s crash of n4: 33 lost); the problem service and the reading of problems are not
 //! modelled (the notes cache them: reads are not the bottleneck); a verdict is accepted or wrong,
 //! drawn once per submission id; a run's isolation is a sandbox slot.
 //!
