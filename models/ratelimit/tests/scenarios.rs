@@ -202,6 +202,9 @@ fn a_slow_api_server_s_calls_are_judged_in_the_order_the_store_took_them_up() {
     assert_eq!(measure(&r, "oracle_calls_unrecorded"), 0.0);
     assert_eq!(measure(&r, "wrongly_admitted"), 0.0, "{:?}", r.model_report.measures);
     assert_eq!(measure(&r, "wrongly_rejected"), 0.0, "{:?}", r.model_report.measures);
+    // Nor is a user whose calls the delay bunched up judged well-behaved and refused (by invoke
+    // time: 6 of 851 calls).
+    assert_eq!(measure(&r, "well_behaved_rejected_share"), 0.0, "{}", detail(&r, "fairness"));
     // The shadow fixed window, on the same calls in the same order, is still caught.
     assert!(measure(&r, "wrongly_admitted.fixed_window") > 20.0, "{:?}", r.model_report.measures);
     // Only the latency SLA fails (the delay is in it).
