@@ -167,6 +167,9 @@ impl Model for RateLimiter {
     /// Clients reach the limiter over HTTP, and the limiter its shared counter store (Redis) over TCP.
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Connection;
     const CHECKS: &'static [&'static str] = &["limit_respected", "fairness", "linearizable"];
+    /// A shard's crash empties its counters; the state sizes it reached are read from its crashed
+    /// incarnation.
+    const KEEP_CRASHED_ACTORS: bool = true;
     type Config = Config;
     type Actor = Node;
 
@@ -433,9 +436,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let history = run.history();
     let undecided = history.iter().filter(|h| !matches!(h.outcome, Some(Outcome::Ok | Outcome::Rejected))).count();
     // The shards' record of when they took each call up (the last time, for a call asked again).
-    let stores = run.servers().find_map(|(_, n)| if let Node::Store(s) = n { Some(s) } else { None });
+    let stores = run.incarnations().find_map(|(_, n)| if let Node::Store(s) = n { Some(s) } else { None });
     let taken_up: BTreeMap<OpId, (u64, u64)> = stores.map_or_else(BTreeMap::new, |s| {
-        s.decisions.borrow().iter().zip(0..).map(|(&(op, at), place)| (op, (at, place))).collect()
+        s.decisions.borrow().taken_up.iter().zip(0..).map(|(&(op, at), place)| (op, (at, place))).collect()
     });
     let call = |h: &sim_core::metrics::HistoryEntry| Call {
         op: h.op.0 as u64,
@@ -534,23 +537,30 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     r.checks.push(lin);
     r.figures = figures;
 
-    // State size from the shards' own structures (and in the notes' layout, from their counts).
-    let mut peaks: Vec<node::Sizes> = Vec::new();
-    let mut shadow_peaks: [Vec<node::Sizes>; Algorithm::ALL.len()] = Default::default();
-    let mut shadow: BTreeMap<u64, [bool; Algorithm::ALL.len()]> = BTreeMap::new();
-    for (_, n) in run.servers() {
+    // State size from the shards' own structures (and in the notes' layout, from their counts):
+    // each key's largest over every incarnation of its shard (a crash empties a shard, and the
+    // state it had before counts as much).
+    let mut key_peaks: BTreeMap<LimitKey, node::Sizes> = BTreeMap::new();
+    let mut key_shadow_peaks: BTreeMap<LimitKey, [node::Sizes; Algorithm::ALL.len()]> = BTreeMap::new();
+    for (_, n) in run.incarnations() {
         if let Node::Store(s) = n {
-            peaks.extend(s.peak_bytes.values());
-            for p in s.shadow_peak_bytes.values() {
-                for (peaks, &size) in shadow_peaks.iter_mut().zip(p) {
-                    peaks.push(size);
-                }
+            for (k, &size) in &s.peak_bytes {
+                let peak = key_peaks.entry(*k).or_default();
+                *peak = peak.max(size);
             }
-            for (op, d) in &s.shadow_decisions {
-                shadow.insert(op.0 as u64, *d);
+            for (k, sizes) in &s.shadow_peak_bytes {
+                for (peak, &size) in key_shadow_peaks.entry(*k).or_default().iter_mut().zip(sizes) {
+                    *peak = peak.max(size);
+                }
             }
         }
     }
+    let peaks: Vec<node::Sizes> = key_peaks.into_values().collect();
+    // The shadow algorithms' decisions, the last for a call asked twice.
+    let shadow: BTreeMap<u64, [bool; Algorithm::ALL.len()]> = stores
+        .map_or_else(BTreeMap::new, |s| s.decisions.borrow().shadow.iter().map(|&(op, d)| (op.0 as u64, d)).collect());
+    let shadow_peaks: [Vec<node::Sizes>; Algorithm::ALL.len()] =
+        std::array::from_fn(|i| key_shadow_peaks.values().map(|p| p[i]).collect());
     let users: BTreeSet<u64> = calls.iter().map(|x| x.user).collect();
     let total_bytes: u64 = peaks.iter().map(|p| p.mem).sum();
     let per_user = if users.is_empty() { 0.0 } else { total_bytes as f64 / users.len() as f64 };

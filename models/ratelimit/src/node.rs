@@ -11,13 +11,22 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-/// When the store took up each call: `(operation, the shard's clock)` as its first key's check (or,
-/// read-then-write, its read) reached a shard, in the order the shards saw them. The limiter
-/// decides by that order and that clock, so the report's exact oracle replays the calls by it
-/// (in invoke order, a delayed API server's calls would look admitted out of turn). The factory
-/// makes one and every shard incarnation writes to it (ARCHITECTURE.md rule 9): a shard's crash
-/// keeps what it decided.
-pub type Decisions = Rc<RefCell<Vec<(OpId, u64)>>>;
+/// What the shards decided, in the order they decided it, over every incarnation: the factory
+/// makes one and every shard writes to it (ARCHITECTURE.md rule 9), so a shard's crash keeps what
+/// it decided before.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// `(operation, the shard's clock)` as each call's first key's check (or, read-then-write, its
+    /// read) reached a shard. The limiter decides by that order and that clock, so the report's
+    /// exact oracle replays the calls by it (in invoke order, a delayed API server's calls would
+    /// look admitted out of turn).
+    pub taken_up: Vec<(OpId, u64)>,
+    /// `(operation, decision per algorithm)` of the shadow algorithms (`compare_algorithms`), for
+    /// single-key calls. A call asked again (the client's retry) appears again; the last counts.
+    pub shadow: Vec<(OpId, [bool; Algorithm::ALL.len()])>,
+}
+
+pub type Decisions = Rc<RefCell<Ledger>>;
 
 /// What a counter is kept for: a user or an IP address, optionally per API (operation kind).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -219,7 +228,8 @@ impl Sizes {
             notes_layout: state.notes_layout_bytes(),
         }
     }
-    fn max(self, o: Sizes) -> Sizes {
+    /// Each field the larger of the two.
+    pub fn max(self, o: Sizes) -> Sizes {
         Sizes { mem: self.mem.max(o.mem), notes_layout: self.notes_layout.max(o.notes_layout) }
     }
 }
@@ -236,8 +246,6 @@ pub struct Store {
     /// With `compare_algorithms`: every algorithm run side by side on the same requests.
     pub shadows: BTreeMap<LimitKey, Vec<State>>,
     pub shadow_peak_bytes: BTreeMap<LimitKey, [Sizes; Algorithm::ALL.len()]>,
-    /// `(operation, decision per algorithm)`, in the order the shard saw them.
-    pub shadow_decisions: Vec<(OpId, [bool; Algorithm::ALL.len()])>,
     pub decisions: Decisions,
 }
 
@@ -257,7 +265,6 @@ impl Node {
             peak_bytes: BTreeMap::new(),
             shadows: BTreeMap::new(),
             shadow_peak_bytes: BTreeMap::new(),
-            shadow_decisions: Vec::new(),
             decisions,
         })
     }
@@ -423,7 +430,7 @@ impl Store {
 
     fn note_decision(&self, op: OpId, lead: bool, now: u64) {
         if lead {
-            self.decisions.borrow_mut().push((op, now));
+            self.decisions.borrow_mut().taken_up.push((op, now));
         }
     }
 
@@ -446,7 +453,7 @@ impl Store {
             decisions[i] = s.admit(&params, now);
             peaks[i] = peaks[i].max(Sizes::of(s));
         }
-        self.shadow_decisions.push((op, decisions));
+        self.decisions.borrow_mut().shadow.push((op, decisions));
     }
 }
 

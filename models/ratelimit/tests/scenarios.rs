@@ -212,6 +212,23 @@ fn a_slow_api_server_s_calls_are_judged_in_the_order_the_store_took_them_up() {
     assert_eq!(verdict.failed, ["latency.get.p99"], "{}", testkit::describe_failures(&verdict));
 }
 
+/// A shard crash (n2 down 300 ms at 1.5 s) empties its counters and its shadow algorithms. The
+/// algorithms table still counts every call the shards decided, the crashed incarnation's
+/// included (before: the sliding log's row had 1,037 admitted of the 1,424), and the shadow
+/// sliding log, the same algorithm on the same calls, agrees with the limiter.
+#[test]
+fn a_shard_crash_keeps_what_it_decided_in_the_algorithms_table() {
+    let mut sc = load("ratelimit");
+    testkit::add_crash(&mut sc, Duration::from_millis(1500), Some(Duration::from_millis(300)), 2);
+    let r = testkit::run_record::<RateLimiter>(&sc, None);
+    assert!(measure(&r, "undecided") > 0.0, "the crash cost some calls: {:?}", r.model_report.measures);
+    let table = r.model_report.tables.iter().find(|t| t.name == "algorithms").expect("the algorithms table");
+    let admitted = table.columns.iter().position(|c| c == "admitted").expect("an admitted column");
+    let log = table.rows.iter().find(|row| row[0] == Algorithm::SlidingLog.index() as f64).expect("a sliding-log row");
+    assert_eq!(log[admitted], measure(&r, "admitted"));
+    assert_eq!(measure(&r, "wrongly_admitted.sliding_log"), measure(&r, "wrongly_admitted"));
+}
+
 #[test]
 fn soft_throttling_admits_its_share_more_and_per_api_limits_count_apart() {
     let hard = run_file("ratelimit");
