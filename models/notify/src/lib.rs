@@ -53,7 +53,11 @@
 //! crash between its delivery and its answer: the worker's call times out and it sends again
 //! (`simctl explore scenarios/notify.ron --seed 2` found one: the email provider down for 1 s,
 //! one notification of 5,335 delivered twice; no good scenario crashes a provider past its
-//! delivery).
+//! delivery). A worker crash after its claim holds that notification
+//! until the claim's lease runs out (`claim_lease`, 30 s by default): no other worker may send it
+//! meanwhile, so it is late by up to the lease, and a run that ends first counts it lost
+//! (`simctl explore scenarios/notify.ron --seed 6` with measure targets found one: email worker
+//! n14 down 2 s at 16.2 s, 5 ms after taking an email up, still *sending* at the run's end).
 //!
 //! Nodes (servers in id order): the control node (the log's coordinator and the workers' fixed
 //! scaler), `brokers` brokers, `api_servers` API servers, the store's `kv.shards * kv.replicas`
