@@ -8,7 +8,7 @@ use sim_core::metrics::HistoryEntry;
 use sim_core::model::{Axis, Table};
 use sim_core::sweep::percentile;
 use sim_core::{Check, Duration, ModelReport, OpId, Outcome, Reply, RunView, Time, Topology};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub fn validate(c: &Config, topo: &Topology) -> Vec<(String, String)> {
     let mut e = Vec::new();
@@ -118,7 +118,9 @@ pub fn submissions(history: &[HistoryEntry]) -> Vec<Seen> {
 }
 
 /// `exactly_one_verdict`: every submission has exactly one verdict applied to the leaderboard.
-pub fn exactly_one_verdict(subs: &[Seen], applied: Option<&BTreeMap<u64, u32>>) -> Check {
+/// `received`: the submission ids that reached the API (a submit that timed out before is the
+/// API's unavailability, told apart in the detail; it still has no verdict).
+pub fn exactly_one_verdict(subs: &[Seen], applied: Option<&BTreeMap<u64, u32>>, received: &BTreeSet<u64>) -> Check {
     let name = "exactly_one_verdict";
     let Some(applied) = applied else {
         return Check::judged(name, 0u64, "submissions").passed_if(false).detail("the API server is down at the end");
@@ -126,13 +128,15 @@ pub fn exactly_one_verdict(subs: &[Seen], applied: Option<&BTreeMap<u64, u32>>) 
     let lost: Vec<&Seen> = subs.iter().filter(|s| applied.get(&s.id).copied().unwrap_or(0) == 0).collect();
     let twice: Vec<&Seen> = subs.iter().filter(|s| applied.get(&s.id).copied().unwrap_or(0) > 1).collect();
     let by = |o: Option<Outcome>| lost.iter().filter(|s| s.outcome == o).count();
+    let unreached = lost.iter().filter(|s| s.outcome == Some(Outcome::Timeout) && !received.contains(&s.id)).count();
     let mut detail = format!(
-        "{} submissions: {} without a verdict (refused or failed: {}, timed out submitting or polling: {}, still \
-         waiting: {}), {} with more than one applied",
+        "{} submissions: {} without a verdict (refused or failed: {}, timed out before the API had the \
+         submission: {}, timed out after: {}, still waiting: {}), {} with more than one applied",
         subs.len(),
         lost.len(),
         by(Some(Outcome::Fail)) + by(Some(Outcome::Rejected)),
-        by(Some(Outcome::Timeout)),
+        unreached,
+        by(Some(Outcome::Timeout)) - unreached,
         by(None),
         twice.len()
     );
@@ -350,7 +354,9 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let api = run.servers().find_map(|(_, n)| if let Node::Api(a) = n { Some(&**a) } else { None });
     let contest = Contest::new(c);
     let spike_end = Time(c.spike_end.0);
-    r.checks.push(exactly_one_verdict(&subs, api.map(|a| &a.applied)));
+    // The ledger outlives the API's crashes; with the API down at the end the check fails anyway.
+    let received = api.map(|a| a.received.borrow().clone()).unwrap_or_default();
+    r.checks.push(exactly_one_verdict(&subs, api.map(|a| &a.applied), &received));
     let faults: Vec<(Time, Time)> =
         run.sim.metrics().faults.iter().map(|f| (f.start, f.end.unwrap_or(run.end))).collect();
     r.checks.push(result_within_sla(&subs, spike_end, c.result_sla, &faults));
@@ -475,14 +481,31 @@ mod tests {
     fn a_lost_or_doubled_verdict_fails_exactly_one_verdict() {
         let subs = vec![seen(1, 1, 0, Some((true, 0, 2))), seen(2, 1, 0, None), seen(3, 2, 0, Some((false, 0, 3)))];
         let ok: BTreeMap<u64, u32> = [(1, 1), (2, 1), (3, 1)].into();
-        assert!(exactly_one_verdict(&subs, Some(&ok)).passed);
+        let all: BTreeSet<u64> = [1, 2, 3].into();
+        assert!(exactly_one_verdict(&subs, Some(&ok), &all).passed);
         let lost: BTreeMap<u64, u32> = [(1, 1), (3, 1)].into();
-        let c = exactly_one_verdict(&subs, Some(&lost));
+        let c = exactly_one_verdict(&subs, Some(&lost), &all);
         assert!(!c.passed);
         assert!(c.detail.contains("first lost: submission 2"), "{}", c.detail);
         let twice: BTreeMap<u64, u32> = [(1, 1), (2, 1), (3, 2)].into();
-        assert!(!exactly_one_verdict(&subs, Some(&twice)).passed);
-        assert!(!exactly_one_verdict(&subs, None).passed);
+        assert!(!exactly_one_verdict(&subs, Some(&twice), &all).passed);
+        assert!(!exactly_one_verdict(&subs, None, &all).passed);
+        // Timed out: the API's unavailability (it never had the submission) told apart from a
+        // submission it took and lost.
+        let mut timed_out = subs.clone();
+        timed_out[1].outcome = Some(Outcome::Timeout);
+        let c = exactly_one_verdict(&timed_out, Some(&lost), &[1, 3].into());
+        assert!(
+            !c.passed && c.detail.contains("before the API had the submission: 1, timed out after: 0"),
+            "{}",
+            c.detail
+        );
+        let c = exactly_one_verdict(&timed_out, Some(&lost), &all);
+        assert!(
+            !c.passed && c.detail.contains("before the API had the submission: 0, timed out after: 1"),
+            "{}",
+            c.detail
+        );
     }
 
     #[test]

@@ -104,6 +104,7 @@ use sim_core::{
     Actor, Ctx, Dist, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time,
     Topology, WriteId,
 };
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
@@ -416,6 +417,10 @@ pub struct Api {
     /// Submission id -> when the API first received it. A client's retry is the same submission:
     /// it is queued again (the first copy may not have reached the log) but keeps its first stamp.
     stamped: BTreeMap<u64, Time>,
+    /// The submission ids that ever reached the API, over its incarnations (a ledger the factory
+    /// shares, ARCHITECTURE.md rule 9): `exactly_one_verdict` tells a submit that timed out
+    /// before the API had it (the API was unreachable) from a submission it took and lost.
+    pub received: Rc<RefCell<BTreeSet<u64>>>,
     /// Submission id -> its recorded verdict.
     pub results: BTreeMap<u64, VerdictRec>,
     /// Submission id -> how many verdicts were applied to the leaderboard.
@@ -552,6 +557,7 @@ impl Api {
     }
 
     fn on_submit(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, req: ReqId, id: u64, user: u64) {
+        self.received.borrow_mut().insert(id);
         let sub = Sub { id, user, at: *self.stamped.entry(id).or_insert(ctx.now()) };
         if self.queue {
             self.producer.produce(ctx, 0, user, id, (from, req));
@@ -910,6 +916,7 @@ impl Model for Judge {
         let l = Layout::new(c, topo);
         let cluster = Rc::new(Cluster::new(c.log.clone(), l.control, l.brokers.clone()));
         let contest = Rc::new(Contest::new(c));
+        let received: Rc<RefCell<BTreeSet<u64>>> = Rc::default();
         let c = c.clone();
         let topo = topo.clone();
         Box::new(move |n| {
@@ -950,6 +957,7 @@ impl Model for Judge {
                     report_every: c.scaler.interval,
                     contest: contest.clone(),
                     stamped: BTreeMap::new(),
+                    received: received.clone(),
                     results: BTreeMap::new(),
                     applied: BTreeMap::new(),
                     leaderboard: Leaderboard::new(c.penalty),
