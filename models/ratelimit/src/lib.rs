@@ -42,15 +42,14 @@
 //!
 //! Measured: wrongly admitted and wrongly rejected calls against an exact sliding-window oracle of
 //! the configured limits, which replays the calls in the order and at the times the shards took
-//! them up (`node::Decisions`; a call's invoke time reaches the store late when the network
-//! delays it, so an oracle by invoke time would blame the limiter for the network), counting the
-//! calls whose clients gave up but not judging them; the state's size per key as this model holds it (`state_bytes_*`: the
+//! them up (`node::Ledger`; a call reaches the store late when the network delays it, so an oracle
+//! by invoke time would blame the limiter for the network), counting the calls whose clients gave
+//! up but not judging them; the state's size per key as this model holds it (`state_bytes_*`: the
 //! map key, the state enum and its deque's buffer at its capacity; the map's tree nodes are not
 //! counted), scaled to 1M users, and in the notes' Redis layout for the same counts
 //! (`notes_layout_bytes_*`: 36 B, 8+24n+20 B, 8+26n+20 B); with `compare_algorithms` every
-//! algorithm runs in shadow on the
-//! same requests at the shards and the report has one row per algorithm. Latency per call (the
-//! limiter's added hops) comes from the kernel.
+//! algorithm runs in shadow on the same requests at the shards and the report has one row per
+//! algorithm. Latency per call (the limiter's added hops) comes from the kernel.
 //!
 //! The failures it exists to show: a fixed window lets twice the limit through across a window
 //! boundary; read-then-write over-admits under concurrency while the atomic increment does not; an
@@ -299,7 +298,7 @@ pub struct Call {
     /// True completion time, ns (at least `t`): the store decided the call between `t` and `done`.
     pub done: u64,
     /// When the store took the call up, ns on the deciding shard's clock, and its place in the
-    /// shards' record ([`node::Decisions`]): the time and the order the limiter decided by (two
+    /// shards' record ([`node::Ledger`]): the time and the order the limiter decided by (two
     /// calls can reach a shard at the same instant: a connection delivers a message no earlier
     /// than the one sent before it). `(t, u64::MAX)` where no shard recorded the call.
     pub decided: (u64, u64),

@@ -26,6 +26,7 @@ pub struct Ledger {
     pub shadow: Vec<(OpId, [bool; Algorithm::ALL.len()])>,
 }
 
+/// The ledger as the factory hands it to every shard incarnation.
 pub type Decisions = Rc<RefCell<Ledger>>;
 
 /// What a counter is kept for: a user or an IP address, optionally per API (operation kind).
