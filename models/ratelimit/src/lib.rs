@@ -263,7 +263,10 @@ impl Model for RateLimiter {
         let events = calls * (1.0 + per_limit * limits);
         Footprint { events, queued: load.in_flight * 4.0 * limits, ..Footprint::default() }
             .part(format!("limiter state: {} keys x {state:.0} B", count(keys)), keys * state)
-            .part(format!("the checkers' records: {} calls", count(calls)), calls * 120.0)
+            // The history's call and the oracle's copy (56 B), the shards' ledger (16 B, 16 more
+            // for the shadow algorithms), the report's index of it (24 B), the oracle's order and
+            // answers, the checks' maps.
+            .part(format!("the checkers' records: {} calls", count(calls)), calls * 200.0)
     }
 
     fn factory(c: &Config, topo: &Topology, _setup: &mut Prng) -> Box<dyn FnMut(NodeId) -> Node> {
@@ -436,25 +439,33 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let undecided = history.iter().filter(|h| !matches!(h.outcome, Some(Outcome::Ok | Outcome::Rejected))).count();
     // The shards' record of when they took each call up (the last time, for a call asked again).
     let stores = run.incarnations().find_map(|(_, n)| if let Node::Store(s) = n { Some(s) } else { None });
-    let taken_up: BTreeMap<OpId, (u64, u64)> = stores.map_or_else(BTreeMap::new, |s| {
-        s.decisions.borrow().taken_up.iter().zip(0..).map(|(&(op, at), place)| (op, (at, place))).collect()
-    });
+    // By operation (the history's index): `(the shard's clock, the place in the ledger)`.
+    let mut taken_up: Vec<Option<(u64, u64)>> = vec![None; history.len()];
+    if let Some(s) = stores {
+        for (&(op, at), place) in s.decisions.borrow().taken_up.iter().zip(0..) {
+            if let Some(slot) = taken_up.get_mut(op.index()) {
+                *slot = Some((at, place));
+            }
+        }
+    }
+    let taken = |op: OpId| taken_up.get(op.index()).copied().flatten();
     let call = |h: &sim_core::metrics::HistoryEntry| Call {
         op: h.op.0 as u64,
         t: h.invoke.0,
         done: h.complete.get().map_or(h.invoke.0, |t| t.0),
-        decided: taken_up.get(&h.op).copied().unwrap_or((h.invoke.0, u64::MAX)),
+        decided: taken(h.op).unwrap_or((h.invoke.0, u64::MAX)),
         user: h.key,
         api: h.kind,
         admitted: h.outcome == Some(Outcome::Ok),
     };
     let answered = |h: &&sim_core::metrics::HistoryEntry| matches!(h.outcome, Some(Outcome::Ok | Outcome::Rejected));
-    let calls: Vec<Call> = history.iter().filter(answered).map(call).collect();
-    // Calls a shard took up whose answer never reached their client (it gave up first): the store
-    // counted them, so the oracle does too; what the store answered is unknown, so they are not
-    // judged.
-    let unanswered: Vec<Call> =
-        history.iter().filter(|h| !answered(h) && taken_up.contains_key(&h.op)).map(call).collect();
+    // The answered calls, judged; after them the calls a shard took up whose answer never reached
+    // their client (it gave up first): the store counted them, so the oracle does too, but what
+    // the store answered is unknown, so they are not judged.
+    let mut replayed: Vec<Call> = history.iter().filter(answered).map(call).collect();
+    let judged = replayed.len();
+    replayed.extend(history.iter().filter(|h| !answered(h) && taken(h.op).is_some()).map(call));
+    let calls = &replayed[..judged];
     // The oracle holds the stated limits (without any soft excess).
     let stated = |k: LimitKey| match k {
         LimitKey::User { .. } => c.limit_per_window,
@@ -464,10 +475,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         shared.keys(call.user, call.api).into_iter().map(|k| (k, stated(k))).collect()
     };
     // The limiter decides by the order and the clock of its shards: so does the oracle.
-    let replayed = [&calls[..], &unanswered].concat();
     let mut oracle = exact_oracle(&replayed, |call| call.decided, configured, c.window.0);
     oracle.truncate(calls.len());
-    let unrecorded = calls.iter().filter(|call| !taken_up.contains_key(&OpId::new(call.op))).count();
+    let unrecorded = calls.iter().filter(|call| taken(OpId::new(call.op)).is_none()).count();
     let mut wrongly_admitted = 0u64;
     let mut wrongly_rejected = 0u64;
     for (call, &ok) in calls.iter().zip(&oracle) {
@@ -477,7 +487,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let admitted = calls.iter().filter(|x| x.admitted).count() as u64;
 
     let (mut limit, busiest_ratio) =
-        limit_respected(c, &calls, |call| shared.keys(call.user, call.api), |k| shared.params(k).max);
+        limit_respected(c, calls, |call| shared.keys(call.user, call.api), |k| shared.params(k).max);
     if undecided > 0 {
         limit.detail.push_str(&format!("; {undecided} calls undecided (timed out: not judged)"));
     }
