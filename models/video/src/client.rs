@@ -250,7 +250,11 @@ impl Client {
         }
         u.token = Some(token);
         u.queue = proto::missing(u.have, chunks).collect();
-        if !u.link_up {
+        // The first URL brings the connection up. After a drop (a later epoch) the reconnect does:
+        // a URL that arrives while the client waits to reconnect must not start sending on the
+        // dropped link (not resumable, the reconnect then starts a new session and would find a
+        // chunk of the old one in flight: `simctl sweep` seed 1487 of video_non_resumable.ron).
+        if !u.link_up && u.epoch == 0 {
             u.link_up = true;
             let epoch = u.epoch;
             self.arm_drop(ctx, video, epoch);
