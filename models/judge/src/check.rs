@@ -355,8 +355,8 @@ pub fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let contest = Contest::new(c);
     let spike_end = Time(c.spike_end.0);
     // The ledger outlives the API's crashes; with the API down at the end the check fails anyway.
-    let received = api.map(|a| a.received.borrow().clone()).unwrap_or_default();
-    r.checks.push(exactly_one_verdict(&subs, api.map(|a| &a.applied), &received));
+    let (received, none) = (api.map(|a| a.received.borrow()), BTreeSet::new());
+    r.checks.push(exactly_one_verdict(&subs, api.map(|a| &a.applied), received.as_deref().unwrap_or(&none)));
     let faults: Vec<(Time, Time)> =
         run.sim.metrics().faults.iter().map(|f| (f.start, f.end.unwrap_or(run.end))).collect();
     r.checks.push(result_within_sla(&subs, spike_end, c.result_sla, &faults));

@@ -436,7 +436,6 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let shared = node::Shared::from_config(c, Vec::new(), Ring::new(&[NodeId(0)], 1));
     let mut r = ModelReport::default();
     let history = run.history();
-    let undecided = history.iter().filter(|h| !matches!(h.outcome, Some(Outcome::Ok | Outcome::Rejected))).count();
     // The shards' record of when they took each call up (the last time, for a call asked again).
     let stores = run.incarnations().find_map(|(_, n)| if let Node::Store(s) = n { Some(s) } else { None });
     // By operation (the history's index): `(the shard's clock, the place in the ledger)`.
@@ -464,6 +463,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     // the store answered is unknown, so they are not judged.
     let mut replayed: Vec<Call> = history.iter().filter(answered).map(call).collect();
     let judged = replayed.len();
+    let undecided = history.len() - judged;
     replayed.extend(history.iter().filter(|h| !answered(h) && taken(h.op).is_some()).map(call));
     let calls = &replayed[..judged];
     // The oracle holds the stated limits (without any soft excess).
