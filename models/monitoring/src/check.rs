@@ -460,6 +460,29 @@ mod tests {
         assert_eq!(resolved, 1);
     }
 
+    /// A series stamped from 0 (a source whose phase is 0): the sample at 0 is in the windows of
+    /// the instants before `window` has passed, for the oracle and the alert manager alike.
+    /// `simctl sweep scenarios/monitoring.ron` failed `alert_timely` at seed 1615: host 7's
+    /// samples at 0, 10 and 20 s of (low, 87, 94) started the oracle's episode at 20 s, while the
+    /// manager, which read the window `(0, e]` for `e < 20 s`, started it at 10 s and fired at
+    /// 30 s, before the oracle's firing instant (40 s), so the episode counted as missed.
+    #[test]
+    fn a_sample_at_time_zero_is_in_the_first_windows_for_both() {
+        let r = RuleSpec { window: Duration::from_secs(20), hold: Duration::from_secs(20), ..rule() };
+        let values = [40, 87, 94, 94, 85, 14, 12, 10, 10, 10];
+        let s: Vec<Sample> =
+            values.iter().enumerate().map(|(i, &value)| Sample { metric: 0, ts: i as u64 * 10_000, value }).collect();
+        let eps = episodes(&r, 0, &s, 90_000);
+        assert_eq!(eps.len(), 1);
+        assert_eq!((eps[0].onset, eps[0].fires), (20_000, Some(40_000)), "(40 + 87) / 2 is not above 70: 10 s is not");
+        let mut st = crate::RuleState { source: 0, next: 5000, pending_since: None, firing: false, busy: false };
+        let (mut fired, mut resolved) = (Vec::new(), 0);
+        st.evaluate(&r, &s, 90_000, &mut fired, &mut resolved);
+        assert_eq!(fired, vec![40_000], "the manager fires where the oracle's episode does");
+        let firings = [Firing { source: 0, instant: fired[0], at: Time(60_000_000_000) }];
+        assert!(alert_timely(&r, &eps, &firings, Time(200_000_000_000)).passed);
+    }
+
     #[test]
     fn a_missed_a_late_and_a_false_alert_fail() {
         let r = rule();

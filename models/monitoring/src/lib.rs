@@ -334,7 +334,9 @@ pub enum AppMsg {
     Written {
         req: ReqId,
     },
-    /// Samples of `metric` with a timestamp in `(from, to]`, and the series' latest timestamp.
+    /// Samples of `metric` with a timestamp in `[from, to]`, and the series' latest timestamp. A
+    /// window `(t - w, t]` asks from `t + 1 - w` (or 0): a sample at time 0 is in the window of
+    /// every `t < w`, which a `from` of `t - w` saturated to 0 would leave out.
     Range {
         req: ReqId,
         metric: u64,
@@ -902,7 +904,7 @@ impl Tsdb {
             AppMsg::Range { req, metric, from: lo, to } => {
                 let samples: Vec<Sample> = self
                     .series
-                    .range((metric, lo.saturating_add(1))..=(metric, to))
+                    .range((metric, lo)..=(metric, to))
                     .map(|(&(metric, ts), &value)| Sample { metric, ts, value })
                     .collect();
                 let fresh = self.series.range((metric, 0)..=(metric, u64::MAX)).next_back().map(|(&(_, ts), _)| ts);
@@ -939,7 +941,7 @@ impl QueryServer {
                     return;
                 }
                 let now_ms = ctx.now().0 / 1_000_000;
-                let lo = now_ms.saturating_sub(self.cfg.query.range.0 / 1_000_000);
+                let lo = (now_ms + 1).saturating_sub(self.cfg.query.range.0 / 1_000_000);
                 let call = self.calls.call(
                     ctx,
                     self.tsdb,
@@ -1006,10 +1008,11 @@ impl RuleState {
             (r.eval_interval.0 / 1_000_000, r.window.0 / 1_000_000, r.grace.0 / 1_000_000, r.hold.0 / 1_000_000);
         while self.next + grace <= fresh {
             let e = self.next;
-            let lo = e.saturating_sub(window);
+            // The window `(e - window, e]`, as the oracle takes it: before `window` has passed it
+            // reaches back past 0, and a sample at 0 is in it.
             let (sum, count) = samples
                 .iter()
-                .filter(|s| s.ts > lo && s.ts <= e)
+                .filter(|s| s.ts + window > e && s.ts <= e)
                 .fold((0u64, 0u64), |(s, c), x| (s + x.value as u64, c + 1));
             if above(sum, count, r.threshold) {
                 let since = *self.pending_since.get_or_insert(e);
@@ -1052,7 +1055,7 @@ impl AlertManager {
             }
             let r = &mut self.rules[i];
             r.busy = true;
-            let (metric, from) = (metric_id(r.source, 0), r.next.saturating_sub(window));
+            let (metric, from) = (metric_id(r.source, 0), (r.next + 1).saturating_sub(window));
             let call = self.calls.call(ctx, self.tsdb, 0, |req| AppMsg::Range { req, metric, from, to: u64::MAX }, i);
             if let Err(done) = call {
                 self.on_done(ctx, done, None);
