@@ -77,7 +77,7 @@ impl Facts {
 
     /// The final status code of notification `id` (0: no row).
     pub fn final_status(&self, id: u64) -> i64 {
-        self.finals.get(&status_key(id)).copied().unwrap_or(0)
+        self.finals.get(&status_key(id)).map_or(0, |&row| crate::code_of(row))
     }
 }
 

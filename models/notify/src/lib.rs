@@ -27,7 +27,11 @@
 //! store: a compare-and-set from the version it read to *sending*, with a lease (`claim_lease`,
 //! the row's TTL). A notification already *sent* or *failed* is skipped; one another worker is
 //! sending (a rebalance gave its partition to this worker while the old owner still held it) is
-//! looked at again after `requeue`; of two racing claims only one succeeds. It then calls its provider. When the call
+//! looked at again after `requeue`; of two racing claims only one succeeds. The claim's row names
+//! its claimer (worker and job, [`claim_row`]): a worker whose compare-and-set went unanswered,
+//! or was retried after it had taken effect and then conflicted with itself, knows its own claim
+//! when it reads the row again (counted as `worker_reclaimed`), where a bare *sending* held the
+//! notification until the lease ran out. It then calls its provider. When the call
 //! gives up (timeouts, 5xx, an open breaker) the record is **not** acknowledged to the queue:
 //! the worker waits `requeue` and tries again, so a provider outage turns into a backlog in the
 //! queue (the `log.lag` level), not into failures; only a notification older than
@@ -105,7 +109,22 @@ pub const FAILED_EXPIRED: i64 = 3;
 /// Failed: the in-memory sender (`queue: false`) ran out of retries.
 pub const FAILED_RETRIES: i64 = 4;
 /// Claimed by a worker that is sending it (with `dedup`; the claim expires after `claim_lease`).
+/// The row holds its claimer above the code ([`claim_row`]); a row's code is [`code_of`] it.
 pub const SENDING: i64 = 5;
+
+/// The row of a claim by job `job` of worker `worker`: the code [`SENDING`], and above it who
+/// claimed. A claim whose compare-and-set went unanswered (or was retried after it had taken
+/// effect, and then conflicted with itself) is known again by its row when the worker reads it,
+/// where a bare *sending* looked like another worker's claim and held the notification until the
+/// lease ran out.
+pub fn claim_row(worker: NodeId, job: u64) -> i64 {
+    SENDING | ((i64::from(worker.0) & 0x7f_ffff) + 1) << 40 | ((job & 0xffff_ffff) as i64) << 8
+}
+
+/// A row's status code (without a claim's claimer).
+pub fn code_of(row: i64) -> i64 {
+    row & 0xff
+}
 
 pub fn is_failed(code: i64) -> bool {
     code == FAILED_EXPIRED || code == FAILED_RETRIES
@@ -496,7 +515,7 @@ impl Api {
         let ok = d.outcome == CallOutcome::Ok;
         match (job.stage, result) {
             (Stage::Status, Some(KvResult::Found { value, .. })) if ok => {
-                self.respond(ctx, j, Resp::Status(value), false)
+                self.respond(ctx, j, Resp::Status(code_of(value)), false)
             }
             (Stage::Status, Some(KvResult::NotFound)) if ok => self.respond(ctx, j, Resp::Status(0), false),
             (Stage::User, Some(KvResult::Found { .. })) if ok => {
@@ -597,6 +616,8 @@ struct WJob {
     d: Delivery,
     stage: WStage,
     code: i64,
+    /// Whether this job asked for a claim (its row is then [`claim_row`] of the worker and job).
+    claimed: bool,
 }
 
 /// What a channel's workers did, summed in the report.
@@ -606,6 +627,8 @@ pub struct SendStats {
     pub sent: u64,
     pub deduped: u64,
     pub requeued: u64,
+    /// Claims a worker found it held when it read the row again (their answers were lost).
+    pub reclaimed: u64,
     pub expired: u64,
 }
 
@@ -615,6 +638,7 @@ impl SendStats {
         self.sent += o.sent;
         self.deduped += o.deduped;
         self.requeued += o.requeued;
+        self.reclaimed += o.reclaimed;
         self.expired += o.expired;
     }
 }
@@ -658,7 +682,7 @@ impl WorkerNode {
         let j = self.next;
         self.next += 1;
         let id = d.rec.value;
-        self.jobs.insert(j, WJob { d, stage: WStage::Check, code: PENDING });
+        self.jobs.insert(j, WJob { d, stage: WStage::Check, code: PENDING, claimed: false });
         if !self.dedup {
             return self.send(ctx, j);
         }
@@ -695,9 +719,10 @@ impl WorkerNode {
     fn claim(&mut self, ctx: &mut Ctx<'_, Node>, j: u64, version: u64) {
         let Some(job) = self.jobs.get_mut(&j) else { return };
         job.stage = WStage::Claim;
+        job.claimed = true;
         let key = status_key(job.d.rec.value);
         let ttl = Some(self.claim_lease);
-        self.store(ctx, j, kv::Op::Cas { key, version, value: SENDING, ttl });
+        self.store(ctx, j, kv::Op::Cas { key, version, value: claim_row(ctx.id(), j), ttl });
     }
 
     fn send(&mut self, ctx: &mut Ctx<'_, Node>, j: u64) {
@@ -732,13 +757,20 @@ impl WorkerNode {
         let ok = d.outcome == CallOutcome::Ok;
         match job.stage {
             WStage::Check => match result {
-                Some(KvResult::Found { value, .. }) if ok && (value == SENT || is_failed(value)) => {
+                Some(KvResult::Found { value, .. }) if ok && (code_of(value) == SENT || is_failed(code_of(value))) => {
                     self.stats.deduped += 1;
                     self.skip(ctx, j);
                 }
+                // This job's own claim, taken though its answer was lost: send.
+                Some(KvResult::Found { value, .. }) if ok && job.claimed && value == claim_row(ctx.id(), j) => {
+                    self.stats.reclaimed += 1;
+                    self.send(ctx, j)
+                }
                 // Another worker is sending it (a rebalance moved the partition): look again
                 // later; its claim expires if that worker died.
-                Some(KvResult::Found { value: SENDING, .. }) if ok => self.wait(ctx, j, WStage::WaitCheck),
+                Some(KvResult::Found { value, .. }) if ok && code_of(value) == SENDING => {
+                    self.wait(ctx, j, WStage::WaitCheck)
+                }
                 // Pending or missing: claim it (compare-and-set on the version read).
                 Some(KvResult::Found { version, .. }) if ok => self.claim(ctx, j, version),
                 Some(KvResult::NotFound) if ok => self.claim(ctx, j, 0),
@@ -1250,6 +1282,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     put("user_cache_hit_ratio", s.cache.hit_ratio());
     put("worker_deduped", s.send.deduped as f64);
     put("worker_requeued", s.send.requeued as f64);
+    put("worker_reclaimed", s.send.reclaimed as f64);
     put("worker_expired", s.send.expired as f64);
     put("send_attempts", s.send_calls.attempts as f64);
     put("send_retries", s.send_calls.retries as f64);
