@@ -490,6 +490,7 @@ fn measures(c: &Config, run: &RunView<'_, Node>, b: &Board, stale_ns: u64, r: &m
     let top10 = history.iter().filter(|h| h.kind == TOP10 && h.invoke < run.main_end).count();
     m.insert("top10_reads_per_s".into(), top10 as f64 / main_s);
     m.insert("redeliveries_skipped".into(), b.skipped as f64);
+    m.insert("duplicates_skipped".into(), b.duplicates_skipped as f64);
     let mut apply = b.apply_ns.clone();
     apply.sort_unstable();
     m.insert("apply_p50_ms".into(), sim_core::stats::percentile_ms(&apply, 0.5));

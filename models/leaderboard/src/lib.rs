@@ -14,8 +14,9 @@
 //! **The leaderboard service** is the log's consumer (a group of one). It holds the user points
 //! (score by player: the profile lookup), the scores in a [`Store`], and a top-10 cache
 //! ([`parts::cache`], one entry with a TTL). It applies each record exactly once (it keeps the
-//! next offset of each partition with its state, so a redelivery is skipped), in log order per
-//! partition. The store is either the sorted set ([`set::Sharded`]: an order-statistic tree per
+//! next offset of each partition with its state, so a redelivery is skipped; and the ids of the
+//! results it applied, so a result the log holds twice, a produce retried after its first attempt
+//! landed, is skipped too), in log order per partition. The store is either the sorted set ([`set::Sharded`]: an order-statistic tree per
 //! score-range shard, boundaries moved when one shard outgrows the mean by `rebalance.tolerance`)
 //! or the known-bad table without a score index ([`set::ScanTable`]). Each shard (or the
 //! database) is a [`parts::pool::Pool`]: Redis is single-threaded, so a sorted-set shard has one
@@ -61,7 +62,7 @@ use sim_core::{
     Actor, Ctx, Duration, Message, Model, ModelReport, NodeId, Op, OpId, Outcome, Prng, Reply, RunView, Time, Topology,
     WriteId,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 /// Which structure holds the scores.
@@ -286,8 +287,14 @@ pub struct Board {
     cache: Cache<Vec<u64>>,
     /// The next offset to apply, per partition (kept with the state: redeliveries are skipped).
     next: BTreeMap<Pid, u64>,
+    /// The game results applied, by id (kept with the state): a produce retried after its first
+    /// attempt landed puts a result in the log twice, at two offsets (`parts::log` has no
+    /// idempotent producer), and the second is skipped here.
+    games: BTreeSet<u64>,
     pub journal: Vec<Applied>,
     pub skipped: u64,
+    /// Results skipped because the log held them twice.
+    pub duplicates_skipped: u64,
     pub work_update: Work,
     pub work_top10: Work,
     pub work_rank: Work,
@@ -328,8 +335,10 @@ impl Board {
             pools,
             cache: Cache::new(c.cache.clone()),
             next: BTreeMap::new(),
+            games: BTreeSet::new(),
             journal: Vec::new(),
             skipped: 0,
+            duplicates_skipped: 0,
             work_update: Work::default(),
             work_top10: Work::default(),
             work_rank: Work::default(),
@@ -394,6 +403,11 @@ impl Board {
         }
         *next = d.offset + 1;
         let (value, delta) = decode(d.rec.value);
+        if !self.games.insert(value) {
+            self.duplicates_skipped += 1;
+            self.consumer.done(&d);
+            return;
+        }
         let player = d.rec.key;
         let i = player as usize;
         if self.points.len() <= i {
@@ -704,7 +718,8 @@ impl Model for Leaderboard {
     /// checks' oracle copies (16 B each), rankings (16 B a key) and ordered set (~20 B a key). At
     /// 100,000 players and 6,945 operations/s for 65 s: 242 MB, ~500 B an operation with the
     /// kernel's history: a game result is a log record on every replica (~120 B a copy, as
-    /// adclick's log) and the journal, latencies and the checks' maps (~170 B); a read's answer
+    /// adclick's log) and the journal, latencies and the checks' maps (~170 B), and its id in the
+    /// service's set of applied results (~20 B in a B-tree of `u64`s); a read's answer
     /// is its values. Events: 5 (at 6,945/s) to 11 (at 695/s) an operation, the log's batches
     /// fuller at the higher rate; the consumer's and the followers' fetches tick in the background.
     fn footprint(c: &Config, _topo: &Topology, load: &sim_core::cost::Load) -> sim_core::cost::Footprint {
@@ -717,7 +732,7 @@ impl Model for Leaderboard {
         let updates = load.of("win", Self::OP_KINDS) + load.of("loss", Self::OP_KINDS);
         let (top10, rank) = (load.of("top10", Self::OP_KINDS), load.of("rank", Self::OP_KINDS));
         let replicas = c.log.replication.max(1) as f64;
-        let update_bytes = replicas * 120.0 + 170.0;
+        let update_bytes = replicas * 120.0 + 190.0;
         let fetch_s = c.log.fetch_wait.as_secs_f64().max(1e-3);
         let ticks = load.run_s / fetch_s * (1.0 + c.brokers as f64) * 1.1;
         sim_core::cost::Footprint {
@@ -734,7 +749,7 @@ impl Model for Leaderboard {
         )
         .part(
             format!(
-                "game results: {updates} x ({replicas:.0} log replicas x 120 B + 170 B journal and checks)",
+                "game results: {updates} x ({replicas:.0} log replicas x 120 B + 190 B journal, ids and checks)",
                 updates = count(updates)
             ),
             updates * update_bytes,
