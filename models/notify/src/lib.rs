@@ -483,7 +483,7 @@ impl Api {
         let Some(job) = self.jobs.get_mut(&j) else { return };
         job.stage = Stage::Pending;
         let key = status_key(job.id);
-        self.store(ctx, j, kv::Op::Cas { key, version: 0, value: PENDING, ttl: None });
+        self.store(ctx, j, kv::Op::Cas { key, version: 0, value: PENDING, ttl: None, hold: None });
     }
 
     fn respond(&mut self, ctx: &mut Ctx<'_, Node>, j: u64, resp: Resp, keep: bool) {
@@ -722,7 +722,7 @@ impl WorkerNode {
         job.claimed = true;
         let key = status_key(job.d.rec.value);
         let ttl = Some(self.claim_lease);
-        self.store(ctx, j, kv::Op::Cas { key, version, value: claim_row(ctx.id(), j), ttl });
+        self.store(ctx, j, kv::Op::Cas { key, version, value: claim_row(ctx.id(), j), ttl, hold: None });
     }
 
     fn send(&mut self, ctx: &mut Ctx<'_, Node>, j: u64) {

@@ -15,6 +15,8 @@
 //!   `UPDATE t SET v = ?, version = version + 1 WHERE k = ? AND version = ?`. Every row carries a
 //!   version (1 when created, +1 per write); the write applies only if the row's version is the one
 //!   given (0: the row must not exist), else the answer is `Conflict` with the current version.
+//!   With `hold`, it also creates a hold row in the same step (the transaction's `INSERT` beside
+//!   its `UPDATE`; the hold must share the key's tag), as `DecrIfAtLeast` does.
 //! - `DecrIfAtLeast { key, n, hold }`: the notes' Redis + Lua "decrement if >= n": if the value is
 //!   at least `n`, subtract `n` and (optionally) create a hold row holding `n` with a TTL, all at
 //!   once; the answer says whether it applied. `ReleaseHold { hold, into }` undoes a hold that is
@@ -307,12 +309,14 @@ pub enum Op {
         value: i64,
         ttl: Option<Duration>,
     },
-    /// Sets the value if the row's version is `version` (0: only if the row does not exist).
+    /// Sets the value if the row's version is `version` (0: only if the row does not exist), and
+    /// creates `hold` (holding `held`) in the same step, as a transaction's `UPDATE` and `INSERT`.
     Cas {
         key: u64,
         version: u64,
         value: i64,
         ttl: Option<Duration>,
+        hold: Option<(Hold, i64)>,
     },
     /// Adds `by` (a missing row counts as 0); keeps the TTL.
     Incr {
@@ -357,6 +361,7 @@ impl Op {
     fn keys(&self) -> [Option<u64>; 2] {
         match *self {
             Op::DecrIfAtLeast { key, hold, .. } => [Some(key), hold.map(|h| h.key)],
+            Op::Cas { key, hold, .. } => [Some(key), hold.map(|(h, _)| h.key)],
             Op::ReleaseHold { hold, into } => [Some(hold), Some(into)],
             o => [Some(o.key()), None],
         }
@@ -835,12 +840,16 @@ impl KvServer {
                 let r = written(key, value, ttl.map(|d| now + d));
                 (ok(r), vec![(key, Some(r))])
             }
-            Op::Cas { key, version: v, value, ttl } => {
+            Op::Cas { key, version: v, value, ttl, hold } => {
                 if version(key) != v {
                     return (conflict(key), Vec::new());
                 }
                 let r = written(key, value, ttl.map(|d| now + d));
-                (ok(r), vec![(key, Some(r))])
+                let mut changes = vec![(key, Some(r))];
+                if let Some((h, held)) = hold {
+                    changes.push((h.key, Some(written(h.key, held, h.ttl.map(|d| now + d)))));
+                }
+                (ok(r), changes)
             }
             Op::Incr { key, by } => {
                 let old = row(key);
@@ -1417,11 +1426,11 @@ mod tests {
         let mut one = One::new(spec(1), &[]);
         assert_eq!(one.run(&[(1, put(7, 10))]), [KvResult::Written { value: 10, version: 1 }]);
         // Two writers read version 1 and both try to move it on: one wins, one conflicts.
-        let cas = |value| Op::Cas { key: 7, version: 1, value, ttl: None };
+        let cas = |value| Op::Cas { key: 7, version: 1, value, ttl: None, hold: None };
         let r = one.run(&[(2, cas(11)), (3, cas(12))]);
         assert_eq!(r, [KvResult::Written { value: 11, version: 2 }, KvResult::Conflict { value: 11, version: 2 }]);
         // Version 0 means "only if absent".
-        let insert = |key| Op::Cas { key, version: 0, value: 1, ttl: None };
+        let insert = |key| Op::Cas { key, version: 0, value: 1, ttl: None, hold: None };
         assert_eq!(one.run(&[(4, insert(7))]), [KvResult::Conflict { value: 11, version: 2 }]);
         assert_eq!(one.run(&[(5, insert(8))]), [KvResult::Written { value: 1, version: 1 }]);
         assert_eq!(one.server().stats.conflicts, 2);

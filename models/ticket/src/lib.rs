@@ -11,7 +11,11 @@
 //! - `Occ` (the SQL alternative): read the event's row and its version, then `UPDATE events SET
 //!   remaining = r - n, version = v + 1 WHERE version = v` ([`kv::Op::Cas`]); on a conflict the
 //!   store answers the current row, and the server tries again from it, at most `occ_retries`
-//!   times; then it writes the hold row (a second write, not atomic with the first).
+//!   times. The hold row is created in the same step (the transaction's `INSERT` beside its
+//!   `UPDATE`): a purchase whose answer was lost (every attempt timed out after one took effect)
+//!   leaves a hold that its TTL returns. Written as a second step, such a purchase took the
+//!   tickets from `remaining` and held them nowhere (`no_stuck_tickets` failed on every seed of
+//!   `ticket_occ.ron` with `network.link.latency=LogNormal(median: "2ms", sigma: 1.8)`).
 //! - `ReadThenWrite` (known-bad): read remaining, write `remaining - n`, write the hold: no
 //!   atomicity and no version, so two buyers who read the same count both succeed (a lost
 //!   update) and more tickets are sold than exist.
@@ -569,8 +573,11 @@ impl Api {
             job.stage = Stage::Cas;
             job.cas += 1;
             let event = job.event;
+            // The hold in the same step: a purchase whose answer is lost leaves a hold that its
+            // TTL returns, never tickets taken from `remaining` and held nowhere.
+            let hold = Some((Hold { key: job.hold, ttl: self.hold_ttl }, n));
             self.occ(event).cas += 1;
-            kv::Op::Cas { key, version, value: remaining - n, ttl: None }
+            kv::Op::Cas { key, version, value: remaining - n, ttl: None, hold }
         } else {
             job.stage = Stage::Write;
             kv::Op::Put { key, value: remaining - n, ttl: None }
@@ -610,7 +617,7 @@ impl Api {
                 let o = self.occ(event);
                 o.reserved += 1;
                 o.latency_ns.push(latency);
-                self.put_hold(ctx, id);
+                self.charge(ctx, id);
             }
             (Stage::Cas, Some(KvResult::Conflict { value, version })) if ok => {
                 let tries = job.cas;
@@ -1012,7 +1019,12 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
         {
             match kind {
                 Slot::Remaining => t.remaining = row.value,
-                Slot::Hold => t.held += row.value,
+                Slot::Hold => {
+                    t.held += row.value;
+                    if row.expires.is_some_and(|x| x > run.end) {
+                        t.live += row.value;
+                    }
+                }
                 Slot::Order => t.ordered += row.value,
             }
         }
