@@ -28,9 +28,9 @@
 //! the row's TTL). A notification already *sent* or *failed* is skipped; one another worker is
 //! sending (a rebalance gave its partition to this worker while the old owner still held it) is
 //! looked at again after `requeue`; of two racing claims only one succeeds. The claim's row names
-//! its claimer (worker and job, [`claim_row`]): a worker whose compare-and-set went unanswered,
-//! or was retried after it had taken effect and then conflicted with itself, knows its own claim
-//! when it reads the row again (counted as `worker_reclaimed`), where a bare *sending* held the
+//! its claimer (worker and job, [`claim_row`]): a worker whose compare-and-set went unanswered
+//! (every attempt timed out, one of them after it had taken effect) knows its own claim when it
+//! reads the row again (counted as `worker_reclaimed`), where a bare *sending* held the
 //! notification until the lease ran out. It then calls its provider. When the call
 //! gives up (timeouts, 5xx, an open breaker) the record is **not** acknowledged to the queue:
 //! the worker waits `requeue` and tries again, so a provider outage turns into a backlog in the
@@ -113,10 +113,11 @@ pub const FAILED_RETRIES: i64 = 4;
 pub const SENDING: i64 = 5;
 
 /// The row of a claim by job `job` of worker `worker`: the code [`SENDING`], and above it who
-/// claimed. A claim whose compare-and-set went unanswered (or was retried after it had taken
-/// effect, and then conflicted with itself) is known again by its row when the worker reads it,
-/// where a bare *sending* looked like another worker's claim and held the notification until the
-/// lease ran out.
+/// claimed. A claim whose compare-and-set went unanswered (every attempt timed out, one of them
+/// after it had taken effect; the store's answers to retries are deduplicated by token, so a
+/// retry does not conflict with its own first attempt) is known again by its row when the worker
+/// reads it, where a bare *sending* looked like another worker's claim and held the notification
+/// until the lease ran out.
 pub fn claim_row(worker: NodeId, job: u64) -> i64 {
     SENDING | ((i64::from(worker.0) & 0x7f_ffff) + 1) << 40 | ((job & 0xffff_ffff) as i64) << 8
 }

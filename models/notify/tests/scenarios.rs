@@ -81,7 +81,7 @@ fn a_provider_crash_does_not_take_back_what_it_delivered() {
 
 /// A claim whose answer is lost is the worker's own when it reads the row again. With the store's
 /// disk five times slower and heavy-tailed (`LogNormal(median: "5ms", sigma: 1.0)`), many claims'
-/// compare-and-sets time out after taking effect (or are retried and conflict with themselves);
+/// compare-and-sets time out after taking effect;
 /// the worker read its own *sending* row as another worker's claim and waited out the 30 s
 /// lease, past the run's end: at seed 0, 616 of 1,114 accepted notifications were lost (found by
 /// a sweep of every good file with slower disks). The row names its claimer now.
