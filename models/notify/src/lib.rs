@@ -109,7 +109,7 @@ pub const FAILED_EXPIRED: i64 = 3;
 /// Failed: the in-memory sender (`queue: false`) ran out of retries.
 pub const FAILED_RETRIES: i64 = 4;
 /// Claimed by a worker that is sending it (with `dedup`; the claim expires after `claim_lease`).
-/// The row holds its claimer above the code ([`claim_row`]); a row's code is [`code_of`] it.
+/// The row holds its claimer above the code ([`claim_row`]); [`code_of`] a row gives its code.
 pub const SENDING: i64 = 5;
 
 /// The row of a claim by job `job` of worker `worker`: the code [`SENDING`], and above it who

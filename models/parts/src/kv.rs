@@ -831,6 +831,8 @@ impl KvServer {
             KvResult::Conflict { value: r.map_or(0, |r| r.value), version: r.map_or(0, |r| r.version) }
         };
         let ok = |r: Row| KvResult::Written { value: r.value, version: r.version };
+        // The row of a hold created beside a write, holding `amount`.
+        let hold_row = |h: Hold, amount: i64| (h.key, Some(written(h.key, amount, h.ttl.map(|d| now + d))));
         match op {
             Op::Get { key } => match row(key) {
                 Some(r) => (KvResult::Found { value: r.value, version: r.version }, Vec::new()),
@@ -846,9 +848,7 @@ impl KvServer {
                 }
                 let r = written(key, value, ttl.map(|d| now + d));
                 let mut changes = vec![(key, Some(r))];
-                if let Some((h, held)) = hold {
-                    changes.push((h.key, Some(written(h.key, held, h.ttl.map(|d| now + d)))));
-                }
+                changes.extend(hold.map(|(h, held)| hold_row(h, held)));
                 (ok(r), changes)
             }
             Op::Incr { key, by } => {
@@ -864,9 +864,7 @@ impl KvServer {
                 }
                 let r = written(key, have - n, old.and_then(|r| r.expires));
                 let mut changes = vec![(key, Some(r))];
-                if let Some(h) = hold {
-                    changes.push((h.key, Some(written(h.key, n, h.ttl.map(|d| now + d)))));
-                }
+                changes.extend(hold.map(|h| hold_row(h, n)));
                 (ok(r), changes)
             }
             Op::Delete { key } => match row(key) {
