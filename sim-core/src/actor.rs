@@ -390,6 +390,8 @@ impl<'a, R> IntoIterator for Records<'a, R> {
 pub struct Ctx<'a, A: Actor + ?Sized> {
     node: NodeId,
     local_now: Time,
+    /// The true time of this event: for [`Ctx::ledger_time`] only.
+    true_now: Time,
     restarted: bool,
     rng: RngSource<'a>,
     ids: &'a mut IdSource,
@@ -400,16 +402,18 @@ pub struct Ctx<'a, A: Actor + ?Sized> {
 }
 
 impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         node: NodeId,
         local_now: Time,
+        true_now: Time,
         restarted: bool,
         rng: RngSource<'a>,
         ids: &'a mut IdSource,
         durable: Records<'a, A::Record>,
         effects: &'a mut Vec<Effect<A>>,
     ) -> Self {
-        Ctx { node, local_now, restarted, rng, ids, durable, corrupt_records: 0, outage: None, effects }
+        Ctx { node, local_now, true_now, restarted, rng, ids, durable, corrupt_records: 0, outage: None, effects }
     }
 
     pub(crate) fn with_corrupt_records(mut self, n: u64) -> Self {
@@ -432,6 +436,7 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
     }
 
     /// A context with no world behind it, for unit tests of one handler: inspect `effects` after.
+    /// Its clock is true: [`Ctx::ledger_time`] is `local_now`.
     pub fn detached(
         node: NodeId,
         local_now: Time,
@@ -440,7 +445,7 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         durable: &'a [A::Record],
         effects: &'a mut Vec<Effect<A>>,
     ) -> Self {
-        Ctx::new(node, local_now, false, RngSource::Own(rng), ids, Records::Slice(durable), effects)
+        Ctx::new(node, local_now, local_now, false, RngSource::Own(rng), ids, Records::Slice(durable), effects)
     }
 
     /// This node.
@@ -450,6 +455,16 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
     /// This node's *local* clock: skewed, drifting, possibly stepped backwards. Never the true time.
     pub fn now(&self) -> Time {
         self.local_now
+    }
+    /// The true time of this event, for a *ledger*: what a model writes down for its checkers to
+    /// read after the run (when a record was applied, a message delivered, a firing raised), to be
+    /// compared with the history's times, which are true. Never for the protocol: a real node
+    /// knows only its own clock, [`Ctx::now`], and a handler that decides by this one is a design
+    /// with perfect clocks. Without clock faults the two are equal; with them, a ledger stamped by
+    /// [`Ctx::now`] blames the design for the clock (a journal stamped 270 ms behind true time
+    /// made a leaderboard's fresh reads look stale).
+    pub fn ledger_time(&self) -> Time {
+        self.true_now
     }
     /// True when this start follows a crash (the actor was rebuilt; `durable()` holds what survived).
     pub fn is_restart(&self) -> bool {

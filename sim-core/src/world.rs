@@ -1181,6 +1181,7 @@ impl<A: Actor> Sim<A> {
         let mut ctx = Ctx::new(
             node,
             local,
+            self.now,
             restarted,
             RngSource::Streams(&mut self.nodes.rngs),
             &mut self.nodes.ids[i],

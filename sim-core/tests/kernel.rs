@@ -41,6 +41,8 @@ struct Pinger {
     persisted_acks: u64,
     doomed_fired: u32,
     local_times: Vec<Time>,
+    /// `ctx.ledger_time()` beside each of `local_times`.
+    ledger_times: Vec<Time>,
     /// (local time, outage) at each send tick whose outage differs from the previous tick's.
     outages: Vec<(Time, Option<OutageMode>)>,
     /// The pings named by [`Actor::prefetch`] hints, in order (a hint takes `&self`).
@@ -73,6 +75,7 @@ impl Actor for Pinger {
             Tick::Send => {
                 self.sent += 1;
                 self.local_times.push(ctx.now());
+                self.ledger_times.push(ctx.ledger_time());
                 if self.outages.last().map(|o| o.1) != Some(ctx.outage()) {
                     self.outages.push((ctx.now(), ctx.outage()));
                 }
@@ -353,6 +356,17 @@ fn clock_skew_steps_and_drift_show_in_the_local_clock() {
     // Node 1 saw its clock go backwards between two timer firings.
     let t = &s.actor(NodeId(1)).unwrap().local_times;
     assert!(t.windows(2).any(|w| w[1] < w[0]), "{t:?}");
+    // The ledger's time is the true one throughout: it never went back, and it is 30 ms ahead of
+    // the stepped clock after the step and equal to it before.
+    let l = &s.actor(NodeId(1)).unwrap().ledger_times;
+    assert!(l.windows(2).all(|w| w[0] <= w[1]), "{l:?}");
+    for (&local, &truth) in t.iter().zip(l).filter(|(_, truth)| **truth != at(ms(50))) {
+        let expect = if truth >= at(ms(50)) { Time(truth.0 - 30_000_000) } else { truth };
+        assert_eq!(local, expect, "true {truth:?}");
+    }
+    // Node 2's fast clock runs ahead of its ledger's after the drift starts.
+    let (t2, l2) = (&s.actor(NodeId(2)).unwrap().local_times, &s.actor(NodeId(2)).unwrap().ledger_times);
+    assert!(t2.last() > l2.last(), "{:?} vs {:?}", t2.last(), l2.last());
     // A fast clock fires its (local) 10ms timers more often in true time.
     assert!(s.actor(NodeId(2)).unwrap().sent > s.actor(NodeId(0)).unwrap().sent);
 }

@@ -586,7 +586,7 @@ impl Store {
         let recs: Vec<Rec> = ctx.durable().to_vec();
         for r in recs {
             match r {
-                Rec::Result(e) => self.apply(e, ctx.now()),
+                Rec::Result(e) => self.apply(e, ctx.ledger_time()),
                 Rec::Snap(s) => {
                     self.bucket.put(s);
                 }
@@ -595,6 +595,7 @@ impl Store {
         }
     }
 
+    /// `now`: true time, for the merged result's `at` (a ledger the latency measure reads).
     fn apply(&mut self, e: Rc<Emit>, now: Time) {
         self.writes += 1;
         let w = e.window;
@@ -646,7 +647,7 @@ impl Store {
         let Some((to, req, rec)) = self.pending.remove(&w) else { return };
         let answer = match rec {
             Rec::Result(e) => {
-                self.apply(e, ctx.now());
+                self.apply(e, ctx.ledger_time());
                 AppMsg::Written { req }
             }
             Rec::Snap(s) => {

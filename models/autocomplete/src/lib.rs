@@ -400,7 +400,7 @@ pub struct QueryServer {
     /// `[served, shadows...]`.
     pub stats: Vec<(Strategy, StrategyStats)>,
     pub shadow_mismatches: u64,
-    /// When each later ban (by index) reached this server.
+    /// When each later ban (by index) reached this server (true time: a ledger).
     pub ban_applied_at: Vec<Time>,
 }
 
@@ -419,12 +419,12 @@ pub struct Gatherer {
     words: Rc<Words>,
     cfg: Rc<Config>,
     counts: Vec<u64>,
-    /// The query log: (word, time).
+    /// The query log: (word, time; true time, as the checks read it).
     pub log: Vec<(u32, Time)>,
     pub log_bytes: u64,
     aggregated: usize,
     pub versions: Vec<Version>,
-    /// Every ban, in order: (issued, word). The initial ones at time 0.
+    /// Every ban, in order: (issued, true time; word). The initial ones at time 0.
     pub bans: Vec<(Time, u32)>,
     shard_nodes: Vec<Vec<NodeId>>,
 }
@@ -541,7 +541,7 @@ impl QueryServer {
             Msg::Ban { word } => {
                 self.banned.insert(word);
                 self.bans += 1;
-                self.ban_applied_at.push(ctx.now());
+                self.ban_applied_at.push(ctx.ledger_time());
             }
             _ => {}
         }
@@ -569,7 +569,7 @@ impl Gatherer {
 
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
         if let Msg::Search { req, word } = msg {
-            self.log.push((word, ctx.now()));
+            self.log.push((word, ctx.ledger_time()));
             // A log row: the query's text and an 8-byte timestamp.
             self.log_bytes += self.words.vocab[word as usize].len() as u64 + 8;
             ctx.send(from, Msg::Logged { req });
@@ -588,7 +588,7 @@ impl Gatherer {
                 let banned: BTreeSet<u32> =
                     if self.cfg.build_filter { self.bans.iter().map(|b| b.1).collect() } else { BTreeSet::new() };
                 let built = build(&self.words.vocab, &self.counts, &banned, &self.cfg, version);
-                self.versions.push(version_of(&self.counts, self.bans.len() as u32, ctx.now(), &built));
+                self.versions.push(version_of(&self.counts, self.bans.len() as u32, ctx.ledger_time(), &built));
                 for (s, p) in built.into_iter().enumerate() {
                     ctx.broadcast(self.shard_nodes[s].iter().copied(), Msg::Publish(p));
                 }
@@ -596,7 +596,7 @@ impl Gatherer {
             }
             Tick::Ban(i) => {
                 let word = self.words.by_rank[self.cfg.bans_later[i].rank as usize];
-                self.bans.push((ctx.now(), word));
+                self.bans.push((ctx.ledger_time(), word));
                 ctx.broadcast(self.shard_nodes.iter().flatten().copied(), Msg::Ban { word });
             }
         }

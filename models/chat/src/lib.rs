@@ -759,7 +759,7 @@ impl ChatServer {
 pub struct ConvLog {
     /// Message ids held (shown sorted).
     pub ids: BTreeSet<u64>,
-    /// When each id first arrived (local clock), in arrival order.
+    /// When each id first arrived (true time: a ledger), in arrival order.
     pub arrived: Vec<(u64, Time)>,
     /// Slots up to this one have been read or asked for.
     scanned: u64,
@@ -935,13 +935,13 @@ impl ClientNode {
             (CJob::Counter { device, conv }, Some(KvResult::NotFound)) if ok => self.read_slots(ctx, device, conv, 0),
             (CJob::Counter { device, conv }, _) => self.conv_log(device, conv).syncing = false,
             (CJob::Slot { device, conv, slot }, r) => {
-                let now = ctx.now();
+                let at = ctx.ledger_time();
                 let log = self.conv_log(device, conv);
                 log.reading.remove(&slot);
                 match r {
                     Some(KvResult::Found { value, .. }) if ok => {
                         if log.ids.insert(value as u64) {
-                            log.arrived.push((value as u64, now));
+                            log.arrived.push((value as u64, at));
                             self.stat(device).caught_up += 1;
                         }
                     }
@@ -958,13 +958,13 @@ impl ClientNode {
         let (conv, id) = split(h);
         self.stat(device).pushed += 1;
         let sequence = self.shared.ids == MessageIds::Sequence;
-        let now = ctx.now();
+        let at = ctx.ledger_time();
         let log = self.conv_log(device, conv);
         if !log.ids.insert(id) {
             self.stat(device).duplicate_pushes += 1;
             return;
         }
-        log.arrived.push((id, now));
+        log.arrived.push((id, at));
         // A gap: with sequence ids, `id - 1` must be here (or on its way) unless it is a hole.
         if sequence && id > 1 && !log.ids.contains(&(id - 1)) && !log.reading.contains(&(id - 1)) {
             self.stat(device).gaps += 1;
@@ -1069,28 +1069,29 @@ pub struct PresenceServer {
     devices: u64,
     /// User -> (last heartbeat, shown online).
     users: BTreeMap<u64, (Time, bool)>,
-    /// Every change of a shown status: (user, time, online). The world's record (what users were
+    /// Every change of a shown status: (user, true time, online). The world's record (what users were
     /// shown), kept across the server's crashes: the factory hands the same log to each
     /// incarnation, so the flaps shown before a crash still count in `presence_flaps`.
     pub log: Rc<RefCell<Vec<(u64, Time, bool)>>>,
 }
 
 impl PresenceServer {
-    fn on_beat(&mut self, now: Time, device: u64) {
+    /// A heartbeat at `now` on this server's clock (`at`: true time, for the log).
+    fn on_beat(&mut self, now: Time, at: Time, device: u64) {
         let user = device / self.devices;
         let u = self.users.entry(user).or_insert((now, false));
         u.0 = now;
         if !u.1 {
             u.1 = true;
-            self.log.borrow_mut().push((user, now, true));
+            self.log.borrow_mut().push((user, at, true));
         }
     }
 
-    fn sweep(&mut self, now: Time) {
+    fn sweep(&mut self, now: Time, at: Time) {
         for (&user, u) in self.users.iter_mut() {
             if u.1 && now.since(u.0) >= self.spec.timeout {
                 u.1 = false;
-                self.log.borrow_mut().push((user, now, false));
+                self.log.borrow_mut().push((user, at, false));
             }
         }
     }
@@ -1150,7 +1151,7 @@ impl Actor for Node {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
         match (self, msg) {
             (Node::Chat(c), m) => c.on_msg(ctx, from, m),
-            (Node::Presence(p), Msg::App(AppMsg::Beat { device })) => p.on_beat(ctx.now(), device),
+            (Node::Presence(p), Msg::App(AppMsg::Beat { device })) => p.on_beat(ctx.now(), ctx.ledger_time(), device),
             (Node::Push(g), Msg::Prov(m)) => g.provider.on_msg(ctx, from, m),
             (Node::Registry(r), Msg::Registry(m)) => r.on_msg(ctx, from, m),
             (Node::Kv(s), Msg::Kv(m)) => s.on_msg(ctx, from, m),
@@ -1163,7 +1164,7 @@ impl Actor for Node {
         match (self, t) {
             (Node::Chat(c), t) => c.on_timer(ctx, t),
             (Node::Presence(p), Timer::Tick(Tick::Sweep)) => {
-                p.sweep(ctx.now());
+                p.sweep(ctx.now(), ctx.ledger_time());
                 ctx.set_timer(p.spec.sweep, Timer::Tick(Tick::Sweep));
             }
             (Node::Push(g), Timer::Prov(t)) => {

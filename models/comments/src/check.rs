@@ -284,7 +284,16 @@ mod tests {
     }
 
     fn session(user: UserId, server: u32, from: u64, heard: u64) -> Session {
-        Session { user, server: NodeId(server), epoch: 1, from: ms(from), heard: ms(heard), to: None, pings: 0 }
+        Session {
+            user,
+            server: NodeId(server),
+            epoch: 1,
+            from: ms(from),
+            heard: ms(heard),
+            heard_local: ms(heard),
+            to: None,
+            pings: 0,
+        }
     }
 
     const SETTLE: Duration = Duration(1_000_000_000);

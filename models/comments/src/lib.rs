@@ -396,7 +396,13 @@ impl Instance {
                     }
                 }
             }
-            self.consumed.borrow_mut().push(Consumed { comment, video, at: ctx.now(), instance: self.me, held });
+            self.consumed.borrow_mut().push(Consumed {
+                comment,
+                video,
+                at: ctx.ledger_time(),
+                instance: self.me,
+                held,
+            });
             self.consumer.done(&d);
         }
     }
@@ -476,7 +482,7 @@ impl Client {
         match msg {
             Msg::Conn(m) => {
                 if let Some(ClientEvent::Delivered { user, msg, .. }) = self.devices.on_msg(ctx, from, m) {
-                    self.delivered.push((msg, user, ctx.now()));
+                    self.delivered.push((msg, user, ctx.ledger_time()));
                 }
             }
             Msg::Registry(m) => {

@@ -297,7 +297,7 @@ impl Host {
         };
         let bytes = match page {
             Some(p) if ok => {
-                self.record().serves.push(Serve { page: p, crawler: to, epoch, at: ctx.now() });
+                self.record().serves.push(Serve { page: p, crawler: to, epoch, at: ctx.ledger_time() });
                 self.web.pages[p as usize].bytes
             }
             _ => 200,

@@ -508,7 +508,7 @@ impl Store {
                 let list = self.by_author.entry(author).or_default();
                 let at = list.partition_point(|&p| p < post);
                 list.insert(at, post);
-                self.stored.insert(post, (author, ctx.now()));
+                self.stored.insert(post, (author, ctx.ledger_time()));
                 ctx.send(from, Msg::App(AppMsg::Stored { id }));
             }
             StoreJob::Read { from, id, authors } => {
@@ -553,7 +553,7 @@ impl FeedCache {
                 }
                 let size = ENTRY_BYTES * feed.len() as u64;
                 self.cache.put(now, user as u64, feed, size);
-                self.pushes.push((post, user, now));
+                self.pushes.push((post, user, ctx.ledger_time()));
             }
             Msg::App(AppMsg::GetFeed { id, user }) => {
                 let posts = match self.cache.get(now, user as u64).and_then(|f| f.value) {

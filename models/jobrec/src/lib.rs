@@ -344,7 +344,7 @@ pub struct DataServer {
     /// Applications and jobs present at the start.
     pub initial_apps: usize,
     pub initial_jobs: usize,
-    /// When each application (and job) added during the run was acknowledged.
+    /// When each application (and job) added during the run was acknowledged (true time).
     pub app_acked: Vec<Time>,
     pub job_acked: Vec<Time>,
     reasons: Vec<NodeId>,
@@ -635,7 +635,7 @@ impl DataServer {
                 let row = self.tables.new_job(user, ctx.rng());
                 let id = self.tables.add_job(row.clone());
                 let now = ctx.now();
-                self.job_acked.push(now);
+                self.job_acked.push(ctx.ledger_time());
                 ctx.broadcast(self.reasons.iter().copied(), Msg::NewJob { id, row: row.clone(), at: now });
                 ctx.broadcast(self.assemblers.iter().copied(), Msg::NewJob { id, row, at: now });
                 ctx.send(from, Msg::Done { req, job: id });
@@ -650,7 +650,7 @@ impl DataServer {
                 }
                 if let Some(job) = job {
                     self.tables.add_app(user, job);
-                    self.app_acked.push(ctx.now());
+                    self.app_acked.push(ctx.ledger_time());
                     ctx.broadcast(self.reasons.iter().copied(), Msg::NewApp { user, job });
                 }
                 ctx.send(from, Msg::Done { req, job: job.unwrap_or(u32::MAX) });

@@ -233,7 +233,7 @@ impl Broker {
     }
 
     fn record(&mut self, ctx: C, partition: u32, kind: EventKind) {
-        let ev = KEvent { at: ctx.now(), partition, kind };
+        let ev = KEvent { at: ctx.ledger_time(), partition, kind };
         self.events.push(ev);
         ctx.persist_buffered(Record::Event(ev));
     }

@@ -304,7 +304,7 @@ pub enum EventKind {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KEvent {
-    /// The recording broker's local clock.
+    /// True time, for the report's tables (a ledger: the broker's own clock may be off).
     pub at: Time,
     pub partition: u32,
     pub kind: EventKind,

@@ -421,7 +421,7 @@ impl Board {
             Store::Scan(t) => (0, t.update(player, new)),
         };
         self.work_update.add(steps);
-        self.journal.push(Applied { value, player, delta, at: ctx.now() });
+        self.journal.push(Applied { value, player, delta, at: ctx.ledger_time() });
         self.submit(ctx, shard, Job::Update(d), steps);
     }
 

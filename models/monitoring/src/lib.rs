@@ -807,7 +807,7 @@ impl Writer {
 
     fn on_done(&mut self, ctx: &mut Ctx<'_, Node>, done: Done<()>) {
         if done.outcome == CallOutcome::Ok {
-            self.last_ok = ctx.now();
+            self.last_ok = ctx.ledger_time();
             if let Some((batch, _)) = self.inflight.take() {
                 for d in &batch {
                     self.consumer.done(d);
@@ -866,7 +866,7 @@ pub struct Tsdb {
 impl Tsdb {
     fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
         if ctx.is_restart() {
-            self.restarted_at = Some(ctx.now());
+            self.restarted_at = Some(ctx.ledger_time());
         }
         let recs: Vec<Rc<Vec<Sample>>> = ctx
             .durable()
@@ -975,7 +975,7 @@ impl QueryServer {
     }
 }
 
-/// One alert that fired: the host, the evaluation instant (ms of sample time) and when.
+/// One alert that fired: the host, the evaluation instant (ms of sample time) and when (true time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Firing {
     pub source: u32,
@@ -1076,7 +1076,7 @@ impl AlertManager {
         rule.evaluate(&self.cfg.rule, &samples, fresh, &mut fired, &mut self.resolved);
         for instant in fired {
             ctx.count_in("alerts", "fired", 1);
-            self.firings.borrow_mut().push(Firing { source: rule.source, instant, at: ctx.now() });
+            self.firings.borrow_mut().push(Firing { source: rule.source, instant, at: ctx.ledger_time() });
         }
     }
 

@@ -521,7 +521,7 @@ impl Location {
                 s.insert(id, at);
             }
             if id >= self.initial {
-                self.applied_at.push(ctx.now());
+                self.applied_at.push(ctx.ledger_time());
             }
         }
     }
@@ -569,7 +569,7 @@ impl Business {
             ctx.broadcast(self.locations.iter().copied(), Msg::Update { id, at });
             ctx.send(from, Msg::Added { req, id });
             debug_assert_eq!(id - self.initial, self.acked_at.len() as u32);
-            self.acked_at.push(ctx.now());
+            self.acked_at.push(ctx.ledger_time());
         }
     }
 }

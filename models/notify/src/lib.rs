@@ -936,7 +936,7 @@ impl Actor for Node {
             (Node::Kv(s), Timer::Pool(t)) => s.on_pool_timer(ctx, t),
             (Node::Gateway(g), Timer::Prov(t)) => {
                 if let Some((id, provider::Status::Ok)) = g.provider.answer(ctx, t) {
-                    g.delivered.borrow_mut().push((id, ctx.now()));
+                    g.delivered.borrow_mut().push((id, ctx.ledger_time()));
                 }
             }
             (Node::Worker(w), t) => w.on_timer(ctx, t),

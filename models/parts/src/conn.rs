@@ -448,7 +448,8 @@ impl ConnServer {
     }
 }
 
-/// One connection a device had, as the device saw it (local clock).
+/// One connection a device had, as the device saw it: a ledger for the checkers, its times true
+/// ([`Ctx::ledger_time`]), beside the device's own clock's reading that its heartbeat timeout uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Session {
     pub user: UserId,
@@ -458,10 +459,19 @@ pub struct Session {
     pub from: Time,
     /// The last time anything arrived from the server on this connection.
     pub heard: Time,
+    /// The same instant on the device's clock (the protocol's: the heartbeat timeout).
+    pub heard_local: Time,
     /// When the device gave it up (`None`: still open).
     pub to: Option<Time>,
     /// Heartbeat pings the device sent on it.
     pub pings: u64,
+}
+
+impl Session {
+    fn heard_at(&mut self, at: Time, local: Time) {
+        self.heard = at;
+        self.heard_local = local;
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -693,7 +703,7 @@ impl ConnClient {
     fn lose<A: Actor<Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, i: usize) -> Option<ClientEvent> {
         let State::Connected { server, session } = self.devices[i].state else { return None };
         let now = ctx.now();
-        self.sessions[session].to = Some(now);
+        self.sessions[session].to = Some(ctx.ledger_time());
         self.stats.lost += 1;
         ctx.count_in(self.scope, "lost", 1);
         let d = &mut self.devices[i];
@@ -724,7 +734,16 @@ impl ConnClient {
         match (msg, d.state) {
             (Msg::Accepted { .. }, State::Connecting { server }) if current && server == from => {
                 let session = self.sessions.len();
-                self.sessions.push(Session { user, server, epoch, from: now, heard: now, to: None, pings: 0 });
+                self.sessions.push(Session {
+                    user,
+                    server,
+                    epoch,
+                    from: ctx.ledger_time(),
+                    heard: ctx.ledger_time(),
+                    heard_local: now,
+                    to: None,
+                    pings: 0,
+                });
                 self.router.on_start(server);
                 self.stats.connects += 1;
                 let d = &mut self.devices[i];
@@ -753,12 +772,12 @@ impl ConnClient {
                 None
             }
             (Msg::Pong { .. }, State::Connected { server, session }) if current && server == from => {
-                self.sessions[session].heard = now;
+                self.sessions[session].heard_at(ctx.ledger_time(), now);
                 None
             }
             (Msg::Closed { .. }, State::Connected { server, .. }) if current && server == from => self.lose(ctx, i),
             (Msg::Deliver { msg, .. }, State::Connected { server, session }) if current && server == from => {
-                self.sessions[session].heard = now;
+                self.sessions[session].heard_at(ctx.ledger_time(), now);
                 Some(ClientEvent::Delivered { user, server, msg })
             }
             (Msg::Deliver { .. }, _) => {
@@ -796,7 +815,7 @@ impl ConnClient {
                 None
             }
             (Wait::Heartbeat, State::Connected { server, session }) => {
-                if now.since(self.sessions[session].heard) >= self.spec.heartbeat.timeout {
+                if now.since(self.sessions[session].heard_local) >= self.spec.heartbeat.timeout {
                     return self.lose(ctx, i);
                 }
                 crate::send(ctx, server, Msg::Ping { user, epoch });

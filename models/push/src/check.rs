@@ -181,7 +181,16 @@ mod tests {
     }
 
     fn session(user: UserId, from: u64, heard: u64, to: Option<u64>) -> Session {
-        Session { user, server: NodeId(0), epoch: 1, from: t(from), heard: t(heard), to: to.map(t), pings: 0 }
+        Session {
+            user,
+            server: NodeId(0),
+            epoch: 1,
+            from: t(from),
+            heard: t(heard),
+            heard_local: t(heard),
+            to: to.map(t),
+            pings: 0,
+        }
     }
 
     fn push(op: u64, user: UserId, at: u64, outcome: Outcome) -> Push {

@@ -53,7 +53,10 @@
 //!
 //! The failures it exists to show: a fixed window lets twice the limit through across a window
 //! boundary; read-then-write over-admits under concurrency while the atomic increment does not; an
-//! IP-only limit lets one abusive user behind a shared address starve the others.
+//! IP-only limit lets one abusive user behind a shared address starve the others;
+//! and (`ratelimit_clock_step`) the windows are read from the shards' wall clocks, so a clock that
+//! steps forward (NTP's step, a resumed VM) ages every timestamp at once and a busy user is
+//! admitted its limit again within one true window: 30 of 15 after an 800 ms step.
 //!
 //! **Transport:** `Connection` by default (HTTP to the limiter, TCP to the counter store): messages
 //! between two nodes arrive in send order.

@@ -57,6 +57,23 @@ fn control_a_sliding_log_instead_of_a_fixed_window_respects_the_limit_at_the_bou
     assert!(d.contains("allowed 15"), "{d}");
 }
 
+/// A counter store whose clocks step forward (NTP's step, a VM resumed) lets a busy user through
+/// twice in one true window: the sliding log's timestamps are on the shard's wall clock. Judged in
+/// true time by `limit_respected`; by the shards' clocks (the oracle of `wrongly_admitted`)
+/// nothing was wrong. Without the steps (`ratelimit.ron`'s run) the limit holds.
+#[test]
+fn control_without_the_clock_steps_the_sliding_log_holds_its_limit() {
+    let c = control("ratelimit_clock_step", |sc| sc.faults.schedule.clear(), &[]);
+    let d = detail(&c.original, "limit_respected");
+    assert!(d.contains("allowed 15"), "{d}");
+    // About twice the limit: the 800 ms step empties most of a busy user's window at once.
+    let admitted: u32 =
+        d.split(" had ").nth(1).and_then(|x| x.split(' ').next()).and_then(|n| n.parse().ok()).expect(&d);
+    assert!(admitted >= 25, "{d}");
+    assert_eq!(measure(&c.original, "wrongly_admitted"), 0.0, "the shards' clocks agree with themselves");
+    assert_eq!(measure(&c.fixed, "wrongly_admitted"), 0.0);
+}
+
 /// The two-counter weighted window (#18) under the fixed window's boundary bursts, judged by the
 /// same checker: over the limit, but by less than the fixed window (its previous window counts
 /// down as the new one goes on, instead of vanishing at the boundary). Seed 1: the busiest

@@ -49,7 +49,7 @@ pub struct ChunkMap {
     /// Receipts of a chunk the store had received before (in any session).
     pub dup_receipts: u32,
     pub complete: bool,
-    /// When the store first held every chunk (set by the store).
+    /// When the store first held every chunk (set by the store; true time, for the checks).
     pub completed_at: Option<Time>,
 }
 

@@ -187,7 +187,7 @@ impl Store {
                 let answer = match map.put(session, idx, md5) {
                     ChunkIn::Stored(done) => {
                         if done {
-                            map.completed_at = Some(ctx.now());
+                            map.completed_at = Some(ctx.ledger_time());
                             self.uploaded(ctx, video);
                         }
                         Answer::Ok
