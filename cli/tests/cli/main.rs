@@ -2,6 +2,7 @@
 
 mod architecture;
 mod bad_inputs;
+mod clock_faults;
 mod curve;
 mod docs;
 mod estimates;
