@@ -390,6 +390,8 @@ impl<'a, R> IntoIterator for Records<'a, R> {
 pub struct Ctx<'a, A: Actor + ?Sized> {
     node: NodeId,
     local_now: Time,
+    /// This node's monotonic clock: [`Ctx::monotonic`].
+    mono_now: Time,
     /// The true time of this event: for [`Ctx::ledger_time`] only.
     true_now: Time,
     restarted: bool,
@@ -406,6 +408,7 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
     pub(crate) fn new(
         node: NodeId,
         local_now: Time,
+        mono_now: Time,
         true_now: Time,
         restarted: bool,
         rng: RngSource<'a>,
@@ -413,7 +416,19 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         durable: Records<'a, A::Record>,
         effects: &'a mut Vec<Effect<A>>,
     ) -> Self {
-        Ctx { node, local_now, true_now, restarted, rng, ids, durable, corrupt_records: 0, outage: None, effects }
+        Ctx {
+            node,
+            local_now,
+            mono_now,
+            true_now,
+            restarted,
+            rng,
+            ids,
+            durable,
+            corrupt_records: 0,
+            outage: None,
+            effects,
+        }
     }
 
     pub(crate) fn with_corrupt_records(mut self, n: u64) -> Self {
@@ -436,7 +451,7 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
     }
 
     /// A context with no world behind it, for unit tests of one handler: inspect `effects` after.
-    /// Its clock is true: [`Ctx::ledger_time`] is `local_now`.
+    /// Its clocks are true: [`Ctx::monotonic`] and [`Ctx::ledger_time`] are `local_now`.
     pub fn detached(
         node: NodeId,
         local_now: Time,
@@ -445,7 +460,17 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         durable: &'a [A::Record],
         effects: &'a mut Vec<Effect<A>>,
     ) -> Self {
-        Ctx::new(node, local_now, local_now, false, RngSource::Own(rng), ids, Records::Slice(durable), effects)
+        Ctx::new(
+            node,
+            local_now,
+            local_now,
+            local_now,
+            false,
+            RngSource::Own(rng),
+            ids,
+            Records::Slice(durable),
+            effects,
+        )
     }
 
     /// This node.
@@ -455,6 +480,15 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
     /// This node's *local* clock: skewed, drifting, possibly stepped backwards. Never the true time.
     pub fn now(&self) -> Time {
         self.local_now
+    }
+    /// This node's *monotonic* clock (`CLOCK_MONOTONIC`, `Instant`, `System.nanoTime`): it runs at
+    /// the local clock's rate (drift included) but is never stepped, so it never goes back. For
+    /// elapsed time within one node (an in-process cache's TTL, a timeout measured by hand, a
+    /// heartbeat's silence); [`Ctx::now`] for timestamps that leave the node or are compared
+    /// with another node's (IDs, last-write-wins, samples). Only differences mean anything: its
+    /// origin is arbitrary. Without clock steps it equals [`Ctx::now`].
+    pub fn monotonic(&self) -> Time {
+        self.mono_now
     }
     /// The true time of this event, for a *ledger*: what a model writes down for its checkers to
     /// read after the run (when a record was applied, a message delivered, a firing raised), to be

@@ -473,12 +473,15 @@ impl NemesisSpec {
     }
 }
 
-/// A node's local clock: `local = true + offset + drift * (true - drift_since)`.
+/// A node's local clock: `local = true + offset + drift * (true - drift_since)`. Its monotonic
+/// clock runs at the same rate but is never stepped: `monotonic = local - steps`.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Clock {
     offset_ns: i64,
     drift_ppm: f64,
     drift_since: u64,
+    /// The sum of the steps, part of `offset_ns`.
+    stepped_ns: i64,
 }
 
 impl Clock {
@@ -487,8 +490,14 @@ impl Clock {
             if self.drift_ppm == 0.0 { 0 } else { ((t.0 - self.drift_since) as f64 * self.drift_ppm / 1e6) as i64 };
         Time((t.0 as i64).saturating_add(self.offset_ns).saturating_add(drift).max(0) as u64)
     }
+    /// The node's monotonic clock at true time `t`: its local clock without the steps, so it
+    /// drifts with it and never goes back.
+    pub fn monotonic(&self, t: Time) -> Time {
+        Time((self.local(t).0 as i64).saturating_sub(self.stepped_ns).max(0) as u64)
+    }
     pub fn step(&mut self, by: i64) {
         self.offset_ns = self.offset_ns.saturating_add(by);
+        self.stepped_ns = self.stepped_ns.saturating_add(by);
     }
     pub fn set_drift(&mut self, now: Time, ppm: f64) {
         // Fold the drift so far into the offset, then drift at the new rate from now on.
@@ -520,6 +529,13 @@ mod tests {
         c.set_drift(Time(1_000), 1000.0); // 0.1% fast
         assert_eq!(c.local(Time(1_001_000)), Time(1_001_000 - 500 + 1_000));
         assert_eq!(c.true_span(Duration(1_001_000)), Duration(1_000_000));
+        // The monotonic clock drifts with it but was never stepped back.
+        assert_eq!(c.monotonic(Time(1_000)), Time(1_000));
+        assert_eq!(c.monotonic(Time(1_001_000)), Time(1_001_000 + 1_000));
+        c.set_drift(Time(1_001_000), 0.0);
+        c.step(2_000);
+        assert_eq!(c.local(Time(2_001_000)), Time(2_001_000 - 500 + 1_000 + 2_000));
+        assert_eq!(c.monotonic(Time(2_001_000)), Time(2_001_000 + 1_000), "the drift so far stays, no step");
     }
 
     #[test]

@@ -1159,6 +1159,14 @@ impl<A: Actor> Sim<A> {
         }
     }
 
+    /// `node`'s monotonic clock: its local clock without the steps ([`Ctx::monotonic`]).
+    fn monotonic_time(&self, node: NodeId) -> Time {
+        match self.nodes.clocks.get(node.index()) {
+            Some(c) => c.monotonic(self.now),
+            None => self.now,
+        }
+    }
+
     fn boot(&mut self, node: NodeId) {
         let i = node.index();
         self.nodes.actors[i] = Some((self.factory)(node));
@@ -1173,6 +1181,7 @@ impl<A: Actor> Sim<A> {
     fn call(&mut self, node: NodeId, f: impl FnOnce(&mut A, &mut Ctx<'_, A>)) {
         let i = node.index();
         let local = self.local_time(node);
+        let mono = self.monotonic_time(node);
         let restarted = self.nodes.incarnation[i] > 0;
         let outage = self.outage_of(node).map(|(_, m)| m);
         let Some(actor) = self.nodes.actors[i].as_mut() else { return };
@@ -1181,6 +1190,7 @@ impl<A: Actor> Sim<A> {
         let mut ctx = Ctx::new(
             node,
             local,
+            mono,
             self.now,
             restarted,
             RngSource::Streams(&mut self.nodes.rngs),

@@ -257,7 +257,8 @@ impl Host {
         if h.health == Health::Hung {
             return; // accepts the connection and never answers
         }
-        let now = ctx.now();
+        // The host is the politeness check's instrument: it judges in true time, not by its clock.
+        let now = ctx.ledger_time();
         let concurrent = self.busy > 0 || !self.queue.is_empty();
         let gap = !concurrent && self.last_done.is_some_and(|t| now < t + h.crawl_delay);
         let robots = page.is_some_and(|p| h.disallows(p));
@@ -288,7 +289,7 @@ impl Host {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Node>, timer: Timer) {
         let Timer::Served { to, req, page, epoch } = timer else { return };
         self.busy -= 1;
-        self.last_done = Some(ctx.now());
+        self.last_done = Some(ctx.ledger_time());
         let h = &self.web.hosts[self.host as usize];
         let ok = match h.health {
             Health::Dead | Health::Hung => false,

@@ -429,7 +429,7 @@ impl Board {
         let prefix = self.journal.len() as u64;
         match read {
             Read::Top10 => {
-                if let Some(found) = self.cache.get(ctx.now(), 0)
+                if let Some(found) = self.cache.get(ctx.monotonic(), 0)
                     && let Some(v) = found.value
                 {
                     let values = v.clone();
@@ -441,12 +441,14 @@ impl Board {
                     Store::Scan(t) => t.top(10),
                 };
                 self.work_top10.add(steps);
-                self.note_read(ctx.now(), steps);
+                self.note_read(ctx.ledger_time(), steps);
                 let mut values = vec![prefix];
                 for (neg, p) in top {
                     values.extend([p, enc_score(-neg)]);
                 }
-                self.cache.put(ctx.now(), 0, values.clone(), 8 * values.len() as u64);
+                // In-process: its TTL is elapsed time, on the monotonic clock (a stepped clock must not
+                // keep an entry alive, or end it, early).
+                self.cache.put(ctx.monotonic(), 0, values.clone(), 8 * values.len() as u64);
                 self.submit(ctx, 0, Job::Answer { to: from, req, values }, steps);
             }
             Read::Rank(player) => {
@@ -462,7 +464,7 @@ impl Board {
                     }
                 };
                 self.work_rank.add(steps);
-                self.note_read(ctx.now(), steps);
+                self.note_read(ctx.ledger_time(), steps);
                 let values = vec![prefix, enc_score(score), rank];
                 self.submit(ctx, shard, Job::Answer { to: from, req, values }, steps);
             }

@@ -722,7 +722,8 @@ impl Query {
                 self.summaries.insert(s.p, s);
             }
             Msg::App(AppMsg::Query { op, window }) => {
-                let now = ctx.now();
+                // The cache is in-process: its TTL is elapsed time, on the monotonic clock.
+                let now = ctx.monotonic();
                 let values = match self.cache.get(now, window as u64).and_then(|f| f.value.cloned()) {
                     Some(v) => v,
                     None => {
