@@ -486,14 +486,18 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub fn local(&self, t: Time) -> Time {
+        self.readings(t).0
+    }
+    /// Both readings at true time `t`, from one computation of the drift: `(local, monotonic)`,
+    /// the monotonic clock being the local clock without the steps, so it drifts with it and never
+    /// goes back. The kernel hands both to every handler of a node with a clock fault.
+    pub fn readings(&self, t: Time) -> (Time, Time) {
         let drift =
             if self.drift_ppm == 0.0 { 0 } else { ((t.0 - self.drift_since) as f64 * self.drift_ppm / 1e6) as i64 };
-        Time((t.0 as i64).saturating_add(self.offset_ns).saturating_add(drift).max(0) as u64)
-    }
-    /// The node's monotonic clock at true time `t`: its local clock without the steps, so it
-    /// drifts with it and never goes back.
-    pub fn monotonic(&self, t: Time) -> Time {
-        Time((self.local(t).0 as i64).saturating_sub(self.stepped_ns).max(0) as u64)
+        let unstepped =
+            (t.0 as i64).saturating_add(self.offset_ns.saturating_sub(self.stepped_ns)).saturating_add(drift);
+        let local = unstepped.saturating_add(self.stepped_ns);
+        (Time(local.max(0) as u64), Time(unstepped.max(0) as u64))
     }
     pub fn step(&mut self, by: i64) {
         self.offset_ns = self.offset_ns.saturating_add(by);
@@ -530,12 +534,17 @@ mod tests {
         assert_eq!(c.local(Time(1_001_000)), Time(1_001_000 - 500 + 1_000));
         assert_eq!(c.true_span(Duration(1_001_000)), Duration(1_000_000));
         // The monotonic clock drifts with it but was never stepped back.
-        assert_eq!(c.monotonic(Time(1_000)), Time(1_000));
-        assert_eq!(c.monotonic(Time(1_001_000)), Time(1_001_000 + 1_000));
+        assert_eq!(c.readings(Time(1_000)).1, Time(1_000));
+        assert_eq!(c.readings(Time(1_001_000)).1, Time(1_001_000 + 1_000));
         c.set_drift(Time(1_001_000), 0.0);
         c.step(2_000);
         assert_eq!(c.local(Time(2_001_000)), Time(2_001_000 - 500 + 1_000 + 2_000));
-        assert_eq!(c.monotonic(Time(2_001_000)), Time(2_001_000 + 1_000), "the drift so far stays, no step");
+        assert_eq!(c.readings(Time(2_001_000)).1, Time(2_001_000 + 1_000), "the drift so far stays, no step");
+        // A step back past the epoch pins the local clock at zero; the monotonic clock runs on.
+        let mut early = Clock::default();
+        early.step(-5_000);
+        assert_eq!(early.readings(Time(3_000)), (Time(0), Time(3_000)));
+        assert_eq!(early.readings(Time(8_000)), (Time(3_000), Time(8_000)));
     }
 
     #[test]

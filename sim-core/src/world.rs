@@ -1153,17 +1153,15 @@ impl<A: Actor> Sim<A> {
     }
 
     pub(crate) fn local_time(&self, node: NodeId) -> Time {
-        match self.nodes.clocks.get(node.index()) {
-            Some(c) => c.local(self.now),
-            None => self.now,
-        }
+        self.clock_readings(node).0
     }
 
-    /// `node`'s monotonic clock: its local clock without the steps ([`Ctx::monotonic`]).
-    fn monotonic_time(&self, node: NodeId) -> Time {
+    /// `node`'s local clock and its monotonic clock, the local clock without the steps
+    /// ([`Ctx::monotonic`]): both the true time unless a clock fault touched the node.
+    fn clock_readings(&self, node: NodeId) -> (Time, Time) {
         match self.nodes.clocks.get(node.index()) {
-            Some(c) => c.monotonic(self.now),
-            None => self.now,
+            Some(c) => c.readings(self.now),
+            None => (self.now, self.now),
         }
     }
 
@@ -1180,8 +1178,7 @@ impl<A: Actor> Sim<A> {
     #[inline]
     fn call(&mut self, node: NodeId, f: impl FnOnce(&mut A, &mut Ctx<'_, A>)) {
         let i = node.index();
-        let local = self.local_time(node);
-        let mono = self.monotonic_time(node);
+        let (local, mono) = self.clock_readings(node);
         let restarted = self.nodes.incarnation[i] > 0;
         let outage = self.outage_of(node).map(|(_, m)| m);
         let Some(actor) = self.nodes.actors[i].as_mut() else { return };
