@@ -552,6 +552,10 @@ pub struct ShrinkArgs {
     /// At most this many simulation runs.
     #[arg(long, default_value_t = 200)]
     pub max_runs: u32,
+    /// Change one field of the scenario first, as `simctl run --set` does (repeatable), e.g. the
+    /// nemesis of a perturbation sweep whose failure this reproduces.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<crate::overrides::Override>,
     #[command(flatten)]
     pub memory: MemoryArg,
 }
@@ -601,7 +605,12 @@ pub(crate) fn load_or_report(file: &Path) -> Result<Option<(String, registry::En
 
 /// Reports why a run has no result and gives its exit code: 2 for a scenario that does not
 /// validate or would not fit in memory, 1 for a model panic (with the command that reproduces it).
-pub(crate) fn run_error(file: &Path, entry: &registry::Entry, e: RunError) -> ExitCode {
+pub(crate) fn run_error(
+    file: &Path,
+    sets: &[crate::overrides::Override],
+    entry: &registry::Entry,
+    e: RunError,
+) -> ExitCode {
     match e {
         RunError::Invalid(d) => {
             print_diagnostics(file, &d);
@@ -609,7 +618,7 @@ pub(crate) fn run_error(file: &Path, entry: &registry::Entry, e: RunError) -> Ex
         }
         RunError::Panicked { seed, message } => {
             eprintln!("MODEL PANIC in model `{}` with seed {seed}: {message}", entry.name);
-            eprintln!("reproduce: simctl run {} --seed {seed}", shell_quote(file));
+            eprintln!("reproduce: simctl run {} --seed {seed}{}", shell_quote(file), crate::overrides::flags(sets));
             ExitCode::from(1)
         }
         RunError::TooBig { cost, limit } => {
@@ -633,14 +642,17 @@ pub(crate) fn print_too_big(file: &Path, cost: &sim_core::cost::Cost, limit: f64
 }
 
 pub fn cmd_shrink(a: ShrinkArgs) -> Result<ExitCode> {
-    let Some((source, entry)) = load_or_report(&a.scenario)? else { return Ok(ExitCode::from(2)) };
+    let (source, entry) = match crate::load_with(&a.scenario, &a.set)? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
     if let Some(code) = refuse_if_too_big(&a.scenario, &entry, &source, &a.memory, false, 1.0)? {
         return Ok(code);
     }
     let opts = ShrinkOptions { max_runs: a.max_runs.max(1), ..Default::default() };
     let s = match (entry.shrink)(&source, a.seed, opts) {
         Ok(s) => s,
-        Err(e) => return Ok(run_error(&a.scenario, &entry, e)),
+        Err(e) => return Ok(run_error(&a.scenario, &a.set, &entry, e)),
     };
     if s.signature.is_empty() {
         outln!("seed {} of {} passes every check: nothing to shrink", a.seed, a.scenario.display());
@@ -655,10 +667,11 @@ pub fn cmd_shrink(a: ShrinkArgs) -> Result<ExitCode> {
         outln!("  [{:>4} runs] {:<16} {}", step.runs, step.pass, step.change);
     }
     let mut header = format!(
-        "// Shrunk by `simctl shrink {} --seed {}` ({} runs{}): fails with exactly {}.\n\
+        "// Shrunk by `simctl shrink {} --seed {}{}` ({} runs{}): fails with exactly {}.\n\
          // Only what differs from the defaults is written. The steps, each a run that failed the same way:\n",
         a.scenario.display(),
         a.seed,
+        crate::overrides::flags(&a.set),
         s.runs,
         if s.budget_exhausted { ", run budget exhausted: may shrink further" } else { "" },
         s.signature.join(", "),
@@ -708,6 +721,10 @@ pub struct ReplayArgs {
     /// (large: a 25 s run is ~100 MB).
     #[arg(long)]
     pub full_trace: bool,
+    /// Change one field of the scenario first, as `simctl run --set` does (repeatable), e.g. the
+    /// nemesis of a perturbation sweep whose failure this reproduces.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<crate::overrides::Override>,
     #[command(flatten)]
     pub memory: MemoryArg,
 }
@@ -776,7 +793,10 @@ fn replay_centre(r: &registry::RunResult, window: sim_core::Duration) -> Centre 
 }
 
 pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
-    let Some((source, entry)) = load_or_report(&a.scenario)? else { return Ok(ExitCode::from(2)) };
+    let (source, entry) = match crate::load_with(&a.scenario, &a.set)? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
     let parse_time = |flag: &str, text: &str| {
         sim_core::time::parse_duration(text).map_err(|e| anyhow::anyhow!("{flag} `{text}`: {e}"))
     };
@@ -787,7 +807,7 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     }
     let r = match (entry.run)(&source, RunRequest { seed: a.seed, trace: true, progress: None, max_memory: None }) {
         Ok(r) => r,
-        Err(e) => return Ok(run_error(&a.scenario, &entry, e)),
+        Err(e) => return Ok(run_error(&a.scenario, &a.set, &entry, e)),
     };
     let trace = r.trace.clone().unwrap_or_default();
     let centre = match around {
@@ -845,8 +865,16 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cmd_check_determinism(file: &Path, seed: Option<u64>, memory: &MemoryArg) -> Result<ExitCode> {
-    let Some((source, entry)) = load_or_report(file)? else { return Ok(ExitCode::from(2)) };
+pub fn cmd_check_determinism(
+    file: &Path,
+    seed: Option<u64>,
+    sets: &[crate::overrides::Override],
+    memory: &MemoryArg,
+) -> Result<ExitCode> {
+    let (source, entry) = match crate::load_with(file, sets)? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
     // Two traced runs, both kept until they are compared.
     if let Some(code) = refuse_if_too_big(file, &entry, &source, memory, true, 2.0)? {
         return Ok(code);
@@ -861,7 +889,7 @@ pub fn cmd_check_determinism(file: &Path, seed: Option<u64>, memory: &MemoryArg)
     let seed = seed.unwrap_or(info.seed);
     let d = match (entry.determinism)(&source, seed) {
         Ok(d) => d,
-        Err(e) => return Ok(run_error(file, &entry, e)),
+        Err(e) => return Ok(run_error(file, sets, &entry, e)),
     };
     outln!("{} seed {seed}: {d}", file.display());
     Ok(match d {

@@ -97,7 +97,7 @@ pub fn cmd_explore(a: ExploreArgs) -> Result<ExitCode> {
     }
     let outcome = match explore_one(&entry, &source, &req(a.seed, false), "explore") {
         Ok(o) => o,
-        Err(e) => return Ok(commands::run_error(&a.scenario, &entry, e)),
+        Err(e) => return Ok(commands::run_error(&a.scenario, &[], &entry, e)),
     };
     report(&a, &outcome)
 }
@@ -239,7 +239,7 @@ fn compare(
             let what = if is_random { "random" } else { "explore" };
             match explore_one(entry, source, &req(a.seed + u64::from(r), is_random), what) {
                 Ok(o) => row[k] = o.explored.found.as_ref().map(|f| f.1),
-                Err(e) => return Ok(commands::run_error(&a.scenario, entry, e)),
+                Err(e) => return Ok(commands::run_error(&a.scenario, &[], entry, e)),
             }
         }
         let cell = |v: Option<u32>| v.map_or("-".to_string(), |n| n.to_string());

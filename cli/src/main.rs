@@ -312,12 +312,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { set, check_determinism: true, .. } if !set.is_empty() => {
-            eprintln!("error: --set does not go with --check-determinism (write the change in a file)");
-            Ok(ExitCode::from(2))
-        }
-        Command::Run { scenario, seed, check_determinism: true, memory, .. } => {
-            commands::cmd_check_determinism(&scenario, seed, &memory)
+        Command::Run { scenario, seed, check_determinism: true, set, memory, .. } => {
+            commands::cmd_check_determinism(&scenario, seed, &set, &memory)
         }
         Command::Run { scenario, seed, out, no_progress, check_determinism: false, set, memory } => {
             cmd_run(&scenario, seed, out, no_progress, &set, &memory)
@@ -445,10 +441,11 @@ pub(crate) fn shell_word(s: &str) -> String {
 /// not validate, 1 for a model panic (with the command that reproduces it).
 fn judged(
     file: &Path,
+    sets: &[overrides::Override],
     entry: &registry::Entry,
     result: std::result::Result<registry::RunResult, registry::RunError>,
 ) -> std::result::Result<registry::RunResult, ExitCode> {
-    result.map_err(|e| commands::run_error(file, entry, e))
+    result.map_err(|e| commands::run_error(file, sets, entry, e))
 }
 
 /// Says what a run will cost when that is notable (a gigabyte, a billion events) or more than its
@@ -504,7 +501,7 @@ fn cmd_run(
     if let Some(b) = bar.take() {
         b.finish();
     }
-    let result = match judged(file, &entry, result) {
+    let result = match judged(file, sets, &entry, result) {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
@@ -812,7 +809,7 @@ fn cmd_bench_scenario(
     let result = (entry.run)(&source, req);
     let checked_s = start.elapsed().as_secs_f64();
     let peak_rss = if rss_reset { bench::peak_rss_kb() } else { None };
-    let r = match judged(file, &entry, result) {
+    let r = match judged(file, &[], &entry, result) {
         Ok(r) => r,
         Err(code) => return Ok(Err(code)),
     };

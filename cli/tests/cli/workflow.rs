@@ -404,6 +404,51 @@ fn check_determinism_confirms_identical_runs() {
     assert!(r.stdout.contains("deterministic: two runs processed the same"), "{}", r.stdout);
 }
 
+/// `--set` reaches every command that reruns a seed: a perturbation sweep prints `simctl run FILE
+/// --seed N --set ...` for a failure, and the trace, the shrink and the determinism check of that
+/// failure need the same change (replay, shrink and `--check-determinism` took none before).
+#[test]
+fn replay_shrink_and_check_determinism_take_the_runs_set() {
+    let dir = scratch("set-everywhere");
+    // The known-bad register with leader reads: it passes, and `--set` puts the follower reads back.
+    let original = read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/register_stale_reads.ron"));
+    let text: Vec<&str> = original
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("expect:") && !l.trim_start().starts_with("may_also_fail:"))
+        .collect();
+    let text = text.join("\n").replace("read_from: AnyReplica", "read_from: Leader");
+    let file = write_scenario(&dir, "s.ron", &text);
+    let set = ["--set", "config.read_from=AnyReplica"];
+    let with = |args: &[&str]| simctl(&[args, &set[..]].concat());
+    let run = with(&["run", &file, "--seed", "4", "--out", dir.join("run").to_str().unwrap()]);
+    assert_eq!(run.code, 1, "follower reads are stale: {}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("FAIL fresh_reads"), "{}", run.stdout);
+    let hash = |out: &str| out.split("trace hash ").nth(1).map(|t| t[..16].to_string());
+    let plain = simctl(&["run", &file, "--seed", "4", "--out", dir.join("plain").to_str().unwrap()]);
+    assert_eq!(plain.code, 0, "{}{}", plain.stdout, plain.stderr);
+
+    let replay = with(&["replay", &file, "--seed", "4", "--out", dir.join("replay").to_str().unwrap()]);
+    assert_eq!(replay.code, 0, "{}{}", replay.stdout, replay.stderr);
+    assert!(replay.stdout.contains("failed: ") && replay.stdout.contains("fresh_reads"), "{}", replay.stdout);
+    assert!(hash(&replay.stdout).is_some(), "{}", replay.stdout);
+    assert_eq!(hash(&replay.stdout), hash(&run.stdout), "the replay is the run with the change");
+    assert_ne!(hash(&replay.stdout), hash(&plain.stdout));
+
+    let min = dir.join("min.ron");
+    let shrink = with(&["shrink", &file, "--seed", "4", "--out", min.to_str().unwrap(), "--max-runs", "8"]);
+    assert_eq!(shrink.code, 0, "{}{}", shrink.stdout, shrink.stderr);
+    assert!(
+        shrink.stdout.contains("failure signature (failed verdict items): ") && shrink.stdout.contains("fresh_reads")
+    );
+    let text = read(&min);
+    assert!(text.contains("--set config.read_from=AnyReplica"), "the header says how: {text}");
+    assert!(text.contains("AnyReplica"), "the change is in the scenario: {text}");
+
+    let det = with(&["run", &file, "--seed", "4", "--check-determinism"]);
+    assert_eq!(det.code, 0, "{}{}", det.stdout, det.stderr);
+    assert!(det.stdout.contains("deterministic: two runs processed the same"), "{}", det.stdout);
+}
+
 const WRONG_ESTIMATE: &str =
     r#"estimates: [(name: "ops", expr: "rate_per_s * 2", inputs: {"rate_per_s": 200.0}, claimed: 999.0)],"#;
 
