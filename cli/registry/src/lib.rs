@@ -311,6 +311,10 @@ impl<M: Model> Model for Spy<M> {
     // Forgetting this one ran every replay of a connection model (register, kafka, ...) over
     // datagrams: another run than `simctl run`, with another trace hash.
     const TRANSPORT: sim_core::net::Transport = M::TRANSPORT;
+    // And forgetting this one made every replay of the eight models that read crashed
+    // incarnations (ratelimit, ticket, ...) panic in their report. Every constant of `Model` is
+    // forwarded; `registry_tests.rs` replays every model's cheapest scenario to keep it so.
+    const KEEP_CRASHED_ACTORS: bool = M::KEEP_CRASHED_ACTORS;
     type Config = M::Config;
     type Actor = M::Actor;
     fn validate(config: &M::Config, topo: &Topology) -> Vec<(String, String)> {
