@@ -443,6 +443,14 @@ impl<'a, A: Actor + ?Sized> Ctx<'a, A> {
         self
     }
 
+    /// A detached context whose wall clock ([`Ctx::now`]) was stepped by `step_ns` against its
+    /// monotonic clock and true time, as a clock fault's step leaves it (tests of which clock a
+    /// part reads).
+    pub fn with_wall_step(mut self, step_ns: i64) -> Self {
+        self.local_now = Time((self.mono_now.0 as i64).saturating_add(step_ns).max(0) as u64);
+        self
+    }
+
     /// The context of a start after a crash (the kernel sets it; tests of a part's recovery set
     /// it on a detached context).
     pub fn with_restart(mut self, restarted: bool) -> Self {

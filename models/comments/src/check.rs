@@ -290,7 +290,7 @@ mod tests {
             epoch: 1,
             from: ms(from),
             heard: ms(heard),
-            heard_local: ms(heard),
+            heard_mono: ms(heard),
             to: None,
             pings: 0,
         }

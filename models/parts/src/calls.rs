@@ -451,7 +451,7 @@ impl<M: Clone, T> Calls<M, T> {
     where
         A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
     {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         let req = self.next_req;
         self.next_req += 1;
         let d = &mut self.services[svc.0];
@@ -481,7 +481,7 @@ impl<M: Clone, T> Calls<M, T> {
     where
         A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
     {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         let p = self.pending.get_mut(&req).expect("attempt of a pending call");
         let d = &mut self.services[p.svc];
         if !d.breaker_allows(now) {
@@ -520,7 +520,13 @@ impl<M: Clone, T> Calls<M, T> {
             }
             CallOutcome::BreakerOpen | CallOutcome::NoBackend => {}
         }
-        Some(Done { data: p.data, outcome, attempts: p.attempt, latency: ctx.now().since(p.started), backend: p.to })
+        Some(Done {
+            data: p.data,
+            outcome,
+            attempts: p.attempt,
+            latency: ctx.monotonic().since(p.started),
+            backend: p.to,
+        })
     }
 
     /// Retries `req` after its backoff, or ends it when its attempts are used up.
@@ -528,7 +534,7 @@ impl<M: Clone, T> Calls<M, T> {
     where
         A: Actor<Timer: From<CallTimer>>,
     {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         let p = self.pending.get_mut(&req).expect("pending");
         let d = &mut self.services[p.svc];
         if let Some(to) = p.to {
@@ -549,7 +555,7 @@ impl<M: Clone, T> Calls<M, T> {
     where
         A: Actor<Msg: From<M>, Timer: From<CallTimer>>,
     {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         let Some(p) = self.pending.get_mut(&req.0) else {
             // Answered after the call ended (an earlier attempt's late answer, or after a timeout).
             // Which service it was is no longer known; count it against the first.

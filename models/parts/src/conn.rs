@@ -292,6 +292,8 @@ impl ConnServerStats {
 struct Held {
     client: NodeId,
     epoch: u64,
+    /// When the server last heard from the device, on its monotonic clock (the sweep measures
+    /// elapsed time).
     heard: Time,
 }
 
@@ -353,13 +355,14 @@ impl ConnServer {
     where
         A: Actor<Msg: From<Msg>>,
     {
-        let now = ctx.now();
+        // The sweep measures elapsed time: on the monotonic clock, as servers do.
+        let mono = ctx.monotonic();
         match msg {
             Msg::Connect { user, epoch } => {
                 match self.held.get_mut(&user) {
                     // The same attempt again (a duplicate): answer again.
                     Some(h) if h.epoch == epoch => {
-                        h.heard = now;
+                        h.heard = mono;
                         crate::send(ctx, from, Msg::Accepted { user, epoch });
                         return None;
                     }
@@ -381,7 +384,7 @@ impl ConnServer {
                         ctx.level(self.scope, "connections", 1);
                     }
                 }
-                self.held.insert(user, Held { client: from, epoch, heard: now });
+                self.held.insert(user, Held { client: from, epoch, heard: mono });
                 self.stats.connects += 1;
                 ctx.count_in(self.scope, "connects", 1);
                 crate::send(ctx, from, Msg::Accepted { user, epoch });
@@ -390,7 +393,7 @@ impl ConnServer {
             Msg::Ping { user, epoch } => {
                 match self.held.get_mut(&user) {
                     Some(h) if h.epoch == epoch => {
-                        h.heard = now;
+                        h.heard = mono;
                         crate::send(ctx, from, Msg::Pong { user, epoch });
                     }
                     _ => {
@@ -415,10 +418,10 @@ impl ConnServer {
         if t != Timer::Sweep {
             return Vec::new();
         }
-        let now = ctx.now();
+        let mono = ctx.monotonic();
         let timeout = self.spec.heartbeat.timeout;
         let dead: Vec<UserId> =
-            self.held.iter().filter(|(_, h)| now.since(h.heard) >= timeout).map(|(&u, _)| u).collect();
+            self.held.iter().filter(|(_, h)| mono.since(h.heard) >= timeout).map(|(&u, _)| u).collect();
         let events = dead.into_iter().filter_map(|u| self.close(ctx, u, CloseReason::Timeout)).collect();
         crate::set_timer(ctx, self.spec.heartbeat.interval, Timer::Sweep);
         events
@@ -459,8 +462,9 @@ pub struct Session {
     pub from: Time,
     /// The last time anything arrived from the server on this connection.
     pub heard: Time,
-    /// The same instant on the device's clock (the protocol's: the heartbeat timeout).
-    pub heard_local: Time,
+    /// The same instant on the device's monotonic clock (the protocol's: the heartbeat timeout
+    /// measures elapsed time, which a stepped wall clock would stretch or cut short).
+    pub heard_mono: Time,
     /// When the device gave it up (`None`: still open).
     pub to: Option<Time>,
     /// Heartbeat pings the device sent on it.
@@ -468,9 +472,9 @@ pub struct Session {
 }
 
 impl Session {
-    fn heard_at(&mut self, at: Time, local: Time) {
+    fn heard_at(&mut self, at: Time, mono: Time) {
         self.heard = at;
-        self.heard_local = local;
+        self.heard_mono = mono;
     }
 }
 
@@ -670,8 +674,8 @@ impl ConnClient {
 
     /// A failed attempt or a lost connection: tell the router, back off, try again.
     fn retry_later<A: Actor<Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, i: usize, failed: NodeId) {
-        let now = ctx.now();
-        self.router.on_end(failed, false, now);
+        // The router's health windows measure elapsed time: the monotonic clock.
+        self.router.on_end(failed, false, ctx.monotonic());
         let d = &mut self.devices[i];
         d.state = State::Idle;
         d.failures += 1;
@@ -681,7 +685,7 @@ impl ConnClient {
 
     fn connect<A: Actor<Msg: From<Msg>, Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, i: usize) {
         let now = ctx.now();
-        let Some(server) = self.router.pick(self.devices[i].route, now, ctx.rng()) else {
+        let Some(server) = self.router.pick(self.devices[i].route, ctx.monotonic(), ctx.rng()) else {
             // No server believed healthy (fail_open off): wait and ask again.
             let d = &mut self.devices[i];
             d.failures += 1;
@@ -702,8 +706,8 @@ impl ConnClient {
     /// The device's connection is gone: log it, tell the design, reconnect after a backoff.
     fn lose<A: Actor<Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, i: usize) -> Option<ClientEvent> {
         let State::Connected { server, session } = self.devices[i].state else { return None };
-        let now = ctx.now();
-        self.sessions[session].to = Some(ctx.ledger_time());
+        let now = ctx.ledger_time();
+        self.sessions[session].to = Some(now);
         self.stats.lost += 1;
         ctx.count_in(self.scope, "lost", 1);
         let d = &mut self.devices[i];
@@ -719,7 +723,7 @@ impl ConnClient {
     where
         A: Actor<Msg: From<Msg>, Timer: From<Timer>>,
     {
-        let now = ctx.now();
+        let mono = ctx.monotonic();
         let (user, epoch) = match msg {
             Msg::Accepted { user, epoch }
             | Msg::Refused { user, epoch }
@@ -740,7 +744,7 @@ impl ConnClient {
                     epoch,
                     from: ctx.ledger_time(),
                     heard: ctx.ledger_time(),
-                    heard_local: now,
+                    heard_mono: mono,
                     to: None,
                     pings: 0,
                 });
@@ -752,7 +756,7 @@ impl ConnClient {
                     ctx.count_in(self.scope, "reconnects", 1);
                 }
                 if let Some(at) = d.lost_at.take() {
-                    self.stats.reconnect_ns.push(now.since(at).0);
+                    self.stats.reconnect_ns.push(ctx.ledger_time().since(at).0);
                 }
                 d.ever_connected = true;
                 d.failures = 0;
@@ -772,12 +776,12 @@ impl ConnClient {
                 None
             }
             (Msg::Pong { .. }, State::Connected { server, session }) if current && server == from => {
-                self.sessions[session].heard_at(ctx.ledger_time(), now);
+                self.sessions[session].heard_at(ctx.ledger_time(), mono);
                 None
             }
             (Msg::Closed { .. }, State::Connected { server, .. }) if current && server == from => self.lose(ctx, i),
             (Msg::Deliver { msg, .. }, State::Connected { server, session }) if current && server == from => {
-                self.sessions[session].heard_at(ctx.ledger_time(), now);
+                self.sessions[session].heard_at(ctx.ledger_time(), mono);
                 Some(ClientEvent::Delivered { user, server, msg })
             }
             (Msg::Deliver { .. }, _) => {
@@ -802,7 +806,7 @@ impl ConnClient {
             return None; // a timer of an attempt given up
         }
         self.devices[i].timer = None;
-        let now = ctx.now();
+        let mono = ctx.monotonic();
         match (wait, self.devices[i].state) {
             (Wait::Reconnect, State::Idle) => {
                 self.connect(ctx, i);
@@ -815,7 +819,7 @@ impl ConnClient {
                 None
             }
             (Wait::Heartbeat, State::Connected { server, session }) => {
-                if now.since(self.sessions[session].heard_local) >= self.spec.heartbeat.timeout {
+                if mono.since(self.sessions[session].heard_mono) >= self.spec.heartbeat.timeout {
                     return self.lose(ctx, i);
                 }
                 crate::send(ctx, server, Msg::Ping { user, epoch });
@@ -912,6 +916,8 @@ mod tests {
         b.now = Time(Duration::from_secs(2).0);
         b.with(|ctx| s.on_msg(ctx, C, Msg::Ping { user: 2, epoch: 1 }));
         b.now = Time(Duration::from_secs(3).0);
+        // The wall clock stepped 10 s forward: the sweep measures silence on the monotonic clock.
+        b.wall_step_ns = 10_000_000_000;
         let ev = b.with(|ctx| s.on_timer(ctx, Timer::Sweep));
         assert_eq!(ev, [ServerEvent::Closed { user: 1, epoch: 1, reason: CloseReason::Timeout }]);
         assert_eq!(s.holds(2), Some(1), "heard 1 s ago: kept");

@@ -560,6 +560,7 @@ struct Follower {
     acked: Option<u64>,
     /// Entries up to here were shipped.
     shipped: u64,
+    /// When entries were last sent, on the monotonic clock (the resend waits an elapsed time).
     last_sent: Time,
 }
 
@@ -689,7 +690,6 @@ impl KvServer {
             self.rows.insert(k, Row { value: v, version: 1, expires: None });
         }
         let entries: Vec<Entry> = ctx.durable().iter().filter_map(|r| r.as_entry()).cloned().collect();
-        let now = ctx.now();
         for e in entries {
             match &mut self.role {
                 Role::Primary { log, durable, dedupe, dedupe_order, .. } => {
@@ -712,7 +712,7 @@ impl KvServer {
         if let Role::Primary { expiries, followers, .. } = &mut self.role {
             expiries.extend(self.rows.iter().filter_map(|(k, r)| r.expires.map(|t| (t, *k))));
             for f in followers {
-                f.last_sent = now;
+                f.last_sent = ctx.monotonic();
             }
         }
         crate::set_timer(ctx, self.spec.expiry_tick, Timer::Tick);
@@ -968,7 +968,7 @@ impl KvServer {
         }
         *ship_pending = false;
         let Role::Primary { followers, log, durable, .. } = &mut self.role else { return };
-        let t = ctx.now();
+        let t = ctx.monotonic();
         for f in followers.iter_mut() {
             if f.shipped >= *durable {
                 continue;
@@ -1018,7 +1018,8 @@ impl KvServer {
     }
 
     fn tick<A: KvHost>(&mut self, ctx: &mut Ctx<'_, A>) {
-        let now = ctx.now();
+        // Keys expire by the wall clock, as Redis's EXPIRE does; the resend measures elapsed time.
+        let (now, mono) = (ctx.now(), ctx.monotonic());
         let resend = self.spec.replication.resend;
         match &mut self.role {
             Role::Follower { primary, applied, .. } => {
@@ -1033,14 +1034,14 @@ impl KvServer {
                 let Role::Primary { followers, log, durable, .. } = &mut self.role else { return };
                 for f in followers.iter_mut() {
                     let Some(acked) = f.acked else { continue };
-                    if acked >= *durable || now.since(f.last_sent) < resend {
+                    if acked >= *durable || mono.since(f.last_sent) < resend {
                         continue;
                     }
                     let entries = log[acked as usize..*durable as usize].to_vec();
                     self.stats.entries_resent += entries.len() as u64;
                     ctx.count_in(self.scope, "resent", entries.len() as u64);
                     f.shipped = *durable;
-                    f.last_sent = now;
+                    f.last_sent = mono;
                     crate::send(ctx, f.node, Msg::Replicate { entries });
                 }
             }

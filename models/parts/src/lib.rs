@@ -14,6 +14,19 @@
 //! only through the [`Ctx`] its host hands it, so it draws randomness from the host's stream,
 //! reads only the host's local clock, and does no IO.
 //!
+//! ## Clocks
+//!
+//! A part reads the clock its real counterpart reads. Elapsed time (timeouts, heartbeat and
+//! session expiry, backoffs, a breaker's window, a queue's wait, a registry's publication lag, a
+//! long poll's wait) is measured on the host's monotonic clock ([`Ctx::monotonic`]), as servers
+//! measure it: a stepped wall clock neither expires a live session nor holds a change back. What
+//! the real system stamps with the wall clock stays on [`Ctx::now`]: a log record's timestamp and
+//! the retention that reads it, a key-value store's TTLs (Redis's `EXPIRE`), the epochs and
+//! transaction ids a part derives from the time. A round of clock steps of up to 3 s (10 a minute)
+//! over every scenario found the difference: the registry's lag queue on the wall clock held a
+//! user's new server back 1.5 s after its clock stepped back, and `push` lost 30 pushes to
+//! connected users.
+//!
 //! A part that talks over the network has its own message enum (`kv::Msg`, ...) and a part that
 //! waits has its own timer type (`calls::CallTimer`, `pool::PoolTimer`). The design's message and
 //! timer enums wrap them, one variant per part ([`wire!`] writes the enum, the `From`

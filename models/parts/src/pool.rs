@@ -260,7 +260,7 @@ impl<J> Pool<J> {
     }
 
     fn enqueue<A: Actor>(&mut self, ctx: &mut Ctx<'_, A>, job: J, service: Duration) {
-        self.queue.push_back((job, ctx.now(), service));
+        self.queue.push_back((job, ctx.monotonic(), service));
         self.stats.queue_max = self.stats.queue_max.max(self.queue.len() as u64);
         ctx.level(self.scope, "queue", 1);
     }
@@ -293,7 +293,7 @@ impl<J> Pool<J> {
             };
             let Some((job, since, service)) = next else { break };
             ctx.level(self.scope, "queue", -1);
-            let waited = ctx.now().since(since);
+            let waited = ctx.monotonic().since(since);
             if self.spec.queue_timeout.is_some_and(|t| waited > t) {
                 self.stats.shed += 1;
                 ctx.count_in(self.scope, "shed", 1);

@@ -240,7 +240,7 @@ impl Provider {
             ctx.count_in(self.scope, "unanswered", 1);
             return;
         }
-        if !self.admit(ctx.now()) {
+        if !self.admit(ctx.monotonic()) {
             self.stats.rate_limited += 1;
             ctx.count_in(self.scope, "rate_limited", 1);
             crate::send(ctx, from, Msg::Response { id, key, status: Status::RateLimited });

@@ -239,7 +239,7 @@ pub struct Registry {
     scope: &'static str,
     spec: RegistrySpec,
     entries: BTreeMap<UserId, Entry>,
-    /// Live sessions: (server, session) -> last renewal.
+    /// Live sessions: (server, session) -> last renewal, on the monotonic clock.
     sessions: BTreeMap<(NodeId, u64), Time>,
     /// Live servers: the number of live sessions each has, and the zxid of its last change.
     members: BTreeMap<NodeId, (u32, u64)>,
@@ -321,7 +321,7 @@ impl Registry {
         self.stats.changes += 1;
         ctx.count_in(self.scope, "changes", 1);
         ctx.level(self.scope, "unpublished", 1);
-        self.unpublished.push_back((ctx.now() + self.spec.lag, c));
+        self.unpublished.push_back((ctx.monotonic() + self.spec.lag, c));
         if !self.publish_armed {
             self.publish_armed = true;
             crate::set_timer(ctx, self.spec.lag, Timer::Publish);
@@ -330,7 +330,7 @@ impl Registry {
     }
 
     fn open<A: Actor<Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, server: NodeId, session: u64) {
-        self.sessions.insert((server, session), ctx.now());
+        self.sessions.insert((server, session), ctx.monotonic());
         self.stats.sessions_opened += 1;
         ctx.count_in(self.scope, "sessions_opened", 1);
         let m = self.members.entry(server).or_insert((0, 0)).0;
@@ -365,7 +365,7 @@ impl Registry {
     where
         A: Actor<Msg: From<Msg>>,
     {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         match self.sessions.get_mut(&(from, session)) {
             Some(t) => {
                 *t = now;
@@ -447,7 +447,10 @@ impl Registry {
     where
         A: Actor<Msg: From<Msg>, Timer: From<Timer>>,
     {
-        let now = ctx.now();
+        // The publication lag and the session timeout are elapsed times: the monotonic clock, as
+        // ZooKeeper and etcd measure them (a stepped wall clock would hold changes back or expire
+        // live sessions).
+        let now = ctx.monotonic();
         match t {
             Timer::Publish => {
                 let mut batch = Vec::new();
@@ -757,6 +760,38 @@ mod tests {
         v.on_msg(&sent[0].1);
         b.with(|ctx| assert_eq!(v.lookup(ctx, 42), Some(S1)));
         assert_eq!((v.stats.lookups, v.stats.lookup_misses), (2, 1));
+    }
+
+    /// The lag and the session timeout are elapsed times: a wall clock stepped back 1.5 s neither
+    /// holds a change back nor keeps a silent session; one stepped forward 10 s expires nothing.
+    /// (On the wall clock, a step back held a user's new server from every reader for 1.5 s and
+    /// `push` lost 30 pushes to connected users at seed 15 of a clock round.)
+    #[test]
+    fn a_stepped_wall_clock_neither_delays_publication_nor_moves_session_expiry() {
+        let mut b: Bench<T> = Bench::new();
+        let mut r = registry();
+        b.with(|ctx| r.start(ctx));
+        msg(&mut b, &mut r, READER, Msg::Watch);
+        msg(&mut b, &mut r, S1, Msg::Session { session: 1, fresh: true });
+        msg(&mut b, &mut r, S1, Msg::Register { session: 1, user: 42, epoch: 1 });
+        out(&mut b);
+        b.now = Time(ms(500).0);
+        b.wall_step_ns = -1_500_000_000;
+        b.with(|ctx| r.on_timer(ctx, Timer::Publish));
+        let (sent, publish) = out(&mut b);
+        assert_eq!(sent.len(), 1, "published at the lag, whatever the wall clock says");
+        assert!(publish.is_empty());
+        // Forward 10 s, far past the session timeout: the session renewed 0.5 s ago lives.
+        b.wall_step_ns = 10_000_000_000;
+        msg(&mut b, &mut r, S1, Msg::Session { session: 1, fresh: false });
+        b.now = Time(ms(1_000).0);
+        b.with(|ctx| r.on_timer(ctx, Timer::Expire));
+        assert_eq!(r.entry(42), Some((S1, 1)));
+        // Back 1.5 s again: a session silent past its timeout still expires.
+        b.wall_step_ns = -1_500_000_000;
+        b.now = Time((ms(1_000) + r.spec.session_timeout).0);
+        b.with(|ctx| r.on_timer(ctx, Timer::Expire));
+        assert_eq!(r.entry(42), None);
     }
 
     #[test]

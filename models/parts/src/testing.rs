@@ -42,6 +42,8 @@ pub struct Bench<A: Actor> {
     pub outage: Option<OutageMode>,
     /// What `ctx.is_restart()` returns.
     pub restarted: bool,
+    /// How far the wall clock (`ctx.now()`) was stepped from `now`, the monotonic and true time.
+    pub wall_step_ns: i64,
     pub fx: Vec<Effect<A>>,
 }
 
@@ -55,6 +57,7 @@ impl<A: Actor> Bench<A> {
             durable: Vec::new(),
             outage: None,
             restarted: false,
+            wall_step_ns: 0,
             fx: Vec::new(),
         }
     }
@@ -63,7 +66,8 @@ impl<A: Actor> Bench<A> {
     pub fn with<R>(&mut self, f: impl FnOnce(&mut Ctx<'_, A>) -> R) -> R {
         let mut ctx = Ctx::detached(self.node, self.now, &mut self.rng, &mut self.ids, &self.durable, &mut self.fx)
             .with_outage(self.outage)
-            .with_restart(self.restarted);
+            .with_restart(self.restarted)
+            .with_wall_step(self.wall_step_ns);
         f(&mut ctx)
     }
 

@@ -511,13 +511,13 @@ impl Scaler {
 
     /// Starts `initial` workers warm (a fleet already running) and the decision loop.
     pub fn start<A: WorkerHost>(&mut self, ctx: &mut Ctx<'_, A>) {
-        self.last_decision = ctx.now();
+        self.last_decision = ctx.monotonic();
         for i in 0..self.spec.initial as usize {
             self.command(ctx, i, State::Up, Duration::ZERO);
         }
         self.set_desired(ctx, self.spec.initial);
         // The initial count stands as a recommendation, so no scale-in before a window has passed.
-        self.recent.push_back((ctx.now(), self.spec.initial));
+        self.recent.push_back((ctx.monotonic(), self.spec.initial));
         ctx.set_timer(self.spec.interval, A::Timer::from(Timer::Decide));
     }
 
@@ -533,7 +533,7 @@ impl Scaler {
         let seq = self.next_seq;
         let s = &mut self.slots[i];
         s.seq = seq;
-        s.seen = ctx.now();
+        s.seen = ctx.monotonic();
         let msg = if to == State::Up {
             s.state = if after == Duration::ZERO { State::Up } else { State::Starting };
             self.stats.started += 1;
@@ -549,7 +549,7 @@ impl Scaler {
     /// A worker's report.
     pub fn on_msg<A: WorkerHost>(&mut self, ctx: &mut Ctx<'_, A>, from: NodeId, msg: &Msg) {
         let Msg::Status { inc, state, seq, busy_ns, slots } = *msg else { return };
-        let now = ctx.now();
+        let now = ctx.monotonic();
         let Some(s) = self.slots.iter_mut().find(|s| s.node == from) else { return };
         s.seen = now;
         s.slots = slots;
@@ -578,7 +578,7 @@ impl Scaler {
     }
 
     fn decide<A: WorkerHost>(&mut self, ctx: &mut Ctx<'_, A>, obs: Observation) {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         self.stats.decisions += 1;
         for s in &mut self.slots {
             if s.state != State::Off && now.since(s.seen) >= self.spec.session_timeout {

@@ -187,7 +187,7 @@ mod tests {
             epoch: 1,
             from: t(from),
             heard: t(heard),
-            heard_local: t(heard),
+            heard_mono: t(heard),
             to: to.map(t),
             pings: 0,
         }

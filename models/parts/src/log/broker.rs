@@ -19,7 +19,7 @@ struct Lead {
     followers: Vec<Follower>,
     /// Produces waiting for the HWM: (offset, producer, request).
     waiting: VecDeque<(u64, NodeId, u64)>,
-    /// Fetches parked at the HWM: (consumer, request, offset, max, since).
+    /// Fetches parked at the HWM: (consumer, request, offset, max, since on the monotonic clock).
     parked: Vec<(NodeId, u64, u64, u32, Time)>,
 }
 
@@ -119,7 +119,9 @@ impl Broker {
         if t != Timer::BrokerTick {
             return;
         }
-        let now = ctx.now();
+        // Retention reads the records' wall-clock times, as Kafka's does; the long polls' wait and
+        // the replication timeout are elapsed times, on the monotonic clock.
+        let (now, mono) = (ctx.now(), ctx.monotonic());
         let spec = &self.c.spec;
         for (&p, r) in &mut self.reps {
             let limit = r.lead.as_ref().map_or(r.log.persisted, |l| l.hwm.min(r.log.persisted));
@@ -131,14 +133,14 @@ impl Broker {
                 }
                 // Expired long polls answer empty; lost replication messages are sent again.
                 let wait = spec.fetch_wait;
-                let (expired, kept): (Vec<_>, Vec<_>) = lead.parked.drain(..).partition(|f| now.since(f.4) >= wait);
+                let (expired, kept): (Vec<_>, Vec<_>) = lead.parked.drain(..).partition(|f| mono.since(f.4) >= wait);
                 lead.parked = kept;
                 for (to, req, offset, _, _) in expired {
                     let result = FetchResult::Records { from: offset, next: offset, recs: Vec::new() };
                     send(ctx, to, Msg::FetchReply { req, p, result });
                 }
                 for f in &mut lead.followers {
-                    if f.sent.is_some_and(|s| now.since(s) >= spec.request_timeout) {
+                    if f.sent.is_some_and(|s| mono.since(s) >= spec.request_timeout) {
                         f.sent = None;
                     }
                 }
@@ -151,7 +153,7 @@ impl Broker {
 
     /// Sends the next batch to every follower with nothing in flight and something to send.
     fn replicate<A: LogHost>(ctx: &mut Ctx<'_, A>, spec: &LogSpec, p: Pid, log: &PartLog, lead: &mut Lead) {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         for f in &mut lead.followers {
             if f.sent.is_some() || (f.next >= log.end() && f.matched >= log.end()) {
                 continue;
@@ -340,7 +342,7 @@ impl Broker {
                 self.flush(ctx, *p);
             }
             Msg::Fetch { req, p, offset, max } => {
-                let now = ctx.now();
+                let now = ctx.monotonic();
                 let lead_hwm = self.reps.get(p).and_then(|r| r.lead.as_ref().map(|l| l.hwm));
                 let (Some(r), Some(hwm)) = (self.reps.get_mut(p), lead_hwm) else {
                     send(ctx, from, Msg::FetchReply { req: *req, p: *p, result: FetchResult::NotLeader });

@@ -182,7 +182,7 @@ impl Consumer {
     }
 
     fn ask_meta<A: LogHost>(&mut self, ctx: &mut Ctx<'_, A>) {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         if self.meta_asked.is_none_or(|t| now.since(t) >= self.c.spec.retry_backoff) {
             self.meta_asked = Some(now);
             send(ctx, self.c.coordinator, Msg::MetaReq);
@@ -200,7 +200,7 @@ impl Consumer {
 
     /// Fetches every owned partition whose buffer is empty and that has no fetch in flight.
     fn fetch_all<A: LogHost>(&mut self, ctx: &mut Ctx<'_, A>) {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         let mut need_meta = false;
         for (&p, o) in &mut self.owned {
             if o.fetching.is_some() || !o.buffer.is_empty() {
@@ -256,7 +256,7 @@ impl Consumer {
         }
         match t {
             Timer::MemberTick(s) if s == self.session => {
-                let now = ctx.now();
+                let now = ctx.monotonic();
                 let stale = self.c.spec.request_timeout + self.c.spec.fetch_wait;
                 for o in self.owned.values_mut() {
                     if o.fetching.is_some_and(|(_, at)| now.since(at) >= stale) {

@@ -151,7 +151,7 @@ impl Coordinator {
                 Disk::Append { .. } | Disk::Fence { .. } => {}
             }
         }
-        self.started = ctx.now();
+        self.started = ctx.monotonic();
         self.meta = Rc::new(self.parts.iter().map(|s| s.meta).collect());
         timer(ctx, self.c.spec.heartbeat, Timer::CoordinatorTick);
     }
@@ -197,7 +197,7 @@ impl Coordinator {
         if t != Timer::CoordinatorTick {
             return;
         }
-        let now = ctx.now();
+        let now = ctx.monotonic();
         for p in 0..self.parts.len() {
             if self.parts[p].election.as_ref().is_some_and(|e| !e.chosen && now >= e.deadline) {
                 self.decide(ctx, p as Pid, true);
@@ -221,7 +221,7 @@ impl Coordinator {
 
     /// Starts an election for every leaderless partition not electing already.
     fn elect_all<A: LogHost>(&mut self, ctx: &mut Ctx<'_, A>) {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         for p in 0..self.parts.len() {
             if self.parts[p].election.is_some() || !self.leaderless(p, now) {
                 continue;
@@ -324,7 +324,7 @@ impl Coordinator {
     }
 
     fn update_levels<A: LogHost>(&mut self, ctx: &mut Ctx<'_, A>) {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         let lag: i64 = self
             .groups
             .iter()
@@ -369,7 +369,7 @@ impl Coordinator {
     }
 
     pub fn on_msg<A: LogHost>(&mut self, ctx: &mut Ctx<'_, A>, from: NodeId, msg: &Msg) {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         match msg {
             Msg::Beat { inc, led } => {
                 let Some(b) = self.c.broker_index(from) else { return };

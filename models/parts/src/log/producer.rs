@@ -57,7 +57,7 @@ impl<T> Producer<T> {
     }
 
     fn ask_meta<A: LogHost>(&mut self, ctx: &mut Ctx<'_, A>) {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         if self.meta_asked.is_none_or(|t| now.since(t) >= self.c.spec.retry_backoff) {
             self.meta_asked = Some(now);
             send(ctx, self.c.coordinator, Msg::MetaReq);
@@ -70,9 +70,9 @@ impl<T> Producer<T> {
         let p = self.c.partition_of(topic, key);
         let req = self.next_req;
         self.next_req += 1;
-        let now = ctx.now();
-        let rec = Record { key, value, produced: now, bytes: self.c.spec.record_bytes };
-        self.pending.insert(req, Pending { p, rec, token, attempt: 0, started: now, timer: None });
+        // The record's timestamp is the wall clock's (Kafka's CreateTime); the wait, elapsed time.
+        let rec = Record { key, value, produced: ctx.now(), bytes: self.c.spec.record_bytes };
+        self.pending.insert(req, Pending { p, rec, token, attempt: 0, started: ctx.monotonic(), timer: None });
         self.attempt(ctx, req);
     }
 
@@ -170,7 +170,7 @@ impl<T> Producer<T> {
         }
     }
 
-    /// How long the oldest pending produce has waited.
+    /// How long the oldest pending produce has waited by `now` on the monotonic clock.
     pub fn oldest(&self, now: Time) -> Option<Duration> {
         self.pending.values().map(|p| now.since(p.started)).max()
     }
