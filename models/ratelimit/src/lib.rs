@@ -54,6 +54,9 @@
 //! The failures it exists to show: a fixed window lets twice the limit through across a window
 //! boundary; read-then-write over-admits under concurrency while the atomic increment does not; an
 //! IP-only limit lets one abusive user behind a shared address starve the others;
+//! (`ratelimit_shard_pause`) a shard that stalls 2 s runs the increments queued behind it at once
+//! when it resumes, stamped with its clock then, though their clients gave up: the shared address's
+//! window fills past its limit and its well-behaved users are refused;
 //! and (`ratelimit_clock_step`) the windows are read from the shards' wall clocks, so a clock that
 //! steps forward (NTP's step, a resumed VM) ages every timestamp at once and a busy user is
 //! admitted its limit again within one true window: 30 of 15 after an 800 ms step.

@@ -74,6 +74,27 @@ fn control_without_the_clock_steps_the_sliding_log_holds_its_limit() {
     assert_eq!(measure(&c.fixed, "wrongly_admitted"), 0.0);
 }
 
+/// A counter shard's 2 s stall: the increments queued behind it land at once, stamped with the
+/// shard's clock at resume, though their clients gave up after 1 s. The shared address's window
+/// fills past its limit (81 of 60 at seed 4) and the abusive user's well-behaved neighbours are
+/// refused (25 of 70 of their calls). Without the stall the same load passes: every well-behaved
+/// call served, no key over its limit.
+#[test]
+fn control_without_the_shard_stall_the_neighbours_are_served() {
+    let c = control("ratelimit_shard_pause", |sc| sc.faults.schedule.clear(), &[]);
+    let d = detail(&c.original, "fairness");
+    let refused: u32 = d
+        .split(" calls of well-behaved users refused")
+        .next()
+        .and_then(|x| x.rsplit("; ").next())
+        .and_then(|x| x.split(" of ").next())
+        .and_then(|n| n.parse().ok())
+        .expect(&d);
+    assert!(refused >= 10, "{d}");
+    assert!(testkit::check(&c.original, "limit_respected").passed, "the stall over-admits nothing");
+    assert!(detail(&c.fixed, "fairness").contains(" 0 of "), "{}", detail(&c.fixed, "fairness"));
+}
+
 /// The two-counter weighted window (#18) under the fixed window's boundary bursts, judged by the
 /// same checker: over the limit, but by less than the fixed window (its previous window counts
 /// down as the new one goes on, instead of vanishing at the boundary). Seed 1: the busiest
