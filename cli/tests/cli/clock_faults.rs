@@ -13,12 +13,19 @@
 //! A third, with 10 steps a minute of up to 3 s, failed `push`: the registry part timed its
 //! publication lag on the wall clock, and a step back held a user's new server from every sender
 //! for 1.5 s. The parts measure elapsed time on the monotonic clock now (`parts` docs, "Clocks").
+//!
+//! A fourth, 20 steps a minute of up to 10 s, failed chat's presence server (its heartbeat timeout
+//! read the wall clock: a step 10 s forward showed every user offline) and blacklist, whose
+//! external service answered with the ground truth at its caller's clock (a step back 8 s gave
+//! the truth of 8 s before: clean after malicious). The presence server reads the monotonic clock,
+//! the service the truth at true time.
 
 use crate::support::{read_json, repo_root, scratch, simctl};
 
 const STEPS: &str = r#"faults.nemesis=Some((clock_steps_per_min: 6.0, clock_step_max: "500ms"))"#;
 const BIG_STEPS: &str = r#"faults.nemesis=Some((clock_steps_per_min: 4.0, clock_step_max: "5s"))"#;
 const MANY_STEPS: &str = r#"faults.nemesis=Some((clock_steps_per_min: 10.0, clock_step_max: "3s"))"#;
+const HUGE_STEPS: &str = r#"faults.nemesis=Some((clock_steps_per_min: 20.0, clock_step_max: "10s"))"#;
 
 /// Runs each `(file, seed, check)` under the clock steps `steps` and asserts that `check` passed.
 fn all_pass_under(steps: &str, cases: &[(&str, &str, &str)]) {
@@ -69,4 +76,9 @@ fn a_stepped_clock_neither_stretches_an_in_process_ttl_nor_fools_the_politeness_
 #[test]
 fn a_stepped_clock_neither_delays_the_registry_nor_expires_a_live_connection() {
     all_pass_under(MANY_STEPS, &[("push", "15", "delivered_when_connected")]);
+}
+
+#[test]
+fn a_stepped_clock_neither_flaps_presence_nor_turns_back_the_ground_truth() {
+    all_pass_under(HUGE_STEPS, &[("chat", "18", "presence_flaps"), ("blacklist", "19", "no_recorded_malicious_clean")]);
 }

@@ -78,7 +78,7 @@ impl Truth {
         }
     }
 
-    /// What `isMalicious(ip)` answers at `t`.
+    /// What `isMalicious(ip)` answers at true time `t`.
     pub fn is_malicious(&self, ip: u64, t: Time) -> bool {
         self.interval(ip).is_some_and(|(from, until)| t >= from && until.is_none_or(|u| t < u))
     }

@@ -344,7 +344,8 @@ impl Gateway {
                 let to = Waiter { from, req };
                 let (limit, algo) = (self.limit, self.algorithm);
                 let state = self.limiters.entry(from).or_insert_with(|| limiter::State::new(algo, &limit));
-                if !state.admit(&limit, ctx.now().0) {
+                // An in-process limiter: its windows measure elapsed time (the monotonic clock).
+                if !state.admit(&limit, ctx.monotonic().0) {
                     self.limited += 1;
                     ctx.count_in("gateway", "limited", 1);
                     return answer(ctx, Hop::Gateway, to, Verdict::Limited);
@@ -517,7 +518,10 @@ impl Service {
                 self.fetched(ctx, fetch, Fetched::Failed);
             }
             (Up::Ext { fetch, ip }, _) if ok => {
-                let verdict = if self.truth.is_malicious(ip, ctx.now()) { MALICIOUS } else { CLEAN };
+                // The external service's answer is the world's truth now, in true time: it knows
+                // the IP's real state, not this node's clock (a step back 8 s made it answer with
+                // the truth of 8 s ago, clean after malicious).
+                let verdict = if self.truth.is_malicious(ip, ctx.ledger_time()) { MALICIOUS } else { CLEAN };
                 let op = kv::Op::Put { key: ip, value: verdict as i64, ttl: None };
                 self.store(ctx, op, Up::Put { fetch, verdict });
             }
@@ -725,7 +729,8 @@ impl Checker {
             (Step::Sampled { .. }, Some(KvResult::NotFound)) if ok => {}
             (Step::Sampled { .. }, _) => self.stats.store_failures += 1,
             (Step::Ext { ip, prior }, _) if ok => {
-                let verdict = if self.truth.is_malicious(ip, ctx.now()) { MALICIOUS } else { CLEAN };
+                // The external service's answer: the truth in true time (as above).
+                let verdict = if self.truth.is_malicious(ip, ctx.ledger_time()) { MALICIOUS } else { CLEAN };
                 match prior {
                     None => self.stats.new_checked += 1,
                     Some(p) => {

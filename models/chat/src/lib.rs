@@ -1067,7 +1067,7 @@ impl ClientNode {
 pub struct PresenceServer {
     spec: PresenceSpec,
     devices: u64,
-    /// User -> (last heartbeat, shown online).
+    /// User -> (last heartbeat on the server's monotonic clock, shown online).
     users: BTreeMap<u64, (Time, bool)>,
     /// Every change of a shown status: (user, true time, online). The world's record (what users were
     /// shown), kept across the server's crashes: the factory hands the same log to each
@@ -1076,7 +1076,9 @@ pub struct PresenceServer {
 }
 
 impl PresenceServer {
-    /// A heartbeat at `now` on this server's clock (`at`: true time, for the log).
+    /// A heartbeat at `now` on this server's monotonic clock (the timeout measures elapsed time: a
+    /// wall clock stepped 10 s forward showed every user offline at once; `at`: true time, for the
+    /// log).
     fn on_beat(&mut self, now: Time, at: Time, device: u64) {
         let user = device / self.devices;
         let u = self.users.entry(user).or_insert((now, false));
@@ -1151,7 +1153,9 @@ impl Actor for Node {
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
         match (self, msg) {
             (Node::Chat(c), m) => c.on_msg(ctx, from, m),
-            (Node::Presence(p), Msg::App(AppMsg::Beat { device })) => p.on_beat(ctx.now(), ctx.ledger_time(), device),
+            (Node::Presence(p), Msg::App(AppMsg::Beat { device })) => {
+                p.on_beat(ctx.monotonic(), ctx.ledger_time(), device)
+            }
             (Node::Push(g), Msg::Prov(m)) => g.provider.on_msg(ctx, from, m),
             (Node::Registry(r), Msg::Registry(m)) => r.on_msg(ctx, from, m),
             (Node::Kv(s), Msg::Kv(m)) => s.on_msg(ctx, from, m),
@@ -1164,7 +1168,7 @@ impl Actor for Node {
         match (self, t) {
             (Node::Chat(c), t) => c.on_timer(ctx, t),
             (Node::Presence(p), Timer::Tick(Tick::Sweep)) => {
-                p.sweep(ctx.now(), ctx.ledger_time());
+                p.sweep(ctx.monotonic(), ctx.ledger_time());
                 ctx.set_timer(p.spec.sweep, Timer::Tick(Tick::Sweep));
             }
             (Node::Push(g), Timer::Prov(t)) => {
