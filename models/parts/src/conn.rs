@@ -547,7 +547,7 @@ struct Device {
     failures: u32,
     timer: Option<TimerId>,
     ever_connected: bool,
-    /// When the last loss was noticed (for the reconnect time).
+    /// When the last loss was noticed, in true time (a measurement: the reconnect time).
     lost_at: Option<Time>,
 }
 
