@@ -809,7 +809,7 @@ fn cmd_bench_scenario(
     let result = (entry.run)(&source, req);
     let checked_s = start.elapsed().as_secs_f64();
     let peak_rss = if rss_reset { bench::peak_rss_kb() } else { None };
-    let r = match judged(file, &[], &entry, result) {
+    let r = match judged(file, sets, &entry, result) {
         Ok(r) => r,
         Err(code) => return Ok(Err(code)),
     };
