@@ -8,7 +8,7 @@ use parts::rank::Ranked;
 use serde::{Deserialize, Serialize};
 use sim_core::Prng;
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The five reasons of the notes, in the page's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -398,51 +398,104 @@ pub fn merge<E: Borrow<Entry>>(t: &Tables, reason: Reason, user: u32, entries: &
     Ranked5 { candidates, jobs: scored.into_iter().map(|(_, j)| j).collect(), asof: 0 }
 }
 
-/// The page: each reason's list in, `show` a reason out. With `dedup` a job shows once: first
-/// the reasons that can fill their `show`, the one with the fewest candidates first, each taking
-/// its best `show` jobs not on the page yet and passing over, while it can spare them, the jobs
-/// a reason still to come with no more than `show` candidates lists; then the reasons that
-/// cannot fill theirs take what is left. So a reason with `show` candidates gets them unless
-/// another that also needs every one of its own shares one (a reason with `show x reasons`
-/// candidates always gets its `show`), and a reason with fewer keeps what the others could
-/// spare. Without `dedup`, each reason's first `show`. `(reason index, job)` in reason order.
+/// The page: each reason's list in, `show` a reason out. With `dedup` a job shows once, and the
+/// page is an assignment of distinct jobs to the reasons' slots: first the reasons that can fill
+/// their `show`, the one with the fewest candidates first, get as many jobs as any assignment
+/// could give them (augmenting paths: a reason that needs a job another holds takes it when the
+/// other can move to one of its own spare candidates), then the reasons that cannot fill theirs get as many of what is left as they can,
+/// the first reasons keeping all they had. Then each reason moves up to its best candidates no
+/// other reason shows, so its part of the page is its own list in rank order, skipping only jobs
+/// shown under other reasons. So a reason with `show` candidates gets them unless reasons that
+/// also need every one of their own leave too few distinct jobs for all (two reasons of exactly
+/// `show` candidates sharing one). Without `dedup`, each reason's first `show`. `(reason index,
+/// job)` in reason order.
 pub fn assemble(lists: &[Option<Vec<u32>>; REASONS], show: usize, dedup: bool) -> Vec<(u8, u32)> {
+    let list = |r: usize| lists[r].as_deref().unwrap_or(&[]);
     let mut taken: Vec<Vec<u32>> = vec![Vec::new(); REASONS];
     if !dedup {
-        for (r, l) in lists.iter().enumerate() {
-            if let Some(l) = l {
-                taken[r] = l.iter().take(show).copied().collect();
-            }
+        for (r, t) in taken.iter_mut().enumerate() {
+            *t = list(r).iter().take(show).copied().collect();
         }
     } else {
-        let list = |r: usize| lists[r].as_deref().unwrap_or(&[]);
-        let mut order: Vec<usize> = (0..REASONS).filter(|&r| lists[r].is_some()).collect();
-        // Those that can fill `show` first (fewest candidates first), then the others.
+        let mut page = Assignment { lists: std::array::from_fn(list), holder: BTreeMap::new(), held: [0; REASONS] };
+        // Those that can fill `show` first, fewest candidates first (a slot once filled stays
+        // filled), then the others.
+        let mut order: Vec<usize> = (0..REASONS).collect();
         order.sort_by_key(|&r| (list(r).len() < show, list(r).len(), r));
-        let mut on_page: std::collections::BTreeSet<u32> = std::collections::BTreeSet::new();
-        for (i, &r) in order.iter().enumerate() {
-            let needy: Vec<&[u32]> = order[i + 1..].iter().map(|&n| list(n)).filter(|l| l.len() <= show).collect();
-            let needed = |j: &u32| needy.iter().any(|l| l.contains(j));
-            let free = list(r).iter().filter(|j| !on_page.contains(j)).count();
-            // Jobs it can pass over and still fill `show`.
-            let mut spare = free.saturating_sub(show);
-            for &j in list(r) {
-                if taken[r].len() >= show {
-                    break;
-                }
-                if on_page.contains(&j) {
-                    continue;
-                }
-                if spare > 0 && needed(&j) {
-                    spare -= 1;
-                    continue;
-                }
-                on_page.insert(j);
-                taken[r].push(j);
+        for r in order {
+            for _ in 0..show.min(list(r).len()) {
+                page.augment(r, &mut BTreeSet::new());
             }
+        }
+        page.move_up();
+        for (&job, &r) in &page.holder {
+            taken[r].push(job);
+        }
+        for (r, t) in taken.iter_mut().enumerate() {
+            t.sort_by_key(|j| list(r).iter().position(|x| x == j));
         }
     }
     taken.into_iter().enumerate().flat_map(|(r, v)| v.into_iter().map(move |j| (r as u8, j))).collect()
+}
+
+/// A page being assembled: which reason holds each job on it.
+struct Assignment<'a> {
+    lists: [&'a [u32]; REASONS],
+    holder: BTreeMap<u32, usize>,
+    held: [usize; REASONS],
+}
+
+impl Assignment<'_> {
+    /// One more job for reason `r`, moving others along an augmenting path if need be: a job
+    /// no one holds, or one whose holder can take another instead. Every reason keeps its count.
+    fn augment(&mut self, r: usize, seen: &mut BTreeSet<u32>) -> bool {
+        for &job in self.lists[r] {
+            if !seen.insert(job) {
+                continue;
+            }
+            let free = match self.holder.get(&job) {
+                None => true,
+                Some(&o) if o == r => false,
+                Some(&o) => {
+                    // `o` takes another job, then gives this one up.
+                    let moved = self.augment(o, seen);
+                    if moved {
+                        self.held[o] -= 1;
+                    }
+                    moved
+                }
+            };
+            if free {
+                self.holder.insert(job, r);
+                self.held[r] += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Each reason trades its jobs for its best ones no reason holds, keeping its count, until
+    /// none can improve: each trade moves a reason to better-ranked jobs, so this ends.
+    fn move_up(&mut self) {
+        let mut moved = true;
+        while moved {
+            moved = false;
+            for r in 0..REASONS {
+                let holder = &self.holder;
+                let best: Vec<u32> = self.lists[r]
+                    .iter()
+                    .copied()
+                    .filter(|j| holder.get(j).is_none_or(|&h| h == r))
+                    .take(self.held[r])
+                    .collect();
+                if best.iter().any(|j| !holder.contains_key(j)) {
+                    self.holder.retain(|_, h| *h != r);
+                    self.holder.extend(best.into_iter().map(|j| (j, r)));
+                    moved = true;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -540,6 +593,19 @@ mod tests {
         let page = assemble(&shared, 5, true);
         let per = |r: u8| page.iter().filter(|p| p.0 == r).count();
         assert_eq!((per(0), per(1), per(3)), (5, 5, 3));
+        // Reasons of 6, 10 and 11 candidates over 19 jobs: taking each one's best free jobs in
+        // turn (the assembler before seed 2001's sweep) left the last with 4; an assignment gives
+        // every one its 5, the one of 11 moving 4 of the others to their spare candidates.
+        let crowded = [
+            None,
+            l(&[15, 9, 6, 7, 0, 1, 2, 16, 12, 5, 8]),
+            None,
+            l(&[2, 1, 16, 7, 4, 10, 5, 18, 11, 15]),
+            l(&[5, 8, 12, 14, 1, 18]),
+        ];
+        let page = assemble(&crowded, 5, true);
+        let per = |r: u8| page.iter().filter(|p| p.0 == r).count();
+        assert_eq!((per(1), per(3), per(4)), (5, 5, 5), "{page:?}");
         // A reason with jobs to spare passes over those a scarce reason needs.
         let spare = [l(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), None, None, l(&[1, 2, 3]), None];
         let page = assemble(&spare, 5, true);

@@ -41,14 +41,19 @@
 //!   poll is a few lines of this design: chat's long poll is chat's own code, not a part.
 //!
 //! The page goes back to the client as `Reply::Values`: the candidates per reason (`u64::MAX`:
-//! not answered), the applications the popularity list had counted, then `job * 8 + reason` per
-//! job shown. So the checks read only the history and the data service's log.
+//! not answered), the applications the popularity list had counted, the number of jobs shown, then
+//! `job * 8 + reason` per job shown; after the page, for the checks only (it is not counted in the
+//! message's size), each reason's list the page was assembled from (its length, then its jobs).
+//! So the checks read only the history and the data service's log.
 //!
 //! ## Checks
 //!
 //! - `five_per_reason` (the notes' number, 5, whatever `show` is configured to): over every
 //!   (page, reason) whose reason answered with at least 5 candidates, the page shows at least 5
-//!   jobs for it.
+//!   of that reason's candidates for it, unless de-duplication makes it impossible: when the
+//!   reasons' lists have too few distinct jobs to give every such reason 5 (two reasons of exactly
+//!   5 candidates sharing a job), the page must show as many as the best assignment of jobs to
+//!   reasons would (a maximum matching of the reasons' slots to their candidates).
 //! - `no_duplicates`: no job twice on a page.
 //! - `popularity_fresh`: the popularity part of every page equals the counter's top list (the
 //!   oracle recomputed from the data service's application log) as of the applications it says
@@ -169,10 +174,12 @@ pub enum Msg {
         req: ReqId,
         user: u32,
     },
-    /// The page, encoded as described in the crate docs.
+    /// The page, encoded as described in the crate docs. `evidence` is the reasons' candidate
+    /// lists the page was assembled from, for the checks: not part of the page on the wire.
     Page {
         req: ReqId,
         values: Vec<u64>,
+        evidence: Vec<u64>,
     },
     Ask {
         req: ReqId,
@@ -260,8 +267,9 @@ parts::wire! {
     timers pub enum Timer { Call(CallTimer), Pool(PoolTimer), Tick(Tick) }
 }
 
-/// What happened to `open` ops: encoded into `Reply::Values`.
-const HEADER: usize = REASONS + 1;
+/// What happened to `open` ops: encoded into `Reply::Values` (the candidates per reason, the
+/// applications counted, the number of jobs shown).
+const HEADER: usize = REASONS + 2;
 
 pub struct Client {
     calls: Calls<Msg, OpId>,
@@ -402,8 +410,9 @@ impl Client {
 
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, msg: Msg) {
         match msg {
-            Msg::Page { req, values } => {
+            Msg::Page { req, mut values, evidence } => {
                 if let Some(done) = self.calls.reply(ctx, req, Answer::Ok) {
+                    values.extend(evidence);
                     complete(ctx, done, Reply::list(values));
                 }
             }
@@ -623,8 +632,15 @@ impl Assembler {
         let shown = assemble(&p.lists, self.show, self.dedup);
         let mut values: Vec<u64> = p.candidates.to_vec();
         values.push(p.asof);
+        values.push(shown.len() as u64);
         values.extend(shown.iter().map(|&(r, j)| j as u64 * 8 + r as u64));
-        ctx.send(p.from, Msg::Page { req: p.req, values });
+        let mut evidence = Vec::new();
+        for list in &p.lists {
+            let list = list.as_deref().unwrap_or(&[]);
+            evidence.push(list.len() as u64);
+            evidence.extend(list.iter().map(|&j| j as u64));
+        }
+        ctx.send(p.from, Msg::Page { req: p.req, values, evidence });
     }
 }
 
