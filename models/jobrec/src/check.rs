@@ -17,8 +17,9 @@ pub struct Page<'a> {
     pub asof: Option<u64>,
     /// `(reason, job)` shown, in page order.
     pub shown: Vec<(usize, u32)>,
-    /// Each reason's list the page was assembled from (empty: not answered).
-    pub lists: [Vec<u32>; REASONS],
+    /// Each reason's list the page was assembled from (empty: not answered), carried by a page
+    /// that shows a reason fewer jobs than it could fill: the evidence that may excuse it.
+    pub lists: Option<[Vec<u32>; REASONS]>,
 }
 
 impl<'a> Page<'a> {
@@ -34,14 +35,19 @@ impl<'a> Page<'a> {
         let n = usize::try_from(values[REASONS + 1]).ok()?;
         let shown = values.get(HEADER..HEADER.checked_add(n)?)?;
         let shown = shown.iter().map(|&v| ((v % 8) as usize, (v / 8) as u32)).collect();
-        let mut lists: [Vec<u32>; REASONS] = Default::default();
         let mut rest = &values[HEADER + n..];
-        for list in &mut lists {
-            let (&len, tail) = rest.split_first()?;
-            let jobs = tail.get(..usize::try_from(len).ok()?)?;
-            *list = jobs.iter().map(|&j| j as u32).collect();
-            rest = &tail[jobs.len()..];
-        }
+        let lists = if rest.is_empty() {
+            None
+        } else {
+            let mut lists: [Vec<u32>; REASONS] = Default::default();
+            for list in &mut lists {
+                let (&len, tail) = rest.split_first()?;
+                let jobs = tail.get(..usize::try_from(len).ok()?)?;
+                *list = jobs.iter().map(|&j| j as u32).collect();
+                rest = &tail[jobs.len()..];
+            }
+            Some(lists)
+        };
         Some(Page { entry, candidates, asof, shown, lists })
     }
 
@@ -68,7 +74,8 @@ pub fn five_per_reason(pages: &[Page<'_>], show: u64) -> Check {
                 None => unanswered += 1,
                 Some(c) if c < show => few += 1,
                 Some(_) => {
-                    let own = p.shown.iter().filter(|s| s.0 == r && p.lists[r].contains(&s.1)).count() as u64;
+                    let listed = |j: &u32| p.lists.as_ref().is_none_or(|l| l[r].contains(j));
+                    let own = p.shown.iter().filter(|s| s.0 == r && listed(&s.1)).count() as u64;
                     owed.push((r, own.min(show)));
                 }
             }
@@ -78,17 +85,20 @@ pub fn five_per_reason(pages: &[Page<'_>], show: u64) -> Check {
             judged += owed.len() as u64;
             continue;
         }
-        // Short: excused only when the lists prove no page could do better. A list cut shorter
-        // than `show` times the reasons owed may hide candidates that would have done better,
-        // so it proves nothing.
+        // Short: excused only when the lists prove no page could do better. A page without them
+        // proves nothing; nor does a list cut shorter than `show` times the reasons owed (it
+        // may hide candidates that would have done better).
         let cut = show as usize * owed.len();
-        let complete = owed.iter().all(|&(r, _)| {
-            let c = usize::try_from(p.candidates[r].unwrap_or(0)).unwrap_or(usize::MAX);
-            p.lists[r].len() >= c.min(cut)
+        let excused = p.lists.as_ref().is_some_and(|lists| {
+            let complete = owed.iter().all(|&(r, _)| {
+                let c = usize::try_from(p.candidates[r].unwrap_or(0)).unwrap_or(usize::MAX);
+                lists[r].len() >= c.min(cut)
+            });
+            let owed_lists: Vec<&[u32]> = owed.iter().map(|&(r, _)| &lists[r][..]).collect();
+            let shown: u64 = owed.iter().map(|&(_, n)| n).sum();
+            complete && shown >= best_fill(&owed_lists, show as usize) as u64
         });
-        let lists: Vec<&[u32]> = owed.iter().map(|&(r, _)| &p.lists[r][..]).collect();
-        let shown: u64 = owed.iter().map(|&(_, n)| n).sum();
-        if complete && shown >= best_fill(&lists, show as usize) as u64 {
+        if excused {
             impossible += short.len() as u64;
             judged += (owed.len() - short.len()) as u64;
             continue;
@@ -311,7 +321,7 @@ mod tests {
         let mut candidates = [None; REASONS];
         candidates[0] = Some(a.len() as u64);
         candidates[1] = Some(b.len() as u64);
-        Page { entry: e, candidates, asof: None, shown: shown.to_vec(), lists }
+        Page { entry: e, candidates, asof: None, shown: shown.to_vec(), lists: Some(lists) }
     }
 
     fn short(p: Page<'_>) -> (u64, u64, u64) {
@@ -336,6 +346,10 @@ mod tests {
         // A job shown under a reason that did not list it does not count for that reason.
         let foreign = [(0, 1895), (0, 944), (0, 934), (0, 197), (0, 3), (1, 59), (1, 25), (1, 127), (1, 4)];
         assert_eq!(short(page(&e, &a, &b, &foreign)), (2, 1, 0));
+        // A short page without the lists: nothing excuses it.
+        let mut bare = page(&e, &a, &b, &nine);
+        bare.lists = None;
+        assert_eq!(short(bare), (2, 1, 0));
         // A reason claiming more candidates than its list holds: the list proves nothing.
         let mut cut = page(&e, &a, &b, &nine);
         cut.candidates[1] = Some(40);

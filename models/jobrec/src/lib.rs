@@ -42,8 +42,9 @@
 //!
 //! The page goes back to the client as `Reply::Values`: the candidates per reason (`u64::MAX`:
 //! not answered), the applications the popularity list had counted, the number of jobs shown, then
-//! `job * 8 + reason` per job shown; after the page, for the checks only (it is not counted in the
-//! message's size), each reason's list the page was assembled from (its length, then its jobs).
+//! `job * 8 + reason` per job shown; after the page, only when it shows fewer than `show` jobs for
+//! a reason with `show` candidates or more, for the checks only (it is not counted in the message's
+//! size), each reason's list the page was assembled from (its length, then its jobs).
 //! So the checks read only the history and the data service's log.
 //!
 //! ## Checks
@@ -175,7 +176,7 @@ pub enum Msg {
         user: u32,
     },
     /// The page, encoded as described in the crate docs. `evidence` is the reasons' candidate
-    /// lists the page was assembled from, for the checks: not part of the page on the wire.
+    /// lists a short page was assembled from, for the checks: not part of the page on the wire.
     Page {
         req: ReqId,
         values: Vec<u64>,
@@ -634,8 +635,12 @@ impl Assembler {
         values.push(p.asof);
         values.push(shown.len() as u64);
         values.extend(shown.iter().map(|&(r, j)| j as u64 * 8 + r as u64));
+        // A page short for a reason that could fill its part carries the lists, which may show
+        // that no page could have done better (1.7 KB a page if every page did).
+        let owed = |r: usize| p.candidates[r] != u64::MAX && p.candidates[r] >= self.show as u64;
+        let short = (0..REASONS).any(|r| owed(r) && shown.iter().filter(|s| s.0 as usize == r).count() < self.show);
         let mut evidence = Vec::new();
-        for list in &p.lists {
+        for list in p.lists.iter().filter(|_| short) {
             let list = list.as_deref().unwrap_or(&[]);
             evidence.push(list.len() as u64);
             evidence.extend(list.iter().map(|&j| j as u64));
