@@ -439,7 +439,7 @@ struct Job {
     stage: Stage,
     hold: u64,
     order: u64,
-    /// When the reservation began (for its latency) and its CAS attempts.
+    /// When the reservation began on the server's monotonic clock (for its latency) and its CAS attempts.
     start: Time,
     cas: u32,
 }
@@ -514,7 +514,7 @@ impl Api {
     fn on_request(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, req: ReqId, kind: Kind, event: u64, n: u64) {
         let id = self.next_job;
         self.next_job += 1;
-        let (stage, start) = (Stage::View, ctx.now());
+        let (stage, start) = (Stage::View, ctx.monotonic());
         self.jobs.insert(id, Job { from, req, kind, event, n, stage, hold: 0, order: 0, start, cas: 0 });
         let d = self.service.sample(ctx.rng());
         ctx.set_timer(d, Timer::Cpu(Cpu(id)));
@@ -531,7 +531,7 @@ impl Api {
         self.orders += 1;
         job.hold = tagged(job.event, 1 + seq);
         job.order = tagged(job.event, ORDER_BASE + seq);
-        job.start = ctx.now();
+        job.start = ctx.monotonic();
         let op = match self.strategy {
             Strategy::Hold => {
                 job.stage = Stage::Reserve;
@@ -613,7 +613,7 @@ impl Api {
             }
             (Stage::Read, Some(KvResult::Found { value, version })) if ok => self.take(ctx, id, value, version),
             (Stage::Cas, Some(KvResult::Written { .. })) if ok => {
-                let latency = ctx.now().0.saturating_sub(job.start.0);
+                let latency = ctx.monotonic().0.saturating_sub(job.start.0);
                 let o = self.occ(event);
                 o.reserved += 1;
                 o.latency_ns.push(latency);
