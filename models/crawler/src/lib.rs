@@ -26,10 +26,16 @@
 //! before contacting a host. Writes are buffered: they survive a process crash (the page cache
 //! outlives the process), not a power loss, which the scenarios do not inject. A request in flight
 //! at the crash is fetched again by the next incarnation: the duplicate checker excuses exactly
-//! those (different incarnations, no `Fetched` record of the earlier one).
+//! those (different incarnations, no `Fetched` record of the earlier one), and a page a host served
+//! only after the crawler's fetch timeout had fired (a host stalled by a pause: the crawler never
+//! took that answer and fetched again).
 //!
 //! **Checks.** `politeness`: hosts count every request that arrives while another is in service,
 //! sooner than the crawl delay after their last response, or for a disallowed page; must be 0.
+//! Requests the crawler has given up on (its fetch timeout fired: the request carries when, for
+//! the hosts' record) are not in flight: a host stalled past the timeout (a pause) that still holds
+//! one when the retry arrives, or answers it late, counts neither against the crawler (the detail
+//! counts the requests that arrived so).
 //! `no_duplicate_fetches`: pages served twice other than the crash re-fetches above. `coverage`:
 //! pages reachable from the seeds (BFS over fetchable, allowed pages) that were never fetched, at
 //! most `coverage_loss_max` of them (a Bloom filter's false positives show up here). Its detail
@@ -455,19 +461,22 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     let robots: u64 = hosts.iter().map(|h| h.violations_robots).sum();
     let requests: u64 = hosts.iter().map(|h| h.requests).sum();
     let impolite: u64 = hosts.iter().map(|h| h.impolite_requests).sum();
+    let after_given_up: u64 = hosts.iter().map(|h| h.after_given_up).sum();
     let violations = concurrent + gap + robots;
     let hosts_hit = hosts.iter().filter(|h| h.violations() > 0).count();
     r.checks.push(
         Check::judged("politeness", requests, "requests the hosts served").violations(impolite, "impolite").detail(
             format!(
                 "{concurrent} while another request was in service, {gap} sooner than the crawl delay, {robots} for \
-                 disallowed pages, on {hosts_hit} hosts"
+                 disallowed pages, on {hosts_hit} hosts; {after_given_up} arrived while the host held only requests \
+                 their crawlers had given up on (a host stalled past the fetch timeout: not impolite)"
             ),
         ),
     );
 
     // Duplicate fetches: a page served twice is excused only when a crawler restart lies between the
-    // two serves and the earlier incarnation never logged the page as fetched.
+    // two serves and the earlier incarnation never logged the page as fetched, or when the earlier
+    // serve came after its crawler's fetch timeout (the crawler never took it, and fetched again).
     let mut fetched_epoch: BTreeMap<u32, u32> = BTreeMap::new();
     let mut done: BTreeSet<u32> = BTreeSet::new();
     for i in 0..c.crawlers {
@@ -491,15 +500,16 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             }
         }
     }
-    let mut serves: BTreeMap<u32, Vec<(NodeId, u32, sim_core::Time)>> = BTreeMap::new();
+    let mut serves: BTreeMap<u32, Vec<(NodeId, u32, sim_core::Time, bool)>> = BTreeMap::new();
     for h in &hosts {
         for s in &h.serves {
-            serves.entry(s.page).or_default().push((s.crawler, s.epoch, s.at));
+            serves.entry(s.page).or_default().push((s.crawler, s.epoch, s.at, s.late));
         }
     }
     let mut duplicate_pages = 0u64;
     let mut duplicate_fetches = 0u64;
     let mut crash_refetches = 0u64;
+    let mut timeout_refetches = 0u64;
     for (page, list) in &serves {
         if list.len() < 2 {
             continue;
@@ -512,6 +522,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             let excused = a.0 == b.0 && a.1 < b.1 && fetched_epoch.get(page).is_none_or(|&e| e >= b.1);
             if excused {
                 crash_refetches += 1;
+            } else if a.3 {
+                timeout_refetches += 1;
             } else {
                 bad += 1;
             }
@@ -523,8 +535,9 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     let total_serves: u64 = serves.values().map(|v| v.len() as u64).sum();
     r.checks.push(
-        Check::judged("no_duplicate_fetches", total_serves - crash_refetches, "page fetches")
+        Check::judged("no_duplicate_fetches", total_serves - crash_refetches - timeout_refetches, "page fetches")
             .skipped(crash_refetches, "re-fetches of requests in flight at a crawler crash, excused")
+            .skipped(timeout_refetches, "re-fetches after the host served the page past the crawler's timeout, excused")
             .violations(duplicate_fetches, "repeated an earlier fetch")
             .detail(format!("{duplicate_pages} pages fetched more than once")),
     );
@@ -724,6 +737,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("page_fetches".into(), total_serves as f64);
     m.insert("duplicate_fetches".into(), duplicate_fetches as f64);
     m.insert("crash_refetches".into(), crash_refetches as f64);
+    m.insert("timeout_refetches".into(), timeout_refetches as f64);
+    m.insert("requests_after_given_up".into(), after_given_up as f64);
     m.insert("politeness_violations".into(), violations as f64);
     m.insert("crawl_time_s".into(), crawl_time_s);
     m.insert("pages_per_s".into(), pages_per_s);

@@ -21,11 +21,14 @@ pub enum Msg {
         req: u64,
         ok: bool,
     },
-    /// Crawler -> host: GET a page (`None`: robots.txt). `epoch` is the crawler's incarnation.
+    /// Crawler -> host: GET a page (`None`: robots.txt). `epoch` is the crawler's incarnation;
+    /// `gives_up` the true time its fetch timeout fires (for the host's record, which the checks
+    /// read: a request the crawler has given up on is no longer its request in flight).
     Fetch {
         req: u64,
         page: Option<u32>,
         epoch: u32,
+        gives_up: Time,
     },
     /// Host -> crawler: the response (content is read from the shared web when `ok`).
     Response {
@@ -204,6 +207,9 @@ pub struct Serve {
     pub crawler: NodeId,
     pub epoch: u32,
     pub at: Time,
+    /// Served after the crawler's fetch timeout had fired: the crawler never took this answer
+    /// and fetches the page again (a host that stalled past the timeout).
+    pub late: bool,
 }
 
 /// What a web host saw and served: the checks' record of the crawl. The world's record, not the
@@ -214,6 +220,9 @@ pub struct Serve {
 #[derive(Debug, Default)]
 pub struct HostRecord {
     pub violations_concurrent: u64,
+    /// Requests that arrived while the host still held only requests their crawlers had given up
+    /// on (it stalled past the fetch timeout): no request of a crawler's was in flight beside them.
+    pub after_given_up: u64,
     pub violations_gap: u64,
     pub violations_robots: u64,
     /// Requests that broke at least one rule (a request can break two: counted once here).
@@ -238,7 +247,10 @@ pub struct Host {
     pub web: Rc<Web>,
     pub host: u32,
     busy: u32,
-    queue: VecDeque<(NodeId, u64, Option<u32>, u32)>,
+    queue: VecDeque<(NodeId, u64, Option<u32>, u32, Time)>,
+    /// The requests in service: `(crawler, request, when the crawler gives up on it)`.
+    in_service: Vec<(NodeId, u64, Time)>,
+    /// The last response to a request its crawler still waited for.
     last_done: Option<Time>,
     /// Every host's record; this host writes its own.
     pub ledger: HostLedger,
@@ -246,37 +258,43 @@ pub struct Host {
 
 impl Host {
     pub fn new(web: Rc<Web>, host: u32, ledger: HostLedger) -> Host {
-        Host { web, host, busy: 0, queue: VecDeque::new(), last_done: None, ledger }
+        Host { web, host, busy: 0, queue: VecDeque::new(), in_service: Vec::new(), last_done: None, ledger }
     }
     fn record(&self) -> std::cell::RefMut<'_, HostRecord> {
         self.ledger[self.host as usize].borrow_mut()
     }
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
-        let Msg::Fetch { req, page, epoch } = msg else { return };
+        let Msg::Fetch { req, page, epoch, gives_up } = msg else { return };
         let h = &self.web.hosts[self.host as usize];
         if h.health == Health::Hung {
             return; // accepts the connection and never answers
         }
         // The host is the politeness check's instrument: it judges in true time, not by its clock.
+        // Only requests their crawlers still wait for count as in flight beside this one: a host
+        // stalled past the fetch timeout (a pause) serves requests already given up on.
         let now = ctx.ledger_time();
-        let concurrent = self.busy > 0 || !self.queue.is_empty();
+        let held = self.busy > 0 || !self.queue.is_empty();
+        let live = self.in_service.iter().map(|s| s.2).chain(self.queue.iter().map(|q| q.4)).any(|t| t > now);
+        let concurrent = held && live;
         let gap = !concurrent && self.last_done.is_some_and(|t| now < t + h.crawl_delay);
         let robots = page.is_some_and(|p| h.disallows(p));
         let mut r = self.record();
         r.requests += 1;
+        r.after_given_up += (held && !live) as u64;
         r.violations_concurrent += concurrent as u64;
         r.violations_gap += gap as u64;
         r.violations_robots += robots as u64;
         r.impolite_requests += (concurrent || gap || robots) as u64;
         drop(r);
-        self.queue.push_back((from, req, page, epoch));
+        self.queue.push_back((from, req, page, epoch, gives_up));
         self.start(ctx);
     }
     fn start(&mut self, ctx: &mut Ctx<'_, Node>) {
         let h = &self.web.hosts[self.host as usize];
         while self.busy < h.capacity {
-            let Some((to, req, page, epoch)) = self.queue.pop_front() else { return };
+            let Some((to, req, page, epoch, gives_up)) = self.queue.pop_front() else { return };
             self.busy += 1;
+            self.in_service.push((to, req, gives_up));
             let d = if h.health == Health::Dead {
                 Duration::from_millis(1)
             } else {
@@ -289,7 +307,12 @@ impl Host {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Node>, timer: Timer) {
         let Timer::Served { to, req, page, epoch } = timer else { return };
         self.busy -= 1;
-        self.last_done = Some(ctx.ledger_time());
+        let now = ctx.ledger_time();
+        let i = self.in_service.iter().position(|s| (s.0, s.1) == (to, req)).expect("in service");
+        let late = self.in_service.swap_remove(i).2 <= now;
+        if !late {
+            self.last_done = Some(now);
+        }
         let h = &self.web.hosts[self.host as usize];
         let ok = match h.health {
             Health::Dead | Health::Hung => false,
@@ -298,7 +321,7 @@ impl Host {
         };
         let bytes = match page {
             Some(p) if ok => {
-                self.record().serves.push(Serve { page: p, crawler: to, epoch, at: ctx.ledger_time() });
+                self.record().serves.push(Serve { page: p, crawler: to, epoch, at: now, late });
                 self.web.pages[p as usize].bytes
             }
             _ => 200,
@@ -607,7 +630,8 @@ impl Crawler {
 
     fn send_fetch(&mut self, ctx: &mut Ctx<'_, Node>, id: u64, e: Entry, kind: JobKind) {
         let page = if kind == JobKind::Page { Some(e.url) } else { None };
-        ctx.send(self.host_node(e.host), Msg::Fetch { req: id, page, epoch: self.epoch });
+        let gives_up = ctx.ledger_time() + self.cfg.fetch_timeout;
+        ctx.send(self.host_node(e.host), Msg::Fetch { req: id, page, epoch: self.epoch, gives_up });
     }
 
     fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {

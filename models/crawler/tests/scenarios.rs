@@ -216,3 +216,31 @@ fn a_web_host_crash_does_not_take_back_the_pages_it_served() {
     assert!(v.failed.is_empty(), "failed: {:?}", v.failed);
     assert!(check(&r, "coverage"));
 }
+
+/// Web host n464 stalls for 10 s at 1.86 s (a process pause; seed 3 of a pause round, `--set
+/// 'faults.nemesis=Some((pauses_per_min: 1.5, pause_duration: "10s"))'`): the crawler's fetches
+/// time out and are retried after the backoff; on resume the host holds the given-up requests and
+/// the retries together and serves all of them. The crawler had one request in flight at a time,
+/// so neither check blames it (they did: 4 impolite requests, 4 duplicate fetches), and the host's
+/// record shows what it saw. The Fifo frontier under the same stall is still impolite.
+#[test]
+fn a_host_stalled_past_the_fetch_timeout_is_not_the_crawlers_impoliteness() {
+    let stall = |sc: &mut Scenario<Config>| {
+        sc.seed = 3;
+        sc.faults.schedule.push(sim_core::fault::ScheduledFault {
+            at: Duration::from_millis(1_860),
+            duration: Some(Duration::from_secs(10)),
+            fault: sim_core::fault::Fault::Pause(464),
+        });
+    };
+    let mut sc = load("crawler_politeness");
+    stall(&mut sc);
+    let (r, v) = testkit::run_and_judge::<Crawl>(&sc, None);
+    assert!(v.failed.is_empty(), "failed: {:?}\n{}", v.failed, details(&r));
+    assert!(measure(&r, "requests_after_given_up") >= 1.0, "{}", details(&r));
+    assert!(measure(&r, "timeout_refetches") >= 1.0, "{}", details(&r));
+    let mut fifo = sc.clone();
+    fifo.config.frontier = FrontierKind::Fifo;
+    let (r, _) = testkit::run_and_judge::<Crawl>(&fifo, None);
+    assert!(!check(&r, "politeness"), "{}", details(&r));
+}
