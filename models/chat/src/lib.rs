@@ -64,7 +64,9 @@
 //! **Presence.** While a device is connected it sends a heartbeat to the presence server every
 //! `presence.interval`; the presence server shows a user online from the first heartbeat of any
 //! of its devices and offline when none has arrived for `presence.timeout` (swept every
-//! `presence.sweep`). The truth it is judged against: the devices' own connection logs (a user is
+//! `presence.sweep`; a sweep that finds the server itself stalled for a timeout since the
+//! previous one, a process pause, restarts every user's timeout instead of showing them offline:
+//! counter `presence_stalls`). The truth it is judged against: the devices' own connection logs (a user is
 //! online while one of its devices holds a connection). Known-bad: a timeout shorter than the
 //! heartbeat interval plus the network's tail: one late heartbeat shows a connected user
 //! offline, then online again (a *flap*). Presence fan-out to friends (pub/sub) is not modelled.
@@ -1069,6 +1071,8 @@ pub struct PresenceServer {
     devices: u64,
     /// User -> (last heartbeat on the server's monotonic clock, shown online).
     users: BTreeMap<u64, (Time, bool)>,
+    /// The previous sweep, on the monotonic clock.
+    last_sweep: Option<Time>,
     /// Every change of a shown status: (user, true time, online). The world's record (what users were
     /// shown), kept across the server's crashes: the factory hands the same log to each
     /// incarnation, so the flaps shown before a crash still count in `presence_flaps`.
@@ -1089,13 +1093,26 @@ impl PresenceServer {
         }
     }
 
-    fn sweep(&mut self, now: Time, at: Time) {
+    /// Shows offline the users silent for `timeout`, unless the server itself was stalled that
+    /// long since its previous sweep (a process pause): then it cannot tell their silence from its
+    /// own, and gives every user a new `timeout` from now (Cassandra's failure detector skips its
+    /// convictions after a local pause likewise). Returns whether it was stalled.
+    fn sweep(&mut self, now: Time, at: Time) -> bool {
+        let stalled = self.last_sweep.is_some_and(|prev| now.since(prev) >= self.spec.timeout);
+        self.last_sweep = Some(now);
+        if stalled {
+            for u in self.users.values_mut() {
+                u.0 = u.0.max(now);
+            }
+            return true;
+        }
         for (&user, u) in self.users.iter_mut() {
             if u.1 && now.since(u.0) >= self.spec.timeout {
                 u.1 = false;
                 self.log.borrow_mut().push((user, at, false));
             }
         }
+        false
     }
 }
 
@@ -1168,7 +1185,9 @@ impl Actor for Node {
         match (self, t) {
             (Node::Chat(c), t) => c.on_timer(ctx, t),
             (Node::Presence(p), Timer::Tick(Tick::Sweep)) => {
-                p.sweep(ctx.monotonic(), ctx.ledger_time());
+                if p.sweep(ctx.monotonic(), ctx.ledger_time()) {
+                    ctx.count("presence_stalls", 1);
+                }
                 ctx.set_timer(p.spec.sweep, Timer::Tick(Tick::Sweep));
             }
             (Node::Push(g), Timer::Prov(t)) => {
@@ -1443,6 +1462,7 @@ impl Model for Chat {
                     spec: c.presence.clone(),
                     devices: c.devices as u64,
                     users: BTreeMap::new(),
+                    last_sweep: None,
                     log: presence_log.clone(),
                 }));
             }

@@ -114,3 +114,31 @@ fn a_presence_server_crash_does_not_hide_the_flaps_shown_before_it() {
         measure(&plain, "presence_flaps")
     );
 }
+
+/// The presence server (n3) stalls for 10 s at 1.86 s (a process pause; seed 3 of a pause round,
+/// `--set 'faults.nemesis=Some((pauses_per_min: 1.5, pause_duration: "10s"))'`). On resume its
+/// sweep found every heartbeat 10 s old and showed 136 of 180 connected users offline (for an
+/// instant, until the heartbeats queued behind the sweep came in). A sweep that finds the server
+/// itself stalled for a timeout now restarts everyone's timeout instead of convicting; the
+/// flapping run (heartbeats lost on the way) still flaps.
+#[test]
+fn a_stalled_presence_server_does_not_show_its_own_pause_as_users_offline() {
+    let stall = |sc: &mut Scenario<Config>| {
+        sc.seed = 3;
+        sc.faults.schedule.push(sim_core::fault::ScheduledFault {
+            at: Duration::from_millis(1_860),
+            duration: Some(Duration::from_secs(10)),
+            fault: sim_core::fault::Fault::Pause(3),
+        });
+    };
+    let mut sc = load("chat");
+    stall(&mut sc);
+    let (r, _) = testkit::run_and_judge::<Chat>(&sc, None);
+    assert_eq!(measure(&r, "presence_flaps"), 0.0);
+    assert!(r.counters.get("presence_stalls").is_some_and(|&n| n >= 1), "{:?}", r.counters.get("presence_stalls"));
+    let mut flapping = load("chat_presence_flap");
+    stall(&mut flapping);
+    let (r, v) = testkit::run_and_judge::<Chat>(&flapping, None);
+    assert!(v.failed.contains(&"presence_flaps".to_string()), "{:?}", v.failed);
+    assert!(measure(&r, "presence_flaps") > 10.0, "{}", measure(&r, "presence_flaps"));
+}
