@@ -31,7 +31,12 @@
 //! `session_interval`, and registers `(user, epoch)` under it when a connection opens and
 //! unregisters it when the connection closes. A session not renewed for `session_timeout`
 //! expires: its server leaves the membership when it has no other live session, and every entry
-//! registered under it is removed (the crashed server's users vanish from the map). A write or a
+//! registered under it is removed (the crashed server's users vanish from the map). The registry
+//! sweeps for silent sessions every `session_interval`; a sweep that comes a whole
+//! `session_timeout` after the previous one finds the registry itself stalled (a process pause),
+//! cannot tell its members' silence from its own, and gives every session a new timeout instead
+//! (counter `stalls`; a paused registry expired every session on resume, renewals queued behind
+//! the sweep). A write or a
 //! renewal under a session the registry does not know (it expired, or the registry lost its
 //! state) is refused with `Expired`; the member then opens a new session and registers everything
 //! it holds again (as a ZooKeeper client must after session expiry).
@@ -48,7 +53,7 @@
 //! ## What it measures
 //!
 //! Counters under the registry's scope: `registers`, `unregisters`, `stale_writes` (ignored by
-//! the epoch guard), `sessions_opened`, `sessions_expired`, `expired_replies`, `changes`,
+//! the epoch guard), `sessions_opened`, `sessions_expired`, `expired_replies`, `stalls`, `changes`,
 //! `notifications` (batches sent), `watchers_reset` (views told to start again by a restarted
 //! registry); the level `scope.unpublished`. Under a view's scope:
 //! `misrouted` (reported by the design when a lookup sent it to a server that no longer held the
@@ -210,6 +215,8 @@ pub struct RegistryStats {
     pub expired_replies: u64,
     pub changes: u64,
     pub notifications: u64,
+    /// Expiry sweeps that found the registry itself stalled for a session timeout.
+    pub stalls: u64,
 }
 
 impl RegistryStats {
@@ -222,6 +229,7 @@ impl RegistryStats {
         self.expired_replies += o.expired_replies;
         self.changes += o.changes;
         self.notifications += o.notifications;
+        self.stalls += o.stalls;
     }
 }
 
@@ -241,6 +249,8 @@ pub struct Registry {
     entries: BTreeMap<UserId, Entry>,
     /// Live sessions: (server, session) -> last renewal, on the monotonic clock.
     sessions: BTreeMap<(NodeId, u64), Time>,
+    /// The previous expiry sweep, on the monotonic clock.
+    last_sweep: Option<Time>,
     /// Live servers: the number of live sessions each has, and the zxid of its last change.
     members: BTreeMap<NodeId, (u32, u64)>,
     watchers: Vec<NodeId>,
@@ -261,6 +271,7 @@ impl Registry {
             spec,
             entries: BTreeMap::new(),
             sessions: BTreeMap::new(),
+            last_sweep: None,
             members: BTreeMap::new(),
             watchers: Vec::new(),
             known_watchers: Vec::new(),
@@ -287,6 +298,7 @@ impl Registry {
     /// (the registry cannot have made more changes than nanoseconds have passed).
     pub fn start<A: Actor<Msg: From<Msg>, Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>) {
         crate::set_timer(ctx, self.spec.session_interval, Timer::Expire);
+        self.last_sweep = Some(ctx.monotonic());
         if ctx.is_restart() {
             self.zxid = self.zxid.max(ctx.now().0);
             let empty: Arc<[Change]> = Arc::from(Vec::new());
@@ -478,10 +490,23 @@ impl Registry {
             }
             Timer::Expire => {
                 let timeout = self.spec.session_timeout;
-                let dead: Vec<(NodeId, u64)> =
-                    self.sessions.iter().filter(|(_, t)| now.since(**t) >= timeout).map(|(&k, _)| k).collect();
-                for (server, session) in dead {
-                    self.expire(ctx, server, session);
+                // A sweep a whole timeout after the previous one: the registry itself stalled (a
+                // process pause) and cannot tell its members' silence from its own; renewals may
+                // be waiting behind this timer. Every session gets a new timeout from now.
+                let stalled = self.last_sweep.is_some_and(|prev| now.since(prev) >= timeout);
+                self.last_sweep = Some(now);
+                if stalled {
+                    self.stats.stalls += 1;
+                    ctx.count_in(self.scope, "stalls", 1);
+                    for renewed in self.sessions.values_mut() {
+                        *renewed = (*renewed).max(now);
+                    }
+                } else {
+                    let dead: Vec<(NodeId, u64)> =
+                        self.sessions.iter().filter(|(_, t)| now.since(**t) >= timeout).map(|(&k, _)| k).collect();
+                    for (server, session) in dead {
+                        self.expire(ctx, server, session);
+                    }
                 }
                 crate::set_timer(ctx, self.spec.session_interval, Timer::Expire);
             }
@@ -787,11 +812,46 @@ mod tests {
         b.now = Time(ms(1_000).0);
         b.with(|ctx| r.on_timer(ctx, Timer::Expire));
         assert_eq!(r.entry(42), Some((S1, 1)));
-        // Back 1.5 s again: a session silent past its timeout still expires.
+        // Back 1.5 s again: a session silent past its timeout still expires (the sweeps tick
+        // every session interval, as the timer has them).
         b.wall_step_ns = -1_500_000_000;
-        b.now = Time((ms(1_000) + r.spec.session_timeout).0);
-        b.with(|ctx| r.on_timer(ctx, Timer::Expire));
+        for s in 2..=6 {
+            b.now = Time(Duration::from_secs(s).0);
+            b.with(|ctx| r.on_timer(ctx, Timer::Expire));
+        }
         assert_eq!(r.entry(42), None);
+        assert_eq!(r.stats.stalls, 0);
+    }
+
+    /// A registry paused 10 s (seed 0 of a pause round: the comments registry, n2) found every
+    /// renewal 10 s old on its first sweep after the pause and expired every session, though the
+    /// renewals were queued behind the sweep: comments' consumers and router lost every instance.
+    /// A sweep a timeout after the previous one expires nothing and restarts the timeouts; a
+    /// member that stays silent still expires a timeout later.
+    #[test]
+    fn a_stalled_registry_does_not_expire_the_sessions_its_own_pause_kept_silent() {
+        let mut b: Bench<T> = Bench::new();
+        let mut r = registry();
+        b.with(|ctx| r.start(ctx));
+        msg(&mut b, &mut r, S1, Msg::Session { session: 1, fresh: true });
+        msg(&mut b, &mut r, S2, Msg::Session { session: 2, fresh: true });
+        msg(&mut b, &mut r, S1, Msg::Register { session: 1, user: 1, epoch: 1 });
+        msg(&mut b, &mut r, S2, Msg::Register { session: 2, user: 2, epoch: 1 });
+        b.now = Time(Duration::from_secs(1).0);
+        b.with(|ctx| r.on_timer(ctx, Timer::Expire));
+        // Paused from 1 s to 11 s: the next sweep runs at 11 s, before the renewals.
+        b.now = Time(Duration::from_secs(11).0);
+        b.with(|ctx| r.on_timer(ctx, Timer::Expire));
+        assert_eq!((r.entry(1), r.entry(2)), (Some((S1, 1)), Some((S2, 1))));
+        assert_eq!((r.stats.stalls, r.stats.sessions_expired), (1, 0));
+        // S2 renews after the sweep; S1 is silent for good and expires a timeout after the stall.
+        for s in 12..=16 {
+            b.now = Time(Duration::from_secs(s).0);
+            msg(&mut b, &mut r, S2, Msg::Session { session: 2, fresh: false });
+            b.with(|ctx| r.on_timer(ctx, Timer::Expire));
+        }
+        assert_eq!((r.entry(1), r.entry(2)), (None, Some((S2, 1))));
+        assert_eq!((r.stats.stalls, r.stats.sessions_expired), (1, 1));
     }
 
     #[test]

@@ -29,8 +29,9 @@
 //! ## Upload
 //!
 //! An `upload` operation creates a video (`UPLOAD_BASE + op.value`) of `upload.chunks` chunks of
-//! `upload.chunk_bytes`. The client asks the video service for an upload URL (the service writes
-//! the video's metadata row, `UPLOADING`, and signs a token over the video and the upload
+//! `upload.chunk_bytes`. The client asks the video service for an upload URL (the service creates
+//! the video's metadata row, `UPLOADING`, if it does not exist: a later session of the same video
+//! never turns a `READY` row back; and signs a token over the video and the upload
 //! session; the store checks the signature, so only the service can grant uploads). The client's
 //! uplink is modelled by the client: its bandwidth is drawn per upload from
 //! `upload.uplink_mbps`, chunks go out one after another, each taking `chunk_bytes / bandwidth`,

@@ -40,7 +40,10 @@ impl Api {
     pub fn on_msg(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
         match msg {
             Msg::App(AppMsg::CreateUpload { req, video, session }) => {
-                let op = kv::Op::Put { key: video, value: UPLOADING, ttl: None };
+                // Created once: a non-resumable client's later session (it may not have heard that
+                // its previous one completed) must not turn a READY video back to UPLOADING. A
+                // conflict (the row exists) grants the session as a write would.
+                let op = kv::Op::Cas { key: video, version: 0, value: UPLOADING, ttl: None, hold: None };
                 let call = ApiCall::Create { from, req, video, session };
                 if let Err(d) = self.kv.call(&mut self.calls, ctx, op, ReadFrom::Primary, call) {
                     self.done(ctx, d, None);
@@ -83,6 +86,10 @@ impl Api {
         let ok = d.outcome == CallOutcome::Ok;
         match d.data {
             ApiCall::Create { from, req, video, session } => {
+                if let Some(KvResult::Conflict { value: READY, .. }) = r {
+                    // A session of a video already processed (its client missed the completion).
+                    ctx.count("upload_sessions_after_ready", 1);
+                }
                 let (answer, token) =
                     if ok { (Answer::Ok, proto::presign(video, session)) } else { (Answer::Retryable, 0) };
                 send(ctx, from, AppMsg::UploadUrl { req, answer, token });

@@ -131,3 +131,19 @@ fn control_the_adaptive_player_does_not_stall_on_the_same_slow_links() {
     let adaptive = load("video").config.playback.abr;
     testkit::control::<Video>(&load("video_fixed_bitrate"), |sc| sc.config.playback.abr = adaptive, &[]);
 }
+
+/// A non-resumable client that missed its upload's completion (the acknowledgements lost with a
+/// link drop) starts another session of the same video after the store completed and the workers
+/// processed the first. The service used to write the row `UPLOADING` again over `READY`, and a
+/// client that then gave up left a processed video marked as uploading (`processed_exactly_once`
+/// at seeds 2055 and 2777 of 3,000, a wide sweep); the row is now created only if absent. Seed
+/// 171 takes that path (counted) and the video stays `READY`.
+#[test]
+fn a_later_upload_session_never_turns_a_processed_video_back_to_uploading() {
+    let mut sc = load("video_non_resumable");
+    sc.seed = 171;
+    let (r, _) = testkit::run_and_judge::<Video>(&sc, None);
+    assert!(r.counters.get("upload_sessions_after_ready").is_some_and(|&n| n >= 1), "{:?}", r.counters);
+    let c = testkit::check(&r, "processed_exactly_once");
+    assert!(c.passed && c.count.judged >= 1, "{}", c.detail);
+}
