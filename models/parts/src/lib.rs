@@ -27,6 +27,12 @@
 //! user's new server back 1.5 s after its clock stepped back, and `push` lost 30 pushes to
 //! connected users.
 //!
+//! A failure detector must also not mistake its own stall for its peers' silence: a registry
+//! paused 10 s found every session's renewal 10 s old on its first sweep after the pause (the
+//! renewals waited in its queue behind the sweep) and expired them all. A sweep a whole
+//! `session_timeout` after the previous one restarts the timeouts instead ([`registry`], counter
+//! `stalls`), as Cassandra's failure detector skips its convictions after a local pause.
+//!
 //! A part that talks over the network has its own message enum (`kv::Msg`, ...) and a part that
 //! waits has its own timer type (`calls::CallTimer`, `pool::PoolTimer`). The design's message and
 //! timer enums wrap them, one variant per part ([`wire!`] writes the enum, the `From`
