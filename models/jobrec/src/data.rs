@@ -402,13 +402,13 @@ pub fn merge<E: Borrow<Entry>>(t: &Tables, reason: Reason, user: u32, entries: &
 /// page is an assignment of distinct jobs to the reasons' slots: first the reasons that can fill
 /// their `show`, the one with the fewest candidates first, get as many jobs as any assignment
 /// could give them (augmenting paths: a reason that needs a job another holds takes it when the
-/// other can move to one of its own spare candidates), then the reasons that cannot fill theirs get as many of what is left as they can,
-/// the first reasons keeping all they had. Then each reason moves up to its best candidates no
-/// other reason shows, so its part of the page is its own list in rank order, skipping only jobs
-/// shown under other reasons. So a reason with `show` candidates gets them unless reasons that
-/// also need every one of their own leave too few distinct jobs for all (two reasons of exactly
-/// `show` candidates sharing one). Without `dedup`, each reason's first `show`. `(reason index,
-/// job)` in reason order.
+/// other can move to one of its own spare candidates), then the reasons that cannot fill theirs
+/// get as many of what is left as they can, the first reasons keeping all they had. Then each
+/// reason moves up to its best candidates no other reason shows, so its part of the page is its
+/// own list in rank order, skipping only jobs shown under other reasons. So a reason with `show`
+/// candidates gets them unless reasons that also need every one of their own leave too few
+/// distinct jobs for all (two reasons of exactly `show` candidates sharing one). Without
+/// `dedup`, each reason's first `show`. `(reason index, job)` in reason order.
 pub fn assemble(lists: &[Option<Vec<u32>>; REASONS], show: usize, dedup: bool) -> Vec<(u8, u32)> {
     let list = |r: usize| lists[r].as_deref().unwrap_or(&[]);
     let mut taken: Vec<Vec<u32>> = vec![Vec::new(); REASONS];
