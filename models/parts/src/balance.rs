@@ -22,7 +22,8 @@
 //! or errors) for `eject_for`, and/or *active* checks (the caller pings every backend each
 //! `interval`; `unhealthy_after` missed pings in a row mark it down, one answered ping marks it up).
 //! Either way a dead backend keeps receiving traffic until it is noticed: the detection delay is
-//! part of the model, and [`Balancer::picks_of_down`] lets a design count what it cost.
+//! part of the model, and [`Balancer::picks`] (requests per backend) lets a design count what it
+//! cost.
 //!
 //! Invariant: a pick only ever returns a backend of the list, and a healthy one whenever one
 //! exists; with none healthy, `pick` returns `None` (fail fast) unless `fail_open` is set, in which
