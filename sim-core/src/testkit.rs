@@ -214,6 +214,17 @@ pub fn add_crash<C>(sc: &mut Scenario<C>, at: crate::time::Duration, down: Optio
     });
 }
 
+/// A process pause of `node` at `at` for `pause` (a GC pause, a stalled VM), added to the
+/// scenario's schedule: the node handles nothing meanwhile, and what reached it waits until the
+/// resume.
+pub fn add_pause<C>(sc: &mut Scenario<C>, at: crate::time::Duration, pause: crate::time::Duration, node: u32) {
+    sc.faults.schedule.push(crate::fault::ScheduledFault {
+        at,
+        duration: Some(pause),
+        fault: crate::fault::Fault::Pause(node),
+    });
+}
+
 /// The scenario with every server crashed from the start of the run and no liveness phase (which
 /// would restart them), its other faults dropped: a run in which the system can make no progress.
 pub fn with_every_server_down<C: Clone>(sc: &Scenario<C>) -> Scenario<C> {

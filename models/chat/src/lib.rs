@@ -105,6 +105,7 @@ use parts::kv::{self, AsEntry, KvClient, KvResult, KvServer, KvSpec, KvStats, Re
 use parts::pool::PoolTimer;
 use parts::provider::{self, Provider, ProviderSpec, ProviderStats};
 use parts::registry::{self, Member, Registry, RegistrySpec, View, ViewStats};
+use parts::sweep::Sweeps;
 use parts::{conn, ids};
 use serde::{Deserialize, Serialize};
 use sim_core::cost::count;
@@ -1071,8 +1072,8 @@ pub struct PresenceServer {
     devices: u64,
     /// User -> (last heartbeat on the server's monotonic clock, shown online).
     users: BTreeMap<u64, (Time, bool)>,
-    /// The previous sweep, on the monotonic clock.
-    last_sweep: Option<Time>,
+    /// Its sweeps, to tell its own stall from its users' silence.
+    sweeps: Sweeps,
     /// Every change of a shown status: (user, true time, online). The world's record (what users were
     /// shown), kept across the server's crashes: the factory hands the same log to each
     /// incarnation, so the flaps shown before a crash still count in `presence_flaps`.
@@ -1095,12 +1096,10 @@ impl PresenceServer {
 
     /// Shows offline the users silent for `timeout`, unless the server itself was stalled that
     /// long since its previous sweep (a process pause): then it cannot tell their silence from its
-    /// own, and gives every user a new `timeout` from now (Cassandra's failure detector skips its
-    /// convictions after a local pause likewise). Returns whether it was stalled.
+    /// own, and gives every user a new `timeout` from now ([`Sweeps`]). Returns whether it was
+    /// stalled.
     fn sweep(&mut self, now: Time, at: Time) -> bool {
-        let stalled = self.last_sweep.is_some_and(|prev| now.since(prev) >= self.spec.timeout);
-        self.last_sweep = Some(now);
-        if stalled {
+        if self.sweeps.stalled(now, self.spec.timeout) {
             for u in self.users.values_mut() {
                 u.0 = u.0.max(now);
             }
@@ -1462,7 +1461,7 @@ impl Model for Chat {
                     spec: c.presence.clone(),
                     devices: c.devices as u64,
                     users: BTreeMap::new(),
-                    last_sweep: None,
+                    sweeps: Sweeps::default(),
                     log: presence_log.clone(),
                 }));
             }

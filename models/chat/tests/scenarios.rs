@@ -125,11 +125,7 @@ fn a_presence_server_crash_does_not_hide_the_flaps_shown_before_it() {
 fn a_stalled_presence_server_does_not_show_its_own_pause_as_users_offline() {
     let stall = |sc: &mut Scenario<Config>| {
         sc.seed = 3;
-        sc.faults.schedule.push(sim_core::fault::ScheduledFault {
-            at: Duration::from_millis(1_860),
-            duration: Some(Duration::from_secs(10)),
-            fault: sim_core::fault::Fault::Pause(3),
-        });
+        testkit::add_pause(sc, Duration::from_millis(1_860), Duration::from_secs(10), 3);
     };
     let mut sc = load("chat");
     stall(&mut sc);

@@ -246,9 +246,9 @@ pub type HostLedger = Rc<[RefCell<HostRecord>]>;
 pub struct Host {
     pub web: Rc<Web>,
     pub host: u32,
-    busy: u32,
     queue: VecDeque<(NodeId, u64, Option<u32>, u32, Time)>,
-    /// The requests in service: `(crawler, request, when the crawler gives up on it)`.
+    /// The requests in service (as many as its capacity): `(crawler, request, when the crawler
+    /// gives up on it)`.
     in_service: Vec<(NodeId, u64, Time)>,
     /// The last response to a request its crawler still waited for.
     last_done: Option<Time>,
@@ -258,7 +258,7 @@ pub struct Host {
 
 impl Host {
     pub fn new(web: Rc<Web>, host: u32, ledger: HostLedger) -> Host {
-        Host { web, host, busy: 0, queue: VecDeque::new(), in_service: Vec::new(), last_done: None, ledger }
+        Host { web, host, queue: VecDeque::new(), in_service: Vec::new(), last_done: None, ledger }
     }
     fn record(&self) -> std::cell::RefMut<'_, HostRecord> {
         self.ledger[self.host as usize].borrow_mut()
@@ -273,14 +273,13 @@ impl Host {
         // Only requests their crawlers still wait for count as in flight beside this one: a host
         // stalled past the fetch timeout (a pause) serves requests already given up on.
         let now = ctx.ledger_time();
-        let held = self.busy > 0 || !self.queue.is_empty();
-        let live = self.in_service.iter().map(|s| s.2).chain(self.queue.iter().map(|q| q.4)).any(|t| t > now);
-        let concurrent = held && live;
+        let held = !self.in_service.is_empty() || !self.queue.is_empty();
+        let concurrent = self.in_service.iter().map(|s| s.2).chain(self.queue.iter().map(|q| q.4)).any(|t| t > now);
         let gap = !concurrent && self.last_done.is_some_and(|t| now < t + h.crawl_delay);
         let robots = page.is_some_and(|p| h.disallows(p));
         let mut r = self.record();
         r.requests += 1;
-        r.after_given_up += (held && !live) as u64;
+        r.after_given_up += (held && !concurrent) as u64;
         r.violations_concurrent += concurrent as u64;
         r.violations_gap += gap as u64;
         r.violations_robots += robots as u64;
@@ -291,9 +290,8 @@ impl Host {
     }
     fn start(&mut self, ctx: &mut Ctx<'_, Node>) {
         let h = &self.web.hosts[self.host as usize];
-        while self.busy < h.capacity {
+        while self.in_service.len() < h.capacity as usize {
             let Some((to, req, page, epoch, gives_up)) = self.queue.pop_front() else { return };
-            self.busy += 1;
             self.in_service.push((to, req, gives_up));
             let d = if h.health == Health::Dead {
                 Duration::from_millis(1)
@@ -306,7 +304,6 @@ impl Host {
     }
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Node>, timer: Timer) {
         let Timer::Served { to, req, page, epoch } = timer else { return };
-        self.busy -= 1;
         let now = ctx.ledger_time();
         let i = self.in_service.iter().position(|s| (s.0, s.1) == (to, req)).expect("in service");
         let late = self.in_service.swap_remove(i).2 <= now;

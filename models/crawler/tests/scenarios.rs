@@ -225,16 +225,9 @@ fn a_web_host_crash_does_not_take_back_the_pages_it_served() {
 /// record shows what it saw. The Fifo frontier under the same stall is still impolite.
 #[test]
 fn a_host_stalled_past_the_fetch_timeout_is_not_the_crawlers_impoliteness() {
-    let stall = |sc: &mut Scenario<Config>| {
-        sc.seed = 3;
-        sc.faults.schedule.push(sim_core::fault::ScheduledFault {
-            at: Duration::from_millis(1_860),
-            duration: Some(Duration::from_secs(10)),
-            fault: sim_core::fault::Fault::Pause(464),
-        });
-    };
     let mut sc = load("crawler_politeness");
-    stall(&mut sc);
+    sc.seed = 3;
+    testkit::add_pause(&mut sc, Duration::from_millis(1_860), Duration::from_secs(10), 464);
     let (r, v) = testkit::run_and_judge::<Crawl>(&sc, None);
     assert!(v.failed.is_empty(), "failed: {:?}\n{}", v.failed, details(&r));
     assert!(measure(&r, "requests_after_given_up") >= 1.0, "{}", details(&r));

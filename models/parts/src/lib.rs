@@ -30,8 +30,9 @@
 //! A failure detector must also not mistake its own stall for its peers' silence: a registry
 //! paused 10 s found every session's renewal 10 s old on its first sweep after the pause (the
 //! renewals waited in its queue behind the sweep) and expired them all. A sweep a whole
-//! `session_timeout` after the previous one restarts the timeouts instead ([`registry`], counter
-//! `stalls`), as Cassandra's failure detector skips its convictions after a local pause.
+//! `session_timeout` after the previous one restarts the timeouts instead ([`sweep::Sweeps`], which
+//! the [`registry`] uses: counter `stalls`), as Cassandra's failure detector skips its convictions
+//! after a local pause.
 //!
 //! A part that talks over the network has its own message enum (`kv::Msg`, ...) and a part that
 //! waits has its own timer type (`calls::CallTimer`, `pool::PoolTimer`). The design's message and
@@ -122,6 +123,7 @@ pub mod registry;
 pub mod shards;
 pub mod sketch;
 pub mod snapshot;
+pub mod sweep;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod window;

@@ -79,6 +79,7 @@
 //! nanoseconds), so a batch of the old registry still in flight changes nothing.
 
 use crate::conn::UserId;
+use crate::sweep::Sweeps;
 use serde::{Deserialize, Serialize};
 use sim_core::{Actor, Ctx, Duration, NodeId, Time};
 use std::collections::{BTreeMap, VecDeque};
@@ -249,8 +250,8 @@ pub struct Registry {
     entries: BTreeMap<UserId, Entry>,
     /// Live sessions: (server, session) -> last renewal, on the monotonic clock.
     sessions: BTreeMap<(NodeId, u64), Time>,
-    /// The previous expiry sweep, on the monotonic clock.
-    last_sweep: Option<Time>,
+    /// The expiry sweeps, to tell the registry's own stall from its members' silence.
+    sweeps: Sweeps,
     /// Live servers: the number of live sessions each has, and the zxid of its last change.
     members: BTreeMap<NodeId, (u32, u64)>,
     watchers: Vec<NodeId>,
@@ -271,7 +272,7 @@ impl Registry {
             spec,
             entries: BTreeMap::new(),
             sessions: BTreeMap::new(),
-            last_sweep: None,
+            sweeps: Sweeps::default(),
             members: BTreeMap::new(),
             watchers: Vec::new(),
             known_watchers: Vec::new(),
@@ -298,7 +299,7 @@ impl Registry {
     /// (the registry cannot have made more changes than nanoseconds have passed).
     pub fn start<A: Actor<Msg: From<Msg>, Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>) {
         crate::set_timer(ctx, self.spec.session_interval, Timer::Expire);
-        self.last_sweep = Some(ctx.monotonic());
+        self.sweeps.started(ctx.monotonic());
         if ctx.is_restart() {
             self.zxid = self.zxid.max(ctx.now().0);
             let empty: Arc<[Change]> = Arc::from(Vec::new());
@@ -493,9 +494,7 @@ impl Registry {
                 // A sweep a whole timeout after the previous one: the registry itself stalled (a
                 // process pause) and cannot tell its members' silence from its own; renewals may
                 // be waiting behind this timer. Every session gets a new timeout from now.
-                let stalled = self.last_sweep.is_some_and(|prev| now.since(prev) >= timeout);
-                self.last_sweep = Some(now);
-                if stalled {
+                if self.sweeps.stalled(now, timeout) {
                     self.stats.stalls += 1;
                     ctx.count_in(self.scope, "stalls", 1);
                     for renewed in self.sessions.values_mut() {
@@ -761,6 +760,17 @@ mod tests {
         b.with(|ctx| r.on_msg(ctx, from, m));
     }
 
+    /// A started registry with S1 holding user 1 under session 1 and S2 user 2 under session 2.
+    fn two_members(b: &mut Bench<T>) -> Registry {
+        let mut r = registry();
+        b.with(|ctx| r.start(ctx));
+        msg(b, &mut r, S1, Msg::Session { session: 1, fresh: true });
+        msg(b, &mut r, S2, Msg::Session { session: 2, fresh: true });
+        msg(b, &mut r, S1, Msg::Register { session: 1, user: 1, epoch: 1 });
+        msg(b, &mut r, S2, Msg::Register { session: 2, user: 2, epoch: 1 });
+        r
+    }
+
     #[test]
     fn readers_see_a_change_only_after_the_lag() {
         let mut b: Bench<T> = Bench::new();
@@ -831,12 +841,7 @@ mod tests {
     #[test]
     fn a_stalled_registry_does_not_expire_the_sessions_its_own_pause_kept_silent() {
         let mut b: Bench<T> = Bench::new();
-        let mut r = registry();
-        b.with(|ctx| r.start(ctx));
-        msg(&mut b, &mut r, S1, Msg::Session { session: 1, fresh: true });
-        msg(&mut b, &mut r, S2, Msg::Session { session: 2, fresh: true });
-        msg(&mut b, &mut r, S1, Msg::Register { session: 1, user: 1, epoch: 1 });
-        msg(&mut b, &mut r, S2, Msg::Register { session: 2, user: 2, epoch: 1 });
+        let mut r = two_members(&mut b);
         b.now = Time(Duration::from_secs(1).0);
         b.with(|ctx| r.on_timer(ctx, Timer::Expire));
         // Paused from 1 s to 11 s: the next sweep runs at 11 s, before the renewals.
@@ -876,12 +881,7 @@ mod tests {
     #[test]
     fn an_expired_session_takes_its_entries_and_its_member_away() {
         let mut b: Bench<T> = Bench::new();
-        let mut r = registry();
-        b.with(|ctx| r.start(ctx));
-        msg(&mut b, &mut r, S1, Msg::Session { session: 1, fresh: true });
-        msg(&mut b, &mut r, S2, Msg::Session { session: 2, fresh: true });
-        msg(&mut b, &mut r, S1, Msg::Register { session: 1, user: 1, epoch: 1 });
-        msg(&mut b, &mut r, S2, Msg::Register { session: 2, user: 2, epoch: 1 });
+        let mut r = two_members(&mut b);
         // S2 renews, S1 has gone silent.
         for s in 1..=5 {
             b.now = Time(Duration::from_secs(s).0);
