@@ -57,6 +57,10 @@
 //!   down there are no elections, no rebalances and no commits (consumers keep consuming what they
 //!   own; their commits are retried, so more is redelivered later) and the `lag` level reads zero
 //!   (its share dies with it). It is one node here; in production it is a replicated service.
+//! - **Coordinator pause** (a GC pause, a stalled VM) past the session timeout: on resume its
+//!   first tick would find every broker and member silent while their heartbeats wait behind it;
+//!   it notices its own stall (the previous tick a session ago) and gives everyone a new session
+//!   instead (counter `coordinator_stalls`): no election or rebalance for a pause of its own.
 //! - **Consumer crash**: its partitions move to other members after `session_timeout`; they resume
 //!   from the group's committed offset, so records it processed after its last commit are
 //!   delivered again (at-least-once). Nothing is skipped.
@@ -112,7 +116,10 @@
 //! `produce_retries`, `not_leader`, `elections`, `unclean_elections`, `rebalances`,
 //! `partitions_moved`, `commits`,
 //! `commit_rejected`, `deleted` (by retention), `lost_to_retention`, `offset_resets`, `truncated`
-//! (uncommitted entries dropped by a follower). Levels: `lag` (for every group, the sum over its
+//! (uncommitted entries dropped by a follower), `coordinator_stalls` (ticks that found the
+//! coordinator itself paused for a session timeout: it gives everyone heard from a new session
+//! instead of re-electing every leader and rebalancing every group; [`crate::sweep::Sweeps`]).
+//! Levels: `lag` (for every group, the sum over its
 //! partitions of HWM minus committed offset: Burrow's consumer lag, in records) and `offline`
 //! (partitions whose leader died and that have no new one yet). [`LogStats`] sums the roles' own counts over nodes.
 
@@ -553,6 +560,8 @@ pub struct LogStats {
     pub lost_to_retention: u64,
     pub offset_resets: u64,
     pub truncated: u64,
+    /// Coordinator ticks that found the coordinator itself stalled for a session timeout.
+    pub coordinator_stalls: u64,
 }
 
 impl LogStats {
@@ -572,6 +581,7 @@ impl LogStats {
         self.lost_to_retention += o.lost_to_retention;
         self.offset_resets += o.offset_resets;
         self.truncated += o.truncated;
+        self.coordinator_stalls += o.coordinator_stalls;
     }
 }
 

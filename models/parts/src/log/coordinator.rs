@@ -2,6 +2,7 @@
 //! membership and assignment, committed offsets, and the `lag` and `offline` levels.
 
 use super::*;
+use crate::sweep::Sweeps;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct BrokerSeen {
@@ -110,6 +111,8 @@ pub struct Coordinator {
     writes: BTreeMap<WriteId, CoordWrite>,
     lag: i64,
     offline: i64,
+    /// The liveness sweeps (every tick), to tell this coordinator's own stall from silence.
+    sweeps: Sweeps,
     pub stats: LogStats,
 }
 
@@ -129,6 +132,7 @@ impl Coordinator {
             writes: BTreeMap::new(),
             lag: 0,
             offline: 0,
+            sweeps: Sweeps::default(),
             stats: LogStats::default(),
         }
     }
@@ -152,6 +156,7 @@ impl Coordinator {
             }
         }
         self.started = ctx.monotonic();
+        self.sweeps.started(self.started);
         self.meta = Rc::new(self.parts.iter().map(|s| s.meta).collect());
         timer(ctx, self.c.spec.heartbeat, Timer::CoordinatorTick);
     }
@@ -198,13 +203,29 @@ impl Coordinator {
             return;
         }
         let now = ctx.monotonic();
+        let session = self.c.spec.session_timeout;
+        // A tick a whole session after the previous one: this coordinator itself stalled (a
+        // process pause), and the heartbeats of the brokers and members may be waiting behind
+        // this timer. Everyone heard from gets a new session from now rather than being taken
+        // for dead (every partition re-elected, every group rebalanced, then again as they beat).
+        if self.sweeps.stalled(now, session) {
+            self.stats.coordinator_stalls += 1;
+            ctx.count_in(self.scope, "coordinator_stalls", 1);
+            for b in &mut self.brokers {
+                b.seen = b.seen.map(|t| t.max(now));
+            }
+            for g in self.groups.values_mut() {
+                for (_, seen) in g.members.values_mut() {
+                    *seen = (*seen).max(now);
+                }
+            }
+        }
         for p in 0..self.parts.len() {
             if self.parts[p].election.as_ref().is_some_and(|e| !e.chosen && now >= e.deadline) {
                 self.decide(ctx, p as Pid, true);
             }
         }
         self.elect_all(ctx);
-        let session = self.c.spec.session_timeout;
         let stale: Vec<u16> = self
             .groups
             .iter()

@@ -555,6 +555,36 @@ fn a_coordinator_crash_pauses_elections_and_rebalances_but_loses_no_commit() {
     assert_eq!(counter(&sim, "elections"), 6, "no leader changed");
 }
 
+#[test]
+fn a_paused_coordinator_does_not_take_its_own_stall_for_everyones_silence() {
+    // The coordinator stalls at 2 s for 2 s, twice the session timeout: on resume its first tick
+    // comes before the heartbeats queued behind it. It re-elects nothing and rebalances nothing
+    // (a member and the brokers beat all along); a consumer crashed meanwhile still expires.
+    let setup = |faults| Setup {
+        spec: LogSpec::default(),
+        joins: vec![Some(Duration::ZERO), Some(Duration::ZERO)],
+        rate: 300.0,
+        run: Duration::from_secs(7),
+        settle: Duration::from_secs(2),
+        faults,
+        append_latency: None,
+    };
+    let pause =
+        ScheduledFault { at: Duration::from_secs(2), duration: Some(Duration::from_secs(2)), fault: Fault::Pause(0) };
+    let sim = run(setup(vec![pause.clone()]));
+    let Some(TNode::Coord(coord)) = sim.actor(NodeId(0)) else { panic!() };
+    assert_eq!(coord.stats.coordinator_stalls, 1);
+    assert_eq!(coord.group(0).unwrap(), (2, vec![NodeId(4), NodeId(5)]), "two joins, nothing after");
+    assert_eq!((counter(&sim, "rebalances"), counter(&sim, "elections")), (2, 6));
+    // A member that died during the pause is silent still a session after it: it expires (and
+    // rejoins when the faults heal at the end of the workload).
+    let sim = run(setup(vec![pause, crash(5, 2_500, 10_000)]));
+    let Some(TNode::Coord(coord)) = sim.actor(NodeId(0)) else { panic!() };
+    assert_eq!(coord.stats.coordinator_stalls, 1);
+    assert_eq!(coord.group(0).unwrap(), (4, vec![NodeId(4), NodeId(5)]), "join, join, expiry, rejoin");
+    assert_eq!(counter(&sim, "elections"), 6);
+}
+
 /// `Consumer::assign` (a consumer outside any group, as live comments use it): it owns exactly
 /// the partitions given, returns those it gave up, and speaks no group protocol (no membership
 /// heartbeat, no commit), only metadata requests while it does not know the leaders.
