@@ -254,6 +254,31 @@ fn terminal_summary_makes_wrong_estimates_and_failures_prominent() {
     assert!(t.contains("p99.9 ms"), "{t}");
 }
 
+/// The fault table's last column: an effect the kernel counted, none (an idle fault: worth a
+/// look), or a clock fault's, which no column can count (not an idle fault).
+#[test]
+fn the_fault_table_tells_an_idle_fault_from_a_clock_fault() {
+    let mut rec = record();
+    let idle = FaultRecord {
+        label: "isolate n1".into(),
+        messages_dropped: 0,
+        timers_lost: 0,
+        ops_hit: 0,
+        had_effect: false,
+        ..rec.faults[0].clone()
+    };
+    let drift = FaultRecord { label: "clock drift n3 200ppm".into(), ops_hit: 40, had_effect: true, ..idle.clone() };
+    rec.faults.extend([idle, drift]);
+    let v = verdict(&rec);
+    let t = text_summary(&rec, &v, &Meta::default());
+    let effect = |label: &str| t.lines().find(|l| l.contains(label)).map(|l| l.trim_end().to_string());
+    assert!(effect("crash n2").is_some_and(|l| l.ends_with("yes")), "{t}");
+    assert!(effect("isolate n1").is_some_and(|l| l.ends_with("NONE")), "{t}");
+    assert!(effect("clock drift n3").is_some_and(|l| l.ends_with("not seen (clock)")), "{t}");
+    let md = summary_md(&rec, &v, &Meta::default());
+    assert!(md.contains("not seen (clock)") && md.contains("NONE"), "{md}");
+}
+
 #[test]
 fn every_rendering_shows_what_each_check_judged() {
     let rec = record();

@@ -190,7 +190,14 @@ fn fault_rows(record: &RunRecord) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 f.writes_lost.to_string(),
                 f.ops_hit.to_string(),
                 f.messages_in_outage.to_string(),
-                if f.had_effect { "yes".into() } else { "NONE".into() },
+                // A clock fault changes what nodes read, which none of these columns counts.
+                if !verdict::fault_effect_counted(&f.label) {
+                    "not seen (clock)".into()
+                } else if f.had_effect {
+                    "yes".into()
+                } else {
+                    "NONE".into()
+                },
             ]
         })
         .collect();

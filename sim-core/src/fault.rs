@@ -125,7 +125,8 @@ impl Fault {
             Fault::Pause(n) => format!("pause n{n}"),
             Fault::Resume(n) => format!("resume n{n}"),
             Fault::ClockStep { node, by } => format!("clock step n{node} {}", fmt_signed(*by)),
-            Fault::ClockDrift { node, ppm } => format!("clock drift n{node} {ppm}ppm"),
+            // To a tenth of a ppm: a nemesis draws rates like 219.81596782893797.
+            Fault::ClockDrift { node, ppm } => format!("clock drift n{node} {}ppm", (ppm * 10.0).round() / 10.0),
             Fault::Loss(p) => format!("loss {p}"),
             Fault::Delay { node, extra, from: None } => format!("delay n{node} +{extra}"),
             Fault::Delay { node, extra, from: Some(from) } => format!("delay n{from}->n{node} +{extra}"),
@@ -175,6 +176,17 @@ pub struct NemesisSpec {
     pub clock_steps_per_min: f64,
     #[serde(default = "default_step")]
     pub clock_step_max: Duration,
+    /// Clocks that start running fast or slow: each drift draws a rate uniformly within
+    /// `±clock_drift_max_ppm` for one server and lasts `clock_drift_duration` (then the rate is
+    /// zero again and the offset it ran up stays, as after a step). A server drifts at one rate at
+    /// a time. Drift moves a node's wall clock, its monotonic clock and its timers alike.
+    #[serde(default)]
+    pub clock_drifts_per_min: f64,
+    /// The largest rate drawn, in parts per million (500: the most ntpd will correct).
+    #[serde(default = "default_drift_ppm")]
+    pub clock_drift_max_ppm: f64,
+    #[serde(default = "default_drift_duration")]
+    pub clock_drift_duration: Duration,
     /// Faults start no earlier than this.
     #[serde(default)]
     pub start: Duration,
@@ -189,6 +201,12 @@ fn default_pause() -> Duration {
 fn default_step() -> Duration {
     Duration::from_millis(500)
 }
+fn default_drift_ppm() -> f64 {
+    500.0
+}
+fn default_drift_duration() -> Duration {
+    Duration::from_secs(30)
+}
 
 impl Default for NemesisSpec {
     fn default() -> Self {
@@ -202,6 +220,9 @@ impl Default for NemesisSpec {
             pause_duration: default_pause(),
             clock_steps_per_min: 0.0,
             clock_step_max: default_step(),
+            clock_drifts_per_min: 0.0,
+            clock_drift_max_ppm: default_drift_ppm(),
+            clock_drift_duration: default_drift_duration(),
             start: Duration::ZERO,
         }
     }
@@ -324,11 +345,21 @@ impl FaultsSpec {
                 ("partitions_per_min", n.partitions_per_min),
                 ("pauses_per_min", n.pauses_per_min),
                 ("clock_steps_per_min", n.clock_steps_per_min),
+                ("clock_drifts_per_min", n.clock_drifts_per_min),
             ];
             for (field, r) in rates {
                 if !(r.is_finite() && r >= 0.0) {
                     errors.push((format!("faults.nemesis.{field}"), format!("must be a finite rate >= 0, got {r}")));
                 }
+            }
+            if !(n.clock_drift_max_ppm.is_finite() && (0.0..1e6).contains(&n.clock_drift_max_ppm)) {
+                errors.push((
+                    "faults.nemesis.clock_drift_max_ppm".into(),
+                    format!(
+                        "must be finite and within [0, 1e6) (a clock at -1e6 ppm stands still), got {}",
+                        n.clock_drift_max_ppm
+                    ),
+                ));
             }
             if !(0.0..=1.0).contains(&n.power_loss_share) {
                 errors.push((
@@ -343,6 +374,7 @@ impl FaultsSpec {
                 ("crash_downtime", n.crash_downtime),
                 ("partition_duration", n.partition_duration),
                 ("pause_duration", n.pause_duration),
+                ("clock_drift_duration", n.clock_drift_duration),
             ];
             for (field, d) in spans {
                 if d < NEMESIS_SPAN_MIN {
@@ -375,7 +407,11 @@ impl NemesisSpec {
     /// The number of faults the nemesis draws over a run of `run_for`, on average (before the ones
     /// skipped because their node or the network is already faulty).
     pub fn expected_faults(&self, run_for: Duration) -> f64 {
-        let per_min = self.crashes_per_min + self.partitions_per_min + self.pauses_per_min + self.clock_steps_per_min;
+        let per_min = self.crashes_per_min
+            + self.partitions_per_min
+            + self.pauses_per_min
+            + self.clock_steps_per_min
+            + self.clock_drifts_per_min;
         per_min * (run_for - self.start).as_secs_f64() / 60.0
     }
 
@@ -394,7 +430,7 @@ impl NemesisSpec {
     }
 
     /// Draws a concrete schedule over `[start, until)` from the fault stream. A node gets at most one
-    /// crash or pause at a time; partitions are isolations or random halves of the servers.
+    /// crash or pause at a time, and one drift at a time; partitions are isolations or random halves of the servers.
     pub fn expand(&self, topo: &Topology, until: Duration, rng: &mut Prng) -> Vec<ScheduledFault> {
         let mut out = Vec::new();
         let servers = topo.servers.len() as u32;
@@ -403,7 +439,14 @@ impl NemesisSpec {
         }
         let mut busy_until = vec![Duration::ZERO; servers as usize];
         let mut partition_until = Duration::ZERO;
-        let kinds = [self.crashes_per_min, self.partitions_per_min, self.pauses_per_min, self.clock_steps_per_min];
+        let mut drifting_until = vec![Duration::ZERO; servers as usize];
+        let kinds = [
+            self.crashes_per_min,
+            self.partitions_per_min,
+            self.pauses_per_min,
+            self.clock_steps_per_min,
+            self.clock_drifts_per_min,
+        ];
         let total_per_min: f64 = kinds.iter().sum();
         if total_per_min <= 0.0 {
             return out;
@@ -457,6 +500,20 @@ impl NemesisSpec {
                     }
                     busy_until[node as usize] = at + self.pause_duration;
                     out.push(ScheduledFault { at, duration: Some(self.pause_duration), fault: Fault::Pause(node) });
+                }
+                // (Without drifts the last weight is zero: the draws are those of a nemesis that
+                // never knew drifts, even where rounding lands past the last positive weight.)
+                4 if self.clock_drifts_per_min > 0.0 => {
+                    if drifting_until[node as usize] > at {
+                        continue;
+                    }
+                    let ppm = (2.0 * rng.unit() - 1.0) * self.clock_drift_max_ppm;
+                    drifting_until[node as usize] = at + self.clock_drift_duration;
+                    out.push(ScheduledFault {
+                        at,
+                        duration: Some(self.clock_drift_duration),
+                        fault: Fault::ClockDrift { node, ppm },
+                    });
                 }
                 _ => {
                     let mag = rng.below(self.clock_step_max.0.max(1)) as i64;
@@ -594,6 +651,47 @@ mod tests {
         let crashes = a.iter().filter(|f| matches!(f.fault, Fault::Crash { .. })).count();
         // 60 expected, fewer when a node is already down.
         assert!((30..=75).contains(&crashes), "{crashes}");
+    }
+
+    #[test]
+    fn nemesis_drifts_stay_within_their_rate_and_one_at_a_time_per_server() {
+        let topo = Topology::simple(4, 1);
+        let n = NemesisSpec {
+            clock_drifts_per_min: 8.0,
+            clock_drift_max_ppm: 2_000.0,
+            clock_drift_duration: Duration::from_secs(20),
+            ..Default::default()
+        };
+        let until = Duration::from_secs(600);
+        let drifts: Vec<(Duration, u32, f64)> = n
+            .expand(&topo, until, &mut Prng::new(3, crate::rng::Stream::Faults))
+            .into_iter()
+            .map(|f| match f.fault {
+                Fault::ClockDrift { node, ppm } if f.duration == Some(Duration::from_secs(20)) => (f.at, node, ppm),
+                other => panic!("only drifts of 20 s: {other:?}"),
+            })
+            .collect();
+        // 80 drawn; a server already drifting (20 s of each 30 s per server, on average) skips.
+        assert!((25..=80).contains(&drifts.len()), "{}", drifts.len());
+        assert!(drifts.iter().all(|&(_, node, ppm)| node < 4 && ppm.abs() <= 2_000.0));
+        assert!(drifts.iter().any(|d| d.2 > 1_000.0) && drifts.iter().any(|d| d.2 < -1_000.0), "both ways");
+        for node in 0..4 {
+            let at: Vec<Duration> = drifts.iter().filter(|d| d.1 == node).map(|d| d.0).collect();
+            assert!(
+                at.windows(2).all(|w| w[1] >= w[0] + Duration::from_secs(20)),
+                "server {node} drifts twice at once"
+            );
+        }
+        // The rates count toward the limit and validate like the others.
+        assert_eq!(n.expected_faults(until), 80.0);
+        assert_eq!(Fault::ClockDrift { node: 2, ppm: 219.81596782893797 }.label(), "clock drift n2 219.8ppm");
+        assert_eq!(Fault::ClockDrift { node: 2, ppm: -1000.0 }.label(), "clock drift n2 -1000ppm");
+        let bad = FaultsSpec {
+            schedule: Vec::new(),
+            nemesis: Some(NemesisSpec { clock_drifts_per_min: -1.0, clock_drift_max_ppm: 1e6, ..n }),
+        };
+        let paths: Vec<String> = bad.validate(&topo, until).into_iter().map(|e| e.0).collect();
+        assert_eq!(paths, ["faults.nemesis.clock_drifts_per_min", "faults.nemesis.clock_drift_max_ppm"]);
     }
 
     #[test]
