@@ -129,6 +129,7 @@ impl<C> Scenario<C> {
                 (&mut fiercest.partitions_per_min, s.partitions_per_min),
                 (&mut fiercest.pauses_per_min, s.pauses_per_min),
                 (&mut fiercest.clock_steps_per_min, s.clock_steps_per_min),
+                (&mut fiercest.clock_drifts_per_min, s.clock_drifts_per_min),
             ] {
                 if let Some((lo, hi)) = range {
                     *rate = lo.max(hi);

@@ -112,7 +112,8 @@ pub type Range = (f64, f64);
 /// ```
 /// Loss goes to `network.link.loss`; the rest to the nemesis (created with its defaults if the
 /// scenario has none; fields without a range keep the scenario's value). `clock_step_max` bounds the
-/// size of clock steps, which happen only if `clock_steps_per_min` (here or in the nemesis) is set.
+/// size of clock steps, which happen only if `clock_steps_per_min` (here or in the nemesis) is set;
+/// `clock_drift_max_ppm` likewise bounds the rates of drifts (`clock_drifts_per_min`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Swarm {
@@ -130,6 +131,10 @@ pub struct Swarm {
     pub clock_step_max: Option<(Duration, Duration)>,
     #[serde(default)]
     pub power_loss_share: Option<Range>,
+    #[serde(default)]
+    pub clock_drifts_per_min: Option<Range>,
+    #[serde(default)]
+    pub clock_drift_max_ppm: Option<Range>,
     /// Probability that a fault kind with a range is switched off (set to zero) for a seed.
     #[serde(default)]
     pub off_share: f64,
@@ -148,6 +153,8 @@ pub struct Climate {
     pub clock_steps_per_min: Option<f64>,
     pub clock_step_max: Option<Duration>,
     pub power_loss_share: Option<f64>,
+    pub clock_drifts_per_min: Option<f64>,
+    pub clock_drift_max_ppm: Option<f64>,
     /// Knobs switched off for this seed.
     pub off: Vec<String>,
 }
@@ -166,6 +173,8 @@ impl fmt::Display for Climate {
         num("pauses_per_min", self.pauses_per_min);
         num("clock_steps_per_min", self.clock_steps_per_min);
         num("power_loss_share", self.power_loss_share);
+        num("clock_drifts_per_min", self.clock_drifts_per_min);
+        num("clock_drift_max_ppm", self.clock_drift_max_ppm);
         if let Some(d) = self.clock_step_max {
             parts.push(format!("clock_step_max={d}"));
         }
@@ -188,6 +197,8 @@ impl Swarm {
             ("pauses_per_min", self.pauses_per_min, false),
             ("clock_steps_per_min", self.clock_steps_per_min, false),
             ("power_loss_share", self.power_loss_share, true),
+            ("clock_drifts_per_min", self.clock_drifts_per_min, false),
+            ("clock_drift_max_ppm", self.clock_drift_max_ppm, false),
         ];
         for (name, range, probability) in ranges {
             let Some((lo, hi)) = range else { continue };
@@ -198,6 +209,8 @@ impl Swarm {
                 e.push((path, format!("min {lo} is above max {hi}")));
             } else if probability && hi > 1.0 {
                 e.push((path, format!("a probability must be within [0, 1], got max {hi}")));
+            } else if name == "clock_drift_max_ppm" && hi >= 1e6 {
+                e.push((path, format!("must stay below 1e6 (a clock at -1e6 ppm stands still), got max {hi}")));
             }
         }
         if let Some((lo, hi)) = self.clock_step_max
@@ -239,6 +252,9 @@ pub fn apply<C>(swarm: &Swarm, seed: u64, sc: &mut Scenario<C>) -> Climate {
     let step_max = draw("clock_step_max", swarm.clock_step_max.map(|(a, b)| (a.0 as f64, b.0 as f64)), false)
         .map(|ns| Duration((ns / 1_000.0).round() as u64 * 1_000));
     let power = draw("power_loss_share", swarm.power_loss_share, true);
+    // (Drawn after the knobs of before, so their climates stay what they were.)
+    let drifts = draw("clock_drifts_per_min", swarm.clock_drifts_per_min, true);
+    let drift_max = draw("clock_drift_max_ppm", swarm.clock_drift_max_ppm, false);
     climate.loss = loss;
     climate.partitions_per_min = partitions;
     climate.crashes_per_min = crashes;
@@ -246,11 +262,14 @@ pub fn apply<C>(swarm: &Swarm, seed: u64, sc: &mut Scenario<C>) -> Climate {
     climate.clock_steps_per_min = steps;
     climate.clock_step_max = step_max;
     climate.power_loss_share = power;
+    climate.clock_drifts_per_min = drifts;
+    climate.clock_drift_max_ppm = drift_max;
 
     if let Some(l) = loss {
         sc.network.link.loss = l;
     }
-    let touches_nemesis = [partitions, crashes, pauses, steps, power].iter().any(Option::is_some) || step_max.is_some();
+    let touches_nemesis = [partitions, crashes, pauses, steps, power, drifts, drift_max].iter().any(Option::is_some)
+        || step_max.is_some();
     if touches_nemesis {
         let n = sc.faults.nemesis.get_or_insert_with(Default::default);
         if let Some(v) = partitions {
@@ -270,6 +289,12 @@ pub fn apply<C>(swarm: &Swarm, seed: u64, sc: &mut Scenario<C>) -> Climate {
         }
         if let Some(v) = power {
             n.power_loss_share = v;
+        }
+        if let Some(v) = drifts {
+            n.clock_drifts_per_min = v;
+        }
+        if let Some(v) = drift_max {
+            n.clock_drift_max_ppm = v;
         }
     }
     climate
@@ -611,6 +636,27 @@ mod tests {
                 (b.loss, b.partitions_per_min, b.clock_step_max)
             );
         }
+        // Drifts: a rate and a bound per seed, given to the nemesis; drawn after the other knobs.
+        let drifting = Swarm {
+            clock_drifts_per_min: Some((1.0, 6.0)),
+            clock_drift_max_ppm: Some((100.0, 20_000.0)),
+            ..swarm.clone()
+        };
+        assert!(drifting.validate("swarm").is_empty());
+        for seed in 0..10 {
+            let mut sc = scenario();
+            let c = apply(&drifting, seed, &mut sc);
+            let n = sc.faults.nemesis.as_ref().unwrap();
+            assert!(
+                (1.0..=6.0).contains(&n.clock_drifts_per_min) && c.clock_drifts_per_min == Some(n.clock_drifts_per_min)
+            );
+            assert!((100.0..=20_000.0).contains(&n.clock_drift_max_ppm));
+            assert!(c.to_string().contains("clock_drift_max_ppm="), "{c}");
+            let a = apply(&swarm, seed, &mut scenario());
+            assert_eq!((a.loss, a.partitions_per_min), (c.loss, c.partitions_per_min));
+        }
+        let too_fast = Swarm { clock_drift_max_ppm: Some((0.0, 1e6)), ..Swarm::default() };
+        assert_eq!(too_fast.validate("swarm")[0].0, "swarm.clock_drift_max_ppm");
     }
 
     #[test]
