@@ -30,7 +30,10 @@
 //! acknowledged, and a consumer may read, only below the HWM.
 //!
 //! When a leader's broker misses heartbeats for `session_timeout` (or comes back with a new
-//! incarnation: a restarted broker never leads from memory it lost), the coordinator runs an
+//! incarnation: a restarted broker never leads from memory it lost, or its heartbeats have said
+//! for `session_timeout` that it does not lead the partition: a leader steps down when a follower
+//! answers with a newer epoch, the fence of an election abandoned for want of answers, and the
+//! coordinator believes the heartbeats' list of what it leads), the coordinator runs an
 //! **election** under a new epoch: it *probes* the partition's live replicas; each persists a
 //! promise to refuse older epochs (the fence) and answers with its last entry's epoch and its log
 //! end. With answers from `replication - acks + 1` replicas, the coordinator picks the most
@@ -116,7 +119,9 @@
 //! `produce_retries`, `not_leader`, `elections`, `unclean_elections`, `rebalances`,
 //! `partitions_moved`, `commits`,
 //! `commit_rejected`, `deleted` (by retention), `lost_to_retention`, `offset_resets`, `truncated`
-//! (uncommitted entries dropped by a follower), `coordinator_stalls` (ticks that found the
+//! (uncommitted entries dropped by a follower), `leaders_disowned` (elections for a partition
+//! whose live leader's heartbeats said for a session that it did not lead it),
+//! `coordinator_stalls` (ticks that found the
 //! coordinator itself paused for a session timeout: it gives everyone heard from a new session
 //! instead of re-electing every leader and rebalancing every group; [`crate::sweep::Sweeps`]).
 //! Levels: `lag` (for every group, the sum over its
@@ -562,6 +567,9 @@ pub struct LogStats {
     pub truncated: u64,
     /// Coordinator ticks that found the coordinator itself stalled for a session timeout.
     pub coordinator_stalls: u64,
+    /// Elections for a partition whose leader was alive but said, for a session, that it did
+    /// not lead it.
+    pub leaders_disowned: u64,
 }
 
 impl LogStats {
@@ -582,6 +590,7 @@ impl LogStats {
         self.offset_resets += o.offset_resets;
         self.truncated += o.truncated;
         self.coordinator_stalls += o.coordinator_stalls;
+        self.leaders_disowned += o.leaders_disowned;
     }
 }
 

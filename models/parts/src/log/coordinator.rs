@@ -26,6 +26,9 @@ struct PartState {
     max_epoch: u32,
     hwm: u64,
     election: Option<Election>,
+    /// Since when the leader's heartbeats have said it does not lead this partition at `meta`'s
+    /// epoch (it stepped down, or never heard of its election).
+    disowned: Option<Time>,
 }
 
 #[derive(Debug)]
@@ -190,12 +193,16 @@ impl Coordinator {
         }
     }
 
-    /// Whether `p` needs a new leader now.
+    /// Whether `p` needs a new leader now: its leader is dead, restarted, or has said for a whole
+    /// session that it does not lead `p` (a leader steps down when a follower shows it a newer
+    /// epoch: the fence of an election that was abandoned for want of answers).
     fn leaderless(&self, p: usize, now: Time) -> bool {
-        let m = &self.parts[p].meta;
-        let Some(l) = m.leader else { return true };
+        let s = &self.parts[p];
+        let Some(l) = s.meta.leader else { return true };
         let b = self.c.broker_index(l).expect("leaders are brokers");
-        !self.alive(b, now) || self.brokers[b].inc.is_some_and(|i| i != m.inc)
+        !self.alive(b, now)
+            || self.brokers[b].inc.is_some_and(|i| i != s.meta.inc)
+            || s.disowned.is_some_and(|t| now.since(t) >= self.c.spec.session_timeout)
     }
 
     pub fn on_timer<A: LogHost>(&mut self, ctx: &mut Ctx<'_, A>, t: Timer) {
@@ -264,6 +271,10 @@ impl Coordinator {
                 continue;
             }
             let s = &mut self.parts[p];
+            if s.disowned.is_some() && s.meta.leader.is_some_and(|l| live.contains(&l)) {
+                self.stats.leaders_disowned += 1;
+                ctx.count_in(self.scope, "leaders_disowned", 1);
+            }
             s.max_epoch += 1;
             let epoch = s.max_epoch;
             for &n in &live {
@@ -321,6 +332,7 @@ impl Coordinator {
                 s.election = None;
                 if meta.epoch > s.meta.epoch {
                     s.meta = meta;
+                    s.disowned = None;
                     self.stats.elections += 1;
                     ctx.count_in(self.scope, "elections", 1);
                     self.publish(ctx);
@@ -396,6 +408,15 @@ impl Coordinator {
                 let Some(b) = self.c.broker_index(from) else { return };
                 let fresh = self.brokers[b].inc != Some(*inc);
                 self.brokers[b] = BrokerSeen { seen: Some(now), inc: Some(*inc) };
+                // What the broker says it leads (`led` is in partition order) against what it
+                // was chosen for.
+                for (p, s) in self.parts.iter_mut().enumerate() {
+                    if s.meta.leader != Some(from) || s.meta.inc != *inc {
+                        continue;
+                    }
+                    let leads = led.binary_search_by_key(&(p as Pid), |l| l.0).is_ok_and(|i| led[i].1 == s.meta.epoch);
+                    s.disowned = if leads { None } else { s.disowned.or(Some(now)) };
+                }
                 for &(p, epoch, hwm) in led {
                     let s = &mut self.parts[p as usize];
                     if epoch == s.meta.epoch {

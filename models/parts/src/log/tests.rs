@@ -612,3 +612,46 @@ fn assign_owns_exactly_the_given_partitions_returns_those_given_up_and_never_joi
     assert!(!sent.is_empty(), "it asked for the partitions' leaders");
     assert!(sent.iter().all(|m| matches!(m, Msg::MetaReq)), "no group protocol: {sent:?}");
 }
+
+#[test]
+fn a_leader_that_stepped_down_after_an_abandoned_election_is_replaced() {
+    // Broker 1 leads partitions 0 and 3. It stalls at 2 s for 2 s; the coordinator's messages to
+    // broker 3 are lost from 1.5 s to 5 s (its heartbeats still arrive). Every election for
+    // broker 1's partitions asks brokers 2 and 3, hears only 2 and is abandoned, but its probe
+    // fenced broker 2. Back at 4 s, broker 1 beats again (so it looks a live leader), sends its
+    // next append to broker 2, sees the newer epoch in the answer and steps down: nobody leads
+    // the partitions while the coordinator believes broker 1 does, unless it believes the
+    // leader's own heartbeats, which list only what it leads.
+    let sim = run(Setup {
+        spec: LogSpec::default(),
+        joins: vec![None, Some(Duration::ZERO)],
+        rate: 300.0,
+        run: Duration::from_secs(8),
+        settle: Duration::from_secs(3),
+        faults: vec![
+            ScheduledFault {
+                at: Duration::from_secs(2),
+                duration: Some(Duration::from_secs(2)),
+                fault: Fault::Pause(1),
+            },
+            ScheduledFault {
+                at: Duration::from_millis(1_500),
+                duration: Some(Duration::from_millis(3_500)),
+                fault: Fault::Partition(sim_core::net::PartitionSpec::OneWay { from: vec![0], to: vec![3] }),
+            },
+        ],
+        append_latency: None,
+    });
+    let led: Vec<Pid> = (0..6)
+        .filter(|&p| (1..=3).any(|n| matches!(sim.actor(NodeId(n)), Some(TNode::Broker(b)) if b.leading(p).is_some())))
+        .collect();
+    assert_eq!(led, [0, 1, 2, 3, 4, 5], "every partition has a leader at the end");
+    assert!(counter(&sim, "leaders_disowned") >= 1);
+    let (ok, _) = acked(&sim);
+    let Some(TNode::Client(c)) = sim.actor(NodeId(5)) else { panic!() };
+    let got: BTreeSet<u64> = c.got.iter().map(|d| d.rec.value).collect();
+    assert!(ok.keys().all(|v| got.contains(v)), "every acknowledged record consumed");
+    for p in 0..6 {
+        assert!(final_log(&sim, p).end() > 0);
+    }
+}
