@@ -36,7 +36,10 @@
 //! the hosts' record) are not in flight: a host stalled past the timeout (a pause) that still holds
 //! one when the retry arrives, or answers it late, counts neither against the crawler (the detail
 //! counts the requests that arrived so).
-//! `no_duplicate_fetches`: pages served twice other than the crash re-fetches above. `coverage`:
+//! `no_duplicate_fetches`: pages served twice other than the crash re-fetches above, the late
+//! serves, and a crawler incarnation's retries of a page after its fetch timed out (the host may
+//! have served it in time and the answer been lost: a partition, a lossy link; measure
+//! `lost_answer_refetches`). `coverage`:
 //! pages reachable from the seeds (BFS over fetchable, allowed pages) that were never fetched, at
 //! most `coverage_loss_max` of them (a Bloom filter's false positives show up here). Its detail
 //! and the measures `pages_given_up`, `pages_pending_end`, `pages_behind_unfetched` and
@@ -226,6 +229,8 @@ impl Model for Crawl {
     /// DNS is UDP; a fetch is one HTTP request at a time per host (nothing to reorder on a connection); link batches
     /// between crawlers are acknowledged and retransmitted, which tolerates reordering.
     const TRANSPORT: sim_core::net::Transport = sim_core::net::Transport::Datagram;
+    /// The checks read every incarnation's unanswered fetches (`no_duplicate_fetches`).
+    const KEEP_CRASHED_ACTORS: bool = true;
     const CHECKS: &'static [&'static str] = &["politeness", "no_duplicate_fetches", "coverage"];
     const PROGRESS_CHECKS: &'static [&'static str] = &["coverage"];
     type Config = Config;
@@ -476,7 +481,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
 
     // Duplicate fetches: a page served twice is excused only when a crawler restart lies between the
     // two serves and the earlier incarnation never logged the page as fetched, or when the earlier
-    // serve came after its crawler's fetch timeout (the crawler never took it, and fetched again).
+    // serve came after its crawler's fetch timeout (the crawler never took it, and fetched again),
+    // or when the same incarnation fetched again after that fetch timed out (the answer was lost).
     let mut fetched_epoch: BTreeMap<u32, u32> = BTreeMap::new();
     let mut done: BTreeSet<u32> = BTreeSet::new();
     for i in 0..c.crawlers {
@@ -506,10 +512,21 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
             serves.entry(s.page).or_default().push((s.crawler, s.epoch, s.at, s.late));
         }
     }
+    // Fetches a crawler's incarnation gave up on (its timeout fired), by (crawler, epoch, page):
+    // each may have been served with the answer lost on the way back, and retried.
+    let mut unanswered: BTreeMap<(NodeId, u32, u32), u32> = BTreeMap::new();
+    for (n, node) in run.incarnations() {
+        if let Node::Crawler(cr) = node {
+            for (&page, &k) in &cr.fetch_timeouts {
+                *unanswered.entry((n, cr.epoch(), page)).or_default() += k;
+            }
+        }
+    }
     let mut duplicate_pages = 0u64;
     let mut duplicate_fetches = 0u64;
     let mut crash_refetches = 0u64;
     let mut timeout_refetches = 0u64;
+    let mut lost_answer_refetches = 0u64;
     for (page, list) in &serves {
         if list.len() < 2 {
             continue;
@@ -524,6 +541,11 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 crash_refetches += 1;
             } else if a.3 {
                 timeout_refetches += 1;
+            } else if let Some(k) =
+                unanswered.get_mut(&(a.0, a.1, *page)).filter(|k| **k > 0 && a.0 == b.0 && a.1 == b.1)
+            {
+                *k -= 1;
+                lost_answer_refetches += 1;
             } else {
                 bad += 1;
             }
@@ -535,11 +557,20 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     }
     let total_serves: u64 = serves.values().map(|v| v.len() as u64).sum();
     r.checks.push(
-        Check::judged("no_duplicate_fetches", total_serves - crash_refetches - timeout_refetches, "page fetches")
-            .skipped(crash_refetches, "re-fetches of requests in flight at a crawler crash, excused")
-            .skipped(timeout_refetches, "re-fetches after the host served the page past the crawler's timeout, excused")
-            .violations(duplicate_fetches, "repeated an earlier fetch")
-            .detail(format!("{duplicate_pages} pages fetched more than once")),
+        Check::judged(
+            "no_duplicate_fetches",
+            total_serves - crash_refetches - timeout_refetches - lost_answer_refetches,
+            "page fetches",
+        )
+        .skipped(crash_refetches, "re-fetches of requests in flight at a crawler crash, excused")
+        .skipped(timeout_refetches, "re-fetches after the host served the page past the crawler's timeout, excused")
+        .skipped(
+            lost_answer_refetches,
+            "retries by the same crawler after a fetch timed out though the host served it in time (the answer lost \
+             on the way back, e.g. in a partition), excused",
+        )
+        .violations(duplicate_fetches, "repeated an earlier fetch")
+        .detail(format!("{duplicate_pages} pages fetched more than once")),
     );
 
     // Coverage against the reachable web.
@@ -738,6 +769,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     m.insert("duplicate_fetches".into(), duplicate_fetches as f64);
     m.insert("crash_refetches".into(), crash_refetches as f64);
     m.insert("timeout_refetches".into(), timeout_refetches as f64);
+    m.insert("lost_answer_refetches".into(), lost_answer_refetches as f64);
     m.insert("requests_after_given_up".into(), after_given_up as f64);
     m.insert("politeness_violations".into(), violations as f64);
     m.insert("crawl_time_s".into(), crawl_time_s);

@@ -426,9 +426,18 @@ pub struct Crawler {
     pages_this_tick: u64,
     /// Fetch latencies (DNS + fetch) of successful page fetches of this incarnation, in ns.
     pub fetch_latency_ns: Vec<u64>,
+    /// Page fetches of this incarnation that timed out, by page: the request may have been
+    /// served and its answer lost (a partition), so the retry may fetch the page again (for the
+    /// checks; the crawler does not read it).
+    pub fetch_timeouts: BTreeMap<u32, u32>,
 }
 
 impl Crawler {
+    /// This incarnation's epoch (its count of restarts), as its fetches carry it.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
     pub fn new(cfg: Rc<Config>, web: Rc<Web>, me: u32) -> Crawler {
         let frontier = match cfg.frontier {
             FrontierKind::Mercator => Frontier::Mercator(Mercator::new(cfg.front_queues as usize, cfg.back_queues())),
@@ -460,6 +469,7 @@ impl Crawler {
             wake: None,
             pages_this_tick: 0,
             fetch_latency_ns: Vec::new(),
+            fetch_timeouts: BTreeMap::new(),
         }
     }
 
@@ -786,7 +796,10 @@ impl Crawler {
         match timer {
             Timer::Wake => self.wake = None,
             Timer::Timeout { job, stage } => {
-                if self.jobs.get(&job).is_some_and(|j| j.stage as u8 == stage) {
+                if let Some(j) = self.jobs.get(&job).filter(|j| j.stage as u8 == stage) {
+                    if j.stage == Stage::Fetch && j.kind == JobKind::Page {
+                        *self.fetch_timeouts.entry(j.entry.url).or_default() += 1;
+                    }
                     ctx.count(if stage == 0 { "dns_timeouts" } else { "fetch_timeouts" }, 1);
                     self.fail_job(ctx, job);
                 }
