@@ -280,7 +280,7 @@ impl FaultsSpec {
                 }
                 Fault::ClockDrift { node, ppm } => {
                     check_node(&mut errors, format!("{path}.fault.ClockDrift.node"), *node, topo);
-                    if !(ppm.is_finite() && ppm.abs() < 1e6) {
+                    if !(ppm.is_finite() && ppm.abs() < CLOCK_DRIFT_PPM_LIMIT) {
                         errors.push((
                             format!("{path}.fault.ClockDrift.ppm"),
                             format!("must be finite and within (-1e6, 1e6), got {ppm}"),
@@ -340,19 +340,12 @@ impl FaultsSpec {
             }
         }
         if let Some(n) = &self.nemesis {
-            let rates = [
-                ("crashes_per_min", n.crashes_per_min),
-                ("partitions_per_min", n.partitions_per_min),
-                ("pauses_per_min", n.pauses_per_min),
-                ("clock_steps_per_min", n.clock_steps_per_min),
-                ("clock_drifts_per_min", n.clock_drifts_per_min),
-            ];
-            for (field, r) in rates {
+            for (field, r) in NemesisSpec::RATE_FIELDS.into_iter().zip(n.rates()) {
                 if !(r.is_finite() && r >= 0.0) {
                     errors.push((format!("faults.nemesis.{field}"), format!("must be a finite rate >= 0, got {r}")));
                 }
             }
-            if !(n.clock_drift_max_ppm.is_finite() && (0.0..1e6).contains(&n.clock_drift_max_ppm)) {
+            if !(n.clock_drift_max_ppm.is_finite() && (0.0..CLOCK_DRIFT_PPM_LIMIT).contains(&n.clock_drift_max_ppm)) {
                 errors.push((
                     "faults.nemesis.clock_drift_max_ppm".into(),
                     format!(
@@ -400,6 +393,9 @@ impl FaultsSpec {
 /// row of the report and a shaded window on every plot, and drawing them takes time before the run.
 pub const NEMESIS_FAULTS_MAX: f64 = 100_000.0;
 
+/// A clock's drift stays strictly within this many ppm either way (at -1e6 it stands still).
+pub const CLOCK_DRIFT_PPM_LIMIT: f64 = 1e6;
+
 /// The shortest crash, partition or pause a nemesis may draw.
 pub const NEMESIS_SPAN_MIN: Duration = Duration::from_micros(1);
 
@@ -407,12 +403,24 @@ impl NemesisSpec {
     /// The number of faults the nemesis draws over a run of `run_for`, on average (before the ones
     /// skipped because their node or the network is already faulty).
     pub fn expected_faults(&self, run_for: Duration) -> f64 {
-        let per_min = self.crashes_per_min
-            + self.partitions_per_min
-            + self.pauses_per_min
-            + self.clock_steps_per_min
-            + self.clock_drifts_per_min;
+        let per_min: f64 = self.rates().iter().sum();
         per_min * (run_for - self.start).as_secs_f64() / 60.0
+    }
+
+    /// The rate fields, in the order of [`NemesisSpec::rates`] (the kinds [`NemesisSpec::expand`]
+    /// draws from).
+    pub const RATE_FIELDS: [&'static str; 5] =
+        ["crashes_per_min", "partitions_per_min", "pauses_per_min", "clock_steps_per_min", "clock_drifts_per_min"];
+
+    /// The rates per minute of each kind of fault, in [`NemesisSpec::RATE_FIELDS`] order.
+    pub fn rates(&self) -> [f64; 5] {
+        [
+            self.crashes_per_min,
+            self.partitions_per_min,
+            self.pauses_per_min,
+            self.clock_steps_per_min,
+            self.clock_drifts_per_min,
+        ]
     }
 
     /// A problem at `path` if the rates draw more than [`NEMESIS_FAULTS_MAX`] faults over the run.
@@ -440,13 +448,7 @@ impl NemesisSpec {
         let mut busy_until = vec![Duration::ZERO; servers as usize];
         let mut partition_until = Duration::ZERO;
         let mut drifting_until = vec![Duration::ZERO; servers as usize];
-        let kinds = [
-            self.crashes_per_min,
-            self.partitions_per_min,
-            self.pauses_per_min,
-            self.clock_steps_per_min,
-            self.clock_drifts_per_min,
-        ];
+        let kinds = self.rates();
         let total_per_min: f64 = kinds.iter().sum();
         if total_per_min <= 0.0 {
             return out;

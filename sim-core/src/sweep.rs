@@ -209,7 +209,7 @@ impl Swarm {
                 e.push((path, format!("min {lo} is above max {hi}")));
             } else if probability && hi > 1.0 {
                 e.push((path, format!("a probability must be within [0, 1], got max {hi}")));
-            } else if name == "clock_drift_max_ppm" && hi >= 1e6 {
+            } else if name == "clock_drift_max_ppm" && hi >= crate::fault::CLOCK_DRIFT_PPM_LIMIT {
                 e.push((path, format!("must stay below 1e6 (a clock at -1e6 ppm stands still), got max {hi}")));
             }
         }

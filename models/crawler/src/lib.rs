@@ -541,8 +541,8 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 crash_refetches += 1;
             } else if a.3 {
                 timeout_refetches += 1;
-            } else if let Some(k) =
-                unanswered.get_mut(&(a.0, a.1, *page)).filter(|k| **k > 0 && a.0 == b.0 && a.1 == b.1)
+            } else if (a.0, a.1) == (b.0, b.1)
+                && let Some(k) = unanswered.get_mut(&(a.0, a.1, *page)).filter(|k| **k > 0)
             {
                 *k -= 1;
                 lost_answer_refetches += 1;
