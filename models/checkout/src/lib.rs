@@ -345,7 +345,7 @@ impl Api {
             Kind::Buy => {
                 job.hold = tagged(item, 1 + (self.index + self.servers * self.orders) % ((1 << 24) - 1));
                 self.orders += 1;
-                let hold = Some(Hold { key: job.hold, ttl: Some(self.hold_ttl) });
+                let hold = Some(Hold { key: job.hold, ttl: Some(self.hold_ttl), expiry: kv::Expiry::Ttl });
                 (kv::Op::DecrIfAtLeast { key: stock_key(item), n: 1, hold }, ReadFrom::Primary, Stage::Reserve)
             }
             Kind::Stock => (kv::Op::Get { key: stock_key(item) }, self.stock_reads, Stage::Read),
@@ -659,7 +659,7 @@ impl Model for Checkout {
             if n == layout.provider {
                 return Node::Provider(Box::new(Provider::new("provider", c.provider.clone())));
             }
-            Node::Reaper(Box::new(Restocker::new("reaper_calls", &map, &c.kv_call)))
+            Node::Reaper(Box::new(Restocker::new("reaper_calls", &map, &c.kv_call, kv::Reaper::Events, &[])))
         })
     }
 

@@ -33,6 +33,15 @@
 //! nothing tells anyone. Events go out once the deletion is durable; a primary that crashes first
 //! forgets the deletion, recovers the row, and expires it again later (one event then).
 //!
+//! **Holds by deadline.** A hold may instead carry a deadline the store keeps as data
+//! ([`Expiry::Deadline`]: the hold's score in a sorted set of holds per tag, `ZADD
+//! holds:{event} deadline hold`), never a TTL: the store does not delete it by itself and sends
+//! no event. [`Op::Reap`] (a Lua script) deletes every hold of a tag past its deadline and adds
+//! their amounts to the tag's counter in the same step; a hold past its deadline can no longer
+//! be released into anything else (the release script checks the score). A reaper that runs the
+//! script periodically ([`Reaper::Sweep`]) loses nothing to a lost message: the next sweep
+//! does what a lost one did not, and a repeated one finds nothing left to do.
+//!
 //! **Durability.** Every write is appended to the shard's log, synced (`ctx.persist`), and only
 //! then acknowledged; with `fsync: false` the primary acknowledges from the page cache
 //! (`persist_buffered`), the known-bad setting that a power loss punishes. Every answer (reads
@@ -280,21 +289,70 @@ impl ShardMap {
     }
 }
 
-/// A row: its value, its version (1 when created, +1 per write) and when it expires (the
-/// primary's local clock).
+/// A row: its value, its version (1 when created, +1 per write), when it expires (a TTL, on the
+/// primary's local clock) and a hold's deadline ([`Expiry::Deadline`], the same clock).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Row {
     pub value: i64,
     pub version: u64,
     pub expires: Option<Time>,
+    pub deadline: Option<Time>,
+}
+
+impl Row {
+    fn new(value: i64, version: u64, expires: Option<Time>) -> Row {
+        Row { value, version, expires, deadline: None }
+    }
 }
 
 /// A hold created with a decrement: a row holding the amount taken, expiring after `ttl`
-/// (`None`: never; the known-bad setting whose holds a lost release leaves stuck).
+/// (`None`: never; the known-bad setting whose holds a lost release leaves stuck) as `expiry`
+/// says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hold {
     pub key: u64,
     pub ttl: Option<Duration>,
+    pub expiry: Expiry,
+}
+
+/// How a hold's time runs out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Expiry {
+    /// A TTL (Redis `EXPIRE`): the store deletes the row when it is due and sends a keyspace
+    /// event, at most once, for a [`Restocker`] to give the amount back.
+    #[default]
+    Ttl,
+    /// A deadline kept beside the row: the store keeps the row until an [`Op::Reap`] deletes
+    /// it and gives its amount back in the same step.
+    Deadline,
+}
+
+/// How expired holds give their amounts back (a design's choice, in its config).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reaper {
+    /// Holds with a TTL; a reaper gives back what the keyspace events it receives name
+    /// (fire-and-forget: an event lost leaks its amount).
+    #[default]
+    Events,
+    /// Holds with a deadline; a reaper runs [`Op::Reap`] on every counter each `every`.
+    Sweep { every: Duration },
+}
+
+impl Reaper {
+    /// How the holds of a design with this reaper expire.
+    pub fn expiry(&self) -> Expiry {
+        match self {
+            Reaper::Events => Expiry::Ttl,
+            Reaper::Sweep { .. } => Expiry::Deadline,
+        }
+    }
+
+    pub fn validate(&self, path: &str) -> Vec<(String, String)> {
+        match self {
+            Reaper::Sweep { every } if every.0 == 0 => vec![(format!("{path}.every"), "must be positive".into())],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// An operation on the store.
@@ -332,10 +390,16 @@ pub enum Op {
     Delete {
         key: u64,
     },
-    /// If `hold` is still there: deletes it and adds its amount to `into`, atomically.
+    /// If `hold` is still there (and, with a deadline, not past it): deletes it and adds its
+    /// amount to `into`, atomically.
     ReleaseHold {
         hold: u64,
         into: u64,
+    },
+    /// Deletes every hold with a deadline that shares `counter`'s tag and whose deadline has
+    /// passed, and adds their amounts to `counter`, atomically.
+    Reap {
+        counter: u64,
     },
 }
 
@@ -348,7 +412,8 @@ impl Op {
             | Op::Cas { key, .. }
             | Op::Incr { key, .. }
             | Op::DecrIfAtLeast { key, .. }
-            | Op::Delete { key } => key,
+            | Op::Delete { key }
+            | Op::Reap { counter: key } => key,
             Op::ReleaseHold { hold, .. } => hold,
         }
     }
@@ -390,6 +455,11 @@ pub enum KvResult {
     /// `Delete` / `ReleaseHold`: whether the row was there (and so was removed).
     Deleted {
         existed: bool,
+    },
+    /// `Reap`: how many holds it deleted and the amount they gave back.
+    Reaped {
+        holds: u64,
+        amount: i64,
     },
     /// The server's pool refused it: retry.
     Busy,
@@ -498,6 +568,8 @@ pub enum Timer {
     Tick,
     /// Ship the durable log to the followers.
     Ship,
+    /// A sweeping [`Restocker`]'s next round of [`Op::Reap`].
+    Sweep,
 }
 
 /// A host that can carry a store server: its messages, timers (the server's and its pool's) and
@@ -598,6 +670,8 @@ pub struct KvServer {
     map: ShardMap,
     shard: usize,
     rows: BTreeMap<u64, Row>,
+    /// A primary's holds with a deadline, by (tag, deadline): the sorted sets `Reap` reads.
+    deadlines: BTreeSet<(u64, Time, u64)>,
     preload: Vec<(u64, i64)>,
     pool: Pool<Job>,
     role: Role,
@@ -636,6 +710,7 @@ impl KvServer {
             map: map.clone(),
             shard,
             rows: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
             preload: Vec::new(),
             pool: Pool::new(scope, spec.pool.clone()),
             role,
@@ -687,7 +762,7 @@ impl KvServer {
     /// Starts (or restarts) the server: the preload, then the log from the disk; the tick.
     pub fn on_start<A: KvHost>(&mut self, ctx: &mut Ctx<'_, A>) {
         for &(k, v) in &self.preload {
-            self.rows.insert(k, Row { value: v, version: 1, expires: None });
+            self.rows.insert(k, Row::new(v, 1, None));
         }
         let entries: Vec<Entry> = ctx.durable().iter().filter_map(|r| r.as_entry()).cloned().collect();
         for e in entries {
@@ -711,6 +786,7 @@ impl KvServer {
         }
         if let Role::Primary { expiries, followers, .. } = &mut self.role {
             expiries.extend(self.rows.iter().filter_map(|(k, r)| r.expires.map(|t| (t, *k))));
+            self.deadlines.extend(self.rows.iter().filter_map(|(k, r)| r.deadline.map(|t| (route_of(*k), t, *k))));
             for f in followers {
                 f.last_sent = ctx.monotonic();
             }
@@ -825,14 +901,21 @@ impl KvServer {
     fn decide(&self, op: Op, now: Time) -> (KvResult, Vec<(u64, Option<Row>)>) {
         let row = |k: u64| self.rows.get(&k).copied();
         let version = |k: u64| row(k).map_or(0, |r| r.version);
-        let written = |k: u64, value: i64, expires: Option<Time>| Row { value, version: version(k) + 1, expires };
+        let written = |k: u64, value: i64, expires: Option<Time>| Row::new(value, version(k) + 1, expires);
         let conflict = |k: u64| {
             let r = row(k);
             KvResult::Conflict { value: r.map_or(0, |r| r.value), version: r.map_or(0, |r| r.version) }
         };
         let ok = |r: Row| KvResult::Written { value: r.value, version: r.version };
         // The row of a hold created beside a write, holding `amount`.
-        let hold_row = |h: Hold, amount: i64| (h.key, Some(written(h.key, amount, h.ttl.map(|d| now + d))));
+        let hold_row = |h: Hold, amount: i64| {
+            let due = h.ttl.map(|d| now + d);
+            let r = match h.expiry {
+                Expiry::Ttl => written(h.key, amount, due),
+                Expiry::Deadline => Row { deadline: due, ..written(h.key, amount, None) },
+            };
+            (h.key, Some(r))
+        };
         match op {
             Op::Get { key } => match row(key) {
                 Some(r) => (KvResult::Found { value: r.value, version: r.version }, Vec::new()),
@@ -871,7 +954,7 @@ impl KvServer {
                 Some(_) => (KvResult::Deleted { existed: true }, vec![(key, None)]),
                 None => (KvResult::Deleted { existed: false }, Vec::new()),
             },
-            Op::ReleaseHold { hold, into } => match row(hold) {
+            Op::ReleaseHold { hold, into } => match row(hold).filter(|h| h.deadline.is_none_or(|t| t > now)) {
                 Some(h) => {
                     let old = row(into);
                     let back =
@@ -880,6 +963,22 @@ impl KvServer {
                 }
                 None => (KvResult::Deleted { existed: false }, Vec::new()),
             },
+            Op::Reap { counter } => {
+                let tag = route_of(counter);
+                let due: Vec<u64> =
+                    self.deadlines.range((tag, Time::ZERO, 0)..=(tag, now, u64::MAX)).map(|d| d.2).collect();
+                let amount: i64 = due.iter().filter_map(|&k| row(k)).map(|r| r.value).sum();
+                let reaped = KvResult::Reaped { holds: due.len() as u64, amount };
+                if due.is_empty() {
+                    return (reaped, Vec::new());
+                }
+                let old = row(counter);
+                let back =
+                    written(counter, old.map_or(0, |r| r.value).saturating_add(amount), old.and_then(|r| r.expires));
+                let mut changes: Vec<(u64, Option<Row>)> = due.into_iter().map(|k| (k, None)).collect();
+                changes.push((counter, Some(back)));
+                (reaped, changes)
+            }
         }
     }
 
@@ -894,12 +993,20 @@ impl KvServer {
     /// Applies `changes` on the primary, logs and persists them; the entry's sequence number.
     fn append<A: KvHost>(&mut self, ctx: &mut Ctx<'_, A>, changes: Vec<(u64, Option<Row>)>, cause: Cause) -> u64 {
         let Role::Primary { log, writes, expiries, .. } = &mut self.role else { unreachable!("only primaries write") };
+        let deadlines = &mut self.deadlines;
         for (k, new) in &changes {
-            if let Some(t) = self.rows.get(k).and_then(|r| r.expires) {
+            let old = self.rows.get(k);
+            if let Some(t) = old.and_then(|r| r.expires) {
                 expiries.remove(&(t, *k));
+            }
+            if let Some(t) = old.and_then(|r| r.deadline) {
+                deadlines.remove(&(route_of(*k), t, *k));
             }
             if let Some(t) = new.and_then(|r| r.expires) {
                 expiries.insert((t, *k));
+            }
+            if let Some(t) = new.and_then(|r| r.deadline) {
+                deadlines.insert((route_of(*k), t, *k));
             }
         }
         apply_changes(&mut self.rows, &changes);
@@ -1010,6 +1117,7 @@ impl KvServer {
     pub fn on_timer<A: KvHost>(&mut self, ctx: &mut Ctx<'_, A>, t: Timer) {
         match t {
             Timer::Ship => self.ship(ctx, true),
+            Timer::Sweep => {} // a restocker's
             Timer::Tick => {
                 crate::set_timer(ctx, self.spec.expiry_tick, Timer::Tick);
                 self.tick(ctx);
@@ -1161,12 +1269,18 @@ impl KvClient {
 /// What a [`Restocker`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RestockStats {
-    /// Keyspace events received.
+    /// Keyspace events received ([`Reaper::Events`]).
     pub events: u64,
-    /// Amounts given back (acknowledged increments).
+    /// Amounts given back (acknowledged increments, or reaps).
     pub restocked: u64,
     /// Amounts whose increment failed (timed out: maybe applied, maybe not).
     pub failed: u64,
+    /// Reap scripts sent ([`Reaper::Sweep`]) and those whose call failed (the next sweep does
+    /// their work).
+    pub reaps: u64,
+    pub reaps_failed: u64,
+    /// Holds the acknowledged reaps deleted.
+    pub holds_reaped: u64,
 }
 
 impl RestockStats {
@@ -1174,43 +1288,69 @@ impl RestockStats {
         self.events += o.events;
         self.restocked += o.restocked;
         self.failed += o.failed;
+        self.reaps += o.reaps;
+        self.reaps_failed += o.reaps_failed;
+        self.holds_reaped += o.holds_reaped;
     }
 }
 
-/// The subscriber that gives back what expired holds held: on the keyspace event of a hold
-/// `tagged(t, s)` (`s != 0`) it adds the hold's amount back to its counter `tagged(t, 0)` (the
-/// counter shares the tag, so the shard). Lives in a node of its own, named as a subscriber of
-/// the store's servers. Events are fire-and-forget: one it never receives leaks its amount.
+/// What a call of the restocker carries: the amount of an increment, or the counter a reap was for.
+#[derive(Clone, Copy, Debug)]
+enum Work {
+    Incr(i64),
+    Reap(u64),
+}
+
+/// The node that gives back what expired holds held, as the design's [`Reaper`] says:
+/// - `Events`: on the keyspace event of a hold `tagged(t, s)` (`s != 0`) it adds the hold's
+///   amount back to its counter `tagged(t, 0)` (the counter shares the tag, so the shard). It
+///   is named as a subscriber of the store's servers. Events are fire-and-forget: one it never
+///   receives leaks its amount.
+/// - `Sweep`: every `every` it runs [`Op::Reap`] on each counter (one call per counter at a
+///   time), which deletes the holds past their deadline and gives their amounts back in one
+///   step; nothing is lost with a message.
 pub struct Restocker<M> {
-    calls: Calls<M, i64>,
+    calls: Calls<M, Work>,
     kv: KvClient,
+    reaper: Reaper,
+    /// The counters a sweep reaps into, and whether a reap of each is in flight.
+    counters: Vec<(u64, bool)>,
     pub stats: RestockStats,
 }
 
 impl<M: From<Msg> + Clone> Restocker<M> {
-    pub fn new(scope: &'static str, map: &ShardMap, policy: &CallPolicy) -> Restocker<M> {
+    /// A restocker for `reaper`; a sweep reaps holds into `counters`.
+    pub fn new(scope: &'static str, map: &ShardMap, policy: &CallPolicy, reaper: Reaper, counters: &[u64]) -> Self {
         let mut calls = Calls::new();
         let kv = KvClient::register(&mut calls, scope, map, policy);
-        Restocker { calls, kv, stats: RestockStats::default() }
+        let counters = counters.iter().map(|&c| (c, false)).collect();
+        Restocker { calls, kv, reaper, counters, stats: RestockStats::default() }
     }
 
-    /// A message for the restocker: an event, or the store's answer to an increment.
+    /// Starts (or restarts) the restocker: a sweeping one sets its first sweep.
+    pub fn on_start<A: Actor<Msg: From<M>, Timer: From<CallTimer> + From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>) {
+        if let Reaper::Sweep { every } = self.reaper {
+            crate::set_timer(ctx, every, Timer::Sweep);
+        }
+    }
+
+    /// A message for the restocker: an event, or the store's answer to an increment or a reap.
     pub fn on_msg<A: Actor<Msg: From<M>, Timer: From<CallTimer>>>(&mut self, ctx: &mut Ctx<'_, A>, msg: Msg) {
         match msg {
             Msg::Expired { key, value } => {
                 self.stats.events += 1;
                 let Some((tag, sub)) = untag(key) else { return };
-                if sub == 0 {
-                    return; // a counter, not a hold: nothing to give back
+                if sub == 0 || self.reaper != Reaper::Events {
+                    return; // a counter's expiry, or a sweeping reaper's: nothing to give back here
                 }
                 let op = Op::Incr { key: tagged(tag, 0), by: value };
-                if let Err(d) = self.kv.call(&mut self.calls, ctx, op, ReadFrom::Primary, value) {
-                    self.done(d);
+                if let Err(d) = self.kv.call(&mut self.calls, ctx, op, ReadFrom::Primary, Work::Incr(value)) {
+                    self.done(d, None);
                 }
             }
             Msg::Resp { id, result } => {
-                if let Some((d, _)) = KvClient::on_response(&mut self.calls, ctx, id, result) {
-                    self.done(d);
+                if let Some((d, r)) = KvClient::on_response(&mut self.calls, ctx, id, result) {
+                    self.done(d, Some(r));
                 }
             }
             _ => {}
@@ -1219,15 +1359,48 @@ impl<M: From<Msg> + Clone> Restocker<M> {
 
     pub fn on_timer<A: Actor<Msg: From<M>, Timer: From<CallTimer>>>(&mut self, ctx: &mut Ctx<'_, A>, t: CallTimer) {
         if let Some(d) = self.calls.on_timer(ctx, t) {
-            self.done(d);
+            self.done(d, None);
         }
     }
 
-    fn done(&mut self, d: Done<i64>) {
-        if d.outcome == crate::calls::CallOutcome::Ok {
-            self.stats.restocked += d.data as u64;
-        } else {
-            self.stats.failed += d.data as u64;
+    /// The store's timer kind, of which a restocker uses [`Timer::Sweep`].
+    pub fn on_kv_timer<A>(&mut self, ctx: &mut Ctx<'_, A>, t: Timer)
+    where
+        A: Actor<Msg: From<M>, Timer: From<CallTimer> + From<Timer>>,
+    {
+        let (Timer::Sweep, Reaper::Sweep { every }) = (t, self.reaper) else { return };
+        crate::set_timer(ctx, every, Timer::Sweep);
+        for i in 0..self.counters.len() {
+            let (counter, busy) = self.counters[i];
+            if busy {
+                continue;
+            }
+            self.stats.reaps += 1;
+            self.counters[i].1 = true;
+            let op = Op::Reap { counter };
+            if let Err(d) = self.kv.call(&mut self.calls, ctx, op, ReadFrom::Primary, Work::Reap(counter)) {
+                self.done(d, None);
+            }
+        }
+    }
+
+    fn done(&mut self, d: Done<Work>, result: Option<KvResult>) {
+        let ok = d.outcome == crate::calls::CallOutcome::Ok;
+        match d.data {
+            Work::Incr(v) if ok => self.stats.restocked += v as u64,
+            Work::Incr(v) => self.stats.failed += v as u64,
+            Work::Reap(counter) => {
+                if let Some(c) = self.counters.iter_mut().find(|c| c.0 == counter) {
+                    c.1 = false;
+                }
+                match result {
+                    Some(KvResult::Reaped { holds, amount }) if ok => {
+                        self.stats.holds_reaped += holds;
+                        self.stats.restocked += amount.max(0) as u64;
+                    }
+                    _ => self.stats.reaps_failed += 1,
+                }
+            }
         }
     }
 }
@@ -1433,7 +1606,7 @@ mod tests {
         assert_eq!(one.run(&[(4, insert(7))]), [KvResult::Conflict { value: 11, version: 2 }]);
         assert_eq!(one.run(&[(5, insert(8))]), [KvResult::Written { value: 1, version: 1 }]);
         assert_eq!(one.server().stats.conflicts, 2);
-        assert_eq!(one.server().rows()[&7], Row { value: 11, version: 2, expires: None });
+        assert_eq!(one.server().rows()[&7], Row::new(11, 2, None));
     }
 
     #[test]
@@ -1444,7 +1617,8 @@ mod tests {
         // queues the rest; each decision sees every earlier one.
         let ops: Vec<(u64, Op)> = (0..60u64)
             .map(|i| {
-                let hold = Some(Hold { key: tagged(42, 1 + i), ttl: Some(Duration::from_secs(60)) });
+                let hold =
+                    Some(Hold { key: tagged(42, 1 + i), ttl: Some(Duration::from_secs(60)), expiry: Expiry::Ttl });
                 (100 + i, Op::DecrIfAtLeast { key: stock, n: if i % 3 == 0 { 3 } else { 1 }, hold })
             })
             .collect();
@@ -1485,7 +1659,7 @@ mod tests {
         let mut one = One::new(spec(1), &[]);
         let ttl = Some(Duration::from_secs(1));
         one.run(&[(1, Op::Put { key: 3, value: 30, ttl }), (2, Op::Put { key: 4, value: 40, ttl })]);
-        let hold = Hold { key: tagged(9, 1), ttl: Some(ms(1500)) };
+        let hold = Hold { key: tagged(9, 1), ttl: Some(ms(1500)), expiry: Expiry::Ttl };
         one.run(&[(3, put(tagged(9, 0), 5)), (4, Op::DecrIfAtLeast { key: tagged(9, 0), n: 2, hold: Some(hold) })]);
         one.tick(ms(900));
         assert!(one.events.is_empty());
@@ -1508,9 +1682,50 @@ mod tests {
     }
 
     #[test]
+    fn holds_with_a_deadline_wait_for_a_reap_which_gives_back_every_due_hold_at_once() {
+        let counter = tagged(9, 0);
+        let mut one = One::new(spec(1), &[(counter, 10), (tagged(8, 0), 10)]);
+        let hold =
+            |sub: u64, ttl_ms: u64| Hold { key: tagged(9, sub), ttl: Some(ms(ttl_ms)), expiry: Expiry::Deadline };
+        let take = |sub, n, ttl_ms| Op::DecrIfAtLeast { key: counter, n, hold: Some(hold(sub, ttl_ms)) };
+        let other =
+            Op::DecrIfAtLeast { key: tagged(8, 0), n: 4, hold: Some(Hold { key: tagged(8, 1), ..hold(1, 500) }) };
+        one.run(&[(1, take(1, 2, 1000)), (2, take(2, 3, 1000)), (3, take(3, 1, 5000)), (4, other)]);
+        assert_eq!(one.server().rows()[&tagged(9, 1)].deadline, Some(Time(ms(1000).0)));
+        assert_eq!(one.server().rows()[&tagged(9, 1)].expires, None, "a deadline is not a TTL");
+        // Past the deadlines, the store's expiry neither deletes the holds nor sends an event.
+        one.tick(ms(1500));
+        assert!(one.events.is_empty());
+        assert_eq!(one.server().stats.expired, 0);
+        assert_eq!(one.server().rows()[&counter].value, 4);
+        // A hold past its deadline cannot be released into anything else (an order).
+        let confirm = Op::ReleaseHold { hold: tagged(9, 2), into: tagged(9, 100) };
+        assert_eq!(one.run(&[(5, confirm)]), [KvResult::Deleted { existed: false }]);
+        // One reap gives back the two due holds of its tag in one write; the third is not due,
+        // and the other tag's hold is another counter's.
+        let reap = Op::Reap { counter };
+        let seq = one.server().log_seq();
+        assert_eq!(one.run(&[(6, reap)]), [KvResult::Reaped { holds: 2, amount: 5 }]);
+        assert_eq!(one.server().log_seq(), seq + 1, "one logged step");
+        let rows = one.server().rows();
+        assert_eq!(rows[&counter].value, 9);
+        assert!(!rows.contains_key(&tagged(9, 1)) && !rows.contains_key(&tagged(9, 2)));
+        assert!(rows.contains_key(&tagged(9, 3)) && rows.contains_key(&tagged(8, 1)));
+        // Again: nothing left to do, nothing written (a lost answer's retry changes nothing).
+        assert_eq!(one.run(&[(7, reap)]), [KvResult::Reaped { holds: 0, amount: 0 }]);
+        assert_eq!(one.server().log_seq(), seq + 1);
+        // A live hold still becomes an order.
+        let confirm = Op::ReleaseHold { hold: tagged(9, 3), into: tagged(9, 100) };
+        assert_eq!(one.run(&[(8, confirm)]), [KvResult::Deleted { existed: true }]);
+        assert_eq!(one.server().rows()[&tagged(9, 100)].value, 1);
+        assert_eq!(one.run(&[(9, Op::Reap { counter: tagged(8, 0) })]), [KvResult::Reaped { holds: 1, amount: 4 }]);
+        assert_eq!(one.server().rows()[&tagged(8, 0)].value, 10);
+    }
+
+    #[test]
     fn answers_wait_for_the_disk_and_release_a_hold_only_once() {
         let mut one = One::new(spec(1), &[(tagged(1, 0), 5)]);
-        let hold = Some(Hold { key: tagged(1, 7), ttl: Some(Duration::from_secs(10)) });
+        let hold = Some(Hold { key: tagged(1, 7), ttl: Some(Duration::from_secs(10)), expiry: Expiry::Ttl });
         one.each(|s, ctx| {
             s.on_msg(
                 ctx,
@@ -1673,7 +1888,7 @@ mod tests {
         let lost = acked
             .iter()
             .filter(|&&(k, v, ver)| {
-                let row = primary.rows().get(&k).copied().unwrap_or(Row { value: 0, version: 0, expires: None });
+                let row = primary.rows().get(&k).copied().unwrap_or(Row::new(0, 0, None));
                 row.version < ver || (row.version == ver && row.value != v)
             })
             .count();

@@ -27,8 +27,17 @@
 //! after the retries, the breaker open): the hold is released back into remaining at once.
 //! Unknown (the last attempt timed out: the charge may have gone through, and only the
 //! provider's webhook, not modelled, would say): the hold is left to its TTL. A hold whose API
-//! server crashed is left to its TTL too. When a hold expires, the store sends a keyspace event
-//! to the reaper ([`kv::Restocker`]), which adds its tickets back to remaining.
+//! server crashed is left to its TTL too. How an expired hold gives its tickets back is the
+//! `reaper` (a [`kv::Reaper`], run by [`kv::Restocker`] on a node of its own):
+//! - `Events` (the notes' design): the hold is a row with a Redis TTL; when it expires, the store
+//!   sends a keyspace event to the reaper, which adds its tickets back to remaining. Keyspace
+//!   events are fire-and-forget: an event the network loses (a partition between the reaper and
+//!   a shard's primary while holds expire) leaves its tickets out of remaining for ever.
+//! - `Sweep(every)`: the hold keeps its deadline beside it (a sorted set of holds per event)
+//!   and no TTL; every `every` the reaper runs one script per event that deletes the holds past
+//!   their deadline and adds their tickets back, in one step. A lost call loses nothing: the
+//!   next sweep does its work. A hold past its deadline cannot become an order (the confirm's
+//!   script checks the deadline), as an expired TTL hold cannot.
 //!
 //! **Waiting room** (`room`, optional): the on-sale spike is absorbed by a queue in front of the
 //! purchase path. Buyers enter a room node; at most `room.active` purchases run at once, the
@@ -64,8 +73,8 @@ pub mod check;
 use check::{Finding, Slot, Tally};
 use parts::calls::{Answer, CallOutcome, CallPolicy, CallStats, CallTimer, Calls, Done, ReqId, ServiceId};
 use parts::kv::{
-    self, Hold, KvClient, KvResult, KvServer, KvSpec, KvStats, ReadFrom, RestockStats, Restocker, ShardMap, tagged,
-    untag,
+    self, Hold, KvClient, KvResult, KvServer, KvSpec, KvStats, ReadFrom, Reaper, RestockStats, Restocker, ShardMap,
+    tagged, untag,
 };
 use parts::pool::{PoolTimer, Slots};
 use parts::provider::{self, Provider, ProviderSpec, ProviderStats};
@@ -121,6 +130,7 @@ impl Default for RoomSpec {
 ///     provider: (latency: LogNormal(median: "300ms", sigma: 0.5), error_rate: 0.05),
 ///     payment: (timeout: "1s", retries: 1),
 ///     events: 10, tickets: 500, max_per_order: 4, hold_ttl: Some("10s"),
+///     reaper: Events,                          // or Sweep(every: "1s")
 ///     strategy: Hold, occ_retries: 10,
 /// )
 /// ```
@@ -146,6 +156,8 @@ pub struct Config {
     pub max_per_order: u32,
     /// How long a hold keeps its tickets (`None`: for ever, the known-bad setting).
     pub hold_ttl: Option<Duration>,
+    /// How expired holds give their tickets back: keyspace events, or a periodic sweep.
+    pub reaper: Reaper,
     pub strategy: Strategy,
     /// `Occ`: compare-and-set attempts after the first before the purchase fails.
     pub occ_retries: u32,
@@ -166,6 +178,7 @@ impl Default for Config {
             tickets: 500,
             max_per_order: 4,
             hold_ttl: Some(Duration::from_secs(10)),
+            reaper: Reaper::Events,
             strategy: Strategy::Hold,
             occ_retries: 10,
         }
@@ -505,6 +518,7 @@ pub struct Api {
     orders: u64,
     service: Dist,
     hold_ttl: Option<Duration>,
+    expiry: kv::Expiry,
     strategy: Strategy,
     occ_retries: u32,
     pub stats: ShopStats,
@@ -535,7 +549,7 @@ impl Api {
         let op = match self.strategy {
             Strategy::Hold => {
                 job.stage = Stage::Reserve;
-                let hold = Some(Hold { key: job.hold, ttl: self.hold_ttl });
+                let hold = Some(Hold { key: job.hold, ttl: self.hold_ttl, expiry: self.expiry });
                 kv::Op::DecrIfAtLeast { key, n: job.n as i64, hold }
             }
             Strategy::Occ | Strategy::ReadThenWrite => {
@@ -575,7 +589,7 @@ impl Api {
             let event = job.event;
             // The hold in the same step: a purchase whose answer is lost leaves a hold that its
             // TTL returns, never tickets taken from `remaining` and held nowhere.
-            let hold = Some((Hold { key: job.hold, ttl: self.hold_ttl }, n));
+            let hold = Some((Hold { key: job.hold, ttl: self.hold_ttl, expiry: self.expiry }, n));
             self.occ(event).cas += 1;
             kv::Op::Cas { key, version, value: remaining - n, ttl: None, hold }
         } else {
@@ -720,7 +734,7 @@ pub enum Node {
     Api(Box<Api>),
     Kv(Box<KvServer>),
     Provider(Box<Provider>),
-    /// Gives back the tickets of expired holds, on the store's keyspace events.
+    /// Gives back the tickets of expired holds (on the store's keyspace events, or by sweeps).
     Reaper(Box<Restocker<Msg>>),
 }
 
@@ -736,6 +750,7 @@ impl Actor for Node {
             // an incarnation started at t numbers its purchases from t in ms x 100, room for
             // 100 purchases a millisecond per server before two incarnations could meet.
             Node::Api(a) => a.orders = ctx.now().0 / 1_000_000 * 100,
+            Node::Reaper(r) => r.on_start(ctx),
             _ => {}
         }
     }
@@ -769,6 +784,7 @@ impl Actor for Node {
             (Node::Kv(s), Timer::Pool(t)) => s.on_pool_timer(ctx, t),
             (Node::Provider(p), Timer::Pay(t)) => p.on_timer(ctx, t),
             (Node::Reaper(r), Timer::Call(t)) => r.on_timer(ctx, t),
+            (Node::Reaper(r), Timer::Kv(t)) => r.on_kv_timer(ctx, t),
             _ => {}
         }
     }
@@ -831,6 +847,15 @@ impl Model for Ticket {
         }
         if c.hold_ttl.is_some_and(|t| t.0 == 0) {
             e.push(("config.hold_ttl".into(), "must be positive (None: holds never expire)".into()));
+        }
+        e.extend(c.reaper.validate("config.reaper"));
+        if c.reaper != Reaper::Events && c.strategy == Strategy::ReadThenWrite {
+            e.push((
+                "config.reaper".into(),
+                "a sweep reaps holds made with their deadline (strategy Hold or Occ); ReadThenWrite writes its \
+                 hold as a plain row with a TTL: use reaper: Events"
+                    .into(),
+            ));
         }
         let need = Layout::servers_needed(c);
         if topo.servers.len() != need {
@@ -923,20 +948,25 @@ impl Model for Ticket {
                     orders: 0,
                     service: c.api_service.clone(),
                     hold_ttl: c.hold_ttl,
+                    expiry: c.reaper.expiry(),
                     strategy: c.strategy,
                     occ_retries: c.occ_retries,
                     stats: ShopStats::default(),
                 }));
             }
             if layout.kv.contains(&n) {
-                let mut s = KvServer::new("kv", &c.kv, &map, n, &[layout.reaper]);
+                // Keyspace events go to the reaper that listens for them; holds with a deadline
+                // send none.
+                let subscribers = if c.reaper == Reaper::Events { vec![layout.reaper] } else { Vec::new() };
+                let mut s = KvServer::new("kv", &c.kv, &map, n, &subscribers);
                 s.preload((0..c.events as u64).map(|e| (event_key(e), c.tickets)));
                 return Node::Kv(Box::new(s));
             }
             if n == layout.provider {
                 return Node::Provider(Box::new(Provider::new("provider", c.provider.clone())));
             }
-            Node::Reaper(Box::new(Restocker::new("reaper_calls", &map, &c.kv_call)))
+            let counters: Vec<u64> = (0..c.events as u64).map(event_key).collect();
+            Node::Reaper(Box::new(Restocker::new("reaper_calls", &map, &c.kv_call, c.reaper, &counters)))
         })
     }
 
@@ -1021,7 +1051,7 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
                 Slot::Remaining => t.remaining = row.value,
                 Slot::Hold => {
                     t.held += row.value;
-                    if row.expires.is_some_and(|x| x > run.end) {
+                    if row.expires.or(row.deadline).is_some_and(|x| x > run.end) {
                         t.live += row.value;
                     }
                 }
@@ -1086,9 +1116,15 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     put("late_confirms", shop.late_confirms as f64);
     put("released", shop.released as f64);
     put("store_errors", shop.store_errors as f64);
-    put("holds_expired", kvs.expired as f64);
+    // Holds whose time ran out: deleted by the store's TTL, or by the reaper's sweeps.
+    put("holds_expired", (kvs.expired + reaper.holds_reaped) as f64);
     put("tickets_restocked", reaper.restocked as f64);
     put("reaper_events", reaper.events as f64);
+    if let Reaper::Sweep { .. } = c.reaper {
+        put("holds_reaped", reaper.holds_reaped as f64);
+        put("reaps", reaper.reaps as f64);
+        put("reaps_failed", reaper.reaps_failed as f64);
+    }
     put("room_waiting_max", room_waiting_max as f64);
     put("room_turned_away", turned_away as f64);
     put("kv_writes", kvs.writes as f64);

@@ -1,6 +1,7 @@
 //! Every `ticket` scenario file through the generic driver and the real verdict, and the
 //! controls: each known-bad run again with its cause removed.
 
+use parts::kv::Reaper;
 use sim_core::scenario::Scenario;
 use sim_core::testkit::{self, failed_checks, measure};
 use ticket::{Config, Strategy, Ticket};
@@ -73,6 +74,42 @@ fn control_no_expiry_with_a_ttl_returns_every_ticket() {
     assert!(measure(&c.fixed, "holds_expired") >= 1.0);
 }
 
+/// The notes' reaper hears of expired holds by keyspace events, fire-and-forget: a split between
+/// it and a shard's primary while holds expire loses events, and their tickets never return.
+#[test]
+fn lost_keyspace_events_leave_tickets_stuck() {
+    let (r, _) = testkit::run_as_expected::<Ticket>(&load("ticket_lost_expiry_events"));
+    let m = |k| measure(&r, k);
+    assert!(m("tickets_stuck") >= 1.0, "{:?}", r.model_report.measures);
+    assert_eq!(m("tickets_on_hold"), 0.0, "stuck, not on hold: the holds are gone");
+    assert!(m("reaper_events") < m("holds_expired"), "events lost: {} of {}", m("reaper_events"), m("holds_expired"));
+}
+
+/// Control for ticket_lost_expiry_events: the same faults with holds that keep a deadline and
+/// a reaper that sweeps every second (one script per event deletes the holds past it and gives
+/// their tickets back in one step): the sweeps the split cut are made up by the next ones, and
+/// nothing is stuck. The same with OCC purchases, whose compare-and-set creates the hold.
+#[test]
+fn control_lost_keyspace_events_with_a_sweeping_reaper_returns_every_ticket() {
+    let sweep = Reaper::Sweep { every: sim_core::Duration::from_secs(1) };
+    for strategy in [Strategy::Hold, Strategy::Occ] {
+        let fix = |sc: &mut Scenario<Config>| {
+            sc.config.reaper = sweep;
+            sc.config.strategy = strategy;
+        };
+        let c = testkit::control::<Ticket>(&load("ticket_lost_expiry_events"), fix, &[]);
+        let m = |k| measure(&c.fixed, k);
+        assert_eq!(m("tickets_stuck"), 0.0, "{strategy:?}");
+        assert!(
+            m("holds_reaped") >= 1.0 && m("holds_reaped") == m("holds_expired"),
+            "{:?}",
+            c.fixed.model_report.measures
+        );
+        assert!(m("reaps_failed") >= 1.0, "{strategy:?}: the split cut some sweeps, and nothing was lost with them");
+        assert_eq!(m("reaper_events"), 0.0, "holds with a deadline send no keyspace events");
+    }
+}
+
 /// Under OCC the retry rate grows with the buyers of an event: the table's rows, by buyers.
 #[test]
 fn occ_conflicts_grow_with_contention() {
@@ -114,4 +151,21 @@ fn an_occ_purchase_whose_answer_is_lost_leaves_a_hold_its_ttl_returns() {
     assert!(!failed_checks(&r).iter().any(|c| c == "never_oversold"), "failed: {:?}", failed_checks(&r));
     assert!(measure(&r, "store_errors") > 100.0, "the store's answers were lost: {}", measure(&r, "store_errors"));
     assert!(measure(&r, "holds_expired") > 0.0, "the lost purchases' holds expired back");
+}
+
+/// A sweeping reaper's mistakes are named at their field: a zero period, and a sweep with
+/// read-then-write purchases (whose hold is a plain row with a TTL, never reaped by a sweep).
+#[test]
+fn a_sweeping_reaper_is_validated_where_it_is_written() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/ticket.ron")).unwrap();
+    let with = |reaper: &str, strategy: &str| {
+        let t = text.replace("strategy: Hold,", &format!("reaper: {reaper}, strategy: {strategy},"));
+        sim_core::parse::load_scenario::<Ticket>(&t).err().map(|p| format!("{p:?}"))
+    };
+    assert_eq!(with("Sweep(every: \"1s\")", "Hold"), None);
+    let zero = with("Sweep(every: \"0s\")", "Hold").expect("a zero period is refused");
+    assert!(zero.contains("config.reaper.every") && zero.contains("must be positive"), "{zero}");
+    let rtw = with("Sweep(every: \"1s\")", "ReadThenWrite").expect("a sweep of read-then-write holds is refused");
+    assert!(rtw.contains("config.reaper") && rtw.contains("use reaper: Events"), "{rtw}");
+    assert_eq!(with("Events", "ReadThenWrite"), None);
 }
