@@ -210,6 +210,9 @@ fn kinds_text(k: &sim_core::explore::Kinds) -> String {
     if k.clock_step {
         v.push(format!("clock step (up to {})", k.clock_step_max));
     }
+    if k.clock_drift {
+        v.push(format!("clock drift (within {} ppm, {})", k.clock_drift_max_ppm, k.clock_drift_duration));
+    }
     if k.delay {
         v.push("message delay".into());
     }

@@ -224,12 +224,16 @@ pub struct Kinds {
     pub partition: bool,
     pub pause: bool,
     pub clock_step: bool,
+    pub clock_drift: bool,
     pub delay: bool,
     /// Typical durations (from the nemesis, else the schedule, else 1 s).
     pub crash_downtime: Duration,
     pub partition_duration: Duration,
     pub pause_duration: Duration,
     pub clock_step_max: Duration,
+    /// A drift's rate is drawn within `±clock_drift_max_ppm` and lasts `clock_drift_duration`.
+    pub clock_drift_max_ppm: f64,
+    pub clock_drift_duration: Duration,
 }
 
 impl Kinds {
@@ -242,6 +246,8 @@ impl Kinds {
             partition_duration: second,
             pause_duration: second,
             clock_step_max: Duration::from_millis(500),
+            clock_drift_max_ppm: 500.0,
+            clock_drift_duration: Duration::from_secs(30),
             ..Default::default()
         };
         if let Some(n) = &sc.faults.nemesis {
@@ -253,6 +259,8 @@ impl Kinds {
             (k.crash_downtime, k.partition_duration, k.pause_duration) =
                 (n.crash_downtime, n.partition_duration, n.pause_duration);
             k.clock_step_max = n.clock_step_max;
+            k.clock_drift = n.clock_drifts_per_min > 0.0;
+            (k.clock_drift_max_ppm, k.clock_drift_duration) = (n.clock_drift_max_ppm, n.clock_drift_duration);
         }
         for f in &sc.faults.schedule {
             let d = f.duration.unwrap_or(second);
@@ -267,6 +275,12 @@ impl Kinds {
                 Fault::Partition(_) => (k.partition, k.partition_duration) = (true, d),
                 Fault::Pause(_) => (k.pause, k.pause_duration) = (true, d),
                 Fault::ClockStep { .. } => k.clock_step = true,
+                Fault::ClockDrift { ppm, .. } => {
+                    // The schedule's largest rate bounds the search's (a nemesis's bound stays
+                    // when it is larger).
+                    let bound = if k.clock_drift { k.clock_drift_max_ppm.max(ppm.abs()) } else { ppm.abs() };
+                    (k.clock_drift, k.clock_drift_max_ppm, k.clock_drift_duration) = (true, bound, d);
+                }
                 _ => {}
             }
         }
@@ -274,10 +288,17 @@ impl Kinds {
     }
 
     fn list(&self) -> Vec<u8> {
-        [(self.crash, 0), (self.partition, 1), (self.pause, 2), (self.clock_step, 3), (self.delay, 4)]
-            .into_iter()
-            .filter_map(|(on, k)| on.then_some(k))
-            .collect()
+        [
+            (self.crash, 0),
+            (self.partition, 1),
+            (self.pause, 2),
+            (self.clock_step, 3),
+            (self.delay, DELAY),
+            (self.clock_drift, DRIFT),
+        ]
+        .into_iter()
+        .filter_map(|(on, k)| on.then_some(k))
+        .collect()
     }
 
     /// A new fault of kind `k` on `node` at `at`.
@@ -293,6 +314,10 @@ impl Kinds {
                 let mag = rng.below(self.clock_step_max.0.max(1)) / 1_000 * 1_000;
                 let by = if rng.chance(0.5) { -(mag as i64) } else { mag as i64 };
                 (None, Fault::ClockStep { node, by: crate::fault::SignedDuration(by) })
+            }
+            DRIFT => {
+                let ppm = (2.0 * rng.unit() - 1.0) * self.clock_drift_max_ppm;
+                (Some(self.clock_drift_duration), Fault::ClockDrift { node, ppm })
             }
             _ => (
                 Some(log_uniform(rng, 1_000_000, 1_000_000_000)),
@@ -603,6 +628,8 @@ fn last_start(end: Duration) -> Duration {
 }
 
 const DELAY: u8 = 4;
+/// After the delay: a scenario without drifts lists the kinds it listed before drifts existed.
+const DRIFT: u8 = 5;
 
 fn kind_of(f: &Fault) -> Option<u8> {
     match f {
@@ -610,7 +637,8 @@ fn kind_of(f: &Fault) -> Option<u8> {
         Fault::Partition(_) => Some(1),
         Fault::Pause(_) => Some(2),
         Fault::ClockStep { .. } => Some(3),
-        Fault::Delay { .. } => Some(4),
+        Fault::Delay { .. } => Some(DELAY),
+        Fault::ClockDrift { .. } => Some(DRIFT),
         _ => None,
     }
 }
@@ -632,6 +660,47 @@ mod tests {
 
     fn delivery(at_us: u64, node: u32, from: u32, sent_us: u64) -> Anchor {
         Anchor { at: Duration(at_us * 1_000), node, kind: 0, message: Some((from, Duration(sent_us * 1_000 + 321))) }
+    }
+
+    /// Drifts are a kind of the search when the nemesis draws them or the schedule names one:
+    /// the search draws rates within the bound (both signs) for the stated duration; a scenario
+    /// without drifts lists the kinds it listed before drifts were a kind (its searches unchanged).
+    #[test]
+    fn the_search_drifts_clocks_when_the_scenario_does() {
+        let sc = |faults: &str| -> Scenario<()> {
+            ron::from_str(&format!(r#"(name: "t", model: "m", duration: "10s", faults: {faults})"#)).unwrap()
+        };
+        let none = Kinds::of(&sc("(schedule: [(at: \"1s\", fault: Crash(node: 0))])"), true);
+        assert!(!none.clock_drift);
+        assert_eq!(none.list(), [0, DELAY]);
+        let nemesis = Kinds::of(
+            &sc(
+                "(nemesis: Some((clock_drifts_per_min: 2.0, clock_drift_max_ppm: 20000.0, clock_drift_duration: \"5s\")))",
+            ),
+            false,
+        );
+        assert!(nemesis.clock_drift && nemesis.list() == [DRIFT]);
+        let (mut fast, mut slow) = (0, 0);
+        let mut rng = Prng::new(7, Stream::Explore);
+        for _ in 0..200 {
+            let f = nemesis.make(DRIFT, 3, Duration::from_secs(2), &mut rng);
+            assert_eq!(f.duration, Some(Duration::from_secs(5)));
+            let Fault::ClockDrift { node: 3, ppm } = f.fault else { panic!("{f:?}") };
+            assert!(ppm.abs() <= 20000.0, "{ppm}");
+            if ppm > 0.0 {
+                fast += 1
+            } else {
+                slow += 1
+            }
+            assert_eq!(kind_of(&f.fault), Some(DRIFT));
+        }
+        assert!(fast > 50 && slow > 50, "{fast} fast, {slow} slow");
+        let schedule = Kinds::of(
+            &sc("(schedule: [(at: \"1s\", duration: Some(\"3s\"), fault: ClockDrift(node: 1, ppm: -800.0))])"),
+            false,
+        );
+        assert!(schedule.clock_drift);
+        assert_eq!((schedule.clock_drift_max_ppm, schedule.clock_drift_duration), (800.0, Duration::from_secs(3)));
     }
 
     /// Node 0 gets `a` from node 1 at 10 ms (sent at 9.4 ms) and `b` from node 2 at 12 ms (sent at
