@@ -28,7 +28,11 @@
 //! its pings, it has heard nothing (pong or pushed message) for `heartbeat.timeout` (so, again,
 //! within `timeout + interval` of the server's last sign of life), and reconnects. A server that
 //! no longer knows a connection (it restarted, or dropped it) answers a ping with `Closed` (the
-//! TCP reset), so the client reconnects at once instead of waiting out the timeout.
+//! TCP reset), so the client reconnects at once instead of waiting out the timeout. A server that
+//! stalled (a process pause) for a timeout or more does not take its own stall for its devices'
+//! silence: the first sweep after it finds the pings queued behind it, so that sweep restarts
+//! every connection's timeout instead of dropping them all ([`crate::sweep::Sweeps`]; counter
+//! `stalls`).
 //!
 //! Reconnect policy: the first connect is spread uniformly over `connect_spread` (a fleet of
 //! devices does not start in one instant); after the `k`-th failure in a row (a lost connection,
@@ -274,6 +278,8 @@ pub struct ConnServerStats {
     pub push_no_connection: u64,
     /// Pings for a connection it does not hold (answered with `Closed`).
     pub resets: u64,
+    /// Sweeps that found the server itself stalled, and dropped nothing.
+    pub stalls: u64,
 }
 
 impl ConnServerStats {
@@ -285,6 +291,7 @@ impl ConnServerStats {
         self.pushes += o.pushes;
         self.push_no_connection += o.push_no_connection;
         self.resets += o.resets;
+        self.stalls += o.stalls;
     }
 }
 
@@ -303,16 +310,18 @@ pub struct ConnServer {
     scope: &'static str,
     spec: ConnSpec,
     held: BTreeMap<UserId, Held>,
+    sweeps: crate::sweep::Sweeps,
     pub stats: ConnServerStats,
 }
 
 impl ConnServer {
     pub fn new(scope: &'static str, spec: ConnSpec) -> ConnServer {
-        ConnServer { scope, spec, held: BTreeMap::new(), stats: ConnServerStats::default() }
+        ConnServer { scope, spec, held: BTreeMap::new(), sweeps: Default::default(), stats: ConnServerStats::default() }
     }
 
     /// Starts the heartbeat sweep (call from `on_start`).
     pub fn start<A: Actor<Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>) {
+        self.sweeps.started(ctx.monotonic());
         crate::set_timer(ctx, self.spec.heartbeat.interval, Timer::Sweep);
     }
 
@@ -420,11 +429,20 @@ impl ConnServer {
         }
         let mono = ctx.monotonic();
         let timeout = self.spec.heartbeat.timeout;
+        crate::set_timer(ctx, self.spec.heartbeat.interval, Timer::Sweep);
+        // A sweep a whole timeout after the previous one: the server itself stalled, and the
+        // devices' pings may wait behind this timer. Every connection gets a new timeout.
+        if self.sweeps.stalled(mono, timeout) {
+            self.stats.stalls += 1;
+            ctx.count_in(self.scope, "stalls", 1);
+            for h in self.held.values_mut() {
+                h.heard = h.heard.max(mono);
+            }
+            return Vec::new();
+        }
         let dead: Vec<UserId> =
             self.held.iter().filter(|(_, h)| mono.since(h.heard) >= timeout).map(|(&u, _)| u).collect();
-        let events = dead.into_iter().filter_map(|u| self.close(ctx, u, CloseReason::Timeout)).collect();
-        crate::set_timer(ctx, self.spec.heartbeat.interval, Timer::Sweep);
-        events
+        dead.into_iter().filter_map(|u| self.close(ctx, u, CloseReason::Timeout)).collect()
     }
 
     /// Closes `user`'s connection from the server's side (it no longer serves what the user
@@ -927,6 +945,40 @@ mod tests {
         assert!(timers.is_empty());
         assert_eq!(sent(&fx), [(C, Msg::Closed { user: 1, epoch: 1 })]);
         assert_eq!((s.stats.drops, s.stats.resets), (1, 1));
+    }
+
+    /// A server paused past the heartbeat timeout: its first sweep after the pause runs before
+    /// the pings that waited behind it, and finds every connection silent. It restarts their
+    /// timeouts instead of dropping them; a device that stays silent is dropped a timeout later.
+    #[test]
+    fn a_paused_server_does_not_take_its_own_stall_for_its_devices_silence() {
+        let secs = |n: u64| Time(Duration::from_secs(n).0);
+        let mut b: Bench<T> = Bench::new();
+        let mut s = ConnServer::new("conn", spec());
+        b.with(|ctx| s.start(ctx));
+        for u in [1, 2] {
+            b.with(|ctx| s.on_msg(ctx, C, Msg::Connect { user: u, epoch: 1 }));
+        }
+        for t in [1, 2] {
+            b.now = secs(t);
+            b.with(|ctx| s.on_msg(ctx, C, Msg::Ping { user: 2, epoch: 1 }));
+            assert!(b.with(|ctx| s.on_timer(ctx, Timer::Sweep)).is_empty());
+        }
+        // Paused from 2 s to 6 s: the sweep comes first, 4 s after the previous one.
+        b.now = secs(6);
+        assert!(b.with(|ctx| s.on_timer(ctx, Timer::Sweep)).is_empty(), "the server's own stall convicts nobody");
+        assert_eq!((s.stats.stalls, s.stats.drops, s.len()), (1, 0, 2));
+        b.with(|ctx| s.on_msg(ctx, C, Msg::Ping { user: 2, epoch: 1 }));
+        for t in [7, 8] {
+            b.now = secs(t);
+            b.with(|ctx| s.on_msg(ctx, C, Msg::Ping { user: 2, epoch: 1 }));
+            assert!(b.with(|ctx| s.on_timer(ctx, Timer::Sweep)).is_empty());
+        }
+        // User 1's device stays silent: dropped a timeout after the stall's sweep.
+        b.now = secs(9);
+        let ev = b.with(|ctx| s.on_timer(ctx, Timer::Sweep));
+        assert_eq!(ev, [ServerEvent::Closed { user: 1, epoch: 1, reason: CloseReason::Timeout }]);
+        assert_eq!((s.stats.stalls, s.stats.drops, s.holds(2)), (1, 1, Some(1)));
     }
 
     #[test]

@@ -31,8 +31,10 @@
 //! paused 10 s found every session's renewal 10 s old on its first sweep after the pause (the
 //! renewals waited in its queue behind the sweep) and expired them all. A sweep a whole
 //! `session_timeout` after the previous one restarts the timeouts instead ([`sweep::Sweeps`], which
-//! the [`registry`] uses, counter `stalls`, and the [`log`]'s coordinator for brokers and group
-//! members, counter `coordinator_stalls`), as Cassandra's failure detector skips its convictions
+//! the [`registry`] uses, counter `stalls`, the [`log`]'s coordinator for brokers and group
+//! members, counter `coordinator_stalls`, and the [`conn`] servers' heartbeat sweep, counter `stalls`
+//! under its scope: a connection server paused 3 s dropped every connection on resume and the
+//! pushes that waited for them went nowhere), as Cassandra's failure detector skips its convictions
 //! after a local pause.
 //!
 //! A part that talks over the network has its own message enum (`kv::Msg`, ...) and a part that
