@@ -86,7 +86,9 @@
 //! Measures: cache writes per post, store reads (authors merged) per read, the feed cache's bytes
 //! and entries, posts/s and reads/s achieved, the backlog's maximum, the follow graph's shape.
 //! Simplified: no faults in the scenarios (internal calls have no timeouts; a crashed API server
-//! would drop its share of the backlog level), one page per read, no post deletion, no follow or
+//! would drop its share of the backlog level; the post store keeps its posts in memory, so a
+//! crashed shard forgets them, and `feed_order` then counts pages' posts as "not in the post store
+//! at the end", which it cannot judge), one page per read, no post deletion, no follow or
 //! unfollow during the run, no ranking beyond time order.
 
 pub mod check;
