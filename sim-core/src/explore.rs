@@ -246,8 +246,8 @@ impl Kinds {
             partition_duration: second,
             pause_duration: second,
             clock_step_max: Duration::from_millis(500),
-            clock_drift_max_ppm: 500.0,
-            clock_drift_duration: Duration::from_secs(30),
+            clock_drift_max_ppm: crate::fault::default_drift_ppm(),
+            clock_drift_duration: crate::fault::default_drift_duration(),
             ..Default::default()
         };
         if let Some(n) = &sc.faults.nemesis {
@@ -316,7 +316,7 @@ impl Kinds {
                 (None, Fault::ClockStep { node, by: crate::fault::SignedDuration(by) })
             }
             DRIFT => {
-                let ppm = (2.0 * rng.unit() - 1.0) * self.clock_drift_max_ppm;
+                let ppm = crate::fault::drift_ppm(rng, self.clock_drift_max_ppm);
                 (Some(self.clock_drift_duration), Fault::ClockDrift { node, ppm })
             }
             _ => (

@@ -201,10 +201,15 @@ fn default_pause() -> Duration {
 fn default_step() -> Duration {
     Duration::from_millis(500)
 }
-fn default_drift_ppm() -> f64 {
+/// A drift rate drawn uniformly within `±max_ppm` (the nemesis's draw, and the explorer's).
+pub(crate) fn drift_ppm(rng: &mut Prng, max_ppm: f64) -> f64 {
+    (2.0 * rng.unit() - 1.0) * max_ppm
+}
+
+pub(crate) fn default_drift_ppm() -> f64 {
     500.0
 }
-fn default_drift_duration() -> Duration {
+pub(crate) fn default_drift_duration() -> Duration {
     Duration::from_secs(30)
 }
 
@@ -509,7 +514,7 @@ impl NemesisSpec {
                     if drifting_until[node as usize] > at {
                         continue;
                     }
-                    let ppm = (2.0 * rng.unit() - 1.0) * self.clock_drift_max_ppm;
+                    let ppm = drift_ppm(rng, self.clock_drift_max_ppm);
                     drifting_until[node as usize] = at + self.clock_drift_duration;
                     out.push(ScheduledFault {
                         at,

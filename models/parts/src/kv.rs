@@ -902,6 +902,11 @@ impl KvServer {
         let row = |k: u64| self.rows.get(&k).copied();
         let version = |k: u64| row(k).map_or(0, |r| r.version);
         let written = |k: u64, value: i64, expires: Option<Time>| Row::new(value, version(k) + 1, expires);
+        // The row `k` with `by` added (a missing row counts as 0), keeping its TTL.
+        let added = |k: u64, by: i64| {
+            let old = row(k);
+            written(k, old.map_or(0, |r| r.value).saturating_add(by), old.and_then(|r| r.expires))
+        };
         let conflict = |k: u64| {
             let r = row(k);
             KvResult::Conflict { value: r.map_or(0, |r| r.value), version: r.map_or(0, |r| r.version) }
@@ -935,8 +940,7 @@ impl KvServer {
                 (ok(r), changes)
             }
             Op::Incr { key, by } => {
-                let old = row(key);
-                let r = written(key, old.map_or(0, |r| r.value).saturating_add(by), old.and_then(|r| r.expires));
+                let r = added(key, by);
                 (ok(r), vec![(key, Some(r))])
             }
             Op::DecrIfAtLeast { key, n, hold } => {
@@ -956,10 +960,7 @@ impl KvServer {
             },
             Op::ReleaseHold { hold, into } => match row(hold).filter(|h| h.deadline.is_none_or(|t| t > now)) {
                 Some(h) => {
-                    let old = row(into);
-                    let back =
-                        written(into, old.map_or(0, |r| r.value).saturating_add(h.value), old.and_then(|r| r.expires));
-                    (KvResult::Deleted { existed: true }, vec![(hold, None), (into, Some(back))])
+                    (KvResult::Deleted { existed: true }, vec![(hold, None), (into, Some(added(into, h.value)))])
                 }
                 None => (KvResult::Deleted { existed: false }, Vec::new()),
             },
@@ -972,11 +973,8 @@ impl KvServer {
                 if due.is_empty() {
                     return (reaped, Vec::new());
                 }
-                let old = row(counter);
-                let back =
-                    written(counter, old.map_or(0, |r| r.value).saturating_add(amount), old.and_then(|r| r.expires));
                 let mut changes: Vec<(u64, Option<Row>)> = due.into_iter().map(|k| (k, None)).collect();
-                changes.push((counter, Some(back)));
+                changes.push((counter, Some(added(counter, amount))));
                 (reaped, changes)
             }
         }
@@ -1294,11 +1292,12 @@ impl RestockStats {
     }
 }
 
-/// What a call of the restocker carries: the amount of an increment, or the counter a reap was for.
+/// What a call of the restocker carries: the amount of an increment, or the index (in
+/// `counters`) of the counter a reap was for.
 #[derive(Clone, Copy, Debug)]
 enum Work {
     Incr(i64),
-    Reap(u64),
+    Reap(usize),
 }
 
 /// The node that gives back what expired holds held, as the design's [`Reaper`] says:
@@ -1378,7 +1377,7 @@ impl<M: From<Msg> + Clone> Restocker<M> {
             self.stats.reaps += 1;
             self.counters[i].1 = true;
             let op = Op::Reap { counter };
-            if let Err(d) = self.kv.call(&mut self.calls, ctx, op, ReadFrom::Primary, Work::Reap(counter)) {
+            if let Err(d) = self.kv.call(&mut self.calls, ctx, op, ReadFrom::Primary, Work::Reap(i)) {
                 self.done(d, None);
             }
         }
@@ -1389,10 +1388,8 @@ impl<M: From<Msg> + Clone> Restocker<M> {
         match d.data {
             Work::Incr(v) if ok => self.stats.restocked += v as u64,
             Work::Incr(v) => self.stats.failed += v as u64,
-            Work::Reap(counter) => {
-                if let Some(c) = self.counters.iter_mut().find(|c| c.0 == counter) {
-                    c.1 = false;
-                }
+            Work::Reap(i) => {
+                self.counters[i].1 = false;
                 match result {
                     Some(KvResult::Reaped { holds, amount }) if ok => {
                         self.stats.holds_reaped += holds;
