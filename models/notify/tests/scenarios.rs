@@ -101,3 +101,20 @@ fn a_claim_whose_answer_was_lost_is_known_again_by_its_worker() {
     assert_eq!(measure(&r, "duplicates"), 0.0);
     assert!(measure(&r, "accepted") > 500.0, "accepted: {}", measure(&r, "accepted"));
 }
+
+/// A 3 s pause of the control node n0 (the workers' scaler) that starts within a status period
+/// of a decision: the first decision after the pause ran before the workers' reports that waited
+/// behind it, and counted all eight workers lost (`workers.lost` 8 with nothing wrong with them;
+/// the fixed pool took them back at their next reports). The scaler now adds a late decision's
+/// lateness to the session timeout (`workers.stalls`).
+#[test]
+fn a_paused_scaler_counts_no_worker_lost() {
+    let mut sc = load("notify");
+    sc.faults.schedule.clear();
+    testkit::add_pause(&mut sc, Duration::from_millis(11_700), Duration::from_secs(3), 0);
+    let (r, v) = testkit::run_and_judge::<Notify>(&sc, Some(1));
+    assert!(v.passed, "{}", testkit::describe_failures(&v));
+    assert_eq!(r.counters.get("workers.lost"), None, "{:?}", r.counters);
+    assert_eq!(r.counters.get("workers.stalls"), Some(&1));
+    assert_eq!(r.counters.get("workers.started"), Some(&8));
+}

@@ -29,6 +29,11 @@
 //!   rebalance, from the committed offset). The scaler notices the silence after
 //!   `session_timeout` (or the restarted node's report) and counts the worker lost; the next
 //!   decision starts a replacement if the count is below the recommendation.
+//! - **The scaler's own stall is not its workers' silence.** After a pause of the scaler's node
+//!   its first decision runs before the reports that waited behind it; a decision late by `d`
+//!   counts a worker lost only after `session_timeout + d` of silence (counter `scope.stalls`:
+//!   decisions that spared a worker so). Without it, a 3 s pause starting within a report period
+//!   of a decision counted every worker lost and started as many again.
 //! - **Workers beyond the queue's partitions idle**: with the log, one consumer owns a partition,
 //!   so `max` above the partition count buys nothing.
 //! - Commands carry a sequence number and reports the last one applied, so a report sent before a
@@ -50,7 +55,7 @@
 //!
 //! Levels (plotted): `scope.up` (workers serving), `scope.starting` (in their cold start),
 //! `scope.desired` (the scaler's last decision) and, from the pool, `scope.busy` (slots busy).
-//! Counters: `scope.started`, `scope.drained`, `scope.lost`, `scope.completed`. [`WorkerStats`]
+//! Counters: `scope.started`, `scope.drained`, `scope.lost`, `scope.stalls`, `scope.completed`. [`WorkerStats`]
 //! and [`ScalerStats`] sum over nodes.
 //!
 //! ## Invariants
@@ -461,6 +466,9 @@ pub struct ScalerStats {
     pub started: u64,
     pub drained: u64,
     pub lost: u64,
+    /// Decisions that came late (the scaler's node paused) and spared a worker that looked silent
+    /// only for that lateness.
+    pub stalls: u64,
     pub desired_max: u32,
 }
 
@@ -580,13 +588,28 @@ impl Scaler {
     fn decide<A: WorkerHost>(&mut self, ctx: &mut Ctx<'_, A>, obs: Observation) {
         let now = ctx.monotonic();
         self.stats.decisions += 1;
+        // A decision later than its interval comes after a stall of the scaler itself (a process
+        // pause): the reports that arrived meanwhile wait behind it, so that stall is not the
+        // workers' silence (as `crate::sweep` has it for the other failure detectors).
+        let stall = now.since(self.last_decision) - self.spec.interval;
+        let mut spared = false;
         for s in &mut self.slots {
-            if s.state != State::Off && now.since(s.seen) >= self.spec.session_timeout {
-                s.state = State::Off;
-                s.inc = None;
-                self.stats.lost += 1;
-                ctx.count_in(self.scope, "lost", 1);
+            let silent = now.since(s.seen);
+            if s.state == State::Off || silent < self.spec.session_timeout {
+                continue;
             }
+            if silent < self.spec.session_timeout + stall {
+                spared = true;
+                continue;
+            }
+            s.state = State::Off;
+            s.inc = None;
+            self.stats.lost += 1;
+            ctx.count_in(self.scope, "lost", 1);
+        }
+        if spared {
+            self.stats.stalls += 1;
+            ctx.count_in(self.scope, "stalls", 1);
         }
         // Utilisation of the Up workers since the last decision.
         let span = now.since(self.last_decision).0 as f64;
