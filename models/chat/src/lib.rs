@@ -452,19 +452,31 @@ parts::wire! {
     }
 }
 
-/// What the store's nodes write to disk.
+/// What the store's nodes and the registry write to disk.
 #[derive(Clone, Debug)]
-pub struct Rec(kv::Entry);
+pub enum Rec {
+    Kv(kv::Entry),
+    Registry(registry::Record),
+}
 
 impl From<kv::Entry> for Rec {
     fn from(e: kv::Entry) -> Rec {
-        Rec(e)
+        Rec::Kv(e)
+    }
+}
+
+impl From<registry::Record> for Rec {
+    fn from(r: registry::Record) -> Rec {
+        Rec::Registry(r)
     }
 }
 
 impl AsEntry for Rec {
     fn as_entry(&self) -> Option<&kv::Entry> {
-        Some(&self.0)
+        match self {
+            Rec::Kv(e) => Some(e),
+            Rec::Registry(_) => None,
+        }
     }
 }
 
@@ -1147,7 +1159,10 @@ impl Actor for Node {
             Node::Presence(p) => {
                 ctx.set_timer(p.spec.sweep, Timer::Tick(Tick::Sweep));
             }
-            Node::Registry(r) => r.start(ctx),
+            Node::Registry(r) => r.start(ctx, |r| match r {
+                Rec::Registry(r) => Some(r),
+                Rec::Kv(_) => None,
+            }),
             Node::Kv(s) => s.on_start(ctx),
             Node::Client(c) => {
                 c.devices.start(ctx);

@@ -248,6 +248,41 @@ pub struct Recheck {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JoinNow;
 
+/// What the log's nodes and the registry write to disk.
+#[derive(Clone, Debug)]
+pub enum Rec {
+    Log(log::Disk),
+    Registry(registry::Record),
+}
+
+impl From<log::Disk> for Rec {
+    fn from(d: log::Disk) -> Rec {
+        Rec::Log(d)
+    }
+}
+
+impl From<registry::Record> for Rec {
+    fn from(r: registry::Record) -> Rec {
+        Rec::Registry(r)
+    }
+}
+
+impl Rec {
+    fn log(&self) -> Option<&log::Disk> {
+        match self {
+            Rec::Log(d) => Some(d),
+            Rec::Registry(_) => None,
+        }
+    }
+
+    fn registry(&self) -> Option<&registry::Record> {
+        match self {
+            Rec::Registry(r) => Some(r),
+            Rec::Log(_) => None,
+        }
+    }
+}
+
 /// A membership notification held back by a view's extra lag.
 #[derive(Clone, Debug)]
 pub struct Late(pub registry::Msg);
@@ -531,13 +566,13 @@ pub enum Node {
 impl Actor for Node {
     type Msg = Msg;
     type Timer = Timer;
-    type Record = log::Disk;
+    type Record = Rec;
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         match self {
-            Node::Control(c) => c.start(ctx, |r| Some(r)),
-            Node::Broker(b) => b.start(ctx, |r| Some(r)),
-            Node::Registry(r) => r.start(ctx),
+            Node::Control(c) => c.start(ctx, Rec::log),
+            Node::Broker(b) => b.start(ctx, Rec::log),
+            Node::Registry(r) => r.start(ctx, Rec::registry),
             Node::Instance(i) => match i.join_at {
                 Some(at) if ctx.now().0 < at.0 => {
                     ctx.set_timer(Duration(at.0 - ctx.now().0), Timer::Join(JoinNow));

@@ -47,15 +47,35 @@
 //! *after* the user reconnected elsewhere never erases the new entry.
 //!
 //! ```ron
-//! registry: (lag: "100ms", session_interval: "1s", session_timeout: "5s")
+//! registry: (lag: "100ms", session_interval: "1s", session_timeout: "5s", durable: true)
 //! ```
+//!
+//! ## Durability
+//!
+//! With `durable: true` the registry writes every session opened or closed and every entry set
+//! or removed to its disk (as a ZooKeeper server's transaction log) and a restart replays them: the entries and members come back, every session gets a new timeout from the restart
+//! (as a restarted ensemble gives its sessions), and the views are reset to that state rather
+//! than emptied, so lookups keep finding servers across the restart. What the registry missed
+//! while down (writes sent to it then, or not yet on its disk) is made up by a resync: it asks
+//! each restored session's member ([`Msg::Resync`]) to open a new session and register what it
+//! holds again; an entry registered again moves to the new session without a change, and what
+//! stays under the old session (a connection let go meanwhile, a member that crashed) expires
+//! with it a timeout after the restart. The writes go through the page cache, unsynced: no
+//! answer of this registry waits for its disk (a member learns of a lost write only through the
+//! resync), so a sync would change only what a power loss takes, the writes since the disk's
+//! last flush, and the resync makes those up as it does the writes sent while the node was down;
+//! a process crash keeps them all. (Unsynced writes also draw no disk latency, so a design's
+//! other disks see the same latencies with the registry's log as without.) The log is never
+//! compacted here (a ZooKeeper snapshot would bound it). On by default; off, a restart starts empty (below): the known-bad
+//! `push_registry_crash.ron` shows what that costs.
 //!
 //! ## What it measures
 //!
 //! Counters under the registry's scope: `registers`, `unregisters`, `stale_writes` (ignored by
 //! the epoch guard), `sessions_opened`, `sessions_expired`, `expired_replies`, `stalls`, `changes`,
 //! `notifications` (batches sent), `watchers_reset` (views told to start again by a restarted
-//! registry); the level `scope.unpublished`. Under a view's scope:
+//! registry), `sessions_restored` and `adopted` (a durable registry's restart and resync); the
+//! level `scope.unpublished`. Under a view's scope:
 //! `misrouted` (reported by the design when a lookup sent it to a server that no longer held the
 //! user) and `lookup_misses`. [`RegistryStats`] and [`ViewStats`] per node.
 //!
@@ -70,9 +90,11 @@
 //! Stale reads: for `lag` after a user reconnects elsewhere, readers still route its messages to
 //! the old server (misrouted); after a crash, until the session expires and that is published,
 //! to a dead server. Whether a misrouted message is retried, and for how long, is the design's
-//! choice. The registry node itself is not replicated here: crashing it loses the map (members
-//! re-register when their renewals are refused), which a scenario can show but should not
-//! mistake for ZooKeeper's behaviour. Its watches are lost with it; the nodes the design names
+//! choice. The registry node itself is not replicated here: without `durable`, crashing it loses
+//! the map (members re-register when their renewals are refused, and lookups miss until they
+//! have), which a scenario can show but should not mistake for ZooKeeper's behaviour; with it,
+//! the map survives the crash, though nothing is published while the node is down. Its watches
+//! are lost with it; the nodes the design names
 //! as watchers ([`Registry::watched_by`]) are told to drop their views and start again
 //! ([`Msg::Reset`]), as a ZooKeeper client sets its watches again after reconnecting, and the
 //! new registry's transaction ids start above the old one's (at the restart's instant in
@@ -95,6 +117,10 @@ pub struct RegistrySpec {
     pub session_interval: Duration,
     /// A session not renewed for this long expires, with its entries.
     pub session_timeout: Duration,
+    /// The registry logs its sessions and entries to its disk and restarts from them, as a
+    /// ZooKeeper server from its transaction log (see "Durability" in the module docs; on by
+    /// default). Off: a restart starts empty.
+    pub durable: bool,
 }
 
 impl Default for RegistrySpec {
@@ -103,6 +129,7 @@ impl Default for RegistrySpec {
             lag: Duration::from_millis(100),
             session_interval: Duration::from_secs(1),
             session_timeout: Duration::from_secs(5),
+            durable: true,
         }
     }
 }
@@ -167,12 +194,17 @@ pub enum Msg {
     Watch,
     /// Changes for watchers (the first answer to `Watch` is a snapshot).
     Changes(Arc<[Change]>),
-    /// The registry restarted without its state: the watcher drops everything it holds and
-    /// starts again from `snapshot` (empty after a restart), ignoring every change up to `since`
-    /// (the old registry's, still in flight).
+    /// The registry restarted: the watcher drops everything it holds and starts again from
+    /// `snapshot` (empty after a restart without durability), ignoring every change up to
+    /// `since` (the old registry's, still in flight).
     Reset {
         since: u64,
         snapshot: Arc<[Change]>,
+    },
+    /// A durable registry restarted with this session: register everything held again, under a
+    /// new session (a write sent while the registry was down, or not yet on its disk, is lost).
+    Resync {
+        session: u64,
     },
 }
 
@@ -186,6 +218,7 @@ impl sim_core::Message for Msg {
             Msg::Watch => "registry_watch",
             Msg::Changes(_) => "registry_changes",
             Msg::Reset { .. } => "registry_reset",
+            Msg::Resync { .. } => "registry_resync",
         }
     }
     fn size_bytes(&self) -> u64 {
@@ -218,6 +251,10 @@ pub struct RegistryStats {
     pub notifications: u64,
     /// Expiry sweeps that found the registry itself stalled for a session timeout.
     pub stalls: u64,
+    /// Sessions a durable registry read back from its disk at a restart.
+    pub sessions_restored: u64,
+    /// Entries a member registered again under a new session after a resync (moved to it).
+    pub adopted: u64,
 }
 
 impl RegistryStats {
@@ -231,8 +268,25 @@ impl RegistryStats {
         self.changes += o.changes;
         self.notifications += o.notifications;
         self.stalls += o.stalls;
+        self.sessions_restored += o.sessions_restored;
+        self.adopted += o.adopted;
     }
 }
+
+/// What a durable registry writes to its disk (synced), one record per change of its state.
+/// Replayed in order at a restart; a closed session takes its entries with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    Opened { server: NodeId, session: u64 },
+    Closed { server: NodeId, session: u64 },
+    Set { zxid: u64, user: UserId, server: NodeId, epoch: u64, session: u64 },
+    Removed { zxid: u64, user: UserId },
+}
+
+/// A node that hosts a [`Registry`]: its messages, timers and disk records wrap the registry's.
+pub trait RegistryHost: Actor<Msg: From<Msg>, Timer: From<Timer>, Record: From<Record>> {}
+
+impl<A> RegistryHost for A where A: Actor<Msg: From<Msg>, Timer: From<Timer>, Record: From<Record>> {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
@@ -293,23 +347,92 @@ impl Registry {
         self
     }
 
-    /// Starts the session expiry sweep (call from `on_start`). After a restart, resets the
-    /// known watchers ([`Registry::watched_by`]) to the empty state, under transaction ids above
-    /// any the registry gave before: it starts counting at the restart's instant in nanoseconds
-    /// (the registry cannot have made more changes than nanoseconds have passed).
-    pub fn start<A: Actor<Msg: From<Msg>, Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>) {
+    /// Starts the session expiry sweep (call from `on_start`; `extract` picks the registry's
+    /// records out of the design's). After a restart, resets the known watchers
+    /// ([`Registry::watched_by`]) to the registry's state: empty, or with `durable`, what its disk
+    /// holds. New transaction ids start above any the registry gave before: it counts from the
+    /// restart's instant in nanoseconds (the registry cannot have made more changes than
+    /// nanoseconds have passed).
+    pub fn start<A: RegistryHost>(&mut self, ctx: &mut Ctx<'_, A>, extract: impl Fn(&A::Record) -> Option<&Record>) {
         crate::set_timer(ctx, self.spec.session_interval, Timer::Expire);
         self.sweeps.started(ctx.monotonic());
-        if ctx.is_restart() {
-            self.zxid = self.zxid.max(ctx.now().0);
-            let empty: Arc<[Change]> = Arc::from(Vec::new());
-            for &w in &self.known_watchers {
-                if !self.watchers.contains(&w) {
-                    self.watchers.push(w);
-                }
-                crate::send(ctx, w, Msg::Reset { since: self.zxid, snapshot: empty.clone() });
+        if !ctx.is_restart() {
+            return;
+        }
+        let durable = ctx.durable();
+        if self.spec.durable {
+            self.restore(ctx.monotonic(), durable.iter().filter_map(extract));
+        }
+        // A durable registry's snapshot keeps its transaction ids, so the views take it whole;
+        // an empty one fences off the old registry's batches still in flight.
+        let since = if self.spec.durable { 0 } else { ctx.now().0.max(self.zxid) };
+        self.zxid = self.zxid.max(ctx.now().0);
+        let snapshot: Arc<[Change]> = self.snapshot().into();
+        for &w in &self.known_watchers {
+            if !self.watchers.contains(&w) {
+                self.watchers.push(w);
             }
-            ctx.count_in(self.scope, "watchers_reset", self.known_watchers.len() as u64);
+            crate::send(ctx, w, Msg::Reset { since, snapshot: snapshot.clone() });
+        }
+        ctx.count_in(self.scope, "watchers_reset", self.known_watchers.len() as u64);
+        if !self.spec.durable {
+            return;
+        }
+        let restored: Vec<(NodeId, u64)> = self.sessions.keys().copied().collect();
+        for &(server, session) in &restored {
+            crate::send(ctx, server, Msg::Resync { session });
+        }
+        self.stats.sessions_restored += restored.len() as u64;
+        ctx.count_in(self.scope, "sessions_restored", restored.len() as u64);
+    }
+
+    /// Replays a durable registry's records: its sessions (each with a new timeout from `now`, as
+    /// a restarted ZooKeeper ensemble gives its sessions), members and entries.
+    fn restore<'r>(&mut self, now: Time, records: impl Iterator<Item = &'r Record>) {
+        for r in records {
+            match *r {
+                Record::Opened { server, session } => {
+                    self.sessions.insert((server, session), now);
+                }
+                Record::Closed { server, session } => {
+                    self.sessions.remove(&(server, session));
+                    self.entries.retain(|_, e| !(e.server == server && e.session == session));
+                }
+                Record::Set { zxid, user, server, epoch, session } => {
+                    self.entries.insert(user, Entry { server, epoch, session, zxid });
+                    self.zxid = self.zxid.max(zxid);
+                }
+                Record::Removed { zxid, user } => {
+                    self.entries.remove(&user);
+                    self.zxid = self.zxid.max(zxid);
+                }
+            }
+        }
+        // Members under a transaction id above every restored entry's.
+        self.zxid += 1;
+        for &(server, _) in self.sessions.keys() {
+            self.members.entry(server).or_insert((0, self.zxid)).0 += 1;
+        }
+    }
+
+    /// The registry's state as changes: what a new watcher (or a reset one) starts from.
+    fn snapshot(&self) -> Vec<Change> {
+        let mut snap: Vec<Change> =
+            self.members.iter().map(|(&server, &(_, zxid))| Change::Member { zxid, server, live: true }).collect();
+        snap.extend(self.entries.iter().map(|(&user, e)| Change::Set {
+            zxid: e.zxid,
+            user,
+            server: e.server,
+            epoch: e.epoch,
+        }));
+        snap
+    }
+
+    /// Writes `record` to the disk of a durable registry, through the page cache (see
+    /// "Durability" in the module docs for why no sync).
+    fn log<A: RegistryHost>(&self, ctx: &mut Ctx<'_, A>, record: Record) {
+        if self.spec.durable {
+            ctx.persist_buffered(A::Record::from(record));
         }
     }
 
@@ -342,7 +465,8 @@ impl Registry {
         self.zxid
     }
 
-    fn open<A: Actor<Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, server: NodeId, session: u64) {
+    fn open<A: RegistryHost>(&mut self, ctx: &mut Ctx<'_, A>, server: NodeId, session: u64) {
+        self.log(ctx, Record::Opened { server, session });
         self.sessions.insert((server, session), ctx.monotonic());
         self.stats.sessions_opened += 1;
         ctx.count_in(self.scope, "sessions_opened", 1);
@@ -355,7 +479,8 @@ impl Registry {
         }
     }
 
-    fn expire<A: Actor<Timer: From<Timer>>>(&mut self, ctx: &mut Ctx<'_, A>, server: NodeId, session: u64) {
+    fn expire<A: RegistryHost>(&mut self, ctx: &mut Ctx<'_, A>, server: NodeId, session: u64) {
+        self.log(ctx, Record::Closed { server, session });
         self.sessions.remove(&(server, session));
         self.stats.sessions_expired += 1;
         ctx.count_in(self.scope, "sessions_expired", 1);
@@ -393,10 +518,7 @@ impl Registry {
         }
     }
 
-    pub fn on_msg<A>(&mut self, ctx: &mut Ctx<'_, A>, from: NodeId, msg: Msg)
-    where
-        A: Actor<Msg: From<Msg>, Timer: From<Timer>>,
-    {
+    pub fn on_msg<A: RegistryHost>(&mut self, ctx: &mut Ctx<'_, A>, from: NodeId, msg: Msg) {
         match msg {
             Msg::Session { session, fresh: true } if !self.sessions.contains_key(&(from, session)) => {
                 self.open(ctx, from, session)
@@ -408,7 +530,15 @@ impl Registry {
                 if !self.renew(ctx, from, session) {
                     return;
                 }
-                match self.entries.get(&user) {
+                match self.entries.get(&user).copied() {
+                    // The same connection registered again under a new session (after a durable
+                    // registry's resync): the entry moves to it, and nothing visible changes.
+                    Some(e) if e.epoch == epoch && e.server == from && e.session != session => {
+                        self.log(ctx, Record::Set { zxid: e.zxid, user, server: from, epoch, session });
+                        self.entries.insert(user, Entry { session, ..e });
+                        self.stats.adopted += 1;
+                        ctx.count_in(self.scope, "adopted", 1);
+                    }
                     Some(e) if e.epoch > epoch || (e.epoch == epoch && e.server == from) => {
                         self.stats.stale_writes += 1;
                         ctx.count_in(self.scope, "stale_writes", 1);
@@ -417,6 +547,7 @@ impl Registry {
                         self.stats.registers += 1;
                         ctx.count_in(self.scope, "registers", 1);
                         let zxid = self.change(ctx, |zxid| Change::Set { zxid, user, server: from, epoch });
+                        self.log(ctx, Record::Set { zxid, user, server: from, epoch, session });
                         self.entries.insert(user, Entry { server: from, epoch, session, zxid });
                     }
                 }
@@ -429,7 +560,8 @@ impl Registry {
                     self.entries.remove(&user);
                     self.stats.unregisters += 1;
                     ctx.count_in(self.scope, "unregisters", 1);
-                    self.change(ctx, |zxid| Change::Remove { zxid, user });
+                    let zxid = self.change(ctx, |zxid| Change::Remove { zxid, user });
+                    self.log(ctx, Record::Removed { zxid, user });
                 } else {
                     self.stats.stale_writes += 1;
                     ctx.count_in(self.scope, "stale_writes", 1);
@@ -439,27 +571,13 @@ impl Registry {
                 if !self.watchers.contains(&from) {
                     self.watchers.push(from);
                 }
-                let mut snap: Vec<Change> = self
-                    .members
-                    .iter()
-                    .map(|(&server, &(_, zxid))| Change::Member { zxid, server, live: true })
-                    .collect();
-                snap.extend(self.entries.iter().map(|(&user, e)| Change::Set {
-                    zxid: e.zxid,
-                    user,
-                    server: e.server,
-                    epoch: e.epoch,
-                }));
-                crate::send(ctx, from, Msg::Changes(snap.into()));
+                crate::send(ctx, from, Msg::Changes(self.snapshot().into()));
             }
-            Msg::Expired { .. } | Msg::Changes(_) | Msg::Reset { .. } => {}
+            Msg::Expired { .. } | Msg::Changes(_) | Msg::Reset { .. } | Msg::Resync { .. } => {}
         }
     }
 
-    pub fn on_timer<A>(&mut self, ctx: &mut Ctx<'_, A>, t: Timer)
-    where
-        A: Actor<Msg: From<Msg>, Timer: From<Timer>>,
-    {
+    pub fn on_timer<A: RegistryHost>(&mut self, ctx: &mut Ctx<'_, A>, t: Timer) {
         // The publication lag and the session timeout are elapsed times: the monotonic clock, as
         // ZooKeeper and etcd measure them (a stepped wall clock would hold changes back or expire
         // live sessions).
@@ -576,11 +694,12 @@ impl Member {
         }
     }
 
-    /// The registry's message. True when the session was refused and a new one opened: the
-    /// design must then [`Member::register`] every connection it holds again.
+    /// The registry's message. True when the session was refused (or a restarted durable
+    /// registry asked for a resync) and a new one opened: the design must then
+    /// [`Member::register`] every connection it holds again.
     pub fn on_msg<A: Actor<Msg: From<Msg>>>(&mut self, ctx: &mut Ctx<'_, A>, msg: &Msg) -> bool {
         match *msg {
-            Msg::Expired { session } if session == self.session => {
+            Msg::Expired { session } | Msg::Resync { session } if session == self.session => {
                 self.stats.resyncs += 1;
                 self.open(ctx);
                 true
@@ -728,7 +847,7 @@ mod tests {
     use crate::testing::{Bench, PartHost};
     use sim_core::Effect;
 
-    type T = PartHost<Msg, Timer>;
+    type T = PartHost<Msg, Timer, Record>;
 
     const S1: NodeId = NodeId(1);
     const S2: NodeId = NodeId(2);
@@ -752,8 +871,9 @@ mod tests {
         (sent, publish)
     }
 
+    /// An in-memory registry (`durable: false`): a restart starts empty.
     fn registry() -> Registry {
-        Registry::new("registry", RegistrySpec { lag: ms(500), ..RegistrySpec::default() })
+        Registry::new("registry", RegistrySpec { lag: ms(500), durable: false, ..RegistrySpec::default() })
     }
 
     fn msg(b: &mut Bench<T>, r: &mut Registry, from: NodeId, m: Msg) {
@@ -763,7 +883,7 @@ mod tests {
     /// A started registry with S1 holding user 1 under session 1 and S2 user 2 under session 2.
     fn two_members(b: &mut Bench<T>) -> Registry {
         let mut r = registry();
-        b.with(|ctx| r.start(ctx));
+        b.with(|ctx| r.start(ctx, |r| Some(r)));
         msg(b, &mut r, S1, Msg::Session { session: 1, fresh: true });
         msg(b, &mut r, S2, Msg::Session { session: 2, fresh: true });
         msg(b, &mut r, S1, Msg::Register { session: 1, user: 1, epoch: 1 });
@@ -805,7 +925,7 @@ mod tests {
     fn a_stepped_wall_clock_neither_delays_publication_nor_moves_session_expiry() {
         let mut b: Bench<T> = Bench::new();
         let mut r = registry();
-        b.with(|ctx| r.start(ctx));
+        b.with(|ctx| r.start(ctx, |r| Some(r)));
         msg(&mut b, &mut r, READER, Msg::Watch);
         msg(&mut b, &mut r, S1, Msg::Session { session: 1, fresh: true });
         msg(&mut b, &mut r, S1, Msg::Register { session: 1, user: 42, epoch: 1 });
@@ -917,7 +1037,7 @@ mod tests {
         let mut b: Bench<T> = Bench::new();
         let mut r = registry().watched_by([READER]);
         let mut v = View::new("sender", NodeId(0));
-        b.with(|ctx| r.start(ctx));
+        b.with(|ctx| r.start(ctx, |r| Some(r)));
         msg(&mut b, &mut r, READER, Msg::Watch);
         msg(&mut b, &mut r, S1, Msg::Session { session: 1, fresh: true });
         msg(&mut b, &mut r, S1, Msg::Register { session: 1, user: 3, epoch: 1 });
@@ -934,7 +1054,7 @@ mod tests {
         let mut r = registry().watched_by([READER]);
         b.now = Time(Duration::from_secs(2).0);
         b.restarted = true;
-        b.with(|ctx| r.start(ctx));
+        b.with(|ctx| r.start(ctx, |r| Some(r)));
         b.restarted = false;
         let (sent, _) = out(&mut b);
         let since = Duration::from_secs(2).0;
@@ -959,8 +1079,72 @@ mod tests {
         // Without `watched_by` a restart resets nobody (the registry knows no watcher).
         let mut lone = registry();
         b.restarted = true;
-        b.with(|ctx| lone.start(ctx));
+        b.with(|ctx| lone.start(ctx, |r| Some(r)));
         assert!(out(&mut b).0.is_empty());
+    }
+
+    /// A durable registry logs its sessions and entries, and restarts with them: the views are
+    /// reset to that state (not emptied), each session gets a new timeout, and its members are
+    /// asked to register again under new sessions, which the entries they still hold move to. A
+    /// session whose member never comes back expires a timeout after the restart, with what it
+    /// alone held.
+    #[test]
+    fn a_durable_registry_restarts_from_its_disk_and_asks_its_members_to_resync() {
+        let spec = RegistrySpec { lag: ms(500), durable: true, ..RegistrySpec::default() };
+        let secs = |n: u64| Time(Duration::from_secs(n).0);
+        let mut b: Bench<T> = Bench::new();
+        let mut r = Registry::new("registry", spec.clone()).watched_by([READER]);
+        b.with(|ctx| r.start(ctx, |r| Some(r)));
+        msg(&mut b, &mut r, S1, Msg::Session { session: 1, fresh: true });
+        msg(&mut b, &mut r, S2, Msg::Session { session: 2, fresh: true });
+        for (from, session, user) in [(S1, 1, 3), (S1, 1, 4), (S2, 2, 5)] {
+            msg(&mut b, &mut r, from, Msg::Register { session, user, epoch: 1 });
+        }
+        msg(&mut b, &mut r, S1, Msg::Unregister { session: 1, user: 4, epoch: 1 });
+        let (_, fx) = b.drain();
+        b.durable = fx
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Persist { record, .. } => Some(record),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(b.durable.len(), 6, "two sessions, three registrations, one removal");
+        // The registry crashes and restarts at 2 s.
+        let mut r = Registry::new("registry", spec).watched_by([READER]);
+        b.now = secs(2);
+        b.restarted = true;
+        b.with(|ctx| r.start(ctx, |r| Some(r)));
+        b.restarted = false;
+        let (sent, _) = out(&mut b);
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert_eq!(sent[1..], [(S1, Msg::Resync { session: 1 }), (S2, Msg::Resync { session: 2 })]);
+        let mut v = View::new("sender", NodeId(0));
+        v.on_msg(&sent[0].1);
+        assert_eq!((v.entry(3), v.entry(4), v.entry(5)), (Some((S1, 1)), None, Some((S2, 1))));
+        assert_eq!(v.live_servers().collect::<Vec<_>>(), [S1, S2]);
+        assert_eq!(r.stats.sessions_restored, 2);
+        // S1's member resyncs under a new session; S2's never answers (it crashed meanwhile).
+        let mut m = Member::new(NodeId(9), &RegistrySpec::default());
+        b.with(|ctx| m.start(ctx));
+        let old = m.session();
+        assert!(b.with(|ctx| m.on_msg(ctx, &Msg::Resync { session: old })), "a resync opens a new session");
+        let new = m.session();
+        assert_ne!(new, old);
+        out(&mut b);
+        msg(&mut b, &mut r, S1, Msg::Session { session: new, fresh: true });
+        msg(&mut b, &mut r, S1, Msg::Register { session: new, user: 3, epoch: 1 });
+        assert_eq!((r.stats.adopted, r.stats.registers), (1, 0), "moved to the new session, no change");
+        for t in 3..=7 {
+            b.now = secs(t);
+            if t == 6 {
+                msg(&mut b, &mut r, S1, Msg::Session { session: new, fresh: false });
+            }
+            b.with(|ctx| r.on_timer(ctx, Timer::Expire));
+        }
+        assert_eq!(r.stats.sessions_expired, 2, "S1's old session and S2's, a timeout after the restart");
+        assert_eq!((r.entry(3), r.entry(5)), (Some((S1, 1)), None));
+        assert_eq!(r.live_servers().collect::<Vec<_>>(), [S1]);
     }
 
     #[test]

@@ -8,12 +8,14 @@ use std::marker::PhantomData;
 /// A host actor whose messages and timers are exactly one part's `M` and `T`, for handler tests
 /// of that part (its handlers run on a [`Bench`] and never on a world).
 #[derive(Debug)]
-pub struct PartHost<M, T>(PhantomData<(M, T)>);
+pub struct PartHost<M, T, R = ()>(PhantomData<(M, T, R)>);
 
-impl<M: Message, T: Clone + std::fmt::Debug + 'static> Actor for PartHost<M, T> {
+impl<M: Message, T: Clone + std::fmt::Debug + 'static, R: Clone + std::fmt::Debug + 'static> Actor
+    for PartHost<M, T, R>
+{
     type Msg = M;
     type Timer = T;
-    type Record = ();
+    type Record = R;
     fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
     fn on_msg(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: M) {}
 }

@@ -409,7 +409,7 @@ impl ClientNode {
 impl Actor for Node {
     type Msg = Msg;
     type Timer = Timer;
-    type Record = ();
+    type Record = registry::Record;
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         match self {
@@ -417,7 +417,7 @@ impl Actor for Node {
                 c.server.start(ctx);
                 c.member.start(ctx);
             }
-            Node::Registry(r) => r.registry.start(ctx),
+            Node::Registry(r) => r.registry.start(ctx, |r| Some(r)),
             Node::Client(c) => {
                 c.devices.start(ctx);
                 c.view.start(ctx);

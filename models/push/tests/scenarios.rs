@@ -192,3 +192,36 @@ fn bad_config_is_refused_with_paths() {
         ["topology.servers", "config.users", "config.conn.heartbeat.timeout", "config.registry.session_timeout"]
     );
 }
+
+/// A registry that keeps its map in memory restarts empty and resets every sender's view to
+/// that: until the connection servers' renewals are refused and they register their users again,
+/// lookups find no server for users who are connected (found by the combined nemesis round of
+/// stop 79, push seed 2, cut down to the registry's crash).
+#[test]
+fn known_bad_an_in_memory_registry_loses_pushes_after_its_restart() {
+    let sc = load("push_registry_crash");
+    assert!(!sc.config.registry.durable);
+    let (r, _) = testkit::run_as_expected::<PushModel>(&sc);
+    let lost = measure(&r, "pushes_lost");
+    assert!((20.0..=400.0).contains(&lost), "{lost}");
+    assert_eq!(r.counters.get("registry.watchers_reset"), Some(&4), "the four client nodes' views");
+    assert_eq!(r.counters.get("registry.sessions_restored"), None);
+    assert!(testkit::check(&r, "delivered_when_connected").detail.contains("never arrived"));
+}
+
+/// Control: the same crash of a durable registry (`registry.durable: true`): it restarts with
+/// its sessions and entries, resets the views to them, and asks the four connection servers to
+/// resync; every entry they register again moves to their new sessions, and nothing is lost.
+#[test]
+fn control_a_durable_registry_restarts_with_its_map_and_loses_nothing() {
+    let mut sc = load("push_registry_crash");
+    sc.config.registry.durable = true;
+    sc.expect = Default::default();
+    let (r, v) = testkit::run_and_judge::<PushModel>(&sc, None);
+    assert!(v.passed, "{}", testkit::describe_failures(&v));
+    assert_eq!(measure(&r, "pushes_lost"), 0.0);
+    assert_eq!(r.counters.get("registry.watchers_reset"), Some(&4));
+    assert_eq!(r.counters.get("registry.sessions_restored"), Some(&4));
+    let adopted = r.counters.get("registry.adopted").copied().unwrap_or(0);
+    assert!((990..=1000).contains(&adopted), "entries moved to the new sessions: {adopted}");
+}
