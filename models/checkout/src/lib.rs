@@ -10,10 +10,18 @@
 //! also creates a hold row (one unit, expiring after `hold_ttl`), the notes' Redis + Lua script;
 //! then charge the provider; then confirm (delete the hold), or, if the charge failed, release
 //! the hold (delete it and give the unit back, atomically). A hold whose API server never came
-//! back (it crashed, the store timed out) expires; the store sends a keyspace event to the
-//! *reaper* node, which gives the unit back (`Incr`). Those events are fire-and-forget, like
-//! Redis's: an event lost (reaper down, message dropped) leaks a unit, never sells one twice.
-//! A confirm that finds its hold already expired refunds (the unit went back to stock).
+//! back (it crashed, the store timed out) expires, and the *reaper* node gives the unit back, as
+//! `reaper` says (a [`kv::Reaper`], run by [`kv::Restocker`]):
+//! - `Events` (the notes' design): the store deletes the hold at its TTL and sends a keyspace
+//!   event to the reaper, which gives the unit back (`Incr`). Those events are fire-and-forget,
+//!   like Redis's: an event lost (reaper down, message dropped) leaks a unit, never sells one
+//!   twice (the measure `units_leaked`).
+//! - `Sweep(every)`: the hold keeps a deadline and no TTL; every `every` the reaper runs one
+//!   script per item that deletes its holds past their deadline and gives their units back in
+//!   the same step. A lost call loses nothing: the next sweep does its work.
+//!
+//! A confirm that finds its hold expired (deleted at its TTL, or past its deadline) refunds (the
+//! unit went, or goes, back to stock).
 //!
 //! **Stock** (`stock`, key modulo `items`) reads the item's count, from a follower by default
 //! (`stock_reads`: a stale count is fine for a product page). **Cart** (`cart_put`, `cart_get`,
@@ -33,7 +41,8 @@
 //!   (initial stock - final stock - units on hold): no unit is sold twice.
 //!
 //! Measures: the shop's (`bought`, `sold_out`, `payment_failed`, `late_confirms`, `units_leaked`,
-//! `units_restocked`; `confirmed`: confirms an API server saw answered, `confirmed_in_store`:
+//! `units_restocked`, and with `Sweep` `holds_reaped`, `reaps`, `reaps_failed`; `confirmed`:
+//! confirms an API server saw answered, `confirmed_in_store`:
 //! confirms in the store's logs, `confirms_unanswered`: the difference, confirms whose answer died
 //! with a crashed API server or a timed-out call, sales all the same), the store's (`kv_*`: writes, conflicts, expired, keyspace events, duplicate
 //! writes answered from the idempotency table, busy answers, follower reads, resent log entries),
@@ -49,7 +58,8 @@ pub mod check;
 
 use parts::calls::{Answer, CallOutcome, CallPolicy, CallStats, CallTimer, Calls, Done, ReqId, ServiceId};
 use parts::kv::{
-    self, Hold, KvClient, KvResult, KvServer, KvSpec, KvStats, ReadFrom, RestockStats, Restocker, ShardMap, tagged,
+    self, Hold, KvClient, KvResult, KvServer, KvSpec, KvStats, ReadFrom, Reaper, RestockStats, Restocker, ShardMap,
+    tagged,
 };
 use parts::pool::{PoolTimer, Slots};
 use parts::provider::{self, Provider, ProviderSpec, ProviderStats};
@@ -69,6 +79,7 @@ use std::collections::BTreeMap;
 ///     provider: (latency: LogNormal(median: "80ms", sigma: 0.4), rate_limit: Some((per_s: 500.0, burst: 100))),
 ///     payment: (timeout: "400ms", retries: 2, breaker: Some((failures: 5, cooldown: "2s"))),
 ///     items: 100, stock: 1000, hold_ttl: "30s", stock_reads: Follower,
+///     reaper: Events,                          // or Sweep(every: "1s")
 /// )
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,6 +106,10 @@ pub struct Config {
     /// How long a reservation holds its unit before it expires.
     pub hold_ttl: Duration,
     pub stock_reads: ReadFrom,
+    /// How an expired hold's unit goes back to stock: `Events` (the store's keyspace events, the
+    /// notes' design) or `Sweep(every: "1s")` (holds keep a deadline, and the reaper deletes those
+    /// past it and gives their units back in one script per item, every `every`).
+    pub reaper: Reaper,
 }
 
 impl Default for Config {
@@ -113,6 +128,7 @@ impl Default for Config {
             stock: 1000,
             hold_ttl: Duration::from_secs(30),
             stock_reads: ReadFrom::Follower,
+            reaper: Reaper::Events,
         }
     }
 }
@@ -304,10 +320,13 @@ pub struct Api {
     pay: ServiceId,
     jobs: BTreeMap<u64, Job>,
     next_job: u64,
+    /// Buys numbered so far: a hold's id. A restarted server numbers from its restart's instant
+    /// in milliseconds (see [`Api::on_start`]).
     orders: u64,
     items: u64,
     service: Dist,
     hold_ttl: Duration,
+    expiry: kv::Expiry,
     stock_reads: ReadFrom,
     pub stats: ShopStats,
 }
@@ -331,6 +350,18 @@ impl Api {
         }
     }
 
+    /// A restarted server must not hand out the hold ids of its previous incarnation, whose
+    /// orphaned holds may still be in the store (until their TTL, or their deadline and the next
+    /// sweep that reaches the store): a reserve with a live hold's id overwrites that hold, and
+    /// its unit is lost. It numbers its buys from the restart's instant in milliseconds, above any
+    /// number the old one reached while it made fewer than one buy per millisecond on average
+    /// (ids are 24 bits per item).
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
+        if ctx.is_restart() {
+            self.orders = self.orders.max(ctx.now().as_nanos() / 1_000_000);
+        }
+    }
+
     /// A worker took job `id`: its own work first.
     fn work(&mut self, ctx: &mut Ctx<'_, Node>, id: u64) {
         let d = self.service.sample(ctx.rng());
@@ -345,7 +376,7 @@ impl Api {
             Kind::Buy => {
                 job.hold = tagged(item, 1 + (self.index + self.servers * self.orders) % ((1 << 24) - 1));
                 self.orders += 1;
-                let hold = Some(Hold { key: job.hold, ttl: Some(self.hold_ttl), expiry: kv::Expiry::Ttl });
+                let hold = Some(Hold { key: job.hold, ttl: Some(self.hold_ttl), expiry: self.expiry });
                 (kv::Op::DecrIfAtLeast { key: stock_key(item), n: 1, hold }, ReadFrom::Primary, Stage::Reserve)
             }
             Kind::Stock => (kv::Op::Get { key: stock_key(item) }, self.stock_reads, Stage::Read),
@@ -473,7 +504,7 @@ pub enum Node {
     Api(Box<Api>),
     Kv(Box<KvServer>),
     Provider(Box<Provider>),
-    /// Gives back the units of expired holds, on the store's keyspace events.
+    /// Gives back the units of expired holds: on the store's keyspace events, or by sweeps.
     Reaper(Box<Restocker<Msg>>),
 }
 
@@ -483,8 +514,11 @@ impl Actor for Node {
     type Record = kv::Entry;
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        if let Node::Kv(s) = self {
-            s.on_start(ctx);
+        match self {
+            Node::Kv(s) => s.on_start(ctx),
+            Node::Reaper(r) => r.on_start(ctx),
+            Node::Api(a) => a.on_start(ctx),
+            _ => {}
         }
     }
 
@@ -511,6 +545,7 @@ impl Actor for Node {
             (Node::Kv(s), Timer::Pool(t)) => s.on_pool_timer(ctx, t),
             (Node::Provider(p), Timer::Pay(t)) => p.on_timer(ctx, t),
             (Node::Reaper(r), Timer::Call(t)) => r.on_timer(ctx, t),
+            (Node::Reaper(r), Timer::Kv(t)) => r.on_kv_timer(ctx, t),
             _ => {}
         }
     }
@@ -557,6 +592,7 @@ impl Model for Checkout {
         e.extend(c.kv_call.validate("config.kv_call"));
         e.extend(c.provider.validate("config.provider"));
         e.extend(c.payment.validate("config.payment"));
+        e.extend(c.reaper.validate("config.reaper"));
         if c.items == 0 {
             e.push(("config.items".into(), "must be at least 1".into()));
         }
@@ -647,19 +683,24 @@ impl Model for Checkout {
                     items: c.items as u64,
                     service: c.api_service.clone(),
                     hold_ttl: c.hold_ttl,
+                    expiry: c.reaper.expiry(),
                     stock_reads: c.stock_reads,
                     stats: ShopStats::default(),
                 }));
             }
             if layout.kv.contains(&n) {
-                let mut s = KvServer::new("kv", &c.kv, &map, n, &[layout.reaper]);
+                // Keyspace events go to the reaper that listens for them; holds with a deadline
+                // send none.
+                let subscribers = if c.reaper == Reaper::Events { vec![layout.reaper] } else { Vec::new() };
+                let mut s = KvServer::new("kv", &c.kv, &map, n, &subscribers);
                 s.preload((0..c.items as u64).map(|i| (stock_key(i), c.stock)));
                 return Node::Kv(Box::new(s));
             }
             if n == layout.provider {
                 return Node::Provider(Box::new(Provider::new("provider", c.provider.clone())));
             }
-            Node::Reaper(Box::new(Restocker::new("reaper_calls", &map, &c.kv_call, kv::Reaper::Events, &[])))
+            let counters: Vec<u64> = (0..c.items as u64).map(stock_key).collect();
+            Node::Reaper(Box::new(Restocker::new("reaper_calls", &map, &c.kv_call, c.reaper, &counters)))
         })
     }
 
@@ -819,6 +860,11 @@ fn report(c: &Config, run: &RunView<'_, Node>) -> ModelReport {
     put("units_leaked", (gone - confirmed_in_store as i64) as f64);
     put("units_restocked", reaper.restocked as f64);
     put("reaper_events", reaper.events as f64);
+    if let Reaper::Sweep { .. } = c.reaper {
+        put("holds_reaped", reaper.holds_reaped as f64);
+        put("reaps", reaper.reaps as f64);
+        put("reaps_failed", reaper.reaps_failed as f64);
+    }
     put("api_busy", shop.busy as f64);
     put("api_waiting_max", waiting_max as f64);
     put("kv_writes", kvs.writes as f64);

@@ -3,6 +3,7 @@
 //! semantics shown end to end.
 
 use checkout::{Checkout, Config};
+use parts::kv;
 use sim_core::Duration;
 use sim_core::fault::{Fault, ScheduledFault};
 use sim_core::scenario::Scenario;
@@ -115,4 +116,37 @@ fn control_page_cache_passes_without_the_power_loss() {
     sc.require_fault_effect = false;
     let (_, v) = testkit::run_and_judge::<Checkout>(&sc, None);
     testkit::assert_passes(&sc.name, &v);
+}
+
+/// The notes' reaper, keyspace events, with the reaper split off while the crashed API server's
+/// orphaned holds expire: their events are lost and their units leak (never sold twice).
+#[test]
+fn known_bad_lost_keyspace_events_leak_the_units_of_expired_holds() {
+    let sc = load("checkout_lost_expiry_events");
+    assert_eq!(sc.config.reaper, kv::Reaper::Events);
+    let (r, _) = testkit::run_as_expected::<Checkout>(&sc);
+    let leaked = measure(&r, "units_leaked");
+    assert!(leaked >= 1.0, "{:?}", r.model_report.measures);
+    // Every expired hold sent its event; the leaked units are those the reaper never heard of.
+    let expired = measure(&r, "kv_expired");
+    assert_eq!(measure(&r, "kv_events"), expired);
+    assert_eq!(measure(&r, "units_restocked") + leaked, expired, "{:?}", r.model_report.measures);
+}
+
+/// Control: the same faults with a sweeping reaper (`reaper: Sweep(every: "1s")`): holds keep a
+/// deadline, the store sends no event, the sweeps cut off by the split fail, and the next ones
+/// give every unit back: nothing leaks, and no confirm takes a hold past its deadline.
+#[test]
+fn control_lost_keyspace_events_with_a_sweeping_reaper_leaks_nothing() {
+    let mut sc = load("checkout_lost_expiry_events");
+    sc.config.reaper = kv::Reaper::Sweep { every: Duration::from_secs(1) };
+    sc.expect = Default::default();
+    let (r, v) = testkit::run_and_judge::<Checkout>(&sc, None);
+    testkit::assert_passes(&sc.name, &v);
+    assert_eq!(measure(&r, "units_leaked"), 0.0);
+    assert_eq!((measure(&r, "kv_events"), measure(&r, "kv_expired")), (0.0, 0.0), "no TTL, no event");
+    let reaped = measure(&r, "holds_reaped");
+    assert!(reaped >= 1.0, "{:?}", r.model_report.measures);
+    assert_eq!(measure(&r, "units_restocked"), reaped, "one unit per hold");
+    assert!(measure(&r, "reaps_failed") >= 1.0, "the split cut some sweeps off");
 }

@@ -38,7 +38,8 @@
 //! holds:{event} deadline hold`), never a TTL: the store does not delete it by itself and sends
 //! no event. [`Op::Reap`] (a Lua script) deletes every hold of a tag past its deadline and adds
 //! their amounts to the tag's counter in the same step; a hold past its deadline can no longer
-//! be released into anything else (the release script checks the score). A reaper that runs the
+//! be released into anything else (the release script checks the score) nor deleted (a confirm
+//! that deletes its hold finds nothing, as it would find an expired TTL hold gone). A reaper that runs the
 //! script periodically ([`Reaper::Sweep`]) loses nothing to a lost message: the next sweep
 //! does what a lost one did not, and a repeated one finds nothing left to do.
 //!
@@ -954,7 +955,8 @@ impl KvServer {
                 changes.extend(hold.map(|h| hold_row(h, n)));
                 (ok(r), changes)
             }
-            Op::Delete { key } => match row(key) {
+            // A hold past its deadline is the reaper's: deleting it (a confirm) finds nothing.
+            Op::Delete { key } => match row(key).filter(|h| h.deadline.is_none_or(|t| t > now)) {
                 Some(_) => (KvResult::Deleted { existed: true }, vec![(key, None)]),
                 None => (KvResult::Deleted { existed: false }, Vec::new()),
             },
